@@ -1,0 +1,52 @@
+"""Typed exceptions: what went wrong, where, and with what provider status; never a secret."""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowException
+
+
+class GenAIBatchError(AirflowException):
+    """Base class of every error this provider raises."""
+
+
+class InputValidationError(GenAIBatchError):
+    """The input is unusable; raised before anything is uploaded or billed."""
+
+    def __init__(self, reason: str, *, source: str | None = None, line: int | None = None) -> None:
+        self.reason = reason
+        self.source = source
+        self.line = line
+        where = ", ".join(part for part in (source, f"line {line}" if line is not None else None) if part is not None)
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+
+class ProviderAPIError(GenAIBatchError):
+    """A provider answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        http_status: int | None = None,
+        provider_status: str | None = None,
+        provider: str | None = None,
+    ) -> None:
+        self.message = message
+        self.http_status = http_status
+        self.provider_status = provider_status
+        self.provider = provider
+        detail = " ".join(str(p) for p in (http_status, provider_status) if p is not None)
+        prefix = f"{provider} API error" if provider else "API error"
+        super().__init__(f"{prefix} ({detail}): {message}" if detail else f"{prefix}: {message}")
+
+
+class NotFoundError(ProviderAPIError):
+    """The resource does not exist (HTTP 404)."""
+
+
+class JobFailedError(GenAIBatchError):
+    """A job ended in a failed, expired or cancelled state, or with too many failed rows."""
+
+
+class JobTimeoutError(GenAIBatchError):
+    """A job did not reach a terminal state before its deadline."""

@@ -1,0 +1,427 @@
+"""The provider-neutral batch hook: one interface, in a sync and an async flavour, for every provider.
+
+A provider hook supplies its connection settings, auth headers and one *operation* per call (see
+:mod:`.http`); this base class drives those operations over pooled httpx clients, walks pages, maps
+errors and keeps secrets out of everything it raises. Operators talk only to this interface.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import IO, Any, ClassVar, Generic, TypeVar
+
+import httpx
+from airflow.sdk import BaseHook
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
+from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.hooks.http import (
+    ASYNC_CLIENTS,
+    ApiRequest,
+    Operation,
+    Page,
+    Redactor,
+    error_from_response,
+    iter_byte_lines,
+    run_async,
+    run_sync,
+)
+from airflow_provider_genai_batch.models import BatchJob, FileInfo
+
+T = TypeVar("T")
+
+
+class ConnectionSettings(BaseModel):
+    """What every provider connection holds; provider hooks extend it with their own extras."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    api_key: SecretStr
+    base_url: str
+    timeout: float = 60.0
+
+
+class ProviderLimits(BaseModel):
+    """Up-front input limits of one provider, checked before anything is uploaded or billed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_requests: int | None = None
+    min_requests: int = 1
+    max_file_bytes: int | None = None
+    max_inline_bytes: int | None = None
+
+
+class ProviderCapabilities(BaseModel):
+    """What a provider's batch API can do; shown in the README's provider table."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file_input: bool
+    inline_input: bool
+    embeddings: bool
+    cancel: bool = True
+    delete: bool = True
+
+
+SettingsT = TypeVar("SettingsT", bound=ConnectionSettings)
+
+
+class BatchHook(BaseHook, ABC, Generic[SettingsT]):
+    """Files and batch jobs at one provider, reached through an Airflow connection."""
+
+    conn_name_attr = "conn_id"
+    provider: ClassVar[str]
+    limits: ClassVar[ProviderLimits]
+    capabilities: ClassVar[ProviderCapabilities]
+
+    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id or self.default_conn_name
+        self._client: httpx.Client | None = None
+
+    # --- what a provider supplies -------------------------------------------------------------------
+
+    @classmethod
+    @abstractmethod
+    def settings_from_connection(cls, conn: Any) -> SettingsT:
+        """Read this provider's settings from an Airflow connection."""
+
+    @abstractmethod
+    def auth_headers(self, settings: SettingsT) -> dict[str, str]:
+        """Headers that authenticate a request; never logged."""
+
+    def _op_upload_file(
+        self, stream: IO[bytes], size: int, display_name: str | None, mime_type: str
+    ) -> Operation[FileInfo]:
+        raise self._unsupported("file upload")
+
+    def _op_get_file(self, name: str) -> Operation[FileInfo]:
+        raise self._unsupported("file get")
+
+    def _op_list_files(self, page_token: str | None) -> Operation[Page[FileInfo]]:
+        raise self._unsupported("file listing")
+
+    def _op_delete_file(self, name: str) -> Operation[None]:
+        raise self._unsupported("file delete")
+
+    def _download_request(self, name: str) -> ApiRequest:
+        raise self._unsupported("file download")
+
+    @abstractmethod
+    def _op_create_batch(
+        self,
+        model: str,
+        *,
+        file_name: str | None,
+        requests: Sequence[Mapping[str, Any]] | None,
+        display_name: str,
+        idempotency_key: str | None,
+        embeddings: bool,
+    ) -> Operation[BatchJob]: ...
+
+    @abstractmethod
+    def _op_get_batch(self, name: str) -> Operation[BatchJob]: ...
+
+    @abstractmethod
+    def _op_list_batches(self, page_token: str | None) -> Operation[Page[BatchJob]]: ...
+
+    @abstractmethod
+    def _op_cancel_batch(self, name: str) -> Operation[None]: ...
+
+    def _op_delete_batch(self, name: str) -> Operation[None]:
+        raise self._unsupported("batch delete")
+
+    @abstractmethod
+    def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
+        """Every result row of a finished job, normalised, streamed (never the whole output in memory)."""
+
+    @classmethod
+    @abstractmethod
+    def console_url(cls, job_name: str) -> str:
+        """Where a person looks at this job in the provider's console."""
+
+    @abstractmethod
+    def idempotency_key_of(self, job: BatchJob) -> str | None:
+        """The idempotency key this provider's job carries (display name, metadata, token), if any."""
+
+    # --- connection and clients -----------------------------------------------------------------------
+
+    @cached_property
+    def settings(self) -> SettingsT:
+        """This hook's settings, read once from its Airflow connection."""
+        return self.settings_from_connection(self.get_connection(self.conn_id))
+
+    async def asettings(self) -> SettingsT:
+        """Settings, read with the async connection API (safe inside the triggerer's event loop)."""
+        if "settings" not in self.__dict__:
+            self.__dict__["settings"] = self.settings_from_connection(await self.aget_connection(self.conn_id))
+        return self.__dict__["settings"]
+
+    def get_conn(self) -> httpx.Client:
+        """The hook's sync client (one per hook instance, closed by :meth:`close`)."""
+        if self._client is None or self._client.is_closed:
+            self._client = httpx.Client(
+                base_url=self.settings.base_url, timeout=self.settings.timeout, follow_redirects=True
+            )
+        return self._client
+
+    async def aget_conn(self) -> httpx.AsyncClient:
+        """The pooled async client for this connection on the running event loop."""
+        settings = await self.asettings()
+        return ASYNC_CLIENTS.get(
+            f"{self.provider}:{self.conn_id}:{settings.base_url}",
+            lambda: httpx.AsyncClient(base_url=settings.base_url, timeout=settings.timeout, follow_redirects=True),
+        )
+
+    def close(self) -> None:
+        """Close the sync client; async clients are pooled per triggerer and outlive one hook."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @property
+    def redact(self) -> Redactor:
+        """Removes this connection's secret from text."""
+        return Redactor(self.settings.api_key.get_secret_value())
+
+    def _to_error(self, response: httpx.Response) -> ProviderAPIError:
+        response.read()
+        return error_from_response(response, self.provider, self.redact)
+
+    async def _ato_error(self, response: httpx.Response) -> ProviderAPIError:
+        await response.aread()
+        return error_from_response(response, self.provider, self.redact)
+
+    def _unsupported(self, what: str) -> GenAIBatchError:
+        return GenAIBatchError(f"{self.provider} does not support {what}")
+
+    def run(self, operation: Operation[T]) -> T:
+        """Run one operation over the sync client."""
+        return run_sync(self.get_conn(), operation, self.auth_headers(self.settings), self._to_error)
+
+    async def arun(self, operation: Operation[T]) -> T:
+        """Run one operation over the pooled async client."""
+        client = await self.aget_conn()
+        settings = await self.asettings()
+        return await run_async(client, operation, self.auth_headers(settings), self._to_error)
+
+    def _iter_pages(self, page_op: Callable[[str | None], Operation[Page[T]]]) -> Iterator[T]:
+        token: str | None = None
+        while True:
+            page = self.run(page_op(token))
+            yield from page.items
+            if not page.next_token or not page.items:
+                return
+            token = page.next_token
+
+    async def _aiter_pages(self, page_op: Callable[[str | None], Operation[Page[T]]]) -> AsyncIterator[T]:
+        token: str | None = None
+        while True:
+            page = await self.arun(page_op(token))
+            for item in page.items:
+                yield item
+            if not page.next_token or not page.items:
+                return
+            token = page.next_token
+
+    # --- files ----------------------------------------------------------------------------------------
+
+    def upload_file(
+        self, source: str | Path | IO[bytes], *, display_name: str | None = None, mime_type: str = "application/jsonl"
+    ) -> FileInfo:
+        """Upload a local path or a binary stream in chunks; memory does not grow with the file."""
+        if isinstance(source, (str, Path)):
+            path = Path(source)
+            with path.open("rb") as stream:
+                return self.run(self._op_upload_file(stream, path.stat().st_size, display_name or path.name, mime_type))
+        size = _stream_size(source)
+        return self.run(self._op_upload_file(source, size, display_name, mime_type))
+
+    def get_file(self, name: str) -> FileInfo:
+        return self.run(self._op_get_file(name))
+
+    def list_files(self) -> Iterator[FileInfo]:
+        """Every file, across all pages."""
+        return self._iter_pages(self._op_list_files)
+
+    def delete_file(self, name: str) -> None:
+        self.run(self._op_delete_file(name))
+
+    def download_file(self, name: str, sink: IO[bytes], chunk_size: int = 1 << 20) -> int:
+        """Stream a file's bytes into ``sink``; returns the byte count."""
+        written = 0
+        for chunk in self.iter_file_bytes(name, chunk_size):
+            sink.write(chunk)
+            written += len(chunk)
+        return written
+
+    def iter_file_bytes(self, name: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """A file's bytes as a stream of chunks."""
+        client = self.get_conn()
+        request = self._download_request(name)
+        http_request = client.build_request(
+            request.method,
+            request.url,
+            params=dict(request.params or {}),
+            headers={**self.auth_headers(self.settings), **request.headers},
+        )
+        response = client.send(http_request, stream=True)
+        try:
+            if response.is_error:
+                raise self._to_error(response)
+            yield from response.iter_bytes(chunk_size)
+        finally:
+            response.close()
+
+    def iter_file_lines(self, name: str) -> Iterator[bytes]:
+        """A file's lines, streamed."""
+        return iter_byte_lines(self.iter_file_bytes(name))
+
+    async def aget_file(self, name: str) -> FileInfo:
+        return await self.arun(self._op_get_file(name))
+
+    def alist_files(self) -> AsyncIterator[FileInfo]:
+        return self._aiter_pages(self._op_list_files)
+
+    async def adelete_file(self, name: str) -> None:
+        await self.arun(self._op_delete_file(name))
+
+    async def adownload_file(self, name: str, sink: IO[bytes], chunk_size: int = 1 << 20) -> int:
+        """Stream a file's bytes into ``sink`` over the async client."""
+        client = await self.aget_conn()
+        settings = await self.asettings()
+        request = self._download_request(name)
+        http_request = client.build_request(
+            request.method,
+            request.url,
+            params=dict(request.params or {}),
+            headers={**self.auth_headers(settings), **request.headers},
+        )
+        response = await client.send(http_request, stream=True)
+        written = 0
+        try:
+            if response.is_error:
+                raise await self._ato_error(response)
+            async for chunk in response.aiter_bytes(chunk_size):
+                sink.write(chunk)
+                written += len(chunk)
+        finally:
+            await response.aclose()
+        return written
+
+    # --- batches --------------------------------------------------------------------------------------
+
+    def create_batch(
+        self,
+        model: str,
+        *,
+        display_name: str,
+        file_name: str | None = None,
+        requests: Sequence[Mapping[str, Any]] | None = None,
+        idempotency_key: str | None = None,
+    ) -> BatchJob:
+        """Create a generation batch from an uploaded file or inline requests (provider wire format)."""
+        return self.run(self._create_op(model, display_name, file_name, requests, idempotency_key, False))
+
+    def create_embeddings_batch(
+        self,
+        model: str,
+        *,
+        display_name: str,
+        file_name: str | None = None,
+        requests: Sequence[Mapping[str, Any]] | None = None,
+        idempotency_key: str | None = None,
+    ) -> BatchJob:
+        """Create an embeddings batch from an uploaded file or inline requests."""
+        return self.run(self._create_op(model, display_name, file_name, requests, idempotency_key, True))
+
+    def _create_op(
+        self,
+        model: str,
+        display_name: str,
+        file_name: str | None,
+        requests: Sequence[Mapping[str, Any]] | None,
+        idempotency_key: str | None,
+        embeddings: bool,
+    ) -> Operation[BatchJob]:
+        if (file_name is None) == (requests is None):
+            raise GenAIBatchError("give exactly one of file_name or requests")
+        if embeddings and not self.capabilities.embeddings:
+            raise self._unsupported("embeddings batches")
+        return self._op_create_batch(
+            model,
+            file_name=file_name,
+            requests=requests,
+            display_name=display_name,
+            idempotency_key=idempotency_key,
+            embeddings=embeddings,
+        )
+
+    def get_batch(self, name: str) -> BatchJob:
+        return self.run(self._op_get_batch(name))
+
+    def list_batches(self) -> Iterator[BatchJob]:
+        """Every batch job, across all pages (an empty later page ends the listing)."""
+        return self._iter_pages(self._op_list_batches)
+
+    def cancel_batch(self, name: str) -> None:
+        """Ask the provider to cancel; cancellation is asynchronous, poll for the final state."""
+        self.run(self._op_cancel_batch(name))
+
+    def delete_batch(self, name: str) -> None:
+        self.run(self._op_delete_batch(name))
+
+    def find_batch(self, idempotency_key: str) -> BatchJob | None:
+        """The job created earlier with this idempotency key, if the provider still lists it."""
+        return next((job for job in self.list_batches() if self.idempotency_key_of(job) == idempotency_key), None)
+
+    async def acreate_batch(
+        self,
+        model: str,
+        *,
+        display_name: str,
+        file_name: str | None = None,
+        requests: Sequence[Mapping[str, Any]] | None = None,
+        idempotency_key: str | None = None,
+        embeddings: bool = False,
+    ) -> BatchJob:
+        return await self.arun(self._create_op(model, display_name, file_name, requests, idempotency_key, embeddings))
+
+    async def aget_batch(self, name: str) -> BatchJob:
+        return await self.arun(self._op_get_batch(name))
+
+    def alist_batches(self) -> AsyncIterator[BatchJob]:
+        return self._aiter_pages(self._op_list_batches)
+
+    async def acancel_batch(self, name: str) -> None:
+        await self.arun(self._op_cancel_batch(name))
+
+    async def adelete_batch(self, name: str) -> None:
+        await self.arun(self._op_delete_batch(name))
+
+    async def afind_batch(self, idempotency_key: str) -> BatchJob | None:
+        async for job in self.alist_batches():
+            if self.idempotency_key_of(job) == idempotency_key:
+                return job
+        return None
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's "Test connection": one cheap authenticated listing call."""
+        try:
+            self.run(self._op_list_batches(None))
+        except Exception as err:
+            return False, self.redact(str(err))
+        return True, "Connection successfully tested"
+
+
+def _stream_size(stream: IO[bytes]) -> int:
+    position = stream.tell()
+    stream.seek(0, 2)
+    size = stream.tell() - position
+    stream.seek(position)
+    return size

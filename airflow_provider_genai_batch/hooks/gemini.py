@@ -1,0 +1,200 @@
+"""Gemini Developer API Files + Batch, in REST over httpx (no SDK), with a pinned API version."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO, Any, ClassVar
+
+from pydantic import Field, SecretStr
+
+from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.formats import gemini as wire
+from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
+from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.hooks.base import (
+    BatchHook,
+    ConnectionSettings,
+    ProviderCapabilities,
+    ProviderLimits,
+)
+from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
+from airflow_provider_genai_batch.idempotency import key_in_text, tag_display_name
+from airflow_provider_genai_batch.models import BatchJob, FileInfo
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+CHUNK_GRANULARITY = 256 * 1024
+
+
+class GeminiSettings(ConnectionSettings):
+    """A Gemini API connection: key, base URL, pinned API version and upload chunk size."""
+
+    api_version: str = "v1beta"
+    upload_chunk_size: int = Field(default=8 * 1024 * 1024, ge=CHUNK_GRANULARITY, multiple_of=CHUNK_GRANULARITY)
+
+
+class GeminiBatchHook(BatchHook[GeminiSettings]):
+    """Files and batch jobs on the Gemini Developer API (key sent as ``x-goog-api-key``, never in a URL)."""
+
+    conn_name_attr = "conn_id"
+    default_conn_name = "gemini_batch_default"
+    conn_type = "genai_gemini"
+    hook_name = "GenAI Batch: Gemini API"
+
+    provider: ClassVar[str] = wire.PROVIDER
+    limits: ClassVar[ProviderLimits] = ProviderLimits(max_file_bytes=2 * 1024**3, max_inline_bytes=20 * 1024**2)
+    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
+        file_input=True, inline_input=True, embeddings=True
+    )
+
+    @classmethod
+    def settings_from_connection(cls, conn: Any) -> GeminiSettings:
+        if not conn.password:
+            raise GenAIBatchError(f"connection {conn.conn_id!r} has no API key (put it in the password field)")
+        extra = conn.extra_dejson or {}
+        return GeminiSettings(
+            api_key=SecretStr(conn.password),
+            base_url=_base_url(conn.host, conn.port) or DEFAULT_BASE_URL,
+            **{k: v for k, v in extra.items() if k in GeminiSettings.model_fields and k != "api_key"},
+        )
+
+    def auth_headers(self, settings: GeminiSettings) -> dict[str, str]:
+        return {"x-goog-api-key": settings.api_key.get_secret_value()}
+
+    @property
+    def _ver(self) -> str:
+        return self.settings.api_version
+
+    # --- files ----------------------------------------------------------------------------------------
+
+    def _op_upload_file(
+        self, stream: IO[bytes], size: int, display_name: str | None, mime_type: str
+    ) -> Operation[FileInfo]:
+        """The resumable protocol: start, then ``upload`` chunks and a final ``upload, finalize``."""
+        start = yield ApiRequest(
+            "POST",
+            f"upload/{self._ver}/files",
+            json={"file": {"displayName": display_name} if display_name else {}},
+            headers={
+                "X-Goog-Upload-Protocol": "resumable",
+                "X-Goog-Upload-Command": "start",
+                "X-Goog-Upload-Header-Content-Length": str(size),
+                "X-Goog-Upload-Header-Content-Type": mime_type,
+            },
+        )
+        upload_url = start.headers.get("x-goog-upload-url")
+        if not upload_url:
+            raise GenAIBatchError("the upload start response carried no x-goog-upload-url header")
+        chunk_size = self.settings.upload_chunk_size
+        offset = 0
+        while True:
+            chunk = stream.read(min(chunk_size, size - offset))
+            last = offset + len(chunk) >= size
+            response = yield ApiRequest(
+                "POST",
+                upload_url,
+                content=chunk,
+                headers={
+                    "X-Goog-Upload-Command": "upload, finalize" if last else "upload",
+                    "X-Goog-Upload-Offset": str(offset),
+                },
+                authenticated=False,
+            )
+            offset += len(chunk)
+            if last:
+                return wire.parse_file(response.json()["file"])
+            if not chunk:
+                raise GenAIBatchError(f"the stream ended at byte {offset} of {size}")
+
+    def _op_get_file(self, name: str) -> Operation[FileInfo]:
+        response = yield ApiRequest("GET", f"{self._ver}/{_file_name(name)}")
+        return wire.parse_file(response.json())
+
+    def _op_list_files(self, page_token: str | None) -> Operation[Page[FileInfo]]:
+        response = yield ApiRequest("GET", f"{self._ver}/files", params=_page_params(page_token))
+        body = response.json()
+        return Page([wire.parse_file(f) for f in body.get("files", [])], body.get("nextPageToken"))
+
+    def _op_delete_file(self, name: str) -> Operation[None]:
+        yield ApiRequest("DELETE", f"{self._ver}/{_file_name(name)}")
+
+    def _download_request(self, name: str) -> ApiRequest:
+        """Result files (``files/batch-...``) can only be read through ``:download``, not a plain GET."""
+        return ApiRequest("GET", f"{self._ver}/{_file_name(name)}:download", params={"alt": "media"})
+
+    # --- batches --------------------------------------------------------------------------------------
+
+    def _op_create_batch(
+        self,
+        model: str,
+        *,
+        file_name: str | None,
+        requests: Sequence[Mapping[str, Any]] | None,
+        display_name: str,
+        idempotency_key: str | None,
+        embeddings: bool,
+    ) -> Operation[BatchJob]:
+        if file_name is not None:
+            input_config: dict[str, Any] = {"fileName": _file_name(file_name)}
+        else:
+            input_config = {"requests": {"requests": [wire.inline_request(line) for line in requests or ()]}}
+        batch = {
+            "displayName": tag_display_name(display_name, idempotency_key) if idempotency_key else display_name,
+            "inputConfig": input_config,
+        }
+        method = "asyncBatchEmbedContent" if embeddings else "batchGenerateContent"
+        response = yield ApiRequest("POST", f"{self._ver}/{_model_name(model)}:{method}", json={"batch": batch})
+        return wire.parse_operation(response.json())
+
+    def _op_get_batch(self, name: str) -> Operation[BatchJob]:
+        response = yield ApiRequest("GET", f"{self._ver}/{_batch_name(name)}")
+        return wire.parse_operation(response.json())
+
+    def _op_list_batches(self, page_token: str | None) -> Operation[Page[BatchJob]]:
+        response = yield ApiRequest("GET", f"{self._ver}/batches", params=_page_params(page_token))
+        body = response.json()
+        return Page([wire.parse_operation(op) for op in body.get("operations", [])], body.get("nextPageToken"))
+
+    def _op_cancel_batch(self, name: str) -> Operation[None]:
+        yield ApiRequest("POST", f"{self._ver}/{_batch_name(name)}:cancel")
+
+    def _op_delete_batch(self, name: str) -> Operation[None]:
+        """Delete does not cancel a running job at Gemini: cancel first."""
+        yield ApiRequest("DELETE", f"{self._ver}/{_batch_name(name)}")
+
+    def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
+        if job.output_file:
+            for _, line, _ in iter_json_objects(self.iter_file_lines(job.output_file), source=job.output_file):
+                yield wire.result_row(line)
+        elif job.has_inline_output:
+            yield from wire.iter_inline_rows(job.raw)
+
+    @classmethod
+    def console_url(cls, job_name: str) -> str:
+        """AI Studio lists a project's batch jobs; it has no documented per-job page."""
+        return "https://aistudio.google.com/batches"
+
+    def idempotency_key_of(self, job: BatchJob) -> str | None:
+        return key_in_text(job.display_name)
+
+
+def _base_url(host: str | None, port: int | None) -> str | None:
+    if not host:
+        return None
+    url = host if "://" in host else f"https://{host}"
+    return f"{url}:{port}" if port else url
+
+
+def _page_params(token: str | None) -> dict[str, str | int]:
+    return {"pageSize": 100, **({"pageToken": token} if token else {})}
+
+
+def _file_name(name: str) -> str:
+    return name if name.startswith("files/") else f"files/{name}"
+
+
+def _batch_name(name: str) -> str:
+    return name if name.startswith("batches/") else f"batches/{name}"
+
+
+def _model_name(model: str) -> str:
+    return model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"

@@ -1,0 +1,164 @@
+"""Shared HTTP plumbing: request descriptions, sync/async drivers, error mapping, pooled async clients.
+
+Provider calls are written once as generators ("operations") that yield :class:`ApiRequest` and receive
+``httpx.Response``; :func:`run_sync` and :func:`run_async` drive the same operation over a sync or an
+async client, so no protocol logic is written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import httpx
+
+from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One HTTP request, described but not sent. ``url`` is relative to the client's base URL or absolute."""
+
+    method: str
+    url: str
+    params: Mapping[str, str | int] | None = None
+    json: Any = None
+    content: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    authenticated: bool = True
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing and the token of the next, if any."""
+
+    items: list[T]
+    next_token: str | None
+
+
+Operation = Generator[ApiRequest, httpx.Response, T]
+
+
+class Redactor:
+    """Removes a secret from any text that could reach a log or an exception."""
+
+    def __init__(self, *secrets: str | None) -> None:
+        self._secrets = [s for s in secrets if s]
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def error_from_response(response: httpx.Response, provider: str, redact: Redactor) -> ProviderAPIError:
+    """Map an error response to a typed exception, reading the provider's ``{"error": ...}`` body."""
+    message, provider_status = _parse_error_body(response)
+    cls = NotFoundError if response.status_code == 404 else ProviderAPIError
+    return cls(
+        redact(message or response.reason_phrase or "request failed"),
+        http_status=response.status_code,
+        provider_status=provider_status,
+        provider=provider,
+    )
+
+
+def _parse_error_body(response: httpx.Response) -> tuple[str | None, str | None]:
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text[:500] or None), None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        status = error.get("status") or error.get("type") or error.get("code")
+        return error.get("message"), (str(status) if status is not None else None)
+    if isinstance(error, str):
+        return error, None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"], None
+    return None, None
+
+
+def build_request(
+    client: httpx.Client | httpx.AsyncClient, request: ApiRequest, auth: Mapping[str, str]
+) -> httpx.Request:
+    """Turn an :class:`ApiRequest` into an ``httpx.Request`` on ``client``, adding auth headers if wanted."""
+    headers = {**(auth if request.authenticated else {}), **request.headers}
+    return client.build_request(
+        request.method,
+        request.url,
+        params=dict(request.params) if request.params else None,
+        json=request.json,
+        content=request.content,
+        headers=headers,
+    )
+
+
+ErrorMapper = Callable[[httpx.Response], ProviderAPIError]
+
+
+def run_sync(client: httpx.Client, operation: Operation[T], auth: Mapping[str, str], to_error: ErrorMapper) -> T:
+    """Drive ``operation`` to completion over a sync client."""
+    try:
+        request = next(operation)
+        while True:
+            response = client.send(build_request(client, request, auth))
+            if response.is_error:
+                operation.close()
+                raise to_error(response)
+            request = operation.send(response)
+    except StopIteration as done:
+        return done.value
+
+
+async def run_async(
+    client: httpx.AsyncClient, operation: Operation[T], auth: Mapping[str, str], to_error: ErrorMapper
+) -> T:
+    """Drive ``operation`` to completion over an async client."""
+    try:
+        request = next(operation)
+        while True:
+            response = await client.send(build_request(client, request, auth))
+            if response.is_error:
+                operation.close()
+                raise to_error(response)
+            request = operation.send(response)
+    except StopIteration as done:
+        return done.value
+
+
+def iter_byte_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Split a stream of byte chunks into lines (without line endings), holding at most one line."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.rstrip(b"\r")
+    if pending.strip():
+        yield pending.rstrip(b"\r")
+
+
+class AsyncClientPool:
+    """One pooled ``httpx.AsyncClient`` per connection and event loop, shared by every trigger in a triggerer."""
+
+    def __init__(self) -> None:
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, httpx.AsyncClient]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self, key: str, factory: Callable[[], httpx.AsyncClient]) -> httpx.AsyncClient:
+        """The client for ``key`` on the running loop, made by ``factory`` on first use."""
+        per_loop = self._clients.setdefault(asyncio.get_running_loop(), {})
+        client = per_loop.get(key)
+        if client is None or client.is_closed:
+            client = per_loop[key] = factory()
+        return client
+
+
+ASYNC_CLIENTS = AsyncClientPool()

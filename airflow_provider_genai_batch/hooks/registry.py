@@ -1,0 +1,34 @@
+"""Which hook class serves a connection type or a provider: the one row each provider adds."""
+
+from __future__ import annotations
+
+from airflow.sdk import BaseHook
+
+from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.hooks.base import BatchHook
+from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
+
+HOOK_CLASSES: tuple[type[BatchHook], ...] = (GeminiBatchHook,)
+
+
+def hook_class_for_provider(provider: str) -> type[BatchHook]:
+    """The hook class of a provider name, as carried by a :class:`BatchJobRef`."""
+    for cls in HOOK_CLASSES:
+        if cls.provider == provider:
+            return cls
+    raise GenAIBatchError(f"unknown provider {provider!r}; known: {', '.join(c.provider for c in HOOK_CLASSES)}")
+
+
+def hook_class_for_conn_type(conn_type: str | None) -> type[BatchHook]:
+    """The hook class of an Airflow connection type."""
+    for cls in HOOK_CLASSES:
+        if cls.conn_type == conn_type:
+            return cls
+    known = ", ".join(c.conn_type for c in HOOK_CLASSES)
+    raise GenAIBatchError(f"connection type {conn_type!r} is not a GenAI batch connection; use one of: {known}")
+
+
+def get_hook(conn_id: str) -> BatchHook:
+    """The hook for an Airflow connection, chosen by its connection type."""
+    conn = BaseHook.get_connection(conn_id)
+    return hook_class_for_conn_type(conn.conn_type)(conn_id=conn_id)

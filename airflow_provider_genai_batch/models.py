@@ -1,0 +1,158 @@
+"""Provider-neutral types: job state, batch job, file info and the job reference that travels in XCom."""
+
+from __future__ import annotations
+
+import ast
+import enum
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobState(str, enum.Enum):
+    """Job states, named as google-genai names them; every provider's statuses map onto this set."""
+
+    UNSPECIFIED = "JOB_STATE_UNSPECIFIED"
+    QUEUED = "JOB_STATE_QUEUED"
+    PENDING = "JOB_STATE_PENDING"
+    RUNNING = "JOB_STATE_RUNNING"
+    SUCCEEDED = "JOB_STATE_SUCCEEDED"
+    FAILED = "JOB_STATE_FAILED"
+    CANCELLING = "JOB_STATE_CANCELLING"
+    CANCELLED = "JOB_STATE_CANCELLED"
+    PAUSED = "JOB_STATE_PAUSED"
+    EXPIRED = "JOB_STATE_EXPIRED"
+    UPDATING = "JOB_STATE_UPDATING"
+    PARTIALLY_SUCCEEDED = "JOB_STATE_PARTIALLY_SUCCEEDED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job will not change again (PARTIALLY_SUCCEEDED is terminal with partial output)."""
+        return self in TERMINAL_STATES
+
+    @property
+    def is_success(self) -> bool:
+        """True for the terminal states that carry results to fetch."""
+        return self in (JobState.SUCCEEDED, JobState.PARTIALLY_SUCCEEDED)
+
+
+TERMINAL_STATES = frozenset(
+    {
+        JobState.SUCCEEDED,
+        JobState.FAILED,
+        JobState.CANCELLED,
+        JobState.EXPIRED,
+        JobState.PARTIALLY_SUCCEEDED,
+    }
+)
+
+
+class BatchStats(BaseModel):
+    """Request counts of a job; providers omit zeros, so every count defaults to 0."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    pending: int = 0
+
+
+class BatchJob(BaseModel):
+    """A batch job as one provider reported it, normalised; ``raw`` keeps the provider's own payload."""
+
+    name: str
+    provider: str
+    display_name: str | None = None
+    model: str | None = None
+    state: JobState = JobState.UNSPECIFIED
+    provider_state: str | None = None
+    create_time: datetime | None = None
+    update_time: datetime | None = None
+    end_time: datetime | None = None
+    stats: BatchStats = Field(default_factory=BatchStats)
+    input_file: str | None = None
+    output_file: str | None = None
+    error_file: str | None = None
+    has_inline_output: bool = False
+    error_message: str | None = None
+    raw: dict = Field(default_factory=dict, repr=False)
+
+
+class FileInfo(BaseModel):
+    """A file stored at a provider (uploaded input or generated results)."""
+
+    name: str
+    display_name: str | None = None
+    mime_type: str | None = None
+    size_bytes: int | None = None
+    create_time: datetime | None = None
+    expiration_time: datetime | None = None
+    state: str | None = None
+    uri: str | None = None
+    raw: dict = Field(default_factory=dict, repr=False)
+
+
+class BatchJobRef(BaseModel):
+    """Everything a later task or a trigger needs to find a job again: JSON-safe, never a secret."""
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    conn_id: str
+    job_name: str
+    idempotency_key: str | None = None
+    request_count: int | None = None
+    keys_uri: str | None = None
+    output_uri: str | None = None
+    embeddings: bool = False
+
+    def to_xcom(self) -> dict:
+        """The JSON dict pushed to XCom and passed to triggers."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def coerce(cls, value: Any) -> BatchJobRef:
+        """A ref from XCom: the model, a dict, a JSON string, or the Python-literal text Jinja renders."""
+        if isinstance(value, BatchJobRef):
+            return value
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = ast.literal_eval(value)
+        if not isinstance(value, Mapping):
+            raise TypeError(f"not a batch job reference: {value!r}")
+        return cls.model_validate(dict(value))
+
+
+class ResultCounts(BaseModel):
+    """Outcome counts of one job's input rows; they add up to ``total``, the input count."""
+
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    expired: int = 0
+    missing: int = 0
+
+    @property
+    def failed_ratio(self) -> float:
+        """Share of input rows that did not succeed."""
+        return (self.total - self.succeeded) / self.total if self.total else 0.0
+
+
+class ResultsManifest(BaseModel):
+    """The small summary written next to the results and returned as XCom (never the results themselves)."""
+
+    job_ref: BatchJobRef
+    state: JobState
+    provider_state: str | None = None
+    error_message: str | None = None
+    counts: ResultCounts
+    results_uri: str
+    manifest_uri: str
+    written_at: datetime
