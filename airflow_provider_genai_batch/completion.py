@@ -1,0 +1,155 @@
+"""Waiting for a job and finishing it, shared by the submit operator and the results sensor.
+
+Deferrable by default (the trigger polls; the task passes an explicit ``timeout`` to ``defer``
+because ``execution_timeout`` is not enforced while deferred), or a blocking poll on the worker.
+Finishing lands the results, fails the task on a failed/expired/cancelled job or on too many failed
+rows, sets Asset event extras, and returns the manifest as XCom.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk.exceptions import TaskDeferralTimeout
+
+from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError
+from airflow_provider_genai_batch.hooks.base import BatchHook
+from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
+from airflow_provider_genai_batch.landing import land_results, output_dir
+from airflow_provider_genai_batch.links import JOB_REF_XCOM_KEY
+from airflow_provider_genai_batch.models import BatchJob, BatchJobRef, JobState, ResultsManifest
+from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
+
+DEFER_GRACE = timedelta(minutes=5)
+
+
+class BatchCompletionMixin:
+    """For operators that wait on a :class:`BatchJobRef` and land its results."""
+
+    output_uri: str | None
+    deferrable: bool
+    poll_interval: float
+    job_timeout: timedelta
+    cancel_on_kill: bool
+    cancel_on_timeout: bool
+    max_failed_ratio: float
+
+    def _hook_for(self, ref: BatchJobRef) -> BatchHook:
+        return hook_class_for_provider(ref.provider)(conn_id=ref.conn_id)
+
+    def _deadline(self) -> float:
+        """Absolute deadline: ``job_timeout`` from now, or sooner if ``execution_timeout`` says so."""
+        budget = self.job_timeout
+        execution_timeout = getattr(self, "execution_timeout", None)
+        if execution_timeout is not None:
+            budget = min(budget, execution_timeout)
+        return time.time() + budget.total_seconds()
+
+    def wait_for(self, context: Any, ref: BatchJobRef) -> dict[str, Any]:
+        """Defer, or poll on this worker, until the job ends; then finish it."""
+        deadline = self._deadline()
+        hook = self._hook_for(ref)
+        job = hook.get_batch(ref.job_name)
+        if job.state.is_terminal:
+            return self.finish(context, ref, job, hook)
+        if self.deferrable:
+            self.defer(  # type: ignore[attr-defined]
+                trigger=GenAIBatchJobTrigger(
+                    job_ref=ref.to_xcom(),
+                    poll_interval=self.poll_interval,
+                    deadline=deadline,
+                    cancel_on_kill=self.cancel_on_kill,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=deadline - time.time()) + DEFER_GRACE,
+            )
+        self._polling_ref = ref
+        while not job.state.is_terminal:
+            if time.time() >= deadline:
+                self._timed_out(ref, hook)
+            time.sleep(max(0.0, min(self.poll_interval, deadline - time.time())))
+            job = hook.get_batch(ref.job_name)
+        self._polling_ref = None
+        return self.finish(context, ref, job, hook)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger's one event."""
+        ref = BatchJobRef.model_validate(event["job_ref"])
+        hook = self._hook_for(ref)
+        if event["status"] == "timeout":
+            self._timed_out(ref, hook)
+        if event["status"] != "terminal":
+            raise GenAIBatchError(f"waiting for {ref.job_name} failed: {event.get('message')}")
+        return self.finish(context, ref, hook.get_batch(ref.job_name), hook)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        """Cancel the job when Airflow's own deferral timeout fires (a backstop behind the trigger deadline)."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
+        except TaskDeferralTimeout:
+            ref_data = context["ti"].xcom_pull(task_ids=context["ti"].task_id, key=JOB_REF_XCOM_KEY)
+            if ref_data and self.cancel_on_timeout:
+                ref = BatchJobRef.model_validate(ref_data)
+                self._hook_for(ref).cancel_batch(ref.job_name)
+            raise
+
+    def on_kill(self) -> None:
+        """Killed while polling on the worker (non-deferrable): cancel the job if asked to."""
+        ref: BatchJobRef | None = getattr(self, "_polling_ref", None)
+        if ref is not None and self.cancel_on_kill:
+            self._hook_for(ref).cancel_batch(ref.job_name)
+
+    def _timed_out(self, ref: BatchJobRef, hook: BatchHook) -> None:
+        cancelled = ""
+        if self.cancel_on_timeout:
+            hook.cancel_batch(ref.job_name)
+            cancelled = "; the job was cancelled (cancel_on_timeout=True)"
+        raise JobTimeoutError(f"{ref.provider} job {ref.job_name} did not finish within {self.job_timeout}{cancelled}")
+
+    def finish(self, context: Any, ref: BatchJobRef, job: BatchJob, hook: BatchHook) -> dict[str, Any]:
+        """Land the results, judge the job, emit Asset extras, and return the manifest."""
+        uri = self.output_uri or ref.output_uri
+        if not uri:
+            raise GenAIBatchError("no output_uri: set it on the sensor or on the submit operator")
+        manifest = land_results(hook.iter_results(job), job, ref, output_dir(uri))
+        self.log.info(  # type: ignore[attr-defined]
+            "%s %s: %s -> %s", ref.provider, ref.job_name, manifest.counts.model_dump(), manifest.results_uri
+        )
+        _judge(manifest, self.max_failed_ratio)
+        _set_outlet_extras(context, getattr(self, "outlets", None) or [], manifest)
+        return manifest.model_dump(mode="json")
+
+
+def _judge(manifest: ResultsManifest, max_failed_ratio: float) -> None:
+    counts = manifest.counts
+    ref = manifest.job_ref
+    if manifest.state in (JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED):
+        reason = manifest.error_message or manifest.provider_state or manifest.state.value
+        raise JobFailedError(
+            f"{ref.provider} job {ref.job_name} ended {manifest.state.value}: {reason} "
+            f"(results so far: {manifest.results_uri})"
+        )
+    if counts.failed_ratio > max_failed_ratio:
+        raise JobFailedError(
+            f"{ref.provider} job {ref.job_name}: {counts.total - counts.succeeded} of {counts.total} rows did not "
+            f"succeed ({counts.failed} failed, {counts.missing} missing, {counts.expired} expired, "
+            f"{counts.cancelled} cancelled), over max_failed_ratio={max_failed_ratio}; see {manifest.results_uri}"
+        )
+
+
+def _set_outlet_extras(context: Any, outlets: list[Any], manifest: ResultsManifest) -> None:
+    events = context.get("outlet_events") if hasattr(context, "get") else None
+    if events is None:
+        return
+    extra = {
+        "job_name": manifest.job_ref.job_name,
+        "provider": manifest.job_ref.provider,
+        "results_uri": manifest.results_uri,
+        "manifest_uri": manifest.manifest_uri,
+        "counts": manifest.counts.model_dump(),
+    }
+    for outlet in outlets:
+        if type(outlet).__name__ == "Asset":
+            events[outlet].extra = extra

@@ -1,0 +1,30 @@
+"""Extra link from a task to its job in the provider's console, while deferred and after."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperatorLink
+from airflow.sdk.execution_time.xcom import XCom
+
+from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
+from airflow_provider_genai_batch.models import BatchJobRef
+
+JOB_REF_XCOM_KEY = "job_ref"
+
+
+def console_url(ref: BatchJobRef) -> str:
+    """Where a person looks at this job; the hook class of the provider knows the console."""
+    return hook_class_for_provider(ref.provider).console_url(ref.job_name)
+
+
+class GenAIBatchJobLink(BaseOperatorLink):
+    """Reads the job ref the task pushed before deferring, so the link survives the resumed run."""
+
+    name = "GenAI batch job"
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        value = XCom.get_value(ti_key=ti_key, key=JOB_REF_XCOM_KEY)
+        if not value:
+            return ""
+        return console_url(BatchJobRef.coerce(value))

@@ -1,0 +1,68 @@
+"""Thin operators over a provider's batch jobs: cancel, delete, list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_provider_genai_batch.hooks.registry import get_hook
+from airflow_provider_genai_batch.models import BatchJobRef
+
+
+def _job_name(job: Any) -> str:
+    """A job name from a plain name or a job reference (dict, XCom value)."""
+    if isinstance(job, str) and not job.lstrip().startswith("{"):
+        return job
+    return BatchJobRef.coerce(job).job_name
+
+
+class GenAIBatchCancelJobOperator(BaseOperator):
+    """Ask the provider to cancel a job (cancellation is asynchronous at every provider)."""
+
+    template_fields = ("job", "conn_id")
+
+    def __init__(self, *, conn_id: str, job: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.job = job
+
+    def execute(self, context: Any) -> None:
+        name = _job_name(self.job)
+        get_hook(self.conn_id).cancel_batch(name)
+        self.log.info("cancellation of %s requested", name)
+
+
+class GenAIBatchDeleteJobOperator(BaseOperator):
+    """Delete a job record (Gemini: delete does not cancel, so cancel first)."""
+
+    template_fields = ("job", "conn_id")
+
+    def __init__(self, *, conn_id: str, job: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.job = job
+
+    def execute(self, context: Any) -> None:
+        name = _job_name(self.job)
+        get_hook(self.conn_id).delete_batch(name)
+        self.log.info("deleted %s", name)
+
+
+class GenAIBatchListJobsOperator(BaseOperator):
+    """List jobs across all pages; returns name, display name, state and counts of each (not outputs)."""
+
+    template_fields = ("conn_id",)
+
+    def __init__(self, *, conn_id: str, limit: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.limit = limit
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        jobs = []
+        for job in get_hook(self.conn_id).list_batches():
+            jobs.append(job.model_dump(mode="json", include={"name", "display_name", "model", "state", "stats"}))
+            if self.limit is not None and len(jobs) >= self.limit:
+                break
+        return jobs

@@ -1,0 +1,76 @@
+"""Waiting for a submitted job and landing its results on storage."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_genai_batch.completion import BatchCompletionMixin
+from airflow_provider_genai_batch.links import JOB_REF_XCOM_KEY, GenAIBatchJobLink
+from airflow_provider_genai_batch.models import BatchJobRef
+
+
+class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
+    """Wait for the job in ``job_ref`` (the submit operator's XCom), then write its results to ``output_uri``.
+
+    Results are ``results.jsonl`` (one normalised row per input key) and ``manifest.json``; the manifest
+    is returned as XCom and set as the extra of every Asset in ``outlets``. A failed, expired or
+    cancelled job fails the task with the provider's message, and so does a succeeded one whose share
+    of unsuccessful rows exceeds ``max_failed_ratio``.
+
+    :param job_ref: the job reference (dict, XComArg, or its rendered JSON/literal text).
+    :param output_uri: results directory (``ObjectStoragePath``); defaults to the one given at submit.
+    :param deferrable: wait in the triggerer (default) instead of poking from a worker.
+    :param poll_interval: seconds between status polls.
+    :param job_timeout: how long to wait before giving up; defaults to the sensor ``timeout``.
+    :param cancel_on_kill: cancel the remote job when this waiting task is killed.
+    :param cancel_on_timeout: cancel the remote job when the wait times out.
+    :param max_failed_ratio: the share of rows that may fail before the task fails.
+    """
+
+    template_fields = ("job_ref", "output_uri")
+    operator_extra_links = (GenAIBatchJobLink(),)
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        job_ref: Any,
+        output_uri: str | None = None,
+        deferrable: bool = True,
+        poll_interval: float = 60.0,
+        job_timeout: timedelta | None = None,
+        cancel_on_kill: bool = True,
+        cancel_on_timeout: bool = True,
+        max_failed_ratio: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", poll_interval)
+        super().__init__(**kwargs)
+        self.job_ref = job_ref
+        self.output_uri = output_uri
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.job_timeout = job_timeout or timedelta(seconds=self.timeout)
+        self.cancel_on_kill = cancel_on_kill
+        self.cancel_on_timeout = cancel_on_timeout
+        self.max_failed_ratio = max_failed_ratio
+
+    def execute(self, context: Any) -> Any:
+        ref = BatchJobRef.coerce(self.job_ref)
+        context["ti"].xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
+        if self.deferrable:
+            return self.wait_for(context, ref)
+        return super().execute(context)
+
+    def poke(self, context: Any) -> bool | PokeReturnValue:
+        """One status check (non-deferrable mode); lands the results once the job has ended."""
+        ref = BatchJobRef.coerce(self.job_ref)
+        hook = self._hook_for(ref)
+        job = hook.get_batch(ref.job_name)
+        self.log.info("%s is %s (%s)", ref.job_name, job.state.value, job.stats.model_dump())
+        if not job.state.is_terminal:
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self.finish(context, ref, job, hook))

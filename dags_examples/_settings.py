@@ -1,0 +1,9 @@
+"""Where the example DAGs keep their data, and how often they poll: overridable for demos and tests."""
+
+from __future__ import annotations
+
+import os
+
+DATA_DIR = os.environ.get("GENAI_BATCH_EXAMPLES_DIR", "/tmp/genai-batch-examples")
+POLL_INTERVAL = float(os.environ.get("GENAI_BATCH_POLL_INTERVAL", "60"))
+GEMINI_CONN_ID = "gemini_batch_default"
