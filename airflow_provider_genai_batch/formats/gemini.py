@@ -58,15 +58,28 @@ def camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-def camelize(value: Any, *, verbatim_keys: bool = False) -> Any:
-    """Recursively camelCase dict keys, keeping JSON-Schema ``properties`` names as the user wrote them."""
+# Values under these keys are user data (function arguments and results, schema values): kept verbatim.
+_VERBATIM_VALUES = frozenset(
+    {"args", "response", "default", "example", "parametersJsonSchema", "parameters_json_schema",
+     "responseJsonSchema", "response_json_schema"}
+)  # fmt: skip
+# Under these keys, the dict keys are names the user chose (schema properties, definitions): kept as written.
+_NAMED_CHILDREN = frozenset({"properties", "$defs", "defs", "definitions"})
+
+
+def camelize(value: Any, *, names: bool = False) -> Any:
+    """Recursively camelCase dict keys, as proto-JSON names them, leaving user data as written.
+
+    Function-call arguments, function responses and schema default/example values are copied verbatim;
+    the names under ``properties``/``$defs`` are kept while each named schema is itself camelized.
+    """
     if isinstance(value, list):
         return [camelize(v) for v in value]
     if not isinstance(value, dict):
         return value
-    if verbatim_keys:
+    if names:
         return {k: camelize(v) for k, v in value.items()}
-    return {camel(k): camelize(v, verbatim_keys=(k == "properties")) for k, v in value.items()}
+    return {camel(k): v if k in _VERBATIM_VALUES else camelize(v, names=k in _NAMED_CHILDREN) for k, v in value.items()}
 
 
 def to_content(value: Any, role: str = "user") -> dict[str, Any]:
@@ -132,15 +145,17 @@ def canonical_line(item: Mapping[str, Any], index: int, *, embeddings: bool) -> 
     Accepts the canonical shape itself or an SDK-style item; the key comes from ``key``, then
     ``metadata.key``, and otherwise is the item's position (``"0"``, ``"1"``, ...).
     """
-    key = item.get("key") or (item.get("metadata") or {}).get("key") or str(index)
+    metadata = item.get("metadata") or {}
+    key = item.get("key") or metadata.get("key") or str(index)
+    extra = {"metadata": metadata} if metadata else {}
     if "request" in item:
-        return {"key": key, "request": item["request"]}
+        return {"key": key, "request": item["request"], **extra}
     try:
         request = embed_request_from_sdk(item) if embeddings else generate_request_from_sdk(item)
     except (KeyError, ValueError) as err:
         reason = f"missing {err}" if isinstance(err, KeyError) else str(err)
         raise InputValidationError(reason, source="inline requests", line=index + 1) from None
-    return {"key": key, "request": request}
+    return {"key": key, "request": request, **extra}
 
 
 def inline_request(line: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, ClassVar
 
 from pydantic import Field, SecretStr
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import gemini as wire
+from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
 from airflow_provider_genai_batch.formats.results import ResultRow
 from airflow_provider_genai_batch.hooks.base import (
@@ -18,6 +19,7 @@ from airflow_provider_genai_batch.hooks.base import (
     ProviderLimits,
 )
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
+from airflow_provider_genai_batch.hooks.settings import base_url, extras_for
 from airflow_provider_genai_batch.idempotency import key_in_text, tag_display_name
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
 
@@ -41,6 +43,7 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
     hook_name = "GenAI Batch: Gemini API"
 
     provider: ClassVar[str] = wire.PROVIDER
+    native_format: ClassVar[InputFormat] = InputFormat.GEMINI
     limits: ClassVar[ProviderLimits] = ProviderLimits(max_file_bytes=2 * 1024**3, max_inline_bytes=20 * 1024**2)
     capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
         file_input=True, inline_input=True, embeddings=True
@@ -50,11 +53,10 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
     def settings_from_connection(cls, conn: Any) -> GeminiSettings:
         if not conn.password:
             raise GenAIBatchError(f"connection {conn.conn_id!r} has no API key (put it in the password field)")
-        extra = conn.extra_dejson or {}
         return GeminiSettings(
             api_key=SecretStr(conn.password),
-            base_url=_base_url(conn.host, conn.port) or DEFAULT_BASE_URL,
-            **{k: v for k, v in extra.items() if k in GeminiSettings.model_fields and k != "api_key"},
+            base_url=base_url(conn.host, conn.port) or DEFAULT_BASE_URL,
+            **extras_for(GeminiSettings, conn),
         )
 
     def auth_headers(self, settings: GeminiSettings) -> dict[str, str]:
@@ -87,7 +89,7 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         chunk_size = self.settings.upload_chunk_size
         offset = 0
         while True:
-            chunk = stream.read(min(chunk_size, size - offset))
+            chunk = _read_full(stream, min(chunk_size, size - offset))
             last = offset + len(chunk) >= size
             response = yield ApiRequest(
                 "POST",
@@ -128,10 +130,11 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         model: str,
         *,
         file_name: str | None,
-        requests: Sequence[Mapping[str, Any]] | None,
+        requests: Iterable[Mapping[str, Any]] | None,
         display_name: str,
         idempotency_key: str | None,
         embeddings: bool,
+        endpoint: str | None,
     ) -> Operation[BatchJob]:
         if file_name is not None:
             input_config: dict[str, Any] = {"fileName": _file_name(file_name)}
@@ -177,11 +180,17 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         return key_in_text(job.display_name)
 
 
-def _base_url(host: str | None, port: int | None) -> str | None:
-    if not host:
-        return None
-    url = host if "://" in host else f"https://{host}"
-    return f"{url}:{port}" if port else url
+def _read_full(stream: IO[bytes], count: int) -> bytes:
+    """Up to ``count`` bytes, reading again after short reads (pipes, sockets) so chunks stay whole."""
+    parts: list[bytes] = []
+    remaining = count
+    while remaining > 0:
+        part = stream.read(remaining)
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
 
 
 def _page_params(token: str | None) -> dict[str, str | int]:
