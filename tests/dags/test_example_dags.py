@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 
-from .conftest import REPO, DagRunner
+from tests.dags.conftest import REPO, DagRunner
 
 EXAMPLE_DAG_FILES = sorted(p.name for p in (REPO / "dags_examples").glob("*.py") if not p.name.startswith("_"))
 
@@ -57,7 +57,7 @@ def test_inline_gemini_dag_sends_sdk_style_config_as_rest(dag_runner: DagRunner,
     results = _only_results_dir(dag_runner.data_dir / "gemini_inline")
     assert {row["key"] for row in _rows(results / "results.jsonl")} == {"sky", "tides", "seasons"}
     creates = [r for r in dag_emulator.requests() if r["path"].endswith(":batchGenerateContent")]
-    request = creates[-1]["body"]["batch"]["inputConfig"]["requests"]["requests"][0]
+    request = creates[-1]["json"]["batch"]["inputConfig"]["requests"]["requests"][0]
     assert request["request"]["systemInstruction"] == {"parts": [{"text": "Answer in one sentence."}], "role": "user"}
     assert request["request"]["generationConfig"] == {"temperature": 0.2}
     assert request["metadata"] == {"key": "sky"}

@@ -1,0 +1,193 @@
+"""Result rows: Gemini result lines and inlined responses normalised to one row shape, one JSON line each.
+
+The success line is the real one quoted in shared/reference/gemini.md §3.7 and the embedding response
+the real inline capture of §3.3.
+"""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+
+from airflow_provider_genai_batch.formats.gemini import iter_inline_rows, result_row
+from airflow_provider_genai_batch.formats.results import (
+    ResultRow,
+    RowError,
+    RowStatus,
+    Usage,
+    encode_row,
+)
+
+REAL_SUCCESS_LINE = (
+    '{"response":{"candidates":[{"content":{"parts":[{"text":"Company: ACME Corp. Total due: 1,250.00 EUR."},'
+    '{"thoughtSignature":"El4KXAHIiAlV9bq1g7d0jT3xZt+ZNs0r2DN1"}],"role":"model"},"finishReason":"STOP","index":0}],'
+    '"usageMetadata":{"promptTokenCount":1427,"candidatesTokenCount":144,"totalTokenCount":1571},'
+    '"modelVersion":"gemini-2.5-flash","responseId":"Y2sRaO3hL5qNz7IPu9-x8QE"},"key":"00_COM.png"}'
+)
+REAL_EMBEDDING_RESPONSE = {
+    "response": {"embedding": {"values": [0.0123, -0.0456, 0.0789]}, "usageMetadata": {"promptTokenCount": 81}},
+    "metadata": {"key": "chunk-0007"},
+}
+
+
+def candidate(*parts: dict) -> dict:
+    return {"candidates": [{"content": {"parts": list(parts), "role": "model"}, "finishReason": "STOP"}]}
+
+
+# --- Gemini result lines -----------------------------------------------------------------------------
+
+
+def test_real_success_line_gives_key_text_and_usage():
+    line = json.loads(REAL_SUCCESS_LINE)
+    row = result_row(line)
+    assert row.key == "00_COM.png"
+    assert row.status is RowStatus.SUCCEEDED
+    assert row.text == "Company: ACME Corp. Total due: 1,250.00 EUR."
+    assert row.usage == Usage(input_tokens=1427, output_tokens=144, total_tokens=1571)
+    assert row.error is None
+    assert row.embedding is None
+    assert row.response == line["response"]
+
+
+def test_thought_parts_are_left_out_of_the_text():
+    row = result_row(
+        {
+            "key": "k",
+            "response": candidate(
+                {"text": "Let me think about the invoice...", "thought": True},
+                {"text": "Total: 3"},
+            ),
+        }
+    )
+    assert row.text == "Total: 3"
+
+
+def test_text_parts_of_the_first_candidate_are_joined():
+    response = candidate({"text": "Hello, "}, {"functionCall": {"name": "f", "args": {}}}, {"text": "world"})
+    response["candidates"].append({"content": {"parts": [{"text": "second candidate"}]}})
+    assert result_row({"key": "k", "response": response}).text == "Hello, world"
+
+
+def test_response_without_candidates_or_text_has_no_text():
+    blocked = result_row({"key": "k", "response": {"promptFeedback": {"blockReason": "SAFETY"}}})
+    only_thoughts = result_row({"key": "k", "response": candidate({"text": "hmm", "thought": True})})
+    assert (blocked.status, blocked.text) == (RowStatus.SUCCEEDED, None)
+    assert only_thoughts.text is None
+
+
+def test_error_line_is_a_failed_row_with_code_and_message():
+    line = {
+        "key": "req-2",
+        "error": {
+            "code": 3,
+            "message": "Request contains an invalid argument.",
+            "status": "INVALID_ARGUMENT",
+            "details": [],
+        },
+    }
+    row = result_row(line)
+    assert row.key == "req-2"
+    assert row.status is RowStatus.FAILED
+    assert row.error == RowError(message="Request contains an invalid argument.", code=3, status="INVALID_ARGUMENT")
+    assert row.text is None
+    assert row.usage is None
+
+
+def test_status_spelling_of_a_failed_line_is_read_as_the_error():
+    row = result_row({"status": {"code": 8, "message": "Resource exhausted."}, "key": "req-3"})
+    assert row.status is RowStatus.FAILED
+    assert row.error == RowError(message="Resource exhausted.", code=8)
+
+
+def test_a_plain_string_status_is_the_error_message():
+    row = result_row({"key": "req-4", "status": "Bad Request: model output was not valid JSON"})
+    assert row.error == RowError(message="Bad Request: model output was not valid JSON")
+
+
+def test_inlined_response_key_comes_from_metadata():
+    row = result_row({"metadata": {"key": "k7"}, "response": candidate({"text": "ok"})})
+    assert (row.key, row.text) == ("k7", "ok")
+
+
+def test_inlined_error_key_comes_from_metadata():
+    row = result_row({"metadata": {"key": "k8"}, "error": {"code": 13, "message": "internal"}})
+    assert (row.key, row.status, row.error.code) == ("k8", RowStatus.FAILED, 13)
+
+
+def test_real_inline_embedding_response_gives_the_vector_and_prompt_tokens():
+    row = result_row(REAL_EMBEDDING_RESPONSE)
+    assert row.key == "chunk-0007"
+    assert row.status is RowStatus.SUCCEEDED
+    assert row.embedding == [0.0123, -0.0456, 0.0789]
+    assert row.text is None
+    assert row.usage == Usage(input_tokens=81)
+
+
+def test_file_embedding_line_with_an_embeddings_list_takes_the_first_vector():
+    row = result_row({"key": "e1", "response": {"embeddings": [{"values": [1.0, 2.0]}, {"values": [3.0]}]}})
+    assert row.embedding == [1.0, 2.0]
+
+
+def test_inline_rows_of_an_operation_come_in_input_order():
+    op = {
+        "name": "batches/i",
+        "metadata": {
+            "state": "BATCH_STATE_SUCCEEDED",
+            "output": {
+                "inlinedResponses": {
+                    "inlinedResponses": [
+                        {"metadata": {"key": "a"}, "response": candidate({"text": "A"})},
+                        {"metadata": {"key": "b"}, "error": {"code": 3, "message": "bad"}},
+                        REAL_EMBEDDING_RESPONSE,
+                    ]
+                }
+            },
+        },
+    }
+    rows = list(iter_inline_rows(op))
+    assert [(r.key, r.status) for r in rows] == [
+        ("a", RowStatus.SUCCEEDED),
+        ("b", RowStatus.FAILED),
+        ("chunk-0007", RowStatus.SUCCEEDED),
+    ]
+
+
+def test_operation_without_inline_output_has_no_inline_rows():
+    assert list(iter_inline_rows({"name": "batches/f", "metadata": {"output": {"responsesFile": "files/x"}}})) == []
+
+
+# --- encoding ----------------------------------------------------------------------------------------
+
+
+def test_encode_row_is_exactly_one_json_line():
+    row = result_row(json.loads(REAL_SUCCESS_LINE))
+    row.text = "line one\nline two"
+    encoded = encode_row(row)
+    assert encoded.endswith(b"\n")
+    assert encoded.count(b"\n") == 1
+    decoded = json.loads(encoded)
+    assert decoded["key"] == "00_COM.png"
+    assert decoded["status"] == "succeeded"
+    assert decoded["text"] == "line one\nline two"
+    assert decoded["usage"] == {"input_tokens": 1427, "output_tokens": 144, "total_tokens": 1571}
+    assert decoded["response"]["usageMetadata"]["totalTokenCount"] == 1571
+
+
+def test_encoded_usage_and_error_omit_unset_fields():
+    embedding = json.loads(encode_row(result_row(REAL_EMBEDDING_RESPONSE)))
+    failed = json.loads(encode_row(result_row({"key": "x", "error": {"message": "boom"}})))
+    assert embedding["usage"] == {"input_tokens": 81}
+    assert failed["error"] == {"message": "boom"}
+    assert failed["status"] == "failed"
+
+
+def test_encoded_row_decodes_back_to_the_same_row():
+    row = result_row(json.loads(REAL_SUCCESS_LINE))
+    assert msgspec.json.decode(encode_row(row), type=ResultRow) == row
+
+
+@pytest.mark.parametrize("status", list(RowStatus))
+def test_row_status_values_are_lower_case_words(status):
+    assert status.value == status.name.lower()

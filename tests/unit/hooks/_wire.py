@@ -1,0 +1,77 @@
+"""The fake Gemini server side of hook tests: a recording MockTransport handler and wire payloads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+API_KEY = "sk-secret-123"
+BASE_URL = "http://gemini.test"
+CONN_ID = "gemini_unit"
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Wire:
+    """The fake server side: answers with ``handler`` and keeps every request it saw, in order."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.handler(request)
+
+    @property
+    def last(self) -> httpx.Request:
+        return self.requests[-1]
+
+    def paths(self) -> list[tuple[str, str]]:
+        return [(r.method, r.url.path) for r in self.requests]
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str = CONN_ID, **fields: Any) -> str:
+    conn = {
+        "conn_type": "genai_gemini",
+        "password": API_KEY,
+        "host": BASE_URL,
+        "extra": {"upload_chunk_size": 262144},
+        **fields,
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    return conn_id
+
+
+def body(request: httpx.Request) -> Any:
+    return json.loads(request.content)
+
+
+def operation(name: str, state: str = "BATCH_STATE_PENDING", **metadata: Any) -> dict[str, Any]:
+    """A batch Operation as the Gemini API returns it."""
+    return {
+        "name": name,
+        "metadata": {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+            "name": name,
+            "state": state,
+            **metadata,
+        },
+    }
+
+
+def file_resource(name: str = "files/abc-123", size: int = 20) -> dict[str, Any]:
+    return {
+        "name": name,
+        "displayName": "in.jsonl",
+        "mimeType": "application/jsonl",
+        "sizeBytes": str(size),
+        "createTime": "2026-08-20T20:08:31.015405Z",
+        "expirationTime": "2026-08-22T20:08:31.015405Z",
+        "state": "ACTIVE",
+        "uri": f"https://generativelanguage.googleapis.com/v1beta/{name}",
+    }

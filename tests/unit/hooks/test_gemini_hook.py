@@ -1,0 +1,709 @@
+"""GeminiBatchHook on the wire: every assertion is on the HTTP request the hook really sent.
+
+The hook's sync and async clients are ``httpx.MockTransport`` clients (see conftest.py); the connection
+comes from an ``AIRFLOW_CONN_*`` environment variable, as in a deployment.
+"""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import pytest
+
+from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.formats.gemini import parse_operation
+from airflow_provider_genai_batch.formats.results import RowStatus, Usage
+from airflow_provider_genai_batch.hooks.gemini import DEFAULT_BASE_URL, GeminiBatchHook
+from airflow_provider_genai_batch.idempotency import idempotency_key
+from airflow_provider_genai_batch.models import BatchJob, JobState
+
+from ._wire import API_KEY, BASE_URL, body, file_resource, operation, set_connection
+
+CHUNK = 262144
+UPLOAD_URL = "http://uploads.gemini.test/upload/v1beta/files?upload_id=AbC-123&upload_protocol=resumable"
+KEY = idempotency_key("nightly_dag", "submit", "scheduled__2026-08-20T00:00:00+00:00", None)
+NOT_FOUND = {"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}}
+REAL_SUCCESS_LINE = (
+    b'{"response":{"candidates":[{"content":{"parts":[{"text":"ACME Corp"},'
+    b'{"thoughtSignature":"El4KXAHIiAlV9bq1g7d0jT3xZt"}],"role":"model"},"finishReason":"STOP","index":0}],'
+    b'"usageMetadata":{"promptTokenCount":1427,"candidatesTokenCount":144,"totalTokenCount":1571},'
+    b'"modelVersion":"gemini-2.5-flash","responseId":"Y2sRaO3hL5qNz7IPu9"},"key":"00_COM.png"}'
+)
+
+
+def ok(payload: object = None, **kwargs) -> httpx.Response:
+    return httpx.Response(200, json={} if payload is None else payload, **kwargs)
+
+
+def upload_server(final_file: dict | None = None, start_headers: dict | None = None):
+    """A resumable-upload endpoint: hands out UPLOAD_URL on start, answers chunks like the real one."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        command = request.headers.get("x-goog-upload-command")
+        if command == "start":
+            headers = {"x-goog-upload-url": UPLOAD_URL, "x-goog-upload-status": "active"}
+            return ok(headers=start_headers if start_headers is not None else headers)
+        assert str(request.url) == UPLOAD_URL
+        if command == "upload, finalize":
+            return ok({"file": final_file or file_resource()}, headers={"x-goog-upload-status": "final"})
+        return ok(headers={"x-goog-upload-status": "active"})
+
+    return handler
+
+
+def chunks_sent(wire) -> list[tuple[int, str, int]]:
+    return [
+        (int(r.headers["x-goog-upload-offset"]), r.headers["x-goog-upload-command"], len(r.content))
+        for r in wire.requests[1:]
+    ]
+
+
+# --- connection settings -----------------------------------------------------------------------------
+
+
+def test_settings_come_from_the_connection(monkeypatch):
+    set_connection(monkeypatch, extra={"api_version": "v1", "upload_chunk_size": 4 * CHUNK, "timeout": 30})
+    settings = GeminiBatchHook(conn_id="gemini_unit").settings
+    assert settings.api_key.get_secret_value() == API_KEY
+    assert (settings.base_url, settings.api_version, settings.upload_chunk_size, settings.timeout) == (
+        BASE_URL,
+        "v1",
+        4 * CHUNK,
+        30.0,
+    )
+
+
+def test_defaults_pin_v1beta_8mib_chunks_and_the_public_endpoint(monkeypatch):
+    set_connection(monkeypatch, host=None, extra={})
+    settings = GeminiBatchHook(conn_id="gemini_unit").settings
+    assert (settings.base_url, settings.api_version, settings.upload_chunk_size) == (
+        DEFAULT_BASE_URL,
+        "v1beta",
+        8 * 1024 * 1024,
+    )
+
+
+def test_host_without_scheme_gets_https_and_the_port(monkeypatch):
+    set_connection(monkeypatch, host="gateway.internal", port=8443)
+    assert GeminiBatchHook(conn_id="gemini_unit").settings.base_url == "https://gateway.internal:8443"
+
+
+def test_connection_without_api_key_is_refused(monkeypatch):
+    set_connection(monkeypatch, password=None)
+    with pytest.raises(GenAIBatchError, match="'gemini_unit' has no API key"):
+        _ = GeminiBatchHook(conn_id="gemini_unit").settings
+
+
+def test_upload_chunk_size_must_be_a_multiple_of_256_kib(monkeypatch):
+    set_connection(monkeypatch, extra={"upload_chunk_size": CHUNK + 1})
+    with pytest.raises(ValueError, match="multiple of 262144"):
+        _ = GeminiBatchHook(conn_id="gemini_unit").settings
+
+
+def test_settings_repr_never_shows_the_api_key(monkeypatch):
+    set_connection(monkeypatch)
+    assert API_KEY not in repr(GeminiBatchHook(conn_id="gemini_unit").settings)
+
+
+def test_null_connection_form_fields_fall_back_to_the_defaults(monkeypatch):
+    set_connection(monkeypatch, extra={"api_version": None, "upload_chunk_size": None, "timeout": None})
+    settings = GeminiBatchHook(conn_id="gemini_unit").settings
+    assert (settings.api_version, settings.upload_chunk_size, settings.timeout) == ("v1beta", 8 * 1024 * 1024, 60.0)
+
+
+def test_base_url_in_extra_does_not_break_the_connection(monkeypatch):
+    set_connection(monkeypatch, extra={"base_url": "http://elsewhere.test"})
+    assert GeminiBatchHook(conn_id="gemini_unit").settings.base_url == BASE_URL
+
+
+# --- auth ----------------------------------------------------------------------------------------------
+
+
+def test_api_key_travels_in_the_header_and_never_in_a_url(gemini, tmp_path):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/upload") or request.url.host == "uploads.gemini.test":
+            return upload_server()(request)
+        if request.url.path.endswith(":download"):
+            return httpx.Response(200, content=REAL_SUCCESS_LINE)
+        if request.url.path.endswith(":batchGenerateContent") or request.url.path.startswith("/v1beta/batches/"):
+            return ok(operation("batches/b1"))
+        if request.method == "GET" and request.url.path.startswith("/v1beta/files/"):
+            return ok(file_resource())
+        return ok({})
+
+    hook, wire = gemini(handler)
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"x" * (CHUNK + 1))
+    hook.upload_file(path)
+    hook.get_file("files/abc-123")
+    list(hook.list_files())
+    hook.download_file("files/batch-b1", io.BytesIO())
+    hook.create_batch("gemini-2.5-flash", display_name="d", file_name="files/abc-123")
+    hook.get_batch("batches/b1")
+    list(hook.list_batches())
+    hook.cancel_batch("batches/b1")
+    hook.delete_batch("batches/b1")
+    hook.delete_file("files/abc-123")
+
+    assert len(wire.requests) == 12
+    for request in wire.requests:
+        assert API_KEY not in str(request.url)
+        assert "key" not in request.url.params
+    api_calls = [r for r in wire.requests if r.url.host == "gemini.test"]
+    assert len(api_calls) == 10
+    assert all(r.headers["x-goog-api-key"] == API_KEY for r in api_calls)
+
+
+# --- resumable upload --------------------------------------------------------------------------------
+
+
+def test_upload_starts_a_resumable_session_with_size_and_type(gemini, tmp_path):
+    hook, wire = gemini(upload_server())
+    path = tmp_path / "requests.jsonl"
+    path.write_bytes(b'{"key": "a"}\n' * 10)
+    hook.upload_file(path)
+
+    start = wire.requests[0]
+    assert (start.method, str(start.url)) == ("POST", f"{BASE_URL}/upload/v1beta/files")
+    assert start.headers["x-goog-api-key"] == API_KEY
+    assert start.headers["x-goog-upload-protocol"] == "resumable"
+    assert start.headers["x-goog-upload-command"] == "start"
+    assert start.headers["x-goog-upload-header-content-length"] == "130"
+    assert start.headers["x-goog-upload-header-content-type"] == "application/jsonl"
+    assert body(start) == {"file": {"displayName": "requests.jsonl"}}
+
+
+def test_upload_sends_chunks_to_the_session_url_with_offsets_and_finalizes_the_last(gemini, tmp_path):
+    data = bytes(range(256)) * (CHUNK * 5 // 2 // 256)
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(data)
+    hook, wire = gemini(upload_server())
+    hook.upload_file(path)
+
+    assert chunks_sent(wire) == [
+        (0, "upload", CHUNK),
+        (CHUNK, "upload", CHUNK),
+        (2 * CHUNK, "upload, finalize", CHUNK // 2),
+    ]
+    assert all(str(r.url) == UPLOAD_URL and r.method == "POST" for r in wire.requests[1:])
+    assert b"".join(r.content for r in wire.requests[1:]) == data
+
+
+def test_upload_chunks_carry_no_api_key(gemini, tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"y" * (CHUNK + 10))
+    hook, wire = gemini(upload_server())
+    hook.upload_file(path)
+    assert [("x-goog-api-key" in r.headers) for r in wire.requests] == [True, False, False]
+
+
+def test_upload_of_an_exact_multiple_of_the_chunk_size_sends_no_empty_chunk(gemini):
+    hook, wire = gemini(upload_server())
+    hook.upload_file(io.BytesIO(b"z" * (2 * CHUNK)))
+    assert chunks_sent(wire) == [(0, "upload", CHUNK), (CHUNK, "upload, finalize", CHUNK)]
+
+
+class TrickleStream(io.RawIOBase):
+    """A raw stream (socket, pipe, decompressor) whose ``read(n)`` may return fewer than ``n`` bytes."""
+
+    def __init__(self, data: bytes, most: int) -> None:
+        self._data, self._most, self._pos = data, most, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._pos = {0: offset, 1: self._pos + offset, 2: len(self._data) + offset}[whence]
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        size = len(self._data) - self._pos if size < 0 else size
+        chunk = self._data[self._pos : self._pos + min(size, self._most)]
+        self._pos += len(chunk)
+        return chunk
+
+
+def test_upload_of_a_stream_with_short_reads_still_sends_whole_chunks(gemini):
+    hook, wire = gemini(upload_server())
+    hook.upload_file(TrickleStream(b"t" * (CHUNK + 100), most=64 * 1024))
+    assert chunks_sent(wire) == [(0, "upload", CHUNK), (CHUNK, "upload, finalize", 100)]
+
+
+def test_upload_of_an_empty_file_is_one_finalize_at_offset_zero(gemini, tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    hook, wire = gemini(upload_server())
+    hook.upload_file(path)
+    assert wire.requests[0].headers["x-goog-upload-header-content-length"] == "0"
+    assert chunks_sent(wire) == [(0, "upload, finalize", 0)]
+
+
+def test_small_upload_is_a_single_finalize_request(gemini):
+    hook, wire = gemini(upload_server())
+    hook.upload_file(io.BytesIO(b'{"key":"a"}\n'))
+    assert chunks_sent(wire) == [(0, "upload, finalize", 12)]
+
+
+def test_upload_of_a_stream_uses_the_given_name_and_mime_type(gemini):
+    hook, wire = gemini(upload_server())
+    hook.upload_file(io.BytesIO(b"abc"), display_name="from-stream", mime_type="text/plain")
+    assert body(wire.requests[0]) == {"file": {"displayName": "from-stream"}}
+    assert wire.requests[0].headers["x-goog-upload-header-content-type"] == "text/plain"
+
+
+def test_upload_of_an_unnamed_stream_sends_an_empty_file_object(gemini):
+    hook, wire = gemini(upload_server())
+    hook.upload_file(io.BytesIO(b"abc"))
+    assert body(wire.requests[0]) == {"file": {}}
+
+
+def test_upload_returns_the_finalized_file(gemini):
+    hook, _ = gemini(upload_server(final_file=file_resource("files/my-upload", size=3)))
+    info = hook.upload_file(io.BytesIO(b"abc"))
+    assert (info.name, info.size_bytes, info.state) == ("files/my-upload", 3, "ACTIVE")
+
+
+def test_upload_start_without_a_session_url_raises_before_sending_data(gemini):
+    hook, wire = gemini(upload_server(start_headers={"x-goog-upload-status": "active"}))
+    with pytest.raises(GenAIBatchError, match="x-goog-upload-url"):
+        hook.upload_file(io.BytesIO(b"abc"))
+    assert len(wire.requests) == 1
+
+
+def test_failed_chunk_stops_the_upload_with_a_typed_error(gemini):
+    server = upload_server()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("x-goog-upload-offset") == str(CHUNK):
+            error = {"code": 503, "message": "Backend busy", "status": "UNAVAILABLE"}
+            return httpx.Response(503, json={"error": error})
+        return server(request)
+
+    hook, wire = gemini(handler)
+    with pytest.raises(ProviderAPIError) as info:
+        hook.upload_file(io.BytesIO(b"q" * (3 * CHUNK)))
+    assert (info.value.http_status, info.value.provider_status) == (503, "UNAVAILABLE")
+    assert len(wire.requests) == 3
+
+
+# --- files ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["files/abc-123", "abc-123"])
+def test_get_file_reads_the_file_resource(gemini, name):
+    hook, wire = gemini(lambda request: ok(file_resource("files/abc-123", size=20)))
+    info = hook.get_file(name)
+    assert (wire.last.method, wire.last.url.path) == ("GET", "/v1beta/files/abc-123")
+    assert (info.name, info.size_bytes) == ("files/abc-123", 20)
+
+
+def test_list_files_walks_every_page(gemini):
+    pages = {
+        None: {"files": [file_resource("files/a"), file_resource("files/b")], "nextPageToken": "t1"},
+        "t1": {"files": [file_resource("files/c")]},
+    }
+    hook, wire = gemini(lambda request: ok(pages[request.url.params.get("pageToken")]))
+    assert [f.name for f in hook.list_files()] == ["files/a", "files/b", "files/c"]
+    assert [dict(r.url.params) for r in wire.requests] == [{"pageSize": "100"}, {"pageSize": "100", "pageToken": "t1"}]
+    assert {r.url.path for r in wire.requests} == {"/v1beta/files"}
+
+
+def test_an_empty_later_page_ends_the_file_listing_despite_a_token(gemini):
+    pages = {
+        None: {"files": [file_resource("files/a")], "nextPageToken": "t1"},
+        "t1": {"files": [], "nextPageToken": "t2"},
+        "t2": {"files": [file_resource("files/never")]},
+    }
+    hook, wire = gemini(lambda request: ok(pages[request.url.params.get("pageToken")]))
+    assert [f.name for f in hook.list_files()] == ["files/a"]
+    assert len(wire.requests) == 2
+
+
+def test_delete_file(gemini):
+    hook, wire = gemini(lambda request: ok({}))
+    hook.delete_file("abc-123")
+    assert wire.paths() == [("DELETE", "/v1beta/files/abc-123")]
+
+
+def test_download_reads_media_through_the_download_endpoint(gemini):
+    hook, wire = gemini(lambda request: httpx.Response(200, content=b"line1\nline2\n"))
+    sink = io.BytesIO()
+    written = hook.download_file("files/batch-3a96ht58d9rd3fci7tg3qlrhlfawe5ykp6ge", sink)
+    assert (written, sink.getvalue()) == (12, b"line1\nline2\n")
+    request = wire.last
+    assert request.method == "GET"
+    assert request.url.path == "/v1beta/files/batch-3a96ht58d9rd3fci7tg3qlrhlfawe5ykp6ge:download"
+    assert dict(request.url.params) == {"alt": "media"}
+    assert request.headers["x-goog-api-key"] == API_KEY
+
+
+def test_download_streams_in_chunks(gemini):
+    hook, _ = gemini(lambda request: httpx.Response(200, content=b"0123456789"))
+    assert list(hook.iter_file_bytes("files/x", chunk_size=4)) == [b"0123", b"4567", b"89"]
+
+
+def test_download_of_a_missing_file_raises_not_found(gemini):
+    hook, _ = gemini(lambda request: httpx.Response(404, json=NOT_FOUND))
+    with pytest.raises(NotFoundError):
+        hook.download_file("files/gone", io.BytesIO())
+
+
+# --- batch creation ------------------------------------------------------------------------------------
+
+
+def test_create_batch_from_a_file_posts_the_batch_with_the_tagged_display_name(gemini):
+    hook, wire = gemini(lambda request: ok(operation("batches/new1")))
+    job = hook.create_batch("gemini-2.5-flash", display_name="nightly", file_name="files/x", idempotency_key=KEY)
+    assert (wire.last.method, wire.last.url.path) == ("POST", "/v1beta/models/gemini-2.5-flash:batchGenerateContent")
+    assert body(wire.last) == {"batch": {"displayName": f"nightly [{KEY}]", "inputConfig": {"fileName": "files/x"}}}
+    assert (job.name, job.state) == ("batches/new1", JobState.PENDING)
+
+
+def test_create_batch_adds_the_files_prefix_and_keeps_a_models_prefix(gemini):
+    hook, wire = gemini(lambda request: ok(operation("batches/new1")))
+    hook.create_batch("models/gemini-2.5-pro", display_name="plain", file_name="x")
+    assert wire.last.url.path == "/v1beta/models/gemini-2.5-pro:batchGenerateContent"
+    assert body(wire.last) == {"batch": {"displayName": "plain", "inputConfig": {"fileName": "files/x"}}}
+
+
+def test_create_batch_inline_carries_each_key_in_metadata(gemini):
+    lines = [
+        {"key": "k1", "request": {"contents": [{"parts": [{"text": "hello"}], "role": "user"}]}},
+        {
+            "key": "k2",
+            "request": {
+                "contents": [{"parts": [{"text": "bye"}], "role": "user"}],
+                "generationConfig": {"temperature": 0},
+            },
+        },
+    ]
+    hook, wire = gemini(lambda request: ok(operation("batches/new2")))
+    hook.create_batch("gemini-2.5-flash", display_name="inline", requests=lines)
+    assert body(wire.last)["batch"]["inputConfig"] == {
+        "requests": {
+            "requests": [
+                {"request": lines[0]["request"], "metadata": {"key": "k1"}},
+                {"request": lines[1]["request"], "metadata": {"key": "k2"}},
+            ]
+        }
+    }
+
+
+def test_create_embeddings_batch_uses_async_batch_embed_content(gemini):
+    hook, wire = gemini(lambda request: ok(operation("batches/emb1")))
+    hook.create_embeddings_batch("gemini-embedding-001", display_name="emb", file_name="files/in")
+    assert (wire.last.method, wire.last.url.path) == (
+        "POST",
+        "/v1beta/models/gemini-embedding-001:asyncBatchEmbedContent",
+    )
+    assert body(wire.last) == {"batch": {"displayName": "emb", "inputConfig": {"fileName": "files/in"}}}
+
+
+@pytest.mark.parametrize("sources", [{}, {"file_name": "files/x", "requests": []}])
+def test_create_batch_needs_exactly_one_source_and_sends_nothing_otherwise(gemini, sources):
+    hook, wire = gemini(lambda request: ok(operation("batches/x")))
+    with pytest.raises(GenAIBatchError, match="exactly one of file_name or requests"):
+        hook.create_batch("gemini-2.5-flash", display_name="d", **sources)
+    assert wire.requests == []
+
+
+# --- batch get / list / cancel / delete ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["batches/b1", "b1"])
+def test_get_batch_reads_the_operation(gemini, name):
+    op = operation(
+        "batches/b1",
+        "BATCH_STATE_RUNNING",
+        batchStats={"requestCount": "4", "pendingRequestCount": "1", "successfulRequestCount": "3"},
+    )
+    hook, wire = gemini(lambda request: ok(op))
+    job = hook.get_batch(name)
+    assert wire.paths() == [("GET", "/v1beta/batches/b1")]
+    assert (job.state, job.stats.total, job.stats.succeeded, job.stats.pending) == (JobState.RUNNING, 4, 3, 1)
+
+
+def test_list_batches_walks_every_page(gemini):
+    pages = {
+        None: {"operations": [operation("batches/a"), operation("batches/b")], "nextPageToken": "n1"},
+        "n1": {"operations": [operation("batches/c")]},
+    }
+    hook, wire = gemini(lambda request: ok(pages[request.url.params.get("pageToken")]))
+    assert [j.name for j in hook.list_batches()] == ["batches/a", "batches/b", "batches/c"]
+    assert [(r.url.path, r.url.params.get("pageToken")) for r in wire.requests] == [
+        ("/v1beta/batches", None),
+        ("/v1beta/batches", "n1"),
+    ]
+
+
+def test_an_empty_later_page_ends_the_batch_listing_despite_a_token(gemini):
+    pages = {
+        None: {"operations": [operation("batches/a")], "nextPageToken": "n1"},
+        "n1": {"operations": [], "nextPageToken": "n2"},
+    }
+    hook, wire = gemini(lambda request: ok(pages[request.url.params.get("pageToken")]))
+    assert [j.name for j in hook.list_batches()] == ["batches/a"]
+    assert len(wire.requests) == 2
+
+
+def test_cancel_batch_posts_to_the_cancel_method(gemini):
+    hook, wire = gemini(lambda request: ok({}))
+    hook.cancel_batch("b1")
+    assert wire.paths() == [("POST", "/v1beta/batches/b1:cancel")]
+
+
+def test_delete_batch(gemini):
+    hook, wire = gemini(lambda request: ok({}))
+    hook.delete_batch("batches/b1")
+    assert wire.paths() == [("DELETE", "/v1beta/batches/b1")]
+
+
+def test_api_version_v1_changes_every_path(gemini):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "upload" in request.url.path or request.url.host == "uploads.gemini.test":
+            return upload_server()(request)
+        return ok(operation("batches/b1"))
+
+    hook, wire = gemini(handler, api_version="v1")
+    hook.upload_file(io.BytesIO(b"abc"))
+    hook.create_batch("gemini-2.5-flash", display_name="d", file_name="files/x")
+    hook.get_batch("batches/b1")
+    hook.cancel_batch("batches/b1")
+    hook.get_file("files/x")
+    assert [r.url.path for r in wire.requests if r.url.host == "gemini.test"] == [
+        "/upload/v1/files",
+        "/v1/models/gemini-2.5-flash:batchGenerateContent",
+        "/v1/batches/b1",
+        "/v1/batches/b1:cancel",
+        "/v1/files/x",
+    ]
+
+
+# --- errors ----------------------------------------------------------------------------------------------
+
+
+def test_404_maps_to_not_found_with_status_and_message(gemini):
+    hook, _ = gemini(lambda request: httpx.Response(404, json=NOT_FOUND))
+    with pytest.raises(NotFoundError) as info:
+        hook.get_batch("batches/missing")
+    error = info.value
+    assert (error.http_status, error.provider_status, error.provider) == (404, "NOT_FOUND", "gemini")
+    assert error.message == "Requested entity was not found."
+    assert str(error) == "gemini API error (404 NOT_FOUND): Requested entity was not found."
+
+
+def test_other_error_status_maps_to_provider_api_error(gemini):
+    payload = {"error": {"code": 400, "message": "File ID too long", "status": "INVALID_ARGUMENT"}}
+    hook, _ = gemini(lambda request: httpx.Response(400, json=payload))
+    with pytest.raises(ProviderAPIError) as info:
+        hook.get_file("files/batch-3a96ht58d9rd3fci7tg3qlrhlfawe5ykp6ge")
+    assert type(info.value) is ProviderAPIError
+    assert (info.value.http_status, info.value.provider_status) == (400, "INVALID_ARGUMENT")
+
+
+def test_error_message_echoing_the_api_key_is_redacted(gemini):
+    payload = {
+        "error": {
+            "code": 400,
+            "message": f"API key not valid: {API_KEY}. Please pass a valid API key.",
+            "status": "INVALID_ARGUMENT",
+        }
+    }
+    hook, _ = gemini(lambda request: httpx.Response(400, json=payload))
+    with pytest.raises(ProviderAPIError) as info:
+        hook.list_batches().__next__()
+    assert API_KEY not in str(info.value)
+    assert API_KEY not in info.value.message
+    assert "API key not valid: ***." in str(info.value)
+
+
+def test_non_json_error_body_is_kept_as_text_and_redacted(gemini):
+    hook, _ = gemini(lambda request: httpx.Response(502, text=f"<html>Bad gateway for {API_KEY}</html>"))
+    with pytest.raises(ProviderAPIError) as info:
+        hook.get_batch("batches/b1")
+    assert (info.value.http_status, info.value.provider_status) == (502, None)
+    assert info.value.message == "<html>Bad gateway for ***</html>"
+
+
+def test_test_connection_reports_failure_without_the_key(gemini):
+    payload = {"error": {"code": 403, "message": f"key {API_KEY} lacks permission", "status": "PERMISSION_DENIED"}}
+    hook, wire = gemini(lambda request: httpx.Response(403, json=payload))
+    success, message = hook.test_connection()
+    assert success is False
+    assert "PERMISSION_DENIED" in message
+    assert API_KEY not in message
+    assert wire.paths() == [("GET", "/v1beta/batches")]
+
+
+def test_test_connection_succeeds_on_a_listing(gemini):
+    hook, _ = gemini(lambda request: ok({"operations": []}))
+    assert hook.test_connection() == (True, "Connection successfully tested")
+
+
+# --- re-attach -------------------------------------------------------------------------------------------
+
+
+def test_find_batch_matches_the_idempotency_key_in_the_display_name_across_pages(gemini):
+    other = idempotency_key("nightly_dag", "submit", "scheduled__2026-08-19T00:00:00+00:00", None)
+    pages = {
+        None: {
+            "operations": [
+                operation("batches/old", displayName=f"nightly [{other}]"),
+                operation("batches/untagged", displayName="manual run"),
+            ],
+            "nextPageToken": "n1",
+        },
+        "n1": {
+            "operations": [operation("batches/mine", "BATCH_STATE_RUNNING", displayName=f"nightly [{KEY}]")],
+            "nextPageToken": "n2",
+        },
+        "n2": {"operations": [operation("batches/never", displayName=f"x [{KEY}]")]},
+    }
+    hook, wire = gemini(lambda request: ok(pages[request.url.params.get("pageToken")]))
+    job = hook.find_batch(KEY)
+    assert job is not None
+    assert (job.name, job.state) == ("batches/mine", JobState.RUNNING)
+    assert len(wire.requests) == 2
+
+
+def test_find_batch_returns_none_when_no_job_carries_the_key(gemini):
+    hook, _ = gemini(lambda request: ok({"operations": [operation("batches/a", displayName="nightly")]}))
+    assert hook.find_batch(KEY) is None
+
+
+# --- results ---------------------------------------------------------------------------------------------
+
+
+def test_iter_results_streams_the_responses_file(gemini):
+    error_line = b'{"key":"bad-1","error":{"code":3,"message":"Invalid argument","status":"INVALID_ARGUMENT"}}'
+    content = REAL_SUCCESS_LINE + b"\r\n" + error_line + b"\n"
+    hook, wire = gemini(lambda request: httpx.Response(200, content=content))
+    job = BatchJob(name="batches/b1", provider="gemini", output_file="files/batch-b1")
+    rows = list(hook.iter_results(job))
+    assert wire.paths() == [("GET", "/v1beta/files/batch-b1:download")]
+    assert [(r.key, r.status) for r in rows] == [("00_COM.png", RowStatus.SUCCEEDED), ("bad-1", RowStatus.FAILED)]
+    assert rows[0].text == "ACME Corp"
+    assert rows[0].usage == Usage(input_tokens=1427, output_tokens=144, total_tokens=1571)
+    assert rows[1].error.status == "INVALID_ARGUMENT"
+
+
+def test_iter_results_reads_inline_output_without_any_request(gemini):
+    op = operation(
+        "batches/i1",
+        "BATCH_STATE_SUCCEEDED",
+        output={
+            "inlinedResponses": {
+                "inlinedResponses": [
+                    {
+                        "response": {"embedding": {"values": [0.5, 0.25]}, "usageMetadata": {"promptTokenCount": 81}},
+                        "metadata": {"key": "e1"},
+                    },
+                    {"error": {"code": 3, "message": "empty content"}, "metadata": {"key": "e2"}},
+                ]
+            }
+        },
+    )
+    hook, wire = gemini(lambda request: pytest.fail(f"unexpected request {request.url}"))
+    rows = list(hook.iter_results(parse_operation(op)))
+    assert [(r.key, r.status, r.embedding) for r in rows] == [
+        ("e1", RowStatus.SUCCEEDED, [0.5, 0.25]),
+        ("e2", RowStatus.FAILED, None),
+    ]
+    assert wire.requests == []
+
+
+def test_iter_results_reports_a_corrupt_results_line_with_its_number(gemini):
+    hook, _ = gemini(lambda request: httpx.Response(200, content=REAL_SUCCESS_LINE + b"\n{broken\n"))
+    job = BatchJob(name="batches/b1", provider="gemini", output_file="files/batch-b1")
+    with pytest.raises(GenAIBatchError, match="files/batch-b1, line 2: invalid JSON"):
+        list(hook.iter_results(job))
+
+
+# --- async flavour ---------------------------------------------------------------------------------------
+
+
+async def test_aget_batch_reads_the_operation(gemini):
+    hook, wire = gemini(lambda request: ok(operation("batches/b1", "BATCH_STATE_SUCCEEDED")))
+    job = await hook.aget_batch("b1")
+    assert job.state is JobState.SUCCEEDED
+    assert wire.paths() == [("GET", "/v1beta/batches/b1")]
+    assert wire.last.headers["x-goog-api-key"] == API_KEY
+
+
+async def test_async_calls_read_the_connection_without_the_blocking_api(gemini, monkeypatch):
+    hook, _ = gemini(lambda request: ok(operation("batches/b1")))
+
+    def blocking(*args, **kwargs):
+        raise AssertionError("get_connection called from async code")
+
+    monkeypatch.setattr(hook, "get_connection", blocking)
+    assert (await hook.aget_batch("batches/b1")).name == "batches/b1"
+
+
+async def test_async_calls_honour_the_pinned_api_version(gemini):
+    hook, wire = gemini(lambda request: ok(operation("batches/b1")), api_version="v1")
+    await hook.aget_batch("batches/b1")
+    assert wire.last.url.path == "/v1/batches/b1"
+
+
+async def test_acancel_batch_posts_to_the_cancel_method(gemini):
+    hook, wire = gemini(lambda request: ok({}))
+    await hook.acancel_batch("batches/b1")
+    assert wire.paths() == [("POST", "/v1beta/batches/b1:cancel")]
+
+
+async def test_alist_batches_walks_pages_and_stops_at_an_empty_one(gemini):
+    pages = {
+        None: {"operations": [operation("batches/a")], "nextPageToken": "n1"},
+        "n1": {"operations": [operation("batches/b")], "nextPageToken": "n2"},
+        "n2": {"operations": [], "nextPageToken": "n3"},
+    }
+    hook, wire = gemini(lambda request: ok(pages[request.url.params.get("pageToken")]))
+    assert [job.name async for job in hook.alist_batches()] == ["batches/a", "batches/b"]
+    assert len(wire.requests) == 3
+
+
+async def test_afind_batch_matches_the_idempotency_key(gemini):
+    ops = {
+        "operations": [operation("batches/x", displayName="other"), operation("batches/y", displayName=f"n [{KEY}]")]
+    }
+    hook, _ = gemini(lambda request: ok(ops))
+    assert (await hook.afind_batch(KEY)).name == "batches/y"
+
+
+async def test_acreate_batch_posts_the_same_body_as_the_sync_call(gemini):
+    hook, wire = gemini(lambda request: ok(operation("batches/new")))
+    await hook.acreate_batch("gemini-2.5-flash", display_name="nightly", file_name="files/x", idempotency_key=KEY)
+    assert wire.last.url.path == "/v1beta/models/gemini-2.5-flash:batchGenerateContent"
+    assert body(wire.last) == {"batch": {"displayName": f"nightly [{KEY}]", "inputConfig": {"fileName": "files/x"}}}
+
+
+async def test_aget_batch_maps_404_to_not_found_and_redacts(gemini):
+    payload = {"error": {"code": 404, "message": f"no batch for {API_KEY}", "status": "NOT_FOUND"}}
+    hook, _ = gemini(lambda request: httpx.Response(404, json=payload))
+    with pytest.raises(NotFoundError) as info:
+        await hook.aget_batch("batches/gone")
+    assert info.value.provider_status == "NOT_FOUND"
+    assert API_KEY not in str(info.value)
+
+
+async def test_adownload_file_streams_into_the_sink(gemini):
+    hook, wire = gemini(lambda request: httpx.Response(200, content=b"a\nb\n"))
+    sink = io.BytesIO()
+    assert await hook.adownload_file("files/batch-b1", sink, chunk_size=2) == 4
+    assert sink.getvalue() == b"a\nb\n"
+    assert wire.last.url.path == "/v1beta/files/batch-b1:download"
+    assert dict(wire.last.url.params) == {"alt": "media"}
+
+
+async def test_adownload_file_of_a_missing_file_raises_not_found(gemini):
+    hook, _ = gemini(lambda request: httpx.Response(404, json=NOT_FOUND))
+    with pytest.raises(NotFoundError):
+        await hook.adownload_file("files/gone", io.BytesIO())

@@ -1,0 +1,101 @@
+"""Provider metadata: valid for Airflow's schema, importable, and discovered through the entry point."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.resources
+import json
+import typing
+from typing import Any
+
+import jsonschema
+import pytest
+
+from airflow_provider_genai_batch import __version__
+from airflow_provider_genai_batch.get_provider_info import get_provider_info
+
+DISTRIBUTION = "airflow-provider-genai-batch"
+INFO = get_provider_info()
+MODULE_SECTIONS = ("hooks", "operators", "sensors", "triggers")
+
+
+def import_object(dotted: str) -> Any:
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def section_modules() -> list[str]:
+    return [
+        module for section in MODULE_SECTIONS for entry in INFO.get(section, []) for module in entry["python-modules"]
+    ]
+
+
+def test_provider_info_is_valid_for_airflows_schema():
+    schema = json.loads(importlib.resources.files("airflow").joinpath("provider_info.schema.json").read_text())
+    jsonschema.validate(INFO, schema)
+
+
+def test_package_name_is_the_distribution_name():
+    assert INFO["package-name"] == DISTRIBUTION
+    assert importlib.metadata.distribution(DISTRIBUTION).metadata["Name"] == DISTRIBUTION
+
+
+def test_version_is_the_distribution_version():
+    assert INFO["versions"][0] == __version__ == importlib.metadata.version(DISTRIBUTION)
+
+
+def test_entry_point_points_at_get_provider_info():
+    [entry_point] = [
+        ep for ep in importlib.metadata.distribution(DISTRIBUTION).entry_points if ep.group == "apache_airflow_provider"
+    ]
+    assert entry_point.value == "airflow_provider_genai_batch.get_provider_info:get_provider_info"
+    assert entry_point.load() is get_provider_info
+
+
+def test_every_section_names_a_declared_integration():
+    integrations = {i["integration-name"] for i in INFO["integrations"]}
+    for section in MODULE_SECTIONS:
+        for entry in INFO.get(section, []):
+            assert entry["integration-name"] in integrations, section
+
+
+@pytest.mark.parametrize("module", section_modules())
+def test_every_listed_module_imports(module):
+    importlib.import_module(module)
+
+
+@pytest.mark.parametrize("dotted", INFO.get("extra-links", []))
+def test_every_extra_link_imports_as_an_operator_link(dotted):
+    from airflow.sdk import BaseOperatorLink
+
+    link = import_object(dotted)
+    assert issubclass(link, BaseOperatorLink)
+    assert link.name
+
+
+@pytest.mark.parametrize("conn", INFO["connection-types"], ids=lambda c: c["connection-type"])
+def test_every_connection_type_hook_imports_and_agrees_with_its_entry(conn):
+    hook = import_object(conn["hook-class-name"])
+    assert hook.conn_type == conn["connection-type"]
+    assert hook.hook_name == conn["hook-name"]
+
+
+@pytest.mark.parametrize("conn", INFO["connection-types"], ids=lambda c: c["connection-type"])
+def test_every_connection_form_field_is_a_hook_setting_with_the_same_default(conn):
+    hook = import_object(conn["hook-class-name"])
+    model = typing.get_type_hints(hook.settings_from_connection)["return"]
+    for name, field in conn["conn-fields"].items():
+        assert name in model.model_fields, name
+        assert model.model_fields[name].default == field["schema"]["default"], name
+
+
+def test_airflow_discovers_the_connection_form():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    assert DISTRIBUTION in manager.providers
+    behaviour = manager.field_behaviours["genai_gemini"]
+    assert behaviour["relabeling"] == {"password": "API Key", "host": "Base URL (optional)"}
+    widgets = {k for k in manager.connection_form_widgets if k.startswith("extra__genai_gemini__")}
+    assert widgets == {f"extra__genai_gemini__{name}" for name in INFO["connection-types"][0]["conn-fields"]}
