@@ -1,0 +1,46 @@
+"""Command line: `python -m airflow_provider_genai_batch.testing.emulator --port N [options]`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+
+from airflow_provider_genai_batch.testing.emulator.app import create_app
+from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Read the listening address and the EmulatorConfig fields from the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_genai_batch.testing.emulator",
+        description="Serve a local emulator of LLM batch APIs (tests only).",
+    )
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="Bind address; keep it on loopback.")
+    parser.add_argument("--pending-seconds", type=float, default=1.0)
+    parser.add_argument("--running-seconds", type=float, default=1.0)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--api-key", default=None)
+    parser.add_argument("--job-outcome", choices=("succeed", "fail", "expire"), default="succeed")
+    parser.add_argument("--log-level", default="warning")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Build the app from the arguments and serve it with uvicorn until interrupted."""
+    args = parse_args(argv)
+    config = EmulatorConfig(
+        pending_seconds=args.pending_seconds,
+        running_seconds=args.running_seconds,
+        data_dir=args.data_dir,
+        api_key=args.api_key,
+        job_outcome=args.job_outcome,
+    )
+    uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
+
+
+if __name__ == "__main__":
+    main()

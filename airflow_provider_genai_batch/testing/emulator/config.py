@@ -1,0 +1,28 @@
+"""Runtime settings of the emulator: job timings, storage place, auth and a forced job outcome."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobOutcome = Literal["succeed", "fail", "expire"]
+
+
+class EmulatorConfig(BaseModel):
+    """Settings read on every request, so a test can change them while the server runs."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    pending_seconds: float = Field(default=1.0, ge=0, description="How long a new job stays PENDING.")
+    running_seconds: float = Field(default=1.0, ge=0, description="How long a job then stays RUNNING.")
+    data_dir: Path | None = Field(
+        default=None, description="Where file bytes live; a fresh temporary directory when unset."
+    )
+    api_key: str | None = Field(
+        default=None, description="When set, every authenticated call must carry exactly this key."
+    )
+    job_outcome: JobOutcome = Field(
+        default="succeed", description="How jobs created from now on end once their running time is over."
+    )

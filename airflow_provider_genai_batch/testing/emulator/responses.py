@@ -1,0 +1,99 @@
+"""A deterministic fake model shared by every provider router: same input, same answer, same vector.
+
+Routers extract the prompt text in their own wire format, call `generate` or `embed`, and render the
+outcome back in their own format. Nothing here knows a provider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+FAIL_MARKER = "[[emulator:fail]]"
+"""Any request whose text contains this marker fails on its own row instead of being answered."""
+
+DEFAULT_EMBEDDING_DIMENSIONS = 8
+ANSWER_PREFIX = "Answer to: "
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A per-request failure, described the way HTTP APIs describe one (code, message, status)."""
+
+    code: int
+    message: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A generated answer with its token usage, counted in whitespace-separated words."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens, as every provider reports them."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A unit-length embedding vector and the token count of the text it embeds."""
+
+    values: list[float]
+    prompt_tokens: int
+
+
+def count_tokens(text: str) -> int:
+    """Count words as tokens: crude, but deterministic and easy to assert on."""
+    return len(text.split())
+
+
+def fail_marker_error(texts: Iterable[str]) -> RowError | None:
+    """Return the marker's row error when any of the texts carries the fail marker, else None."""
+    if any(FAIL_MARKER in text for text in texts):
+        return RowError(
+            code=400,
+            message=f"Request rejected by the emulator: the text contains the fail marker {FAIL_MARKER}.",
+            status="INVALID_ARGUMENT",
+        )
+    return None
+
+
+def generate(prompt: str, context: Iterable[str] = ()) -> Generation | RowError:
+    """Answer a prompt with "Answer to: <prompt>", or fail when the prompt or its context has the marker."""
+    error = fail_marker_error([prompt, *context])
+    if error is not None:
+        return error
+    text = ANSWER_PREFIX + prompt
+    return Generation(text=text, prompt_tokens=count_tokens(prompt), completion_tokens=count_tokens(text))
+
+
+def embed(text: str, dimensions: int | None = None) -> Embedding | RowError:
+    """Embed a text as a unit vector derived from its sha256, or fail when the text has the marker."""
+    error = fail_marker_error([text])
+    if error is not None:
+        return error
+    size = DEFAULT_EMBEDDING_DIMENSIONS if dimensions is None else dimensions
+    if size <= 0:
+        return RowError(code=400, message="outputDimensionality must be positive.", status="INVALID_ARGUMENT")
+    return Embedding(values=unit_vector(text, size), prompt_tokens=count_tokens(text))
+
+
+def unit_vector(text: str, dimensions: int) -> list[float]:
+    """Expand sha256(text) into `dimensions` floats in [-1, 1] and scale them to length 1."""
+    raw: list[float] = []
+    counter = 0
+    while len(raw) < dimensions:
+        digest = hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        raw.extend(value / 2**31 - 1.0 for value in struct.unpack(">8I", digest))
+        counter += 1
+    vector = raw[:dimensions]
+    norm = math.sqrt(sum(value * value for value in vector)) or 1.0
+    return [value / norm for value in vector]
