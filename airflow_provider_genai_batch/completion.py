@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk.exceptions import TaskDeferralTimeout
+from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferralTimeout
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError
 from airflow_provider_genai_batch.hooks.base import BatchHook
@@ -85,10 +85,13 @@ class BatchCompletionMixin:
         return self.finish(context, ref, hook.get_batch(ref.job_name), hook)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
-        """Cancel the job when Airflow's own deferral timeout fires (a backstop behind the trigger deadline)."""
+        """Cancel the job when Airflow's own deferral timeout fires (a backstop behind the trigger deadline).
+
+        Sensors see it as ``AirflowSensorTimeout``: ``BaseSensorOperator`` converts it first.
+        """
         try:
             return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
-        except TaskDeferralTimeout:
+        except (TaskDeferralTimeout, AirflowSensorTimeout):
             ref_data = context["ti"].xcom_pull(task_ids=context["ti"].task_id, key=JOB_REF_XCOM_KEY)
             if ref_data and self.cancel_on_timeout:
                 ref = BatchJobRef.model_validate(ref_data)
@@ -113,7 +116,7 @@ class BatchCompletionMixin:
         uri = self.output_uri or ref.output_uri
         if not uri:
             raise GenAIBatchError("no output_uri: set it on the sensor or on the submit operator")
-        manifest = land_results(hook.iter_results(job), job, ref, output_dir(uri))
+        manifest = land_results(hook.iter_results(job), job, ref, output_dir(uri), hook.provider_key)
         self.log.info(  # type: ignore[attr-defined]
             "%s %s: %s -> %s", ref.provider, ref.job_name, manifest.counts.model_dump(), manifest.results_uri
         )

@@ -1,15 +1,16 @@
-"""Reading and validating a batch input (JSONL at any ``ObjectStoragePath``, or inline request dicts).
+"""Reading, validating and translating a batch input, before anything is uploaded or billed.
 
-Everything is checked in one streaming pass before anything is uploaded or billed; the input keys
-are spooled to a local file for the later join. What needs no rewriting (a JSONL already in the
-provider's own format) is uploaded as it is, from where it is.
+One streaming pass over a JSONL file (any ``ObjectStoragePath``) or an inline list: every line is
+validated, its key spooled for the later join, and — when the provider speaks another format — its
+translation spooled to a local JSONL file. A JSONL already in the provider's own format is uploaded
+as it is, from where it is.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -25,21 +26,37 @@ from airflow_provider_genai_batch.formats.validate import InputLimits, InputSumm
 from airflow_provider_genai_batch.hooks.base import BatchHook
 
 _encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+INLINE_SOURCE = "inline requests"
+
+
+class JsonlSpool:
+    """The lines of a local JSONL file as dicts; iterable any number of times, one line in memory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with self.path.open("rb") as lines:
+            for line in lines:
+                yield _decode(line)
 
 
 @dataclass
 class PreparedInput:
-    """A validated input, ready to submit: a file to upload or inline requests, plus its keys."""
+    """A validated input in the provider's format: a file to upload, or inline requests; plus its keys."""
 
     summary: InputSummary
     keys_file: Path
     upload_source: ObjectStoragePath | Path | None = None
-    inline_lines: list[dict[str, Any]] | None = None
-    _tmp: list[Path] = field(default_factory=list)
+    inline: JsonlSpool | None = None
+    endpoint: str | None = None
+    _spools: list[Path] = field(default_factory=list)
 
     def open_upload(self) -> IO[bytes]:
         """The bytes to upload, as a binary stream."""
-        assert self.upload_source is not None
+        if self.upload_source is None:
+            raise ValueError("this input goes inline; there is nothing to upload")
         return self.upload_source.open("rb")
 
     def iter_keys(self) -> Iterator[str]:
@@ -49,77 +66,108 @@ class PreparedInput:
                 yield line.rstrip(b"\n").decode()
 
     def cleanup(self) -> None:
-        """Remove local spool files."""
-        for path in (self.keys_file, *self._tmp):
+        """Remove the local spool files."""
+        for path in (self.keys_file, *self._spools):
             path.unlink(missing_ok=True)
 
 
-def limits_of(hook_cls: type[BatchHook], *, max_bytes: int | None = None) -> InputLimits:
-    """A hook's declared limits as the validator's limits."""
-    limits = hook_cls.limits
-    return InputLimits(
-        provider=hook_cls.provider,
-        max_requests=limits.max_requests,
-        min_requests=limits.min_requests,
-        max_bytes=max_bytes if max_bytes is not None else limits.max_file_bytes,
-    )
+def prepare_input(
+    source: str | Sequence[Mapping[str, Any]], hook: BatchHook, *, model: str, embeddings: bool
+) -> PreparedInput:
+    """Validate ``source`` for ``hook``'s provider and put it in that provider's format."""
+    if embeddings and not hook.capabilities.embeddings:
+        raise InputValidationError(f"{hook.provider} has no embeddings batch API", source=_label(source))
+    caps, limits = hook.capabilities, hook.limits
+    byte_limit = limits.max_file_bytes if caps.file_input else limits.max_inline_bytes
+    caps_inline_only = caps.inline_input and not caps.file_input
+    is_file = isinstance(source, str)
+    keys_file, native_file = _spool_path("keys"), _spool_path("input")
+    spools = [native_file]
+    endpoints: set[str] = set()
+    rewritten = False
 
+    with keys_file.open("wb") as keys, native_file.open("wb") as native:
 
-def prepare_jsonl(uri: str, hook_cls: type[BatchHook], *, embeddings: bool) -> PreparedInput:
-    """Validate a JSONL input in place; it is uploaded as it is."""
-    source = ObjectStoragePath(uri)
-    if not source.exists():
-        raise_missing(uri)
-    keys_file = _spool_path("keys")
-    with source.open("rb") as lines, keys_file.open("wb") as keys:
+        def on_line(line: dict[str, Any], fmt: InputFormat, size: int) -> int:
+            nonlocal rewritten
+            if fmt is hook.native_format:
+                endpoint = hook.check_native(line, model=model)
+                if endpoint:
+                    endpoints.add(endpoint)
+                    if len(endpoints) > 1:
+                        raise ValueError(f"every line must target one endpoint; found {sorted(endpoints)}")
+                if is_file and not caps_inline_only:
+                    return size  # uploaded as it is: no copy
+                out = line
+            else:
+                out = hook.to_native(line, model=model, embeddings=embeddings)
+                rewritten = True
+            encoded = _encode(out) + b"\n"
+            native.write(encoded)
+            return len(encoded)
+
         summary = validate_lines(
-            iter_json_objects(lines, source=uri),
-            source=uri,
-            accepted=frozenset({InputFormat.GEMINI}),
-            limits=limits_of(hook_cls),
+            _records(source, embeddings),
+            source=_label(source),
+            accepted=frozenset({InputFormat.GEMINI, hook.native_format}),
+            limits=InputLimits(
+                provider=hook.provider,
+                max_requests=limits.max_requests,
+                min_requests=limits.min_requests,
+                max_bytes=byte_limit,
+            ),
             embeddings=embeddings,
             on_key=lambda key: keys.write(key.encode() + b"\n"),
+            on_line=on_line,
         )
-    upload: ObjectStoragePath | Path = Path(source.path) if source.protocol in ("", "file", "local") else source
-    return PreparedInput(summary=summary, keys_file=keys_file, upload_source=upload)
-
-
-def prepare_inline(items: Sequence[Mapping[str, Any]], hook_cls: type[BatchHook], *, embeddings: bool) -> PreparedInput:
-    """Convert SDK-style or canonical request dicts to canonical lines and validate them.
-
-    They are sent inline when the provider takes inline input and they fit its inline size limit;
-    otherwise they are spooled to a JSONL file and uploaded.
-    """
-    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
-        raise InputValidationError("inline input must be a list of request dicts", source="inline requests")
-    lines = [gemini.canonical_line(item, i, embeddings=embeddings) for i, item in enumerate(items)]
-    keys_file = _spool_path("keys")
-    with keys_file.open("wb") as keys:
-        summary = validate_lines(
-            ((i + 1, line, len(_encode(line)) + 1) for i, line in enumerate(lines)),
-            source="inline requests",
-            accepted=frozenset({InputFormat.GEMINI}),
-            limits=limits_of(hook_cls),
-            embeddings=embeddings,
-            on_key=lambda key: keys.write(key.encode() + b"\n"),
-        )
-    limits = hook_cls.limits
+    prepared = PreparedInput(summary=summary, keys_file=keys_file, endpoint=next(iter(endpoints), None), _spools=spools)
     fits_inline = limits.max_inline_bytes is None or summary.total_bytes <= limits.max_inline_bytes
-    if hook_cls.capabilities.inline_input and (fits_inline or not hook_cls.capabilities.file_input):
-        return PreparedInput(summary=summary, keys_file=keys_file, inline_lines=lines)
-    spooled = _spool_path("input")
-    with spooled.open("wb") as sink:
-        for line in lines:
-            sink.write(_encode(line) + b"\n")
-    return PreparedInput(summary=summary, keys_file=keys_file, upload_source=spooled, _tmp=[spooled])
+    if caps.inline_input and (not caps.file_input or (not is_file and fits_inline)):
+        prepared.inline = JsonlSpool(native_file)
+    elif is_file and not rewritten:
+        prepared.upload_source = _local_or_remote(ObjectStoragePath(source))
+    else:
+        prepared.upload_source = native_file
+    return prepared
 
 
-def raise_missing(uri: str) -> None:
-    """Fail clearly on an input that is not there."""
-    raise InputValidationError("input file does not exist", source=uri)
+def _records(source: str | Sequence[Mapping[str, Any]], embeddings: bool) -> Iterable[tuple[int, dict[str, Any], int]]:
+    if isinstance(source, str):
+        return _file_records(source)
+    if isinstance(source, (bytes, Mapping)) or not isinstance(source, Sequence):
+        raise InputValidationError("inline input must be a list of request dicts", source=INLINE_SOURCE)
+    return _inline_records(source, embeddings)
+
+
+def _file_records(uri: str) -> Iterator[tuple[int, dict[str, Any], int]]:
+    path = ObjectStoragePath(uri)
+    if not path.exists():
+        raise InputValidationError("input file does not exist", source=uri)
+    with path.open("rb") as lines:
+        yield from iter_json_objects(lines, source=uri)
+
+
+def _inline_records(items: Sequence[Mapping[str, Any]], embeddings: bool) -> Iterator[tuple[int, dict[str, Any], int]]:
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise InputValidationError("each inline request must be a dict", source=INLINE_SOURCE, line=index + 1)
+        line = item if _is_native(item) else gemini.canonical_line(item, index, embeddings=embeddings)
+        yield index + 1, dict(line), len(_encode(line)) + 1
+
+
+def _is_native(item: Mapping[str, Any]) -> bool:
+    return "custom_id" in item or "recordId" in item
+
+
+def _label(source: str | Sequence[Mapping[str, Any]]) -> str:
+    return source if isinstance(source, str) else INLINE_SOURCE
+
+
+def _local_or_remote(path: ObjectStoragePath) -> ObjectStoragePath | Path:
+    return Path(path.path) if path.protocol in ("", "file", "local") else path
 
 
 def _spool_path(kind: str) -> Path:
-    descriptor, name = tempfile.mkstemp(prefix=f"genai-batch-{kind}-", suffix=".tmp")
+    descriptor, name = tempfile.mkstemp(prefix=f"genai-batch-{kind}-", suffix=".jsonl")
     os.close(descriptor)
     return Path(name)

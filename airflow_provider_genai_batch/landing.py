@@ -9,7 +9,7 @@ itself is written under a temporary name and renamed into place.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 
 from airflow.sdk import ObjectStoragePath
@@ -49,20 +49,29 @@ def iter_keys(uri: str) -> Iterator[str]:
                 yield key.decode()
 
 
+def original_keys(keys_uri: str, provider_key: Callable[[str], str]) -> dict[str, str]:
+    """Provider id -> input key, for the keys a provider could not carry as they were."""
+    return {provider_key(key): key for key in iter_keys(keys_uri) if provider_key(key) != key}
+
+
 def join_rows(
     rows: Iterable[ResultRow],
     job: BatchJob,
     input_keys: Iterable[str] | None,
     expected: int,
     counts: ResultCounts,
+    renamed: Mapping[str, str] | None = None,
 ) -> Iterator[ResultRow]:
     """Rows joined on key: each input key once, unanswered keys added (``missing``, or cancelled/expired).
 
-    ``counts`` is filled in as rows pass. Without ``input_keys``, rows the provider never returned
-    can only be counted (up to ``expected``, the input count), not written.
+    ``renamed`` maps provider ids back to input keys. ``counts`` is filled in as rows pass. Without
+    ``input_keys``, rows the provider never returned can only be counted (up to ``expected``, the input
+    count), not written.
     """
     seen: set[str] = set()
     for row in rows:
+        if renamed and row.key in renamed:
+            row.key = renamed[row.key]
         if row.key is not None:
             if row.key in seen:
                 continue
@@ -83,20 +92,33 @@ def join_rows(
 
 
 def land_results(
-    rows: Iterable[ResultRow], job: BatchJob, ref: BatchJobRef, directory: ObjectStoragePath
+    rows: Iterable[ResultRow],
+    job: BatchJob,
+    ref: BatchJobRef,
+    directory: ObjectStoragePath,
+    provider_key: Callable[[str], str] = str,
 ) -> ResultsManifest:
-    """Stream joined rows to ``results.jsonl`` under ``directory`` and write ``manifest.json`` after it."""
+    """Stream joined rows to ``results.jsonl`` under ``directory`` and write ``manifest.json`` after it.
+
+    ``provider_key`` is how the provider renamed keys (see ``BatchHook.provider_key``); rows get their
+    input keys back.
+    """
     manifest_path = directory / MANIFEST_FILE
     results_path = directory / RESULTS_FILE
     if manifest_path.exists():
         manifest_path.unlink()
     counts = ResultCounts()
     input_keys = iter_keys(ref.keys_uri) if ref.keys_uri else None
+    renamed = original_keys(ref.keys_uri, provider_key) if ref.keys_uri else None
     partial = directory / f".{RESULTS_FILE}.{uuid.uuid4().hex}.partial"
-    with partial.open("wb") as sink:
-        for row in join_rows(rows, job, input_keys, ref.request_count or job.stats.total, counts):
-            sink.write(encode_row(row))
-    partial.rename(results_path)
+    try:
+        with partial.open("wb") as sink:
+            for row in join_rows(rows, job, input_keys, ref.request_count or job.stats.total, counts, renamed):
+                sink.write(encode_row(row))
+        partial.rename(results_path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     manifest = ResultsManifest(
         job_ref=ref,
         state=job.state,

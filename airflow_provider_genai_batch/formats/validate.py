@@ -45,8 +45,13 @@ def validate_lines(
     limits: InputLimits,
     embeddings: bool = False,
     on_key: Callable[[str], None] | None = None,
+    on_line: Callable[[dict[str, Any], InputFormat, int], int] | None = None,
 ) -> InputSummary:
-    """Validate parsed lines (from :func:`..jsonl.iter_json_objects`); raise on the first problem."""
+    """Validate parsed lines (from :func:`..jsonl.iter_json_objects`); raise on the first problem.
+
+    ``on_line`` is handed each valid line, its format and its size, and returns the bytes it will cost at
+    the provider (after any translation); a ``ValueError`` it raises is reported against the line.
+    """
     seen: dict[str, int] = {}
     fmt: InputFormat | None = None
     total = 0
@@ -82,6 +87,11 @@ def validate_lines(
         seen[key] = number
         if fmt is InputFormat.GEMINI:
             _check_gemini_line(obj, embeddings, source, number)
+        if on_line is not None:
+            try:
+                size = on_line(obj, fmt, size)
+            except ValueError as err:
+                raise InputValidationError(str(err), source=source, line=number) from None
         total += size
         if limits.max_requests is not None and len(seen) > limits.max_requests:
             raise InputValidationError(

@@ -8,7 +8,7 @@ errors and keeps secrets out of everything it raises. Operators talk only to thi
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, ClassVar, Generic, TypeVar
@@ -18,6 +18,7 @@ from airflow.sdk import BaseHook
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
+from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.results import ResultRow
 from airflow_provider_genai_batch.hooks.http import (
     ASYNC_CLIENTS,
@@ -25,6 +26,7 @@ from airflow_provider_genai_batch.hooks.http import (
     Operation,
     Page,
     Redactor,
+    build_request,
     error_from_response,
     iter_byte_lines,
     run_async,
@@ -76,6 +78,7 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
 
     conn_name_attr = "conn_id"
     provider: ClassVar[str]
+    native_format: ClassVar[InputFormat]
     limits: ClassVar[ProviderLimits]
     capabilities: ClassVar[ProviderCapabilities]
 
@@ -94,6 +97,19 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     @abstractmethod
     def auth_headers(self, settings: SettingsT) -> dict[str, str]:
         """Headers that authenticate a request; never logged."""
+
+    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
+        """A canonical (Gemini-format) line in this provider's own batch format; ValueError if inexpressible."""
+        return dict(line)
+
+    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
+        """Validate a line already in this provider's format; returns the endpoint it targets, if any."""
+        return None
+
+    @staticmethod
+    def provider_key(key: str) -> str:
+        """The id a key travels under at this provider (some restrict their ids); mapped back on landing."""
+        return key
 
     def _op_upload_file(
         self, stream: IO[bytes], size: int, display_name: str | None, mime_type: str
@@ -118,10 +134,11 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         model: str,
         *,
         file_name: str | None,
-        requests: Sequence[Mapping[str, Any]] | None,
+        requests: Iterable[Mapping[str, Any]] | None,
         display_name: str,
         idempotency_key: str | None,
         embeddings: bool,
+        endpoint: str | None,
     ) -> Operation[BatchJob]: ...
 
     @abstractmethod
@@ -263,14 +280,8 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     def iter_file_bytes(self, name: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """A file's bytes as a stream of chunks."""
         client = self.get_conn()
-        request = self._download_request(name)
-        http_request = client.build_request(
-            request.method,
-            request.url,
-            params=dict(request.params or {}),
-            headers={**self.auth_headers(self.settings), **request.headers},
-        )
-        response = client.send(http_request, stream=True)
+        request = build_request(client, self._download_request(name), self.auth_headers(self.settings))
+        response = client.send(request, stream=True)
         try:
             if response.is_error:
                 raise self._to_error(response)
@@ -294,15 +305,8 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     async def adownload_file(self, name: str, sink: IO[bytes], chunk_size: int = 1 << 20) -> int:
         """Stream a file's bytes into ``sink`` over the async client."""
         client = await self.aget_conn()
-        settings = await self.asettings()
-        request = self._download_request(name)
-        http_request = client.build_request(
-            request.method,
-            request.url,
-            params=dict(request.params or {}),
-            headers={**self.auth_headers(settings), **request.headers},
-        )
-        response = await client.send(http_request, stream=True)
+        request = build_request(client, self._download_request(name), self.auth_headers(await self.asettings()))
+        response = await client.send(request, stream=True)
         written = 0
         try:
             if response.is_error:
@@ -322,11 +326,16 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         *,
         display_name: str,
         file_name: str | None = None,
-        requests: Sequence[Mapping[str, Any]] | None = None,
+        requests: Iterable[Mapping[str, Any]] | None = None,
         idempotency_key: str | None = None,
+        endpoint: str | None = None,
     ) -> BatchJob:
-        """Create a generation batch from an uploaded file or inline requests (provider wire format)."""
-        return self.run(self._create_op(model, display_name, file_name, requests, idempotency_key, False))
+        """Create a generation batch from an uploaded file or inline requests (provider wire format).
+
+        ``requests`` is iterated while the body streams out, so a re-iterable spool keeps memory flat;
+        ``endpoint`` names the endpoint native lines target where a provider has several (OpenAI).
+        """
+        return self.run(self._create_op(model, display_name, file_name, requests, idempotency_key, False, endpoint))
 
     def create_embeddings_batch(
         self,
@@ -334,20 +343,22 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         *,
         display_name: str,
         file_name: str | None = None,
-        requests: Sequence[Mapping[str, Any]] | None = None,
+        requests: Iterable[Mapping[str, Any]] | None = None,
         idempotency_key: str | None = None,
+        endpoint: str | None = None,
     ) -> BatchJob:
         """Create an embeddings batch from an uploaded file or inline requests."""
-        return self.run(self._create_op(model, display_name, file_name, requests, idempotency_key, True))
+        return self.run(self._create_op(model, display_name, file_name, requests, idempotency_key, True, endpoint))
 
     def _create_op(
         self,
         model: str,
         display_name: str,
         file_name: str | None,
-        requests: Sequence[Mapping[str, Any]] | None,
+        requests: Iterable[Mapping[str, Any]] | None,
         idempotency_key: str | None,
         embeddings: bool,
+        endpoint: str | None,
     ) -> Operation[BatchJob]:
         if (file_name is None) == (requests is None):
             raise GenAIBatchError("give exactly one of file_name or requests")
@@ -360,6 +371,7 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
             display_name=display_name,
             idempotency_key=idempotency_key,
             embeddings=embeddings,
+            endpoint=endpoint,
         )
 
     def get_batch(self, name: str) -> BatchJob:
@@ -386,11 +398,14 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         *,
         display_name: str,
         file_name: str | None = None,
-        requests: Sequence[Mapping[str, Any]] | None = None,
+        requests: Iterable[Mapping[str, Any]] | None = None,
         idempotency_key: str | None = None,
         embeddings: bool = False,
+        endpoint: str | None = None,
     ) -> BatchJob:
-        return await self.arun(self._create_op(model, display_name, file_name, requests, idempotency_key, embeddings))
+        return await self.arun(
+            self._create_op(model, display_name, file_name, requests, idempotency_key, embeddings, endpoint)
+        )
 
     async def aget_batch(self, name: str) -> BatchJob:
         return await self.arun(self._op_get_batch(name))

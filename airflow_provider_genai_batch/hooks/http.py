@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -22,13 +22,19 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ApiRequest:
-    """One HTTP request, described but not sent. ``url`` is relative to the client's base URL or absolute."""
+    """One HTTP request, described but not sent. ``url`` is relative to the client's base URL or absolute.
+
+    ``content`` may be an iterable of byte chunks (streamed, never joined); ``files`` and ``data`` make a
+    streamed multipart body, as httpx reads file objects in chunks.
+    """
 
     method: str
     url: str
     params: Mapping[str, str | int] | None = None
     json: Any = None
-    content: bytes | None = None
+    content: bytes | Iterable[bytes] | None = None
+    files: Mapping[str, Any] | None = None
+    data: Mapping[str, str] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     authenticated: bool = True
 
@@ -89,14 +95,25 @@ def build_request(
 ) -> httpx.Request:
     """Turn an :class:`ApiRequest` into an ``httpx.Request`` on ``client``, adding auth headers if wanted."""
     headers = {**(auth if request.authenticated else {}), **request.headers}
+    content = request.content
+    if isinstance(client, httpx.AsyncClient) and content is not None and not isinstance(content, bytes):
+        content = _as_async(content)
     return client.build_request(
         request.method,
         request.url,
         params=dict(request.params) if request.params else None,
         json=request.json,
-        content=request.content,
+        content=content,
+        files=request.files,
+        data=request.data,
         headers=headers,
     )
+
+
+async def _as_async(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    """A sync chunk stream (a local spool file) as the async stream an AsyncClient needs."""
+    for chunk in chunks:
+        yield chunk
 
 
 ErrorMapper = Callable[[httpx.Response], ProviderAPIError]

@@ -13,7 +13,7 @@ from airflow_provider_genai_batch.errors import NotFoundError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.idempotency import idempotency_key
-from airflow_provider_genai_batch.inputs import PreparedInput, prepare_inline, prepare_jsonl
+from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.landing import KEYS_FILE, output_dir, write_keys
 from airflow_provider_genai_batch.links import JOB_REF_XCOM_KEY, GenAIBatchJobLink
 from airflow_provider_genai_batch.models import BatchJob, BatchJobRef
@@ -134,19 +134,18 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         return ref
 
     def _prepare(self, hook: BatchHook) -> PreparedInput:
-        if isinstance(self.input, str):
-            return prepare_jsonl(self.input, type(hook), embeddings=self.embeddings)
-        return prepare_inline(self.input, type(hook), embeddings=self.embeddings)
+        return prepare_input(self.input, hook, model=self.model, embeddings=self.embeddings)
 
     def _create(self, hook: BatchHook, prepared: PreparedInput, key: str, context: Any) -> BatchJob:
         display_name = self.display_name or f"{context['ti'].dag_id}.{context['ti'].task_id}"
         create = hook.create_embeddings_batch if self.embeddings else hook.create_batch
-        if prepared.inline_lines is not None:
-            return create(self.model, display_name=display_name, requests=prepared.inline_lines, idempotency_key=key)
+        common = {"display_name": display_name, "idempotency_key": key, "endpoint": prepared.endpoint}
+        if prepared.inline is not None:
+            return create(self.model, requests=prepared.inline, **common)
         with prepared.open_upload() as stream:
             uploaded = hook.upload_file(stream, display_name=f"{display_name}.jsonl")
         self.log.info("uploaded input as %s (%s bytes)", uploaded.name, uploaded.size_bytes)
-        return create(self.model, display_name=display_name, file_name=uploaded.name, idempotency_key=key)
+        return create(self.model, file_name=uploaded.name, **common)
 
     def _ref(self, hook: BatchHook, job: BatchJob, key: str, count: int | None, keys_uri: str | None) -> BatchJobRef:
         return BatchJobRef(

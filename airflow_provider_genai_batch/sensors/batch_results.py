@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from airflow_provider_genai_batch.completion import BatchCompletionMixin
 from airflow_provider_genai_batch.links import JOB_REF_XCOM_KEY, GenAIBatchJobLink
@@ -63,11 +64,18 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         context["ti"].xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
         if self.deferrable:
             return self.wait_for(context, ref)
-        return super().execute(context)
+        try:
+            return super().execute(context)
+        except AirflowSensorTimeout:
+            if self.cancel_on_timeout:
+                self.log.info("sensor timed out: cancelling %s (cancel_on_timeout=True)", ref.job_name)
+                self._hook_for(ref).cancel_batch(ref.job_name)
+            raise
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
         """One status check (non-deferrable mode); lands the results once the job has ended."""
         ref = BatchJobRef.coerce(self.job_ref)
+        self._polling_ref = ref
         hook = self._hook_for(ref)
         job = hook.get_batch(ref.job_name)
         self.log.info("%s is %s (%s)", ref.job_name, job.state.value, job.stats.model_dump())
