@@ -12,7 +12,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferralTimeout
+from airflow.sdk import Asset
+from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError
 from airflow_provider_genai_batch.hooks.base import BatchHook
@@ -23,6 +24,7 @@ from airflow_provider_genai_batch.models import BatchJob, BatchJobRef, JobState,
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 
 DEFER_GRACE = timedelta(minutes=5)
+STATE_STORE_KEY = "genai_batch_job_ref"
 
 
 class BatchCompletionMixin:
@@ -87,16 +89,27 @@ class BatchCompletionMixin:
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         """Cancel the job when Airflow's own deferral timeout fires (a backstop behind the trigger deadline).
 
-        Sensors see it as ``AirflowSensorTimeout``: ``BaseSensorOperator`` converts it first.
+        Decided from the resume signal itself, before the base class turns it into whichever exception
+        the task's settings call for (sensors: a sensor timeout, or a skip with ``soft_fail``).
         """
-        try:
-            return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
-        except (TaskDeferralTimeout, AirflowSensorTimeout):
-            ref_data = context["ti"].xcom_pull(task_ids=context["ti"].task_id, key=JOB_REF_XCOM_KEY)
-            if ref_data and self.cancel_on_timeout:
-                ref = BatchJobRef.model_validate(ref_data)
+        timed_out = next_method == TRIGGER_FAIL_REPR and (next_kwargs or {}).get("error") == (
+            TriggerFailureReason.TRIGGER_TIMEOUT
+        )
+        if timed_out and self.cancel_on_timeout:
+            ref = self._own_job_ref(context)
+            if ref is not None:
+                self.log.info("deferral timed out: cancelling %s", ref.job_name)  # type: ignore[attr-defined]
                 self._hook_for(ref).cancel_batch(ref.job_name)
-            raise
+        return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
+
+    def _own_job_ref(self, context: Any) -> BatchJobRef | None:
+        """This task instance's job: from its state store, else its own (map-index specific) XCom."""
+        store = context.get("task_state_store")
+        stored = store.get(STATE_STORE_KEY) if store is not None else None
+        if not stored:
+            ti = context["ti"]
+            stored = ti.xcom_pull(task_ids=ti.task_id, key=JOB_REF_XCOM_KEY, map_indexes=ti.map_index)
+        return BatchJobRef.coerce(stored) if stored else None
 
     def on_kill(self) -> None:
         """Killed while polling on the worker (non-deferrable): cancel the job if asked to."""
@@ -154,5 +167,5 @@ def _set_outlet_extras(context: Any, outlets: list[Any], manifest: ResultsManife
         "counts": manifest.counts.model_dump(),
     }
     for outlet in outlets:
-        if type(outlet).__name__ == "Asset":
+        if isinstance(outlet, Asset):
             events[outlet].extra = extra

@@ -8,7 +8,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_genai_batch.completion import BatchCompletionMixin
+from airflow_provider_genai_batch.completion import STATE_STORE_KEY, BatchCompletionMixin
 from airflow_provider_genai_batch.errors import NotFoundError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
@@ -16,9 +16,9 @@ from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.landing import KEYS_FILE, output_dir, write_keys
 from airflow_provider_genai_batch.links import JOB_REF_XCOM_KEY, GenAIBatchJobLink
-from airflow_provider_genai_batch.models import BatchJob, BatchJobRef
+from airflow_provider_genai_batch.models import BatchJob, BatchJobRef, JobState
 
-STATE_STORE_KEY = "genai_batch_job_ref"
+RESUBMIT_STATES = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
 
 
 class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
@@ -90,20 +90,24 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         return ref.to_xcom()
 
     def _existing_job(self, context: Any, hook: BatchHook, key: str) -> BatchJobRef | None:
-        """The job an earlier try of this task instance created, from the state store or the provider."""
+        """The job an earlier try of this task instance created, from the state store or the provider.
+
+        A job that ended FAILED, CANCELLED or EXPIRED is not re-attached to: the retry submits anew.
+        """
         store = context.get("task_state_store")
         stored = store.get(STATE_STORE_KEY) if store is not None else None
         if stored:
             ref = BatchJobRef.model_validate(stored)
             try:
-                hook.get_batch(ref.job_name)
+                job = hook.get_batch(ref.job_name)
             except NotFoundError:
                 self.log.warning("stored job %s no longer exists; submitting again", ref.job_name)
             else:
-                self.log.info("re-attaching to %s (from the task state store), not submitting again", ref.job_name)
-                return ref
+                if self._reusable(job):
+                    self.log.info("re-attaching to %s (task state store), not submitting again", ref.job_name)
+                    return ref
         job = hook.find_batch(key)
-        if job is None:
+        if job is None or not self._reusable(job):
             return None
         self.log.info("re-attaching to %s (found by idempotency key %s), not submitting again", job.name, key)
         keys_uri = None
@@ -112,6 +116,12 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         ref = self._ref(hook, job, key, job.stats.total or None, keys_uri)
         self._remember(context, ref)
         return ref
+
+    def _reusable(self, job: BatchJob) -> bool:
+        if job.state in RESUBMIT_STATES:
+            self.log.warning("the earlier job %s ended %s; submitting a new one", job.name, job.state.value)
+            return False
+        return True
 
     def _submit(self, context: Any, hook: BatchHook, key: str) -> BatchJobRef:
         prepared = self._prepare(hook)

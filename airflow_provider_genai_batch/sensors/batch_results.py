@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_genai_batch.completion import BatchCompletionMixin
 from airflow_provider_genai_batch.links import JOB_REF_XCOM_KEY, GenAIBatchJobLink
@@ -64,10 +65,12 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         context["ti"].xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
         if self.deferrable:
             return self.wait_for(context, ref)
+        started = time.monotonic()
         try:
             return super().execute(context)
-        except AirflowSensorTimeout:
-            if self.cancel_on_timeout:
+        except (AirflowSensorTimeout, AirflowSkipException) as exc:
+            timed_out = isinstance(exc, AirflowSensorTimeout) or time.monotonic() - started >= self.timeout
+            if timed_out and self.cancel_on_timeout:
                 self.log.info("sensor timed out: cancelling %s (cancel_on_timeout=True)", ref.job_name)
                 self._hook_for(ref).cancel_batch(ref.job_name)
             raise
