@@ -1,0 +1,400 @@
+"""Finishing a job (BatchCompletionMixin): land results, judge the job, emit Asset extras, cancel on timeout/kill."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import Asset
+from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+from airflow.sdk.definitions.asset import Model
+from airflow.sdk.exceptions import TaskDeferralError, TaskDeferralTimeout
+
+from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError
+from airflow_provider_genai_batch.landing import MANIFEST_FILE, RESULTS_FILE
+from airflow_provider_genai_batch.models import BatchJobRef, JobState
+from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
+from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
+
+from .fakes import (
+    FAKE_CONN_ID,
+    FakeBatchHook,
+    FakeTI,
+    failed,
+    make_context,
+    outlet_events,
+    succeeded,
+)
+
+JOB = "batches/job-1"
+ASSET = Asset("genai://batches/nightly")
+
+
+@pytest.fixture
+def ref(tmp_path: Path) -> BatchJobRef:
+    """A job submitted with three input keys a, b, c (their keys file written at submit)."""
+    keys = tmp_path / "submitted" / "input_keys.txt"
+    keys.parent.mkdir()
+    keys.write_text("a\nb\nc\n")
+    return BatchJobRef(
+        provider="gemini",
+        conn_id=FAKE_CONN_ID,
+        job_name=JOB,
+        idempotency_key="gbk-0123456789abcdef0123",
+        request_count=3,
+        keys_uri=str(keys),
+        output_uri=str(tmp_path / "submitted"),
+    )
+
+
+def sensor(ref: BatchJobRef, output_uri: str, **kwargs: Any) -> GenAIBatchSensor:
+    kwargs.setdefault("outlets", [ASSET])
+    return GenAIBatchSensor(task_id="wait", job_ref=ref.to_xcom(), output_uri=output_uri, **kwargs)
+
+
+def terminal(ref: BatchJobRef, state: JobState = JobState.SUCCEEDED) -> dict[str, Any]:
+    """The event the trigger yields for a finished job."""
+    return {"status": "terminal", "job_ref": ref.to_xcom(), "message": None, "state": state.value, "stats": {}}
+
+
+def read_rows(output_uri: str) -> dict[str, dict[str, Any]]:
+    lines = (Path(output_uri) / RESULTS_FILE).read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert len({row["key"] for row in rows}) == len(rows), "a key was written twice"
+    return {row["key"]: row for row in rows}
+
+
+# --- landing on success -----------------------------------------------------------------------------------
+
+
+def test_execute_complete_lands_one_row_per_key_and_returns_the_manifest(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, total=3, succeeded=3, results=[succeeded(k) for k in "cab"])
+
+    manifest = sensor(ref, output_uri).execute_complete(make_context(), event=terminal(ref))
+
+    assert sorted(read_rows(output_uri)) == ["a", "b", "c"]
+    assert manifest["counts"] == {"total": 3, "succeeded": 3, "failed": 0, "cancelled": 0, "expired": 0, "missing": 0}
+    assert manifest["state"] == "JOB_STATE_SUCCEEDED"
+    assert manifest["results_uri"] == str(Path(output_uri) / RESULTS_FILE)
+    assert manifest["manifest_uri"] == str(Path(output_uri) / MANIFEST_FILE)
+    assert json.loads((Path(output_uri) / MANIFEST_FILE).read_text()) == json.loads(json.dumps(manifest))
+
+
+def test_the_manifest_counts_add_up_to_the_input_count(fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, results=[succeeded("a"), failed("b")])
+
+    manifest = sensor(ref, output_uri, max_failed_ratio=1.0).execute_complete(make_context(), event=terminal(ref))
+
+    counts = manifest["counts"]
+    assert counts["total"] == ref.request_count
+    assert sum(v for k, v in counts.items() if k != "total") == ref.request_count
+    assert (counts["succeeded"], counts["failed"], counts["missing"]) == (1, 1, 1)
+    assert read_rows(output_uri)["c"]["status"] == "missing"
+
+
+def test_execute_complete_sets_the_extra_of_outlet_assets(fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, results=[succeeded(k) for k in "abc"])
+    events = outlet_events()
+
+    manifest = sensor(ref, output_uri).execute_complete(make_context(events=events), event=terminal(ref))
+
+    assert events[ASSET].extra == {
+        "job_name": JOB,
+        "provider": "gemini",
+        "results_uri": manifest["results_uri"],
+        "manifest_uri": manifest["manifest_uri"],
+        "counts": manifest["counts"],
+    }
+    json.dumps(events[ASSET].extra)
+
+
+def test_the_job_is_read_again_rather_than_trusting_the_event(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, results=[succeeded(k) for k in "abc"])
+
+    sensor(ref, output_uri).execute_complete(make_context(), event=terminal(ref))
+
+    assert fake_hook.names("get_batch") == [JOB]
+    assert fake_hook.names("iter_results") == [JOB]
+
+
+# --- judging ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "unanswered"),
+    [(JobState.FAILED, "missing"), (JobState.EXPIRED, "expired"), (JobState.CANCELLED, "cancelled")],
+)
+def test_a_job_that_ended_badly_fails_with_the_providers_message_and_still_lands_rows(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str, state: JobState, unanswered: str
+):
+    fake_hook.add_job(JOB, state, error_message="Quota exceeded for batch jobs", results=[succeeded("a")])
+
+    with pytest.raises(JobFailedError) as err:
+        sensor(ref, output_uri).execute_complete(make_context(), event=terminal(ref, state))
+
+    assert state.value in str(err.value)
+    assert "Quota exceeded for batch jobs" in str(err.value)
+    assert JOB in str(err.value)
+    rows = read_rows(output_uri)
+    assert rows["a"]["status"] == "succeeded"
+    assert rows["b"]["status"] == rows["c"]["status"] == unanswered
+    assert rows["b"]["error"]["message"]
+    written = json.loads((Path(output_uri) / MANIFEST_FILE).read_text())
+    assert written["state"] == state.value
+    assert written["counts"][unanswered] == 2
+
+
+def test_a_failed_row_fails_the_task_when_max_failed_ratio_is_zero(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, results=[succeeded("a"), failed("b"), succeeded("c")])
+
+    with pytest.raises(JobFailedError, match=r"1 of 3 rows did not succeed \(1 failed"):
+        sensor(ref, output_uri, max_failed_ratio=0.0).execute_complete(make_context(), event=terminal(ref))
+
+    assert read_rows(output_uri)["b"]["status"] == "failed"  # landed before judging, for inspection
+
+
+def test_a_failed_row_passes_under_a_max_failed_ratio_of_one_half(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, results=[succeeded("a"), failed("b"), succeeded("c")])
+
+    manifest = sensor(ref, output_uri, max_failed_ratio=0.5).execute_complete(make_context(), event=terminal(ref))
+
+    assert manifest["counts"]["failed"] == 1
+    assert manifest["counts"]["succeeded"] == 2
+
+
+def test_missing_rows_count_against_max_failed_ratio(fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, results=[succeeded("a"), succeeded("b")])
+
+    with pytest.raises(JobFailedError, match="1 missing"):
+        sensor(ref, output_uri).execute_complete(make_context(), event=terminal(ref))
+
+
+# --- other trigger events ---------------------------------------------------------------------------------
+
+
+def test_a_timeout_event_cancels_the_job_when_cancel_on_timeout(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    event = {"status": "timeout", "job_ref": ref.to_xcom(), "message": "did not finish"}
+
+    with pytest.raises(JobTimeoutError, match="cancelled"):
+        sensor(ref, output_uri, cancel_on_timeout=True).execute_complete(make_context(), event=event)
+
+    assert fake_hook.names("cancel_batch") == [JOB]
+    assert not (Path(output_uri) / MANIFEST_FILE).exists()
+
+
+def test_a_timeout_event_leaves_the_job_running_when_not_cancel_on_timeout(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    event = {"status": "timeout", "job_ref": ref.to_xcom(), "message": "did not finish"}
+
+    with pytest.raises(JobTimeoutError) as err:
+        sensor(ref, output_uri, cancel_on_timeout=False).execute_complete(make_context(), event=event)
+
+    assert "cancelled" not in str(err.value)
+    assert fake_hook.names("cancel_batch") == []
+
+
+def test_an_error_event_fails_the_task_with_its_message(fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    event = {"status": "error", "job_ref": ref.to_xcom(), "message": "gemini API error (403): permission denied"}
+
+    with pytest.raises(GenAIBatchError, match="permission denied"):
+        sensor(ref, output_uri).execute_complete(make_context(), event=event)
+
+    assert fake_hook.names("cancel_batch") == []
+    assert not (Path(output_uri) / RESULTS_FILE).exists()
+
+
+# --- waiting on the worker (non-deferrable) ---------------------------------------------------------------
+
+
+def waiting_submit(input_jsonl: Path, output_uri: str, **kwargs: Any) -> GenAIBatchSubmitOperator:
+    kwargs.setdefault("poll_interval", 0.001)
+    return GenAIBatchSubmitOperator(
+        task_id="submit",
+        conn_id=FAKE_CONN_ID,
+        model="gemini-2.5-flash",
+        input=str(input_jsonl),
+        output_uri=output_uri,
+        wait_for_completion=True,
+        deferrable=False,
+        **kwargs,
+    )
+
+
+def test_non_deferrable_mode_polls_to_completion(fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str):
+    fake_hook.next_job_script = [JobState.PENDING, JobState.RUNNING, JobState.RUNNING, JobState.SUCCEEDED]
+    fake_hook.next_job_results = [succeeded(k) for k in "abc"]
+
+    manifest = waiting_submit(input_jsonl, output_uri).execute(make_context())
+
+    job = fake_hook.created[0]["job_name"]
+    assert fake_hook.names("get_batch") == [job] * 4
+    assert manifest["counts"]["succeeded"] == 3
+    assert manifest["job_ref"]["job_name"] == job
+    assert sorted(read_rows(output_uri)) == ["a", "b", "c"]
+
+
+def test_non_deferrable_mode_cancels_at_job_timeout(fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str):
+    with pytest.raises(JobTimeoutError):
+        waiting_submit(input_jsonl, output_uri, job_timeout=timedelta(milliseconds=50)).execute(make_context())
+
+    assert fake_hook.names("cancel_batch") == [fake_hook.created[0]["job_name"]]
+
+
+def test_on_kill_while_polling_on_the_worker_cancels_the_job(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str
+):
+    op = waiting_submit(input_jsonl, output_uri, cancel_on_kill=True)
+
+    def killed() -> JobState:  # SIGTERM arrives while the task sleeps between polls
+        op.on_kill()
+        return JobState.RUNNING
+
+    fake_hook.next_job_script = [JobState.RUNNING, killed, JobState.CANCELLED]
+    with pytest.raises(JobFailedError):
+        op.execute(make_context())
+
+    assert fake_hook.names("cancel_batch") == [fake_hook.created[0]["job_name"]]
+
+
+def test_on_kill_while_polling_leaves_the_job_alone_when_not_cancel_on_kill(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str
+):
+    op = waiting_submit(input_jsonl, output_uri, cancel_on_kill=False)
+    fake_hook.next_job_script = [JobState.RUNNING, lambda: op.on_kill() or JobState.SUCCEEDED]
+    fake_hook.next_job_results = [succeeded(k) for k in "abc"]
+
+    op.execute(make_context())
+
+    assert fake_hook.names("cancel_batch") == []
+
+
+def test_on_kill_after_the_job_finished_cancels_nothing(fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str):
+    op = waiting_submit(input_jsonl, output_uri)
+    fake_hook.next_job_script = [JobState.RUNNING, JobState.SUCCEEDED]
+    fake_hook.next_job_results = [succeeded(k) for k in "abc"]
+    op.execute(make_context())
+
+    op.on_kill()
+
+    assert fake_hook.names("cancel_batch") == []
+
+
+# --- Airflow's own deferral timeout (resume_execution with __fail__) --------------------------------------
+
+
+def resumed_context(ref: BatchJobRef, task_id: str) -> dict[str, Any]:
+    """A fresh worker run: the only thing left from the deferring run is the job_ref XCom."""
+    ti = FakeTI(task_id=task_id)
+    ti.xcom_push(key="job_ref", value=ref.to_xcom())
+    ti.pushes.clear()
+    return make_context(ti)
+
+
+def submit_for_resume(**kwargs: Any) -> GenAIBatchSubmitOperator:
+    return GenAIBatchSubmitOperator(
+        task_id="submit",
+        conn_id=FAKE_CONN_ID,
+        model="gemini-2.5-flash",
+        input="in.jsonl",
+        output_uri=kwargs.pop("output_uri"),
+        wait_for_completion=True,
+        **kwargs,
+    )
+
+
+def test_a_trigger_timeout_cancels_the_job_from_the_xcom_ref_and_reraises(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    op = submit_for_resume(output_uri=output_uri, cancel_on_timeout=True)
+
+    with pytest.raises(TaskDeferralTimeout):
+        op.resume_execution(
+            TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, resumed_context(ref, "submit")
+        )
+
+    assert fake_hook.names("cancel_batch") == [JOB]
+
+
+def test_a_trigger_timeout_leaves_the_job_alone_when_not_cancel_on_timeout(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    op = submit_for_resume(output_uri=output_uri, cancel_on_timeout=False)
+
+    with pytest.raises(TaskDeferralTimeout):
+        op.resume_execution(
+            TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, resumed_context(ref, "submit")
+        )
+
+    assert fake_hook.names("cancel_batch") == []
+
+
+def test_a_trigger_failure_that_is_not_a_timeout_is_reraised_without_cancelling(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    op = submit_for_resume(output_uri=output_uri)
+
+    with pytest.raises(TaskDeferralError):
+        op.resume_execution(
+            TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_FAILURE}, resumed_context(ref, "submit")
+        )
+
+    assert fake_hook.names("cancel_batch") == []
+
+
+def test_a_normal_resume_runs_execute_complete(fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, results=[succeeded(k) for k in "abc"])
+    op = submit_for_resume(output_uri=output_uri)
+
+    manifest = op.resume_execution("execute_complete", {"event": terminal(ref)}, resumed_context(ref, "submit"))
+
+    assert manifest["counts"]["succeeded"] == 3
+    assert fake_hook.names("cancel_batch") == []
+
+
+def test_a_mapped_task_instance_cancels_its_own_job_on_a_trigger_timeout(fake_hook: FakeBatchHook, output_uri: str):
+    shared_xcom: dict[tuple[str, int, str], Any] = {}
+    for index in (0, 1, 2):  # three mapped submits, each pushed its ref before deferring
+        fake_hook.add_job(f"batches/job-{index}", JobState.RUNNING)
+        pushed = BatchJobRef(provider="gemini", conn_id=FAKE_CONN_ID, job_name=f"batches/job-{index}")
+        FakeTI(map_index=index, xcom=shared_xcom).xcom_push(key="job_ref", value=pushed.to_xcom())
+    timed_out = make_context(FakeTI(map_index=1, xcom=shared_xcom))
+    op = submit_for_resume(output_uri=output_uri, cancel_on_timeout=True)
+
+    with pytest.raises(TaskDeferralTimeout):
+        op.resume_execution(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, timed_out)
+
+    assert fake_hook.names("cancel_batch") == ["batches/job-1"]
+
+
+def test_execute_complete_sets_the_extra_of_asset_subclasses_too(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, results=[succeeded(k) for k in "abc"])
+    model = Model("genai://models/nightly-embeddings")
+    events = outlet_events()
+
+    manifest = sensor(ref, output_uri, outlets=[model]).execute_complete(
+        make_context(events=events), event=terminal(ref)
+    )
+
+    assert events[model].extra["manifest_uri"] == manifest["manifest_uri"]

@@ -1,0 +1,314 @@
+"""GenAIBatchSensor, the console link, and the thin file/job operators."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import PokeReturnValue
+from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+
+from airflow_provider_genai_batch import links as links_module
+from airflow_provider_genai_batch.completion import DEFER_GRACE
+from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
+from airflow_provider_genai_batch.landing import MANIFEST_FILE
+from airflow_provider_genai_batch.links import GenAIBatchJobLink
+from airflow_provider_genai_batch.models import BatchJobRef, JobState
+from airflow_provider_genai_batch.operators.files import GenAIBatchDeleteFileOperator, GenAIBatchUploadFileOperator
+from airflow_provider_genai_batch.operators.jobs import (
+    GenAIBatchCancelJobOperator,
+    GenAIBatchDeleteJobOperator,
+    GenAIBatchListJobsOperator,
+)
+from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
+from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
+
+from .fakes import FAKE_CONN_ID, FakeBatchHook, FakeTI, make_context, succeeded
+
+JOB = "batches/job-1"
+REF = BatchJobRef(provider="gemini", conn_id=FAKE_CONN_ID, job_name=JOB, request_count=3)
+
+
+def sensor(job_ref: Any = None, **kwargs: Any) -> GenAIBatchSensor:
+    kwargs.setdefault("task_id", "wait")
+    return GenAIBatchSensor(job_ref=REF.to_xcom() if job_ref is None else job_ref, **kwargs)
+
+
+def finished_job(fake_hook: FakeBatchHook) -> None:
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, total=3, succeeded=3, results=[succeeded(k) for k in "abc"])
+
+
+# --- the sensor -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "job_ref",
+    [REF.to_xcom(), json.dumps(REF.to_xcom()), str(REF.to_xcom())],
+    ids=["dict", "json-string", "python-literal-string"],
+)
+def test_the_sensor_accepts_a_job_ref_as_dict_json_or_rendered_literal(
+    fake_hook: FakeBatchHook, output_uri: str, job_ref: Any
+):
+    finished_job(fake_hook)
+
+    manifest = sensor(job_ref, output_uri=output_uri).execute(make_context())
+
+    assert manifest["job_ref"] == REF.to_xcom()
+    assert manifest["counts"]["total"] == 3
+
+
+def test_the_python_literal_job_ref_is_what_jinja_renders():
+    assert str(REF.to_xcom()).startswith("{'provider': 'gemini'")  # not JSON: None/False, single quotes
+    with pytest.raises(ValueError):
+        json.loads(str(REF.to_xcom()))
+
+
+def test_non_deferrable_poke_returns_false_while_the_job_runs(fake_hook: FakeBatchHook, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+
+    assert sensor(output_uri=output_uri, deferrable=False).poke(make_context()) is False
+    assert not (Path(output_uri) / MANIFEST_FILE).exists()
+
+
+def test_non_deferrable_poke_returns_the_manifest_when_the_job_is_done(fake_hook: FakeBatchHook, output_uri: str):
+    finished_job(fake_hook)
+
+    result = sensor(output_uri=output_uri, deferrable=False).poke(make_context())
+
+    assert isinstance(result, PokeReturnValue)
+    assert result.is_done is True
+    assert result.xcom_value["counts"]["succeeded"] == 3
+    assert result.xcom_value["manifest_uri"] == str(Path(output_uri) / MANIFEST_FILE)
+
+
+def test_non_deferrable_execute_pokes_until_done_and_returns_the_manifest(fake_hook: FakeBatchHook, output_uri: str):
+    finished_job(fake_hook)
+    fake_hook.script(JOB, JobState.RUNNING, JobState.RUNNING, JobState.SUCCEEDED)
+
+    manifest = sensor(output_uri=output_uri, deferrable=False, poll_interval=0.001).execute(make_context())
+
+    assert fake_hook.names("get_batch") == [JOB, JOB, JOB]
+    assert manifest["counts"]["succeeded"] == 3
+
+
+def test_the_sensor_pushes_the_job_ref_for_the_extra_link(fake_hook: FakeBatchHook, output_uri: str):
+    finished_job(fake_hook)
+    ti = FakeTI(task_id="wait")
+
+    sensor(json.dumps(REF.to_xcom()), output_uri=output_uri).execute(make_context(ti))
+
+    assert ti.pushes[0] == ("job_ref", REF.to_xcom())
+
+
+def test_a_deferrable_sensor_defers_with_its_timeout_as_the_job_deadline(fake_hook: FakeBatchHook, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    ti = FakeTI(task_id="wait")
+
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(output_uri=output_uri, timeout=3600, poll_interval=30.0).execute(make_context(ti))
+
+    assert isinstance(deferred.value.trigger, GenAIBatchJobTrigger)
+    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.trigger.job_ref == REF
+    assert deferred.value.trigger.poll_interval == 30.0
+    assert deferred.value.trigger.deadline == pytest.approx(before + 3600, abs=5)
+    assert deferred.value.timeout == pytest.approx(timedelta(hours=1) + DEFER_GRACE, abs=timedelta(seconds=5))
+    assert ti.pushes == [("job_ref", REF.to_xcom())]  # pushed before deferring, so the link works meanwhile
+
+
+def test_the_sensor_falls_back_to_the_output_uri_given_at_submit(fake_hook: FakeBatchHook, tmp_path: Path):
+    finished_job(fake_hook)
+    submitted = REF.model_copy(update={"output_uri": str(tmp_path / "from_submit")})
+
+    manifest = sensor(submitted.to_xcom()).execute(make_context())
+
+    assert manifest["manifest_uri"] == str(tmp_path / "from_submit" / MANIFEST_FILE)
+
+
+def test_the_sensor_without_any_output_uri_fails_clearly(fake_hook: FakeBatchHook):
+    finished_job(fake_hook)
+
+    with pytest.raises(GenAIBatchError, match="output_uri"):
+        sensor().execute(make_context())
+
+
+def test_the_sensor_template_fields_cover_job_ref_and_output_uri():
+    assert {"job_ref", "output_uri"} <= set(GenAIBatchSensor.template_fields)
+
+
+def test_on_kill_while_a_non_deferrable_sensor_pokes_cancels_the_job(fake_hook: FakeBatchHook, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    op = sensor(output_uri=output_uri, deferrable=False, cancel_on_kill=True)
+    op.poke(make_context())
+
+    op.on_kill()
+
+    assert fake_hook.names("cancel_batch") == [JOB]
+
+
+def test_a_non_deferrable_sensor_timeout_cancels_the_job(fake_hook: FakeBatchHook, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    op = sensor(output_uri=output_uri, deferrable=False, poll_interval=0.01, timeout=0.05, cancel_on_timeout=True)
+
+    with pytest.raises((AirflowSensorTimeout, GenAIBatchError)):
+        op.execute(make_context())
+
+    assert fake_hook.names("cancel_batch") == [JOB]
+
+
+def test_a_sensor_deferral_timeout_cancels_the_job(fake_hook: FakeBatchHook, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    ti = FakeTI(task_id="wait")
+    ti.xcom_push(key="job_ref", value=REF.to_xcom())
+    op = sensor(output_uri=output_uri, cancel_on_timeout=True)
+
+    with pytest.raises(AirflowSensorTimeout):
+        op.resume_execution(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, make_context(ti))
+
+    assert fake_hook.names("cancel_batch") == [JOB]
+
+
+def test_a_soft_fail_sensor_deferral_timeout_still_cancels_the_job(fake_hook: FakeBatchHook, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    ti = FakeTI(task_id="wait")
+    ti.xcom_push(key="job_ref", value=REF.to_xcom())
+    op = sensor(output_uri=output_uri, cancel_on_timeout=True, soft_fail=True)
+
+    with pytest.raises(AirflowSkipException):
+        op.resume_execution(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, make_context(ti))
+
+    assert fake_hook.names("cancel_batch") == [JOB]
+
+
+def test_a_soft_fail_non_deferrable_sensor_timeout_still_cancels_the_job(fake_hook: FakeBatchHook, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    op = sensor(
+        output_uri=output_uri,
+        deferrable=False,
+        poll_interval=0.01,
+        timeout=0.05,
+        cancel_on_timeout=True,
+        soft_fail=True,
+    )
+
+    with pytest.raises(AirflowSkipException):
+        op.execute(make_context())
+
+    assert fake_hook.names("cancel_batch") == [JOB]
+
+
+# --- the console link ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stored", [REF.to_xcom(), json.dumps(REF.to_xcom())], ids=["dict", "json-string"])
+def test_the_link_is_the_provider_console_url_of_the_xcomd_ref(monkeypatch, stored: Any):
+    asked: list[dict[str, Any]] = []
+
+    def get_value(*, ti_key: Any, key: str) -> Any:
+        asked.append({"ti_key": ti_key, "key": key})
+        return stored
+
+    monkeypatch.setattr(links_module.XCom, "get_value", staticmethod(get_value))
+
+    url = GenAIBatchJobLink().get_link(sensor(), ti_key="ti-key-1")
+
+    assert url == GeminiBatchHook.console_url(JOB)
+    assert url.startswith("https://")
+    assert asked == [{"ti_key": "ti-key-1", "key": "job_ref"}]
+
+
+def test_the_link_is_empty_when_no_job_ref_was_pushed(monkeypatch):
+    monkeypatch.setattr(links_module.XCom, "get_value", staticmethod(lambda *, ti_key, key: None))
+
+    assert GenAIBatchJobLink().get_link(sensor(), ti_key="ti-key-1") == ""
+
+
+# --- the thin operators -------------------------------------------------------------------------------------
+
+
+def test_upload_file_operator_uploads_the_file_and_returns_its_info(fake_hook: FakeBatchHook, tmp_path: Path):
+    source = tmp_path / "requests.jsonl"
+    source.write_bytes(b'{"key": "a"}\n' * 10)
+
+    info = GenAIBatchUploadFileOperator(task_id="up", conn_id=FAKE_CONN_ID, source=str(source)).execute(make_context())
+
+    assert fake_hook.names("get_hook") == [FAKE_CONN_ID]
+    assert len(fake_hook.uploads) == 1
+    upload = fake_hook.uploads[0]
+    assert upload["data"] == source.read_bytes()
+    assert upload["display_name"] == "requests.jsonl"
+    assert upload["mime_type"] == "application/jsonl"
+    assert info["name"] == upload["name"]
+    assert info["size_bytes"] == source.stat().st_size
+    assert "raw" not in info
+    json.dumps(info)
+
+
+def test_upload_file_operator_passes_display_name_and_mime_type(fake_hook: FakeBatchHook, tmp_path: Path):
+    source = tmp_path / "r.jsonl"
+    source.write_bytes(b"{}\n")
+
+    GenAIBatchUploadFileOperator(
+        task_id="up", conn_id=FAKE_CONN_ID, source=str(source), display_name="nightly input", mime_type="text/plain"
+    ).execute(make_context())
+
+    assert fake_hook.uploads[0]["display_name"] == "nightly input"
+    assert fake_hook.uploads[0]["mime_type"] == "text/plain"
+
+
+def test_delete_file_operator_deletes_the_named_file(fake_hook: FakeBatchHook):
+    GenAIBatchDeleteFileOperator(task_id="rm", conn_id=FAKE_CONN_ID, file_name="files/abc").execute(make_context())
+
+    assert fake_hook.names("delete_file") == ["files/abc"]
+
+
+@pytest.mark.parametrize(
+    "job",
+    [JOB, REF.to_xcom(), json.dumps(REF.to_xcom()), str(REF.to_xcom()), REF],
+    ids=["name", "ref-dict", "ref-json", "ref-python-literal", "ref-model"],
+)
+def test_cancel_job_operator_accepts_a_job_name_or_a_ref(fake_hook: FakeBatchHook, job: Any):
+    GenAIBatchCancelJobOperator(task_id="cancel", conn_id=FAKE_CONN_ID, job=job).execute(make_context())
+
+    assert fake_hook.names("cancel_batch") == [JOB]
+
+
+@pytest.mark.parametrize("job", [JOB, REF.to_xcom()], ids=["name", "ref-dict"])
+def test_delete_job_operator_deletes_the_job(fake_hook: FakeBatchHook, job: Any):
+    GenAIBatchDeleteJobOperator(task_id="delete", conn_id=FAKE_CONN_ID, job=job).execute(make_context())
+
+    assert fake_hook.names("delete_batch") == [JOB]
+    assert fake_hook.names("cancel_batch") == []
+
+
+def test_list_jobs_operator_returns_summaries_of_every_job(fake_hook: FakeBatchHook):
+    fake_hook.add_job("batches/1", JobState.RUNNING, display_name="one", total=2, pending=2)
+    fake_hook.add_job("batches/2", JobState.SUCCEEDED, display_name="two", total=1, succeeded=1)
+
+    jobs = GenAIBatchListJobsOperator(task_id="ls", conn_id=FAKE_CONN_ID).execute(make_context())
+
+    assert [j["name"] for j in jobs] == ["batches/1", "batches/2"]
+    assert jobs[0] == {
+        "name": "batches/1",
+        "display_name": "one",
+        "model": None,
+        "state": "JOB_STATE_RUNNING",
+        "stats": {"total": 2, "succeeded": 0, "failed": 0, "pending": 2},
+    }
+    json.dumps(jobs)
+
+
+def test_list_jobs_operator_stops_at_its_limit(fake_hook: FakeBatchHook):
+    for i in range(5):
+        fake_hook.add_job(f"batches/{i}", JobState.SUCCEEDED)
+
+    jobs = GenAIBatchListJobsOperator(task_id="ls", conn_id=FAKE_CONN_ID, limit=2).execute(make_context())
+
+    assert [j["name"] for j in jobs] == ["batches/0", "batches/1"]

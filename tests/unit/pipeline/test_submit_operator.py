@@ -1,0 +1,427 @@
+"""GenAIBatchSubmitOperator: validate before upload, create exactly once per task instance, defer with a deadline."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_provider_genai_batch.completion import DEFER_GRACE
+from airflow_provider_genai_batch.errors import InputValidationError
+from airflow_provider_genai_batch.hooks.base import ProviderLimits
+from airflow_provider_genai_batch.idempotency import idempotency_key
+from airflow_provider_genai_batch.landing import KEYS_FILE
+from airflow_provider_genai_batch.models import BatchJobRef, JobState
+from airflow_provider_genai_batch.operators.submit import STATE_STORE_KEY, GenAIBatchSubmitOperator
+from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
+
+from .fakes import (
+    FAKE_CONN_ID,
+    DictStateStore,
+    FakeBatchHook,
+    FakeTI,
+    canonical_line,
+    make_context,
+    succeeded,
+    write_jsonl,
+)
+
+MODEL = "gemini-2.5-flash"
+
+
+def submit_op(input: Any, **kwargs: Any) -> GenAIBatchSubmitOperator:
+    kwargs.setdefault("task_id", "submit")
+    kwargs.setdefault("model", MODEL)
+    return GenAIBatchSubmitOperator(conn_id=FAKE_CONN_ID, input=input, **kwargs)
+
+
+def key_of(ti: FakeTI) -> str:
+    return idempotency_key(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+
+
+# --- submitting ---------------------------------------------------------------------------------------
+
+
+def test_execute_uploads_once_creates_once_and_returns_the_job_ref(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, output_uri: str
+):
+    ref = submit_op(str(input_jsonl), display_name="nightly", output_uri=output_uri).execute(make_context(ti))
+
+    assert len(fake_hook.uploads) == 1
+    upload = fake_hook.uploads[0]
+    assert upload["data"] == input_jsonl.read_bytes()  # canonical JSONL is uploaded as it is
+    assert upload["display_name"] == "nightly.jsonl"
+    assert len(fake_hook.created) == 1
+    created = fake_hook.created[0]
+    assert created["model"] == MODEL
+    assert created["display_name"] == "nightly"
+    assert created["idempotency_key"] == key_of(ti)
+    assert created["file_name"] == upload["name"]
+    assert created["requests"] is None
+    assert created["wire_url"].endswith(f"models/{MODEL}:batchGenerateContent")
+    assert created["wire_body"]["batch"]["displayName"] == f"nightly [{key_of(ti)}]"
+    assert created["wire_body"]["batch"]["inputConfig"] == {"fileName": upload["name"]}
+
+    assert ref["job_name"] == created["job_name"]
+    assert ref["provider"] == "gemini"
+    assert ref["conn_id"] == FAKE_CONN_ID
+    assert ref["idempotency_key"] == key_of(ti)
+    assert ref["request_count"] == 3
+    assert ref["output_uri"] == output_uri
+    assert ti.pushes == [("job_ref", ref)]
+
+
+def test_execute_writes_the_input_keys_under_output_uri(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, output_uri: str
+):
+    ref = submit_op(str(input_jsonl), output_uri=output_uri).execute(make_context(ti))
+
+    keys_file = Path(output_uri) / KEYS_FILE
+    assert ref["keys_uri"] == str(keys_file)
+    assert keys_file.read_text() == "a\nb\nc\n"
+
+
+def test_without_output_uri_no_keys_file_is_referenced(fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path):
+    ref = submit_op(str(input_jsonl)).execute(make_context(ti))
+
+    assert ref["keys_uri"] is None
+    assert ref["output_uri"] is None
+    assert ref["request_count"] == 3
+
+
+def test_display_name_defaults_to_dag_and_task(fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path):
+    submit_op(str(input_jsonl)).execute(make_context(ti))
+
+    assert fake_hook.created[0]["display_name"] == f"{ti.dag_id}.{ti.task_id}"
+
+
+# --- bad input fails before anything is uploaded or billed ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lines", "line", "reason"),
+    [
+        ([canonical_line("a"), canonical_line("b"), '{"key": "c", "request": '], 3, "invalid JSON"),
+        ([canonical_line("a"), canonical_line("b"), canonical_line("a")], 3, "duplicate key 'a'"),
+        ([canonical_line("a"), {"key": "b", "request": {"contents": []}}], 2, "contents"),
+    ],
+    ids=["invalid-json-line-3", "duplicate-key-line-3", "empty-contents-line-2"],
+)
+def test_bad_jsonl_fails_naming_the_line_and_nothing_is_uploaded_or_created(
+    fake_hook: FakeBatchHook, ti: FakeTI, tmp_path: Path, output_uri: str, lines: list, line: int, reason: str
+):
+    path = write_jsonl(tmp_path / "bad.jsonl", lines)
+
+    with pytest.raises(InputValidationError) as err:
+        submit_op(str(path), output_uri=output_uri).execute(make_context(ti))
+
+    assert err.value.line == line
+    assert f"line {line}" in str(err.value)
+    assert str(path) in str(err.value)
+    assert reason in str(err.value)
+    assert fake_hook.uploads == []
+    assert fake_hook.created == []
+    assert ti.pushes == []
+    assert not (Path(output_uri) / KEYS_FILE).exists()
+
+
+def test_an_empty_file_fails_and_nothing_is_uploaded_or_created(fake_hook: FakeBatchHook, ti: FakeTI, tmp_path: Path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n\n")
+
+    with pytest.raises(InputValidationError, match="empty"):
+        submit_op(str(path)).execute(make_context(ti))
+
+    assert fake_hook.uploads == []
+    assert fake_hook.created == []
+
+
+def test_a_missing_file_fails_and_nothing_is_uploaded_or_created(fake_hook: FakeBatchHook, ti: FakeTI, tmp_path: Path):
+    path = tmp_path / "nope.jsonl"
+
+    with pytest.raises(InputValidationError, match="does not exist") as err:
+        submit_op(str(path)).execute(make_context(ti))
+
+    assert err.value.source == str(path)
+    assert fake_hook.uploads == []
+    assert fake_hook.created == []
+
+
+def test_bad_inline_request_fails_naming_the_item_and_nothing_is_created(fake_hook: FakeBatchHook, ti: FakeTI):
+    items = [{"key": "q1", "contents": "hi"}, {"key": "q2", "config": {"temperature": 0.1}}]
+
+    with pytest.raises(InputValidationError) as err:
+        submit_op(items).execute(make_context(ti))
+
+    assert err.value.line == 2
+    assert "contents" in str(err.value)
+    assert fake_hook.created == []
+
+
+# --- inline and embeddings ------------------------------------------------------------------------------
+
+
+def test_inline_sdk_style_requests_are_sent_inline_in_rest_shape(fake_hook: FakeBatchHook, ti: FakeTI):
+    items = [
+        {"key": "q1", "contents": "What is 2+2?", "config": {"system_instruction": "Be terse.", "temperature": 0.2}},
+        {"key": "q2", "contents": "Say hi", "config": {"temperature": 0.7, "max_output_tokens": 16}},
+    ]
+
+    ref = submit_op(items).execute(make_context(ti))
+
+    assert fake_hook.uploads == []
+    created = fake_hook.created[0]
+    assert created["file_name"] is None
+    sent = created["wire_body"]["batch"]["inputConfig"]["requests"]["requests"]
+    assert sent == [
+        {
+            "request": {
+                "contents": [{"parts": [{"text": "What is 2+2?"}], "role": "user"}],
+                "systemInstruction": {"parts": [{"text": "Be terse."}], "role": "user"},
+                "generationConfig": {"temperature": 0.2},
+            },
+            "metadata": {"key": "q1"},
+        },
+        {
+            "request": {
+                "contents": [{"parts": [{"text": "Say hi"}], "role": "user"}],
+                "generationConfig": {"temperature": 0.7, "maxOutputTokens": 16},
+            },
+            "metadata": {"key": "q2"},
+        },
+    ]
+    assert ref["request_count"] == 2
+
+
+def test_embeddings_true_creates_an_embeddings_batch(
+    fake_hook: FakeBatchHook, ti: FakeTI, tmp_path: Path, output_uri: str
+):
+    lines = [{"key": f"e{i}", "request": {"content": {"parts": [{"text": f"doc {i}"}]}}} for i in range(2)]
+    path = write_jsonl(tmp_path / "embed.jsonl", lines)
+
+    ref = submit_op(str(path), model="gemini-embedding-001", embeddings=True, output_uri=output_uri).execute(
+        make_context(ti)
+    )
+
+    assert fake_hook.names("create_embeddings_batch") == [ref["job_name"]]
+    assert fake_hook.names("create_batch") == []
+    assert fake_hook.created[0]["wire_url"].endswith("models/gemini-embedding-001:asyncBatchEmbedContent")
+    assert ref["embeddings"] is True
+
+
+def test_inline_requests_over_the_inline_limit_are_uploaded_as_a_canonical_jsonl(fake_hook: FakeBatchHook, ti: FakeTI):
+    fake_hook.limits = ProviderLimits(max_file_bytes=2 * 1024**3, max_inline_bytes=100)
+    items = [{"key": f"q{i}", "contents": f"question number {i}", "config": {"temperature": 0.1}} for i in range(5)]
+
+    ref = submit_op(items).execute(make_context(ti))
+
+    assert len(fake_hook.uploads) == 1
+    uploaded = [json.loads(line) for line in fake_hook.uploads[0]["data"].splitlines()]
+    assert [line["key"] for line in uploaded] == [f"q{i}" for i in range(5)]
+    assert uploaded[0]["request"] == {
+        "contents": [{"parts": [{"text": "question number 0"}], "role": "user"}],
+        "generationConfig": {"temperature": 0.1},
+    }
+    assert fake_hook.created[0]["file_name"] == fake_hook.uploads[0]["name"]
+    assert ref["request_count"] == 5
+
+
+def test_the_providers_request_limit_is_checked_before_upload(fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path):
+    fake_hook.limits = ProviderLimits(max_requests=2)
+
+    with pytest.raises(InputValidationError, match="limit") as err:
+        submit_op(str(input_jsonl)).execute(make_context(ti))
+
+    assert err.value.line == 3
+    assert fake_hook.uploads == []
+    assert fake_hook.created == []
+
+
+def test_another_providers_native_format_is_refused_before_upload(fake_hook: FakeBatchHook, ti: FakeTI, tmp_path: Path):
+    openai_line = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "gpt"}}
+    path = write_jsonl(tmp_path / "openai.jsonl", [openai_line])
+
+    with pytest.raises(InputValidationError, match="openai") as err:
+        submit_op(str(path)).execute(make_context(ti))
+
+    assert err.value.line == 1
+    assert fake_hook.uploads == []
+    assert fake_hook.created == []
+
+
+# --- exactly once ---------------------------------------------------------------------------------------
+
+
+def test_a_retry_reattaches_through_the_task_state_store(fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str):
+    store = DictStateStore()
+    first = submit_op(str(input_jsonl), output_uri=output_uri).execute(make_context(FakeTI(try_number=1), store=store))
+    assert store.data[STATE_STORE_KEY] == first
+    calls_before = len(fake_hook.calls)
+
+    retry_ti = FakeTI(try_number=2)
+    second = submit_op(str(input_jsonl), output_uri=output_uri).execute(make_context(retry_ti, store=store))
+
+    assert second == first
+    assert len(fake_hook.created) == 1
+    assert len(fake_hook.uploads) == 1
+    new_calls = fake_hook.calls[calls_before:]
+    assert ("get_batch", first["job_name"]) in new_calls
+    assert ("find_batch", key_of(retry_ti)) not in new_calls  # the store alone was enough
+    assert retry_ti.pushes == [("job_ref", first)]
+
+
+def test_a_retry_reattaches_through_a_provider_lookup_by_idempotency_key(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str
+):
+    first = submit_op(str(input_jsonl), output_uri=output_uri).execute(make_context(FakeTI(try_number=1)))
+
+    retry_ti = FakeTI(try_number=2)
+    second = submit_op(str(input_jsonl), output_uri=output_uri).execute(make_context(retry_ti))
+
+    assert fake_hook.names("find_batch") == [key_of(retry_ti), key_of(retry_ti)]
+    assert len(fake_hook.created) == 1
+    assert len(fake_hook.uploads) == 1
+    assert second["job_name"] == first["job_name"]
+    assert second["idempotency_key"] == first["idempotency_key"]
+    assert second["request_count"] == 3
+    assert second["keys_uri"] == first["keys_uri"]  # the keys written by the first try are still used
+    assert retry_ti.pushes == [("job_ref", second)]
+
+
+def test_a_provider_lookup_hit_is_remembered_in_the_task_state_store(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str
+):
+    first = submit_op(str(input_jsonl), output_uri=output_uri).execute(make_context(FakeTI(try_number=1)))
+    store = DictStateStore()
+
+    submit_op(str(input_jsonl), output_uri=output_uri).execute(make_context(FakeTI(try_number=2), store=store))
+
+    assert store.data[STATE_STORE_KEY]["job_name"] == first["job_name"]
+
+
+@pytest.mark.parametrize(
+    "other",
+    [{"run_id": "scheduled__2026-01-03T00:00:00+00:00"}, {"map_index": 1}, {"task_id": "submit_other"}],
+    ids=["run_id", "map_index", "task_id"],
+)
+def test_a_different_task_instance_creates_a_new_job(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str, other: dict[str, Any]
+):
+    first = submit_op(str(input_jsonl), output_uri=output_uri).execute(make_context(FakeTI()))
+    second = submit_op(str(input_jsonl), output_uri=output_uri).execute(make_context(FakeTI(**other)))
+
+    assert len(fake_hook.created) == 2
+    assert second["job_name"] != first["job_name"]
+    assert second["idempotency_key"] != first["idempotency_key"]
+
+
+def test_a_stored_ref_whose_job_is_gone_submits_again(fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str):
+    gone = BatchJobRef(provider="gemini", conn_id=FAKE_CONN_ID, job_name="batches/deleted-long-ago")
+    store = DictStateStore({STATE_STORE_KEY: gone.to_xcom()})
+
+    ref = submit_op(str(input_jsonl), output_uri=output_uri).execute(make_context(FakeTI(try_number=2), store=store))
+
+    assert fake_hook.names("get_batch")[0] == "batches/deleted-long-ago"
+    assert len(fake_hook.created) == 1
+    assert ref["job_name"] == fake_hook.created[0]["job_name"]
+    assert store.data[STATE_STORE_KEY] == ref
+
+
+# --- waiting --------------------------------------------------------------------------------------------
+
+
+def test_wait_for_completion_defers_to_the_job_trigger_with_an_explicit_timeout(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, output_uri: str
+):
+    op = submit_op(
+        str(input_jsonl),
+        output_uri=output_uri,
+        wait_for_completion=True,
+        poll_interval=42.0,
+        job_timeout=timedelta(hours=6),
+        cancel_on_kill=False,
+    )
+
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(make_context(ti))
+
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, GenAIBatchJobTrigger)
+    assert deferred.value.method_name == "execute_complete"
+    assert trigger.job_ref.job_name == fake_hook.created[0]["job_name"]
+    assert trigger.job_ref.to_xcom() == ti.pushes[0][1]  # the link's XCom is there before deferring
+    assert trigger.poll_interval == 42.0
+    assert trigger.cancel_on_kill is False
+    assert trigger.deadline == pytest.approx(before + timedelta(hours=6).total_seconds(), abs=5)
+    assert deferred.value.timeout == pytest.approx(timedelta(hours=6) + DEFER_GRACE, abs=timedelta(seconds=5))
+
+
+def test_the_deferral_timeout_is_bounded_by_a_smaller_execution_timeout(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, output_uri: str
+):
+    op = submit_op(
+        str(input_jsonl),
+        output_uri=output_uri,
+        wait_for_completion=True,
+        job_timeout=timedelta(hours=48),
+        execution_timeout=timedelta(hours=1),
+    )
+
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(make_context(ti))
+
+    assert deferred.value.trigger.deadline == pytest.approx(before + 3600, abs=5)
+    assert deferred.value.timeout == pytest.approx(timedelta(hours=1) + DEFER_GRACE, abs=timedelta(seconds=5))
+    assert deferred.value.timeout < timedelta(hours=48)
+
+
+def test_the_trigger_kwargs_of_the_deferral_are_json(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, output_uri: str
+):
+    op = submit_op(str(input_jsonl), output_uri=output_uri, wait_for_completion=True)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(make_context(ti))
+
+    _, kwargs = deferred.value.trigger.serialize()
+    assert json.loads(json.dumps(kwargs)) == kwargs
+
+
+def test_wait_for_completion_without_output_uri_is_refused_at_construction():
+    with pytest.raises(ValueError, match="output_uri"):
+        submit_op("in.jsonl", wait_for_completion=True)
+
+
+def test_an_already_finished_job_is_not_deferred(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, output_uri: str
+):
+    fake_hook.next_job_script = [JobState.SUCCEEDED]
+    fake_hook.next_job_results = [succeeded(k) for k in "abc"]
+
+    manifest = submit_op(str(input_jsonl), output_uri=output_uri, wait_for_completion=True).execute(make_context(ti))
+
+    assert manifest["counts"]["succeeded"] == 3
+
+
+# --- templating -----------------------------------------------------------------------------------------
+
+
+def test_template_fields_cover_input_model_display_name_and_output_uri():
+    assert {"input", "model", "display_name", "output_uri"} <= set(GenAIBatchSubmitOperator.template_fields)
+
+
+def test_a_jsonl_input_path_is_rendered_as_text_not_loaded_as_a_template_file():
+    op = submit_op("{{ params.bucket }}/{{ ds }}/in.jsonl")
+
+    rendered = op.render_template(op.input, {"params": {"bucket": "s3://b"}, "ds": "2026-01-02"}, jinja2.Environment())
+
+    assert ".jsonl" not in tuple(GenAIBatchSubmitOperator.template_ext)
+    assert rendered == "s3://b/2026-01-02/in.jsonl"  # with ".jsonl" in template_ext: TemplateNotFound

@@ -1,0 +1,201 @@
+"""GenAIBatchJobTrigger: JSON-safe kwargs, exactly one event per run, transient errors tolerated, on_kill."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import httpx
+import pytest
+from airflow._shared.module_loading import import_string  # what the triggerer uses to load a trigger
+from airflow.sdk import Connection
+from airflow.triggers.base import TriggerEvent
+
+from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.models import BatchJobRef, BatchStats, JobState
+from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
+
+from .fakes import FAKE_CONN_ID, FAKE_SECRET, FakeBatchHook
+
+JOB = "batches/job-1"
+REF = BatchJobRef(provider="gemini", conn_id=FAKE_CONN_ID, job_name=JOB, idempotency_key="gbk-0123456789abcdef0123")
+
+
+def trigger(**kwargs: Any) -> GenAIBatchJobTrigger:
+    kwargs.setdefault("poll_interval", 0.001)
+    return GenAIBatchJobTrigger(job_ref=REF.to_xcom(), **kwargs)
+
+
+async def all_events(trig: GenAIBatchJobTrigger, timeout: float = 5.0) -> list[TriggerEvent]:
+    """Drain ``run()``: a trigger must stop by itself after its one event."""
+
+    async def drain() -> list[TriggerEvent]:
+        return [event async for event in trig.run()]
+
+    return await asyncio.wait_for(drain(), timeout)
+
+
+def test_serialize_round_trips_through_its_classpath():
+    original = trigger(poll_interval=30.0, deadline=1_900_000_000.5, cancel_on_kill=False)
+
+    classpath, kwargs = original.serialize()
+    rebuilt = import_string(classpath)(**kwargs)
+
+    assert classpath == "airflow_provider_genai_batch.triggers.batch_job.GenAIBatchJobTrigger"
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert rebuilt.job_ref == REF
+    assert (rebuilt.poll_interval, rebuilt.deadline, rebuilt.cancel_on_kill) == (30.0, 1_900_000_000.5, False)
+
+
+def test_serialized_kwargs_are_json_and_carry_no_secret(monkeypatch):
+    conn = Connection(conn_id=FAKE_CONN_ID, conn_type="genai_gemini", host="http://fake.invalid", password=FAKE_SECRET)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{FAKE_CONN_ID.upper()}", conn.as_json())
+
+    _, kwargs = trigger(deadline=time.time() + 60).serialize()
+    text = json.dumps(kwargs)
+
+    assert json.loads(text) == kwargs
+    assert set(kwargs) == {"job_ref", "poll_interval", "deadline", "cancel_on_kill"}
+    assert kwargs["job_ref"]["conn_id"] == FAKE_CONN_ID
+    assert FAKE_SECRET not in text
+
+
+async def test_run_yields_exactly_one_terminal_event_when_the_job_succeeds(fake_hook: FakeBatchHook):
+    fake_hook.add_job(JOB, JobState.PENDING, total=3, pending=3)
+    fake_hook.script(
+        JOB,
+        JobState.PENDING,
+        {"state": JobState.RUNNING, "stats": BatchStats(total=3, succeeded=1, pending=2)},
+        {"state": JobState.SUCCEEDED, "stats": BatchStats(total=3, succeeded=3)},
+    )
+
+    events = await all_events(trigger())
+
+    assert len(events) == 1
+    payload = events[0].payload
+    assert payload["status"] == "terminal"
+    assert payload["state"] == "JOB_STATE_SUCCEEDED"
+    assert payload["stats"] == {"total": 3, "succeeded": 3, "failed": 0, "pending": 0}
+    assert payload["job_ref"] == REF.to_xcom()
+    assert fake_hook.names("aget_batch") == [JOB, JOB, JOB]
+    json.dumps(payload)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ProviderAPIError("backend unavailable", http_status=503, provider="gemini"),
+        ProviderAPIError("slow down", http_status=429, provider="gemini"),
+        httpx.ConnectError("connection refused"),
+        httpx.ReadTimeout("read timed out"),
+    ],
+    ids=["503", "429", "connect-error", "read-timeout"],
+)
+async def test_transient_poll_errors_are_tolerated_and_polling_goes_on(fake_hook: FakeBatchHook, failure: Exception):
+    fake_hook.add_job(JOB, JobState.RUNNING, total=2)
+    fake_hook.script(JOB, failure, failure, {"state": JobState.SUCCEEDED, "stats": BatchStats(total=2, succeeded=2)})
+
+    events = await all_events(trigger())
+
+    assert [e.payload["status"] for e in events] == ["terminal"]
+    assert events[0].payload["state"] == "JOB_STATE_SUCCEEDED"
+    assert len(fake_hook.names("aget_batch")) == 3
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        NotFoundError("batch not found", http_status=404, provider="gemini"),
+        ProviderAPIError("invalid batch name", http_status=400, provider="gemini"),
+        ProviderAPIError("permission denied", http_status=403, provider="gemini"),
+    ],
+    ids=["404", "400", "403"],
+)
+async def test_a_fatal_provider_error_yields_one_error_event(fake_hook: FakeBatchHook, failure: ProviderAPIError):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    fake_hook.script(JOB, failure)
+
+    events = await all_events(trigger())
+
+    assert len(events) == 1
+    assert events[0].payload["status"] == "error"
+    assert failure.message in events[0].payload["message"]
+    assert events[0].payload["job_ref"] == REF.to_xcom()
+    assert len(fake_hook.names("aget_batch")) == 1
+
+
+async def test_a_deadline_in_the_past_yields_one_timeout_event_without_sleeping(fake_hook: FakeBatchHook):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+
+    started = time.monotonic()
+    events = await all_events(trigger(poll_interval=3600.0, deadline=time.time() - 1))
+
+    assert time.monotonic() - started < 1.0
+    assert len(events) == 1
+    assert events[0].payload["status"] == "timeout"
+    assert JOB in events[0].payload["message"]
+
+
+async def test_the_last_sleep_is_cut_to_the_deadline_not_the_poll_interval(fake_hook: FakeBatchHook):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+
+    started = time.monotonic()
+    events = await all_events(trigger(poll_interval=3600.0, deadline=time.time() + 0.2), timeout=3.0)
+
+    assert 0.15 <= time.monotonic() - started < 2.0
+    assert [e.payload["status"] for e in events] == ["timeout"]
+    # one poll at the start, one at the deadline (a third if the loop's clock wakes a hair early)
+    assert 2 <= len(fake_hook.names("aget_batch")) <= 3
+
+
+async def test_a_job_that_ends_before_the_deadline_gives_terminal_not_timeout(fake_hook: FakeBatchHook):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    fake_hook.script(JOB, JobState.RUNNING, JobState.FAILED)
+
+    events = await all_events(trigger(deadline=time.time() + 60))
+
+    assert [e.payload["status"] for e in events] == ["terminal"]
+    assert events[0].payload["state"] == "JOB_STATE_FAILED"
+
+
+async def test_on_kill_cancels_the_job_when_cancel_on_kill(fake_hook: FakeBatchHook):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+
+    await trigger(cancel_on_kill=True).on_kill()
+
+    assert fake_hook.names("acancel_batch") == [JOB]
+    assert fake_hook.names("cancel_batch") == []
+
+
+async def test_on_kill_leaves_the_job_alone_when_not_cancel_on_kill(fake_hook: FakeBatchHook):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+
+    await trigger(cancel_on_kill=False).on_kill()
+
+    assert fake_hook.names("acancel_batch") == []
+    assert fake_hook.names("cancel_batch") == []
+
+
+async def test_progress_is_logged_as_counts_once_per_change(fake_hook: FakeBatchHook, caplog):
+    fake_hook.add_job(JOB, JobState.RUNNING, total=10, succeeded=4, failed=1, pending=5)
+    fake_hook.script(
+        JOB,
+        JobState.RUNNING,
+        JobState.RUNNING,  # no change: not logged again
+        {"state": JobState.SUCCEEDED, "stats": BatchStats(total=10, succeeded=9, failed=1)},
+    )
+
+    trig = trigger()
+    # Airflow's LoggingMixin logs through structlog straight to stdout; a stdlib logger lets caplog see it.
+    trig._log = logging.getLogger("genai_batch.tests.trigger")
+    with caplog.at_level(logging.INFO, logger="genai_batch.tests.trigger"):
+        await all_events(trig)
+
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{JOB} is ")]
+    assert progress == [
+        f"{JOB} is JOB_STATE_RUNNING: 4/10 succeeded, 1 failed, 5 pending",
+        f"{JOB} is JOB_STATE_SUCCEEDED: 9/10 succeeded, 1 failed, 0 pending",
+    ]
