@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, ClassVar, Generic, TypeVar
 
 import httpx
 from airflow.sdk import BaseHook
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
 from airflow_provider_genai_batch.formats.detect import InputFormat
@@ -26,12 +27,15 @@ from airflow_provider_genai_batch.hooks.http import (
     Operation,
     Page,
     Redactor,
-    build_request,
+    Transport,
     error_from_response,
     iter_byte_lines,
     run_async,
     run_sync,
+    send_async,
+    send_sync,
 )
+from airflow_provider_genai_batch.hooks.retry import RetryPolicy
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
 
 T = TypeVar("T")
@@ -42,9 +46,25 @@ class ConnectionSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    api_key: SecretStr
+    api_key: SecretStr | None = None
     base_url: str
     timeout: float = 60.0
+    max_retries: int = Field(default=5, ge=0)
+    retry_max_wait: float = Field(default=30.0, ge=0)
+    retry_deadline: float = Field(default=300.0, ge=0)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy this connection asks for."""
+        return RetryPolicy(
+            max_attempts=self.max_retries + 1, max_backoff=self.retry_max_wait, max_elapsed=self.retry_deadline
+        )
+
+    def api_key_value(self) -> str:
+        """The API key, for auth headers only."""
+        if self.api_key is None:
+            raise GenAIBatchError("this connection has no API key (put it in the password field)")
+        return self.api_key.get_secret_value()
 
 
 class ProviderLimits(BaseModel):
@@ -86,6 +106,7 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         super().__init__(**kwargs)
         self.conn_id = conn_id or self.default_conn_name
         self._client: httpx.Client | None = None
+        self.retries = 0
 
     # --- what a provider supplies -------------------------------------------------------------------
 
@@ -97,6 +118,10 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     @abstractmethod
     def auth_headers(self, settings: SettingsT) -> dict[str, str]:
         """Headers that authenticate a request; never logged."""
+
+    def http_auth(self, settings: SettingsT) -> httpx.Auth | None:
+        """An ``httpx.Auth`` for schemes that sign each request (AWS SigV4); None for header auth."""
+        return None
 
     def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
         """A canonical (Gemini-format) line in this provider's own batch format; ValueError if inexpressible."""
@@ -183,7 +208,10 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         """The hook's sync client (one per hook instance, closed by :meth:`close`)."""
         if self._client is None or self._client.is_closed:
             self._client = httpx.Client(
-                base_url=self.settings.base_url, timeout=self.settings.timeout, follow_redirects=True
+                base_url=self.settings.base_url,
+                timeout=self.settings.timeout,
+                auth=self.http_auth(self.settings),
+                follow_redirects=True,
             )
         return self._client
 
@@ -192,7 +220,12 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         settings = await self.asettings()
         return ASYNC_CLIENTS.get(
             f"{self.provider}:{self.conn_id}:{settings.base_url}",
-            lambda: httpx.AsyncClient(base_url=settings.base_url, timeout=settings.timeout, follow_redirects=True),
+            lambda: httpx.AsyncClient(
+                base_url=settings.base_url,
+                timeout=settings.timeout,
+                auth=self.http_auth(settings),
+                follow_redirects=True,
+            ),
         )
 
     def close(self) -> None:
@@ -204,28 +237,34 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     @property
     def redact(self) -> Redactor:
         """Removes this connection's secret from text."""
-        return Redactor(self.settings.api_key.get_secret_value())
+        return Redactor(*self.secrets())
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret of this connection, to be kept out of logs and exceptions."""
+        key = self.settings.api_key
+        return (key.get_secret_value(),) if key is not None else ()
 
     def _to_error(self, response: httpx.Response) -> ProviderAPIError:
-        response.read()
-        return error_from_response(response, self.provider, self.redact)
-
-    async def _ato_error(self, response: httpx.Response) -> ProviderAPIError:
-        await response.aread()
         return error_from_response(response, self.provider, self.redact)
 
     def _unsupported(self, what: str) -> GenAIBatchError:
         return GenAIBatchError(f"{self.provider} does not support {what}")
 
+    def _transport(self, settings: SettingsT) -> Transport:
+        return Transport(self.auth_headers(settings), self._to_error, settings.retry_policy, self._on_retry)
+
+    def _on_retry(self, request: ApiRequest, reason: str, wait: float) -> None:
+        self.retries += 1
+        self.log.warning("%s %s failed (%s); retrying in %.1f s", request.method, request.url, reason, wait)
+
     def run(self, operation: Operation[T]) -> T:
         """Run one operation over the sync client."""
-        return run_sync(self.get_conn(), operation, self.auth_headers(self.settings), self._to_error)
+        return run_sync(self.get_conn(), operation, self._transport(self.settings))
 
     async def arun(self, operation: Operation[T]) -> T:
         """Run one operation over the pooled async client."""
         client = await self.aget_conn()
-        settings = await self.asettings()
-        return await run_async(client, operation, self.auth_headers(settings), self._to_error)
+        return await run_async(client, operation, self._transport(await self.asettings()))
 
     def _iter_pages(self, page_op: Callable[[str | None], Operation[Page[T]]]) -> Iterator[T]:
         token: str | None = None
@@ -278,16 +317,34 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         return written
 
     def iter_file_bytes(self, name: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        """A file's bytes as a stream of chunks."""
-        client = self.get_conn()
-        request = build_request(client, self._download_request(name), self.auth_headers(self.settings))
-        response = client.send(request, stream=True)
-        try:
-            if response.is_error:
-                raise self._to_error(response)
-            yield from response.iter_bytes(chunk_size)
-        finally:
-            response.close()
+        """A file's bytes as a stream of chunks; a connection lost mid-stream resumes where it broke.
+
+        The resumed request asks for ``Range: bytes=<received>-``; a server that ignores it answers with
+        the whole file again, and the bytes already delivered are skipped.
+        """
+        client, transport = self.get_conn(), self._transport(self.settings)
+        request = self._download_request(name)
+        received, resumes = 0, 0
+        while True:
+            headers = {**request.headers, **({"Range": f"bytes={received}-"} if received else {})}
+            response = send_sync(client, replace(request, headers=headers), transport, stream=True)
+            skip = received if response.status_code != 206 else 0
+            try:
+                for chunk in response.iter_bytes(chunk_size):
+                    if skip:
+                        dropped = min(skip, len(chunk))
+                        chunk, skip = chunk[dropped:], skip - dropped
+                    if chunk:
+                        received += len(chunk)
+                        yield chunk
+                return
+            except httpx.TransportError as err:
+                resumes += 1
+                if resumes > self.settings.max_retries:
+                    raise
+                self._on_retry(request, f"{type(err).__name__} after {received} bytes", 0.0)
+            finally:
+                response.close()
 
     def iter_file_lines(self, name: str) -> Iterator[bytes]:
         """A file's lines, streamed."""
@@ -305,12 +362,10 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     async def adownload_file(self, name: str, sink: IO[bytes], chunk_size: int = 1 << 20) -> int:
         """Stream a file's bytes into ``sink`` over the async client."""
         client = await self.aget_conn()
-        request = build_request(client, self._download_request(name), self.auth_headers(await self.asettings()))
-        response = await client.send(request, stream=True)
+        transport = self._transport(await self.asettings())
+        response = await send_async(client, self._download_request(name), transport, stream=True)
         written = 0
         try:
-            if response.is_error:
-                raise await self._ato_error(response)
             async for chunk in response.aiter_bytes(chunk_size):
                 sink.write(chunk)
                 written += len(chunk)

@@ -19,6 +19,7 @@ from airflow_provider_genai_batch.hooks.base import (
     ProviderLimits,
 )
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
+from airflow_provider_genai_batch.hooks.retry import TransientFailure
 from airflow_provider_genai_batch.hooks.settings import base_url, extras_for
 from airflow_provider_genai_batch.idempotency import key_in_text, tag_display_name
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
@@ -60,7 +61,7 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         )
 
     def auth_headers(self, settings: GeminiSettings) -> dict[str, str]:
-        return {"x-goog-api-key": settings.api_key.get_secret_value()}
+        return {"x-goog-api-key": settings.api_key_value()}
 
     @property
     def _ver(self) -> str:
@@ -71,7 +72,11 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
     def _op_upload_file(
         self, stream: IO[bytes], size: int, display_name: str | None, mime_type: str
     ) -> Operation[FileInfo]:
-        """The resumable protocol: start, then ``upload`` chunks and a final ``upload, finalize``."""
+        """The resumable protocol: start, then ``upload`` chunks and a final ``upload, finalize``.
+
+        A chunk lost to a transient fault is not simply re-sent: the session is asked for the offset it
+        committed (``X-Goog-Upload-Command: query``) and the upload resumes from there.
+        """
         start = yield ApiRequest(
             "POST",
             f"upload/{self._ver}/files",
@@ -82,25 +87,42 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
                 "X-Goog-Upload-Header-Content-Length": str(size),
                 "X-Goog-Upload-Header-Content-Type": mime_type,
             },
+            retry=True,  # only opens an upload session: nothing is stored or billed until finalize
         )
         upload_url = start.headers.get("x-goog-upload-url")
         if not upload_url:
             raise GenAIBatchError("the upload start response carried no x-goog-upload-url header")
         chunk_size = self.settings.upload_chunk_size
-        offset = 0
+        origin = stream.tell() if stream.seekable() else None
+        offset, resumes = 0, 0
         while True:
             chunk = _read_full(stream, min(chunk_size, size - offset))
             last = offset + len(chunk) >= size
-            response = yield ApiRequest(
-                "POST",
-                upload_url,
-                content=chunk,
-                headers={
-                    "X-Goog-Upload-Command": "upload, finalize" if last else "upload",
-                    "X-Goog-Upload-Offset": str(offset),
-                },
-                authenticated=False,
-            )
+            try:
+                response = yield ApiRequest(
+                    "POST",
+                    upload_url,
+                    content=chunk,
+                    headers={
+                        "X-Goog-Upload-Command": "upload, finalize" if last else "upload",
+                        "X-Goog-Upload-Offset": str(offset),
+                    },
+                    authenticated=False,
+                    resumable=True,
+                )
+            except TransientFailure as failure:
+                resumes += 1
+                if origin is None or resumes > self.settings.max_retries:
+                    raise GenAIBatchError(f"upload failed at byte {offset} of {size}: {failure}") from failure
+                status = yield ApiRequest(
+                    "POST", upload_url, headers={"X-Goog-Upload-Command": "query"}, authenticated=False, retry=True
+                )
+                if status.headers.get("x-goog-upload-status") == "final":
+                    return wire.parse_file(status.json()["file"])
+                offset = int(status.headers["x-goog-upload-size-received"])
+                stream.seek(origin + offset)
+                self.log.info("resuming upload at committed byte %d of %d", offset, size)
+                continue
             offset += len(chunk)
             if last:
                 return wire.parse_file(response.json()["file"])
@@ -158,7 +180,7 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         return Page([wire.parse_operation(op) for op in body.get("operations", [])], body.get("nextPageToken"))
 
     def _op_cancel_batch(self, name: str) -> Operation[None]:
-        yield ApiRequest("POST", f"{self._ver}/{_batch_name(name)}:cancel")
+        yield ApiRequest("POST", f"{self._ver}/{_batch_name(name)}:cancel", retry=True)
 
     def _op_delete_batch(self, name: str) -> Operation[None]:
         """Delete does not cancel a running job at Gemini: cancel first."""

@@ -8,6 +8,7 @@ async client, so no protocol logic is written twice.
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,14 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.hooks.retry import (
+    IDEMPOTENT_METHODS,
+    NO_RETRY,
+    Attempts,
+    RetryPolicy,
+    TransientFailure,
+    is_transient,
+)
 
 T = TypeVar("T")
 
@@ -25,7 +34,9 @@ class ApiRequest:
     """One HTTP request, described but not sent. ``url`` is relative to the client's base URL or absolute.
 
     ``content`` may be an iterable of byte chunks (streamed, never joined); ``files`` and ``data`` make a
-    streamed multipart body, as httpx reads file objects in chunks.
+    streamed multipart body, as httpx reads file objects in chunks. ``retry`` says whether a transient
+    failure may be retried (default: for idempotent methods); a ``resumable`` request's transient failure
+    is instead thrown into its operation as :class:`TransientFailure`, which recovers by itself.
     """
 
     method: str
@@ -37,6 +48,13 @@ class ApiRequest:
     data: Mapping[str, str] | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     authenticated: bool = True
+    retry: bool | None = None
+    resumable: bool = False
+
+    @property
+    def retryable(self) -> bool:
+        """Whether a transient failure of this request may simply be sent again."""
+        return self.method in IDEMPOTENT_METHODS if self.retry is None else self.retry
 
 
 @dataclass(frozen=True)
@@ -117,36 +135,108 @@ async def _as_async(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
 
 
 ErrorMapper = Callable[[httpx.Response], ProviderAPIError]
+RetryObserver = Callable[[ApiRequest, str, float], None]
 
 
-def run_sync(client: httpx.Client, operation: Operation[T], auth: Mapping[str, str], to_error: ErrorMapper) -> T:
+@dataclass
+class Transport:
+    """What a driver needs besides the client: auth headers, error mapping, retry policy, retry observer."""
+
+    auth: Mapping[str, str]
+    to_error: ErrorMapper
+    policy: RetryPolicy = NO_RETRY
+    on_retry: RetryObserver | None = None
+
+    def verdict(
+        self, request: ApiRequest, attempts: Attempts, response: httpx.Response | None, error: Exception | None
+    ) -> float:
+        """After a failed try: seconds to wait before retrying, or raise what the caller should see."""
+        if response is not None and not is_transient(response):
+            raise self.to_error(response)
+        if request.resumable:
+            raise TransientFailure(response, error if isinstance(error, httpx.TransportError) else None)
+        wait = attempts.next_wait(response) if request.retryable else None
+        if wait is None:
+            if response is not None:
+                raise self.to_error(response)
+            assert error is not None
+            raise error
+        reason = f"HTTP {response.status_code}" if response is not None else type(error).__name__
+        if self.on_retry is not None:
+            self.on_retry(request, reason, wait)
+        return wait
+
+
+def send_sync(
+    client: httpx.Client, request: ApiRequest, transport: Transport, *, stream: bool = False
+) -> httpx.Response:
+    """Send one request, retrying transient failures as ``transport.policy`` allows."""
+    attempts = Attempts(transport.policy)
+    while True:
+        response, error = None, None
+        try:
+            response = client.send(build_request(client, request, transport.auth), stream=stream)
+        except httpx.TransportError as err:
+            error = err
+        if response is not None and not response.is_error:
+            return response
+        if response is not None:
+            response.read()
+            response.close()
+        time.sleep(transport.verdict(request, attempts, response, error))
+
+
+async def send_async(
+    client: httpx.AsyncClient, request: ApiRequest, transport: Transport, *, stream: bool = False
+) -> httpx.Response:
+    """Send one request over an async client, retrying transient failures as ``transport.policy`` allows."""
+    attempts = Attempts(transport.policy)
+    while True:
+        response, error = None, None
+        try:
+            response = await client.send(build_request(client, request, transport.auth), stream=stream)
+        except httpx.TransportError as err:
+            error = err
+        if response is not None and not response.is_error:
+            return response
+        if response is not None:
+            await response.aread()
+            await response.aclose()
+        await asyncio.sleep(transport.verdict(request, attempts, response, error))
+
+
+def run_sync(client: httpx.Client, operation: Operation[T], transport: Transport) -> T:
     """Drive ``operation`` to completion over a sync client."""
     try:
         request = next(operation)
         while True:
-            response = client.send(build_request(client, request, auth))
-            if response.is_error:
-                operation.close()
-                raise to_error(response)
+            try:
+                response = send_sync(client, request, transport)
+            except TransientFailure as failure:
+                request = operation.throw(failure)
+                continue
             request = operation.send(response)
     except StopIteration as done:
         return done.value
+    finally:
+        operation.close()
 
 
-async def run_async(
-    client: httpx.AsyncClient, operation: Operation[T], auth: Mapping[str, str], to_error: ErrorMapper
-) -> T:
+async def run_async(client: httpx.AsyncClient, operation: Operation[T], transport: Transport) -> T:
     """Drive ``operation`` to completion over an async client."""
     try:
         request = next(operation)
         while True:
-            response = await client.send(build_request(client, request, auth))
-            if response.is_error:
-                operation.close()
-                raise to_error(response)
+            try:
+                response = await send_async(client, request, transport)
+            except TransientFailure as failure:
+                request = operation.throw(failure)
+                continue
             request = operation.send(response)
     except StopIteration as done:
         return done.value
+    finally:
+        operation.close()
 
 
 def iter_byte_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:

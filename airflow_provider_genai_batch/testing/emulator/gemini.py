@@ -458,6 +458,11 @@ async def receive_chunk(request: Request, version: str, state: EmulatorState) ->
         raise not_found("Upload session not found.")
     command = parse_upload_command(request.headers.get("x-goog-upload-command", ""))
     if command == {"query"}:
+        if session.final_file is not None:
+            return JSONResponse(
+                {"file": render_file(session.final_file, base_url(request), version)},
+                headers=upload_status_headers(session),
+            )
         return Response(status_code=200, headers=upload_status_headers(session))
     if session.final_file is not None:
         raise GeminiError(400, "FAILED_PRECONDITION", "The upload has already been finalized.")

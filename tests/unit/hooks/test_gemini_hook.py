@@ -277,20 +277,47 @@ def test_upload_start_without_a_session_url_raises_before_sending_data(gemini):
     assert len(wire.requests) == 1
 
 
-def test_failed_chunk_stops_the_upload_with_a_typed_error(gemini):
+def test_a_failed_chunk_resumes_from_the_offset_the_session_committed(gemini):
     server = upload_server()
+    failures = iter([True])
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.headers.get("x-goog-upload-offset") == str(CHUNK):
-            error = {"code": 503, "message": "Backend busy", "status": "UNAVAILABLE"}
-            return httpx.Response(503, json={"error": error})
+        command = request.headers.get("x-goog-upload-command")
+        if command == "query":
+            return ok(headers={"x-goog-upload-status": "active", "x-goog-upload-size-received": str(CHUNK)})
+        if request.headers.get("x-goog-upload-offset") == str(CHUNK) and next(failures, False):
+            return httpx.Response(503, json={"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}})
         return server(request)
 
     hook, wire = gemini(handler)
-    with pytest.raises(ProviderAPIError) as info:
+    hook.upload_file(io.BytesIO(b"q" * (3 * CHUNK)))
+
+    commands = [(r.headers.get("x-goog-upload-command"), r.headers.get("x-goog-upload-offset")) for r in wire.requests]
+    assert commands == [
+        ("start", None),
+        ("upload", "0"),
+        ("upload", str(CHUNK)),
+        ("query", None),
+        ("upload", str(CHUNK)),
+        ("upload, finalize", str(2 * CHUNK)),
+    ]
+    assert all("x-goog-api-key" not in r.headers for r in wire.requests[1:])
+
+
+def test_a_chunk_that_keeps_failing_stops_the_upload_with_a_typed_error(gemini):
+    server = upload_server()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("x-goog-upload-command") == "query":
+            return ok(headers={"x-goog-upload-status": "active", "x-goog-upload-size-received": str(CHUNK)})
+        if request.headers.get("x-goog-upload-offset") == str(CHUNK):
+            return httpx.Response(503, json={"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}})
+        return server(request)
+
+    hook, wire = gemini(handler, max_retries=2)
+    with pytest.raises(GenAIBatchError, match=f"upload failed at byte {CHUNK}"):
         hook.upload_file(io.BytesIO(b"q" * (3 * CHUNK)))
-    assert (info.value.http_status, info.value.provider_status) == (503, "UNAVAILABLE")
-    assert len(wire.requests) == 3
+    assert [r.headers.get("x-goog-upload-command") for r in wire.requests].count("query") == 2
 
 
 # --- files ---------------------------------------------------------------------------------------------

@@ -1,0 +1,83 @@
+"""Retrying transient HTTP faults: which failures are transient, how long to wait, when to stop.
+
+Transient means a connection error, a timeout, or HTTP 408 / 429 / 5xx. Waits grow exponentially with
+full jitter, a ``Retry-After`` header is honoured, and a request stops after ``max_attempts`` tries or
+``max_elapsed`` seconds, whichever comes first. Only requests that are safe to repeat are retried.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+
+
+class RetryPolicy(BaseModel):
+    """How hard to retry; configurable per connection (extras ``max_retries``, ``retry_max_wait``, ...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_attempts: int = Field(default=6, ge=1)
+    initial_backoff: float = Field(default=0.5, ge=0)
+    max_backoff: float = Field(default=30.0, ge=0)
+    max_elapsed: float = Field(default=300.0, ge=0)
+
+    def backoff(self, attempt: int) -> float:
+        """Full-jitter exponential wait before try ``attempt + 1`` (``attempt`` counts from 1)."""
+        return random.uniform(0, min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1)))
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+class TransientFailure(Exception):
+    """A transient failure handed to an operation that recovers by itself (e.g. a resumable upload)."""
+
+    def __init__(self, response: httpx.Response | None, error: httpx.TransportError | None) -> None:
+        self.response = response
+        self.error = error
+        super().__init__(f"HTTP {response.status_code}" if response is not None else type(error).__name__)
+
+
+def is_transient(response: httpx.Response) -> bool:
+    """Whether an error response is worth another try."""
+    return response.status_code in RETRYABLE_STATUS
+
+
+def retry_after(response: httpx.Response | None) -> float | None:
+    """Seconds the server asked us to wait (``Retry-After`` as seconds or an HTTP date), if it did."""
+    value = response.headers.get("retry-after") if response is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+@dataclass
+class Attempts:
+    """The tries of one request so far, deciding whether and how long to wait before the next."""
+
+    policy: RetryPolicy
+    started: float = field(default_factory=time.monotonic)
+    made: int = 0
+
+    def next_wait(self, response: httpx.Response | None) -> float | None:
+        """Seconds to wait before trying again, or None when the request has used up its tries or time."""
+        self.made += 1
+        if self.made >= self.policy.max_attempts:
+            return None
+        wait = retry_after(response)
+        wait = self.policy.backoff(self.made) if wait is None else min(wait, self.policy.max_backoff)
+        if time.monotonic() - self.started + wait > self.policy.max_elapsed:
+            return None
+        return wait
