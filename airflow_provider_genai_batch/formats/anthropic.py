@@ -1,0 +1,329 @@
+"""Anthropic Message Batches wire format: canonical Gemini lines to batch requests, MessageBatch and result lines.
+
+As for OpenAI, every Gemini field that maps is listed here and any other raises ValueError naming it; the
+Gemini-reading helpers come from the OpenAI format module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_provider_genai_batch.formats.keys import portable_id
+from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.translate import (
+    REQUEST_REASONS,
+    CallIds,
+    Part,
+    check_fields,
+    check_model,
+    check_text_modality,
+    compact_json,
+    fields,
+    function_declarations,
+    line_parts,
+    read_parts,
+    system_texts,
+    tool_choice,
+    unsupported,
+)
+from airflow_provider_genai_batch.models import BatchJob, BatchStats, JobState
+
+PROVIDER = "anthropic"
+DEFAULT_MAX_TOKENS = 4096
+EMBEDDINGS_UNSUPPORTED = "anthropic has no embeddings batch API"
+MAX_TEMPERATURE = 1.0
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+DOCUMENT_TYPES = frozenset({"application/pdf"})
+
+# generationConfig fields copied as they are, under Anthropic's name.
+GENERATION_PARAMS = {"temperature": "temperature", "topP": "top_p", "topK": "top_k", "stopSequences": "stop_sequences"}
+_GENERATION_HANDLED = ("maxOutputTokens", "candidateCount", "responseMimeType", "responseModalities")
+_STRUCTURED = "structured output cannot be expressed in an anthropic batch request"
+_GENERATION_REASONS = {
+    "seed": "anthropic has no sampling seed",
+    "presencePenalty": "anthropic has no presence penalty",
+    "frequencyPenalty": "anthropic has no frequency penalty",
+    "responseSchema": _STRUCTURED,
+    "responseJsonSchema": _STRUCTURED,
+    "responseLogprobs": "anthropic returns no log-probabilities",
+    "logprobs": "anthropic returns no log-probabilities",
+    "thinkingConfig": "Gemini thinking settings do not map (use a native anthropic line with 'thinking')",
+    "speechConfig": "speech output is Gemini-only",
+    "imageConfig": "image output is Gemini-only",
+    "mediaResolution": "media resolution is Gemini-only",
+}
+_CHAT_FIELDS = ("model", "contents", "systemInstruction", "generationConfig", "tools", "toolConfig")
+_COUNTS = ("processing", "succeeded", "errored", "canceled", "expired")
+_EVENT_TIMES = ("created_at", "ended_at", "cancel_initiated_at", "archived_at")
+
+
+# --- canonical line -> Anthropic batch request ---------------------------------------------------------
+
+
+def from_gemini(line: Mapping[str, Any], *, model: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> dict[str, Any]:
+    """One canonical ``{"key", "request"}`` line as a Message Batches request; ValueError for what cannot map."""
+    key, request = line_parts(line)
+    if "content" in request and "contents" not in request:
+        raise ValueError(EMBEDDINGS_UNSUPPORTED)
+    check_model(request, model, PROVIDER)
+    check_fields(request, _CHAT_FIELDS, "request", PROVIDER, REQUEST_REASONS)
+    config = request.get("generationConfig")
+    gen = fields(config if config is not None else {}, "generationConfig")
+    params: dict[str, Any] = {
+        "model": model,
+        "max_tokens": _max_tokens(gen, max_tokens),
+        "messages": _messages(request.get("contents")),
+    }
+    if "systemInstruction" in request:
+        params["system"] = _content([_text_block(t) for t in system_texts(request["systemInstruction"], PROVIDER)])
+    params.update(_sampling(gen))
+    if "tools" in request:
+        params["tools"] = [_tool(*decl) for decl in function_declarations(request["tools"], PROVIDER)]
+    if "toolConfig" in request:
+        params["tool_choice"] = _tool_choice(*tool_choice(request["toolConfig"], PROVIDER))
+    return {"custom_id": portable_id(key), "params": params}
+
+
+def _max_tokens(gen: Mapping[str, Any], default: int) -> int:
+    value = gen.get("maxOutputTokens", default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"generationConfig.maxOutputTokens must be a positive integer, got {value!r}")
+    return value
+
+
+def _sampling(gen: Mapping[str, Any]) -> dict[str, Any]:
+    check_fields(gen, (*GENERATION_PARAMS, *_GENERATION_HANDLED), "generationConfig", PROVIDER, _GENERATION_REASONS)
+    if gen.get("candidateCount", 1) != 1:
+        raise unsupported("generationConfig.candidateCount", PROVIDER, "it returns one answer per request")
+    check_text_modality(gen, PROVIDER)
+    mime = gen.get("responseMimeType")
+    if mime not in (None, "text/plain"):
+        why = _STRUCTURED if mime == "application/json" else f"{mime} has no equivalent there"
+        raise unsupported("generationConfig.responseMimeType", PROVIDER, why)
+    temperature = gen.get("temperature")
+    if isinstance(temperature, (int, float)) and temperature > MAX_TEMPERATURE:
+        raise unsupported("generationConfig.temperature", PROVIDER, f"its temperature range is 0 to {MAX_TEMPERATURE}")
+    return {GENERATION_PARAMS[name]: value for name, value in gen.items() if name in GENERATION_PARAMS}
+
+
+def _messages(contents: Any) -> list[dict[str, Any]]:
+    if not isinstance(contents, list) or not contents:
+        raise ValueError("request.contents must be a non-empty list")
+    ids = CallIds(PROVIDER)
+    messages = []
+    for i, content in enumerate(contents):
+        role, parts = read_parts(content, f"contents[{i}]", PROVIDER)
+        blocks = [_block(part, role, ids) for part in parts]
+        # Anthropic wants a user turn's tool results before anything else in it; the sort is stable.
+        blocks.sort(key=lambda block: block["type"] != "tool_result")
+        messages.append({"role": "assistant" if role == "model" else "user", "content": _content(blocks)})
+    return messages
+
+
+def _block(part: Part, role: str, ids: CallIds) -> dict[str, Any]:
+    """One Gemini part as an Anthropic content block, checked against the turn it is in."""
+    if part.kind == "text":
+        return _text_block(part.value)
+    if part.kind == "functionCall":
+        if role != "model":
+            raise ValueError(f"{part.path}.functionCall must be in a model turn")
+        return {
+            "type": "tool_use",
+            "id": ids.call(part.value),
+            "name": part.value["name"],
+            "input": part.value.get("args", {}),
+        }
+    if part.kind == "functionResponse":
+        if role != "user":
+            raise ValueError(f"{part.path}.functionResponse must be in a user turn")
+        result = compact_json(part.value.get("response", {}))
+        return {"type": "tool_result", "tool_use_id": ids.answer(part.value, part.path), "content": result}
+    if role == "model":
+        raise unsupported(f"{part.path}.inlineData", PROVIDER, "a model turn can hold only text and function calls")
+    return _media_block(part)
+
+
+def _media_block(part: Part) -> dict[str, Any]:
+    mime = part.value["mimeType"]
+    source = {"type": "base64", "media_type": mime, "data": part.value["data"]}
+    if mime in DOCUMENT_TYPES:
+        return {"type": "document", "source": source}
+    if mime not in IMAGE_TYPES:
+        accepted = ", ".join(sorted(IMAGE_TYPES | DOCUMENT_TYPES))
+        raise unsupported(f"{part.path}.inlineData", PROVIDER, f"{mime} is not one of the types it takes ({accepted})")
+    return {"type": "image", "source": source}
+
+
+def _text_block(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def _content(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """A lone text block as a plain string, anything else as the list of blocks."""
+    if len(blocks) == 1 and blocks[0]["type"] == "text":
+        return blocks[0]["text"]
+    return blocks
+
+
+def _tool(name: str, description: str | None, parameters: dict[str, Any] | None) -> dict[str, Any]:
+    tool: dict[str, Any] = {"name": name}
+    if description is not None:
+        tool["description"] = description
+    tool["input_schema"] = parameters if parameters is not None else {"type": "object", "properties": {}}
+    return tool
+
+
+def _tool_choice(mode: str, forced: str | None) -> dict[str, Any]:
+    if forced is not None:
+        return {"type": "tool", "name": forced}
+    return {"type": mode}
+
+
+# --- native lines --------------------------------------------------------------------------------------
+
+
+def check_native(line: Mapping[str, Any]) -> None:
+    """Check an Anthropic-native batch request (``custom_id`` + ``params``); ValueError(reason) if bad."""
+    params = line.get("params")
+    if not isinstance(params, Mapping):
+        raise ValueError("'params' must be a JSON object")
+    if not isinstance(params.get("model"), str) or not params["model"]:
+        raise ValueError("'params.model' must be a non-empty string")
+    max_tokens = params.get("max_tokens")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise ValueError(f"'params.max_tokens' must be a positive integer, got {max_tokens!r}")
+    messages = params.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("'params.messages' must be a non-empty list")
+
+
+# --- MessageBatch objects ------------------------------------------------------------------------------
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """An RFC 3339 timestamp (``Z`` or an offset, any fraction precision) as an aware UTC datetime."""
+    if not value:
+        return None
+    text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
+    head, dot, rest = text.partition(".")
+    if dot:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{rest[:digits][:6].ljust(6, '0')}{rest[digits:]}"
+    parsed = datetime.fromisoformat(text)
+    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _counts(data: Mapping[str, Any]) -> dict[str, int]:
+    counts = data.get("request_counts") or {}
+    return {name: int(counts.get(name) or 0) for name in _COUNTS}
+
+
+def state_of(data: Mapping[str, Any]) -> JobState:
+    """The job state of a MessageBatch: an ``ended`` batch is judged from its counts and cancel time."""
+    status = data.get("processing_status")
+    if status == "in_progress":
+        return JobState.RUNNING
+    if status == "canceling":
+        return JobState.CANCELLING
+    if status != "ended":
+        return JobState.UNSPECIFIED
+    counts = _counts(data)
+    total = sum(counts.values())
+    if data.get("cancel_initiated_at"):
+        return JobState.CANCELLED
+    if total and counts["expired"] == total:
+        return JobState.EXPIRED
+    unsuccessful = counts["errored"] + counts["expired"] + counts["canceled"]
+    if counts["succeeded"] == 0 and counts["errored"] > 0 and unsuccessful == total:
+        return JobState.FAILED
+    return JobState.SUCCEEDED
+
+
+def parse_batch(data: Mapping[str, Any]) -> BatchJob:
+    """A MessageBatch as a BatchJob; expired and canceled requests count as neither succeeded, failed nor pending."""
+    counts = _counts(data)
+    state = state_of(data)
+    events = [t for t in (parse_time(data.get(name)) for name in _EVENT_TIMES) if t is not None]
+    return BatchJob(
+        name=data["id"],
+        provider=PROVIDER,
+        state=state,
+        provider_state=data.get("processing_status"),
+        create_time=parse_time(data.get("created_at")),
+        update_time=max(events, default=None),
+        end_time=parse_time(data.get("ended_at")),
+        stats=BatchStats(
+            total=sum(counts.values()),
+            succeeded=counts["succeeded"],
+            failed=counts["errored"],
+            pending=counts["processing"],
+        ),
+        output_file=data.get("results_url"),
+        error_message=_error_message(state, counts, data),
+        raw=dict(data),
+    )
+
+
+def _error_message(state: JobState, counts: Mapping[str, int], data: Mapping[str, Any]) -> str | None:
+    total = sum(counts.values())
+    if state is JobState.CANCELLED:
+        return f"cancelled at {data['cancel_initiated_at']}"
+    if state is JobState.EXPIRED:
+        return f"all {total} requests expired"
+    if state is not JobState.FAILED:
+        return None
+    if counts["errored"] == total:
+        return f"all {total} requests errored"
+    return (
+        f"no request succeeded: {counts['errored']} errored, {counts['expired']} expired, {counts['canceled']} canceled"
+    )
+
+
+# --- results lines -------------------------------------------------------------------------------------
+
+_ROW_STATUSES = {"canceled": RowStatus.CANCELLED, "expired": RowStatus.EXPIRED}
+
+
+def result_row(line: Mapping[str, Any]) -> ResultRow:
+    """One ``MessageBatchIndividualResponse`` line of the results stream."""
+    key = line.get("custom_id")
+    result = line.get("result") or {}
+    kind = result.get("type")
+    if kind == "succeeded":
+        message = result.get("message") or {}
+        return ResultRow(
+            key=key,
+            status=RowStatus.SUCCEEDED,
+            text=message_text(message),
+            response=message,
+            usage=_usage(message.get("usage")),
+        )
+    if kind in _ROW_STATUSES:
+        return ResultRow(key=key, status=_ROW_STATUSES[kind])
+    if kind == "errored":
+        error = (result.get("error") or {}).get("error") or {}
+        return ResultRow(
+            key=key,
+            status=RowStatus.FAILED,
+            error=RowError(message=str(error.get("message") or ""), code=error.get("type")),
+        )
+    return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message=f"unknown result type {kind!r}"))
+
+
+def message_text(message: Mapping[str, Any]) -> str | None:
+    """The text blocks of a Message joined; None when it has none (e.g. only a tool call)."""
+    texts = [block.get("text", "") for block in message.get("content") or [] if block.get("type") == "text"]
+    return "".join(texts) if texts else None
+
+
+def _usage(usage: Mapping[str, Any] | None) -> Usage | None:
+    """Anthropic counts cache writes and reads apart from ``input_tokens``; they are input too."""
+    if not usage:
+        return None
+    input_tokens = sum(
+        int(usage.get(name) or 0) for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    )
+    output_tokens = int(usage.get("output_tokens") or 0)
+    return Usage(input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens)

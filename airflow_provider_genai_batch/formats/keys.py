@@ -1,0 +1,20 @@
+"""Request keys that every provider accepts: OpenAI and Anthropic ``custom_id`` allow ``[A-Za-z0-9_-]{1,64}``."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+PORTABLE_ID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+HASHED_PREFIX = "k-"
+
+
+def portable_id(key: str) -> str:
+    """The key itself when every provider accepts it, else a deterministic ``k-`` + 40-hex sha256 digest.
+
+    Deterministic so the original key can be recovered by hashing the input keys again; 160 bits make a
+    collision between two keys of one batch practically impossible.
+    """
+    if PORTABLE_ID.fullmatch(key):
+        return key
+    return HASHED_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]

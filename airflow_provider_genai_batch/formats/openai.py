@@ -1,0 +1,433 @@
+"""OpenAI Batch wire format: canonical Gemini lines to batch lines, Batch and File objects, output lines to rows.
+
+Translation is explicit: every Gemini field with an OpenAI equivalent is listed here, and any other field
+raises ValueError naming it and the provider, so nothing is dropped silently. Reading the Gemini
+request (parts, schemas, tools, tool config) is shared with the other translators in ``translate.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_provider_genai_batch.formats.keys import portable_id
+from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.translate import (
+    REQUEST_REASONS,
+    CallIds,
+    Part,
+    check_fields,
+    check_image,
+    check_kind,
+    check_model,
+    check_text_modality,
+    compact_json,
+    fields,
+    function_declarations,
+    json_schema,
+    line_parts,
+    read_parts,
+    system_texts,
+    tool_choice,
+    unsupported,
+    verbatim_schema,
+)
+from airflow_provider_genai_batch.models import BatchJob, BatchStats, FileInfo, JobState
+
+PROVIDER = "openai"
+CHAT_URL = "/v1/chat/completions"
+EMBEDDINGS_URL = "/v1/embeddings"
+BATCH_URLS = frozenset(
+    {
+        "/v1/responses",
+        CHAT_URL,
+        EMBEDDINGS_URL,
+        "/v1/completions",
+        "/v1/moderations",
+        "/v1/images/generations",
+        "/v1/images/edits",
+        "/v1/videos",
+    }
+)
+
+STATUSES: dict[str, JobState] = {
+    "validating": JobState.PENDING,
+    "in_progress": JobState.RUNNING,
+    "finalizing": JobState.RUNNING,
+    "cancelling": JobState.CANCELLING,
+    "completed": JobState.SUCCEEDED,
+    "failed": JobState.FAILED,
+    "expired": JobState.EXPIRED,
+    "cancelled": JobState.CANCELLED,
+}
+
+# --- canonical line -> OpenAI batch line ---------------------------------------------------------------
+
+_CHAT_FIELDS = ("model", "contents", "systemInstruction", "generationConfig", "tools", "toolConfig")
+_EMBED_FIELDS = ("model", "content", "outputDimensionality")
+_EMBED_REASONS = {
+    "taskType": "openai embeddings have no task type",
+    "title": "openai embeddings have no document title",
+}
+# generationConfig fields copied as they are, under OpenAI's name.
+GENERATION_PARAMS = {
+    "temperature": "temperature",
+    "topP": "top_p",
+    "maxOutputTokens": "max_completion_tokens",
+    "stopSequences": "stop",
+    "candidateCount": "n",
+    "seed": "seed",
+    "presencePenalty": "presence_penalty",
+    "frequencyPenalty": "frequency_penalty",
+    "responseLogprobs": "logprobs",
+    "logprobs": "top_logprobs",
+}
+_GENERATION_HANDLED = ("responseMimeType", "responseSchema", "responseJsonSchema", "responseModalities")
+_GENERATION_REASONS = {
+    "topK": "openai has no top-k sampling",
+    "thinkingConfig": "openai has no thinking budget (use a native openai line with reasoning_effort)",
+    "speechConfig": "speech output is Gemini-only",
+    "imageConfig": "image output is Gemini-only",
+    "mediaResolution": "media resolution is Gemini-only",
+}
+MAX_STOP_SEQUENCES = 4
+
+
+def from_gemini(line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
+    """One canonical ``{"key", "request"}`` line as an OpenAI batch input line; ValueError for what cannot map."""
+    key, request = line_parts(line)
+    check_kind(request, embeddings=embeddings)
+    check_model(request, model, PROVIDER)
+    if embeddings:
+        return {
+            "custom_id": portable_id(key),
+            "method": "POST",
+            "url": EMBEDDINGS_URL,
+            "body": _embed_body(request, model),
+        }
+    return {"custom_id": portable_id(key), "method": "POST", "url": CHAT_URL, "body": _chat_body(request, model)}
+
+
+def _embed_body(request: Mapping[str, Any], model: str) -> dict[str, Any]:
+    check_fields(request, _EMBED_FIELDS, "request", PROVIDER, _EMBED_REASONS)
+    _, parts = read_parts(request.get("content"), "request.content", PROVIDER)
+    for part in parts:
+        if part.kind != "text":
+            raise unsupported(f"{part.path}.{part.kind}", PROVIDER, "openai embeds text only")
+    body: dict[str, Any] = {"model": model, "input": "\n".join(p.value for p in parts), "encoding_format": "float"}
+    if "outputDimensionality" in request:
+        body["dimensions"] = request["outputDimensionality"]
+    return body
+
+
+def _chat_body(request: Mapping[str, Any], model: str) -> dict[str, Any]:
+    check_fields(request, _CHAT_FIELDS, "request", PROVIDER, REQUEST_REASONS)
+    body: dict[str, Any] = {"model": model, "messages": _messages(request)}
+    body.update(_generation(request.get("generationConfig")))
+    if body.get("response_format") == {"type": "json_object"} and not _mentions_json(body["messages"]):
+        raise ValueError(
+            "generationConfig.responseMimeType application/json without a schema becomes openai JSON mode, "
+            "which requires the word 'JSON' in the messages; add it to the prompt or give a responseSchema"
+        )
+    if "tools" in request:
+        body["tools"] = [_tool(*decl) for decl in function_declarations(request["tools"], PROVIDER)]
+    if "toolConfig" in request:
+        body["tool_choice"] = _tool_choice(*tool_choice(request["toolConfig"], PROVIDER))
+    return body
+
+
+def _messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if "systemInstruction" in request:
+        texts = system_texts(request["systemInstruction"], PROVIDER)
+        messages.append({"role": "system", "content": _content([_text_block(t) for t in texts])})
+    contents = request.get("contents")
+    if not isinstance(contents, list) or not contents:
+        raise ValueError("request.contents must be a non-empty list")
+    ids = CallIds(PROVIDER)
+    for i, content in enumerate(contents):
+        role, parts = read_parts(content, f"contents[{i}]", PROVIDER)
+        if role == "model":
+            messages.append(_assistant_message(parts, ids))
+        else:
+            messages.extend(_user_messages(parts, ids))
+    return messages
+
+
+def _user_messages(parts: list[Part], ids: CallIds) -> list[dict[str, Any]]:
+    """Tool results first (each its own ``tool`` message, right after the calls), then one user message."""
+    messages: list[dict[str, Any]] = []
+    blocks: list[dict[str, Any]] = []
+    for part in parts:
+        if part.kind == "functionResponse":
+            response = part.value.get("response", {})
+            messages.append(
+                {"role": "tool", "tool_call_id": ids.answer(part.value, part.path), "content": compact_json(response)}
+            )
+        elif part.kind == "functionCall":
+            raise ValueError(f"{part.path}.functionCall must be in a model turn")
+        elif part.kind == "inlineData":
+            check_image(part, PROVIDER)
+            url = f"data:{part.value['mimeType']};base64,{part.value['data']}"
+            blocks.append({"type": "image_url", "image_url": {"url": url}})
+        else:
+            blocks.append(_text_block(part.value))
+    if blocks:
+        messages.append({"role": "user", "content": _content(blocks)})
+    return messages
+
+
+def _assistant_message(parts: list[Part], ids: CallIds) -> dict[str, Any]:
+    blocks: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    for part in parts:
+        if part.kind == "text":
+            blocks.append(_text_block(part.value))
+        elif part.kind == "functionCall":
+            function = {"name": part.value["name"], "arguments": compact_json(part.value.get("args", {}))}
+            calls.append({"id": ids.call(part.value), "type": "function", "function": function})
+        else:
+            raise unsupported(
+                f"{part.path}.{part.kind}", PROVIDER, "a model turn can hold only text and function calls"
+            )
+    message: dict[str, Any] = {"role": "assistant"}
+    if blocks:
+        message["content"] = _content(blocks)
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+def _text_block(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def _content(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """A lone text block as a plain string, anything else as the list of content parts."""
+    if len(blocks) == 1 and blocks[0]["type"] == "text":
+        return blocks[0]["text"]
+    return blocks
+
+
+def _generation(config: Any) -> dict[str, Any]:
+    if config is None:
+        return {}
+    gen = fields(config, "generationConfig")
+    check_fields(gen, (*GENERATION_PARAMS, *_GENERATION_HANDLED), "generationConfig", PROVIDER, _GENERATION_REASONS)
+    params = {GENERATION_PARAMS[name]: value for name, value in gen.items() if name in GENERATION_PARAMS}
+    if len(params.get("stop") or ()) > MAX_STOP_SEQUENCES:
+        raise unsupported("generationConfig.stopSequences", PROVIDER, f"it takes at most {MAX_STOP_SEQUENCES}")
+    check_text_modality(gen, PROVIDER)
+    response_format = _response_format(gen)
+    if response_format is not None:
+        params["response_format"] = response_format
+    return params
+
+
+def _response_format(gen: Mapping[str, Any]) -> dict[str, Any] | None:
+    mime = gen.get("responseMimeType")
+    has_schema = "responseSchema" in gen or "responseJsonSchema" in gen
+    if "responseSchema" in gen and "responseJsonSchema" in gen:
+        raise ValueError("generationConfig sets both responseSchema and responseJsonSchema; set one")
+    if mime in (None, "text/plain"):
+        if has_schema:
+            raise ValueError("generationConfig.responseSchema needs responseMimeType application/json")
+        return None
+    if mime != "application/json":
+        raise unsupported("generationConfig.responseMimeType", PROVIDER, f"{mime} has no equivalent there")
+    if "responseSchema" in gen:
+        schema = json_schema(gen["responseSchema"], "generationConfig.responseSchema", PROVIDER)
+    elif "responseJsonSchema" in gen:
+        schema = verbatim_schema(gen["responseJsonSchema"], "generationConfig.responseJsonSchema")
+    else:
+        return {"type": "json_object"}
+    return {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}
+
+
+def _mentions_json(messages: list[dict[str, Any]]) -> bool:
+    """Whether any message text says "json", which OpenAI's JSON mode requires."""
+    for message in messages:
+        content = message.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+        if any("json" in block.get("text", "").lower() for block in blocks if block["type"] == "text"):
+            return True
+    return False
+
+
+def _tool(name: str, description: str | None, parameters: dict[str, Any] | None) -> dict[str, Any]:
+    function: dict[str, Any] = {"name": name}
+    if description is not None:
+        function["description"] = description
+    if parameters is not None:
+        function["parameters"] = parameters
+    return {"type": "function", "function": function}
+
+
+def _tool_choice(mode: str, forced: str | None) -> str | dict[str, Any]:
+    if forced is not None:
+        return {"type": "function", "function": {"name": forced}}
+    return {"auto": "auto", "none": "none", "any": "required"}[mode]
+
+
+# --- native lines --------------------------------------------------------------------------------------
+
+
+def check_native(line: Mapping[str, Any]) -> str:
+    """Check an OpenAI-native batch line and return its ``url``, the batch endpoint; ValueError(reason) if bad."""
+    if line.get("method") != "POST":
+        raise ValueError(f"'method' must be \"POST\", got {line.get('method')!r}")
+    url = line.get("url")
+    if url not in BATCH_URLS:
+        raise ValueError(f"'url' {url!r} is not a batchable openai endpoint ({', '.join(sorted(BATCH_URLS))})")
+    body = line.get("body")
+    if not isinstance(body, Mapping):
+        raise ValueError("'body' must be a JSON object")
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise ValueError("'body.model' must be a non-empty string")
+    return url
+
+
+# --- Batch and File objects ----------------------------------------------------------------------------
+
+_END_TIMES = ("completed_at", "failed_at", "expired_at", "cancelled_at")
+_EVENT_TIMES = ("created_at", "in_progress_at", "finalizing_at", "cancelling_at", *_END_TIMES)
+
+
+def unix_time(value: int | float | None) -> datetime | None:
+    """Unix seconds as an aware UTC datetime."""
+    return datetime.fromtimestamp(value, tz=timezone.utc) if value is not None else None
+
+
+def parse_batch(data: Mapping[str, Any]) -> BatchJob:
+    """An OpenAI Batch object as a BatchJob."""
+    status = data.get("status")
+    events = [t for t in (unix_time(data.get(name)) for name in _EVENT_TIMES) if t is not None]
+    return BatchJob(
+        name=data["id"],
+        provider=PROVIDER,
+        display_name=(data.get("metadata") or {}).get("display_name"),
+        model=data.get("model"),
+        state=STATUSES.get(status or "", JobState.UNSPECIFIED),
+        provider_state=status,
+        create_time=unix_time(data.get("created_at")),
+        update_time=max(events, default=None),
+        end_time=next((unix_time(data[name]) for name in _END_TIMES if data.get(name) is not None), None),
+        stats=_stats(data.get("request_counts") or {}),
+        input_file=data.get("input_file_id"),
+        output_file=data.get("output_file_id"),
+        error_file=data.get("error_file_id"),
+        error_message=_batch_errors(data.get("errors")),
+        raw=dict(data),
+    )
+
+
+def _stats(counts: Mapping[str, Any]) -> BatchStats:
+    total = int(counts.get("total") or 0)
+    succeeded = int(counts.get("completed") or 0)
+    failed = int(counts.get("failed") or 0)
+    return BatchStats(total=total, succeeded=succeeded, failed=failed, pending=max(total - succeeded - failed, 0))
+
+
+def _batch_errors(errors: Mapping[str, Any] | None) -> str | None:
+    """Job-level errors (a failed validation) as ``line N: message (code)``, joined with ``; ``."""
+    items = (errors or {}).get("data") or []
+    messages = []
+    for item in items:
+        text = str(item.get("message") or "")
+        if item.get("line") is not None:
+            text = f"line {item['line']}: {text}"
+        if item.get("code"):
+            text = f"{text} ({item['code']})"
+        messages.append(text)
+    return "; ".join(messages) or None
+
+
+def parse_file(data: Mapping[str, Any]) -> FileInfo:
+    """An OpenAI FileObject as a FileInfo."""
+    return FileInfo(
+        name=data["id"],
+        display_name=data.get("filename"),
+        size_bytes=data.get("bytes"),
+        create_time=unix_time(data.get("created_at")),
+        expiration_time=unix_time(data.get("expires_at")),
+        state=data.get("status"),
+        raw=dict(data),
+    )
+
+
+# --- output and error file lines -----------------------------------------------------------------------
+
+_ROW_ERRORS = {"batch_expired": RowStatus.EXPIRED, "batch_cancelled": RowStatus.CANCELLED}
+
+
+def result_row(line: Mapping[str, Any]) -> ResultRow:
+    """One ``BatchRequestOutput`` line, from the output file or the error file."""
+    key = line.get("custom_id")
+    error = line.get("error")
+    if error:
+        err = error if isinstance(error, Mapping) else {"message": str(error)}
+        status = _ROW_ERRORS.get(err.get("code"), RowStatus.FAILED)
+        return ResultRow(
+            key=key, status=status, error=RowError(message=str(err.get("message") or ""), code=err.get("code"))
+        )
+    response = line.get("response") or {}
+    body = response.get("body")
+    body = body if isinstance(body, Mapping) else {}
+    if response.get("status_code") != 200:
+        return ResultRow(key=key, status=RowStatus.FAILED, error=_http_error(response.get("status_code"), body))
+    return ResultRow(
+        key=key,
+        status=RowStatus.SUCCEEDED,
+        text=response_text(body),
+        embedding=response_embedding(body),
+        response=body,
+        usage=_usage(body.get("usage")),
+    )
+
+
+def _http_error(status_code: int | None, body: Mapping[str, Any]) -> RowError:
+    err = body.get("error") or {}
+    if status_code is None:
+        return RowError(message=str(err.get("message") or "no response and no error"))
+    message = str(err.get("message") or f"HTTP {status_code}")
+    return RowError(message=message, code=err.get("code") or err.get("type") or status_code, status=err.get("type"))
+
+
+def response_text(body: Mapping[str, Any]) -> str | None:
+    """The text of a chat completion's first choice, or of a Responses API answer; None when there is none."""
+    choices = body.get("choices")
+    if choices:
+        return (choices[0].get("message") or {}).get("content")
+    texts = [
+        block.get("text", "")
+        for item in body.get("output") or []
+        if item.get("type") == "message"
+        for block in item.get("content") or []
+        if block.get("type") == "output_text"
+    ]
+    return "".join(texts) if texts else None
+
+
+def response_embedding(body: Mapping[str, Any]) -> list[float] | None:
+    """The first embedding of an embeddings response, floats or base64 little-endian float32."""
+    data = body.get("data") or []
+    if not data or "embedding" not in data[0]:
+        return None
+    embedding = data[0]["embedding"]
+    if isinstance(embedding, str):
+        raw = base64.b64decode(embedding)
+        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    return [float(v) for v in embedding]
+
+
+def _usage(usage: Mapping[str, Any] | None) -> Usage | None:
+    if not usage:
+        return None
+    return Usage(
+        input_tokens=usage.get("prompt_tokens", usage.get("input_tokens")),
+        output_tokens=usage.get("completion_tokens", usage.get("output_tokens")),
+        total_tokens=usage.get("total_tokens"),
+    )

@@ -1,0 +1,363 @@
+"""Reading a Gemini-format request for translation: fields checked, parts, schemas, tools, tool choice.
+
+Shared by every translator (OpenAI, Anthropic, Bedrock): what a target cannot express is a ValueError
+naming the field and the provider, never a silent drop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+from airflow_provider_genai_batch.formats.gemini import camel
+from airflow_provider_genai_batch.formats.keys import portable_id
+
+GEMINI_ONLY_TOOLS = frozenset(
+    {
+        "googleSearch",
+        "googleSearchRetrieval",
+        "codeExecution",
+        "urlContext",
+        "googleMaps",
+        "fileSearch",
+        "computerUse",
+        "retrieval",
+        "enterpriseWebSearch",
+        "mcpServers",
+    }
+)
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+UNKNOWN_FIELD = "it is unknown or Gemini-only"
+REQUEST_REASONS = {
+    "safetySettings": "safety settings are Gemini-only",
+    "cachedContent": "Gemini context caches are Gemini-only",
+    "labels": "per-request billing labels are Gemini-only",
+    "serviceTier": "the service tier is set per batch, not per request",
+}
+PART_REASONS = {
+    "fileData": "file URIs are Gemini-only; send the bytes as inlineData instead",
+    "executableCode": "code execution parts are Gemini-only",
+    "codeExecutionResult": "code execution parts are Gemini-only",
+    "thoughtSignature": "thought signatures are Gemini-only; remove them from the conversation",
+    "videoMetadata": "video parts are Gemini-only",
+    "mediaResolution": "per-part media resolution is Gemini-only",
+    "partMetadata": "part metadata is Gemini-only",
+}
+_PART_DATA = ("text", "inlineData", "functionCall", "functionResponse")
+_ROLES = {"user": "user", "function": "user", "model": "model"}
+_SCHEMA_TYPES = frozenset({"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"})
+_SCHEMA_INTS = frozenset({"minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"})
+_SCHEMA_KEPT = frozenset(
+    {"title", "description", "format", "enum", "required", "minimum", "maximum", "pattern", "default"}
+)
+
+
+class Part(NamedTuple):
+    """One Gemini part, checked: ``kind`` is its data field, ``value`` that field's value, ``path`` where it was."""
+
+    kind: str
+    value: Any
+    path: str
+
+
+def unsupported(path: str, provider: str, why: str) -> ValueError:
+    """The error for a Gemini field the target provider cannot express."""
+    return ValueError(f"{path} cannot be sent to {provider}: {why}")
+
+
+def fields(value: Any, path: str) -> dict[str, Any]:
+    """A REST object with camelCase field names (the Gemini API takes snake_case too); ValueError if not an object."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{path} must be a JSON object, got {type(value).__name__}")
+    return {camel(name): item for name, item in value.items()}
+
+
+def check_fields(
+    obj: Mapping[str, Any],
+    allowed: Iterable[str],
+    path: str,
+    provider: str,
+    reasons: Mapping[str, str] | None = None,
+) -> None:
+    """Raise for the first field of ``obj`` not in ``allowed``, with the reason from ``reasons`` when known."""
+    allowed = frozenset(allowed)
+    for name in obj:
+        if name not in allowed:
+            raise unsupported(f"{path}.{name}", provider, (reasons or {}).get(name, UNKNOWN_FIELD))
+
+
+def check_model(request: Mapping[str, Any], model: str, provider: str) -> None:
+    """A per-line ``request.model`` must name the batch model: the line goes to ``model`` whatever it says."""
+    line_model = request.get("model")
+    if line_model is not None and not isinstance(line_model, str):
+        raise ValueError(f"request.model must be a string, got {type(line_model).__name__}")
+    if line_model is not None and _bare_model(line_model) != _bare_model(model):
+        raise ValueError(
+            f"request.model {line_model!r} differs from the batch model {model!r}: "
+            f"this {provider} batch sends every line to {model!r}"
+        )
+
+
+def read_parts(content: Any, path: str, provider: str) -> tuple[str, list[Part]]:
+    """A Gemini Content as its role (``user`` or ``model``; absent means user) and its checked parts."""
+    obj = fields(content, path)
+    check_fields(obj, ("role", "parts"), path, provider)
+    role = obj.get("role") or "user"
+    if role not in _ROLES:
+        raise ValueError(f"{path}.role {role!r} is not a Gemini role (user or model)")
+    parts = obj.get("parts")
+    if not isinstance(parts, list) or not parts:
+        raise ValueError(f"{path}.parts must be a non-empty list")
+    return _ROLES[role], [read_part(part, f"{path}.parts[{i}]", provider) for i, part in enumerate(parts)]
+
+
+def read_part(part: Any, path: str, provider: str) -> Part:
+    """One Gemini part with exactly one of text, inlineData, functionCall or functionResponse."""
+    obj = fields(part, path)
+    check_fields(obj, (*_PART_DATA, "thought"), path, provider, PART_REASONS)
+    if obj.get("thought"):
+        raise unsupported(f"{path}.thought", provider, "model thoughts cannot be replayed")
+    data = [name for name in _PART_DATA if name in obj]
+    if len(data) != 1:
+        raise ValueError(f"{path} must hold exactly one of {', '.join(_PART_DATA)}")
+    kind = data[0]
+    value = obj[kind]
+    if kind == "text":
+        if not isinstance(value, str):
+            raise ValueError(f"{path}.text must be a string")
+        return Part(kind, value, path)
+    value = fields(value, f"{path}.{kind}")
+    check_fields(value, _PART_FIELDS[kind], f"{path}.{kind}", provider)
+    for name in _PART_REQUIRED[kind]:
+        if not isinstance(value.get(name), str) or not value[name]:
+            raise ValueError(f"{path}.{kind}.{name} must be a non-empty string")
+    return Part(kind, value, path)
+
+
+_PART_FIELDS = {
+    "inlineData": ("mimeType", "data"),
+    "functionCall": ("id", "name", "args"),
+    "functionResponse": ("id", "name", "response"),
+}
+_PART_REQUIRED = {"inlineData": ("mimeType", "data"), "functionCall": ("name",), "functionResponse": ("name",)}
+
+
+def system_texts(instruction: Any, provider: str) -> list[str]:
+    """The text parts of ``systemInstruction`` (its role is ignored, as Gemini ignores it)."""
+    obj = fields(instruction, "systemInstruction")
+    check_fields(obj, ("role", "parts"), "systemInstruction", provider)
+    parts = obj.get("parts")
+    if not isinstance(parts, list) or not parts:
+        raise ValueError("systemInstruction.parts must be a non-empty list")
+    texts = []
+    for i, raw in enumerate(parts):
+        part = read_part(raw, f"systemInstruction.parts[{i}]", provider)
+        if part.kind != "text":
+            raise unsupported(f"{part.path}.{part.kind}", provider, "a system instruction can hold only text")
+        texts.append(part.value)
+    return texts
+
+
+def check_image(part: Part, provider: str) -> None:
+    """An inlineData part must be an image type both OpenAI and Anthropic accept."""
+    mime = part.value["mimeType"]
+    if mime not in IMAGE_TYPES:
+        allowed = ", ".join(sorted(IMAGE_TYPES))
+        raise unsupported(
+            f"{part.path}.inlineData", provider, f"{mime} is not one of the image types it takes ({allowed})"
+        )
+
+
+class CallIds:
+    """Ids for Gemini function calls (ids are optional there, required by OpenAI and Anthropic), paired with responses.
+
+    A call keeps its own ``id`` (made portable) or gets ``call_<n>``; a response takes the id of the call it
+    names by ``id``, else of the oldest unanswered call to the same function.
+    """
+
+    def __init__(self, provider: str) -> None:
+        self._provider = provider
+        self._pending: list[tuple[str, str]] = []
+        self._count = 0
+
+    def call(self, call: Mapping[str, Any]) -> str:
+        """The id of a functionCall, remembered until a functionResponse answers it."""
+        self._count += 1
+        call_id = portable_id(call["id"]) if call.get("id") else f"call_{self._count}"
+        self._pending.append((call["name"], call_id))
+        return call_id
+
+    def answer(self, response: Mapping[str, Any], path: str) -> str:
+        """The id of the call a functionResponse answers."""
+        wanted = portable_id(response["id"]) if response.get("id") else None
+        for index, (name, call_id) in enumerate(self._pending):
+            if call_id == wanted or (wanted is None and name == response["name"]):
+                del self._pending[index]
+                return call_id
+        raise ValueError(
+            f"{path}.functionResponse {response['name']!r} answers no earlier functionCall: "
+            f"{self._provider} needs every tool result paired with its call"
+        )
+
+
+def json_schema(schema: Any, path: str, provider: str) -> dict[str, Any]:
+    """Gemini's OpenAPI-subset Schema as JSON Schema.
+
+    Type names are lowercased, ``nullable`` becomes a ``"null"`` type (and a ``None`` enum value),
+    ``propertyOrdering`` is dropped (JSON objects keep their order), int64 strings become ints, and
+    ``example`` becomes ``examples``; any other keyword raises.
+    """
+    obj = fields(schema, path)
+    out: dict[str, Any] = {}
+    for name, value in obj.items():
+        if name == "type":
+            out["type"] = _schema_type(value, f"{path}.type")
+        elif name == "properties":
+            if not isinstance(value, Mapping):
+                raise ValueError(f"{path}.properties must be a JSON object")
+            out["properties"] = {
+                prop: json_schema(sub, f"{path}.properties.{prop}", provider) for prop, sub in value.items()
+            }
+        elif name == "items":
+            out["items"] = json_schema(value, f"{path}.items", provider)
+        elif name == "anyOf":
+            out["anyOf"] = [json_schema(sub, f"{path}.anyOf[{i}]", provider) for i, sub in enumerate(value)]
+        elif name == "example":
+            out["examples"] = [value]
+        elif name in _SCHEMA_INTS:
+            out[name] = int(value)
+        elif name in _SCHEMA_KEPT:
+            out[name] = value
+        elif name not in ("nullable", "propertyOrdering"):
+            raise unsupported(f"{path}.{name}", provider, "it is not a Gemini Schema keyword that maps to JSON Schema")
+    if obj.get("nullable"):
+        _make_nullable(out)
+    return out
+
+
+def verbatim_schema(schema: Any, path: str) -> dict[str, Any]:
+    """A schema that is JSON Schema already (``*JsonSchema`` fields), copied unchanged."""
+    if not isinstance(schema, Mapping):
+        raise ValueError(f"{path} must be a JSON object")
+    return dict(schema)
+
+
+def _schema_type(value: Any, path: str) -> str:
+    if not isinstance(value, str) or value.upper() not in _SCHEMA_TYPES:
+        raise ValueError(f"{path} {value!r} is not a Gemini Schema type ({', '.join(sorted(_SCHEMA_TYPES))})")
+    return value.lower()
+
+
+def _make_nullable(schema: dict[str, Any]) -> None:
+    if "type" in schema:
+        schema["type"] = [schema["type"], "null"]
+    elif "anyOf" in schema:
+        schema["anyOf"].append({"type": "null"})
+    if "enum" in schema and None not in schema["enum"]:
+        schema["enum"] = [*schema["enum"], None]
+
+
+def function_declarations(tools: Any, provider: str) -> list[tuple[str, str | None, dict[str, Any] | None]]:
+    """Gemini ``tools`` as ``(name, description, JSON Schema parameters)``; Gemini-only tools raise.
+
+    ``parameters`` (OpenAPI subset) is converted; ``parametersJsonSchema`` is JSON Schema already and kept.
+    """
+    if not isinstance(tools, list):
+        raise ValueError("tools must be a list")
+    declared = []
+    for i, tool in enumerate(tools):
+        obj = fields(tool, f"tools[{i}]")
+        for name, value in obj.items():
+            if name in GEMINI_ONLY_TOOLS:
+                raise ValueError(f"{name} is a Gemini-only tool and cannot be sent to {provider}")
+            if name != "functionDeclarations":
+                raise unsupported(f"tools[{i}].{name}", provider, UNKNOWN_FIELD)
+            if not isinstance(value, list):
+                raise ValueError(f"tools[{i}].functionDeclarations must be a list")
+            declared.extend(
+                _declaration(decl, f"tools[{i}].functionDeclarations[{j}]", provider) for j, decl in enumerate(value)
+            )
+    return declared
+
+
+def _declaration(decl: Any, path: str, provider: str) -> tuple[str, str | None, dict[str, Any] | None]:
+    obj = fields(decl, path)
+    check_fields(
+        obj,
+        ("name", "description", "parameters", "parametersJsonSchema"),
+        path,
+        provider,
+        {
+            "response": "a function's response schema has no equivalent there",
+            "responseJsonSchema": "a function's response schema has no equivalent there",
+            "behavior": "non-blocking function behaviour is Gemini-only",
+        },
+    )
+    if not isinstance(obj.get("name"), str) or not obj["name"]:
+        raise ValueError(f"{path}.name must be a non-empty string")
+    if "parameters" in obj and "parametersJsonSchema" in obj:
+        raise ValueError(f"{path} sets both parameters and parametersJsonSchema; set one")
+    if "parameters" in obj:
+        parameters: dict[str, Any] | None = json_schema(obj["parameters"], f"{path}.parameters", provider)
+    elif "parametersJsonSchema" in obj:
+        parameters = verbatim_schema(obj["parametersJsonSchema"], f"{path}.parametersJsonSchema")
+    else:
+        parameters = None
+    return obj["name"], obj.get("description"), parameters
+
+
+def tool_choice(tool_config: Any, provider: str) -> tuple[str, str | None]:
+    """Gemini ``toolConfig`` as ``(mode, forced function)``: mode ``auto``, ``none`` or ``any``."""
+    obj = fields(tool_config, "toolConfig")
+    check_fields(
+        obj, ("functionCallingConfig",), "toolConfig", provider, {"retrievalConfig": "retrieval config is Gemini-only"}
+    )
+    config = fields(obj.get("functionCallingConfig") or {}, "toolConfig.functionCallingConfig")
+    path = "toolConfig.functionCallingConfig"
+    check_fields(config, ("mode", "allowedFunctionNames"), path, provider)
+    mode = str(config.get("mode") or "AUTO").upper()
+    allowed = list(config.get("allowedFunctionNames") or [])
+    if mode in ("AUTO", "MODE_UNSPECIFIED", "NONE") and allowed:
+        raise unsupported(f"{path}.allowedFunctionNames", provider, "it only restricts functions in mode ANY")
+    if mode in ("AUTO", "MODE_UNSPECIFIED"):
+        return "auto", None
+    if mode == "NONE":
+        return "none", None
+    if mode != "ANY":
+        raise unsupported(f"{path}.mode", provider, f"mode {mode} has no equivalent there")
+    if len(allowed) > 1:
+        raise unsupported(f"{path}.allowedFunctionNames", provider, "it can force one function or any, not a subset")
+    return "any", (allowed[0] if allowed else None)
+
+
+def _bare_model(name: str) -> str:
+    return name.removeprefix("models/")
+
+
+def line_parts(line: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The key and the (camelCased) request of a canonical line."""
+    key = line.get("key")
+    if not isinstance(key, str) or not key:
+        raise ValueError("the line needs a non-empty string 'key'")
+    return key, fields(line.get("request"), "request")
+
+
+def check_kind(request: Mapping[str, Any], *, embeddings: bool) -> None:
+    """An embeddings batch takes EmbedContentRequests (``content``), a generation batch ``contents``."""
+    if embeddings and "contents" in request:
+        raise ValueError("request has 'contents' (a generation request) but the batch is an embeddings batch")
+    if not embeddings and "content" in request and "contents" not in request:
+        raise ValueError("request has 'content' (an embeddings request) but the batch is a generation batch")
+
+
+def compact_json(value: Any) -> str:
+    """JSON text as OpenAI writes function arguments: compact, non-ASCII kept."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def check_text_modality(gen: Mapping[str, Any], provider: str) -> None:
+    """``responseModalities`` may only ask for text, which is all a chat batch returns."""
+    modalities = gen.get("responseModalities")
+    if modalities is not None and [str(m).upper() for m in modalities] != ["TEXT"]:
+        raise unsupported("generationConfig.responseModalities", provider, "only text output maps")

@@ -1,0 +1,35 @@
+"""Portable request ids: keys OpenAI and Anthropic accept as ``custom_id`` pass through, others are hashed."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from airflow_provider_genai_batch.formats.keys import PORTABLE_ID, portable_id
+
+
+@pytest.mark.parametrize("key", ["request-1", "a", "A_b-9", "x" * 64])
+def test_a_portable_key_is_kept_as_it_is(key):
+    assert portable_id(key) == key
+
+
+@pytest.mark.parametrize("key", ["x" * 65, "doc 1", "invoices/00_COM.png", "clé", "a.b", ""])
+def test_a_key_outside_the_portable_alphabet_or_length_is_hashed(key):
+    assert portable_id(key) == "k-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+
+
+def test_the_hashed_id_is_itself_portable_so_every_provider_accepts_it():
+    hashed = portable_id("invoices/00_COM.png")
+    assert len(hashed) == 42
+    assert PORTABLE_ID.fullmatch(hashed)
+
+
+def test_hashing_is_deterministic_and_keeps_distinct_keys_distinct():
+    assert portable_id("doc 1") == portable_id("doc 1")
+    assert portable_id("doc 1") != portable_id("doc 2")
+
+
+def test_the_pattern_rejects_a_trailing_newline_even_with_match():
+    assert PORTABLE_ID.match("abc\n") is None
+    assert portable_id("abc\n") != "abc\n"
