@@ -15,6 +15,20 @@ _COMMON_FIELDS: dict[str, Any] = {
         "description": "Timeout of one HTTP request, in seconds.",
         "schema": {"type": ["number", "null"], "default": 60, "minimum": 1},
     },
+    "max_retries": {
+        "label": "Max retries",
+        "description": "Retries of a transient failure (connection error, timeout, 408/429/5xx) of a safe call.",
+        "schema": {"type": ["integer", "null"], "default": 5, "minimum": 0},
+    },
+    "retry_max_wait": {
+        "label": "Max wait between retries (s)",
+        "schema": {"type": ["number", "null"], "default": 30, "minimum": 0},
+    },
+    "retry_deadline": {
+        "label": "Retry deadline (s)",
+        "description": "Total time one call may spend retrying.",
+        "schema": {"type": ["number", "null"], "default": 300, "minimum": 0},
+    },
 }
 
 
@@ -53,6 +67,38 @@ CONNECTION_TYPES = [
             },
         },
     ),
+    _connection_type(
+        "genai_openai",
+        "openai.OpenAIBatchHook",
+        "GenAI Batch: OpenAI",
+        "https://api.openai.com/v1",
+        {
+            "organization": {"label": "Organization", "schema": {"type": ["string", "null"], "default": None}},
+            "project": {"label": "Project", "schema": {"type": ["string", "null"], "default": None}},
+            "completion_window": {
+                "label": "Completion window",
+                "schema": {"type": ["string", "null"], "default": "24h", "enum": ["24h"]},
+            },
+        },
+    ),
+    _connection_type(
+        "genai_anthropic",
+        "anthropic.AnthropicBatchHook",
+        "GenAI Batch: Anthropic",
+        "https://api.anthropic.com",
+        {
+            "anthropic_version": {
+                "label": "anthropic-version",
+                "description": "Pinned API version header. 2026-10-21 rejects sampling parameters in batches.",
+                "schema": {"type": ["string", "null"], "default": "2023-06-01"},
+            },
+            "default_max_tokens": {
+                "label": "Default max_tokens",
+                "description": "max_tokens for requests that set no maxOutputTokens (Anthropic requires one).",
+                "schema": {"type": ["integer", "null"], "default": 4096, "minimum": 1},
+            },
+        },
+    ),
 ]
 
 
@@ -71,7 +117,16 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["ai"],
             }
         ],
-        "hooks": [{"integration-name": INTEGRATION, "python-modules": [f"{PACKAGE}.hooks.gemini"]}],
+        "hooks": [
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": [
+                    f"{PACKAGE}.hooks.gemini",
+                    f"{PACKAGE}.hooks.openai",
+                    f"{PACKAGE}.hooks.anthropic",
+                ],
+            }
+        ],
         "operators": [
             {
                 "integration-name": INTEGRATION,

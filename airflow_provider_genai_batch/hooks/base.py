@@ -79,7 +79,11 @@ class ProviderLimits(BaseModel):
 
 
 class ProviderCapabilities(BaseModel):
-    """What a provider's batch API can do; shown in the README's provider table."""
+    """What a provider's batch API can do; shown in the README's provider table.
+
+    ``find_by_key``: a job can be found again by the idempotency key it carries (so a failed create can
+    be checked before it is retried).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -88,6 +92,7 @@ class ProviderCapabilities(BaseModel):
     embeddings: bool
     cancel: bool = True
     delete: bool = True
+    find_by_key: bool = True
 
 
 SettingsT = TypeVar("SettingsT", bound=ConnectionSettings)

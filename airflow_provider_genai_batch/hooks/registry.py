@@ -5,10 +5,16 @@ from __future__ import annotations
 from airflow.sdk import BaseHook
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.hooks.anthropic import AnthropicBatchHook
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
+from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
 
-HOOK_CLASSES: tuple[type[BatchHook], ...] = (GeminiBatchHook,)
+HOOK_CLASSES: tuple[type[BatchHook], ...] = (
+    GeminiBatchHook,
+    OpenAIBatchHook,
+    AnthropicBatchHook,
+)
 
 
 def hook_class_for_provider(provider: str) -> type[BatchHook]:

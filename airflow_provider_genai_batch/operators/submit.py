@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from airflow.sdk import BaseOperator
 
 from airflow_provider_genai_batch.completion import STATE_STORE_KEY, BatchCompletionMixin
-from airflow_provider_genai_batch.errors import NotFoundError
+from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
+from airflow_provider_genai_batch.hooks.retry import RETRYABLE_STATUS, Attempts
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.landing import KEYS_FILE, output_dir, write_keys
@@ -151,11 +154,34 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         create = hook.create_embeddings_batch if self.embeddings else hook.create_batch
         common = {"display_name": display_name, "idempotency_key": key, "endpoint": prepared.endpoint}
         if prepared.inline is not None:
-            return create(self.model, requests=prepared.inline, **common)
+            return self._create_once(hook, key, lambda: create(self.model, requests=prepared.inline, **common))
         with prepared.open_upload() as stream:
             uploaded = hook.upload_file(stream, display_name=f"{display_name}.jsonl")
         self.log.info("uploaded input as %s (%s bytes)", uploaded.name, uploaded.size_bytes)
-        return create(self.model, file_name=uploaded.name, **common)
+        return self._create_once(hook, key, lambda: create(self.model, file_name=uploaded.name, **common))
+
+    def _create_once(self, hook: BatchHook, key: str, create: Callable[[], BatchJob]) -> BatchJob:
+        """Create, retrying a transient failure only once a lookup by key shows no job was made.
+
+        Creation is not idempotent: a create whose answer was lost may still have made the job. Where a
+        provider cannot be searched by key, a failed create is not retried.
+        """
+        attempts = Attempts(hook.settings.retry_policy)
+        while True:
+            try:
+                return create()
+            except (ProviderAPIError, httpx.TransportError) as err:
+                if not _transient(err) or not hook.capabilities.find_by_key:
+                    raise
+                job = hook.find_batch(key)
+                if job is not None:
+                    self.log.warning("create failed (%s) but job %s exists: using it", err, job.name)
+                    return job
+                wait = attempts.next_wait(None)
+                if wait is None:
+                    raise
+                self.log.warning("create failed (%s) and no job exists; retrying in %.1f s", err, wait)
+                time.sleep(wait)
 
     def _ref(self, hook: BatchHook, job: BatchJob, key: str, count: int | None, keys_uri: str | None) -> BatchJobRef:
         return BatchJobRef(
@@ -173,3 +199,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         store = context.get("task_state_store")
         if store is not None:
             store.set(STATE_STORE_KEY, ref.to_xcom())
+
+
+def _transient(err: Exception) -> bool:
+    return isinstance(err, httpx.TransportError) or (
+        isinstance(err, ProviderAPIError) and err.http_status in RETRYABLE_STATUS
+    )

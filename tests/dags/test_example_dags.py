@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
-
 from tests.dags.conftest import REPO, DagRunner
 
 EXAMPLE_DAG_FILES = sorted(p.name for p in (REPO / "dags_examples").glob("*.py") if not p.name.startswith("_"))
