@@ -86,40 +86,45 @@ def prepare_input(
     endpoints: set[str] = set()
     rewritten = False
 
-    with keys_file.open("wb") as keys, native_file.open("wb") as native:
+    try:
+        with keys_file.open("wb") as keys, native_file.open("wb") as native:
 
-        def on_line(line: dict[str, Any], fmt: InputFormat, size: int) -> int:
-            nonlocal rewritten
-            if fmt is hook.native_format:
-                endpoint = hook.check_native(line, model=model)
-                if endpoint:
-                    endpoints.add(endpoint)
-                    if len(endpoints) > 1:
-                        raise ValueError(f"every line must target one endpoint; found {sorted(endpoints)}")
-                if is_file and not caps_inline_only:
-                    return size  # uploaded as it is: no copy
-                out = line
-            else:
-                out = hook.to_native(line, model=model, embeddings=embeddings)
-                rewritten = True
-            encoded = _encode(out) + b"\n"
-            native.write(encoded)
-            return len(encoded)
+            def on_line(line: dict[str, Any], fmt: InputFormat, size: int) -> int:
+                nonlocal rewritten
+                if fmt is hook.native_format:
+                    endpoint = hook.check_native(line, model=model)
+                    if endpoint:
+                        endpoints.add(endpoint)
+                        if len(endpoints) > 1:
+                            raise ValueError(f"every line must target one endpoint; found {sorted(endpoints)}")
+                    if is_file and not caps_inline_only:
+                        return size  # uploaded as it is: no copy
+                    out = line
+                else:
+                    out = hook.to_native(line, model=model, embeddings=embeddings)
+                    rewritten = True
+                encoded = _encode(out) + b"\n"
+                native.write(encoded)
+                return len(encoded)
 
-        summary = validate_lines(
-            _records(source, embeddings),
-            source=_label(source),
-            accepted=frozenset({InputFormat.GEMINI, hook.native_format}),
-            limits=InputLimits(
-                provider=hook.provider,
-                max_requests=limits.max_requests,
-                min_requests=limits.min_requests,
-                max_bytes=byte_limit,
-            ),
-            embeddings=embeddings,
-            on_key=lambda key: keys.write(key.encode() + b"\n"),
-            on_line=on_line,
-        )
+            summary = validate_lines(
+                _records(source, embeddings),
+                source=_label(source),
+                accepted=frozenset({InputFormat.GEMINI, hook.native_format}),
+                limits=InputLimits(
+                    provider=hook.provider,
+                    max_requests=limits.max_requests,
+                    min_requests=limits.min_requests,
+                    max_bytes=byte_limit,
+                ),
+                embeddings=embeddings,
+                on_key=lambda key: keys.write(key.encode() + b"\n"),
+                on_line=on_line,
+            )
+    except BaseException:
+        for path in (keys_file, *spools):
+            path.unlink(missing_ok=True)
+        raise
     prepared = PreparedInput(summary=summary, keys_file=keys_file, endpoint=next(iter(endpoints), None), _spools=spools)
     fits_inline = limits.max_inline_bytes is None or summary.total_bytes <= limits.max_inline_bytes
     if caps.inline_input and (not caps.file_input or (not is_file and fits_inline)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import msgspec
 from pydantic import SecretStr
@@ -94,7 +95,9 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
     provider_key = staticmethod(portable_id)
 
     def _download_request(self, name: str) -> ApiRequest:
-        """``name`` is the batch's ``results_url``."""
+        """``name`` is the batch's ``results_url``; the key goes only to the connection's own host."""
+        if urlsplit(name).netloc and urlsplit(name).netloc != urlsplit(self.settings.base_url).netloc:
+            raise GenAIBatchError(f"results_url {name!r} is not on the connection's host; the key is not sent there")
         return ApiRequest("GET", name)
 
     def _op_create_batch(

@@ -332,7 +332,12 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         received, resumes = 0, 0
         while True:
             headers = {**request.headers, **({"Range": f"bytes={received}-"} if received else {})}
-            response = send_sync(client, replace(request, headers=headers), transport, stream=True)
+            try:
+                response = send_sync(client, replace(request, headers=headers), transport, stream=True)
+            except ProviderAPIError as err:
+                if received and err.http_status == 416:
+                    return  # the break came after the last byte: nothing is left to read
+                raise
             skip = received if response.status_code != 206 else 0
             try:
                 for chunk in response.iter_bytes(chunk_size):
@@ -450,6 +455,8 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
 
     def find_batch(self, idempotency_key: str) -> BatchJob | None:
         """The job created earlier with this idempotency key, if the provider still lists it."""
+        if not self.capabilities.find_by_key:
+            return None
         return next((job for job in self.list_batches() if self.idempotency_key_of(job) == idempotency_key), None)
 
     async def acreate_batch(
@@ -480,6 +487,8 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         await self.arun(self._op_delete_batch(name))
 
     async def afind_batch(self, idempotency_key: str) -> BatchJob | None:
+        if not self.capabilities.find_by_key:
+            return None
         async for job in self.alist_batches():
             if self.idempotency_key_of(job) == idempotency_key:
                 return job

@@ -11,6 +11,7 @@ import email.utils
 import random
 import time
 from dataclasses import dataclass, field
+from datetime import timezone
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,8 +60,14 @@ def retry_after(response: httpx.Response | None) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
         parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    except (TypeError, ValueError):
+        return None  # unreadable: fall back to the normal backoff
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)  # HTTP dates are GMT
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 @dataclass

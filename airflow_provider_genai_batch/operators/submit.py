@@ -174,7 +174,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 if not _transient(err) or not hook.capabilities.find_by_key:
                     raise
                 job = hook.find_batch(key)
-                if job is not None:
+                if job is not None and job.state not in RESUBMIT_STATES:
                     self.log.warning("create failed (%s) but job %s exists: using it", err, job.name)
                     return job
                 wait = attempts.next_wait(None)
