@@ -1,0 +1,430 @@
+"""The retry policy end to end: a hook's public methods over MockTransport, with the waits recorded, not slept.
+
+Which failures are retried (connection errors, 408/429/5xx), which requests (idempotent ones, or those
+marked ``retry=True`` like cancel; never a create), how long the driver waits (``Retry-After``, capped
+full-jitter backoff) and when it stops (``max_retries``, ``retry_deadline``); and a download broken
+mid-stream resuming with ``Range`` without delivering a byte twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import io
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_genai_batch.errors import ProviderAPIError
+from airflow_provider_genai_batch.formats.openai import parse_batch
+from airflow_provider_genai_batch.formats.results import RowStatus
+from airflow_provider_genai_batch.hooks import retry as retry_module
+from airflow_provider_genai_batch.models import JobState
+
+MODEL = "gpt-4o-mini"
+BUSY = {"error": {"message": "The server is overloaded", "type": "server_error"}}
+
+
+def batch(batch_id: str = "batch_1", status: str = "in_progress") -> dict[str, Any]:
+    return {"id": batch_id, "object": "batch", "status": status, "created_at": 1711471533, "input_file_id": "f"}
+
+
+def ok(payload: Any = None) -> httpx.Response:
+    return httpx.Response(200, json=batch() if payload is None else payload)
+
+
+def busy(status: int = 503, **headers: str) -> httpx.Response:
+    return httpx.Response(status, json=BUSY, headers=headers)
+
+
+def scripted(*steps: Any) -> Any:
+    """A handler answering with ``steps`` in order: a Response, or an exception to raise; the last repeats."""
+    queue = list(steps)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        step = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(step, BaseException):
+            raise step
+        return step
+
+    return handler
+
+
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every wait the sync and async drivers ask for, recorded instead of slept."""
+    recorded: list[float] = []
+
+    async def asleep(seconds: float) -> None:
+        recorded.append(seconds)
+
+    monkeypatch.setattr(time, "sleep", recorded.append)
+    monkeypatch.setattr(asyncio, "sleep", asleep)
+    return recorded
+
+
+# --- transient HTTP statuses ---------------------------------------------------------------------------
+
+
+def test_a_get_answered_503_503_200_succeeds_after_two_retries(openai, waits):
+    hook, wire = openai(scripted(busy(), busy(), ok(batch("batch_1", "completed"))))
+    job = hook.get_batch("batch_1")
+    assert job.state is JobState.SUCCEEDED
+    assert hook.retries == 2
+    assert wire.paths() == [("GET", "/v1/batches/batch_1")] * 3
+    assert len(waits) == 2
+    assert all(0 <= wait <= 30.0 for wait in waits)
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_every_transient_status_is_retried(openai, waits, status):
+    hook, wire = openai(scripted(busy(status), ok()))
+    hook.get_batch("batch_1")
+    assert (len(wire.requests), hook.retries) == (2, 1)
+
+
+def test_429_with_retry_after_0_is_retried_at_once(openai, waits):
+    hook, wire = openai(scripted(busy(429, **{"Retry-After": "0"}), ok()))
+    hook.get_batch("batch_1")
+    assert waits == [0.0]
+    assert len(wire.requests) == 2
+
+
+def test_retry_after_in_seconds_is_honoured(openai, waits):
+    hook, _ = openai(scripted(busy(429, **{"Retry-After": "7"}), busy(503, **{"Retry-After": "1.5"}), ok()))
+    hook.get_batch("batch_1")
+    assert waits == [7.0, 1.5]
+
+
+def test_retry_after_as_an_http_date_is_honoured(openai, waits):
+    when = email.utils.formatdate(time.time() + 10, usegmt=True)
+    hook, wire = openai(scripted(busy(503, **{"Retry-After": when}), ok()))
+    hook.get_batch("batch_1")
+    assert len(wire.requests) == 2
+    assert len(waits) == 1
+    assert 8.0 < waits[0] <= 10.0
+
+
+def test_retry_after_as_an_http_date_in_the_past_means_now(openai, waits):
+    hook, _ = openai(scripted(busy(503, **{"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}), ok()))
+    hook.get_batch("batch_1")
+    assert waits == [0.0]
+
+
+def test_retry_after_is_capped_at_retry_max_wait(openai, waits):
+    hook, _ = openai(scripted(busy(429, **{"Retry-After": "3600"}), ok()), retry_max_wait=4)
+    hook.get_batch("batch_1")
+    assert waits == [4.0]
+
+
+def test_an_unparseable_retry_after_falls_back_to_backoff(openai, waits):
+    hook, wire = openai(scripted(busy(503, **{"Retry-After": "soon"}), ok()))
+    hook.get_batch("batch_1")
+    assert len(wire.requests) == 2
+    assert len(waits) == 1 and 0 <= waits[0] <= 30.0
+
+
+def test_backoff_grows_exponentially_and_never_exceeds_retry_max_wait(openai, waits, monkeypatch):
+    monkeypatch.setattr(retry_module.random, "uniform", lambda low, high: high)  # the worst jitter every time
+    hook, wire = openai(scripted(*[busy()] * 7, ok()), max_retries=7, retry_max_wait=3)
+    hook.get_batch("batch_1")
+    assert waits == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0, 3.0]
+    assert (len(wire.requests), hook.retries) == (8, 7)
+
+
+def test_jittered_backoff_stays_within_retry_max_wait(openai, waits):
+    hook, _ = openai(scripted(*[busy()] * 10, ok()), max_retries=10, retry_max_wait=0.25)
+    hook.get_batch("batch_1")
+    assert len(waits) == 10
+    assert all(0 <= wait <= 0.25 for wait in waits)
+
+
+# --- what is not retried ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
+def test_a_non_transient_status_is_not_retried(openai, waits, status):
+    hook, wire = openai(scripted(httpx.Response(status, json={"error": {"message": "no", "type": "t"}}), ok()))
+    with pytest.raises(ProviderAPIError) as info:
+        hook.get_batch("batch_1")
+    assert info.value.http_status == status
+    assert (len(wire.requests), hook.retries, waits) == (1, 0, [])
+
+
+def test_max_retries_0_disables_retries(openai, waits):
+    hook, wire = openai(scripted(busy(), ok()), max_retries=0)
+    with pytest.raises(ProviderAPIError) as info:
+        hook.get_batch("batch_1")
+    assert info.value.http_status == 503
+    assert (len(wire.requests), hook.retries, waits) == (1, 0, [])
+
+
+def test_max_retries_bounds_the_tries_and_the_last_error_is_raised(openai, waits):
+    hook, wire = openai(scripted(busy()), max_retries=2)
+    with pytest.raises(ProviderAPIError) as info:
+        hook.get_batch("batch_1")
+    assert (info.value.http_status, info.value.message) == (503, "The server is overloaded")
+    assert (len(wire.requests), hook.retries, len(waits)) == (3, 2, 2)
+
+
+def test_retry_deadline_bounds_the_elapsed_time(openai, monkeypatch):
+    clock = [time.monotonic()]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock[0] += seconds
+
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "sleep", sleep)
+    hook, wire = openai(scripted(busy(503, **{"Retry-After": "2"})), max_retries=50, retry_deadline=5)
+    with pytest.raises(ProviderAPIError):
+        hook.get_batch("batch_1")
+    # Tries at t=0, 2, 4; a third wait would end at t=6, past the 5 s deadline.
+    assert slept == [2.0, 2.0]
+    assert len(wire.requests) == 3
+
+
+def test_a_wait_that_would_pass_the_deadline_is_not_started(openai, waits):
+    hook, wire = openai(scripted(busy(429, **{"Retry-After": "20"}), ok()), retry_deadline=10)
+    with pytest.raises(ProviderAPIError):
+        hook.get_batch("batch_1")
+    assert (len(wire.requests), waits) == (1, [])
+
+
+# --- connection errors --------------------------------------------------------------------------------
+
+
+def test_a_connection_error_is_retried_for_a_get(openai, waits):
+    hook, wire = openai(scripted(httpx.ConnectError("connection refused"), httpx.ReadTimeout("slow"), ok()))
+    job = hook.get_batch("batch_1")
+    assert job.name == "batch_1"
+    assert (len(wire.requests), hook.retries, len(waits)) == (3, 2, 2)
+
+
+def test_a_connection_error_that_persists_is_raised_as_is(openai, waits):
+    hook, wire = openai(scripted(httpx.ConnectError("connection refused")), max_retries=1)
+    with pytest.raises(httpx.ConnectError):
+        hook.get_batch("batch_1")
+    assert len(wire.requests) == 2
+
+
+# --- non-idempotent creates vs retry-marked cancels -----------------------------------------------------
+
+
+def test_a_create_answered_503_is_not_retried_by_the_driver(openai, waits):
+    hook, wire = openai(scripted(busy(), ok()))
+    with pytest.raises(ProviderAPIError) as info:
+        hook.create_batch(MODEL, display_name="d", file_name="file-in")
+    assert info.value.http_status == 503
+    assert wire.paths() == [("POST", "/v1/batches")]
+    assert (hook.retries, waits) == (0, [])
+
+
+def test_a_create_whose_connection_fails_is_not_retried_by_the_driver(openai, waits):
+    hook, wire = openai(scripted(httpx.ConnectError("reset"), ok()))
+    with pytest.raises(httpx.ConnectError):
+        hook.create_batch(MODEL, display_name="d", file_name="file-in")
+    assert (len(wire.requests), hook.retries) == (1, 0)
+
+
+def test_an_upload_is_not_retried_by_the_driver(openai, waits):
+    hook, wire = openai(scripted(busy(), ok({"id": "file-1", "object": "file"})))
+    with pytest.raises(ProviderAPIError):
+        hook.upload_file(io.BytesIO(b"{}\n"))
+    assert wire.paths() == [("POST", "/v1/files")]
+
+
+def test_cancel_is_a_post_marked_safe_to_retry_and_is_retried(openai, waits):
+    hook, wire = openai(scripted(busy(), httpx.ConnectError("reset"), ok(batch("batch_1", "cancelling"))))
+    hook.cancel_batch("batch_1")
+    assert wire.paths() == [("POST", "/v1/batches/batch_1/cancel")] * 3
+    assert hook.retries == 2
+
+
+def _anthropic_batch() -> dict[str, Any]:
+    return {"id": "msgbatch_1", "type": "message_batch", "processing_status": "canceling", "request_counts": {}}
+
+
+def test_anthropic_cancel_is_retried_and_its_create_is_not(anthropic, waits):
+    overloaded = httpx.Response(529, json={"type": "error", "error": {"type": "overloaded_error", "message": "x"}})
+    hook, wire = anthropic(scripted(busy(), httpx.Response(200, json=_anthropic_batch())))
+    hook.cancel_batch("msgbatch_1")
+    assert wire.paths() == [("POST", "/v1/messages/batches/msgbatch_1/cancel")] * 2
+
+    hook, wire = anthropic(scripted(overloaded, httpx.Response(200, json=_anthropic_batch())))
+    with pytest.raises(ProviderAPIError):
+        hook.create_batch("claude", display_name="d", requests=[{"custom_id": "a", "params": {}}])
+    assert len(wire.requests) == 1
+
+
+# --- the async driver ---------------------------------------------------------------------------------
+
+
+async def test_async_get_retries_transient_statuses_the_same_way(openai, waits):
+    hook, wire = openai(scripted(busy(), busy(429, **{"Retry-After": "0"}), ok(batch("batch_1", "finalizing"))))
+    job = await hook.aget_batch("batch_1")
+    assert job.state is JobState.RUNNING
+    assert hook.retries == 2
+    assert len(wire.requests) == 3
+    assert len(waits) == 2 and waits[1] == 0.0
+
+
+async def test_async_get_retries_a_connection_error(openai, waits):
+    hook, wire = openai(scripted(httpx.ConnectError("refused"), ok()))
+    await hook.aget_batch("batch_1")
+    assert (len(wire.requests), hook.retries) == (2, 1)
+
+
+async def test_async_non_transient_status_and_create_are_not_retried(openai, waits):
+    hook, wire = openai(scripted(httpx.Response(400, json={"error": {"message": "bad", "type": "t"}})))
+    with pytest.raises(ProviderAPIError):
+        await hook.aget_batch("batch_1")
+    hook2, wire2 = openai(scripted(busy(), ok()))
+    with pytest.raises(ProviderAPIError):
+        await hook2.acreate_batch(MODEL, display_name="d", file_name="file-in")
+    assert (len(wire.requests), len(wire2.requests), waits) == (1, 1, [])
+
+
+async def test_async_max_retries_0_disables_retries(openai, waits):
+    hook, wire = openai(scripted(busy(), ok()), max_retries=0)
+    with pytest.raises(ProviderAPIError):
+        await hook.aget_batch("batch_1")
+    assert (len(wire.requests), waits) == (1, [])
+
+
+async def test_async_cancel_is_retried(openai, waits):
+    hook, wire = openai(scripted(busy(502), ok()))
+    await hook.acancel_batch("batch_1")
+    assert (len(wire.requests), hook.retries) == (2, 1)
+
+
+async def test_async_backoff_never_exceeds_retry_max_wait(openai, waits, monkeypatch):
+    monkeypatch.setattr(retry_module.random, "uniform", lambda low, high: high)
+    hook, _ = openai(scripted(*[busy()] * 4, ok()), max_retries=4, retry_max_wait=1)
+    await hook.aget_batch("batch_1")
+    assert waits == [0.5, 1.0, 1.0, 1.0]
+
+
+# --- a download broken mid-stream -----------------------------------------------------------------------
+
+CONTENT = bytes(range(256)) * 4  # 1024 bytes
+
+
+class BreakingStream(httpx.SyncByteStream):
+    """A response body that serves ``data`` in ``chunk``-byte pieces and breaks after ``break_after`` bytes."""
+
+    def __init__(self, data: bytes, break_after: int | None, chunk: int = 16) -> None:
+        self.data, self.break_after, self.chunk = data, break_after, chunk
+
+    def __iter__(self) -> Iterator[bytes]:
+        sent = 0
+        while sent < len(self.data):
+            if self.break_after is not None and sent >= self.break_after:
+                raise httpx.ReadError("connection reset by peer")
+            piece = self.data[sent : sent + self.chunk]
+            sent += len(piece)
+            yield piece
+        if self.break_after is not None and sent <= self.break_after:
+            raise httpx.ReadError("connection reset by peer")
+
+
+def ranged_server(breaks: list[int | None], honour_range: bool) -> Any:
+    """A file-content endpoint: each answer breaks after the next count in ``breaks`` (None: does not)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        brk = breaks.pop(0) if breaks else None
+        header = request.headers.get("range")
+        if header and honour_range:
+            start = int(header.removeprefix("bytes=").removesuffix("-"))
+            rest = CONTENT[start:]
+            headers = {"content-range": f"bytes {start}-{len(CONTENT) - 1}/{len(CONTENT)}"}
+            return httpx.Response(206, stream=BreakingStream(rest, brk), headers=headers)
+        return httpx.Response(200, stream=BreakingStream(CONTENT, brk))
+
+    return handler
+
+
+@pytest.mark.parametrize("honour_range", [True, False], ids=["206-partial", "200-range-ignored"])
+def test_a_download_broken_mid_stream_resumes_with_range_and_delivers_every_byte_once(openai, waits, honour_range):
+    hook, wire = openai(ranged_server([320, None], honour_range))
+    sink = io.BytesIO()
+    written = hook.download_file("file-out", sink, chunk_size=16)
+
+    assert sink.getvalue() == CONTENT
+    assert written == len(CONTENT)
+    assert wire.paths() == [("GET", "/v1/files/file-out/content")] * 2
+    assert "range" not in wire.requests[0].headers
+    assert wire.requests[1].headers["range"] == "bytes=320-"
+    assert all(r.headers["authorization"].startswith("Bearer ") for r in wire.requests)
+    assert hook.retries == 1
+    assert waits == []
+
+
+@pytest.mark.parametrize("honour_range", [True, False], ids=["206-partial", "200-range-ignored"])
+def test_a_download_broken_several_times_asks_for_what_is_still_missing_each_time(openai, waits, honour_range):
+    # With Range honoured the later breaks count from the resumed offset; without, from the start.
+    breaks = [100, 200, None] if honour_range else [100, 300, None]
+    hook, wire = openai(ranged_server(breaks, honour_range))
+    chunks = list(hook.iter_file_bytes("file-out", chunk_size=16))
+
+    assert b"".join(chunks) == CONTENT
+    expected = ["bytes=112-", "bytes=320-"] if honour_range else ["bytes=112-", "bytes=304-"]
+    assert [r.headers.get("range") for r in wire.requests] == [None, *expected]
+    assert hook.retries == 2
+
+
+def test_a_break_inside_a_results_line_yields_each_row_exactly_once(openai, waits):
+    # 20 lines of ~110 kB: iter_results reads 1 MiB chunks, so the break after ~1.3 MB falls after one
+    # whole chunk was delivered and in the middle of a line.
+    lines = b"".join(
+        json.dumps(
+            {"custom_id": f"k{i}", "response": None, "error": {"code": "batch_expired", "message": "x" * 110_000}}
+        ).encode()
+        + b"\n"
+        for i in range(20)
+    )
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "range" not in request.headers:
+            return httpx.Response(200, stream=BreakingStream(lines, break_after=1_300_000, chunk=65536))
+        start = int(request.headers["range"].removeprefix("bytes=").removesuffix("-"))
+        return httpx.Response(206, content=lines[start:])
+
+    hook, wire = openai(handler)
+    job = parse_batch({**batch("b", "expired"), "error_file_id": "file-err"})
+    rows = list(hook.iter_results(job))
+
+    assert [r.key for r in rows] == [f"k{i}" for i in range(20)]
+    assert {r.status for r in rows} == {RowStatus.EXPIRED}
+    assert [r.headers.get("range") for r in wire.requests] == [None, f"bytes={1 << 20}-"]
+
+
+def test_a_download_that_keeps_breaking_gives_up_after_max_retries(openai, waits):
+    hook, wire = openai(lambda request: httpx.Response(200, stream=BreakingStream(CONTENT, 64)), max_retries=2)
+    with pytest.raises(httpx.ReadError):
+        hook.download_file("file-out", io.BytesIO(), chunk_size=16)
+    assert len(wire.requests) == 3
+
+
+def test_a_download_answered_503_first_is_retried_before_streaming(openai, waits):
+    responses = [busy(), httpx.Response(200, content=CONTENT)]
+    hook, wire = openai(lambda request: responses.pop(0))
+    assert b"".join(hook.iter_file_bytes("file-out")) == CONTENT
+    assert len(wire.requests) == 2
+    assert "range" not in wire.requests[1].headers
+
+
+def test_a_break_after_the_last_byte_ends_the_download_on_416(openai, waits):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "range" in request.headers:
+            return httpx.Response(416, headers={"content-range": f"bytes */{len(CONTENT)}"})
+        return httpx.Response(200, stream=BreakingStream(CONTENT, len(CONTENT)))
+
+    hook, wire = openai(handler)
+    assert b"".join(hook.iter_file_bytes("file-out", chunk_size=16)) == CONTENT
+    assert wire.requests[1].headers["range"] == f"bytes={len(CONTENT)}-"

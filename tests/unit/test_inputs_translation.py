@@ -1,0 +1,326 @@
+"""prepare_input with the OpenAI and Anthropic hooks: validation, translation, spooling, limits.
+
+The hooks are real, built from ``AIRFLOW_CONN_*`` connections; nothing here may reach the network, so
+their clients raise if asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_genai_batch.errors import InputValidationError
+from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.keys import portable_id
+from airflow_provider_genai_batch.hooks.anthropic import AnthropicBatchHook
+from airflow_provider_genai_batch.hooks.base import ProviderLimits
+from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
+from airflow_provider_genai_batch.inputs import JsonlSpool, PreparedInput, prepare_input
+
+OPENAI_MODEL = "gpt-4o-mini"
+ANTHROPIC_MODEL = "claude-sonnet-4-5"
+
+
+def _connect(monkeypatch: pytest.MonkeyPatch, conn_id: str, conn_type: str, **extra: Any) -> None:
+    conn = {"conn_type": conn_type, "password": "sk-test-key-0123456789", "host": "http://unused.invalid"}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({**conn, "extra": extra}))
+
+
+def _offline(hook: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    def no_network(*_: Any) -> Any:
+        raise AssertionError("prepare_input must not talk to the provider")
+
+    monkeypatch.setattr(hook, "get_conn", no_network)
+    monkeypatch.setattr(hook, "aget_conn", no_network)
+    return hook
+
+
+@pytest.fixture
+def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where prepare_input's temporary spool files go during the test."""
+    path = tmp_path / "spool"
+    path.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(path))
+    return path
+
+
+@pytest.fixture
+def openai_hook(monkeypatch: pytest.MonkeyPatch, spool_dir: Path) -> OpenAIBatchHook:
+    _connect(monkeypatch, "openai_inputs", "genai_openai")
+    return _offline(OpenAIBatchHook(conn_id="openai_inputs"), monkeypatch)
+
+
+@pytest.fixture
+def anthropic_hook(monkeypatch: pytest.MonkeyPatch, spool_dir: Path) -> AnthropicBatchHook:
+    _connect(monkeypatch, "anthropic_inputs", "genai_anthropic")
+    return _offline(AnthropicBatchHook(conn_id="anthropic_inputs"), monkeypatch)
+
+
+@pytest.fixture
+def prepared_inputs() -> Iterator[list[PreparedInput]]:
+    """PreparedInputs to clean up after the test."""
+    made: list[PreparedInput] = []
+    yield made
+    for prepared in made:
+        prepared.cleanup()
+
+
+def gemini_line(key: str, text: str = "hello", **request: Any) -> dict[str, Any]:
+    return {"key": key, "request": {"contents": [{"role": "user", "parts": [{"text": text}]}], **request}}
+
+
+def openai_line(custom_id: str, url: str = "/v1/chat/completions", model: str = OPENAI_MODEL) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model}
+    if url == "/v1/embeddings":
+        body["input"] = custom_id
+    else:
+        body["messages"] = [{"role": "user", "content": custom_id}]
+    return {"custom_id": custom_id, "method": "POST", "url": url, "body": body}
+
+
+def anthropic_request(custom_id: str, text: str, max_tokens: int) -> dict[str, Any]:
+    messages = [{"role": "user", "content": text}]
+    return {
+        "custom_id": custom_id,
+        "params": {"model": ANTHROPIC_MODEL, "max_tokens": max_tokens, "messages": messages},
+    }
+
+
+def write_jsonl(path: Path, lines: list[dict[str, Any]]) -> Path:
+    path.write_bytes(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_bytes().splitlines()]
+
+
+# --- OpenAI ----------------------------------------------------------------------------------------------
+
+
+def test_gemini_jsonl_for_openai_is_translated_into_a_local_spool_of_batch_lines(
+    openai_hook, tmp_path, spool_dir, prepared_inputs
+):
+    long_key = "documents/2026/report.pdf#page=1"
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [gemini_line("a", "one"), gemini_line(long_key, "two", generationConfig={"maxOutputTokens": 9})],
+    )
+    prepared = prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+
+    assert (prepared.summary.format, prepared.summary.count) == (InputFormat.GEMINI, 2)
+    assert prepared.inline is None
+    assert prepared.endpoint is None  # the create call picks chat from the embeddings flag
+    assert isinstance(prepared.upload_source, Path)
+    assert prepared.upload_source != source
+    assert prepared.upload_source.parent == spool_dir
+    assert read_jsonl(prepared.upload_source) == [
+        {
+            "custom_id": "a",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": OPENAI_MODEL, "messages": [{"role": "user", "content": "one"}]},
+        },
+        {
+            "custom_id": portable_id(long_key),
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": OPENAI_MODEL,
+                "messages": [{"role": "user", "content": "two"}],
+                "max_completion_tokens": 9,
+            },
+        },
+    ]
+    assert list(prepared.iter_keys()) == ["a", long_key]  # the original keys, for the join
+    assert prepared.summary.total_bytes == prepared.upload_source.stat().st_size  # limits see translated bytes
+    with prepared.open_upload() as stream:
+        assert stream.read() == prepared.upload_source.read_bytes()
+
+    prepared.cleanup()
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_gemini_embeddings_for_openai_translate_to_embeddings_lines(openai_hook, tmp_path, prepared_inputs):
+    source = write_jsonl(tmp_path / "in.jsonl", [{"key": "e1", "request": {"content": {"parts": [{"text": "x"}]}}}])
+    prepared = prepare_input(str(source), openai_hook, model="text-embedding-3-small", embeddings=True)
+    prepared_inputs.append(prepared)
+    [line] = read_jsonl(prepared.upload_source)
+    assert (line["url"], line["body"]["input"], line["body"]["model"]) == (
+        "/v1/embeddings",
+        "x",
+        "text-embedding-3-small",
+    )
+
+
+def test_inline_gemini_requests_for_openai_are_spooled_for_upload(openai_hook, spool_dir, prepared_inputs):
+    prepared = prepare_input([gemini_line("a"), gemini_line("b")], openai_hook, model=OPENAI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    assert prepared.inline is None  # OpenAI takes no inline batch
+    assert prepared.upload_source.parent == spool_dir
+    assert [line["custom_id"] for line in read_jsonl(prepared.upload_source)] == ["a", "b"]
+
+
+@pytest.mark.parametrize("url", ["/v1/chat/completions", "/v1/responses", "/v1/embeddings"])
+def test_native_openai_jsonl_is_uploaded_as_it_is_and_its_endpoint_returned(
+    openai_hook, tmp_path, spool_dir, prepared_inputs, url
+):
+    source = write_jsonl(tmp_path / "native.jsonl", [openai_line("r1", url), openai_line("r2", url)])
+    prepared = prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+
+    assert prepared.summary.format is InputFormat.OPENAI
+    assert prepared.endpoint == url
+    assert prepared.upload_source == source  # the original path: no copy
+    assert prepared.summary.total_bytes == source.stat().st_size
+    translation_spools = [p for p in spool_dir.iterdir() if p.name.startswith("genai-batch-input-")]
+    assert [p.stat().st_size for p in translation_spools] == [0]  # nothing was copied
+    assert list(prepared.iter_keys()) == ["r1", "r2"]
+
+
+def test_native_openai_lines_with_mixed_endpoints_are_refused_naming_the_line(openai_hook, tmp_path):
+    source = write_jsonl(
+        tmp_path / "mixed.jsonl",
+        [
+            openai_line("r1", "/v1/chat/completions"),
+            openai_line("r2", "/v1/chat/completions"),
+            openai_line("r3", "/v1/embeddings"),
+        ],
+    )
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+    assert info.value.line == 3
+    assert info.value.source == str(source)
+    assert "every line must target one endpoint" in info.value.reason
+    assert "/v1/embeddings" in info.value.reason and "/v1/chat/completions" in info.value.reason
+
+
+def test_native_openai_line_for_another_model_is_refused(openai_hook, tmp_path):
+    source = write_jsonl(tmp_path / "n.jsonl", [openai_line("r1"), openai_line("r2", model="gpt-4.1")])
+    with pytest.raises(
+        InputValidationError, match=re.escape("line 2: body.model 'gpt-4.1' differs from the batch model")
+    ):
+        prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+
+
+def test_an_anthropic_native_jsonl_is_refused_for_openai(openai_hook, tmp_path):
+    line = {"custom_id": "a", "params": {"model": "c", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}]}}
+    source = write_jsonl(tmp_path / "a.jsonl", [line])
+    with pytest.raises(InputValidationError, match="line 1: anthropic native format cannot be sent to openai"):
+        prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+
+
+def test_60000_gemini_lines_for_openai_fail_on_the_50000_request_limit_before_any_upload(openai_hook, tmp_path):
+    source = tmp_path / "big.jsonl"
+    template = '{"key":"k%d","request":{"contents":[{"parts":[{"text":"q"}]}]}}\n'
+    source.write_text("".join(template % i for i in range(60_000)))
+
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+    assert info.value.line == 50_001
+    assert "50,000-request limit of one openai batch" in str(info.value)
+    # openai_hook's clients raise if used: nothing was uploaded.
+
+
+def test_the_byte_limit_applies_to_the_translated_output(openai_hook, tmp_path, monkeypatch):
+    lines = [gemini_line(f"k{i}") for i in range(10)]
+    source = write_jsonl(tmp_path / "in.jsonl", lines)
+    translated = sum(
+        len(json.dumps(openai_hook.to_native(line, model=OPENAI_MODEL, embeddings=False))) for line in lines
+    )
+    assert source.stat().st_size < translated  # OpenAI lines are bigger than the Gemini ones
+    limit = source.stat().st_size + 10  # the source fits, its translation does not
+    monkeypatch.setattr(openai_hook, "limits", ProviderLimits(max_requests=50_000, max_file_bytes=limit))
+    with pytest.raises(
+        InputValidationError, match=f"input exceeds {limit:,} bytes, the size limit of one openai batch"
+    ):
+        prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+
+
+def test_a_failed_validation_leaves_no_spool_files_behind(openai_hook, tmp_path, spool_dir):
+    source = write_jsonl(tmp_path / "in.jsonl", [gemini_line("a"), {"key": "b"}])
+    with pytest.raises(InputValidationError):
+        prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+    assert list(spool_dir.iterdir()) == []
+
+
+# --- Anthropic -------------------------------------------------------------------------------------------
+
+
+def test_gemini_jsonl_for_anthropic_becomes_a_re_iterable_inline_spool(anthropic_hook, tmp_path, prepared_inputs):
+    source = write_jsonl(tmp_path / "in.jsonl", [gemini_line("a", "one"), gemini_line("b", "two")])
+    prepared = prepare_input(str(source), anthropic_hook, model=ANTHROPIC_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+
+    assert prepared.upload_source is None
+    assert isinstance(prepared.inline, JsonlSpool)
+    first, second = list(prepared.inline), list(prepared.inline)
+    assert first == second
+    assert first == [anthropic_request("a", "one", 4096), anthropic_request("b", "two", 4096)]
+    assert list(prepared.iter_keys()) == ["a", "b"]
+    with pytest.raises(ValueError, match="goes inline"):
+        prepared.open_upload()
+
+
+def test_inline_list_for_anthropic_is_spooled_inline_too(monkeypatch, spool_dir, prepared_inputs):
+    _connect(monkeypatch, "anthropic_small", "genai_anthropic", default_max_tokens=256)
+    hook = _offline(AnthropicBatchHook(conn_id="anthropic_small"), monkeypatch)
+    prepared = prepare_input([gemini_line("x"), gemini_line("y")], hook, model=ANTHROPIC_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    assert [r["params"]["max_tokens"] for r in prepared.inline] == [256, 256]
+    assert [r["custom_id"] for r in prepared.inline] == ["x", "y"]
+
+
+def test_native_anthropic_jsonl_is_copied_into_the_inline_spool_unchanged(anthropic_hook, tmp_path, prepared_inputs):
+    lines = [anthropic_request("p", "p", 5), anthropic_request("q", "q", 5)]
+    source = write_jsonl(tmp_path / "native.jsonl", lines)
+    prepared = prepare_input(str(source), anthropic_hook, model=ANTHROPIC_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    assert prepared.summary.format is InputFormat.ANTHROPIC
+    assert list(prepared.inline) == lines == list(prepared.inline)
+
+
+def test_embeddings_for_anthropic_are_refused_up_front(anthropic_hook, tmp_path, spool_dir):
+    source = write_jsonl(tmp_path / "emb.jsonl", [{"key": "e", "request": {"content": {"parts": [{"text": "x"}]}}}])
+    with pytest.raises(InputValidationError, match="anthropic has no embeddings batch API") as info:
+        prepare_input(str(source), anthropic_hook, model=ANTHROPIC_MODEL, embeddings=True)
+    assert info.value.line is None
+    assert list(spool_dir.iterdir()) == []  # refused before anything was read or spooled
+
+
+def test_sampling_params_under_2026_10_21_fail_naming_the_line(monkeypatch, tmp_path, spool_dir):
+    _connect(monkeypatch, "anthropic_v2", "genai_anthropic", anthropic_version="2026-10-21")
+    hook = _offline(AnthropicBatchHook(conn_id="anthropic_v2"), monkeypatch)
+    source = write_jsonl(
+        tmp_path / "in.jsonl", [gemini_line("a"), gemini_line("b", generationConfig={"temperature": 0.2})]
+    )
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(str(source), hook, model=ANTHROPIC_MODEL, embeddings=False)
+    assert info.value.line == 2
+    assert "rejects temperature" in info.value.reason
+
+
+# --- Gemini-only features --------------------------------------------------------------------------------
+
+
+HOOKS = [("openai_hook", OPENAI_MODEL), ("anthropic_hook", ANTHROPIC_MODEL)]
+
+
+@pytest.mark.parametrize(("hook_fixture", "model"), HOOKS)
+def test_a_gemini_only_tool_on_line_2_fails_naming_the_line_and_the_field(request, tmp_path, hook_fixture, model):
+    hook = request.getfixturevalue(hook_fixture)
+    source = write_jsonl(tmp_path / "in.jsonl", [gemini_line("a"), gemini_line("b", tools=[{"googleSearch": {}}])])
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(str(source), hook, model=model, embeddings=False)
+    assert info.value.line == 2
+    assert info.value.source == str(source)
+    assert "googleSearch" in info.value.reason
+    assert hook.provider in info.value.reason
+    assert f"{source}, line 2: " in str(info.value)
