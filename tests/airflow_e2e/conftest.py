@@ -1,0 +1,262 @@
+"""A real Airflow 3 deployment on loopback (API server, scheduler, dag-processor, triggerer; SQLite,
+LocalExecutor) in a fresh AIRFLOW_HOME, with connections pointing at an emulator that keeps jobs PENDING.
+
+Every component runs in its own process group and is killed with that group at teardown. Each
+component's output goes to ``<home>/<component>.log``; on a failed test the tail of every one of them,
+and of the task and trigger logs, is printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from airflow_provider_genai_batch.testing.emulator import EmulatorServer
+from airflow_provider_genai_batch.testing.emulator.server import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+AIRFLOW = str(BIN / "airflow")
+HOST = "127.0.0.1"
+API_KEY = "e2e-test-key"
+COMPONENTS = {
+    "api-server": lambda port: ["api-server", "--host", HOST, "--port", str(port)],
+    "scheduler": lambda port: ["scheduler", "--skip-serve-logs"],
+    "dag-processor": lambda port: ["dag-processor"],
+    "triggerer": lambda port: ["triggerer", "--skip-serve-logs"],
+}
+STARTUP_TIMEOUT = 90.0
+LOG_TAIL_LINES = 60
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
+    """Call ``check`` until it returns something truthy, and return that; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            result = check()
+        except (httpx.HTTPError, KeyError, ValueError) as err:  # not up yet, or a half-written answer
+            last_error, result = err, None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
+        time.sleep(interval)
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as err:
+        return f"<unreadable: {err}>"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class AirflowDeployment:
+    """The running components, the REST API client and where everything writes."""
+
+    home: Path
+    dags_dir: Path
+    output_dir: Path
+    env: dict[str, str]
+    api_url: str
+    emulator: EmulatorServer
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _api: httpx.Client | None = None
+
+    @property
+    def api(self) -> httpx.Client:
+        if self._api is None:
+            self._api = httpx.Client(base_url=f"{self.api_url}/api/v2", timeout=30.0, trust_env=False)
+        return self._api
+
+    def log_path(self, component: str) -> Path:
+        return self.home / f"{component}.log"
+
+    def start(self, component: str) -> None:
+        log = self.log_path(component).open("ab")
+        try:
+            self.processes[component] = subprocess.Popen(
+                [AIRFLOW, *COMPONENTS[component](int(self.api_url.rsplit(":", 1)[1]))],
+                env=self.env,
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so teardown reaches its children too
+            )
+        finally:
+            log.close()
+
+    def assert_alive(self) -> None:
+        dead = {name: proc.returncode for name, proc in self.processes.items() if proc.poll() is not None}
+        assert not dead, f"Airflow components exited: {dead}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the public REST API and return its JSON, failing with the answer's body on an error status."""
+        response = self.api.request(method, path, **kwargs)
+        assert response.is_success, f"{method} {path} -> {response.status_code}: {response.text[:2000]}"
+        return response.json() if response.content else None
+
+    def stop(self) -> None:
+        if self._api is not None:
+            self._api.close()
+            self._api = None
+        for proc in self.processes.values():
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for proc in self.processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            # Whatever is left in the group (executor workers, the leader if it ignored SIGTERM) is killed.
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+
+    def diagnostics(self) -> str:
+        parts = []
+        for component in COMPONENTS:
+            proc = self.processes.get(component)
+            status = "not started" if proc is None else f"returncode={proc.poll()}"
+            parts.append(
+                f"===== {component} ({status}): last {LOG_TAIL_LINES} lines =====\n{_tail(self.log_path(component))}"
+            )
+        for task_log in sorted((self.home / "logs").rglob("*.log*")):
+            parts.append(f"===== {task_log.relative_to(self.home)} =====\n{_tail(task_log)}")
+        parts.append(f"===== emulator stderr =====\n{_tail_text(self.emulator.stderr_text())}")
+        return "\n".join(parts)
+
+
+def _tail_text(text: str, lines: int = LOG_TAIL_LINES) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal the process group this fixture created for ``proc`` (its pgid is its pid: start_new_session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def airflow_env(home: Path, dags_dir: Path, api_port: int, emulator: EmulatorServer) -> dict[str, str]:
+    """A hermetic environment: no AIRFLOW* variable of the pytest process leaks into the components."""
+    base = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "_AIRFLOW"))}
+    api_url = f"http://{HOST}:{api_port}"
+    return {
+        **base,
+        "PATH": f"{BIN}{os.pathsep}{base.get('PATH', '')}",
+        "PYTHONUNBUFFERED": "1",
+        "NO_PROXY": "*",  # loopback only, whatever proxy the machine has configured
+        "no_proxy": "*",
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_dir),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__API__HOST": HOST,
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__BASE_URL": api_url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__SECRET_KEY": "e2e-api-secret-key",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "e2e-jwt-secret-shared-by-every-component-" + "0123456789abcdef" * 2,
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        "AIRFLOW__TRIGGERER__ON_KILL_TIMEOUT": "30",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW_CONN_GEMINI_BATCH_DEFAULT": json.dumps(
+            {"conn_type": "genai_gemini", "host": emulator.base_url, "password": API_KEY}
+        ),
+    }
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Remember each phase's report on the item, so the deployment fixture knows whether the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorServer]:
+    """Jobs stay PENDING for ten minutes: long past the test, so only a cancel can end them."""
+    with EmulatorServer(pending_seconds=600, running_seconds=600, api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def airflow_deployment(
+    tmp_path: Path, emulator: EmulatorServer, request: pytest.FixtureRequest
+) -> Iterator[AirflowDeployment]:
+    """Migrate a fresh SQLite DB, start the four components, and wait until the API server answers.
+
+    The test writes its DAG file into ``dags_dir`` before asking for anything: the dag-processor
+    lists the folder every few seconds.
+    """
+    home = tmp_path / "airflow-home"
+    dags_dir = tmp_path / "dags"
+    output_dir = tmp_path / "output"
+    for directory in (home, dags_dir, output_dir):
+        directory.mkdir()
+    api_port = free_port(HOST)
+    deployment = AirflowDeployment(
+        home=home,
+        dags_dir=dags_dir,
+        output_dir=output_dir,
+        env=airflow_env(home, dags_dir, api_port, emulator),
+        api_url=f"http://{HOST}:{api_port}",
+        emulator=emulator,
+    )
+    try:
+        with deployment.log_path("db-migrate").open("wb") as log:
+            migrate = subprocess.run(
+                [AIRFLOW, "db", "migrate"],
+                env=deployment.env,
+                cwd=home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=180,
+                check=False,
+            )
+        assert migrate.returncode == 0, f"airflow db migrate failed:\n{_tail(deployment.log_path('db-migrate'))}"
+        for component in COMPONENTS:
+            deployment.start(component)
+
+        def api_healthy() -> bool:
+            deployment.assert_alive()
+            return (
+                httpx.get(f"{deployment.api_url}/api/v2/monitor/health", timeout=2.0, trust_env=False).status_code
+                == 200
+            )
+
+        wait_until(api_healthy, STARTUP_TIMEOUT, "the API server to answer /api/v2/monitor/health")
+        yield deployment
+    except BaseException:
+        print(f"\n{deployment.diagnostics()}", file=sys.stderr)
+        raise
+    else:
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            print(f"\n{deployment.diagnostics()}", file=sys.stderr)
+    finally:
+        deployment.stop()
