@@ -18,7 +18,7 @@ from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
-from airflow_provider_genai_batch.landing import land_results, output_dir
+from airflow_provider_genai_batch.landing import land_results, output_dir, redacted_job, redacted_row
 from airflow_provider_genai_batch.links import JOB_REF_XCOM_KEY
 from airflow_provider_genai_batch.models import BatchJob, BatchJobRef, JobState, ResultsManifest
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
@@ -129,7 +129,9 @@ class BatchCompletionMixin:
         uri = self.output_uri or ref.output_uri
         if not uri:
             raise GenAIBatchError("no output_uri: set it on the sensor or on the submit operator")
-        manifest = land_results(hook.iter_results(job), job, ref, output_dir(uri), hook.provider_key)
+        job = redacted_job(job, hook.redact)
+        rows = (redacted_row(row, hook.redact) for row in hook.iter_results(job))
+        manifest = land_results(rows, job, ref, output_dir(uri), hook.provider_key)
         self.log.info(  # type: ignore[attr-defined]
             "%s %s: %s -> %s", ref.provider, ref.job_name, manifest.counts.model_dump(), manifest.results_uri
         )

@@ -21,7 +21,8 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.formats import gemini
 from airflow_provider_genai_batch.formats.detect import InputFormat
-from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
+from airflow_provider_genai_batch.formats.jsonl import UTF8_BOM, iter_json_objects
+from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
 from airflow_provider_genai_batch.formats.validate import InputLimits, InputSummary, validate_lines
 from airflow_provider_genai_batch.hooks.base import BatchHook
 
@@ -63,7 +64,7 @@ class PreparedInput:
         """The validated input keys, in input order."""
         with self.keys_file.open("rb") as keys:
             for line in keys:
-                yield line.rstrip(b"\n").decode()
+                yield read_key_line(line)
 
     def cleanup(self) -> None:
         """Remove the local spool files."""
@@ -81,6 +82,8 @@ def prepare_input(
     byte_limit = limits.max_file_bytes if caps.file_input else limits.max_inline_bytes
     caps_inline_only = caps.inline_input and not caps.file_input
     is_file = isinstance(source, str)
+    # A native file goes up as it is, unless it starts with a BOM that providers would read as bad JSON.
+    passthrough = is_file and not caps_inline_only and not _starts_with_bom(source)
     keys_file, native_file = _spool_path("keys"), _spool_path("input")
     spools = [native_file]
     endpoints: set[str] = set()
@@ -97,7 +100,7 @@ def prepare_input(
                         endpoints.add(endpoint)
                         if len(endpoints) > 1:
                             raise ValueError(f"every line must target one endpoint; found {sorted(endpoints)}")
-                    if is_file and not caps_inline_only:
+                    if passthrough:
                         return size  # uploaded as it is: no copy
                     out = line
                 else:
@@ -118,8 +121,9 @@ def prepare_input(
                     max_bytes=byte_limit,
                 ),
                 embeddings=embeddings,
-                on_key=lambda key: keys.write(key.encode() + b"\n"),
+                on_key=lambda key: keys.write(key_line(key)),
                 on_line=on_line,
+                provider_key=hook.provider_key,
             )
     except BaseException:
         for path in (keys_file, *spools):
@@ -129,7 +133,7 @@ def prepare_input(
     fits_inline = limits.max_inline_bytes is None or summary.total_bytes <= limits.max_inline_bytes
     if caps.inline_input and (not caps.file_input or (not is_file and fits_inline)):
         prepared.inline = JsonlSpool(native_file)
-    elif is_file and not rewritten:
+    elif passthrough and not rewritten:
         prepared.upload_source = _local_or_remote(ObjectStoragePath(source))
     else:
         prepared.upload_source = native_file
@@ -162,6 +166,14 @@ def _inline_records(items: Sequence[Mapping[str, Any]], embeddings: bool) -> Ite
 
 def _is_native(item: Mapping[str, Any]) -> bool:
     return "custom_id" in item or "recordId" in item
+
+
+def _starts_with_bom(uri: str) -> bool:
+    path = ObjectStoragePath(uri)
+    if not path.exists():
+        return False
+    with path.open("rb") as head:
+        return head.read(len(UTF8_BOM)) == UTF8_BOM
 
 
 def _label(source: str | Sequence[Mapping[str, Any]]) -> str:

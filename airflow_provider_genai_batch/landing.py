@@ -14,12 +14,13 @@ from datetime import datetime, timezone
 
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, encode_row
 from airflow_provider_genai_batch.models import BatchJob, BatchJobRef, JobState, ResultCounts, ResultsManifest
 
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "manifest.json"
-KEYS_FILE = "input_keys.txt"
+KEYS_FILE = "input_keys.jsonl"
 
 _UNANSWERED_STATUS = {JobState.CANCELLED: RowStatus.CANCELLED, JobState.EXPIRED: RowStatus.EXPIRED}
 
@@ -36,7 +37,7 @@ def write_keys(directory: ObjectStoragePath, keys: Iterable[str]) -> ObjectStora
     target = directory / KEYS_FILE
     with target.open("wb") as sink:
         for key in keys:
-            sink.write(key.encode() + b"\n")
+            sink.write(key_line(key))
     return target
 
 
@@ -44,9 +45,8 @@ def iter_keys(uri: str) -> Iterator[str]:
     """Input keys written by :func:`write_keys`, streamed."""
     with ObjectStoragePath(uri).open("rb") as source:
         for line in source:
-            key = line.rstrip(b"\r\n")
-            if key:
-                yield key.decode()
+            if line.strip():
+                yield read_key_line(line)
 
 
 def original_keys(keys_uri: str, provider_key: Callable[[str], str]) -> dict[str, str]:
@@ -133,6 +133,20 @@ def land_results(
     staged.write_text(manifest.model_dump_json(indent=2))
     staged.rename(manifest_path)
     return manifest
+
+
+def redacted_job(job: BatchJob, redact: Callable[[str], str]) -> BatchJob:
+    """The job with any secret removed from the provider's error message (it lands in the manifest)."""
+    if job.error_message is None:
+        return job
+    return job.model_copy(update={"error_message": redact(job.error_message)})
+
+
+def redacted_row(row: ResultRow, redact: Callable[[str], str]) -> ResultRow:
+    """The row with any secret removed from its error message."""
+    if row.error is not None:
+        row.error.message = redact(row.error.message)
+    return row
 
 
 def _count(counts: ResultCounts, status: RowStatus) -> None:

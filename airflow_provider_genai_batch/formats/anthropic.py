@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_provider_genai_batch.formats.keys import portable_id
+from airflow_provider_genai_batch.formats.keys import PORTABLE_ID, portable_id
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.formats.translate import (
     REQUEST_REASONS,
@@ -186,6 +186,9 @@ def _tool_choice(mode: str, forced: str | None) -> dict[str, Any]:
 
 def check_native(line: Mapping[str, Any]) -> None:
     """Check an Anthropic-native batch request (``custom_id`` + ``params``); ValueError(reason) if bad."""
+    custom_id = line.get("custom_id")
+    if not isinstance(custom_id, str) or not PORTABLE_ID.match(custom_id):
+        raise ValueError(f"'custom_id' {custom_id!r} must match [A-Za-z0-9_-]{{1,64}}")
     params = line.get("params")
     if not isinstance(params, Mapping):
         raise ValueError("'params' must be a JSON object")

@@ -28,6 +28,8 @@ def iter_json_objects(lines: Iterable[bytes], source: str) -> Iterator[tuple[int
             obj = _decoder.decode(line)
         except msgspec.DecodeError as err:
             raise InputValidationError(f"invalid JSON: {err}", source=source, line=number) from None
+        except RecursionError:
+            raise InputValidationError("JSON nested too deeply", source=source, line=number) from None
         if not isinstance(obj, dict):
             raise InputValidationError(
                 f"each line must be a JSON object, got {type(obj).__name__}", source=source, line=number

@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 
+import msgspec
+
 PORTABLE_ID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 HASHED_PREFIX = "k-"
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(str).decode
 
 
 def portable_id(key: str) -> str:
@@ -18,3 +22,13 @@ def portable_id(key: str) -> str:
     if PORTABLE_ID.fullmatch(key):
         return key
     return HASHED_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+
+
+def key_line(key: str) -> bytes:
+    """A key as one line of a keys file: JSON-encoded, so keys with line breaks survive."""
+    return _encode(key) + b"\n"
+
+
+def read_key_line(line: bytes) -> str:
+    """The key stored in one line of a keys file."""
+    return _decode(line)

@@ -46,13 +46,16 @@ def validate_lines(
     embeddings: bool = False,
     on_key: Callable[[str], None] | None = None,
     on_line: Callable[[dict[str, Any], InputFormat, int], int] | None = None,
+    provider_key: Callable[[str], str] | None = None,
 ) -> InputSummary:
     """Validate parsed lines (from :func:`..jsonl.iter_json_objects`); raise on the first problem.
 
     ``on_line`` is handed each valid line, its format and its size, and returns the bytes it will cost at
     the provider (after any translation); a ``ValueError`` it raises is reported against the line.
+    ``provider_key`` is how the provider will rename keys; two keys that end up as one id are refused.
     """
     seen: dict[str, int] = {}
+    renamed: dict[str, int] = {}
     fmt: InputFormat | None = None
     total = 0
     for number, obj, size in records:
@@ -85,6 +88,8 @@ def validate_lines(
                 f"duplicate key {key!r} (first used on line {seen[key]})", source=source, line=number
             )
         seen[key] = number
+        if provider_key is not None:
+            _check_renamed(key, provider_key(key), number, seen, renamed, source)
         if fmt is InputFormat.GEMINI:
             _check_gemini_line(obj, embeddings, source, number)
         if on_line is not None:
@@ -156,6 +161,22 @@ def _check_gemini_line(obj: dict[str, Any], embeddings: bool, source: str, numbe
         raise InputValidationError(
             "JSONL requests use the REST shape: put generation parameters under 'generationConfig', "
             "not an SDK-style 'config'",
+            source=source,
+            line=number,
+        )
+
+
+def _check_renamed(
+    key: str, provider_id: str, number: int, seen: dict[str, int], renamed: dict[str, int], source: str
+) -> None:
+    """Refuse a key whose provider id is another key's (only renamed keys are tracked, so this is cheap)."""
+    clash = renamed.get(key)
+    if provider_id != key:
+        clash = clash or seen.get(provider_id) or renamed.get(provider_id)
+        renamed[provider_id] = number
+    if clash:
+        raise InputValidationError(
+            f"duplicate provider id: key {key!r} would reach the provider under the same id as the key on line {clash}",
             source=source,
             line=number,
         )

@@ -24,6 +24,7 @@ from airflow_provider_genai_batch.formats.results import ResultRow
 from airflow_provider_genai_batch.hooks.http import (
     ASYNC_CLIENTS,
     ApiRequest,
+    ForeignHostGuard,
     Operation,
     Page,
     Redactor,
@@ -212,11 +213,13 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     def get_conn(self) -> httpx.Client:
         """The hook's sync client (one per hook instance, closed by :meth:`close`)."""
         if self._client is None or self._client.is_closed:
+            guard = self._guard(self.settings)
             self._client = httpx.Client(
                 base_url=self.settings.base_url,
                 timeout=self.settings.timeout,
                 auth=self.http_auth(self.settings),
                 follow_redirects=True,
+                event_hooks={"request": [guard]},
             )
         return self._client
 
@@ -230,8 +233,12 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
                 timeout=settings.timeout,
                 auth=self.http_auth(settings),
                 follow_redirects=True,
+                event_hooks={"request": [self._guard(settings).on_async_request]},
             ),
         )
+
+    def _guard(self, settings: SettingsT) -> ForeignHostGuard:
+        return ForeignHostGuard(settings.base_url, self.auth_headers(settings))
 
     def close(self) -> None:
         """Close the sync client; async clients are pooled per triggerer and outlive one hook."""

@@ -80,12 +80,18 @@ class Redactor:
         return text
 
 
+MAX_ERROR_CHARS = 2000
+
+
 def error_from_response(response: httpx.Response, provider: str, redact: Redactor) -> ProviderAPIError:
-    """Map an error response to a typed exception, reading the provider's ``{"error": ...}`` body."""
+    """Map an error response to a typed exception, reading the provider's ``{"error": ...}`` body.
+
+    The whole message is redacted before it is cut to length, so no fragment of a secret survives.
+    """
     message, provider_status = _parse_error_body(response)
     cls = NotFoundError if response.status_code == 404 else ProviderAPIError
     return cls(
-        redact(message or response.reason_phrase or "request failed"),
+        redact(message or response.reason_phrase or "request failed")[:MAX_ERROR_CHARS],
         http_status=response.status_code,
         provider_status=provider_status,
         provider=provider,
@@ -96,7 +102,7 @@ def _parse_error_body(response: httpx.Response) -> tuple[str | None, str | None]
     try:
         body = response.json()
     except ValueError:
-        return (response.text[:500] or None), None
+        return (response.text or None), None
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         status = error.get("status") or error.get("type") or error.get("code")
@@ -249,6 +255,23 @@ def iter_byte_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
             yield line.rstrip(b"\r")
     if pending.strip():
         yield pending.rstrip(b"\r")
+
+
+class ForeignHostGuard:
+    """Drops auth headers from any request to a host other than the connection's: a redirect elsewhere
+    must not carry the key (httpx strips only ``Authorization`` on such redirects)."""
+
+    def __init__(self, base_url: str, header_names: Iterable[str]) -> None:
+        self.host = httpx.URL(base_url).host
+        self.header_names = tuple(header_names)
+
+    def __call__(self, request: httpx.Request) -> None:
+        if request.url.host != self.host:
+            for name in self.header_names:
+                request.headers.pop(name, None)
+
+    async def on_async_request(self, request: httpx.Request) -> None:
+        self(request)
 
 
 class AsyncClientPool:

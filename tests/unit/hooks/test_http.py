@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
-from airflow_provider_genai_batch.hooks.http import Redactor, error_from_response, iter_byte_lines
+from airflow_provider_genai_batch.hooks.http import MAX_ERROR_CHARS, Redactor, error_from_response, iter_byte_lines
 
 # --- iter_byte_lines -----------------------------------------------------------------------------------
 
@@ -83,9 +83,12 @@ def test_404_is_not_found():
     assert isinstance(error, NotFoundError)
 
 
-def test_non_json_error_body_is_cut_to_500_characters():
-    error = error_from_response(httpx.Response(503, text="x" * 2000), "p", NO_SECRET)
-    assert error.message == "x" * 500
+def test_a_long_error_body_is_cut_to_max_error_chars_after_redaction():
+    redact = Redactor("sk-secret-at-the-cut")
+    body = "x" * (MAX_ERROR_CHARS - 5) + "sk-secret-at-the-cut" + "y" * 100
+    error = error_from_response(httpx.Response(503, text=body), "p", redact)
+    assert error.message == ("x" * (MAX_ERROR_CHARS - 5) + "***" + "y" * 100)[:MAX_ERROR_CHARS]
+    assert "sk-se" not in error.message
 
 
 def test_every_secret_is_redacted_from_the_message():

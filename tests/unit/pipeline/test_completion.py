@@ -36,9 +36,9 @@ ASSET = Asset("genai://batches/nightly")
 @pytest.fixture
 def ref(tmp_path: Path) -> BatchJobRef:
     """A job submitted with three input keys a, b, c (their keys file written at submit)."""
-    keys = tmp_path / "submitted" / "input_keys.txt"
+    keys = tmp_path / "submitted" / "input_keys.jsonl"
     keys.parent.mkdir()
-    keys.write_text("a\nb\nc\n")
+    keys.write_text('"a"\n"b"\n"c"\n')
     return BatchJobRef(
         provider="gemini",
         conn_id=FAKE_CONN_ID,

@@ -25,8 +25,8 @@ def job(state: JobState = JobState.SUCCEEDED, total: int = 0) -> BatchJob:
 
 
 def ref_with_keys(tmp_path: Path, keys: tuple[str, ...] = KEYS) -> BatchJobRef:
-    keys_file = tmp_path / "input_keys.txt"
-    keys_file.write_text("".join(f"{k}\n" for k in keys))
+    keys_file = tmp_path / "input_keys.jsonl"
+    keys_file.write_text("".join(json.dumps(k) + "\n" for k in keys))
     return BatchJobRef(
         provider="gemini", conn_id=FAKE_CONN_ID, job_name=JOB, request_count=len(keys), keys_uri=str(keys_file)
     )

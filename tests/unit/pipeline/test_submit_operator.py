@@ -84,7 +84,7 @@ def test_execute_writes_the_input_keys_under_output_uri(
 
     keys_file = Path(output_uri) / KEYS_FILE
     assert ref["keys_uri"] == str(keys_file)
-    assert keys_file.read_text() == "a\nb\nc\n"
+    assert keys_file.read_text() == '"a"\n"b"\n"c"\n'
 
 
 def test_without_output_uri_no_keys_file_is_referenced(fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path):
