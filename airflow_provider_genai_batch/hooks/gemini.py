@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, ClassVar
 
+import httpx
 from pydantic import Field, SecretStr
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
@@ -77,33 +78,20 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         A chunk lost to a transient fault is not simply re-sent: the session is asked for the offset it
         committed (``X-Goog-Upload-Command: query``) and the upload resumes from there.
         """
-        start = yield ApiRequest(
-            "POST",
-            f"upload/{self._ver}/files",
-            json={"file": {"displayName": display_name} if display_name else {}},
-            headers={
-                "X-Goog-Upload-Protocol": "resumable",
-                "X-Goog-Upload-Command": "start",
-                "X-Goog-Upload-Header-Content-Length": str(size),
-                "X-Goog-Upload-Header-Content-Type": mime_type,
-            },
-            retry=True,  # only opens an upload session: nothing is stored or billed until finalize
-        )
-        upload_url = start.headers.get("x-goog-upload-url")
-        if not upload_url:
-            raise GenAIBatchError("the upload start response carried no x-goog-upload-url header")
+        upload_url = upload_session_url((yield self._upload_start(size, display_name, mime_type)))
         chunk_size = self.settings.upload_chunk_size
         origin = stream.tell() if stream.seekable() else None
         offset, resumes = 0, 0
         while True:
-            chunk = _read_full(stream, min(chunk_size, size - offset))
-            last = offset + len(chunk) >= size
+            chunk = StreamSlice(stream, min(chunk_size, size - offset))
+            last = offset + chunk.length >= size
             try:
                 response = yield ApiRequest(
                     "POST",
                     upload_url,
                     content=chunk,
                     headers={
+                        "Content-Length": str(chunk.length),
                         "X-Goog-Upload-Command": "upload, finalize" if last else "upload",
                         "X-Goog-Upload-Offset": str(offset),
                     },
@@ -111,6 +99,8 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
                     resumable=True,
                 )
             except TransientFailure as failure:
+                if chunk.short:
+                    raise GenAIBatchError(f"the stream ended at byte {offset + chunk.sent} of {size}") from None
                 resumes += 1
                 if origin is None or resumes > self.settings.max_retries:
                     raise GenAIBatchError(f"upload failed at byte {offset} of {size}: {failure}") from failure
@@ -123,14 +113,31 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
                 stream.seek(origin + offset)
                 self.log.info("resuming upload at committed byte %d of %d", offset, size)
                 continue
-            offset += len(chunk)
+            offset += chunk.length
             if last:
                 return wire.parse_file(response.json()["file"])
-            if not chunk:
-                raise GenAIBatchError(f"the stream ended at byte {offset} of {size}")
+
+    def _upload_start(self, size: int, display_name: str | None, mime_type: str) -> ApiRequest:
+        """The request that opens a resumable upload session (its URL comes back in a header)."""
+        return ApiRequest(
+            "POST",
+            f"upload/{self._ver}/files",
+            json={"file": {"displayName": display_name} if display_name else {}},
+            headers={
+                "X-Goog-Upload-Protocol": "resumable",
+                "X-Goog-Upload-Command": "start",
+                "X-Goog-Upload-Header-Content-Length": str(size),
+                "X-Goog-Upload-Header-Content-Type": mime_type,
+            },
+            retry=True,  # only opens an upload session: nothing is stored or billed until finalize
+        )
+
+    def _file_path(self, name: str) -> str:
+        """The REST path of a file resource."""
+        return f"{self._ver}/{_file_name(name)}"
 
     def _op_get_file(self, name: str) -> Operation[FileInfo]:
-        response = yield ApiRequest("GET", f"{self._ver}/{_file_name(name)}")
+        response = yield ApiRequest("GET", self._file_path(name))
         return wire.parse_file(response.json())
 
     def _op_list_files(self, page_token: str | None) -> Operation[Page[FileInfo]]:
@@ -139,11 +146,11 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         return Page([wire.parse_file(f) for f in body.get("files", [])], body.get("nextPageToken"))
 
     def _op_delete_file(self, name: str) -> Operation[None]:
-        yield ApiRequest("DELETE", f"{self._ver}/{_file_name(name)}")
+        yield ApiRequest("DELETE", self._file_path(name))
 
     def _download_request(self, name: str) -> ApiRequest:
         """Result files (``files/batch-...``) can only be read through ``:download``, not a plain GET."""
-        return ApiRequest("GET", f"{self._ver}/{_file_name(name)}:download", params={"alt": "media"})
+        return ApiRequest("GET", f"{self._file_path(name)}:download", params={"alt": "media"})
 
     # --- batches --------------------------------------------------------------------------------------
 
@@ -158,33 +165,43 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         embeddings: bool,
         endpoint: str | None,
     ) -> Operation[BatchJob]:
-        if file_name is not None:
-            input_config: dict[str, Any] = {"fileName": _file_name(file_name)}
-        else:
-            input_config = {"requests": {"requests": [wire.inline_request(line) for line in requests or ()]}}
         batch = {
             "displayName": tag_display_name(display_name, idempotency_key) if idempotency_key else display_name,
-            "inputConfig": input_config,
+            "inputConfig": self._input_config(file_name, requests),
         }
         method = "asyncBatchEmbedContent" if embeddings else "batchGenerateContent"
         response = yield ApiRequest("POST", f"{self._ver}/{_model_name(model)}:{method}", json={"batch": batch})
-        return wire.parse_operation(response.json())
+        return self._parse_operation(response.json())
+
+    def _input_config(self, file_name: str | None, requests: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
+        """The batch's ``inputConfig``: an uploaded file, or the inline requests in their envelope."""
+        if file_name is not None:
+            return {"fileName": _file_name(file_name)}
+        return {"requests": {"requests": [wire.inline_request(line) for line in requests or ()]}}
+
+    def _parse_operation(self, operation: Mapping[str, Any]) -> BatchJob:
+        """A batch Operation as a BatchJob."""
+        return wire.parse_operation(operation)
+
+    def _batch_path(self, name: str) -> str:
+        """The REST path of a batch (``batches/<id>``), relative to the base URL."""
+        return f"{self._ver}/{_batch_name(name)}"
 
     def _op_get_batch(self, name: str) -> Operation[BatchJob]:
-        response = yield ApiRequest("GET", f"{self._ver}/{_batch_name(name)}")
-        return wire.parse_operation(response.json())
+        response = yield ApiRequest("GET", self._batch_path(name))
+        return self._parse_operation(response.json())
 
     def _op_list_batches(self, page_token: str | None) -> Operation[Page[BatchJob]]:
         response = yield ApiRequest("GET", f"{self._ver}/batches", params=_page_params(page_token))
         body = response.json()
-        return Page([wire.parse_operation(op) for op in body.get("operations", [])], body.get("nextPageToken"))
+        return Page([self._parse_operation(op) for op in body.get("operations", [])], body.get("nextPageToken"))
 
     def _op_cancel_batch(self, name: str) -> Operation[None]:
-        yield ApiRequest("POST", f"{self._ver}/{_batch_name(name)}:cancel", retry=True)
+        yield ApiRequest("POST", f"{self._batch_path(name)}:cancel", retry=True)
 
     def _op_delete_batch(self, name: str) -> Operation[None]:
         """Delete does not cancel a running job at Gemini: cancel first."""
-        yield ApiRequest("DELETE", f"{self._ver}/{_batch_name(name)}")
+        yield ApiRequest("DELETE", self._batch_path(name))
 
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
         if job.output_file:
@@ -202,17 +219,41 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         return key_in_text(job.display_name)
 
 
-def _read_full(stream: IO[bytes], count: int) -> bytes:
-    """Up to ``count`` bytes, reading again after short reads (pipes, sockets) so chunks stay whole."""
-    parts: list[bytes] = []
-    remaining = count
-    while remaining > 0:
-        part = stream.read(remaining)
-        if not part:
-            break
-        parts.append(part)
-        remaining -= len(part)
-    return b"".join(parts)
+def upload_session_url(start: httpx.Response) -> str:
+    """The session URL a resumable-upload start answered with."""
+    upload_url = start.headers.get("x-goog-upload-url")
+    if not upload_url:
+        raise GenAIBatchError("the upload start response carried no x-goog-upload-url header")
+    return upload_url
+
+
+class StreamSlice:
+    """The next ``length`` bytes of a stream, read in small pieces while they are sent.
+
+    httpx keeps each sent request alive in a reference cycle until the garbage collector runs, so a
+    chunk handed over as one ``bytes`` object would pile up; a slice holds nothing once it is spent.
+    Short reads (pipes, sockets) are read again, so chunks stay whole.
+    """
+
+    PIECE = 1 << 20
+
+    def __init__(self, stream: IO[bytes], length: int) -> None:
+        self.stream = stream
+        self.length = length
+        self.sent = 0
+
+    @property
+    def short(self) -> bool:
+        """Whether the stream ended before the slice was full."""
+        return self.sent < self.length
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self.sent < self.length:
+            piece = self.stream.read(min(self.PIECE, self.length - self.sent))
+            if not piece:
+                return
+            self.sent += len(piece)
+            yield piece
 
 
 def _page_params(token: str | None) -> dict[str, str | int]:
