@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import msgspec
-from pydantic import SecretStr
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import anthropic as wire
@@ -22,7 +21,6 @@ from airflow_provider_genai_batch.hooks.base import (
     ProviderLimits,
 )
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
-from airflow_provider_genai_batch.hooks.settings import base_url, extras_for
 from airflow_provider_genai_batch.models import BatchJob
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -51,21 +49,13 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
     hook_name = "GenAI Batch: Anthropic"
 
     provider: ClassVar[str] = wire.PROVIDER
+    settings_model: ClassVar[type[ConnectionSettings]] = AnthropicSettings
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
     native_format: ClassVar[InputFormat] = InputFormat.ANTHROPIC
     limits: ClassVar[ProviderLimits] = ProviderLimits(max_requests=100_000, max_inline_bytes=256_000_000)
     capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
         file_input=False, inline_input=True, embeddings=False, find_by_key=False
     )
-
-    @classmethod
-    def settings_from_connection(cls, conn: Any) -> AnthropicSettings:
-        if not conn.password:
-            raise GenAIBatchError(f"connection {conn.conn_id!r} has no API key (put it in the password field)")
-        return AnthropicSettings(
-            api_key=SecretStr(conn.password),
-            base_url=base_url(conn.host, conn.port) or DEFAULT_BASE_URL,
-            **extras_for(AnthropicSettings, conn),
-        )
 
     def auth_headers(self, settings: AnthropicSettings) -> dict[str, str]:
         return {"x-api-key": settings.api_key_value(), "anthropic-version": settings.anthropic_version}

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any, ClassVar, Generic, TypeVar
+from typing import IO, Any, ClassVar, Generic, TypeVar, cast
 
 import httpx
 from airflow.sdk import BaseHook
@@ -37,6 +37,7 @@ from airflow_provider_genai_batch.hooks.http import (
     send_sync,
 )
 from airflow_provider_genai_batch.hooks.retry import RetryPolicy
+from airflow_provider_genai_batch.hooks.settings import base_url, extras_for
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
 
 T = TypeVar("T")
@@ -116,10 +117,21 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
 
     # --- what a provider supplies -------------------------------------------------------------------
 
+    settings_model: ClassVar[type[ConnectionSettings]]
+    default_base_url: ClassVar[str]
+
     @classmethod
-    @abstractmethod
     def settings_from_connection(cls, conn: Any) -> SettingsT:
-        """Read this provider's settings from an Airflow connection."""
+        """This provider's settings from an Airflow connection: key in the password, base URL in the host,
+        declared extras; providers with other credentials override this."""
+        if not conn.password:
+            raise GenAIBatchError(f"connection {conn.conn_id!r} has no API key (put it in the password field)")
+        settings = cls.settings_model(
+            api_key=SecretStr(conn.password),
+            base_url=base_url(conn.host, conn.port) or cls.default_base_url,
+            **extras_for(cls.settings_model, conn),
+        )
+        return cast(SettingsT, settings)
 
     @abstractmethod
     def auth_headers(self, settings: SettingsT) -> dict[str, str]:

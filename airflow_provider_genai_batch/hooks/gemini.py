@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, ClassVar
 
 import httpx
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import gemini as wire
@@ -21,7 +21,6 @@ from airflow_provider_genai_batch.hooks.base import (
 )
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
-from airflow_provider_genai_batch.hooks.settings import base_url, extras_for
 from airflow_provider_genai_batch.idempotency import key_in_text, tag_display_name
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
 
@@ -45,21 +44,13 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
     hook_name = "GenAI Batch: Gemini API"
 
     provider: ClassVar[str] = wire.PROVIDER
+    settings_model: ClassVar[type[ConnectionSettings]] = GeminiSettings
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
     native_format: ClassVar[InputFormat] = InputFormat.GEMINI
     limits: ClassVar[ProviderLimits] = ProviderLimits(max_file_bytes=2 * 1024**3, max_inline_bytes=20 * 1024**2)
     capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
         file_input=True, inline_input=True, embeddings=True
     )
-
-    @classmethod
-    def settings_from_connection(cls, conn: Any) -> GeminiSettings:
-        if not conn.password:
-            raise GenAIBatchError(f"connection {conn.conn_id!r} has no API key (put it in the password field)")
-        return GeminiSettings(
-            api_key=SecretStr(conn.password),
-            base_url=base_url(conn.host, conn.port) or DEFAULT_BASE_URL,
-            **extras_for(GeminiSettings, conn),
-        )
 
     def auth_headers(self, settings: GeminiSettings) -> dict[str, str]:
         return {"x-goog-api-key": settings.api_key_value()}

@@ -5,9 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, ClassVar
 
-from pydantic import SecretStr
-
-from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import openai as wire
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
@@ -20,7 +17,6 @@ from airflow_provider_genai_batch.hooks.base import (
     ProviderLimits,
 )
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
-from airflow_provider_genai_batch.hooks.settings import base_url, extras_for
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -43,21 +39,13 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
     hook_name = "GenAI Batch: OpenAI"
 
     provider: ClassVar[str] = wire.PROVIDER
+    settings_model: ClassVar[type[ConnectionSettings]] = OpenAISettings
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
     native_format: ClassVar[InputFormat] = InputFormat.OPENAI
     limits: ClassVar[ProviderLimits] = ProviderLimits(max_requests=50_000, max_file_bytes=200_000_000)
     capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
         file_input=True, inline_input=False, embeddings=True, delete=False
     )
-
-    @classmethod
-    def settings_from_connection(cls, conn: Any) -> OpenAISettings:
-        if not conn.password:
-            raise GenAIBatchError(f"connection {conn.conn_id!r} has no API key (put it in the password field)")
-        return OpenAISettings(
-            api_key=SecretStr(conn.password),
-            base_url=base_url(conn.host, conn.port) or DEFAULT_BASE_URL,
-            **extras_for(OpenAISettings, conn),
-        )
 
     def auth_headers(self, settings: OpenAISettings) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {settings.api_key_value()}"}

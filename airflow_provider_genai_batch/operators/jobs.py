@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.models import BatchJobRef
 
@@ -17,8 +18,8 @@ def _job_name(job: Any) -> str:
     return BatchJobRef.coerce(job).job_name
 
 
-class GenAIBatchCancelJobOperator(BaseOperator):
-    """Ask the provider to cancel a job (cancellation is asynchronous at every provider)."""
+class _JobActionOperator(BaseOperator):
+    """One action on one job, named by its job name or its job reference."""
 
     template_fields = ("job", "conn_id")
 
@@ -29,23 +30,25 @@ class GenAIBatchCancelJobOperator(BaseOperator):
 
     def execute(self, context: Any) -> None:
         name = _job_name(self.job)
-        get_hook(self.conn_id).cancel_batch(name)
+        self.act(get_hook(self.conn_id), name)
+
+    def act(self, hook: BatchHook, name: str) -> None:
+        raise NotImplementedError
+
+
+class GenAIBatchCancelJobOperator(_JobActionOperator):
+    """Ask the provider to cancel a job (cancellation is asynchronous at every provider)."""
+
+    def act(self, hook: BatchHook, name: str) -> None:
+        hook.cancel_batch(name)
         self.log.info("cancellation of %s requested", name)
 
 
-class GenAIBatchDeleteJobOperator(BaseOperator):
+class GenAIBatchDeleteJobOperator(_JobActionOperator):
     """Delete a job record (Gemini: delete does not cancel, so cancel first)."""
 
-    template_fields = ("job", "conn_id")
-
-    def __init__(self, *, conn_id: str, job: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.conn_id = conn_id
-        self.job = job
-
-    def execute(self, context: Any) -> None:
-        name = _job_name(self.job)
-        get_hook(self.conn_id).delete_batch(name)
+    def act(self, hook: BatchHook, name: str) -> None:
+        hook.delete_batch(name)
         self.log.info("deleted %s", name)
 
 

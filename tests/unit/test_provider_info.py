@@ -14,6 +14,7 @@ import pytest
 
 from airflow_provider_genai_batch import __version__
 from airflow_provider_genai_batch.get_provider_info import get_provider_info
+from airflow_provider_genai_batch.hooks.base import BatchHook
 
 DISTRIBUTION = "airflow-provider-genai-batch"
 INFO = get_provider_info()
@@ -84,7 +85,8 @@ def test_every_connection_type_hook_imports_and_agrees_with_its_entry(conn):
 @pytest.mark.parametrize("conn", INFO["connection-types"], ids=lambda c: c["connection-type"])
 def test_every_connection_form_field_is_a_hook_setting_with_the_same_default(conn):
     hook = import_object(conn["hook-class-name"])
-    model = typing.get_type_hints(hook.settings_from_connection)["return"]
+    overrides = hook.settings_from_connection.__func__ is not BatchHook.settings_from_connection.__func__
+    model = typing.get_type_hints(hook.settings_from_connection)["return"] if overrides else hook.settings_model
     for name, field in conn["conn-fields"].items():
         assert name in model.model_fields, name
         assert model.model_fields[name].default == field["schema"]["default"], name
