@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import get_args
 
 import uvicorn
 
 from airflow_provider_genai_batch.testing.emulator.app import create_app
-from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig
+from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig, JobOutcome
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -24,7 +26,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--running-seconds", type=float, default=1.0)
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--api-key", default=None)
-    parser.add_argument("--job-outcome", choices=("succeed", "fail", "expire"), default="succeed")
+    parser.add_argument("--job-outcome", choices=get_args(JobOutcome), default="succeed")
+    parser.add_argument("--faults", type=json.loads, default={}, help="FaultConfig as JSON (see faults.py).")
+    parser.add_argument("--s3-endpoint-url", default=None, help="S3-compatible server for Bedrock jobs.")
+    parser.add_argument("--aws-region", default="us-east-1")
     parser.add_argument("--log-level", default="warning")
     return parser.parse_args(argv)
 
@@ -38,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         data_dir=args.data_dir,
         api_key=args.api_key,
         job_outcome=args.job_outcome,
+        faults=args.faults,
+        s3_endpoint_url=args.s3_endpoint_url,
+        aws_region=args.aws_region,
     )
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
 

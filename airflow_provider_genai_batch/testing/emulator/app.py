@@ -13,11 +13,18 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
-from airflow_provider_genai_batch.testing.emulator import control, gemini
+from airflow_provider_genai_batch.testing.emulator import anthropic, bedrock, control, gateway, gemini, openai
+from airflow_provider_genai_batch.testing.emulator import faults as fault_injection
 from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig
 from airflow_provider_genai_batch.testing.emulator.store import EmulatorError, EmulatorState
 
-PROVIDER_ROUTERS: tuple[tuple[str, APIRouter], ...] = (("", gemini.router),)
+PROVIDER_ROUTERS: tuple[tuple[str, APIRouter], ...] = (
+    ("", gemini.router),
+    ("/openai", openai.router),
+    ("/anthropic", anthropic.router),
+    ("/bedrock", bedrock.router),
+    ("", gateway.router),
+)
 """(path prefix, router) of every emulated provider API."""
 
 
@@ -44,6 +51,7 @@ def create_app(config: EmulatorConfig | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.emulator = state
+    fault_injection.install(app)  # before the request log, so the log still sees every faulted request
     app.add_middleware(control.RequestLogMiddleware)
     app.add_exception_handler(EmulatorError, render_emulator_error)
     app.include_router(control.router)

@@ -7,7 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobOutcome = Literal["succeed", "fail", "expire"]
+from airflow_provider_genai_batch.testing.emulator.faults import FaultConfig
+
+JobOutcome = Literal["succeed", "fail", "expire", "stuck", "fail_rows"]
+"""How a job ends: "stuck" stays PENDING for ever; "fail_rows" SUCCEEDS with every row failed."""
 
 
 class EmulatorConfig(BaseModel):
@@ -25,4 +28,14 @@ class EmulatorConfig(BaseModel):
     )
     job_outcome: JobOutcome = Field(
         default="succeed", description="How jobs created from now on end once their running time is over."
+    )
+    faults: FaultConfig = Field(
+        default_factory=FaultConfig,
+        description="Injected faults (see faults.py); setting it replaces the whole sub-model, {} turns them off.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="The S3-compatible server Bedrock jobs read their input from and write output to."
+    )
+    aws_region: str = Field(
+        default="us-east-1", description="The AWS region of the Bedrock emulator (its ARNs and SigV4 scope)."
     )

@@ -22,6 +22,7 @@ import msgspec
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.requests import ClientDisconnect
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from airflow_provider_genai_batch.testing.emulator import responses
@@ -504,7 +505,11 @@ async def receive_chunk(request: Request, version: str, state: EmulatorState) ->
 
 
 async def append_body(request: Request, session: UploadSession, finalize: bool) -> None:
-    """Stream the request body onto the session's file; on any size error, roll the chunk back."""
+    """Stream the request body onto the session's file; on any size error, roll the chunk back.
+
+    A connection lost mid-chunk keeps the bytes that arrived, as the real protocol does: the client asks
+    for the committed size (`query`) and resumes from there.
+    """
     start = session.received
     hasher = session.hasher.copy()
     declared = session.declared_size
@@ -522,6 +527,10 @@ async def append_body(request: Request, session: UploadSession, finalize: bool) 
                 raise invalid_argument(
                     f"Upload size mismatch: {start + received} bytes were received but {declared} bytes were declared."
                 )
+        except ClientDisconnect:
+            session.received = start + received
+            session.hasher = hasher
+            raise
         except BaseException:
             handle.truncate(start)
             raise

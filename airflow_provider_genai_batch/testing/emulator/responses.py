@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import math
+import string
 import struct
-from collections.abc import Iterable
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 FAIL_MARKER = "[[emulator:fail]]"
 """Any request whose text contains this marker fails on its own row instead of being answered."""
 
 DEFAULT_EMBEDDING_DIMENSIONS = 8
 ANSWER_PREFIX = "Answer to: "
+HEX_ALPHABET = string.digits + "abcdef"
+BASE62_ALPHABET = string.digits + string.ascii_letters
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,25 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
+FAILED_ROW_MESSAGE = "The model failed on this request (emulated: the job outcome is 'fail_rows')."
+_forced_failure = threading.local()
+
+
+@contextmanager
+def failing_rows(active: bool = True) -> Iterator[None]:
+    """While active, every request answered on this thread fails on its own row (job outcome "fail_rows")."""
+    previous = getattr(_forced_failure, "active", False)
+    _forced_failure.active = active
+    try:
+        yield
+    finally:
+        _forced_failure.active = previous
+
+
 def fail_marker_error(texts: Iterable[str]) -> RowError | None:
     """Return the marker's row error when any of the texts carries the fail marker, else None."""
+    if getattr(_forced_failure, "active", False):
+        return RowError(code=500, message=FAILED_ROW_MESSAGE, status="INTERNAL")
     if any(FAIL_MARKER in text for text in texts):
         return RowError(
             code=400,
@@ -73,6 +95,40 @@ def generate(prompt: str, context: Iterable[str] = ()) -> Generation | RowError:
         return error
     text = ANSWER_PREFIX + prompt
     return Generation(text=text, prompt_tokens=count_tokens(prompt), completion_tokens=count_tokens(text))
+
+
+def generate_from_turns(
+    turns: Sequence[tuple[str, str]], *, user_role: str = "user", context: Iterable[str] = ()
+) -> Generation | RowError:
+    """Answer a conversation given as (role, text) turns: the prompt is the last user turn's text.
+
+    Every turn's text and the extra context (a system prompt, say) are checked for the fail marker.
+    """
+    user_texts = [text for role, text in turns if role == user_role]
+    prompt = user_texts[-1] if user_texts else ""
+    return generate(prompt, [*(text for _, text in turns), *context])
+
+
+def limit_tokens(generation: Generation, max_tokens: int | None) -> tuple[Generation, bool]:
+    """Cut an answer to at most max_tokens words; the flag tells whether it was cut."""
+    if max_tokens is None or generation.completion_tokens <= max_tokens:
+        return generation, False
+    text = " ".join(generation.text.split()[: max(max_tokens, 0)])
+    return replace(generation, text=text, completion_tokens=count_tokens(text)), True
+
+
+def stable_token(seed: str, length: int, alphabet: str = HEX_ALPHABET) -> str:
+    """A deterministic id fragment of `length` characters from `alphabet`, derived from sha256(seed)."""
+    value = int.from_bytes(hashlib.sha256(seed.encode()).digest(), "big")
+    counter = 0
+    chars: list[str] = []
+    while len(chars) < length:
+        if value == 0:
+            counter += 1
+            value = int.from_bytes(hashlib.sha256(f"{counter}:{seed}".encode()).digest(), "big")
+        value, index = divmod(value, len(alphabet))
+        chars.append(alphabet[index])
+    return "".join(chars)
 
 
 def embed(text: str, dimensions: int | None = None) -> Embedding | RowError:

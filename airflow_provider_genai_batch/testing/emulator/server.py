@@ -75,10 +75,15 @@ class EmulatorServer:
             "--job-outcome",
             cfg.job_outcome,
         ]
+        if cfg.faults != type(cfg.faults)():
+            cmd += ["--faults", cfg.faults.model_dump_json()]
         if cfg.data_dir is not None:
             cmd += ["--data-dir", str(cfg.data_dir)]
         if cfg.api_key is not None:
             cmd += ["--api-key", cfg.api_key]
+        if cfg.s3_endpoint_url is not None:
+            cmd += ["--s3-endpoint-url", cfg.s3_endpoint_url]
+        cmd += ["--aws-region", cfg.aws_region]
         return cmd
 
     def start(self) -> EmulatorServer:
@@ -176,6 +181,11 @@ class EmulatorServer:
         """Every API request logged since the last reset, in arrival order."""
         logged: list[dict[str, Any]] = self._call("GET", "/requests")["requests"]
         return logged
+
+    def faults(self) -> dict[str, Any]:
+        """Injected faults since the last reset: {"counts": {kind: n}, "total", "statuses", "events"}."""
+        report: dict[str, Any] = self._call("GET", "/faults")
+        return report
 
     def reset(self) -> None:
         """Forget all files, jobs and logged requests, and restore the launch config."""

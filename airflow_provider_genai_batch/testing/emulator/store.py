@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal, Protocol, TypeVar
 from fastapi import Depends, Request
 from starlette.responses import Response
 
+from airflow_provider_genai_batch.testing.emulator import responses
 from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig, JobOutcome
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -73,6 +74,7 @@ OUTCOME_PHASES: dict[JobOutcome, Phase] = {
     "succeed": Phase.SUCCEEDED,
     "fail": Phase.FAILED,
     "expire": Phase.EXPIRED,
+    "fail_rows": Phase.SUCCEEDED,  # every row fails: see responses.failing_rows
 }
 
 
@@ -176,6 +178,8 @@ class JobRecord:
         """The phase implied by the clock alone, before results are known to exist."""
         if self.cancelled_at is not None:
             return Phase.CANCELLED
+        if self.outcome == "stuck":
+            return Phase.PENDING
         if now < self.running_at:
             return Phase.PENDING
         if now < self.timer_end:
@@ -473,7 +477,8 @@ class Store:
     def _materialise(self, job: JobRecord) -> None:
         """Run the job's materialiser once and record its results (or the failure that stopped it)."""
         try:
-            results = job.materialiser(job, self)
+            with responses.failing_rows(job.outcome == "fail_rows"):
+                results = job.materialiser(job, self)
         except Exception as exc:
             with job.lock:
                 job.failure = f"The emulator failed to produce results: {exc!r}"
