@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from google import genai
 from google.genai import types
 
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
+from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 
 API_KEY = "test-key"
 
@@ -35,3 +37,44 @@ def genai_client(emulator: EmulatorServer) -> Iterator[genai.Client]:
     )
     yield sdk
     sdk.close()
+
+
+# --- Amazon Bedrock: boto3 against the emulator, input and output in moto's S3 ---------------------------
+
+BEDROCK_BUCKET = "genai-batch-conformance"
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3Server]:
+    """moto's S3 in server mode on a free loopback port."""
+    with MotoS3Server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def bedrock_emulator(moto_s3: MotoS3Server) -> Iterator[EmulatorServer]:
+    """An emulator whose Bedrock jobs use the moto S3 server."""
+    with EmulatorServer(pending_seconds=0.2, running_seconds=0.3, s3_endpoint_url=moto_s3.endpoint_url) as server:
+        yield server
+
+
+@pytest.fixture
+def bedrock_bucket(moto_s3: MotoS3Server, bedrock_emulator: EmulatorServer) -> str:
+    """A fresh bucket and a reset Bedrock emulator for each test."""
+    bedrock_emulator.reset()
+    moto_s3.reset()
+    return moto_s3.create_bucket(BEDROCK_BUCKET)
+
+
+@pytest.fixture
+def bedrock_client(bedrock_emulator: EmulatorServer, bedrock_bucket: str) -> Any:
+    """boto3's ``bedrock`` client on the emulator's /bedrock endpoint."""
+    import boto3
+
+    return boto3.client(
+        "bedrock",
+        region_name="us-east-1",
+        endpoint_url=f"{bedrock_emulator.base_url}/bedrock",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )

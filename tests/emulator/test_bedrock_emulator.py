@@ -1,0 +1,345 @@
+"""Raw-HTTP tests of the Bedrock emulator: SigV4-signed httpx calls, input and output in a real S3 (moto)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from botocore.credentials import Credentials
+
+from airflow_provider_genai_batch.hooks.aws import SigV4Auth
+from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
+from airflow_provider_genai_batch.testing.s3 import MotoS3Server
+
+CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
+ROLE = "arn:aws:iam::123456789012:role/BedrockBatch"
+TOKEN = "gbk-0123456789abcdef0123"
+ARN = re.compile(r"arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/([a-z0-9]{12})")
+ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def signer(region: str = "us-east-1", service: str = "bedrock") -> SigV4Auth:
+    return SigV4Auth(lambda: Credentials("testing", "testing"), region, service)
+
+
+@pytest.fixture
+def http(bedrock_emulator: EmulatorServer, bedrock_bucket: str) -> Iterator[httpx.Client]:
+    """A SigV4-signing httpx client on the emulator's Bedrock endpoint, with an empty bucket behind it."""
+    with httpx.Client(base_url=f"{bedrock_emulator.base_url}/bedrock", auth=signer(), timeout=30.0) as client:
+        yield client
+
+
+def anthropic_record(i: int, text: str | None = None) -> dict[str, Any]:
+    body = {
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": text or f"Question {i}?"}],
+    }
+    return {"recordId": f"REC{i:08d}", "modelInput": body}
+
+
+def put_input(moto_s3: MotoS3Server, bucket: str, records: list[dict[str, Any]], name: str = "in.jsonl") -> str:
+    data = "".join(json.dumps(record) + "\n" for record in records).encode()
+    return moto_s3.put(f"s3://{bucket}/input/{name}", data)
+
+
+def create_body(input_uri: str, bucket: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "jobName": "nightly-run",
+        "roleArn": ROLE,
+        "modelId": CLAUDE,
+        "inputDataConfig": {"s3InputDataConfig": {"s3Uri": input_uri}},
+        "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": f"s3://{bucket}/output/"}},
+        "timeoutDurationInHours": 24,
+        **changes,
+    }
+
+
+def create(http: httpx.Client, body: dict[str, Any]) -> str:
+    response = http.post("/model-invocation-job", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["jobArn"]
+
+
+def get(http: httpx.Client, arn: str) -> dict[str, Any]:
+    response = http.get(f"/model-invocation-job/{quote(arn, safe='')}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_until(http: httpx.Client, arn: str, statuses: set[str], timeout: float = 15.0) -> tuple[dict, list[str]]:
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = get(http, arn)
+        if not seen or seen[-1] != job["status"]:
+            seen.append(job["status"])
+        if job["status"] in statuses:
+            return job, seen
+        time.sleep(0.03)
+    raise AssertionError(f"{arn} still {seen[-1]} after {timeout} s")
+
+
+def assert_aws_error(response: httpx.Response, status: int, error_type: str, message: str = "") -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["x-amzn-errortype"] == error_type
+    assert set(response.json()) == {"message"}
+    assert message in response.json()["message"]
+
+
+@pytest.fixture
+def input_uri(moto_s3: MotoS3Server, bedrock_bucket: str) -> str:
+    records = [anthropic_record(i) for i in range(119)] + [anthropic_record(119, f"Please {FAIL_MARKER} fail")]
+    return put_input(moto_s3, bedrock_bucket, records)
+
+
+# --- auth ----------------------------------------------------------------------------------------------
+
+
+def test_a_request_without_sigv4_is_refused(bedrock_emulator, bedrock_bucket):
+    response = httpx.get(f"{bedrock_emulator.base_url}/bedrock/model-invocation-jobs")
+    assert_aws_error(response, 403, "MissingAuthenticationTokenException")
+    bad = httpx.get(
+        f"{bedrock_emulator.base_url}/bedrock/model-invocation-jobs",
+        headers={"Authorization": "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/bedrock/aws4_request"},
+    )
+    assert_aws_error(bad, 403, "IncompleteSignatureException")
+
+
+@pytest.mark.parametrize(
+    ("region", "service", "message"),
+    [("eu-west-1", "bedrock", "valid region"), ("us-east-1", "s3", "correct service")],
+)
+def test_a_signature_for_another_region_or_service_is_refused(
+    bedrock_emulator, bedrock_bucket, region, service, message
+):
+    with httpx.Client(base_url=f"{bedrock_emulator.base_url}/bedrock", auth=signer(region, service)) as client:
+        assert_aws_error(client.get("/model-invocation-jobs"), 403, "InvalidSignatureException", message)
+
+
+# --- create ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "member"),
+    [
+        ({"jobName": "bad_name"}, "jobName"),
+        ({"jobName": "x" * 64}, "jobName"),
+        ({"roleArn": "arn:aws:iam::123456789012:user/me"}, "roleArn"),
+        ({"timeoutDurationInHours": 23}, "timeoutDurationInHours"),
+        ({"timeoutDurationInHours": 169}, "timeoutDurationInHours"),
+        ({"modelId": None}, "modelId"),
+        ({"modelInvocationType": "Chat"}, "modelInvocationType"),
+        ({"clientRequestToken": "not_valid"}, "clientRequestToken"),
+        (
+            {"outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "https://b/o"}}},
+            "outputDataConfig.s3OutputDataConfig.s3Uri",
+        ),
+    ],
+)
+def test_create_validates_as_the_service_does(http, input_uri, bedrock_bucket, change, member):
+    response = http.post("/model-invocation-job", json=create_body(input_uri, bedrock_bucket, **change))
+    assert_aws_error(response, 400, "ValidationException", f"at '{member}")
+
+
+def test_a_job_moves_through_every_status_and_has_the_real_shape(http, bedrock_emulator, input_uri, bedrock_bucket):
+    bedrock_emulator.config(pending_seconds=0.9, running_seconds=0.3)
+    arn = create(http, create_body(input_uri, bedrock_bucket, clientRequestToken=TOKEN))
+    job_id = ARN.fullmatch(arn).group(1)
+    job, seen = wait_until(http, arn, {"Completed"})
+    assert seen == ["Submitted", "Validating", "Scheduled", "InProgress", "Completed"]
+    assert job["jobArn"] == arn
+    assert job["jobName"] == "nightly-run"
+    assert job["clientRequestToken"] == TOKEN
+    assert job["modelInvocationType"] == "InvokeModel"
+    assert job["timeoutDurationInHours"] == 24
+    for member in ("submitTime", "lastModifiedTime", "endTime", "jobExpirationTime"):
+        assert ISO.fullmatch(job[member]), member
+    assert (job["totalRecordCount"], job["processedRecordCount"]) == (120, 120)
+    assert (job["successRecordCount"], job["errorRecordCount"]) == (119, 1)
+    assert "message" not in job
+    assert get(http, job_id)["jobArn"] == arn  # the 12-character id works too
+
+
+def test_a_completed_job_writes_shuffled_output_and_a_manifest_to_s3(http, moto_s3, input_uri, bedrock_bucket):
+    arn = create(http, create_body(input_uri, bedrock_bucket))
+    job_id = ARN.fullmatch(arn).group(1)
+    wait_until(http, arn, {"Completed"})
+    assert moto_s3.keys(bedrock_bucket, "output/") == [
+        f"output/{job_id}/in.jsonl.out",
+        f"output/{job_id}/manifest.json.out",
+    ]
+    lines = [
+        json.loads(line) for line in moto_s3.read(f"s3://{bedrock_bucket}/output/{job_id}/in.jsonl.out").splitlines()
+    ]
+    ids = [line["recordId"] for line in lines]
+    assert sorted(ids) == [f"REC{i:08d}" for i in range(120)]
+    assert ids != sorted(ids)  # order is not kept: clients must join on recordId
+    ok = next(line for line in lines if line["recordId"] == "REC00000007")
+    assert ok["modelInput"] == anthropic_record(7)["modelInput"]
+    assert ok["modelOutput"]["type"] == "message"
+    assert ok["modelOutput"]["content"] == [{"type": "text", "text": "Answer to: Question 7?"}]
+    assert ok["modelOutput"]["usage"] == {"input_tokens": 2, "output_tokens": 4}
+    failed = next(line for line in lines if line["recordId"] == "REC00000119")
+    assert set(failed) == {"recordId", "modelInput", "error"}
+    assert failed["error"]["errorCode"] == 400 and FAIL_MARKER in failed["error"]["errorMessage"]
+    manifest = json.loads(moto_s3.read(f"s3://{bedrock_bucket}/output/{job_id}/manifest.json.out"))
+    assert manifest == {
+        "totalRecordCount": 120,
+        "processedRecordCount": 120,
+        "successRecordCount": 119,
+        "errorRecordCount": 1,
+        "inputTokenCount": 238,
+        "outputTokenCount": 476,
+    }
+
+
+def test_converse_jobs_answer_in_the_converse_shape_and_bad_records_fail_alone(http, moto_s3, bedrock_bucket):
+    records = [
+        {"recordId": f"C{i}", "modelInput": {"messages": [{"role": "user", "content": [{"text": f"q{i}"}]}]}}
+        for i in range(99)
+    ]
+    records.append({"recordId": "BAD", "modelInput": {"modelId": CLAUDE, "messages": [{"role": "user"}]}})
+    uri = put_input(moto_s3, bedrock_bucket, records, "converse.jsonl")
+    arn = create(http, create_body(uri, bedrock_bucket, modelInvocationType="Converse"))
+    wait_until(http, arn, {"Completed"})
+    out = moto_s3.read(f"s3://{bedrock_bucket}/output/{ARN.fullmatch(arn).group(1)}/converse.jsonl.out")
+    lines = {line["recordId"]: line for line in map(json.loads, out.splitlines())}
+    assert lines["C3"]["modelOutput"]["output"] == {
+        "message": {"role": "assistant", "content": [{"text": "Answer to: q3"}]}
+    }
+    assert lines["C3"]["modelOutput"]["usage"] == {"inputTokens": 1, "outputTokens": 3, "totalTokens": 4}
+    assert "extraneous key [modelId]" in lines["BAD"]["error"]["errorMessage"]
+
+
+def test_an_anthropic_body_with_a_model_field_fails_its_record(http, moto_s3, bedrock_bucket):
+    records = [anthropic_record(i) for i in range(100)]
+    records[5]["modelInput"]["model"] = CLAUDE
+    arn = create(http, create_body(put_input(moto_s3, bedrock_bucket, records), bedrock_bucket))
+    job, _ = wait_until(http, arn, {"Completed"})
+    assert (job["successRecordCount"], job["errorRecordCount"]) == (99, 1)
+
+
+# --- idempotency ---------------------------------------------------------------------------------------
+
+
+def test_the_same_client_request_token_returns_the_same_job(http, bedrock_emulator, input_uri, bedrock_bucket):
+    body = create_body(input_uri, bedrock_bucket, clientRequestToken=TOKEN)
+    first, second = create(http, body), create(http, body)
+    assert first == second
+    other = create(http, create_body(input_uri, bedrock_bucket, clientRequestToken="gbk-another-token"))
+    assert other != first
+    assert [j["name"] for j in bedrock_emulator.jobs() if j["provider"] == "bedrock"] == [first, other]
+
+
+def test_without_a_token_every_create_is_a_new_job(http, bedrock_emulator, input_uri, bedrock_bucket):
+    body = create_body(input_uri, bedrock_bucket)
+    assert create(http, body) != create(http, body)
+    assert len(bedrock_emulator.jobs()) == 2
+
+
+# --- validation, failure and expiry ------------------------------------------------------------------------
+
+
+def test_an_input_under_100_records_fails_validation_with_a_message(http, moto_s3, bedrock_bucket):
+    uri = put_input(moto_s3, bedrock_bucket, [anthropic_record(i) for i in range(99)])
+    job, seen = wait_until(http, create(http, create_body(uri, bedrock_bucket)), {"Failed"})
+    assert seen[-1] == "Failed" and "InProgress" not in seen and "Scheduled" not in seen
+    assert "99 records" in job["message"] and "100" in job["message"]
+
+
+def test_a_missing_input_fails_validation(http, bedrock_bucket):
+    job, _ = wait_until(
+        http, create(http, create_body(f"s3://{bedrock_bucket}/nope.jsonl", bedrock_bucket)), {"Failed"}
+    )
+    assert "Unable to read the input file" in job["message"]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "message"), [("fail", "Failed", "failed"), ("expire", "Expired", "timeout")]
+)
+def test_forced_outcomes_end_with_a_message(
+    http, bedrock_emulator, input_uri, bedrock_bucket, outcome, status, message
+):
+    bedrock_emulator.config(job_outcome=outcome)
+    job, _ = wait_until(http, create(http, create_body(input_uri, bedrock_bucket)), {status})
+    assert message in job["message"]
+    assert "endTime" in job
+
+
+# --- stop ----------------------------------------------------------------------------------------------
+
+
+def test_stop_goes_stopping_then_stopped(http, input_uri, bedrock_bucket):
+    arn = create(http, create_body(input_uri, bedrock_bucket))
+    response = http.post(f"/model-invocation-job/{quote(arn, safe='')}/stop")
+    assert (response.status_code, response.json()) == (200, {})
+    assert get(http, arn)["status"] == "Stopping"
+    job, _ = wait_until(http, arn, {"Stopped"})
+    assert "endTime" in job
+    again = http.post(f"/model-invocation-job/{quote(arn, safe='')}/stop")
+    assert_aws_error(again, 400, "ValidationException", "State was: Stopped")
+
+
+def test_stopping_a_completed_job_says_state_was_completed(http, input_uri, bedrock_bucket):
+    arn = create(http, create_body(input_uri, bedrock_bucket))
+    wait_until(http, arn, {"Completed"})
+    response = http.post(f"/model-invocation-job/{quote(arn, safe='')}/stop")
+    assert_aws_error(response, 400, "ValidationException", "State was: Completed")
+
+
+def test_unknown_and_malformed_jobs(http, bedrock_bucket):
+    unknown = "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/zzzzzzzzzzzz"
+    assert_aws_error(http.get(f"/model-invocation-job/{quote(unknown, safe='')}"), 404, "ResourceNotFoundException")
+    assert_aws_error(http.post("/model-invocation-job/zzzzzzzzzzzz/stop"), 404, "ResourceNotFoundException")
+    assert_aws_error(http.get("/model-invocation-job/NOT-AN-ID"), 400, "ValidationException", "jobIdentifier")
+
+
+# --- list ----------------------------------------------------------------------------------------------
+
+
+def test_listing_pages_filters_and_sorts(http, bedrock_emulator, input_uri, bedrock_bucket):
+    arns = [create(http, create_body(input_uri, bedrock_bucket, jobName=f"job-{i}")) for i in range(5)]
+    pages, token = [], None
+    while True:
+        params = {"maxResults": 2, **({"nextToken": token} if token else {})}
+        body = http.get("/model-invocation-jobs", params=params).json()
+        pages.append([s["jobArn"] for s in body["invocationJobSummaries"]])
+        token = body.get("nextToken")
+        if not token:
+            break
+    assert pages == [arns[4:2:-1], arns[2:0:-1], arns[:1]]
+    ascending = http.get("/model-invocation-jobs", params={"sortOrder": "Ascending"}).json()
+    assert [s["jobArn"] for s in ascending["invocationJobSummaries"]] == arns
+    named = http.get("/model-invocation-jobs", params={"nameContains": "job-3"}).json()
+    assert [s["jobName"] for s in named["invocationJobSummaries"]] == ["job-3"]
+    summary = named["invocationJobSummaries"][0]
+    assert {"jobArn", "jobName", "modelId", "roleArn", "submitTime", "inputDataConfig", "outputDataConfig"} <= set(
+        summary
+    )
+    http.post(f"/model-invocation-job/{quote(arns[0], safe='')}/stop")
+    stopping = http.get("/model-invocation-jobs", params={"statusEquals": "Stopping"}).json()
+    assert [s["jobArn"] for s in stopping["invocationJobSummaries"]] == [arns[0]]
+    assert_aws_error(http.get("/model-invocation-jobs", params={"nextToken": "garbage"}), 400, "ValidationException")
+    assert_aws_error(http.get("/model-invocation-jobs", params={"maxResults": 0}), 400, "ValidationException")
+
+
+def test_the_control_plane_lists_bedrock_jobs_in_bedrock_status_names(
+    http, bedrock_emulator, input_uri, bedrock_bucket
+):
+    arn = create(http, create_body(input_uri, bedrock_bucket))
+    [listed] = bedrock_emulator.jobs()
+    assert (listed["provider"], listed["name"], listed["display_name"], listed["model"]) == (
+        "bedrock",
+        arn,
+        "nightly-run",
+        CLAUDE,
+    )
+    assert listed["state"] in {"Submitted", "Validating", "Scheduled"}
+    assert listed["request_count"] == 120
