@@ -301,7 +301,7 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
             status=RowStatus.SUCCEEDED,
             text=message_text(message),
             response=message,
-            usage=_usage(message.get("usage")),
+            usage=usage_of(message.get("usage")),
         )
     if kind in _ROW_STATUSES:
         return ResultRow(key=key, status=_ROW_STATUSES[kind])
@@ -321,7 +321,7 @@ def message_text(message: Mapping[str, Any]) -> str | None:
     return "".join(texts) if texts else None
 
 
-def _usage(usage: Mapping[str, Any] | None) -> Usage | None:
+def usage_of(usage: Mapping[str, Any] | None) -> Usage | None:
     """Anthropic counts cache writes and reads apart from ``input_tokens``; they are input too."""
     if not usage:
         return None

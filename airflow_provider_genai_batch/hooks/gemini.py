@@ -19,7 +19,7 @@ from airflow_provider_genai_batch.hooks.base import (
     ProviderCapabilities,
     ProviderLimits,
 )
-from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
+from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, StreamSlice
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
 from airflow_provider_genai_batch.idempotency import key_in_text, tag_display_name
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
@@ -93,6 +93,7 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
                 if chunk.short:
                     raise GenAIBatchError(f"the stream ended at byte {offset + chunk.sent} of {size}") from None
                 resumes += 1
+                self.retries += 1
                 if origin is None or resumes > self.settings.max_retries:
                     raise GenAIBatchError(f"upload failed at byte {offset} of {size}: {failure}") from failure
                 status = yield ApiRequest(
@@ -216,35 +217,6 @@ def upload_session_url(start: httpx.Response) -> str:
     if not upload_url:
         raise GenAIBatchError("the upload start response carried no x-goog-upload-url header")
     return upload_url
-
-
-class StreamSlice:
-    """The next ``length`` bytes of a stream, read in small pieces while they are sent.
-
-    httpx keeps each sent request alive in a reference cycle until the garbage collector runs, so a
-    chunk handed over as one ``bytes`` object would pile up; a slice holds nothing once it is spent.
-    Short reads (pipes, sockets) are read again, so chunks stay whole.
-    """
-
-    PIECE = 1 << 20
-
-    def __init__(self, stream: IO[bytes], length: int) -> None:
-        self.stream = stream
-        self.length = length
-        self.sent = 0
-
-    @property
-    def short(self) -> bool:
-        """Whether the stream ended before the slice was full."""
-        return self.sent < self.length
-
-    def __iter__(self) -> Iterator[bytes]:
-        while self.sent < self.length:
-            piece = self.stream.read(min(self.PIECE, self.length - self.sent))
-            if not piece:
-                return
-            self.sent += len(piece)
-            yield piece
 
 
 def _page_params(token: str | None) -> dict[str, str | int]:

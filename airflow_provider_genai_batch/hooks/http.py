@@ -12,7 +12,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
 import httpx
 
@@ -161,7 +161,8 @@ class Transport:
             raise self.to_error(response)
         if request.resumable:
             raise TransientFailure(response, error if isinstance(error, httpx.TransportError) else None)
-        wait = attempts.next_wait(response) if request.retryable else None
+        rate_limited = response is not None and response.status_code == 429  # refused, so nothing was done
+        wait = attempts.next_wait(response) if request.retryable or rate_limited else None
         if wait is None:
             if response is not None:
                 raise self.to_error(response)
@@ -255,6 +256,35 @@ def iter_byte_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
             yield line.rstrip(b"\r")
     if pending.strip():
         yield pending.rstrip(b"\r")
+
+
+class StreamSlice:
+    """The next ``length`` bytes of a stream, read in small pieces while they are sent.
+
+    httpx keeps each sent request alive in a reference cycle until the garbage collector runs, so a
+    chunk handed over as one ``bytes`` object would pile up; a slice holds nothing once it is spent.
+    Short reads (pipes, sockets) are read again, so chunks stay whole.
+    """
+
+    PIECE = 1 << 20
+
+    def __init__(self, stream: IO[bytes], length: int) -> None:
+        self.stream = stream
+        self.length = length
+        self.sent = 0
+
+    @property
+    def short(self) -> bool:
+        """Whether the stream ended before the slice was full."""
+        return self.sent < self.length
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self.sent < self.length:
+            piece = self.stream.read(min(self.PIECE, self.length - self.sent))
+            if not piece:
+                return
+            self.sent += len(piece)
+            yield piece
 
 
 class ForeignHostGuard:

@@ -1,0 +1,363 @@
+"""Amazon Bedrock batch inference wire format: record ids, modelInput bodies, job objects and output lines.
+
+Canonical Gemini lines become ``{"recordId", "modelInput"}`` records. With ``InvokeModel`` the input is
+the Anthropic-on-Bedrock body (the Anthropic Messages params of :mod:`.anthropic` without ``model``, plus
+``anthropic_version``); with ``Converse`` the same params are rewritten into the Converse request shape.
+Everything here is pure: the hook does the I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+from airflow_provider_genai_batch.formats import anthropic
+from airflow_provider_genai_batch.formats.anthropic import message_text, parse_time
+from airflow_provider_genai_batch.formats.anthropic import usage_of as anthropic_usage
+from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.translate import line_parts, unsupported
+from airflow_provider_genai_batch.models import BatchJob, BatchStats, JobState
+
+PROVIDER = "bedrock"
+ANTHROPIC_VERSION = "bedrock-2023-05-31"
+INVOKE_MODEL = "InvokeModel"
+CONVERSE = "Converse"
+InvocationType = Literal["InvokeModel", "Converse"]
+EMBEDDINGS_UNSUPPORTED = "bedrock batch embeddings (Titan) are not supported by this provider"
+MANIFEST_NAME = "manifest.json.out"
+OUTPUT_SUFFIX = ".out"
+
+# Patterns from the service model (botocore data/bedrock/2023-04-20/service-2.json).
+JOB_NAME = re.compile(r"[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9\+\-\.]){0,63}")
+JOB_NAME_MAX = 63
+ROLE_ARN = re.compile(r"arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+")
+S3_URI = re.compile(r"s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?")
+MIN_TIMEOUT_HOURS, MAX_TIMEOUT_HOURS = 24, 168
+RECORD_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+HASHED_RECORD_PREFIX = "k"
+
+STATUSES: dict[str, JobState] = {
+    "Submitted": JobState.PENDING,
+    "Validating": JobState.PENDING,
+    "Scheduled": JobState.QUEUED,
+    "InProgress": JobState.RUNNING,
+    "Stopping": JobState.CANCELLING,
+    "Completed": JobState.SUCCEEDED,
+    "PartiallyCompleted": JobState.PARTIALLY_SUCCEEDED,
+    "Failed": JobState.FAILED,
+    "Stopped": JobState.CANCELLED,
+    "Expired": JobState.EXPIRED,
+}
+_DEFAULT_MESSAGES = {
+    JobState.FAILED: "the job failed (Bedrock gave no message)",
+    JobState.CANCELLED: "the job was stopped",
+    JobState.EXPIRED: "the job expired before it could run",
+    JobState.PARTIALLY_SUCCEEDED: "not all records could be processed in time",
+}
+_IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
+_DOCUMENT_FORMATS = {"application/pdf": "pdf"}
+_INFERENCE_CONFIG = {"max_tokens": "maxTokens", "temperature": "temperature", "top_p": "topP"}
+_NATIVE_MODEL_FIELDS = ("model", "modelId")
+
+
+# --- record ids and job names ------------------------------------------------------------------------
+
+
+def record_id(key: str) -> str:
+    """The key itself when it is a plain alphanumeric id, else ``k`` + a 40-hex sha256 digest (deterministic).
+
+    Bedrock documents record ids as alphanumeric; the landing maps hashed ids back through the keys file.
+    """
+    if RECORD_ID.fullmatch(key):
+        return key
+    return HASHED_RECORD_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+
+
+def job_name(display_name: str, idempotency_key: str | None) -> str:
+    """A valid ``jobName`` (no underscores, at most 63 characters) from a display name, ending in the key."""
+    suffix = f"-{idempotency_key}" if idempotency_key else ""
+    stem = re.sub(r"[^A-Za-z0-9+.-]+", "-", display_name)
+    stem = re.sub(r"^[^A-Za-z0-9]+", "", stem)[: JOB_NAME_MAX - len(suffix)].rstrip("-") or "genai-batch"
+    name = stem + suffix
+    check_job_name(name)
+    return name
+
+
+def check_job_name(name: str) -> None:
+    """Raise ValueError unless ``name`` is a ``jobName`` Bedrock accepts."""
+    if len(name) > JOB_NAME_MAX or not JOB_NAME.fullmatch(name):
+        raise ValueError(f"invalid Bedrock jobName {name!r}: 1-63 of [A-Za-z0-9+-.], starting with a letter or digit")
+
+
+def check_timeout_hours(hours: int) -> None:
+    """Raise ValueError unless ``hours`` is in Bedrock's 24-168 range."""
+    if not MIN_TIMEOUT_HOURS <= hours <= MAX_TIMEOUT_HOURS:
+        raise ValueError(f"timeoutDurationInHours must be {MIN_TIMEOUT_HOURS} to {MAX_TIMEOUT_HOURS}, got {hours}")
+
+
+def job_id(job_arn: str) -> str:
+    """The 12-character id at the end of a job ARN (a bare id is returned as it is)."""
+    return job_arn.rsplit("/", 1)[-1]
+
+
+def create_job_body(
+    *,
+    name: str,
+    role_arn: str,
+    model: str,
+    input_uri: str,
+    output_uri: str,
+    timeout_hours: int,
+    invocation_type: InvocationType,
+    client_request_token: str | None,
+) -> dict[str, Any]:
+    """The CreateModelInvocationJob request body, checked against the service's constraints."""
+    check_job_name(name)
+    check_timeout_hours(timeout_hours)
+    if not ROLE_ARN.fullmatch(role_arn):
+        raise ValueError(f"invalid role ARN {role_arn!r}: expected arn:aws:iam::<account>:role/<name>")
+    body: dict[str, Any] = {
+        "jobName": name,
+        "roleArn": role_arn,
+        "modelId": model,
+        "inputDataConfig": {"s3InputDataConfig": {"s3Uri": input_uri, "s3InputFormat": "JSONL"}},
+        "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": output_uri}},
+        "timeoutDurationInHours": timeout_hours,
+        "modelInvocationType": invocation_type,
+    }
+    if client_request_token:
+        body["clientRequestToken"] = client_request_token
+    return body
+
+
+# --- canonical line -> Bedrock record ------------------------------------------------------------------
+
+
+def from_gemini(
+    line: Mapping[str, Any],
+    *,
+    model: str,
+    invocation_type: InvocationType = INVOKE_MODEL,
+    max_tokens: int = anthropic.DEFAULT_MAX_TOKENS,
+) -> dict[str, Any]:
+    """One canonical ``{"key", "request"}`` line as a Bedrock record; ValueError for what cannot map."""
+    key, request = line_parts(line)
+    if "content" in request and "contents" not in request:
+        raise ValueError(EMBEDDINGS_UNSUPPORTED)
+    params = anthropic.from_gemini(line, model=model, max_tokens=max_tokens)["params"]
+    del params["model"]  # Bedrock rejects extra keys in modelInput: the model is set on the job
+    if invocation_type == CONVERSE:
+        model_input = _converse(params, model)
+    else:
+        if "anthropic" not in model and not model.startswith("arn:"):
+            raise unsupported(
+                "request",
+                PROVIDER,
+                f"InvokeModel bodies are translated for Anthropic Claude models only, not {model!r}; "
+                "use model_invocation_type=Converse or native Bedrock lines",
+            )
+        model_input = {"anthropic_version": ANTHROPIC_VERSION, **params}
+    return {"recordId": record_id(key), "modelInput": model_input}
+
+
+def _converse(params: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """Anthropic Messages params as a Converse request body."""
+    documents = itertools.count(1)
+    body: dict[str, Any] = {
+        "messages": [
+            {"role": message["role"], "content": _converse_content(message["content"], documents)}
+            for message in params["messages"]
+        ]
+    }
+    if "system" in params:
+        body["system"] = _converse_content(params["system"], documents)
+    config = {name: params[source] for source, name in _INFERENCE_CONFIG.items() if source in params}
+    if "stop_sequences" in params:
+        config["stopSequences"] = params["stop_sequences"]
+    body["inferenceConfig"] = config
+    if "top_k" in params:
+        if "anthropic" not in model:
+            raise unsupported("generationConfig.topK", PROVIDER, "Converse has no topK outside Anthropic models")
+        body["additionalModelRequestFields"] = {"top_k": params["top_k"]}
+    if "tools" in params:
+        body["toolConfig"] = {"tools": [_tool_spec(tool) for tool in params["tools"]]}
+        if "tool_choice" in params:
+            body["toolConfig"]["toolChoice"] = _tool_choice(params["tool_choice"])
+    elif "tool_choice" in params:
+        raise unsupported("toolConfig", PROVIDER, "Converse takes a tool choice only together with tools")
+    return body
+
+
+def _converse_content(content: str | list[dict[str, Any]], documents: Iterator[int]) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"text": content}]
+    return [_converse_block(block, documents) for block in content]
+
+
+def _converse_block(block: Mapping[str, Any], documents: Iterator[int]) -> dict[str, Any]:
+    kind = block["type"]
+    if kind == "text":
+        return {"text": block["text"]}
+    if kind == "image":
+        source = block["source"]
+        return {"image": {"format": _IMAGE_FORMATS[source["media_type"]], "source": {"bytes": source["data"]}}}
+    if kind == "document":
+        source = block["source"]
+        return {
+            "document": {
+                "format": _DOCUMENT_FORMATS[source["media_type"]],
+                "name": f"document-{next(documents)}",
+                "source": {"bytes": source["data"]},
+            }
+        }
+    if kind == "tool_use":
+        return {"toolUse": {"toolUseId": block["id"], "name": block["name"], "input": block["input"]}}
+    if kind == "tool_result":
+        return {"toolResult": {"toolUseId": block["tool_use_id"], "content": [{"text": block["content"]}]}}
+    raise ValueError(f"content block type {kind!r} has no Converse equivalent")
+
+
+def _tool_spec(tool: Mapping[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": tool["name"]}
+    if "description" in tool:
+        spec["description"] = tool["description"]
+    spec["inputSchema"] = {"json": tool["input_schema"]}
+    return {"toolSpec": spec}
+
+
+def _tool_choice(choice: Mapping[str, Any]) -> dict[str, Any]:
+    kind = choice["type"]
+    if kind == "tool":
+        return {"tool": {"name": choice["name"]}}
+    if kind in ("auto", "any"):
+        return {kind: {}}
+    raise unsupported("toolConfig.functionCallingConfig.mode", PROVIDER, f"Converse has no {kind!r} tool choice")
+
+
+# --- native lines --------------------------------------------------------------------------------------
+
+
+def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType) -> None:
+    """Check a native ``{"recordId", "modelInput"}`` record; ValueError(reason) if Bedrock would reject it."""
+    model_input = line.get("modelInput")
+    if not isinstance(model_input, Mapping):
+        raise ValueError("'modelInput' must be a JSON object")
+    for name in _NATIVE_MODEL_FIELDS:
+        if name in model_input:
+            raise ValueError(f"'modelInput.{name}' is not allowed: Bedrock rejects extra keys (the job sets the model)")
+    if invocation_type == CONVERSE or "anthropic_version" in model_input:
+        messages = model_input.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ValueError("'modelInput.messages' must be a non-empty list")
+    if "anthropic_version" in model_input and invocation_type == INVOKE_MODEL:
+        max_tokens = model_input.get("max_tokens")
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ValueError(f"'modelInput.max_tokens' must be a positive integer, got {max_tokens!r}")
+
+
+# --- model invocation jobs -----------------------------------------------------------------------------
+
+
+def input_uri_of(data: Mapping[str, Any]) -> str | None:
+    """The job's S3 input URI (a ``.jsonl`` file or a folder prefix)."""
+    return ((data.get("inputDataConfig") or {}).get("s3InputDataConfig") or {}).get("s3Uri")
+
+
+def output_uri_of(data: Mapping[str, Any]) -> str | None:
+    """The job's S3 output prefix."""
+    return ((data.get("outputDataConfig") or {}).get("s3OutputDataConfig") or {}).get("s3Uri")
+
+
+def job_output_dir(data: Mapping[str, Any]) -> str | None:
+    """``<output prefix>/<job-id>/``: where Bedrock writes the job's ``.out`` files and manifest."""
+    output = output_uri_of(data)
+    return f"{output.rstrip('/')}/{job_id(data['jobArn'])}/" if output else None
+
+
+def output_file_uri(data: Mapping[str, Any]) -> str | None:
+    """``<output prefix>/<job-id>/<input basename>.out`` for a single-file input; None for a folder input."""
+    directory, source = job_output_dir(data), input_uri_of(data)
+    if not directory or not source or source.endswith("/"):
+        return None
+    return directory + source.rsplit("/", 1)[-1] + OUTPUT_SUFFIX
+
+
+def parse_job(data: Mapping[str, Any]) -> BatchJob:
+    """A GetModelInvocationJob response or a list summary as a BatchJob."""
+    status = data.get("status")
+    state = STATUSES.get(status or "", JobState.UNSPECIFIED)
+    total = int(data.get("totalRecordCount") or 0)
+    processed = int(data.get("processedRecordCount") or 0)
+    return BatchJob(
+        name=data["jobArn"],
+        provider=PROVIDER,
+        display_name=data.get("jobName"),
+        model=data.get("modelId"),
+        state=state,
+        provider_state=status,
+        create_time=parse_time(data.get("submitTime")),
+        update_time=parse_time(data.get("lastModifiedTime")),
+        end_time=parse_time(data.get("endTime")),
+        stats=BatchStats(
+            total=total,
+            succeeded=int(data.get("successRecordCount") or 0),
+            failed=int(data.get("errorRecordCount") or 0),
+            pending=0 if state.is_terminal else max(total - processed, 0),
+        ),
+        input_file=input_uri_of(data),
+        output_file=output_file_uri(data),
+        error_message=(data.get("message") or _DEFAULT_MESSAGES[state]) if state in _DEFAULT_MESSAGES else None,
+        raw=dict(data),
+    )
+
+
+# --- output lines --------------------------------------------------------------------------------------
+
+
+def result_row(line: Mapping[str, Any]) -> ResultRow:
+    """One line of a ``.jsonl.out`` file: ``modelOutput`` (InvokeModel-Anthropic or Converse) or ``error``."""
+    key = line.get("recordId")
+    error = line.get("error")
+    if error:
+        details = error if isinstance(error, Mapping) else {"errorMessage": str(error)}
+        return ResultRow(
+            key=key,
+            status=RowStatus.FAILED,
+            error=RowError(message=str(details.get("errorMessage") or ""), code=details.get("errorCode")),
+        )
+    output = line.get("modelOutput")
+    if not isinstance(output, Mapping):
+        return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message="the line has no modelOutput"))
+    if isinstance(output.get("output"), Mapping):
+        message = output["output"].get("message") or {}
+        return ResultRow(
+            key=key, status=RowStatus.SUCCEEDED, text=_converse_text(message), response=output, usage=_usage(output)
+        )
+    if isinstance(output.get("content"), list):
+        return ResultRow(
+            key=key,
+            status=RowStatus.SUCCEEDED,
+            text=message_text(output),
+            response=output,
+            usage=anthropic_usage(output.get("usage")),
+        )
+    return ResultRow(key=key, status=RowStatus.SUCCEEDED, response=output)
+
+
+def _converse_text(message: Mapping[str, Any]) -> str | None:
+    texts = [block["text"] for block in message.get("content") or [] if isinstance(block.get("text"), str)]
+    return "".join(texts) if texts else None
+
+
+def _usage(output: Mapping[str, Any]) -> Usage | None:
+    usage = output.get("usage")
+    if not usage:
+        return None
+    return Usage(
+        input_tokens=usage.get("inputTokens"),
+        output_tokens=usage.get("outputTokens"),
+        total_tokens=usage.get("totalTokens"),
+    )

@@ -1,0 +1,175 @@
+"""AWS plumbing for httpx: SigV4 signing through botocore, credentials, query encoding, error bodies.
+
+botocore is imported only when a request is signed or credentials are resolved, so the provider works
+without it until an AWS connection is used; then a missing botocore names the ``bedrock`` extra.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable
+from typing import Any
+from urllib.parse import quote
+from xml.etree import ElementTree
+
+import httpx
+
+from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.hooks.http import MAX_ERROR_CHARS, Redactor
+
+log = logging.getLogger(__name__)
+
+SIGN_AS_HEADER = "x-genai-batch-sign-as"
+"""Set on a request to sign it for another AWS service than the client's (S3 calls on the Bedrock client);
+the signer removes it before the request is sent."""
+BOTOCORE_MISSING = "Amazon Bedrock support needs botocore: pip install 'airflow-provider-genai-batch[bedrock]'"
+
+CredentialSource = Callable[[], Any]
+"""Returns botocore ``Credentials`` (refreshable or static); called once, on the first signed request."""
+
+
+def require_botocore() -> None:
+    """Raise a clear error naming the ``bedrock`` extra when botocore is not installed."""
+    try:
+        import botocore  # noqa: F401
+    except ImportError as err:
+        raise GenAIBatchError(BOTOCORE_MISSING) from err
+
+
+class SigV4Auth(httpx.Auth):
+    """Signs each request with AWS Signature V4 (botocore's signers) just before it is sent.
+
+    Only ``Content-Type`` and ``host`` are signed besides the ``X-Amz-*`` headers botocore adds. A body
+    that streams (an S3 upload part) is signed as ``UNSIGNED-PAYLOAD`` so it is never held in memory;
+    credentials are resolved lazily, off the event loop for async clients.
+    """
+
+    def __init__(self, credentials: CredentialSource, region: str, service: str) -> None:
+        self._source = credentials
+        self._credentials: Any = None
+        self._lock = threading.Lock()
+        self.region = region
+        self.service = service
+
+    def frozen_credentials(self) -> Any:
+        """The current access key, secret and token (refreshed by botocore when they expire)."""
+        with self._lock:
+            if self._credentials is None:
+                self._credentials = self._source()
+            credentials = self._credentials
+        return credentials.get_frozen_credentials()
+
+    def sign(self, request: httpx.Request, credentials: Any) -> None:
+        """Add ``Authorization``, ``X-Amz-Date`` (and token, content hash) headers to ``request``."""
+        require_botocore()
+        from botocore.auth import S3SigV4Auth
+        from botocore.auth import SigV4Auth as BotoSigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.config import Config
+
+        service = request.headers.pop(SIGN_AS_HEADER, None) or self.service
+        try:
+            body: bytes | None = request.content
+        except httpx.RequestNotRead:
+            body = None
+        headers = {"Content-Type": request.headers["content-type"]} if "content-type" in request.headers else {}
+        aws = AWSRequest(method=request.method, url=str(request.url), data=body or None, headers=headers)
+        if service == "s3":
+            if body is None:
+                aws.context["client_config"] = Config(s3={"payload_signing_enabled": False})
+            S3SigV4Auth(credentials, service, self.region).add_auth(aws)
+        else:
+            if body is None:
+                raise GenAIBatchError(f"a streamed body cannot be signed for {service}")
+            BotoSigV4Auth(credentials, service, self.region).add_auth(aws)
+        request.headers.update(dict(aws.headers.items()))
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self.sign(request, self.frozen_credentials())
+        yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        credentials = await asyncio.to_thread(self.frozen_credentials)
+        self.sign(request, credentials)
+        yield request
+
+
+def resolve_credentials(
+    *,
+    access_key_id: str | None,
+    secret_access_key: str | None,
+    aws_conn_id: str | None,
+    region: str,
+) -> Any:
+    """botocore credentials: the connection's own keys, else an Amazon connection, else botocore's default chain.
+
+    ``aws_conn_id`` is read through apache-airflow-providers-amazon's ``AwsBaseHook`` session when that
+    provider is installed; without it the default chain (environment, shared files, instance roles) is used.
+    """
+    require_botocore()
+    import botocore.session
+    from botocore.credentials import Credentials
+
+    if access_key_id and secret_access_key:
+        return Credentials(access_key_id, secret_access_key)
+    if aws_conn_id:
+        try:
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+        except ImportError:
+            log.warning(
+                "aws_conn_id=%r is set but apache-airflow-providers-amazon is not installed; "
+                "using botocore's default credential chain",
+                aws_conn_id,
+            )
+        else:
+            hook = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="bedrock", region_name=region)
+            return _required(hook.get_session().get_credentials(), f"the Amazon connection {aws_conn_id!r}")
+    return _required(botocore.session.get_session().get_credentials(), "botocore's default chain")
+
+
+def _required(credentials: Any, where: str) -> Any:
+    if credentials is None:
+        raise GenAIBatchError(
+            f"no AWS credentials found in {where}: set the connection's login/password, "
+            "aws_conn_id, or the usual AWS environment variables"
+        )
+    return credentials
+
+
+def aws_query(params: Iterable[tuple[str, str | int]]) -> str:
+    """A query string encoded as SigV4 canonicalises it (RFC 3986, only ``-_.~`` left bare)."""
+    return "&".join(f"{quote(name, safe='-_.~')}={quote(str(value), safe='-_.~')}" for name, value in params)
+
+
+def aws_error(response: httpx.Response, provider: str, redact: Redactor) -> ProviderAPIError:
+    """An AWS error answer as a typed exception: REST-JSON (``x-amzn-ErrorType`` + ``{"message"}``) or S3 XML."""
+    error_type = (response.headers.get("x-amzn-errortype") or "").split(":", 1)[0] or None
+    message: str | None = None
+    content_type = response.headers.get("content-type", "")
+    if "json" in content_type:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            message = body.get("message") or body.get("Message")
+            error_type = error_type or (str(body.get("__type", "")).rsplit("#", 1)[-1] or None)
+    elif response.content.lstrip().startswith(b"<"):
+        error_type, message = _xml_error(response.content, error_type)
+    cls = NotFoundError if response.status_code == 404 else ProviderAPIError
+    return cls(
+        redact(message or response.text or response.reason_phrase or "request failed")[:MAX_ERROR_CHARS],
+        http_status=response.status_code,
+        provider_status=error_type,
+        provider=provider,
+    )
+
+
+def _xml_error(content: bytes, error_type: str | None) -> tuple[str | None, str | None]:
+    try:
+        root = ElementTree.fromstring(content)
+    except ElementTree.ParseError:
+        return error_type, None
+    return root.findtext("Code") or error_type, root.findtext("Message")

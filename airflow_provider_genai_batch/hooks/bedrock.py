@@ -1,0 +1,344 @@
+"""Amazon Bedrock batch inference (model invocation jobs) over SigV4-signed httpx: S3 in, S3 out.
+
+The control plane (``bedrock.<region>.amazonaws.com``) and S3 are both called through the hook's one
+httpx client; each request is signed for its service by :class:`.aws.SigV4Auth`. Input files are
+streamed to the connection's S3 input prefix; results are read from ``<output prefix>/<job-id>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from functools import partial
+from typing import IO, Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import Field, SecretStr, ValidationError, field_validator
+
+from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.formats import bedrock as wire
+from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
+from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.hooks import s3
+from airflow_provider_genai_batch.hooks.aws import (
+    SigV4Auth,
+    aws_error,
+    aws_query,
+    require_botocore,
+    resolve_credentials,
+)
+from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings, ProviderCapabilities, ProviderLimits
+from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
+from airflow_provider_genai_batch.hooks.settings import extras_for
+from airflow_provider_genai_batch.idempotency import key_in_text
+from airflow_provider_genai_batch.models import BatchJob, FileInfo, JobState
+
+LIST_PAGE_SIZE = 100
+CONSOLE_URL = "https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/batch-inference"
+_CREDENTIAL_EXTRAS = ("aws_access_key_id", "aws_secret_access_key")
+
+
+class BedrockSettings(ConnectionSettings):
+    """A Bedrock connection: region, service role, S3 prefixes, job timeout, invocation type, credentials."""
+
+    region: str | None = None
+    role_arn: str | None = None
+    input_s3_uri: str | None = None
+    output_s3_uri: str | None = None
+    timeout_hours: int = Field(default=24, ge=wire.MIN_TIMEOUT_HOURS, le=wire.MAX_TIMEOUT_HOURS)
+    model_invocation_type: wire.InvocationType = wire.INVOKE_MODEL
+    aws_conn_id: str | None = None
+    endpoint_url: str | None = None
+    s3_endpoint_url: str | None = None
+    upload_part_size: int = Field(default=8 * 1024 * 1024, ge=s3.MIN_PART_SIZE)
+    default_max_tokens: int = Field(default=4096, ge=1)
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: SecretStr | None = None
+
+    @field_validator("role_arn")
+    @classmethod
+    def _role_arn(cls, value: str | None) -> str | None:
+        if value is not None and not wire.ROLE_ARN.fullmatch(value):
+            raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        return value
+
+    @field_validator("input_s3_uri", "output_s3_uri")
+    @classmethod
+    def _s3_uri(cls, value: str | None) -> str | None:
+        if value is not None and not wire.S3_URI.fullmatch(value):
+            raise ValueError(f"{value!r} is not an s3://bucket/prefix URI Bedrock accepts")
+        return value
+
+
+class BedrockBatchHook(BatchHook[BedrockSettings]):
+    """Model invocation jobs on Amazon Bedrock, with the input and output in S3.
+
+    Credentials: the connection's login/password (access key id / secret), else ``aws_conn_id`` (an
+    Amazon connection, through apache-airflow-providers-amazon), else botocore's default chain.
+    """
+
+    default_conn_name = "bedrock_batch_default"
+    conn_type = "genai_bedrock"
+    hook_name = "GenAI Batch: Amazon Bedrock"
+
+    provider: ClassVar[str] = wire.PROVIDER
+    native_format: ClassVar[InputFormat] = InputFormat.BEDROCK
+    limits: ClassVar[ProviderLimits] = ProviderLimits(min_requests=100)
+    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
+        file_input=True, inline_input=False, embeddings=False, delete=False
+    )
+    provider_key = staticmethod(wire.record_id)
+    settings_model: ClassVar[type[ConnectionSettings]] = BedrockSettings
+
+    @classmethod
+    def settings_from_connection(cls, conn: Any) -> BedrockSettings:
+        extras = {k: v for k, v in extras_for(BedrockSettings, conn).items() if k not in _CREDENTIAL_EXTRAS}
+        region = extras.pop("region", None) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if not region:
+            raise GenAIBatchError(f"connection {conn.conn_id!r} has no region (set the 'region' extra)")
+        endpoint = extras.get("endpoint_url") or f"https://bedrock.{region}.amazonaws.com"
+        try:
+            return BedrockSettings(
+                base_url=endpoint,
+                region=region,
+                aws_access_key_id=conn.login or None,
+                aws_secret_access_key=SecretStr(conn.password) if conn.password else None,
+                **extras,
+            )
+        except ValidationError as err:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+            raise GenAIBatchError(
+                f"connection {conn.conn_id!r} is not a valid Bedrock connection: {problems}"
+            ) from None
+
+    def auth_headers(self, settings: BedrockSettings) -> dict[str, str]:
+        return {}
+
+    def http_auth(self, settings: BedrockSettings) -> httpx.Auth:
+        """SigV4 for service ``bedrock`` (S3 requests ask to be signed for ``s3``)."""
+        require_botocore()
+        secret = settings.aws_secret_access_key
+        source = partial(
+            resolve_credentials,
+            access_key_id=settings.aws_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None,
+            aws_conn_id=settings.aws_conn_id,
+            region=self._region(settings),
+        )
+        return SigV4Auth(source, self._region(settings), "bedrock")
+
+    def secrets(self) -> tuple[str, ...]:
+        secret = self.settings.aws_secret_access_key
+        return (secret.get_secret_value(),) if secret else ()
+
+    def _to_error(self, response: httpx.Response) -> ProviderAPIError:
+        return aws_error(response, self.provider, self.redact)
+
+    @staticmethod
+    def _region(settings: BedrockSettings) -> str:
+        assert settings.region is not None  # settings_from_connection always sets it
+        return settings.region
+
+    def _submission_settings(self) -> BedrockSettings:
+        """The settings, checked to hold what submitting a job needs (before anything is written to S3)."""
+        settings = self.settings
+        missing = [name for name in ("role_arn", "input_s3_uri", "output_s3_uri") if not getattr(settings, name)]
+        if missing:
+            raise GenAIBatchError(f"connection {self.conn_id!r} needs {', '.join(missing)} to submit Bedrock jobs")
+        return settings
+
+    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
+        if embeddings:
+            raise ValueError(wire.EMBEDDINGS_UNSUPPORTED)
+        settings = self._submission_settings()
+        return wire.from_gemini(
+            line,
+            model=model,
+            invocation_type=settings.model_invocation_type,
+            max_tokens=settings.default_max_tokens,
+        )
+
+    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
+        wire.check_native(line, invocation_type=self._submission_settings().model_invocation_type)
+        return None
+
+    # --- files (S3 objects, named by s3:// URIs) -----------------------------------------------------------
+
+    @property
+    def _s3(self) -> s3.S3Endpoint:
+        return s3.S3Endpoint(self._region(self.settings), self.settings.s3_endpoint_url)
+
+    @staticmethod
+    def _object(uri: str) -> s3.S3Object:
+        try:
+            return s3.S3Object.parse(uri)
+        except ValueError as err:
+            raise GenAIBatchError(f"bedrock files are S3 objects: {err}") from None
+
+    def _op_upload_file(
+        self, stream: IO[bytes], size: int, display_name: str | None, mime_type: str
+    ) -> Operation[FileInfo]:
+        """Stream the input under the input prefix as ``<name>-<random>.jsonl`` (PutObject or multipart)."""
+        settings = self._submission_settings()
+        assert settings.input_s3_uri is not None
+        target = self._object(settings.input_s3_uri).child(_object_name(display_name))
+        return (
+            yield from s3.upload(
+                self._s3,
+                target,
+                stream,
+                size,
+                part_size=settings.upload_part_size,
+                content_type=mime_type,
+                max_resends=settings.max_retries,
+            )
+        )
+
+    def _op_get_file(self, name: str) -> Operation[FileInfo]:
+        return (yield from s3.head(self._s3, self._object(name)))
+
+    def _op_list_files(self, page_token: str | None) -> Operation[Page[FileInfo]]:
+        """The objects under the connection's input prefix."""
+        prefix = self.settings.input_s3_uri
+        if not prefix:
+            raise GenAIBatchError(f"connection {self.conn_id!r} has no input_s3_uri to list")
+        return (yield from s3.list_objects(self._s3, self._object(prefix.rstrip("/") + "/"), page_token))
+
+    def _op_delete_file(self, name: str) -> Operation[None]:
+        yield from s3.delete(self._s3, self._object(name))
+
+    def _download_request(self, name: str) -> ApiRequest:
+        return s3.get(self._s3, self._object(name))
+
+    # --- model invocation jobs ---------------------------------------------------------------------------
+
+    def _op_create_batch(
+        self,
+        model: str,
+        *,
+        file_name: str | None,
+        requests: Iterable[Mapping[str, Any]] | None,
+        display_name: str,
+        idempotency_key: str | None,
+        embeddings: bool,
+        endpoint: str | None,
+    ) -> Operation[BatchJob]:
+        """CreateModelInvocationJob with ``clientRequestToken`` = the idempotency key, then the job itself.
+
+        With a token the create is idempotent at Bedrock (the same token returns the same job), so a
+        transient failure is simply retried.
+        """
+        if file_name is None:
+            raise self._unsupported("inline batch input (the input is uploaded to S3 first)")
+        settings = self._submission_settings()
+        try:
+            body = wire.create_job_body(
+                name=wire.job_name(display_name, idempotency_key),
+                role_arn=settings.role_arn or "",
+                model=model,
+                input_uri=file_name,
+                output_uri=settings.output_s3_uri or "",
+                timeout_hours=settings.timeout_hours,
+                invocation_type=settings.model_invocation_type,
+                client_request_token=idempotency_key,
+            )
+        except ValueError as err:
+            raise GenAIBatchError(str(err)) from None
+        response = yield ApiRequest("POST", "model-invocation-job", json=body, retry=idempotency_key is not None)
+        return (yield from self._op_get_batch(response.json()["jobArn"]))
+
+    def _op_get_batch(self, name: str) -> Operation[BatchJob]:
+        """``name`` is the job ARN (percent-encoded whole into the path) or its 12-character id."""
+        response = yield ApiRequest("GET", f"model-invocation-job/{quote(name, safe='')}")
+        return wire.parse_job(response.json())
+
+    def _op_list_batches(self, page_token: str | None, name_contains: str | None = None) -> Operation[Page[BatchJob]]:
+        params: list[tuple[str, str | int]] = [
+            ("maxResults", LIST_PAGE_SIZE),
+            ("sortBy", "CreationTime"),
+            ("sortOrder", "Descending"),
+        ]
+        if name_contains:
+            params.append(("nameContains", name_contains))
+        if page_token:
+            params.append(("nextToken", page_token))
+        response = yield ApiRequest("GET", f"model-invocation-jobs?{aws_query(params)}")
+        body = response.json()
+        return Page([wire.parse_job(item) for item in body.get("invocationJobSummaries") or []], body.get("nextToken"))
+
+    def _op_cancel_batch(self, name: str) -> Operation[None]:
+        """StopModelInvocationJob: the job goes Stopping, then Stopped."""
+        yield ApiRequest("POST", f"model-invocation-job/{quote(name, safe='')}/stop", retry=True)
+
+    def find_batch(self, idempotency_key: str) -> BatchJob | None:
+        """The job carrying ``idempotency_key``, listed with ``nameContains`` (job names end in the key)."""
+        jobs = self._iter_pages(partial(self._op_list_batches, name_contains=idempotency_key))
+        return next((job for job in jobs if self.idempotency_key_of(job) == idempotency_key), None)
+
+    async def afind_batch(self, idempotency_key: str) -> BatchJob | None:
+        async for job in self._aiter_pages(partial(self._op_list_batches, name_contains=idempotency_key)):
+            if self.idempotency_key_of(job) == idempotency_key:
+                return job
+        return None
+
+    # --- results -----------------------------------------------------------------------------------------
+
+    def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
+        """Rows of ``<out>/<job-id>/<input>.out`` (every ``.out`` there for a folder input), joined later on recordId.
+
+        A job that failed, expired or was stopped may have written nothing: then there are no rows.
+        """
+        for uri in self._result_files(job):
+            try:
+                for _, line, _ in iter_json_objects(self.iter_file_lines(uri), source=uri):
+                    yield wire.result_row(line)
+            except NotFoundError:
+                if job.state is JobState.SUCCEEDED:
+                    raise
+                self.log.info("no output at %s for the %s job %s", uri, job.provider_state, job.name)
+
+    def _result_files(self, job: BatchJob) -> list[str]:
+        if job.output_file:
+            return [job.output_file]
+        directory = wire.job_output_dir(job.raw)
+        if directory is None:
+            return []
+        listing = self._iter_pages(partial(s3.list_objects, self._s3, self._object(directory)))
+        return [
+            item.name
+            for item in listing
+            if item.name.endswith(wire.OUTPUT_SUFFIX) and not item.name.endswith("/" + wire.MANIFEST_NAME)
+        ]
+
+    def read_output_manifest(self, job: BatchJob) -> dict[str, Any] | None:
+        """The job's ``manifest.json.out`` (record and token counts), or None when Bedrock wrote none."""
+        directory = wire.job_output_dir(job.raw)
+        if directory is None:
+            return None
+        try:
+            manifest: dict[str, Any] = json.loads(b"".join(self.iter_file_bytes(directory + wire.MANIFEST_NAME)))
+        except NotFoundError:
+            return None
+        return manifest
+
+    @classmethod
+    def console_url(cls, job_name: str) -> str:
+        """The Bedrock console's batch inference page in the job's region (read from its ARN)."""
+        parts = job_name.split(":")
+        region = parts[3] if job_name.startswith("arn:") and len(parts) > 3 else "us-east-1"
+        return CONSOLE_URL.format(region=region)
+
+    def idempotency_key_of(self, job: BatchJob) -> str | None:
+        return key_in_text(job.raw.get("clientRequestToken")) or key_in_text(job.display_name)
+
+
+def _object_name(display_name: str | None) -> str:
+    """A unique ``.jsonl`` object name from a display name, in the characters Bedrock's S3 URIs allow."""
+    stem = (display_name or "").removesuffix(".jsonl")
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:100] or "batch-input"
+    return f"{stem}-{uuid.uuid4().hex[:12]}.jsonl"

@@ -1,0 +1,440 @@
+"""Amazon Bedrock batch wire format: record ids, job names, modelInput bodies, job objects and output lines.
+
+Job and output shapes are those of shared/reference/bedrock_gateway.md §1 (botocore's service model and
+the AWS batch-inference docs); the record and job-name rules are checked against the service's patterns.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from airflow_provider_genai_batch.formats.bedrock import (
+    ANTHROPIC_VERSION,
+    CONVERSE,
+    EMBEDDINGS_UNSUPPORTED,
+    JOB_NAME,
+    STATUSES,
+    check_native,
+    create_job_body,
+    from_gemini,
+    job_name,
+    output_file_uri,
+    parse_job,
+    record_id,
+    result_row,
+)
+from airflow_provider_genai_batch.formats.results import RowError, RowStatus, Usage
+from airflow_provider_genai_batch.models import BatchStats, JobState
+
+CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
+KEY = "gbk-0123456789abcdef0123"
+ARN = "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/abcdefghijkl"
+PNG = "iVBORw0KGgo="
+
+
+def user(*parts: dict[str, Any]) -> dict[str, Any]:
+    return {"role": "user", "parts": list(parts)}
+
+
+def translate(request: dict[str, Any], key: str = "req1", **kwargs: Any) -> dict[str, Any]:
+    return from_gemini({"key": key, "request": request}, model=kwargs.pop("model", CLAUDE), **kwargs)
+
+
+def job(status: str = "InProgress", **fields: Any) -> dict[str, Any]:
+    """A GetModelInvocationJob response, with the members the service requires."""
+    return {
+        "jobArn": ARN,
+        "jobName": f"nightly-{KEY}",
+        "modelId": CLAUDE,
+        "clientRequestToken": KEY,
+        "roleArn": "arn:aws:iam::123456789012:role/BedrockBatch",
+        "status": status,
+        "submitTime": "2026-11-20T10:00:00.123Z",
+        "lastModifiedTime": "2026-11-20T10:05:00Z",
+        "inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://bkt/in/nightly-1a2b.jsonl", "s3InputFormat": "JSONL"}},
+        "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://bkt/out/"}},
+        "timeoutDurationInHours": 24,
+        "modelInvocationType": "InvokeModel",
+        **fields,
+    }
+
+
+# --- record ids and job names --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["req1", "ABC123", "x" * 64])
+def test_alphanumeric_keys_travel_as_they_are(key):
+    assert record_id(key) == key
+
+
+@pytest.mark.parametrize("key", ["req-1", "a_b", "2026-11-20/doc 1", "ü", "x" * 65])
+def test_other_keys_become_a_deterministic_alphanumeric_id(key):
+    rid = record_id(key)
+    assert re.fullmatch(r"k[0-9a-f]{40}", rid)
+    assert record_id(key) == rid
+    assert record_id(key + "!") != rid
+
+
+@pytest.mark.parametrize(
+    "display_name",
+    ["nightly", "genai_dag.submit", "  __weird__ name ü ", "", "-leading", "x" * 200, "a+b.c-d"],
+)
+def test_job_names_match_the_service_pattern_and_end_in_the_key(display_name):
+    name = job_name(display_name, KEY)
+    assert len(name) <= 63
+    assert JOB_NAME.fullmatch(name)
+    assert "_" not in name
+    assert name.endswith(f"-{KEY}")
+
+
+def test_job_names_keep_the_display_name_when_it_is_valid_and_are_stable():
+    assert job_name("nightly.ads-2026", KEY) == f"nightly.ads-2026-{KEY}"
+    assert job_name("my_dag.submit", KEY) == job_name("my_dag.submit", KEY) == f"my-dag.submit-{KEY}"
+    assert job_name("plain", None) == "plain"
+
+
+def test_the_create_body_carries_the_token_and_the_s3_configs():
+    body = create_job_body(
+        name=f"nightly-{KEY}",
+        role_arn="arn:aws:iam::123456789012:role/r",
+        model=CLAUDE,
+        input_uri="s3://b/in/x.jsonl",
+        output_uri="s3://b/out/",
+        timeout_hours=48,
+        invocation_type="Converse",
+        client_request_token=KEY,
+    )
+    assert body == {
+        "jobName": f"nightly-{KEY}",
+        "roleArn": "arn:aws:iam::123456789012:role/r",
+        "modelId": CLAUDE,
+        "inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://b/in/x.jsonl", "s3InputFormat": "JSONL"}},
+        "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://b/out/"}},
+        "timeoutDurationInHours": 48,
+        "modelInvocationType": "Converse",
+        "clientRequestToken": KEY,
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": "bad_name"}, "jobName"),
+        ({"timeout_hours": 23}, "24 to 168"),
+        ({"timeout_hours": 169}, "24 to 168"),
+        ({"role_arn": "arn:aws:iam::123:user/x"}, "role ARN"),
+    ],
+)
+def test_the_create_body_rejects_what_the_service_rejects(change, message):
+    args = {
+        "name": "ok",
+        "role_arn": "arn:aws:iam::123456789012:role/r",
+        "model": CLAUDE,
+        "input_uri": "s3://b/in/x.jsonl",
+        "output_uri": "s3://b/out/",
+        "timeout_hours": 24,
+        "invocation_type": "InvokeModel",
+        "client_request_token": None,
+        **change,
+    }
+    with pytest.raises(ValueError, match=message):
+        create_job_body(**args)
+
+
+# --- canonical line -> InvokeModel (Anthropic on Bedrock) ----------------------------------------------
+
+
+def test_invoke_model_input_is_the_anthropic_body_without_a_model_field():
+    record = translate(
+        {
+            "contents": [user({"text": "Say hello."})],
+            "systemInstruction": {"parts": [{"text": "Be brief."}]},
+            "generationConfig": {"maxOutputTokens": 64, "temperature": 0.2, "topK": 5},
+        }
+    )
+    assert record == {
+        "recordId": "req1",
+        "modelInput": {
+            "anthropic_version": ANTHROPIC_VERSION,
+            "max_tokens": 64,
+            "messages": [{"role": "user", "content": "Say hello."}],
+            "system": "Be brief.",
+            "temperature": 0.2,
+            "top_k": 5,
+        },
+    }
+    assert next(iter(record["modelInput"])) == "anthropic_version"
+
+
+def test_invoke_model_uses_the_default_max_tokens_and_a_safe_record_id():
+    record = translate({"contents": [user({"text": "hi"})]}, key="doc-1", max_tokens=100)
+    assert record["recordId"] == record_id("doc-1")
+    assert record["modelInput"]["max_tokens"] == 100
+    assert "model" not in record["modelInput"]
+
+
+def test_invoke_model_translation_is_for_claude_models_only():
+    with pytest.raises(ValueError, match="Anthropic Claude models only"):
+        translate({"contents": [user({"text": "hi"})]}, model="amazon.nova-pro-v1:0")
+    assert translate({"contents": [user({"text": "hi"})]}, model="arn:aws:bedrock:us-east-1:1:inference-profile/x")
+
+
+def test_what_anthropic_cannot_express_is_rejected_with_the_reason():
+    with pytest.raises(ValueError, match="safetySettings"):
+        translate({"contents": [user({"text": "hi"})], "safetySettings": []})
+    with pytest.raises(ValueError, match=re.escape(EMBEDDINGS_UNSUPPORTED)):
+        translate({"content": {"parts": [{"text": "hi"}]}})
+
+
+# --- canonical line -> Converse ----------------------------------------------------------------------------
+
+
+def test_converse_input_has_text_blocks_system_blocks_and_an_inference_config():
+    record = translate(
+        {
+            "contents": [
+                user({"text": "What is 2+2?"}),
+                {"role": "model", "parts": [{"text": "4"}]},
+                user({"text": "And 3+3?"}, {"inlineData": {"mimeType": "image/png", "data": PNG}}),
+            ],
+            "systemInstruction": {"parts": [{"text": "Be brief."}, {"text": "Be exact."}]},
+            "generationConfig": {"maxOutputTokens": 32, "temperature": 0.5, "topP": 0.9, "stopSequences": ["\n"]},
+        },
+        invocation_type=CONVERSE,
+    )
+    assert record == {
+        "recordId": "req1",
+        "modelInput": {
+            "messages": [
+                {"role": "user", "content": [{"text": "What is 2+2?"}]},
+                {"role": "assistant", "content": [{"text": "4"}]},
+                {
+                    "role": "user",
+                    "content": [{"text": "And 3+3?"}, {"image": {"format": "png", "source": {"bytes": PNG}}}],
+                },
+            ],
+            "system": [{"text": "Be brief."}, {"text": "Be exact."}],
+            "inferenceConfig": {"maxTokens": 32, "temperature": 0.5, "topP": 0.9, "stopSequences": ["\n"]},
+        },
+    }
+
+
+def test_converse_tools_and_tool_turns():
+    record = translate(
+        {
+            "contents": [
+                user({"text": "Weather in Paris?"}),
+                {"role": "model", "parts": [{"functionCall": {"name": "weather", "args": {"city": "Paris"}}}]},
+                user({"functionResponse": {"name": "weather", "response": {"temp": 21}}}),
+            ],
+            "tools": [{"functionDeclarations": [{"name": "weather", "description": "Weather now."}]}],
+            "toolConfig": {"functionCallingConfig": {"mode": "ANY"}},
+            "generationConfig": {"topK": 3},
+        },
+        invocation_type=CONVERSE,
+    )["modelInput"]
+    assert record["messages"][1]["content"] == [
+        {"toolUse": {"toolUseId": "call_1", "name": "weather", "input": {"city": "Paris"}}}
+    ]
+    assert record["messages"][2]["content"] == [
+        {"toolResult": {"toolUseId": "call_1", "content": [{"text": '{"temp":21}'}]}}
+    ]
+    assert record["toolConfig"] == {
+        "tools": [
+            {
+                "toolSpec": {
+                    "name": "weather",
+                    "description": "Weather now.",
+                    "inputSchema": {"json": {"type": "object", "properties": {}}},
+                }
+            }
+        ],
+        "toolChoice": {"any": {}},
+    }
+    assert record["additionalModelRequestFields"] == {"top_k": 3}
+
+
+def test_converse_documents_get_names_and_top_k_needs_an_anthropic_model():
+    pdf = {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}}
+    content = translate({"contents": [user({"text": "Summarise"}, pdf)]}, invocation_type=CONVERSE)["modelInput"]
+    assert content["messages"][0]["content"][1] == {
+        "document": {"format": "pdf", "name": "document-1", "source": {"bytes": "JVBERi0="}}
+    }
+    with pytest.raises(ValueError, match="topK"):
+        translate(
+            {"contents": [user({"text": "hi"})], "generationConfig": {"topK": 3}},
+            model="amazon.nova-pro-v1:0",
+            invocation_type=CONVERSE,
+        )
+
+
+# --- native records ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "invocation", "message"),
+    [
+        ({"recordId": "a", "modelInput": "text"}, "InvokeModel", "must be a JSON object"),
+        (
+            {"recordId": "a", "modelInput": {"anthropic_version": ANTHROPIC_VERSION, "model": CLAUDE}},
+            "InvokeModel",
+            "modelInput.model",
+        ),
+        ({"recordId": "a", "modelInput": {"modelId": CLAUDE, "messages": []}}, "Converse", "modelInput.modelId"),
+        ({"recordId": "a", "modelInput": {"messages": []}}, "Converse", "non-empty list"),
+        (
+            {"recordId": "a", "modelInput": {"anthropic_version": ANTHROPIC_VERSION, "messages": [{}]}},
+            "InvokeModel",
+            "max_tokens",
+        ),
+    ],
+)
+def test_native_records_bedrock_would_reject_are_rejected(line, invocation, message):
+    with pytest.raises(ValueError, match=message):
+        check_native(line, invocation_type=invocation)
+
+
+def test_valid_native_records_pass():
+    body = {"anthropic_version": ANTHROPIC_VERSION, "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
+    check_native({"recordId": "a", "modelInput": body}, invocation_type="InvokeModel")
+    check_native({"recordId": "a", "modelInput": {"prompt": "llama style"}}, invocation_type="InvokeModel")
+    check_native({"recordId": "a", "modelInput": {"messages": [{"role": "user"}]}}, invocation_type="Converse")
+
+
+# --- jobs ----------------------------------------------------------------------------------------------
+
+
+def test_every_documented_status_is_mapped():
+    documented = {
+        "Submitted", "InProgress", "Completed", "Failed", "Stopping",
+        "Stopped", "PartiallyCompleted", "Expired", "Validating", "Scheduled",
+    }  # fmt: skip
+    assert set(STATUSES) == documented
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ("Submitted", JobState.PENDING),
+        ("Validating", JobState.PENDING),
+        ("Scheduled", JobState.QUEUED),
+        ("InProgress", JobState.RUNNING),
+        ("Stopping", JobState.CANCELLING),
+        ("Completed", JobState.SUCCEEDED),
+        ("PartiallyCompleted", JobState.PARTIALLY_SUCCEEDED),
+        ("Failed", JobState.FAILED),
+        ("Stopped", JobState.CANCELLED),
+        ("Expired", JobState.EXPIRED),
+        ("SomethingNew", JobState.UNSPECIFIED),
+    ],
+)
+def test_status_map(status, state):
+    parsed = parse_job(job(status))
+    assert parsed.state is state
+    assert parsed.provider_state == status
+    assert parsed.state.is_terminal == (status in {"Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired"})
+
+
+def test_a_job_is_normalised_with_its_counts_times_and_output_file():
+    parsed = parse_job(
+        job(
+            "InProgress",
+            totalRecordCount=120,
+            processedRecordCount=20,
+            successRecordCount=18,
+            errorRecordCount=2,
+        )
+    )
+    assert parsed.name == ARN
+    assert parsed.provider == "bedrock"
+    assert parsed.display_name == f"nightly-{KEY}"
+    assert parsed.model == CLAUDE
+    assert parsed.stats == BatchStats(total=120, succeeded=18, failed=2, pending=100)
+    assert parsed.create_time == datetime(2026, 11, 20, 10, 0, 0, 123000, tzinfo=timezone.utc)
+    assert parsed.update_time == datetime(2026, 11, 20, 10, 5, tzinfo=timezone.utc)
+    assert parsed.input_file == "s3://bkt/in/nightly-1a2b.jsonl"
+    assert parsed.output_file == "s3://bkt/out/abcdefghijkl/nightly-1a2b.jsonl.out"
+    assert parsed.error_message is None
+
+
+def test_partially_completed_is_terminal_with_partial_counts_and_the_message():
+    parsed = parse_job(
+        job(
+            "PartiallyCompleted",
+            message="Not all records could be processed in time.",
+            totalRecordCount=120,
+            processedRecordCount=100,
+            successRecordCount=99,
+            errorRecordCount=1,
+            endTime="2026-11-21T10:00:00Z",
+        )
+    )
+    assert parsed.state is JobState.PARTIALLY_SUCCEEDED and parsed.state.is_success
+    assert parsed.stats == BatchStats(total=120, succeeded=99, failed=1, pending=0)
+    assert parsed.error_message == "Not all records could be processed in time."
+    assert parsed.end_time == datetime(2026, 11, 21, 10, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("status", ["Failed", "Stopped", "Expired", "PartiallyCompleted"])
+def test_the_job_message_is_in_every_failure_and_a_default_when_there_is_none(status):
+    assert parse_job(job(status, message="Access denied to s3://bkt")).error_message == "Access denied to s3://bkt"
+    assert parse_job(job(status)).error_message
+
+
+def test_output_paths_follow_the_documented_layout():
+    assert output_file_uri(job(outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://o/p"}})) == (
+        "s3://o/p/abcdefghijkl/nightly-1a2b.jsonl.out"
+    )
+    folder = job(inputDataConfig={"s3InputDataConfig": {"s3Uri": "s3://bkt/in/"}})
+    assert output_file_uri(folder) is None
+
+
+# --- output lines --------------------------------------------------------------------------------------
+
+
+def test_an_invoke_model_anthropic_output_line():
+    output = {
+        "id": "msg_bdrk_01",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-3-haiku-20240307",
+        "content": [{"type": "text", "text": "Hello"}, {"type": "text", "text": " there"}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 10, "output_tokens": 3},
+    }
+    row = result_row({"recordId": "req1", "modelInput": {}, "modelOutput": output})
+    assert row.key == "req1"
+    assert row.status is RowStatus.SUCCEEDED
+    assert row.text == "Hello there"
+    assert row.response == output
+    assert row.usage == Usage(input_tokens=10, output_tokens=3, total_tokens=13)
+
+
+def test_a_converse_output_line():
+    output = {
+        "output": {"message": {"role": "assistant", "content": [{"text": "4"}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 7, "outputTokens": 1, "totalTokens": 8},
+        "metrics": {"latencyMs": 312},
+    }
+    row = result_row({"recordId": "r2", "modelInput": {}, "modelOutput": output})
+    assert (row.status, row.text, row.usage) == (RowStatus.SUCCEEDED, "4", Usage(7, 1, 8))
+
+
+def test_an_error_line_from_the_docs():
+    line = {"recordId": "1223213ABCD", "modelInput": {}, "error": {"errorCode": 400, "errorMessage": "bad request"}}
+    row = result_row(line)
+    assert row.key == "1223213ABCD"
+    assert row.status is RowStatus.FAILED
+    assert row.error == RowError(message="bad request", code=400)
+
+
+def test_other_model_outputs_are_kept_raw_and_a_line_without_output_fails():
+    row = result_row({"recordId": "r", "modelOutput": {"generation": "llama text"}})
+    assert (row.status, row.text, row.response) == (RowStatus.SUCCEEDED, None, {"generation": "llama text"})
+    missing = result_row({"recordId": "r"})
+    assert missing.status is RowStatus.FAILED and "modelOutput" in missing.error.message

@@ -1,0 +1,658 @@
+"""BedrockBatchHook on the wire: SigV4-signed control-plane and S3 requests, checked as the hook sent them.
+
+The hook's clients use ``httpx.MockTransport`` with the hook's own SigV4 auth, so every signature is real
+and is re-derived here from the AWS specification (not with botocore) to prove it is right.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+import httpx
+import pytest
+
+from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.formats.bedrock import JOB_NAME, record_id
+from airflow_provider_genai_batch.formats.results import RowStatus
+from airflow_provider_genai_batch.hooks.aws import SIGN_AS_HEADER
+from airflow_provider_genai_batch.hooks.bedrock import BedrockBatchHook
+from airflow_provider_genai_batch.idempotency import idempotency_key
+from airflow_provider_genai_batch.models import JobState
+
+from ._wire import Wire
+
+REGION = "us-west-2"
+ACCESS_KEY = "AKIDEXAMPLE"
+SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+CONTROL = f"https://bedrock.{REGION}.amazonaws.com"
+S3_HOST = f"bkt.s3.{REGION}.amazonaws.com"
+CONN_ID = "bedrock_unit"
+CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
+JOB_ID = "abcdefghijkl"
+ARN = f"arn:aws:bedrock:{REGION}:123456789012:model-invocation-job/{JOB_ID}"
+ENCODED_ARN = "arn%3Aaws%3Abedrock%3Aus-west-2%3A123456789012%3Amodel-invocation-job%2Fabcdefghijkl"
+KEY = idempotency_key("nightly", "submit", "scheduled__2026-11-20T00:00:00+00:00", None)
+MIB = 1024 * 1024
+S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+AUTH = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request, "
+    r"SignedHeaders=(?P<signed>[^,]+), Signature=(?P<signature>[0-9a-f]{64})"
+)
+EXTRA = {
+    "region": REGION,
+    "role_arn": "arn:aws:iam::123456789012:role/BedrockBatch",
+    "input_s3_uri": "s3://bkt/in",
+    "output_s3_uri": "s3://bkt/out/",
+    "upload_part_size": 5 * MIB,
+    "retry_max_wait": 0,
+}
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, **fields: Any) -> None:
+    conn = {"conn_type": "genai_bedrock", "login": ACCESS_KEY, "password": SECRET, "extra": EXTRA, **fields}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
+
+
+@pytest.fixture
+def bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[BedrockBatchHook, Wire]]]:
+    """``bedrock(handler, **conn)`` -> a hook whose sync and async clients are signed MockTransport clients."""
+    clients: list[httpx.Client] = []
+
+    def make(handler: Callable[[httpx.Request], httpx.Response], **conn: Any) -> tuple[BedrockBatchHook, Wire]:
+        set_connection(monkeypatch, **conn)
+        wire = Wire(handler)
+        hook = BedrockBatchHook(conn_id=CONN_ID)
+        auth = hook.http_auth(hook.settings)
+        client = httpx.Client(transport=httpx.MockTransport(wire), base_url=hook.settings.base_url, auth=auth)
+        clients.append(client)
+        async_client = httpx.AsyncClient(
+            transport=httpx.MockTransport(wire), base_url=hook.settings.base_url, auth=auth
+        )
+
+        async def aget_conn() -> httpx.AsyncClient:
+            return async_client
+
+        monkeypatch.setattr(hook, "get_conn", lambda: client)
+        monkeypatch.setattr(hook, "aget_conn", aget_conn)
+        return hook, wire
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+# --- fake AWS ------------------------------------------------------------------------------------------
+
+
+def job(status: str = "Submitted", **fields: Any) -> dict[str, Any]:
+    return {
+        "jobArn": ARN,
+        "jobName": f"nightly-{KEY}",
+        "modelId": CLAUDE,
+        "clientRequestToken": KEY,
+        "roleArn": EXTRA["role_arn"],
+        "status": status,
+        "submitTime": "2026-11-20T10:00:00Z",
+        "inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://bkt/in/nightly-1a2b.jsonl"}},
+        "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://bkt/out/"}},
+        **fields,
+    }
+
+
+def control_plane(request: httpx.Request) -> httpx.Response:
+    """CreateModelInvocationJob / Get / List / Stop, answered as Bedrock answers them."""
+    path = request.url.path
+    if request.method == "POST" and path == "/model-invocation-job":
+        return httpx.Response(200, json={"jobArn": ARN})
+    if request.method == "POST" and path.endswith("/stop"):
+        return httpx.Response(200, json={})
+    if path.startswith("/model-invocation-job/"):
+        return httpx.Response(200, json=job())
+    if path == "/model-invocation-jobs":
+        return httpx.Response(200, json={"invocationJobSummaries": [job()]})
+    raise AssertionError(f"unexpected {request.method} {request.url}")
+
+
+class FakeS3:
+    """Just enough S3 for the hook: PutObject, the multipart trio, HEAD, GET, DELETE, ListObjectsV2."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.parts: dict[int, bytes] = {}
+        self.fail_part_once: set[int] = set()
+        self.complete_error = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        assert request.url.host == S3_HOST, request.url
+        key = request.url.path.lstrip("/")
+        query = dict(parse_qsl(request.url.query.decode(), keep_blank_values=True))
+        if request.method == "POST" and "uploads" in query:
+            tag = "InitiateMultipartUploadResult"
+            return xml(f"<{tag} xmlns='{S3_NS}'><UploadId>up-1</UploadId></{tag}>")
+        if request.method == "PUT" and "partNumber" in query:
+            number = int(query["partNumber"])
+            body = request.read()
+            if number in self.fail_part_once:
+                self.fail_part_once.discard(number)
+                return httpx.Response(503)
+            self.parts[number] = body
+            return httpx.Response(200, headers={"ETag": f'"etag-{number}"'})
+        if request.method == "POST" and "uploadId" in query:
+            if self.complete_error:
+                return xml(
+                    "<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
+                )
+            self.objects[key] = b"".join(self.parts[n] for n in sorted(self.parts))
+            return xml(
+                f"<CompleteMultipartUploadResult xmlns='{S3_NS}'><Key>{key}</Key></CompleteMultipartUploadResult>"
+            )
+        if request.method == "DELETE" and "uploadId" in query:
+            self.parts.clear()
+            return httpx.Response(204)
+        if request.method == "PUT":
+            self.objects[key] = request.read()
+            return httpx.Response(200, headers={"ETag": '"single"'})
+        if request.method == "GET" and query.get("list-type") == "2":
+            return self.listing(query)
+        if key not in self.objects:
+            body = "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>"
+            return httpx.Response(404, content=b"" if request.method == "HEAD" else body.encode())
+        if request.method == "HEAD":
+            return httpx.Response(
+                200,
+                headers={
+                    "Content-Length": str(len(self.objects[key])),
+                    "Content-Type": "application/jsonl",
+                    "Last-Modified": "Fri, 20 Nov 2026 10:00:00 GMT",
+                },
+            )
+        if request.method == "DELETE":
+            del self.objects[key]
+            return httpx.Response(204)
+        return httpx.Response(200, content=self.objects[key])
+
+    def listing(self, query: dict[str, str]) -> httpx.Response:
+        keys = sorted(k for k in self.objects if k.startswith(query.get("prefix", "")))
+        start = int(query.get("continuation-token", "0"))
+        page = keys[start : start + 2]
+        more = start + 2 < len(keys)
+        contents = "".join(
+            f"<Contents><Key>{k}</Key><Size>{len(self.objects[k])}</Size>"
+            f"<LastModified>2026-11-20T10:00:00.000Z</LastModified></Contents>"
+            for k in page
+        )
+        token = f"<NextContinuationToken>{start + 2}</NextContinuationToken>" if more else ""
+        return xml(
+            f"<ListBucketResult xmlns='{S3_NS}'>{contents}<IsTruncated>{str(more).lower()}</IsTruncated>{token}"
+            "</ListBucketResult>"
+        )
+
+
+def xml(text: str) -> httpx.Response:
+    return httpx.Response(200, content=text.encode(), headers={"Content-Type": "application/xml"})
+
+
+def aws(s3: FakeS3) -> Callable[[httpx.Request], httpx.Response]:
+    return lambda request: s3(request) if request.url.host == S3_HOST else control_plane(request)
+
+
+# --- an independent SigV4 check (AWS's algorithm, written out) ----------------------------------------------
+
+
+def sigv4_scope(request: httpx.Request) -> dict[str, str]:
+    match = AUTH.fullmatch(request.headers["authorization"])
+    assert match, request.headers["authorization"]
+    return match.groupdict()
+
+
+def assert_signed(request: httpx.Request, service: str) -> None:
+    """The request carries a valid SigV4 signature for ``service`` in REGION, by the secret key."""
+    scope = sigv4_scope(request)
+    assert (scope["key"], scope["region"], scope["service"]) == (ACCESS_KEY, REGION, service)
+    assert SIGN_AS_HEADER not in request.headers
+    amz_date = request.headers["x-amz-date"]
+    assert amz_date.startswith(scope["date"])
+    path = request.url.raw_path.split(b"?")[0].decode()
+    canonical_uri = path if service == "s3" else quote(path, safe="/~")  # S3 alone is not encoded twice
+    pairs = sorted(tuple(pair.partition("=")[::2]) for pair in request.url.query.decode().split("&") if pair)
+    canonical_query = "&".join(f"{k}={v}" for k, v in pairs)
+    signed = scope["signed"].split(";")
+    assert "host" in signed
+    canonical_headers = "".join(f"{name}:{' '.join(request.headers[name].split())}\n" for name in signed)
+    payload = request.headers.get("x-amz-content-sha256") or hashlib.sha256(request.content).hexdigest()
+    canonical = "\n".join([request.method, canonical_uri, canonical_query, canonical_headers, scope["signed"], payload])
+    credential_scope = f"{scope['date']}/{REGION}/{service}/aws4_request"
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", amz_date, credential_scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    key = f"AWS4{SECRET}".encode()
+    for part in (scope["date"], REGION, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    assert scope["signature"] == hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+# --- settings ------------------------------------------------------------------------------------------
+
+
+def test_settings_come_from_the_connection_with_bedrock_defaults(monkeypatch):
+    set_connection(monkeypatch)
+    settings = BedrockBatchHook(conn_id=CONN_ID).settings
+    assert settings.base_url == CONTROL
+    assert (settings.region, settings.role_arn, settings.input_s3_uri) == (REGION, EXTRA["role_arn"], "s3://bkt/in")
+    assert (settings.timeout_hours, settings.model_invocation_type) == (24, "InvokeModel")
+    assert settings.aws_access_key_id == ACCESS_KEY
+    assert settings.aws_secret_access_key.get_secret_value() == SECRET
+    assert settings.s3_endpoint_url is None
+
+
+def test_endpoints_and_the_region_can_come_from_elsewhere(monkeypatch):
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    extra = {k: v for k, v in EXTRA.items() if k != "region"}
+    set_connection(monkeypatch, extra={**extra, "endpoint_url": "http://127.0.0.1:9/bedrock"})
+    settings = BedrockBatchHook(conn_id=CONN_ID).settings
+    assert (settings.region, settings.base_url) == ("eu-west-1", "http://127.0.0.1:9/bedrock")
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    with pytest.raises(GenAIBatchError, match="no region"):
+        _ = BedrockBatchHook(conn_id=CONN_ID).settings
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"timeout_hours": 23}, "timeout_hours"),
+        ({"timeout_hours": 169}, "timeout_hours"),
+        ({"role_arn": "arn:aws:iam::123456789012:user/me"}, "role_arn"),
+        ({"input_s3_uri": "https://bkt/in"}, "input_s3_uri"),
+        ({"model_invocation_type": "Chat"}, "model_invocation_type"),
+        ({"upload_part_size": 1024}, "upload_part_size"),
+    ],
+)
+def test_a_bad_connection_fails_clearly(monkeypatch, change, field):
+    set_connection(monkeypatch, extra={**EXTRA, **change})
+    with pytest.raises(GenAIBatchError, match=field):
+        _ = BedrockBatchHook(conn_id=CONN_ID).settings
+
+
+def test_without_botocore_the_error_names_the_bedrock_extra(monkeypatch):
+    set_connection(monkeypatch)
+    hook = BedrockBatchHook(conn_id=CONN_ID)
+    monkeypatch.setitem(sys.modules, "botocore", None)
+    with pytest.raises(GenAIBatchError, match=r"airflow-provider-genai-batch\[bedrock\]"):
+        hook.http_auth(hook.settings)
+
+
+# --- SigV4 -----------------------------------------------------------------------------------------------
+
+
+def test_control_plane_calls_are_signed_for_bedrock_in_the_connection_region(bedrock):
+    hook, wire = bedrock(control_plane)
+    hook.create_batch(CLAUDE, display_name="nightly", file_name="s3://bkt/in/x.jsonl", idempotency_key=KEY)
+    list(hook.list_batches())
+    hook.cancel_batch(ARN)
+    assert [r.method for r in wire.requests] == ["POST", "GET", "GET", "POST"]
+    for request in wire.requests:
+        assert request.url.host == f"bedrock.{REGION}.amazonaws.com"
+        assert_signed(request, "bedrock")
+
+
+def test_s3_calls_on_the_same_client_are_signed_for_s3(bedrock):
+    s3 = FakeS3()
+    hook, wire = bedrock(aws(s3))
+    info = hook.upload_file(io.BytesIO(b'{"recordId":"a"}\n'), display_name="in.jsonl")
+    hook.get_file(info.name)
+    list(hook.list_files())
+    b"".join(hook.iter_file_bytes(info.name))
+    hook.delete_file(info.name)
+    assert [r.method for r in wire.requests] == ["PUT", "HEAD", "GET", "GET", "DELETE"]
+    for request in wire.requests:
+        assert_signed(request, "s3")
+    put = wire.requests[0]
+    assert put.headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"  # the body streams: never held to hash it
+    assert wire.requests[1].headers["x-amz-content-sha256"] == hashlib.sha256(b"").hexdigest()
+
+
+async def test_async_calls_are_signed_too(bedrock):
+    hook, wire = bedrock(control_plane)
+    job_ = await hook.aget_batch(ARN)
+    assert job_.name == ARN
+    assert_signed(wire.last, "bedrock")
+
+
+def test_credentials_fall_back_to_botocores_default_chain(bedrock, monkeypatch, caplog):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ENVKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "envsecret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "envtoken")
+    hook, wire = bedrock(control_plane, login=None, password=None, extra={**EXTRA, "aws_conn_id": "aws_default"})
+    with caplog.at_level(logging.WARNING):
+        hook.get_batch(JOB_ID)
+    scope = sigv4_scope(wire.last)
+    assert scope["key"] == "ENVKEY"
+    assert wire.last.headers["x-amz-security-token"] == "envtoken"
+    assert "apache-airflow-providers-amazon is not installed" in caplog.text
+
+
+def test_no_credentials_anywhere_is_a_clear_error(bedrock, monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    hook, _ = bedrock(control_plane, login=None, password=None)
+    with pytest.raises(GenAIBatchError, match="no AWS credentials"):
+        hook.get_batch(JOB_ID)
+
+
+# --- jobs ----------------------------------------------------------------------------------------------
+
+
+def test_create_sends_a_deterministic_token_and_job_name_across_retries(bedrock):
+    bodies = []
+    for _try in range(2):  # two tries of one task instance: two hooks, one key
+        hook, wire = bedrock(control_plane)
+        created = hook.create_batch(
+            CLAUDE, display_name="nightly_dag.submit", file_name="s3://bkt/in/x.jsonl", idempotency_key=KEY
+        )
+        assert created.name == ARN
+        bodies.append(json.loads(wire.requests[0].content))
+    assert bodies[0] == bodies[1]
+    body = bodies[0]
+    assert body["clientRequestToken"] == KEY
+    assert body["jobName"] == f"nightly-dag.submit-{KEY}"
+    assert JOB_NAME.fullmatch(body["jobName"])
+    assert body == {
+        "jobName": f"nightly-dag.submit-{KEY}",
+        "roleArn": EXTRA["role_arn"],
+        "modelId": CLAUDE,
+        "inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://bkt/in/x.jsonl", "s3InputFormat": "JSONL"}},
+        "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://bkt/out/"}},
+        "timeoutDurationInHours": 24,
+        "modelInvocationType": "InvokeModel",
+        "clientRequestToken": KEY,
+    }
+
+
+def test_a_create_lost_to_a_transient_fault_is_resent_with_the_same_token(bedrock):
+    answers = iter([httpx.Response(503), httpx.Response(200, json={"jobArn": ARN})])
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return next(answers)
+        return control_plane(request)
+
+    hook, wire = bedrock(flaky)
+    hook.create_batch(CLAUDE, display_name="nightly", file_name="s3://bkt/in/x.jsonl", idempotency_key=KEY)
+    creates = [json.loads(r.content) for r in wire.requests if r.method == "POST"]
+    assert len(creates) == 2
+    assert creates[0] == creates[1]
+    assert creates[0]["clientRequestToken"] == KEY
+
+
+def test_the_arn_is_percent_encoded_whole_into_the_path(bedrock):
+    hook, wire = bedrock(control_plane)
+    hook.get_batch(ARN)
+    hook.cancel_batch(ARN)
+    hook.get_batch(JOB_ID)
+    assert [r.url.raw_path for r in wire.requests] == [
+        f"/model-invocation-job/{ENCODED_ARN}".encode(),
+        f"/model-invocation-job/{ENCODED_ARN}/stop".encode(),
+        f"/model-invocation-job/{JOB_ID}".encode(),
+    ]
+    assert wire.requests[1].content == b""
+
+
+def test_listing_walks_next_token_pages(bedrock):
+    pages = {
+        None: {"invocationJobSummaries": [job(jobArn=ARN[:-1] + "a")], "nextToken": "tok/+=1"},
+        "tok/+=1": {"invocationJobSummaries": [job(jobArn=ARN[:-1] + "b")], "nextToken": "tok2"},
+        "tok2": {"invocationJobSummaries": [job(jobArn=ARN[:-1] + "c")]},
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=pages[request.url.params.get("nextToken")])
+
+    hook, wire = bedrock(handler)
+    assert [j.name[-1] for j in hook.list_batches()] == ["a", "b", "c"]
+    assert wire.requests[1].url.query == (
+        b"maxResults=100&sortBy=CreationTime&sortOrder=Descending&nextToken=tok%2F%2B%3D1"
+    )
+    for request in wire.requests:
+        assert_signed(request, "bedrock")
+
+
+def test_find_batch_narrows_the_listing_to_the_key(bedrock):
+    other = job(jobArn=ARN[:-1] + "z", clientRequestToken="gbk-99999999999999999999", jobName="other")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["nameContains"] == KEY
+        return httpx.Response(200, json={"invocationJobSummaries": [other, job("InProgress")]})
+
+    hook, _ = bedrock(handler)
+    found = hook.find_batch(KEY)
+    assert found is not None and found.name == ARN and found.state is JobState.RUNNING
+    assert hook.idempotency_key_of(found) == KEY
+
+
+async def test_afind_batch_too(bedrock):
+    hook, wire = bedrock(control_plane)
+    assert (await hook.afind_batch(KEY)).name == ARN
+    assert wire.last.url.params["nameContains"] == KEY
+
+
+def test_aws_errors_keep_their_type_and_message(bedrock):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(
+                400,
+                json={"message": "Unable to stop. State was: Completed"},
+                headers={"x-amzn-ErrorType": "ValidationException:http://internal.amazon.com/coral/"},
+            )
+        return httpx.Response(
+            404, json={"message": "not found"}, headers={"x-amzn-ErrorType": "ResourceNotFoundException"}
+        )
+
+    hook, _ = bedrock(handler)
+    with pytest.raises(ProviderAPIError) as stopped:
+        hook.cancel_batch(ARN)
+    assert stopped.value.provider_status == "ValidationException"
+    assert "State was: Completed" in stopped.value.message
+    with pytest.raises(NotFoundError) as missing:
+        hook.get_batch(ARN)
+    assert missing.value.provider_status == "ResourceNotFoundException"
+
+
+def test_s3_xml_errors_and_secrets_are_redacted(bedrock):
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = f"<Error><Code>AccessDenied</Code><Message>denied for {SECRET}</Message></Error>"
+        return httpx.Response(403, content=body.encode(), headers={"Content-Type": "application/xml"})
+
+    hook, _ = bedrock(handler)
+    with pytest.raises(ProviderAPIError) as denied:
+        hook.get_file("s3://bkt/in/x.jsonl")
+    assert denied.value.provider_status == "AccessDenied"
+    assert SECRET not in str(denied.value) and "***" in str(denied.value)
+
+
+# --- S3 uploads --------------------------------------------------------------------------------------------
+
+
+def test_large_inputs_go_up_in_constant_size_multipart_parts(bedrock):
+    s3 = FakeS3()
+    hook, wire = bedrock(aws(s3))
+    data = bytes(range(256)) * (12 * MIB // 256) + b"tail!"
+    info = hook.upload_file(io.BytesIO(data), display_name="nightly.jsonl")
+
+    assert re.fullmatch(r"s3://bkt/in/nightly-[0-9a-f]{12}\.jsonl", info.name)
+    assert info.size_bytes == len(data)
+    key = info.name.removeprefix("s3://bkt/")
+    calls = [
+        (r.method, r.url.path, r.url.query.decode(), int(r.headers.get("content-length", 0))) for r in wire.requests
+    ]
+    assert calls == [
+        ("POST", f"/{key}", "uploads=", 0),
+        ("PUT", f"/{key}", "partNumber=1&uploadId=up-1", 5 * MIB),
+        ("PUT", f"/{key}", "partNumber=2&uploadId=up-1", 5 * MIB),
+        ("PUT", f"/{key}", "partNumber=3&uploadId=up-1", 2 * MIB + 5),
+        ("POST", f"/{key}", "uploadId=up-1", calls[-1][3]),
+    ]
+    complete = wire.requests[-1].content.decode()
+    assert re.findall(r'<PartNumber>(\d)</PartNumber><ETag>"etag-\d"</ETag>', complete) == ["1", "2", "3"]
+    assert s3.objects[key] == data
+
+
+def test_a_part_lost_to_a_transient_fault_is_sent_again_from_its_start(bedrock):
+    s3 = FakeS3()
+    s3.fail_part_once = {2}
+    hook, wire = bedrock(aws(s3))
+    data = b"a" * (5 * MIB) + b"b" * (5 * MIB) + b"c" * 10
+    info = hook.upload_file(io.BytesIO(data), display_name="x")
+    assert s3.objects[info.name.removeprefix("s3://bkt/")] == data
+    part_twos = [r for r in wire.requests if b"partNumber=2" in r.url.query]
+    assert len(part_twos) == 2
+
+
+def test_a_part_that_keeps_failing_aborts_the_multipart_upload(bedrock, monkeypatch):
+    s3 = FakeS3()
+    always = {2}
+    monkeypatch.setattr(s3, "fail_part_once", type("Always", (set,), {"discard": lambda self, item: None})(always))
+    hook, wire = bedrock(aws(s3), extra={**EXTRA, "max_retries": 2})
+    with pytest.raises(GenAIBatchError, match="upload failed at byte 5242880"):
+        hook.upload_file(io.BytesIO(b"z" * (6 * MIB)), display_name="x")
+    assert len([r for r in wire.requests if b"partNumber=2" in r.url.query]) == 3  # the try and two resends
+    abort = wire.last
+    assert (abort.method, abort.url.query) == ("DELETE", b"uploadId=up-1")
+    assert_signed(abort, "s3")
+
+
+def test_a_completion_refused_in_a_200_is_an_error_and_aborts_the_upload(bedrock):
+    s3 = FakeS3()
+    s3.complete_error = True
+    hook, wire = bedrock(aws(s3))
+    with pytest.raises(ProviderAPIError, match="internal error") as refused:
+        hook.upload_file(io.BytesIO(b"z" * (6 * MIB)), display_name="x")
+    assert refused.value.provider_status == "InternalError"
+    assert (wire.last.method, wire.last.url.query) == ("DELETE", b"uploadId=up-1")
+
+
+def test_small_inputs_go_up_in_one_put(bedrock):
+    s3 = FakeS3()
+    hook, wire = bedrock(aws(s3))
+    info = hook.upload_file(io.BytesIO(b"x" * 100), display_name="genai_dag.submit.jsonl")
+    assert [(r.method, r.url.query) for r in wire.requests] == [("PUT", b"")]
+    assert re.fullmatch(r"s3://bkt/in/genai_dag\.submit-[0-9a-f]{12}\.jsonl", info.name)
+
+
+def test_nothing_is_written_when_the_connection_cannot_submit(bedrock):
+    hook, wire = bedrock(aws(FakeS3()), extra={k: v for k, v in EXTRA.items() if k != "role_arn"})
+    with pytest.raises(GenAIBatchError, match="role_arn"):
+        hook.upload_file(io.BytesIO(b"x"), display_name="x")
+    assert wire.requests == []
+
+
+def test_files_are_listed_across_pages_and_named_by_s3_uris(bedrock):
+    s3 = FakeS3()
+    s3.objects = {f"in/f{i}.jsonl": b"x" * i for i in range(5)} | {"out/other": b""}
+    hook, wire = bedrock(aws(s3))
+    files = list(hook.list_files())
+    assert [f.name for f in files] == [f"s3://bkt/in/f{i}.jsonl" for i in range(5)]
+    assert [f.size_bytes for f in files] == [0, 1, 2, 3, 4]
+    assert len(wire.requests) == 3
+    assert wire.requests[1].url.params["continuation-token"] == "2"
+    head = hook.get_file("s3://bkt/in/f3.jsonl")
+    assert (head.size_bytes, head.mime_type, head.create_time.year) == (3, "application/jsonl", 2026)
+    with pytest.raises(GenAIBatchError, match="s3://"):
+        hook.get_file("files/abc")
+
+
+# --- results -----------------------------------------------------------------------------------------------
+
+
+def output_lines() -> bytes:
+    ok = {
+        "recordId": "req1",
+        "modelInput": {},
+        "modelOutput": {"type": "message", "content": [{"type": "text", "text": "hi"}], "usage": {}},
+    }
+    failed = {"recordId": record_id("doc-2"), "modelInput": {}, "error": {"errorCode": 400, "errorMessage": "bad"}}
+    return (json.dumps(ok) + "\n" + json.dumps(failed) + "\n").encode()
+
+
+def test_results_are_read_from_the_job_output_file(bedrock):
+    s3 = FakeS3()
+    s3.objects["out/abcdefghijkl/nightly-1a2b.jsonl.out"] = output_lines()
+    s3.objects["out/abcdefghijkl/manifest.json.out"] = b'{"totalRecordCount": 2, "successRecordCount": 1}'
+    hook, wire = bedrock(aws(s3))
+    completed = hook.get_batch(ARN).model_copy(update={"state": JobState.SUCCEEDED})
+    rows = list(hook.iter_results(completed))
+    assert [(r.key, r.status) for r in rows] == [("req1", RowStatus.SUCCEEDED), (record_id("doc-2"), RowStatus.FAILED)]
+    assert rows[0].text == "hi"
+    assert wire.last.url.path == "/out/abcdefghijkl/nightly-1a2b.jsonl.out"
+    assert hook.read_output_manifest(completed) == {"totalRecordCount": 2, "successRecordCount": 1}
+
+
+def test_a_folder_input_reads_every_out_file_but_the_manifest(bedrock):
+    s3 = FakeS3()
+    s3.objects["out/abcdefghijkl/a.jsonl.out"] = output_lines()
+    s3.objects["out/abcdefghijkl/manifest.json.out"] = b"{}"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == S3_HOST:
+            return s3(request)
+        return httpx.Response(
+            200, json=job("Completed", inputDataConfig={"s3InputDataConfig": {"s3Uri": "s3://bkt/in/"}})
+        )
+
+    hook, _ = bedrock(handler)
+    completed = hook.get_batch(ARN)
+    assert completed.output_file is None
+    assert len(list(hook.iter_results(completed))) == 2
+
+
+def test_a_failed_job_without_output_has_no_rows_but_a_completed_one_must_have_them(bedrock):
+    hook, _ = bedrock(aws(FakeS3()))
+    failed = hook.get_batch(ARN).model_copy(update={"state": JobState.FAILED})
+    assert list(hook.iter_results(failed)) == []
+    assert hook.read_output_manifest(failed) is None
+    with pytest.raises(NotFoundError):
+        list(hook.iter_results(failed.model_copy(update={"state": JobState.SUCCEEDED})))
+
+
+# --- the rest of the interface --------------------------------------------------------------------------------
+
+
+def test_translation_follows_the_connections_invocation_type(monkeypatch):
+    line = {"key": "k1", "request": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}}
+    set_connection(monkeypatch)
+    invoke = BedrockBatchHook(conn_id=CONN_ID).to_native(line, model=CLAUDE, embeddings=False)
+    assert invoke["modelInput"]["anthropic_version"] == "bedrock-2023-05-31"
+    set_connection(monkeypatch, extra={**EXTRA, "model_invocation_type": "Converse", "default_max_tokens": 7})
+    converse = BedrockBatchHook(conn_id=CONN_ID).to_native(line, model=CLAUDE, embeddings=False)
+    assert converse["modelInput"] == {
+        "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+        "inferenceConfig": {"maxTokens": 7},
+    }
+
+
+def test_capabilities_limits_console_and_keys():
+    assert BedrockBatchHook.limits.min_requests == 100
+    caps = BedrockBatchHook.capabilities
+    assert (caps.file_input, caps.inline_input, caps.embeddings, caps.cancel, caps.delete) == (
+        True,
+        False,
+        False,
+        True,
+        False,
+    )
+    assert BedrockBatchHook.console_url(ARN) == (
+        "https://us-west-2.console.aws.amazon.com/bedrock/home?region=us-west-2#/batch-inference"
+    )
+    assert BedrockBatchHook.provider_key("req-1") == record_id("req-1")
