@@ -1,0 +1,261 @@
+"""A GenAI-compatible gateway (Bifrost and its forks, GenAI facade at ``/genai``) in front of any provider.
+
+The gateway speaks the Gemini Files/Batch REST surface (pinned ``v1beta``) and routes every call to the
+provider named in its ``x-model-provider`` header. This hook is the Gemini hook with the differences a
+gateway makes:
+
+* the target travels in ``x-model-provider`` on every request;
+* request bodies are sent in the target's own format (the gateway translates the envelope, not the
+  bodies): canonical lines are translated by the target's own hook, then wrapped in the Gemini envelope;
+* ids are the bare provider ids the gateway returns (``batch_abc``, ``msgbatch_...``, a Bedrock ARN),
+  percent-encoded into paths and never given a ``batches/`` or ``files/`` prefix;
+* an upload is one POST of the whole stream to the gateway's session URL (it has no chunked protocol);
+* results are read through the gateway's native routes: it has no ``:download`` route;
+* what the gateway cannot carry is refused up front: Bedrock (no ``role_arn`` / ``output_s3_uri``),
+  Anthropic file input, embeddings, and inline requests with ``tools`` / ``toolConfig`` / ``cachedContent``.
+
+The gateway keeps no display name, so a job cannot be found again by its idempotency key: a retried
+task re-attaches through Airflow 3.3's task state store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from functools import cached_property
+from typing import IO, Any, ClassVar, Literal, cast
+from urllib.parse import quote
+
+from pydantic import SecretStr
+
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
+from airflow_provider_genai_batch.formats import gateway as wire
+from airflow_provider_genai_batch.formats import gemini as gemini_wire
+from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
+from airflow_provider_genai_batch.formats.openai import CHAT_URL
+from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.hooks.anthropic import AnthropicBatchHook
+from airflow_provider_genai_batch.hooks.base import BatchHook, ProviderCapabilities, ProviderLimits
+from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook, GeminiSettings, upload_session_url
+from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation
+from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
+from airflow_provider_genai_batch.hooks.settings import base_url, extras_for
+from airflow_provider_genai_batch.models import BatchJob, FileInfo
+
+DEFAULT_BASE_URL = "http://localhost:8080/genai"
+FACADE_PREFIX = "/genai"
+MODEL_PROVIDER_HEADER = "x-model-provider"
+STREAM_CHUNK = 1024 * 1024
+INLINE_SOURCE = "inline requests"
+
+ModelProvider = Literal["gemini", "openai", "anthropic", "bedrock"]
+
+
+class GatewaySettings(GeminiSettings):
+    """A gateway connection: key, the facade's base URL (``.../genai``), pinned version, the target provider."""
+
+    model_provider: ModelProvider = "gemini"
+
+    @property
+    def root_url(self) -> str:
+        """The gateway's root, where its native ``/v1/...`` routes live: the base URL without ``/genai``."""
+        url = self.base_url.rstrip("/")
+        return url.removesuffix(FACADE_PREFIX)
+
+
+TARGET_HOOKS: dict[str, type[BatchHook]] = {
+    "gemini": GeminiBatchHook,
+    "openai": OpenAIBatchHook,
+    "anthropic": AnthropicBatchHook,
+}
+"""The hook whose request format each target speaks; it only translates, it never makes a call."""
+
+TARGET_CAPABILITIES: dict[str, ProviderCapabilities] = {
+    "gemini": ProviderCapabilities(file_input=True, inline_input=True, embeddings=False, find_by_key=False),
+    "openai": ProviderCapabilities(
+        file_input=True, inline_input=True, embeddings=False, delete=False, find_by_key=False
+    ),
+    "anthropic": ProviderCapabilities(file_input=False, inline_input=True, embeddings=False, find_by_key=False),
+}
+"""What each target can do through the facade: its batch route makes generation batches only."""
+
+
+class GatewayBatchHook(GeminiBatchHook):
+    """Batches at any provider behind a GenAI gateway; the connection names the target provider."""
+
+    default_conn_name = "genai_gateway_default"
+    conn_type = "genai_gateway"
+    hook_name = "GenAI Batch: GenAI gateway"
+
+    provider: ClassVar[str] = wire.PROVIDER
+
+    @classmethod
+    def settings_from_connection(cls, conn: Any) -> GatewaySettings:
+        if not conn.password:
+            raise GenAIBatchError(f"connection {conn.conn_id!r} has no API key (put it in the password field)")
+        return GatewaySettings(
+            api_key=SecretStr(conn.password),
+            base_url=base_url(conn.host, conn.port) or DEFAULT_BASE_URL,
+            **extras_for(GatewaySettings, conn),
+        )
+
+    @property
+    def target(self) -> str:
+        """The provider the gateway routes this connection's calls to."""
+        return cast(GatewaySettings, self.settings).model_provider
+
+    def auth_headers(self, settings: GeminiSettings) -> dict[str, str]:
+        target = cast(GatewaySettings, settings).model_provider
+        return {**super().auth_headers(settings), MODEL_PROVIDER_HEADER: target}
+
+    # --- the target's format and limits -----------------------------------------------------------------
+
+    def _require_creatable(self) -> str:
+        """The target, if batches can be created for it through the facade; a clear error if not."""
+        if self.target not in TARGET_HOOKS:
+            raise GenAIBatchError(wire.BEDROCK_UNSUPPORTED)
+        return self.target
+
+    @cached_property
+    def _format_hook(self) -> BatchHook:
+        """The target provider's own hook on this connection, for its request format and limits."""
+        return TARGET_HOOKS[self._require_creatable()](conn_id=self.conn_id)
+
+    @property
+    def native_format(self) -> InputFormat:  # type: ignore[override]
+        """The target's batch format: the bodies travel in it, the gateway does not translate them."""
+        return self._format_hook.native_format
+
+    @property
+    def limits(self) -> ProviderLimits:  # type: ignore[override]
+        """The target's limits; the gateway adds none of its own that are known."""
+        return self._format_hook.limits
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:  # type: ignore[override]
+        """What the target can do through the facade (never embeddings; never found again by key)."""
+        return TARGET_CAPABILITIES[self._require_creatable()]
+
+    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
+        return self._format_hook.to_native(line, model=model, embeddings=embeddings)
+
+    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
+        """The target's own check; an OpenAI line must target chat completions, the one endpoint the facade implies."""
+        endpoint = self._format_hook.check_native(line, model=model)
+        if endpoint not in (None, CHAT_URL):
+            raise ValueError(f"'url' {endpoint!r} cannot go through the gateway: its batch route names no endpoint")
+        return endpoint
+
+    def provider_key(self, key: str) -> str:  # type: ignore[override]
+        """The id the key travels under at the target (OpenAI and Anthropic restrict theirs)."""
+        return self._format_hook.provider_key(key)
+
+    # --- paths: bare provider ids, percent-encoded ------------------------------------------------------
+
+    def _file_path(self, name: str) -> str:
+        return f"{self._ver}/files/{_segment(name.removeprefix('files/'))}"
+
+    def _batch_path(self, name: str) -> str:
+        return f"{self._ver}/batches/{_segment(name.removeprefix('batches/'))}"
+
+    def _native_url(self, path: str) -> str:
+        return f"{cast(GatewaySettings, self.settings).root_url}/{path}"
+
+    # --- files ------------------------------------------------------------------------------------------
+
+    def _op_upload_file(
+        self, stream: IO[bytes], size: int, display_name: str | None, mime_type: str
+    ) -> Operation[FileInfo]:
+        """Open a session, then POST the whole stream to it at once (streamed, never held in memory).
+
+        The session lasts one minute and takes exactly one POST, so a failed upload starts over.
+        """
+        if not self.capabilities.file_input:
+            raise self._unsupported(f"file input for {self.target} batches (requests go inline)")
+        upload_url = upload_session_url((yield self._upload_start(size, display_name, mime_type)))
+        response = yield ApiRequest(
+            "POST",
+            upload_url,
+            content=_chunks(stream, size),
+            headers={
+                "X-Goog-Upload-Command": "upload, finalize",
+                "X-Goog-Upload-Offset": "0",
+                "Content-Length": str(size),
+                MODEL_PROVIDER_HEADER: self.target,
+            },
+            authenticated=False,
+            retry=False,
+        )
+        return gemini_wire.parse_file(response.json()["file"])
+
+    def _download_request(self, name: str) -> ApiRequest:
+        """A file's bytes through the gateway's native files route (the facade has no ``:download``)."""
+        return ApiRequest(
+            "GET",
+            self._native_url(f"v1/files/{_segment(name.removeprefix('files/'))}/content"),
+            params={"provider": self.target},
+        )
+
+    # --- batches ----------------------------------------------------------------------------------------
+
+    def _input_config(self, file_name: str | None, requests: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
+        """The file id as the gateway returned it, or inline lines in the target's format, in the envelope."""
+        if not self.capabilities.file_input and file_name is not None:
+            raise self._unsupported(f"file input for {self.target} batches (requests go inline)")
+        if file_name is not None:
+            return {"fileName": file_name}
+        return {"requests": {"requests": list(self._envelopes(requests or ()))}}
+
+    def _envelopes(self, requests: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Each line in the Gemini envelope; a field the gateway would drop fails with its line number."""
+        fmt = self.native_format
+        for number, line in enumerate(requests, start=1):
+            try:
+                yield wire.inline_request(line, fmt)
+            except ValueError as err:
+                raise InputValidationError(str(err), source=INLINE_SOURCE, line=number) from None
+
+    def _parse_operation(self, operation: Mapping[str, Any]) -> BatchJob:
+        return wire.parse_operation(operation)
+
+    def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
+        """Gemini result files stream as they are; other results come as the gateway's result items."""
+        if self.target == "gemini" and job.output_file:
+            for _, line, _ in iter_json_objects(self.iter_file_lines(job.output_file), source=job.output_file):
+                yield gemini_wire.result_row(line)
+            return
+        for item in self.run(self._op_result_items(job.name)):
+            yield wire.result_row(item, self.target)
+
+    def _op_result_items(self, name: str) -> Operation[list[dict[str, Any]]]:
+        """``GET /v1/batches/{id}/results?provider=`` at the gateway root: one JSON document of items."""
+        response = yield ApiRequest(
+            "GET",
+            self._native_url(f"v1/batches/{_segment(name)}/results"),
+            params={"provider": self.target},
+        )
+        body = response.json()
+        if body.get("has_more"):
+            raise GenAIBatchError(f"the gateway paginated the results of {name}, which this hook cannot follow")
+        return list(body.get("results") or [])
+
+    @classmethod
+    def console_url(cls, job_name: str) -> str:
+        """A gateway has no console page per job."""
+        return ""
+
+
+def _segment(value: str) -> str:
+    """One path segment: ``/`` and ``:`` of a Bedrock ARN are percent-encoded, not path syntax."""
+    return quote(value, safe="")
+
+
+def _chunks(stream: IO[bytes], size: int) -> Iterator[bytes]:
+    """``size`` bytes of ``stream`` in chunks, so a large upload never sits in memory."""
+    remaining = size
+    while remaining > 0:
+        chunk = stream.read(min(STREAM_CHUNK, remaining))
+        if not chunk:
+            raise GenAIBatchError(f"the stream ended {remaining} bytes short of {size}")
+        remaining -= len(chunk)
+        yield chunk
