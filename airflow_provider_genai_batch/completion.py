@@ -120,8 +120,13 @@ class BatchCompletionMixin:
     def _timed_out(self, ref: BatchJobRef, hook: BatchHook) -> None:
         cancelled = ""
         if self.cancel_on_timeout:
-            hook.cancel_batch(ref.job_name)
             cancelled = "; the job was cancelled (cancel_on_timeout=True)"
+            try:
+                hook.cancel_batch(ref.job_name)
+            except GenAIBatchError as err:
+                # A retried cancel whose first answer was lost is refused as "already ended": look.
+                if hook.get_batch(ref.job_name).state not in (JobState.CANCELLING, JobState.CANCELLED):
+                    cancelled = f"; cancelling it failed: {err}"
         raise JobTimeoutError(f"{ref.provider} job {ref.job_name} did not finish within {self.job_timeout}{cancelled}")
 
     def finish(self, context: Any, ref: BatchJobRef, job: BatchJob, hook: BatchHook) -> dict[str, Any]:

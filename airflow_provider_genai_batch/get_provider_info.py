@@ -99,6 +99,102 @@ CONNECTION_TYPES = [
             },
         },
     ),
+    _connection_type(
+        "genai_gateway",
+        "gateway.GatewayBatchHook",
+        "GenAI Batch: GenAI gateway",
+        "http://localhost:8080/genai",
+        {
+            "model_provider": {
+                "label": "Model provider",
+                "description": "The provider the gateway routes to (sent as the x-model-provider header).",
+                "schema": {
+                    "type": ["string", "null"],
+                    "default": "gemini",
+                    "enum": ["gemini", "openai", "anthropic", "bedrock"],
+                },
+            },
+            "api_version": {
+                "label": "API version",
+                "description": "Pinned REST version of the gateway's GenAI facade.",
+                "schema": {"type": ["string", "null"], "default": "v1beta", "enum": ["v1beta"]},
+            },
+        },
+    ),
+    {
+        **_connection_type(
+            "genai_bedrock",
+            "bedrock.BedrockBatchHook",
+            "GenAI Batch: Amazon Bedrock",
+            "",
+            {
+                "region": {
+                    "label": "AWS region",
+                    "description": "Region of the Bedrock jobs and their buckets (default: AWS_REGION).",
+                    "schema": {"type": ["string", "null"], "default": None},
+                },
+                "role_arn": {
+                    "label": "Service role ARN",
+                    "description": "The role Bedrock assumes to read the input and write the output in S3.",
+                    "schema": {"type": ["string", "null"], "default": None, "pattern": "^arn:aws(-[^:]+)?:iam::"},
+                },
+                "input_s3_uri": {
+                    "label": "S3 input prefix",
+                    "description": "s3://bucket/prefix where input files are uploaded.",
+                    "schema": {"type": ["string", "null"], "default": None, "pattern": "^s3://"},
+                },
+                "output_s3_uri": {
+                    "label": "S3 output prefix",
+                    "description": "s3://bucket/prefix where Bedrock writes <job-id>/<input>.out.",
+                    "schema": {"type": ["string", "null"], "default": None, "pattern": "^s3://"},
+                },
+                "timeout_hours": {
+                    "label": "Job timeout (hours)",
+                    "schema": {"type": ["integer", "null"], "default": 24, "minimum": 24, "maximum": 168},
+                },
+                "model_invocation_type": {
+                    "label": "Model invocation type",
+                    "description": "Shape of modelInput: the model's InvokeModel body, or a Converse request.",
+                    "schema": {
+                        "type": ["string", "null"],
+                        "default": "InvokeModel",
+                        "enum": ["InvokeModel", "Converse"],
+                    },
+                },
+                "aws_conn_id": {
+                    "label": "Amazon connection (optional)",
+                    "description": "Take credentials from this Amazon Web Services connection (needs the "
+                    "amazon provider); empty: login/password, else botocore's default chain.",
+                    "schema": {"type": ["string", "null"], "default": None},
+                },
+                "endpoint_url": {
+                    "label": "Bedrock endpoint URL (optional)",
+                    "description": "Default https://bedrock.<region>.amazonaws.com.",
+                    "schema": {"type": ["string", "null"], "default": None},
+                },
+                "s3_endpoint_url": {
+                    "label": "S3 endpoint URL (optional)",
+                    "description": "An S3-compatible endpoint (path-style); default: AWS S3 in the region.",
+                    "schema": {"type": ["string", "null"], "default": None},
+                },
+                "upload_part_size": {
+                    "label": "Upload part size (bytes)",
+                    "description": "S3 multipart upload part size; at least 5 MiB.",
+                    "schema": {"type": ["integer", "null"], "default": 8388608, "minimum": 5242880},
+                },
+                "default_max_tokens": {
+                    "label": "Default max tokens",
+                    "description": "max_tokens of a translated request that sets no maxOutputTokens.",
+                    "schema": {"type": ["integer", "null"], "default": 4096, "minimum": 1},
+                },
+            },
+        ),
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port", "host"],
+            "relabeling": {"login": "AWS access key ID (optional)", "password": "AWS secret access key (optional)"},
+            "placeholders": {"login": "empty: aws_conn_id or the default credential chain"},
+        },
+    },
 ]
 
 
@@ -124,6 +220,8 @@ def get_provider_info() -> dict[str, Any]:
                     f"{PACKAGE}.hooks.gemini",
                     f"{PACKAGE}.hooks.openai",
                     f"{PACKAGE}.hooks.anthropic",
+                    f"{PACKAGE}.hooks.gateway",
+                    f"{PACKAGE}.hooks.bedrock",
                 ],
             }
         ],

@@ -107,6 +107,8 @@ def land_results(
     results_path = directory / RESULTS_FILE
     if manifest_path.exists():
         manifest_path.unlink()
+    for stale in (*directory.glob(f".{RESULTS_FILE}.*.partial"), *directory.glob(f".{MANIFEST_FILE}.*.partial")):
+        stale.unlink()  # left by an attempt that was killed outright
     counts = ResultCounts()
     input_keys = iter_keys(ref.keys_uri) if ref.keys_uri else None
     renamed = original_keys(ref.keys_uri, provider_key) if ref.keys_uri else None

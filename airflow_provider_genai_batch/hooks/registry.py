@@ -7,6 +7,8 @@ from airflow.sdk import BaseHook
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.hooks.anthropic import AnthropicBatchHook
 from airflow_provider_genai_batch.hooks.base import BatchHook
+from airflow_provider_genai_batch.hooks.bedrock import BedrockBatchHook
+from airflow_provider_genai_batch.hooks.gateway import GatewayBatchHook
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
 from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
 
@@ -14,6 +16,8 @@ HOOK_CLASSES: tuple[type[BatchHook], ...] = (
     GeminiBatchHook,
     OpenAIBatchHook,
     AnthropicBatchHook,
+    GatewayBatchHook,
+    BedrockBatchHook,
 )
 
 

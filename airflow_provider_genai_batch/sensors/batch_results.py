@@ -56,6 +56,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.job_timeout = job_timeout or timedelta(seconds=self.timeout)
+        self.timeout = min(self.timeout, self.job_timeout.total_seconds())  # bounds the non-deferrable poke loop
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
         self.max_failed_ratio = max_failed_ratio
@@ -68,10 +69,12 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         started = time.monotonic()
         try:
             return super().execute(context)
-        except (AirflowSensorTimeout, AirflowSkipException) as exc:
-            timed_out = isinstance(exc, AirflowSensorTimeout) or time.monotonic() - started >= self.timeout
-            if timed_out and self.cancel_on_timeout:
-                self.log.info("sensor timed out: cancelling %s (cancel_on_timeout=True)", ref.job_name)
+        except AirflowSensorTimeout:
+            self._timed_out(ref, self._hook_for(ref))  # cancels if asked to, raises JobTimeoutError
+            raise
+        except AirflowSkipException:
+            if time.monotonic() - started >= self.timeout and self.cancel_on_timeout:
+                self.log.info("sensor timed out (soft_fail): cancelling %s", ref.job_name)
                 self._hook_for(ref).cancel_batch(ref.job_name)
             raise
 

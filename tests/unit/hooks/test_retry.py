@@ -232,11 +232,12 @@ def test_a_create_whose_connection_fails_is_not_retried_by_the_driver(openai, wa
     assert (len(wire.requests), hook.retries) == (1, 0)
 
 
-def test_an_upload_is_not_retried_by_the_driver(openai, waits):
-    hook, wire = openai(scripted(busy(), ok({"id": "file-1", "object": "file"})))
-    with pytest.raises(ProviderAPIError):
-        hook.upload_file(io.BytesIO(b"{}\n"))
-    assert wire.paths() == [("POST", "/v1/files")]
+def test_an_openai_upload_is_retried_and_resends_the_whole_file(openai, waits):
+    hook, wire = openai(scripted(busy(), ok({"id": "file-1", "object": "file", "bytes": 3})))
+    hook.upload_file(io.BytesIO(b"{}\n"))
+    assert wire.paths() == [("POST", "/v1/files")] * 2
+    assert all(b'{}\n' in request.content for request in wire.requests)
+    assert hook.retries == 1
 
 
 def test_cancel_is_a_post_marked_safe_to_retry_and_is_retried(openai, waits):
