@@ -106,7 +106,7 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
         response = yield ApiRequest(
             "POST",
             "v1/messages/batches",
-            content=_requests_body(requests),
+            content=RequestsBody(requests),
             headers={"content-type": "application/json"},
         )
         return wire.parse_batch(response.json())
@@ -142,9 +142,17 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
         return None
 
 
-def _requests_body(requests: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
-    """``{"requests": [...]}`` encoded line by line as it is sent: up to 256 MB, never held whole."""
-    yield b'{"requests":['
-    for index, request in enumerate(requests):
-        yield (b"," if index else b"") + _encode(request)
-    yield b"]}"
+class RequestsBody:
+    """``{"requests": [...]}`` encoded line by line as it is sent: up to 256 MB, never held whole.
+
+    Iterable again from the start, so a retried send (after a 429) sends the whole body again.
+    """
+
+    def __init__(self, requests: Iterable[Mapping[str, Any]]) -> None:
+        self.requests = requests
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b'{"requests":['
+        for index, request in enumerate(self.requests):
+            yield (b"," if index else b"") + _encode(request)
+        yield b"]}"

@@ -78,6 +78,7 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
             "files",
             files={"file": (display_name or "batch-input.jsonl", stream, mime_type)},
             data={"purpose": "batch"},
+            retry=True,  # httpx re-reads the file from the start; a repeat can only leave an unused file
         )
         return wire.parse_file(response.json())
 
