@@ -1,0 +1,402 @@
+"""Driving the real submit operator, sensor and trigger against the emulator, the way Airflow would, without its DB.
+
+A task instance is a :class:`TaskRun`: the same dag/task/run/map_index on every try, a fresh operator
+instance and a fresh (fake) TI per try, one XCom table and, optionally, one task state store that outlive
+the tries, as Airflow's do. A deferral is acted out as a triggerer does it: the trigger is serialized,
+rebuilt from its classpath and kwargs, run until its first event, and the task resumes on a fresh operator
+through ``resume_execution``. Shared by ``tests/reliability`` and ``benchmarks/reliability.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from airflow._shared.module_loading import import_string
+from airflow.sdk.exceptions import TaskDeferred
+from airflow.triggers.base import BaseTrigger
+
+from airflow_provider_genai_batch.hooks.base import BatchHook
+from airflow_provider_genai_batch.hooks.http import ASYNC_CLIENTS
+from airflow_provider_genai_batch.landing import MANIFEST_FILE, RESULTS_FILE
+from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
+from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
+from airflow_provider_genai_batch.testing.emulator import app as emulator_app
+from tests.unit.pipeline.fakes import DictStateStore, FakeTI
+
+T = TypeVar("T")
+API_KEY = "reliability-key"
+DAG_ID = "reliability"
+
+
+# --- providers ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProviderCase:
+    """How to reach one emulated provider: its connection type, base URL suffix, and a model name."""
+
+    provider: str
+    conn_type: str
+    path: str
+    model: str
+    create_path: str
+    """A regex matching the path of the POST that creates a batch."""
+    upload_path: str | None = None
+    """A regex matching the path of the POST that uploads an input file (None: inline input only)."""
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Connection extras this provider needs besides CONNECTION_EXTRAS (a gateway's target, a region, ...)."""
+
+    def connection(self, base_url: str, **extras: Any) -> str:
+        """The connection JSON (for an ``AIRFLOW_CONN_*`` variable) pointing at the emulator."""
+        settings = {**CONNECTION_EXTRAS, **self.extras, **extras}
+        return json.dumps(
+            {"conn_type": self.conn_type, "host": base_url + self.path, "password": API_KEY, "extra": settings}
+        )
+
+
+_CASES = (
+    ProviderCase("gemini", "genai_gemini", "", "gemini-2.5-flash", r":batchGenerateContent$", r"^/upload/"),
+    ProviderCase("openai", "genai_openai", "/openai/v1", "gpt-4o-mini", r"^/openai/v1/batches$", r"^/openai/v1/files$"),
+    ProviderCase(
+        "anthropic", "genai_anthropic", "/anthropic", "claude-sonnet-4-5", r"^/anthropic/v1/messages/batches$"
+    ),
+    # A provider added later is one line here, e.g. ProviderCase("bedrock", "genai_bedrock", "/bedrock", ...).
+)
+PROVIDER_CASES: dict[str, ProviderCase] = {case.provider: case for case in _CASES}
+"""Every provider these tests know how to drive, in table order."""
+
+CONNECTION_EXTRAS: dict[str, Any] = {
+    "max_retries": 8,
+    "retry_max_wait": 0.05,  # Retry-After is honoured but capped here, so tests stay fast
+    "retry_deadline": 60.0,
+    "timeout": 30.0,
+    "upload_chunk_size": 256 * 1024,  # Gemini: the smallest chunk, so small inputs still take several
+}
+
+
+def provider_of(router: Any) -> str | None:
+    """The PROVIDER a router module declares, found through any of its endpoints."""
+    for route in getattr(router, "routes", ()):
+        module = sys.modules.get(getattr(getattr(route, "endpoint", None), "__module__", ""), None)
+        if module is not None and isinstance(getattr(module, "PROVIDER", None), str):
+            return module.PROVIDER
+    return None
+
+
+def emulated_providers() -> list[str]:
+    """The providers of PROVIDER_CASES that the emulator mounts right now (``app.PROVIDER_ROUTERS``)."""
+    mounted = {provider_of(router) for _, router in emulator_app.PROVIDER_ROUTERS}
+    return [name for name in PROVIDER_CASES if name in mounted]
+
+
+def conn_id_for(provider: str) -> str:
+    return f"reliability_{provider}"
+
+
+def conn_env_var(conn_id: str) -> str:
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+# --- inputs and results -------------------------------------------------------------------------------
+
+
+def input_keys(count: int) -> list[str]:
+    """The keys :func:`write_input` gives ``count`` requests, in order."""
+    return [f"req-{index:05d}" for index in range(count)]
+
+
+def write_input(path: Path, count: int, *, padding: int = 0) -> list[str]:
+    """A canonical (Gemini-format) JSONL input of ``count`` requests; returns its keys in order."""
+    keys = input_keys(count)
+    pad = " " + "x" * padding if padding else ""
+    with path.open("w") as sink:
+        for index, key in enumerate(keys):
+            text = f"question {index}{pad}"
+            sink.write(json.dumps({"key": key, "request": {"contents": [{"role": "user", "parts": [{"text": text}]}]}}))
+            sink.write("\n")
+    return keys
+
+
+def read_rows(output_dir: Path) -> list[dict[str, Any]]:
+    """The landed result rows."""
+    with (output_dir / RESULTS_FILE).open() as source:
+        return [json.loads(line) for line in source if line.strip()]
+
+
+def lost_keys(keys: list[str], output_dir: Path) -> list[str]:
+    """Input keys without a succeeded row in the landed results."""
+    if not (output_dir / RESULTS_FILE).exists():
+        return list(keys)
+    good = {row["key"] for row in read_rows(output_dir) if row["status"] == "succeeded"}
+    return [key for key in keys if key not in good]
+
+
+def partial_files(output_dir: Path) -> list[str]:
+    """Temporary files landing leaves only while it writes."""
+    return sorted(p.name for p in output_dir.glob("*.partial")) if output_dir.exists() else []
+
+
+def manifest(output_dir: Path) -> dict[str, Any] | None:
+    path = output_dir / MANIFEST_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+# --- task instances, tries, deferral ------------------------------------------------------------------
+
+
+class WorkerDied(BaseException):
+    """The worker process is gone at this point: nothing after it runs, no ``except Exception`` sees it."""
+
+
+@dataclass
+class TaskRun:
+    """One task instance across its tries (Airflow keeps XCom and the task state store between tries)."""
+
+    task_id: str
+    run_id: str
+    dag_id: str = DAG_ID
+    map_index: int = -1
+    use_state_store: bool = True
+    tries: int = 0
+    xcom: dict[tuple[str, int, str], Any] = field(default_factory=dict)
+    store: DictStateStore = field(default_factory=DictStateStore)
+
+    def new_try(self, ti_class: type[FakeTI] = FakeTI) -> dict[str, Any]:
+        """The context of the next try: a fresh TI with the next try number, the same XCom and store."""
+        self.tries += 1
+        ti = ti_class(
+            dag_id=self.dag_id,
+            task_id=self.task_id,
+            run_id=self.run_id,
+            map_index=self.map_index,
+            try_number=self.tries,
+            xcom=self.xcom,
+        )
+        context: dict[str, Any] = {"ti": ti}
+        if self.use_state_store:
+            context["task_state_store"] = self.store
+        return context
+
+
+def rebuild(trigger: BaseTrigger) -> BaseTrigger:
+    """The trigger as a triggerer gets it: serialized, stored as JSON, re-created from its classpath."""
+    classpath, kwargs = trigger.serialize()
+    return import_string(classpath)(**json.loads(json.dumps(kwargs)))
+
+
+async def close_pooled_clients() -> None:
+    """Close the async clients pooled for the running loop (a triggerer closes them when it stops)."""
+    clients = ASYNC_CLIENTS._clients.pop(asyncio.get_running_loop(), {})
+    for client in clients.values():
+        await client.aclose()
+
+
+async def first_event(trigger: BaseTrigger, timeout: float = 60.0) -> dict[str, Any]:
+    """Run a trigger until its first event, as the triggerer does, and return the event payload."""
+    events = trigger.run()
+    try:
+        event = await asyncio.wait_for(anext(events), timeout)
+    finally:
+        await events.aclose()
+        await trigger.cleanup()
+    return event.payload
+
+
+def resume(operator: Any, context: dict[str, Any], event: dict[str, Any]) -> Any:
+    """Resume a deferred task on a fresh operator instance, through the path the task runner takes."""
+    return operator.resume_execution("execute_complete", {"event": event}, context)
+
+
+def run_deferred(make_operator: Callable[[], Any], context: dict[str, Any]) -> Any:
+    """One try of a deferrable task, deferral included: execute, then (if deferred) trigger, then resume."""
+    try:
+        return make_operator().execute(context)
+    except TaskDeferred as deferred:
+        trigger = rebuild(deferred.trigger)
+
+    async def wait() -> dict[str, Any]:
+        try:
+            return await first_event(trigger)
+        finally:
+            await close_pooled_clients()
+
+    event = asyncio.run(wait())
+    return resume(make_operator(), context, event)
+
+
+class TaskFailed(Exception):
+    """Every try of a task failed; ``errors`` holds what each try raised."""
+
+    def __init__(self, task_id: str, errors: list[Exception]) -> None:
+        self.task_id = task_id
+        self.errors = errors
+        super().__init__(f"{task_id} failed {len(errors)} tries; last: {type(errors[-1]).__name__}: {errors[-1]}")
+
+
+def with_retries(attempt: Callable[[], T], tries: int, task_id: str = "task") -> tuple[T, list[Exception]]:
+    """Call ``attempt`` up to ``tries`` times, as Airflow retries a failed task; returns (result, errors)."""
+    errors: list[Exception] = []
+    for _ in range(tries):
+        try:
+            return attempt(), errors
+        except Exception as err:
+            errors.append(err)
+    raise TaskFailed(task_id, errors)
+
+
+# --- the pipeline -------------------------------------------------------------------------------------
+
+
+def submit_operator(case: ProviderCase, input_path: Path, output_dir: Path, **kwargs: Any) -> GenAIBatchSubmitOperator:
+    kwargs.setdefault("task_id", "submit")
+    return GenAIBatchSubmitOperator(
+        conn_id=conn_id_for(case.provider),
+        model=case.model,
+        input=str(input_path),
+        output_uri=str(output_dir),
+        display_name=f"reliability-{case.provider}",
+        **kwargs,
+    )
+
+
+def sensor(ref: dict[str, Any], output_dir: Path, **kwargs: Any) -> GenAIBatchSensor:
+    kwargs.setdefault("task_id", "wait")
+    kwargs.setdefault("poll_interval", 0.1)
+    kwargs.setdefault("job_timeout", timedelta(minutes=5))
+    return GenAIBatchSensor(job_ref=ref, output_uri=str(output_dir), **kwargs)
+
+
+@dataclass
+class PipelineResult:
+    """What one pipeline run produced and what it took."""
+
+    job_name: str
+    manifest: dict[str, Any]
+    submit_tries: int
+    wait_tries: int
+    lost: list[str]
+    errors: list[tuple[str, Exception]] = field(default_factory=list)
+    """(task id, what it raised) for every failed try, in order."""
+
+
+def run_pipeline(
+    case: ProviderCase, workdir: Path, run_id: str, *, requests: int = 20, padding: int = 0, tries: int = 4
+) -> PipelineResult:
+    """validate → upload → create (submit task), then wait → land results (sensor task), each with retries."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    input_path, output_dir = workdir / "input.jsonl", workdir / "out"
+    keys = write_input(input_path, requests, padding=padding)
+    submit = TaskRun("submit", run_id)
+    ref, submit_errors = with_retries(
+        lambda: submit_operator(case, input_path, output_dir).execute(submit.new_try()), tries, "submit"
+    )
+    wait = TaskRun("wait", run_id)
+    result, wait_errors = with_retries(
+        lambda: run_deferred(lambda: sensor(ref, output_dir), wait.new_try()), tries, "wait"
+    )
+    return PipelineResult(
+        job_name=ref["job_name"],
+        manifest=result,
+        submit_tries=submit.tries,
+        wait_tries=wait.tries,
+        lost=lost_keys(keys, output_dir),
+        errors=[*(("submit", e) for e in submit_errors), *(("wait", e) for e in wait_errors)],
+    )
+
+
+# --- counting retries ---------------------------------------------------------------------------------
+
+_in_create = contextvars.ContextVar("in_create", default=False)
+
+
+@dataclass
+class RetryMeter:
+    """Counts, while active, the retries every hook made (``hook.retries``) and the lookups after failed creates."""
+
+    hooks: list[BatchHook] = field(default_factory=list)
+    create_lookups: int = 0
+
+    @property
+    def hook_retries(self) -> int:
+        return sum(hook.retries for hook in self.hooks)
+
+    @property
+    def total(self) -> int:
+        return self.hook_retries + self.create_lookups
+
+    @contextmanager
+    def active(self) -> Iterator[RetryMeter]:
+        meter = self
+        original_init = BatchHook.__init__
+        original_find = BatchHook.find_batch
+        original_create_once = GenAIBatchSubmitOperator._create_once
+
+        def init(hook: BatchHook, *args: Any, **kwargs: Any) -> None:
+            original_init(hook, *args, **kwargs)
+            meter.hooks.append(hook)
+
+        def find_batch(hook: BatchHook, key: str) -> Any:
+            if _in_create.get():
+                meter.create_lookups += 1
+            return original_find(hook, key)
+
+        def create_once(operator: Any, *args: Any, **kwargs: Any) -> Any:
+            token = _in_create.set(True)
+            try:
+                return original_create_once(operator, *args, **kwargs)
+            finally:
+                _in_create.reset(token)
+
+        BatchHook.__init__ = init  # type: ignore[method-assign]
+        BatchHook.find_batch = find_batch  # type: ignore[method-assign]
+        GenAIBatchSubmitOperator._create_once = create_once  # type: ignore[method-assign]
+        try:
+            yield self
+        finally:
+            BatchHook.__init__ = original_init  # type: ignore[method-assign]
+            BatchHook.find_batch = original_find  # type: ignore[method-assign]
+            GenAIBatchSubmitOperator._create_once = original_create_once  # type: ignore[method-assign]
+
+
+# --- reading the emulator -----------------------------------------------------------------------------
+
+
+def requests_to(emulator: Any, method: str, path_pattern: str) -> list[dict[str, Any]]:
+    """The logged API requests with this method whose path matches the regex."""
+    return [r for r in emulator.requests() if r["method"] == method and re.search(path_pattern, r["path"])]
+
+
+def job_requests(emulator: Any, job_name: str, method: str = "GET") -> list[dict[str, Any]]:
+    """The logged requests about one job (its id appears in the path)."""
+    job_id = job_name.rsplit("/", 1)[-1]
+    return [r for r in emulator.requests() if r["method"] == method and job_id in r["path"]]
+
+
+def cancel_requests(emulator: Any, job_name: str) -> list[dict[str, Any]]:
+    return [r for r in job_requests(emulator, job_name, "POST") if "cancel" in r["path"]]
+
+
+def phase_of(emulator: Any, job_name: str) -> str:
+    """The provider-neutral phase (PENDING, RUNNING, SUCCEEDED, CANCELLED, ...) the emulator reports."""
+    return next(job["phase"] for job in emulator.jobs() if job["name"] == job_name)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0, interval: float = 0.05) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` passes; returns whether it held."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
