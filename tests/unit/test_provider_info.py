@@ -6,12 +6,17 @@ import importlib
 import importlib.metadata
 import importlib.resources
 import json
+import os
+import subprocess
+import sys
 import typing
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+import airflow_provider_genai_batch
 from airflow_provider_genai_batch import __version__
 from airflow_provider_genai_batch.get_provider_info import get_provider_info
 from airflow_provider_genai_batch.hooks.base import BatchHook
@@ -101,3 +106,14 @@ def test_airflow_discovers_the_connection_form():
     assert behaviour["relabeling"] == {"password": "API Key", "host": "Base URL (optional)"}
     widgets = {k for k in manager.connection_form_widgets if k.startswith("extra__genai_gemini__")}
     assert widgets == {f"extra__genai_gemini__{name}" for name in INFO["connection-types"][0]["conn-fields"]}
+
+
+def test_airflow_providers_list_cli_shows_the_provider(tmp_path):
+    airflow = Path(sys.executable).with_name("airflow")
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    result = subprocess.run(
+        [str(airflow), "providers", "list", "--output", "json"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    listed = {entry["package_name"]: entry for entry in json.loads(result.stdout[result.stdout.index("[{") :])}
+    assert listed[DISTRIBUTION]["version"] == airflow_provider_genai_batch.__version__
