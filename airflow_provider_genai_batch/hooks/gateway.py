@@ -37,15 +37,15 @@ from airflow_provider_genai_batch.formats.results import ResultRow
 from airflow_provider_genai_batch.hooks.anthropic import AnthropicBatchHook
 from airflow_provider_genai_batch.hooks.base import BatchHook, ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook, GeminiSettings, upload_session_url
-from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation
+from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, StreamSlice
 from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
+from airflow_provider_genai_batch.hooks.retry import TransientFailure
 from airflow_provider_genai_batch.hooks.settings import base_url, extras_for
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
 
 DEFAULT_BASE_URL = "http://localhost:8080/genai"
 FACADE_PREFIX = "/genai"
 MODEL_PROVIDER_HEADER = "x-model-provider"
-STREAM_CHUNK = 1024 * 1024
 INLINE_SOURCE = "inline requests"
 
 ModelProvider = Literal["gemini", "openai", "anthropic", "bedrock"]
@@ -172,20 +172,36 @@ class GatewayBatchHook(GeminiBatchHook):
         """
         if not self.capabilities.file_input:
             raise self._unsupported(f"file input for {self.target} batches (requests go inline)")
-        upload_url = upload_session_url((yield self._upload_start(size, display_name, mime_type)))
-        response = yield ApiRequest(
-            "POST",
-            upload_url,
-            content=_chunks(stream, size),
-            headers={
-                "X-Goog-Upload-Command": "upload, finalize",
-                "X-Goog-Upload-Offset": "0",
-                "Content-Length": str(size),
-                MODEL_PROVIDER_HEADER: self.target,
-            },
-            authenticated=False,
-            retry=False,
-        )
+        origin = stream.tell() if stream.seekable() else None
+        attempts = 0
+        while True:
+            upload_url = upload_session_url((yield self._upload_start(size, display_name, mime_type)))
+            body = StreamSlice(stream, size)
+            try:
+                response = yield ApiRequest(
+                    "POST",
+                    upload_url,
+                    content=body,
+                    headers={
+                        "X-Goog-Upload-Command": "upload, finalize",
+                        "X-Goog-Upload-Offset": "0",
+                        "Content-Length": str(size),
+                        MODEL_PROVIDER_HEADER: self.target,
+                    },
+                    authenticated=False,
+                    resumable=True,
+                )
+            except TransientFailure as failure:
+                attempts += 1
+                if body.exhausted:
+                    raise GenAIBatchError(f"the stream ended at byte {body.sent} of {size}") from None
+                if origin is None or attempts > self.settings.max_retries:
+                    raise GenAIBatchError(f"upload through the gateway failed: {failure}") from failure
+                self.retries += 1
+                self.log.warning("upload through the gateway failed (%s); starting over in a new session", failure)
+                stream.seek(origin)
+                continue
+            break
         return gemini_wire.parse_file(response.json()["file"])
 
     def _download_request(self, name: str) -> ApiRequest:
@@ -248,14 +264,3 @@ class GatewayBatchHook(GeminiBatchHook):
 def _segment(value: str) -> str:
     """One path segment: ``/`` and ``:`` of a Bedrock ARN are percent-encoded, not path syntax."""
     return quote(value, safe="")
-
-
-def _chunks(stream: IO[bytes], size: int) -> Iterator[bytes]:
-    """``size`` bytes of ``stream`` in chunks, so a large upload never sits in memory."""
-    remaining = size
-    while remaining > 0:
-        chunk = stream.read(min(STREAM_CHUNK, remaining))
-        if not chunk:
-            raise GenAIBatchError(f"the stream ended {remaining} bytes short of {size}")
-        remaining -= len(chunk)
-        yield chunk

@@ -90,7 +90,7 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
                     resumable=True,
                 )
             except TransientFailure as failure:
-                if chunk.short:
+                if chunk.exhausted:
                     raise GenAIBatchError(f"the stream ended at byte {offset + chunk.sent} of {size}") from None
                 resumes += 1
                 self.retries += 1

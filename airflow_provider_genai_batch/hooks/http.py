@@ -263,7 +263,8 @@ class StreamSlice:
 
     httpx keeps each sent request alive in a reference cycle until the garbage collector runs, so a
     chunk handed over as one ``bytes`` object would pile up; a slice holds nothing once it is spent.
-    Short reads (pipes, sockets) are read again, so chunks stay whole.
+    Short reads (pipes, sockets) are read again, so chunks stay whole. ``exhausted`` tells a stream that
+    ran dry from a send that stopped early (a dropped connection).
     """
 
     PIECE = 1 << 20
@@ -272,16 +273,13 @@ class StreamSlice:
         self.stream = stream
         self.length = length
         self.sent = 0
-
-    @property
-    def short(self) -> bool:
-        """Whether the stream ended before the slice was full."""
-        return self.sent < self.length
+        self.exhausted = False
 
     def __iter__(self) -> Iterator[bytes]:
         while self.sent < self.length:
             piece = self.stream.read(min(self.PIECE, self.length - self.sent))
             if not piece:
+                self.exhausted = True
                 return
             self.sent += len(piece)
             yield piece

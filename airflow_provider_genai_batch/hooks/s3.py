@@ -160,7 +160,7 @@ def _send_part(
         try:
             response = yield ApiRequest(request.method, request.url, content=piece, headers=headers, resumable=True)
         except TransientFailure as failure:
-            if piece.short:
+            if piece.exhausted:
                 raise GenAIBatchError(f"the stream ended at byte {offset + piece.sent}") from None
             resends += 1
             if origin is None or resends > max_resends:
