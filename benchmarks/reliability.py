@@ -2,11 +2,14 @@
 
 Run: .venv/bin/python -m benchmarks.reliability [--pipelines N] [--fault-rate 0.25] [--seed S]
 
-For every provider the emulator mounts, N pipelines (validate → upload → create → wait → land results)
-run through the real submit operator, sensor and trigger (as tests/reliability drives them: no Airflow DB,
-a fresh operator and TI per try, the trigger serialized and rebuilt, up to 4 tries per task as Airflow
-retries would) while the emulator injects faults: transient 429/500/503 on ``--fault-rate`` of API
-requests, answers lost after the handler ran, dropped uploads and downloads, slow answers. One table:
+For every provider the emulator mounts (a GenAI gateway once per target it fronts here: Gemini and OpenAI;
+Bedrock on a moto S3 server, which the emulator's faults do not reach: its uploads and results are S3
+objects), N pipelines (default 20; 10 for Bedrock, whose jobs take at least 100 records) of validate →
+upload → create → wait → land results run through the real submit operator, sensor and trigger (as
+tests/reliability drives them: no Airflow DB, a fresh operator and TI per try, the trigger serialized and
+rebuilt, up to 4 tries per task as Airflow retries would) while the emulator injects faults: transient
+429/500/503 on ``--fault-rate`` of API requests, answers lost after the handler ran, dropped uploads and
+downloads, slow answers. One table:
 faults injected (from /_emulator/faults), retries made (``hook.retries`` plus lookups after a failed
 create), task retries, jobs created per pipeline (from /_emulator/jobs: must be 1), and results lost
 (input keys without a succeeded row: must be 0).
@@ -31,22 +34,25 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
+from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 from tests.reliability.harness import (
-    API_KEY,
     PROVIDER_CASES,
     RetryMeter,
     TaskFailed,
-    conn_env_var,
-    conn_id_for,
+    connections,
     emulated_providers,
     input_keys,
     lost_keys,
+    reliability_servers,
+    reset_servers,
     run_pipeline,
 )
 
 REQUESTS = 40
 PADDING = 8000  # about 330 KB of input: two Gemini upload chunks, results of about 700 KB
 TRIES = 4
+SLOW_PIPELINES = {"bedrock": 10}
+"""Default pipelines for providers whose inputs are larger: Bedrock takes no fewer than 100 records per job."""
 
 
 def fault_config(rate: float, seed: int) -> dict[str, Any]:
@@ -66,6 +72,7 @@ def fault_config(rate: float, seed: int) -> dict[str, Any]:
 @dataclass
 class Row:
     provider: str
+    requests: int = REQUESTS
     pipelines: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     retries: int = 0
@@ -80,12 +87,14 @@ class Row:
     seconds: float = 0.0
 
 
-def run_provider(emulator: EmulatorServer, provider: str, pipelines: int, rate: float, seed: int, root: Path) -> Row:
+def run_provider(
+    emulator: EmulatorServer, s3: MotoS3Server, provider: str, pipelines: int, rate: float, seed: int, root: Path
+) -> Row:
     case = PROVIDER_CASES[provider]
-    os.environ[conn_env_var(conn_id_for(provider))] = case.connection(emulator.base_url)
-    emulator.reset()
+    reset_servers(emulator, s3)
     emulator.config(faults=fault_config(rate, seed))
-    row = Row(provider)
+    requests = case.records(REQUESTS)
+    row = Row(provider, requests)
     started = time.monotonic()
     with RetryMeter().active() as meter:
         for index in range(pipelines):
@@ -93,11 +102,11 @@ def run_provider(emulator: EmulatorServer, provider: str, pipelines: int, rate: 
             jobs_before = len(emulator.jobs())
             try:
                 result = run_pipeline(
-                    case, workdir, f"bench__{provider}-{index}", requests=REQUESTS, padding=PADDING, tries=TRIES
+                    case, workdir, f"bench__{provider}-{index}", requests=requests, padding=PADDING, tries=TRIES
                 )
             except TaskFailed as failed:  # every try failed: count the task's keys as lost
                 row.failed += 1
-                row.lost += len(lost_keys(input_keys(REQUESTS), workdir / "out"))
+                row.lost += len(lost_keys(input_keys(requests), workdir / "out"))
                 row.task_retries += len(failed.errors) - 1
                 row.try_errors.extend(f"{failed.task_id}: {describe(e)}" for e in failed.errors)
             else:
@@ -149,7 +158,15 @@ def print_table(rows: list[Row], rate: float, verbose: bool = False) -> None:
             f"| {row.provider} | {row.pipelines} | {faults} | {retries} | {row.task_retries} | "
             f"{jobs_cell(row.jobs_per_pipeline)} | {row.lost} | {row.seconds:.1f} |"
         )
-    print(f"\nfault rate {rate:.0%} transient errors; {REQUESTS} requests per pipeline; up to {TRIES} tries per task")
+    sizes = ", ".join(f"{row.provider} {row.requests}" for row in rows if row.requests != REQUESTS)
+    print(
+        f"\nfault rate {rate:.0%} transient errors; {REQUESTS} requests per pipeline"
+        + (f" ({sizes}: its minimum per job)" if sizes else "")
+        + f"; up to {TRIES} tries per task"
+    )
+    fewer = [f"{row.provider} {row.pipelines}" for row in rows if row.provider in SLOW_PIPELINES]
+    if fewer:
+        print(f"fewer pipelines by default for the larger inputs: {', '.join(fewer)}")
     for row in rows:
         if row.failed:
             print(f"{row.provider}: {row.failed} pipeline(s) failed every try of a task")
@@ -161,7 +178,12 @@ def print_table(rows: list[Row], rate: float, verbose: bool = False) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pipelines", type=int, default=20, help="pipelines per provider (default 20)")
+    parser.add_argument(
+        "--pipelines",
+        type=int,
+        default=None,
+        help=f"pipelines per provider (default 20; {', '.join(f'{p} {n}' for p, n in SLOW_PIPELINES.items())})",
+    )
     parser.add_argument("--fault-rate", type=float, default=0.25, help="share of API requests answered 429/5xx")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--providers", nargs="*", default=None, help="default: every provider the emulator mounts")
@@ -171,9 +193,21 @@ def main() -> None:
     providers = args.providers or emulated_providers()
     with (
         tempfile.TemporaryDirectory() as tmp,
-        EmulatorServer(pending_seconds=0.2, running_seconds=0.3, api_key=API_KEY) as emulator,
+        reliability_servers(pending_seconds=0.2, running_seconds=0.3) as (emulator, s3),
     ):
-        rows = [run_provider(emulator, p, args.pipelines, args.fault_rate, args.seed, Path(tmp)) for p in providers]
+        os.environ.update(connections(emulator, s3))
+        rows = [
+            run_provider(
+                emulator,
+                s3,
+                p,
+                args.pipelines or SLOW_PIPELINES.get(p, 20),
+                args.fault_rate,
+                args.seed,
+                Path(tmp),
+            )
+            for p in providers
+        ]
     print_table(rows, args.fault_rate, args.verbose)
 
 

@@ -1,4 +1,4 @@
-"""One emulator for the reliability tests, reset before each test; connections for every emulated provider."""
+"""One emulator (and moto's S3, for Bedrock) for the reliability tests, reset before each test."""
 
 from __future__ import annotations
 
@@ -7,33 +7,44 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
+from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 
-from .harness import API_KEY, PROVIDER_CASES, ProviderCase, conn_env_var, conn_id_for, emulated_providers
+from .harness import PROVIDER_CASES, ProviderCase, connections, emulated_providers, reliability_servers, reset_servers
 
 PENDING_SECONDS = 0.2
 RUNNING_SECONDS = 0.3
 
 
 @pytest.fixture(scope="session")
-def emulator() -> Iterator[EmulatorServer]:
+def servers() -> Iterator[tuple[EmulatorServer, MotoS3Server]]:
     """Jobs finish about half a second after they are created; every call needs the test key."""
-    with EmulatorServer(pending_seconds=PENDING_SECONDS, running_seconds=RUNNING_SECONDS, api_key=API_KEY) as server:
-        yield server
+    with reliability_servers(pending_seconds=PENDING_SECONDS, running_seconds=RUNNING_SECONDS) as both:
+        yield both
+
+
+@pytest.fixture(scope="session")
+def emulator(servers: tuple[EmulatorServer, MotoS3Server]) -> EmulatorServer:
+    return servers[0]
+
+
+@pytest.fixture(scope="session")
+def s3(servers: tuple[EmulatorServer, MotoS3Server]) -> MotoS3Server:
+    return servers[1]
 
 
 @pytest.fixture(autouse=True)
-def _fresh_emulator(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts from an empty emulator, no faults, and connections to every provider."""
-    emulator.reset()
-    for name, case in PROVIDER_CASES.items():
-        monkeypatch.setenv(conn_env_var(conn_id_for(name)), case.connection(emulator.base_url))
+def _fresh_emulator(emulator: EmulatorServer, s3: MotoS3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts from an empty emulator and S3, no faults, and connections to every provider."""
+    reset_servers(emulator, s3)
+    for env_var, conn in connections(emulator, s3).items():
+        monkeypatch.setenv(env_var, conn)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """``provider`` runs a test once per provider the emulator mounts (see harness.emulated_providers)."""
     if "provider" in metafunc.fixturenames:
         metafunc.parametrize("provider", emulated_providers())
-    elif "file_provider" in metafunc.fixturenames:  # the providers that take an uploaded input file
+    elif "file_provider" in metafunc.fixturenames:  # the providers that upload an input file to the emulator
         names = [name for name in emulated_providers() if PROVIDER_CASES[name].upload_path is not None]
         metafunc.parametrize("file_provider", names)
 

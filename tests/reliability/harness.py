@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from airflow._shared.module_loading import import_string
 from airflow.sdk.exceptions import TaskDeferred
@@ -31,7 +31,10 @@ from airflow_provider_genai_batch.hooks.http import ASYNC_CLIENTS
 from airflow_provider_genai_batch.landing import MANIFEST_FILE, RESULTS_FILE
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
+from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 from airflow_provider_genai_batch.testing.emulator import app as emulator_app
+from airflow_provider_genai_batch.testing.emulator.faults import FORWARDED_HEADER
+from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 from tests.unit.pipeline.fakes import DictStateStore, FakeTI
 
 T = TypeVar("T")
@@ -47,31 +50,125 @@ class ProviderCase:
     """How to reach one emulated provider: its connection type, base URL suffix, and a model name."""
 
     provider: str
+    """The case's name (its connection id is ``reliability_<provider>``): a provider, or ``gateway-<target>``."""
     conn_type: str
     path: str
     model: str
     create_path: str
     """A regex matching the path of the POST that creates a batch."""
     upload_path: str | None = None
-    """A regex matching the path of the POST that uploads an input file (None: inline input only)."""
+    """A regex matching the path of the POST that uploads an input file to the emulator (None: inline input
+    only, or the input goes to S3, where the emulator's faults do not reach)."""
     extras: dict[str, Any] = field(default_factory=dict)
-    """Connection extras this provider needs besides CONNECTION_EXTRAS (a gateway's target, a region, ...)."""
+    """Connection extras this provider needs besides CONNECTION_EXTRAS (a gateway's target, a region, ...).
+    String values may name ``{emulator}`` (the emulator's base URL) and ``{s3}`` (the S3 server's URL)."""
+    hook: str | None = None
+    """The hook's provider name (``BatchJobRef["provider"]``), when it is not ``provider``."""
+    router: str | None = None
+    """The PROVIDER of the emulator router that serves this case, when it is not the hook's."""
+    min_records: int = 1
+    """The fewest requests a job may have (Bedrock: 100): every input a test writes has at least this many."""
+    cancel_path: str = "cancel"
+    """A regex matching the path of the POST that cancels a job (Bedrock: ``/stop``)."""
+    aws: bool = False
+    """Signed with SigV4 (fake keys as login/password) instead of the API key."""
+    findable: bool = True
+    """Whether a job can be found again by its idempotency key (Anthropic's and a gateway's jobs carry none)."""
+    idempotent_create: bool = False
+    """The create itself is idempotent (Bedrock's ``clientRequestToken``): a failed create is simply re-sent."""
+    results_via: Literal["download", "json", "s3"] = "download"
+    """How results are read: a file download from the emulator (droppable mid-body, resumed with Range),
+    one JSON document (a gateway's result items for a non-Gemini target), or S3 (Bedrock: moto, which the
+    emulator's faults do not reach)."""
 
-    def connection(self, base_url: str, **extras: Any) -> str:
-        """The connection JSON (for an ``AIRFLOW_CONN_*`` variable) pointing at the emulator."""
+    @property
+    def hook_provider(self) -> str:
+        return self.hook or self.provider
+
+    @property
+    def emulated_by(self) -> str:
+        return self.router or self.hook_provider
+
+    def records(self, wanted: int) -> int:
+        """How many requests an input meant to have ``wanted`` gets for this provider."""
+        return max(wanted, self.min_records)
+
+    def connection(self, base_url: str, s3_url: str | None = None, **extras: Any) -> str:
+        """The connection JSON (for an ``AIRFLOW_CONN_*`` variable) pointing at the emulator (and S3)."""
         settings = {**CONNECTION_EXTRAS, **self.extras, **extras}
-        return json.dumps(
-            {"conn_type": self.conn_type, "host": base_url + self.path, "password": API_KEY, "extra": settings}
-        )
+        settings = {
+            key: value.format(emulator=base_url, s3=s3_url or "") if isinstance(value, str) else value
+            for key, value in settings.items()
+        }
+        conn: dict[str, Any] = {"conn_type": self.conn_type, "host": base_url + self.path, "password": API_KEY}
+        if self.aws:
+            conn.update(host="", login=AWS_CREDENTIALS[0], password=AWS_CREDENTIALS[1])
+        return json.dumps({**conn, "extra": settings})
 
+
+S3_BUCKET = "genai-batch-reliability"
+AWS_CREDENTIALS = ("testing", "testing")
+"""moto accepts any keys; the Bedrock emulator only checks the SigV4 scope (service and region)."""
+
+_GATEWAY_CREATE = r"^/genai/v1beta/models/.+:batchGenerateContent$"
+_GATEWAY_UPLOAD = r"^/genai/upload/v1beta/files$"
 
 _CASES = (
     ProviderCase("gemini", "genai_gemini", "", "gemini-2.5-flash", r":batchGenerateContent$", r"^/upload/"),
     ProviderCase("openai", "genai_openai", "/openai/v1", "gpt-4o-mini", r"^/openai/v1/batches$", r"^/openai/v1/files$"),
     ProviderCase(
-        "anthropic", "genai_anthropic", "/anthropic", "claude-sonnet-4-5", r"^/anthropic/v1/messages/batches$"
+        "anthropic",
+        "genai_anthropic",
+        "/anthropic",
+        "claude-sonnet-4-5",
+        r"^/anthropic/v1/messages/batches$",
+        findable=False,
     ),
-    # A provider added later is one line here, e.g. ProviderCase("bedrock", "genai_bedrock", "/bedrock", ...).
+    ProviderCase(
+        "bedrock",
+        "genai_bedrock",
+        "/bedrock",
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        r"^/bedrock/model-invocation-job$",
+        None,  # the input goes to S3 (moto), outside the emulator's fault injection
+        extras={
+            "region": "us-east-1",
+            "role_arn": "arn:aws:iam::123456789012:role/BedrockBatch",
+            "input_s3_uri": f"s3://{S3_BUCKET}/input",
+            "output_s3_uri": f"s3://{S3_BUCKET}/output",
+            "endpoint_url": "{emulator}/bedrock",
+            "s3_endpoint_url": "{s3}",
+        },
+        min_records=100,
+        cancel_path=r"/stop$",
+        aws=True,
+        idempotent_create=True,
+        results_via="s3",
+    ),
+    ProviderCase(
+        "gateway",
+        "genai_gateway",
+        "/genai",
+        "gemini-2.5-flash",
+        _GATEWAY_CREATE,
+        _GATEWAY_UPLOAD,
+        extras={"model_provider": "gemini"},
+        router="gateway",
+        findable=False,
+    ),
+    ProviderCase(
+        "gateway-openai",
+        "genai_gateway",
+        "/genai",
+        "gpt-4o-mini",
+        _GATEWAY_CREATE,
+        _GATEWAY_UPLOAD,
+        extras={"model_provider": "openai"},
+        hook="gateway",
+        router="gateway",
+        findable=False,
+        results_via="json",
+    ),
 )
 PROVIDER_CASES: dict[str, ProviderCase] = {case.provider: case for case in _CASES}
 """Every provider these tests know how to drive, in table order."""
@@ -86,18 +183,43 @@ CONNECTION_EXTRAS: dict[str, Any] = {
 
 
 def provider_of(router: Any) -> str | None:
-    """The PROVIDER a router module declares, found through any of its endpoints."""
+    """The PROVIDER a router module declares (else its module's name: ``gateway``), found through its endpoints."""
     for route in getattr(router, "routes", ()):
         module = sys.modules.get(getattr(getattr(route, "endpoint", None), "__module__", ""), None)
-        if module is not None and isinstance(getattr(module, "PROVIDER", None), str):
-            return module.PROVIDER
+        if module is not None:
+            declared = getattr(module, "PROVIDER", None)
+            return declared if isinstance(declared, str) else module.__name__.rsplit(".", 1)[-1]
     return None
 
 
 def emulated_providers() -> list[str]:
     """The providers of PROVIDER_CASES that the emulator mounts right now (``app.PROVIDER_ROUTERS``)."""
     mounted = {provider_of(router) for _, router in emulator_app.PROVIDER_ROUTERS}
-    return [name for name in PROVIDER_CASES if name in mounted]
+    return [name for name, case in PROVIDER_CASES.items() if case.emulated_by in mounted]
+
+
+def connections(emulator: EmulatorServer, s3: MotoS3Server) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` variable → connection JSON, for every case (the AWS keys Bedrock signs with included)."""
+    return {
+        conn_env_var(conn_id_for(name)): case.connection(emulator.base_url, s3.endpoint_url)
+        for name, case in PROVIDER_CASES.items()
+    }
+
+
+@contextmanager
+def reliability_servers(**config: Any) -> Iterator[tuple[EmulatorServer, MotoS3Server]]:
+    """moto's S3 (with the bucket the Bedrock case names) and an emulator whose Bedrock jobs use it."""
+    with MotoS3Server() as s3:
+        s3.create_bucket(S3_BUCKET)
+        with EmulatorServer(api_key=API_KEY, s3_endpoint_url=s3.endpoint_url, **config) as emulator:
+            yield emulator, s3
+
+
+def reset_servers(emulator: EmulatorServer, s3: MotoS3Server) -> None:
+    """An empty emulator without faults, and an S3 holding only the (empty) Bedrock bucket."""
+    emulator.reset()
+    s3.reset()
+    s3.create_bucket(S3_BUCKET)
 
 
 def conn_id_for(provider: str) -> str:
@@ -106,6 +228,20 @@ def conn_id_for(provider: str) -> str:
 
 def conn_env_var(conn_id: str) -> str:
     return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+def results_drop(case: ProviderCase) -> tuple[dict[str, Any], str] | None:
+    """Faults that drop every read of a job's results mid-answer, and the fault kind they count as.
+
+    A results file is cut mid-body (``download_drop``); a gateway's JSON result items lose their answer
+    after the handler ran (``lost``, dropped connection). None for Bedrock: its results are S3 objects on
+    moto, which the emulator's fault injection does not reach.
+    """
+    if case.results_via == "download":
+        return {"download_drop_rate": 1.0}, "download_drop"
+    if case.results_via == "json":
+        return {"lost_rate": 1.0, "lost_mode": "drop", "paths": r"^/v1/batches/.+/results$", "methods": ["GET"]}, "lost"
+    return None
 
 
 # --- inputs and results -------------------------------------------------------------------------------
@@ -293,10 +429,13 @@ class PipelineResult:
 def run_pipeline(
     case: ProviderCase, workdir: Path, run_id: str, *, requests: int = 20, padding: int = 0, tries: int = 4
 ) -> PipelineResult:
-    """validate → upload → create (submit task), then wait → land results (sensor task), each with retries."""
+    """validate → upload → create (submit task), then wait → land results (sensor task), each with retries.
+
+    The input has ``case.records(requests)`` lines (Bedrock takes no fewer than 100).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     input_path, output_dir = workdir / "input.jsonl", workdir / "out"
-    keys = write_input(input_path, requests, padding=padding)
+    keys = write_input(input_path, case.records(requests), padding=padding)
     submit = TaskRun("submit", run_id)
     ref, submit_errors = with_retries(
         lambda: submit_operator(case, input_path, output_dir).execute(submit.new_try()), tries, "submit"
@@ -372,19 +511,28 @@ class RetryMeter:
 # --- reading the emulator -----------------------------------------------------------------------------
 
 
+def client_requests(emulator: Any) -> list[dict[str, Any]]:
+    """The logged API requests a client sent: not the gateway's in-process calls to the provider it fronts."""
+    return [r for r in emulator.requests() if FORWARDED_HEADER not in r["headers"]]
+
+
 def requests_to(emulator: Any, method: str, path_pattern: str) -> list[dict[str, Any]]:
-    """The logged API requests with this method whose path matches the regex."""
-    return [r for r in emulator.requests() if r["method"] == method and re.search(path_pattern, r["path"])]
+    """The logged client requests with this method whose path matches the regex."""
+    return [r for r in client_requests(emulator) if r["method"] == method and re.search(path_pattern, r["path"])]
 
 
 def job_requests(emulator: Any, job_name: str, method: str = "GET") -> list[dict[str, Any]]:
-    """The logged requests about one job (its id appears in the path)."""
+    """The logged client requests about one job (its id appears in the path)."""
     job_id = job_name.rsplit("/", 1)[-1]
-    return [r for r in emulator.requests() if r["method"] == method and job_id in r["path"]]
+    return [r for r in client_requests(emulator) if r["method"] == method and job_id in r["path"]]
+
+
+CANCEL_PATHS = "|".join(dict.fromkeys(case.cancel_path for case in _CASES))
 
 
 def cancel_requests(emulator: Any, job_name: str) -> list[dict[str, Any]]:
-    return [r for r in job_requests(emulator, job_name, "POST") if "cancel" in r["path"]]
+    """The cancels (Bedrock: stops) sent for one job."""
+    return [r for r in job_requests(emulator, job_name, "POST") if re.search(CANCEL_PATHS, r["path"])]
 
 
 def phase_of(emulator: Any, job_name: str) -> str:

@@ -22,10 +22,12 @@ from .harness import (
     RetryMeter,
     TaskRun,
     cancel_requests,
+    client_requests,
     input_keys,
     lost_keys,
     phase_of,
     requests_to,
+    results_drop,
     run_deferred,
     run_pipeline,
     sensor,
@@ -35,9 +37,14 @@ from .harness import (
     write_input,
 )
 
-ANTHROPIC_LOST_CREATE = (
-    "LIMITATION: Anthropic message batches carry no metadata, so after a create whose answer was lost the "
-    "job cannot be looked up; the create is not retried in the try, and the next try creates a second job"
+LOST_CREATE_NOT_FOUND = (
+    "LIMITATION: Anthropic message batches carry no metadata, and a GenAI gateway keeps no display name, so "
+    "after a create whose answer was lost the job cannot be looked up; the create is not retried in the try, "
+    "and the next try creates a second job"
+)
+S3_RESULTS = (
+    "Bedrock's results are S3 objects on moto, which the emulator's fault injection does not reach: what holds "
+    "is that no emulator fault touches a results read and the landing takes one try"
 )
 
 
@@ -45,7 +52,7 @@ def submit_single_try(
     case: ProviderCase, workdir: Path, run_id: str, requests: int = 12, padding: int = 0
 ) -> dict[str, Any]:
     input_path = workdir / "input.jsonl"
-    write_input(input_path, requests, padding=padding)
+    write_input(input_path, case.records(requests), padding=padding)
     return submit_operator(case, input_path, workdir / "out").execute(TaskRun("submit", run_id).new_try())
 
 
@@ -61,7 +68,7 @@ def test_a_pipeline_under_a_quarter_of_transient_errors_makes_one_job_and_loses_
     report = emulator.faults()
     assert [job["name"] for job in emulator.jobs()] == [result.job_name]
     assert result.lost == []
-    assert result.manifest["counts"]["succeeded"] == 60
+    assert result.manifest["counts"]["succeeded"] == case.records(60)
     assert report["counts"]["error"] >= 1
     assert meter.total + result.submit_tries + result.wait_tries >= 2  # recovered by retrying, somewhere
 
@@ -70,13 +77,13 @@ def test_a_pipeline_under_a_quarter_of_transient_errors_makes_one_job_and_loses_
 def test_a_create_whose_answer_was_lost_is_found_again_not_repeated(
     request: pytest.FixtureRequest, emulator: EmulatorServer, case: ProviderCase, tmp_path: Path, mode: str
 ):
-    if case.provider == "anthropic":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=ANTHROPIC_LOST_CREATE))
+    if not case.findable:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=LOST_CREATE_NOT_FOUND))
     emulator.config(
         faults={"lost_rate": 1.0, "lost_mode": mode, "paths": case.create_path, "methods": ["POST"], "max_faults": 1}
     )
     input_path = tmp_path / "input.jsonl"
-    keys = write_input(input_path, 12)
+    keys = write_input(input_path, case.records(12))
     run = TaskRun("submit", f"manual__lost-{mode}")
 
     with RetryMeter().active() as meter:
@@ -86,9 +93,17 @@ def test_a_create_whose_answer_was_lost_is_found_again_not_repeated(
 
     assert emulator.faults()["counts"]["lost"] == 1
     assert [job["name"] for job in emulator.jobs()] == [ref["job_name"]]  # the lost create made the one job
-    assert errors == [] and meter.create_lookups == 1  # found by its idempotency key, within the same try
+    creates = requests_to(emulator, "POST", case.create_path)
+    if case.idempotent_create:  # Bedrock: the create is re-sent with the same clientRequestToken, which the
+        # provider answers with the job it already made; nothing needs to be looked up
+        assert errors == [] and meter.create_lookups == 0
+        assert len(creates) == 2
+        tokens = {r["json"]["clientRequestToken"] for r in creates}
+        assert len(tokens) == 1 and None not in tokens
+    else:
+        assert errors == [] and meter.create_lookups == 1  # found by its idempotency key, within the same try
     result = run_deferred(lambda: sensor(ref, tmp_path / "out"), TaskRun("wait", f"manual__lost-{mode}").new_try())
-    assert result["counts"]["succeeded"] == 12
+    assert result["counts"]["succeeded"] == case.records(12)
     assert lost_keys(keys, tmp_path / "out") == []
 
 
@@ -120,17 +135,25 @@ def test_a_download_dropped_mid_stream_resumes_where_it_broke(
 ):
     # Results of about 2 MB, cut at 90%: past the hook's 1 MiB read chunk, so the resume has bytes to keep.
     ref = submit_single_try(case, tmp_path, "manual__download", requests=60, padding=30_000)
-    emulator.config(faults={"download_drop_rate": 1.0, "cut_fraction": 0.9, "max_faults": 2})
+    drops = results_drop(case)
+    faults, kind = drops if drops is not None else ({"download_drop_rate": 1.0}, "download_drop")
+    emulator.config(faults={**faults, "cut_fraction": 0.9, "max_faults": 2})
     wait = TaskRun("wait", "manual__download")
 
     result = run_deferred(lambda: sensor(ref, tmp_path / "out"), wait.new_try())
 
-    ranges = [r["headers"]["range"] for r in emulator.requests() if "range" in r["headers"]]
-    assert emulator.faults()["counts"]["download_drop"] == 2
-    assert len(ranges) == 2 and all(value.startswith("bytes=") and value != "bytes=0-" for value in ranges)
+    ranges = [r["headers"]["range"] for r in client_requests(emulator) if "range" in r["headers"]]
+    if case.results_via == "s3":
+        assert emulator.faults()["counts"]["download_drop"] == 0, S3_RESULTS
+    elif case.results_via == "json":  # one JSON document: a dropped answer is read again whole, in the try
+        assert emulator.faults()["counts"][kind] == 2
+        assert ranges == []
+    else:
+        assert emulator.faults()["counts"][kind] == 2
+        assert len(ranges) == 2 and all(value.startswith("bytes=") and value != "bytes=0-" for value in ranges)
     assert wait.tries == 1  # resumed within the try, not by failing it
-    assert result["counts"]["succeeded"] == 60
-    assert lost_keys(input_keys(60), tmp_path / "out") == []
+    assert result["counts"]["succeeded"] == case.records(60)
+    assert lost_keys(input_keys(case.records(60)), tmp_path / "out") == []
 
 
 # --- answers that say "nothing happened" should be retried in place -----------------------------------
@@ -180,7 +203,7 @@ def test_a_timeout_cancel_whose_answer_was_lost_still_fails_with_job_timeout_err
 ):
     emulator.config(job_outcome="stuck")
     ref = submit_single_try(case, tmp_path, "manual__lost-cancel")
-    emulator.config(faults={"lost_rate": 1.0, "lost_mode": "error", "paths": "cancel", "max_faults": 1})
+    emulator.config(faults={"lost_rate": 1.0, "lost_mode": "error", "paths": case.cancel_path, "max_faults": 1})
 
     with pytest.raises(JobTimeoutError, match="the job was cancelled"):
         run_deferred(
