@@ -55,13 +55,14 @@ SLOW_PIPELINES = {"bedrock": 10}
 """Default pipelines for providers whose inputs are larger: Bedrock takes no fewer than 100 records per job."""
 
 
-def fault_config(rate: float, seed: int) -> dict[str, Any]:
-    """Transient errors at ``rate``, plus lost answers, dropped uploads and downloads, and slow answers."""
+def fault_config(rate: float, seed: int, lost_rate: float) -> dict[str, Any]:
+    """Transient errors at ``rate``, answers lost after the provider acted at ``lost_rate``, dropped uploads
+    and downloads, and slow answers."""
     return {
         "seed": seed,
         "error_rate": rate,
         "error_statuses": [429, 500, 503],
-        "lost_rate": 0.1,
+        "lost_rate": lost_rate,
         "upload_drop_rate": 0.25,
         "download_drop_rate": 0.25,
         "slow_rate": 0.05,
@@ -88,11 +89,18 @@ class Row:
 
 
 def run_provider(
-    emulator: EmulatorServer, s3: MotoS3Server, provider: str, pipelines: int, rate: float, seed: int, root: Path
+    emulator: EmulatorServer,
+    s3: MotoS3Server,
+    provider: str,
+    pipelines: int,
+    rate: float,
+    lost_rate: float,
+    seed: int,
+    root: Path,
 ) -> Row:
     case = PROVIDER_CASES[provider]
     reset_servers(emulator, s3)
-    emulator.config(faults=fault_config(rate, seed))
+    emulator.config(faults=fault_config(rate, seed, lost_rate))
     requests = case.records(REQUESTS)
     row = Row(provider, requests)
     started = time.monotonic()
@@ -185,6 +193,12 @@ def main() -> None:
         help=f"pipelines per provider (default 20; {', '.join(f'{p} {n}' for p, n in SLOW_PIPELINES.items())})",
     )
     parser.add_argument("--fault-rate", type=float, default=0.25, help="share of API requests answered 429/5xx")
+    parser.add_argument(
+        "--lost-rate",
+        type=float,
+        default=0.1,
+        help="share of answers lost after the provider acted (a create that did create the job, unanswered)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--providers", nargs="*", default=None, help="default: every provider the emulator mounts")
     parser.add_argument("--verbose", action="store_true", help="also list what every failed task try raised")
@@ -203,6 +217,7 @@ def main() -> None:
                 p,
                 args.pipelines or SLOW_PIPELINES.get(p, 20),
                 args.fault_rate,
+                args.lost_rate,
                 args.seed,
                 Path(tmp),
             )
