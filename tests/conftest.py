@@ -13,7 +13,14 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parents[1] / "dags_examples")
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 
+from collections.abc import Iterator  # noqa: E402
+
 import pytest  # noqa: E402
+
+from airflow_provider_genai_batch.testing.emulator import EmulatorServer  # noqa: E402
+from airflow_provider_genai_batch.testing.s3 import MotoS3Server  # noqa: E402
+
+BEDROCK_BUCKET = "genai-batch-test"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
@@ -28,3 +35,25 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
 def airflow_home() -> Path:
     """The AIRFLOW_HOME this test session uses."""
     return _HOME
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3Server]:
+    """moto's S3 in server mode on a free loopback port, for the whole session."""
+    with MotoS3Server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def bedrock_emulator(moto_s3: MotoS3Server) -> Iterator[EmulatorServer]:
+    """An emulator whose Bedrock jobs read and write the moto S3 server; short job timings."""
+    with EmulatorServer(pending_seconds=0.2, running_seconds=0.3, s3_endpoint_url=moto_s3.endpoint_url) as server:
+        yield server
+
+
+@pytest.fixture
+def bedrock_bucket(moto_s3: MotoS3Server, bedrock_emulator: EmulatorServer) -> str:
+    """An empty bucket and an emulator reset to its launch config, for each test."""
+    bedrock_emulator.reset()
+    moto_s3.reset()
+    return moto_s3.create_bucket(BEDROCK_BUCKET)

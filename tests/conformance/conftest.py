@@ -10,7 +10,6 @@ from google import genai
 from google.genai import types
 
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
-from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 
 API_KEY = "test-key"
 
@@ -40,31 +39,6 @@ def genai_client(emulator: EmulatorServer) -> Iterator[genai.Client]:
 
 
 # --- Amazon Bedrock: boto3 against the emulator, input and output in moto's S3 ---------------------------
-
-BEDROCK_BUCKET = "genai-batch-conformance"
-
-
-@pytest.fixture(scope="session")
-def moto_s3() -> Iterator[MotoS3Server]:
-    """moto's S3 in server mode on a free loopback port."""
-    with MotoS3Server() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def bedrock_emulator(moto_s3: MotoS3Server) -> Iterator[EmulatorServer]:
-    """An emulator whose Bedrock jobs use the moto S3 server."""
-    with EmulatorServer(pending_seconds=0.2, running_seconds=0.3, s3_endpoint_url=moto_s3.endpoint_url) as server:
-        yield server
-
-
-@pytest.fixture
-def bedrock_bucket(moto_s3: MotoS3Server, bedrock_emulator: EmulatorServer) -> str:
-    """A fresh bucket and a reset Bedrock emulator for each test."""
-    bedrock_emulator.reset()
-    moto_s3.reset()
-    return moto_s3.create_bucket(BEDROCK_BUCKET)
-
 
 @pytest.fixture
 def bedrock_client(bedrock_emulator: EmulatorServer, bedrock_bucket: str) -> Any:
