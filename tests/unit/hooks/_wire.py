@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -75,3 +76,42 @@ def file_resource(name: str = "files/abc-123", size: int = 20) -> dict[str, Any]
         "state": "ACTIVE",
         "uri": f"https://generativelanguage.googleapis.com/v1beta/{name}",
     }
+
+
+@contextmanager
+def mock_hooks(
+    monkeypatch: pytest.MonkeyPatch,
+    hook_class: type,
+    *,
+    conn_id: str,
+    conn_type: str,
+    base_url: str,
+    default_extra: dict[str, Any] | None = None,
+) -> Iterator[Callable[..., tuple[Any, Wire]]]:
+    """``make(handler, **extra)`` -> a hook whose sync and async clients both talk to ``handler``.
+
+    The connection is an ``AIRFLOW_CONN_*`` env var; the clients use the connection's base URL, as the real
+    ``get_conn()`` does. Sync clients are closed on exit.
+    """
+    clients: list[httpx.Client] = []
+
+    def make(handler: Handler, **extra: Any) -> tuple[Any, Wire]:
+        set_connection(
+            monkeypatch, conn_id, conn_type=conn_type, host=base_url, extra={**(default_extra or {}), **extra}
+        )
+        wire = Wire(handler)
+        hook = hook_class(conn_id=conn_id)
+        client = httpx.Client(transport=httpx.MockTransport(wire), base_url=hook.settings.base_url)
+        clients.append(client)
+        async_client = httpx.AsyncClient(transport=httpx.MockTransport(wire), base_url=hook.settings.base_url)
+
+        async def aget_conn() -> httpx.AsyncClient:
+            return async_client
+
+        monkeypatch.setattr(hook, "get_conn", lambda: client)
+        monkeypatch.setattr(hook, "aget_conn", aget_conn)
+        return hook, wire
+
+    yield make
+    for client in clients:
+        client.close()

@@ -23,7 +23,7 @@ from airflow_provider_genai_batch.hooks.registry import hook_class_for_conn_type
 from airflow_provider_genai_batch.inputs import prepare_input
 from airflow_provider_genai_batch.models import BatchJob, JobState
 
-from ._wire import API_KEY, Handler, Wire, body, set_connection
+from ._wire import API_KEY, Handler, Wire, body, mock_hooks, set_connection
 
 GATEWAY_URL = "http://gateway.test/genai"
 UPLOAD_URL = "http://gateway.test/genai/upload/v1beta/files?upload_id=genai_upload_session:Zx81"
@@ -90,26 +90,10 @@ def upload_start(request: httpx.Request) -> httpx.Response:
 @pytest.fixture
 def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[GatewayBatchHook, Wire]]]:
     """``gateway(handler, model_provider=...)`` -> a hook whose sync and async clients talk to ``handler``."""
-    clients: list[httpx.Client] = []
-
-    def make(handler: Handler, **extra: Any) -> tuple[GatewayBatchHook, Wire]:
-        set_connection(monkeypatch, CONN_ID, conn_type="genai_gateway", host=GATEWAY_URL, extra=extra)
-        wire = Wire(handler)
-        hook = GatewayBatchHook(conn_id=CONN_ID)
-        client = httpx.Client(transport=httpx.MockTransport(wire), base_url=GATEWAY_URL)
-        clients.append(client)
-        async_client = httpx.AsyncClient(transport=httpx.MockTransport(wire), base_url=GATEWAY_URL)
-
-        async def aget_conn() -> httpx.AsyncClient:
-            return async_client
-
-        monkeypatch.setattr(hook, "get_conn", lambda: client)
-        monkeypatch.setattr(hook, "aget_conn", aget_conn)
-        return hook, wire
-
-    yield make
-    for client in clients:
-        client.close()
+    with mock_hooks(
+        monkeypatch, GatewayBatchHook, conn_id=CONN_ID, conn_type="genai_gateway", base_url=GATEWAY_URL
+    ) as make:
+        yield make
 
 
 def never_called(request: httpx.Request) -> httpx.Response:

@@ -552,9 +552,7 @@ def test_error_message_echoing_the_api_key_is_redacted(gemini):
 
 
 def test_non_json_error_body_is_kept_as_text_and_redacted(gemini):
-    hook, _ = gemini(
-        lambda request: httpx.Response(502, text=f"<html>Bad gateway for {API_KEY}</html>"), max_retries=0
-    )
+    hook, _ = gemini(lambda request: httpx.Response(502, text=f"<html>Bad gateway for {API_KEY}</html>"), max_retries=0)
     with pytest.raises(ProviderAPIError) as info:
         hook.get_batch("batches/b1")
     assert (info.value.http_status, info.value.provider_status) == (502, None)

@@ -236,7 +236,7 @@ def test_an_openai_upload_is_retried_and_resends_the_whole_file(openai, waits):
     hook, wire = openai(scripted(busy(), ok({"id": "file-1", "object": "file", "bytes": 3})))
     hook.upload_file(io.BytesIO(b"{}\n"))
     assert wire.paths() == [("POST", "/v1/files")] * 2
-    assert all(b'{}\n' in request.content for request in wire.requests)
+    assert all(b"{}\n" in request.content for request in wire.requests)
     assert hook.retries == 1
 
 
