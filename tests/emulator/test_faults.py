@@ -32,11 +32,6 @@ def emulator() -> Iterator[EmulatorServer]:
         yield server
 
 
-@pytest.fixture(autouse=True)
-def _reset(emulator: EmulatorServer) -> None:
-    emulator.reset()
-
-
 @pytest.fixture
 def http(emulator: EmulatorServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=emulator.base_url, timeout=30.0) as client:

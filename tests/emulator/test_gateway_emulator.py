@@ -39,18 +39,6 @@ BODIES = {
 MODELS = {"gemini": "gemini-2.5-flash", "openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    """One emulator subprocess for this module, with short timings and a required API key."""
-    with EmulatorServer(pending_seconds=0.2, running_seconds=0.3, api_key=API_KEY) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _reset(emulator: EmulatorServer) -> None:
-    emulator.reset()
-
-
 @pytest.fixture
 def genai(emulator: EmulatorServer) -> Iterator[Callable[[str], httpx.Client]]:
     """``genai(provider)`` -> an httpx client on ``<emulator>/genai`` sending that x-model-provider."""

@@ -19,19 +19,6 @@ AUTH = {"x-goog-api-key": API_KEY}
 TYPE_PREFIX = "type.googleapis.com/google.ai.generativelanguage.v1main."
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorServer]:
-    """One emulator subprocess for this module, with short timings and a required API key."""
-    with EmulatorServer(pending_seconds=0.2, running_seconds=0.3, api_key=API_KEY) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _reset(emulator: EmulatorServer) -> None:
-    """Each test starts from an empty emulator with the launch config."""
-    emulator.reset()
-
-
 @pytest.fixture
 def http(emulator: EmulatorServer) -> Iterator[httpx.Client]:
     """A plain httpx client on the emulator's base URL."""
