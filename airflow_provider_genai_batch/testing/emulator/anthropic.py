@@ -324,19 +324,6 @@ class AnthropicResults(JobResults):
     expired: int = 0
 
 
-def block_text(content: Any) -> str:
-    """The text of message content: a string, or the text blocks of a list of blocks."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            block["text"]
-            for block in content
-            if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str)
-        )
-    return ""
-
-
 def params_problem(params: dict[str, Any], version: str) -> str | None:
     """Why the Messages API would reject these params (checked while the batch runs), or None."""
     model = params.get("model")
@@ -386,8 +373,8 @@ def answer(custom_id: str, params: dict[str, Any], seed: str, version: str) -> d
     problem = params_problem(params, version)
     if problem is not None:
         return errored(custom_id, seed, "invalid_request_error", problem)
-    turns = [(str(m.get("role")), block_text(m.get("content"))) for m in params["messages"]]
-    outcome = responses.generate_from_turns(turns, context=[block_text(params.get("system"))])
+    turns = [(str(m.get("role")), responses.content_text(m.get("content"))) for m in params["messages"]]
+    outcome = responses.generate_from_turns(turns, context=[responses.content_text(params.get("system"))])
     if isinstance(outcome, responses.RowError):
         error_type = "api_error" if outcome.code >= 500 else "invalid_request_error"
         return errored(custom_id, seed, error_type, outcome.message)

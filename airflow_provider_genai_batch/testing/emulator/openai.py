@@ -446,19 +446,6 @@ def check_input_line(raw: bytes, number: int, endpoint: str, kind: JobKind, seen
         out.embedding_inputs += len(embedding_texts(body.get("input")) or [None])
 
 
-def message_text(content: Any) -> str:
-    """The text of a chat message's content: a string, or the text parts of a list of parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part["text"]
-            for part in content
-            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
-        )
-    return ""
-
-
 def embedding_texts(value: Any) -> list[str] | None:
     """The texts to embed from `input`: a string, a list of strings, tokens, or lists of tokens."""
     if isinstance(value, str):
@@ -507,7 +494,7 @@ def answer_chat(body: dict[str, Any], seed: str, created: int) -> Answer:
             400, error_body("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
         )
     turns = [
-        (str(message.get("role", "")), message_text(message.get("content")))
+        (str(message.get("role", "")), responses.content_text(message.get("content")))
         for message in messages
         if isinstance(message, dict)
     ]

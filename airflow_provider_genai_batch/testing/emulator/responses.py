@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
 
 FAIL_MARKER = "[[emulator:fail]]"
 """Any request whose text contains this marker fails on its own row instead of being answered."""
@@ -153,3 +154,16 @@ def unit_vector(text: str, dimensions: int) -> list[float]:
     vector = raw[:dimensions]
     norm = math.sqrt(sum(value * value for value in vector)) or 1.0
     return [value / norm for value in vector]
+
+
+def content_text(content: Any) -> str:
+    """The text of OpenAI or Anthropic message content: a string, or its ``{"type": "text"}`` blocks joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            block["text"]
+            for block in content
+            if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str)
+        )
+    return ""
