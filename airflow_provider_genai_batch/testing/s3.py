@@ -7,19 +7,19 @@ the Bedrock emulator against this server instead of a hand-written fake. Test to
 from __future__ import annotations
 
 import logging
-from types import TracebackType
 from typing import Any
 
 import httpx
 
-from airflow_provider_genai_batch.testing.emulator.server import HOST, free_port
+from airflow_provider_genai_batch.testing.emulator.common import S3_TEST_CREDENTIALS, s3_client, split_s3_uri
+from airflow_provider_genai_batch.testing.emulator.server import HOST, LoopbackService, free_port
 
 REGION = "us-east-1"
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+CREDENTIALS = S3_TEST_CREDENTIALS
 """moto accepts any keys; these are the conventional fake ones."""
 
 
-class MotoS3Server:
+class MotoS3Server(LoopbackService):
     """Context manager: start moto's threaded server on loopback, expose its URL and an S3 client, stop it."""
 
     def __init__(self, port: int | None = None, *, host: str = HOST, region: str = REGION) -> None:
@@ -51,26 +51,11 @@ class MotoS3Server:
             self._server = None
         self._client = None
 
-    def __enter__(self) -> MotoS3Server:
-        """Start on entering the with block."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop on leaving the with block."""
-        self.stop()
-
     @property
     def client(self) -> Any:
         """A boto3 S3 client on this server."""
         if self._client is None:
-            import boto3
-
-            self._client = boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.region, **CREDENTIALS)
+            self._client = s3_client(self.endpoint_url, self.region)
         return self._client
 
     def reset(self) -> None:
@@ -96,12 +81,12 @@ class MotoS3Server:
 
     def read(self, uri: str) -> bytes:
         """The bytes of an object named by an s3:// URI."""
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        bucket, key = split_s3_uri(uri)
         body: bytes = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
 
     def put(self, uri: str, data: bytes) -> str:
         """Write an object named by an s3:// URI; returns the URI."""
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        bucket, key = split_s3_uri(uri)
         self.client.put_object(Bucket=bucket, Key=key, Body=data)
         return uri

@@ -40,6 +40,7 @@ def genai_client(emulator: EmulatorServer) -> Iterator[genai.Client]:
 
 # --- Amazon Bedrock: boto3 against the emulator, input and output in moto's S3 ---------------------------
 
+
 @pytest.fixture
 def bedrock_client(bedrock_emulator: EmulatorServer, bedrock_bucket: str) -> Any:
     """boto3's ``bedrock`` client on the emulator's /bedrock endpoint."""

@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_genai_batch.testing.emulator import EmulatorServer, control, faults, gateway_targets
+from airflow_provider_genai_batch.testing.emulator import EmulatorServer, control, faults
 from airflow_provider_genai_batch.testing.emulator import __main__ as cli
 from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig
+from airflow_provider_genai_batch.testing.emulator.gateway import forwarding as gateway_targets
 
 API_KEY = "fault-test-key"
 GEMINI = {"x-goog-api-key": API_KEY}

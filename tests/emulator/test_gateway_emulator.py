@@ -13,9 +13,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from airflow_provider_genai_batch.testing.emulator import EmulatorServer, create_app, gateway
+from airflow_provider_genai_batch.testing.emulator import EmulatorServer, create_app
 from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig
-from airflow_provider_genai_batch.testing.emulator.gateway_targets import FORWARDED_HEADER
+from airflow_provider_genai_batch.testing.emulator.gateway import FORWARDED_HEADER
+from airflow_provider_genai_batch.testing.emulator.gateway import routes as gateway
 
 API_KEY = "gateway-test-key"
 BATCH_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.BatchPredictionJob"

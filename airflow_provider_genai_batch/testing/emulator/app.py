@@ -15,8 +15,9 @@ from starlette.responses import Response
 
 from airflow_provider_genai_batch.testing.emulator import anthropic, bedrock, control, gateway, gemini, openai
 from airflow_provider_genai_batch.testing.emulator import faults as fault_injection
+from airflow_provider_genai_batch.testing.emulator.common import EmulatorError
 from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig
-from airflow_provider_genai_batch.testing.emulator.store import EmulatorError, EmulatorState
+from airflow_provider_genai_batch.testing.emulator.store import EmulatorState
 
 PROVIDER_ROUTERS: tuple[tuple[str, APIRouter], ...] = (
     ("", gemini.router),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -17,10 +16,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from airflow_provider_genai_batch.testing.emulator.common import CONTROL_PREFIX, rfc3339
 from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig
 from airflow_provider_genai_batch.testing.emulator.store import EmulatorState, StateDep
 
-CONTROL_PREFIX = "/_emulator"
 LOGGED_BODY_LIMIT = 64 * 1024
 """JSON bodies up to this size are kept in the request log; larger ones and upload chunks are not."""
 
@@ -28,8 +27,8 @@ router = APIRouter(prefix=CONTROL_PREFIX, tags=["emulator control"])
 
 
 def iso(timestamp: float) -> str:
-    """Epoch seconds as an RFC 3339 UTC string."""
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    """Epoch seconds as an RFC 3339 UTC string (microseconds only when there are any)."""
+    return rfc3339(timestamp, "auto")
 
 
 @router.get("/health")
@@ -82,7 +81,7 @@ async def list_jobs(state: StateDep) -> dict[str, list[dict[str, Any]]]:
                 "display_name": job.display_name,
                 "model": job.model,
                 "kind": job.kind,
-                "state": job.state_name(phase),
+                "state": job.state_name(job, phase),
                 "phase": phase.value,
                 "request_count": job.request_count,
                 "created": iso(job.created),

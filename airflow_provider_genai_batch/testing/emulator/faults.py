@@ -46,11 +46,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CONTROL_PREFIX = "/_emulator"
-"""The control plane's prefix (the same as control.CONTROL_PREFIX; faults never touch it)."""
-FORWARDED_HEADER = "x-emulator-forwarded-by"
-"""Marks the gateway's in-process calls to the other routers (gateway_targets.FORWARDED_HEADER): faults hit
-the request the client sent, once, not its internal hops."""
+from airflow_provider_genai_batch.testing.emulator.common import (
+    CONTROL_PREFIX,
+    FORWARDED_HEADER,
+    anthropic_error_body,
+    aws_error_body,
+    google_error_body,
+    openai_error_body,
+)
+
 EVENT_LOG_LIMIT = 1000
 DEFAULT_CUT_BYTES = 16 * 1024
 """Where a body of unknown length is cut."""
@@ -140,27 +144,28 @@ ErrorBody = tuple[dict[str, Any], dict[str, str]]
 
 
 def gemini_error(status: int, message: str) -> ErrorBody:
-    """Google's envelope: {"error": {"code", "message", "status"}}."""
-    return {"error": {"code": status, "message": message, "status": GOOGLE_STATUS.get(status, "UNKNOWN")}}, {}
+    """Google's envelope, its status named after the HTTP status."""
+    return google_error_body(status, GOOGLE_STATUS.get(status, "UNKNOWN"), message), {}
 
 
 def openai_error(status: int, message: str) -> ErrorBody:
-    """OpenAI's envelope: {"error": {"message", "type", "param", "code"}}."""
+    """OpenAI's envelope: a rate limit is of type "requests", anything else a server_error."""
+    code: str | None
     if status == 429:
         kind, code = "requests", "rate_limit_exceeded"
     else:
         kind, code = "server_error", ("service_unavailable" if status == 503 else None)
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}, {}
+    return openai_error_body(message, kind, None, code), {}
 
 
 def anthropic_error(status: int, message: str) -> ErrorBody:
-    """Anthropic's envelope: {"type": "error", "error": {"type", "message"}}."""
-    return {"type": "error", "error": {"type": ANTHROPIC_TYPE.get(status, "api_error"), "message": message}}, {}
+    """Anthropic's envelope (without the request_id the API adds)."""
+    return anthropic_error_body(ANTHROPIC_TYPE.get(status, "api_error"), message), {}
 
 
 def aws_error(status: int, message: str) -> ErrorBody:
-    """AWS REST-JSON: {"message"}, the error type in the x-amzn-ErrorType header."""
-    return {"message": message}, {"x-amzn-ErrorType": AWS_ERROR_TYPE.get(status, "InternalServerException")}
+    """AWS REST-JSON, the error type named after the HTTP status."""
+    return aws_error_body(AWS_ERROR_TYPE.get(status, "InternalServerException"), message)
 
 
 ERROR_STYLES: tuple[tuple[str, Callable[[int, str], ErrorBody]], ...] = (

@@ -15,18 +15,18 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from airflow_provider_genai_batch.testing.emulator import responses
 from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig
 from airflow_provider_genai_batch.testing.emulator.store import (
     MATERIALISE_WAIT_SECONDS,
     JobRecord,
     JobResults,
+    Phase,
     Store,
+    produce_results,
 )
 
 DEFAULT_CANCEL_SECONDS = 0.5
@@ -50,6 +50,12 @@ def cancel_end(job: JobRecord) -> float | None:
     return job.cancelled_at + float(job.extra.get(CANCEL_SECONDS_KEY, DEFAULT_CANCEL_SECONDS))
 
 
+def start_cancel(job: JobRecord, store: Store, config: EmulatorConfig) -> bool:
+    """Cancel a job with the cancel delay in force (kept from an earlier attempt); False when it had ended."""
+    job.extra.setdefault(CANCEL_SECONDS_KEY, cancel_seconds(config))
+    return store.cancel_job(job)
+
+
 def pace(job: JobRecord) -> float:
     """Share of its requests the job gets through over its whole running time."""
     return EXPIRE_PACE if job.outcome == "expire" else 1.0
@@ -70,6 +76,13 @@ def processed_by(job: JobRecord, moment: float) -> int:
 def expired_done(job: JobRecord) -> int:
     """How many requests an expiring job finished before its window lapsed."""
     return processed_by(job, job.timer_end)
+
+
+def stopped_done(job: JobRecord, phase: Phase, now: float) -> int:
+    """How many requests a cancelled (at the end of its cancel delay) or expired job had finished."""
+    if phase is Phase.CANCELLED:
+        return processed_by(job, cancel_end(job) or now)
+    return expired_done(job)
 
 
 def shuffled_lines(path: Path, seed: str) -> Iterator[tuple[int, bytes]]:
@@ -129,14 +142,9 @@ def _run_stopped(job: JobRecord, store: Store, produce: Callable[[], JobResults]
 
     As in the store's own materialise thread, a "fail_rows" job fails every request it answers.
     """
-    try:
-        with responses.failing_rows(job.outcome == "fail_rows"):
-            results = produce()
-    except Exception as exc:
-        with job.lock:
-            job.failure = f"The emulator failed to produce results: {exc!r}"
+    results = produce_results(job, produce)
+    if results is None:
         return
-    results.ready_at = time.time()
     with job.lock:
         if results.file is not None:
             store.add_file(results.file)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import string
 import struct
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,8 +20,6 @@ FAIL_MARKER = "[[emulator:fail]]"
 
 DEFAULT_EMBEDDING_DIMENSIONS = 8
 ANSWER_PREFIX = "Answer to: "
-HEX_ALPHABET = string.digits + "abcdef"
-BASE62_ALPHABET = string.digits + string.ascii_letters
 
 
 @dataclass(frozen=True)
@@ -116,20 +113,6 @@ def limit_tokens(generation: Generation, max_tokens: int | None) -> tuple[Genera
         return generation, False
     text = " ".join(generation.text.split()[: max(max_tokens, 0)])
     return replace(generation, text=text, completion_tokens=count_tokens(text)), True
-
-
-def stable_token(seed: str, length: int, alphabet: str = HEX_ALPHABET) -> str:
-    """A deterministic id fragment of `length` characters from `alphabet`, derived from sha256(seed)."""
-    value = int.from_bytes(hashlib.sha256(seed.encode()).digest(), "big")
-    counter = 0
-    chars: list[str] = []
-    while len(chars) < length:
-        if value == 0:
-            counter += 1
-            value = int.from_bytes(hashlib.sha256(f"{counter}:{seed}".encode()).digest(), "big")
-        value, index = divmod(value, len(alphabet))
-        chars.append(alphabet[index])
-    return "".join(chars)
 
 
 def embed(text: str, dimensions: int | None = None) -> Embedding | RowError:

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import httpx
 
@@ -22,6 +22,8 @@ from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig
 STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 HOST = "127.0.0.1"
+
+ServiceT = TypeVar("ServiceT", bound="LoopbackService")
 
 
 def free_port(host: str = HOST) -> int:
@@ -32,7 +34,32 @@ def free_port(host: str = HOST) -> int:
         return port
 
 
-class EmulatorServer:
+class LoopbackService:
+    """A server a test starts on loopback and stops again; a context manager that does both."""
+
+    def start(self: ServiceT) -> ServiceT:
+        """Start serving and return self once the server answers."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop serving and release what the server held."""
+        raise NotImplementedError
+
+    def __enter__(self: ServiceT) -> ServiceT:
+        """Start on entering the with block."""
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop on leaving the with block."""
+        self.stop()
+
+
+class EmulatorServer(LoopbackService):
     """Context manager: start the emulator subprocess, expose its URL and control helpers, stop it."""
 
     def __init__(
@@ -136,19 +163,6 @@ class EmulatorServer:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
-
-    def __enter__(self) -> EmulatorServer:
-        """Start on entering the with block."""
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Stop on leaving the with block."""
-        self.stop()
 
     @property
     def client(self) -> httpx.Client:

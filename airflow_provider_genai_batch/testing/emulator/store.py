@@ -13,9 +13,7 @@ import binascii
 import enum
 import hashlib
 import os
-import secrets
 import shutil
-import string
 import tempfile
 import threading
 import time
@@ -23,15 +21,14 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol, TypeVar
+from typing import Annotated, Any, Literal, Protocol, TypedDict, TypeVar
 
 from fastapi import Depends, Request
-from starlette.responses import Response
 
 from airflow_provider_genai_batch.testing.emulator import responses
+from airflow_provider_genai_batch.testing.emulator.common import random_token
 from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig, JobOutcome
 
-ID_ALPHABET = string.ascii_lowercase + string.digits
 FILE_TTL_SECONDS = 48 * 3600
 MATERIALISE_WAIT_SECONDS = 1.0
 """How long an observer waits for results before reporting the job as still running."""
@@ -39,19 +36,6 @@ REQUEST_LOG_LIMIT = 10_000
 
 JobKind = Literal["generate", "embed"]
 FileSource = Literal["UPLOADED", "GENERATED"]
-
-
-def new_id(length: int) -> str:
-    """Return a random identifier of lowercase letters and digits, as Google's resource ids look."""
-    return "".join(secrets.choice(ID_ALPHABET) for _ in range(length))
-
-
-class EmulatorError(Exception):
-    """Base of the errors a provider router raises; each provider renders its own error body."""
-
-    def response(self) -> Response:
-        """Render this error the way the provider's API does."""
-        raise NotImplementedError
 
 
 class Phase(str, enum.Enum):
@@ -97,6 +81,23 @@ class StoredFile:
     def expires(self) -> float:
         """Files are deleted 48 hours after creation (not enforced, only reported)."""
         return self.created + FILE_TTL_SECONDS
+
+
+def generated_file(
+    provider: str, file_id: str, path: Path, mime_type: str, size_bytes: int, sha256: bytes
+) -> StoredFile:
+    """The record of a results file a job has just written to `path` (unregistered: the store adds it)."""
+    return StoredFile(
+        provider=provider,
+        file_id=file_id,
+        display_name=None,
+        mime_type=mime_type,
+        size_bytes=size_bytes,
+        sha256=sha256,
+        created=time.time(),
+        source="GENERATED",
+        path=path,
+    )
 
 
 @dataclass
@@ -154,7 +155,8 @@ class JobRecord:
     running_seconds: float
     outcome: JobOutcome
     materialiser: Materialiser
-    state_name: Callable[[Phase], str]
+    state_name: Callable[[JobRecord, Phase], str]
+    """The job's state in its provider's words, for /_emulator/jobs (it may depend on more than the phase)."""
     extra: dict[str, Any] = field(default_factory=dict)
     seq: int = 0
     cancelled_at: float | None = None
@@ -202,6 +204,38 @@ class JobRecord:
         if end is not None:
             return end
         return self.running_at if phase is Phase.RUNNING else self.created
+
+
+class JobClock(TypedDict):
+    """The timing fields of a new JobRecord, taken from the config in force when it is created."""
+
+    created: float
+    pending_seconds: float
+    running_seconds: float
+    outcome: JobOutcome
+
+
+def job_clock(config: EmulatorConfig, *, invalid: bool = False) -> JobClock:
+    """Start a job's clock now; an `invalid` job (its input failed validation) fails as soon as it leaves PENDING."""
+    return JobClock(
+        created=time.time(),
+        pending_seconds=config.pending_seconds,
+        running_seconds=0.0 if invalid else config.running_seconds,
+        outcome="fail" if invalid else config.job_outcome,
+    )
+
+
+def produce_results(job: JobRecord, produce: Callable[[], JobResults]) -> JobResults | None:
+    """Run `produce` for a job, failing every row of a "fail_rows" job; a crash becomes the job's failure (None)."""
+    try:
+        with responses.failing_rows(job.outcome == "fail_rows"):
+            results = produce()
+    except Exception as exc:
+        with job.lock:
+            job.failure = f"The emulator failed to produce results: {exc!r}"
+        return None
+    results.ready_at = time.time()
+    return results
 
 
 T = TypeVar("T", StoredFile, JobRecord)
@@ -279,6 +313,14 @@ class LineWriter:
         self._handle.close()
         return self._hasher.digest()
 
+    def __enter__(self) -> LineWriter:
+        """Return the open writer."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the file."""
+        self.close()
+
 
 class Store:
     """Thread-safe registry of files, upload sessions and jobs; file bytes live under a data directory."""
@@ -331,7 +373,7 @@ class Store:
         declared_size: int | None,
     ) -> UploadSession:
         """Start a resumable upload session whose bytes accumulate in a fresh file on disk."""
-        upload_id = new_id(32)
+        upload_id = random_token(32)
         path = self.root / "uploads" / upload_id
         path.touch()
         session = UploadSession(
@@ -433,11 +475,13 @@ class Store:
             self.jobs[job.name] = job
         return job
 
-    def get_job(self, name: str) -> JobRecord | None:
-        """A job that has not been deleted, by its provider-rendered name."""
+    def get_job(self, name: str, provider: str | None = None) -> JobRecord | None:
+        """A job that has not been deleted, by its provider-rendered name (and of that provider, when given)."""
         with self._lock:
             job = self.jobs.get(name)
-        return None if job is None or job.deleted else job
+        if job is None or job.deleted or (provider is not None and job.provider != provider):
+            return None
+        return job
 
     def list_jobs(self, provider: str | None = None, *, include_deleted: bool = False) -> list[JobRecord]:
         """Jobs, newest first, optionally of one provider only."""
@@ -476,14 +520,9 @@ class Store:
 
     def _materialise(self, job: JobRecord) -> None:
         """Run the job's materialiser once and record its results (or the failure that stopped it)."""
-        try:
-            with responses.failing_rows(job.outcome == "fail_rows"):
-                results = job.materialiser(job, self)
-        except Exception as exc:
-            with job.lock:
-                job.failure = f"The emulator failed to produce results: {exc!r}"
+        results = produce_results(job, lambda: job.materialiser(job, self))
+        if results is None:
             return
-        results.ready_at = time.time()
         with job.lock:
             if job.cancelled_at is not None:
                 if results.file is not None:

@@ -1,199 +1,34 @@
-"""The emulated gateway's providers: each target calls the emulator's own provider routes, in process.
+"""The emulated gateway's providers: each turns its provider's answers into the gateway's neutral view.
 
-A real gateway holds provider keys and calls provider APIs over HTTP; here each target sends the same
-calls to the emulator's Gemini, OpenAI and Anthropic routers through ``httpx.ASGITransport``, so the jobs
-live in their stores and follow their rules, and every forwarded call shows in the request log (with
-the ``x-emulator-forwarded-by`` header). A target turns what its provider answers into the gateway's
-provider-neutral view (Bifrost's batch and file responses, step 1 of its state mapping); the router in
-:mod:`.gateway` renders that view in the Gemini wire format.
+The view is Bifrost's batch and file responses, step one of its state mapping; the gateway's routes
+render it in the Gemini wire format (see :mod:`.wire`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 
-from airflow_provider_genai_batch.testing.emulator.gemini import GeminiError
+from airflow_provider_genai_batch.testing.emulator.common import parse_rfc3339
+from airflow_provider_genai_batch.testing.emulator.gateway.forwarding import Target, file_chunks, jsonl_items
+from airflow_provider_genai_batch.testing.emulator.gateway.wire import GatewayBatch, GatewayFile, Listing, gateway_error
+from airflow_provider_genai_batch.testing.emulator.gemini.wire import GeminiError
 
-FORWARDED_HEADER = "x-emulator-forwarded-by"
-INTERNAL_BASE_URL = "http://emulator.internal"
 ASSUMED_OPENAI_ENDPOINT = "/v1/chat/completions"
 """ASSUMPTION: the GenAI converter sets no endpoint and Bifrost's OpenAI create then fails ("endpoint is
-required"); the reference could not find the gateway-side handling that makes OpenAI work, so this
-emulator assumes chat completions (and fills each inline line's method and url with it)."""
+required"); the gateway-side handling that makes OpenAI work is unknown, so this emulator assumes chat
+completions (and fills each inline line's method and url with it)."""
 ANTHROPIC_VERSION = "2023-06-01"
-READ_CHUNK = 1024 * 1024
-HTTP_STATUS_NAMES = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ALREADY_EXISTS",
-    413: "INVALID_ARGUMENT",
-    429: "RESOURCE_EXHAUSTED",
-}
 
 
-def gateway_error(code: int, message: str) -> GeminiError:
-    """An error as the gateway renders one (``ToGeminiError``): Google's envelope, the provider's message."""
-    return GeminiError(code, HTTP_STATUS_NAMES.get(code, "INTERNAL" if code >= 500 else "FAILED_PRECONDITION"), message)
-
-
-@dataclass(frozen=True)
-class GatewayFile:
-    """A provider file as the gateway describes it."""
-
-    name: str
-    display_name: str | None
-    size_bytes: int
-    created: float
-
-
-@dataclass(frozen=True)
-class GatewayBatch:
-    """A provider batch as the gateway describes it: Bifrost's status and counts, before rendering."""
-
-    id: str
-    status: str
-    created: float
-    ended: float | None = None
-    total: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    pending: int = 0
-    input_file: str | None = None
-    output_file: str | None = None
-
-
-@dataclass(frozen=True)
-class Listing:
-    """One page of a listing and the token of the next page, if any."""
-
-    items: list[Any]
-    next_token: str | None
-
-
-class Forwarder:
-    """Sends the gateway's calls to the emulator's provider routes, in process, with the caller's key."""
-
-    def __init__(self, app: Any, key: str) -> None:
-        """Talk to ``app`` (the emulator itself); ``key`` is the key each provider call carries."""
-        self.key = key
-        self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url=INTERNAL_BASE_URL,
-            headers={FORWARDED_HEADER: "genai-gateway"},
-            timeout=60.0,
-        )
-
-    async def close(self) -> None:
-        """Release the in-process client."""
-        await self.client.aclose()
-
-    async def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        """One provider call; a provider error becomes the gateway's error, with the provider's message."""
-        response = await self.client.request(method, url, **kwargs)
-        if response.is_error:
-            raise gateway_error(response.status_code, provider_message(response))
-        return response
-
-    async def json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
-        """One provider call answered with a JSON object."""
-        return (await self.call(method, url, **kwargs)).json()
-
-
-def provider_message(response: httpx.Response) -> str:
-    """The message of a provider's error body (every emulated provider puts it at ``error.message``)."""
-    try:
-        error = response.json().get("error")
-    except ValueError:
-        return response.text or response.reason_phrase
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    return response.reason_phrase
-
-
-async def file_chunks(path: Path) -> AsyncIterator[bytes]:
-    """A file's bytes, read in chunks, as the async body of a forwarded upload."""
-    with path.open("rb") as handle:
-        while chunk := handle.read(READ_CHUNK):
-            yield chunk
-
-
-def unix(value: str | None) -> float | None:
-    """An RFC 3339 timestamp as epoch seconds."""
+def epoch(value: str | None) -> float | None:
+    """An RFC 3339 timestamp as epoch seconds (None when absent)."""
     if not value:
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def jsonl_items(content: bytes) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL document."""
-    return [msgspec.json.decode(line) for line in content.splitlines() if line.strip()]
-
-
-class Target:
-    """One provider behind the gateway; operations it cannot do answer as the gateway does."""
-
-    name: str
-
-    def __init__(self, forward: Forwarder) -> None:
-        """Send this target's calls through ``forward``."""
-        self.forward = forward
-
-    def unsupported(self, what: str) -> GeminiError:
-        """The gateway's answer to an operation this provider does not offer."""
-        return gateway_error(400, f"{what} is not supported by the {self.name} provider")
-
-    async def upload(self, path: Path, display_name: str | None, mime_type: str) -> GatewayFile:
-        """Store a file at the provider (always for batch use)."""
-        raise self.unsupported("file upload")
-
-    async def list_files(self, page_size: int, token: str | None) -> Listing:
-        """One page of the provider's files."""
-        raise self.unsupported("file listing")
-
-    async def get_file(self, file_id: str) -> GatewayFile:
-        """One file."""
-        raise self.unsupported("file retrieval")
-
-    async def delete_file(self, file_id: str) -> None:
-        """Delete one file."""
-        raise self.unsupported("file deletion")
-
-    async def file_content(self, file_id: str) -> bytes:
-        """A file's bytes."""
-        raise self.unsupported("file content")
-
-    async def create(self, model: str, file_id: str | None, items: list[dict[str, Any]]) -> GatewayBatch:
-        """Create a batch from a file id or from Bifrost items (``custom_id`` + ``body``)."""
-        raise self.unsupported("batch create")
-
-    async def get(self, batch_id: str) -> GatewayBatch:
-        """One batch."""
-        raise self.unsupported("batch retrieval")
-
-    async def list(self, page_size: int, token: str | None) -> Listing:
-        """One page of the provider's batches."""
-        raise self.unsupported("batch listing")
-
-    async def cancel(self, batch_id: str) -> None:
-        """Ask the provider to cancel a batch."""
-        raise self.unsupported("batch cancel")
-
-    async def delete(self, batch_id: str) -> None:
-        """Delete a batch."""
-        raise self.unsupported("batch delete")
-
-    async def results(self, batch_id: str) -> list[dict[str, Any]]:
-        """A finished batch's results as Bifrost result items."""
-        raise self.unsupported("batch results")
+    return parse_rfc3339(value)
 
 
 # --- Gemini ------------------------------------------------------------------------------------------
@@ -271,7 +106,7 @@ class GeminiTarget(Target):
     async def get(self, batch_id: str) -> GatewayBatch:
         return gemini_batch(await self.operation(batch_id))
 
-    async def list(self, page_size: int, token: str | None) -> Listing:
+    async def list_batches(self, page_size: int, token: str | None) -> Listing:
         body = await self.forward.json(
             "GET", "/v1beta/batches", params=gemini_page(page_size, token), headers=self.headers
         )
@@ -303,7 +138,7 @@ def gemini_file(data: Mapping[str, Any]) -> GatewayFile:
         name=data["name"],
         display_name=data.get("displayName"),
         size_bytes=int(data.get("sizeBytes") or 0),
-        created=unix(data.get("createTime")) or 0.0,
+        created=epoch(data.get("createTime")) or 0.0,
     )
 
 
@@ -315,8 +150,8 @@ def gemini_batch(operation: Mapping[str, Any]) -> GatewayBatch:
     return GatewayBatch(
         id=operation["name"],
         status=GEMINI_STATUSES.get(meta.get("state", ""), meta.get("state", "")),
-        created=unix(meta.get("createTime")) or 0.0,
-        ended=unix(meta.get("endTime")),
+        created=epoch(meta.get("createTime")) or 0.0,
+        ended=epoch(meta.get("endTime")),
         total=int(stats.get("requestCount", 0)),
         succeeded=int(stats.get("successfulRequestCount", 0)),
         failed=int(stats.get("failedRequestCount", 0)),
@@ -416,7 +251,7 @@ class OpenAITarget(Target):
     async def get(self, batch_id: str) -> GatewayBatch:
         return openai_batch(await self.batch(batch_id))
 
-    async def list(self, page_size: int, token: str | None) -> Listing:
+    async def list_batches(self, page_size: int, token: str | None) -> Listing:
         body = await self.forward.json(
             "GET", "/openai/v1/batches", params=openai_page(page_size, token), headers=self.headers
         )
@@ -505,7 +340,7 @@ class AnthropicTarget(Target):
     async def get(self, batch_id: str) -> GatewayBatch:
         return anthropic_batch(await self.batch(batch_id))
 
-    async def list(self, page_size: int, token: str | None) -> Listing:
+    async def list_batches(self, page_size: int, token: str | None) -> Listing:
         params = {"limit": page_size, **({"after_id": token} if token else {})}
         body = await self.forward.json("GET", "/anthropic/v1/messages/batches", params=params, headers=self.headers)
         return Listing([anthropic_batch(b) for b in body["data"]], body["last_id"] if body.get("has_more") else None)
@@ -540,8 +375,8 @@ def anthropic_batch(data: Mapping[str, Any]) -> GatewayBatch:
     return GatewayBatch(
         id=data["id"],
         status=ANTHROPIC_STATUSES.get(status, status),
-        created=unix(data.get("created_at")) or 0.0,
-        ended=unix(data.get("ended_at")),
+        created=epoch(data.get("created_at")) or 0.0,
+        ended=epoch(data.get("ended_at")),
         total=sum(int(counts.get(name) or 0) for name in ("processing", "succeeded", "errored", "canceled", "expired")),
         succeeded=int(counts.get("succeeded") or 0),
         failed=int(counts.get("errored") or 0),

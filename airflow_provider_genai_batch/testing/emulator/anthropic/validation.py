@@ -1,0 +1,197 @@
+"""What Anthropic's Message Batches API rejects, and with which error.
+
+At creation: auth and version headers, a malformed body, unknown fields, an empty or oversized list, a
+bad or repeated custom_id, params that are not an object. A request's params are checked only while
+the batch runs, and a bad one ends `errored`: a batch as a whole never fails.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from fastapi import Request
+
+from airflow_provider_genai_batch.testing.emulator.anthropic.jsonstream import JsonStream
+from airflow_provider_genai_batch.testing.emulator.anthropic.wire import AnthropicError, invalid_request
+from airflow_provider_genai_batch.testing.emulator.common import IntParam, bearer_token, rejects_key
+from airflow_provider_genai_batch.testing.emulator.store import LineWriter, StateDep
+
+MAX_REQUESTS = 100_000
+MAX_BODY_BYTES = 256 * 1024 * 1024
+DEFAULT_PAGE = 20
+MAX_PAGE = 1000
+CUSTOM_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+KNOWN_VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
+STRICT_BATCH_VERSION = "2026-10-21"
+"""From this version on, requests inside a batch may not set sampling parameters."""
+SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
+
+
+# Auth and version
+
+
+def require_auth(request: Request, state: StateDep) -> None:
+    """`x-api-key` or `Authorization: Bearer` (SDK 2.x) must carry the key; `anthropic-version` is required."""
+    key = request.headers.get("x-api-key")
+    via_bearer = False
+    if not key:
+        key = bearer_token(request)
+        via_bearer = key is not None
+    if not key:
+        raise AnthropicError(401, "authentication_error", "x-api-key header is required")
+    if rejects_key(state.config.api_key, key):
+        message = "invalid bearer token" if via_bearer else "invalid x-api-key"
+        raise AnthropicError(401, "authentication_error", message)
+    version = request.headers.get("anthropic-version")
+    if not version:
+        raise invalid_request("anthropic-version: header is required")
+    if version not in KNOWN_VERSIONS:
+        raise invalid_request(f"anthropic-version: unknown version '{version}'")
+
+
+LIMIT = IntParam(
+    default=DEFAULT_PAGE,
+    minimum=1,
+    maximum=MAX_PAGE,
+    not_an_integer=lambda raw: invalid_request("limit: Input should be a valid integer"),
+    too_small=lambda value: invalid_request("limit: Input should be greater than or equal to 1"),
+    too_large=lambda value: invalid_request(f"limit: Input should be less than or equal to {MAX_PAGE}"),
+)
+"""`limit`: 1..1000, default 20."""
+
+
+# The create body, streamed from disk
+
+
+@dataclass
+class RequestsSummary:
+    """What the create body held: how many requests, and their model (the first one's, "" for none)."""
+
+    count: int = 0
+    model: str = ""
+
+
+def read_requests(body_path: Path, input_path: Path) -> RequestsSummary:
+    """Validate a create body `{"requests": [...]}` streamed from disk; write its requests as JSONL.
+
+    Raises AnthropicError (400) for the problems the API rejects at creation.
+    """
+    summary = RequestsSummary()
+    seen: set[str] = set()
+    found_requests = False
+    try:
+        with body_path.open("rb") as handle, LineWriter(input_path) as writer:
+            stream = JsonStream(handle)
+            stream.take("{")
+            if stream.peek() == "}":
+                stream.take("}")
+            else:
+                while True:
+                    key = stream.value()
+                    stream.take(":")
+                    if key != "requests":
+                        raise invalid_request(f"{key}: Extra inputs are not permitted")
+                    if found_requests:
+                        raise invalid_request("requests: the field is given more than once")
+                    found_requests = True
+                    read_request_list(stream, writer, seen, summary)
+                    if stream.peek() != ",":
+                        stream.take("}")
+                        break
+                    stream.take(",")
+            if stream.peek() != "":
+                raise ValueError("unexpected data after the JSON body")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid_request(f"There was an error parsing the body of your request: {exc}") from exc
+    if not found_requests:
+        raise invalid_request("requests: Field required")
+    if summary.count == 0:
+        raise invalid_request("requests: List should have at least 1 item after validation, not 0")
+    return summary
+
+
+def read_request_list(stream: JsonStream, writer: LineWriter, seen: set[str], summary: RequestsSummary) -> None:
+    """Read the `requests` array one item at a time, validating and writing each."""
+    if stream.peek() != "[":
+        raise invalid_request("requests: Input should be a valid list")
+    stream.take("[")
+    if stream.peek() == "]":
+        stream.take("]")
+        return
+    while True:
+        item = stream.value()
+        if summary.count >= MAX_REQUESTS:
+            raise invalid_request(f"requests: List should have at most {MAX_REQUESTS} items after validation")
+        request = check_request(item, summary.count, seen)
+        writer.write(msgspec.json.encode(request))
+        summary.count += 1
+        model = request["params"].get("model")
+        if not summary.model and isinstance(model, str):
+            summary.model = model
+        separator = stream.peek()
+        if separator == "]":
+            stream.take("]")
+            return
+        stream.take(",")
+
+
+def check_request(item: Any, index: int, seen: set[str]) -> dict[str, Any]:
+    """Validate one `{custom_id, params}` item at creation time."""
+    path = f"requests.{index}"
+    if not isinstance(item, dict):
+        raise invalid_request(f"{path}: Input should be a valid dictionary")
+    for key in item:
+        if key not in ("custom_id", "params"):
+            raise invalid_request(f"{path}.{key}: Extra inputs are not permitted")
+    custom_id = item.get("custom_id")
+    if custom_id is None:
+        raise invalid_request(f"{path}.custom_id: Field required")
+    if not isinstance(custom_id, str) or not CUSTOM_ID_PATTERN.match(custom_id):
+        raise invalid_request(f"{path}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'")
+    if custom_id in seen:
+        raise invalid_request(
+            f"{path}.custom_id: Duplicate custom_id '{custom_id}'; each request in a batch needs a unique custom_id."
+        )
+    seen.add(custom_id)
+    params = item.get("params")
+    if params is None:
+        raise invalid_request(f"{path}.params: Field required")
+    if not isinstance(params, dict):
+        raise invalid_request(f"{path}.params: Input should be a valid dictionary")
+    return {"custom_id": custom_id, "params": params}
+
+
+# A request's params, checked while the batch runs
+
+
+def params_problem(params: dict[str, Any], version: str) -> str | None:
+    """Why the Messages API would reject these params (checked while the batch runs), or None."""
+    model = params.get("model")
+    if model is None:
+        return "model: Field required"
+    if not isinstance(model, str) or not model:
+        return "model: Input should be a valid string"
+    max_tokens = params.get("max_tokens")
+    if max_tokens is None:
+        return "max_tokens: Field required"
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        return "max_tokens: Input should be a positive integer"
+    messages = params.get("messages")
+    if messages is None:
+        return "messages: Field required"
+    if not isinstance(messages, list) or not messages:
+        return "messages: at least one message is required"
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            return f"messages.{index}.role: Input should be 'user' or 'assistant'"
+    if params.get("stream"):
+        return "stream: Streaming is not supported in Message Batches"
+    if version >= STRICT_BATCH_VERSION:
+        for name in SAMPLING_PARAMS:
+            if name in params:
+                return f"{name}: Extra inputs are not permitted for requests in a Message Batch"
+    return None

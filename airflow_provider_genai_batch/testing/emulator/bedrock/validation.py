@@ -1,0 +1,286 @@
+"""What Bedrock's batch-inference control plane rejects, and with which error.
+
+The service's member patterns are written out here on purpose, apart from the provider's own: the
+emulator is an independent check of what the hook sends. A SigV4 `Authorization` header is required;
+its scope is checked, not its signature.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from airflow_provider_genai_batch.testing.emulator.bedrock.wire import BedrockError, constraint_error, validation_error
+from airflow_provider_genai_batch.testing.emulator.common import JsonBodyErrors, parse_rfc3339, read_json_object
+from airflow_provider_genai_batch.testing.emulator.store import JobRecord, StateDep, decode_page_token
+
+DEFAULT_TIMEOUT_HOURS = 168
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+ALL_STATUSES = frozenset(
+    {"Submitted", "InProgress", "Completed", "Failed", "Stopping", "Stopped", "PartiallyCompleted", "Expired"}
+    | {"Validating", "Scheduled"}
+)
+INVOCATION_TYPES = frozenset({"InvokeModel", "Converse"})
+ANTHROPIC_VERSION = "bedrock-2023-05-31"
+ANTHROPIC_KEYS = frozenset(
+    {
+        "anthropic_version",
+        "anthropic_beta",
+        "max_tokens",
+        "messages",
+        "system",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "metadata",
+    }
+)
+CONVERSE_KEYS = frozenset(
+    {
+        "messages",
+        "system",
+        "inferenceConfig",
+        "toolConfig",
+        "additionalModelRequestFields",
+        "additionalModelResponseFieldPaths",
+        "guardrailConfig",
+        "promptVariables",
+        "requestMetadata",
+        "performanceConfig",
+    }
+)
+
+JOB_NAME = re.compile(r"[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9\+\-\.]){0,63}")
+ROLE_ARN = re.compile(r"arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+")
+TOKEN = re.compile(r"[a-zA-Z0-9]{1,256}(-*[a-zA-Z0-9]){0,256}")
+S3_URI = re.compile(r"s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?")
+JOB_IDENTIFIER = re.compile(
+    r"((arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:model-invocation-job/)?[a-z0-9]{12})"
+)
+AUTHORIZATION = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=([^/,\s]+)/(\d{8})/([^/,\s]+)/([^/,\s]+)/aws4_request,\s*"
+    r"SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})"
+)
+
+
+def pattern_rule(pattern: re.Pattern[str]) -> str:
+    """How AWS words a member that does not match its pattern."""
+    return f"Member must satisfy regular expression pattern: {pattern.pattern}"
+
+
+# Auth
+
+
+def require_sigv4(request: Request, state: StateDep) -> None:
+    """A SigV4 header for service `bedrock` in the configured region, and `X-Amz-Date`: 403 otherwise."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise BedrockError(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+    match = AUTHORIZATION.fullmatch(header.strip())
+    if match is None or not request.headers.get("x-amz-date"):
+        raise BedrockError(
+            403,
+            "IncompleteSignatureException",
+            "Authorization header requires 'Credential', 'Signature', 'SignedHeaders' and an 'X-Amz-Date' header.",
+        )
+    region, service = match.group(3), match.group(4)
+    if service != "bedrock":
+        raise BedrockError(
+            403, "InvalidSignatureException", "Credential should be scoped to correct service: 'bedrock'."
+        )
+    if region != state.config.aws_region:
+        raise BedrockError(403, "InvalidSignatureException", "Credential should be scoped to a valid region.")
+
+
+# CreateModelInvocationJob
+
+
+def unparseable_json(exc: Exception) -> BedrockError:
+    """The complaint about a body that is not JSON."""
+    return BedrockError(400, "SerializationException", f"Could not parse the request body: {exc}")
+
+
+def not_a_json_object() -> BedrockError:
+    """The complaint about a JSON body that is not an object."""
+    return BedrockError(400, "SerializationException", "The request body must be a JSON object.")
+
+
+JSON_BODY = JsonBodyErrors(unparseable=unparseable_json, not_an_object=not_a_json_object)
+
+
+async def read_body(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object (an empty body counts as {})."""
+    return await read_json_object(request, JSON_BODY)
+
+
+def check_create(body: dict[str, Any]) -> dict[str, Any]:
+    """Validate a CreateModelInvocationJob body as the service does; return it with defaults filled in."""
+    for member in ("jobName", "roleArn", "modelId", "inputDataConfig", "outputDataConfig"):
+        if body.get(member) is None:
+            raise constraint_error(member, None, "Member must not be null")
+    name = body["jobName"]
+    if not isinstance(name, str) or not 1 <= len(name) <= 63 or not JOB_NAME.fullmatch(name):
+        raise constraint_error("jobName", name, pattern_rule(JOB_NAME))
+    if not isinstance(body["roleArn"], str) or not ROLE_ARN.fullmatch(body["roleArn"]):
+        raise constraint_error("roleArn", body["roleArn"], pattern_rule(ROLE_ARN))
+    if not isinstance(body["modelId"], str) or not 1 <= len(body["modelId"]) <= 2048:
+        raise constraint_error("modelId", body["modelId"], "Member must have length between 1 and 2048")
+    token = body.get("clientRequestToken")
+    if token is not None and (not isinstance(token, str) or len(token) > 256 or not TOKEN.fullmatch(token)):
+        raise constraint_error("clientRequestToken", token, pattern_rule(TOKEN))
+    timeout = body.setdefault("timeoutDurationInHours", DEFAULT_TIMEOUT_HOURS)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 24 <= timeout <= 168:
+        raise constraint_error(
+            "timeoutDurationInHours",
+            timeout,
+            "Member must have value less than or equal to 168 and greater than or equal to 24",
+        )
+    invocation = body.setdefault("modelInvocationType", "InvokeModel")
+    if invocation not in INVOCATION_TYPES:
+        raise constraint_error(
+            "modelInvocationType",
+            invocation,
+            f"Member must satisfy enum value set: [{', '.join(sorted(INVOCATION_TYPES))}]",
+        )
+    check_s3_config(body["inputDataConfig"], "inputDataConfig", "s3InputDataConfig")
+    check_s3_config(body["outputDataConfig"], "outputDataConfig", "s3OutputDataConfig")
+    input_format = body["inputDataConfig"]["s3InputDataConfig"].get("s3InputFormat")
+    if input_format not in (None, "JSONL"):
+        raise constraint_error(
+            "inputDataConfig.s3InputDataConfig.s3InputFormat",
+            input_format,
+            "Member must satisfy enum value set: [JSONL]",
+        )
+    return body
+
+
+def check_s3_config(config: Any, member: str, union_member: str) -> None:
+    """A data-config union must hold exactly its S3 member, whose s3Uri matches the S3 URI pattern."""
+    if not isinstance(config, dict) or set(config) != {union_member} or not isinstance(config[union_member], dict):
+        raise validation_error(f"{member} must set exactly one member: {union_member}.")
+    uri = config[union_member].get("s3Uri")
+    if not isinstance(uri, str) or not S3_URI.fullmatch(uri):
+        raise constraint_error(f"{member}.{union_member}.s3Uri", uri, pattern_rule(S3_URI))
+
+
+# Job identifiers and listings
+
+
+def check_job_identifier(identifier: str) -> str:
+    """A job ARN or 12-character id, as the service accepts them; the job id is returned."""
+    if not JOB_IDENTIFIER.fullmatch(identifier):
+        raise constraint_error("jobIdentifier", identifier, pattern_rule(JOB_IDENTIFIER))
+    return identifier.rsplit("/", 1)[-1]
+
+
+def parse_max_results(raw: str | None) -> int:
+    """maxResults: 1 to 1000 (default 100)."""
+    if raw is None:
+        return DEFAULT_PAGE_SIZE
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+        raise constraint_error(
+            "maxResults", raw, "Member must have value less than or equal to 1000 and greater than or equal to 1"
+        )
+    return int(raw)
+
+
+def parse_time_filter(raw: str | None, member: str) -> float | None:
+    """An ISO-8601 query timestamp as epoch seconds."""
+    if raw is None:
+        return None
+    try:
+        return parse_rfc3339(raw)
+    except ValueError as exc:
+        raise validation_error(f"Invalid value for {member}: {raw}") from exc
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """The filters and order of a ListModelInvocationJobs call."""
+
+    max_results: int
+    ascending: bool
+    status_equals: str | None
+    submitted_after: float | None
+    submitted_before: float | None
+    name_contains: str | None
+    next_token: str | None
+
+
+def parse_list_query(query: Mapping[str, str]) -> ListQuery:
+    """Check a listing's query parameters as the service does."""
+    max_results = parse_max_results(query.get("maxResults"))
+    order = query.get("sortOrder", "Descending")
+    if order not in ("Ascending", "Descending"):
+        raise constraint_error("sortOrder", order, "Member must satisfy enum value set: [Ascending, Descending]")
+    if query.get("sortBy", "CreationTime") != "CreationTime":
+        raise constraint_error("sortBy", query.get("sortBy"), "Member must satisfy enum value set: [CreationTime]")
+    status_equals = query.get("statusEquals")
+    if status_equals is not None and status_equals not in ALL_STATUSES:
+        raise constraint_error(
+            "statusEquals", status_equals, f"Member must satisfy enum value set: [{', '.join(sorted(ALL_STATUSES))}]"
+        )
+    return ListQuery(
+        max_results=max_results,
+        ascending=order == "Ascending",
+        status_equals=status_equals,
+        submitted_after=parse_time_filter(query.get("submitTimeAfter"), "submitTimeAfter"),
+        submitted_before=parse_time_filter(query.get("submitTimeBefore"), "submitTimeBefore"),
+        name_contains=query.get("nameContains"),
+        next_token=query.get("nextToken"),
+    )
+
+
+def listing_start(jobs: list[JobRecord], token: str | None) -> int:
+    """Where a page starts in the ordered listing: just after the job a nextToken names."""
+    if not token:
+        return 0
+    try:
+        after = decode_page_token(token)
+    except ValueError as exc:
+        raise validation_error("Invalid nextToken.") from exc
+    for index, job in enumerate(jobs):
+        if job.seq == after:
+            return index + 1
+    raise validation_error("Invalid nextToken.")
+
+
+# Records (checked while the job runs: a bad one fails on its own line)
+
+
+def malformed(problem: str) -> str:
+    """A per-record error as Bedrock words a model input the model rejects."""
+    return f"Malformed input request: #: {problem}, please reformat your input and try again."
+
+
+def input_problem(model_input: Any, invocation_type: str, model: str) -> str | None:
+    """Why the model would reject this `modelInput`, as Bedrock words it, or None."""
+    if not isinstance(model_input, dict):
+        return malformed("expected type: JSONObject")
+    if invocation_type == "Converse":
+        allowed = CONVERSE_KEYS
+    elif "anthropic" in model:
+        allowed = ANTHROPIC_KEYS
+        if model_input.get("anthropic_version") != ANTHROPIC_VERSION:
+            return malformed("required key [anthropic_version] not found")
+        max_tokens = model_input.get("max_tokens")
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            return malformed("required key [max_tokens] not found")
+    else:
+        return f"The emulator answers Anthropic InvokeModel bodies and Converse requests only, not {model}."
+    for key in model_input:
+        if key not in allowed:
+            return malformed(f"extraneous key [{key}] is not permitted")
+    messages = model_input.get("messages")
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+        return "Malformed input request: #/messages: expected a non-empty array of messages."
+    return None

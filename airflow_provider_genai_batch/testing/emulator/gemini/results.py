@@ -1,0 +1,166 @@
+"""A finished Gemini batch's results: each request answered by the fake model, as a results file or inline.
+
+File input becomes the results file `files/batch-<id>` (over 40 characters: it can be downloaded but
+not fetched or deleted); inline input becomes `inlinedResponses`, in request order with each metadata.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import msgspec
+
+from airflow_provider_genai_batch.testing.emulator import responses
+from airflow_provider_genai_batch.testing.emulator.gemini.validation import request_field_problem
+from airflow_provider_genai_batch.testing.emulator.gemini.wire import (
+    PROVIDER,
+    RESULT_FILE_PREFIX,
+    RESULT_MIME_TYPE,
+    get_field,
+    without_zeros,
+)
+from airflow_provider_genai_batch.testing.emulator.store import (
+    JobRecord,
+    JobResults,
+    Store,
+    generated_file,
+    materialise_lines,
+)
+
+
+def part_texts(content: Any) -> list[str]:
+    """The text parts of a Content object (anything else yields nothing)."""
+    if not isinstance(content, dict):
+        return []
+    parts = content.get("parts")
+    if not isinstance(parts, list):
+        return []
+    return [part["text"] for part in parts if isinstance(part, dict) and isinstance(part.get("text"), str)]
+
+
+def row_error(message: str, code: int = 400, status: str = "INVALID_ARGUMENT") -> dict[str, Any]:
+    """A per-row error object."""
+    return {"code": code, "message": message, "status": status}
+
+
+def to_row_error(error: responses.RowError) -> dict[str, Any]:
+    """The fake model's row error on the wire."""
+    return row_error(error.message, error.code, error.status)
+
+
+def response_id(seed: str) -> str:
+    """A stable, realistic-looking responseId."""
+    return base64.urlsafe_b64encode(hashlib.sha256(seed.encode()).digest()[:16]).decode().rstrip("=")
+
+
+def generate_response(request: dict[str, Any], model: str, seed: str) -> dict[str, Any]:
+    """Answer a GenerateContentRequest: {"response": GenerateContentResponse} or {"error": ...}."""
+    contents = get_field(request, "contents")
+    if not isinstance(contents, list) or not contents:
+        return {"error": row_error("* GenerateContentRequest.contents: contents is not specified")}
+    user_contents = [c for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
+    prompt = "".join(part_texts(user_contents[-1])) if user_contents else ""
+    context = [text for content in contents for text in part_texts(content)]
+    context += part_texts(get_field(request, "systemInstruction"))
+    outcome = responses.generate(prompt, context)
+    if isinstance(outcome, responses.RowError):
+        return {"error": to_row_error(outcome)}
+    usage = without_zeros(
+        {
+            "promptTokenCount": outcome.prompt_tokens,
+            "candidatesTokenCount": outcome.completion_tokens,
+            "totalTokenCount": outcome.total_tokens,
+        }
+    )
+    return {
+        "response": {
+            "candidates": [
+                {
+                    "content": {"parts": [{"text": outcome.text}], "role": "model"},
+                    "finishReason": "STOP",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": usage,
+            "modelVersion": model.removeprefix("models/").removeprefix("tunedModels/"),
+            "responseId": response_id(seed),
+        }
+    }
+
+
+def embed_response(request: dict[str, Any]) -> dict[str, Any]:
+    """Answer an EmbedContentRequest: {"response": {"embedding": {"values"}}} or {"error": ...}."""
+    content = get_field(request, "content")
+    if not isinstance(content, dict):
+        return {"error": row_error("* EmbedContentRequest.content: content is not specified")}
+    dimensions = get_field(request, "outputDimensionality")
+    if dimensions is not None and not isinstance(dimensions, int):
+        return {"error": row_error("outputDimensionality must be an integer.")}
+    outcome = responses.embed("".join(part_texts(content)), dimensions)
+    if isinstance(outcome, responses.RowError):
+        return {"error": to_row_error(outcome)}
+    response: dict[str, Any] = {"embedding": {"values": outcome.values}}
+    usage = without_zeros({"promptTokenCount": outcome.prompt_tokens})
+    if usage:
+        response["usageMetadata"] = usage
+    return {"response": response}
+
+
+def answer(request: dict[str, Any], job: JobRecord, position: int) -> dict[str, Any]:
+    """One well-formed request's outcome from the fake model, in the job's kind."""
+    if job.kind == "embed":
+        return embed_response(request)
+    return generate_response(request, job.model, f"{job.job_id}:{position}")
+
+
+def result_line(job: JobRecord, number: int, line: bytes) -> tuple[bytes, bool]:
+    """Turn one input JSONL line into its result line; unparseable lines become error rows."""
+    try:
+        entry = msgspec.json.decode(line)
+    except msgspec.DecodeError as exc:
+        error = row_error(f"Error on line {number}: invalid JSON: {exc}")
+        return msgspec.json.encode({"key": None, "error": error}), False
+    if not isinstance(entry, dict):
+        error = row_error(f"Error on line {number}: a line must be a JSON object.")
+        return msgspec.json.encode({"key": None, "error": error}), False
+    key = entry.get("key")
+    if "request" in entry:
+        request = entry["request"]
+    elif "key" not in entry and ("contents" in entry or "content" in entry):
+        request = entry
+    else:
+        error = row_error(f"Error on line {number}: 'request' is not specified.")
+        return msgspec.json.encode({"key": key, "error": error}), False
+    problem = request_field_problem(request, job.kind)
+    if problem is not None:
+        error = row_error(f"Error on line {number}: invalid JSON: {problem}")
+        return msgspec.json.encode({"key": key, "error": error}), False
+    outcome = answer(request, job, number)
+    return msgspec.json.encode({"key": key, **outcome}), "response" in outcome
+
+
+def materialise_file_job(job: JobRecord, store: Store) -> JobResults:
+    """Stream a file-input job's lines into its results file `files/batch-<id>`."""
+    file_id = RESULT_FILE_PREFIX + job.job_id
+    path = store.file_path(PROVIDER, file_id)
+    succeeded, failed, size, digest = materialise_lines(job, path, lambda number, line: result_line(job, number, line))
+    record = generated_file(PROVIDER, file_id, path, RESULT_MIME_TYPE, size, digest)
+    return JobResults(succeeded=succeeded, failed=failed, file=record)
+
+
+def inline_row(job: JobRecord, position: int, entry: dict[str, Any]) -> dict[str, Any]:
+    """One inline request's response (or error), echoing the request's metadata."""
+    # Creation already rejected malformed inline requests, as the proto parser would.
+    row = answer(get_field(entry, "request"), job, position)
+    if "metadata" in entry:
+        row["metadata"] = entry["metadata"]
+    return row
+
+
+def materialise_inline_job(job: JobRecord, store: Store) -> JobResults:
+    """Answer an inline job's requests in order, echoing each request's metadata."""
+    rows = [inline_row(job, position, entry) for position, entry in enumerate(job.inline_requests or [])]
+    succeeded = sum("response" in row for row in rows)
+    return JobResults(succeeded=succeeded, failed=len(rows) - succeeded, inline=rows)
