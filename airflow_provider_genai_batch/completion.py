@@ -12,19 +12,21 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from airflow.sdk import Asset
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
+from airflow_provider_genai_batch.hooks.retry import is_transient_error
+from airflow_provider_genai_batch.job_ref import BatchJobRef, recall
 from airflow_provider_genai_batch.landing import land_results, output_dir, redacted_job, redacted_row
-from airflow_provider_genai_batch.links import JOB_REF_XCOM_KEY
-from airflow_provider_genai_batch.models import BatchJob, BatchJobRef, JobState, ResultsManifest
+from airflow_provider_genai_batch.models import BatchJob, JobState, ResultsManifest
+from airflow_provider_genai_batch.polling import Decision, PollState, Verdict
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 
 DEFER_GRACE = timedelta(minutes=5)
-STATE_STORE_KEY = "genai_batch_job_ref"
 
 
 class BatchCompletionMixin:
@@ -37,8 +39,9 @@ class BatchCompletionMixin:
     cancel_on_kill: bool
     cancel_on_timeout: bool
     max_failed_ratio: float
+    max_poll_failures: int
 
-    def _hook_for(self, ref: BatchJobRef) -> BatchHook:
+    def _hook_for(self, ref: BatchJobRef) -> BatchHook[Any]:
         return hook_class_for_provider(ref.provider)(conn_id=ref.conn_id)
 
     def _deadline(self) -> float:
@@ -51,38 +54,61 @@ class BatchCompletionMixin:
 
     def wait_for(self, context: Any, ref: BatchJobRef) -> dict[str, Any]:
         """Defer, or poll on this worker, until the job ends; then finish it."""
-        deadline = self._deadline()
         hook = self._hook_for(ref)
-        job = hook.get_batch(ref.job_name)
-        if job.state.is_terminal:
-            return self.finish(context, ref, job, hook)
-        if self.deferrable:
+        deadline = self._deadline()
+        poll = PollState(
+            ref.job_name, interval=self.poll_interval, deadline=deadline, max_failures=self.max_poll_failures
+        )
+        decision = self.poll_once(hook, poll)
+        if decision.verdict is Verdict.WAIT and self.deferrable:
             self.defer(  # type: ignore[attr-defined]
                 trigger=GenAIBatchJobTrigger(
                     job_ref=ref.to_xcom(),
                     poll_interval=self.poll_interval,
                     deadline=deadline,
                     cancel_on_kill=self.cancel_on_kill,
+                    max_poll_failures=self.max_poll_failures,
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=deadline - time.time()) + DEFER_GRACE,
             )
-        self._polling_ref = ref
-        while not job.state.is_terminal:
-            if time.time() >= deadline:
-                self._timed_out(ref, hook)
-            time.sleep(max(0.0, min(self.poll_interval, deadline - time.time())))
-            job = hook.get_batch(ref.job_name)
+        self._polling_ref: BatchJobRef | None = ref
+        while decision.verdict is Verdict.WAIT:
+            time.sleep(decision.delay)
+            decision = self.poll_once(hook, poll)
         self._polling_ref = None
-        return self.finish(context, ref, job, hook)
+        return self.conclude(context, ref, hook, decision)
+
+    def poll_once(self, hook: BatchHook[Any], poll: PollState) -> Decision:
+        """One status poll on this worker, judged by :class:`PollState`; a permanent error is raised as it is."""
+        try:
+            job = hook.get_batch(poll.job_name)
+        except Exception as err:
+            decision = poll.failed(err, time.time())
+            if decision.verdict is Verdict.ERROR and not is_transient_error(err):
+                raise
+            self.log.warning("%s", decision.message)  # type: ignore[attr-defined]
+            return decision
+        decision = poll.observed(job, time.time())
+        if decision.progress:
+            self.log.info("%s", decision.progress)  # type: ignore[attr-defined]
+        return decision
+
+    def conclude(self, context: Any, ref: BatchJobRef, hook: BatchHook[Any], decision: Decision) -> dict[str, Any]:
+        """Act on a final decision: land a terminal job, time out (cancelling if asked), or fail."""
+        if decision.verdict is Verdict.TERMINAL and decision.job is not None:
+            return self.finish(context, ref, decision.job, hook)
+        if decision.verdict is Verdict.TIMEOUT:
+            self._timed_out(ref, hook, decision.message)
+        raise GenAIBatchError(f"waiting for {ref.job_name} failed: {decision.message}")
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger's one event."""
-        ref = BatchJobRef.model_validate(event["job_ref"])
+        ref = BatchJobRef.parse(event["job_ref"])
         hook = self._hook_for(ref)
-        if event["status"] == "timeout":
-            self._timed_out(ref, hook)
-        if event["status"] != "terminal":
+        if event["status"] == Verdict.TIMEOUT.value:
+            self._timed_out(ref, hook, event.get("message"))
+        if event["status"] != Verdict.TERMINAL.value:
             raise GenAIBatchError(f"waiting for {ref.job_name} failed: {event.get('message')}")
         return self.finish(context, ref, hook.get_batch(ref.job_name), hook)
 
@@ -96,20 +122,11 @@ class BatchCompletionMixin:
             TriggerFailureReason.TRIGGER_TIMEOUT
         )
         if timed_out and self.cancel_on_timeout:
-            ref = self._own_job_ref(context)
+            ref = recall(context)
             if ref is not None:
                 self.log.info("deferral timed out: cancelling %s", ref.job_name)  # type: ignore[attr-defined]
                 self._hook_for(ref).cancel_batch(ref.job_name)
         return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
-
-    def _own_job_ref(self, context: Any) -> BatchJobRef | None:
-        """This task instance's job: from its state store, else its own (map-index specific) XCom."""
-        store = context.get("task_state_store")
-        stored = store.get(STATE_STORE_KEY) if store is not None else None
-        if not stored:
-            ti = context["ti"]
-            stored = ti.xcom_pull(task_ids=ti.task_id, key=JOB_REF_XCOM_KEY, map_indexes=ti.map_index)
-        return BatchJobRef.coerce(stored) if stored else None
 
     def on_kill(self) -> None:
         """Killed while polling on the worker (non-deferrable): cancel the job if asked to."""
@@ -117,26 +134,29 @@ class BatchCompletionMixin:
         if ref is not None and self.cancel_on_kill:
             self._hook_for(ref).cancel_batch(ref.job_name)
 
-    def _timed_out(self, ref: BatchJobRef, hook: BatchHook) -> None:
+    def _timed_out(self, ref: BatchJobRef, hook: BatchHook[Any], detail: str | None = None) -> None:
+        """Raise JobTimeoutError naming the job, after cancelling it if asked to (a lost cancel answer is checked)."""
         cancelled = ""
         if self.cancel_on_timeout:
             cancelled = "; the job was cancelled (cancel_on_timeout=True)"
             try:
                 hook.cancel_batch(ref.job_name)
-            except GenAIBatchError as err:
-                # A retried cancel whose first answer was lost is refused as "already ended": look.
-                if hook.get_batch(ref.job_name).state not in (JobState.CANCELLING, JobState.CANCELLED):
+            except (GenAIBatchError, httpx.TransportError) as err:
+                if not _is_ending(hook, ref):
                     cancelled = f"; cancelling it failed: {err}"
-        raise JobTimeoutError(f"{ref.provider} job {ref.job_name} did not finish within {self.job_timeout}{cancelled}")
+        reason = f" ({detail})" if detail else ""
+        raise JobTimeoutError(
+            f"{ref.provider} job {ref.job_name} did not finish within {self.job_timeout}{reason}{cancelled}"
+        )
 
-    def finish(self, context: Any, ref: BatchJobRef, job: BatchJob, hook: BatchHook) -> dict[str, Any]:
+    def finish(self, context: Any, ref: BatchJobRef, job: BatchJob, hook: BatchHook[Any]) -> dict[str, Any]:
         """Land the results, judge the job, emit Asset extras, and return the manifest."""
         uri = self.output_uri or ref.output_uri
         if not uri:
             raise GenAIBatchError("no output_uri: set it on the sensor or on the submit operator")
         job = redacted_job(job, hook.redact)
         rows = (redacted_row(row, hook.redact) for row in hook.iter_results(job))
-        manifest = land_results(rows, job, ref, output_dir(uri), hook.provider_key)
+        manifest = land_results(rows, job, ref, output_dir(uri), hook.dialect.provider_key)
         self.log.info(  # type: ignore[attr-defined]
             "%s %s: %s -> %s", ref.provider, ref.job_name, manifest.counts.model_dump(), manifest.results_uri
         )
@@ -145,10 +165,18 @@ class BatchCompletionMixin:
         return manifest.model_dump(mode="json")
 
 
+def _is_ending(hook: BatchHook[Any], ref: BatchJobRef) -> bool:
+    """Whether the job is already cancelling or cancelled (a retried cancel whose first answer was lost)."""
+    try:
+        return hook.get_batch(ref.job_name).state in (JobState.CANCELLING, JobState.CANCELLED)
+    except (GenAIBatchError, httpx.TransportError):
+        return False
+
+
 def _judge(manifest: ResultsManifest, max_failed_ratio: float) -> None:
     counts = manifest.counts
     ref = manifest.job_ref
-    if manifest.state in (JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED):
+    if not manifest.state.is_success:
         reason = manifest.error_message or manifest.provider_state or manifest.state.value
         raise JobFailedError(
             f"{ref.provider} job {ref.job_name} ended {manifest.state.value}: {reason} "

@@ -8,6 +8,7 @@ as it is, from where it is.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,14 +22,13 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.formats import gemini
 from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.jsonl import UTF8_BOM, iter_json_objects
 from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
-from airflow_provider_genai_batch.formats.validate import InputLimits, InputSummary, validate_lines
-from airflow_provider_genai_batch.hooks.base import BatchHook
+from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE, InputLimits, InputSummary, validate_lines
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
-INLINE_SOURCE = "inline requests"
 
 
 class JsonlSpool:
@@ -49,6 +49,7 @@ class PreparedInput:
 
     summary: InputSummary
     keys_file: Path
+    fingerprint: str
     upload_source: ObjectStoragePath | Path | None = None
     inline: JsonlSpool | None = None
     endpoint: str | None = None
@@ -73,17 +74,23 @@ class PreparedInput:
 
 
 def prepare_input(
-    source: str | Sequence[Mapping[str, Any]], hook: BatchHook, *, model: str, embeddings: bool
+    source: str | Sequence[Mapping[str, Any]], dialect: Dialect, *, model: str, embeddings: bool
 ) -> PreparedInput:
-    """Validate ``source`` for ``hook``'s provider and put it in that provider's format."""
-    if embeddings and not hook.capabilities.embeddings:
-        raise InputValidationError(f"{hook.provider} has no embeddings batch API", source=_label(source))
-    caps, limits = hook.capabilities, hook.limits
+    """Validate ``source`` for ``dialect``'s provider and put it in that provider's format.
+
+    The same pass computes the input's fingerprint: a sha256 over the provider, model and kind and
+    every request as the provider will receive it.
+    """
+    if embeddings and not dialect.capabilities.embeddings:
+        raise InputValidationError(f"{dialect.provider} has no embeddings batch API", source=_label(source))
+    caps, limits = dialect.capabilities, dialect.limits
+    fingerprint = hashlib.sha256(_encode([dialect.provider, model, embeddings]) + b"\n")
     byte_limit = limits.max_file_bytes if caps.file_input else limits.max_inline_bytes
     caps_inline_only = caps.inline_input and not caps.file_input
-    is_file = isinstance(source, str)
+    file_uri = source if isinstance(source, str) else None
+    is_file = file_uri is not None
     # A native file goes up as it is, unless it starts with a BOM that providers would read as bad JSON.
-    passthrough = is_file and not caps_inline_only and not _starts_with_bom(source)
+    passthrough = file_uri is not None and not caps_inline_only and not _starts_with_bom(file_uri)
     keys_file, native_file = _spool_path("keys"), _spool_path("input")
     spools = [native_file]
     endpoints: set[str] = set()
@@ -94,28 +101,29 @@ def prepare_input(
 
             def on_line(line: dict[str, Any], fmt: InputFormat, size: int) -> int:
                 nonlocal rewritten
-                if fmt is hook.native_format:
-                    endpoint = hook.check_native(line, model=model)
+                if fmt is dialect.native_format:
+                    endpoint = dialect.check_native(line, model=model)
                     if endpoint:
                         endpoints.add(endpoint)
                         if len(endpoints) > 1:
                             raise ValueError(f"every line must target one endpoint; found {sorted(endpoints)}")
-                    if passthrough:
-                        return size  # uploaded as it is: no copy
                     out = line
                 else:
-                    out = hook.to_native(line, model=model, embeddings=embeddings)
+                    out = dialect.to_native(line, model=model, embeddings=embeddings)
                     rewritten = True
                 encoded = _encode(out) + b"\n"
+                fingerprint.update(encoded)
+                if passthrough and not rewritten:
+                    return size  # uploaded as it is: no copy
                 native.write(encoded)
                 return len(encoded)
 
             summary = validate_lines(
                 _records(source, embeddings),
                 source=_label(source),
-                accepted=frozenset({InputFormat.GEMINI, hook.native_format}),
+                accepted=frozenset({InputFormat.GEMINI, dialect.native_format}),
                 limits=InputLimits(
-                    provider=hook.provider,
+                    provider=dialect.provider,
                     max_requests=limits.max_requests,
                     min_requests=limits.min_requests,
                     max_bytes=byte_limit,
@@ -123,18 +131,24 @@ def prepare_input(
                 embeddings=embeddings,
                 on_key=lambda key: keys.write(key_line(key)),
                 on_line=on_line,
-                provider_key=hook.provider_key,
+                provider_key=dialect.provider_key,
             )
     except BaseException:
         for path in (keys_file, *spools):
             path.unlink(missing_ok=True)
         raise
-    prepared = PreparedInput(summary=summary, keys_file=keys_file, endpoint=next(iter(endpoints), None), _spools=spools)
+    prepared = PreparedInput(
+        summary=summary,
+        keys_file=keys_file,
+        fingerprint=fingerprint.hexdigest(),
+        endpoint=next(iter(endpoints), None),
+        _spools=spools,
+    )
     fits_inline = limits.max_inline_bytes is None or summary.total_bytes <= limits.max_inline_bytes
     if caps.inline_input and (not caps.file_input or (not is_file and fits_inline)):
         prepared.inline = JsonlSpool(native_file)
-    elif passthrough and not rewritten:
-        prepared.upload_source = _local_or_remote(ObjectStoragePath(source))
+    elif file_uri is not None and passthrough and not rewritten:
+        prepared.upload_source = _local_or_remote(ObjectStoragePath(file_uri))
     else:
         prepared.upload_source = native_file
     return prepared
@@ -143,9 +157,10 @@ def prepare_input(
 def _records(source: str | Sequence[Mapping[str, Any]], embeddings: bool) -> Iterable[tuple[int, dict[str, Any], int]]:
     if isinstance(source, str):
         return _file_records(source)
-    if isinstance(source, (bytes, Mapping)) or not isinstance(source, Sequence):
+    items: object = source
+    if isinstance(items, (bytes, Mapping)) or not isinstance(items, Sequence):
         raise InputValidationError("inline input must be a list of request dicts", source=INLINE_SOURCE)
-    return _inline_records(source, embeddings)
+    return _inline_records(items, embeddings)
 
 
 def _file_records(uri: str) -> Iterator[tuple[int, dict[str, Any], int]]:
@@ -173,7 +188,8 @@ def _starts_with_bom(uri: str) -> bool:
     if not path.exists():
         return False
     with path.open("rb") as head:
-        return head.read(len(UTF8_BOM)) == UTF8_BOM
+        start: bytes = head.read(len(UTF8_BOM))
+    return start == UTF8_BOM
 
 
 def _label(source: str | Sequence[Mapping[str, Any]]) -> str:

@@ -16,7 +16,8 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, encode_row
-from airflow_provider_genai_batch.models import BatchJob, BatchJobRef, JobState, ResultCounts, ResultsManifest
+from airflow_provider_genai_batch.job_ref import BatchJobRef
+from airflow_provider_genai_batch.models import BatchJob, JobState, ResultCounts, ResultsManifest
 
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "manifest.json"
@@ -70,7 +71,7 @@ def join_rows(
     """
     seen: set[str] = set()
     for row in rows:
-        if renamed and row.key in renamed:
+        if renamed and row.key is not None and row.key in renamed:
             row.key = renamed[row.key]
         if row.key is not None:
             if row.key in seen:

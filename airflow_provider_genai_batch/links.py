@@ -8,9 +8,7 @@ from airflow.sdk import BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
-from airflow_provider_genai_batch.models import BatchJobRef
-
-JOB_REF_XCOM_KEY = "job_ref"
+from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
 
 
 def console_url(ref: BatchJobRef) -> str:
@@ -27,4 +25,4 @@ class GenAIBatchJobLink(BaseOperatorLink):
         value = XCom.get_value(ti_key=ti_key, key=JOB_REF_XCOM_KEY)
         if not value:
             return ""
-        return console_url(BatchJobRef.coerce(value))
+        return console_url(BatchJobRef.parse(value))

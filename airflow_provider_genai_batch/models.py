@@ -1,15 +1,14 @@
-"""Provider-neutral types: job state, batch job, file info and the job reference that travels in XCom."""
+"""Provider-neutral types: job state, batch job, file info, and the results manifest."""
 
 from __future__ import annotations
 
-import ast
 import enum
-import json
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_genai_batch.job_ref import BatchJobRef
 
 
 class JobState(str, enum.Enum):
@@ -79,7 +78,7 @@ class BatchJob(BaseModel):
     error_file: str | None = None
     has_inline_output: bool = False
     error_message: str | None = None
-    raw: dict = Field(default_factory=dict, repr=False)
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
 class FileInfo(BaseModel):
@@ -93,40 +92,7 @@ class FileInfo(BaseModel):
     expiration_time: datetime | None = None
     state: str | None = None
     uri: str | None = None
-    raw: dict = Field(default_factory=dict, repr=False)
-
-
-class BatchJobRef(BaseModel):
-    """Everything a later task or a trigger needs to find a job again: JSON-safe, never a secret."""
-
-    model_config = ConfigDict(frozen=True)
-
-    provider: str
-    conn_id: str
-    job_name: str
-    idempotency_key: str | None = None
-    request_count: int | None = None
-    keys_uri: str | None = None
-    output_uri: str | None = None
-    embeddings: bool = False
-
-    def to_xcom(self) -> dict:
-        """The JSON dict pushed to XCom and passed to triggers."""
-        return self.model_dump(mode="json")
-
-    @classmethod
-    def coerce(cls, value: Any) -> BatchJobRef:
-        """A ref from XCom: the model, a dict, a JSON string, or the Python-literal text Jinja renders."""
-        if isinstance(value, BatchJobRef):
-            return value
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                value = ast.literal_eval(value)
-        if not isinstance(value, Mapping):
-            raise TypeError(f"not a batch job reference: {value!r}")
-        return cls.model_validate(dict(value))
+    raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
 class ResultCounts(BaseModel):

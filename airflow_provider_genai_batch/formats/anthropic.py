@@ -7,12 +7,16 @@ Gemini-reading helpers come from the OpenAI format module.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.keys import PORTABLE_ID, portable_id
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.translate import (
+    IMAGE_TYPES,
     REQUEST_REASONS,
     CallIds,
     Part,
@@ -32,9 +36,11 @@ from airflow_provider_genai_batch.models import BatchJob, BatchStats, JobState
 
 PROVIDER = "anthropic"
 DEFAULT_MAX_TOKENS = 4096
+PINNED_VERSION = "2023-06-01"
+SAMPLING_REJECTED_FROM = "2026-10-21"
+SAMPLING_PARAMS = frozenset({"temperature", "top_p", "top_k"})
 EMBEDDINGS_UNSUPPORTED = "anthropic has no embeddings batch API"
 MAX_TEMPERATURE = 1.0
-IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 DOCUMENT_TYPES = frozenset({"application/pdf"})
 
 # generationConfig fields copied as they are, under Anthropic's name.
@@ -163,7 +169,8 @@ def _text_block(text: str) -> dict[str, Any]:
 def _content(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     """A lone text block as a plain string, anything else as the list of blocks."""
     if len(blocks) == 1 and blocks[0]["type"] == "text":
-        return blocks[0]["text"]
+        text: str = blocks[0]["text"]
+        return text
     return blocks
 
 
@@ -205,19 +212,6 @@ def check_native(line: Mapping[str, Any]) -> None:
 # --- MessageBatch objects ------------------------------------------------------------------------------
 
 
-def parse_time(value: str | None) -> datetime | None:
-    """An RFC 3339 timestamp (``Z`` or an offset, any fraction precision) as an aware UTC datetime."""
-    if not value:
-        return None
-    text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
-    head, dot, rest = text.partition(".")
-    if dot:
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        text = f"{head}.{rest[:digits][:6].ljust(6, '0')}{rest[digits:]}"
-    parsed = datetime.fromisoformat(text)
-    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
 def _counts(data: Mapping[str, Any]) -> dict[str, int]:
     counts = data.get("request_counts") or {}
     return {name: int(counts.get(name) or 0) for name in _COUNTS}
@@ -248,15 +242,15 @@ def parse_batch(data: Mapping[str, Any]) -> BatchJob:
     """A MessageBatch as a BatchJob; expired and canceled requests count as neither succeeded, failed nor pending."""
     counts = _counts(data)
     state = state_of(data)
-    events = [t for t in (parse_time(data.get(name)) for name in _EVENT_TIMES) if t is not None]
+    events = [t for t in (parse_rfc3339(data.get(name)) for name in _EVENT_TIMES) if t is not None]
     return BatchJob(
         name=data["id"],
         provider=PROVIDER,
         state=state,
         provider_state=data.get("processing_status"),
-        create_time=parse_time(data.get("created_at")),
+        create_time=parse_rfc3339(data.get("created_at")),
         update_time=max(events, default=None),
-        end_time=parse_time(data.get("ended_at")),
+        end_time=parse_rfc3339(data.get("ended_at")),
         stats=BatchStats(
             total=sum(counts.values()),
             succeeded=counts["succeeded"],
@@ -330,3 +324,53 @@ def usage_of(usage: Mapping[str, Any] | None) -> Usage | None:
     )
     output_tokens = int(usage.get("output_tokens") or 0)
     return Usage(input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens)
+
+
+# --- dialect -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnthropicDialect:
+    """Anthropic's format policy: ``custom_id/params`` requests sent inline, under a pinned API version.
+
+    ``default_max_tokens`` fills a request that sets no ``maxOutputTokens`` (Anthropic requires one);
+    ``anthropic_version`` decides whether sampling parameters are allowed in a batch.
+    """
+
+    anthropic_version: str = PINNED_VERSION
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
+
+    provider: ClassVar[str] = PROVIDER
+    native_format: ClassVar[InputFormat] = InputFormat.ANTHROPIC
+    limits: ClassVar[ProviderLimits] = ProviderLimits(max_requests=100_000, max_inline_bytes=256_000_000)
+    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
+        file_input=False, inline_input=True, embeddings=False, find_by_key=False
+    )
+
+    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
+        if embeddings:
+            raise ValueError(EMBEDDINGS_UNSUPPORTED)
+        request = from_gemini(line, model=model, max_tokens=self.default_max_tokens)
+        self._check_version_allows(request["params"])
+        return request
+
+    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
+        check_native(line)
+        self._check_version_allows(line["params"])
+        return None
+
+    def _check_version_allows(self, params: Mapping[str, Any]) -> None:
+        """API version 2026-10-21 and later reject sampling parameters inside a batch: say so up front."""
+        if self.anthropic_version >= SAMPLING_REJECTED_FROM:
+            sampling = sorted(SAMPLING_PARAMS & params.keys())
+            if sampling:
+                raise ValueError(
+                    f"anthropic-version {self.anthropic_version} rejects {', '.join(sampling)} in batch "
+                    f"requests; remove them or pin {PINNED_VERSION}"
+                )
+
+    def provider_key(self, key: str) -> str:
+        return portable_id(key)
+
+    def result_row(self, line: Mapping[str, Any]) -> ResultRow:
+        return result_row(line)

@@ -8,23 +8,27 @@ Everything here is pure: the hook does the I/O.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final, Literal
 
 from airflow_provider_genai_batch.formats import anthropic
-from airflow_provider_genai_batch.formats.anthropic import message_text, parse_time
+from airflow_provider_genai_batch.formats.anthropic import message_text
 from airflow_provider_genai_batch.formats.anthropic import usage_of as anthropic_usage
+from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
+from airflow_provider_genai_batch.formats.keys import hashed_id
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.translate import line_parts, unsupported
 from airflow_provider_genai_batch.models import BatchJob, BatchStats, JobState
 
 PROVIDER = "bedrock"
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
-INVOKE_MODEL = "InvokeModel"
-CONVERSE = "Converse"
+INVOKE_MODEL: Final = "InvokeModel"
+CONVERSE: Final = "Converse"
 InvocationType = Literal["InvokeModel", "Converse"]
 EMBEDDINGS_UNSUPPORTED = "bedrock batch embeddings (Titan) are not supported by this provider"
 MANIFEST_NAME = "manifest.json.out"
@@ -71,9 +75,7 @@ def record_id(key: str) -> str:
 
     Bedrock documents record ids as alphanumeric; the landing maps hashed ids back through the keys file.
     """
-    if RECORD_ID.fullmatch(key):
-        return key
-    return HASHED_RECORD_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+    return key if RECORD_ID.fullmatch(key) else hashed_id(key, HASHED_RECORD_PREFIX)
 
 
 def job_name(display_name: str, idempotency_key: str | None) -> str:
@@ -298,9 +300,9 @@ def parse_job(data: Mapping[str, Any]) -> BatchJob:
         model=data.get("modelId"),
         state=state,
         provider_state=status,
-        create_time=parse_time(data.get("submitTime")),
-        update_time=parse_time(data.get("lastModifiedTime")),
-        end_time=parse_time(data.get("endTime")),
+        create_time=parse_rfc3339(data.get("submitTime")),
+        update_time=parse_rfc3339(data.get("lastModifiedTime")),
+        end_time=parse_rfc3339(data.get("endTime")),
         stats=BatchStats(
             total=total,
             succeeded=int(data.get("successRecordCount") or 0),
@@ -361,3 +363,40 @@ def _usage(output: Mapping[str, Any]) -> Usage | None:
         output_tokens=usage.get("outputTokens"),
         total_tokens=usage.get("totalTokens"),
     )
+
+
+# --- dialect -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BedrockDialect:
+    """Bedrock's format policy: ``recordId/modelInput`` records in S3, at least 100 per job, alphanumeric ids.
+
+    ``invocation_type`` decides the shape of ``modelInput``; ``default_max_tokens`` fills a translated
+    request that sets no ``maxOutputTokens``.
+    """
+
+    invocation_type: InvocationType = INVOKE_MODEL
+    default_max_tokens: int = anthropic.DEFAULT_MAX_TOKENS
+
+    provider: ClassVar[str] = PROVIDER
+    native_format: ClassVar[InputFormat] = InputFormat.BEDROCK
+    limits: ClassVar[ProviderLimits] = ProviderLimits(min_requests=100)
+    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
+        file_input=True, inline_input=False, embeddings=False, delete=False
+    )
+
+    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
+        if embeddings:
+            raise ValueError(EMBEDDINGS_UNSUPPORTED)
+        return from_gemini(line, model=model, invocation_type=self.invocation_type, max_tokens=self.default_max_tokens)
+
+    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
+        check_native(line, invocation_type=self.invocation_type)
+        return None
+
+    def provider_key(self, key: str) -> str:
+        return record_id(key)
+
+    def result_row(self, line: Mapping[str, Any]) -> ResultRow:
+        return result_row(line)

@@ -10,17 +10,17 @@ here rather than silently changed. Results come from the gateway's native routes
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import anthropic, gemini, openai
 from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.models import BatchJob, JobState
 
 PROVIDER = "gateway"
-MODEL_PROVIDERS = ("gemini", "openai", "anthropic", "bedrock")
-"""The ``x-model-provider`` values a gateway routes on; an empty header means gemini."""
-
 STATES: dict[str, JobState] = {**gemini.BATCH_STATES, "BATCH_STATE_CANCELLING": JobState.CANCELLING}
 """Wire states a gateway emits: the Gemini set (PENDING only from a raw Gemini passthrough) plus CANCELLING."""
 
@@ -119,3 +119,67 @@ def _flattened_gemini_row(item: Mapping[str, Any]) -> ResultRow:
         if usage
         else None,
     )
+
+
+# --- dialect -----------------------------------------------------------------------------------------
+
+TARGET_CAPABILITIES: dict[str, ProviderCapabilities] = {
+    gemini.PROVIDER: ProviderCapabilities(file_input=True, inline_input=True, embeddings=False, find_by_key=False),
+    openai.PROVIDER: ProviderCapabilities(
+        file_input=True, inline_input=True, embeddings=False, delete=False, find_by_key=False
+    ),
+    anthropic.PROVIDER: ProviderCapabilities(file_input=False, inline_input=True, embeddings=False, find_by_key=False),
+}
+"""What each target can do through the facade: its batch route makes generation batches only."""
+
+
+@dataclass(frozen=True)
+class GatewayDialect:
+    """A gateway's format policy: the target's own lines, ids and limits, less what the facade cannot carry."""
+
+    target: Dialect
+
+    provider: ClassVar[str] = PROVIDER
+
+    @property
+    def native_format(self) -> InputFormat:
+        """The target's batch format: the bodies travel in it, the gateway does not translate them."""
+        return self.target.native_format
+
+    @property
+    def limits(self) -> ProviderLimits:
+        """The target's limits; the gateway adds none of its own that are known."""
+        return self.target.limits
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        """What the target can do through the facade (never embeddings; never found again by key)."""
+        return TARGET_CAPABILITIES[self.target.provider]
+
+    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
+        return self.target.to_native(line, model=model, embeddings=embeddings)
+
+    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
+        """The target's own check; an OpenAI line must target chat completions, the one endpoint the facade implies."""
+        endpoint = self.target.check_native(line, model=model)
+        if endpoint not in (None, openai.CHAT_URL):
+            raise ValueError(f"'url' {endpoint!r} cannot go through the gateway: its batch route names no endpoint")
+        return endpoint
+
+    def provider_key(self, key: str) -> str:
+        return self.target.provider_key(key)
+
+    def result_row(self, line: Mapping[str, Any]) -> ResultRow:
+        """One result item of the gateway's native results route."""
+        return result_row(line, self.target.provider)
+
+
+def target_dialect(target: str, *, default_max_tokens: int = anthropic.DEFAULT_MAX_TOKENS) -> GatewayDialect:
+    """The dialect of batches the gateway makes at ``target``; Bedrock cannot be reached through the facade."""
+    if target == gemini.PROVIDER:
+        return GatewayDialect(gemini.GeminiDialect())
+    if target == openai.PROVIDER:
+        return GatewayDialect(openai.OpenAIDialect())
+    if target == anthropic.PROVIDER:
+        return GatewayDialect(anthropic.AnthropicDialect(default_max_tokens=default_max_tokens))
+    raise GenAIBatchError(BEDROCK_UNSUPPORTED if target == "bedrock" else f"unknown gateway target {target!r}")

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from airflow_provider_genai_batch.errors import InputValidationError
+from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.times import parse_rfc3339
+from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE
 from airflow_provider_genai_batch.models import BatchJob, BatchStats, FileInfo, JobState
 
 PROVIDER = "gemini"
@@ -89,7 +93,8 @@ def to_content(value: Any, role: str = "user") -> dict[str, Any]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return {"parts": [{"text": v} for v in value], "role": role}
     if isinstance(value, dict):
-        return camelize(value)
+        content: dict[str, Any] = camelize(value)
+        return content
     raise ValueError(f"cannot read {type(value).__name__} as content")
 
 
@@ -154,7 +159,7 @@ def canonical_line(item: Mapping[str, Any], index: int, *, embeddings: bool) -> 
         request = embed_request_from_sdk(item) if embeddings else generate_request_from_sdk(item)
     except (KeyError, ValueError) as err:
         reason = f"missing {err}" if isinstance(err, KeyError) else str(err)
-        raise InputValidationError(reason, source="inline requests", line=index + 1) from None
+        raise InputValidationError(reason, source=INLINE_SOURCE, line=index + 1) from None
     return {"key": key, "request": request, **extra}
 
 
@@ -171,15 +176,6 @@ def _snake(name: str) -> str:
 # --- responses ---------------------------------------------------------------------------------------
 
 
-def parse_time(value: str | None) -> datetime | None:
-    """An RFC 3339 timestamp (nanosecond precision allowed) as a datetime."""
-    if not value:
-        return None
-    head, _, frac = value.rstrip("Z").partition(".")
-    micro = (frac[:6]).ljust(6, "0") if frac else "000000"
-    return datetime.fromisoformat(f"{head}.{micro}+00:00")
-
-
 def parse_file(data: Mapping[str, Any]) -> FileInfo:
     """A Gemini File resource."""
     size = data.get("sizeBytes")
@@ -188,8 +184,8 @@ def parse_file(data: Mapping[str, Any]) -> FileInfo:
         display_name=data.get("displayName"),
         mime_type=data.get("mimeType"),
         size_bytes=int(size) if size is not None else None,
-        create_time=parse_time(data.get("createTime")),
-        expiration_time=parse_time(data.get("expirationTime")),
+        create_time=parse_rfc3339(data.get("createTime")),
+        expiration_time=parse_rfc3339(data.get("expirationTime")),
         state=data.get("state"),
         uri=data.get("uri"),
         raw=dict(data),
@@ -210,9 +206,9 @@ def parse_operation(op: Mapping[str, Any]) -> BatchJob:
         model=meta.get("model"),
         state=BATCH_STATES.get(provider_state, JobState.UNSPECIFIED),
         provider_state=provider_state,
-        create_time=parse_time(meta.get("createTime")),
-        update_time=parse_time(meta.get("updateTime")),
-        end_time=parse_time(meta.get("endTime")),
+        create_time=parse_rfc3339(meta.get("createTime")),
+        update_time=parse_rfc3339(meta.get("updateTime")),
+        end_time=parse_rfc3339(meta.get("endTime")),
         stats=BatchStats(
             total=int(stats.get("requestCount", 0)),
             succeeded=int(stats.get("successfulRequestCount", 0)),
@@ -290,3 +286,30 @@ def _row_error(error: Any) -> RowError:
     if not isinstance(error, Mapping):
         return RowError(message=str(error))
     return RowError(message=str(error.get("message", "")), code=error.get("code"), status=error.get("status"))
+
+
+# --- dialect -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GeminiDialect:
+    """The Gemini Developer API's format policy: the canonical format is its own, keys travel as they are."""
+
+    provider: ClassVar[str] = PROVIDER
+    native_format: ClassVar[InputFormat] = InputFormat.GEMINI
+    limits: ClassVar[ProviderLimits] = ProviderLimits(max_file_bytes=2 * 1024**3, max_inline_bytes=20 * 1024**2)
+    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
+        file_input=True, inline_input=True, embeddings=True
+    )
+
+    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
+        return dict(line)
+
+    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
+        return None
+
+    def provider_key(self, key: str) -> str:
+        return key
+
+    def result_row(self, line: Mapping[str, Any]) -> ResultRow:
+        return result_row(line)

@@ -19,9 +19,12 @@ def portable_id(key: str) -> str:
     Deterministic so the original key can be recovered by hashing the input keys again; 160 bits make a
     collision between two keys of one batch practically impossible.
     """
-    if PORTABLE_ID.fullmatch(key):
-        return key
-    return HASHED_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+    return key if PORTABLE_ID.fullmatch(key) else hashed_id(key, HASHED_PREFIX)
+
+
+def hashed_id(key: str, prefix: str) -> str:
+    """``prefix`` + the first 40 hex digits of the key's sha256: the one scheme for ids a key cannot be."""
+    return prefix + hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
 
 
 def key_line(key: str) -> bytes:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import base64
 import struct
 from collections.abc import Mapping
-from datetime import datetime, timezone
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.keys import portable_id
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.times import parse_unix
 from airflow_provider_genai_batch.formats.translate import (
     REQUEST_REASONS,
     CallIds,
@@ -94,6 +97,13 @@ _GENERATION_REASONS = {
     "mediaResolution": "media resolution is Gemini-only",
 }
 MAX_STOP_SEQUENCES = 4
+IDEMPOTENCY_METADATA_KEY = "idempotency_key"
+DISPLAY_NAME_METADATA_KEY = "display_name"
+MAX_METADATA_PAIRS = 16
+MAX_METADATA_KEY = 64
+MAX_METADATA_VALUE = 512
+MAX_LABELS = MAX_METADATA_PAIRS - 2
+"""User labels that fit in a batch's metadata beside the display name and the idempotency key."""
 
 
 def from_gemini(line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
@@ -208,7 +218,8 @@ def _text_block(text: str) -> dict[str, Any]:
 def _content(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     """A lone text block as a plain string, anything else as the list of content parts."""
     if len(blocks) == 1 and blocks[0]["type"] == "text":
-        return blocks[0]["text"]
+        text: str = blocks[0]["text"]
+        return text
     return blocks
 
 
@@ -280,7 +291,7 @@ def check_native(line: Mapping[str, Any]) -> str:
     if line.get("method") != "POST":
         raise ValueError(f"'method' must be \"POST\", got {line.get('method')!r}")
     url = line.get("url")
-    if url not in BATCH_URLS:
+    if not isinstance(url, str) or url not in BATCH_URLS:
         raise ValueError(f"'url' {url!r} is not a batchable openai endpoint ({', '.join(sorted(BATCH_URLS))})")
     body = line.get("body")
     if not isinstance(body, Mapping):
@@ -290,21 +301,37 @@ def check_native(line: Mapping[str, Any]) -> str:
     return url
 
 
+def batch_metadata(display_name: str, idempotency_key: str | None, labels: Mapping[str, str]) -> dict[str, str]:
+    """A batch's ``metadata``: display name, idempotency key and the user's labels, within OpenAI's limits."""
+    reserved = sorted({DISPLAY_NAME_METADATA_KEY, IDEMPOTENCY_METADATA_KEY} & labels.keys())
+    if reserved:
+        raise ValueError(f"label(s) {', '.join(reserved)} are reserved: this provider keeps its own values there")
+    if len(labels) > MAX_LABELS:
+        raise ValueError(f"{len(labels)} labels: openai keeps {MAX_LABELS} at most next to the display name and key")
+    metadata = {DISPLAY_NAME_METADATA_KEY: display_name[:MAX_METADATA_VALUE]}
+    if idempotency_key:
+        metadata[IDEMPOTENCY_METADATA_KEY] = idempotency_key
+    for name, value in labels.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ValueError(f"label {name!r}: labels are strings to strings")
+        if len(name) > MAX_METADATA_KEY or len(value) > MAX_METADATA_VALUE:
+            raise ValueError(
+                f"label {name!r}: keys are at most {MAX_METADATA_KEY} characters and values {MAX_METADATA_VALUE}"
+            )
+        metadata[name] = value
+    return metadata
+
+
 # --- Batch and File objects ----------------------------------------------------------------------------
 
 _END_TIMES = ("completed_at", "failed_at", "expired_at", "cancelled_at")
 _EVENT_TIMES = ("created_at", "in_progress_at", "finalizing_at", "cancelling_at", *_END_TIMES)
 
 
-def unix_time(value: int | float | None) -> datetime | None:
-    """Unix seconds as an aware UTC datetime."""
-    return datetime.fromtimestamp(value, tz=timezone.utc) if value is not None else None
-
-
 def parse_batch(data: Mapping[str, Any]) -> BatchJob:
     """An OpenAI Batch object as a BatchJob."""
     status = data.get("status")
-    events = [t for t in (unix_time(data.get(name)) for name in _EVENT_TIMES) if t is not None]
+    events = [t for t in (parse_unix(data.get(name)) for name in _EVENT_TIMES) if t is not None]
     return BatchJob(
         name=data["id"],
         provider=PROVIDER,
@@ -312,9 +339,9 @@ def parse_batch(data: Mapping[str, Any]) -> BatchJob:
         model=data.get("model"),
         state=STATUSES.get(status or "", JobState.UNSPECIFIED),
         provider_state=status,
-        create_time=unix_time(data.get("created_at")),
+        create_time=parse_unix(data.get("created_at")),
         update_time=max(events, default=None),
-        end_time=next((unix_time(data[name]) for name in _END_TIMES if data.get(name) is not None), None),
+        end_time=next((parse_unix(data[name]) for name in _END_TIMES if data.get(name) is not None), None),
         stats=_stats(data.get("request_counts") or {}),
         input_file=data.get("input_file_id"),
         output_file=data.get("output_file_id"),
@@ -351,8 +378,8 @@ def parse_file(data: Mapping[str, Any]) -> FileInfo:
         name=data["id"],
         display_name=data.get("filename"),
         size_bytes=data.get("bytes"),
-        create_time=unix_time(data.get("created_at")),
-        expiration_time=unix_time(data.get("expires_at")),
+        create_time=parse_unix(data.get("created_at")),
+        expiration_time=parse_unix(data.get("expires_at")),
         state=data.get("status"),
         raw=dict(data),
     )
@@ -369,7 +396,7 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
     error = line.get("error")
     if error:
         err = error if isinstance(error, Mapping) else {"message": str(error)}
-        status = _ROW_ERRORS.get(err.get("code"), RowStatus.FAILED)
+        status = _ROW_ERRORS.get(str(err.get("code")), RowStatus.FAILED)
         return ResultRow(
             key=key, status=status, error=RowError(message=str(err.get("message") or ""), code=err.get("code"))
         )
@@ -431,3 +458,34 @@ def _usage(usage: Mapping[str, Any] | None) -> Usage | None:
         output_tokens=usage.get("completion_tokens", usage.get("output_tokens")),
         total_tokens=usage.get("total_tokens"),
     )
+
+
+# --- dialect -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenAIDialect:
+    """OpenAI's format policy: ``custom_id/method/url/body`` lines, uploaded as a file, portable ids."""
+
+    provider: ClassVar[str] = PROVIDER
+    native_format: ClassVar[InputFormat] = InputFormat.OPENAI
+    limits: ClassVar[ProviderLimits] = ProviderLimits(max_requests=50_000, max_file_bytes=200_000_000)
+    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
+        file_input=True, inline_input=False, embeddings=True, delete=False, labels=True
+    )
+
+    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
+        return from_gemini(line, model=model, embeddings=embeddings)
+
+    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
+        endpoint = check_native(line)
+        line_model = line["body"].get("model")
+        if line_model != model:
+            raise ValueError(f"body.model {line_model!r} differs from the batch model {model!r}")
+        return endpoint
+
+    def provider_key(self, key: str) -> str:
+        return portable_id(key)
+
+    def result_row(self, line: Mapping[str, Any]) -> ResultRow:
+        return result_row(line)

@@ -258,14 +258,18 @@ def _make_nullable(schema: dict[str, Any]) -> None:
         schema["enum"] = [*schema["enum"], None]
 
 
-def function_declarations(tools: Any, provider: str) -> list[tuple[str, str | None, dict[str, Any] | None]]:
+Declaration = tuple[str, str | None, dict[str, Any] | None]
+"""A function declaration as ``(name, description, JSON Schema parameters)``."""
+
+
+def function_declarations(tools: Any, provider: str) -> list[Declaration]:
     """Gemini ``tools`` as ``(name, description, JSON Schema parameters)``; Gemini-only tools raise.
 
     ``parameters`` (OpenAPI subset) is converted; ``parametersJsonSchema`` is JSON Schema already and kept.
     """
     if not isinstance(tools, list):
         raise ValueError("tools must be a list")
-    declared = []
+    declared: list[Declaration] = []
     for i, tool in enumerate(tools):
         obj = fields(tool, f"tools[{i}]")
         for name, value in obj.items():
@@ -281,7 +285,7 @@ def function_declarations(tools: Any, provider: str) -> list[tuple[str, str | No
     return declared
 
 
-def _declaration(decl: Any, path: str, provider: str) -> tuple[str, str | None, dict[str, Any] | None]:
+def _declaration(decl: Any, path: str, provider: str) -> Declaration:
     obj = fields(decl, path)
     check_fields(
         obj,

@@ -15,6 +15,8 @@ from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.formats.detect import InputFormat, detect_format
 
 GEMINI_LINE_FIELDS = frozenset({"key", "request", "metadata"})
+INLINE_SOURCE = "inline requests"
+"""How errors name an input given as a list of request dicts rather than a file."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ def validate_lines(
     accepted: frozenset[InputFormat],
     limits: InputLimits,
     embeddings: bool = False,
-    on_key: Callable[[str], None] | None = None,
+    on_key: Callable[[str], object] | None = None,
     on_line: Callable[[dict[str, Any], InputFormat, int], int] | None = None,
     provider_key: Callable[[str], str] | None = None,
 ) -> InputSummary:

@@ -7,34 +7,36 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import msgspec
+from pydantic import Field
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import anthropic as wire
-from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
-from airflow_provider_genai_batch.formats.keys import portable_id
 from airflow_provider_genai_batch.formats.results import ResultRow
-from airflow_provider_genai_batch.hooks.base import (
-    BatchHook,
-    ConnectionSettings,
-    ProviderCapabilities,
-    ProviderLimits,
-)
+from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
 from airflow_provider_genai_batch.models import BatchJob
+from airflow_provider_genai_batch.spec import BatchSpec, InlineSource
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
-PINNED_VERSION = "2023-06-01"
-SAMPLING_REJECTED_FROM = "2026-10-21"
-SAMPLING_PARAMS = frozenset({"temperature", "top_p", "top_k"})
 _encode = msgspec.json.Encoder().encode
 
 
 class AnthropicSettings(ConnectionSettings):
     """An Anthropic connection: key, pinned ``anthropic-version``, and the max_tokens used when a line has none."""
 
-    anthropic_version: str = PINNED_VERSION
-    default_max_tokens: int = wire.DEFAULT_MAX_TOKENS
+    anthropic_version: str = Field(
+        default=wire.PINNED_VERSION,
+        title="anthropic-version",
+        description="Pinned API version header. 2026-10-21 rejects sampling parameters in batches.",
+    )
+    default_max_tokens: int = Field(
+        default=wire.DEFAULT_MAX_TOKENS,
+        ge=1,
+        title="Default max_tokens",
+        description="max_tokens for requests that set no maxOutputTokens (Anthropic requires one).",
+    )
 
 
 class AnthropicBatchHook(BatchHook[AnthropicSettings]):
@@ -51,38 +53,15 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
     provider: ClassVar[str] = wire.PROVIDER
     settings_model: ClassVar[type[ConnectionSettings]] = AnthropicSettings
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
-    native_format: ClassVar[InputFormat] = InputFormat.ANTHROPIC
-    limits: ClassVar[ProviderLimits] = ProviderLimits(max_requests=100_000, max_inline_bytes=256_000_000)
-    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
-        file_input=False, inline_input=True, embeddings=False, find_by_key=False
-    )
 
     def auth_headers(self, settings: AnthropicSettings) -> dict[str, str]:
         return {"x-api-key": settings.api_key_value(), "anthropic-version": settings.anthropic_version}
 
-    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
-        if embeddings:
-            raise ValueError(wire.EMBEDDINGS_UNSUPPORTED)
-        params = wire.from_gemini(line, model=model, max_tokens=self.settings.default_max_tokens)
-        self._check_version_allows(params["params"])
-        return params
-
-    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
-        wire.check_native(line)
-        self._check_version_allows(line["params"])
-        return None
-
-    def _check_version_allows(self, params: Mapping[str, Any]) -> None:
-        """API version 2026-10-21 and later reject sampling parameters inside a batch: say so up front."""
-        if self.settings.anthropic_version >= SAMPLING_REJECTED_FROM:
-            sampling = sorted(SAMPLING_PARAMS & params.keys())
-            if sampling:
-                raise ValueError(
-                    f"anthropic-version {self.settings.anthropic_version} rejects {', '.join(sampling)} in batch "
-                    f"requests; remove them or pin {PINNED_VERSION}"
-                )
-
-    provider_key = staticmethod(portable_id)
+    def build_dialect(self) -> Dialect:
+        settings = self.settings
+        return wire.AnthropicDialect(
+            anthropic_version=settings.anthropic_version, default_max_tokens=settings.default_max_tokens
+        )
 
     def _download_request(self, name: str) -> ApiRequest:
         """``name`` is the batch's ``results_url``; the key goes only to the connection's own host."""
@@ -90,23 +69,13 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
             raise GenAIBatchError(f"results_url {name!r} is not on the connection's host; the key is not sent there")
         return ApiRequest("GET", name)
 
-    def _op_create_batch(
-        self,
-        model: str,
-        *,
-        file_name: str | None,
-        requests: Iterable[Mapping[str, Any]] | None,
-        display_name: str,
-        idempotency_key: str | None,
-        embeddings: bool,
-        endpoint: str | None,
-    ) -> Operation[BatchJob]:
-        if requests is None:
-            raise self._unsupported("file batch input (requests go inline)")
+    def _op_create_batch(self, spec: BatchSpec) -> Operation[BatchJob]:
+        """The requests stream out as the body; the job carries no name, key or metadata."""
+        assert isinstance(spec.source, InlineSource)  # the dialect allows inline input only
         response = yield ApiRequest(
             "POST",
             "v1/messages/batches",
-            content=RequestsBody(requests),
+            content=RequestsBody(spec.source.requests),
             headers={"content-type": "application/json"},
         )
         return wire.parse_batch(response.json())
@@ -132,7 +101,7 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
         if job.output_file:
             for _, line, _ in iter_json_objects(self.iter_file_lines(job.output_file), source=job.output_file):
-                yield wire.result_row(line)
+                yield self.dialect.result_row(line)
 
     @classmethod
     def console_url(cls, job_name: str) -> str:

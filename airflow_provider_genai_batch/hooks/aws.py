@@ -10,7 +10,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable
-from typing import Any
+from typing import Protocol
 from urllib.parse import quote
 from xml.etree import ElementTree
 
@@ -26,7 +26,27 @@ SIGN_AS_HEADER = "x-genai-batch-sign-as"
 the signer removes it before the request is sent."""
 BOTOCORE_MISSING = "Amazon Bedrock support needs botocore: pip install 'airflow-provider-genai-batch[bedrock]'"
 
-CredentialSource = Callable[[], Any]
+
+class FrozenCredentials(Protocol):
+    """A snapshot of AWS credentials, as botocore's ``ReadOnlyCredentials`` (what its signers read)."""
+
+    @property
+    def access_key(self) -> str: ...
+
+    @property
+    def secret_key(self) -> str: ...
+
+    @property
+    def token(self) -> str | None: ...
+
+
+class AwsCredentials(Protocol):
+    """botocore ``Credentials``, static or refreshable: what a signer freezes before each signature."""
+
+    def get_frozen_credentials(self) -> FrozenCredentials: ...
+
+
+CredentialSource = Callable[[], AwsCredentials]
 """Returns botocore ``Credentials`` (refreshable or static); called once, on the first signed request."""
 
 
@@ -48,12 +68,12 @@ class SigV4Auth(httpx.Auth):
 
     def __init__(self, credentials: CredentialSource, region: str, service: str) -> None:
         self._source = credentials
-        self._credentials: Any = None
+        self._credentials: AwsCredentials | None = None
         self._lock = threading.Lock()
         self.region = region
         self.service = service
 
-    def frozen_credentials(self) -> Any:
+    def frozen_credentials(self) -> FrozenCredentials:
         """The current access key, secret and token (refreshed by botocore when they expire)."""
         with self._lock:
             if self._credentials is None:
@@ -61,7 +81,7 @@ class SigV4Auth(httpx.Auth):
             credentials = self._credentials
         return credentials.get_frozen_credentials()
 
-    def sign(self, request: httpx.Request, credentials: Any) -> None:
+    def sign(self, request: httpx.Request, credentials: FrozenCredentials) -> None:
         """Add ``Authorization``, ``X-Amz-Date`` (and token, content hash) headers to ``request``."""
         require_botocore()
         from botocore.auth import S3SigV4Auth
@@ -102,7 +122,7 @@ def resolve_credentials(
     secret_access_key: str | None,
     aws_conn_id: str | None,
     region: str,
-) -> Any:
+) -> AwsCredentials:
     """botocore credentials: the connection's own keys, else an Amazon connection, else botocore's default chain.
 
     ``aws_conn_id`` is read through apache-airflow-providers-amazon's ``AwsBaseHook`` session when that
@@ -113,7 +133,8 @@ def resolve_credentials(
     from botocore.credentials import Credentials
 
     if access_key_id and secret_access_key:
-        return Credentials(access_key_id, secret_access_key)
+        static: AwsCredentials = Credentials(access_key_id, secret_access_key)  # botocore has no type hints
+        return static
     if aws_conn_id:
         try:
             from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
@@ -129,7 +150,7 @@ def resolve_credentials(
     return _required(botocore.session.get_session().get_credentials(), "botocore's default chain")
 
 
-def _required(credentials: Any, where: str) -> Any:
+def _required(credentials: AwsCredentials | None, where: str) -> AwsCredentials:
     if credentials is None:
         raise GenAIBatchError(
             f"no AWS credentials found in {where}: set the connection's login/password, "

@@ -8,7 +8,7 @@ errors and keeps secrets out of everything it raises. Operators talk only to thi
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -16,10 +16,10 @@ from typing import IO, Any, ClassVar, Generic, TypeVar, cast
 
 import httpx
 from airflow.sdk import BaseHook
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
-from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderCapabilities
 from airflow_provider_genai_batch.formats.results import ResultRow
 from airflow_provider_genai_batch.hooks.http import (
     ASYNC_CLIENTS,
@@ -33,12 +33,12 @@ from airflow_provider_genai_batch.hooks.http import (
     iter_byte_lines,
     run_async,
     run_sync,
-    send_async,
     send_sync,
 )
 from airflow_provider_genai_batch.hooks.retry import RetryPolicy
-from airflow_provider_genai_batch.hooks.settings import base_url, extras_for
+from airflow_provider_genai_batch.hooks.settings import base_url, extras_for, invalid_connection
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
+from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 
 T = TypeVar("T")
 
@@ -48,12 +48,26 @@ class ConnectionSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
+    connection_fields: ClassVar[frozenset[str]] = frozenset({"api_key", "base_url"})
+    """Fields read from the connection's own fields (password, host), never from its extras or form."""
+    form_omits: ClassVar[frozenset[str]] = frozenset()
+    """Inherited fields this connection type does not use, kept off its form."""
+
     api_key: SecretStr | None = None
     base_url: str
-    timeout: float = 60.0
-    max_retries: int = Field(default=5, ge=0)
-    retry_max_wait: float = Field(default=30.0, ge=0)
-    retry_deadline: float = Field(default=300.0, ge=0)
+    timeout: float = Field(
+        default=60.0, ge=1, title="HTTP timeout (s)", description="Timeout of one HTTP request, in seconds."
+    )
+    max_retries: int = Field(
+        default=5,
+        ge=0,
+        title="Max retries",
+        description="Retries of a transient failure (connection error, timeout, 408/429/5xx) of a safe call.",
+    )
+    retry_max_wait: float = Field(default=30.0, ge=0, title="Max wait between retries (s)")
+    retry_deadline: float = Field(
+        default=300.0, ge=0, title="Retry deadline (s)", description="Total time one call may spend retrying."
+    )
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -69,34 +83,6 @@ class ConnectionSettings(BaseModel):
         return self.api_key.get_secret_value()
 
 
-class ProviderLimits(BaseModel):
-    """Up-front input limits of one provider, checked before anything is uploaded or billed."""
-
-    model_config = ConfigDict(frozen=True)
-
-    max_requests: int | None = None
-    min_requests: int = 1
-    max_file_bytes: int | None = None
-    max_inline_bytes: int | None = None
-
-
-class ProviderCapabilities(BaseModel):
-    """What a provider's batch API can do; shown in the README's provider table.
-
-    ``find_by_key``: a job can be found again by the idempotency key it carries (so a failed create can
-    be checked before it is retried).
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    file_input: bool
-    inline_input: bool
-    embeddings: bool
-    cancel: bool = True
-    delete: bool = True
-    find_by_key: bool = True
-
-
 SettingsT = TypeVar("SettingsT", bound=ConnectionSettings)
 
 
@@ -104,10 +90,10 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     """Files and batch jobs at one provider, reached through an Airflow connection."""
 
     conn_name_attr = "conn_id"
+    default_conn_name: ClassVar[str]
+    conn_type: ClassVar[str]
+    hook_name: ClassVar[str]
     provider: ClassVar[str]
-    native_format: ClassVar[InputFormat]
-    limits: ClassVar[ProviderLimits]
-    capabilities: ClassVar[ProviderCapabilities]
 
     def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -126,12 +112,31 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         declared extras; providers with other credentials override this."""
         if not conn.password:
             raise GenAIBatchError(f"connection {conn.conn_id!r} has no API key (put it in the password field)")
-        settings = cls.settings_model(
-            api_key=SecretStr(conn.password),
-            base_url=base_url(conn.host, conn.port) or cls.default_base_url,
-            **extras_for(cls.settings_model, conn),
-        )
+        try:
+            settings = cls.settings_model(
+                api_key=SecretStr(conn.password),
+                base_url=base_url(conn.host, conn.port) or cls.default_base_url,
+                **extras_for(cls.settings_model, conn),
+            )
+        except ValidationError as err:
+            raise invalid_connection(conn.conn_id, cls.provider, err) from None
         return cast(SettingsT, settings)
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """How the connection form shows the standard fields: the key in the password, the base URL in the host."""
+        return {
+            "hidden-fields": ["schema", "login", "port"],
+            "relabeling": {"password": "API Key", "host": "Base URL (optional)"},
+            "placeholders": {"host": cls.default_base_url, "password": "API key"},
+        }
+
+    @abstractmethod
+    def build_dialect(self) -> Dialect:
+        """This provider's format policy, with the options this connection sets."""
+
+    def check_submittable(self) -> None:
+        """Raise if this connection lacks what creating a job needs; checked before any input is read."""
 
     @abstractmethod
     def auth_headers(self, settings: SettingsT) -> dict[str, str]:
@@ -140,19 +145,6 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     def http_auth(self, settings: SettingsT) -> httpx.Auth | None:
         """An ``httpx.Auth`` for schemes that sign each request (AWS SigV4); None for header auth."""
         return None
-
-    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
-        """A canonical (Gemini-format) line in this provider's own batch format; ValueError if inexpressible."""
-        return dict(line)
-
-    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
-        """Validate a line already in this provider's format; returns the endpoint it targets, if any."""
-        return None
-
-    @staticmethod
-    def provider_key(key: str) -> str:
-        """The id a key travels under at this provider (some restrict their ids); mapped back on landing."""
-        return key
 
     def _op_upload_file(
         self, stream: IO[bytes], size: int, display_name: str | None, mime_type: str
@@ -172,17 +164,8 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         raise self._unsupported("file download")
 
     @abstractmethod
-    def _op_create_batch(
-        self,
-        model: str,
-        *,
-        file_name: str | None,
-        requests: Iterable[Mapping[str, Any]] | None,
-        display_name: str,
-        idempotency_key: str | None,
-        embeddings: bool,
-        endpoint: str | None,
-    ) -> Operation[BatchJob]: ...
+    def _op_create_batch(self, spec: BatchSpec) -> Operation[BatchJob]:
+        """Create the job ``spec`` describes (its source and kind already checked against the capabilities)."""
 
     @abstractmethod
     def _op_get_batch(self, name: str) -> Operation[BatchJob]: ...
@@ -212,6 +195,16 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     # --- connection and clients -----------------------------------------------------------------------
 
     @cached_property
+    def dialect(self) -> Dialect:
+        """This provider's format policy, shaped by this connection's settings."""
+        return self.build_dialect()
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        """What this provider's batch API can do."""
+        return self.dialect.capabilities
+
+    @cached_property
     def settings(self) -> SettingsT:
         """This hook's settings, read once from its Airflow connection."""
         return self.settings_from_connection(self.get_connection(self.conn_id))
@@ -220,7 +213,8 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         """Settings, read with the async connection API (safe inside the triggerer's event loop)."""
         if "settings" not in self.__dict__:
             self.__dict__["settings"] = self.settings_from_connection(await self.aget_connection(self.conn_id))
-        return self.__dict__["settings"]
+        settings: SettingsT = self.__dict__["settings"]
+        return settings
 
     def get_conn(self) -> httpx.Client:
         """The hook's sync client (one per hook instance, closed by :meth:`close`)."""
@@ -299,16 +293,6 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
                 return
             token = page.next_token
 
-    async def _aiter_pages(self, page_op: Callable[[str | None], Operation[Page[T]]]) -> AsyncIterator[T]:
-        token: str | None = None
-        while True:
-            page = await self.arun(page_op(token))
-            for item in page.items:
-                yield item
-            if not page.next_token or not page.items:
-                return
-            token = page.next_token
-
     # --- files ----------------------------------------------------------------------------------------
 
     def upload_file(
@@ -379,84 +363,27 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         """A file's lines, streamed."""
         return iter_byte_lines(self.iter_file_bytes(name))
 
-    async def aget_file(self, name: str) -> FileInfo:
-        return await self.arun(self._op_get_file(name))
-
-    def alist_files(self) -> AsyncIterator[FileInfo]:
-        return self._aiter_pages(self._op_list_files)
-
-    async def adelete_file(self, name: str) -> None:
-        await self.arun(self._op_delete_file(name))
-
-    async def adownload_file(self, name: str, sink: IO[bytes], chunk_size: int = 1 << 20) -> int:
-        """Stream a file's bytes into ``sink`` over the async client."""
-        client = await self.aget_conn()
-        transport = self._transport(await self.asettings())
-        response = await send_async(client, self._download_request(name), transport, stream=True)
-        written = 0
-        try:
-            async for chunk in response.aiter_bytes(chunk_size):
-                sink.write(chunk)
-                written += len(chunk)
-        finally:
-            await response.aclose()
-        return written
-
     # --- batches --------------------------------------------------------------------------------------
 
-    def create_batch(
-        self,
-        model: str,
-        *,
-        display_name: str,
-        file_name: str | None = None,
-        requests: Iterable[Mapping[str, Any]] | None = None,
-        idempotency_key: str | None = None,
-        endpoint: str | None = None,
-    ) -> BatchJob:
-        """Create a generation batch from an uploaded file or inline requests (provider wire format).
+    def create_batch(self, spec: BatchSpec) -> BatchJob:
+        """Create the batch job ``spec`` describes, after checking the provider can make it."""
+        return self.run(self._op_create_batch(self._checked(spec)))
 
-        ``requests`` is iterated while the body streams out, so a re-iterable spool keeps memory flat;
-        ``endpoint`` names the endpoint native lines target where a provider has several (OpenAI).
-        """
-        return self.run(self._create_op(model, display_name, file_name, requests, idempotency_key, False, endpoint))
-
-    def create_embeddings_batch(
-        self,
-        model: str,
-        *,
-        display_name: str,
-        file_name: str | None = None,
-        requests: Iterable[Mapping[str, Any]] | None = None,
-        idempotency_key: str | None = None,
-        endpoint: str | None = None,
-    ) -> BatchJob:
-        """Create an embeddings batch from an uploaded file or inline requests."""
-        return self.run(self._create_op(model, display_name, file_name, requests, idempotency_key, True, endpoint))
-
-    def _create_op(
-        self,
-        model: str,
-        display_name: str,
-        file_name: str | None,
-        requests: Iterable[Mapping[str, Any]] | None,
-        idempotency_key: str | None,
-        embeddings: bool,
-        endpoint: str | None,
-    ) -> Operation[BatchJob]:
-        if (file_name is None) == (requests is None):
-            raise GenAIBatchError("give exactly one of file_name or requests")
-        if embeddings and not self.capabilities.embeddings:
+    def _checked(self, spec: BatchSpec) -> BatchSpec:
+        caps = self.capabilities
+        if spec.embeddings and not caps.embeddings:
             raise self._unsupported("embeddings batches")
-        return self._op_create_batch(
-            model,
-            file_name=file_name,
-            requests=requests,
-            display_name=display_name,
-            idempotency_key=idempotency_key,
-            embeddings=embeddings,
-            endpoint=endpoint,
-        )
+        if isinstance(spec.source, InlineSource) and not caps.inline_input:
+            raise self._unsupported("inline batch input (upload a file)")
+        if isinstance(spec.source, FileSource) and not caps.file_input:
+            raise self._unsupported("file batch input (requests go inline)")
+        self.check_labels(spec.labels)
+        return spec
+
+    def check_labels(self, labels: Mapping[str, str]) -> None:
+        """Raise unless this provider can keep ``labels`` on a job (checked before any input is read)."""
+        if labels and not self.capabilities.labels:
+            raise self._unsupported(f"job labels (got {', '.join(sorted(labels))})")
 
     def get_batch(self, name: str) -> BatchJob:
         return self.run(self._op_get_batch(name))
@@ -478,40 +405,11 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
             return None
         return next((job for job in self.list_batches() if self.idempotency_key_of(job) == idempotency_key), None)
 
-    async def acreate_batch(
-        self,
-        model: str,
-        *,
-        display_name: str,
-        file_name: str | None = None,
-        requests: Iterable[Mapping[str, Any]] | None = None,
-        idempotency_key: str | None = None,
-        embeddings: bool = False,
-        endpoint: str | None = None,
-    ) -> BatchJob:
-        return await self.arun(
-            self._create_op(model, display_name, file_name, requests, idempotency_key, embeddings, endpoint)
-        )
-
     async def aget_batch(self, name: str) -> BatchJob:
         return await self.arun(self._op_get_batch(name))
 
-    def alist_batches(self) -> AsyncIterator[BatchJob]:
-        return self._aiter_pages(self._op_list_batches)
-
     async def acancel_batch(self, name: str) -> None:
         await self.arun(self._op_cancel_batch(name))
-
-    async def adelete_batch(self, name: str) -> None:
-        await self.arun(self._op_delete_batch(name))
-
-    async def afind_batch(self, idempotency_key: str) -> BatchJob | None:
-        if not self.capabilities.find_by_key:
-            return None
-        async for job in self.alist_batches():
-            if self.idempotency_key_of(job) == idempotency_key:
-                return job
-        return None
 
     def test_connection(self) -> tuple[bool, str]:
         """Airflow's "Test connection": one cheap authenticated listing call."""

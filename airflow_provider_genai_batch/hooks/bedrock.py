@@ -7,11 +7,10 @@ streamed to the connection's S3 input prefix; results are read from ``<output pr
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from functools import partial
 from typing import IO, Any, ClassVar
 from urllib.parse import quote
@@ -21,7 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats import bedrock as wire
-from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
 from airflow_provider_genai_batch.formats.results import ResultRow
 from airflow_provider_genai_batch.hooks import s3
@@ -32,11 +31,12 @@ from airflow_provider_genai_batch.hooks.aws import (
     require_botocore,
     resolve_credentials,
 )
-from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings, ProviderCapabilities, ProviderLimits
+from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
-from airflow_provider_genai_batch.hooks.settings import extras_for
+from airflow_provider_genai_batch.hooks.settings import extras_for, invalid_connection
 from airflow_provider_genai_batch.idempotency import key_in_text
 from airflow_provider_genai_batch.models import BatchJob, FileInfo, JobState
+from airflow_provider_genai_batch.spec import BatchSpec, FileSource
 
 LIST_PAGE_SIZE = 100
 CONSOLE_URL = "https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/batch-inference"
@@ -46,17 +46,69 @@ _CREDENTIAL_EXTRAS = ("aws_access_key_id", "aws_secret_access_key")
 class BedrockSettings(ConnectionSettings):
     """A Bedrock connection: region, service role, S3 prefixes, job timeout, invocation type, credentials."""
 
-    region: str | None = None
-    role_arn: str | None = None
-    input_s3_uri: str | None = None
-    output_s3_uri: str | None = None
-    timeout_hours: int = Field(default=24, ge=wire.MIN_TIMEOUT_HOURS, le=wire.MAX_TIMEOUT_HOURS)
-    model_invocation_type: wire.InvocationType = wire.INVOKE_MODEL
-    aws_conn_id: str | None = None
-    endpoint_url: str | None = None
-    s3_endpoint_url: str | None = None
-    upload_part_size: int = Field(default=8 * 1024 * 1024, ge=s3.MIN_PART_SIZE)
-    default_max_tokens: int = Field(default=4096, ge=1)
+    connection_fields: ClassVar[frozenset[str]] = frozenset(
+        {"api_key", "base_url", "aws_access_key_id", "aws_secret_access_key"}
+    )
+
+    region: str | None = Field(
+        default=None,
+        title="AWS region",
+        description="Region of the Bedrock jobs and their buckets (default: AWS_REGION).",
+    )
+    role_arn: str | None = Field(
+        default=None,
+        title="Service role ARN",
+        description="The role Bedrock assumes to read the input and write the output in S3.",
+        json_schema_extra={"pattern": "^arn:aws(-[^:]+)?:iam::"},
+    )
+    input_s3_uri: str | None = Field(
+        default=None,
+        title="S3 input prefix",
+        description="s3://bucket/prefix where input files are uploaded.",
+        json_schema_extra={"pattern": "^s3://"},
+    )
+    output_s3_uri: str | None = Field(
+        default=None,
+        title="S3 output prefix",
+        description="s3://bucket/prefix where Bedrock writes <job-id>/<input>.out.",
+        json_schema_extra={"pattern": "^s3://"},
+    )
+    timeout_hours: int = Field(
+        default=24, ge=wire.MIN_TIMEOUT_HOURS, le=wire.MAX_TIMEOUT_HOURS, title="Job timeout (hours)"
+    )
+    model_invocation_type: wire.InvocationType = Field(
+        default=wire.INVOKE_MODEL,
+        title="Model invocation type",
+        description="Shape of modelInput: the model's InvokeModel body, or a Converse request.",
+    )
+    aws_conn_id: str | None = Field(
+        default=None,
+        title="Amazon connection (optional)",
+        description="Take credentials from this Amazon Web Services connection (needs the amazon provider); "
+        "empty: login/password, else botocore's default chain.",
+    )
+    endpoint_url: str | None = Field(
+        default=None,
+        title="Bedrock endpoint URL (optional)",
+        description="Default https://bedrock.<region>.amazonaws.com.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        title="S3 endpoint URL (optional)",
+        description="An S3-compatible endpoint (path-style); default: AWS S3 in the region.",
+    )
+    upload_part_size: int = Field(
+        default=8 * 1024 * 1024,
+        ge=s3.MIN_PART_SIZE,
+        title="Upload part size (bytes)",
+        description="S3 multipart upload part size; at least 5 MiB.",
+    )
+    default_max_tokens: int = Field(
+        default=4096,
+        ge=1,
+        title="Default max tokens",
+        description="max_tokens of a translated request that sets no maxOutputTokens.",
+    )
     aws_access_key_id: str | None = None
     aws_secret_access_key: SecretStr | None = None
 
@@ -87,12 +139,6 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
     hook_name = "GenAI Batch: Amazon Bedrock"
 
     provider: ClassVar[str] = wire.PROVIDER
-    native_format: ClassVar[InputFormat] = InputFormat.BEDROCK
-    limits: ClassVar[ProviderLimits] = ProviderLimits(min_requests=100)
-    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
-        file_input=True, inline_input=False, embeddings=False, delete=False
-    )
-    provider_key = staticmethod(wire.record_id)
     settings_model: ClassVar[type[ConnectionSettings]] = BedrockSettings
 
     @classmethod
@@ -111,10 +157,16 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
                 **extras,
             )
         except ValidationError as err:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-            raise GenAIBatchError(
-                f"connection {conn.conn_id!r} is not a valid Bedrock connection: {problems}"
-            ) from None
+            raise invalid_connection(conn.conn_id, cls.provider, err) from None
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """AWS credentials in login/password (both optional); the endpoint comes from the region."""
+        return {
+            "hidden-fields": ["schema", "port", "host"],
+            "relabeling": {"login": "AWS access key ID (optional)", "password": "AWS secret access key (optional)"},
+            "placeholders": {"login": "empty: aws_conn_id or the default credential chain"},
+        }
 
     def auth_headers(self, settings: BedrockSettings) -> dict[str, str]:
         return {}
@@ -152,20 +204,14 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
             raise GenAIBatchError(f"connection {self.conn_id!r} needs {', '.join(missing)} to submit Bedrock jobs")
         return settings
 
-    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
-        if embeddings:
-            raise ValueError(wire.EMBEDDINGS_UNSUPPORTED)
-        settings = self._submission_settings()
-        return wire.from_gemini(
-            line,
-            model=model,
-            invocation_type=settings.model_invocation_type,
-            max_tokens=settings.default_max_tokens,
+    def build_dialect(self) -> Dialect:
+        settings = self.settings
+        return wire.BedrockDialect(
+            invocation_type=settings.model_invocation_type, default_max_tokens=settings.default_max_tokens
         )
 
-    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
-        wire.check_native(line, invocation_type=self._submission_settings().model_invocation_type)
-        return None
+    def check_submittable(self) -> None:
+        self._submission_settings()
 
     # --- files (S3 objects, named by s3:// URIs) -----------------------------------------------------------
 
@@ -217,39 +263,29 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
 
     # --- model invocation jobs ---------------------------------------------------------------------------
 
-    def _op_create_batch(
-        self,
-        model: str,
-        *,
-        file_name: str | None,
-        requests: Iterable[Mapping[str, Any]] | None,
-        display_name: str,
-        idempotency_key: str | None,
-        embeddings: bool,
-        endpoint: str | None,
-    ) -> Operation[BatchJob]:
+    def _op_create_batch(self, spec: BatchSpec) -> Operation[BatchJob]:
         """CreateModelInvocationJob with ``clientRequestToken`` = the idempotency key, then the job itself.
 
         With a token the create is idempotent at Bedrock (the same token returns the same job), so a
         transient failure is simply retried.
         """
-        if file_name is None:
-            raise self._unsupported("inline batch input (the input is uploaded to S3 first)")
+        assert isinstance(spec.source, FileSource)  # the dialect allows file input only
         settings = self._submission_settings()
+        key = spec.idempotency_key
         try:
             body = wire.create_job_body(
-                name=wire.job_name(display_name, idempotency_key),
+                name=wire.job_name(spec.display_name, key),
                 role_arn=settings.role_arn or "",
-                model=model,
-                input_uri=file_name,
+                model=spec.model,
+                input_uri=spec.source.file_name,
                 output_uri=settings.output_s3_uri or "",
                 timeout_hours=settings.timeout_hours,
                 invocation_type=settings.model_invocation_type,
-                client_request_token=idempotency_key,
+                client_request_token=key,
             )
         except ValueError as err:
             raise GenAIBatchError(str(err)) from None
-        response = yield ApiRequest("POST", "model-invocation-job", json=body, retry=idempotency_key is not None)
+        response = yield ApiRequest("POST", "model-invocation-job", json=body, retry=key is not None)
         return (yield from self._op_get_batch(response.json()["jobArn"]))
 
     def _op_get_batch(self, name: str) -> Operation[BatchJob]:
@@ -280,12 +316,6 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
         jobs = self._iter_pages(partial(self._op_list_batches, name_contains=idempotency_key))
         return next((job for job in jobs if self.idempotency_key_of(job) == idempotency_key), None)
 
-    async def afind_batch(self, idempotency_key: str) -> BatchJob | None:
-        async for job in self._aiter_pages(partial(self._op_list_batches, name_contains=idempotency_key)):
-            if self.idempotency_key_of(job) == idempotency_key:
-                return job
-        return None
-
     # --- results -----------------------------------------------------------------------------------------
 
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
@@ -296,7 +326,7 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
         for uri in self._result_files(job):
             try:
                 for _, line, _ in iter_json_objects(self.iter_file_lines(uri), source=uri):
-                    yield wire.result_row(line)
+                    yield self.dialect.result_row(line)
             except NotFoundError:
                 if job.state is JobState.SUCCEEDED:
                     raise
@@ -314,17 +344,6 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
             for item in listing
             if item.name.endswith(wire.OUTPUT_SUFFIX) and not item.name.endswith("/" + wire.MANIFEST_NAME)
         ]
-
-    def read_output_manifest(self, job: BatchJob) -> dict[str, Any] | None:
-        """The job's ``manifest.json.out`` (record and token counts), or None when Bedrock wrote none."""
-        directory = wire.job_output_dir(job.raw)
-        if directory is None:
-            return None
-        try:
-            manifest: dict[str, Any] = json.loads(b"".join(self.iter_file_bytes(directory + wire.MANIFEST_NAME)))
-        except NotFoundError:
-            return None
-        return manifest
 
     @classmethod
     def console_url(cls, job_name: str) -> str:

@@ -14,6 +14,7 @@ gateway makes:
 * what the gateway cannot carry is refused up front: Bedrock (no ``role_arn`` / ``output_s3_uri``),
   Anthropic file input, embeddings, and inline requests with ``tools`` / ``toolConfig`` / ``cachedContent``.
 
+The target's dialect (its line format, limits and key ids) comes straight from the formats layer.
 The gateway keeps no display name, so a job cannot be found again by its idempotency key: a retried
 task re-attaches through Airflow 3.3's task state store.
 """
@@ -21,32 +22,29 @@ task re-attaches through Airflow 3.3's task state store.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from functools import cached_property
 from typing import IO, Any, ClassVar, Literal, cast
 from urllib.parse import quote
 
-from pydantic import SecretStr
+from pydantic import Field
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
 from airflow_provider_genai_batch.formats import gateway as wire
 from airflow_provider_genai_batch.formats import gemini as gemini_wire
-from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.anthropic import DEFAULT_MAX_TOKENS
+from airflow_provider_genai_batch.formats.gateway import GatewayDialect
 from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
-from airflow_provider_genai_batch.formats.openai import CHAT_URL
 from airflow_provider_genai_batch.formats.results import ResultRow
-from airflow_provider_genai_batch.hooks.anthropic import AnthropicBatchHook
-from airflow_provider_genai_batch.hooks.base import BatchHook, ProviderCapabilities, ProviderLimits
+from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE
+from airflow_provider_genai_batch.hooks.base import ConnectionSettings
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook, GeminiSettings, upload_session_url
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, StreamSlice
-from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
-from airflow_provider_genai_batch.hooks.settings import base_url, extras_for
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
+from airflow_provider_genai_batch.spec import FileSource, InlineSource
 
 DEFAULT_BASE_URL = "http://localhost:8080/genai"
 FACADE_PREFIX = "/genai"
 MODEL_PROVIDER_HEADER = "x-model-provider"
-INLINE_SOURCE = "inline requests"
 
 ModelProvider = Literal["gemini", "openai", "anthropic", "bedrock"]
 
@@ -54,30 +52,28 @@ ModelProvider = Literal["gemini", "openai", "anthropic", "bedrock"]
 class GatewaySettings(GeminiSettings):
     """A gateway connection: key, the facade's base URL (``.../genai``), pinned version, the target provider."""
 
-    model_provider: ModelProvider = "gemini"
+    form_omits: ClassVar[frozenset[str]] = frozenset({"upload_chunk_size"})  # one POST per upload
+
+    api_version: Literal["v1beta"] = Field(
+        default="v1beta", title="API version", description="Pinned REST version of the gateway's GenAI facade."
+    )
+    model_provider: ModelProvider = Field(
+        default="gemini",
+        title="Model provider",
+        description="The provider the gateway routes to (sent as the x-model-provider header).",
+    )
+    default_max_tokens: int = Field(
+        default=DEFAULT_MAX_TOKENS,
+        ge=1,
+        title="Default max_tokens",
+        description="max_tokens of a request for an Anthropic target that sets no maxOutputTokens.",
+    )
 
     @property
     def root_url(self) -> str:
         """The gateway's root, where its native ``/v1/...`` routes live: the base URL without ``/genai``."""
         url = self.base_url.rstrip("/")
         return url.removesuffix(FACADE_PREFIX)
-
-
-TARGET_HOOKS: dict[str, type[BatchHook]] = {
-    "gemini": GeminiBatchHook,
-    "openai": OpenAIBatchHook,
-    "anthropic": AnthropicBatchHook,
-}
-"""The hook whose request format each target speaks; it only translates, it never makes a call."""
-
-TARGET_CAPABILITIES: dict[str, ProviderCapabilities] = {
-    "gemini": ProviderCapabilities(file_input=True, inline_input=True, embeddings=False, find_by_key=False),
-    "openai": ProviderCapabilities(
-        file_input=True, inline_input=True, embeddings=False, delete=False, find_by_key=False
-    ),
-    "anthropic": ProviderCapabilities(file_input=False, inline_input=True, embeddings=False, find_by_key=False),
-}
-"""What each target can do through the facade: its batch route makes generation batches only."""
 
 
 class GatewayBatchHook(GeminiBatchHook):
@@ -88,16 +84,8 @@ class GatewayBatchHook(GeminiBatchHook):
     hook_name = "GenAI Batch: GenAI gateway"
 
     provider: ClassVar[str] = wire.PROVIDER
-
-    @classmethod
-    def settings_from_connection(cls, conn: Any) -> GatewaySettings:
-        if not conn.password:
-            raise GenAIBatchError(f"connection {conn.conn_id!r} has no API key (put it in the password field)")
-        return GatewaySettings(
-            api_key=SecretStr(conn.password),
-            base_url=base_url(conn.host, conn.port) or DEFAULT_BASE_URL,
-            **extras_for(GatewaySettings, conn),
-        )
+    settings_model: ClassVar[type[ConnectionSettings]] = GatewaySettings
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
 
     @property
     def target(self) -> str:
@@ -108,47 +96,10 @@ class GatewayBatchHook(GeminiBatchHook):
         target = cast(GatewaySettings, settings).model_provider
         return {**super().auth_headers(settings), MODEL_PROVIDER_HEADER: target}
 
-    # --- the target's format and limits -----------------------------------------------------------------
-
-    def _require_creatable(self) -> str:
-        """The target, if batches can be created for it through the facade; a clear error if not."""
-        if self.target not in TARGET_HOOKS:
-            raise GenAIBatchError(wire.BEDROCK_UNSUPPORTED)
-        return self.target
-
-    @cached_property
-    def _format_hook(self) -> BatchHook:
-        """The target provider's own hook on this connection, for its request format and limits."""
-        return TARGET_HOOKS[self._require_creatable()](conn_id=self.conn_id)
-
-    @property
-    def native_format(self) -> InputFormat:  # type: ignore[override]
-        """The target's batch format: the bodies travel in it, the gateway does not translate them."""
-        return self._format_hook.native_format
-
-    @property
-    def limits(self) -> ProviderLimits:  # type: ignore[override]
-        """The target's limits; the gateway adds none of its own that are known."""
-        return self._format_hook.limits
-
-    @property
-    def capabilities(self) -> ProviderCapabilities:  # type: ignore[override]
-        """What the target can do through the facade (never embeddings; never found again by key)."""
-        return TARGET_CAPABILITIES[self._require_creatable()]
-
-    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
-        return self._format_hook.to_native(line, model=model, embeddings=embeddings)
-
-    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
-        """The target's own check; an OpenAI line must target chat completions, the one endpoint the facade implies."""
-        endpoint = self._format_hook.check_native(line, model=model)
-        if endpoint not in (None, CHAT_URL):
-            raise ValueError(f"'url' {endpoint!r} cannot go through the gateway: its batch route names no endpoint")
-        return endpoint
-
-    def provider_key(self, key: str) -> str:  # type: ignore[override]
-        """The id the key travels under at the target (OpenAI and Anthropic restrict theirs)."""
-        return self._format_hook.provider_key(key)
+    def build_dialect(self) -> GatewayDialect:
+        """The target's dialect as the facade carries it; Bedrock batches cannot be made through it."""
+        settings = cast(GatewaySettings, self.settings)
+        return wire.target_dialect(settings.model_provider, default_max_tokens=settings.default_max_tokens)
 
     # --- paths: bare provider ids, percent-encoded ------------------------------------------------------
 
@@ -214,17 +165,15 @@ class GatewayBatchHook(GeminiBatchHook):
 
     # --- batches ----------------------------------------------------------------------------------------
 
-    def _input_config(self, file_name: str | None, requests: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
+    def _input_config(self, source: FileSource | InlineSource) -> dict[str, Any]:
         """The file id as the gateway returned it, or inline lines in the target's format, in the envelope."""
-        if not self.capabilities.file_input and file_name is not None:
-            raise self._unsupported(f"file input for {self.target} batches (requests go inline)")
-        if file_name is not None:
-            return {"fileName": file_name}
-        return {"requests": {"requests": list(self._envelopes(requests or ()))}}
+        if isinstance(source, FileSource):
+            return {"fileName": source.file_name}
+        return {"requests": {"requests": list(self._envelopes(source.requests))}}
 
     def _envelopes(self, requests: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
         """Each line in the Gemini envelope; a field the gateway would drop fails with its line number."""
-        fmt = self.native_format
+        fmt = self.dialect.native_format
         for number, line in enumerate(requests, start=1):
             try:
                 yield wire.inline_request(line, fmt)

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import IO, Any, ClassVar
+from collections.abc import Iterator, Mapping
+from typing import IO, Any, ClassVar, Literal
 
 import httpx
 from pydantic import Field
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import gemini as wire
-from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
 from airflow_provider_genai_batch.formats.results import ResultRow
-from airflow_provider_genai_batch.hooks.base import (
-    BatchHook,
-    ConnectionSettings,
-    ProviderCapabilities,
-    ProviderLimits,
-)
+from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, StreamSlice
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
 from airflow_provider_genai_batch.idempotency import key_in_text, tag_display_name
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
+from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 CHUNK_GRANULARITY = 256 * 1024
@@ -31,8 +27,16 @@ CHUNK_GRANULARITY = 256 * 1024
 class GeminiSettings(ConnectionSettings):
     """A Gemini API connection: key, base URL, pinned API version and upload chunk size."""
 
-    api_version: str = "v1beta"
-    upload_chunk_size: int = Field(default=8 * 1024 * 1024, ge=CHUNK_GRANULARITY, multiple_of=CHUNK_GRANULARITY)
+    api_version: Literal["v1beta", "v1"] = Field(
+        default="v1beta", title="API version", description="Pinned REST API version of the Gemini API."
+    )
+    upload_chunk_size: int = Field(
+        default=8 * 1024 * 1024,
+        ge=CHUNK_GRANULARITY,
+        multiple_of=CHUNK_GRANULARITY,
+        title="Upload chunk size (bytes)",
+        description="Size of one resumable-upload chunk; a multiple of 262144.",
+    )
 
 
 class GeminiBatchHook(BatchHook[GeminiSettings]):
@@ -46,11 +50,9 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
     provider: ClassVar[str] = wire.PROVIDER
     settings_model: ClassVar[type[ConnectionSettings]] = GeminiSettings
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
-    native_format: ClassVar[InputFormat] = InputFormat.GEMINI
-    limits: ClassVar[ProviderLimits] = ProviderLimits(max_file_bytes=2 * 1024**3, max_inline_bytes=20 * 1024**2)
-    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
-        file_input=True, inline_input=True, embeddings=True
-    )
+
+    def build_dialect(self) -> Dialect:
+        return wire.GeminiDialect()
 
     def auth_headers(self, settings: GeminiSettings) -> dict[str, str]:
         return {"x-goog-api-key": settings.api_key_value()}
@@ -146,30 +148,22 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
 
     # --- batches --------------------------------------------------------------------------------------
 
-    def _op_create_batch(
-        self,
-        model: str,
-        *,
-        file_name: str | None,
-        requests: Iterable[Mapping[str, Any]] | None,
-        display_name: str,
-        idempotency_key: str | None,
-        embeddings: bool,
-        endpoint: str | None,
-    ) -> Operation[BatchJob]:
+    def _op_create_batch(self, spec: BatchSpec) -> Operation[BatchJob]:
+        """``batchGenerateContent`` or ``asyncBatchEmbedContent``; the key ends the display name."""
+        key = spec.idempotency_key
         batch = {
-            "displayName": tag_display_name(display_name, idempotency_key) if idempotency_key else display_name,
-            "inputConfig": self._input_config(file_name, requests),
+            "displayName": tag_display_name(spec.display_name, key) if key else spec.display_name,
+            "inputConfig": self._input_config(spec.source),
         }
-        method = "asyncBatchEmbedContent" if embeddings else "batchGenerateContent"
-        response = yield ApiRequest("POST", f"{self._ver}/{_model_name(model)}:{method}", json={"batch": batch})
+        method = "asyncBatchEmbedContent" if spec.embeddings else "batchGenerateContent"
+        response = yield ApiRequest("POST", f"{self._ver}/{_model_name(spec.model)}:{method}", json={"batch": batch})
         return self._parse_operation(response.json())
 
-    def _input_config(self, file_name: str | None, requests: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
+    def _input_config(self, source: FileSource | InlineSource) -> dict[str, Any]:
         """The batch's ``inputConfig``: an uploaded file, or the inline requests in their envelope."""
-        if file_name is not None:
-            return {"fileName": _file_name(file_name)}
-        return {"requests": {"requests": [wire.inline_request(line) for line in requests or ()]}}
+        if isinstance(source, FileSource):
+            return {"fileName": _file_name(source.file_name)}
+        return {"requests": {"requests": [wire.inline_request(line) for line in source.requests]}}
 
     def _parse_operation(self, operation: Mapping[str, Any]) -> BatchJob:
         """A batch Operation as a BatchJob."""
@@ -198,7 +192,7 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
         if job.output_file:
             for _, line, _ in iter_json_objects(self.iter_file_lines(job.output_file), source=job.output_file):
-                yield wire.result_row(line)
+                yield self.dialect.result_row(line)
         elif job.has_inline_output:
             yield from wire.iter_inline_rows(job.raw)
 
@@ -213,7 +207,7 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
 
 def upload_session_url(start: httpx.Response) -> str:
     """The session URL a resumable-upload start answered with."""
-    upload_url = start.headers.get("x-goog-upload-url")
+    upload_url: str | None = start.headers.get("x-goog-upload-url")
     if not upload_url:
         raise GenAIBatchError("the upload start response carried no x-goog-upload-url header")
     return upload_url

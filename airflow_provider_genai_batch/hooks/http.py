@@ -12,7 +12,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar, cast
 
 import httpx
 
@@ -119,9 +119,10 @@ def build_request(
 ) -> httpx.Request:
     """Turn an :class:`ApiRequest` into an ``httpx.Request`` on ``client``, adding auth headers if wanted."""
     headers = {**(auth if request.authenticated else {}), **request.headers}
-    content = request.content
-    if isinstance(client, httpx.AsyncClient) and content is not None and not isinstance(content, bytes):
-        content = _as_async(content)
+    chunks = request.content
+    content: bytes | Iterable[bytes] | AsyncIterator[bytes] | None = chunks
+    if isinstance(client, httpx.AsyncClient) and chunks is not None and not isinstance(chunks, bytes):
+        content = _as_async(chunks)
     return client.build_request(
         request.method,
         request.url,
@@ -224,7 +225,7 @@ def run_sync(client: httpx.Client, operation: Operation[T], transport: Transport
                 continue
             request = operation.send(response)
     except StopIteration as done:
-        return done.value
+        return cast(T, done.value)  # StopIteration.value is untyped; an Operation[T] returns a T
     finally:
         operation.close()
 
@@ -241,7 +242,7 @@ async def run_async(client: httpx.AsyncClient, operation: Operation[T], transpor
                 continue
             request = operation.send(response)
     except StopIteration as done:
-        return done.value
+        return cast(T, done.value)  # StopIteration.value is untyped; an Operation[T] returns a T
     finally:
         operation.close()
 

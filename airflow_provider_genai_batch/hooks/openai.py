@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import IO, Any, ClassVar
+from collections.abc import Iterator, Mapping
+from typing import IO, Any, ClassVar, Literal
 
+from pydantic import Field
+
+from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import openai as wire
-from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
-from airflow_provider_genai_batch.formats.keys import portable_id
 from airflow_provider_genai_batch.formats.results import ResultRow
-from airflow_provider_genai_batch.hooks.base import (
-    BatchHook,
-    ConnectionSettings,
-    ProviderCapabilities,
-    ProviderLimits,
-)
+from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
+from airflow_provider_genai_batch.spec import BatchSpec, FileSource
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-IDEMPOTENCY_METADATA_KEY = "idempotency_key"
 
 
 class OpenAISettings(ConnectionSettings):
     """An OpenAI connection: key, optional organization and project, base URL, completion window."""
 
-    organization: str | None = None
-    project: str | None = None
-    completion_window: str = "24h"
+    organization: str | None = Field(default=None, title="Organization")
+    project: str | None = Field(default=None, title="Project")
+    completion_window: Literal["24h"] = Field(default="24h", title="Completion window")
 
 
 class OpenAIBatchHook(BatchHook[OpenAISettings]):
@@ -41,11 +38,6 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
     provider: ClassVar[str] = wire.PROVIDER
     settings_model: ClassVar[type[ConnectionSettings]] = OpenAISettings
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
-    native_format: ClassVar[InputFormat] = InputFormat.OPENAI
-    limits: ClassVar[ProviderLimits] = ProviderLimits(max_requests=50_000, max_file_bytes=200_000_000)
-    capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
-        file_input=True, inline_input=False, embeddings=True, delete=False
-    )
 
     def auth_headers(self, settings: OpenAISettings) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {settings.api_key_value()}"}
@@ -55,17 +47,15 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
             headers["OpenAI-Project"] = settings.project
         return headers
 
-    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
-        return wire.from_gemini(line, model=model, embeddings=embeddings)
+    def build_dialect(self) -> Dialect:
+        return wire.OpenAIDialect()
 
-    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
-        endpoint = wire.check_native(line)
-        line_model = line["body"].get("model")
-        if line_model != model:
-            raise ValueError(f"body.model {line_model!r} differs from the batch model {model!r}")
-        return endpoint
-
-    provider_key = staticmethod(portable_id)
+    def check_labels(self, labels: Mapping[str, str]) -> None:
+        """Labels travel in the batch ``metadata``: reserved names, count and lengths are checked up front."""
+        try:
+            wire.batch_metadata("", None, labels)
+        except ValueError as err:
+            raise GenAIBatchError(str(err)) from None
 
     # --- files ----------------------------------------------------------------------------------------
 
@@ -98,28 +88,19 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
 
     # --- batches --------------------------------------------------------------------------------------
 
-    def _op_create_batch(
-        self,
-        model: str,
-        *,
-        file_name: str | None,
-        requests: Iterable[Mapping[str, Any]] | None,
-        display_name: str,
-        idempotency_key: str | None,
-        embeddings: bool,
-        endpoint: str | None,
-    ) -> Operation[BatchJob]:
-        if file_name is None:
-            raise self._unsupported("inline batch input (upload a file)")
-        metadata = {"display_name": display_name[:512]}
-        if idempotency_key:
-            metadata[IDEMPOTENCY_METADATA_KEY] = idempotency_key
+    def _op_create_batch(self, spec: BatchSpec) -> Operation[BatchJob]:
+        """The key and the user's labels travel in ``metadata``, where a lookup finds the key again."""
+        assert isinstance(spec.source, FileSource)  # the dialect allows file input only
+        try:
+            metadata = wire.batch_metadata(spec.display_name, spec.idempotency_key, spec.labels)
+        except ValueError as err:
+            raise GenAIBatchError(str(err)) from None
         response = yield ApiRequest(
             "POST",
             "batches",
             json={
-                "input_file_id": file_name,
-                "endpoint": endpoint or (wire.EMBEDDINGS_URL if embeddings else wire.CHAT_URL),
+                "input_file_id": spec.source.file_name,
+                "endpoint": spec.endpoint or (wire.EMBEDDINGS_URL if spec.embeddings else wire.CHAT_URL),
                 "completion_window": self.settings.completion_window,
                 "metadata": metadata,
             },
@@ -143,14 +124,14 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
         for file_id in (job.output_file, job.error_file):
             if file_id:
                 for _, line, _ in iter_json_objects(self.iter_file_lines(file_id), source=file_id):
-                    yield wire.result_row(line)
+                    yield self.dialect.result_row(line)
 
     @classmethod
     def console_url(cls, job_name: str) -> str:
         return f"https://platform.openai.com/batches/{job_name}"
 
     def idempotency_key_of(self, job: BatchJob) -> str | None:
-        return (job.raw.get("metadata") or {}).get(IDEMPOTENCY_METADATA_KEY)
+        return (job.raw.get("metadata") or {}).get(wire.IDEMPOTENCY_METADATA_KEY)
 
 
 def _cursor(token: str | None, *, limit: int) -> dict[str, str | int]:

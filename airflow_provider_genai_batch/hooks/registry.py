@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import BaseHook
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
@@ -12,7 +14,7 @@ from airflow_provider_genai_batch.hooks.gateway import GatewayBatchHook
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
 from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
 
-HOOK_CLASSES: tuple[type[BatchHook], ...] = (
+HOOK_CLASSES: tuple[type[BatchHook[Any]], ...] = (
     GeminiBatchHook,
     OpenAIBatchHook,
     AnthropicBatchHook,
@@ -21,7 +23,7 @@ HOOK_CLASSES: tuple[type[BatchHook], ...] = (
 )
 
 
-def hook_class_for_provider(provider: str) -> type[BatchHook]:
+def hook_class_for_provider(provider: str) -> type[BatchHook[Any]]:
     """The hook class of a provider name, as carried by a :class:`BatchJobRef`."""
     for cls in HOOK_CLASSES:
         if cls.provider == provider:
@@ -29,7 +31,7 @@ def hook_class_for_provider(provider: str) -> type[BatchHook]:
     raise GenAIBatchError(f"unknown provider {provider!r}; known: {', '.join(c.provider for c in HOOK_CLASSES)}")
 
 
-def hook_class_for_conn_type(conn_type: str | None) -> type[BatchHook]:
+def hook_class_for_conn_type(conn_type: str | None) -> type[BatchHook[Any]]:
     """The hook class of an Airflow connection type."""
     for cls in HOOK_CLASSES:
         if cls.conn_type == conn_type:
@@ -38,7 +40,7 @@ def hook_class_for_conn_type(conn_type: str | None) -> type[BatchHook]:
     raise GenAIBatchError(f"connection type {conn_type!r} is not a GenAI batch connection; use one of: {known}")
 
 
-def get_hook(conn_id: str) -> BatchHook:
+def get_hook(conn_id: str) -> BatchHook[Any]:
     """The hook for an Airflow connection, chosen by its connection type."""
     conn = BaseHook.get_connection(conn_id)
     return hook_class_for_conn_type(conn.conn_type)(conn_id=conn_id)

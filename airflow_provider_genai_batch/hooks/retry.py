@@ -16,6 +16,8 @@ from datetime import timezone
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from airflow_provider_genai_batch.errors import ProviderAPIError
+
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
@@ -88,3 +90,10 @@ class Attempts:
         if time.monotonic() - self.started + wait > self.policy.max_elapsed:
             return None
         return wait
+
+
+def is_transient_error(error: BaseException) -> bool:
+    """True for a failure worth trying again later: a network error, or a provider answer of 408/429/5xx."""
+    if isinstance(error, httpx.TransportError):
+        return True
+    return isinstance(error, ProviderAPIError) and error.http_status in RETRYABLE_STATUS

@@ -16,7 +16,7 @@ from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
-from airflow_provider_genai_batch.formats.anthropic import parse_time
+from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.hooks.aws import SIGN_AS_HEADER, aws_query
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, StreamSlice
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
@@ -167,7 +167,7 @@ def _send_part(
                 raise GenAIBatchError(f"upload failed at byte {offset}: {failure}") from failure
             stream.seek(origin + offset)
             continue
-        etag = response.headers.get("etag")
+        etag: str | None = response.headers.get("etag")
         if not etag:
             raise GenAIBatchError("S3 answered an upload without an ETag")
         return etag
@@ -207,7 +207,7 @@ def list_objects(endpoint: S3Endpoint, prefix: S3Object, page_token: str | None)
             name=f"s3://{prefix.bucket}/{item.findtext(f'{S3_NS}Key')}",
             display_name=(item.findtext(f"{S3_NS}Key") or "").rsplit("/", 1)[-1],
             size_bytes=int(item.findtext(f"{S3_NS}Size") or 0),
-            create_time=parse_time(item.findtext(f"{S3_NS}LastModified")),
+            create_time=parse_rfc3339(item.findtext(f"{S3_NS}LastModified")),
             uri=f"s3://{prefix.bucket}/{item.findtext(f'{S3_NS}Key')}",
         )
         for item in root.iter(f"{S3_NS}Contents")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+
+from airflow_provider_genai_batch.errors import GenAIBatchError
 
 
 def base_url(host: str | None, port: int | None) -> str | None:
@@ -24,3 +26,9 @@ def extras_for(model: type[BaseModel], conn: Any) -> dict[str, Any]:
     return {
         k: v for k, v in extra.items() if k in model.model_fields and k not in ("api_key", "base_url") and v is not None
     }
+
+
+def invalid_connection(conn_id: str, kind: str, err: ValidationError) -> GenAIBatchError:
+    """A connection whose fields do not make valid settings, each problem named by its field."""
+    problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+    return GenAIBatchError(f"connection {conn_id!r} is not a valid {kind} connection: {problems}")

@@ -8,14 +8,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
-from airflow_provider_genai_batch.models import BatchJobRef
-
-
-def _job_name(job: Any) -> str:
-    """A job name from a plain name or a job reference (dict, XCom value)."""
-    if isinstance(job, str) and not job.lstrip().startswith("{"):
-        return job
-    return BatchJobRef.coerce(job).job_name
+from airflow_provider_genai_batch.job_ref import job_name_of
 
 
 class _JobActionOperator(BaseOperator):
@@ -29,17 +22,17 @@ class _JobActionOperator(BaseOperator):
         self.job = job
 
     def execute(self, context: Any) -> None:
-        name = _job_name(self.job)
+        name = job_name_of(self.job)
         self.act(get_hook(self.conn_id), name)
 
-    def act(self, hook: BatchHook, name: str) -> None:
+    def act(self, hook: BatchHook[Any], name: str) -> None:
         raise NotImplementedError
 
 
 class GenAIBatchCancelJobOperator(_JobActionOperator):
     """Ask the provider to cancel a job (cancellation is asynchronous at every provider)."""
 
-    def act(self, hook: BatchHook, name: str) -> None:
+    def act(self, hook: BatchHook[Any], name: str) -> None:
         hook.cancel_batch(name)
         self.log.info("cancellation of %s requested", name)
 
@@ -47,7 +40,7 @@ class GenAIBatchCancelJobOperator(_JobActionOperator):
 class GenAIBatchDeleteJobOperator(_JobActionOperator):
     """Delete a job record (Gemini: delete does not cancel, so cancel first)."""
 
-    def act(self, hook: BatchHook, name: str) -> None:
+    def act(self, hook: BatchHook[Any], name: str) -> None:
         hook.delete_batch(name)
         self.log.info("deleted %s", name)
 

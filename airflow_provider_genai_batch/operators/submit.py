@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from airflow.sdk import BaseOperator
 
-from airflow_provider_genai_batch.completion import STATE_STORE_KEY, BatchCompletionMixin
-from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.completion import BatchCompletionMixin
+from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
-from airflow_provider_genai_batch.hooks.retry import RETRYABLE_STATUS, Attempts
+from airflow_provider_genai_batch.hooks.retry import Attempts, is_transient_error
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
+from airflow_provider_genai_batch.job_ref import BatchJobRef, recall, remember
 from airflow_provider_genai_batch.landing import KEYS_FILE, output_dir, write_keys
-from airflow_provider_genai_batch.links import JOB_REF_XCOM_KEY, GenAIBatchJobLink
-from airflow_provider_genai_batch.models import BatchJob, BatchJobRef, JobState
+from airflow_provider_genai_batch.links import GenAIBatchJobLink
+from airflow_provider_genai_batch.models import BatchJob, JobState
+from airflow_provider_genai_batch.polling import DEFAULT_MAX_POLL_FAILURES
+from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
 RESUBMIT_STATES = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
 
@@ -41,9 +44,12 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     :param cancel_on_kill: cancel the remote job when the waiting task is killed.
     :param cancel_on_timeout: cancel the remote job when ``job_timeout`` passes.
     :param max_failed_ratio: the share of rows that may fail before the task fails.
+    :param max_poll_failures: consecutive failed status polls (each retried by the hook) before giving up.
+    :param labels: labels put on the job where the provider keeps them (OpenAI ``metadata``); refused
+        before anything is uploaded where it does not.
     """
 
-    template_fields = ("input", "model", "display_name", "output_uri", "conn_id")
+    template_fields = ("input", "model", "display_name", "output_uri", "conn_id", "labels")
     operator_extra_links = (GenAIBatchJobLink(),)
     ui_color = "#e8f0fe"
 
@@ -63,6 +69,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         cancel_on_kill: bool = True,
         cancel_on_timeout: bool = True,
         max_failed_ratio: float = 0.0,
+        max_poll_failures: int = DEFAULT_MAX_POLL_FAILURES,
+        labels: Mapping[str, str] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -81,26 +89,29 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
         self.max_failed_ratio = max_failed_ratio
+        self.max_poll_failures = max_poll_failures
+        self.labels = labels
 
     def execute(self, context: Any) -> dict[str, Any]:
         hook = get_hook(self.conn_id)
         ti = context["ti"]
         key = idempotency_key(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
-        ref = self._existing_job(context, hook, key) or self._submit(context, hook, key)
-        ti.xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
+        ref = self._existing_job(context, hook, key)
+        if ref is None:
+            ref = self._submit(context, hook, key)
+        else:
+            remember(context, ref)
         if self.wait_for_completion:
             return self.wait_for(context, ref)
         return ref.to_xcom()
 
-    def _existing_job(self, context: Any, hook: BatchHook, key: str) -> BatchJobRef | None:
+    def _existing_job(self, context: Any, hook: BatchHook[Any], key: str) -> BatchJobRef | None:
         """The job an earlier try of this task instance created, from the state store or the provider.
 
         A job that ended FAILED, CANCELLED or EXPIRED is not re-attached to: the retry submits anew.
         """
-        store = context.get("task_state_store")
-        stored = store.get(STATE_STORE_KEY) if store is not None else None
-        if stored:
-            ref = BatchJobRef.model_validate(stored)
+        ref = recall(context)
+        if ref is not None:
             try:
                 job = hook.get_batch(ref.job_name)
             except NotFoundError:
@@ -109,15 +120,15 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 if self._reusable(job):
                     self.log.info("re-attaching to %s (task state store), not submitting again", ref.job_name)
                     return ref
-        job = hook.find_batch(key)
-        if job is None or not self._reusable(job):
+        found = hook.find_batch(key)
+        if found is None or not self._reusable(found):
             return None
+        job = found
         self.log.info("re-attaching to %s (found by idempotency key %s), not submitting again", job.name, key)
         keys_uri = None
         if self.output_uri and (output_dir(self.output_uri) / KEYS_FILE).exists():
             keys_uri = str(output_dir(self.output_uri) / KEYS_FILE)
-        ref = self._ref(hook, job, key, job.stats.total or None, keys_uri)
-        self._remember(context, ref)
+        ref = self._ref(hook, job, key, job.stats.total or None, keys_uri, None)
         return ref
 
     def _reusable(self, job: BatchJob) -> bool:
@@ -126,7 +137,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             return False
         return True
 
-    def _submit(self, context: Any, hook: BatchHook, key: str) -> BatchJobRef:
+    def _submit(self, context: Any, hook: BatchHook[Any], key: str) -> BatchJobRef:
         prepared = self._prepare(hook)
         try:
             keys_uri = None
@@ -142,25 +153,54 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             prepared.summary.count,
             prepared.summary.total_bytes,
         )
-        ref = self._ref(hook, job, key, prepared.summary.count, keys_uri)
-        self._remember(context, ref)
+        ref = self._ref(hook, job, key, prepared.summary.count, keys_uri, prepared.fingerprint)
+        remember(context, ref)  # at once: a try that dies after the create still finds its job
         return ref
 
-    def _prepare(self, hook: BatchHook) -> PreparedInput:
-        return prepare_input(self.input, hook, model=self.model, embeddings=self.embeddings)
+    def _prepare(self, hook: BatchHook[Any]) -> PreparedInput:
+        """Check the connection and labels, then validate and translate the input; nothing is uploaded yet."""
+        hook.check_submittable()
+        hook.check_labels(self._labels())
+        return prepare_input(self.input, hook.dialect, model=self.model, embeddings=self.embeddings)
 
-    def _create(self, hook: BatchHook, prepared: PreparedInput, key: str, context: Any) -> BatchJob:
+    def _labels(self) -> dict[str, str]:
+        """The labels as rendered: a mapping, or JSON text of one (a whole-string template); strings only."""
+        labels: Any = self.labels
+        if isinstance(labels, str):
+            try:
+                labels = json.loads(labels) if labels.strip() else {}
+            except ValueError:
+                raise GenAIBatchError(f"labels must be a mapping or its JSON text, got {self.labels!r}") from None
+        if labels is None:
+            return {}
+        if not isinstance(labels, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+        ):
+            raise GenAIBatchError(f"labels must map strings to strings, got {self.labels!r}")
+        return dict(labels)
+
+    def _create(self, hook: BatchHook[Any], prepared: PreparedInput, key: str, context: Any) -> BatchJob:
         display_name = self.display_name or f"{context['ti'].dag_id}.{context['ti'].task_id}"
-        create = hook.create_embeddings_batch if self.embeddings else hook.create_batch
-        common = {"display_name": display_name, "idempotency_key": key, "endpoint": prepared.endpoint}
+        source: FileSource | InlineSource
         if prepared.inline is not None:
-            return self._create_once(hook, key, lambda: create(self.model, requests=prepared.inline, **common))
-        with prepared.open_upload() as stream:
-            uploaded = hook.upload_file(stream, display_name=f"{display_name}.jsonl")
-        self.log.info("uploaded input as %s (%s bytes)", uploaded.name, uploaded.size_bytes)
-        return self._create_once(hook, key, lambda: create(self.model, file_name=uploaded.name, **common))
+            source = InlineSource(prepared.inline)
+        else:
+            with prepared.open_upload() as stream:
+                uploaded = hook.upload_file(stream, display_name=f"{display_name}.jsonl")
+            self.log.info("uploaded input as %s (%s bytes)", uploaded.name, uploaded.size_bytes)
+            source = FileSource(uploaded.name)
+        spec = BatchSpec(
+            model=self.model,
+            display_name=display_name,
+            source=source,
+            kind=BatchKind.EMBED if self.embeddings else BatchKind.GENERATE,
+            idempotency_key=key,
+            endpoint=prepared.endpoint,
+            labels=self._labels(),
+        )
+        return self._create_once(hook, key, lambda: hook.create_batch(spec))
 
-    def _create_once(self, hook: BatchHook, key: str, create: Callable[[], BatchJob]) -> BatchJob:
+    def _create_once(self, hook: BatchHook[Any], key: str, create: Callable[[], BatchJob]) -> BatchJob:
         """Create, retrying a transient failure only once a lookup by key shows no job was made.
 
         Creation is not idempotent: a create whose answer was lost may still have made the job. Where a
@@ -170,8 +210,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         while True:
             try:
                 return create()
-            except (ProviderAPIError, httpx.TransportError) as err:
-                if not _transient(err) or not hook.capabilities.find_by_key:
+            except Exception as err:
+                if not is_transient_error(err) or not hook.capabilities.find_by_key:
                     raise
                 job = hook.find_batch(key)
                 if job is not None and job.state not in RESUBMIT_STATES:
@@ -183,25 +223,23 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 self.log.warning("create failed (%s) and no job exists; retrying in %.1f s", err, wait)
                 time.sleep(wait)
 
-    def _ref(self, hook: BatchHook, job: BatchJob, key: str, count: int | None, keys_uri: str | None) -> BatchJobRef:
+    def _ref(
+        self,
+        hook: BatchHook[Any],
+        job: BatchJob,
+        key: str,
+        count: int | None,
+        keys_uri: str | None,
+        fingerprint: str | None,
+    ) -> BatchJobRef:
         return BatchJobRef(
             provider=hook.provider,
             conn_id=self.conn_id,
             job_name=job.name,
             idempotency_key=key,
+            input_fingerprint=fingerprint,
             request_count=count,
             keys_uri=keys_uri,
             output_uri=self.output_uri,
             embeddings=self.embeddings,
         )
-
-    def _remember(self, context: Any, ref: BatchJobRef) -> None:
-        store = context.get("task_state_store")
-        if store is not None:
-            store.set(STATE_STORE_KEY, ref.to_xcom())
-
-
-def _transient(err: Exception) -> bool:
-    return isinstance(err, httpx.TransportError) or (
-        isinstance(err, ProviderAPIError) and err.http_status in RETRYABLE_STATUS
-    )

@@ -10,8 +10,9 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_genai_batch.completion import BatchCompletionMixin
-from airflow_provider_genai_batch.links import JOB_REF_XCOM_KEY, GenAIBatchJobLink
-from airflow_provider_genai_batch.models import BatchJobRef
+from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
+from airflow_provider_genai_batch.links import GenAIBatchJobLink
+from airflow_provider_genai_batch.polling import DEFAULT_MAX_POLL_FAILURES, PollState, Verdict
 
 
 class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
@@ -30,6 +31,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
     :param cancel_on_kill: cancel the remote job when this waiting task is killed.
     :param cancel_on_timeout: cancel the remote job when the wait times out.
     :param max_failed_ratio: the share of rows that may fail before the task fails.
+    :param max_poll_failures: consecutive failed status polls (each retried by the hook) before giving up.
     """
 
     template_fields = ("job_ref", "output_uri")
@@ -47,6 +49,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         cancel_on_kill: bool = True,
         cancel_on_timeout: bool = True,
         max_failed_ratio: float = 0.0,
+        max_poll_failures: int = DEFAULT_MAX_POLL_FAILURES,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", poll_interval)
@@ -60,9 +63,11 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
         self.max_failed_ratio = max_failed_ratio
+        self.max_poll_failures = max_poll_failures
+        self._poke_poll: PollState | None = None
 
     def execute(self, context: Any) -> Any:
-        ref = BatchJobRef.coerce(self.job_ref)
+        ref = BatchJobRef.parse(self.job_ref)
         context["ti"].xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
         if self.deferrable:
             return self.wait_for(context, ref)
@@ -70,7 +75,9 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         try:
             return super().execute(context)
         except AirflowSensorTimeout:
-            self._timed_out(ref, self._hook_for(ref))  # cancels if asked to, raises JobTimeoutError
+            last = self._poke_poll.last_failure if self._poke_poll is not None else None
+            detail = f"the last poll failed: {last}" if last else None
+            self._timed_out(ref, self._hook_for(ref), detail)  # cancels if asked to, raises JobTimeoutError
             raise
         except AirflowSkipException:
             if time.monotonic() - started >= self.timeout and self.cancel_on_timeout:
@@ -79,12 +86,16 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
             raise
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
-        """One status check (non-deferrable mode); lands the results once the job has ended."""
-        ref = BatchJobRef.coerce(self.job_ref)
+        """One status check (non-deferrable mode); lands the results once the job has ended.
+
+        Failed polls in a row are counted across pokes; the sensor's own ``timeout`` bounds the wait.
+        """
+        ref = BatchJobRef.parse(self.job_ref)
         self._polling_ref = ref
         hook = self._hook_for(ref)
-        job = hook.get_batch(ref.job_name)
-        self.log.info("%s is %s (%s)", ref.job_name, job.state.value, job.stats.model_dump())
-        if not job.state.is_terminal:
+        if self._poke_poll is None or self._poke_poll.job_name != ref.job_name:
+            self._poke_poll = PollState(ref.job_name, interval=self.poke_interval, max_failures=self.max_poll_failures)
+        decision = self.poll_once(hook, self._poke_poll)
+        if decision.verdict is Verdict.WAIT:
             return False
-        return PokeReturnValue(is_done=True, xcom_value=self.finish(context, ref, job, hook))
+        return PokeReturnValue(is_done=True, xcom_value=self.conclude(context, ref, hook, decision))

@@ -4,7 +4,8 @@ One test per (corpus file, provider) reads as the specification in ``cases.py``:
 ``InputValidationError`` naming the file, the line and the reason, with nothing uploaded, created or
 written; an accepted input is counted right and its keys reach the provider (as portable ids where the
 provider restricts them) and the results join. The hooks are the real provider hook classes with only
-their I/O recorded (``conftest.py``); a few cases also run against the real hooks over
+their I/O recorded and the provider's real dialect handed in, so no Airflow connection is read
+(``conftest.py``); a few cases also run against the real hooks over
 ``httpx.MockTransport`` to show that only the idempotency lookup reaches the wire.
 """
 
@@ -19,15 +20,18 @@ import httpx
 import pytest
 
 from airflow_provider_genai_batch.errors import InputValidationError
+from airflow_provider_genai_batch.formats.anthropic import AnthropicDialect
+from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.formats.jsonl import UTF8_BOM
 from airflow_provider_genai_batch.formats.keys import PORTABLE_ID, portable_id
+from airflow_provider_genai_batch.formats.openai import OpenAIDialect
 from airflow_provider_genai_batch.hooks import base as base_module
 from airflow_provider_genai_batch.hooks.http import AsyncClientPool
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.landing import KEYS_FILE, iter_keys
 
 from .cases import ALL, CASES, CORPUS, GEMINI, Case, corpus_files
-from .conftest import CONN_ID, submit
+from .conftest import CONN_ID, DIALECT_CLASSES, submit
 
 # --- helpers ----------------------------------------------------------------------------------------------
 
@@ -224,11 +228,19 @@ def test_a_file_over_the_provider_size_limit_fails_on_the_line_that_crosses_it(
 
 
 def test_the_real_provider_limits_are_the_documented_ones():
-    assert hook_class_for_provider("openai").limits.max_requests == 50_000
-    assert hook_class_for_provider("openai").limits.max_file_bytes == 200_000_000
-    assert hook_class_for_provider("anthropic").limits.max_requests == 100_000
-    assert hook_class_for_provider("anthropic").limits.max_inline_bytes == 256_000_000
-    assert hook_class_for_provider("gemini").limits.max_file_bytes == 2 * 1024**3
+    assert OpenAIDialect.limits.max_requests == 50_000
+    assert OpenAIDialect.limits.max_file_bytes == 200_000_000
+    assert AnthropicDialect.limits.max_requests == 100_000
+    assert AnthropicDialect.limits.max_inline_bytes == 256_000_000
+    assert GeminiDialect.limits.max_file_bytes == 2 * 1024**3
+
+
+@pytest.mark.parametrize("provider", ALL)
+def test_the_recording_hooks_validate_with_the_real_unchanged_dialects(provider, recording):
+    hook = recording(provider)
+    assert type(hook.dialect) is DIALECT_CLASSES[provider]
+    assert hook.dialect.limits == DIALECT_CLASSES[provider].limits
+    assert hook.capabilities == DIALECT_CLASSES[provider].capabilities
 
 
 @pytest.mark.parametrize(("provider", "limit"), [("openai", 50_000), ("anthropic", 100_000)])

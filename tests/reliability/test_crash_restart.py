@@ -31,8 +31,8 @@ from airflow.triggers.base import TriggerEvent
 from airflow_provider_genai_batch.errors import JobFailedError, JobTimeoutError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
+from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY
 from airflow_provider_genai_batch.landing import RESULTS_FILE
-from airflow_provider_genai_batch.links import JOB_REF_XCOM_KEY
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 from tests.unit.pipeline.fakes import FakeTI
 

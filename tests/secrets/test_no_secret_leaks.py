@@ -39,10 +39,12 @@ from airflow_provider_genai_batch.hooks import base as base_module
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.http import AsyncClientPool
 from airflow_provider_genai_batch.hooks.registry import HOOK_CLASSES
+from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
-from airflow_provider_genai_batch.models import BatchJob, BatchJobRef
+from airflow_provider_genai_batch.models import BatchJob
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
+from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 from tests.unit.pipeline.fakes import FakeTI, canonical_line, make_context, write_jsonl
 
@@ -391,16 +393,16 @@ def hook_operations(hook: BatchHook, tmp_path: Path) -> list[tuple[str, Callable
     upload = write_jsonl(tmp_path / "upload.jsonl", [canonical_line(key) for key in INPUT_KEYS])
     job_name, input_name, output_name = names_for(hook.provider)
     job = BatchJob(name=job_name, provider=hook.provider, output_file=output_name)
-    creation: dict[str, Any] = {"display_name": "d", "idempotency_key": "gbk-0123456789abcdef0123"}
     if hook.capabilities.file_input:
-        creation["file_name"] = input_name
+        source: FileSource | InlineSource = FileSource(input_name)
     else:
-        creation["requests"] = [{"custom_id": "a", "params": {"model": MODEL, "max_tokens": 8, "messages": []}}]
+        source = InlineSource([{"custom_id": "a", "params": {"model": MODEL, "max_tokens": 8, "messages": []}}])
+    spec = BatchSpec(model=MODEL, display_name="d", source=source, idempotency_key="gbk-0123456789abcdef0123")
     return [
         ("list_batches", lambda: list(hook.list_batches())),
         ("get_batch", lambda: hook.get_batch(job_name)),
         ("cancel_batch", lambda: hook.cancel_batch(job_name)),
-        ("create_batch", lambda: hook.create_batch(MODEL, **creation)),
+        ("create_batch", lambda: hook.create_batch(spec)),
         ("upload_file", lambda: hook.upload_file(upload)),
         ("download", lambda: b"".join(hook.iter_file_bytes(output_name))),
         ("iter_results", lambda: list(hook.iter_results(job))),
@@ -752,7 +754,7 @@ def test_rendered_template_fields_hold_the_conn_id_never_the_key(hook_class, ser
     rendered_sensor = {field: getattr(sensor, field) for field in sensor.template_fields}
 
     assert rendered["conn_id"] == CONN_ID
-    assert BatchJobRef.coerce(rendered_sensor["job_ref"]).conn_id == CONN_ID
+    assert BatchJobRef.parse(rendered_sensor["job_ref"]).conn_id == CONN_ID
     assert_clean(repr(rendered), secret, "the submit operator's rendered fields")
     assert_clean(repr(rendered_sensor), secret, "the sensor's rendered fields")
     assert not any(word in f for f in (*op.template_fields, *sensor.template_fields) for word in ("password", "key"))

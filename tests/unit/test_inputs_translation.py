@@ -1,7 +1,7 @@
-"""prepare_input with the OpenAI and Anthropic hooks: validation, translation, spooling, limits.
+"""prepare_input with the OpenAI and Anthropic dialects: validation, translation, spooling, limits.
 
-The hooks are real, built from ``AIRFLOW_CONN_*`` connections; nothing here may reach the network, so
-their clients raise if asked for.
+Validation takes a dialect, never a hook: no Airflow connection is defined or read here (any lookup
+fails the test), and a dialect has no client, so nothing can reach the network.
 """
 
 from __future__ import annotations
@@ -11,34 +11,32 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+from airflow.sdk import BaseHook
 
 from airflow_provider_genai_batch.errors import InputValidationError
+from airflow_provider_genai_batch.formats.anthropic import AnthropicDialect
 from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.dialect import ProviderLimits
 from airflow_provider_genai_batch.formats.keys import portable_id
-from airflow_provider_genai_batch.hooks.anthropic import AnthropicBatchHook
-from airflow_provider_genai_batch.hooks.base import ProviderLimits
-from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
+from airflow_provider_genai_batch.formats.openai import OpenAIDialect
 from airflow_provider_genai_batch.inputs import JsonlSpool, PreparedInput, prepare_input
 
 OPENAI_MODEL = "gpt-4o-mini"
 ANTHROPIC_MODEL = "claude-sonnet-4-5"
 
 
-def _connect(monkeypatch: pytest.MonkeyPatch, conn_id: str, conn_type: str, **extra: Any) -> None:
-    conn = {"conn_type": conn_type, "password": "sk-test-key-0123456789", "host": "http://unused.invalid"}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({**conn, "extra": extra}))
+@pytest.fixture(autouse=True)
+def no_airflow_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation needs no Airflow connection: reading one fails the test."""
 
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"prepare_input read an Airflow connection {args!r}")
 
-def _offline(hook: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    def no_network(*_: Any) -> Any:
-        raise AssertionError("prepare_input must not talk to the provider")
-
-    monkeypatch.setattr(hook, "get_conn", no_network)
-    monkeypatch.setattr(hook, "aget_conn", no_network)
-    return hook
+    monkeypatch.setattr(BaseHook, "get_connection", refuse)
+    monkeypatch.setattr(BaseHook, "aget_connection", refuse)
 
 
 @pytest.fixture
@@ -51,15 +49,13 @@ def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def openai_hook(monkeypatch: pytest.MonkeyPatch, spool_dir: Path) -> OpenAIBatchHook:
-    _connect(monkeypatch, "openai_inputs", "genai_openai")
-    return _offline(OpenAIBatchHook(conn_id="openai_inputs"), monkeypatch)
+def openai_dialect(spool_dir: Path) -> OpenAIDialect:
+    return OpenAIDialect()
 
 
 @pytest.fixture
-def anthropic_hook(monkeypatch: pytest.MonkeyPatch, spool_dir: Path) -> AnthropicBatchHook:
-    _connect(monkeypatch, "anthropic_inputs", "genai_anthropic")
-    return _offline(AnthropicBatchHook(conn_id="anthropic_inputs"), monkeypatch)
+def anthropic_dialect(spool_dir: Path) -> AnthropicDialect:
+    return AnthropicDialect()
 
 
 @pytest.fixture
@@ -105,14 +101,14 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def test_gemini_jsonl_for_openai_is_translated_into_a_local_spool_of_batch_lines(
-    openai_hook, tmp_path, spool_dir, prepared_inputs
+    openai_dialect, tmp_path, spool_dir, prepared_inputs
 ):
     long_key = "documents/2026/report.pdf#page=1"
     source = write_jsonl(
         tmp_path / "in.jsonl",
         [gemini_line("a", "one"), gemini_line(long_key, "two", generationConfig={"maxOutputTokens": 9})],
     )
-    prepared = prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+    prepared = prepare_input(str(source), openai_dialect, model=OPENAI_MODEL, embeddings=False)
     prepared_inputs.append(prepared)
 
     assert (prepared.summary.format, prepared.summary.count) == (InputFormat.GEMINI, 2)
@@ -148,9 +144,9 @@ def test_gemini_jsonl_for_openai_is_translated_into_a_local_spool_of_batch_lines
     assert list(spool_dir.iterdir()) == []
 
 
-def test_gemini_embeddings_for_openai_translate_to_embeddings_lines(openai_hook, tmp_path, prepared_inputs):
+def test_gemini_embeddings_for_openai_translate_to_embeddings_lines(openai_dialect, tmp_path, prepared_inputs):
     source = write_jsonl(tmp_path / "in.jsonl", [{"key": "e1", "request": {"content": {"parts": [{"text": "x"}]}}}])
-    prepared = prepare_input(str(source), openai_hook, model="text-embedding-3-small", embeddings=True)
+    prepared = prepare_input(str(source), openai_dialect, model="text-embedding-3-small", embeddings=True)
     prepared_inputs.append(prepared)
     [line] = read_jsonl(prepared.upload_source)
     assert (line["url"], line["body"]["input"], line["body"]["model"]) == (
@@ -160,8 +156,8 @@ def test_gemini_embeddings_for_openai_translate_to_embeddings_lines(openai_hook,
     )
 
 
-def test_inline_gemini_requests_for_openai_are_spooled_for_upload(openai_hook, spool_dir, prepared_inputs):
-    prepared = prepare_input([gemini_line("a"), gemini_line("b")], openai_hook, model=OPENAI_MODEL, embeddings=False)
+def test_inline_gemini_requests_for_openai_are_spooled_for_upload(openai_dialect, spool_dir, prepared_inputs):
+    prepared = prepare_input([gemini_line("a"), gemini_line("b")], openai_dialect, model=OPENAI_MODEL, embeddings=False)
     prepared_inputs.append(prepared)
     assert prepared.inline is None  # OpenAI takes no inline batch
     assert prepared.upload_source.parent == spool_dir
@@ -170,10 +166,10 @@ def test_inline_gemini_requests_for_openai_are_spooled_for_upload(openai_hook, s
 
 @pytest.mark.parametrize("url", ["/v1/chat/completions", "/v1/responses", "/v1/embeddings"])
 def test_native_openai_jsonl_is_uploaded_as_it_is_and_its_endpoint_returned(
-    openai_hook, tmp_path, spool_dir, prepared_inputs, url
+    openai_dialect, tmp_path, spool_dir, prepared_inputs, url
 ):
     source = write_jsonl(tmp_path / "native.jsonl", [openai_line("r1", url), openai_line("r2", url)])
-    prepared = prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+    prepared = prepare_input(str(source), openai_dialect, model=OPENAI_MODEL, embeddings=False)
     prepared_inputs.append(prepared)
 
     assert prepared.summary.format is InputFormat.OPENAI
@@ -185,7 +181,7 @@ def test_native_openai_jsonl_is_uploaded_as_it_is_and_its_endpoint_returned(
     assert list(prepared.iter_keys()) == ["r1", "r2"]
 
 
-def test_native_openai_lines_with_mixed_endpoints_are_refused_naming_the_line(openai_hook, tmp_path):
+def test_native_openai_lines_with_mixed_endpoints_are_refused_naming_the_line(openai_dialect, tmp_path):
     source = write_jsonl(
         tmp_path / "mixed.jsonl",
         [
@@ -195,68 +191,71 @@ def test_native_openai_lines_with_mixed_endpoints_are_refused_naming_the_line(op
         ],
     )
     with pytest.raises(InputValidationError) as info:
-        prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+        prepare_input(str(source), openai_dialect, model=OPENAI_MODEL, embeddings=False)
     assert info.value.line == 3
     assert info.value.source == str(source)
     assert "every line must target one endpoint" in info.value.reason
     assert "/v1/embeddings" in info.value.reason and "/v1/chat/completions" in info.value.reason
 
 
-def test_native_openai_line_for_another_model_is_refused(openai_hook, tmp_path):
+def test_native_openai_line_for_another_model_is_refused(openai_dialect, tmp_path):
     source = write_jsonl(tmp_path / "n.jsonl", [openai_line("r1"), openai_line("r2", model="gpt-4.1")])
     with pytest.raises(
         InputValidationError, match=re.escape("line 2: body.model 'gpt-4.1' differs from the batch model")
     ):
-        prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+        prepare_input(str(source), openai_dialect, model=OPENAI_MODEL, embeddings=False)
 
 
-def test_an_anthropic_native_jsonl_is_refused_for_openai(openai_hook, tmp_path):
+def test_an_anthropic_native_jsonl_is_refused_for_openai(openai_dialect, tmp_path):
     line = {"custom_id": "a", "params": {"model": "c", "max_tokens": 1, "messages": [{"role": "user", "content": "x"}]}}
     source = write_jsonl(tmp_path / "a.jsonl", [line])
     with pytest.raises(InputValidationError, match="line 1: anthropic native format cannot be sent to openai"):
-        prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+        prepare_input(str(source), openai_dialect, model=OPENAI_MODEL, embeddings=False)
 
 
-def test_60000_gemini_lines_for_openai_fail_on_the_50000_request_limit_before_any_upload(openai_hook, tmp_path):
+def test_60000_gemini_lines_for_openai_fail_on_the_50000_request_limit_before_any_upload(openai_dialect, tmp_path):
     source = tmp_path / "big.jsonl"
     template = '{"key":"k%d","request":{"contents":[{"parts":[{"text":"q"}]}]}}\n'
     source.write_text("".join(template % i for i in range(60_000)))
 
     with pytest.raises(InputValidationError) as info:
-        prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+        prepare_input(str(source), openai_dialect, model=OPENAI_MODEL, embeddings=False)
     assert info.value.line == 50_001
     assert "50,000-request limit of one openai batch" in str(info.value)
-    # openai_hook's clients raise if used: nothing was uploaded.
+    # prepare_input only validates and spools: a dialect has no client, so nothing can have been uploaded.
 
 
-def test_the_byte_limit_applies_to_the_translated_output(openai_hook, tmp_path, monkeypatch):
+def test_the_byte_limit_applies_to_the_translated_output(openai_dialect, tmp_path):
     lines = [gemini_line(f"k{i}") for i in range(10)]
     source = write_jsonl(tmp_path / "in.jsonl", lines)
     translated = sum(
-        len(json.dumps(openai_hook.to_native(line, model=OPENAI_MODEL, embeddings=False))) for line in lines
+        len(json.dumps(openai_dialect.to_native(line, model=OPENAI_MODEL, embeddings=False))) for line in lines
     )
     assert source.stat().st_size < translated  # OpenAI lines are bigger than the Gemini ones
     limit = source.stat().st_size + 10  # the source fits, its translation does not
-    monkeypatch.setattr(openai_hook, "limits", ProviderLimits(max_requests=50_000, max_file_bytes=limit))
+
+    class SmallOpenAIDialect(OpenAIDialect):
+        limits: ClassVar[ProviderLimits] = ProviderLimits(max_requests=50_000, max_file_bytes=limit)
+
     with pytest.raises(
         InputValidationError, match=f"input exceeds {limit:,} bytes, the size limit of one openai batch"
     ):
-        prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+        prepare_input(str(source), SmallOpenAIDialect(), model=OPENAI_MODEL, embeddings=False)
 
 
-def test_a_failed_validation_leaves_no_spool_files_behind(openai_hook, tmp_path, spool_dir):
+def test_a_failed_validation_leaves_no_spool_files_behind(openai_dialect, tmp_path, spool_dir):
     source = write_jsonl(tmp_path / "in.jsonl", [gemini_line("a"), {"key": "b"}])
     with pytest.raises(InputValidationError):
-        prepare_input(str(source), openai_hook, model=OPENAI_MODEL, embeddings=False)
+        prepare_input(str(source), openai_dialect, model=OPENAI_MODEL, embeddings=False)
     assert list(spool_dir.iterdir()) == []
 
 
 # --- Anthropic -------------------------------------------------------------------------------------------
 
 
-def test_gemini_jsonl_for_anthropic_becomes_a_re_iterable_inline_spool(anthropic_hook, tmp_path, prepared_inputs):
+def test_gemini_jsonl_for_anthropic_becomes_a_re_iterable_inline_spool(anthropic_dialect, tmp_path, prepared_inputs):
     source = write_jsonl(tmp_path / "in.jsonl", [gemini_line("a", "one"), gemini_line("b", "two")])
-    prepared = prepare_input(str(source), anthropic_hook, model=ANTHROPIC_MODEL, embeddings=False)
+    prepared = prepare_input(str(source), anthropic_dialect, model=ANTHROPIC_MODEL, embeddings=False)
     prepared_inputs.append(prepared)
 
     assert prepared.upload_source is None
@@ -269,40 +268,38 @@ def test_gemini_jsonl_for_anthropic_becomes_a_re_iterable_inline_spool(anthropic
         prepared.open_upload()
 
 
-def test_inline_list_for_anthropic_is_spooled_inline_too(monkeypatch, spool_dir, prepared_inputs):
-    _connect(monkeypatch, "anthropic_small", "genai_anthropic", default_max_tokens=256)
-    hook = _offline(AnthropicBatchHook(conn_id="anthropic_small"), monkeypatch)
-    prepared = prepare_input([gemini_line("x"), gemini_line("y")], hook, model=ANTHROPIC_MODEL, embeddings=False)
+def test_inline_list_for_anthropic_is_spooled_inline_too(spool_dir, prepared_inputs):
+    dialect = AnthropicDialect(default_max_tokens=256)
+    prepared = prepare_input([gemini_line("x"), gemini_line("y")], dialect, model=ANTHROPIC_MODEL, embeddings=False)
     prepared_inputs.append(prepared)
     assert [r["params"]["max_tokens"] for r in prepared.inline] == [256, 256]
     assert [r["custom_id"] for r in prepared.inline] == ["x", "y"]
 
 
-def test_native_anthropic_jsonl_is_copied_into_the_inline_spool_unchanged(anthropic_hook, tmp_path, prepared_inputs):
+def test_native_anthropic_jsonl_is_copied_into_the_inline_spool_unchanged(anthropic_dialect, tmp_path, prepared_inputs):
     lines = [anthropic_request("p", "p", 5), anthropic_request("q", "q", 5)]
     source = write_jsonl(tmp_path / "native.jsonl", lines)
-    prepared = prepare_input(str(source), anthropic_hook, model=ANTHROPIC_MODEL, embeddings=False)
+    prepared = prepare_input(str(source), anthropic_dialect, model=ANTHROPIC_MODEL, embeddings=False)
     prepared_inputs.append(prepared)
     assert prepared.summary.format is InputFormat.ANTHROPIC
     assert list(prepared.inline) == lines == list(prepared.inline)
 
 
-def test_embeddings_for_anthropic_are_refused_up_front(anthropic_hook, tmp_path, spool_dir):
+def test_embeddings_for_anthropic_are_refused_up_front(anthropic_dialect, tmp_path, spool_dir):
     source = write_jsonl(tmp_path / "emb.jsonl", [{"key": "e", "request": {"content": {"parts": [{"text": "x"}]}}}])
     with pytest.raises(InputValidationError, match="anthropic has no embeddings batch API") as info:
-        prepare_input(str(source), anthropic_hook, model=ANTHROPIC_MODEL, embeddings=True)
+        prepare_input(str(source), anthropic_dialect, model=ANTHROPIC_MODEL, embeddings=True)
     assert info.value.line is None
     assert list(spool_dir.iterdir()) == []  # refused before anything was read or spooled
 
 
-def test_sampling_params_under_2026_10_21_fail_naming_the_line(monkeypatch, tmp_path, spool_dir):
-    _connect(monkeypatch, "anthropic_v2", "genai_anthropic", anthropic_version="2026-10-21")
-    hook = _offline(AnthropicBatchHook(conn_id="anthropic_v2"), monkeypatch)
+def test_sampling_params_under_2026_10_21_fail_naming_the_line(tmp_path, spool_dir):
+    dialect = AnthropicDialect(anthropic_version="2026-10-21")
     source = write_jsonl(
         tmp_path / "in.jsonl", [gemini_line("a"), gemini_line("b", generationConfig={"temperature": 0.2})]
     )
     with pytest.raises(InputValidationError) as info:
-        prepare_input(str(source), hook, model=ANTHROPIC_MODEL, embeddings=False)
+        prepare_input(str(source), dialect, model=ANTHROPIC_MODEL, embeddings=False)
     assert info.value.line == 2
     assert "rejects temperature" in info.value.reason
 
@@ -310,17 +307,68 @@ def test_sampling_params_under_2026_10_21_fail_naming_the_line(monkeypatch, tmp_
 # --- Gemini-only features --------------------------------------------------------------------------------
 
 
-HOOKS = [("openai_hook", OPENAI_MODEL), ("anthropic_hook", ANTHROPIC_MODEL)]
+DIALECTS = [("openai_dialect", OPENAI_MODEL), ("anthropic_dialect", ANTHROPIC_MODEL)]
 
 
-@pytest.mark.parametrize(("hook_fixture", "model"), HOOKS)
-def test_a_gemini_only_tool_on_line_2_fails_naming_the_line_and_the_field(request, tmp_path, hook_fixture, model):
-    hook = request.getfixturevalue(hook_fixture)
+@pytest.mark.parametrize(("dialect_fixture", "model"), DIALECTS)
+def test_a_gemini_only_tool_on_line_2_fails_naming_the_line_and_the_field(request, tmp_path, dialect_fixture, model):
+    dialect = request.getfixturevalue(dialect_fixture)
     source = write_jsonl(tmp_path / "in.jsonl", [gemini_line("a"), gemini_line("b", tools=[{"googleSearch": {}}])])
     with pytest.raises(InputValidationError) as info:
-        prepare_input(str(source), hook, model=model, embeddings=False)
+        prepare_input(str(source), dialect, model=model, embeddings=False)
     assert info.value.line == 2
     assert info.value.source == str(source)
     assert "googleSearch" in info.value.reason
-    assert hook.provider in info.value.reason
+    assert dialect.provider in info.value.reason
     assert f"{source}, line 2: " in str(info.value)
+
+
+# --- the input fingerprint -------------------------------------------------------------------------------
+
+
+def test_the_fingerprint_is_the_same_for_the_same_requests_from_a_file_or_a_list(openai_dialect, tmp_path):
+    lines = [gemini_line("a", "one"), gemini_line("b", "two")]
+    from_file = prepare_input(
+        str(write_jsonl(tmp_path / "in.jsonl", lines)), openai_dialect, model=OPENAI_MODEL, embeddings=False
+    )
+    from_list = prepare_input(lines, openai_dialect, model=OPENAI_MODEL, embeddings=False)
+    try:
+        assert re.fullmatch(r"[0-9a-f]{64}", from_file.fingerprint)
+        assert from_file.fingerprint == from_list.fingerprint
+    finally:
+        from_file.cleanup()
+        from_list.cleanup()
+
+
+LINES = [gemini_line("a", "one"), gemini_line("b", "two")]
+OPENAI_BATCH: dict[str, Any] = {"source": LINES, "dialect": OpenAIDialect(), "model": OPENAI_MODEL}
+ANTHROPIC_BATCH: dict[str, Any] = {"source": LINES, "dialect": AnthropicDialect(), "model": ANTHROPIC_MODEL}
+
+
+def fingerprint_of(source: Any, dialect: Any, model: str, embeddings: bool = False) -> str:
+    prepared = prepare_input(source, dialect, model=model, embeddings=embeddings)
+    prepared.cleanup()
+    return prepared.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("batch", "other"),
+    [
+        (OPENAI_BATCH, {**OPENAI_BATCH, "source": [gemini_line("a", "one"), gemini_line("b", "TWO")]}),
+        (OPENAI_BATCH, {**OPENAI_BATCH, "source": LINES[::-1]}),
+        (OPENAI_BATCH, {**OPENAI_BATCH, "model": "gpt-4.1-mini"}),
+        (OPENAI_BATCH, ANTHROPIC_BATCH),
+        (ANTHROPIC_BATCH, {**ANTHROPIC_BATCH, "dialect": AnthropicDialect(default_max_tokens=256)}),
+    ],
+    ids=["edited-request", "reordered", "other-model", "other-provider", "other-translation"],
+)
+def test_the_fingerprint_changes_with_any_request_as_sent_the_model_or_the_provider(spool_dir, batch, other):
+    assert fingerprint_of(**batch) == fingerprint_of(**batch)
+    assert fingerprint_of(**other) != fingerprint_of(**batch)
+
+
+def test_the_fingerprint_covers_the_batch_kind_not_only_the_lines(openai_dialect):
+    lines = [openai_line("e1", "/v1/embeddings"), openai_line("e2", "/v1/embeddings")]  # the same lines either way
+    embed = fingerprint_of(lines, openai_dialect, OPENAI_MODEL, embeddings=True)
+    generate = fingerprint_of(lines, openai_dialect, OPENAI_MODEL, embeddings=False)
+    assert embed != generate

@@ -10,7 +10,8 @@ import pydantic
 import pytest
 
 from airflow_provider_genai_batch.idempotency import idempotency_key, key_in_text, tag_display_name
-from airflow_provider_genai_batch.models import TERMINAL_STATES, BatchJob, BatchJobRef, BatchStats, JobState
+from airflow_provider_genai_batch.job_ref import BatchJobRef, job_name_of
+from airflow_provider_genai_batch.models import TERMINAL_STATES, BatchJob, BatchStats, JobState
 
 RUN_ID = "scheduled__2026-08-20T00:00:00+00:00"
 
@@ -87,6 +88,7 @@ def full_ref() -> BatchJobRef:
         conn_id="gemini_default",
         job_name="batches/3a96ht58d9rd3fci7tg3qlrhlfawe5ykp6ge",
         idempotency_key=idempotency_key("dag", "task", RUN_ID, 3),
+        input_fingerprint="0f" * 32,
         request_count=9,
         keys_uri="s3://bucket/run/keys.jsonl",
         output_uri="s3://bucket/run/results.jsonl",
@@ -97,7 +99,7 @@ def full_ref() -> BatchJobRef:
 def test_batch_job_ref_round_trips_through_json():
     ref = full_ref()
     wire = json.dumps(ref.to_xcom())
-    assert BatchJobRef.model_validate(json.loads(wire)) == ref
+    assert BatchJobRef.parse(json.loads(wire)) == ref
 
 
 def test_batch_job_ref_xcom_value_is_plain_json_types():
@@ -121,14 +123,44 @@ def test_batch_job_ref_is_immutable():
     ],
     ids=["model", "dict", "json", "jinja-rendered"],
 )
-def test_batch_job_ref_coerces_every_form_xcom_can_hand_back(form):
+def test_batch_job_ref_parses_every_form_xcom_can_hand_back(form):
     ref = full_ref()
-    assert BatchJobRef.coerce(form(ref)) == ref
+    assert BatchJobRef.parse(form(ref)) == ref
 
 
-def test_batch_job_ref_coerce_refuses_other_values():
+def test_batch_job_ref_parse_refuses_other_values():
     with pytest.raises(TypeError, match="not a batch job reference"):
-        BatchJobRef.coerce([1, 2])
+        BatchJobRef.parse([1, 2])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"provider": "gemini", "conn_id": "c"},
+        {**full_ref().to_xcom(), "api_key": "sk-never-in-a-ref"},
+        "{'provider': 'gemini'",
+    ],
+    ids=["missing-job-name", "unknown-field", "broken-text"],
+)
+def test_batch_job_ref_parse_refuses_a_mapping_that_is_not_a_ref_with_a_type_error(value):
+    with pytest.raises(TypeError, match="not a batch job reference"):
+        BatchJobRef.parse(value)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        lambda ref: ref.job_name,
+        lambda ref: ref,
+        lambda ref: ref.to_xcom(),
+        lambda ref: json.dumps(ref.to_xcom()),
+        lambda ref: str(ref.to_xcom()),
+    ],
+    ids=["plain-name", "model", "dict", "json", "jinja-rendered"],
+)
+def test_job_name_of_reads_a_plain_name_or_any_ref_form(form):
+    ref = full_ref()
+    assert job_name_of(form(ref)) == "batches/3a96ht58d9rd3fci7tg3qlrhlfawe5ykp6ge"
 
 
 # --- idempotency key -----------------------------------------------------------------------------------

@@ -17,9 +17,10 @@ import jsonschema
 import pytest
 
 import airflow_provider_genai_batch
-from airflow_provider_genai_batch import __version__
-from airflow_provider_genai_batch.get_provider_info import get_provider_info
+from airflow_provider_genai_batch import __version__, connection_forms
+from airflow_provider_genai_batch.get_provider_info import CONNECTION_TYPES_FILE, get_provider_info
 from airflow_provider_genai_batch.hooks.base import BatchHook
+from airflow_provider_genai_batch.hooks.registry import HOOK_CLASSES
 
 DISTRIBUTION = "airflow-provider-genai-batch"
 INFO = get_provider_info()
@@ -95,6 +96,53 @@ def test_every_connection_form_field_is_a_hook_setting_with_the_same_default(con
     for name, field in conn["conn-fields"].items():
         assert name in model.model_fields, name
         assert model.model_fields[name].default == field["schema"]["default"], name
+
+
+def test_shipped_connection_types_file_is_what_connection_forms_generates():
+    shipped = importlib.resources.files("airflow_provider_genai_batch").joinpath(CONNECTION_TYPES_FILE).read_text()
+    assert shipped == connection_forms.render(), (
+        f"{CONNECTION_TYPES_FILE} is stale: a hook's settings model or connection form changed without "
+        "regenerating it; run `python -m airflow_provider_genai_batch.connection_forms`"
+    )
+
+
+def test_provider_info_connection_types_are_the_shipped_file():
+    assert INFO["connection-types"] == json.loads(connection_forms.render())
+
+
+@pytest.mark.parametrize("hook", HOOK_CLASSES, ids=lambda cls: cls.conn_type)
+def test_every_registered_hook_has_a_connection_type_whose_fields_are_its_settings_extras(hook):
+    [conn] = [c for c in INFO["connection-types"] if c["connection-type"] == hook.conn_type]
+    assert conn["hook-class-name"] == f"{hook.__module__}.{hook.__qualname__}"
+    model = hook.settings_model
+    extras = set(model.model_fields) - model.connection_fields - model.form_omits
+    assert set(conn["conn-fields"]) == extras
+    for name, field in conn["conn-fields"].items():
+        assert field["label"] == model.model_fields[name].title, name
+        assert field["schema"]["default"] == model.model_fields[name].default, name
+    assert conn["ui-field-behaviour"] == hook.get_ui_field_behaviour()
+
+
+def test_every_connection_type_is_a_registered_hook():
+    assert [c["connection-type"] for c in INFO["connection-types"]] == [cls.conn_type for cls in HOOK_CLASSES]
+
+
+def test_get_provider_info_runs_in_a_fresh_interpreter_without_importing_airflow():
+    # Airflow calls it while its own configuration is still loading: it must not import Airflow itself.
+    code = (
+        "import sys\n"
+        "from airflow_provider_genai_batch.get_provider_info import get_provider_info\n"
+        "info = get_provider_info()\n"
+        "assert info['package-name'] == 'airflow-provider-genai-batch', info['package-name']\n"
+        "assert [c['connection-type'] for c in info['connection-types']], 'no connection types'\n"
+        "loaded = sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.'))\n"
+        "assert 'airflow' not in sys.modules, loaded[:20]\n"
+        "assert not loaded, loaded[:20]\n"
+        "print('ok', len(info['connection-types']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["ok", str(len(HOOK_CLASSES))]
 
 
 def test_airflow_discovers_the_connection_form():

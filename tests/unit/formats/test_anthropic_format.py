@@ -17,7 +17,6 @@ from airflow_provider_genai_batch.formats.anthropic import (
     check_native,
     from_gemini,
     parse_batch,
-    parse_time,
     result_row,
     state_of,
 )
@@ -445,20 +444,6 @@ def test_state_of_judges_an_ended_batch_from_counts_and_cancel_time(data, state)
 
 def test_canceling_is_not_terminal():
     assert not state_of({**IN_PROGRESS_BATCH, "processing_status": "canceling"}).is_terminal
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2024-08-20T18:37:24.100435Z", utc(2024, 8, 20, 18, 37, 24, 100435)),
-        ("2024-08-20T18:37:24Z", utc(2024, 8, 20, 18, 37, 24)),
-        ("2024-08-20T18:37:24.1234567891Z", utc(2024, 8, 20, 18, 37, 24, 123456)),
-        ("2024-08-20T20:37:24.5+02:00", utc(2024, 8, 20, 18, 37, 24, 500000)),
-        (None, None),
-    ],
-)
-def test_parse_time_reads_rfc3339_with_any_precision_and_offset_into_utc(text, expected):
-    assert parse_time(text) == expected
 
 
 # --- result lines -------------------------------------------------------------------------------------

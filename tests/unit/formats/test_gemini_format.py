@@ -25,7 +25,6 @@ from airflow_provider_genai_batch.formats.gemini import (
     inline_responses,
     parse_file,
     parse_operation,
-    parse_time,
 )
 from airflow_provider_genai_batch.models import JobState
 
@@ -516,20 +515,6 @@ def test_succeeded_operation_stats_are_int64_strings_with_omitted_zeros():
 
 def test_nanosecond_timestamps_are_cut_to_microseconds_in_utc():
     assert parse_operation(SUCCEEDED_OP).create_time == datetime(2026, 8, 20, 20, 8, 31, 15405, tzinfo=timezone.utc)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("2026-08-20T20:08:31Z", datetime(2026, 8, 20, 20, 8, 31, tzinfo=timezone.utc)),
-        ("2026-08-20T20:08:31.5Z", datetime(2026, 8, 20, 20, 8, 31, 500000, tzinfo=timezone.utc)),
-        ("2026-08-20T20:08:31.123456789Z", datetime(2026, 8, 20, 20, 8, 31, 123456, tzinfo=timezone.utc)),
-        (None, None),
-        ("", None),
-    ],
-)
-def test_parse_time_reads_rfc3339_at_any_fraction_precision(text, expected):
-    assert parse_time(text) == expected
 
 
 def test_pending_operation_with_only_request_and_pending_counts():

@@ -6,7 +6,8 @@ import hashlib
 
 import pytest
 
-from airflow_provider_genai_batch.formats.keys import PORTABLE_ID, portable_id
+from airflow_provider_genai_batch.formats.bedrock import HASHED_RECORD_PREFIX, record_id
+from airflow_provider_genai_batch.formats.keys import HASHED_PREFIX, PORTABLE_ID, hashed_id, portable_id
 
 
 @pytest.mark.parametrize("key", ["request-1", "a", "A_b-9", "x" * 64])
@@ -33,3 +34,11 @@ def test_hashing_is_deterministic_and_keeps_distinct_keys_distinct():
 def test_the_pattern_rejects_a_trailing_newline_even_with_match():
     assert PORTABLE_ID.match("abc\n") is None
     assert portable_id("abc\n") != "abc\n"
+
+
+@pytest.mark.parametrize("key", ["doc 1", "invoices/00_COM.png", "x" * 65])
+def test_portable_ids_and_bedrock_record_ids_hash_keys_by_the_one_scheme(key):
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:40]
+    assert hashed_id(key, "p-") == "p-" + digest
+    assert portable_id(key) == hashed_id(key, HASHED_PREFIX)
+    assert record_id(key) == hashed_id(key, HASHED_RECORD_PREFIX)

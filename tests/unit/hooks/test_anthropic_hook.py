@@ -21,6 +21,7 @@ from airflow_provider_genai_batch.hooks.anthropic import DEFAULT_BASE_URL, Anthr
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.inputs import JsonlSpool
 from airflow_provider_genai_batch.models import JobState
+from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
 from ._wire import API_KEY, set_connection
 from .conftest import ANTHROPIC_BASE_URL, ANTHROPIC_CONN_ID
@@ -65,6 +66,11 @@ def native_request(custom_id: str, text: str = "hello", **params: Any) -> dict[s
         "custom_id": custom_id,
         "params": {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": text}], **params},
     }
+
+
+def inline_spec(requests: Any, display_name: str = "d", **fields: Any) -> BatchSpec:
+    """A batch of ``requests`` (native lines) sent in the create call."""
+    return BatchSpec(model=MODEL, display_name=display_name, source=InlineSource(requests), **fields)
 
 
 def gemini_line(key: str = "a", **generation: Any) -> dict[str, Any]:
@@ -116,9 +122,16 @@ def test_connection_without_api_key_is_refused(monkeypatch):
         _ = AnthropicBatchHook(conn_id=ANTHROPIC_CONN_ID).settings
 
 
-def test_capabilities_and_limits():
-    caps, limits = AnthropicBatchHook.capabilities, AnthropicBatchHook.limits
-    assert (caps.file_input, caps.inline_input, caps.embeddings, caps.find_by_key) == (False, True, False, False)
+def test_capabilities_and_limits(anthropic):
+    hook, _ = anthropic(lambda request: ok({}))
+    caps, limits = hook.capabilities, hook.dialect.limits
+    assert (caps.file_input, caps.inline_input, caps.embeddings, caps.find_by_key, caps.labels) == (
+        False,
+        True,
+        False,
+        False,
+        False,
+    )
     assert (limits.max_requests, limits.max_inline_bytes) == (100_000, 256_000_000)
 
 
@@ -136,7 +149,7 @@ def _any_call(request: httpx.Request) -> httpx.Response:
 
 
 def _every_call(hook: AnthropicBatchHook) -> None:
-    hook.create_batch(MODEL, display_name="d", requests=[native_request("a")])
+    hook.create_batch(inline_spec([native_request("a")]))
     hook.get_batch("msgbatch_01")
     list(hook.list_batches())
     hook.cancel_batch("msgbatch_01")
@@ -195,7 +208,7 @@ def test_create_streams_the_requests_of_a_spool_as_one_json_body(anthropic, tmp_
     client = httpx.Client(transport=spy, base_url=ANTHROPIC_BASE_URL)
     monkeypatch.setattr(hook, "get_conn", lambda: client)
 
-    job = hook.create_batch(MODEL, display_name="nightly", requests=spool, idempotency_key=KEY)
+    job = hook.create_batch(inline_spec(spool, "nightly", idempotency_key=KEY))
 
     assert wire.paths() == [("POST", "/v1/messages/batches")]
     request = wire.last
@@ -214,14 +227,14 @@ def test_create_streams_the_requests_of_a_spool_as_one_json_body(anthropic, tmp_
 
 def test_create_of_a_single_request_is_valid_json(anthropic):
     hook, wire = anthropic(lambda request: ok(message_batch()))
-    hook.create_batch(MODEL, display_name="d", requests=[native_request("only")])
+    hook.create_batch(inline_spec([native_request("only")]))
     assert json.loads(wire.last.content) == {"requests": [native_request("only")]}
 
 
-async def test_async_create_streams_the_same_body(anthropic, tmp_path):
+async def test_the_async_driver_streams_the_same_create_body(anthropic, tmp_path):
     requests = [native_request("a"), native_request("b")]
     hook, wire = anthropic(lambda request: ok(message_batch("msgbatch_async")))
-    job = await hook.acreate_batch(MODEL, display_name="d", requests=_spool(tmp_path, requests))
+    job = await hook.arun(hook._op_create_batch(inline_spec(_spool(tmp_path, requests))))
     assert wire.paths() == [("POST", "/v1/messages/batches")]
     assert json.loads(wire.last.content) == {"requests": requests}
     assert wire.last.headers.get("transfer-encoding") == "chunked"
@@ -230,12 +243,24 @@ async def test_async_create_streams_the_same_body(anthropic, tmp_path):
 
 def test_file_input_is_refused_and_nothing_is_sent(anthropic):
     hook, wire = anthropic(lambda request: ok(message_batch()))
-    with pytest.raises(GenAIBatchError, match="anthropic does not support file batch input"):
-        hook.create_batch(MODEL, display_name="d", file_name="file_011")
+    with pytest.raises(GenAIBatchError, match=r"anthropic does not support file batch input \(requests go inline\)"):
+        hook.create_batch(BatchSpec(model=MODEL, display_name="d", source=FileSource("file_011")))
     with pytest.raises(GenAIBatchError, match="anthropic does not support file upload"):
         hook.upload_file(io.BytesIO(b"{}"))
+    assert wire.requests == []
+
+
+def test_an_embeddings_batch_is_refused_before_any_request(anthropic):
+    hook, wire = anthropic(lambda request: ok(message_batch()))
     with pytest.raises(GenAIBatchError, match="anthropic does not support embeddings batches"):
-        hook.create_embeddings_batch(MODEL, display_name="d", requests=[native_request("a")])
+        hook.create_batch(inline_spec([native_request("a")], kind=BatchKind.EMBED))
+    assert wire.requests == []
+
+
+def test_labels_are_refused_before_any_request_since_a_message_batch_has_nowhere_to_keep_them(anthropic):
+    hook, wire = anthropic(lambda request: ok(message_batch()))
+    with pytest.raises(GenAIBatchError, match="anthropic does not support job labels"):
+        hook.create_batch(inline_spec([native_request("a")], labels={"team": "search"}))
     assert wire.requests == []
 
 
@@ -244,7 +269,7 @@ def test_create_is_not_retried_by_the_driver(anthropic):
         lambda request: httpx.Response(529, json={"type": "error", "error": {"type": "overloaded_error"}})
     )
     with pytest.raises(ProviderAPIError):
-        hook.create_batch(MODEL, display_name="d", requests=[native_request("a")])
+        hook.create_batch(inline_spec([native_request("a")]))
     assert len(wire.requests) == 1
 
 
@@ -292,17 +317,15 @@ def test_delete_sends_delete_to_the_batch(anthropic):
     assert wire.paths() == [("DELETE", "/v1/messages/batches/msgbatch_01")]
 
 
-async def test_async_get_cancel_and_delete_use_the_same_paths(anthropic):
+async def test_async_get_and_cancel_use_the_same_paths(anthropic):
     hook, wire = anthropic(lambda request: ok(message_batch(status="canceling")))
     job = await hook.aget_batch("msgbatch_01")
     await hook.acancel_batch("msgbatch_01")
-    await hook.adelete_batch("msgbatch_01")
     assert job.state is JobState.CANCELLING
     assert not job.state.is_terminal
     assert wire.paths() == [
         ("GET", "/v1/messages/batches/msgbatch_01"),
         ("POST", "/v1/messages/batches/msgbatch_01/cancel"),
-        ("DELETE", "/v1/messages/batches/msgbatch_01"),
     ]
 
 
@@ -391,7 +414,7 @@ def test_find_batch_is_always_none_because_message_batches_carry_no_key(anthropi
     pages = {None: page([message_batch("msgbatch_1"), message_batch("msgbatch_2")], False)}
     hook, _ = anthropic(lambda request: ok(pages[request.url.params.get("after_id")]))
     assert hook.find_batch(KEY) is None
-    assert AnthropicBatchHook.capabilities.find_by_key is False
+    assert hook.capabilities.find_by_key is False
 
 
 def test_find_batch_sends_no_request_when_the_provider_cannot_find_by_key(anthropic):
@@ -410,51 +433,61 @@ def test_find_batch_sends_no_request_when_the_provider_cannot_find_by_key(anthro
 def test_sampling_params_are_refused_under_2026_10_21_naming_them(anthropic):
     hook, wire = anthropic(lambda request: ok({}), anthropic_version="2026-10-21")
     with pytest.raises(ValueError, match=r"anthropic-version 2026-10-21 rejects temperature, top_k in batch") as info:
-        hook.to_native(gemini_line(temperature=0.3, topK=5), model=MODEL, embeddings=False)
+        hook.dialect.to_native(gemini_line(temperature=0.3, topK=5), model=MODEL, embeddings=False)
     assert "pin 2023-06-01" in str(info.value)
     with pytest.raises(ValueError, match=r"rejects top_p"):
-        hook.check_native(native_request("a", top_p=0.9), model=MODEL)
+        hook.dialect.check_native(native_request("a", top_p=0.9), model=MODEL)
     assert wire.requests == []
 
 
 def test_lines_without_sampling_params_pass_under_2026_10_21(anthropic):
     hook, _ = anthropic(lambda request: ok({}), anthropic_version="2026-10-21")
-    assert hook.to_native(gemini_line(maxOutputTokens=10), model=MODEL, embeddings=False)["params"]["max_tokens"] == 10
-    assert hook.check_native(native_request("a"), model=MODEL) is None
+    assert (
+        hook.dialect.to_native(gemini_line(maxOutputTokens=10), model=MODEL, embeddings=False)["params"]["max_tokens"]
+        == 10
+    )
+    assert hook.dialect.check_native(native_request("a"), model=MODEL) is None
 
 
 def test_sampling_params_are_accepted_under_2023_06_01(anthropic):
     hook, _ = anthropic(lambda request: ok({}))
-    params = hook.to_native(gemini_line(temperature=0.3, topP=0.8, topK=5), model=MODEL, embeddings=False)["params"]
+    params = hook.dialect.to_native(gemini_line(temperature=0.3, topP=0.8, topK=5), model=MODEL, embeddings=False)[
+        "params"
+    ]
     assert (params["temperature"], params["top_p"], params["top_k"]) == (0.3, 0.8, 5)
-    assert hook.check_native(native_request("a", temperature=0.1, top_k=3), model=MODEL) is None
+    assert hook.dialect.check_native(native_request("a", temperature=0.1, top_k=3), model=MODEL) is None
 
 
 def test_default_max_tokens_from_the_connection_fills_lines_without_max_output_tokens(anthropic):
     hook, _ = anthropic(lambda request: ok({}), default_max_tokens=1234)
-    line = hook.to_native(gemini_line("k"), model=MODEL, embeddings=False)
+    line = hook.dialect.to_native(gemini_line("k"), model=MODEL, embeddings=False)
     assert line == {
         "custom_id": "k",
         "params": {"model": MODEL, "max_tokens": 1234, "messages": [{"role": "user", "content": "hi"}]},
     }
-    assert hook.to_native(gemini_line(maxOutputTokens=77), model=MODEL, embeddings=False)["params"]["max_tokens"] == 77
+    assert (
+        hook.dialect.to_native(gemini_line(maxOutputTokens=77), model=MODEL, embeddings=False)["params"]["max_tokens"]
+        == 77
+    )
 
 
 def test_without_the_extra_max_tokens_defaults_to_4096(anthropic):
     hook, _ = anthropic(lambda request: ok({}))
-    assert hook.to_native(gemini_line(), model=MODEL, embeddings=False)["params"]["max_tokens"] == 4096
+    assert hook.dialect.to_native(gemini_line(), model=MODEL, embeddings=False)["params"]["max_tokens"] == 4096
 
 
 def test_embeddings_lines_are_refused(anthropic):
     hook, _ = anthropic(lambda request: ok({}))
     with pytest.raises(ValueError, match="anthropic has no embeddings batch API"):
-        hook.to_native({"key": "a", "request": {"content": {"parts": [{"text": "x"}]}}}, model=MODEL, embeddings=True)
+        hook.dialect.to_native(
+            {"key": "a", "request": {"content": {"parts": [{"text": "x"}]}}}, model=MODEL, embeddings=True
+        )
 
 
 def test_a_long_key_becomes_a_portable_custom_id(anthropic):
     hook, _ = anthropic(lambda request: ok({}))
-    custom_id = hook.to_native(gemini_line("k" * 80), model=MODEL, embeddings=False)["custom_id"]
-    assert custom_id == AnthropicBatchHook.provider_key("k" * 80)
+    custom_id = hook.dialect.to_native(gemini_line("k" * 80), model=MODEL, embeddings=False)["custom_id"]
+    assert custom_id == hook.dialect.provider_key("k" * 80)
     assert custom_id.startswith("k-") and len(custom_id) == 42
 
 

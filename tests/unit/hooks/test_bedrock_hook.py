@@ -27,6 +27,7 @@ from airflow_provider_genai_batch.hooks.aws import SIGN_AS_HEADER
 from airflow_provider_genai_batch.hooks.bedrock import BedrockBatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.models import JobState
+from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
 from ._wire import Wire
 
@@ -55,6 +56,11 @@ EXTRA = {
     "upload_part_size": 5 * MIB,
     "retry_max_wait": 0,
 }
+
+
+def file_spec(display_name: str = "nightly", **fields: Any) -> BatchSpec:
+    """A Claude batch of the uploaded ``s3://bkt/in/x.jsonl``."""
+    return BatchSpec(model=CLAUDE, display_name=display_name, source=FileSource("s3://bkt/in/x.jsonl"), **fields)
 
 
 def set_connection(monkeypatch: pytest.MonkeyPatch, **fields: Any) -> None:
@@ -296,7 +302,7 @@ def test_without_botocore_the_error_names_the_bedrock_extra(monkeypatch):
 
 def test_control_plane_calls_are_signed_for_bedrock_in_the_connection_region(bedrock):
     hook, wire = bedrock(control_plane)
-    hook.create_batch(CLAUDE, display_name="nightly", file_name="s3://bkt/in/x.jsonl", idempotency_key=KEY)
+    hook.create_batch(file_spec(idempotency_key=KEY))
     list(hook.list_batches())
     hook.cancel_batch(ARN)
     assert [r.method for r in wire.requests] == ["POST", "GET", "GET", "POST"]
@@ -359,9 +365,7 @@ def test_create_sends_a_deterministic_token_and_job_name_across_retries(bedrock)
     bodies = []
     for _try in range(2):  # two tries of one task instance: two hooks, one key
         hook, wire = bedrock(control_plane)
-        created = hook.create_batch(
-            CLAUDE, display_name="nightly_dag.submit", file_name="s3://bkt/in/x.jsonl", idempotency_key=KEY
-        )
+        created = hook.create_batch(file_spec("nightly_dag.submit", idempotency_key=KEY))
         assert created.name == ARN
         bodies.append(json.loads(wire.requests[0].content))
     assert bodies[0] == bodies[1]
@@ -390,7 +394,7 @@ def test_a_create_lost_to_a_transient_fault_is_resent_with_the_same_token(bedroc
         return control_plane(request)
 
     hook, wire = bedrock(flaky)
-    hook.create_batch(CLAUDE, display_name="nightly", file_name="s3://bkt/in/x.jsonl", idempotency_key=KEY)
+    hook.create_batch(file_spec(idempotency_key=KEY))
     creates = [json.loads(r.content) for r in wire.requests if r.method == "POST"]
     assert len(creates) == 2
     assert creates[0] == creates[1]
@@ -440,12 +444,6 @@ def test_find_batch_narrows_the_listing_to_the_key(bedrock):
     found = hook.find_batch(KEY)
     assert found is not None and found.name == ARN and found.state is JobState.RUNNING
     assert hook.idempotency_key_of(found) == KEY
-
-
-async def test_afind_batch_too(bedrock):
-    hook, wire = bedrock(control_plane)
-    assert (await hook.afind_batch(KEY)).name == ARN
-    assert wire.last.url.params["nameContains"] == KEY
 
 
 def test_aws_errors_keep_their_type_and_message(bedrock):
@@ -596,7 +594,6 @@ def test_results_are_read_from_the_job_output_file(bedrock):
     assert [(r.key, r.status) for r in rows] == [("req1", RowStatus.SUCCEEDED), (record_id("doc-2"), RowStatus.FAILED)]
     assert rows[0].text == "hi"
     assert wire.last.url.path == "/out/abcdefghijkl/nightly-1a2b.jsonl.out"
-    assert hook.read_output_manifest(completed) == {"totalRecordCount": 2, "successRecordCount": 1}
 
 
 def test_a_folder_input_reads_every_out_file_but_the_manifest(bedrock):
@@ -621,7 +618,6 @@ def test_a_failed_job_without_output_has_no_rows_but_a_completed_one_must_have_t
     hook, _ = bedrock(aws(FakeS3()))
     failed = hook.get_batch(ARN).model_copy(update={"state": JobState.FAILED})
     assert list(hook.iter_results(failed)) == []
-    assert hook.read_output_manifest(failed) is None
     with pytest.raises(NotFoundError):
         list(hook.iter_results(failed.model_copy(update={"state": JobState.SUCCEEDED})))
 
@@ -632,27 +628,69 @@ def test_a_failed_job_without_output_has_no_rows_but_a_completed_one_must_have_t
 def test_translation_follows_the_connections_invocation_type(monkeypatch):
     line = {"key": "k1", "request": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}}
     set_connection(monkeypatch)
-    invoke = BedrockBatchHook(conn_id=CONN_ID).to_native(line, model=CLAUDE, embeddings=False)
+    invoke = BedrockBatchHook(conn_id=CONN_ID).dialect.to_native(line, model=CLAUDE, embeddings=False)
     assert invoke["modelInput"]["anthropic_version"] == "bedrock-2023-05-31"
     set_connection(monkeypatch, extra={**EXTRA, "model_invocation_type": "Converse", "default_max_tokens": 7})
-    converse = BedrockBatchHook(conn_id=CONN_ID).to_native(line, model=CLAUDE, embeddings=False)
+    converse = BedrockBatchHook(conn_id=CONN_ID).dialect.to_native(line, model=CLAUDE, embeddings=False)
     assert converse["modelInput"] == {
         "messages": [{"role": "user", "content": [{"text": "hi"}]}],
         "inferenceConfig": {"maxTokens": 7},
     }
 
 
-def test_capabilities_limits_console_and_keys():
-    assert BedrockBatchHook.limits.min_requests == 100
-    caps = BedrockBatchHook.capabilities
-    assert (caps.file_input, caps.inline_input, caps.embeddings, caps.cancel, caps.delete) == (
+def test_translation_no_longer_needs_what_only_a_submission_needs(monkeypatch):
+    line = {"key": "k1", "request": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}}
+    set_connection(monkeypatch, extra={k: v for k, v in EXTRA.items() if k != "role_arn"})
+    translated = BedrockBatchHook(conn_id=CONN_ID).dialect.to_native(line, model=CLAUDE, embeddings=False)
+    assert translated["recordId"] == "k1"
+
+
+def test_check_submittable_names_every_missing_setting_before_any_request(bedrock):
+    extra = {k: v for k, v in EXTRA.items() if k not in ("role_arn", "output_s3_uri")}
+    hook, wire = bedrock(control_plane, extra=extra)
+    with pytest.raises(GenAIBatchError, match=f"'{CONN_ID}' needs role_arn, output_s3_uri to submit Bedrock jobs"):
+        hook.check_submittable()
+    assert wire.requests == []
+
+
+def test_check_submittable_passes_a_complete_connection(bedrock):
+    hook, wire = bedrock(control_plane)
+    assert hook.check_submittable() is None
+    assert wire.requests == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (file_spec(kind=BatchKind.EMBED), "bedrock does not support embeddings batches"),
+        (
+            BatchSpec(model=CLAUDE, display_name="d", source=InlineSource([{"recordId": "a", "modelInput": {}}])),
+            r"bedrock does not support inline batch input \(upload a file\)",
+        ),
+        (file_spec(labels={"team": "search"}), "bedrock does not support job labels"),
+    ],
+    ids=["embeddings", "inline", "labels"],
+)
+def test_a_spec_bedrock_cannot_make_is_refused_before_any_request(bedrock, spec, message):
+    hook, wire = bedrock(control_plane)
+    with pytest.raises(GenAIBatchError, match=message):
+        hook.create_batch(spec)
+    assert wire.requests == []
+
+
+def test_capabilities_limits_console_and_keys(bedrock):
+    hook, _ = bedrock(control_plane)
+    assert hook.dialect.limits.min_requests == 100
+    caps = hook.capabilities
+    assert (caps.file_input, caps.inline_input, caps.embeddings, caps.cancel, caps.delete, caps.labels) == (
         True,
         False,
         False,
         True,
+        False,
         False,
     )
     assert BedrockBatchHook.console_url(ARN) == (
         "https://us-west-2.console.aws.amazon.com/bedrock/home?region=us-west-2#/batch-inference"
     )
-    assert BedrockBatchHook.provider_key("req-1") == record_id("req-1")
+    assert hook.dialect.provider_key("req-1") == record_id("req-1")

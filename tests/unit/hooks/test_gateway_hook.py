@@ -16,12 +16,17 @@ import httpx
 import pytest
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
+from airflow_provider_genai_batch.formats.anthropic import AnthropicDialect
 from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.gateway import BEDROCK_UNSUPPORTED, GatewayDialect
+from airflow_provider_genai_batch.formats.gemini import GeminiDialect
+from airflow_provider_genai_batch.formats.openai import OpenAIDialect
 from airflow_provider_genai_batch.formats.results import RowStatus, Usage
 from airflow_provider_genai_batch.hooks.gateway import GatewayBatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_conn_type, hook_class_for_provider
 from airflow_provider_genai_batch.inputs import prepare_input
 from airflow_provider_genai_batch.models import BatchJob, JobState
+from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
 from ._wire import API_KEY, Handler, Wire, body, mock_hooks, set_connection
 
@@ -63,6 +68,16 @@ def gateway_file(name: str = "file-abc123", size: int = 20) -> dict[str, Any]:
         "state": "ACTIVE",
         "uri": name,
     }
+
+
+def inline(model: str, requests: Any, **fields: Any) -> BatchSpec:
+    """A batch of ``requests`` sent inline, in the target's format."""
+    return BatchSpec(model=model, display_name="d", source=InlineSource(requests), **fields)
+
+
+def from_file(model: str, file_name: str, display_name: str = "d", **fields: Any) -> BatchSpec:
+    """A batch of a file uploaded through the gateway."""
+    return BatchSpec(model=model, display_name=display_name, source=FileSource(file_name), **fields)
 
 
 def ok(payload: object = None, **kwargs: Any) -> httpx.Response:
@@ -149,7 +164,7 @@ async def test_every_request_carries_the_model_provider_header(gateway, tmp_path
     }
     hook, wire = gateway(answering(routes), model_provider="openai")
     uploaded = hook.upload_file(io.BytesIO(b'{"custom_id": "a"}\n'), display_name="in.jsonl")
-    job = hook.create_batch("gpt-4o-mini", display_name="d", file_name=uploaded.name)
+    job = hook.create_batch(from_file("gpt-4o-mini", uploaded.name))
     hook.get_batch(job.name)
     await hook.aget_batch(job.name)
     list(hook.list_batches())
@@ -209,7 +224,7 @@ def creating(name: str) -> Handler:
 def test_a_file_batch_names_the_file_by_the_bare_id_the_gateway_returned(gateway):
     hook, wire = gateway(creating("batch_abc"), model_provider="openai")
 
-    job = hook.create_batch("gpt-4o-mini", display_name="nightly", file_name="file-abc123", idempotency_key="gbk-1")
+    job = hook.create_batch(from_file("gpt-4o-mini", "file-abc123", "nightly", idempotency_key="gbk-1"))
 
     assert wire.last.url.path == "/genai/v1beta/models/gpt-4o-mini:batchGenerateContent"
     sent = body(wire.last)["batch"]
@@ -221,9 +236,9 @@ def test_a_file_batch_names_the_file_by_the_bare_id_the_gateway_returned(gateway
 
 def test_openai_inline_lines_travel_as_chat_bodies_in_the_gemini_envelope(gateway):
     hook, wire = gateway(creating("batch_abc"), model_provider="openai")
-    lines = [hook.to_native(line, model="gpt-4o-mini", embeddings=False) for line in CANONICAL]
+    lines = [hook.dialect.to_native(line, model="gpt-4o-mini", embeddings=False) for line in CANONICAL]
 
-    hook.create_batch("gpt-4o-mini", display_name="d", requests=lines)
+    hook.create_batch(inline("gpt-4o-mini", lines))
 
     [first, second] = body(wire.last)["batch"]["inputConfig"]["requests"]["requests"]
     assert first == {
@@ -237,9 +252,9 @@ def test_anthropic_inline_lines_travel_as_params_with_max_tokens(gateway):
     hook, wire = gateway(
         creating("msgbatch_01HkcTjaV5uDC8jWR4ZsDV8d"), model_provider="anthropic", default_max_tokens=256
     )
-    lines = [hook.to_native(line, model="claude-sonnet-4-5", embeddings=False) for line in CANONICAL]
+    lines = [hook.dialect.to_native(line, model="claude-sonnet-4-5", embeddings=False) for line in CANONICAL]
 
-    job = hook.create_batch("claude-sonnet-4-5", display_name="d", requests=lines)
+    job = hook.create_batch(inline("claude-sonnet-4-5", lines))
 
     first = body(wire.last)["batch"]["inputConfig"]["requests"]["requests"][0]
     assert first == {
@@ -256,7 +271,7 @@ def test_anthropic_inline_lines_travel_as_params_with_max_tokens(gateway):
 def test_gemini_inline_lines_go_as_they_are(gateway):
     hook, wire = gateway(creating("batches/abc"), model_provider="gemini")
 
-    hook.create_batch("gemini-2.5-flash", display_name="d", requests=CANONICAL)
+    hook.create_batch(inline("gemini-2.5-flash", CANONICAL))
 
     first = body(wire.last)["batch"]["inputConfig"]["requests"]["requests"][0]
     assert first == {"request": CANONICAL[0]["request"], "metadata": {"key": "sky"}}
@@ -275,30 +290,91 @@ def test_inline_fields_the_gateway_would_drop_are_refused_before_anything_is_sen
     else:
         tool = {"functionDeclarations": [{"name": "lookup", "description": "Look a word up."}]}
         request["tools"] = [tool]
-        lines = [hook.to_native({"key": "t", "request": request}, model="gpt-4o-mini", embeddings=False)]
+        lines = [hook.dialect.to_native({"key": "t", "request": request}, model="gpt-4o-mini", embeddings=False)]
 
     with pytest.raises(InputValidationError, match=f"request.{field} would be dropped by the gateway") as raised:
-        hook.create_batch("m", display_name="d", requests=lines)
+        hook.create_batch(inline("m", lines))
     assert raised.value.line == (2 if target == "gemini" else 1)
     assert wire.requests == []
 
 
-def test_anthropic_file_input_and_embeddings_are_refused(gateway):
+def test_anthropic_file_input_is_refused_before_anything_is_sent(gateway):
     hook, wire = gateway(never_called, model_provider="anthropic")
-    with pytest.raises(GenAIBatchError, match="file input for anthropic"):
-        hook.create_batch("claude-sonnet-4-5", display_name="d", file_name="file-x")
-    with pytest.raises(GenAIBatchError, match="embeddings"):
-        hook.create_embeddings_batch("gemini-embedding-001", display_name="d", requests=CANONICAL)
+    with pytest.raises(GenAIBatchError, match=r"gateway does not support file batch input \(requests go inline\)"):
+        hook.create_batch(from_file("claude-sonnet-4-5", "file-x"))
+    assert wire.requests == []
+
+
+@pytest.mark.parametrize("target", ["gemini", "openai", "anthropic"])
+def test_embeddings_are_refused_for_every_target_before_anything_is_sent(gateway, target):
+    hook, wire = gateway(never_called, model_provider=target)
+    with pytest.raises(GenAIBatchError, match="gateway does not support embeddings batches"):
+        hook.create_batch(inline("gemini-embedding-001", CANONICAL, kind=BatchKind.EMBED))
+    assert wire.requests == []
+
+
+@pytest.mark.parametrize("target", ["gemini", "openai", "anthropic"])
+def test_labels_are_refused_for_every_target_before_anything_is_sent(gateway, target):
+    hook, wire = gateway(never_called, model_provider=target)
+    with pytest.raises(GenAIBatchError, match="gateway does not support job labels"):
+        hook.create_batch(inline("m", CANONICAL, labels={"team": "search"}))
     assert wire.requests == []
 
 
 def test_bedrock_is_refused_with_the_reason_before_anything_is_sent(gateway):
     hook, wire = gateway(never_called, model_provider="bedrock")
     with pytest.raises(GenAIBatchError, match="role_arn and output_s3_uri"):
-        hook.create_batch("anthropic.claude-3-haiku", display_name="d", requests=CANONICAL)
+        hook.create_batch(inline("anthropic.claude-3-haiku", CANONICAL))
     with pytest.raises(GenAIBatchError, match="role_arn and output_s3_uri"):
-        prepare_input(CANONICAL, hook, model="anthropic.claude-3-haiku", embeddings=False)
+        prepare_input(CANONICAL, hook.dialect, model="anthropic.claude-3-haiku", embeddings=False)
     assert wire.requests == []
+
+
+# --- the dialect: the target's, as the facade carries it ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "dialect", "native_format"),
+    [
+        ("gemini", GeminiDialect(), InputFormat.GEMINI),
+        ("openai", OpenAIDialect(), InputFormat.OPENAI),
+        ("anthropic", AnthropicDialect(), InputFormat.ANTHROPIC),
+    ],
+)
+def test_the_dialect_is_the_targets_format_and_limits(gateway, target, dialect, native_format):
+    hook, _ = gateway(never_called, model_provider=target)
+    assert isinstance(hook.dialect, GatewayDialect)
+    assert hook.dialect.provider == "gateway"
+    assert hook.dialect.native_format is native_format is dialect.native_format
+    assert hook.dialect.limits == dialect.limits
+    assert hook.capabilities.embeddings is False
+    assert hook.capabilities.find_by_key is False
+
+
+def test_an_anthropic_targets_dialect_takes_the_connections_default_max_tokens(gateway):
+    hook, _ = gateway(never_called, model_provider="anthropic", default_max_tokens=321)
+    line = hook.dialect.to_native(CANONICAL[0], model="claude-sonnet-4-5", embeddings=False)
+    assert line["params"]["max_tokens"] == 321
+
+
+def test_a_bedrock_target_raises_the_documented_error_only_when_a_dialect_is_needed(gateway):
+    routes = {
+        ("GET", "/genai/v1beta/batches"): {"operations": [operation("batch_abc")]},
+        ("GET", "/genai/v1beta/batches/batch_abc"): operation("batch_abc", "BATCH_STATE_SUCCEEDED"),
+        ("POST", "/genai/v1beta/batches/batch_abc:cancel"): {},
+    }
+    hook, wire = gateway(answering(routes), model_provider="bedrock")
+
+    assert [job.name for job in hook.list_batches()] == ["batch_abc"]
+    assert hook.get_batch("batch_abc").state is JobState.SUCCEEDED
+    hook.cancel_batch("batch_abc")
+    assert [r.headers["x-model-provider"] for r in wire.requests] == ["bedrock"] * 3
+
+    for needs_a_dialect in (lambda: hook.dialect, lambda: hook.capabilities):
+        with pytest.raises(GenAIBatchError) as refused:
+            needs_a_dialect()
+        assert str(refused.value) == BEDROCK_UNSUPPORTED
+    assert len(wire.requests) == 3
 
 
 # --- preparing input for each target -----------------------------------------------------------------
@@ -306,9 +382,9 @@ def test_bedrock_is_refused_with_the_reason_before_anything_is_sent(gateway):
 
 def test_input_is_prepared_in_the_targets_format(gateway):
     hook, _ = gateway(never_called, model_provider="anthropic")
-    prepared = prepare_input(CANONICAL, hook, model="claude-sonnet-4-5", embeddings=False)
+    prepared = prepare_input(CANONICAL, hook.dialect, model="claude-sonnet-4-5", embeddings=False)
     try:
-        assert hook.native_format is InputFormat.ANTHROPIC
+        assert hook.dialect.native_format is InputFormat.ANTHROPIC
         assert prepared.inline is not None
         assert [line["custom_id"] for line in prepared.inline] == ["sky", "tides"]
         assert all("params" in line for line in prepared.inline)
@@ -320,7 +396,7 @@ def test_an_openai_jsonl_file_is_translated_and_uploaded(gateway, tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(line) + "\n" for line in CANONICAL))
     hook, _ = gateway(never_called, model_provider="openai")
-    prepared = prepare_input(str(source), hook, model="gpt-4o-mini", embeddings=False)
+    prepared = prepare_input(str(source), hook.dialect, model="gpt-4o-mini", embeddings=False)
     try:
         assert prepared.inline is None
         with prepared.open_upload() as stream:
@@ -337,15 +413,15 @@ def test_native_openai_lines_must_target_chat_completions(gateway):
     hook, _ = gateway(never_called, model_provider="openai")
     line = {"custom_id": "a", "method": "POST", "url": "/v1/embeddings", "body": {"model": "m", "input": "x"}}
     with pytest.raises(InputValidationError, match="its batch route names no endpoint") as raised:
-        prepare_input([line], hook, model="m", embeddings=False)
+        prepare_input([line], hook.dialect, model="m", embeddings=False)
     assert raised.value.line == 1
 
 
 def test_keys_become_portable_ids_for_openai_and_anthropic_targets(gateway):
     hook, _ = gateway(never_called, model_provider="anthropic")
-    assert hook.provider_key("a key/with spaces").startswith("k-")
+    assert hook.dialect.provider_key("a key/with spaces").startswith("k-")
     gemini_hook, _ = gateway(never_called, model_provider="gemini")
-    assert gemini_hook.provider_key("a key/with spaces") == "a key/with spaces"
+    assert gemini_hook.dialect.provider_key("a key/with spaces") == "a key/with spaces"
 
 
 # --- bare ids and states ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from airflow_provider_genai_batch.formats.results import RowStatus, Usage
 from airflow_provider_genai_batch.hooks.gemini import DEFAULT_BASE_URL, GeminiBatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.models import BatchJob, JobState
+from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
 from ._wire import API_KEY, BASE_URL, body, file_resource, operation, set_connection
 
@@ -30,6 +31,11 @@ REAL_SUCCESS_LINE = (
     b'"usageMetadata":{"promptTokenCount":1427,"candidatesTokenCount":144,"totalTokenCount":1571},'
     b'"modelVersion":"gemini-2.5-flash","responseId":"Y2sRaO3hL5qNz7IPu9"},"key":"00_COM.png"}'
 )
+
+
+def file_spec(file_name: str, display_name: str = "d", model: str = "gemini-2.5-flash", **fields) -> BatchSpec:
+    """A batch of an uploaded file."""
+    return BatchSpec(model=model, display_name=display_name, source=FileSource(file_name), **fields)
 
 
 def ok(payload: object = None, **kwargs) -> httpx.Response:
@@ -97,7 +103,9 @@ def test_connection_without_api_key_is_refused(monkeypatch):
 
 def test_upload_chunk_size_must_be_a_multiple_of_256_kib(monkeypatch):
     set_connection(monkeypatch, extra={"upload_chunk_size": CHUNK + 1})
-    with pytest.raises(ValueError, match="multiple of 262144"):
+    with pytest.raises(
+        GenAIBatchError, match=r"not a valid gemini connection: upload_chunk_size: .*multiple of 262144"
+    ):
         _ = GeminiBatchHook(conn_id="gemini_unit").settings
 
 
@@ -139,7 +147,7 @@ def test_api_key_travels_in_the_header_and_never_in_a_url(gemini, tmp_path):
     hook.get_file("files/abc-123")
     list(hook.list_files())
     hook.download_file("files/batch-b1", io.BytesIO())
-    hook.create_batch("gemini-2.5-flash", display_name="d", file_name="files/abc-123")
+    hook.create_batch(file_spec("files/abc-123"))
     hook.get_batch("batches/b1")
     list(hook.list_batches())
     hook.cancel_batch("batches/b1")
@@ -387,7 +395,7 @@ def test_download_of_a_missing_file_raises_not_found(gemini):
 
 def test_create_batch_from_a_file_posts_the_batch_with_the_tagged_display_name(gemini):
     hook, wire = gemini(lambda request: ok(operation("batches/new1")))
-    job = hook.create_batch("gemini-2.5-flash", display_name="nightly", file_name="files/x", idempotency_key=KEY)
+    job = hook.create_batch(file_spec("files/x", "nightly", idempotency_key=KEY))
     assert (wire.last.method, wire.last.url.path) == ("POST", "/v1beta/models/gemini-2.5-flash:batchGenerateContent")
     assert body(wire.last) == {"batch": {"displayName": f"nightly [{KEY}]", "inputConfig": {"fileName": "files/x"}}}
     assert (job.name, job.state) == ("batches/new1", JobState.PENDING)
@@ -395,7 +403,7 @@ def test_create_batch_from_a_file_posts_the_batch_with_the_tagged_display_name(g
 
 def test_create_batch_adds_the_files_prefix_and_keeps_a_models_prefix(gemini):
     hook, wire = gemini(lambda request: ok(operation("batches/new1")))
-    hook.create_batch("models/gemini-2.5-pro", display_name="plain", file_name="x")
+    hook.create_batch(file_spec("x", "plain", model="models/gemini-2.5-pro"))
     assert wire.last.url.path == "/v1beta/models/gemini-2.5-pro:batchGenerateContent"
     assert body(wire.last) == {"batch": {"displayName": "plain", "inputConfig": {"fileName": "files/x"}}}
 
@@ -412,7 +420,7 @@ def test_create_batch_inline_carries_each_key_in_metadata(gemini):
         },
     ]
     hook, wire = gemini(lambda request: ok(operation("batches/new2")))
-    hook.create_batch("gemini-2.5-flash", display_name="inline", requests=lines)
+    hook.create_batch(BatchSpec(model="gemini-2.5-flash", display_name="inline", source=InlineSource(lines)))
     assert body(wire.last)["batch"]["inputConfig"] == {
         "requests": {
             "requests": [
@@ -425,7 +433,7 @@ def test_create_batch_inline_carries_each_key_in_metadata(gemini):
 
 def test_create_embeddings_batch_uses_async_batch_embed_content(gemini):
     hook, wire = gemini(lambda request: ok(operation("batches/emb1")))
-    hook.create_embeddings_batch("gemini-embedding-001", display_name="emb", file_name="files/in")
+    hook.create_batch(file_spec("files/in", "emb", model="gemini-embedding-001", kind=BatchKind.EMBED))
     assert (wire.last.method, wire.last.url.path) == (
         "POST",
         "/v1beta/models/gemini-embedding-001:asyncBatchEmbedContent",
@@ -433,11 +441,23 @@ def test_create_embeddings_batch_uses_async_batch_embed_content(gemini):
     assert body(wire.last) == {"batch": {"displayName": "emb", "inputConfig": {"fileName": "files/in"}}}
 
 
-@pytest.mark.parametrize("sources", [{}, {"file_name": "files/x", "requests": []}])
-def test_create_batch_needs_exactly_one_source_and_sends_nothing_otherwise(gemini, sources):
+def test_capabilities_and_limits(gemini):
+    hook, _ = gemini(lambda request: ok({}))
+    caps, limits = hook.capabilities, hook.dialect.limits
+    assert (caps.file_input, caps.inline_input, caps.embeddings, caps.find_by_key, caps.labels) == (
+        True,
+        True,
+        True,
+        True,
+        False,
+    )
+    assert (limits.max_file_bytes, limits.max_inline_bytes) == (2 * 1024**3, 20 * 1024**2)
+
+
+def test_labels_are_refused_before_any_request(gemini):
     hook, wire = gemini(lambda request: ok(operation("batches/x")))
-    with pytest.raises(GenAIBatchError, match="exactly one of file_name or requests"):
-        hook.create_batch("gemini-2.5-flash", display_name="d", **sources)
+    with pytest.raises(GenAIBatchError, match="gemini does not support job labels"):
+        hook.create_batch(file_spec("files/x", labels={"team": "search"}))
     assert wire.requests == []
 
 
@@ -500,7 +520,7 @@ def test_api_version_v1_changes_every_path(gemini):
 
     hook, wire = gemini(handler, api_version="v1")
     hook.upload_file(io.BytesIO(b"abc"))
-    hook.create_batch("gemini-2.5-flash", display_name="d", file_name="files/x")
+    hook.create_batch(file_spec("files/x"))
     hook.get_batch("batches/b1")
     hook.cancel_batch("batches/b1")
     hook.get_file("files/x")
@@ -686,32 +706,6 @@ async def test_acancel_batch_posts_to_the_cancel_method(gemini):
     assert wire.paths() == [("POST", "/v1beta/batches/b1:cancel")]
 
 
-async def test_alist_batches_walks_pages_and_stops_at_an_empty_one(gemini):
-    pages = {
-        None: {"operations": [operation("batches/a")], "nextPageToken": "n1"},
-        "n1": {"operations": [operation("batches/b")], "nextPageToken": "n2"},
-        "n2": {"operations": [], "nextPageToken": "n3"},
-    }
-    hook, wire = gemini(lambda request: ok(pages[request.url.params.get("pageToken")]))
-    assert [job.name async for job in hook.alist_batches()] == ["batches/a", "batches/b"]
-    assert len(wire.requests) == 3
-
-
-async def test_afind_batch_matches_the_idempotency_key(gemini):
-    ops = {
-        "operations": [operation("batches/x", displayName="other"), operation("batches/y", displayName=f"n [{KEY}]")]
-    }
-    hook, _ = gemini(lambda request: ok(ops))
-    assert (await hook.afind_batch(KEY)).name == "batches/y"
-
-
-async def test_acreate_batch_posts_the_same_body_as_the_sync_call(gemini):
-    hook, wire = gemini(lambda request: ok(operation("batches/new")))
-    await hook.acreate_batch("gemini-2.5-flash", display_name="nightly", file_name="files/x", idempotency_key=KEY)
-    assert wire.last.url.path == "/v1beta/models/gemini-2.5-flash:batchGenerateContent"
-    assert body(wire.last) == {"batch": {"displayName": f"nightly [{KEY}]", "inputConfig": {"fileName": "files/x"}}}
-
-
 async def test_aget_batch_maps_404_to_not_found_and_redacts(gemini):
     payload = {"error": {"code": 404, "message": f"no batch for {API_KEY}", "status": "NOT_FOUND"}}
     hook, _ = gemini(lambda request: httpx.Response(404, json=payload))
@@ -719,18 +713,3 @@ async def test_aget_batch_maps_404_to_not_found_and_redacts(gemini):
         await hook.aget_batch("batches/gone")
     assert info.value.provider_status == "NOT_FOUND"
     assert API_KEY not in str(info.value)
-
-
-async def test_adownload_file_streams_into_the_sink(gemini):
-    hook, wire = gemini(lambda request: httpx.Response(200, content=b"a\nb\n"))
-    sink = io.BytesIO()
-    assert await hook.adownload_file("files/batch-b1", sink, chunk_size=2) == 4
-    assert sink.getvalue() == b"a\nb\n"
-    assert wire.last.url.path == "/v1beta/files/batch-b1:download"
-    assert dict(wire.last.url.params) == {"alt": "media"}
-
-
-async def test_adownload_file_of_a_missing_file_raises_not_found(gemini):
-    hook, _ = gemini(lambda request: httpx.Response(404, json=NOT_FOUND))
-    with pytest.raises(NotFoundError):
-        await hook.adownload_file("files/gone", io.BytesIO())

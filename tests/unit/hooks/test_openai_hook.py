@@ -15,11 +15,12 @@ import pytest
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats.keys import portable_id
-from airflow_provider_genai_batch.formats.openai import parse_batch
+from airflow_provider_genai_batch.formats.openai import MAX_METADATA_PAIRS, parse_batch
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks.openai import DEFAULT_BASE_URL, OpenAIBatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.models import JobState
+from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
 from ._wire import API_KEY, body, set_connection
 from .conftest import OPENAI_BASE_URL, OPENAI_CONN_ID
@@ -123,14 +124,16 @@ def test_connection_without_api_key_is_refused(monkeypatch):
         _ = OpenAIBatchHook(conn_id=OPENAI_CONN_ID).settings
 
 
-def test_capabilities_and_limits():
-    caps, limits = OpenAIBatchHook.capabilities, OpenAIBatchHook.limits
-    assert (caps.file_input, caps.inline_input, caps.embeddings, caps.find_by_key, caps.delete) == (
+def test_capabilities_and_limits(openai):
+    hook, _ = openai(lambda request: ok())
+    caps, limits = hook.capabilities, hook.dialect.limits
+    assert (caps.file_input, caps.inline_input, caps.embeddings, caps.find_by_key, caps.delete, caps.labels) == (
         True,
         False,
         True,
         True,
         False,
+        True,
     )
     assert (limits.max_requests, limits.max_file_bytes) == (50_000, 200_000_000)
 
@@ -155,7 +158,7 @@ def _every_call(hook: OpenAIBatchHook) -> None:
     list(hook.list_files())
     hook.delete_file("file-abc")
     hook.download_file("file-abc", io.BytesIO())
-    hook.create_batch(MODEL, display_name="d", file_name="file-abc", idempotency_key=KEY)
+    hook.create_batch(BatchSpec(model=MODEL, display_name="d", source=FileSource("file-abc"), idempotency_key=KEY))
     hook.get_batch("batch_abc")
     list(hook.list_batches())
     hook.cancel_batch("batch_abc")
@@ -296,20 +299,17 @@ def test_download_streams_the_file_content_endpoint(openai):
     assert list(hook.iter_file_bytes("file-out", chunk_size=5)) == [b"line1", b"\nline", b"2\n"]
 
 
-async def test_async_download_streams_the_file_content_endpoint(openai):
-    hook, wire = openai(lambda request: httpx.Response(200, content=b"abc\n"))
-    sink = io.BytesIO()
-    assert await hook.adownload_file("file-out", sink) == 4
-    assert sink.getvalue() == b"abc\n"
-    assert wire.paths() == [("GET", "/v1/files/file-out/content")]
-
-
 # --- batch creation ------------------------------------------------------------------------------------
+
+
+def file_spec(display_name: str = "d", **fields: Any) -> BatchSpec:
+    """A chat batch of the uploaded file ``file-in``."""
+    return BatchSpec(model=MODEL, display_name=display_name, source=FileSource("file-in"), **fields)
 
 
 def test_create_batch_posts_file_chat_endpoint_window_and_metadata(openai):
     hook, wire = openai(lambda request: ok(batch("batch_new", metadata={"display_name": "nightly"})))
-    job = hook.create_batch(MODEL, display_name="nightly", file_name="file-in", idempotency_key=KEY)
+    job = hook.create_batch(file_spec("nightly", idempotency_key=KEY))
 
     assert wire.paths() == [("POST", "/v1/batches")]
     assert wire.last.headers["content-type"] == "application/json"
@@ -324,43 +324,121 @@ def test_create_batch_posts_file_chat_endpoint_window_and_metadata(openai):
 
 def test_create_embeddings_batch_targets_the_embeddings_endpoint(openai):
     hook, wire = openai(lambda request: ok(batch("batch_emb")))
-    hook.create_embeddings_batch("text-embedding-3-small", display_name="emb", file_name="file-in")
+    hook.create_batch(
+        BatchSpec(
+            model="text-embedding-3-small", display_name="emb", source=FileSource("file-in"), kind=BatchKind.EMBED
+        )
+    )
     assert body(wire.last)["endpoint"] == "/v1/embeddings"
     assert body(wire.last)["metadata"] == {"display_name": "emb"}
 
 
 def test_create_batch_targets_the_endpoint_the_native_lines_name(openai):
     hook, wire = openai(lambda request: ok(batch("batch_resp")))
-    hook.create_batch(MODEL, display_name="r", file_name="file-in", endpoint="/v1/responses")
+    hook.create_batch(file_spec("r", endpoint="/v1/responses"))
     assert body(wire.last)["endpoint"] == "/v1/responses"
 
 
 def test_create_batch_cuts_the_display_name_to_the_metadata_value_limit(openai):
     hook, wire = openai(lambda request: ok(batch()))
-    hook.create_batch(MODEL, display_name="n" * 600, file_name="file-in", idempotency_key=KEY)
+    hook.create_batch(file_spec("n" * 600, idempotency_key=KEY))
     metadata = body(wire.last)["metadata"]
     assert metadata == {"display_name": "n" * 512, "idempotency_key": KEY}
 
 
-def test_create_batch_uses_the_connections_completion_window(openai):
-    hook, wire = openai(lambda request: ok(batch()), completion_window="48h")
-    hook.create_batch(MODEL, display_name="d", file_name="file-in")
-    assert body(wire.last)["completion_window"] == "48h"
+def test_create_batch_sends_the_24h_completion_window_the_connection_allows(openai):
+    hook, wire = openai(lambda request: ok(batch()), completion_window="24h")
+    hook.create_batch(file_spec())
+    assert body(wire.last)["completion_window"] == "24h"
+
+
+def test_a_connection_asking_for_another_completion_window_is_refused(monkeypatch):
+    set_connection(
+        monkeypatch, OPENAI_CONN_ID, conn_type="genai_openai", host=OPENAI_BASE_URL, extra={"completion_window": "48h"}
+    )
+    with pytest.raises(
+        GenAIBatchError, match="not a valid openai connection: completion_window: Input should be '24h'"
+    ):
+        _ = OpenAIBatchHook(conn_id=OPENAI_CONN_ID).settings
 
 
 def test_inline_requests_are_refused_and_nothing_is_sent(openai):
     hook, wire = openai(lambda request: ok(batch()))
-    with pytest.raises(GenAIBatchError, match="openai does not support inline batch input"):
-        hook.create_batch(MODEL, display_name="d", requests=[{"custom_id": "a"}])
+    spec = BatchSpec(model=MODEL, display_name="d", source=InlineSource([{"custom_id": "a"}]))
+    with pytest.raises(GenAIBatchError, match=r"openai does not support inline batch input \(upload a file\)"):
+        hook.create_batch(spec)
     assert wire.requests == []
 
 
 def test_create_is_not_retried_by_the_driver(openai):
     hook, wire = openai(lambda request: httpx.Response(503, json={"error": {"message": "busy", "type": "server"}}))
     with pytest.raises(ProviderAPIError) as info:
-        hook.create_batch(MODEL, display_name="d", file_name="file-in")
+        hook.create_batch(file_spec())
     assert info.value.http_status == 503
     assert len(wire.requests) == 1
+
+
+# --- labels: user metadata next to the display name and the key ----------------------------------------
+
+
+def test_labels_travel_in_the_batch_metadata_next_to_the_display_name_and_key(openai):
+    hook, wire = openai(lambda request: ok(batch("batch_new")))
+    hook.create_batch(file_spec("nightly", idempotency_key=KEY, labels={"team": "search", "cost_center": "cc-42"}))
+
+    assert wire.paths() == [("POST", "/v1/batches")]
+    assert body(wire.last) == {
+        "input_file_id": "file-in",
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+        "metadata": {"display_name": "nightly", "idempotency_key": KEY, "team": "search", "cost_center": "cc-42"},
+    }
+
+
+def test_labels_found_again_do_not_hide_the_idempotency_key(openai):
+    labelled = batch("batch_mine", metadata={"display_name": "nightly", "idempotency_key": KEY, "team": "search"})
+    hook, _ = openai(lambda request: ok(listing([labelled], False)))
+    job = hook.find_batch(KEY)
+    assert job is not None and job.name == "batch_mine"
+
+
+@pytest.mark.parametrize("reserved", ["display_name", "idempotency_key"])
+def test_a_label_named_like_a_key_the_hook_keeps_is_refused_before_any_request(openai, reserved):
+    hook, wire = openai(lambda request: ok(batch()))
+    with pytest.raises(GenAIBatchError, match=f"label\\(s\\) {reserved} are reserved"):
+        hook.create_batch(file_spec(idempotency_key=KEY, labels={reserved: "mine", "team": "search"}))
+    assert wire.requests == []
+
+
+def test_fourteen_labels_fit_next_to_the_display_name_and_key(openai):
+    labels = {f"label_{i:02d}": str(i) for i in range(MAX_METADATA_PAIRS - 2)}
+    hook, wire = openai(lambda request: ok(batch()))
+    hook.create_batch(file_spec(idempotency_key=KEY, labels=labels))
+    metadata = body(wire.last)["metadata"]
+    assert len(metadata) == MAX_METADATA_PAIRS == 16
+    assert metadata == {"display_name": "d", "idempotency_key": KEY, **labels}
+
+
+def test_more_than_fourteen_labels_are_refused_before_any_request(openai):
+    labels = {f"label_{i:02d}": str(i) for i in range(MAX_METADATA_PAIRS - 1)}
+    hook, wire = openai(lambda request: ok(batch()))
+    with pytest.raises(GenAIBatchError, match="15 labels: openai keeps 14 at most next to the display name and key"):
+        hook.create_batch(file_spec(idempotency_key=KEY, labels=labels))
+    assert wire.requests == []
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ({"k" * 65: "v"}, "keys are at most 64 characters and values 512"),
+        ({"team": "v" * 513}, "keys are at most 64 characters and values 512"),
+        ({"team": 7}, "labels are strings to strings"),
+    ],
+)
+def test_a_label_outside_the_metadata_limits_is_refused_before_any_request(openai, labels, message):
+    hook, wire = openai(lambda request: ok(batch()))
+    with pytest.raises(GenAIBatchError, match=message):
+        hook.create_batch(file_spec(labels=labels))
+    assert wire.requests == []
 
 
 # --- batch get / list / cancel / delete ----------------------------------------------------------------
@@ -437,22 +515,14 @@ def test_batches_cannot_be_deleted_and_nothing_is_sent(openai):
     assert wire.requests == []
 
 
-async def test_async_get_list_and_cancel_use_the_same_paths(openai):
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/v1/batches":
-            return ok(listing([batch("batch_1", metadata={"idempotency_key": KEY})], False))
-        return ok(batch("batch_abc", "finalizing"))
-
-    hook, wire = openai(handler)
+async def test_async_get_and_cancel_use_the_same_paths(openai):
+    hook, wire = openai(lambda request: ok(batch("batch_abc", "finalizing")))
     job = await hook.aget_batch("batch_abc")
     await hook.acancel_batch("batch_abc")
-    found = await hook.afind_batch(KEY)
     assert job.state is JobState.RUNNING
-    assert found is not None and found.name == "batch_1"
     assert wire.paths() == [
         ("GET", "/v1/batches/batch_abc"),
         ("POST", "/v1/batches/batch_abc/cancel"),
-        ("GET", "/v1/batches"),
     ]
     assert all(r.headers["authorization"] == f"Bearer {API_KEY}" for r in wire.requests)
 
@@ -579,14 +649,16 @@ def test_find_batch_returns_none_after_the_last_page(openai):
 
 
 @pytest.mark.parametrize("key", ["simple-key_1", "a" * 64])
-def test_provider_key_keeps_a_portable_key(key):
-    assert OpenAIBatchHook.provider_key(key) == key
+def test_provider_key_keeps_a_portable_key(openai, key):
+    hook, _ = openai(lambda request: ok())
+    assert hook.dialect.provider_key(key) == key
 
 
 @pytest.mark.parametrize("key", ["a" * 65, "doc/1.png", "ключ", "has space"])
-def test_provider_key_maps_other_keys_to_a_deterministic_portable_id(key):
-    mapped = OpenAIBatchHook.provider_key(key)
-    assert mapped == portable_id(key) == OpenAIBatchHook.provider_key(key)
+def test_provider_key_maps_other_keys_to_a_deterministic_portable_id(openai, key):
+    hook, _ = openai(lambda request: ok())
+    mapped = hook.dialect.provider_key(key)
+    assert mapped == portable_id(key) == hook.dialect.provider_key(key)
     assert mapped.startswith("k-")
     assert len(mapped) == 42
     assert mapped.replace("-", "").replace("_", "").isalnum() and mapped.isascii()

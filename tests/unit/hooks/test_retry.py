@@ -24,9 +24,11 @@ from airflow_provider_genai_batch.formats.openai import parse_batch
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks import retry as retry_module
 from airflow_provider_genai_batch.models import JobState
+from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 
 MODEL = "gpt-4o-mini"
 BUSY = {"error": {"message": "The server is overloaded", "type": "server_error"}}
+CREATE = BatchSpec(model=MODEL, display_name="d", source=FileSource("file-in"))
 
 
 def batch(batch_id: str = "batch_1", status: str = "in_progress") -> dict[str, Any]:
@@ -219,7 +221,7 @@ def test_a_connection_error_that_persists_is_raised_as_is(openai, waits):
 def test_a_create_answered_503_is_not_retried_by_the_driver(openai, waits):
     hook, wire = openai(scripted(busy(), ok()))
     with pytest.raises(ProviderAPIError) as info:
-        hook.create_batch(MODEL, display_name="d", file_name="file-in")
+        hook.create_batch(CREATE)
     assert info.value.http_status == 503
     assert wire.paths() == [("POST", "/v1/batches")]
     assert (hook.retries, waits) == (0, [])
@@ -228,7 +230,7 @@ def test_a_create_answered_503_is_not_retried_by_the_driver(openai, waits):
 def test_a_create_whose_connection_fails_is_not_retried_by_the_driver(openai, waits):
     hook, wire = openai(scripted(httpx.ConnectError("reset"), ok()))
     with pytest.raises(httpx.ConnectError):
-        hook.create_batch(MODEL, display_name="d", file_name="file-in")
+        hook.create_batch(CREATE)
     assert (len(wire.requests), hook.retries) == (1, 0)
 
 
@@ -259,7 +261,9 @@ def test_anthropic_cancel_is_retried_and_its_create_is_not(anthropic, waits):
 
     hook, wire = anthropic(scripted(overloaded, httpx.Response(200, json=_anthropic_batch())))
     with pytest.raises(ProviderAPIError):
-        hook.create_batch("claude", display_name="d", requests=[{"custom_id": "a", "params": {}}])
+        hook.create_batch(
+            BatchSpec(model="claude", display_name="d", source=InlineSource([{"custom_id": "a", "params": {}}]))
+        )
     assert len(wire.requests) == 1
 
 
@@ -287,7 +291,7 @@ async def test_async_non_transient_status_and_create_are_not_retried(openai, wai
         await hook.aget_batch("batch_1")
     hook2, wire2 = openai(scripted(busy(), ok()))
     with pytest.raises(ProviderAPIError):
-        await hook2.acreate_batch(MODEL, display_name="d", file_name="file-in")
+        await hook2.arun(hook2._op_create_batch(CREATE))
     assert (len(wire.requests), len(wire2.requests), waits) == (1, 1, [])
 
 

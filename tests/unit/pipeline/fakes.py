@@ -1,14 +1,14 @@
 """An in-memory provider for pipeline tests: a fake Gemini hook, a fake TI, a fake task state store.
 
 The fake hook keeps jobs in a dict and records every call. A test scripts what successive status
-polls return (a state, a dict of field updates, or an exception to raise) with ``script``. Generation
-and embeddings batches go through the real Gemini wire translation (``_create_op``) so a test can
-assert the REST body the real hook would send, without any HTTP.
+polls return (a state, a dict of field updates, or an exception to raise) with ``script``. Every
+create goes through the real capability check and Gemini wire translation (``_op_create_batch(spec)``)
+so a test can assert the REST body the real hook would send, without any HTTP. ``use_dialect`` gives
+the fake other limits or capabilities.
 """
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import json
 from collections import defaultdict
@@ -20,10 +20,13 @@ from typing import IO, Any
 from pydantic import SecretStr
 
 from airflow_provider_genai_batch.errors import NotFoundError
+from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
+from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook, GeminiSettings
 from airflow_provider_genai_batch.idempotency import tag_display_name
 from airflow_provider_genai_batch.models import BatchJob, BatchStats, FileInfo, JobState
+from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 
 FAKE_CONN_ID = "genai_fake"
 FAKE_SECRET = "sk-super-secret-fake-key-0123456789"
@@ -88,6 +91,14 @@ class FakeBatchHook(GeminiBatchHook):
         """The arguments of every recorded call to ``method``."""
         return [args for called, args in self.calls if called == method]
 
+    def use_dialect(
+        self, *, limits: ProviderLimits | None = None, capabilities: ProviderCapabilities | None = None
+    ) -> None:
+        """From now on this fake's dialect (and so ``hook.dialect.limits``, ``hook.capabilities``) has these."""
+        overrides = {"limits": limits, "capabilities": capabilities}
+        changed = {name: value for name, value in overrides.items() if value is not None}
+        self.__dict__["dialect"] = type("TestGeminiDialect", (GeminiDialect,), changed)()
+
     # --- the provider --------------------------------------------------------------------------------
 
     def _poll(self, name: str) -> BatchJob:
@@ -114,52 +125,38 @@ class FakeBatchHook(GeminiBatchHook):
         self.uploads.append({"name": info.name, "display_name": display_name, "mime_type": mime_type, "data": data})
         return info
 
-    def _create(
-        self,
-        model: str,
-        *,
-        display_name: str,
-        file_name: str | None,
-        requests: Iterable[Mapping[str, Any]] | None,
-        idempotency_key: str | None,
-        embeddings: bool,
-        **extra: Any,
-    ) -> BatchJob:
-        requests = None if requests is None else list(requests)
-        op_kwargs: dict[str, Any] = {
-            "file_name": file_name,
-            "requests": requests,
-            "display_name": display_name,
-            "idempotency_key": idempotency_key,
-            "embeddings": embeddings,
-            **extra,
-        }
-        if "endpoint" in inspect.signature(self._op_create_batch).parameters:
-            op_kwargs.setdefault("endpoint", None)
-        operation = self._op_create_batch(model, **op_kwargs)
+    def create_batch(self, spec: BatchSpec) -> BatchJob:
+        """The real capability check and wire request, then a job in the dict; recorded as ``create_batch``."""
+        spec = self._checked(spec)
+        requests = list(spec.source.requests) if isinstance(spec.source, InlineSource) else None
+        file_name = spec.source.file_name if isinstance(spec.source, FileSource) else None
+        operation = self._op_create_batch(spec)
         wire_request = next(operation)  # the real Gemini REST request, built but never sent
         operation.close()
         total = len(requests) if requests is not None else self._line_count(file_name)
+        key = spec.idempotency_key
         job = self.add_job(
             f"batches/fake-{next(self._ids)}",
             JobState.PENDING,
-            display_name=tag_display_name(display_name, idempotency_key) if idempotency_key else display_name,
+            display_name=tag_display_name(spec.display_name, key) if key else spec.display_name,
             total=total,
             pending=total,
             results=self.next_job_results,
         )
         self.script(job.name, *self.next_job_script)
         self.next_job_script, self.next_job_results = [], None
-        self.calls.append(("create_embeddings_batch" if embeddings else "create_batch", job.name))
+        self.calls.append(("create_batch", job.name))
         self.created.append(
             {
-                "model": model,
-                "display_name": display_name,
+                "spec": spec,
+                "model": spec.model,
+                "display_name": spec.display_name,
                 "file_name": file_name,
                 "requests": requests,
-                "idempotency_key": idempotency_key,
-                "embeddings": embeddings,
-                "extra": extra,
+                "idempotency_key": key,
+                "embeddings": spec.embeddings,
+                "endpoint": spec.endpoint,
+                "labels": dict(spec.labels),
                 "wire_url": wire_request.url,
                 "wire_body": wire_request.json,
                 "job_name": job.name,
@@ -170,12 +167,6 @@ class FakeBatchHook(GeminiBatchHook):
     def _line_count(self, file_name: str | None) -> int:
         data = next((u["data"] for u in self.uploads if u["name"] == file_name), b"")
         return sum(1 for line in data.splitlines() if line.strip())
-
-    def create_batch(self, model: str, **kwargs: Any) -> BatchJob:
-        return self._create(model, embeddings=False, **{"file_name": None, "requests": None, **kwargs})
-
-    def create_embeddings_batch(self, model: str, **kwargs: Any) -> BatchJob:
-        return self._create(model, embeddings=True, **{"file_name": None, "requests": None, **kwargs})
 
     def get_batch(self, name: str) -> BatchJob:
         self.calls.append(("get_batch", name))

@@ -7,15 +7,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from airflow.sdk import Asset
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 from airflow.sdk.definitions.asset import Model
 from airflow.sdk.exceptions import TaskDeferralError, TaskDeferralTimeout
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError
+from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError, ProviderAPIError
+from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import MANIFEST_FILE, RESULTS_FILE
-from airflow_provider_genai_batch.models import BatchJobRef, JobState
+from airflow_provider_genai_batch.models import JobState
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 
@@ -250,11 +252,98 @@ def test_non_deferrable_mode_polls_to_completion(fake_hook: FakeBatchHook, input
     assert sorted(read_rows(output_uri)) == ["a", "b", "c"]
 
 
-def test_non_deferrable_mode_cancels_at_job_timeout(fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str):
-    with pytest.raises(JobTimeoutError):
+def test_non_deferrable_mode_cancels_at_job_timeout_and_names_the_job(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str
+):
+    with pytest.raises(JobTimeoutError) as err:
         waiting_submit(input_jsonl, output_uri, job_timeout=timedelta(milliseconds=50)).execute(make_context())
 
-    assert fake_hook.names("cancel_batch") == [fake_hook.created[0]["job_name"]]
+    job = fake_hook.created[0]["job_name"]
+    assert fake_hook.names("cancel_batch") == [job]
+    assert f"gemini job {job} did not finish within 0:00:00.050000" in str(err.value)
+    assert str(err.value).endswith("the job was cancelled (cancel_on_timeout=True)")
+
+
+def unavailable() -> ProviderAPIError:
+    return ProviderAPIError("backend unavailable", http_status=503, provider="gemini")
+
+
+def test_non_deferrable_mode_polls_through_transient_errors_to_completion(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str
+):
+    fake_hook.next_job_script = [unavailable(), httpx.ConnectError("connection refused"), JobState.SUCCEEDED]
+    fake_hook.next_job_results = [succeeded(k) for k in "abc"]
+
+    manifest = waiting_submit(input_jsonl, output_uri, max_poll_failures=3).execute(make_context())
+
+    assert fake_hook.names("get_batch") == [fake_hook.created[0]["job_name"]] * 3
+    assert manifest["counts"]["succeeded"] == 3
+    assert sorted(read_rows(output_uri)) == ["a", "b", "c"]
+
+
+def test_non_deferrable_mode_fails_after_max_poll_failures_transient_errors_in_a_row(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str
+):
+    fake_hook.next_job_script = [unavailable(), unavailable(), unavailable(), JobState.SUCCEEDED]
+
+    with pytest.raises(GenAIBatchError) as err:
+        waiting_submit(input_jsonl, output_uri, max_poll_failures=3).execute(make_context())
+
+    job = fake_hook.created[0]["job_name"]
+    assert not isinstance(err.value, JobTimeoutError)
+    assert job in str(err.value)
+    assert "3 times in a row" in str(err.value)
+    assert "backend unavailable" in str(err.value)
+    assert fake_hook.names("get_batch") == [job] * 3
+    assert fake_hook.names("cancel_batch") == []
+    assert not (Path(output_uri) / MANIFEST_FILE).exists()
+
+
+def test_non_deferrable_mode_raises_a_permanent_poll_error_as_it_is(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str
+):
+    forbidden = ProviderAPIError("permission denied", http_status=403, provider="gemini")
+    fake_hook.next_job_script = [JobState.RUNNING, forbidden]
+
+    with pytest.raises(ProviderAPIError) as err:
+        waiting_submit(input_jsonl, output_uri).execute(make_context())
+
+    assert err.value is forbidden
+    assert len(fake_hook.names("get_batch")) == 2
+    assert fake_hook.names("cancel_batch") == []
+
+
+def test_a_non_deferrable_timeout_after_a_failed_poll_names_the_job_and_the_error(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str
+):
+    fake_hook.next_job_script = [httpx.ConnectError("connection refused")]
+
+    with pytest.raises(JobTimeoutError) as err:
+        waiting_submit(input_jsonl, output_uri, job_timeout=timedelta(0)).execute(make_context())
+
+    job = fake_hook.created[0]["job_name"]
+    assert job in str(err.value)
+    assert "connection refused" in str(err.value)
+    assert fake_hook.names("cancel_batch") == [job]
+
+
+def test_a_cancel_at_timeout_that_fails_with_a_network_error_still_raises_job_timeout_error(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str, monkeypatch: pytest.MonkeyPatch
+):
+    def cancel_batch(name: str) -> None:
+        fake_hook.calls.append(("cancel_batch", name))
+        raise httpx.ConnectError("connection reset by peer")
+
+    monkeypatch.setattr(fake_hook, "cancel_batch", cancel_batch)
+    fake_hook.next_job_script = [JobState.RUNNING]
+
+    with pytest.raises(JobTimeoutError) as err:
+        waiting_submit(input_jsonl, output_uri, job_timeout=timedelta(0)).execute(make_context())
+
+    job = fake_hook.created[0]["job_name"]
+    assert fake_hook.names("cancel_batch") == [job]
+    assert "cancelling it failed: connection reset by peer" in str(err.value)
+    assert "the job was cancelled" not in str(err.value)
 
 
 def test_on_kill_while_polling_on_the_worker_cancels_the_job(

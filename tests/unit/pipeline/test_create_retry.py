@@ -17,11 +17,12 @@ import pytest
 from pydantic import SecretStr
 
 from airflow_provider_genai_batch.errors import ProviderAPIError
-from airflow_provider_genai_batch.hooks.base import ProviderCapabilities
+from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities
 from airflow_provider_genai_batch.hooks.gemini import GeminiSettings
 from airflow_provider_genai_batch.idempotency import idempotency_key, tag_display_name
 from airflow_provider_genai_batch.models import BatchJob, JobState
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
+from airflow_provider_genai_batch.spec import BatchSpec
 
 from .fakes import FAKE_CONN_ID, FAKE_SECRET, FakeBatchHook, FakeTI, make_context
 
@@ -54,13 +55,13 @@ def failing_creates(hook: FakeBatchHook, *failures: tuple[BaseException, bool]) 
     pending = list(failures)
     count = iter(range(1, 1000))
 
-    def create_batch(model: str, **kwargs: Any) -> BatchJob:
+    def create_batch(spec: BatchSpec) -> BatchJob:
         hook.calls.append(("create_attempt", next(count)))
         if not pending:
-            return real_create(model, **kwargs)
+            return real_create(spec)
         error, made = pending.pop(0)
         if made:
-            real_create(model, **kwargs)
+            real_create(spec)
         raise error
 
     hook.create_batch = create_batch  # type: ignore[method-assign]
@@ -166,8 +167,8 @@ def test_a_provider_that_cannot_find_by_key_is_not_retried_on_503(
     fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, sleeps: list[float]
 ):
     # Anthropic-like: a message batch carries no key, so a lost create cannot be told from a failed one.
-    fake_hook.capabilities = ProviderCapabilities(  # type: ignore[misc]
-        file_input=True, inline_input=True, embeddings=True, find_by_key=False
+    fake_hook.use_dialect(
+        capabilities=ProviderCapabilities(file_input=True, inline_input=True, embeddings=True, find_by_key=False)
     )
     failing_creates(fake_hook, (unavailable(), False))
     with pytest.raises(ProviderAPIError) as info:
@@ -182,8 +183,8 @@ def test_a_provider_that_cannot_find_by_key_is_not_retried_on_503(
 def test_a_provider_that_cannot_find_by_key_is_not_retried_on_a_connection_error(
     fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, sleeps: list[float]
 ):
-    fake_hook.capabilities = ProviderCapabilities(  # type: ignore[misc]
-        file_input=True, inline_input=True, embeddings=True, find_by_key=False
+    fake_hook.use_dialect(
+        capabilities=ProviderCapabilities(file_input=True, inline_input=True, embeddings=True, find_by_key=False)
     )
     failing_creates(fake_hook, (httpx.ReadTimeout("timed out"), True))
     with pytest.raises(httpx.ReadTimeout):

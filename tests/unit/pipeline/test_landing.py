@@ -11,8 +11,9 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import MANIFEST_FILE, RESULTS_FILE, land_results, output_dir
-from airflow_provider_genai_batch.models import BatchJob, BatchJobRef, BatchStats, JobState, ResultsManifest
+from airflow_provider_genai_batch.models import BatchJob, BatchStats, JobState, ResultsManifest
 
 from .fakes import FAKE_CONN_ID, failed, succeeded
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
@@ -15,11 +17,12 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, T
 
 from airflow_provider_genai_batch import links as links_module
 from airflow_provider_genai_batch.completion import DEFER_GRACE
-from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
+from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import MANIFEST_FILE
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
-from airflow_provider_genai_batch.models import BatchJobRef, JobState
+from airflow_provider_genai_batch.models import BatchStats, JobState
 from airflow_provider_genai_batch.operators.files import GenAIBatchDeleteFileOperator, GenAIBatchUploadFileOperator
 from airflow_provider_genai_batch.operators.jobs import (
     GenAIBatchCancelJobOperator,
@@ -87,6 +90,78 @@ def test_non_deferrable_poke_returns_the_manifest_when_the_job_is_done(fake_hook
     assert result.xcom_value["manifest_uri"] == str(Path(output_uri) / MANIFEST_FILE)
 
 
+def test_non_deferrable_poke_returns_false_on_a_transient_poll_error(fake_hook: FakeBatchHook, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    fake_hook.script(JOB, ProviderAPIError("backend unavailable", http_status=503, provider="gemini"))
+
+    assert sensor(output_uri=output_uri, deferrable=False).poke(make_context()) is False
+    assert not (Path(output_uri) / MANIFEST_FILE).exists()
+
+
+def test_non_deferrable_pokes_fail_after_max_poll_failures_transient_errors_in_a_row(
+    fake_hook: FakeBatchHook, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    fake_hook.script(JOB, *[httpx.ConnectError("connection refused")] * 3)
+    op = sensor(output_uri=output_uri, deferrable=False, max_poll_failures=3)
+
+    assert op.poke(make_context()) is False
+    assert op.poke(make_context()) is False
+    with pytest.raises(GenAIBatchError) as err:
+        op.poke(make_context())
+
+    assert JOB in str(err.value)
+    assert "3 times in a row" in str(err.value)
+    assert "connection refused" in str(err.value)
+    assert fake_hook.names("cancel_batch") == []
+
+
+def test_a_successful_poke_resets_the_run_of_failed_polls(fake_hook: FakeBatchHook, output_uri: str):
+    finished_job(fake_hook)
+    unavailable = ProviderAPIError("backend unavailable", http_status=503, provider="gemini")
+    fake_hook.script(JOB, unavailable, unavailable, JobState.RUNNING, unavailable, unavailable, JobState.SUCCEEDED)
+    op = sensor(output_uri=output_uri, deferrable=False, max_poll_failures=3)
+
+    results = [op.poke(make_context()) for _ in range(6)]
+
+    assert results[:5] == [False] * 5
+    assert isinstance(results[5], PokeReturnValue) and results[5].is_done is True
+
+
+def test_non_deferrable_poke_raises_a_permanent_poll_error_as_it_is(fake_hook: FakeBatchHook, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    forbidden = ProviderAPIError("permission denied", http_status=403, provider="gemini")
+    fake_hook.script(JOB, forbidden)
+
+    with pytest.raises(ProviderAPIError) as err:
+        sensor(output_uri=output_uri, deferrable=False).poke(make_context())
+
+    assert err.value is forbidden
+
+
+def test_pokes_log_progress_only_when_the_state_or_counts_change(fake_hook: FakeBatchHook, output_uri: str, caplog):
+    fake_hook.add_job(JOB, JobState.RUNNING, total=3, succeeded=1, pending=2)
+    fake_hook.script(
+        JOB,
+        JobState.RUNNING,
+        JobState.RUNNING,
+        {"state": JobState.RUNNING, "stats": BatchStats(total=3, succeeded=2, pending=1)},
+    )
+    op = sensor(output_uri=output_uri, deferrable=False)
+    # The task logger is structlog's, straight to stdout; a stdlib logger lets caplog see the lines.
+    op._cached_logger = logging.getLogger("genai_batch.tests.sensor")
+
+    with caplog.at_level(logging.INFO, logger="genai_batch.tests.sensor"):
+        for _ in range(3):
+            assert op.poke(make_context()) is False
+
+    progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{JOB} is ")]
+    assert progress == [
+        f"{JOB} is JOB_STATE_RUNNING: 1/3 succeeded, 0 failed, 2 pending",
+        f"{JOB} is JOB_STATE_RUNNING: 2/3 succeeded, 0 failed, 1 pending",
+    ]
+
+
 def test_non_deferrable_execute_pokes_until_done_and_returns_the_manifest(fake_hook: FakeBatchHook, output_uri: str):
     finished_job(fake_hook)
     fake_hook.script(JOB, JobState.RUNNING, JobState.RUNNING, JobState.SUCCEEDED)
@@ -118,6 +193,7 @@ def test_a_deferrable_sensor_defers_with_its_timeout_as_the_job_deadline(fake_ho
     assert deferred.value.method_name == "execute_complete"
     assert deferred.value.trigger.job_ref == REF
     assert deferred.value.trigger.poll_interval == 30.0
+    assert deferred.value.trigger.max_poll_failures == 10
     assert deferred.value.trigger.deadline == pytest.approx(before + 3600, abs=5)
     assert deferred.value.timeout == pytest.approx(timedelta(hours=1) + DEFER_GRACE, abs=timedelta(seconds=5))
     assert ti.pushes == [("job_ref", REF.to_xcom())]  # pushed before deferring, so the link works meanwhile

@@ -13,12 +13,14 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_genai_batch.completion import DEFER_GRACE
-from airflow_provider_genai_batch.errors import InputValidationError
-from airflow_provider_genai_batch.hooks.base import ProviderLimits
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
+from airflow_provider_genai_batch.formats.dialect import ProviderLimits
 from airflow_provider_genai_batch.idempotency import idempotency_key
+from airflow_provider_genai_batch.job_ref import STATE_STORE_KEY, BatchJobRef
 from airflow_provider_genai_batch.landing import KEYS_FILE
-from airflow_provider_genai_batch.models import BatchJobRef, JobState
-from airflow_provider_genai_batch.operators.submit import STATE_STORE_KEY, GenAIBatchSubmitOperator
+from airflow_provider_genai_batch.models import JobState
+from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
+from airflow_provider_genai_batch.spec import BatchKind
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 
 from .fakes import (
@@ -43,6 +45,16 @@ def submit_op(input: Any, **kwargs: Any) -> GenAIBatchSubmitOperator:
 
 def key_of(ti: FakeTI) -> str:
     return idempotency_key(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+
+
+def pushed_refs(ti: FakeTI) -> list[Any]:
+    """The job refs ``ti`` pushed to XCom, each once (the same ref may be written again on the way)."""
+    assert {key for key, _ in ti.pushes} <= {"job_ref"}
+    refs: list[Any] = []
+    for _, value in ti.pushes:
+        if value not in refs:
+            refs.append(value)
+    return refs
 
 
 # --- submitting ---------------------------------------------------------------------------------------
@@ -74,7 +86,7 @@ def test_execute_uploads_once_creates_once_and_returns_the_job_ref(
     assert ref["idempotency_key"] == key_of(ti)
     assert ref["request_count"] == 3
     assert ref["output_uri"] == output_uri
-    assert ti.pushes == [("job_ref", ref)]
+    assert pushed_refs(ti) == [ref]
 
 
 def test_execute_writes_the_input_keys_under_output_uri(
@@ -209,14 +221,14 @@ def test_embeddings_true_creates_an_embeddings_batch(
         make_context(ti)
     )
 
-    assert fake_hook.names("create_embeddings_batch") == [ref["job_name"]]
-    assert fake_hook.names("create_batch") == []
+    assert fake_hook.names("create_batch") == [ref["job_name"]]
+    assert fake_hook.created[0]["spec"].kind is BatchKind.EMBED
     assert fake_hook.created[0]["wire_url"].endswith("models/gemini-embedding-001:asyncBatchEmbedContent")
     assert ref["embeddings"] is True
 
 
 def test_inline_requests_over_the_inline_limit_are_uploaded_as_a_canonical_jsonl(fake_hook: FakeBatchHook, ti: FakeTI):
-    fake_hook.limits = ProviderLimits(max_file_bytes=2 * 1024**3, max_inline_bytes=100)
+    fake_hook.use_dialect(limits=ProviderLimits(max_file_bytes=2 * 1024**3, max_inline_bytes=100))
     items = [{"key": f"q{i}", "contents": f"question number {i}", "config": {"temperature": 0.1}} for i in range(5)]
 
     ref = submit_op(items).execute(make_context(ti))
@@ -233,7 +245,7 @@ def test_inline_requests_over_the_inline_limit_are_uploaded_as_a_canonical_jsonl
 
 
 def test_the_providers_request_limit_is_checked_before_upload(fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path):
-    fake_hook.limits = ProviderLimits(max_requests=2)
+    fake_hook.use_dialect(limits=ProviderLimits(max_requests=2))
 
     with pytest.raises(InputValidationError, match="limit") as err:
         submit_op(str(input_jsonl)).execute(make_context(ti))
@@ -255,6 +267,104 @@ def test_another_providers_native_format_is_refused_before_upload(fake_hook: Fak
     assert fake_hook.created == []
 
 
+# --- labels -------------------------------------------------------------------------------------------
+
+
+def test_labels_are_refused_before_anything_is_read_or_uploaded_for_a_provider_without_labels(
+    fake_hook: FakeBatchHook, ti: FakeTI, tmp_path: Path, output_uri: str
+):
+    assert fake_hook.capabilities.labels is False  # Gemini keeps no user labels on a batch job
+    missing_input = tmp_path / "not-read.jsonl"  # never opened: the labels are refused first
+
+    with pytest.raises(GenAIBatchError, match="gemini does not support job labels") as err:
+        submit_op(str(missing_input), output_uri=output_uri, labels={"team": "search"}).execute(make_context(ti))
+
+    assert not isinstance(err.value, InputValidationError)
+    assert "team" in str(err.value)
+    assert fake_hook.uploads == []
+    assert fake_hook.created == []
+    assert ti.pushes == []
+    assert not (Path(output_uri) / KEYS_FILE).exists()
+
+
+def test_without_labels_a_provider_without_labels_submits_as_usual(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path
+):
+    submit_op(str(input_jsonl), labels={}).execute(make_context(ti))
+
+    assert len(fake_hook.created) == 1
+    assert fake_hook.created[0]["labels"] == {}
+
+
+def test_labels_rendered_from_a_whole_string_template_are_read_as_json(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path
+):
+    fake_hook.use_dialect(capabilities=fake_hook.capabilities.model_copy(update={"labels": True}))
+
+    submit_op(str(input_jsonl), labels='{"team": "search"}').execute(make_context(ti))
+
+    assert fake_hook.created[0]["labels"] == {"team": "search"}
+
+
+@pytest.mark.parametrize("labels", ["team=search", '["team"]', {"team": 1}])
+def test_labels_that_are_not_a_mapping_of_strings_are_refused_before_anything_is_uploaded(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, labels: Any
+):
+    with pytest.raises(GenAIBatchError, match="labels must"):
+        submit_op(str(input_jsonl), labels=labels).execute(make_context(ti))
+
+    assert fake_hook.uploads == []
+    assert fake_hook.created == []
+
+
+# --- the input fingerprint ------------------------------------------------------------------------------
+
+
+def fingerprint_of(fake_hook: FakeBatchHook, input: Any, ti: FakeTI, **kwargs: Any) -> str:
+    """Submit ``input`` as task instance ``ti`` (a new job each time) and return the pushed ref's fingerprint."""
+    store = DictStateStore()
+    ref = submit_op(input, **kwargs).execute(make_context(ti, store=store))
+    assert pushed_refs(ti) == [ref]
+    assert store.data[STATE_STORE_KEY]["input_fingerprint"] == ref["input_fingerprint"]
+    return ref["input_fingerprint"]
+
+
+def test_the_job_ref_carries_a_sha256_fingerprint_of_the_input(fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path):
+    fingerprint = fingerprint_of(fake_hook, str(input_jsonl), ti)
+
+    assert len(fingerprint) == 64
+    assert all(c in "0123456789abcdef" for c in fingerprint)
+
+
+def test_the_same_input_has_the_same_fingerprint(fake_hook: FakeBatchHook, tmp_path: Path, input_jsonl: Path):
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(input_jsonl.read_bytes())
+
+    first = fingerprint_of(fake_hook, str(input_jsonl), FakeTI(run_id="run-1"))
+    second = fingerprint_of(fake_hook, str(copy), FakeTI(run_id="run-2"))
+
+    assert len(fake_hook.created) == 2  # two jobs, one fingerprint
+    assert second == first
+
+
+def test_a_changed_input_has_another_fingerprint(fake_hook: FakeBatchHook, tmp_path: Path, input_jsonl: Path):
+    edited = write_jsonl(
+        tmp_path / "edited.jsonl", [canonical_line("a"), canonical_line("b"), canonical_line("c", "bye")]
+    )
+
+    original = fingerprint_of(fake_hook, str(input_jsonl), FakeTI(run_id="run-1"))
+    changed = fingerprint_of(fake_hook, str(edited), FakeTI(run_id="run-2"))
+
+    assert changed != original
+
+
+def test_another_model_gives_another_fingerprint(fake_hook: FakeBatchHook, input_jsonl: Path):
+    flash = fingerprint_of(fake_hook, str(input_jsonl), FakeTI(run_id="run-1"), model="gemini-2.5-flash")
+    pro = fingerprint_of(fake_hook, str(input_jsonl), FakeTI(run_id="run-2"), model="gemini-2.5-pro")
+
+    assert pro != flash
+
+
 # --- exactly once ---------------------------------------------------------------------------------------
 
 
@@ -273,7 +383,7 @@ def test_a_retry_reattaches_through_the_task_state_store(fake_hook: FakeBatchHoo
     new_calls = fake_hook.calls[calls_before:]
     assert ("get_batch", first["job_name"]) in new_calls
     assert ("find_batch", key_of(retry_ti)) not in new_calls  # the store alone was enough
-    assert retry_ti.pushes == [("job_ref", first)]
+    assert pushed_refs(retry_ti) == [first]
 
 
 def test_a_retry_reattaches_through_a_provider_lookup_by_idempotency_key(
@@ -291,7 +401,7 @@ def test_a_retry_reattaches_through_a_provider_lookup_by_idempotency_key(
     assert second["idempotency_key"] == first["idempotency_key"]
     assert second["request_count"] == 3
     assert second["keys_uri"] == first["keys_uri"]  # the keys written by the first try are still used
-    assert retry_ti.pushes == [("job_ref", second)]
+    assert pushed_refs(retry_ti) == [second]
 
 
 def test_a_provider_lookup_hit_is_remembered_in_the_task_state_store(
@@ -346,6 +456,7 @@ def test_wait_for_completion_defers_to_the_job_trigger_with_an_explicit_timeout(
         poll_interval=42.0,
         job_timeout=timedelta(hours=6),
         cancel_on_kill=False,
+        max_poll_failures=4,
     )
 
     before = time.time()
@@ -356,9 +467,10 @@ def test_wait_for_completion_defers_to_the_job_trigger_with_an_explicit_timeout(
     assert isinstance(trigger, GenAIBatchJobTrigger)
     assert deferred.value.method_name == "execute_complete"
     assert trigger.job_ref.job_name == fake_hook.created[0]["job_name"]
-    assert trigger.job_ref.to_xcom() == ti.pushes[0][1]  # the link's XCom is there before deferring
+    assert pushed_refs(ti) == [trigger.job_ref.to_xcom()]  # the link's XCom is there before deferring
     assert trigger.poll_interval == 42.0
     assert trigger.cancel_on_kill is False
+    assert trigger.max_poll_failures == 4
     assert trigger.deadline == pytest.approx(before + timedelta(hours=6).total_seconds(), abs=5)
     assert deferred.value.timeout == pytest.approx(timedelta(hours=6) + DEFER_GRACE, abs=timedelta(seconds=5))
 
@@ -414,8 +526,8 @@ def test_an_already_finished_job_is_not_deferred(
 # --- templating -----------------------------------------------------------------------------------------
 
 
-def test_template_fields_cover_input_model_display_name_and_output_uri():
-    assert {"input", "model", "display_name", "output_uri"} <= set(GenAIBatchSubmitOperator.template_fields)
+def test_template_fields_cover_input_model_display_name_output_uri_and_labels():
+    assert {"input", "model", "display_name", "output_uri", "labels"} <= set(GenAIBatchSubmitOperator.template_fields)
 
 
 def test_a_jsonl_input_path_is_rendered_as_text_not_loaded_as_a_template_file():

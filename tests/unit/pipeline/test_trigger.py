@@ -1,4 +1,4 @@
-"""GenAIBatchJobTrigger: JSON-safe kwargs, exactly one event per run, transient errors tolerated, on_kill."""
+"""GenAIBatchJobTrigger: JSON-safe kwargs, one event per run, transient errors tolerated up to a bound, on_kill."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from airflow.sdk import Connection
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
-from airflow_provider_genai_batch.models import BatchJobRef, BatchStats, JobState
+from airflow_provider_genai_batch.job_ref import BatchJobRef
+from airflow_provider_genai_batch.models import BatchStats, JobState
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 
 from .fakes import FAKE_CONN_ID, FAKE_SECRET, FakeBatchHook
@@ -39,7 +40,7 @@ async def all_events(trig: GenAIBatchJobTrigger, timeout: float = 5.0) -> list[T
 
 
 def test_serialize_round_trips_through_its_classpath():
-    original = trigger(poll_interval=30.0, deadline=1_900_000_000.5, cancel_on_kill=False)
+    original = trigger(poll_interval=30.0, deadline=1_900_000_000.5, cancel_on_kill=False, max_poll_failures=3)
 
     classpath, kwargs = original.serialize()
     rebuilt = import_string(classpath)(**kwargs)
@@ -48,6 +49,7 @@ def test_serialize_round_trips_through_its_classpath():
     assert rebuilt.serialize() == (classpath, kwargs)
     assert rebuilt.job_ref == REF
     assert (rebuilt.poll_interval, rebuilt.deadline, rebuilt.cancel_on_kill) == (30.0, 1_900_000_000.5, False)
+    assert rebuilt.max_poll_failures == 3
 
 
 def test_serialized_kwargs_are_json_and_carry_no_secret(monkeypatch):
@@ -58,7 +60,7 @@ def test_serialized_kwargs_are_json_and_carry_no_secret(monkeypatch):
     text = json.dumps(kwargs)
 
     assert json.loads(text) == kwargs
-    assert set(kwargs) == {"job_ref", "poll_interval", "deadline", "cancel_on_kill"}
+    assert set(kwargs) == {"job_ref", "poll_interval", "deadline", "cancel_on_kill", "max_poll_failures"}
     assert kwargs["job_ref"]["conn_id"] == FAKE_CONN_ID
     assert FAKE_SECRET not in text
 
@@ -94,15 +96,54 @@ async def test_run_yields_exactly_one_terminal_event_when_the_job_succeeds(fake_
     ],
     ids=["503", "429", "connect-error", "read-timeout"],
 )
-async def test_transient_poll_errors_are_tolerated_and_polling_goes_on(fake_hook: FakeBatchHook, failure: Exception):
+async def test_transient_poll_errors_below_max_poll_failures_are_tolerated_and_polling_goes_on(
+    fake_hook: FakeBatchHook, failure: Exception
+):
     fake_hook.add_job(JOB, JobState.RUNNING, total=2)
     fake_hook.script(JOB, failure, failure, {"state": JobState.SUCCEEDED, "stats": BatchStats(total=2, succeeded=2)})
 
-    events = await all_events(trigger())
+    events = await all_events(trigger(max_poll_failures=3))
 
     assert [e.payload["status"] for e in events] == ["terminal"]
     assert events[0].payload["state"] == "JOB_STATE_SUCCEEDED"
     assert len(fake_hook.names("aget_batch")) == 3
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        ProviderAPIError("backend unavailable", http_status=503, provider="gemini"),
+        httpx.ConnectError("connection refused"),
+    ],
+    ids=["503", "connect-error"],
+)
+async def test_max_poll_failures_transient_errors_in_a_row_yield_one_error_event(
+    fake_hook: FakeBatchHook, failure: Exception
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    fake_hook.script(JOB, *[failure] * 3, JobState.SUCCEEDED)  # the job would have ended: too late
+
+    events = await all_events(trigger(max_poll_failures=3))
+
+    assert len(events) == 1
+    payload = events[0].payload
+    assert payload["status"] == "error"
+    assert "3 times in a row" in payload["message"]
+    assert str(failure) in payload["message"]
+    assert JOB in payload["message"]
+    assert payload["job_ref"] == REF.to_xcom()
+    assert len(fake_hook.names("aget_batch")) == 3
+
+
+async def test_a_successful_poll_resets_the_run_of_transient_errors(fake_hook: FakeBatchHook):
+    unavailable = ProviderAPIError("backend unavailable", http_status=503, provider="gemini")
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    fake_hook.script(JOB, unavailable, unavailable, JobState.RUNNING, unavailable, unavailable, JobState.SUCCEEDED)
+
+    events = await all_events(trigger(max_poll_failures=3))
+
+    assert [e.payload["status"] for e in events] == ["terminal"]
+    assert len(fake_hook.names("aget_batch")) == 6
 
 
 @pytest.mark.parametrize(
@@ -125,6 +166,29 @@ async def test_a_fatal_provider_error_yields_one_error_event(fake_hook: FakeBatc
     assert failure.message in events[0].payload["message"]
     assert events[0].payload["job_ref"] == REF.to_xcom()
     assert len(fake_hook.names("aget_batch")) == 1
+
+
+async def test_any_other_exception_while_polling_yields_one_error_event_instead_of_escaping(fake_hook: FakeBatchHook):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    fake_hook.script(JOB, ValueError("unexpected answer shape"))
+
+    events = await all_events(trigger())
+
+    assert len(events) == 1
+    assert events[0].payload["status"] == "error"
+    assert "unexpected answer shape" in events[0].payload["message"]
+    assert len(fake_hook.names("aget_batch")) == 1
+
+
+async def test_a_transient_error_at_the_deadline_yields_a_timeout_naming_the_error(fake_hook: FakeBatchHook):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    fake_hook.script(JOB, httpx.ConnectError("connection refused"))
+
+    events = await all_events(trigger(poll_interval=3600.0, deadline=time.time() - 1))
+
+    assert [e.payload["status"] for e in events] == ["timeout"]
+    assert JOB in events[0].payload["message"]
+    assert "connection refused" in events[0].payload["message"]
 
 
 async def test_a_deadline_in_the_past_yields_one_timeout_event_without_sleeping(fake_hook: FakeBatchHook):

@@ -1,0 +1,79 @@
+"""A provider's batch *dialect*: its format policy, with no connection, no HTTP and no Airflow.
+
+A dialect says which native line format a provider reads, its up-front limits, what its batch API can
+do, how a canonical (Gemini-format) line is translated and a native line checked, the id a key
+travels under, and how one result line becomes a :class:`ResultRow`. Hooks hold one; input
+validation takes one, so both are testable without any Airflow connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.results import ResultRow
+
+
+class ProviderLimits(BaseModel):
+    """Up-front input limits of one provider, checked before anything is uploaded or billed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_requests: int | None = None
+    min_requests: int = 1
+    max_file_bytes: int | None = None
+    max_inline_bytes: int | None = None
+
+
+class ProviderCapabilities(BaseModel):
+    """What a provider's batch API can do; shown in the README's provider table.
+
+    ``find_by_key``: a job can be found again by the idempotency key it carries (so a failed create can
+    be checked before it is retried). ``labels``: user labels can be put on a job.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    file_input: bool
+    inline_input: bool
+    embeddings: bool
+    cancel: bool = True
+    delete: bool = True
+    find_by_key: bool = True
+    labels: bool = False
+
+
+class Dialect(Protocol):
+    """One provider's format policy. Options that shape it (a default ``max_tokens``, an API version)
+    are given when the dialect is built, never read from a connection by the dialect itself."""
+
+    @property
+    def provider(self) -> str:
+        """The provider's name, as a :class:`BatchJobRef` carries it."""
+
+    @property
+    def native_format(self) -> InputFormat:
+        """The batch line format the provider reads."""
+
+    @property
+    def limits(self) -> ProviderLimits:
+        """Limits of one batch job."""
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        """What the provider's batch API can do."""
+
+    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
+        """A canonical line in the provider's format; ValueError naming what cannot be expressed."""
+
+    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
+        """Check a line already in the provider's format; returns the endpoint it targets, if any."""
+
+    def provider_key(self, key: str) -> str:
+        """The id a key travels under at the provider (some restrict ids); mapped back on landing."""
+
+    def result_row(self, line: Mapping[str, Any]) -> ResultRow:
+        """One line of the provider's results, normalised."""
