@@ -3,7 +3,8 @@
 Deferrable by default (the trigger polls; the task passes an explicit ``timeout`` to ``defer``
 because ``execution_timeout`` is not enforced while deferred), or a blocking poll on the worker.
 Finishing lands the results, fails the task on a failed/expired/cancelled job or on too many failed
-rows, sets Asset event extras, and returns the manifest as XCom.
+rows, sets Asset event extras (once per job and results: see :mod:`.asset_events`), and returns the
+manifest as XCom. Every cancel goes through :mod:`.cancel`: a job already ending is a successful cancel.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import httpx
-from airflow.sdk import Asset
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 
+from airflow_provider_genai_batch.asset_events import announce_once
+from airflow_provider_genai_batch.cancel import CANCEL_ERRORS, cancel_job
 from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.hooks.retry import is_transient_error
 from airflow_provider_genai_batch.job_ref import BatchJobRef, recall
+from airflow_provider_genai_batch.kill_reason import TaskInstanceKey, read_kill_reason
 from airflow_provider_genai_batch.landing import land_results, output_dir, redacted_job, redacted_row
 from airflow_provider_genai_batch.models import BatchJob, JobState, ResultsManifest
 from airflow_provider_genai_batch.polling import Decision, PollState, Verdict
@@ -40,6 +42,9 @@ class BatchCompletionMixin:
     cancel_on_timeout: bool
     max_failed_ratio: float
     max_poll_failures: int
+    _polling_ref: BatchJobRef | None = None
+    """The job this task polls on its worker right now (what ``on_kill`` acts on), and its task instance."""
+    _polling_ti: TaskInstanceKey | None = None
 
     def _hook_for(self, ref: BatchJobRef) -> BatchHook[Any]:
         return hook_class_for_provider(ref.provider)(conn_id=ref.conn_id)
@@ -72,12 +77,17 @@ class BatchCompletionMixin:
                 method_name="execute_complete",
                 timeout=timedelta(seconds=deadline - time.time()) + DEFER_GRACE,
             )
-        self._polling_ref: BatchJobRef | None = ref
+        self.watch(context, ref)
         while decision.verdict is Verdict.WAIT:
             time.sleep(decision.delay)
             decision = self.poll_once(hook, poll)
         self._polling_ref = None
         return self.conclude(context, ref, hook, decision)
+
+    def watch(self, context: Any, ref: BatchJobRef) -> None:
+        """Polling ``ref`` on this worker for this task instance, from now on: what ``on_kill`` acts on."""
+        self._polling_ref = ref
+        self._polling_ti = TaskInstanceKey.of(context["ti"])
 
     def poll_once(self, hook: BatchHook[Any], poll: PollState) -> Decision:
         """One status poll on this worker, judged by :class:`PollState`; a permanent error is raised as it is."""
@@ -125,25 +135,54 @@ class BatchCompletionMixin:
             ref = recall(context)
             if ref is not None:
                 self.log.info("deferral timed out: cancelling %s", ref.job_name)  # type: ignore[attr-defined]
-                self._hook_for(ref).cancel_batch(ref.job_name)
+                self.cancel(ref, on_failure="the task still fails as timed out")
         return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
 
     def on_kill(self) -> None:
-        """Killed while polling on the worker (non-deferrable): cancel the job if asked to."""
-        ref: BatchJobRef | None = getattr(self, "_polling_ref", None)
-        if ref is not None and self.cancel_on_kill:
-            self._hook_for(ref).cancel_batch(ref.job_name)
+        """Killed while polling on the worker (non-deferrable): cancel the job if a user ended the task.
+
+        A worker also kills a task that was cleared while it ran, or that it shuts down; its next try
+        still waits on the job, so the task instance's state decides (see ``kill_reason``).
+        """
+        ref = self._polling_ref
+        if ref is None or not self.cancel_on_kill:
+            return
+        verdict = read_kill_reason(self._polling_ti)
+        if not verdict.cancel:
+            self.log.info("killed but %s: keeping %s", verdict.reason, ref.job_name)  # type: ignore[attr-defined]
+            return
+        self.log.info("task killed (%s): cancelling %s", verdict.reason, ref.job_name)  # type: ignore[attr-defined]
+        self.cancel(ref)
+
+    def cancel(self, ref: BatchJobRef, on_failure: str | None = None) -> None:
+        """Cancel the job, logging what happened; a job already cancelling or ended is not an error.
+
+        A cancel that fails is raised, or, with ``on_failure`` (what the task does instead), logged as a warning.
+        """
+        try:
+            outcome = cancel_job(self._hook_for(ref), ref.job_name)
+        except CANCEL_ERRORS as err:
+            if on_failure is None:
+                raise
+            self.log.warning("cancelling %s failed (%s); %s", ref.job_name, err, on_failure)  # type: ignore[attr-defined]
+            return
+        self.log.info("%s", outcome.describe())  # type: ignore[attr-defined]
 
     def _timed_out(self, ref: BatchJobRef, hook: BatchHook[Any], detail: str | None = None) -> None:
-        """Raise JobTimeoutError naming the job, after cancelling it if asked to (a lost cancel answer is checked)."""
+        """Raise JobTimeoutError naming the job, after cancelling it if asked to (a job already ending is fine)."""
         cancelled = ""
         if self.cancel_on_timeout:
-            cancelled = "; the job was cancelled (cancel_on_timeout=True)"
             try:
-                hook.cancel_batch(ref.job_name)
-            except (GenAIBatchError, httpx.TransportError) as err:
-                if not _is_ending(hook, ref):
-                    cancelled = f"; cancelling it failed: {err}"
+                outcome = cancel_job(hook, ref.job_name)
+            except CANCEL_ERRORS as err:
+                cancelled = f"; cancelling it failed: {err}"
+            else:
+                if outcome.requested:
+                    cancelled = "; the job was cancelled (cancel_on_timeout=True)"
+                elif outcome.state in (JobState.CANCELLING, JobState.CANCELLED):  # an earlier cancel arrived
+                    cancelled = f"; the job was cancelled (cancel_on_timeout=True; it is {outcome.state.value})"
+                else:
+                    cancelled = f"; {outcome.describe()}"
         reason = f" ({detail})" if detail else ""
         raise JobTimeoutError(
             f"{ref.provider} job {ref.job_name} did not finish within {self.job_timeout}{reason}{cancelled}"
@@ -161,16 +200,8 @@ class BatchCompletionMixin:
             "%s %s: %s -> %s", ref.provider, ref.job_name, manifest.counts.model_dump(), manifest.results_uri
         )
         _judge(manifest, self.max_failed_ratio)
-        _set_outlet_extras(context, getattr(self, "outlets", None) or [], manifest)
+        announce_once(self, context, manifest, job.create_time, self.log)  # type: ignore[attr-defined]
         return manifest.model_dump(mode="json")
-
-
-def _is_ending(hook: BatchHook[Any], ref: BatchJobRef) -> bool:
-    """Whether the job is already cancelling or cancelled (a retried cancel whose first answer was lost)."""
-    try:
-        return hook.get_batch(ref.job_name).state in (JobState.CANCELLING, JobState.CANCELLED)
-    except (GenAIBatchError, httpx.TransportError):
-        return False
 
 
 def _judge(manifest: ResultsManifest, max_failed_ratio: float) -> None:
@@ -188,19 +219,3 @@ def _judge(manifest: ResultsManifest, max_failed_ratio: float) -> None:
             f"succeed ({counts.failed} failed, {counts.missing} missing, {counts.expired} expired, "
             f"{counts.cancelled} cancelled), over max_failed_ratio={max_failed_ratio}; see {manifest.results_uri}"
         )
-
-
-def _set_outlet_extras(context: Any, outlets: list[Any], manifest: ResultsManifest) -> None:
-    events = context.get("outlet_events") if hasattr(context, "get") else None
-    if events is None:
-        return
-    extra = {
-        "job_name": manifest.job_ref.job_name,
-        "provider": manifest.job_ref.provider,
-        "results_uri": manifest.results_uri,
-        "manifest_uri": manifest.manifest_uri,
-        "counts": manifest.counts.model_dump(),
-    }
-    for outlet in outlets:
-        if isinstance(outlet, Asset):
-            events[outlet].extra = extra

@@ -1,11 +1,31 @@
-"""Deterministic idempotency keys: the same task instance, on any try, always names the same job."""
+"""Deterministic idempotency keys, and the identity (key + input fingerprint) a job carries to be found again.
+
+The same task instance, on any try, always names the same key; the fingerprint tells the input a job
+was made for from an edited one. Providers keep both in a structured place (metadata, a client token)
+or, where they have only a display name, in a fixed suffix at its very end, read back with an anchored
+pattern: a key anywhere else in a name (a user's text, another task's key) is never taken for this one.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 
-_KEY = re.compile(r"gbk-[0-9a-f]{20}")
+KEY_PATTERN = r"gbk-[0-9a-f]{20}"
+"""What :func:`idempotency_key` returns: ``gbk-`` and 20 lowercase hex digits."""
+FINGERPRINT_PATTERN = r"[0-9a-f]{64}"
+"""An input fingerprint: the sha256 hex digest of the translated request stream, model, provider and kind."""
+FINGERPRINT_TAG_CHARS = 16
+"""How much of the fingerprint a display-name suffix keeps (64 bits): the least a partial fingerprint may be."""
+DISPLAY_NAME_MAX = 128
+"""The longest display name this package writes onto a job, suffix included."""
+
+_KEY = re.compile(KEY_PATTERN)
+_FINGERPRINT = re.compile(FINGERPRINT_PATTERN)
+_TAGGED_NAME = re.compile(
+    rf"(?s)(?P<name>.*) \[(?P<key>{KEY_PATTERN})(?:/(?P<fingerprint>[0-9a-f]{{{FINGERPRINT_TAG_CHARS}}}))?\]\Z"
+)
 
 
 def idempotency_key(dag_id: str, task_id: str, run_id: str, map_index: int | None) -> str:
@@ -14,13 +34,47 @@ def idempotency_key(dag_id: str, task_id: str, run_id: str, map_index: int | Non
     return "gbk-" + hashlib.sha256(identity.encode()).hexdigest()[:20]
 
 
-def tag_display_name(display_name: str, key: str, max_length: int = 128) -> str:
-    """A display name that carries the key at its end, cut to fit ``max_length``."""
-    suffix = f" [{key}]"
+@dataclass(frozen=True)
+class JobIdentity:
+    """The idempotency key a job carries and its input fingerprint: whole, or its first
+    :data:`FINGERPRINT_TAG_CHARS` characters where the provider has only a display name; None if it has none."""
+
+    key: str
+    fingerprint: str | None = None
+
+    def matches(self, key: str, fingerprint: str | None = None) -> bool:
+        """True for the job of task ``key``; with ``fingerprint``, only if it was also made for that input."""
+        if self.key != key:
+            return False
+        if fingerprint is None:
+            return True
+        kept = self.fingerprint
+        return kept is not None and len(kept) >= FINGERPRINT_TAG_CHARS and fingerprint.startswith(kept)
+
+
+def check_identity(key: str, fingerprint: str | None) -> None:
+    """Raise ValueError unless ``key`` and ``fingerprint`` have the shapes a lookup can read back."""
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"idempotency key {key!r} is not 'gbk-' and 20 lowercase hex digits")
+    if fingerprint is not None and not _FINGERPRINT.fullmatch(fingerprint):
+        raise ValueError(f"input fingerprint {fingerprint!r} is not a lowercase sha256 hex digest")
+
+
+def tag_display_name(
+    display_name: str, key: str, fingerprint: str | None = None, max_length: int = DISPLAY_NAME_MAX
+) -> str:
+    """``display_name`` cut to fit ``max_length`` with `` [<key>/<fingerprint start>]`` at its very end."""
+    check_identity(key, fingerprint)
+    tag = key if fingerprint is None else f"{key}/{fingerprint[:FINGERPRINT_TAG_CHARS]}"
+    suffix = f" [{tag}]"
+    if max_length < len(suffix):
+        raise ValueError(f"a display name of at most {max_length} characters cannot hold the suffix {suffix!r}")
     return display_name[: max_length - len(suffix)] + suffix
 
 
-def key_in_text(text: str | None) -> str | None:
-    """The idempotency key carried in a display name, label or metadata value, if any."""
-    match = _KEY.search(text or "")
-    return match.group(0) if match else None
+def identity_in_display_name(display_name: str | None) -> JobIdentity | None:
+    """The identity in the suffix :func:`tag_display_name` wrote, read only at the very end of the name."""
+    match = _TAGGED_NAME.match(display_name or "")
+    if match is None:
+        return None
+    return JobIdentity(match["key"], match["fingerprint"])

@@ -1,17 +1,21 @@
 """Reading, validating and translating a batch input, before anything is uploaded or billed.
 
-One streaming pass over a JSONL file (any ``ObjectStoragePath``) or an inline list: every line is
-validated, its key spooled for the later join, and — when the provider speaks another format — its
-translation spooled to a local JSONL file. A JSONL already in the provider's own format is uploaded
-as it is, from where it is.
+One streaming pass over a JSONL file (any ``ObjectStoragePath``; gzip is decompressed as it streams) or
+an inline list (or the JSON text of one, as a template rendering an XCom gives it): every line is
+validated, its key spooled for the later join, and — when the provider speaks another format, or the
+file cannot go up as it is — its lines spooled to a local JSONL file. A JSONL already in the provider's
+own format is uploaded as it is, from where it is. Memory does not grow with the input: lines stream
+with a bound on their length, keys go to disk.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -23,12 +27,20 @@ from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.formats import gemini
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import Dialect
-from airflow_provider_genai_batch.formats.jsonl import UTF8_BOM, iter_json_objects
+from airflow_provider_genai_batch.formats.jsonl import READ_BYTES, UTF8_BOM, JsonlReader, LoneCRToLF, duplicate_field
 from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
 from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE, InputLimits, InputSummary, validate_lines
+from airflow_provider_genai_batch.input_file import InputFile, open_input
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+
+MAX_LINE_BYTES = 128 * 1024**2
+"""The longest input line read (lower only where the line is uploaded as it is and the batch limit is lower).
+
+More than any provider takes for one request (the largest documented, Gemini's inline data, is 100 MB),
+so no line a provider would accept is refused; a longer line is refused while it streams, never held.
+"""
 
 
 class JsonlSpool:
@@ -54,12 +66,21 @@ class PreparedInput:
     inline: JsonlSpool | None = None
     endpoint: str | None = None
     _spools: list[Path] = field(default_factory=list)
+    _upload_offset: int = 0
+    """Bytes at the start of ``upload_source`` that are not sent (a UTF-8 BOM)."""
+    _lone_cr: bool = False
+    """``upload_source`` has lines ending in a lone CR: they are sent ending in LF."""
 
     def open_upload(self) -> IO[bytes]:
-        """The bytes to upload, as a binary stream."""
+        """The bytes to upload, as a seekable binary stream positioned at the first byte to send."""
         if self.upload_source is None:
             raise ValueError("this input goes inline; there is nothing to upload")
-        return self.upload_source.open("rb")
+        stream: IO[bytes] = self.upload_source.open("rb")
+        if self._upload_offset:
+            stream.seek(self._upload_offset)
+        if self._lone_cr:
+            return io.BufferedReader(LoneCRToLF(stream), READ_BYTES)
+        return stream
 
     def iter_keys(self) -> Iterator[str]:
         """The validated input keys, in input order."""
@@ -78,29 +99,45 @@ def prepare_input(
 ) -> PreparedInput:
     """Validate ``source`` for ``dialect``'s provider and put it in that provider's format.
 
-    The same pass computes the input's fingerprint: a sha256 over the provider, model and kind and
-    every request as the provider will receive it.
+    ``source`` is a JSONL path or URI, a list of request dicts, or the JSON text of such a list. The same
+    pass computes the input's fingerprint: a sha256 over the provider, model and kind and every request
+    as the provider will receive it.
     """
-    if embeddings and not dialect.capabilities.embeddings:
-        raise InputValidationError(f"{dialect.provider} has no embeddings batch API", source=_label(source))
+    requests = _resolve(source)
+    label = requests if isinstance(requests, str) else INLINE_SOURCE
     caps, limits = dialect.capabilities, dialect.limits
+    if embeddings and not caps.embeddings:
+        raise InputValidationError(f"{dialect.provider} has no embeddings batch API", source=label)
     fingerprint = hashlib.sha256(_encode([dialect.provider, model, embeddings]) + b"\n")
     byte_limit = limits.max_file_bytes if caps.file_input else limits.max_inline_bytes
-    caps_inline_only = caps.inline_input and not caps.file_input
-    file_uri = source if isinstance(source, str) else None
-    is_file = file_uri is not None
-    # A native file goes up as it is, unless it starts with a BOM that providers would read as bad JSON.
-    passthrough = file_uri is not None and not caps_inline_only and not _starts_with_bom(file_uri)
     keys_file, native_file = _spool_path("keys"), _spool_path("input")
     spools = [native_file]
     endpoints: set[str] = set()
-    rewritten = False
+    file: InputFile | None = None
+    reader: JsonlReader | None = None
+    # A file in the provider's own format is uploaded as it is, so its stored size is what the limit sees:
+    # checked before reading where the provider accepts nothing else, otherwise once the first line shows it.
+    passthrough = rewritten = size_checked = False
 
     try:
-        with keys_file.open("wb") as keys, native_file.open("wb") as native:
+        with ExitStack() as opened, keys_file.open("wb") as keys, native_file.open("wb") as native:
+            records: Iterable[tuple[int, dict[str, Any], int]]
+            if isinstance(requests, str):
+                file, stream = opened.enter_context(open_input(requests))
+                passthrough = caps.file_input and not file.gzip
+                as_it_is = passthrough and dialect.native_format is InputFormat.GEMINI
+                if as_it_is:
+                    _check_stored_size(file, byte_limit, dialect.provider)
+                    size_checked = True
+                reader = JsonlReader(
+                    stream, source=requests, **_line_bound(byte_limit if as_it_is else None, dialect.provider)
+                )
+                records = reader
+            else:
+                records = _inline_records(requests, embeddings)
 
             def on_line(line: dict[str, Any], fmt: InputFormat, size: int) -> int:
-                nonlocal rewritten
+                nonlocal rewritten, size_checked
                 if fmt is dialect.native_format:
                     endpoint = dialect.check_native(line, model=model)
                     if endpoint:
@@ -111,16 +148,20 @@ def prepare_input(
                 else:
                     out = dialect.to_native(line, model=model, embeddings=embeddings)
                     rewritten = True
-                encoded = _encode(out) + b"\n"
+                canonical = reader.canonical if reader is not None and out is line else _encode(out)
+                encoded = canonical + b"\n"
                 fingerprint.update(encoded)
                 if passthrough and not rewritten:
+                    if not size_checked and file is not None:
+                        _check_stored_size(file, byte_limit, dialect.provider)
+                        size_checked = True
                     return size  # uploaded as it is: no copy
                 native.write(encoded)
                 return len(encoded)
 
             summary = validate_lines(
-                _records(source, embeddings),
-                source=_label(source),
+                records,
+                source=label,
                 accepted=frozenset({InputFormat.GEMINI, dialect.native_format}),
                 limits=InputLimits(
                     provider=dialect.provider,
@@ -145,33 +186,87 @@ def prepare_input(
         _spools=spools,
     )
     fits_inline = limits.max_inline_bytes is None or summary.total_bytes <= limits.max_inline_bytes
-    if caps.inline_input and (not caps.file_input or (not is_file and fits_inline)):
+    if caps.inline_input and (not caps.file_input or (file is None and fits_inline)):
         prepared.inline = JsonlSpool(native_file)
-    elif file_uri is not None and passthrough and not rewritten:
-        prepared.upload_source = _local_or_remote(ObjectStoragePath(file_uri))
+    elif file is not None and reader is not None and passthrough and not rewritten:
+        prepared.upload_source = _local_or_remote(ObjectStoragePath(file.uri))
+        prepared._upload_offset = len(UTF8_BOM) if file.bom else 0
+        prepared._lone_cr = reader.lone_cr
     else:
         prepared.upload_source = native_file
     return prepared
 
 
-def _records(source: str | Sequence[Mapping[str, Any]], embeddings: bool) -> Iterable[tuple[int, dict[str, Any], int]]:
-    if isinstance(source, str):
-        return _file_records(source)
-    items: object = source
+def _resolve(source: str | Sequence[Mapping[str, Any]]) -> str | Sequence[Mapping[str, Any]]:
+    """A path stays a path; the JSON text of a list (a template rendering an XCom list) becomes the list."""
+    if not isinstance(source, str):
+        return source
+    text = source.strip()
+    if not text:
+        raise InputValidationError(
+            f"input is an empty path ({source!r}): give the path or URI of a JSONL file, or a list of request dicts"
+        )
+    if text[0] not in "[{" or _is_file(source):
+        return source
+    raw = text.encode("utf-8", "surrogatepass")
+    try:
+        value = _decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError) as err:
+        raise InputValidationError(
+            f"input is neither a JSONL path nor the JSON text of a list of requests ({err}): a template must "
+            "render a list as JSON (its tojson filter), or pass the XComArg itself (input=task.output)",
+            source=INLINE_SOURCE,
+        ) from None
+    if not isinstance(value, list):
+        kind = "an object" if isinstance(value, dict) else "null" if value is None else f"a {type(value).__name__}"
+        raise InputValidationError(
+            f"input is the JSON text of {kind}, not of a list of request dicts", source=INLINE_SOURCE
+        )
+    field = duplicate_field(raw, _encode(value))
+    if field is not None:
+        index, _, inner = field[1:].partition("]")
+        raise InputValidationError(
+            f"duplicate field {inner.lstrip('.')!r}: JSON keeps only one of its values, so the other would be "
+            "dropped silently",
+            source=INLINE_SOURCE,
+            line=int(index) + 1,
+        )
+    return value
+
+
+def _is_file(uri: str) -> bool:
+    """Whether a path that looks like JSON text names an existing file after all."""
+    try:
+        return bool(ObjectStoragePath(uri).is_file())
+    except Exception:
+        return False
+
+
+def _line_bound(byte_limit: int | None, provider: str) -> dict[str, Any]:
+    """The longest line to read, and why: the batch size limit when lower than :data:`MAX_LINE_BYTES`.
+
+    ``byte_limit`` is given only where every line goes up as it is; a line to be translated is limited
+    by what it costs once translated (indentation dropped, say), not by its length as written.
+    """
+    if byte_limit is not None and byte_limit <= MAX_LINE_BYTES:
+        return {"max_line_bytes": byte_limit, "too_long": f"the size limit of one {provider} batch"}
+    return {"max_line_bytes": MAX_LINE_BYTES, "too_long": "more than any provider takes for one request"}
+
+
+def _check_stored_size(file: InputFile, byte_limit: int | None, provider: str) -> None:
+    """Refuse a file uploaded as it is whose size is over the limit, before its lines are read."""
+    size = file.size - (len(UTF8_BOM) if file.bom else 0)
+    if byte_limit is not None and size > byte_limit:
+        raise InputValidationError(
+            f"input is {size:,} bytes, over {byte_limit:,} bytes, the size limit of one {provider} batch "
+            "(a file in the provider's own format is uploaded as it is)",
+            source=file.uri,
+        )
+
+
+def _inline_records(items: object, embeddings: bool) -> Iterator[tuple[int, dict[str, Any], int]]:
     if isinstance(items, (bytes, Mapping)) or not isinstance(items, Sequence):
         raise InputValidationError("inline input must be a list of request dicts", source=INLINE_SOURCE)
-    return _inline_records(items, embeddings)
-
-
-def _file_records(uri: str) -> Iterator[tuple[int, dict[str, Any], int]]:
-    path = ObjectStoragePath(uri)
-    if not path.exists():
-        raise InputValidationError("input file does not exist", source=uri)
-    with path.open("rb") as lines:
-        yield from iter_json_objects(lines, source=uri)
-
-
-def _inline_records(items: Sequence[Mapping[str, Any]], embeddings: bool) -> Iterator[tuple[int, dict[str, Any], int]]:
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise InputValidationError("each inline request must be a dict", source=INLINE_SOURCE, line=index + 1)
@@ -181,19 +276,6 @@ def _inline_records(items: Sequence[Mapping[str, Any]], embeddings: bool) -> Ite
 
 def _is_native(item: Mapping[str, Any]) -> bool:
     return "custom_id" in item or "recordId" in item
-
-
-def _starts_with_bom(uri: str) -> bool:
-    path = ObjectStoragePath(uri)
-    if not path.exists():
-        return False
-    with path.open("rb") as head:
-        start: bytes = head.read(len(UTF8_BOM))
-    return start == UTF8_BOM
-
-
-def _label(source: str | Sequence[Mapping[str, Any]]) -> str:
-    return source if isinstance(source, str) else INLINE_SOURCE
 
 
 def _local_or_remote(path: ObjectStoragePath) -> ObjectStoragePath | Path:

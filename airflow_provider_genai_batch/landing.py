@@ -1,27 +1,64 @@
-"""Landing a finished job's results on storage: one normalised row per input key, then a manifest.
+"""Landing a finished job's results on storage: one normalised row per input key, in input order, then a manifest.
 
-Rows stream from the provider to an ``ObjectStoragePath``; memory holds only the set of keys seen.
-The manifest is written last and only ever names a complete results file: an earlier manifest is
-removed before its results are rewritten, results go to a temporary name first, and the manifest
-itself is written under a temporary name and renamed into place.
+The join runs on disk, so memory stays flat whatever the row count: the input keys (and the provider ids
+of keys a provider renamed) go into a throwaway SQLite file in the temporary directory, each result row is
+placed at its input key's position as it streams in (its line spooled to a file next to it), and the rows
+are read back sorted by position, in input order. Rows that join no input key (a key never submitted, or
+none) are written to ``unmatched.jsonl``, so the results hold exactly one row per input key. The scratch
+space is about the size of the results plus 70 to 200 bytes per input key; it is removed at the end, and
+the scratch space of a landing whose process was killed outright is removed by the next landing.
+
+Duplicate rule, for two or more rows with one key: a success beats any other outcome, any readable
+outcome beats a line that could not be read, and otherwise the row the provider returned first wins. The
+winner is chosen only once every row is staged, so a success that arrives last still wins. The rows that
+lost go to ``duplicates.jsonl``.
+
+The manifest is written last and only ever names complete files: an earlier manifest is removed before
+anything is rewritten, every file is written under a temporary name and renamed into place, and the
+manifest itself is written under a temporary name and renamed.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import sqlite3
+import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
 
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, encode_row
+from airflow_provider_genai_batch.formats.results import (
+    ResultRow,
+    RowError,
+    RowStatus,
+    encode_keyless,
+    encode_row,
+    with_key,
+)
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.models import BatchJob, JobState, ResultCounts, ResultsManifest
 
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "manifest.json"
 KEYS_FILE = "input_keys.jsonl"
+UNMATCHED_FILE = "unmatched.jsonl"
+DUPLICATES_FILE = "duplicates.jsonl"
+
+SCRATCH_PREFIX = "genai-batch-landing-"
+"""Scratch directories in the temporary directory are named ``<prefix><pid>-<random>``."""
+
+JOIN_CACHE_KIB = 4 * 1024
+"""The join table's page cache: the most memory it holds, whatever the row count."""
+
+WRITE_CHUNK = 1 << 20
+"""Bytes gathered before one write to a landed file."""
 
 _UNANSWERED_STATUS = {JobState.CANCELLED: RowStatus.CANCELLED, JobState.EXPIRED: RowStatus.EXPIRED}
 
@@ -45,51 +82,7 @@ def write_keys(directory: ObjectStoragePath, keys: Iterable[str]) -> ObjectStora
 def iter_keys(uri: str) -> Iterator[str]:
     """Input keys written by :func:`write_keys`, streamed."""
     with ObjectStoragePath(uri).open("rb") as source:
-        for line in source:
-            if line.strip():
-                yield read_key_line(line)
-
-
-def original_keys(keys_uri: str, provider_key: Callable[[str], str]) -> dict[str, str]:
-    """Provider id -> input key, for the keys a provider could not carry as they were."""
-    return {provider_key(key): key for key in iter_keys(keys_uri) if provider_key(key) != key}
-
-
-def join_rows(
-    rows: Iterable[ResultRow],
-    job: BatchJob,
-    input_keys: Iterable[str] | None,
-    expected: int,
-    counts: ResultCounts,
-    renamed: Mapping[str, str] | None = None,
-) -> Iterator[ResultRow]:
-    """Rows joined on key: each input key once, unanswered keys added (``missing``, or cancelled/expired).
-
-    ``renamed`` maps provider ids back to input keys. ``counts`` is filled in as rows pass. Without
-    ``input_keys``, rows the provider never returned can only be counted (up to ``expected``, the input
-    count), not written.
-    """
-    seen: set[str] = set()
-    for row in rows:
-        if renamed and row.key is not None and row.key in renamed:
-            row.key = renamed[row.key]
-        if row.key is not None:
-            if row.key in seen:
-                continue
-            seen.add(row.key)
-        _count(counts, row.status)
-        yield row
-    unanswered = _UNANSWERED_STATUS.get(job.state, RowStatus.MISSING)
-    if input_keys is not None:
-        for key in input_keys:
-            if key not in seen:
-                seen.add(key)
-                _count(counts, unanswered)
-                yield ResultRow(key=key, status=unanswered, error=RowError(message=_unanswered_reason(job)))
-    rows_total = counts.succeeded + counts.failed + counts.cancelled + counts.expired + counts.missing
-    if expected > rows_total:
-        setattr(counts, unanswered.value, getattr(counts, unanswered.value) + expected - rows_total)
-    counts.total = counts.succeeded + counts.failed + counts.cancelled + counts.expired + counts.missing
+        yield from _read_keys(source)
 
 
 def land_results(
@@ -99,28 +92,38 @@ def land_results(
     directory: ObjectStoragePath,
     provider_key: Callable[[str], str] = str,
 ) -> ResultsManifest:
-    """Stream joined rows to ``results.jsonl`` under ``directory`` and write ``manifest.json`` after it.
+    """Join ``rows`` on the input keys into ``results.jsonl`` under ``directory``, then write ``manifest.json``.
 
-    ``provider_key`` is how the provider renamed keys (see ``BatchHook.provider_key``); rows get their
-    input keys back.
+    ``provider_key`` is how the provider renamed keys (see ``Dialect.provider_key``); rows get their input
+    keys back. Unmatched and duplicate rows land next to the results (see the module docstring); a file
+    that would be empty is not written, and one left by an earlier landing is removed.
     """
     manifest_path = directory / MANIFEST_FILE
-    results_path = directory / RESULTS_FILE
-    if manifest_path.exists():
-        manifest_path.unlink()
-    for stale in (*directory.glob(f".{RESULTS_FILE}.*.partial"), *directory.glob(f".{MANIFEST_FILE}.*.partial")):
-        stale.unlink()  # left by an attempt that was killed outright
-    counts = ResultCounts()
-    input_keys = iter_keys(ref.keys_uri) if ref.keys_uri else None
-    renamed = original_keys(ref.keys_uri, provider_key) if ref.keys_uri else None
-    partial = directory / f".{RESULTS_FILE}.{uuid.uuid4().hex}.partial"
+    manifest_path.unlink(missing_ok=True)
+    for name in (RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE, MANIFEST_FILE):
+        for stale in directory.glob(f".{name}.*.partial"):
+            stale.unlink()  # left by an attempt that was killed outright
+    tally: Counter[str] = Counter()
+    results = _Output(directory / RESULTS_FILE)
+    unmatched = _Output(directory / UNMATCHED_FILE)
+    duplicates = _Output(directory / DUPLICATES_FILE)
+    outputs = (results, unmatched, duplicates)
     try:
-        with partial.open("wb") as sink:
-            for row in join_rows(rows, job, input_keys, ref.request_count or job.stats.total, counts, renamed):
-                sink.write(encode_row(row))
-        partial.rename(results_path)
+        results.open()  # before anything is downloaded: a destination that cannot be written fails first
+        with _scratch_dir() as scratch, _JoinTable(Path(scratch)) as table:
+            if ref.keys_uri is not None:
+                table.load_keys(iter_keys(ref.keys_uri), provider_key)
+            table.stage(_staged(rows, tally))
+            if ref.keys_uri is None:
+                table.take_keys_from_rows()
+            _write_joined(table, job, results, duplicates, tally)
+            _write_unmatched(table, unmatched, tally)
+        counts = _counts(tally, job, None if ref.keys_uri else ref.request_count or job.stats.total)
+        results.commit()
+        unmatched_uri, duplicates_uri = unmatched.commit(), duplicates.commit()
     except BaseException:
-        partial.unlink(missing_ok=True)
+        for output in outputs:
+            output.discard()
         raise
     manifest = ResultsManifest(
         job_ref=ref,
@@ -128,9 +131,11 @@ def land_results(
         provider_state=job.provider_state,
         error_message=job.error_message,
         counts=counts,
-        results_uri=str(results_path),
+        results_uri=str(results.path),
         manifest_uri=str(manifest_path),
         written_at=datetime.now(timezone.utc),
+        unmatched_uri=unmatched_uri,
+        duplicates_uri=duplicates_uri,
     )
     staged = directory / f".{MANIFEST_FILE}.{uuid.uuid4().hex}.partial"
     staged.write_text(manifest.model_dump_json(indent=2))
@@ -146,14 +151,240 @@ def redacted_job(job: BatchJob, redact: Callable[[str], str]) -> BatchJob:
 
 
 def redacted_row(row: ResultRow, redact: Callable[[str], str]) -> ResultRow:
-    """The row with any secret removed from its error message."""
+    """The row with any secret removed from its error message and from the raw text of an unparseable line."""
     if row.error is not None:
         row.error.message = redact(row.error.message)
+        if row.error.raw is not None:
+            row.error.raw = redact(row.error.raw)
     return row
 
 
-def _count(counts: ResultCounts, status: RowStatus) -> None:
-    setattr(counts, status.value, getattr(counts, status.value) + 1)
+# --- the join ----------------------------------------------------------------------------------------------
+
+
+class _JoinTable:
+    """Input keys and result rows on disk in a scratch directory, joined by queries over a SQLite file.
+
+    ``keys`` holds one row per input key, its rowid the input position and ``id`` the provider id when the
+    provider renamed the key. ``rows`` holds every result row in arrival order (``seq``): the key it came
+    with, the input position it joined (NULL: unmatched), its rank under the duplicate rule, and where its
+    JSON line (without the key) sits in a spool file written as rows arrive. Rows go in by ``executemany``
+    and each is placed by index look-ups inside SQLite, so no key, id or row is held in Python; the lines
+    stay out of SQLite, so sorting rows by place moves a few numbers per row, whatever the responses weigh.
+    """
+
+    def __init__(self, scratch: Path) -> None:
+        self._spool = (scratch / "rows.jsonl").open("w+b")
+        self._db = sqlite3.connect(scratch / "join.sqlite", isolation_level=None)
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE", f"cache_size=-{JOIN_CACHE_KIB}"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._db.execute("CREATE TABLE keys (position INTEGER PRIMARY KEY, key TEXT NOT NULL, id TEXT)")
+        self._db.execute(
+            "CREATE TABLE rows (seq INTEGER PRIMARY KEY, key TEXT, position INTEGER, rank INTEGER NOT NULL,"
+            " status TEXT NOT NULL, start INTEGER NOT NULL, size INTEGER NOT NULL)"
+        )
+        self._db.execute("CREATE INDEX unmatched_rows ON rows (seq) WHERE position IS NULL")
+        self._db.execute("BEGIN")  # one transaction for the file's whole life: nothing is ever synced
+
+    def load_keys(self, keys: Iterable[str], provider_key: Callable[[str], str]) -> None:
+        """The input keys, in input order; a key listed twice keeps its first place."""
+        self._db.executemany(
+            "INSERT INTO keys (key, id) VALUES (?, ?)",
+            ((key, provider_id if (provider_id := provider_key(key)) != key else None) for key in keys),
+        )
+        self._index_keys()
+        if self._db.execute("SELECT 1 FROM keys GROUP BY key HAVING COUNT(*) > 1 LIMIT 1").fetchone():
+            self._db.execute("DELETE FROM keys WHERE position NOT IN (SELECT MIN(position) FROM keys GROUP BY key)")
+
+    def stage(self, rows: Iterable[tuple[str | None, int, str, bytes]]) -> None:
+        """``(key, rank, status, keyless line)`` rows, each placed at the input key its key or provider id names."""
+        self._db.executemany(
+            "INSERT INTO rows (key, position, rank, status, start, size) VALUES (?1, COALESCE("
+            "(SELECT MIN(position) FROM keys WHERE id = ?1), (SELECT position FROM keys WHERE key = ?1)),"
+            " ?2, ?3, ?4, ?5)",
+            self._spooled(rows),
+        )
+        self._spool.flush()
+
+    def _spooled(
+        self, rows: Iterable[tuple[str | None, int, str, bytes]]
+    ) -> Iterator[tuple[str | None, int, str, int, int]]:
+        start = 0
+        for key, rank, status, line in rows:
+            self._spool.write(line)
+            yield key, rank, status, start, len(line)
+            start += len(line)
+
+    def take_keys_from_rows(self) -> None:
+        """Without a keys file: every key a row carries is an input key, in the order keys first arrived."""
+        self._db.execute(
+            "INSERT INTO keys (key) SELECT key FROM rows WHERE key IS NOT NULL GROUP BY key ORDER BY MIN(seq)"
+        )
+        self._index_keys()
+        self._db.execute("UPDATE rows SET position = (SELECT position FROM keys WHERE keys.key = rows.key)")
+
+    def joined(self) -> Iterator[tuple[int, str, str | None, bytes | None]]:
+        """``(position, input key, status, keyless line)`` in input order; for one key, the rule's winner first.
+
+        A key without rows comes once, with status and line None. The placed rows are sorted by SQLite's
+        external sorter (memory bounded by the cache) and merged with the keys, read in input order.
+        """
+        placed = self._db.execute(
+            "SELECT position, status, start, size FROM rows WHERE position IS NOT NULL ORDER BY position, rank, seq"
+        )
+        spool = self._spool.fileno()
+        pending = next(placed, None)
+        for position, key in self._db.execute("SELECT position, key FROM keys ORDER BY position"):
+            if pending is None or pending[0] != position:
+                yield position, key, None, None
+            while pending is not None and pending[0] == position:
+                yield position, key, pending[1], os.pread(spool, pending[3], pending[2])
+                pending = next(placed, None)
+
+    def unmatched(self) -> Iterator[tuple[str | None, bytes]]:
+        """``(key as it came, keyless line)`` of the rows that joined no input key, in arrival order."""
+        spool = self._spool.fileno()
+        for key, start, size in self._db.execute(
+            "SELECT key, start, size FROM rows WHERE position IS NULL ORDER BY seq"
+        ):
+            yield key, os.pread(spool, size, start)
+
+    def _index_keys(self) -> None:
+        self._db.execute("CREATE INDEX keys_by_key ON keys (key)")
+        self._db.execute("CREATE INDEX keys_by_id ON keys (id) WHERE id IS NOT NULL")
+
+    def __enter__(self) -> _JoinTable:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._db.close()
+        self._spool.close()
+
+
+def _scratch_dir() -> tempfile.TemporaryDirectory[str]:
+    """A scratch directory for one landing, named for this process; those of killed landings are removed first."""
+    for orphan in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = orphan.name.removeprefix(SCRATCH_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(orphan, ignore_errors=True)
+    return tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this id exists (it may belong to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def _rank(row: ResultRow) -> int:
+    """The duplicate rule's order: a success, then any other readable outcome, then an unparseable line."""
+    if row.status is RowStatus.SUCCEEDED:
+        return 0
+    return 2 if row.unparseable else 1
+
+
+def _staged(rows: Iterable[ResultRow], tally: Counter[str]) -> Iterator[tuple[str | None, int, str, bytes]]:
+    """What :meth:`_JoinTable.stage` takes, counting unparseable rows as they pass."""
+    for row in rows:
+        if row.unparseable:
+            tally["unparseable"] += 1
+        yield row.key, _rank(row), row.status.value, encode_keyless(row)
+
+
+def _write_joined(table: _JoinTable, job: BatchJob, results: _Output, duplicates: _Output, tally: Counter[str]) -> None:
+    """One row per input key, in input order: its winning row, or an unanswered one; the losing rows to duplicates."""
+    unanswered = _UNANSWERED_STATUS.get(job.state, RowStatus.MISSING)
+    reason = _unanswered_reason(job)
+    previous: int | None = None
+    for position, key, status, body in table.joined():
+        if status is None or body is None:
+            results.write(encode_row(ResultRow(key=key, status=unanswered, error=RowError(message=reason))))
+            tally[unanswered.value] += 1
+        elif position == previous:
+            duplicates.write(with_key(key, body))
+            tally["duplicates"] += 1
+        else:
+            results.write(with_key(key, body))
+            tally[status] += 1
+        previous = position
+
+
+def _write_unmatched(table: _JoinTable, unmatched: _Output, tally: Counter[str]) -> None:
+    for key, body in table.unmatched():
+        unmatched.write(with_key(key, body))
+        tally["unmatched"] += 1
+
+
+def _counts(tally: Counter[str], job: BatchJob, expected: int | None) -> ResultCounts:
+    """The manifest's counts from the tally; ``total`` is the sum of the five statuses.
+
+    ``expected`` is the input count when there was no keys file: input rows that got no result could not
+    be named then, only counted (up to ``expected``).
+    """
+    answered = sum(tally[status.value] for status in RowStatus)
+    if expected is not None and expected > answered:
+        tally[_UNANSWERED_STATUS.get(job.state, RowStatus.MISSING).value] += expected - answered
+    counts = ResultCounts.model_validate(tally)
+    counts.total = sum(tally[status.value] for status in RowStatus)
+    return counts
+
+
+class _Output:
+    """One landed file, written under a temporary name and renamed into place; created on its first row.
+
+    Rows are gathered into writes of about :data:`WRITE_CHUNK` bytes: each write to an ``ObjectStoragePath``
+    costs far more than a row takes to encode.
+    """
+
+    def __init__(self, path: ObjectStoragePath) -> None:
+        self.path = path
+        self._partial = path.parent / f".{path.name}.{uuid.uuid4().hex}.partial"
+        self._sink: Any = None
+        self._buffer = bytearray()
+
+    def open(self) -> None:
+        """Create the file now, so it exists even without rows."""
+        if self._sink is None:
+            self._sink = self._partial.open("wb")
+
+    def write(self, line: bytes) -> None:
+        self.open()
+        self._buffer += line
+        if len(self._buffer) >= WRITE_CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._sink.write(bytes(self._buffer))
+        self._buffer.clear()
+
+    def commit(self) -> str | None:
+        """Rename the file into place and return its URI; if it was never created, remove an earlier one."""
+        if self._sink is None:
+            self.path.unlink(missing_ok=True)
+            return None
+        self._flush()
+        self._sink.close()
+        self._sink = None
+        self._partial.rename(self.path)
+        return str(self.path)
+
+    def discard(self) -> None:
+        """Drop what was written (a failed landing); an earlier complete file is left as it was."""
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+        self._partial.unlink(missing_ok=True)
+
+
+def _read_keys(source: IO[bytes]) -> Iterator[str]:
+    for line in source:
+        if line.strip():
+            yield read_key_line(line)
 
 
 def _unanswered_reason(job: BatchJob) -> str:

@@ -96,7 +96,13 @@ class FileInfo(BaseModel):
 
 
 class ResultCounts(BaseModel):
-    """Outcome counts of one job's input rows; they add up to ``total``, the input count."""
+    """Outcome counts of one job's input rows: the five statuses add up to ``total``, the input count.
+
+    Result rows that joined no input row are counted apart: ``unmatched`` (a key never submitted, or
+    none), ``duplicates`` (a second row for a key, set aside by the duplicate rule) and ``unparseable``
+    (provider lines that could not be read, wherever they were filed: as a key's failed row, unmatched
+    or duplicate).
+    """
 
     total: int = 0
     succeeded: int = 0
@@ -104,6 +110,9 @@ class ResultCounts(BaseModel):
     cancelled: int = 0
     expired: int = 0
     missing: int = 0
+    unmatched: int = 0
+    duplicates: int = 0
+    unparseable: int = 0
 
     @property
     def failed_ratio(self) -> float:
@@ -122,3 +131,7 @@ class ResultsManifest(BaseModel):
     results_uri: str
     manifest_uri: str
     written_at: datetime
+    unmatched_uri: str | None = None
+    """Rows that joined no input key, when there were any."""
+    duplicates_uri: str | None = None
+    """Rows that lost to another row for the same key, when there were any."""

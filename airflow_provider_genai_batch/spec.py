@@ -37,7 +37,10 @@ class InlineSource:
 class BatchSpec:
     """A batch job to create: model, requests, and how the job is named and found again.
 
-    ``idempotency_key`` is written where the provider keeps it (display name, metadata, client token);
+    ``idempotency_key`` and ``input_fingerprint`` are written where the provider keeps them (display
+    name, metadata, client token), so a lookup finds this job again only for this task and this input;
+    ``replaces`` names the earlier job of the same task this one is made instead of (it ended badly, or
+    the user forced a resubmit): where a create is idempotent by token, the token must differ from it;
     ``endpoint`` names the endpoint native lines target where a provider has several (OpenAI);
     ``labels`` go where the provider keeps user labels, and are refused where it has none.
     """
@@ -47,6 +50,8 @@ class BatchSpec:
     source: FileSource | InlineSource
     kind: BatchKind = BatchKind.GENERATE
     idempotency_key: str | None = None
+    input_fingerprint: str | None = None
+    replaces: str | None = None
     endpoint: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
 

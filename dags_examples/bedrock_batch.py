@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from _runs import RUN_MACROS, iter_result_rows, run_folder
 from _settings import BEDROCK_CONN_ID, DATA_DIR, POLL_INTERVAL
 from airflow.sdk import DAG, ObjectStoragePath, task
 
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 
-RUN_DIR = DATA_DIR + "/bedrock/{{ ds }}"
+RUN_DIR = DATA_DIR + "/bedrock/{{ run_folder(dag_run) }}"
 PROMPTS = 120
 
 with DAG(
@@ -28,13 +29,14 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     params={"model": "anthropic.claude-3-haiku-20240307-v1:0"},
+    user_defined_macros=RUN_MACROS,
     tags=["genai-batch", "example"],
 ):
 
     @task
-    def export_prompts(ds: str | None = None) -> str:
+    def export_prompts(dag_run=None) -> str:
         """Write one Gemini-format request per product review to classify."""
-        path = ObjectStoragePath(f"{DATA_DIR}/bedrock/{ds}/input.jsonl")
+        path = ObjectStoragePath(f"{DATA_DIR}/bedrock/{run_folder(dag_run)}/input.jsonl")
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w") as sink:
             for number in range(PROMPTS):
@@ -51,7 +53,7 @@ with DAG(
         conn_id=BEDROCK_CONN_ID,
         model="{{ params.model }}",
         input=RUN_DIR + "/input.jsonl",
-        display_name="reviews-{{ ds }}",
+        display_name="reviews-{{ run_day(dag_run) }}",
         output_uri=RUN_DIR + "/results",
     )
 
@@ -60,7 +62,7 @@ with DAG(
     @task
     def report(manifest: dict) -> dict:
         """Read the landed rows: one per input key, counts adding up to the input."""
-        rows = [json.loads(line) for line in ObjectStoragePath(manifest["results_uri"]).read_text().splitlines()]
+        rows = list(iter_result_rows(manifest["results_uri"]))
         succeeded = [row for row in rows if row["status"] == "succeeded"]
         print(f"{len(succeeded)}/{len(rows)} reviews classified; first: {succeeded[0]['text']!r}")
         assert len(rows) == manifest["counts"]["total"] == PROMPTS

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from _runs import RUN_MACROS, iter_result_rows, run_folder
 from _settings import ANTHROPIC_CONN_ID, DATA_DIR, GEMINI_CONN_ID, OPENAI_CONN_ID, POLL_INTERVAL
 from airflow.sdk import DAG, ObjectStoragePath, task
 
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 
-RUN_DIR = DATA_DIR + "/cross_provider/{{ ds }}"
+RUN_DIR = DATA_DIR + "/cross_provider/{{ run_folder(dag_run) }}"
 PROVIDERS = {
     "gemini": (GEMINI_CONN_ID, "gemini-2.5-flash"),
     "openai": (OPENAI_CONN_ID, "gpt-4o-mini"),
@@ -28,13 +29,14 @@ with DAG(
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    user_defined_macros=RUN_MACROS,
     tags=["genai-batch", "example"],
 ):
 
     @task
-    def export_questions(ds: str | None = None) -> str:
+    def export_questions(dag_run=None) -> str:
         """Gemini batch JSONL with a system instruction and generation settings every provider can express."""
-        path = ObjectStoragePath(f"{DATA_DIR}/cross_provider/{ds}/input.jsonl")
+        path = ObjectStoragePath(f"{DATA_DIR}/cross_provider/{run_folder(dag_run)}/input.jsonl")
         path.parent.mkdir(parents=True, exist_ok=True)
         questions = {
             "capital-fr": "What is the capital of France?",
@@ -73,8 +75,7 @@ with DAG(
         """Join the three result files on key: every key answered by every provider, texts side by side."""
         answers: dict[str, dict[str, str | None]] = {}
         for provider, manifest in {"gemini": gemini, "openai": openai, "anthropic": anthropic}.items():
-            for line in ObjectStoragePath(manifest["results_uri"]).read_text().splitlines():
-                row = json.loads(line)
+            for row in iter_result_rows(manifest["results_uri"]):
                 assert row["status"] == "succeeded", (provider, row)
                 answers.setdefault(row["key"], {})[provider] = row["text"]
         for key, texts in sorted(answers.items()):

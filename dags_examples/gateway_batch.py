@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from _runs import RUN_MACROS, iter_result_rows, run_folder
 from _settings import DATA_DIR, GATEWAY_CONN_ID, POLL_INTERVAL
 from airflow.sdk import DAG, ObjectStoragePath, task
 
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 
-RUN_DIR = DATA_DIR + "/gateway/{{ ds }}"
+RUN_DIR = DATA_DIR + "/gateway/{{ run_folder(dag_run) }}"
 
 with DAG(
     dag_id="genai_batch_gateway",
@@ -27,13 +28,14 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     params={"model": "gpt-4o-mini"},
+    user_defined_macros=RUN_MACROS,
     tags=["genai-batch", "example"],
 ):
 
     @task
-    def export_requests(ds: str | None = None) -> str:
+    def export_requests(dag_run=None) -> str:
         """Write Gemini batch JSONL: one request per support ticket to summarise."""
-        path = ObjectStoragePath(f"{DATA_DIR}/gateway/{ds}/input.jsonl")
+        path = ObjectStoragePath(f"{DATA_DIR}/gateway/{run_folder(dag_run)}/input.jsonl")
         path.parent.mkdir(parents=True, exist_ok=True)
         tickets = {
             "ticket-101": "The app logs me out every time I switch networks.",
@@ -55,7 +57,7 @@ with DAG(
         conn_id=GATEWAY_CONN_ID,
         model="{{ params.model }}",
         input=RUN_DIR + "/input.jsonl",
-        display_name="gateway-tickets-{{ ds }}",
+        display_name="gateway-tickets-{{ run_day(dag_run) }}",
         output_uri=RUN_DIR + "/results",
     )
 
@@ -64,7 +66,7 @@ with DAG(
     @task
     def report(manifest: dict) -> dict:
         """Read the landed rows: one per input key, whatever provider answered."""
-        rows = [json.loads(line) for line in ObjectStoragePath(manifest["results_uri"]).read_text().splitlines()]
+        rows = list(iter_result_rows(manifest["results_uri"]))
         for row in rows:
             print(f"{row['key']}: {row['status']} {row['text']!r}")
         assert len(rows) == manifest["counts"]["total"]

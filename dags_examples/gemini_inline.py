@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from _runs import RUN_MACROS
 from _settings import DATA_DIR, GEMINI_CONN_ID, POLL_INTERVAL
 from airflow.sdk import DAG
 
@@ -20,6 +21,7 @@ with DAG(
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    user_defined_macros=RUN_MACROS,
     tags=["genai-batch", "example"],
 ):
     GenAIBatchSubmitOperator(
@@ -34,7 +36,7 @@ with DAG(
             }
             for key, question in QUESTIONS.items()
         ],
-        output_uri=DATA_DIR + "/gemini_inline/{{ run_id }}",
+        output_uri=DATA_DIR + "/gemini_inline/{{ run_folder(dag_run) }}",
         wait_for_completion=True,
         poll_interval=POLL_INTERVAL,
     )

@@ -1,9 +1,10 @@
 """Nightly Gemini batch from a JSONL file: export -> submit -> wait and land results -> read results.
 
-The input for ``{{ ds }}`` is written by the first task (in production, an export from your warehouse);
-the submit task validates and uploads it and creates the job exactly once; the sensor waits in the
-triggerer, writes ``results.jsonl`` + ``manifest.json`` and emits an Asset event that schedules
-``genai_batch_results_consumer``.
+The day's input is written by the first task (in production, an export from your warehouse) into the
+run's own folder, ``<day>/<run id>`` (``_runs.run_folder``), which exists for scheduled runs and for runs
+triggered without a logical date alike; the submit task validates and uploads it and creates the job
+exactly once; the sensor waits in the triggerer, writes ``results.jsonl`` + ``manifest.json`` and emits an
+Asset event that schedules ``genai_batch_results_consumer``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from _runs import RUN_MACROS, iter_result_rows, run_day, run_folder
 from _settings import DATA_DIR, GEMINI_CONN_ID, POLL_INTERVAL
 from airflow.sdk import DAG, Asset, ObjectStoragePath, task
 
@@ -18,7 +20,7 @@ from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperat
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 
 NIGHTLY_RESULTS = Asset("genai-batch://examples/gemini-nightly-results")
-DAY_DIR = DATA_DIR + "/gemini_nightly/{{ ds }}"
+RUN_DIR = DATA_DIR + "/gemini_nightly/{{ run_folder(dag_run) }}"
 
 with DAG(
     dag_id="genai_batch_gemini_nightly",
@@ -26,13 +28,15 @@ with DAG(
     start_date=datetime(2026, 1, 1),
     catchup=False,
     params={"model": "gemini-2.5-flash"},
+    user_defined_macros=RUN_MACROS,
     tags=["genai-batch", "example"],
 ):
 
     @task
-    def export_prompts(ds: str | None = None) -> str:
+    def export_prompts(dag_run=None) -> str:
         """Write the day's requests as Gemini batch JSONL (one line per product to describe)."""
-        path = ObjectStoragePath(f"{DATA_DIR}/gemini_nightly/{ds}/input.jsonl")
+        day = run_day(dag_run)
+        path = ObjectStoragePath(f"{DATA_DIR}/gemini_nightly/{run_folder(dag_run)}/input.jsonl")
         path.parent.mkdir(parents=True, exist_ok=True)
         products = ["kettle", "bicycle", "desk lamp", "rain jacket", "chess set"]
         with path.open("w") as sink:
@@ -41,16 +45,16 @@ with DAG(
                     "contents": [{"role": "user", "parts": [{"text": f"Write a one-line ad for a {product}."}]}],
                     "generationConfig": {"temperature": 0.4, "maxOutputTokens": 64},
                 }
-                sink.write(json.dumps({"key": f"{ds}-product-{number}", "request": request}) + "\n")
+                sink.write(json.dumps({"key": f"{day}-product-{number}", "request": request}) + "\n")
         return str(path)
 
     submit = GenAIBatchSubmitOperator(
         task_id="submit",
         conn_id=GEMINI_CONN_ID,
         model="{{ params.model }}",
-        input=DAY_DIR + "/input.jsonl",
-        display_name="nightly-ads-{{ ds }}",
-        output_uri=DAY_DIR + "/results",
+        input=RUN_DIR + "/input.jsonl",
+        display_name="nightly-ads-{{ run_day(dag_run) }}",
+        output_uri=RUN_DIR + "/results",
     )
 
     wait = GenAIBatchSensor(
@@ -63,7 +67,7 @@ with DAG(
     @task
     def report(manifest: dict) -> dict:
         """Read the results file the sensor wrote and check one row per input key came back."""
-        rows = [json.loads(line) for line in ObjectStoragePath(manifest["results_uri"]).read_text().splitlines()]
+        rows = list(iter_result_rows(manifest["results_uri"]))
         succeeded = [row for row in rows if row["status"] == "succeeded"]
         print(f"{len(succeeded)}/{len(rows)} ads written; first: {succeeded[0]['text']!r}")
         assert len(rows) == manifest["counts"]["total"]

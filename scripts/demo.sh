@@ -39,7 +39,8 @@ DAY=2026-11-20
     tail -n 60 "$DEMO/dags-test.log"; echo "demo DAG failed; full log: $DEMO/dags-test.log"; exit 1;
 }
 
-RESULTS_DIR="$GENAI_BATCH_EXAMPLES_DIR/gemini_nightly/$DAY/results"
+# Each run writes to <run day>/<run id> (dags_examples/_runs.py): find this run's folder.
+RESULTS_DIR=$(ls -d "$GENAI_BATCH_EXAMPLES_DIR"/gemini_nightly/"$DAY"/*/results)
 echo
 echo "DAG genai_batch_gemini_nightly ran green for $DAY (log: $DEMO/dags-test.log)"
 echo "results:  $RESULTS_DIR/results.jsonl ($(wc -l <"$RESULTS_DIR/results.jsonl") rows)"

@@ -1,12 +1,13 @@
 """Anthropic Message Batches wire format: canonical Gemini lines to batch requests, MessageBatch and result lines.
 
 As for OpenAI, every Gemini field that maps is listed here and any other raises ValueError naming it; the
-Gemini-reading helpers come from the OpenAI format module.
+Gemini-reading helpers come from ``translate.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -19,14 +20,20 @@ from airflow_provider_genai_batch.formats.translate import (
     IMAGE_TYPES,
     REQUEST_REASONS,
     CallIds,
+    Declaration,
     Part,
     check_fields,
     check_model,
+    check_name,
+    check_object_schema,
+    check_range,
     check_text_modality,
     compact_json,
     fields,
     function_declarations,
+    integer,
     line_parts,
+    number,
     read_parts,
     system_texts,
     tool_choice,
@@ -43,8 +50,16 @@ EMBEDDINGS_UNSUPPORTED = "anthropic has no embeddings batch API"
 MAX_TEMPERATURE = 1.0
 DOCUMENT_TYPES = frozenset({"application/pdf"})
 
-# generationConfig fields copied as they are, under Anthropic's name.
-GENERATION_PARAMS = {"temperature": "temperature", "topP": "top_p", "topK": "top_k", "stopSequences": "stop_sequences"}
+# generationConfig fields carried under Anthropic's name, each read as the JSON value Anthropic takes.
+GENERATION_PARAMS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
+    "temperature": ("temperature", number),
+    "topP": ("top_p", number),
+    "topK": ("top_k", integer),
+    "stopSequences": ("stop_sequences", lambda value, path: value),
+}
+TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+"""A tool name Anthropic takes (the Messages API's ``^[a-zA-Z0-9_-]{1,128}$``)."""
+_TOOL_NAME_RULE = "1 to 128 of a-z, A-Z, 0-9, _ and -"
 _GENERATION_HANDLED = ("maxOutputTokens", "candidateCount", "responseMimeType", "responseModalities")
 _STRUCTURED = "structured output cannot be expressed in an anthropic batch request"
 _GENERATION_REASONS = {
@@ -85,33 +100,42 @@ def from_gemini(line: Mapping[str, Any], *, model: str, max_tokens: int = DEFAUL
     if "systemInstruction" in request:
         params["system"] = _content([_text_block(t) for t in system_texts(request["systemInstruction"], PROVIDER)])
     params.update(_sampling(gen))
-    if "tools" in request:
-        params["tools"] = [_tool(*decl) for decl in function_declarations(request["tools"], PROVIDER)]
+    declarations = function_declarations(request["tools"], PROVIDER) if "tools" in request else []
+    if declarations:
+        params["tools"] = [_tool(declaration) for declaration in declarations]
     if "toolConfig" in request:
-        params["tool_choice"] = _tool_choice(*tool_choice(request["toolConfig"], PROVIDER))
+        params["tool_choice"] = _tool_choice(*tool_choice(request["toolConfig"], PROVIDER, declarations))
     return {"custom_id": portable_id(key), "params": params}
 
 
 def _max_tokens(gen: Mapping[str, Any], default: int) -> int:
-    value = gen.get("maxOutputTokens", default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if "maxOutputTokens" not in gen:
+        if isinstance(default, bool) or not isinstance(default, int) or default < 1:
+            raise ValueError(f"the default max_tokens must be a positive integer, got {default!r}")
+        return default
+    value = integer(gen["maxOutputTokens"], "generationConfig.maxOutputTokens")
+    if value < 1:
         raise ValueError(f"generationConfig.maxOutputTokens must be a positive integer, got {value!r}")
     return value
 
 
 def _sampling(gen: Mapping[str, Any]) -> dict[str, Any]:
     check_fields(gen, (*GENERATION_PARAMS, *_GENERATION_HANDLED), "generationConfig", PROVIDER, _GENERATION_REASONS)
-    if gen.get("candidateCount", 1) != 1:
+    if integer(gen.get("candidateCount", 1), "generationConfig.candidateCount") != 1:
         raise unsupported("generationConfig.candidateCount", PROVIDER, "it returns one answer per request")
     check_text_modality(gen, PROVIDER)
     mime = gen.get("responseMimeType")
-    if mime not in (None, "text/plain"):
+    if mime not in (None, "", "text/plain"):
         why = _STRUCTURED if mime == "application/json" else f"{mime} has no equivalent there"
         raise unsupported("generationConfig.responseMimeType", PROVIDER, why)
-    temperature = gen.get("temperature")
-    if isinstance(temperature, (int, float)) and temperature > MAX_TEMPERATURE:
-        raise unsupported("generationConfig.temperature", PROVIDER, f"its temperature range is 0 to {MAX_TEMPERATURE}")
-    return {GENERATION_PARAMS[name]: value for name, value in gen.items() if name in GENERATION_PARAMS}
+    params = {
+        param: read(gen[name], f"generationConfig.{name}")
+        for name, (param, read) in GENERATION_PARAMS.items()
+        if name in gen
+    }
+    if "temperature" in params:
+        check_range(params["temperature"], "generationConfig.temperature", PROVIDER, 0, MAX_TEMPERATURE)
+    return params
 
 
 def _messages(contents: Any) -> list[dict[str, Any]]:
@@ -120,15 +144,19 @@ def _messages(contents: Any) -> list[dict[str, Any]]:
     ids = CallIds(PROVIDER)
     messages = []
     for i, content in enumerate(contents):
-        role, parts = read_parts(content, f"contents[{i}]", PROVIDER)
-        blocks = [_block(part, role, ids) for part in parts]
+        path = f"contents[{i}]"
+        role, parts = read_parts(content, path, PROVIDER)
+        ids.turn(role, path)
+        blocks = [_block(part, role, ids, path) for part in parts]
+        ids.end_turn(role, path)
         # Anthropic wants a user turn's tool results before anything else in it; the sort is stable.
         blocks.sort(key=lambda block: block["type"] != "tool_result")
         messages.append({"role": "assistant" if role == "model" else "user", "content": _content(blocks)})
+    ids.finish("contents")
     return messages
 
 
-def _block(part: Part, role: str, ids: CallIds) -> dict[str, Any]:
+def _block(part: Part, role: str, ids: CallIds, path: str) -> dict[str, Any]:
     """One Gemini part as an Anthropic content block, checked against the turn it is in."""
     if part.kind == "text":
         return _text_block(part.value)
@@ -137,7 +165,7 @@ def _block(part: Part, role: str, ids: CallIds) -> dict[str, Any]:
             raise ValueError(f"{part.path}.functionCall must be in a model turn")
         return {
             "type": "tool_use",
-            "id": ids.call(part.value),
+            "id": ids.call(part.value, path),
             "name": part.value["name"],
             "input": part.value.get("args", {}),
         }
@@ -174,11 +202,16 @@ def _content(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return blocks
 
 
-def _tool(name: str, description: str | None, parameters: dict[str, Any] | None) -> dict[str, Any]:
-    tool: dict[str, Any] = {"name": name}
-    if description is not None:
-        tool["description"] = description
-    tool["input_schema"] = parameters if parameters is not None else {"type": "object", "properties": {}}
+def _tool(declaration: Declaration) -> dict[str, Any]:
+    check_name(declaration.name, f"{declaration.path}.name", PROVIDER, TOOL_NAME, _TOOL_NAME_RULE)
+    tool: dict[str, Any] = {"name": declaration.name}
+    if declaration.description is not None:
+        tool["description"] = declaration.description
+    if declaration.parameters is None:
+        tool["input_schema"] = {"type": "object", "properties": {}}
+    else:
+        check_object_schema(declaration.parameters, f"{declaration.path}.parameters", PROVIDER)
+        tool["input_schema"] = declaration.parameters
     return tool
 
 
@@ -356,6 +389,12 @@ class AnthropicDialect:
 
     def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
         check_native(line)
+        line_model = line["params"]["model"]
+        if line_model != model:
+            raise ValueError(
+                f"params.model {line_model!r} differs from the batch model {model!r}: "
+                "a native line must name the model the batch is submitted for"
+            )
         self._check_version_allows(line["params"])
         return None
 

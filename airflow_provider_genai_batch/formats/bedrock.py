@@ -8,6 +8,7 @@ Everything here is pure: the hook does the I/O.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 from collections.abc import Iterator, Mapping
@@ -23,6 +24,7 @@ from airflow_provider_genai_batch.formats.keys import hashed_id
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.translate import line_parts, unsupported
+from airflow_provider_genai_batch.idempotency import FINGERPRINT_PATTERN, KEY_PATTERN, JobIdentity, check_identity
 from airflow_provider_genai_batch.models import BatchJob, BatchStats, JobState
 
 PROVIDER = "bedrock"
@@ -37,6 +39,11 @@ OUTPUT_SUFFIX = ".out"
 # Patterns from the service model (botocore data/bedrock/2023-04-20/service-2.json).
 JOB_NAME = re.compile(r"[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9\+\-\.]){0,63}")
 JOB_NAME_MAX = 63
+CLIENT_TOKEN = re.compile(r"[a-zA-Z0-9]{1,256}(-*[a-zA-Z0-9]){0,256}")
+CLIENT_TOKEN_MAX = 256
+_OUR_CLIENT_TOKEN = re.compile(
+    rf"(?P<key>{KEY_PATTERN})(?:-(?P<fingerprint>{FINGERPRINT_PATTERN})(?:-r(?P<generation>[0-9a-f]{{12}}))?)?"
+)
 ROLE_ARN = re.compile(r"arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+")
 S3_URI = re.compile(r"s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?")
 MIN_TIMEOUT_HOURS, MAX_TIMEOUT_HOURS = 24, 168
@@ -64,6 +71,8 @@ _DEFAULT_MESSAGES = {
 _IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
 _DOCUMENT_FORMATS = {"application/pdf": "pdf"}
 _INFERENCE_CONFIG = {"max_tokens": "maxTokens", "temperature": "temperature", "top_p": "topP"}
+CONVERSE_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+"""A Converse ``ToolName`` (botocore bedrock-runtime service model: 1-64 of ``[a-zA-Z0-9_-]``)."""
 _NATIVE_MODEL_FIELDS = ("model", "modelId")
 
 
@@ -86,6 +95,28 @@ def job_name(display_name: str, idempotency_key: str | None) -> str:
     name = stem + suffix
     check_job_name(name)
     return name
+
+
+def client_request_token(idempotency_key: str, input_fingerprint: str | None, replaces: str | None = None) -> str:
+    """The ``clientRequestToken``: ``<key>-<fingerprint>``, plus ``-r<12 hex>`` for a job made instead of ``replaces``.
+
+    Bedrock answers a create that repeats a token with the job it made first, so the fingerprint is part
+    of the token (an edited input is never answered with the job made for the old one), and so is the job
+    a resubmission replaces (a resubmit after a failed job, or a forced one, is never answered with it).
+    """
+    check_identity(idempotency_key, input_fingerprint)
+    if input_fingerprint is None:
+        return idempotency_key
+    token = f"{idempotency_key}-{input_fingerprint}"
+    if replaces is not None:
+        token += "-r" + hashlib.sha256(replaces.encode()).hexdigest()[:12]
+    return token
+
+
+def identity_in_client_request_token(token: object) -> JobIdentity | None:
+    """The key and fingerprint of a token :func:`client_request_token` made; None for any other token."""
+    match = _OUR_CLIENT_TOKEN.fullmatch(token) if isinstance(token, str) else None
+    return JobIdentity(match["key"], match["fingerprint"]) if match else None
 
 
 def check_job_name(name: str) -> None:
@@ -130,7 +161,9 @@ def create_job_body(
         "timeoutDurationInHours": timeout_hours,
         "modelInvocationType": invocation_type,
     }
-    if client_request_token:
+    if client_request_token is not None:
+        if len(client_request_token) > CLIENT_TOKEN_MAX or not CLIENT_TOKEN.fullmatch(client_request_token):
+            raise ValueError(f"invalid Bedrock clientRequestToken {client_request_token!r}")
         body["clientRequestToken"] = client_request_token
     return body
 
@@ -178,6 +211,9 @@ def _converse(params: Mapping[str, Any], model: str) -> dict[str, Any]:
         body["system"] = _converse_content(params["system"], documents)
     config = {name: params[source] for source, name in _INFERENCE_CONFIG.items() if source in params}
     if "stop_sequences" in params:
+        for index, stop in enumerate(params["stop_sequences"]):
+            if not stop:
+                raise unsupported(f"generationConfig.stopSequences[{index}]", PROVIDER, "Converse takes no empty one")
         config["stopSequences"] = params["stop_sequences"]
     body["inferenceConfig"] = config
     if "top_k" in params:
@@ -188,8 +224,6 @@ def _converse(params: Mapping[str, Any], model: str) -> dict[str, Any]:
         body["toolConfig"] = {"tools": [_tool_spec(tool) for tool in params["tools"]]}
         if "tool_choice" in params:
             body["toolConfig"]["toolChoice"] = _tool_choice(params["tool_choice"])
-    elif "tool_choice" in params:
-        raise unsupported("toolConfig", PROVIDER, "Converse takes a tool choice only together with tools")
     return body
 
 
@@ -216,13 +250,20 @@ def _converse_block(block: Mapping[str, Any], documents: Iterator[int]) -> dict[
             }
         }
     if kind == "tool_use":
+        _check_tool_name(block["name"])
         return {"toolUse": {"toolUseId": block["id"], "name": block["name"], "input": block["input"]}}
     if kind == "tool_result":
         return {"toolResult": {"toolUseId": block["tool_use_id"], "content": [{"text": block["content"]}]}}
     raise ValueError(f"content block type {kind!r} has no Converse equivalent")
 
 
+def _check_tool_name(name: str) -> None:
+    if not CONVERSE_TOOL_NAME.fullmatch(name):
+        raise unsupported(f"function {name!r}", PROVIDER, "a Converse tool name is 1 to 64 of a-z, A-Z, 0-9, _ and -")
+
+
 def _tool_spec(tool: Mapping[str, Any]) -> dict[str, Any]:
+    _check_tool_name(tool["name"])
     spec: dict[str, Any] = {"name": tool["name"]}
     if "description" in tool:
         spec["description"] = tool["description"]

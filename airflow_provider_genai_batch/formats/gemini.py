@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
+from airflow_provider_genai_batch.formats.gemini_line import check_metadata
+from airflow_provider_genai_batch.formats.gemini_schema import FieldSpec, enum_names, message_fields
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE
@@ -26,17 +28,12 @@ BATCH_STATES: dict[str, JobState] = {
     "BATCH_STATE_EXPIRED": JobState.EXPIRED,
 }
 
-# SDK GenerateContentConfig fields that google-genai hoists to the top of GenerateContentRequest.
-_HOISTED = {
-    "system_instruction": "systemInstruction",
-    "safety_settings": "safetySettings",
-    "tools": "tools",
-    "tool_config": "toolConfig",
-    "labels": "labels",
-    "cached_content": "cachedContent",
-    "service_tier": "serviceTier",
-}
-# SDK fields that go under generationConfig; values are passed as given except where noted in _VERBATIM.
+# SDK GenerateContentConfig fields google-genai puts at the top of the GenerateContentRequest (the others go under
+# generationConfig, under their camelCase name).
+_HOISTED = frozenset(
+    {"system_instruction", "safety_settings", "tools", "tool_config", "labels", "cached_content", "service_tier",
+     "continuation_token", "store"}
+)  # fmt: skip
 _GENERATION = frozenset(
     {
         "temperature", "top_p", "top_k", "candidate_count", "max_output_tokens", "stop_sequences",
@@ -45,15 +42,14 @@ _GENERATION = frozenset(
         "thinking_config", "image_config", "enable_enhanced_civic_answers", "audio_transcription_config",
     }
 )  # fmt: skip
-_VERBATIM = {"thinking_config", "response_json_schema", "labels"}
-_VERTEX_ONLY = {
-    "routing_config",
-    "model_selection_config",
-    "audio_timestamp",
-    "model_armor_config",
-    "generation_output_config",
-}
-_EMBED_CONFIG = {"task_type": "taskType", "title": "title", "output_dimensionality": "outputDimensionality"}
+_VERTEX_ONLY = frozenset(
+    {"routing_config", "model_selection_config", "audio_timestamp", "model_armor_config", "generation_output_config"}
+)
+_EMBED_CONFIG = frozenset({"task_type", "title", "output_dimensionality"})
+CANONICAL_ITEM_FIELDS = frozenset({"key", "request", "metadata"})
+SDK_ITEM_FIELDS = frozenset({"key", "metadata", "model", "contents", "config"})
+SDK_EMBED_ITEM_FIELDS = frozenset({"key", "metadata", "model", "content", "config"})
+_CONTENT_FIELDS = frozenset({"parts", "role"})
 
 
 def camel(name: str) -> str:
@@ -62,105 +58,258 @@ def camel(name: str) -> str:
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
-# Values under these keys are user data (function arguments and results, schema values): kept verbatim.
-_VERBATIM_VALUES = frozenset(
-    {"args", "response", "default", "example", "parametersJsonSchema", "parameters_json_schema",
-     "responseJsonSchema", "response_json_schema"}
-)  # fmt: skip
-# Under these keys, the dict keys are names the user chose (schema properties, definitions): kept as written.
-_NAMED_CHILDREN = frozenset({"properties", "$defs", "defs", "definitions"})
+def rest_message(value: Any, message: str) -> Any:
+    """A message written with SDK (snake_case) or REST names, in REST spelling, as the schema names its fields.
 
-
-def camelize(value: Any, *, names: bool = False) -> Any:
-    """Recursively camelCase dict keys, as proto-JSON names them, leaving user data as written.
-
-    Function-call arguments, function responses and schema default/example values are copied verbatim;
-    the names under ``properties``/``$defs`` are kept while each named schema is itself camelized.
+    User data (function arguments and results, JSON schemas, map keys such as schema property names and labels)
+    is kept as written; enum values are matched case-insensitively as google-genai matches them; a field the
+    schema does not know is kept as written, for the request check to name. ValueError when one field is given
+    under both spellings.
     """
-    if isinstance(value, list):
-        return [camelize(v) for v in value]
-    if not isinstance(value, dict):
+    if not isinstance(value, Mapping):
         return value
-    if names:
-        return {k: camelize(v) for k, v in value.items()}
-    return {camel(k): v if k in _VERBATIM_VALUES else camelize(v, names=k in _NAMED_CHILDREN) for k, v in value.items()}
+    fields = message_fields(message)
+    out: dict[str, Any] = {}
+    written: dict[str, str] = {}
+    for name, item in value.items():
+        spec = fields.get(name)
+        target = spec.json_name if spec is not None else name
+        if target in written:
+            raise ValueError(f"{message} sets {written[target]!r} and {name!r}, one field twice")
+        written[target] = name
+        out[target] = _rest_value(item, spec) if spec is not None else item
+    return out
 
 
-def to_content(value: Any, role: str = "user") -> dict[str, Any]:
-    """A string, a list of strings or a Content dict, as a REST Content."""
+def _rest_value(value: Any, spec: FieldSpec) -> Any:
+    if spec.kind == "map":
+        inner = spec.map_value
+        if inner is not None and inner.kind == "message" and isinstance(value, Mapping):
+            return {key: rest_message(item, str(inner.message)) for key, item in value.items()}
+        return value
+    if spec.repeated and isinstance(value, list):
+        return [_rest_item(item, spec) for item in value]
+    return _rest_item(value, spec)
+
+
+def _rest_item(value: Any, spec: FieldSpec) -> Any:
+    if spec.kind == "message":
+        return rest_message(value, str(spec.message))
+    if spec.kind == "enum" and isinstance(value, str):
+        names = enum_names(str(spec.enum))
+        return value.upper() if value not in names and value.upper() in names else value
+    return value
+
+
+def to_part(value: Any) -> dict[str, Any]:
+    """An SDK part (a string or a Part dict) as a REST Part."""
+    if not _is_part(value):
+        raise ValueError(f"cannot read {_describe(value)} as a content part")
     if isinstance(value, str):
-        return {"parts": [{"text": value}], "role": role}
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return {"parts": [{"text": v} for v in value], "role": role}
-    if isinstance(value, dict):
-        content: dict[str, Any] = camelize(value)
-        return content
-    raise ValueError(f"cannot read {type(value).__name__} as content")
+        return {"text": value}
+    part: dict[str, Any] = rest_message(value, "Part")
+    return part
+
+
+def _is_part(value: Any) -> bool:
+    """A string, or a non-empty dict of Part fields (google-genai reads any other dict as a Content)."""
+    if isinstance(value, str):
+        return True
+    return isinstance(value, Mapping) and bool(value) and set(value) <= message_fields("Part").keys()
+
+
+def _content_of(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Parts as one turn: the model's when any is a function call (google-genai's ModelContent), else the user's."""
+    role = "model" if any("functionCall" in part for part in parts) else "user"
+    return {"parts": parts, "role": role}
+
+
+def to_content(value: Any) -> dict[str, Any]:
+    """One SDK content (a string, a list of parts, a Content dict or a Part dict) as a REST Content (``t_content``)."""
+    if isinstance(value, str):
+        return {"parts": [{"text": value}], "role": "user"}
+    if isinstance(value, list):
+        return {"parts": [to_part(item) for item in value], "role": "user"}
+    if isinstance(value, Mapping):
+        if set(value) <= _CONTENT_FIELDS:
+            content: dict[str, Any] = rest_message(value, "Content")
+            return content
+        return _content_of([to_part(value)])
+    raise ValueError(f"cannot read {_describe(value)} as content")
 
 
 def to_contents(value: Any) -> list[dict[str, Any]]:
-    """SDK ``contents`` (string, list of strings, Content dicts) as REST ``contents``."""
-    if isinstance(value, str) or (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+    """SDK ``contents`` as REST ``contents``, as google-genai's ``t_contents`` groups them.
+
+    Consecutive parts (strings, Part dicts) become one turn, the user's, or the model's for function calls; a
+    Content dict is a turn of its own; a nested list is one user turn.
+    """
+    if value is None or (isinstance(value, list) and not value):
+        raise ValueError("contents must not be empty")
+    if not isinstance(value, list):
         return [to_content(value)]
-    if isinstance(value, dict):
-        return [to_content(value)]
-    if isinstance(value, list):
-        return [to_content(v) for v in value]
-    raise ValueError(f"cannot read {type(value).__name__} as contents")
+    turns: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
+    for item in value:
+        if isinstance(item, list) or not _is_part(item):
+            if pending:
+                turns.append(_content_of(pending))
+                pending = []
+            turns.append(to_content(item) if isinstance(item, list) else _turn(item))
+            continue
+        part = to_part(item)
+        if pending and ("functionCall" in part) != ("functionCall" in pending[0]):
+            turns.append(_content_of(pending))
+            pending = []
+        pending.append(part)
+    if pending:
+        turns.append(_content_of(pending))
+    return turns
+
+
+def _turn(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"cannot read {_describe(value)} as content")
+    content: dict[str, Any] = rest_message(value, "Content")
+    return content
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return f"an object with {', '.join(map(repr, value)) or 'no fields'}"
+    return type(value).__name__
+
+
+def sdk_model(model: Any) -> str:
+    """An SDK model name as the REST ``model`` (``models/`` prepended, as google-genai's ``t_model`` does)."""
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"'model' must be a non-empty string, got {model!r}")
+    return model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
+
+
+def _config(item: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
+    """An item's ``config`` fields as ``snake_case name -> (name as written, value)``, each field once; a None
+    value is unset, as google-genai skips it."""
+    config = item.get("config")
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        raise ValueError(f"'config' must be an object of config fields, got {type(config).__name__}")
+    fields: dict[str, tuple[str, Any]] = {}
+    written: dict[str, str] = {}
+    for name, value in config.items():
+        snake = _snake(name)
+        if snake in written:
+            raise ValueError(f"config sets {written[snake]!r} and {name!r}, one field twice")
+        written[snake] = name
+        if value is not None:
+            fields[snake] = (name, value)
+    return fields
 
 
 def generate_request_from_sdk(item: Mapping[str, Any]) -> dict[str, Any]:
     """An SDK-style inlined request (``contents`` + snake_case ``config``) as a REST GenerateContentRequest."""
     request: dict[str, Any] = {"contents": to_contents(item["contents"])}
     if "model" in item:
-        model = item["model"]
-        request["model"] = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
+        request["model"] = sdk_model(item["model"])
+    request_fields = message_fields("GenerateContentRequest")
+    generation_fields = message_fields("GenerationConfig")
     generation: dict[str, Any] = {}
-    for field, value in (item.get("config") or {}).items():
-        snake = _snake(field)
+    for snake, (name, value) in _config(item).items():
         if snake in _VERTEX_ONLY:
-            raise ValueError(f"config field {field!r} is only supported on Vertex AI, not the Gemini API")
+            raise ValueError(f"config field {name!r} is only supported on Vertex AI, not the Gemini API")
         if snake == "system_instruction":
             request["systemInstruction"] = to_content(value)
+        elif snake == "cached_content":
+            request["cachedContent"] = _cached_content_name(value)
         elif snake in _HOISTED:
-            request[_HOISTED[snake]] = value if snake in _VERBATIM else camelize(value)
+            request[camel(snake)] = _rest_value(value, request_fields[snake])
+        elif snake == "speech_config" and isinstance(value, str):
+            generation["speechConfig"] = {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": value}}}
         elif snake in _GENERATION:
-            generation[camel(snake)] = value if snake in _VERBATIM else camelize(value)
+            generation[camel(snake)] = _rest_value(value, generation_fields[snake])
         else:
-            raise ValueError(f"unknown config field {field!r}")
+            raise ValueError(f"unknown config field {name!r}")
     if generation:
         request["generationConfig"] = generation
     return request
 
 
+def _cached_content_name(value: Any) -> Any:
+    """A bare cache id gets the ``cachedContents/`` collection, as google-genai completes it."""
+    return f"cachedContents/{value}" if isinstance(value, str) and value and "/" not in value else value
+
+
 def embed_request_from_sdk(item: Mapping[str, Any]) -> dict[str, Any]:
     """An SDK-style embedding item (``content`` + snake_case ``config``) as a REST EmbedContentRequest."""
     request: dict[str, Any] = {"content": to_content(item["content"])}
-    for field, value in (item.get("config") or {}).items():
-        snake = _snake(field)
+    if "model" in item:
+        request["model"] = sdk_model(item["model"])
+    fields = message_fields("EmbedContentRequest")
+    for snake, (name, value) in _config(item).items():
         if snake not in _EMBED_CONFIG:
-            raise ValueError(f"config field {field!r} is not supported for Gemini API embeddings")
-        request[_EMBED_CONFIG[snake]] = value
+            raise ValueError(f"config field {name!r} is not supported for Gemini API embeddings")
+        request[camel(snake)] = _rest_value(value, fields[snake])
     return request
 
 
 def canonical_line(item: Mapping[str, Any], index: int, *, embeddings: bool) -> dict[str, Any]:
-    """One inline request dict as a canonical ``{"key", "request"}`` line.
+    """One inline request dict as a canonical ``{"key", "request"}`` line; InputValidationError naming the item.
 
-    Accepts the canonical shape itself or an SDK-style item; the key comes from ``key``, then
-    ``metadata.key``, and otherwise is the item's position (``"0"``, ``"1"``, ...).
+    Accepts the canonical shape itself or an SDK-style item, and nothing beside their fields. The key comes from
+    ``key``, then ``metadata.key`` (each a non-empty string), and otherwise is the item's position (``"0"``, ...).
     """
-    metadata = item.get("metadata") or {}
-    key = item.get("key") or metadata.get("key") or str(index)
-    extra = {"metadata": metadata} if metadata else {}
-    if "request" in item:
-        return {"key": key, "request": item["request"], **extra}
     try:
-        request = embed_request_from_sdk(item) if embeddings else generate_request_from_sdk(item)
+        return _canonical_line(item, index, embeddings)
     except (KeyError, ValueError) as err:
         reason = f"missing {err}" if isinstance(err, KeyError) else str(err)
         raise InputValidationError(reason, source=INLINE_SOURCE, line=index + 1) from None
-    return {"key": key, "request": request, **extra}
+
+
+def _canonical_line(item: Mapping[str, Any], index: int, embeddings: bool) -> dict[str, Any]:
+    metadata = item.get("metadata")
+    key = _item_key(item, metadata, index)
+    check_metadata(metadata, key)
+    if "request" in item:
+        _check_item_fields(item, CANONICAL_ITEM_FIELDS, "an item with 'request'", "generation settings go in request")
+        request = item["request"]
+    elif embeddings:
+        _check_item_fields(item, SDK_EMBED_ITEM_FIELDS, "an SDK-style embedding item", _SDK_HINT)
+        request = embed_request_from_sdk(item)
+    else:
+        _check_item_fields(item, SDK_ITEM_FIELDS, "an SDK-style item", _SDK_HINT)
+        request = generate_request_from_sdk(item)
+    line = {"key": key, "request": request}
+    if metadata is not None:
+        line["metadata"] = metadata
+    return line
+
+
+_SDK_HINT = (
+    "settings go in 'config' with google-genai's names, or give the REST request as {'key': ..., 'request': {...}}"
+)
+
+
+def _check_item_fields(item: Mapping[str, Any], allowed: frozenset[str], what: str, hint: str) -> None:
+    unknown = [name for name in item if name not in allowed]
+    if unknown:
+        raise ValueError(
+            f"unknown field(s) {', '.join(map(repr, unknown))}: {what} holds {', '.join(sorted(allowed))}; {hint}"
+        )
+
+
+def _item_key(item: Mapping[str, Any], metadata: Any, index: int) -> str:
+    if "key" in item:
+        return _non_empty_key(item["key"], "key")
+    if isinstance(metadata, Mapping) and "key" in metadata:
+        return _non_empty_key(metadata["key"], "metadata.key")
+    return str(index)
+
+
+def _non_empty_key(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{field!r} must be a non-empty string, got {value!r}")
+    return value
 
 
 def inline_request(line: Mapping[str, Any]) -> dict[str, Any]:
@@ -246,12 +395,6 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
         response=response,
         usage=_usage(response.get("usageMetadata")),
     )
-
-
-def iter_inline_rows(op: Mapping[str, Any]) -> Iterator[ResultRow]:
-    """Rows of a finished job whose output came back inline."""
-    for item in inline_responses(op):
-        yield result_row(item)
 
 
 def response_text(response: Mapping[str, Any]) -> str | None:

@@ -1,16 +1,307 @@
-"""Streaming JSONL reading with line numbers: BOM, CRLF and blank lines handled, errors located."""
+"""Streaming JSONL reading with line numbers: BOM, line endings and blank lines handled, errors located.
+
+:class:`JsonlReader` reads a batch input: lines end in LF, CRLF or a lone CR (old Mac files, or a mix), a
+line longer than its bound is refused while it streams (never held whole), and a line whose JSON repeats
+an object member is refused (a decoder would keep one value and drop the other without a word).
+:func:`iter_json_objects` parses lines already split, such as a provider's result file.
+"""
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
+import re
+import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
-from typing import Any
+from contextlib import ExitStack
+from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 
 from airflow_provider_genai_batch.errors import InputValidationError
 
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
 _decoder = msgspec.json.Decoder()
+_encode = msgspec.json.Encoder().encode
 UTF8_BOM = b"\xef\xbb\xbf"
+_OTHER_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+_EOL = re.compile(rb"(\r\n|\r|\n)")
+_LONE_CR = re.compile(rb"\r(?!\n)")
+READ_BYTES = 1 << 20
+"""Bytes read from the stream at a time."""
+SPILL_BYTES = 4 << 20
+"""A line still unterminated past this many bytes goes on in a temporary file, not in memory."""
+
+
+class JsonlReader:
+    """The JSON objects of a JSONL byte stream as ``(line number, object, byte length)``, one line in memory.
+
+    Blank lines are skipped but counted, so numbers are physical lines. A UTF-8 BOM at the start is
+    skipped (``bom`` says so, and byte lengths leave it out); a UTF-16 or UTF-32 BOM is refused. A line
+    longer than ``max_line_bytes`` is refused as soon as that many bytes of it have streamed past, with
+    at most :data:`SPILL_BYTES` of it in memory. ``lone_cr`` says whether any line ended in a lone CR.
+    ``canonical`` is the last object yielded as compact JSON (made for the duplicate check; a caller that
+    needs the object encoded takes it instead of encoding it again).
+    """
+
+    def __init__(self, stream: IO[bytes], *, source: str, max_line_bytes: int, too_long: str) -> None:
+        self._stream = stream
+        self.source = source
+        self.max_line_bytes = max_line_bytes
+        self._too_long = too_long
+        self.bom = False
+        self.lone_cr = False
+        self.canonical = b""
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any], int]]:
+        for number, content, size in self._lines():
+            if content and not content.isspace():
+                obj, self.canonical = decode_line(content, self.source, number)
+                yield number, obj, size
+
+    def _lines(self) -> Iterator[tuple[int, bytes, int]]:
+        """``(number, content without its line ending, bytes with it)`` of every physical line."""
+        number, tail, started = 0, b"", False
+        partial = _PartialLine()
+        try:
+            while True:
+                chunk = self._read(number + 1)
+                data = tail + chunk if tail else chunk
+                if not started:
+                    data, started = self._skip_bom(data), True
+                tail = b""
+                if chunk and data.endswith(b"\r"):
+                    data, tail = data[:-1], b"\r"  # maybe half of a CRLF: decided with the next chunk
+                lines, rest = self._split(data)
+                for content, size in lines:
+                    number += 1
+                    if partial.size:
+                        size += partial.size
+                        content = partial.finish(content)
+                    if len(content) > self.max_line_bytes:
+                        raise self._over_long(number)
+                    yield number, content, size
+                if rest:
+                    partial.add(rest)
+                    if partial.size > self.max_line_bytes:
+                        raise self._over_long(number + 1)
+                if not chunk:
+                    if partial.size:
+                        size = partial.size
+                        yield number + 1, partial.finish(b""), size
+                    return
+        finally:
+            partial.close()
+
+    def _read(self, number: int) -> bytes:
+        try:
+            return self._stream.read(READ_BYTES)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+            raise InputValidationError(
+                f"the compressed input is corrupt or cut short ({err})", source=self.source, line=number
+            ) from None
+
+    def _skip_bom(self, data: bytes) -> bytes:
+        if data.startswith(UTF8_BOM):
+            self.bom = True
+            return data[len(UTF8_BOM) :]
+        for bom, encoding in _OTHER_BOMS:
+            if data.startswith(bom):
+                raise InputValidationError(
+                    f"not UTF-8: the input is {encoding} (it starts with a {encoding} byte-order mark); "
+                    "save it as UTF-8",
+                    source=self.source,
+                    line=1,
+                )
+        return data
+
+    def _split(self, data: bytes) -> tuple[list[tuple[bytes, int]], bytes]:
+        """The terminated lines of ``data`` as ``(content, bytes with the ending)``, and the unterminated rest."""
+        carriage_returns = data.count(b"\r")
+        if carriage_returns and carriage_returns != data.count(b"\r\n"):
+            self.lone_cr = True
+            parts = _EOL.split(data)
+            ends = parts[1::2]
+            return [(line, len(line) + len(end)) for line, end in zip(parts[0:-1:2], ends, strict=True)], parts[-1]
+        segments = data.split(b"\n")
+        rest = segments.pop()
+        return [(seg[:-1] if seg.endswith(b"\r") else seg, len(seg) + 1) for seg in segments], rest
+
+    def _over_long(self, number: int) -> InputValidationError:
+        return InputValidationError(
+            f"line is longer than {self.max_line_bytes:,} bytes, {self._too_long}", source=self.source, line=number
+        )
+
+
+class _PartialLine:
+    """The bytes of a line not yet terminated: in memory up to :data:`SPILL_BYTES`, then in a temporary file."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._parts: list[bytes] = []
+        self._spill: IO[bytes] | None = None
+        self._files = ExitStack()
+
+    def add(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self._spill is not None:
+            self._spill.write(piece)
+            return
+        self._parts.append(piece)
+        if self.size > SPILL_BYTES:
+            self._spill = _spill_file(self._files)
+            self._spill.writelines(self._parts)
+            self._parts = []
+
+    def finish(self, last: bytes) -> bytes:
+        """The whole line (the bytes so far, then ``last``); starts an empty one."""
+        if self._spill is None:
+            content = b"".join((*self._parts, last))
+        else:
+            self._spill.write(last)
+            self._spill.seek(0)
+            content = self._spill.read()
+            self.close()
+        self._parts, self.size = [], 0
+        return content
+
+    def close(self) -> None:
+        self._files.close()
+        self._spill = None
+
+
+def _spill_file(files: ExitStack) -> IO[bytes]:
+    """An anonymous temporary file (never visible by name), closed with ``files``."""
+    return files.enter_context(tempfile.TemporaryFile())
+
+
+def decode_line(content: bytes, source: str, number: int) -> tuple[dict[str, Any], bytes]:
+    """One input line as a JSON object, and that object as compact JSON; an error naming the line otherwise."""
+    try:
+        obj = _decoder.decode(content)
+    except (msgspec.DecodeError, UnicodeDecodeError) as err:
+        raise InputValidationError(_undecodable(content, err), source=source, line=number) from None
+    except RecursionError:
+        raise InputValidationError("JSON nested too deeply", source=source, line=number) from None
+    if not isinstance(obj, dict):
+        raise InputValidationError(
+            f"each line must be a JSON object, got {type(obj).__name__}", source=source, line=number
+        )
+    canonical = _encode(obj)
+    field = duplicate_field(content, canonical)
+    if field is not None:
+        raise InputValidationError(_duplicate(field), source=source, line=number)
+    return obj, canonical
+
+
+def duplicate_field(raw: bytes, canonical: bytes) -> str | None:
+    """The dotted path of the first object member that the JSON text ``raw`` repeats, or None.
+
+    ``canonical`` is what ``raw`` decodes to, encoded again: one member for every member the decoder kept.
+    Every member has one colon outside strings, and a colon inside a string is written as it is; so when
+    the two colon counts agree (and ``raw`` spells no colon as a ``\\u003a`` escape) no member was dropped,
+    and the common case costs two byte counts. Only otherwise is ``raw`` parsed again, slowly, to name it.
+    """
+    if raw.count(b":") == canonical.count(b":"):
+        if b"\\u003" not in raw:
+            return None
+        certain = False  # an escaped colon may hide a dropped member: look
+    else:
+        certain = b"\\u003" not in raw
+    field = _first_repeated_member(raw)
+    if field is None and certain:
+        return "(nested too deeply to name)"
+    return field
+
+
+def _duplicate(field: str) -> str:
+    return f"duplicate field {field!r}: JSON keeps only one of its values, so the other would be dropped silently"
+
+
+class _Members(list[tuple[str, Any]]):
+    """A JSON object's members in the order written, repeats included."""
+
+
+def _first_repeated_member(raw: bytes) -> str | None:
+    try:
+        tree = json.loads(raw, object_pairs_hook=_Members)
+    except RecursionError:
+        return None
+    stack: list[tuple[Any, str]] = [(tree, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, _Members):
+            names: set[str] = set()
+            for name, _ in node:
+                if name in names:
+                    return f"{path}.{name}" if path else name
+                names.add(name)
+            children = [(value, f"{path}.{name}" if path else name) for name, value in node]
+        elif isinstance(node, list):
+            children = [(value, f"{path}[{index}]") for index, value in enumerate(node)]
+        else:
+            continue
+        stack.extend(reversed(children))
+    return None
+
+
+def _undecodable(content: bytes, err: Exception) -> str:
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"not valid UTF-8 (byte {bad.start})"
+    return f"invalid JSON: {err}"
+
+
+class LoneCRToLF(io.RawIOBase):
+    """A byte stream read with every lone CR turned into LF, for providers that split lines at LF only.
+
+    One byte for one byte, so sizes and offsets are those of the underlying stream and it stays seekable.
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__()
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._raw.seek(offset, whence)
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._raw.read(len(view))
+        if b"\r" in data:
+            converted = _LONE_CR.sub(b"\n", data)
+            if data.endswith(b"\r"):
+                after = self._raw.read(1)
+                if after:
+                    self._raw.seek(-1, io.SEEK_CUR)
+                if after == b"\n":
+                    converted = converted[:-1] + b"\r"
+            data = converted
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def iter_json_objects(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, dict[str, Any], int]]:

@@ -8,6 +8,7 @@ request (parts, schemas, tools, tool config) is shared with the other translator
 from __future__ import annotations
 
 import base64
+import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,17 +22,23 @@ from airflow_provider_genai_batch.formats.times import parse_unix
 from airflow_provider_genai_batch.formats.translate import (
     REQUEST_REASONS,
     CallIds,
+    Declaration,
     Part,
     check_fields,
     check_image,
     check_kind,
     check_model,
+    check_name,
+    check_object_schema,
+    check_range,
     check_text_modality,
     compact_json,
     fields,
     function_declarations,
+    integer,
     json_schema,
     line_parts,
+    number,
     read_parts,
     system_texts,
     tool_choice,
@@ -75,7 +82,7 @@ _EMBED_REASONS = {
     "taskType": "openai embeddings have no task type",
     "title": "openai embeddings have no document title",
 }
-# generationConfig fields copied as they are, under OpenAI's name.
+# generationConfig fields carried under OpenAI's name (numbers written as JSON numbers).
 GENERATION_PARAMS = {
     "temperature": "temperature",
     "topP": "top_p",
@@ -96,14 +103,28 @@ _GENERATION_REASONS = {
     "imageConfig": "image output is Gemini-only",
     "mediaResolution": "media resolution is Gemini-only",
 }
+_INTEGER_PARAMS = frozenset({"max_completion_tokens", "n", "seed", "top_logprobs"})
+_NUMBER_PARAMS = frozenset({"temperature", "top_p", "presence_penalty", "frequency_penalty"})
+# Chat completions ranges a Gemini-valid value can fall outside: the penalties as the openai SDK's parameter docs
+# give them, n as OpenAI's API reference bounds it.
+PARAM_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "n": (1, 128),
+    "presence_penalty": (-2, 2),
+    "frequency_penalty": (-2, 2),
+}
 MAX_STOP_SEQUENCES = 4
+FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""A function name OpenAI takes: a-z, A-Z, 0-9, underscores and dashes, at most 64 (openai FunctionDefinition)."""
 IDEMPOTENCY_METADATA_KEY = "idempotency_key"
+FINGERPRINT_METADATA_KEY = "input_fingerprint"
 DISPLAY_NAME_METADATA_KEY = "display_name"
+RESERVED_METADATA_KEYS = frozenset({DISPLAY_NAME_METADATA_KEY, IDEMPOTENCY_METADATA_KEY, FINGERPRINT_METADATA_KEY})
+"""Metadata names this package writes itself; a label may not take them."""
 MAX_METADATA_PAIRS = 16
 MAX_METADATA_KEY = 64
 MAX_METADATA_VALUE = 512
-MAX_LABELS = MAX_METADATA_PAIRS - 2
-"""User labels that fit in a batch's metadata beside the display name and the idempotency key."""
+MAX_LABELS = MAX_METADATA_PAIRS - len(RESERVED_METADATA_KEYS)
+"""User labels that fit in a batch's metadata beside the display name, idempotency key and input fingerprint."""
 
 
 def from_gemini(line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
@@ -129,7 +150,7 @@ def _embed_body(request: Mapping[str, Any], model: str) -> dict[str, Any]:
             raise unsupported(f"{part.path}.{part.kind}", PROVIDER, "openai embeds text only")
     body: dict[str, Any] = {"model": model, "input": "\n".join(p.value for p in parts), "encoding_format": "float"}
     if "outputDimensionality" in request:
-        body["dimensions"] = request["outputDimensionality"]
+        body["dimensions"] = integer(request["outputDimensionality"], "request.outputDimensionality")
     return body
 
 
@@ -142,10 +163,11 @@ def _chat_body(request: Mapping[str, Any], model: str) -> dict[str, Any]:
             "generationConfig.responseMimeType application/json without a schema becomes openai JSON mode, "
             "which requires the word 'JSON' in the messages; add it to the prompt or give a responseSchema"
         )
-    if "tools" in request:
-        body["tools"] = [_tool(*decl) for decl in function_declarations(request["tools"], PROVIDER)]
+    declarations = function_declarations(request["tools"], PROVIDER) if "tools" in request else []
+    if declarations:
+        body["tools"] = [_tool(declaration) for declaration in declarations]
     if "toolConfig" in request:
-        body["tool_choice"] = _tool_choice(*tool_choice(request["toolConfig"], PROVIDER))
+        body["tool_choice"] = _tool_choice(*tool_choice(request["toolConfig"], PROVIDER, declarations))
     return body
 
 
@@ -159,11 +181,15 @@ def _messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
         raise ValueError("request.contents must be a non-empty list")
     ids = CallIds(PROVIDER)
     for i, content in enumerate(contents):
-        role, parts = read_parts(content, f"contents[{i}]", PROVIDER)
+        path = f"contents[{i}]"
+        role, parts = read_parts(content, path, PROVIDER)
+        ids.turn(role, path)
         if role == "model":
-            messages.append(_assistant_message(parts, ids))
+            messages.append(_assistant_message(parts, ids, path))
         else:
             messages.extend(_user_messages(parts, ids))
+        ids.end_turn(role, path)
+    ids.finish("contents")
     return messages
 
 
@@ -190,15 +216,17 @@ def _user_messages(parts: list[Part], ids: CallIds) -> list[dict[str, Any]]:
     return messages
 
 
-def _assistant_message(parts: list[Part], ids: CallIds) -> dict[str, Any]:
+def _assistant_message(parts: list[Part], ids: CallIds, path: str) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     for part in parts:
         if part.kind == "text":
             blocks.append(_text_block(part.value))
         elif part.kind == "functionCall":
-            function = {"name": part.value["name"], "arguments": compact_json(part.value.get("args", {}))}
-            calls.append({"id": ids.call(part.value), "type": "function", "function": function})
+            name = part.value["name"]
+            check_name(name, f"{part.path}.functionCall.name", PROVIDER, FUNCTION_NAME, _NAME_RULE)
+            function = {"name": name, "arguments": compact_json(part.value.get("args", {}))}
+            calls.append({"id": ids.call(part.value, path), "type": "function", "function": function})
         else:
             raise unsupported(
                 f"{part.path}.{part.kind}", PROVIDER, "a model turn can hold only text and function calls"
@@ -228,9 +256,24 @@ def _generation(config: Any) -> dict[str, Any]:
         return {}
     gen = fields(config, "generationConfig")
     check_fields(gen, (*GENERATION_PARAMS, *_GENERATION_HANDLED), "generationConfig", PROVIDER, _GENERATION_REASONS)
-    params = {GENERATION_PARAMS[name]: value for name, value in gen.items() if name in GENERATION_PARAMS}
+    params: dict[str, Any] = {}
+    for name, value in gen.items():
+        param = GENERATION_PARAMS.get(name)
+        path = f"generationConfig.{name}"
+        if param in _INTEGER_PARAMS:
+            params[param] = integer(value, path)
+        elif param in _NUMBER_PARAMS:
+            params[param] = number(value, path)
+        elif param is not None:
+            params[param] = value
+        if param in PARAM_RANGES:
+            check_range(params[param], path, PROVIDER, *PARAM_RANGES[param])
     if len(params.get("stop") or ()) > MAX_STOP_SEQUENCES:
         raise unsupported("generationConfig.stopSequences", PROVIDER, f"it takes at most {MAX_STOP_SEQUENCES}")
+    if "top_logprobs" in params and params.get("logprobs") is not True:
+        raise unsupported(
+            "generationConfig.logprobs", PROVIDER, "it returns top log-probabilities only with responseLogprobs true"
+        )
     check_text_modality(gen, PROVIDER)
     response_format = _response_format(gen)
     if response_format is not None:
@@ -243,7 +286,7 @@ def _response_format(gen: Mapping[str, Any]) -> dict[str, Any] | None:
     has_schema = "responseSchema" in gen or "responseJsonSchema" in gen
     if "responseSchema" in gen and "responseJsonSchema" in gen:
         raise ValueError("generationConfig sets both responseSchema and responseJsonSchema; set one")
-    if mime in (None, "text/plain"):
+    if mime in (None, "", "text/plain"):
         if has_schema:
             raise ValueError("generationConfig.responseSchema needs responseMimeType application/json")
         return None
@@ -268,12 +311,17 @@ def _mentions_json(messages: list[dict[str, Any]]) -> bool:
     return False
 
 
-def _tool(name: str, description: str | None, parameters: dict[str, Any] | None) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": name}
-    if description is not None:
-        function["description"] = description
-    if parameters is not None:
-        function["parameters"] = parameters
+_NAME_RULE = "1 to 64 of a-z, A-Z, 0-9, _ and -"
+
+
+def _tool(declaration: Declaration) -> dict[str, Any]:
+    check_name(declaration.name, f"{declaration.path}.name", PROVIDER, FUNCTION_NAME, _NAME_RULE)
+    function: dict[str, Any] = {"name": declaration.name}
+    if declaration.description is not None:
+        function["description"] = declaration.description
+    if declaration.parameters is not None:
+        check_object_schema(declaration.parameters, f"{declaration.path}.parameters", PROVIDER)
+        function["parameters"] = declaration.parameters
     return {"type": "function", "function": function}
 
 
@@ -301,16 +349,27 @@ def check_native(line: Mapping[str, Any]) -> str:
     return url
 
 
-def batch_metadata(display_name: str, idempotency_key: str | None, labels: Mapping[str, str]) -> dict[str, str]:
-    """A batch's ``metadata``: display name, idempotency key and the user's labels, within OpenAI's limits."""
-    reserved = sorted({DISPLAY_NAME_METADATA_KEY, IDEMPOTENCY_METADATA_KEY} & labels.keys())
+def batch_metadata(
+    display_name: str, idempotency_key: str | None, input_fingerprint: str | None, labels: Mapping[str, str]
+) -> dict[str, str]:
+    """A batch's ``metadata``: display name, idempotency key, input fingerprint and the user's labels.
+
+    Key and fingerprint are stored whole, each under its own name, so a lookup compares them exactly;
+    labels are checked against OpenAI's limits (pairs, key and value lengths) and the reserved names.
+    """
+    reserved = sorted(RESERVED_METADATA_KEYS & labels.keys())
     if reserved:
         raise ValueError(f"label(s) {', '.join(reserved)} are reserved: this provider keeps its own values there")
     if len(labels) > MAX_LABELS:
-        raise ValueError(f"{len(labels)} labels: openai keeps {MAX_LABELS} at most next to the display name and key")
+        raise ValueError(
+            f"{len(labels)} labels: openai keeps {MAX_LABELS} at most next to the display name, key and fingerprint"
+        )
     metadata = {DISPLAY_NAME_METADATA_KEY: display_name[:MAX_METADATA_VALUE]}
-    if idempotency_key:
-        metadata[IDEMPOTENCY_METADATA_KEY] = idempotency_key
+    for name, value in ((IDEMPOTENCY_METADATA_KEY, idempotency_key), (FINGERPRINT_METADATA_KEY, input_fingerprint)):
+        if value is not None:
+            if not value or len(value) > MAX_METADATA_VALUE:
+                raise ValueError(f"metadata {name} must be 1 to {MAX_METADATA_VALUE} characters, got {value!r}")
+            metadata[name] = value
     for name, value in labels.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise ValueError(f"label {name!r}: labels are strings to strings")

@@ -1,11 +1,22 @@
-"""The one result row shape every provider's output is normalised to, and its fast JSON encoding."""
+"""The one result row shape every provider's output is normalised to, its fast JSON encoding, and the
+one way a provider's result lines become rows: a line that cannot be read is a failed row, never an abort.
+"""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
+
+UNPARSEABLE = "unparseable_result"
+"""``error.code`` of a row made from a provider line that could not be read (bad JSON, bad shape)."""
+
+RAW_LIMIT = 2048
+"""At most this many bytes of an unreadable line are kept in its row (``error.raw``)."""
+
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class RowStatus(str, enum.Enum):
@@ -27,11 +38,12 @@ class Usage(msgspec.Struct, omit_defaults=True):
 
 
 class RowError(msgspec.Struct, omit_defaults=True):
-    """Why one request failed, as the provider said it."""
+    """Why one request failed, as the provider said it; ``raw`` holds the provider's line when it was unreadable."""
 
     message: str
     code: int | str | None = None
     status: str | None = None
+    raw: str | None = None
 
 
 class ResultRow(msgspec.Struct):
@@ -45,10 +57,139 @@ class ResultRow(msgspec.Struct):
     error: RowError | None = None
     usage: Usage | None = None
 
+    @property
+    def unparseable(self) -> bool:
+        """Whether this row stands for a provider line that could not be read."""
+        return self.error is not None and self.error.code == UNPARSEABLE
+
+
+ReadRow = Callable[[Mapping[str, Any]], ResultRow]
+"""A dialect's ``result_row``: one parsed provider line to a row."""
+KeyOf = Callable[[Mapping[str, Any]], object]
+"""Where a provider line carries its key, read without trusting the rest of the line."""
 
 _encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+_AFTER_KEY = b',"status":'
 
 
 def encode_row(row: ResultRow) -> bytes:
     """One JSONL line, newline included."""
     return _encoder.encode(row) + b"\n"
+
+
+def encode_keyless(row: ResultRow) -> bytes:
+    """The row's JSONL line from its second field on, for :func:`with_key` to put any key in front.
+
+    ``key`` is always encoded first, and an encoded key (a JSON string, or null) holds no unescaped ``"``,
+    so the first ``,"status":`` is where the key ends.
+    """
+    line = encode_row(row)
+    return line[line.index(_AFTER_KEY) + 1 :]
+
+
+def with_key(key: str | None, keyless: bytes) -> bytes:
+    """The JSONL line of a row encoded by :func:`encode_keyless`, under ``key``."""
+    return b'{"key":' + _encoder.encode(key) + b"," + keyless
+
+
+def key_field(*paths: str) -> KeyOf:
+    """A :data:`KeyOf` reading the first of ``paths`` (dotted, e.g. ``"metadata.key"``) that is present."""
+    split = [path.split(".") for path in paths]
+
+    def key_of(line: Mapping[str, Any]) -> object:
+        for parts in split:
+            value: object = line
+            for part in parts:
+                value = value.get(part) if isinstance(value, Mapping) else None
+            if value is not None:
+                return value
+        return None
+
+    return key_of
+
+
+def iter_result_rows(lines: Iterable[bytes], source: str, read: ReadRow, key_of: KeyOf) -> Iterator[ResultRow]:
+    """Rows of a provider's JSONL result stream (BOM, CRLF and blank lines handled), one per non-blank line.
+
+    A line that is not UTF-8, not JSON, not an object, or that ``read`` cannot make sense of becomes a
+    failed row (see :func:`unparseable_row`) instead of ending the stream, so one bad line never blocks
+    the good ones.
+    """
+    for number, raw in enumerate(lines, start=1):
+        line = raw[len(_UTF8_BOM) :] if number == 1 and raw.startswith(_UTF8_BOM) else raw
+        line = line.rstrip(b"\r\n")
+        if line.strip():
+            yield _line_row(line, f"{source}, line {number}", read, key_of)
+
+
+def read_result_item(item: object, where: str, read: ReadRow, key_of: KeyOf, raw: bytes | None = None) -> ResultRow:
+    """The row of one parsed result item (a JSONL line, an inline response, an item of a results document).
+
+    ``where`` names the item in an error (``"files/abc, line 7"``); ``raw`` is its text when it came as one.
+    """
+    if not isinstance(item, Mapping):
+        return unparseable_row(None, where, f"a result must be a JSON object, got {_json_kind(item)}", raw or item)
+    key = key_of(item)
+    try:
+        row = read(item)
+    except Exception as err:  # a dialect meeting a shape it does not expect raises anything (KeyError, TypeError...)
+        text_key = key if isinstance(key, str) else None
+        return unparseable_row(text_key, where, f"{type(err).__name__}: {err}", raw or item)
+    if row.key is not None and not isinstance(row.key, str):
+        return unparseable_row(None, where, f"its key is {_json_kind(row.key)} {row.key!r}, not a string", raw or item)
+    return row
+
+
+def unparseable_row(key: str | None, where: str, reason: str, raw: bytes | object) -> ResultRow:
+    """A failed row for a provider line that could not be read, with the line itself (cut to :data:`RAW_LIMIT`)."""
+    data = raw if isinstance(raw, bytes) else _encoder.encode(raw)
+    return ResultRow(
+        key=key,
+        status=RowStatus.FAILED,
+        error=RowError(message=f"unparseable result ({where}): {reason}", code=UNPARSEABLE, raw=bounded_text(data)),
+    )
+
+
+def bounded_text(data: bytes, limit: int = RAW_LIMIT) -> str:
+    """``data`` as text, at most ``limit`` bytes of it; bytes that are not UTF-8 show as ``\\xNN``.
+
+    A cut is marked at the end (``…[cut: first N of M bytes]``) and never splits a UTF-8 character.
+    """
+    if len(data) <= limit:
+        return data.decode("utf-8", "backslashreplace")
+    head = data[:limit]
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.end == len(head) and err.reason == "unexpected end of data":
+            head = head[: err.start]
+    return f"{head.decode('utf-8', 'backslashreplace')}…[cut: first {len(head)} of {len(data)} bytes]"
+
+
+def _line_row(line: bytes, where: str, read: ReadRow, key_of: KeyOf) -> ResultRow:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return unparseable_row(None, where, f"not valid UTF-8 (byte {err.start})", line)
+    try:
+        item = _decoder.decode(line)
+    except msgspec.DecodeError as err:
+        return unparseable_row(None, where, f"invalid JSON: {err}", line)
+    except RecursionError:
+        return unparseable_row(None, where, "JSON nested too deeply", line)
+    return read_result_item(item, where, read, key_of, raw=line)
+
+
+_JSON_KINDS = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+}
+
+
+def _json_kind(value: object) -> str:
+    return "null" if value is None else _JSON_KINDS.get(type(value), type(value).__name__)

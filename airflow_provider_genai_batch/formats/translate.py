@@ -1,16 +1,20 @@
-"""Reading a Gemini-format request for translation: fields checked, parts, schemas, tools, tool choice.
+"""Reading a Gemini-format request for translation: fields checked, parts, numbers, schemas, tools, tool choice.
 
 Shared by every translator (OpenAI, Anthropic, Bedrock): what a target cannot express is a ValueError
-naming the field and the provider, never a silent drop.
+naming the field and the provider, never a silent drop. Requests arrive checked against the Gemini schema,
+so values are read as proto JSON reads them: a ``null`` field is unset, either spelling of a name is the
+same field, numbers may be decimal strings and enums may be numbers.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from airflow_provider_genai_batch.formats.gemini import camel
+from airflow_provider_genai_batch.formats.gemini_schema import RequestShapeError, enum_name, proto_number
 from airflow_provider_genai_batch.formats.keys import portable_id
 
 GEMINI_ONLY_TOOLS = frozenset(
@@ -34,23 +38,32 @@ REQUEST_REASONS = {
     "cachedContent": "Gemini context caches are Gemini-only",
     "labels": "per-request billing labels are Gemini-only",
     "serviceTier": "the service tier is set per batch, not per request",
+    "store": "Gemini request logging is Gemini-only",
+    "continuationToken": "Gemini continuation tokens are Gemini-only",
 }
+_MEDIA_METADATA = "per-part media metadata is Gemini-only"
 PART_REASONS = {
     "fileData": "file URIs are Gemini-only; send the bytes as inlineData instead",
     "executableCode": "code execution parts are Gemini-only",
     "codeExecutionResult": "code execution parts are Gemini-only",
+    "toolCall": "server-side tool calls are Gemini-only",
+    "toolResponse": "server-side tool calls are Gemini-only",
     "thoughtSignature": "thought signatures are Gemini-only; remove them from the conversation",
     "videoMetadata": "video parts are Gemini-only",
     "mediaResolution": "per-part media resolution is Gemini-only",
     "partMetadata": "part metadata is Gemini-only",
+    "audioMetadata": _MEDIA_METADATA,
+    "documentMetadata": _MEDIA_METADATA,
+    "spreadsheetMetadata": _MEDIA_METADATA,
+    "mediaProcessing": _MEDIA_METADATA,
+    "speechMetadata": _MEDIA_METADATA,
 }
 _PART_DATA = ("text", "inlineData", "functionCall", "functionResponse")
-_ROLES = {"user": "user", "function": "user", "model": "model"}
-_SCHEMA_TYPES = frozenset({"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT", "NULL"})
+_ROLES = frozenset({"user", "model"})
+_SCHEMA_TYPE = "Type"
 _SCHEMA_INTS = frozenset({"minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"})
-_SCHEMA_KEPT = frozenset(
-    {"title", "description", "format", "enum", "required", "minimum", "maximum", "pattern", "default"}
-)
+_SCHEMA_NUMBERS = frozenset({"minimum", "maximum"})
+_SCHEMA_KEPT = frozenset({"title", "description", "format", "enum", "required", "pattern", "default"})
 
 
 class Part(NamedTuple):
@@ -67,10 +80,20 @@ def unsupported(path: str, provider: str, why: str) -> ValueError:
 
 
 def fields(value: Any, path: str) -> dict[str, Any]:
-    """A REST object with camelCase field names (the Gemini API takes snake_case too); ValueError if not an object."""
+    """A REST object with camelCase field names, as proto JSON reads it: either spelling of a name is one field
+    (both at once is an error), and a ``null`` field is unset. ValueError if ``value`` is not an object."""
     if not isinstance(value, Mapping):
         raise ValueError(f"{path} must be a JSON object, got {type(value).__name__}")
-    return {camel(name): item for name, item in value.items()}
+    out: dict[str, Any] = {}
+    written: dict[str, str] = {}
+    for name, item in value.items():
+        field = camel(name)
+        if field in written:
+            raise ValueError(f"{path} sets {written[field]!r} and {name!r}, one field twice")
+        written[field] = name
+        if item is not None:
+            out[field] = item
+    return out
 
 
 def check_fields(
@@ -85,6 +108,38 @@ def check_fields(
     for name in obj:
         if name not in allowed:
             raise unsupported(f"{path}.{name}", provider, (reasons or {}).get(name, UNKNOWN_FIELD))
+
+
+def number(value: Any, path: str) -> int | float:
+    """A proto-JSON number (a JSON number or its decimal text) as a Python number, as the targets take numbers."""
+    try:
+        return proto_number(value)
+    except RequestShapeError:
+        raise ValueError(f"{path} must be a number, got {value!r}") from None
+
+
+def integer(value: Any, path: str) -> int:
+    """A proto-JSON integer (a JSON number or its decimal text) as a Python int."""
+    result = number(value, path)
+    if isinstance(result, float) and not result.is_integer():
+        raise ValueError(f"{path} must be an integer, got {value!r}")
+    return int(result)
+
+
+def check_range(value: float, path: str, provider: str, low: float | None, high: float | None) -> None:
+    """A number the target takes only in ``[low, high]`` (either bound may be open)."""
+    if (low is not None and value < low) or (high is not None and value > high):
+        if low is not None and high is not None:
+            bound = f"from {low} to {high}"
+        else:
+            bound = f"at least {low}" if low is not None else f"at most {high}"
+        raise unsupported(path, provider, f"{value} is outside its range ({bound})")
+
+
+def check_name(name: str, path: str, provider: str, pattern: re.Pattern[str], rule: str) -> None:
+    """A function name the target accepts (each provider has its own pattern for tool names)."""
+    if not pattern.fullmatch(name):
+        raise unsupported(path, provider, f"function name {name!r} is not {rule}")
 
 
 def check_model(request: Mapping[str, Any], model: str, provider: str) -> None:
@@ -109,7 +164,7 @@ def read_parts(content: Any, path: str, provider: str) -> tuple[str, list[Part]]
     parts = obj.get("parts")
     if not isinstance(parts, list) or not parts:
         raise ValueError(f"{path}.parts must be a non-empty list")
-    return _ROLES[role], [read_part(part, f"{path}.parts[{i}]", provider) for i, part in enumerate(parts)]
+    return role, [read_part(part, f"{path}.parts[{i}]", provider) for i, part in enumerate(parts)]
 
 
 def read_part(part: Any, path: str, provider: str) -> Part:
@@ -119,8 +174,8 @@ def read_part(part: Any, path: str, provider: str) -> Part:
     if obj.get("thought"):
         raise unsupported(f"{path}.thought", provider, "model thoughts cannot be replayed")
     data = [name for name in _PART_DATA if name in obj]
-    if len(data) != 1:
-        raise ValueError(f"{path} must hold exactly one of {', '.join(_PART_DATA)}")
+    if len(data) != 1 or obj[data[0]] == "":
+        raise ValueError(f"{path} must hold exactly one of {', '.join(_PART_DATA)} (an empty text is none)")
     kind = data[0]
     value = obj[kind]
     if kind == "text":
@@ -170,22 +225,31 @@ def check_image(part: Part, provider: str) -> None:
 
 
 class CallIds:
-    """Ids for Gemini function calls (ids are optional there, required by OpenAI and Anthropic), paired with responses.
+    """Ids for Gemini function calls (optional there, required by OpenAI and Anthropic), paired with responses.
 
-    A call keeps its own ``id`` (made portable) or gets ``call_<n>``; a response takes the id of the call it
-    names by ``id``, else of the oldest unanswered call to the same function.
+    A call keeps its own ``id`` (made portable) or gets ``call_<n>``. OpenAI and Anthropic take the results of a
+    model turn's calls only in the turn right after it, all of them: a response answers a call of the model turn
+    just before (by ``id``, else the oldest unanswered call to the same function), and a turn that leaves a call
+    unanswered is refused.
     """
 
     def __init__(self, provider: str) -> None:
         self._provider = provider
         self._pending: list[tuple[str, str]] = []
+        self._called_in: str | None = None
         self._count = 0
 
-    def call(self, call: Mapping[str, Any]) -> str:
-        """The id of a functionCall, remembered until a functionResponse answers it."""
+    def turn(self, role: str, path: str) -> None:
+        """Start the turn at ``path``; the turn after a model turn's calls must be the user's, answering them."""
+        if self._pending and role == "model":
+            self._unanswered(path)
+
+    def call(self, call: Mapping[str, Any], path: str) -> str:
+        """The id of a functionCall of the model turn at ``path``, remembered until a functionResponse answers it."""
         self._count += 1
         call_id = portable_id(call["id"]) if call.get("id") else f"call_{self._count}"
         self._pending.append((call["name"], call_id))
+        self._called_in = path
         return call_id
 
     def answer(self, response: Mapping[str, Any], path: str) -> str:
@@ -196,8 +260,25 @@ class CallIds:
                 del self._pending[index]
                 return call_id
         raise ValueError(
-            f"{path}.functionResponse {response['name']!r} answers no earlier functionCall: "
+            f"{path}.functionResponse {response['name']!r} answers no functionCall of the model turn just before it: "
             f"{self._provider} needs every tool result paired with its call"
+        )
+
+    def end_turn(self, role: str, path: str) -> None:
+        """End the turn at ``path``: a user turn must have answered every call of the model turn before it."""
+        if role == "user" and self._pending:
+            self._unanswered(path)
+
+    def finish(self, path: str) -> None:
+        """The conversation (at ``path``) may not end on calls nobody answers."""
+        if self._pending:
+            self._unanswered(path)
+
+    def _unanswered(self, path: str) -> None:
+        names = ", ".join(repr(name) for name, _ in self._pending)
+        raise ValueError(
+            f"{path}: functionCall {names} in {self._called_in} gets no functionResponse in the next turn; "
+            f"{self._provider} needs every call answered in the user turn right after it"
         )
 
 
@@ -205,8 +286,8 @@ def json_schema(schema: Any, path: str, provider: str) -> dict[str, Any]:
     """Gemini's OpenAPI-subset Schema as JSON Schema.
 
     Type names are lowercased, ``nullable`` becomes a ``"null"`` type (and a ``None`` enum value),
-    ``propertyOrdering`` is dropped (JSON objects keep their order), int64 strings become ints, and
-    ``example`` becomes ``examples``; any other keyword raises.
+    ``propertyOrdering`` orders ``properties``, int64 strings become ints, and ``example`` becomes
+    ``examples``; any other keyword raises.
     """
     obj = fields(schema, path)
     out: dict[str, Any] = {}
@@ -226,14 +307,29 @@ def json_schema(schema: Any, path: str, provider: str) -> dict[str, Any]:
         elif name == "example":
             out["examples"] = [value]
         elif name in _SCHEMA_INTS:
-            out[name] = int(value)
+            out[name] = integer(value, f"{path}.{name}")
+        elif name in _SCHEMA_NUMBERS:
+            out[name] = number(value, f"{path}.{name}")
         elif name in _SCHEMA_KEPT:
             out[name] = value
         elif name not in ("nullable", "propertyOrdering"):
             raise unsupported(f"{path}.{name}", provider, "it is not a Gemini Schema keyword that maps to JSON Schema")
+    if "propertyOrdering" in obj:
+        _order_properties(out, obj["propertyOrdering"], path)
     if obj.get("nullable"):
         _make_nullable(out)
     return out
+
+
+def _order_properties(schema: dict[str, Any], ordering: Any, path: str) -> None:
+    """JSON Schema has no ``propertyOrdering``: the properties are written in that order instead (the rest after)."""
+    properties = schema.get("properties", {})
+    if not isinstance(ordering, list) or any(name not in properties for name in ordering):
+        raise ValueError(f"{path}.propertyOrdering must list names of {path}.properties")
+    schema["properties"] = {
+        **{name: properties[name] for name in ordering},
+        **{name: sub for name, sub in properties.items() if name not in ordering},
+    }
 
 
 def verbatim_schema(schema: Any, path: str) -> dict[str, Any]:
@@ -244,9 +340,10 @@ def verbatim_schema(schema: Any, path: str) -> dict[str, Any]:
 
 
 def _schema_type(value: Any, path: str) -> str:
-    if not isinstance(value, str) or value.upper() not in _SCHEMA_TYPES:
-        raise ValueError(f"{path} {value!r} is not a Gemini Schema type ({', '.join(sorted(_SCHEMA_TYPES))})")
-    return value.lower()
+    name = enum_name(_SCHEMA_TYPE, value)
+    if name is None or name == "TYPE_UNSPECIFIED":
+        raise ValueError(f"{path} {value!r} is not a Gemini Schema type (STRING, NUMBER, INTEGER, BOOLEAN, ...)")
+    return name.lower()
 
 
 def _make_nullable(schema: dict[str, Any]) -> None:
@@ -258,14 +355,26 @@ def _make_nullable(schema: dict[str, Any]) -> None:
         schema["enum"] = [*schema["enum"], None]
 
 
-Declaration = tuple[str, str | None, dict[str, Any] | None]
-"""A function declaration as ``(name, description, JSON Schema parameters)``."""
+def check_object_schema(parameters: Mapping[str, Any], path: str, provider: str) -> None:
+    """Tool parameters must describe a JSON object (``"type": "object"``), as the targets' tool schemas require."""
+    if parameters.get("type") != "object":
+        raise unsupported(path, provider, 'tool parameters must be a schema of "type": "object"')
+
+
+class Declaration(NamedTuple):
+    """A function declaration: its name, description and parameters as JSON Schema, and where it was."""
+
+    name: str
+    description: str | None
+    parameters: dict[str, Any] | None
+    path: str
 
 
 def function_declarations(tools: Any, provider: str) -> list[Declaration]:
-    """Gemini ``tools`` as ``(name, description, JSON Schema parameters)``; Gemini-only tools raise.
+    """Gemini ``tools`` as declarations with JSON Schema parameters; Gemini-only tools raise.
 
-    ``parameters`` (OpenAPI subset) is converted; ``parametersJsonSchema`` is JSON Schema already and kept.
+    ``parameters`` (OpenAPI subset) is converted; ``parametersJsonSchema`` is JSON Schema already and kept. An
+    empty description is no description (proto JSON reads ``""`` as unset).
     """
     if not isinstance(tools, list):
         raise ValueError("tools must be a list")
@@ -282,6 +391,10 @@ def function_declarations(tools: Any, provider: str) -> list[Declaration]:
             declared.extend(
                 _declaration(decl, f"tools[{i}].functionDeclarations[{j}]", provider) for j, decl in enumerate(value)
             )
+    names = [decl.name for decl in declared]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise unsupported("tools", provider, f"function {repeated[0]!r} is declared twice")
     return declared
 
 
@@ -308,11 +421,14 @@ def _declaration(decl: Any, path: str, provider: str) -> Declaration:
         parameters = verbatim_schema(obj["parametersJsonSchema"], f"{path}.parametersJsonSchema")
     else:
         parameters = None
-    return obj["name"], obj.get("description"), parameters
+    return Declaration(obj["name"], obj.get("description") or None, parameters, path)
 
 
-def tool_choice(tool_config: Any, provider: str) -> tuple[str, str | None]:
-    """Gemini ``toolConfig`` as ``(mode, forced function)``: mode ``auto``, ``none`` or ``any``."""
+def tool_choice(tool_config: Any, provider: str, declared: Sequence[Declaration]) -> tuple[str, str | None]:
+    """Gemini ``toolConfig`` as ``(mode, forced function)``: mode ``auto``, ``none`` or ``any``.
+
+    The targets take a tool choice only with tools, and force only a function that is declared.
+    """
     obj = fields(tool_config, "toolConfig")
     check_fields(
         obj, ("functionCallingConfig",), "toolConfig", provider, {"retrievalConfig": "retrieval config is Gemini-only"}
@@ -320,8 +436,11 @@ def tool_choice(tool_config: Any, provider: str) -> tuple[str, str | None]:
     config = fields(obj.get("functionCallingConfig") or {}, "toolConfig.functionCallingConfig")
     path = "toolConfig.functionCallingConfig"
     check_fields(config, ("mode", "allowedFunctionNames"), path, provider)
-    mode = str(config.get("mode") or "AUTO").upper()
+    raw_mode = config.get("mode", "AUTO")
+    mode = enum_name("FunctionCallingConfig.Mode", raw_mode) or str(raw_mode)
     allowed = list(config.get("allowedFunctionNames") or [])
+    if not declared:
+        raise unsupported("toolConfig", provider, "it takes a tool choice only together with function declarations")
     if mode in ("AUTO", "MODE_UNSPECIFIED", "NONE") and allowed:
         raise unsupported(f"{path}.allowedFunctionNames", provider, "it only restricts functions in mode ANY")
     if mode in ("AUTO", "MODE_UNSPECIFIED"):
@@ -332,6 +451,8 @@ def tool_choice(tool_config: Any, provider: str) -> tuple[str, str | None]:
         raise unsupported(f"{path}.mode", provider, f"mode {mode} has no equivalent there")
     if len(allowed) > 1:
         raise unsupported(f"{path}.allowedFunctionNames", provider, "it can force one function or any, not a subset")
+    if allowed and allowed[0] not in {decl.name for decl in declared}:
+        raise ValueError(f"{path}.allowedFunctionNames names {allowed[0]!r}, which no functionDeclaration declares")
     return "any", (allowed[0] if allowed else None)
 
 
@@ -361,7 +482,10 @@ def compact_json(value: Any) -> str:
 
 
 def check_text_modality(gen: Mapping[str, Any], provider: str) -> None:
-    """``responseModalities`` may only ask for text, which is all a chat batch returns."""
+    """``responseModalities`` may only ask for text (an empty list means text), which is all a chat batch returns."""
     modalities = gen.get("responseModalities")
-    if modalities is not None and [str(m).upper() for m in modalities] != ["TEXT"]:
+    if modalities is None:
+        return
+    names = [enum_name("GenerationConfig.Modality", m) or str(m) for m in modalities]
+    if names and names != ["TEXT"]:
         raise unsupported("generationConfig.responseModalities", provider, "only text output maps")

@@ -6,16 +6,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import httpx
 import msgspec
 from pydantic import Field
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import anthropic as wire
 from airflow_provider_genai_batch.formats.dialect import Dialect
-from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
-from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field
 from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
-from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
+from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, origin_of
+from airflow_provider_genai_batch.idempotency import JobIdentity
 from airflow_provider_genai_batch.models import BatchJob
 from airflow_provider_genai_batch.spec import BatchSpec, InlineSource
 
@@ -64,9 +65,14 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
         )
 
     def _download_request(self, name: str) -> ApiRequest:
-        """``name`` is the batch's ``results_url``; the key goes only to the connection's own host."""
-        if urlsplit(name).netloc and urlsplit(name).netloc != urlsplit(self.settings.base_url).netloc:
-            raise GenAIBatchError(f"results_url {name!r} is not on the connection's host; the key is not sent there")
+        """``name`` is the batch's ``results_url``; the key goes only to the connection's own origin
+        (scheme, host and port), never to another port or scheme of the same host."""
+        parts = urlsplit(name)
+        if (parts.scheme or parts.netloc) and not _same_origin(name, self.settings.base_url):
+            raise GenAIBatchError(
+                f"results_url {name!r} is not on the connection's origin {self.settings.base_url!r}; "
+                "the key is not sent there"
+            )
         return ApiRequest("GET", name)
 
     def _op_create_batch(self, spec: BatchSpec) -> Operation[BatchJob]:
@@ -99,16 +105,26 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
         yield ApiRequest("DELETE", f"v1/messages/batches/{name}")
 
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
+        """Rows of the results stream; a line that cannot be read is a failed row, never the end of the stream."""
         if job.output_file:
-            for _, line, _ in iter_json_objects(self.iter_file_lines(job.output_file), source=job.output_file):
-                yield self.dialect.result_row(line)
+            yield from iter_result_rows(
+                self.iter_file_lines(job.output_file), job.output_file, self.dialect.result_row, key_field("custom_id")
+            )
 
     @classmethod
     def console_url(cls, job_name: str) -> str:
         return f"https://console.anthropic.com/workspaces/default/batches/{job_name}"
 
-    def idempotency_key_of(self, job: BatchJob) -> str | None:
+    def identity_of(self, job: BatchJob) -> JobIdentity | None:
+        """Message batches carry no name or metadata: nothing to read an identity from."""
         return None
+
+
+def _same_origin(url: str, base_url: str) -> bool:
+    try:
+        return origin_of(url) == origin_of(base_url)
+    except httpx.InvalidURL:
+        return False
 
 
 class RequestsBody:

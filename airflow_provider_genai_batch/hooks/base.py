@@ -37,6 +37,7 @@ from airflow_provider_genai_batch.hooks.http import (
 )
 from airflow_provider_genai_batch.hooks.retry import RetryPolicy
 from airflow_provider_genai_batch.hooks.settings import base_url, extras_for, invalid_connection
+from airflow_provider_genai_batch.idempotency import JobIdentity
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 
@@ -189,8 +190,9 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         """Where a person looks at this job in the provider's console."""
 
     @abstractmethod
-    def idempotency_key_of(self, job: BatchJob) -> str | None:
-        """The idempotency key this provider's job carries (display name, metadata, token), if any."""
+    def identity_of(self, job: BatchJob) -> JobIdentity | None:
+        """The idempotency key and input fingerprint this provider's job carries (metadata, client token,
+        display-name suffix), read back exactly; None for a job that carries none."""
 
     # --- connection and clients -----------------------------------------------------------------------
 
@@ -399,11 +401,23 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     def delete_batch(self, name: str) -> None:
         self.run(self._op_delete_batch(name))
 
-    def find_batch(self, idempotency_key: str) -> BatchJob | None:
-        """The job created earlier with this idempotency key, if the provider still lists it."""
+    def find_batch(self, idempotency_key: str, input_fingerprint: str | None = None) -> BatchJob | None:
+        """The job created earlier with exactly this idempotency key, if the provider still lists it.
+
+        With ``input_fingerprint``, only a job made for that same input matches: a job of the same task
+        made for an edited input (or one that carries no fingerprint) is not this one.
+        """
         if not self.capabilities.find_by_key:
             return None
-        return next((job for job in self.list_batches() if self.idempotency_key_of(job) == idempotency_key), None)
+        for job in self._jobs_that_may_carry(idempotency_key):
+            identity = self.identity_of(job)
+            if identity is not None and identity.matches(idempotency_key, input_fingerprint):
+                return job
+        return None
+
+    def _jobs_that_may_carry(self, idempotency_key: str) -> Iterator[BatchJob]:
+        """The jobs a lookup by key reads: every listed job, unless the provider can narrow the listing."""
+        return self.list_batches()
 
     async def aget_batch(self, name: str) -> BatchJob:
         return await self.arun(self._op_get_batch(name))

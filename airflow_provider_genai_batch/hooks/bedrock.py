@@ -21,8 +21,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats import bedrock as wire
 from airflow_provider_genai_batch.formats.dialect import Dialect
-from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
-from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field
 from airflow_provider_genai_batch.hooks import s3
 from airflow_provider_genai_batch.hooks.aws import (
     SigV4Auth,
@@ -34,7 +33,7 @@ from airflow_provider_genai_batch.hooks.aws import (
 from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
 from airflow_provider_genai_batch.hooks.settings import extras_for, invalid_connection
-from airflow_provider_genai_batch.idempotency import key_in_text
+from airflow_provider_genai_batch.idempotency import JobIdentity
 from airflow_provider_genai_batch.models import BatchJob, FileInfo, JobState
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource
 
@@ -264,15 +263,16 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
     # --- model invocation jobs ---------------------------------------------------------------------------
 
     def _op_create_batch(self, spec: BatchSpec) -> Operation[BatchJob]:
-        """CreateModelInvocationJob with ``clientRequestToken`` = the idempotency key, then the job itself.
+        """CreateModelInvocationJob with ``clientRequestToken`` = key and fingerprint, then the job itself.
 
         With a token the create is idempotent at Bedrock (the same token returns the same job), so a
-        transient failure is simply retried.
+        transient failure is simply retried; the job name ends in the key, for ``nameContains`` lookups.
         """
         assert isinstance(spec.source, FileSource)  # the dialect allows file input only
         settings = self._submission_settings()
         key = spec.idempotency_key
         try:
+            token = wire.client_request_token(key, spec.input_fingerprint, spec.replaces) if key is not None else None
             body = wire.create_job_body(
                 name=wire.job_name(spec.display_name, key),
                 role_arn=settings.role_arn or "",
@@ -281,11 +281,11 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
                 output_uri=settings.output_s3_uri or "",
                 timeout_hours=settings.timeout_hours,
                 invocation_type=settings.model_invocation_type,
-                client_request_token=key,
+                client_request_token=token,
             )
         except ValueError as err:
             raise GenAIBatchError(str(err)) from None
-        response = yield ApiRequest("POST", "model-invocation-job", json=body, retry=key is not None)
+        response = yield ApiRequest("POST", "model-invocation-job", json=body, retry=token is not None)
         return (yield from self._op_get_batch(response.json()["jobArn"]))
 
     def _op_get_batch(self, name: str) -> Operation[BatchJob]:
@@ -311,22 +311,23 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
         """StopModelInvocationJob: the job goes Stopping, then Stopped."""
         yield ApiRequest("POST", f"model-invocation-job/{quote(name, safe='')}/stop", retry=True)
 
-    def find_batch(self, idempotency_key: str) -> BatchJob | None:
-        """The job carrying ``idempotency_key``, listed with ``nameContains`` (job names end in the key)."""
-        jobs = self._iter_pages(partial(self._op_list_batches, name_contains=idempotency_key))
-        return next((job for job in jobs if self.idempotency_key_of(job) == idempotency_key), None)
+    def _jobs_that_may_carry(self, idempotency_key: str) -> Iterator[BatchJob]:
+        """Only the jobs whose name contains the key (ours end in it), newest first."""
+        return self._iter_pages(partial(self._op_list_batches, name_contains=idempotency_key))
 
     # --- results -----------------------------------------------------------------------------------------
 
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
         """Rows of ``<out>/<job-id>/<input>.out`` (every ``.out`` there for a folder input), joined later on recordId.
 
-        A job that failed, expired or was stopped may have written nothing: then there are no rows.
+        A job that failed, expired or was stopped may have written nothing: then there are no rows. A line
+        that cannot be read is a failed row, never the end of the stream.
         """
         for uri in self._result_files(job):
             try:
-                for _, line, _ in iter_json_objects(self.iter_file_lines(uri), source=uri):
-                    yield self.dialect.result_row(line)
+                yield from iter_result_rows(
+                    self.iter_file_lines(uri), uri, self.dialect.result_row, key_field("recordId")
+                )
             except NotFoundError:
                 if job.state is JobState.SUCCEEDED:
                     raise
@@ -352,8 +353,9 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
         region = parts[3] if job_name.startswith("arn:") and len(parts) > 3 else "us-east-1"
         return CONSOLE_URL.format(region=region)
 
-    def idempotency_key_of(self, job: BatchJob) -> str | None:
-        return key_in_text(job.raw.get("clientRequestToken")) or key_in_text(job.display_name)
+    def identity_of(self, job: BatchJob) -> JobIdentity | None:
+        """Read from the whole ``clientRequestToken`` only: a key merely contained in a name or token is not ours."""
+        return wire.identity_in_client_request_token(job.raw.get("clientRequestToken"))
 
 
 def _object_name(display_name: str | None) -> str:

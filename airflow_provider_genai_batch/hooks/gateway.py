@@ -32,8 +32,7 @@ from airflow_provider_genai_batch.formats import gateway as wire
 from airflow_provider_genai_batch.formats import gemini as gemini_wire
 from airflow_provider_genai_batch.formats.anthropic import DEFAULT_MAX_TOKENS
 from airflow_provider_genai_batch.formats.gateway import GatewayDialect
-from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
-from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field, read_result_item
 from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE
 from airflow_provider_genai_batch.hooks.base import ConnectionSettings
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook, GeminiSettings, upload_session_url
@@ -184,13 +183,19 @@ class GatewayBatchHook(GeminiBatchHook):
         return wire.parse_operation(operation)
 
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
-        """Gemini result files stream as they are; other results come as the gateway's result items."""
+        """Gemini result files stream as they are; other results come as the gateway's result items.
+
+        A line or item that cannot be read is a failed row, never the end of the results.
+        """
         if self.target == "gemini" and job.output_file:
-            for _, line, _ in iter_json_objects(self.iter_file_lines(job.output_file), source=job.output_file):
-                yield gemini_wire.result_row(line)
+            key_of = key_field("key", "metadata.key")
+            yield from iter_result_rows(
+                self.iter_file_lines(job.output_file), job.output_file, gemini_wire.result_row, key_of
+            )
             return
-        for item in self.run(self._op_result_items(job.name)):
-            yield wire.result_row(item, self.target)
+        for number, item in enumerate(self.run(self._op_result_items(job.name)), start=1):
+            where = f"{job.name}, result item {number}"
+            yield read_result_item(item, where, self.dialect.result_row, key_field("custom_id"))
 
     def _op_result_items(self, name: str) -> Operation[list[dict[str, Any]]]:
         """``GET /v1/batches/{id}/results?provider=`` at the gateway root: one JSON document of items."""

@@ -11,12 +11,11 @@ from pydantic import Field
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import gemini as wire
 from airflow_provider_genai_batch.formats.dialect import Dialect
-from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
-from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field, read_result_item
 from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, StreamSlice
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
-from airflow_provider_genai_batch.idempotency import key_in_text, tag_display_name
+from airflow_provider_genai_batch.idempotency import JobIdentity, identity_in_display_name, tag_display_name
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 
@@ -149,15 +148,27 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
     # --- batches --------------------------------------------------------------------------------------
 
     def _op_create_batch(self, spec: BatchSpec) -> Operation[BatchJob]:
-        """``batchGenerateContent`` or ``asyncBatchEmbedContent``; the key ends the display name."""
-        key = spec.idempotency_key
-        batch = {
-            "displayName": tag_display_name(spec.display_name, key) if key else spec.display_name,
-            "inputConfig": self._input_config(spec.source),
-        }
+        """``batchGenerateContent`` or ``asyncBatchEmbedContent``; key and fingerprint end the display name."""
+        batch = {"displayName": self._display_name(spec), "inputConfig": self._input_config(spec.source)}
         method = "asyncBatchEmbedContent" if spec.embeddings else "batchGenerateContent"
         response = yield ApiRequest("POST", f"{self._ver}/{_model_name(spec.model)}:{method}", json={"batch": batch})
         return self._parse_operation(response.json())
+
+    def _display_name(self, spec: BatchSpec) -> str:
+        """The display name, ending in `` [<key>/<fingerprint start>]`` when the spec has a key.
+
+        The Gemini batch keeps no labels or metadata, so the display name is the only place for them.
+        """
+        key = spec.idempotency_key
+        if key is None:
+            return spec.display_name
+        try:
+            tagged = tag_display_name(spec.display_name, key, spec.input_fingerprint)
+        except ValueError as err:
+            raise GenAIBatchError(str(err)) from None
+        if not tagged.startswith(spec.display_name):
+            self.log.warning("display name %r cut to %r to carry the key", spec.display_name, tagged)
+        return tagged
 
     def _input_config(self, source: FileSource | InlineSource) -> dict[str, Any]:
         """The batch's ``inputConfig``: an uploaded file, or the inline requests in their envelope."""
@@ -190,19 +201,24 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         yield ApiRequest("DELETE", self._batch_path(name))
 
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
+        """Rows of the responses file, or of the inline responses; a line that cannot be read is a failed row."""
+        key_of = key_field("key", "metadata.key")
         if job.output_file:
-            for _, line, _ in iter_json_objects(self.iter_file_lines(job.output_file), source=job.output_file):
-                yield self.dialect.result_row(line)
+            yield from iter_result_rows(
+                self.iter_file_lines(job.output_file), job.output_file, self.dialect.result_row, key_of
+            )
         elif job.has_inline_output:
-            yield from wire.iter_inline_rows(job.raw)
+            for number, item in enumerate(wire.inline_responses(job.raw), start=1):
+                yield read_result_item(item, f"{job.name}, inline response {number}", self.dialect.result_row, key_of)
 
     @classmethod
     def console_url(cls, job_name: str) -> str:
         """AI Studio lists a project's batch jobs; it has no documented per-job page."""
         return "https://aistudio.google.com/batches"
 
-    def idempotency_key_of(self, job: BatchJob) -> str | None:
-        return key_in_text(job.display_name)
+    def identity_of(self, job: BatchJob) -> JobIdentity | None:
+        """Read only from the suffix at the very end of the display name, never from a key elsewhere in it."""
+        return identity_in_display_name(job.display_name)
 
 
 def upload_session_url(start: httpx.Response) -> str:

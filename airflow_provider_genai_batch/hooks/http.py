@@ -286,16 +286,35 @@ class StreamSlice:
             yield piece
 
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+Origin = tuple[str, str, int | None]
+"""A URL's scheme, host and port: where a credential may be sent."""
+
+
+def origin_of(url: str | httpx.URL) -> Origin:
+    """The origin of an absolute URL, case-folded, with the scheme's default port filled in.
+
+    ``https://API.example.com:443/x`` and ``https://api.example.com/y`` have the same origin;
+    ``http://`` on the same host, or another port, do not.
+    """
+    parsed = httpx.URL(url)
+    scheme = parsed.scheme.lower()
+    port = parsed.port if parsed.port is not None else DEFAULT_PORTS.get(scheme)
+    return scheme, parsed.host.lower(), port
+
+
 class ForeignHostGuard:
-    """Drops auth headers from any request to a host other than the connection's: a redirect elsewhere
-    must not carry the key (httpx strips only ``Authorization`` on such redirects)."""
+    """Drops auth headers from any request outside the connection's origin (scheme, host and port): a
+    redirect elsewhere, even to another port or scheme of the same host, must not carry the key (httpx
+    strips only ``Authorization``, and keeps it on an http-to-https redirect)."""
 
     def __init__(self, base_url: str, header_names: Iterable[str]) -> None:
-        self.host = httpx.URL(base_url).host
+        self.origin = origin_of(base_url)
         self.header_names = tuple(header_names)
 
     def __call__(self, request: httpx.Request) -> None:
-        if request.url.host != self.host:
+        if origin_of(request.url) != self.origin:
             for name in self.header_names:
                 request.headers.pop(name, None)
 

@@ -10,10 +10,10 @@ from pydantic import Field
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import openai as wire
 from airflow_provider_genai_batch.formats.dialect import Dialect
-from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
-from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field
 from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
+from airflow_provider_genai_batch.idempotency import JobIdentity
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource
 
@@ -53,7 +53,7 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
     def check_labels(self, labels: Mapping[str, str]) -> None:
         """Labels travel in the batch ``metadata``: reserved names, count and lengths are checked up front."""
         try:
-            wire.batch_metadata("", None, labels)
+            wire.batch_metadata("", None, None, labels)
         except ValueError as err:
             raise GenAIBatchError(str(err)) from None
 
@@ -89,10 +89,10 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
     # --- batches --------------------------------------------------------------------------------------
 
     def _op_create_batch(self, spec: BatchSpec) -> Operation[BatchJob]:
-        """The key and the user's labels travel in ``metadata``, where a lookup finds the key again."""
+        """Key, fingerprint and the user's labels travel in ``metadata``, where a lookup reads them back."""
         assert isinstance(spec.source, FileSource)  # the dialect allows file input only
         try:
-            metadata = wire.batch_metadata(spec.display_name, spec.idempotency_key, spec.labels)
+            metadata = wire.batch_metadata(spec.display_name, spec.idempotency_key, spec.input_fingerprint, spec.labels)
         except ValueError as err:
             raise GenAIBatchError(str(err)) from None
         response = yield ApiRequest(
@@ -120,18 +120,29 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
         yield ApiRequest("POST", f"batches/{name}/cancel", retry=True)
 
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
-        """Rows from the output file, then the error file (failed, expired and cancelled requests)."""
+        """Rows from the output file, then the error file (failed, expired and cancelled requests).
+
+        A line that cannot be read is a failed row, never the end of the stream.
+        """
         for file_id in (job.output_file, job.error_file):
             if file_id:
-                for _, line, _ in iter_json_objects(self.iter_file_lines(file_id), source=file_id):
-                    yield self.dialect.result_row(line)
+                yield from iter_result_rows(
+                    self.iter_file_lines(file_id), file_id, self.dialect.result_row, key_field("custom_id")
+                )
 
     @classmethod
     def console_url(cls, job_name: str) -> str:
         return f"https://platform.openai.com/batches/{job_name}"
 
-    def idempotency_key_of(self, job: BatchJob) -> str | None:
-        return (job.raw.get("metadata") or {}).get(wire.IDEMPOTENCY_METADATA_KEY)
+    def identity_of(self, job: BatchJob) -> JobIdentity | None:
+        """The ``idempotency_key`` and ``input_fingerprint`` metadata values, exactly as stored."""
+        metadata = job.raw.get("metadata")
+        if not isinstance(metadata, Mapping):
+            return None
+        key, fingerprint = metadata.get(wire.IDEMPOTENCY_METADATA_KEY), metadata.get(wire.FINGERPRINT_METADATA_KEY)
+        if not isinstance(key, str):
+            return None
+        return JobIdentity(key, fingerprint if isinstance(fingerprint, str) else None)
 
 
 def _cursor(token: str | None, *, limit: int) -> dict[str, str | int]:

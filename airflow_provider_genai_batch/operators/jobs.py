@@ -6,6 +6,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_provider_genai_batch.cancel import cancel_job
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.job_ref import job_name_of
@@ -30,11 +31,13 @@ class _JobActionOperator(BaseOperator):
 
 
 class GenAIBatchCancelJobOperator(_JobActionOperator):
-    """Ask the provider to cancel a job (cancellation is asynchronous at every provider)."""
+    """Ask the provider to cancel a job (cancellation is asynchronous at every provider).
+
+    A job already cancelling or ended needs no cancel: the provider's refusal is logged, not raised.
+    """
 
     def act(self, hook: BatchHook[Any], name: str) -> None:
-        hook.cancel_batch(name)
-        self.log.info("cancellation of %s requested", name)
+        self.log.info("%s", cancel_job(hook, name).describe())
 
 
 class GenAIBatchDeleteJobOperator(_JobActionOperator):

@@ -1,4 +1,4 @@
-"""Submitting a batch: validate, upload, create exactly once, and optionally wait for the results."""
+"""Submitting a batch: validate, upload, create exactly once per task instance and input, optionally wait."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from airflow.sdk import BaseOperator
 
 from airflow_provider_genai_batch.completion import BatchCompletionMixin
+from airflow_provider_genai_batch.earlier_results import set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
@@ -18,13 +20,17 @@ from airflow_provider_genai_batch.hooks.retry import Attempts, is_transient_erro
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef, recall, remember
-from airflow_provider_genai_batch.landing import KEYS_FILE, output_dir, write_keys
+from airflow_provider_genai_batch.landing import output_dir, write_keys
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
 from airflow_provider_genai_batch.models import BatchJob, JobState
 from airflow_provider_genai_batch.polling import DEFAULT_MAX_POLL_FAILURES
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
 RESUBMIT_STATES = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
+FINGERPRINT_SHOWN = 12
+"""How many characters of an input fingerprint a log line shows."""
+
+_TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off", ""})
 
 
 class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
@@ -41,15 +47,27 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     :param deferrable: wait in the triggerer instead of occupying a worker slot.
     :param poll_interval: seconds between status polls.
     :param job_timeout: how long to wait before giving up (and cancelling, see ``cancel_on_timeout``).
-    :param cancel_on_kill: cancel the remote job when the waiting task is killed.
+    :param cancel_on_kill: cancel the remote job when the waiting task is marked failed or success (a cleared
+        task keeps it: its next try waits on it).
     :param cancel_on_timeout: cancel the remote job when ``job_timeout`` passes.
     :param max_failed_ratio: the share of rows that may fail before the task fails.
     :param max_poll_failures: consecutive failed status polls (each retried by the hook) before giving up.
     :param labels: labels put on the job where the provider keeps them (OpenAI ``metadata``); refused
         before anything is uploaded where it does not.
+    :param force_resubmit: submit a new job even when an earlier try of this task instance made one for
+        the same input, paying again on purpose (templated: a rendered ``"true"``/``"false"`` works). It
+        holds for every try while it is set, so set it for one run (e.g. from ``params``).
+
+    Exactly once: the input is validated and translated first, which also gives its fingerprint (a hash
+    of the requests as the provider receives them, with provider, model and kind). A try then re-attaches
+    to the job an earlier try of the same task instance made (from the task state store, else a lookup
+    by idempotency key at the provider) only if that job was made for the same fingerprint and did not
+    end FAILED, CANCELLED or EXPIRED; otherwise it submits a new job and logs why. An earlier job's
+    results already landed in ``output_uri`` are moved to ``output_uri/superseded/...`` before a new job's
+    input keys are written there.
     """
 
-    template_fields = ("input", "model", "display_name", "output_uri", "conn_id", "labels")
+    template_fields = ("input", "model", "display_name", "output_uri", "conn_id", "labels", "force_resubmit")
     operator_extra_links = (GenAIBatchJobLink(),)
     ui_color = "#e8f0fe"
 
@@ -71,6 +89,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         max_failed_ratio: float = 0.0,
         max_poll_failures: int = DEFAULT_MAX_POLL_FAILURES,
         labels: Mapping[str, str] | str | None = None,
+        force_resubmit: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -91,45 +110,88 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         self.max_failed_ratio = max_failed_ratio
         self.max_poll_failures = max_poll_failures
         self.labels = labels
+        self.force_resubmit = force_resubmit
 
     def execute(self, context: Any) -> dict[str, Any]:
         hook = get_hook(self.conn_id)
         ti = context["ti"]
         key = idempotency_key(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
-        ref = self._existing_job(context, hook, key)
-        if ref is None:
-            ref = self._submit(context, hook, key)
-        else:
-            remember(context, ref)
+        force = _as_bool("force_resubmit", self.force_resubmit)
+        prepared = self._prepare(hook)
+        try:
+            earlier = self._earlier_job(context, hook, key, prepared)
+            if earlier is not None and not force and self._reusable(earlier):
+                ref = self._reattach(hook, earlier, key, prepared)
+                remember(context, ref)
+            else:
+                if earlier is not None and force:
+                    self.log.warning(
+                        "force_resubmit is set: not re-attaching to %s (%s), submitting a new job for the same input",
+                        earlier.name,
+                        earlier.state.value,
+                    )
+                ref = self._submit(context, hook, key, prepared, superseded=earlier)
+        finally:
+            prepared.cleanup()
         if self.wait_for_completion:
             return self.wait_for(context, ref)
         return ref.to_xcom()
 
-    def _existing_job(self, context: Any, hook: BatchHook[Any], key: str) -> BatchJobRef | None:
-        """The job an earlier try of this task instance created, from the state store or the provider.
+    def _earlier_job(self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput) -> BatchJob | None:
+        """The job an earlier try of this task instance made for this same input, from the state store or the provider.
 
-        A job that ended FAILED, CANCELLED or EXPIRED is not re-attached to: the retry submits anew.
+        A stored job made for another input (or for an unknown one) is not it: the change is logged, and the
+        provider is asked for a job with this key and this input's fingerprint instead.
         """
-        ref = recall(context)
-        if ref is not None:
-            try:
-                job = hook.get_batch(ref.job_name)
-            except NotFoundError:
-                self.log.warning("stored job %s no longer exists; submitting again", ref.job_name)
+        fingerprint = prepared.fingerprint
+        stored = recall(context)
+        if stored is not None:
+            if stored.input_fingerprint == fingerprint:
+                try:
+                    job = hook.get_batch(stored.job_name)
+                except NotFoundError:
+                    self.log.warning("stored job %s no longer exists; looking for another", stored.job_name)
+                else:
+                    self.log.info("found %s (%s) in the task state store", job.name, job.state.value)
+                    return job
             else:
-                if self._reusable(job):
-                    self.log.info("re-attaching to %s (task state store), not submitting again", ref.job_name)
-                    return ref
-        found = hook.find_batch(key)
-        if found is None or not self._reusable(found):
-            return None
-        job = found
-        self.log.info("re-attaching to %s (found by idempotency key %s), not submitting again", job.name, key)
-        keys_uri = None
-        if self.output_uri and (output_dir(self.output_uri) / KEYS_FILE).exists():
-            keys_uri = str(output_dir(self.output_uri) / KEYS_FILE)
-        ref = self._ref(hook, job, key, job.stats.total or None, keys_uri, None)
-        return ref
+                self._log_input_changed(hook, stored, prepared)
+        found = hook.find_batch(key, input_fingerprint=fingerprint)
+        if found is not None:
+            self.log.info(
+                "found %s (%s) by idempotency key %s and input fingerprint %s",
+                found.name,
+                found.state.value,
+                key,
+                fingerprint[:FINGERPRINT_SHOWN],
+            )
+        return found
+
+    def _log_input_changed(self, hook: BatchHook[Any], stored: BatchJobRef, prepared: PreparedInput) -> None:
+        """Say why the stored job is not re-attached to: what changed, and whether that job still runs."""
+        new = prepared.fingerprint[:FINGERPRINT_SHOWN]
+        if stored.input_fingerprint is None:
+            why = f"job {stored.job_name} records no input fingerprint, so it cannot be shown to match this input"
+        else:
+            old = stored.input_fingerprint[:FINGERPRINT_SHOWN]
+            counts = (
+                f"{stored.request_count} -> {prepared.summary.count} requests"
+                if stored.request_count is not None and stored.request_count != prepared.summary.count
+                else f"{prepared.summary.count} requests, contents or settings changed"
+            )
+            why = f"the input changed since job {stored.job_name} was submitted (fingerprint {old} -> {new}; {counts})"
+        self.log.warning("%s: not re-attaching to it; looking for a job made for this input, else submitting one", why)
+        try:
+            state = hook.get_batch(stored.job_name).state
+        except (GenAIBatchError, httpx.TransportError):
+            return
+        if not state.is_terminal:
+            self.log.warning(
+                "%s is still %s and no longer waited on by this task: cancel it (GenAIBatchCancelJobOperator) "
+                "if its results are not wanted",
+                stored.job_name,
+                state.value,
+            )
 
     def _reusable(self, job: BatchJob) -> bool:
         if job.state in RESUBMIT_STATES:
@@ -137,25 +199,38 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             return False
         return True
 
-    def _submit(self, context: Any, hook: BatchHook[Any], key: str) -> BatchJobRef:
-        prepared = self._prepare(hook)
-        try:
-            keys_uri = None
-            if self.output_uri:
-                keys_uri = str(write_keys(output_dir(self.output_uri), prepared.iter_keys()))
-            job = self._create(hook, prepared, key, context)
-        finally:
-            prepared.cleanup()
+    def _reattach(self, hook: BatchHook[Any], job: BatchJob, key: str, prepared: PreparedInput) -> BatchJobRef:
+        """A reference to ``job``, made for this same input; its keys are (re)written for the later join."""
+        self.log.info("re-attaching to %s: it was made for this same input, not submitting again", job.name)
+        keys_uri = self._write_keys(prepared, keep_job=job.name)
+        return self._ref(hook, job, key, prepared, keys_uri)
+
+    def _submit(
+        self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput, superseded: BatchJob | None
+    ) -> BatchJobRef:
+        keys_uri = self._write_keys(prepared, keep_job=None)
+        job = self._create(hook, prepared, key, context, superseded.name if superseded is not None else None)
         self.log.info(
-            "created %s job %s with %d requests (%d bytes)",
+            "created %s job %s with %d requests (%d bytes), input fingerprint %s",
             hook.provider,
             job.name,
             prepared.summary.count,
             prepared.summary.total_bytes,
+            prepared.fingerprint[:FINGERPRINT_SHOWN],
         )
-        ref = self._ref(hook, job, key, prepared.summary.count, keys_uri, prepared.fingerprint)
+        ref = self._ref(hook, job, key, prepared, keys_uri)
         remember(context, ref)  # at once: a try that dies after the create still finds its job
         return ref
+
+    def _write_keys(self, prepared: PreparedInput, keep_job: str | None) -> str | None:
+        """Write the input keys under ``output_uri``, after moving aside results landed there by another job."""
+        if not self.output_uri:
+            return None
+        directory = output_dir(self.output_uri)
+        moved = set_aside(directory, keep_job=keep_job)
+        if moved is not None:
+            self.log.warning("results landed earlier in %s by another job were moved to %s", directory, moved)
+        return str(write_keys(directory, prepared.iter_keys()))
 
     def _prepare(self, hook: BatchHook[Any]) -> PreparedInput:
         """Check the connection and labels, then validate and translate the input; nothing is uploaded yet."""
@@ -179,7 +254,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             raise GenAIBatchError(f"labels must map strings to strings, got {self.labels!r}")
         return dict(labels)
 
-    def _create(self, hook: BatchHook[Any], prepared: PreparedInput, key: str, context: Any) -> BatchJob:
+    def _create(
+        self, hook: BatchHook[Any], prepared: PreparedInput, key: str, context: Any, superseded: str | None
+    ) -> BatchJob:
         display_name = self.display_name or f"{context['ti'].dag_id}.{context['ti'].task_id}"
         source: FileSource | InlineSource
         if prepared.inline is not None:
@@ -195,26 +272,32 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             source=source,
             kind=BatchKind.EMBED if self.embeddings else BatchKind.GENERATE,
             idempotency_key=key,
+            input_fingerprint=prepared.fingerprint,
+            replaces=superseded,
             endpoint=prepared.endpoint,
             labels=self._labels(),
         )
-        return self._create_once(hook, key, lambda: hook.create_batch(spec))
+        return self._create_once(hook, spec, superseded, lambda: hook.create_batch(spec))
 
-    def _create_once(self, hook: BatchHook[Any], key: str, create: Callable[[], BatchJob]) -> BatchJob:
-        """Create, retrying a transient failure only once a lookup by key shows no job was made.
+    def _create_once(
+        self, hook: BatchHook[Any], spec: BatchSpec, superseded: str | None, create: Callable[[], BatchJob]
+    ) -> BatchJob:
+        """Create, retrying a transient failure only once a lookup by key and fingerprint shows no job was made.
 
-        Creation is not idempotent: a create whose answer was lost may still have made the job. Where a
-        provider cannot be searched by key, a failed create is not retried.
+        Creation is not idempotent: a create whose answer was lost may still have made the job. The job this
+        submit replaces (``superseded``) is not taken for it. Where a provider cannot be searched by key, a
+        failed create is not retried.
         """
+        key = spec.idempotency_key
         attempts = Attempts(hook.settings.retry_policy)
         while True:
             try:
                 return create()
             except Exception as err:
-                if not is_transient_error(err) or not hook.capabilities.find_by_key:
+                if key is None or not is_transient_error(err) or not hook.capabilities.find_by_key:
                     raise
-                job = hook.find_batch(key)
-                if job is not None and job.state not in RESUBMIT_STATES:
+                job = hook.find_batch(key, input_fingerprint=spec.input_fingerprint)
+                if job is not None and job.name != superseded and job.state not in RESUBMIT_STATES:
                     self.log.warning("create failed (%s) but job %s exists: using it", err, job.name)
                     return job
                 wait = attempts.next_wait(None)
@@ -224,22 +307,25 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 time.sleep(wait)
 
     def _ref(
-        self,
-        hook: BatchHook[Any],
-        job: BatchJob,
-        key: str,
-        count: int | None,
-        keys_uri: str | None,
-        fingerprint: str | None,
+        self, hook: BatchHook[Any], job: BatchJob, key: str, prepared: PreparedInput, keys_uri: str | None
     ) -> BatchJobRef:
         return BatchJobRef(
             provider=hook.provider,
             conn_id=self.conn_id,
             job_name=job.name,
             idempotency_key=key,
-            input_fingerprint=fingerprint,
-            request_count=count,
+            input_fingerprint=prepared.fingerprint,
+            request_count=prepared.summary.count,
             keys_uri=keys_uri,
             output_uri=self.output_uri,
             embeddings=self.embeddings,
         )
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    """A switch as rendered: a bool, or its text (``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise GenAIBatchError(f"{name} must be true or false, got {value!r}")

@@ -19,16 +19,18 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
     """Wait for the job in ``job_ref`` (the submit operator's XCom), then write its results to ``output_uri``.
 
     Results are ``results.jsonl`` (one normalised row per input key) and ``manifest.json``; the manifest
-    is returned as XCom and set as the extra of every Asset in ``outlets``. A failed, expired or
-    cancelled job fails the task with the provider's message, and so does a succeeded one whose share
-    of unsuccessful rows exceeds ``max_failed_ratio``.
+    is returned as XCom and set as the extra of every Asset in ``outlets``; landing the same job's results
+    again (a cleared sensor) emits no second event for an Asset that announced them already. A failed,
+    expired or cancelled job fails the task with the provider's message, and so does a succeeded one
+    whose share of unsuccessful rows exceeds ``max_failed_ratio``.
 
     :param job_ref: the job reference (dict, XComArg, or its rendered JSON/literal text).
     :param output_uri: results directory (``ObjectStoragePath``); defaults to the one given at submit.
     :param deferrable: wait in the triggerer (default) instead of poking from a worker.
     :param poll_interval: seconds between status polls.
     :param job_timeout: how long to wait before giving up; defaults to the sensor ``timeout``.
-    :param cancel_on_kill: cancel the remote job when this waiting task is killed.
+    :param cancel_on_kill: cancel the remote job when this waiting task is marked failed or success (a cleared
+        task keeps it: its next try waits on it).
     :param cancel_on_timeout: cancel the remote job when the wait times out.
     :param max_failed_ratio: the share of rows that may fail before the task fails.
     :param max_poll_failures: consecutive failed status polls (each retried by the hook) before giving up.
@@ -82,7 +84,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         except AirflowSkipException:
             if time.monotonic() - started >= self.timeout and self.cancel_on_timeout:
                 self.log.info("sensor timed out (soft_fail): cancelling %s", ref.job_name)
-                self._hook_for(ref).cancel_batch(ref.job_name)
+                self.cancel(ref, on_failure="the task is still skipped (soft_fail)")
             raise
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
@@ -91,7 +93,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         Failed polls in a row are counted across pokes; the sensor's own ``timeout`` bounds the wait.
         """
         ref = BatchJobRef.parse(self.job_ref)
-        self._polling_ref = ref
+        self.watch(context, ref)
         hook = self._hook_for(ref)
         if self._poke_poll is None or self._poke_poll.job_name != ref.job_name:
             self._poke_poll = PollState(ref.job_name, interval=self.poke_interval, max_failures=self.max_poll_failures)

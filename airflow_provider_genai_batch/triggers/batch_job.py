@@ -9,10 +9,15 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_genai_batch.cancel import acancel_job
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.job_ref import BatchJobRef
+from airflow_provider_genai_batch.kill_reason import TaskInstanceKey, read_kill_reason
 from airflow_provider_genai_batch.polling import DEFAULT_MAX_POLL_FAILURES, Decision, PollState, Verdict
+
+_ON_KILL_WORK: set[asyncio.Task[None]] = set()
+"""Running ``on_kill`` check-and-cancel tasks, held so they finish after the triggerer gives up on ``on_kill``."""
 
 
 class GenAIBatchJobTrigger(BaseTrigger):
@@ -20,8 +25,16 @@ class GenAIBatchJobTrigger(BaseTrigger):
 
     Its kwargs are JSON-safe and secret-free: the job reference, the poll interval, an absolute
     deadline (unix seconds), the ``cancel_on_kill`` switch and the bound on consecutive failed polls.
-    What each poll means is decided by :class:`PollState`; ``on_kill`` (Airflow 3.3+) cancels the
-    remote job when a user kills the task.
+    What each poll means is decided by :class:`PollState`.
+
+    ``on_kill`` (Airflow 3.3+): the triggerer calls it when the trigger leaves its list, which happens
+    when a user marks the task failed or success, but also when the task is cleared or the trigger moves
+    to another triggerer (shutdown and the trigger timeout do not call it). So it first reads the task
+    instance's state through the Task SDK (``kill_reason``): ended (failed, success, skipped,
+    upstream_failed, removed) or gone cancels the job; anything else, or a state that cannot be read,
+    keeps it for the task's next try. The triggerer gives ``on_kill`` about a second before cancelling it
+    again, so the check and the cancel run as a shielded task of their own that finishes regardless; a
+    cancel refused because the job is already ending counts as done.
     """
 
     def __init__(
@@ -79,11 +92,27 @@ class GenAIBatchJobTrigger(BaseTrigger):
             await asyncio.sleep(decision.delay)
 
     async def on_kill(self) -> None:
-        """A user killed the deferred task (mark failed/success, clear): cancel the remote job if asked to."""
+        """The triggerer dropped this trigger: cancel the job if the task was ended by a user and ``cancel_on_kill``."""
         if not self.cancel_on_kill:
             return
-        self.log.info("task killed: cancelling %s", self.job_ref.job_name)
-        await self._hook().acancel_batch(self.job_ref.job_name)
+        work = asyncio.create_task(self._cancel_unless_awaited(), name=f"on_kill {self.job_ref.job_name}")
+        _ON_KILL_WORK.add(work)
+        work.add_done_callback(_ON_KILL_WORK.discard)
+        await asyncio.shield(work)
+
+    async def _cancel_unless_awaited(self) -> None:
+        """Cancel the job unless the task instance still waits on it; logs what it decided and did, never raises."""
+        job_name = self.job_ref.job_name
+        try:
+            verdict = await asyncio.to_thread(read_kill_reason, TaskInstanceKey.of(self.task_instance))
+            if not verdict.cancel:
+                self.log.info("trigger stopped but %s: keeping %s", verdict.reason, job_name)
+                return
+            self.log.info("task killed (%s): cancelling %s", verdict.reason, job_name)
+            outcome = await acancel_job(self._hook(), job_name)
+            self.log.info("%s", outcome.describe())
+        except Exception:
+            self.log.exception("cancelling %s on kill failed", job_name)
 
     def _event(self, decision: Decision) -> dict[str, Any]:
         payload: dict[str, Any] = {

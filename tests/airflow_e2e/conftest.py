@@ -1,9 +1,11 @@
-"""A real Airflow 3 deployment on loopback (API server, scheduler, dag-processor, triggerer; SQLite,
-LocalExecutor) in a fresh AIRFLOW_HOME, with connections pointing at an emulator that keeps jobs PENDING.
+"""One real Airflow 3 deployment on loopback (API server, scheduler, dag-processor, triggerer; SQLite,
+LocalExecutor) in a fresh AIRFLOW_HOME, shared by every end-to-end test, with connections pointing at one
+emulator.
 
-Every component runs in its own process group and is killed with that group at teardown. Each
-component's output goes to ``<home>/<component>.log``; on a failed test the tail of every one of them,
-and of the task and trigger logs, is printed.
+Every DAG the tests use (``dags.py``) is written before the components start, so the dag-processor parses
+them once. Each test gets the deployment through ``af``, which resets the emulator (the test then sets the
+job timings it needs); on a failed test the tail of every component's log, and of the task and trigger
+logs, is printed. Every component runs in its own process group and is killed with that group at the end.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import pytest
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 from airflow_provider_genai_batch.testing.emulator.server import free_port
 
+from . import dags
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 AIRFLOW = str(BIN / "airflow")
@@ -39,6 +43,7 @@ COMPONENTS = {
 }
 STARTUP_TIMEOUT = 90.0
 LOG_TAIL_LINES = 60
+ENDED_TI_STATES = frozenset({"success", "failed", "upstream_failed", "skipped", "removed"})
 T = TypeVar("T")
 
 
@@ -73,6 +78,7 @@ class AirflowDeployment:
 
     home: Path
     dags_dir: Path
+    inputs_dir: Path
     output_dir: Path
     env: dict[str, str]
     api_url: str
@@ -113,6 +119,115 @@ class AirflowDeployment:
         response = self.api.request(method, path, **kwargs)
         assert response.is_success, f"{method} {path} -> {response.status_code}: {response.text[:2000]}"
         return response.json() if response.content else None
+
+    # --- acting on DAGs and task instances through the public REST API -----------------------------------
+
+    def ready(self, dag_id: str) -> None:
+        """Wait until the dag-processor has serialized ``dag_id`` (no import error), then unpause it."""
+
+        def parsed() -> bool:
+            self.assert_alive()
+            errors = self.request("GET", "/importErrors")["import_errors"]
+            assert not errors, f"a DAG file did not import: {errors}"
+            return self.api.get(f"/dags/{dag_id}").status_code == 200
+
+        wait_until(parsed, 120, f"the dag-processor to serialize {dag_id}")
+        self.set_paused(dag_id, False)
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        """Pause or unpause a DAG: the scheduler schedules no task of a paused DAG's runs."""
+        self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        """Start a run (no logical date, as ``airflow dags trigger`` does) and return its run id."""
+        body: dict[str, Any] = {"logical_date": None, **({"conf": conf} if conf is not None else {})}
+        run_id: str = self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+        return run_id
+
+    def task_instance(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any] | None:
+        """The task instance as the API shows it; None until the scheduler has created it."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        response = self.api.get(path)
+        if response.status_code == 404:
+            return None
+        assert response.is_success, f"GET {path} -> {response.status_code}: {response.text[:2000]}"
+        ti: dict[str, Any] = response.json()
+        return ti
+
+    def wait_for_state(
+        self, dag_id: str, run_id: str, task_id: str, state: str, *, try_number: int = 1, timeout: float = 120
+    ) -> dict[str, Any]:
+        """Wait until try ``try_number`` (or a later one) of the task instance is in ``state``.
+
+        Fails at once when that try ended in another state.
+        """
+
+        def reached() -> dict[str, Any] | None:
+            self.assert_alive()
+            ti = self.task_instance(dag_id, run_id, task_id)
+            if ti is None or ti["try_number"] < try_number:
+                return None
+            if ti["state"] == state:
+                return ti
+            assert ti["state"] not in ENDED_TI_STATES, f"{task_id} try {ti['try_number']} ended {ti['state']}"
+            return None
+
+        return wait_until(reached, timeout, f"{dag_id}.{task_id} try {try_number} to be {state}")
+
+    def wait_for_run(self, dag_id: str, run_id: str, state: str, timeout: float = 60) -> None:
+        """Wait until the scheduler has set the DAG run's state (it does so after the last task ends)."""
+        wait_until(
+            lambda: self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"] == state,
+            timeout,
+            f"run {run_id} of {dag_id} to be {state}",
+        )
+
+    def clear(self, dag_id: str, run_id: str, task_ids: list[str], *, downstream: bool) -> None:
+        """Clear task instances of a run, as a user does in the UI (succeeded ones too), so they run again.
+
+        A clear that meets SQLite's single writer lock fails whole ("Database error") and is sent again.
+        """
+        body = {
+            "dry_run": False,
+            "dag_run_id": run_id,
+            "task_ids": task_ids,
+            "only_failed": False,
+            "include_downstream": downstream,
+            "reset_dag_runs": True,
+        }
+
+        def cleared() -> bool:
+            response = self.api.post(f"/dags/{dag_id}/clearTaskInstances", json=body)
+            if response.status_code == 500 and "Database error" in response.text:
+                return False
+            assert response.is_success, f"clear -> {response.status_code}: {response.text[:2000]}"
+            return True
+
+        wait_until(cleared, 30, f"the clear of {task_ids} in {dag_id} to go through", interval=1.0)
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        """What one try of a task instance logged (its worker-side log file)."""
+        path = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        return (path / f"attempt={try_number}.log").read_text(errors="replace")
+
+    def trigger_log(self, dag_id: str) -> str:
+        """Every trigger log of ``dag_id``, then the triggerer's own (where a finished trigger's last lines go)."""
+        files = sorted((self.home / "logs" / f"dag_id={dag_id}").rglob("*.log.trigger.*"))
+        return "\n".join(path.read_text(errors="replace") for path in [*files, self.log_path("triggerer")])
+
+    def jobs_of(self, dag_id: str) -> list[dict[str, Any]]:
+        """The emulator's jobs submitted by ``dag_id`` (their display names start with ``<dag_id>.``), oldest first."""
+        return [job for job in self.emulator.jobs() if (job["display_name"] or "").startswith(f"{dag_id}.")]
+
+    def asset_events(self, source_dag_id: str) -> list[dict[str, Any]]:
+        """The Asset events ``source_dag_id`` emitted, oldest first."""
+        answer = self.request("GET", "/assets/events", params={"source_dag_id": source_dag_id, "order_by": "timestamp"})
+        events: list[dict[str, Any]] = answer["asset_events"]
+        return events
+
+    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = self.request("GET", f"/dags/{dag_id}/dagRuns")["dag_runs"]
+        return runs
 
     def stop(self) -> None:
         if self._api is not None:
@@ -196,31 +311,30 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def emulator() -> Iterator[EmulatorServer]:
-    """Jobs stay PENDING for ten minutes: long past the test, so only a cancel can end them."""
+    """One emulator for the session; ``af`` resets it before each test, which then sets the timings it needs."""
     with EmulatorServer(pending_seconds=600, running_seconds=600, api_key=API_KEY) as server:
         yield server
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def airflow_deployment(
-    tmp_path: Path, emulator: EmulatorServer, request: pytest.FixtureRequest
+    tmp_path_factory: pytest.TempPathFactory, emulator: EmulatorServer
 ) -> Iterator[AirflowDeployment]:
-    """Migrate a fresh SQLite DB, start the four components, and wait until the API server answers.
-
-    The test writes its DAG file into ``dags_dir`` before asking for anything: the dag-processor
-    lists the folder every few seconds.
-    """
-    home = tmp_path / "airflow-home"
-    dags_dir = tmp_path / "dags"
-    output_dir = tmp_path / "output"
-    for directory in (home, dags_dir, output_dir):
+    """Write every test DAG, migrate a fresh SQLite DB, start the four components, wait until the API answers."""
+    root = tmp_path_factory.mktemp("airflow-e2e")
+    home, dags_dir, inputs_dir, output_dir = (root / name for name in ("airflow-home", "dags", "inputs", "output"))
+    for directory in (home, dags_dir, inputs_dir, output_dir):
         directory.mkdir()
+    for dag in dags.ALL:
+        for name, source in dag.sources(inputs_dir, output_dir).items():
+            (dags_dir / name).write_text(source)
     api_port = free_port(HOST)
     deployment = AirflowDeployment(
         home=home,
         dags_dir=dags_dir,
+        inputs_dir=inputs_dir,
         output_dir=output_dir,
         env=airflow_env(home, dags_dir, api_port, emulator),
         api_url=f"http://{HOST}:{api_port}",
@@ -254,9 +368,16 @@ def airflow_deployment(
     except BaseException:
         print(f"\n{deployment.diagnostics()}", file=sys.stderr)
         raise
-    else:
-        report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
-            print(f"\n{deployment.diagnostics()}", file=sys.stderr)
     finally:
         deployment.stop()
+
+
+@pytest.fixture
+def af(airflow_deployment: AirflowDeployment, request: pytest.FixtureRequest) -> Iterator[AirflowDeployment]:
+    """The shared deployment with an emptied emulator; the logs of every component are printed if the test fails."""
+    airflow_deployment.assert_alive()
+    airflow_deployment.emulator.reset()
+    yield airflow_deployment
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(f"\n{airflow_deployment.diagnostics()}", file=sys.stderr)

@@ -11,6 +11,7 @@ their I/O recorded and the provider's real dialect handed in, so no Airflow conn
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,10 +29,11 @@ from airflow_provider_genai_batch.formats.openai import OpenAIDialect
 from airflow_provider_genai_batch.hooks import base as base_module
 from airflow_provider_genai_batch.hooks.http import AsyncClientPool
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
+from airflow_provider_genai_batch.inputs import prepare_input
 from airflow_provider_genai_batch.landing import KEYS_FILE, iter_keys
 
-from .cases import ALL, CASES, CORPUS, GEMINI, Case, corpus_files
-from .conftest import CONN_ID, DIALECT_CLASSES, submit
+from .cases import ALL, CASES, CORPUS, GEMINI, MODELS, Case, corpus_files
+from .conftest import CONN_ID, DIALECT_CLASSES, dialect_for, submit
 
 # --- helpers ----------------------------------------------------------------------------------------------
 
@@ -66,8 +68,14 @@ def assert_rejected(
     assert list(spool.iterdir()) == []  # no temp spool left behind either
 
 
+def content(path: Path) -> bytes:
+    """A corpus file's bytes as the provider should receive them: decompressed, without a BOM."""
+    data = path.read_bytes()
+    return (gzip.decompress(data) if data.startswith(b"\x1f\x8b") else data).removeprefix(UTF8_BOM)
+
+
 def first_line_is_canonical(path: Path) -> bool:
-    for raw in path.read_bytes().removeprefix(UTF8_BOM).splitlines():
+    for raw in content(path).splitlines():
         if raw.strip():
             return "request" in json.loads(raw)
     return False
@@ -191,13 +199,11 @@ def test_a_10_mb_single_line_is_one_valid_request(provider, ten_mb_line, recordi
         assert len(json.dumps(line)) > TEN_MB
 
 
-@pytest.mark.parametrize(
-    ("provider", "limit_field"),
-    [("gemini", "max_file_bytes"), ("openai", "max_file_bytes"), ("anthropic", "max_inline_bytes")],
-)
-def test_a_10_mb_line_over_the_size_limit_fails_on_that_line_naming_the_limit(
+@pytest.mark.parametrize(("provider", "limit_field"), [("openai", "max_file_bytes"), ("anthropic", "max_inline_bytes")])
+def test_a_10_mb_line_over_the_size_limit_fails_on_that_line(
     provider, limit_field, ten_mb_line, recording, tmp_path, spool_dir
 ):
+    # Translated input is counted after translation, so the file's size alone decides nothing; the line does.
     hook = recording(provider, **{limit_field: 5_000_000})
     output_uri = str(tmp_path / "out")
 
@@ -209,13 +215,32 @@ def test_a_10_mb_line_over_the_size_limit_fails_on_that_line_naming_the_limit(
 
 
 @pytest.mark.parametrize(
-    ("provider", "limit_field"),
-    [("gemini", "max_file_bytes"), ("openai", "max_file_bytes"), ("anthropic", "max_inline_bytes")],
+    ("provider", "file"), [("gemini", None), ("openai", "openai_native.jsonl")], ids=["gemini", "openai-native"]
 )
-def test_a_file_over_the_provider_size_limit_fails_on_the_line_that_crosses_it(
+def test_a_file_uploaded_as_it_is_over_the_size_limit_fails_before_its_lines_are_read(
+    provider, file, recording, tmp_path, spool_dir
+):
+    if file is None:
+        source = write_lines(tmp_path / "sized.jsonl", [canonical(f"key-{i}", "x" * 300) for i in range(5)])
+    else:
+        source = tmp_path / "sized.jsonl"
+        source.write_bytes((CORPUS / file).read_bytes() * 10)
+    hook = recording(provider, max_file_bytes=1_000)
+    output_uri = str(tmp_path / "out")
+
+    with pytest.raises(InputValidationError) as raised:
+        submit(provider, str(source), output_uri=output_uri)
+
+    size = source.stat().st_size
+    reason = f"input is {size:,} bytes, over 1,000 bytes, the size limit of one {provider} batch"
+    assert_rejected(raised.value, source, None, reason, hook, output_uri, spool_dir)
+
+
+@pytest.mark.parametrize(("provider", "limit_field"), [("openai", "max_file_bytes"), ("anthropic", "max_inline_bytes")])
+def test_a_translated_file_over_the_provider_size_limit_fails_on_the_line_that_crosses_it(
     provider, limit_field, recording, tmp_path, spool_dir
 ):
-    # OpenAI's 200 MB (or Gemini's 2 GB) is too big to write in a unit test: the limit is made small instead.
+    # OpenAI's 200 MB is too big to write in a unit test: the limit is made small instead.
     source = write_lines(tmp_path / "sized.jsonl", [canonical(f"key-{i}", "x" * 300) for i in range(5)])
     hook = recording(provider, **{limit_field: 1_000})
     output_uri = str(tmp_path / "out")
@@ -225,6 +250,24 @@ def test_a_file_over_the_provider_size_limit_fails_on_the_line_that_crosses_it(
 
     reason = f"input exceeds 1,000 bytes, the size limit of one {provider} batch"
     assert_rejected(raised.value, source, 3, reason, hook, output_uri, spool_dir)
+
+
+@pytest.mark.parametrize(("provider", "limit_field"), [("openai", "max_file_bytes"), ("anthropic", "max_inline_bytes")])
+def test_a_file_over_the_limit_only_by_whitespace_the_translation_drops_is_accepted(
+    provider, limit_field, recording, tmp_path
+):
+    # Only what the provider receives is limited: a file is not refused for its stored size when translated.
+    source = write_lines(tmp_path / "spacious.jsonl", [" " * 300 + canonical(f"key-{i}", "hi") for i in range(3)])
+    prepared = prepare_input(str(source), dialect_for(provider), model=MODELS[provider], embeddings=False)
+    translated = prepared.summary.total_bytes
+    prepared.cleanup()
+    assert source.stat().st_size > translated
+    hook = recording(provider, **{limit_field: translated})
+
+    ref = submit(provider, str(source), output_uri=str(tmp_path / "out"))
+
+    assert ref["request_count"] == 3
+    assert len(hook.sent_lines()) == 3
 
 
 def test_the_real_provider_limits_are_the_documented_ones():
@@ -303,6 +346,42 @@ def test_an_accepted_file_with_a_bom_reaches_the_provider_without_it(provider, n
     assert not uploaded.startswith(UTF8_BOM)
 
 
+@pytest.mark.parametrize(
+    ("provider", "file"),
+    [
+        ("gemini", "cr_only_line_endings.jsonl"),
+        ("gemini", "mixed_line_endings.jsonl"),
+        ("openai", "openai_native_cr_only.jsonl"),
+        ("openai", "cr_only_line_endings.jsonl"),
+    ],
+)
+def test_lines_ending_in_a_lone_cr_reach_the_provider_ending_in_lf(provider, file, recording, tmp_path):
+    # Providers split a JSONL file at LF only: a lone CR would glue two requests into one invalid line.
+    hook = recording(provider)
+
+    submit(provider, str(CORPUS / file), output_uri=str(tmp_path / "out"))
+
+    (sent,) = hook.uploads
+    assert b"\r" not in sent.replace(b"\r\n", b"")
+    split_at_lf_only = [json.loads(line) for line in sent.split(b"\n") if line.strip()]
+    assert split_at_lf_only == hook.sent_lines()
+
+
+@pytest.mark.parametrize(
+    ("provider", "file"), [("gemini", "gzip_compressed.jsonl.gz"), ("openai", "openai_native_gzip.jsonl.gz")]
+)
+def test_a_gzip_file_in_the_providers_own_format_is_uploaded_decompressed(provider, file, recording, tmp_path):
+    hook = recording(provider)
+
+    submit(provider, str(CORPUS / file), output_uri=str(tmp_path / "out"))
+
+    (sent,) = hook.uploads
+    assert not sent.startswith(b"\x1f\x8b")
+    assert [json.loads(line) for line in sent.splitlines()] == [
+        json.loads(line) for line in content(CORPUS / file).splitlines()
+    ]
+
+
 # --- the real hooks on the wire: only the idempotency lookup is sent -----------------------------------------
 
 WIRE_BASE_URL = "http://bad-inputs.test"
@@ -345,6 +424,9 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
         ("openai", "thinking_config.jsonl", 1),
         ("anthropic", "openai_native.jsonl", 1),
         ("anthropic", "non_utf8_bytes.jsonl", 2),
+        ("gemini", "duplicate_field_key.jsonl", 2),
+        ("openai", "utf16_le_bom.jsonl", 1),
+        ("anthropic", "gzip_truncated.jsonl.gz", 1),
     ],
 )
 def test_with_the_real_hook_a_rejected_input_sends_nothing_but_the_lookup(

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,23 +40,44 @@ def dag_emulator(dag_s3: MotoS3Server) -> Iterator[EmulatorServer]:
         yield server
 
 
+# `airflow dags test` always gives the run a logical date (now, when none is named); a run triggered with
+# `airflow dags trigger` or the REST API's `logical_date: null` has none. `DAG.test(logical_date=None)` makes
+# exactly such a run (a manual run id from `run_after`, no logical date, no data interval), in-process.
+RUN_WITHOUT_LOGICAL_DATE = """
+import json, sys
+from airflow.utils.cli import get_bagged_dag
+run = get_bagged_dag(None, sys.argv[1]).test(logical_date=None)
+print("DAG_RUN " + json.dumps({
+    "run_id": run.run_id,
+    "logical_date": None if run.logical_date is None else run.logical_date.isoformat(),
+    "run_after": run.run_after.isoformat(),
+    "state": str(run.state),
+}))
+sys.exit(0 if str(run.state) == "success" else 1)
+"""
+
+
 @dataclass
 class DagRunner:
-    """Runs `airflow dags test` in a fresh AIRFLOW_HOME with connections pointing at the emulator."""
+    """Runs example DAGs in a fresh AIRFLOW_HOME with connections pointing at the emulator: with
+    `airflow dags test` (a run with a logical date), or as a run without a logical date."""
 
     home: Path
     data_dir: Path
     env: dict[str, str]
 
     def run(self, dag_id: str, logical_date: str = "2026-11-20") -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [AIRFLOW, "dags", "test", dag_id, logical_date],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=REPO,
-        )
+        return self._run(dag_id, [AIRFLOW, "dags", "test", dag_id, logical_date])
+
+    def run_without_logical_date(self, dag_id: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+        """Run ``dag_id`` once as a run with no logical date; also returns that run's id, dates and state."""
+        result = self._run(dag_id, [sys.executable, "-c", RUN_WITHOUT_LOGICAL_DATE, dag_id])
+        reported = [line for line in result.stdout.splitlines() if line.startswith("DAG_RUN ")]
+        run = json.loads(reported[-1].removeprefix("DAG_RUN ")) if reported else {}
+        return result, run
+
+    def _run(self, dag_id: str, command: list[str]) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=300, cwd=REPO)
         (self.home / f"{dag_id}.log").write_text(result.stdout + result.stderr)
         return result
 

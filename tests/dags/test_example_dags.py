@@ -1,9 +1,11 @@
-"""Every example DAG runs green with `airflow dags test` against the emulator, and lands real results."""
+"""Every example DAG runs green against the emulator and lands real results: as a run with a logical date
+(`airflow dags test`) and as a run without one (`airflow dags trigger`, the REST API's ``logical_date: null``)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,16 +14,38 @@ from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 from tests.dags.conftest import BEDROCK_BUCKET, REPO, DagRunner
 
 EXAMPLE_DAG_FILES = sorted(p.name for p in (REPO / "dags_examples").glob("*.py") if not p.name.startswith("_"))
+# Each example DAG that writes files, and the folder (under the examples' data dir) its runs write to.
+OUTPUT_FOLDERS = {
+    "genai_batch_gemini_nightly": "gemini_nightly",
+    "genai_batch_gemini_inline": "gemini_inline",
+    "genai_batch_gemini_embeddings": "gemini_embeddings",
+    "genai_batch_gateway": "gateway",
+    "genai_batch_cross_provider": "cross_provider",
+    "genai_batch_bedrock": "bedrock",
+}
 
 
-def _rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """A JSONL file's objects; lines end at b"\\n" only, as JSONL's do (U+2028 inside a string is no line end)."""
+    return [json.loads(line) for line in path.read_bytes().split(b"\n") if line.strip()]
 
 
-def _only_results_dir(root: Path) -> Path:
-    manifests = list(root.rglob("manifest.json"))
-    assert len(manifests) == 1, manifests
-    return manifests[0].parent
+def outcomes(manifest: dict[str, Any]) -> dict[str, int]:
+    """The manifest's row outcome counts (which add up to ``total``), without its other counters."""
+    names = ("total", "succeeded", "failed", "cancelled", "expired", "missing")
+    return {name: manifest["counts"][name] for name in names}
+
+
+def run_dirs(root: Path) -> set[Path]:
+    """Every run folder (``<run day>/<run id>``) the examples wrote under ``root``."""
+    return {path for path in root.glob("*/*") if path.is_dir()}
+
+
+def new_run_dir(root: Path, before: set[Path]) -> Path:
+    """The one run folder that appeared under ``root`` since ``before``."""
+    new = run_dirs(root) - before
+    assert len(new) == 1, sorted(new)
+    return new.pop()
 
 
 def _assert_green(result) -> None:
@@ -41,33 +65,34 @@ def test_every_example_dag_file_is_covered_by_a_test() -> None:
 
 def test_nightly_gemini_dag_lands_one_row_per_input_key(dag_runner: DagRunner, dag_emulator: EmulatorServer) -> None:
     jobs_before = len(dag_emulator.jobs())
+    root = dag_runner.data_dir / "gemini_nightly"
+    before = run_dirs(root)
 
     _assert_green(dag_runner.run("genai_batch_gemini_nightly", "2026-11-20"))
 
-    day = dag_runner.data_dir / "gemini_nightly" / "2026-11-20"
-    input_keys = [json.loads(line)["key"] for line in (day / "input.jsonl").read_text().splitlines()]
-    manifest = json.loads((day / "results" / "manifest.json").read_text())
-    rows = _rows(day / "results" / "results.jsonl")
+    run = new_run_dir(root, before)
+    assert run.parent.name == "2026-11-20"
+    input_keys = [line["key"] for line in read_jsonl(run / "input.jsonl")]
+    assert input_keys == [f"2026-11-20-product-{n}" for n in range(5)]
+    manifest = json.loads((run / "results" / "manifest.json").read_text())
+    rows = read_jsonl(run / "results" / "results.jsonl")
     assert sorted(row["key"] for row in rows) == sorted(input_keys)
     assert all(row["status"] == "succeeded" and row["text"].startswith("Answer to:") for row in rows)
     assert manifest["state"] == "JOB_STATE_SUCCEEDED"
-    assert manifest["counts"] == {
-        "total": 5,
-        "succeeded": 5,
-        "failed": 0,
-        "cancelled": 0,
-        "expired": 0,
-        "missing": 0,
-    }
-    assert manifest["results_uri"].endswith("results/results.jsonl")
+    assert outcomes(manifest) == {"total": 5, "succeeded": 5, "failed": 0, "cancelled": 0, "expired": 0, "missing": 0}
+    assert manifest["results_uri"] == str(run / "results" / "results.jsonl")
     assert len(dag_emulator.jobs()) == jobs_before + 1
+    assert dag_emulator.jobs()[-1]["display_name"].startswith("nightly-ads-2026-11-20 [gbk-")
 
 
 def test_inline_gemini_dag_sends_sdk_style_config_as_rest(dag_runner: DagRunner, dag_emulator: EmulatorServer) -> None:
+    root = dag_runner.data_dir / "gemini_inline"
+    before = run_dirs(root)
+
     _assert_green(dag_runner.run("genai_batch_gemini_inline"))
 
-    results = _only_results_dir(dag_runner.data_dir / "gemini_inline")
-    assert {row["key"] for row in _rows(results / "results.jsonl")} == {"sky", "tides", "seasons"}
+    results = new_run_dir(root, before)
+    assert {row["key"] for row in read_jsonl(results / "results.jsonl")} == {"sky", "tides", "seasons"}
     creates = [r for r in dag_emulator.requests() if r["path"].endswith(":batchGenerateContent")]
     request = creates[-1]["json"]["batch"]["inputConfig"]["requests"]["requests"][0]
     assert request["request"]["systemInstruction"] == {"parts": [{"text": "Answer in one sentence."}], "role": "user"}
@@ -76,22 +101,28 @@ def test_inline_gemini_dag_sends_sdk_style_config_as_rest(dag_runner: DagRunner,
 
 
 def test_embeddings_dag_lands_vectors_of_the_requested_dimension(dag_runner: DagRunner) -> None:
+    root = dag_runner.data_dir / "gemini_embeddings"
+    before = run_dirs(root)
+
     _assert_green(dag_runner.run("genai_batch_gemini_embeddings"))
 
-    rows = _rows(_only_results_dir(dag_runner.data_dir / "gemini_embeddings") / "results.jsonl")
+    rows = read_jsonl(new_run_dir(root, before) / "results.jsonl")
     assert {row["key"] for row in rows} == {"doc-1", "doc-2", "doc-3"}
     assert all(len(row["embedding"]) == 16 for row in rows)
 
 
 def test_gateway_dag_lands_one_row_per_input_key(dag_runner: DagRunner, dag_emulator: EmulatorServer) -> None:
     jobs_before = len(dag_emulator.jobs())
+    root = dag_runner.data_dir / "gateway"
+    before = run_dirs(root)
 
     _assert_green(dag_runner.run("genai_batch_gateway", "2026-11-20"))
 
-    day = dag_runner.data_dir / "gateway" / "2026-11-20"
-    input_keys = [json.loads(line)["key"] for line in (day / "input.jsonl").read_text().splitlines()]
-    manifest = json.loads((day / "results" / "manifest.json").read_text())
-    rows = _rows(day / "results" / "results.jsonl")
+    run = new_run_dir(root, before)
+    assert run.parent.name == "2026-11-20"
+    input_keys = [line["key"] for line in read_jsonl(run / "input.jsonl")]
+    manifest = json.loads((run / "results" / "manifest.json").read_text())
+    rows = read_jsonl(run / "results" / "results.jsonl")
     assert sorted(row["key"] for row in rows) == sorted(input_keys)
     assert all(row["status"] == "succeeded" and row["text"].startswith("Answer to:") for row in rows)
     assert manifest["job_ref"]["provider"] == "gateway"
@@ -111,16 +142,19 @@ def test_cross_provider_dag_gets_every_key_answered_by_all_three_providers(
     dag_runner: DagRunner, dag_emulator: EmulatorServer
 ) -> None:
     jobs_before = {p: sum(j["provider"] == p for j in dag_emulator.jobs()) for p in ("gemini", "openai", "anthropic")}
+    root = dag_runner.data_dir / "cross_provider"
+    before = run_dirs(root)
 
     _assert_green(dag_runner.run("genai_batch_cross_provider", "2026-11-19"))
 
-    day = dag_runner.data_dir / "cross_provider" / "2026-11-19"
-    input_keys = sorted(json.loads(line)["key"] for line in (day / "input.jsonl").read_text().splitlines())
+    run = new_run_dir(root, before)
+    assert run.parent.name == "2026-11-19"
+    input_keys = sorted(line["key"] for line in read_jsonl(run / "input.jsonl"))
     for provider in ("gemini", "openai", "anthropic"):
-        rows = _rows(day / provider / "results.jsonl")
+        rows = read_jsonl(run / provider / "results.jsonl")
         assert sorted(row["key"] for row in rows) == input_keys, provider
         assert all(row["status"] == "succeeded" for row in rows), provider
-        manifest = json.loads((day / provider / "manifest.json").read_text())
+        manifest = json.loads((run / provider / "manifest.json").read_text())
         assert manifest["counts"]["total"] == manifest["counts"]["succeeded"] == len(input_keys)
         assert sum(j["provider"] == provider for j in dag_emulator.jobs()) == jobs_before[provider] + 1
     openai_lines = [r for r in dag_emulator.requests() if r["path"] == "/openai/v1/batches" and r["method"] == "POST"]
@@ -131,23 +165,83 @@ def test_bedrock_dag_lands_one_row_per_input_key_from_s3(
     dag_runner: DagRunner, dag_emulator: EmulatorServer, dag_s3: MotoS3Server
 ) -> None:
     jobs_before = [job["name"] for job in dag_emulator.jobs() if job["provider"] == "bedrock"]
+    root = dag_runner.data_dir / "bedrock"
+    before = run_dirs(root)
 
     _assert_green(dag_runner.run("genai_batch_bedrock", "2026-11-20"))
 
-    day = dag_runner.data_dir / "bedrock" / "2026-11-20"
-    input_keys = [json.loads(line)["key"] for line in (day / "input.jsonl").read_text().splitlines()]
-    rows = _rows(day / "results" / "results.jsonl")
-    manifest = json.loads((day / "results" / "manifest.json").read_text())
+    run = new_run_dir(root, before)
+    assert run.parent.name == "2026-11-20"
+    input_keys = [line["key"] for line in read_jsonl(run / "input.jsonl")]
+    rows = read_jsonl(run / "results" / "results.jsonl")
+    manifest = json.loads((run / "results" / "manifest.json").read_text())
     assert len(input_keys) == 120
     assert sorted(row["key"] for row in rows) == sorted(input_keys)  # recordIds mapped back to the input keys
     assert all(row["status"] == "succeeded" and row["text"].startswith("Answer to:") for row in rows)
     assert manifest["state"] == "JOB_STATE_SUCCEEDED"
     assert manifest["provider_state"] == "Completed"
-    counts = manifest["counts"]
+    counts = outcomes(manifest)
     assert counts == {"total": 120, "succeeded": 120, "failed": 0, "cancelled": 0, "expired": 0, "missing": 0}
-    assert counts["total"] == sum(v for k, v in counts.items() if k != "total")
     [job] = [job for job in dag_emulator.jobs() if job["provider"] == "bedrock" and job["name"] not in jobs_before]
     job_id = job["name"].rsplit("/", 1)[-1]
     keys = dag_s3.keys(BEDROCK_BUCKET, "bedrock/")
     assert f"bedrock/output/{job_id}/manifest.json.out" in keys
     assert any(k.startswith("bedrock/input/reviews-2026-11-20-") and k.endswith(".jsonl") for k in keys)
+
+
+# --- runs without a logical date ----------------------------------------------------------------------
+
+
+def assert_run_landed_without_a_logical_date(dag_runner: DagRunner, folder: str, before: set[Path], run: dict) -> None:
+    """The run had no logical date, wrote to a ``<run_after day>/<run id>`` folder, and nothing to ``None``."""
+    assert run["logical_date"] is None and run["state"] == "success"
+    assert run["run_id"].startswith("manual__")
+    root = dag_runner.data_dir / folder
+    run_dir = new_run_dir(root, before)
+    assert run_dir.parent.name == run["run_after"][:10]  # the run's day comes from run_after
+    assert run_dir.name.startswith("manual__")
+    manifests = [json.loads(path.read_text()) for path in run_dir.rglob("manifest.json")]
+    assert manifests
+    for manifest in manifests:
+        assert manifest["state"] == "JOB_STATE_SUCCEEDED"
+        assert manifest["counts"]["total"] == manifest["counts"]["succeeded"] > 0
+        assert Path(manifest["results_uri"]).is_relative_to(run_dir)
+    written = [str(path.relative_to(dag_runner.data_dir)) for path in root.rglob("*")]
+    assert written and not [path for path in written if "None" in path]
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "folder"),
+    [(dag_id, folder) for dag_id, folder in OUTPUT_FOLDERS.items() if dag_id != "genai_batch_bedrock"],
+    ids=[dag_id for dag_id in OUTPUT_FOLDERS if dag_id != "genai_batch_bedrock"],
+)
+def test_an_example_dag_run_without_a_logical_date_lands_its_results_in_a_folder_of_its_own(
+    dag_runner: DagRunner, dag_id: str, folder: str
+) -> None:
+    before = run_dirs(dag_runner.data_dir / folder)
+
+    result, run = dag_runner.run_without_logical_date(dag_id)
+
+    _assert_green(result)
+    assert_run_landed_without_a_logical_date(dag_runner, folder, before, run)
+
+
+def test_a_bedrock_run_without_a_logical_date_lands_its_results_and_names_its_input_by_the_run_day(
+    dag_runner: DagRunner, dag_s3: MotoS3Server
+) -> None:
+    before = run_dirs(dag_runner.data_dir / "bedrock")
+    keys_before = set(dag_s3.keys(BEDROCK_BUCKET, "bedrock/input/"))
+
+    result, run = dag_runner.run_without_logical_date("genai_batch_bedrock")
+
+    _assert_green(result)
+    assert_run_landed_without_a_logical_date(dag_runner, "bedrock", before, run)
+    [uploaded] = set(dag_s3.keys(BEDROCK_BUCKET, "bedrock/input/")) - keys_before
+    assert uploaded.startswith(f"bedrock/input/reviews-{run['run_after'][:10]}-")
+    assert "None" not in uploaded
+
+
+def test_the_asset_consumer_runs_without_a_logical_date(dag_runner: DagRunner) -> None:
+    result, run = dag_runner.run_without_logical_date("genai_batch_results_consumer")
+    _assert_green(result)
+    assert run["logical_date"] is None

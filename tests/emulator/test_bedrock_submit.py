@@ -97,7 +97,12 @@ def test_the_hook_runs_a_job_from_a_multipart_upload_to_normalised_rows(connecti
     uploaded = hook.upload_file(io.BytesIO(data), display_name="nightly.jsonl")
     assert moto_s3.read(uploaded.name) == data
     created = hook.create_batch(
-        BatchSpec(model=CLAUDE, display_name="nightly", source=FileSource(uploaded.name), idempotency_key="gbk-abc")
+        BatchSpec(
+            model=CLAUDE,
+            display_name="nightly",
+            source=FileSource(uploaded.name),
+            idempotency_key="gbk-0123456789abcdef0123",
+        )
     )
     job = wait(hook, created.name)
 
@@ -152,7 +157,7 @@ def test_a_retried_submit_creates_no_second_job(connection, tmp_path, bedrock_em
 
     first = submit(1)
     second = submit(2)  # found again by its key (nameContains), not created again
-    monkeypatch.setattr(BedrockBatchHook, "find_batch", lambda self, k: None)
+    monkeypatch.setattr(BedrockBatchHook, "find_batch", lambda self, key, input_fingerprint=None: None)
     third = submit(3)  # the lookup misses (say, listing lags): the create repeats the same token
 
     assert first["job_name"] == second["job_name"] == third["job_name"]
@@ -163,8 +168,34 @@ def test_a_retried_submit_creates_no_second_job(connection, tmp_path, bedrock_em
         if r["method"] == "POST" and r["path"] == "/bedrock/model-invocation-job"
     ]
     assert len(creates) == 2
-    assert creates[0]["clientRequestToken"] == creates[1]["clientRequestToken"] == key
+    fingerprint = first["input_fingerprint"]
+    assert creates[0]["clientRequestToken"] == creates[1]["clientRequestToken"] == f"{key}-{fingerprint}"
     assert creates[0]["jobName"] == creates[1]["jobName"]
+
+
+def test_a_resubmit_after_a_failed_job_makes_a_new_job_not_the_failed_one_again(connection, tmp_path, bedrock_emulator):
+    source = write_input(tmp_path / "input.jsonl", gemini_lines(100))
+    ti = FakeTI(dag_id="bedrock_dag", task_id="submit")
+
+    def submit(try_number: int) -> dict[str, Any]:
+        retry = FakeTI(dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, try_number=try_number)
+        op = GenAIBatchSubmitOperator(task_id="submit", conn_id=connection, model=CLAUDE, input=source)
+        return op.execute(make_context(retry))
+
+    bedrock_emulator.config(job_outcome="fail")
+    first = submit(1)
+    assert wait(BedrockBatchHook(conn_id=connection), first["job_name"]).state is JobState.FAILED
+    bedrock_emulator.config(job_outcome="succeed")
+    second = submit(2)  # same key, same input: Bedrock would answer a repeated token with the failed job
+
+    assert second["job_name"] != first["job_name"]
+    assert len(bedrock_jobs(bedrock_emulator)) == 2
+    tokens = [
+        r["json"]["clientRequestToken"]
+        for r in bedrock_emulator.requests()
+        if r["method"] == "POST" and r["path"] == "/bedrock/model-invocation-job"
+    ]
+    assert len(set(tokens)) == 2 and tokens[1].startswith(tokens[0] + "-r")
 
 
 def test_submit_and_wait_lands_one_row_per_input_key(connection, tmp_path):
@@ -190,4 +221,5 @@ def test_submit_and_wait_lands_one_row_per_input_key(connection, tmp_path):
     assert manifest["provider_state"] == "Completed"
     assert manifest["counts"] == {
         "total": 100, "succeeded": 98, "failed": 2, "cancelled": 0, "expired": 0, "missing": 0,
+        "unmatched": 0, "unparseable": 0, "duplicates": 0,
     }  # fmt: skip

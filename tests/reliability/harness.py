@@ -485,10 +485,10 @@ class RetryMeter:
             original_init(hook, *args, **kwargs)
             meter.hooks.append(hook)
 
-        def find_batch(hook: BatchHook, key: str) -> Any:
+        def find_batch(hook: BatchHook, key: str, input_fingerprint: str | None = None) -> Any:
             if _in_create.get():
                 meter.create_lookups += 1
-            return original_find(hook, key)
+            return original_find(hook, key, input_fingerprint=input_fingerprint)
 
         def create_once(operator: Any, *args: Any, **kwargs: Any) -> Any:
             token = _in_create.set(True)

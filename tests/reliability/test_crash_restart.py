@@ -20,23 +20,28 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferralTimeout, TaskDeferred
+from airflow.sdk.execution_time import task_runner
 from airflow.triggers.base import TriggerEvent
 
+from airflow_provider_genai_batch.cancel import CancelOutcome, acancel_job, cancel_job
 from airflow_provider_genai_batch.errors import JobFailedError, JobTimeoutError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY
 from airflow_provider_genai_batch.landing import RESULTS_FILE
+from airflow_provider_genai_batch.models import JobState
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
-from tests.unit.pipeline.fakes import FakeTI
+from tests.unit.pipeline.fakes import FakeSupervisor, FakeTI
 
 from .harness import (
+    DAG_ID,
     PROVIDER_CASES,
     ProviderCase,
     TaskRun,
@@ -396,15 +401,29 @@ def test_a_sensor_killed_mid_landing_leaves_no_partial_file_once_retried(killed_
 # --- the task is killed while deferred ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cancel_on_kill", [True, False])
-async def test_killing_the_deferred_task_cancels_the_job_when_asked_to(
-    emulator: EmulatorServer, case: ProviderCase, workdir: Path, cancel_on_kill: bool
+@pytest.mark.parametrize(
+    ("cancel_on_kill", "user_action", "cancelled"),
+    [(True, "failed", True), (True, "success", True), (False, "failed", False), (True, None, False)],
+    ids=["marked-failed", "marked-success", "marked-failed-no-cancel_on_kill", "cleared"],
+)
+async def test_the_trigger_on_kill_cancels_the_job_only_for_a_task_a_user_ended(
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: EmulatorServer,
+    case: ProviderCase,
+    workdir: Path,
+    cancel_on_kill: bool,
+    user_action: str | None,
+    cancelled: bool,
 ):
     emulator.config(job_outcome="stuck")
     ref = submit_once(case, workdir, TaskRun("submit", "manual__kill"))
     with pytest.raises(TaskDeferred) as deferred:
         sensor(ref, workdir / "out", cancel_on_kill=cancel_on_kill).execute(TaskRun("wait", "manual__kill").new_try())
     trigger = rebuild(deferred.value.trigger)
+    trigger.task_instance = SimpleNamespace(dag_id=DAG_ID, run_id="manual__kill", task_id="wait", map_index=-1)
+    supervisor = FakeSupervisor()  # what the triggerer's supervisor answers: the state the user left the task in
+    supervisor.task_states = {"manual__kill": {"wait": user_action}}
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", supervisor, raising=False)
     events: list[TriggerEvent] = []
 
     async def consume() -> None:
@@ -413,7 +432,7 @@ async def test_killing_the_deferred_task_cancels_the_job_when_asked_to(
 
     running = asyncio.create_task(consume())
     assert await asyncio.to_thread(wait_until, lambda: len(job_requests(emulator, ref["job_name"])) >= 2)
-    # A user marks the deferred task failed: the triggerer cancels the trigger, then on_kill, then cleanup.
+    # The user acts on the deferred task: the triggerer cancels the trigger, then on_kill, then cleanup.
     running.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await running
@@ -422,12 +441,41 @@ async def test_killing_the_deferred_task_cancels_the_job_when_asked_to(
     await close_pooled_clients()
 
     assert events == []
-    if cancel_on_kill:
+    if cancelled:
         assert len(cancel_requests(emulator, ref["job_name"])) == 1
         assert await asyncio.to_thread(wait_until, lambda: phase_of(emulator, ref["job_name"]) == "CANCELLED")
     else:
         assert cancel_requests(emulator, ref["job_name"]) == []
         assert phase_of(emulator, ref["job_name"]) == "PENDING"
+
+
+ACCEPTS_CANCEL_OF_A_CANCELLED_JOB = frozenset({"anthropic"})
+"""Anthropic answers a cancel of a batch that ended cancelled with the batch; the others refuse it."""
+
+
+async def test_cancelling_a_job_already_cancelled_is_a_success_sync_and_async(
+    emulator: EmulatorServer, case: ProviderCase, workdir: Path
+):
+    emulator.config(job_outcome="stuck")
+    ref = submit_once(case, workdir, TaskRun("submit", "manual__cancel-twice"))
+    hook = hook_class_for_provider(ref["provider"])(conn_id=ref["conn_id"])
+    assert cancel_job(hook, ref["job_name"]).requested
+
+    def cancelled() -> bool:  # as the provider reports it (the emulator's phase can run ahead of its wire state)
+        return hook.get_batch(ref["job_name"]).state is JobState.CANCELLED
+
+    assert await asyncio.to_thread(wait_until, cancelled)
+
+    # A cancel sent again (its first answer was lost, or a timeout follows a kill) must not fail the task.
+    again = cancel_job(hook, ref["job_name"])
+    from_a_trigger = await acancel_job(hook, ref["job_name"])
+    await close_pooled_clients()
+
+    if case.provider in ACCEPTS_CANCEL_OF_A_CANCELLED_JOB:
+        assert again.requested and from_a_trigger.requested
+    else:
+        assert again == from_a_trigger == CancelOutcome(ref["job_name"], JobState.CANCELLED)
+    assert len(cancel_requests(emulator, ref["job_name"])) == 3
 
 
 # --- the deadline passes ------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from airflow_provider_genai_batch import links as links_module
 from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
 from airflow_provider_genai_batch.hooks import base as base_module
 from airflow_provider_genai_batch.hooks.base import BatchHook
-from airflow_provider_genai_batch.hooks.http import AsyncClientPool
+from airflow_provider_genai_batch.hooks.http import AsyncClientPool, origin_of
 from airflow_provider_genai_batch.hooks.registry import HOOK_CLASSES
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
@@ -49,7 +49,14 @@ from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 from tests.unit.pipeline.fakes import FakeTI, canonical_line, make_context, write_jsonl
 
 BASE_URL = "http://provider.test"
-OTHER_HOST = "elsewhere.test"
+# Where a redirect may lead: away from the connection's origin (scheme, host and port), or back to it.
+FOREIGN_ORIGINS = {
+    "other-host": "http://elsewhere.test",
+    "other-port": "http://provider.test:8080",
+    "other-scheme": "https://provider.test",
+    "other-host-same-port": "http://elsewhere.test:80",
+}
+SAME_ORIGINS = {"uppercase-host": "http://PROVIDER.TEST", "explicit-default-port": "http://provider.test:80"}
 ACCESS_KEY_ID = "AKIAGENAIBATCHTEST01"
 CONN_ID = "genai_secrets"
 MODEL = "anthropic.claude-test-v1"  # Bedrock translates canonical lines for Claude models only
@@ -66,8 +73,6 @@ CONNECTION_EXTRAS = {
     "input_s3_uri": f"s3://{BUCKET}/in/",
     "output_s3_uri": f"s3://{BUCKET}/out/",
 }
-
-# Hooks whose key travels in a custom header (not ``Authorization``), which httpx forwards on a redirect.
 
 
 def hook_params() -> list[Any]:
@@ -231,7 +236,7 @@ class ProviderServer:
         self.echo: Callable[[int, str], httpx.Response] | None = None  # answer every call with an echoing error
         self.flaky_gets = 0  # this many GETs first get a 503 (echoing the key) before the real answer
         self.echo_in_results = False  # a failed job and error rows, their messages echoing the key
-        self.redirect = False  # every call on the provider's host is redirected to OTHER_HOST
+        self.redirect_to: str | None = None  # an origin every call is redirected to, once, keeping its path
 
     def echo_message(self, request: httpx.Request) -> str:
         """What a careless server says: every credential it was sent, and the key it knows."""
@@ -241,8 +246,8 @@ class ProviderServer:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         request.read()
         self.requests.append(request)
-        if self.redirect and request.url.host != OTHER_HOST:
-            return httpx.Response(302, headers={"location": str(request.url.copy_with(host=OTHER_HOST))})
+        if self.redirect_to is not None and "redirected" not in request.url.params:
+            return httpx.Response(302, headers={"location": f"{self.redirect_to}{request.url.path}?redirected=1"})
         if self.echo is not None:
             return self.echo(400, self.echo_message(request))
         if request.method == "GET" and self.flaky_gets > 0:
@@ -468,27 +473,68 @@ async def test_the_async_client_sends_the_key_in_headers_only(hook_class, server
         assert_clean(str(request.url), secret, "an async request URL")
 
 
-def redirect_params() -> list[Any]:
-    return [
-        pytest.param(
-            cls,
-            id=cls.__name__,
-        )
-        for cls in HOOK_CLASSES
-    ]
+def redirected(server: ProviderServer) -> list[httpx.Request]:
+    """The requests sent after a redirect; at least one, or the redirect was not followed at all."""
+    followed = [r for r in server.requests if "redirected" in r.url.params]
+    assert followed, "the redirect was followed"
+    return followed
 
 
-@pytest.mark.parametrize("hook_class", redirect_params())
-def test_a_redirect_to_another_host_never_carries_the_key(hook_class, server, secret):
-    server.redirect = True
+def key_headers(hook: BatchHook) -> dict[str, str]:
+    """The headers that carry this hook's key: what must never leave the connection's origin."""
+    return hook.auth_headers(hook.settings)
+
+
+@pytest.mark.parametrize("target", list(FOREIGN_ORIGINS.values()), ids=list(FOREIGN_ORIGINS))
+def test_a_redirect_away_from_the_connections_origin_never_carries_the_key(hook_class, server, secret, target):
+    server.redirect_to = target
     hook = make_hook(hook_class)
 
     hook.get_batch(names_for(hook.provider)[0])
 
-    elsewhere = [r for r in server.requests if r.url.host == OTHER_HOST]
-    assert elsewhere, "the redirect was followed"
-    for request in elsewhere:
+    first = server.requests[0]
+    assert all(first.headers.get(name) == value for name, value in key_headers(hook).items())
+    for request in redirected(server):
+        assert origin_of(request.url) == origin_of(target)
         assert_clean(json.dumps(dict(request.headers)), secret, f"the headers sent to {request.url}")
+        assert not set(key_headers(hook)) & {name.lower() for name in request.headers}, request.headers
+
+
+@pytest.mark.parametrize("target", list(FOREIGN_ORIGINS.values()), ids=list(FOREIGN_ORIGINS))
+async def test_a_redirect_of_an_async_call_away_from_the_origin_never_carries_the_key(
+    hook_class, server, secret, target
+):
+    server.redirect_to = target
+    hook = make_hook(hook_class)
+
+    await hook.aget_batch(names_for(hook.provider)[0])
+
+    for request in redirected(server):
+        assert_clean(json.dumps(dict(request.headers)), secret, f"the headers sent to {request.url}")
+        assert not set(key_headers(hook)) & {name.lower() for name in request.headers}, request.headers
+
+
+def header_auth_params() -> list[Any]:
+    """Hooks whose key is a header (SigV4 signs each request instead: no header to keep)."""
+    return [
+        pytest.param(cls, id=cls.__name__)
+        for cls in HOOK_CLASSES
+        if cls.http_auth is BatchHook.http_auth  # not overridden: the key travels in auth_headers
+    ]
+
+
+@pytest.mark.parametrize("hook_class", header_auth_params())
+@pytest.mark.parametrize("target", list(SAME_ORIGINS.values()), ids=list(SAME_ORIGINS))
+def test_a_redirect_within_the_connections_origin_keeps_the_key(hook_class, server, secret, target):
+    server.redirect_to = target
+    hook = make_hook(hook_class)
+
+    hook.get_batch(names_for(hook.provider)[0])
+
+    headers = key_headers(hook)
+    assert any(secret in value for value in headers.values())
+    for request in redirected(server):
+        assert {name: request.headers.get(name) for name in headers} == headers
 
 
 # --- (b) exception text: a server that echoes the key -----------------------------------------------------

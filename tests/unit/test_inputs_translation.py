@@ -1,4 +1,4 @@
-"""prepare_input with the OpenAI and Anthropic dialects: validation, translation, spooling, limits.
+"""prepare_input: validation, translation, spooling and limits (OpenAI, Anthropic), and where input comes from.
 
 Validation takes a dialect, never a hook: no Airflow connection is defined or read here (any lookup
 fails the test), and a dialect has no client, so nothing can reach the network.
@@ -6,6 +6,7 @@ fails the test), and a dialect has no client, so nothing can reach the network.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import tempfile
@@ -16,10 +17,14 @@ from typing import Any, ClassVar
 import pytest
 from airflow.sdk import BaseHook
 
+from airflow_provider_genai_batch import inputs
 from airflow_provider_genai_batch.errors import InputValidationError
+from airflow_provider_genai_batch.filesystems import FILESYSTEM_EXTRAS, filesystem_registered
 from airflow_provider_genai_batch.formats.anthropic import AnthropicDialect
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderLimits
+from airflow_provider_genai_batch.formats.gemini import GeminiDialect
+from airflow_provider_genai_batch.formats.jsonl import UTF8_BOM
 from airflow_provider_genai_batch.formats.keys import portable_id
 from airflow_provider_genai_batch.formats.openai import OpenAIDialect
 from airflow_provider_genai_batch.inputs import JsonlSpool, PreparedInput, prepare_input
@@ -372,3 +377,234 @@ def test_the_fingerprint_covers_the_batch_kind_not_only_the_lines(openai_dialect
     embed = fingerprint_of(lines, openai_dialect, OPENAI_MODEL, embeddings=True)
     generate = fingerprint_of(lines, openai_dialect, OPENAI_MODEL, embeddings=False)
     assert embed != generate
+
+
+# --- where the input comes from: paths, JSON text, compression, line endings, size --------------------------
+
+GEMINI_MODEL = "gemini-2.5-flash"
+
+
+@pytest.fixture
+def gemini_dialect(spool_dir: Path) -> GeminiDialect:
+    return GeminiDialect()
+
+
+def jsonl_bytes(lines: list[dict[str, Any]], end: bytes = b"\n") -> bytes:
+    return b"".join(json.dumps(line).encode() + end for line in lines)
+
+
+def uploaded(prepared: PreparedInput) -> bytes:
+    with prepared.open_upload() as stream:
+        return stream.read()
+
+
+def refusal(source: Any, dialect: Any, model: str = GEMINI_MODEL) -> InputValidationError:
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(source, dialect, model=model, embeddings=False)
+    return info.value
+
+
+def test_a_directory_is_refused_naming_it(gemini_dialect, tmp_path):
+    error = refusal(str(tmp_path), gemini_dialect)
+    assert error.source == str(tmp_path)
+    assert error.reason == "input is a directory, not a JSONL file: name the file itself"
+
+
+@pytest.mark.parametrize("path", ["", "   ", "\n\t"])
+def test_an_empty_path_is_refused_without_reading_the_working_directory(gemini_dialect, path, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "in.jsonl", [gemini_line("a")])  # something a read of "." could have found
+    error = refusal(path, gemini_dialect)
+    assert error.reason.startswith(f"input is an empty path ({path!r})")
+
+
+def test_a_missing_file_is_refused(gemini_dialect, tmp_path):
+    assert refusal(str(tmp_path / "nope.jsonl"), gemini_dialect).reason == "input file does not exist"
+
+
+@pytest.mark.parametrize(
+    ("uri", "extra", "what"),
+    [
+        ("s3://bucket/in.jsonl", "s3", "the Amazon provider with s3fs"),
+        ("gs://bucket/in.jsonl", "gcs", "the Google provider with gcsfs"),
+        ("abfs://container/in.jsonl", "azure", "the Microsoft Azure provider with adlfs"),
+    ],
+)
+def test_a_remote_uri_without_its_filesystem_names_the_extra_to_install(gemini_dialect, uri, extra, what):
+    scheme = uri.partition("://")[0]
+    assert not filesystem_registered(scheme), f"{scheme} is installed here: this test needs it absent"
+    error = refusal(uri, gemini_dialect)
+    assert error.source == uri
+    assert (
+        error.reason == f"reading {scheme}:// paths needs {what}: pip install 'airflow-provider-genai-batch[{extra}]'"
+    )
+
+
+def test_every_scheme_with_an_extra_names_an_extra_declared_in_pyproject():
+    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
+    section = pyproject.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
+    declared = set(re.findall(r"^([a-z0-9-]+) = \[", section, flags=re.MULTILINE))
+    assert {"s3", "gcs", "azure"} <= declared
+    assert {extra for extra, _ in FILESYSTEM_EXTRAS.values()} <= declared
+
+
+def test_an_unknown_scheme_is_refused_as_such(gemini_dialect):
+    error = refusal("nosuchfs://bucket/in.jsonl", gemini_dialect)
+    assert error.reason.startswith("no filesystem reads nosuchfs:// paths")
+
+
+def test_the_json_text_of_a_list_is_the_inline_list(gemini_dialect, prepared_inputs):
+    items = [{"key": "sky", "contents": "Why is the sky blue?"}, {"key": "sea", "contents": "And the sea?"}]
+    from_text = prepare_input(json.dumps(items), gemini_dialect, model=GEMINI_MODEL, embeddings=False)
+    from_list = prepare_input(items, gemini_dialect, model=GEMINI_MODEL, embeddings=False)
+    prepared_inputs.extend([from_text, from_list])
+
+    assert from_text.inline is not None and from_text.upload_source is None
+    assert list(from_text.inline) == list(from_list.inline or [])
+    assert from_text.fingerprint == from_list.fingerprint
+    assert list(from_text.iter_keys()) == ["sky", "sea"]
+
+
+def test_a_python_repr_of_a_list_is_refused_saying_how_to_render_json(gemini_dialect):
+    error = refusal(str([{"key": "sky", "contents": "Why?"}]), gemini_dialect)
+    assert error.source == "inline requests"
+    assert "neither a JSONL path nor the JSON text of a list of requests" in error.reason
+    assert "tojson" in error.reason and "input=task.output" in error.reason
+
+
+def test_the_json_text_of_an_object_is_refused(gemini_dialect):
+    error = refusal('{"key": "sky", "contents": "Why?"}', gemini_dialect)
+    assert error.reason == "input is the JSON text of an object, not of a list of request dicts"
+
+
+def test_a_repeated_field_in_json_text_names_the_request(gemini_dialect):
+    error = refusal('[{"key": "a", "contents": "x"}, {"key": "b", "key": "c", "contents": "y"}]', gemini_dialect)
+    assert (error.line, error.reason) == (
+        2,
+        "duplicate field 'key': JSON keeps only one of its values, so the other would be dropped silently",
+    )
+
+
+def test_a_file_whose_name_looks_like_json_is_read_as_a_file(gemini_dialect, tmp_path, monkeypatch, prepared_inputs):
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "[draft] prompts.jsonl", [gemini_line("a")])
+    prepared = prepare_input("[draft] prompts.jsonl", gemini_dialect, model=GEMINI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    assert list(prepared.iter_keys()) == ["a"]
+
+
+@pytest.mark.parametrize("name", ["in.jsonl.gz", "in.jsonl"], ids=["gz-suffix", "no-suffix"])
+def test_a_gzip_file_in_the_providers_own_format_is_uploaded_decompressed(
+    gemini_dialect, tmp_path, spool_dir, prepared_inputs, name
+):
+    plain = jsonl_bytes([gemini_line("a"), gemini_line("b")])
+    source = tmp_path / name
+    source.write_bytes(gzip.compress(plain))
+    prepared = prepare_input(str(source), gemini_dialect, model=GEMINI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+
+    assert prepared.upload_source != source
+    sent = uploaded(prepared)
+    assert not sent.startswith(b"\x1f\x8b")
+    assert [json.loads(line) for line in sent.splitlines()] == [gemini_line("a"), gemini_line("b")]
+    assert prepared.summary.total_bytes == len(sent)
+
+
+def test_a_gzip_file_for_openai_is_translated_as_it_streams(openai_dialect, tmp_path, prepared_inputs):
+    source = tmp_path / "in.jsonl.gz"
+    source.write_bytes(gzip.compress(jsonl_bytes([gemini_line("a"), gemini_line("b")])))
+    prepared = prepare_input(str(source), openai_dialect, model=OPENAI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    assert [line["custom_id"] for line in map(json.loads, uploaded(prepared).splitlines())] == ["a", "b"]
+
+
+@pytest.mark.parametrize("compressed", [b"BZh91AY&SY", b"\xfd7zXZ\x00\x00", b"PK\x03\x04rest"])
+def test_other_compressions_are_refused_naming_them(gemini_dialect, tmp_path, compressed):
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(compressed)
+    assert "-compressed: only gzip is read as it is" in refusal(str(source), gemini_dialect).reason
+
+
+def test_a_cr_only_file_goes_up_as_it_is_with_lf_line_endings(gemini_dialect, tmp_path, spool_dir, prepared_inputs):
+    source = tmp_path / "mac.jsonl"
+    source.write_bytes(jsonl_bytes([gemini_line("a"), gemini_line("b"), gemini_line("c")], end=b"\r"))
+    prepared = prepare_input(str(source), gemini_dialect, model=GEMINI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+
+    assert prepared.upload_source == source  # no copy
+    sent = uploaded(prepared)
+    assert sent == source.read_bytes().replace(b"\r", b"\n")
+    assert list(prepared.iter_keys()) == ["a", "b", "c"]
+
+
+def test_a_mixed_line_ending_file_keeps_its_crlf_and_lf_and_sends_lf_for_a_lone_cr(
+    gemini_dialect, tmp_path, prepared_inputs
+):
+    a, b, c = (json.dumps(gemini_line(k)).encode() for k in "abc")
+    source = tmp_path / "mixed.jsonl"
+    source.write_bytes(a + b"\r\n" + b + b"\r" + c + b"\n")
+    prepared = prepare_input(str(source), gemini_dialect, model=GEMINI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    assert uploaded(prepared) == a + b"\r\n" + b + b"\n" + c + b"\n"
+    assert prepared.summary.total_bytes == source.stat().st_size
+
+
+def test_a_file_with_a_bom_goes_up_as_it_is_from_after_the_bom(gemini_dialect, tmp_path, prepared_inputs):
+    source = tmp_path / "bom.jsonl"
+    source.write_bytes(UTF8_BOM + jsonl_bytes([gemini_line("a")]))
+    prepared = prepare_input(str(source), gemini_dialect, model=GEMINI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    assert prepared.upload_source == source
+    assert uploaded(prepared) == jsonl_bytes([gemini_line("a")])
+    assert prepared.summary.total_bytes == source.stat().st_size - len(UTF8_BOM)
+
+
+def test_a_utf16_file_is_refused_as_not_utf8(gemini_dialect, tmp_path):
+    source = tmp_path / "u16.jsonl"
+    source.write_bytes(jsonl_bytes([gemini_line("a")]).decode().encode("utf-16"))
+    error = refusal(str(source), gemini_dialect)
+    assert (error.line, error.reason.split(":")[0]) == (1, "not UTF-8")
+
+
+class TinyGeminiDialect(GeminiDialect):
+    limits: ClassVar[ProviderLimits] = ProviderLimits(max_file_bytes=1_000, max_inline_bytes=1_000)
+
+
+def test_a_file_over_the_limit_that_goes_up_as_it_is_is_refused_before_any_line_is_read(spool_dir, tmp_path):
+    source = tmp_path / "big.jsonl"
+    source.write_bytes(b"{not even json\n" + b" " * 2_000)  # a read would fail on line 1
+    error = refusal(str(source), TinyGeminiDialect())
+    assert error.line is None
+    assert error.reason.startswith(f"input is {source.stat().st_size:,} bytes, over 1,000 bytes, the size limit")
+
+
+def test_a_native_openai_file_over_the_limit_is_refused_once_its_first_line_shows_its_format(spool_dir, tmp_path):
+    class TinyOpenAIDialect(OpenAIDialect):
+        limits: ClassVar[ProviderLimits] = ProviderLimits(max_file_bytes=1_000)
+
+    source = tmp_path / "native.jsonl"
+    source.write_bytes(jsonl_bytes([openai_line("r1")]) + b"{broken\n" + b" " * 2_000)
+    error = refusal(str(source), TinyOpenAIDialect(), OPENAI_MODEL)
+    assert error.line is None
+    assert "over 1,000 bytes, the size limit of one openai batch" in error.reason
+
+
+def test_a_line_longer_than_any_request_is_refused_on_its_line(gemini_dialect, tmp_path, monkeypatch):
+    monkeypatch.setattr(inputs, "MAX_LINE_BYTES", 2_000)
+    source = tmp_path / "long.jsonl"
+    source.write_bytes(jsonl_bytes([gemini_line("a"), gemini_line("b", "x" * 3_000), gemini_line("c")]))
+    error = refusal(str(source), gemini_dialect)
+    assert error.line == 2
+    assert error.reason == "line is longer than 2,000 bytes, more than any provider takes for one request"
+
+
+def test_a_line_uploaded_as_it_is_is_bounded_by_a_lower_batch_limit(spool_dir, tmp_path):
+    # Gemini files go up as they are, so one line over the batch limit can never fit: refused while streaming.
+    class SmallGeminiDialect(GeminiDialect):
+        limits: ClassVar[ProviderLimits] = ProviderLimits(max_file_bytes=1_500)
+
+    source = tmp_path / "long.jsonl.gz"
+    source.write_bytes(gzip.compress(jsonl_bytes([gemini_line("a"), gemini_line("b", "x" * 3_000)])))
+    error = refusal(str(source), SmallGeminiDialect())
+    assert error.line == 2
+    assert "1,500 bytes" in error.reason

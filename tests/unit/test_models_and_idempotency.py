@@ -9,7 +9,14 @@ import re
 import pydantic
 import pytest
 
-from airflow_provider_genai_batch.idempotency import idempotency_key, key_in_text, tag_display_name
+from airflow_provider_genai_batch.idempotency import (
+    DISPLAY_NAME_MAX,
+    FINGERPRINT_TAG_CHARS,
+    JobIdentity,
+    idempotency_key,
+    identity_in_display_name,
+    tag_display_name,
+)
 from airflow_provider_genai_batch.job_ref import BatchJobRef, job_name_of
 from airflow_provider_genai_batch.models import TERMINAL_STATES, BatchJob, BatchStats, JobState
 
@@ -204,33 +211,153 @@ def test_idempotency_key_fields_cannot_run_into_each_other():
     assert idempotency_key("ab", "c", RUN_ID, None) != idempotency_key("a", "bc", RUN_ID, None)
 
 
-# --- display name tagging ------------------------------------------------------------------------------
+# --- job identity: key and input fingerprint ------------------------------------------------------------
 
 KEY = idempotency_key("dag", "task", RUN_ID, None)
+OTHER_KEY = idempotency_key("dag", "other_task", RUN_ID, None)
+FINGERPRINT = "0123456789abcdef" * 4
+EDITED_FINGERPRINT = "fedcba9876543210" * 4
+TAG = f" [{KEY}/{FINGERPRINT[:FINGERPRINT_TAG_CHARS]}]"
 
 
-def test_short_display_name_is_kept_whole_with_the_key_appended():
+def test_identity_matches_its_own_key_and_fingerprint():
+    assert JobIdentity(KEY, FINGERPRINT).matches(KEY, FINGERPRINT)
+
+
+def test_identity_matches_any_fingerprint_when_none_is_asked_for():
+    assert JobIdentity(KEY, FINGERPRINT).matches(KEY)
+    assert JobIdentity(KEY).matches(KEY)
+
+
+def test_identity_of_another_key_never_matches():
+    assert not JobIdentity(OTHER_KEY, FINGERPRINT).matches(KEY, FINGERPRINT)
+    assert not JobIdentity(OTHER_KEY).matches(KEY)
+
+
+def test_identity_made_for_an_edited_input_does_not_match():
+    assert not JobIdentity(KEY, EDITED_FINGERPRINT).matches(KEY, FINGERPRINT)
+
+
+def test_identity_without_a_fingerprint_does_not_match_when_one_is_asked_for():
+    assert not JobIdentity(KEY).matches(KEY, FINGERPRINT)
+
+
+def test_identity_matches_on_the_kept_start_of_the_fingerprint():
+    kept = FINGERPRINT[:FINGERPRINT_TAG_CHARS]
+    assert JobIdentity(KEY, kept).matches(KEY, FINGERPRINT)
+    assert not JobIdentity(KEY, kept).matches(KEY, EDITED_FINGERPRINT)
+
+
+@pytest.mark.parametrize("kept", ["", "0", FINGERPRINT[: FINGERPRINT_TAG_CHARS - 1]])
+def test_identity_with_too_short_a_fingerprint_start_never_matches_a_fingerprint(kept):
+    assert not JobIdentity(KEY, kept).matches(KEY, FINGERPRINT)
+
+
+def test_identity_key_is_compared_in_full_not_as_a_prefix():
+    assert not JobIdentity(KEY + "0").matches(KEY)
+    assert not JobIdentity(KEY[:-1]).matches(KEY)
+
+
+# --- display name tagging ------------------------------------------------------------------------------
+
+
+def test_short_display_name_is_kept_whole_with_key_and_fingerprint_start_appended():
+    assert tag_display_name("nightly scoring", KEY, FINGERPRINT) == f"nightly scoring [{KEY}/0123456789abcdef]"
+
+
+def test_display_name_without_a_fingerprint_carries_the_key_alone():
     assert tag_display_name("nightly scoring", KEY) == f"nightly scoring [{KEY}]"
 
 
 @pytest.mark.parametrize("max_length", [63, 128, 512])
-def test_long_display_name_is_cut_so_the_key_survives_within_max_length(max_length):
-    tagged = tag_display_name("n" * 1000, KEY, max_length=max_length)
+def test_long_display_name_is_cut_so_the_suffix_survives_within_max_length(max_length):
+    tagged = tag_display_name("n" * 1000, KEY, FINGERPRINT, max_length=max_length)
     assert len(tagged) == max_length
-    assert tagged.endswith(f" [{KEY}]")
-    assert key_in_text(tagged) == KEY
+    assert tagged.endswith(TAG)
+    assert identity_in_display_name(tagged) == JobIdentity(KEY, FINGERPRINT[:FINGERPRINT_TAG_CHARS])
 
 
 def test_display_name_of_exactly_the_room_left_is_not_cut():
-    room = 128 - len(f" [{KEY}]")
-    assert tag_display_name("x" * room, KEY) == "x" * room + f" [{KEY}]"
+    room = DISPLAY_NAME_MAX - len(TAG)
+    assert tag_display_name("x" * room, KEY, FINGERPRINT) == "x" * room + TAG
+    assert len(tag_display_name("x" * (room + 1), KEY, FINGERPRINT)) == DISPLAY_NAME_MAX == 128
 
 
-def test_key_in_text_finds_the_key_in_a_tagged_name():
-    assert key_in_text(f"nightly [{KEY}]") == KEY
-    assert key_in_text(f"{KEY}") == KEY
+def test_a_max_length_too_short_for_the_suffix_is_an_error():
+    with pytest.raises(ValueError, match="cannot hold the suffix"):
+        tag_display_name("x", KEY, FINGERPRINT, max_length=len(TAG) - 1)
 
 
-@pytest.mark.parametrize("text", [None, "", "nightly", "gbk-123", "gbk-" + "g" * 20, "GBK-" + "a" * 20])
-def test_key_in_text_finds_nothing_without_a_key(text):
-    assert key_in_text(text) is None
+@pytest.mark.parametrize(
+    ("key", "fingerprint"),
+    [
+        ("gbk-123", None),
+        ("GBK-" + "a" * 20, None),
+        (KEY + " ", None),
+        (KEY, "abc"),
+        (KEY, FINGERPRINT.upper()),
+        (KEY, FINGERPRINT + "0"),
+    ],
+    ids=["short-key", "uppercase-key", "key-with-space", "short-fingerprint", "uppercase-hex", "long-fingerprint"],
+)
+def test_a_key_or_fingerprint_that_could_not_be_read_back_is_refused(key, fingerprint):
+    with pytest.raises(ValueError, match=r"idempotency key|input fingerprint"):
+        tag_display_name("nightly", key, fingerprint)
+
+
+def test_identity_is_read_back_from_the_suffix_at_the_end():
+    assert identity_in_display_name("nightly" + TAG) == JobIdentity(KEY, FINGERPRINT[:FINGERPRINT_TAG_CHARS])
+    assert identity_in_display_name(f"nightly [{KEY}]") == JobIdentity(KEY, None)
+    assert identity_in_display_name(TAG) == JobIdentity(KEY, FINGERPRINT[:FINGERPRINT_TAG_CHARS])
+
+
+def test_another_tasks_key_inside_the_display_name_is_not_this_jobs_identity():
+    tagged = tag_display_name(f"re-run of {OTHER_KEY} [{OTHER_KEY}/{EDITED_FINGERPRINT[:16]}]", KEY, FINGERPRINT)
+    assert identity_in_display_name(tagged) == JobIdentity(KEY, FINGERPRINT[:FINGERPRINT_TAG_CHARS])
+
+
+def test_a_line_break_in_the_user_part_does_not_hide_the_suffix():
+    assert identity_in_display_name("two\nlines" + TAG) == JobIdentity(KEY, FINGERPRINT[:FINGERPRINT_TAG_CHARS])
+
+
+@pytest.mark.parametrize(
+    "display_name",
+    [
+        None,
+        "",
+        "nightly",
+        KEY,
+        f"nightly {KEY}",
+        f"[{KEY}]",
+        f"nightly [{KEY}] and more",
+        f"nightly [{KEY}/0123456789abcdef] ",
+        f"nightly [{KEY}]\n",
+        f"nightly [{KEY}/0123456789abcde]",
+        f"nightly [{KEY}/0123456789abcdef0]",
+        f"nightly [{KEY}/0123456789ABCDEF]",
+        f"nightly [{KEY.upper()}]",
+        f"nightly [gbk-{'g' * 20}]",
+        f"nightly [{KEY}0]",
+        f"nightly  {KEY}]",
+    ],
+    ids=[
+        "none",
+        "empty",
+        "no-key",
+        "bare-key",
+        "key-without-brackets",
+        "no-space-before",
+        "suffix-not-at-end",
+        "trailing-space",
+        "trailing-newline",
+        "fingerprint-too-short",
+        "fingerprint-too-long",
+        "uppercase-fingerprint",
+        "uppercase-key",
+        "not-hex",
+        "key-too-long",
+        "no-opening-bracket",
+    ],
+)
+def test_a_display_name_without_the_exact_suffix_carries_no_identity(display_name):
+    assert identity_in_display_name(display_name) is None

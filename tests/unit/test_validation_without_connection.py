@@ -299,6 +299,17 @@ def test_a_gateway_to_openai_refuses_a_native_line_for_another_endpoint_naming_i
 
 # --- a bad line, for every dialect -----------------------------------------------------------------------
 
+TEXT = {"text": "x"}
+
+
+def late(*, metadata: Any = None, **request: Any) -> str:
+    """A line keyed ``late`` with a one-text-part request, its fields replaced or added by ``request``."""
+    line: dict[str, Any] = {"key": "late", "request": {"contents": [{"parts": [TEXT]}], **request}}
+    if metadata is not None:
+        line["metadata"] = metadata
+    return json.dumps(line)
+
+
 DIALECTS: list[tuple[str, Callable[[], Dialect], str, int]] = [
     ("gemini", GeminiDialect, GEMINI_MODEL, 2),
     ("openai", OpenAIDialect, OPENAI_MODEL, 2),
@@ -317,8 +328,34 @@ DIALECTS: list[tuple[str, Callable[[], Dialect], str, int]] = [
         ('{"key": "late", "request": {"contents": []}}', "needs 'contents' (a non-empty list)"),
         ('{"key": "late", "request": ', "invalid JSON"),
         ('{"request": {"contents": [{"parts": [{"text": "no key"}]}]}}', "missing key field 'key'"),
+        (
+            late(contents=[{"role": "system", "parts": [TEXT]}]),
+            "request.contents[0].role: 'system' is not allowed here",
+        ),
+        (
+            late(generationConfig={"temperature": 3.5}),
+            "request.generationConfig.temperature: 3.5 is out of range: must be between 0 and 2",
+        ),
+        (
+            late(contents=[{"parts": [{"inlineData": {"mimeType": "image/png", "data": "%%"}}]}]),
+            "request.contents[0].parts[0].inlineData.data: is not valid base64",
+        ),
+        (
+            late(generationConfig={}, generation_config={}),
+            "request: generationConfig and generation_config are one field",
+        ),
+        (late(metadata="crm"), "'metadata' must be a JSON object, got string"),
     ],
-    ids=["empty-contents", "invalid-json", "missing-key"],
+    ids=[
+        "empty-contents",
+        "invalid-json",
+        "missing-key",
+        "system-role",
+        "temperature",
+        "base64",
+        "spellings",
+        "metadata",
+    ],
 )
 def test_a_bad_line_fails_naming_the_file_and_its_line(tmp_path, spool_dir, name, make, model, count, bad, reason):
     lines = [json.dumps(line) for line in bedrock_lines(count)]
@@ -351,3 +388,41 @@ def test_a_gemini_only_tool_fails_naming_its_line_wherever_requests_are_translat
 
     assert info.value.line == 2
     assert "googleSearch" in info.value.reason
+
+
+def test_an_anthropic_native_line_for_another_model_fails_naming_its_line(tmp_path, spool_dir):
+    other = anthropic_request("doc2", "hi", 64)
+    other["params"]["model"] = "claude-opus-4-1"
+    source = write_jsonl(tmp_path / "in.jsonl", [ANTHROPIC_REQUESTS[0], other])
+
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(str(source), AnthropicDialect(), model=ANTHROPIC_MODEL, embeddings=False)
+
+    assert info.value.line == 2
+    assert info.value.reason.startswith(
+        "params.model 'claude-opus-4-1' differs from the batch model 'claude-sonnet-4-5'"
+    )
+
+
+@pytest.mark.parametrize(("name", "make", "model", "count"), TRANSLATING, ids=[d[0] for d in TRANSLATING])
+def test_a_value_the_target_refuses_fails_naming_its_line_and_field(tmp_path, name, make, model, count):
+    lines = bedrock_lines(count)
+    lines[1] = gemini_line(SPACED_KEY, "Say hi.", generationConfig={"temperature": 1.5, "presencePenalty": 2.5})
+    source = write_jsonl(tmp_path / "in.jsonl", lines)
+
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(str(source), make(), model=model, embeddings=False)
+
+    assert info.value.line == 2
+    assert "generationConfig." in info.value.reason
+    assert "is outside its range" in info.value.reason or "anthropic has no presence penalty" in info.value.reason
+
+
+def test_an_inline_item_with_a_numeric_key_fails_naming_its_position(spool_dir):
+    items = [{"key": "a", "contents": "hi"}, {"key": 0, "contents": "hi"}]
+
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(items, GeminiDialect(), model=GEMINI_MODEL, embeddings=False)
+
+    assert str(info.value) == "inline requests, line 2: 'key' must be a non-empty string, got 0"
+    assert list(spool_dir.iterdir()) == []

@@ -14,6 +14,7 @@ import pytest
 from airflow_provider_genai_batch.formats.anthropic import (
     DEFAULT_MAX_TOKENS,
     EMBEDDINGS_UNSUPPORTED,
+    AnthropicDialect,
     check_native,
     from_gemini,
     parse_batch,
@@ -110,7 +111,9 @@ def test_sampling_parameters_map_to_anthropic_names():
 
 
 def test_a_temperature_above_one_raises():
-    with pytest.raises(ValueError, match="temperature cannot be sent to anthropic: its temperature range is 0 to 1"):
+    with pytest.raises(
+        ValueError, match=r"temperature cannot be sent to anthropic: 1.5 is outside its range \(from 0 to 1"
+    ):
         params(generationConfig={"temperature": 1.5})
 
 
@@ -331,6 +334,78 @@ def test_a_valid_native_line_passes():
 def test_a_bad_native_line_raises_with_the_reason(params_value, match):
     with pytest.raises(ValueError, match=match):
         check_native({"custom_id": "request-1", "params": params_value})
+
+
+def test_a_native_line_for_the_batch_model_passes_the_dialect_check():
+    assert AnthropicDialect().check_native(NATIVE, model="claude-sonnet-4-5") is None
+
+
+def test_a_native_line_naming_another_model_is_refused_as_openai_native_lines_are():
+    with pytest.raises(ValueError) as raised:
+        AnthropicDialect().check_native(NATIVE, model="claude-opus-4-1")
+    assert str(raised.value) == (
+        "params.model 'claude-sonnet-4-5' differs from the batch model 'claude-opus-4-1': "
+        "a native line must name the model the batch is submitted for"
+    )
+
+
+# --- what the Messages API would refuse ---------------------------------------------------------------
+
+
+def test_sampling_numbers_given_as_text_are_written_as_json_numbers():
+    sent = params(generationConfig={"temperature": "0.5", "topP": "0.9", "topK": "40", "maxOutputTokens": "100"})
+    assert (sent["temperature"], sent["top_p"], sent["top_k"], sent["max_tokens"]) == (0.5, 0.9, 40, 100)
+    assert type(sent["top_k"]) is int and type(sent["max_tokens"]) is int
+
+
+def test_a_temperature_of_exactly_one_is_accepted():
+    assert params(generationConfig={"temperature": 1})["temperature"] == 1
+
+
+def test_an_invalid_default_max_tokens_is_named_as_the_default():
+    with pytest.raises(ValueError, match="the default max_tokens must be a positive integer, got 0"):
+        translate({"contents": [user({"text": "hi"})]}, max_tokens=0)
+
+
+def test_a_tool_name_gemini_allows_but_anthropic_does_not_raises_naming_it():
+    tools = [{"functionDeclarations": [{"name": "crm.lookup"}]}]
+    with pytest.raises(ValueError) as raised:
+        params(tools=tools)
+    assert str(raised.value) == (
+        "tools[0].functionDeclarations[0].name cannot be sent to anthropic: "
+        "function name 'crm.lookup' is not 1 to 128 of a-z, A-Z, 0-9, _ and -"
+    )
+
+
+def test_tool_parameters_that_are_not_an_object_schema_raise():
+    tools = [{"functionDeclarations": [{"name": "f", "parametersJsonSchema": {"type": "array"}}]}]
+    with pytest.raises(ValueError) as raised:
+        params(tools=tools)
+    assert str(raised.value) == (
+        "tools[0].functionDeclarations[0].parameters cannot be sent to anthropic: "
+        'tool parameters must be a schema of "type": "object"'
+    )
+
+
+def test_a_tool_choice_without_tools_raises():
+    with pytest.raises(ValueError, match="toolConfig cannot be sent to anthropic: it takes a tool choice only"):
+        params(toolConfig={"functionCallingConfig": {"mode": "ANY"}})
+
+
+def test_a_tool_use_left_without_its_result_in_the_next_turn_raises():
+    contents = [
+        user({"text": "q"}),
+        model_turn({"functionCall": {"name": "f", "args": {}}}),
+        user({"text": "forget it"}),
+    ]
+    with pytest.raises(
+        ValueError, match="contents\\[2\\]: functionCall 'f' in contents\\[1\\] gets no functionResponse"
+    ):
+        translate({"contents": contents, "tools": [{"functionDeclarations": [{"name": "f"}]}]})
+
+
+def test_a_candidate_count_of_one_given_as_text_is_accepted():
+    assert "candidateCount" not in params(generationConfig={"candidateCount": "1"})
 
 
 # --- MessageBatch -------------------------------------------------------------------------------------

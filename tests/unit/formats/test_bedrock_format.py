@@ -272,6 +272,52 @@ def test_converse_documents_get_names_and_top_k_needs_an_anthropic_model():
         )
 
 
+def test_converse_refuses_an_empty_stop_sequence_which_its_service_model_refuses():
+    request = {"contents": [user({"text": "hi"})], "generationConfig": {"stopSequences": ["END", ""]}}
+    with pytest.raises(ValueError) as raised:
+        translate(request, invocation_type=CONVERSE)
+    assert str(raised.value) == (
+        "generationConfig.stopSequences[1] cannot be sent to bedrock: Converse takes no empty one"
+    )
+
+
+def test_converse_numbers_are_json_numbers_within_its_inference_ranges():
+    config = {"maxOutputTokens": "64", "temperature": "1", "topP": "0.5"}
+    sent = translate({"contents": [user({"text": "hi"})], "generationConfig": config}, invocation_type=CONVERSE)
+    assert sent["modelInput"]["inferenceConfig"] == {"maxTokens": 64, "temperature": 1, "topP": 0.5}
+
+
+def test_converse_refuses_a_temperature_above_one_as_its_service_model_does():
+    request = {"contents": [user({"text": "hi"})], "generationConfig": {"temperature": 1.2}}
+    with pytest.raises(ValueError, match=r"generationConfig.temperature cannot be sent to .*range \(from 0 to 1"):
+        translate(request, invocation_type=CONVERSE)
+
+
+def test_converse_has_no_tool_choice_without_tools():
+    request = {"contents": [user({"text": "hi"})], "toolConfig": {"functionCallingConfig": {"mode": "AUTO"}}}
+    with pytest.raises(ValueError, match=r"toolConfig cannot be sent to .*only together with function declarations"):
+        translate(request, invocation_type=CONVERSE)
+
+
+def test_converse_refuses_a_tool_use_name_its_service_model_refuses():
+    contents = [
+        user({"text": "hi"}),
+        {"role": "model", "parts": [{"functionCall": {"name": "crm.lookup", "args": {}}}]},
+        user({"functionResponse": {"name": "crm.lookup", "response": {}}}),
+    ]
+    with pytest.raises(ValueError) as raised:
+        translate({"contents": contents}, invocation_type=CONVERSE)
+    assert str(raised.value) == (
+        "function 'crm.lookup' cannot be sent to bedrock: a Converse tool name is 1 to 64 of a-z, A-Z, 0-9, _ and -"
+    )
+
+
+def test_converse_refuses_a_tool_name_longer_than_its_64_characters():
+    tools = [{"functionDeclarations": [{"name": "f" * 65}]}]
+    with pytest.raises(ValueError, match="a Converse tool name is 1 to 64"):
+        translate({"contents": [user({"text": "hi"})], "tools": tools}, invocation_type=CONVERSE)
+
+
 # --- native records ------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ import pytest
 from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.formats.gemini import (
     BATCH_STATES,
+    GeminiDialect,
     camel,
     canonical_line,
     embed_request_from_sdk,
@@ -133,9 +134,11 @@ def test_a_property_named_properties_is_kept():
     assert config(response_schema=schema)["generationConfig"]["responseSchema"] == schema
 
 
-def test_thinking_config_value_is_passed_verbatim():
-    request = config(thinking_config={"thinking_budget": 0, "include_thoughts": True})
-    assert request["generationConfig"] == {"thinkingConfig": {"thinking_budget": 0, "include_thoughts": True}}
+def test_thinking_config_is_written_with_rest_names():
+    request = config(thinking_config={"thinking_budget": 0, "include_thoughts": True, "thinking_level": "low"})
+    assert request["generationConfig"] == {
+        "thinkingConfig": {"thinkingBudget": 0, "includeThoughts": True, "thinkingLevel": "LOW"}
+    }
 
 
 def test_response_json_schema_is_passed_verbatim():
@@ -231,8 +234,8 @@ def test_embed_config_fields_outside_the_gemini_api_raise(field):
 
 
 def test_canonical_line_takes_the_key_field_first():
-    line = canonical_line({"key": "k", "metadata": {"key": "m"}, "contents": "hi"}, 4, embeddings=False)
-    assert line == {"key": "k", "request": {"contents": USER_HI}, "metadata": {"key": "m"}}
+    line = canonical_line({"key": "k", "metadata": {"source": "m"}, "contents": "hi"}, 4, embeddings=False)
+    assert line == {"key": "k", "request": {"contents": USER_HI}, "metadata": {"source": "m"}}
 
 
 def test_canonical_line_falls_back_to_metadata_key():
@@ -278,6 +281,170 @@ def test_canonical_line_keeps_the_item_metadata():
 def test_inline_request_carries_the_key_in_metadata():
     line = {"key": "k1", "request": {"contents": USER_HI}, "metadata": {"source": "crm"}}
     assert inline_request(line) == {"request": {"contents": USER_HI}, "metadata": {"source": "crm", "key": "k1"}}
+
+
+# --- inline items: every field carried, or refused naming it ------------------------------------------
+
+
+def inline_error(item: dict[str, Any], *, embeddings: bool = False) -> InputValidationError:
+    with pytest.raises(InputValidationError) as raised:
+        canonical_line(item, 6, embeddings=embeddings)
+    assert (raised.value.source, raised.value.line) == ("inline requests", 7)
+    return raised.value
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"), [("", "''"), (0, "0"), (None, "None"), (7.5, "7.5"), (["a"], "['a']"), ({"id": 1}, "{'id': 1}")]
+)
+def test_a_key_that_is_not_a_non_empty_string_is_refused_naming_it(key, shown):
+    error = inline_error({"key": key, "contents": "hi"})
+    assert error.reason == f"'key' must be a non-empty string, got {shown}"
+
+
+def test_a_canonical_item_key_is_checked_the_same_way():
+    assert (
+        inline_error({"key": 0, "request": {"contents": USER_HI}}).reason == "'key' must be a non-empty string, got 0"
+    )
+
+
+@pytest.mark.parametrize("key", ["", 0, None])
+def test_a_metadata_key_that_is_not_a_non_empty_string_is_refused(key):
+    error = inline_error({"metadata": {"key": key}, "contents": "hi"})
+    assert error.reason == f"'metadata.key' must be a non-empty string, got {key!r}"
+
+
+def test_a_key_and_a_different_metadata_key_are_refused_rather_than_one_winning():
+    error = inline_error({"key": "k", "metadata": {"key": "m"}, "contents": "hi"})
+    assert error.reason == "metadata.key 'm' differs from the line's key 'k': the result is joined on one key"
+
+
+def test_a_key_and_the_same_metadata_key_agree():
+    line = canonical_line({"key": "k", "metadata": {"key": "k"}, "contents": "hi"}, 0, embeddings=False)
+    assert (line["key"], line["metadata"]) == ("k", {"key": "k"})
+
+
+@pytest.mark.parametrize("metadata", ["crm", ["k"], 3])
+def test_metadata_that_is_not_an_object_is_refused(metadata):
+    assert inline_error({"contents": "hi", "metadata": metadata}).reason.startswith("'metadata' must be a JSON object")
+
+
+@pytest.mark.parametrize("extra", ["config", "contents", "generationConfig", "priority"])
+def test_a_field_next_to_a_canonical_request_is_refused_naming_it(extra):
+    error = inline_error({"key": "a", "request": {"contents": USER_HI}, extra: {"temperature": 0.1}})
+    assert error.reason.startswith(f"unknown field(s) '{extra}': an item with 'request' holds key, metadata, request;")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "system_instruction",
+        "systemInstruction",
+        "generationConfig",
+        "generation_config",
+        "safetySettings",
+        "tools",
+        "temperature",
+        "request_id",
+    ],
+)
+def test_a_rest_or_config_field_next_to_sdk_contents_is_refused_naming_it(field):
+    error = inline_error({"contents": "hi", field: {"temperature": 0.2}})
+    assert error.reason.startswith(f"unknown field(s) '{field}': an SDK-style item holds config, contents, key")
+    assert "settings go in 'config'" in error.reason
+
+
+def test_an_embedding_item_refuses_a_generation_field():
+    error = inline_error({"content": "doc", "contents": "hi"}, embeddings=True)
+    assert error.reason.startswith("unknown field(s) 'contents': an SDK-style embedding item holds config, content")
+
+
+@pytest.mark.parametrize(
+    ("config", "first", "second"),
+    [
+        ({"max_output_tokens": 5, "maxOutputTokens": 6}, "max_output_tokens", "maxOutputTokens"),
+        ({"systemInstruction": "a", "system_instruction": "b"}, "systemInstruction", "system_instruction"),
+    ],
+)
+def test_one_config_field_given_in_both_spellings_is_refused_rather_than_one_winning(config, first, second):
+    assert inline_error({"contents": "hi", "config": config}).reason == (
+        f"config sets {first!r} and {second!r}, one field twice"
+    )
+
+
+def test_one_field_in_both_spellings_inside_a_config_value_is_refused():
+    config = {"thinking_config": {"thinking_budget": 1, "thinkingBudget": 2}}
+    assert inline_error({"contents": "hi", "config": config}).reason == (
+        "ThinkingConfig sets 'thinking_budget' and 'thinkingBudget', one field twice"
+    )
+
+
+@pytest.mark.parametrize("config", [["temperature", 1], "temperature=1", 3])
+def test_a_config_that_is_not_an_object_is_refused(config):
+    assert inline_error({"contents": "hi", "config": config}).reason.startswith("'config' must be an object")
+
+
+@pytest.mark.parametrize("model", [3, "", None])
+def test_a_model_that_is_not_a_name_is_refused(model):
+    assert (
+        inline_error({"contents": "hi", "model": model}).reason == f"'model' must be a non-empty string, got {model!r}"
+    )
+
+
+def test_an_embedding_item_carries_its_model():
+    line = canonical_line({"content": "doc", "model": "gemini-embedding-001"}, 0, embeddings=True)
+    assert line["request"]["model"] == "models/gemini-embedding-001"
+
+
+def test_a_config_field_set_to_none_is_unset_as_google_genai_reads_it():
+    assert config(temperature=None, top_p=0.5) == {"contents": USER_HI, "generationConfig": {"topP": 0.5}}
+
+
+def test_part_metadata_keys_are_the_users_and_are_not_renamed():
+    contents = [{"role": "user", "parts": [{"text": "x", "part_metadata": {"source_doc": "a", "page_no": 3}}]}]
+    part = generate_request_from_sdk({"contents": contents})["contents"][0]["parts"][0]
+    assert part == {"text": "x", "partMetadata": {"source_doc": "a", "page_no": 3}}
+
+
+def test_labels_keys_are_the_users_and_are_not_renamed():
+    assert config(labels={"cost_center": "ml_ops"})["labels"] == {"cost_center": "ml_ops"}
+
+
+def test_a_bare_cache_id_gets_its_collection_as_google_genai_completes_it():
+    assert config(cached_content="abc")["cachedContent"] == "cachedContents/abc"
+    assert config(cached_content="cachedContents/abc")["cachedContent"] == "cachedContents/abc"
+
+
+def test_a_voice_name_as_speech_config_becomes_the_prebuilt_voice():
+    assert config(speech_config="Kore")["generationConfig"] == {
+        "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": "Kore"}}}
+    }
+
+
+def test_enum_values_are_matched_case_insensitively_as_google_genai_matches_them():
+    request = config(
+        response_mime_type="application/json",
+        response_schema={"type": "object", "properties": {"n": {"type": "integer"}}},
+        safety_settings=[{"category": "harm_category_harassment", "threshold": "block_none"}],
+    )
+    assert request["generationConfig"]["responseSchema"] == {"type": "OBJECT", "properties": {"n": {"type": "INTEGER"}}}
+    assert request["safetySettings"] == [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]
+
+
+def test_an_unknown_field_inside_a_config_value_is_kept_for_the_request_check_to_name():
+    assert config(thinking_config={"thinking_budgett": 1})["generationConfig"] == {
+        "thinkingConfig": {"thinking_budgett": 1}
+    }
+
+
+def test_a_converted_sdk_item_is_checked_like_any_request(tmp_path):
+    from airflow_provider_genai_batch.inputs import prepare_input
+
+    items = [{"contents": "hi"}, {"contents": "hi", "config": {"temperature": 3.5}}]
+    with pytest.raises(InputValidationError) as raised:
+        prepare_input(items, GeminiDialect(), model="gemini-2.5-flash", embeddings=False)
+    assert str(raised.value) == (
+        "inline requests, line 2: request.generationConfig.temperature: 3.5 is out of range: must be between 0 and 2"
+    )
 
 
 # --- agreement with google-genai ---------------------------------------------------------------------
@@ -410,6 +577,27 @@ SDK_ITEMS = {
         "config": {"speech_config": {"voice_config": {"prebuilt_voice_config": {"voice_name": "Kore"}}}},
     },
     "model": {"contents": "hi", "model": "gemini-2.5-pro"},
+    "strings_then_a_turn": {"contents": ["a", "b", {"role": "model", "parts": [{"text": "c"}]}, "d"]},
+    "part_dicts": {"contents": [{"text": "a"}, {"text": "b", "thought": False}]},
+    "function_call_parts": {
+        "contents": [
+            "weather?",
+            {"function_call": {"name": "f", "args": {"city_name": "Oslo"}}},
+            {"function_response": {"name": "f", "response": {"temp_c": 2}}},
+        ]
+    },
+    "one_part_dict": {"contents": {"text": "a"}},
+    "bare_cache_id": {"contents": "hi", "config": {"cached_content": "abc"}},
+    "voice_name": {"contents": "hi", "config": {"speech_config": "Kore"}},
+    "lowercase_enums": {
+        "contents": "hi",
+        "config": {
+            "response_mime_type": "application/json",
+            "response_schema": {"type": "object", "properties": {"n": {"type": "integer"}}},
+            "safety_settings": [{"category": "harm_category_harassment", "threshold": "block_none"}],
+        },
+    },
+    "store_and_tier": {"contents": "hi", "config": {"store": True, "service_tier": "flex", "labels": {"a_b": "c"}}},
 }
 
 

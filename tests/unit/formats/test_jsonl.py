@@ -1,13 +1,28 @@
-"""Streaming JSONL reading: every non-blank line is one JSON object, and every error names its line."""
+"""Streaming JSONL reading: every non-blank line is one JSON object, and every error names its line.
+
+``iter_json_objects`` reads lines already split (a provider's results); ``JsonlReader`` reads a batch input
+as it streams: any line ending, a bound on line length, no repeated object members.
+"""
 
 from __future__ import annotations
 
+import gzip
+import io
+import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from airflow_provider_genai_batch.errors import InputValidationError
-from airflow_provider_genai_batch.formats.jsonl import UTF8_BOM, iter_json_objects
+from airflow_provider_genai_batch.formats import jsonl
+from airflow_provider_genai_batch.formats.jsonl import (
+    UTF8_BOM,
+    JsonlReader,
+    LoneCRToLF,
+    duplicate_field,
+    iter_json_objects,
+)
 
 SOURCE = "s3://bucket/in.jsonl"
 
@@ -100,3 +115,234 @@ def test_earlier_lines_are_yielded_before_a_later_bad_line_raises():
     assert next(records)[1] == {"a": 1}
     with pytest.raises(InputValidationError, match="line 2"):
         next(records)
+
+
+# --- JsonlReader: a batch input read as it streams -----------------------------------------------------------
+
+LINE_A, LINE_B, LINE_C = b'{"key": "a"}', b'{"key": "b"}', b'{"key": "c"}'
+BOUND = 1_000
+
+
+def reader(data: bytes, *, max_line_bytes: int = BOUND) -> JsonlReader:
+    return JsonlReader(io.BytesIO(data), source=SOURCE, max_line_bytes=max_line_bytes, too_long="the test's bound")
+
+
+def read_all(data: bytes, **kwargs: Any) -> list[tuple[int, dict, int]]:
+    return list(reader(data, **kwargs))
+
+
+def reader_error(data: bytes, **kwargs: Any) -> InputValidationError:
+    with pytest.raises(InputValidationError) as info:
+        read_all(data, **kwargs)
+    return info.value
+
+
+def test_reader_yields_number_object_and_byte_length_of_each_line():
+    assert read_all(LINE_A + b"\n" + LINE_B + b"\n") == [(1, {"key": "a"}, 13), (2, {"key": "b"}, 13)]
+
+
+def test_cr_only_line_endings_are_lines():
+    source = reader(LINE_A + b"\r" + LINE_B + b"\r" + LINE_C + b"\r")
+    assert list(source) == [(1, {"key": "a"}, 13), (2, {"key": "b"}, 13), (3, {"key": "c"}, 13)]
+    assert source.lone_cr
+
+
+def test_mixed_crlf_lf_and_cr_line_endings_are_lines_with_their_own_lengths():
+    source = reader(LINE_A + b"\r\n" + LINE_B + b"\n" + LINE_C + b"\r" + LINE_A.replace(b"a", b"d"))
+    assert [(number, obj["key"], size) for number, obj, size in source] == [
+        (1, "a", 14),
+        (2, "b", 13),
+        (3, "c", 13),
+        (4, "d", 12),
+    ]
+    assert source.lone_cr
+
+
+def test_crlf_and_lf_files_have_no_lone_cr():
+    source = reader(LINE_A + b"\r\n" + LINE_B + b"\n")
+    assert len(list(source)) == 2
+    assert not source.lone_cr
+
+
+def test_blank_cr_lines_are_skipped_but_counted():
+    assert [number for number, _, _ in read_all(LINE_A + b"\r\r  \r" + LINE_B + b"\r")] == [1, 4]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7, 13, 64])
+def test_lines_are_the_same_wherever_the_reads_split_them(monkeypatch, chunk):
+    # A CRLF split between two reads is one line ending, not a CR line and an empty LF line.
+    data = LINE_A + b"\r\n" + LINE_B + b"\r" + LINE_C + b"\n\r\n" + LINE_A + b"\r\n"
+    expected = read_all(data)
+    monkeypatch.setattr(jsonl, "READ_BYTES", chunk)
+    assert read_all(data) == expected
+    assert [number for number, _, _ in expected] == [1, 2, 3, 5]
+
+
+def test_a_last_line_ending_in_a_lone_cr_is_read():
+    assert read_all(LINE_A + b"\n" + LINE_B + b"\r") == [(1, {"key": "a"}, 13), (2, {"key": "b"}, 13)]
+
+
+def test_utf8_bom_is_skipped_and_left_out_of_the_byte_length():
+    source = reader(UTF8_BOM + LINE_A + b"\n")
+    assert list(source) == [(1, {"key": "a"}, 13)]
+    assert source.bom
+
+
+@pytest.mark.parametrize(
+    ("encoding", "name"),
+    [("utf-16", "UTF-16"), ("utf-16-be", "UTF-16"), ("utf-32", "UTF-32")],
+    ids=["utf-16-le", "utf-16-be", "utf-32"],
+)
+def test_a_utf16_or_utf32_file_is_refused_as_not_utf8(encoding, name):
+    text = (LINE_A + b"\n").decode()
+    data = ("\ufeff" + text).encode(encoding) if encoding.endswith("-be") else text.encode(encoding)
+    error = reader_error(data)
+    assert error.line == 1
+    assert error.reason.startswith(f"not UTF-8: the input is {name}")
+
+
+def test_non_utf8_bytes_name_their_line_and_offset():
+    error = reader_error(LINE_A + b'\n{"a": "caf\xe9"}\n')
+    assert str(error) == f"{SOURCE}, line 2: not valid UTF-8 (byte 10)"
+
+
+def test_a_line_over_the_bound_is_refused_on_its_line():
+    error = reader_error(LINE_A + b"\n" + b'{"key": "' + b"x" * BOUND + b'"}\n' + LINE_B + b"\n")
+    assert error.line == 2
+    assert error.reason == f"line is longer than {BOUND:,} bytes, the test's bound"
+
+
+def test_a_line_at_the_bound_is_read():
+    line = b'{"key": "' + b"x" * (BOUND - 11) + b'"}'
+    assert len(line) == BOUND
+    assert read_all(line + b"\n")[0][2] == BOUND + 1
+
+
+def test_an_endless_line_is_refused_after_at_most_the_bound_plus_one_read(monkeypatch):
+    # The stream never ends: the reader must give up on the line while it streams, not wait for its end.
+    monkeypatch.setattr(jsonl, "READ_BYTES", 64)
+    served = 0
+
+    class Endless(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            nonlocal served
+            data = (LINE_A + b"\n" + b'{"key": "') if served == 0 else b"x" * len(buffer)
+            data = data[: len(buffer)]
+            buffer[: len(data)] = data
+            served += len(data)
+            return len(data)
+
+    with pytest.raises(InputValidationError) as info:
+        list(JsonlReader(Endless(), source=SOURCE, max_line_bytes=BOUND, too_long="the test's bound"))
+    assert info.value.line == 2
+    assert served <= BOUND + 2 * 64 + len(LINE_A) + 1
+
+
+def test_a_line_longer_than_the_spill_size_is_read_back_whole(monkeypatch, tmp_path):
+    # Past SPILL_BYTES a line goes on in an anonymous temporary file; within the bound it is returned whole.
+    monkeypatch.setattr(jsonl, "READ_BYTES", 16)
+    monkeypatch.setattr(jsonl, "SPILL_BYTES", 40)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    text = "y" * 500
+    records = read_all(LINE_A + b'\n{"key": "long", "text": "' + text.encode() + b'"}\r\n' + LINE_B)
+    assert [obj.get("text", obj["key"]) for _, obj, _ in records] == ["a", text, "b"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_endless_last_line_without_newline_is_refused_at_its_line():
+    error = reader_error(LINE_A + b"\n" + b"x" * (BOUND + 1))
+    assert error.line == 2
+
+
+def test_a_corrupt_gzip_stream_names_the_line_it_broke_on():
+    compressed = gzip.compress(LINE_A + b"\n" + LINE_B + b"\n" + b"z" * 200_000)
+    stream = gzip.GzipFile(fileobj=io.BytesIO(compressed[: len(compressed) // 2]))
+    with pytest.raises(InputValidationError) as info:
+        list(JsonlReader(stream, source=SOURCE, max_line_bytes=10**6, too_long="x"))  # type: ignore[arg-type]
+    assert "compressed input is corrupt or cut short" in info.value.reason
+
+
+# --- duplicate object members --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        (b'{"key": "a", "key": "b", "request": {}}', "key"),
+        (
+            b'{"key": "a", "request": {"generationConfig": {"topK": 1}, "generationConfig": {"topP": 1}}}',
+            "request.generationConfig",
+        ),
+        (
+            b'{"key": "a", "request": {"generationConfig": {"temperature": 1, "temperature": 2}}}',
+            "request.generationConfig.temperature",
+        ),
+        (
+            b'{"key": "a", "request": {"contents": [{"parts": [{"text": "x", "text": "y"}]}]}}',
+            "request.contents[0].parts[0].text",
+        ),
+        (b'{"key": "a", "k\\u0065y": "b"}', "key"),
+    ],
+    ids=["top-level", "object", "number", "in-a-list", "escaped-name"],
+)
+def test_a_repeated_object_member_is_refused_naming_it(line, field):
+    error = reader_error(LINE_A + b"\n" + line + b"\n")
+    assert error.line == 2
+    assert error.reason == (
+        f"duplicate field {field!r}: JSON keeps only one of its values, so the other would be dropped silently"
+    )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"key": "a", "request": {"contents": [{"role": "user", "parts": [{"text": "1"}]}, '
+        b'{"role": "model", "parts": [{"text": "2"}]}]}}',
+        b'{"key": "a:b", "request": {"contents": [{"parts": [{"text": "time: 12:30, ratio 1:2 \\"q\\": x"}]}]}}',
+        b'{"key": "a", "request": {"contents": [{"parts": [{"text": "escaped colon \\u003a and \\u003A"}]}]}}',
+        b'{"key": "\\u00e9t\\u00e9", "note": "caf\\u00e9"}',
+    ],
+    ids=["same-name-in-sibling-objects", "colons-in-strings", "escaped-colons", "unicode-escapes"],
+)
+def test_lines_without_repeated_members_are_accepted(line):
+    assert len(read_all(line + b"\n")) == 1
+
+
+def test_duplicate_field_is_none_for_a_clean_object_and_the_path_otherwise():
+    assert duplicate_field(b'{"a": {"b": 1, "c": [1, {"d": 2}]}}', b'{"a":{"b":1,"c":[1,{"d":2}]}}') is None
+    assert duplicate_field(b'[{"k": 1}, {"k": 1, "k": 2}]', b'[{"k":1},{"k":2}]') == "[1].k"
+
+
+def test_the_reader_keeps_the_last_object_as_compact_json():
+    source = reader(b'{"key": "a",  "n": [1, 2.5]}\n')
+    assert next(iter(source))[1] == {"key": "a", "n": [1, 2.5]}
+    assert source.canonical == b'{"key":"a","n":[1,2.5]}'
+
+
+# --- LoneCRToLF: what is uploaded for a file with lone CRs ---------------------------------------------------
+
+
+def test_lone_crs_are_read_as_lf_and_crlf_is_kept():
+    data = LINE_A + b"\r" + LINE_B + b"\r\n" + LINE_C + b"\r"
+    assert LoneCRToLF(io.BytesIO(data)).read() == LINE_A + b"\n" + LINE_B + b"\r\n" + LINE_C + b"\n"
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 13, 14, 15])
+def test_a_crlf_split_between_two_reads_stays_crlf(size):
+    data = LINE_A + b"\r\n" + LINE_B + b"\r" + LINE_C
+    stream = io.BufferedReader(LoneCRToLF(io.BytesIO(data)), buffer_size=size)
+    pieces = iter(lambda: stream.read(size), b"")
+    assert b"".join(pieces) == data.replace(b"}\r{", b"}\n{")
+
+
+def test_the_converted_stream_keeps_sizes_and_offsets():
+    data = b"xx" + LINE_A + b"\r" + LINE_B + b"\r"
+    stream = LoneCRToLF(io.BytesIO(data))
+    stream.seek(2)
+    assert stream.tell() == 2
+    assert stream.seek(0, io.SEEK_END) == len(data)
+    stream.seek(2)
+    assert stream.read() == LINE_A + b"\n" + LINE_B + b"\n"

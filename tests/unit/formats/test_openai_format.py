@@ -334,8 +334,9 @@ def test_function_calling_config_becomes_tool_choice(config, choice):
 
 def test_restricting_to_several_functions_raises():
     config = {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["a", "b"]}}
+    tools = [{"functionDeclarations": [{"name": "a"}, {"name": "b"}]}]
     with pytest.raises(ValueError, match="allowedFunctionNames cannot be sent to openai"):
-        body(toolConfig=config)
+        body(tools=tools, toolConfig=config)
 
 
 def test_function_call_and_response_become_tool_calls_and_a_tool_message_with_paired_ids():
@@ -386,7 +387,7 @@ def test_gemini_function_call_ids_are_kept_and_answered_by_id():
 
 def test_a_function_response_without_its_call_raises():
     request = {"contents": [user({"functionResponse": {"name": "w", "response": {}}})]}
-    with pytest.raises(ValueError, match=r"'w' answers no earlier functionCall"):
+    with pytest.raises(ValueError, match=r"'w' answers no functionCall of the model turn just before it"):
         chat(request)
 
 
@@ -460,6 +461,179 @@ def test_a_per_line_model_other_than_the_batch_model_raises():
 def test_an_embeddings_request_in_a_generation_batch_raises():
     with pytest.raises(ValueError, match="an embeddings request"):
         chat({"content": {"parts": [{"text": "hi"}]}})
+
+
+# --- what the chat completions API would refuse ------------------------------------------------------
+
+WEATHER_TOOL = [{"functionDeclarations": [{"name": "get_weather", "parameters": {"type": "OBJECT"}}]}]
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "reason"),
+    [
+        ({"presencePenalty": 2.5}, "presencePenalty", "2.5 is outside its range (from -2 to 2)"),
+        ({"frequencyPenalty": "-3"}, "frequencyPenalty", "-3 is outside its range (from -2 to 2)"),
+        ({"candidateCount": 129}, "candidateCount", "129 is outside its range (from 1 to 128)"),
+        ({"logprobs": 3}, "logprobs", "it returns top log-probabilities only with responseLogprobs true"),
+        (
+            {"logprobs": 3, "responseLogprobs": False},
+            "logprobs",
+            "it returns top log-probabilities only with responseLogprobs true",
+        ),
+    ],
+)
+def test_a_value_outside_an_openai_range_raises_naming_the_gemini_field(config, field, reason):
+    with pytest.raises(ValueError) as raised:
+        body(generationConfig=config)
+    assert str(raised.value) == f"generationConfig.{field} cannot be sent to openai: {reason}"
+
+
+def test_the_edges_of_the_openai_ranges_are_accepted():
+    config = {"presencePenalty": -2, "frequencyPenalty": 2, "candidateCount": 128}
+    assert body(generationConfig=config) | {"messages": None} == {
+        "model": MODEL,
+        "messages": None,
+        "presence_penalty": -2,
+        "frequency_penalty": 2,
+        "n": 128,
+    }
+
+
+def test_proto_json_number_text_is_written_as_json_numbers():
+    config = {"temperature": "0.5", "maxOutputTokens": "256", "seed": "7", "candidateCount": 2.0, "logprobs": "1"}
+    generated = body(generationConfig={**config, "responseLogprobs": True})
+    assert (generated["temperature"], generated["max_completion_tokens"], generated["seed"]) == (0.5, 256, 7)
+    assert (generated["n"], generated["top_logprobs"]) == (2, 1)
+    assert all(type(generated[name]) is int for name in ("max_completion_tokens", "seed", "n", "top_logprobs"))
+
+
+def test_an_empty_response_modalities_list_means_text():
+    assert "modalities" not in body(generationConfig={"responseModalities": []})
+
+
+def test_a_function_name_gemini_allows_but_openai_does_not_raises_naming_it():
+    tools = [{"functionDeclarations": [{"name": "crm.lookup"}]}]
+    with pytest.raises(ValueError) as raised:
+        body(tools=tools)
+    assert str(raised.value) == (
+        "tools[0].functionDeclarations[0].name cannot be sent to openai: "
+        "function name 'crm.lookup' is not 1 to 64 of a-z, A-Z, 0-9, _ and -"
+    )
+
+
+def test_a_function_call_in_the_conversation_with_such_a_name_raises_too():
+    contents = [user({"text": "q"}), model_turn({"functionCall": {"name": "crm:lookup", "args": {}}})]
+    with pytest.raises(ValueError, match=r"contents\[1\]\.parts\[0\]\.functionCall\.name cannot be sent to openai"):
+        chat({"contents": [*contents, user({"functionResponse": {"name": "crm:lookup", "response": {}}})]})
+
+
+def test_function_parameters_that_are_not_an_object_schema_raise():
+    tools = [{"functionDeclarations": [{"name": "f", "parameters": {"type": "STRING"}}]}]
+    with pytest.raises(
+        ValueError, match=r"functionDeclarations\[0\]\.parameters cannot be sent to openai: .*\"object\""
+    ):
+        body(tools=tools)
+
+
+def test_a_tool_config_without_tools_raises():
+    with pytest.raises(ValueError, match="toolConfig cannot be sent to openai: it takes a tool choice only together"):
+        body(toolConfig={"functionCallingConfig": {"mode": "NONE"}})
+
+
+def test_forcing_a_function_that_is_not_declared_raises():
+    config = {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_wether"]}}
+    with pytest.raises(ValueError, match="names 'get_wether', which no functionDeclaration declares"):
+        body(tools=WEATHER_TOOL, toolConfig=config)
+
+
+def test_a_function_declared_twice_raises():
+    tools = [{"functionDeclarations": [{"name": "f"}]}, {"functionDeclarations": [{"name": "f"}]}]
+    with pytest.raises(ValueError, match="tools cannot be sent to openai: function 'f' is declared twice"):
+        body(tools=tools)
+
+
+def test_a_tool_choice_mode_given_as_its_number_is_read():
+    assert body(tools=WEATHER_TOOL, toolConfig={"functionCallingConfig": {"mode": 2}})["tool_choice"] == "required"
+
+
+def test_an_empty_description_is_no_description():
+    tools = [{"functionDeclarations": [{"name": "f", "description": ""}]}]
+    assert body(tools=tools)["tools"] == [{"type": "function", "function": {"name": "f"}}]
+
+
+def test_a_call_left_unanswered_by_the_next_turn_raises():
+    contents = [
+        user({"text": "q"}),
+        model_turn({"functionCall": {"name": "a", "args": {}}}, {"functionCall": {"name": "b", "args": {}}}),
+        user({"functionResponse": {"name": "a", "response": {}}}),
+    ]
+    with pytest.raises(ValueError) as raised:
+        chat({"contents": contents})
+    assert str(raised.value) == (
+        "contents[2]: functionCall 'b' in contents[1] gets no functionResponse in the next turn; "
+        "openai needs every call answered in the user turn right after it"
+    )
+
+
+def test_a_conversation_ending_on_a_call_raises():
+    with pytest.raises(ValueError, match="contents: functionCall 'a' in contents\\[1\\] gets no functionResponse"):
+        chat({"contents": [user({"text": "q"}), model_turn({"functionCall": {"name": "a", "args": {}}})]})
+
+
+def test_a_model_turn_right_after_unanswered_calls_raises():
+    contents = [
+        user({"text": "q"}),
+        model_turn({"functionCall": {"name": "a", "args": {}}}),
+        model_turn({"text": "never mind"}),
+    ]
+    with pytest.raises(ValueError, match="contents\\[2\\]: functionCall 'a' in contents\\[1\\]"):
+        chat({"contents": contents})
+
+
+def test_a_response_to_a_call_two_turns_back_raises():
+    contents = [
+        user({"text": "q"}),
+        model_turn({"functionCall": {"name": "a", "args": {}}}),
+        user({"functionResponse": {"name": "a", "response": {}}}),
+        model_turn({"text": "done"}),
+        user({"functionResponse": {"name": "a", "response": {}}}),
+    ]
+    with pytest.raises(ValueError, match="'a' answers no functionCall of the model turn just before it"):
+        chat({"contents": contents})
+
+
+def test_property_ordering_orders_the_json_schema_properties():
+    schema = {
+        "type": "OBJECT",
+        "properties": {"b": {"type": "STRING"}, "a": {"type": "STRING"}, "c": {"type": "STRING"}},
+        "propertyOrdering": ["c", "a"],
+    }
+    config = {"responseMimeType": "application/json", "responseSchema": schema}
+    sent = body(generationConfig=config)["response_format"]["json_schema"]["schema"]
+    assert list(sent["properties"]) == ["c", "a", "b"]
+
+
+def test_property_ordering_naming_an_unknown_property_raises():
+    schema = {"type": "OBJECT", "properties": {"a": {"type": "STRING"}}, "propertyOrdering": ["z"]}
+    with pytest.raises(ValueError, match="propertyOrdering must list names of"):
+        body(generationConfig={"responseMimeType": "application/json", "responseSchema": schema})
+
+
+def test_schema_bounds_given_as_text_become_numbers():
+    schema = {"type": "NUMBER", "minimum": "0.5", "maximum": 10}
+    sent = body(generationConfig={"responseMimeType": "application/json", "responseSchema": schema})
+    assert sent["response_format"]["json_schema"]["schema"] == {"type": "number", "minimum": 0.5, "maximum": 10}
+
+
+def test_one_field_in_both_spellings_raises():
+    with pytest.raises(ValueError, match="generationConfig sets 'topP' and 'top_p', one field twice"):
+        body(generationConfig={"topP": 1, "top_p": 1})
+
+
+def test_a_null_field_is_unset():
+    assert body(generationConfig={"temperature": None}, systemInstruction=None)["messages"] == [
+        {"role": "user", "content": "hi"}
+    ]
 
 
 # --- embeddings ---------------------------------------------------------------------------------------

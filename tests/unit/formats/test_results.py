@@ -11,7 +11,7 @@ import json
 import msgspec
 import pytest
 
-from airflow_provider_genai_batch.formats.gemini import iter_inline_rows, result_row
+from airflow_provider_genai_batch.formats.gemini import inline_responses, result_row
 from airflow_provider_genai_batch.formats.results import (
     ResultRow,
     RowError,
@@ -146,7 +146,7 @@ def test_inline_rows_of_an_operation_come_in_input_order():
             },
         },
     }
-    rows = list(iter_inline_rows(op))
+    rows = [result_row(item) for item in inline_responses(op)]
     assert [(r.key, r.status) for r in rows] == [
         ("a", RowStatus.SUCCEEDED),
         ("b", RowStatus.FAILED),
@@ -154,8 +154,8 @@ def test_inline_rows_of_an_operation_come_in_input_order():
     ]
 
 
-def test_operation_without_inline_output_has_no_inline_rows():
-    assert list(iter_inline_rows({"name": "batches/f", "metadata": {"output": {"responsesFile": "files/x"}}})) == []
+def test_operation_without_inline_output_has_no_inline_responses():
+    assert inline_responses({"name": "batches/f", "metadata": {"output": {"responsesFile": "files/x"}}}) == []
 
 
 # --- encoding ----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
 from airflow_provider_genai_batch.formats.validate import InputLimits, InputSummary, validate_lines
+from airflow_provider_genai_batch.key_index import KeyLog
 
 SOURCE = "in.jsonl"
 GEMINI_ONLY = frozenset({InputFormat.GEMINI})
@@ -84,7 +85,7 @@ def test_on_key_receives_every_key_in_input_order():
 def test_on_key_is_not_called_for_the_line_that_fails():
     seen: list[str] = []
     with pytest.raises(InputValidationError):
-        validate(gemini_line("a"), gemini_line("b"), gemini_line("a"), on_key=seen.append)
+        validate(gemini_line("a"), gemini_line("b"), {"key": "c"}, on_key=seen.append)
     assert seen == ["a", "b"]
 
 
@@ -106,6 +107,72 @@ def test_duplicate_key_names_the_line_it_was_first_used_on():
     error = validation_error(gemini_line("a"), gemini_line("b"), gemini_line("c"), gemini_line("b"))
     assert error.line == 4
     assert error.reason == "duplicate key 'b' (first used on line 2)"
+
+
+def test_a_duplicate_key_is_reported_before_a_later_error_in_line_order():
+    # Duplicates are found by one sort when the pass ends or another error comes up: the earlier line wins.
+    error = validation_error(gemini_line("a"), gemini_line("b"), gemini_line("a"), gemini_line("c"), {"key": "d"})
+    assert (error.line, error.reason) == (3, "duplicate key 'a' (first used on line 1)")
+
+
+def test_a_later_error_is_reported_when_no_earlier_key_repeats():
+    error = validation_error(gemini_line("a"), gemini_line("b"), {"key": "c"}, gemini_line("a"))
+    assert (error.line, error.reason) == (
+        3,
+        'unrecognised line: expected {"key": ..., "request": {...}} '
+        "(Gemini batch format) or a provider's native batch format",
+    )
+
+
+def test_the_earliest_of_several_duplicates_is_reported():
+    lines = [gemini_line(k) for k in ("a", "b", "c", "d", "c", "b", "a")]
+    error = validation_error(*lines)
+    assert (error.line, error.reason) == (5, "duplicate key 'c' (first used on line 3)")
+
+
+def test_a_duplicate_far_apart_in_a_large_input_is_found():
+    count = 3 * KeyLog.BATCH + 5
+    keys = [f"k{n}" for n in range(1, count)] + ["k1"]  # the last line repeats the first, batches apart
+    records = ((n, gemini_line(key), 10) for n, key in enumerate(keys, 1))
+    with pytest.raises(InputValidationError) as info:
+        validate_lines(records, source=SOURCE, accepted=GEMINI_ONLY, limits=GEMINI_LIMITS)
+    assert (info.value.line, info.value.reason) == (count, "duplicate key 'k1' (first used on line 1)")
+
+
+def test_a_duplicate_is_reported_before_the_request_count_limit_it_pushed_past():
+    limits = InputLimits(provider="gemini", max_requests=3)
+    error = validation_error(gemini_line("a"), gemini_line("b"), gemini_line("a"), gemini_line("c"), limits=limits)
+    assert (error.line, error.reason) == (3, "duplicate key 'a' (first used on line 1)")
+
+
+def renamed(key: str) -> str:
+    """A provider id scheme like OpenAI's: keys with a space become ``k-`` + the key without spaces."""
+    return "k-" + key.replace(" ", "") if " " in key else key
+
+
+def test_a_key_equal_to_an_earlier_keys_provider_id_is_refused():
+    error = validation_error(gemini_line("order 1"), gemini_line("k-order1"), provider_key=renamed)
+    assert error.line == 2
+    assert error.reason == (
+        "duplicate provider id: key 'k-order1' would reach the provider under the same id as the key on line 1"
+    )
+
+
+def test_a_key_whose_provider_id_an_earlier_key_already_is_is_refused():
+    error = validation_error(gemini_line("k-order1"), gemini_line("order 1"), provider_key=renamed)
+    assert error.line == 2
+    assert "key 'order 1' would reach the provider under the same id as the key on line 1" in error.reason
+
+
+def test_a_repeated_renamed_key_is_a_duplicate_key_named_as_written():
+    error = validation_error(
+        gemini_line("order 1"), gemini_line("order 2"), gemini_line("order 1"), provider_key=renamed
+    )
+    assert (error.line, error.reason) == (3, "duplicate key 'order 1' (first used on line 1)")
+
+
+def test_renamed_keys_with_distinct_ids_are_accepted():
+    assert validate(gemini_line("order 1"), gemini_line("order 2"), gemini_line("k-x"), provider_key=renamed).count == 3
 
 
 def test_key_longer_than_the_provider_allows_is_refused():

@@ -289,7 +289,7 @@ def test_get_batch_reads_the_message_batch(anthropic):
     assert wire.paths() == [("GET", "/v1/messages/batches/msgbatch_01")]
     assert (job.state, job.provider_state, job.output_file) == (JobState.SUCCEEDED, "ended", RESULTS_URL)
     assert (job.stats.total, job.stats.succeeded, job.stats.failed) == (4, 3, 1)
-    assert hook.idempotency_key_of(job) is None
+    assert hook.identity_of(job) is None
 
 
 def test_list_batches_follows_after_id_while_has_more(anthropic):
@@ -399,6 +399,57 @@ def test_results_are_streamed_not_read_whole(anthropic):
     assert stream.served <= 2  # the rest is still on the wire
     assert [r.key for r in rows] == ["k1", "k2", "k3", "k4", "k5"]
     assert stream.served == 6
+
+
+RESULTS_PATH = "/v1/messages/batches/msgbatch_01/results"
+RESULT_LINE = b'{"custom_id":"a","result":{"type":"expired"}}\n'
+
+
+@pytest.mark.parametrize(
+    "results_url",
+    [
+        f"http://ANTHROPIC.TEST{RESULTS_PATH}",
+        f"http://anthropic.test:80{RESULTS_PATH}",
+        f"HTTP://anthropic.test{RESULTS_PATH}",
+        RESULTS_PATH,
+    ],
+    ids=["uppercase-host", "explicit-default-port", "uppercase-scheme", "relative"],
+)
+def test_results_on_the_connections_origin_are_read_with_the_key(anthropic, results_url):
+    hook, wire = anthropic(lambda request: httpx.Response(200, content=RESULT_LINE))
+    rows = list(hook.iter_results(parse_batch(message_batch(status="ended", results_url=results_url))))
+    assert [r.key for r in rows] == ["a"]
+    assert (wire.last.url.host, wire.last.url.port, wire.last.url.path) == ("anthropic.test", None, RESULTS_PATH)
+    assert wire.last.headers["x-api-key"] == API_KEY
+
+
+@pytest.mark.parametrize(
+    "results_url",
+    [
+        f"http://anthropic.test:8080{RESULTS_PATH}",
+        f"https://anthropic.test{RESULTS_PATH}",
+        f"https://anthropic.test:80{RESULTS_PATH}",
+        f"http://elsewhere.test{RESULTS_PATH}",
+        f"http://anthropic.test.elsewhere.test{RESULTS_PATH}",
+        f"//elsewhere.test{RESULTS_PATH}",
+        f"http://anthropic.test@elsewhere.test{RESULTS_PATH}",
+    ],
+    ids=[
+        "other-port",
+        "other-scheme",
+        "other-scheme-same-port",
+        "other-host",
+        "host-suffix",
+        "scheme-relative",
+        "userinfo",
+    ],
+)
+def test_results_outside_the_connections_origin_are_refused_and_nothing_is_sent(anthropic, results_url):
+    hook, wire = anthropic(lambda request: httpx.Response(200, content=RESULT_LINE))
+    job = parse_batch(message_batch(status="ended", results_url=results_url))
+    with pytest.raises(GenAIBatchError, match="is not on the connection's origin"):
+        list(hook.iter_results(job))
+    assert wire.requests == []
 
 
 def test_a_batch_without_results_url_has_no_results_and_sends_nothing(anthropic):

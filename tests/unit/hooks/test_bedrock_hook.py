@@ -25,7 +25,7 @@ from airflow_provider_genai_batch.formats.bedrock import JOB_NAME, record_id
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks.aws import SIGN_AS_HEADER
 from airflow_provider_genai_batch.hooks.bedrock import BedrockBatchHook
-from airflow_provider_genai_batch.idempotency import idempotency_key
+from airflow_provider_genai_batch.idempotency import JobIdentity, idempotency_key
 from airflow_provider_genai_batch.models import JobState
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
@@ -42,6 +42,10 @@ JOB_ID = "abcdefghijkl"
 ARN = f"arn:aws:bedrock:{REGION}:123456789012:model-invocation-job/{JOB_ID}"
 ENCODED_ARN = "arn%3Aaws%3Abedrock%3Aus-west-2%3A123456789012%3Amodel-invocation-job%2Fabcdefghijkl"
 KEY = idempotency_key("nightly", "submit", "scheduled__2026-11-20T00:00:00+00:00", None)
+OTHER_KEY = idempotency_key("nightly", "other_submit", "scheduled__2026-11-20T00:00:00+00:00", None)
+FINGERPRINT = "be" * 32
+EDITED_FINGERPRINT = "ef" * 32
+TOKEN = f"{KEY}-{FINGERPRINT}"
 MIB = 1024 * 1024
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 AUTH = re.compile(
@@ -104,7 +108,7 @@ def job(status: str = "Submitted", **fields: Any) -> dict[str, Any]:
         "jobArn": ARN,
         "jobName": f"nightly-{KEY}",
         "modelId": CLAUDE,
-        "clientRequestToken": KEY,
+        "clientRequestToken": TOKEN,
         "roleArn": EXTRA["role_arn"],
         "status": status,
         "submitTime": "2026-11-20T10:00:00Z",
@@ -365,12 +369,13 @@ def test_create_sends_a_deterministic_token_and_job_name_across_retries(bedrock)
     bodies = []
     for _try in range(2):  # two tries of one task instance: two hooks, one key
         hook, wire = bedrock(control_plane)
-        created = hook.create_batch(file_spec("nightly_dag.submit", idempotency_key=KEY))
+        spec = file_spec("nightly_dag.submit", idempotency_key=KEY, input_fingerprint=FINGERPRINT)
+        created = hook.create_batch(spec)
         assert created.name == ARN
         bodies.append(json.loads(wire.requests[0].content))
     assert bodies[0] == bodies[1]
     body = bodies[0]
-    assert body["clientRequestToken"] == KEY
+    assert body["clientRequestToken"] == TOKEN == f"{KEY}-{FINGERPRINT}"
     assert body["jobName"] == f"nightly-dag.submit-{KEY}"
     assert JOB_NAME.fullmatch(body["jobName"])
     assert body == {
@@ -381,8 +386,49 @@ def test_create_sends_a_deterministic_token_and_job_name_across_retries(bedrock)
         "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "s3://bkt/out/"}},
         "timeoutDurationInHours": 24,
         "modelInvocationType": "InvokeModel",
-        "clientRequestToken": KEY,
+        "clientRequestToken": TOKEN,
     }
+
+
+def test_the_token_fits_bedrocks_idempotency_token_rules(bedrock):
+    hook, wire = bedrock(control_plane)
+    hook.create_batch(file_spec(idempotency_key=KEY, input_fingerprint=FINGERPRINT))
+    token = json.loads(wire.requests[0].content)["clientRequestToken"]
+    assert 1 <= len(token) <= 256
+    assert re.fullmatch(r"[a-zA-Z0-9]{1,256}(-*[a-zA-Z0-9]){0,256}", token)
+
+
+def test_an_edited_input_gets_another_token_so_bedrock_cannot_answer_with_the_old_job(bedrock):
+    tokens = []
+    for fingerprint in (FINGERPRINT, EDITED_FINGERPRINT):
+        hook, wire = bedrock(control_plane)
+        hook.create_batch(file_spec(idempotency_key=KEY, input_fingerprint=fingerprint))
+        tokens.append(json.loads(wire.requests[0].content)["clientRequestToken"])
+    assert tokens == [f"{KEY}-{FINGERPRINT}", f"{KEY}-{EDITED_FINGERPRINT}"]
+
+
+def test_without_a_fingerprint_the_token_is_the_key(bedrock):
+    hook, wire = bedrock(control_plane)
+    hook.create_batch(file_spec(idempotency_key=KEY))
+    assert json.loads(wire.requests[0].content)["clientRequestToken"] == KEY
+
+
+def test_without_a_key_no_token_is_sent_and_a_failed_create_is_not_resent(bedrock):
+    hook, wire = bedrock(lambda request: httpx.Response(503) if request.method == "POST" else control_plane(request))
+    with pytest.raises(ProviderAPIError):
+        hook.create_batch(file_spec())
+    creates = [json.loads(r.content) for r in wire.requests if r.method == "POST"]
+    assert len(creates) == 1 and "clientRequestToken" not in creates[0]
+
+
+@pytest.mark.parametrize(
+    ("key", "fingerprint"), [("gbk-1", None), (KEY, "abc"), (KEY, FINGERPRINT.upper())], ids=["key", "fp", "case"]
+)
+def test_a_key_or_fingerprint_it_could_not_read_back_is_refused_before_any_request(bedrock, key, fingerprint):
+    hook, wire = bedrock(control_plane)
+    with pytest.raises(GenAIBatchError, match=r"idempotency key|input fingerprint"):
+        hook.create_batch(file_spec(idempotency_key=key, input_fingerprint=fingerprint))
+    assert wire.requests == []
 
 
 def test_a_create_lost_to_a_transient_fault_is_resent_with_the_same_token(bedrock):
@@ -394,11 +440,11 @@ def test_a_create_lost_to_a_transient_fault_is_resent_with_the_same_token(bedroc
         return control_plane(request)
 
     hook, wire = bedrock(flaky)
-    hook.create_batch(file_spec(idempotency_key=KEY))
+    hook.create_batch(file_spec(idempotency_key=KEY, input_fingerprint=FINGERPRINT))
     creates = [json.loads(r.content) for r in wire.requests if r.method == "POST"]
     assert len(creates) == 2
     assert creates[0] == creates[1]
-    assert creates[0]["clientRequestToken"] == KEY
+    assert creates[0]["clientRequestToken"] == TOKEN
 
 
 def test_the_arn_is_percent_encoded_whole_into_the_path(bedrock):
@@ -433,17 +479,68 @@ def test_listing_walks_next_token_pages(bedrock):
         assert_signed(request, "bedrock")
 
 
-def test_find_batch_narrows_the_listing_to_the_key(bedrock):
-    other = job(jobArn=ARN[:-1] + "z", clientRequestToken="gbk-99999999999999999999", jobName="other")
+def listed(*jobs: dict[str, Any]) -> Callable[[httpx.Request], httpx.Response]:
+    """ListModelInvocationJobs answering ``jobs``, as asked: narrowed to the key (``nameContains``)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/model-invocation-jobs"
         assert request.url.params["nameContains"] == KEY
-        return httpx.Response(200, json={"invocationJobSummaries": [other, job("InProgress")]})
+        return httpx.Response(200, json={"invocationJobSummaries": list(jobs)})
 
-    hook, _ = bedrock(handler)
-    found = hook.find_batch(KEY)
+    return handler
+
+
+def test_find_batch_narrows_the_listing_to_the_key(bedrock):
+    other = job(jobArn=ARN[:-1] + "z", clientRequestToken=f"{OTHER_KEY}-{FINGERPRINT}", jobName="other")
+    hook, wire = bedrock(listed(other, job("InProgress")))
+    found = hook.find_batch(KEY, input_fingerprint=FINGERPRINT)
     assert found is not None and found.name == ARN and found.state is JobState.RUNNING
-    assert hook.idempotency_key_of(found) == KEY
+    assert hook.identity_of(found) == JobIdentity(KEY, FINGERPRINT)
+    assert wire.last.url.query.startswith(b"maxResults=100&sortBy=CreationTime&sortOrder=Descending&nameContains=")
+
+
+def test_find_batch_skips_a_job_of_the_same_task_made_for_an_edited_input(bedrock):
+    hook, _ = bedrock(listed(job(clientRequestToken=f"{KEY}-{EDITED_FINGERPRINT}")))
+    assert hook.find_batch(KEY, input_fingerprint=FINGERPRINT) is None
+    assert hook.find_batch(KEY) is not None  # the same job, when no fingerprint is asked for
+
+
+def test_find_batch_with_a_fingerprint_skips_a_job_whose_token_is_the_key_alone(bedrock):
+    hook, _ = bedrock(listed(job(clientRequestToken=KEY)))
+    assert hook.find_batch(KEY, input_fingerprint=FINGERPRINT) is None
+    assert hook.find_batch(KEY).name == ARN
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        f"x{KEY}-{FINGERPRINT}",
+        f"{KEY}-{FINGERPRINT}x",
+        f"{KEY}-{FINGERPRINT[:-1]}",
+        f"{KEY}{FINGERPRINT}",
+        f"{KEY}-{FINGERPRINT}-{FINGERPRINT}",
+        f"{KEY.upper()}-{FINGERPRINT}",
+        f"retry-of-{KEY}",
+        None,
+    ],
+    ids=["prefix", "suffix", "short-fingerprint", "no-dash", "two-fingerprints", "uppercase", "inside", "no-token"],
+)
+def test_find_batch_takes_only_a_token_that_is_exactly_key_and_fingerprint(bedrock, token):
+    """A job whose name holds the key (so ``nameContains`` lists it) is ours only if its token is exactly ours."""
+    hook, _ = bedrock(listed(job(clientRequestToken=token, jobName=f"nightly-{KEY}")))
+    assert hook.find_batch(KEY, input_fingerprint=FINGERPRINT) is None
+    assert hook.find_batch(KEY) is None
+
+
+def test_a_task_whose_name_holds_another_tasks_key_never_takes_its_job(bedrock):
+    """``nameContains=<X's key>`` also lists Y's job when Y's name holds X's key; the token tells them apart."""
+    y_job = job(
+        jobArn=ARN[:-1] + "y", jobName=f"copy-of-{KEY}-{OTHER_KEY}", clientRequestToken=f"{OTHER_KEY}-{FINGERPRINT}"
+    )
+    x_job = job(jobArn=ARN[:-1] + "x", jobName=f"nightly-{KEY}", clientRequestToken=TOKEN)
+    hook, _ = bedrock(listed(y_job, x_job))
+    found = hook.find_batch(KEY, input_fingerprint=FINGERPRINT)
+    assert found is not None and found.name == ARN[:-1] + "x"
 
 
 def test_aws_errors_keep_their_type_and_message(bedrock):

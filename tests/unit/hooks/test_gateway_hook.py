@@ -34,6 +34,7 @@ GATEWAY_URL = "http://gateway.test/genai"
 UPLOAD_URL = "http://gateway.test/genai/upload/v1beta/files?upload_id=genai_upload_session:Zx81"
 CONN_ID = "gateway_unit"
 ARN = "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/k2v9abc"
+KEY = "gbk-0123456789abcdef0123"
 CANONICAL = [
     {"key": "sky", "request": {"contents": [{"role": "user", "parts": [{"text": "Why is the sky blue?"}]}]}},
     {"key": "tides", "request": {"contents": [{"role": "user", "parts": [{"text": "What causes tides?"}]}]}},
@@ -224,12 +225,13 @@ def creating(name: str) -> Handler:
 def test_a_file_batch_names_the_file_by_the_bare_id_the_gateway_returned(gateway):
     hook, wire = gateway(creating("batch_abc"), model_provider="openai")
 
-    job = hook.create_batch(from_file("gpt-4o-mini", "file-abc123", "nightly", idempotency_key="gbk-1"))
+    spec = from_file("gpt-4o-mini", "file-abc123", "nightly", idempotency_key=KEY, input_fingerprint="ab" * 32)
+    job = hook.create_batch(spec)
 
     assert wire.last.url.path == "/genai/v1beta/models/gpt-4o-mini:batchGenerateContent"
     sent = body(wire.last)["batch"]
     assert sent["inputConfig"] == {"fileName": "file-abc123"}
-    assert sent["displayName"] == "nightly [gbk-1]"
+    assert sent["displayName"] == f"nightly [{KEY}/abababababababab]"
     assert job.name == "batch_abc"
     assert job.provider == "gateway"
 
@@ -480,8 +482,10 @@ def test_counts_arrive_as_strings_and_dest_names_the_output_file(gateway):
 
 
 def test_no_display_name_comes_back_so_jobs_are_not_found_by_key(gateway):
-    hook, _ = gateway(lambda request: ok({"operations": [operation("batch_abc")]}), model_provider="openai")
-    assert hook.find_batch("gbk-0123456789abcdef0123") is None
+    tagged = operation("batch_abc", displayName=f"nightly [{KEY}]")
+    hook, wire = gateway(lambda request: ok({"operations": [tagged]}), model_provider="openai")
+    assert hook.find_batch(KEY) is None
+    assert wire.requests == []
     assert hook.capabilities.find_by_key is False
     assert hook.console_url("batch_abc") == ""
 

@@ -7,6 +7,8 @@ comes from an ``AIRFLOW_CONN_*`` environment variable, as in a deployment.
 from __future__ import annotations
 
 import io
+import logging
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -24,6 +26,9 @@ from ._wire import API_KEY, BASE_URL, body, file_resource, operation, set_connec
 CHUNK = 262144
 UPLOAD_URL = "http://uploads.gemini.test/upload/v1beta/files?upload_id=AbC-123&upload_protocol=resumable"
 KEY = idempotency_key("nightly_dag", "submit", "scheduled__2026-08-20T00:00:00+00:00", None)
+OTHER_KEY = idempotency_key("nightly_dag", "other_submit", "scheduled__2026-08-20T00:00:00+00:00", None)
+FINGERPRINT = "a1b2c3d4e5f60718" + "9" * 48
+EDITED_FINGERPRINT = "0" * 64
 NOT_FOUND = {"error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}}
 REAL_SUCCESS_LINE = (
     b'{"response":{"candidates":[{"content":{"parts":[{"text":"ACME Corp"},'
@@ -395,10 +400,46 @@ def test_download_of_a_missing_file_raises_not_found(gemini):
 
 def test_create_batch_from_a_file_posts_the_batch_with_the_tagged_display_name(gemini):
     hook, wire = gemini(lambda request: ok(operation("batches/new1")))
-    job = hook.create_batch(file_spec("files/x", "nightly", idempotency_key=KEY))
+    job = hook.create_batch(file_spec("files/x", "nightly", idempotency_key=KEY, input_fingerprint=FINGERPRINT))
     assert (wire.last.method, wire.last.url.path) == ("POST", "/v1beta/models/gemini-2.5-flash:batchGenerateContent")
-    assert body(wire.last) == {"batch": {"displayName": f"nightly [{KEY}]", "inputConfig": {"fileName": "files/x"}}}
+    assert body(wire.last) == {
+        "batch": {"displayName": f"nightly [{KEY}/a1b2c3d4e5f60718]", "inputConfig": {"fileName": "files/x"}}
+    }
     assert (job.name, job.state) == ("batches/new1", JobState.PENDING)
+
+
+def test_create_batch_without_a_fingerprint_tags_the_display_name_with_the_key_alone(gemini):
+    hook, wire = gemini(lambda request: ok(operation("batches/new1")))
+    hook.create_batch(file_spec("files/x", "nightly", idempotency_key=KEY))
+    assert body(wire.last)["batch"]["displayName"] == f"nightly [{KEY}]"
+
+
+def test_create_batch_keeps_a_users_gbk_token_in_the_name_and_appends_the_suffix_after_it(gemini):
+    hook, wire = gemini(lambda request: ok(operation("batches/new1")))
+    user_name = f"rerun of {OTHER_KEY} (gbk-{'f' * 20})"
+    hook.create_batch(file_spec("files/x", user_name, idempotency_key=KEY, input_fingerprint=FINGERPRINT))
+    assert body(wire.last)["batch"]["displayName"] == f"{user_name} [{KEY}/a1b2c3d4e5f60718]"
+
+
+def test_create_batch_cuts_a_long_display_name_so_the_suffix_ends_a_128_character_name(gemini, caplog):
+    hook, wire = gemini(lambda request: ok(operation("batches/new1")))
+    hook._log = logging.getLogger("genai_batch.tests.gemini")  # the hook logs through structlog to stdout
+    with caplog.at_level(logging.WARNING, logger="genai_batch.tests.gemini"):
+        hook.create_batch(file_spec("files/x", "n" * 300, idempotency_key=KEY, input_fingerprint=FINGERPRINT))
+    display_name = body(wire.last)["batch"]["displayName"]
+    suffix = f" [{KEY}/a1b2c3d4e5f60718]"
+    assert display_name == "n" * (128 - len(suffix)) + suffix
+    assert "cut to" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("key", "fingerprint"), [("gbk-1", None), (KEY, "not-hex"), (KEY, FINGERPRINT.upper())], ids=["key", "fp", "case"]
+)
+def test_create_batch_with_a_key_or_fingerprint_it_could_not_read_back_sends_nothing(gemini, key, fingerprint):
+    hook, wire = gemini(lambda request: ok(operation("batches/new1")))
+    with pytest.raises(GenAIBatchError, match=r"idempotency key|input fingerprint"):
+        hook.create_batch(file_spec("files/x", "nightly", idempotency_key=key, input_fingerprint=fingerprint))
+    assert wire.requests == []
 
 
 def test_create_batch_adds_the_files_prefix_and_keeps_a_models_prefix(gemini):
@@ -597,24 +638,26 @@ def test_test_connection_succeeds_on_a_listing(gemini):
 # --- re-attach -------------------------------------------------------------------------------------------
 
 
-def test_find_batch_matches_the_idempotency_key_in_the_display_name_across_pages(gemini):
+def test_find_batch_matches_key_and_fingerprint_in_the_display_name_suffix_across_pages(gemini):
     other = idempotency_key("nightly_dag", "submit", "scheduled__2026-08-19T00:00:00+00:00", None)
     pages = {
         None: {
             "operations": [
-                operation("batches/old", displayName=f"nightly [{other}]"),
+                operation("batches/old", displayName=f"nightly [{other}/a1b2c3d4e5f60718]"),
                 operation("batches/untagged", displayName="manual run"),
             ],
             "nextPageToken": "n1",
         },
         "n1": {
-            "operations": [operation("batches/mine", "BATCH_STATE_RUNNING", displayName=f"nightly [{KEY}]")],
+            "operations": [
+                operation("batches/mine", "BATCH_STATE_RUNNING", displayName=f"nightly [{KEY}/a1b2c3d4e5f60718]")
+            ],
             "nextPageToken": "n2",
         },
-        "n2": {"operations": [operation("batches/never", displayName=f"x [{KEY}]")]},
+        "n2": {"operations": [operation("batches/never", displayName=f"x [{KEY}/a1b2c3d4e5f60718]")]},
     }
     hook, wire = gemini(lambda request: ok(pages[request.url.params.get("pageToken")]))
-    job = hook.find_batch(KEY)
+    job = hook.find_batch(KEY, input_fingerprint=FINGERPRINT)
     assert job is not None
     assert (job.name, job.state) == ("batches/mine", JobState.RUNNING)
     assert len(wire.requests) == 2
@@ -622,6 +665,53 @@ def test_find_batch_matches_the_idempotency_key_in_the_display_name_across_pages
 
 def test_find_batch_returns_none_when_no_job_carries_the_key(gemini):
     hook, _ = gemini(lambda request: ok({"operations": [operation("batches/a", displayName="nightly")]}))
+    assert hook.find_batch(KEY) is None
+
+
+def listing(*operations: dict) -> Callable[[httpx.Request], httpx.Response]:
+    return lambda request: ok({"operations": list(operations)})
+
+
+def test_find_batch_skips_a_job_of_the_same_task_made_for_an_edited_input(gemini):
+    hook, _ = gemini(listing(operation("batches/old-input", displayName=f"nightly [{KEY}/{EDITED_FINGERPRINT[:16]}]")))
+    assert hook.find_batch(KEY, input_fingerprint=FINGERPRINT) is None
+    assert hook.find_batch(KEY) is not None  # the same job, when no fingerprint is asked for
+
+
+def test_find_batch_with_a_fingerprint_skips_a_job_that_carries_only_the_key(gemini):
+    hook, _ = gemini(listing(operation("batches/keyed", displayName=f"nightly [{KEY}]")))
+    assert hook.find_batch(KEY, input_fingerprint=FINGERPRINT) is None
+    assert hook.find_batch(KEY).name == "batches/keyed"
+
+
+def test_a_task_whose_display_name_holds_another_tasks_key_never_takes_its_job(gemini):
+    """Task X's display name contains task Y's key: each lookup finds only its own task's job."""
+    y_job = operation("batches/y", "BATCH_STATE_RUNNING", displayName=f"scoring [{OTHER_KEY}/a1b2c3d4e5f60718]")
+    x_job = operation("batches/x", displayName=f"copy of {OTHER_KEY} [{OTHER_KEY}] [{KEY}/a1b2c3d4e5f60718]")
+    hook, _ = gemini(listing(x_job, y_job))
+    assert hook.find_batch(KEY, input_fingerprint=FINGERPRINT).name == "batches/x"
+    assert hook.find_batch(OTHER_KEY, input_fingerprint=FINGERPRINT).name == "batches/y"
+
+
+def test_a_task_whose_display_name_holds_another_tasks_key_finds_nothing_before_it_creates(gemini):
+    hook, _ = gemini(listing(operation("batches/y", displayName=f"{KEY} [{OTHER_KEY}/a1b2c3d4e5f60718]")))
+    assert hook.find_batch(KEY, input_fingerprint=FINGERPRINT) is None
+    assert hook.find_batch(KEY) is None
+
+
+@pytest.mark.parametrize(
+    "display_name",
+    [
+        f"nightly [{KEY}/a1b2c3d4e5f60718] (copy)",
+        f"nightly {KEY}/a1b2c3d4e5f60718",
+        f"nightly [{KEY}/a1b2c3d4e5f60718]\n",
+        f"nightly [{KEY}x/a1b2c3d4e5f60718]",
+        f"nightly [{KEY.upper()}/A1B2C3D4E5F60718]",
+    ],
+    ids=["text-after-suffix", "no-brackets", "trailing-newline", "longer-key", "uppercase"],
+)
+def test_find_batch_ignores_a_key_that_is_not_the_exact_suffix(gemini, display_name):
+    hook, _ = gemini(listing(operation("batches/near-miss", displayName=display_name)))
     assert hook.find_batch(KEY) is None
 
 
@@ -664,13 +754,6 @@ def test_iter_results_reads_inline_output_without_any_request(gemini):
         ("e2", RowStatus.FAILED, None),
     ]
     assert wire.requests == []
-
-
-def test_iter_results_reports_a_corrupt_results_line_with_its_number(gemini):
-    hook, _ = gemini(lambda request: httpx.Response(200, content=REAL_SUCCESS_LINE + b"\n{broken\n"))
-    job = BatchJob(name="batches/b1", provider="gemini", output_file="files/batch-b1")
-    with pytest.raises(GenAIBatchError, match="files/batch-b1, line 2: invalid JSON"):
-        list(hook.iter_results(job))
 
 
 # --- async flavour ---------------------------------------------------------------------------------------

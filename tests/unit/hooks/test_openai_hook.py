@@ -15,10 +15,10 @@ import pytest
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats.keys import portable_id
-from airflow_provider_genai_batch.formats.openai import MAX_METADATA_PAIRS, parse_batch
+from airflow_provider_genai_batch.formats.openai import MAX_LABELS, MAX_METADATA_PAIRS, parse_batch
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks.openai import DEFAULT_BASE_URL, OpenAIBatchHook
-from airflow_provider_genai_batch.idempotency import idempotency_key
+from airflow_provider_genai_batch.idempotency import JobIdentity, idempotency_key
 from airflow_provider_genai_batch.models import JobState
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
@@ -26,6 +26,9 @@ from ._wire import API_KEY, body, set_connection
 from .conftest import OPENAI_BASE_URL, OPENAI_CONN_ID
 
 KEY = idempotency_key("nightly_dag", "submit", "scheduled__2026-08-20T00:00:00+00:00", None)
+OTHER_KEY = idempotency_key("nightly_dag", "other_submit", "scheduled__2026-08-20T00:00:00+00:00", None)
+FINGERPRINT = "c0ffee" + "1" * 58
+EDITED_FINGERPRINT = "c0ffee" + "2" * 58
 MODEL = "gpt-4o-mini"
 
 
@@ -309,7 +312,7 @@ def file_spec(display_name: str = "d", **fields: Any) -> BatchSpec:
 
 def test_create_batch_posts_file_chat_endpoint_window_and_metadata(openai):
     hook, wire = openai(lambda request: ok(batch("batch_new", metadata={"display_name": "nightly"})))
-    job = hook.create_batch(file_spec("nightly", idempotency_key=KEY))
+    job = hook.create_batch(file_spec("nightly", idempotency_key=KEY, input_fingerprint=FINGERPRINT))
 
     assert wire.paths() == [("POST", "/v1/batches")]
     assert wire.last.headers["content-type"] == "application/json"
@@ -317,7 +320,7 @@ def test_create_batch_posts_file_chat_endpoint_window_and_metadata(openai):
         "input_file_id": "file-in",
         "endpoint": "/v1/chat/completions",
         "completion_window": "24h",
-        "metadata": {"display_name": "nightly", "idempotency_key": KEY},
+        "metadata": {"display_name": "nightly", "idempotency_key": KEY, "input_fingerprint": FINGERPRINT},
     }
     assert (job.name, job.provider, job.state, job.display_name) == ("batch_new", "openai", JobState.PENDING, "nightly")
 
@@ -341,9 +344,19 @@ def test_create_batch_targets_the_endpoint_the_native_lines_name(openai):
 
 def test_create_batch_cuts_the_display_name_to_the_metadata_value_limit(openai):
     hook, wire = openai(lambda request: ok(batch()))
-    hook.create_batch(file_spec("n" * 600, idempotency_key=KEY))
+    hook.create_batch(file_spec("n" * 600, idempotency_key=KEY, input_fingerprint=FINGERPRINT))
     metadata = body(wire.last)["metadata"]
-    assert metadata == {"display_name": "n" * 512, "idempotency_key": KEY}
+    assert metadata == {"display_name": "n" * 512, "idempotency_key": KEY, "input_fingerprint": FINGERPRINT}
+
+
+def test_a_display_name_holding_other_keys_leaves_the_key_and_fingerprint_values_whole(openai):
+    hook, wire = openai(lambda request: ok(batch()))
+    hook.create_batch(file_spec(f"copy of {OTHER_KEY}", idempotency_key=KEY, input_fingerprint=FINGERPRINT))
+    assert body(wire.last)["metadata"] == {
+        "display_name": f"copy of {OTHER_KEY}",
+        "idempotency_key": KEY,
+        "input_fingerprint": FINGERPRINT,
+    }
 
 
 def test_create_batch_sends_the_24h_completion_window_the_connection_allows(openai):
@@ -381,27 +394,34 @@ def test_create_is_not_retried_by_the_driver(openai):
 # --- labels: user metadata next to the display name and the key ----------------------------------------
 
 
-def test_labels_travel_in_the_batch_metadata_next_to_the_display_name_and_key(openai):
+def test_labels_travel_in_the_batch_metadata_next_to_the_display_name_key_and_fingerprint(openai):
     hook, wire = openai(lambda request: ok(batch("batch_new")))
-    hook.create_batch(file_spec("nightly", idempotency_key=KEY, labels={"team": "search", "cost_center": "cc-42"}))
+    labels = {"team": "search", "cost_center": "cc-42"}
+    hook.create_batch(file_spec("nightly", idempotency_key=KEY, input_fingerprint=FINGERPRINT, labels=labels))
 
     assert wire.paths() == [("POST", "/v1/batches")]
     assert body(wire.last) == {
         "input_file_id": "file-in",
         "endpoint": "/v1/chat/completions",
         "completion_window": "24h",
-        "metadata": {"display_name": "nightly", "idempotency_key": KEY, "team": "search", "cost_center": "cc-42"},
+        "metadata": {
+            "display_name": "nightly",
+            "idempotency_key": KEY,
+            "input_fingerprint": FINGERPRINT,
+            "team": "search",
+            "cost_center": "cc-42",
+        },
     }
 
 
 def test_labels_found_again_do_not_hide_the_idempotency_key(openai):
-    labelled = batch("batch_mine", metadata={"display_name": "nightly", "idempotency_key": KEY, "team": "search"})
-    hook, _ = openai(lambda request: ok(listing([labelled], False)))
-    job = hook.find_batch(KEY)
+    metadata = {"display_name": "nightly", "idempotency_key": KEY, "input_fingerprint": FINGERPRINT, "team": "search"}
+    hook, _ = openai(lambda request: ok(listing([batch("batch_mine", metadata=metadata)], False)))
+    job = hook.find_batch(KEY, input_fingerprint=FINGERPRINT)
     assert job is not None and job.name == "batch_mine"
 
 
-@pytest.mark.parametrize("reserved", ["display_name", "idempotency_key"])
+@pytest.mark.parametrize("reserved", ["display_name", "idempotency_key", "input_fingerprint"])
 def test_a_label_named_like_a_key_the_hook_keeps_is_refused_before_any_request(openai, reserved):
     hook, wire = openai(lambda request: ok(batch()))
     with pytest.raises(GenAIBatchError, match=f"label\\(s\\) {reserved} are reserved"):
@@ -409,20 +429,29 @@ def test_a_label_named_like_a_key_the_hook_keeps_is_refused_before_any_request(o
     assert wire.requests == []
 
 
-def test_fourteen_labels_fit_next_to_the_display_name_and_key(openai):
-    labels = {f"label_{i:02d}": str(i) for i in range(MAX_METADATA_PAIRS - 2)}
+def test_thirteen_labels_fit_next_to_the_display_name_key_and_fingerprint(openai):
+    labels = {f"label_{i:02d}": str(i) for i in range(MAX_LABELS)}
     hook, wire = openai(lambda request: ok(batch()))
-    hook.create_batch(file_spec(idempotency_key=KEY, labels=labels))
+    hook.create_batch(file_spec(idempotency_key=KEY, input_fingerprint=FINGERPRINT, labels=labels))
     metadata = body(wire.last)["metadata"]
+    assert MAX_LABELS == 13
     assert len(metadata) == MAX_METADATA_PAIRS == 16
-    assert metadata == {"display_name": "d", "idempotency_key": KEY, **labels}
+    assert metadata == {"display_name": "d", "idempotency_key": KEY, "input_fingerprint": FINGERPRINT, **labels}
 
 
-def test_more_than_fourteen_labels_are_refused_before_any_request(openai):
-    labels = {f"label_{i:02d}": str(i) for i in range(MAX_METADATA_PAIRS - 1)}
+def test_more_than_thirteen_labels_are_refused_before_any_request(openai):
+    labels = {f"label_{i:02d}": str(i) for i in range(MAX_LABELS + 1)}
     hook, wire = openai(lambda request: ok(batch()))
-    with pytest.raises(GenAIBatchError, match="15 labels: openai keeps 14 at most next to the display name and key"):
-        hook.create_batch(file_spec(idempotency_key=KEY, labels=labels))
+    message = "14 labels: openai keeps 13 at most next to the display name, key and fingerprint"
+    with pytest.raises(GenAIBatchError, match=message):
+        hook.create_batch(file_spec(idempotency_key=KEY, input_fingerprint=FINGERPRINT, labels=labels))
+    assert wire.requests == []
+
+
+def test_fourteen_labels_are_refused_even_for_a_batch_without_a_key(openai):
+    hook, wire = openai(lambda request: ok(batch()))
+    with pytest.raises(GenAIBatchError, match="14 labels"):
+        hook.check_labels({f"label_{i:02d}": str(i) for i in range(MAX_LABELS + 1)})
     assert wire.requests == []
 
 
@@ -450,14 +479,14 @@ def test_get_batch_reads_the_batch(openai):
         "in_progress",
         model="gpt-4o-mini-2024-07-18",
         request_counts={"total": 10, "completed": 6, "failed": 1},
-        metadata={"display_name": "nightly", "idempotency_key": KEY},
+        metadata={"display_name": "nightly", "idempotency_key": KEY, "input_fingerprint": FINGERPRINT},
     )
     hook, wire = openai(lambda request: ok(payload))
     job = hook.get_batch("batch_abc")
     assert wire.paths() == [("GET", "/v1/batches/batch_abc")]
     assert (job.state, job.provider_state, job.model) == (JobState.RUNNING, "in_progress", "gpt-4o-mini-2024-07-18")
     assert (job.stats.total, job.stats.succeeded, job.stats.failed, job.stats.pending) == (10, 6, 1, 3)
-    assert hook.idempotency_key_of(job) == KEY
+    assert hook.identity_of(job) == JobIdentity(KEY, FINGERPRINT)
 
 
 @pytest.mark.parametrize(
@@ -615,27 +644,66 @@ def test_iter_results_with_only_an_error_file_reads_it(openai):
 # --- re-attach and keys -------------------------------------------------------------------------------
 
 
-def test_find_batch_matches_metadata_idempotency_key_across_pages(openai):
+def test_find_batch_matches_metadata_key_and_fingerprint_across_pages(openai):
     other = idempotency_key("nightly_dag", "submit", "scheduled__2026-08-19T00:00:00+00:00", None)
+    mine = {"display_name": "nightly", "idempotency_key": KEY, "input_fingerprint": FINGERPRINT}
     pages = {
         None: listing(
             [
-                batch("batch_old", metadata={"display_name": "nightly", "idempotency_key": other}),
+                batch("batch_old", metadata={**mine, "idempotency_key": other}),
                 batch("batch_untagged", metadata=None),
-                batch("batch_named", metadata={"display_name": f"nightly [{KEY}]"}),
+                batch("batch_named", metadata={"display_name": f"nightly [{KEY}/{FINGERPRINT[:16]}]"}),
+                batch("batch_edited", metadata={**mine, "input_fingerprint": EDITED_FINGERPRINT}),
             ],
             True,
         ),
-        "batch_named": listing(
-            [batch("batch_mine", "in_progress", metadata={"display_name": "nightly", "idempotency_key": KEY})], True
-        ),
-        "batch_mine": listing([batch("batch_never", metadata={"idempotency_key": KEY})], False),
+        "batch_edited": listing([batch("batch_mine", "in_progress", metadata=mine)], True),
+        "batch_mine": listing([batch("batch_never", metadata=mine)], False),
     }
     hook, wire = openai(lambda request: ok(pages[request.url.params.get("after")]))
-    job = hook.find_batch(KEY)
+    job = hook.find_batch(KEY, input_fingerprint=FINGERPRINT)
     assert job is not None
     assert (job.name, job.state) == ("batch_mine", JobState.RUNNING)
     assert len(wire.requests) == 2
+
+
+def test_find_batch_skips_a_job_of_the_same_task_made_for_an_edited_input(openai):
+    edited = batch("batch_edited", metadata={"idempotency_key": KEY, "input_fingerprint": EDITED_FINGERPRINT})
+    hook, _ = openai(lambda request: ok(listing([edited], False)))
+    assert hook.find_batch(KEY, input_fingerprint=FINGERPRINT) is None
+    assert hook.find_batch(KEY).name == "batch_edited"  # the same job, when no fingerprint is asked for
+
+
+def test_find_batch_with_a_fingerprint_skips_a_job_that_carries_only_the_key(openai):
+    hook, _ = openai(lambda request: ok(listing([batch("batch_keyed", metadata={"idempotency_key": KEY})], False)))
+    assert hook.find_batch(KEY, input_fingerprint=FINGERPRINT) is None
+    assert hook.find_batch(KEY).name == "batch_keyed"
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"idempotency_key": f"{KEY} "},
+        {"idempotency_key": f"[{KEY}]"},
+        {"idempotency_key": f"copy of {KEY}"},
+        {"idempotency_key": KEY.upper()},
+        {"display_name": f"nightly [{KEY}]"},
+        {"team": KEY},
+        {"idempotency_key": [KEY]},
+    ],
+    ids=["trailing-space", "brackets", "inside-text", "uppercase", "in-display-name", "in-a-label", "not-a-string"],
+)
+def test_find_batch_takes_only_the_exact_metadata_key(openai, metadata):
+    hook, _ = openai(lambda request: ok(listing([batch("batch_near_miss", metadata=metadata)], False)))
+    assert hook.find_batch(KEY) is None
+
+
+def test_a_task_whose_display_name_holds_another_tasks_key_never_takes_its_job(openai):
+    x_job = batch("batch_x", metadata={"display_name": f"copy of {OTHER_KEY}", "idempotency_key": KEY})
+    y_job = batch("batch_y", metadata={"display_name": "scoring", "idempotency_key": OTHER_KEY})
+    hook, _ = openai(lambda request: ok(listing([x_job, y_job], False)))
+    assert hook.find_batch(OTHER_KEY).name == "batch_y"
+    assert hook.find_batch(KEY).name == "batch_x"
 
 
 def test_find_batch_returns_none_after_the_last_page(openai):

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from airflow.sdk.execution_time import task_runner
 
 from airflow_provider_genai_batch import completion
 from airflow_provider_genai_batch.operators import files as files_module
@@ -13,7 +14,7 @@ from airflow_provider_genai_batch.operators import jobs as jobs_module
 from airflow_provider_genai_batch.operators import submit as submit_module
 from airflow_provider_genai_batch.triggers import batch_job as trigger_module
 
-from .fakes import FakeBatchHook, FakeTI, canonical_line, write_jsonl
+from .fakes import FakeBatchHook, FakeSupervisor, FakeTI, canonical_line, write_jsonl
 
 
 @pytest.fixture
@@ -50,3 +51,11 @@ def output_uri(tmp_path: Path) -> str:
 def input_jsonl(tmp_path: Path) -> Path:
     """Three valid canonical lines, keys a, b, c."""
     return write_jsonl(tmp_path / "input.jsonl", [canonical_line(k) for k in ("a", "b", "c")])
+
+
+@pytest.fixture
+def supervisor(monkeypatch: pytest.MonkeyPatch) -> FakeSupervisor:
+    """A fake Task SDK supervisor channel, installed where the SDK looks for it (``task_runner.SUPERVISOR_COMMS``)."""
+    fake = FakeSupervisor()
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", fake, raising=False)
+    return fake

@@ -1,22 +1,39 @@
 """An in-memory provider for pipeline tests: a fake Gemini hook, a fake TI, a fake task state store.
 
+``FakeSupervisor`` stands in for the Task SDK's supervisor channel (``SUPERVISOR_COMMS``): it answers the
+asset-event and task-state lookups a task or a trigger sends, from dicts, and records every message.
+
 The fake hook keeps jobs in a dict and records every call. A test scripts what successive status
-polls return (a state, a dict of field updates, or an exception to raise) with ``script``. Every
-create goes through the real capability check and Gemini wire translation (``_op_create_batch(spec)``)
-so a test can assert the REST body the real hook would send, without any HTTP. ``use_dialect`` gives
-the fake other limits or capabilities.
+polls return (a state, a dict of field updates, or an exception to raise) with ``script``, and what
+successive cancels raise with ``refuse_cancels``. Every create goes through the real capability check
+and Gemini wire translation (``_op_create_batch(spec)``) so a test can assert the REST body the real
+hook would send, without any HTTP; the job gets the display name that body carries, so lookups by key
+and fingerprint read it back as the real hook does. ``use_dialect`` gives the fake other limits or
+capabilities.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, Any
 
+import pytest
+from airflow.sdk.api.datamodels._generated import AssetEventResponse, AssetResponse
+from airflow.sdk.execution_time.comms import (
+    AssetEventsResult,
+    ErrorResponse,
+    GetAssetEventByAsset,
+    GetTaskStates,
+    TaskStatesResult,
+)
+from airflow.triggers.base import BaseTrigger
 from pydantic import SecretStr
 
 from airflow_provider_genai_batch.errors import NotFoundError
@@ -24,7 +41,6 @@ from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, P
 from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook, GeminiSettings
-from airflow_provider_genai_batch.idempotency import tag_display_name
 from airflow_provider_genai_batch.models import BatchJob, BatchStats, FileInfo, JobState
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 
@@ -45,6 +61,7 @@ class FakeBatchHook(GeminiBatchHook):
         self.created: list[dict[str, Any]] = []
         self.results: dict[str, Callable[[], Iterator[ResultRow]] | list[ResultRow]] = {}
         self._script: dict[str, list[Any]] = defaultdict(list)
+        self._cancel_refusals: list[BaseException] = []
         # What the next job this fake creates will go through, and the rows it will return.
         self.next_job_script: list[Any] = []
         self.next_job_results: list[ResultRow] | Callable[[], Iterator[ResultRow]] | None = None
@@ -86,6 +103,10 @@ class FakeBatchHook(GeminiBatchHook):
         poll time (to act in the middle of polling, e.g. kill the task) that returns one of those.
         """
         self._script[name].extend(steps)
+
+    def refuse_cancels(self, *errors: BaseException) -> None:
+        """The next cancels (sync or async) raise these, one per call, before later ones are accepted."""
+        self._cancel_refusals.extend(errors)
 
     def names(self, method: str) -> list[Any]:
         """The arguments of every recorded call to ``method``."""
@@ -138,7 +159,7 @@ class FakeBatchHook(GeminiBatchHook):
         job = self.add_job(
             f"batches/fake-{next(self._ids)}",
             JobState.PENDING,
-            display_name=tag_display_name(spec.display_name, key) if key else spec.display_name,
+            display_name=wire_request.json["batch"]["displayName"],
             total=total,
             pending=total,
             results=self.next_job_results,
@@ -154,6 +175,7 @@ class FakeBatchHook(GeminiBatchHook):
                 "file_name": file_name,
                 "requests": requests,
                 "idempotency_key": key,
+                "input_fingerprint": spec.input_fingerprint,
                 "embeddings": spec.embeddings,
                 "endpoint": spec.endpoint,
                 "labels": dict(spec.labels),
@@ -177,18 +199,24 @@ class FakeBatchHook(GeminiBatchHook):
         return self._poll(name)
 
     def list_batches(self) -> Iterator[BatchJob]:
+        """Newest first, as every provider lists its batches."""
         self.calls.append(("list_batches", None))
-        return iter(list(self.jobs.values()))
+        return iter(list(reversed(self.jobs.values())))
 
-    def find_batch(self, idempotency_key: str) -> BatchJob | None:
-        self.calls.append(("find_batch", idempotency_key))
-        return super().find_batch(idempotency_key)  # list_batches + idempotency_key_of, as the real hook does
+    def find_batch(self, idempotency_key: str, input_fingerprint: str | None = None) -> BatchJob | None:
+        """Recorded as ``("find_batch", (key, fingerprint))``; matched by the real hook's lookup over the listing."""
+        self.calls.append(("find_batch", (idempotency_key, input_fingerprint)))
+        return super().find_batch(idempotency_key, input_fingerprint=input_fingerprint)
 
     def cancel_batch(self, name: str) -> None:
         self.calls.append(("cancel_batch", name))
+        if self._cancel_refusals:
+            raise self._cancel_refusals.pop(0)
 
     async def acancel_batch(self, name: str) -> None:
         self.calls.append(("acancel_batch", name))
+        if self._cancel_refusals:
+            raise self._cancel_refusals.pop(0)
 
     def delete_batch(self, name: str) -> None:
         self.calls.append(("delete_batch", name))
@@ -309,3 +337,58 @@ def write_jsonl(path: Path, lines: Sequence[Mapping[str, Any] | str]) -> Path:
     """Write objects (JSON-encoded) or raw strings, one per line."""
     path.write_text("".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines))
     return path
+
+
+def capture_log(obj: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Send the log of ``obj`` (an operator or a trigger) to a stdlib logger that caplog sees, from DEBUG up.
+
+    Airflow's task and trigger loggers are structlog's, straight to stdout; caplog cannot see those.
+    """
+    name = f"genai_batch.tests.{type(obj).__name__}.{id(obj)}"
+    setattr(obj, "_log" if isinstance(obj, BaseTrigger) else "_cached_logger", logging.getLogger(name))
+    caplog.set_level(logging.DEBUG, logger=name)
+
+
+def log_messages(caplog: pytest.LogCaptureFixture, level: int = logging.DEBUG) -> list[str]:
+    """Every message captured at ``level`` or above, in order."""
+    return [record.getMessage() for record in caplog.records if record.levelno >= level]
+
+
+class FakeSupervisor:
+    """Answers the Task SDK's asset-event and task-state lookups from dicts; every message is kept in ``sent``.
+
+    ``asset_events`` maps an asset's (name, uri) to its events as (timestamp, extra), oldest first;
+    ``task_states`` is the lookup's answer, ``{run_id: {task_id or task_id_mapindex: state}}``; ``fail``
+    makes every lookup answer with an error.
+    """
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+        self.asset_events: dict[tuple[str, str], list[tuple[datetime, dict[str, Any]]]] = defaultdict(list)
+        self.task_states: dict[str, dict[str, Any]] = {}
+        self.fail = False
+
+    def send(self, msg: Any) -> Any:
+        self.sent.append(msg)
+        if self.fail:
+            return ErrorResponse(detail={"message": "the API server is unavailable"})
+        if isinstance(msg, GetAssetEventByAsset):
+            return self._asset_events(msg)
+        if isinstance(msg, GetTaskStates):
+            return TaskStatesResult(task_states=self.task_states)
+        raise AssertionError(f"unexpected message to the supervisor: {msg!r}")
+
+    def _asset_events(self, msg: GetAssetEventByAsset) -> AssetEventsResult:
+        assert msg.name is not None and msg.uri is not None
+        events = [
+            AssetEventResponse(
+                id=index,
+                timestamp=timestamp,
+                extra=extra,
+                asset=AssetResponse(name=msg.name, uri=msg.uri, group="asset"),
+                created_dagruns=[],
+            )
+            for index, (timestamp, extra) in enumerate(self.asset_events[(msg.name, msg.uri)])
+            if msg.after is None or timestamp >= msg.after
+        ]
+        return AssetEventsResult(asset_events=events if msg.ascending else events[::-1])

@@ -24,8 +24,11 @@ from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 from .fakes import (
     FAKE_CONN_ID,
     FakeBatchHook,
+    FakeSupervisor,
     FakeTI,
+    capture_log,
     failed,
+    log_messages,
     make_context,
     outlet_events,
     succeeded,
@@ -80,7 +83,17 @@ def test_execute_complete_lands_one_row_per_key_and_returns_the_manifest(
     manifest = sensor(ref, output_uri).execute_complete(make_context(), event=terminal(ref))
 
     assert sorted(read_rows(output_uri)) == ["a", "b", "c"]
-    assert manifest["counts"] == {"total": 3, "succeeded": 3, "failed": 0, "cancelled": 0, "expired": 0, "missing": 0}
+    assert manifest["counts"] == {
+        "total": 3,
+        "succeeded": 3,
+        "failed": 0,
+        "cancelled": 0,
+        "expired": 0,
+        "missing": 0,
+        "unmatched": 0,
+        "duplicates": 0,
+        "unparseable": 0,
+    }
     assert manifest["state"] == "JOB_STATE_SUCCEEDED"
     assert manifest["results_uri"] == str(Path(output_uri) / RESULTS_FILE)
     assert manifest["manifest_uri"] == str(Path(output_uri) / MANIFEST_FILE)
@@ -346,9 +359,12 @@ def test_a_cancel_at_timeout_that_fails_with_a_network_error_still_raises_job_ti
     assert "the job was cancelled" not in str(err.value)
 
 
-def test_on_kill_while_polling_on_the_worker_cancels_the_job(
-    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str
+@pytest.mark.parametrize("state", ["failed", "success"])
+def test_on_kill_while_polling_on_the_worker_cancels_the_job_of_a_task_a_user_ended(
+    fake_hook: FakeBatchHook, supervisor: FakeSupervisor, input_jsonl: Path, output_uri: str, state: str
 ):
+    ti = FakeTI()
+    supervisor.task_states = {ti.run_id: {ti.task_id: state}}
     op = waiting_submit(input_jsonl, output_uri, cancel_on_kill=True)
 
     def killed() -> JobState:  # SIGTERM arrives while the task sleeps between polls
@@ -357,9 +373,30 @@ def test_on_kill_while_polling_on_the_worker_cancels_the_job(
 
     fake_hook.next_job_script = [JobState.RUNNING, killed, JobState.CANCELLED]
     with pytest.raises(JobFailedError):
-        op.execute(make_context())
+        op.execute(make_context(ti))
 
     assert fake_hook.names("cancel_batch") == [fake_hook.created[0]["job_name"]]
+
+
+@pytest.mark.parametrize("state", ["restarting", "running", "up_for_retry"])
+def test_on_kill_while_polling_on_the_worker_keeps_the_job_of_a_cleared_or_stopped_task(
+    fake_hook: FakeBatchHook, supervisor: FakeSupervisor, input_jsonl: Path, output_uri: str, state: str, caplog
+):
+    ti = FakeTI()
+    supervisor.task_states = {ti.run_id: {ti.task_id: state}}  # cleared while running; a worker shutting down
+    op = waiting_submit(input_jsonl, output_uri, cancel_on_kill=True)
+    capture_log(op, caplog)
+    fake_hook.next_job_script = [JobState.RUNNING, lambda: op.on_kill() or JobState.SUCCEEDED]
+    fake_hook.next_job_results = [succeeded(k) for k in "abc"]
+
+    op.execute(make_context(ti))
+
+    assert fake_hook.names("cancel_batch") == []
+    job = fake_hook.created[0]["job_name"]
+    assert (
+        f"killed but the task instance is {state} (cleared, rescheduled or moved) and still waits on the job: "
+        f"keeping {job}" in log_messages(caplog)
+    )
 
 
 def test_on_kill_while_polling_leaves_the_job_alone_when_not_cancel_on_kill(

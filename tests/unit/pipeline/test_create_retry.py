@@ -2,7 +2,8 @@
 
 A create is not idempotent at any provider: a 503 or a dropped connection may come after the job was
 made. ``GenAIBatchSubmitOperator._create_once`` therefore retries a transient failure only after a lookup
-by idempotency key shows no job exists, and never for a provider that cannot be searched by key.
+by idempotency key and input fingerprint shows no job exists (the job a forced resubmit replaces does
+not count), and never for a provider that cannot be searched by key.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from airflow_provider_genai_batch.errors import ProviderAPIError
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities
 from airflow_provider_genai_batch.hooks.gemini import GeminiSettings
 from airflow_provider_genai_batch.idempotency import idempotency_key, tag_display_name
+from airflow_provider_genai_batch.inputs import prepare_input
 from airflow_provider_genai_batch.models import BatchJob, JobState
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.spec import BatchSpec
@@ -36,6 +38,13 @@ def submit_op(input: Any, **kwargs: Any) -> GenAIBatchSubmitOperator:
 
 def key_of(ti: FakeTI) -> str:
     return idempotency_key(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+
+
+def lookup(hook: FakeBatchHook, ti: FakeTI, input: Any) -> tuple[str, str]:
+    """What a lookup for ``input`` submitted by ``ti`` asks for: its idempotency key and input fingerprint."""
+    prepared = prepare_input(input, hook.dialect, model=MODEL, embeddings=False)
+    prepared.cleanup()
+    return key_of(ti), prepared.fingerprint
 
 
 def unavailable() -> ProviderAPIError:
@@ -96,7 +105,7 @@ def test_a_503_create_that_made_the_job_reattaches_to_it_and_creates_no_second(
     assert after_first_attempt(fake_hook) == [
         ("create_attempt", 1),
         ("create_batch", ref["job_name"]),
-        ("find_batch", key_of(ti)),
+        ("find_batch", (key_of(ti), ref["input_fingerprint"])),
     ]
     assert sleeps == []
     assert len(fake_hook.uploads) == 1  # the input is not uploaded again either
@@ -112,7 +121,7 @@ def test_a_503_create_that_made_no_job_is_retried_and_makes_exactly_one(
     assert ref["job_name"] == fake_hook.created[0]["job_name"]
     assert after_first_attempt(fake_hook) == [
         ("create_attempt", 1),
-        ("find_batch", key_of(ti)),
+        ("find_batch", (key_of(ti), ref["input_fingerprint"])),
         ("create_attempt", 2),
         ("create_batch", ref["job_name"]),
     ]
@@ -141,7 +150,8 @@ def test_a_create_that_keeps_failing_stops_after_max_retries_with_the_error(
 
     assert info.value.http_status == 503
     assert fake_hook.names("create_attempt") == [1, 2, 3]
-    assert fake_hook.names("find_batch") == [key_of(ti)] * 4  # before submitting, then after each failure
+    # before submitting, then after each failure
+    assert fake_hook.names("find_batch") == [lookup(fake_hook, ti, str(input_jsonl))] * 4
     assert len(sleeps) == 2
     assert fake_hook.created == []
 
@@ -205,7 +215,7 @@ def test_a_connection_error_on_create_is_transient_and_retried_when_no_job_exist
     assert len(fake_hook.created) == 1
     assert ref["job_name"] == fake_hook.created[0]["job_name"]
     assert fake_hook.names("create_attempt") == [1, 2]
-    assert fake_hook.names("find_batch") == [key_of(ti), key_of(ti)]
+    assert fake_hook.names("find_batch") == [(key_of(ti), ref["input_fingerprint"])] * 2
     assert len(sleeps) == 1
 
 
@@ -235,3 +245,31 @@ def test_a_lost_create_does_not_reattach_to_an_earlier_job_that_ended_badly(
     assert ref["job_name"] != old.name
     assert len(fake_hook.created) == 1
     assert ref["job_name"] == fake_hook.created[0]["job_name"]
+
+
+def test_a_lost_forced_resubmit_does_not_take_the_job_it_replaces_for_the_new_one(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, sleeps: list[float]
+):
+    first = submit_op(str(input_jsonl)).execute(make_context(ti))  # running, same key, same input
+    failing_creates(fake_hook, (unavailable(), False))
+
+    ref = submit_op(str(input_jsonl), force_resubmit=True).execute(make_context(ti))
+
+    assert ref["job_name"] != first["job_name"]
+    assert [c["job_name"] for c in fake_hook.created] == [first["job_name"], ref["job_name"]]
+    assert fake_hook.names("create_attempt") == [1, 2]
+    assert len(sleeps) == 1
+
+
+def test_a_lost_forced_resubmit_that_made_its_job_uses_that_job(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, sleeps: list[float]
+):
+    first = submit_op(str(input_jsonl)).execute(make_context(ti))
+    failing_creates(fake_hook, (unavailable(), True))
+
+    ref = submit_op(str(input_jsonl), force_resubmit=True).execute(make_context(ti))
+
+    assert len(fake_hook.created) == 2
+    assert ref["job_name"] == fake_hook.created[1]["job_name"] != first["job_name"]
+    assert fake_hook.names("create_attempt") == [1]
+    assert sleeps == []

@@ -1,8 +1,14 @@
-"""Landing results: joined on key, each key once, unanswered keys named; a manifest only ever names a full file."""
+"""Landing results: one row per input key in input order, unmatched and duplicate rows filed apart, counts that
+add up to the input count; a manifest only ever names full files."""
 
 from __future__ import annotations
 
 import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,9 +16,19 @@ from typing import Any
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.formats.keys import portable_id
+from airflow_provider_genai_batch.formats.results import UNPARSEABLE, ResultRow, RowStatus, unparseable_row
 from airflow_provider_genai_batch.job_ref import BatchJobRef
-from airflow_provider_genai_batch.landing import MANIFEST_FILE, RESULTS_FILE, land_results, output_dir
+from airflow_provider_genai_batch.landing import (
+    DUPLICATES_FILE,
+    MANIFEST_FILE,
+    RESULTS_FILE,
+    SCRATCH_PREFIX,
+    UNMATCHED_FILE,
+    land_results,
+    output_dir,
+    redacted_row,
+)
 from airflow_provider_genai_batch.models import BatchJob, BatchStats, JobState, ResultsManifest
 
 from .fakes import FAKE_CONN_ID, failed, succeeded
@@ -106,10 +122,15 @@ def test_keys_with_no_row_are_written_as_unanswered_with_a_reason(
     assert manifest.counts.total == 4
 
 
-def test_unanswered_keys_follow_input_order(tmp_path: Path, out: ObjectStoragePath):
-    land_results([succeeded("c")], job(), ref_with_keys(tmp_path), out)
+def test_rows_are_written_in_input_order_whatever_order_they_arrive_in(tmp_path: Path, out: ObjectStoragePath):
+    land_results([succeeded("d"), succeeded("b")], job(), ref_with_keys(tmp_path), out)
 
-    assert [row["key"] for row in written(out)] == ["c", "a", "b", "d"]
+    assert [(row["key"], row["status"]) for row in written(out)] == [
+        ("a", "missing"),
+        ("b", "succeeded"),
+        ("c", "missing"),
+        ("d", "succeeded"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -206,3 +227,336 @@ def test_a_crash_leaves_no_partial_file_behind(tmp_path: Path, out: ObjectStorag
         land_results(crashing_after(2), job(), ref_with_keys(tmp_path), out)
 
     assert sorted(p.name for p in out.iterdir()) == []
+
+
+# --- rows that join no input key --------------------------------------------------------------------------
+
+
+def unparseable(key: str | None, raw: str = "{garbage") -> ResultRow:
+    return unparseable_row(key, "files/out, line 9", "invalid JSON: boom", raw.encode())
+
+
+def lines_of(path: ObjectStoragePath) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_rows_for_keys_never_submitted_are_filed_apart_and_the_total_stays_the_input_count(
+    tmp_path: Path, out: ObjectStoragePath
+):
+    rows = [succeeded(k) for k in KEYS] + [succeeded("ghost", "G"), failed("other")]
+
+    manifest = land_results(rows, job(), ref_with_keys(tmp_path), out)
+
+    assert [row["key"] for row in written(out)] == list(KEYS)
+    assert [(row["key"], row["status"]) for row in lines_of(out / UNMATCHED_FILE)] == [
+        ("ghost", "succeeded"),
+        ("other", "failed"),
+    ]
+    assert (manifest.counts.total, manifest.counts.succeeded, manifest.counts.unmatched) == (4, 4, 2)
+    assert total_of(manifest) == manifest.counts.total == 4
+    assert manifest.unmatched_uri == str(out / UNMATCHED_FILE)
+
+
+def test_rows_without_a_key_are_filed_apart_as_unmatched(tmp_path: Path, out: ObjectStoragePath):
+    keyless = ResultRow(key=None, status=RowStatus.SUCCEEDED, text="whose?")
+
+    manifest = land_results([succeeded("a"), keyless, unparseable(None)], job(), ref_with_keys(tmp_path), out)
+
+    assert [row["key"] for row in lines_of(out / UNMATCHED_FILE)] == [None, None]
+    assert lines_of(out / UNMATCHED_FILE)[0]["text"] == "whose?"
+    assert (manifest.counts.unmatched, manifest.counts.unparseable, manifest.counts.missing) == (2, 1, 3)
+    assert manifest.counts.total == 4
+
+
+def test_a_provider_id_that_maps_to_no_input_key_is_unmatched_under_the_id_it_came_with(
+    tmp_path: Path, out: ObjectStoragePath
+):
+    ref = ref_with_keys(tmp_path, ("doc/1", "plain"))
+
+    manifest = land_results(
+        [succeeded(portable_id("doc/1")), succeeded(portable_id("doc/9")), succeeded("plain")],
+        job(),
+        ref,
+        out,
+        portable_id,
+    )
+
+    assert [row["key"] for row in written(out)] == ["doc/1", "plain"]
+    assert [row["key"] for row in lines_of(out / UNMATCHED_FILE)] == [portable_id("doc/9")]
+    assert (manifest.counts.succeeded, manifest.counts.unmatched) == (2, 1)
+
+
+def test_without_a_keys_file_only_rows_without_a_key_are_unmatched(out: ObjectStoragePath):
+    rows = [succeeded("b"), ResultRow(key=None, status=RowStatus.FAILED), succeeded("a"), failed("b")]
+
+    manifest = land_results(rows, job(), ref_without_keys(4), out)
+
+    assert [(row["key"], row["status"]) for row in written(out)] == [("b", "succeeded"), ("a", "succeeded")]
+    assert (manifest.counts.unmatched, manifest.counts.duplicates, manifest.counts.missing) == (1, 1, 2)
+    assert total_of(manifest) == manifest.counts.total == 4
+
+
+# --- duplicate keys ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("success_first", [True, False], ids=["success-first", "success-last"])
+def test_a_success_beats_a_failure_for_the_same_key_in_either_order(
+    tmp_path: Path, out: ObjectStoragePath, success_first: bool
+):
+    pair = [succeeded("b", "the answer"), failed("b", "server error")]
+    rows = [succeeded("a"), *(pair if success_first else pair[::-1]), succeeded("c"), succeeded("d")]
+
+    manifest = land_results(rows, job(), ref_with_keys(tmp_path), out)
+
+    assert by_key(out)["b"]["status"] == "succeeded"
+    assert by_key(out)["b"]["text"] == "the answer"
+    assert [(row["key"], row["error"]["message"]) for row in lines_of(out / DUPLICATES_FILE)] == [("b", "server error")]
+    assert (manifest.counts.succeeded, manifest.counts.failed, manifest.counts.duplicates) == (4, 0, 1)
+    assert manifest.duplicates_uri == str(out / DUPLICATES_FILE)
+
+
+@pytest.mark.parametrize("status", ["succeeded", "failed"])
+def test_between_two_rows_of_the_same_status_the_first_wins(tmp_path: Path, out: ObjectStoragePath, status: str):
+    make = succeeded if status == "succeeded" else failed
+    rows = [make("a", "first"), succeeded("b"), make("a", "second"), make("a", "third")]
+
+    manifest = land_results(rows, job(), ref_with_keys(tmp_path), out)
+
+    winner = by_key(out)["a"]
+    assert (winner.get("text") or winner["error"]["message"]) == "first"
+    losers = lines_of(out / DUPLICATES_FILE)
+    assert [row.get("text") or row["error"]["message"] for row in losers] == ["second", "third"]
+    assert manifest.counts.duplicates == 2
+
+
+@pytest.mark.parametrize("readable_first", [True, False], ids=["readable-first", "readable-last"])
+def test_a_readable_failure_beats_an_unparseable_line_for_the_same_key(
+    tmp_path: Path, out: ObjectStoragePath, readable_first: bool
+):
+    pair = [failed("a", "quota exceeded"), unparseable("a")]
+    manifest = land_results(pair if readable_first else pair[::-1], job(), ref_with_keys(tmp_path), out)
+
+    assert by_key(out)["a"]["error"]["message"] == "quota exceeded"
+    assert lines_of(out / DUPLICATES_FILE)[0]["error"]["code"] == UNPARSEABLE
+    assert (manifest.counts.failed, manifest.counts.duplicates, manifest.counts.unparseable) == (1, 1, 1)
+
+
+def test_a_renamed_key_and_its_provider_id_are_one_key_for_the_duplicate_rule(tmp_path: Path, out: ObjectStoragePath):
+    ref = ref_with_keys(tmp_path, ("doc/1",))
+
+    manifest = land_results(
+        [failed(portable_id("doc/1"), "first"), succeeded(portable_id("doc/1"), "later")], job(), ref, out, portable_id
+    )
+
+    assert [(row["key"], row["text"]) for row in written(out)] == [("doc/1", "later")]
+    assert [row["key"] for row in lines_of(out / DUPLICATES_FILE)] == ["doc/1"]  # under its input key
+    assert manifest.counts.duplicates == 1
+
+
+def test_a_key_listed_twice_in_the_keys_file_is_joined_once_at_its_first_place(tmp_path: Path, out: ObjectStoragePath):
+    manifest = land_results([succeeded("b")], job(), ref_with_keys(tmp_path, ("a", "b", "a", "c")), out)
+
+    assert [(row["key"], row["status"]) for row in written(out)] == [
+        ("a", "missing"),
+        ("b", "succeeded"),
+        ("c", "missing"),
+    ]
+    assert manifest.counts.total == 3
+
+
+# --- unparseable rows --------------------------------------------------------------------------------------
+
+
+def test_an_unparseable_line_with_a_known_key_is_that_keys_failed_row_and_is_counted(
+    tmp_path: Path, out: ObjectStoragePath
+):
+    manifest = land_results([unparseable("c", '{"key": "c", "response": 1}')], job(), ref_with_keys(tmp_path), out)
+
+    row = by_key(out)["c"]
+    assert row["status"] == "failed"
+    assert row["error"] == {
+        "message": "unparseable result (files/out, line 9): invalid JSON: boom",
+        "code": UNPARSEABLE,
+        "raw": '{"key": "c", "response": 1}',
+    }
+    assert (manifest.counts.failed, manifest.counts.unparseable, manifest.counts.unmatched) == (1, 1, 0)
+
+
+def test_the_raw_text_of_an_unparseable_line_is_redacted_like_the_message():
+    row = unparseable("a", '{"auth": "sk-secret"}')
+
+    redacted = redacted_row(row, lambda text: text.replace("sk-secret", "***"))
+
+    assert redacted.error.raw == '{"auth": "***"}'
+
+
+# --- the manifest ------------------------------------------------------------------------------------------
+
+
+def test_without_unmatched_or_duplicate_rows_no_such_file_is_written_or_named(tmp_path: Path, out: ObjectStoragePath):
+    manifest = land_results([succeeded(k) for k in KEYS], job(), ref_with_keys(tmp_path), out)
+
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_FILE, RESULTS_FILE]
+    assert (manifest.unmatched_uri, manifest.duplicates_uri) == (None, None)
+    assert (manifest.counts.unmatched, manifest.counts.duplicates, manifest.counts.unparseable) == (0, 0, 0)
+
+
+def test_the_manifest_on_disk_names_every_file_and_count(tmp_path: Path, out: ObjectStoragePath):
+    rows = [succeeded("a"), failed("a"), succeeded("ghost"), unparseable(None)]
+
+    land_results(rows, job(), ref_with_keys(tmp_path), out)
+
+    on_disk = json.loads((out / MANIFEST_FILE).read_text())
+    assert on_disk["counts"] == {
+        "total": 4,
+        "succeeded": 1,
+        "failed": 0,
+        "cancelled": 0,
+        "expired": 0,
+        "missing": 3,
+        "unmatched": 2,
+        "duplicates": 1,
+        "unparseable": 1,
+    }
+    assert on_disk["results_uri"] == str(out / RESULTS_FILE)
+    assert on_disk["unmatched_uri"] == str(out / UNMATCHED_FILE)
+    assert on_disk["duplicates_uri"] == str(out / DUPLICATES_FILE)
+
+
+def test_a_manifest_written_before_these_fields_existed_still_parses():
+    old = {
+        "job_ref": {"provider": "gemini", "conn_id": "c", "job_name": JOB},
+        "state": "JOB_STATE_SUCCEEDED",
+        "counts": {"total": 2, "succeeded": 2, "failed": 0, "cancelled": 0, "expired": 0, "missing": 0},
+        "results_uri": "/r/results.jsonl",
+        "manifest_uri": "/r/manifest.json",
+        "written_at": "2026-11-20T10:00:00Z",
+    }
+
+    manifest = ResultsManifest.model_validate(old)
+
+    assert (manifest.counts.unmatched, manifest.counts.duplicates, manifest.counts.unparseable) == (0, 0, 0)
+    assert (manifest.unmatched_uri, manifest.duplicates_uri) == (None, None)
+
+
+# --- landing again -----------------------------------------------------------------------------------------
+
+
+def messy_rows() -> list[ResultRow]:
+    return [failed("b"), succeeded("ghost"), succeeded("b"), unparseable(None), succeeded("a"), failed("a")]
+
+
+def test_landing_the_same_rows_again_writes_the_same_files_and_counts(tmp_path: Path, out: ObjectStoragePath):
+    ref = ref_with_keys(tmp_path)
+    first = land_results(messy_rows(), job(), ref, out)
+    files = {name: (out / name).read_bytes() for name in (RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE)}
+
+    second = land_results(messy_rows(), job(), ref, out)
+
+    assert {name: (out / name).read_bytes() for name in files} == files
+    assert second.model_dump(exclude={"written_at"}) == first.model_dump(exclude={"written_at"})
+    assert sorted(p.name for p in out.iterdir()) == sorted([MANIFEST_FILE, *files])
+
+
+def test_landing_again_without_unmatched_rows_removes_the_earlier_unmatched_and_duplicate_files(
+    tmp_path: Path, out: ObjectStoragePath
+):
+    ref = ref_with_keys(tmp_path)
+    land_results(messy_rows(), job(), ref, out)
+
+    manifest = land_results([succeeded(k) for k in KEYS], job(), ref, out)
+
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_FILE, RESULTS_FILE]
+    assert (manifest.unmatched_uri, manifest.duplicates_uri) == (None, None)
+
+
+def test_a_crash_after_unmatched_rows_leaves_no_partial_file_and_no_scratch_file(
+    tmp_path: Path, out: ObjectStoragePath, monkeypatch: pytest.MonkeyPatch
+):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    def rows() -> Iterator[ResultRow]:
+        yield succeeded("ghost")
+        yield failed("a")
+        yield succeeded("a")
+        raise ConnectionResetError("download interrupted")
+
+    with pytest.raises(ConnectionResetError):
+        land_results(rows(), job(), ref_with_keys(tmp_path), out)
+
+    assert list(out.iterdir()) == []
+    assert list(scratch.iterdir()) == []
+
+
+def test_landing_leaves_no_scratch_file_behind(tmp_path: Path, out: ObjectStoragePath, monkeypatch: pytest.MonkeyPatch):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    land_results(messy_rows(), job(), ref_with_keys(tmp_path), out)
+
+    assert list(scratch.iterdir()) == []
+
+
+def test_the_scratch_space_of_a_landing_killed_outright_is_removed_by_the_next_one(
+    tmp_path: Path, out: ObjectStoragePath, monkeypatch: pytest.MonkeyPatch
+):
+    scratch = tmp_path / "scratch"
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    killed = scratch / f"{SCRATCH_PREFIX}{ended.pid}-x1y2"
+    running = scratch / f"{SCRATCH_PREFIX}{os.getpid()}-z3w4"
+    other = scratch / "someone-elses-dir"
+    for directory in (killed, running, other):
+        directory.mkdir(parents=True)
+        (directory / "rows.jsonl").write_bytes(b"{}\n")
+
+    land_results([succeeded("a")], job(), ref_with_keys(tmp_path), out)
+
+    assert sorted(p.name for p in scratch.iterdir()) == sorted([running.name, other.name])
+
+
+# --- at scale ----------------------------------------------------------------------------------------------
+
+
+def test_fifty_thousand_mixed_rows_add_up_to_the_input_count(tmp_path: Path, out: ObjectStoragePath):
+    """Renamed and plain keys, rows shuffled, duplicates both ways, unknown and keyless rows, garbage, gaps."""
+    rng = random.Random(10)
+    keys = tuple(f"doc/{i}" if i % 3 == 0 else f"k{i}" for i in range(50_000))
+    ref = ref_with_keys(tmp_path, keys)
+    expected: dict[str, str] = {}
+    rows: list[ResultRow] = []
+    for i, key in enumerate(keys):
+        wire_key = portable_id(key)
+        kind = i % 10
+        if kind == 9:
+            continue  # never answered: missing
+        if kind == 8:
+            rows.append(unparseable(wire_key))
+            expected[key] = "failed"
+        elif kind == 7:  # a failure and a later success: the success wins
+            rows += [failed(wire_key), succeeded(wire_key)]
+            expected[key] = "succeeded"
+        elif kind == 6:
+            rows.append(failed(wire_key))
+            expected[key] = "failed"
+        else:
+            rows.append(succeeded(wire_key))
+            expected[key] = "succeeded"
+    rows += [succeeded(f"ghost-{i}") for i in range(700)] + [unparseable(None) for _ in range(300)]
+    rng.shuffle(rows)
+
+    manifest = land_results(rows, job(), ref, out, portable_id)
+
+    c = manifest.counts
+    assert c.total == len(keys) == total_of(manifest)
+    assert (c.succeeded, c.failed, c.missing) == (35_000, 10_000, 5_000)
+    assert (c.unmatched, c.duplicates, c.unparseable) == (1_000, 5_000, 5_300)
+    landed = written(out)
+    assert [row["key"] for row in landed] == list(keys)
+    assert {row["key"]: row["status"] for row in landed if row["status"] != "missing"} == expected
+    assert len(lines_of(out / UNMATCHED_FILE)) == c.unmatched
+    assert {row["status"] for row in lines_of(out / DUPLICATES_FILE)} == {"failed"}

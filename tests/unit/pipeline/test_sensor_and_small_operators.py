@@ -32,7 +32,7 @@ from airflow_provider_genai_batch.operators.jobs import (
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 
-from .fakes import FAKE_CONN_ID, FakeBatchHook, FakeTI, make_context, succeeded
+from .fakes import FAKE_CONN_ID, FakeBatchHook, FakeSupervisor, FakeTI, make_context, succeeded
 
 JOB = "batches/job-1"
 REF = BatchJobRef(provider="gemini", conn_id=FAKE_CONN_ID, job_name=JOB, request_count=3)
@@ -219,14 +219,31 @@ def test_the_sensor_template_fields_cover_job_ref_and_output_uri():
     assert {"job_ref", "output_uri"} <= set(GenAIBatchSensor.template_fields)
 
 
-def test_on_kill_while_a_non_deferrable_sensor_pokes_cancels_the_job(fake_hook: FakeBatchHook, output_uri: str):
+def test_on_kill_while_a_non_deferrable_sensor_pokes_cancels_the_job_of_a_task_marked_failed(
+    fake_hook: FakeBatchHook, supervisor: FakeSupervisor, output_uri: str
+):
     fake_hook.add_job(JOB, JobState.RUNNING)
+    ti = FakeTI(task_id="wait", map_index=4)
+    supervisor.task_states = {ti.run_id: {"wait_4": "failed"}}
     op = sensor(output_uri=output_uri, deferrable=False, cancel_on_kill=True)
-    op.poke(make_context())
+    op.poke(make_context(ti))
 
     op.on_kill()
 
     assert fake_hook.names("cancel_batch") == [JOB]
+    assert supervisor.sent[0].map_index == 4
+
+
+def test_on_kill_while_a_non_deferrable_sensor_pokes_keeps_the_job_when_the_state_cannot_be_read(
+    fake_hook: FakeBatchHook, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    op = sensor(output_uri=output_uri, deferrable=False, cancel_on_kill=True)
+    op.poke(make_context())
+
+    op.on_kill()  # no Task SDK supervisor to ask
+
+    assert fake_hook.names("cancel_batch") == []
 
 
 def test_a_non_deferrable_sensor_timeout_cancels_the_job(fake_hook: FakeBatchHook, output_uri: str):
@@ -370,8 +387,8 @@ def test_list_jobs_operator_returns_summaries_of_every_job(fake_hook: FakeBatchH
 
     jobs = GenAIBatchListJobsOperator(task_id="ls", conn_id=FAKE_CONN_ID).execute(make_context())
 
-    assert [j["name"] for j in jobs] == ["batches/1", "batches/2"]
-    assert jobs[0] == {
+    assert [j["name"] for j in jobs] == ["batches/2", "batches/1"]  # as listed: newest first
+    assert jobs[1] == {
         "name": "batches/1",
         "display_name": "one",
         "model": None,
@@ -387,4 +404,4 @@ def test_list_jobs_operator_stops_at_its_limit(fake_hook: FakeBatchHook):
 
     jobs = GenAIBatchListJobsOperator(task_id="ls", conn_id=FAKE_CONN_ID, limit=2).execute(make_context())
 
-    assert [j["name"] for j in jobs] == ["batches/0", "batches/1"]
+    assert [j["name"] for j in jobs] == ["batches/4", "batches/3"]

@@ -6,22 +6,26 @@ import asyncio
 import json
 import logging
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 from airflow._shared.module_loading import import_string  # what the triggerer uses to load a trigger
 from airflow.sdk import Connection
+from airflow.sdk.execution_time.comms import GetTaskStates
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.models import BatchStats, JobState
+from airflow_provider_genai_batch.triggers import batch_job as batch_job_module
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 
-from .fakes import FAKE_CONN_ID, FAKE_SECRET, FakeBatchHook
+from .fakes import FAKE_CONN_ID, FAKE_SECRET, FakeBatchHook, FakeSupervisor, capture_log, log_messages
 
 JOB = "batches/job-1"
+DAG_ID, RUN_ID, TASK_ID = "genai_dag", "manual__2026-01-02T00:00:00+00:00", "wait"
 REF = BatchJobRef(provider="gemini", conn_id=FAKE_CONN_ID, job_name=JOB, idempotency_key="gbk-0123456789abcdef0123")
 
 
@@ -225,22 +229,201 @@ async def test_a_job_that_ends_before_the_deadline_gives_terminal_not_timeout(fa
     assert events[0].payload["state"] == "JOB_STATE_FAILED"
 
 
-async def test_on_kill_cancels_the_job_when_cancel_on_kill(fake_hook: FakeBatchHook):
-    fake_hook.add_job(JOB, JobState.RUNNING)
+# --- on_kill: cancel only for a task a user ended --------------------------------------------------------
 
-    await trigger(cancel_on_kill=True).on_kill()
+
+def attached(trig: GenAIBatchJobTrigger, map_index: int = -1) -> GenAIBatchJobTrigger:
+    """The trigger as the triggerer runs it: with the task instance it serves attached."""
+    trig.task_instance = SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID, task_id=TASK_ID, map_index=map_index)
+    return trig
+
+
+@pytest.mark.parametrize("state", ["failed", "success", "skipped", "upstream_failed", "removed"])
+async def test_on_kill_cancels_the_job_of_a_task_instance_a_user_ended(
+    fake_hook: FakeBatchHook, supervisor: FakeSupervisor, state: str, caplog
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    supervisor.task_states = {RUN_ID: {TASK_ID: state}}
+    trig = attached(trigger(cancel_on_kill=True))
+    capture_log(trig, caplog)
+
+    await trig.on_kill()
 
     assert fake_hook.names("acancel_batch") == [JOB]
     assert fake_hook.names("cancel_batch") == []
+    assert log_messages(caplog) == [
+        f"task killed (the task instance was set to {state}): cancelling {JOB}",
+        f"cancellation of {JOB} requested",
+    ]
 
 
-async def test_on_kill_leaves_the_job_alone_when_not_cancel_on_kill(fake_hook: FakeBatchHook):
+@pytest.mark.parametrize(
+    "state",
+    [None, "scheduled", "queued", "running", "deferred", "up_for_retry", "up_for_reschedule", "restarting"],
+)
+async def test_on_kill_keeps_the_job_of_a_task_instance_that_was_cleared_or_moved(
+    fake_hook: FakeBatchHook, supervisor: FakeSupervisor, state: str | None, caplog
+):
     fake_hook.add_job(JOB, JobState.RUNNING)
+    supervisor.task_states = {RUN_ID: {TASK_ID: state}}
+    trig = attached(trigger(cancel_on_kill=True))
+    capture_log(trig, caplog)
 
-    await trigger(cancel_on_kill=False).on_kill()
+    await trig.on_kill()
 
     assert fake_hook.names("acancel_batch") == []
+    shown = "none" if state is None else state
+    assert log_messages(caplog) == [
+        f"trigger stopped but the task instance is {shown} (cleared, rescheduled or moved) and still waits on "
+        f"the job: keeping {JOB}"
+    ]
+
+
+async def test_on_kill_cancels_the_job_of_a_task_instance_that_no_longer_exists(
+    fake_hook: FakeBatchHook, supervisor: FakeSupervisor
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    supervisor.task_states = {}  # its DAG run was deleted
+
+    await attached(trigger()).on_kill()
+
+    assert fake_hook.names("acancel_batch") == [JOB]
+
+
+async def test_on_kill_keeps_the_job_when_the_state_cannot_be_read(
+    fake_hook: FakeBatchHook, supervisor: FakeSupervisor, caplog
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    supervisor.fail = True
+    trig = attached(trigger())
+    capture_log(trig, caplog)
+
+    await trig.on_kill()
+
+    assert fake_hook.names("acancel_batch") == []
+    (message,) = log_messages(caplog)
+    assert message.startswith("trigger stopped but the task instance's state could not be read (")
+    assert message.endswith(f": keeping {JOB}")
+
+
+async def test_on_kill_keeps_the_job_without_a_supervisor_to_ask(fake_hook: FakeBatchHook, caplog):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    trig = attached(trigger())
+    capture_log(trig, caplog)
+
+    await trig.on_kill()
+
+    assert fake_hook.names("acancel_batch") == []
+    assert "could not be read" in log_messages(caplog)[0]
+
+
+async def test_on_kill_keeps_the_job_when_no_task_instance_is_attached(
+    fake_hook: FakeBatchHook, supervisor: FakeSupervisor
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    supervisor.task_states = {RUN_ID: {TASK_ID: "failed"}}
+
+    await trigger().on_kill()
+
+    assert supervisor.sent == []
+    assert fake_hook.names("acancel_batch") == []
+
+
+async def test_on_kill_reads_the_state_of_exactly_its_task_instance(
+    fake_hook: FakeBatchHook, supervisor: FakeSupervisor
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    supervisor.task_states = {RUN_ID: {TASK_ID: "failed"}}
+
+    await attached(trigger()).on_kill()
+
+    (sent,) = supervisor.sent
+    assert isinstance(sent, GetTaskStates)
+    assert (sent.dag_id, sent.task_ids, sent.run_ids, sent.map_index) == (DAG_ID, [TASK_ID], [RUN_ID], None)
+
+
+async def test_on_kill_of_a_mapped_task_instance_judges_its_own_map_index(
+    fake_hook: FakeBatchHook, supervisor: FakeSupervisor
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    # The lookup is filtered by map index; a sibling's state in the answer must not be taken for this one.
+    supervisor.task_states = {RUN_ID: {f"{TASK_ID}_2": "failed", f"{TASK_ID}_3": "queued"}}
+
+    await attached(trigger(), map_index=3).on_kill()
+
+    assert supervisor.sent[0].map_index == 3
+    assert fake_hook.names("acancel_batch") == []
+
+
+async def test_on_kill_leaves_the_job_alone_when_not_cancel_on_kill(
+    fake_hook: FakeBatchHook, supervisor: FakeSupervisor
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    supervisor.task_states = {RUN_ID: {TASK_ID: "failed"}}
+
+    await attached(trigger(cancel_on_kill=False)).on_kill()
+
+    assert supervisor.sent == []
+    assert fake_hook.names("acancel_batch") == []
     assert fake_hook.names("cancel_batch") == []
+
+
+async def test_on_kill_after_a_cancel_whose_answer_was_lost_logs_the_job_already_ended(
+    fake_hook: FakeBatchHook, supervisor: FakeSupervisor, caplog
+):
+    fake_hook.add_job(JOB, JobState.CANCELLED)
+    supervisor.task_states = {RUN_ID: {TASK_ID: "failed"}}
+    fake_hook.refuse_cancels(
+        ProviderAPIError(f"Batch {JOB} has already ended and cannot be cancelled.", http_status=400, provider="gemini")
+    )
+    trig = attached(trigger())
+    capture_log(trig, caplog)
+
+    await trig.on_kill()
+
+    assert log_messages(caplog)[-1] == f"{JOB} is already JOB_STATE_CANCELLED: nothing left to cancel"
+
+
+async def test_on_kill_logs_a_cancel_that_really_failed_without_raising(
+    fake_hook: FakeBatchHook, supervisor: FakeSupervisor, caplog
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    supervisor.task_states = {RUN_ID: {TASK_ID: "failed"}}
+    fake_hook.refuse_cancels(ProviderAPIError("permission denied", http_status=403, provider="gemini"))
+    trig = attached(trigger())
+    capture_log(trig, caplog)
+
+    await trig.on_kill()
+
+    failure = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in failure] == [f"cancelling {JOB} on kill failed"]
+    assert "permission denied" in str(failure[0].exc_info[1])
+
+
+async def test_on_kill_finishes_its_cancel_when_the_triggerer_cancels_on_kill_again(
+    fake_hook: FakeBatchHook, supervisor: FakeSupervisor, monkeypatch: pytest.MonkeyPatch
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    supervisor.task_states = {RUN_ID: {TASK_ID: "failed"}}
+    sent, answer = asyncio.Event(), asyncio.Event()
+
+    async def slow_cancel(name: str) -> None:
+        sent.set()
+        await answer.wait()
+        fake_hook.calls.append(("acancel_batch", name))
+
+    monkeypatch.setattr(fake_hook, "acancel_batch", slow_cancel)
+    on_kill = asyncio.create_task(attached(trigger()).on_kill())
+    await asyncio.wait_for(sent.wait(), 5)
+
+    on_kill.cancel("__airflow_user_action__")  # what the triggerer does on its next loop, about a second later
+    with pytest.raises(asyncio.CancelledError):
+        await on_kill
+    answer.set()
+    await asyncio.wait_for(asyncio.gather(*batch_job_module._ON_KILL_WORK), 5)
+
+    assert fake_hook.names("acancel_batch") == [JOB]
+    assert not batch_job_module._ON_KILL_WORK
 
 
 async def test_progress_is_logged_as_counts_once_per_change(fake_hook: FakeBatchHook, caplog):

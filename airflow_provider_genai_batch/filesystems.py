@@ -1,0 +1,43 @@
+"""Which packages read which URI scheme, and what to install when they are missing: one map for every path.
+
+Airflow's ``ObjectStoragePath`` reads remote storage only through a filesystem that an Airflow provider
+registers for the scheme (the Amazon provider for ``s3://``, ...), backed by an fsspec package (s3fs,
+...). Without them a path fails with "No filesystem registered for scheme s3" or a bare "Install s3fs";
+this map turns either into the install command of this provider's matching extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from airflow.sdk.io import has_fs
+
+DISTRIBUTION = "airflow-provider-genai-batch"
+LOCAL_SCHEMES = frozenset({"", "file", "local"})
+
+FILESYSTEM_EXTRAS: Mapping[str, tuple[str, str]] = {
+    "s3": ("s3", "the Amazon provider with s3fs"),
+    "s3a": ("s3", "the Amazon provider with s3fs"),
+    "s3n": ("s3", "the Amazon provider with s3fs"),
+    "gs": ("gcs", "the Google provider with gcsfs"),
+    "gcs": ("gcs", "the Google provider with gcsfs"),
+    "abfs": ("azure", "the Microsoft Azure provider with adlfs"),
+    "abfss": ("azure", "the Microsoft Azure provider with adlfs"),
+    "adl": ("azure", "the Microsoft Azure provider with adlfs"),
+}
+"""URI scheme -> (this provider's extra, what it installs); the extras are declared in ``pyproject.toml``."""
+
+
+def filesystem_registered(scheme: str) -> bool:
+    """Whether Airflow has a filesystem for ``scheme`` (local paths always)."""
+    return scheme in LOCAL_SCHEMES or has_fs(scheme)
+
+
+def missing_filesystem(scheme: str, error: BaseException | None = None) -> str:
+    """The reason a ``scheme://`` path cannot be read, naming exactly what to install."""
+    extra = FILESYSTEM_EXTRAS.get(scheme)
+    if extra is not None:
+        name, what = extra
+        return f"reading {scheme}:// paths needs {what}: pip install '{DISTRIBUTION}[{name}]'"
+    detail = f" ({error})" if error is not None else ""
+    return f"no filesystem reads {scheme}:// paths: install the Airflow provider that registers one{detail}"

@@ -1,0 +1,93 @@
+"""A JSONL input file opened for the validation pass: its size known first, its bytes read decompressed.
+
+Any ``ObjectStoragePath`` (local, ``s3://``, ``gs://``, ...). Every way a path can fail before its first
+line — empty, missing, a directory, unreadable, a filesystem package not installed, a compression we do
+not read — is an :class:`InputValidationError` that says so. A gzip file (recognised by its magic bytes,
+whatever its name) is decompressed as it streams.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any, cast
+
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_genai_batch.errors import InputValidationError
+from airflow_provider_genai_batch.filesystems import filesystem_registered, missing_filesystem
+from airflow_provider_genai_batch.formats.jsonl import UTF8_BOM
+
+GZIP_MAGIC = b"\x1f\x8b"
+UNREAD_COMPRESSIONS = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd", b"PK\x03\x04": "zip"}
+"""Magic bytes of compressed formats that are refused (only gzip is read transparently)."""
+_HEAD_BYTES = 8
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """What is known about an input file before its lines are read."""
+
+    uri: str
+    size: int
+    """Bytes as stored (compressed bytes for a gzip file)."""
+    gzip: bool
+    bom: bool
+    """The stored bytes start with a UTF-8 byte-order mark (never true for a gzip file)."""
+
+
+@contextmanager
+def open_input(uri: str) -> Iterator[tuple[InputFile, IO[bytes]]]:
+    """Open ``uri`` for reading: its facts and a binary stream of its (decompressed) bytes."""
+    path = _path(uri)
+    size = _size(path, uri)
+    try:
+        raw: IO[bytes] = path.open("rb")
+    except IsADirectoryError:
+        raise InputValidationError(_DIRECTORY, source=uri) from None
+    except PermissionError as err:
+        raise InputValidationError(f"input file cannot be read: {err.strerror or err}", source=uri) from None
+    with raw:
+        head: bytes = raw.read(_HEAD_BYTES)
+        raw.seek(0)
+        for magic, name in UNREAD_COMPRESSIONS.items():
+            if head.startswith(magic):
+                raise InputValidationError(
+                    f"input is {name}-compressed: only gzip is read as it is; decompress it or gzip it instead",
+                    source=uri,
+                )
+        if head.startswith(GZIP_MAGIC):
+            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+                yield InputFile(uri=uri, size=size, gzip=True, bom=False), cast(IO[bytes], unzipped)
+        else:
+            yield InputFile(uri=uri, size=size, gzip=False, bom=head.startswith(UTF8_BOM)), raw
+
+
+_DIRECTORY = "input is a directory, not a JSONL file: name the file itself"
+
+
+def _path(uri: str) -> ObjectStoragePath:
+    try:
+        path = ObjectStoragePath(uri)
+    except ValueError:
+        raise InputValidationError(missing_filesystem(uri.partition("://")[0]), source=uri) from None
+    if not filesystem_registered(path.protocol):
+        raise InputValidationError(missing_filesystem(path.protocol), source=uri)
+    return path
+
+
+def _size(path: ObjectStoragePath, uri: str) -> int:
+    """The stored size, from one ``stat`` (no read): refuses what is not a readable file first."""
+    try:
+        info: Any = path.stat()
+    except ImportError as err:
+        raise InputValidationError(missing_filesystem(path.protocol, err), source=uri) from None
+    except FileNotFoundError:
+        raise InputValidationError("input file does not exist", source=uri) from None
+    except PermissionError as err:
+        raise InputValidationError(f"input file cannot be read: {err.strerror or err}", source=uri) from None
+    if info.get("type") == "directory":
+        raise InputValidationError(_DIRECTORY, source=uri)
+    return int(info.get("size") or 0)

@@ -1,0 +1,165 @@
+"""On-disk key stores with a bounded page cache, so memory stays flat at millions of keys.
+
+Landing must look up every input key (to join results on it) and validation must know every key it has
+seen (to name the line of a duplicate); in a dict both grow with the row count. :class:`KeyIndex` is a
+map with look-ups as keys come. :class:`KeyLog` only appends and finds duplicates afterwards with one
+sort: validation needs nothing else, and its cost does not depend on the order keys come in, while a
+B-tree kept ordered per key slows down several times when they come in random order (UUIDs).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+CACHE_KIB = 8 * 1024
+"""The index's page cache: the most memory it holds, whatever the key count."""
+LOG_CACHE_KIB = 2 * 1024
+"""The log's page cache, which also bounds its sort's memory: appends need none, the sort spills to disk."""
+
+
+def _connect(path: Path, cache_kib: int) -> sqlite3.Connection:
+    """A throwaway database: no journal, no syncing, temporary sort files on disk, a bounded cache."""
+    db = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE", f"cache_size=-{cache_kib}"):
+        db.execute(f"PRAGMA {pragma}")
+    return db
+
+
+def _temporary_file(directory: Path | None) -> Path:
+    descriptor, name = tempfile.mkstemp(prefix="genai-batch-keys-", suffix=".sqlite", dir=directory)
+    os.close(descriptor)
+    return Path(name)
+
+
+class KeyIndex:
+    """A set of string keys, each mapped to an integer (a line number, a status), kept in a temporary file.
+
+    Not thread-safe; closing it (or leaving its ``with`` block) removes the file.
+    """
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.path = _temporary_file(directory)
+        self._count = 0
+        self._db = _connect(self.path, CACHE_KIB)
+        self._db.execute("CREATE TABLE keys (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
+        self._db.execute("BEGIN")  # one transaction for the index's whole life: nothing is ever synced
+
+    def setdefault(self, key: str, value: int) -> int:
+        """Add ``key`` with ``value`` unless it is there; returns the value it now has (the earlier one if so)."""
+        if self._db.execute("INSERT OR IGNORE INTO keys VALUES (?, ?)", (key, value)).rowcount:
+            self._count += 1
+            return value
+        existing = self.get(key)
+        assert existing is not None
+        return existing
+
+    def set(self, key: str, value: int) -> None:
+        """Add ``key`` or replace its value."""
+        if self.get(key) is None:
+            self._count += 1
+        self._db.execute("INSERT OR REPLACE INTO keys VALUES (?, ?)", (key, value))
+
+    def get(self, key: str) -> int | None:
+        """The value of ``key``, or None when it is not in the index."""
+        row = self._db.execute("SELECT value FROM keys WHERE key = ?", (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self.get(key) is not None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def close(self) -> None:
+        """Drop the index and its file."""
+        self._db.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> KeyIndex:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """Two lines whose ids are equal: ``line`` is the later one, ``first_line`` where the id was first used."""
+
+    id: str
+    line: int
+    key: str
+    first_line: int
+    first_key: str
+
+
+class KeyLog:
+    """Ids appended with their line number (and, where it differs, the key the id stands for).
+
+    :meth:`add` only buffers; every :data:`BATCH` rows go to an unindexed table in one bulk insert.
+    :meth:`first_duplicate` sorts what was added, once, on disk. Not thread-safe; closing it (or leaving
+    its ``with`` block) removes the file.
+    """
+
+    BATCH = 8192
+    _hash = staticmethod(hash)
+    """What rows are grouped on before their ids are compared in full (a cheap integer first)."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.path = _temporary_file(directory)
+        self._db = _connect(self.path, LOG_CACHE_KIB)
+        self._db.execute(
+            "CREATE TABLE ids (line INTEGER PRIMARY KEY, hash INTEGER NOT NULL, id TEXT NOT NULL, key TEXT)"
+        )
+        self._db.execute("BEGIN")  # one transaction for the log's whole life: nothing is ever synced
+        self._pending: list[tuple[int, int, str, str | None]] = []
+
+    def add(self, line: int, id_: str, key: str | None = None) -> None:
+        """Log ``id_`` for ``line`` (lines must grow); ``key`` is the key it stands for, when not ``id_``."""
+        self._pending.append((line, self._hash(id_), id_, key))
+        if len(self._pending) >= self.BATCH:
+            self._flush()
+
+    def first_duplicate(self) -> Duplicate | None:
+        """The earliest line whose id an earlier line already had, or None when every id is distinct."""
+        self._flush()
+        found = self._db.execute(
+            "WITH dup AS (SELECT hash, id, MIN(line) AS first FROM ids GROUP BY hash, id HAVING COUNT(*) > 1) "
+            "SELECT MIN(ids.line) AS line, dup.first FROM dup "
+            "JOIN ids ON ids.hash = dup.hash AND ids.id = dup.id AND ids.line > dup.first "
+            "GROUP BY dup.hash, dup.id ORDER BY line LIMIT 1"
+        ).fetchone()
+        if found is None:
+            return None
+        line, first_line = found
+        (id_, key), (_, first_key) = (self._row(line), self._row(first_line))
+        return Duplicate(id=id_, line=line, key=key, first_line=first_line, first_key=first_key)
+
+    def _row(self, line: int) -> tuple[str, str]:
+        id_, key = self._db.execute("SELECT id, key FROM ids WHERE line = ?", (line,)).fetchone()
+        return id_, key if key is not None else id_
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._db.executemany("INSERT INTO ids VALUES (?, ?, ?, ?)", self._pending)
+            self._pending = []
+
+    def close(self) -> None:
+        """Drop the log and its file."""
+        self._db.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> KeyLog:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
