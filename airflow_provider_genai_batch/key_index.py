@@ -1,10 +1,9 @@
-"""On-disk key stores with a bounded page cache, so memory stays flat at millions of keys.
+"""An on-disk log of input keys with a bounded page cache, so validation's memory stays flat at millions of keys.
 
-Landing must look up every input key (to join results on it) and validation must know every key it has
-seen (to name the line of a duplicate); in a dict both grow with the row count. :class:`KeyIndex` is a
-map with look-ups as keys come. :class:`KeyLog` only appends and finds duplicates afterwards with one
-sort: validation needs nothing else, and its cost does not depend on the order keys come in, while a
-B-tree kept ordered per key slows down several times when they come in random order (UUIDs).
+Validation must know every key it has seen (to name the line of a duplicate); in a dict that grows with
+the row count. :class:`KeyLog` only appends and finds duplicates afterwards with one sort: its cost does
+not depend on the order keys come in, while a B-tree kept ordered per key (a look-up per key) slows down
+several times when they come in random order (UUIDs).
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-CACHE_KIB = 8 * 1024
-"""The index's page cache: the most memory it holds, whatever the key count."""
 LOG_CACHE_KIB = 2 * 1024
 """The log's page cache, which also bounds its sort's memory: appends need none, the sort spills to disk."""
 
@@ -34,59 +31,6 @@ def _temporary_file(directory: Path | None) -> Path:
     descriptor, name = tempfile.mkstemp(prefix="genai-batch-keys-", suffix=".sqlite", dir=directory)
     os.close(descriptor)
     return Path(name)
-
-
-class KeyIndex:
-    """A set of string keys, each mapped to an integer (a line number, a status), kept in a temporary file.
-
-    Not thread-safe; closing it (or leaving its ``with`` block) removes the file.
-    """
-
-    def __init__(self, directory: Path | None = None) -> None:
-        self.path = _temporary_file(directory)
-        self._count = 0
-        self._db = _connect(self.path, CACHE_KIB)
-        self._db.execute("CREATE TABLE keys (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID")
-        self._db.execute("BEGIN")  # one transaction for the index's whole life: nothing is ever synced
-
-    def setdefault(self, key: str, value: int) -> int:
-        """Add ``key`` with ``value`` unless it is there; returns the value it now has (the earlier one if so)."""
-        if self._db.execute("INSERT OR IGNORE INTO keys VALUES (?, ?)", (key, value)).rowcount:
-            self._count += 1
-            return value
-        existing = self.get(key)
-        assert existing is not None
-        return existing
-
-    def set(self, key: str, value: int) -> None:
-        """Add ``key`` or replace its value."""
-        if self.get(key) is None:
-            self._count += 1
-        self._db.execute("INSERT OR REPLACE INTO keys VALUES (?, ?)", (key, value))
-
-    def get(self, key: str) -> int | None:
-        """The value of ``key``, or None when it is not in the index."""
-        row = self._db.execute("SELECT value FROM keys WHERE key = ?", (key,)).fetchone()
-        return None if row is None else int(row[0])
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and self.get(key) is not None
-
-    def __len__(self) -> int:
-        return self._count
-
-    def close(self) -> None:
-        """Drop the index and its file."""
-        self._db.close()
-        self.path.unlink(missing_ok=True)
-
-    def __enter__(self) -> KeyIndex:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 @dataclass(frozen=True)

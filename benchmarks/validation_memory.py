@@ -132,7 +132,7 @@ def duplicate_check_cost(path: Path, lines: int) -> tuple[float, float]:
 
 def key_store_seconds(count: int) -> dict[str, float]:
     """Seconds to take ``count`` distinct keys and learn there is no duplicate, per store and key style."""
-    from airflow_provider_genai_batch.key_index import KeyIndex, KeyLog
+    from airflow_provider_genai_batch.key_index import KeyLog
 
     styles = {
         "in order": [f"customer {number} / order" for number in range(count)],
@@ -145,11 +145,6 @@ def key_store_seconds(count: int) -> dict[str, float]:
         for line, key in enumerate(keys, 1):
             seen.setdefault(key, line)
         timings[f"dict, keys {style}"] = time.perf_counter() - start
-        start = time.perf_counter()
-        with KeyIndex() as index:
-            for line, key in enumerate(keys, 1):
-                index.setdefault(key, line)
-        timings[f"KeyIndex per key, keys {style}"] = time.perf_counter() - start
         start = time.perf_counter()
         with KeyLog() as log:
             for line, key in enumerate(keys, 1):

@@ -1,51 +1,8 @@
-"""The on-disk key stores: an index of keys with an integer each, and a log that finds duplicates."""
+"""The on-disk key log: appends in bulk, finds the earliest duplicate with one sort, removes its file."""
 
 from __future__ import annotations
 
-from airflow_provider_genai_batch.key_index import Duplicate, KeyIndex, KeyLog
-
-
-def test_setdefault_keeps_the_first_value_of_a_key():
-    with KeyIndex() as index:
-        assert index.setdefault("a", 1) == 1
-        assert index.setdefault("a", 7) == 1
-        assert index.get("a") == 1
-        assert len(index) == 1
-
-
-def test_set_replaces_a_value_and_counts_each_key_once():
-    with KeyIndex() as index:
-        index.set("a", 1)
-        index.set("a", 2)
-        index.set("b", 3)
-        assert (index.get("a"), index.get("b"), len(index)) == (2, 3, 2)
-
-
-def test_membership_and_missing_keys():
-    with KeyIndex() as index:
-        index.setdefault("présent\nkey", 0)
-        assert "présent\nkey" in index
-        assert "absent" not in index
-        assert 3 not in index
-        assert index.get("absent") is None
-
-
-def test_keys_that_differ_only_in_case_or_unicode_form_are_distinct():
-    with KeyIndex() as index:
-        for key in ("Key", "key", "\u00e9", "e\u0301"):
-            index.setdefault(key, 1)
-        assert len(index) == 4
-
-
-def test_closing_removes_the_file(tmp_path):
-    index = KeyIndex(tmp_path)
-    index.setdefault("a", 1)
-    assert index.path.exists() and index.path.parent == tmp_path
-    index.close()
-    assert not index.path.exists()
-
-
-# --- KeyLog: ids appended in line order, duplicates found by one sort -----------------------------------------
+from airflow_provider_genai_batch.key_index import Duplicate, KeyLog
 
 
 def test_a_log_of_distinct_ids_has_no_duplicate():

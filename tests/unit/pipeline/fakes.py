@@ -42,6 +42,7 @@ from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook, GeminiSettings
 from airflow_provider_genai_batch.models import BatchJob, BatchStats, FileInfo, JobState
+from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 
 FAKE_CONN_ID = "genai_fake"
@@ -392,3 +393,13 @@ class FakeSupervisor:
             if msg.after is None or timestamp >= msg.after
         ]
         return AssetEventsResult(asset_events=events if msg.ascending else events[::-1])
+
+
+MODEL = "gemini-2.5-flash"
+
+
+def submit_op(input: Any, **kwargs: Any) -> GenAIBatchSubmitOperator:
+    """A submit operator on the fake connection, for ``input``, with the test model unless told otherwise."""
+    kwargs.setdefault("task_id", "submit")
+    kwargs.setdefault("model", MODEL)
+    return GenAIBatchSubmitOperator(conn_id=FAKE_CONN_ID, input=input, **kwargs)

@@ -33,17 +33,10 @@ from .fakes import (
     capture_log,
     log_messages,
     make_context,
+    submit_op,
     succeeded,
     write_jsonl,
 )
-
-MODEL = "gemini-2.5-flash"
-
-
-def submit_op(input: Any, **kwargs: Any) -> GenAIBatchSubmitOperator:
-    kwargs.setdefault("task_id", "submit")
-    kwargs.setdefault("model", MODEL)
-    return GenAIBatchSubmitOperator(conn_id=FAKE_CONN_ID, input=input, **kwargs)
 
 
 def write_input(path: Path, keys: str, text: str = "hello") -> Path:

@@ -25,22 +25,16 @@ from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 
 from .fakes import (
     FAKE_CONN_ID,
+    MODEL,
     DictStateStore,
     FakeBatchHook,
     FakeTI,
     canonical_line,
     make_context,
+    submit_op,
     succeeded,
     write_jsonl,
 )
-
-MODEL = "gemini-2.5-flash"
-
-
-def submit_op(input: Any, **kwargs: Any) -> GenAIBatchSubmitOperator:
-    kwargs.setdefault("task_id", "submit")
-    kwargs.setdefault("model", MODEL)
-    return GenAIBatchSubmitOperator(conn_id=FAKE_CONN_ID, input=input, **kwargs)
 
 
 def key_of(ti: FakeTI) -> str:
