@@ -46,6 +46,30 @@ DEFAULT_MAX_TOKENS = 4096
 PINNED_VERSION = "2023-06-01"
 SAMPLING_REJECTED_FROM = "2026-10-21"
 SAMPLING_PARAMS = frozenset({"temperature", "top_p", "top_k"})
+PARAMS_FIELDS = frozenset(
+    {
+        "max_tokens",
+        "messages",
+        "model",
+        "cache_control",
+        "container",
+        "diagnostics",
+        "inference_geo",
+        "metadata",
+        "output_config",
+        "service_tier",
+        "speed",
+        "stop_sequences",
+        "stream",
+        "system",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "user_profile_id",
+    }
+)
+"""What a batch request's params may hold besides the sampling parameters: the Messages API rejects any other field."""
+MESSAGE_FIELDS = frozenset({"role", "content"})
 EMBEDDINGS_UNSUPPORTED = "anthropic has no embeddings batch API"
 MAX_TEMPERATURE = 1.0
 DOCUMENT_TYPES = frozenset({"application/pdf"})
@@ -240,6 +264,17 @@ def check_native(line: Mapping[str, Any]) -> None:
     messages = params.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ValueError("'params.messages' must be a non-empty list")
+    unknown = sorted(params.keys() - PARAMS_FIELDS - SAMPLING_PARAMS)
+    if unknown:
+        raise ValueError(f"'params' has {', '.join(unknown)}, which the Messages API does not take")
+    for index, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise ValueError(f"'params.messages[{index}]' must be a JSON object")
+        extra = sorted(message.keys() - MESSAGE_FIELDS)
+        if extra:
+            raise ValueError(
+                f"'params.messages[{index}]' has {', '.join(extra)}: a message holds only role and content"
+            )
 
 
 # --- MessageBatch objects ------------------------------------------------------------------------------
@@ -399,14 +434,32 @@ class AnthropicDialect:
         return None
 
     def _check_version_allows(self, params: Mapping[str, Any]) -> None:
-        """API version 2026-10-21 and later reject sampling parameters inside a batch: say so up front."""
-        if self.anthropic_version >= SAMPLING_REJECTED_FROM:
-            sampling = sorted(SAMPLING_PARAMS & params.keys())
-            if sampling:
-                raise ValueError(
-                    f"anthropic-version {self.anthropic_version} rejects {', '.join(sampling)} in batch "
-                    f"requests; remove them or pin {PINNED_VERSION}"
-                )
+        """API version 2026-10-21 and later reject, inside a batch, sampling parameters, documents in assistant
+        turns and citations on user text blocks: say so up front."""
+        if self.anthropic_version < SAMPLING_REJECTED_FROM:
+            return
+        sampling = sorted(SAMPLING_PARAMS & params.keys())
+        if sampling:
+            raise ValueError(
+                f"anthropic-version {self.anthropic_version} rejects {', '.join(sampling)} in batch "
+                f"requests; remove them or pin {PINNED_VERSION}"
+            )
+        for index, message in enumerate(params["messages"]):
+            blocks = message.get("content")
+            for position, block in enumerate(blocks if isinstance(blocks, list) else []):
+                if not isinstance(block, Mapping):
+                    continue
+                where = f"params.messages[{index}].content[{position}]"
+                if message.get("role") == "assistant" and block.get("type") == "document":
+                    raise ValueError(
+                        f"anthropic-version {self.anthropic_version} rejects a document in an assistant "
+                        f"message ({where}); pin {PINNED_VERSION}"
+                    )
+                if message.get("role") == "user" and block.get("type") == "text" and "citations" in block:
+                    raise ValueError(
+                        f"anthropic-version {self.anthropic_version} rejects citations on a user text block "
+                        f"({where}); pin {PINNED_VERSION}"
+                    )
 
     def provider_key(self, key: str) -> str:
         return portable_id(key)

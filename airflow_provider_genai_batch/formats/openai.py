@@ -483,10 +483,12 @@ def _http_error(status_code: int | None, body: Mapping[str, Any]) -> RowError:
 
 
 def response_text(body: Mapping[str, Any]) -> str | None:
-    """The text of a chat completion's first choice, or of a Responses API answer; None when there is none."""
+    """The text of a chat or legacy completion's first choice, or of a Responses API answer; None when there is none."""
     choices = body.get("choices")
     if choices:
-        return (choices[0].get("message") or {}).get("content")
+        first = choices[0]
+        text = (first.get("message") or {}).get("content") if "message" in first else first.get("text")
+        return text if isinstance(text, str) else None
     texts = [
         block.get("text", "")
         for item in body.get("output") or []

@@ -62,11 +62,19 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
     def _op_upload_file(
         self, stream: IO[bytes], size: int, display_name: str | None, mime_type: str
     ) -> Operation[FileInfo]:
-        """One multipart POST; httpx streams the file object in chunks, so memory stays flat."""
+        """One multipart POST; httpx streams the file object in chunks, so memory stays flat.
+
+        The Batch API takes only ``.jsonl`` files, so any other name is refused here, before any byte is sent.
+        """
+        filename = display_name or "batch-input.jsonl"
+        if not filename.endswith(".jsonl"):
+            raise GenAIBatchError(
+                f"openai batch input files must have a .jsonl name (the Batch API refuses others), got {filename!r}"
+            )
         response = yield ApiRequest(
             "POST",
             "files",
-            files={"file": (display_name or "batch-input.jsonl", stream, mime_type)},
+            files={"file": (filename, stream, mime_type)},
             data={"purpose": "batch"},
             retry=True,  # httpx re-reads the file from the start; a repeat can only leave an unused file
         )

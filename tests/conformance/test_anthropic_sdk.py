@@ -185,3 +185,24 @@ async def test_async_client_creates_and_reads_results(emulator: EmulatorServer) 
             await asyncio.sleep(0.05)
         texts = [item.result.message.content[0].text async for item in await sdk.messages.batches.results(batch.id)]  # type: ignore[union-attr]
         assert texts == ["Answer to: hello"]
+
+
+def test_beta_batches_with_a_known_beta_work_and_an_unknown_one_is_refused(client: anthropic.Anthropic) -> None:
+    batch = client.messages.batches.create(requests=[request("a", "x")])
+    listed = client.beta.messages.batches.list(betas=["message-batches-2024-09-24"])
+    assert [item.id for item in listed.data] == [batch.id]
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.beta.messages.batches.list(betas=["no-such-beta-2020-01-01"])
+    assert info.value.type == "invalid_request_error"
+    assert info.value.api_message is not None
+    assert "`no-such-beta-2020-01-01`" in info.value.api_message
+
+
+def test_a_system_turn_the_sdk_types_allow_succeeds(client: anthropic.Anthropic) -> None:
+    messages: list[Any] = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}]
+    batch = client.messages.batches.create(
+        requests=[{"custom_id": "s", "params": {"model": MODEL, "max_tokens": 16, "messages": messages}}]
+    )
+    wait_ended(client, batch.id)
+    [item] = list(client.messages.batches.results(batch.id))
+    assert item.result.type == "succeeded"

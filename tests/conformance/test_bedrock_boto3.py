@@ -132,6 +132,9 @@ def test_stopping_a_finished_job_is_a_validation_exception_naming_the_state(bedr
     [
         ({"jobName": "has_underscore"}, "ValidationException"),
         ({"timeoutDurationInHours": 200}, "ValidationException"),
+        ({"modelId": "not a model!"}, "ValidationException"),
+        ({"vpcConfig": {"subnetIds": ["subnet_1"], "securityGroupIds": ["sg-1"]}}, "ValidationException"),
+        ({"tags": [{"key": "team", "value": "50%"}]}, "ValidationException"),
     ],
 )
 def test_invalid_creates_raise_typed_errors(bedrock_client, input_uri, bedrock_bucket, kwargs, error):

@@ -13,8 +13,9 @@ from typing import Any
 
 import openai
 import pytest
-from openai.types import Batch, CreateEmbeddingResponse, FileObject
+from openai.types import Batch, Completion, CreateEmbeddingResponse, FileObject, ModerationCreateResponse
 from openai.types.chat import ChatCompletion
+from openai.types.responses import Response
 
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
 
@@ -151,6 +152,27 @@ def test_bad_purpose_is_a_bad_request(client: openai.OpenAI) -> None:
     assert info.value.code == "invalid_value"
 
 
+def test_user_data_content_is_refused_and_batch_input_content_is_not(client: openai.OpenAI) -> None:
+    notes = client.files.create(file=("notes.txt", b"private"), purpose="user_data")
+    with pytest.raises(openai.BadRequestError) as info:
+        client.files.content(notes.id)
+    assert info.value.message.endswith("Not allowed to download files of purpose: user_data")
+    batch_input = upload(client, [chat_line("a", "x")])
+    assert client.files.content(batch_input.id).read() == jsonl([chat_line("a", "x")])
+
+
+def test_partial_output_expires_after_is_a_bad_request(client: openai.OpenAI) -> None:
+    file_id = upload(client, [chat_line("a", "x")]).id
+    with pytest.raises(openai.BadRequestError) as info:
+        client.batches.create(
+            input_file_id=file_id,
+            endpoint=CHAT,
+            completion_window="24h",
+            output_expires_after={"anchor": "created_at"},  # type: ignore[typeddict-item]
+        )
+    assert info.value.param == "output_expires_after.seconds"
+
+
 def test_wrong_key_is_authentication_error(emulator: EmulatorServer) -> None:
     wrong = openai.OpenAI(api_key="wrong", base_url=f"{emulator.base_url}/openai/v1", max_retries=0)
     with wrong as sdk, pytest.raises(openai.AuthenticationError) as info:
@@ -220,6 +242,44 @@ def test_embeddings_batch_bodies_parse_as_embedding_responses(client: openai.Ope
         response = CreateEmbeddingResponse.model_validate(body)
         assert len(response.data[0].embedding) == 16
         assert response.usage.prompt_tokens == 2
+
+
+def test_responses_batch_bodies_parse_as_responses(client: openai.OpenAI) -> None:
+    row = {"custom_id": "r", "method": "POST", "url": "/v1/responses", "body": {"model": MODEL, "input": "hi you"}}
+    batch = client.batches.create(
+        input_file_id=upload(client, [row]).id, endpoint="/v1/responses", completion_window="24h"
+    )
+    done = wait_terminal(client, batch.id)
+    assert done.output_file_id is not None
+    (line,) = read_lines(client, done.output_file_id)
+    response = Response.model_validate(parse_output_line(line)[2])
+    assert response.output_text == "Answer to: hi you"
+    assert response.usage is not None and response.usage.total_tokens == 6
+
+
+def test_completions_batch_bodies_parse_as_completions(client: openai.OpenAI) -> None:
+    row = {"custom_id": "c", "method": "POST", "url": "/v1/completions", "body": {"model": MODEL, "prompt": "hi"}}
+    batch = client.batches.create(
+        input_file_id=upload(client, [row]).id, endpoint="/v1/completions", completion_window="24h"
+    )
+    done = wait_terminal(client, batch.id)
+    assert done.output_file_id is not None
+    (line,) = read_lines(client, done.output_file_id)
+    completion = Completion.model_validate(parse_output_line(line)[2])
+    assert [choice.text for choice in completion.choices] == ["Answer to: hi"]
+
+
+def test_moderations_batch_bodies_parse_as_moderation_responses(client: openai.OpenAI) -> None:
+    row = {"custom_id": "m", "method": "POST", "url": "/v1/moderations", "body": {"input": ["a", "b"]}}
+    batch = client.batches.create(
+        input_file_id=upload(client, [row]).id, endpoint="/v1/moderations", completion_window="24h"
+    )
+    done = wait_terminal(client, batch.id)
+    assert done.output_file_id is not None
+    (line,) = read_lines(client, done.output_file_id)
+    moderation = ModerationCreateResponse.model_validate(parse_output_line(line)[2])
+    assert [result.flagged for result in moderation.results] == [False, False]
+    assert moderation.results[0].categories.self_harm_intent is False
 
 
 def test_invalid_input_fails_with_parsed_errors(client: openai.OpenAI) -> None:

@@ -133,6 +133,21 @@ def test_anthropic_version_header_is_required_and_checked(http: httpx.Client) ->
     assert response.status_code == 200
 
 
+def test_a_known_beta_header_is_accepted(http: httpx.Client) -> None:
+    headers = {**AUTH, "anthropic-beta": "message-batches-2024-09-24, files-api-2025-04-14"}
+    assert http.get("/v1/messages/batches", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("beta", "named"),
+    [("message-batches-2024-09-24,not-a-beta-2020-01-01", "`not-a-beta-2020-01-01`"), ("", "``")],
+)
+def test_an_unknown_or_empty_beta_header_is_refused_naming_the_value(http: httpx.Client, beta: str, named: str) -> None:
+    response = http.get("/v1/messages/batches", headers={**AUTH, "anthropic-beta": beta})
+    message = error_of(response, 400, "invalid_request_error")
+    assert message.startswith(f"Unexpected value(s) {named} for the `anthropic-beta` header.")
+
+
 def test_unknown_route_is_not_found(http: httpx.Client) -> None:
     error_of(http.get("/v1/nothing", headers=AUTH), 404, "not_found_error")
 
@@ -305,6 +320,84 @@ def test_sampling_params_are_fine_under_the_older_version(http: httpx.Client) ->
     batch = create(http, [request("t", "x", temperature=0.2, top_p=0.9)], headers=headers)
     ended = wait_ended(http, batch["id"])
     assert ended["request_counts"]["succeeded"] == 1
+
+
+def ended_results(http: httpx.Client, requests: list[dict[str, Any]], version: str = VERSION) -> dict[str, Any]:
+    """Run a batch to its end and return each request's result by custom_id."""
+    batch = create(http, requests, headers={**AUTH, "anthropic-version": version})
+    return {row["custom_id"]: row["result"] for row in results(http, wait_ended(http, batch["id"]))}
+
+
+def error_message(result: dict[str, Any]) -> str:
+    """The message of an errored result."""
+    assert result["type"] == "errored", result
+    assert result["error"]["error"]["type"] == "invalid_request_error"
+    message: str = result["error"]["error"]["message"]
+    return message
+
+
+def test_params_fields_the_messages_api_does_not_take_end_the_request_errored(http: httpx.Client) -> None:
+    rows = ended_results(
+        http,
+        [
+            request("format", "x", response_format={"type": "json_object"}),
+            request("ok", "x", metadata={"user_id": "u1"}, stop_sequences=["END"]),
+        ],
+    )
+    assert error_message(rows["format"]) == "response_format: Extra inputs are not permitted"
+    assert rows["ok"]["type"] == "succeeded"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ({"role": "user", "content": "x", "name": "me"}, "messages.0.name: Extra inputs are not permitted"),
+        ({"role": "user"}, "messages.0.content: Field required"),
+        ({"role": "tool", "content": "x"}, "messages.0.role: Input should be 'user', 'assistant' or 'system'"),
+    ],
+)
+def test_a_message_with_other_fields_or_roles_ends_errored(
+    http: httpx.Client, message: dict[str, Any], expected: str
+) -> None:
+    params = {"model": MODEL, "max_tokens": 16, "messages": [message]}
+    rows = ended_results(http, [{"custom_id": "m", "params": params}])
+    assert error_message(rows["m"]) == expected
+
+
+def test_a_system_turn_is_taken_under_the_new_version_only(http: httpx.Client) -> None:
+    messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}]
+    item = {"custom_id": "s", "params": {"model": MODEL, "max_tokens": 16, "messages": messages}}
+    assert ended_results(http, [item])["s"]["type"] == "succeeded"
+    old = ended_results(http, [item], version="2023-06-01")
+    assert error_message(old["s"]) == "messages.0.role: Input should be 'user' or 'assistant'"
+
+
+def test_the_new_version_refuses_assistant_documents_and_user_text_citations(http: httpx.Client) -> None:
+    pdf = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}}
+    cited = {"type": "text", "text": "hello", "citations": []}
+    document_turns = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": [pdf]},
+        {"role": "user", "content": "r"},
+    ]
+    requests = [
+        {"custom_id": "doc", "params": {"model": MODEL, "max_tokens": 16, "messages": document_turns}},
+        {
+            "custom_id": "cite",
+            "params": {"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": [cited]}]},
+        },
+    ]
+    rows = ended_results(http, requests)
+    assert error_message(rows["doc"]) == "messages.1.content.0: document blocks are not permitted in assistant messages"
+    assert error_message(rows["cite"]) == "messages.0.content.0.text.citations: Extra inputs are not permitted"
+    old = ended_results(http, requests, version="2023-06-01")
+    assert {result["type"] for result in old.values()} == {"succeeded"}
+
+
+def test_more_than_100000_messages_in_one_request_end_errored(http: httpx.Client) -> None:
+    turns = [{"role": "user", "content": "x"}] * 100_001
+    rows = ended_results(http, [{"custom_id": "long", "params": {"model": MODEL, "max_tokens": 16, "messages": turns}}])
+    assert error_message(rows["long"]) == "messages: at most 100000 messages are allowed in a single request"
 
 
 def test_system_prompt_and_content_blocks_are_read(http: httpx.Client) -> None:

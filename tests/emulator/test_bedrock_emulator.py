@@ -141,6 +141,26 @@ def test_a_signature_for_another_region_or_service_is_refused(
             {"outputDataConfig": {"s3OutputDataConfig": {"s3Uri": "https://b/o"}}},
             "outputDataConfig.s3OutputDataConfig.s3Uri",
         ),
+        ({"modelId": "not a model!"}, "modelId"),
+        ({"roleArn": ROLE + "x" * 2048}, "roleArn"),
+        (
+            {"inputDataConfig": {"s3InputDataConfig": {"s3Uri": "s3://in-bucket/in.jsonl", "s3BucketOwner": "123"}}},
+            "inputDataConfig.s3InputDataConfig.s3BucketOwner",
+        ),
+        (
+            {
+                "outputDataConfig": {
+                    "s3OutputDataConfig": {"s3Uri": "s3://out-bucket/o/", "s3EncryptionKeyId": "my key"}
+                }
+            },
+            "outputDataConfig.s3OutputDataConfig.s3EncryptionKeyId",
+        ),
+        ({"vpcConfig": {"subnetIds": [], "securityGroupIds": ["sg-1"]}}, "vpcConfig.subnetIds"),
+        ({"vpcConfig": {"subnetIds": ["subnet-1"]}}, "vpcConfig.securityGroupIds"),
+        ({"vpcConfig": {"subnetIds": ["subnet_1"], "securityGroupIds": ["sg-1"]}}, "vpcConfig.subnetIds.member"),
+        ({"tags": [{"key": "k", "value": "v"}] * 201}, "tags"),
+        ({"tags": [{"key": "", "value": "v"}]}, "tags.member.key"),
+        ({"tags": [{"key": "team", "value": "50%"}]}, "tags.member.value"),
     ],
 )
 def test_create_validates_as_the_service_does(http, input_uri, bedrock_bucket, change, member):
@@ -226,6 +246,25 @@ def test_an_anthropic_body_with_a_model_field_fails_its_record(http, moto_s3, be
     assert (job["successRecordCount"], job["errorRecordCount"]) == (99, 1)
 
 
+def test_every_optional_member_in_its_bounds_is_accepted(http, input_uri, bedrock_bucket):
+    profile = f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{CLAUDE}"
+    vpc = {"subnetIds": ["subnet-0abc"], "securityGroupIds": ["sg-0abc"]}
+    body = create_body(
+        input_uri,
+        bedrock_bucket,
+        modelId=profile,
+        inputDataConfig={"s3InputDataConfig": {"s3Uri": input_uri, "s3BucketOwner": "123456789012"}},
+        outputDataConfig={
+            "s3OutputDataConfig": {"s3Uri": f"s3://{bedrock_bucket}/output/", "s3EncryptionKeyId": "alias/batch-key"}
+        },
+        vpcConfig=vpc,
+        tags=[{"key": "team", "value": "data platform"}, {"key": "empty", "value": ""}],
+    )
+    job = get(http, create(http, body))
+    assert job["modelId"] == profile
+    assert job["vpcConfig"] == vpc
+
+
 # --- idempotency ---------------------------------------------------------------------------------------
 
 
@@ -252,6 +291,25 @@ def test_an_input_under_100_records_fails_validation_with_a_message(http, moto_s
     job, seen = wait_until(http, create(http, create_body(uri, bedrock_bucket)), {"Failed"})
     assert seen[-1] == "Failed" and "InProgress" not in seen and "Scheduled" not in seen
     assert "99 records" in job["message"] and "100" in job["message"]
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (b"{not json", "is not valid JSON"),
+        (b'["REC", {}]', "is not a JSON object"),
+        (b'{"recordId": "REC5", "prompt": "hi"}', "has no modelInput object"),
+    ],
+)
+def test_a_record_not_in_the_batch_format_fails_validation_naming_its_line(
+    http, moto_s3, bedrock_bucket, line, problem
+):
+    lines = [json.dumps(anthropic_record(i)).encode() for i in range(120)]
+    lines[4] = line
+    uri = moto_s3.put(f"s3://{bedrock_bucket}/input/in.jsonl", b"\n".join(lines) + b"\n")
+    job, seen = wait_until(http, create(http, create_body(uri, bedrock_bucket)), {"Failed"})
+    assert "InProgress" not in seen and "Scheduled" not in seen
+    assert f"The record on line 5 of {uri} {problem}" in job["message"]
 
 
 def test_a_missing_input_fails_validation(http, bedrock_bucket):
@@ -305,6 +363,7 @@ def test_unknown_and_malformed_jobs(http, bedrock_bucket):
 
 
 def test_listing_pages_filters_and_sorts(http, bedrock_emulator, input_uri, bedrock_bucket):
+    bedrock_emulator.config(pending_seconds=60)  # every job is still stoppable when the listing is done
     arns = [create(http, create_body(input_uri, bedrock_bucket, jobName=f"job-{i}")) for i in range(5)]
     pages, token = [], None
     while True:
@@ -328,6 +387,12 @@ def test_listing_pages_filters_and_sorts(http, bedrock_emulator, input_uri, bedr
     assert [s["jobArn"] for s in stopping["invocationJobSummaries"]] == [arns[0]]
     assert_aws_error(http.get("/model-invocation-jobs", params={"nextToken": "garbage"}), 400, "ValidationException")
     assert_aws_error(http.get("/model-invocation-jobs", params={"maxResults": 0}), 400, "ValidationException")
+
+
+@pytest.mark.parametrize("name", ["gbk_key", "x" * 64])
+def test_a_name_filter_that_is_not_a_job_name_is_refused(http, name):
+    response = http.get("/model-invocation-jobs", params={"nameContains": name})
+    assert_aws_error(response, 400, "ValidationException", "at 'nameContains'")
 
 
 def test_the_control_plane_lists_bedrock_jobs_in_bedrock_status_names(

@@ -20,6 +20,9 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 MODEL = "gpt-4o-mini"
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
+RESPONSES = "/v1/responses"
+COMPLETIONS = "/v1/completions"
+MODERATIONS = "/v1/moderations"
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 FILE_KEYS = {"id", "bytes", "created_at", "filename", "object", "purpose", "status", "expires_at", "status_details"}
 BATCH_KEYS = {
@@ -191,6 +194,18 @@ def test_upload_honours_expires_after_and_other_purposes_do_not_expire(http: htt
         ({"purpose": "nonsense"}, "purpose", "invalid_value"),
         ({}, "purpose", "missing_required_parameter"),
         ({"purpose": "batch", "expires_after[anchor]": "created_at", "expires_after[seconds]": "10"}, None, None),
+        (
+            {"purpose": "batch", "expires_after[anchor]": "created_at"},
+            "expires_after.seconds",
+            "missing_required_parameter",
+        ),
+        ({"purpose": "batch", "expires_after[seconds]": "3600"}, "expires_after.anchor", "missing_required_parameter"),
+        (
+            {"purpose": "batch", "expires_after[anchor]": "created_at", "expires_after[seconds]": "1h"},
+            "expires_after.seconds",
+            None,
+        ),
+        ({"purpose": "batch", "expires_after": "3600"}, "expires_after", "invalid_type"),
     ],
 )
 def test_upload_rejects_bad_fields(http: httpx.Client, fields: dict[str, str], param: str | None, code: str) -> None:
@@ -199,6 +214,13 @@ def test_upload_rejects_bad_fields(http: httpx.Client, fields: dict[str, str], p
     if param is not None:
         assert error["param"] == param
         assert error["code"] == code
+
+
+def test_upload_rejects_fields_the_create_file_request_does_not_have(http: httpx.Client) -> None:
+    response = http.post(
+        "/v1/files", headers=AUTH, files={"file": ("in.jsonl", b"{}\n")}, data={"purpose": "batch", "name": "x"}
+    )
+    assert error_of(response, 400)["message"] == "Additional properties are not allowed ('name' was unexpected)"
 
 
 def test_batch_upload_must_be_jsonl(http: httpx.Client) -> None:
@@ -235,10 +257,16 @@ def test_retrieve_content_and_delete(http: httpx.Client) -> None:
     error_of(http.delete(f"/v1/files/{file_obj['id']}", headers=AUTH), 404)
 
 
-def test_assistants_files_cannot_be_downloaded(http: httpx.Client) -> None:
-    file_obj = upload(http, b"doc", purpose="assistants", filename="doc.txt")
+@pytest.mark.parametrize("purpose", ["assistants", "user_data"])
+def test_assistants_and_user_data_files_cannot_be_downloaded(http: httpx.Client, purpose: str) -> None:
+    file_obj = upload(http, b"doc", purpose=purpose, filename="doc.txt")
     error = error_of(http.get(f"/v1/files/{file_obj['id']}/content", headers=AUTH), 400)
-    assert error["message"] == "Not allowed to download files of purpose: assistants"
+    assert error == {
+        "message": f"Not allowed to download files of purpose: {purpose}",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
 
 
 def test_file_list_is_a_cursor_page_newest_first(http: httpx.Client) -> None:
@@ -309,6 +337,29 @@ def test_new_batch_is_validating_with_exact_shape(http: httpx.Client) -> None:
         ({"metadata": {"k": "v" * 513}}, "metadata.k", "string_above_max_length"),
         ({"completion_window": None}, "completion_window", "missing_required_parameter"),
         ({"output_expires_after": {"anchor": "created_at", "seconds": 60}}, "output_expires_after.seconds", None),
+        ({"input_file_id": 123}, "input_file_id", "invalid_type"),
+        ({"output_expires_after": "1h"}, "output_expires_after", "invalid_type"),
+        ({"output_expires_after": {}}, "output_expires_after.anchor", "missing_required_parameter"),
+        (
+            {"output_expires_after": {"anchor": "created_at"}},
+            "output_expires_after.seconds",
+            "missing_required_parameter",
+        ),
+        (
+            {"output_expires_after": {"anchor": "created_at", "seconds": "3600"}},
+            "output_expires_after.seconds",
+            "invalid_type",
+        ),
+        (
+            {"output_expires_after": {"anchor": "created_at", "seconds": 3600.5}},
+            "output_expires_after.seconds",
+            "invalid_type",
+        ),
+        (
+            {"output_expires_after": {"anchor": "created_at", "seconds": True}},
+            "output_expires_after.seconds",
+            "invalid_type",
+        ),
     ],
 )
 def test_batch_create_rejects_bad_parameters(
@@ -343,7 +394,7 @@ def test_batch_create_rejects_unknown_argument_unknown_file_and_wrong_purpose(ht
 
 def test_unemulated_endpoint_is_refused_explicitly(http: httpx.Client) -> None:
     file_obj = upload(http, jsonl([chat_line("a", "hi")]))
-    body = {"input_file_id": file_obj["id"], "endpoint": "/v1/responses", "completion_window": "24h"}
+    body = {"input_file_id": file_obj["id"], "endpoint": "/v1/images/generations", "completion_window": "24h"}
     error = error_of(http.post("/v1/batches", headers=AUTH, json=body), 400)
     assert "emulator does not implement" in error["message"]
 
@@ -498,6 +549,86 @@ def test_embeddings_batch_honours_dimensions_and_base64(http: httpx.Client) -> N
     assert [(d["index"], len(d["embedding"])) for d in bodies["e2"]["data"]] == [(0, 4), (1, 4)]
     packed = bodies["e3"]["data"][0]["embedding"]
     assert len(struct.unpack("<3f", base64.b64decode(packed))) == 3
+
+
+def line_for(url: str, custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One input line for any endpoint."""
+    return {"custom_id": custom_id, "method": "POST", "url": url, "body": body}
+
+
+def test_responses_batch_answers_with_response_objects(http: httpx.Client) -> None:
+    rows = [
+        line_for(RESPONSES, "plain", {"model": MODEL, "input": "hello there"}),
+        line_for(
+            RESPONSES,
+            "items",
+            {
+                "model": MODEL,
+                "instructions": "be brief",
+                "input": [{"role": "user", "content": [{"type": "input_text", "text": "one two three"}]}],
+                "max_output_tokens": 2,
+            },
+        ),
+    ]
+    batch = wait_for(http, batch_of(http, rows, RESPONSES)["id"])
+    assert (batch["status"], batch["endpoint"], batch["model"]) == ("completed", RESPONSES, MODEL)
+    bodies = {line["custom_id"]: line["response"]["body"] for line in lines(http, batch["output_file_id"])}
+    plain = bodies["plain"]
+    assert (plain["object"], plain["status"], plain["model"]) == ("response", "completed", MODEL)
+    (message,) = plain["output"]
+    assert (message["type"], message["role"]) == ("message", "assistant")
+    assert message["content"][0]["type"] == "output_text"
+    assert message["content"][0]["text"] == "Answer to: hello there"
+    assert plain["usage"]["input_tokens"] == 2 and plain["usage"]["output_tokens"] == 4
+    cut = bodies["items"]
+    assert (cut["status"], cut["incomplete_details"]) == ("incomplete", {"reason": "max_output_tokens"})
+    assert cut["output"][0]["content"][0]["text"] == "Answer to:"
+    assert cut["instructions"] == "be brief"
+
+
+def test_completions_batch_answers_in_choice_text_one_choice_per_prompt(http: httpx.Client) -> None:
+    rows = [line_for(COMPLETIONS, "c", {"model": "gpt-3.5-turbo-instruct", "prompt": ["say a", "say b"]})]
+    batch = wait_for(http, batch_of(http, rows, COMPLETIONS)["id"])
+    (line,) = lines(http, batch["output_file_id"])
+    body = line["response"]["body"]
+    assert body["object"] == "text_completion"
+    assert [(c["index"], c["text"], c["finish_reason"]) for c in body["choices"]] == [
+        (0, "Answer to: say a", "stop"),
+        (1, "Answer to: say b", "stop"),
+    ]
+    assert body["usage"] == {"prompt_tokens": 4, "completion_tokens": 8, "total_tokens": 12}
+
+
+def test_moderations_batch_answers_one_result_per_input(http: httpx.Client) -> None:
+    rows = [line_for(MODERATIONS, "m", {"model": "omni-moderation-latest", "input": ["fine", "also fine"]})]
+    batch = wait_for(http, batch_of(http, rows, MODERATIONS)["id"])
+    (line,) = lines(http, batch["output_file_id"])
+    body = line["response"]["body"]
+    assert body["model"] == "omni-moderation-latest" and len(body["results"]) == 2
+    result = body["results"][0]
+    assert result["flagged"] is False
+    assert set(result["categories"]) == set(result["category_scores"]) == set(result["category_applied_input_types"])
+    assert result["categories"]["self-harm/intent"] is False
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "message"),
+    [
+        (RESPONSES, {"input": "x"}, "you must provide a model parameter"),
+        (COMPLETIONS, {"model": "m"}, "Missing required parameter: 'prompt'."),
+        (MODERATIONS, {"model": "m"}, "Missing required parameter: 'input'."),
+        (RESPONSES, {"model": "m", "input": f"x {FAIL_MARKER}"}, None),
+    ],
+)
+def test_new_endpoints_answer_bad_rows_with_400_error_lines(
+    http: httpx.Client, url: str, body: dict[str, Any], message: str | None
+) -> None:
+    batch = wait_for(http, batch_of(http, [line_for(url, "bad", body)], url)["id"])
+    assert batch["status"] == "completed" and batch["output_file_id"] is None
+    (line,) = lines(http, batch["error_file_id"])
+    assert line["response"]["status_code"] == 400
+    if message is not None:
+        assert line["response"]["body"]["error"]["message"] == message
 
 
 # Validation failure

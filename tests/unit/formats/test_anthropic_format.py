@@ -6,6 +6,7 @@ The MessageBatch and the four result lines use the shapes quoted in shared/refer
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime, timezone
 from typing import Any
 
@@ -297,7 +298,7 @@ def test_a_per_line_model_other_than_the_batch_model_raises():
 
 def test_every_translated_field_is_a_message_parameter_apart_from_sampling():
     # temperature/top_p/top_k exist under the pinned anthropic-version 2023-06-01; SDK 2.x (2026-10-21) dropped them.
-    create = pytest.importorskip("anthropic.types.message_create_params").MessageCreateParamsNonStreaming
+    create = importlib.import_module("anthropic.types.message_create_params").MessageCreateParamsNonStreaming
     tools = [{"functionDeclarations": [{"name": "now"}]}]
     translated = params(
         systemInstruction={"parts": [{"text": "Be brief."}]},
@@ -334,6 +335,55 @@ def test_a_valid_native_line_passes():
 def test_a_bad_native_line_raises_with_the_reason(params_value, match):
     with pytest.raises(ValueError, match=match):
         check_native({"custom_id": "request-1", "params": params_value})
+
+
+def test_a_native_line_with_a_field_the_messages_api_does_not_take_raises_naming_it():
+    line = {"custom_id": "request-1", "params": {**NATIVE["params"], "response_format": {"type": "json_object"}}}
+    with pytest.raises(ValueError, match="'params' has response_format, which the Messages API does not take"):
+        check_native(line)
+
+
+def test_a_native_message_with_a_field_besides_role_and_content_raises_naming_it():
+    params = {**NATIVE["params"], "messages": [{"role": "user", "content": "hi", "name": "me"}]}
+    with pytest.raises(ValueError, match=r"'params.messages\[0\]' has name: a message holds only role and content"):
+        check_native({"custom_id": "request-1", "params": params})
+
+
+def test_a_native_line_may_carry_every_field_of_a_messages_request():
+    params = {
+        **NATIVE["params"],
+        "system": "be brief",
+        "metadata": {"user_id": "u1"},
+        "stop_sequences": ["END"],
+        "temperature": 0.2,
+        "tools": [],
+        "thinking": {"type": "disabled"},
+        "service_tier": "auto",
+    }
+    assert check_native({"custom_id": "request-1", "params": params}) is None
+
+
+PDF = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}}
+
+
+@pytest.mark.parametrize(
+    ("messages", "refusal"),
+    [
+        (
+            [{"role": "user", "content": "q"}, {"role": "assistant", "content": [PDF]}],
+            r"rejects a document in an assistant message \(params.messages\[1\].content\[0\]\)",
+        ),
+        (
+            [{"role": "user", "content": [{"type": "text", "text": "q", "citations": []}]}],
+            r"rejects citations on a user text block \(params.messages\[0\].content\[0\]\)",
+        ),
+    ],
+)
+def test_the_2026_version_refuses_assistant_documents_and_user_text_citations(messages, refusal):
+    line = {"custom_id": "request-1", "params": {**NATIVE["params"], "messages": messages}}
+    with pytest.raises(ValueError, match=refusal):
+        AnthropicDialect(anthropic_version="2026-10-21").check_native(line, model="claude-sonnet-4-5")
+    assert AnthropicDialect().check_native(line, model="claude-sonnet-4-5") is None
 
 
 def test_a_native_line_for_the_batch_model_passes_the_dialect_check():
@@ -439,7 +489,7 @@ def ended(**counts: int) -> dict[str, Any]:
 
 @pytest.mark.parametrize("sample", [ENDED_BATCH, IN_PROGRESS_BATCH])
 def test_batch_samples_are_what_the_anthropic_sdk_parses(sample):
-    batch_type = pytest.importorskip("anthropic.types.messages").MessageBatch
+    batch_type = importlib.import_module("anthropic.types.messages").MessageBatch
     assert batch_type.model_validate(sample).id == sample["id"]
 
 
@@ -551,7 +601,7 @@ EXPIRED_LINE = {"custom_id": "d", "result": {"type": "expired"}}
 
 @pytest.mark.parametrize("line", [SUCCEEDED_LINE, ERRORED_LINE, CANCELED_LINE, EXPIRED_LINE])
 def test_result_samples_are_what_the_anthropic_sdk_parses(line):
-    response_type = pytest.importorskip("anthropic.types.messages").MessageBatchIndividualResponse
+    response_type = importlib.import_module("anthropic.types.messages").MessageBatchIndividualResponse
     assert response_type.model_validate(line).result.type == line["result"]["type"]
 
 

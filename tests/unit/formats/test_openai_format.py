@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import struct
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from openai.types import Completion
+from openai.types.responses import Response
 
 from airflow_provider_genai_batch.formats.openai import (
     CHAT_URL,
@@ -684,7 +687,7 @@ def test_a_generation_request_in_an_embeddings_batch_raises():
 
 
 def test_every_translated_chat_field_is_a_chat_completions_parameter():
-    params = pytest.importorskip("openai.types.chat.completion_create_params").CompletionCreateParamsNonStreaming
+    params = importlib.import_module("openai.types.chat.completion_create_params").CompletionCreateParamsNonStreaming
     config = {
         "temperature": 0.3,
         "topP": 0.9,
@@ -704,7 +707,7 @@ def test_every_translated_chat_field_is_a_chat_completions_parameter():
 
 
 def test_every_translated_embeddings_field_is_an_embeddings_parameter():
-    params = pytest.importorskip("openai.types.embedding_create_params").EmbeddingCreateParams
+    params = importlib.import_module("openai.types.embedding_create_params").EmbeddingCreateParams
     translated = embed({"content": {"parts": [{"text": "x"}]}, "outputDimensionality": 8})["body"]
     assert set(translated) <= params.__required_keys__ | params.__optional_keys__
 
@@ -806,12 +809,12 @@ FILE = {
 
 @pytest.mark.parametrize("sample", [COMPLETED_BATCH, FAILED_BATCH])
 def test_batch_samples_are_what_the_openai_sdk_parses(sample):
-    batch_type = pytest.importorskip("openai.types").Batch
+    batch_type = importlib.import_module("openai.types").Batch
     assert batch_type.model_validate(sample).id == sample["id"]
 
 
 def test_file_sample_is_what_the_openai_sdk_parses():
-    assert pytest.importorskip("openai.types").FileObject.model_validate(FILE).bytes == 120000
+    assert importlib.import_module("openai.types").FileObject.model_validate(FILE).bytes == 120000
 
 
 def test_completed_batch_maps_names_files_times_counts_and_keeps_the_raw_object():
@@ -986,8 +989,8 @@ def expiry_line(code: str, message: str) -> dict[str, Any]:
 
 
 def test_response_bodies_are_what_the_openai_sdk_parses():
-    types = pytest.importorskip("openai.types")
-    chat_type = pytest.importorskip("openai.types.chat").ChatCompletion
+    types = importlib.import_module("openai.types")
+    chat_type = importlib.import_module("openai.types.chat").ChatCompletion
     assert chat_type.model_validate(CHAT_BODY).choices[0].message.content == "Hello! How can I help?"
     assert types.CreateEmbeddingResponse.model_validate(EMBEDDING_BODY).data[0].embedding == [0.0023, -0.0093, 0.0158]
 
@@ -1027,6 +1030,66 @@ def test_a_chat_answer_without_content_has_no_text():
     line = {**OUTPUT_LINE, "response": {"status_code": 200, "request_id": "req_1", "body": response_body}}
     row = result_row(line)
     assert (row.status, row.text, row.response) == (RowStatus.SUCCEEDED, None, response_body)
+
+
+COMPLETION_BODY = {
+    "id": "cmpl-7QmVI",
+    "object": "text_completion",
+    "created": 1711475054,
+    "model": "gpt-3.5-turbo-instruct",
+    "choices": [{"text": "Paris.", "index": 0, "logprobs": None, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 6, "completion_tokens": 2, "total_tokens": 8},
+}
+RESPONSES_BODY = {
+    "id": "resp_67cc",
+    "object": "response",
+    "created_at": 1741476542,
+    "status": "completed",
+    "model": "gpt-4.1",
+    "output": [
+        {
+            "type": "message",
+            "id": "msg_67cc",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": "In a peaceful grove.", "annotations": []}],
+        }
+    ],
+    "parallel_tool_calls": True,
+    "tool_choice": "auto",
+    "tools": [],
+    "usage": {
+        "input_tokens": 36,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": 87,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 123,
+    },
+}
+
+
+def test_a_200_legacy_completion_line_is_a_succeeded_row_with_the_choice_text():
+    assert Completion.model_validate(COMPLETION_BODY).choices[0].text == "Paris."
+    line = {**OUTPUT_LINE, "response": {"status_code": 200, "request_id": "req_1", "body": COMPLETION_BODY}}
+    assert result_row(line) == ResultRow(
+        key="request-2",
+        status=RowStatus.SUCCEEDED,
+        text="Paris.",
+        response=COMPLETION_BODY,
+        usage=Usage(input_tokens=6, output_tokens=2, total_tokens=8),
+    )
+
+
+def test_a_200_responses_line_is_a_succeeded_row_with_the_output_text():
+    assert Response.model_validate(RESPONSES_BODY).output_text == "In a peaceful grove."
+    line = {**OUTPUT_LINE, "response": {"status_code": 200, "request_id": "req_1", "body": RESPONSES_BODY}}
+    assert result_row(line) == ResultRow(
+        key="request-2",
+        status=RowStatus.SUCCEEDED,
+        text="In a peaceful grove.",
+        response=RESPONSES_BODY,
+        usage=Usage(input_tokens=36, output_tokens=87, total_tokens=123),
+    )
 
 
 def test_a_non_200_line_is_a_failed_row_with_the_body_error():

@@ -222,6 +222,17 @@ def test_upload_of_a_stream_uses_the_given_name_and_a_default_otherwise(openai):
     assert 'filename="batch-input.jsonl"' in names[1]
 
 
+def test_upload_of_a_file_not_named_jsonl_is_refused_before_any_request(openai, tmp_path):
+    path = tmp_path / "requests.json"
+    path.write_bytes(b'{"custom_id":"a"}\n')
+    hook, wire = openai(lambda request: ok(file_object()))
+    with pytest.raises(GenAIBatchError, match=r"\.jsonl name .*'requests\.json'"):
+        hook.upload_file(path)
+    with pytest.raises(GenAIBatchError, match="'nightly'"):
+        hook.upload_file(io.BytesIO(b"x"), display_name="nightly")
+    assert wire.requests == []
+
+
 class CountingStream(io.RawIOBase):
     """A seekable stream of ``size`` bytes that records the size of every read it serves."""
 

@@ -1,8 +1,9 @@
 """What Anthropic's Message Batches API rejects, and with which error.
 
-At creation: auth and version headers, a malformed body, unknown fields, an empty or oversized list, a
-bad or repeated custom_id, params that are not an object. A request's params are checked only while
-the batch runs, and a bad one ends `errored`: a batch as a whole never fails.
+At creation: auth, version and beta headers, a malformed body, unknown fields, an empty or oversized
+list, a bad or repeated custom_id, params that are not an object. A request's params (unknown fields
+included) are checked only while the batch runs, and a bad one ends `errored`: a batch as a whole
+never fails.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import msgspec
 from fastapi import Request
 
+from airflow_provider_genai_batch.testing.emulator.anthropic.betas import check_betas
 from airflow_provider_genai_batch.testing.emulator.anthropic.jsonstream import JsonStream
 from airflow_provider_genai_batch.testing.emulator.anthropic.wire import AnthropicError, invalid_request
 from airflow_provider_genai_batch.testing.emulator.common import IntParam, bearer_token, rejects_key
@@ -29,13 +31,42 @@ KNOWN_VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
 STRICT_BATCH_VERSION = "2026-10-21"
 """From this version on, requests inside a batch may not set sampling parameters."""
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
+PARAMS_FIELDS = frozenset(
+    {
+        "max_tokens",
+        "messages",
+        "model",
+        "cache_control",
+        "container",
+        "diagnostics",
+        "inference_geo",
+        "metadata",
+        "output_config",
+        "service_tier",
+        "speed",
+        "stop_sequences",
+        "stream",
+        "system",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "user_profile_id",
+    }
+)
+"""The body fields of a Messages request (as the SDK sends them), plus a batch request's `user_profile_id`."""
+MESSAGE_FIELDS = frozenset({"role", "content"})
+MAX_MESSAGES = 100_000
+"""The Messages API takes at most this many messages in one request."""
 
 
 # Auth and version
 
 
 def require_auth(request: Request, state: StateDep) -> None:
-    """`x-api-key` or `Authorization: Bearer` (SDK 2.x) must carry the key; `anthropic-version` is required."""
+    """`x-api-key` or `Authorization: Bearer` (SDK 2.x) must carry the key; `anthropic-version` is required.
+
+    Any `anthropic-beta` header must name only betas the API knows.
+    """
     key = request.headers.get("x-api-key")
     via_bearer = False
     if not key:
@@ -51,6 +82,7 @@ def require_auth(request: Request, state: StateDep) -> None:
         raise invalid_request("anthropic-version: header is required")
     if version not in KNOWN_VERSIONS:
         raise invalid_request(f"anthropic-version: unknown version '{version}'")
+    check_betas(request)
 
 
 LIMIT = IntParam(
@@ -170,6 +202,15 @@ def check_request(item: Any, index: int, seen: set[str]) -> dict[str, Any]:
 
 def params_problem(params: dict[str, Any], version: str) -> str | None:
     """Why the Messages API would reject these params (checked while the batch runs), or None."""
+    strict = version >= STRICT_BATCH_VERSION
+    if strict:
+        for name in SAMPLING_PARAMS:
+            if name in params:
+                return f"{name}: Extra inputs are not permitted for requests in a Message Batch"
+    allowed = PARAMS_FIELDS if strict else PARAMS_FIELDS | set(SAMPLING_PARAMS)
+    for key in params:
+        if key not in allowed:
+            return f"{key}: Extra inputs are not permitted"
     model = params.get("model")
     if model is None:
         return "model: Field required"
@@ -185,13 +226,45 @@ def params_problem(params: dict[str, Any], version: str) -> str | None:
         return "messages: Field required"
     if not isinstance(messages, list) or not messages:
         return "messages: at least one message is required"
+    if len(messages) > MAX_MESSAGES:
+        return f"messages: at most {MAX_MESSAGES} messages are allowed in a single request"
     for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            return f"messages.{index}.role: Input should be 'user' or 'assistant'"
+        problem = message_problem(message, f"messages.{index}", strict)
+        if problem is not None:
+            return problem
     if params.get("stream"):
         return "stream: Streaming is not supported in Message Batches"
-    if version >= STRICT_BATCH_VERSION:
-        for name in SAMPLING_PARAMS:
-            if name in params:
-                return f"{name}: Extra inputs are not permitted for requests in a Message Batch"
+    return None
+
+
+def message_problem(message: Any, path: str, strict: bool) -> str | None:
+    """Why one entry of `messages` would be rejected, or None.
+
+    Messages carry only `role` and `content`. Under the strict version a `system` turn is allowed,
+    an assistant turn may not hold a document, and a user text block may not carry citations.
+    """
+    roles = ("user", "assistant", "system") if strict else ("user", "assistant")
+    if not isinstance(message, dict):
+        return f"{path}: Input should be a valid dictionary"
+    for key in message:
+        if key not in MESSAGE_FIELDS:
+            return f"{path}.{key}: Extra inputs are not permitted"
+    role = message.get("role")
+    if role not in roles:
+        quoted = ", ".join(f"'{name}'" for name in roles[:-1])
+        return f"{path}.role: Input should be {quoted} or '{roles[-1]}'"
+    content = message.get("content")
+    if content is None:
+        return f"{path}.content: Field required"
+    if not isinstance(content, (str, list)):
+        return f"{path}.content: Input should be a valid string or a list of content blocks"
+    if not strict or isinstance(content, str):
+        return None
+    for number, block in enumerate(content):
+        if not isinstance(block, dict):
+            continue
+        if role == "assistant" and block.get("type") == "document":
+            return f"{path}.content.{number}: document blocks are not permitted in assistant messages"
+        if role == "user" and block.get("type") == "text" and "citations" in block:
+            return f"{path}.content.{number}.text.citations: Extra inputs are not permitted"
     return None

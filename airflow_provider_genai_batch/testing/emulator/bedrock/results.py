@@ -70,16 +70,7 @@ def answer(model_input: dict[str, Any], invocation_type: str, model: str, seed: 
 def output_line(job: JobRecord, number: int, raw: bytes) -> tuple[dict[str, Any], dict[str, int] | None]:
     """One output record for an input line, and its token usage when it succeeded."""
     seed = f"{job.job_id}:{number}"
-    try:
-        entry = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        entry = None
-    if not isinstance(entry, dict):
-        record_id = stable_token(seed, 11, RECORD_ID_ALPHABET)
-        return {
-            "recordId": record_id,
-            "error": {"errorCode": 400, "errorMessage": "The record is not a JSON object."},
-        }, None
+    entry = msgspec.json.decode(raw)  # validated as a JSON object with a modelInput object when the job was made
     record_id = entry.get("recordId") or stable_token(seed, 11, RECORD_ID_ALPHABET)
     model_input: Any = entry.get("modelInput")
     invocation_type = job.extra[REQUEST_KEY]["modelInvocationType"]

@@ -1,7 +1,9 @@
 """A Bedrock job's input and output in S3: the local S3-compatible server the emulator is configured with.
 
-The input is copied when the job is created (and validated: one `.jsonl` file, at least 100 records);
-a job that completes writes `<out>/<job-id>/<input basename>.out` and `manifest.json.out`.
+The input is copied when the job is created and validated as Validating does: one `.jsonl` file whose
+every record is a JSON object with a `modelInput` object (the model input itself is not checked), at
+least 100 records. A job that completes writes `<out>/<job-id>/<input basename>.out` and
+`manifest.json.out`.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from airflow_provider_genai_batch.testing.emulator.common import s3_client, split_s3_uri
-from airflow_provider_genai_batch.testing.emulator.store import count_lines
+from airflow_provider_genai_batch.testing.emulator.store import iter_lines
 
 MIN_RECORDS = 100
 
@@ -27,12 +31,29 @@ def snapshot_input(s3: dict[str, str], uri: str, target: Path) -> tuple[int, str
         s3_client(s3["endpoint_url"], s3["region"]).download_file(bucket, key, str(target))
     except (BotoCoreError, ClientError) as exc:
         return 0, f"Unable to read the input file {uri}: {exc}"
-    count = count_lines(target)
+    count = 0
+    for count, line in enumerate(iter_lines(target), start=1):
+        problem = record_problem(line)
+        if problem is not None:
+            return count, f"The record on line {count} of {uri} {problem}; please reformat your input and try again."
     if count < MIN_RECORDS:
         return count, (
             f"The input has {count} records, fewer than the minimum of {MIN_RECORDS} records per batch inference job."
         )
     return count, None
+
+
+def record_problem(line: bytes) -> str | None:
+    """Why one input line is not a record in the batch format (`{"recordId"?, "modelInput": {...}}`), or None."""
+    try:
+        record = msgspec.json.decode(line)
+    except msgspec.DecodeError:
+        return "is not valid JSON"
+    if not isinstance(record, dict):
+        return "is not a JSON object"
+    if not isinstance(record.get("modelInput"), dict):
+        return "has no modelInput object"
+    return None
 
 
 def write_output(

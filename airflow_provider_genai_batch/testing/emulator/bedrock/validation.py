@@ -61,6 +61,20 @@ CONVERSE_KEYS = frozenset(
 
 JOB_NAME = re.compile(r"[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9\+\-\.]){0,63}")
 ROLE_ARN = re.compile(r"arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+")
+MODEL_ID = re.compile(
+    r"(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:(([0-9]{12}:custom-model/[a-z0-9-]{1,63}[.]{1}[a-z0-9-:]{1,63}"
+    r"/[a-z0-9]{12}$)|(:foundation-model/([a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.]?[a-z0-9-]{1,63})"
+    r"([:][a-z0-9-]{1,63}){0,2})|(([0-9a-zA-Z][_-]?)+)$)|([0-9]{12}:(inference-profile|application-inference-profile)"
+    r"/[a-zA-Z0-9-:.]+$)))|([a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.]?[a-z0-9-]{1,63})([:][a-z0-9-]{1,63}){0,2})"
+    r"|(([0-9a-zA-Z][_-]?)+)"
+)
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
+KMS_KEY_ID = re.compile(
+    r"(arn:aws(-[^:]+)?:kms:[a-zA-Z0-9-]*:[0-9]{12}:((key/[a-zA-Z0-9-]{36})|(alias/[a-zA-Z0-9-_/]+)))"
+    r"|([a-zA-Z0-9-]{36})|(alias/[a-zA-Z0-9-_/]+)"
+)
+VPC_ID = re.compile(r"[-0-9a-zA-Z]+")
+TAG_TEXT = re.compile(r"[a-zA-Z0-9\s._:/=+@-]*")
 TOKEN = re.compile(r"[a-zA-Z0-9]{1,256}(-*[a-zA-Z0-9]){0,256}")
 S3_URI = re.compile(r"s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?")
 JOB_IDENTIFIER = re.compile(
@@ -130,10 +144,8 @@ def check_create(body: dict[str, Any]) -> dict[str, Any]:
     name = body["jobName"]
     if not isinstance(name, str) or not 1 <= len(name) <= 63 or not JOB_NAME.fullmatch(name):
         raise constraint_error("jobName", name, pattern_rule(JOB_NAME))
-    if not isinstance(body["roleArn"], str) or not ROLE_ARN.fullmatch(body["roleArn"]):
-        raise constraint_error("roleArn", body["roleArn"], pattern_rule(ROLE_ARN))
-    if not isinstance(body["modelId"], str) or not 1 <= len(body["modelId"]) <= 2048:
-        raise constraint_error("modelId", body["modelId"], "Member must have length between 1 and 2048")
+    check_string(body["roleArn"], "roleArn", ROLE_ARN, 2048)
+    check_string(body["modelId"], "modelId", MODEL_ID, 2048)
     token = body.get("clientRequestToken")
     if token is not None and (not isinstance(token, str) or len(token) > 256 or not TOKEN.fullmatch(token)):
         raise constraint_error("clientRequestToken", token, pattern_rule(TOKEN))
@@ -153,6 +165,13 @@ def check_create(body: dict[str, Any]) -> dict[str, Any]:
         )
     check_s3_config(body["inputDataConfig"], "inputDataConfig", "s3InputDataConfig")
     check_s3_config(body["outputDataConfig"], "outputDataConfig", "s3OutputDataConfig")
+    key_id = body["outputDataConfig"]["s3OutputDataConfig"].get("s3EncryptionKeyId")
+    if key_id is not None:
+        check_string(key_id, "outputDataConfig.s3OutputDataConfig.s3EncryptionKeyId", KMS_KEY_ID, 2048)
+    if body.get("vpcConfig") is not None:
+        check_vpc_config(body["vpcConfig"])
+    if body.get("tags") is not None:
+        check_tags(body["tags"])
     input_format = body["inputDataConfig"]["s3InputDataConfig"].get("s3InputFormat")
     if input_format not in (None, "JSONL"):
         raise constraint_error(
@@ -163,13 +182,60 @@ def check_create(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def check_string(value: Any, member: str, pattern: re.Pattern[str], max_length: int, min_length: int = 1) -> None:
+    """A string member within its length bounds that matches its pattern whole."""
+    if not isinstance(value, str) or not min_length <= len(value) <= max_length:
+        rule = f"Member must have length less than or equal to {max_length}"
+        if min_length:
+            rule += f" and greater than or equal to {min_length}"
+        raise constraint_error(member, value, rule)
+    if not pattern.fullmatch(value):
+        raise constraint_error(member, value, pattern_rule(pattern))
+
+
 def check_s3_config(config: Any, member: str, union_member: str) -> None:
-    """A data-config union must hold exactly its S3 member, whose s3Uri matches the S3 URI pattern."""
+    """A data-config union must hold exactly its S3 member: an s3Uri, and a 12-digit bucket owner if given."""
     if not isinstance(config, dict) or set(config) != {union_member} or not isinstance(config[union_member], dict):
         raise validation_error(f"{member} must set exactly one member: {union_member}.")
     uri = config[union_member].get("s3Uri")
-    if not isinstance(uri, str) or not S3_URI.fullmatch(uri):
-        raise constraint_error(f"{member}.{union_member}.s3Uri", uri, pattern_rule(S3_URI))
+    if uri is None:
+        raise constraint_error(f"{member}.{union_member}.s3Uri", None, "Member must not be null")
+    check_string(uri, f"{member}.{union_member}.s3Uri", S3_URI, 1024)
+    owner = config[union_member].get("s3BucketOwner")
+    if owner is not None and (not isinstance(owner, str) or not ACCOUNT_ID.fullmatch(owner)):
+        raise constraint_error(f"{member}.{union_member}.s3BucketOwner", owner, pattern_rule(ACCOUNT_ID))
+
+
+def check_list(value: Any, member: str, min_items: int, max_items: int) -> list[Any]:
+    """A list member with a number of items within its bounds."""
+    if not isinstance(value, list) or not min_items <= len(value) <= max_items:
+        size = len(value) if isinstance(value, list) else value
+        raise constraint_error(
+            member,
+            size,
+            f"Member must have length less than or equal to {max_items} and greater than or equal to {min_items}",
+        )
+    return value
+
+
+def check_vpc_config(config: Any) -> None:
+    """vpcConfig: 1-16 subnet ids and 1-5 security group ids, each up to 32 of [-0-9a-zA-Z]."""
+    if not isinstance(config, dict):
+        raise validation_error("vpcConfig must be an object.")
+    for member, most in (("subnetIds", 16), ("securityGroupIds", 5)):
+        if config.get(member) is None:
+            raise constraint_error(f"vpcConfig.{member}", None, "Member must not be null")
+        for item in check_list(config[member], f"vpcConfig.{member}", 1, most):
+            check_string(item, f"vpcConfig.{member}.member", VPC_ID, 32, 0)
+
+
+def check_tags(tags: Any) -> None:
+    """tags: at most 200 of {key (1-128 characters), value (0-256)}, both in the tag character set."""
+    for tag in check_list(tags, "tags", 0, 200):
+        if not isinstance(tag, dict) or tag.get("key") is None or tag.get("value") is None:
+            raise constraint_error("tags.member", tag, "Member must have both a key and a value")
+        check_string(tag["key"], "tags.member.key", TAG_TEXT, 128)
+        check_string(tag["value"], "tags.member.value", TAG_TEXT, 256, 0)
 
 
 # Job identifiers and listings
@@ -229,13 +295,16 @@ def parse_list_query(query: Mapping[str, str]) -> ListQuery:
         raise constraint_error(
             "statusEquals", status_equals, f"Member must satisfy enum value set: [{', '.join(sorted(ALL_STATUSES))}]"
         )
+    name_contains = query.get("nameContains")
+    if name_contains is not None:
+        check_string(name_contains, "nameContains", JOB_NAME, 63)
     return ListQuery(
         max_results=max_results,
         ascending=order == "Ascending",
         status_equals=status_equals,
         submitted_after=parse_time_filter(query.get("submitTimeAfter"), "submitTimeAfter"),
         submitted_before=parse_time_filter(query.get("submitTimeBefore"), "submitTimeBefore"),
-        name_contains=query.get("nameContains"),
+        name_contains=name_contains,
         next_token=query.get("nextToken"),
     )
 

@@ -5,8 +5,9 @@ FileObject and Batch bodies with unix-int timestamps, cursor pages (`after` = an
 input validated while the batch is `validating` (a bad file ends `failed` with `errors.data`).
 Results come as two files, output and error, in a shuffled order: clients must join on custom_id.
 
-Modules: `wire` (bodies and errors), `validation` (what is rejected), `results` (answers from the
-fake model), `lifecycle` (statuses over time) and `routes` (the endpoints).
+Modules: `wire` (bodies and errors), `validation` (what is rejected), `answers` (each batchable
+endpoint's answer from the fake model), `results` (the output and error files), `lifecycle`
+(statuses over time) and `routes` (the endpoints).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A batch's results: each request answered by the fake model, as the endpoint would, into two files.
+"""A batch's results: each request answered by its endpoint (see `answers`), into two files.
 
 Answers go to the output file and failures to the error file, each line a BatchRequestOutput, in a
 shuffled order (clients must join on custom_id). Requests a cancelled or expired batch never reached
@@ -7,19 +7,16 @@ end in the error file with batch_cancelled or batch_expired.
 
 from __future__ import annotations
 
-import base64
-import struct
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from airflow_provider_genai_batch.testing.emulator import progress, responses
-from airflow_provider_genai_batch.testing.emulator.common import openai_error_body, stable_token
-from airflow_provider_genai_batch.testing.emulator.openai.validation import BATCH_FILE_TTL_SECONDS, embedding_texts
+from airflow_provider_genai_batch.testing.emulator import progress
+from airflow_provider_genai_batch.testing.emulator.common import stable_token
+from airflow_provider_genai_batch.testing.emulator.openai.answers import Answer, answer_request
+from airflow_provider_genai_batch.testing.emulator.openai.validation import BATCH_FILE_TTL_SECONDS
 from airflow_provider_genai_batch.testing.emulator.openai.wire import (
-    ALPHANUMERIC,
     PROVIDER,
     OpenAIFile,
     OpenAIResults,
@@ -29,133 +26,6 @@ from airflow_provider_genai_batch.testing.emulator.store import JobRecord, LineW
 
 EXPIRED_ROW_MESSAGE = "This request could not be executed before the completion window expired."
 CANCELLED_ROW_MESSAGE = "This request was not executed because the batch was cancelled."
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One request's outcome: the HTTP status and body the endpoint answered, and the tokens it used."""
-
-    status_code: int
-    body: dict[str, Any]
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-
-def row_error_answer(error: responses.RowError) -> Answer:
-    """The fake model's row error as the endpoint's answer (a 5xx is a server_error)."""
-    error_type = "server_error" if error.code >= 500 else "invalid_request_error"
-    return Answer(error.code, openai_error_body(error.message, error_type))
-
-
-def missing_model() -> Answer:
-    """The endpoint's answer to a request without a model."""
-    return Answer(400, openai_error_body("you must provide a model parameter"))
-
-
-def answer_chat(body: dict[str, Any], seed: str, created: int) -> Answer:
-    """Answer a chat completion request with the fake model."""
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        return missing_model()
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return Answer(
-            400,
-            openai_error_body(
-                "Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter"
-            ),
-        )
-    turns = [
-        (str(message.get("role", "")), responses.content_text(message.get("content")))
-        for message in messages
-        if isinstance(message, dict)
-    ]
-    outcome = responses.generate_from_turns(turns)
-    if isinstance(outcome, responses.RowError):
-        return row_error_answer(outcome)
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    outcome, cut = responses.limit_tokens(outcome, limit if isinstance(limit, int) else None)
-    completion = {
-        "id": "chatcmpl-" + stable_token("chatcmpl:" + seed, 29, ALPHANUMERIC),
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": outcome.text, "refusal": None, "annotations": []},
-                "logprobs": None,
-                "finish_reason": "length" if cut else "stop",
-            }
-        ],
-        "usage": {
-            "prompt_tokens": outcome.prompt_tokens,
-            "completion_tokens": outcome.completion_tokens,
-            "total_tokens": outcome.total_tokens,
-        },
-        "service_tier": "default",
-        "system_fingerprint": None,
-    }
-    return Answer(200, completion, outcome.prompt_tokens, outcome.completion_tokens)
-
-
-def pack_embedding(values: list[float]) -> str:
-    """A vector as the API's base64 encoding: little-endian float32."""
-    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
-
-
-def answer_embeddings(body: dict[str, Any]) -> Answer:
-    """Answer an embeddings request with the fake model (`dimensions` and `encoding_format` honoured)."""
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        return missing_model()
-    if "input" not in body:
-        return Answer(
-            400,
-            openai_error_body("Missing required parameter: 'input'.", param="input", code="missing_required_parameter"),
-        )
-    texts = embedding_texts(body["input"])
-    if texts is None:
-        return Answer(400, openai_error_body("'$.input' is invalid. Please check the API reference.", param="input"))
-    dimensions = body.get("dimensions")
-    if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
-        return Answer(400, openai_error_body("Invalid 'dimensions': expected a positive integer.", param="dimensions"))
-    encoding = body.get("encoding_format", "float")
-    if encoding not in ("float", "base64"):
-        return Answer(
-            400,
-            openai_error_body(
-                f"Invalid value: '{encoding}'. Supported values are: 'float' and 'base64'.", param="encoding_format"
-            ),
-        )
-    data = []
-    tokens = 0
-    for index, text in enumerate(texts):
-        outcome = responses.embed(text, dimensions)
-        if isinstance(outcome, responses.RowError):
-            return row_error_answer(outcome)
-        tokens += outcome.prompt_tokens
-        vector: Any = pack_embedding(outcome.values) if encoding == "base64" else outcome.values
-        data.append({"object": "embedding", "index": index, "embedding": vector})
-    body_out = {
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
-    return Answer(200, body_out, tokens, 0)
-
-
-def answer_line(job: JobRecord, custom_id: Any, body: Any, created: int) -> Answer:
-    """The endpoint's answer to one request of a batch."""
-    if not isinstance(body, dict):
-        return Answer(
-            400,
-            openai_error_body("Missing required parameter: 'body'.", param="body", code="missing_required_parameter"),
-        )
-    if job.kind == "embed":
-        return answer_embeddings(body)
-    return answer_chat(body, f"{job.job_id}:{custom_id}", created)
 
 
 def decode_entry(line: bytes) -> dict[str, Any]:
@@ -228,7 +98,8 @@ def materialise(
             if done is not None and position >= done:
                 err_writer.write(request_output(job, custom_id, None, {"code": stop_code, "message": stop_message}))
                 continue
-            answer = answer_line(job, custom_id, entry.get("body"), created)
+            seed = f"{job.job_id}:{custom_id}"
+            answer = answer_request(job.extra["endpoint"], entry.get("body"), seed, created)
             if answer.status_code == 200:
                 out_writer.write(request_output(job, custom_id, answer, None))
                 succeeded += 1

@@ -6,6 +6,7 @@ call, it ends the batch `failed` with the problems listed in `errors.data`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,10 +58,19 @@ BATCH_ENDPOINTS = (
     "/v1/videos",
 )
 """Every endpoint the API accepts for a batch."""
-EMULATED_ENDPOINTS: dict[str, JobKind] = {"/v1/chat/completions": "generate", "/v1/embeddings": "embed"}
-"""The endpoints whose requests the emulator can answer."""
+EMULATED_ENDPOINTS: dict[str, JobKind] = {
+    "/v1/responses": "generate",
+    "/v1/chat/completions": "generate",
+    "/v1/embeddings": "embed",
+    "/v1/completions": "generate",
+    "/v1/moderations": "generate",
+}
+"""The endpoints whose requests the emulator can answer (image and video generation it cannot)."""
 BATCH_CREATE_FIELDS = frozenset({"input_file_id", "endpoint", "completion_window", "metadata", "output_expires_after"})
-UNDOWNLOADABLE_PURPOSES = frozenset({"assistants"})
+UPLOAD_FIELDS = frozenset({"file", "purpose", "expires_after"})
+"""The fields of an upload form (the API's CreateFileRequest allows no others); nested ones are sent as `name[key]`."""
+UNDOWNLOADABLE_PURPOSES = frozenset({"assistants", "user_data"})
+"""Purposes whose content the API refuses to return (batch input and output files download fine)."""
 
 MISSING_KEY_MESSAGE = (
     "You didn't provide an API key. You need to provide your API key in an Authorization header using "
@@ -152,16 +162,56 @@ def parse_order(request: Request) -> str:
     return order
 
 
-def parse_expires_after(anchor: Any, seconds: Any, prefix: str) -> int | None:
-    """Validate an `{anchor: "created_at", seconds}` expiry policy and return its seconds."""
-    if anchor is None and seconds is None:
-        return None
+def json_type(value: Any) -> str:
+    """The JSON type name of a decoded value, as the API names it in type errors."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a decimal"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def invalid_type(name: str, expected: str, value: Any) -> OpenAIError:
+    """The error for a parameter of the wrong JSON type."""
+    return bad_request(
+        f"Invalid type for '{name}': expected {expected}, but got {json_type(value)} instead.",
+        param=name,
+        code="invalid_type",
+    )
+
+
+def json_integer(value: Any, name: str) -> int:
+    """A JSON body's integer (a decimal with no fraction is one too; a string or a boolean is not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid_type(name, "an integer", value)
+    if isinstance(value, float) and not value.is_integer():
+        raise invalid_type(name, "an integer", value)
+    return int(value)
+
+
+def form_integer(value: Any, name: str) -> int:
+    """A multipart field's integer: the decimal digits of one."""
+    text = str(value)
+    if text.isascii() and text.removeprefix("-").isdigit():
+        return int(text)
+    raise bad_request(f"Invalid '{name}': expected an integer, but got '{text}' instead.", param=name)
+
+
+def parse_expires_after(anchor: Any, seconds: Any, prefix: str, integer: Callable[[Any, str], int]) -> int:
+    """Validate an `{anchor: "created_at", seconds}` expiry policy (both required) and return its seconds."""
+    if anchor is None:
+        raise missing_parameter(f"{prefix}.anchor")
+    if seconds is None:
+        raise missing_parameter(f"{prefix}.seconds")
     if anchor != "created_at":
         raise invalid_value(f"{prefix}.anchor", anchor, ("created_at",))
-    try:
-        value = int(seconds)
-    except (TypeError, ValueError) as exc:
-        raise bad_request(f"Invalid '{prefix}.seconds': expected an integer.", param=f"{prefix}.seconds") from exc
+    value = integer(seconds, f"{prefix}.seconds")
     if not MIN_EXPIRY_SECONDS <= value <= MAX_EXPIRY_SECONDS:
         raise bad_request(
             f"Invalid '{prefix}.seconds': must be between {MIN_EXPIRY_SECONDS} and {MAX_EXPIRY_SECONDS}.",
@@ -182,7 +232,10 @@ class UploadForm:
 
 
 def parse_upload_form(form: FormData) -> UploadForm:
-    """Check an upload form: `purpose`, a `file`, a .jsonl name for batch files, and `expires_after[...]`."""
+    """Check an upload form: no unknown fields, `purpose`, a `file`, a .jsonl name for batch files, `expires_after`."""
+    for key in form:
+        if key.partition("[")[0] not in UPLOAD_FIELDS:
+            raise bad_request(f"Additional properties are not allowed ('{key}' was unexpected)")
     upload = form.get("file")
     purpose = form.get("purpose")
     if purpose is None:
@@ -194,8 +247,13 @@ def parse_upload_form(form: FormData) -> UploadForm:
     filename = upload.filename or "upload"
     if purpose == "batch" and not filename.endswith(".jsonl"):
         raise bad_request("Invalid file format for Batch API. Must be .jsonl")
-    ttl = parse_expires_after(form.get("expires_after[anchor]"), form.get("expires_after[seconds]"), "expires_after")
-    if ttl is None and purpose == "batch":
+    if "expires_after" in form:
+        raise invalid_type("expires_after", "an object", form["expires_after"])
+    anchor, seconds = form.get("expires_after[anchor]"), form.get("expires_after[seconds]")
+    ttl = None
+    if anchor is not None or seconds is not None:
+        ttl = parse_expires_after(anchor, seconds, "expires_after", form_integer)
+    elif purpose == "batch":
         ttl = BATCH_FILE_TTL_SECONDS
     return UploadForm(upload=upload, purpose=str(purpose), filename=filename, ttl=ttl)
 
@@ -241,7 +299,7 @@ def parse_metadata(value: Any) -> dict[str, str] | None:
 class BatchCreate:
     """A batch create body that passed validation; its input file is looked up next."""
 
-    input_file_id: Any
+    input_file_id: str
     endpoint: str
     metadata: dict[str, str] | None
     output_ttl: int | None
@@ -255,6 +313,8 @@ def parse_batch_create(body: dict[str, Any]) -> BatchCreate:
     for name in ("input_file_id", "endpoint", "completion_window"):
         if body.get(name) is None:
             raise missing_parameter(name)
+    if not isinstance(body["input_file_id"], str):
+        raise invalid_type("input_file_id", "a string", body["input_file_id"])
     endpoint = body["endpoint"]
     if endpoint not in BATCH_ENDPOINTS:
         raise invalid_value("endpoint", endpoint, BATCH_ENDPOINTS)
@@ -271,8 +331,10 @@ def parse_batch_create(body: dict[str, Any]) -> BatchCreate:
     output_ttl = None
     if expiry is not None:
         if not isinstance(expiry, dict):
-            raise bad_request("Invalid type for 'output_expires_after': expected an object.")
-        output_ttl = parse_expires_after(expiry.get("anchor"), expiry.get("seconds"), "output_expires_after")
+            raise invalid_type("output_expires_after", "an object", expiry)
+        output_ttl = parse_expires_after(
+            expiry.get("anchor"), expiry.get("seconds"), "output_expires_after", json_integer
+        )
     return BatchCreate(input_file_id=body["input_file_id"], endpoint=endpoint, metadata=metadata, output_ttl=output_ttl)
 
 
