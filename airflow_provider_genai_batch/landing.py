@@ -3,10 +3,13 @@
 The join runs on disk, so memory stays flat whatever the row count: the input keys (and the provider ids
 of keys a provider renamed) go into a throwaway SQLite file in the temporary directory, each result row is
 placed at its input key's position as it streams in (its line spooled to a file next to it), and the rows
-are read back sorted by position, in input order. Rows that join no input key (a key never submitted, or
-none) are written to ``unmatched.jsonl``, so the results hold exactly one row per input key. The scratch
-space is about the size of the results plus 70 to 200 bytes per input key; it is removed at the end, and
-the scratch space of a landing whose process was killed outright is removed by the next landing.
+are read back sorted by position, in input order. A row without a key that carries its index in output
+following the input order (Gemini's inline responses, see ``ResultRow.position``) is placed at the input
+key of that index, with one warning saying how many were. Rows that join no input key (a key never
+submitted, or neither key nor index) are written to ``unmatched.jsonl``, so the results hold exactly one
+row per input key. The scratch space is about the size of the results plus 70 to 200 bytes per input key;
+it is removed at the end, and the scratch space of a landing whose process was killed outright is removed
+by the next landing.
 
 Duplicate rule, for two or more rows with one key: a success beats any other outcome, any readable
 outcome beats a line that could not be read, and otherwise the row the provider returned first wins. The
@@ -20,6 +23,7 @@ manifest itself is written under a temporary name and renamed.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sqlite3
@@ -45,6 +49,8 @@ from airflow_provider_genai_batch.formats.results import (
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.models import BatchJob, JobState, ResultCounts, ResultsManifest
 
+log = logging.getLogger(__name__)
+
 RESULTS_FILE = "results.jsonl"
 MANIFEST_FILE = "manifest.json"
 KEYS_FILE = "input_keys.jsonl"
@@ -59,6 +65,9 @@ JOIN_CACHE_KIB = 4 * 1024
 
 WRITE_CHUNK = 1 << 20
 """Bytes gathered before one write to a landed file."""
+
+_StagedRow = tuple[str | None, int | None, int, str, bytes]
+"""A row as the join stages it: key, index (in output that follows the input order), rank, status, line."""
 
 _UNANSWERED_STATUS = {JobState.CANCELLED: RowStatus.CANCELLED, JobState.EXPIRED: RowStatus.EXPIRED}
 
@@ -116,6 +125,11 @@ def land_results(
             table.stage(_staged(rows, tally))
             if ref.keys_uri is None:
                 table.take_keys_from_rows()
+            placed = table.placed_by_order()
+            if placed:
+                log.warning(
+                    "%d result rows carried no key and were placed by their order in the provider's output", placed
+                )
             _write_joined(table, job, results, duplicates, tally)
             _write_unmatched(table, unmatched, tally)
         counts = _counts(tally, job, None if ref.keys_uri else ref.request_count or job.stats.total)
@@ -165,9 +179,9 @@ def redacted_row(row: ResultRow, redact: Callable[[str], str]) -> ResultRow:
 class _JoinTable:
     """Input keys and result rows on disk in a scratch directory, joined by queries over a SQLite file.
 
-    ``keys`` holds one row per input key, its rowid the input position and ``id`` the provider id when the
-    provider renamed the key. ``rows`` holds every result row in arrival order (``seq``): the key it came
-    with, the input position it joined (NULL: unmatched), its rank under the duplicate rule, and where its
+    ``keys`` holds one row per input key, its rowid the input position (from 1) and ``id`` the provider id
+    when the provider renamed the key. ``rows`` holds every result row in arrival order (``seq``): the key it
+    came with, the input position it joined (NULL: unmatched), its rank under the duplicate rule, and where its
     JSON line (without the key) sits in a spool file written as rows arrive. Rows go in by ``executemany``
     and each is placed by index look-ups inside SQLite, so no key, id or row is held in Python; the lines
     stay out of SQLite, so sorting rows by place moves a few numbers per row, whatever the responses weigh.
@@ -184,6 +198,7 @@ class _JoinTable:
             " status TEXT NOT NULL, start INTEGER NOT NULL, size INTEGER NOT NULL)"
         )
         self._db.execute("CREATE INDEX unmatched_rows ON rows (seq) WHERE position IS NULL")
+        self._db.execute("CREATE INDEX keyless_rows ON rows (seq) WHERE key IS NULL")
         self._db.execute("BEGIN")  # one transaction for the file's whole life: nothing is ever synced
 
     def load_keys(self, keys: Iterable[str], provider_key: Callable[[str], str]) -> None:
@@ -196,24 +211,31 @@ class _JoinTable:
         if self._db.execute("SELECT 1 FROM keys GROUP BY key HAVING COUNT(*) > 1 LIMIT 1").fetchone():
             self._db.execute("DELETE FROM keys WHERE position NOT IN (SELECT MIN(position) FROM keys GROUP BY key)")
 
-    def stage(self, rows: Iterable[tuple[str | None, int, str, bytes]]) -> None:
-        """``(key, rank, status, keyless line)`` rows, each placed at the input key its key or provider id names."""
+    def stage(self, rows: Iterable[_StagedRow]) -> None:
+        """``(key, index, rank, status, keyless line)`` rows, each placed at the input key its key or provider id
+        names; a row without a key, at the input key whose 0-based index it carries."""
         self._db.executemany(
-            "INSERT INTO rows (key, position, rank, status, start, size) VALUES (?1, COALESCE("
-            "(SELECT MIN(position) FROM keys WHERE id = ?1), (SELECT position FROM keys WHERE key = ?1)),"
-            " ?2, ?3, ?4, ?5)",
+            "INSERT INTO rows (key, position, rank, status, start, size) VALUES (?1, CASE WHEN ?1 IS NULL"
+            " THEN (SELECT position FROM keys WHERE position = ?2 + 1) ELSE COALESCE("
+            "(SELECT MIN(position) FROM keys WHERE id = ?1), (SELECT position FROM keys WHERE key = ?1)) END,"
+            " ?3, ?4, ?5, ?6)",
             self._spooled(rows),
         )
         self._spool.flush()
 
-    def _spooled(
-        self, rows: Iterable[tuple[str | None, int, str, bytes]]
-    ) -> Iterator[tuple[str | None, int, str, int, int]]:
+    def _spooled(self, rows: Iterable[_StagedRow]) -> Iterator[tuple[str | None, int | None, int, str, int, int]]:
         start = 0
-        for key, rank, status, line in rows:
+        for key, index, rank, status, line in rows:
             self._spool.write(line)
-            yield key, rank, status, start, len(line)
+            yield key, index, rank, status, start, len(line)
             start += len(line)
+
+    def placed_by_order(self) -> int:
+        """How many rows without a key were placed by their index."""
+        count: int = self._db.execute(
+            "SELECT COUNT(*) FROM rows WHERE key IS NULL AND position IS NOT NULL"
+        ).fetchone()[0]
+        return count
 
     def take_keys_from_rows(self) -> None:
         """Without a keys file: every key a row carries is an input key, in the order keys first arrived."""
@@ -288,12 +310,12 @@ def _rank(row: ResultRow) -> int:
     return 2 if row.unparseable else 1
 
 
-def _staged(rows: Iterable[ResultRow], tally: Counter[str]) -> Iterator[tuple[str | None, int, str, bytes]]:
+def _staged(rows: Iterable[ResultRow], tally: Counter[str]) -> Iterator[_StagedRow]:
     """What :meth:`_JoinTable.stage` takes, counting unparseable rows as they pass."""
     for row in rows:
         if row.unparseable:
             tally["unparseable"] += 1
-        yield row.key, _rank(row), row.status.value, encode_keyless(row)
+        yield row.key, row.position, _rank(row), row.status.value, encode_keyless(row)
 
 
 def _write_joined(table: _JoinTable, job: BatchJob, results: _Output, duplicates: _Output, tally: Counter[str]) -> None:

@@ -96,7 +96,7 @@ OVERLAY: dict[str, Any] = {
                     "source": f"{GENAI} GenerateContentConfig.labels",
                 },
                 "store": {"type": "bool", "source": f"{GENAI} GenerateContentConfig.store"},
-                "continuationToken": {"type": "string", "source": f"{GENAI} GenerateContentConfig.continuation_token"},
+                "continuationToken": {"type": "bytes", "source": f"{GENAI} GenerateContentConfig.continuation_token"},
             },
             "vertex_only": {"modelArmorConfig": "model_armor_config"},
         },

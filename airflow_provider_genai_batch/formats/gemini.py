@@ -28,6 +28,9 @@ BATCH_STATES: dict[str, JobState] = {
     "BATCH_STATE_EXPIRED": JobState.EXPIRED,
 }
 
+INLINE_OUTPUT_FIELDS = ("inlinedResponses", "inlinedEmbedContentResponses")
+"""The output fields that hold a batch's inline responses (each as ``{"inlinedResponses": [...]}``)."""
+
 # SDK GenerateContentConfig fields google-genai puts at the top of the GenerateContentRequest (the others go under
 # generationConfig, under their camelCase name).
 _HOISTED = frozenset(
@@ -366,16 +369,23 @@ def parse_operation(op: Mapping[str, Any]) -> BatchJob:
         ),
         input_file=(meta.get("inputConfig") or {}).get("fileName"),
         output_file=output.get("responsesFile"),
-        has_inline_output="inlinedResponses" in output,
+        has_inline_output=any(field in output for field in INLINE_OUTPUT_FIELDS),
         error_message=error.get("message"),
         raw=dict(op),
     )
 
 
 def inline_responses(op: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The double-nested ``inlinedResponses.inlinedResponses`` list of a finished inline job."""
+    """The double-nested inline responses of a finished inline job, under either output field.
+
+    The service answers ``inlinedResponses.inlinedResponses`` for generation and embedding batches alike;
+    google-genai also reads an embedding batch's ``inlinedEmbedContentResponses.inlinedResponses``.
+    """
     output = (op.get("metadata") or {}).get("output") or op.get("response") or {}
-    return list((output.get("inlinedResponses") or {}).get("inlinedResponses") or [])
+    for field in INLINE_OUTPUT_FIELDS:
+        if field in output:
+            return list((output.get(field) or {}).get("inlinedResponses") or [])
+    return []
 
 
 def result_row(line: Mapping[str, Any]) -> ResultRow:

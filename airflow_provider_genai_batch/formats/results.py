@@ -46,10 +46,16 @@ class RowError(msgspec.Struct, omit_defaults=True):
     raw: str | None = None
 
 
-class ResultRow(msgspec.Struct):
-    """One line of the results JSONL: one per input key."""
+class ResultRow(msgspec.Struct, kw_only=True):
+    """One line of the results JSONL: one per input key.
+
+    ``position`` is set only on a row the provider returned without its key: the row's index in output that
+    follows the input order, so landing can place it (see :func:`placed_by_order`). Like the key, it is
+    encoded ahead of ``status`` and never lands (see :func:`encode_keyless`).
+    """
 
     key: str | None
+    position: int | None = None
     status: RowStatus
     text: str | None = None
     embedding: list[float] | None = None
@@ -74,17 +80,17 @@ _AFTER_KEY = b',"status":'
 
 
 def encode_row(row: ResultRow) -> bytes:
-    """One JSONL line, newline included."""
-    return _encoder.encode(row) + b"\n"
+    """One JSONL line, newline included (``position`` left out)."""
+    return with_key(row.key, encode_keyless(row))
 
 
 def encode_keyless(row: ResultRow) -> bytes:
-    """The row's JSONL line from its second field on, for :func:`with_key` to put any key in front.
+    """The row's JSONL line from ``status`` on, for :func:`with_key` to put any key in front.
 
-    ``key`` is always encoded first, and an encoded key (a JSON string, or null) holds no unescaped ``"``,
-    so the first ``,"status":`` is where the key ends.
+    ``key`` and ``position`` are always encoded first, and neither (a JSON string, an integer or null) holds
+    an unescaped ``"``, so the first ``,"status":`` is where they end.
     """
-    line = encode_row(row)
+    line = _encoder.encode(row) + b"\n"
     return line[line.index(_AFTER_KEY) + 1 :]
 
 
@@ -107,6 +113,18 @@ def key_field(*paths: str) -> KeyOf:
         return None
 
     return key_of
+
+
+def placed_by_order(rows: Iterable[ResultRow]) -> Iterator[ResultRow]:
+    """``rows`` as they come, each one without a key given its index as its ``position``.
+
+    For output that follows the input order (Gemini's inline responses): a response whose key the provider
+    left out still answers the request at its index.
+    """
+    for index, row in enumerate(rows):
+        if row.key is None:
+            row.position = index
+        yield row
 
 
 def iter_result_rows(lines: Iterable[bytes], source: str, read: ReadRow, key_of: KeyOf) -> Iterator[ResultRow]:

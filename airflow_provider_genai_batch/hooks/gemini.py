@@ -11,7 +11,13 @@ from pydantic import Field
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import gemini as wire
 from airflow_provider_genai_batch.formats.dialect import Dialect
-from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field, read_result_item
+from airflow_provider_genai_batch.formats.results import (
+    ResultRow,
+    iter_result_rows,
+    key_field,
+    placed_by_order,
+    read_result_item,
+)
 from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, StreamSlice
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
@@ -20,21 +26,24 @@ from airflow_provider_genai_batch.models import BatchJob, FileInfo
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
-CHUNK_GRANULARITY = 256 * 1024
+GRANULARITY_HEADER = "x-goog-upload-chunk-granularity"
 
 
 class GeminiSettings(ConnectionSettings):
-    """A Gemini API connection: key, base URL, pinned API version and upload chunk size."""
+    """A Gemini API connection: key, base URL, pinned API version and preferred upload chunk size."""
 
     api_version: Literal["v1beta", "v1"] = Field(
         default="v1beta", title="API version", description="Pinned REST API version of the Gemini API."
     )
     upload_chunk_size: int = Field(
         default=8 * 1024 * 1024,
-        ge=CHUNK_GRANULARITY,
-        multiple_of=CHUNK_GRANULARITY,
+        ge=1,
         title="Upload chunk size (bytes)",
-        description="Size of one resumable-upload chunk; a multiple of 262144.",
+        description=(
+            "Preferred size of one resumable-upload chunk. Every chunk but the last is a multiple of the "
+            "granularity the upload server announces (8 MiB at Google): this size rounded down to one, "
+            "and never less than one granule."
+        ),
     )
 
 
@@ -67,11 +76,13 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
     ) -> Operation[FileInfo]:
         """The resumable protocol: start, then ``upload`` chunks and a final ``upload, finalize``.
 
-        A chunk lost to a transient fault is not simply re-sent: the session is asked for the offset it
-        committed (``X-Goog-Upload-Command: query``) and the upload resumes from there.
+        Every chunk but the last is a multiple of the granularity the start response announces, as the
+        server refuses any other size. A chunk lost to a transient fault is not simply re-sent: the session
+        is asked for the offset it committed (``X-Goog-Upload-Command: query``) and the upload resumes there.
         """
-        upload_url = upload_session_url((yield self._upload_start(size, display_name, mime_type)))
-        chunk_size = self.settings.upload_chunk_size
+        start = yield self._upload_start(size, display_name, mime_type)
+        upload_url = upload_session_url(start)
+        chunk_size = aligned_chunk_size(self.settings.upload_chunk_size, chunk_granularity(start))
         origin = stream.tell() if stream.seekable() else None
         offset, resumes = 0, 0
         while True:
@@ -201,15 +212,21 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         yield ApiRequest("DELETE", self._batch_path(name))
 
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
-        """Rows of the responses file, or of the inline responses; a line that cannot be read is a failed row."""
+        """Rows of the responses file, or of the inline responses; a line that cannot be read is a failed row.
+
+        Inline responses come in request order, so one whose ``metadata.key`` is missing is placed by its
+        index (see :func:`placed_by_order`).
+        """
         key_of = key_field("key", "metadata.key")
         if job.output_file:
             yield from iter_result_rows(
                 self.iter_file_lines(job.output_file), job.output_file, self.dialect.result_row, key_of
             )
         elif job.has_inline_output:
-            for number, item in enumerate(wire.inline_responses(job.raw), start=1):
-                yield read_result_item(item, f"{job.name}, inline response {number}", self.dialect.result_row, key_of)
+            yield from placed_by_order(
+                read_result_item(item, f"{job.name}, inline response {number}", self.dialect.result_row, key_of)
+                for number, item in enumerate(wire.inline_responses(job.raw), start=1)
+            )
 
     @classmethod
     def console_url(cls, job_name: str) -> str:
@@ -227,6 +244,23 @@ def upload_session_url(start: httpx.Response) -> str:
     if not upload_url:
         raise GenAIBatchError("the upload start response carried no x-goog-upload-url header")
     return upload_url
+
+
+def chunk_granularity(start: httpx.Response) -> int | None:
+    """The chunk granularity a resumable-upload start announced, or None when it announced none."""
+    raw: str | None = start.headers.get(GRANULARITY_HEADER)
+    if raw is None:
+        return None
+    if not raw.strip().isdigit() or int(raw) == 0:
+        raise GenAIBatchError(f"the upload start response announced an invalid {GRANULARITY_HEADER}: {raw!r}")
+    return int(raw)
+
+
+def aligned_chunk_size(preferred: int, granularity: int | None) -> int:
+    """The preferred chunk size rounded down to a multiple of ``granularity``, and at least one granule."""
+    if granularity is None:
+        return preferred
+    return max(granularity, preferred - preferred % granularity)
 
 
 def _page_params(token: str | None) -> dict[str, str | int]:

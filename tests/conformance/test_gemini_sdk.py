@@ -134,15 +134,19 @@ def test_files_download_of_result_file_by_name(client: genai.Client) -> None:
     assert parsed.text == "Answer to: second"
 
 
-def test_files_get_of_result_file_fails_as_the_real_api_does(client: genai.Client) -> None:
+def test_files_get_of_result_file_works_but_delete_fails_as_the_real_api_does(client: genai.Client) -> None:
     uploaded = upload_rows(client, [generate_line("a", "x")])
     job = wait_done(client, client.batches.create(model=MODEL, src=uploaded.name or "").name or "")
     assert job.dest is not None
     assert job.dest.file_name is not None
+    fetched = client.files.get(name=job.dest.file_name)
+    assert (fetched.name, fetched.source) == (job.dest.file_name, types.FileSource.GENERATED)
     with pytest.raises(errors.ClientError) as raised:
-        client.files.get(name=job.dest.file_name)
+        client.files.delete(name=job.dest.file_name)
     assert raised.value.code == 400
     assert raised.value.status == "INVALID_ARGUMENT"
+    assert raised.value.message is not None
+    assert raised.value.message.startswith("* DeleteFileRequest.name: File ID (name excluding 'files/')")
 
 
 # Batches
@@ -190,6 +194,19 @@ def test_batch_from_inline_requests_with_sdk_config(client: genai.Client, emulat
     request = sent["batch"]["inputConfig"]["requests"]["requests"][0]["request"]
     assert request["generationConfig"] == {"temperature": 0.2, "responseMimeType": "application/json"}
     assert request["systemInstruction"]["parts"] == [{"text": "Be terse."}]
+
+
+def test_batch_from_inline_requests_with_store_and_continuation_token(
+    client: genai.Client, emulator: EmulatorServer
+) -> None:
+    src: list[types.InlinedRequestOrDict] = [
+        {"contents": "Go on.", "metadata": {"key": "c1"}, "config": {"store": True, "continuation_token": b"cont"}}
+    ]
+    job = wait_done(client, client.batches.create(model=MODEL, src=src).name or "")
+    assert job.state == types.JobState.JOB_STATE_SUCCEEDED
+    sent = next(r["json"] for r in emulator.requests() if r["path"].endswith(":batchGenerateContent"))
+    request = sent["batch"]["inputConfig"]["requests"]["requests"][0]["request"]
+    assert (request["store"], request["continuationToken"]) == (True, "Y29udA==")
 
 
 def test_create_embeddings_inline(client: genai.Client) -> None:

@@ -142,7 +142,57 @@ def test_upload_start_answers_with_session_url_status_and_granularity(
     assert url.endswith("&upload_protocol=resumable")
 
 
-def test_upload_chunk_at_wrong_offset_is_rejected(http: httpx.Client) -> None:
+def test_a_lower_configured_granularity_is_the_one_announced(http: httpx.Client, emulator: EmulatorServer) -> None:
+    emulator.config(gemini_upload_chunk_granularity=256 * 1024)
+    response = http.post(
+        "/upload/v1beta/files",
+        headers={**AUTH, "X-Goog-Upload-Protocol": "resumable", "X-Goog-Upload-Command": "start"},
+        json={"file": {}},
+    )
+    assert response.headers["x-goog-upload-chunk-granularity"] == "262144"
+
+
+def test_a_chunk_before_the_last_that_is_not_a_multiple_of_the_granularity_is_refused_as_google_refuses_it(
+    http: httpx.Client,
+) -> None:
+    url = start_upload(http, 9 * 1024 * 1024)
+    response = send_chunk(http, url, b"x" * 821333, 0, "upload")
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/plain")
+    assert (
+        response.text == "The client sent 821333 bytes, which is not a multiple of the 8388608 byte chunk granularity."
+    )
+    query = http.post(url, headers={"X-Goog-Upload-Command": "query"})
+    assert query.headers["x-goog-upload-size-received"] == "0"
+
+
+def test_chunks_of_whole_granules_then_a_shorter_last_one_are_accepted(
+    http: httpx.Client, emulator: EmulatorServer
+) -> None:
+    emulator.config(gemini_upload_chunk_granularity=1024)
+    data = bytes(range(256)) * 12
+    url = start_upload(http, len(data))
+    assert send_chunk(http, url, data[:2048], 0, "upload").status_code == 200
+    final = send_chunk(http, url, data[2048:], 2048, "upload, finalize")
+    assert final.status_code == 200, final.text
+    assert final.json()["file"]["sizeBytes"] == str(len(data))
+
+
+def test_a_streamed_chunk_that_is_not_a_multiple_of_the_granularity_is_refused_and_rolled_back(
+    http: httpx.Client, emulator: EmulatorServer
+) -> None:
+    emulator.config(gemini_upload_chunk_granularity=1024)
+    url = start_upload(http, 4096)
+    pieces = iter([b"a" * 1000, b"b" * 500])
+    response = http.post(url, content=pieces, headers={"X-Goog-Upload-Command": "upload", "X-Goog-Upload-Offset": "0"})
+    assert response.status_code == 400
+    assert response.text == "The client sent 1500 bytes, which is not a multiple of the 1024 byte chunk granularity."
+    query = http.post(url, headers={"X-Goog-Upload-Command": "query"})
+    assert query.headers["x-goog-upload-size-received"] == "0"
+
+
+def test_upload_chunk_at_wrong_offset_is_rejected(http: httpx.Client, emulator: EmulatorServer) -> None:
+    emulator.config(gemini_upload_chunk_granularity=4)
     url = start_upload(http, 8)
     assert send_chunk(http, url, b"abcd", 0, "upload").status_code == 200
     response = send_chunk(http, url, b"efgh", 2, "upload, finalize")
@@ -151,7 +201,8 @@ def test_upload_chunk_at_wrong_offset_is_rejected(http: httpx.Client) -> None:
     assert "4 bytes have been received" in error_of(response)["message"]
 
 
-def test_upload_query_reports_bytes_received(http: httpx.Client) -> None:
+def test_upload_query_reports_bytes_received(http: httpx.Client, emulator: EmulatorServer) -> None:
+    emulator.config(gemini_upload_chunk_granularity=5)
     url = start_upload(http, 10)
     send_chunk(http, url, b"12345", 0, "upload")
     response = http.post(url, headers={"X-Goog-Upload-Command": "query"})
@@ -160,7 +211,10 @@ def test_upload_query_reports_bytes_received(http: httpx.Client) -> None:
     assert response.headers["x-goog-upload-size-received"] == "5"
 
 
-def test_upload_finalize_with_wrong_total_size_is_rejected_and_rolled_back(http: httpx.Client) -> None:
+def test_upload_finalize_with_wrong_total_size_is_rejected_and_rolled_back(
+    http: httpx.Client, emulator: EmulatorServer
+) -> None:
+    emulator.config(gemini_upload_chunk_granularity=5)
     url = start_upload(http, 10)
     send_chunk(http, url, b"12345", 0, "upload")
     response = send_chunk(http, url, b"678", 5, "upload, finalize")
@@ -176,6 +230,7 @@ def test_upload_finalize_with_wrong_total_size_is_rejected_and_rolled_back(http:
 def test_upload_in_chunks_yields_file_resource_with_string_size_and_base64_sha256(
     http: httpx.Client, emulator: EmulatorServer
 ) -> None:
+    emulator.config(gemini_upload_chunk_granularity=100)
     data = b'{"key": "a"}\n' * 100
     url = start_upload(http, len(data), name="files/my-input-1")
     intermediate = send_chunk(http, url, data[:500], 0, "upload")
@@ -364,18 +419,21 @@ def test_all_rows_succeeding_omits_failed_count(http: httpx.Client) -> None:
     assert operation["metadata"]["batchStats"] == {"requestCount": "2", "successfulRequestCount": "2"}
 
 
-def test_result_file_name_is_over_40_chars_so_get_and_delete_fail_but_download_works(
+def test_result_file_name_is_over_40_chars_so_delete_fails_but_get_and_download_work(
     http: httpx.Client,
 ) -> None:
     operation = wait_done(http, file_batch(http, [generate_line("a", "x")])["name"])
     result_name = operation["response"]["responsesFile"]
     assert len(result_name.removeprefix("files/")) > 40
-    for method in ("GET", "DELETE"):
-        response = http.request(method, f"/v1beta/{result_name}", headers=AUTH)
-        assert response.status_code == 400
-        error = error_of(response)
-        assert error["status"] == "INVALID_ARGUMENT"
-        assert error["message"] == "File ID (name excluding 'files/') cannot be more than 40 characters"
+    deleted = http.delete(f"/v1beta/{result_name}", headers=AUTH)
+    assert deleted.status_code == 400
+    assert error_of(deleted) == {
+        "code": 400,
+        "message": "* DeleteFileRequest.name: File ID (name excluding 'files/') cannot be more than 40 characters.\n",
+        "status": "INVALID_ARGUMENT",
+    }
+    got = http.get(f"/v1beta/{result_name}", headers=AUTH)
+    assert (got.status_code, got.json()["name"], got.json()["source"]) == (200, result_name, "GENERATED")
     assert download(http, result_name)[0]["key"] == "a"
     documented = http.get(f"/download/v1beta/{result_name}:download", params={"alt": "media"}, headers=AUTH)
     assert documented.status_code == 200
@@ -457,6 +515,64 @@ def test_inline_batch_output_is_doubly_nested_and_echoes_metadata(http: httpx.Cl
     assert operation["metadata"]["displayName"] == "inline"
 
 
+def test_inline_responses_leave_out_their_metadata_in_drop_metadata_mode(
+    http: httpx.Client, emulator: EmulatorServer
+) -> None:
+    emulator.config(gemini_drop_inline_metadata=True)
+    requests = [
+        {"request": {"contents": [{"parts": [{"text": "one"}]}]}, "metadata": {"key": "r1"}},
+        {"request": {"contents": [{"parts": [{"text": FAIL_MARKER}]}]}, "metadata": {"key": "r2"}},
+    ]
+    created = create_batch(http, {"batch": {"inputConfig": {"requests": {"requests": requests}}}})
+    rows = wait_done(http, created["name"])["metadata"]["output"]["inlinedResponses"]["inlinedResponses"]
+    assert [sorted(row) for row in rows] == [["response"], ["error"]]
+    assert rows[0]["response"]["candidates"][0]["content"]["parts"][0]["text"] == "Answer to: one"
+
+
+def test_inline_store_and_continuation_token_are_top_level_request_fields(http: httpx.Client) -> None:
+    request = {"contents": [{"parts": [{"text": "x"}]}], "store": True, "continuation_token": "Y29udGludWU-X18"}
+    created = create_batch(http, {"batch": {"inputConfig": {"requests": {"requests": [{"request": request}]}}}})
+    rows = wait_done(http, created["name"])["metadata"]["output"]["inlinedResponses"]["inlinedResponses"]
+    assert "response" in rows[0]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        (
+            "store",
+            "yes",
+            "Invalid value at 'batch.input_config.requests.requests[0].request.store' (TYPE_BOOL), \"yes\"",
+        ),
+        (
+            "continuationToken",
+            "not base64!",
+            "Invalid value at 'batch.input_config.requests.requests[0].request.continuation_token' (TYPE_BYTES), "
+            'Base64 decoding failed for "not base64!"',
+        ),
+    ],
+)
+def test_an_inline_store_or_continuation_token_of_the_wrong_type_is_rejected_at_creation(
+    http: httpx.Client, field: str, value: Any, message: str
+) -> None:
+    request = {"contents": [{"parts": [{"text": "x"}]}], field: value}
+    response = http.post(
+        "/v1beta/models/gemini-2.5-flash:batchGenerateContent",
+        headers=AUTH,
+        json={"batch": {"inputConfig": {"requests": {"requests": [{"request": request}]}}}},
+    )
+    assert response.status_code == 400
+    assert error_of(response) == {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}
+
+
+def test_a_file_line_whose_store_is_not_a_boolean_becomes_an_error_row(http: httpx.Client) -> None:
+    row = {"key": "s", "request": {"contents": [{"parts": [{"text": "x"}]}], "store": 1}}
+    operation = wait_done(http, file_batch(http, [row])["name"])
+    (line,) = download(http, operation["response"]["responsesFile"])
+    assert line["key"] == "s"
+    assert "Invalid value at 'request.store' (TYPE_BOOL), 1" in line["error"]["message"]
+
+
 def test_inline_request_with_unknown_field_is_rejected_at_creation(http: httpx.Client) -> None:
     bad = {"request": {"contents": [{"parts": [{"text": "x"}]}], "temperature": 0.5}}
     response = http.post(
@@ -484,6 +600,7 @@ def test_embedding_batch_returns_unit_vectors_of_requested_size(http: httpx.Clie
     assert response.json()["metadata"]["@type"] == TYPE_PREFIX + "EmbedContentBatch"
     operation = wait_done(http, response.json()["name"])
     assert operation["response"]["@type"] == TYPE_PREFIX + "EmbedContentBatchOutput"
+    assert set(operation["metadata"]["output"]) == {"inlinedResponses"}  # as for generation; the SDK renames it
     first, second = operation["response"]["inlinedResponses"]["inlinedResponses"]
     assert first["metadata"] == {"k": 1}
     values = first["response"]["embedding"]["values"]

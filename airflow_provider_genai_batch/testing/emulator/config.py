@@ -29,6 +29,15 @@ class EmulatorConfig(BaseModel):
     job_outcome: JobOutcome = Field(
         default="succeed", description="How jobs created from now on end once their running time is over."
     )
+    gemini_upload_chunk_granularity: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1,
+        description="The chunk granularity Gemini upload sessions announce and enforce (8 MiB, as Google's).",
+    )
+    gemini_drop_inline_metadata: bool = Field(
+        default=False,
+        description="Gemini inline responses leave out their metadata (so their keys), as the real backend has.",
+    )
     faults: FaultConfig = Field(
         default_factory=FaultConfig,
         description="Injected faults (see faults.py); setting it replaces the whole sub-model, {} turns them off.",

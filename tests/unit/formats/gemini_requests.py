@@ -243,6 +243,7 @@ VALID_GENERATE: dict[str, dict[str, Any]] = {
         "store": False,
         "model": "models/gemini-2.5-flash",
     },
+    "continued": {"contents": HI, "store": True, "continuationToken": "Y29udGludWU-X19fXw"},
     "function_response_with_media_parts": {
         "contents": [
             user(text("Show the chart.")),
@@ -737,6 +738,8 @@ INVALID: tuple[Bad, ...] = (
     Bad("cached_content_a_number", gen(cachedContent=1), "request.cachedContent", "must be a string"),
     Bad("label_value_a_number", gen(labels={"team": 1}), "request.labels.team", "must be a string"),
     Bad("labels_a_list", gen(labels=["team"]), "request.labels", "must be a JSON object (a map)"),
+    Bad("store_a_string", gen(store="yes"), "request.store", "must be true or false"),
+    Bad("continuation_token_not_base64", gen(continuationToken="not base64!"), "request.continuationToken", "base64"),
     Bad("model_armor_vertex_only", gen(modelArmorConfig={}), "request.modelArmorConfig", "Vertex-only"),
     # --- embeddings ---------------------------------------------------------------------------------------
     Bad(

@@ -598,6 +598,7 @@ SDK_ITEMS = {
         },
     },
     "store_and_tier": {"contents": "hi", "config": {"store": True, "service_tier": "flex", "labels": {"a_b": "c"}}},
+    "continuation": {"contents": "hi", "config": {"continuation_token": "Y29udA==", "store": False}},
 }
 
 

@@ -18,6 +18,7 @@ from airflow_provider_genai_batch.formats.results import (
     RowStatus,
     Usage,
     encode_row,
+    placed_by_order,
 )
 
 REAL_SUCCESS_LINE = (
@@ -154,6 +155,18 @@ def test_inline_rows_of_an_operation_come_in_input_order():
     ]
 
 
+def test_inline_embedding_responses_are_read_under_either_output_field():
+    for field in ("inlinedResponses", "inlinedEmbedContentResponses"):
+        op = {"name": "batches/e", "metadata": {"output": {field: {"inlinedResponses": [REAL_EMBEDDING_RESPONSE]}}}}
+        assert inline_responses(op) == [REAL_EMBEDDING_RESPONSE]
+
+
+def test_rows_without_a_key_get_their_index_in_order_and_keyed_rows_none():
+    rows = [ResultRow(key=None, status=RowStatus.SUCCEEDED), ResultRow(key="k", status=RowStatus.SUCCEEDED)]
+    rows.append(ResultRow(key=None, status=RowStatus.FAILED))
+    assert [row.position for row in placed_by_order(rows)] == [0, None, 2]
+
+
 def test_operation_without_inline_output_has_no_inline_responses():
     assert inline_responses({"name": "batches/f", "metadata": {"output": {"responsesFile": "files/x"}}}) == []
 
@@ -181,6 +194,13 @@ def test_encoded_usage_and_error_omit_unset_fields():
     assert embedding["usage"] == {"input_tokens": 81}
     assert failed["error"] == {"message": "boom"}
     assert failed["status"] == "failed"
+
+
+def test_an_encoded_row_leaves_its_position_out():
+    row = ResultRow(key=None, position=3, status=RowStatus.SUCCEEDED, text="t")
+    assert encode_row(row) == (
+        b'{"key":null,"status":"succeeded","text":"t","embedding":null,"response":null,"error":null,"usage":null}\n'
+    )
 
 
 def test_encoded_row_decodes_back_to_the_same_row():

@@ -47,17 +47,25 @@ def ok(payload: object = None, **kwargs) -> httpx.Response:
     return httpx.Response(200, json={} if payload is None else payload, **kwargs)
 
 
-def upload_server(final_file: dict | None = None, start_headers: dict | None = None):
-    """A resumable-upload endpoint: hands out UPLOAD_URL on start, answers chunks like the real one."""
+def upload_server(final_file: dict | None = None, start_headers: dict | None = None, granularity: int = CHUNK):
+    """A resumable-upload endpoint: hands out UPLOAD_URL and a chunk granularity on start, answers chunks like
+    the real one (a chunk before the last that is not a multiple of the granularity gets its plain-text 400)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         command = request.headers.get("x-goog-upload-command")
         if command == "start":
-            headers = {"x-goog-upload-url": UPLOAD_URL, "x-goog-upload-status": "active"}
+            headers = {
+                "x-goog-upload-url": UPLOAD_URL,
+                "x-goog-upload-status": "active",
+                "x-goog-upload-chunk-granularity": str(granularity),
+            }
             return ok(headers=start_headers if start_headers is not None else headers)
         assert str(request.url) == UPLOAD_URL
         if command == "upload, finalize":
             return ok({"file": final_file or file_resource()}, headers={"x-goog-upload-status": "final"})
+        if len(request.content) % granularity:
+            message = f"The client sent {len(request.content)} bytes, which is not a multiple of the {granularity} "
+            return httpx.Response(400, text=message + "byte chunk granularity.")
         return ok(headers={"x-goog-upload-status": "active"})
 
     return handler
@@ -106,12 +114,15 @@ def test_connection_without_api_key_is_refused(monkeypatch):
         _ = GeminiBatchHook(conn_id="gemini_unit").settings
 
 
-def test_upload_chunk_size_must_be_a_multiple_of_256_kib(monkeypatch):
-    set_connection(monkeypatch, extra={"upload_chunk_size": CHUNK + 1})
-    with pytest.raises(
-        GenAIBatchError, match=r"not a valid gemini connection: upload_chunk_size: .*multiple of 262144"
-    ):
+def test_upload_chunk_size_must_be_positive(monkeypatch):
+    set_connection(monkeypatch, extra={"upload_chunk_size": 0})
+    with pytest.raises(GenAIBatchError, match=r"not a valid gemini connection: upload_chunk_size: .*greater than or"):
         _ = GeminiBatchHook(conn_id="gemini_unit").settings
+
+
+def test_upload_chunk_size_is_a_preference_of_any_size(monkeypatch):
+    set_connection(monkeypatch, extra={"upload_chunk_size": CHUNK + 1})
+    assert GeminiBatchHook(conn_id="gemini_unit").settings.upload_chunk_size == CHUNK + 1
 
 
 def test_settings_repr_never_shows_the_api_key(monkeypatch):
@@ -201,6 +212,38 @@ def test_upload_sends_chunks_to_the_session_url_with_offsets_and_finalizes_the_l
     ]
     assert all(str(r.url) == UPLOAD_URL and r.method == "POST" for r in wire.requests[1:])
     assert b"".join(r.content for r in wire.requests[1:]) == data
+
+
+def test_upload_chunks_are_the_preferred_size_cut_down_to_a_multiple_of_the_announced_granularity(gemini):
+    hook, wire = gemini(upload_server(granularity=2 * CHUNK), upload_chunk_size=5 * CHUNK)
+    hook.upload_file(io.BytesIO(b"g" * (9 * CHUNK)))
+    assert chunks_sent(wire) == [
+        (0, "upload", 4 * CHUNK),
+        (4 * CHUNK, "upload", 4 * CHUNK),
+        (8 * CHUNK, "upload, finalize", CHUNK),
+    ]
+
+
+def test_upload_chunks_are_one_granule_when_the_preferred_size_is_smaller(gemini):
+    hook, wire = gemini(upload_server(granularity=2 * CHUNK), upload_chunk_size=CHUNK // 2)
+    hook.upload_file(io.BytesIO(b"g" * (3 * CHUNK)))
+    assert chunks_sent(wire) == [(0, "upload", 2 * CHUNK), (2 * CHUNK, "upload, finalize", CHUNK)]
+
+
+def test_upload_chunks_are_the_preferred_size_when_the_server_announces_no_granularity(gemini):
+    start = {"x-goog-upload-url": UPLOAD_URL, "x-goog-upload-status": "active"}
+    hook, wire = gemini(upload_server(start_headers=start, granularity=1), upload_chunk_size=1000)
+    hook.upload_file(io.BytesIO(b"n" * 2500))
+    assert chunks_sent(wire) == [(0, "upload", 1000), (1000, "upload", 1000), (2000, "upload, finalize", 500)]
+
+
+@pytest.mark.parametrize("announced", ["0", "8 MiB", "-1"])
+def test_upload_with_an_invalid_announced_granularity_stops_before_sending_data(gemini, announced):
+    start = {"x-goog-upload-url": UPLOAD_URL, "x-goog-upload-chunk-granularity": announced}
+    hook, wire = gemini(upload_server(start_headers=start))
+    with pytest.raises(GenAIBatchError, match=f"invalid x-goog-upload-chunk-granularity: '{announced}'"):
+        hook.upload_file(io.BytesIO(b"abc"))
+    assert len(wire.requests) == 1
 
 
 def test_upload_chunks_carry_no_api_key(gemini, tmp_path):
@@ -315,6 +358,34 @@ def test_a_failed_chunk_resumes_from_the_offset_the_session_committed(gemini):
         ("upload, finalize", str(2 * CHUNK)),
     ]
     assert all("x-goog-api-key" not in r.headers for r in wire.requests[1:])
+
+
+def test_a_resumed_upload_keeps_sending_whole_granules_from_a_committed_offset_between_them(gemini):
+    server = upload_server()
+    failures = iter([True])
+    committed = CHUNK + 1000
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        command = request.headers.get("x-goog-upload-command")
+        if command == "query":
+            return ok(headers={"x-goog-upload-status": "active", "x-goog-upload-size-received": str(committed)})
+        if request.headers.get("x-goog-upload-offset") == str(CHUNK) and next(failures, False):
+            return httpx.Response(503, json={"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}})
+        return server(request)
+
+    hook, wire = gemini(handler)
+    data = bytes(range(256)) * (3 * CHUNK // 256)
+    hook.upload_file(io.BytesIO(data))
+
+    after_query = [
+        (r.headers["x-goog-upload-offset"], r.headers["x-goog-upload-command"], len(r.content))
+        for r in wire.requests[4:]
+    ]
+    assert after_query == [
+        (str(committed), "upload", CHUNK),
+        (str(committed + CHUNK), "upload, finalize", CHUNK - 1000),
+    ]
+    assert wire.requests[-1].content == data[committed + CHUNK :]
 
 
 def test_a_chunk_that_keeps_failing_stops_the_upload_with_a_typed_error(gemini):
@@ -754,6 +825,51 @@ def test_iter_results_reads_inline_output_without_any_request(gemini):
         ("e2", RowStatus.FAILED, None),
     ]
     assert wire.requests == []
+
+
+def test_iter_results_reads_inline_embeddings_under_the_field_google_genai_also_reads(gemini):
+    op = operation(
+        "batches/e1",
+        "BATCH_STATE_SUCCEEDED",
+        output={
+            "inlinedEmbedContentResponses": {
+                "inlinedResponses": [{"response": {"embedding": {"values": [0.125]}}, "metadata": {"key": "d1"}}]
+            }
+        },
+    )
+    hook, _ = gemini(lambda request: pytest.fail(f"unexpected request {request.url}"))
+    job = parse_operation(op)
+    assert job.has_inline_output
+    assert [(r.key, r.embedding) for r in hook.iter_results(job)] == [("d1", [0.125])]
+
+
+def test_iter_results_gives_an_inline_response_without_metadata_its_index(gemini):
+    op = operation(
+        "batches/i2",
+        "BATCH_STATE_SUCCEEDED",
+        output={
+            "inlinedResponses": {
+                "inlinedResponses": [
+                    {"response": {"candidates": [{"content": {"parts": [{"text": "a"}], "role": "model"}}]}},
+                    {"response": {"candidates": []}, "metadata": {"key": "k2"}},
+                    {"error": {"code": 3, "message": "bad"}, "metadata": {}},
+                ]
+            }
+        },
+    )
+    hook, _ = gemini(lambda request: pytest.fail(f"unexpected request {request.url}"))
+    rows = list(hook.iter_results(parse_operation(op)))
+    assert [(r.key, r.position, r.status) for r in rows] == [
+        (None, 0, RowStatus.SUCCEEDED),
+        ("k2", None, RowStatus.SUCCEEDED),
+        (None, 2, RowStatus.FAILED),
+    ]
+
+
+def test_iter_results_places_no_line_of_a_responses_file_by_its_order(gemini):
+    hook, _ = gemini(lambda request: httpx.Response(200, content=b'{"response":{"candidates":[]}}\n'))
+    rows = list(hook.iter_results(BatchJob(name="batches/b1", provider="gemini", output_file="files/batch-b1")))
+    assert [(r.key, r.position) for r in rows] == [(None, None)]
 
 
 # --- async flavour ---------------------------------------------------------------------------------------

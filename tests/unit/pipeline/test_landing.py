@@ -4,6 +4,7 @@ add up to the input count; a manifest only ever names full files."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import subprocess
@@ -266,6 +267,73 @@ def test_rows_without_a_key_are_filed_apart_as_unmatched(tmp_path: Path, out: Ob
     assert lines_of(out / UNMATCHED_FILE)[0]["text"] == "whose?"
     assert (manifest.counts.unmatched, manifest.counts.unparseable, manifest.counts.missing) == (2, 1, 3)
     assert manifest.counts.total == 4
+
+
+def placed(position: int, text: str = "by order") -> ResultRow:
+    """A row the provider returned without its key, at ``position`` in output that follows the input order."""
+    return ResultRow(key=None, position=position, status=RowStatus.SUCCEEDED, text=text)
+
+
+def test_rows_without_a_key_are_placed_at_the_input_key_of_their_position(tmp_path: Path, out: ObjectStoragePath):
+    rows = [placed(0, "A"), succeeded("b", "B"), placed(2, "C"), placed(3, "D")]
+
+    manifest = land_results(rows, job(), ref_with_keys(tmp_path), out)
+
+    assert [(row["key"], row["text"]) for row in written(out)] == [("a", "A"), ("b", "B"), ("c", "C"), ("d", "D")]
+    assert (manifest.counts.succeeded, manifest.counts.unmatched, manifest.unmatched_uri) == (4, 0, None)
+
+
+def test_placing_rows_by_position_logs_one_warning_with_their_count(
+    tmp_path: Path, out: ObjectStoragePath, caplog: pytest.LogCaptureFixture
+):
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_genai_batch.landing"):
+        land_results([placed(1), placed(3), succeeded("a")], job(), ref_with_keys(tmp_path), out)
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["2 result rows carried no key and were placed by their order in the provider's output"]
+
+
+def test_rows_with_keys_log_no_warning_about_order(
+    tmp_path: Path, out: ObjectStoragePath, caplog: pytest.LogCaptureFixture
+):
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_genai_batch.landing"):
+        land_results([succeeded(k) for k in KEYS], job(), ref_with_keys(tmp_path), out)
+
+    assert [r for r in caplog.records if r.levelno == logging.WARNING] == []
+
+
+def test_the_position_of_a_row_never_lands(tmp_path: Path, out: ObjectStoragePath):
+    land_results([placed(0), placed(9)], job(), ref_with_keys(tmp_path), out)
+
+    assert all("position" not in row for row in written(out) + lines_of(out / UNMATCHED_FILE))
+
+
+def test_a_row_whose_position_is_past_the_last_input_key_is_unmatched(tmp_path: Path, out: ObjectStoragePath):
+    manifest = land_results([placed(4, "extra"), placed(1)], job(), ref_with_keys(tmp_path), out)
+
+    assert [(row["key"], row["text"]) for row in lines_of(out / UNMATCHED_FILE)] == [(None, "extra")]
+    assert by_key(out)["b"]["status"] == "succeeded"
+    assert (manifest.counts.succeeded, manifest.counts.unmatched, manifest.counts.missing) == (1, 1, 3)
+
+
+def test_a_row_placed_by_position_and_a_keyed_row_for_the_same_key_follow_the_duplicate_rule(
+    tmp_path: Path, out: ObjectStoragePath
+):
+    rows = [ResultRow(key=None, position=0, status=RowStatus.FAILED), succeeded("a", "keyed")]
+
+    manifest = land_results(rows, job(), ref_with_keys(tmp_path), out)
+
+    assert (by_key(out)["a"]["status"], by_key(out)["a"]["text"]) == ("succeeded", "keyed")
+    assert [(row["key"], row["status"]) for row in lines_of(out / DUPLICATES_FILE)] == [("a", "failed")]
+    assert manifest.counts.duplicates == 1
+
+
+def test_without_a_keys_file_a_row_with_a_position_but_no_key_is_unmatched(out: ObjectStoragePath):
+    manifest = land_results([succeeded("a"), placed(1)], job(), ref_without_keys(2), out)
+
+    assert [row["key"] for row in written(out)] == ["a"]
+    assert [row["key"] for row in lines_of(out / UNMATCHED_FILE)] == [None]
+    assert (manifest.counts.unmatched, manifest.counts.missing) == (1, 1)
 
 
 def test_a_provider_id_that_maps_to_no_input_key_is_unmatched_under_the_id_it_came_with(

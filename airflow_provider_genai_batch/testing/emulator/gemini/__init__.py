@@ -2,7 +2,7 @@
 
 Google error envelopes, proto-JSON bodies, the resumable upload protocol, batches as long-running
 Operations, and the real API's defect that result files (`files/batch-<id>`, over 40 characters)
-cannot be fetched or deleted, only downloaded.
+cannot be deleted, only fetched and downloaded.
 
 Modules: `wire` (bodies and errors), `validation` (what is rejected), `uploads` (the resumable
 protocol), `results` (answers from the fake model) and `routes` (the endpoints).

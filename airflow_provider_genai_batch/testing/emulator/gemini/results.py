@@ -1,7 +1,8 @@
 """A finished Gemini batch's results: each request answered by the fake model, as a results file or inline.
 
-File input becomes the results file `files/batch-<id>` (over 40 characters: it can be downloaded but
-not fetched or deleted); inline input becomes `inlinedResponses`, in request order with each metadata.
+File input becomes the results file `files/batch-<id>` (over 40 characters: it can be fetched and
+downloaded but not deleted); inline input, of generation and embedding batches alike, becomes
+`inlinedResponses`, in request order with each metadata (left out in `gemini_drop_inline_metadata` mode).
 """
 
 from __future__ import annotations
@@ -151,10 +152,10 @@ def materialise_file_job(job: JobRecord, store: Store) -> JobResults:
 
 
 def inline_row(job: JobRecord, position: int, entry: dict[str, Any]) -> dict[str, Any]:
-    """One inline request's response (or error), echoing the request's metadata."""
+    """One inline request's response (or error), echoing the request's metadata unless the job drops it."""
     # Creation already rejected malformed inline requests, as the proto parser would.
     row = answer(get_field(entry, "request"), job, position)
-    if "metadata" in entry:
+    if "metadata" in entry and not job.extra.get("drop_inline_metadata"):
         row["metadata"] = entry["metadata"]
     return row
 

@@ -13,6 +13,7 @@ from airflow_provider_genai_batch.testing.emulator.common import random_token
 from airflow_provider_genai_batch.testing.emulator.gemini.results import materialise_file_job, materialise_inline_job
 from airflow_provider_genai_batch.testing.emulator.gemini.uploads import receive_chunk, start_upload
 from airflow_provider_genai_batch.testing.emulator.gemini.validation import (
+    DELETE_FILE_ID_TOO_LONG_MESSAGE,
     check_file_id_length,
     check_input_file_name,
     page_token_checked,
@@ -72,10 +73,8 @@ register_url_convertor("gemini_version", GeminiVersionConvertor())
 # Lookups
 
 
-def lookup_file(store: Store, file_id: str, *, check_length: bool) -> StoredFile:
-    """Find a file; with check_length, ids over 40 characters fail as the real API fails them."""
-    if check_length:
-        check_file_id_length(file_id)
+def lookup_file(store: Store, file_id: str) -> StoredFile:
+    """Find a file by id, or raise the Files API's not-found error."""
     record = store.get_file(PROVIDER, file_id)
     if record is None:
         raise file_not_found(file_id)
@@ -130,7 +129,11 @@ async def create_batch(request: Request, model: str, kind: JobKind, state: Emula
         **job_clock(state.config),
         materialiser=materialise_file_job if create.file_name is not None else materialise_inline_job,
         state_name=control_state_name,
-        extra={"priority": create.priority, "webhookConfig": get_field(create.batch, "webhookConfig")},
+        extra={
+            "priority": create.priority,
+            "webhookConfig": get_field(create.batch, "webhookConfig"),
+            "drop_inline_metadata": state.config.gemini_drop_inline_metadata,
+        },
     )
     store.add_job(job)
     return render_operation(job, Phase.PENDING)
@@ -175,10 +178,10 @@ async def get_file(request: Request, version: str, file_ref: str, state: StateDe
     """Get a file's metadata, or (`<id>:download?alt=media`) stream its bytes."""
     file_id, action = split_action(file_ref)
     if action == "download":
-        return download_response(request, lookup_file(state.store, file_id, check_length=False))
+        return download_response(request, lookup_file(state.store, file_id))
     if action is not None:
         raise not_found()
-    record = lookup_file(state.store, file_id, check_length=True)
+    record = lookup_file(state.store, file_id)
     return JSONResponse(render_file(record, str(request.base_url), version))
 
 
@@ -188,16 +191,17 @@ async def download_file(request: Request, file_ref: str, state: StateDep) -> Res
     file_id, action = split_action(file_ref)
     if action != "download":
         raise not_found()
-    return download_response(request, lookup_file(state.store, file_id, check_length=False))
+    return download_response(request, lookup_file(state.store, file_id))
 
 
 @router.delete("/{version:gemini_version}/files/{file_ref}", dependencies=authenticated)
 async def delete_file(file_ref: str, state: StateDep) -> dict[str, Any]:
-    """Delete a file (ids over 40 characters fail, as for GET)."""
+    """Delete a file; ids over 40 characters (result files among them) fail, as only deletion checks them."""
     file_id, action = split_action(file_ref)
     if action is not None:
         raise not_found()
-    lookup_file(state.store, file_id, check_length=True)
+    check_file_id_length(file_id, DELETE_FILE_ID_TOO_LONG_MESSAGE)
+    lookup_file(state.store, file_id)
     state.store.delete_file(PROVIDER, file_id)
     return {}
 

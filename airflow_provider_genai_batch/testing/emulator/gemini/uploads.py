@@ -1,16 +1,18 @@
 """Gemini's resumable upload protocol: a start that opens a session, then chunks at exact offsets.
 
 A session URL carries no key of its own. A chunk goes at the offset received so far, within the
-declared size; `query` reports progress, so a client whose connection dropped resumes from there.
+declared size; every chunk but the finalizing one is a multiple of the granularity the start announced
+(`x-goog-upload-chunk-granularity`), refused otherwise with the upload server's plain-text 400; `query`
+reports progress, so a client whose connection dropped resumes from there.
 """
 
 from __future__ import annotations
 
 from fastapi import Request
 from starlette.requests import ClientDisconnect
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from airflow_provider_genai_batch.testing.emulator.common import random_token
+from airflow_provider_genai_batch.testing.emulator.common import EmulatorError, random_token
 from airflow_provider_genai_batch.testing.emulator.gemini.validation import (
     parse_new_file_id,
     parse_upload_start,
@@ -27,7 +29,26 @@ from airflow_provider_genai_batch.testing.emulator.gemini.wire import (
 )
 from airflow_provider_genai_batch.testing.emulator.store import EmulatorState, UploadSession
 
-UPLOAD_CHUNK_GRANULARITY = 8 * 1024 * 1024
+
+class ChunkNotGranular(EmulatorError):
+    """A non-final chunk that is not a multiple of the granularity: the upload server's 400, in plain text."""
+
+    def __init__(self, size: int, granularity: int) -> None:
+        """Remember the chunk's size and the granularity it missed."""
+        self.message = (
+            f"The client sent {size} bytes, which is not a multiple of the {granularity} byte chunk granularity."
+        )
+        super().__init__(self.message)
+
+    def response(self) -> Response:
+        """The plain-text 400 the upload server answers (not Google's JSON error envelope)."""
+        return PlainTextResponse(self.message, status_code=400)
+
+
+def check_granular(size: int, granularity: int) -> None:
+    """Refuse a non-final chunk of ``size`` bytes that is not a multiple of ``granularity``."""
+    if size % granularity:
+        raise ChunkNotGranular(size, granularity)
 
 
 def already_exists(file_id: str) -> GeminiError:
@@ -63,7 +84,7 @@ async def start_upload(request: Request, version: str, state: EmulatorState) -> 
         headers={
             "x-goog-upload-url": upload_url,
             "x-goog-upload-status": "active",
-            "x-goog-upload-chunk-granularity": str(UPLOAD_CHUNK_GRANULARITY),
+            "x-goog-upload-chunk-granularity": str(state.config.gemini_upload_chunk_granularity),
         },
     )
 
@@ -111,17 +132,20 @@ async def receive_chunk(request: Request, version: str, state: EmulatorState) ->
             f"Invalid X-Goog-Upload-Offset {offset}: {session.received} bytes have been received so far."
         )
     finalize = "finalize" in command
+    granularity = None if finalize else state.config.gemini_upload_chunk_granularity
     declared = session.declared_size
     length_header = request.headers.get("content-length")
-    if declared is not None and length_header is not None and length_header.isdigit():
+    if length_header is not None and length_header.isdigit():
         end = offset + int(length_header)
-        if end > declared or (finalize and end != declared):
+        if declared is not None and (end > declared or (finalize and end != declared)):
             raise invalid_argument(
                 f"Upload size mismatch: the upload would end at byte {end}, but {declared} bytes were declared."
             )
+        if granularity is not None:
+            check_granular(int(length_header), granularity)
     session.in_flight = True
     try:
-        await append_body(request, session, finalize)
+        await append_body(request, session, finalize, granularity)
     finally:
         session.in_flight = False
     if not finalize:
@@ -134,10 +158,11 @@ async def receive_chunk(request: Request, version: str, state: EmulatorState) ->
     return JSONResponse({"file": render_file(record, base, version)}, headers={"x-goog-upload-status": "final"})
 
 
-async def append_body(request: Request, session: UploadSession, finalize: bool) -> None:
+async def append_body(request: Request, session: UploadSession, finalize: bool, granularity: int | None) -> None:
     """Stream the request body onto the session's file; on any size error, roll the chunk back.
 
-    A connection lost mid-chunk keeps the bytes that arrived, as the real protocol does: the client asks
+    ``granularity`` is checked again once a chunk sent without a Content-Length has arrived whole. A
+    connection lost mid-chunk keeps the bytes that arrived, as the real protocol does: the client asks
     for the committed size (`query`) and resumes from there.
     """
     start = session.received
@@ -157,6 +182,8 @@ async def append_body(request: Request, session: UploadSession, finalize: bool) 
                 raise invalid_argument(
                     f"Upload size mismatch: {start + received} bytes were received but {declared} bytes were declared."
                 )
+            if granularity is not None:
+                check_granular(received, granularity)
         except ClientDisconnect:
             session.received = start + received
             session.hasher = hasher

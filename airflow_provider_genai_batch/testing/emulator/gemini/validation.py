@@ -5,6 +5,7 @@ Unknown fields are rejected as the proto-JSON parser rejects them, under either 
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 FILE_ID_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+BASE64_URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 MISSING_KEY_MESSAGE = (
     "Method doesn't allow unregistered callers (callers without established identity). "
@@ -41,6 +44,7 @@ MISSING_KEY_MESSAGE = (
 )
 INVALID_KEY_MESSAGE = "API key not valid. Please pass a valid API key."
 FILE_ID_TOO_LONG_MESSAGE = "File ID (name excluding 'files/') cannot be more than 40 characters"
+DELETE_FILE_ID_TOO_LONG_MESSAGE = f"* DeleteFileRequest.name: {FILE_ID_TOO_LONG_MESSAGE}.\n"
 
 GENERATE_REQUEST_FIELDS = frozenset(
     {
@@ -232,10 +236,10 @@ def page_token_checked(request: Request) -> str | None:
 # Files
 
 
-def check_file_id_length(file_id: str) -> None:
+def check_file_id_length(file_id: str, message: str = FILE_ID_TOO_LONG_MESSAGE) -> None:
     """Ids over 40 characters fail as the real API fails them (result files `batch-<id>` among them)."""
     if len(file_id) > MAX_FILE_ID_LENGTH:
-        raise invalid_argument(FILE_ID_TOO_LONG_MESSAGE)
+        raise invalid_argument(message)
 
 
 def parse_new_file_id(name: str | None) -> str | None:
@@ -342,6 +346,9 @@ def parse_inline_requests(requests: Any, kind: JobKind) -> list[dict[str, Any]]:
         if not isinstance(request, dict):
             raise invalid_argument(f"* {path}.request: request is not specified.")
         check_fields(request, allowed, f"{path}.request")
+        problem = scalar_problem(request, f"{path}.request") if kind == "generate" else None
+        if problem is not None:
+            raise invalid_argument(problem)
         config = get_field(request, "generationConfig") if kind == "generate" else None
         if isinstance(config, dict):
             check_fields(config, GENERATION_CONFIG_FIELDS, f"{path}.request.generation_config")
@@ -356,9 +363,39 @@ def request_field_problem(request: Any, kind: JobKind) -> str | None:
     name = unknown_field(request, allowed)
     if name is not None:
         return f"no such field: '{name}'"
+    problem = scalar_problem(request, "request") if kind == "generate" else None
+    if problem is not None:
+        return problem
     config = get_field(request, "generationConfig") if kind == "generate" else None
     if isinstance(config, dict):
         name = unknown_field(config, GENERATION_CONFIG_FIELDS)
         if name is not None:
             return f"no such field: '{name}'"
     return None
+
+
+def scalar_problem(request: Mapping[str, Any], path: str) -> str | None:
+    """The parser's complaint about a ``store`` that is not a boolean or a ``continuationToken`` that is not
+    base64 (a proto ``bytes`` field), or None; null is unset, as proto-JSON reads it."""
+    store = get_field(request, "store")
+    if store is not None and not isinstance(store, bool):
+        return f"Invalid value at '{path}.store' (TYPE_BOOL), {json_text(store)}"
+    token = get_field(request, "continuationToken")
+    if token is not None and not is_base64(token):
+        return (
+            f"Invalid value at '{path}.continuation_token' (TYPE_BYTES), Base64 decoding failed for {json_text(token)}"
+        )
+    return None
+
+
+def is_base64(value: Any) -> bool:
+    """Whether proto-JSON reads ``value`` as bytes: base64 text, standard or URL-safe, padded or not."""
+    if not isinstance(value, str) or not (BASE64.fullmatch(value) or BASE64_URL.fullmatch(value)):
+        return False
+    body = len(value.rstrip("="))
+    return body % 4 != 1 and (body == len(value) or len(value) % 4 == 0)
+
+
+def json_text(value: Any) -> str:
+    """A value as the parser quotes it in an error: strings in double quotes, anything else as JSON."""
+    return f'"{value}"' if isinstance(value, str) else json.dumps(value)

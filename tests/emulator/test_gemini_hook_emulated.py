@@ -1,0 +1,145 @@
+"""GeminiBatchHook against the Gemini emulator, end to end: the upload's chunk granularity, and inline
+results whose metadata the service left out, placed by order when landed."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
+from airflow_provider_genai_batch.job_ref import BatchJobRef
+from airflow_provider_genai_batch.landing import RESULTS_FILE, land_results, output_dir, write_keys
+from airflow_provider_genai_batch.models import BatchJob
+from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, InlineSource
+from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
+
+API_KEY = "gemini-hook-emulated-key"
+CONN_ID = "gemini_emulated"
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def hook(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> GeminiBatchHook:
+    """A Gemini hook on the emulator that prefers 256 KiB upload chunks."""
+    conn = {
+        "conn_type": "genai_gemini",
+        "host": emulator.base_url,
+        "password": API_KEY,
+        "extra": {"upload_chunk_size": 256 * 1024},
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
+    return GeminiBatchHook(conn_id=CONN_ID)
+
+
+def chunks_received(emulator: EmulatorServer) -> list[tuple[str, str, str]]:
+    """``(offset, command, length)`` of every chunk the emulator's upload sessions received, in order."""
+    return [
+        (r["headers"]["x-goog-upload-offset"], r["headers"]["x-goog-upload-command"], r["headers"]["content-length"])
+        for r in emulator.requests()
+        if "upload_id=" in r["query"]
+    ]
+
+
+def finished(hook: GeminiBatchHook, name: str, timeout: float = 15.0) -> BatchJob:
+    deadline = time.monotonic() + timeout
+    while not (job := hook.get_batch(name)).state.is_terminal:
+        assert time.monotonic() < deadline, f"{name} is still {job.provider_state}"
+        time.sleep(0.05)
+    return job
+
+
+def inline_spec(keys: list[str], texts: list[str], *, embeddings: bool = False) -> BatchSpec:
+    pairs = zip(keys, texts, strict=True)
+    if embeddings:
+        lines = [{"key": k, "request": {"content": {"parts": [{"text": t}]}}} for k, t in pairs]
+    else:
+        lines = [{"key": k, "request": {"contents": [{"parts": [{"text": t}]}]}} for k, t in pairs]
+    return BatchSpec(
+        model="gemini-embedding-001" if embeddings else "gemini-2.5-flash",
+        display_name="inline",
+        source=InlineSource(lines),
+        kind=BatchKind.EMBED if embeddings else BatchKind.GENERATE,
+    )
+
+
+def landed(hook: GeminiBatchHook, job: BatchJob, keys: list[str], directory: Path) -> list[dict]:
+    out = output_dir(str(directory))
+    keys_uri = str(write_keys(out, keys))
+    ref = BatchJobRef(provider="gemini", conn_id=CONN_ID, job_name=job.name, request_count=len(keys), keys_uri=keys_uri)
+    land_results(hook.iter_results(job), job, ref, out)
+    return [json.loads(line) for line in (out / RESULTS_FILE).read_text().splitlines()]
+
+
+# --- upload -------------------------------------------------------------------------------------------------
+
+
+def test_an_upload_is_cut_into_chunks_of_the_announced_granularity_not_the_smaller_preference(
+    hook: GeminiBatchHook, emulator: EmulatorServer
+):
+    data = bytes(range(256)) * (9 * MIB // 256)
+
+    info = hook.upload_file(io.BytesIO(data))
+
+    assert info.size_bytes == len(data)
+    assert chunks_received(emulator) == [
+        ("0", "upload", str(8 * MIB)),
+        (str(8 * MIB), "upload, finalize", str(MIB)),
+    ]
+
+
+def test_an_upload_follows_a_lower_announced_granularity(hook: GeminiBatchHook, emulator: EmulatorServer):
+    emulator.config(gemini_upload_chunk_granularity=128 * 1024)
+    data = b"r" * (600 * 1024)
+
+    info = hook.upload_file(io.BytesIO(data))
+
+    assert info.size_bytes == len(data)
+    assert chunks_received(emulator) == [
+        ("0", "upload", str(256 * 1024)),
+        (str(256 * 1024), "upload", str(256 * 1024)),
+        (str(512 * 1024), "upload, finalize", str(88 * 1024)),
+    ]
+
+
+# --- inline results without metadata -----------------------------------------------------------------------
+
+
+def test_inline_results_without_metadata_land_at_their_keys_by_order(
+    hook: GeminiBatchHook, emulator: EmulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    emulator.config(gemini_drop_inline_metadata=True)
+    keys = ["first", "second", "third"]
+    job = finished(hook, hook.create_batch(inline_spec(keys, ["one", FAIL_MARKER, "three"])).name)
+
+    with caplog.at_level(logging.WARNING, logger="airflow_provider_genai_batch.landing"):
+        rows = landed(hook, job, keys, tmp_path / "out")
+
+    assert [(row["key"], row["status"], row["text"]) for row in rows] == [
+        ("first", "succeeded", "Answer to: one"),
+        ("second", "failed", None),
+        ("third", "succeeded", "Answer to: three"),
+    ]
+    assert not (tmp_path / "out" / "unmatched.jsonl").exists()
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "3 result rows carried no key and were placed by their order in the provider's output"
+    ]
+
+
+def test_inline_embedding_results_without_metadata_land_at_their_keys_by_order(
+    hook: GeminiBatchHook, emulator: EmulatorServer, tmp_path: Path
+):
+    emulator.config(gemini_drop_inline_metadata=True)
+    keys = ["doc-a", "doc-b"]
+    job = finished(hook, hook.create_batch(inline_spec(keys, ["alpha", "beta"], embeddings=True)).name)
+
+    rows = landed(hook, job, keys, tmp_path / "out")
+
+    assert [(row["key"], row["status"], len(row["embedding"])) for row in rows] == [
+        ("doc-a", "succeeded", 8),
+        ("doc-b", "succeeded", 8),
+    ]
