@@ -25,7 +25,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.formats import gemini
-from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.detect import InputFormat, detect_format
 from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.jsonl import READ_BYTES, UTF8_BOM, JsonlReader, LoneCRToLF, duplicate_field
 from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
@@ -99,15 +99,21 @@ def prepare_input(
 ) -> PreparedInput:
     """Validate ``source`` for ``dialect``'s provider and put it in that provider's format.
 
-    ``source`` is a JSONL path or URI, a list of request dicts, or the JSON text of such a list. The same
-    pass computes the input's fingerprint: a sha256 over the provider, model and kind and every request
-    as the provider will receive it.
+    ``source`` is a JSONL path or URI, a list of request dicts, or the JSON text of such a list. Requests
+    that go inline (a list, where the provider takes inline input; anything, where it takes nothing else)
+    are validated and translated with ``dialect.inline``; when that is a format of its own (a gateway's
+    Gemini requests), every line goes through its translation. The same pass computes the input's
+    fingerprint: a sha256 over the provider, model and kind and every request as the provider will receive it.
     """
     requests = _resolve(source)
     label = requests if isinstance(requests, str) else INLINE_SOURCE
-    caps, limits = dialect.capabilities, dialect.limits
+    caps = dialect.capabilities
     if embeddings and not caps.embeddings:
         raise InputValidationError(f"{dialect.provider} has no embeddings batch API", source=label)
+    goes_inline = caps.inline_input and (not isinstance(requests, str) or not caps.file_input)
+    request_dialect = dialect.inline if goes_inline else dialect
+    translates_all = request_dialect is not dialect
+    limits = request_dialect.limits
     fingerprint = hashlib.sha256(_encode([dialect.provider, model, embeddings]) + b"\n")
     byte_limit = limits.max_file_bytes if caps.file_input else limits.max_inline_bytes
     keys_file, native_file = _spool_path("keys"), _spool_path("input")
@@ -135,18 +141,20 @@ def prepare_input(
                 records = reader
             else:
                 records = _inline_records(requests, embeddings)
+            if translates_all:
+                records = _gemini_only(records, label, dialect)
 
             def on_line(line: dict[str, Any], fmt: InputFormat, size: int) -> int:
                 nonlocal rewritten, size_checked
-                if fmt is dialect.native_format:
-                    endpoint = dialect.check_native(line, model=model)
+                if fmt is request_dialect.native_format and not translates_all:
+                    endpoint = request_dialect.check_native(line, model=model)
                     if endpoint:
                         endpoints.add(endpoint)
                         if len(endpoints) > 1:
                             raise ValueError(f"every line must target one endpoint; found {sorted(endpoints)}")
                     out = line
                 else:
-                    out = dialect.to_native(line, model=model, embeddings=embeddings)
+                    out = request_dialect.to_native(line, model=model, embeddings=embeddings)
                     rewritten = True
                 canonical = reader.canonical if reader is not None and out is line else _encode(out)
                 encoded = canonical + b"\n"
@@ -162,7 +170,7 @@ def prepare_input(
             summary = validate_lines(
                 records,
                 source=label,
-                accepted=frozenset({InputFormat.GEMINI, dialect.native_format}),
+                accepted=frozenset({InputFormat.GEMINI, request_dialect.native_format}),
                 limits=InputLimits(
                     provider=dialect.provider,
                     max_requests=limits.max_requests,
@@ -172,7 +180,7 @@ def prepare_input(
                 embeddings=embeddings,
                 on_key=lambda key: keys.write(key_line(key)),
                 on_line=on_line,
-                provider_key=dialect.provider_key,
+                provider_key=request_dialect.provider_key,
             )
     except BaseException:
         for path in (keys_file, *spools):
@@ -186,8 +194,16 @@ def prepare_input(
         _spools=spools,
     )
     fits_inline = limits.max_inline_bytes is None or summary.total_bytes <= limits.max_inline_bytes
-    if caps.inline_input and (not caps.file_input or (file is None and fits_inline)):
+    if goes_inline and (not caps.file_input or fits_inline):
         prepared.inline = JsonlSpool(native_file)
+    elif goes_inline and request_dialect.native_format is not dialect.native_format:
+        prepared.cleanup()
+        raise InputValidationError(
+            f"the requests are {summary.total_bytes:,} bytes, over the {limits.max_inline_bytes:,} bytes one "
+            f"{dialect.provider} batch takes inline, and its files are in another format "
+            f"({dialect.native_format.value}): give the requests as a JSONL file instead",
+            source=label,
+        )
     elif file is not None and reader is not None and passthrough and not rewritten:
         prepared.upload_source = _local_or_remote(ObjectStoragePath(file.uri))
         prepared._upload_offset = len(UTF8_BOM) if file.bom else 0
@@ -272,6 +288,28 @@ def _inline_records(items: object, embeddings: bool) -> Iterator[tuple[int, dict
             raise InputValidationError("each inline request must be a dict", source=INLINE_SOURCE, line=index + 1)
         line = item if _is_native(item) else gemini.canonical_line(item, index, embeddings=embeddings)
         yield index + 1, dict(line), len(_encode(line)) + 1
+
+
+def _gemini_only(
+    records: Iterable[tuple[int, dict[str, Any], int]], source: str, dialect: Dialect
+) -> Iterator[tuple[int, dict[str, Any], int]]:
+    """The records, refusing a line in a provider's native format: these requests go inline in Gemini's."""
+    for number, line, size in records:
+        fmt = detect_format(line)
+        if fmt is not None and fmt is not InputFormat.GEMINI:
+            hint = (
+                f"; {fmt.value} lines can go up as a JSONL file"
+                if fmt is dialect.native_format and dialect.capabilities.file_input
+                else ""
+            )
+            raise InputValidationError(
+                f"the line is in the {fmt.value} batch format, but requests sent inline to a {dialect.provider} are "
+                "Gemini requests, which it translates for its target: give {'key': ..., 'request': {'contents': "
+                f"[...]}}}} lines or google-genai style dicts{hint}",
+                source=source,
+                line=number,
+            )
+        yield number, line, size
 
 
 def _is_native(item: Mapping[str, Any]) -> bool:

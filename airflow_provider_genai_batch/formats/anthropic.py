@@ -415,6 +415,11 @@ class AnthropicDialect:
         file_input=False, inline_input=True, embeddings=False, find_by_key=False
     )
 
+    @property
+    def inline(self) -> AnthropicDialect:
+        """Every request goes inline, in this same format."""
+        return self
+
     def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
         if embeddings:
             raise ValueError(EMBEDDINGS_UNSUPPORTED)

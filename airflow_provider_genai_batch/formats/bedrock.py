@@ -427,6 +427,11 @@ class BedrockDialect:
         file_input=True, inline_input=False, embeddings=False, delete=False
     )
 
+    @property
+    def inline(self) -> BedrockDialect:
+        """Bedrock takes no inline requests: this same dialect."""
+        return self
+
     def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
         if embeddings:
             raise ValueError(EMBEDDINGS_UNSUPPORTED)

@@ -66,6 +66,11 @@ class Dialect(Protocol):
     def capabilities(self) -> ProviderCapabilities:
         """What the provider's batch API can do."""
 
+    @property
+    def inline(self) -> Dialect:
+        """The dialect of requests sent inline: this one, unless the provider takes inline requests in another
+        format than its files (a gateway: Gemini requests, which it translates itself)."""
+
     def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
         """A canonical line in the provider's format; ValueError naming what cannot be expressed."""
 

@@ -1,10 +1,11 @@
-"""The GenAI-gateway wire format (Bifrost and its forks, GenAI facade at ``/genai``).
+"""The GenAI-gateway wire format (Bifrost and its forks, GenAI facade at ``/genai``), as its documentation shows it.
 
 A gateway speaks the Gemini Files/Batch surface and routes every call to the provider named in the
-``x-model-provider`` header. It translates the batch envelope and the job state, never the request
-bodies: those travel inside the Gemini envelope in the target provider's own format. Its inline
-converter drops ``tools``, ``toolConfig`` and ``cachedContent``, so a request carrying them is refused
-here rather than silently changed. Results come from the gateway's native routes as Bifrost result items.
+``x-model-provider`` header. Uploaded files hold the target's own batch lines (our translation); inline
+requests are Gemini requests for every target, of which the gateway keeps only ``contents``,
+``generationConfig``, ``safetySettings`` and ``systemInstruction``, translating them itself for OpenAI and
+Anthropic. Whatever it would drop, or cannot translate, is refused here naming the field: never silently
+lost. Batches are named ``batches/<id>`` and files ``files/<id>``; results come from its native routes.
 """
 
 from __future__ import annotations
@@ -13,35 +14,73 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from airflow_provider_genai_batch.errors import GenAIBatchError
-from airflow_provider_genai_batch.formats import anthropic, gemini, openai
+from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
+from airflow_provider_genai_batch.formats import anthropic, bedrock, gemini, openai
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderCapabilities, ProviderLimits
+from airflow_provider_genai_batch.formats.keys import portable_id
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.translate import check_model
 from airflow_provider_genai_batch.models import BatchJob, JobState
 
 PROVIDER = "gateway"
-STATES: dict[str, JobState] = {**gemini.BATCH_STATES, "BATCH_STATE_CANCELLING": JobState.CANCELLING}
-"""Wire states a gateway emits: the Gemini set (PENDING only from a raw Gemini passthrough) plus CANCELLING."""
+BATCHES = "batches/"
+FILES = "files/"
 
-DROPPED_FIELDS: dict[str, str] = {
-    "tools": "tools",
-    "toolConfig": "tool configuration",
-    "tool_config": "tool configuration",
-    "cachedContent": "a context cache",
-    "cached_content": "a context cache",
+_BATCH_STATES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLING", "CANCELLED", "EXPIRED")
+STATES: dict[str, JobState] = {
+    **{f"BATCH_STATE_{name}": JobState[name] for name in _BATCH_STATES},
+    **{state.value: state for state in JobState if state is not JobState.UNSPECIFIED},
+    **openai.STATUSES,
+    "ended": JobState.SUCCEEDED,
+    "canceling": JobState.CANCELLING,
+    **bedrock.STATUSES,
 }
-"""Request fields the gateway's inline converter does not carry, and what they are."""
+"""Every state a gateway may report: its ``BATCH_STATE_*``, the ``JOB_STATE_*`` its documentation lists, and
+the raw statuses of its targets that leak through (OpenAI/Bifrost ``validating`` ... ``cancelled``, Anthropic
+``in_progress``/``canceling``/``ended``, Bedrock's). ``UNSPECIFIED`` is not among them: it is the gateway
+saying it did not know the target's status, which no wait would ever see end."""
+
+KEPT_FIELDS = ("contents", "generationConfig", "safetySettings", "systemInstruction")
+"""The fields of an inline request the gateway's converter keeps; it drops every other one silently."""
+
+GATEWAY_BODY_BYTES = 100 * 1024**2
+"""The gateway's default limit on one request body (``max_request_body_size_mb``: 100)."""
 
 BEDROCK_UNSUPPORTED = (
     "bedrock batches cannot be created through a gateway's GenAI facade: it has no way to pass the "
-    "role_arn and output_s3_uri Bedrock needs; connect to Amazon Bedrock directly"
+    "role_arn and output_s3_uri Bedrock needs (the gateway's documentation says to use the Bedrock SDK); "
+    "connect to Amazon Bedrock directly"
 )
-_BODY_FIELDS = {InputFormat.OPENAI: "body", InputFormat.ANTHROPIC: "params"}
+
+
+# --- names -------------------------------------------------------------------------------------------
+
+
+def batch_id(name: str) -> str:
+    """The provider's id inside a batch name (``batches/<id>``); a bare id from an older reference as it is."""
+    return name.removeprefix(BATCHES)
+
+
+def file_id(name: str) -> str:
+    """The provider's id inside a file name (``files/<id>``); a bare id as it is."""
+    return name.removeprefix(FILES)
+
+
+def file_name(name: str) -> str:
+    """A file as the facade names it: ``files/<id>``."""
+    return FILES + file_id(name)
+
+
+# --- batches -----------------------------------------------------------------------------------------
 
 
 def parse_operation(operation: Mapping[str, Any]) -> BatchJob:
-    """A gateway batch (a Gemini-shaped Operation whose ``name`` is the bare provider id) as a BatchJob."""
+    """A gateway batch (a Gemini-shaped Operation named ``batches/<id>``) as a BatchJob.
+
+    A state the gateway does not document reads as UNSPECIFIED here (a listing shows it); :func:`known_state`
+    refuses it where the job is waited on.
+    """
     job = gemini.parse_operation(operation)
     return job.model_copy(
         update={
@@ -52,34 +91,27 @@ def parse_operation(operation: Mapping[str, Any]) -> BatchJob:
     )
 
 
-def inline_request(line: Mapping[str, Any], fmt: InputFormat) -> dict[str, Any]:
-    """A line in the target provider's format as the Gemini ``{"request", "metadata": {"key"}}`` envelope.
+def known_state(job: BatchJob) -> BatchJob:
+    """``job`` itself when its state is one the gateway documents; otherwise a clear error naming the raw state.
 
-    The body inside is the target's own (an OpenAI chat body, Anthropic ``params``); ValueError when it
-    holds a field the gateway would drop.
+    An unknown state is never waited on: nothing says it would ever end.
     """
-    if fmt is InputFormat.GEMINI:
-        envelope = gemini.inline_request(line)
-    elif fmt in _BODY_FIELDS:
-        envelope = {"request": line[_BODY_FIELDS[fmt]], "metadata": {"key": line[fmt.key_field]}}
-    else:
-        raise ValueError(f"{fmt.value} requests cannot be sent inline through a gateway")
-    check_carried(envelope["request"])
-    return envelope
+    if job.state is JobState.UNSPECIFIED:
+        raise ProviderAPIError(
+            f"batch {job.name} is in state {job.provider_state!r}, which is not a state the gateway documents, so "
+            "there is no telling whether it will ever end; look the job up at the target provider",
+            provider_status=job.provider_state,
+            provider=PROVIDER,
+        )
+    return job
 
 
-def check_carried(request: Mapping[str, Any]) -> None:
-    """Raise for the first field the gateway's inline converter would silently drop."""
-    for name in request:
-        if name in DROPPED_FIELDS:
-            raise ValueError(
-                f"request.{name} would be dropped by the gateway: its inline batch converter does not carry "
-                f"{DROPPED_FIELDS[name]}; remove it or send the input as a file"
-            )
+# --- results -----------------------------------------------------------------------------------------
 
 
 def result_row(item: Mapping[str, Any], target: str) -> ResultRow:
-    """One Bifrost result item (``custom_id`` with ``response``, ``result`` or ``error``), normalised."""
+    """One result of a ``target`` batch: an OpenAI output or error file line, an Anthropic result item, or a
+    Gemini result item as the gateway flattens it."""
     if target == openai.PROVIDER:
         return openai.result_row(item)
     if target == anthropic.PROVIDER:
@@ -121,7 +153,127 @@ def _flattened_gemini_row(item: Mapping[str, Any]) -> ResultRow:
     )
 
 
-# --- dialect -----------------------------------------------------------------------------------------
+# --- inline requests: what the gateway keeps and translates --------------------------------------------
+
+_TRANSLATED = (openai.PROVIDER, anthropic.PROVIDER)
+_OPENAI_GENERATION = frozenset(
+    {"temperature", "topP", "maxOutputTokens", "stopSequences", "candidateCount", "presencePenalty",
+     "frequencyPenalty", "seed", "responseMimeType", "responseJsonSchema", "responseSchema", "responseModalities"}
+)  # fmt: skip
+_ANTHROPIC_GENERATION = frozenset(
+    {"maxOutputTokens", "temperature", "topP", "topK", "stopSequences", "responseMimeType", "responseModalities"}
+)
+_GENERATION = {openai.PROVIDER: _OPENAI_GENERATION, anthropic.PROVIDER: _ANTHROPIC_GENERATION}
+"""The generationConfig fields the gateway translates for each target; any other it cannot."""
+_MIME_TYPES = {openai.PROVIDER: ("text/plain", "application/json"), anthropic.PROVIDER: ("text/plain",)}
+_SCHEMAS = ("responseSchema", "responseJsonSchema")
+
+
+_ELSEWHERE = {
+    gemini.PROVIDER: "give the requests as a JSONL file instead (uploaded as Gemini lines, which keep it)",
+    openai.PROVIDER: "give the requests as a JSONL file instead (translated to OpenAI lines here, not by the gateway)",
+    anthropic.PROVIDER: "connect to Anthropic directly",
+}
+"""Where a request the gateway would cut can go whole."""
+
+
+def _dropped(path: str, why: str, remedy: str) -> ValueError:
+    return ValueError(f"{path} would be dropped by the gateway: {why}; {remedy}")
+
+
+def _untranslatable(path: str, target: str, why: str) -> ValueError:
+    return ValueError(f"{path} cannot go through the gateway to {target}: {why}")
+
+
+def _set_fields(value: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a REST object that are set (a ``null`` field is unset, as proto JSON reads it)."""
+    return {name: item for name, item in value.items() if item is not None}
+
+
+def gateway_request(line: Mapping[str, Any], target: str, *, model: str) -> dict[str, Any]:
+    """The request of a canonical line as the gateway will carry it (REST spelling, only the fields it keeps).
+
+    ValueError naming the first field it would drop, or could not translate for ``target``. ``line`` has
+    passed the Gemini line check, so its shape is sound.
+    """
+    extra = sorted(set(line.get("metadata") or {}) - {"key"})
+    if extra:
+        raise _dropped(
+            f"metadata.{extra[0]}",
+            "it keeps only metadata.key of an inline request",
+            "remove it, or " + _ELSEWHERE[target],
+        )
+    request = _set_fields(gemini.rest_message(line["request"], "GenerateContentRequest"))
+    check_model(request, model, target)
+    for name in request:
+        if name not in KEPT_FIELDS and name != "model":
+            keeps = f"it keeps only {', '.join(KEPT_FIELDS)} of an inline request"
+            raise _dropped(f"request.{name}", keeps, "remove it, or " + _ELSEWHERE[target])
+    kept = {name: value for name, value in request.items() if name in KEPT_FIELDS}
+    if target in _TRANSLATED:
+        _check_translatable(kept, target)
+    return kept
+
+
+def _check_translatable(request: Mapping[str, Any], target: str) -> None:
+    """Raise for the first part of ``request`` outside the gateway's Gemini-to-``target`` translation."""
+    if "safetySettings" in request:
+        raise _dropped("request.safetySettings", f"{target} has no safety settings to translate them to", "remove it")
+    for i, content in enumerate(request["contents"]):
+        path = f"request.contents[{i}]"
+        _check_content(_set_fields(content), path, target)
+    if "systemInstruction" in request:
+        instruction = _set_fields(request["systemInstruction"])
+        _check_content(instruction, "request.systemInstruction", target, text_only=True)
+    if "generationConfig" in request:
+        _check_generation(_set_fields(request["generationConfig"]), target)
+
+
+def _check_content(content: Mapping[str, Any], path: str, target: str, *, text_only: bool = False) -> None:
+    for name in content:
+        if name not in ("role", "parts"):
+            raise _untranslatable(f"{path}.{name}", target, "a content holds only role and parts")
+    for j, raw in enumerate(content.get("parts") or []):
+        part_path = f"{path}.parts[{j}]"
+        part = _set_fields(raw)
+        for name in part:
+            if name == "text" or (name == "inlineData" and not text_only):
+                continue
+            what = "text parts" if text_only else "text and image inlineData parts"
+            raise _untranslatable(f"{part_path}.{name}", target, f"its translation carries only {what}")
+        if "inlineData" in part:
+            data = _set_fields(part["inlineData"])
+            for name in data:
+                if name not in ("mimeType", "data"):
+                    raise _untranslatable(f"{part_path}.inlineData.{name}", target, "it translates mimeType and data")
+            if not str(data.get("mimeType", "")).startswith("image/"):
+                raise _untranslatable(
+                    f"{part_path}.inlineData", target, f"it translates image data only, not {data.get('mimeType')!r}"
+                )
+
+
+def _check_generation(gen: Mapping[str, Any], target: str) -> None:
+    for name in gen:
+        if name not in _GENERATION[target]:
+            raise _untranslatable(f"request.generationConfig.{name}", target, "the gateway has no translation for it")
+    mime = gen.get("responseMimeType") or None  # an empty string is unset, as proto JSON reads it
+    if mime is not None and mime not in _MIME_TYPES[target]:
+        raise _untranslatable(
+            "request.generationConfig.responseMimeType", target, f"it translates {' and '.join(_MIME_TYPES[target])}"
+        )
+    for schema in _SCHEMAS:
+        if schema in gen and mime != "application/json":
+            raise _untranslatable(
+                f"request.generationConfig.{schema}", target, "a schema needs responseMimeType application/json"
+            )
+    modalities = gen.get("responseModalities")
+    if modalities is not None and [str(m).upper() for m in modalities] != ["TEXT"]:
+        raise _untranslatable(
+            "request.generationConfig.responseModalities", target, f"it answers in text only, not {modalities!r}"
+        )
+
+
+# --- dialects ----------------------------------------------------------------------------------------
 
 TARGET_CAPABILITIES: dict[str, ProviderCapabilities] = {
     gemini.PROVIDER: ProviderCapabilities(file_input=True, inline_input=True, embeddings=False, find_by_key=False),
@@ -132,29 +284,114 @@ TARGET_CAPABILITIES: dict[str, ProviderCapabilities] = {
 }
 """What each target can do through the facade: its batch route makes generation batches only."""
 
+INLINE_LIMITS: dict[str, ProviderLimits] = {
+    gemini.PROVIDER: gemini.GeminiDialect.limits,
+    openai.PROVIDER: ProviderLimits(
+        max_requests=openai.OpenAIDialect.limits.max_requests,
+        max_file_bytes=openai.OpenAIDialect.limits.max_file_bytes,
+        max_inline_bytes=GATEWAY_BODY_BYTES,
+    ),
+    anthropic.PROVIDER: ProviderLimits(
+        max_requests=anthropic.AnthropicDialect.limits.max_requests, max_inline_bytes=GATEWAY_BODY_BYTES
+    ),
+}
+"""Limits of inline input per target: Gemini's own (the gateway passes inline requests on to it), else the
+target's count limit and the gateway's request-body limit."""
+
+
+@dataclass(frozen=True)
+class GatewayInlineDialect:
+    """Requests sent inline through the facade: Gemini lines for every target, less nothing the user wrote.
+
+    Each line is checked against what the gateway keeps and, for OpenAI and Anthropic, against its
+    translation and the target's own rules; the key becomes the target's custom id. An Anthropic request
+    without ``maxOutputTokens`` gets ``default_max_tokens`` there (Anthropic requires one).
+    """
+
+    target: str
+    default_max_tokens: int = anthropic.DEFAULT_MAX_TOKENS
+
+    provider: ClassVar[str] = PROVIDER
+    native_format: ClassVar[InputFormat] = InputFormat.GEMINI
+
+    @property
+    def limits(self) -> ProviderLimits:
+        return INLINE_LIMITS[self.target]
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        return TARGET_CAPABILITIES[self.target]
+
+    @property
+    def inline(self) -> GatewayInlineDialect:
+        return self
+
+    def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
+        """The line as the gateway receives it: its key as the target's id, its request as the gateway keeps it."""
+        if embeddings:
+            raise ValueError("the gateway makes generation batches only")
+        request = gateway_request(line, self.target, model=model)
+        if self.target == anthropic.PROVIDER and "maxOutputTokens" not in request.get("generationConfig", {}):
+            request["generationConfig"] = {
+                **request.get("generationConfig", {}),
+                "maxOutputTokens": self.default_max_tokens,
+            }
+        native = {"key": self.provider_key(line["key"]), "request": request}
+        self._check_target_accepts(native, model)
+        return native
+
+    def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
+        self.to_native(line, model=model, embeddings=False)
+        return None
+
+    def _check_target_accepts(self, line: Mapping[str, Any], model: str) -> None:
+        """What the gateway translates must still be a request the target takes (ranges, image types, JSON mode)."""
+        if self.target == openai.PROVIDER:
+            openai.from_gemini(line, model=model, embeddings=False)
+        elif self.target == anthropic.PROVIDER:
+            anthropic.AnthropicDialect(default_max_tokens=self.default_max_tokens).to_native(
+                line, model=model, embeddings=False
+            )
+
+    def provider_key(self, key: str) -> str:
+        """The target's id for a key (the gateway makes ``metadata.key`` the target's custom id)."""
+        return key if self.target == gemini.PROVIDER else portable_id(key)
+
+    def result_row(self, line: Mapping[str, Any]) -> ResultRow:
+        return result_row(line, self.target)
+
 
 @dataclass(frozen=True)
 class GatewayDialect:
-    """A gateway's format policy: the target's own lines, ids and limits, less what the facade cannot carry."""
+    """Files uploaded through the facade: the target's own lines, ids and limits (Gemini and OpenAI targets).
+
+    Requests sent inline are another format, Gemini's, whichever the target: :attr:`inline`.
+    """
 
     target: Dialect
+    default_max_tokens: int = anthropic.DEFAULT_MAX_TOKENS
 
     provider: ClassVar[str] = PROVIDER
 
     @property
     def native_format(self) -> InputFormat:
-        """The target's batch format: the bodies travel in it, the gateway does not translate them."""
+        """The target's batch format: an uploaded file holds the target's own lines."""
         return self.target.native_format
 
     @property
     def limits(self) -> ProviderLimits:
-        """The target's limits; the gateway adds none of its own that are known."""
+        """The target's limits; the gateway adds none of its own to a file."""
         return self.target.limits
 
     @property
     def capabilities(self) -> ProviderCapabilities:
         """What the target can do through the facade (never embeddings; never found again by key)."""
         return TARGET_CAPABILITIES[self.target.provider]
+
+    @property
+    def inline(self) -> GatewayInlineDialect:
+        """Inline requests: Gemini lines, checked against what the gateway keeps and translates."""
+        return GatewayInlineDialect(self.target.provider, self.default_max_tokens)
 
     def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
         return self.target.to_native(line, model=model, embeddings=embeddings)
@@ -170,16 +407,16 @@ class GatewayDialect:
         return self.target.provider_key(key)
 
     def result_row(self, line: Mapping[str, Any]) -> ResultRow:
-        """One result item of the gateway's native results route."""
+        """One result of the target: an OpenAI output or error file line, or one of the gateway's result items."""
         return result_row(line, self.target.provider)
 
 
 def target_dialect(target: str, *, default_max_tokens: int = anthropic.DEFAULT_MAX_TOKENS) -> GatewayDialect:
     """The dialect of batches the gateway makes at ``target``; Bedrock cannot be reached through the facade."""
     if target == gemini.PROVIDER:
-        return GatewayDialect(gemini.GeminiDialect())
+        return GatewayDialect(gemini.GeminiDialect(), default_max_tokens)
     if target == openai.PROVIDER:
-        return GatewayDialect(openai.OpenAIDialect())
+        return GatewayDialect(openai.OpenAIDialect(), default_max_tokens)
     if target == anthropic.PROVIDER:
-        return GatewayDialect(anthropic.AnthropicDialect(default_max_tokens=default_max_tokens))
+        return GatewayDialect(anthropic.AnthropicDialect(default_max_tokens=default_max_tokens), default_max_tokens)
     raise GenAIBatchError(BEDROCK_UNSUPPORTED if target == "bedrock" else f"unknown gateway target {target!r}")

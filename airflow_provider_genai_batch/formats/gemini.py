@@ -455,6 +455,11 @@ class GeminiDialect:
         file_input=True, inline_input=True, embeddings=True
     )
 
+    @property
+    def inline(self) -> GeminiDialect:
+        """Inline requests are in the same format as files."""
+        return self
+
     def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
         return dict(line)
 

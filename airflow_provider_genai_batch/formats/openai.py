@@ -535,6 +535,11 @@ class OpenAIDialect:
         file_input=True, inline_input=False, embeddings=True, delete=False, labels=True
     )
 
+    @property
+    def inline(self) -> OpenAIDialect:
+        """OpenAI takes no inline requests: this same dialect."""
+        return self
+
     def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
         return from_gemini(line, model=model, embeddings=embeddings)
 

@@ -1,22 +1,23 @@
 """A GenAI-compatible gateway (Bifrost and its forks, GenAI facade at ``/genai``) in front of any provider.
 
-The gateway speaks the Gemini Files/Batch REST surface (pinned ``v1beta``) and routes every call to the
-provider named in its ``x-model-provider`` header. This hook is the Gemini hook with the differences a
-gateway makes:
+The gateway speaks the Gemini Files/Batch REST surface (``v1beta`` or ``v1``) and routes every call to the
+provider named in its ``x-model-provider`` header. This hook is the Gemini hook with the differences the
+gateway's documentation shows:
 
 * the target travels in ``x-model-provider`` on every request;
-* request bodies are sent in the target's own format (the gateway translates the envelope, not the
-  bodies): canonical lines are translated by the target's own hook, then wrapped in the Gemini envelope;
-* ids are the bare provider ids the gateway returns (``batch_abc``, ``msgbatch_...``, a Bedrock ARN),
-  percent-encoded into paths and never given a ``batches/`` or ``files/`` prefix;
+* an uploaded file holds the target's own batch lines (Gemini and OpenAI targets); inline requests are
+  Gemini requests for every target, which the gateway translates for OpenAI and Anthropic itself (what it
+  would drop or cannot translate was refused while the input was validated: ``GatewayDialect.inline``);
+* batches are ``batches/<id>`` and files ``files/<id>``; the id is percent-encoded as one path segment,
+  and a bare id (an older reference) is taken as it is;
 * an upload is one POST of the whole stream to the gateway's session URL (it has no chunked protocol);
-* results are read through the gateway's native routes: it has no ``:download`` route;
-* what the gateway cannot carry is refused up front: Bedrock (no ``role_arn`` / ``output_s3_uri``),
-  Anthropic file input, embeddings, and inline requests with ``tools`` / ``toolConfig`` / ``cachedContent``.
+* results come from the gateway's native routes at its root: result items for Gemini and Anthropic targets,
+  the output and error files for OpenAI (its results route returns only the output file);
+* a state the gateway does not document is an error where the job is waited on, never an endless wait;
+* Bedrock cannot be reached through the facade (no ``role_arn`` / ``output_s3_uri``), nor embeddings.
 
-The target's dialect (its line format, limits and key ids) comes straight from the formats layer.
-The gateway keeps no display name, so a job cannot be found again by its idempotency key: a retried
-task re-attaches through Airflow 3.3's task state store.
+The gateway keeps no display name, so a job cannot be found again by its idempotency key: a retried task
+re-attaches through Airflow 3.3's task state store.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pydantic import Field
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
 from airflow_provider_genai_batch.formats import gateway as wire
 from airflow_provider_genai_batch.formats import gemini as gemini_wire
+from airflow_provider_genai_batch.formats import openai as openai_wire
 from airflow_provider_genai_batch.formats.anthropic import DEFAULT_MAX_TOKENS
 from airflow_provider_genai_batch.formats.gateway import GatewayDialect
 from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field, read_result_item
@@ -49,12 +51,12 @@ ModelProvider = Literal["gemini", "openai", "anthropic", "bedrock"]
 
 
 class GatewaySettings(GeminiSettings):
-    """A gateway connection: key, the facade's base URL (``.../genai``), pinned version, the target provider."""
+    """A gateway connection: key, the facade's base URL (``.../genai``), API version, the target provider."""
 
     form_omits: ClassVar[frozenset[str]] = frozenset({"upload_chunk_size"})  # one POST per upload
 
-    api_version: Literal["v1beta"] = Field(
-        default="v1beta", title="API version", description="Pinned REST version of the gateway's GenAI facade."
+    api_version: Literal["v1beta", "v1"] = Field(
+        default="v1beta", title="API version", description="REST version of the gateway's GenAI facade."
     )
     model_provider: ModelProvider = Field(
         default="gemini",
@@ -65,7 +67,7 @@ class GatewaySettings(GeminiSettings):
         default=DEFAULT_MAX_TOKENS,
         ge=1,
         title="Default max_tokens",
-        description="max_tokens of a request for an Anthropic target that sets no maxOutputTokens.",
+        description="maxOutputTokens of a request for an Anthropic target that sets none (Anthropic requires one).",
     )
 
     @property
@@ -100,13 +102,13 @@ class GatewayBatchHook(GeminiBatchHook):
         settings = cast(GatewaySettings, self.settings)
         return wire.target_dialect(settings.model_provider, default_max_tokens=settings.default_max_tokens)
 
-    # --- paths: bare provider ids, percent-encoded ------------------------------------------------------
+    # --- paths: batches/<id> and files/<id>, the id one percent-encoded segment ----------------------
 
     def _file_path(self, name: str) -> str:
-        return f"{self._ver}/files/{_segment(name.removeprefix('files/'))}"
+        return f"{self._ver}/files/{_segment(wire.file_id(name))}"
 
     def _batch_path(self, name: str) -> str:
-        return f"{self._ver}/batches/{_segment(name.removeprefix('batches/'))}"
+        return f"{self._ver}/batches/{_segment(wire.batch_id(name))}"
 
     def _native_url(self, path: str) -> str:
         return f"{cast(GatewaySettings, self.settings).root_url}/{path}"
@@ -155,54 +157,67 @@ class GatewayBatchHook(GeminiBatchHook):
         return gemini_wire.parse_file(response.json()["file"])
 
     def _download_request(self, name: str) -> ApiRequest:
-        """A file's bytes through the gateway's native files route (the facade has no ``:download``)."""
+        """A file's bytes through the gateway's native files route (the facade has no ``:download``).
+
+        The gateway refuses to download a Gemini file: a Gemini target's results come from its results route.
+        """
+        if self.target == gemini_wire.PROVIDER:
+            raise GenAIBatchError(
+                f"the gateway does not download Gemini files ({name}); a Gemini target's results are read "
+                "through the gateway's results route (iter_results)"
+            )
         return ApiRequest(
-            "GET",
-            self._native_url(f"v1/files/{_segment(name.removeprefix('files/'))}/content"),
-            params={"provider": self.target},
+            "GET", self._native_url(f"v1/files/{_segment(wire.file_id(name))}/content"), params=self._target_param
         )
+
+    @property
+    def _target_param(self) -> dict[str, str]:
+        return {"provider": self.target}
 
     # --- batches ----------------------------------------------------------------------------------------
 
     def _input_config(self, source: FileSource | InlineSource) -> dict[str, Any]:
-        """The file id as the gateway returned it, or inline lines in the target's format, in the envelope."""
+        """The uploaded file (``files/<id>``), or the inline Gemini requests in their envelope."""
         if isinstance(source, FileSource):
-            return {"fileName": source.file_name}
-        return {"requests": {"requests": list(self._envelopes(source.requests))}}
-
-    def _envelopes(self, requests: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Each line in the Gemini envelope; a field the gateway would drop fails with its line number."""
-        fmt = self.dialect.native_format
-        for number, line in enumerate(requests, start=1):
-            try:
-                yield wire.inline_request(line, fmt)
-            except ValueError as err:
-                raise InputValidationError(str(err), source=INLINE_SOURCE, line=number) from None
+            return {"fileName": wire.file_name(source.file_name)}
+        return {"requests": {"requests": list(_envelopes(source.requests))}}
 
     def _parse_operation(self, operation: Mapping[str, Any]) -> BatchJob:
         return wire.parse_operation(operation)
 
-    def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
-        """Gemini result files stream as they are; other results come as the gateway's result items.
+    def _op_get_batch(self, name: str) -> Operation[BatchJob]:
+        """The batch, when its state is one the gateway documents (an unknown state is never waited on)."""
+        job = yield from super()._op_get_batch(name)
+        return wire.known_state(job)
 
-        A line or item that cannot be read is a failed row, never the end of the results.
+    def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
+        """Every row of a finished job, read the way the gateway serves the target's results.
+
+        OpenAI: the output file and the error file (failed rows are only there), each streamed line by line.
+        Gemini and Anthropic: the gateway's result items. A line or item that cannot be read is a failed row.
         """
-        if self.target == "gemini" and job.output_file:
-            key_of = key_field("key", "metadata.key")
-            yield from iter_result_rows(
-                self.iter_file_lines(job.output_file), job.output_file, gemini_wire.result_row, key_of
-            )
+        if self.target == openai_wire.PROVIDER:
+            for file_id in self.run(self._op_result_files(job.name)):
+                yield from iter_result_rows(
+                    self.iter_file_lines(file_id), file_id, self.dialect.result_row, key_field("custom_id")
+                )
             return
         for number, item in enumerate(self.run(self._op_result_items(job.name)), start=1):
             where = f"{job.name}, result item {number}"
             yield read_result_item(item, where, self.dialect.result_row, key_field("custom_id"))
 
+    def _op_result_files(self, name: str) -> Operation[list[str]]:
+        """``GET /v1/batches/{id}?provider=`` at the gateway root: the output and error file ids it names."""
+        response = yield ApiRequest(
+            "GET", self._native_url(f"v1/batches/{_segment(wire.batch_id(name))}"), params=self._target_param
+        )
+        body = response.json()
+        return [file_id for file_id in (body.get("output_file_id"), body.get("error_file_id")) if file_id]
+
     def _op_result_items(self, name: str) -> Operation[list[dict[str, Any]]]:
         """``GET /v1/batches/{id}/results?provider=`` at the gateway root: one JSON document of items."""
         response = yield ApiRequest(
-            "GET",
-            self._native_url(f"v1/batches/{_segment(name)}/results"),
-            params={"provider": self.target},
+            "GET", self._native_url(f"v1/batches/{_segment(wire.batch_id(name))}/results"), params=self._target_param
         )
         body = response.json()
         if body.get("has_more"):
@@ -213,6 +228,23 @@ class GatewayBatchHook(GeminiBatchHook):
     def console_url(cls, job_name: str) -> str:
         """A gateway has no console page per job."""
         return ""
+
+
+def _envelopes(requests: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Each prepared line (``{"key", "request"}``) as an inline request. A line holding anything the gateway
+    would drop (an input not prepared for it) fails with its line number rather than losing that silently."""
+    for number, line in enumerate(requests, start=1):
+        request = line.get("request")
+        extra = [f"request.{name}" for name in request or {} if name not in wire.KEPT_FIELDS]
+        extra += [name for name in line if name not in ("key", "request")]
+        if extra or not isinstance(line.get("key"), str) or not isinstance(request, Mapping):
+            raise InputValidationError(
+                f"{extra[0] if extra else 'the line'} cannot go inline through the gateway: it takes "
+                f"{{'key', 'request'}} lines whose request holds only {', '.join(wire.KEPT_FIELDS)}",
+                source=INLINE_SOURCE,
+                line=number,
+            )
+        yield {"request": request, "metadata": {"key": line["key"]}}
 
 
 def _segment(value: str) -> str:

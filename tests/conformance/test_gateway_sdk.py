@@ -1,52 +1,52 @@
-"""google-genai 3.4 driven against the emulated GenAI gateway, as the gateway's docs tell users to use it.
+"""The GenAI gateway's documented google-genai workflows, run against the emulated gateway.
 
-``genai.Client(api_key=..., http_options=HttpOptions(base_url=<emulator>/genai, api_version="v1beta",
-headers={"x-model-provider": p}))`` for p in gemini, openai, anthropic: upload, create from a file and
-inline, get, list, cancel, delete; every assertion is on what the SDK parsed. The SDK gotchas of
-shared/reference/bedrock_gateway.md §3.1 show up as they do against a real gateway: bare ids need a
-``batches/`` prefix for get/cancel/delete, an OpenAI file id is no ``src`` string, and
-``BATCH_STATE_CANCELLING`` is not a JobState the SDK knows.
+Each client is the documented one, ``genai.Client(api_key=..., http_options=HttpOptions(base_url=
+<emulator>/genai, headers={"x-model-provider": p}))``, with only the base URL changed; every test runs
+with the SDK's default API version (``v1`` in google-genai 3.x) and with ``api_version="v1beta"``.
+Every assertion is on what the SDK parsed. Where a documented snippet cannot run as printed, the test
+says why next to the one change it makes.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import time
+import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
 
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 
-OPENAI_LINE = {
-    "custom_id": "sky",
-    "method": "POST",
-    "url": "/v1/chat/completions",
-    "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Why is the sky blue?"}]},
-}
-GEMINI_LINE = {"key": "sky", "request": {"contents": [{"role": "user", "parts": [{"text": "Why is the sky blue?"}]}]}}
-MODELS = {"gemini": "gemini-2.5-flash", "openai": "gpt-4o-mini", "anthropic": "claude-haiku-4-5"}
-INLINE = [{"contents": "Why is the sky blue?", "metadata": {"key": "sky"}, "config": {"temperature": 0.2}}]
-PROVIDERS = ["gemini", "openai", "anthropic"]
+TERMINAL = ["JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"]
+MODELS = {"gemini": "gemini-1.5-flash", "openai": "gpt-4o-mini", "anthropic": "claude-3-sonnet-20240229"}
+DOCUMENTED_INLINE = [
+    {"contents": [{"parts": [{"text": "What is 2+2?"}], "role": "user"}], "config": {"response_modalities": ["TEXT"]}},
+    {
+        "contents": [{"parts": [{"text": "What is the capital of France?"}], "role": "user"}],
+        "config": {"response_modalities": ["TEXT"]},
+    },
+]
+WITH_MAX_TOKENS = [
+    {**request, "config": {**request["config"], "max_output_tokens": 64}} for request in DOCUMENTED_INLINE
+]
+Client = Callable[[str], genai.Client]
 
 
-@pytest.fixture
-def gateway(emulator: EmulatorServer) -> Iterator[Callable[[str], genai.Client]]:
-    """``gateway(provider)`` -> a client on ``<emulator>/genai`` that routes to ``provider``."""
+@pytest.fixture(params=[None, "v1beta"], ids=["sdk-default-version", "v1beta"])
+def gateway(request: pytest.FixtureRequest, emulator: EmulatorServer) -> Iterator[Client]:
+    """``gateway(provider)``: the documented client on ``<emulator>/genai``, default or pinned API version."""
     clients: list[genai.Client] = []
 
     def make(provider: str) -> genai.Client:
-        client = genai.Client(
-            api_key=emulator.config_at_start.api_key,
-            http_options=types.HttpOptions(
-                base_url=f"{emulator.base_url}/genai",
-                api_version="v1beta",
-                headers={"x-model-provider": provider},
-            ),
-        )
+        options = types.HttpOptions(base_url=f"{emulator.base_url}/genai", headers={"x-model-provider": provider})
+        if request.param:
+            options.api_version = request.param
+        client = genai.Client(api_key=emulator.config_at_start.api_key, http_options=options)
         clients.append(client)
         return client
 
@@ -55,166 +55,216 @@ def gateway(emulator: EmulatorServer) -> Iterator[Callable[[str], genai.Client]]
         client.close()
 
 
-def upload(client: genai.Client, line: dict) -> types.File:
-    data = io.BytesIO((json.dumps(line) + "\n").encode())
-    return client.files.upload(
-        file=data, config=types.UploadFileConfig(mime_type="application/jsonl", display_name="in.jsonl")
-    )
-
-
-def sdk_name(name: str) -> str:
-    """The name get/cancel/delete accept (``batches/[^/]+``): a bare provider id needs the prefix."""
-    return name if name.startswith("batches/") else f"batches/{name}"
-
-
-def wait_for(client: genai.Client, name: str, *states: str) -> types.BatchJob:
-    deadline = time.monotonic() + 15
+def poll(client: genai.Client, name: str, terminal: list[str]) -> types.BatchJob:
+    """The documented poll loop (a shorter sleep; the emulator's jobs take a fraction of a second)."""
+    deadline = time.monotonic() + 20
     while True:
-        job = client.batches.get(name=sdk_name(name))
-        if job.state in states or time.monotonic() > deadline:
+        job = client.batches.get(name=name)
+        if job.state in terminal or time.monotonic() > deadline:
             return job
         time.sleep(0.1)
 
 
-# --- files --------------------------------------------------------------------------------------------
+def native(emulator: EmulatorServer, path: str, provider: str) -> httpx.Response:
+    """A call to the gateway's native routes at its root."""
+    headers = {"x-goog-api-key": emulator.config_at_start.api_key or ""}
+    return httpx.get(f"{emulator.base_url}{path}", params={"provider": provider}, headers=headers, timeout=30)
 
 
-@pytest.mark.parametrize(
-    ("provider", "line", "prefix"), [("gemini", GEMINI_LINE, "files/"), ("openai", OPENAI_LINE, "file-")]
-)
-def test_an_upload_returns_the_providers_file(gateway, emulator, provider, line, prefix):
-    client = gateway(provider)
-
-    file = upload(client, line)
-
-    assert file.name.startswith(prefix)
-    assert file.display_name == "in.jsonl"
-    assert file.size_bytes == len(json.dumps(line)) + 1
-    assert file.mime_type == "application/octet-stream"
-    assert client.files.get(name=file.name).name == file.name
-    assert [f.name for f in client.files.list()] == [file.name]
-    bytes_post = [r for r in emulator.requests() if "upload_id=genai_upload_session" in r["query"]]
-    assert len(bytes_post) == 1
-    assert "x-model-provider" not in bytes_post[0]["headers"]  # the SDK drops it; the session remembers
+# --- files and batches from a file -----------------------------------------------------------------------
 
 
-def test_an_anthropic_upload_fails_and_the_sdk_resends_to_a_spent_session(gateway, monkeypatch):
-    monkeypatch.setattr("google.genai._api_client.time.sleep", lambda seconds: None)
-    with pytest.raises(errors.ClientError) as raised:
-        upload(gateway("anthropic"), GEMINI_LINE)
-    assert raised.value.code == 400
-    assert "upload session not found" in raised.value.message
-
-
-# --- create ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("provider", PROVIDERS)
-def test_an_inline_batch_comes_back_running_under_its_bare_provider_id(gateway, provider):
-    job = gateway(provider).batches.create(model=MODELS[provider], src=INLINE, config={"display_name": "nightly"})
-
-    prefix = {"gemini": "batches/", "openai": "batch_", "anthropic": "msgbatch_"}[provider]
-    assert job.name.startswith(prefix)
-    assert job.state == types.JobState.JOB_STATE_RUNNING
-    assert job.display_name is None
-    assert job.create_time is not None
-
-
-def test_a_gemini_file_batch_takes_the_file_name_as_src(gateway):
+def test_the_gemini_file_workflow(gateway: Client, tmp_path: Path) -> None:
     client = gateway("gemini")
-    job = client.batches.create(model=MODELS["gemini"], src=upload(client, GEMINI_LINE).name)
+    lines = [
+        {
+            "key": f"request_{i + 1}",
+            "request": {"contents": [{"parts": [{"text": f"What is {i + 1} + {i + 1}?"}], "role": "user"}]},
+        }
+        for i in range(3)
+    ]
+    path = tmp_path / "batch.json"
+    path.write_text("\n".join(json.dumps(line) for line in lines))
+
+    uploaded = client.files.upload(file=str(path), config=types.UploadFileConfig(display_name="batch_e2e_gemini"))
+    job = client.batches.create(model=MODELS["gemini"], src=uploaded.name)
+    finished = poll(client, job.name, TERMINAL)
+    listed = [listed.name for listed in client.batches.list(config=types.ListBatchJobsConfig(page_size=20))]
+    client.files.delete(name=uploaded.name)
+    client.batches.delete(name=job.name)
+
+    assert uploaded.name.startswith("files/")
+    assert uploaded.display_name == "batch_e2e_gemini"
+    assert job.name.startswith("batches/")
     assert job.state == types.JobState.JOB_STATE_RUNNING
-
-
-def test_an_openai_file_id_is_no_src_string_and_is_forwarded_unchanged(gateway):
-    client = gateway("openai")
-    file = upload(client, OPENAI_LINE)
-
-    with pytest.raises(ValueError, match="Unsupported source"):
-        client.batches.create(model=MODELS["openai"], src=file.name)
-    with pytest.raises(errors.ClientError, match=f"No such File object: files/{file.name}"):
-        client.batches.create(model=MODELS["openai"], src=f"files/{file.name}")
-    job = client.batches.create(model=MODELS["openai"], src=types.BatchJobSource(file_name=file.name))
-
-    assert job.state == types.JobState.JOB_STATE_RUNNING
-    finished = wait_for(client, job.name, types.JobState.JOB_STATE_SUCCEEDED)
     assert finished.state == types.JobState.JOB_STATE_SUCCEEDED
-    assert finished.dest.file_name.startswith("file-")
+    assert finished.dest.file_name.startswith("files/")
+    assert job.name in listed
+    with pytest.raises(errors.ClientError) as gone:
+        client.batches.get(name=job.name)
+    assert gone.value.code == 404
+
+
+def test_the_openai_file_workflow(gateway: Client, tmp_path: Path) -> None:
+    client = gateway("openai")
+    line = {
+        "custom_id": "request-1",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "Hello! Say hi back briefly."}],
+            "max_tokens": 100,
+        },
+    }
+    path = tmp_path / "batch.jsonl"
+    path.write_text(json.dumps(line))
+
+    # The documented call names no mime type, and Python's mimetypes knows no ".jsonl": the SDK would
+    # refuse the file before sending anything, so this one setting is added.
+    config = types.UploadFileConfig(display_name="batch_input_openai", mime_type="application/jsonl")
+    uploaded = client.files.upload(file=str(path), config=config)
+    job = client.batches.create(model=MODELS["openai"], src=uploaded.name)
+    finished = poll(client, job.name, TERMINAL)
+
+    assert uploaded.name.startswith("files/file-")
+    assert uploaded.display_name == "batch_input_openai.jsonl"
+    assert job.name.startswith("batches/batch_")
+    assert finished.state == types.JobState.JOB_STATE_SUCCEEDED
+    assert finished.dest.file_name.startswith("files/file-")
     assert finished.end_time is not None
 
 
-@pytest.mark.parametrize(
-    ("provider", "src", "message"),
-    [
-        ("anthropic", types.BatchJobSource(file_name="file-abc"), "does not support input_file_id"),
-        ("bedrock", INLINE, "role_arn and output_s3_uri are required"),
-    ],
-)
-def test_what_the_facade_cannot_create_is_a_client_error(gateway, provider, src, message):
-    with pytest.raises(errors.ClientError, match=message) as raised:
-        gateway(provider).batches.create(model="m", src=src)
-    assert raised.value.code == 400
+# --- inline batches ----------------------------------------------------------------------------------------
 
 
-# --- get, list, cancel, delete --------------------------------------------------------------------------
+def test_the_openai_inline_workflow(gateway: Client) -> None:
+    client = gateway("openai")
+
+    job = client.batches.create(model=MODELS["openai"], src=DOCUMENTED_INLINE)
+    finished = poll(client, job.name, TERMINAL)
+
+    assert job.name.startswith("batches/batch_")
+    assert job.state == types.JobState.JOB_STATE_RUNNING
+    assert finished.state == types.JobState.JOB_STATE_SUCCEEDED
+    with pytest.raises(errors.ClientError, match="batch delete is not supported") as cleanup:
+        client.batches.delete(name=job.name)
+    assert cleanup.value.code == 400
 
 
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
-def test_get_needs_the_batches_prefix_on_a_bare_id(gateway, provider):
+def test_the_documented_anthropic_workflow_ends_but_every_row_lacks_max_tokens(
+    gateway: Client, emulator: EmulatorServer
+) -> None:
+    client = gateway("anthropic")
+
+    job = client.batches.create(model=MODELS["anthropic"], src=DOCUMENTED_INLINE)
+    finished = poll(client, job.name, [*TERMINAL, "ended"])
+    rows = native(emulator, f"/v1/batches/{job.name.removeprefix('batches/')}/results", "anthropic").json()
+
+    assert job.name.startswith("batches/msgbatch_")
+    assert finished.state == types.JobState.JOB_STATE_SUCCEEDED
+    assert sorted((row["custom_id"], row["error"]["message"]) for row in rows["results"]) == [
+        ("request-0", "max_tokens: Field required"),
+        ("request-1", "max_tokens: Field required"),
+    ]
+
+
+def test_the_anthropic_workflow_with_max_output_tokens_succeeds(gateway: Client, emulator: EmulatorServer) -> None:
+    client = gateway("anthropic")
+
+    job = client.batches.create(model=MODELS["anthropic"], src=WITH_MAX_TOKENS)
+    finished = poll(client, job.name, [*TERMINAL, "ended"])
+    rows = native(emulator, f"/v1/batches/{job.name.removeprefix('batches/')}/results", "anthropic").json()
+
+    assert finished.state == types.JobState.JOB_STATE_SUCCEEDED
+    assert [row["result"]["type"] for row in rows["results"]] == ["succeeded", "succeeded"]
+
+
+def test_the_anthropic_workflow_stops_on_a_raw_ended(gateway: Client, emulator: EmulatorServer) -> None:
+    emulator.config(gateway_raw_states=True)
+    client = gateway("anthropic")
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".* is not a valid JobState")
+        job = client.batches.create(model=MODELS["anthropic"], src=WITH_MAX_TOKENS)
+        finished = poll(client, job.name, [*TERMINAL, "ended"])
+
+    assert job.state == "in_progress"
+    assert finished.state == "ended"
+
+
+# --- list, get, cancel, delete -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["gemini", "openai", "anthropic"])
+def test_list_get_and_cancel_take_the_name_create_returned(gateway: Client, provider: str) -> None:
     client = gateway(provider)
-    job = client.batches.create(model=MODELS[provider], src=INLINE)
+    src = WITH_MAX_TOKENS if provider == "anthropic" else DOCUMENTED_INLINE
+    job = client.batches.create(model=MODELS[provider], src=src)
 
-    with pytest.raises(ValueError, match="Invalid batch job name"):
-        client.batches.get(name=job.name)
-    assert client.batches.get(name=f"batches/{job.name}").name == job.name
-
-
-@pytest.mark.parametrize("provider", PROVIDERS)
-def test_list_shows_the_batches_of_the_routed_provider(gateway, provider):
-    client = gateway(provider)
-    names = {client.batches.create(model=MODELS[provider], src=INLINE).name for _ in range(2)}
-    assert {job.name for job in client.batches.list()} == names
-
-
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
-def test_a_cancel_shows_the_unmapped_cancelling_state(gateway, provider):
-    client = gateway(provider)
-    job = client.batches.create(model=MODELS[provider], src=INLINE)
-
-    client.batches.cancel(name=sdk_name(job.name))
-    with pytest.warns(UserWarning, match="BATCH_STATE_CANCELLING"):
-        cancelling = client.batches.get(name=sdk_name(job.name))
-
-    assert cancelling.state.name == "BATCH_STATE_CANCELLING"
-    assert not cancelling.done
-
-
-def test_a_gemini_cancel_is_final_and_the_batch_can_be_deleted(gateway):
-    client = gateway("gemini")
-    job = client.batches.create(model=MODELS["gemini"], src=INLINE)
-
+    listed = [listed.name for listed in client.batches.list(config=types.ListBatchJobsConfig(page_size=10))]
+    got = client.batches.get(name=job.name)
     client.batches.cancel(name=job.name)
-    assert client.batches.get(name=job.name).state == types.JobState.JOB_STATE_CANCELLED
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="BATCH_STATE_CANCELLING is not a valid JobState")
+        cancelled = client.batches.get(name=job.name)
+
+    assert listed == [job.name]
+    assert got.name == job.name
+    assert cancelled.state.name in {"BATCH_STATE_CANCELLING", "JOB_STATE_CANCELLED"}
+
+
+@pytest.mark.parametrize("provider", ["gemini", "anthropic"])
+def test_a_batch_is_deleted_by_its_name(gateway: Client, provider: str) -> None:
+    client = gateway(provider)
+    src = WITH_MAX_TOKENS if provider == "anthropic" else DOCUMENTED_INLINE
+    job = client.batches.create(model=MODELS[provider], src=src)
+    poll(client, job.name, TERMINAL)
+
     client.batches.delete(name=job.name)
 
-    with pytest.raises(errors.ClientError) as raised:
-        client.batches.get(name=job.name)
-    assert raised.value.code == 404
+    assert list(client.batches.list()) == []
 
 
-def test_an_ended_anthropic_batch_reads_succeeded_and_can_be_deleted(gateway):
-    client = gateway("anthropic")
-    job = client.batches.create(model=MODELS["anthropic"], src=INLINE)
+@pytest.mark.parametrize("provider", ["anthropic", "bedrock"])
+def test_what_the_facade_cannot_do_is_a_client_error(gateway: Client, tmp_path: Path, provider: str) -> None:
+    path = tmp_path / "batch.json"
+    path.write_text("{}")
+    with pytest.raises(errors.ClientError) as upload:
+        gateway(provider).files.upload(file=str(path))
+    with pytest.raises(errors.ClientError) as create:
+        gateway(provider).batches.create(model="m", src="files/abc")
 
-    ended = wait_for(client, job.name, types.JobState.JOB_STATE_SUCCEEDED)
-    client.batches.delete(name=sdk_name(job.name))
-
-    assert ended.state == types.JobState.JOB_STATE_SUCCEEDED
-    assert [b.name for b in client.batches.list()] == []
+    assert upload.value.code == 400
+    assert "not supported" in upload.value.message
+    assert create.value.code == 400
 
 
-def test_openai_batches_cannot_be_deleted_through_the_gateway(gateway):
-    client = gateway("openai")
-    job = client.batches.create(model=MODELS["openai"], src=INLINE)
-    with pytest.raises(errors.ClientError, match="not supported by the openai provider"):
-        client.batches.delete(name=sdk_name(job.name))
+# --- files list, get, delete ---------------------------------------------------------------------------------
+
+
+FILE_LINES = {
+    "gemini": {"key": "k", "request": {"contents": [{"parts": [{"text": "hi"}]}]}},
+    "openai": {
+        "custom_id": "k",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+    },
+}
+
+
+@pytest.mark.parametrize("provider", ["gemini", "openai"])
+def test_files_are_listed_got_and_deleted_by_their_name(gateway: Client, tmp_path: Path, provider: str) -> None:
+    client = gateway(provider)
+    path = tmp_path / "batch.json"
+    path.write_text(json.dumps(FILE_LINES[provider]))
+    uploaded = client.files.upload(file=str(path), config=types.UploadFileConfig(display_name="input.jsonl"))
+
+    listed = [file.name for file in client.files.list(config={"page_size": 50})]
+    got = client.files.get(name=uploaded.name)
+    client.files.delete(name=uploaded.name)
+
+    assert listed == [uploaded.name]
+    assert (got.name, got.display_name, got.size_bytes) == (uploaded.name, "input.jsonl", path.stat().st_size)
+    assert list(client.files.list()) == []

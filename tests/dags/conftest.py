@@ -21,6 +21,8 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
 BEDROCK_BUCKET = "genai-batch-examples"
+GATEWAY_TARGETS = ("gemini", "openai", "anthropic")
+"""The providers the gateway example reaches, each through a connection of its own."""
 
 
 @pytest.fixture(scope="session")
@@ -105,14 +107,17 @@ def dag_runner(
         "AIRFLOW_CONN_ANTHROPIC_BATCH_DEFAULT": json.dumps(
             {"conn_type": "genai_anthropic", "host": f"{dag_emulator.base_url}/anthropic", "password": "dag-test-key"}
         ),
-        "AIRFLOW_CONN_GENAI_GATEWAY_DEFAULT": json.dumps(
-            {
-                "conn_type": "genai_gateway",
-                "host": f"{dag_emulator.base_url}/genai",
-                "password": "dag-test-key",
-                "extra": {"model_provider": "openai"},
-            }
-        ),
+        **{
+            f"AIRFLOW_CONN_GENAI_GATEWAY_{target.upper()}": json.dumps(
+                {
+                    "conn_type": "genai_gateway",
+                    "host": f"{dag_emulator.base_url}/genai",
+                    "password": "dag-test-key",
+                    "extra": {"model_provider": target},
+                }
+            )
+            for target in GATEWAY_TARGETS
+        },
         "AIRFLOW_CONN_BEDROCK_BATCH_DEFAULT": json.dumps(
             {
                 "conn_type": "genai_bedrock",

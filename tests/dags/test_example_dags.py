@@ -11,7 +11,7 @@ import pytest
 
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
-from tests.dags.conftest import BEDROCK_BUCKET, REPO, DagRunner
+from tests.dags.conftest import BEDROCK_BUCKET, GATEWAY_TARGETS, REPO, DagRunner
 
 EXAMPLE_DAG_FILES = sorted(p.name for p in (REPO / "dags_examples").glob("*.py") if not p.name.startswith("_"))
 # Each example DAG that writes files, and the folder (under the examples' data dir) its runs write to.
@@ -111,8 +111,14 @@ def test_embeddings_dag_lands_vectors_of_the_requested_dimension(dag_runner: Dag
     assert all(len(row["embedding"]) == 16 for row in rows)
 
 
-def test_gateway_dag_lands_one_row_per_input_key(dag_runner: DagRunner, dag_emulator: EmulatorServer) -> None:
+TICKET_101 = "The app logs me out every time I switch networks."
+
+
+def test_gateway_dag_lands_one_row_per_input_key_from_each_target(
+    dag_runner: DagRunner, dag_emulator: EmulatorServer
+) -> None:
     jobs_before = len(dag_emulator.jobs())
+    requests_before = len(dag_emulator.requests())
     root = dag_runner.data_dir / "gateway"
     before = run_dirs(root)
 
@@ -120,17 +126,28 @@ def test_gateway_dag_lands_one_row_per_input_key(dag_runner: DagRunner, dag_emul
 
     run = new_run_dir(root, before)
     assert run.parent.name == "2026-11-20"
-    input_keys = [line["key"] for line in read_jsonl(run / "input.jsonl")]
-    manifest = json.loads((run / "results" / "manifest.json").read_text())
-    rows = read_jsonl(run / "results" / "results.jsonl")
-    assert sorted(row["key"] for row in rows) == sorted(input_keys)
-    assert all(row["status"] == "succeeded" and row["text"].startswith("Answer to:") for row in rows)
-    assert manifest["job_ref"]["provider"] == "gateway"
-    assert manifest["counts"]["total"] == manifest["counts"]["succeeded"] == len(input_keys)
-    new_jobs = dag_emulator.jobs()[jobs_before:]
-    assert [job["provider"] for job in new_jobs] == ["openai"]
-    gateway_calls = [r for r in dag_emulator.requests() if r["path"].startswith("/genai/")]
-    assert gateway_calls and all(r["headers"].get("x-model-provider") == "openai" for r in gateway_calls)
+    input_keys = sorted(line["key"] for line in read_jsonl(run / "input.jsonl"))
+    for target in GATEWAY_TARGETS:
+        manifest = json.loads((run / target / "manifest.json").read_text())
+        rows = read_jsonl(run / target / "results.jsonl")
+        assert sorted(row["key"] for row in rows) == input_keys, target
+        assert all(row["status"] == "succeeded" and row["text"] for row in rows), target
+        assert manifest["job_ref"]["provider"] == "gateway"
+        assert manifest["counts"]["total"] == manifest["counts"]["succeeded"] == len(input_keys)
+    assert sorted(job["provider"] for job in dag_emulator.jobs()[jobs_before:]) == sorted(GATEWAY_TARGETS)
+    creates = [
+        r
+        for r in dag_emulator.requests()[requests_before:]
+        if r["path"].startswith("/genai/") and r["path"].endswith(":batchGenerateContent")
+    ]
+    by_target = {r["headers"].get("x-model-provider"): r["json"]["batch"]["inputConfig"] for r in creates}
+    assert set(by_target) == set(GATEWAY_TARGETS)
+    assert by_target["gemini"]["fileName"].startswith("files/")  # the Gemini file workflow
+    for target in ("openai", "anthropic"):  # the inline workflows: Gemini requests, keys in metadata
+        inline = by_target[target]["requests"]["requests"]
+        assert [item["metadata"]["key"] for item in inline][:2] == ["ticket-101", "ticket-102"]
+        assert inline[0]["request"]["contents"] == [{"parts": [{"text": TICKET_101}], "role": "user"}]
+        assert all(set(item["request"]) <= {"contents", "generationConfig", "systemInstruction"} for item in inline)
 
 
 @pytest.mark.parametrize("dag_id", ["genai_batch_results_consumer"])

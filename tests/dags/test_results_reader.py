@@ -97,9 +97,13 @@ def test_bedrock_report_counts_every_row(examples, tmp_path):
     assert examples("bedrock_batch").report.function(manifest) == {"rows": 120, "succeeded": 120}
 
 
-def test_gateway_report_counts_every_row(examples, tmp_path):
-    manifest = write_results(tmp_path / "results.jsonl", tricky_rows(3))
-    assert examples("gateway_batch").report.function(manifest) == {"rows": 3, "succeeded": 3}
+def test_gateway_report_counts_every_row_of_every_target(examples, tmp_path):
+    manifests = {}
+    for target in ("gemini", "openai", "anthropic"):
+        (tmp_path / target).mkdir()
+        manifests[target] = write_results(tmp_path / target / "results.jsonl", tricky_rows(3))
+    summary = examples("gateway_batch").report.function(**manifests)
+    assert summary == {target: {"rows": 3, "succeeded": 3} for target in manifests}
 
 
 def test_cross_provider_comparison_joins_rows_holding_separators(examples, tmp_path):

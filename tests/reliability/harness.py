@@ -77,9 +77,9 @@ class ProviderCase:
     idempotent_create: bool = False
     """The create itself is idempotent (Bedrock's ``clientRequestToken``): a failed create is simply re-sent."""
     results_via: Literal["download", "json", "s3"] = "download"
-    """How results are read: a file download from the emulator (droppable mid-body, resumed with Range),
-    one JSON document (a gateway's result items for a non-Gemini target), or S3 (Bedrock: moto, which the
-    emulator's faults do not reach)."""
+    """How results are read: a file download from the emulator (droppable mid-body, resumed with Range; a
+    gateway's OpenAI output and error files too), one JSON document (a gateway's result items, for its Gemini
+    and Anthropic targets), or S3 (Bedrock: moto, which the emulator's faults do not reach)."""
 
     @property
     def hook_provider(self) -> str:
@@ -155,6 +155,7 @@ _CASES = (
         extras={"model_provider": "gemini"},
         router="gateway",
         findable=False,
+        results_via="json",
     ),
     ProviderCase(
         "gateway-openai",
@@ -167,7 +168,6 @@ _CASES = (
         hook="gateway",
         router="gateway",
         findable=False,
-        results_via="json",
     ),
 )
 PROVIDER_CASES: dict[str, ProviderCase] = {case.provider: case for case in _CASES}
@@ -178,7 +178,7 @@ CONNECTION_EXTRAS: dict[str, Any] = {
     "retry_max_wait": 0.05,  # Retry-After is honoured but capped here, so tests stay fast
     "retry_deadline": 60.0,
     "timeout": 30.0,
-    "upload_chunk_size": 256 * 1024,  # Gemini: the smallest chunk, so small inputs still take several
+    "upload_chunk_size": 256 * 1024,  # Gemini: preferred; a test lowers the granularity to it for several chunks
 }
 
 
@@ -535,9 +535,18 @@ def cancel_requests(emulator: Any, job_name: str) -> list[dict[str, Any]]:
     return [r for r in job_requests(emulator, job_name, "POST") if re.search(CANCEL_PATHS, r["path"])]
 
 
+_GATEWAY_PREFIXED = re.compile(r"^batches/(batch_|msgbatch_)")
+
+
+def emulated_name(job_name: str) -> str:
+    """The name the emulator lists a job under: a gateway's ``batches/<id>`` at OpenAI or Anthropic is the
+    target's own id (``batch_...``, ``msgbatch_...``); every other name is the same."""
+    return job_name.removeprefix("batches/") if _GATEWAY_PREFIXED.match(job_name) else job_name
+
+
 def phase_of(emulator: Any, job_name: str) -> str:
     """The provider-neutral phase (PENDING, RUNNING, SUCCEEDED, CANCELLED, ...) the emulator reports."""
-    return next(job["phase"] for job in emulator.jobs() if job["name"] == job_name)
+    return next(job["phase"] for job in emulator.jobs() if job["name"] == emulated_name(job_name))
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 15.0, interval: float = 0.05) -> bool:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -50,6 +51,7 @@ from .harness import (
     close_pooled_clients,
     conn_env_var,
     conn_id_for,
+    emulated_name,
     job_requests,
     lost_keys,
     manifest,
@@ -150,10 +152,10 @@ def test_a_retry_after_the_worker_died_reattaches_to_the_job_it_created(
 
     ref = submit_operator(case, input_path, workdir / "out").execute(run.new_try())  # try 2, same task instance
 
-    assert ref["job_name"] == created["name"]
+    assert emulated_name(ref["job_name"]) == created["name"]
     assert [job["name"] for job in emulator.jobs()] == [created["name"]]  # exactly one job at the provider
     assert len(requests_to(emulator, "POST", case.create_path)) == 1  # the retry never sent a create
-    assert run.xcom[("submit", 2, JOB_REF_XCOM_KEY)]["job_name"] == created["name"]
+    assert emulated_name(run.xcom[("submit", 2, JOB_REF_XCOM_KEY)]["job_name"]) == created["name"]
     wait = TaskRun("wait", "manual__crash", map_index=2)
     result = run_deferred(lambda: sensor(ref, workdir / "out"), wait.new_try())
     assert result["counts"]["succeeded"] == len(keys)
@@ -203,7 +205,7 @@ async def test_a_triggerer_restart_resumes_polling_and_yields_one_event_without_
     result = await asyncio.to_thread(resume, sensor(ref, workdir / "out"), context, events[0].payload)
     assert result["counts"]["succeeded"] == case.records(12)
     assert lost_keys(keys_of(workdir), workdir / "out") == []
-    assert [job["name"] for job in emulator.jobs()] == [ref["job_name"]]
+    assert [job["name"] for job in emulator.jobs()] == [emulated_name(ref["job_name"])]
 
 
 # --- the sensor dies while it lands the results -------------------------------------------------------
@@ -513,7 +515,8 @@ def test_a_passed_deadline_fails_the_task_and_cancels_the_job_only_when_asked_to
 
     [job] = emulator.jobs()
     message = str(timed_out.value)
-    assert f"{case.hook_provider} job {job['name']} did not finish within 0:00:00.500000" in message
+    reported = re.search(rf"{case.hook_provider} job (\S+) did not finish within 0:00:00\.500000", message)
+    assert reported is not None and emulated_name(reported[1]) == job["name"]
     if cancel_on_timeout:
         assert message.endswith("the job was cancelled (cancel_on_timeout=True)")
         assert len(cancel_requests(emulator, job["name"])) == 1

@@ -23,6 +23,7 @@ from .harness import (
     TaskRun,
     cancel_requests,
     client_requests,
+    emulated_name,
     input_keys,
     lost_keys,
     phase_of,
@@ -66,7 +67,7 @@ def test_a_pipeline_under_a_quarter_of_transient_errors_makes_one_job_and_loses_
         result = run_pipeline(case, tmp_path, f"manual__faults-{seed}", requests=60, padding=6000)
 
     report = emulator.faults()
-    assert [job["name"] for job in emulator.jobs()] == [result.job_name]
+    assert [job["name"] for job in emulator.jobs()] == [emulated_name(result.job_name)]
     assert result.lost == []
     assert result.manifest["counts"]["succeeded"] == case.records(60)
     assert report["counts"]["error"] >= 1
@@ -92,7 +93,9 @@ def test_a_create_whose_answer_was_lost_is_found_again_not_repeated(
         )
 
     assert emulator.faults()["counts"]["lost"] == 1
-    assert [job["name"] for job in emulator.jobs()] == [ref["job_name"]]  # the lost create made the one job
+    assert [job["name"] for job in emulator.jobs()] == [
+        emulated_name(ref["job_name"])
+    ]  # the lost create made the one job
     creates = requests_to(emulator, "POST", case.create_path)
     if case.idempotent_create:  # Bedrock: the create is re-sent with the same clientRequestToken, which the
         # provider answers with the job it already made; nothing needs to be looked up
@@ -111,7 +114,10 @@ def test_a_gemini_upload_with_dropped_connections_resumes_from_the_committed_off
     emulator: EmulatorServer, tmp_path: Path
 ):
     case = PROVIDER_CASES["gemini"]
-    emulator.config(faults={"upload_drop_rate": 1.0, "cut_fraction": 0.5, "max_faults": 2})
+    emulator.config(
+        gemini_upload_chunk_granularity=256 * 1024,
+        faults={"upload_drop_rate": 1.0, "cut_fraction": 0.5, "max_faults": 2},
+    )
 
     ref = submit_single_try(case, tmp_path, "manual__upload", requests=100)  # about 700 KB: three 256 KiB chunks
 
@@ -175,7 +181,7 @@ def test_a_create_answered_429_is_retried_within_the_try(
     ref = submit_single_try(case, tmp_path, "manual__create-429")
 
     assert emulator.faults()["statuses"] == {"429": 1}
-    assert [job["name"] for job in emulator.jobs()] == [ref["job_name"]]
+    assert [job["name"] for job in emulator.jobs()] == [emulated_name(ref["job_name"])]
 
 
 def test_an_upload_answered_with_a_transient_error_is_retried_within_the_try(
@@ -195,7 +201,7 @@ def test_an_upload_answered_with_a_transient_error_is_retried_within_the_try(
     ref = submit_single_try(case, tmp_path, "manual__upload-429")
 
     assert emulator.faults()["statuses"] == {"429": 1}
-    assert [job["name"] for job in emulator.jobs()] == [ref["job_name"]]
+    assert [job["name"] for job in emulator.jobs()] == [emulated_name(ref["job_name"])]
 
 
 def test_a_timeout_cancel_whose_answer_was_lost_still_fails_with_job_timeout_error(

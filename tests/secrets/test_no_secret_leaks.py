@@ -283,6 +283,9 @@ class ProviderServer:
             return httpx.Response(200, json=_job_body("pending", None))
         if method == "DELETE":
             return httpx.Response(200, json={})
+        if method == "GET" and path.endswith("/results") and "provider" in request.url.params:
+            secret = self.secret if self.echo_in_results else None  # a gateway's results route: one JSON document
+            return httpx.Response(200, json={"results": [_result_line(key, secret) for key in INPUT_KEYS]})
         if method == "GET" and path.endswith((":download", "/content", "/results", ".out")):
             secret = self.secret if self.echo_in_results else None
             lines = "".join(json.dumps(_result_line(key, secret)) + "\n" for key in INPUT_KEYS)

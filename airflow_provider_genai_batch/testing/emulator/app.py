@@ -20,13 +20,14 @@ from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig
 from airflow_provider_genai_batch.testing.emulator.store import EmulatorState
 
 PROVIDER_ROUTERS: tuple[tuple[str, APIRouter], ...] = (
+    ("", gateway.router),
     ("", gemini.router),
     ("/openai", openai.router),
     ("/anthropic", anthropic.router),
     ("/bedrock", bedrock.router),
-    ("", gateway.router),
 )
-"""(path prefix, router) of every emulated provider API."""
+"""(path prefix, router) of every emulated provider API. The gateway comes first: its native routes at the
+root (``/v1/batches/{id}?provider=``) match only with a ``provider`` query, which no Gemini client sends."""
 
 
 async def render_emulator_error(request: Request, exc: Exception) -> Response:

@@ -48,3 +48,7 @@ class EmulatorConfig(BaseModel):
     aws_region: str = Field(
         default="us-east-1", description="The AWS region of the Bedrock emulator (its ARNs and SigV4 scope)."
     )
+    gateway_raw_states: bool = Field(
+        default=False,
+        description="The GenAI gateway puts the target's raw provider status in metadata.state (passthrough mode).",
+    )

@@ -1,5 +1,6 @@
-"""GatewayBatchHook on the wire: the x-model-provider header, bodies in the target's format, bare ids,
-the gateway's states, results from its native routes, and up-front errors for what it cannot carry.
+"""GatewayBatchHook on the wire, as the gateway's documentation shows it: the x-model-provider header,
+``batches/<id>`` and ``files/<id>`` names, inline Gemini requests for every target, every state it may
+report, results from its native routes per target, and up-front errors for what it cannot carry.
 
 Every assertion is on the HTTP request the hook really sent (``httpx.MockTransport``); the connection comes
 from an ``AIRFLOW_CONN_*`` environment variable, as in a deployment.
@@ -15,17 +16,14 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
-from airflow_provider_genai_batch.formats.anthropic import AnthropicDialect
-from airflow_provider_genai_batch.formats.detect import InputFormat
-from airflow_provider_genai_batch.formats.gateway import BEDROCK_UNSUPPORTED, GatewayDialect
-from airflow_provider_genai_batch.formats.gemini import GeminiDialect
-from airflow_provider_genai_batch.formats.openai import OpenAIDialect
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, ProviderAPIError
+from airflow_provider_genai_batch.formats.gateway import BEDROCK_UNSUPPORTED
 from airflow_provider_genai_batch.formats.results import RowStatus, Usage
 from airflow_provider_genai_batch.hooks.gateway import GatewayBatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_conn_type, hook_class_for_provider
 from airflow_provider_genai_batch.inputs import prepare_input
 from airflow_provider_genai_batch.models import BatchJob, JobState
+from airflow_provider_genai_batch.polling import PollState, Verdict
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
 from ._wire import API_KEY, Handler, Wire, body, mock_hooks, set_connection
@@ -35,14 +33,13 @@ UPLOAD_URL = "http://gateway.test/genai/upload/v1beta/files?upload_id=genai_uplo
 CONN_ID = "gateway_unit"
 ARN = "arn:aws:bedrock:us-east-1:123456789012:model-invocation-job/k2v9abc"
 KEY = "gbk-0123456789abcdef0123"
-CANONICAL = [
-    {"key": "sky", "request": {"contents": [{"role": "user", "parts": [{"text": "Why is the sky blue?"}]}]}},
-    {"key": "tides", "request": {"contents": [{"role": "user", "parts": [{"text": "What causes tides?"}]}]}},
-]
+SKY = {"contents": [{"role": "user", "parts": [{"text": "Why is the sky blue?"}]}]}
+TIDES = {"contents": [{"role": "user", "parts": [{"text": "What causes tides?"}]}]}
+CANONICAL = [{"key": "sky", "request": SKY}, {"key": "tides", "request": TIDES}]
 
 
 def operation(name: str, state: str = "BATCH_STATE_RUNNING", **metadata: Any) -> dict[str, Any]:
-    """A batch as the gateway renders it (``ToGeminiBatchJobResponse``): bare id, counts as strings."""
+    """A batch as the gateway renders it: named ``batches/<id>``, counts as strings."""
     return {
         "name": name,
         "metadata": {
@@ -58,7 +55,7 @@ def operation(name: str, state: str = "BATCH_STATE_RUNNING", **metadata: Any) ->
     }
 
 
-def gateway_file(name: str = "file-abc123", size: int = 20) -> dict[str, Any]:
+def gateway_file(name: str = "files/file-abc123", size: int = 20) -> dict[str, Any]:
     return {
         "name": name,
         "displayName": "in.jsonl",
@@ -71,9 +68,19 @@ def gateway_file(name: str = "file-abc123", size: int = 20) -> dict[str, Any]:
     }
 
 
-def inline(model: str, requests: Any, **fields: Any) -> BatchSpec:
-    """A batch of ``requests`` sent inline, in the target's format."""
-    return BatchSpec(model=model, display_name="d", source=InlineSource(requests), **fields)
+def native_batch(batch_id: str, output: str | None, errors: str | None) -> dict[str, Any]:
+    """Bifrost's batch retrieve at the gateway root (``GET /v1/batches/<id>?provider=openai``)."""
+    return {
+        "id": batch_id,
+        "object": "batch",
+        "status": "completed",
+        "input_file_id": "file-in",
+        **({"output_file_id": output} if output else {}),
+        **({"error_file_id": errors} if errors else {}),
+        "request_counts": {"total": 2, "completed": 1, "failed": 1},
+        "created_at": 1763632800,
+        "extra_fields": {"request_type": "batch_retrieve", "provider": "openai"},
+    }
 
 
 def from_file(model: str, file_name: str, display_name: str = "d", **fields: Any) -> BatchSpec:
@@ -86,7 +93,7 @@ def ok(payload: object = None, **kwargs: Any) -> httpx.Response:
 
 
 def answering(routes: dict[tuple[str, str], Any]) -> Handler:
-    """Answer (method, raw path) with a payload (or a callable taking the request); anything else is 404."""
+    """Answer (method, raw path) with a payload, bytes, or a callable taking the request; anything else is 404."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.params.get("upload_id"):
@@ -94,13 +101,18 @@ def answering(routes: dict[tuple[str, str], Any]) -> Handler:
         answer = routes.get((request.method, request.url.raw_path.decode().split("?")[0]))
         if answer is None:
             return httpx.Response(404, json={"error": {"code": 404, "message": "no route", "status": "NOT_FOUND"}})
+        if isinstance(answer, bytes):
+            return httpx.Response(200, content=answer)
         return answer(request) if callable(answer) else ok(answer)
 
     return handler
 
 
 def upload_start(request: httpx.Request) -> httpx.Response:
-    return ok(headers={"x-goog-upload-url": UPLOAD_URL, "x-goog-upload-status": "active"})
+    """The gateway's answer to a session start: a session URL under the version the start was sent to."""
+    version = request.url.path.split("/")[3]
+    session = UPLOAD_URL.replace("/v1beta/", f"/{version}/")
+    return ok(headers={"x-goog-upload-url": session, "x-goog-upload-status": "active"})
 
 
 @pytest.fixture
@@ -116,10 +128,32 @@ def never_called(request: httpx.Request) -> httpx.Response:
     raise AssertionError(f"no request may be sent, got {request.method} {request.url}")
 
 
+def prepared_inline(hook: GatewayBatchHook, requests: list[dict[str, Any]], model: str) -> InlineSource:
+    """``requests`` validated and translated for the hook's target, as the submit operator prepares them."""
+    prepared = prepare_input(requests, hook.dialect, model=model, embeddings=False)
+    assert prepared.inline is not None
+    lines = list(prepared.inline)
+    prepared.cleanup()
+    return InlineSource(lines)
+
+
+def inline_sent(wire: Wire) -> list[dict[str, Any]]:
+    requests: list[dict[str, Any]] = body(wire.last)["batch"]["inputConfig"]["requests"]["requests"]
+    return requests
+
+
+def creating(name: str) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path.endswith(":batchGenerateContent")
+        return ok(operation(name))
+
+    return handler
+
+
 # --- connection and registry ---------------------------------------------------------------------------
 
 
-def test_settings_name_the_target_and_the_gateway_root(gateway):
+def test_settings_name_the_target_the_gateway_root_and_v1beta_by_default(gateway):
     hook, _ = gateway(never_called, model_provider="anthropic")
     settings = hook.settings
     assert (settings.base_url, settings.root_url, settings.api_version) == (
@@ -147,21 +181,45 @@ def test_the_registry_resolves_gateway_refs_and_connections_to_the_gateway_hook(
     assert hook_class_for_provider("gemini") is not GatewayBatchHook
 
 
+def test_api_version_v1_serves_every_facade_call_under_v1(gateway):
+    routes = {
+        ("POST", "/genai/upload/v1/files"): upload_start,
+        ("POST", "/genai/v1/models/gemini-2.5-flash:batchGenerateContent"): operation("batches/abc"),
+        ("GET", "/genai/v1/batches/abc"): operation("batches/abc"),
+        ("GET", "/genai/v1/files/file-abc123"): gateway_file(),
+    }
+    hook, wire = gateway(answering(routes), api_version="v1")
+
+    uploaded = hook.upload_file(io.BytesIO(b'{"key": "a"}\n'))
+    hook.create_batch(from_file("gemini-2.5-flash", uploaded.name))
+    hook.get_batch("batches/abc")
+    hook.get_file(uploaded.name)
+
+    assert [path for _, path in wire.paths()] == [
+        "/genai/upload/v1/files",
+        "/genai/upload/v1/files",
+        "/genai/v1/models/gemini-2.5-flash:batchGenerateContent",
+        "/genai/v1/batches/abc",
+        "/genai/v1/files/file-abc123",
+    ]
+
+
 # --- the x-model-provider header ----------------------------------------------------------------------
 
 
-async def test_every_request_carries_the_model_provider_header(gateway, tmp_path):
+async def test_every_request_carries_the_model_provider_header(gateway):
     routes = {
         ("POST", "/genai/upload/v1beta/files"): upload_start,
-        ("POST", "/genai/v1beta/models/gpt-4o-mini:batchGenerateContent"): operation("batch_abc"),
-        ("GET", "/genai/v1beta/batches/batch_abc"): operation("batch_abc", "BATCH_STATE_SUCCEEDED"),
-        ("GET", "/genai/v1beta/batches"): {"operations": [operation("batch_abc")]},
+        ("POST", "/genai/v1beta/models/gpt-4o-mini:batchGenerateContent"): operation("batches/batch_abc"),
+        ("GET", "/genai/v1beta/batches/batch_abc"): operation("batches/batch_abc", "BATCH_STATE_SUCCEEDED"),
+        ("GET", "/genai/v1beta/batches"): {"operations": [operation("batches/batch_abc")]},
         ("POST", "/genai/v1beta/batches/batch_abc:cancel"): {},
         ("DELETE", "/genai/v1beta/batches/batch_abc"): {},
         ("GET", "/genai/v1beta/files/file-abc123"): gateway_file(),
         ("GET", "/genai/v1beta/files"): {"files": [gateway_file()]},
         ("DELETE", "/genai/v1beta/files/file-abc123"): {},
-        ("GET", "/v1/batches/batch_abc/results"): {"batch_id": "batch_abc", "results": []},
+        ("GET", "/v1/batches/batch_abc"): native_batch("batch_abc", "file-out", None),
+        ("GET", "/v1/files/file-out/content"): b"",
     }
     hook, wire = gateway(answering(routes), model_provider="openai")
     uploaded = hook.upload_file(io.BytesIO(b'{"custom_id": "a"}\n'), display_name="in.jsonl")
@@ -176,7 +234,7 @@ async def test_every_request_carries_the_model_provider_header(gateway, tmp_path
     hook.delete_file(uploaded.name)
     list(hook.iter_results(job))
 
-    assert len(wire.requests) == 12
+    assert len(wire.requests) == 13
     assert all(r.headers["x-model-provider"] == "openai" for r in wire.requests)
     assert all(r.headers["x-goog-api-key"] == API_KEY for r in wire.requests if "upload_id" not in str(r.url))
 
@@ -191,16 +249,18 @@ def test_an_upload_opens_a_session_then_posts_the_whole_stream_once(gateway):
     info = hook.upload_file(io.BytesIO(data), display_name="in.jsonl")
 
     start, send = wire.requests
+    assert start.headers["x-goog-upload-protocol"] == "resumable"
     assert start.headers["x-goog-upload-command"] == "start"
     assert start.headers["x-goog-upload-header-content-length"] == str(len(data))
     assert start.headers["x-goog-upload-header-content-type"] == "application/jsonl"
     assert body(start) == {"file": {"displayName": "in.jsonl"}}
     assert send.url == httpx.URL(UPLOAD_URL)
     assert send.headers["x-goog-upload-command"] == "upload, finalize"
+    assert send.headers["x-goog-upload-offset"] == "0"
     assert send.headers["content-length"] == str(len(data))
     assert send.content == data
     assert "x-goog-api-key" not in send.headers
-    assert info.name == "file-abc123"
+    assert info.name == "files/file-abc123"
 
 
 def test_anthropic_and_bedrock_targets_upload_nothing(gateway):
@@ -211,331 +271,351 @@ def test_anthropic_and_bedrock_targets_upload_nothing(gateway):
         assert wire.requests == []
 
 
-# --- create: bodies in the target's format, inside the Gemini envelope ---------------------------------
+# --- create: files by name, inline requests in the Gemini format for every target ----------------------
 
 
-def creating(name: str) -> Handler:
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url.path.endswith(":batchGenerateContent")
-        return ok(operation(name))
+@pytest.mark.parametrize("file_name", ["files/file-abc123", "file-abc123"])
+def test_a_file_batch_names_the_file_files_slash_id(gateway, file_name):
+    hook, wire = gateway(creating("batches/batch_abc"), model_provider="openai")
 
-    return handler
-
-
-def test_a_file_batch_names_the_file_by_the_bare_id_the_gateway_returned(gateway):
-    hook, wire = gateway(creating("batch_abc"), model_provider="openai")
-
-    spec = from_file("gpt-4o-mini", "file-abc123", "nightly", idempotency_key=KEY, input_fingerprint="ab" * 32)
+    spec = from_file("gpt-4o-mini", file_name, "nightly", idempotency_key=KEY, input_fingerprint="ab" * 32)
     job = hook.create_batch(spec)
 
     assert wire.last.url.path == "/genai/v1beta/models/gpt-4o-mini:batchGenerateContent"
-    sent = body(wire.last)["batch"]
-    assert sent["inputConfig"] == {"fileName": "file-abc123"}
-    assert sent["displayName"] == f"nightly [{KEY}/abababababababab]"
-    assert job.name == "batch_abc"
-    assert job.provider == "gateway"
+    assert body(wire.last)["batch"]["inputConfig"] == {"fileName": "files/file-abc123"}
+    assert (job.name, job.provider) == ("batches/batch_abc", "gateway")
 
 
-def test_openai_inline_lines_travel_as_chat_bodies_in_the_gemini_envelope(gateway):
-    hook, wire = gateway(creating("batch_abc"), model_provider="openai")
-    lines = [hook.dialect.to_native(line, model="gpt-4o-mini", embeddings=False) for line in CANONICAL]
+@pytest.mark.parametrize("target", ["gemini", "openai", "anthropic"])
+def test_inline_requests_travel_in_the_gemini_format_with_the_key_in_metadata(gateway, target):
+    hook, wire = gateway(creating("batches/b1"), model_provider=target)
 
-    hook.create_batch(inline("gpt-4o-mini", lines))
+    hook.create_batch(BatchSpec(model="m", display_name="d", source=prepared_inline(hook, CANONICAL, "m")))
 
-    [first, second] = body(wire.last)["batch"]["inputConfig"]["requests"]["requests"]
-    assert first == {
-        "request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Why is the sky blue?"}]},
-        "metadata": {"key": "sky"},
-    }
+    first, second = inline_sent(wire)
+    assert first["metadata"] == {"key": "sky"}
     assert second["metadata"] == {"key": "tides"}
+    assert first["request"]["contents"] == SKY["contents"]
 
 
-def test_anthropic_inline_lines_travel_as_params_with_max_tokens(gateway):
-    hook, wire = gateway(
-        creating("msgbatch_01HkcTjaV5uDC8jWR4ZsDV8d"), model_provider="anthropic", default_max_tokens=256
+def test_an_anthropic_request_without_max_output_tokens_gets_the_connections_default(gateway):
+    hook, wire = gateway(creating("batches/msgbatch_01"), model_provider="anthropic", default_max_tokens=256)
+    capped = {"key": "tides", "request": {**TIDES, "generationConfig": {"maxOutputTokens": 64}}}
+
+    hook.create_batch(
+        BatchSpec(
+            model="claude-sonnet-4-5",
+            display_name="d",
+            source=prepared_inline(hook, [CANONICAL[0], capped], "claude-sonnet-4-5"),
+        )
     )
-    lines = [hook.dialect.to_native(line, model="claude-sonnet-4-5", embeddings=False) for line in CANONICAL]
 
-    job = hook.create_batch(inline("claude-sonnet-4-5", lines))
-
-    first = body(wire.last)["batch"]["inputConfig"]["requests"]["requests"][0]
-    assert first == {
-        "request": {
-            "model": "claude-sonnet-4-5",
-            "max_tokens": 256,
-            "messages": [{"role": "user", "content": "Why is the sky blue?"}],
-        },
-        "metadata": {"key": "sky"},
-    }
-    assert job.name == "msgbatch_01HkcTjaV5uDC8jWR4ZsDV8d"
+    first, second = inline_sent(wire)
+    assert first == {"request": {**SKY, "generationConfig": {"maxOutputTokens": 256}}, "metadata": {"key": "sky"}}
+    assert second["request"]["generationConfig"] == {"maxOutputTokens": 64}
 
 
-def test_gemini_inline_lines_go_as_they_are(gateway):
-    hook, wire = gateway(creating("batches/abc"), model_provider="gemini")
+def test_keys_travel_as_the_targets_custom_ids(gateway):
+    hook, wire = gateway(creating("batches/batch_abc"), model_provider="openai")
 
-    hook.create_batch(inline("gemini-2.5-flash", CANONICAL))
+    hook.create_batch(
+        BatchSpec(
+            model="m",
+            display_name="d",
+            source=prepared_inline(hook, [{"key": "a key/with spaces", "request": SKY}], "m"),
+        )
+    )
 
-    first = body(wire.last)["batch"]["inputConfig"]["requests"]["requests"][0]
-    assert first == {"request": CANONICAL[0]["request"], "metadata": {"key": "sky"}}
+    [sent] = inline_sent(wire)
+    assert sent["metadata"]["key"] == hook.dialect.provider_key("a key/with spaces")
+    assert sent["metadata"]["key"].startswith("k-")
 
 
-@pytest.mark.parametrize(
-    ("target", "field"),
-    [("gemini", "tools"), ("gemini", "toolConfig"), ("gemini", "cachedContent"), ("openai", "tools")],
-)
-def test_inline_fields_the_gateway_would_drop_are_refused_before_anything_is_sent(gateway, target, field):
-    hook, wire = gateway(never_called, model_provider=target)
-    request = {**CANONICAL[1]["request"]}
-    if target == "gemini":
-        request[field] = [{"googleSearch": {}}] if field == "tools" else "cachedContents/x"
-        lines = [CANONICAL[0], {"key": "tides", "request": request}]
-    else:
-        tool = {"functionDeclarations": [{"name": "lookup", "description": "Look a word up."}]}
-        request["tools"] = [tool]
-        lines = [hook.dialect.to_native({"key": "t", "request": request}, model="gpt-4o-mini", embeddings=False)]
+def test_an_unprepared_inline_line_holding_a_field_the_gateway_drops_is_refused_before_sending(gateway):
+    hook, wire = gateway(never_called, model_provider="gemini")
+    tooled = {"key": "tides", "request": {**TIDES, "tools": [{"googleSearch": {}}]}}
 
-    with pytest.raises(InputValidationError, match=f"request.{field} would be dropped by the gateway") as raised:
-        hook.create_batch(inline("m", lines))
-    assert raised.value.line == (2 if target == "gemini" else 1)
+    with pytest.raises(InputValidationError, match=r"request\.tools cannot go inline through the gateway") as raised:
+        hook.create_batch(BatchSpec(model="m", display_name="d", source=InlineSource([CANONICAL[0], tooled])))
+    assert raised.value.line == 2
     assert wire.requests == []
 
 
 def test_anthropic_file_input_is_refused_before_anything_is_sent(gateway):
     hook, wire = gateway(never_called, model_provider="anthropic")
     with pytest.raises(GenAIBatchError, match=r"gateway does not support file batch input \(requests go inline\)"):
-        hook.create_batch(from_file("claude-sonnet-4-5", "file-x"))
+        hook.create_batch(from_file("claude-sonnet-4-5", "files/file-x"))
     assert wire.requests == []
 
 
 @pytest.mark.parametrize("target", ["gemini", "openai", "anthropic"])
 def test_embeddings_are_refused_for_every_target_before_anything_is_sent(gateway, target):
     hook, wire = gateway(never_called, model_provider=target)
+    spec = BatchSpec(model="e", display_name="d", source=InlineSource(CANONICAL), kind=BatchKind.EMBED)
     with pytest.raises(GenAIBatchError, match="gateway does not support embeddings batches"):
-        hook.create_batch(inline("gemini-embedding-001", CANONICAL, kind=BatchKind.EMBED))
+        hook.create_batch(spec)
     assert wire.requests == []
 
 
 @pytest.mark.parametrize("target", ["gemini", "openai", "anthropic"])
 def test_labels_are_refused_for_every_target_before_anything_is_sent(gateway, target):
     hook, wire = gateway(never_called, model_provider=target)
+    spec = BatchSpec(model="m", display_name="d", source=InlineSource(CANONICAL), labels={"team": "search"})
     with pytest.raises(GenAIBatchError, match="gateway does not support job labels"):
-        hook.create_batch(inline("m", CANONICAL, labels={"team": "search"}))
+        hook.create_batch(spec)
     assert wire.requests == []
 
 
 def test_bedrock_is_refused_with_the_reason_before_anything_is_sent(gateway):
     hook, wire = gateway(never_called, model_provider="bedrock")
     with pytest.raises(GenAIBatchError, match="role_arn and output_s3_uri"):
-        hook.create_batch(inline("anthropic.claude-3-haiku", CANONICAL))
-    with pytest.raises(GenAIBatchError, match="role_arn and output_s3_uri"):
+        hook.create_batch(BatchSpec(model="anthropic.claude-3-haiku", display_name="d", source=InlineSource(CANONICAL)))
+    with pytest.raises(GenAIBatchError, match="use the Bedrock SDK"):
         prepare_input(CANONICAL, hook.dialect, model="anthropic.claude-3-haiku", embeddings=False)
     assert wire.requests == []
 
 
-# --- the dialect: the target's, as the facade carries it ----------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("target", "dialect", "native_format"),
-    [
-        ("gemini", GeminiDialect(), InputFormat.GEMINI),
-        ("openai", OpenAIDialect(), InputFormat.OPENAI),
-        ("anthropic", AnthropicDialect(), InputFormat.ANTHROPIC),
-    ],
-)
-def test_the_dialect_is_the_targets_format_and_limits(gateway, target, dialect, native_format):
-    hook, _ = gateway(never_called, model_provider=target)
-    assert isinstance(hook.dialect, GatewayDialect)
-    assert hook.dialect.provider == "gateway"
-    assert hook.dialect.native_format is native_format is dialect.native_format
-    assert hook.dialect.limits == dialect.limits
-    assert hook.capabilities.embeddings is False
-    assert hook.capabilities.find_by_key is False
-
-
-def test_an_anthropic_targets_dialect_takes_the_connections_default_max_tokens(gateway):
-    hook, _ = gateway(never_called, model_provider="anthropic", default_max_tokens=321)
-    line = hook.dialect.to_native(CANONICAL[0], model="claude-sonnet-4-5", embeddings=False)
-    assert line["params"]["max_tokens"] == 321
-
-
 def test_a_bedrock_target_raises_the_documented_error_only_when_a_dialect_is_needed(gateway):
     routes = {
-        ("GET", "/genai/v1beta/batches"): {"operations": [operation("batch_abc")]},
-        ("GET", "/genai/v1beta/batches/batch_abc"): operation("batch_abc", "BATCH_STATE_SUCCEEDED"),
-        ("POST", "/genai/v1beta/batches/batch_abc:cancel"): {},
+        ("GET", "/genai/v1beta/batches"): {"operations": [operation("batches/job1")]},
+        ("GET", "/genai/v1beta/batches/job1"): operation("batches/job1", "BATCH_STATE_SUCCEEDED"),
+        ("POST", "/genai/v1beta/batches/job1:cancel"): {},
     }
     hook, wire = gateway(answering(routes), model_provider="bedrock")
 
-    assert [job.name for job in hook.list_batches()] == ["batch_abc"]
-    assert hook.get_batch("batch_abc").state is JobState.SUCCEEDED
-    hook.cancel_batch("batch_abc")
+    assert [job.name for job in hook.list_batches()] == ["batches/job1"]
+    assert hook.get_batch("batches/job1").state is JobState.SUCCEEDED
+    hook.cancel_batch("batches/job1")
     assert [r.headers["x-model-provider"] for r in wire.requests] == ["bedrock"] * 3
 
     for needs_a_dialect in (lambda: hook.dialect, lambda: hook.capabilities):
         with pytest.raises(GenAIBatchError) as refused:
             needs_a_dialect()
         assert str(refused.value) == BEDROCK_UNSUPPORTED
-    assert len(wire.requests) == 3
 
 
-# --- preparing input for each target -----------------------------------------------------------------
-
-
-def test_input_is_prepared_in_the_targets_format(gateway):
-    hook, _ = gateway(never_called, model_provider="anthropic")
-    prepared = prepare_input(CANONICAL, hook.dialect, model="claude-sonnet-4-5", embeddings=False)
-    try:
-        assert hook.dialect.native_format is InputFormat.ANTHROPIC
-        assert prepared.inline is not None
-        assert [line["custom_id"] for line in prepared.inline] == ["sky", "tides"]
-        assert all("params" in line for line in prepared.inline)
-    finally:
-        prepared.cleanup()
-
-
-def test_an_openai_jsonl_file_is_translated_and_uploaded(gateway, tmp_path):
-    source = tmp_path / "in.jsonl"
-    source.write_text("".join(json.dumps(line) + "\n" for line in CANONICAL))
-    hook, _ = gateway(never_called, model_provider="openai")
-    prepared = prepare_input(str(source), hook.dialect, model="gpt-4o-mini", embeddings=False)
-    try:
-        assert prepared.inline is None
-        with prepared.open_upload() as stream:
-            lines = [json.loads(line) for line in stream]
-        assert [(line["custom_id"], line["url"]) for line in lines] == [
-            ("sky", "/v1/chat/completions"),
-            ("tides", "/v1/chat/completions"),
-        ]
-    finally:
-        prepared.cleanup()
-
-
-def test_native_openai_lines_must_target_chat_completions(gateway):
-    hook, _ = gateway(never_called, model_provider="openai")
-    line = {"custom_id": "a", "method": "POST", "url": "/v1/embeddings", "body": {"model": "m", "input": "x"}}
-    with pytest.raises(InputValidationError, match="its batch route names no endpoint") as raised:
-        prepare_input([line], hook.dialect, model="m", embeddings=False)
-    assert raised.value.line == 1
-
-
-def test_keys_become_portable_ids_for_openai_and_anthropic_targets(gateway):
-    hook, _ = gateway(never_called, model_provider="anthropic")
-    assert hook.dialect.provider_key("a key/with spaces").startswith("k-")
-    gemini_hook, _ = gateway(never_called, model_provider="gemini")
-    assert gemini_hook.dialect.provider_key("a key/with spaces") == "a key/with spaces"
-
-
-# --- bare ids and states ------------------------------------------------------------------------------
+# --- names: batches/<id>, files/<id>, a bare id from an older reference taken as it is -----------------
 
 
 @pytest.mark.parametrize(
     ("name", "raw_path"),
     [
+        ("batches/batch_abc", "/genai/v1beta/batches/batch_abc"),
+        ("batches/msgbatch_01Hk", "/genai/v1beta/batches/msgbatch_01Hk"),
         ("batch_abc", "/genai/v1beta/batches/batch_abc"),
-        ("msgbatch_01Hk", "/genai/v1beta/batches/msgbatch_01Hk"),
-        ("batches/abc123", "/genai/v1beta/batches/abc123"),
-        (ARN, "/genai/v1beta/batches/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Amodel-invocation-job%2Fk2v9abc"),
+        (
+            f"batches/{ARN}",
+            "/genai/v1beta/batches/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Amodel-invocation-job%2Fk2v9abc",
+        ),
     ],
 )
-def test_bare_ids_are_used_as_they_are_and_arns_are_percent_encoded(gateway, name, raw_path):
+def test_batch_names_address_batches_slash_id_with_the_id_percent_encoded_once(gateway, name, raw_path):
     hook, wire = gateway(lambda request: ok(operation(name)), model_provider="openai")
 
-    job = hook.get_batch(name)
+    hook.get_batch(name)
     hook.cancel_batch(name)
+    hook.delete_batch(name)
 
-    assert wire.requests[0].url.raw_path.decode() == raw_path
-    assert wire.requests[1].url.raw_path.decode() == raw_path + ":cancel"
-    assert job.name == name
+    assert [r.url.raw_path.decode() for r in wire.requests] == [raw_path, raw_path + ":cancel", raw_path]
+    assert [r.method for r in wire.requests] == ["GET", "POST", "DELETE"]
 
 
-@pytest.mark.parametrize(
-    ("wire_state", "state"),
-    [
-        ("BATCH_STATE_RUNNING", JobState.RUNNING),
-        ("BATCH_STATE_SUCCEEDED", JobState.SUCCEEDED),
-        ("BATCH_STATE_FAILED", JobState.FAILED),
-        ("BATCH_STATE_CANCELLING", JobState.CANCELLING),
-        ("BATCH_STATE_CANCELLED", JobState.CANCELLED),
-        ("BATCH_STATE_EXPIRED", JobState.EXPIRED),
-        ("BATCH_STATE_UNSPECIFIED", JobState.UNSPECIFIED),
-        ("BATCH_STATE_PENDING", JobState.PENDING),
-    ],
-)
-def test_gateway_states_map_onto_job_states(gateway, wire_state, state):
-    hook, _ = gateway(lambda request: ok(operation("batch_abc", wire_state)), model_provider="openai")
-    job = hook.get_batch("batch_abc")
-    assert (job.state, job.provider_state) == (state, wire_state)
-    assert not JobState.CANCELLING.is_terminal
+@pytest.mark.parametrize("name", ["files/file-abc123", "file-abc123"])
+def test_file_names_address_files_slash_id(gateway, name):
+    hook, wire = gateway(lambda request: ok(gateway_file()), model_provider="openai")
+
+    hook.get_file(name)
+    hook.delete_file(name)
+
+    assert [r.url.raw_path.decode() for r in wire.requests] == ["/genai/v1beta/files/file-abc123"] * 2
 
 
 def test_counts_arrive_as_strings_and_dest_names_the_output_file(gateway):
-    payload = operation("batch_abc", "BATCH_STATE_SUCCEEDED", output={"responsesFile": "file-out"})
+    payload = operation("batches/batch_abc", "BATCH_STATE_SUCCEEDED", output={"responsesFile": "files/file-out"})
     payload["metadata"]["batchStats"] = {"requestCount": "5", "successfulRequestCount": "4", "pendingRequestCount": "0"}
-    payload["dest"] = {"fileName": "file-out"}
+    payload["dest"] = {"fileName": "files/file-out"}
     hook, _ = gateway(lambda request: ok(payload), model_provider="openai")
 
-    job = hook.get_batch("batch_abc")
+    job = hook.get_batch("batches/batch_abc")
 
     assert (job.stats.total, job.stats.succeeded, job.stats.pending) == (5, 4, 0)
-    assert job.output_file == "file-out"
+    assert job.output_file == "files/file-out"
 
 
 def test_no_display_name_comes_back_so_jobs_are_not_found_by_key(gateway):
-    tagged = operation("batch_abc", displayName=f"nightly [{KEY}]")
+    tagged = operation("batches/batch_abc", displayName=f"nightly [{KEY}]")
     hook, wire = gateway(lambda request: ok({"operations": [tagged]}), model_provider="openai")
     assert hook.find_batch(KEY) is None
     assert wire.requests == []
     assert hook.capabilities.find_by_key is False
-    assert hook.console_url("batch_abc") == ""
+    assert hook.console_url("batches/batch_abc") == ""
 
 
-# --- results through the native routes ----------------------------------------------------------------
+# --- states -------------------------------------------------------------------------------------------
+
+STATES = [
+    ("BATCH_STATE_PENDING", JobState.PENDING),
+    ("BATCH_STATE_RUNNING", JobState.RUNNING),
+    ("BATCH_STATE_SUCCEEDED", JobState.SUCCEEDED),
+    ("BATCH_STATE_FAILED", JobState.FAILED),
+    ("BATCH_STATE_CANCELLING", JobState.CANCELLING),
+    ("BATCH_STATE_CANCELLED", JobState.CANCELLED),
+    ("BATCH_STATE_EXPIRED", JobState.EXPIRED),
+    ("JOB_STATE_QUEUED", JobState.QUEUED),
+    ("JOB_STATE_PENDING", JobState.PENDING),
+    ("JOB_STATE_RUNNING", JobState.RUNNING),
+    ("JOB_STATE_SUCCEEDED", JobState.SUCCEEDED),
+    ("JOB_STATE_FAILED", JobState.FAILED),
+    ("JOB_STATE_CANCELLING", JobState.CANCELLING),
+    ("JOB_STATE_CANCELLED", JobState.CANCELLED),
+    ("JOB_STATE_EXPIRED", JobState.EXPIRED),
+    ("JOB_STATE_PAUSED", JobState.PAUSED),
+    ("JOB_STATE_UPDATING", JobState.UPDATING),
+    ("JOB_STATE_PARTIALLY_SUCCEEDED", JobState.PARTIALLY_SUCCEEDED),
+    ("validating", JobState.PENDING),
+    ("in_progress", JobState.RUNNING),
+    ("finalizing", JobState.RUNNING),
+    ("completed", JobState.SUCCEEDED),
+    ("failed", JobState.FAILED),
+    ("expired", JobState.EXPIRED),
+    ("cancelling", JobState.CANCELLING),
+    ("cancelled", JobState.CANCELLED),
+    ("canceling", JobState.CANCELLING),
+    ("ended", JobState.SUCCEEDED),
+]
 
 
-def results(*items: dict[str, Any]) -> Handler:
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url.path.startswith("/v1/batches/")
-        return ok({"batch_id": "x", "results": list(items), "extra_fields": {}})
+@pytest.mark.parametrize(("wire_state", "state"), STATES, ids=[s for s, _ in STATES])
+def test_every_state_the_gateway_may_report_maps_onto_a_job_state(gateway, wire_state, state):
+    hook, _ = gateway(lambda request: ok(operation("batches/batch_abc", wire_state)), model_provider="openai")
+    job = hook.get_batch("batches/batch_abc")
+    assert (job.state, job.provider_state) == (state, wire_state)
 
-    return handler
 
+@pytest.mark.parametrize("wire_state", ["BATCH_STATE_UNSPECIFIED", "archived"])
+async def test_a_state_the_gateway_does_not_document_is_an_error_naming_it_never_a_wait(gateway, wire_state):
+    hook, _ = gateway(lambda request: ok(operation("batches/b1", wire_state)), model_provider="anthropic")
 
-def test_openai_results_come_from_the_native_results_route(gateway):
-    chat = {"choices": [{"message": {"role": "assistant", "content": "Rayleigh."}}], "usage": {"prompt_tokens": 3}}
-    hook, wire = gateway(
-        results(
-            {"custom_id": "sky", "response": {"status_code": 200, "request_id": "r1", "body": chat}},
-            {"custom_id": "tides", "error": {"code": "batch_expired", "message": "expired"}},
-        ),
-        model_provider="openai",
+    with pytest.raises(ProviderAPIError) as raised:
+        hook.get_batch("batches/b1")
+    with pytest.raises(ProviderAPIError):
+        await hook.aget_batch("batches/b1")
+
+    assert raised.value.provider_status == wire_state
+    assert f"batch batches/b1 is in state {wire_state!r}, which is not a state the gateway documents" in str(
+        raised.value
     )
-    rows = list(hook.iter_results(_job("batch_abc")))
+    decision = PollState("batches/b1", interval=1.0).failed(raised.value, now=0.0)
+    assert decision.verdict is Verdict.ERROR
+    assert wire_state in (decision.message or "")
 
-    assert str(wire.last.url) == "http://gateway.test/v1/batches/batch_abc/results?provider=openai"
+
+def test_a_listing_shows_a_job_in_an_undocumented_state_without_failing(gateway):
+    hook, _ = gateway(lambda request: ok({"operations": [operation("batches/b1", "archived")]}))
+    [job] = hook.list_batches()
+    assert (job.state, job.provider_state) == (JobState.UNSPECIFIED, "archived")
+
+
+# --- results, per target ----------------------------------------------------------------------------
+
+
+def _job(name: str) -> BatchJob:
+    return BatchJob(name=name, provider="gateway", state=JobState.SUCCEEDED)
+
+
+def test_gemini_results_are_the_gateways_flattened_result_items(gateway):
+    flat = {
+        "text": "Blue light scatters.",
+        "finish_reason": "STOP",
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+    }
+    items = [
+        {"custom_id": "sky", "response": {"status_code": 200, "body": flat}},
+        {"custom_id": "tides", "error": {"code": "400", "message": "rejected"}},
+    ]
+    hook, wire = gateway(
+        answering({("GET", "/v1/batches/abc/results"): {"batch_id": "batches/abc", "results": items}}),
+        model_provider="gemini",
+    )
+
+    rows = list(hook.iter_results(_job("batches/abc")))
+
+    assert str(wire.last.url) == "http://gateway.test/v1/batches/abc/results?provider=gemini"
+    assert (rows[0].key, rows[0].status, rows[0].text) == ("sky", RowStatus.SUCCEEDED, "Blue light scatters.")
+    assert rows[0].response == flat
+    assert rows[0].usage == Usage(input_tokens=5, output_tokens=3, total_tokens=8)
+    assert (rows[1].key, rows[1].status, rows[1].error.message) == ("tides", RowStatus.FAILED, "rejected")
+
+
+def test_openai_results_stream_the_output_file_then_the_error_file_through_the_native_files_route(gateway):
+    chat = {
+        "id": "chatcmpl-1",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Rayleigh."}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+    }
+    output = {"id": "batch_req_1", "custom_id": "sky", "response": {"status_code": 200, "body": chat}, "error": None}
+    failed = {
+        "id": "batch_req_2",
+        "custom_id": "tides",
+        "response": {"status_code": 400, "body": {"error": {"message": "bad", "type": "invalid_request_error"}}},
+        "error": None,
+    }
+    routes = {
+        ("GET", "/v1/batches/batch_abc"): native_batch("batch_abc", "file-out", "file-err"),
+        ("GET", "/v1/files/file-out/content"): json.dumps(output).encode() + b"\n",
+        ("GET", "/v1/files/file-err/content"): json.dumps(failed).encode() + b"\n",
+    }
+    hook, wire = gateway(answering(routes), model_provider="openai")
+
+    rows = list(hook.iter_results(_job("batches/batch_abc")))
+
+    assert [str(r.url) for r in wire.requests] == [
+        "http://gateway.test/v1/batches/batch_abc?provider=openai",
+        "http://gateway.test/v1/files/file-out/content?provider=openai",
+        "http://gateway.test/v1/files/file-err/content?provider=openai",
+    ]
     assert [(r.key, r.status, r.text) for r in rows] == [
         ("sky", RowStatus.SUCCEEDED, "Rayleigh."),
-        ("tides", RowStatus.EXPIRED, None),
+        ("tides", RowStatus.FAILED, None),
     ]
+    assert rows[0].response == chat
+    assert rows[0].usage == Usage(input_tokens=3, output_tokens=2, total_tokens=5)
+    assert (rows[1].error.message, rows[1].error.code) == ("bad", "invalid_request_error")
 
 
-def test_anthropic_results_fold_the_gateway_error_into_the_row(gateway):
+def test_openai_results_of_a_batch_whose_every_row_failed_come_from_the_error_file_alone(gateway):
+    expired = {"custom_id": "sky", "response": None, "error": {"code": "batch_expired", "message": "expired"}}
+    routes = {
+        ("GET", "/v1/batches/batch_abc"): native_batch("batch_abc", None, "file-err"),
+        ("GET", "/v1/files/file-err/content"): json.dumps(expired).encode() + b"\n",
+    }
+    hook, wire = gateway(answering(routes), model_provider="openai")
+
+    rows = list(hook.iter_results(_job("batches/batch_abc")))
+
+    assert [(r.key, r.status) for r in rows] == [("sky", RowStatus.EXPIRED)]
+    assert [r.url.path for r in wire.requests] == ["/v1/batches/batch_abc", "/v1/files/file-err/content"]
+
+
+def test_anthropic_results_are_result_items_with_the_gateways_error_folded_into_the_row(gateway):
     message = {"content": [{"type": "text", "text": "Gravity."}], "usage": {"input_tokens": 4, "output_tokens": 2}}
-    hook, _ = gateway(
-        results(
-            {"custom_id": "tides", "result": {"type": "succeeded", "message": message}},
-            {
-                "custom_id": "sky",
-                "result": {"type": "errored"},
-                "error": {"code": "invalid_request_error", "message": "bad"},
-            },
-            {"custom_id": "moon", "result": {"type": "expired"}},
-        ),
+    items = [
+        {"custom_id": "tides", "result": {"type": "succeeded", "message": message}},
+        {
+            "custom_id": "sky",
+            "result": {"type": "errored"},
+            "error": {"code": "invalid_request_error", "message": "bad"},
+        },
+        {"custom_id": "moon", "result": {"type": "expired"}},
+    ]
+    hook, wire = gateway(
+        answering({("GET", "/v1/batches/msgbatch_01/results"): {"results": items, "has_more": False}}),
         model_provider="anthropic",
     )
 
-    rows = list(hook.iter_results(_job("msgbatch_01")))
+    rows = list(hook.iter_results(_job("batches/msgbatch_01")))
 
+    assert str(wire.last.url) == "http://gateway.test/v1/batches/msgbatch_01/results?provider=anthropic"
     assert [(r.key, r.status) for r in rows] == [
         ("tides", RowStatus.SUCCEEDED),
         ("sky", RowStatus.FAILED),
@@ -545,43 +625,14 @@ def test_anthropic_results_fold_the_gateway_error_into_the_row(gateway):
     assert (rows[1].error.message, rows[1].error.code) == ("bad", "invalid_request_error")
 
 
-def test_gemini_inline_results_come_flattened_by_the_gateway(gateway):
-    flat = {
-        "text": "Blue light scatters.",
-        "finish_reason": "STOP",
-        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
-    }
-    hook, wire = gateway(
-        results(
-            {"custom_id": "sky", "response": {"status_code": 200, "body": flat}},
-            {"custom_id": "tides", "error": {"code": "400", "message": "rejected"}},
-        ),
-        model_provider="gemini",
-    )
-
-    rows = list(hook.iter_results(_job("batches/abc")))
-
-    assert wire.last.url.raw_path.decode() == "/v1/batches/batches%2Fabc/results?provider=gemini"
-    assert (rows[0].key, rows[0].status, rows[0].text) == ("sky", RowStatus.SUCCEEDED, "Blue light scatters.")
-    assert rows[0].usage == Usage(input_tokens=5, output_tokens=3, total_tokens=8)
-    assert (rows[1].status, rows[1].error.message) == (RowStatus.FAILED, "rejected")
-
-
-def test_gemini_result_files_stream_through_the_native_files_route(gateway):
-    line = b'{"key": "sky", "response": {"candidates": [{"content": {"parts": [{"text": "Blue."}]}}]}}\n'
-    hook, wire = gateway(lambda request: httpx.Response(200, content=line), model_provider="gemini")
-
-    rows = list(hook.iter_results(_job("batches/abc", output_file="files/batch-abc")))
-
-    assert str(wire.last.url) == "http://gateway.test/v1/files/batch-abc/content?provider=gemini"
-    assert [(r.key, r.text) for r in rows] == [("sky", "Blue.")]
+def test_a_gemini_file_is_not_downloaded_through_the_gateway_which_refuses_it(gateway):
+    hook, wire = gateway(never_called, model_provider="gemini")
+    with pytest.raises(GenAIBatchError, match="the gateway does not download Gemini files"):
+        hook.download_file("files/batch-abc", io.BytesIO())
+    assert wire.requests == []
 
 
 def test_paginated_results_are_refused_rather_than_cut_short(gateway):
-    hook, _ = gateway(lambda request: ok({"results": [], "has_more": True}), model_provider="openai")
+    hook, _ = gateway(lambda request: ok({"results": [], "has_more": True}), model_provider="anthropic")
     with pytest.raises(GenAIBatchError, match="paginated"):
-        list(hook.iter_results(_job("batch_abc")))
-
-
-def _job(name: str, output_file: str | None = None) -> BatchJob:
-    return BatchJob(name=name, provider="gateway", state=JobState.SUCCEEDED, output_file=output_file)
+        list(hook.iter_results(_job("batches/msgbatch_01")))

@@ -265,21 +265,27 @@ def gateway(monkeypatch: pytest.MonkeyPatch):
         yield make
 
 
-def test_gateway_gemini_result_file_with_garbage_lines_gives_every_good_row(gateway):
-    content = jsonl(gemini_ok("a"), *GARBAGE, gemini_ok("b"))
-    hook, _ = gateway(lambda request: httpx.Response(200, content=content), model_provider="gemini")
-    job = BatchJob(name="batches/abc", provider="gateway", state=JobState.SUCCEEDED, output_file="files/batch-abc")
+def test_gateway_openai_result_file_with_garbage_lines_gives_every_good_row(gateway):
+    output = {"custom_id": "a", "response": {"status_code": 200, "body": {"choices": []}}}
+    content = jsonl(output, *GARBAGE, {**output, "custom_id": "b"})
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/batches/batch_abc":  # the gateway's native retrieve names the files
+            return httpx.Response(200, json={"id": "batch_abc", "status": "completed", "output_file_id": "file-out"})
+        return httpx.Response(200, content=content)
+
+    hook, _ = gateway(answer, model_provider="openai")
+    job = BatchJob(name="batches/batch_abc", provider="gateway", state=JobState.SUCCEEDED)
 
     rows = list(hook.iter_results(job))
 
     assert outcome(rows) == [("a", OK, False), *BAD, ("b", OK, False)]
-    assert_located(rows[4], "files/batch-abc", 5)
+    assert_located(rows[4], "file-out", 5)
 
 
 @pytest.mark.parametrize(
     ("target", "good", "unreadable"),
     [
-        ("openai", {"custom_id": "a", "response": {"status_code": 200, "body": {"choices": []}}}, {"response": 1}),
         ("anthropic", {"custom_id": "a", "result": {"type": "expired"}}, {"result": ["x"]}),
         ("gemini", {"custom_id": "a", "response": {"status_code": 200, "body": {"text": "t"}}}, {"response": "x"}),
     ],
@@ -287,13 +293,13 @@ def test_gateway_gemini_result_file_with_garbage_lines_gives_every_good_row(gate
 def test_gateway_result_items_that_cannot_be_read_are_failed_rows(gateway, target, good, unreadable):
     items = [good, "not an object", {"custom_id": "b", **unreadable}]
     hook, _ = gateway(lambda request: httpx.Response(200, json={"results": items}), model_provider=target)
-    job = BatchJob(name="batch_abc", provider="gateway", state=JobState.SUCCEEDED)
+    job = BatchJob(name="batches/batch_abc", provider="gateway", state=JobState.SUCCEEDED)
 
     rows = list(hook.iter_results(job))
 
     assert [(row.key, row.unparseable) for row in rows] == [("a", False), (None, True), ("b", True)]
     assert rows[1].error.message == (
-        "unparseable result (batch_abc, result item 2): a result must be a JSON object, got a string"
+        "unparseable result (batches/batch_abc, result item 2): a result must be a JSON object, got a string"
     )
     assert rows[2].status is FAILED
 

@@ -9,6 +9,7 @@ their stores and follow their rules, and every forwarded call shows in the reque
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,14 @@ import httpx
 import msgspec
 
 from airflow_provider_genai_batch.testing.emulator.common import FORWARDED_HEADER
-from airflow_provider_genai_batch.testing.emulator.gateway.wire import GatewayBatch, GatewayFile, Listing, gateway_error
-from airflow_provider_genai_batch.testing.emulator.gemini.wire import GeminiError
+from airflow_provider_genai_batch.testing.emulator.gateway.validation import InlineItem
+from airflow_provider_genai_batch.testing.emulator.gateway.wire import (
+    GatewayBatch,
+    GatewayError,
+    GatewayFile,
+    Listing,
+    gateway_error,
+)
 
 INTERNAL_BASE_URL = "http://emulator.internal"
 READ_CHUNK = 1024 * 1024
@@ -54,6 +61,32 @@ class Forwarder:
         body: dict[str, Any] = (await self.call(method, url, **kwargs)).json()
         return body
 
+    async def stream(self, url: str, **kwargs: Any) -> Relayed:
+        """A provider GET whose body is passed on in chunks; its status is checked before the first one."""
+        response = await self.client.send(self.client.build_request("GET", url, **kwargs), stream=True)
+        if response.is_error:
+            await response.aread()
+            await response.aclose()
+            raise gateway_error(response.status_code, provider_message(response))
+        return Relayed(relay(response), response.headers.get("content-length"))
+
+
+@dataclass(frozen=True)
+class Relayed:
+    """A provider's body on its way through the gateway, and its length when the provider gave one."""
+
+    chunks: AsyncIterator[bytes]
+    content_length: str | None
+
+
+async def relay(response: httpx.Response) -> AsyncIterator[bytes]:
+    """A streamed response's bytes, closing it at the end."""
+    try:
+        async for chunk in response.aiter_bytes(READ_CHUNK):
+            yield chunk
+    finally:
+        await response.aclose()
+
 
 def provider_message(response: httpx.Response) -> str:
     """The message of a provider's error body (every emulated provider puts it at ``error.message``)."""
@@ -87,7 +120,7 @@ class Target:
         """Send this target's calls through ``forward``."""
         self.forward = forward
 
-    def unsupported(self, what: str) -> GeminiError:
+    def unsupported(self, what: str) -> GatewayError:
         """The gateway's answer to an operation this provider does not offer."""
         return gateway_error(400, f"{what} is not supported by the {self.name} provider")
 
@@ -107,12 +140,12 @@ class Target:
         """Delete one file."""
         raise self.unsupported("file deletion")
 
-    async def file_content(self, file_id: str) -> bytes:
-        """A file's bytes."""
+    async def file_content(self, file_id: str) -> Relayed:
+        """A file's bytes, streamed (the native content route)."""
         raise self.unsupported("file content")
 
-    async def create(self, model: str, file_id: str | None, items: list[dict[str, Any]]) -> GatewayBatch:
-        """Create a batch from a file id or from Bifrost items (``custom_id`` + ``body``)."""
+    async def create(self, model: str, file_id: str | None, items: list[InlineItem]) -> GatewayBatch:
+        """Create a batch from a bare file id or from the converter's inline items."""
         raise self.unsupported("batch create")
 
     async def get(self, batch_id: str) -> GatewayBatch:

@@ -1,35 +1,49 @@
-"""The gateway's endpoints: the GenAI facade at ``/genai`` and the native results routes at the root.
+"""The gateway's endpoints: the GenAI facade at ``/genai`` (``v1beta`` and ``v1``) and the native routes at the root.
 
 Clients use the base URL ``<emulator>/genai`` and name the target provider in ``x-model-provider``
-(gemini when empty; openai, anthropic, bedrock).
+(gemini when empty; openai, anthropic, bedrock). The native routes take it as ``?provider=``; they
+match only a request that has one, so that Gemini's own ``/v1/batches/<id>`` stays Gemini's.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Match
+from starlette.types import Scope
 
 from airflow_provider_genai_batch.testing.emulator.common import random_token
 from airflow_provider_genai_batch.testing.emulator.gateway.forwarding import Forwarder, Target
 from airflow_provider_genai_batch.testing.emulator.gateway.targets import TARGETS
 from airflow_provider_genai_batch.testing.emulator.gateway.validation import (
-    batch_id,
     caller_key,
-    create_input_config,
-    inline_items,
+    create_input,
+    facade_target,
+    native_target,
     page_request,
-    target_name,
+    resource_id,
 )
-from airflow_provider_genai_batch.testing.emulator.gateway.wire import gateway_error, render_batch, render_file
-from airflow_provider_genai_batch.testing.emulator.gemini.validation import read_body
-from airflow_provider_genai_batch.testing.emulator.gemini.wire import get_field, render_page
+from airflow_provider_genai_batch.testing.emulator.gateway.wire import (
+    GatewayError,
+    NativeError,
+    extra_fields,
+    gateway_error,
+    read_body,
+    render_batch,
+    render_file,
+    render_page,
+    render_retrieve,
+)
 from airflow_provider_genai_batch.testing.emulator.store import EmulatorState
 
 PROVIDER = "gateway"
@@ -37,8 +51,41 @@ PROVIDER = "gateway"
 PREFIX = "/genai"
 SESSION_PREFIX = "genai_upload_session:"
 SESSION_TTL_SECONDS = 60.0
+FINAL_COMMAND = frozenset({"upload", "finalize"})
+UPLOAD_TARGETS = frozenset({"gemini", "openai"})
+
+
+class FacadeVersionConvertor(Convertor[str]):
+    """The facade's API versions: google-genai 3.x defaults to ``v1``, older clients pin ``v1beta``."""
+
+    regex = "v1beta|v1"
+
+    def convert(self, value: str) -> str:
+        """Path text to value (unchanged)."""
+        return value
+
+    def to_string(self, value: str) -> str:
+        """Value to path text (unchanged)."""
+        return value
+
+
+register_url_convertor("genai_version", FacadeVersionConvertor())
+
+
+class NativeRoute(APIRoute):
+    """A native route: matches only when the query names a ``provider``."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        """The path match, withdrawn when the query has no ``provider``."""
+        match, child = super().matches(scope)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        if match is not Match.NONE and "provider" not in query:
+            return Match.NONE, {}
+        return match, child
+
 
 router = APIRouter(tags=["genai gateway"])
+native = APIRouter(tags=["genai gateway"], route_class=NativeRoute)
 
 
 @dataclass(frozen=True)
@@ -47,6 +94,7 @@ class UploadSession:
 
     target: str
     key: str
+    version: str
     display_name: str | None
     mime_type: str
     expires: float
@@ -61,62 +109,94 @@ def uploads(request: Request) -> dict[str, UploadSession]:
     return sessions
 
 
-@asynccontextmanager
-async def target_for(request: Request, name: str | None = None, key: str | None = None) -> AsyncIterator[Target]:
-    """The target provider of this call, with an in-process client that forwards the caller's key."""
+def emulator_state(request: Request) -> EmulatorState:
+    """The emulator's state (its config is read on every request)."""
     state: EmulatorState = request.app.state.emulator
-    forward = Forwarder(request.app, key or caller_key(request, state))
+    return state
+
+
+def forwarder(request: Request, key: str | None = None) -> Forwarder:
+    """An in-process client to the providers that carries the caller's key."""
+    return Forwarder(request.app, key or caller_key(request, emulator_state(request).config.api_key))
+
+
+@asynccontextmanager
+async def target_for(request: Request, name: str, key: str | None = None) -> AsyncIterator[Target]:
+    """The target provider ``name``, with an in-process client that forwards the caller's key."""
+    forward = forwarder(request, key)
     try:
-        yield TARGETS[name or target_name(request)](forward)
+        yield TARGETS[name](forward)
     finally:
         await forward.close()
 
 
-# Uploads: a session start, then one POST of the raw bytes
+def raw_states(request: Request) -> bool:
+    """Whether the facade passes the providers' raw statuses through."""
+    return emulator_state(request).config.gateway_raw_states
 
 
-@router.post(PREFIX + "/upload/v1beta/files")
-async def upload(request: Request) -> Response:
+# Uploads: a session start, then one POST of all the bytes
+
+
+@router.post(PREFIX + "/upload/{version:genai_version}/files")
+async def upload(request: Request, version: str) -> Response:
     """Start an upload session, or (``?upload_id=``) receive its bytes in one POST and store them."""
-    state: EmulatorState = request.app.state.emulator
     upload_id = request.query_params.get("upload_id")
     if upload_id:
-        return await receive_upload(request, state, upload_id)
-    key = caller_key(request, state)
+        return await receive_upload(request, upload_id)
+    key = caller_key(request, emulator_state(request).config.api_key)
+    target = facade_target(request)
+    if target not in UPLOAD_TARGETS:
+        async with target_for(request, target, key) as refusing:
+            raise refusing.unsupported("file upload")
     body = await read_body(request)
-    file_obj = body.get("file") or {}
+    file_obj = body.get("file")
+    display_name = (file_obj.get("displayName") or file_obj.get("display_name")) if isinstance(file_obj, dict) else None
     session_id = SESSION_PREFIX + random_token(24)
     sessions = uploads(request)
     now = time.time()
-    for stale in [key for key, session in sessions.items() if session.expires <= now]:
+    for stale in [sid for sid, session in sessions.items() if session.expires <= now]:
         del sessions[stale]
     sessions[session_id] = UploadSession(
-        target=target_name(request),
+        target=target,
         key=key,
-        display_name=get_field(file_obj, "displayName") if isinstance(file_obj, dict) else None,
+        version=version,
+        display_name=display_name if isinstance(display_name, str) else None,
         mime_type=request.headers.get("x-goog-upload-header-content-type", ""),
         expires=now + SESSION_TTL_SECONDS,
     )
     scheme = "https" if request.headers.get("x-forwarded-proto") == "https" else request.url.scheme
-    upload_url = f"{scheme}://{request.headers.get('host', request.url.netloc)}{PREFIX}/upload/v1beta/files"
-    return JSONResponse(
-        {},
-        headers={"X-Goog-Upload-URL": f"{upload_url}?upload_id={session_id}", "X-Goog-Upload-Status": "active"},
-    )
+    host = request.headers.get("host", request.url.netloc)
+    upload_url = f"{scheme}://{host}{PREFIX}/upload/{version}/files?upload_id={session_id}"
+    return JSONResponse({}, headers={"X-Goog-Upload-URL": upload_url, "X-Goog-Upload-Status": "active"})
 
 
-async def receive_upload(request: Request, state: EmulatorState, upload_id: str) -> Response:
+def check_single_post(request: Request) -> None:
+    """The bytes must come in one final POST at offset 0: the gateway has no chunked protocol."""
+    raw = request.headers.get("x-goog-upload-command", "")
+    command = frozenset(part.strip().lower() for part in raw.split(",") if part.strip())
+    if command != FINAL_COMMAND:
+        raise gateway_error(
+            400, f"X-Goog-Upload-Command must be 'upload, finalize' (got {raw!r}): send the whole file in one request"
+        )
+    offset = request.headers.get("x-goog-upload-offset")
+    if offset != "0":
+        raise gateway_error(400, f"X-Goog-Upload-Offset must be 0 (got {offset!r}): send the whole file in one request")
+
+
+async def receive_upload(request: Request, upload_id: str) -> Response:
     """Take the session (it is single-use), spool the bytes, and store them at the session's provider."""
     session = uploads(request).pop(upload_id, None)
     if session is None or session.expires <= time.time():
         raise gateway_error(400, f'upload session not found for id "{upload_id}"')
-    path = state.store.root / "uploads" / f"gateway-{secrets.token_hex(8)}"
+    check_single_post(request)
+    path = emulator_state(request).store.root / "uploads" / f"gateway-{secrets.token_hex(8)}"
     try:
         with path.open("wb") as spool:
             async for chunk in request.stream():
                 spool.write(chunk)
         async with target_for(request, session.target, session.key) as target:
-            record = await target.upload(path, session.display_name or "upload", session.mime_type)
+            record = await target.upload(path, session.display_name, session.mime_type)
     finally:
         path.unlink(missing_ok=True)
     return JSONResponse({"file": render_file(record)}, headers={"X-Goog-Upload-Status": "final"})
@@ -125,97 +205,144 @@ async def receive_upload(request: Request, state: EmulatorState, upload_id: str)
 # Files
 
 
-@router.get(PREFIX + "/v1beta/files")
-async def list_files(request: Request) -> dict[str, Any]:
+@router.get(PREFIX + "/{version:genai_version}/files")
+async def list_files(request: Request, version: str) -> dict[str, Any]:
     """One page of the target's files."""
-    async with target_for(request) as target:
+    async with target_for(request, facade_target(request)) as target:
         page = await target.list_files(*page_request(request))
-    return render_page("files", [render_file(f) for f in page.items], page.next_token, keep_empty=True)
+    return render_page("files", [render_file(f) for f in page.items], page.next_token)
 
 
-@router.get(PREFIX + "/v1beta/files/{file_id}")
-async def get_file(request: Request, file_id: str) -> dict[str, Any]:
+@router.get(PREFIX + "/{version:genai_version}/files/{file_ref:path}")
+async def get_file(request: Request, version: str, file_ref: str) -> dict[str, Any]:
     """One of the target's files (``<id>:download`` is no route here: the facade cannot download)."""
-    if ":" in file_id:
-        raise gateway_error(404, f"no route for file {file_id!r}: the GenAI facade has no :download route")
-    async with target_for(request) as target:
-        return render_file(await target.get_file(file_id))
+    if ":" in file_ref:
+        raise gateway_error(404, f"no route for files/{file_ref}: the GenAI facade has no :download route")
+    async with target_for(request, facade_target(request)) as target:
+        return render_file(await target.get_file(resource_id(file_ref, "files")))
 
 
-@router.delete(PREFIX + "/v1beta/files/{file_id}")
-async def delete_file(request: Request, file_id: str) -> dict[str, Any]:
+@router.delete(PREFIX + "/{version:genai_version}/files/{file_ref:path}")
+async def delete_file(request: Request, version: str, file_ref: str) -> dict[str, Any]:
     """Delete one of the target's files."""
-    async with target_for(request) as target:
-        await target.delete_file(file_id)
+    async with target_for(request, facade_target(request)) as target:
+        await target.delete_file(resource_id(file_ref, "files"))
     return {}
 
 
 # Batches
 
 
-@router.post(PREFIX + "/v1beta/models/{model_action:path}")
-async def create_batch(request: Request, model_action: str) -> dict[str, Any]:
+@router.post(PREFIX + "/{version:genai_version}/models/{model_action:path}")
+async def create_batch(request: Request, version: str, model_action: str) -> dict[str, Any]:
     """``models/<m>:batchGenerateContent``: the envelope becomes the target's create call."""
     model, _, action = model_action.rpartition(":")
     if action != "batchGenerateContent" or not model:
         raise gateway_error(404, f"the emulated gateway serves only batch creation, not {model_action!r}")
-    input_config = create_input_config(await read_body(request))
-    async with target_for(request) as target:
-        return render_batch(await target.create(model, get_field(input_config, "fileName"), inline_items(input_config)))
+    spec = create_input(await read_body(request))
+    async with target_for(request, facade_target(request)) as target:
+        batch = await target.create(model, spec.file_id, spec.items)
+    return render_batch(batch, raw_states(request))
 
 
-@router.get(PREFIX + "/v1beta/batches")
-async def list_batches(request: Request) -> dict[str, Any]:
+@router.get(PREFIX + "/{version:genai_version}/batches")
+async def list_batches(request: Request, version: str) -> dict[str, Any]:
     """One page of the target's batches as operations."""
-    async with target_for(request) as target:
+    async with target_for(request, facade_target(request)) as target:
         page = await target.list_batches(*page_request(request))
-    return render_page("operations", [render_batch(b) for b in page.items], page.next_token, keep_empty=True)
+    operations = [render_batch(batch, raw_states(request)) for batch in page.items]
+    return render_page("operations", operations, page.next_token)
 
 
-@router.get(PREFIX + "/v1beta/batches/{batch_ref:path}")
-async def get_batch(request: Request, batch_ref: str) -> dict[str, Any]:
-    """One batch (a Bedrock ARN arrives percent-decoded, slashes and all)."""
-    async with target_for(request) as target:
-        return render_batch(await target.get(batch_id(batch_ref, target.name)))
+@router.get(PREFIX + "/{version:genai_version}/batches/{batch_ref:path}")
+async def get_batch(request: Request, version: str, batch_ref: str) -> dict[str, Any]:
+    """One batch, by the ``batches/<id>`` name the facade gave it."""
+    async with target_for(request, facade_target(request)) as target:
+        batch = await target.get(resource_id(batch_ref, "batches"))
+    return render_batch(batch, raw_states(request))
 
 
-@router.post(PREFIX + "/v1beta/batches/{batch_ref:path}")
-async def cancel_batch(request: Request, batch_ref: str) -> dict[str, Any]:
-    """``<id>:cancel`` (the suffix is trimmed, as Bifrost does); answers ``{}``."""
+@router.post(PREFIX + "/{version:genai_version}/batches/{batch_ref:path}")
+async def cancel_batch(request: Request, version: str, batch_ref: str) -> dict[str, Any]:
+    """``batches/<id>:cancel`` (the suffix is trimmed, as Bifrost does); answers ``{}``."""
     if not batch_ref.endswith(":cancel"):
-        raise gateway_error(404, f"unknown batch method on {batch_ref!r}")
-    async with target_for(request) as target:
-        await target.cancel(batch_id(batch_ref.removesuffix(":cancel"), target.name))
+        raise gateway_error(404, f"unknown batch method on batches/{batch_ref}")
+    async with target_for(request, facade_target(request)) as target:
+        await target.cancel(resource_id(batch_ref.removesuffix(":cancel"), "batches"))
     return {}
 
 
-@router.delete(PREFIX + "/v1beta/batches/{batch_ref:path}")
-async def delete_batch(request: Request, batch_ref: str) -> dict[str, Any]:
+@router.delete(PREFIX + "/{version:genai_version}/batches/{batch_ref:path}")
+async def delete_batch(request: Request, version: str, batch_ref: str) -> dict[str, Any]:
     """Delete a batch at the target; answers ``{}``."""
-    async with target_for(request) as target:
-        await target.delete(batch_id(batch_ref, target.name))
+    async with target_for(request, facade_target(request)) as target:
+        await target.delete(resource_id(batch_ref, "batches"))
     return {}
 
 
-# Native routes at the gateway root
+# Native routes at the gateway root (bare provider ids, ``?provider=``, Bifrost's JSON and errors)
 
 
-@router.get("/v1/batches/{batch_ref:path}/results")
+@contextmanager
+def native_errors() -> Iterator[None]:
+    """Render the gateway's errors in Bifrost's envelope."""
+    try:
+        yield
+    except NativeError:
+        raise
+    except GatewayError as error:
+        raise NativeError(error.code, error.message) from error
+
+
+@native.get("/v1/batches/{batch_ref:path}/results")
 async def batch_results(request: Request, batch_ref: str) -> dict[str, Any]:
-    """``GET /v1/batches/{id}/results?provider=``: a finished batch's results as Bifrost result items."""
-    name = target_name(request)
-    async with target_for(request, name) as target:
-        items = await target.results(batch_id(batch_ref, name))
+    """A finished batch's results as Bifrost result items."""
+    with native_errors():
+        name = native_target(request)
+        async with target_for(request, name) as target:
+            items = await target.results(resource_id(batch_ref, "batches"))
     return {
         "batch_id": batch_ref,
         "results": items,
-        "extra_fields": {"request_type": "batch_results", "provider": name},
+        "has_more": False,
+        "extra_fields": extra_fields("batch_results", name),
     }
 
 
-@router.get("/v1/files/{file_ref:path}/content")
+@native.get("/v1/batches/{batch_ref:path}")
+async def retrieve_batch(request: Request, batch_ref: str) -> dict[str, Any]:
+    """Bifrost's batch retrieve response (its status, not the facade's wire state)."""
+    with native_errors():
+        name = native_target(request)
+        async with target_for(request, name) as target:
+            batch = await target.get(resource_id(batch_ref, "batches"))
+    return render_retrieve(batch, name)
+
+
+@native.get("/v1/files/{file_ref:path}/content")
 async def file_content(request: Request, file_ref: str) -> Response:
-    """``GET /v1/files/{id}/content?provider=``: a file's raw bytes."""
-    async with target_for(request) as target:
-        content = await target.file_content(file_ref)
-    return Response(content, media_type="application/octet-stream")
+    """A file's raw bytes, streamed with the provider's length (OpenAI only: the gateway does not download Gemini
+    files). No ``Range``: a broken download starts over."""
+    with native_errors():
+        target = TARGETS[native_target(request)](forwarder(request))
+        try:
+            body = await target.file_content(resource_id(file_ref, "files"))
+        except BaseException:
+            await target.forward.close()
+            raise
+    headers = {"content-length": body.content_length} if body.content_length else None
+    return StreamingResponse(
+        closing(body.chunks, target.forward.close), media_type="application/octet-stream", headers=headers
+    )
+
+
+async def closing(chunks: AsyncIterator[bytes], close: Callable[[], Any]) -> AsyncIterator[bytes]:
+    """Pass ``chunks`` on, then release the in-process client."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        await close()
+
+
+router.include_router(native)

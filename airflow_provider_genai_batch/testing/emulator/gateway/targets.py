@@ -1,7 +1,8 @@
 """The emulated gateway's providers: each turns its provider's answers into the gateway's neutral view.
 
-The view is Bifrost's batch and file responses, step one of its state mapping; the gateway's routes
-render it in the Gemini wire format (see :mod:`.wire`).
+The view is Bifrost's batch and file responses, step one of its state mapping, with bare provider ids;
+the gateway's routes render it (see :mod:`.wire`). Inline requests reach OpenAI and Anthropic translated
+(see :mod:`.translation`), Gemini as kept.
 """
 
 from __future__ import annotations
@@ -13,15 +14,26 @@ from typing import Any
 import msgspec
 
 from airflow_provider_genai_batch.testing.emulator.common import parse_rfc3339
-from airflow_provider_genai_batch.testing.emulator.gateway.forwarding import Target, file_chunks, jsonl_items
-from airflow_provider_genai_batch.testing.emulator.gateway.wire import GatewayBatch, GatewayFile, Listing, gateway_error
-from airflow_provider_genai_batch.testing.emulator.gemini.wire import GeminiError
+from airflow_provider_genai_batch.testing.emulator.gateway.forwarding import Relayed, Target, file_chunks, jsonl_items
+from airflow_provider_genai_batch.testing.emulator.gateway.translation import anthropic_params, openai_body
+from airflow_provider_genai_batch.testing.emulator.gateway.validation import InlineItem
+from airflow_provider_genai_batch.testing.emulator.gateway.wire import (
+    BATCHES,
+    FILES,
+    GatewayBatch,
+    GatewayError,
+    GatewayFile,
+    Listing,
+    gateway_error,
+)
 
 ASSUMED_OPENAI_ENDPOINT = "/v1/chat/completions"
-"""ASSUMPTION: the GenAI converter sets no endpoint and Bifrost's OpenAI create then fails ("endpoint is
-required"); the gateway-side handling that makes OpenAI work is unknown, so this emulator assumes chat
-completions (and fills each inline line's method and url with it)."""
+"""ASSUMPTION: Bifrost's GenAI converter sets no endpoint (and its OpenAI create then fails); the
+documented OpenAI workflows are chat completions, so this gateway creates every OpenAI batch for that
+endpoint and gives each inline line that method and url."""
 ANTHROPIC_VERSION = "2023-06-01"
+GEMINI_API = "/v1beta"
+"""The Gemini API version the gateway calls, whatever version the facade was called with."""
 
 
 def epoch(value: str | None) -> float | None:
@@ -29,6 +41,12 @@ def epoch(value: str | None) -> float | None:
     if not value:
         return None
     return parse_rfc3339(value)
+
+
+def unix(value: str | None) -> int | None:
+    """An RFC 3339 timestamp as unix seconds (None when absent)."""
+    moment = epoch(value)
+    return int(moment) if moment else None
 
 
 # --- Gemini ------------------------------------------------------------------------------------------
@@ -45,7 +63,7 @@ GEMINI_STATUSES = {
 
 
 class GeminiTarget(Target):
-    """The emulator's Gemini API (root routes, ``x-goog-api-key``); batch ids are names (``batches/<id>``)."""
+    """The emulator's Gemini API (root routes, ``x-goog-api-key``); its names lose their collection."""
 
     name = "gemini"
 
@@ -54,76 +72,86 @@ class GeminiTarget(Target):
         return {"x-goog-api-key": self.forward.key}
 
     async def upload(self, path: Path, display_name: str | None, mime_type: str) -> GatewayFile:
+        """A resumable upload whose bytes go in one final chunk (valid whatever the chunk granularity)."""
+        size = path.stat().st_size
         start = await self.forward.call(
             "POST",
-            "/upload/v1beta/files",
+            f"/upload{GEMINI_API}/files",
             json={"file": {"displayName": display_name} if display_name else {}},
             headers={
                 **self.headers,
                 "X-Goog-Upload-Protocol": "resumable",
                 "X-Goog-Upload-Command": "start",
-                "X-Goog-Upload-Header-Content-Length": str(path.stat().st_size),
-                "X-Goog-Upload-Header-Content-Type": mime_type,
+                "X-Goog-Upload-Header-Content-Length": str(size),
+                "X-Goog-Upload-Header-Content-Type": mime_type or "application/octet-stream",
             },
         )
         final = await self.forward.json(
             "POST",
             start.headers["x-goog-upload-url"],
             content=file_chunks(path),
-            headers={"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"},
+            headers={
+                "X-Goog-Upload-Command": "upload, finalize",
+                "X-Goog-Upload-Offset": "0",
+                "Content-Length": str(size),
+            },
         )
         return gemini_file(final["file"])
 
     async def list_files(self, page_size: int, token: str | None) -> Listing:
-        body = await self.forward.json(
-            "GET", "/v1beta/files", params=gemini_page(page_size, token), headers=self.headers
-        )
+        params = gemini_page(page_size, token)
+        body = await self.forward.json("GET", f"{GEMINI_API}/files", params=params, headers=self.headers)
         return Listing([gemini_file(f) for f in body.get("files", [])], body.get("nextPageToken"))
 
     async def get_file(self, file_id: str) -> GatewayFile:
-        return gemini_file(await self.forward.json("GET", f"/v1beta/files/{file_id}", headers=self.headers))
+        return gemini_file(await self.forward.json("GET", f"{GEMINI_API}/files/{file_id}", headers=self.headers))
 
     async def delete_file(self, file_id: str) -> None:
-        await self.forward.call("DELETE", f"/v1beta/files/{file_id}", headers=self.headers)
+        await self.forward.call("DELETE", f"{GEMINI_API}/files/{file_id}", headers=self.headers)
 
-    async def file_content(self, file_id: str) -> bytes:
-        url = f"/v1beta/files/{file_id.removeprefix('files/')}:download"
-        return (await self.forward.call("GET", url, params={"alt": "media"}, headers=self.headers)).content
+    async def file_content(self, file_id: str) -> Relayed:
+        raise gateway_error(
+            400,
+            "file content download is not supported for gemini: the gateway does not download Gemini files; "
+            "read the batch's results through /v1/batches/{id}/results",
+        )
 
-    async def create(self, model: str, file_id: str | None, items: list[dict[str, Any]]) -> GatewayBatch:
+    async def create(self, model: str, file_id: str | None, items: list[InlineItem]) -> GatewayBatch:
         if file_id is not None:
-            input_config: dict[str, Any] = {"fileName": file_id if file_id.startswith("files/") else f"files/{file_id}"}
+            input_config: dict[str, Any] = {"fileName": FILES + file_id}
         else:
-            requests = [{"request": item["body"], "metadata": {"key": item["custom_id"]}} for item in items]
+            requests = [{"request": item.request, "metadata": {"key": item.custom_id}} for item in items]
             input_config = {"requests": {"requests": requests}}
+        url = f"{GEMINI_API}/models/{model}:batchGenerateContent"
         body = {"batch": {"inputConfig": input_config}}
-        url = f"/v1beta/models/{model}:batchGenerateContent"
         return gemini_batch(await self.forward.json("POST", url, json=body, headers=self.headers))
 
     async def operation(self, batch_id: str) -> dict[str, Any]:
-        return await self.forward.json("GET", f"/v1beta/{batch_id}", headers=self.headers)
+        return await self.forward.json("GET", f"{GEMINI_API}/batches/{batch_id}", headers=self.headers)
 
     async def get(self, batch_id: str) -> GatewayBatch:
         return gemini_batch(await self.operation(batch_id))
 
     async def list_batches(self, page_size: int, token: str | None) -> Listing:
-        body = await self.forward.json(
-            "GET", "/v1beta/batches", params=gemini_page(page_size, token), headers=self.headers
-        )
+        params = gemini_page(page_size, token)
+        body = await self.forward.json("GET", f"{GEMINI_API}/batches", params=params, headers=self.headers)
         return Listing([gemini_batch(op) for op in body.get("operations", [])], body.get("nextPageToken"))
 
     async def cancel(self, batch_id: str) -> None:
-        await self.forward.call("POST", f"/v1beta/{batch_id}:cancel", headers=self.headers)
+        await self.forward.call("POST", f"{GEMINI_API}/batches/{batch_id}:cancel", headers=self.headers)
 
     async def delete(self, batch_id: str) -> None:
-        await self.forward.call("DELETE", f"/v1beta/{batch_id}", headers=self.headers)
+        await self.forward.call("DELETE", f"{GEMINI_API}/batches/{batch_id}", headers=self.headers)
 
     async def results(self, batch_id: str) -> list[dict[str, Any]]:
         """Lines of the responses file, or the inline responses, flattened as Bifrost flattens them."""
         operation = await self.operation(batch_id)
         output = (operation.get("metadata") or {}).get("output") or operation.get("response") or {}
         if output.get("responsesFile"):
-            entries = jsonl_items(await self.file_content(output["responsesFile"]))
+            file_id = str(output["responsesFile"]).removeprefix(FILES)
+            url = f"/download{GEMINI_API}/files/{file_id}:download"
+            download = await self.forward.call("GET", url, params={"alt": "media"}, headers=self.headers)
+            entries = jsonl_items(download.content)
         else:
             entries = list((output.get("inlinedResponses") or {}).get("inlinedResponses") or [])
         return [gemini_result_item(entry, f"request-{index}") for index, entry in enumerate(entries)]
@@ -135,7 +163,7 @@ def gemini_page(page_size: int, token: str | None) -> dict[str, Any]:
 
 def gemini_file(data: Mapping[str, Any]) -> GatewayFile:
     return GatewayFile(
-        name=data["name"],
+        id=str(data["name"]).removeprefix(FILES),
         display_name=data.get("displayName"),
         size_bytes=int(data.get("sizeBytes") or 0),
         created=epoch(data.get("createTime")) or 0.0,
@@ -147,17 +175,28 @@ def gemini_batch(operation: Mapping[str, Any]) -> GatewayBatch:
     meta = operation.get("metadata") or {}
     stats = meta.get("batchStats") or {}
     output = meta.get("output") or {}
+    raw_status = meta.get("state", "")
+    batch_id = str(operation["name"]).removeprefix(BATCHES)
+    input_file = (meta.get("inputConfig") or {}).get("fileName")
+    output_file = output.get("responsesFile")
     return GatewayBatch(
-        id=operation["name"],
-        status=GEMINI_STATUSES.get(meta.get("state", ""), meta.get("state", "")),
+        id=batch_id,
+        status=GEMINI_STATUSES.get(raw_status, raw_status),
+        raw_status=raw_status,
         created=epoch(meta.get("createTime")) or 0.0,
         ended=epoch(meta.get("endTime")),
         total=int(stats.get("requestCount", 0)),
         succeeded=int(stats.get("successfulRequestCount", 0)),
         failed=int(stats.get("failedRequestCount", 0)),
         pending=int(stats.get("pendingRequestCount", 0)),
-        input_file=(meta.get("inputConfig") or {}).get("fileName"),
-        output_file=output.get("responsesFile"),
+        input_file=str(input_file).removeprefix(FILES) if input_file else None,
+        output_file=str(output_file).removeprefix(FILES) if output_file else None,
+        native={
+            "operation_name": BATCHES + batch_id,
+            "done": bool(operation.get("done")),
+            "input_file_id": input_file,
+            "output_file_id": output_file,
+        },
     )
 
 
@@ -189,6 +228,24 @@ def gemini_result_item(entry: Mapping[str, Any], fallback_id: str) -> dict[str, 
 # --- OpenAI ------------------------------------------------------------------------------------------
 
 OPENAI_END_TIMES = ("completed_at", "failed_at", "expired_at", "cancelled_at")
+OPENAI_RETRIEVE_FIELDS = (
+    "endpoint",
+    "input_file_id",
+    "completion_window",
+    "metadata",
+    "expires_at",
+    "in_progress_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+    "output_file_id",
+    "error_file_id",
+    "errors",
+)
+"""The OpenAI batch fields Bifrost's retrieve response carries over (beside id, status and counts)."""
 
 
 class OpenAITarget(Target):
@@ -201,20 +258,23 @@ class OpenAITarget(Target):
         return {"Authorization": f"Bearer {self.forward.key}"}
 
     async def upload(self, path: Path, display_name: str | None, mime_type: str) -> GatewayFile:
+        """Stored under the display name, with the ``.jsonl`` suffix OpenAI requires of a batch file."""
+        filename = display_name or "file.jsonl"
+        if not filename.endswith(".jsonl"):
+            filename += ".jsonl"
         with path.open("rb") as handle:
             body = await self.forward.json(
                 "POST",
                 "/openai/v1/files",
-                files={"file": (display_name or "upload", handle, mime_type or "application/octet-stream")},
+                files={"file": (filename, handle, mime_type or "application/octet-stream")},
                 data={"purpose": "batch"},
                 headers=self.headers,
             )
         return openai_file(body)
 
     async def list_files(self, page_size: int, token: str | None) -> Listing:
-        body = await self.forward.json(
-            "GET", "/openai/v1/files", params=openai_page(page_size, token), headers=self.headers
-        )
+        params = openai_page(page_size, token)
+        body = await self.forward.json("GET", "/openai/v1/files", params=params, headers=self.headers)
         return Listing([openai_file(f) for f in body["data"]], body["last_id"] if body.get("has_more") else None)
 
     async def get_file(self, file_id: str) -> GatewayFile:
@@ -223,15 +283,20 @@ class OpenAITarget(Target):
     async def delete_file(self, file_id: str) -> None:
         await self.forward.call("DELETE", f"/openai/v1/files/{file_id}", headers=self.headers)
 
-    async def file_content(self, file_id: str) -> bytes:
-        return (await self.forward.call("GET", f"/openai/v1/files/{file_id}/content", headers=self.headers)).content
+    async def file_content(self, file_id: str) -> Relayed:
+        return await self.forward.stream(f"/openai/v1/files/{file_id}/content", headers=self.headers)
 
-    async def create(self, model: str, file_id: str | None, items: list[dict[str, Any]]) -> GatewayBatch:
-        """Inline items are written as JSONL (as Bifrost does), uploaded with purpose batch, then batched."""
+    async def create(self, model: str, file_id: str | None, items: list[InlineItem]) -> GatewayBatch:
+        """Inline items are translated, written as JSONL, uploaded with purpose batch, then batched."""
         if file_id is None:
             lines = [
-                {"custom_id": item["custom_id"], "method": "POST", "url": ASSUMED_OPENAI_ENDPOINT, "body": item["body"]}
-                for item in items
+                {
+                    "custom_id": item.custom_id,
+                    "method": "POST",
+                    "url": ASSUMED_OPENAI_ENDPOINT,
+                    "body": openai_body(index, model, item.request),
+                }
+                for index, item in enumerate(items)
             ]
             content = b"".join(msgspec.json.encode(line) + b"\n" for line in lines)
             uploaded = await self.forward.json(
@@ -241,7 +306,7 @@ class OpenAITarget(Target):
                 data={"purpose": "batch"},
                 headers=self.headers,
             )
-            file_id = uploaded["id"]
+            file_id = str(uploaded["id"])
         body = {"input_file_id": file_id, "endpoint": ASSUMED_OPENAI_ENDPOINT, "completion_window": "24h"}
         return openai_batch(await self.forward.json("POST", "/openai/v1/batches", json=body, headers=self.headers))
 
@@ -252,27 +317,27 @@ class OpenAITarget(Target):
         return openai_batch(await self.batch(batch_id))
 
     async def list_batches(self, page_size: int, token: str | None) -> Listing:
-        body = await self.forward.json(
-            "GET", "/openai/v1/batches", params=openai_page(page_size, token), headers=self.headers
-        )
+        params = openai_page(page_size, token)
+        body = await self.forward.json("GET", "/openai/v1/batches", params=params, headers=self.headers)
         return Listing([openai_batch(b) for b in body["data"]], body["last_id"] if body.get("has_more") else None)
 
     async def cancel(self, batch_id: str) -> None:
         await self.forward.call("POST", f"/openai/v1/batches/{batch_id}/cancel", headers=self.headers)
 
     async def results(self, batch_id: str) -> list[dict[str, Any]]:
-        """The output file's lines, then the error file's, as Bifrost items."""
-        batch = await self.batch(batch_id)
+        """The output file's lines only (failed rows are in the error file, which this route never reads)."""
+        output_file_id = (await self.batch(batch_id)).get("output_file_id")
+        if not output_file_id:
+            raise gateway_error(400, "batch results not available: output_file_id is empty")
+        download = await self.forward.call("GET", f"/openai/v1/files/{output_file_id}/content", headers=self.headers)
         items = []
-        for file_id in (batch.get("output_file_id"), batch.get("error_file_id")):
-            if file_id:
-                for line in jsonl_items(await self.file_content(file_id)):
-                    item = {"custom_id": line.get("custom_id")}
-                    if line.get("response"):
-                        item["response"] = line["response"]
-                    if line.get("error"):
-                        item["error"] = {"code": line["error"].get("code"), "message": line["error"].get("message")}
-                    items.append(item)
+        for line in jsonl_items(download.content):
+            item: dict[str, Any] = {"custom_id": line.get("custom_id")}
+            if line.get("response"):
+                item["response"] = line["response"]
+            if line.get("error"):
+                item["error"] = {"code": line["error"].get("code"), "message": line["error"].get("message")}
+            items.append(item)
         return items
 
 
@@ -282,7 +347,7 @@ def openai_page(page_size: int, token: str | None) -> dict[str, Any]:
 
 def openai_file(data: Mapping[str, Any]) -> GatewayFile:
     return GatewayFile(
-        name=data["id"],
+        id=str(data["id"]),
         display_name=data.get("filename"),
         size_bytes=data.get("bytes") or 0,
         created=data["created_at"],
@@ -294,6 +359,7 @@ def openai_batch(data: Mapping[str, Any]) -> GatewayBatch:
     return GatewayBatch(
         id=data["id"],
         status=data["status"],
+        raw_status=data["status"],
         created=data["created_at"],
         ended=next((data[name] for name in OPENAI_END_TIMES if data.get(name)), None),
         total=counts.get("total", 0),
@@ -301,6 +367,7 @@ def openai_batch(data: Mapping[str, Any]) -> GatewayBatch:
         failed=counts.get("failed", 0),
         input_file=data.get("input_file_id"),
         output_file=data.get("output_file_id"),
+        native={name: data.get(name) for name in OPENAI_RETRIEVE_FIELDS},
     )
 
 
@@ -318,17 +385,18 @@ class AnthropicTarget(Target):
     def headers(self) -> dict[str, str]:
         return {"x-api-key": self.forward.key, "anthropic-version": ANTHROPIC_VERSION}
 
-    def unsupported(self, what: str) -> GeminiError:
+    def unsupported(self, what: str) -> GatewayError:
         return gateway_error(
-            400, f"{what} is not supported for anthropic: Anthropic batch operations use inline requests"
+            400, f"{what} is not supported for anthropic: Anthropic batch operations use inline requests only"
         )
 
-    async def create(self, model: str, file_id: str | None, items: list[dict[str, Any]]) -> GatewayBatch:
+    async def create(self, model: str, file_id: str | None, items: list[InlineItem]) -> GatewayBatch:
         if file_id is not None:
             raise gateway_error(400, "Anthropic batch API does not support input_file_id, use inline requests instead")
-        if not items:
-            raise gateway_error(400, "requests array is required for Anthropic batch API")
-        requests = [{"custom_id": item["custom_id"], "params": item["body"]} for item in items]
+        requests = [
+            {"custom_id": item.custom_id, "params": anthropic_params(index, model, item.request)}
+            for index, item in enumerate(items)
+        ]
         body = await self.forward.json(
             "POST", "/anthropic/v1/messages/batches", json={"requests": requests}, headers=self.headers
         )
@@ -372,15 +440,38 @@ class AnthropicTarget(Target):
 def anthropic_batch(data: Mapping[str, Any]) -> GatewayBatch:
     counts = data.get("request_counts") or {}
     status = data["processing_status"]
+    created = epoch(data.get("created_at")) or 0.0
+    processing, succeeded, errored, canceled, expired = (
+        int(counts.get(name) or 0) for name in ("processing", "succeeded", "errored", "canceled", "expired")
+    )
     return GatewayBatch(
         id=data["id"],
         status=ANTHROPIC_STATUSES.get(status, status),
-        created=epoch(data.get("created_at")) or 0.0,
+        raw_status=status,
+        created=created,
         ended=epoch(data.get("ended_at")),
-        total=sum(int(counts.get(name) or 0) for name in ("processing", "succeeded", "errored", "canceled", "expired")),
-        succeeded=int(counts.get("succeeded") or 0),
-        failed=int(counts.get("errored") or 0),
-        pending=int(counts.get("processing") or 0),
+        total=processing + succeeded + errored + canceled + expired,
+        succeeded=succeeded,
+        failed=errored,
+        pending=processing,
+        native={
+            "processing_status": status,
+            "results_url": data.get("results_url"),
+            "expires_at": unix(data.get("expires_at")),
+            "completed_at": unix(data.get("ended_at")),
+            "archived_at": unix(data.get("archived_at")),
+            "cancelling_at": unix(data.get("cancel_initiated_at")),
+            "request_counts": {
+                name: count
+                for name, count in (
+                    ("succeeded", succeeded),
+                    ("expired", expired),
+                    ("canceled", canceled),
+                    ("pending", processing),
+                )
+                if count
+            },
+        },
     )
 
 
@@ -388,15 +479,15 @@ def anthropic_batch(data: Mapping[str, Any]) -> GatewayBatch:
 
 
 class BedrockTarget(Target):
-    """Bedrock through the GenAI facade: a batch needs role_arn and output_s3_uri, which it cannot pass."""
+    """Bedrock through the GenAI facade: nothing works (a batch needs role_arn and output_s3_uri)."""
 
     name = "bedrock"
 
-    async def create(self, model: str, file_id: str | None, items: list[dict[str, Any]]) -> GatewayBatch:
-        raise gateway_error(
+    def unsupported(self, what: str) -> GatewayError:
+        return gateway_error(
             400,
-            "role_arn and output_s3_uri are required for Bedrock batch API; the GenAI integration cannot set "
-            "them: use the Bedrock SDK against the gateway's /bedrock route",
+            f"{what} is not supported for bedrock through the GenAI integration: role_arn and output_s3_uri are "
+            "required for Bedrock batch API and cannot be set here; use the Bedrock SDK against the /bedrock route",
         )
 
 

@@ -1,76 +1,118 @@
-"""What the emulated gateway reads from a request, and what it refuses: keys, target provider, paging, batches.
+"""What the emulated gateway reads from a request, and what it refuses: keys, target, paging, names, batches.
 
-The gateway is lenient where Bifrost is (a bad page size falls back to the default) and passes bodies
-on to the target provider, whose own rules then apply.
+The gateway is lenient where Bifrost is (a bad page size falls back to the default; request fields
+outside the four it keeps are dropped without a word) and strict where its documentation is (names
+are ``batches/<id>`` and ``files/<id>``, a target it does not route to is a 400).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 
 from airflow_provider_genai_batch.testing.emulator.common import rejects_key
-from airflow_provider_genai_batch.testing.emulator.gateway.targets import TARGETS
-from airflow_provider_genai_batch.testing.emulator.gateway.wire import gateway_error
-from airflow_provider_genai_batch.testing.emulator.gemini.wire import get_field
-from airflow_provider_genai_batch.testing.emulator.store import EmulatorState
+from airflow_provider_genai_batch.testing.emulator.gateway.translation import kept_fields
+from airflow_provider_genai_batch.testing.emulator.gateway.wire import FILES, gateway_error
 
 PROVIDER_HEADER = "x-model-provider"
+TARGET_NAMES = ("gemini", "openai", "anthropic", "bedrock")
 DEFAULT_PAGE_SIZE = 10
-DROPPED_FIELDS = frozenset({"tools", "toolConfig", "tool_config", "cachedContent", "cached_content"})
-"""Request fields the inline converter does not carry."""
 
 
-def caller_key(request: Request, state: EmulatorState) -> str:
+@dataclass(frozen=True)
+class InlineItem:
+    """One inline request as the converter hands it on: the custom id and the kept Gemini request."""
+
+    custom_id: str
+    request: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CreateInput:
+    """A batch create's input: a bare provider file id, or inline items (exactly one of them)."""
+
+    file_id: str | None
+    items: list[InlineItem]
+
+
+def caller_key(request: Request, key_required: str | None) -> str:
     """The caller's key (``x-goog-api-key`` or Bearer); checked only when the emulator is given one."""
     key = request.headers.get("x-goog-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
-    if rejects_key(state.config.api_key, key):
+    if rejects_key(key_required, key):
         raise gateway_error(401, "invalid or missing API key")
     return key or "gateway-key"
 
 
-def target_name(request: Request) -> str:
-    """The ``x-model-provider`` header (or a ``provider`` query parameter); empty means gemini."""
-    name = (request.headers.get(PROVIDER_HEADER) or request.query_params.get("provider") or "gemini").lower()
-    if name not in TARGETS:
-        raise gateway_error(400, f"unsupported provider {name!r}; this gateway routes to {', '.join(TARGETS)}")
-    return name
+def facade_target(request: Request) -> str:
+    """The ``x-model-provider`` header; absent or empty means gemini."""
+    return checked_target(request.headers.get(PROVIDER_HEADER) or "gemini")
+
+
+def native_target(request: Request) -> str:
+    """The ``provider`` query parameter of a native route (which the route only matches when present)."""
+    return checked_target(request.query_params.get("provider", ""))
+
+
+def checked_target(name: str) -> str:
+    """A target the gateway routes to, or its 400."""
+    target = name.strip().lower()
+    if target not in TARGET_NAMES:
+        raise gateway_error(400, f"unsupported provider {name!r}; this gateway routes to {', '.join(TARGET_NAMES)}")
+    return target
 
 
 def page_request(request: Request) -> tuple[int, str | None]:
     """``pageSize`` and ``pageToken`` from the query string (a size that is not a positive integer: 10)."""
-    raw = request.query_params.get("pageSize") or request.query_params.get("page_size")
+    raw = request.query_params.get("pageSize")
     size = int(raw) if raw and raw.isdigit() and int(raw) > 0 else DEFAULT_PAGE_SIZE
-    return size, request.query_params.get("pageToken") or request.query_params.get("page_token") or None
+    return size, request.query_params.get("pageToken") or None
 
 
-def batch_id(ref: str, target: str) -> str:
-    """The provider id of a path's batch id; Gemini's names keep their ``batches/`` collection."""
-    return f"batches/{ref}" if target == "gemini" and not ref.startswith("batches/") else ref
+def resource_id(ref: str, kind: str) -> str:
+    """The provider id of a path's ``<id>`` segment (the collection is in the route; a slash would end it)."""
+    if not ref or "/" in ref:
+        raise gateway_error(404, f"{kind} {ref!r} is not a valid name: use {kind}/<id>")
+    return ref
 
 
-def create_input_config(body: dict[str, Any]) -> dict[str, Any]:
-    """The ``batch.inputConfig`` of a batch create body, which the gateway requires."""
+def file_name_id(name: Any) -> str:
+    """The provider id of a ``files/<id>`` file name."""
+    if not isinstance(name, str) or not name.startswith(FILES) or not name.removeprefix(FILES):
+        raise gateway_error(400, f"batch.inputConfig.fileName must be files/<id>, got {name!r}")
+    return resource_id(name.removeprefix(FILES), "files")
+
+
+def create_input(body: dict[str, Any]) -> CreateInput:
+    """``batch.inputConfig`` of a create body: ``fileName`` or ``requests.requests``, never both."""
     batch = body.get("batch")
-    input_config = get_field(batch, "inputConfig") if isinstance(batch, dict) else None
+    input_config = batch.get("inputConfig") if isinstance(batch, dict) else None
     if not isinstance(input_config, dict):
         raise gateway_error(400, "batch.inputConfig is required")
-    return input_config
+    has_file, has_requests = "fileName" in input_config, "requests" in input_config
+    if has_file == has_requests:
+        raise gateway_error(400, "batch.inputConfig needs exactly one of fileName and requests")
+    if has_file:
+        return CreateInput(file_name_id(input_config["fileName"]), [])
+    return CreateInput(None, inline_items(input_config["requests"]))
 
 
-def inline_items(input_config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Inline requests as Bifrost items: ``metadata.key`` as the custom id, the request minus what is dropped."""
-    requests = get_field(input_config, "requests")
-    if requests is None:
-        return []
+def inline_items(requests: Any) -> list[InlineItem]:
+    """Inline requests as the converter's items: ``metadata.key`` (else ``request-<index>``), the kept fields."""
     entries = requests.get("requests") if isinstance(requests, dict) else None
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise gateway_error(400, 'batch.inputConfig.requests must be {"requests": [{"request", "metadata"}]}')
-    return [
-        {
-            "custom_id": (entry.get("metadata") or {}).get("key", ""),
-            "body": {k: v for k, v in (entry.get("request") or {}).items() if k not in DROPPED_FIELDS},
-        }
-        for entry in entries
-    ]
+    if not entries:
+        raise gateway_error(400, "batch.inputConfig.requests.requests is empty")
+    items = []
+    for index, entry in enumerate(entries):
+        request = entry.get("request")
+        if not isinstance(request, dict):
+            raise gateway_error(400, f"request {index}: request must be an object")
+        metadata = entry.get("metadata")
+        key = metadata.get("key") if isinstance(metadata, dict) else None
+        if key is not None and (not isinstance(key, str) or not key):
+            raise gateway_error(400, f"request {index}: metadata.key must be a non-empty string")
+        items.append(InlineItem(key or f"request-{index}", kept_fields(request)))
+    return items

@@ -1,20 +1,31 @@
-"""The gateway's wire format: its provider-neutral view of files and batches, rendered in Gemini's shape.
+"""The gateway's wire format: its provider-neutral view of files and batches, and how each is rendered.
 
-Batches look as Bifrost renders them: ``@type ...v1beta.BatchPredictionJob``, counts as strings,
-``dest.fileName``, the bare provider id as ``name``, and a state mapped in two steps (provider status to
-Bifrost status, then to ``BATCH_STATE_*``): never PENDING, CANCELLING passed on. Errors use Google's
-envelope with the provider's message.
+The facade renders Gemini's shape: ``@type ...v1beta.BatchPredictionJob``, counts as strings, names
+``batches/<provider id>`` and ``files/<provider id>``, and a state mapped in two steps (provider status
+to Bifrost status, then to ``BATCH_STATE_*``; never PENDING, CANCELLING passed on), or the provider's
+raw status in passthrough mode. The native routes at the root render Bifrost's own JSON. Facade errors
+use Google's envelope, native-route errors Bifrost's; both carry the provider's message.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_genai_batch.testing.emulator.common import rfc3339
-from airflow_provider_genai_batch.testing.emulator.gemini.wire import GeminiError
+from fastapi import Request
+from starlette.responses import JSONResponse, Response
+
+from airflow_provider_genai_batch.testing.emulator.common import (
+    EmulatorError,
+    JsonBodyErrors,
+    google_error_body,
+    read_json_object,
+    rfc3339,
+)
 
 BATCH_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.BatchPredictionJob"
+BATCHES = "batches/"
+FILES = "files/"
 HTTP_STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -39,16 +50,51 @@ WIRE_STATES = {
 DONE_STATUSES = frozenset({"completed", "ended", "failed", "expired", "cancelled"})
 
 
-def gateway_error(code: int, message: str) -> GeminiError:
-    """An error as the gateway renders one: Google's envelope, the provider's message."""
-    return GeminiError(code, HTTP_STATUS_NAMES.get(code, "INTERNAL" if code >= 500 else "FAILED_PRECONDITION"), message)
+class GatewayError(EmulatorError):
+    """A facade error: Google's envelope with the provider's message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        """Remember the HTTP code and the message."""
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def response(self) -> Response:
+        """Google's envelope, the status name derived from the code."""
+        status = HTTP_STATUS_NAMES.get(self.code, "INTERNAL" if self.code >= 500 else "FAILED_PRECONDITION")
+        return JSONResponse(google_error_body(self.code, status, self.message), status_code=self.code)
+
+
+class NativeError(GatewayError):
+    """An error of the native routes at the root: Bifrost's own envelope."""
+
+    def response(self) -> Response:
+        """``{"is_bifrost_error": false, "status_code", "error": {"message"}}``."""
+        body = {"is_bifrost_error": False, "status_code": self.code, "error": {"message": self.message}}
+        return JSONResponse(body, status_code=self.code)
+
+
+def gateway_error(code: int, message: str) -> GatewayError:
+    """An error as the facade renders one."""
+    return GatewayError(code, message)
+
+
+JSON_BODY = JsonBodyErrors(
+    unparseable=lambda exc: gateway_error(400, f"Invalid JSON payload received. {exc}"),
+    not_an_object=lambda: gateway_error(400, "Invalid JSON payload received: the body must be a JSON object."),
+)
+
+
+async def read_body(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; an empty body counts as {}."""
+    return await read_json_object(request, JSON_BODY)
 
 
 @dataclass(frozen=True)
 class GatewayFile:
-    """A provider file as the gateway describes it."""
+    """A provider file as the gateway describes it (``id`` is the bare provider id)."""
 
-    name: str
+    id: str
     display_name: str | None
     size_bytes: int
     created: float
@@ -56,10 +102,15 @@ class GatewayFile:
 
 @dataclass(frozen=True)
 class GatewayBatch:
-    """A provider batch as the gateway describes it: Bifrost's status and counts, before rendering."""
+    """A provider batch as the gateway describes it: Bifrost's status and counts, before rendering.
+
+    ``id``, ``input_file`` and ``output_file`` are bare provider ids; ``raw_status`` is the provider's own;
+    ``native`` holds the provider-specific fields of Bifrost's retrieve response.
+    """
 
     id: str
     status: str
+    raw_status: str
     created: float
     ended: float | None = None
     total: int = 0
@@ -68,6 +119,7 @@ class GatewayBatch:
     pending: int = 0
     input_file: str | None = None
     output_file: str | None = None
+    native: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,9 +137,18 @@ def timestamp(moment: float | None) -> str:
     return rfc3339(int(moment), "seconds")
 
 
+def render_page(key: str, items: list[dict[str, Any]], next_token: str | None) -> dict[str, Any]:
+    """A facade list: the items under ``key`` (kept when empty) and ``nextPageToken`` when there is more."""
+    page: dict[str, Any] = {key: items}
+    if next_token:
+        page["nextPageToken"] = next_token
+    return page
+
+
 def render_file(record: GatewayFile) -> dict[str, Any]:
-    """A provider file as the facade renders it (always an octet-stream, ACTIVE, its uri its name)."""
-    file: dict[str, Any] = {"name": record.name}
+    """A provider file as the facade renders it (``files/<id>``, an octet-stream, ACTIVE, its uri its name)."""
+    name = FILES + record.id
+    file: dict[str, Any] = {"name": name}
     if record.display_name:
         file["displayName"] = record.display_name
     file.update(
@@ -97,21 +158,29 @@ def render_file(record: GatewayFile) -> dict[str, Any]:
             "createTime": timestamp(record.created),
             "updateTime": timestamp(record.created),
             "state": "ACTIVE",
-            "uri": record.name,
+            "uri": name,
         }
     )
     return file
 
 
-def render_batch(batch: GatewayBatch) -> dict[str, Any]:
+def wire_state(batch: GatewayBatch, raw_states: bool) -> str:
+    """The ``metadata.state`` of a batch: mapped in two steps, or the provider's raw status."""
+    if raw_states:
+        return batch.raw_status
+    return WIRE_STATES.get(batch.status, "BATCH_STATE_UNSPECIFIED")
+
+
+def render_batch(batch: GatewayBatch, raw_states: bool) -> dict[str, Any]:
     """A batch as the facade renders it; pending is derived when the provider does not report it."""
+    name = BATCHES + batch.id
     pending = batch.pending or max(0, batch.total - batch.succeeded - batch.failed)
     metadata: dict[str, Any] = {
-        "name": batch.id,
         "@type": BATCH_TYPE,
+        "name": name,
         "createTime": timestamp(batch.created),
-        "updateTime": timestamp(batch.created),
-        "state": WIRE_STATES.get(batch.status, "BATCH_STATE_UNSPECIFIED"),
+        "updateTime": timestamp(batch.ended or batch.created),
+        "state": wire_state(batch, raw_states),
         "batchStats": {
             "requestCount": str(batch.total),
             "pendingRequestCount": str(pending),
@@ -119,13 +188,33 @@ def render_batch(batch: GatewayBatch) -> dict[str, Any]:
         },
     }
     if batch.input_file:
-        metadata["inputConfig"] = {"fileName": batch.input_file}
+        metadata["inputConfig"] = {"fileName": FILES + batch.input_file}
     if batch.output_file:
-        metadata["output"] = {"responsesFile": batch.output_file}
+        metadata["output"] = {"responsesFile": FILES + batch.output_file}
     if batch.ended:
         metadata["endTime"] = timestamp(batch.ended)
-    operation: dict[str, Any] = {"name": batch.id, "metadata": metadata}
+    operation: dict[str, Any] = {"name": name, "metadata": metadata}
     if batch.output_file:
-        operation["dest"] = {"fileName": batch.output_file}
+        operation["dest"] = {"fileName": FILES + batch.output_file}
     operation["done"] = batch.status in DONE_STATUSES
     return operation
+
+
+def extra_fields(request_type: str, provider: str) -> dict[str, Any]:
+    """Bifrost's ``extra_fields`` of a native response."""
+    return {"request_type": request_type, "provider": provider, "latency": 0, "chunk_index": 0}
+
+
+def render_retrieve(batch: GatewayBatch, provider: str) -> dict[str, Any]:
+    """Bifrost's batch retrieve JSON: OpenAI-like, Bifrost's status, unix seconds, provider extras."""
+    body: dict[str, Any] = {"id": batch.id, "object": "batch", "status": batch.status}
+    body["request_counts"] = {"total": batch.total, "completed": batch.succeeded, "failed": batch.failed}
+    if batch.created:
+        body["created_at"] = int(batch.created)
+    for key, value in batch.native.items():
+        if key == "request_counts":
+            body["request_counts"].update(value)
+        elif value is not None:
+            body[key] = value
+    body["extra_fields"] = extra_fields("batch_retrieve", provider)
+    return body

@@ -1,0 +1,376 @@
+"""The gateway's formats: inline requests are Gemini requests for every target, checked against what the
+gateway keeps (contents, generationConfig, safetySettings, systemInstruction) and, for OpenAI and Anthropic,
+against its translation; files hold the target's own lines. Every refusal names the line and the field,
+before anything is uploaded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_genai_batch.errors import InputValidationError, ProviderAPIError
+from airflow_provider_genai_batch.formats import gateway
+from airflow_provider_genai_batch.formats.anthropic import AnthropicDialect
+from airflow_provider_genai_batch.formats.bedrock import BedrockDialect
+from airflow_provider_genai_batch.formats.detect import InputFormat
+from airflow_provider_genai_batch.formats.dialect import ProviderLimits
+from airflow_provider_genai_batch.formats.gateway import GatewayInlineDialect, known_state, target_dialect
+from airflow_provider_genai_batch.formats.gemini import GeminiDialect
+from airflow_provider_genai_batch.formats.openai import OpenAIDialect
+from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE
+from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
+from airflow_provider_genai_batch.models import BatchJob, JobState
+
+MODEL = "m"
+TEXT = [{"role": "user", "parts": [{"text": "Why is the sky blue?"}]}]
+PNG = {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}
+FIRST = {"key": "first", "request": {"contents": TEXT}}
+
+
+def line(**request: Any) -> dict[str, Any]:
+    """A canonical line keyed ``late`` whose request is ``contents`` (a text turn) plus ``request``."""
+    return {"key": "late", "request": {"contents": TEXT, **request}}
+
+
+def prepare(requests: Any, target: str, **options: Any) -> PreparedInput:
+    return prepare_input(requests, target_dialect(target, **options), model=MODEL, embeddings=False)
+
+
+def sent(prepared: PreparedInput) -> list[dict[str, Any]]:
+    assert prepared.inline is not None
+    try:
+        return list(prepared.inline)
+    finally:
+        prepared.cleanup()
+
+
+# --- which dialect reads which requests ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dialect", [GeminiDialect(), OpenAIDialect(), AnthropicDialect(), BedrockDialect()])
+def test_a_provider_takes_inline_requests_in_its_own_format(dialect):
+    assert dialect.inline is dialect
+
+
+@pytest.mark.parametrize(
+    ("target", "file_format"),
+    [("gemini", InputFormat.GEMINI), ("openai", InputFormat.OPENAI), ("anthropic", InputFormat.ANTHROPIC)],
+)
+def test_a_gateway_uploads_the_targets_lines_but_takes_inline_requests_in_the_gemini_format(target, file_format):
+    dialect = target_dialect(target)
+    assert (dialect.provider, dialect.native_format) == ("gateway", file_format)
+    assert isinstance(dialect.inline, GatewayInlineDialect)
+    assert (dialect.inline.provider, dialect.inline.native_format) == ("gateway", InputFormat.GEMINI)
+    assert dialect.inline.capabilities == dialect.capabilities
+
+
+@pytest.mark.parametrize(("target", "hashed"), [("gemini", False), ("openai", True), ("anthropic", True)])
+def test_the_key_becomes_the_targets_custom_id(target, hashed):
+    inline = target_dialect(target).inline
+    assert inline.provider_key("ok_key-1") == "ok_key-1"
+    assert inline.provider_key("a key/with spaces").startswith("k-") is hashed
+
+
+# --- what goes inline ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["gemini", "openai", "anthropic"])
+def test_the_documented_keyless_sdk_style_requests_go_inline_as_rest_gemini_requests(target):
+    documented = [
+        {
+            "contents": [{"parts": [{"text": "What is 2+2?"}], "role": "user"}],
+            "config": {"response_modalities": ["TEXT"]},
+        }
+    ]
+
+    [request] = sent(prepare(documented, target, default_max_tokens=99))
+
+    expected_config: dict[str, Any] = {"responseModalities": ["TEXT"]}
+    if target == "anthropic":
+        expected_config["maxOutputTokens"] = 99
+    assert request == {
+        "key": "0",
+        "request": {
+            "contents": [{"parts": [{"text": "What is 2+2?"}], "role": "user"}],
+            "generationConfig": expected_config,
+        },
+    }
+
+
+def test_a_request_written_with_sdk_spellings_goes_in_rest_spelling():
+    written = line(generation_config={"max_output_tokens": 12}, system_instruction={"parts": [{"text": "Be brief."}]})
+
+    [request] = sent(prepare([written], "openai"))
+
+    assert request["request"] == {
+        "contents": TEXT,
+        "generationConfig": {"maxOutputTokens": 12},
+        "systemInstruction": {"parts": [{"text": "Be brief."}]},
+    }
+
+
+def test_an_anthropic_request_keeps_its_own_max_output_tokens():
+    [request] = sent(prepare([line(generationConfig={"maxOutputTokens": 64, "topK": 5})], "anthropic"))
+    assert request["request"]["generationConfig"] == {"maxOutputTokens": 64, "topK": 5}
+
+
+def test_translatable_openai_requests_go_whole():
+    request = line(
+        systemInstruction={"parts": [{"text": "Answer in JSON."}]},
+        contents=[
+            {"role": "user", "parts": [{"text": "Describe it."}, PNG]},
+            {"role": "model", "parts": [{"text": "A dot."}]},
+        ],
+        generationConfig={
+            "temperature": 0.2,
+            "topP": 0.9,
+            "stopSequences": ["END"],
+            "seed": 7,
+            "responseMimeType": "application/json",
+        },
+    )
+    [prepared] = sent(prepare([request], "openai"))
+    assert prepared["request"] == request["request"]
+
+
+def test_a_gemini_target_keeps_safety_settings_and_any_part():
+    request = line(
+        contents=[
+            {"role": "user", "parts": [{"fileData": {"fileUri": "https://x/y.pdf", "mimeType": "application/pdf"}}]}
+        ],
+        safetySettings=[{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
+        generationConfig={"topK": 3},
+    )
+    [prepared] = sent(prepare([request], "gemini"))
+    assert prepared["request"] == request["request"]
+
+
+def test_a_model_naming_the_batch_model_is_no_loss():
+    [prepared] = sent(prepare([line(model=f"models/{MODEL}")], "openai"))
+    assert prepared["request"] == {"contents": TEXT}
+
+
+# --- what the gateway would drop or cannot translate: refused, naming line and field ------------------
+
+REFUSED = [
+    ("gemini", line(tools=[{"googleSearch": {}}]), "request.tools would be dropped by the gateway"),
+    ("gemini", line(toolConfig={"functionCallingConfig": {"mode": "AUTO"}}), "request.toolConfig would be dropped"),
+    ("gemini", line(cachedContent="cachedContents/c1"), "request.cachedContent would be dropped"),
+    ("gemini", line(labels={"team": "a"}), "request.labels would be dropped"),
+    ("gemini", {**line(), "metadata": {"source": "crm"}}, "metadata.source would be dropped by the gateway"),
+    ("openai", line(tools=[{"functionDeclarations": [{"name": "f"}]}]), "request.tools would be dropped"),
+    ("openai", line(generationConfig={"topK": 3}), "request.generationConfig.topK cannot go through the gateway"),
+    (
+        "openai",
+        line(generationConfig={"thinkingConfig": {"thinkingBudget": 0}}),
+        "request.generationConfig.thinkingConfig",
+    ),
+    ("openai", line(generationConfig={"responseLogprobs": True}), "request.generationConfig.responseLogprobs"),
+    ("openai", line(generationConfig={"responseMimeType": "text/x.enum"}), "request.generationConfig.responseMimeType"),
+    ("openai", line(generationConfig={"responseModalities": ["IMAGE"]}), "request.generationConfig.responseModalities"),
+    (
+        "openai",
+        line(generationConfig={"responseSchema": {"type": "OBJECT"}}),
+        "request.generationConfig.responseSchema cannot go through the gateway to openai: a schema needs",
+    ),
+    (
+        "openai",
+        line(safetySettings=[{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]),
+        "request.safetySettings would be dropped by the gateway",
+    ),
+    (
+        "openai",
+        line(
+            contents=[
+                {
+                    "parts": [
+                        {"text": "Read this."},
+                        {"fileData": {"fileUri": "https://x/y.png", "mimeType": "image/png"}},
+                    ]
+                }
+            ]
+        ),
+        "request.contents[0].parts[1].fileData cannot go through the gateway to openai",
+    ),
+    (
+        "openai",
+        line(contents=[{"parts": [{"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}}]}]),
+        "request.contents[0].parts[0].inlineData cannot go through the gateway to openai: it translates image data",
+    ),
+    (
+        "openai",
+        line(contents=[{"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]}, TEXT[0]]),
+        "request.contents[0].parts[0].functionCall cannot go through the gateway",
+    ),
+    (
+        "openai",
+        line(generationConfig={"presencePenalty": 2.5}),
+        "generationConfig.presencePenalty cannot be sent to openai",
+    ),
+    ("anthropic", line(generationConfig={"seed": 1}), "request.generationConfig.seed cannot go through the gateway"),
+    ("anthropic", line(generationConfig={"candidateCount": 2}), "request.generationConfig.candidateCount"),
+    (
+        "anthropic",
+        line(generationConfig={"responseMimeType": "application/json"}),
+        "request.generationConfig.responseMimeType",
+    ),
+    (
+        "anthropic",
+        line(generationConfig={"temperature": 1.5}),
+        "generationConfig.temperature cannot be sent to anthropic",
+    ),
+    (
+        "anthropic",
+        line(safetySettings=[{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]),
+        "request.safetySettings would be dropped",
+    ),
+]
+
+
+@pytest.mark.parametrize(("target", "bad", "reason"), REFUSED, ids=[f"{t}-{r.split()[0]}" for t, _, r in REFUSED])
+def test_what_the_gateway_cannot_carry_is_refused_naming_the_line_and_the_field(target, bad, reason):
+    with pytest.raises(InputValidationError) as raised:
+        prepare([FIRST, bad], target)
+
+    assert (raised.value.source, raised.value.line) == (INLINE_SOURCE, 2)
+    assert reason in raised.value.reason
+
+
+TOOLS = {"gemini": [{"googleSearch": {}}], "openai": [{"functionDeclarations": [{"name": "lookup"}]}]}
+
+
+@pytest.mark.parametrize("target", ["gemini", "openai"])
+def test_a_jsonl_file_goes_up_in_the_targets_own_lines_with_what_inline_requests_cannot_carry(tmp_path, target):
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(item) + "\n" for item in (FIRST, line(tools=TOOLS[target]))))
+
+    prepared = prepare(str(source), target)
+    try:
+        assert prepared.inline is None
+        assert prepared.upload_source is not None
+    finally:
+        prepared.cleanup()
+
+
+def test_a_jsonl_file_for_an_anthropic_target_goes_inline_and_is_checked_the_same_way(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(item) + "\n" for item in (FIRST, line(tools=TOOLS["openai"]))))
+
+    with pytest.raises(InputValidationError) as raised:
+        prepare(str(source), "anthropic")
+
+    assert (raised.value.source, raised.value.line) == (str(source), 2)
+    assert "request.tools would be dropped by the gateway" in raised.value.reason
+
+
+def test_the_default_max_tokens_is_part_of_what_the_anthropic_target_receives(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(FIRST) + "\n")
+    assert sent(prepare(str(source), "anthropic", default_max_tokens=77)) == [
+        {"key": "first", "request": {"contents": TEXT, "generationConfig": {"maxOutputTokens": 77}}}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("target", "native", "hint"),
+    [
+        (
+            "openai",
+            {
+                "custom_id": "a",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": MODEL, "messages": []},
+            },
+            "openai lines can go up as a JSONL file",
+        ),
+        ("anthropic", {"custom_id": "a", "params": {"model": MODEL, "max_tokens": 5, "messages": []}}, ""),
+    ],
+)
+def test_target_native_lines_sent_inline_are_refused_saying_inline_requests_are_gemini_requests(target, native, hint):
+    with pytest.raises(InputValidationError) as raised:
+        prepare([FIRST, native], target)
+
+    assert raised.value.line == 2
+    assert raised.value.reason.startswith(
+        f"the line is in the {target} batch format, but requests sent inline to a gateway are Gemini requests"
+    )
+    assert hint in raised.value.reason
+
+
+def test_an_anthropic_native_file_for_an_anthropic_target_is_refused(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        json.dumps({"custom_id": "a", "params": {"model": MODEL, "max_tokens": 5, "messages": []}}) + "\n"
+    )
+    with pytest.raises(InputValidationError, match="requests sent inline to a gateway are Gemini requests") as raised:
+        prepare(str(source), "anthropic")
+    assert (raised.value.source, raised.value.line) == (str(source), 1)
+
+
+# --- over the inline byte limit ------------------------------------------------------------------------
+
+
+def test_a_list_too_big_to_go_inline_to_an_openai_target_asks_for_a_jsonl_file(monkeypatch, spool_dir):
+    monkeypatch.setitem(gateway.INLINE_LIMITS, "openai", ProviderLimits(max_file_bytes=10_000, max_inline_bytes=100))
+
+    with pytest.raises(InputValidationError) as raised:
+        prepare([FIRST, line()], "openai")
+
+    assert raised.value.source == INLINE_SOURCE
+    assert "over the 100 bytes one gateway batch takes inline" in raised.value.reason
+    assert raised.value.reason.endswith("give the requests as a JSONL file instead")
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_a_list_too_big_to_go_inline_to_a_gemini_target_is_uploaded_as_gemini_lines(monkeypatch):
+    monkeypatch.setitem(gateway.INLINE_LIMITS, "gemini", ProviderLimits(max_file_bytes=10_000, max_inline_bytes=100))
+
+    prepared = prepare([FIRST, line()], "gemini")
+    try:
+        assert prepared.inline is None
+        assert isinstance(prepared.upload_source, Path)
+        with prepared.open_upload() as stream:
+            assert [json.loads(raw)["key"] for raw in stream] == ["first", "late"]
+    finally:
+        prepared.cleanup()
+
+
+@pytest.fixture
+def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Local spool files go here, so a test can see that none is left behind."""
+    spools = tmp_path / "spools"
+    spools.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(spools))
+    return spools
+
+
+# --- states --------------------------------------------------------------------------------------------
+
+
+def test_every_documented_state_is_known_and_unspecified_is_not():
+    documented = (
+        [
+            f"BATCH_STATE_{s}"
+            for s in ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLING", "CANCELLED", "EXPIRED")
+        ]
+        + [state.value for state in JobState if state is not JobState.UNSPECIFIED]
+        + ["validating", "in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled"]
+        + ["canceling", "ended"]
+    )
+    assert set(documented) <= set(gateway.STATES)
+    assert "BATCH_STATE_UNSPECIFIED" not in gateway.STATES
+    assert "JOB_STATE_UNSPECIFIED" not in gateway.STATES
+    assert gateway.STATES["ended"] is JobState.SUCCEEDED
+
+
+def test_an_undocumented_state_is_a_provider_error_naming_it():
+    job = BatchJob(name="batches/b1", provider="gateway", provider_state="BATCH_STATE_UNSPECIFIED")
+    with pytest.raises(ProviderAPIError, match="'BATCH_STATE_UNSPECIFIED', which is not a state the gateway documents"):
+        known_state(job)
+    running = job.model_copy(update={"state": JobState.RUNNING})
+    assert known_state(running) is running
