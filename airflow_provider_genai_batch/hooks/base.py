@@ -23,6 +23,7 @@ from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderCapabi
 from airflow_provider_genai_batch.formats.results import ResultRow
 from airflow_provider_genai_batch.hooks.http import (
     ASYNC_CLIENTS,
+    POOL_LIMITS,
     ApiRequest,
     ForeignHostGuard,
     Operation,
@@ -239,6 +240,7 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
             lambda: httpx.AsyncClient(
                 base_url=settings.base_url,
                 timeout=settings.timeout,
+                limits=POOL_LIMITS,
                 auth=self.http_auth(settings),
                 follow_redirects=True,
                 event_hooks={"request": [self._guard(settings).on_async_request]},

@@ -1,20 +1,33 @@
 """Shared HTTP plumbing: line splitting of streamed bytes, error bodies of every provider shape, redaction,
-and the guard that keeps auth headers on the connection's origin."""
+the guard that keeps auth headers on the connection's origin, and the bound on requests inside a pool."""
 
 from __future__ import annotations
+
+import asyncio
+import json
 
 import httpx
 import pytest
 
 from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.hooks import base as base_module
+from airflow_provider_genai_batch.hooks import http as http_module
 from airflow_provider_genai_batch.hooks.http import (
     MAX_ERROR_CHARS,
+    POOL_LIMITS,
+    ApiRequest,
+    AsyncClientPool,
     ForeignHostGuard,
     Redactor,
+    Transport,
     error_from_response,
     iter_byte_lines,
     origin_of,
+    send_async,
+    send_in_slot,
+    slots_of,
 )
+from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
 
 # --- iter_byte_lines -----------------------------------------------------------------------------------
 
@@ -185,3 +198,181 @@ async def test_the_async_guard_drops_the_same_headers():
     request = httpx.Request("GET", "https://api.example.com:8443/x", headers={"x-api-key": "a-secret"})
     await ForeignHostGuard("https://api.example.com", ["x-api-key"]).on_async_request(request)
     assert "x-api-key" not in request.headers
+
+
+# --- slots: no more requests inside a pool than it has connections ---------------------------------------
+
+
+class HeldPool(httpx.AsyncBaseTransport):
+    """Stands where the connection pool is: counts the requests inside it and holds each until ``open()``."""
+
+    def __init__(self) -> None:
+        self.inside = 0
+        self.most_inside = 0
+        self.seen: list[str] = []
+        self.gate = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request.url.path)
+        self.inside += 1
+        self.most_inside = max(self.most_inside, self.inside)
+        try:
+            await self.gate.wait()
+        finally:
+            self.inside -= 1
+        body = json.dumps({"path": request.url.path}).encode()
+        return httpx.Response(200, headers={"content-type": "application/json"}, stream=Body(body))
+
+    def open(self) -> None:
+        self.gate.set()
+
+
+class Body(httpx.AsyncByteStream):
+    """A response body read off the wire, as a real pool's is (an in-memory ``Response`` arrives already read)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def __aiter__(self):
+        yield self.data
+
+
+@pytest.fixture
+def connections(monkeypatch):
+    """``connections(n)``: pooled clients get ``n`` connections, so ``n`` slots."""
+
+    def set_to(count: int) -> None:
+        monkeypatch.setattr(http_module, "POOL_LIMITS", httpx.Limits(max_connections=count))
+
+    return set_to
+
+
+def client_on(pool: httpx.AsyncBaseTransport, pool_timeout: float | None = None) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url="http://api.test", timeout=httpx.Timeout(5.0, pool=pool_timeout), transport=pool)
+
+
+def poll(client: httpx.AsyncClient, path: str) -> asyncio.Task[httpx.Response]:
+    return asyncio.create_task(send_in_slot(client, client.build_request("GET", path)))
+
+
+async def until(condition, turns: int = 1000) -> None:
+    """Let other tasks run until ``condition()`` holds (a bounded number of loop turns, no clock)."""
+    for _ in range(turns):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
+
+
+def waiting(slots: asyncio.Semaphore) -> int:
+    return len(slots._waiters or ())
+
+
+async def test_many_concurrent_polls_never_put_more_requests_in_the_pool_than_it_has_connections(connections):
+    connections(3)
+    pool = HeldPool()
+    client = client_on(pool)
+    transport = Transport(auth={"x-api-key": "k"}, to_error=lambda r: ProviderAPIError("no", provider="p"))
+    polls = [asyncio.create_task(send_async(client, ApiRequest("GET", f"/batches/{n}"), transport)) for n in range(50)]
+
+    await until(lambda: waiting(slots_of(client)) == 47)
+    assert pool.inside == 3 and slots_of(client).locked()
+    assert not any(p.done() for p in polls)
+
+    pool.open()
+    responses = await asyncio.gather(*polls)
+    assert [r.json()["path"] for r in responses] == [f"/batches/{n}" for n in range(50)]
+    assert pool.most_inside == 3
+    assert not slots_of(client).locked()
+
+
+async def test_polls_enter_the_pool_in_the_order_they_asked(connections):
+    connections(1)
+    pool = HeldPool()
+    client = client_on(pool)
+    polls = [poll(client, f"/batches/{n}") for n in range(5)]
+    await until(lambda: waiting(slots_of(client)) == 4)
+    pool.open()
+    await asyncio.gather(*polls)
+    assert pool.seen == [f"/batches/{n}" for n in range(5)]
+
+
+async def test_a_poll_cancelled_while_waiting_for_a_slot_gives_its_place_back(connections):
+    connections(1)
+    pool = HeldPool()
+    client = client_on(pool)
+    first = poll(client, "/batches/first")
+    cancelled = poll(client, "/batches/cancelled")
+    await until(lambda: pool.inside == 1 and waiting(slots_of(client)) == 1)
+
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    pool.open()
+    await first
+    third = await poll(client, "/batches/third")
+
+    assert third.status_code == 200
+    assert pool.seen == ["/batches/first", "/batches/third"]
+    assert not slots_of(client).locked()
+
+
+async def test_a_poll_cancelled_inside_the_pool_frees_its_slot(connections):
+    connections(1)
+    pool = HeldPool()
+    client = client_on(pool)
+    stuck = poll(client, "/batches/stuck")
+    await until(lambda: pool.inside == 1)
+    assert slots_of(client).locked()
+
+    stuck.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stuck
+
+    assert pool.inside == 0 and not slots_of(client).locked()
+
+
+async def test_a_streamed_response_holds_its_slot_until_it_is_closed(connections):
+    connections(1)
+    pool = HeldPool()
+    pool.open()
+    client = client_on(pool)
+    response = await send_in_slot(client, client.build_request("GET", "/files/f/content"), stream=True)
+    assert slots_of(client).locked()
+    assert await response.aread()
+    assert not slots_of(client).locked()
+
+
+async def test_a_streamed_response_that_arrives_already_read_frees_its_slot_at_once(connections):
+    connections(1)
+    client = client_on(httpx.MockTransport(lambda request: httpx.Response(200, content=b"done")))
+    response = await send_in_slot(client, client.build_request("GET", "/files/f/content"), stream=True)
+    assert not slots_of(client).locked()
+    assert await response.aread() == b"done"
+
+
+async def test_waiting_for_a_slot_longer_than_the_pool_timeout_is_a_pool_timeout(connections):
+    connections(1)
+    pool = HeldPool()
+    client = client_on(pool, pool_timeout=0.01)
+    first = poll(client, "/batches/first")
+    await until(lambda: pool.inside == 1)
+
+    with pytest.raises(httpx.PoolTimeout):
+        await poll(client, "/batches/second")
+
+    pool.open()
+    assert (await first).status_code == 200
+    assert pool.seen == ["/batches/first"] and not slots_of(client).locked()
+
+
+async def test_a_hooks_pooled_client_has_as_many_connections_as_slots(monkeypatch):
+    monkeypatch.setattr(base_module, "ASYNC_CLIENTS", AsyncClientPool())
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BOUNDED_UNIT", '{"conn_type": "genai_openai", "host": "http://openai.test/v1", "password": "k"}'
+    )
+    client = await OpenAIBatchHook(conn_id="bounded_unit").aget_conn()
+
+    assert client._transport._pool._max_connections == POOL_LIMITS.max_connections
+    assert slots_of(client)._value == POOL_LIMITS.max_connections
+    assert client is await OpenAIBatchHook(conn_id="bounded_unit").aget_conn()

@@ -1,0 +1,330 @@
+"""Triggerer scale: N deferred batch jobs polled from one event loop, ours beside the anchor triggers.
+
+Run: .venv/bin/python -m benchmarks.triggerer_scale [--sizes 100,1000,3000] [--duration 60] [--warmup 15]
+     [--interval 5] [--only ours|anchors] [--providers openai,anthropic,gemini]
+
+For every N and every trigger, a fresh emulator (jobs that never finish: ``job_outcome="stuck"``) gets N
+jobs, then one process runs N triggers at once in one asyncio loop, as a triggerer does
+(``benchmarks/_triggerer_run.py``), each polling its own job every ``--interval`` seconds. After
+``--warmup`` seconds it measures for ``--duration``: polls/s (the job GETs the emulator logged in that
+window; ideal is N / interval), CPU per poll (the process's CPU seconds over those polls), event-loop lag
+p99, peak RSS, the most sockets open, and the emulator's own CPU use over the window. The anchors
+(apache-airflow-providers-openai's ``OpenAIBatchTrigger``, common-ai's ``LLMBatchTrigger`` for OpenAI and
+Anthropic, apache-airflow-providers-anthropic's ``AnthropicBatchTrigger``) are installed into a separate
+venv (``ANCHOR_VENV``) on first use; a row that cannot run says why. The emulator alone is measured first
+(GETs of one job over 16 keep-alive connections) so it is shown not to be the bottleneck.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="genai-batch-bench-home-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")
+
+import argparse
+import asyncio
+import io
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from airflow_provider_genai_batch.testing.emulator import EmulatorServer
+from airflow_provider_genai_batch.testing.emulator.common import parse_rfc3339
+
+API_KEY = "bench-key"
+RUNNER = Path(__file__).with_name("_triggerer_run.py")
+ANCHOR_VENV = Path(tempfile.gettempdir()) / "genai-batch-anchors"
+ANCHOR_PACKAGES = (
+    "apache-airflow-providers-openai",
+    "apache-airflow-providers-common-ai",
+    "apache-airflow-providers-anthropic",
+)
+CONN_ID = "triggerer_scale"
+GEMINI_MODEL, OPENAI_MODEL, ANTHROPIC_MODEL = "gemini-2.5-flash", "gpt-4o-mini", "claude-sonnet-4-5"
+CHAT = "/v1/chat/completions"
+
+POLL_PATHS = {
+    "openai": re.compile(r"^/openai/v1/batches/[^/]+$"),
+    "anthropic": re.compile(r"^/anthropic/v1/messages/batches/[^/]+$"),
+    "gemini": re.compile(r"^/v1beta/batches/[^/]+$"),
+}
+"""The GET that is one poll of one job, per provider."""
+
+
+@dataclass(frozen=True)
+class Contender:
+    """One trigger implementation on one provider, with the connection it reads."""
+
+    label: str
+    kind: str
+    provider: str
+    conn_type: str
+    path: str
+    ours: bool
+
+    def connection(self, base_url: str) -> str:
+        return json.dumps({"conn_type": self.conn_type, "host": base_url + self.path, "password": API_KEY})
+
+
+CONTENDERS = (
+    Contender("ours, OpenAI", "ours", "openai", "genai_openai", "/openai/v1", True),
+    Contender("ours, Anthropic", "ours", "anthropic", "genai_anthropic", "/anthropic", True),
+    Contender("ours, Gemini", "ours", "gemini", "genai_gemini", "", True),
+    Contender("providers-openai OpenAIBatchTrigger", "providers-openai", "openai", "openai", "/openai/v1", False),
+    Contender("common-ai LLMBatchTrigger, OpenAI", "common-ai", "openai", "pydanticai", "/openai/v1", False),
+    Contender("common-ai LLMBatchTrigger, Anthropic", "common-ai", "anthropic", "pydanticai", "/anthropic", False),
+    Contender(
+        "providers-anthropic AnthropicBatchTrigger",
+        "providers-anthropic",
+        "anthropic",
+        "anthropic",
+        "/anthropic",
+        False,
+    ),
+)
+
+
+COLUMNS = ("polls/s (of ideal)", "of ideal", "CPU per poll", "loop lag p99", "peak RSS", "sockets", "emulator CPU")
+
+# --- jobs on the emulator ------------------------------------------------------------------------------
+
+
+def job_maker(provider: str, base_url: str) -> Callable[[], str]:
+    """A function that creates one stuck job through the provider's official SDK and returns its name."""
+    if provider == "openai":
+        import openai
+
+        oai = openai.OpenAI(api_key=API_KEY, base_url=f"{base_url}/openai/v1", max_retries=0)
+        body = {"model": OPENAI_MODEL, "messages": [{"role": "user", "content": "hi"}]}
+        line = {"custom_id": "a", "method": "POST", "url": CHAT, "body": body}
+        file_id = oai.files.create(file=("in.jsonl", (json.dumps(line) + "\n").encode()), purpose="batch").id
+        return lambda: oai.batches.create(input_file_id=file_id, endpoint=CHAT, completion_window="24h").id
+    if provider == "anthropic":
+        import anthropic
+
+        ant = anthropic.Anthropic(api_key=API_KEY, base_url=f"{base_url}/anthropic", max_retries=0)
+        params = {"model": ANTHROPIC_MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+        return lambda: ant.messages.batches.create(requests=[{"custom_id": "a", "params": params}]).id  # type: ignore[list-item]
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(api_key=API_KEY, http_options=types.HttpOptions(base_url=base_url, api_version="v1beta"))
+    row = {"key": "a", "request": {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}}
+    uploaded = client.files.upload(
+        file=io.BytesIO((json.dumps(row) + "\n").encode()), config=types.UploadFileConfig(mime_type="application/jsonl")
+    )
+    return lambda: client.batches.create(model=GEMINI_MODEL, src=uploaded.name).name or ""
+
+
+def create_jobs(provider: str, base_url: str, count: int) -> list[str]:
+    make = job_maker(provider, base_url)
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(lambda _: make(), range(count)))
+
+
+@contextmanager
+def emulator() -> Iterator[tuple[EmulatorServer, psutil.Process]]:
+    """A fresh emulator whose jobs never finish, and its process (for its CPU use)."""
+    with EmulatorServer(api_key=API_KEY, job_outcome="stuck") as server:
+        port = str(server.port)
+        (process,) = [p for p in psutil.Process().children() if port in p.cmdline()]
+        yield server, process
+
+
+class CpuSampler:
+    """Samples a process's CPU seconds twice a second, to tell its use over any window afterwards."""
+
+    def __init__(self, process: psutil.Process) -> None:
+        self.process = process
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            times = self.process.cpu_times()
+            self.samples.append((time.time(), times.user + times.system))
+            self._stop.wait(0.5)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def share(self, start: float, end: float) -> float:
+        """CPU seconds per second over the samples inside [start, end]."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2:
+            return float("nan")
+        (t0, c0), (t1, c1) = inside[0], inside[-1]
+        return (c1 - c0) / (t1 - t0)
+
+
+# --- the emulator alone --------------------------------------------------------------------------------
+
+
+async def _hammer(host: str, port: int, path: str, seconds: float, connections: int) -> int:
+    """GET ``path`` back to back over ``connections`` keep-alive connections; how many answers came back."""
+    request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {API_KEY}\r\n\r\n").encode()
+    done = 0
+    deadline = time.monotonic() + seconds
+
+    async def one() -> None:
+        nonlocal done
+        reader, writer = await asyncio.open_connection(host, port)
+        while time.monotonic() < deadline:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))  # type: ignore[union-attr]
+            await reader.readexactly(length)
+            done += 1
+        writer.close()
+
+    await asyncio.gather(*(one() for _ in range(connections)))
+    return done
+
+
+def emulator_alone(seconds: float = 5.0) -> tuple[float, float]:
+    """Requests/s the emulator answers for one job's GET, and its CPU use meanwhile."""
+    with emulator() as (server, process):
+        (job,) = create_jobs("openai", server.base_url, 1)
+        with CpuSampler(process) as cpu:
+            start = time.time()
+            done = asyncio.run(_hammer(server.host, server.port, f"/openai/v1/batches/{job}", seconds, 16))
+            end = time.time()
+        return done / (end - start), cpu.share(start, end)
+
+
+# --- one run -------------------------------------------------------------------------------------------
+
+
+def anchor_python() -> tuple[Path | None, str]:
+    """The anchors' interpreter, installing them on first use; or None and why not."""
+    python = ANCHOR_VENV / "bin" / "python"
+    probe = "import airflow.providers.openai, airflow.providers.anthropic, airflow.providers.common.ai, psutil"
+    if python.exists() and subprocess.run([python, "-c", probe], capture_output=True).returncode == 0:
+        return python, ""
+    print(f"installing the anchors into {ANCHOR_VENV} ...", flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", ANCHOR_VENV], check=True, capture_output=True)
+        subprocess.run(
+            [ANCHOR_VENV / "bin" / "pip", "install", "-q", *ANCHOR_PACKAGES, "psutil"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    except subprocess.CalledProcessError as err:
+        return None, f"pip install failed: {(err.stderr or '').strip().splitlines()[-1:]}"
+    return python, ""
+
+
+def run_one(contender: Contender, size: int, args: argparse.Namespace, python: Path) -> dict[str, Any]:
+    """N triggers of ``contender`` against a fresh emulator; the runner's figures plus polls and emulator CPU."""
+    with emulator() as (server, process):
+        jobs = create_jobs(contender.provider, server.base_url, size)
+        spec = {
+            "kind": contender.kind,
+            "provider": contender.provider,
+            "conn_id": CONN_ID,
+            "jobs": jobs,
+            "interval": args.interval,
+            "warmup": args.warmup,
+            "duration": args.duration,
+        }
+        env = {**os.environ, f"AIRFLOW_CONN_{CONN_ID.upper()}": contender.connection(server.base_url)}
+        with CpuSampler(process) as cpu:
+            done = subprocess.run(
+                [python, RUNNER],
+                input=json.dumps(spec),
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=args.warmup + args.duration + 300,
+            )
+        if done.returncode != 0:
+            return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1][:200]}
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        pattern = POLL_PATHS[contender.provider]
+        polls = sum(
+            1
+            for entry in server.requests()
+            if entry["method"] == "GET"
+            and pattern.match(entry["path"])
+            and result["start"] <= parse_rfc3339(entry["time"]) <= result["end"]
+        )
+        result["polls"] = polls
+        result["emulator_cpu"] = cpu.share(result["start"], result["end"])
+        return result
+
+
+def row(contender: Contender, size: int, interval: float, result: dict[str, Any]) -> str:
+    ideal = size / interval
+    if "error" in result:
+        return f"| {size:,} | {contender.label} | {result['error']} |" + " |" * (len(COLUMNS) - 1)
+    seconds = result["end"] - result["start"]
+    rate = result["polls"] / seconds
+    per_poll = 1000 * result["cpu"] / result["polls"] if result["polls"] else float("inf")
+    note = ""
+    if result["events"] or result["crashed"]:
+        first = result["first_event"] or result["first_error"]
+        note = f" ({result['events']} events, {result['crashed']} crashed: {first})"
+    return (
+        f"| {size:,} | {contender.label}{note} | {rate:.1f} / {ideal:.0f} | {100 * rate / ideal:.0f}% | "
+        f"{per_poll:.2f} ms | {1000 * result['lag_p99']:.0f} ms | {result['peak_rss_mib']:.0f} MiB | "
+        f"{result['sockets']:,} | {100 * result['emulator_cpu']:.0f}% |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000,3000", help="comma-separated numbers of triggers")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds measured")
+    parser.add_argument("--warmup", type=float, default=15.0, help="seconds before measuring")
+    parser.add_argument("--interval", type=float, default=5.0, help="poll interval of every trigger")
+    parser.add_argument("--only", choices=("ours", "anchors"), default=None)
+    parser.add_argument("--providers", default="openai,anthropic,gemini")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    providers = set(args.providers.split(","))
+    contenders = [
+        c for c in CONTENDERS if c.provider in providers and (args.only is None or c.ours == (args.only == "ours"))
+    ]
+
+    rate, share = emulator_alone()
+    print(f"emulator alone: {rate:,.0f} job GETs/s at {100 * share:.0f}% of one core (16 keep-alive connections)")
+    python_for: dict[bool, tuple[Path | None, str]] = {True: (Path(sys.executable), "")}
+    if any(not c.ours for c in contenders):
+        python_for[False] = anchor_python()
+    print(
+        f"\n{args.duration:.0f} s measured after {args.warmup:.0f} s warm-up, each trigger polling every "
+        f"{args.interval:g} s\n"
+    )
+    print(f"| N | trigger | {' | '.join(COLUMNS)} |")
+    print("|---|---|" + "---|" * len(COLUMNS))
+    for size in sizes:
+        for contender in contenders:
+            python, why_not = python_for[contender.ours]
+            result = {"error": why_not} if python is None else run_one(contender, size, args, python)
+            print(row(contender, size, args.interval, result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
