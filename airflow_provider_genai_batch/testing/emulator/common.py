@@ -16,12 +16,31 @@ from datetime import datetime, timezone
 from typing import Any, Literal, Protocol, TypeVar
 
 from fastapi import Request
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import Response
 
 CONTROL_PREFIX = "/_emulator"
 """Where the emulator's own control plane lives; faults and the request log never touch it."""
 FORWARDED_HEADER = "x-emulator-forwarded-by"
 """Marks the gateway's in-process calls to the other routers, so that faults hit only what a client sent."""
+
+
+class GoogleApiVersionConvertor(Convertor[str]):
+    """A path segment naming a Google REST API version the emulator serves (``v1beta``, or ``v1``, google-genai
+    3.x's default), so routes built on it never shadow another router's paths."""
+
+    regex = "v1beta|v1"
+
+    def convert(self, value: str) -> str:
+        """Path text to value (unchanged)."""
+        return value
+
+    def to_string(self, value: str) -> str:
+        """Value to path text (unchanged)."""
+        return value
+
+
+register_url_convertor("google_api_version", GoogleApiVersionConvertor())
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
 HEX_ALPHABET = string.digits + "abcdef"

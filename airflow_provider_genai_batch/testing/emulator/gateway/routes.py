@@ -17,7 +17,6 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.routing import APIRoute
-from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Match
 from starlette.types import Scope
@@ -53,23 +52,6 @@ SESSION_PREFIX = "genai_upload_session:"
 SESSION_TTL_SECONDS = 60.0
 FINAL_COMMAND = frozenset({"upload", "finalize"})
 UPLOAD_TARGETS = frozenset({"gemini", "openai"})
-
-
-class FacadeVersionConvertor(Convertor[str]):
-    """The facade's API versions: google-genai 3.x defaults to ``v1``, older clients pin ``v1beta``."""
-
-    regex = "v1beta|v1"
-
-    def convert(self, value: str) -> str:
-        """Path text to value (unchanged)."""
-        return value
-
-    def to_string(self, value: str) -> str:
-        """Value to path text (unchanged)."""
-        return value
-
-
-register_url_convertor("genai_version", FacadeVersionConvertor())
 
 
 class NativeRoute(APIRoute):
@@ -138,7 +120,7 @@ def raw_states(request: Request) -> bool:
 # Uploads: a session start, then one POST of all the bytes
 
 
-@router.post(PREFIX + "/upload/{version:genai_version}/files")
+@router.post(PREFIX + "/upload/{version:google_api_version}/files")
 async def upload(request: Request, version: str) -> Response:
     """Start an upload session, or (``?upload_id=``) receive its bytes in one POST and store them."""
     upload_id = request.query_params.get("upload_id")
@@ -205,7 +187,7 @@ async def receive_upload(request: Request, upload_id: str) -> Response:
 # Files
 
 
-@router.get(PREFIX + "/{version:genai_version}/files")
+@router.get(PREFIX + "/{version:google_api_version}/files")
 async def list_files(request: Request, version: str) -> dict[str, Any]:
     """One page of the target's files."""
     async with target_for(request, facade_target(request)) as target:
@@ -213,7 +195,7 @@ async def list_files(request: Request, version: str) -> dict[str, Any]:
     return render_page("files", [render_file(f) for f in page.items], page.next_token)
 
 
-@router.get(PREFIX + "/{version:genai_version}/files/{file_ref:path}")
+@router.get(PREFIX + "/{version:google_api_version}/files/{file_ref:path}")
 async def get_file(request: Request, version: str, file_ref: str) -> dict[str, Any]:
     """One of the target's files (``<id>:download`` is no route here: the facade cannot download)."""
     if ":" in file_ref:
@@ -222,7 +204,7 @@ async def get_file(request: Request, version: str, file_ref: str) -> dict[str, A
         return render_file(await target.get_file(resource_id(file_ref, "files")))
 
 
-@router.delete(PREFIX + "/{version:genai_version}/files/{file_ref:path}")
+@router.delete(PREFIX + "/{version:google_api_version}/files/{file_ref:path}")
 async def delete_file(request: Request, version: str, file_ref: str) -> dict[str, Any]:
     """Delete one of the target's files."""
     async with target_for(request, facade_target(request)) as target:
@@ -233,7 +215,7 @@ async def delete_file(request: Request, version: str, file_ref: str) -> dict[str
 # Batches
 
 
-@router.post(PREFIX + "/{version:genai_version}/models/{model_action:path}")
+@router.post(PREFIX + "/{version:google_api_version}/models/{model_action:path}")
 async def create_batch(request: Request, version: str, model_action: str) -> dict[str, Any]:
     """``models/<m>:batchGenerateContent``: the envelope becomes the target's create call."""
     model, _, action = model_action.rpartition(":")
@@ -245,7 +227,7 @@ async def create_batch(request: Request, version: str, model_action: str) -> dic
     return render_batch(batch, raw_states(request))
 
 
-@router.get(PREFIX + "/{version:genai_version}/batches")
+@router.get(PREFIX + "/{version:google_api_version}/batches")
 async def list_batches(request: Request, version: str) -> dict[str, Any]:
     """One page of the target's batches as operations."""
     async with target_for(request, facade_target(request)) as target:
@@ -254,7 +236,7 @@ async def list_batches(request: Request, version: str) -> dict[str, Any]:
     return render_page("operations", operations, page.next_token)
 
 
-@router.get(PREFIX + "/{version:genai_version}/batches/{batch_ref:path}")
+@router.get(PREFIX + "/{version:google_api_version}/batches/{batch_ref:path}")
 async def get_batch(request: Request, version: str, batch_ref: str) -> dict[str, Any]:
     """One batch, by the ``batches/<id>`` name the facade gave it."""
     async with target_for(request, facade_target(request)) as target:
@@ -262,7 +244,7 @@ async def get_batch(request: Request, version: str, batch_ref: str) -> dict[str,
     return render_batch(batch, raw_states(request))
 
 
-@router.post(PREFIX + "/{version:genai_version}/batches/{batch_ref:path}")
+@router.post(PREFIX + "/{version:google_api_version}/batches/{batch_ref:path}")
 async def cancel_batch(request: Request, version: str, batch_ref: str) -> dict[str, Any]:
     """``batches/<id>:cancel`` (the suffix is trimmed, as Bifrost does); answers ``{}``."""
     if not batch_ref.endswith(":cancel"):
@@ -272,7 +254,7 @@ async def cancel_batch(request: Request, version: str, batch_ref: str) -> dict[s
     return {}
 
 
-@router.delete(PREFIX + "/{version:genai_version}/batches/{batch_ref:path}")
+@router.delete(PREFIX + "/{version:google_api_version}/batches/{batch_ref:path}")
 async def delete_batch(request: Request, version: str, batch_ref: str) -> dict[str, Any]:
     """Delete a batch at the target; answers ``{}``."""
     async with target_for(request, facade_target(request)) as target:

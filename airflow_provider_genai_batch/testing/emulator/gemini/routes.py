@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
-from starlette.convertors import Convertor, register_url_convertor
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from airflow_provider_genai_batch.testing.emulator.common import random_token
@@ -51,23 +50,6 @@ from airflow_provider_genai_batch.testing.emulator.store import (
 )
 
 BATCH_ACTIONS: dict[str, JobKind] = {"batchGenerateContent": "generate", "asyncBatchEmbedContent": "embed"}
-
-
-class GeminiVersionConvertor(Convertor[str]):
-    """Matches only the API versions the emulator serves, so Gemini routes never shadow other routers."""
-
-    regex = "v1beta|v1"
-
-    def convert(self, value: str) -> str:
-        """Path text to value (unchanged)."""
-        return value
-
-    def to_string(self, value: str) -> str:
-        """Value to path text (unchanged)."""
-        return value
-
-
-register_url_convertor("gemini_version", GeminiVersionConvertor())
 
 
 # Lookups
@@ -156,7 +138,7 @@ router = APIRouter(tags=["gemini"])
 authenticated = [Depends(require_api_key)]
 
 
-@router.post("/upload/{version:gemini_version}/files")
+@router.post("/upload/{version:google_api_version}/files")
 async def upload_endpoint(request: Request, version: str, state: StateDep) -> Response:
     """Start a resumable upload (API key required) or receive a chunk on a session URL (no key)."""
     if "upload_id" in request.query_params:
@@ -165,7 +147,7 @@ async def upload_endpoint(request: Request, version: str, state: StateDep) -> Re
     return await start_upload(request, version, state)
 
 
-@router.get("/{version:gemini_version}/files", dependencies=authenticated)
+@router.get("/{version:google_api_version}/files", dependencies=authenticated)
 async def list_files(request: Request, version: str, state: StateDep) -> dict[str, Any]:
     """List files, newest first, one page at a time."""
     page = paginate(state.store.list_files(PROVIDER), parse_page_size(request), page_token_checked(request))
@@ -173,7 +155,7 @@ async def list_files(request: Request, version: str, state: StateDep) -> dict[st
     return render_page("files", [render_file(f, base, version) for f in page.items], page.next_token)
 
 
-@router.get("/{version:gemini_version}/files/{file_ref}", dependencies=authenticated)
+@router.get("/{version:google_api_version}/files/{file_ref}", dependencies=authenticated)
 async def get_file(request: Request, version: str, file_ref: str, state: StateDep) -> Response:
     """Get a file's metadata, or (`<id>:download?alt=media`) stream its bytes."""
     file_id, action = split_action(file_ref)
@@ -185,7 +167,7 @@ async def get_file(request: Request, version: str, file_ref: str, state: StateDe
     return JSONResponse(render_file(record, str(request.base_url), version))
 
 
-@router.get("/download/{version:gemini_version}/files/{file_ref}", dependencies=authenticated)
+@router.get("/download/{version:google_api_version}/files/{file_ref}", dependencies=authenticated)
 async def download_file(request: Request, file_ref: str, state: StateDep) -> Response:
     """The documented download URL: `/download/{ver}/files/<id>:download?alt=media`."""
     file_id, action = split_action(file_ref)
@@ -194,7 +176,7 @@ async def download_file(request: Request, file_ref: str, state: StateDep) -> Res
     return download_response(request, lookup_file(state.store, file_id))
 
 
-@router.delete("/{version:gemini_version}/files/{file_ref}", dependencies=authenticated)
+@router.delete("/{version:google_api_version}/files/{file_ref}", dependencies=authenticated)
 async def delete_file(file_ref: str, state: StateDep) -> dict[str, Any]:
     """Delete a file; ids over 40 characters (result files among them) fail, as only deletion checks them."""
     file_id, action = split_action(file_ref)
@@ -206,19 +188,19 @@ async def delete_file(file_ref: str, state: StateDep) -> dict[str, Any]:
     return {}
 
 
-@router.post("/{version:gemini_version}/models/{model_action}", dependencies=authenticated)
+@router.post("/{version:google_api_version}/models/{model_action}", dependencies=authenticated)
 async def create_model_batch(request: Request, model_action: str, state: StateDep) -> dict[str, Any]:
     """`models/<m>:batchGenerateContent` and `models/<m>:asyncBatchEmbedContent`."""
     return await create_for_action(request, "models", model_action, state)
 
 
-@router.post("/{version:gemini_version}/tunedModels/{model_action}", dependencies=authenticated)
+@router.post("/{version:google_api_version}/tunedModels/{model_action}", dependencies=authenticated)
 async def create_tuned_model_batch(request: Request, model_action: str, state: StateDep) -> dict[str, Any]:
     """The same batch methods on a tuned model."""
     return await create_for_action(request, "tunedModels", model_action, state)
 
 
-@router.get("/{version:gemini_version}/batches", dependencies=authenticated)
+@router.get("/{version:google_api_version}/batches", dependencies=authenticated)
 async def list_batches(request: Request, state: StateDep) -> dict[str, Any]:
     """List batches newest first; entries leave out outputs (get a batch to see them)."""
     page = paginate(state.store.list_jobs(PROVIDER), parse_page_size(request), page_token_checked(request))
@@ -229,7 +211,7 @@ async def list_batches(request: Request, state: StateDep) -> dict[str, Any]:
     return render_page("operations", operations, page.next_token)
 
 
-@router.get("/{version:gemini_version}/batches/{batch_ref}", dependencies=authenticated)
+@router.get("/{version:google_api_version}/batches/{batch_ref}", dependencies=authenticated)
 async def get_batch(batch_ref: str, state: StateDep) -> dict[str, Any]:
     """Get a batch as an Operation; its state advances with time."""
     batch_id, action = split_action(batch_ref)
@@ -240,7 +222,7 @@ async def get_batch(batch_ref: str, state: StateDep) -> dict[str, Any]:
     return render_operation(job, phase)
 
 
-@router.post("/{version:gemini_version}/batches/{batch_ref}", dependencies=authenticated)
+@router.post("/{version:google_api_version}/batches/{batch_ref}", dependencies=authenticated)
 async def cancel_batch(batch_ref: str, state: StateDep) -> dict[str, Any]:
     """`batches/<id>:cancel`: pending or running → CANCELLED; an ended batch → FAILED_PRECONDITION."""
     batch_id, action = split_action(batch_ref)
@@ -253,7 +235,7 @@ async def cancel_batch(batch_ref: str, state: StateDep) -> dict[str, Any]:
     return {}
 
 
-@router.delete("/{version:gemini_version}/batches/{batch_ref}", dependencies=authenticated)
+@router.delete("/{version:google_api_version}/batches/{batch_ref}", dependencies=authenticated)
 async def delete_batch(batch_ref: str, state: StateDep) -> dict[str, Any]:
     """Delete a batch without cancelling it first, as the real API does."""
     batch_id, action = split_action(batch_ref)
