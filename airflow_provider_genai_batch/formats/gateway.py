@@ -10,7 +10,7 @@ lost. Batches are named ``batches/<id>`` and files ``files/<id>``; results come 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -26,6 +26,8 @@ from airflow_provider_genai_batch.models import BatchJob, JobState
 PROVIDER = "gateway"
 BATCHES = "batches/"
 FILES = "files/"
+KEYLESS_PREFIX = "request-"
+"""How the gateway names a result whose request carried no key: ``request-<index>``."""
 
 _BATCH_STATES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLING", "CANCELLED", "EXPIRED")
 STATES: dict[str, JobState] = {
@@ -117,6 +119,18 @@ def result_row(item: Mapping[str, Any], target: str) -> ResultRow:
     if target == anthropic.PROVIDER:
         return anthropic.result_row(_anthropic_line(item))
     return _flattened_gemini_row(item)
+
+
+def without_stand_in_keys(rows: Iterable[ResultRow]) -> Iterator[ResultRow]:
+    """Rows of an inline Gemini job, the key the gateway makes up for a response without one removed.
+
+    The gateway names a response whose ``metadata.key`` the backend left out ``request-<index>``; we always
+    send a key, so that name at that index means the key was lost, and the row is placed by its order.
+    """
+    for index, row in enumerate(rows):
+        if row.key == f"{KEYLESS_PREFIX}{index}":
+            row.key = None
+        yield row
 
 
 def _anthropic_line(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,13 @@ from airflow_provider_genai_batch.formats import gemini as gemini_wire
 from airflow_provider_genai_batch.formats import openai as openai_wire
 from airflow_provider_genai_batch.formats.anthropic import DEFAULT_MAX_TOKENS
 from airflow_provider_genai_batch.formats.gateway import GatewayDialect
-from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field, read_result_item
+from airflow_provider_genai_batch.formats.results import (
+    ResultRow,
+    iter_result_rows,
+    key_field,
+    placed_by_order,
+    read_result_item,
+)
 from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE
 from airflow_provider_genai_batch.hooks.base import ConnectionSettings
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook, GeminiSettings, upload_session_url
@@ -194,7 +200,8 @@ class GatewayBatchHook(GeminiBatchHook):
         """Every row of a finished job, read the way the gateway serves the target's results.
 
         OpenAI: the output file and the error file (failed rows are only there), each streamed line by line.
-        Gemini and Anthropic: the gateway's result items. A line or item that cannot be read is a failed row.
+        Gemini and Anthropic: the gateway's result items; an inline Gemini response whose key the backend lost
+        is placed by its order. A line or item that cannot be read is a failed row.
         """
         if self.target == openai_wire.PROVIDER:
             for file_id in self.run(self._op_result_files(job.name)):
@@ -202,9 +209,13 @@ class GatewayBatchHook(GeminiBatchHook):
                     self.iter_file_lines(file_id), file_id, self.dialect.result_row, key_field("custom_id")
                 )
             return
-        for number, item in enumerate(self.run(self._op_result_items(job.name)), start=1):
-            where = f"{job.name}, result item {number}"
-            yield read_result_item(item, where, self.dialect.result_row, key_field("custom_id"))
+        rows: Iterator[ResultRow] = (
+            read_result_item(item, f"{job.name}, result item {number}", self.dialect.result_row, key_field("custom_id"))
+            for number, item in enumerate(self.run(self._op_result_items(job.name)), start=1)
+        )
+        if self.target == gemini_wire.PROVIDER and job.input_file is None:
+            rows = placed_by_order(wire.without_stand_in_keys(rows))  # inline responses come in request order
+        yield from rows
 
     def _op_result_files(self, name: str) -> Operation[list[str]]:
         """``GET /v1/batches/{id}?provider=`` at the gateway root: the output and error file ids it names."""

@@ -547,6 +547,36 @@ def test_gemini_results_are_the_gateways_flattened_result_items(gateway):
     assert (rows[1].key, rows[1].status, rows[1].error.message) == ("tides", RowStatus.FAILED, "rejected")
 
 
+def test_inline_gemini_results_whose_keys_the_backend_lost_are_placed_by_their_order(gateway):
+    body = {"status_code": 200, "body": {"text": "ok"}}
+    items = [
+        {"custom_id": "request-0", "response": body},
+        {"custom_id": "tides", "response": body},
+        {"custom_id": "request-2", "response": body},
+    ]
+    hook, _ = gateway(
+        answering({("GET", "/v1/batches/abc/results"): {"batch_id": "batches/abc", "results": items}}),
+        model_provider="gemini",
+    )
+
+    rows = list(hook.iter_results(_job("batches/abc")))
+
+    assert [(row.key, row.position) for row in rows] == [(None, 0), ("tides", None), (None, 2)]
+
+
+def test_results_of_a_gemini_file_job_keep_the_gateways_stand_in_keys(gateway):
+    items = [{"custom_id": "request-0", "response": {"status_code": 200, "body": {"text": "ok"}}}]
+    hook, _ = gateway(
+        answering({("GET", "/v1/batches/abc/results"): {"batch_id": "batches/abc", "results": items}}),
+        model_provider="gemini",
+    )
+    job = _job("batches/abc").model_copy(update={"input_file": "files/in-1"})
+
+    [row] = hook.iter_results(job)
+
+    assert (row.key, row.position) == ("request-0", None)
+
+
 def test_openai_results_stream_the_output_file_then_the_error_file_through_the_native_files_route(gateway):
     chat = {
         "id": "chatcmpl-1",
