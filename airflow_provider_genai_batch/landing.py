@@ -36,15 +36,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow.sdk import ObjectStoragePath
+from airflow.sdk.lineage import get_hook_lineage_collector
 
 from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
 from airflow_provider_genai_batch.formats.results import (
     ResultRow,
     RowError,
     RowStatus,
+    encode_key,
     encode_keyless,
     encode_row,
-    with_key,
 )
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.models import BatchJob, JobState, ResultCounts, ResultsManifest
@@ -65,9 +66,6 @@ JOIN_CACHE_KIB = 4 * 1024
 
 WRITE_CHUNK = 1 << 20
 """Bytes gathered before one write to a landed file."""
-
-_StagedRow = tuple[str | None, int | None, int, str, bytes]
-"""A row as the join stages it: key, index (in output that follows the input order), rank, status, line."""
 
 _UNANSWERED_STATUS = {JobState.CANCELLED: RowStatus.CANCELLED, JobState.EXPIRED: RowStatus.EXPIRED}
 
@@ -122,7 +120,7 @@ def land_results(
         with _scratch_dir() as scratch, _JoinTable(Path(scratch)) as table:
             if ref.keys_uri is not None:
                 table.load_keys(iter_keys(ref.keys_uri), provider_key)
-            table.stage(_staged(rows, tally))
+            table.stage(rows, tally)
             if ref.keys_uri is None:
                 table.take_keys_from_rows()
             placed = table.placed_by_order()
@@ -188,7 +186,7 @@ class _JoinTable:
     """
 
     def __init__(self, scratch: Path) -> None:
-        self._spool = (scratch / "rows.jsonl").open("w+b")
+        self._spool = (scratch / "rows.jsonl").open("w+b", buffering=WRITE_CHUNK)
         self._db = sqlite3.connect(scratch / "join.sqlite", isolation_level=None)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE", f"cache_size=-{JOIN_CACHE_KIB}"):
             self._db.execute(f"PRAGMA {pragma}")
@@ -211,23 +209,38 @@ class _JoinTable:
         if self._db.execute("SELECT 1 FROM keys GROUP BY key HAVING COUNT(*) > 1 LIMIT 1").fetchone():
             self._db.execute("DELETE FROM keys WHERE position NOT IN (SELECT MIN(position) FROM keys GROUP BY key)")
 
-    def stage(self, rows: Iterable[_StagedRow]) -> None:
-        """``(key, index, rank, status, keyless line)`` rows, each placed at the input key its key or provider id
-        names; a row without a key, at the input key whose 0-based index it carries."""
+    def stage(self, rows: Iterable[ResultRow], tally: Counter[str]) -> None:
+        """Result rows, each placed at the input key its key or provider id names; a row without a key, at the
+        input key whose 0-based index it carries. Unparseable rows are counted as they pass."""
         self._db.executemany(
             "INSERT INTO rows (key, position, rank, status, start, size) VALUES (?1, CASE WHEN ?1 IS NULL"
             " THEN (SELECT position FROM keys WHERE position = ?2 + 1) ELSE COALESCE("
             "(SELECT MIN(position) FROM keys WHERE id = ?1), (SELECT position FROM keys WHERE key = ?1)) END,"
             " ?3, ?4, ?5, ?6)",
-            self._spooled(rows),
+            self._spooled(rows, tally),
         )
         self._spool.flush()
 
-    def _spooled(self, rows: Iterable[_StagedRow]) -> Iterator[tuple[str | None, int | None, int, str, int, int]]:
+    def _spooled(
+        self, rows: Iterable[ResultRow], tally: Counter[str]
+    ) -> Iterator[tuple[str | None, int | None, int, str, int, int]]:
+        """The statement's parameters of each row, its keyless line appended to the spool on the way.
+
+        The rank is the duplicate rule's order: a success, then any other readable outcome, then an unparseable line.
+        """
+        write = self._spool.write
         start = 0
-        for key, index, rank, status, line in rows:
-            self._spool.write(line)
-            yield key, index, rank, status, start, len(line)
+        for row in rows:
+            line = encode_keyless(row)
+            write(line)
+            if row.status is RowStatus.SUCCEEDED:
+                rank = 0
+            elif row.unparseable:
+                tally["unparseable"] += 1
+                rank = 2
+            else:
+                rank = 1
+            yield row.key, row.position, rank, row.status.value, start, len(line)
             start += len(line)
 
     def placed_by_order(self) -> int:
@@ -303,21 +316,6 @@ def _running(pid: int) -> bool:
     return True
 
 
-def _rank(row: ResultRow) -> int:
-    """The duplicate rule's order: a success, then any other readable outcome, then an unparseable line."""
-    if row.status is RowStatus.SUCCEEDED:
-        return 0
-    return 2 if row.unparseable else 1
-
-
-def _staged(rows: Iterable[ResultRow], tally: Counter[str]) -> Iterator[_StagedRow]:
-    """What :meth:`_JoinTable.stage` takes, counting unparseable rows as they pass."""
-    for row in rows:
-        if row.unparseable:
-            tally["unparseable"] += 1
-        yield row.key, row.position, _rank(row), row.status.value, encode_keyless(row)
-
-
 def _write_joined(table: _JoinTable, job: BatchJob, results: _Output, duplicates: _Output, tally: Counter[str]) -> None:
     """One row per input key, in input order: its winning row, or an unanswered one; the losing rows to duplicates."""
     unanswered = _UNANSWERED_STATUS.get(job.state, RowStatus.MISSING)
@@ -328,17 +326,17 @@ def _write_joined(table: _JoinTable, job: BatchJob, results: _Output, duplicates
             results.write(encode_row(ResultRow(key=key, status=unanswered, error=RowError(message=reason))))
             tally[unanswered.value] += 1
         elif position == previous:
-            duplicates.write(with_key(key, body))
+            duplicates.write_keyed(key, body)
             tally["duplicates"] += 1
         else:
-            results.write(with_key(key, body))
+            results.write_keyed(key, body)
             tally[status] += 1
         previous = position
 
 
 def _write_unmatched(table: _JoinTable, unmatched: _Output, tally: Counter[str]) -> None:
     for key, body in table.unmatched():
-        unmatched.write(with_key(key, body))
+        unmatched.write_keyed(key, body)
         tally["unmatched"] += 1
 
 
@@ -359,8 +357,9 @@ def _counts(tally: Counter[str], job: BatchJob, expected: int | None) -> ResultC
 class _Output:
     """One landed file, written under a temporary name and renamed into place; created on its first row.
 
-    Rows are gathered into writes of about :data:`WRITE_CHUNK` bytes: each write to an ``ObjectStoragePath``
-    costs far more than a row takes to encode.
+    Rows are gathered into writes of about :data:`WRITE_CHUNK` bytes, straight to the filesystem's own file
+    object: the file ``ObjectStoragePath.open`` returns records lineage on every write, and under the temporary
+    name. The landed file is recorded as an output asset once, under its own name, when it is renamed into place.
     """
 
     def __init__(self, path: ObjectStoragePath) -> None:
@@ -372,11 +371,21 @@ class _Output:
     def open(self) -> None:
         """Create the file now, so it exists even without rows."""
         if self._sink is None:
-            self._sink = self._partial.open("wb")
+            self._sink = self._partial.fs.open(self._partial.path, "wb")
 
     def write(self, line: bytes) -> None:
         self.open()
         self._buffer += line
+        if len(self._buffer) >= WRITE_CHUNK:
+            self._flush()
+
+    def write_keyed(self, key: str | None, keyless: bytes) -> None:
+        """Write ``with_key(key, keyless)`` without building the joined line first."""
+        self.open()
+        self._buffer += b'{"key":'
+        self._buffer += encode_key(key)
+        self._buffer += b","
+        self._buffer += keyless
         if len(self._buffer) >= WRITE_CHUNK:
             self._flush()
 
@@ -393,6 +402,7 @@ class _Output:
         self._sink.close()
         self._sink = None
         self._partial.rename(self.path)
+        get_hook_lineage_collector().add_output_asset(context=self.path, uri=str(self.path))
         return str(self.path)
 
     def discard(self) -> None:

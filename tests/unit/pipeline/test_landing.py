@@ -491,6 +491,28 @@ def test_the_manifest_on_disk_names_every_file_and_count(tmp_path: Path, out: Ob
     assert on_disk["duplicates_uri"] == str(out / DUPLICATES_FILE)
 
 
+class RecordingLineage:
+    """Stands in for Airflow's hook lineage collector: the output assets landing records."""
+
+    def __init__(self) -> None:
+        self.outputs: list[str] = []
+
+    def add_output_asset(self, *, context: object, uri: str) -> None:
+        self.outputs.append(uri)
+
+
+def test_each_landed_file_is_recorded_as_one_output_asset_under_its_own_name(
+    tmp_path: Path, out: ObjectStoragePath, monkeypatch: pytest.MonkeyPatch
+):
+    lineage = RecordingLineage()
+    monkeypatch.setattr("airflow_provider_genai_batch.landing.get_hook_lineage_collector", lambda: lineage)
+    rows = [succeeded("a"), failed("a"), succeeded("ghost")]
+
+    manifest = land_results(rows, job(), ref_with_keys(tmp_path), out)
+
+    assert sorted(lineage.outputs) == sorted([manifest.results_uri, manifest.unmatched_uri, manifest.duplicates_uri])
+
+
 def test_a_manifest_written_before_these_fields_existed_still_parses():
     old = {
         "job_ref": {"provider": "gemini", "conn_id": "c", "job_name": JOB},

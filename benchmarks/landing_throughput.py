@@ -1,0 +1,184 @@
+"""Rows per second of landing a Gemini results file, beside curl copying the same bytes and a bare msgspec loop.
+
+Run: .venv/bin/python -m benchmarks.landing_throughput [--rows 1000000] [--baseline-rev REV]
+
+A Gemini responses file of ``--rows`` lines of about 1 KB (one in 33 a failed request) and its keys file are
+written to a temporary directory. Each figure comes from a fresh subprocess:
+
+- ``landing``: the hook's row reader (``iter_result_rows`` with the Gemini dialect) over the file, through
+  ``land_results`` into a local results directory: rows/s, CPU seconds and peak RSS growth;
+- ``landing before``: the same with the code of ``--baseline-rev`` (``git archive`` unpacked and put first
+  on ``PYTHONPATH``), only when that revision's landing differs from this one;
+- ``msgspec floor``: each line decoded and encoded again, written to a file, nothing else;
+- ``curl``: curl copying the file (``file://``) to another file, the bytes at the speed of the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+REPO = Path(__file__).resolve().parent.parent
+PADDING = "lorem ipsum dolor sit amet " * 28
+
+_LAND = """
+import json, os, resource, sys, time
+import airflow_provider_genai_batch.landing as landing
+from airflow_provider_genai_batch.formats.gemini import result_row
+from airflow_provider_genai_batch.formats.results import iter_result_rows, key_field
+from airflow_provider_genai_batch.job_ref import BatchJobRef
+from airflow_provider_genai_batch.models import BatchJob, JobState
+
+source, keys_uri, out_uri, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+out = landing.output_dir(out_uri)
+(out / "warm-up").write_text("the first storage write loads Airflow's lineage plugins")
+(out / "warm-up").unlink()
+ref = BatchJobRef(provider="gemini", conn_id="bench", job_name="bench-job", request_count=n, keys_uri=keys_uri)
+job = BatchJob(name="bench-job", provider="gemini", state=JobState.SUCCEEDED)
+
+def rows():
+    with open(source, "rb") as lines:
+        yield from iter_result_rows(lines, source, result_row, key_field("key", "metadata.key"))
+
+baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+cpu, start = time.process_time(), time.perf_counter()
+manifest = landing.land_results(rows(), job, ref, out)
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"module": landing.__file__, "seconds": seconds, "cpu": cpu, "growth_kib": peak - baseline,
+                  "total": manifest.counts.total}))
+"""
+
+_FLOOR = """
+import json, resource, sys, time
+import msgspec
+decode, encode = msgspec.json.Decoder().decode, msgspec.json.Encoder().encode
+baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+cpu, start = time.process_time(), time.perf_counter()
+with open(sys.argv[1], "rb") as lines, open(sys.argv[2], "wb", buffering=1 << 20) as sink:
+    for line in lines:
+        sink.write(encode(decode(line)) + b"\\n")
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"seconds": seconds, "cpu": cpu, "growth_kib": peak - baseline}))
+"""
+
+
+def write_results_file(path: Path, n: int) -> Path:
+    """A Gemini responses file: ``n`` lines of about 1 KB keyed ``req-<i>``, one in 33 a failed request."""
+    encode = msgspec.json.Encoder().encode
+    with path.open("wb", buffering=1 << 20) as sink:
+        for i in range(n):
+            key = f"req-{i:08d}"
+            if i % 33 == 0:
+                error = {"code": 400, "message": "Invalid argument", "status": "INVALID_ARGUMENT"}
+                sink.write(encode({"key": key, "error": error}) + b"\n")
+                continue
+            candidate = {
+                "content": {"parts": [{"text": f"answer {i}: {PADDING}"}], "role": "model"},
+                "finishReason": "STOP",
+                "avgLogprobs": -0.12,
+            }
+            response = {
+                "candidates": [candidate],
+                "usageMetadata": {"promptTokenCount": 120, "candidatesTokenCount": 210, "totalTokenCount": 330},
+                "modelVersion": "gemini-2.5-flash",
+                "responseId": f"r{i}",
+            }
+            sink.write(encode({"key": key, "response": response}) + b"\n")
+    return path
+
+
+def write_keys_file(path: Path, n: int) -> Path:
+    """The input keys file the submit task would have written (one JSON string per line)."""
+    with path.open("w") as sink:
+        for i in range(n):
+            sink.write(json.dumps(f"req-{i:08d}") + "\n")
+    return path
+
+
+def run_driver(script: str, args: list[str], src_root: Path, cwd: Path) -> dict:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(src_root),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script, *args], env=env, cwd=cwd, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def land(src_root: Path, source: Path, keys: Path, out_dir: Path, n: int) -> dict:
+    """Land the file with the package under ``src_root``; refuses a run that imported another copy."""
+    result = run_driver(_LAND, [str(source), str(keys), str(out_dir), str(n)], src_root, out_dir.parent)
+    if not Path(result["module"]).is_relative_to(src_root):
+        raise RuntimeError(f"landed with {result['module']}, not the code under {src_root}")
+    if result["total"] != n:
+        raise RuntimeError(f"landed {result['total']} rows, not {n}")
+    shutil.rmtree(out_dir)
+    return result
+
+
+def curl_copy(source: Path, target: Path) -> dict:
+    usage = os.times()
+    start = time.perf_counter()
+    subprocess.run(["curl", "-sS", "-o", str(target), f"file://{source}"], check=True)
+    seconds = time.perf_counter() - start
+    after = os.times()
+    target.unlink()
+    return {
+        "seconds": seconds,
+        "cpu": after.children_user + after.children_system - usage.children_user - usage.children_system,
+        "growth_kib": None,
+    }
+
+
+def baseline_tree(rev: str, target: Path) -> Path | None:
+    """``git archive rev`` unpacked into ``target``; None when its landing and row reader are this code's."""
+    target.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    modules = ("airflow_provider_genai_batch/landing.py", "airflow_provider_genai_batch/formats/results.py")
+    if all((target / m).read_bytes() == (REPO / m).read_bytes() for m in modules):
+        return None
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--baseline-rev", default="HEAD")
+    args = parser.parse_args()
+    n = args.rows
+    with tempfile.TemporaryDirectory(prefix="genai-batch-landing-throughput-") as tmp_name:
+        tmp = Path(tmp_name)
+        source = write_results_file(tmp / "responses.jsonl", n)
+        keys = write_keys_file(tmp / "input_keys.jsonl", n)
+        size = source.stat().st_size
+        print(f"{n:,} result rows, {size / n:,.0f} bytes a row, {size / 2**20:,.0f} MiB")
+        figures: list[tuple[str, dict]] = [("landing", land(REPO, source, keys, tmp / "out", n))]
+        before = baseline_tree(args.baseline_rev, tmp / "baseline_src")
+        if before is not None:
+            figures.append((f"landing ({args.baseline_rev})", land(before, source, keys, tmp / "out-before", n)))
+        floor = run_driver(_FLOOR, [str(source), str(tmp / "floor.jsonl")], REPO, tmp)
+        figures.append(("msgspec floor", floor))
+        figures.append(("curl", curl_copy(source, tmp / "curl.jsonl")))
+        print(f"{'':<18}{'rows/s':>11}{'seconds':>9}{'CPU s':>8}{'RSS growth MiB':>16}")
+        for label, m in figures:
+            growth = "-" if m["growth_kib"] is None else f"{m['growth_kib'] / 1024:.1f}"
+            print(f"{label:<18}{n / m['seconds']:>11,.0f}{m['seconds']:>9.1f}{m['cpu']:>8.1f}{growth:>16}")
+
+
+if __name__ == "__main__":
+    main()
