@@ -2,7 +2,8 @@
 
 Deferrable by default (the trigger polls; the task passes an explicit ``timeout`` to ``defer``
 because ``execution_timeout`` is not enforced while deferred), or a blocking poll on the worker.
-Finishing lands the results, fails the task on a failed/expired/cancelled job or on too many failed
+Finishing lands the results (for a job that wrote to a table, only its manifest and counts unless
+``land_table_results``), fails the task on a failed/expired/cancelled job or on too many failed
 rows, sets Asset event extras (once per job and results: see :mod:`.asset_events`), and returns the
 manifest as XCom. Every cancel goes through :mod:`.cancel`: a job already ending is a successful cancel.
 """
@@ -23,12 +24,30 @@ from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.hooks.retry import is_transient_error
 from airflow_provider_genai_batch.job_ref import BatchJobRef, recall
 from airflow_provider_genai_batch.kill_reason import TaskInstanceKey, read_kill_reason
-from airflow_provider_genai_batch.landing import land_results, output_dir, redacted_job, redacted_row
+from airflow_provider_genai_batch.landing import (
+    land_counts,
+    land_results,
+    output_dir,
+    redacted_job,
+    redacted_row,
+    writes_table,
+)
 from airflow_provider_genai_batch.models import BatchJob, JobState, ResultsManifest
 from airflow_provider_genai_batch.polling import Decision, PollState, Verdict
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 
 DEFER_GRACE = timedelta(minutes=5)
+
+_TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off", ""})
+
+
+def as_bool(name: str, value: Any) -> bool:
+    """A switch as rendered: a bool, or its text (``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise GenAIBatchError(f"{name} must be true or false, got {value!r}")
 
 
 class BatchCompletionMixin:
@@ -42,6 +61,7 @@ class BatchCompletionMixin:
     cancel_on_timeout: bool
     max_failed_ratio: float
     max_poll_failures: int
+    land_table_results: bool | str
     _polling_ref: BatchJobRef | None = None
     """The job this task polls on its worker right now (what ``on_kill`` acts on), and its task instance."""
     _polling_ti: TaskInstanceKey | None = None
@@ -194,10 +214,13 @@ class BatchCompletionMixin:
         if not uri:
             raise GenAIBatchError("no output_uri: set it on the sensor or on the submit operator")
         job = redacted_job(job, hook.redact)
-        rows = (redacted_row(row, hook.redact) for row in hook.iter_results(job))
-        manifest = land_results(rows, job, ref, output_dir(uri), hook.dialect.provider_key)
+        if writes_table(job, ref) and not as_bool("land_table_results", self.land_table_results):
+            manifest = land_counts(job, ref, output_dir(uri))
+        else:
+            rows = (redacted_row(row, hook.redact) for row in hook.iter_results(job))
+            manifest = land_results(rows, job, ref, output_dir(uri), hook.dialect.provider_key)
         self.log.info(  # type: ignore[attr-defined]
-            "%s %s: %s -> %s", ref.provider, ref.job_name, manifest.counts.model_dump(), manifest.results_uri
+            "%s %s: %s -> %s", ref.provider, ref.job_name, manifest.counts.model_dump(), _results_at(manifest)
         )
         _judge(manifest, self.max_failed_ratio)
         announce_once(self, context, manifest, job.create_time, self.log)  # type: ignore[attr-defined]
@@ -211,11 +234,16 @@ def _judge(manifest: ResultsManifest, max_failed_ratio: float) -> None:
         reason = manifest.error_message or manifest.provider_state or manifest.state.value
         raise JobFailedError(
             f"{ref.provider} job {ref.job_name} ended {manifest.state.value}: {reason} "
-            f"(results so far: {manifest.results_uri})"
+            f"(results so far: {_results_at(manifest)})"
         )
     if counts.failed_ratio > max_failed_ratio:
         raise JobFailedError(
             f"{ref.provider} job {ref.job_name}: {counts.total - counts.succeeded} of {counts.total} rows did not "
             f"succeed ({counts.failed} failed, {counts.missing} missing, {counts.expired} expired, "
-            f"{counts.cancelled} cancelled), over max_failed_ratio={max_failed_ratio}; see {manifest.results_uri}"
+            f"{counts.cancelled} cancelled), over max_failed_ratio={max_failed_ratio}; see {_results_at(manifest)}"
         )
+
+
+def _results_at(manifest: ResultsManifest) -> str | None:
+    """Where the results are: the landed file, else where the provider wrote them (a table)."""
+    return manifest.results_uri or manifest.output_location or manifest.job_ref.destination

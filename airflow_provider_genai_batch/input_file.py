@@ -1,6 +1,7 @@
 """A JSONL input file opened for the validation pass: its size known first, its bytes read decompressed.
 
-Any ``ObjectStoragePath`` (local, ``s3://``, ``gs://``, ...). Every way a path can fail before its first
+Any ``ObjectStoragePath`` (local, ``s3://``, ``gs://``, ...), or an object in the provider's own storage read
+through its hook (:class:`StoredObject`). Every way a path can fail before its first
 line — empty, missing, a directory, unreadable, a filesystem package not installed, a compression we do
 not read — is an :class:`InputValidationError` that says so. A gzip file (recognised by its magic bytes,
 whatever its name) is decompressed as it streams.
@@ -9,6 +10,7 @@ whatever its name) is decompressed as it streams.
 from __future__ import annotations
 
 import gzip
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +20,8 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.filesystems import filesystem_registered, missing_filesystem
-from airflow_provider_genai_batch.formats.jsonl import UTF8_BOM
+from airflow_provider_genai_batch.formats.jsonl import READ_BYTES, UTF8_BOM
+from airflow_provider_genai_batch.spec import StoredObject
 
 GZIP_MAGIC = b"\x1f\x8b"
 UNREAD_COMPRESSIONS = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd", b"PK\x03\x04": "zip"}
@@ -52,17 +55,73 @@ def open_input(uri: str) -> Iterator[tuple[InputFile, IO[bytes]]]:
     with raw:
         head: bytes = raw.read(_HEAD_BYTES)
         raw.seek(0)
-        for magic, name in UNREAD_COMPRESSIONS.items():
-            if head.startswith(magic):
-                raise InputValidationError(
-                    f"input is {name}-compressed: only gzip is read as it is; decompress it or gzip it instead",
-                    source=uri,
-                )
-        if head.startswith(GZIP_MAGIC):
-            with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-                yield InputFile(uri=uri, size=size, gzip=True, bom=False), cast(IO[bytes], unzipped)
-        else:
-            yield InputFile(uri=uri, size=size, gzip=False, bom=head.startswith(UTF8_BOM)), raw
+        with _decompressed(uri, size, raw, head) as opened:
+            yield opened
+
+
+@contextmanager
+def open_stored_input(stored: StoredObject) -> Iterator[tuple[InputFile, IO[bytes]]]:
+    """Open an object in the provider's own storage through its hook, exactly as :func:`open_input` opens a path."""
+    try:
+        raw = stored.open()
+    except FileNotFoundError:
+        raise InputValidationError("input file does not exist", source=stored.uri) from None
+    except PermissionError as err:
+        raise InputValidationError(f"input file cannot be read: {err.strerror or err}", source=stored.uri) from None
+    with raw:
+        peekable = _Peekable(raw)
+        head = peekable.peek_head()
+        stream = cast(IO[bytes], io.BufferedReader(peekable, READ_BYTES))
+        with _decompressed(stored.uri, stored.size, stream, head) as opened:
+            yield opened
+
+
+@contextmanager
+def _decompressed(uri: str, size: int, raw: IO[bytes], head: bytes) -> Iterator[tuple[InputFile, IO[bytes]]]:
+    """The file's facts and its bytes, gunzipped when its first bytes say gzip; other compressions refused."""
+    for magic, name in UNREAD_COMPRESSIONS.items():
+        if head.startswith(magic):
+            raise InputValidationError(
+                f"input is {name}-compressed: only gzip is read as it is; decompress it or gzip it instead",
+                source=uri,
+            )
+    if head.startswith(GZIP_MAGIC):
+        with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
+            yield InputFile(uri=uri, size=size, gzip=True, bom=False), cast(IO[bytes], unzipped)
+    else:
+        yield InputFile(uri=uri, size=size, gzip=False, bom=head.startswith(UTF8_BOM)), raw
+
+
+class _Peekable(io.RawIOBase):
+    """A stream that may not seek (a download), whose first bytes are looked at first and then read again."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._head = b""
+        self._peeked = False
+
+    def peek_head(self) -> bytes:
+        """The first :data:`_HEAD_BYTES` bytes (fewer for a shorter stream), still to be read."""
+        if not self._peeked:
+            while len(self._head) < _HEAD_BYTES and (more := self._raw.read(_HEAD_BYTES - len(self._head))):
+                self._head += more
+            self._peeked = True
+        return self._head
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            count = min(len(view), len(self._head))
+            view[:count] = self._head[:count]
+            self._head = self._head[count:]
+            return count
+        data = self._raw.read(len(view))
+        view[: len(data)] = data
+        return len(data)
 
 
 _DIRECTORY = "input is a directory, not a JSONL file: name the file itself"

@@ -6,6 +6,11 @@ validated, its key spooled for the later join, and — when the provider speaks 
 file cannot go up as it is — its lines spooled to a local JSONL file. A JSONL already in the provider's
 own format is uploaded as it is, from where it is. Memory does not grow with the input: lines stream
 with a bound on their length, keys go to disk.
+
+A provider with storage of its own (Vertex: Cloud Storage, BigQuery) reads some inputs where they are: an
+object its hook can open (:meth:`InputStorage.open_stored`) is read through the hook and, when it needs no
+rewriting, used in place (nothing uploaded); a table its hook recognises (:meth:`InputStorage.table_input`)
+has no lines to validate here: its row count is checked against the limits and its keys are spooled.
 """
 
 from __future__ import annotations
@@ -13,24 +18,27 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import msgspec
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_genai_batch.errors import InputValidationError
+from airflow_provider_genai_batch.errors import InputValidationError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats import gemini
 from airflow_provider_genai_batch.formats.detect import InputFormat, detect_format
 from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.jsonl import READ_BYTES, UTF8_BOM, JsonlReader, LoneCRToLF, duplicate_field
 from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
 from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE, InputLimits, InputSummary, validate_lines
-from airflow_provider_genai_batch.input_file import InputFile, open_input
+from airflow_provider_genai_batch.input_file import InputFile, open_input, open_stored_input
+from airflow_provider_genai_batch.key_index import KeyLog
+from airflow_provider_genai_batch.spec import StoredObject, TableInput, is_table_uri
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -41,6 +49,19 @@ MAX_LINE_BYTES = 128 * 1024**2
 More than any provider takes for one request (the largest documented, Gemini's inline data, is 100 MB),
 so no line a provider would accept is refused; a longer line is refused while it streams, never held.
 """
+
+
+class InputStorage(Protocol):
+    """The provider's own storage, as input preparation reads it (a :class:`BatchHook` is one)."""
+
+    def open_stored(self, uri: str) -> StoredObject | None:
+        """The object at ``uri`` when it is in storage the provider reads in place; None otherwise."""
+
+    def table_input(self, uri: str) -> TableInput | None:
+        """The table at ``uri`` as a job input, its schema checked; None where the provider reads no such table."""
+
+    def iter_table_keys(self, uri: str) -> Iterator[str]:
+        """The key of every row of the input table, in its order."""
 
 
 class JsonlSpool:
@@ -64,6 +85,8 @@ class PreparedInput:
     fingerprint: str
     upload_source: ObjectStoragePath | Path | None = None
     inline: JsonlSpool | None = None
+    in_place_uri: str | None = None
+    """The provider reads the input where it is (an object in its storage, a table): nothing is uploaded."""
     endpoint: str | None = None
     _spools: list[Path] = field(default_factory=list)
     _upload_offset: int = 0
@@ -74,7 +97,7 @@ class PreparedInput:
     def open_upload(self) -> IO[bytes]:
         """The bytes to upload, as a seekable binary stream positioned at the first byte to send."""
         if self.upload_source is None:
-            raise ValueError("this input goes inline; there is nothing to upload")
+            raise ValueError("this input goes inline or is read in place; there is nothing to upload")
         stream: IO[bytes] = self.upload_source.open("rb")
         if self._upload_offset:
             stream.seek(self._upload_offset)
@@ -95,26 +118,46 @@ class PreparedInput:
 
 
 def prepare_input(
-    source: str | Sequence[Mapping[str, Any]], dialect: Dialect, *, model: str, embeddings: bool
+    source: str | Sequence[Mapping[str, Any]],
+    dialect: Dialect,
+    *,
+    model: str,
+    embeddings: bool,
+    storage: InputStorage | None = None,
+    destination: str | None = None,
 ) -> PreparedInput:
     """Validate ``source`` for ``dialect``'s provider and put it in that provider's format.
 
-    ``source`` is a JSONL path or URI, a list of request dicts, or the JSON text of such a list. Requests
-    that go inline (a list, where the provider takes inline input; anything, where it takes nothing else)
-    are validated and translated with ``dialect.inline``; when that is a format of its own (a gateway's
-    Gemini requests), every line goes through its translation. The same pass computes the input's
-    fingerprint: a sha256 over the provider, model and kind and every request as the provider will receive it.
+    ``source`` is a JSONL path or URI, a list of request dicts, or the JSON text of such a list; with
+    ``storage`` (the provider's hook), also an object or a table in the provider's own storage (see the
+    module docstring). Requests that go inline (a list, where the provider takes inline input; anything,
+    where it takes nothing else) are validated and translated with ``dialect.inline``; when that is a
+    format of its own (a gateway's Gemini requests), every line goes through its translation. The same
+    pass computes the input's fingerprint: a sha256 over the provider, model, kind and ``destination``
+    (where the job writes its output; left out when None, so fingerprints made before it existed still
+    match) and every request as the provider will receive it (for a table: its URI and data version).
     """
     requests = _resolve(source)
     label = requests if isinstance(requests, str) else INLINE_SOURCE
     caps = dialect.capabilities
     if embeddings and not caps.embeddings:
         raise InputValidationError(f"{dialect.provider} has no embeddings batch API", source=label)
+    header = _fingerprint_header(dialect.provider, model, embeddings, destination)
+    stored: StoredObject | None = None
+    if isinstance(requests, str) and storage is not None:
+        table = _table_input(storage, requests, dialect.provider)
+        if table is not None:
+            return _prepare_table(table, storage, dialect, header)
+        stored = _stored(storage, requests)
+    elif isinstance(requests, str) and is_table_uri(requests):
+        raise _no_tables(requests, dialect.provider)
     goes_inline = caps.inline_input and (not isinstance(requests, str) or not caps.file_input)
     request_dialect = dialect.inline if goes_inline else dialect
     translates_all = request_dialect is not dialect
+    # A canonical line goes as it is where the provider reads Gemini lines, unless the model reads another shape.
+    canonical_passes = request_dialect.passes_through(model=model, embeddings=embeddings)
     limits = request_dialect.limits
-    fingerprint = hashlib.sha256(_encode([dialect.provider, model, embeddings]) + b"\n")
+    fingerprint = hashlib.sha256(header)
     byte_limit = limits.max_file_bytes if caps.file_input else limits.max_inline_bytes
     keys_file, native_file = _spool_path("keys"), _spool_path("input")
     spools = [native_file]
@@ -129,9 +172,11 @@ def prepare_input(
         with ExitStack() as opened, keys_file.open("wb") as keys, native_file.open("wb") as native:
             records: Iterable[tuple[int, dict[str, Any], int]]
             if isinstance(requests, str):
-                file, stream = opened.enter_context(open_input(requests))
+                file, stream = opened.enter_context(
+                    open_stored_input(stored) if stored is not None else open_input(requests)
+                )
                 passthrough = caps.file_input and not file.gzip
-                as_it_is = passthrough and dialect.native_format is InputFormat.GEMINI
+                as_it_is = passthrough and dialect.native_format is InputFormat.GEMINI and canonical_passes
                 if as_it_is:
                     _check_stored_size(file, byte_limit, dialect.provider)
                     size_checked = True
@@ -140,13 +185,14 @@ def prepare_input(
                 )
                 records = reader
             else:
-                records = _inline_records(requests, embeddings)
+                records = _inline_records(requests, embeddings, request_dialect.vertex_fields)
             if translates_all:
                 records = _gemini_only(records, label, dialect)
 
             def on_line(line: dict[str, Any], fmt: InputFormat, size: int) -> int:
                 nonlocal rewritten, size_checked
-                if fmt is request_dialect.native_format and not translates_all:
+                in_native_format = fmt is request_dialect.native_format and not translates_all
+                if in_native_format and (canonical_passes or fmt is not InputFormat.GEMINI):
                     endpoint = request_dialect.check_native(line, model=model)
                     if endpoint:
                         endpoints.add(endpoint)
@@ -181,6 +227,7 @@ def prepare_input(
                 on_key=lambda key: keys.write(key_line(key)),
                 on_line=on_line,
                 provider_key=request_dialect.provider_key,
+                vertex_fields=request_dialect.vertex_fields,
             )
     except BaseException:
         for path in (keys_file, *spools):
@@ -204,6 +251,12 @@ def prepare_input(
             f"({dialect.native_format.value}): give the requests as a JSONL file instead",
             source=label,
         )
+    elif stored is not None and reader is not None and passthrough and not rewritten:
+        if file is not None and (file.bom or reader.lone_cr):
+            _copy_as_sent(stored, native_file, skip_bom=file.bom)
+            prepared.upload_source = native_file
+        else:
+            prepared.in_place_uri = stored.uri
     elif file is not None and reader is not None and passthrough and not rewritten:
         prepared.upload_source = _local_or_remote(ObjectStoragePath(file.uri))
         prepared._upload_offset = len(UTF8_BOM) if file.bom else 0
@@ -211,6 +264,135 @@ def prepare_input(
     else:
         prepared.upload_source = native_file
     return prepared
+
+
+def _fingerprint_header(provider: str, model: str, embeddings: bool, destination: str | None) -> bytes:
+    """The first line hashed into a fingerprint: what the job is, besides its requests."""
+    job: list[Any] = [provider, model, embeddings]
+    if destination is not None:
+        job.append(destination)
+    return _encode(job) + b"\n"
+
+
+def _stored(storage: InputStorage, uri: str) -> StoredObject | None:
+    """The object at ``uri`` in the provider's storage, or None; a missing or unreadable one is refused here."""
+    with _access_errors(uri, "file"):
+        return storage.open_stored(uri)
+
+
+def _table_input(storage: InputStorage, uri: str, provider: str) -> TableInput | None:
+    """The table ``uri`` names when the provider reads it; a table URI it cannot read is refused."""
+    with _access_errors(uri, "table"):
+        table = storage.table_input(uri)
+    if table is None and is_table_uri(uri):
+        raise _no_tables(uri, provider)
+    return table
+
+
+@contextmanager
+def _access_errors(uri: str, what: str) -> Iterator[None]:
+    """Report an input the provider's storage says is missing (404) or forbidden (403) as an input error."""
+    try:
+        yield
+    except (FileNotFoundError, NotFoundError):
+        raise InputValidationError(f"input {what} does not exist", source=uri) from None
+    except PermissionError as err:
+        raise InputValidationError(f"input {what} cannot be read: {err.strerror or err}", source=uri) from None
+    except ProviderAPIError as err:
+        if err.http_status != 403:
+            raise
+        raise InputValidationError(f"input {what} cannot be read: {err.message}", source=uri) from None
+
+
+def _no_tables(uri: str, provider: str) -> InputValidationError:
+    return InputValidationError(
+        f"input is a table, and {provider} batch jobs cannot read tables: export it to a JSONL file", source=uri
+    )
+
+
+def _prepare_table(table: TableInput, storage: InputStorage, dialect: Dialect, header: bytes) -> PreparedInput:
+    """A table input: its row count checked against the limits, its keys spooled and checked, nothing to upload.
+
+    The table's rows are read by the provider, not here; its data version stands in for them in the fingerprint.
+    """
+    limits = dialect.limits
+    if table.rows < max(limits.min_requests, 1):
+        raise InputValidationError(
+            f"the table has {table.rows:,} rows, fewer than the {max(limits.min_requests, 1):,} a "
+            f"{dialect.provider} batch needs",
+            source=table.uri,
+        )
+    if limits.max_requests is not None and table.rows > limits.max_requests:
+        raise InputValidationError(
+            f"the table has {table.rows:,} rows, over the {limits.max_requests:,}-request limit of one "
+            f"{dialect.provider} batch",
+            source=table.uri,
+        )
+    fingerprint = hashlib.sha256(header + _encode({"table": table.uri, "version": table.version}) + b"\n")
+    keys_file = _spool_path("keys")
+    try:
+        _spool_table_keys(table, storage.iter_table_keys(table.uri), keys_file, dialect.provider_key)
+    except BaseException:
+        keys_file.unlink(missing_ok=True)
+        raise
+    return PreparedInput(
+        summary=InputSummary(format=dialect.native_format, count=table.rows, total_bytes=0),
+        keys_file=keys_file,
+        fingerprint=fingerprint.hexdigest(),
+        in_place_uri=table.uri,
+    )
+
+
+def _spool_table_keys(table: TableInput, keys: Iterable[str], target: Path, provider_key: Callable[[str], str]) -> None:
+    """Write the table's keys to ``target``, refusing an empty, non-string or duplicate key as file inputs do.
+
+    Errors name the row (from 1, in the order the table lists them); the count must be the table's row count,
+    or the table changed while it was read.
+    """
+    count = 0
+    with KeyLog() as ids, target.open("wb") as sink:
+        for count, key in enumerate(keys, start=1):
+            if not isinstance(key, str) or not key:
+                raise InputValidationError(
+                    f"row {count}: 'key' must be a non-empty string, got {key!r}", source=table.uri
+                )
+            provider_id = provider_key(key)
+            ids.add(count, provider_id, None if provider_id == key else key)
+            sink.write(key_line(key))
+        duplicate = ids.first_duplicate()
+    if duplicate is not None:
+        if duplicate.key == duplicate.first_key:
+            reason = f"duplicate key {duplicate.key!r} (first used on row {duplicate.first_line})"
+        else:
+            reason = (
+                f"duplicate provider id: key {duplicate.key!r} would reach the provider under the same id as "
+                f"the key on row {duplicate.first_line}"
+            )
+        raise InputValidationError(f"row {duplicate.line}: {reason}", source=table.uri)
+    if count != table.rows:
+        raise InputValidationError(
+            f"the table listed {count:,} keys but has {table.rows:,} rows: it changed while it was read; try again",
+            source=table.uri,
+        )
+
+
+def _copy_as_sent(stored: StoredObject, target: Path, *, skip_bom: bool) -> None:
+    """Copy a stored object to ``target`` as the provider must receive it: without its BOM, lone CRs as LF."""
+    with stored.open() as raw, target.open("wb") as sink:
+        skip = len(UTF8_BOM) if skip_bom else 0
+        carry = b""
+        while chunk := raw.read(READ_BYTES):
+            if skip:
+                dropped = min(skip, len(chunk))
+                chunk, skip = chunk[dropped:], skip - dropped
+            data = carry + chunk
+            carry = b"\r" if data.endswith(b"\r") else b""
+            sink.write(_LONE_CR.sub(b"\n", data[: len(data) - len(carry)]))
+        if carry:
+            sink.write(b"\n")
+
+
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 def _resolve(source: str | Sequence[Mapping[str, Any]]) -> str | Sequence[Mapping[str, Any]]:
@@ -280,13 +462,13 @@ def _check_stored_size(file: InputFile, byte_limit: int | None, provider: str) -
         )
 
 
-def _inline_records(items: object, embeddings: bool) -> Iterator[tuple[int, dict[str, Any], int]]:
+def _inline_records(items: object, embeddings: bool, vertex: bool) -> Iterator[tuple[int, dict[str, Any], int]]:
     if isinstance(items, (bytes, Mapping)) or not isinstance(items, Sequence):
         raise InputValidationError("inline input must be a list of request dicts", source=INLINE_SOURCE)
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise InputValidationError("each inline request must be a dict", source=INLINE_SOURCE, line=index + 1)
-        line = item if _is_native(item) else gemini.canonical_line(item, index, embeddings=embeddings)
+        line = item if _is_native(item) else gemini.canonical_line(item, index, embeddings=embeddings, vertex=vertex)
         yield index + 1, dict(line), len(_encode(line)) + 1
 
 

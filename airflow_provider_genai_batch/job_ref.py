@@ -39,6 +39,8 @@ class BatchJobRef(BaseModel):
     keys_uri: str | None = None
     output_uri: str | None = None
     embeddings: bool = False
+    destination: str | None = None
+    """Where the job was told to write its output (``gs://...``, ``bq://...``); None for the provider's default."""
 
     def to_xcom(self) -> dict[str, Any]:
         """The JSON dict pushed to XCom, stored, and passed to triggers."""

@@ -19,6 +19,9 @@ lost go to ``duplicates.jsonl``.
 The manifest is written last and only ever names complete files: an earlier manifest is removed before
 anything is rewritten, every file is written under a temporary name and renamed into place, and the
 manifest itself is written under a temporary name and renamed.
+
+A job whose output went to a table (:func:`writes_table`) is not landed row by row unless asked:
+:func:`land_counts` writes only the manifest, naming the table and the counts the provider reported.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from airflow_provider_genai_batch.formats.results import (
 )
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.models import BatchJob, JobState, ResultCounts, ResultsManifest
+from airflow_provider_genai_batch.spec import is_table_uri
 
 log = logging.getLogger(__name__)
 
@@ -148,11 +152,56 @@ def land_results(
         written_at=datetime.now(timezone.utc),
         unmatched_uri=unmatched_uri,
         duplicates_uri=duplicates_uri,
+        output_location=job.output_location,
     )
+    _write_manifest(manifest, directory)
+    return manifest
+
+
+def writes_table(job: BatchJob, ref: BatchJobRef) -> bool:
+    """Whether the job's output went to a table: the place the provider reports (else the destination it was
+    given) has a table scheme (:data:`~airflow_provider_genai_batch.spec.TABLE_SCHEMES`, ``bq://``)."""
+    return is_table_uri(job.output_location or ref.destination)
+
+
+def land_counts(job: BatchJob, ref: BatchJobRef, directory: ObjectStoragePath) -> ResultsManifest:
+    """Write only ``manifest.json`` for a job whose results stay where the provider wrote them (a table).
+
+    The counts are the provider's: succeeded and failed as it reports them, and every other input row
+    (still pending, or never reported) missing — cancelled or expired when the job was. ``total`` is the
+    submitted request count, else the provider's total. Files landed here earlier are removed, so the
+    directory never pairs this manifest with another landing's rows.
+    """
+    (directory / MANIFEST_FILE).unlink(missing_ok=True)
+    for name in (RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE):
+        (directory / name).unlink(missing_ok=True)
+    stats = job.stats
+    total = ref.request_count or stats.total
+    succeeded, failed = min(stats.succeeded, total), min(stats.failed, max(total - stats.succeeded, 0))
+    unanswered = _UNANSWERED_STATUS.get(job.state, RowStatus.MISSING)
+    counts = ResultCounts.model_validate(
+        {"total": total, "succeeded": succeeded, "failed": failed, unanswered.value: total - succeeded - failed}
+    )
+    manifest = ResultsManifest(
+        job_ref=ref,
+        state=job.state,
+        provider_state=job.provider_state,
+        error_message=job.error_message,
+        counts=counts,
+        results_uri=None,
+        manifest_uri=str(directory / MANIFEST_FILE),
+        written_at=datetime.now(timezone.utc),
+        output_location=job.output_location,
+    )
+    _write_manifest(manifest, directory)
+    return manifest
+
+
+def _write_manifest(manifest: ResultsManifest, directory: ObjectStoragePath) -> None:
+    """Write the manifest under a temporary name and rename it into place: a reader never sees half of it."""
     staged = directory / f".{MANIFEST_FILE}.{uuid.uuid4().hex}.partial"
     staged.write_text(manifest.model_dump_json(indent=2))
-    staged.rename(manifest_path)
-    return manifest
+    staged.rename(directory / MANIFEST_FILE)
 
 
 def redacted_job(job: BatchJob, redact: Callable[[str], str]) -> BatchJob:

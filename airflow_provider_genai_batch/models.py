@@ -78,6 +78,8 @@ class BatchJob(BaseModel):
     error_file: str | None = None
     has_inline_output: bool = False
     error_message: str | None = None
+    output_location: str | None = None
+    """The exact place the provider wrote the job's output (a GCS directory, a table URI), where it says."""
     raw: dict[str, Any] = Field(default_factory=dict, repr=False)
 
 
@@ -128,10 +130,13 @@ class ResultsManifest(BaseModel):
     provider_state: str | None = None
     error_message: str | None = None
     counts: ResultCounts
-    results_uri: str
+    results_uri: str | None
+    """The landed ``results.jsonl``; None when the results stayed where the provider wrote them (a table)."""
     manifest_uri: str
     written_at: datetime
     unmatched_uri: str | None = None
     """Rows that joined no input key, when there were any."""
     duplicates_uri: str | None = None
     """Rows that lost to another row for the same key, when there were any."""
+    output_location: str | None = None
+    """Where the provider wrote the job's output (its GCS directory, its table), where it says."""

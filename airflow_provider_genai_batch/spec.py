@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
+
+TABLE_SCHEMES = frozenset({"bq"})
+"""URI schemes that name a table (rows with columns), not a file: ``bq://project.dataset.table``."""
+
+
+def is_table_uri(uri: str | None) -> bool:
+    """Whether ``uri`` names a table: its scheme is one of :data:`TABLE_SCHEMES`."""
+    if not uri:
+        return False
+    scheme, sep, _ = uri.partition("://")
+    return bool(sep) and scheme.lower() in TABLE_SCHEMES
 
 
 class BatchKind(str, enum.Enum):
@@ -42,7 +53,9 @@ class BatchSpec:
     ``replaces`` names the earlier job of the same task this one is made instead of (it ended badly, or
     the user forced a resubmit): where a create is idempotent by token, the token must differ from it;
     ``endpoint`` names the endpoint native lines target where a provider has several (OpenAI);
-    ``labels`` go where the provider keeps user labels, and are refused where it has none.
+    ``labels`` go where the provider keeps user labels, and are refused where it has none;
+    ``destination`` is where the provider writes the job's output (a URI whose scheme is one of its
+    ``capabilities.destinations``), None for where it writes by default.
     """
 
     model: str
@@ -54,8 +67,36 @@ class BatchSpec:
     replaces: str | None = None
     endpoint: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    destination: str | None = None
 
     @property
     def embeddings(self) -> bool:
         """True for an embeddings batch."""
         return self.kind is BatchKind.EMBED
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object in the provider's own storage (a ``gs://`` object for Vertex) that its hook can read.
+
+    ``open`` returns a fresh binary stream of the stored bytes, read as it streams (never whole in memory);
+    a job can read the object in place, so an input that needs no rewriting is not uploaded again.
+    """
+
+    uri: str
+    size: int
+    """Bytes as stored."""
+    open: Callable[[], IO[bytes]]
+
+
+@dataclass(frozen=True)
+class TableInput:
+    """A table of requests a provider reads itself (``bq://project.dataset.table``), its schema already checked.
+
+    ``version`` changes whenever the table's data changes, so it stands in for the requests in the input
+    fingerprint: an edited table is a different input.
+    """
+
+    uri: str
+    rows: int
+    version: str

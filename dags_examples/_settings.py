@@ -11,3 +11,5 @@ OPENAI_CONN_ID = "openai_batch_default"
 ANTHROPIC_CONN_ID = "anthropic_batch_default"
 GATEWAY_CONN_ID = "genai_gateway_default"
 BEDROCK_CONN_ID = "bedrock_batch_default"
+VERTEX_CONN_ID = "genai_vertex_default"
+VERTEX_BIGQUERY_DATASET = os.environ.get("GENAI_BATCH_VERTEX_DATASET", "genai_batch_examples")

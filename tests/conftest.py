@@ -18,9 +18,11 @@ from collections.abc import Iterator  # noqa: E402
 import pytest  # noqa: E402
 
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer  # noqa: E402
+from airflow_provider_genai_batch.testing.gcs import GcsServer  # noqa: E402
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server  # noqa: E402
 
 BEDROCK_BUCKET = "genai-batch-test"
+VERTEX_BUCKET = "genai-batch-vertex-test"
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
@@ -57,3 +59,25 @@ def bedrock_bucket(moto_s3: MotoS3Server, bedrock_emulator: EmulatorServer) -> s
     bedrock_emulator.reset()
     moto_s3.reset()
     return moto_s3.create_bucket(BEDROCK_BUCKET)
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[GcsServer]:
+    """gcp-storage-emulator (in memory) on a free loopback port, for the whole session."""
+    with GcsServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def vertex_emulator(gcs_server: GcsServer) -> Iterator[EmulatorServer]:
+    """An emulator whose Vertex jobs read and write the GCS server (and its BigQuery store); short job timings."""
+    with EmulatorServer(pending_seconds=0.2, running_seconds=0.3, gcs_endpoint_url=gcs_server.endpoint_url) as server:
+        yield server
+
+
+@pytest.fixture
+def vertex_bucket(gcs_server: GcsServer, vertex_emulator: EmulatorServer) -> str:
+    """An empty bucket and an emulator reset to its launch config, for each test."""
+    vertex_emulator.reset()
+    gcs_server.reset()
+    return gcs_server.create_bucket(VERTEX_BUCKET)

@@ -409,6 +409,7 @@ class AnthropicDialect:
     default_max_tokens: int = DEFAULT_MAX_TOKENS
 
     provider: ClassVar[str] = PROVIDER
+    vertex_fields: ClassVar[bool] = False
     native_format: ClassVar[InputFormat] = InputFormat.ANTHROPIC
     limits: ClassVar[ProviderLimits] = ProviderLimits(max_requests=100_000, max_inline_bytes=256_000_000)
     capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
@@ -465,6 +466,9 @@ class AnthropicDialect:
                         f"anthropic-version {self.anthropic_version} rejects citations on a user text block "
                         f"({where}); pin {PINNED_VERSION}"
                     )
+
+    def passes_through(self, *, model: str, embeddings: bool) -> bool:
+        return True
 
     def provider_key(self, key: str) -> str:
         return portable_id(key)

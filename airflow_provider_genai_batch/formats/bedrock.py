@@ -421,6 +421,7 @@ class BedrockDialect:
     default_max_tokens: int = anthropic.DEFAULT_MAX_TOKENS
 
     provider: ClassVar[str] = PROVIDER
+    vertex_fields: ClassVar[bool] = False
     native_format: ClassVar[InputFormat] = InputFormat.BEDROCK
     limits: ClassVar[ProviderLimits] = ProviderLimits(min_requests=100)
     capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
@@ -440,6 +441,9 @@ class BedrockDialect:
     def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
         check_native(line, invocation_type=self.invocation_type)
         return None
+
+    def passes_through(self, *, model: str, embeddings: bool) -> bool:
+        return True
 
     def provider_key(self, key: str) -> str:
         return record_id(key)

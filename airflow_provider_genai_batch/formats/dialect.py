@@ -32,7 +32,9 @@ class ProviderCapabilities(BaseModel):
     """What a provider's batch API can do; shown in the README's provider table.
 
     ``find_by_key``: a job can be found again by the idempotency key it carries (so a failed create can
-    be checked before it is retried). ``labels``: user labels can be put on a job.
+    be checked before it is retried). ``labels``: user labels can be put on a job. ``destinations``: the
+    URI schemes a job may be told to write its output to (``gs``, ``bq``); empty where the provider writes
+    where its own service (or connection) says, so a ``destination`` is refused before anything is read.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -44,6 +46,7 @@ class ProviderCapabilities(BaseModel):
     delete: bool = True
     find_by_key: bool = True
     labels: bool = False
+    destinations: frozenset[str] = frozenset()
 
 
 class Dialect(Protocol):
@@ -57,6 +60,11 @@ class Dialect(Protocol):
     @property
     def native_format(self) -> InputFormat:
         """The batch line format the provider reads."""
+
+    @property
+    def vertex_fields(self) -> bool:
+        """Whether requests may hold the fields only Vertex AI reads (``routingConfig``, ``Tool.retrieval``, ...),
+        which the Gemini Developer API, and every provider translating Gemini requests, refuses."""
 
     @property
     def limits(self) -> ProviderLimits:
@@ -73,6 +81,10 @@ class Dialect(Protocol):
 
     def to_native(self, line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
         """A canonical line in the provider's format; ValueError naming what cannot be expressed."""
+
+    def passes_through(self, *, model: str, embeddings: bool) -> bool:
+        """Whether a canonical (Gemini-format) line is sent as it is where the native format is Gemini's; False
+        where even such a line is translated (Vertex text-embedding models read instances)."""
 
     def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
         """Check a line already in the provider's format; returns the endpoint it targets, if any."""

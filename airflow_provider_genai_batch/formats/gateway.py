@@ -326,6 +326,7 @@ class GatewayInlineDialect:
     default_max_tokens: int = anthropic.DEFAULT_MAX_TOKENS
 
     provider: ClassVar[str] = PROVIDER
+    vertex_fields: ClassVar[bool] = False
     native_format: ClassVar[InputFormat] = InputFormat.GEMINI
 
     @property
@@ -367,6 +368,9 @@ class GatewayInlineDialect:
                 line, model=model, embeddings=False
             )
 
+    def passes_through(self, *, model: str, embeddings: bool) -> bool:
+        return True
+
     def provider_key(self, key: str) -> str:
         """The target's id for a key (the gateway makes ``metadata.key`` the target's custom id)."""
         return key if self.target == gemini.PROVIDER else portable_id(key)
@@ -386,6 +390,7 @@ class GatewayDialect:
     default_max_tokens: int = anthropic.DEFAULT_MAX_TOKENS
 
     provider: ClassVar[str] = PROVIDER
+    vertex_fields: ClassVar[bool] = False
 
     @property
     def native_format(self) -> InputFormat:
@@ -416,6 +421,9 @@ class GatewayDialect:
         if endpoint not in (None, openai.CHAT_URL):
             raise ValueError(f"'url' {endpoint!r} cannot go through the gateway: its batch route names no endpoint")
         return endpoint
+
+    def passes_through(self, *, model: str, embeddings: bool) -> bool:
+        return True
 
     def provider_key(self, key: str) -> str:
         return self.target.provider_key(key)

@@ -48,6 +48,14 @@ _GENERATION = frozenset(
 _VERTEX_ONLY = frozenset(
     {"routing_config", "model_selection_config", "audio_timestamp", "model_armor_config", "generation_output_config"}
 )
+# Where google-genai puts each Vertex-only config field on Vertex's wire: (under generationConfig, REST name).
+_VERTEX_WIRE = {
+    "routing_config": (True, "routingConfig"),
+    "model_selection_config": (True, "modelConfig"),
+    "audio_timestamp": (True, "audioTimestamp"),
+    "model_armor_config": (False, "modelArmorConfig"),
+    "generation_output_config": (False, "outputConfig"),
+}
 _EMBED_CONFIG = frozenset({"task_type", "title", "output_dimensionality"})
 CANONICAL_ITEM_FIELDS = frozenset({"key", "request", "metadata"})
 SDK_ITEM_FIELDS = frozenset({"key", "metadata", "model", "contents", "config"})
@@ -210,8 +218,9 @@ def _config(item: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
     return fields
 
 
-def generate_request_from_sdk(item: Mapping[str, Any]) -> dict[str, Any]:
-    """An SDK-style inlined request (``contents`` + snake_case ``config``) as a REST GenerateContentRequest."""
+def generate_request_from_sdk(item: Mapping[str, Any], *, vertex: bool = False) -> dict[str, Any]:
+    """An SDK-style inlined request (``contents`` + snake_case ``config``) as a REST GenerateContentRequest; with
+    ``vertex``, for Vertex AI, whose own config fields go where google-genai puts them (their values as written)."""
     request: dict[str, Any] = {"contents": to_contents(item["contents"])}
     if "model" in item:
         request["model"] = sdk_model(item["model"])
@@ -219,9 +228,12 @@ def generate_request_from_sdk(item: Mapping[str, Any]) -> dict[str, Any]:
     generation_fields = message_fields("GenerationConfig")
     generation: dict[str, Any] = {}
     for snake, (name, value) in _config(item).items():
-        if snake in _VERTEX_ONLY:
+        if snake in _VERTEX_ONLY and not vertex:
             raise ValueError(f"config field {name!r} is only supported on Vertex AI, not the Gemini API")
-        if snake == "system_instruction":
+        if snake in _VERTEX_ONLY:
+            generation_field, wire_name = _VERTEX_WIRE[snake]
+            (generation if generation_field else request)[wire_name] = value
+        elif snake == "system_instruction":
             request["systemInstruction"] = to_content(value)
         elif snake == "cached_content":
             request["cachedContent"] = _cached_content_name(value)
@@ -256,20 +268,21 @@ def embed_request_from_sdk(item: Mapping[str, Any]) -> dict[str, Any]:
     return request
 
 
-def canonical_line(item: Mapping[str, Any], index: int, *, embeddings: bool) -> dict[str, Any]:
+def canonical_line(item: Mapping[str, Any], index: int, *, embeddings: bool, vertex: bool = False) -> dict[str, Any]:
     """One inline request dict as a canonical ``{"key", "request"}`` line; InputValidationError naming the item.
+    ``vertex``: the requests go to Vertex AI, so an SDK-style item may set its own config fields.
 
     Accepts the canonical shape itself or an SDK-style item, and nothing beside their fields. The key comes from
     ``key``, then ``metadata.key`` (each a non-empty string), and otherwise is the item's position (``"0"``, ...).
     """
     try:
-        return _canonical_line(item, index, embeddings)
+        return _canonical_line(item, index, embeddings, vertex)
     except (KeyError, ValueError) as err:
         reason = f"missing {err}" if isinstance(err, KeyError) else str(err)
         raise InputValidationError(reason, source=INLINE_SOURCE, line=index + 1) from None
 
 
-def _canonical_line(item: Mapping[str, Any], index: int, embeddings: bool) -> dict[str, Any]:
+def _canonical_line(item: Mapping[str, Any], index: int, embeddings: bool, vertex: bool) -> dict[str, Any]:
     metadata = item.get("metadata")
     key = _item_key(item, metadata, index)
     check_metadata(metadata, key)
@@ -281,7 +294,7 @@ def _canonical_line(item: Mapping[str, Any], index: int, embeddings: bool) -> di
         request = embed_request_from_sdk(item)
     else:
         _check_item_fields(item, SDK_ITEM_FIELDS, "an SDK-style item", _SDK_HINT)
-        request = generate_request_from_sdk(item)
+        request = generate_request_from_sdk(item, vertex=vertex)
     line = {"key": key, "request": request}
     if metadata is not None:
         line["metadata"] = metadata
@@ -449,6 +462,7 @@ class GeminiDialect:
     """The Gemini Developer API's format policy: the canonical format is its own, keys travel as they are."""
 
     provider: ClassVar[str] = PROVIDER
+    vertex_fields: ClassVar[bool] = False
     native_format: ClassVar[InputFormat] = InputFormat.GEMINI
     limits: ClassVar[ProviderLimits] = ProviderLimits(max_file_bytes=2 * 1024**3, max_inline_bytes=20 * 1024**2)
     capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
@@ -465,6 +479,9 @@ class GeminiDialect:
 
     def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
         return None
+
+    def passes_through(self, *, model: str, embeddings: bool) -> bool:
+        return True
 
     def provider_key(self, key: str) -> str:
         return key

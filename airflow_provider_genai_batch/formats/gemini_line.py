@@ -20,8 +20,9 @@ from airflow_provider_genai_batch.formats.gemini_schema import (
 LINE_FIELDS = frozenset({"key", "request", "metadata"})
 
 
-def check_line(line: Mapping[str, Any], *, embeddings: bool) -> None:
-    """Raise ValueError naming the first problem of a ``{"key", "request", "metadata"?}`` line."""
+def check_line(line: Mapping[str, Any], *, embeddings: bool, vertex: bool = False) -> None:
+    """Raise ValueError naming the first problem of a ``{"key", "request", "metadata"?}`` line (for Vertex AI
+    with ``vertex``: its own request fields are allowed)."""
     unknown = sorted(set(line) - LINE_FIELDS)
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(unknown)}")
@@ -41,7 +42,7 @@ def check_line(line: Mapping[str, Any], *, embeddings: bool) -> None:
                 "JSONL requests use the REST shape: put generation parameters under 'generationConfig', "
                 "not an SDK-style 'config'"
             )
-    check_request(request, EMBED_REQUEST if embeddings else GENERATE_REQUEST)
+    check_request(request, EMBED_REQUEST if embeddings else GENERATE_REQUEST, vertex=vertex)
 
 
 def check_metadata(metadata: Any, key: Any) -> None:

@@ -5,6 +5,9 @@ plus a small reviewed overlay (ranges, allowed values, required fields, newer an
 compiled once, at import, into one checker per message, which reads a request the way the API's proto-JSON
 parser does: either spelling of a field name (but not both), ``null`` as unset, integers as JSON numbers or
 decimal strings, bytes as base64. The first problem raises :class:`RequestShapeError` naming its JSON path.
+
+A second set of checkers, for Vertex AI, also takes the Vertex-only fields (whose values Vertex checks itself;
+the schema knows their names only); every other check is the same.
 """
 
 from __future__ import annotations
@@ -62,13 +65,18 @@ class MessageSpec:
     name: str
     fields: dict[str, FieldSpec] = field(default_factory=dict)
     vertex_only: frozenset[str] = frozenset()
+    vertex_names: dict[str, str] = field(default_factory=dict)
+    """The Vertex-only fields: JSON name to proto name."""
     check: Check = field(default=lambda value: None, repr=False)
 
 
-def check_request(request: Any, message: str = GENERATE_REQUEST, *, path: str = "request") -> None:
-    """Raise :class:`RequestShapeError` for the first thing in ``request`` the API would reject."""
+def check_request(
+    request: Any, message: str = GENERATE_REQUEST, *, path: str = "request", vertex: bool = False
+) -> None:
+    """Raise :class:`RequestShapeError` for the first thing in ``request`` the API would reject (Vertex AI's
+    API with ``vertex``: its own fields are allowed)."""
     try:
-        _MESSAGES[message].check(request)
+        (_VERTEX_MESSAGES if vertex else _MESSAGES)[message].check(request)
     except RequestShapeError as err:
         err.root = path
         raise
@@ -129,9 +137,10 @@ _TIMESTAMP = re.compile(
 )
 
 
-def _load() -> tuple[dict[str, MessageSpec], dict[str, dict[str, int]]]:
+def _load(*, vertex: bool = False) -> tuple[dict[str, MessageSpec], dict[str, dict[str, int]]]:
     """Compile the shipped schema: every message's fields first, then one checker per message, then the field
-    entries the checkers read (a field holding a message checks it with that message's checker)."""
+    entries the checkers read (a field holding a message checks it with that message's checker). With ``vertex``,
+    the Vertex-only fields are entries too."""
     document = json.loads(resources.files(__package__).joinpath("gemini_schema.json").read_text(encoding="utf-8"))
     enums = {name: dict(spec["values"]) for name, spec in document["enums"].items()}
     messages = {name: _message_spec(name, spec) for name, spec in document["messages"].items()}
@@ -140,6 +149,8 @@ def _load() -> tuple[dict[str, MessageSpec], dict[str, dict[str, int]]]:
         messages[name].check = _message_check(messages[name], entries[name], _finish_check(messages[name], spec))
     for name, spec in document["messages"].items():
         entries[name].update(_entries(messages[name], spec, messages, enums))
+        if vertex:
+            entries[name].update(_vertex_entries(messages[name]))
     return messages, enums
 
 
@@ -162,9 +173,17 @@ def _message_spec(name: str, spec: Mapping[str, Any]) -> MessageSpec:
     for json_name, raw in spec["fields"].items():
         field_spec = _field_spec(json_name, raw)
         message.fields[json_name] = message.fields[field_spec.proto_name] = field_spec
-    vertex_only = spec.get("vertex_only", {})
-    message.vertex_only = frozenset(vertex_only) | frozenset(vertex_only.values())
+    message.vertex_names = {**spec.get("vertex_only", {}), **_VERTEX_WIRE_NAMES.get(name, {})}
+    message.vertex_only = frozenset(message.vertex_names) | frozenset(message.vertex_names.values())
     return message
+
+
+_VERTEX_WIRE_NAMES: dict[str, dict[str, str]] = {
+    "GenerationConfig": {"modelConfig": "model_config"},
+    "GenerateContentRequest": {"outputConfig": "output_config"},
+}
+"""Vertex-only fields google-genai sends (for ``model_selection_config`` and ``generation_output_config``) that
+the schema's overlay does not list."""
 
 
 Entry = tuple[str | None, str | None, type | None, int, float, float, Check]
@@ -192,6 +211,16 @@ def _entries(
         entries[json_name] = (None, oneof, plain, numeric, low, high, check)
         if field_spec.proto_name != json_name:
             entries[field_spec.proto_name] = (json_name, oneof, plain, numeric, low, high, check)
+    return entries
+
+
+def _vertex_entries(message: MessageSpec) -> dict[str, Entry]:
+    """The Vertex-only fields of ``message`` under both spellings, any value allowed (Vertex checks it)."""
+    entries: dict[str, Entry] = {}
+    for json_name, proto_name in message.vertex_names.items():
+        entries[json_name] = (None, None, None, 0, 0, 0, _any)
+        if proto_name != json_name:
+            entries[proto_name] = (json_name, None, None, 0, 0, 0, _any)
     return entries
 
 
@@ -533,3 +562,4 @@ _SIMPLE_CHECKS: dict[str, Check] = {
 }
 
 _MESSAGES, _ENUMS = _load()
+_VERTEX_MESSAGES, _ = _load(vertex=True)

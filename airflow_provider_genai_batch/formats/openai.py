@@ -529,6 +529,7 @@ class OpenAIDialect:
     """OpenAI's format policy: ``custom_id/method/url/body`` lines, uploaded as a file, portable ids."""
 
     provider: ClassVar[str] = PROVIDER
+    vertex_fields: ClassVar[bool] = False
     native_format: ClassVar[InputFormat] = InputFormat.OPENAI
     limits: ClassVar[ProviderLimits] = ProviderLimits(max_requests=50_000, max_file_bytes=200_000_000)
     capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
@@ -549,6 +550,9 @@ class OpenAIDialect:
         if line_model != model:
             raise ValueError(f"body.model {line_model!r} differs from the batch model {model!r}")
         return endpoint
+
+    def passes_through(self, *, model: str, embeddings: bool) -> bool:
+        return True
 
     def provider_key(self, key: str) -> str:
         return portable_id(key)

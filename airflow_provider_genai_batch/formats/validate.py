@@ -51,12 +51,14 @@ def validate_lines(
     on_key: Callable[[str], object] | None = None,
     on_line: Callable[[dict[str, Any], InputFormat, int], int] | None = None,
     provider_key: Callable[[str], str] | None = None,
+    vertex_fields: bool = False,
 ) -> InputSummary:
     """Validate parsed lines (from :class:`..jsonl.JsonlReader`); raise on the first problem.
 
     ``on_line`` is handed each valid line, its format and its size, and returns the bytes it will cost at
     the provider (after any translation); a ``ValueError`` it raises is reported against the line.
     ``provider_key`` is how the provider will rename keys; two keys that end up as one id are refused.
+    ``vertex_fields``: Gemini-format requests go to Vertex AI, so its own request fields are allowed.
     A duplicate is known only once the lines after it are read, so ``on_key`` and ``on_line`` may have
     seen a few more lines when the error is raised.
     """
@@ -92,7 +94,7 @@ def validate_lines(
                 provider_id = key if provider_key is None else provider_key(key)
                 ids.add(number, provider_id, None if provider_id == key else key)
                 if fmt is InputFormat.GEMINI:
-                    _check_gemini_line(obj, embeddings, source, number)
+                    _check_gemini_line(obj, embeddings, vertex_fields, source, number)
                 if on_line is not None:
                     try:
                         size = on_line(obj, fmt, size)
@@ -164,8 +166,8 @@ def _check_key(obj: dict[str, Any], fmt: InputFormat, limits: InputLimits, sourc
     return key
 
 
-def _check_gemini_line(obj: dict[str, Any], embeddings: bool, source: str, number: int) -> None:
+def _check_gemini_line(obj: dict[str, Any], embeddings: bool, vertex: bool, source: str, number: int) -> None:
     try:
-        check_line(obj, embeddings=embeddings)
+        check_line(obj, embeddings=embeddings, vertex=vertex)
     except ValueError as err:
         raise InputValidationError(str(err), source=source, line=number) from None

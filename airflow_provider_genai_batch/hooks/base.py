@@ -40,7 +40,7 @@ from airflow_provider_genai_batch.hooks.retry import RetryPolicy
 from airflow_provider_genai_batch.hooks.settings import base_url, extras_for, invalid_connection
 from airflow_provider_genai_batch.idempotency import JobIdentity
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
-from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
+from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource, StoredObject, TableInput
 
 T = TypeVar("T")
 
@@ -180,6 +180,28 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
 
     def _op_delete_batch(self, name: str) -> Operation[None]:
         raise self._unsupported("batch delete")
+
+    def open_stored(self, uri: str) -> StoredObject | None:
+        """The object at ``uri`` in this provider's own storage, for a job to read in place; None where
+        ``uri`` is not in storage this hook reads (then it is read as any other path and uploaded).
+
+        Raises ``FileNotFoundError`` for a missing object and ``PermissionError`` for one it may not read
+        (both reported as input errors); ``StoredObject.open`` streams the bytes, with no need to seek.
+        """
+        return None
+
+    def table_input(self, uri: str) -> TableInput | None:
+        """The table at ``uri`` as a job input, its schema checked; None where ``uri`` is no table this
+        provider reads (a ``bq://`` URI then is refused as an input error).
+
+        Raises ``FileNotFoundError`` for a missing table, ``PermissionError`` for one it may not read, and
+        an ``InputValidationError`` naming the table and the column for a schema it cannot submit.
+        """
+        return None
+
+    def iter_table_keys(self, uri: str) -> Iterator[str]:
+        """The key of every row of the input table at ``uri``, streamed, in the table's order."""
+        raise self._unsupported("table input")
 
     @abstractmethod
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
@@ -382,12 +404,29 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         if isinstance(spec.source, FileSource) and not caps.file_input:
             raise self._unsupported("file batch input (requests go inline)")
         self.check_labels(spec.labels)
+        self.check_destination(spec.destination)
         return spec
 
     def check_labels(self, labels: Mapping[str, str]) -> None:
         """Raise unless this provider can keep ``labels`` on a job (checked before any input is read)."""
         if labels and not self.capabilities.labels:
             raise self._unsupported(f"job labels (got {', '.join(sorted(labels))})")
+
+    def check_destination(self, destination: str | None) -> None:
+        """Raise unless this provider can write a job's output to ``destination`` (checked before any input is read)."""
+        if destination is None:
+            return
+        scheme, sep, _ = destination.partition("://")
+        allowed = self.capabilities.destinations
+        if sep and scheme.lower() in allowed:
+            return
+        if not allowed:
+            raise GenAIBatchError(
+                f"{self.provider} writes a job's output where its service or connection says; it takes no "
+                f"destination (got {destination!r})"
+            )
+        takes = ", ".join(f"{s}://..." for s in sorted(allowed))
+        raise GenAIBatchError(f"{self.provider} writes a job's output only to {takes}; got destination {destination!r}")
 
     def get_batch(self, name: str) -> BatchJob:
         return self.run(self._op_get_batch(name))

@@ -13,6 +13,7 @@ from airflow_provider_genai_batch.hooks.bedrock import BedrockBatchHook
 from airflow_provider_genai_batch.hooks.gateway import GatewayBatchHook
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
 from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
+from airflow_provider_genai_batch.hooks.vertex import VertexBatchHook
 
 HOOK_CLASSES: tuple[type[BatchHook[Any]], ...] = (
     GeminiBatchHook,
@@ -20,6 +21,7 @@ HOOK_CLASSES: tuple[type[BatchHook[Any]], ...] = (
     AnthropicBatchHook,
     GatewayBatchHook,
     BedrockBatchHook,
+    VertexBatchHook,
 )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from airflow.sdk import BaseOperator
 
-from airflow_provider_genai_batch.completion import BatchCompletionMixin
+from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_bool
 from airflow_provider_genai_batch.earlier_results import set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
 from airflow_provider_genai_batch.hooks.base import BatchHook
@@ -30,8 +30,6 @@ RESUBMIT_STATES = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.EXPIR
 FINGERPRINT_SHOWN = 12
 """How many characters of an input fingerprint a log line shows."""
 
-_TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off", ""})
-
 
 class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     """Submit one batch job to the provider behind ``conn_id``; the same DAG works for every provider.
@@ -39,7 +37,11 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     :param conn_id: a GenAI batch connection; its type picks the provider.
     :param model: the model, as the provider names it.
     :param input: a JSONL path or URI (local, ``s3://``, ``gs://``, ...) or a list of request dicts
-        (canonical ``{"key", "request"}`` or SDK-style ``{"key", "contents", "config"}``).
+        (canonical ``{"key", "request"}`` or SDK-style ``{"key", "contents", "config"}``). Where the provider
+        has storage of its own, an object there (Vertex: ``gs://``) is read through its hook and, when it
+        needs no rewriting, the job reads it in place (nothing is uploaded); a table it reads
+        (``bq://project.dataset.table``) is the input as it is: its row count and keys are checked, and
+        its data version stands in for the requests in the fingerprint.
     :param display_name: job display name; the idempotency key is appended to it.
     :param output_uri: directory for the results and manifest (and the input keys, for the join).
     :param embeddings: submit an embeddings batch instead of a generation batch.
@@ -54,6 +56,11 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     :param max_poll_failures: consecutive failed status polls (each retried by the hook) before giving up.
     :param labels: labels put on the job where the provider keeps them (OpenAI ``metadata``); refused
         before anything is uploaded where it does not.
+    :param destination: where the provider writes the job's output (Vertex: ``gs://bucket/prefix`` or
+        ``bq://project.dataset.table``); refused before anything is read unless its scheme is one the
+        provider writes to. Part of the input fingerprint: a changed destination is a different job.
+    :param land_table_results: when the output went to a table, read its rows back into ``results.jsonl``
+        (see :class:`GenAIBatchSensor`); by default only the manifest and the provider's counts are written.
     :param force_resubmit: submit a new job even when an earlier try of this task instance made one for
         the same input, paying again on purpose (templated: a rendered ``"true"``/``"false"`` works). It
         holds for every try while it is set, so set it for one run (e.g. from ``params``).
@@ -67,7 +74,17 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     input keys are written there.
     """
 
-    template_fields = ("input", "model", "display_name", "output_uri", "conn_id", "labels", "force_resubmit")
+    template_fields = (
+        "input",
+        "model",
+        "display_name",
+        "output_uri",
+        "conn_id",
+        "labels",
+        "force_resubmit",
+        "destination",
+        "land_table_results",
+    )
     operator_extra_links = (GenAIBatchJobLink(),)
     ui_color = "#e8f0fe"
 
@@ -90,6 +107,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         max_poll_failures: int = DEFAULT_MAX_POLL_FAILURES,
         labels: Mapping[str, str] | str | None = None,
         force_resubmit: bool | str = False,
+        destination: str | None = None,
+        land_table_results: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -111,12 +130,15 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         self.max_poll_failures = max_poll_failures
         self.labels = labels
         self.force_resubmit = force_resubmit
+        self.destination = destination
+        self.land_table_results = land_table_results
 
     def execute(self, context: Any) -> dict[str, Any]:
         hook = get_hook(self.conn_id)
         ti = context["ti"]
         key = idempotency_key(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
-        force = _as_bool("force_resubmit", self.force_resubmit)
+        force = as_bool("force_resubmit", self.force_resubmit)
+        as_bool("land_table_results", self.land_table_results)  # a bad switch fails now, not once the job ends
         prepared = self._prepare(hook)
         try:
             earlier = self._earlier_job(context, hook, key, prepared)
@@ -233,10 +255,24 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         return str(write_keys(directory, prepared.iter_keys()))
 
     def _prepare(self, hook: BatchHook[Any]) -> PreparedInput:
-        """Check the connection and labels, then validate and translate the input; nothing is uploaded yet."""
+        """Check the connection, labels and destination, then validate and translate the input; nothing is
+        uploaded yet."""
         hook.check_submittable()
         hook.check_labels(self._labels())
-        return prepare_input(self.input, hook.dialect, model=self.model, embeddings=self.embeddings)
+        hook.check_destination(self._destination())
+        return prepare_input(
+            self.input,
+            hook.dialect,
+            model=self.model,
+            embeddings=self.embeddings,
+            storage=hook,
+            destination=self._destination(),
+        )
+
+    def _destination(self) -> str | None:
+        """The destination as rendered; an empty one (a template that rendered nothing) is none."""
+        destination = self.destination.strip() if isinstance(self.destination, str) else self.destination
+        return destination or None
 
     def _labels(self) -> dict[str, str]:
         """The labels as rendered: a mapping, or JSON text of one (a whole-string template); strings only."""
@@ -261,6 +297,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         source: FileSource | InlineSource
         if prepared.inline is not None:
             source = InlineSource(prepared.inline)
+        elif prepared.in_place_uri is not None:
+            self.log.info("the job reads its input in place from %s: nothing uploaded", prepared.in_place_uri)
+            source = FileSource(prepared.in_place_uri)
         else:
             with prepared.open_upload() as stream:
                 uploaded = hook.upload_file(stream, display_name=f"{display_name}.jsonl")
@@ -276,6 +315,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             replaces=superseded,
             endpoint=prepared.endpoint,
             labels=self._labels(),
+            destination=self._destination(),
         )
         return self._create_once(hook, spec, superseded, lambda: hook.create_batch(spec))
 
@@ -319,13 +359,5 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             keys_uri=keys_uri,
             output_uri=self.output_uri,
             embeddings=self.embeddings,
+            destination=self._destination(),
         )
-
-
-def _as_bool(name: str, value: Any) -> bool:
-    """A switch as rendered: a bool, or its text (``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise GenAIBatchError(f"{name} must be true or false, got {value!r}")

@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
-from airflow_provider_genai_batch.completion import BatchCompletionMixin
+from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_bool
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
 from airflow_provider_genai_batch.polling import DEFAULT_MAX_POLL_FAILURES, PollState, Verdict
@@ -34,9 +34,13 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
     :param cancel_on_timeout: cancel the remote job when the wait times out.
     :param max_failed_ratio: the share of rows that may fail before the task fails.
     :param max_poll_failures: consecutive failed status polls (each retried by the hook) before giving up.
+    :param land_table_results: for a job that wrote its output to a table (a ``bq://`` destination), read
+        the rows back and land them in ``results.jsonl`` as for any job; by default only the manifest is
+        written, with ``results_uri`` None, the table in ``output_location`` and the provider's counts
+        (templated: a rendered ``"true"``/``"false"`` works).
     """
 
-    template_fields = ("job_ref", "output_uri")
+    template_fields = ("job_ref", "output_uri", "land_table_results")
     operator_extra_links = (GenAIBatchJobLink(),)
     ui_color = "#e8f0fe"
 
@@ -52,6 +56,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         cancel_on_timeout: bool = True,
         max_failed_ratio: float = 0.0,
         max_poll_failures: int = DEFAULT_MAX_POLL_FAILURES,
+        land_table_results: bool | str = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", poll_interval)
@@ -66,10 +71,12 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         self.cancel_on_timeout = cancel_on_timeout
         self.max_failed_ratio = max_failed_ratio
         self.max_poll_failures = max_poll_failures
+        self.land_table_results = land_table_results
         self._poke_poll: PollState | None = None
 
     def execute(self, context: Any) -> Any:
         ref = BatchJobRef.parse(self.job_ref)
+        as_bool("land_table_results", self.land_table_results)  # a bad switch fails now, not once the job ends
         context["ti"].xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
         if self.deferrable:
             return self.wait_for(context, ref)

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
+from airflow_provider_genai_batch.testing.gcp_auth import service_account_info
+from airflow_provider_genai_batch.testing.gcs import GcsServer
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,6 +24,9 @@ AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
 BEDROCK_BUCKET = "genai-batch-examples"
+VERTEX_BUCKET = "genai-batch-vertex-examples"
+VERTEX_PROJECT = "genai-batch-examples"
+VERTEX_DATASET = "genai_batch_examples"
 GATEWAY_TARGETS = ("gemini", "openai", "anthropic")
 """The providers the gateway example reaches, each through a connection of its own."""
 
@@ -34,11 +40,30 @@ def dag_s3() -> Iterator[MotoS3Server]:
 
 
 @pytest.fixture(scope="session")
-def dag_emulator(dag_s3: MotoS3Server) -> Iterator[EmulatorServer]:
-    """An emulator whose jobs finish in about a second, requiring the key the DAG connections carry."""
+def dag_gcs() -> Iterator[GcsServer]:
+    """A Cloud Storage server on loopback, with the bucket the Vertex examples' connection names."""
+    with GcsServer() as server:
+        server.create_bucket(VERTEX_BUCKET)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def dag_emulator(dag_s3: MotoS3Server, dag_gcs: GcsServer) -> Iterator[EmulatorServer]:
+    """An emulator whose jobs finish in about a second, requiring the key the DAG connections carry; its
+    BigQuery holds the dataset the Vertex example writes its predictions to."""
     with EmulatorServer(
-        pending_seconds=0.3, running_seconds=0.7, api_key="dag-test-key", s3_endpoint_url=dag_s3.endpoint_url
+        pending_seconds=0.3,
+        running_seconds=0.7,
+        api_key="dag-test-key",
+        s3_endpoint_url=dag_s3.endpoint_url,
+        gcs_endpoint_url=dag_gcs.endpoint_url,
     ) as server:
+        token = httpx.post(f"{server.base_url}/_emulator/vertex/tokens", json={"ttl": 3600}).json()["token"]
+        httpx.post(
+            f"{server.base_url}/bigquery/v2/projects/{VERTEX_PROJECT}/datasets",
+            json={"datasetReference": {"projectId": VERTEX_PROJECT, "datasetId": VERTEX_DATASET}},
+            headers={"Authorization": f"Bearer {token}"},
+        ).raise_for_status()
         yield server
 
 
@@ -86,7 +111,7 @@ class DagRunner:
 
 @pytest.fixture(scope="session")
 def dag_runner(
-    tmp_path_factory: pytest.TempPathFactory, dag_emulator: EmulatorServer, dag_s3: MotoS3Server
+    tmp_path_factory: pytest.TempPathFactory, dag_emulator: EmulatorServer, dag_s3: MotoS3Server, dag_gcs: GcsServer
 ) -> DagRunner:
     home = tmp_path_factory.mktemp("airflow-home")
     data_dir = tmp_path_factory.mktemp("example-data")
@@ -131,6 +156,22 @@ def dag_runner(
                 },
             }
         ),
+        "AIRFLOW_CONN_GENAI_VERTEX_DEFAULT": json.dumps(
+            {
+                "conn_type": "genaivertex",
+                "host": f"{dag_emulator.base_url}/vertex",
+                "password": json.dumps(service_account_info(token_uri=f"{dag_emulator.base_url}/vertex/token")),
+                "extra": {
+                    "project": VERTEX_PROJECT,
+                    "location": "us-central1",
+                    "staging_gcs_uri": f"gs://{VERTEX_BUCKET}/vertex/input",
+                    "output_gcs_uri": f"gs://{VERTEX_BUCKET}/vertex/output",
+                    "gcs_endpoint_url": dag_gcs.endpoint_url,
+                    "bigquery_endpoint_url": dag_emulator.base_url,
+                },
+            }
+        ),
+        "GENAI_BATCH_VERTEX_DATASET": VERTEX_DATASET,
         "AWS_ACCESS_KEY_ID": "testing",  # botocore's default chain signs the Bedrock connection's calls
         "AWS_SECRET_ACCESS_KEY": "testing",
     }

@@ -7,11 +7,21 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
+from airflow_provider_genai_batch.testing.gcs import GcsServer
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
-from tests.dags.conftest import BEDROCK_BUCKET, GATEWAY_TARGETS, REPO, DagRunner
+from tests.dags.conftest import (
+    BEDROCK_BUCKET,
+    GATEWAY_TARGETS,
+    REPO,
+    VERTEX_BUCKET,
+    VERTEX_DATASET,
+    VERTEX_PROJECT,
+    DagRunner,
+)
 
 EXAMPLE_DAG_FILES = sorted(p.name for p in (REPO / "dags_examples").glob("*.py") if not p.name.startswith("_"))
 # Each example DAG that writes files, and the folder (under the examples' data dir) its runs write to.
@@ -22,6 +32,8 @@ OUTPUT_FOLDERS = {
     "genai_batch_gateway": "gateway",
     "genai_batch_cross_provider": "cross_provider",
     "genai_batch_bedrock": "bedrock",
+    "genai_batch_vertex": "vertex",
+    "genai_batch_vertex_gcs": "vertex_gcs",
 }
 
 
@@ -60,6 +72,7 @@ def test_every_example_dag_file_is_covered_by_a_test() -> None:
         "gemini_embeddings.py",
         "gemini_inline.py",
         "gemini_nightly.py",
+        "vertex_batch.py",
     ]
 
 
@@ -222,7 +235,10 @@ def assert_run_landed_without_a_logical_date(dag_runner: DagRunner, folder: str,
     for manifest in manifests:
         assert manifest["state"] == "JOB_STATE_SUCCEEDED"
         assert manifest["counts"]["total"] == manifest["counts"]["succeeded"] > 0
-        assert Path(manifest["results_uri"]).is_relative_to(run_dir)
+        if manifest["results_uri"] is None:  # the predictions stayed in the provider's table
+            assert manifest["output_location"].startswith("bq://")
+        else:
+            assert Path(manifest["results_uri"]).is_relative_to(run_dir)
     written = [str(path.relative_to(dag_runner.data_dir)) for path in root.rglob("*")]
     assert written and not [path for path in written if "None" in path]
 
@@ -262,3 +278,69 @@ def test_the_asset_consumer_runs_without_a_logical_date(dag_runner: DagRunner) -
     result, run = dag_runner.run_without_logical_date("genai_batch_results_consumer")
     _assert_green(result)
     assert run["logical_date"] is None
+
+
+def _bigquery_rows(emulator: EmulatorServer, table_uri: str) -> list[dict[str, Any]]:
+    """The rows of an emulated BigQuery table, read with a token the emulator mints."""
+    project, dataset, table = table_uri.removeprefix("bq://").split(".")
+    token = httpx.post(f"{emulator.base_url}/_emulator/vertex/tokens", json={"ttl": 600}).json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"{emulator.base_url}/bigquery/v2/projects/{project}/datasets/{dataset}/tables/{table}"
+    schema = httpx.get(base, headers=headers).json()["schema"]["fields"]
+    body = httpx.get(f"{base}/data", headers=headers).json()
+    return [
+        {field["name"]: cell["v"] for field, cell in zip(schema, row["f"], strict=True)} for row in body.get("rows", [])
+    ]
+
+
+def test_vertex_nightly_dag_reads_its_export_in_place_and_writes_predictions_to_bigquery(
+    dag_runner: DagRunner, dag_emulator: EmulatorServer, dag_gcs: GcsServer
+) -> None:
+    jobs_before = len(dag_emulator.jobs())
+    staged_before = dag_gcs.list(f"gs://{VERTEX_BUCKET}/vertex/input/")
+    root = dag_runner.data_dir / "vertex"
+    before = run_dirs(root)
+
+    _assert_green(dag_runner.run("genai_batch_vertex", "2026-11-20"))
+
+    run = new_run_dir(root, before)
+    staged = sorted(set(dag_gcs.list(f"gs://{VERTEX_BUCKET}/vertex/input/")) - set(staged_before))
+    assert len(staged) == 1  # exported once; the submit read it in place instead of uploading a copy
+    jobs = dag_emulator.jobs()[jobs_before:]
+    assert len(jobs) == 1
+    creates = [
+        r for r in dag_emulator.requests() if r["method"] == "POST" and r["path"].endswith("/batchPredictionJobs")
+    ]
+    body = creates[-1]["json"]
+    assert body["inputConfig"] == {"instancesFormat": "jsonl", "gcsSource": {"uris": staged}}
+    table = f"bq://{VERTEX_PROJECT}.{VERTEX_DATASET}."
+    assert body["outputConfig"]["predictionsFormat"] == "bigquery"
+    assert body["outputConfig"]["bigqueryDestination"]["outputUri"].startswith(table + "predictions_2026_11_20_")
+    assert body["labels"]["genai_batch_key"].startswith("gbk-")
+    manifest = json.loads((run / "results" / "manifest.json").read_text())
+    assert manifest["results_uri"] is None and not (run / "results" / "results.jsonl").exists()
+    assert manifest["output_location"] == body["outputConfig"]["bigqueryDestination"]["outputUri"]
+    assert outcomes(manifest) == {"total": 40, "succeeded": 40, "failed": 0, "cancelled": 0, "expired": 0, "missing": 0}
+    rows = _bigquery_rows(dag_emulator, manifest["output_location"])
+    assert sorted(row["key"] for row in rows) == [f"2026-11-20-product-{n:03d}" for n in range(40)]
+    assert all(row["status"] == "" and json.loads(row["response"])["candidates"] for row in rows)
+
+
+def test_vertex_gcs_dag_lands_one_row_per_input_key_from_the_prediction_files(
+    dag_runner: DagRunner, dag_emulator: EmulatorServer
+) -> None:
+    jobs_before = len(dag_emulator.jobs())
+    root = dag_runner.data_dir / "vertex_gcs"
+    before = run_dirs(root)
+
+    _assert_green(dag_runner.run("genai_batch_vertex_gcs", "2026-11-20"))
+
+    run = new_run_dir(root, before)
+    input_keys = [line["key"] for line in read_jsonl(run / "input.jsonl")]
+    rows = read_jsonl(run / "results" / "results.jsonl")
+    assert sorted(row["key"] for row in rows) == sorted(input_keys)
+    assert all(row["status"] == "succeeded" and row["text"] for row in rows)
+    manifest = json.loads((run / "results" / "manifest.json").read_text())
+    assert manifest["output_location"].startswith(f"gs://{VERTEX_BUCKET}/vertex/output/prediction-model-")
+    assert manifest["job_ref"]["provider"] == "vertex"
+    assert len(dag_emulator.jobs()) == jobs_before + 1

@@ -29,6 +29,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--job-outcome", choices=get_args(JobOutcome), default="succeed")
     parser.add_argument("--faults", type=json.loads, default={}, help="FaultConfig as JSON (see faults.py).")
     parser.add_argument("--s3-endpoint-url", default=None, help="S3-compatible server for Bedrock jobs.")
+    parser.add_argument("--gcs-endpoint-url", default=None, help="Cloud Storage server for Vertex AI jobs.")
     parser.add_argument("--aws-region", default="us-east-1")
     parser.add_argument("--log-level", default="warning")
     return parser.parse_args(argv)
@@ -45,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         job_outcome=args.job_outcome,
         faults=args.faults,
         s3_endpoint_url=args.s3_endpoint_url,
+        gcs_endpoint_url=args.gcs_endpoint_url,
         aws_region=args.aws_region,
     )
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)

@@ -13,8 +13,9 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from starlette.responses import Response
 
-from airflow_provider_genai_batch.testing.emulator import anthropic, bedrock, control, gateway, gemini, openai
+from airflow_provider_genai_batch.testing.emulator import anthropic, bedrock, control, gateway, gemini, openai, vertex
 from airflow_provider_genai_batch.testing.emulator import faults as fault_injection
+from airflow_provider_genai_batch.testing.emulator.bigquery.routes import router as bigquery_router
 from airflow_provider_genai_batch.testing.emulator.common import EmulatorError
 from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig
 from airflow_provider_genai_batch.testing.emulator.store import EmulatorState
@@ -25,6 +26,8 @@ PROVIDER_ROUTERS: tuple[tuple[str, APIRouter], ...] = (
     ("/openai", openai.router),
     ("/anthropic", anthropic.router),
     ("/bedrock", bedrock.router),
+    ("/vertex", vertex.router),
+    ("", bigquery_router),
 )
 """(path prefix, router) of every emulated provider API. The gateway comes first: its native routes at the
 root (``/v1/batches/{id}?provider=``) match only with a ``provider`` query, which no Gemini client sends."""

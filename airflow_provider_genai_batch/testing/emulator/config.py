@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from airflow_provider_genai_batch.testing.emulator.faults import FaultConfig
 
 JobOutcome = Literal["succeed", "fail", "expire", "stuck", "fail_rows"]
+VertexHoldState = Literal["PAUSED", "UPDATING"]
 """How a job ends: "stuck" stays PENDING for ever; "fail_rows" SUCCEEDS with every row failed."""
 
 
@@ -51,4 +52,18 @@ class EmulatorConfig(BaseModel):
     gateway_raw_states: bool = Field(
         default=False,
         description="The GenAI gateway puts the target's raw provider status in metadata.state (passthrough mode).",
+    )
+    gcs_endpoint_url: str | None = Field(
+        default=None, description="The Cloud Storage server Vertex jobs read their input from and write output to."
+    )
+    vertex_token_ttl: float = Field(
+        default=3600.0, gt=0, description="Seconds an OAuth access token minted by the Vertex emulator stays valid."
+    )
+    vertex_failed_rows: int = Field(
+        default=0,
+        ge=0,
+        description="Vertex jobs created from now on fail this many rows with a service error (PARTIALLY_SUCCEEDED).",
+    )
+    vertex_hold_state: VertexHoldState | None = Field(
+        default=None, description="Vertex jobs created from now on stay in this state once they leave PENDING."
     )

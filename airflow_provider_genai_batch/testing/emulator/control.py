@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from airflow_provider_genai_batch.testing.emulator.common import CONTROL_PREFIX, rfc3339
 from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig
 from airflow_provider_genai_batch.testing.emulator.store import EmulatorState, StateDep
+from airflow_provider_genai_batch.testing.emulator.vertex import auth as vertex_auth
 
 LOGGED_BODY_LIMIT = 64 * 1024
 """JSON bodies up to this size are kept in the request log; larger ones and upload chunks are not."""
@@ -66,6 +67,19 @@ async def update_config(request: Request, state: StateDep) -> dict[str, Any] | J
     except ValidationError as exc:
         return JSONResponse({"detail": exc.errors(include_url=False, include_context=False)}, status_code=422)
     return state.config.model_dump(mode="json")
+
+
+@router.post("/vertex/tokens", response_model=None)
+async def mint_vertex_token(request: Request, state: StateDep) -> dict[str, Any] | JSONResponse:
+    """Mint a Vertex OAuth access token without a service account: {"ttl": seconds} (default: the config's)."""
+    try:
+        body = await request.json() if await request.body() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    ttl = body.get("ttl", state.config.vertex_token_ttl) if isinstance(body, dict) else None
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float):
+        return JSONResponse({"detail": 'The body must be {"ttl": <seconds>}.'}, status_code=400)
+    return {"token": vertex_auth.mint_token(float(ttl))}
 
 
 @router.get("/jobs")

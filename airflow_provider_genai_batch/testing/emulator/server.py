@@ -110,6 +110,8 @@ class EmulatorServer(LoopbackService):
             cmd += ["--api-key", cfg.api_key]
         if cfg.s3_endpoint_url is not None:
             cmd += ["--s3-endpoint-url", cfg.s3_endpoint_url]
+        if cfg.gcs_endpoint_url is not None:
+            cmd += ["--gcs-endpoint-url", cfg.gcs_endpoint_url]
         cmd += ["--aws-region", cfg.aws_region]
         return cmd
 

@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal, Protocol, TypedDict, TypeVar
 from fastapi import Depends, Request
 
 from airflow_provider_genai_batch.testing.emulator import responses
+from airflow_provider_genai_batch.testing.emulator.bigquery.tables import BigQueryTables
 from airflow_provider_genai_batch.testing.emulator.common import random_token
 from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig, JobOutcome
 
@@ -549,12 +550,14 @@ class Store:
 
 @dataclass
 class EmulatorState:
-    """Everything the routers share: the live config, the launch config, the store and the request log."""
+    """Everything the routers share: the live config, the launch config, the store, the BigQuery stand-in's
+    tables and the request log."""
 
     config: EmulatorConfig
     initial_config: EmulatorConfig
     store: Store
     request_log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_LIMIT))
+    bigquery: BigQueryTables = field(default_factory=BigQueryTables)
 
     @classmethod
     def create(cls, config: EmulatorConfig) -> EmulatorState:
@@ -562,9 +565,10 @@ class EmulatorState:
         return cls(config=config, initial_config=config.model_copy(), store=Store(config.data_dir))
 
     def reset(self) -> None:
-        """Back to launch conditions: launch config, no files, no jobs, empty request log."""
+        """Back to launch conditions: launch config, no files, no jobs, no BigQuery tables, empty request log."""
         self.config = self.initial_config.model_copy()
         self.store.reset()
+        self.bigquery.clear()
         self.request_log.clear()
 
 

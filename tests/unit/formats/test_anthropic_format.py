@@ -510,6 +510,7 @@ def test_ended_batch_maps_name_times_counts_results_url_and_keeps_the_raw_object
         "error_file": None,
         "has_inline_output": False,
         "error_message": None,
+        "output_location": None,
         "raw": ENDED_BATCH,
     }
 

@@ -835,6 +835,7 @@ def test_completed_batch_maps_names_files_times_counts_and_keeps_the_raw_object(
         "error_file": "file-HOWS94",
         "has_inline_output": False,
         "error_message": None,
+        "output_location": None,
         "raw": COMPLETED_BATCH,
     }
 
