@@ -25,14 +25,8 @@ CLOCK_SKEW = timedelta(hours=1)
 
 
 def results_extra(manifest: ResultsManifest) -> dict[str, Any]:
-    """The extra of an Asset event for landed results: which job, where its results are, and their counts."""
-    return {
-        "job_name": manifest.job_ref.job_name,
-        "provider": manifest.job_ref.provider,
-        "results_uri": manifest.results_uri,
-        "manifest_uri": manifest.manifest_uri,
-        "counts": manifest.counts.model_dump(),
-    }
+    """The extra of an Asset event for landed results: the whole manifest, as ``manifest.json`` holds it."""
+    return manifest.model_dump(mode="json")
 
 
 def announce_once(
@@ -64,7 +58,8 @@ def announce_once(
 
 
 def already_announced(asset: Asset, extra: Mapping[str, Any], created: datetime | None, log: logging.Logger) -> bool:
-    """Whether ``asset`` has an event with exactly ``extra`` since ``created``; False when that cannot be read."""
+    """Whether ``asset`` has an event for the results ``extra`` announces since ``created``; False when that
+    cannot be read."""
     accessor = InletEventsAccessor(asset_name=asset.name, asset_uri=asset.uri)
     if created is not None:
         since = created if created.tzinfo is not None else created.replace(tzinfo=timezone.utc)
@@ -81,4 +76,19 @@ def already_announced(asset: Asset, extra: Mapping[str, Any], created: datetime 
 
 
 def _same_results(event_extra: Mapping[str, Any] | None, extra: Mapping[str, Any]) -> bool:
-    return event_extra is not None and all(event_extra.get(field) == value for field, value in extra.items())
+    """Whether an event announced the same job's same results: its job, result places and counts agree
+    (not when they were written). An event of an earlier release carries the job's name at the top level."""
+    return event_extra is not None and all(_results_of(event_extra)[k] == v for k, v in _results_of(extra).items())
+
+
+def _results_of(extra: Mapping[str, Any]) -> dict[str, Any]:
+    ref = extra.get("job_ref")
+    job = ref if isinstance(ref, Mapping) else extra
+    return {
+        "provider": job.get("provider"),
+        "job_name": job.get("job_name"),
+        **{field: extra.get(field) for field in _RESULTS_FIELDS},
+    }
+
+
+_RESULTS_FIELDS = ("results_uri", "manifest_uri", "output_location", "counts")

@@ -54,7 +54,7 @@ def measure_upload(kind: str, path: Path, base_url: str, api_key: str) -> dict:
     """Upload ``path`` with our hook (``kind="hook"``) or the google-genai SDK (``"sdk"``); peak RSS in KiB."""
     env = {
         **os.environ,
-        "AIRFLOW_CONN_BENCH": json.dumps({"conn_type": "genai_gemini", "host": base_url, "password": api_key}),
+        "AIRFLOW_CONN_BENCH": json.dumps({"conn_type": "genaigemini", "host": base_url, "password": api_key}),
     }
     script = _HOOK_UPLOAD if kind == "hook" else _SDK_UPLOAD
     out = subprocess.run(

@@ -82,9 +82,9 @@ class Contender:
 
 
 CONTENDERS = (
-    Contender("ours, OpenAI", "ours", "openai", "genai_openai", "/openai/v1", True),
-    Contender("ours, Anthropic", "ours", "anthropic", "genai_anthropic", "/anthropic", True),
-    Contender("ours, Gemini", "ours", "gemini", "genai_gemini", "", True),
+    Contender("ours, OpenAI", "ours", "openai", "genaiopenai", "/openai/v1", True),
+    Contender("ours, Anthropic", "ours", "anthropic", "genaianthropic", "/anthropic", True),
+    Contender("ours, Gemini", "ours", "gemini", "genaigemini", "", True),
     Contender("providers-openai OpenAIBatchTrigger", "providers-openai", "openai", "openai", "/openai/v1", False),
     Contender("common-ai LLMBatchTrigger, OpenAI", "common-ai", "openai", "pydanticai", "/openai/v1", False),
     Contender("common-ai LLMBatchTrigger, Anthropic", "common-ai", "anthropic", "pydanticai", "/anthropic", False),

@@ -1,6 +1,6 @@
 """Amazon Bedrock batch inference: Gemini-format JSONL -> S3 -> a Claude model invocation job -> results.
 
-The connection ``bedrock_batch_default`` (type ``genai_bedrock``) names the region, the service role Bedrock
+The connection ``bedrock_batch_default`` (type ``genaibedrock``) names the region, the service role Bedrock
 assumes, and the S3 input and output prefixes. The submit task validates the 120 prompts (Bedrock needs at
 least 100), translates them to ``{"recordId", "modelInput"}`` records (the Anthropic-on-Bedrock InvokeModel
 body), streams them to the input prefix and creates the job once, with the task's idempotency key as its

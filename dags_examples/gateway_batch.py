@@ -7,7 +7,7 @@ it in the ``model_provider`` extra (sent as ``x-model-provider``). As the gatewa
 * OpenAI: the requests go inline as google-genai style dicts (the gateway translates them to OpenAI chat
   requests); a JSONL file would instead be translated here and uploaded as OpenAI batch lines;
 * Anthropic: the same requests go inline (Anthropic takes no file through the gateway), and the connection's
-  ``default_max_tokens`` is written into a request that sets no ``max_output_tokens``.
+  ``default_output_limit`` is written into a request that sets no ``max_output_tokens``.
 
 Each sensor waits in the triggerer and lands one row per input key; the last task reads all three. Set the
 models to models of each provider.

@@ -32,7 +32,7 @@ else:
 PY
 echo "emulator on http://127.0.0.1:$PORT (log: $DEMO/emulator.log)"
 
-export AIRFLOW_CONN_GEMINI_BATCH_DEFAULT="{\"conn_type\": \"genai_gemini\", \"host\": \"http://127.0.0.1:$PORT\", \"password\": \"demo-key\"}"
+export AIRFLOW_CONN_GEMINI_BATCH_DEFAULT="{\"conn_type\": \"genaigemini\", \"host\": \"http://127.0.0.1:$PORT\", \"password\": \"demo-key\"}"
 DAY=2026-11-20
 "$BIN/airflow" db migrate >"$DEMO/db-migrate.log" 2>&1
 "$BIN/airflow" dags test genai_batch_gemini_nightly "$DAY" >"$DEMO/dags-test.log" 2>&1 || {

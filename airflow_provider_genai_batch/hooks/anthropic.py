@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import msgspec
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import anthropic as wire
@@ -16,6 +16,7 @@ from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field
 from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, origin_of
+from airflow_provider_genai_batch.hooks.settings import OUTPUT_LIMIT_NAMES
 from airflow_provider_genai_batch.idempotency import JobIdentity
 from airflow_provider_genai_batch.models import BatchJob
 from airflow_provider_genai_batch.spec import BatchSpec, InlineSource
@@ -27,14 +28,17 @@ _encode = msgspec.json.Encoder().encode
 class AnthropicSettings(ConnectionSettings):
     """An Anthropic connection: key, pinned ``anthropic-version``, and the max_tokens used when a line has none."""
 
+    model_config = ConfigDict(validate_by_name=True)  # fields with alias choices are also set by their names
+
     anthropic_version: str = Field(
         default=wire.PINNED_VERSION,
         title="anthropic-version",
         description="Pinned API version header. 2026-10-21 rejects sampling parameters in batches.",
     )
-    default_max_tokens: int = Field(
+    default_output_limit: int = Field(
         default=wire.DEFAULT_MAX_TOKENS,
         ge=1,
+        validation_alias=OUTPUT_LIMIT_NAMES,
         title="Default max_tokens",
         description="max_tokens for requests that set no maxOutputTokens (Anthropic requires one).",
     )
@@ -48,7 +52,7 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
     """
 
     default_conn_name = "anthropic_batch_default"
-    conn_type = "genai_anthropic"
+    conn_type = "genaianthropic"
     hook_name = "GenAI Batch: Anthropic"
 
     provider: ClassVar[str] = wire.PROVIDER
@@ -61,7 +65,7 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
     def build_dialect(self) -> Dialect:
         settings = self.settings
         return wire.AnthropicDialect(
-            anthropic_version=settings.anthropic_version, default_max_tokens=settings.default_max_tokens
+            anthropic_version=settings.anthropic_version, default_max_tokens=settings.default_output_limit
         )
 
     def _download_request(self, name: str) -> ApiRequest:

@@ -16,7 +16,7 @@ from typing import IO, Any, ClassVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats import bedrock as wire
@@ -32,7 +32,11 @@ from airflow_provider_genai_batch.hooks.aws import (
 )
 from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
-from airflow_provider_genai_batch.hooks.settings import extras_for, invalid_connection
+from airflow_provider_genai_batch.hooks.settings import (
+    OUTPUT_LIMIT_NAMES,
+    extras_for,
+    invalid_connection,
+)
 from airflow_provider_genai_batch.idempotency import JobIdentity
 from airflow_provider_genai_batch.models import BatchJob, FileInfo, JobState
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource
@@ -44,6 +48,8 @@ _CREDENTIAL_EXTRAS = ("aws_access_key_id", "aws_secret_access_key")
 
 class BedrockSettings(ConnectionSettings):
     """A Bedrock connection: region, service role, S3 prefixes, job timeout, invocation type, credentials."""
+
+    model_config = ConfigDict(validate_by_name=True)  # fields with alias choices are also set by their names
 
     connection_fields: ClassVar[frozenset[str]] = frozenset(
         {"api_key", "base_url", "aws_access_key_id", "aws_secret_access_key"}
@@ -102,9 +108,10 @@ class BedrockSettings(ConnectionSettings):
         title="Upload part size (bytes)",
         description="S3 multipart upload part size; at least 5 MiB.",
     )
-    default_max_tokens: int = Field(
+    default_output_limit: int = Field(
         default=4096,
         ge=1,
+        validation_alias=OUTPUT_LIMIT_NAMES,
         title="Default max tokens",
         description="max_tokens of a translated request that sets no maxOutputTokens.",
     )
@@ -134,7 +141,7 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
     """
 
     default_conn_name = "bedrock_batch_default"
-    conn_type = "genai_bedrock"
+    conn_type = "genaibedrock"
     hook_name = "GenAI Batch: Amazon Bedrock"
 
     provider: ClassVar[str] = wire.PROVIDER
@@ -206,7 +213,7 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
     def build_dialect(self) -> Dialect:
         settings = self.settings
         return wire.BedrockDialect(
-            invocation_type=settings.model_invocation_type, default_max_tokens=settings.default_max_tokens
+            invocation_type=settings.model_invocation_type, default_max_tokens=settings.default_output_limit
         )
 
     def check_submittable(self) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, ClassVar, Literal, cast
 from urllib.parse import quote
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
 from airflow_provider_genai_batch.formats import gateway as wire
@@ -46,6 +46,7 @@ from airflow_provider_genai_batch.hooks.base import ConnectionSettings
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook, GeminiSettings, upload_session_url
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, StreamSlice
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
+from airflow_provider_genai_batch.hooks.settings import OUTPUT_LIMIT_NAMES
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
 from airflow_provider_genai_batch.spec import FileSource, InlineSource
 
@@ -59,6 +60,8 @@ ModelProvider = Literal["gemini", "openai", "anthropic", "bedrock"]
 class GatewaySettings(GeminiSettings):
     """A gateway connection: key, the facade's base URL (``.../genai``), API version, the target provider."""
 
+    model_config = ConfigDict(validate_by_name=True)  # fields with alias choices are also set by their names
+
     form_omits: ClassVar[frozenset[str]] = frozenset({"upload_chunk_size"})  # one POST per upload
 
     api_version: Literal["v1beta", "v1"] = Field(
@@ -69,9 +72,10 @@ class GatewaySettings(GeminiSettings):
         title="Model provider",
         description="The provider the gateway routes to (sent as the x-model-provider header).",
     )
-    default_max_tokens: int = Field(
+    default_output_limit: int = Field(
         default=DEFAULT_MAX_TOKENS,
         ge=1,
+        validation_alias=OUTPUT_LIMIT_NAMES,
         title="Default max_tokens",
         description="maxOutputTokens of a request for an Anthropic target that sets none (Anthropic requires one).",
     )
@@ -87,7 +91,7 @@ class GatewayBatchHook(GeminiBatchHook):
     """Batches at any provider behind a GenAI gateway; the connection names the target provider."""
 
     default_conn_name = "genai_gateway_default"
-    conn_type = "genai_gateway"
+    conn_type = "genaigateway"
     hook_name = "GenAI Batch: GenAI gateway"
 
     provider: ClassVar[str] = wire.PROVIDER
@@ -106,7 +110,7 @@ class GatewayBatchHook(GeminiBatchHook):
     def build_dialect(self) -> GatewayDialect:
         """The target's dialect as the facade carries it; Bedrock batches cannot be made through it."""
         settings = cast(GatewaySettings, self.settings)
-        return wire.target_dialect(settings.model_provider, default_max_tokens=settings.default_max_tokens)
+        return wire.target_dialect(settings.model_provider, default_max_tokens=settings.default_output_limit)
 
     # --- paths: batches/<id> and files/<id>, the id one percent-encoded segment ----------------------
 

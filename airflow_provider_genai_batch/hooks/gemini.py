@@ -52,7 +52,7 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
 
     conn_name_attr = "conn_id"
     default_conn_name = "gemini_batch_default"
-    conn_type = "genai_gemini"
+    conn_type = "genaigemini"
     hook_name = "GenAI Batch: Gemini API"
 
     provider: ClassVar[str] = wire.PROVIDER

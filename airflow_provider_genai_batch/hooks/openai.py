@@ -32,7 +32,7 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
     """Files and batches on the OpenAI API (``Authorization: Bearer``); batches cannot be deleted there."""
 
     default_conn_name = "openai_batch_default"
-    conn_type = "genai_openai"
+    conn_type = "genaiopenai"
     hook_name = "GenAI Batch: OpenAI"
 
     provider: ClassVar[str] = wire.PROVIDER

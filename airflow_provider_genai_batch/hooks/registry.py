@@ -33,10 +33,19 @@ def hook_class_for_provider(provider: str) -> type[BatchHook[Any]]:
     raise GenAIBatchError(f"unknown provider {provider!r}; known: {', '.join(c.provider for c in HOOK_CLASSES)}")
 
 
+CONN_TYPE_PREFIX = "genai"
+
+
+def earlier_conn_type(conn_type: str) -> str:
+    """The name a connection type had before it followed Airflow's rule (no ``_`` or ``-`` in a URI scheme):
+    ``genaigemini`` was ``genai_gemini``. Connections of the earlier type still resolve to the same hook."""
+    return f"{CONN_TYPE_PREFIX}_{conn_type.removeprefix(CONN_TYPE_PREFIX).lstrip('_')}"
+
+
 def hook_class_for_conn_type(conn_type: str | None) -> type[BatchHook[Any]]:
-    """The hook class of an Airflow connection type."""
+    """The hook class of an Airflow connection type, by its name or its earlier name."""
     for cls in HOOK_CLASSES:
-        if cls.conn_type == conn_type:
+        if conn_type in (cls.conn_type, earlier_conn_type(cls.conn_type)):
             return cls
     known = ", ".join(c.conn_type for c in HOOK_CLASSES)
     raise GenAIBatchError(f"connection type {conn_type!r} is not a GenAI batch connection; use one of: {known}")

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, ValidationError
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
+
+OUTPUT_LIMIT_NAMES = AliasChoices("default_output_limit", "default_max_tokens")
+"""The extra names of the output-token limit used when a request sets none: the current one first.
+
+It was ``default_max_tokens``; Airflow's secret masker hides every extra whose name contains "token",
+which blanked its default on the connection form. Connections that still use the old name keep working.
+"""
 
 
 def base_url(host: str | None, port: int | None) -> str | None:
@@ -18,14 +25,35 @@ def base_url(host: str | None, port: int | None) -> str | None:
 
 
 def extras_for(model: type[BaseModel], conn: Any) -> dict[str, Any]:
-    """The connection extras that ``model`` declares; empty form fields (null) keep their defaults.
+    """The connection extras that ``model`` declares, under a field's name or an earlier name of it; empty
+    form fields (null) keep their defaults. A setting given under two of its names is an error.
 
     The key and base URL come only from the password and host fields.
     """
     extra = conn.extra_dejson or {}
-    return {
-        k: v for k, v in extra.items() if k in model.model_fields and k not in ("api_key", "base_url") and v is not None
-    }
+    fields = _field_of_name(model)
+    given = {k: v for k, v in extra.items() if k in fields and v is not None}
+    for field in {fields[k] for k in given}:
+        names = sorted(k for k in given if fields[k] == field)
+        if len(names) > 1:
+            raise GenAIBatchError(
+                f"connection {conn.conn_id!r} sets {' and '.join(map(repr, names))}, which name the same "
+                f"setting; keep only {field!r}"
+            )
+    return given
+
+
+def _field_of_name(model: type[BaseModel]) -> dict[str, str]:
+    """Each extra name a model reads (field names and their alias choices) mapped to its field."""
+    fields: dict[str, str] = {}
+    for name, info in model.model_fields.items():
+        if name in ("api_key", "base_url"):
+            continue
+        aliases = info.validation_alias.choices if isinstance(info.validation_alias, AliasChoices) else []
+        for alias in (name, *aliases):
+            if isinstance(alias, str):
+                fields[alias] = name
+    return fields
 
 
 def invalid_connection(conn_id: str, kind: str, err: ValidationError) -> GenAIBatchError:

@@ -298,7 +298,7 @@ def airflow_env(home: Path, dags_dir: Path, api_port: int, emulator: EmulatorSer
         "AIRFLOW__TRIGGERER__ON_KILL_TIMEOUT": "30",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW_CONN_GEMINI_BATCH_DEFAULT": json.dumps(
-            {"conn_type": "genai_gemini", "host": emulator.base_url, "password": API_KEY}
+            {"conn_type": "genaigemini", "host": emulator.base_url, "password": API_KEY}
         ),
     }
 

@@ -71,7 +71,7 @@ def test_clearing_a_succeeded_sensor_relands_without_a_second_asset_event(af: Ai
         "the consumer DAG to run once",
     )
     (event,) = af.asset_events(pipeline.dag_id)
-    assert event["extra"]["job_name"] == job_name
+    assert event["extra"]["job_ref"]["job_name"] == job_name
 
     af.clear(pipeline.dag_id, run_id, [WAIT], downstream=False)
     af.wait_for_state(pipeline.dag_id, run_id, WAIT, "success", try_number=2)

@@ -124,18 +124,18 @@ def dag_runner(
         "GENAI_BATCH_EXAMPLES_DIR": str(data_dir),
         "GENAI_BATCH_POLL_INTERVAL": "0.3",
         "AIRFLOW_CONN_GEMINI_BATCH_DEFAULT": json.dumps(
-            {"conn_type": "genai_gemini", "host": dag_emulator.base_url, "password": "dag-test-key"}
+            {"conn_type": "genaigemini", "host": dag_emulator.base_url, "password": "dag-test-key"}
         ),
         "AIRFLOW_CONN_OPENAI_BATCH_DEFAULT": json.dumps(
-            {"conn_type": "genai_openai", "host": f"{dag_emulator.base_url}/openai/v1", "password": "dag-test-key"}
+            {"conn_type": "genaiopenai", "host": f"{dag_emulator.base_url}/openai/v1", "password": "dag-test-key"}
         ),
         "AIRFLOW_CONN_ANTHROPIC_BATCH_DEFAULT": json.dumps(
-            {"conn_type": "genai_anthropic", "host": f"{dag_emulator.base_url}/anthropic", "password": "dag-test-key"}
+            {"conn_type": "genaianthropic", "host": f"{dag_emulator.base_url}/anthropic", "password": "dag-test-key"}
         ),
         **{
             f"AIRFLOW_CONN_GENAI_GATEWAY_{target.upper()}": json.dumps(
                 {
-                    "conn_type": "genai_gateway",
+                    "conn_type": "genaigateway",
                     "host": f"{dag_emulator.base_url}/genai",
                     "password": "dag-test-key",
                     "extra": {"model_provider": target},
@@ -145,7 +145,7 @@ def dag_runner(
         },
         "AIRFLOW_CONN_BEDROCK_BATCH_DEFAULT": json.dumps(
             {
-                "conn_type": "genai_bedrock",
+                "conn_type": "genaibedrock",
                 "extra": {
                     "region": "us-east-1",
                     "role_arn": "arn:aws:iam::123456789012:role/BedrockBatch",

@@ -34,7 +34,7 @@ MIB = 1024 * 1024
 def connection(
     monkeypatch: pytest.MonkeyPatch, bedrock_emulator: EmulatorServer, moto_s3: MotoS3Server, bedrock_bucket: str
 ) -> str:
-    """A genai_bedrock connection on the emulator and moto; credentials from botocore's default chain (env)."""
+    """A genaibedrock connection on the emulator and moto; credentials from botocore's default chain (env)."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     extra = {
@@ -47,7 +47,7 @@ def connection(
         "upload_part_size": 5 * MIB,
         "retry_max_wait": 0.1,
     }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "genai_bedrock", "extra": extra}))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "genaibedrock", "extra": extra}))
     return CONN_ID
 
 

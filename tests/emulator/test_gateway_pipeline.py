@@ -50,10 +50,10 @@ def _fresh(emulator: EmulatorServer) -> None:
 
 @pytest.fixture(autouse=True)
 def _connections(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer) -> None:
-    """One genai_gateway connection per target, as a deployment would define them."""
+    """One genaigateway connection per target, as a deployment would define them."""
     for target in TARGETS:
         conn = {
-            "conn_type": "genai_gateway",
+            "conn_type": "genaigateway",
             "host": f"{emulator.base_url}/genai",
             "password": API_KEY,
             "extra": {"model_provider": target, "retry_max_wait": 0.1},
@@ -467,7 +467,7 @@ def test_a_rerun_after_the_job_failed_submits_a_new_job(target, tmp_path, emulat
 
 def test_a_bedrock_target_is_refused_before_any_request(monkeypatch, tmp_path, emulator):
     conn_json = {
-        "conn_type": "genai_gateway",
+        "conn_type": "genaigateway",
         "host": f"{emulator.base_url}/genai",
         "password": API_KEY,
         "extra": {"model_provider": "bedrock"},
@@ -486,7 +486,7 @@ def test_a_bedrock_target_is_refused_before_any_request(monkeypatch, tmp_path, e
 @pytest.mark.parametrize("target", TARGETS)
 def test_the_v1_api_version_runs_a_job_end_to_end(target, monkeypatch, tmp_path, emulator):
     conn_json = {
-        "conn_type": "genai_gateway",
+        "conn_type": "genaigateway",
         "host": f"{emulator.base_url}/genai",
         "password": API_KEY,
         "extra": {"model_provider": target, "api_version": "v1"},

@@ -27,7 +27,7 @@ MIB = 1024 * 1024
 def hook(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> GeminiBatchHook:
     """A Gemini hook on the emulator that prefers 256 KiB upload chunks."""
     conn = {
-        "conn_type": "genai_gemini",
+        "conn_type": "genaigemini",
         "host": emulator.base_url,
         "password": API_KEY,
         "extra": {"upload_chunk_size": 256 * 1024},

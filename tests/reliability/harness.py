@@ -114,11 +114,11 @@ _GATEWAY_CREATE = r"^/genai/v1beta/models/.+:batchGenerateContent$"
 _GATEWAY_UPLOAD = r"^/genai/upload/v1beta/files$"
 
 _CASES = (
-    ProviderCase("gemini", "genai_gemini", "", "gemini-2.5-flash", r":batchGenerateContent$", r"^/upload/"),
-    ProviderCase("openai", "genai_openai", "/openai/v1", "gpt-4o-mini", r"^/openai/v1/batches$", r"^/openai/v1/files$"),
+    ProviderCase("gemini", "genaigemini", "", "gemini-2.5-flash", r":batchGenerateContent$", r"^/upload/"),
+    ProviderCase("openai", "genaiopenai", "/openai/v1", "gpt-4o-mini", r"^/openai/v1/batches$", r"^/openai/v1/files$"),
     ProviderCase(
         "anthropic",
-        "genai_anthropic",
+        "genaianthropic",
         "/anthropic",
         "claude-sonnet-4-5",
         r"^/anthropic/v1/messages/batches$",
@@ -126,7 +126,7 @@ _CASES = (
     ),
     ProviderCase(
         "bedrock",
-        "genai_bedrock",
+        "genaibedrock",
         "/bedrock",
         "anthropic.claude-3-haiku-20240307-v1:0",
         r"^/bedrock/model-invocation-job$",
@@ -147,7 +147,7 @@ _CASES = (
     ),
     ProviderCase(
         "gateway",
-        "genai_gateway",
+        "genaigateway",
         "/genai",
         "gemini-2.5-flash",
         _GATEWAY_CREATE,
@@ -159,7 +159,7 @@ _CASES = (
     ),
     ProviderCase(
         "gateway-openai",
-        "genai_gateway",
+        "genaigateway",
         "/genai",
         "gpt-4o-mini",
         _GATEWAY_CREATE,

@@ -150,10 +150,10 @@ def test_airflow_discovers_the_connection_form():
 
     manager = ProvidersManager()
     assert DISTRIBUTION in manager.providers
-    behaviour = manager.field_behaviours["genai_gemini"]
+    behaviour = manager.field_behaviours["genaigemini"]
     assert behaviour["relabeling"] == {"password": "API Key", "host": "Base URL (optional)"}
-    widgets = {k for k in manager.connection_form_widgets if k.startswith("extra__genai_gemini__")}
-    assert widgets == {f"extra__genai_gemini__{name}" for name in INFO["connection-types"][0]["conn-fields"]}
+    widgets = {k for k in manager.connection_form_widgets if k.startswith("extra__genaigemini__")}
+    assert widgets == {f"extra__genaigemini__{name}" for name in INFO["connection-types"][0]["conn-fields"]}
 
 
 def test_airflow_providers_list_cli_shows_the_provider(tmp_path):

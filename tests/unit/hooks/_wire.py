@@ -38,7 +38,7 @@ class Wire:
 
 def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str = CONN_ID, **fields: Any) -> str:
     conn = {
-        "conn_type": "genai_gemini",
+        "conn_type": "genaigemini",
         "password": API_KEY,
         "host": BASE_URL,
         "extra": {"upload_chunk_size": 262144},

@@ -26,7 +26,7 @@ def gemini(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[Gemi
         monkeypatch,
         GeminiBatchHook,
         conn_id=CONN_ID,
-        conn_type="genai_gemini",
+        conn_type="genaigemini",
         base_url=BASE_URL,
         default_extra={"upload_chunk_size": 262144},
     ) as make:
@@ -37,7 +37,7 @@ def gemini(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[Gemi
 def openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[Any, Wire]]]:
     """``openai(handler, **extra)`` -> an OpenAI hook (base URL ``http://openai.test/v1``) talking to ``handler``."""
     with mock_hooks(
-        monkeypatch, OpenAIBatchHook, conn_id=OPENAI_CONN_ID, conn_type="genai_openai", base_url=OPENAI_BASE_URL
+        monkeypatch, OpenAIBatchHook, conn_id=OPENAI_CONN_ID, conn_type="genaiopenai", base_url=OPENAI_BASE_URL
     ) as make:
         yield make
 
@@ -49,7 +49,7 @@ def anthropic(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[A
         monkeypatch,
         AnthropicBatchHook,
         conn_id=ANTHROPIC_CONN_ID,
-        conn_type="genai_anthropic",
+        conn_type="genaianthropic",
         base_url=ANTHROPIC_BASE_URL,
     ) as make:
         yield make

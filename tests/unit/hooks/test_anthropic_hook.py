@@ -87,13 +87,13 @@ def test_settings_come_from_the_connection(monkeypatch):
     set_connection(
         monkeypatch,
         ANTHROPIC_CONN_ID,
-        conn_type="genai_anthropic",
+        conn_type="genaianthropic",
         host=ANTHROPIC_BASE_URL,
-        extra={"anthropic_version": "2026-10-21", "default_max_tokens": 1024, "max_retries": 1},
+        extra={"anthropic_version": "2026-10-21", "default_output_limit": 1024, "max_retries": 1},
     )
     settings = AnthropicBatchHook(conn_id=ANTHROPIC_CONN_ID).settings
     assert settings.api_key.get_secret_value() == API_KEY
-    assert (settings.base_url, settings.anthropic_version, settings.default_max_tokens, settings.max_retries) == (
+    assert (settings.base_url, settings.anthropic_version, settings.default_output_limit, settings.max_retries) == (
         ANTHROPIC_BASE_URL,
         "2026-10-21",
         1024,
@@ -103,10 +103,10 @@ def test_settings_come_from_the_connection(monkeypatch):
 
 
 def test_defaults_pin_2023_06_01_and_the_public_endpoint(monkeypatch):
-    set_connection(monkeypatch, ANTHROPIC_CONN_ID, conn_type="genai_anthropic", host=None, extra={})
+    set_connection(monkeypatch, ANTHROPIC_CONN_ID, conn_type="genaianthropic", host=None, extra={})
     hook = AnthropicBatchHook(conn_id=ANTHROPIC_CONN_ID)
     assert (hook.settings.base_url, hook.settings.anthropic_version) == (DEFAULT_BASE_URL, "2023-06-01")
-    assert hook.settings.default_max_tokens == 4096
+    assert hook.settings.default_output_limit == 4096
     client = hook.get_conn()
     try:
         assert str(client.build_request("GET", "v1/messages/batches").url) == (
@@ -117,7 +117,7 @@ def test_defaults_pin_2023_06_01_and_the_public_endpoint(monkeypatch):
 
 
 def test_connection_without_api_key_is_refused(monkeypatch):
-    set_connection(monkeypatch, ANTHROPIC_CONN_ID, conn_type="genai_anthropic", password=None)
+    set_connection(monkeypatch, ANTHROPIC_CONN_ID, conn_type="genaianthropic", password=None)
     with pytest.raises(GenAIBatchError, match=f"'{ANTHROPIC_CONN_ID}' has no API key"):
         _ = AnthropicBatchHook(conn_id=ANTHROPIC_CONN_ID).settings
 
@@ -509,8 +509,8 @@ def test_sampling_params_are_accepted_under_2023_06_01(anthropic):
     assert hook.dialect.check_native(native_request("a", temperature=0.1, top_k=3), model=MODEL) is None
 
 
-def test_default_max_tokens_from_the_connection_fills_lines_without_max_output_tokens(anthropic):
-    hook, _ = anthropic(lambda request: ok({}), default_max_tokens=1234)
+def test_the_default_output_limit_from_the_connection_fills_lines_without_max_output_tokens(anthropic):
+    hook, _ = anthropic(lambda request: ok({}), default_output_limit=1234)
     line = hook.dialect.to_native(gemini_line("k"), model=MODEL, embeddings=False)
     assert line == {
         "custom_id": "k",

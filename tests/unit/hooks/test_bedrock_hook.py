@@ -68,7 +68,7 @@ def file_spec(display_name: str = "nightly", **fields: Any) -> BatchSpec:
 
 
 def set_connection(monkeypatch: pytest.MonkeyPatch, **fields: Any) -> None:
-    conn = {"conn_type": "genai_bedrock", "login": ACCESS_KEY, "password": SECRET, "extra": EXTRA, **fields}
+    conn = {"conn_type": "genaibedrock", "login": ACCESS_KEY, "password": SECRET, "extra": EXTRA, **fields}
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
 
 
@@ -727,7 +727,7 @@ def test_translation_follows_the_connections_invocation_type(monkeypatch):
     set_connection(monkeypatch)
     invoke = BedrockBatchHook(conn_id=CONN_ID).dialect.to_native(line, model=CLAUDE, embeddings=False)
     assert invoke["modelInput"]["anthropic_version"] == "bedrock-2023-05-31"
-    set_connection(monkeypatch, extra={**EXTRA, "model_invocation_type": "Converse", "default_max_tokens": 7})
+    set_connection(monkeypatch, extra={**EXTRA, "model_invocation_type": "Converse", "default_output_limit": 7})
     converse = BedrockBatchHook(conn_id=CONN_ID).dialect.to_native(line, model=CLAUDE, embeddings=False)
     assert converse["modelInput"] == {
         "messages": [{"role": "user", "content": [{"text": "hi"}]}],

@@ -119,7 +119,7 @@ def upload_start(request: httpx.Request) -> httpx.Response:
 def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[GatewayBatchHook, Wire]]]:
     """``gateway(handler, model_provider=...)`` -> a hook whose sync and async clients talk to ``handler``."""
     with mock_hooks(
-        monkeypatch, GatewayBatchHook, conn_id=CONN_ID, conn_type="genai_gateway", base_url=GATEWAY_URL
+        monkeypatch, GatewayBatchHook, conn_id=CONN_ID, conn_type="genaigateway", base_url=GATEWAY_URL
     ) as make:
         yield make
 
@@ -170,14 +170,14 @@ def test_the_default_target_is_gemini_as_at_the_gateway(gateway):
 
 
 def test_a_connection_without_a_key_is_refused(monkeypatch):
-    set_connection(monkeypatch, CONN_ID, conn_type="genai_gateway", host=GATEWAY_URL, password=None)
+    set_connection(monkeypatch, CONN_ID, conn_type="genaigateway", host=GATEWAY_URL, password=None)
     with pytest.raises(GenAIBatchError, match="no API key"):
         _ = GatewayBatchHook(conn_id=CONN_ID).settings
 
 
 def test_the_registry_resolves_gateway_refs_and_connections_to_the_gateway_hook():
     assert hook_class_for_provider("gateway") is GatewayBatchHook
-    assert hook_class_for_conn_type("genai_gateway") is GatewayBatchHook
+    assert hook_class_for_conn_type("genaigateway") is GatewayBatchHook
     assert hook_class_for_provider("gemini") is not GatewayBatchHook
 
 
@@ -299,7 +299,7 @@ def test_inline_requests_travel_in_the_gemini_format_with_the_key_in_metadata(ga
 
 
 def test_an_anthropic_request_without_max_output_tokens_gets_the_connections_default(gateway):
-    hook, wire = gateway(creating("batches/msgbatch_01"), model_provider="anthropic", default_max_tokens=256)
+    hook, wire = gateway(creating("batches/msgbatch_01"), model_provider="anthropic", default_output_limit=256)
     capped = {"key": "tides", "request": {**TIDES, "generationConfig": {"maxOutputTokens": 64}}}
 
     hook.create_batch(

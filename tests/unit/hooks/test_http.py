@@ -369,7 +369,7 @@ async def test_waiting_for_a_slot_longer_than_the_pool_timeout_is_a_pool_timeout
 async def test_a_hooks_pooled_client_has_as_many_connections_as_slots(monkeypatch):
     monkeypatch.setattr(base_module, "ASYNC_CLIENTS", AsyncClientPool())
     monkeypatch.setenv(
-        "AIRFLOW_CONN_BOUNDED_UNIT", '{"conn_type": "genai_openai", "host": "http://openai.test/v1", "password": "k"}'
+        "AIRFLOW_CONN_BOUNDED_UNIT", '{"conn_type": "genaiopenai", "host": "http://openai.test/v1", "password": "k"}'
     )
     client = await OpenAIBatchHook(conn_id="bounded_unit").aget_conn()
 

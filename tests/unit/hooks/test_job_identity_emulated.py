@@ -118,10 +118,10 @@ def hook_for(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     connections = {
-        "gemini": {"conn_type": "genai_gemini", "host": base, "password": "k"},
-        "openai": {"conn_type": "genai_openai", "host": f"{base}/openai/v1", "password": "k"},
+        "gemini": {"conn_type": "genaigemini", "host": base, "password": "k"},
+        "openai": {"conn_type": "genaiopenai", "host": f"{base}/openai/v1", "password": "k"},
         "bedrock": {
-            "conn_type": "genai_bedrock",
+            "conn_type": "genaibedrock",
             "extra": {
                 "region": "us-east-1",
                 "role_arn": "arn:aws:iam::123456789012:role/BedrockBatch",

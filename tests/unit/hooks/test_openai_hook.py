@@ -99,7 +99,7 @@ def test_settings_come_from_the_connection(monkeypatch):
     set_connection(
         monkeypatch,
         OPENAI_CONN_ID,
-        conn_type="genai_openai",
+        conn_type="genaiopenai",
         host=OPENAI_BASE_URL,
         extra={"organization": "org-1", "project": "proj_2", "max_retries": 2, "timeout": 15},
     )
@@ -111,7 +111,7 @@ def test_settings_come_from_the_connection(monkeypatch):
 
 
 def test_defaults_to_the_public_endpoint_with_the_v1_prefix(monkeypatch):
-    set_connection(monkeypatch, OPENAI_CONN_ID, conn_type="genai_openai", host=None, extra={})
+    set_connection(monkeypatch, OPENAI_CONN_ID, conn_type="genaiopenai", host=None, extra={})
     hook = OpenAIBatchHook(conn_id=OPENAI_CONN_ID)
     assert hook.settings.base_url == DEFAULT_BASE_URL == "https://api.openai.com/v1"
     client = hook.get_conn()
@@ -122,7 +122,7 @@ def test_defaults_to_the_public_endpoint_with_the_v1_prefix(monkeypatch):
 
 
 def test_connection_without_api_key_is_refused(monkeypatch):
-    set_connection(monkeypatch, OPENAI_CONN_ID, conn_type="genai_openai", password=None)
+    set_connection(monkeypatch, OPENAI_CONN_ID, conn_type="genaiopenai", password=None)
     with pytest.raises(GenAIBatchError, match=f"'{OPENAI_CONN_ID}' has no API key"):
         _ = OpenAIBatchHook(conn_id=OPENAI_CONN_ID).settings
 
@@ -378,7 +378,7 @@ def test_create_batch_sends_the_24h_completion_window_the_connection_allows(open
 
 def test_a_connection_asking_for_another_completion_window_is_refused(monkeypatch):
     set_connection(
-        monkeypatch, OPENAI_CONN_ID, conn_type="genai_openai", host=OPENAI_BASE_URL, extra={"completion_window": "48h"}
+        monkeypatch, OPENAI_CONN_ID, conn_type="genaiopenai", host=OPENAI_BASE_URL, extra={"completion_window": "48h"}
     )
     with pytest.raises(
         GenAIBatchError, match="not a valid openai connection: completion_window: Input should be '24h'"

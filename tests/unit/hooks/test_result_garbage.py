@@ -206,7 +206,7 @@ def bedrock(monkeypatch: pytest.MonkeyPatch):
         monkeypatch,
         BedrockBatchHook,
         conn_id="bedrock_garbage",
-        conn_type="genai_bedrock",
+        conn_type="genaibedrock",
         base_url=f"https://bedrock.{REGION}.amazonaws.com",
         default_extra=BEDROCK_EXTRA,
     ) as make:
@@ -259,7 +259,7 @@ def gateway(monkeypatch: pytest.MonkeyPatch):
         monkeypatch,
         GatewayBatchHook,
         conn_id="gateway_garbage",
-        conn_type="genai_gateway",
+        conn_type="genaigateway",
         base_url="http://gateway.test/genai",
     ) as make:
         yield make

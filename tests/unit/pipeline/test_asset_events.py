@@ -7,12 +7,14 @@ that already carry an event for this job with these results.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow._shared.secrets_masker import redact
 from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.execution_time.comms import GetAssetEventByAsset
 
@@ -75,7 +77,7 @@ def test_a_first_landing_emits_and_sets_the_results_extra(
 
     assert op.outlets == [RESULTS]
     assert events[RESULTS].extra == landed_extra(ref, output_uri)
-    assert events[RESULTS].extra["job_name"] == JOB
+    assert events[RESULTS].extra["job_ref"]["job_name"] == JOB
 
 
 @pytest.mark.usefixtures("finished")
@@ -98,6 +100,63 @@ def test_landing_the_same_results_again_emits_no_second_event(
 
 
 @pytest.mark.usefixtures("finished")
+def test_the_extra_is_the_whole_manifest_as_written_and_returned(
+    ref: BatchJobRef, output_uri: str, supervisor: FakeSupervisor
+):
+    op = GenAIBatchSensor(task_id="wait", job_ref=ref.to_xcom(), output_uri=output_uri, outlets=[RESULTS])
+    events = outlet_events()
+
+    returned = op.execute_complete(make_context(events=events), event={"status": "terminal", "job_ref": ref.to_xcom()})
+
+    written = json.loads((Path(output_uri) / "manifest.json").read_text())
+    assert events[RESULTS].extra == written == returned
+    assert set(written) == set(ResultsManifest.model_fields)
+    assert json.loads(json.dumps(events[RESULTS].extra)) == events[RESULTS].extra
+
+
+@pytest.mark.usefixtures("finished")
+def test_airflow_shows_the_extra_unredacted(ref: BatchJobRef, output_uri: str, supervisor: FakeSupervisor):
+    _, events = land(ref, output_uri, [RESULTS])
+
+    assert redact(events[RESULTS].extra) == events[RESULTS].extra
+
+
+@pytest.mark.usefixtures("finished")
+def test_an_event_for_the_same_results_written_at_another_time_counts(
+    ref: BatchJobRef, output_uri: str, supervisor: FakeSupervisor
+):
+    land(ref, output_uri, [RESULTS])
+    earlier = {**landed_extra(ref, output_uri), "written_at": "2026-01-02T00:30:00Z"}
+    supervisor.asset_events[(RESULTS.name, RESULTS.uri)].append((CREATED + timedelta(hours=1), earlier))
+
+    op, events = land(ref, output_uri, [RESULTS])
+
+    assert op.outlets == []
+    assert RESULTS not in events
+
+
+@pytest.mark.usefixtures("finished")
+def test_an_event_of_an_earlier_release_for_the_same_results_counts(
+    ref: BatchJobRef, output_uri: str, supervisor: FakeSupervisor
+):
+    land(ref, output_uri, [RESULTS])
+    manifest = landed_extra(ref, output_uri)
+    earlier = {
+        "job_name": JOB,
+        "provider": "gemini",
+        "results_uri": manifest["results_uri"],
+        "manifest_uri": manifest["manifest_uri"],
+        "counts": manifest["counts"],
+    }
+    supervisor.asset_events[(RESULTS.name, RESULTS.uri)].append((CREATED + timedelta(hours=1), earlier))
+
+    op, events = land(ref, output_uri, [RESULTS])
+
+    assert op.outlets == []
+    assert RESULTS not in events
+
+
+@pytest.mark.usefixtures("finished")
 def test_only_the_outlets_that_announced_the_results_are_dropped(
     ref: BatchJobRef, output_uri: str, supervisor: FakeSupervisor
 ):
@@ -108,14 +167,14 @@ def test_only_the_outlets_that_announced_the_results_are_dropped(
     op, events = land(ref, output_uri, [RESULTS, OTHER, alias])
 
     assert op.outlets == [OTHER, alias]
-    assert events[OTHER].extra["job_name"] == JOB
+    assert events[OTHER].extra["job_ref"]["job_name"] == JOB
 
 
 @pytest.mark.usefixtures("finished")
 @pytest.mark.parametrize(
     "earlier",
     [
-        {"job_name": "batches/another-job"},
+        {"job_ref": {"provider": "gemini", "job_name": "batches/another-job"}},
         {"counts": {"total": 3, "succeeded": 2}},
         {"results_uri": "/elsewhere/results.jsonl"},
     ],
@@ -161,7 +220,7 @@ def test_an_unreadable_event_history_emits_as_usual_with_a_warning(
     op, events = land(ref, output_uri, [RESULTS], caplog)
 
     assert op.outlets == [RESULTS]
-    assert events[RESULTS].extra["job_name"] == JOB
+    assert events[RESULTS].extra["job_ref"]["job_name"] == JOB
     assert any(
         m.startswith(f"could not read the events of asset {RESULTS.name!r}")
         for m in log_messages(caplog, logging.WARNING)
@@ -175,7 +234,7 @@ def test_without_a_supervisor_the_event_is_emitted_and_that_is_logged_at_debug(
     op, events = land(ref, output_uri, [RESULTS], caplog)
 
     assert op.outlets == [RESULTS]
-    assert events[RESULTS].extra["job_name"] == JOB
+    assert events[RESULTS].extra["job_ref"]["job_name"] == JOB
     debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
     assert any(m.startswith(f"no Task SDK supervisor to read the events of asset {RESULTS.name!r}") for m in debug)
     assert log_messages(caplog, logging.WARNING) == []

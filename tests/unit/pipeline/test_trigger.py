@@ -57,7 +57,7 @@ def test_serialize_round_trips_through_its_classpath():
 
 
 def test_serialized_kwargs_are_json_and_carry_no_secret(monkeypatch):
-    conn = Connection(conn_id=FAKE_CONN_ID, conn_type="genai_gemini", host="http://fake.invalid", password=FAKE_SECRET)
+    conn = Connection(conn_id=FAKE_CONN_ID, conn_type="genaigemini", host="http://fake.invalid", password=FAKE_SECRET)
     monkeypatch.setenv(f"AIRFLOW_CONN_{FAKE_CONN_ID.upper()}", conn.as_json())
 
     _, kwargs = trigger(deadline=time.time() + 60).serialize()
