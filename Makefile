@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: venv test test-quick lint typecheck provider-info demo clean
+.PHONY: venv deployment-deps test test-quick lint typecheck provider-info demo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,25 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-# The whole suite: lint, type check, every test (including the real-Airflow deployment tests).
-test: $(STAMP)
+# The servers the distributed-deployment tests start (tests/deployment): PostgreSQL, Redis, and the Chromium
+# the browser tests drive. Missing ones are installed with apt when root (or password-less sudo) is available;
+# without either, Chromium comes from Playwright's own download and PostgreSQL/Redis must be installed by hand.
+deployment-deps: $(STAMP)
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing="$$missing chromium"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then as_root=""; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then as_root="sudo"; \
+	elif [ "$$missing" = " chromium" ]; then $(BIN)/playwright install chromium; exit $$?; \
+	else echo "missing:$$missing (install them, e.g. apt-get install$$missing, then run make again)" >&2; exit 1; fi; \
+	echo "installing$$missing"; \
+	$$as_root apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $$as_root apt-get install -y -qq --no-install-recommends $$missing
+
+# The whole suite: lint, type check, every test (including both real-Airflow deployments and the browser).
+test: $(STAMP) deployment-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -24,7 +41,7 @@ test: $(STAMP)
 test-quick: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -m "not airflow_e2e" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not airflow_e2e and not airflow_deployment" $(PYTEST_ARGS)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -311,14 +311,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def emulator() -> Iterator[EmulatorServer]:
     """One emulator for the session; ``af`` resets it before each test, which then sets the timings it needs."""
     with EmulatorServer(pending_seconds=600, running_seconds=600, api_key=API_KEY) as server:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def airflow_deployment(
     tmp_path_factory: pytest.TempPathFactory, emulator: EmulatorServer
 ) -> Iterator[AirflowDeployment]:
