@@ -23,9 +23,9 @@ import httpx
 from airflow_provider_genai_batch.testing.emulator.server import (
     HOST,
     STARTUP_TIMEOUT_SECONDS,
-    STOP_TIMEOUT_SECONDS,
     LoopbackService,
     free_port,
+    stop_process,
 )
 
 TIMEOUT = 30.0
@@ -108,12 +108,7 @@ class GcsServer(LoopbackService):
             self._http.close()
             self._http = None
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process(self._process)
             self._process = None
 
     def reset(self) -> None:

@@ -20,6 +20,7 @@ from airflow_provider_genai_batch.hooks.google_auth import GoogleTokens
 from airflow_provider_genai_batch.hooks.vertex import VertexBatchHook
 from airflow_provider_genai_batch.models import JobState
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource
+from tests.unit.hooks._wire import Handler, Wire, serve_hook
 
 CONN_ID = "vertex_unit"
 TOKEN = "ya29.unit-test-token"
@@ -37,22 +38,6 @@ EXTRA = {
     "upload_chunk_size": 262144,
     "retry_max_wait": 0,
 }
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class Wire:
-    """The fake Google side: answers with ``handler`` and keeps every request, in order."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.handler(request)
-
-    def calls(self) -> list[tuple[str, str, str]]:
-        return [(r.method, r.url.host, r.url.path) for r in self.requests]
 
 
 def set_connection(monkeypatch: pytest.MonkeyPatch, **fields: Any) -> None:
@@ -70,18 +55,7 @@ def vertex(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[Vert
         wire = Wire(handler)
         hook = VertexBatchHook(conn_id=CONN_ID)
         hook._google_tokens = GoogleTokens(lambda request: TokenCredentials(token=TOKEN), 10.0)
-        auth = hook.http_auth(hook.settings)
-        client = httpx.Client(transport=httpx.MockTransport(wire), base_url=hook.settings.base_url, auth=auth)
-        async_client = httpx.AsyncClient(
-            transport=httpx.MockTransport(wire), base_url=hook.settings.base_url, auth=auth
-        )
-        clients.append(client)
-
-        async def aget_conn() -> httpx.AsyncClient:
-            return async_client
-
-        monkeypatch.setattr(hook, "get_conn", lambda: client)
-        monkeypatch.setattr(hook, "aget_conn", aget_conn)
+        clients.append(serve_hook(monkeypatch, hook, wire))
         return hook, wire
 
     yield make

@@ -34,6 +34,16 @@ def free_port(host: str = HOST) -> int:
         return port
 
 
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """Terminate a server subprocess, killing it if it lingers past STOP_TIMEOUT_SECONDS."""
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class LoopbackService:
     """A server a test starts on loopback and stops again; a context manager that does both."""
 
@@ -155,12 +165,7 @@ class EmulatorServer(LoopbackService):
             self._client.close()
             self._client = None
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process(self._process)
             self._process = None
         if self._stderr is not None:
             self._stderr.close()

@@ -35,6 +35,25 @@ class Wire:
     def paths(self) -> list[tuple[str, str]]:
         return [(r.method, r.url.path) for r in self.requests]
 
+    def calls(self) -> list[tuple[str, str, str]]:
+        """Every request as (method, host, path): for hooks that reach several hosts."""
+        return [(r.method, r.url.host, r.url.path) for r in self.requests]
+
+
+def serve_hook(monkeypatch: pytest.MonkeyPatch, hook: Any, wire: Wire) -> httpx.Client:
+    """Point a hook's sync and async clients, with the hook's own auth, at ``wire``; returns the sync client
+    (the caller closes it)."""
+    auth = hook.http_auth(hook.settings)
+    client = httpx.Client(transport=httpx.MockTransport(wire), base_url=hook.settings.base_url, auth=auth)
+    async_client = httpx.AsyncClient(transport=httpx.MockTransport(wire), base_url=hook.settings.base_url, auth=auth)
+
+    async def aget_conn() -> httpx.AsyncClient:
+        return async_client
+
+    monkeypatch.setattr(hook, "get_conn", lambda: client)
+    monkeypatch.setattr(hook, "aget_conn", aget_conn)
+    return client
+
 
 def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str = CONN_ID, **fields: Any) -> str:
     conn = {

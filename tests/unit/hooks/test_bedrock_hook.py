@@ -29,7 +29,7 @@ from airflow_provider_genai_batch.idempotency import JobIdentity, idempotency_ke
 from airflow_provider_genai_batch.models import JobState
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
-from ._wire import Wire
+from ._wire import Wire, serve_hook
 
 REGION = "us-west-2"
 ACCESS_KEY = "AKIDEXAMPLE"
@@ -81,18 +81,7 @@ def bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[Bed
         set_connection(monkeypatch, **conn)
         wire = Wire(handler)
         hook = BedrockBatchHook(conn_id=CONN_ID)
-        auth = hook.http_auth(hook.settings)
-        client = httpx.Client(transport=httpx.MockTransport(wire), base_url=hook.settings.base_url, auth=auth)
-        clients.append(client)
-        async_client = httpx.AsyncClient(
-            transport=httpx.MockTransport(wire), base_url=hook.settings.base_url, auth=auth
-        )
-
-        async def aget_conn() -> httpx.AsyncClient:
-            return async_client
-
-        monkeypatch.setattr(hook, "get_conn", lambda: client)
-        monkeypatch.setattr(hook, "aget_conn", aget_conn)
+        clients.append(serve_hook(monkeypatch, hook, wire))
         return hook, wire
 
     yield make
