@@ -110,6 +110,30 @@ class AirflowDeployment:
         finally:
             log.close()
 
+    def migrate(self, timeout: float) -> None:
+        """``airflow db migrate`` for this deployment, its output in the ``db-migrate`` log."""
+        with self.log_path("db-migrate").open("wb") as log:
+            migrate = subprocess.run(
+                [AIRFLOW, "db", "migrate"],
+                env=self.env,
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
+            )
+        assert migrate.returncode == 0, f"airflow db migrate failed:\n{_tail(self.log_path('db-migrate'))}"
+
+    def wait_until_serving(self, timeout: float) -> None:
+        """Wait until the API server answers its health check (failing at once if a component died)."""
+
+        def api_healthy() -> bool:
+            self.assert_alive()
+            return httpx.get(f"{self.api_url}/api/v2/monitor/health", timeout=2.0, trust_env=False).status_code == 200
+
+        wait_until(api_healthy, timeout, "the API server to answer /api/v2/monitor/health")
+
     def assert_alive(self) -> None:
         dead = {name: proc.returncode for name, proc in self.processes.items() if proc.poll() is not None}
         assert not dead, f"Airflow components exited: {dead}"
@@ -341,29 +365,10 @@ def airflow_deployment(
         emulator=emulator,
     )
     try:
-        with deployment.log_path("db-migrate").open("wb") as log:
-            migrate = subprocess.run(
-                [AIRFLOW, "db", "migrate"],
-                env=deployment.env,
-                cwd=home,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=180,
-                check=False,
-            )
-        assert migrate.returncode == 0, f"airflow db migrate failed:\n{_tail(deployment.log_path('db-migrate'))}"
+        deployment.migrate(timeout=180)
         for component in COMPONENTS:
             deployment.start(component)
-
-        def api_healthy() -> bool:
-            deployment.assert_alive()
-            return (
-                httpx.get(f"{deployment.api_url}/api/v2/monitor/health", timeout=2.0, trust_env=False).status_code
-                == 200
-            )
-
-        wait_until(api_healthy, STARTUP_TIMEOUT, "the API server to answer /api/v2/monitor/health")
+        deployment.wait_until_serving(STARTUP_TIMEOUT)
         yield deployment
     except BaseException:
         print(f"\n{deployment.diagnostics()}", file=sys.stderr)
@@ -372,12 +377,20 @@ def airflow_deployment(
         deployment.stop()
 
 
+D = TypeVar("D", bound=AirflowDeployment)
+
+
+def for_one_test(deployment: D, request: pytest.FixtureRequest) -> Iterator[D]:
+    """A shared deployment for one test: checked alive, its emulator emptied, every log printed if the test fails."""
+    deployment.assert_alive()
+    deployment.emulator.reset()
+    yield deployment
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(f"\n{deployment.diagnostics()}", file=sys.stderr)
+
+
 @pytest.fixture
 def af(airflow_deployment: AirflowDeployment, request: pytest.FixtureRequest) -> Iterator[AirflowDeployment]:
     """The shared deployment with an emptied emulator; the logs of every component are printed if the test fails."""
-    airflow_deployment.assert_alive()
-    airflow_deployment.emulator.reset()
-    yield airflow_deployment
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        print(f"\n{airflow_deployment.diagnostics()}", file=sys.stderr)
+    yield from for_one_test(airflow_deployment, request)

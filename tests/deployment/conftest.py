@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
@@ -34,7 +33,7 @@ from ..airflow_e2e.conftest import (
     _tail,
     _tail_text,
     airflow_env,
-    wait_until,
+    for_one_test,
 )
 from ..airflow_e2e.conftest import pytest_runtest_makereport as pytest_runtest_makereport
 from . import dags
@@ -221,27 +220,10 @@ def distributed(
             redis=redis,
         )
         try:
-            with deployment.log_path("db-migrate").open("wb") as log:
-                migrate = subprocess.run(
-                    [AIRFLOW, "db", "migrate"],
-                    env=deployment.env,
-                    cwd=home,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    timeout=300,
-                    check=False,
-                )
-            assert migrate.returncode == 0, f"airflow db migrate failed:\n{_tail(deployment.log_path('db-migrate'))}"
+            deployment.migrate(timeout=300)
             for component in ["api-server", *deployment.commands]:
                 deployment.start(component)
-
-            def api_healthy() -> bool:
-                deployment.assert_alive()
-                health = httpx.get(f"{deployment.api_url}/api/v2/monitor/health", timeout=2.0, trust_env=False)
-                return health.status_code == 200
-
-            wait_until(api_healthy, STARTUP_TIMEOUT, "the API server to answer /api/v2/monitor/health")
+            deployment.wait_until_serving(STARTUP_TIMEOUT)
             announce(
                 pytestconfig, f"\ndistributed deployment: AIRFLOW_HOME={home} (logs there), UI at {deployment.api_url}"
             )
@@ -256,9 +238,4 @@ def distributed(
 @pytest.fixture
 def dep(distributed: DistributedDeployment, request: pytest.FixtureRequest) -> Iterator[DistributedDeployment]:
     """The shared deployment with an emptied emulator; every component's log is printed if the test fails."""
-    distributed.assert_alive()
-    distributed.emulator.reset()
-    yield distributed
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        print(f"\n{distributed.diagnostics()}", file=sys.stderr)
+    yield from for_one_test(distributed, request)

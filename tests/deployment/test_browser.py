@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from ..airflow_e2e.conftest import wait_until
 from ..airflow_e2e.test_clear_and_rerun import write_input
 from . import dags
 from .browser import Screens, chromium
-from .conftest import DistributedDeployment, announce, wait_until
+from .conftest import DistributedDeployment, announce
 
 pytestmark = pytest.mark.airflow_deployment
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from ..airflow_e2e.conftest import wait_until
 from . import dags
-from .conftest import DistributedDeployment, wait_until
+from .conftest import DistributedDeployment
 
 pytestmark = pytest.mark.airflow_deployment
 

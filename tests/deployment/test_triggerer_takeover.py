@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from ..airflow_e2e.conftest import wait_until
 from ..airflow_e2e.test_clear_and_rerun import write_input
 from . import dags
-from .conftest import TRIGGERER_HEALTH_CHECK_THRESHOLD, TRIGGERERS, DistributedDeployment, announce, wait_until
+from .conftest import TRIGGERER_HEALTH_CHECK_THRESHOLD, TRIGGERERS, DistributedDeployment, announce
 
 pytestmark = pytest.mark.airflow_deployment
 
