@@ -4,13 +4,17 @@ The same task instance, on any try, always names the same key; the fingerprint t
 was made for from an edited one. Providers keep both in a structured place (metadata, a client token)
 or, where they have only a display name, in a fixed suffix at its very end, read back with an anchored
 pattern: a key anywhere else in a name (a user's text, another task's key) is never taken for this one.
+:func:`lookup_floor` bounds how far back a look-up by key has to read a provider's listing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 KEY_PATTERN = r"gbk-[0-9a-f]{20}"
 """What :func:`idempotency_key` returns: ``gbk-`` and 20 lowercase hex digits."""
@@ -20,6 +24,8 @@ FINGERPRINT_TAG_CHARS = 16
 """How much of the fingerprint a display-name suffix keeps (64 bits): the least a partial fingerprint may be."""
 DISPLAY_NAME_MAX = 128
 """The longest display name this package writes onto a job, suffix included."""
+LOOKUP_CLOCK_SKEW = timedelta(minutes=15)
+"""How far the provider's clock may run behind Airflow's: a look-up reads this much further back."""
 
 _KEY = re.compile(KEY_PATTERN)
 _FINGERPRINT = re.compile(FINGERPRINT_PATTERN)
@@ -78,3 +84,38 @@ def identity_in_display_name(display_name: str | None) -> JobIdentity | None:
     if match is None:
         return None
     return JobIdentity(match["key"], match["fingerprint"])
+
+
+def lookup_floor(context: Mapping[str, Any]) -> datetime | None:
+    """The earliest creation time a job carrying this task instance's key can have, less
+    :data:`LOOKUP_CLOCK_SKEW`; None (read the whole listing) where no such time can be shown.
+
+    The key names dag, task, run id and map index, so its jobs were made by tries of this task in a dag run
+    with this run id. No try runs before its run's ``run_after`` (the scheduler starts no run earlier, and a
+    clear keeps it, unlike ``start_date`` and ``queued_at``). A run deleted and made again under the same
+    run id (``DAG.test`` with a fixed ``run_after``, a re-trigger with the same id) shares the key but not its
+    task state or history; its jobs are bounded by the same ``run_after`` only when Airflow generated the run
+    id from it (``<run type>__<run_after>``, then perhaps ``_<random>``), so a run id chosen by hand gets no
+    floor.
+    """
+    dag_run = context.get("dag_run")
+    run_after = getattr(dag_run, "run_after", None)
+    run_id = getattr(dag_run, "run_id", None)
+    if not isinstance(run_after, datetime) or run_after.tzinfo is None or not isinstance(run_id, str):
+        return None
+    stamp = _run_id_stamp(run_id)
+    if stamp is None or stamp != run_after:
+        return None
+    return stamp.astimezone(timezone.utc) - LOOKUP_CLOCK_SKEW
+
+
+def _run_id_stamp(run_id: str) -> datetime | None:
+    """The time in a run id Airflow generated (``<run type>__<ISO time>[_<random>]``), or None."""
+    _, separator, suffix = run_id.partition("__")
+    if not separator:
+        return None
+    try:
+        stamp = datetime.fromisoformat(suffix.split("_", 1)[0])
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else None

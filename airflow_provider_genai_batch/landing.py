@@ -1,5 +1,11 @@
 """Landing a finished job's results on storage: one normalised row per input key, in input order, then a manifest.
 
+Providers mostly return rows in input order, so rows are first streamed straight into the results while
+each one answers the next input key (read from the keys file in step, under its provider id). The first
+row that does not (out of order, unknown, repeated, without a key, past the last key), or input keys that
+turn out not to be distinct, ends that: everything is landed again by the join below, the rows already
+written read back from the partial results file, so the files are exactly what the join alone writes.
+
 The join runs on disk, so memory stays flat whatever the row count: the input keys (and the provider ids
 of keys a provider renamed) go into a throwaway SQLite file in the temporary directory, each result row is
 placed at its input key's position as it streams in (its line spooled to a file next to it), and the rows
@@ -7,9 +13,9 @@ are read back sorted by position, in input order. A row without a key that carri
 following the input order (Gemini's inline responses, see ``ResultRow.position``) is placed at the input
 key of that index, with one warning saying how many were. Rows that join no input key (a key never
 submitted, or neither key nor index) are written to ``unmatched.jsonl``, so the results hold exactly one
-row per input key. The scratch space is about the size of the results plus 70 to 200 bytes per input key;
-it is removed at the end, and the scratch space of a landing whose process was killed outright is removed
-by the next landing.
+row per input key. The join's scratch space is about the size of the results plus 70 to 200 bytes per
+input key (streaming in order needs 8 to 16 bytes per key); it is removed at the end, and the scratch space
+of a landing whose process was killed outright is removed by the next landing.
 
 Duplicate rule, for two or more rows with one key: a success beats any other outcome, any readable
 outcome beats a line that could not be read, and otherwise the row the provider returned first wins. The
@@ -34,23 +40,29 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any
 
+import msgspec
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.lineage import get_hook_lineage_collector
 
 from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
 from airflow_provider_genai_batch.formats.results import (
+    UNPARSEABLE,
     ResultRow,
     RowError,
     RowStatus,
     encode_key,
     encode_keyless,
     encode_row,
+    with_key,
 )
 from airflow_provider_genai_batch.job_ref import BatchJobRef
+from airflow_provider_genai_batch.key_index import DistinctCheck
 from airflow_provider_genai_batch.models import BatchJob, JobState, ResultCounts, ResultsManifest
 from airflow_provider_genai_batch.spec import is_table_uri
 
@@ -70,6 +82,9 @@ JOIN_CACHE_KIB = 4 * 1024
 
 WRITE_CHUNK = 1 << 20
 """Bytes gathered before one write to a landed file."""
+
+KEYS_BLOCK = 1 << 16
+"""Bytes of a keys file read and decoded at once."""
 
 _UNANSWERED_STATUS = {JobState.CANCELLED: RowStatus.CANCELLED, JobState.EXPIRED: RowStatus.EXPIRED}
 
@@ -102,38 +117,29 @@ def land_results(
     ref: BatchJobRef,
     directory: ObjectStoragePath,
     provider_key: Callable[[str], str] = str,
+    observe: Callable[[ResultRow], object] | None = None,
 ) -> ResultsManifest:
     """Join ``rows`` on the input keys into ``results.jsonl`` under ``directory``, then write ``manifest.json``.
 
     ``provider_key`` is how the provider renamed keys (see ``Dialect.provider_key``); rows get their input
     keys back. Unmatched and duplicate rows land next to the results (see the module docstring); a file
-    that would be empty is not written, and one left by an earlier landing is removed.
+    that would be empty is not written, and one left by an earlier landing is removed. ``observe`` is
+    called once with every row, as it is read, whatever path lands it.
     """
     manifest_path = directory / MANIFEST_FILE
     manifest_path.unlink(missing_ok=True)
     for name in (RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE, MANIFEST_FILE):
         for stale in directory.glob(f".{name}.*.partial"):
             stale.unlink()  # left by an attempt that was killed outright
-    tally: Counter[str] = Counter()
     results = _Output(directory / RESULTS_FILE)
     unmatched = _Output(directory / UNMATCHED_FILE)
     duplicates = _Output(directory / DUPLICATES_FILE)
     outputs = (results, unmatched, duplicates)
+    stream = iter(rows) if observe is None else _observed(rows, observe)
     try:
         results.open()  # before anything is downloaded: a destination that cannot be written fails first
-        with _scratch_dir() as scratch, _JoinTable(Path(scratch)) as table:
-            if ref.keys_uri is not None:
-                table.load_keys(iter_keys(ref.keys_uri), provider_key)
-            table.stage(rows, tally)
-            if ref.keys_uri is None:
-                table.take_keys_from_rows()
-            placed = table.placed_by_order()
-            if placed:
-                log.warning(
-                    "%d result rows carried no key and were placed by their order in the provider's output", placed
-                )
-            _write_joined(table, job, results, duplicates, tally)
-            _write_unmatched(table, unmatched, tally)
+        with _scratch_dir() as scratch:
+            tally = _land(stream, job, ref, provider_key, outputs, Path(scratch))
         counts = _counts(tally, job, None if ref.keys_uri else ref.request_count or job.stats.total)
         results.commit()
         unmatched_uri, duplicates_uri = unmatched.commit(), duplicates.commit()
@@ -156,6 +162,29 @@ def land_results(
     )
     _write_manifest(manifest, directory)
     return manifest
+
+
+def _land(
+    rows: Iterator[ResultRow],
+    job: BatchJob,
+    ref: BatchJobRef,
+    provider_key: Callable[[str], str],
+    outputs: tuple[_Output, _Output, _Output],
+    scratch: Path,
+) -> Counter[str]:
+    """Land the rows in input order while they come that way, else by the join; returns the tally."""
+    tally: Counter[str] = Counter()
+    if ref.keys_uri is None:
+        _join(_entries(rows), job, ref, provider_key, outputs, tally, scratch)
+        return tally
+    results = outputs[0]
+    in_order = _land_in_order(rows, ref.keys_uri, provider_key, job, results, scratch)
+    if in_order.rest is None:
+        return in_order.tally
+    results.close()
+    landed = _landed_entries(results, in_order.written, ref.keys_uri, provider_key)
+    _join(chain(landed, _entries(in_order.rest)), job, ref, provider_key, outputs, tally, scratch)
+    return tally
 
 
 def writes_table(job: BatchJob, ref: BatchJobRef) -> bool:
@@ -220,6 +249,127 @@ def redacted_row(row: ResultRow, redact: Callable[[str], str]) -> ResultRow:
     return row
 
 
+# --- rows in input order ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _InOrder:
+    """How far streaming rows in input order got: ``written`` rows are the first lines of the partial results.
+
+    ``rest`` is None when every row was landed that way (``tally`` then holds the counts); otherwise it holds
+    the rows not read yet, the one that broke the order first, and the join lands everything again.
+    """
+
+    written: int
+    rest: Iterator[ResultRow] | None
+    tally: Counter[str]
+
+
+def _land_in_order(
+    rows: Iterator[ResultRow],
+    keys_uri: str,
+    provider_key: Callable[[str], str],
+    job: BatchJob,
+    results: _Output,
+    scratch: Path,
+) -> _InOrder:
+    """Write each row straight to the results while it carries the provider id of the next input key.
+
+    This is the one loop every row of an in-order landing passes through, so it does per row only what the
+    results need: one look at the key, one encoding, one buffered write, one count. The input keys and
+    provider ids go to a :class:`DistinctCheck` on the way: only if no two are alike is the streamed file
+    the join's (a key listed twice keeps its first place there).
+    """
+    others: Counter[str] = Counter()
+    succeeded = unparseable = written = size = 0
+    lines: list[bytes] = []
+    success = RowStatus.SUCCEEDED
+    with ObjectStoragePath(keys_uri).open("rb") as source, DistinctCheck(scratch) as seen:
+        keys = seen.passing(_read_keys(source))
+        for row in rows:
+            key = next(keys, None)
+            if key is None:
+                results.write_lines(lines)
+                return _InOrder(written, chain((row,), rows), Counter())
+            provider_id = provider_key(key)
+            if provider_id is not key and provider_id != key:
+                seen.add(provider_id)
+            if row.key != provider_id:
+                results.write_lines(lines)
+                return _InOrder(written, chain((row,), rows), Counter())
+            line = encode_row(row) if provider_id is key else with_key(key, encode_keyless(row))
+            lines.append(line)
+            size += len(line)
+            if size >= WRITE_CHUNK:
+                results.write_lines(lines)
+                lines, size = [], 0
+            if row.status is success:
+                succeeded += 1
+            else:
+                others[row.status.value] += 1
+                unparseable += row.unparseable
+            written += 1
+        results.write_lines(lines)
+        unanswered = _UNANSWERED_STATUS.get(job.state, RowStatus.MISSING)
+        reason = _unanswered_reason(job)
+        for key in keys:
+            if (provider_id := provider_key(key)) != key:
+                seen.add(provider_id)
+            results.write(encode_row(ResultRow(key=key, status=unanswered, error=RowError(message=reason))))
+            others[unanswered.value] += 1
+        if not seen.distinct():
+            return _InOrder(written, iter(()), Counter())
+    others.update({success.value: succeeded, "unparseable": unparseable})
+    return _InOrder(written, None, others)
+
+
+class _Outcome(msgspec.Struct):
+    """What the duplicate rule needs of a landed line: its status and its error's code."""
+
+    status: RowStatus
+    error: _ErrorCode | None = None
+
+
+class _ErrorCode(msgspec.Struct):
+    code: int | str | None = None
+
+
+_read_outcome = msgspec.json.Decoder(_Outcome).decode
+_decode_keys = msgspec.json.Decoder(list[str]).decode
+
+_Entry = tuple[str | None, int | None, int, str, bytes]
+"""A row as the join stages it: key as it came, position, rank under the duplicate rule, status, keyless line."""
+
+
+def _entries(rows: Iterable[ResultRow]) -> Iterator[_Entry]:
+    """Each row as the join stages it. The rank is the duplicate rule's order: a success, then any other
+    readable outcome, then an unparseable line."""
+    for row in rows:
+        rank = 0 if row.status is RowStatus.SUCCEEDED else 2 if row.unparseable else 1
+        yield row.key, row.position, rank, row.status.value, encode_keyless(row)
+
+
+def _landed_entries(
+    results: _Output, count: int, keys_uri: str, provider_key: Callable[[str], str]
+) -> Iterator[_Entry]:
+    """The first ``count`` rows streamed into the partial results, as the join stages them.
+
+    Line ``i`` answered input key ``i`` and came with that key's provider id, so it is staged under that id.
+    """
+    with results.read() as landed, ObjectStoragePath(keys_uri).open("rb") as source:
+        for key, line in zip(islice(_read_keys(source), count), islice(landed, count), strict=True):
+            outcome = _read_outcome(line)
+            error = outcome.error
+            rank = 0 if outcome.status is RowStatus.SUCCEEDED else 2 if error and error.code == UNPARSEABLE else 1
+            yield provider_key(key), None, rank, outcome.status.value, line[len(encode_key(key)) + 8 :]
+
+
+def _observed(rows: Iterable[ResultRow], observe: Callable[[ResultRow], object]) -> Iterator[ResultRow]:
+    for row in rows:
+        observe(row)
+        yield row
+
+
 # --- the join ----------------------------------------------------------------------------------------------
 
 
@@ -258,7 +408,7 @@ class _JoinTable:
         if self._db.execute("SELECT 1 FROM keys GROUP BY key HAVING COUNT(*) > 1 LIMIT 1").fetchone():
             self._db.execute("DELETE FROM keys WHERE position NOT IN (SELECT MIN(position) FROM keys GROUP BY key)")
 
-    def stage(self, rows: Iterable[ResultRow], tally: Counter[str]) -> None:
+    def stage(self, entries: Iterable[_Entry], tally: Counter[str]) -> None:
         """Result rows, each placed at the input key its key or provider id names; a row without a key, at the
         input key whose 0-based index it carries. Unparseable rows are counted as they pass."""
         self._db.executemany(
@@ -266,30 +416,21 @@ class _JoinTable:
             " THEN (SELECT position FROM keys WHERE position = ?2 + 1) ELSE COALESCE("
             "(SELECT MIN(position) FROM keys WHERE id = ?1), (SELECT position FROM keys WHERE key = ?1)) END,"
             " ?3, ?4, ?5, ?6)",
-            self._spooled(rows, tally),
+            self._spooled(entries, tally),
         )
         self._spool.flush()
 
     def _spooled(
-        self, rows: Iterable[ResultRow], tally: Counter[str]
+        self, entries: Iterable[_Entry], tally: Counter[str]
     ) -> Iterator[tuple[str | None, int | None, int, str, int, int]]:
-        """The statement's parameters of each row, its keyless line appended to the spool on the way.
-
-        The rank is the duplicate rule's order: a success, then any other readable outcome, then an unparseable line.
-        """
+        """The statement's parameters of each row, its keyless line appended to the spool on the way."""
         write = self._spool.write
         start = 0
-        for row in rows:
-            line = encode_keyless(row)
+        for key, position, rank, status, line in entries:
             write(line)
-            if row.status is RowStatus.SUCCEEDED:
-                rank = 0
-            elif row.unparseable:
+            if rank == 2:
                 tally["unparseable"] += 1
-                rank = 2
-            else:
-                rank = 1
-            yield row.key, row.position, rank, row.status.value, start, len(line)
+            yield key, position, rank, status, start, len(line)
             start += len(line)
 
     def placed_by_order(self) -> int:
@@ -365,6 +506,31 @@ def _running(pid: int) -> bool:
     return True
 
 
+def _join(
+    entries: Iterable[_Entry],
+    job: BatchJob,
+    ref: BatchJobRef,
+    provider_key: Callable[[str], str],
+    outputs: tuple[_Output, _Output, _Output],
+    tally: Counter[str],
+    scratch: Path,
+) -> None:
+    """Land every row by the join on disk (see :class:`_JoinTable`); the results file is started afresh."""
+    results, unmatched, duplicates = outputs
+    with _JoinTable(scratch) as table:
+        if ref.keys_uri is not None:
+            table.load_keys(iter_keys(ref.keys_uri), provider_key)
+        table.stage(entries, tally)
+        results.restart()
+        if ref.keys_uri is None:
+            table.take_keys_from_rows()
+        placed = table.placed_by_order()
+        if placed:
+            log.warning("%d result rows carried no key and were placed by their order in the provider's output", placed)
+        _write_joined(table, job, results, duplicates, tally)
+        _write_unmatched(table, unmatched, tally)
+
+
 def _write_joined(table: _JoinTable, job: BatchJob, results: _Output, duplicates: _Output, tally: Counter[str]) -> None:
     """One row per input key, in input order: its winning row, or an unanswered one; the losing rows to duplicates."""
     unanswered = _UNANSWERED_STATUS.get(job.state, RowStatus.MISSING)
@@ -415,7 +581,8 @@ class _Output:
         self.path = path
         self._partial = path.parent / f".{path.name}.{uuid.uuid4().hex}.partial"
         self._sink: Any = None
-        self._buffer = bytearray()
+        self._lines: list[bytes] = []
+        self._size = 0
 
     def open(self) -> None:
         """Create the file now, so it exists even without rows."""
@@ -424,38 +591,59 @@ class _Output:
 
     def write(self, line: bytes) -> None:
         self.open()
-        self._buffer += line
-        if len(self._buffer) >= WRITE_CHUNK:
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size >= WRITE_CHUNK:
             self._flush()
 
     def write_keyed(self, key: str | None, keyless: bytes) -> None:
         """Write ``with_key(key, keyless)`` without building the joined line first."""
         self.open()
-        self._buffer += b'{"key":'
-        self._buffer += encode_key(key)
-        self._buffer += b","
-        self._buffer += keyless
-        if len(self._buffer) >= WRITE_CHUNK:
+        self._lines += (b'{"key":', encode_key(key), b",", keyless)
+        self._size += len(keyless)
+        if self._size >= WRITE_CHUNK:
             self._flush()
 
+    def write_lines(self, lines: list[bytes]) -> None:
+        """Write ``lines`` (and any buffered before them) in one write."""
+        self._lines += lines
+        self._flush()
+
     def _flush(self) -> None:
-        self._sink.write(bytes(self._buffer))
-        self._buffer.clear()
+        self._sink.write(b"".join(self._lines))
+        self._lines.clear()
+        self._size = 0
+
+    def close(self) -> None:
+        """Write out what is buffered and close the file, keeping it under its temporary name to be read."""
+        self._flush()
+        self._sink.close()
+        self._sink = None
+
+    def read(self) -> IO[bytes]:
+        """The file written so far (after :meth:`close`)."""
+        opened: IO[bytes] = self._partial.fs.open(self._partial.path, "rb")
+        return opened
+
+    def restart(self) -> None:
+        """Drop what was written and start the file again, empty."""
+        self.discard()
+        self.open()
 
     def commit(self) -> str | None:
         """Rename the file into place and return its URI; if it was never created, remove an earlier one."""
         if self._sink is None:
             self.path.unlink(missing_ok=True)
             return None
-        self._flush()
-        self._sink.close()
-        self._sink = None
+        self.close()
         self._partial.rename(self.path)
         get_hook_lineage_collector().add_output_asset(context=self.path, uri=str(self.path))
         return str(self.path)
 
     def discard(self) -> None:
         """Drop what was written (a failed landing); an earlier complete file is left as it was."""
+        self._lines.clear()
+        self._size = 0
         if self._sink is not None:
             self._sink.close()
             self._sink = None
@@ -463,9 +651,34 @@ class _Output:
 
 
 def _read_keys(source: IO[bytes]) -> Iterator[str]:
+    """The keys of a keys file, decoded a block of lines at a time (as one JSON array); blank lines skipped.
+
+    Lines are gathered by iterating the file: fsspec's remote files (``s3://``...) take no size hint in
+    ``readlines``.
+    """
+    block: list[bytes] = []
+    size = 0
     for line in source:
-        if line.strip():
-            yield read_key_line(line)
+        if line.isspace():
+            continue
+        block.append(line)
+        size += len(line)
+        if size >= KEYS_BLOCK:
+            yield from _decoded_keys(block)
+            block, size = [], 0
+    yield from _decoded_keys(block)
+
+
+def _decoded_keys(lines: list[bytes]) -> list[str]:
+    if not lines:
+        return []
+    try:
+        keys = _decode_keys(b"[" + b",".join(lines) + b"]")
+    except msgspec.DecodeError:
+        keys = []
+    if len(keys) != len(lines):  # a line that is not one JSON string: say which, one line at a time
+        keys = [read_key_line(line) for line in lines]
+    return keys
 
 
 def _unanswered_reason(job: BatchJob) -> str:

@@ -4,8 +4,9 @@ Run: .venv/bin/python -m benchmarks.landing_memory [--rows 1000000 2000000] [--b
 
 Each run is a fresh subprocess that drives ``land_results`` with synthetic rows (no network): a keys file
 of N input keys, N result rows arriving in a scrambled order (a fixed permutation, 3% of them failed), to a
-local results directory. Two shapes: ``gemini`` (keys travel as they are) and ``openai-mapped`` (every key
-is renamed to a ``k-<sha>`` id by the provider and mapped back on landing). Peak RSS growth is the peak
+local results directory. Three shapes: ``gemini`` (keys travel as they are) and ``openai-mapped`` (every key
+is renamed to a ``k-<sha>`` id by the provider and mapped back on landing), both landed by the join on disk,
+and ``gemini-in-order`` (the rows in input order, landed as they stream). Peak RSS growth is the peak
 during landing minus the peak before it (interpreter, Airflow and the first storage write already loaded).
 
 The earlier code is ``git archive <REV>`` unpacked into a temporary directory and put first on
@@ -25,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHAPES = ("gemini", "openai-mapped")
+SHAPES = ("gemini", "openai-mapped", "gemini-in-order")
 
 _DRIVER = """
 import json, math, resource, sys, time
@@ -38,13 +39,13 @@ from airflow_provider_genai_batch.models import BatchJob, JobState
 
 shape, keys_uri, out_uri, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 mapped = shape == "openai-mapped"
-stride = 1_000_003
+stride, offset = (1, 0) if shape == "gemini-in-order" else (1_000_003, 12_345)
 while math.gcd(stride, n) != 1:
     stride += 2
 
 def rows():
     for j in range(n):
-        i = (j * stride + 12_345) % n
+        i = (j * stride + offset) % n
         key = f"doc/{i}.txt" if mapped else f"req-{i:08d}"
         key = portable_id(key) if mapped else key
         if i % 33 == 0:

@@ -1,16 +1,21 @@
 """Rows per second of landing a Gemini results file, beside curl copying the same bytes and a bare msgspec loop.
 
-Run: .venv/bin/python -m benchmarks.landing_throughput [--rows 1000000] [--baseline-rev REV]
+Run: .venv/bin/python -m benchmarks.landing_throughput [--rows 1000000] [--baseline-rev REV] [--orders ...]
 
 A Gemini responses file of ``--rows`` lines of about 1 KB (one in 33 a failed request) and its keys file are
-written to a temporary directory. Each figure comes from a fresh subprocess:
+written to a temporary directory, once per ``--orders``: ``in-order`` (the rows in input order, as providers
+mostly return them: landed as they stream) and ``shuffled`` (a fixed random permutation: landed by the join
+on disk). Each figure comes from a fresh subprocess:
 
 - ``landing``: the hook's row reader (``iter_result_rows`` with the Gemini dialect) over the file, through
   ``land_results`` into a local results directory: rows/s, CPU seconds and peak RSS growth;
-- ``landing before``: the same with the code of ``--baseline-rev`` (``git archive`` unpacked and put first
+- ``landing (REV)``: the same with the code of ``--baseline-rev`` (``git archive`` unpacked and put first
   on ``PYTHONPATH``), only when that revision's landing differs from this one;
 - ``msgspec floor``: each line decoded and encoded again, written to a file, nothing else;
 - ``curl``: curl copying the file (``file://``) to another file, the bytes at the speed of the machine.
+
+The floor and curl read the in-order file. The load average is printed before and after: other work on the
+machine slows every figure of a run alike, so compare figures of one run.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -73,11 +79,18 @@ print(json.dumps({"seconds": seconds, "cpu": cpu, "growth_kib": peak - baseline}
 """
 
 
-def write_results_file(path: Path, n: int) -> Path:
-    """A Gemini responses file: ``n`` lines of about 1 KB keyed ``req-<i>``, one in 33 a failed request."""
+ORDERS = ("in-order", "shuffled")
+
+
+def write_results_file(path: Path, n: int, order: str = "in-order") -> Path:
+    """A Gemini responses file: ``n`` lines of about 1 KB keyed ``req-<i>``, one in 33 a failed request,
+    in input order or in a fixed random permutation of it."""
     encode = msgspec.json.Encoder().encode
+    indices = list(range(n))
+    if order == "shuffled":
+        random.Random(20261201).shuffle(indices)
     with path.open("wb", buffering=1 << 20) as sink:
-        for i in range(n):
+        for i in indices:
             key = f"req-{i:08d}"
             if i % 33 == 0:
                 error = {"code": 400, "message": "Invalid argument", "status": "INVALID_ARGUMENT"}
@@ -155,29 +168,45 @@ def baseline_tree(rev: str, target: Path) -> Path | None:
     return target
 
 
+def load() -> str:
+    return " ".join(f"{figure:.2f}" for figure in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--baseline-rev", default="HEAD")
+    parser.add_argument("--orders", nargs="+", choices=ORDERS, default=list(ORDERS))
     args = parser.parse_args()
     n = args.rows
     with tempfile.TemporaryDirectory(prefix="genai-batch-landing-throughput-") as tmp_name:
         tmp = Path(tmp_name)
-        source = write_results_file(tmp / "responses.jsonl", n)
         keys = write_keys_file(tmp / "input_keys.jsonl", n)
-        size = source.stat().st_size
-        print(f"{n:,} result rows, {size / n:,.0f} bytes a row, {size / 2**20:,.0f} MiB")
-        figures: list[tuple[str, dict]] = [("landing", land(REPO, source, keys, tmp / "out", n))]
         before = baseline_tree(args.baseline_rev, tmp / "baseline_src")
-        if before is not None:
-            figures.append((f"landing ({args.baseline_rev})", land(before, source, keys, tmp / "out-before", n)))
+        print(f"load average before: {load()}")
+        figures: list[tuple[str, dict]] = []
+        for order in args.orders:
+            source = write_results_file(tmp / f"responses-{order}.jsonl", n, order)
+            size = source.stat().st_size
+            print(f"{order}: {n:,} result rows, {size / n:,.0f} bytes a row, {size / 2**20:,.0f} MiB", flush=True)
+            figures.append((f"landing, {order}", land(REPO, source, keys, tmp / "out", n)))
+            if before is not None:
+                figures.append(
+                    (f"landing ({args.baseline_rev}), {order}", land(before, source, keys, tmp / "out-before", n))
+                )
+            if order != ORDERS[0]:
+                source.unlink()
+        source = tmp / f"responses-{ORDERS[0]}.jsonl"
+        if not source.exists():
+            source = write_results_file(source, n)
         floor = run_driver(_FLOOR, [str(source), str(tmp / "floor.jsonl")], REPO, tmp)
         figures.append(("msgspec floor", floor))
         figures.append(("curl", curl_copy(source, tmp / "curl.jsonl")))
-        print(f"{'':<18}{'rows/s':>11}{'seconds':>9}{'CPU s':>8}{'RSS growth MiB':>16}")
+        print(f"load average after: {load()}")
+        print(f"{'':<28}{'rows/s':>11}{'seconds':>9}{'CPU s':>8}{'RSS growth MiB':>16}")
         for label, m in figures:
             growth = "-" if m["growth_kib"] is None else f"{m['growth_kib'] / 1024:.1f}"
-            print(f"{label:<18}{n / m['seconds']:>11,.0f}{m['seconds']:>9.1f}{m['cpu']:>8.1f}{growth:>16}")
+            print(f"{label:<28}{n / m['seconds']:>11,.0f}{m['seconds']:>9.1f}{m['cpu']:>8.1f}{growth:>16}")
 
 
 if __name__ == "__main__":

@@ -178,6 +178,44 @@ class CpuSampler:
         return (c1 - c0) / (t1 - t0)
 
 
+class PollLog:
+    """Collects the emulator's polls of one provider every few seconds while a run goes on.
+
+    The emulator keeps only its last 10,000 requests, fewer than N = 3,000 triggers make in a 30 s window
+    (18,000), so reading the log once at the end would cap the count at 333 polls/s.
+    """
+
+    def __init__(self, server: EmulatorServer, provider: str, every: float = 3.0) -> None:
+        self.server = server
+        self.pattern = POLL_PATHS[provider]
+        self.every = every
+        self.seen: set[tuple[str, str]] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _collect(self) -> None:
+        for entry in self.server.requests():
+            if entry["method"] == "GET" and self.pattern.match(entry["path"]):
+                self.seen.add((entry["time"], entry["path"]))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._collect()
+
+    def __enter__(self) -> PollLog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._collect()
+
+    def between(self, start: float, end: float) -> int:
+        """Polls logged inside [start, end] (unix seconds)."""
+        return sum(1 for time_, _ in self.seen if start <= parse_rfc3339(time_) <= end)
+
+
 # --- the emulator alone --------------------------------------------------------------------------------
 
 
@@ -250,7 +288,7 @@ def run_one(contender: Contender, size: int, args: argparse.Namespace, python: P
             "duration": args.duration,
         }
         env = {**os.environ, f"AIRFLOW_CONN_{CONN_ID.upper()}": contender.connection(server.base_url)}
-        with CpuSampler(process) as cpu:
+        with CpuSampler(process) as cpu, PollLog(server, contender.provider) as polls:
             done = subprocess.run(
                 [python, RUNNER],
                 input=json.dumps(spec),
@@ -262,15 +300,7 @@ def run_one(contender: Contender, size: int, args: argparse.Namespace, python: P
         if done.returncode != 0:
             return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1][:200]}
         result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-        pattern = POLL_PATHS[contender.provider]
-        polls = sum(
-            1
-            for entry in server.requests()
-            if entry["method"] == "GET"
-            and pattern.match(entry["path"])
-            and result["start"] <= parse_rfc3339(entry["time"]) <= result["end"]
-        )
-        result["polls"] = polls
+        result["polls"] = polls.between(result["start"], result["end"])
         result["emulator_cpu"] = cpu.share(result["start"], result["end"])
         return result
 

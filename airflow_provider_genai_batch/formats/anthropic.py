@@ -36,6 +36,7 @@ from airflow_provider_genai_batch.formats.translate import (
     number,
     read_parts,
     system_texts,
+    text_turn,
     tool_choice,
     unsupported,
 )
@@ -99,7 +100,8 @@ _GENERATION_REASONS = {
     "imageConfig": "image output is Gemini-only",
     "mediaResolution": "media resolution is Gemini-only",
 }
-_CHAT_FIELDS = ("model", "contents", "systemInstruction", "generationConfig", "tools", "toolConfig")
+_CHAT_FIELDS = frozenset({"model", "contents", "systemInstruction", "generationConfig", "tools", "toolConfig"})
+_GENERATION_FIELDS = frozenset({*GENERATION_PARAMS, *_GENERATION_HANDLED})
 _COUNTS = ("processing", "succeeded", "errored", "canceled", "expired")
 _EVENT_TIMES = ("created_at", "ended_at", "cancel_initiated_at", "archived_at")
 
@@ -144,7 +146,7 @@ def _max_tokens(gen: Mapping[str, Any], default: int) -> int:
 
 
 def _sampling(gen: Mapping[str, Any]) -> dict[str, Any]:
-    check_fields(gen, (*GENERATION_PARAMS, *_GENERATION_HANDLED), "generationConfig", PROVIDER, _GENERATION_REASONS)
+    check_fields(gen, _GENERATION_FIELDS, "generationConfig", PROVIDER, _GENERATION_REASONS)
     if integer(gen.get("candidateCount", 1), "generationConfig.candidateCount") != 1:
         raise unsupported("generationConfig.candidateCount", PROVIDER, "it returns one answer per request")
     check_text_modality(gen, PROVIDER)
@@ -169,6 +171,14 @@ def _messages(contents: Any) -> list[dict[str, Any]]:
     messages = []
     for i, content in enumerate(contents):
         path = f"contents[{i}]"
+        turn = text_turn(content)
+        if turn is not None:
+            role, texts = turn
+            ids.turn(role, path)
+            ids.end_turn(role, path)
+            content_of = _content([_text_block(text) for text in texts])
+            messages.append({"role": "assistant" if role == "model" else "user", "content": content_of})
+            continue
         role, parts = read_parts(content, path, PROVIDER)
         ids.turn(role, path)
         blocks = [_block(part, role, ids, path) for part in parts]

@@ -65,6 +65,8 @@ _CONTENT_FIELDS = frozenset({"parts", "role"})
 
 def camel(name: str) -> str:
     """``snake_case`` to ``camelCase``; camelCase names pass through."""
+    if "_" not in name:
+        return name
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
 

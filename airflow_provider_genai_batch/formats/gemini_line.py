@@ -23,9 +23,8 @@ LINE_FIELDS = frozenset({"key", "request", "metadata"})
 def check_line(line: Mapping[str, Any], *, embeddings: bool, vertex: bool = False) -> None:
     """Raise ValueError naming the first problem of a ``{"key", "request", "metadata"?}`` line (for Vertex AI
     with ``vertex``: its own request fields are allowed)."""
-    unknown = sorted(set(line) - LINE_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown field(s) {', '.join(unknown)}")
+    if not line.keys() <= LINE_FIELDS:
+        raise ValueError(f"unknown field(s) {', '.join(sorted(set(line) - LINE_FIELDS))}")
     request = line["request"]
     if not isinstance(request, dict):
         raise ValueError("'request' must be a JSON object")

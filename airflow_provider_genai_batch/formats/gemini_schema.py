@@ -145,12 +145,15 @@ def _load(*, vertex: bool = False) -> tuple[dict[str, MessageSpec], dict[str, di
     enums = {name: dict(spec["values"]) for name, spec in document["enums"].items()}
     messages = {name: _message_spec(name, spec) for name, spec in document["messages"].items()}
     entries: dict[str, dict[str, Entry]] = {name: {} for name in messages}
+    lone: dict[str, dict[str, type]] = {name: {} for name in messages}
     for name, spec in document["messages"].items():
-        messages[name].check = _message_check(messages[name], entries[name], _finish_check(messages[name], spec))
+        finish = _finish_check(messages[name], spec)
+        messages[name].check = _message_check(messages[name], entries[name], lone[name], finish)
     for name, spec in document["messages"].items():
         entries[name].update(_entries(messages[name], spec, messages, enums))
         if vertex:
             entries[name].update(_vertex_entries(messages[name]))
+        lone[name].update(_lone_members(spec, entries[name]))
     return messages, enums
 
 
@@ -214,6 +217,20 @@ def _entries(
     return entries
 
 
+def _lone_members(spec: Mapping[str, Any], entries: Mapping[str, Entry]) -> dict[str, type]:
+    """For a message whose only requirement is one oneof (a Part: one of its data fields), the members of that
+    oneof that are valid as soon as they have one Python type: alone in an object, and not ``""``, such a member
+    is all the message needs (``{"text": "..."}``)."""
+    groups = spec.get("required_oneofs", ())
+    if len(groups) != 1 or any(raw.get("required") for raw in spec["fields"].values()):
+        return {}
+    return {
+        name: plain
+        for name, (other, oneof, plain, *_) in entries.items()
+        if other is None and oneof == groups[0] and plain is not None
+    }
+
+
 def _vertex_entries(message: MessageSpec) -> dict[str, Entry]:
     """The Vertex-only fields of ``message`` under both spellings, any value allowed (Vertex checks it)."""
     entries: dict[str, Entry] = {}
@@ -240,11 +257,20 @@ def _fast_bounds(spec: FieldSpec, raw: Mapping[str, Any]) -> tuple[int, float, f
 
 
 def _message_check(
-    message: MessageSpec, entries: dict[str, Entry], finish: Callable[[dict[str, Any], Any], None] | None
+    message: MessageSpec,
+    entries: dict[str, Entry],
+    lone_members: dict[str, type],
+    finish: Callable[[dict[str, Any], Any], None] | None,
 ) -> Check:
+    lone_type = lone_members.get
+
     def check(obj: Any) -> None:
         if type(obj) is not dict:
             raise RequestShapeError(f"must be a JSON object ({message.name}), got {json_type(obj)}")
+        if len(obj) == 1 and lone_members:
+            for name, value in obj.items():
+                if lone_type(name) is type(value) and value != "":
+                    return  # the common part: one data field, plain and set
         chosen: dict[str, str] | None = None
         for name, value in obj.items():
             entry = entries.get(name)

@@ -41,6 +41,7 @@ from airflow_provider_genai_batch.formats.translate import (
     number,
     read_parts,
     system_texts,
+    text_turn,
     tool_choice,
     unsupported,
     verbatim_schema,
@@ -76,8 +77,8 @@ STATUSES: dict[str, JobState] = {
 
 # --- canonical line -> OpenAI batch line ---------------------------------------------------------------
 
-_CHAT_FIELDS = ("model", "contents", "systemInstruction", "generationConfig", "tools", "toolConfig")
-_EMBED_FIELDS = ("model", "content", "outputDimensionality")
+_CHAT_FIELDS = frozenset({"model", "contents", "systemInstruction", "generationConfig", "tools", "toolConfig"})
+_EMBED_FIELDS = frozenset({"model", "content", "outputDimensionality"})
 _EMBED_REASONS = {
     "taskType": "openai embeddings have no task type",
     "title": "openai embeddings have no document title",
@@ -103,6 +104,7 @@ _GENERATION_REASONS = {
     "imageConfig": "image output is Gemini-only",
     "mediaResolution": "media resolution is Gemini-only",
 }
+_GENERATION_FIELDS = frozenset({*GENERATION_PARAMS, *_GENERATION_HANDLED})
 _INTEGER_PARAMS = frozenset({"max_completion_tokens", "n", "seed", "top_logprobs"})
 _NUMBER_PARAMS = frozenset({"temperature", "top_p", "presence_penalty", "frequency_penalty"})
 # Chat completions ranges a Gemini-valid value can fall outside: the penalties as the openai SDK's parameter docs
@@ -182,6 +184,14 @@ def _messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
     ids = CallIds(PROVIDER)
     for i, content in enumerate(contents):
         path = f"contents[{i}]"
+        turn = text_turn(content)
+        if turn is not None:
+            role, texts = turn
+            ids.turn(role, path)
+            content_of = _content([_text_block(text) for text in texts])
+            messages.append({"role": "assistant" if role == "model" else "user", "content": content_of})
+            ids.end_turn(role, path)
+            continue
         role, parts = read_parts(content, path, PROVIDER)
         ids.turn(role, path)
         if role == "model":
@@ -255,7 +265,7 @@ def _generation(config: Any) -> dict[str, Any]:
     if config is None:
         return {}
     gen = fields(config, "generationConfig")
-    check_fields(gen, (*GENERATION_PARAMS, *_GENERATION_HANDLED), "generationConfig", PROVIDER, _GENERATION_REASONS)
+    check_fields(gen, _GENERATION_FIELDS, "generationConfig", PROVIDER, _GENERATION_REASONS)
     params: dict[str, Any] = {}
     for name, value in gen.items():
         param = GENERATION_PARAMS.get(name)

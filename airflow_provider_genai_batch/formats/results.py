@@ -50,18 +50,18 @@ class ResultRow(msgspec.Struct, kw_only=True):
     """One line of the results JSONL: one per input key.
 
     ``position`` is set only on a row the provider returned without its key: the row's index in output that
-    follows the input order, so landing can place it (see :func:`placed_by_order`). Like the key, it is
-    encoded ahead of ``status`` and never lands (see :func:`encode_keyless`).
+    follows the input order, so landing can place it (see :func:`placed_by_order`). It is the last field, so
+    an encoded row ends with it and :func:`encode_row` cuts it off; it never lands.
     """
 
     key: str | None
-    position: int | None = None
     status: RowStatus
     text: str | None = None
     embedding: list[float] | None = None
     response: Any = None
     error: RowError | None = None
     usage: Usage | None = None
+    position: int | None = None
 
     @property
     def unparseable(self) -> bool:
@@ -76,22 +76,29 @@ KeyOf = Callable[[Mapping[str, Any]], object]
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
+_encode = _encoder.encode
 _AFTER_KEY = b',"status":'
+_POSITION = b',"position":'
+_END = b"}\n"
 
 
 def encode_row(row: ResultRow) -> bytes:
-    """One JSONL line, newline included (``position`` left out)."""
-    return with_key(row.key, encode_keyless(row))
+    """One JSONL line, newline included (``position`` left out).
+
+    The position is the last field and an integer or null, so the last ``,"position":`` is where it starts.
+    """
+    line = _encode(row)
+    return line[: line.rindex(_POSITION)] + _END
 
 
 def encode_keyless(row: ResultRow) -> bytes:
     """The row's JSONL line from ``status`` on, for :func:`with_key` to put any key in front.
 
-    ``key`` and ``position`` are always encoded first, and neither (a JSON string, an integer or null) holds
-    an unescaped ``"``, so the first ``,"status":`` is where they end.
+    ``key`` is always encoded first, and (a JSON string or null) holds no unescaped ``"``, so the first
+    ``,"status":`` is where it ends.
     """
-    line = _encoder.encode(row) + b"\n"
-    return line[line.index(_AFTER_KEY) + 1 :]
+    line = _encode(row)
+    return line[line.index(_AFTER_KEY) + 1 : line.rindex(_POSITION)] + _END
 
 
 def with_key(key: str | None, keyless: bytes) -> bytes:
@@ -137,12 +144,21 @@ def iter_result_rows(lines: Iterable[bytes], source: str, read: ReadRow, key_of:
 
     A line that is not UTF-8, not JSON, not an object, or that ``read`` cannot make sense of becomes a
     failed row (see :func:`unparseable_row`) instead of ending the stream, so one bad line never blocks
-    the good ones.
+    the good ones. A good line is decoded once, with its line ending (JSON whitespace), and neither copied
+    nor checked again; only a line that fails is looked at twice, to say why (or skipped, when blank).
     """
+    decode = _decoder.decode
     for number, raw in enumerate(lines, start=1):
         line = raw[len(_UTF8_BOM) :] if number == 1 and raw.startswith(_UTF8_BOM) else raw
-        if line and not line.isspace():
-            yield _fast_row(line, read) or _line_row(line.rstrip(b"\r\n"), f"{source}, line {number}", read, key_of)
+        try:
+            item = decode(line)
+            row: ResultRow | None = read(item) if type(item) is dict else None
+        except Exception:  # anything the slow path turns into a failed row
+            row = None
+        if row is not None and (type(row.key) is str or row.key is None):
+            yield row
+        elif line and not line.isspace():
+            yield _line_row(line.rstrip(b"\r\n"), f"{source}, line {number}", read, key_of)
 
 
 def read_result_item(item: object, where: str, read: ReadRow, key_of: KeyOf, raw: bytes | None = None) -> ResultRow:
@@ -187,20 +203,6 @@ def bounded_text(data: bytes, limit: int = RAW_LIMIT) -> str:
         if err.end == len(head) and err.reason == "unexpected end of data":
             head = head[: err.start]
     return f"{head.decode('utf-8', 'backslashreplace')}…[cut: first {len(head)} of {len(data)} bytes]"
-
-
-def _fast_row(line: bytes, read: ReadRow) -> ResultRow | None:
-    """The row of a line that reads cleanly, or None for :func:`_line_row` to say why it does not.
-
-    The decoder checks UTF-8 itself and takes the line ending as JSON whitespace, so a good line is neither
-    copied nor decoded twice, and the error's place is only formatted for a bad one.
-    """
-    try:
-        item = _decoder.decode(line)
-        row = read(item) if type(item) is dict else None
-    except Exception:  # anything the slow path turns into a failed row
-        return None
-    return row if row is None or row.key is None or type(row.key) is str else None
 
 
 def _line_row(line: bytes, where: str, read: ReadRow, key_of: KeyOf) -> ResultRow:

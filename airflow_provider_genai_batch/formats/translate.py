@@ -60,6 +60,8 @@ PART_REASONS = {
 }
 _PART_DATA = ("text", "inlineData", "functionCall", "functionResponse")
 _ROLES = frozenset({"user", "model"})
+_CONTENT_FIELDS = frozenset({"role", "parts"})
+_PART_FIELDS_ALLOWED = frozenset({*_PART_DATA, "thought"})
 _SCHEMA_TYPE = "Type"
 _SCHEMA_INTS = frozenset({"minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"})
 _SCHEMA_NUMBERS = frozenset({"minimum", "maximum"})
@@ -81,7 +83,20 @@ def unsupported(path: str, provider: str, why: str) -> ValueError:
 
 def fields(value: Any, path: str) -> dict[str, Any]:
     """A REST object with camelCase field names, as proto JSON reads it: either spelling of a name is one field
-    (both at once is an error), and a ``null`` field is unset. ValueError if ``value`` is not an object."""
+    (both at once is an error), and a ``null`` field is unset. ValueError if ``value`` is not an object.
+
+    An object already in that form (no snake_case name, no null: nearly every request) is returned itself, not
+    copied; callers only read it.
+    """
+    if type(value) is dict:
+        for name, item in value.items():
+            if item is None or "_" in name:
+                return _rebuilt_fields(value, path)
+        return value
+    return _rebuilt_fields(value, path)
+
+
+def _rebuilt_fields(value: Any, path: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise ValueError(f"{path} must be a JSON object, got {type(value).__name__}")
     out: dict[str, Any] = {}
@@ -98,13 +113,19 @@ def fields(value: Any, path: str) -> dict[str, Any]:
 
 def check_fields(
     obj: Mapping[str, Any],
-    allowed: Iterable[str],
+    allowed: frozenset[str] | Iterable[str],
     path: str,
     provider: str,
     reasons: Mapping[str, str] | None = None,
 ) -> None:
-    """Raise for the first field of ``obj`` not in ``allowed``, with the reason from ``reasons`` when known."""
-    allowed = frozenset(allowed)
+    """Raise for the first field of ``obj`` not in ``allowed``, with the reason from ``reasons`` when known.
+
+    ``allowed`` is best a frozenset made once (a module constant): then a valid object costs one subset test.
+    """
+    if type(allowed) is not frozenset:
+        allowed = frozenset(allowed)
+    if obj.keys() <= allowed:
+        return
     for name in obj:
         if name not in allowed:
             raise unsupported(f"{path}.{name}", provider, (reasons or {}).get(name, UNKNOWN_FIELD))
@@ -157,7 +178,7 @@ def check_model(request: Mapping[str, Any], model: str, provider: str) -> None:
 def read_parts(content: Any, path: str, provider: str) -> tuple[str, list[Part]]:
     """A Gemini Content as its role (``user`` or ``model``; absent means user) and its checked parts."""
     obj = fields(content, path)
-    check_fields(obj, ("role", "parts"), path, provider)
+    check_fields(obj, _CONTENT_FIELDS, path, provider)
     role = obj.get("role") or "user"
     if role not in _ROLES:
         raise ValueError(f"{path}.role {role!r} is not a Gemini role (user or model)")
@@ -167,10 +188,35 @@ def read_parts(content: Any, path: str, provider: str) -> tuple[str, list[Part]]
     return role, [read_part(part, f"{path}.parts[{i}]", provider) for i, part in enumerate(parts)]
 
 
+def text_turn(content: Any) -> tuple[str, list[str]] | None:
+    """A Content in its most common form, read at once: camelCase ``parts`` of one non-empty ``text`` each and an
+    optional ``role`` of user or model, nothing null. Its role and texts, or None for any other form (which
+    :func:`read_parts` reads, and refuses where it must)."""
+    if type(content) is not dict:
+        return None
+    parts = content.get("parts")
+    role = content.get("role", "user")
+    if type(parts) is not list or not parts or type(role) is not str or role not in _ROLES:
+        return None
+    if len(content) != 1 + ("role" in content):
+        return None
+    texts = []
+    for part in parts:
+        text = part.get("text") if type(part) is dict and len(part) == 1 else None
+        if type(text) is not str or not text:
+            return None
+        texts.append(text)
+    return role, texts
+
+
 def read_part(part: Any, path: str, provider: str) -> Part:
     """One Gemini part with exactly one of text, inlineData, functionCall or functionResponse."""
+    if type(part) is dict and len(part) == 1:
+        text = part.get("text")
+        if type(text) is str and text:
+            return Part("text", text, path)  # the common part, read at once
     obj = fields(part, path)
-    check_fields(obj, (*_PART_DATA, "thought"), path, provider, PART_REASONS)
+    check_fields(obj, _PART_FIELDS_ALLOWED, path, provider, PART_REASONS)
     if obj.get("thought"):
         raise unsupported(f"{path}.thought", provider, "model thoughts cannot be replayed")
     data = [name for name in _PART_DATA if name in obj]
@@ -191,17 +237,20 @@ def read_part(part: Any, path: str, provider: str) -> Part:
 
 
 _PART_FIELDS = {
-    "inlineData": ("mimeType", "data"),
-    "functionCall": ("id", "name", "args"),
-    "functionResponse": ("id", "name", "response"),
+    "inlineData": frozenset({"mimeType", "data"}),
+    "functionCall": frozenset({"id", "name", "args"}),
+    "functionResponse": frozenset({"id", "name", "response"}),
 }
 _PART_REQUIRED = {"inlineData": ("mimeType", "data"), "functionCall": ("name",), "functionResponse": ("name",)}
 
 
 def system_texts(instruction: Any, provider: str) -> list[str]:
     """The text parts of ``systemInstruction`` (its role is ignored, as Gemini ignores it)."""
+    turn = text_turn(instruction)
+    if turn is not None:
+        return turn[1]
     obj = fields(instruction, "systemInstruction")
-    check_fields(obj, ("role", "parts"), "systemInstruction", provider)
+    check_fields(obj, _CONTENT_FIELDS, "systemInstruction", provider)
     parts = obj.get("parts")
     if not isinstance(parts, list) or not parts:
         raise ValueError("systemInstruction.parts must be a non-empty list")
@@ -398,19 +447,17 @@ def function_declarations(tools: Any, provider: str) -> list[Declaration]:
     return declared
 
 
+_DECLARATION_FIELDS = frozenset({"name", "description", "parameters", "parametersJsonSchema"})
+_DECLARATION_REASONS = {
+    "response": "a function's response schema has no equivalent there",
+    "responseJsonSchema": "a function's response schema has no equivalent there",
+    "behavior": "non-blocking function behaviour is Gemini-only",
+}
+
+
 def _declaration(decl: Any, path: str, provider: str) -> Declaration:
     obj = fields(decl, path)
-    check_fields(
-        obj,
-        ("name", "description", "parameters", "parametersJsonSchema"),
-        path,
-        provider,
-        {
-            "response": "a function's response schema has no equivalent there",
-            "responseJsonSchema": "a function's response schema has no equivalent there",
-            "behavior": "non-blocking function behaviour is Gemini-only",
-        },
-    )
+    check_fields(obj, _DECLARATION_FIELDS, path, provider, _DECLARATION_REASONS)
     if not isinstance(obj.get("name"), str) or not obj["name"]:
         raise ValueError(f"{path}.name must be a non-empty string")
     if "parameters" in obj and "parametersJsonSchema" in obj:
@@ -424,18 +471,21 @@ def _declaration(decl: Any, path: str, provider: str) -> Declaration:
     return Declaration(obj["name"], obj.get("description") or None, parameters, path)
 
 
+_TOOL_CONFIG_FIELDS = frozenset({"functionCallingConfig"})
+_TOOL_CONFIG_REASONS = {"retrievalConfig": "retrieval config is Gemini-only"}
+_CALLING_CONFIG_FIELDS = frozenset({"mode", "allowedFunctionNames"})
+
+
 def tool_choice(tool_config: Any, provider: str, declared: Sequence[Declaration]) -> tuple[str, str | None]:
     """Gemini ``toolConfig`` as ``(mode, forced function)``: mode ``auto``, ``none`` or ``any``.
 
     The targets take a tool choice only with tools, and force only a function that is declared.
     """
     obj = fields(tool_config, "toolConfig")
-    check_fields(
-        obj, ("functionCallingConfig",), "toolConfig", provider, {"retrievalConfig": "retrieval config is Gemini-only"}
-    )
+    check_fields(obj, _TOOL_CONFIG_FIELDS, "toolConfig", provider, _TOOL_CONFIG_REASONS)
     config = fields(obj.get("functionCallingConfig") or {}, "toolConfig.functionCallingConfig")
     path = "toolConfig.functionCallingConfig"
-    check_fields(config, ("mode", "allowedFunctionNames"), path, provider)
+    check_fields(config, _CALLING_CONFIG_FIELDS, path, provider)
     raw_mode = config.get("mode", "AUTO")
     mode = enum_name("FunctionCallingConfig.Mode", raw_mode) or str(raw_mode)
     allowed = list(config.get("allowedFunctionNames") or [])
@@ -476,9 +526,12 @@ def check_kind(request: Mapping[str, Any], *, embeddings: bool) -> None:
         raise ValueError("request has 'content' (an embeddings request) but the batch is a generation batch")
 
 
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def compact_json(value: Any) -> str:
-    """JSON text as OpenAI writes function arguments: compact, non-ASCII kept."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """JSON text as OpenAI writes function arguments: compact, non-ASCII kept (one encoder, made once)."""
+    return _COMPACT_JSON(value)
 
 
 def check_text_modality(gen: Mapping[str, Any], provider: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, ClassVar, Generic, TypeVar, cast
@@ -23,15 +24,16 @@ from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderCapabi
 from airflow_provider_genai_batch.formats.results import ResultRow
 from airflow_provider_genai_batch.hooks.http import (
     ASYNC_CLIENTS,
-    POOL_LIMITS,
     ApiRequest,
     ForeignHostGuard,
     Operation,
     Page,
     Redactor,
     Transport,
+    environment_proxy_mounts,
     error_from_response,
     iter_byte_lines,
+    pooled_transport,
     run_async,
     run_sync,
     send_sync,
@@ -107,6 +109,8 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
 
     settings_model: ClassVar[type[ConnectionSettings]]
     default_base_url: ClassVar[str]
+    lists_newest_first: ClassVar[bool] = False
+    """The batch listing is in descending creation order, so a look-up may stop at the first job too old."""
 
     @classmethod
     def settings_from_connection(cls, conn: Any) -> SettingsT:
@@ -262,7 +266,8 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
             lambda: httpx.AsyncClient(
                 base_url=settings.base_url,
                 timeout=settings.timeout,
-                limits=POOL_LIMITS,
+                transport=pooled_transport(),
+                mounts=environment_proxy_mounts(),
                 auth=self.http_auth(settings),
                 follow_redirects=True,
                 event_hooks={"request": [self._guard(settings).on_async_request]},
@@ -311,10 +316,15 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         return await run_async(client, operation, self._transport(await self.asettings()))
 
     def _iter_pages(self, page_op: Callable[[str | None], Operation[Page[T]]]) -> Iterator[T]:
+        for items in self._pages(page_op):
+            yield from items
+
+    def _pages(self, page_op: Callable[[str | None], Operation[Page[T]]]) -> Iterator[list[T]]:
+        """Each page's items, the next page asked for only once the caller wants it (an empty page ends it)."""
         token: str | None = None
         while True:
             page = self.run(page_op(token))
-            yield from page.items
+            yield page.items
             if not page.next_token or not page.items:
                 return
             token = page.next_token
@@ -442,15 +452,24 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     def delete_batch(self, name: str) -> None:
         self.run(self._op_delete_batch(name))
 
-    def find_batch(self, idempotency_key: str, input_fingerprint: str | None = None) -> BatchJob | None:
+    def find_batch(
+        self, idempotency_key: str, input_fingerprint: str | None = None, *, not_before: datetime | None = None
+    ) -> BatchJob | None:
         """The job created earlier with exactly this idempotency key, if the provider still lists it.
 
         With ``input_fingerprint``, only a job made for that same input matches: a job of the same task
-        made for an edited input (or one that carries no fingerprint) is not this one.
+        made for an edited input (or one that carries no fingerprint) is not this one. With ``not_before``
+        (see :func:`~airflow_provider_genai_batch.idempotency.lookup_floor`), jobs created before it are not
+        read, so the look-up does not grow with the provider's history.
         """
         if not self.capabilities.find_by_key:
             return None
-        for job in self._jobs_that_may_carry(idempotency_key):
+        jobs = (
+            self._jobs_that_may_carry(idempotency_key)
+            if not_before is None
+            else self._jobs_since(idempotency_key, not_before)
+        )
+        for job in jobs:
             identity = self.identity_of(job)
             if identity is not None and identity.matches(idempotency_key, input_fingerprint):
                 return job
@@ -459,6 +478,13 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     def _jobs_that_may_carry(self, idempotency_key: str) -> Iterator[BatchJob]:
         """The jobs a lookup by key reads: every listed job, unless the provider can narrow the listing."""
         return self.list_batches()
+
+    def _jobs_since(self, idempotency_key: str, not_before: datetime) -> Iterator[BatchJob]:
+        """The jobs a lookup by key reads when none can predate ``not_before``: where the provider lists
+        newest first, the listing ends with the page that reaches back past it (see :func:`newer_than`)."""
+        if not self.lists_newest_first:
+            return self._jobs_that_may_carry(idempotency_key)
+        return newer_than(self._pages(self._op_list_batches), not_before)
 
     async def aget_batch(self, name: str) -> BatchJob:
         return await self.arun(self._op_get_batch(name))
@@ -473,6 +499,33 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         except Exception as err:
             return False, self.redact(str(err))
         return True, "Connection successfully tested"
+
+
+def newer_than(pages: Iterator[list[BatchJob]], not_before: datetime) -> Iterator[BatchJob]:
+    """The jobs of a newest-first listing created at or after ``not_before``; no page after the one that
+    reaches back past it is asked for.
+
+    The listing has to show that order: once a job is newer than one read before it (a page in ascending
+    order, say), every job of every page is read. A job that shows no creation time is always read.
+    """
+    oldest: datetime | None = None
+    ordered = True
+    for page in pages:
+        reached_back = False
+        for job in page:
+            created = job.create_time
+            if created is None:
+                continue
+            if oldest is not None and created > oldest:
+                ordered = False
+            oldest = created if oldest is None else min(oldest, created)
+            reached_back = reached_back or created < not_before
+        if not ordered:
+            yield from page
+            continue
+        yield from (job for job in page if job.create_time is None or job.create_time >= not_before)
+        if reached_back:
+            return
 
 
 def _stream_size(stream: IO[bytes]) -> int:

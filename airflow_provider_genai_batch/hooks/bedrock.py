@@ -11,6 +11,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from functools import partial
 from typing import IO, Any, ClassVar
 from urllib.parse import quote
@@ -300,7 +301,9 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
         response = yield ApiRequest("GET", f"model-invocation-job/{quote(name, safe='')}")
         return wire.parse_job(response.json())
 
-    def _op_list_batches(self, page_token: str | None, name_contains: str | None = None) -> Operation[Page[BatchJob]]:
+    def _op_list_batches(
+        self, page_token: str | None, name_contains: str | None = None, submitted_after: datetime | None = None
+    ) -> Operation[Page[BatchJob]]:
         params: list[tuple[str, str | int]] = [
             ("maxResults", LIST_PAGE_SIZE),
             ("sortBy", "CreationTime"),
@@ -308,6 +311,8 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
         ]
         if name_contains:
             params.append(("nameContains", name_contains))
+        if submitted_after is not None:
+            params.append(("submitTimeAfter", _iso8601(submitted_after)))
         if page_token:
             params.append(("nextToken", page_token))
         response = yield ApiRequest("GET", f"model-invocation-jobs?{aws_query(params)}")
@@ -321,6 +326,12 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
     def _jobs_that_may_carry(self, idempotency_key: str) -> Iterator[BatchJob]:
         """Only the jobs whose name contains the key (ours end in it), newest first."""
         return self._iter_pages(partial(self._op_list_batches, name_contains=idempotency_key))
+
+    def _jobs_since(self, idempotency_key: str, not_before: datetime) -> Iterator[BatchJob]:
+        """Only the jobs whose name contains the key, submitted after ``not_before``: the service filters both."""
+        return self._iter_pages(
+            partial(self._op_list_batches, name_contains=idempotency_key, submitted_after=not_before)
+        )
 
     # --- results -----------------------------------------------------------------------------------------
 
@@ -363,6 +374,12 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
     def identity_of(self, job: BatchJob) -> JobIdentity | None:
         """Read from the whole ``clientRequestToken`` only: a key merely contained in a name or token is not ours."""
         return wire.identity_in_client_request_token(job.raw.get("clientRequestToken"))
+
+
+def _iso8601(moment: datetime) -> str:
+    """A query timestamp as botocore writes one (UTC, ``Z``, microseconds only when there are some)."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if utc.microsecond else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def _object_name(display_name: str | None) -> str:

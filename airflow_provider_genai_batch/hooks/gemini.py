@@ -58,6 +58,9 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
     provider: ClassVar[str] = wire.PROVIDER
     settings_model: ClassVar[type[ConnectionSettings]] = GeminiSettings
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    lists_newest_first: ClassVar[bool] = True
+    """batches.list has no filter here (google-genai refuses ``filter`` outside Vertex); its first page is the
+    recent jobs, as Google's batch guide lists them, and a look-up checks that order as it reads."""
 
     def build_dialect(self) -> Dialect:
         return wire.GeminiDialect()

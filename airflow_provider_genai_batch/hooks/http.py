@@ -8,6 +8,7 @@ async client, so no protocol logic is written twice.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Generic, TypeVar, cast
 
 import httpx
+from httpx._utils import get_environment_proxies  # the same reading of the environment httpx does
 
 from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.hooks.retry import (
@@ -125,7 +127,7 @@ def build_request(
         content = _as_async(chunks)
     return client.build_request(
         request.method,
-        request.url,
+        absolute_url(str(client.base_url), request.url),
         params=dict(request.params) if request.params else None,
         json=request.json,
         content=content,
@@ -133,6 +135,20 @@ def build_request(
         data=request.data,
         headers=headers,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def absolute_url(base_url: str, url: str) -> httpx.URL:
+    """``url`` resolved against a client's ``base_url`` as httpx does, parsed once for all the polls of a job.
+
+    httpx parses a relative URL and the merged one again on every request (a fifth of a poll's CPU);
+    an absolute ``httpx.URL`` passes through it untouched.
+    """
+    merged = httpx.URL(url)
+    if not merged.is_relative_url:
+        return merged
+    base = httpx.URL(base_url)
+    return base.copy_with(raw_path=base.raw_path + merged.raw_path.lstrip(b"/"))
 
 
 async def _as_async(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
@@ -323,8 +339,31 @@ class ForeignHostGuard:
 
 
 POOL_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=20)
-"""Connections of one pooled async client, all kept alive. httpcore's pool probes every idle connection on
-each request, so fewer connections cost less per poll; 20 at a 300 ms round trip still carry 60 polls/s."""
+"""Connections of one pooled async client, all kept alive. The pool probes every idle connection on each
+request, so fewer connections cost less per poll; 20 at a 300 ms round trip still carry 60 polls/s."""
+
+
+def pooled_transport(limits: httpx.Limits = POOL_LIMITS) -> httpx.AsyncBaseTransport:
+    """The transport of one pooled async client: httpcore2's pool over asyncio (:mod:`.http_pool`), or httpx's
+    own on Python 3.10, where httpcore2 cannot be installed."""
+    try:
+        from airflow_provider_genai_batch.hooks.http_pool import PooledTransport
+    except ImportError:
+        return httpx.AsyncHTTPTransport(limits=limits)
+    return PooledTransport(limits)
+
+
+def environment_proxy_mounts(limits: httpx.Limits = POOL_LIMITS) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """The proxies the environment names (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``...) as client mounts.
+
+    httpx mounts them itself only for a client built without a transport; a pooled client brings its own,
+    so it mounts these beside it: a proxied origin goes through httpx's proxy transport, the rest through the pool.
+    """
+    return {
+        pattern: None if url is None else httpx.AsyncHTTPTransport(proxy=url, limits=limits)
+        for pattern, url in get_environment_proxies().items()
+    }
+
 
 _SLOTS: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 

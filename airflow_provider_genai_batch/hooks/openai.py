@@ -38,6 +38,7 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
     provider: ClassVar[str] = wire.PROVIDER
     settings_model: ClassVar[type[ConnectionSettings]] = OpenAISettings
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    lists_newest_first: ClassVar[bool] = True  # GET /v1/batches: newest first, cursor pages, no filter
 
     def auth_headers(self, settings: OpenAISettings) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {settings.api_key_value()}"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,7 +17,7 @@ from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.hooks.retry import Attempts, is_transient_error
-from airflow_provider_genai_batch.idempotency import idempotency_key
+from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_floor
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef, recall, remember
 from airflow_provider_genai_batch.landing import output_dir, write_keys
@@ -178,7 +178,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                     return job
             else:
                 self._log_input_changed(hook, stored, prepared)
-        found = hook.find_batch(key, input_fingerprint=fingerprint)
+        found = hook.find_batch(key, input_fingerprint=fingerprint, not_before=lookup_floor(context))
         if found is not None:
             self.log.info(
                 "found %s (%s) by idempotency key %s and input fingerprint %s",
@@ -317,16 +317,24 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             labels=self._labels(),
             destination=self._destination(),
         )
-        return self._create_once(hook, spec, superseded, lambda: hook.create_batch(spec))
+        return self._create_once(
+            hook, spec, superseded, lambda: hook.create_batch(spec), not_before=lookup_floor(context)
+        )
 
     def _create_once(
-        self, hook: BatchHook[Any], spec: BatchSpec, superseded: str | None, create: Callable[[], BatchJob]
+        self,
+        hook: BatchHook[Any],
+        spec: BatchSpec,
+        superseded: str | None,
+        create: Callable[[], BatchJob],
+        not_before: datetime | None = None,
     ) -> BatchJob:
         """Create, retrying a transient failure only once a lookup by key and fingerprint shows no job was made.
 
         Creation is not idempotent: a create whose answer was lost may still have made the job. The job this
         submit replaces (``superseded``) is not taken for it. Where a provider cannot be searched by key, a
-        failed create is not retried.
+        failed create is not retried. The lookup reads no job created before ``not_before`` (see
+        :func:`~airflow_provider_genai_batch.idempotency.lookup_floor`).
         """
         key = spec.idempotency_key
         attempts = Attempts(hook.settings.retry_policy)
@@ -336,7 +344,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             except Exception as err:
                 if key is None or not is_transient_error(err) or not hook.capabilities.find_by_key:
                     raise
-                job = hook.find_batch(key, input_fingerprint=spec.input_fingerprint)
+                job = hook.find_batch(key, input_fingerprint=spec.input_fingerprint, not_before=not_before)
                 if job is not None and job.name != superseded and job.state not in RESUBMIT_STATES:
                     self.log.warning("create failed (%s) but job %s exists: using it", err, job.name)
                     return job

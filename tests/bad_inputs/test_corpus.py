@@ -408,7 +408,7 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
 
         @staticmethod
         def AsyncClient(**kwargs: Any) -> httpx.AsyncClient:
-            return httpx.AsyncClient(transport=httpx.MockTransport(handler), **kwargs)
+            return httpx.AsyncClient(**{**kwargs, "transport": httpx.MockTransport(handler)})
 
     monkeypatch.setattr(base_module, "httpx", MockedHttpx())
     monkeypatch.setattr(base_module, "ASYNC_CLIENTS", AsyncClientPool())

@@ -157,7 +157,7 @@ def test_a_retried_submit_creates_no_second_job(connection, tmp_path, bedrock_em
 
     first = submit(1)
     second = submit(2)  # found again by its key (nameContains), not created again
-    monkeypatch.setattr(BedrockBatchHook, "find_batch", lambda self, key, input_fingerprint=None: None)
+    monkeypatch.setattr(BedrockBatchHook, "find_batch", lambda self, key, input_fingerprint=None, not_before=None: None)
     third = submit(3)  # the lookup misses (say, listing lags): the create repeats the same token
 
     assert first["job_name"] == second["job_name"] == third["job_name"]

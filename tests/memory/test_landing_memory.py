@@ -1,4 +1,5 @@
-"""Landing does not hold keys or rows in memory: peak RSS growth is the same for 20,000 and 250,000 rows."""
+"""Landing does not hold keys or rows in memory: peak RSS growth is the same for 20,000 and 250,000 rows, whether
+the rows stream in input order or are joined on disk (renamed keys, scrambled order)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.landing_memory import REPO, SHAPES, measure_landing, write_keys_file
+from benchmarks.landing_memory import REPO, measure_landing, write_keys_file
 
 SMALL, LARGE = 20_000, 250_000
 # The join's page cache and sort buffer (4 MiB each) fill up by then; the in-memory key set and renamed-key map
@@ -14,7 +15,7 @@ SMALL, LARGE = 20_000, 250_000
 ALLOWED_GROWTH_MIB = 12
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", ["gemini-in-order", "openai-mapped"])
 def test_landing_peak_memory_does_not_grow_with_the_row_count(tmp_path: Path, shape: str) -> None:
     growth = {}
     for n in (SMALL, LARGE):

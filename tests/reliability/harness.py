@@ -485,10 +485,12 @@ class RetryMeter:
             original_init(hook, *args, **kwargs)
             meter.hooks.append(hook)
 
-        def find_batch(hook: BatchHook, key: str, input_fingerprint: str | None = None) -> Any:
+        def find_batch(
+            hook: BatchHook, key: str, input_fingerprint: str | None = None, *, not_before: Any = None
+        ) -> Any:
             if _in_create.get():
                 meter.create_lookups += 1
-            return original_find(hook, key, input_fingerprint=input_fingerprint)
+            return original_find(hook, key, input_fingerprint=input_fingerprint, not_before=not_before)
 
         def create_once(operator: Any, *args: Any, **kwargs: Any) -> Any:
             token = _in_create.set(True)

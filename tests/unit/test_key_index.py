@@ -1,8 +1,13 @@
-"""The on-disk key log: appends in bulk, finds the earliest duplicate with one sort, removes its file."""
+"""The on-disk key log: appends in bulk, finds the earliest duplicate with one sort, removes its file; the
+distinct check: says whether strings repeat, across spills to its file, and removes its file."""
 
 from __future__ import annotations
 
-from airflow_provider_genai_batch.key_index import Duplicate, KeyLog
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_genai_batch.key_index import DistinctCheck, Duplicate, KeyLog
 
 
 def test_a_log_of_distinct_ids_has_no_duplicate():
@@ -57,3 +62,30 @@ def test_closing_a_log_removes_its_file(tmp_path):
     assert log.path.exists() and log.path.parent == tmp_path
     log.close()
     assert not log.path.exists()
+
+
+class SmallSpills(DistinctCheck):
+    SPILL = 7
+
+
+def test_distinct_strings_are_found_distinct_across_spills(tmp_path: Path):
+    with SmallSpills(tmp_path) as check:
+        assert list(check.passing(f"key-{i}" for i in range(500))) == [f"key-{i}" for i in range(500)]
+        check.add("k-0")
+        assert check.distinct()
+
+
+@pytest.mark.parametrize("repeat_at", [1, 250, 499], ids=["first-spill", "middle", "still-held"])
+def test_a_string_added_twice_is_found_wherever_the_two_fell(tmp_path: Path, repeat_at: int):
+    with SmallSpills(tmp_path) as check:
+        for key in check.passing(f"key-{i}" for i in range(500)):
+            if key == f"key-{repeat_at}":
+                check.add("key-0")
+        assert not check.distinct()
+
+
+def test_the_distinct_check_removes_its_file_when_closed(tmp_path: Path):
+    with DistinctCheck(tmp_path) as check:
+        check.add("a")
+        assert check.path.exists()
+    assert list(tmp_path.iterdir()) == []

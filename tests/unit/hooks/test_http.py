@@ -20,6 +20,7 @@ from airflow_provider_genai_batch.hooks.http import (
     ForeignHostGuard,
     Redactor,
     Transport,
+    build_request,
     error_from_response,
     iter_byte_lines,
     origin_of,
@@ -27,6 +28,7 @@ from airflow_provider_genai_batch.hooks.http import (
     send_in_slot,
     slots_of,
 )
+from airflow_provider_genai_batch.hooks.http_pool import PooledTransport
 from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
 
 # --- iter_byte_lines -----------------------------------------------------------------------------------
@@ -116,6 +118,25 @@ def test_every_secret_is_redacted_from_the_message():
     redact = Redactor("sk-one-secret", None, "", "second-secret")
     response = httpx.Response(400, json={"error": {"message": "sk-one-secret and second-secret, sk-one-secret"}})
     assert error_from_response(response, "p", redact).message == "*** and ***, ***"
+
+
+# --- build_request: URLs resolved once, as httpx resolves them --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("base_url", "url", "sent"),
+    [
+        ("https://api.openai.com/v1", "batches/batch_1", "https://api.openai.com/v1/batches/batch_1"),
+        ("https://api.openai.com/v1/", "/batches/batch_1", "https://api.openai.com/v1/batches/batch_1"),
+        ("http://gw.test:8080", "v1beta/files/a%20b", "http://gw.test:8080/v1beta/files/a%20b"),
+        ("https://api.test/v1", "https://upload.test/s?upload_id=7", "https://upload.test/s?upload_id=7"),
+    ],
+)
+def test_a_request_goes_to_the_url_httpx_would_resolve(base_url, url, sent):
+    client = httpx.AsyncClient(base_url=base_url)
+    request = build_request(client, ApiRequest("GET", url), {})
+    assert request.url == client.build_request("GET", url).url
+    assert str(request.url) == sent
 
 
 # --- origin_of and ForeignHostGuard ----------------------------------------------------------------------
@@ -373,6 +394,38 @@ async def test_a_hooks_pooled_client_has_as_many_connections_as_slots(monkeypatc
     )
     client = await OpenAIBatchHook(conn_id="bounded_unit").aget_conn()
 
-    assert client._transport._pool._max_connections == POOL_LIMITS.max_connections
+    assert isinstance(client._transport, PooledTransport)
+    assert client._transport.pool._max_connections == POOL_LIMITS.max_connections
     assert slots_of(client)._value == POOL_LIMITS.max_connections
     assert client is await OpenAIBatchHook(conn_id="bounded_unit").aget_conn()
+
+
+async def test_a_hooks_pooled_client_goes_through_the_proxy_the_environment_names(monkeypatch):
+    """A forward proxy on loopback sees the absolute-form request; NO_PROXY hosts bypass it."""
+    seen: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen.append(head.split(b"\r\n", 1)[0])
+        body = b'{"id": "batch_1", "status": "in_progress"}'
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "bypassed.test")
+    monkeypatch.setattr(base_module, "ASYNC_CLIENTS", AsyncClientPool())
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PROXIED_UNIT", '{"conn_type": "genaiopenai", "host": "http://openai.test/v1", "password": "k"}'
+    )
+    async with server:
+        client = await OpenAIBatchHook(conn_id="proxied_unit").aget_conn()
+        response = await client.get("/batches/batch_1")
+
+    assert response.json()["id"] == "batch_1"
+    assert seen == [b"GET http://openai.test/v1/batches/batch_1 HTTP/1.1"]
+    assert isinstance(client._transport_for_url(httpx.URL("http://bypassed.test/v1")), PooledTransport)

@@ -204,10 +204,13 @@ class FakeBatchHook(GeminiBatchHook):
         self.calls.append(("list_batches", None))
         return iter(list(reversed(self.jobs.values())))
 
-    def find_batch(self, idempotency_key: str, input_fingerprint: str | None = None) -> BatchJob | None:
-        """Recorded as ``("find_batch", (key, fingerprint))``; matched by the real hook's lookup over the listing."""
+    def find_batch(
+        self, idempotency_key: str, input_fingerprint: str | None = None, *, not_before: datetime | None = None
+    ) -> BatchJob | None:
+        """Recorded as ``("find_batch", (key, fingerprint))``; matched by the real hook's lookup over the listing
+        (the whole of it: a context without a dag run gives no ``not_before``)."""
         self.calls.append(("find_batch", (idempotency_key, input_fingerprint)))
-        return super().find_batch(idempotency_key, input_fingerprint=input_fingerprint)
+        return super().find_batch(idempotency_key, input_fingerprint=input_fingerprint, not_before=not_before)
 
     def cancel_batch(self, name: str) -> None:
         self.calls.append(("cancel_batch", name))
