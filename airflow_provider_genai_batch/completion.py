@@ -34,7 +34,9 @@ from airflow_provider_genai_batch.landing import (
 )
 from airflow_provider_genai_batch.models import BatchJob, JobState, ResultsManifest
 from airflow_provider_genai_batch.polling import Decision, PollState, Verdict
+from airflow_provider_genai_batch.prices import price_table
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
+from airflow_provider_genai_batch.usage import UsageTally, summary_line, usage_and_cost
 
 DEFER_GRACE = timedelta(minutes=5)
 
@@ -62,6 +64,8 @@ class BatchCompletionMixin:
     max_failed_ratio: float
     max_poll_failures: int
     land_table_results: bool | str
+    batch_prices: Any = None
+    """The user's batch prices per model (``{model: {input, output, ...}}`` or its JSON), over the shipped table."""
     _polling_ref: BatchJobRef | None = None
     """The job this task polls on its worker right now (what ``on_kill`` acts on), and its task instance."""
     _polling_ti: TaskInstanceKey | None = None
@@ -214,14 +218,27 @@ class BatchCompletionMixin:
         if not uri:
             raise GenAIBatchError("no output_uri: set it on the sensor or on the submit operator")
         job = redacted_job(job, hook.redact)
+        prices = price_table(ref.provider, self.batch_prices, hook.settings.batch_prices)
         if writes_table(job, ref) and not as_bool("land_table_results", self.land_table_results):
             manifest = land_counts(job, ref, output_dir(uri))
         else:
+            tally = UsageTally(ref.provider)
             rows = (redacted_row(row, hook.redact) for row in hook.iter_results(job))
-            manifest = land_results(rows, job, ref, output_dir(uri), hook.dialect.provider_key)
+            manifest = land_results(
+                rows,
+                job,
+                ref,
+                output_dir(uri),
+                hook.dialect.provider_key,
+                observe=tally.add_row,
+                account=lambda: usage_and_cost(job, tally, prices, hook.reported_usage(job)),
+            )
         self.log.info(  # type: ignore[attr-defined]
             "%s %s: %s -> %s", ref.provider, ref.job_name, manifest.counts.model_dump(), _results_at(manifest)
         )
+        spent = summary_line(manifest.usage, manifest.cost)
+        if spent:
+            self.log.info("%s %s: %s", ref.provider, ref.job_name, spent)  # type: ignore[attr-defined]
         _judge(manifest, self.max_failed_ratio)
         announce_once(self, context, manifest, job.create_time, self.log)  # type: ignore[attr-defined]
         return manifest.model_dump(mode="json")

@@ -42,7 +42,7 @@ def conn_fields(model: type[ConnectionSettings]) -> dict[str, Any]:
     return {
         name: _form_field(properties[name])
         for name in names
-        if name not in model.connection_fields and name not in model.form_omits
+        if name not in model.connection_fields | model.form_omits | model.extra_only
     }
 
 

@@ -63,7 +63,14 @@ from airflow_provider_genai_batch.formats.results import (
 )
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.key_index import DistinctCheck
-from airflow_provider_genai_batch.models import BatchJob, JobState, ResultCounts, ResultsManifest
+from airflow_provider_genai_batch.models import (
+    BatchJob,
+    CostEstimate,
+    JobState,
+    ResultCounts,
+    ResultsManifest,
+    UsageSummary,
+)
 from airflow_provider_genai_batch.spec import is_table_uri
 
 log = logging.getLogger(__name__)
@@ -118,13 +125,15 @@ def land_results(
     directory: ObjectStoragePath,
     provider_key: Callable[[str], str] = str,
     observe: Callable[[ResultRow], object] | None = None,
+    account: Callable[[], tuple[UsageSummary, CostEstimate]] | None = None,
 ) -> ResultsManifest:
     """Join ``rows`` on the input keys into ``results.jsonl`` under ``directory``, then write ``manifest.json``.
 
     ``provider_key`` is how the provider renamed keys (see ``Dialect.provider_key``); rows get their input
     keys back. Unmatched and duplicate rows land next to the results (see the module docstring); a file
     that would be empty is not written, and one left by an earlier landing is removed. ``observe`` is
-    called once with every row, as it is read, whatever path lands it.
+    called once with every row, as it is read, whatever path lands it; ``account``, once the rows are landed,
+    gives the manifest's ``usage`` and ``cost``.
     """
     manifest_path = directory / MANIFEST_FILE
     manifest_path.unlink(missing_ok=True)
@@ -147,6 +156,7 @@ def land_results(
         for output in outputs:
             output.discard()
         raise
+    usage, cost = account() if account is not None else (None, None)
     manifest = ResultsManifest(
         job_ref=ref,
         state=job.state,
@@ -159,6 +169,8 @@ def land_results(
         unmatched_uri=unmatched_uri,
         duplicates_uri=duplicates_uri,
         output_location=job.output_location,
+        usage=usage,
+        cost=cost,
     )
     _write_manifest(manifest, directory)
     return manifest

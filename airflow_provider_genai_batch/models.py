@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -122,6 +122,91 @@ class ResultCounts(BaseModel):
         return (self.total - self.succeeded) / self.total if self.total else 0.0
 
 
+class TokenUsage(BaseModel):
+    """Token counts in one meaning for every provider (see :mod:`.usage` for how each provider's fields map).
+
+    ``input_tokens`` is the whole prompt, cache reads and writes included; ``cached_tokens`` and
+    ``cache_write_tokens`` are the parts of it read from and written to a prompt cache. ``output_tokens`` is
+    everything generated, thinking included; ``thinking_tokens`` is the part of it spent thinking. ``rows``
+    is how many result rows carried usage.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    thinking_tokens: int = 0
+    rows: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage.model_validate(
+            {name: getattr(self, name) + getattr(other, name) for name in TokenUsage.model_fields}
+        )
+
+
+class Price(BaseModel):
+    """One model's batch price in USD per million tokens, with when and where it was taken.
+
+    Thinking is output (every provider here bills it at the output rate). ``cached_input`` and
+    ``cache_write`` are the rates of prompt-cache reads and writes, where the source gives them.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str
+    input: float
+    output: float
+    cached_input: float | None = None
+    cache_write: float | None = None
+    taken_on: date | None = None
+    source: str
+    note: str | None = None
+
+
+class CostEstimate(BaseModel):
+    """An estimated cost in USD from token counts and a :class:`Price`, or None with the reason it has none."""
+
+    currency: Literal["USD"] = "USD"
+    amount: float | None = None
+    reason: str | None = None
+    """Why there is no amount (an unknown model, no token counts); None when there is one."""
+    price: Price | None = None
+    notes: list[str] = Field(default_factory=list)
+    """How the amount was reached where a rate was missing (e.g. cache reads priced at the input rate)."""
+
+
+class PartUsage(BaseModel):
+    """The tokens of one job of the input: counted from its result rows, and as the provider reported them.
+
+    ``counted`` is the figure that holds: the provider's own job totals where it reports them (OpenAI's
+    batch ``usage``, Bedrock's ``manifest.json.out``), else the sum over the rows. A reported total of no
+    tokens at all beside rows that used some is taken as not reported (a status that left them unset).
+    """
+
+    job_name: str
+    model: str | None = None
+    from_rows: TokenUsage = Field(default_factory=TokenUsage)
+    reported: TokenUsage | None = None
+    cost: CostEstimate | None = None
+
+    @property
+    def counted(self) -> TokenUsage:
+        """The provider's totals when it reported them, else the rows' sum."""
+        reported, rows = self.reported, self.from_rows
+        if reported is None:
+            return rows
+        unset = not (reported.input_tokens or reported.output_tokens) and bool(rows.input_tokens or rows.output_tokens)
+        return rows if unset else reported
+
+
+class UsageSummary(BaseModel):
+    """Tokens per job (one entry per job; several once an input is split) and over all of them."""
+
+    total: TokenUsage = Field(default_factory=TokenUsage)
+    parts: list[PartUsage] = Field(default_factory=list)
+
+
 class ResultsManifest(BaseModel):
     """The small summary written next to the results and returned as XCom (never the results themselves)."""
 
@@ -140,3 +225,7 @@ class ResultsManifest(BaseModel):
     """Rows that lost to another row for the same key, when there were any."""
     output_location: str | None = None
     """Where the provider wrote the job's output (its GCS directory, its table), where it says."""
+    usage: UsageSummary | None = None
+    """Tokens per job and in total; None in a manifest written before they were counted."""
+    cost: CostEstimate | None = None
+    """The estimated cost of all the jobs; None in a manifest written before costs were estimated."""

@@ -17,7 +17,7 @@ from typing import IO, Any, ClassVar, Generic, TypeVar, cast
 
 import httpx
 from airflow.sdk import BaseHook
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
 from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderCapabilities
@@ -41,8 +41,10 @@ from airflow_provider_genai_batch.hooks.http import (
 from airflow_provider_genai_batch.hooks.retry import RetryPolicy
 from airflow_provider_genai_batch.hooks.settings import base_url, extras_for, invalid_connection
 from airflow_provider_genai_batch.idempotency import JobIdentity
-from airflow_provider_genai_batch.models import BatchJob, FileInfo
+from airflow_provider_genai_batch.models import BatchJob, FileInfo, TokenUsage
+from airflow_provider_genai_batch.prices import PriceOverride, parse_overrides
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource, StoredObject, TableInput
+from airflow_provider_genai_batch.usage import reported_usage
 
 T = TypeVar("T")
 
@@ -56,6 +58,8 @@ class ConnectionSettings(BaseModel):
     """Fields read from the connection's own fields (password, host), never from its extras or form."""
     form_omits: ClassVar[frozenset[str]] = frozenset()
     """Inherited fields this connection type does not use, kept off its form."""
+    extra_only: ClassVar[frozenset[str]] = frozenset({"batch_prices"})
+    """Structured fields read from the extra JSON only: no form field can hold them."""
 
     api_key: SecretStr | None = None
     base_url: str
@@ -72,6 +76,12 @@ class ConnectionSettings(BaseModel):
     retry_deadline: float = Field(
         default=300.0, ge=0, title="Retry deadline (s)", description="Total time one call may spend retrying."
     )
+    batch_prices: dict[str, PriceOverride] | None = Field(default=None, title="Batch prices (USD per million tokens)")
+
+    @field_validator("batch_prices", mode="before")
+    @classmethod
+    def _check_prices(cls, value: Any) -> dict[str, PriceOverride] | None:
+        return parse_overrides(value, "the connection extra") or None
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -206,6 +216,10 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     def iter_table_keys(self, uri: str) -> Iterator[str]:
         """The key of every row of the input table at ``uri``, streamed, in the table's order."""
         raise self._unsupported("table input")
+
+    def reported_usage(self, job: BatchJob) -> TokenUsage | None:
+        """The job's token totals as the provider reports them for the whole job, where it does; else None."""
+        return reported_usage(job)
 
     @abstractmethod
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:

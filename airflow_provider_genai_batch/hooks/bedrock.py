@@ -7,6 +7,7 @@ streamed to the connection's S3 input prefix; results are read from ``<output pr
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import uuid
@@ -39,8 +40,9 @@ from airflow_provider_genai_batch.hooks.settings import (
     invalid_connection,
 )
 from airflow_provider_genai_batch.idempotency import JobIdentity
-from airflow_provider_genai_batch.models import BatchJob, FileInfo, JobState
+from airflow_provider_genai_batch.models import BatchJob, FileInfo, JobState, TokenUsage
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource
+from airflow_provider_genai_batch.usage import bedrock_manifest_usage
 
 LIST_PAGE_SIZE = 100
 CONSOLE_URL = "https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/batch-inference"
@@ -350,6 +352,27 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
                 if job.state is JobState.SUCCEEDED:
                     raise
                 self.log.info("no output at %s for the %s job %s", uri, job.provider_state, job.name)
+
+    def reported_usage(self, job: BatchJob) -> TokenUsage | None:
+        """The totals of the job's ``manifest.json.out`` next to its output; None where it wrote none (yet)."""
+        directory = wire.job_output_dir(job.raw)
+        if directory is None:
+            return None
+        try:
+            text = b"".join(self.iter_file_bytes(directory + wire.MANIFEST_NAME))
+        except NotFoundError:
+            return None
+        except ProviderAPIError as err:
+            self.log.warning(
+                "could not read the %s of %s (%s); its token totals are not used", wire.MANIFEST_NAME, job.name, err
+            )
+            return None
+        try:
+            manifest = json.loads(text)
+        except ValueError:
+            self.log.warning("the %s of %s is not JSON; its token totals are not used", wire.MANIFEST_NAME, job.name)
+            return None
+        return bedrock_manifest_usage(manifest) if isinstance(manifest, dict) else None
 
     def _result_files(self, job: BatchJob) -> list[str]:
         if job.output_file:

@@ -24,6 +24,7 @@ from airflow_provider_genai_batch.landing import output_dir, write_keys
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
 from airflow_provider_genai_batch.models import BatchJob, JobState
 from airflow_provider_genai_batch.polling import DEFAULT_MAX_POLL_FAILURES
+from airflow_provider_genai_batch.prices import price_table
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
 RESUBMIT_STATES = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
@@ -64,6 +65,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     :param force_resubmit: submit a new job even when an earlier try of this task instance made one for
         the same input, paying again on purpose (templated: a rendered ``"true"``/``"false"`` works). It
         holds for every try while it is set, so set it for one run (e.g. from ``params``).
+    :param batch_prices: USD per million tokens by model (``{model: {input, output, cached_input?, cache_write?}}``
+        or its JSON), over the connection's ``batch_prices`` and the shipped table, for the manifest's cost
+        (templated); checked before anything is uploaded.
 
     Exactly once: the input is validated and translated first, which also gives its fingerprint (a hash
     of the requests as the provider receives them, with provider, model and kind). A try then re-attaches
@@ -84,6 +88,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         "force_resubmit",
         "destination",
         "land_table_results",
+        "batch_prices",
     )
     operator_extra_links = (GenAIBatchJobLink(),)
     ui_color = "#e8f0fe"
@@ -109,6 +114,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         force_resubmit: bool | str = False,
         destination: str | None = None,
         land_table_results: bool | str = False,
+        batch_prices: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -132,6 +138,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         self.force_resubmit = force_resubmit
         self.destination = destination
         self.land_table_results = land_table_results
+        self.batch_prices = batch_prices
 
     def execute(self, context: Any) -> dict[str, Any]:
         hook = get_hook(self.conn_id)
@@ -139,6 +146,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         key = idempotency_key(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
         force = as_bool("force_resubmit", self.force_resubmit)
         as_bool("land_table_results", self.land_table_results)  # a bad switch fails now, not once the job ends
+        price_table(hook.provider, self.batch_prices)  # bad prices fail before anything is uploaded
         prepared = self._prepare(hook)
         try:
             earlier = self._earlier_job(context, hook, key, prepared)

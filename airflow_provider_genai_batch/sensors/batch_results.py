@@ -13,6 +13,7 @@ from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_boo
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
 from airflow_provider_genai_batch.polling import DEFAULT_MAX_POLL_FAILURES, PollState, Verdict
+from airflow_provider_genai_batch.prices import price_table
 
 
 class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
@@ -38,9 +39,12 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         the rows back and land them in ``results.jsonl`` as for any job; by default only the manifest is
         written, with ``results_uri`` None, the table in ``output_location`` and the provider's counts
         (templated: a rendered ``"true"``/``"false"`` works).
+    :param batch_prices: USD per million tokens by model (``{model: {input, output, cached_input?, cache_write?}}``
+        or its JSON), over the connection's ``batch_prices`` and the shipped table, for the manifest's cost
+        (templated).
     """
 
-    template_fields = ("job_ref", "output_uri", "land_table_results")
+    template_fields = ("job_ref", "output_uri", "land_table_results", "batch_prices")
     operator_extra_links = (GenAIBatchJobLink(),)
     ui_color = "#e8f0fe"
 
@@ -57,6 +61,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         max_failed_ratio: float = 0.0,
         max_poll_failures: int = DEFAULT_MAX_POLL_FAILURES,
         land_table_results: bool | str = False,
+        batch_prices: Any = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("poke_interval", poll_interval)
@@ -72,11 +77,13 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         self.max_failed_ratio = max_failed_ratio
         self.max_poll_failures = max_poll_failures
         self.land_table_results = land_table_results
+        self.batch_prices = batch_prices
         self._poke_poll: PollState | None = None
 
     def execute(self, context: Any) -> Any:
         ref = BatchJobRef.parse(self.job_ref)
         as_bool("land_table_results", self.land_table_results)  # a bad switch fails now, not once the job ends
+        price_table(ref.provider, self.batch_prices)  # bad prices fail now, not once the job ends
         context["ti"].xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
         if self.deferrable:
             return self.wait_for(context, ref)

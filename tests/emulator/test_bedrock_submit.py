@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_genai_batch.errors import InputValidationError
+from airflow_provider_genai_batch.formats import bedrock as wire
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks.bedrock import BedrockBatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
@@ -22,7 +23,7 @@ from airflow_provider_genai_batch.models import BatchJob, JobState
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
-from airflow_provider_genai_batch.testing.s3 import MotoS3Server
+from airflow_provider_genai_batch.testing.s3 import MotoS3Server, split_s3_uri
 from tests.unit.pipeline.fakes import FakeTI, make_context
 
 CONN_ID = "bedrock_emulated"
@@ -114,6 +115,38 @@ def test_the_hook_runs_a_job_from_a_multipart_upload_to_normalised_rows(connecti
     assert [row.key for row in failed] == [hook.dialect.provider_key("doc-4")]
     ok = next(row for row in rows if row.key == hook.dialect.provider_key("doc-7"))
     assert ok.text == "Answer to: Summarise 7"
+
+
+def test_the_hook_reads_a_finished_jobs_token_totals_from_its_manifest(connection, moto_s3, bedrock_bucket):
+    hook = BedrockBatchHook(conn_id=connection)
+    lines = [hook.dialect.to_native(line, model=CLAUDE, embeddings=False) for line in gemini_lines(100, fail={3})]
+    uploaded = hook.upload_file(io.BytesIO("".join(json.dumps(x) + "\n" for x in lines).encode()), display_name="u")
+    spec = BatchSpec(model=CLAUDE, display_name="usage", source=FileSource(uploaded.name))
+    job = wait(hook, hook.create_batch(spec).name)
+
+    reported = hook.reported_usage(job)
+
+    manifest = json.loads(moto_s3.read(f"{wire.job_output_dir(job.raw)}manifest.json.out"))
+    assert reported is not None
+    assert (reported.input_tokens, reported.output_tokens, reported.rows) == (
+        manifest["inputTokenCount"],
+        manifest["outputTokenCount"],
+        99,
+    )
+    assert reported.input_tokens > 0
+
+
+def test_a_job_without_a_manifest_reports_no_token_totals(connection, moto_s3, bedrock_bucket):
+    hook = BedrockBatchHook(conn_id=connection)
+    lines = [hook.dialect.to_native(line, model=CLAUDE, embeddings=False) for line in gemini_lines(100)]
+    uploaded = hook.upload_file(io.BytesIO("".join(json.dumps(x) + "\n" for x in lines).encode()), display_name="u")
+    job = wait(
+        hook, hook.create_batch(BatchSpec(model=CLAUDE, display_name="u", source=FileSource(uploaded.name))).name
+    )
+    bucket, key = split_s3_uri(f"{wire.job_output_dir(job.raw)}manifest.json.out")
+    moto_s3.client.delete_object(Bucket=bucket, Key=key)
+
+    assert hook.reported_usage(job) is None
 
 
 async def test_the_async_side_polls_and_cancels_the_job(connection, moto_s3, bedrock_bucket):

@@ -115,7 +115,7 @@ def test_every_registered_hook_has_a_connection_type_whose_fields_are_its_settin
     [conn] = [c for c in INFO["connection-types"] if c["connection-type"] == hook.conn_type]
     assert conn["hook-class-name"] == f"{hook.__module__}.{hook.__qualname__}"
     model = hook.settings_model
-    extras = set(model.model_fields) - model.connection_fields - model.form_omits
+    extras = set(model.model_fields) - model.connection_fields - model.form_omits - model.extra_only
     assert set(conn["conn-fields"]) == extras
     for name, field in conn["conn-fields"].items():
         assert field["label"] == model.model_fields[name].title, name

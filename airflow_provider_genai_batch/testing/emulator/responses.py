@@ -115,6 +115,14 @@ def limit_tokens(generation: Generation, max_tokens: int | None) -> tuple[Genera
     return replace(generation, text=text, completion_tokens=count_tokens(text)), True
 
 
+def thinking_tokens(generation: Generation, budget: int | None) -> int:
+    """Tokens the fake model thinks before answering when a request asks it to: one per prompt word, within
+    a positive budget (-1 sets none); a request that sets no budget, or 0, gets no thinking."""
+    if not budget:
+        return 0
+    return generation.prompt_tokens if budget < 0 else min(generation.prompt_tokens, budget)
+
+
 def embed(text: str, dimensions: int | None = None) -> Embedding | RowError:
     """Embed a text as a unit vector derived from its sha256, or fail when the text has the marker."""
     error = fail_marker_error([text])

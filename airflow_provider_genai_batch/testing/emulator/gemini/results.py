@@ -56,8 +56,20 @@ def response_id(seed: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(seed.encode()).digest()[:16]).decode().rstrip("=")
 
 
+def thinking_budget(request: dict[str, Any]) -> int | None:
+    """``generationConfig.thinkingConfig.thinkingBudget`` when the request sets it to an integer."""
+    config = get_field(request, "generationConfig")
+    thinking = get_field(config, "thinkingConfig") if isinstance(config, dict) else None
+    budget = get_field(thinking, "thinkingBudget") if isinstance(thinking, dict) else None
+    return budget if isinstance(budget, int) and not isinstance(budget, bool) else None
+
+
 def generate_response(request: dict[str, Any], model: str, seed: str) -> dict[str, Any]:
-    """Answer a GenerateContentRequest: {"response": GenerateContentResponse} or {"error": ...}."""
+    """Answer a GenerateContentRequest: {"response": GenerateContentResponse} or {"error": ...}.
+
+    Thoughts the request asked for (a thinking budget) are counted in ``thoughtsTokenCount`` and in the total,
+    not in ``candidatesTokenCount``, as the service counts them.
+    """
     contents = get_field(request, "contents")
     if not isinstance(contents, list) or not contents:
         return {"error": row_error("* GenerateContentRequest.contents: contents is not specified")}
@@ -68,11 +80,13 @@ def generate_response(request: dict[str, Any], model: str, seed: str) -> dict[st
     outcome = responses.generate(prompt, context)
     if isinstance(outcome, responses.RowError):
         return {"error": to_row_error(outcome)}
+    thoughts = responses.thinking_tokens(outcome, thinking_budget(request))
     usage = without_zeros(
         {
             "promptTokenCount": outcome.prompt_tokens,
             "candidatesTokenCount": outcome.completion_tokens,
-            "totalTokenCount": outcome.total_tokens,
+            "totalTokenCount": outcome.total_tokens + thoughts,
+            "thoughtsTokenCount": thoughts,
         }
     )
     return {

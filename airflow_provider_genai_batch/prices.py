@@ -1,0 +1,227 @@
+"""Batch prices per model and the estimated cost of a job's tokens.
+
+The shipped table (``data/batch_prices.json``) holds each provider's batch price per million tokens with
+the date it was taken and its source; a user's ``batch_prices`` (operator or connection extra) overrides it
+model by model. A model is found by its name with any path or region prefix taken off
+(``models/gemini-2.5-flash``, a Bedrock ARN, ``us.anthropic...``) and then by the longest table name it
+starts with where only a version or date follows (``gpt-4o-mini-2024-07-18`` is ``gpt-4o-mini``;
+``claude-opus-4-8`` is not ``claude-opus-4``). A model not found has no cost, with the reason, never a guess.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from airflow_provider_genai_batch.models import CostEstimate, PartUsage, Price, TokenUsage, UsageSummary
+
+PRICES_FILE = "batch_prices.json"
+PER_TOKENS = 1_000_000
+GATEWAY_TARGETS = ("gemini", "openai", "anthropic")
+"""The providers whose prices a gateway model is looked up in (their model names do not overlap)."""
+
+_VERSION_SUFFIX = re.compile(
+    r"(?:-\d{8}|-\d{4}-\d{2}-\d{2}|-\d{3}|-latest|-v\d+(?::\d+)?|@\d{8}|@latest|@\d{3}|:\d+)+",
+)
+"""What may follow a table name in a model name that still means that model: dates, ``-001``, ``-latest``,
+Bedrock's ``-v1:0`` and Vertex's ``@20240307``."""
+_REGION_PREFIX = re.compile(r"^(?:us|eu|apac|global|us-gov|jp|au|ca)\.")
+
+
+class PriceOverride(BaseModel):
+    """One model's price as a user gives it: USD per million tokens, every rate finite and not negative."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: float
+    output: float
+    cached_input: float | None = None
+    cache_write: float | None = None
+    taken_on: date | None = None
+    note: str | None = None
+
+    @field_validator("input", "output", "cached_input", "cache_write")
+    @classmethod
+    def _rate(cls, value: float | None) -> float | None:
+        if value is not None and (not math.isfinite(value) or value < 0):
+            raise ValueError("a price per million tokens must be a finite number, 0 or more")
+        return value
+
+
+class PriceTable:
+    """Prices by provider and model name: the shipped rows with the user's rows on top."""
+
+    def __init__(self, rows: Iterable[Price]) -> None:
+        self._rows: dict[tuple[str, str], Price] = {}
+        for row in rows:
+            self._rows[(row.provider, model_name(row.model))] = row
+
+    def with_overrides(self, provider: str, overrides: Mapping[str, PriceOverride], source: str) -> PriceTable:
+        """This table with ``overrides`` as ``provider``'s rows, ``source`` naming where they were given."""
+        given = [
+            Price(provider=provider, model=model, source=source, **rates.model_dump())
+            for model, rates in overrides.items()
+        ]
+        return PriceTable([*self._rows.values(), *given])
+
+    def lookup(self, provider: str, model: str | None) -> tuple[Price | None, str | None]:
+        """The price of ``model`` at ``provider``, or None and why there is none.
+
+        A gateway model is looked up among the gateway's own rows (from overrides), then its targets'.
+        """
+        if not model:
+            return None, "the job names no model"
+        name = model_name(model)
+        for searched in (provider, *GATEWAY_TARGETS) if provider == "gateway" else (provider,):
+            found = self._match(searched, name)
+            if found is not None:
+                return found, None
+        return None, (
+            f"no batch price for {provider} model {model!r} (looked up as {name!r}) in the price table; "
+            "give its prices in batch_prices"
+        )
+
+    def _match(self, provider: str, name: str) -> Price | None:
+        best: Price | None = None
+        best_length = -1
+        for (row_provider, row_name), row in self._rows.items():
+            if row_provider != provider or not name.startswith(row_name) or len(row_name) <= best_length:
+                continue
+            rest = name[len(row_name) :]
+            if not rest or _VERSION_SUFFIX.fullmatch(rest):
+                best, best_length = row, len(row_name)
+        return best
+
+
+def model_name(model: str) -> str:
+    """A model named the way the price table names it: no resource path, ARN or cross-region prefix, lower case.
+
+    ``models/gemini-2.5-flash``, ``projects/p/locations/l/publishers/google/models/gemini-2.5-flash``,
+    ``arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0`` and
+    ``us.anthropic.claude-3-haiku-20240307-v1:0`` lose everything up to the model's own name.
+    """
+    name = model.strip().lower()
+    if name.startswith("arn:"):
+        name = name.split(":", 5)[-1]
+    name = name.rsplit("/", 1)[-1]
+    return _REGION_PREFIX.sub("", name)
+
+
+@cache
+def shipped_table() -> PriceTable:
+    """The price table shipped with the package."""
+    document = json.loads(
+        resources.files("airflow_provider_genai_batch").joinpath("data").joinpath(PRICES_FILE).read_text("utf-8")
+    )
+    rows = [
+        Price(provider=provider, model=model, taken_on=block["taken_on"], source=block["source"], **rates)
+        for provider, block in document["providers"].items()
+        for model, rates in block["models"].items()
+    ]
+    return PriceTable(rows)
+
+
+def parse_overrides(value: Any, where: str) -> dict[str, PriceOverride]:
+    """A user's ``batch_prices`` (``{model: {input, output, cached_input?, cache_write?, taken_on?, note?}}``).
+
+    Raise ValueError naming ``where`` it was given, the model, the field and why, for anything else.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as err:
+            raise ValueError(f"{where}: batch_prices is not JSON: {err}") from None
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: batch_prices must map model names to prices, got {type(value).__name__}")
+    parsed: dict[str, PriceOverride] = {}
+    for model, rates in value.items():
+        if not isinstance(model, str) or not model.strip():
+            raise ValueError(f"{where}: batch_prices has a model name {model!r}: it must be a non-empty string")
+        try:
+            parsed[model] = PriceOverride.model_validate(rates)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc']) or 'prices'}: {error['msg']}" for error in err.errors()
+            )
+            raise ValueError(f"{where}: batch_prices[{model!r}]: {problems}") from None
+    return parsed
+
+
+def price_table(provider: str, operator_prices: Any = None, connection_prices: Any = None) -> PriceTable:
+    """The shipped table with the connection's ``batch_prices`` over it and the operator's over both."""
+    table = shipped_table()
+    connection = parse_overrides(connection_prices, "the connection extra")
+    if connection:
+        table = table.with_overrides(provider, connection, "batch_prices in the connection extra")
+    operator = parse_overrides(operator_prices, "the operator's batch_prices")
+    if operator:
+        table = table.with_overrides(provider, operator, "batch_prices given to the operator")
+    return table
+
+
+def estimate_cost(usage: TokenUsage, price: Price | None, reason: str | None = None) -> CostEstimate:
+    """The cost of ``usage`` at ``price``; with no price, no amount and ``reason``.
+
+    Input not read from or written to a cache is billed at ``input``, cache reads at ``cached_input`` and
+    cache writes at ``cache_write`` (each at ``input`` when the row has no such rate, said in ``notes``), and
+    all output, thinking included, at ``output``.
+    """
+    if price is None:
+        return CostEstimate(reason=reason or "no price")
+    notes = []
+    cached_rate = price.cached_input
+    if cached_rate is None:
+        cached_rate = price.input
+        if usage.cached_tokens:
+            notes.append(f"{usage.cached_tokens} cached input tokens priced at the input rate (no cached price)")
+    write_rate = price.cache_write
+    if write_rate is None:
+        write_rate = price.input
+        if usage.cache_write_tokens:
+            notes.append(
+                f"{usage.cache_write_tokens} cache-write tokens priced at the input rate (no cache-write price)"
+            )
+    fresh = max(usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens, 0)
+    amount = (
+        fresh * price.input
+        + usage.cached_tokens * cached_rate
+        + usage.cache_write_tokens * write_rate
+        + usage.output_tokens * price.output
+    ) / PER_TOKENS
+    return CostEstimate(amount=round(amount, 6), price=price, notes=notes)
+
+
+def priced(summary: UsageSummary, provider: str, table: PriceTable) -> tuple[UsageSummary, CostEstimate]:
+    """Each part with its cost, and the cost of them all: None, naming the part, when any part has none."""
+    parts: list[PartUsage] = []
+    for part in summary.parts:
+        price, reason = table.lookup(provider, part.model)
+        parts.append(part.model_copy(update={"cost": estimate_cost(part.counted, price, reason)}))
+    return summary.model_copy(update={"parts": parts}), total_cost(parts)
+
+
+def total_cost(parts: Iterable[PartUsage]) -> CostEstimate:
+    """The sum of the parts' costs; None with the first unpriced part's reason when any part has no amount."""
+    listed = list(parts)
+    if not listed:
+        return CostEstimate(reason="no jobs")
+    amount = 0.0
+    notes: list[str] = []
+    for part in listed:
+        cost = part.cost
+        if cost is None or cost.amount is None:
+            return CostEstimate(reason=f"{part.job_name}: {cost.reason if cost else 'not priced'}")
+        amount += cost.amount
+        notes.extend(f"{part.job_name}: {note}" for note in cost.notes)
+    prices = {part.cost.price for part in listed if part.cost is not None}
+    return CostEstimate(amount=round(amount, 6), price=prices.pop() if len(prices) == 1 else None, notes=notes)

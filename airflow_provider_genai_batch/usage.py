@@ -1,0 +1,331 @@
+"""Token usage: read from each result row while it lands, and from a job where the provider totals it.
+
+Every provider's fields are brought to one meaning (:class:`~.models.TokenUsage`):
+
+* ``input_tokens``: the whole prompt, including any part read from or written to a prompt cache;
+* ``cached_tokens`` / ``cache_write_tokens``: the parts of ``input_tokens`` read from / written to a cache;
+* ``output_tokens``: everything generated, thinking included (every provider here bills it as output);
+* ``thinking_tokens``: the part of ``output_tokens`` spent thinking or reasoning.
+
+Per provider (the fields of the response body each result row holds as ``ResultRow.response``):
+
+* Gemini and Vertex (``usageMetadata``): input = ``promptTokenCount`` (which already holds
+  ``cachedContentTokenCount``) + ``toolUsePromptTokenCount``; cached = ``cachedContentTokenCount``;
+  output = ``candidatesTokenCount`` + ``thoughtsTokenCount`` (candidates leave thoughts out);
+  thinking = ``thoughtsTokenCount``. A Vertex text-embedding prediction: input = ``statistics.token_count``.
+* OpenAI (``usage``): chat and completions: input = ``prompt_tokens`` (cached included), cached =
+  ``prompt_tokens_details.cached_tokens``, output = ``completion_tokens`` (reasoning included), thinking =
+  ``completion_tokens_details.reasoning_tokens``; the Responses API's ``input_tokens``/``output_tokens`` and
+  ``*_details`` the same way (``cache_write_tokens`` too); embeddings: ``prompt_tokens`` only.
+* Anthropic (``usage``, also a Bedrock InvokeModel body): ``input_tokens`` leaves cache reads and writes
+  out, so input = ``input_tokens`` + ``cache_creation_input_tokens`` + ``cache_read_input_tokens``; cached =
+  ``cache_read_input_tokens``; cache writes = ``cache_creation_input_tokens``; output = ``output_tokens``
+  (thinking included); thinking = ``output_tokens_details.thinking_tokens`` where given.
+* Bedrock Converse (``usage``): ``inputTokens`` leaves cache reads and writes out, like Anthropic's:
+  input = ``inputTokens`` + ``cacheReadInputTokens`` + ``cacheWriteInputTokens``; output = ``outputTokens``.
+* The gateway: each target's own body (OpenAI, Anthropic), or a Gemini result flattened to
+  ``usage{prompt_tokens, completion_tokens}``.
+
+Job totals the provider reports itself: OpenAI's Batch ``usage`` and Bedrock's ``manifest.json.out``
+(``inputTokenCount``, ``outputTokenCount``). Where there are both, the job's totals are the ones counted.
+
+Before anything is sent, :func:`estimate_input_tokens` (from :mod:`.token_estimate`) estimates a request's
+input tokens from its text, for dry runs and enqueued-token budgets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.models import BatchJob, CostEstimate, PartUsage, TokenUsage, UsageSummary
+from airflow_provider_genai_batch.prices import PriceTable, estimate_cost, priced
+from airflow_provider_genai_batch.token_estimate import InputEstimate as InputEstimate
+from airflow_provider_genai_batch.token_estimate import estimate_input_tokens as estimate_input_tokens
+
+Counts = tuple[int, int, int, int, int]
+"""One row's (input, output, cached, cache write, thinking) tokens, in the meanings above."""
+ReadUsage = Callable[[Mapping[str, Any]], "Counts | None"]
+"""Where a provider's response body keeps its usage: the counts, or None when it carries none."""
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def gemini_counts(response: Mapping[str, Any]) -> Counts | None:
+    """A ``GenerateContentResponse``'s (or an embedding response's) ``usageMetadata``."""
+    meta = response.get("usageMetadata")
+    if not meta:
+        return None
+    get = meta.get
+    thoughts = get("thoughtsTokenCount") or 0
+    return (
+        (get("promptTokenCount") or 0) + (get("toolUsePromptTokenCount") or 0),
+        (get("candidatesTokenCount") or 0) + thoughts,
+        get("cachedContentTokenCount") or 0,
+        0,
+        thoughts,
+    )
+
+
+def vertex_counts(response: Mapping[str, Any]) -> Counts | None:
+    """A Vertex generation's ``usageMetadata``, or a text-embedding prediction's ``statistics.token_count``."""
+    counts = gemini_counts(response)
+    if counts is not None:
+        return counts
+    statistics = (response.get("embeddings") or _EMPTY).get("statistics")
+    if not statistics or statistics.get("token_count") is None:
+        return None
+    return int(statistics["token_count"]), 0, 0, 0, 0
+
+
+def openai_usage_counts(usage: Mapping[str, Any]) -> Counts:
+    """An OpenAI ``usage`` object: chat/completions/embeddings names, or the Responses API's."""
+    if "prompt_tokens" in usage:
+        prompt = usage.get("prompt_tokens_details") or _EMPTY
+        completion = usage.get("completion_tokens_details") or _EMPTY
+        return (
+            usage["prompt_tokens"] or 0,
+            usage.get("completion_tokens") or 0,
+            prompt.get("cached_tokens") or 0,
+            prompt.get("cache_write_tokens") or 0,
+            completion.get("reasoning_tokens") or 0,
+        )
+    given = usage.get("input_tokens_details") or _EMPTY
+    made = usage.get("output_tokens_details") or _EMPTY
+    return (
+        usage.get("input_tokens") or 0,
+        usage.get("output_tokens") or 0,
+        given.get("cached_tokens") or 0,
+        given.get("cache_write_tokens") or 0,
+        made.get("reasoning_tokens") or 0,
+    )
+
+
+def openai_counts(response: Mapping[str, Any]) -> Counts | None:
+    """An OpenAI response body's ``usage``."""
+    usage = response.get("usage")
+    return openai_usage_counts(usage) if usage else None
+
+
+def anthropic_usage_counts(usage: Mapping[str, Any]) -> Counts:
+    """An Anthropic ``usage`` object, cache reads and writes added to the input they were left out of."""
+    read = usage.get("cache_read_input_tokens") or 0
+    written = usage.get("cache_creation_input_tokens") or 0
+    return (
+        (usage.get("input_tokens") or 0) + read + written,
+        usage.get("output_tokens") or 0,
+        read,
+        written,
+        (usage.get("output_tokens_details") or _EMPTY).get("thinking_tokens") or 0,
+    )
+
+
+def anthropic_counts(response: Mapping[str, Any]) -> Counts | None:
+    """An Anthropic Message's ``usage``."""
+    usage = response.get("usage")
+    return anthropic_usage_counts(usage) if usage else None
+
+
+def bedrock_counts(response: Mapping[str, Any]) -> Counts | None:
+    """A Bedrock ``modelOutput``'s ``usage``: Converse names (``inputTokens``...) or an Anthropic Message's."""
+    usage = response.get("usage")
+    if not usage:
+        return None
+    if "inputTokens" not in usage:
+        return anthropic_usage_counts(usage)
+    read = usage.get("cacheReadInputTokens") or 0
+    written = usage.get("cacheWriteInputTokens") or 0
+    return (usage["inputTokens"] or 0) + read + written, usage.get("outputTokens") or 0, read, written, 0
+
+
+def gateway_counts(response: Mapping[str, Any]) -> Counts | None:
+    """A gateway result body's ``usage``: OpenAI's names (and the flattened Gemini result's), or Anthropic's."""
+    usage = response.get("usage")
+    if not usage:
+        return None
+    if "prompt_tokens" in usage or "input_tokens_details" in usage:
+        return openai_usage_counts(usage)
+    return anthropic_usage_counts(usage)
+
+
+READERS: dict[str, ReadUsage] = {
+    "gemini": gemini_counts,
+    "vertex": vertex_counts,
+    "openai": openai_counts,
+    "anthropic": anthropic_counts,
+    "bedrock": bedrock_counts,
+    "gateway": gateway_counts,
+}
+"""Each provider's reader of a result row's response body."""
+
+
+class UsageTally:
+    """Token counts summed over result rows as they land: pass :meth:`add_row` to landing as its observer.
+
+    One dict lookup chain per row on the response body the row already holds decoded; nothing is copied.
+    A row without usage (a failure, an expired request) counts nothing; a usage the reader cannot add up
+    (a count that is not a number) is counted in ``unreadable`` and adds nothing, so landing never stops.
+    """
+
+    __slots__ = (
+        "_read",
+        "cache_write_tokens",
+        "cached_tokens",
+        "input_tokens",
+        "output_tokens",
+        "rows",
+        "thinking_tokens",
+        "unreadable",
+    )
+
+    def __init__(self, provider: str) -> None:
+        try:
+            self._read = READERS[provider]
+        except KeyError:
+            raise ValueError(f"no usage reader for provider {provider!r}; known: {', '.join(READERS)}") from None
+        self.input_tokens = self.output_tokens = self.cached_tokens = 0
+        self.cache_write_tokens = self.thinking_tokens = self.rows = self.unreadable = 0
+
+    def add_row(self, row: ResultRow) -> None:
+        """Add one result row's usage, if its response carries any."""
+        response = row.response
+        if type(response) is not dict:
+            return
+        try:
+            counts = self._read(response)
+            if counts is None:
+                return
+            given, made, cached, written, thought = counts
+            totals = (
+                self.input_tokens + given,
+                self.output_tokens + made,
+                self.cached_tokens + cached,
+                self.cache_write_tokens + written,
+                self.thinking_tokens + thought,
+            )
+        except (TypeError, AttributeError, ValueError):
+            self.unreadable += 1
+            return
+        (
+            self.input_tokens,
+            self.output_tokens,
+            self.cached_tokens,
+            self.cache_write_tokens,
+            self.thinking_tokens,
+        ) = totals
+        self.rows += 1
+
+    def add_rows(self, rows: Iterable[ResultRow]) -> None:
+        """Add every row of ``rows``."""
+        for row in rows:
+            self.add_row(row)
+
+    def usage(self) -> TokenUsage:
+        """The sums so far."""
+        return TokenUsage(
+            input_tokens=int(self.input_tokens),
+            output_tokens=int(self.output_tokens),
+            cached_tokens=int(self.cached_tokens),
+            cache_write_tokens=int(self.cache_write_tokens),
+            thinking_tokens=int(self.thinking_tokens),
+            rows=self.rows,
+        )
+
+
+def openai_batch_usage(batch: Mapping[str, Any]) -> TokenUsage | None:
+    """An OpenAI Batch object's own ``usage`` (set on batches created since September 2025), else None.
+
+    ``rows`` is the batch's ``request_counts.completed``.
+    """
+    usage = batch.get("usage")
+    if not isinstance(usage, Mapping):
+        return None
+    given, made, cached, written, thought = openai_usage_counts(usage)
+    completed = (batch.get("request_counts") or _EMPTY).get("completed") or 0
+    return TokenUsage(
+        input_tokens=given,
+        output_tokens=made,
+        cached_tokens=cached,
+        cache_write_tokens=written,
+        thinking_tokens=thought,
+        rows=completed,
+    )
+
+
+def bedrock_manifest_usage(manifest: Mapping[str, Any]) -> TokenUsage | None:
+    """A Bedrock job's ``manifest.json.out`` totals (``rows`` is ``successRecordCount``), else None.
+
+    Bedrock reports only input and output there, so cache reads and writes stay inside the input.
+    """
+    if "inputTokenCount" not in manifest and "outputTokenCount" not in manifest:
+        return None
+    return TokenUsage(
+        input_tokens=int(manifest.get("inputTokenCount") or 0),
+        output_tokens=int(manifest.get("outputTokenCount") or 0),
+        rows=int(manifest.get("successRecordCount") or 0),
+    )
+
+
+def reported_usage(job: BatchJob) -> TokenUsage | None:
+    """The job's own token totals where its status carries them (OpenAI's Batch ``usage``), else None.
+
+    Bedrock's totals are in a file next to the output, not in the status: see :func:`bedrock_manifest_usage`.
+    """
+    if job.provider == "openai":
+        return openai_batch_usage(job.raw)
+    return None
+
+
+def part_usage(job: BatchJob, tally: UsageTally, reported: TokenUsage | None = None) -> PartUsage:
+    """One job's entry: what its rows added up to, and the provider's own totals (given, or in its status)."""
+    return PartUsage(
+        job_name=job.name,
+        model=job.model,
+        from_rows=tally.usage(),
+        reported=reported if reported is not None else reported_usage(job),
+    )
+
+
+def summarise(parts: Iterable[PartUsage]) -> UsageSummary:
+    """The parts and their total (each part's counted figure: its reported totals, else its rows')."""
+    listed = list(parts)
+    total = TokenUsage()
+    for part in listed:
+        total = total + part.counted
+    return UsageSummary(total=total, parts=listed)
+
+
+def usage_and_cost(
+    job: BatchJob, tally: UsageTally, table: PriceTable, reported: TokenUsage | None = None
+) -> tuple[UsageSummary, CostEstimate]:
+    """A landed job's manifest ``usage`` (one part: this job) and ``cost``, priced with ``table``."""
+    return priced(summarise([part_usage(job, tally, reported)]), job.provider, table)
+
+
+def running_cost(job: BatchJob, table: PriceTable) -> str | None:
+    """A progress-log note of the tokens and cost so far, where the job's status reports its tokens; else None."""
+    usage = reported_usage(job)
+    if usage is None or not (usage.input_tokens or usage.output_tokens):
+        return None
+    price, reason = table.lookup(job.provider, job.model)
+    cost = estimate_cost(usage, price, reason)
+    money = f"est. ${cost.amount:.4f}" if cost.amount is not None else "cost unknown"
+    return f"tokens so far: {usage.input_tokens} in, {usage.output_tokens} out ({money})"
+
+
+def summary_line(usage: UsageSummary | None, cost: CostEstimate | None) -> str | None:
+    """The task log's words for a manifest's tokens and cost; None for a manifest without them."""
+    if usage is None:
+        return None
+    total = usage.total
+    tokens = (
+        f"tokens: {total.input_tokens} in ({total.cached_tokens} cached), "
+        f"{total.output_tokens} out ({total.thinking_tokens} thinking) over {total.rows} rows"
+    )
+    if cost is None or cost.amount is None:
+        return f"{tokens}; cost unknown: {cost.reason if cost else 'not estimated'}"
+    basis = (
+        f" at {cost.price.model} batch prices of {cost.price.taken_on}" if cost.price and cost.price.taken_on else ""
+    )
+    return f"{tokens}; est. ${cost.amount:.6f}{basis}"

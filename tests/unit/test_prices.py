@@ -1,0 +1,184 @@
+"""The batch price table: model-name matching, user overrides and the cost estimate."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from airflow_provider_genai_batch.models import PartUsage, Price, TokenUsage, UsageSummary
+from airflow_provider_genai_batch.prices import (
+    estimate_cost,
+    model_name,
+    parse_overrides,
+    price_table,
+    priced,
+    shipped_table,
+    total_cost,
+)
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "row"),
+    [
+        ("openai", "gpt-4o-mini", "gpt-4o-mini"),
+        ("openai", "gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("openai", "gpt-4o-2024-08-06", "gpt-4o"),
+        ("openai", "gpt-4.1-mini-2025-04-14", "gpt-4.1-mini"),
+        ("gemini", "models/gemini-2.5-flash", "gemini-2.5-flash"),
+        ("gemini", "gemini-2.5-flash-lite", "gemini-2.5-flash-lite"),
+        ("gemini", "gemini-2.5-flash-001", "gemini-2.5-flash"),
+        ("anthropic", "claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
+        ("anthropic", "claude-sonnet-4-20250514", "claude-sonnet-4"),
+        ("anthropic", "claude-3-5-haiku-latest", "claude-3-5-haiku"),
+        ("gateway", "gpt-4o-mini", "gpt-4o-mini"),
+        ("gateway", "claude-haiku-4-5", "claude-haiku-4-5"),
+    ],
+)
+def test_a_model_is_found_by_its_name_with_a_version_or_date_after_it(provider: str, model: str, row: str) -> None:
+    price, reason = shipped_table().lookup(provider, model)
+    assert reason is None and price is not None
+    assert price.model == row
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [
+        ("anthropic", "claude-opus-4-8"),  # a newer model, not claude-opus-4 with a suffix
+        ("openai", "gpt-4o-mini-transcribe"),
+        ("gemini", "gemini-2.5-flash-preview-05-20"),
+        ("gemini", "gemini-2.5-pro"),
+        ("vertex", "publishers/google/models/gemini-2.5-flash"),
+        ("bedrock", "anthropic.claude-3-haiku-20240307-v1:0"),
+    ],
+)
+def test_a_model_not_in_the_table_has_no_price_and_says_why(provider: str, model: str) -> None:
+    price, reason = shipped_table().lookup(provider, model)
+    assert price is None
+    assert reason is not None and repr(model) in reason and "batch_prices" in reason
+
+
+HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [
+        (f"arn:aws:bedrock:us-east-1::foundation-model/{HAIKU}", HAIKU),
+        (f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{HAIKU}", HAIKU),
+        (f"eu.{HAIKU}", HAIKU),
+        ("projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash", "gemini-2.5-flash"),
+        ("models/Gemini-2.5-Flash", "gemini-2.5-flash"),
+    ],
+)
+def test_paths_arns_and_region_prefixes_come_off_a_model_name(model: str, name: str) -> None:
+    assert model_name(model) == name
+
+
+def test_every_shipped_row_has_a_date_and_a_source() -> None:
+    table = shipped_table()
+    for provider, model in [("openai", "gpt-4o-mini"), ("gemini", "gemini-2.5-flash"), ("anthropic", "claude-3-haiku")]:
+        price, _ = table.lookup(provider, model)
+        assert price is not None and price.taken_on == date(2026, 12, 1) and price.source
+
+
+def test_an_override_prices_a_bedrock_model_by_its_id_or_arn() -> None:
+    table = price_table("bedrock", {"anthropic.claude-3-haiku": {"input": 0.125, "output": 0.625}})
+    price, reason = table.lookup(
+        "bedrock", "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0"
+    )
+    assert reason is None and price is not None
+    assert (price.input, price.output, price.source) == (0.125, 0.625, "batch_prices given to the operator")
+
+
+def test_the_operator_override_wins_over_the_connection_and_the_connection_over_the_table() -> None:
+    connection = '{"gpt-4o-mini": {"input": 1, "output": 2}, "gpt-4o": {"input": 3, "output": 4}}'
+    table = price_table("openai", {"gpt-4o-mini": {"input": 5, "output": 6}}, connection)
+    mini, _ = table.lookup("openai", "gpt-4o-mini-2024-07-18")
+    full, _ = table.lookup("openai", "gpt-4o")
+    nano, _ = table.lookup("openai", "gpt-4.1-nano")
+    assert mini is not None and (mini.input, mini.source) == (5, "batch_prices given to the operator")
+    assert full is not None and (full.input, full.source) == (3, "batch_prices in the connection extra")
+    assert nano is not None and nano.taken_on == date(2026, 12, 1)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"gpt-4o": {"input": -1, "output": 2}}, r"batch_prices\['gpt-4o'\]: input: Value error, a price per million"),
+        ({"gpt-4o": {"input": 1}}, r"batch_prices\['gpt-4o'\]: output: Field required"),
+        ({"gpt-4o": {"input": 1, "output": 2, "cache_read": 1}}, r"batch_prices\['gpt-4o'\]: cache_read: Extra inputs"),
+        ({"gpt-4o": {"input": "cheap", "output": 2}}, r"\['gpt-4o'\]: input: Input should be a valid number"),
+        ({"gpt-4o": {"input": float("inf"), "output": 2}}, r"input: Value error, a price per million tokens must be"),
+        ({"gpt-4o": 1.5}, r"batch_prices\['gpt-4o'\]: prices: Input should be a valid dictionary"),
+        (["gpt-4o"], r"batch_prices must map model names to prices, got list"),
+        ("{not json", r"batch_prices is not JSON"),
+        ({"": {"input": 1, "output": 2}}, r"model name '': it must be a non-empty string"),
+    ],
+)  # fmt: skip
+def test_a_bad_override_is_refused_naming_the_model_the_field_and_why(value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as raised:
+        parse_overrides(value, "the connection extra")
+    assert str(raised.value).startswith("the connection extra: ")
+
+
+PRICE = Price(provider="anthropic", model="m", input=2.0, output=10.0, cached_input=0.2, cache_write=2.5, source="s")
+
+
+def test_the_cost_bills_fresh_input_cache_reads_cache_writes_and_output_each_at_its_rate() -> None:
+    usage = TokenUsage(
+        input_tokens=4_000_000, cached_tokens=1_000_000, cache_write_tokens=1_000_000, output_tokens=500_000
+    )
+    cost = estimate_cost(usage, PRICE)
+    assert cost.amount == pytest.approx(2 * 2.0 + 0.2 + 2.5 + 0.5 * 10.0)
+    assert cost.price == PRICE and cost.notes == [] and cost.currency == "USD"
+
+
+def test_thinking_is_billed_as_the_output_it_is_part_of() -> None:
+    with_thinking = estimate_cost(TokenUsage(output_tokens=1_000_000, thinking_tokens=600_000), PRICE)
+    assert with_thinking.amount == pytest.approx(10.0)
+
+
+def test_cache_reads_without_a_cached_rate_are_priced_at_the_input_rate_and_noted() -> None:
+    price = Price(provider="openai", model="m", input=1.0, output=4.0, source="s")
+    cost = estimate_cost(TokenUsage(input_tokens=2_000_000, cached_tokens=1_000_000), price)
+    assert cost.amount == pytest.approx(2.0)
+    assert cost.notes == ["1000000 cached input tokens priced at the input rate (no cached price)"]
+
+
+def test_no_price_means_no_amount_and_the_reason() -> None:
+    cost = estimate_cost(TokenUsage(input_tokens=5), None, "no batch price for openai model 'x'")
+    assert (cost.amount, cost.reason, cost.price) == (None, "no batch price for openai model 'x'", None)
+
+
+def test_each_part_is_priced_and_the_total_is_their_sum() -> None:
+    parts = [
+        PartUsage(job_name="a", model="gpt-4o-mini", from_rows=TokenUsage(input_tokens=1_000_000, rows=1)),
+        PartUsage(job_name="b", model="gpt-4o-mini-2024-07-18", reported=TokenUsage(output_tokens=1_000_000, rows=1)),
+    ]
+    summary, cost = priced(UsageSummary(parts=parts), "openai", shipped_table())
+    assert [part.cost.amount for part in summary.parts if part.cost] == [0.075, 0.3]
+    assert cost.amount == pytest.approx(0.375)
+    assert cost.price is not None and cost.price.model == "gpt-4o-mini"
+
+
+def test_one_unpriced_part_leaves_the_total_without_an_amount_naming_that_part() -> None:
+    parts = [
+        PartUsage(job_name="a", model="gpt-4o-mini", from_rows=TokenUsage(input_tokens=10)),
+        PartUsage(job_name="b", model="gpt-9", from_rows=TokenUsage(input_tokens=10)),
+    ]
+    summary, cost = priced(UsageSummary(parts=parts), "openai", shipped_table())
+    assert cost.amount is None
+    assert cost.reason is not None and cost.reason.startswith("b: no batch price for openai model 'gpt-9'")
+    assert total_cost(summary.parts) == cost
+
+
+def test_the_manifest_cost_is_json_safe() -> None:
+    _, cost = priced(
+        UsageSummary(parts=[PartUsage(job_name="a", model="gemini-2.5-flash", from_rows=TokenUsage(input_tokens=7))]),
+        "gemini",
+        shipped_table(),
+    )
+    dumped = cost.model_dump(mode="json")
+    assert dumped["price"]["taken_on"] == "2026-12-01"
+    assert dumped["amount"] == pytest.approx(7 * 0.15 / 1_000_000, abs=1e-6)

@@ -1,0 +1,386 @@
+"""Token usage read from each provider's result rows and job totals, in one meaning for all of them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from airflow_provider_genai_batch.formats import anthropic, bedrock, gateway, gemini, openai, vertex
+from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.job_ref import BatchJobRef
+from airflow_provider_genai_batch.models import BatchJob, PartUsage, ResultsManifest, TokenUsage
+from airflow_provider_genai_batch.prices import shipped_table
+from airflow_provider_genai_batch.usage import (
+    UsageTally,
+    bedrock_manifest_usage,
+    openai_batch_usage,
+    part_usage,
+    reported_usage,
+    running_cost,
+    summarise,
+    summary_line,
+    usage_and_cost,
+)
+
+
+def tallied(provider: str, *rows: ResultRow) -> UsageTally:
+    tally = UsageTally(provider)
+    tally.add_rows(rows)
+    return tally
+
+
+def counts(tally: UsageTally) -> tuple[int, int, int, int, int, int]:
+    usage = tally.usage()
+    return (
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cached_tokens,
+        usage.cache_write_tokens,
+        usage.thinking_tokens,
+        usage.rows,
+    )
+
+
+# --- Gemini and Vertex ----------------------------------------------------------------------------------
+
+GEMINI_CAPTURED = {
+    "response": {
+        "candidates": [
+            {"content": {"parts": [{"text": "…"}], "role": "model"}, "finishReason": "STOP", "index": 0},
+        ],
+        "usageMetadata": {"promptTokenCount": 1427, "candidatesTokenCount": 144, "totalTokenCount": 1571},
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "abc",
+    },
+    "key": "00_COM.png",
+}
+
+
+def test_a_gemini_line_counts_its_prompt_as_input_and_its_candidates_as_output() -> None:
+    tally = tallied("gemini", gemini.result_row(GEMINI_CAPTURED))
+    assert counts(tally) == (1427, 144, 0, 0, 0, 1)
+
+
+def test_gemini_thoughts_are_output_and_cached_content_stays_inside_the_prompt() -> None:
+    meta = {
+        "promptTokenCount": 1200,
+        "cachedContentTokenCount": 1024,
+        "candidatesTokenCount": 40,
+        "thoughtsTokenCount": 300,
+        "toolUsePromptTokenCount": 16,
+        "totalTokenCount": 1556,
+    }
+    row = gemini.result_row({"key": "a", "response": {"candidates": [], "usageMetadata": meta}})
+    assert counts(tallied("gemini", row)) == (1216, 340, 1024, 0, 300, 1)
+
+
+def test_a_gemini_embedding_counts_its_prompt_tokens() -> None:
+    line = {"response": {"embedding": {"values": [0.5]}, "usageMetadata": {"promptTokenCount": 81}}, "key": "e"}
+    assert counts(tallied("gemini", gemini.result_row(line))) == (81, 0, 0, 0, 0, 1)
+
+
+def test_a_failed_gemini_line_counts_nothing() -> None:
+    row = gemini.result_row({"key": "a", "error": {"code": 3, "message": "bad", "status": "INVALID_ARGUMENT"}})
+    assert counts(tallied("gemini", row)) == (0, 0, 0, 0, 0, 0)
+
+
+def test_a_vertex_generation_line_counts_like_gemini() -> None:
+    line = {
+        "key": "v",
+        "response": {"candidates": [], "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1}},
+    }
+    assert counts(tallied("vertex", vertex.result_row(line))) == (3, 1, 0, 0, 0, 1)
+
+
+def test_a_vertex_text_embedding_counts_the_statistics_token_count() -> None:
+    line = {
+        "instance": {"content": "hello there", "key": "t1"},
+        "predictions": [{"embeddings": {"values": [0.1, 0.2], "statistics": {"token_count": 2.0, "truncated": False}}}],
+    }
+    assert counts(tallied("vertex", vertex.result_row(line))) == (2, 0, 0, 0, 0, 1)
+
+
+# --- OpenAI ---------------------------------------------------------------------------------------------
+
+
+def openai_line(body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": "batch_req_1",
+        "custom_id": "k1",
+        "response": {"status_code": 200, "request_id": "req_1", "body": body},
+        "error": None,
+    }
+
+
+CHAT_USAGE = {
+    "prompt_tokens": 2006,
+    "completion_tokens": 300,
+    "total_tokens": 2306,
+    "prompt_tokens_details": {"cached_tokens": 1920, "audio_tokens": 0},
+    "completion_tokens_details": {
+        "reasoning_tokens": 192,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    },
+}
+
+
+def test_an_openai_chat_line_keeps_cached_inside_prompt_and_reasoning_inside_completion() -> None:
+    body = {"object": "chat.completion", "choices": [], "usage": CHAT_USAGE}
+    assert counts(tallied("openai", openai.result_row(openai_line(body)))) == (2006, 300, 1920, 0, 192, 1)
+
+
+def test_an_openai_responses_line_reads_the_input_and_output_names() -> None:
+    usage = {
+        "input_tokens": 36,
+        "input_tokens_details": {"cached_tokens": 4, "cache_write_tokens": 8},
+        "output_tokens": 50,
+        "output_tokens_details": {"reasoning_tokens": 20},
+        "total_tokens": 86,
+    }
+    body = {"object": "response", "output": [], "usage": usage}
+    assert counts(tallied("openai", openai.result_row(openai_line(body)))) == (36, 50, 4, 8, 20, 1)
+
+
+def test_an_openai_embeddings_line_counts_only_input() -> None:
+    body = {"object": "list", "data": [], "usage": {"prompt_tokens": 8, "total_tokens": 8}}
+    assert counts(tallied("openai", openai.result_row(openai_line(body)))) == (8, 0, 0, 0, 0, 1)
+
+
+def test_an_openai_error_file_line_counts_nothing() -> None:
+    line = {"id": "r", "custom_id": "k", "response": None, "error": {"code": "batch_expired", "message": "late"}}
+    assert counts(tallied("openai", openai.result_row(line))) == (0, 0, 0, 0, 0, 0)
+
+
+def test_the_openai_batch_object_usage_is_the_jobs_own_total() -> None:
+    batch = {
+        "id": "batch_1",
+        "object": "batch",
+        "request_counts": {"total": 3, "completed": 3, "failed": 0},
+        "usage": {
+            "input_tokens": 36,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 60,
+            "output_tokens_details": {"reasoning_tokens": 12},
+            "total_tokens": 96,
+        },
+    }
+    assert openai_batch_usage(batch) == TokenUsage(input_tokens=36, output_tokens=60, thinking_tokens=12, rows=3)
+
+
+def test_an_openai_batch_created_before_usage_existed_reports_none() -> None:
+    assert openai_batch_usage({"id": "batch_1", "object": "batch", "usage": None}) is None
+
+
+# --- Anthropic and Bedrock ------------------------------------------------------------------------------
+
+ANTHROPIC_USAGE = {
+    "input_tokens": 50,
+    "cache_creation_input_tokens": 1000,
+    "cache_read_input_tokens": 2000,
+    "output_tokens": 300,
+    "output_tokens_details": {"thinking_tokens": 120},
+    "service_tier": "batch",
+}
+
+
+def test_anthropic_input_gets_the_cache_reads_and_writes_its_input_tokens_leave_out() -> None:
+    message = {"type": "message", "role": "assistant", "content": [], "usage": ANTHROPIC_USAGE}
+    line = {"custom_id": "a", "result": {"type": "succeeded", "message": message}}
+    assert counts(tallied("anthropic", anthropic.result_row(line))) == (3050, 300, 2000, 1000, 120, 1)
+
+
+def test_an_expired_anthropic_result_counts_nothing() -> None:
+    line = {"custom_id": "a", "result": {"type": "expired"}}
+    assert counts(tallied("anthropic", anthropic.result_row(line))) == (0, 0, 0, 0, 0, 0)
+
+
+def test_a_bedrock_converse_record_adds_its_cache_reads_to_the_input() -> None:
+    output = {
+        "output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 4, "outputTokens": 60, "totalTokens": 1096, "cacheReadInputTokens": 1032},
+    }
+    row = bedrock.result_row({"recordId": "R1", "modelInput": {}, "modelOutput": output})
+    assert counts(tallied("bedrock", row)) == (1036, 60, 1032, 0, 0, 1)
+
+
+def test_a_bedrock_invoke_model_record_reads_the_anthropic_usage() -> None:
+    output = {
+        "type": "message",
+        "content": [{"type": "text", "text": "x"}],
+        "usage": {"input_tokens": 2, "output_tokens": 4},
+    }
+    row = bedrock.result_row({"recordId": "R1", "modelInput": {}, "modelOutput": output})
+    assert counts(tallied("bedrock", row)) == (2, 4, 0, 0, 0, 1)
+
+
+def test_the_bedrock_manifest_gives_the_jobs_own_totals() -> None:
+    manifest = {
+        "totalRecordCount": 120,
+        "processedRecordCount": 120,
+        "successRecordCount": 119,
+        "errorRecordCount": 1,
+        "inputTokenCount": 238,
+        "outputTokenCount": 476,
+    }
+    assert bedrock_manifest_usage(manifest) == TokenUsage(input_tokens=238, output_tokens=476, rows=119)
+
+
+def test_a_bedrock_manifest_without_token_counts_reports_none() -> None:
+    assert bedrock_manifest_usage({"totalRecordCount": 120, "successRecordCount": 120}) is None
+
+
+# --- the gateway ----------------------------------------------------------------------------------------
+
+
+def test_a_gateway_gemini_result_reads_the_flattened_usage() -> None:
+    item = {
+        "custom_id": "g1",
+        "response": {"status_code": 200, "body": {"text": "hi", "usage": {"prompt_tokens": 5, "completion_tokens": 7}}},
+    }
+    assert counts(tallied("gateway", gateway.result_row(item, "gemini"))) == (5, 7, 0, 0, 0, 1)
+
+
+def test_a_gateway_openai_result_reads_the_openai_usage() -> None:
+    body = {"object": "chat.completion", "choices": [], "usage": CHAT_USAGE}
+    assert counts(tallied("gateway", gateway.result_row(openai_line(body), "openai"))) == (2006, 300, 1920, 0, 192, 1)
+
+
+def test_a_gateway_anthropic_result_reads_the_anthropic_usage() -> None:
+    message = {"type": "message", "content": [], "usage": ANTHROPIC_USAGE}
+    item = {"custom_id": "a", "result": {"type": "succeeded", "message": message}}
+    assert counts(tallied("gateway", gateway.result_row(item, "anthropic"))) == (3050, 300, 2000, 1000, 120, 1)
+
+
+# --- the tally ------------------------------------------------------------------------------------------
+
+
+def test_rows_add_up() -> None:
+    first = gemini.result_row(GEMINI_CAPTURED)
+    assert counts(tallied("gemini", first, first, first)) == (3 * 1427, 3 * 144, 0, 0, 0, 3)
+
+
+def test_a_count_that_is_not_a_number_is_set_aside_without_adding_anything() -> None:
+    meta = {"promptTokenCount": 10, "candidatesTokenCount": "many"}
+    row = gemini.result_row({"key": "a", "response": {"candidates": [], "usageMetadata": meta}})
+    tally = tallied("gemini", row, gemini.result_row(GEMINI_CAPTURED))
+    assert counts(tally) == (1427, 144, 0, 0, 0, 1)
+    assert tally.unreadable == 1
+
+
+def test_an_unknown_provider_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="'mistral'"):
+        UsageTally("mistral")
+
+
+# --- parts and totals -----------------------------------------------------------------------------------
+
+
+def openai_job(raw: dict[str, Any]) -> BatchJob:
+    return BatchJob(name="batch_1", provider="openai", model="gpt-4o-mini", raw=raw)
+
+
+def test_a_part_takes_the_openai_batch_usage_as_reported() -> None:
+    raw = {"usage": {"input_tokens": 7, "output_tokens": 9}, "request_counts": {"completed": 2}}
+    tally = tallied("openai", openai.result_row(openai_line({"usage": {"prompt_tokens": 7, "completion_tokens": 9}})))
+    part = part_usage(openai_job(raw), tally)
+    assert part.reported == TokenUsage(input_tokens=7, output_tokens=9, rows=2)
+    assert part.from_rows == TokenUsage(input_tokens=7, output_tokens=9, rows=1)
+
+
+def test_a_job_whose_status_has_no_totals_reports_none() -> None:
+    assert reported_usage(BatchJob(name="batches/1", provider="gemini")) is None
+
+
+def test_the_total_is_the_sum_of_each_parts_counted_figure() -> None:
+    reported = PartUsage(
+        job_name="a",
+        from_rows=TokenUsage(input_tokens=1),
+        reported=TokenUsage(input_tokens=10, output_tokens=2, rows=1),
+    )
+    from_rows = PartUsage(job_name="b", from_rows=TokenUsage(input_tokens=5, cached_tokens=3, rows=2))
+    summary = summarise([reported, from_rows])
+    assert summary.total == TokenUsage(input_tokens=15, output_tokens=2, cached_tokens=3, rows=3)
+    assert [part.job_name for part in summary.parts] == ["a", "b"]
+
+
+def test_a_manifest_written_before_usage_was_counted_still_parses() -> None:
+    ref = BatchJobRef(provider="openai", conn_id="c", job_name="batch_1")
+    old = {
+        "job_ref": ref.to_xcom(),
+        "state": "JOB_STATE_SUCCEEDED",
+        "counts": {"total": 1, "succeeded": 1},
+        "results_uri": "file:///r/results.jsonl",
+        "manifest_uri": "file:///r/manifest.json",
+        "written_at": datetime(2026, 1, 1, tzinfo=timezone.utc).isoformat(),
+    }
+    manifest = ResultsManifest.model_validate(old)
+    assert manifest.usage is None and manifest.cost is None
+
+
+def test_a_landed_job_gets_its_usage_and_its_cost_in_one_part() -> None:
+    row = openai.result_row(openai_line({"usage": {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000}}))
+    usage, cost = usage_and_cost(openai_job({}), tallied("openai", row), shipped_table())
+    assert usage.total == TokenUsage(input_tokens=1_000_000, output_tokens=1_000_000, rows=1)
+    assert [part.job_name for part in usage.parts] == ["batch_1"]
+    assert cost.amount == pytest.approx(0.375)
+
+
+def test_the_running_cost_is_shown_where_the_job_reports_its_tokens() -> None:
+    job = openai_job({"usage": {"input_tokens": 2_000_000, "output_tokens": 0}})
+    assert running_cost(job, shipped_table()) == "tokens so far: 2000000 in, 0 out (est. $0.1500)"
+    assert running_cost(openai_job({}), shipped_table()) is None
+
+
+def test_a_manifest_with_usage_and_cost_round_trips_through_json() -> None:
+    row = openai.result_row(openai_line({"usage": CHAT_USAGE}))
+    usage, cost = usage_and_cost(openai_job({}), tallied("openai", row), shipped_table())
+    manifest = ResultsManifest(
+        job_ref=BatchJobRef(provider="openai", conn_id="c", job_name="batch_1"),
+        state="JOB_STATE_SUCCEEDED",
+        counts={"total": 1, "succeeded": 1},
+        results_uri="file:///r/results.jsonl",
+        manifest_uri="file:///r/manifest.json",
+        written_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        usage=usage,
+        cost=cost,
+    )
+    assert ResultsManifest.model_validate_json(manifest.model_dump_json()) == manifest
+    dumped = manifest.model_dump(mode="json")
+    assert dumped["usage"]["total"]["cached_tokens"] == 1920
+    assert dumped["cost"]["price"]["model"] == "gpt-4o-mini"
+
+
+def test_the_task_log_line_names_the_tokens_the_cost_and_the_price_date() -> None:
+    row = openai.result_row(openai_line({"usage": CHAT_USAGE}))
+    usage, cost = usage_and_cost(openai_job({}), tallied("openai", row), shipped_table())
+    assert summary_line(usage, cost) == (
+        "tokens: 2006 in (1920 cached), 300 out (192 thinking) over 1 rows; "
+        "est. $0.000240 at gpt-4o-mini batch prices of 2026-12-01"
+    )
+
+
+def test_the_task_log_line_says_why_there_is_no_cost() -> None:
+    job = BatchJob(name="batch_1", provider="openai", model="gpt-9")
+    usage, cost = usage_and_cost(job, UsageTally("openai"), shipped_table())
+    line = summary_line(usage, cost)
+    assert line is not None and line.endswith(
+        "cost unknown: batch_1: no batch price for openai model 'gpt-9' "
+        "(looked up as 'gpt-9') in the price table; give its prices in batch_prices"
+    )
+    assert summary_line(None, None) is None
+
+
+def test_a_reported_total_of_nothing_beside_rows_that_used_tokens_is_not_counted() -> None:
+    rows = TokenUsage(input_tokens=12, output_tokens=4, rows=2)
+    part = PartUsage(job_name="a", from_rows=rows, reported=TokenUsage())
+    assert part.counted == rows
+
+
+def test_a_reported_total_of_nothing_beside_rows_of_nothing_is_counted() -> None:
+    part = PartUsage(job_name="a", from_rows=TokenUsage(), reported=TokenUsage(rows=0))
+    assert part.counted == TokenUsage()
