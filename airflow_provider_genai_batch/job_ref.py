@@ -41,6 +41,9 @@ class BatchJobRef(BaseModel):
     embeddings: bool = False
     destination: str | None = None
     """Where the job was told to write its output (``gs://...``, ``bq://...``); None for the provider's default."""
+    console_url: str | None = None
+    """Where a person looks at the job (``consoles.job_page``), worked out by the submitting worker, which knows
+    the connection's host; None in refs made before it was recorded (the link then uses the public console)."""
 
     def to_xcom(self) -> dict[str, Any]:
         """The JSON dict pushed to XCom, stored, and passed to triggers."""

@@ -12,7 +12,10 @@ from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
 
 
 def console_url(ref: BatchJobRef) -> str:
-    """Where a person looks at this job; the hook class of the provider knows the console."""
+    """Where a person looks at this job: as the submitting worker recorded it (on the connection's host), else,
+    for a ref recorded without it, the provider's public console as its hook class knows it."""
+    if ref.console_url is not None:
+        return ref.console_url
     return hook_class_for_provider(ref.provider).console_url(ref.job_name)
 
 

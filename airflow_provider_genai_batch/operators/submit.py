@@ -12,6 +12,7 @@ import httpx
 from airflow.sdk import BaseOperator
 
 from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_bool
+from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.earlier_results import set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
 from airflow_provider_genai_batch.hooks.base import BatchHook
@@ -376,4 +377,5 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             output_uri=self.output_uri,
             embeddings=self.embeddings,
             destination=self._destination(),
+            console_url=job_page(hook, job.name),
         )

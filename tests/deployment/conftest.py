@@ -5,8 +5,10 @@ Built on the single-machine deployment of ``tests/airflow_e2e`` (its REST helper
 teardown), with these differences: each worker has its own temporary directory (``TMPDIR``) and serves
 its own queue (a cluster policy routes submit tasks to one and sensors to the other), and every component
 reports its own name as its hostname, so the tests can tell from the API which worker ran a task and from
-the database which triggerer holds a trigger. Each test resets the emulator; on a failure the tail of every
-component's log is printed.
+the database which triggerer holds a trigger. The example DAGs keep their data on ``s3://`` (moto's server
+on loopback), read and written through ``ObjectStoragePath`` with the ``aws_default`` connection named in
+the URL, as a deployment whose workers share no disk does. Each test resets the emulator; on a failure the
+tail of every component's log is printed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import pytest
 
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 from airflow_provider_genai_batch.testing.emulator.server import HOST, free_port
+from airflow_provider_genai_batch.testing.s3 import CREDENTIALS as S3_CREDENTIALS
+from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 
 from ..airflow_e2e.conftest import (
     AIRFLOW,
@@ -49,6 +53,11 @@ STARTUP_TIMEOUT = 180
 """Seven components import Airflow at once on two cores: the API server has taken a minute to answer."""
 TRIGGERER_HEALTH_CHECK_THRESHOLD = 10
 """Seconds without a heartbeat after which a triggerer's triggers go to another (Airflow's default: 30)."""
+RESULTS_BUCKET = "genai-batch-examples"
+EXAMPLES_PREFIX = "examples"
+S3_CONN_ID = "aws_default"
+EXAMPLES_URI = f"s3://{S3_CONN_ID}@{RESULTS_BUCKET}/{EXAMPLES_PREFIX}"
+"""Where the example DAGs keep their inputs and results: the connection in the URL, the bucket on moto."""
 
 
 def announce(config: pytest.Config, line: str) -> None:
@@ -73,12 +82,12 @@ def component_commands() -> dict[str, list[str]]:
 
 @dataclass
 class DistributedDeployment(AirflowDeployment):
-    """The deployment's components by name, its servers, and where the example DAGs keep their data."""
+    """The deployment's components by name, its servers, and the S3 server the example DAGs keep their data on."""
 
     root: Path = Path()
-    data_dir: Path = Path()
     postgres: PostgresServer | None = None
     redis: RedisServer | None = None
+    s3: MotoS3Server | None = None
     commands: dict[str, list[str]] = field(default_factory=component_commands)
 
     def component_env(self, component: str) -> dict[str, str]:
@@ -144,10 +153,17 @@ class DistributedDeployment(AirflowDeployment):
 
 
 def deployment_env(
-    base: dict[str, str], postgres: PostgresServer, redis: RedisServer, emulator: EmulatorServer, data_dir: Path
+    base: dict[str, str], postgres: PostgresServer, redis: RedisServer, emulator: EmulatorServer, s3: MotoS3Server
 ) -> dict[str, str]:
-    """The single-machine environment, moved onto PostgreSQL and Celery, with the example DAGs' connections."""
+    """The single-machine environment, moved onto PostgreSQL and Celery, with the example DAGs' connections and
+    their data on S3 (an Amazon connection whose extra names the S3-compatible endpoint, as for MinIO or Ceph)."""
     db = postgres.sqlalchemy_url
+    aws = {
+        "conn_type": "aws",
+        "login": S3_CREDENTIALS["aws_access_key_id"],
+        "password": S3_CREDENTIALS["aws_secret_access_key"],
+        "extra": {"endpoint_url": s3.endpoint_url, "region_name": s3.region},
+    }
     connections = {
         "GEMINI": {"conn_type": "genaigemini", "host": emulator.base_url},
         "OPENAI": {"conn_type": "genaiopenai", "host": f"{emulator.base_url}/openai/v1"},
@@ -164,7 +180,8 @@ def deployment_env(
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + db,
         "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
         "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": str(TRIGGERER_HEALTH_CHECK_THRESHOLD),
-        "GENAI_BATCH_EXAMPLES_DIR": str(data_dir),
+        "GENAI_BATCH_EXAMPLES_DIR": EXAMPLES_URI,
+        f"AIRFLOW_CONN_{S3_CONN_ID.upper()}": json.dumps(aws),
         "GENAI_BATCH_POLL_INTERVAL": "1",
         **{
             f"AIRFLOW_CONN_{name}_BATCH_DEFAULT": json.dumps({**conn, "password": API_KEY})
@@ -181,8 +198,19 @@ def deployment_emulator() -> Iterator[EmulatorServer]:
 
 
 @pytest.fixture(scope="package")
+def deployment_s3() -> Iterator[MotoS3Server]:
+    """moto's S3 server on loopback, with the bucket the example DAGs keep their data in."""
+    with MotoS3Server() as server:
+        server.create_bucket(RESULTS_BUCKET)
+        yield server
+
+
+@pytest.fixture(scope="package")
 def distributed(
-    tmp_path_factory: pytest.TempPathFactory, deployment_emulator: EmulatorServer, pytestconfig: pytest.Config
+    tmp_path_factory: pytest.TempPathFactory,
+    deployment_emulator: EmulatorServer,
+    deployment_s3: MotoS3Server,
+    pytestconfig: pytest.Config,
 ) -> Iterator[DistributedDeployment]:
     """Start PostgreSQL and Redis, write every DAG, migrate, start every component, wait for the API.
 
@@ -190,10 +218,8 @@ def distributed(
     the two cores with an idle deployment.
     """
     root = tmp_path_factory.mktemp("airflow-deployment")
-    home, dags_dir, inputs_dir, output_dir, data_dir = (
-        root / name for name in ("airflow-home", "dags", "inputs", "output", "data")
-    )
-    for directory in (home, home / "config", dags_dir, inputs_dir, output_dir, data_dir):
+    home, dags_dir, inputs_dir, output_dir = (root / name for name in ("airflow-home", "dags", "inputs", "output"))
+    for directory in (home, home / "config", dags_dir, inputs_dir, output_dir):
         directory.mkdir()
     dags.write_all(dags_dir, home / "config", inputs_dir, output_dir)
     api_port = free_port(HOST)
@@ -210,14 +236,14 @@ def distributed(
                 postgres,
                 redis,
                 deployment_emulator,
-                data_dir,
+                deployment_s3,
             ),
             api_url=f"http://{HOST}:{api_port}",
             emulator=deployment_emulator,
             root=root,
-            data_dir=data_dir,
             postgres=postgres,
             redis=redis,
+            s3=deployment_s3,
         )
         try:
             deployment.migrate(timeout=300)

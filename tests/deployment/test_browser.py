@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
@@ -25,7 +26,7 @@ from ..airflow_e2e.conftest import wait_until
 from ..airflow_e2e.test_clear_and_rerun import write_input
 from . import dags
 from .browser import Screens, chromium
-from .conftest import DistributedDeployment, announce
+from .conftest import API_KEY, DistributedDeployment, announce
 
 pytestmark = pytest.mark.airflow_deployment
 
@@ -159,9 +160,12 @@ def test_a_deferred_sensor_shows_the_link_to_its_job(dep: DistributedDeployment,
     expect(link).to_be_visible()
     screens.take(page, "deferred-sensor-extra-link")
     assert dep.task_instance(pipeline.dag_id, run_id, "wait")["state"] == "deferred"  # type: ignore[index]
-    assert link.get_attribute("href") == links["GenAI batch job"] == "https://aistudio.google.com/batches"
+    # The connection points at the emulator, not the public API: the link is the job on that host.
+    job_page = f"{dep.emulator.base_url}/v1beta/{job['name']}"
+    assert link.get_attribute("href") == links["GenAI batch job"] == job_page
     assert link.get_attribute("target") == "_blank"
     assert job["provider"] == "gemini"
+    assert httpx.get(job_page, headers={"x-goog-api-key": API_KEY}).json()["name"] == job["name"]
     # Done looking: the task marked failed cancels its job (the emulator is reset before the next test).
     dep.request("PATCH", f"/dags/{pipeline.dag_id}/dagRuns/{run_id}/taskInstances/wait", json={"new_state": "failed"})
 

@@ -328,6 +328,8 @@ async def test_async_calls_are_signed_too(bedrock):
 
 
 def test_credentials_fall_back_to_botocores_default_chain(bedrock, monkeypatch, caplog):
+    without_amazon_provider = None  # an import of a module set to None fails, as when the package is absent
+    monkeypatch.setitem(sys.modules, "airflow.providers.amazon.aws.hooks.base_aws", without_amazon_provider)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "ENVKEY")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "envsecret")
     monkeypatch.setenv("AWS_SESSION_TOKEN", "envtoken")
