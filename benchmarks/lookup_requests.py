@@ -16,7 +16,6 @@ left out: their jobs carry no key, so no look-up is made at all.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
@@ -91,49 +90,9 @@ def connections(emulator_url: str, s3_url: str) -> dict[str, dict[str, Any]]:
 
 def template_spec(provider: str, hook: Any, key: str) -> Any:
     """The spec of one small job of another task at ``provider``, in that provider's own line format."""
-    from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
+    from airflow_provider_genai_batch.testing.emulator.history import one_job_spec
 
-    if provider == "gemini":
-        line = {"key": "k0", "request": {"contents": [{"role": "user", "parts": [{"text": "q"}]}]}}
-        return BatchSpec(
-            model="gemini-2.5-flash",
-            display_name="other",
-            source=InlineSource([line]),
-            idempotency_key=key,
-            input_fingerprint=FINGERPRINT,
-        )
-    if provider == "openai":
-        model = "gpt-4o-mini"
-        lines = [
-            {
-                "custom_id": "k0",
-                "method": "POST",
-                "url": "/v1/chat/completions",
-                "body": {"model": model, "messages": [{"role": "user", "content": "q"}]},
-            }
-        ]
-    else:
-        model = "anthropic.claude-3-haiku-20240307-v1:0"
-        lines = [
-            {
-                "recordId": f"k{i}",
-                "modelInput": {
-                    "anthropic_version": "bedrock-2023-05-31",
-                    "max_tokens": 16,
-                    "messages": [{"role": "user", "content": [{"type": "text", "text": "q"}]}],
-                },
-            }
-            for i in range(100)  # Bedrock takes no fewer than 100 records
-        ]
-    data = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
-    uploaded = hook.upload_file(io.BytesIO(data), display_name="other.jsonl")
-    return BatchSpec(
-        model=model,
-        display_name="other",
-        source=FileSource(uploaded.name),
-        idempotency_key=key,
-        input_fingerprint=FINGERPRINT,
-    )
+    return one_job_spec(provider, hook, key, FINGERPRINT, "other")
 
 
 def seed(emulator: Any, conn_ids: dict[str, str], count: int, newest: float) -> None:

@@ -8,16 +8,65 @@ this process, on loopback, so that its store can be reached.
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import threading
 import time
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 
+from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 from airflow_provider_genai_batch.testing.emulator.app import create_app
 from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig
 from airflow_provider_genai_batch.testing.emulator.server import HOST, free_port
 from airflow_provider_genai_batch.testing.emulator.store import EmulatorState, JobRecord, Store
+
+
+def one_job_spec(provider: str, hook: Any, key: str, fingerprint: str, display_name: str) -> BatchSpec:
+    """A one-request job (Bedrock: its minimum of 100 records) in ``provider``'s own line format, uploaded
+    through ``hook`` where the provider takes a file: the template :func:`seed_history` copies."""
+    if provider == "gemini":
+        line = {"key": "k0", "request": {"contents": [{"role": "user", "parts": [{"text": "q"}]}]}}
+        return BatchSpec(
+            model="gemini-2.5-flash",
+            display_name=display_name,
+            source=InlineSource([line]),
+            idempotency_key=key,
+            input_fingerprint=fingerprint,
+        )
+    lines: list[dict[str, Any]]
+    if provider == "openai":
+        model = "gpt-4o-mini"
+        lines = [
+            {
+                "custom_id": "k0",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {"model": model, "messages": [{"role": "user", "content": "q"}]},
+            }
+        ]
+    else:
+        model = "anthropic.claude-3-haiku-20240307-v1:0"
+        message = {"role": "user", "content": [{"type": "text", "text": "q"}]}
+        lines = [
+            {
+                "recordId": f"k{i}",
+                "modelInput": {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 16, "messages": [message]},
+            }
+            for i in range(100)
+        ]
+    data = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+    uploaded = hook.upload_file(io.BytesIO(data), display_name=f"{display_name}.jsonl")
+    return BatchSpec(
+        model=model,
+        display_name=display_name,
+        source=FileSource(uploaded.name),
+        idempotency_key=key,
+        input_fingerprint=fingerprint,
+    )
+
 
 NEVER_STARTS = 10.0**9
 """Seconds a seeded job stays PENDING: listing it never produces results."""

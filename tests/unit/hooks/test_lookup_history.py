@@ -6,7 +6,6 @@ straight into its store; every request a hook sends is in its request log.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -24,8 +23,8 @@ from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
 from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_floor
 from airflow_provider_genai_batch.models import BatchJob, JobState
-from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
-from airflow_provider_genai_batch.testing.emulator.history import InProcessEmulator, seed_history
+from airflow_provider_genai_batch.spec import BatchSpec
+from airflow_provider_genai_batch.testing.emulator.history import InProcessEmulator, one_job_spec, seed_history
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 
 RUN_AFTER = datetime.now(timezone.utc).replace(microsecond=0)
@@ -83,45 +82,7 @@ def hook_for(
 
 
 def spec(provider: str, hook: BatchHook[Any], key: str) -> BatchSpec:
-    """A one-request job (Bedrock: its minimum of 100 records) in the provider's own line format."""
-    if provider == "gemini":
-        line = {"key": "k0", "request": {"contents": [{"role": "user", "parts": [{"text": "q"}]}]}}
-        return BatchSpec(
-            model="gemini-2.5-flash",
-            display_name="nightly",
-            source=InlineSource([line]),
-            idempotency_key=key,
-            input_fingerprint=INPUT,
-        )
-    if provider == "openai":
-        model = "gpt-4o-mini"
-        lines: list[dict[str, Any]] = [
-            {
-                "custom_id": "k0",
-                "method": "POST",
-                "url": "/v1/chat/completions",
-                "body": {"model": model, "messages": [{"role": "user", "content": "q"}]},
-            }
-        ]
-    else:
-        model = "anthropic.claude-3-haiku-20240307-v1:0"
-        message = {"role": "user", "content": [{"type": "text", "text": "q"}]}
-        lines = [
-            {
-                "recordId": f"k{i}",
-                "modelInput": {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 16, "messages": [message]},
-            }
-            for i in range(100)
-        ]
-    data = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
-    uploaded = hook.upload_file(io.BytesIO(data), display_name="input.jsonl")
-    return BatchSpec(
-        model=model,
-        display_name="nightly",
-        source=FileSource(uploaded.name),
-        idempotency_key=key,
-        input_fingerprint=INPUT,
-    )
+    return one_job_spec(provider, hook, key, INPUT, "nightly")
 
 
 def add_history(
