@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow._shared.secrets_masker import redact
 
 from airflow_provider_genai_batch.formats.results import ResultRow, RowStatus
 from airflow_provider_genai_batch.job_ref import BatchJobRef
@@ -91,6 +92,14 @@ def test_the_manifest_totals_the_tokens_of_every_row(fake_hook: FakeBatchHook, r
     }
     assert usage["total"] == {**expected, "thinking_tokens": 300_000, "rows": 2}
     assert [part["job_name"] for part in usage["parts"]] == [JOB]
+
+
+def test_airflows_masker_leaves_the_token_counts_shown(fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str):
+    """Key names with "token" are sensitive to Airflow's masker; counts are numbers, which it shows."""
+    manifest = finish(fake_hook, ref, output_uri)
+
+    assert redact(manifest)["usage"] == manifest["usage"]
+    assert redact(manifest)["cost"] == manifest["cost"]
 
 
 def test_the_manifest_cost_uses_the_shipped_batch_price(fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str):
