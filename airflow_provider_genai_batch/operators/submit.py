@@ -68,7 +68,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         holds for every try while it is set, so set it for one run (e.g. from ``params``).
     :param batch_prices: USD per million tokens by model (``{model: {input, output, cached_input?, cache_write?}}``
         or its JSON), over the connection's ``batch_prices`` and the shipped table, for the manifest's cost
-        (templated); checked before anything is uploaded.
+        (templated); checked before anything is uploaded. Only with ``wait_for_completion=True``: the task that
+        lands the results prices them (else give it to the sensor).
 
     Exactly once: the input is validated and translated first, which also gives its fingerprint (a hash
     of the requests as the provider receives them, with provider, model and kind). A try then re-attaches
@@ -148,6 +149,11 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         force = as_bool("force_resubmit", self.force_resubmit)
         as_bool("land_table_results", self.land_table_results)  # a bad switch fails now, not once the job ends
         price_table(hook.provider, self.batch_prices)  # bad prices fail before anything is uploaded
+        if self.batch_prices is not None and not self.wait_for_completion:
+            raise GenAIBatchError(
+                "batch_prices prices the manifest where the results land: give it to the GenAIBatchSensor that "
+                "lands them (or set wait_for_completion=True); this task does not land results"
+            )
         prepared = self._prepare(hook)
         try:
             earlier = self._earlier_job(context, hook, key, prepared)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from airflow._shared.secrets_masker import redact
 
+from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats.results import ResultRow, RowStatus
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.models import JobState
@@ -126,6 +127,15 @@ def test_bad_batch_prices_fail_the_submit_before_anything_is_uploaded(fake_hook:
         batch_prices={"gemini-2.5-flash": {"input": -1, "output": 2}},
     )
     with pytest.raises(ValueError, match=r"batch_prices\['gemini-2.5-flash'\]: input: Value error"):
+        operator.execute(make_context(ti))
+    assert fake_hook.uploads == []
+    assert fake_hook.created == []
+
+
+def test_a_submit_that_does_not_land_refuses_batch_prices_rather_than_drop_them(fake_hook: FakeBatchHook, ti: FakeTI):
+    operator = submit_op([canonical_line("a")], batch_prices={"gemini-2.5-flash": {"input": 1, "output": 2}})
+
+    with pytest.raises(GenAIBatchError, match="give it to the GenAIBatchSensor that lands them"):
         operator.execute(make_context(ti))
     assert fake_hook.uploads == []
     assert fake_hook.created == []
