@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from airflow_provider_genai_batch.hooks.base import BatchHook
-from airflow_provider_genai_batch.hooks.http import ApiRequest
+from airflow_provider_genai_batch.hooks.http import ApiRequest, absolute_url
 
 PUBLIC_API_HOSTS: Mapping[str, re.Pattern[str]] = {
     "gemini": re.compile(r"generativelanguage\.googleapis\.com"),
@@ -42,9 +42,9 @@ def is_public(provider: str, base_url: str) -> bool:
 
 
 def resource_url(base_url: str, request: ApiRequest) -> str:
-    """The absolute URL ``request`` goes to: its URL is relative to the connection's base URL, or absolute."""
-    url = request.url if "://" in request.url else f"{base_url.rstrip('/')}/{request.url.lstrip('/')}"
-    return str(httpx.URL(url, params=request.params)) if request.params else url
+    """The absolute URL ``request`` goes to, resolved as the hook's client resolves it (its base URL ends in /)."""
+    url = absolute_url(base_url.rstrip("/") + "/", request.url)
+    return str(httpx.URL(url, params=request.params)) if request.params else str(url)
 
 
 def job_page(hook: BatchHook[Any], job_name: str) -> str:
