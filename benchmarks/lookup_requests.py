@@ -71,21 +71,9 @@ print(json.dumps(out))
 
 def connections(emulator_url: str, s3_url: str) -> dict[str, dict[str, Any]]:
     """The Airflow connections (``AIRFLOW_CONN_LOOKUP_<PROVIDER>``) of each provider's hook on the emulator."""
-    return {
-        "openai": {"conn_type": "genaiopenai", "host": f"{emulator_url}/openai/v1", "password": "bench-key"},
-        "gemini": {"conn_type": "genaigemini", "host": emulator_url, "password": "bench-key"},
-        "bedrock": {
-            "conn_type": "genaibedrock",
-            "extra": {
-                "region": "us-east-1",
-                "role_arn": "arn:aws:iam::123456789012:role/BedrockBatch",
-                "input_s3_uri": f"s3://{BUCKET}/input",
-                "output_s3_uri": f"s3://{BUCKET}/output",
-                "endpoint_url": f"{emulator_url}/bedrock",
-                "s3_endpoint_url": s3_url,
-            },
-        },
-    }
+    from airflow_provider_genai_batch.testing.emulator.history import history_connections
+
+    return history_connections(emulator_url, s3_url, BUCKET, "bench-key")
 
 
 def template_spec(provider: str, hook: Any, key: str) -> Any:

@@ -24,6 +24,26 @@ from airflow_provider_genai_batch.testing.emulator.server import HOST, free_port
 from airflow_provider_genai_batch.testing.emulator.store import EmulatorState, JobRecord, Store
 
 
+def history_connections(emulator_url: str, s3_url: str, bucket: str, api_key: str) -> dict[str, dict[str, Any]]:
+    """The Airflow connection of each provider whose listing the look-up tests fill (OpenAI, Gemini, Bedrock with
+    its input and output under ``bucket`` on the S3 server at ``s3_url``), all on the emulator."""
+    return {
+        "openai": {"conn_type": "genaiopenai", "host": f"{emulator_url}/openai/v1", "password": api_key},
+        "gemini": {"conn_type": "genaigemini", "host": emulator_url, "password": api_key},
+        "bedrock": {
+            "conn_type": "genaibedrock",
+            "extra": {
+                "region": "us-east-1",
+                "role_arn": "arn:aws:iam::123456789012:role/BedrockBatch",
+                "input_s3_uri": f"s3://{bucket}/input",
+                "output_s3_uri": f"s3://{bucket}/output",
+                "endpoint_url": f"{emulator_url}/bedrock",
+                "s3_endpoint_url": s3_url,
+            },
+        },
+    }
+
+
 def one_job_spec(provider: str, hook: Any, key: str, fingerprint: str, display_name: str) -> BatchSpec:
     """A one-request job (Bedrock: its minimum of 100 records) in ``provider``'s own line format, uploaded
     through ``hook`` where the provider takes a file: the template :func:`seed_history` copies."""

@@ -24,7 +24,12 @@ from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_floor
 from airflow_provider_genai_batch.models import BatchJob, JobState
 from airflow_provider_genai_batch.spec import BatchSpec
-from airflow_provider_genai_batch.testing.emulator.history import InProcessEmulator, one_job_spec, seed_history
+from airflow_provider_genai_batch.testing.emulator.history import (
+    InProcessEmulator,
+    history_connections,
+    one_job_spec,
+    seed_history,
+)
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 
 RUN_AFTER = datetime.now(timezone.utc).replace(microsecond=0)
@@ -61,21 +66,7 @@ def hook_for(
     base = emulator.base_url
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    connections = {
-        "openai": {"conn_type": "genaiopenai", "host": f"{base}/openai/v1", "password": "k"},
-        "gemini": {"conn_type": "genaigemini", "host": base, "password": "k"},
-        "bedrock": {
-            "conn_type": "genaibedrock",
-            "extra": {
-                "region": "us-east-1",
-                "role_arn": "arn:aws:iam::123456789012:role/BedrockBatch",
-                "input_s3_uri": f"s3://{BUCKET}/input",
-                "output_s3_uri": f"s3://{BUCKET}/output",
-                "endpoint_url": f"{base}/bedrock",
-                "s3_endpoint_url": moto_s3.endpoint_url,
-            },
-        },
-    }
+    connections = history_connections(base, moto_s3.endpoint_url, BUCKET, "k")
     for provider, conn in connections.items():
         monkeypatch.setenv(f"AIRFLOW_CONN_HISTORY_{provider.upper()}", json.dumps(conn))
     return lambda provider: HOOKS[provider](conn_id=f"history_{provider}")
