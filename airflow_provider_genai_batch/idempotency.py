@@ -40,6 +40,18 @@ def idempotency_key(dag_id: str, task_id: str, run_id: str, map_index: int | Non
     return "gbk-" + hashlib.sha256(identity.encode()).hexdigest()[:20]
 
 
+def part_key(task_key: str, round: int, index: int) -> str:
+    """The idempotency key of part ``index`` of follow-up ``round`` of a task instance's input.
+
+    Part 0 of round 0 keeps the task's own key, so an input that goes as one job is found as it always was;
+    every other part has a key of its own, of the same shape, derived from the task's.
+    """
+    if round == 0 and index == 0:
+        return task_key
+    identity = f"{task_key}\x1fround {round}\x1fpart {index}"
+    return "gbk-" + hashlib.sha256(identity.encode()).hexdigest()[:20]
+
+
 @dataclass(frozen=True)
 class JobIdentity:
     """The idempotency key a job carries and its input fingerprint: whole, or its first

@@ -21,6 +21,29 @@ STATE_STORE_KEY = "genai_batch_job_ref"
 """The task state store key (Airflow 3.3+) a submit keeps its job reference under, across tries."""
 
 
+class PartRef(BaseModel):
+    """One job of a split input (a part), or a part still waiting for a free slot to be created.
+
+    Parts are numbered across the whole group (``index``), in the order they were planned; ``round`` 0 holds
+    the input itself, each later round the rows a follow-up batch sent again. A part not created yet names
+    the file its requests were uploaded as (``upload``), so any worker can create it later.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    index: int
+    round: int = 0
+    idempotency_key: str
+    input_fingerprint: str
+    request_count: int
+    byte_count: int
+    job_name: str | None = None
+    upload: str | None = None
+    """The uploaded input file a part not yet created will be created from; None once created (or inline)."""
+    keys_uri: str | None = None
+    """For a follow-up round's part: the keys file of that round (every part of the round shares it)."""
+
+
 class BatchJobRef(BaseModel):
     """Everything a later task or a trigger needs to find a job again: JSON-safe, never a secret.
 
@@ -44,6 +67,25 @@ class BatchJobRef(BaseModel):
     console_url: str | None = None
     """Where a person looks at the job (``consoles.job_page``), worked out by the submitting worker, which knows
     the connection's host; None in refs made before it was recorded (the link then uses the public console)."""
+    parts: tuple[PartRef, ...] | None = None
+    """The jobs of an input split over provider limits or sent again in follow-up rounds, in plan order; None for
+    an input that went as one job (``job_name``). In a group, ``job_name`` is the first part's job and
+    ``input_fingerprint``, ``request_count`` and ``keys_uri`` describe the whole input."""
+    max_concurrent_jobs: int | None = None
+    """At most this many parts of the group run at once; the rest wait (uploaded) for a slot."""
+    endpoint: str | None = None
+    """The endpoint the requests' own lines name (OpenAI native lines), which a part created later needs too."""
+
+    @property
+    def is_group(self) -> bool:
+        """Whether the ref names parts (a split input or follow-up rounds), not one job."""
+        return self.parts is not None
+
+    def job_names(self) -> list[str]:
+        """Every job created for the ref so far: the parts' jobs in plan order, else the one job."""
+        if self.parts is None:
+            return [self.job_name]
+        return [part.job_name for part in self.parts if part.job_name is not None]
 
     def to_xcom(self) -> dict[str, Any]:
         """The JSON dict pushed to XCom, stored, and passed to triggers."""
