@@ -22,7 +22,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -32,13 +32,21 @@ from airflow.sdk import ObjectStoragePath
 from airflow_provider_genai_batch.errors import InputValidationError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats import gemini
 from airflow_provider_genai_batch.formats.detect import InputFormat, detect_format
-from airflow_provider_genai_batch.formats.dialect import Dialect
+from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderLimits
 from airflow_provider_genai_batch.formats.jsonl import READ_BYTES, UTF8_BOM, JsonlReader, LoneCRToLF, duplicate_field
 from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
-from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE, InputLimits, InputSummary, validate_lines
+from airflow_provider_genai_batch.formats.validate import (
+    INLINE_SOURCE,
+    ErrorCollector,
+    InputLimits,
+    InputSummary,
+    validate_lines,
+)
 from airflow_provider_genai_batch.input_file import InputFile, open_input, open_stored_input
-from airflow_provider_genai_batch.key_index import KeyLog
+from airflow_provider_genai_batch.key_index import KeyFilter, KeyLog
+from airflow_provider_genai_batch.parts import PartWriter, PreparedPart, SplitLimits, SpooledPart
 from airflow_provider_genai_batch.spec import StoredObject, TableInput, is_table_uri
+from airflow_provider_genai_batch.token_estimate import InputEstimate, estimate_input_tokens
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -78,7 +86,12 @@ class JsonlSpool:
 
 @dataclass
 class PreparedInput:
-    """A validated input in the provider's format: a file to upload, or inline requests; plus its keys."""
+    """A validated input in the provider's format: a file to upload, or inline requests; plus its keys.
+
+    ``parts`` are the jobs it is sent as. When it is one part, that part is sent from the sources the fields
+    below name (``upload_source``, ``inline``, ``in_place_uri``); when it is cut into several, each part has
+    its own spool and those fields are unset.
+    """
 
     summary: InputSummary
     keys_file: Path
@@ -88,6 +101,12 @@ class PreparedInput:
     in_place_uri: str | None = None
     """The provider reads the input where it is (an object in its storage, a table): nothing is uploaded."""
     endpoint: str | None = None
+    parts: list[PreparedPart] = field(default_factory=list)
+    input_tokens: int | None = None
+    """Estimated input tokens of every part, when an estimate was asked for."""
+    errors: list[InputValidationError] = field(default_factory=list)
+    """The first problems found, in line order, when they were collected rather than raised."""
+    errors_total: int = 0
     _spools: list[Path] = field(default_factory=list)
     _upload_offset: int = 0
     """Bytes at the start of ``upload_source`` that are not sent (a UTF-8 BOM)."""
@@ -125,6 +144,10 @@ def prepare_input(
     embeddings: bool,
     storage: InputStorage | None = None,
     destination: str | None = None,
+    split: SplitLimits | None = None,
+    only_keys: KeyFilter | None = None,
+    estimate_tokens: bool = False,
+    collect_errors: int | None = None,
 ) -> PreparedInput:
     """Validate ``source`` for ``dialect``'s provider and put it in that provider's format.
 
@@ -136,6 +159,13 @@ def prepare_input(
     pass computes the input's fingerprint: a sha256 over the provider, model, kind and ``destination``
     (where the job writes its output; left out when None, so fingerprints made before it existed still
     match) and every request as the provider will receive it (for a table: its URI and data version).
+
+    ``split``: the input is cut into parts (:mod:`..parts`) wherever the next request would take a part over
+    these limits or the provider's (the lower wins), instead of being refused; a table is never cut.
+    ``only_keys``: only the lines with these keys are sent (a follow-up round); the fingerprint is still the
+    whole input's, and a key the input lacks is an error. ``estimate_tokens``: each part's input tokens are
+    estimated (they are whenever ``split`` limits them). ``collect_errors``: up to that many line problems
+    are collected in ``errors`` (the lines skipped) instead of the first being raised.
     """
     requests = _resolve(source)
     label = requests if isinstance(requests, str) else INLINE_SOURCE
@@ -147,6 +177,11 @@ def prepare_input(
     if isinstance(requests, str) and storage is not None:
         table = _table_input(storage, requests, dialect.provider)
         if table is not None:
+            if only_keys is not None:
+                raise InputValidationError(
+                    "rows of a table cannot be sent again on their own: give the input as a JSONL file",
+                    source=table.uri,
+                )
             return _prepare_table(table, storage, dialect, header)
         stored = _stored(storage, requests)
     elif isinstance(requests, str) and is_table_uri(requests):
@@ -159,59 +194,98 @@ def prepare_input(
     limits = request_dialect.limits
     fingerprint = hashlib.sha256(header)
     byte_limit = limits.max_file_bytes if caps.file_input else limits.max_inline_bytes
-    keys_file, native_file = _spool_path("keys"), _spool_path("input")
-    spools = [native_file]
+    # Parts that cannot go up as files (the provider takes none, or none in this format) are cut to go inline.
+    inline_parts = goes_inline and (not caps.file_input or request_dialect.native_format is not dialect.native_format)
+    part_byte_limit = limits.max_inline_bytes if inline_parts else byte_limit
+    part_limits = _part_limits(split, limits, part_byte_limit, label)
+    collector = ErrorCollector(collect_errors) if collect_errors is not None else None
+    on_error = collector.add if collector is not None else None
+    count_tokens = estimate_tokens or part_limits.max_input_tokens is not None
+    if count_tokens:
+        InputEstimate(dialect.provider)  # an unknown provider fails here, before any line
+    keys_file = _spool_path("keys")
+    writer = PartWriter(
+        header,
+        part_limits,
+        provider=dialect.provider,
+        count_tokens=count_tokens,
+        whole=fingerprint if only_keys is None else None,
+        byte_limit_name=(
+            f"the size limit of one {dialect.provider} batch"
+            if part_limits.max_bytes == part_byte_limit
+            else "the most one part may hold (max_bytes_per_job)"
+        ),
+        # Parts that go inline are held to the limit as the create body that carries them.
+        per_request=limits.inline_request_overhead if inline_parts else 0,
+        reserve=limits.inline_envelope_bytes if inline_parts else 0,
+    )
     endpoints: set[str] = set()
     file: InputFile | None = None
     reader: JsonlReader | None = None
     # A file in the provider's own format is uploaded as it is, so its stored size is what the limit sees:
     # checked before reading where the provider accepts nothing else, otherwise once the first line shows it.
+    # When it may be cut into parts its lines are spooled too, for the parts to be sent from.
     passthrough = rewritten = size_checked = False
+    # Some lines may be left out (not selected, or bad): what is sent is a spool, never the file as it is.
+    selects = only_keys is not None or collector is not None
+    spool_all = split is not None or selects
 
     try:
-        with ExitStack() as opened, keys_file.open("wb") as keys, native_file.open("wb") as native:
+        with ExitStack() as opened, keys_file.open("wb") as keys:
             records: Iterable[tuple[int, dict[str, Any], int]]
             if isinstance(requests, str):
                 file, stream = opened.enter_context(
                     open_stored_input(stored) if stored is not None else open_input(requests)
                 )
                 passthrough = caps.file_input and not file.gzip
+                # Lines sent as they are need no spool where the file is too small for any limit to cut it.
+                spool_all = spool_all and (selects or not _never_cut(file, part_limits))
                 as_it_is = passthrough and dialect.native_format is InputFormat.GEMINI and canonical_passes
-                if as_it_is:
+                if as_it_is and split is None:
                     _check_stored_size(file, byte_limit, dialect.provider)
                     size_checked = True
                 reader = JsonlReader(
-                    stream, source=requests, **_line_bound(byte_limit if as_it_is else None, dialect.provider)
+                    stream,
+                    source=requests,
+                    on_error=on_error,
+                    **_line_bound(byte_limit if as_it_is else None, dialect.provider),
                 )
                 records = reader
             else:
-                records = _inline_records(requests, embeddings, request_dialect.vertex_fields)
+                records = _inline_records(requests, embeddings, request_dialect.vertex_fields, on_error)
             if translates_all:
-                records = _gemini_only(records, label, dialect)
+                records = _gemini_only(records, label, dialect, on_error)
 
-            def on_line(line: dict[str, Any], fmt: InputFormat, size: int) -> int:
+            def on_line(line: dict[str, Any], fmt: InputFormat, size: int, number: int) -> int | None:
                 nonlocal rewritten, size_checked
                 in_native_format = fmt is request_dialect.native_format and not translates_all
                 if in_native_format and (canonical_passes or fmt is not InputFormat.GEMINI):
                     endpoint = request_dialect.check_native(line, model=model)
-                    if endpoint:
+                    if endpoint and endpoint not in endpoints:
+                        if endpoints:
+                            found = sorted({*endpoints, endpoint})
+                            raise ValueError(f"every line must target one endpoint; found {found}")
                         endpoints.add(endpoint)
-                        if len(endpoints) > 1:
-                            raise ValueError(f"every line must target one endpoint; found {sorted(endpoints)}")
                     out = line
                 else:
                     out = request_dialect.to_native(line, model=model, embeddings=embeddings)
                     rewritten = True
                 canonical = reader.canonical if reader is not None and out is line else _encode(out)
                 encoded = canonical + b"\n"
-                fingerprint.update(encoded)
-                if passthrough and not rewritten:
+                if only_keys is not None and line[fmt.key_field] not in only_keys:
+                    fingerprint.update(encoded)
+                    return None
+                as_sent = passthrough and not rewritten
+                if as_sent and not spool_all:
                     if not size_checked and file is not None:
                         _check_stored_size(file, byte_limit, dialect.provider)
                         size_checked = True
+                    writer.note(number, estimate_input_tokens(out, dialect.provider) if count_tokens else 0)
+                    fingerprint.update(encoded)
                     return size  # uploaded as it is: no copy
-                native.write(encoded)
-                return len(encoded)
+                writer.add(encoded, number, estimate_input_tokens(out, dialect.provider) if count_tokens else 0)
+                fingerprint.update(encoded)
+                return size if as_sent else len(encoded)
 
             summary = validate_lines(
                 records,
@@ -219,51 +293,151 @@ def prepare_input(
                 accepted=frozenset({InputFormat.GEMINI, request_dialect.native_format}),
                 limits=InputLimits(
                     provider=dialect.provider,
-                    max_requests=limits.max_requests,
-                    min_requests=limits.min_requests,
-                    max_bytes=byte_limit,
+                    max_requests=limits.max_requests if split is None else None,
+                    min_requests=max(limits.min_requests, part_limits.min_requests),
+                    max_bytes=byte_limit if split is None else None,
                 ),
                 embeddings=embeddings,
                 on_key=lambda key: keys.write(key_line(key)),
                 on_line=on_line,
                 provider_key=request_dialect.provider_key,
                 vertex_fields=request_dialect.vertex_fields,
+                errors=collector,
             )
+        try:
+            spooled = writer.finish()
+        except ValueError as err:  # the last parts cannot be rebalanced
+            raise InputValidationError(str(err), source=label) from None
+        if only_keys is not None and summary.count != len(only_keys):
+            _refuse_missing_key(only_keys, keys_file, label)
     except BaseException:
-        for path in (keys_file, *spools):
-            path.unlink(missing_ok=True)
+        writer.discard()
+        keys_file.unlink(missing_ok=True)
         raise
     prepared = PreparedInput(
         summary=summary,
         keys_file=keys_file,
         fingerprint=fingerprint.hexdigest(),
         endpoint=next(iter(endpoints), None),
-        _spools=spools,
+        _spools=[part.path for part in spooled],
     )
-    fits_inline = limits.max_inline_bytes is None or summary.total_bytes <= limits.max_inline_bytes
-    if goes_inline and (not caps.file_input or fits_inline):
-        prepared.inline = JsonlSpool(native_file)
-    elif goes_inline and request_dialect.native_format is not dialect.native_format:
+    if collector is not None:
+        prepared.errors, prepared.errors_total = collector.errors, collector.total
+    if count_tokens:
+        prepared.input_tokens = sum(part.input_tokens or 0 for part in spooled)
+    if len(spooled) > 1:
+        prepared.summary = replace(summary, total_bytes=sum(part.byte_count for part in spooled))  # as sent
+        for index, part in enumerate(spooled):
+            fits_inline = _fits_inline(limits, part.byte_count, part.request_count)
+            inline = goes_inline and (inline_parts or fits_inline)
+            prepared.parts.append(_part(index, part, inline=JsonlSpool(part.path) if inline else None))
+        return prepared
+    if not spooled:
+        return prepared  # no line could be sent: the errors say why
+    native_file = spooled[0].path
+    one = _part(0, spooled[0])
+    prepared.parts.append(one)
+    fits_inline = _fits_inline(limits, summary.total_bytes, summary.count)
+    # Cut or not, a file sent as it is must fit: when only its compact spool does, the spool goes. Nor is it
+    # sent as it is when some of its lines are left out.
+    whole_file_goes = (
+        part_limits.max_bytes is None or (file is not None and _stored_size(file) <= part_limits.max_bytes)
+    ) and not (only_keys is not None or (collector is not None and collector.total))
+    if goes_inline and fits_inline:
+        prepared.inline = one.inline = JsonlSpool(native_file)
+    elif goes_inline and (not caps.file_input or request_dialect.native_format is not dialect.native_format):
         prepared.cleanup()
+        body = limits.inline_body_bytes(summary.total_bytes, summary.count)
+        files = (
+            f"and its files are in another format ({dialect.native_format.value}): give the requests as a JSONL "
+            "file instead"
+            if caps.file_input
+            else "and it takes no files"
+        )
         raise InputValidationError(
-            f"the requests are {summary.total_bytes:,} bytes, over the {limits.max_inline_bytes:,} bytes one "
-            f"{dialect.provider} batch takes inline, and its files are in another format "
-            f"({dialect.native_format.value}): give the requests as a JSONL file instead",
+            f"the requests are {summary.total_bytes:,} bytes, up to {body:,} in the request body that carries "
+            f"them, over the {limits.max_inline_bytes:,} bytes one {dialect.provider} batch takes inline, {files}",
             source=label,
         )
-    elif stored is not None and reader is not None and passthrough and not rewritten:
+    elif stored is not None and reader is not None and passthrough and not rewritten and whole_file_goes:
         if file is not None and (file.bom or reader.lone_cr):
             _copy_as_sent(stored, native_file, skip_bom=file.bom)
             prepared.upload_source = native_file
+            one.byte_count = native_file.stat().st_size
         else:
-            prepared.in_place_uri = stored.uri
-    elif file is not None and reader is not None and passthrough and not rewritten:
+            prepared.in_place_uri = one.in_place_uri = stored.uri
+    elif file is not None and reader is not None and passthrough and not rewritten and whole_file_goes:
         prepared.upload_source = _local_or_remote(ObjectStoragePath(file.uri))
         prepared._upload_offset = len(UTF8_BOM) if file.bom else 0
         prepared._lone_cr = reader.lone_cr
     else:
         prepared.upload_source = native_file
+    if prepared.upload_source is not None:
+        one._open = prepared.open_upload
+    if prepared.upload_source is native_file or prepared.inline is not None:
+        prepared.summary = replace(summary, total_bytes=one.byte_count)  # the spool is sent, not the stored lines
+    if prepared.upload_source is not native_file and prepared.inline is None:
+        one.byte_count = summary.total_bytes  # sent from where it is
+        if spool_all:
+            native_file.write_bytes(b"")  # the lines spooled in case of a cut are not needed
     return prepared
+
+
+def _part_limits(split: SplitLimits | None, limits: ProviderLimits, byte_limit: int | None, label: str) -> SplitLimits:
+    """What one part may hold: nothing (the input is not cut) without ``split``; else ``split`` within the
+    provider's limits."""
+    if split is None:
+        return SplitLimits()
+    try:
+        provider = SplitLimits(
+            max_requests=limits.max_requests, max_bytes=byte_limit, min_requests=max(limits.min_requests, 1)
+        )
+        return split.within(provider)
+    except ValueError as err:
+        raise InputValidationError(f"cannot cut the input into parts: {err}", source=label) from None
+
+
+def _fits_inline(limits: ProviderLimits, line_bytes: int, requests: int) -> bool:
+    """Whether requests of ``line_bytes`` (their JSONL lines) fit one inline create body, envelope and all."""
+    return limits.max_inline_bytes is None or limits.inline_body_bytes(line_bytes, requests) <= limits.max_inline_bytes
+
+
+def _part(index: int, part: SpooledPart, *, inline: JsonlSpool | None = None) -> PreparedPart:
+    """A spooled part as it is sent: inline, or its spool uploaded."""
+    path = part.path
+    return PreparedPart(
+        index=index,
+        request_count=part.request_count,
+        byte_count=part.byte_count,
+        fingerprint=part.fingerprint,
+        input_tokens=part.input_tokens,
+        first_line=part.first_line,
+        last_line=part.last_line,
+        inline=inline,
+        _open=None if inline is not None else lambda: path.open("rb"),
+    )
+
+
+def _refuse_missing_key(only_keys: KeyFilter, keys_file: Path, label: str) -> None:
+    """Raise for a key of ``only_keys`` the input no longer has (the input changed since the keys were taken)."""
+    with keys_file.open("rb") as lines:
+        missing = only_keys.first_missing(read_key_line(line) for line in lines)
+    if missing is not None:
+        raise InputValidationError(
+            f"the input changed since its rows were last sent: key {missing!r} is no longer in it", source=label
+        )
+
+
+def _never_cut(file: InputFile, limits: SplitLimits) -> bool:
+    """Whether a file sent as it is fits one part whatever its lines: only its size is limited, and it fits."""
+    if limits.max_requests is not None or limits.max_input_tokens is not None:
+        return False
+    return limits.max_bytes is None or _stored_size(file) <= limits.max_bytes
+
+
+def _stored_size(file: InputFile) -> int:
+    """The bytes of a file sent as it is: its stored size without a BOM."""
+    return file.size - (len(UTF8_BOM) if file.bom else 0)
 
 
 def _fingerprint_header(provider: str, model: str, embeddings: bool, destination: str | None) -> bytes:
@@ -314,6 +488,7 @@ def _prepare_table(table: TableInput, storage: InputStorage, dialect: Dialect, h
     """A table input: its row count checked against the limits, its keys spooled and checked, nothing to upload.
 
     The table's rows are read by the provider, not here; its data version stands in for them in the fingerprint.
+    A table is never cut into parts (its rows cannot be split without copying them): over a limit is an error.
     """
     limits = dialect.limits
     if table.rows < max(limits.min_requests, 1):
@@ -335,11 +510,23 @@ def _prepare_table(table: TableInput, storage: InputStorage, dialect: Dialect, h
     except BaseException:
         keys_file.unlink(missing_ok=True)
         raise
+    digest = fingerprint.hexdigest()
+    whole = PreparedPart(
+        index=0,
+        request_count=table.rows,
+        byte_count=0,
+        fingerprint=digest,
+        input_tokens=None,
+        first_line=1,
+        last_line=table.rows,
+        in_place_uri=table.uri,
+    )
     return PreparedInput(
         summary=InputSummary(format=dialect.native_format, count=table.rows, total_bytes=0),
         keys_file=keys_file,
-        fingerprint=fingerprint.hexdigest(),
+        fingerprint=digest,
         in_place_uri=table.uri,
+        parts=[whole],
     )
 
 
@@ -453,7 +640,7 @@ def _line_bound(byte_limit: int | None, provider: str) -> dict[str, Any]:
 
 def _check_stored_size(file: InputFile, byte_limit: int | None, provider: str) -> None:
     """Refuse a file uploaded as it is whose size is over the limit, before its lines are read."""
-    size = file.size - (len(UTF8_BOM) if file.bom else 0)
+    size = _stored_size(file)
     if byte_limit is not None and size > byte_limit:
         raise InputValidationError(
             f"input is {size:,} bytes, over {byte_limit:,} bytes, the size limit of one {provider} batch "
@@ -462,18 +649,31 @@ def _check_stored_size(file: InputFile, byte_limit: int | None, provider: str) -
         )
 
 
-def _inline_records(items: object, embeddings: bool, vertex: bool) -> Iterator[tuple[int, dict[str, Any], int]]:
+def _inline_records(
+    items: object, embeddings: bool, vertex: bool, on_error: Callable[[InputValidationError], object] | None
+) -> Iterator[tuple[int, dict[str, Any], int]]:
     if isinstance(items, (bytes, Mapping)) or not isinstance(items, Sequence):
         raise InputValidationError("inline input must be a list of request dicts", source=INLINE_SOURCE)
     for index, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            raise InputValidationError("each inline request must be a dict", source=INLINE_SOURCE, line=index + 1)
-        line = item if _is_native(item) else gemini.canonical_line(item, index, embeddings=embeddings, vertex=vertex)
+        try:
+            if not isinstance(item, Mapping):
+                raise InputValidationError("each inline request must be a dict", source=INLINE_SOURCE, line=index + 1)
+            line = (
+                item if _is_native(item) else gemini.canonical_line(item, index, embeddings=embeddings, vertex=vertex)
+            )
+        except InputValidationError as err:
+            if on_error is None:
+                raise
+            on_error(err)
+            continue
         yield index + 1, dict(line), len(_encode(line)) + 1
 
 
 def _gemini_only(
-    records: Iterable[tuple[int, dict[str, Any], int]], source: str, dialect: Dialect
+    records: Iterable[tuple[int, dict[str, Any], int]],
+    source: str,
+    dialect: Dialect,
+    on_error: Callable[[InputValidationError], object] | None,
 ) -> Iterator[tuple[int, dict[str, Any], int]]:
     """The records, refusing a line in a provider's native format: these requests go inline in Gemini's."""
     for number, line, size in records:
@@ -484,13 +684,17 @@ def _gemini_only(
                 if fmt is dialect.native_format and dialect.capabilities.file_input
                 else ""
             )
-            raise InputValidationError(
+            error = InputValidationError(
                 f"the line is in the {fmt.value} batch format, but requests sent inline to a {dialect.provider} are "
                 "Gemini requests, which it translates for its target: give {'key': ..., 'request': {'contents': "
                 f"[...]}}}} lines or google-genai style dicts{hint}",
                 source=source,
                 line=number,
             )
+            if on_error is None:
+                raise error
+            on_error(error)
+            continue
         yield number, line, size
 
 

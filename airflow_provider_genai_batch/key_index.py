@@ -89,6 +89,23 @@ class KeyLog:
         (id_, key), (_, first_key) = (self._row(line), self._row(first_line))
         return Duplicate(id=id_, line=line, key=key, first_line=first_line, first_key=first_key)
 
+    def duplicates(self, limit: int) -> tuple[list[Duplicate], int]:
+        """The first ``limit`` lines (in line order) whose id an earlier line already had, and how many in all."""
+        self._flush()
+        found = self._db.execute(
+            "WITH dup AS (SELECT hash, id, MIN(line) AS first FROM ids GROUP BY hash, id HAVING COUNT(*) > 1) "
+            "SELECT ids.line, dup.first FROM dup "
+            "JOIN ids ON ids.hash = dup.hash AND ids.id = dup.id AND ids.line > dup.first ORDER BY ids.line"
+        )
+        listed: list[Duplicate] = []
+        total = 0
+        for line, first_line in found:
+            total += 1
+            if len(listed) < limit:
+                (id_, key), (_, first_key) = (self._row(line), self._row(first_line))
+                listed.append(Duplicate(id=id_, line=line, key=key, first_line=first_line, first_key=first_key))
+        return listed, total
+
     def _row(self, line: int) -> tuple[str, str]:
         id_, key = self._db.execute("SELECT id, key FROM ids WHERE line = ?", (line,)).fetchone()
         return id_, key if key is not None else id_
@@ -177,6 +194,79 @@ class DistinctCheck:
         self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> DistinctCheck:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class KeyFilter:
+    """A set of keys on disk (a follow-up round's keys may be millions), asked about once per input line.
+
+    Built from an iterator of keys. Most lines of a follow-up round are not in it, so a bitmap of key hashes
+    in :data:`BITMAP_BYTES` answers most of them without a look-up. Its file is unlinked once open, so
+    nothing is left behind however the process ends; :meth:`close` frees it at once.
+    """
+
+    BITMAP_BYTES = 1 << 20
+    BATCH = 8192
+
+    def __init__(self, keys: Iterable[str], directory: Path | None = None) -> None:
+        path = _temporary_file(directory)
+        self._db = _connect(path, LOG_CACHE_KIB)
+        path.unlink()
+        self._db.execute("CREATE TABLE keys (key TEXT PRIMARY KEY) WITHOUT ROWID")
+        self._db.execute("BEGIN")
+        self._bits = bytearray(self.BITMAP_BYTES)
+        mask = self.BITMAP_BYTES * 8 - 1
+        pending: list[tuple[str]] = []
+        for key in keys:
+            spot = hash(key) & mask
+            self._bits[spot >> 3] |= 1 << (spot & 7)
+            pending.append((key,))
+            if len(pending) >= self.BATCH:
+                self._db.executemany("INSERT OR IGNORE INTO keys VALUES (?)", pending)
+                pending = []
+        self._db.executemany("INSERT OR IGNORE INTO keys VALUES (?)", pending)
+        self._mask = mask
+        (self.count,) = self._db.execute("SELECT COUNT(*) FROM keys").fetchone()
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        spot = hash(key) & self._mask
+        if not self._bits[spot >> 3] & (1 << (spot & 7)):
+            return False
+        return self._db.execute("SELECT 1 FROM keys WHERE key = ?", (key,)).fetchone() is not None
+
+    def __len__(self) -> int:
+        return int(self.count)
+
+    def first_missing(self, present: Iterable[str]) -> str | None:
+        """A key of the filter that is not among ``present`` (every key it holds that was found), or None."""
+        self._db.execute("CREATE TEMP TABLE present (key TEXT PRIMARY KEY) WITHOUT ROWID")
+        try:
+            pending: list[tuple[str]] = []
+            for key in present:
+                pending.append((key,))
+                if len(pending) >= self.BATCH:
+                    self._db.executemany("INSERT OR IGNORE INTO present VALUES (?)", pending)
+                    pending = []
+            self._db.executemany("INSERT OR IGNORE INTO present VALUES (?)", pending)
+            found = self._db.execute(
+                "SELECT key FROM keys WHERE key NOT IN (SELECT key FROM present) LIMIT 1"
+            ).fetchone()
+        finally:
+            self._db.execute("DROP TABLE present")
+        return None if found is None else str(found[0])
+
+    def close(self) -> None:
+        """Drop the filter."""
+        self._db.close()
+
+    def __enter__(self) -> KeyFilter:
         return self
 
     def __exit__(

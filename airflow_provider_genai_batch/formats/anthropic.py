@@ -407,6 +407,11 @@ def usage_of(usage: Mapping[str, Any] | None) -> Usage | None:
 # --- dialect -----------------------------------------------------------------------------------------
 
 
+INLINE_ENVELOPE_BYTES = len(b'{"requests":[]}')
+"""The most a Message Batches create body holds besides its requests, sent as their lines are (each LF standing
+for the comma after it): it carries no name, model or metadata."""
+
+
 @dataclass(frozen=True)
 class AnthropicDialect:
     """Anthropic's format policy: ``custom_id/params`` requests sent inline, under a pinned API version.
@@ -421,7 +426,9 @@ class AnthropicDialect:
     provider: ClassVar[str] = PROVIDER
     vertex_fields: ClassVar[bool] = False
     native_format: ClassVar[InputFormat] = InputFormat.ANTHROPIC
-    limits: ClassVar[ProviderLimits] = ProviderLimits(max_requests=100_000, max_inline_bytes=256_000_000)
+    limits: ClassVar[ProviderLimits] = ProviderLimits(
+        max_requests=100_000, max_inline_bytes=256_000_000, inline_envelope_bytes=INLINE_ENVELOPE_BYTES
+    )
     capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
         file_input=False, inline_input=True, embeddings=False, find_by_key=False
     )

@@ -26,6 +26,22 @@ class ProviderLimits(BaseModel):
     min_requests: int = 1
     max_file_bytes: int | None = None
     max_inline_bytes: int | None = None
+    """The most one inline create request body may hold, envelope and all."""
+    inline_request_overhead: int = 0
+    """The most bytes a request sent inline costs in that body beyond its JSONL line (its LF standing for the
+    separator after it): the wrapping the hook puts around it."""
+    inline_envelope_bytes: int = 0
+    """The most that body holds besides its requests (display name, JSON punctuation)."""
+
+    @property
+    def inline_request_bytes(self) -> int | None:
+        """What the requests of one inline body may cost (each its line plus ``inline_request_overhead``):
+        ``max_inline_bytes`` less the envelope."""
+        return None if self.max_inline_bytes is None else self.max_inline_bytes - self.inline_envelope_bytes
+
+    def inline_body_bytes(self, line_bytes: int, requests: int) -> int:
+        """The most bytes an inline body carrying ``requests`` lines of ``line_bytes`` in all can take."""
+        return line_bytes + requests * self.inline_request_overhead + self.inline_envelope_bytes
 
 
 class ProviderCapabilities(BaseModel):

@@ -298,19 +298,24 @@ TARGET_CAPABILITIES: dict[str, ProviderCapabilities] = {
 }
 """What each target can do through the facade: its batch route makes generation batches only."""
 
+_INLINE_BODY = {
+    "max_inline_bytes": GATEWAY_BODY_BYTES,
+    "inline_request_overhead": gemini.INLINE_REQUEST_OVERHEAD,
+    "inline_envelope_bytes": gemini.INLINE_ENVELOPE_BYTES,
+}
+"""The gateway's request-body limit, on a body shaped as Gemini's (the same envelope, each request wrapped alike)."""
+
 INLINE_LIMITS: dict[str, ProviderLimits] = {
-    gemini.PROVIDER: gemini.GeminiDialect.limits,
+    gemini.PROVIDER: gemini.GeminiDialect.limits.model_copy(update={"max_file_bytes": GATEWAY_BODY_BYTES}),
     openai.PROVIDER: ProviderLimits(
         max_requests=openai.OpenAIDialect.limits.max_requests,
-        max_file_bytes=openai.OpenAIDialect.limits.max_file_bytes,
-        max_inline_bytes=GATEWAY_BODY_BYTES,
+        max_file_bytes=min(openai.OpenAIDialect.limits.max_file_bytes or GATEWAY_BODY_BYTES, GATEWAY_BODY_BYTES),
+        **_INLINE_BODY,
     ),
-    anthropic.PROVIDER: ProviderLimits(
-        max_requests=anthropic.AnthropicDialect.limits.max_requests, max_inline_bytes=GATEWAY_BODY_BYTES
-    ),
+    anthropic.PROVIDER: ProviderLimits(max_requests=anthropic.AnthropicDialect.limits.max_requests, **_INLINE_BODY),
 }
 """Limits of inline input per target: Gemini's own (the gateway passes inline requests on to it), else the
-target's count limit and the gateway's request-body limit."""
+target's count limit and the gateway's request-body limit; a file they fall back to goes up in one request body."""
 
 
 @dataclass(frozen=True)
@@ -399,8 +404,11 @@ class GatewayDialect:
 
     @property
     def limits(self) -> ProviderLimits:
-        """The target's limits; the gateway adds none of its own to a file."""
-        return self.target.limits
+        """The target's limits, a file held to the gateway's body limit too: it goes up in one request."""
+        limits = self.target.limits
+        if limits.max_file_bytes is None or limits.max_file_bytes <= GATEWAY_BODY_BYTES:
+            return limits
+        return limits.model_copy(update={"max_file_bytes": GATEWAY_BODY_BYTES})
 
     @property
     def capabilities(self) -> ProviderCapabilities:

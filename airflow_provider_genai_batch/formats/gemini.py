@@ -14,6 +14,7 @@ from airflow_provider_genai_batch.formats.gemini_schema import FieldSpec, enum_n
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE
+from airflow_provider_genai_batch.idempotency import DISPLAY_NAME_MAX
 from airflow_provider_genai_batch.models import BatchJob, BatchStats, FileInfo, JobState
 
 PROVIDER = "gemini"
@@ -459,6 +460,17 @@ def _row_error(error: Any) -> RowError:
 # --- dialect -----------------------------------------------------------------------------------------
 
 
+INLINE_REQUEST_OVERHEAD = len(b'{"request":,"metadata":{"key":}}') - len(b'{"key":,"request":}')
+"""What a ``{"key", "request"}`` line grows by as an ``InlinedRequest`` (13 bytes; a line's own ``metadata`` adds
+nothing more, its key going inside it); its LF stands for the comma after it."""
+
+INLINE_ENVELOPE_BYTES = (
+    len(b'{"batch":{"displayName":"","inputConfig":{"requests":{"requests":[]}}}}') + 6 * DISPLAY_NAME_MAX
+)
+"""The most an inline ``batchGenerateContent`` body holds besides its requests: the JSON around them and a display
+name of at most :data:`DISPLAY_NAME_MAX` characters, each escaped in at most 6 bytes (the model is in the URL)."""
+
+
 @dataclass(frozen=True)
 class GeminiDialect:
     """The Gemini Developer API's format policy: the canonical format is its own, keys travel as they are."""
@@ -466,7 +478,12 @@ class GeminiDialect:
     provider: ClassVar[str] = PROVIDER
     vertex_fields: ClassVar[bool] = False
     native_format: ClassVar[InputFormat] = InputFormat.GEMINI
-    limits: ClassVar[ProviderLimits] = ProviderLimits(max_file_bytes=2 * 1024**3, max_inline_bytes=20 * 1024**2)
+    limits: ClassVar[ProviderLimits] = ProviderLimits(
+        max_file_bytes=2 * 1024**3,
+        max_inline_bytes=20 * 1024**2,
+        inline_request_overhead=INLINE_REQUEST_OVERHEAD,
+        inline_envelope_bytes=INLINE_ENVELOPE_BYTES,
+    )
     capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
         file_input=True, inline_input=True, embeddings=True
     )

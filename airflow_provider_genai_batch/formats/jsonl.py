@@ -14,7 +14,7 @@ import json
 import re
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from typing import IO, TYPE_CHECKING, Any
 
@@ -50,27 +50,49 @@ class JsonlReader:
     longer than ``max_line_bytes`` is refused as soon as that many bytes of it have streamed past, with
     at most :data:`SPILL_BYTES` of it in memory. ``lone_cr`` says whether any line ended in a lone CR.
     ``canonical`` is the last object yielded as compact JSON (made for the duplicate check; a caller that
-    needs the object encoded takes it instead of encoding it again).
+    needs the object encoded takes it instead of encoding it again). With ``on_error``, a line that cannot
+    be read (bad JSON or UTF-8, too long) is handed to it as an error and skipped; without, it raises.
     """
 
-    def __init__(self, stream: IO[bytes], *, source: str, max_line_bytes: int, too_long: str) -> None:
+    def __init__(
+        self,
+        stream: IO[bytes],
+        *,
+        source: str,
+        max_line_bytes: int,
+        too_long: str,
+        on_error: Callable[[InputValidationError], object] | None = None,
+    ) -> None:
         self._stream = stream
         self.source = source
         self.max_line_bytes = max_line_bytes
         self._too_long = too_long
+        self._on_error = on_error
         self.bom = False
         self.lone_cr = False
         self.canonical = b""
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any], int]]:
+        on_error = self._on_error
+        if on_error is None:
+            for number, content, size in self._lines():
+                if content and not content.isspace():
+                    obj, self.canonical = decode_line(content, self.source, number)
+                    yield number, obj, size
+            return
         for number, content, size in self._lines():
             if content and not content.isspace():
-                obj, self.canonical = decode_line(content, self.source, number)
+                try:
+                    obj, self.canonical = decode_line(content, self.source, number)
+                except InputValidationError as err:
+                    on_error(err)
+                    continue
                 yield number, obj, size
 
     def _lines(self) -> Iterator[tuple[int, bytes, int]]:
         """``(number, content without its line ending, bytes with it)`` of every physical line."""
         number, tail, started = 0, b"", False
+        skipping = False  # the rest of an over-long line, reported and passed over
         partial = _PartialLine()
         try:
             while True:
@@ -84,16 +106,22 @@ class JsonlReader:
                 lines, rest = self._split(data)
                 for content, size in lines:
                     number += 1
+                    if skipping:
+                        skipping = False
+                        continue
                     if partial.size:
                         size += partial.size
                         content = partial.finish(content)
                     if len(content) > self.max_line_bytes:
-                        raise self._over_long(number)
+                        self._report(self._over_long(number))
+                        continue
                     yield number, content, size
-                if rest:
+                if rest and not skipping:
                     partial.add(rest)
                     if partial.size > self.max_line_bytes:
-                        raise self._over_long(number + 1)
+                        self._report(self._over_long(number + 1))
+                        partial.discard()
+                        skipping = True
                 if not chunk:
                     if partial.size:
                         size = partial.size
@@ -136,6 +164,12 @@ class JsonlReader:
         rest = segments.pop()
         return [(seg[:-1] if seg.endswith(b"\r") else seg, len(seg) + 1) for seg in segments], rest
 
+    def _report(self, error: InputValidationError) -> None:
+        """Raise ``error``, or hand it to ``on_error`` and go on with the next line."""
+        if self._on_error is None:
+            raise error
+        self._on_error(error)
+
     def _over_long(self, number: int) -> InputValidationError:
         return InputValidationError(
             f"line is longer than {self.max_line_bytes:,} bytes, {self._too_long}", source=self.source, line=number
@@ -173,6 +207,11 @@ class _PartialLine:
             self.close()
         self._parts, self.size = [], 0
         return content
+
+    def discard(self) -> None:
+        """Drop the bytes so far (a line refused before its end)."""
+        self.close()
+        self._parts, self.size = [], 0
 
     def close(self) -> None:
         self._files.close()

@@ -15,7 +15,7 @@ from typing import Any
 from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.formats.detect import InputFormat, detect_format
 from airflow_provider_genai_batch.formats.gemini_line import check_line
-from airflow_provider_genai_batch.key_index import KeyLog
+from airflow_provider_genai_batch.key_index import Duplicate, KeyLog
 
 INLINE_SOURCE = "inline requests"
 """How errors name an input given as a list of request dicts rather than a file."""
@@ -41,6 +41,32 @@ class InputSummary:
     total_bytes: int
 
 
+class ErrorCollector:
+    """Per-line problems gathered instead of raised (a dry run): the first ``limit`` in line order, and a count."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"collect at least one error, not {limit!r}")
+        self.limit = limit
+        self.errors: list[InputValidationError] = []
+        self.total = 0
+
+    def add(self, error: InputValidationError) -> None:
+        """Record ``error`` (errors come in line order, so the first ``limit`` are kept)."""
+        self.total += 1
+        if len(self.errors) < self.limit:
+            self.errors.append(error)
+
+    def merge(self, found: list[InputValidationError], total: int) -> None:
+        """Add errors found after the pass (duplicates, in line order): the kept ones stay the first in line order."""
+        self.total += total
+        self.errors = sorted([*self.errors, *found], key=_line_order)[: self.limit]
+
+
+def _line_order(error: InputValidationError) -> tuple[bool, int]:
+    return error.line is None, error.line or 0
+
+
 def validate_lines(
     records: Iterable[tuple[int, dict[str, Any], int]],
     *,
@@ -49,34 +75,45 @@ def validate_lines(
     limits: InputLimits,
     embeddings: bool = False,
     on_key: Callable[[str], object] | None = None,
-    on_line: Callable[[dict[str, Any], InputFormat, int], int] | None = None,
+    on_line: Callable[[dict[str, Any], InputFormat, int, int], int | None] | None = None,
     provider_key: Callable[[str], str] | None = None,
     vertex_fields: bool = False,
+    errors: ErrorCollector | None = None,
 ) -> InputSummary:
     """Validate parsed lines (from :class:`..jsonl.JsonlReader`); raise on the first problem.
 
-    ``on_line`` is handed each valid line, its format and its size, and returns the bytes it will cost at
-    the provider (after any translation); a ``ValueError`` it raises is reported against the line.
+    ``on_line`` is handed each valid line, its format, its size and its line number, and returns the bytes
+    it will cost at the provider (after any translation), or None when the line is not sent (it is then
+    neither counted nor handed to ``on_key``); a ``ValueError`` it raises is reported against the line.
     ``provider_key`` is how the provider will rename keys; two keys that end up as one id are refused.
     ``vertex_fields``: Gemini-format requests go to Vertex AI, so its own request fields are allowed.
     A duplicate is known only once the lines after it are read, so ``on_key`` and ``on_line`` may have
-    seen a few more lines when the error is raised.
+    seen a few more lines when the error is raised. With ``errors``, a line's problem is recorded there and
+    the line skipped (every duplicate is recorded when the pass ends, though its lines were sent on); the
+    request-count and size limits, and an empty input, still raise.
     """
     fmt: InputFormat | None = None
     total = count = 0
     with KeyLog() as ids:
         try:
             for number, obj, size in records:
-                line_format = detect_format(obj)
-                if line_format is None:
-                    raise InputValidationError(
-                        'unrecognised line: expected {"key": ..., "request": {...}} (Gemini batch format) '
-                        "or a provider's native batch format",
-                        source=source,
-                        line=number,
-                    )
-                if fmt is None:
-                    fmt = line_format
+                try:
+                    line_format = detect_format(obj)
+                    if line_format is None:
+                        raise InputValidationError(
+                            'unrecognised line: expected {"key": ..., "request": {...}} (Gemini batch format) '
+                            "or a provider's native batch format",
+                            source=source,
+                            line=number,
+                        )
+                    if fmt is None:
+                        fmt = line_format
+                    if line_format is not fmt:
+                        raise InputValidationError(
+                            f"line is in {line_format.value} format but the input started in {fmt.value} format",
+                            source=source,
+                            line=number,
+                        )
                     if fmt not in accepted:
                         names = ", ".join(sorted(f.value for f in accepted))
                         raise InputValidationError(
@@ -84,22 +121,24 @@ def validate_lines(
                             source=source,
                             line=number,
                         )
-                elif line_format is not fmt:
-                    raise InputValidationError(
-                        f"line is in {line_format.value} format but the input started in {fmt.value} format",
-                        source=source,
-                        line=number,
-                    )
-                key = _check_key(obj, fmt, limits, source, number)
-                provider_id = key if provider_key is None else provider_key(key)
-                ids.add(number, provider_id, None if provider_id == key else key)
-                if fmt is InputFormat.GEMINI:
-                    _check_gemini_line(obj, embeddings, vertex_fields, source, number)
-                if on_line is not None:
-                    try:
-                        size = on_line(obj, fmt, size)
-                    except ValueError as err:
-                        raise InputValidationError(str(err), source=source, line=number) from None
+                    key = _check_key(obj, fmt, limits, source, number)
+                    provider_id = key if provider_key is None else provider_key(key)
+                    ids.add(number, provider_id, None if provider_id == key else key)
+                    if fmt is InputFormat.GEMINI:
+                        _check_gemini_line(obj, embeddings, vertex_fields, source, number)
+                    if on_line is not None:
+                        try:
+                            sent = on_line(obj, fmt, size, number)
+                        except ValueError as err:
+                            raise InputValidationError(str(err), source=source, line=number) from None
+                        if sent is None:
+                            continue
+                        size = sent
+                except InputValidationError as err:
+                    if errors is None:
+                        raise
+                    errors.add(err)
+                    continue
                 total += size
                 count += 1
                 if limits.max_requests is not None and count > limits.max_requests:
@@ -122,24 +161,35 @@ def validate_lines(
             if duplicate is not None:
                 raise duplicate from None
             raise
-        duplicate = _first_duplicate(ids, source)
-        if duplicate is not None:
-            raise duplicate
+        if errors is not None:
+            found, duplicates = ids.duplicates(errors.limit)
+            errors.merge([_duplicate_error(one, source) for one in found], duplicates)
+        else:
+            duplicate = _first_duplicate(ids, source)
+            if duplicate is not None:
+                raise duplicate
     if fmt is None:
+        if errors is not None and errors.total:
+            return InputSummary(format=min(accepted, key=lambda f: f.value), count=0, total_bytes=0)
         raise InputValidationError("input is empty: no requests", source=source)
     if count < limits.min_requests:
-        raise InputValidationError(
+        under = InputValidationError(
             f"{count} requests, fewer than the {limits.min_requests:,} a {limits.provider} batch needs",
             source=source,
         )
+        if errors is None or not errors.total:
+            raise under
+        errors.merge([under], 1)
     return InputSummary(format=fmt, count=count, total_bytes=total)
 
 
 def _first_duplicate(ids: KeyLog, source: str) -> InputValidationError | None:
     """The error for the earliest line whose key (or the id the provider would see) an earlier line had."""
     duplicate = ids.first_duplicate()
-    if duplicate is None:
-        return None
+    return None if duplicate is None else _duplicate_error(duplicate, source)
+
+
+def _duplicate_error(duplicate: Duplicate, source: str) -> InputValidationError:
     if duplicate.key == duplicate.first_key:
         reason = f"duplicate key {duplicate.key!r} (first used on line {duplicate.first_line})"
     else:

@@ -1,0 +1,359 @@
+"""Cutting a validated input into parts that each fit one batch job, as its lines stream past.
+
+:class:`PartWriter` is handed every line the provider will receive, in order: before a line would take
+the current part over a request, byte or estimated-token limit, it starts a new part. Each part is its
+own spool file and fingerprint (the same header line the whole input's fingerprint starts with, then the
+part's lines), so an input that fits in one part has the whole input's fingerprint. Parts sent inline are
+held to the byte limit as the create body that carries them: each line plus its wrapping, plus the envelope.
+A part may not hold fewer than ``min_requests``: when the last one would, it takes lines from the end of the
+one before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import msgspec
+
+from airflow_provider_genai_batch.token_estimate import estimate_input_tokens
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
+
+    from airflow_provider_genai_batch.inputs import JsonlSpool
+
+_decode = msgspec.json.Decoder().decode
+
+
+@dataclass(frozen=True)
+class SplitLimits:
+    """What one part may hold; None is no limit of that kind. ``min_requests``: the fewest a part may hold."""
+
+    max_requests: int | None = None
+    max_bytes: int | None = None
+    max_input_tokens: int | None = None
+    min_requests: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("max_requests", "max_bytes", "max_input_tokens"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        if self.min_requests < 1:
+            raise ValueError(f"min_requests must be at least 1, got {self.min_requests!r}")
+        if self.max_requests is not None and self.max_requests < self.min_requests:
+            raise ValueError(f"max_requests ({self.max_requests}) is under min_requests ({self.min_requests})")
+
+    def within(self, provider: SplitLimits) -> SplitLimits:
+        """These limits and the provider's together: the lower maximum and the higher minimum win."""
+        return SplitLimits(
+            max_requests=_lower(self.max_requests, provider.max_requests),
+            max_bytes=_lower(self.max_bytes, provider.max_bytes),
+            max_input_tokens=_lower(self.max_input_tokens, provider.max_input_tokens),
+            min_requests=max(self.min_requests, provider.min_requests),
+        )
+
+
+def _lower(one: int | None, other: int | None) -> int | None:
+    if one is None:
+        return other
+    return one if other is None else min(one, other)
+
+
+@dataclass
+class PreparedPart:
+    """One part of a prepared input: what a single batch job is created from."""
+
+    index: int
+    """0-based, in input order."""
+    request_count: int
+    byte_count: int
+    """Bytes as the provider receives them."""
+    fingerprint: str
+    """sha256 over the fingerprint header and the part's lines; the whole input's when the input is one part."""
+    input_tokens: int | None
+    """Estimated input tokens, when an estimate was asked for."""
+    first_line: int
+    """Input line number (from 1) of the part's first request."""
+    last_line: int
+    """Input line number of its last request."""
+    inline: JsonlSpool | None = None
+    """Its requests, when they go inline."""
+    in_place_uri: str | None = None
+    """The provider reads it where it is (the whole input, in its own storage): nothing is uploaded."""
+    _open: Callable[[], IO[bytes]] | None = field(default=None, repr=False)
+
+    def open_upload(self) -> IO[bytes]:
+        """The part's bytes to upload, as a seekable binary stream positioned at the first byte to send."""
+        if self._open is None:
+            raise ValueError("this part goes inline or is read in place; there is nothing to upload")
+        return self._open()
+
+
+@dataclass
+class SpooledPart:
+    """A part as written: its spool file and what :class:`PreparedPart` reports of it."""
+
+    path: Path
+    request_count: int
+    byte_count: int
+    fingerprint: str
+    input_tokens: int | None
+    first_line: int
+    last_line: int
+
+
+class PartWriter:
+    """Spools lines into parts under ``limits``; see the module docstring.
+
+    ``whole`` is the hash of the whole input when every line it is fed is also added here, in the same
+    order, after :meth:`add`: the first part's fingerprint is then read from it rather than hashed twice.
+    ``provider`` names the token estimate used to rebalance parts when tokens are counted;
+    ``byte_limit_name`` says what ``limits.max_bytes`` is, for the error of a line over it. Parts sent inline
+    count ``per_request`` bytes more a line and ``reserve`` more a part against ``limits.max_bytes`` (the
+    wrapping of each request and the envelope of the body); ``byte_count`` stays the lines' bytes.
+    """
+
+    def __init__(
+        self,
+        header: bytes,
+        limits: SplitLimits,
+        *,
+        provider: str,
+        count_tokens: bool,
+        whole: _Hash | None = None,
+        byte_limit_name: str = "the most one part may hold",
+        per_request: int = 0,
+        reserve: int = 0,
+    ) -> None:
+        self._header = header
+        self._byte_limit_name = byte_limit_name
+        self._per_request = per_request
+        self._reserve = reserve
+        self.limits = limits
+        self._provider = provider
+        self.count_tokens = count_tokens or limits.max_input_tokens is not None
+        self._whole = whole
+        self.parts: list[SpooledPart] = []
+        self._tail: deque[int] = deque(maxlen=limits.min_requests)
+        self._previous_tail: deque[int] = deque()
+        self._sink: IO[bytes] | None = None
+        unlimited = sys.maxsize
+        self._max_requests = unlimited if limits.max_requests is None else limits.max_requests
+        self._max_bytes = unlimited if limits.max_bytes is None else limits.max_bytes - reserve
+        self._max_tokens = unlimited if limits.max_input_tokens is None else limits.max_input_tokens
+        self._keep_tail = limits.min_requests > 1
+        self._start_part()
+
+    def _start_part(self) -> None:
+        self._path = _spool_path("input")
+        self._sink = self._path.open("wb")
+        self._write = self._sink.write
+        self._hash = None if self._whole is not None and not self.parts else hashlib.sha256(self._header)
+        self.count = self.bytes = self.tokens = 0
+        self._first = self._last = 0
+
+    def add(self, encoded: bytes, number: int, tokens: int = 0) -> None:
+        """Add line ``number`` (``encoded`` as the provider receives it, with its LF); ValueError when no part
+        can hold it."""
+        size = len(encoded)
+        count = self.count
+        if count:
+            if (
+                count >= self._max_requests
+                or self.bytes + size + (count + 1) * self._per_request > self._max_bytes
+                or self.tokens + tokens > self._max_tokens
+            ):
+                self._cut()
+                self._check_alone(size, tokens)
+                self._first = number
+        else:
+            self._check_alone(size, tokens)
+            self._first = number
+        self._write(encoded)
+        if self._hash is not None:
+            self._hash.update(encoded)
+        self.count += 1
+        self.bytes += size
+        self.tokens += tokens
+        self._last = number
+        if self._keep_tail:
+            self._tail.append(number)
+
+    def note(self, number: int, tokens: int = 0) -> None:
+        """Count line ``number`` without spooling it: an input that is never cut, sent from where it is."""
+        if not self.count:
+            self._first = number
+        self.count += 1
+        self.tokens += tokens
+        self._last = number
+
+    def _check_alone(self, size: int, tokens: int) -> None:
+        limits = self.limits
+        if limits.max_bytes is not None and size > limits.max_bytes:
+            raise ValueError(f"the request is {size:,} bytes, over {limits.max_bytes:,} bytes, {self._byte_limit_name}")
+        if size + self._per_request > self._max_bytes:
+            body = size + self._per_request + self._reserve
+            raise ValueError(
+                f"the request is {size:,} bytes, {body:,} in the most the request body that carries it may take, "
+                f"over {limits.max_bytes:,} bytes, {self._byte_limit_name}"
+            )
+        if limits.max_input_tokens is not None and tokens > limits.max_input_tokens:
+            raise ValueError(
+                f"the request is an estimated {tokens:,} input tokens, over the {limits.max_input_tokens:,} one "
+                "part may hold"
+            )
+
+    def _cut(self) -> None:
+        if self.count < self.limits.min_requests:
+            raise ValueError(
+                f"a part would hold only {self.count:,} requests (ending on line {self._last}), fewer than the "
+                f"{self.limits.min_requests:,} one job needs: raise the per-part limits"
+            )
+        self._close_part()
+        self._previous_tail, self._tail = self._tail, deque(maxlen=self.limits.min_requests)
+        self._start_part()
+
+    def _close_part(self) -> None:
+        assert self._sink is not None
+        self._sink.close()
+        self._sink = None
+        digest = (self._hash if self._hash is not None else self._whole_copy()).hexdigest()
+        self.parts.append(
+            SpooledPart(
+                path=self._path,
+                request_count=self.count,
+                byte_count=self.bytes,
+                fingerprint=digest,
+                input_tokens=self.tokens if self.count_tokens else None,
+                first_line=self._first,
+                last_line=self._last,
+            )
+        )
+
+    def _whole_copy(self) -> _Hash:
+        assert self._whole is not None
+        return self._whole.copy()
+
+    def finish(self) -> list[SpooledPart]:
+        """The parts, the last two rebalanced when the last holds too few; empty when no line was added.
+
+        Call it once every line has been added (and hashed into ``whole``).
+        """
+        if not self.count:
+            assert self._sink is not None
+            self._sink.close()
+            self._path.unlink(missing_ok=True)
+            self._sink = None
+            return self.parts
+        self._close_part()
+        if len(self.parts) > 1 and self.parts[-1].request_count < self.limits.min_requests:
+            self._rebalance()
+        return self.parts
+
+    def _rebalance(self) -> None:
+        """Move lines from the end of the second-to-last part to the start of the last, so it has enough."""
+        before, last = self.parts[-2], self.parts[-1]
+        minimum = self.limits.min_requests
+        moved = minimum - last.request_count
+        if before.request_count - moved < minimum:
+            raise ValueError(
+                f"the last {before.request_count + last.request_count:,} requests (from line {before.first_line}) "
+                f"cannot make two parts of at least {minimum:,} requests each within the per-part limits: "
+                "raise the per-part limits"
+            )
+        keep = before.request_count - moved
+        first_part = _Rewrite(self._header, _spool_path("input"))
+        second_part = _Rewrite(self._header, _spool_path("input"))
+        try:
+            with before.path.open("rb") as lines:
+                for index, line in enumerate(lines):
+                    (first_part if index < keep else second_part).add(line, self._estimate(line))
+            with last.path.open("rb") as lines:
+                for line in lines:
+                    second_part.add(line, self._estimate(line))
+            first_part.close()
+            second_part.close()
+            tail = self._previous_tail
+            rebalanced_last = second_part.spooled(tail[-moved], last.last_line, self.count_tokens)
+            if not self._within(rebalanced_last):
+                raise ValueError(
+                    f"the last part would hold only {last.request_count:,} requests, fewer than the {minimum:,} one "
+                    f"job needs, and taking more from the part before would take it over the per-part limits: "
+                    "raise them"
+                )
+        except BaseException:
+            first_part.discard()
+            second_part.discard()
+            raise
+        before.path.unlink(missing_ok=True)
+        last.path.unlink(missing_ok=True)
+        self.parts[-2:] = [first_part.spooled(before.first_line, tail[-moved - 1], self.count_tokens), rebalanced_last]
+
+    def _within(self, part: SpooledPart) -> bool:
+        return not (
+            (self.limits.max_requests is not None and part.request_count > self.limits.max_requests)
+            or part.byte_count + part.request_count * self._per_request > self._max_bytes
+            or (self.limits.max_input_tokens is not None and (part.input_tokens or 0) > self.limits.max_input_tokens)
+        )
+
+    def _estimate(self, line: bytes) -> int:
+        return estimate_input_tokens(_decode(line), self._provider) if self.count_tokens else 0
+
+    def discard(self) -> None:
+        """Remove every spool written (the preparation failed)."""
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+            self._path.unlink(missing_ok=True)
+        for part in self.parts:
+            part.path.unlink(missing_ok=True)
+
+
+class _Rewrite:
+    """A part spool being written again while rebalancing."""
+
+    def __init__(self, header: bytes, path: Path) -> None:
+        self.path = path
+        self._sink = path.open("wb")
+        self._hash = hashlib.sha256(header)
+        self.count = self.bytes = self.tokens = 0
+
+    def add(self, line: bytes, tokens: int) -> None:
+        self._sink.write(line)
+        self._hash.update(line)
+        self.count += 1
+        self.bytes += len(line)
+        self.tokens += tokens
+
+    def close(self) -> None:
+        self._sink.close()
+
+    def discard(self) -> None:
+        self._sink.close()
+        self.path.unlink(missing_ok=True)
+
+    def spooled(self, first_line: int, last_line: int, count_tokens: bool) -> SpooledPart:
+        return SpooledPart(
+            path=self.path,
+            request_count=self.count,
+            byte_count=self.bytes,
+            fingerprint=self._hash.hexdigest(),
+            input_tokens=self.tokens if count_tokens else None,
+            first_line=first_line,
+            last_line=last_line,
+        )
+
+
+def _spool_path(kind: str) -> Path:
+    descriptor, name = tempfile.mkstemp(prefix=f"genai-batch-{kind}-", suffix=".jsonl")
+    os.close(descriptor)
+    return Path(name)

@@ -1,0 +1,94 @@
+"""PartWriter: where an input is cut, what each part's fingerprint covers, and Bedrock's minimum per part."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_genai_batch.parts import PartWriter, SplitLimits
+
+HEADER = b'["openai","gpt-4o-mini",false]\n'
+
+
+@pytest.fixture(autouse=True)
+def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "spool"
+    path.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(path))
+    return path
+
+
+def line(number: int) -> bytes:
+    return b'{"custom_id":"k%d","body":{"input":"text"}}\n' % number
+
+
+def write(limits: SplitLimits, count: int) -> PartWriter:
+    writer = PartWriter(HEADER, limits, provider="openai", count_tokens=False)
+    for number in range(1, count + 1):
+        writer.add(line(number), number)
+    return writer
+
+
+def test_the_lower_maximum_and_the_higher_minimum_win():
+    users = SplitLimits(max_requests=10, max_bytes=None, max_input_tokens=500, min_requests=1)
+    providers = SplitLimits(max_requests=50_000, max_bytes=1_000, min_requests=100)
+
+    with pytest.raises(ValueError, match=r"max_requests \(10\) is under min_requests \(100\)"):
+        users.within(providers)
+    assert SplitLimits(max_requests=200, max_input_tokens=500).within(providers) == SplitLimits(
+        max_requests=200, max_bytes=1_000, max_input_tokens=500, min_requests=100
+    )
+
+
+def test_each_part_is_its_lines_and_its_fingerprint_covers_the_header_and_them():
+    parts = write(SplitLimits(max_requests=2), 3).finish()
+
+    assert [part.path.read_bytes() for part in parts] == [line(1) + line(2), line(3)]
+    assert [part.fingerprint for part in parts] == [
+        hashlib.sha256(HEADER + part.path.read_bytes()).hexdigest() for part in parts
+    ]
+
+
+def test_the_first_part_reads_its_fingerprint_from_the_whole_inputs_hash():
+    whole = hashlib.sha256(HEADER)
+    writer = PartWriter(HEADER, SplitLimits(), provider="openai", count_tokens=False, whole=whole)
+    for number in (1, 2):
+        writer.add(line(number), number)
+        whole.update(line(number))
+
+    (part,) = writer.finish()
+
+    assert part.fingerprint == whole.hexdigest() == hashlib.sha256(HEADER + line(1) + line(2)).hexdigest()
+
+
+def test_a_line_over_the_token_budget_is_refused():
+    writer = PartWriter(HEADER, SplitLimits(max_input_tokens=10), provider="openai", count_tokens=True)
+
+    with pytest.raises(ValueError, match="an estimated 11 input tokens, over the 10 one part may hold"):
+        writer.add(line(1), 1, 11)
+    writer.discard()
+
+
+def test_a_full_part_under_the_minimum_is_refused():
+    with pytest.raises(ValueError, match=r"a part would hold only 3 requests .* fewer than the 4 one job needs"):
+        write(SplitLimits(max_bytes=3 * len(line(1)), min_requests=4), 8)
+
+
+def test_the_last_two_parts_are_rebalanced_and_both_rewritten():
+    parts = write(SplitLimits(max_requests=6, min_requests=4), 8).finish()
+
+    assert [part.request_count for part in parts] == [4, 4]
+    assert [(part.first_line, part.last_line) for part in parts] == [(1, 4), (5, 8)]
+    assert parts[1].path.read_bytes() == b"".join(line(n) for n in range(5, 9))
+    assert parts[1].fingerprint == hashlib.sha256(HEADER + parts[1].path.read_bytes()).hexdigest()
+
+
+def test_a_tail_that_cannot_make_two_parts_of_the_minimum_is_refused():
+    writer = write(SplitLimits(max_requests=5, min_requests=4), 7)
+
+    with pytest.raises(ValueError, match=r"the last 7 requests .* cannot make two parts of at least 4"):
+        writer.finish()
+    writer.discard()
