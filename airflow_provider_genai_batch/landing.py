@@ -26,6 +26,9 @@ The manifest is written last and only ever names complete files: an earlier mani
 anything is rewritten, every file is written under a temporary name and renamed into place, and the
 manifest itself is written under a temporary name and renamed.
 
+A key no row answered lands as cancelled or expired when its job was, else missing; a landing of several jobs
+into one file gives that outcome per input position instead (``unanswered``: each key gets its own job's).
+
 A job whose output went to a table (:func:`writes_table`) is not landed row by row unless asked:
 :func:`land_counts` writes only the manifest, naming the table and the counts the provider reported.
 """
@@ -95,6 +98,19 @@ KEYS_BLOCK = 1 << 16
 
 _UNANSWERED_STATUS = {JobState.CANCELLED: RowStatus.CANCELLED, JobState.EXPIRED: RowStatus.EXPIRED}
 
+Unanswered = Callable[[int], tuple[RowStatus, str]]
+"""The status and reason a key no row answered lands with, by the key's position (from 1) in the keys file."""
+
+
+@dataclass(frozen=True)
+class LandedFiles:
+    """What :func:`land_files` wrote: the counts and the URIs of the files (None for a file not written)."""
+
+    counts: ResultCounts
+    results_uri: str
+    unmatched_uri: str | None
+    duplicates_uri: str | None
+
 
 def output_dir(uri: str) -> ObjectStoragePath:
     """The results directory for a URI or local path, created if needed."""
@@ -126,6 +142,7 @@ def land_results(
     provider_key: Callable[[str], str] = str,
     observe: Callable[[ResultRow], object] | None = None,
     account: Callable[[], tuple[UsageSummary, CostEstimate]] | None = None,
+    unanswered: Unanswered | None = None,
 ) -> ResultsManifest:
     """Join ``rows`` on the input keys into ``results.jsonl`` under ``directory``, then write ``manifest.json``.
 
@@ -133,22 +150,61 @@ def land_results(
     keys back. Unmatched and duplicate rows land next to the results (see the module docstring); a file
     that would be empty is not written, and one left by an earlier landing is removed. ``observe`` is
     called once with every row, as it is read, whatever path lands it; ``account``, once the rows are landed,
-    gives the manifest's ``usage`` and ``cost``.
+    gives the manifest's ``usage`` and ``cost``. ``unanswered`` gives the outcome of a key no row answered by
+    its position in the keys file; by default every such key gets ``job``'s (:func:`job_unanswered`).
     """
     manifest_path = directory / MANIFEST_FILE
     manifest_path.unlink(missing_ok=True)
+    landed = land_files(rows, job, ref, directory, provider_key, observe, unanswered)
+    usage, cost = account() if account is not None else (None, None)
+    manifest = ResultsManifest(
+        job_ref=ref,
+        state=job.state,
+        provider_state=job.provider_state,
+        error_message=job.error_message,
+        counts=landed.counts,
+        results_uri=landed.results_uri,
+        manifest_uri=str(manifest_path),
+        written_at=datetime.now(timezone.utc),
+        unmatched_uri=landed.unmatched_uri,
+        duplicates_uri=landed.duplicates_uri,
+        output_location=job.output_location,
+        usage=usage,
+        cost=cost,
+    )
+    write_manifest(manifest, directory)
+    return manifest
+
+
+def land_files(
+    rows: Iterable[ResultRow],
+    job: BatchJob,
+    ref: BatchJobRef,
+    directory: ObjectStoragePath,
+    provider_key: Callable[[str], str] = str,
+    observe: Callable[[ResultRow], object] | None = None,
+    unanswered: Unanswered | None = None,
+    *,
+    lineage: bool = True,
+) -> LandedFiles:
+    """What :func:`land_results` does but the manifest: the results, unmatched and duplicate files, and counts.
+
+    The caller removes any earlier manifest first and writes its own once these files are in place. Without
+    ``lineage`` the files are not recorded as the task's output assets (scratch files another pass reads).
+    """
     for name in (RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE, MANIFEST_FILE):
-        for stale in directory.glob(f".{name}.*.partial"):
-            stale.unlink()  # left by an attempt that was killed outright
-    results = _Output(directory / RESULTS_FILE)
-    unmatched = _Output(directory / UNMATCHED_FILE)
-    duplicates = _Output(directory / DUPLICATES_FILE)
+        remove_partials(directory, name)
+    results = OutputFile(directory / RESULTS_FILE, lineage)
+    unmatched = OutputFile(directory / UNMATCHED_FILE, lineage)
+    duplicates = OutputFile(directory / DUPLICATES_FILE, lineage)
     outputs = (results, unmatched, duplicates)
     stream = iter(rows) if observe is None else _observed(rows, observe)
+    if unanswered is None:
+        unanswered = _everywhere(job_unanswered(job))
     try:
         results.open()  # before anything is downloaded: a destination that cannot be written fails first
-        with _scratch_dir() as scratch:
-            tally = _land(stream, job, ref, provider_key, outputs, Path(scratch))
+        with scratch_dir() as scratch:
+            tally = _land(stream, ref, provider_key, unanswered, outputs, Path(scratch))
         counts = _counts(tally, job, None if ref.keys_uri else ref.request_count or job.stats.total)
         results.commit()
         unmatched_uri, duplicates_uri = unmatched.commit(), duplicates.commit()
@@ -156,46 +212,49 @@ def land_results(
         for output in outputs:
             output.discard()
         raise
-    usage, cost = account() if account is not None else (None, None)
-    manifest = ResultsManifest(
-        job_ref=ref,
-        state=job.state,
-        provider_state=job.provider_state,
-        error_message=job.error_message,
-        counts=counts,
-        results_uri=str(results.path),
-        manifest_uri=str(manifest_path),
-        written_at=datetime.now(timezone.utc),
-        unmatched_uri=unmatched_uri,
-        duplicates_uri=duplicates_uri,
-        output_location=job.output_location,
-        usage=usage,
-        cost=cost,
-    )
-    _write_manifest(manifest, directory)
-    return manifest
+    return LandedFiles(counts, str(results.path), unmatched_uri, duplicates_uri)
+
+
+def job_unanswered(job: BatchJob) -> tuple[RowStatus, str]:
+    """The outcome of a key none of ``job``'s rows answered: cancelled or expired when the job was, else missing."""
+    return _UNANSWERED_STATUS.get(job.state, RowStatus.MISSING), _unanswered_reason(job)
+
+
+def _everywhere(outcome: tuple[RowStatus, str]) -> Unanswered:
+    """The same outcome at every position."""
+
+    def at(_position: int) -> tuple[RowStatus, str]:
+        return outcome
+
+    return at
+
+
+def remove_partials(directory: ObjectStoragePath, name: str) -> None:
+    """Remove the temporary files of ``name`` left by a landing that was killed outright."""
+    for stale in directory.glob(f".{name}.*.partial"):
+        stale.unlink()
 
 
 def _land(
     rows: Iterator[ResultRow],
-    job: BatchJob,
     ref: BatchJobRef,
     provider_key: Callable[[str], str],
-    outputs: tuple[_Output, _Output, _Output],
+    unanswered: Unanswered,
+    outputs: tuple[OutputFile, OutputFile, OutputFile],
     scratch: Path,
 ) -> Counter[str]:
     """Land the rows in input order while they come that way, else by the join; returns the tally."""
     tally: Counter[str] = Counter()
     if ref.keys_uri is None:
-        _join(_entries(rows), job, ref, provider_key, outputs, tally, scratch)
+        _join(_entries(rows), ref, provider_key, unanswered, outputs, tally, scratch)
         return tally
     results = outputs[0]
-    in_order = _land_in_order(rows, ref.keys_uri, provider_key, job, results, scratch)
+    in_order = _land_in_order(rows, ref.keys_uri, provider_key, unanswered, results, scratch)
     if in_order.rest is None:
         return in_order.tally
     results.close()
     landed = _landed_entries(results, in_order.written, ref.keys_uri, provider_key)
-    _join(chain(landed, _entries(in_order.rest)), job, ref, provider_key, outputs, tally, scratch)
+    _join(chain(landed, _entries(in_order.rest)), ref, provider_key, unanswered, outputs, tally, scratch)
     return tally
 
 
@@ -234,11 +293,11 @@ def land_counts(job: BatchJob, ref: BatchJobRef, directory: ObjectStoragePath) -
         written_at=datetime.now(timezone.utc),
         output_location=job.output_location,
     )
-    _write_manifest(manifest, directory)
+    write_manifest(manifest, directory)
     return manifest
 
 
-def _write_manifest(manifest: ResultsManifest, directory: ObjectStoragePath) -> None:
+def write_manifest(manifest: ResultsManifest, directory: ObjectStoragePath) -> None:
     """Write the manifest under a temporary name and rename it into place: a reader never sees half of it."""
     staged = directory / f".{MANIFEST_FILE}.{uuid.uuid4().hex}.partial"
     staged.write_text(manifest.model_dump_json(indent=2))
@@ -281,8 +340,8 @@ def _land_in_order(
     rows: Iterator[ResultRow],
     keys_uri: str,
     provider_key: Callable[[str], str],
-    job: BatchJob,
-    results: _Output,
+    unanswered: Unanswered,
+    results: OutputFile,
     scratch: Path,
 ) -> _InOrder:
     """Write each row straight to the results while it carries the provider id of the next input key.
@@ -322,13 +381,12 @@ def _land_in_order(
                 unparseable += row.unparseable
             written += 1
         results.write_lines(lines)
-        unanswered = _UNANSWERED_STATUS.get(job.state, RowStatus.MISSING)
-        reason = _unanswered_reason(job)
-        for key in keys:
+        for position, key in enumerate(keys, start=written + 1):
             if (provider_id := provider_key(key)) != key:
                 seen.add(provider_id)
-            results.write(encode_row(ResultRow(key=key, status=unanswered, error=RowError(message=reason))))
-            others[unanswered.value] += 1
+            status, reason = unanswered(position)
+            results.write(encode_row(ResultRow(key=key, status=status, error=RowError(message=reason))))
+            others[status.value] += 1
         if not seen.distinct():
             return _InOrder(written, iter(()), Counter())
     others.update({success.value: succeeded, "unparseable": unparseable})
@@ -362,7 +420,7 @@ def _entries(rows: Iterable[ResultRow]) -> Iterator[_Entry]:
 
 
 def _landed_entries(
-    results: _Output, count: int, keys_uri: str, provider_key: Callable[[str], str]
+    results: OutputFile, count: int, keys_uri: str, provider_key: Callable[[str], str]
 ) -> Iterator[_Entry]:
     """The first ``count`` rows streamed into the partial results, as the join stages them.
 
@@ -498,7 +556,7 @@ class _JoinTable:
         self._spool.close()
 
 
-def _scratch_dir() -> tempfile.TemporaryDirectory[str]:
+def scratch_dir() -> tempfile.TemporaryDirectory[str]:
     """A scratch directory for one landing, named for this process; those of killed landings are removed first."""
     for orphan in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
         pid = orphan.name.removeprefix(SCRATCH_PREFIX).split("-", 1)[0]
@@ -520,10 +578,10 @@ def _running(pid: int) -> bool:
 
 def _join(
     entries: Iterable[_Entry],
-    job: BatchJob,
     ref: BatchJobRef,
     provider_key: Callable[[str], str],
-    outputs: tuple[_Output, _Output, _Output],
+    unanswered: Unanswered,
+    outputs: tuple[OutputFile, OutputFile, OutputFile],
     tally: Counter[str],
     scratch: Path,
 ) -> None:
@@ -539,19 +597,20 @@ def _join(
         placed = table.placed_by_order()
         if placed:
             log.warning("%d result rows carried no key and were placed by their order in the provider's output", placed)
-        _write_joined(table, job, results, duplicates, tally)
+        _write_joined(table, unanswered, results, duplicates, tally)
         _write_unmatched(table, unmatched, tally)
 
 
-def _write_joined(table: _JoinTable, job: BatchJob, results: _Output, duplicates: _Output, tally: Counter[str]) -> None:
+def _write_joined(
+    table: _JoinTable, unanswered: Unanswered, results: OutputFile, duplicates: OutputFile, tally: Counter[str]
+) -> None:
     """One row per input key, in input order: its winning row, or an unanswered one; the losing rows to duplicates."""
-    unanswered = _UNANSWERED_STATUS.get(job.state, RowStatus.MISSING)
-    reason = _unanswered_reason(job)
     previous: int | None = None
     for position, key, status, body in table.joined():
         if status is None or body is None:
-            results.write(encode_row(ResultRow(key=key, status=unanswered, error=RowError(message=reason))))
-            tally[unanswered.value] += 1
+            missing, reason = unanswered(position)
+            results.write(encode_row(ResultRow(key=key, status=missing, error=RowError(message=reason))))
+            tally[missing.value] += 1
         elif position == previous:
             duplicates.write_keyed(key, body)
             tally["duplicates"] += 1
@@ -561,7 +620,7 @@ def _write_joined(table: _JoinTable, job: BatchJob, results: _Output, duplicates
         previous = position
 
 
-def _write_unmatched(table: _JoinTable, unmatched: _Output, tally: Counter[str]) -> None:
+def _write_unmatched(table: _JoinTable, unmatched: OutputFile, tally: Counter[str]) -> None:
     for key, body in table.unmatched():
         unmatched.write_keyed(key, body)
         tally["unmatched"] += 1
@@ -581,16 +640,18 @@ def _counts(tally: Counter[str], job: BatchJob, expected: int | None) -> ResultC
     return counts
 
 
-class _Output:
+class OutputFile:
     """One landed file, written under a temporary name and renamed into place; created on its first row.
 
     Rows are gathered into writes of about :data:`WRITE_CHUNK` bytes, straight to the filesystem's own file
     object: the file ``ObjectStoragePath.open`` returns records lineage on every write, and under the temporary
-    name. The landed file is recorded as an output asset once, under its own name, when it is renamed into place.
+    name. The landed file is recorded as an output asset once, under its own name, when it is renamed into place
+    (unless ``lineage`` is false: a scratch file).
     """
 
-    def __init__(self, path: ObjectStoragePath) -> None:
+    def __init__(self, path: ObjectStoragePath, lineage: bool = True) -> None:
         self.path = path
+        self._lineage = lineage
         self._partial = path.parent / f".{path.name}.{uuid.uuid4().hex}.partial"
         self._sink: Any = None
         self._lines: list[bytes] = []
@@ -649,7 +710,8 @@ class _Output:
             return None
         self.close()
         self._partial.rename(self.path)
-        get_hook_lineage_collector().add_output_asset(context=self.path, uri=str(self.path))
+        if self._lineage:
+            get_hook_lineage_collector().add_output_asset(context=self.path, uri=str(self.path))
         return str(self.path)
 
     def discard(self) -> None:

@@ -207,6 +207,38 @@ class UsageSummary(BaseModel):
     parts: list[PartUsage] = Field(default_factory=list)
 
 
+class PartOutcome(BaseModel):
+    """How one job of a group ended: its state and the outcome of the rows it was sent.
+
+    ``counts`` are over the input positions this part answered for (its own rows, before any later round
+    replaced them); None where they were not counted. A part never created has no ``job_name`` and its
+    state stays ``JOB_STATE_UNSPECIFIED``.
+    """
+
+    index: int
+    round: int
+    job_name: str | None
+    state: JobState
+    provider_state: str | None = None
+    request_count: int
+    counts: ResultCounts | None = None
+    error_message: str | None = None
+
+
+class RoundOutcome(BaseModel):
+    """One round of a group: round 0 sent the input, each later round the rows sent again.
+
+    ``parts`` are the indices of its parts (see ``ResultsManifest.parts``); ``sent`` its rows; ``recovered``
+    the rows that succeeded in this round; ``still_failing`` the rows it sent that did not succeed in it.
+    """
+
+    round: int
+    parts: list[int]
+    sent: int
+    recovered: int
+    still_failing: int
+
+
 class ResultsManifest(BaseModel):
     """The small summary written next to the results and returned as XCom (never the results themselves)."""
 
@@ -229,3 +261,9 @@ class ResultsManifest(BaseModel):
     """Tokens per job and in total; None in a manifest written before they were counted."""
     cost: CostEstimate | None = None
     """The estimated cost of all the jobs; None in a manifest written before costs were estimated."""
+    replaced_uri: str | None = None
+    """Rows a later round of a group replaced (``replaced.jsonl``), when there were any."""
+    parts: list[PartOutcome] | None = None
+    """Every job of a group (a split input, follow-up rounds), in plan order; None for one job."""
+    rounds: list[RoundOutcome] | None = None
+    """A group's rounds, in order; None for one job."""

@@ -300,7 +300,12 @@ def usage_and_cost(
     job: BatchJob, tally: UsageTally, table: PriceTable, reported: TokenUsage | None = None
 ) -> tuple[UsageSummary, CostEstimate]:
     """A landed job's manifest ``usage`` (one part: this job) and ``cost``, priced with ``table``."""
-    return priced(summarise([part_usage(job, tally, reported)]), job.provider, table)
+    return priced_parts([part_usage(job, tally, reported)], job.provider, table)
+
+
+def priced_parts(parts: Iterable[PartUsage], provider: str, table: PriceTable) -> tuple[UsageSummary, CostEstimate]:
+    """The manifest ``usage`` and ``cost`` of several jobs of one provider (a group), each priced with ``table``."""
+    return priced(summarise(parts), provider, table)
 
 
 def running_cost(job: BatchJob, table: PriceTable) -> str | None:

@@ -1,0 +1,448 @@
+"""Landing a group of jobs (an input split into parts, and follow-up rounds) as one results file and one manifest.
+
+Round 0 sent the input, cut into parts in plan order, each part a contiguous run of input positions. The
+rows of every round-0 part are chained in plan order and landed by :func:`~.landing.land_files` against the
+whole input's keys file, so the results hold one row per input key, in input order, joined on key. A key no
+row answered gets its own part's outcome: cancelled or expired when that part's job was, missing otherwise,
+and missing with its own reason when the part was never created.
+
+Each later round sent again some keys of the input, in input order (its keys file is a subsequence of the
+input's). Its parts' rows are landed the same way against that round's keys file into a scratch directory,
+then every round is merged into ``results.jsonl`` in one streaming pass over the files: a later round's row
+replaces the earlier one and the replaced row goes to ``replaced.jsonl``. The counts are taken over the
+whole input in that pass, so memory stays flat whatever the row count; each part's counts are those of the
+positions it answered for, before any later round replaced them.
+
+Like a one-job landing: the earlier manifest is removed first, every file is written under a temporary name
+and renamed into place, and the manifest is written last.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import chain
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.formats.results import UNPARSEABLE, ResultRow, RowStatus
+from airflow_provider_genai_batch.hooks.base import BatchHook
+from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef
+from airflow_provider_genai_batch.landing import (
+    DUPLICATES_FILE,
+    MANIFEST_FILE,
+    RESULTS_FILE,
+    UNMATCHED_FILE,
+    WRITE_CHUNK,
+    LandedFiles,
+    OutputFile,
+    Unanswered,
+    job_unanswered,
+    land_files,
+    redacted_job,
+    redacted_row,
+    remove_partials,
+    scratch_dir,
+    write_manifest,
+)
+from airflow_provider_genai_batch.models import (
+    BatchJob,
+    JobState,
+    PartOutcome,
+    ResultCounts,
+    ResultsManifest,
+    RoundOutcome,
+)
+from airflow_provider_genai_batch.prices import PriceTable
+from airflow_provider_genai_batch.usage import UsageTally, part_usage, priced_parts
+
+REPLACED_FILE = "replaced.jsonl"
+
+
+def land_group(
+    hook: BatchHook[Any],
+    ref: BatchJobRef,
+    jobs: Mapping[str, BatchJob],
+    directory: ObjectStoragePath,
+    prices: PriceTable,
+) -> ResultsManifest:
+    """Land every part of ``ref`` (a group) into one ``results.jsonl`` under ``directory``; return its manifest.
+
+    ``jobs`` holds the finished job of every created part, by name. Rows and job errors are redacted with
+    the hook's secrets; usage is counted per part and priced with ``prices``.
+    """
+    rounds = _rounds(ref)
+    redact = hook.redact
+    finished = {part.index: redacted_job(_job_of(part, jobs), redact) for part in ref.parts or () if part.job_name}
+    tallies = {index: UsageTally(ref.provider) for index in finished}
+    (directory / MANIFEST_FILE).unlink(missing_ok=True)
+    for name in (RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE, REPLACED_FILE, MANIFEST_FILE):
+        remove_partials(directory, name)  # left by a landing that was killed outright
+    first, *later = rounds
+    with scratch_dir() as scratch_name:
+        scratch = Path(scratch_name)
+        target = directory if not later else _local_dir(scratch / "round-0")
+        landed = [_land_round(hook, ref, first, finished, tallies, target, not later)]
+        for parts in later:
+            space = _local_dir(scratch / f"round-{parts[0].round}")
+            landed.append(_land_round(hook, ref, parts, finished, tallies, space, False))
+        merged = _merge(rounds, landed, directory, bool(later))
+    outcomes = [_part_outcome(part, finished.get(part.index), merged.part_counts) for part in ref.parts or ()]
+    usage, cost = priced_parts(
+        (part_usage(job, tallies[index], hook.reported_usage(job)) for index, job in finished.items()),
+        ref.provider,
+        prices,
+    )
+    state, error_message = _group_state(outcomes)
+    manifest = ResultsManifest(
+        job_ref=ref,
+        state=state,
+        error_message=error_message,
+        counts=merged.files.counts,
+        results_uri=merged.files.results_uri,
+        manifest_uri=str(directory / MANIFEST_FILE),
+        written_at=datetime.now(timezone.utc),
+        unmatched_uri=merged.files.unmatched_uri,
+        duplicates_uri=merged.files.duplicates_uri,
+        replaced_uri=merged.replaced_uri,
+        usage=usage,
+        cost=cost,
+        parts=outcomes,
+        rounds=[_round_outcome(parts, files.counts) for parts, files in zip(rounds, landed, strict=True)],
+    )
+    write_manifest(manifest, directory)
+    return manifest
+
+
+def _rounds(ref: BatchJobRef) -> list[list[PartRef]]:
+    """The ref's parts by round, rounds in order and parts in plan order; checked for what landing relies on."""
+    if not ref.parts:
+        raise GenAIBatchError(f"{ref.job_name} is one job, not a group: land it with land_results")
+    if ref.keys_uri is None:
+        raise GenAIBatchError(f"group {ref.job_name} has no keys file: its rows cannot be joined on key")
+    if len({part.index for part in ref.parts}) != len(ref.parts):
+        raise GenAIBatchError(f"group {ref.job_name}: two of its parts have the same index")
+    by_round: dict[int, list[PartRef]] = {}
+    for part in ref.parts:
+        by_round.setdefault(part.round, []).append(part)
+    if 0 not in by_round:
+        raise GenAIBatchError(f"group {ref.job_name} has no round-0 parts")
+    sent = sum(part.request_count for part in by_round[0])
+    if ref.request_count is not None and sent != ref.request_count:
+        raise GenAIBatchError(
+            f"group {ref.job_name}: its round-0 parts hold {sent} requests, the input {ref.request_count}"
+        )
+    for number, parts in by_round.items():
+        if number and (parts[0].keys_uri is None or any(part.keys_uri != parts[0].keys_uri for part in parts)):
+            raise GenAIBatchError(f"group {ref.job_name}: the parts of round {number} do not name one keys file")
+    return [by_round[number] for number in sorted(by_round)]
+
+
+def _job_of(part: PartRef, jobs: Mapping[str, BatchJob]) -> BatchJob:
+    job = jobs.get(part.job_name or "")
+    if job is None:
+        raise GenAIBatchError(f"part {part.index} (round {part.round}): no finished job {part.job_name} was given")
+    return job
+
+
+def _local_dir(path: Path) -> ObjectStoragePath:
+    path.mkdir(parents=True)
+    return ObjectStoragePath(str(path))
+
+
+# --- one round ----------------------------------------------------------------------------------------------
+
+
+def _land_round(
+    hook: BatchHook[Any],
+    ref: BatchJobRef,
+    parts: Sequence[PartRef],
+    jobs: Mapping[int, BatchJob],
+    tallies: Mapping[int, UsageTally],
+    target: ObjectStoragePath,
+    final: bool,
+) -> LandedFiles:
+    """Land one round's parts: their rows chained in plan order, joined on the round's keys file.
+
+    ``final``: ``target`` is the results directory, not scratch space the merge reads.
+    """
+    keys_uri = ref.keys_uri if parts[0].round == 0 else parts[0].keys_uri
+    sent = sum(part.request_count for part in parts)
+    round_ref = ref.model_copy(update={"keys_uri": keys_uri, "request_count": sent, "parts": None})
+    stand_in = BatchJob(name=ref.job_name, provider=ref.provider)
+    rows = chain.from_iterable(
+        _part_rows(hook, jobs[part.index], tallies[part.index]) for part in parts if part.index in jobs
+    )
+    unanswered = _by_part(parts, jobs)
+    return land_files(rows, stand_in, round_ref, target, hook.dialect.provider_key, None, unanswered, lineage=final)
+
+
+def _part_rows(hook: BatchHook[Any], job: BatchJob, tally: UsageTally) -> Iterator[ResultRow]:
+    """One part's rows, redacted and counted for usage as they pass."""
+    redact = hook.redact
+    add = tally.add_row
+    for row in hook.iter_results(job):
+        row = redacted_row(row, redact)
+        add(row)
+        yield row
+
+
+def _by_part(parts: Sequence[PartRef], jobs: Mapping[int, BatchJob]) -> Unanswered:
+    """The outcome of an unanswered key: that of the part whose run of positions holds it."""
+    ends = list(_ends(parts))
+    outcomes = [
+        job_unanswered(jobs[part.index])
+        if part.index in jobs
+        else (
+            RowStatus.MISSING,
+            f"part {part.index} of round {part.round} was never created, so this request was never sent",
+        )
+        for part in parts
+    ]
+    last = len(parts) - 1
+
+    def at(position: int) -> tuple[RowStatus, str]:
+        return outcomes[min(bisect_left(ends, position), last)]
+
+    return at
+
+
+def _ends(parts: Iterable[PartRef]) -> Iterator[int]:
+    """The last position (from 1) of each part's run, in plan order."""
+    end = 0
+    for part in parts:
+        end += part.request_count
+        yield end
+
+
+# --- the merge ----------------------------------------------------------------------------------------------
+
+
+class _Landed(msgspec.Struct):
+    """What the merge reads of a landed row: its key, status and error code."""
+
+    key: str | None
+    status: RowStatus
+    error: _Code | None = None
+
+
+class _Code(msgspec.Struct):
+    code: int | str | None = None
+
+
+_read_landed = msgspec.json.Decoder(_Landed).decode
+
+
+@dataclass
+class _Merged:
+    files: LandedFiles
+    replaced_uri: str | None
+    part_counts: dict[int, ResultCounts]
+
+
+class _Round:
+    """One round's landed results, read a row at a time, each row counted to the part whose position it is."""
+
+    def __init__(self, parts: Sequence[PartRef], source: Iterable[bytes]) -> None:
+        self.parts = parts
+        self.ends = list(_ends(parts))
+        self.tallies: list[Counter[str]] = [Counter() for _ in parts]
+        self._source = iter(source)
+        self._position = 0
+        self._part = 0
+        self.line: bytes | None = None
+        self.row: _Landed | None = None
+        self.advance()
+
+    def advance(self) -> None:
+        """Read the next row; ``line`` and ``row`` are None past the last."""
+        self.line = next(self._source, None)
+        self.row = None if self.line is None else _read_landed(self.line)
+
+    def count(self, row: _Landed) -> None:
+        """Count the current row to its part."""
+        self._position += 1
+        while self._part < len(self.parts) - 1 and self._position > self.ends[self._part]:
+            self._part += 1
+        tally = self.tallies[self._part]
+        tally[row.status.value] += 1
+        if row.error is not None and row.error.code == UNPARSEABLE:
+            tally["unparseable"] += 1
+
+
+def _merge(
+    rounds: list[list[PartRef]], landed: list[LandedFiles], directory: ObjectStoragePath, rewrite: bool
+) -> _Merged:
+    """Merge the rounds into the results (``rewrite``: later rounds' rows replace earlier ones), counting.
+
+    Without later rounds, round 0 was landed in place and is only read, to count each part's rows.
+    """
+    first = landed[0]
+    if not rewrite:
+        OutputFile(directory / REPLACED_FILE).commit()  # removes one an earlier landing left
+        if len(rounds[0]) == 1:
+            return _Merged(first, None, {rounds[0][0].index: first.counts})
+        with ExitStack() as stack:
+            readers = _readers(rounds, landed, stack)
+            _walk(readers, None)
+        return _Merged(first, None, _part_counts(readers))
+    results, replaced = OutputFile(directory / RESULTS_FILE), OutputFile(directory / REPLACED_FILE)
+    try:
+        results.open()
+        with ExitStack() as stack:
+            readers = _readers(rounds, landed, stack)
+            final = _walk(readers, (results, replaced))
+        counts = _whole_counts(final, landed)
+        results.commit()
+        unmatched_uri = _concatenated(directory / UNMATCHED_FILE, (file.unmatched_uri for file in landed))
+        duplicates_uri = _concatenated(directory / DUPLICATES_FILE, (file.duplicates_uri for file in landed))
+        replaced_uri = replaced.commit()
+    except BaseException:
+        results.discard()
+        replaced.discard()
+        raise
+    files = LandedFiles(counts, str(results.path), unmatched_uri, duplicates_uri)
+    return _Merged(files, replaced_uri, _part_counts(readers))
+
+
+def _readers(rounds: list[list[PartRef]], landed: list[LandedFiles], stack: ExitStack) -> list[_Round]:
+    return [
+        _Round(parts, stack.enter_context(_read(file.results_uri))) for parts, file in zip(rounds, landed, strict=True)
+    ]
+
+
+def _read(uri: str) -> IO[bytes]:
+    """A landed file, opened on its filesystem (reading back what this landing wrote is no lineage input)."""
+    path = ObjectStoragePath(uri)
+    opened: IO[bytes] = path.fs.open(path.path, "rb")
+    return opened
+
+
+def _walk(readers: list[_Round], outputs: tuple[OutputFile, OutputFile] | None) -> Counter[str]:
+    """One pass over every round's rows, in input order: each input key's row from the latest round that has
+    one (written to ``outputs``' results, the rows it replaced to their second file); the final statuses."""
+    base, later = readers[0], readers[1:]
+    final: Counter[str] = Counter()
+    while base.row is not None and base.line is not None:
+        line, row = base.line, base.row
+        base.count(row)
+        for reader in later:
+            if reader.row is not None and reader.line is not None and reader.row.key == row.key:
+                reader.count(reader.row)
+                if outputs is not None:
+                    outputs[1].write(line)
+                line, row = reader.line, reader.row
+                reader.advance()
+        final[row.status.value] += 1
+        if outputs is not None:
+            outputs[0].write(line)
+        base.advance()
+    for reader in later:
+        if reader.row is not None:
+            raise GenAIBatchError(
+                f"round {reader.parts[0].round} answered key {reader.row.key!r} out of the input's order or not "
+                "among the input's keys: a round's keys file must keep the input's order"
+            )
+    return final
+
+
+def _concatenated(target: ObjectStoragePath, uris: Iterable[str | None]) -> str | None:
+    """Every file of ``uris`` (None: not written) one after the other into ``target``; None when none was written."""
+    output = OutputFile(target)
+    try:
+        for uri in uris:
+            if uri is not None:
+                with _read(uri) as source:
+                    while block := source.read(WRITE_CHUNK):
+                        output.write(block)
+        return output.commit()
+    except BaseException:
+        output.discard()
+        raise
+
+
+def _whole_counts(final: Counter[str], landed: list[LandedFiles]) -> ResultCounts:
+    """The five statuses over the merged results; unmatched, duplicate and unreadable rows of every round."""
+    counts = ResultCounts.model_validate({status.value: final[status.value] for status in RowStatus})
+    counts.total = sum(final[status.value] for status in RowStatus)
+    counts.unmatched = sum(file.counts.unmatched for file in landed)
+    counts.duplicates = sum(file.counts.duplicates for file in landed)
+    counts.unparseable = sum(file.counts.unparseable for file in landed)
+    return counts
+
+
+def _part_counts(readers: Sequence[_Round]) -> dict[int, ResultCounts]:
+    counts: dict[int, ResultCounts] = {}
+    for reader in readers:
+        for part, tally in zip(reader.parts, reader.tallies, strict=True):
+            part_counts = ResultCounts.model_validate(tally)
+            part_counts.total = sum(tally[status.value] for status in RowStatus)
+            counts[part.index] = part_counts
+    return counts
+
+
+# --- the manifest -------------------------------------------------------------------------------------------
+
+
+def _part_outcome(part: PartRef, job: BatchJob | None, counts: Mapping[int, ResultCounts]) -> PartOutcome:
+    if job is None:
+        return PartOutcome(
+            index=part.index,
+            round=part.round,
+            job_name=None,
+            state=JobState.UNSPECIFIED,
+            request_count=part.request_count,
+            counts=counts.get(part.index),
+            error_message="never created",
+        )
+    return PartOutcome(
+        index=part.index,
+        round=part.round,
+        job_name=job.name,
+        state=job.state,
+        provider_state=job.provider_state,
+        request_count=part.request_count,
+        counts=counts.get(part.index),
+        error_message=job.error_message,
+    )
+
+
+def _round_outcome(parts: Sequence[PartRef], counts: ResultCounts) -> RoundOutcome:
+    return RoundOutcome(
+        round=parts[0].round,
+        parts=[part.index for part in parts],
+        sent=counts.total,
+        recovered=counts.succeeded,
+        still_failing=counts.total - counts.succeeded,
+    )
+
+
+def _group_state(parts: Sequence[PartOutcome]) -> tuple[JobState, str | None]:
+    """SUCCEEDED when every part did; else PARTIALLY_SUCCEEDED when any did; else the first part's end state.
+
+    The error message names every part that did not succeed, and why.
+    """
+    failing = [part for part in parts if part.state is not JobState.SUCCEEDED]
+    if not failing:
+        return JobState.SUCCEEDED, None
+    message = "; ".join(_failure(part) for part in failing)
+    if any(part.state.is_success for part in parts):
+        return JobState.PARTIALLY_SUCCEEDED, message
+    ended = [part.state for part in parts if part.state.is_terminal]
+    return (ended[0] if ended else JobState.FAILED), message
+
+
+def _failure(part: PartOutcome) -> str:
+    named = f"part {part.index} (round {part.round}"
+    if part.job_name is None:
+        return f"{named}) was never created"
+    reason = f": {part.error_message}" if part.error_message else ""
+    return f"{named}, {part.job_name}) ended {part.state.value}{reason}"
