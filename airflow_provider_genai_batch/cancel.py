@@ -9,6 +9,8 @@ cancel, and the refusal is reported as what it is rather than raised.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,18 +29,22 @@ CANCEL_ERRORS = (GenAIBatchError, httpx.TransportError)
 
 @dataclass(frozen=True)
 class CancelOutcome:
-    """How a cancel ended: the provider took it, or the job was already ``state`` (cancelling or ended)."""
+    """How a cancel ended: the provider took it, the job was already ``state`` (cancelling or ended), or
+    (a part of a group only) it ``failed`` with the error the cancel raised."""
 
     job_name: str
     state: JobState | None = None
+    failed: str | None = None
 
     @property
     def requested(self) -> bool:
         """True when the provider accepted the cancel request."""
-        return self.state is None
+        return self.state is None and self.failed is None
 
     def describe(self) -> str:
         """One line for the log."""
+        if self.failed is not None:
+            return f"cancelling {self.job_name} failed: {self.failed}"
         if self.state is None:
             return f"cancellation of {self.job_name} requested"
         return f"{self.job_name} is already {self.state.value}: nothing left to cancel"
@@ -68,6 +74,36 @@ async def acancel_job(hook: BatchHook[Any], name: str) -> CancelOutcome:
             job = None
         return judge_refusal(name, refusal, job)
     return CancelOutcome(name)
+
+
+CANCEL_CONCURRENCY = 8
+"""How many parts of a group a trigger cancels at once."""
+
+
+def cancel_jobs(hook: BatchHook[Any], names: Sequence[str]) -> list[CancelOutcome]:
+    """Cancel every job of ``names`` (a group's created parts), in order; a refused or lost cancel of one part
+    is its outcome's ``failed`` and the others are still cancelled."""
+    outcomes = []
+    for name in names:
+        try:
+            outcomes.append(cancel_job(hook, name))
+        except CANCEL_ERRORS as err:
+            outcomes.append(CancelOutcome(name, failed=str(err)))
+    return outcomes
+
+
+async def acancel_jobs(hook: BatchHook[Any], names: Sequence[str]) -> list[CancelOutcome]:
+    """:func:`cancel_jobs` over the hook's async API, a few parts at a time; outcomes in the order of ``names``."""
+    slots = asyncio.Semaphore(CANCEL_CONCURRENCY)
+
+    async def one(name: str) -> CancelOutcome:
+        async with slots:
+            try:
+                return await acancel_job(hook, name)
+            except CANCEL_ERRORS as err:
+                return CancelOutcome(name, failed=str(err))
+
+    return list(await asyncio.gather(*(one(name) for name in names)))
 
 
 def judge_refusal(name: str, refusal: BaseException, job: BatchJob | None) -> CancelOutcome:

@@ -6,19 +6,28 @@ Finishing lands the results (for a job that wrote to a table, only its manifest 
 ``land_table_results``), fails the task on a failed/expired/cancelled job or on too many failed
 rows, sets Asset event extras (once per job and results: see :mod:`.asset_events`), and returns the
 manifest as XCom. Every cancel goes through :mod:`.cancel`: a job already ending is a successful cancel.
+
+A reference with parts (a split input, follow-up rounds) is waited on as a group: one trigger (or one
+blocking poll) for all its parts. When parts wait for a free slot the task creates them
+(:meth:`BatchCompletionMixin.create_waiting_parts`, which only the submit operator can do) and waits
+again; when every part has ended the group lands as one ``results.jsonl`` and manifest (``land_group``),
+and the submit may send a follow-up round (:meth:`BatchCompletionMixin.follow_up`), waited on in turn.
+Timeout, kill and cancel act on every created part.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from airflow.sdk import ObjectStoragePath
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 
 from airflow_provider_genai_batch.asset_events import announce_once
-from airflow_provider_genai_batch.cancel import CANCEL_ERRORS, cancel_job
+from airflow_provider_genai_batch.cancel import CANCEL_ERRORS, CancelOutcome, cancel_job, cancel_jobs
 from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError
+from airflow_provider_genai_batch.group_landing import land_group
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.hooks.retry import is_transient_error
@@ -33,8 +42,15 @@ from airflow_provider_genai_batch.landing import (
     writes_table,
 )
 from airflow_provider_genai_batch.models import BatchJob, JobState, ResultsManifest
-from airflow_provider_genai_batch.polling import Decision, PollState, Verdict
-from airflow_provider_genai_batch.prices import price_table
+from airflow_provider_genai_batch.polling import (
+    Decision,
+    GroupDecision,
+    GroupPollState,
+    PollState,
+    Verdict,
+    group_label,
+)
+from airflow_provider_genai_batch.prices import PriceTable, parse_overrides, price_table
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 from airflow_provider_genai_batch.usage import UsageTally, summary_line, usage_and_cost
 
@@ -81,32 +97,80 @@ class BatchCompletionMixin:
             budget = min(budget, execution_timeout)
         return time.time() + budget.total_seconds()
 
-    def wait_for(self, context: Any, ref: BatchJobRef) -> dict[str, Any]:
-        """Defer, or poll on this worker, until the job ends; then finish it."""
+    def wait_for(self, context: Any, ref: BatchJobRef, deadline: float | None = None) -> dict[str, Any]:
+        """Defer, or poll on this worker, until the job (every part of a group) ends; then finish it.
+
+        ``deadline`` (unix seconds) keeps a group's deadline while the task comes back to create waiting parts;
+        by default it is ``job_timeout`` (or a shorter ``execution_timeout``) from now.
+        """
         hook = self._hook_for(ref)
-        deadline = self._deadline()
+        deadline = self._deadline() if deadline is None else deadline
+        if ref.is_group:
+            return self._wait_for_group(context, ref, hook, deadline)
         poll = PollState(
-            ref.job_name, interval=self.poll_interval, deadline=deadline, max_failures=self.max_poll_failures
+            ref.job_name,
+            interval=self.poll_interval,
+            deadline=deadline,
+            max_failures=self.max_poll_failures,
+            prices=self._prices(ref, hook),
         )
         decision = self.poll_once(hook, poll)
         if decision.verdict is Verdict.WAIT and self.deferrable:
-            self.defer(  # type: ignore[attr-defined]
-                trigger=GenAIBatchJobTrigger(
-                    job_ref=ref.to_xcom(),
-                    poll_interval=self.poll_interval,
-                    deadline=deadline,
-                    cancel_on_kill=self.cancel_on_kill,
-                    max_poll_failures=self.max_poll_failures,
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=deadline - time.time()) + DEFER_GRACE,
-            )
+            self._defer(ref, deadline, batch_prices=self._trigger_prices())
         self.watch(context, ref)
         while decision.verdict is Verdict.WAIT:
             time.sleep(decision.delay)
             decision = self.poll_once(hook, poll)
         self._polling_ref = None
         return self.conclude(context, ref, hook, decision)
+
+    def _wait_for_group(self, context: Any, ref: BatchJobRef, hook: BatchHook[Any], deadline: float) -> dict[str, Any]:
+        """Wait on every part of a group, creating waiting parts whenever a slot frees, until the group ends."""
+        while True:
+            poll = self.group_poll(ref, hook, deadline)
+            decision = self.poll_group_once(hook, poll)
+            if decision.verdict is Verdict.WAIT and self.deferrable:
+                self._defer(ref, deadline, batch_prices=self._trigger_prices())
+            self.watch(context, ref)
+            while decision.verdict is Verdict.WAIT:
+                time.sleep(decision.delay)
+                decision = self.poll_group_once(hook, poll)
+            self._polling_ref = None
+            if decision.verdict is not Verdict.READY:
+                return self.conclude_group(context, ref, hook, decision)
+            ref = self._create_waiting(context, ref)
+
+    def _defer(self, ref: BatchJobRef, deadline: float, batch_prices: dict[str, Any] | None = None) -> None:
+        self.defer(  # type: ignore[attr-defined]
+            trigger=GenAIBatchJobTrigger(
+                job_ref=ref.to_xcom(),
+                poll_interval=self.poll_interval,
+                deadline=deadline,
+                cancel_on_kill=self.cancel_on_kill,
+                max_poll_failures=self.max_poll_failures,
+                batch_prices=batch_prices,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=deadline - time.time()) + DEFER_GRACE,
+        )
+
+    def _trigger_prices(self) -> dict[str, Any] | None:
+        """The operator's ``batch_prices`` as JSON for the trigger's running cost; None when none were given."""
+        overrides = parse_overrides(self.batch_prices, "the operator's batch_prices")
+        return {model: price.model_dump(mode="json", exclude_none=True) for model, price in overrides.items()} or None
+
+    def _prices(self, ref: BatchJobRef, hook: BatchHook[Any]) -> PriceTable:
+        return price_table(ref.provider, self.batch_prices, hook.settings.batch_prices)
+
+    def group_poll(self, ref: BatchJobRef, hook: BatchHook[Any], deadline: float | None) -> GroupPollState:
+        """A new wait on the group ``ref`` from this worker."""
+        return GroupPollState(
+            ref,
+            interval=self.poll_interval,
+            deadline=deadline,
+            max_failures=self.max_poll_failures,
+            prices=self._prices(ref, hook),
+        )
 
     def watch(self, context: Any, ref: BatchJobRef) -> None:
         """Polling ``ref`` on this worker for this task instance, from now on: what ``on_kill`` acts on."""
@@ -128,6 +192,24 @@ class BatchCompletionMixin:
             self.log.info("%s", decision.progress)  # type: ignore[attr-defined]
         return decision
 
+    def poll_group_once(self, hook: BatchHook[Any], poll: GroupPollState) -> GroupDecision:
+        """One status poll of every unfinished part on this worker, judged by :class:`GroupPollState`; a
+        permanent error is raised as it is."""
+        outcomes: dict[str, BatchJob | BaseException] = {}
+        for name in poll.to_poll():
+            try:
+                outcomes[name] = hook.get_batch(name)
+            except Exception as err:
+                outcomes[name] = err
+        decision = poll.observed(outcomes, time.time())
+        if decision.error is not None:
+            raise decision.error
+        if decision.progress:
+            self.log.info("%s", decision.progress)  # type: ignore[attr-defined]
+        if decision.message and decision.verdict is Verdict.WAIT:
+            self.log.warning("%s", decision.message)  # type: ignore[attr-defined]
+        return decision
+
     def conclude(self, context: Any, ref: BatchJobRef, hook: BatchHook[Any], decision: Decision) -> dict[str, Any]:
         """Act on a final decision: land a terminal job, time out (cancelling if asked), or fail."""
         if decision.verdict is Verdict.TERMINAL and decision.job is not None:
@@ -136,10 +218,52 @@ class BatchCompletionMixin:
             self._timed_out(ref, hook, decision.message)
         raise GenAIBatchError(f"waiting for {ref.job_name} failed: {decision.message}")
 
+    def conclude_group(
+        self,
+        context: Any,
+        ref: BatchJobRef,
+        hook: BatchHook[Any],
+        decision: GroupDecision,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
+        """Act on a group's final decision: create waiting parts and wait again (keeping ``deadline``), land the
+        ended group, time out (cancelling every created part if asked), or fail."""
+        if decision.verdict is Verdict.READY:
+            return self.wait_for(context, self._create_waiting(context, ref), deadline)
+        if decision.verdict is Verdict.TERMINAL:
+            return self.finish_group(context, ref, hook)
+        if decision.verdict is Verdict.TIMEOUT:
+            self._timed_out(ref, hook, decision.message)
+        raise GenAIBatchError(f"waiting for {group_label(ref)} failed: {decision.message}")
+
+    def create_waiting_parts(self, context: Any, ref: BatchJobRef) -> BatchJobRef:
+        """Create the parts of the group ``ref`` that wait for a slot (as many as ``max_concurrent_jobs`` lets
+        run), remember the ref, and return it. Only the submit operator, which has the input, can."""
+        waiting = [part.index for part in ref.parts or () if part.job_name is None]
+        raise GenAIBatchError(
+            f"{group_label(ref)}: parts {waiting} wait to be created, and only the submit operator creates parts "
+            f"({type(self).__name__} cannot)"
+        )
+
+    def follow_up(self, context: Any, ref: BatchJobRef, manifest: ResultsManifest) -> BatchJobRef | None:
+        """After ``ref``'s results landed (``manifest``): the ref to wait on next (a follow-up round), or None to
+        finish. Only the submit operator sends follow-up rounds."""
+        return None
+
+    def _create_waiting(self, context: Any, ref: BatchJobRef) -> BatchJobRef:
+        """:meth:`create_waiting_parts`, checked to have created a part (else the wait would come back at once)."""
+        created = self.create_waiting_parts(context, ref)
+        if len(created.job_names()) <= len(ref.job_names()):
+            raise GenAIBatchError(f"{group_label(ref)}: a slot was free for a waiting part but none was created")
+        return created
+
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger's one event."""
         ref = BatchJobRef.parse(event["job_ref"])
         hook = self._hook_for(ref)
+        if ref.is_group:
+            decision = GroupDecision(Verdict(event["status"]), message=event.get("message"))
+            return self.conclude_group(context, ref, hook, decision, event.get("deadline"))
         if event["status"] == Verdict.TIMEOUT.value:
             self._timed_out(ref, hook, event.get("message"))
         if event["status"] != Verdict.TERMINAL.value:
@@ -147,7 +271,8 @@ class BatchCompletionMixin:
         return self.finish(context, ref, hook.get_batch(ref.job_name), hook)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
-        """Cancel the job when Airflow's own deferral timeout fires (a backstop behind the trigger deadline).
+        """Cancel the job (every created part of a group) when Airflow's own deferral timeout fires (a backstop
+        behind the trigger deadline).
 
         Decided from the resume signal itself, before the base class turns it into whichever exception
         the task's settings call for (sensors: a sensor timeout, or a skip with ``soft_fail``).
@@ -158,12 +283,13 @@ class BatchCompletionMixin:
         if timed_out and self.cancel_on_timeout:
             ref = recall(context)
             if ref is not None:
-                self.log.info("deferral timed out: cancelling %s", ref.job_name)  # type: ignore[attr-defined]
+                self.log.info("deferral timed out: cancelling %s", group_label(ref))  # type: ignore[attr-defined]
                 self.cancel(ref, on_failure="the task still fails as timed out")
         return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
 
     def on_kill(self) -> None:
-        """Killed while polling on the worker (non-deferrable): cancel the job if a user ended the task.
+        """Killed while polling on the worker (non-deferrable): cancel the job (every created part of a group) if
+        a user ended the task.
 
         A worker also kills a task that was cleared while it ran, or that it shuts down; its next try
         still waits on the job, so the task instance's state decides (see ``kill_reason``).
@@ -171,18 +297,24 @@ class BatchCompletionMixin:
         ref = self._polling_ref
         if ref is None or not self.cancel_on_kill:
             return
+        label = group_label(ref)
         verdict = read_kill_reason(self._polling_ti)
         if not verdict.cancel:
-            self.log.info("killed but %s: keeping %s", verdict.reason, ref.job_name)  # type: ignore[attr-defined]
+            self.log.info("killed but %s: keeping %s", verdict.reason, label)  # type: ignore[attr-defined]
             return
-        self.log.info("task killed (%s): cancelling %s", verdict.reason, ref.job_name)  # type: ignore[attr-defined]
+        self.log.info("task killed (%s): cancelling %s", verdict.reason, label)  # type: ignore[attr-defined]
         self.cancel(ref)
 
     def cancel(self, ref: BatchJobRef, on_failure: str | None = None) -> None:
-        """Cancel the job, logging what happened; a job already cancelling or ended is not an error.
+        """Cancel the job (every created part of a group), logging what happened; a job already cancelling or
+        ended is not an error.
 
-        A cancel that fails is raised, or, with ``on_failure`` (what the task does instead), logged as a warning.
+        A cancel that fails is raised (for a group, once every part was tried), or, with ``on_failure`` (what
+        the task does instead), logged as a warning.
         """
+        if ref.is_group:
+            self._cancel_group(ref, on_failure)
+            return
         try:
             outcome = cancel_job(self._hook_for(ref), ref.job_name)
         except CANCEL_ERRORS as err:
@@ -192,8 +324,32 @@ class BatchCompletionMixin:
             return
         self.log.info("%s", outcome.describe())  # type: ignore[attr-defined]
 
+    def _cancel_group(self, ref: BatchJobRef, on_failure: str | None) -> None:
+        outcomes = cancel_jobs(self._hook_for(ref), ref.job_names())
+        failures = [outcome for outcome in outcomes if outcome.failed is not None]
+        for outcome in outcomes:
+            if outcome.failed is None:
+                self.log.info("%s", outcome.describe())  # type: ignore[attr-defined]
+            elif on_failure is not None:
+                self.log.warning("%s; %s", outcome.describe(), on_failure)  # type: ignore[attr-defined]
+        if failures and on_failure is None:
+            raise GenAIBatchError(
+                f"cancelling {len(failures)} of the {len(outcomes)} jobs of {group_label(ref)} failed: "
+                + "; ".join(outcome.describe() for outcome in failures)
+            )
+
     def _timed_out(self, ref: BatchJobRef, hook: BatchHook[Any], detail: str | None = None) -> None:
-        """Raise JobTimeoutError naming the job, after cancelling it if asked to (a job already ending is fine)."""
+        """Raise JobTimeoutError naming the job (a group: its parts), after cancelling it (every created part)
+        if asked to (a job already ending is fine)."""
+        reason = f" ({detail})" if detail else ""
+        if ref.is_group:
+            cancelled = ""
+            if self.cancel_on_timeout:
+                outcomes = cancel_jobs(hook, ref.job_names())
+                cancelled = "; cancel_on_timeout=True: " + _cancelled(outcomes)
+            raise JobTimeoutError(
+                f"{ref.provider} {group_label(ref)} did not finish within {self.job_timeout}{reason}{cancelled}"
+            )
         cancelled = ""
         if self.cancel_on_timeout:
             try:
@@ -207,20 +363,24 @@ class BatchCompletionMixin:
                     cancelled = f"; the job was cancelled (cancel_on_timeout=True; it is {outcome.state.value})"
                 else:
                     cancelled = f"; {outcome.describe()}"
-        reason = f" ({detail})" if detail else ""
         raise JobTimeoutError(
             f"{ref.provider} job {ref.job_name} did not finish within {self.job_timeout}{reason}{cancelled}"
         )
 
-    def finish(self, context: Any, ref: BatchJobRef, job: BatchJob, hook: BatchHook[Any]) -> dict[str, Any]:
-        """Land the results, judge the job, emit Asset extras, and return the manifest."""
+    def _results_dir(self, ref: BatchJobRef) -> ObjectStoragePath:
         uri = self.output_uri or ref.output_uri
         if not uri:
             raise GenAIBatchError("no output_uri: set it on the sensor or on the submit operator")
+        return output_dir(uri)
+
+    def finish(self, context: Any, ref: BatchJobRef, job: BatchJob, hook: BatchHook[Any]) -> dict[str, Any]:
+        """Land the results, judge the job, emit Asset extras, and return the manifest (or, when :meth:`follow_up`
+        sends a follow-up round, wait on it)."""
+        directory = self._results_dir(ref)
         job = redacted_job(job, hook.redact)
-        prices = price_table(ref.provider, self.batch_prices, hook.settings.batch_prices)
+        prices = self._prices(ref, hook)
         if writes_table(job, ref) and not as_bool("land_table_results", self.land_table_results):
-            manifest = land_counts(job, ref, output_dir(uri))
+            manifest = land_counts(job, ref, directory)
         else:
             tally = UsageTally(ref.provider)
             rows = (redacted_row(row, hook.redact) for row in hook.iter_results(job))
@@ -228,34 +388,62 @@ class BatchCompletionMixin:
                 rows,
                 job,
                 ref,
-                output_dir(uri),
+                directory,
                 hook.dialect.provider_key,
                 observe=tally.add_row,
                 account=lambda: usage_and_cost(job, tally, prices, hook.reported_usage(job)),
             )
+        return self._landed(context, ref, manifest, job.create_time)
+
+    def finish_group(self, context: Any, ref: BatchJobRef, hook: BatchHook[Any]) -> dict[str, Any]:
+        """Land a group whose parts all ended as one results file and manifest, then as :meth:`finish` does."""
+        directory = self._results_dir(ref)
+        jobs = {name: hook.get_batch(name) for name in ref.job_names()}
+        manifest = land_group(hook, ref, jobs, directory, self._prices(ref, hook))
+        created = [job.create_time for job in jobs.values() if job.create_time is not None]
+        return self._landed(context, ref, manifest, min(created, default=None))
+
+    def _landed(
+        self, context: Any, ref: BatchJobRef, manifest: ResultsManifest, created: datetime | None
+    ) -> dict[str, Any]:
+        """Log what landed; wait on a follow-up round if one is sent; else judge, announce once, return the manifest.
+
+        ``created`` is when the first job was created (no Asset event for these results can be older).
+        """
+        subject = ref.job_name if ref.parts is None else group_label(ref)
         self.log.info(  # type: ignore[attr-defined]
-            "%s %s: %s -> %s", ref.provider, ref.job_name, manifest.counts.model_dump(), _results_at(manifest)
+            "%s %s: %s -> %s", ref.provider, subject, manifest.counts.model_dump(), _results_at(manifest)
         )
         spent = summary_line(manifest.usage, manifest.cost)
         if spent:
-            self.log.info("%s %s: %s", ref.provider, ref.job_name, spent)  # type: ignore[attr-defined]
+            self.log.info("%s %s: %s", ref.provider, subject, spent)  # type: ignore[attr-defined]
+        follow = self.follow_up(context, ref, manifest)
+        if follow is not None:
+            return self.wait_for(context, follow)
         _judge(manifest, self.max_failed_ratio)
-        announce_once(self, context, manifest, job.create_time, self.log)  # type: ignore[attr-defined]
+        announce_once(self, context, manifest, created, self.log)  # type: ignore[attr-defined]
         return manifest.model_dump(mode="json")
+
+
+def _cancelled(outcomes: list[CancelOutcome]) -> str:
+    """What cancelling a group's parts did, in one clause per part."""
+    return "; ".join(
+        f"{outcome.job_name} was cancelled" if outcome.requested else outcome.describe() for outcome in outcomes
+    )
 
 
 def _judge(manifest: ResultsManifest, max_failed_ratio: float) -> None:
     counts = manifest.counts
     ref = manifest.job_ref
+    subject = f"job {ref.job_name}" if ref.parts is None else group_label(ref)
     if not manifest.state.is_success:
         reason = manifest.error_message or manifest.provider_state or manifest.state.value
         raise JobFailedError(
-            f"{ref.provider} job {ref.job_name} ended {manifest.state.value}: {reason} "
-            f"(results so far: {_results_at(manifest)})"
+            f"{ref.provider} {subject} ended {manifest.state.value}: {reason} (results so far: {_results_at(manifest)})"
         )
     if counts.failed_ratio > max_failed_ratio:
         raise JobFailedError(
-            f"{ref.provider} job {ref.job_name}: {counts.total - counts.succeeded} of {counts.total} rows did not "
+            f"{ref.provider} {subject}: {counts.total - counts.succeeded} of {counts.total} rows did not "
             f"succeed ({counts.failed} failed, {counts.missing} missing, {counts.expired} expired, "
             f"{counts.cancelled} cancelled), over max_failed_ratio={max_failed_ratio}; see {_results_at(manifest)}"
         )

@@ -1,4 +1,7 @@
-"""Thin operators over a provider's batch jobs: cancel, delete, list."""
+"""Thin operators over a provider's batch jobs: cancel, delete, list.
+
+Cancel and delete act on every job a reference names: one job, or each created part of a group.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,24 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_genai_batch.cancel import cancel_job
+from airflow_provider_genai_batch.cancel import cancel_job, cancel_jobs
+from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
-from airflow_provider_genai_batch.job_ref import job_name_of
+from airflow_provider_genai_batch.job_ref import BatchJobRef, job_name_of
+
+
+def job_names_of(value: Any) -> list[str]:
+    """The jobs a value names: a plain job name, or every created job of a job reference in any form."""
+    try:
+        ref = BatchJobRef.parse(value)
+    except TypeError:
+        return [job_name_of(value)]
+    return ref.job_names()
 
 
 class _JobActionOperator(BaseOperator):
-    """One action on one job, named by its job name or its job reference."""
+    """One action on the jobs named by a job name or a job reference (each created part of a group)."""
 
     template_fields = ("job", "conn_id")
 
@@ -23,29 +36,39 @@ class _JobActionOperator(BaseOperator):
         self.job = job
 
     def execute(self, context: Any) -> None:
-        name = job_name_of(self.job)
-        self.act(get_hook(self.conn_id), name)
+        names = job_names_of(self.job)
+        self.act(get_hook(self.conn_id), names)
 
-    def act(self, hook: BatchHook[Any], name: str) -> None:
+    def act(self, hook: BatchHook[Any], names: list[str]) -> None:
         raise NotImplementedError
 
 
 class GenAIBatchCancelJobOperator(_JobActionOperator):
-    """Ask the provider to cancel a job (cancellation is asynchronous at every provider).
+    """Ask the provider to cancel a job, or every part of a group (cancellation is asynchronous at every provider).
 
-    A job already cancelling or ended needs no cancel: the provider's refusal is logged, not raised.
+    A job already cancelling or ended needs no cancel: the provider's refusal is logged, not raised. Every
+    part of a group is tried; a cancel that failed fails the task afterwards, naming each part it failed for.
     """
 
-    def act(self, hook: BatchHook[Any], name: str) -> None:
-        self.log.info("%s", cancel_job(hook, name).describe())
+    def act(self, hook: BatchHook[Any], names: list[str]) -> None:
+        if len(names) == 1:
+            self.log.info("%s", cancel_job(hook, names[0]).describe())
+            return
+        outcomes = cancel_jobs(hook, names)
+        for outcome in outcomes:
+            self.log.info("%s", outcome.describe())
+        failures = [outcome.describe() for outcome in outcomes if outcome.failed is not None]
+        if failures:
+            raise GenAIBatchError(f"{len(failures)} of the {len(names)} cancels failed: {'; '.join(failures)}")
 
 
 class GenAIBatchDeleteJobOperator(_JobActionOperator):
     """Delete a job record (Gemini: delete does not cancel, so cancel first)."""
 
-    def act(self, hook: BatchHook[Any], name: str) -> None:
-        hook.delete_batch(name)
-        self.log.info("deleted %s", name)
+    def act(self, hook: BatchHook[Any], names: list[str]) -> None:
+        for name in names:
+            hook.delete_batch(name)
+            self.log.info("deleted %s", name)
 
 
 class GenAIBatchListJobsOperator(BaseOperator):

@@ -10,9 +10,16 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_bool
+from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
-from airflow_provider_genai_batch.polling import DEFAULT_MAX_POLL_FAILURES, PollState, Verdict
+from airflow_provider_genai_batch.polling import (
+    DEFAULT_MAX_POLL_FAILURES,
+    GroupPollState,
+    PollState,
+    Verdict,
+    group_label,
+)
 from airflow_provider_genai_batch.prices import price_table
 
 
@@ -24,6 +31,10 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
     again (a cleared sensor) emits no second event for an Asset that announced them already. A failed,
     expired or cancelled job fails the task with the provider's message, and so does a succeeded one
     whose share of unsuccessful rows exceeds ``max_failed_ratio``.
+
+    A reference with parts (a split input submitted without ``wait_for_completion``) is waited on as one
+    group and lands as one ``results.jsonl`` and manifest for the whole input; every part must have been
+    created (only the submit operator creates parts waiting for a ``max_concurrent_jobs`` slot).
 
     :param job_ref: the job reference (dict, XComArg, or its rendered JSON/literal text).
     :param output_uri: results directory (``ObjectStoragePath``); defaults to the one given at submit.
@@ -78,10 +89,16 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         self.max_poll_failures = max_poll_failures
         self.land_table_results = land_table_results
         self.batch_prices = batch_prices
-        self._poke_poll: PollState | None = None
+        self._poke_poll: PollState | GroupPollState | None = None
 
     def execute(self, context: Any) -> Any:
         ref = BatchJobRef.parse(self.job_ref)
+        waiting = [part.index for part in ref.parts or () if part.job_name is None]
+        if waiting:
+            raise GenAIBatchError(
+                f"{group_label(ref)}: parts {waiting} were never created, and a sensor cannot create them; "
+                "wait in the submit operator (wait_for_completion=True) when max_concurrent_jobs holds parts back"
+            )
         as_bool("land_table_results", self.land_table_results)  # a bad switch fails now, not once the job ends
         price_table(ref.provider, self.batch_prices)  # bad prices fail now, not once the job ends
         context["ti"].xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
@@ -97,7 +114,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
             raise
         except AirflowSkipException:
             if time.monotonic() - started >= self.timeout and self.cancel_on_timeout:
-                self.log.info("sensor timed out (soft_fail): cancelling %s", ref.job_name)
+                self.log.info("sensor timed out (soft_fail): cancelling %s", group_label(ref))
                 self.cancel(ref, on_failure="the task is still skipped (soft_fail)")
             raise
 
@@ -109,7 +126,14 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         ref = BatchJobRef.parse(self.job_ref)
         self.watch(context, ref)
         hook = self._hook_for(ref)
-        if self._poke_poll is None or self._poke_poll.job_name != ref.job_name:
+        if ref.is_group:
+            if not isinstance(self._poke_poll, GroupPollState) or self._poke_poll.ref != ref:
+                self._poke_poll = self.group_poll(ref, hook, None)
+            group = self.poll_group_once(hook, self._poke_poll)
+            if group.verdict is Verdict.WAIT:
+                return False
+            return PokeReturnValue(is_done=True, xcom_value=self.conclude_group(context, ref, hook, group))
+        if not isinstance(self._poke_poll, PollState) or self._poke_poll.job_name != ref.job_name:
             self._poke_poll = PollState(ref.job_name, interval=self.poke_interval, max_failures=self.max_poll_failures)
         decision = self.poll_once(hook, self._poke_poll)
         if decision.verdict is Verdict.WAIT:

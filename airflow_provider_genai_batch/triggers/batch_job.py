@@ -1,4 +1,5 @@
-"""The deferrable wait: polls one batch job through its hook's async API until the poll decision ends it."""
+"""The deferrable wait: polls one batch job, or every part of a group, through its hook's async API until the
+poll decision ends it."""
 
 from __future__ import annotations
 
@@ -9,15 +10,28 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_genai_batch.cancel import acancel_job
+from airflow_provider_genai_batch.cancel import acancel_job, acancel_jobs
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.kill_reason import TaskInstanceKey, read_kill_reason
-from airflow_provider_genai_batch.polling import DEFAULT_MAX_POLL_FAILURES, Decision, PollState, Verdict
+from airflow_provider_genai_batch.models import BatchJob
+from airflow_provider_genai_batch.polling import (
+    DEFAULT_MAX_POLL_FAILURES,
+    Decision,
+    GroupDecision,
+    GroupPollState,
+    PollState,
+    Verdict,
+    group_label,
+)
+from airflow_provider_genai_batch.prices import PriceTable, price_table
 
 _ON_KILL_WORK: set[asyncio.Task[None]] = set()
 """Running ``on_kill`` check-and-cancel tasks, held so they finish after the triggerer gives up on ``on_kill``."""
+
+GROUP_POLL_CONCURRENCY = 8
+"""How many parts of a group one trigger polls at once."""
 
 
 class GenAIBatchJobTrigger(BaseTrigger):
@@ -26,6 +40,13 @@ class GenAIBatchJobTrigger(BaseTrigger):
     Its kwargs are JSON-safe and secret-free: the job reference, the poll interval, an absolute
     deadline (unix seconds), the ``cancel_on_kill`` switch and the bound on consecutive failed polls.
     What each poll means is decided by :class:`PollState`.
+
+    A reference with parts (a split input, follow-up rounds) is waited on as a group by this one trigger:
+    each interval it polls every created part that has not ended (a few at once), judged by
+    :class:`GroupPollState`, and logs one progress line for the group (with the running cost where the
+    provider reports tokens on the batch, priced with ``batch_prices`` over the connection's); its one event
+    adds ``states`` (each created part's state) and ``deadline``, and may be ``ready``: parts wait to be
+    created and a slot is free for them, which the task does before deferring again.
 
     ``on_kill`` (Airflow 3.3+): the triggerer calls it when the trigger leaves its list, which happens
     when a user marks the task failed or success, but also when the task is cleared or the trigger moves
@@ -44,6 +65,7 @@ class GenAIBatchJobTrigger(BaseTrigger):
         deadline: float | None = None,
         cancel_on_kill: bool = True,
         max_poll_failures: int = DEFAULT_MAX_POLL_FAILURES,
+        batch_prices: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ has no annotations
         self.job_ref = BatchJobRef.parse(job_ref)
@@ -51,29 +73,34 @@ class GenAIBatchJobTrigger(BaseTrigger):
         self.deadline = deadline
         self.cancel_on_kill = cancel_on_kill
         self.max_poll_failures = max_poll_failures
+        self.batch_prices = batch_prices
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "job_ref": self.job_ref.to_xcom(),
-                "poll_interval": self.poll_interval,
-                "deadline": self.deadline,
-                "cancel_on_kill": self.cancel_on_kill,
-                "max_poll_failures": self.max_poll_failures,
-            },
-        )
+        kwargs: dict[str, Any] = {
+            "job_ref": self.job_ref.to_xcom(),
+            "poll_interval": self.poll_interval,
+            "deadline": self.deadline,
+            "cancel_on_kill": self.cancel_on_kill,
+            "max_poll_failures": self.max_poll_failures,
+        }
+        if self.batch_prices is not None:
+            kwargs["batch_prices"] = self.batch_prices
+        return f"{type(self).__module__}.{type(self).__qualname__}", kwargs
 
     def _hook(self) -> BatchHook[Any]:
         return hook_class_for_provider(self.job_ref.provider)(conn_id=self.job_ref.conn_id)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         hook = self._hook()
+        if self.job_ref.is_group:
+            yield await self._wait_for_group(hook)
+            return
         poll = PollState(
             self.job_ref.job_name,
             interval=self.poll_interval,
             deadline=self.deadline,
             max_failures=self.max_poll_failures,
+            prices=await self._prices(hook),
         )
         while True:
             try:
@@ -91,6 +118,49 @@ class GenAIBatchJobTrigger(BaseTrigger):
                 self.log.warning("%s; will poll again", decision.message)
             await asyncio.sleep(decision.delay)
 
+    async def _wait_for_group(self, hook: BatchHook[Any]) -> TriggerEvent:
+        """Poll the group's unfinished parts each interval until :class:`GroupPollState` ends the wait."""
+        poll = GroupPollState(
+            self.job_ref,
+            interval=self.poll_interval,
+            deadline=self.deadline,
+            max_failures=self.max_poll_failures,
+            prices=await self._prices(hook),
+        )
+        slots = asyncio.Semaphore(GROUP_POLL_CONCURRENCY)
+
+        async def fetch(name: str) -> BatchJob | BaseException:
+            async with slots:
+                try:
+                    return await hook.aget_batch(name)
+                except Exception as err:
+                    return err
+
+        while True:
+            names = poll.to_poll()
+            outcomes = await asyncio.gather(*(fetch(name) for name in names))
+            decision = poll.observed(dict(zip(names, outcomes, strict=True)), time.time())
+            if decision.progress:
+                self.log.info("%s", decision.progress)
+            if decision.verdict is not Verdict.WAIT:
+                return TriggerEvent(self._group_event(decision))
+            if decision.message:
+                self.log.warning("%s; will poll again", decision.message)
+            await asyncio.sleep(decision.delay)
+
+    async def _prices(self, hook: BatchHook[Any]) -> PriceTable | None:
+        """The prices the running cost is estimated at: ``batch_prices`` over the connection's over the shipped.
+
+        The cost only adds to the progress line, so prices that cannot be read leave it out (with a warning)
+        rather than stop the wait.
+        """
+        try:
+            settings = await hook.asettings()
+            return price_table(self.job_ref.provider, self.batch_prices, settings.batch_prices)
+        except Exception as err:
+            self.log.warning("no running cost in the progress log: %s", err)
+            return None
+
     async def on_kill(self) -> None:
         """The triggerer dropped this trigger: cancel the job if the task was ended by a user and ``cancel_on_kill``."""
         if not self.cancel_on_kill:
@@ -101,18 +171,26 @@ class GenAIBatchJobTrigger(BaseTrigger):
         await asyncio.shield(work)
 
     async def _cancel_unless_awaited(self) -> None:
-        """Cancel the job unless the task instance still waits on it; logs what it decided and did, never raises."""
-        job_name = self.job_ref.job_name
+        """Cancel the job (every created part of a group) unless the task instance still waits on it; logs what
+        it decided and did, never raises."""
+        label = group_label(self.job_ref)
         try:
             verdict = await asyncio.to_thread(read_kill_reason, TaskInstanceKey.of(self.task_instance))
             if not verdict.cancel:
-                self.log.info("trigger stopped but %s: keeping %s", verdict.reason, job_name)
+                self.log.info("trigger stopped but %s: keeping %s", verdict.reason, label)
                 return
-            self.log.info("task killed (%s): cancelling %s", verdict.reason, job_name)
-            outcome = await acancel_job(self._hook(), job_name)
-            self.log.info("%s", outcome.describe())
+            self.log.info("task killed (%s): cancelling %s", verdict.reason, label)
+            if not self.job_ref.is_group:
+                outcome = await acancel_job(self._hook(), self.job_ref.job_name)
+                self.log.info("%s", outcome.describe())
+                return
+            for outcome in await acancel_jobs(self._hook(), self.job_ref.job_names()):
+                if outcome.failed is not None:
+                    self.log.error("%s", outcome.describe())
+                else:
+                    self.log.info("%s", outcome.describe())
         except Exception:
-            self.log.exception("cancelling %s on kill failed", job_name)
+            self.log.exception("cancelling %s on kill failed", label)
 
     def _event(self, decision: Decision) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -124,3 +202,12 @@ class GenAIBatchJobTrigger(BaseTrigger):
             payload["state"] = decision.job.state.value
             payload["stats"] = decision.job.stats.model_dump()
         return payload
+
+    def _group_event(self, decision: GroupDecision) -> dict[str, Any]:
+        return {
+            "status": decision.verdict.value,
+            "job_ref": self.job_ref.to_xcom(),
+            "message": decision.message,
+            "states": decision.states,
+            "deadline": self.deadline,
+        }

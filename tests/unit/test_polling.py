@@ -22,6 +22,7 @@ from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.models import BatchJob, BatchStats, JobState
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.polling import DEFAULT_MAX_POLL_FAILURES, PollState, Verdict
+from airflow_provider_genai_batch.prices import shipped_table
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 from airflow_provider_genai_batch.triggers import batch_job as trigger_module
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
@@ -210,13 +211,36 @@ def test_progress_is_reported_only_when_the_state_or_counts_change():
     ]
 
     assert progress == [
-        f"{JOB} is JOB_STATE_PENDING: 0/4 succeeded, 0 failed, 4 pending",
+        f"{JOB} is JOB_STATE_PENDING: 0/4 succeeded, 0 failed, 4 pending (0% done)",
         None,
-        f"{JOB} is JOB_STATE_RUNNING: 0/4 succeeded, 0 failed, 4 pending",
-        f"{JOB} is JOB_STATE_RUNNING: 1/4 succeeded, 0 failed, 3 pending",
+        f"{JOB} is JOB_STATE_RUNNING: 0/4 succeeded, 0 failed, 4 pending (0% done)",
+        f"{JOB} is JOB_STATE_RUNNING: 1/4 succeeded, 0 failed, 3 pending (25% done)",
         None,
-        f"{JOB} is JOB_STATE_SUCCEEDED: 3/4 succeeded, 1 failed, 0 pending",
+        f"{JOB} is JOB_STATE_SUCCEEDED: 3/4 succeeded, 1 failed, 0 pending (100% done)",
     ]
+
+
+def test_progress_of_a_job_whose_status_reports_tokens_shows_the_running_cost():
+    poll = PollState(JOB, interval=60.0, prices=shipped_table())
+    running = BatchJob(
+        name=JOB,
+        provider="openai",
+        model="gpt-4o-mini",
+        state=JobState.RUNNING,
+        provider_state="in_progress",
+        stats=BatchStats(total=4, succeeded=2, pending=2),
+        raw={
+            "request_counts": {"total": 4, "completed": 2, "failed": 0},
+            "usage": {"input_tokens": 2_000_000, "output_tokens": 1_000_000},
+        },
+    )
+
+    progress = poll.observed(running, START).progress
+
+    assert progress == (
+        f"{JOB} is in_progress: 2/4 succeeded, 0 failed, 2 pending (50% done); "
+        "tokens so far: 2000000 in, 1000000 out (est. $0.4500)"
+    )
 
 
 def test_a_failed_poll_reports_no_progress_and_does_not_forget_the_last_one():

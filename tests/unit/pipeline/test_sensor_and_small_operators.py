@@ -157,8 +157,8 @@ def test_pokes_log_progress_only_when_the_state_or_counts_change(fake_hook: Fake
 
     progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{JOB} is ")]
     assert progress == [
-        f"{JOB} is JOB_STATE_RUNNING: 1/3 succeeded, 0 failed, 2 pending",
-        f"{JOB} is JOB_STATE_RUNNING: 2/3 succeeded, 0 failed, 1 pending",
+        f"{JOB} is JOB_STATE_RUNNING: 1/3 succeeded, 0 failed, 2 pending (33% done)",
+        f"{JOB} is JOB_STATE_RUNNING: 2/3 succeeded, 0 failed, 1 pending (66% done)",
     ]
 
 

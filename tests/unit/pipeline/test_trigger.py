@@ -443,6 +443,6 @@ async def test_progress_is_logged_as_counts_once_per_change(fake_hook: FakeBatch
 
     progress = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"{JOB} is ")]
     assert progress == [
-        f"{JOB} is JOB_STATE_RUNNING: 4/10 succeeded, 1 failed, 5 pending",
-        f"{JOB} is JOB_STATE_SUCCEEDED: 9/10 succeeded, 1 failed, 0 pending",
+        f"{JOB} is JOB_STATE_RUNNING: 4/10 succeeded, 1 failed, 5 pending (50% done)",
+        f"{JOB} is JOB_STATE_SUCCEEDED: 9/10 succeeded, 1 failed, 0 pending (100% done)",
     ]
