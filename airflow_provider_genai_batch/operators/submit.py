@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 import httpx
@@ -14,23 +15,38 @@ from airflow.sdk import BaseOperator
 from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_bool
 from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.earlier_results import set_aside
-from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError
+from airflow_provider_genai_batch.formats.keys import key_line
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.hooks.retry import Attempts, is_transient_error
 from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_floor
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
-from airflow_provider_genai_batch.job_ref import BatchJobRef, recall, remember
+from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef, recall, remember
+from airflow_provider_genai_batch.key_index import KeyFilter
 from airflow_provider_genai_batch.landing import output_dir, write_keys
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
-from airflow_provider_genai_batch.models import BatchJob, JobState
+from airflow_provider_genai_batch.models import BatchJob, ResultsManifest
+from airflow_provider_genai_batch.operators.submission import (
+    FINGERPRINT_SHOWN,
+    RESUBMIT_STATES,
+    GroupSubmission,
+    JobSettings,
+)
+from airflow_provider_genai_batch.parts import SplitLimits
+from airflow_provider_genai_batch.plan import build_plan
 from airflow_provider_genai_batch.polling import DEFAULT_MAX_POLL_FAILURES
 from airflow_provider_genai_batch.prices import price_table
+from airflow_provider_genai_batch.retryable import follow_up_keys
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
-RESUBMIT_STATES = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
-FINGERPRINT_SHOWN = 12
-"""How many characters of an input fingerprint a log line shows."""
+DRY_RUN_ERRORS = 1000
+"""The most input problems a dry run collects (and lists); it counts them all."""
+DRY_RUN_PLAN_XCOM_KEY = "dry_run_plan"
+"""The XCom key a dry run that found problems in its input pushes its plan under, before it fails."""
+LIMIT_PARAMS = ("max_requests_per_job", "max_bytes_per_job", "max_input_tokens_per_job")
+ROUND_KEYS_FILE = "input_keys.round-{round}.jsonl"
+"""The keys a follow-up round sent again, under ``output_uri``, in input order."""
 
 
 class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
@@ -69,7 +85,22 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     :param batch_prices: USD per million tokens by model (``{model: {input, output, cached_input?, cache_write?}}``
         or its JSON), over the connection's ``batch_prices`` and the shipped table, for the manifest's cost
         (templated); checked before anything is uploaded. Only with ``wait_for_completion=True``: the task that
-        lands the results prices them (else give it to the sensor).
+        lands the results prices them (else give it to the sensor). A dry run prices its plan with them.
+    :param max_requests_per_job: at most this many requests in one job (templated); an input with more is split
+        into parts, each its own job. The provider's own limits (requests, bytes) split an input too.
+    :param max_bytes_per_job: at most this many bytes (as the provider receives them) in one job (templated).
+    :param max_input_tokens_per_job: at most this many input tokens, as estimated from the request text, in one
+        job (templated): for providers that cap the tokens a batch may have enqueued.
+    :param max_concurrent_jobs: at most this many parts of a split input run at once; the others are uploaded
+        and wait, and are created as parts end (needs ``wait_for_completion=True``: this task creates them).
+        None runs every part at once.
+    :param retry_failed_rows: after the jobs end, send again the rows whose result was retryable (failed with a
+        retryable provider error, expired or missing; never an invalid request or a safety block), at most this
+        many follow-up rounds; each round's results replace the earlier ones (needs ``wait_for_completion=True``).
+    :param dry_run: validate, translate and split the input and return the plan (parts, requests, bytes,
+        estimated input tokens and cost, every problem in the input) without looking anything up, uploading or
+        creating a job (templated). With problems in the input the task fails, after logging the plan and every
+        problem and pushing the plan to XCom under ``dry_run_plan``.
 
     Exactly once: the input is validated and translated first, which also gives its fingerprint (a hash
     of the requests as the provider receives them, with provider, model and kind). A try then re-attaches
@@ -78,6 +109,10 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     end FAILED, CANCELLED or EXPIRED; otherwise it submits a new job and logs why. An earlier job's
     results already landed in ``output_uri`` are moved to ``output_uri/superseded/...`` before a new job's
     input keys are written there.
+
+    Split inputs: every part is found again or created exactly once by its own idempotency key and fingerprint
+    (a retry re-attaches to the parts that exist and creates only the missing ones), every part is uploaded
+    before the task waits, and the job reference names them all (``parts``).
     """
 
     template_fields = (
@@ -91,6 +126,10 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         "destination",
         "land_table_results",
         "batch_prices",
+        "max_requests_per_job",
+        "max_bytes_per_job",
+        "max_input_tokens_per_job",
+        "dry_run_mode",
     )
     operator_extra_links = (GenAIBatchJobLink(),)
     ui_color = "#e8f0fe"
@@ -117,11 +156,47 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         destination: str | None = None,
         land_table_results: bool | str = False,
         batch_prices: Any = None,
+        max_requests_per_job: int | str | None = None,
+        max_bytes_per_job: int | str | None = None,
+        max_input_tokens_per_job: int | str | None = None,
+        max_concurrent_jobs: int | None = None,
+        retry_failed_rows: int = 0,
+        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if wait_for_completion and not output_uri:
             raise ValueError("wait_for_completion=True needs output_uri: the results are written there")
+        for name, value in zip(
+            LIMIT_PARAMS, (max_requests_per_job, max_bytes_per_job, max_input_tokens_per_job), strict=True
+        ):
+            if not _is_template(value):
+                positive_limit(name, value)
+        if max_concurrent_jobs is not None:
+            if isinstance(max_concurrent_jobs, str):  # not templated: a number in the DAG
+                raise ValueError(f"max_concurrent_jobs must be a positive whole number, got {max_concurrent_jobs!r}")
+            positive_limit("max_concurrent_jobs", max_concurrent_jobs)
+            if not wait_for_completion:
+                raise ValueError(
+                    "max_concurrent_jobs needs wait_for_completion=True: the parts over the cap are created by this "
+                    "task as earlier parts end"
+                )
+        if isinstance(retry_failed_rows, bool) or not isinstance(retry_failed_rows, int) or retry_failed_rows < 0:
+            raise ValueError(
+                f"retry_failed_rows must be a whole number of rounds, 0 or more, got {retry_failed_rows!r}"
+            )
+        if retry_failed_rows and not wait_for_completion:
+            raise ValueError(
+                "retry_failed_rows needs wait_for_completion=True: the rows to send again are read from the results "
+                "this task lands, and sent from its input"
+            )
+        self.max_requests_per_job = max_requests_per_job
+        self.max_bytes_per_job = max_bytes_per_job
+        self.max_input_tokens_per_job = max_input_tokens_per_job
+        self.max_concurrent_jobs = max_concurrent_jobs
+        self.retry_failed_rows = retry_failed_rows
+        self.dry_run_mode = dry_run
+        """``dry_run`` (``BaseOperator.dry_run`` is a method of its own)."""
         self.conn_id = conn_id
         self.model = model
         self.input = input
@@ -147,52 +222,66 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         ti = context["ti"]
         key = idempotency_key(ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1))
         force = as_bool("force_resubmit", self.force_resubmit)
+        dry_run = as_bool("dry_run", self.dry_run_mode)
         as_bool("land_table_results", self.land_table_results)  # a bad switch fails now, not once the job ends
         price_table(hook.provider, self.batch_prices)  # bad prices fail before anything is uploaded
-        if self.batch_prices is not None and not self.wait_for_completion:
+        if self.batch_prices is not None and not self.wait_for_completion and not dry_run:
             raise GenAIBatchError(
                 "batch_prices prices the manifest where the results land: give it to the GenAIBatchSensor that "
                 "lands them (or set wait_for_completion=True); this task does not land results"
             )
+        if dry_run:
+            return self._dry_run(context, hook)
         prepared = self._prepare(hook)
         try:
-            earlier = self._earlier_job(context, hook, key, prepared)
-            if earlier is not None and not force and self._reusable(earlier):
-                ref = self._reattach(hook, earlier, key, prepared)
-                remember(context, ref)
+            if len(prepared.parts) > 1 or self.retry_failed_rows:
+                ref = self._submit_group(context, hook, key, prepared, force)
             else:
-                if earlier is not None and force:
-                    self.log.warning(
-                        "force_resubmit is set: not re-attaching to %s (%s), submitting a new job for the same input",
-                        earlier.name,
-                        earlier.state.value,
-                    )
-                ref = self._submit(context, hook, key, prepared, superseded=earlier)
+                ref = self._submit_one(context, hook, key, prepared, force)
         finally:
             prepared.cleanup()
         if self.wait_for_completion:
             return self.wait_for(context, ref)
         return ref.to_xcom()
 
+    def _submit_one(
+        self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput, force: bool
+    ) -> BatchJobRef:
+        """An input that goes as one job: re-attach to the job an earlier try made for it, else create it."""
+        earlier = self._earlier_job(context, hook, key, prepared)
+        if earlier is not None and not force and self._reusable(earlier):
+            ref = self._reattach(hook, earlier, key, prepared)
+            remember(context, ref)
+            return ref
+        if earlier is not None and force:
+            self.log.warning(
+                "force_resubmit is set: not re-attaching to %s (%s), submitting a new job for the same input",
+                earlier.name,
+                earlier.state.value,
+            )
+        return self._submit(context, hook, key, prepared, superseded=earlier)
+
     def _earlier_job(self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput) -> BatchJob | None:
         """The job an earlier try of this task instance made for this same input, from the state store or the provider.
 
-        A stored job made for another input (or for an unknown one) is not it: the change is logged, and the
-        provider is asked for a job with this key and this input's fingerprint instead.
+        A stored job made for another input (or for an unknown one, or for a part of this one) is not it: the
+        change is logged, and the provider is asked for a job with this key and this input's fingerprint instead.
         """
         fingerprint = prepared.fingerprint
         stored = recall(context)
         if stored is not None:
-            if stored.input_fingerprint == fingerprint:
+            name = _whole_input_job(stored, fingerprint)
+            if name is not None:
                 try:
-                    job = hook.get_batch(stored.job_name)
+                    job = hook.get_batch(name)
                 except NotFoundError:
-                    self.log.warning("stored job %s no longer exists; looking for another", stored.job_name)
+                    self.log.warning("stored job %s no longer exists; looking for another", name)
                 else:
                     self.log.info("found %s (%s) in the task state store", job.name, job.state.value)
                     return job
             else:
                 self._log_input_changed(hook, stored, prepared)
+                self._warn_still_running(hook, stored.job_names())
         found = hook.find_batch(key, input_fingerprint=fingerprint, not_before=lookup_floor(context))
         if found is not None:
             self.log.info(
@@ -205,10 +294,20 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         return found
 
     def _log_input_changed(self, hook: BatchHook[Any], stored: BatchJobRef, prepared: PreparedInput) -> None:
-        """Say why the stored job is not re-attached to: what changed, and whether that job still runs."""
+        """Say why the stored job (or group of jobs) is not re-attached to as it is: what changed."""
         new = prepared.fingerprint[:FINGERPRINT_SHOWN]
+        jobs, were = (
+            (f"job {stored.job_name}", "was")
+            if not stored.is_group
+            else (f"the {len(stored.job_names())} jobs from {stored.job_name}", "were")
+        )
         if stored.input_fingerprint is None:
-            why = f"job {stored.job_name} records no input fingerprint, so it cannot be shown to match this input"
+            why = f"{jobs} records no input fingerprint, so it cannot be shown to match this input"
+        elif stored.input_fingerprint == prepared.fingerprint:
+            why = (
+                f"the same input (fingerprint {new}) is now cut into {len(prepared.parts)} part(s), not into "
+                f"{_first_round_size(stored)} as when {jobs} {were} submitted"
+            )
         else:
             old = stored.input_fingerprint[:FINGERPRINT_SHOWN]
             counts = (
@@ -216,19 +315,23 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 if stored.request_count is not None and stored.request_count != prepared.summary.count
                 else f"{prepared.summary.count} requests, contents or settings changed"
             )
-            why = f"the input changed since job {stored.job_name} was submitted (fingerprint {old} -> {new}; {counts})"
+            why = f"the input changed since {jobs} {were} submitted (fingerprint {old} -> {new}; {counts})"
         self.log.warning("%s: not re-attaching to it; looking for a job made for this input, else submitting one", why)
-        try:
-            state = hook.get_batch(stored.job_name).state
-        except (GenAIBatchError, httpx.TransportError):
-            return
-        if not state.is_terminal:
-            self.log.warning(
-                "%s is still %s and no longer waited on by this task: cancel it (GenAIBatchCancelJobOperator) "
-                "if its results are not wanted",
-                stored.job_name,
-                state.value,
-            )
+
+    def _warn_still_running(self, hook: BatchHook[Any], names: Sequence[str]) -> None:
+        """Warn about each of ``names``, jobs this task no longer waits on, that still runs."""
+        for name in names:
+            try:
+                state = hook.get_batch(name).state
+            except (GenAIBatchError, httpx.TransportError):
+                continue
+            if not state.is_terminal:
+                self.log.warning(
+                    "%s is still %s and no longer waited on by this task: cancel it (GenAIBatchCancelJobOperator) "
+                    "if its results are not wanted",
+                    name,
+                    state.value,
+                )
 
     def _reusable(self, job: BatchJob) -> bool:
         if job.state in RESUBMIT_STATES:
@@ -240,7 +343,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         """A reference to ``job``, made for this same input; its keys are (re)written for the later join."""
         self.log.info("re-attaching to %s: it was made for this same input, not submitting again", job.name)
         keys_uri = self._write_keys(prepared, keep_job=job.name)
-        return self._ref(hook, job, key, prepared, keys_uri)
+        return self._ref(hook, job.name, key, prepared, keys_uri)
 
     def _submit(
         self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput, superseded: BatchJob | None
@@ -255,7 +358,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             prepared.summary.total_bytes,
             prepared.fingerprint[:FINGERPRINT_SHOWN],
         )
-        ref = self._ref(hook, job, key, prepared, keys_uri)
+        ref = self._ref(hook, job.name, key, prepared, keys_uri)
         remember(context, ref)  # at once: a try that dies after the create still finds its job
         return ref
 
@@ -269,9 +372,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             self.log.warning("results landed earlier in %s by another job were moved to %s", directory, moved)
         return str(write_keys(directory, prepared.iter_keys()))
 
-    def _prepare(self, hook: BatchHook[Any]) -> PreparedInput:
-        """Check the connection, labels and destination, then validate and translate the input; nothing is
-        uploaded yet."""
+    def _prepare(self, hook: BatchHook[Any], **options: Any) -> PreparedInput:
+        """Check the connection, labels and destination, then validate, translate and split the input; nothing is
+        uploaded yet. ``options`` go to :func:`prepare_input` (``only_keys``, ``collect_errors``, ...)."""
         hook.check_submittable()
         hook.check_labels(self._labels())
         hook.check_destination(self._destination())
@@ -282,7 +385,246 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             embeddings=self.embeddings,
             storage=hook,
             destination=self._destination(),
+            split=self._split_limits(),
+            **options,
         )
+
+    def _split_limits(self) -> SplitLimits:
+        """What one part may hold, as the user set it (the provider's own limits are added by preparation)."""
+        return SplitLimits(
+            max_requests=positive_limit("max_requests_per_job", self.max_requests_per_job),
+            max_bytes=positive_limit("max_bytes_per_job", self.max_bytes_per_job),
+            max_input_tokens=positive_limit("max_input_tokens_per_job", self.max_input_tokens_per_job),
+        )
+
+    # --- split inputs and follow-up rounds ------------------------------------------------------------------
+
+    def _submit_group(
+        self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput, force: bool
+    ) -> BatchJobRef:
+        """Every part of the input found again or created exactly once (see :mod:`.submission`); one ref for all."""
+        stored = recall(context)
+        if stored is not None and not (
+            stored.input_fingerprint == prepared.fingerprint and _first_round_size(stored) == len(prepared.parts)
+        ):
+            self._log_input_changed(hook, stored, prepared)
+        self._check_can_wait(prepared)
+        submission = self._submission(context, hook, key, prepared.endpoint, force)
+        planned = submission.look_up(
+            prepared.parts, round=0, first_index=0, stored=stored.parts if stored and stored.parts else ()
+        )
+        first = planned[0].earlier
+        keep = first.name if first is not None and all(item.reusable for item in planned) else None
+        keys_uri = self._write_keys(prepared, keep_job=keep)
+
+        def group(parts: Sequence[PartRef]) -> BatchJobRef:
+            return self._group_ref(hook, key, prepared, keys_uri, parts)
+
+        parts = submission.send(planned, lambda done: remember(context, group(done)))
+        later = _later_rounds(stored, parts) if stored is not None and not force else ()
+        if later:
+            self.log.info(
+                "every part was re-attached to: waiting on the %d follow-up part(s) sent before too", len(later)
+            )
+        ref = group([*parts, *later])
+        remember(context, ref)
+        if stored is not None:
+            earlier = [p.job_name for p in stored.parts or () if p.round == 0] if stored.is_group else [stored.job_name]
+            self._warn_still_running(hook, [name for name in earlier if name and name not in ref.job_names()])
+        self._log_round(prepared, parts, reattached=sum(1 for item in planned if item.reusable))
+        return ref
+
+    def create_waiting_parts(self, context: Any, ref: BatchJobRef) -> BatchJobRef:
+        """Create the parts waiting for a slot that fit under ``max_concurrent_jobs`` now (each exactly once)."""
+        hook = self._hook_for(ref)
+        states = {name: hook.get_batch(name).state for name in ref.job_names()}
+        submission = self._submission(context, hook, ref.idempotency_key or "", ref.endpoint, force=False)
+
+        def with_parts(parts: Sequence[PartRef]) -> BatchJobRef:
+            return ref.model_copy(update={"parts": tuple(parts)})
+
+        updated = with_parts(submission.create_waiting(ref, states, lambda parts: remember(context, with_parts(parts))))
+        remember(context, updated)
+        waiting = sum(1 for part in updated.parts or () if part.job_name is None)
+        made = len(updated.job_names()) - len(ref.job_names())
+        self.log.info("created %d waiting part(s); %d still wait for a free slot", made, waiting)
+        return updated
+
+    def follow_up(self, context: Any, ref: BatchJobRef, manifest: ResultsManifest) -> BatchJobRef | None:
+        """Send again, as the next round's parts, the rows whose landed result is retryable; None when there is
+        no round left or nothing to send. The input must be the one the jobs were made for."""
+        parts = ref.parts
+        if parts is None or not self.retry_failed_rows:
+            return None
+        done = max(part.round for part in parts)
+        if done >= self.retry_failed_rows:
+            self.log.info("no follow-up round left (retry_failed_rows=%d)", self.retry_failed_rows)
+            return None
+        if manifest.results_uri is None:
+            self.log.warning("no results file was landed, so no rows can be sent again (retry_failed_rows)")
+            return None
+        keys = follow_up_keys(manifest.results_uri)
+        first_key = next(keys, None)
+        if first_key is None:
+            self.log.info("no row of %s is retryable: no follow-up round", manifest.results_uri)
+            return None
+        next_round = done + 1
+        hook = self._hook_for(ref)
+        with KeyFilter(chain([first_key], keys)) as only:
+            fewest = hook.dialect.limits.min_requests
+            if len(only) < fewest:
+                self.log.warning(
+                    "%d row(s) of %s are retryable, fewer than the %d one %s batch needs: no follow-up round",
+                    len(only),
+                    manifest.results_uri,
+                    fewest,
+                    hook.provider,
+                )
+                return None
+            prepared = self._prepare(hook, only_keys=only)
+        try:
+            if prepared.fingerprint != ref.input_fingerprint:
+                raise GenAIBatchError(
+                    f"the input changed since {ref.job_name} was submitted (fingerprint "
+                    f"{(ref.input_fingerprint or 'unknown')[:FINGERPRINT_SHOWN]} -> "
+                    f"{prepared.fingerprint[:FINGERPRINT_SHOWN]}): its failed rows cannot be sent again from it "
+                    "(retry_failed_rows)"
+                )
+            self.log.warning(
+                "round %d of %d: sending again %d row(s) whose result in %s is retryable (failed with a retryable "
+                "provider error, expired or missing), as %d part(s)",
+                next_round,
+                self.retry_failed_rows,
+                prepared.summary.count,
+                manifest.results_uri,
+                len(prepared.parts),
+            )
+            self._check_can_wait(prepared)
+            keys_uri = self._write_round_keys(next_round, prepared.iter_keys())
+            submission = self._submission(context, hook, ref.idempotency_key or "", prepared.endpoint, force=False)
+            stored = recall(context)
+            planned = submission.look_up(
+                prepared.parts,
+                round=next_round,
+                first_index=len(parts),
+                stored=stored.parts if stored is not None and stored.parts else (),
+                keys_uri=keys_uri,
+            )
+
+            def group(sent: Sequence[PartRef]) -> BatchJobRef:
+                return ref.model_copy(
+                    update={"parts": (*parts, *sent), "max_concurrent_jobs": self.max_concurrent_jobs}
+                )
+
+            sent = submission.send(planned, lambda made: remember(context, group(made)))
+        finally:
+            prepared.cleanup()
+        updated = group(sent)
+        remember(context, updated)
+        self._log_round(prepared, sent, reattached=sum(1 for item in planned if item.reusable))
+        return updated
+
+    def _submission(
+        self, context: Any, hook: BatchHook[Any], key: str, endpoint: str | None, force: bool
+    ) -> GroupSubmission:
+        return GroupSubmission(
+            hook,
+            JobSettings(
+                model=self.model,
+                embeddings=self.embeddings,
+                display_name=self._display_name(context),
+                labels=self._labels(),
+                destination=self._destination(),
+                endpoint=endpoint,
+            ),
+            self._create_once,
+            self.log,
+            task_key=key,
+            not_before=lookup_floor(context),
+            max_concurrent_jobs=self.max_concurrent_jobs,
+            force=force,
+        )
+
+    def _check_can_wait(self, prepared: PreparedInput) -> None:
+        """Refuse, before anything is uploaded, parts that would wait for a slot but cannot be created later."""
+        cap = self.max_concurrent_jobs
+        if cap is None or len(prepared.parts) <= cap:
+            return
+        if prepared.parts[0].inline is not None:
+            raise InputValidationError(
+                f"the input goes inline in {len(prepared.parts)} parts, over max_concurrent_jobs={cap}: inline "
+                "requests cannot wait for a free slot: raise max_concurrent_jobs or leave it unset, or, where the "
+                "provider takes files, give the requests as a JSONL file"
+            )
+
+    def _group_ref(
+        self,
+        hook: BatchHook[Any],
+        key: str,
+        prepared: PreparedInput,
+        keys_uri: str | None,
+        parts: Sequence[PartRef],
+    ) -> BatchJobRef:
+        first = parts[0].job_name
+        if first is None:
+            raise GenAIBatchError("the first part of a group was not created")
+        one = self._ref(hook, first, key, prepared, keys_uri)
+        return one.model_copy(
+            update={
+                "parts": tuple(parts),
+                "max_concurrent_jobs": self.max_concurrent_jobs,
+                "endpoint": prepared.endpoint,
+            }
+        )
+
+    def _write_round_keys(self, round: int, keys: Iterator[str]) -> str | None:
+        """Write a follow-up round's keys (``input_keys.round-<n>.jsonl``) under ``output_uri``."""
+        if not self.output_uri:
+            return None
+        target = output_dir(self.output_uri) / ROUND_KEYS_FILE.format(round=round)
+        with target.open("wb") as sink:
+            for key in keys:
+                sink.write(key_line(key))
+        return str(target)
+
+    def _log_round(self, prepared: PreparedInput, parts: Sequence[PartRef], reattached: int) -> None:
+        waiting = sum(1 for part in parts if part.job_name is None)
+        self.log.info(
+            "%d requests in %d part(s): %d created, %d re-attached, %d waiting for a slot (max_concurrent_jobs=%s)",
+            prepared.summary.count,
+            len(parts),
+            len(parts) - reattached - waiting,
+            reattached,
+            waiting,
+            self.max_concurrent_jobs,
+        )
+
+    # --- dry run ------------------------------------------------------------------------------------------------
+
+    def _dry_run(self, context: Any, hook: BatchHook[Any]) -> dict[str, Any]:
+        """Validate, translate and split; log and return the plan. Nothing is looked up, uploaded or created."""
+        prepared = self._prepare(hook, collect_errors=DRY_RUN_ERRORS, estimate_tokens=True)
+        try:
+            plan = build_plan(
+                hook.provider,
+                self.model,
+                prepared.parts,
+                prepared.errors,
+                prepared.errors_total,
+                price_table(hook.provider, self.batch_prices, hook.settings.batch_prices),
+            )
+        finally:
+            prepared.cleanup()
+        self.log.info("%s", plan.table())
+        result = plan.model_dump(mode="json")
+        if plan.errors_total:
+            context["ti"].xcom_push(key=DRY_RUN_PLAN_XCOM_KEY, value=result)
+            raise plan.failure()
+        return result
+
+    def _display_name(self, context: Any) -> str:
+        """The jobs' display name: the one given, else ``<dag id>.<task id>``."""
+        return self.display_name or f"{context['ti'].dag_id}.{context['ti'].task_id}"
 
     def _destination(self) -> str | None:
         """The destination as rendered; an empty one (a template that rendered nothing) is none."""
@@ -308,7 +650,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     def _create(
         self, hook: BatchHook[Any], prepared: PreparedInput, key: str, context: Any, superseded: str | None
     ) -> BatchJob:
-        display_name = self.display_name or f"{context['ti'].dag_id}.{context['ti'].task_id}"
+        display_name = self._display_name(context)
         source: FileSource | InlineSource
         if prepared.inline is not None:
             source = InlineSource(prepared.inline)
@@ -370,12 +712,12 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 time.sleep(wait)
 
     def _ref(
-        self, hook: BatchHook[Any], job: BatchJob, key: str, prepared: PreparedInput, keys_uri: str | None
+        self, hook: BatchHook[Any], job_name: str, key: str, prepared: PreparedInput, keys_uri: str | None
     ) -> BatchJobRef:
         return BatchJobRef(
             provider=hook.provider,
             conn_id=self.conn_id,
-            job_name=job.name,
+            job_name=job_name,
             idempotency_key=key,
             input_fingerprint=prepared.fingerprint,
             request_count=prepared.summary.count,
@@ -383,5 +725,54 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             output_uri=self.output_uri,
             embeddings=self.embeddings,
             destination=self._destination(),
-            console_url=job_page(hook, job.name),
+            console_url=job_page(hook, job_name),
         )
+
+
+def _whole_input_job(stored: BatchJobRef, fingerprint: str) -> str | None:
+    """The job ``stored`` names that was made for the whole input with ``fingerprint`` (as one job), or None."""
+    if stored.input_fingerprint != fingerprint:
+        return None
+    if stored.parts is None:
+        return stored.job_name
+    first = [part for part in stored.parts if part.round == 0]
+    if len(first) == 1 and first[0].input_fingerprint == fingerprint:
+        return first[0].job_name
+    return None
+
+
+def _first_round_size(stored: BatchJobRef) -> int:
+    """How many jobs the input went as in ``stored`` (its round 0)."""
+    return 1 if stored.parts is None else sum(1 for part in stored.parts if part.round == 0)
+
+
+def _later_rounds(stored: BatchJobRef, parts: Sequence[PartRef]) -> tuple[PartRef, ...]:
+    """The follow-up rounds' parts of ``stored``, when its round 0 is exactly ``parts`` (the same jobs): those
+    rounds were sent from those jobs' results, so they still hold; otherwise none."""
+    if stored.parts is None:
+        return ()
+    before = [(p.idempotency_key, p.input_fingerprint, p.job_name) for p in stored.parts if p.round == 0]
+    now = [(p.idempotency_key, p.input_fingerprint, p.job_name) for p in parts]
+    if before != now or any(name is None for *_, name in now):
+        return ()
+    return tuple(part for part in stored.parts if part.round > 0)
+
+
+def _is_template(value: Any) -> bool:
+    """Whether ``value`` is text Airflow renders later (a Jinja expression), not checkable yet."""
+    return isinstance(value, str) and "{{" in value
+
+
+def positive_limit(name: str, value: Any) -> int | None:
+    """A per-job limit as given or rendered: None, or a positive whole number (or its text); else ValueError."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    number = value
+    if isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise ValueError(f"{name} must be a positive whole number, got {value!r}") from None
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+    return number

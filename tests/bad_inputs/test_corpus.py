@@ -6,13 +6,17 @@ written; an accepted input is counted right and its keys reach the provider (as 
 provider restricts them) and the results join. The hooks are the real provider hook classes with only
 their I/O recorded and the provider's real dialect handed in, so no Airflow connection is read
 (``conftest.py``); a few cases also run against the real hooks over
-``httpx.MockTransport`` to show that only the idempotency lookup reaches the wire.
+``httpx.MockTransport`` to show that only the idempotency lookup reaches the wire. An input over a
+provider's per-job limits is not bad input: it is cut into parts, each within them; only a request no
+part can hold is refused.
 """
 
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,6 +88,30 @@ def first_line_is_canonical(path: Path) -> bool:
 def sent_ids(hook: Any, provider: str) -> list[str]:
     field = "key" if provider == GEMINI else "custom_id"
     return [line[field] for line in hook.sent_lines()]
+
+
+def sent_per_job(hook: Any) -> list[bytes]:
+    """What each created job was sent, as the provider receives it: its uploaded file, or its inline requests."""
+    uploads = {f"files/upload-{number}": data for number, data in enumerate(hook.uploads, start=1)}
+    sent = []
+    for created in hook.created:
+        if created["requests"] is None:
+            sent.append(uploads[created["source"].file_name])
+        else:
+            sent.append(b"".join(json.dumps(r, separators=(",", ":")).encode() + b"\n" for r in created["requests"]))
+    return sent
+
+
+def assert_cut(ref: dict[str, Any], hook: Any, counts: list[int], spool: Path) -> None:
+    """The input went as one group of ``counts`` requests per part, each part its own job; no spool is left."""
+    assert [part["request_count"] for part in ref["parts"]] == counts
+    assert ref["request_count"] == sum(counts)
+    assert [part["job_name"] for part in ref["parts"]] == [f"batch-{n}" for n in range(1, len(counts) + 1)]
+    assert len({part["idempotency_key"] for part in ref["parts"]}) == len(counts)
+    sent = sent_per_job(hook)
+    assert [len(job.splitlines()) for job in sent] == counts
+    assert [part["byte_count"] for part in ref["parts"]] == [len(job) for job in sent]
+    assert list(spool.iterdir()) == []
 
 
 # --- the corpus -------------------------------------------------------------------------------------------
@@ -203,53 +231,63 @@ def test_a_10_mb_single_line_is_one_valid_request(provider, ten_mb_line, recordi
 def test_a_10_mb_line_over_the_size_limit_fails_on_that_line(
     provider, limit_field, ten_mb_line, recording, tmp_path, spool_dir
 ):
-    # Translated input is counted after translation, so the file's size alone decides nothing; the line does.
+    # No part can hold a request bigger than the limit: the input is refused, not cut. The size counted is the
+    # translated request's, so the file's size alone decides nothing; the line does.
     hook = recording(provider, **{limit_field: 5_000_000})
     output_uri = str(tmp_path / "out")
 
     with pytest.raises(InputValidationError) as raised:
         submit(provider, str(ten_mb_line), output_uri=output_uri)
 
-    reason = f"input exceeds 5,000,000 bytes, the size limit of one {provider} batch"
+    found = re.search(r"the request is ([\d,]+) bytes", raised.value.reason)
+    assert found is not None
+    size = int(found.group(1).replace(",", ""))
+    assert size > TEN_MB
+    reason = f"the request is {size:,} bytes, over 5,000,000 bytes, the size limit of one {provider} batch"
     assert_rejected(raised.value, ten_mb_line, 1, reason, hook, output_uri, spool_dir)
 
 
-@pytest.mark.parametrize(
-    ("provider", "file"), [("gemini", None), ("openai", "openai_native.jsonl")], ids=["gemini", "openai-native"]
-)
-def test_a_file_uploaded_as_it_is_over_the_size_limit_fails_before_its_lines_are_read(
-    provider, file, recording, tmp_path, spool_dir
+def openai_native_lines(repeats: int) -> list[str]:
+    """The corpus's OpenAI native lines repeated, each with a custom_id of its own."""
+    lines = [json.loads(raw) for raw in (CORPUS / "openai_native.jsonl").read_text().splitlines()]
+    return [json.dumps({**line, "custom_id": f"{line['custom_id']}-{r}"}) for r in range(repeats) for line in lines]
+
+
+@pytest.mark.parametrize(("provider", "native"), [("gemini", False), ("openai", True)], ids=["gemini", "openai-native"])
+def test_a_file_in_the_providers_own_format_over_the_size_limit_is_cut_into_parts_each_within_it(
+    provider, native, recording, tmp_path, spool_dir
 ):
-    if file is None:
-        source = write_lines(tmp_path / "sized.jsonl", [canonical(f"key-{i}", "x" * 300) for i in range(5)])
-    else:
-        source = tmp_path / "sized.jsonl"
-        source.write_bytes((CORPUS / file).read_bytes() * 10)
+    lines = openai_native_lines(10) if native else [canonical(f"key-{i}", "x" * 300) for i in range(5)]
+    source = write_lines(tmp_path / "sized.jsonl", lines)
+    assert source.stat().st_size > 1_000
     hook = recording(provider, max_file_bytes=1_000)
-    output_uri = str(tmp_path / "out")
 
-    with pytest.raises(InputValidationError) as raised:
-        submit(provider, str(source), output_uri=output_uri)
+    ref = submit(provider, str(source), output_uri=str(tmp_path / "out"))
 
-    size = source.stat().st_size
-    reason = f"input is {size:,} bytes, over 1,000 bytes, the size limit of one {provider} batch"
-    assert_rejected(raised.value, source, None, reason, hook, output_uri, spool_dir)
+    sent = sent_per_job(hook)
+    assert len(sent) > 1
+    assert all(len(job) <= 1_000 for job in sent)
+    assert [json.loads(raw) for job in sent for raw in job.splitlines()] == [json.loads(line) for line in lines]
+    assert_cut(ref, hook, [len(job.splitlines()) for job in sent], spool_dir)
 
 
 @pytest.mark.parametrize(("provider", "limit_field"), [("openai", "max_file_bytes"), ("anthropic", "max_inline_bytes")])
-def test_a_translated_file_over_the_provider_size_limit_fails_on_the_line_that_crosses_it(
+def test_a_translated_file_over_the_provider_size_limit_is_cut_before_each_line_that_would_cross_it(
     provider, limit_field, recording, tmp_path, spool_dir
 ):
     # OpenAI's 200 MB is too big to write in a unit test: the limit is made small instead.
-    source = write_lines(tmp_path / "sized.jsonl", [canonical(f"key-{i}", "x" * 300) for i in range(5)])
+    keys = [f"key-{i}" for i in range(5)]
+    source = write_lines(tmp_path / "sized.jsonl", [canonical(key, "x" * 300) for key in keys])
     hook = recording(provider, **{limit_field: 1_000})
-    output_uri = str(tmp_path / "out")
 
-    with pytest.raises(InputValidationError) as raised:
-        submit(provider, str(source), output_uri=output_uri)
+    ref = submit(provider, str(source), output_uri=str(tmp_path / "out"))
 
-    reason = f"input exceeds 1,000 bytes, the size limit of one {provider} batch"
-    assert_rejected(raised.value, source, 3, reason, hook, output_uri, spool_dir)
+    sent = sent_per_job(hook)
+    assert all(len(job) <= 1_000 for job in sent)
+    # Each part is cut only where its next line would take it over the limit.
+    assert all(len(job) + len(after.splitlines()[0]) + 1 > 1_000 for job, after in itertools.pairwise(sent))
+    assert sent_ids(hook, provider) == [portable_id(key) for key in keys]
+    assert_cut(ref, hook, [2, 2, 1], spool_dir)
 
 
 @pytest.mark.parametrize(("provider", "limit_field"), [("openai", "max_file_bytes"), ("anthropic", "max_inline_bytes")])
@@ -257,16 +295,20 @@ def test_a_file_over_the_limit_only_by_whitespace_the_translation_drops_is_accep
     provider, limit_field, recording, tmp_path
 ):
     # Only what the provider receives is limited: a file is not refused for its stored size when translated.
+    # Requests sent inline are limited as the body that carries them: their lines and its envelope.
     source = write_lines(tmp_path / "spacious.jsonl", [" " * 300 + canonical(f"key-{i}", "hi") for i in range(3)])
-    prepared = prepare_input(str(source), dialect_for(provider), model=MODELS[provider], embeddings=False)
+    dialect = dialect_for(provider)
+    prepared = prepare_input(str(source), dialect, model=MODELS[provider], embeddings=False)
     translated = prepared.summary.total_bytes
     prepared.cleanup()
     assert source.stat().st_size > translated
-    hook = recording(provider, **{limit_field: translated})
+    sent = translated if limit_field == "max_file_bytes" else dialect.limits.inline_body_bytes(translated, 3)
+    hook = recording(provider, **{limit_field: sent})
 
     ref = submit(provider, str(source), output_uri=str(tmp_path / "out"))
 
     assert ref["request_count"] == 3
+    assert ref["parts"] is None  # exactly at the limit: one job
     assert len(hook.sent_lines()) == 3
 
 
@@ -286,19 +328,17 @@ def test_the_recording_hooks_validate_with_the_real_unchanged_dialects(provider,
     assert hook.capabilities == DIALECT_CLASSES[provider].capabilities
 
 
-@pytest.mark.parametrize(("provider", "limit"), [("openai", 50_000), ("anthropic", 100_000)])
-def test_one_request_over_the_count_limit_fails_on_that_line(
-    provider, limit, many_lines, recording, tmp_path, spool_dir
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_an_input_over_the_count_limit_is_cut_into_parts_of_at_most_the_limit(
+    provider, many_lines, recording, tmp_path, spool_dir
 ):
-    source = many_lines(limit + 1)
-    hook = recording(provider)
-    output_uri = str(tmp_path / "out")
+    # The real 50,000 / 100,000 are accepted whole below; a small limit shows the cut without the run time.
+    hook = recording(provider, max_requests=5)
 
-    with pytest.raises(InputValidationError) as raised:
-        submit(provider, str(source), output_uri=output_uri)
+    ref = submit(provider, str(many_lines(11)), output_uri=str(tmp_path / "out"))
 
-    reason = f"more than {limit:,} requests: over the {limit:,}-request limit of one {provider} batch"
-    assert_rejected(raised.value, source, limit + 1, reason, hook, output_uri, spool_dir)
+    assert sent_ids(hook, provider) == [portable_id(f"k{i}") for i in range(11)]
+    assert_cut(ref, hook, [5, 5, 1], spool_dir)
 
 
 @pytest.mark.parametrize(("provider", "limit"), [("openai", 50_000), ("anthropic", 100_000)])

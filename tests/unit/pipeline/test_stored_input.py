@@ -18,6 +18,8 @@ from .storage_fakes import FakeStorage, attach_storage
 URI = "gs://inputs/nightly/requests.jsonl"
 LINES = [json.dumps(canonical_line(key)).encode() for key in ("a", "b", "c")]
 CANONICAL = b"".join(line + b"\n" for line in LINES)
+COMPACT = [json.dumps(canonical_line(key), separators=(",", ":")).encode() + b"\n" for key in ("a", "b", "c")]
+"""The lines as the provider receives them when they are not sent as stored: compact JSON."""
 
 
 @pytest.fixture
@@ -123,15 +125,35 @@ def test_a_stored_input_and_the_same_local_file_have_one_fingerprint(
     assert (stored.in_place_uri, copied.in_place_uri) == (URI, None)
 
 
-def test_a_stored_input_over_the_size_limit_is_refused(fake_hook: FakeBatchHook, storage: FakeStorage, ti: FakeTI):
+def test_a_stored_input_over_the_size_limit_is_cut_into_uploaded_parts_each_within_it(
+    fake_hook: FakeBatchHook, storage: FakeStorage, ti: FakeTI
+):
+    storage.objects[URI] = CANONICAL
+    fake_hook.use_dialect(limits=ProviderLimits(max_file_bytes=2 * len(COMPACT[0])))
+
+    ref = submit_op(URI).execute(make_context(ti))
+
+    assert storage.opened == [URI]  # read once, while validated
+    assert [upload["data"] for upload in fake_hook.uploads] == [COMPACT[0] + COMPACT[1], COMPACT[2]]
+    assert [created["file_name"] for created in fake_hook.created] == [upload["name"] for upload in fake_hook.uploads]
+    assert URI not in [created["file_name"] for created in fake_hook.created]  # no job reads the object in place
+    assert [part["request_count"] for part in ref["parts"]] == [2, 1]
+    assert [part["byte_count"] for part in ref["parts"]] == [2 * len(COMPACT[0]), len(COMPACT[2])]
+
+
+def test_a_stored_input_over_the_size_limit_only_as_stored_is_uploaded_compact_as_one_job(
+    fake_hook: FakeBatchHook, storage: FakeStorage, ti: FakeTI
+):
+    # The limit counts what the provider receives: the object's lines, spooled compact, fit one job.
     storage.objects[URI] = CANONICAL
     fake_hook.use_dialect(limits=ProviderLimits(max_file_bytes=len(CANONICAL) - 1))
 
-    with pytest.raises(InputValidationError, match=f"input is {len(CANONICAL)} bytes, over") as err:
-        submit_op(URI).execute(make_context(ti))
+    ref = submit_op(URI).execute(make_context(ti))
 
-    assert err.value.source == URI
-    assert fake_hook.created == []
+    assert [upload["data"] for upload in fake_hook.uploads] == [b"".join(COMPACT)]
+    assert [created["file_name"] for created in fake_hook.created] == [fake_hook.uploads[0]["name"]]
+    assert ref["parts"] is None
+    assert ref["request_count"] == 3
 
 
 def test_without_storage_of_its_own_a_provider_uploads_the_file_as_before(

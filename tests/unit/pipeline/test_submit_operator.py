@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import TaskDeferred
 from airflow_provider_genai_batch.completion import DEFER_GRACE
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
 from airflow_provider_genai_batch.formats.dialect import ProviderLimits
-from airflow_provider_genai_batch.idempotency import idempotency_key
+from airflow_provider_genai_batch.idempotency import idempotency_key, part_key
 from airflow_provider_genai_batch.job_ref import STATE_STORE_KEY, BatchJobRef
 from airflow_provider_genai_batch.landing import KEYS_FILE
 from airflow_provider_genai_batch.models import JobState
@@ -239,15 +239,28 @@ def test_inline_requests_over_the_inline_limit_are_uploaded_as_a_canonical_jsonl
     assert ref["request_count"] == 5
 
 
-def test_the_providers_request_limit_is_checked_before_upload(fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path):
+def test_an_input_over_the_providers_request_limit_is_split_into_parts_each_within_it(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path
+):
     fake_hook.use_dialect(limits=ProviderLimits(max_requests=2))
 
-    with pytest.raises(InputValidationError, match="limit") as err:
-        submit_op(str(input_jsonl)).execute(make_context(ti))
+    ref = BatchJobRef.parse(submit_op(str(input_jsonl)).execute(make_context(ti)))
 
-    assert err.value.line == 3
-    assert fake_hook.uploads == []
-    assert fake_hook.created == []
+    assert ref.parts is not None
+    assert [part.request_count for part in ref.parts] == [2, 1]
+    uploaded = [[json.loads(line)["key"] for line in upload["data"].splitlines()] for upload in fake_hook.uploads]
+    assert uploaded == [["a", "b"], ["c"]]
+    assert [created["file_name"] for created in fake_hook.created] == [upload["name"] for upload in fake_hook.uploads]
+    keys = [part.idempotency_key for part in ref.parts]
+    assert keys == [key_of(ti), part_key(key_of(ti), 0, 1)]
+    assert len(set(keys)) == 2
+    assert [created["idempotency_key"] for created in fake_hook.created] == keys
+    assert [created["input_fingerprint"] for created in fake_hook.created] == [p.input_fingerprint for p in ref.parts]
+    assert len({part.input_fingerprint for part in ref.parts} | {ref.input_fingerprint}) == 3
+    # One reference names the whole group: its first job, the whole input's count, every part's job.
+    assert ref.job_name == ref.parts[0].job_name
+    assert ref.request_count == 3
+    assert ref.job_names() == [created["job_name"] for created in fake_hook.created]
 
 
 def test_another_providers_native_format_is_refused_before_upload(fake_hook: FakeBatchHook, ti: FakeTI, tmp_path: Path):

@@ -1,0 +1,302 @@
+"""Submitting the parts of a split input (or of a follow-up round), each exactly once.
+
+Each part is found again by its own idempotency key (:func:`~airflow_provider_genai_batch.idempotency.part_key`)
+and fingerprint: from the task's stored reference, else by a look-up at the provider. A part whose earlier job
+is usable is re-attached to; every other part is uploaded, and created while fewer than ``max_concurrent_jobs``
+parts are unfinished; the rest wait with their upload named in their :class:`PartRef`, for
+:meth:`GroupSubmission.create_waiting` to create when a slot frees. The caller's ``remember`` runs after every
+create, so a try that dies mid-way re-attaches to what exists and creates only the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
+from airflow_provider_genai_batch.hooks.base import BatchHook
+from airflow_provider_genai_batch.idempotency import part_key
+from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef
+from airflow_provider_genai_batch.models import BatchJob, JobState
+from airflow_provider_genai_batch.parts import PreparedPart
+from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
+
+RESUBMIT_STATES = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
+"""An earlier job that ended in one of these is not re-attached to: its requests are submitted again."""
+FINGERPRINT_SHOWN = 12
+"""How many characters of an input fingerprint a log line shows."""
+
+
+class Log(Protocol):
+    """The operator's logger, as used here."""
+
+    def info(self, message: str, /, *args: Any) -> Any: ...
+
+    def warning(self, message: str, /, *args: Any) -> Any: ...
+
+
+class CreateOnce(Protocol):
+    """The submit operator's retry-safe create (``GenAIBatchSubmitOperator._create_once``)."""
+
+    def __call__(
+        self,
+        hook: BatchHook[Any],
+        spec: BatchSpec,
+        superseded: str | None,
+        create: Callable[[], BatchJob],
+        not_before: datetime | None = None,
+    ) -> BatchJob: ...
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """What every part's job is, besides its requests: model, kind, name, labels, output and endpoint."""
+
+    model: str
+    embeddings: bool
+    display_name: str
+    labels: Mapping[str, str]
+    destination: str | None
+    endpoint: str | None
+
+    def spec(self, source: FileSource | InlineSource, part: PartRef, title: str, replaces: str | None) -> BatchSpec:
+        """The job of ``part``, named ``display_name`` and ``title`` (`` part 2/5``)."""
+        return BatchSpec(
+            model=self.model,
+            display_name=f"{self.display_name}{title}",
+            source=source,
+            kind=BatchKind.EMBED if self.embeddings else BatchKind.GENERATE,
+            idempotency_key=part.idempotency_key,
+            input_fingerprint=part.input_fingerprint,
+            replaces=replaces,
+            endpoint=self.endpoint,
+            labels=self.labels,
+            destination=self.destination,
+        )
+
+
+@dataclass
+class PlannedPart:
+    """One part of a round being submitted: its prepared requests, its ref so far and the earlier job found."""
+
+    prepared: PreparedPart
+    ref: PartRef
+    title: str
+    earlier: BatchJob | None = None
+    reusable: bool = False
+
+
+def title(round: int, position: int, count: int) -> str:
+    """What a part's display name ends in: `` part 2/5``, in a follow-up round `` round 1 part 2/5``; nothing for
+    an input that goes as one job."""
+    return f"{f' round {round}' if round else ''}{f' part {position + 1}/{count}' if count > 1 else ''}"
+
+
+def part_label(named: str) -> str:
+    """How log lines name a part: its title, or "the input" for an input that goes as one job."""
+    return named.strip() or "the input"
+
+
+class GroupSubmission:
+    """Submits one round's parts for one task instance, exactly once each (see the module docstring)."""
+
+    def __init__(
+        self,
+        hook: BatchHook[Any],
+        settings: JobSettings,
+        create_once: CreateOnce,
+        log: Log,
+        *,
+        task_key: str,
+        not_before: datetime | None,
+        max_concurrent_jobs: int | None,
+        force: bool = False,
+    ) -> None:
+        self.hook = hook
+        self.settings = settings
+        self.create_once = create_once
+        self.log = log
+        self.task_key = task_key
+        self.not_before = not_before
+        self.max_concurrent_jobs = max_concurrent_jobs
+        self.force = force
+
+    def look_up(
+        self,
+        parts: Sequence[PreparedPart],
+        *,
+        round: int,
+        first_index: int,
+        stored: Iterable[PartRef] = (),
+        keys_uri: str | None = None,
+    ) -> list[PlannedPart]:
+        """Each part's earlier job (stored ref, else a look-up by its key and fingerprint) and whether to reuse it."""
+        known = {(p.idempotency_key, p.input_fingerprint): p for p in stored if p.job_name is not None}
+        planned: list[PlannedPart] = []
+        for position, part in enumerate(parts):
+            ref = PartRef(
+                index=first_index + position,
+                round=round,
+                idempotency_key=part_key(self.task_key, round, position),
+                input_fingerprint=part.fingerprint,
+                request_count=part.request_count,
+                byte_count=part.byte_count,
+                keys_uri=keys_uri,
+            )
+            item = PlannedPart(part, ref, title(round, position, len(parts)))
+            item.earlier = self._earlier(ref, item.title, known.get((ref.idempotency_key, ref.input_fingerprint)))
+            item.reusable = item.earlier is not None and self._reusable(item.earlier, item.title)
+            planned.append(item)
+        return planned
+
+    def send(self, planned: Sequence[PlannedPart], remember: Callable[[list[PartRef]], None]) -> list[PartRef]:
+        """Re-attach, or upload and create within the cap, every planned part; ``remember`` the parts after each create.
+
+        Every part not re-attached is uploaded, the waiting ones too, before this returns. Earlier rounds have
+        ended before a round is sent, so only this round's parts count against the cap.
+        """
+        done: list[PartRef] = []
+        running = 0
+        for item in planned:
+            if item.reusable and item.earlier is not None:
+                job = item.earlier
+                self.log.info(
+                    "%s: re-attaching to %s (%s): it was made for this same part",
+                    part_label(item.title),
+                    job.name,
+                    job.state.value,
+                )
+                done.append(item.ref.model_copy(update={"job_name": job.name}))
+                running += 0 if job.state.is_terminal else 1
+                continue
+            source = self._source(item)
+            if self.max_concurrent_jobs is not None and running >= self.max_concurrent_jobs:
+                if not isinstance(source, FileSource):
+                    raise GenAIBatchError(f"{part_label(item.title)}: requests sent inline cannot wait for a free slot")
+                self.log.info(
+                    "%s: waiting for a free slot (max_concurrent_jobs=%d), its %d requests uploaded as %s",
+                    part_label(item.title),
+                    self.max_concurrent_jobs,
+                    item.ref.request_count,
+                    source.file_name,
+                )
+                done.append(item.ref.model_copy(update={"upload": source.file_name}))
+                continue
+            done.append(self._create(item.ref, item.title, source, item.earlier))
+            running += 1
+            remember(done)
+        return done
+
+    def create_waiting(
+        self, ref: BatchJobRef, states: Mapping[str, JobState], remember: Callable[[list[PartRef]], None]
+    ) -> list[PartRef]:
+        """``ref``'s parts with the waiting ones that fit under the cap created (or found again), in plan order.
+
+        ``states`` holds the state of every created part. A waiting part's earlier job (made by a try that died
+        before remembering it) is found by its key and fingerprint and re-attached to; ``remember`` gets the
+        parts after every create.
+        """
+        parts = list(ref.parts or ())
+        running = sum(1 for p in parts if p.job_name is not None and not states[p.job_name].is_terminal)
+        first: dict[int, int] = {}
+        counts: dict[int, int] = {}
+        for part in parts:
+            first.setdefault(part.round, part.index)
+            counts[part.round] = counts.get(part.round, 0) + 1
+        for number, part in enumerate(parts):
+            if part.job_name is not None or part.upload is None:
+                continue
+            if self.max_concurrent_jobs is not None and running >= self.max_concurrent_jobs:
+                break
+            named = title(part.round, part.index - first[part.round], counts[part.round])
+            earlier = self._earlier(part, named, None)
+            if earlier is not None and self._reusable(earlier, named):
+                self.log.info(
+                    "%s: re-attaching to %s (%s), created by an earlier try",
+                    part_label(named),
+                    earlier.name,
+                    earlier.state.value,
+                )
+                parts[number] = part.model_copy(update={"job_name": earlier.name, "upload": None})
+                running += 0 if earlier.state.is_terminal else 1
+                remember(parts)
+                continue
+            parts[number] = self._create(part, named, FileSource(part.upload), earlier)
+            running += 1
+            remember(parts)
+        return parts
+
+    def _earlier(self, ref: PartRef, named: str, stored: PartRef | None) -> BatchJob | None:
+        """The job an earlier try made for this part: the stored one, else one found by key and fingerprint."""
+        label = part_label(named)
+        if stored is not None and stored.job_name is not None:
+            try:
+                job = self.hook.get_batch(stored.job_name)
+            except NotFoundError:
+                self.log.warning("%s: stored job %s no longer exists; looking for another", label, stored.job_name)
+            else:
+                self.log.info("%s: found %s (%s) in the task state store", label, job.name, job.state.value)
+                return job
+        found = self.hook.find_batch(
+            ref.idempotency_key, input_fingerprint=ref.input_fingerprint, not_before=self.not_before
+        )
+        if found is not None:
+            self.log.info(
+                "%s: found %s (%s) by idempotency key %s and fingerprint %s",
+                label,
+                found.name,
+                found.state.value,
+                ref.idempotency_key,
+                ref.input_fingerprint[:FINGERPRINT_SHOWN],
+            )
+        return found
+
+    def _reusable(self, job: BatchJob, named: str) -> bool:
+        if self.force:
+            self.log.warning(
+                "%s: force_resubmit is set: not re-attaching to %s (%s), submitting it again",
+                part_label(named),
+                job.name,
+                job.state.value,
+            )
+            return False
+        if job.state in RESUBMIT_STATES:
+            self.log.warning(
+                "%s: the earlier job %s ended %s; submitting a new one", part_label(named), job.name, job.state.value
+            )
+            return False
+        return True
+
+    def _source(self, item: PlannedPart) -> FileSource | InlineSource:
+        """The part's requests inline, or uploaded as a file of their own."""
+        inline = item.prepared.inline
+        if inline is not None:
+            return InlineSource(inline)
+        if item.prepared.in_place_uri is not None:
+            return FileSource(item.prepared.in_place_uri)
+        name = f"{self.settings.display_name}{item.title.replace(' ', '.').replace('/', '-of-')}.jsonl"
+        with item.prepared.open_upload() as stream:
+            uploaded = self.hook.upload_file(stream, display_name=name)
+        self.log.info("%s: uploaded as %s (%s bytes)", part_label(item.title), uploaded.name, uploaded.size_bytes)
+        return FileSource(uploaded.name)
+
+    def _create(
+        self, part: PartRef, named: str, source: FileSource | InlineSource, earlier: BatchJob | None
+    ) -> PartRef:
+        superseded = earlier.name if earlier is not None else None
+        spec = self.settings.spec(source, part, named, superseded)
+        job = self.create_once(
+            self.hook, spec, superseded, lambda: self.hook.create_batch(spec), not_before=self.not_before
+        )
+        self.log.info(
+            "%s: created %s job %s with %d requests (%d bytes), fingerprint %s",
+            part_label(named),
+            self.hook.provider,
+            job.name,
+            part.request_count,
+            part.byte_count,
+            part.input_fingerprint[:FINGERPRINT_SHOWN],
+        )
+        return part.model_copy(update={"job_name": job.name, "upload": None})
