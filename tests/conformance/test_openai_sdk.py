@@ -16,6 +16,7 @@ import pytest
 from openai.types import Batch, Completion, CreateEmbeddingResponse, FileObject, ModerationCreateResponse
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
+from openai.types.shared import ErrorObject
 
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
 
@@ -337,6 +338,65 @@ def test_expired_batch_reports_batch_expired_lines(client: openai.OpenAI, emulat
     assert expired.error_file_id is not None
     codes = [parse_output_line(line)[3]["code"] for line in read_lines(client, expired.error_file_id)]  # type: ignore[index]
     assert codes == ["batch_expired"] * 2
+
+
+def run_chat_batch(client: openai.OpenAI, rows: list[dict[str, Any]]) -> Batch:
+    """Upload rows, create a chat batch over them and wait until it ends."""
+    batch = client.batches.create(input_file_id=upload(client, rows).id, endpoint=CHAT, completion_window="24h")
+    return wait_terminal(client, batch.id)
+
+
+def error_rows(client: openai.OpenAI, batch: Batch) -> dict[str, tuple[int | None, ErrorObject]]:
+    """custom_id -> (HTTP status, the error the SDK parsed from the body) for each row of the error file."""
+    if batch.error_file_id is None:
+        return {}
+    rows = {}
+    for custom_id, status, body, error in map(parse_output_line, read_lines(client, batch.error_file_id)):
+        assert error is None and body is not None
+        rows[custom_id] = (status, ErrorObject.model_validate(body["error"]))
+    return rows
+
+
+def test_retryable_share_fails_rows_once_with_a_server_error_and_invalid_rows_every_time(
+    client: openai.OpenAI, emulator: EmulatorServer
+) -> None:
+    emulator.config(openai_retryable_row_share=0.5)
+    rows = [chat_line(f"q{i}", f"question {i}") for i in range(20)]
+    rows.append(chat_line("bad", f"refuse me {FAIL_MARKER}"))
+
+    first = run_chat_batch(client, rows)
+
+    assert first.status == "completed"
+    errors = error_rows(client, first)
+    retryable = {custom_id for custom_id, (status, _) in errors.items() if status == 500}
+    assert 0 < len(retryable) < 20
+    assert first.request_counts is not None and first.request_counts.failed == len(retryable) + 1
+    for custom_id in retryable:
+        assert errors[custom_id][1].type == "server_error"
+    status, invalid = errors["bad"]
+    assert (status, invalid.type) == (400, "invalid_request_error")
+
+    second = run_chat_batch(client, [row for row in rows if row["custom_id"] in retryable | {"bad"}])
+
+    assert second.request_counts is not None
+    assert (second.request_counts.completed, second.request_counts.failed) == (len(retryable), 1)
+    assert {custom_id: status for custom_id, (status, _) in error_rows(client, second).items()} == {"bad": 400}
+    assert second.output_file_id is not None
+    answered = {parse_output_line(line)[0] for line in read_lines(client, second.output_file_id)}
+    assert answered == retryable
+
+
+def test_the_share_is_chosen_by_custom_id_so_a_reset_emulator_fails_the_same_rows(
+    client: openai.OpenAI, emulator: EmulatorServer
+) -> None:
+    rows = [chat_line(f"q{i}", f"question {i}") for i in range(20)]
+    failed = []
+    for _ in range(2):
+        emulator.reset()
+        emulator.config(openai_retryable_row_share=0.5)
+        failed.append(set(error_rows(client, run_chat_batch(client, rows))))
+
+    assert failed[0] == failed[1]
 
 
 def test_bad_metadata_and_unknown_batch_raise_typed_errors(client: openai.OpenAI) -> None:

@@ -817,3 +817,56 @@ def test_stuck_outcome_stays_validating(http: httpx.Client, emulator: EmulatorSe
     batch = batch_of(http, [chat_line("a", "x")])
     time.sleep(0.8)
     assert get_batch(http, batch["id"])["status"] == "validating"
+
+
+# Rows that fail once with a retryable server error (openai_retryable_row_share)
+
+
+def test_a_row_of_the_retryable_share_fails_with_the_services_server_error_row(
+    http: httpx.Client, emulator: EmulatorServer
+) -> None:
+    emulator.config(openai_retryable_row_share=1.0)
+    done = wait_for(http, batch_of(http, [chat_line("a", "hi")])["id"])
+
+    assert done["output_file_id"] is None
+    assert done["request_counts"] == {"total": 1, "completed": 0, "failed": 1}
+    [row] = lines(http, done["error_file_id"])
+    assert row["custom_id"] == "a" and row["error"] is None
+    assert row["response"]["status_code"] == 500
+    assert row["response"]["request_id"].startswith("req_")
+    assert row["response"]["body"] == {
+        "error": {
+            "message": "The server had an error while processing your request. Sorry about that!",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+    }
+
+
+def test_the_retryable_share_holds_for_batches_created_while_it_is_set(
+    http: httpx.Client, emulator: EmulatorServer
+) -> None:
+    emulator.config(pending_seconds=0.5, openai_retryable_row_share=1.0)
+    before = batch_of(http, [chat_line("a", "hi")])
+    emulator.config(openai_retryable_row_share=0.0)
+    after = batch_of(http, [chat_line("b", "hi")])
+
+    assert wait_for(http, before["id"])["request_counts"]["failed"] == 1
+    assert wait_for(http, after["id"])["request_counts"]["failed"] == 0
+
+
+def test_a_row_a_cancelled_batch_never_answered_still_fails_once_later(
+    http: httpx.Client, emulator: EmulatorServer
+) -> None:
+    emulator.config(pending_seconds=5, openai_retryable_row_share=1.0)
+    cancelled = batch_of(http, [chat_line("a", "hi")])
+    http.post(f"/v1/batches/{cancelled['id']}/cancel", headers=AUTH)
+    assert wait_for(http, cancelled["id"])["status"] == "cancelled"
+    emulator.config(pending_seconds=0)
+
+    first = wait_for(http, batch_of(http, [chat_line("a", "hi")])["id"])
+    second = wait_for(http, batch_of(http, [chat_line("a", "hi")])["id"])
+
+    assert first["request_counts"] == {"total": 1, "completed": 0, "failed": 1}
+    assert second["request_counts"] == {"total": 1, "completed": 1, "failed": 0}

@@ -31,6 +31,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--s3-endpoint-url", default=None, help="S3-compatible server for Bedrock jobs.")
     parser.add_argument("--gcs-endpoint-url", default=None, help="Cloud Storage server for Vertex AI jobs.")
     parser.add_argument("--aws-region", default="us-east-1")
+    parser.add_argument(
+        "--openai-retryable-row-share",
+        type=float,
+        default=0.0,
+        help="Share of OpenAI batch rows failing once with a retryable server error (see openai/transient.py).",
+    )
     parser.add_argument("--log-level", default="warning")
     return parser.parse_args(argv)
 
@@ -48,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         s3_endpoint_url=args.s3_endpoint_url,
         gcs_endpoint_url=args.gcs_endpoint_url,
         aws_region=args.aws_region,
+        openai_retryable_row_share=args.openai_retryable_row_share,
     )
     uvicorn.run(create_app(config), host=args.host, port=args.port, log_level=args.log_level)
 

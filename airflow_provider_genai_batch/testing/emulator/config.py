@@ -67,3 +67,10 @@ class EmulatorConfig(BaseModel):
     vertex_hold_state: VertexHoldState | None = Field(
         default=None, description="Vertex jobs created from now on stay in this state once they leave PENDING."
     )
+    openai_retryable_row_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="OpenAI batches created from now on fail this share of their rows (chosen by custom_id) with a "
+        "500 server_error, once per custom_id: a later batch answers it (see openai/transient.py).",
+    )

@@ -123,6 +123,8 @@ class EmulatorServer(LoopbackService):
         if cfg.gcs_endpoint_url is not None:
             cmd += ["--gcs-endpoint-url", cfg.gcs_endpoint_url]
         cmd += ["--aws-region", cfg.aws_region]
+        if cfg.openai_retryable_row_share:
+            cmd += ["--openai-retryable-row-share", str(cfg.openai_retryable_row_share)]
         return cmd
 
     def start(self) -> EmulatorServer:

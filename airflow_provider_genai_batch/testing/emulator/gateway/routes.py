@@ -35,6 +35,8 @@ from airflow_provider_genai_batch.testing.emulator.gateway.validation import (
 from airflow_provider_genai_batch.testing.emulator.gateway.wire import (
     GatewayError,
     NativeError,
+    check_declared_size,
+    check_read_size,
     extra_fields,
     gateway_error,
     read_body,
@@ -123,6 +125,7 @@ def raw_states(request: Request) -> bool:
 @router.post(PREFIX + "/upload/{version:google_api_version}/files")
 async def upload(request: Request, version: str) -> Response:
     """Start an upload session, or (``?upload_id=``) receive its bytes in one POST and store them."""
+    check_declared_size(request)
     upload_id = request.query_params.get("upload_id")
     if upload_id:
         return await receive_upload(request, upload_id)
@@ -173,9 +176,12 @@ async def receive_upload(request: Request, upload_id: str) -> Response:
         raise gateway_error(400, f'upload session not found for id "{upload_id}"')
     check_single_post(request)
     path = emulator_state(request).store.root / "uploads" / f"gateway-{secrets.token_hex(8)}"
+    size = 0
     try:
         with path.open("wb") as spool:
             async for chunk in request.stream():
+                size += len(chunk)
+                check_read_size(size)
                 spool.write(chunk)
         async with target_for(request, session.target, session.key) as target:
             record = await target.upload(path, session.display_name, session.mime_type)
@@ -218,6 +224,7 @@ async def delete_file(request: Request, version: str, file_ref: str) -> dict[str
 @router.post(PREFIX + "/{version:google_api_version}/models/{model_action:path}")
 async def create_batch(request: Request, version: str, model_action: str) -> dict[str, Any]:
     """``models/<m>:batchGenerateContent``: the envelope becomes the target's create call."""
+    check_declared_size(request)
     model, _, action = model_action.rpartition(":")
     if action != "batchGenerateContent" or not model:
         raise gateway_error(404, f"the emulated gateway serves only batch creation, not {model_action!r}")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from airflow_provider_genai_batch.testing.emulator.common import (
     EmulatorError,
@@ -74,6 +74,35 @@ class NativeError(GatewayError):
         return JSONResponse(body, status_code=self.code)
 
 
+MAX_BODY_BYTES = 100 * 1024**2
+"""The most one request body may hold (``max_request_body_size_mb``: 100 by default), for every route alike."""
+
+
+class BodyTooLarge(GatewayError):
+    """A body over :data:`MAX_BODY_BYTES`: refused by the HTTP server before any handler, in plain text."""
+
+    def __init__(self) -> None:
+        """Always 413."""
+        super().__init__(413, "Request Entity Too Large")
+
+    def response(self) -> Response:
+        """The server's own answer, not an API envelope."""
+        return PlainTextResponse(self.message, status_code=self.code)
+
+
+def check_declared_size(request: Request) -> None:
+    """Refuse a body whose declared length is over :data:`MAX_BODY_BYTES`, before reading it."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BodyTooLarge()
+
+
+def check_read_size(size: int) -> None:
+    """Refuse a body once :data:`MAX_BODY_BYTES` of it have been exceeded (one sent without a length)."""
+    if size > MAX_BODY_BYTES:
+        raise BodyTooLarge()
+
+
 def gateway_error(code: int, message: str) -> GatewayError:
     """An error as the facade renders one."""
     return GatewayError(code, message)
@@ -86,7 +115,9 @@ JSON_BODY = JsonBodyErrors(
 
 
 async def read_body(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object; an empty body counts as {}."""
+    """The request body as a JSON object; an empty body counts as {}; one over :data:`MAX_BODY_BYTES` is refused."""
+    check_declared_size(request)
+    check_read_size(len(await request.body()))
     return await read_json_object(request, JSON_BODY)
 
 

@@ -6,8 +6,8 @@ input validated while the batch is `validating` (a bad file ends `failed` with `
 Results come as two files, output and error, in a shuffled order: clients must join on custom_id.
 
 Modules: `wire` (bodies and errors), `validation` (what is rejected), `answers` (each batchable
-endpoint's answer from the fake model), `results` (the output and error files), `lifecycle`
-(statuses over time) and `routes` (the endpoints).
+endpoint's answer from the fake model), `transient` (rows that fail once with a retryable server error),
+`results` (the output and error files), `lifecycle` (statuses over time) and `routes` (the endpoints).
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_genai_batch.testing.emulator import responses
-from airflow_provider_genai_batch.testing.emulator.common import openai_error_body, stable_token
+from airflow_provider_genai_batch.testing.emulator.common import openai_error_body
 from airflow_provider_genai_batch.testing.emulator.openai.validation import embedding_texts
-from airflow_provider_genai_batch.testing.emulator.openai.wire import ALPHANUMERIC
+from airflow_provider_genai_batch.testing.emulator.openai.wire import ALPHANUMERIC, row_token
 
 DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
 MODERATION_CATEGORIES = (
@@ -100,7 +100,7 @@ def answer_chat(body: dict[str, Any], seed: str, created: int) -> Answer:
         return row_error_answer(outcome)
     outcome, cut = responses.limit_tokens(outcome, token_limit(body, "max_completion_tokens", "max_tokens"))
     completion = {
-        "id": "chatcmpl-" + stable_token("chatcmpl:" + seed, 29, ALPHANUMERIC),
+        "id": "chatcmpl-" + row_token("chatcmpl:" + seed, 29, ALPHANUMERIC),
         "object": "chat.completion",
         "created": created,
         "model": model,
@@ -191,7 +191,7 @@ def answer_completions(body: dict[str, Any], seed: str, created: int) -> Answer:
         prompt_tokens += outcome.prompt_tokens
         completion_tokens += outcome.completion_tokens
     completion = {
-        "id": "cmpl-" + stable_token("cmpl:" + seed, 29, ALPHANUMERIC),
+        "id": "cmpl-" + row_token("cmpl:" + seed, 29, ALPHANUMERIC),
         "object": "text_completion",
         "created": created,
         "model": model,
@@ -253,14 +253,14 @@ def answer_responses(body: dict[str, Any], seed: str, created: int) -> Answer:
     outcome, cut = responses.limit_tokens(outcome, limit)
     status = "incomplete" if cut else "completed"
     message = {
-        "id": "msg_" + stable_token("msg:" + seed, 48),
+        "id": "msg_" + row_token("msg:" + seed, 48),
         "type": "message",
         "status": status,
         "role": "assistant",
         "content": [{"type": "output_text", "text": outcome.text, "annotations": [], "logprobs": []}],
     }
     answer = {
-        "id": "resp_" + stable_token("resp:" + seed, 48),
+        "id": "resp_" + row_token("resp:" + seed, 48),
         "object": "response",
         "created_at": created,
         "status": status,
@@ -339,7 +339,7 @@ def answer_moderations(body: dict[str, Any], seed: str, created: int) -> Answer:
         )
     model = body.get("model")
     answer = {
-        "id": "modr-" + stable_token("modr:" + seed, 29, ALPHANUMERIC),
+        "id": "modr-" + row_token("modr:" + seed, 29, ALPHANUMERIC),
         "model": model if isinstance(model, str) and model else DEFAULT_MODERATION_MODEL,
         "results": results,
     }

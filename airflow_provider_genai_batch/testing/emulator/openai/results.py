@@ -13,14 +13,15 @@ from typing import Any
 import msgspec
 
 from airflow_provider_genai_batch.testing.emulator import progress
-from airflow_provider_genai_batch.testing.emulator.common import stable_token
 from airflow_provider_genai_batch.testing.emulator.openai.answers import Answer, answer_request
+from airflow_provider_genai_batch.testing.emulator.openai.transient import TransientFailures
 from airflow_provider_genai_batch.testing.emulator.openai.validation import BATCH_FILE_TTL_SECONDS
 from airflow_provider_genai_batch.testing.emulator.openai.wire import (
     PROVIDER,
     OpenAIFile,
     OpenAIResults,
     new_file_id,
+    row_token,
 )
 from airflow_provider_genai_batch.testing.emulator.store import JobRecord, LineWriter, Store
 
@@ -44,11 +45,11 @@ def request_output(job: JobRecord, custom_id: Any, answer: Answer | None, error:
     if answer is not None:
         response = {
             "status_code": answer.status_code,
-            "request_id": "req_" + stable_token("req:" + seed, 32),
+            "request_id": "req_" + row_token("req:" + seed, 32),
             "body": answer.body,
         }
     row = {
-        "id": "batch_req_" + stable_token("batch_req:" + seed, 32),
+        "id": "batch_req_" + row_token("batch_req:" + seed, 32),
         "custom_id": custom_id,
         "response": response,
         "error": error,
@@ -79,7 +80,8 @@ def materialise(
     """Answer a batch's requests in processing order into an output and an error file.
 
     The first `done` requests (all when None) are answered; the others end in the error file with
-    `stop_code` (batch_cancelled or batch_expired). Empty files are not kept.
+    `stop_code` (batch_cancelled or batch_expired). Rows of the batch's retryable share fail once (see
+    `transient`). Empty files are not kept.
     """
     if job.input_path is None:
         raise ValueError(f"batch {job.job_id} has no input")
@@ -91,6 +93,7 @@ def materialise(
     input_tokens = output_tokens = 0
     created = int(time.time())
     stop_message = CANCELLED_ROW_MESSAGE if stop_code == "batch_cancelled" else EXPIRED_ROW_MESSAGE
+    transient = TransientFailures(store, job)
     try:
         for position, (_, line) in enumerate(progress.shuffled_lines(job.input_path, job.job_id)):
             entry = decode_entry(line)
@@ -99,7 +102,7 @@ def materialise(
                 err_writer.write(request_output(job, custom_id, None, {"code": stop_code, "message": stop_message}))
                 continue
             seed = f"{job.job_id}:{custom_id}"
-            answer = answer_request(job.extra["endpoint"], entry.get("body"), seed, created)
+            answer = transient.apply(custom_id, answer_request(job.extra["endpoint"], entry.get("body"), seed, created))
             if answer.status_code == 200:
                 out_writer.write(request_output(job, custom_id, answer, None))
                 succeeded += 1
@@ -111,6 +114,7 @@ def materialise(
     finally:
         out_digest = out_writer.close()
         err_digest = err_writer.close()
+    transient.record(job)
     now = time.time()
     ttl = job.extra.get("output_expires_after") or BATCH_FILE_TTL_SECONDS
     kept: list[OpenAIFile | None] = []

@@ -14,6 +14,7 @@ from starlette.responses import FileResponse, Response
 
 from airflow_provider_genai_batch.testing.emulator import progress
 from airflow_provider_genai_batch.testing.emulator.common import past_cursor, take_page
+from airflow_provider_genai_batch.testing.emulator.openai import transient
 from airflow_provider_genai_batch.testing.emulator.openai.lifecycle import (
     control_state_name,
     observe,
@@ -264,6 +265,7 @@ async def create_batch(request: Request, state: StateDep) -> dict[str, Any]:
             "validation_errors": errors,
             "output_expires_after": create.output_ttl,
             "store": store,
+            transient.SHARE_KEY: config.openai_retryable_row_share,
         },
     )
     store.add_job(job)
