@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `make demo`: start the bundled emulator, run the nightly example DAG end to end with `airflow dags test`
-# on SQLite, print where the results are and the manifest, and stop the emulator.
+# `make demo`: start the bundled emulator, print the dry-run plan of the split-and-retry example (250,000
+# OpenAI requests: its export, dry run and budget check run, its submit and report do not), then run the
+# nightly example DAG end to end with `airflow dags test` on SQLite, print where the results are and the
+# manifest, and stop the emulator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -33,8 +35,25 @@ PY
 echo "emulator on http://127.0.0.1:$PORT (log: $DEMO/emulator.log)"
 
 export AIRFLOW_CONN_GEMINI_BATCH_DEFAULT="{\"conn_type\": \"genaigemini\", \"host\": \"http://127.0.0.1:$PORT\", \"password\": \"demo-key\"}"
+export AIRFLOW_CONN_OPENAI_BATCH_DEFAULT="{\"conn_type\": \"genaiopenai\", \"host\": \"http://127.0.0.1:$PORT/openai/v1\", \"password\": \"demo-key\"}"
 DAY=2026-11-20
 "$BIN/airflow" db migrate >"$DEMO/db-migrate.log" 2>&1
+
+# The dry run: what the split-and-retry example would send, and its estimated input cost, before paying.
+"$BIN/airflow" dags test genai_batch_split_and_retry "$DAY" --mark-success-pattern '^(submit|report)$' \
+    >"$DEMO/dry-run.log" 2>&1 || {
+    tail -n 60 "$DEMO/dry-run.log"; echo "dry run failed; full log: $DEMO/dry-run.log"; exit 1;
+}
+PLAN=$(ls "$GENAI_BATCH_EXAMPLES_DIR"/split_and_retry/"$DAY"/*/plan.txt)
+echo
+echo "dry run of genai_batch_split_and_retry (log: $DEMO/dry-run.log; plan: $PLAN):"
+cat "$PLAN"
+"$BIN/python" - "$PORT" <<'PY'
+import json, sys, urllib.request
+log = json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/_emulator/requests"))["requests"]
+print(f"API requests the emulator received during the dry run: {len(log)}")
+PY
+echo
 "$BIN/airflow" dags test genai_batch_gemini_nightly "$DAY" >"$DEMO/dags-test.log" 2>&1 || {
     tail -n 60 "$DEMO/dags-test.log"; echo "demo DAG failed; full log: $DEMO/dags-test.log"; exit 1;
 }
