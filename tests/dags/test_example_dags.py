@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ def test_every_example_dag_file_is_covered_by_a_test() -> None:
         "gemini_embeddings.py",
         "gemini_inline.py",
         "gemini_nightly.py",
+        "split_and_retry.py",
         "vertex_batch.py",
     ]
 
@@ -243,10 +245,25 @@ def assert_run_landed_without_a_logical_date(dag_runner: DagRunner, folder: str,
     assert written and not [path for path in written if "None" in path]
 
 
+RUN_WITHOUT_LOGICAL_DATE = ("genai_batch_gemini_nightly", "genai_batch_cross_provider", "genai_batch_vertex")
+"""The examples run again without a logical date: one per way a run names what it writes (a folder of files, a
+folder per provider, a BigQuery table). Every other example names its output through the same ``_runs`` macros,
+which the test below holds them to."""
+RUN_DATE_NAMES = re.compile(r"\b(logical_date|execution_date|data_interval_(start|end)|ds|ds_nodash|ts|ts_nodash)\b")
+
+
+@pytest.mark.parametrize("dag_file", EXAMPLE_DAG_FILES)
+def test_an_example_dag_names_its_runs_only_through_the_run_macros(dag_file: str) -> None:
+    source = (REPO / "dags_examples" / dag_file).read_text()
+
+    assert not RUN_DATE_NAMES.findall(source), "a run without a logical date has none of these: use _runs' macros"
+    assert "run_folder" in source or "run_day" in source
+
+
 @pytest.mark.parametrize(
     ("dag_id", "folder"),
-    [(dag_id, folder) for dag_id, folder in OUTPUT_FOLDERS.items() if dag_id != "genai_batch_bedrock"],
-    ids=[dag_id for dag_id in OUTPUT_FOLDERS if dag_id != "genai_batch_bedrock"],
+    [(dag_id, OUTPUT_FOLDERS[dag_id]) for dag_id in RUN_WITHOUT_LOGICAL_DATE],
+    ids=list(RUN_WITHOUT_LOGICAL_DATE),
 )
 def test_an_example_dag_run_without_a_logical_date_lands_its_results_in_a_folder_of_its_own(
     dag_runner: DagRunner, dag_id: str, folder: str
