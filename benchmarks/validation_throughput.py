@@ -90,7 +90,11 @@ def time_prepare(path: Path, provider: str, *, repeat: int) -> tuple[float, floa
     try:
         for _ in range(repeat):
             for schema_check in (False, True):
-                gemini_line.check_request = check_request if schema_check else (lambda request, message: None)
+                gemini_line.check_request = (
+                    check_request
+                    if schema_check
+                    else (lambda request, message=None, *, path="request", vertex=False: None)
+                )
                 start = time.perf_counter()
                 prepared = prepare_input(str(path), unlimited(provider), model=MODELS[provider], embeddings=False)
                 best[schema_check] = min(best[schema_check], time.perf_counter() - start)
