@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,12 +21,7 @@ from airflow_provider_genai_batch.parts import SplitLimits
 MODEL = "gpt-4o-mini"
 
 
-@pytest.fixture(autouse=True)
-def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "spool"
-    path.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("spool_dir")
 
 
 def gemini_line(key: str, text: str = "hello") -> bytes:

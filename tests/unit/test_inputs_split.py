@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,12 +36,7 @@ class SmallOpenAIDialect(OpenAIDialect):
     limits: ClassVar[ProviderLimits] = ProviderLimits(max_requests=3, max_file_bytes=200 * 1024**2)
 
 
-@pytest.fixture(autouse=True)
-def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "spool"
-    path.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("spool_dir")
 
 
 @pytest.fixture

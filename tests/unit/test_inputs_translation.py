@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,15 +42,6 @@ def no_airflow_connection(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(BaseHook, "get_connection", refuse)
     monkeypatch.setattr(BaseHook, "aget_connection", refuse)
-
-
-@pytest.fixture
-def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Where prepare_input's temporary spool files go during the test."""
-    path = tmp_path / "spool"
-    path.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(path))
-    return path
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import tempfile
-from pathlib import Path
 
 import pytest
 
@@ -13,12 +11,7 @@ from airflow_provider_genai_batch.parts import PartWriter, SplitLimits
 HEADER = b'["openai","gpt-4o-mini",false]\n'
 
 
-@pytest.fixture(autouse=True)
-def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "spool"
-    path.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("spool_dir")
 
 
 def line(number: int) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,13 +58,7 @@ def no_airflow_connection(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tupl
     assert reads == [], "an Airflow connection was read"
 
 
-@pytest.fixture(autouse=True)
-def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Where this test's temporary spool files go, to check they are removed."""
-    path = tmp_path / "spool"
-    path.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("spool_dir")
 
 
 @pytest.fixture

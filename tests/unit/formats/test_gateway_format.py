@@ -340,15 +340,6 @@ def test_a_list_too_big_to_go_inline_to_a_gemini_target_is_uploaded_as_gemini_li
         prepared.cleanup()
 
 
-@pytest.fixture
-def spool_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Local spool files go here, so a test can see that none is left behind."""
-    spools = tmp_path / "spools"
-    spools.mkdir()
-    monkeypatch.setattr("tempfile.tempdir", str(spools))
-    return spools
-
-
 # --- states --------------------------------------------------------------------------------------------
 
 
