@@ -178,21 +178,39 @@ def _land_round(
     sent = sum(part.request_count for part in parts)
     round_ref = ref.model_copy(update={"keys_uri": keys_uri, "request_count": sent, "parts": None})
     stand_in = BatchJob(name=ref.job_name, provider=ref.provider)
+    starts = _starts(parts)
     rows = chain.from_iterable(
-        _part_rows(hook, jobs[part.index], tallies[part.index]) for part in parts if part.index in jobs
+        _part_rows(hook, jobs[part.index], tallies[part.index], start)
+        for part, start in zip(parts, starts, strict=True)
+        if part.index in jobs
     )
     unanswered = _by_part(parts, jobs)
     return land_files(rows, stand_in, round_ref, target, hook.dialect.provider_key, None, unanswered, lineage=final)
 
 
-def _part_rows(hook: BatchHook[Any], job: BatchJob, tally: UsageTally) -> Iterator[ResultRow]:
-    """One part's rows, redacted and counted for usage as they pass."""
+def _part_rows(hook: BatchHook[Any], job: BatchJob, tally: UsageTally, start: int) -> Iterator[ResultRow]:
+    """One part's rows, redacted and counted for usage as they pass.
+
+    A row without its key carries its index in the part's output (``ResultRow.position``); ``start``, the
+    part's first position in the round's keys, makes it an index there.
+    """
     redact = hook.redact
     add = tally.add_row
     for row in hook.iter_results(job):
         row = redacted_row(row, redact)
+        if row.position is not None:
+            row.position += start
         add(row)
         yield row
+
+
+def _starts(parts: Sequence[PartRef]) -> list[int]:
+    """The 0-based position, in its round's keys, of each part's first request (parts in plan order)."""
+    starts, start = [], 0
+    for part in parts:
+        starts.append(start)
+        start += part.request_count
+    return starts
 
 
 def _by_part(parts: Sequence[PartRef], jobs: Mapping[int, BatchJob]) -> Unanswered:

@@ -130,6 +130,21 @@ def test_a_three_part_group_lands_one_results_file_with_the_input_keys_in_input_
     assert manifest.replaced_uri is None and not (out / REPLACED_FILE).exists()
 
 
+def test_rows_without_their_key_are_placed_by_their_index_within_their_own_part(tmp_path: Path, out: ObjectStoragePath):
+    hook = FakeBatchHook()
+    for index in range(3):
+        keyless = [answered(key) for key in KEYS[3 * index : 3 * index + 3]]
+        for position, row in enumerate(keyless):
+            row.key, row.position = None, position
+        add(hook, index, keyless)
+
+    manifest = land(hook, group(tmp_path, part(0), part(1), part(2)), out)
+
+    rows = [json.loads(line) for line in (tmp_path / "results" / RESULTS_FILE).read_text().splitlines()]
+    assert [(row["key"], row["text"]) for row in rows] == [(key, f"answer {key}") for key in KEYS]
+    assert manifest.counts.succeeded == len(KEYS) and manifest.counts.unmatched == 0
+
+
 def test_an_expired_part_leaves_its_own_unanswered_rows_expired_and_another_parts_missing(
     tmp_path: Path, hook: FakeBatchHook, out: ObjectStoragePath
 ):
