@@ -38,7 +38,7 @@ from airflow_provider_genai_batch.plan import build_plan
 from airflow_provider_genai_batch.polling import DEFAULT_MAX_POLL_FAILURES
 from airflow_provider_genai_batch.prices import price_table
 from airflow_provider_genai_batch.retryable import follow_up_keys
-from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
+from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource, is_table_uri
 
 DRY_RUN_ERRORS = 1000
 """The most input problems a dry run collects (and lists); it counts them all."""
@@ -232,8 +232,12 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             )
         if dry_run:
             return self._dry_run(context, hook)
+        if self.retry_failed_rows:
+            self._check_one_job_per_table(hook, "retry_failed_rows sends failed rows again as further jobs")
         prepared = self._prepare(hook)
         try:
+            if len(prepared.parts) > 1:
+                self._check_one_job_per_table(hook, f"the input goes as {len(prepared.parts)} jobs")
             if len(prepared.parts) > 1 or self.retry_failed_rows:
                 ref = self._submit_group(context, hook, key, prepared, force)
             else:
@@ -544,6 +548,16 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             max_concurrent_jobs=self.max_concurrent_jobs,
             force=force,
         )
+
+    def _check_one_job_per_table(self, hook: BatchHook[Any], why: str) -> None:
+        """Refuse, before anything is uploaded, several jobs writing their output to one table."""
+        destination = self._destination()
+        if is_table_uri(destination):
+            raise InputValidationError(
+                f"{why}, but the destination {destination} is one table, which one {hook.provider} job writes: "
+                "give a gs:// destination (each job writes a folder of its own under it), or keep the input within "
+                "one job's limits without retry_failed_rows"
+            )
 
     def _check_can_wait(self, prepared: PreparedInput) -> None:
         """Refuse, before anything is uploaded, parts that would wait for a slot but cannot be created later."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
 from airflow_provider_genai_batch.inputs import prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
@@ -143,3 +143,42 @@ def test_a_job_ref_written_before_destinations_existed_still_parses():
 
 def test_destination_and_land_table_results_are_templated():
     assert {"destination", "land_table_results"} <= set(GenAIBatchSubmitOperator.template_fields)
+
+
+def test_an_input_split_into_several_jobs_is_refused_before_upload_when_they_would_write_to_one_table(
+    fake_hook: FakeBatchHook, storage: FakeStorage, ti: FakeTI, input_jsonl: Path
+):
+    operator = submit_op(str(input_jsonl), destination="bq://project.dataset.predictions", max_requests_per_job=2)
+
+    with pytest.raises(InputValidationError, match="the input goes as 2 jobs, but the destination") as err:
+        operator.execute(make_context(ti))
+
+    assert "bq://project.dataset.predictions is one table" in str(err.value)
+    assert fake_hook.uploads == []
+    assert fake_hook.created == []
+
+
+def test_follow_up_rounds_are_refused_before_the_input_is_read_when_they_would_write_to_the_same_table(
+    fake_hook: FakeBatchHook, storage: FakeStorage, ti: FakeTI, tmp_path: Path
+):
+    operator = submit_op(
+        str(tmp_path / "unread.jsonl"),
+        destination="bq://project.dataset.predictions",
+        retry_failed_rows=1,
+        wait_for_completion=True,
+        output_uri=str(tmp_path / "out"),
+    )
+
+    with pytest.raises(InputValidationError, match="retry_failed_rows sends failed rows again as further jobs"):
+        operator.execute(make_context(ti))
+
+    assert fake_hook.created == []
+
+
+def test_an_input_split_into_several_jobs_may_write_under_one_storage_destination(
+    fake_hook: FakeBatchHook, storage: FakeStorage, ti: FakeTI, input_jsonl: Path
+):
+    ref = submit_op(str(input_jsonl), destination=DESTINATION, max_requests_per_job=2).execute(make_context(ti))
+
+    assert [created["spec"].destination for created in fake_hook.created] == [DESTINATION, DESTINATION]
+    assert len(BatchJobRef.parse(ref).job_names()) == 2
