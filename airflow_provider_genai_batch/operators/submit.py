@@ -44,6 +44,9 @@ DRY_RUN_ERRORS = 1000
 """The most input problems a dry run collects (and lists); it counts them all."""
 DRY_RUN_PLAN_XCOM_KEY = "dry_run_plan"
 """The XCom key a dry run that found problems in its input pushes its plan under, before it fails."""
+MAX_PARTS = 1_000
+"""The most jobs one task splits an input into: its job ref travels in XCom and trigger kwargs, and every job is
+polled each interval."""
 LIMIT_PARAMS = ("max_requests_per_job", "max_bytes_per_job", "max_input_tokens_per_job")
 ROUND_KEYS_FILE = "input_keys.round-{round}.jsonl"
 """The keys a follow-up round sent again, under ``output_uri``, in input order."""
@@ -232,12 +235,12 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             )
         if dry_run:
             return self._dry_run(context, hook)
-        if self.retry_failed_rows:
-            self._check_one_job_per_table(hook, "retry_failed_rows sends failed rows again as further jobs")
+        if self.retry_failed_rows and (problem := self._jobs_problem(hook, 1)) is not None:
+            raise problem  # before the input is read
         prepared = self._prepare(hook)
         try:
-            if len(prepared.parts) > 1:
-                self._check_one_job_per_table(hook, f"the input goes as {len(prepared.parts)} jobs")
+            if (problem := self._jobs_problem(hook, len(prepared.parts))) is not None:
+                raise problem
             if len(prepared.parts) > 1 or self.retry_failed_rows:
                 ref = self._submit_group(context, hook, key, prepared, force)
             else:
@@ -549,15 +552,28 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             force=force,
         )
 
-    def _check_one_job_per_table(self, hook: BatchHook[Any], why: str) -> None:
-        """Refuse, before anything is uploaded, several jobs writing their output to one table."""
-        destination = self._destination()
-        if is_table_uri(destination):
-            raise InputValidationError(
-                f"{why}, but the destination {destination} is one table, which one {hook.provider} job writes: "
-                "give a gs:// destination (each job writes a folder of its own under it), or keep the input within "
-                "one job's limits without retry_failed_rows"
+    def _jobs_problem(self, hook: BatchHook[Any], parts: int) -> InputValidationError | None:
+        """Why the input cannot go as ``parts`` jobs (plus follow-up rounds, with ``retry_failed_rows``), or None.
+
+        Too many jobs for one task, or several jobs writing their output to one table.
+        """
+        if parts > MAX_PARTS:
+            return InputValidationError(
+                f"the input would go as {parts:,} jobs, over the {MAX_PARTS:,} one task submits (its job ref travels "
+                "in XCom and the trigger polls every job): raise max_requests_per_job, max_bytes_per_job or "
+                "max_input_tokens_per_job, or split the input over mapped tasks"
             )
+        destination = self._destination()
+        if not is_table_uri(destination) or (parts <= 1 and not self.retry_failed_rows):
+            return None
+        why = (
+            f"the input goes as {parts} jobs" if parts > 1 else "retry_failed_rows sends failed rows again as more jobs"
+        )
+        return InputValidationError(
+            f"{why}, but the destination {destination} is one table, which one {hook.provider} job writes: give a "
+            "gs:// destination (each job writes a folder of its own under it), or keep the input within one job's "
+            "limits without retry_failed_rows"
+        )
 
     def _check_can_wait(self, prepared: PreparedInput) -> None:
         """Refuse, before anything is uploaded, parts that would wait for a slot but cannot be created later."""
@@ -619,12 +635,14 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         """Validate, translate and split; log and return the plan. Nothing is looked up, uploaded or created."""
         prepared = self._prepare(hook, collect_errors=DRY_RUN_ERRORS, estimate_tokens=True)
         try:
+            problem = self._jobs_problem(hook, len(prepared.parts))
+            extra = [problem] if problem is not None else []
             plan = build_plan(
                 hook.provider,
                 self.model,
                 prepared.parts,
-                prepared.errors,
-                prepared.errors_total,
+                [*prepared.errors, *extra],
+                prepared.errors_total + len(extra),
                 price_table(hook.provider, self.batch_prices, hook.settings.batch_prices),
             )
         finally:

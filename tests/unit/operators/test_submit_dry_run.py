@@ -7,6 +7,7 @@ import json
 import pytest
 
 from airflow_provider_genai_batch.errors import InputValidationError
+from airflow_provider_genai_batch.operators import submit as submit_module
 from airflow_provider_genai_batch.prices import shipped_table
 
 from .conftest import OPENAI_MODEL, Task, lines, requests, submit, write_input
@@ -54,3 +55,27 @@ def test_a_dry_run_of_an_input_with_bad_lines_lists_every_problem_with_its_line_
     assert plan["errors_total"] == 3
     assert "line 2" in str(raised.value) and "line 6" in str(raised.value)
     json.dumps(plan)
+
+
+def test_a_dry_run_lists_an_input_that_would_go_as_more_jobs_than_one_task_submits(provider, tmp_path, monkeypatch):
+    monkeypatch.setattr(submit_module, "MAX_PARTS", 2)
+    task = Task()
+
+    with pytest.raises(InputValidationError, match="would go as 3 jobs, over the 2 one task submits"):
+        submit(write_input(tmp_path / "in.jsonl", lines(5)), max_requests_per_job=2, dry_run=True).execute(
+            task.try_context()
+        )
+
+    assert requests(provider) == []
+    assert len(task.xcom[("submit", -1, "dry_run_plan")]["parts"]) == 3
+
+
+def test_an_input_that_would_go_as_more_jobs_than_one_task_submits_is_refused_before_upload(
+    provider, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(submit_module, "MAX_PARTS", 2)
+
+    with pytest.raises(InputValidationError, match="raise max_requests_per_job"):
+        submit(write_input(tmp_path / "in.jsonl", lines(5)), max_requests_per_job=2).execute(Task().try_context())
+
+    assert requests(provider) == []

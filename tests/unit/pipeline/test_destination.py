@@ -169,7 +169,7 @@ def test_follow_up_rounds_are_refused_before_the_input_is_read_when_they_would_w
         output_uri=str(tmp_path / "out"),
     )
 
-    with pytest.raises(InputValidationError, match="retry_failed_rows sends failed rows again as further jobs"):
+    with pytest.raises(InputValidationError, match="retry_failed_rows sends failed rows again as more jobs"):
         operator.execute(make_context(ti))
 
     assert fake_hook.created == []
