@@ -6,7 +6,7 @@ own spool file and fingerprint (the same header line the whole input's fingerpri
 part's lines), so an input that fits in one part has the whole input's fingerprint. Parts sent inline are
 held to the byte limit as the create body that carries them: each line plus its wrapping, plus the envelope.
 A part may not hold fewer than ``min_requests``: when the last one would, it takes lines from the end of the
-one before.
+one before, which takes what it then lacks from the one before it, and so on.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -144,7 +144,9 @@ class PartWriter:
         self._whole = whole
         self.parts: list[SpooledPart] = []
         self._tail: deque[int] = deque(maxlen=limits.min_requests)
-        self._previous_tail: deque[int] = deque()
+        self._tails: list[tuple[int, ...] | None] = []
+        """Per closed part, for the rebalance: the line numbers of its last ``min_requests`` lines, or None when
+        its lines are numbered without a gap (no line between them was left out)."""
         self._sink: IO[bytes] | None = None
         unlimited = sys.maxsize
         self._max_requests = unlimited if limits.max_requests is None else limits.max_requests
@@ -219,7 +221,10 @@ class PartWriter:
                 f"{self.limits.min_requests:,} one job needs: raise the per-part limits"
             )
         self._close_part()
-        self._previous_tail, self._tail = self._tail, deque(maxlen=self.limits.min_requests)
+        if self._keep_tail:
+            gapless = self._last - self._first + 1 == self.count
+            self._tails.append(None if gapless else tuple(self._tail))
+            self._tail.clear()
         self._start_part()
 
     def _close_part(self) -> None:
@@ -244,7 +249,7 @@ class PartWriter:
         return self._whole.copy()
 
     def finish(self) -> list[SpooledPart]:
-        """The parts, the last two rebalanced when the last holds too few; empty when no line was added.
+        """The parts, the last ones rebalanced when the last holds too few; empty when no line was added.
 
         Call it once every line has been added (and hashed into ``whole``).
         """
@@ -259,44 +264,73 @@ class PartWriter:
             self._rebalance()
         return self.parts
 
-    def _rebalance(self) -> None:
-        """Move lines from the end of the second-to-last part to the start of the last, so it has enough."""
-        before, last = self.parts[-2], self.parts[-1]
+    def _shifts(self) -> dict[int, int]:
+        """How many lines move from the end of each part to the start of the next so that every part has the
+        minimum: the last part's shortfall taken from the part before, what that one then lacks from the one
+        before it, and so on (each part before the last holds at least the minimum, so the shortfall shrinks)."""
         minimum = self.limits.min_requests
-        moved = minimum - last.request_count
-        if before.request_count - moved < minimum:
-            raise ValueError(
-                f"the last {before.request_count + last.request_count:,} requests (from line {before.first_line}) "
-                f"cannot make two parts of at least {minimum:,} requests each within the per-part limits: "
-                "raise the per-part limits"
-            )
-        keep = before.request_count - moved
-        first_part = _Rewrite(self._header, _spool_path("input"))
-        second_part = _Rewrite(self._header, _spool_path("input"))
-        try:
-            with before.path.open("rb") as lines:
-                for index, line in enumerate(lines):
-                    (first_part if index < keep else second_part).add(line, self._estimate(line))
-            with last.path.open("rb") as lines:
-                for line in lines:
-                    second_part.add(line, self._estimate(line))
-            first_part.close()
-            second_part.close()
-            tail = self._previous_tail
-            rebalanced_last = second_part.spooled(tail[-moved], last.last_line, self.count_tokens)
-            if not self._within(rebalanced_last):
+        shifts: dict[int, int] = {}
+        shift = minimum - self.parts[-1].request_count
+        index = len(self.parts) - 2
+        while shift > 0:
+            if index < 0:
+                total = sum(part.request_count for part in self.parts)
                 raise ValueError(
-                    f"the last part would hold only {last.request_count:,} requests, fewer than the {minimum:,} one "
-                    f"job needs, and taking more from the part before would take it over the per-part limits: "
-                    "raise them"
+                    f"the {total:,} requests cannot make {len(self.parts):,} parts of at least {minimum:,} requests "
+                    "each within the per-part limits: raise the per-part limits"
+                )
+            shifts[index] = shift
+            shift = max(0, minimum - (self.parts[index].request_count - shift))
+            index -= 1
+        return shifts
+
+    def _rebalance(self) -> None:
+        """Move lines from the end of the parts before the last to the start of the next (see :meth:`_shifts`),
+        rewriting every part that changed, so the last has enough."""
+        shifts = self._shifts()
+        start = min(shifts)
+        old = self.parts[start:]
+        counts = [
+            part.request_count - shifts.get(index, 0) + shifts.get(index - 1, 0)
+            for index, part in enumerate(old, start=start)
+        ]
+        rewrites = [_Rewrite(self._header, _spool_path("input")) for _ in old]
+        try:
+            lines = (line for part in old for line in _read_lines(part.path))
+            try:
+                for rewrite, count in zip(rewrites, counts, strict=True):
+                    for _ in range(count):
+                        line = next(lines)
+                        rewrite.add(line, self._estimate(line))
+                    rewrite.close()
+            finally:
+                lines.close()
+            rebalanced = [
+                rewrite.spooled(
+                    self._line_from_end(index - 1, shifts[index - 1]) if index - 1 in shifts else part.first_line,
+                    self._line_from_end(index, shifts[index] + 1) if index in shifts else part.last_line,
+                    self.count_tokens,
+                )
+                for index, (rewrite, part) in enumerate(zip(rewrites, old, strict=True), start=start)
+            ]
+            if not all(self._within(part) for part in rebalanced):
+                raise ValueError(
+                    f"the last part would hold only {old[-1].request_count:,} requests, fewer than the "
+                    f"{self.limits.min_requests:,} one job needs, and taking more from the parts before would take "
+                    "one over the per-part limits: raise them"
                 )
         except BaseException:
-            first_part.discard()
-            second_part.discard()
+            for rewrite in rewrites:
+                rewrite.discard()
             raise
-        before.path.unlink(missing_ok=True)
-        last.path.unlink(missing_ok=True)
-        self.parts[-2:] = [first_part.spooled(before.first_line, tail[-moved - 1], self.count_tokens), rebalanced_last]
+        for part in old:
+            part.path.unlink(missing_ok=True)
+        self.parts[start:] = rebalanced
+
+    def _line_from_end(self, index: int, place: int) -> int:
+        """The input line number of part ``index``'s ``place``-th line from its end (1: its last)."""
+        tail = self._tails[index]
+        return self.parts[index].last_line - place + 1 if tail is None else tail[-place]
 
     def _within(self, part: SpooledPart) -> bool:
         return not (
@@ -351,6 +385,12 @@ class _Rewrite:
             first_line=first_line,
             last_line=last_line,
         )
+
+
+def _read_lines(path: Path) -> Iterator[bytes]:
+    """The lines of a part's spool, one at a time."""
+    with path.open("rb") as lines:
+        yield from lines
 
 
 def _spool_path(kind: str) -> Path:

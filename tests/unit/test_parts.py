@@ -82,6 +82,38 @@ def test_the_last_two_parts_are_rebalanced_and_both_rewritten():
 def test_a_tail_that_cannot_make_two_parts_of_the_minimum_is_refused():
     writer = write(SplitLimits(max_requests=5, min_requests=4), 7)
 
-    with pytest.raises(ValueError, match=r"the last 7 requests .* cannot make two parts of at least 4"):
+    with pytest.raises(ValueError, match=r"the 7 requests cannot make 2 parts of at least 4"):
+        writer.finish()
+    writer.discard()
+
+
+def test_a_shortfall_the_part_before_cannot_spare_is_taken_from_the_parts_before_it():
+    parts = write(SplitLimits(max_requests=5, min_requests=4), 12).finish()  # cut 5, 5, 2: 4, 4, 4 fits
+
+    assert [part.request_count for part in parts] == [4, 4, 4]
+    assert [(part.first_line, part.last_line) for part in parts] == [(1, 4), (5, 8), (9, 12)]
+    assert [part.path.read_bytes() for part in parts] == [
+        b"".join(line(n) for n in range(first, first + 4)) for first in (1, 5, 9)
+    ]
+    assert [part.fingerprint for part in parts] == [
+        hashlib.sha256(HEADER + part.path.read_bytes()).hexdigest() for part in parts
+    ]
+
+
+def test_lines_moved_across_parts_keep_their_input_line_numbers_past_left_out_lines():
+    writer = PartWriter(HEADER, SplitLimits(max_requests=5, min_requests=4), provider="openai", count_tokens=False)
+    for number in (n for n in range(1, 21) if n not in (5, 6, 7)):  # lines 5-7 were bad and left out
+        writer.add(line(number), number)
+
+    parts = writer.finish()
+
+    assert [(part.first_line, part.last_line) for part in parts] == [(1, 8), (9, 12), (13, 16), (17, 20)]
+    assert parts[0].path.read_bytes() == b"".join(line(n) for n in (1, 2, 3, 4, 8))
+
+
+def test_every_part_but_one_at_the_minimum_cannot_spare_a_line_and_the_input_is_refused():
+    writer = write(SplitLimits(max_requests=4, min_requests=4), 11)
+
+    with pytest.raises(ValueError, match=r"the 11 requests cannot make 3 parts of at least 4 requests each"):
         writer.finish()
     writer.discard()
