@@ -1,0 +1,499 @@
+"""A split input end to end on every provider, against the emulator served in this process: the parts are
+created exactly once, one results file lands whose keys are the input's, in input order, and retries,
+edits and deadlines never mix one part's job with another's content."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from airflow_provider_genai_batch.errors import InputValidationError, JobTimeoutError
+from airflow_provider_genai_batch.hooks.base import BatchHook
+from airflow_provider_genai_batch.idempotency import idempotency_key
+from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
+from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER
+from airflow_provider_genai_batch.testing.emulator.history import InProcessEmulator
+from airflow_provider_genai_batch.testing.s3 import MotoS3Server
+from tests.unit.pipeline.fakes import DictStateStore, FakeTI, canonical_line, write_jsonl
+
+RUN_ID = "manual__2026-01-02T00:00:00+00:00"
+BUCKET = "group-breakage"
+MODELS = {
+    "openai": "gpt-4o-mini",
+    "gemini": "gemini-2.5-flash",
+    "anthropic": "claude-sonnet-4-5",
+    "bedrock": "anthropic.claude-3-haiku-20240307-v1:0",
+    "gateway_gemini": "gemini-2.5-flash",
+    "gateway_openai": "gpt-4o-mini",
+}
+
+
+@pytest.fixture(scope="module")
+def emulator(moto_s3: MotoS3Server) -> Iterator[InProcessEmulator]:
+    with InProcessEmulator(pending_seconds=0, running_seconds=0, s3_endpoint_url=moto_s3.endpoint_url) as server:
+        yield server
+
+
+@pytest.fixture
+def provider(emulator: InProcessEmulator, moto_s3: MotoS3Server, monkeypatch: pytest.MonkeyPatch) -> InProcessEmulator:
+    """An emptied emulator (and S3 bucket), with a connection per provider named as in :data:`MODELS`."""
+    emulator.state.reset()
+    moto_s3.reset()
+    moto_s3.create_bucket(BUCKET)
+    base = emulator.base_url
+    fast = {"retry_max_wait": 0.1}
+    connections: dict[str, dict[str, Any]] = {
+        "openai": {
+            "conn_type": "genaiopenai",
+            "host": f"{base}/openai/v1",
+            "password": "key-0123456789",
+            "extra": fast,
+        },
+        "gemini": {"conn_type": "genaigemini", "host": base, "password": "key-0123456789", "extra": fast},
+        "anthropic": {
+            "conn_type": "genaianthropic",
+            "host": f"{base}/anthropic",
+            "password": "key-0123456789",
+            "extra": fast,
+        },
+        "bedrock": {
+            "conn_type": "genaibedrock",
+            "login": "testing",
+            "password": "testing",
+            "extra": {
+                **fast,
+                "region": "us-east-1",
+                "role_arn": "arn:aws:iam::123456789012:role/BedrockBatch",
+                "input_s3_uri": f"s3://{BUCKET}/input",
+                "output_s3_uri": f"s3://{BUCKET}/output",
+                "endpoint_url": f"{base}/bedrock",
+                "s3_endpoint_url": moto_s3.endpoint_url,
+            },
+        },
+        "gateway_gemini": {
+            "conn_type": "genaigateway",
+            "host": f"{base}/genai",
+            "password": "key-0123456789",
+            "extra": {**fast, "model_provider": "gemini"},
+        },
+        "gateway_openai": {
+            "conn_type": "genaigateway",
+            "host": f"{base}/genai",
+            "password": "key-0123456789",
+            "extra": {**fast, "model_provider": "openai"},
+        },
+    }
+    for conn_id, conn in connections.items():
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    return emulator
+
+
+class Task:
+    """One task instance across tries: its task state store and XCom."""
+
+    def __init__(self) -> None:
+        self.store = DictStateStore()
+        self.xcom: dict[tuple[str, int, str], Any] = {}
+        self.key = idempotency_key("genai_dag", "submit", RUN_ID, -1)
+
+    def try_context(self) -> dict[str, Any]:
+        ti = FakeTI(run_id=RUN_ID, xcom=self.xcom)
+        return {
+            "ti": ti,
+            "dag_run": SimpleNamespace(run_id=RUN_ID, run_after=None),
+            "task_state_store": self.store,
+        }
+
+
+def keyed(count: int, text: str = "hello") -> list[dict[str, Any]]:
+    return [canonical_line(f"k{i:04d}", f"{text} {i}") for i in range(count)]
+
+
+def waiting_submit(conn_id: str, input: Any, output: Path, **kwargs: Any) -> GenAIBatchSubmitOperator:
+    """A submit that waits on its worker (no deferral) and lands into ``output``."""
+    kwargs.setdefault("max_failed_ratio", 1.0)
+    return GenAIBatchSubmitOperator(
+        task_id="submit",
+        conn_id=conn_id,
+        model=MODELS[conn_id],
+        input=input,
+        display_name="nightly",
+        output_uri=str(output),
+        wait_for_completion=True,
+        deferrable=False,
+        poll_interval=0.01,
+        **kwargs,
+    )
+
+
+def landed_rows(output: Path, name: str = "results.jsonl") -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (output / name).read_text().splitlines() if line.strip()]
+
+
+def input_keys(rows: list[dict[str, Any]]) -> list[str]:
+    return [row["key"] for row in rows]
+
+
+PREFIXES = {
+    "openai": "/openai/",
+    "anthropic": "/anthropic/",
+    "gemini": "/v1beta/",
+    "bedrock": "/bedrock/",
+    "gateway_gemini": "/genai/",
+    "gateway_openai": "/genai/",
+}
+"""Where each connection's calls go (a gateway's own calls to its target are logged too, under the target's)."""
+
+
+def creates(emulator: InProcessEmulator, conn_id: str) -> list[dict[str, Any]]:
+    """Every batch create the connection ``conn_id`` sent."""
+    return [
+        entry
+        for entry in emulator.state.request_log
+        if entry["method"] == "POST"
+        and entry["path"].startswith(PREFIXES[conn_id])
+        and entry["path"].endswith(("/batches", ":batchGenerateContent", "/model-invocation-job"))
+    ]
+
+
+def writes(emulator: InProcessEmulator) -> list[dict[str, Any]]:
+    return [entry for entry in emulator.state.request_log if entry["method"] in {"POST", "PUT", "PATCH", "DELETE"}]
+
+
+# --- 1. every provider: one results file, the input's keys in input order -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("conn_id", "count", "per_job", "parts"),
+    [
+        ("openai", 7, 3, 3),
+        ("anthropic", 7, 3, 3),
+        ("gemini", 7, 3, 3),
+        ("gateway_gemini", 7, 3, 3),
+        ("gateway_openai", 7, 3, 3),
+        ("bedrock", 230, 150, 2),
+        ("bedrock", 330, 150, 3),
+    ],
+)
+def test_a_split_file_input_lands_one_results_file_of_the_input_keys_in_input_order(
+    provider, tmp_path, conn_id, count, per_job, parts
+):
+    rows = keyed(count)
+    output = tmp_path / "out"
+    operator = waiting_submit(
+        conn_id, str(write_jsonl(tmp_path / "in.jsonl", rows)), output, max_requests_per_job=per_job
+    )
+
+    manifest = operator.execute(Task().try_context())
+
+    assert [row["key"] for row in landed_rows(output)] == input_keys(rows)
+    assert {row["status"] for row in landed_rows(output)} == {"succeeded"}
+    assert len(manifest["parts"]) == parts == len(creates(provider, conn_id))
+    assert all(p["state"] == "JOB_STATE_SUCCEEDED" for p in manifest["parts"])
+    assert sum(p["request_count"] for p in manifest["parts"]) == count
+    if conn_id == "bedrock":
+        assert all(100 <= p["request_count"] <= per_job for p in manifest["parts"])
+
+
+def test_a_keyless_list_split_into_inline_gemini_parts_lands_each_answer_on_its_own_position(provider, tmp_path):
+    provider.state.config.gemini_drop_inline_metadata = True  # answers come back without their keys
+    items = [{"contents": [{"role": "user", "parts": [{"text": f"question {i}"}]}]} for i in range(7)]
+    output = tmp_path / "out"
+
+    waiting_submit("gemini", items, output, max_requests_per_job=3).execute(Task().try_context())
+
+    rows = landed_rows(output)
+    assert [row["key"] for row in rows] == [str(i) for i in range(7)]
+    assert [row["text"] for row in rows] == [f"Answer to: question {i}" for i in range(7)]
+
+
+# --- 2. a retry re-attaches to what exists and creates only what is missing ---------------------------------
+
+
+class WorkerDied(Exception):
+    """The worker went away between two creates."""
+
+
+@pytest.mark.parametrize("conn_id", ["anthropic", "gateway_gemini", "gemini", "bedrock"])
+def test_a_retry_after_a_crash_between_creates_creates_only_the_missing_parts(provider, tmp_path, monkeypatch, conn_id):
+    count, per_job = (330, 150) if conn_id == "bedrock" else (7, 3)
+    rows = keyed(count)
+    path = str(write_jsonl(tmp_path / "in.jsonl", rows))
+    output = tmp_path / "out"
+    task = Task()
+    real_create = BatchHook.create_batch
+    made: list[str] = []
+
+    def die_before_the_third_create(hook: BatchHook[Any], spec: Any) -> Any:
+        if len(made) == 2:
+            raise WorkerDied("the worker died after parts 1 and 2 were created and remembered")
+        job = real_create(hook, spec)
+        made.append(job.name)
+        return job
+
+    monkeypatch.setattr(BatchHook, "create_batch", die_before_the_third_create)
+    with pytest.raises(WorkerDied):
+        waiting_submit(conn_id, path, output, max_requests_per_job=per_job).execute(task.try_context())
+    monkeypatch.setattr(BatchHook, "create_batch", real_create)
+
+    manifest = waiting_submit(conn_id, path, output, max_requests_per_job=per_job).execute(task.try_context())
+
+    assert len(creates(provider, conn_id)) == 3
+    assert [p["job_name"] for p in manifest["parts"]][:2] == made
+    assert [row["key"] for row in landed_rows(output)] == input_keys(rows)
+
+
+@pytest.mark.parametrize("conn_id", ["anthropic", "openai"])
+def test_a_retry_after_success_with_a_follow_up_round_creates_nothing_and_lands_the_same_files(
+    provider, tmp_path, conn_id
+):
+    rows = keyed(7)
+    rows[4] = canonical_line("k0004", f"refused {FAIL_MARKER}")
+    path = str(write_jsonl(tmp_path / "in.jsonl", rows))
+    output = tmp_path / "out"
+    task = Task()
+    provider.state.config.openai_retryable_row_share = 0.5
+    first = waiting_submit(conn_id, path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        task.try_context()
+    )
+    landed = (output / "results.jsonl").read_bytes()
+    before = len(writes(provider))
+
+    again = waiting_submit(conn_id, path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        task.try_context()
+    )
+
+    assert len(writes(provider)) == before
+    assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
+    assert again["rounds"] == first["rounds"]
+    assert (output / "results.jsonl").read_bytes() == landed
+
+
+# --- 3. an input edited between tries ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "anthropic", "gemini"])
+def test_a_line_edited_in_the_second_part_gets_a_new_job_for_that_part_alone_and_its_new_answer(
+    provider, tmp_path, conn_id
+):
+    rows = keyed(9)
+    path = tmp_path / "in.jsonl"
+    output = tmp_path / "out"
+    task = Task()
+    first = waiting_submit(conn_id, str(write_jsonl(path, rows)), output, max_requests_per_job=3).execute(
+        task.try_context()
+    )
+    rows[4] = canonical_line("k0004", "edited question")
+    write_jsonl(path, rows)
+
+    again = waiting_submit(conn_id, str(path), output, max_requests_per_job=3).execute(task.try_context())
+
+    before, after = [p["job_name"] for p in first["parts"]], [p["job_name"] for p in again["parts"]]
+    assert (after[0], after[2]) == (before[0], before[2])
+    assert after[1] not in before
+    assert len(creates(provider, conn_id)) == 4
+    landed = {row["key"]: row["text"] for row in landed_rows(output)}
+    assert list(landed) == input_keys(rows)
+    assert landed["k0004"] == "Answer to: edited question"
+    assert landed["k0003"] == "Answer to: hello 3"
+
+
+# --- 4. follow-up rounds --------------------------------------------------------------------------------------
+
+
+def outcome_by_round(monkeypatch: pytest.MonkeyPatch, emulator: InProcessEmulator, outcomes: dict[str, str]) -> None:
+    """Jobs whose display name holds one of ``outcomes``' texts end as it says; the others succeed."""
+    real_create = BatchHook.create_batch
+
+    def create(hook: BatchHook[Any], spec: Any) -> Any:
+        chosen = [outcome for text, outcome in outcomes.items() if text in spec.display_name]
+        emulator.state.config.job_outcome = chosen[0] if chosen else "succeed"
+        return real_create(hook, spec)
+
+    monkeypatch.setattr(BatchHook, "create_batch", create)
+
+
+def statuses(rows: list[dict[str, Any]]) -> dict[str, tuple[str, Any]]:
+    return {row["key"]: (row["status"], (row.get("error") or {}).get("code")) for row in rows}
+
+
+def test_rows_failing_again_in_a_round_are_sent_in_the_next_and_refused_rows_never(provider, tmp_path, monkeypatch):
+    rows = keyed(9)
+    rows[1] = canonical_line("k0001", f"refused {FAIL_MARKER}")
+    # Round 0: part 3 expires (its rows expired); round 1: every row fails with a server error; round 2 answers.
+    outcome_by_round(monkeypatch, provider, {"part 3/3": "expire", "round 1": "fail_rows"})
+    output = tmp_path / "out"
+
+    manifest = waiting_submit(
+        "openai", str(write_jsonl(tmp_path / "in.jsonl", rows)), output, max_requests_per_job=3, retry_failed_rows=2
+    ).execute(Task().try_context())
+
+    final = statuses(landed_rows(output))
+    assert list(final) == input_keys(rows)
+    assert final.pop("k0001") == ("failed", "invalid_request_error")
+    assert set(final.values()) == {("succeeded", None)}
+    sent = [r["sent"] for r in manifest["rounds"]]
+    assert [r["round"] for r in manifest["rounds"]] == [0, 1, 2]
+    assert sent[0] == 9 and sent[1] == sent[2] > 0
+    assert [r["recovered"] for r in manifest["rounds"]][1:] == [0, sent[2]]
+    replaced = landed_rows(output, "replaced.jsonl")
+    assert [(row["key"], row["status"]) for row in replaced] == [
+        pair for key in ("k0006", "k0007", "k0008") for pair in ((key, "expired"), (key, "failed"))
+    ]  # each key's round-0 row, then its round-1 row, in input order
+    assert {(row.get("error") or {}).get("code") for row in replaced if row["status"] == "failed"} == {"server_error"}
+    assert "k0001" not in {row["key"] for row in replaced}
+    assert manifest["counts"]["succeeded"] == 8 and manifest["counts"]["failed"] == 1
+
+
+def test_no_round_is_sent_past_retry_failed_rows_and_the_rows_stay_as_the_last_round_left_them(
+    provider, tmp_path, monkeypatch
+):
+    rows = keyed(6)
+    outcome_by_round(monkeypatch, provider, {"part 2/2": "expire", "round 1": "fail_rows"})
+    output = tmp_path / "out"
+
+    manifest = waiting_submit(
+        "openai", str(write_jsonl(tmp_path / "in.jsonl", rows)), output, max_requests_per_job=3, retry_failed_rows=1
+    ).execute(Task().try_context())
+
+    assert [r["round"] for r in manifest["rounds"]] == [0, 1]
+    assert not any("round 2" in c["json"]["metadata"]["display_name"] for c in creates(provider, "openai"))
+    resent = manifest["rounds"][1]["sent"]
+    final = statuses(landed_rows(output))
+    assert list(final) == input_keys(rows)
+    assert [key for key, status in final.items() if status == ("failed", "server_error")] == ["k0003", "k0004", "k0005"]
+    assert resent == 3
+
+
+# --- 5. dry run ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "anthropic", "gemini", "bedrock", "gateway_openai"])
+def test_a_dry_run_lists_every_bad_line_across_what_would_be_several_parts_and_sends_nothing(
+    provider, tmp_path, conn_id
+):
+    count = 330 if conn_id == "bedrock" else 12
+    rows: list[Any] = keyed(count)
+    bad = {
+        2: '{"key": "k0001", "request": ',  # not JSON
+        5: {"key": "k0004", "request": {"contents": []}},  # no contents
+        9: {"request": {"contents": [{"role": "user", "parts": [{"text": "who am I?"}]}]}},  # no key
+        count: canonical_line("k0000", "again"),  # the first line's key
+    }
+    for line, value in bad.items():
+        rows[line - 1] = value
+    path = str(write_jsonl(tmp_path / "in.jsonl", rows))
+    task = Task()
+
+    with pytest.raises(InputValidationError, match=r"dry run: 4 problem\(s\) in the input"):
+        waiting_submit(
+            conn_id, path, tmp_path / "out", max_requests_per_job=150 if conn_id == "bedrock" else 3, dry_run=True
+        ).execute(task.try_context())
+
+    assert provider.state.request_log == deque()  # nothing looked up, uploaded or created
+    plan = task.xcom[("submit", -1, "dry_run_plan")]
+    assert [(error["source"], error["line"]) for error in plan["errors"]] == [(path, line) for line in sorted(bad)]
+    assert all(error["message"] for error in plan["errors"])
+    assert plan["errors_total"] == 4
+    # A duplicate key is known once every key was read: its line is still in the plan's counts, the others not.
+    assert plan["requests"] == count - 3 == sum(part["requests"] for part in plan["parts"])
+    assert len(plan["parts"]) > 1
+
+
+# --- 6. keys ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "anthropic", "gemini", "gateway_gemini"])
+def test_a_key_used_again_in_a_later_part_is_refused_before_anything_is_sent(provider, tmp_path, conn_id):
+    rows = keyed(7)
+    rows[6] = canonical_line("k0001", "a later part, the same key")
+    path = str(write_jsonl(tmp_path / "in.jsonl", rows))
+
+    with pytest.raises(InputValidationError, match=r"line 7: duplicate key 'k0001' \(first used on line 2\)"):
+        waiting_submit(conn_id, path, tmp_path / "out", max_requests_per_job=3).execute(Task().try_context())
+
+    assert provider.state.request_log == deque()
+
+
+def test_a_positional_key_that_an_explicit_key_already_took_is_refused_before_anything_is_sent(provider, tmp_path):
+    items: list[dict[str, Any]] = [
+        {"key": "5", "contents": [{"role": "user", "parts": [{"text": "named five"}]}]},
+        *({"contents": [{"role": "user", "parts": [{"text": f"unnamed {i}"}]}]} for i in range(1, 7)),
+    ]  # the sixth item has no key of its own: its position, "5", is its key
+
+    with pytest.raises(InputValidationError, match=r"duplicate key '5'"):
+        waiting_submit("gemini", items, tmp_path / "out", max_requests_per_job=3).execute(Task().try_context())
+
+    assert provider.state.request_log == deque()
+
+
+ODD_KEYS = ["a/b c", "ключ-1", "x" * 64, "tab\\tkey", "emoji-🙂", "0", "metadata-key"]
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "anthropic", "gemini", "gateway_openai"])
+def test_odd_keys_split_over_parts_come_back_as_they_were_given_in_input_order(provider, tmp_path, conn_id):
+    rows = [canonical_line(key, f"about {index}") for index, key in enumerate(ODD_KEYS)]
+    output = tmp_path / "out"
+
+    waiting_submit(conn_id, str(write_jsonl(tmp_path / "in.jsonl", rows)), output, max_requests_per_job=3).execute(
+        Task().try_context()
+    )
+
+    landed = landed_rows(output)
+    assert [row["key"] for row in landed] == ODD_KEYS
+    assert [row["text"] for row in landed] == [f"Answer to: about {index}" for index in range(len(ODD_KEYS))]
+
+
+def test_a_key_given_in_metadata_is_the_rows_key_across_inline_parts(provider, tmp_path):
+    items = [
+        {"contents": [{"role": "user", "parts": [{"text": f"q {i}"}]}], "metadata": {"key": f"meta-{i}"}}
+        for i in range(5)
+    ]
+    output = tmp_path / "out"
+
+    waiting_submit("gemini", items, output, max_requests_per_job=2).execute(Task().try_context())
+
+    assert [row["key"] for row in landed_rows(output)] == [f"meta-{i}" for i in range(5)]
+
+
+# --- 7. the cap and deadlines -------------------------------------------------------------------------------
+
+
+def cancels(emulator: InProcessEmulator, conn_id: str) -> list[str]:
+    """The paths of every cancel ``conn_id`` sent."""
+    return [
+        entry["path"]
+        for entry in emulator.state.request_log
+        if entry["method"] == "POST"
+        and entry["path"].startswith(PREFIXES[conn_id])
+        and entry["path"].endswith(("/cancel", ":cancel"))
+    ]
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "gemini"])
+def test_a_group_past_its_deadline_cancels_every_created_part_and_creates_no_waiting_one(provider, tmp_path, conn_id):
+    provider.state.config.job_outcome = "stuck"
+    rows = keyed(9)
+    operator = waiting_submit(
+        conn_id,
+        str(write_jsonl(tmp_path / "in.jsonl", rows)),
+        tmp_path / "out",
+        max_requests_per_job=3,
+        max_concurrent_jobs=1,
+        job_timeout=timedelta(seconds=0.3),
+    )
+
+    with pytest.raises(JobTimeoutError, match=r"group of 3 parts .* did not finish within .* was cancelled"):
+        operator.execute(Task().try_context())
+
+    made = creates(provider, conn_id)
+    assert len(made) == 1
+    assert len(cancels(provider, conn_id)) == 1
+    assert not (tmp_path / "out" / "results.jsonl").exists()
