@@ -18,11 +18,14 @@ Timeout, kill and cancel act on every created part.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from airflow_provider_genai_batch.asset_events import announce_once
 from airflow_provider_genai_batch.cancel import CANCEL_ERRORS, CancelOutcome, cancel_job, cancel_jobs
@@ -118,9 +121,10 @@ class BatchCompletionMixin:
         if decision.verdict is Verdict.WAIT and self.deferrable:
             self._defer(ref, deadline, batch_prices=self._trigger_prices())
         self.watch(context, ref)
-        while decision.verdict is Verdict.WAIT:
-            time.sleep(decision.delay)
-            decision = self.poll_once(hook, poll)
+        with self._cancelled_on_execution_timeout(ref):
+            while decision.verdict is Verdict.WAIT:
+                time.sleep(decision.delay)
+                decision = self.poll_once(hook, poll)
         self._polling_ref = None
         return self.conclude(context, ref, hook, decision)
 
@@ -132,13 +136,30 @@ class BatchCompletionMixin:
             if decision.verdict is Verdict.WAIT and self.deferrable:
                 self._defer(ref, deadline, batch_prices=self._trigger_prices())
             self.watch(context, ref)
-            while decision.verdict is Verdict.WAIT:
-                time.sleep(decision.delay)
-                decision = self.poll_group_once(hook, poll)
+            with self._cancelled_on_execution_timeout(ref):
+                while decision.verdict is Verdict.WAIT:
+                    time.sleep(decision.delay)
+                    decision = self.poll_group_once(hook, poll)
             self._polling_ref = None
             if decision.verdict is not Verdict.READY:
                 return self.conclude_group(context, ref, hook, decision)
             ref = self._create_waiting(context, ref)
+
+    @contextmanager
+    def _cancelled_on_execution_timeout(self, ref: BatchJobRef) -> Iterator[None]:
+        """While this worker polls ``ref``: Airflow's ``execution_timeout`` ends the wait as its deadline would, so the
+        job (every created part) is cancelled with ``cancel_on_timeout`` before the timeout fails the task.
+
+        Airflow raises the timeout here, then calls ``on_kill``, which reads a running task instance and keeps the job.
+        """
+        try:
+            yield
+        except AirflowTaskTimeout:
+            self._polling_ref = None
+            if self.cancel_on_timeout:
+                self.log.warning("execution_timeout passed while waiting: cancelling %s", group_label(ref))  # type: ignore[attr-defined]
+                self.cancel(ref, on_failure="the task still fails as timed out")
+            raise
 
     def _defer(self, ref: BatchJobRef, deadline: float, batch_prices: dict[str, Any] | None = None) -> None:
         self.defer(  # type: ignore[attr-defined]

@@ -13,7 +13,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowTaskTimeout
 
+from airflow_provider_genai_batch import completion
 from airflow_provider_genai_batch.errors import InputValidationError, JobTimeoutError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
@@ -497,3 +499,36 @@ def test_a_group_past_its_deadline_cancels_every_created_part_and_creates_no_wai
     assert len(made) == 1
     assert len(cancels(provider, conn_id)) == 1
     assert not (tmp_path / "out" / "results.jsonl").exists()
+
+
+@pytest.mark.parametrize(("per_job", "jobs"), [(3, 3), (None, 1)])
+def test_an_execution_timeout_while_waiting_on_the_worker_cancels_every_created_part(
+    provider, tmp_path, monkeypatch, supervisor, per_job, jobs
+):
+    provider.state.config.job_outcome = "stuck"
+    task = Task()
+    supervisor.task_states = {RUN_ID: {"submit": "running"}}  # what the task instance is while it times out
+    operator = waiting_submit(
+        "openai",
+        str(write_jsonl(tmp_path / "in.jsonl", keyed(9))),
+        tmp_path / "out",
+        max_requests_per_job=per_job,
+        execution_timeout=timedelta(hours=1),
+    )
+    sleeps = 0
+
+    def sleep_until_airflow_times_out(seconds: float) -> None:
+        nonlocal sleeps
+        sleeps += 1
+        if sleeps == 3:  # Airflow's execution_timeout alarm goes off in the middle of the wait
+            raise AirflowTaskTimeout()
+
+    monkeypatch.setattr(completion.time, "sleep", sleep_until_airflow_times_out)
+
+    with pytest.raises(AirflowTaskTimeout):
+        operator.execute(task.try_context())
+    operator.on_kill()  # as Airflow's task runner does on AirflowTaskTimeout
+
+    assert len(creates(provider, "openai")) == jobs
+    assert len(cancels(provider, "openai")) == jobs
+    assert all(job.cancelled_at is not None for job in provider.state.store.list_jobs("openai"))
