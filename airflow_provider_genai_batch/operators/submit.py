@@ -577,15 +577,33 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
 
     def _check_can_wait(self, prepared: PreparedInput) -> None:
         """Refuse, before anything is uploaded, parts that would wait for a slot but cannot be created later."""
+        problem = self._wait_problem(prepared)
+        if problem is not None:
+            raise problem
+
+    def _wait_problem(self, prepared: PreparedInput) -> InputValidationError | None:
+        """Why some parts past ``max_concurrent_jobs`` could not wait for a slot (they go inline), or None.
+
+        Any part past the cap may have to wait; a part goes inline or as a file by its own size (a Gemini list).
+        """
         cap = self.max_concurrent_jobs
-        if cap is None or len(prepared.parts) <= cap:
-            return
-        if prepared.parts[0].inline is not None:
-            raise InputValidationError(
-                f"the input goes inline in {len(prepared.parts)} parts, over max_concurrent_jobs={cap}: inline "
-                "requests cannot wait for a free slot: raise max_concurrent_jobs or leave it unset, or, where the "
-                "provider takes files, give the requests as a JSONL file"
+        if cap is None:
+            return None
+        inline = [part.index + 1 for part in prepared.parts[cap:] if part.inline is not None]
+        if not inline:
+            return None
+        if all(part.inline is not None for part in prepared.parts):
+            why = f"the input goes inline in {len(prepared.parts)} parts, over max_concurrent_jobs={cap}"
+        else:
+            shown = ", ".join(map(str, inline[:5])) + (" ..." if len(inline) > 5 else "")
+            why = (
+                f"part(s) {shown} of the input's {len(prepared.parts)} go inline (each goes inline where it fits) and "
+                f"may wait for a free slot (max_concurrent_jobs={cap})"
             )
+        return InputValidationError(
+            f"{why}: inline requests cannot wait for a free slot: raise max_concurrent_jobs or leave it unset, or, "
+            "where the provider takes files, give the requests as a JSONL file"
+        )
 
     def _group_ref(
         self,
@@ -635,8 +653,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         """Validate, translate and split; log and return the plan. Nothing is looked up, uploaded or created."""
         prepared = self._prepare(hook, collect_errors=DRY_RUN_ERRORS, estimate_tokens=True)
         try:
-            problem = self._jobs_problem(hook, len(prepared.parts))
-            extra = [problem] if problem is not None else []
+            problems = (self._jobs_problem(hook, len(prepared.parts)), self._wait_problem(prepared))
+            extra = [problem for problem in problems if problem is not None]
             plan = build_plan(
                 hook.provider,
                 self.model,

@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from airflow_provider_genai_batch import completion
 from airflow_provider_genai_batch.errors import InputValidationError, JobTimeoutError
+from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
@@ -532,3 +533,38 @@ def test_an_execution_timeout_while_waiting_on_the_worker_cancels_every_created_
     assert len(creates(provider, "openai")) == jobs
     assert len(cancels(provider, "openai")) == jobs
     assert all(job.cancelled_at is not None for job in provider.state.store.list_jobs("openai"))
+
+
+def test_a_list_whose_later_part_goes_inline_is_refused_under_the_cap_before_anything_is_sent(
+    provider, tmp_path, monkeypatch
+):
+    lowered = GeminiDialect.limits.model_copy(update={"max_inline_bytes": 3_000})
+    monkeypatch.setattr(GeminiDialect, "limits", lowered)  # a part of three long requests no longer fits inline
+    items = [
+        {"key": f"k{i}", "contents": [{"role": "user", "parts": [{"text": "word " * 200 if i < 3 else "short"}]}]}
+        for i in range(5)
+    ]  # part 1 (three long requests) goes as a file, part 2 (two short ones) inline, and would have to wait
+    operator = waiting_submit("gemini", items, tmp_path / "out", max_requests_per_job=3, max_concurrent_jobs=1)
+
+    with pytest.raises(InputValidationError, match=r"part\(s\) 2 of the input's 2 go inline .* cannot wait"):
+        operator.execute(Task().try_context())
+
+    assert provider.state.request_log == deque()
+
+
+def test_a_dry_run_lists_inline_parts_that_could_not_wait_for_a_slot(provider, tmp_path):
+    task = Task()
+    operator = waiting_submit(
+        "anthropic",
+        str(write_jsonl(tmp_path / "in.jsonl", keyed(7))),
+        tmp_path / "out",
+        max_requests_per_job=3,
+        max_concurrent_jobs=1,
+        dry_run=True,
+    )
+
+    with pytest.raises(InputValidationError, match=r"dry run: 1 problem\(s\) .* inline requests cannot wait"):
+        operator.execute(task.try_context())
+
+    assert provider.state.request_log == deque()
+    assert len(task.xcom[("submit", -1, "dry_run_plan")]["parts"]) == 3
