@@ -401,7 +401,8 @@ class _Outcome(msgspec.Struct):
 
 
 class _ErrorCode(msgspec.Struct):
-    code: int | str | None = None
+    code: Any = None
+    """Any JSON: a provider's code lands as it came, whatever its type."""
 
 
 _read_outcome = msgspec.json.Decoder(_Outcome).decode

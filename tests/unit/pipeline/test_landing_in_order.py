@@ -198,6 +198,17 @@ def test_rows_that_break_the_order_land_the_same_bytes_as_the_join(
     assert_same_as_join(rows, tmp_path, monkeypatch, provider_key=provider_key)
 
 
+def test_a_streamed_row_whose_error_code_is_an_object_is_read_back_when_the_order_breaks_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    odd = ResultRow(key="k0", status=RowStatus.FAILED, error=RowError(message="odd", code={"reason": "quota"}))
+    rows = [odd, *in_order()[1:6], ok("k7"), ok("k6")]
+
+    files = assert_same_as_join(rows, tmp_path, monkeypatch)
+
+    assert json.loads(files[RESULTS_FILE].splitlines()[0])["error"]["code"] == {"reason": "quota"}
+
+
 def test_a_key_listed_twice_in_the_keys_file_gives_up_the_stream_for_the_join(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, join_calls: list[int]
 ):
