@@ -31,6 +31,8 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.errors import InputValidationError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats import gemini
+from airflow_provider_genai_batch.formats.common_request import CommonLines
+from airflow_provider_genai_batch.formats.common_translate import common_translator
 from airflow_provider_genai_batch.formats.detect import InputFormat, detect_format
 from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderLimits
 from airflow_provider_genai_batch.formats.jsonl import READ_BYTES, UTF8_BOM, JsonlReader, LoneCRToLF, duplicate_field
@@ -226,6 +228,11 @@ def prepare_input(
     # checked before reading where the provider accepts nothing else, otherwise once the first line shows it.
     # When it may be cut into parts its lines are spooled too, for the parts to be sent from.
     passthrough = rewritten = size_checked = False
+    # A line of the common shape is decoded typed once more, which checks it in C; its translation then skips the
+    # general reading. Any other line, and every error, goes the general way.
+    common: CommonLines | None = None
+    checked: Callable[[dict[str, Any]], bool] | None = None
+    translate_common = None if embeddings else common_translator(request_dialect, model=model)
     # Some lines may be left out (not selected, or bad): what is sent is a spool, never the file as it is.
     selects = only_keys is not None or collector is not None
     spool_all = split is not None or selects
@@ -251,6 +258,9 @@ def prepare_input(
                     **_line_bound(byte_limit if as_it_is else None, dialect.provider),
                 )
                 records = reader
+                if not embeddings:
+                    common = CommonLines(reader)
+                    checked = common.check
             else:
                 records = _inline_records(requests, embeddings, request_dialect.vertex_fields, on_error)
             if translates_all:
@@ -268,7 +278,11 @@ def prepare_input(
                         endpoints.add(endpoint)
                     out = line
                 else:
-                    out = request_dialect.to_native(line, model=model, embeddings=embeddings)
+                    out = None
+                    if translate_common is not None and common is not None and common.certified(line):
+                        out = translate_common(line)  # None where the general translation must word an error
+                    if out is None:
+                        out = request_dialect.to_native(line, model=model, embeddings=embeddings)
                     rewritten = True
                 canonical = reader.canonical if reader is not None and out is line else _encode(out)
                 encoded = canonical + b"\n"
@@ -303,6 +317,7 @@ def prepare_input(
                 provider_key=request_dialect.provider_key,
                 vertex_fields=request_dialect.vertex_fields,
                 errors=collector,
+                checked=checked,
             )
         try:
             spooled = writer.finish()

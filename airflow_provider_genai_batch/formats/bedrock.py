@@ -183,6 +183,12 @@ def from_gemini(
     if "content" in request and "contents" not in request:
         raise ValueError(EMBEDDINGS_UNSUPPORTED)
     params = anthropic.from_gemini(line, model=model, max_tokens=max_tokens)["params"]
+    return record(key, params, model=model, invocation_type=invocation_type)
+
+
+def record(key: str, params: dict[str, Any], *, model: str, invocation_type: InvocationType) -> dict[str, Any]:
+    """The Bedrock record of Anthropic Message Batches ``params`` (taken apart: they are not used again); shared
+    with the typed translation of :mod:`.common_translate`."""
     del params["model"]  # Bedrock rejects extra keys in modelInput: the model is set on the job
     if invocation_type == CONVERSE:
         model_input = _converse(params, model)

@@ -158,7 +158,13 @@ def _embed_body(request: Mapping[str, Any], model: str) -> dict[str, Any]:
 
 def _chat_body(request: Mapping[str, Any], model: str) -> dict[str, Any]:
     check_fields(request, _CHAT_FIELDS, "request", PROVIDER, REQUEST_REASONS)
-    body: dict[str, Any] = {"model": model, "messages": _messages(request)}
+    return chat_body(request, model, _messages(request))
+
+
+def chat_body(request: Mapping[str, Any], model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The chat completions body of a request whose fields are checked and whose ``messages`` are built: settings,
+    tools and tool choice added (shared with the typed translation of :mod:`.common_translate`)."""
+    body: dict[str, Any] = {"model": model, "messages": messages}
     body.update(_generation(request.get("generationConfig")))
     if body.get("response_format") == {"type": "json_object"} and not _mentions_json(body["messages"]):
         raise ValueError(

@@ -79,6 +79,7 @@ def validate_lines(
     provider_key: Callable[[str], str] | None = None,
     vertex_fields: bool = False,
     errors: ErrorCollector | None = None,
+    checked: Callable[[dict[str, Any]], bool] | None = None,
 ) -> InputSummary:
     """Validate parsed lines (from :class:`..jsonl.JsonlReader`); raise on the first problem.
 
@@ -87,6 +88,8 @@ def validate_lines(
     neither counted nor handed to ``on_key``); a ``ValueError`` it raises is reported against the line.
     ``provider_key`` is how the provider will rename keys; two keys that end up as one id are refused.
     ``vertex_fields``: Gemini-format requests go to Vertex AI, so its own request fields are allowed.
+    ``checked`` says of a Gemini-format line whether it is known to pass the request check (a typed fast path
+    certified it), which then is not run again.
     A duplicate is known only once the lines after it are read, so ``on_key`` and ``on_line`` may have
     seen a few more lines when the error is raised. With ``errors``, a line's problem is recorded there and
     the line skipped (every duplicate is recorded when the pass ends, though its lines were sent on); the
@@ -124,7 +127,7 @@ def validate_lines(
                     key = _check_key(obj, fmt, limits, source, number)
                     provider_id = key if provider_key is None else provider_key(key)
                     ids.add(number, provider_id, None if provider_id == key else key)
-                    if fmt is InputFormat.GEMINI:
+                    if fmt is InputFormat.GEMINI and (checked is None or not checked(obj)):
                         _check_gemini_line(obj, embeddings, vertex_fields, source, number)
                     if on_line is not None:
                         try:

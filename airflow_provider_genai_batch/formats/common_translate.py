@@ -1,0 +1,136 @@
+"""Translation of certified lines (:mod:`.common_request`): the conversation read without checking it again.
+
+A certified line's turns and parts are known to be what the general reading (``translate.read_parts``) accepts:
+camelCase fields only, no nulls, a role of user or model, exactly one datum per part, required names set. So
+its parts are taken as they are, and handed to the same message builders as the general path; settings, tools
+and tool choice go through the general code unchanged. The bytes are those of ``Dialect.to_native``; where a
+target cannot express something, a ValueError is raised here too, and the caller declines to the general path,
+which words the error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from airflow_provider_genai_batch.formats import anthropic, bedrock, openai
+from airflow_provider_genai_batch.formats.dialect import Dialect
+from airflow_provider_genai_batch.formats.keys import portable_id
+from airflow_provider_genai_batch.formats.translate import CallIds, Part, check_model
+
+Translator = Callable[[Mapping[str, Any]], dict[str, Any] | None]
+"""A certified line in the target's format, or None where the general path must translate it."""
+
+
+def common_translator(dialect: Dialect, *, model: str) -> Translator | None:
+    """The translation of certified lines for ``dialect``, where its ``to_native`` is one this module mirrors."""
+    to_native = type(dialect).to_native
+    if to_native is openai.OpenAIDialect.to_native:
+        return lambda line: _declined(_openai_line, line, model)
+    if to_native is anthropic.AnthropicDialect.to_native and isinstance(dialect, anthropic.AnthropicDialect):
+        if dialect.anthropic_version >= anthropic.SAMPLING_REJECTED_FROM:
+            return None  # such versions check the translated blocks: the general path does
+        max_tokens = dialect.default_max_tokens
+        return lambda line: _declined(_anthropic_line, line, model, max_tokens)
+    if to_native is bedrock.BedrockDialect.to_native and isinstance(dialect, bedrock.BedrockDialect):
+        invocation, max_tokens = dialect.invocation_type, dialect.default_max_tokens
+        return lambda line: _declined(_bedrock_line, line, model, max_tokens, invocation)
+    return None
+
+
+def _declined(translate: Callable[..., dict[str, Any]], line: Mapping[str, Any], *args: Any) -> dict[str, Any] | None:
+    try:
+        return translate(line, *args)
+    except ValueError:
+        return None
+
+
+def _openai_line(line: Mapping[str, Any], model: str) -> dict[str, Any]:
+    request = line["request"]
+    check_model(request, model, openai.PROVIDER)
+    body = openai.chat_body(request, model, _openai_messages(request))
+    return {"custom_id": portable_id(line["key"]), "method": "POST", "url": openai.CHAT_URL, "body": body}
+
+
+def _openai_messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    if "systemInstruction" in request:
+        system = [part["text"] for part in request["systemInstruction"]["parts"]]
+        messages.append({"role": "system", "content": _text_content(system)})
+    ids = CallIds(openai.PROVIDER)
+    for i, content in enumerate(request["contents"]):
+        path = f"contents[{i}]"
+        role = content.get("role", "user")
+        ids.turn(role, path)
+        texts = _texts(content["parts"])
+        if texts is not None:
+            messages.append({"role": "assistant" if role == "model" else "user", "content": _text_content(texts)})
+        elif role == "model":
+            messages.append(openai._assistant_message(_parts(content["parts"], path), ids, path))
+        else:
+            messages.extend(openai._user_messages(_parts(content["parts"], path), ids))
+        ids.end_turn(role, path)
+    ids.finish("contents")
+    return messages
+
+
+def _anthropic_line(line: Mapping[str, Any], model: str, max_tokens: int) -> dict[str, Any]:
+    return {"custom_id": portable_id(line["key"]), "params": _anthropic_params(line["request"], model, max_tokens)}
+
+
+def _anthropic_params(request: Mapping[str, Any], model: str, max_tokens: int) -> dict[str, Any]:
+    check_model(request, model, anthropic.PROVIDER)
+    return anthropic.request_params(
+        request, model=model, max_tokens=max_tokens, messages=lambda: _anthropic_messages(request["contents"])
+    )
+
+
+def _anthropic_messages(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ids = CallIds(anthropic.PROVIDER)
+    messages = []
+    for i, content in enumerate(contents):
+        path = f"contents[{i}]"
+        role = content.get("role", "user")
+        ids.turn(role, path)
+        texts = _texts(content["parts"])
+        if texts is not None:
+            ids.end_turn(role, path)
+            content_of = _text_content(texts)
+        else:
+            blocks = [anthropic._block(part, role, ids, path) for part in _parts(content["parts"], path)]
+            ids.end_turn(role, path)
+            blocks.sort(key=lambda block: block["type"] != "tool_result")
+            content_of = anthropic._content(blocks)
+        messages.append({"role": "assistant" if role == "model" else "user", "content": content_of})
+    ids.finish("contents")
+    return messages
+
+
+def _bedrock_line(
+    line: Mapping[str, Any], model: str, max_tokens: int, invocation: bedrock.InvocationType
+) -> dict[str, Any]:
+    params = _anthropic_params(line["request"], model, max_tokens)
+    return bedrock.record(line["key"], params, model=model, invocation_type=invocation)
+
+
+def _texts(parts: list[dict[str, Any]]) -> list[str] | None:
+    """The texts of a turn whose parts are all text, else None."""
+    texts = []
+    for part in parts:
+        text = part.get("text")
+        if text is None:
+            return None
+        texts.append(text)
+    return texts
+
+
+def _parts(parts: list[dict[str, Any]], path: str) -> list[Part]:
+    """A certified turn's parts as ``read_parts`` reads them (each holds its one datum; ``path`` names the turn)."""
+    return [Part(kind, value, path) for part in parts for kind, value in part.items()]
+
+
+def _text_content(texts: list[str]) -> str | list[dict[str, Any]]:
+    """Text blocks as both targets write them: a lone text as a plain string, several as a list of blocks."""
+    if len(texts) == 1:
+        return texts[0]
+    return [{"type": "text", "text": text} for text in texts]
