@@ -10,7 +10,7 @@ create, so a try that dies mid-way re-attaches to what exists and creates only t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -25,6 +25,9 @@ from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, 
 
 RESUBMIT_STATES = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
 """An earlier job that ended in one of these is not re-attached to: its requests are submitted again."""
+ROUNDS_RESEND_STATES = frozenset({JobState.FAILED, JobState.EXPIRED})
+"""A job that ended in one of these left its rows retryable (missing, expired): a follow-up round sends them again.
+A cancelled job's rows are not sent again."""
 FINGERPRINT_SHOWN = 12
 """How many characters of an input fingerprint a log line shows."""
 
@@ -131,8 +134,12 @@ class GroupSubmission:
         first_index: int,
         stored: Iterable[PartRef] = (),
         keys_uri: str | None = None,
+        kept: Collection[str] = (),
     ) -> list[PlannedPart]:
-        """Each part's earlier job (stored ref, else a look-up by its key and fingerprint) and whether to reuse it."""
+        """Each part's earlier job (stored ref, else a look-up by its key and fingerprint) and whether to reuse it.
+
+        A job named in ``kept`` that failed or expired is reused: follow-up rounds already sent its rows again.
+        """
         known = {(p.idempotency_key, p.input_fingerprint): p for p in stored if p.job_name is not None}
         planned: list[PlannedPart] = []
         for position, part in enumerate(parts):
@@ -147,7 +154,16 @@ class GroupSubmission:
             )
             item = PlannedPart(part, ref, title(round, position, len(parts)))
             item.earlier = self._earlier(ref, item.title, known.get((ref.idempotency_key, ref.input_fingerprint)))
-            item.reusable = item.earlier is not None and self._reusable(item.earlier, item.title)
+            if item.earlier is not None and item.earlier.name in kept and item.earlier.state in ROUNDS_RESEND_STATES:
+                self.log.info(
+                    "%s: keeping %s (%s): the follow-up rounds sent its rows again",
+                    part_label(item.title),
+                    item.earlier.name,
+                    item.earlier.state.value,
+                )
+                item.reusable = True
+            else:
+                item.reusable = item.earlier is not None and self._reusable(item.earlier, item.title)
             planned.append(item)
         return planned
 

@@ -418,7 +418,11 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         self._check_can_wait(prepared)
         submission = self._submission(context, hook, key, prepared.endpoint, force)
         planned = submission.look_up(
-            prepared.parts, round=0, first_index=0, stored=stored.parts if stored and stored.parts else ()
+            prepared.parts,
+            round=0,
+            first_index=0,
+            stored=stored.parts if stored and stored.parts else (),
+            kept=_rounds_sent_from(stored, prepared) if not force else (),
         )
         first = planned[0].earlier
         keep = first.name if first is not None and all(item.reusable for item in planned) else None
@@ -794,6 +798,16 @@ def _whole_input_job(stored: BatchJobRef, fingerprint: str) -> str | None:
 def _first_round_size(stored: BatchJobRef) -> int:
     """How many jobs the input went as in ``stored`` (its round 0)."""
     return 1 if stored.parts is None else sum(1 for part in stored.parts if part.round == 0)
+
+
+def _rounds_sent_from(stored: BatchJobRef | None, prepared: PreparedInput) -> tuple[str, ...]:
+    """The round-0 jobs of ``stored`` when it sent follow-up rounds from them for this same input, cut as now:
+    those rounds sent again the rows of any of them that failed or expired, so it is not sent again."""
+    if stored is None or not stored.parts or all(part.round == 0 for part in stored.parts):
+        return ()
+    if stored.input_fingerprint != prepared.fingerprint or _first_round_size(stored) != len(prepared.parts):
+        return ()
+    return tuple(part.job_name for part in stored.parts if part.round == 0 and part.job_name is not None)
 
 
 def _later_rounds(stored: BatchJobRef, parts: Sequence[PartRef]) -> tuple[PartRef, ...]:

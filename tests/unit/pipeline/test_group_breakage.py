@@ -568,3 +568,55 @@ def test_a_dry_run_lists_inline_parts_that_could_not_wait_for_a_slot(provider, t
 
     assert provider.state.request_log == deque()
     assert len(task.xcom[("submit", -1, "dry_run_plan")]["parts"]) == 3
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "gemini", "anthropic"])
+def test_the_rows_of_a_part_whose_job_failed_are_sent_again_and_recovered(provider, tmp_path, monkeypatch, conn_id):
+    rows = keyed(7)
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "fail"})
+    output = tmp_path / "out"
+
+    manifest = waiting_submit(
+        conn_id,
+        str(write_jsonl(tmp_path / "in.jsonl", rows)),
+        output,
+        max_requests_per_job=3,
+        retry_failed_rows=1,
+        max_failed_ratio=0.0,
+    ).execute(Task().try_context())
+
+    assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
+    assert manifest["rounds"][1]["sent"] == manifest["rounds"][1]["recovered"] == 3
+    assert [p["state"] for p in manifest["parts"]] == [
+        "JOB_STATE_SUCCEEDED",
+        "JOB_STATE_FAILED",
+        "JOB_STATE_SUCCEEDED",
+        "JOB_STATE_SUCCEEDED",
+    ]
+    replaced = landed_rows(output, "replaced.jsonl")
+    assert [row["key"] for row in replaced] == ["k0003", "k0004", "k0005"]
+    assert {row["status"] for row in replaced} == {"failed" if conn_id == "anthropic" else "missing"}
+
+
+@pytest.mark.parametrize(("conn_id", "outcome"), [("openai", "expire"), ("anthropic", "fail"), ("gemini", "fail")])
+def test_a_clear_after_success_keeps_a_part_whose_rows_a_follow_up_round_recovered_and_creates_nothing(
+    provider, tmp_path, monkeypatch, conn_id, outcome
+):
+    outcome_by_round(monkeypatch, provider, {"part 2/3": outcome})
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    task = Task()
+    first = waiting_submit(conn_id, path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        task.try_context()
+    )
+    landed = (output / "results.jsonl").read_bytes()
+    before = len(writes(provider))
+
+    again = waiting_submit(conn_id, path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        task.try_context()
+    )
+
+    assert len(writes(provider)) == before
+    assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
+    assert again["rounds"] == first["rounds"]
+    assert (output / "results.jsonl").read_bytes() == landed
