@@ -449,7 +449,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         """Create the parts waiting for a slot that fit under ``max_concurrent_jobs`` now (each exactly once)."""
         hook = self._hook_for(ref)
         states = {name: hook.get_batch(name).state for name in ref.job_names()}
-        submission = self._submission(context, hook, ref.idempotency_key or "", ref.endpoint, force=False)
+        force = as_bool("force_resubmit", self.force_resubmit)
+        submission = self._submission(context, hook, ref.idempotency_key or "", ref.endpoint, force)
 
         def with_parts(parts: Sequence[PartRef]) -> BatchJobRef:
             return ref.model_copy(update={"parts": tuple(parts)})
@@ -512,7 +513,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             )
             self._check_can_wait(prepared)
             keys_uri = self._write_round_keys(next_round, prepared.iter_keys())
-            submission = self._submission(context, hook, ref.idempotency_key or "", prepared.endpoint, force=False)
+            force = as_bool("force_resubmit", self.force_resubmit)
+            submission = self._submission(context, hook, ref.idempotency_key or "", prepared.endpoint, force)
             stored = recall(context)
             planned = submission.look_up(
                 prepared.parts,

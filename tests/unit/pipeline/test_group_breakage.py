@@ -620,3 +620,21 @@ def test_a_clear_after_success_keeps_a_part_whose_rows_a_follow_up_round_recover
     assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
     assert again["rounds"] == first["rounds"]
     assert (output / "results.jsonl").read_bytes() == landed
+
+
+@pytest.mark.parametrize("settings", [{"retry_failed_rows": 1}, {"max_concurrent_jobs": 1}])
+def test_force_resubmit_sends_every_part_again_follow_up_and_waiting_ones_too(
+    provider, tmp_path, monkeypatch, settings
+):
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire"})
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    task = Task()
+    first = waiting_submit("openai", path, output, max_requests_per_job=3, **settings).execute(task.try_context())
+
+    again = waiting_submit("openai", path, output, max_requests_per_job=3, force_resubmit=True, **settings).execute(
+        task.try_context()
+    )
+
+    assert len(again["parts"]) == len(first["parts"])
+    assert not {p["job_name"] for p in again["parts"]} & {p["job_name"] for p in first["parts"]}
