@@ -106,7 +106,8 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
             return self.wait_for(context, ref)
         started = time.monotonic()
         try:
-            return super().execute(context)
+            with self._cancelled_on_execution_timeout(ref):
+                return super().execute(context)
         except AirflowSensorTimeout:
             last = self._poke_poll.last_failure if self._poke_poll is not None else None
             detail = f"the last poll failed: {last}" if last else None

@@ -4,6 +4,7 @@ edits and deadlines never mix one part's job with another's content."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import deque
 from collections.abc import Iterator
@@ -13,7 +14,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowTaskTimeout
+from airflow.sdk.bases import sensor as sensor_base
+from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferred
 
 from airflow_provider_genai_batch import completion
 from airflow_provider_genai_batch.errors import InputValidationError, JobTimeoutError
@@ -21,6 +23,7 @@ from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
+from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER
 from airflow_provider_genai_batch.testing.emulator.history import InProcessEmulator
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
@@ -638,3 +641,113 @@ def test_force_resubmit_sends_every_part_again_follow_up_and_waiting_ones_too(
 
     assert len(again["parts"]) == len(first["parts"])
     assert not {p["job_name"] for p in again["parts"]} & {p["job_name"] for p in first["parts"]}
+
+
+# --- deferred: one trigger for the group, the task back on a worker for each free slot and round ------------
+
+
+def run_deferred(operator: GenAIBatchSubmitOperator, context: dict[str, Any]) -> tuple[Any, int]:
+    """Execute, then serve every deferral with the trigger's first event, as Airflow does; the task's result and
+    how many times it deferred."""
+    deferrals = 0
+    try:
+        return operator.execute(context), deferrals
+    except TaskDeferred as deferred:
+        pending = deferred
+    while True:
+        deferrals += 1
+        _, kwargs = pending.trigger.serialize()
+        trigger = type(pending.trigger)(**kwargs)  # as the triggerer makes it again from its row
+        event = asyncio.run(first_event(trigger))
+        try:
+            return getattr(operator, pending.method_name)(context, event.payload), deferrals
+        except TaskDeferred as again:
+            pending = again
+
+
+async def first_event(trigger: Any) -> Any:
+    async for event in trigger.run():
+        return event
+    raise AssertionError("the trigger ended without an event")
+
+
+def test_a_deferred_group_under_the_cap_with_a_follow_up_round_lands_every_key_once(provider, tmp_path, monkeypatch):
+    rows = keyed(9)
+    rows[0] = canonical_line("k0000", f"refused {FAIL_MARKER}")
+    outcome_by_round(monkeypatch, provider, {"part 3/3": "expire"})
+    provider.state.config.pending_seconds = 0.2  # long enough for the first poll to find every job unfinished
+    output = tmp_path / "out"
+    operator = waiting_submit(
+        "openai",
+        str(write_jsonl(tmp_path / "in.jsonl", rows)),
+        output,
+        max_requests_per_job=3,
+        max_concurrent_jobs=1,
+        retry_failed_rows=1,
+    )
+    operator.deferrable = True
+
+    manifest, deferrals = run_deferred(operator, Task().try_context())
+
+    assert deferrals >= 3  # one per part under a cap of one, and the round
+    assert len(creates(provider, "openai")) == 4
+    final = statuses(landed_rows(output))
+    assert list(final) == input_keys(rows)
+    assert final.pop("k0000") == ("failed", "invalid_request_error")
+    assert set(final.values()) == {("succeeded", None)}
+    assert [r["round"] for r in manifest["rounds"]] == [0, 1]
+
+
+# --- the sensor lands a group the submit did not wait on --------------------------------------------------
+
+
+def sensor_for(ref: Any, output: Path, **kwargs: Any) -> GenAIBatchSensor:
+    return GenAIBatchSensor(
+        task_id="wait", job_ref=ref, output_uri=str(output), deferrable=False, poll_interval=0.01, **kwargs
+    )
+
+
+def test_a_sensor_lands_a_split_input_as_one_results_file(provider, tmp_path):
+    rows = keyed(7)
+    ref = GenAIBatchSubmitOperator(
+        task_id="submit",
+        conn_id="anthropic",
+        model=MODELS["anthropic"],
+        input=str(write_jsonl(tmp_path / "in.jsonl", rows)),
+        output_uri=str(tmp_path / "out"),
+        max_requests_per_job=3,
+    ).execute(Task().try_context())
+
+    manifest = sensor_for(ref, tmp_path / "out").execute(Task().try_context())
+
+    assert len(manifest["parts"]) == 3
+    assert [row["key"] for row in landed_rows(tmp_path / "out")] == input_keys(rows)
+
+
+def test_an_execution_timeout_while_a_sensor_pokes_on_the_worker_cancels_every_part(
+    provider, tmp_path, monkeypatch, supervisor
+):
+    provider.state.config.job_outcome = "stuck"
+    task = Task()
+    supervisor.task_states = {RUN_ID: {"submit": "running"}}  # the task instance the context names
+    ref = GenAIBatchSubmitOperator(
+        task_id="submit",
+        conn_id="openai",
+        model=MODELS["openai"],
+        input=str(write_jsonl(tmp_path / "in.jsonl", keyed(7))),
+        output_uri=str(tmp_path / "out"),
+        max_requests_per_job=3,
+    ).execute(task.try_context())
+    sensor = sensor_for(ref, tmp_path / "out", execution_timeout=timedelta(hours=1))
+
+    def airflow_times_out(seconds: float) -> None:
+        raise AirflowTaskTimeout()
+
+    monkeypatch.setattr(sensor_base.time, "sleep", airflow_times_out)
+
+    with pytest.raises(AirflowTaskTimeout):
+        sensor.execute(task.try_context())
+    sensor.on_kill()
+
+    assert len(cancels(provider, "openai")) == 3
+    assert all(job.cancelled_at is not None for job in provider.state.store.list_jobs("openai"))
