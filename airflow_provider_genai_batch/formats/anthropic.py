@@ -117,24 +117,33 @@ def from_gemini(line: Mapping[str, Any], *, model: str, max_tokens: int = DEFAUL
     check_model(request, model, PROVIDER)
     check_fields(request, _CHAT_FIELDS, "request", PROVIDER, REQUEST_REASONS)
     params = request_params(
-        request, model=model, max_tokens=max_tokens, messages=lambda: _messages(request.get("contents"))
+        request,
+        model=model,
+        max_tokens=max_tokens,
+        messages=lambda: _messages(request.get("contents")),
+        declare=function_declarations,
     )
     return {"custom_id": portable_id(key), "params": params}
 
 
 def request_params(
-    request: Mapping[str, Any], *, model: str, max_tokens: int, messages: Callable[[], list[dict[str, Any]]]
+    request: Mapping[str, Any],
+    *,
+    model: str,
+    max_tokens: int,
+    messages: Callable[[], list[dict[str, Any]]],
+    declare: Callable[[Any, str], list[Declaration]],
 ) -> dict[str, Any]:
-    """The Message Batches ``params`` of a request whose fields are checked, ``messages`` building its messages
-    (after the token limit is read, so the first problem is reported first); shared with the typed translation of
-    :mod:`.common_translate`."""
+    """The Message Batches ``params`` of a request whose fields are checked: ``messages`` builds its messages (after
+    the token limit is read, so the first problem is reported first), ``declare`` reads its tools; shared with the
+    translation of :mod:`.common_translate`."""
     config = request.get("generationConfig")
     gen = fields(config if config is not None else {}, "generationConfig")
     params: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(gen, max_tokens), "messages": messages()}
     if "systemInstruction" in request:
         params["system"] = _content([_text_block(t) for t in system_texts(request["systemInstruction"], PROVIDER)])
     params.update(_sampling(gen))
-    declarations = function_declarations(request["tools"], PROVIDER) if "tools" in request else []
+    declarations = declare(request["tools"], PROVIDER) if "tools" in request else []
     if declarations:
         params["tools"] = [_tool(declaration) for declaration in declarations]
     if "toolConfig" in request:

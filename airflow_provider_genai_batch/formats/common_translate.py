@@ -13,10 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import msgspec
+
 from airflow_provider_genai_batch.formats import anthropic, bedrock, openai
 from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.keys import portable_id
-from airflow_provider_genai_batch.formats.translate import CallIds, Part, check_model
+from airflow_provider_genai_batch.formats.translate import (
+    CallIds,
+    Declaration,
+    Part,
+    check_model,
+    function_declarations,
+)
+
+_encode = msgspec.json.Encoder().encode
 
 Translator = Callable[[Mapping[str, Any]], dict[str, Any] | None]
 """A certified line in the target's format, or None where the general path must translate it."""
@@ -25,17 +35,39 @@ Translator = Callable[[Mapping[str, Any]], dict[str, Any] | None]
 def common_translator(dialect: Dialect, *, model: str) -> Translator | None:
     """The translation of certified lines for ``dialect``, where its ``to_native`` is one this module mirrors."""
     to_native = type(dialect).to_native
+    declare = _RepeatedTools()
     if to_native is openai.OpenAIDialect.to_native:
-        return lambda line: _declined(_openai_line, line, model)
+        return lambda line: _declined(_openai_line, line, model, declare)
     if to_native is anthropic.AnthropicDialect.to_native and isinstance(dialect, anthropic.AnthropicDialect):
         if dialect.anthropic_version >= anthropic.SAMPLING_REJECTED_FROM:
             return None  # such versions check the translated blocks: the general path does
         max_tokens = dialect.default_max_tokens
-        return lambda line: _declined(_anthropic_line, line, model, max_tokens)
+        return lambda line: _declined(_anthropic_line, line, model, max_tokens, declare)
     if to_native is bedrock.BedrockDialect.to_native and isinstance(dialect, bedrock.BedrockDialect):
         invocation, max_tokens = dialect.invocation_type, dialect.default_max_tokens
-        return lambda line: _declined(_bedrock_line, line, model, max_tokens, invocation)
+        return lambda line: _declined(_bedrock_line, line, model, max_tokens, invocation, declare)
     return None
+
+
+class _RepeatedTools:
+    """``function_declarations`` of certified lines, the last tools read remembered: a batch's lines mostly declare
+    the same tools, so a line repeating them costs one encoding.
+
+    Certified lines hold only what msgspec decodes (objects, lists, strings, finite numbers, booleans, nulls), whose
+    JSON text is theirs alone: equal text, equal tools (member order and integer or float alike).
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[str, bytes, tuple[Declaration, ...]] | None = None
+
+    def __call__(self, tools: Any, provider: str) -> list[Declaration]:
+        written = _encode(tools)
+        last = self._last
+        if last is not None and last[0] == provider and last[1] == written:
+            return list(last[2])
+        declared = function_declarations(tools, provider)
+        self._last = (provider, written, tuple(declared))
+        return declared
 
 
 def _declined(translate: Callable[..., dict[str, Any]], line: Mapping[str, Any], *args: Any) -> dict[str, Any] | None:
@@ -45,10 +77,10 @@ def _declined(translate: Callable[..., dict[str, Any]], line: Mapping[str, Any],
         return None
 
 
-def _openai_line(line: Mapping[str, Any], model: str) -> dict[str, Any]:
+def _openai_line(line: Mapping[str, Any], model: str, declare: _RepeatedTools) -> dict[str, Any]:
     request = line["request"]
     check_model(request, model, openai.PROVIDER)
-    body = openai.chat_body(request, model, _openai_messages(request))
+    body = openai.chat_body(request, model, _openai_messages(request), declare=declare)
     return {"custom_id": portable_id(line["key"]), "method": "POST", "url": openai.CHAT_URL, "body": body}
 
 
@@ -74,14 +106,21 @@ def _openai_messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
-def _anthropic_line(line: Mapping[str, Any], model: str, max_tokens: int) -> dict[str, Any]:
-    return {"custom_id": portable_id(line["key"]), "params": _anthropic_params(line["request"], model, max_tokens)}
+def _anthropic_line(line: Mapping[str, Any], model: str, max_tokens: int, declare: _RepeatedTools) -> dict[str, Any]:
+    params = _anthropic_params(line["request"], model, max_tokens, declare)
+    return {"custom_id": portable_id(line["key"]), "params": params}
 
 
-def _anthropic_params(request: Mapping[str, Any], model: str, max_tokens: int) -> dict[str, Any]:
+def _anthropic_params(
+    request: Mapping[str, Any], model: str, max_tokens: int, declare: _RepeatedTools
+) -> dict[str, Any]:
     check_model(request, model, anthropic.PROVIDER)
     return anthropic.request_params(
-        request, model=model, max_tokens=max_tokens, messages=lambda: _anthropic_messages(request["contents"])
+        request,
+        model=model,
+        max_tokens=max_tokens,
+        messages=lambda: _anthropic_messages(request["contents"]),
+        declare=declare,
     )
 
 
@@ -107,9 +146,9 @@ def _anthropic_messages(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _bedrock_line(
-    line: Mapping[str, Any], model: str, max_tokens: int, invocation: bedrock.InvocationType
+    line: Mapping[str, Any], model: str, max_tokens: int, invocation: bedrock.InvocationType, declare: _RepeatedTools
 ) -> dict[str, Any]:
-    params = _anthropic_params(line["request"], model, max_tokens)
+    params = _anthropic_params(line["request"], model, max_tokens, declare)
     return bedrock.record(line["key"], params, model=model, invocation_type=invocation)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -158,12 +158,18 @@ def _embed_body(request: Mapping[str, Any], model: str) -> dict[str, Any]:
 
 def _chat_body(request: Mapping[str, Any], model: str) -> dict[str, Any]:
     check_fields(request, _CHAT_FIELDS, "request", PROVIDER, REQUEST_REASONS)
-    return chat_body(request, model, _messages(request))
+    return chat_body(request, model, _messages(request), declare=function_declarations)
 
 
-def chat_body(request: Mapping[str, Any], model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+def chat_body(
+    request: Mapping[str, Any],
+    model: str,
+    messages: list[dict[str, Any]],
+    *,
+    declare: Callable[[Any, str], list[Declaration]],
+) -> dict[str, Any]:
     """The chat completions body of a request whose fields are checked and whose ``messages`` are built: settings,
-    tools and tool choice added (shared with the typed translation of :mod:`.common_translate`)."""
+    tools (read by ``declare``) and tool choice added; shared with the translation of :mod:`.common_translate`."""
     body: dict[str, Any] = {"model": model, "messages": messages}
     body.update(_generation(request.get("generationConfig")))
     if body.get("response_format") == {"type": "json_object"} and not _mentions_json(body["messages"]):
@@ -171,7 +177,7 @@ def chat_body(request: Mapping[str, Any], model: str, messages: list[dict[str, A
             "generationConfig.responseMimeType application/json without a schema becomes openai JSON mode, "
             "which requires the word 'JSON' in the messages; add it to the prompt or give a responseSchema"
         )
-    declarations = function_declarations(request["tools"], PROVIDER) if "tools" in request else []
+    declarations = declare(request["tools"], PROVIDER) if "tools" in request else []
     if declarations:
         body["tools"] = [_tool(declaration) for declaration in declarations]
     if "toolConfig" in request:

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+import msgspec
+
 from airflow_provider_genai_batch.formats.gemini import camel
 from airflow_provider_genai_batch.formats.gemini_schema import RequestShapeError, enum_name, proto_number
 from airflow_provider_genai_batch.formats.keys import portable_id
@@ -527,11 +529,31 @@ def check_kind(request: Mapping[str, Any], *, embeddings: bool) -> None:
 
 
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode = msgspec.json.Encoder().encode
 
 
 def compact_json(value: Any) -> str:
-    """JSON text as OpenAI writes function arguments: compact, non-ASCII kept (one encoder, made once)."""
+    """JSON text as OpenAI writes function arguments: compact, non-ASCII kept.
+
+    msgspec writes it where it writes exactly what the standard library's encoder does (strings, integers,
+    booleans, nulls, lists and objects with string keys); a value holding a float, whose shortest form the two
+    write differently, or anything else goes to the standard library's encoder.
+    """
+    try:
+        if _writes_alike(value):
+            return _encode(value).decode()
+    except (UnicodeEncodeError, RecursionError):  # a lone surrogate, or nesting the standard library reports
+        pass
     return _COMPACT_JSON(value)
+
+
+def _writes_alike(value: Any) -> bool:
+    kind = type(value)
+    if kind is dict:
+        return all(type(name) is str and _writes_alike(item) for name, item in value.items())
+    if kind is list:
+        return all(_writes_alike(item) for item in value)
+    return kind is str or kind is int or kind is bool or value is None
 
 
 def check_text_modality(gen: Mapping[str, Any], provider: str) -> None:

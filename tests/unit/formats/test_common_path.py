@@ -368,3 +368,35 @@ def test_typical_lines_go_the_fast_way_through_prepare_input(
     monkeypatch.setattr(validate, "check_line", general)
     monkeypatch.setattr(type(dialect), "to_native", general)
     assert _prepare(path, dialect, model, collect=False) == expected
+
+
+def _with_tool(parameters: bytes) -> dict[str, Any]:
+    text = b'{"key": "k", "request": {"contents": [{"parts": [{"text": "hi"}]}], "tools": [{"functionDeclarations": '
+    return msgspec.json.decode(text + b'[{"name": "f", "parameters": ' + parameters + b"}]}]}}")
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_tools_remembered_from_the_line_before_are_reused_only_when_written_the_same(target: str) -> None:
+    dialect, model = TARGETS[target]
+    translate = common_translator(dialect, model=model)
+    assert translate is not None
+    alike = [
+        b'{"type": "OBJECT", "properties": {"a": {"type": "NUMBER", "minimum": 1}}}',
+        b'{"type": "OBJECT", "properties": {"a": {"type": "NUMBER", "minimum": 1.0}}}',
+        b'{"type": "OBJECT", "properties": {"a": {"type": "NUMBER", "minimum": 1}}}',
+        b'{"properties": {"a": {"minimum": 1, "type": "NUMBER"}}, "type": "OBJECT"}',
+        b'{"type": "OBJECT", "properties": {"a": {"type": "NUMBER", "default": null}}}',
+        b'{"type": "OBJECT", "properties": {"a": {"type": "NUMBER", "default": null}}}',
+        b'{"type": "OBJECT", "properties": {"a": {"type": "NUMBER", "default": 0}}}',
+        b'{"type": "OBJECT", "properties": {"a": {"type": "NUMBER", "default": -0.0}}}',
+        b'{"type": "OBJECT", "properties": {"a": {"type": "NUMBER", "default": 0.0}}}',
+        b'{"type": "STRING"}',
+        b'{"type": "STRING"}',
+    ]
+    for parameters in alike:
+        line = _with_tool(parameters)
+        assert _certified(line)
+        general = _outcome(lambda line=line: dialect.to_native(line, model=model, embeddings=False))
+        fast = translate(line) if _certified(line) else None
+        if fast is not None:
+            assert _encode(fast).decode() == general

@@ -8,6 +8,7 @@ line that changed would change the input fingerprint, and a re-run would not re-
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,27 @@ _NO_DATA = (
 )
 def test_a_one_field_text_part_is_read_as_the_general_reader_reads_it(part: dict[str, Any], expected: Any) -> None:
     assert _result(read_part, part, "p", "openai") == expected
+
+
+COMPACT_VALUES = [
+    {"order_id": "A-1", "note": 'déjà vu ✓ \u2028 \x7f \x00 \x1f " \\ /', "n": [1, -2, 2**63, -(2**64), True, None]},
+    {"nested": {"deeper": [{"a": []}, {}]}, "": "empty name"},
+    {"float": 2.5, "big": 1e16, "small": 1e-05},
+    [0.1, 3],
+    "a\ud800b",
+    {1: "int key"},
+    ("a", "tuple"),
+    {"emoji": "😀", "cjk": "漢字", "rtl": "مرحبا"},
+]
+
+
+@pytest.mark.parametrize("value", COMPACT_VALUES, ids=range(len(COMPACT_VALUES)))
+def test_compact_json_writes_what_the_standard_library_encoder_writes(value: Any) -> None:
+    reference = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode(value)
+    assert translate.compact_json(value) == reference
+
+
+def test_compact_json_writes_every_character_as_the_standard_library_encoder_does() -> None:
+    reference = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    text = "".join(chr(c) for c in range(0x3000)) + "".join(chr(c) for c in range(0xE000, 0x10000))
+    assert translate.compact_json({"text": text}) == reference({"text": text})
