@@ -751,3 +751,74 @@ def test_an_execution_timeout_while_a_sensor_pokes_on_the_worker_cancels_every_p
 
     assert len(cancels(provider, "openai")) == 3
     assert all(job.cancelled_at is not None for job in provider.state.store.list_jobs("openai"))
+
+
+# --- inputs in the provider's own format, and the other per-job limits ------------------------------------
+
+
+def sent_files(emulator: InProcessEmulator) -> list[bytes]:
+    """The bytes of the file each OpenAI batch was created from, in create order."""
+    files = [emulator.state.store.get_file("openai", e["json"]["input_file_id"]) for e in creates(emulator, "openai")]
+    return [stored.path.read_bytes() for stored in files if stored is not None]
+
+
+def openai_line(key: str, text: str) -> dict[str, Any]:
+    return {
+        "custom_id": key,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": MODELS["openai"], "messages": [{"role": "user", "content": text}]},
+    }
+
+
+def test_a_native_file_with_a_bom_and_crlf_lines_goes_as_parts_of_lf_lines_and_a_round_sends_from_it(
+    provider, tmp_path, monkeypatch
+):
+    rows = [openai_line(f"id-{i}", f"q {i}") for i in range(7)]
+    path = tmp_path / "native.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"".join(json.dumps(row).encode() + b"\r\n" for row in rows))
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire"})
+    output = tmp_path / "out"
+
+    manifest = waiting_submit("openai", str(path), output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        Task().try_context()
+    )
+
+    uploaded = sent_files(provider)
+    assert all(b"\r" not in data and not data.startswith(b"\xef\xbb\xbf") for data in uploaded)
+    assert [[json.loads(line)["custom_id"] for line in data.splitlines()] for data in uploaded] == [
+        ["id-0", "id-1", "id-2"],
+        ["id-3", "id-4", "id-5"],
+        ["id-6"],
+        ["id-3", "id-4", "id-5"],
+    ]
+    assert statuses(landed_rows(output)) == {row["custom_id"]: ("succeeded", None) for row in rows}
+    assert manifest["rounds"][1]["recovered"] == 3
+
+
+@pytest.mark.parametrize("limit", ["max_bytes_per_job", "max_input_tokens_per_job"])
+def test_a_byte_or_token_limit_cuts_parts_within_it_and_the_keys_land_in_order(provider, tmp_path, limit):
+    rows = [canonical_line(f"k{i:02d}", "word " * (1 + i % 5)) for i in range(20)]
+    output = tmp_path / "out"
+    value = 600 if limit == "max_bytes_per_job" else 25
+    operator = waiting_submit("openai", str(write_jsonl(tmp_path / "in.jsonl", rows)), output, **{limit: value})
+
+    manifest = operator.execute(Task().try_context())
+
+    assert len(manifest["parts"]) > 1
+    assert [row["key"] for row in landed_rows(output)] == input_keys(rows)
+    if limit == "max_bytes_per_job":
+        assert all(len(data) <= value for data in sent_files(provider))
+
+
+def test_bedrock_sends_a_follow_up_round_only_when_it_holds_the_records_one_job_needs(provider, tmp_path, monkeypatch):
+    rows = keyed(230)  # parts of 130 and 100 records
+    outcome_by_round(monkeypatch, provider, {"part 2/2": "fail_rows"})
+    output = tmp_path / "out"
+
+    manifest = waiting_submit(
+        "bedrock", str(write_jsonl(tmp_path / "in.jsonl", rows)), output, max_requests_per_job=150, retry_failed_rows=2
+    ).execute(Task().try_context())
+
+    assert [(r["round"], r["sent"], r["recovered"]) for r in manifest["rounds"]] == [(0, 230, 130), (1, 100, 100)]
+    assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
