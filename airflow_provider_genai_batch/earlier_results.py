@@ -77,10 +77,12 @@ def _uri_fields(manifest: ResultsManifest) -> set[str]:
 
 
 def _files_named_by(manifest: ResultsManifest | None, directory: ObjectStoragePath) -> set[str]:
-    """The names of the files in ``directory`` that ``manifest`` points at, its own name aside."""
+    """The names of the files in ``directory`` that ``manifest`` points at, its own name aside: the landed files it
+    names, and the keys files of a group's follow-up rounds (``input_keys.round-<r>.jsonl``)."""
     if manifest is None:
         return set()
-    values = manifest.model_dump(include=_uri_fields(manifest)).values()
+    rounds = [part.keys_uri for part in manifest.job_ref.parts or () if part.round > 0]
+    values = [*manifest.model_dump(include=_uri_fields(manifest)).values(), *rounds]
     return {value.rsplit("/", 1)[-1] for value in values if _in(directory, value)} - {MANIFEST_FILE}
 
 

@@ -822,3 +822,33 @@ def test_bedrock_sends_a_follow_up_round_only_when_it_holds_the_records_one_job_
 
     assert [(r["round"], r["sent"], r["recovered"]) for r in manifest["rounds"]] == [(0, 230, 130), (1, 100, 100)]
     assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
+
+
+def test_a_new_group_moves_the_earlier_groups_round_keys_aside_with_its_results(provider, tmp_path, monkeypatch):
+    rows = keyed(7)
+    path = tmp_path / "in.jsonl"
+    output = tmp_path / "out"
+    task = Task()
+    real_create = BatchHook.create_batch
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire"})
+    waiting_submit("openai", str(write_jsonl(path, rows)), output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        task.try_context()
+    )
+    assert (output / "input_keys.round-1.jsonl").exists()
+    monkeypatch.setattr(BatchHook, "create_batch", real_create)
+    provider.state.config.job_outcome = "succeed"  # this time no row needs a round
+    rows[4] = canonical_line("k0004", "edited")
+
+    waiting_submit("openai", str(write_jsonl(path, rows)), output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        task.try_context()
+    )
+
+    (aside,) = (output / "superseded").iterdir()
+    assert sorted(p.name for p in aside.iterdir()) == [
+        "input_keys.jsonl",
+        "input_keys.round-1.jsonl",
+        "manifest.json",
+        "replaced.jsonl",
+        "results.jsonl",
+    ]
+    assert not (output / "input_keys.round-1.jsonl").exists()
