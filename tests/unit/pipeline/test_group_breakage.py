@@ -256,25 +256,27 @@ def test_a_retry_after_a_crash_between_creates_creates_only_the_missing_parts(pr
     assert [row["key"] for row in landed_rows(output)] == input_keys(rows)
 
 
-@pytest.mark.parametrize("conn_id", ["anthropic", "openai"])
-def test_a_retry_after_success_with_a_follow_up_round_creates_nothing_and_lands_the_same_files(
-    provider, tmp_path, conn_id
-):
+@pytest.mark.parametrize(
+    ("conn_id", "settings"),
+    [
+        ("anthropic", {"retry_failed_rows": 1}),
+        ("openai", {"retry_failed_rows": 1}),
+        ("openai", {"retry_failed_rows": 1, "max_concurrent_jobs": 1}),
+        ("gemini", {"max_concurrent_jobs": 2}),
+    ],
+)
+def test_a_retry_after_success_creates_nothing_and_lands_the_same_files(provider, tmp_path, conn_id, settings):
     rows = keyed(7)
     rows[4] = canonical_line("k0004", f"refused {FAIL_MARKER}")
     path = str(write_jsonl(tmp_path / "in.jsonl", rows))
     output = tmp_path / "out"
     task = Task()
     provider.state.config.openai_retryable_row_share = 0.5
-    first = waiting_submit(conn_id, path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
-        task.try_context()
-    )
+    first = waiting_submit(conn_id, path, output, max_requests_per_job=3, **settings).execute(task.try_context())
     landed = (output / "results.jsonl").read_bytes()
     before = len(writes(provider))
 
-    again = waiting_submit(conn_id, path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
-        task.try_context()
-    )
+    again = waiting_submit(conn_id, path, output, max_requests_per_job=3, **settings).execute(task.try_context())
 
     assert len(writes(provider)) == before
     assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
