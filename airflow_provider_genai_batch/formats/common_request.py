@@ -212,16 +212,18 @@ def decode_common(canonical: bytes) -> CommonLine | None:
 def certified(line: CommonLine) -> bool:
     """Whether the general check of the line (:func:`.gemini_line.check_line` for a generation batch, with or
     without Vertex AI's fields, which the structs leave out) passes; False where it may not, never a wrong True."""
-    request = line.request
-    try:
-        if line.metadata is not UNSET:
+    if line.metadata is not UNSET:
+        try:
             check_metadata(line.metadata, line.key)
-        for content in request.contents:
-            for part in content.parts:
+        except ValueError:
+            return False
+    for content in line.request.contents:
+        for part in content.parts:
+            if part.text is UNSET or part.inlineData is not UNSET or part.functionCall is not UNSET:
                 if not _one_datum(part):
                     return False
-    except ValueError:
-        return False
+            elif part.functionResponse is not UNSET:
+                return False  # a text beside a response
     return True
 
 

@@ -89,12 +89,16 @@ def _openai_messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
     if "systemInstruction" in request:
         system = [part["text"] for part in request["systemInstruction"]["parts"]]
         messages.append({"role": "system", "content": _text_content(system)})
-    ids = CallIds(openai.PROVIDER)
+    ids: CallIds | None = None  # made at the first turn that is not all text: before it, no call waits for an answer
     for i, content in enumerate(request["contents"]):
-        path = f"contents[{i}]"
         role = content.get("role", "user")
-        ids.turn(role, path)
         texts = _texts(content["parts"])
+        if ids is None and texts is not None:
+            messages.append({"role": "assistant" if role == "model" else "user", "content": _text_content(texts)})
+            continue
+        ids = ids or CallIds(openai.PROVIDER)
+        path = f"contents[{i}]"
+        ids.turn(role, path)
         if texts is not None:
             messages.append({"role": "assistant" if role == "model" else "user", "content": _text_content(texts)})
         elif role == "model":
@@ -102,7 +106,8 @@ def _openai_messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
         else:
             messages.extend(openai._user_messages(_parts(content["parts"], path), ids))
         ids.end_turn(role, path)
-    ids.finish("contents")
+    if ids is not None:
+        ids.finish("contents")
     return messages
 
 
@@ -125,13 +130,17 @@ def _anthropic_params(
 
 
 def _anthropic_messages(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    ids = CallIds(anthropic.PROVIDER)
     messages = []
+    ids: CallIds | None = None  # made at the first turn that is not all text: before it, no call waits for an answer
     for i, content in enumerate(contents):
-        path = f"contents[{i}]"
         role = content.get("role", "user")
-        ids.turn(role, path)
         texts = _texts(content["parts"])
+        if ids is None and texts is not None:
+            messages.append({"role": "assistant" if role == "model" else "user", "content": _text_content(texts)})
+            continue
+        ids = ids or CallIds(anthropic.PROVIDER)
+        path = f"contents[{i}]"
+        ids.turn(role, path)
         if texts is not None:
             ids.end_turn(role, path)
             content_of = _text_content(texts)
@@ -141,7 +150,8 @@ def _anthropic_messages(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
             blocks.sort(key=lambda block: block["type"] != "tool_result")
             content_of = anthropic._content(blocks)
         messages.append({"role": "assistant" if role == "model" else "user", "content": content_of})
-    ids.finish("contents")
+    if ids is not None:
+        ids.finish("contents")
     return messages
 
 
@@ -154,6 +164,9 @@ def _bedrock_line(
 
 def _texts(parts: list[dict[str, Any]]) -> list[str] | None:
     """The texts of a turn whose parts are all text, else None."""
+    if len(parts) == 1:
+        text = parts[0].get("text")
+        return None if text is None else [text]
     texts = []
     for part in parts:
         text = part.get("text")
