@@ -854,3 +854,22 @@ def test_a_new_group_moves_the_earlier_groups_round_keys_aside_with_its_results(
         "results.jsonl",
     ]
     assert not (output / "input_keys.round-1.jsonl").exists()
+
+
+def test_answers_without_keys_in_a_follow_up_round_replace_the_rows_of_their_own_positions(
+    provider, tmp_path, monkeypatch
+):
+    provider.state.config.gemini_drop_inline_metadata = True  # answers come back without their keys
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "fail_rows", "part 3/3": "fail_rows"})
+    items = [{"contents": [{"role": "user", "parts": [{"text": f"question {i}"}]}]} for i in range(8)]
+    output = tmp_path / "out"
+
+    manifest = waiting_submit("gemini", items, output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        Task().try_context()
+    )
+
+    rows = landed_rows(output)
+    assert [row["key"] for row in rows] == [str(i) for i in range(8)]
+    assert [row["text"] for row in rows] == [f"Answer to: question {i}" for i in range(8)]
+    assert [(r["sent"], r["recovered"]) for r in manifest["rounds"]] == [(8, 3), (5, 5)]
+    assert [row["key"] for row in landed_rows(output, "replaced.jsonl")] == [str(i) for i in range(3, 8)]
