@@ -19,10 +19,13 @@ from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferred
 
 from airflow_provider_genai_batch import completion
 from airflow_provider_genai_batch.errors import InputValidationError, JobTimeoutError
+from airflow_provider_genai_batch.formats.anthropic import AnthropicDialect
 from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
+from airflow_provider_genai_batch.inputs import prepare_input
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
+from airflow_provider_genai_batch.parts import SplitLimits
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER
 from airflow_provider_genai_batch.testing.emulator.history import InProcessEmulator
@@ -873,3 +876,52 @@ def test_answers_without_keys_in_a_follow_up_round_replace_the_rows_of_their_own
     assert [row["text"] for row in rows] == [f"Answer to: question {i}" for i in range(8)]
     assert [(r["sent"], r["recovered"]) for r in manifest["rounds"]] == [(8, 3), (5, 5)]
     assert [row["key"] for row in landed_rows(output, "replaced.jsonl")] == [str(i) for i in range(3, 8)]
+
+
+# --- Anthropic's own limits: 100,000 requests and 256,000,000 bytes in one batch -----------------------------
+
+
+def test_anthropics_request_limit_cuts_an_input_of_one_request_more_into_two_inline_parts(tmp_path):
+    rows = [canonical_line(f"k{i}", "hi") for i in range(100_001)]
+
+    prepared = prepare_input(
+        str(write_jsonl(tmp_path / "in.jsonl", rows)),
+        AnthropicDialect(),
+        model=MODELS["anthropic"],
+        embeddings=False,
+        split=SplitLimits(),
+    )
+
+    try:
+        assert [part.request_count for part in prepared.parts] == [100_000, 1]
+        assert all(part.inline is not None for part in prepared.parts)
+        assert [line["custom_id"] for line in prepared.parts[1].inline or []] == ["k100000"]
+    finally:
+        prepared.cleanup()
+
+
+def test_anthropics_body_limit_holds_each_inline_part_with_its_envelope(tmp_path, monkeypatch):
+    limit = 1_000
+    monkeypatch.setattr(
+        AnthropicDialect, "limits", AnthropicDialect.limits.model_copy(update={"max_inline_bytes": limit})
+    )
+    rows = [canonical_line(f"k{i:02d}", "word " * (1 + i % 7)) for i in range(30)]
+
+    prepared = prepare_input(
+        str(write_jsonl(tmp_path / "in.jsonl", rows)),
+        AnthropicDialect(),
+        model=MODELS["anthropic"],
+        embeddings=False,
+        split=SplitLimits(),
+    )
+
+    try:
+        sent = [[json.dumps(line, separators=(",", ":")) for line in part.inline or []] for part in prepared.parts]
+        bodies = [
+            len(json.dumps({"requests": [json.loads(line) for line in lines]}, separators=(",", ":"))) for lines in sent
+        ]
+        assert len(sent) > 1
+        assert all(body <= limit for body in bodies)
+        assert [json.loads(line)["custom_id"] for lines in sent for line in lines] == [row["key"] for row in rows]
+    finally:
+        prepared.cleanup()
