@@ -39,8 +39,9 @@ def common_translator(dialect: Dialect, *, model: str) -> Translator | None:
     if to_native is openai.OpenAIDialect.to_native:
         return lambda line: _declined(_openai_line, line, model, declare)
     if to_native is anthropic.AnthropicDialect.to_native and isinstance(dialect, anthropic.AnthropicDialect):
-        if dialect.anthropic_version >= anthropic.SAMPLING_REJECTED_FROM:
-            return None  # such versions check the translated blocks: the general path does
+        version_check = type(dialect)._check_version_allows is anthropic.AnthropicDialect._check_version_allows
+        if not version_check or dialect.anthropic_version >= anthropic.SAMPLING_REJECTED_FROM:
+            return None  # the translated blocks are checked against the version: the general path does that
         max_tokens = dialect.default_max_tokens
         return lambda line: _declined(_anthropic_line, line, model, max_tokens, declare)
     if to_native is bedrock.BedrockDialect.to_native and isinstance(dialect, bedrock.BedrockDialect):

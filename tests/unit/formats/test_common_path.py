@@ -265,6 +265,12 @@ def test_dialects_whose_translation_the_fast_path_does_not_mirror_get_none() -> 
 
     assert common_translator(Reworded(), model="gpt-4o-mini") is None
 
+    class Stricter(AnthropicDialect):
+        def _check_version_allows(self, params: Any) -> None:
+            raise ValueError("no")
+
+    assert common_translator(Stricter(), model="claude-sonnet-4-5") is None
+
 
 # --- the whole pass, fast path on and off ----------------------------------------------------------------
 
