@@ -421,7 +421,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             prepared.parts,
             round=0,
             first_index=0,
-            stored=stored.parts if stored and stored.parts else (),
+            stored=_stored_parts(stored),
             kept=_rounds_sent_from(stored, prepared) if not force else (),
         )
         first = planned[0].earlier
@@ -800,6 +800,26 @@ def _whole_input_job(stored: BatchJobRef, fingerprint: str) -> str | None:
 def _first_round_size(stored: BatchJobRef) -> int:
     """How many jobs the input went as in ``stored`` (its round 0)."""
     return 1 if stored.parts is None else sum(1 for part in stored.parts if part.round == 0)
+
+
+def _stored_parts(stored: BatchJobRef | None) -> tuple[PartRef, ...]:
+    """The parts ``stored`` names; a ref of one job (made before ``retry_failed_rows`` was set) as its only part,
+    so that a provider that cannot look jobs up by key still finds it."""
+    if stored is None:
+        return ()
+    if stored.parts is not None:
+        return stored.parts
+    if stored.idempotency_key is None or stored.input_fingerprint is None:
+        return ()
+    one = PartRef(
+        index=0,
+        idempotency_key=stored.idempotency_key,
+        input_fingerprint=stored.input_fingerprint,
+        request_count=stored.request_count or 0,
+        byte_count=0,
+        job_name=stored.job_name,
+    )
+    return (one,)
 
 
 def _rounds_sent_from(stored: BatchJobRef | None, prepared: PreparedInput) -> tuple[str, ...]:

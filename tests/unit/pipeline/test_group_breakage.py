@@ -925,3 +925,17 @@ def test_anthropics_body_limit_holds_each_inline_part_with_its_envelope(tmp_path
         assert [json.loads(line)["custom_id"] for lines in sent for line in lines] == [row["key"] for row in rows]
     finally:
         prepared.cleanup()
+
+
+@pytest.mark.parametrize("conn_id", ["anthropic", "openai", "gateway_gemini"])
+def test_turning_on_retry_failed_rows_reattaches_to_the_one_job_the_input_went_as(provider, tmp_path, conn_id):
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(3)))
+    output = tmp_path / "out"
+    task = Task()
+    first = waiting_submit(conn_id, path, output).execute(task.try_context())
+    before = len(writes(provider))
+
+    again = waiting_submit(conn_id, path, output, retry_failed_rows=1).execute(task.try_context())
+
+    assert len(writes(provider)) == before
+    assert [p["job_name"] for p in again["parts"]] == [first["job_ref"]["job_name"]]
