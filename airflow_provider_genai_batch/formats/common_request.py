@@ -44,6 +44,14 @@ class FunctionResponse(Struct, forbid_unknown_fields=True):
     id: str | UnsetType = UNSET
 
 
+class FileData(Struct, forbid_unknown_fields=True):
+    """A file by URI (Gemini and Vertex AI read it; the translations refuse it)."""
+
+    fileUri: NonEmpty
+    mimeType: str | UnsetType = UNSET
+    displayName: str | UnsetType = UNSET
+
+
 class Part(Struct, forbid_unknown_fields=True):
     """One part: exactly one of its fields is set in a certified line."""
 
@@ -51,6 +59,7 @@ class Part(Struct, forbid_unknown_fields=True):
     inlineData: Blob | UnsetType = UNSET
     functionCall: FunctionCall | UnsetType = UNSET
     functionResponse: FunctionResponse | UnsetType = UNSET
+    fileData: FileData | UnsetType = UNSET
 
 
 class Content(Struct, forbid_unknown_fields=True):
@@ -85,6 +94,21 @@ MediaResolution = Literal[
 ThinkingLevel = Literal["THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "HIGH", "XHIGH"]
 CallingMode = Literal["MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED"]
 Behavior = Literal["UNSPECIFIED", "BLOCKING", "NON_BLOCKING"]
+HarmCategory = Literal[
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+    "HARM_CATEGORY_CIVIC_INTEGRITY",
+]
+HarmBlockThreshold = Literal[
+    "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
+    "BLOCK_LOW_AND_ABOVE",
+    "BLOCK_MEDIUM_AND_ABOVE",
+    "BLOCK_ONLY_HIGH",
+    "BLOCK_NONE",
+    "OFF",
+]
 FunctionName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_:.-]{1,64}\Z")]
 """Enum values by name only (a number declines), and the ranges of the schema's overlay and of the proto types."""
 
@@ -159,10 +183,24 @@ class FunctionDeclaration(Struct, forbid_unknown_fields=True):
     behavior: Behavior | UnsetType = UNSET
 
 
+class NoSettings(Struct, forbid_unknown_fields=True):
+    """A tool switched on with no settings (``{}``)."""
+
+
 class Tool(Struct, forbid_unknown_fields=True):
-    """Function declarations (other tools decline)."""
+    """Function declarations, or a Gemini tool without settings (others decline; the translations refuse these)."""
 
     functionDeclarations: list[FunctionDeclaration] | UnsetType = UNSET
+    googleSearch: NoSettings | UnsetType = UNSET
+    codeExecution: NoSettings | UnsetType = UNSET
+    urlContext: NoSettings | UnsetType = UNSET
+
+
+class SafetySetting(Struct, forbid_unknown_fields=True):
+    """How strictly one harm category is blocked (Gemini-only: the translations refuse it)."""
+
+    category: HarmCategory
+    threshold: HarmBlockThreshold
 
 
 class FunctionCallingConfig(Struct, forbid_unknown_fields=True):
@@ -187,7 +225,10 @@ class Request(Struct, forbid_unknown_fields=True):
     generationConfig: GenerationConfig | UnsetType = UNSET
     tools: list[Tool] | UnsetType = UNSET
     toolConfig: ToolConfig | UnsetType = UNSET
+    safetySettings: list[SafetySetting] | UnsetType = UNSET
     model: str | UnsetType = UNSET
+    cachedContent: str | UnsetType = UNSET
+    labels: dict[str, str] | UnsetType = UNSET
 
 
 class CommonLine(Struct, forbid_unknown_fields=True):
@@ -217,23 +258,33 @@ def certified(line: CommonLine) -> bool:
             check_metadata(line.metadata, line.key)
         except ValueError:
             return False
-    for content in line.request.contents:
+    request = line.request
+    for content in request.contents:
         for part in content.parts:
-            if part.text is UNSET or part.inlineData is not UNSET or part.functionCall is not UNSET:
-                if not _one_datum(part):
+            if part.text is not UNSET:
+                if (
+                    part.inlineData is not UNSET
+                    or part.functionCall is not UNSET
+                    or part.functionResponse is not UNSET
+                    or part.fileData is not UNSET
+                ):
                     return False
-            elif part.functionResponse is not UNSET:
-                return False  # a text beside a response
+            elif not _one_datum(part):
+                return False
+    if request.safetySettings is not UNSET:
+        categories = {setting.category for setting in request.safetySettings}
+        if len(categories) != len(request.safetySettings):
+            return False  # one setting per category
     return True
 
 
 def _one_datum(part: Part) -> bool:
-    """Exactly one field of ``part`` is set, and inline data is base64."""
+    """Exactly one field of a part without text is set, and inline data is base64."""
     held = (
-        (part.text is not UNSET)
-        + (part.inlineData is not UNSET)
+        (part.inlineData is not UNSET)
         + (part.functionCall is not UNSET)
         + (part.functionResponse is not UNSET)
+        + (part.fileData is not UNSET)
     )
     if held != 1:
         return False

@@ -79,7 +79,7 @@ def _declined(translate: Callable[..., dict[str, Any]], line: Mapping[str, Any],
 
 
 def _openai_line(line: Mapping[str, Any], model: str, declare: _RepeatedTools) -> dict[str, Any]:
-    request = line["request"]
+    request = _translated(line["request"])
     check_model(request, model, openai.PROVIDER)
     body = openai.chat_body(request, model, _openai_messages(request), declare=declare)
     return {"custom_id": portable_id(line["key"]), "method": "POST", "url": openai.CHAT_URL, "body": body}
@@ -120,7 +120,7 @@ def _anthropic_line(line: Mapping[str, Any], model: str, max_tokens: int, declar
 def _anthropic_params(
     request: Mapping[str, Any], model: str, max_tokens: int, declare: _RepeatedTools
 ) -> dict[str, Any]:
-    check_model(request, model, anthropic.PROVIDER)
+    check_model(_translated(request), model, anthropic.PROVIDER)
     return anthropic.request_params(
         request,
         model=model,
@@ -163,6 +163,18 @@ def _bedrock_line(
     return bedrock.record(line["key"], params, model=model, invocation_type=invocation)
 
 
+_TRANSLATED_FIELDS = frozenset({"model", "contents", "systemInstruction", "generationConfig", "tools", "toolConfig"})
+_TRANSLATED_PARTS = frozenset({"text", "inlineData", "functionCall", "functionResponse"})
+
+
+def _translated(request: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``request``, when every field it sets is one the targets translate (a certified line may hold Gemini-only
+    fields, which the general path refuses, naming them)."""
+    if not request.keys() <= _TRANSLATED_FIELDS:
+        raise ValueError("a field the targets cannot express")
+    return request
+
+
 def _texts(parts: list[dict[str, Any]]) -> list[str] | None:
     """The texts of a turn whose parts are all text, else None."""
     if len(parts) == 1:
@@ -179,7 +191,10 @@ def _texts(parts: list[dict[str, Any]]) -> list[str] | None:
 
 def _parts(parts: list[dict[str, Any]], path: str) -> list[Part]:
     """A certified turn's parts as ``read_parts`` reads them (each holds its one datum; ``path`` names the turn)."""
-    return [Part(kind, value, path) for part in parts for kind, value in part.items()]
+    read = [Part(kind, value, path) for part in parts for kind, value in part.items()]
+    if any(part.kind not in _TRANSLATED_PARTS for part in read):
+        raise ValueError("a part the targets cannot express")
+    return read
 
 
 def _text_content(texts: list[str]) -> str | list[dict[str, Any]]:

@@ -140,13 +140,33 @@ COMMON_SEEDS: list[dict[str, Any]] = [
 ]
 """Lines of the common shape beside the request corpus: turns of several parts, ids, schemas, settings."""
 
+GEMINI_ONLY_SEEDS: list[dict[str, Any]] = [
+    {
+        "contents": [{"parts": [{"text": "hi"}]}],
+        "safetySettings": [
+            {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"},
+            {"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "OFF"},
+        ],
+    },
+    {"contents": [{"parts": [{"fileData": {"mimeType": "image/png", "fileUri": "gs://b/o.png"}}, {"text": "what?"}]}]},
+    {"contents": [{"parts": [{"text": "search"}]}], "tools": [{"googleSearch": {}}, {"urlContext": {}}]},
+    {"contents": [{"parts": [{"text": "run"}]}], "tools": [{"codeExecution": {}}], "labels": {"team": "a"}},
+    {"contents": [{"parts": [{"text": "cached"}]}], "cachedContent": "cachedContents/abc"},
+]
+"""Lines of the common shape the Gemini API reads and the translations refuse."""
+
 
 def _typical() -> list[dict[str, Any]]:
     return [{"key": f"k{i}", "request": typical_request(i)} for i in range(8)]
 
 
 def _unit_lines() -> list[dict[str, Any]]:
-    requests = [*VALID_GENERATE.values(), *(bad.request for bad in INVALID if not bad.embed), *COMMON_SEEDS]
+    requests = [
+        *VALID_GENERATE.values(),
+        *(bad.request for bad in INVALID if not bad.embed),
+        *COMMON_SEEDS,
+        *GEMINI_ONLY_SEEDS,
+    ]
     return [{"key": f"u{i}", "request": copy.deepcopy(request)} for i, request in enumerate(requests)]
 
 
@@ -252,6 +272,21 @@ def test_every_typical_benchmark_line_takes_the_fast_way(target: str) -> None:
     for line in _typical():
         assert _certified(line)
         assert translate(line) is not None
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+@pytest.mark.parametrize("request_", GEMINI_ONLY_SEEDS, ids=range(len(GEMINI_ONLY_SEEDS)))
+def test_a_gemini_only_line_is_certified_but_left_to_the_general_translation_to_refuse(
+    request_: dict[str, Any], target: str
+) -> None:
+    line = {"key": "k", "request": request_}
+    dialect, model = TARGETS[target]
+    translate = common_translator(dialect, model=model)
+    assert translate is not None
+    assert _certified(line)
+    assert translate(line) is None
+    with pytest.raises(ValueError):
+        dialect.to_native(line, model=model, embeddings=False)
 
 
 def test_dialects_whose_translation_the_fast_path_does_not_mirror_get_none() -> None:
