@@ -142,7 +142,8 @@ def request_params(
     params: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(gen, max_tokens), "messages": messages()}
     if "systemInstruction" in request:
         params["system"] = _content([_text_block(t) for t in system_texts(request["systemInstruction"], PROVIDER)])
-    params.update(_sampling(gen))
+    if gen:  # no settings: no sampling parameters, nothing to check
+        params.update(_sampling(gen))
     declarations = declare(request["tools"], PROVIDER) if "tools" in request else []
     if declarations:
         params["tools"] = [_tool(declaration) for declaration in declarations]
