@@ -34,7 +34,7 @@ Translator = Callable[[Mapping[str, Any]], dict[str, Any] | None]
 
 def common_translator(dialect: Dialect, *, model: str) -> Translator | None:
     """The translation of certified lines for ``dialect``, where its ``to_native`` is one this module mirrors."""
-    to_native = type(dialect).to_native
+    to_native = getattr(type(dialect), "to_native", None)
     declare = _RepeatedTools()
     if to_native is openai.OpenAIDialect.to_native:
         return lambda line: _declined(_openai_line, line, model, declare)
