@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import chain
 from typing import Any
 
 import httpx
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_bool
 from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.earlier_results import set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError
-from airflow_provider_genai_batch.formats.keys import key_line
+from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.hooks.retry import Attempts, is_transient_error
@@ -439,6 +439,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             )
         ref = group([*parts, *later])
         remember(context, ref)
+        ref = self._finish_interrupted_round(context, hook, ref)
         if stored is not None:
             earlier = [p.job_name for p in stored.parts or () if p.round == 0] if stored.is_group else [stored.job_name]
             self._warn_still_running(hook, [name for name in earlier if name and name not in ref.job_names()])
@@ -493,7 +494,32 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                     hook.provider,
                 )
                 return None
-            prepared = self._prepare(hook, only_keys=only)
+            why = (
+                f"whose result in {manifest.results_uri} is retryable (failed with a retryable provider error, "
+                "expired or missing)"
+            )
+            stored = recall(context)
+            return self._send_round(
+                context, hook, ref, next_round, only, why, stored=stored.parts if stored and stored.parts else ()
+            )
+
+    def _send_round(
+        self,
+        context: Any,
+        hook: BatchHook[Any],
+        ref: BatchJobRef,
+        round: int,
+        only: KeyFilter,
+        why: str,
+        *,
+        stored: Iterable[PartRef],
+        keys_uri: str | None = None,
+    ) -> BatchJobRef:
+        """Send the rows of the input with keys ``only`` as follow-up ``round``'s parts after ``ref``'s earlier rounds,
+        each found again (``stored``) or created exactly once; the round's keys are written unless ``keys_uri`` names
+        them already. The input must be the one the jobs were made for."""
+        parts = tuple(part for part in ref.parts or () if part.round < round)
+        prepared = self._prepare(hook, only_keys=only)
         try:
             if prepared.fingerprint != ref.input_fingerprint:
                 raise GenAIBatchError(
@@ -503,25 +529,20 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                     "(retry_failed_rows)"
                 )
             self.log.warning(
-                "round %d of %d: sending again %d row(s) whose result in %s is retryable (failed with a retryable "
-                "provider error, expired or missing), as %d part(s)",
-                next_round,
+                "round %d of %d: sending again %d row(s) %s, as %d part(s)",
+                round,
                 self.retry_failed_rows,
                 prepared.summary.count,
-                manifest.results_uri,
+                why,
                 len(prepared.parts),
             )
             self._check_can_wait(prepared)
-            keys_uri = self._write_round_keys(next_round, prepared.iter_keys())
+            if keys_uri is None:
+                keys_uri = self._write_round_keys(round, prepared.iter_keys())
             force = as_bool("force_resubmit", self.force_resubmit)
             submission = self._submission(context, hook, ref.idempotency_key or "", prepared.endpoint, force)
-            stored = recall(context)
             planned = submission.look_up(
-                prepared.parts,
-                round=next_round,
-                first_index=len(parts),
-                stored=stored.parts if stored is not None and stored.parts else (),
-                keys_uri=keys_uri,
+                prepared.parts, round=round, first_index=len(parts), stored=stored, keys_uri=keys_uri
             )
 
             def group(sent: Sequence[PartRef]) -> BatchJobRef:
@@ -536,6 +557,22 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         remember(context, updated)
         self._log_round(prepared, sent, reattached=sum(1 for item in planned if item.reusable))
         return updated
+
+    def _finish_interrupted_round(self, context: Any, hook: BatchHook[Any], ref: BatchJobRef) -> BatchJobRef:
+        """``ref`` with its last follow-up round whole: an earlier try that died between the round's creates left
+        some of its parts uncreated (the round's keys file holds more rows than its parts); they are created now,
+        each exactly once, and the parts that exist are re-attached to."""
+        last = max((part.round for part in ref.parts or ()), default=0)
+        round_parts = [part for part in ref.parts or () if part.round == last]
+        keys_uri = round_parts[0].keys_uri if last else None
+        if keys_uri is None:
+            return ref
+        sent = sum(part.request_count for part in round_parts)
+        if sent >= sum(1 for _ in _round_keys(keys_uri)):
+            return ref
+        with KeyFilter(_round_keys(keys_uri)) as only:
+            why = f"of round {last}, of which an earlier try sent {sent} before it stopped"
+            return self._send_round(context, hook, ref, last, only, why, stored=round_parts, keys_uri=keys_uri)
 
     def _submission(
         self, context: Any, hook: BatchHook[Any], key: str, endpoint: str | None, force: bool
@@ -800,6 +837,15 @@ def _whole_input_job(stored: BatchJobRef, fingerprint: str) -> str | None:
 def _first_round_size(stored: BatchJobRef) -> int:
     """How many jobs the input went as in ``stored`` (its round 0)."""
     return 1 if stored.parts is None else sum(1 for part in stored.parts if part.round == 0)
+
+
+def _round_keys(uri: str) -> Iterator[str]:
+    """The keys a follow-up round's keys file holds, in order (read on its filesystem: this task wrote it, so it
+    is no lineage input)."""
+    path = ObjectStoragePath(uri)
+    with path.fs.open(path.path, "rb") as lines:
+        for line in lines:
+            yield read_key_line(line)
 
 
 def _stored_parts(stored: BatchJobRef | None) -> tuple[PartRef, ...]:

@@ -939,3 +939,35 @@ def test_turning_on_retry_failed_rows_reattaches_to_the_one_job_the_input_went_a
 
     assert len(writes(provider)) == before
     assert [p["job_name"] for p in again["parts"]] == [first["job_ref"]["job_name"]]
+
+
+@pytest.mark.parametrize("conn_id", ["anthropic", "openai"])
+def test_a_retry_after_a_crash_between_a_rounds_creates_creates_only_the_rounds_missing_parts(
+    provider, tmp_path, monkeypatch, conn_id
+):
+    rows = keyed(9)
+    path = str(write_jsonl(tmp_path / "in.jsonl", rows))
+    output = tmp_path / "out"
+    task = Task()
+    real_create = BatchHook.create_batch
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire", "part 3/3": "expire"})
+    with_outcomes = BatchHook.create_batch
+
+    def die_before_the_rounds_second_part(hook: BatchHook[Any], spec: Any) -> Any:
+        if "round 1 part 2/2" in spec.display_name:
+            raise WorkerDied("the worker died after the round's first part was created and remembered")
+        return with_outcomes(hook, spec)
+
+    monkeypatch.setattr(BatchHook, "create_batch", die_before_the_rounds_second_part)
+    with pytest.raises(WorkerDied):
+        waiting_submit(conn_id, path, output, max_requests_per_job=3, retry_failed_rows=1).execute(task.try_context())
+    monkeypatch.setattr(BatchHook, "create_batch", real_create)
+    provider.state.config.job_outcome = "succeed"
+
+    manifest = waiting_submit(conn_id, path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        task.try_context()
+    )
+
+    assert len(creates(provider, conn_id)) == 5  # three parts, then the round's two, each once
+    assert [(r["round"], r["sent"], r["recovered"]) for r in manifest["rounds"]] == [(0, 9, 3), (1, 6, 6)]
+    assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
