@@ -971,3 +971,31 @@ def test_a_retry_after_a_crash_between_a_rounds_creates_creates_only_the_rounds_
     assert len(creates(provider, conn_id)) == 5  # three parts, then the round's two, each once
     assert [(r["round"], r["sent"], r["recovered"]) for r in manifest["rounds"]] == [(0, 9, 3), (1, 6, 6)]
     assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
+
+
+def test_a_follow_up_round_of_several_parts_waits_under_the_cap_and_each_part_keeps_its_title(
+    provider, tmp_path, monkeypatch
+):
+    rows = keyed(9)
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire", "part 3/3": "expire"})
+    output = tmp_path / "out"
+
+    manifest = waiting_submit(
+        "openai",
+        str(write_jsonl(tmp_path / "in.jsonl", rows)),
+        output,
+        max_requests_per_job=3,
+        max_concurrent_jobs=1,
+        retry_failed_rows=1,
+    ).execute(Task().try_context())
+
+    names = [entry["json"]["metadata"]["display_name"] for entry in creates(provider, "openai")]
+    assert names == [
+        "nightly part 1/3",
+        "nightly part 2/3",
+        "nightly part 3/3",
+        "nightly round 1 part 1/2",
+        "nightly round 1 part 2/2",
+    ]
+    assert [(r["round"], r["sent"], r["recovered"]) for r in manifest["rounds"]] == [(0, 9, 3), (1, 6, 6)]
+    assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
