@@ -27,8 +27,10 @@ from airflow_provider_genai_batch.inputs import prepare_input
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.parts import SplitLimits
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
-from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER
+from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
 from airflow_provider_genai_batch.testing.emulator.history import InProcessEmulator
+from airflow_provider_genai_batch.testing.gcp_auth import service_account_info
+from airflow_provider_genai_batch.testing.gcs import GcsServer
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 from tests.unit.pipeline.fakes import DictStateStore, FakeTI, canonical_line, write_jsonl
 
@@ -998,4 +1000,88 @@ def test_a_follow_up_round_of_several_parts_waits_under_the_cap_and_each_part_ke
         "nightly round 1 part 2/2",
     ]
     assert [(r["round"], r["sent"], r["recovered"]) for r in manifest["rounds"]] == [(0, 9, 3), (1, 6, 6)]
+    assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
+
+
+# --- Vertex AI: an input in Cloud Storage, cut into parts uploaded beside it ---------------------------------
+
+
+@pytest.fixture
+def vertex_conn(
+    monkeypatch: pytest.MonkeyPatch, vertex_emulator: EmulatorServer, gcs_server: GcsServer, vertex_bucket: str
+) -> str:
+    conn = {
+        "conn_type": "genaivertex",
+        "host": f"{vertex_emulator.base_url}/vertex",
+        "password": json.dumps(service_account_info(f"{vertex_emulator.base_url}/vertex/token")),
+        "extra": {
+            "location": "us-central1",
+            "staging_gcs_uri": f"gs://{vertex_bucket}/staging",
+            "output_gcs_uri": f"gs://{vertex_bucket}/out",
+            "gcs_endpoint_url": gcs_server.endpoint_url,
+            "bigquery_endpoint_url": vertex_emulator.base_url,
+            "retry_max_wait": 0,
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_VERTEX_SPLIT", json.dumps(conn))
+    return "vertex_split"
+
+
+def test_a_vertex_input_in_cloud_storage_split_into_parts_lands_its_keys_in_order(
+    vertex_conn, vertex_emulator, gcs_server, vertex_bucket, tmp_path
+):
+    rows = keyed(7)
+    uri = gcs_server.put(
+        f"gs://{vertex_bucket}/in/requests.jsonl", b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+    )
+    output = tmp_path / "out"
+    operator = GenAIBatchSubmitOperator(
+        task_id="submit",
+        conn_id=vertex_conn,
+        model="gemini-2.5-flash",
+        input=uri,
+        display_name="nightly",
+        output_uri=str(output),
+        wait_for_completion=True,
+        deferrable=False,
+        poll_interval=0.05,
+        max_requests_per_job=3,
+    )
+
+    manifest = operator.execute(Task().try_context())
+
+    assert len(manifest["parts"]) == 3 == len(vertex_emulator.jobs())
+    assert [row["key"] for row in landed_rows(output)] == input_keys(rows)
+    assert {row["status"] for row in landed_rows(output)} == {"succeeded"}
+
+
+def test_vertex_rows_lost_to_a_service_error_are_recovered_by_a_follow_up_round(
+    vertex_conn, vertex_emulator, gcs_server, vertex_bucket, tmp_path, monkeypatch
+):
+    real_create = BatchHook.create_batch
+
+    def create(hook: BatchHook[Any], spec: Any) -> Any:
+        vertex_emulator.config(vertex_failed_rows=0 if "round" in spec.display_name else 1)
+        return real_create(hook, spec)
+
+    monkeypatch.setattr(BatchHook, "create_batch", create)
+    rows = keyed(7)
+    output = tmp_path / "out"
+    operator = GenAIBatchSubmitOperator(
+        task_id="submit",
+        conn_id=vertex_conn,
+        model="gemini-2.5-flash",
+        input=str(write_jsonl(tmp_path / "in.jsonl", rows)),
+        display_name="nightly",
+        output_uri=str(output),
+        wait_for_completion=True,
+        deferrable=False,
+        poll_interval=0.05,
+        max_requests_per_job=3,
+        retry_failed_rows=1,
+    )
+
+    manifest = operator.execute(Task().try_context())
+
+    assert [(r["round"], r["sent"], r["recovered"]) for r in manifest["rounds"]] == [(0, 7, 4), (1, 3, 3)]
     assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
