@@ -4,8 +4,8 @@ A certified line's turns and parts are known to be what the general reading (``t
 camelCase fields only, no nulls, a role of user or model, exactly one datum per part, required names set. So
 its parts are taken as they are, and handed to the same message builders as the general path; settings, tools
 and tool choice go through the general code unchanged. The bytes are those of ``Dialect.to_native``; where a
-target cannot express something, a ValueError is raised here too, and the caller declines to the general path,
-which words the error.
+target cannot express something (or anything else goes wrong) the translation declines, and the general path
+words the error.
 """
 
 from __future__ import annotations
@@ -72,9 +72,11 @@ class _RepeatedTools:
 
 
 def _declined(translate: Callable[..., dict[str, Any]], line: Mapping[str, Any], *args: Any) -> dict[str, Any] | None:
+    """``translate(line, *args)``, or None where it fails in any way: the general path then translates the line or
+    words its error."""
     try:
         return translate(line, *args)
-    except ValueError:
+    except Exception:
         return None
 
 

@@ -259,6 +259,31 @@ def test_valid_embeddings_input_is_accepted():
     assert validate(embed_line("a"), embed_line("b"), embeddings=True).count == 2
 
 
+def test_a_line_checked_already_skips_the_request_check():
+    bad = {"key": "a", "request": {"contents": [{"role": "system", "parts": [{"text": "hi"}]}]}}
+    seen: list[Any] = []
+
+    def checked(obj: dict[str, Any]) -> bool:
+        seen.append(obj)
+        return True
+
+    assert validate(bad, checked=checked).count == 1
+    assert seen == [bad]
+
+
+def test_a_line_not_checked_already_goes_through_the_request_check():
+    bad = {"key": "a", "request": {"contents": [{"role": "system", "parts": [{"text": "hi"}]}]}}
+    error = validation_error(bad, checked=lambda obj: False)
+    assert error.line == 1
+    assert error.reason.startswith("request.contents[0].role: 'system' is not allowed here")
+
+
+def test_native_lines_are_never_offered_as_checked_already():
+    seen: list[Any] = []
+    validate(OPENAI_LINE, accepted=ALL_FORMATS, checked=lambda obj: seen.append(obj) or True)
+    assert seen == []
+
+
 # --- limits ------------------------------------------------------------------------------------------
 
 
