@@ -59,10 +59,10 @@ from airflow_provider_genai_batch.formats.results import (
     ResultRow,
     RowError,
     RowStatus,
+    add_line,
     encode_key,
     encode_keyless,
     encode_row,
-    with_key,
 )
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.key_index import DistinctCheck
@@ -337,7 +337,7 @@ class _InOrder:
 
 
 def _land_in_order(
-    rows: Iterator[ResultRow],
+    rows: Iterable[ResultRow],
     keys_uri: str,
     provider_key: Callable[[str], str],
     unanswered: Unanswered,
@@ -347,50 +347,67 @@ def _land_in_order(
     """Write each row straight to the results while it carries the provider id of the next input key.
 
     This is the one loop every row of an in-order landing passes through, so it does per row only what the
-    results need: one look at the key, one encoding, one buffered write, one count. The input keys and
-    provider ids go to a :class:`DistinctCheck` on the way: only if no two are alike is the streamed file
-    the join's (a key listed twice keeps its first place there).
+    results need: one look at the key, one encoding cut into the pieces written, one count. The keys come a
+    block at a time, and each block's keys and provider ids go to a :class:`DistinctCheck` at once: only if no
+    two are alike is the streamed file the join's (a key listed twice keeps its first place there).
     """
+    rows = iter(rows)
     others: Counter[str] = Counter()
-    succeeded = unparseable = written = size = 0
-    lines: list[bytes] = []
+    succeeded = unparseable = written = before = size = 0
     success = RowStatus.SUCCEEDED
+    lines: list[bytes] = []
+    answering = True
     with ObjectStoragePath(keys_uri).open("rb") as source, DistinctCheck(scratch) as seen:
-        keys = seen.passing(_read_keys(source))
-        for row in rows:
-            key = next(keys, None)
-            if key is None:
-                results.write_lines(lines)
-                return _InOrder(written, chain((row,), rows), Counter())
-            provider_id = provider_key(key)
-            if provider_id is not key and provider_id != key:
-                seen.add(provider_id)
-            if row.key != provider_id:
-                results.write_lines(lines)
-                return _InOrder(written, chain((row,), rows), Counter())
-            line = encode_row(row) if provider_id is key else with_key(key, encode_keyless(row))
-            lines.append(line)
-            size += len(line)
-            if size >= WRITE_CHUNK:
-                results.write_lines(lines)
-                lines, size = [], 0
-            if row.status is success:
-                succeeded += 1
-            else:
-                others[row.status.value] += 1
-                unparseable += row.unparseable
-            written += 1
+        for keys in _key_blocks(source):
+            ids = _checked_ids(keys, provider_key, seen)
+            answered = 0
+            if answering:
+                for key, provider_id, row in zip(keys, ids, rows, strict=False):  # keys first: no row read past them
+                    if row.key != provider_id:
+                        results.write_lines(lines)
+                        return _InOrder(written + answered, chain((row,), rows), Counter())
+                    size += add_line(lines, row, None if provider_id is key else key)
+                    if size >= WRITE_CHUNK:
+                        results.write_lines(lines)
+                        lines, size = [], 0
+                    if row.status is success:
+                        succeeded += 1
+                    else:
+                        others[row.status.value] += 1
+                        unparseable += row.unparseable
+                    answered += 1
+                written += answered
+                answering = answered == len(keys)
+                if not answering:
+                    results.write_lines(lines)
+                    lines = []
+            for position, key in enumerate(keys[answered:], start=before + answered + 1):
+                status, reason = unanswered(position)
+                results.write_row(ResultRow(key=key, status=status, error=RowError(message=reason)))
+                others[status.value] += 1
+            before += len(keys)
         results.write_lines(lines)
-        for position, key in enumerate(keys, start=written + 1):
-            if (provider_id := provider_key(key)) != key:
-                seen.add(provider_id)
-            status, reason = unanswered(position)
-            results.write(encode_row(ResultRow(key=key, status=status, error=RowError(message=reason))))
-            others[status.value] += 1
+        if answering and (extra := next(rows, None)) is not None:
+            return _InOrder(written, chain((extra,), rows), Counter())
         if not seen.distinct():
             return _InOrder(written, iter(()), Counter())
     others.update({success.value: succeeded, "unparseable": unparseable})
     return _InOrder(written, None, others)
+
+
+def _checked_ids(keys: list[str], provider_key: Callable[[str], str], seen: DistinctCheck) -> list[str]:
+    """The provider id of each key; the keys, and the ids that differ from their keys, added to ``seen``."""
+    ids = list(map(provider_key, keys))
+    seen.add_all(keys)
+    if ids != keys:
+        seen.add_all(
+            [
+                provider_id
+                for provider_id, key in zip(ids, keys, strict=True)
+                if provider_id is not key and provider_id != key
+            ]
+        )
+    return ids
 
 
 class _Outcome(msgspec.Struct):
@@ -610,7 +627,7 @@ def _write_joined(
     for position, key, status, body in table.joined():
         if status is None or body is None:
             missing, reason = unanswered(position)
-            results.write(encode_row(ResultRow(key=key, status=missing, error=RowError(message=reason))))
+            results.write_row(ResultRow(key=key, status=missing, error=RowError(message=reason)))
             tally[missing.value] += 1
         elif position == previous:
             duplicates.write_keyed(key, body)
@@ -644,10 +661,11 @@ def _counts(tally: Counter[str], job: BatchJob, expected: int | None) -> ResultC
 class OutputFile:
     """One landed file, written under a temporary name and renamed into place; created on its first row.
 
-    Rows are gathered into writes of about :data:`WRITE_CHUNK` bytes, straight to the filesystem's own file
-    object: the file ``ObjectStoragePath.open`` returns records lineage on every write, and under the temporary
-    name. The landed file is recorded as an output asset once, under its own name, when it is renamed into place
-    (unless ``lineage`` is false: a scratch file).
+    Lines are gathered and written about :data:`WRITE_CHUNK` bytes at a time in one ``join``, straight to the
+    filesystem's own file object: the file ``ObjectStoragePath.open`` returns records lineage on every write,
+    and under the temporary name. The landed file is recorded as an output asset once, under its own name,
+    when it is renamed into place (unless ``lineage`` is false: a scratch file). A ``bytearray`` grown row by
+    row and emptied after each write would be reallocated (and copied) dozens of times per chunk.
     """
 
     def __init__(self, path: ObjectStoragePath, lineage: bool = True) -> None:
@@ -669,6 +687,10 @@ class OutputFile:
         self._size += len(line)
         if self._size >= WRITE_CHUNK:
             self._flush()
+
+    def write_row(self, row: ResultRow) -> None:
+        """Write the row's line (:func:`~airflow_provider_genai_batch.formats.results.encode_row`)."""
+        self.write(encode_row(row))
 
     def write_keyed(self, key: str | None, keyless: bytes) -> None:
         """Write ``with_key(key, keyless)`` without building the joined line first."""
@@ -726,33 +748,34 @@ class OutputFile:
 
 
 def _read_keys(source: IO[bytes]) -> Iterator[str]:
-    """The keys of a keys file, decoded a block of lines at a time (as one JSON array); blank lines skipped.
-
-    Lines are gathered by iterating the file: fsspec's remote files (``s3://``...) take no size hint in
-    ``readlines``.
-    """
-    block: list[bytes] = []
-    size = 0
-    for line in source:
-        if line.isspace():
-            continue
-        block.append(line)
-        size += len(line)
-        if size >= KEYS_BLOCK:
-            yield from _decoded_keys(block)
-            block, size = [], 0
-    yield from _decoded_keys(block)
+    """The keys of a keys file, one at a time (see :func:`_key_blocks`)."""
+    return chain.from_iterable(_key_blocks(source))
 
 
-def _decoded_keys(lines: list[bytes]) -> list[str]:
-    if not lines:
-        return []
+def _key_blocks(source: IO[bytes]) -> Iterator[list[str]]:
+    """The keys of a keys file, read :data:`KEYS_BLOCK` bytes at a time and decoded a block of whole lines at
+    once (see :func:`_decoded_keys`); blank lines skipped."""
+    rest = b""
+    while chunk := source.read(KEYS_BLOCK):
+        data = rest + chunk
+        end = data.rfind(b"\n") + 1
+        rest = data[end:]
+        if end and (keys := _decoded_keys(data[:end])):
+            yield keys
+    if rest and (keys := _decoded_keys(rest + b"\n")):
+        yield keys
+
+
+def _decoded_keys(lines: bytes) -> list[str]:
+    """The keys of whole lines (each ending in a line feed), decoded as one JSON array: the line feeds become
+    commas. A blank line, or a line that is not one JSON string, sends them through one line at a time (to
+    skip it, or to say which line is wrong)."""
     try:
-        keys = _decode_keys(b"[" + b",".join(lines) + b"]")
+        keys = _decode_keys(b"[" + lines[:-1].replace(b"\n", b",") + b"]")
     except msgspec.DecodeError:
         keys = []
-    if len(keys) != len(lines):  # a line that is not one JSON string: say which, one line at a time
-        keys = [read_key_line(line) for line in lines]
+    if len(keys) != lines.count(b"\n"):
+        keys = [read_key_line(line) for line in lines.split(b"\n") if line.strip()]
     return keys
 
 

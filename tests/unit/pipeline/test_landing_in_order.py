@@ -234,10 +234,12 @@ def test_an_input_key_equal_to_another_keys_provider_id_gives_up_the_stream(
     assert join_calls == [1, 1]
 
 
+@pytest.mark.parametrize("block", [landing.KEYS_BLOCK, 24], ids=["one block of keys", "blocks of a few keys"])
 @pytest.mark.parametrize("seed", range(12))
 def test_random_mixes_of_order_duplicates_gaps_strays_and_garbage_land_the_same_bytes_as_the_join(
-    seed: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    seed: int, block: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
+    monkeypatch.setattr(landing, "KEYS_BLOCK", block)
     draw = random.Random(seed)
     keys = [f"key-{i}" for i in range(40)]
     rows: list[ResultRow] = []
@@ -257,6 +259,37 @@ def test_random_mixes_of_order_duplicates_gaps_strays_and_garbage_land_the_same_
         rows[cut:] = tail
 
     assert_same_as_join(rows, tmp_path, monkeypatch, keys=keys)
+
+
+SMALL_BLOCK_KEYS = tuple(f"key-{i}" for i in range(11))
+"""Keys read three at a time with ``KEYS_BLOCK = 24`` (each line is 8 bytes): blocks end after 3, 6 and 9."""
+
+
+@pytest.mark.parametrize("answered", range(len(SMALL_BLOCK_KEYS) + 1))
+def test_rows_that_stop_anywhere_among_blocks_of_keys_land_the_same_bytes_as_the_join(
+    answered: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(landing, "KEYS_BLOCK", 24)
+    rows = [ok(key) for key in SMALL_BLOCK_KEYS[:answered]]
+
+    files = assert_same_as_join(rows, tmp_path, monkeypatch, keys=SMALL_BLOCK_KEYS)
+
+    assert [json.loads(line)["status"] for line in files[RESULTS_FILE].splitlines()].count("missing") == (
+        len(SMALL_BLOCK_KEYS) - answered
+    )
+
+
+@pytest.mark.parametrize("broken_at", range(len(SMALL_BLOCK_KEYS) + 1))
+def test_rows_that_break_the_order_anywhere_among_blocks_of_keys_land_the_same_bytes_as_the_join(
+    broken_at: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(landing, "KEYS_BLOCK", 24)
+    rows = [ok(key) for key in SMALL_BLOCK_KEYS]
+    rows.insert(broken_at, ok("stray"))
+
+    files = assert_same_as_join(rows, tmp_path, monkeypatch, keys=SMALL_BLOCK_KEYS)
+
+    assert [json.loads(line)["status"] for line in files[RESULTS_FILE].splitlines()] == ["succeeded"] * 11
 
 
 # --- what the stream leaves behind --------------------------------------------------------------------------
@@ -308,20 +341,28 @@ def test_a_keys_file_line_that_is_not_one_json_string_is_an_error(tmp_path: Path
 
 
 class _RemoteFile:
-    """A file read the way fsspec's remote files read: iterable by line, ``readlines`` without a size hint."""
+    """A file read the way fsspec's remote files read: ``read`` gives at most the size asked, and can give less."""
 
     def __init__(self, data: bytes) -> None:
-        self._lines = data.splitlines(keepends=True)
+        self._data = data
+        self._at = 0
 
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._lines)
+    def read(self, size: int = -1) -> bytes:
+        size = len(self._data) if size < 0 else min(size, 1000)
+        piece = self._data[self._at : self._at + size]
+        self._at += len(piece)
+        return piece
 
-    def readlines(self) -> list[bytes]:
-        return list(self._lines)
 
-
-def test_keys_are_read_from_a_remote_file_that_takes_no_size_hint_across_many_blocks() -> None:
+def test_keys_are_read_from_a_remote_file_that_gives_less_than_asked_across_many_blocks() -> None:
     keys = [f"customer {i} / order {'x' * 40}" for i in range(5_000)]  # several 64 KiB blocks
     data = b"".join(json.dumps(key).encode() + b"\n" for key in keys) + b"\n"
 
     assert list(landing._read_keys(_RemoteFile(data))) == keys  # type: ignore[arg-type]
+
+
+def test_a_last_key_without_a_line_feed_is_read(tmp_path: Path):
+    keys_file = tmp_path / "input_keys.jsonl"
+    keys_file.write_bytes(b'"a"\n"b"')
+
+    assert list(landing.iter_keys(str(keys_file))) == ["a", "b"]
