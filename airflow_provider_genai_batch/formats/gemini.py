@@ -405,7 +405,11 @@ def inline_responses(op: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def result_row(line: Mapping[str, Any]) -> ResultRow:
-    """One result: a results-file line (``key``) or an inlined response (``metadata.key``)."""
+    """One result: a results-file line (``key``) or an inlined response (``metadata.key``).
+
+    Landing reads every row through here, so the common shapes take the shortest way: no embedding looked
+    for where the response names none, and one text part taken as it is (see :func:`response_text`).
+    """
     key = line.get("key")
     if key is None:
         key = (line.get("metadata") or {}).get("key")
@@ -413,22 +417,34 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
     if error:
         return ResultRow(key=key, status=RowStatus.FAILED, error=_row_error(error))
     response = line.get("response") or {}
+    text = response_text(response)
+    embedded = "embedding" in response or "embeddings" in response
     return ResultRow(
         key=key,
-        status=RowStatus.SUCCEEDED,
-        text=response_text(response),
-        embedding=response_embedding(response),
+        status=_SUCCEEDED,
+        text=text,
+        embedding=response_embedding(response) if embedded else None,
         response=response,
         usage=_usage(response.get("usageMetadata")),
     )
 
 
+_SUCCEEDED = RowStatus.SUCCEEDED
+
+
 def response_text(response: Mapping[str, Any]) -> str | None:
-    """The text of the first candidate, thoughts left out; None when there is no text."""
+    """The text of the first candidate, thoughts left out; None when there is no text.
+
+    A candidate of one text part (most are) gives that text as it is; any other shape goes through the parts.
+    """
     candidates = response.get("candidates") or []
     if not candidates:
         return None
     parts = (candidates[0].get("content") or {}).get("parts") or []
+    if type(parts) is list and len(parts) == 1:
+        part = parts[0]
+        if type(part) is dict and type(text := part.get("text")) is str and not part.get("thought"):
+            return text
     texts = [p["text"] for p in parts if "text" in p and not p.get("thought")]
     return "".join(texts) if texts else None
 
