@@ -818,7 +818,7 @@ def test_a_byte_or_token_limit_cuts_parts_within_it_and_the_keys_land_in_order(p
         assert all(len(data) <= value for data in sent_files(provider))
 
 
-def test_bedrock_sends_a_follow_up_round_only_when_it_holds_the_records_one_job_needs(provider, tmp_path, monkeypatch):
+def test_bedrock_sends_a_follow_up_round_of_the_hundred_records_one_job_needs(provider, tmp_path, monkeypatch):
     rows = keyed(230)  # parts of 130 and 100 records
     outcome_by_round(monkeypatch, provider, {"part 2/2": "fail_rows"})
     output = tmp_path / "out"
