@@ -472,7 +472,11 @@ _ROW_ERRORS = {"batch_expired": RowStatus.EXPIRED, "batch_cancelled": RowStatus.
 
 
 def result_row(line: Mapping[str, Any]) -> ResultRow:
-    """One ``BatchRequestOutput`` line, from the output file or the error file."""
+    """One ``BatchRequestOutput`` line, from the output file or the error file.
+
+    Landing reads every row through here, so a decoded body (a ``dict``) skips the ``Mapping`` check and a
+    body without ``data`` is not looked at for an embedding.
+    """
     key = line.get("custom_id")
     error = line.get("error")
     if error:
@@ -483,17 +487,22 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
         )
     response = line.get("response") or {}
     body = response.get("body")
-    body = body if isinstance(body, Mapping) else {}
+    if type(body) is not dict and not isinstance(body, Mapping):
+        body = {}
     if response.get("status_code") != 200:
         return ResultRow(key=key, status=RowStatus.FAILED, error=_http_error(response.get("status_code"), body))
+    text = response_text(body)
     return ResultRow(
         key=key,
-        status=RowStatus.SUCCEEDED,
-        text=response_text(body),
-        embedding=response_embedding(body),
+        status=_SUCCEEDED,
+        text=text,
+        embedding=response_embedding(body) if "data" in body else None,
         response=body,
         usage=_usage(body.get("usage")),
     )
+
+
+_SUCCEEDED = RowStatus.SUCCEEDED
 
 
 def _http_error(status_code: int | None, body: Mapping[str, Any]) -> RowError:
