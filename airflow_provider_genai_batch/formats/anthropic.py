@@ -415,10 +415,10 @@ def usage_of(usage: Mapping[str, Any] | None) -> Usage | None:
     """Anthropic counts cache writes and reads apart from ``input_tokens``; they are input too."""
     if not usage:
         return None
-    input_tokens = sum(
-        int(usage.get(name) or 0) for name in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    )
-    output_tokens = int(usage.get("output_tokens") or 0)
+    get = usage.get
+    given, written, read = get("input_tokens"), get("cache_creation_input_tokens"), get("cache_read_input_tokens")
+    input_tokens = int(given or 0) + int(written or 0) + int(read or 0)
+    output_tokens = int(get("output_tokens") or 0)
     return Usage(input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens)
 
 
