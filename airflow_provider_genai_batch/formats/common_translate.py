@@ -11,7 +11,8 @@ words the error.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -27,6 +28,7 @@ from airflow_provider_genai_batch.formats.translate import (
 )
 
 _encode = msgspec.json.Encoder().encode
+R = TypeVar("R")
 
 Translator = Callable[[Mapping[str, Any]], dict[str, Any] | None]
 """A certified line in the target's format, or None where the general path must translate it."""
@@ -35,40 +37,57 @@ Translator = Callable[[Mapping[str, Any]], dict[str, Any] | None]
 def common_translator(dialect: Dialect, *, model: str) -> Translator | None:
     """The translation of certified lines for ``dialect``, where its ``to_native`` is one this module mirrors."""
     to_native = getattr(type(dialect), "to_native", None)
-    declare = _RepeatedTools()
+    readers = _Readers()
     if to_native is openai.OpenAIDialect.to_native:
-        return lambda line: _declined(_openai_line, line, model, declare)
+        return lambda line: _declined(_openai_line, line, model, readers)
     if to_native is anthropic.AnthropicDialect.to_native and isinstance(dialect, anthropic.AnthropicDialect):
         version_check = type(dialect)._check_version_allows is anthropic.AnthropicDialect._check_version_allows
         if not version_check or dialect.anthropic_version >= anthropic.SAMPLING_REJECTED_FROM:
             return None  # the translated blocks are checked against the version: the general path does that
         max_tokens = dialect.default_max_tokens
-        return lambda line: _declined(_anthropic_line, line, model, max_tokens, declare)
+        return lambda line: _declined(_anthropic_line, line, model, max_tokens, readers)
     if to_native is bedrock.BedrockDialect.to_native and isinstance(dialect, bedrock.BedrockDialect):
         invocation, max_tokens = dialect.invocation_type, dialect.default_max_tokens
-        return lambda line: _declined(_bedrock_line, line, model, max_tokens, invocation, declare)
+        return lambda line: _declined(_bedrock_line, line, model, max_tokens, invocation, readers)
     return None
 
 
-class _RepeatedTools:
-    """``function_declarations`` of certified lines, the last tools read remembered: a batch's lines mostly declare
-    the same tools, so a line repeating them costs one encoding.
+class _Remembered(Generic[R]):
+    """``read`` of the last few values it read, remembered by their JSON text: a batch's lines mostly repeat their
+    settings and tools (or a few kinds of them), so a line repeating them costs one encoding. What it returns is
+    shared by those lines; their builders only read it.
 
     Certified lines hold only what msgspec decodes (objects, lists, strings, finite numbers, booleans, nulls), whose
-    JSON text is theirs alone: equal text, equal tools (member order and integer or float alike).
+    JSON text is theirs alone: equal text, equal value (member order and integer or float alike). A value ``read``
+    refuses is not remembered; past :data:`REMEMBERED` values, the oldest is forgotten.
     """
 
-    def __init__(self) -> None:
-        self._last: tuple[str, bytes, tuple[Declaration, ...]] | None = None
+    def __init__(self, read: Callable[..., R]) -> None:
+        self._read = read
+        self._known: dict[tuple[bytes, tuple[Any, ...]], R] = {}
 
-    def __call__(self, tools: Any, provider: str) -> list[Declaration]:
-        written = _encode(tools)
-        last = self._last
-        if last is not None and last[0] == provider and last[1] == written:
-            return list(last[2])
-        declared = function_declarations(tools, provider)
-        self._last = (provider, written, tuple(declared))
-        return declared
+    def __call__(self, value: Any, *args: Any) -> R:
+        written = (_encode(value), args)
+        known = self._known.get(written)
+        if known is not None:
+            return known
+        result = self._read(value, *args)
+        if len(self._known) >= REMEMBERED:
+            del self._known[next(iter(self._known))]
+        self._known[written] = result
+        return result
+
+
+REMEMBERED = 16
+"""The settings (and, apart, the tools) remembered for one input."""
+
+
+@dataclass(frozen=True)
+class _Readers:
+    """The readers of one input's settings and tools, each remembering the last value it read."""
+
+    settings: _Remembered[dict[str, Any]] = field(default_factory=lambda: _Remembered(openai.generation_params))
+    declare: _Remembered[list[Declaration]] = field(default_factory=lambda: _Remembered(function_declarations))
 
 
 def _declined(translate: Callable[..., dict[str, Any]], line: Mapping[str, Any], *args: Any) -> dict[str, Any] | None:
@@ -80,10 +99,11 @@ def _declined(translate: Callable[..., dict[str, Any]], line: Mapping[str, Any],
         return None
 
 
-def _openai_line(line: Mapping[str, Any], model: str, declare: _RepeatedTools) -> dict[str, Any]:
+def _openai_line(line: Mapping[str, Any], model: str, readers: _Readers) -> dict[str, Any]:
     request = _translated(line["request"])
     check_model(request, model, openai.PROVIDER)
-    body = openai.chat_body(request, model, _openai_messages(request), declare=declare)
+    messages = _openai_messages(request)
+    body = openai.chat_body(request, model, messages, settings=readers.settings, declare=readers.declare)
     return {"custom_id": portable_id(line["key"]), "method": "POST", "url": openai.CHAT_URL, "body": body}
 
 
@@ -114,21 +134,19 @@ def _openai_messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
-def _anthropic_line(line: Mapping[str, Any], model: str, max_tokens: int, declare: _RepeatedTools) -> dict[str, Any]:
-    params = _anthropic_params(line["request"], model, max_tokens, declare)
+def _anthropic_line(line: Mapping[str, Any], model: str, max_tokens: int, readers: _Readers) -> dict[str, Any]:
+    params = _anthropic_params(line["request"], model, max_tokens, readers)
     return {"custom_id": portable_id(line["key"]), "params": params}
 
 
-def _anthropic_params(
-    request: Mapping[str, Any], model: str, max_tokens: int, declare: _RepeatedTools
-) -> dict[str, Any]:
+def _anthropic_params(request: Mapping[str, Any], model: str, max_tokens: int, readers: _Readers) -> dict[str, Any]:
     check_model(_translated(request), model, anthropic.PROVIDER)
     return anthropic.request_params(
         request,
         model=model,
         max_tokens=max_tokens,
         messages=lambda: _anthropic_messages(request["contents"]),
-        declare=declare,
+        declare=readers.declare,
     )
 
 
@@ -159,9 +177,9 @@ def _anthropic_messages(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _bedrock_line(
-    line: Mapping[str, Any], model: str, max_tokens: int, invocation: bedrock.InvocationType, declare: _RepeatedTools
+    line: Mapping[str, Any], model: str, max_tokens: int, invocation: bedrock.InvocationType, readers: _Readers
 ) -> dict[str, Any]:
-    params = _anthropic_params(line["request"], model, max_tokens, declare)
+    params = _anthropic_params(line["request"], model, max_tokens, readers)
     return bedrock.record(line["key"], params, model=model, invocation_type=invocation)
 
 

@@ -158,7 +158,7 @@ def _embed_body(request: Mapping[str, Any], model: str) -> dict[str, Any]:
 
 def _chat_body(request: Mapping[str, Any], model: str) -> dict[str, Any]:
     check_fields(request, _CHAT_FIELDS, "request", PROVIDER, REQUEST_REASONS)
-    return chat_body(request, model, _messages(request), declare=function_declarations)
+    return chat_body(request, model, _messages(request), settings=generation_params, declare=function_declarations)
 
 
 def chat_body(
@@ -166,12 +166,14 @@ def chat_body(
     model: str,
     messages: list[dict[str, Any]],
     *,
+    settings: Callable[[Any], dict[str, Any]],
     declare: Callable[[Any, str], list[Declaration]],
 ) -> dict[str, Any]:
-    """The chat completions body of a request whose fields are checked and whose ``messages`` are built: settings,
-    tools (read by ``declare``) and tool choice added; shared with the translation of :mod:`.common_translate`."""
+    """The chat completions body of a request whose fields are checked and whose ``messages`` are built: settings
+    (read by ``settings``), tools (by ``declare``) and tool choice added; shared with the translation of
+    :mod:`.common_translate`, which reads a run of lines repeating their settings and tools once."""
     body: dict[str, Any] = {"model": model, "messages": messages}
-    body.update(_generation(request.get("generationConfig")))
+    body.update(settings(request.get("generationConfig")))
     if body.get("response_format") == {"type": "json_object"} and not _mentions_json(body["messages"]):
         raise ValueError(
             "generationConfig.responseMimeType application/json without a schema becomes openai JSON mode, "
@@ -273,7 +275,8 @@ def _content(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return blocks
 
 
-def _generation(config: Any) -> dict[str, Any]:
+def generation_params(config: Any) -> dict[str, Any]:
+    """A ``generationConfig`` (or None) as chat completions parameters, checked for what OpenAI takes."""
     if config is None:
         return {}
     gen = fields(config, "generationConfig")

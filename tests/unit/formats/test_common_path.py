@@ -441,3 +441,44 @@ def test_tools_remembered_from_the_line_before_are_reused_only_when_written_the_
         fast = translate(line) if _certified(line) else None
         if fast is not None:
             assert _encode(fast).decode() == general
+
+
+def _with_settings(settings: bytes) -> dict[str, Any]:
+    text = b'{"key": "k", "request": {"contents": [{"parts": [{"text": "a JSON answer"}]}], "generationConfig": '
+    return msgspec.json.decode(text + settings + b"}}")
+
+
+SETTINGS_ALIKE = [
+    b'{"temperature": 1, "maxOutputTokens": 5}',
+    b'{"temperature": 1.0, "maxOutputTokens": 5}',
+    b'{"maxOutputTokens": 5, "temperature": 1}',
+    b'{"temperature": 1, "maxOutputTokens": 5}',
+    b'{"responseMimeType": "application/json", "responseSchema": {"type": "OBJECT", "nullable": true}}',
+    b'{"responseMimeType": "application/json", "responseSchema": {"nullable": true, "type": "OBJECT"}}',
+    b'{"responseMimeType": "application/json", "responseSchema": {"type": "OBJECT", "nullable": true}}',
+    b'{"responseMimeType": "application/json", "responseSchema": {"type": "TYPE_UNSPECIFIED"}}',
+    b'{"responseMimeType": "application/json", "responseSchema": {"type": "TYPE_UNSPECIFIED"}}',
+    b'{"stopSequences": ["a", "b", "c", "d", "e"]}',
+    b'{"stopSequences": ["a", "b", "c", "d", "e"]}',
+    *(b'{"seed": %d}' % seed for seed in range(40)),
+    b'{"temperature": 1, "maxOutputTokens": 5}',
+    b'{"seed": 0}',
+]
+"""Settings in a row: repeated, written another way (1 and 1.0, member order), refused by a target, and more of
+them than are remembered, then the first again."""
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_settings_remembered_from_lines_before_are_reused_only_when_written_the_same(target: str) -> None:
+    dialect, model = TARGETS[target]
+    translate = common_translator(dialect, model=model)
+    assert translate is not None
+    for settings in SETTINGS_ALIKE:
+        line = _with_settings(settings)
+        assert _certified(line)
+        general = _outcome(lambda line=line: dialect.to_native(line, model=model, embeddings=False))
+        fast = translate(line)
+        if fast is None:
+            assert general.startswith("ValueError"), general
+        else:
+            assert _encode(fast).decode() == general
