@@ -1,6 +1,6 @@
 """Rows per second of landing a Gemini results file, beside curl copying the same bytes and a bare msgspec loop.
 
-Run: .venv/bin/python -m benchmarks.landing_throughput [--rows 1000000] [--baseline-rev REV] [--orders ...]
+Run: .venv/bin/python -m benchmarks.landing_throughput [--rows 1000000] [--baseline-rev REV] [--orders ...] [--repeat N]
 
 A Gemini responses file of ``--rows`` lines of about 1 KB (one in 33 a failed request) and its keys file are
 written to a temporary directory, once per ``--orders``: ``in-order`` (the rows in input order, as providers
@@ -8,9 +8,11 @@ mostly return them: landed as they stream) and ``shuffled`` (a fixed random perm
 on disk). Each figure comes from a fresh subprocess:
 
 - ``landing``: the hook's row reader (``iter_result_rows`` with the Gemini dialect) over the file, through
-  ``land_results`` into a local results directory: rows/s, CPU seconds and peak RSS growth;
+  ``land_results`` into a local results directory: rows/s, CPU seconds (user and system apart: the system
+  time is mostly the kernel writing the landed bytes) and peak RSS growth;
 - ``landing (REV)``: the same with the code of ``--baseline-rev`` (``git archive`` unpacked and put first
-  on ``PYTHONPATH``), only when that revision's landing differs from this one;
+  on ``PYTHONPATH``), only when that revision's landing differs from this one; with ``--repeat N`` the two
+  take turns N times and each figure is the median of its N runs;
 - ``msgspec floor``: each line decoded and encoded again, written to a file, nothing else;
 - ``curl``: curl copying the file (``file://``) to another file, the bytes at the speed of the machine.
 
@@ -25,6 +27,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,12 +58,14 @@ def rows():
     with open(source, "rb") as lines:
         yield from iter_result_rows(lines, source, result_row, key_field("key", "metadata.key"))
 
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-cpu, start = time.process_time(), time.perf_counter()
+before = resource.getrusage(resource.RUSAGE_SELF)
+start = time.perf_counter()
 manifest = landing.land_results(rows(), job, ref, out)
-seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"module": landing.__file__, "seconds": seconds, "cpu": cpu, "growth_kib": peak - baseline,
+seconds = time.perf_counter() - start
+after = resource.getrusage(resource.RUSAGE_SELF)
+user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+print(json.dumps({"module": landing.__file__, "seconds": seconds, "cpu": user + system, "user": user,
+                  "system": system, "growth_kib": after.ru_maxrss - before.ru_maxrss,
                   "total": manifest.counts.total}))
 """
 
@@ -68,14 +73,16 @@ _FLOOR = """
 import json, resource, sys, time
 import msgspec
 decode, encode = msgspec.json.Decoder().decode, msgspec.json.Encoder().encode
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-cpu, start = time.process_time(), time.perf_counter()
+before = resource.getrusage(resource.RUSAGE_SELF)
+start = time.perf_counter()
 with open(sys.argv[1], "rb") as lines, open(sys.argv[2], "wb", buffering=1 << 20) as sink:
     for line in lines:
         sink.write(encode(decode(line)) + b"\\n")
-seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "cpu": cpu, "growth_kib": peak - baseline}))
+seconds = time.perf_counter() - start
+after = resource.getrusage(resource.RUSAGE_SELF)
+user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+print(json.dumps({"seconds": seconds, "cpu": user + system, "user": user, "system": system,
+                  "growth_kib": after.ru_maxrss - before.ru_maxrss}))
 """
 
 
@@ -150,11 +157,8 @@ def curl_copy(source: Path, target: Path) -> dict:
     seconds = time.perf_counter() - start
     after = os.times()
     target.unlink()
-    return {
-        "seconds": seconds,
-        "cpu": after.children_user + after.children_system - usage.children_user - usage.children_system,
-        "growth_kib": None,
-    }
+    user, system = after.children_user - usage.children_user, after.children_system - usage.children_system
+    return {"seconds": seconds, "cpu": user + system, "user": user, "system": system, "growth_kib": None}
 
 
 def baseline_tree(rev: str, target: Path) -> Path | None:
@@ -168,6 +172,11 @@ def baseline_tree(rev: str, target: Path) -> Path | None:
     return target
 
 
+def median_run(runs: list[dict]) -> dict:
+    """Each figure of ``runs`` (one landing's runs) as its median."""
+    return {name: statistics.median(run[name] for run in runs) for name in runs[0] if name != "module"}
+
+
 def load() -> str:
     return " ".join(f"{figure:.2f}" for figure in os.getloadavg())
 
@@ -177,6 +186,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--baseline-rev", default="HEAD")
     parser.add_argument("--orders", nargs="+", choices=ORDERS, default=list(ORDERS))
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each landing, taking turns; medians shown")
     args = parser.parse_args()
     n = args.rows
     with tempfile.TemporaryDirectory(prefix="genai-batch-landing-throughput-") as tmp_name:
@@ -189,11 +199,15 @@ def main() -> None:
             source = write_results_file(tmp / f"responses-{order}.jsonl", n, order)
             size = source.stat().st_size
             print(f"{order}: {n:,} result rows, {size / n:,.0f} bytes a row, {size / 2**20:,.0f} MiB", flush=True)
-            figures.append((f"landing, {order}", land(REPO, source, keys, tmp / "out", n)))
-            if before is not None:
-                figures.append(
-                    (f"landing ({args.baseline_rev}), {order}", land(before, source, keys, tmp / "out-before", n))
-                )
+            ours: list[dict] = []
+            theirs: list[dict] = []
+            for _ in range(args.repeat):
+                ours.append(land(REPO, source, keys, tmp / "out", n))
+                if before is not None:
+                    theirs.append(land(before, source, keys, tmp / "out-before", n))
+            figures.append((f"landing, {order}", median_run(ours)))
+            if theirs:
+                figures.append((f"landing ({args.baseline_rev}), {order}", median_run(theirs)))
             if order != ORDERS[0]:
                 source.unlink()
         source = tmp / f"responses-{ORDERS[0]}.jsonl"
@@ -203,10 +217,13 @@ def main() -> None:
         figures.append(("msgspec floor", floor))
         figures.append(("curl", curl_copy(source, tmp / "curl.jsonl")))
         print(f"load average after: {load()}")
-        print(f"{'':<28}{'rows/s':>11}{'seconds':>9}{'CPU s':>8}{'RSS growth MiB':>16}")
+        print(f"{'':<28}{'rows/s':>11}{'seconds':>9}{'CPU s':>8}{'user s':>8}{'sys s':>8}{'RSS growth MiB':>16}")
         for label, m in figures:
             growth = "-" if m["growth_kib"] is None else f"{m['growth_kib'] / 1024:.1f}"
-            print(f"{label:<28}{n / m['seconds']:>11,.0f}{m['seconds']:>9.1f}{m['cpu']:>8.1f}{growth:>16}")
+            print(
+                f"{label:<28}{n / m['seconds']:>11,.0f}{m['seconds']:>9.1f}{m['cpu']:>8.1f}{m['user']:>8.1f}"
+                f"{m['system']:>8.1f}{growth:>16}"
+            )
 
 
 if __name__ == "__main__":
