@@ -246,7 +246,7 @@ def decode_common(canonical: bytes) -> CommonLine | None:
     """``canonical`` (a line as compact JSON) in the common shape, or None where it has another shape."""
     try:
         return _decode(canonical)
-    except msgspec.ValidationError:
+    except (msgspec.DecodeError, RecursionError):  # another shape, or nested deeper than the decoder goes
         return None
 
 
