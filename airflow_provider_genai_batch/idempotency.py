@@ -90,6 +90,18 @@ def tag_display_name(
     return display_name[: max_length - len(suffix)] + suffix
 
 
+_TAG_MAX = len(" [gbk-") + 20 + 1 + FINGERPRINT_TAG_CHARS + len("]")
+"""The longest suffix :func:`tag_display_name` writes: a key and a partial fingerprint."""
+
+
+def titled_display_name(display_name: str, title: str) -> str:
+    """``display_name`` with ``title`` (`` part 2/5``) after it, the name cut rather than the title, so the title
+    outlasts the cut of :func:`tag_display_name` and any provider's limit of :data:`DISPLAY_NAME_MAX`."""
+    if not title:
+        return display_name
+    return display_name[: max(DISPLAY_NAME_MAX - _TAG_MAX - len(title), 0)] + title
+
+
 def identity_in_display_name(display_name: str | None) -> JobIdentity | None:
     """The identity in the suffix :func:`tag_display_name` wrote, read only at the very end of the name."""
     match = _TAGGED_NAME.match(display_name or "")

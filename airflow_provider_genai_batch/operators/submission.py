@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
 from airflow_provider_genai_batch.hooks.base import BatchHook
-from airflow_provider_genai_batch.idempotency import part_key
+from airflow_provider_genai_batch.idempotency import part_key, titled_display_name
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef
 from airflow_provider_genai_batch.models import BatchJob, JobState
 from airflow_provider_genai_batch.parts import PreparedPart
@@ -68,7 +68,7 @@ class JobSettings:
         """The job of ``part``, named ``display_name`` and ``title`` (`` part 2/5``)."""
         return BatchSpec(
             model=self.model,
-            display_name=f"{self.display_name}{title}",
+            display_name=titled_display_name(self.display_name, title),
             source=source,
             kind=BatchKind.EMBED if self.embeddings else BatchKind.GENERATE,
             idempotency_key=part.idempotency_key,

@@ -16,6 +16,7 @@ from airflow_provider_genai_batch.idempotency import (
     idempotency_key,
     identity_in_display_name,
     tag_display_name,
+    titled_display_name,
 )
 from airflow_provider_genai_batch.job_ref import BatchJobRef, job_name_of
 from airflow_provider_genai_batch.models import TERMINAL_STATES, BatchJob, BatchStats, JobState
@@ -281,6 +282,20 @@ def test_display_name_of_exactly_the_room_left_is_not_cut():
     room = DISPLAY_NAME_MAX - len(TAG)
     assert tag_display_name("x" * room, KEY, FINGERPRINT) == "x" * room + TAG
     assert len(tag_display_name("x" * (room + 1), KEY, FINGERPRINT)) == DISPLAY_NAME_MAX == 128
+
+
+def test_a_long_display_name_is_cut_before_a_part_title_so_the_tagged_name_keeps_the_title():
+    tagged = tag_display_name(titled_display_name("n" * 200, " round 1 part 12/345"), KEY, FINGERPRINT)
+    assert len(tagged) <= DISPLAY_NAME_MAX
+    assert tagged.endswith(" round 1 part 12/345" + TAG)
+
+
+def test_a_display_name_without_a_title_is_left_as_the_user_wrote_it():
+    assert titled_display_name("n" * 200, "") == "n" * 200
+
+
+def test_a_short_display_name_keeps_its_whole_name_before_the_title():
+    assert titled_display_name("nightly scoring", " part 2/5") == "nightly scoring part 2/5"
 
 
 def test_a_max_length_too_short_for_the_suffix_is_an_error():
