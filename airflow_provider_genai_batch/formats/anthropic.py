@@ -141,7 +141,9 @@ def request_params(
     gen = fields(config if config is not None else {}, "generationConfig")
     params: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(gen, max_tokens), "messages": messages()}
     if "systemInstruction" in request:
-        params["system"] = _content([_text_block(t) for t in system_texts(request["systemInstruction"], PROVIDER)])
+        params["system"] = message_content(
+            [_text_block(t) for t in system_texts(request["systemInstruction"], PROVIDER)]
+        )
     if gen:  # no settings: no sampling parameters, nothing to check
         params.update(_sampling(gen))
     declarations = declare(request["tools"], PROVIDER) if "tools" in request else []
@@ -194,21 +196,21 @@ def _messages(contents: Any) -> list[dict[str, Any]]:
             role, texts = turn
             ids.turn(role, path)
             ids.end_turn(role, path)
-            content_of = _content([_text_block(text) for text in texts])
+            content_of = message_content([_text_block(text) for text in texts])
             messages.append({"role": "assistant" if role == "model" else "user", "content": content_of})
             continue
         role, parts = read_parts(content, path, PROVIDER)
         ids.turn(role, path)
-        blocks = [_block(part, role, ids, path) for part in parts]
+        blocks = [content_block(part, role, ids, path) for part in parts]
         ids.end_turn(role, path)
         # Anthropic wants a user turn's tool results before anything else in it; the sort is stable.
         blocks.sort(key=lambda block: block["type"] != "tool_result")
-        messages.append({"role": "assistant" if role == "model" else "user", "content": _content(blocks)})
+        messages.append({"role": "assistant" if role == "model" else "user", "content": message_content(blocks)})
     ids.finish("contents")
     return messages
 
 
-def _block(part: Part, role: str, ids: CallIds, path: str) -> dict[str, Any]:
+def content_block(part: Part, role: str, ids: CallIds, path: str) -> dict[str, Any]:
     """One Gemini part as an Anthropic content block, checked against the turn it is in."""
     if part.kind == "text":
         return _text_block(part.value)
@@ -246,7 +248,7 @@ def _text_block(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text}
 
 
-def _content(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+def message_content(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     """A lone text block as a plain string, anything else as the list of blocks."""
     if len(blocks) == 1 and blocks[0]["type"] == "text":
         text: str = blocks[0]["text"]

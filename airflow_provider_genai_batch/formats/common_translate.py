@@ -125,9 +125,9 @@ def _openai_messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
         if texts is not None:
             messages.append({"role": "assistant" if role == "model" else "user", "content": _text_content(texts)})
         elif role == "model":
-            messages.append(openai._assistant_message(_parts(content["parts"], path), ids, path))
+            messages.append(openai.assistant_message(_parts(content["parts"], path), ids, path))
         else:
-            messages.extend(openai._user_messages(_parts(content["parts"], path), ids))
+            messages.extend(openai.user_messages(_parts(content["parts"], path), ids))
         ids.end_turn(role, path)
     if ids is not None:
         ids.finish("contents")
@@ -166,10 +166,10 @@ def _anthropic_messages(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
             ids.end_turn(role, path)
             content_of = _text_content(texts)
         else:
-            blocks = [anthropic._block(part, role, ids, path) for part in _parts(content["parts"], path)]
+            blocks = [anthropic.content_block(part, role, ids, path) for part in _parts(content["parts"], path)]
             ids.end_turn(role, path)
             blocks.sort(key=lambda block: block["type"] != "tool_result")
-            content_of = anthropic._content(blocks)
+            content_of = anthropic.message_content(blocks)
         messages.append({"role": "assistant" if role == "model" else "user", "content": content_of})
     if ids is not None:
         ids.finish("contents")

@@ -209,15 +209,15 @@ def _messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
         role, parts = read_parts(content, path, PROVIDER)
         ids.turn(role, path)
         if role == "model":
-            messages.append(_assistant_message(parts, ids, path))
+            messages.append(assistant_message(parts, ids, path))
         else:
-            messages.extend(_user_messages(parts, ids))
+            messages.extend(user_messages(parts, ids))
         ids.end_turn(role, path)
     ids.finish("contents")
     return messages
 
 
-def _user_messages(parts: list[Part], ids: CallIds) -> list[dict[str, Any]]:
+def user_messages(parts: list[Part], ids: CallIds) -> list[dict[str, Any]]:
     """Tool results first (each its own ``tool`` message, right after the calls), then one user message."""
     messages: list[dict[str, Any]] = []
     blocks: list[dict[str, Any]] = []
@@ -240,7 +240,7 @@ def _user_messages(parts: list[Part], ids: CallIds) -> list[dict[str, Any]]:
     return messages
 
 
-def _assistant_message(parts: list[Part], ids: CallIds, path: str) -> dict[str, Any]:
+def assistant_message(parts: list[Part], ids: CallIds, path: str) -> dict[str, Any]:
     blocks: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     for part in parts:
