@@ -18,10 +18,11 @@ Timeout, kill and cancel act on every created part.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
@@ -58,6 +59,9 @@ from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 from airflow_provider_genai_batch.usage import UsageTally, summary_line, usage_and_cost
 
 DEFER_GRACE = timedelta(minutes=5)
+
+_D = TypeVar("_D", Decision, GroupDecision)
+"""A poll's decision: one job's, or a group's."""
 
 _TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off", ""})
 
@@ -117,33 +121,31 @@ class BatchCompletionMixin:
             max_failures=self.max_poll_failures,
             prices=self._prices(ref, hook),
         )
-        decision = self.poll_once(hook, poll)
-        if decision.verdict is Verdict.WAIT and self.deferrable:
-            self._defer(ref, deadline, batch_prices=self._trigger_prices())
-        self.watch(context, ref)
-        with self._cancelled_on_execution_timeout(ref):
-            while decision.verdict is Verdict.WAIT:
-                time.sleep(decision.delay)
-                decision = self.poll_once(hook, poll)
-        self._polling_ref = None
+        decision = self._settle(context, ref, deadline, partial(self.poll_once, hook, poll))
         return self.conclude(context, ref, hook, decision)
 
     def _wait_for_group(self, context: Any, ref: BatchJobRef, hook: BatchHook[Any], deadline: float) -> dict[str, Any]:
         """Wait on every part of a group, creating waiting parts whenever a slot frees, until the group ends."""
         while True:
             poll = self.group_poll(ref, hook, deadline)
-            decision = self.poll_group_once(hook, poll)
-            if decision.verdict is Verdict.WAIT and self.deferrable:
-                self._defer(ref, deadline, batch_prices=self._trigger_prices())
-            self.watch(context, ref)
-            with self._cancelled_on_execution_timeout(ref):
-                while decision.verdict is Verdict.WAIT:
-                    time.sleep(decision.delay)
-                    decision = self.poll_group_once(hook, poll)
-            self._polling_ref = None
+            decision = self._settle(context, ref, deadline, partial(self.poll_group_once, hook, poll))
             if decision.verdict is not Verdict.READY:
                 return self.conclude_group(context, ref, hook, decision)
             ref = self._create_waiting(context, ref)
+
+    def _settle(self, context: Any, ref: BatchJobRef, deadline: float, poll: Callable[[], _D]) -> _D:
+        """``poll`` until its verdict is no longer WAIT: deferred to the trigger after the first poll when
+        ``deferrable``, else sleeping on this worker, where ``execution_timeout`` cancels as the deadline would."""
+        decision = poll()
+        if decision.verdict is Verdict.WAIT and self.deferrable:
+            self._defer(ref, deadline, batch_prices=self._trigger_prices())
+        self.watch(context, ref)
+        with self._cancelled_on_execution_timeout(ref):
+            while decision.verdict is Verdict.WAIT:
+                time.sleep(decision.delay)
+                decision = poll()
+        self._polling_ref = None
+        return decision
 
     @contextmanager
     def _cancelled_on_execution_timeout(self, ref: BatchJobRef) -> Iterator[None]:
