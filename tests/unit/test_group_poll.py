@@ -5,41 +5,22 @@ Sans-IO like PollState: each test hands it, per polled part, a job or an error a
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
 
 from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
-from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef
+from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.models import BatchJob, BatchStats, JobState
 from airflow_provider_genai_batch.polling import GroupPollState, Verdict, group_label
 from airflow_provider_genai_batch.prices import price_table
+from tests.unit.pipeline.fakes import group_ref, part_ref
 
 START = 1_000_000.0
 
-
-def part(index: int, job_name: str | None, *, requests: int = 100, round: int = 0) -> PartRef:
-    return PartRef(
-        index=index,
-        round=round,
-        idempotency_key=f"gbk-part-{index}",
-        input_fingerprint=f"fp-{index}",
-        request_count=requests,
-        byte_count=requests * 100,
-        job_name=job_name,
-        upload=None if job_name else f"files/part-{index}",
-    )
-
-
-def group(*parts: PartRef, max_concurrent_jobs: int | None = None, provider: str = "gemini") -> BatchJobRef:
-    return BatchJobRef(
-        provider=provider,
-        conn_id="genai_fake",
-        job_name=parts[0].job_name or "unset",
-        request_count=sum(p.request_count for p in parts if p.round == 0),
-        parts=parts,
-        max_concurrent_jobs=max_concurrent_jobs,
-    )
+part = partial(part_ref, requests=100)
+group = group_ref
 
 
 def job(

@@ -41,12 +41,39 @@ from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, P
 from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook, GeminiSettings
+from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef
 from airflow_provider_genai_batch.models import BatchJob, BatchStats, FileInfo, JobState
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 
 FAKE_CONN_ID = "genai_fake"
 FAKE_SECRET = "sk-super-secret-fake-key-0123456789"
+
+
+def part_ref(index: int, job_name: str | None, *, requests: int = 10, round: int = 0) -> PartRef:
+    """Part ``index`` of ``round`` of a split input: created as ``job_name``, or waiting with its upload named."""
+    return PartRef(
+        index=index,
+        round=round,
+        idempotency_key=f"gbk-part-{round}-{index}",
+        input_fingerprint=f"fp-{round}-{index}",
+        request_count=requests,
+        byte_count=requests * 100,
+        job_name=job_name,
+        upload=None if job_name else f"files/part-{index}",
+    )
+
+
+def group_ref(*parts: PartRef, max_concurrent_jobs: int | None = None, provider: str = "gemini") -> BatchJobRef:
+    """The reference of a group of ``parts`` on the fake connection; its request count is round 0's."""
+    return BatchJobRef(
+        provider=provider,
+        conn_id=FAKE_CONN_ID,
+        job_name=parts[0].job_name or "unset",
+        request_count=sum(p.request_count for p in parts if p.round == 0),
+        parts=parts,
+        max_concurrent_jobs=max_concurrent_jobs,
+    )
 
 
 class FakeBatchHook(GeminiBatchHook):

@@ -20,7 +20,7 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
 from airflow_provider_genai_batch import completion
 from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError, ProviderAPIError
-from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef
+from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.models import JobState, ResultCounts, ResultsManifest
 from airflow_provider_genai_batch.operators.jobs import GenAIBatchCancelJobOperator
 from airflow_provider_genai_batch.prices import PriceTable
@@ -33,44 +33,27 @@ from .fakes import (
     FakeSupervisor,
     FakeTI,
     capture_log,
+    group_ref,
     log_messages,
     make_context,
     outlet_events,
+    part_ref,
     succeeded,
 )
 
 ASSET = Asset("genai://batches/split")
 
 
-def part(index: int, job_name: str | None, *, requests: int = 10, round: int = 0) -> PartRef:
-    return PartRef(
-        index=index,
-        round=round,
-        idempotency_key=f"gbk-part-{round}-{index}",
-        input_fingerprint=f"fp-{round}-{index}",
-        request_count=requests,
-        byte_count=requests * 100,
-        job_name=job_name,
-        upload=None if job_name else f"files/part-{index}",
-    )
-
-
-def group_ref(*parts: PartRef, max_concurrent_jobs: int | None = None) -> BatchJobRef:
-    return BatchJobRef(
-        provider="gemini",
-        conn_id=FAKE_CONN_ID,
-        job_name=parts[0].job_name or "unset",
-        request_count=sum(p.request_count for p in parts if p.round == 0),
-        parts=parts,
-        max_concurrent_jobs=max_concurrent_jobs,
-    )
-
-
-THREE = group_ref(part(0, "batches/a"), part(1, "batches/b"), part(2, "batches/c"))
-CAPPED = group_ref(part(0, "batches/a"), part(1, "batches/b"), part(2, None), max_concurrent_jobs=2)
-CAPPED_ALL_CREATED = group_ref(part(0, "batches/a"), part(1, "batches/b"), part(2, "batches/c"), max_concurrent_jobs=2)
+THREE = group_ref(part_ref(0, "batches/a"), part_ref(1, "batches/b"), part_ref(2, "batches/c"))
+CAPPED = group_ref(part_ref(0, "batches/a"), part_ref(1, "batches/b"), part_ref(2, None), max_concurrent_jobs=2)
+CAPPED_ALL_CREATED = group_ref(
+    part_ref(0, "batches/a"), part_ref(1, "batches/b"), part_ref(2, "batches/c"), max_concurrent_jobs=2
+)
 ROUND_1 = group_ref(
-    part(0, "batches/a"), part(1, "batches/b"), part(2, "batches/c"), part(3, "batches/r1", requests=2, round=1)
+    part_ref(0, "batches/a"),
+    part_ref(1, "batches/b"),
+    part_ref(2, "batches/c"),
+    part_ref(3, "batches/r1", requests=2, round=1),
 )
 
 
@@ -492,7 +475,7 @@ def test_a_one_job_ref_that_landed_may_be_followed_up_with_a_group(
     one = BatchJobRef(provider="gemini", conn_id=FAKE_CONN_ID, job_name="batches/a", request_count=3)
     fake_hook.add_job("batches/a", JobState.SUCCEEDED, total=3, succeeded=3, results=[])
     jobs_in(fake_hook, JobState.RUNNING, "batches/r1")
-    follow = group_ref(part(0, "batches/a", requests=3), part(1, "batches/r1", requests=3, round=1))
+    follow = group_ref(part_ref(0, "batches/a", requests=3), part_ref(1, "batches/r1", requests=3, round=1))
     op = SubmitStandIn(output_uri=output_uri, max_failed_ratio=1.0, follow_ups=[follow])
 
     with pytest.raises(TaskDeferred) as deferred:
@@ -509,7 +492,7 @@ def test_a_one_job_ref_that_landed_may_be_followed_up_with_a_group(
 def test_the_sensor_lands_a_split_input_as_one_results_file_joined_on_key(fake_hook: FakeBatchHook, tmp_path: Path):
     keys = tmp_path / "input_keys.jsonl"
     keys.write_text('"a"\n"b"\n"c"\n"d"\n')
-    ref = group_ref(part(0, "batches/a", requests=2), part(1, "batches/b", requests=2)).model_copy(
+    ref = group_ref(part_ref(0, "batches/a", requests=2), part_ref(1, "batches/b", requests=2)).model_copy(
         update={"keys_uri": str(keys)}
     )
     fake_hook.add_job("batches/a", JobState.SUCCEEDED, total=2, succeeded=2, results=[succeeded("b"), succeeded("a")])

@@ -16,39 +16,24 @@ from pydantic import SecretStr
 
 from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.hooks.gemini import GeminiSettings
-from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef
+from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.models import BatchStats, JobState
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 
-from .fakes import FAKE_CONN_ID, FAKE_SECRET, FakeBatchHook, FakeSupervisor, capture_log, log_messages
+from .fakes import (
+    FAKE_SECRET,
+    FakeBatchHook,
+    FakeSupervisor,
+    capture_log,
+    group_ref,
+    log_messages,
+    part_ref,
+)
 
 DAG_ID, RUN_ID, TASK_ID = "genai_dag", "manual__2026-01-02T00:00:00+00:00", "submit"
 
 
-def part(index: int, job_name: str | None, requests: int = 10) -> PartRef:
-    return PartRef(
-        index=index,
-        idempotency_key=f"gbk-part-{index}",
-        input_fingerprint=f"fp-{index}",
-        request_count=requests,
-        byte_count=requests * 100,
-        job_name=job_name,
-        upload=None if job_name else f"files/part-{index}",
-    )
-
-
-def group_ref(*parts: PartRef, max_concurrent_jobs: int | None = None, provider: str = "gemini") -> BatchJobRef:
-    return BatchJobRef(
-        provider=provider,
-        conn_id=FAKE_CONN_ID,
-        job_name=parts[0].job_name or "unset",
-        request_count=sum(p.request_count for p in parts),
-        parts=parts,
-        max_concurrent_jobs=max_concurrent_jobs,
-    )
-
-
-GROUP = group_ref(part(0, "batches/a"), part(1, "batches/b"), part(2, "batches/c"))
+GROUP = group_ref(part_ref(0, "batches/a"), part_ref(1, "batches/b"), part_ref(2, "batches/c"))
 
 
 def trigger(ref: BatchJobRef = GROUP, **kwargs: Any) -> GenAIBatchJobTrigger:
@@ -122,7 +107,7 @@ async def test_a_part_that_ended_is_not_polled_again(fake_hook: FakeBatchHook):
 
 
 async def test_a_free_slot_with_parts_waiting_yields_ready(fake_hook: FakeBatchHook):
-    ref = group_ref(part(0, "batches/a"), part(1, "batches/b"), part(2, None), max_concurrent_jobs=2)
+    ref = group_ref(part_ref(0, "batches/a"), part_ref(1, "batches/b"), part_ref(2, None), max_concurrent_jobs=2)
     running(fake_hook, "batches/a", "batches/b")
     fake_hook.script("batches/a", JobState.RUNNING, done())
 
@@ -172,7 +157,7 @@ async def test_transient_errors_on_a_part_are_tolerated_below_max_poll_failures(
 
 
 async def test_the_group_progress_is_logged_once_per_change(fake_hook: FakeBatchHook, caplog):
-    ref = group_ref(part(0, "batches/a"), part(1, "batches/b"))
+    ref = group_ref(part_ref(0, "batches/a"), part_ref(1, "batches/b"))
     running(fake_hook, "batches/a", "batches/b")
     fake_hook.script("batches/a", done())
     fake_hook.script("batches/b", JobState.RUNNING, done(8))
@@ -208,7 +193,7 @@ def as_openai(hook: FakeBatchHook, connection_prices: dict[str, Any] | None) -> 
     running(hook, "batch_a", "batch_b")
     hook.script("batch_a", reporting_usage(1_000_000, 0))
     hook.script("batch_b", reporting_usage(0, 1_000_000))
-    return group_ref(part(0, "batch_a"), part(1, "batch_b"), provider="openai")
+    return group_ref(part_ref(0, "batch_a"), part_ref(1, "batch_b"), provider="openai")
 
 
 async def test_the_running_cost_is_priced_with_the_connections_batch_prices(fake_hook: FakeBatchHook, caplog):
@@ -244,7 +229,7 @@ def attached(trig: GenAIBatchJobTrigger) -> GenAIBatchJobTrigger:
 async def test_on_kill_cancels_every_created_part_of_a_group_a_user_ended(
     fake_hook: FakeBatchHook, supervisor: FakeSupervisor, caplog
 ):
-    ref = group_ref(part(0, "batches/a"), part(1, "batches/b"), part(2, None), max_concurrent_jobs=2)
+    ref = group_ref(part_ref(0, "batches/a"), part_ref(1, "batches/b"), part_ref(2, None), max_concurrent_jobs=2)
     running(fake_hook, "batches/a", "batches/b")
     supervisor.task_states = {RUN_ID: {TASK_ID: "failed"}}
     trig = attached(trigger(ref))
