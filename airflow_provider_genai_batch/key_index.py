@@ -1,22 +1,25 @@
 """On-disk records of input keys with bounded memory, so memory stays flat at millions of keys.
 
 Validation must know every key it has seen (to name the line of a duplicate); in a dict that grows with
-the row count. :class:`KeyLog` only appends and finds duplicates afterwards with one sort: its cost does
-not depend on the order keys come in, while a B-tree kept ordered per key (a look-up per key) slows down
-several times when they come in random order (UUIDs). Landing only needs to know whether keys are
+the row count. :class:`KeyLog` only appends and finds duplicates afterwards, one part of the hashes at a
+time: its cost does not depend on the order keys come in, while a B-tree kept ordered per key (a look-up per
+key) slows down several times when they come in random order (UUIDs). Landing only needs to know whether keys are
 distinct at all, at a fraction of a microsecond a key: :class:`DistinctCheck`.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import sqlite3
 import tempfile
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 LOG_CACHE_KIB = 2 * 1024
 """The log's page cache, which also bounds its sort's memory: appends need none, the sort spills to disk."""
@@ -50,33 +53,51 @@ class Duplicate:
 class KeyLog:
     """Ids appended with their line number (and, where it differs, the key the id stands for).
 
-    :meth:`add` only buffers; every :data:`BATCH` rows go to an unindexed table in one bulk insert.
-    :meth:`first_duplicate` sorts what was added, once, on disk. Not thread-safe; closing it (or leaving
-    its ``with`` block) removes the file.
+    :meth:`add` only buffers. Every :data:`BATCH` rows, their ids and keys go to a scratch file as one record,
+    and each row's line number and id hash to one of :data:`PARTS` parts by the hash's low bits, the parts held
+    in memory up to :data:`SPILL` rows and then appended to the same file. :meth:`first_duplicate` loads one part
+    at a time to find the hashes two rows share; only those rows (few or none) have their ids read back and
+    compared, in an SQLite table, so a log without duplicates never inserts, sorts or compares its ids' text.
+    Not thread-safe; closing it (or leaving its ``with`` block) removes its files.
     """
 
     BATCH = 8192
+    PARTS = 256
+    SPILL = 1 << 16
+    """Rows added between two spills of every part: 16 bytes each are held."""
     _hash = staticmethod(hash)
     """What rows are grouped on before their ids are compared in full (a cheap integer first)."""
 
     def __init__(self, directory: Path | None = None) -> None:
         self.path = _temporary_file(directory)
         self._db = _connect(self.path, LOG_CACHE_KIB)
-        self._db.execute(
-            "CREATE TABLE ids (line INTEGER PRIMARY KEY, hash INTEGER NOT NULL, id TEXT NOT NULL, key TEXT)"
-        )
         self._db.execute("BEGIN")  # one transaction for the log's whole life: nothing is ever synced
-        self._pending: list[tuple[int, int, str, str | None]] = []
+        descriptor, name = tempfile.mkstemp(prefix="genai-batch-keys-", dir=directory)
+        os.unlink(name)  # held open only: nothing is left behind however the process ends
+        self._file: IO[bytes] = os.fdopen(descriptor, "w+b")
+        self._records: list[tuple[int, int]] = []
+        """Where each batch's record of ids and keys is in the file: offset and size."""
+        self._hashes = [array("q") for _ in range(self.PARTS)]
+        self._numbers = [array("q") for _ in range(self.PARTS)]
+        self._spilled: list[list[tuple[int, int]]] = [[] for _ in range(self.PARTS)]
+        """Per part, the offset and size of each spill of its hashes (its line numbers follow them)."""
+        self._since_spill = 0
+        self._lines: list[int] = []
+        self._ids: list[str] = []
+        self._keys: list[str | None] = []
 
     def add(self, line: int, id_: str, key: str | None = None) -> None:
         """Log ``id_`` for ``line`` (lines must grow); ``key`` is the key it stands for, when not ``id_``."""
-        self._pending.append((line, self._hash(id_), id_, key))
-        if len(self._pending) >= self.BATCH:
+        self._lines.append(line)
+        self._ids.append(id_)
+        self._keys.append(key)
+        if len(self._lines) >= self.BATCH:
             self._flush()
 
     def first_duplicate(self) -> Duplicate | None:
         """The earliest line whose id an earlier line already had, or None when every id is distinct."""
-        self._flush()
+        if not self._shared():
+            return None
         found = self._db.execute(
             "WITH dup AS (SELECT hash, id, MIN(line) AS first FROM ids GROUP BY hash, id HAVING COUNT(*) > 1) "
             "SELECT MIN(ids.line) AS line, dup.first FROM dup "
@@ -91,7 +112,8 @@ class KeyLog:
 
     def duplicates(self, limit: int) -> tuple[list[Duplicate], int]:
         """The first ``limit`` lines (in line order) whose id an earlier line already had, and how many in all."""
-        self._flush()
+        if not self._shared():
+            return [], 0
         found = self._db.execute(
             "WITH dup AS (SELECT hash, id, MIN(line) AS first FROM ids GROUP BY hash, id HAVING COUNT(*) > 1) "
             "SELECT ids.line, dup.first FROM dup "
@@ -106,18 +128,84 @@ class KeyLog:
                 listed.append(Duplicate(id=id_, line=line, key=key, first_line=first_line, first_key=first_key))
         return listed, total
 
+    def _shared(self) -> bool:
+        """Fill table ``ids`` with the rows whose hash another row shares, their ids read back from the file;
+        whether there are any."""
+        self._flush()
+        self._file.flush()
+        db = self._db
+        db.execute("DROP TABLE IF EXISTS ids")
+        db.execute("DROP TABLE IF EXISTS shared")
+        db.execute("CREATE TABLE shared (line INTEGER PRIMARY KEY, hash INTEGER NOT NULL)")
+        for number in range(self.PARTS):
+            hashes, lines = self._part(number)
+            if len(set(hashes)) != len(hashes):
+                twice = {digest for digest, count in Counter(hashes).items() if count > 1}
+                pairs = [(line, digest) for digest, line in zip(hashes, lines, strict=True) if digest in twice]
+                db.executemany("INSERT INTO shared VALUES (?, ?)", pairs)
+        shared = db.execute("SELECT line, hash FROM shared ORDER BY line")
+        wanted = next(shared, None)
+        if wanted is None:
+            return False
+        db.execute("CREATE TABLE ids (line INTEGER PRIMARY KEY, hash INTEGER NOT NULL, id TEXT NOT NULL, key TEXT)")
+        descriptor = self._file.fileno()
+        for offset, size in self._records:
+            lines, ids, keys = pickle.loads(os.pread(descriptor, size, offset))
+            rows: list[tuple[int, int, str, str | None]] = []
+            for index, line in enumerate(lines):
+                if wanted is not None and line == wanted[0]:
+                    rows.append((line, wanted[1], ids[index], keys[index]))
+                    wanted = next(shared, None)
+            db.executemany("INSERT INTO ids VALUES (?, ?, ?, ?)", rows)
+            if wanted is None:
+                break
+        return True
+
+    def _part(self, number: int) -> tuple[array[int], array[int]]:
+        """The hashes of part ``number`` and the line numbers of their rows, spilled and held."""
+        hashes, lines = array("q"), array("q")
+        descriptor = self._file.fileno()
+        for offset, size in self._spilled[number]:
+            hashes.frombytes(os.pread(descriptor, size, offset))
+            lines.frombytes(os.pread(descriptor, size, offset + size))
+        hashes.extend(self._hashes[number])
+        lines.extend(self._numbers[number])
+        return hashes, lines
+
     def _row(self, line: int) -> tuple[str, str]:
         id_, key = self._db.execute("SELECT id, key FROM ids WHERE line = ?", (line,)).fetchone()
         return id_, key if key is not None else id_
 
     def _flush(self) -> None:
-        if self._pending:
-            self._db.executemany("INSERT INTO ids VALUES (?, ?, ?, ?)", self._pending)
-            self._pending = []
+        if not self._lines:
+            return
+        record = pickle.dumps((self._lines, self._ids, self._keys), pickle.HIGHEST_PROTOCOL)
+        self._records.append((self._file.seek(0, os.SEEK_END), len(record)))
+        self._file.write(record)
+        hashes, numbers, last = self._hashes, self._numbers, self.PARTS - 1
+        for line, digest in zip(self._lines, map(self._hash, self._ids), strict=True):
+            hashes[digest & last].append(digest)
+            numbers[digest & last].append(line)
+        self._since_spill += len(self._lines)
+        self._lines, self._ids, self._keys = [], [], []
+        if self._since_spill >= self.SPILL:
+            self._spill()
+
+    def _spill(self) -> None:
+        self._file.seek(0, os.SEEK_END)
+        for number, (hashes, lines) in enumerate(zip(self._hashes, self._numbers, strict=True)):
+            if hashes:
+                self._spilled[number].append((self._file.tell(), len(hashes) * hashes.itemsize))
+                hashes.tofile(self._file)
+                lines.tofile(self._file)
+                del hashes[:]
+                del lines[:]
+        self._since_spill = 0
 
     def close(self) -> None:
-        """Drop the log and its file."""
+        """Drop the log and its files."""
         self._db.close()
+        self._file.close()
         self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> KeyLog:

@@ -64,6 +64,57 @@ def test_closing_a_log_removes_its_file(tmp_path):
     assert not log.path.exists()
 
 
+class SmallKeyLog(KeyLog):
+    BATCH = 5
+    PARTS = 4
+    SPILL = 7
+
+
+def _earliest_duplicates(ids: list[tuple[int, str, str | None]]) -> list[Duplicate]:
+    """Every later use of an id, in line order, with the line and key of its first use: the answer by brute force."""
+    first: dict[str, tuple[int, str]] = {}
+    found = []
+    for line, id_, key in ids:
+        if id_ in first:
+            first_line, first_key = first[id_]
+            found.append(Duplicate(id=id_, line=line, key=key or id_, first_line=first_line, first_key=first_key))
+        else:
+            first[id_] = (line, key or id_)
+    return found
+
+
+def _logged(log: KeyLog, ids: list[tuple[int, str, str | None]]) -> KeyLog:
+    for line, id_, key in ids:
+        log.add(line, id_, key)
+    return log
+
+
+MANY_IDS = [(3 * n + 1, f"id-{n % 97 if n % 13 == 0 else n}", f"key {n}" if n % 5 == 0 else None) for n in range(600)]
+
+
+def test_duplicates_across_spilled_parts_are_those_found_by_brute_force(tmp_path: Path):
+    expected = _earliest_duplicates(MANY_IDS)
+    assert len(expected) > 10  # the corpus has duplicates, spread over many batches and spills
+    with _logged(SmallKeyLog(tmp_path), MANY_IDS) as log:
+        assert log.first_duplicate() == expected[0]
+        assert log.duplicates(4) == (expected[:4], len(expected))
+
+
+def test_colliding_hashes_across_spilled_parts_still_compare_the_ids_text(tmp_path: Path):
+    class Colliding(SmallKeyLog):
+        _hash = staticmethod(lambda id_: len(id_))
+
+    with _logged(Colliding(tmp_path), MANY_IDS) as log:
+        assert log.duplicates(1000) == (_earliest_duplicates(MANY_IDS), len(_earliest_duplicates(MANY_IDS)))
+
+
+def test_a_log_without_duplicates_reports_none_across_spills(tmp_path: Path):
+    distinct = [(line, f"id-{line}", None) for line in range(1, 200)]
+    with _logged(SmallKeyLog(tmp_path), distinct) as log:
+        assert log.first_duplicate() is None
+        assert log.duplicates(5) == ([], 0)
+
+
 class SmallSpills(DistinctCheck):
     SPILL = 7
 
