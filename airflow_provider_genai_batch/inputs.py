@@ -74,6 +74,29 @@ class InputStorage(Protocol):
         """The key of every row of the input table, in its order."""
 
 
+class _KeySpool:
+    """The keys file of a pass, written a block of keys at a time: the lines of :func:`.keys.key_line`, encoded in
+    one pass over the block."""
+
+    BLOCK = 4096
+
+    def __init__(self, sink: IO[bytes]) -> None:
+        self._sink = sink
+        self._keys: list[str] = []
+
+    def add(self, key: str) -> None:
+        keys = self._keys
+        keys.append(key)
+        if len(keys) >= self.BLOCK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the keys added since the last block."""
+        if self._keys:
+            self._sink.write(b"\n".join(map(_encode, self._keys)) + b"\n")
+            self._keys = []
+
+
 class JsonlSpool:
     """The lines of a local JSONL file as dicts; iterable any number of times, one line in memory."""
 
@@ -266,10 +289,13 @@ def prepare_input(
             if translates_all:
                 records = _gemini_only(records, label, dialect, on_error)
 
+            native_format = None if translates_all else request_dialect.native_format
+            certified_line = None if common is None else common.certified
+            add_line, hash_line = writer.add, fingerprint.update
+
             def on_line(line: dict[str, Any], fmt: InputFormat, size: int, number: int) -> int | None:
                 nonlocal rewritten, size_checked
-                in_native_format = fmt is request_dialect.native_format and not translates_all
-                if in_native_format and (canonical_passes or fmt is not InputFormat.GEMINI):
+                if fmt is native_format and (canonical_passes or fmt is not InputFormat.GEMINI):
                     endpoint = request_dialect.check_native(line, model=model)
                     if endpoint and endpoint not in endpoints:
                         if endpoints:
@@ -279,7 +305,7 @@ def prepare_input(
                     out = line
                 else:
                     out = None
-                    if translate_common is not None and common is not None and common.certified(line):
+                    if translate_common is not None and certified_line is not None and certified_line(line):
                         out = translate_common(line)  # None where the general translation must word an error
                     if out is None:
                         out = request_dialect.to_native(line, model=model, embeddings=embeddings)
@@ -297,10 +323,11 @@ def prepare_input(
                     writer.note(number, estimate_input_tokens(out, dialect.provider) if count_tokens else 0)
                     fingerprint.update(encoded)
                     return size  # uploaded as it is: no copy
-                writer.add(encoded, number, estimate_input_tokens(out, dialect.provider) if count_tokens else 0)
-                fingerprint.update(encoded)
+                add_line(encoded, number, estimate_input_tokens(out, dialect.provider) if count_tokens else 0)
+                hash_line(encoded)
                 return size if as_sent else len(encoded)
 
+            key_spool = _KeySpool(keys)
             summary = validate_lines(
                 records,
                 source=label,
@@ -312,13 +339,14 @@ def prepare_input(
                     max_bytes=byte_limit if split is None else None,
                 ),
                 embeddings=embeddings,
-                on_key=lambda key: keys.write(key_line(key)),
+                on_key=key_spool.add,
                 on_line=on_line,
                 provider_key=request_dialect.provider_key,
                 vertex_fields=request_dialect.vertex_fields,
                 errors=collector,
                 checked=checked,
             )
+            key_spool.flush()
         try:
             spooled = writer.finish()
         except ValueError as err:  # the last parts cannot be rebalanced

@@ -96,8 +96,12 @@ def validate_lines(
     request-count and size limits, and an empty input, still raise.
     """
     fmt: InputFormat | None = None
+    allowed: InputFormat | None = None  # ``fmt`` once it is known to be accepted, and its key field:
+    key_field = ""
     total = count = 0
+    max_key_length = limits.max_key_length
     with KeyLog() as ids:
+        add_id = ids.add
         try:
             for number, obj, size in records:
                 try:
@@ -117,16 +121,20 @@ def validate_lines(
                             source=source,
                             line=number,
                         )
-                    if fmt not in accepted:
-                        names = ", ".join(sorted(f.value for f in accepted))
-                        raise InputValidationError(
-                            f"{fmt.value} native format cannot be sent to {limits.provider} (accepted: {names})",
-                            source=source,
-                            line=number,
-                        )
-                    key = _check_key(obj, fmt, limits, source, number)
+                    if fmt is not allowed:
+                        if fmt not in accepted:
+                            names = ", ".join(sorted(f.value for f in accepted))
+                            raise InputValidationError(
+                                f"{fmt.value} native format cannot be sent to {limits.provider} (accepted: {names})",
+                                source=source,
+                                line=number,
+                            )
+                        allowed, key_field = fmt, fmt.key_field
+                    key = obj.get(key_field)
+                    if type(key) is not str or not key or (max_key_length is not None and len(key) > max_key_length):
+                        key = _check_key(obj, fmt, limits, source, number)  # words the error
                     provider_id = key if provider_key is None else provider_key(key)
-                    ids.add(number, provider_id, None if provider_id == key else key)
+                    add_id(number, provider_id, None if provider_id == key else key)
                     if fmt is InputFormat.GEMINI and (checked is None or not checked(obj)):
                         _check_gemini_line(obj, embeddings, vertex_fields, source, number)
                     if on_line is not None:

@@ -25,7 +25,7 @@ from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderLimits
 from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.formats.jsonl import UTF8_BOM
-from airflow_provider_genai_batch.formats.keys import portable_id
+from airflow_provider_genai_batch.formats.keys import key_line, portable_id
 from airflow_provider_genai_batch.formats.openai import OpenAIDialect
 from airflow_provider_genai_batch.inputs import JsonlSpool, PreparedInput, prepare_input
 
@@ -91,6 +91,19 @@ def write_jsonl(path: Path, lines: list[dict[str, Any]]) -> Path:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def test_the_keys_file_holds_each_key_as_its_key_line_in_input_order_across_blocks(
+    openai_dialect, tmp_path, monkeypatch, prepared_inputs
+):
+    monkeypatch.setattr(inputs._KeySpool, "BLOCK", 3)
+    # Eight keys: two blocks and a rest.
+    keys = [f"k{i}" for i in range(4)] + ['line\nbreak "quoted"', "caf\u00e9 \u2603", "x" * 70, "k9"]
+    path = write_jsonl(tmp_path / "in.jsonl", [gemini_line(key) for key in keys])
+    prepared = prepare_input(str(path), openai_dialect, model=OPENAI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    assert prepared.keys_file.read_bytes() == b"".join(key_line(key) for key in keys)
+    assert list(prepared.iter_keys()) == keys
 
 
 # --- OpenAI ----------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.jsonl import iter_json_objects
-from airflow_provider_genai_batch.formats.validate import InputLimits, InputSummary, validate_lines
+from airflow_provider_genai_batch.formats.validate import ErrorCollector, InputLimits, InputSummary, validate_lines
 from airflow_provider_genai_batch.key_index import KeyLog
 
 SOURCE = "in.jsonl"
@@ -203,6 +203,32 @@ def test_native_line_is_accepted_where_its_format_is(line, fmt):
     second = {**line, fmt.key_field: "r2"}
     summary = validate(line, second, accepted=frozenset({fmt}))
     assert (summary.format, summary.count) == (fmt, 2)
+
+
+def test_collected_errors_refuse_every_line_of_a_format_not_accepted_and_keep_the_first_lines_format():
+    errors = ErrorCollector(10)
+    second = {**OPENAI_LINE, "custom_id": "r2"}
+    validate(OPENAI_LINE, second, gemini_line("a"), gemini_line("b"), errors=errors)
+    refused = "openai native format cannot be sent to gemini (accepted: gemini)"
+    mixed = "line is in gemini format but the input started in openai format"
+    none_sent = "0 requests, fewer than the 1 a gemini batch needs"
+    found = [(error.line, error.reason) for error in errors.errors]
+    assert found == [(1, refused), (2, refused), (3, mixed), (4, mixed), (None, none_sent)]
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("", "'key' must be a non-empty string"),
+        (None, "'key' must be a non-empty string"),
+        (7, "'key' must be a non-empty string"),
+        ("123456789", "'key' is 9 characters, over the 8 allowed"),
+    ],
+)
+def test_a_bad_key_after_good_lines_is_refused_in_the_same_words(key, reason):
+    limits = InputLimits(provider="gemini", max_key_length=8)
+    error = validation_error(gemini_line("a"), gemini_line("12345678"), gemini_line(key), limits=limits)
+    assert (error.line, error.reason) == (3, reason)
 
 
 def test_mixed_formats_are_refused_at_the_first_line_that_differs():
