@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol, TypedDict, TypeVar
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from airflow_provider_genai_batch.testing.emulator import responses
 from airflow_provider_genai_batch.testing.emulator.bigquery.tables import BigQueryTables
@@ -572,8 +573,9 @@ class EmulatorState:
         self.request_log.clear()
 
 
-def emulator_state(request: Request) -> EmulatorState:
-    """FastAPI dependency returning the shared emulator state of the app serving the request."""
+async def emulator_state(request: Request) -> EmulatorState:
+    """FastAPI dependency returning the shared emulator state of the app serving the request (async: a plain
+    function dependency would be run in a worker thread on every request)."""
     state: EmulatorState = request.app.state.emulator
     return state
 
@@ -602,6 +604,15 @@ def materialise_lines(
     finally:
         digest = writer.close()
     return succeeded, failed, writer.size, digest
+
+
+async def current_phase(store: Store, job: JobRecord) -> Phase:
+    """``store.observe(job)``, read in the event loop while the job's clock says pending or running (observing then
+    neither produces results nor waits for them), in a worker thread otherwise, where it may wait for results."""
+    phase = job.timer_phase(time.time())
+    if phase is Phase.PENDING or phase is Phase.RUNNING:
+        return phase
+    return await run_in_threadpool(store.observe, job)
 
 
 StateDep = Annotated[EmulatorState, Depends(emulator_state)]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from functools import partial
 
+from starlette.concurrency import run_in_threadpool
+
 from airflow_provider_genai_batch.testing.emulator import progress
 from airflow_provider_genai_batch.testing.emulator.anthropic.results import materialise
 from airflow_provider_genai_batch.testing.emulator.anthropic.wire import AnthropicError
@@ -47,6 +49,19 @@ def observe(store: Store, job: JobRecord) -> tuple[Phase, str]:
     """The store's phase and the processing status now (blocking: run it in a thread)."""
     phase = store.observe(job)
     status = processing_status(job, phase, time.time(), wait=True)
+    if status != "ended" and progress.stop_worker_failed(job):
+        raise AnthropicError(500, "api_error", job.failure or "The emulator failed to produce results.")
+    return phase, status
+
+
+async def observe_now(store: Store, job: JobRecord) -> tuple[Phase, str]:
+    """:func:`observe`, in the event loop while the batch's clock says pending or running (its status then comes
+    from the clock alone, with no results to produce or wait for), in a worker thread otherwise."""
+    now = time.time()
+    phase = job.timer_phase(now)
+    if phase is not Phase.PENDING and phase is not Phase.RUNNING:
+        return await run_in_threadpool(observe, store, job)
+    status = processing_status(job, phase, now)
     if status != "ended" and progress.stop_worker_failed(job):
         raise AnthropicError(500, "api_error", job.failure or "The emulator failed to produce results.")
     return phase, status

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
 from airflow_provider_genai_batch.testing.emulator import progress
-from airflow_provider_genai_batch.testing.emulator.anthropic.lifecycle import control_state_name, observe
+from airflow_provider_genai_batch.testing.emulator.anthropic.lifecycle import control_state_name, observe, observe_now
 from airflow_provider_genai_batch.testing.emulator.anthropic.results import RESULTS_MIME_TYPE, materialise
 from airflow_provider_genai_batch.testing.emulator.anthropic.validation import (
     LIMIT,
@@ -121,7 +121,7 @@ async def list_batches(request: Request, state: StateDep) -> dict[str, Any]:
 async def retrieve_batch(request: Request, batch_id: str, state: StateDep) -> dict[str, Any]:
     """A batch; it advances with time."""
     job = lookup_batch(state.store, batch_id)
-    phase, status = await run_in_threadpool(observe, state.store, job)
+    phase, status = await observe_now(state.store, job)
     return render_batch(job, phase, status, str(request.base_url))
 
 

@@ -62,10 +62,11 @@ MAX_MESSAGES = 100_000
 # Auth and version
 
 
-def require_auth(request: Request, state: StateDep) -> None:
+async def require_auth(request: Request, state: StateDep) -> None:
     """`x-api-key` or `Authorization: Bearer` (SDK 2.x) must carry the key; `anthropic-version` is required.
 
-    Any `anthropic-beta` header must name only betas the API knows.
+    Any `anthropic-beta` header must name only betas the API knows. Async only so that FastAPI runs it in
+    the event loop rather than a worker thread; it never waits.
     """
     key = request.headers.get("x-api-key")
     via_bearer = False

@@ -45,6 +45,7 @@ from airflow_provider_genai_batch.testing.emulator.store import (
     Store,
     StoredFile,
     count_lines,
+    current_phase,
     job_clock,
     paginate,
 )
@@ -143,7 +144,7 @@ async def upload_endpoint(request: Request, version: str, state: StateDep) -> Re
     """Start a resumable upload (API key required) or receive a chunk on a session URL (no key)."""
     if "upload_id" in request.query_params:
         return await receive_chunk(request, version, state)
-    require_api_key(request, state)
+    await require_api_key(request, state)
     return await start_upload(request, version, state)
 
 
@@ -218,7 +219,7 @@ async def get_batch(batch_ref: str, state: StateDep) -> dict[str, Any]:
     if action is not None:
         raise not_found()
     job = lookup_job(state.store, batch_id)
-    phase = await run_in_threadpool(state.store.observe, job)
+    phase = await current_phase(state.store, job)
     return render_operation(job, phase)
 
 

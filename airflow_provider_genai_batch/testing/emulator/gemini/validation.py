@@ -176,8 +176,11 @@ def split_action(ref: str) -> tuple[str, str | None]:
 # Auth
 
 
-def require_api_key(request: Request, state: StateDep) -> None:
-    """Check `x-goog-api-key` (or `?key=`, accepted but logged): missing → 403, wrong → 400."""
+async def require_api_key(request: Request, state: StateDep) -> None:
+    """Check `x-goog-api-key` (or `?key=`, accepted but logged): missing → 403, wrong → 400.
+
+    Async only so that FastAPI runs it in the event loop rather than a worker thread; it never waits.
+    """
     key = request.headers.get("x-goog-api-key")
     if not key and request.query_params.get("key"):
         key = request.query_params["key"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from functools import partial
 
+from starlette.concurrency import run_in_threadpool
+
 from airflow_provider_genai_batch.testing.emulator import progress
 from airflow_provider_genai_batch.testing.emulator.openai.results import materialise
 from airflow_provider_genai_batch.testing.emulator.openai.wire import PROVIDER, OpenAIResults, finalizing_start
@@ -79,6 +81,16 @@ def observe(store: Store, job: JobRecord) -> tuple[Phase, str]:
     if status == "completed":
         register_results(job, store)
     return phase, status
+
+
+async def observe_now(store: Store, job: JobRecord) -> tuple[Phase, str]:
+    """:func:`observe`, in the event loop while the batch's clock says validating or in progress (its status then
+    comes from the clock alone, with no results to produce or wait for), in a worker thread otherwise."""
+    now = time.time()
+    phase = job.timer_phase(now)
+    if phase is Phase.PENDING or phase is Phase.RUNNING:
+        return phase, batch_status(job, phase, now)
+    return await run_in_threadpool(observe, store, job)
 
 
 def control_state_name(job: JobRecord, phase: Phase) -> str:

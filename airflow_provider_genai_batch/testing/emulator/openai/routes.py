@@ -18,6 +18,7 @@ from airflow_provider_genai_batch.testing.emulator.openai import transient
 from airflow_provider_genai_batch.testing.emulator.openai.lifecycle import (
     control_state_name,
     observe,
+    observe_now,
     register_ready_results,
 )
 from airflow_provider_genai_batch.testing.emulator.openai.results import materialise
@@ -290,7 +291,7 @@ async def list_batches(request: Request, state: StateDep) -> dict[str, Any]:
 async def retrieve_batch(batch_id: str, state: StateDep) -> dict[str, Any]:
     """A batch; its status advances with time."""
     job = lookup_batch(state.store, batch_id)
-    phase, status = await run_in_threadpool(observe, state.store, job)
+    phase, status = await observe_now(state.store, job)
     return render_batch(job, phase, status)
 
 

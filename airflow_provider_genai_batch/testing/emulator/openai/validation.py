@@ -90,8 +90,11 @@ def masked(key: str) -> str:
     return key[:3] + "*" * (len(key) - 7) + key[-4:]
 
 
-def require_bearer(request: Request, state: StateDep) -> None:
-    """`Authorization: Bearer <key>`: missing → 401; a key other than the configured one → 401 invalid_api_key."""
+async def require_bearer(request: Request, state: StateDep) -> None:
+    """`Authorization: Bearer <key>`: missing → 401; a key other than the configured one → 401 invalid_api_key.
+
+    Async only so that FastAPI runs it in the event loop rather than a worker thread; it never waits.
+    """
     key = bearer_token(request)
     if key is None:
         raise OpenAIError(401, MISSING_KEY_MESSAGE)
