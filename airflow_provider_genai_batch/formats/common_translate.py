@@ -67,6 +67,8 @@ class _Remembered(Generic[R]):
         self._known: dict[tuple[bytes, tuple[Any, ...]], R] = {}
 
     def __call__(self, value: Any, *args: Any) -> R:
+        if value is None:  # nothing to read (no settings): nothing worth remembering
+            return self._read(value, *args)
         written = (_encode(value), args)
         known = self._known.get(written)
         if known is not None:
@@ -211,10 +213,16 @@ def _texts(parts: list[dict[str, Any]]) -> list[str] | None:
 
 def _parts(parts: list[dict[str, Any]], path: str) -> list[Part]:
     """A certified turn's parts as ``read_parts`` reads them (each holds its one datum; ``path`` names the turn)."""
-    read = [Part(kind, value, path) for part in parts for kind, value in part.items()]
-    if any(part.kind not in _TRANSLATED_PARTS for part in read):
-        raise ValueError("a part the targets cannot express")
+    read = []
+    for part in parts:
+        for kind, value in part.items():
+            if kind not in _TRANSLATED_PARTS:
+                raise ValueError("a part the targets cannot express")
+            read.append(_new_part(Part, (kind, value, path)))  # Part(kind, value, path), without its Python __new__
     return read
+
+
+_new_part = tuple.__new__
 
 
 def _text_content(texts: list[str]) -> str | list[dict[str, Any]]:
