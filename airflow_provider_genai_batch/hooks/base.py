@@ -28,6 +28,7 @@ from airflow_provider_genai_batch.hooks.http import (
     ForeignHostGuard,
     Operation,
     Page,
+    PooledAsyncClient,
     Redactor,
     Transport,
     environment_proxy_mounts,
@@ -277,7 +278,7 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         settings = await self.asettings()
         return ASYNC_CLIENTS.get(
             f"{self.provider}:{self.conn_id}:{settings.base_url}",
-            lambda: httpx.AsyncClient(
+            lambda: PooledAsyncClient(
                 base_url=settings.base_url,
                 timeout=settings.timeout,
                 transport=pooled_transport(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from http.cookiejar import CookieJar
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from airflow_provider_genai_batch.hooks.http import (
     ApiRequest,
     AsyncClientPool,
     ForeignHostGuard,
+    PooledAsyncClient,
     Redactor,
     Transport,
     build_request,
@@ -219,6 +221,61 @@ async def test_the_async_guard_drops_the_same_headers():
     request = httpx.Request("GET", "https://api.example.com:8443/x", headers={"x-api-key": "a-secret"})
     await ForeignHostGuard("https://api.example.com", ["x-api-key"]).on_async_request(request)
     assert "x-api-key" not in request.headers
+
+
+# --- the pooled client's cookies ------------------------------------------------------------------------
+
+
+def cookie_server(sent: list[str | None]) -> httpx.MockTransport:
+    """Answers ``/login`` with a ``Set-Cookie`` and anything else without one; records each request's Cookie."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        if request.url.path == "/login":
+            return httpx.Response(200, headers={"set-cookie": "session=abc; Path=/"}, json={})
+        return httpx.Response(200, json={})
+
+    return httpx.MockTransport(handle)
+
+
+async def test_the_pooled_client_sends_back_a_cookie_a_response_set():
+    sent: list[str | None] = []
+    async with PooledAsyncClient(base_url="https://api.example.com", transport=cookie_server(sent)) as client:
+        await client.get("/login")
+        await client.get("/batches/b1")
+    assert sent == [None, "session=abc"]
+
+
+async def test_a_response_that_sets_no_cookie_keeps_the_cookies_set_before():
+    sent: list[str | None] = []
+    async with PooledAsyncClient(base_url="https://api.example.com", transport=cookie_server(sent)) as client:
+        await client.get("/login")
+        await client.get("/batches/b1")
+        await client.get("/batches/b1")
+    assert sent[-1] == "session=abc" and dict(client.cookies) == {"session": "abc"}
+
+
+async def test_only_a_response_that_sets_a_cookie_is_read_by_the_cookie_jar(monkeypatch):
+    read: list[str] = []
+    extract = CookieJar.extract_cookies
+
+    def recording(jar: CookieJar, response: object, request: object) -> None:
+        read.append(request.get_full_url())  # type: ignore[attr-defined]
+        extract(jar, response, request)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CookieJar, "extract_cookies", recording)
+    async with PooledAsyncClient(base_url="https://api.example.com", transport=cookie_server([])) as client:
+        await client.get("/login")
+        await client.get("/batches/b1")
+    assert read == ["https://api.example.com/login"]
+
+
+async def test_cookies_given_to_the_pooled_client_are_sent():
+    sent: list[str | None] = []
+    transport = cookie_server(sent)
+    async with PooledAsyncClient(base_url="https://api.example.com", transport=transport, cookies={"a": "1"}) as client:
+        await client.get("/batches/b1")
+    assert sent == ["a=1"]
 
 
 # --- slots: no more requests inside a pool than it has connections ---------------------------------------
