@@ -121,6 +121,7 @@ def from_gemini(line: Mapping[str, Any], *, model: str, max_tokens: int = DEFAUL
         model=model,
         max_tokens=max_tokens,
         messages=lambda: _messages(request.get("contents")),
+        sampling=sampling_params,
         declare=function_declarations,
     )
     return {"custom_id": portable_id(key), "params": params}
@@ -132,11 +133,13 @@ def request_params(
     model: str,
     max_tokens: int,
     messages: Callable[[], list[dict[str, Any]]],
+    sampling: Callable[[Mapping[str, Any]], dict[str, Any]],
     declare: Callable[[Any, str], list[Declaration]],
 ) -> dict[str, Any]:
     """The Message Batches ``params`` of a request whose fields are checked: ``messages`` builds its messages (after
-    the token limit is read, so the first problem is reported first), ``declare`` reads its tools; shared with the
-    translation of :mod:`.common_translate`."""
+    the token limit is read, so the first problem is reported first), ``sampling`` reads its settings
+    (:func:`sampling_params`), ``declare`` its tools; shared with the translation of :mod:`.common_translate`, which
+    reads a run of lines repeating their settings and tools once."""
     config = request.get("generationConfig")
     gen = fields(config if config is not None else {}, "generationConfig")
     params: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(gen, max_tokens), "messages": messages()}
@@ -145,7 +148,7 @@ def request_params(
             [_text_block(t) for t in system_texts(request["systemInstruction"], PROVIDER)]
         )
     if gen:  # no settings: no sampling parameters, nothing to check
-        params.update(_sampling(gen))
+        params.update(sampling(gen))
     declarations = declare(request["tools"], PROVIDER) if "tools" in request else []
     if declarations:
         params["tools"] = [_tool(declaration) for declaration in declarations]
@@ -165,7 +168,8 @@ def _max_tokens(gen: Mapping[str, Any], default: int) -> int:
     return value
 
 
-def _sampling(gen: Mapping[str, Any]) -> dict[str, Any]:
+def sampling_params(gen: Mapping[str, Any]) -> dict[str, Any]:
+    """The sampling parameters of non-empty generation settings, checked for what Anthropic takes."""
     check_fields(gen, _GENERATION_FIELDS, "generationConfig", PROVIDER, _GENERATION_REASONS)
     if integer(gen.get("candidateCount", 1), "generationConfig.candidateCount") != 1:
         raise unsupported("generationConfig.candidateCount", PROVIDER, "it returns one answer per request")

@@ -89,6 +89,7 @@ class _Readers:
     """The readers of one input's settings and tools, each remembering the last value it read."""
 
     settings: _Remembered[dict[str, Any]] = field(default_factory=lambda: _Remembered(openai.generation_params))
+    sampling: _Remembered[dict[str, Any]] = field(default_factory=lambda: _Remembered(anthropic.sampling_params))
     declare: _Remembered[list[Declaration]] = field(default_factory=lambda: _Remembered(function_declarations))
 
 
@@ -148,6 +149,7 @@ def _anthropic_params(request: Mapping[str, Any], model: str, max_tokens: int, r
         model=model,
         max_tokens=max_tokens,
         messages=lambda: _anthropic_messages(request["contents"]),
+        sampling=readers.sampling,
         declare=readers.declare,
     )
 
