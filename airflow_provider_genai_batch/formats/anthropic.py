@@ -123,6 +123,7 @@ def from_gemini(line: Mapping[str, Any], *, model: str, max_tokens: int = DEFAUL
         messages=lambda: _messages(request.get("contents")),
         sampling=sampling_params,
         declare=function_declarations,
+        tools=tool_list,
     )
     return {"custom_id": portable_id(key), "params": params}
 
@@ -135,11 +136,12 @@ def request_params(
     messages: Callable[[], list[dict[str, Any]]],
     sampling: Callable[[Mapping[str, Any]], dict[str, Any]],
     declare: Callable[[Any, str], list[Declaration]],
+    tools: Callable[[list[Declaration]], list[dict[str, Any]]],
 ) -> dict[str, Any]:
     """The Message Batches ``params`` of a request whose fields are checked: ``messages`` builds its messages (after
     the token limit is read, so the first problem is reported first), ``sampling`` reads its settings
-    (:func:`sampling_params`), ``declare`` its tools; shared with the translation of :mod:`.common_translate`, which
-    reads a run of lines repeating their settings and tools once."""
+    (:func:`sampling_params`), ``declare`` its tools and ``tools`` writes them (:func:`tool_list`); shared with the
+    translation of :mod:`.common_translate`, which reads a run of lines repeating their settings and tools once."""
     config = request.get("generationConfig")
     gen = fields(config if config is not None else {}, "generationConfig")
     params: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(gen, max_tokens), "messages": messages()}
@@ -151,7 +153,7 @@ def request_params(
         params.update(sampling(gen))
     declarations = declare(request["tools"], PROVIDER) if "tools" in request else []
     if declarations:
-        params["tools"] = [_tool(declaration) for declaration in declarations]
+        params["tools"] = tools(declarations)
     if "toolConfig" in request:
         params["tool_choice"] = _tool_choice(*tool_choice(request["toolConfig"], PROVIDER, declarations))
     return params
@@ -258,6 +260,11 @@ def message_content(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
         text: str = blocks[0]["text"]
         return text
     return blocks
+
+
+def tool_list(declarations: list[Declaration]) -> list[dict[str, Any]]:
+    """Function declarations as Message Batches tools, their names and schemas checked for Anthropic."""
+    return [_tool(declaration) for declaration in declarations]
 
 
 def _tool(declaration: Declaration) -> dict[str, Any]:

@@ -84,6 +84,26 @@ REMEMBERED = 16
 """The settings (and, apart, the tools) remembered for one input."""
 
 
+class _Written:
+    """``write`` of the last few declaration lists it wrote, remembered by identity: ``declare`` hands the lines that
+    repeat their tools one list, so they share its tools as written. Each list is held with its tools, so its
+    identity cannot pass to another list while it is remembered."""
+
+    def __init__(self, write: Callable[[list[Declaration]], list[dict[str, Any]]]) -> None:
+        self._write = write
+        self._known: dict[int, tuple[list[Declaration], list[dict[str, Any]]]] = {}
+
+    def __call__(self, declarations: list[Declaration]) -> list[dict[str, Any]]:
+        known = self._known.get(id(declarations))
+        if known is not None and known[0] is declarations:
+            return known[1]
+        tools = self._write(declarations)
+        if len(self._known) >= REMEMBERED:
+            del self._known[next(iter(self._known))]
+        self._known[id(declarations)] = (declarations, tools)
+        return tools
+
+
 @dataclass(frozen=True)
 class _Readers:
     """The readers of one input's settings and tools, each remembering the last value it read."""
@@ -91,6 +111,8 @@ class _Readers:
     settings: _Remembered[dict[str, Any]] = field(default_factory=lambda: _Remembered(openai.generation_params))
     sampling: _Remembered[dict[str, Any]] = field(default_factory=lambda: _Remembered(anthropic.sampling_params))
     declare: _Remembered[list[Declaration]] = field(default_factory=lambda: _Remembered(function_declarations))
+    openai_tools: _Written = field(default_factory=lambda: _Written(openai.tool_list))
+    anthropic_tools: _Written = field(default_factory=lambda: _Written(anthropic.tool_list))
 
 
 def _declined(translate: Callable[..., dict[str, Any]], line: Mapping[str, Any], *args: Any) -> dict[str, Any] | None:
@@ -106,7 +128,9 @@ def _openai_line(line: Mapping[str, Any], model: str, readers: _Readers) -> dict
     request = _translated(line["request"])
     check_model(request, model, openai.PROVIDER)
     messages = _openai_messages(request)
-    body = openai.chat_body(request, model, messages, settings=readers.settings, declare=readers.declare)
+    body = openai.chat_body(
+        request, model, messages, settings=readers.settings, declare=readers.declare, tools=readers.openai_tools
+    )
     return {"custom_id": portable_id(line["key"]), "method": "POST", "url": openai.CHAT_URL, "body": body}
 
 
@@ -151,6 +175,7 @@ def _anthropic_params(request: Mapping[str, Any], model: str, max_tokens: int, r
         messages=lambda: _anthropic_messages(request["contents"]),
         sampling=readers.sampling,
         declare=readers.declare,
+        tools=readers.anthropic_tools,
     )
 
 

@@ -158,7 +158,9 @@ def _embed_body(request: Mapping[str, Any], model: str) -> dict[str, Any]:
 
 def _chat_body(request: Mapping[str, Any], model: str) -> dict[str, Any]:
     check_fields(request, _CHAT_FIELDS, "request", PROVIDER, REQUEST_REASONS)
-    return chat_body(request, model, _messages(request), settings=generation_params, declare=function_declarations)
+    return chat_body(
+        request, model, _messages(request), settings=generation_params, declare=function_declarations, tools=tool_list
+    )
 
 
 def chat_body(
@@ -168,10 +170,12 @@ def chat_body(
     *,
     settings: Callable[[Any], dict[str, Any]],
     declare: Callable[[Any, str], list[Declaration]],
+    tools: Callable[[list[Declaration]], list[dict[str, Any]]],
 ) -> dict[str, Any]:
     """The chat completions body of a request whose fields are checked and whose ``messages`` are built: settings
-    (read by ``settings``), tools (by ``declare``) and tool choice added; shared with the translation of
-    :mod:`.common_translate`, which reads a run of lines repeating their settings and tools once."""
+    (read by ``settings``), tools (read by ``declare``, written by ``tools``: :func:`tool_list`) and tool choice
+    added; shared with the translation of :mod:`.common_translate`, which reads a run of lines repeating their
+    settings and tools once."""
     body: dict[str, Any] = {"model": model, "messages": messages}
     body.update(settings(request.get("generationConfig")))
     if body.get("response_format") == {"type": "json_object"} and not _mentions_json(body["messages"]):
@@ -181,7 +185,7 @@ def chat_body(
         )
     declarations = declare(request["tools"], PROVIDER) if "tools" in request else []
     if declarations:
-        body["tools"] = [_tool(declaration) for declaration in declarations]
+        body["tools"] = tools(declarations)
     if "toolConfig" in request:
         body["tool_choice"] = _tool_choice(*tool_choice(request["toolConfig"], PROVIDER, declarations))
     return body
@@ -337,6 +341,11 @@ def _mentions_json(messages: list[dict[str, Any]]) -> bool:
 
 
 _NAME_RULE = "1 to 64 of a-z, A-Z, 0-9, _ and -"
+
+
+def tool_list(declarations: list[Declaration]) -> list[dict[str, Any]]:
+    """Function declarations as chat completions tools, their names and parameters checked for OpenAI."""
+    return [_tool(declaration) for declaration in declarations]
 
 
 def _tool(declaration: Declaration) -> dict[str, Any]:
