@@ -31,7 +31,7 @@ from airflow_provider_genai_batch.formats.jsonl import UTF8_BOM
 from airflow_provider_genai_batch.formats.keys import PORTABLE_ID, portable_id
 from airflow_provider_genai_batch.formats.openai import OpenAIDialect
 from airflow_provider_genai_batch.hooks import base as base_module
-from airflow_provider_genai_batch.hooks.http import AsyncClientPool
+from airflow_provider_genai_batch.hooks.http import AsyncClientPool, PooledAsyncClient
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.inputs import prepare_input
 from airflow_provider_genai_batch.landing import KEYS_FILE, iter_keys
@@ -446,11 +446,11 @@ def wire(monkeypatch: pytest.MonkeyPatch) -> list[httpx.Request]:
         def Client(**kwargs: Any) -> httpx.Client:
             return httpx.Client(transport=httpx.MockTransport(handler), **kwargs)
 
-        @staticmethod
-        def AsyncClient(**kwargs: Any) -> httpx.AsyncClient:
-            return httpx.AsyncClient(**{**kwargs, "transport": httpx.MockTransport(handler)})
+    def pooled_async_client(**kwargs: Any) -> PooledAsyncClient:
+        return PooledAsyncClient(**{**kwargs, "transport": httpx.MockTransport(handler)})
 
     monkeypatch.setattr(base_module, "httpx", MockedHttpx())
+    monkeypatch.setattr(base_module, "PooledAsyncClient", pooled_async_client)
     monkeypatch.setattr(base_module, "ASYNC_CLIENTS", AsyncClientPool())
     return seen
 

@@ -44,7 +44,7 @@ from airflow_provider_genai_batch.hooks import base as base_module
 from airflow_provider_genai_batch.hooks import google_auth as google_auth_module
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.google_auth import BearerAuth
-from airflow_provider_genai_batch.hooks.http import AsyncClientPool, origin_of
+from airflow_provider_genai_batch.hooks.http import AsyncClientPool, PooledAsyncClient, origin_of
 from airflow_provider_genai_batch.hooks.registry import HOOK_CLASSES
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
@@ -503,12 +503,12 @@ def server(
         def Client(**kwargs: Any) -> httpx.Client:
             return httpx.Client(**{**kwargs, "transport": httpx.MockTransport(provider)})
 
-        @staticmethod
-        def AsyncClient(**kwargs: Any) -> httpx.AsyncClient:
-            return httpx.AsyncClient(**{**kwargs, "transport": httpx.MockTransport(provider)})
+    def pooled_async_client(**kwargs: Any) -> PooledAsyncClient:
+        return PooledAsyncClient(**{**kwargs, "transport": httpx.MockTransport(provider)})
 
     monkeypatch.setattr(base_module, "httpx", MockedHttpx())
     monkeypatch.setattr(google_auth_module, "httpx", MockedHttpx())
+    monkeypatch.setattr(base_module, "PooledAsyncClient", pooled_async_client)
     monkeypatch.setattr(base_module, "ASYNC_CLIENTS", AsyncClientPool())
     connection()
     return provider
