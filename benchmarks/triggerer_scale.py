@@ -1,7 +1,7 @@
 """Triggerer scale: N deferred batch jobs polled from one event loop, ours beside the anchor triggers.
 
 Run: .venv/bin/python -m benchmarks.triggerer_scale [--sizes 100,1000,3000] [--duration 60] [--warmup 15]
-     [--interval 5] [--only ours|anchors] [--providers openai,anthropic,gemini]
+     [--interval 5] [--only ours|anchors] [--providers openai,anthropic,gemini] [--rev REV]
 
 For every N and every trigger, a fresh emulator (jobs that never finish: ``job_outcome="stuck"``) gets N
 jobs, then one process runs N triggers at once in one asyncio loop, as a triggerer does
@@ -13,6 +13,11 @@ p99, peak RSS, the most sockets open, and the emulator's own CPU use over the wi
 Anthropic, apache-airflow-providers-anthropic's ``AnthropicBatchTrigger``) are installed into a separate
 venv (``ANCHOR_VENV``) on first use; a row that cannot run says why. The emulator alone is measured first
 (GETs of one job over 16 keep-alive connections) so it is shown not to be the bottleneck.
+
+``--rev REV`` adds rows of ours as the code was at ``REV`` (``git archive`` unpacked and put first on the
+``PYTHONPATH`` of both the emulator and the triggers, so each row is one version's trigger against the same
+version's emulator), taking turns with this tree's rows at each N and provider, and measures that emulator
+alone too.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 from airflow_provider_genai_batch.testing.emulator.common import parse_rfc3339
 
 API_KEY = "bench-key"
+REPO = Path(__file__).resolve().parent.parent
 RUNNER = Path(__file__).with_name("_triggerer_run.py")
 ANCHOR_VENV = Path(tempfile.gettempdir()) / "genai-batch-anchors"
 ANCHOR_PACKAGES = (
@@ -99,6 +105,9 @@ CONTENDERS = (
 )
 
 
+ISOLATED = 20
+"""Triggers on one job in the isolated measure of a poll's cost, as many as a pooled client has connections."""
+
 COLUMNS = ("polls/s (of ideal)", "of ideal", "CPU per poll", "loop lag p99", "peak RSS", "sockets", "emulator CPU")
 
 # --- jobs on the emulator ------------------------------------------------------------------------------
@@ -137,13 +146,58 @@ def create_jobs(provider: str, base_url: str, count: int) -> list[str]:
         return list(pool.map(lambda _: make(), range(count)))
 
 
+@dataclass(frozen=True)
+class Code:
+    """One version of our code: this tree, or ``git archive REV`` unpacked at ``tree``."""
+
+    label: str
+    tree: Path | None = None
+
+    def env(self) -> dict[str, str]:
+        """The environment of a process that runs this version: its tree first on the path, and not the working
+        directory (``PYTHONSAFEPATH``), which would put this checkout before it."""
+        if self.tree is None:
+            return dict(os.environ)
+        return {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(self.tree), os.environ.get("PYTHONPATH")])),
+            "PYTHONSAFEPATH": "1",
+        }
+
+
+THIS_TREE = Code("")
+
+
+def unpack(rev: str, target: Path) -> Code:
+    """The code of ``rev`` (``git archive`` unpacked into ``target``), checked to be what its processes import."""
+    target.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    code = Code(f" ({rev})", target)
+    probe = "import airflow_provider_genai_batch as p; print(p.__file__)"
+    imported = subprocess.run([sys.executable, "-c", probe], env=code.env(), capture_output=True, text=True, check=True)
+    if not Path(imported.stdout.strip()).is_relative_to(target):
+        raise SystemExit(f"--rev {rev}: the package imports from {imported.stdout.strip()}, not from {target}")
+    return code
+
+
 @contextmanager
-def emulator() -> Iterator[tuple[EmulatorServer, psutil.Process]]:
-    """A fresh emulator whose jobs never finish, and its process (for its CPU use)."""
-    with EmulatorServer(api_key=API_KEY, job_outcome="stuck") as server:
+def emulator(code: Code = THIS_TREE) -> Iterator[tuple[EmulatorServer, psutil.Process]]:
+    """A fresh emulator of ``code`` whose jobs never finish, and its process (for its CPU use)."""
+    server = EmulatorServer(api_key=API_KEY, job_outcome="stuck")
+    saved = dict(os.environ)
+    os.environ.update(code.env())  # the subprocess inherits it
+    try:
+        server.start()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    try:
         port = str(server.port)
         (process,) = [p for p in psutil.Process().children() if port in p.cmdline()]
         yield server, process
+    finally:
+        server.stop()
 
 
 class CpuSampler:
@@ -240,9 +294,9 @@ async def _hammer(host: str, port: int, path: str, seconds: float, connections: 
     return done
 
 
-def emulator_alone(seconds: float = 5.0) -> tuple[float, float]:
-    """Requests/s the emulator answers for one job's GET, and its CPU use meanwhile."""
-    with emulator() as (server, process):
+def emulator_alone(code: Code, seconds: float = 5.0) -> tuple[float, float]:
+    """Requests/s the emulator of ``code`` answers for one job's GET, and its CPU use meanwhile."""
+    with emulator(code) as (server, process):
         (job,) = create_jobs("openai", server.base_url, 1)
         with CpuSampler(process) as cpu:
             start = time.time()
@@ -274,20 +328,23 @@ def anchor_python() -> tuple[Path | None, str]:
     return python, ""
 
 
-def run_one(contender: Contender, size: int, args: argparse.Namespace, python: Path) -> dict[str, Any]:
-    """N triggers of ``contender`` against a fresh emulator; the runner's figures plus polls and emulator CPU."""
-    with emulator() as (server, process):
-        jobs = create_jobs(contender.provider, server.base_url, size)
+def run_one(
+    contender: Contender, size: int, args: argparse.Namespace, python: Path, code: Code, *, one_job: bool = False
+) -> dict[str, Any]:
+    """N triggers of ``contender`` against a fresh emulator, both of ``code``; the runner's figures plus polls and
+    emulator CPU. With ``one_job`` all N poll the same job."""
+    with emulator(code) as (server, process):
+        jobs = create_jobs(contender.provider, server.base_url, 1 if one_job else size)
         spec = {
             "kind": contender.kind,
             "provider": contender.provider,
             "conn_id": CONN_ID,
-            "jobs": jobs,
+            "jobs": jobs * size if one_job else jobs,
             "interval": args.interval,
             "warmup": args.warmup,
             "duration": args.duration,
         }
-        env = {**os.environ, f"AIRFLOW_CONN_{CONN_ID.upper()}": contender.connection(server.base_url)}
+        env = {**code.env(), f"AIRFLOW_CONN_{CONN_ID.upper()}": contender.connection(server.base_url)}
         with CpuSampler(process) as cpu, PollLog(server, contender.provider) as polls:
             done = subprocess.run(
                 [python, RUNNER],
@@ -305,10 +362,10 @@ def run_one(contender: Contender, size: int, args: argparse.Namespace, python: P
         return result
 
 
-def row(contender: Contender, size: int, interval: float, result: dict[str, Any]) -> str:
+def row(label: str, size: int, interval: float, result: dict[str, Any]) -> str:
     ideal = size / interval
     if "error" in result:
-        return f"| {size:,} | {contender.label} | {result['error']} |" + " |" * (len(COLUMNS) - 1)
+        return f"| {size:,} | {label} | {result['error']} |" + " |" * (len(COLUMNS) - 1)
     seconds = result["end"] - result["start"]
     rate = result["polls"] / seconds
     per_poll = 1000 * result["cpu"] / result["polls"] if result["polls"] else float("inf")
@@ -317,7 +374,7 @@ def row(contender: Contender, size: int, interval: float, result: dict[str, Any]
         first = result["first_event"] or result["first_error"]
         note = f" ({result['events']} events, {result['crashed']} crashed: {first})"
     return (
-        f"| {size:,} | {contender.label}{note} | {rate:.1f} / {ideal:.0f} | {100 * rate / ideal:.0f}% | "
+        f"| {size:,} | {label}{note} | {rate:.1f} / {ideal:.0f} | {100 * rate / ideal:.0f}% | "
         f"{per_poll:.2f} ms | {1000 * result['lag_p99']:.0f} ms | {result['peak_rss_mib']:.0f} MiB | "
         f"{result['sockets']:,} | {100 * result['emulator_cpu']:.0f}% |"
     )
@@ -331,29 +388,72 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=5.0, help="poll interval of every trigger")
     parser.add_argument("--only", choices=("ours", "anchors"), default=None)
     parser.add_argument("--providers", default="openai,anthropic,gemini")
+    parser.add_argument("--rev", default=None, help="also run ours as of this git revision, taking turns")
+    parser.add_argument(
+        "--isolated",
+        action="store_true",
+        help=f"first, the bare cost of a poll: {ISOLATED} of our triggers polling one job back to back",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     providers = set(args.providers.split(","))
     contenders = [
         c for c in CONTENDERS if c.provider in providers and (args.only is None or c.ours == (args.only == "ours"))
     ]
+    with tempfile.TemporaryDirectory(prefix="genai-batch-triggerer-scale-") as tmp:
+        codes = [unpack(args.rev, Path(tmp) / "rev"), THIS_TREE] if args.rev else [THIS_TREE]
+        print(f"load average at start: {load()}")
+        for code in codes:
+            rate, share = emulator_alone(code)
+            print(
+                f"emulator{code.label or ' (this tree)'} alone: {rate:,.0f} job GETs/s at {100 * share:.0f}% of one "
+                "core (16 keep-alive connections)"
+            )
+        if args.isolated:
+            isolated(args, [c for c in contenders if c.ours], codes)
+        python_for: dict[bool, tuple[Path | None, str]] = {True: (Path(sys.executable), "")}
+        if any(not c.ours for c in contenders):
+            python_for[False] = anchor_python()
+        print(
+            f"\n{args.duration:.0f} s measured after {args.warmup:.0f} s warm-up, each trigger polling every "
+            f"{args.interval:g} s\n"
+        )
+        print(f"| N | trigger | {' | '.join(COLUMNS)} |")
+        print("|---|---|" + "---|" * len(COLUMNS))
+        for size in sizes:
+            for contender in contenders:
+                python, why_not = python_for[contender.ours]
+                for code in codes if contender.ours else [THIS_TREE]:
+                    label = contender.label + code.label
+                    result = {"error": why_not} if python is None else run_one(contender, size, args, python, code)
+                    print(row(label, size, args.interval, result), flush=True)
+        print(f"\nload average at end: {load()}")
 
-    rate, share = emulator_alone()
-    print(f"emulator alone: {rate:,.0f} job GETs/s at {100 * share:.0f}% of one core (16 keep-alive connections)")
-    python_for: dict[bool, tuple[Path | None, str]] = {True: (Path(sys.executable), "")}
-    if any(not c.ours for c in contenders):
-        python_for[False] = anchor_python()
-    print(
-        f"\n{args.duration:.0f} s measured after {args.warmup:.0f} s warm-up, each trigger polling every "
-        f"{args.interval:g} s\n"
-    )
-    print(f"| N | trigger | {' | '.join(COLUMNS)} |")
-    print("|---|---|" + "---|" * len(COLUMNS))
-    for size in sizes:
-        for contender in contenders:
-            python, why_not = python_for[contender.ours]
-            result = {"error": why_not} if python is None else run_one(contender, size, args, python)
-            print(row(contender, size, args.interval, result), flush=True)
+
+def isolated(args: argparse.Namespace, contenders: list[Contender], codes: list[Code]) -> None:
+    """The bare cost of one poll: ``ISOLATED`` triggers polling one job with no pause between polls, so the
+    pool is always busy and the figure is CPU per poll with nothing else to do."""
+    settings = argparse.Namespace(interval=0.0, warmup=3.0, duration=10.0)
+    print(f"\nisolated: {ISOLATED} of our triggers on one job, back to back, {settings.duration:.0f} s measured\n")
+    print("| trigger | polls/s | CPU per poll | emulator CPU |")
+    print("|---|---|---|---|")
+    for contender in contenders:
+        for code in codes:
+            result = run_one(contender, ISOLATED, settings, Path(sys.executable), code, one_job=True)
+            if "error" in result:
+                print(f"| {contender.label}{code.label} | {result['error']} | | |")
+                continue
+            rate = result["polls"] / (result["end"] - result["start"])
+            per_poll = 1000 * result["cpu"] / result["polls"] if result["polls"] else float("inf")
+            print(
+                f"| {contender.label}{code.label} | {rate:,.0f} | {per_poll:.2f} ms | "
+                f"{100 * result['emulator_cpu']:.0f}% |",
+                flush=True,
+            )
+
+
+def load() -> str:
+    return " ".join(f"{figure:.2f}" for figure in os.getloadavg())
 
 
 if __name__ == "__main__":
