@@ -5,9 +5,10 @@ Run: .venv/bin/python -m benchmarks.translation_stages [--lines 20000] [--repeat
 Over the typical Gemini-format lines of :mod:`benchmarks.validation_throughput` (four shapes, cycling): reading
 (split, msgspec decode, re-encode for the repeated-member check), the typed certification of the common shape
 and, beside it, the general request check it stands in for; the translation to each target, the fast way and
-the general way, per shape for OpenAI; the translated line encoded and hashed; the whole ``prepare_input`` per
-target, whose remainder is the pass itself (format and key checks, key log, spools); and the floor (msgspec
-decode and encode). Each figure is the best of ``--repeat`` runs, in CPU time.
+the general way, per shape for OpenAI; the translated line encoded and hashed; the key log (every key added, then
+the duplicate check); the whole ``prepare_input`` per target, whose remainder is the pass itself (format and key
+checks, key log, spools); and the floor (msgspec decode and encode). Each figure is the best of ``--repeat`` runs,
+in CPU time.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from airflow_provider_genai_batch.formats.gemini_line import check_line
 from airflow_provider_genai_batch.formats.jsonl import JsonlReader
 from airflow_provider_genai_batch.formats.openai import OpenAIDialect
 from airflow_provider_genai_batch.inputs import prepare_input
+from airflow_provider_genai_batch.key_index import KeyLog
 from benchmarks.translation_throughput import MODELS
 from benchmarks.validation_throughput import typical_request
 
@@ -118,6 +120,15 @@ def main() -> None:
             digest.update(_encode(out) + b"\n")
 
     rows.append(("the OpenAI line encoded and hashed into the fingerprint", _per_line(encode_and_hash, count, repeat)))
+    keys = [line["key"] for line in lines]
+
+    def key_log() -> None:
+        with KeyLog() as log:
+            for number, key in enumerate(keys, start=1):
+                log.add(number, key)
+            assert log.first_duplicate() is None
+
+    rows.append(("key log: every key added, then the duplicate check", _per_line(key_log, count, repeat)))
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "typical.jsonl"
