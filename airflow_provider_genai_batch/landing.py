@@ -6,16 +6,16 @@ row that does not (out of order, unknown, repeated, without a key, past the last
 turn out not to be distinct, ends that: everything is landed again by the join below, the rows already
 written read back from the partial results file, so the files are exactly what the join alone writes.
 
-The join runs on disk, so memory stays flat whatever the row count: the input keys (and the provider ids
-of keys a provider renamed) go into a throwaway SQLite file in the temporary directory, each result row is
-placed at its input key's position as it streams in (its line spooled to a file next to it), and the rows
-are read back sorted by position, in input order. A row without a key that carries its index in output
+The join runs on disk, so memory stays flat whatever the row count (see :mod:`~.landing_join`): each result
+row's line is spooled to a file in the temporary directory as it streams in, the rows and the input keys (and
+the provider ids of keys a provider renamed) are matched bucket by bucket of their hashes, and the rows are
+read back by input position, range by range. A row without a key that carries its index in output
 following the input order (Gemini's inline responses, see ``ResultRow.position``) is placed at the input
 key of that index, with one warning saying how many were. Rows that join no input key (a key never
 submitted, or neither key nor index) are written to ``unmatched.jsonl``, so the results hold exactly one
-row per input key. The join's scratch space is about the size of the results plus 70 to 200 bytes per
-input key (streaming in order needs 8 to 16 bytes per key); it is removed at the end, and the scratch space
-of a landing whose process was killed outright is removed by the next landing.
+row per input key. The join's scratch space is about the size of the results plus the keys file and about
+30 bytes per key and per row (streaming in order needs 8 to 16 bytes per key); it is removed at the end, and
+the scratch space of a landing whose process was killed outright is removed by the next landing.
 
 Duplicate rule, for two or more rows with one key: a success beats any other outcome, any readable
 outcome beats a line that could not be read, and otherwise the row the provider returned first wins. The
@@ -38,7 +38,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import sqlite3
 import tempfile
 import uuid
 from collections import Counter
@@ -61,11 +60,13 @@ from airflow_provider_genai_batch.formats.results import (
     RowStatus,
     add_line,
     encode_key,
-    encode_keyless,
     encode_row,
+    keyless_span,
 )
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.key_index import DistinctCheck
+from airflow_provider_genai_batch.landing_join import STATUS_CODES, DiskJoin, Entry
+from airflow_provider_genai_batch.landing_join import WRITE_CHUNK as WRITE_CHUNK
 from airflow_provider_genai_batch.models import (
     BatchJob,
     CostEstimate,
@@ -86,12 +87,6 @@ DUPLICATES_FILE = "duplicates.jsonl"
 
 SCRATCH_PREFIX = "genai-batch-landing-"
 """Scratch directories in the temporary directory are named ``<prefix><pid>-<random>``."""
-
-JOIN_CACHE_KIB = 4 * 1024
-"""The join table's page cache: the most memory it holds, whatever the row count."""
-
-WRITE_CHUNK = 1 << 20
-"""Bytes gathered before one write to a landed file."""
 
 KEYS_BLOCK = 1 << 16
 """Bytes of a keys file read and decoded at once."""
@@ -425,31 +420,42 @@ class _ErrorCode(msgspec.Struct):
 _read_outcome = msgspec.json.Decoder(_Outcome).decode
 _decode_keys = msgspec.json.Decoder(list[str]).decode
 
-_Entry = tuple[str | None, int | None, int, str, bytes]
-"""A row as the join stages it: key as it came, position, rank under the duplicate rule, status, keyless line."""
 
-
-def _entries(rows: Iterable[ResultRow]) -> Iterator[_Entry]:
+def _entries(rows: Iterable[ResultRow]) -> Iterator[Entry]:
     """Each row as the join stages it. The rank is the duplicate rule's order: a success, then any other
     readable outcome, then an unparseable line."""
+    success, codes = RowStatus.SUCCEEDED, STATUS_CODES
     for row in rows:
-        rank = 0 if row.status is RowStatus.SUCCEEDED else 2 if row.unparseable else 1
-        yield row.key, row.position, rank, row.status.value, encode_keyless(row)
+        line, start, end = keyless_span(row)
+        status = row.status
+        if status is success:
+            yield row.key, row.position, 0, 0, line[start:end]
+        else:
+            yield row.key, row.position, 2 if row.unparseable else 1, codes[status], line[start:end]
+
+
+_SUCCEEDED = b'"status":"succeeded"'
 
 
 def _landed_entries(
     results: OutputFile, count: int, keys_uri: str, provider_key: Callable[[str], str]
-) -> Iterator[_Entry]:
+) -> Iterator[Entry]:
     """The first ``count`` rows streamed into the partial results, as the join stages them.
 
     Line ``i`` answered input key ``i`` and came with that key's provider id, so it is staged under that id.
+    Only a line that is not a success is decoded, for its status and whether it could be read.
     """
+    codes = STATUS_CODES
     with results.read() as landed, ObjectStoragePath(keys_uri).open("rb") as source:
         for key, line in zip(islice(_read_keys(source), count), islice(landed, count), strict=True):
+            start = len(encode_key(key)) + 8
+            if line.startswith(_SUCCEEDED, start):
+                yield provider_key(key), None, 0, 0, line[start:-2]
+                continue
             outcome = _read_outcome(line)
             error = outcome.error
-            rank = 0 if outcome.status is RowStatus.SUCCEEDED else 2 if error and error.code == UNPARSEABLE else 1
-            yield provider_key(key), None, rank, outcome.status.value, line[len(encode_key(key)) + 8 :]
+            rank = 2 if error and error.code == UNPARSEABLE else 1
+            yield provider_key(key), None, rank, codes[outcome.status], line[start:-2]
 
 
 def _observed(rows: Iterable[ResultRow], observe: Callable[[ResultRow], object]) -> Iterator[ResultRow]:
@@ -459,119 +465,6 @@ def _observed(rows: Iterable[ResultRow], observe: Callable[[ResultRow], object])
 
 
 # --- the join ----------------------------------------------------------------------------------------------
-
-
-class _JoinTable:
-    """Input keys and result rows on disk in a scratch directory, joined by queries over a SQLite file.
-
-    ``keys`` holds one row per input key, its rowid the input position (from 1) and ``id`` the provider id
-    when the provider renamed the key. ``rows`` holds every result row in arrival order (``seq``): the key it
-    came with, the input position it joined (NULL: unmatched), its rank under the duplicate rule, and where its
-    JSON line (without the key) sits in a spool file written as rows arrive. Rows go in by ``executemany``
-    and each is placed by index look-ups inside SQLite, so no key, id or row is held in Python; the lines
-    stay out of SQLite, so sorting rows by place moves a few numbers per row, whatever the responses weigh.
-    """
-
-    def __init__(self, scratch: Path) -> None:
-        self._spool = (scratch / "rows.jsonl").open("w+b", buffering=WRITE_CHUNK)
-        self._db = sqlite3.connect(scratch / "join.sqlite", isolation_level=None)
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE", f"cache_size=-{JOIN_CACHE_KIB}"):
-            self._db.execute(f"PRAGMA {pragma}")
-        self._db.execute("CREATE TABLE keys (position INTEGER PRIMARY KEY, key TEXT NOT NULL, id TEXT)")
-        self._db.execute(
-            "CREATE TABLE rows (seq INTEGER PRIMARY KEY, key TEXT, position INTEGER, rank INTEGER NOT NULL,"
-            " status TEXT NOT NULL, start INTEGER NOT NULL, size INTEGER NOT NULL)"
-        )
-        self._db.execute("CREATE INDEX unmatched_rows ON rows (seq) WHERE position IS NULL")
-        self._db.execute("CREATE INDEX keyless_rows ON rows (seq) WHERE key IS NULL")
-        self._db.execute("BEGIN")  # one transaction for the file's whole life: nothing is ever synced
-
-    def load_keys(self, keys: Iterable[str], provider_key: Callable[[str], str]) -> None:
-        """The input keys, in input order; a key listed twice keeps its first place."""
-        self._db.executemany(
-            "INSERT INTO keys (key, id) VALUES (?, ?)",
-            ((key, provider_id if (provider_id := provider_key(key)) != key else None) for key in keys),
-        )
-        self._index_keys()
-        if self._db.execute("SELECT 1 FROM keys GROUP BY key HAVING COUNT(*) > 1 LIMIT 1").fetchone():
-            self._db.execute("DELETE FROM keys WHERE position NOT IN (SELECT MIN(position) FROM keys GROUP BY key)")
-
-    def stage(self, entries: Iterable[_Entry], tally: Counter[str]) -> None:
-        """Result rows, each placed at the input key its key or provider id names; a row without a key, at the
-        input key whose 0-based index it carries. Unparseable rows are counted as they pass."""
-        self._db.executemany(
-            "INSERT INTO rows (key, position, rank, status, start, size) VALUES (?1, CASE WHEN ?1 IS NULL"
-            " THEN (SELECT position FROM keys WHERE position = ?2 + 1) ELSE COALESCE("
-            "(SELECT MIN(position) FROM keys WHERE id = ?1), (SELECT position FROM keys WHERE key = ?1)) END,"
-            " ?3, ?4, ?5, ?6)",
-            self._spooled(entries, tally),
-        )
-        self._spool.flush()
-
-    def _spooled(
-        self, entries: Iterable[_Entry], tally: Counter[str]
-    ) -> Iterator[tuple[str | None, int | None, int, str, int, int]]:
-        """The statement's parameters of each row, its keyless line appended to the spool on the way."""
-        write = self._spool.write
-        start = 0
-        for key, position, rank, status, line in entries:
-            write(line)
-            if rank == 2:
-                tally["unparseable"] += 1
-            yield key, position, rank, status, start, len(line)
-            start += len(line)
-
-    def placed_by_order(self) -> int:
-        """How many rows without a key were placed by their index."""
-        count: int = self._db.execute(
-            "SELECT COUNT(*) FROM rows WHERE key IS NULL AND position IS NOT NULL"
-        ).fetchone()[0]
-        return count
-
-    def take_keys_from_rows(self) -> None:
-        """Without a keys file: every key a row carries is an input key, in the order keys first arrived."""
-        self._db.execute(
-            "INSERT INTO keys (key) SELECT key FROM rows WHERE key IS NOT NULL GROUP BY key ORDER BY MIN(seq)"
-        )
-        self._index_keys()
-        self._db.execute("UPDATE rows SET position = (SELECT position FROM keys WHERE keys.key = rows.key)")
-
-    def joined(self) -> Iterator[tuple[int, str, str | None, bytes | None]]:
-        """``(position, input key, status, keyless line)`` in input order; for one key, the rule's winner first.
-
-        A key without rows comes once, with status and line None. The placed rows are sorted by SQLite's
-        external sorter (memory bounded by the cache) and merged with the keys, read in input order.
-        """
-        placed = self._db.execute(
-            "SELECT position, status, start, size FROM rows WHERE position IS NOT NULL ORDER BY position, rank, seq"
-        )
-        spool = self._spool.fileno()
-        pending = next(placed, None)
-        for position, key in self._db.execute("SELECT position, key FROM keys ORDER BY position"):
-            if pending is None or pending[0] != position:
-                yield position, key, None, None
-            while pending is not None and pending[0] == position:
-                yield position, key, pending[1], os.pread(spool, pending[3], pending[2])
-                pending = next(placed, None)
-
-    def unmatched(self) -> Iterator[tuple[str | None, bytes]]:
-        """``(key as it came, keyless line)`` of the rows that joined no input key, in arrival order."""
-        spool = self._spool.fileno()
-        for key, start, size in self._db.execute(
-            "SELECT key, start, size FROM rows WHERE position IS NULL ORDER BY seq"
-        ):
-            yield key, os.pread(spool, size, start)
-
-    def _index_keys(self) -> None:
-        self._db.execute("CREATE INDEX keys_by_key ON keys (key)")
-        self._db.execute("CREATE INDEX keys_by_id ON keys (id) WHERE id IS NOT NULL")
-
-    def __enter__(self) -> _JoinTable:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._db.close()
-        self._spool.close()
 
 
 def scratch_dir() -> tempfile.TemporaryDirectory[str]:
@@ -595,7 +488,7 @@ def _running(pid: int) -> bool:
 
 
 def _join(
-    entries: Iterable[_Entry],
+    entries: Iterable[Entry],
     ref: BatchJobRef,
     provider_key: Callable[[str], str],
     unanswered: Unanswered,
@@ -603,45 +496,25 @@ def _join(
     tally: Counter[str],
     scratch: Path,
 ) -> None:
-    """Land every row by the join on disk (see :class:`_JoinTable`); the results file is started afresh."""
+    """Land every row by the join on disk (see :mod:`~.landing_join`); the results file is started afresh."""
     results, unmatched, duplicates = outputs
-    with _JoinTable(scratch) as table:
+    with DiskJoin(scratch, _key_blocks) as join:
         if ref.keys_uri is not None:
-            table.load_keys(iter_keys(ref.keys_uri), provider_key)
-        table.stage(entries, tally)
+            with ObjectStoragePath(ref.keys_uri).open("rb") as source:
+                join.load_keys(source, provider_key)
+        tally["unparseable"] += join.stage(entries)
         results.restart()
         if ref.keys_uri is None:
-            table.take_keys_from_rows()
-        placed = table.placed_by_order()
+            join.take_keys_from_rows()
+
+        def unanswered_line(position: int, key: str) -> bytes:
+            status, reason = unanswered(position)
+            tally[status.value] += 1
+            return encode_row(ResultRow(key=key, status=status, error=RowError(message=reason)))
+
+        placed = join.write((results, duplicates, unmatched), unanswered_line, tally)
         if placed:
             log.warning("%d result rows carried no key and were placed by their order in the provider's output", placed)
-        _write_joined(table, unanswered, results, duplicates, tally)
-        _write_unmatched(table, unmatched, tally)
-
-
-def _write_joined(
-    table: _JoinTable, unanswered: Unanswered, results: OutputFile, duplicates: OutputFile, tally: Counter[str]
-) -> None:
-    """One row per input key, in input order: its winning row, or an unanswered one; the losing rows to duplicates."""
-    previous: int | None = None
-    for position, key, status, body in table.joined():
-        if status is None or body is None:
-            missing, reason = unanswered(position)
-            results.write_row(ResultRow(key=key, status=missing, error=RowError(message=reason)))
-            tally[missing.value] += 1
-        elif position == previous:
-            duplicates.write_keyed(key, body)
-            tally["duplicates"] += 1
-        else:
-            results.write_keyed(key, body)
-            tally[status] += 1
-        previous = position
-
-
-def _write_unmatched(table: _JoinTable, unmatched: OutputFile, tally: Counter[str]) -> None:
-    for key, body in table.unmatched():
-        unmatched.write_keyed(key, body)
-        tally["unmatched"] += 1
 
 
 def _counts(tally: Counter[str], job: BatchJob, expected: int | None) -> ResultCounts:
@@ -702,6 +575,7 @@ class OutputFile:
 
     def write_lines(self, lines: list[bytes]) -> None:
         """Write ``lines`` (and any buffered before them) in one write."""
+        self.open()
         self._lines += lines
         self._flush()
 

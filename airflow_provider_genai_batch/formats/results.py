@@ -116,6 +116,13 @@ def encode_keyless(row: ResultRow) -> bytes:
     return line[line.index(_AFTER_KEY) + 1 : line.rindex(_POSITION)] + _END
 
 
+def keyless_span(row: ResultRow) -> tuple[bytes, int, int]:
+    """The row's encoding and where the body of its line lies in it: ``line[start:end]`` is what
+    :func:`encode_keyless` returns, without the closing ``}\n``, and is cut from the encoding once."""
+    line = _encode(row)
+    return line, line.index(_AFTER_KEY) + 1, line.rindex(_POSITION)
+
+
 def with_key(key: str | None, keyless: bytes) -> bytes:
     """The JSONL line of a row encoded by :func:`encode_keyless`, under ``key``."""
     return b'{"key":' + encode_key(key) + b"," + keyless

@@ -23,6 +23,7 @@ from airflow_provider_genai_batch.formats.results import (
     encode_row,
     iter_result_rows,
     key_field,
+    keyless_span,
     read_result_item,
     with_key,
 )
@@ -225,3 +226,12 @@ def test_a_row_encoded_without_its_key_takes_any_key_back_as_the_same_line(key: 
 
     assert line == encode_row(msgspec.structs.replace(row, key=key))
     assert json.loads(line)["key"] == key
+
+
+@pytest.mark.parametrize("position", [None, 7])
+def test_the_span_of_a_rows_body_is_its_keyless_line_without_the_closing_brace(position: int | None):
+    row = ResultRow(key='k "1"', position=position, status=RowStatus.SUCCEEDED, text=',"position":1', response={})
+
+    line, start, end = keyless_span(row)
+
+    assert line[start:end] + b"}\n" == encode_keyless(row)

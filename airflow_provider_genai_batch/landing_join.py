@@ -1,0 +1,475 @@
+"""The join on disk that lands result rows out of input order, in memory that does not grow with the row count.
+
+Every input key has a dense index (its line in the keys file, from 0), so the join only has to turn each row
+into an index, then read the rows back by index:
+
+1. Keys, and the provider ids of keys the provider renamed, go to :data:`BUCKETS` buckets by hash, each with
+   its index. Each row's body (its landed line after the key) is appended once to a spool file as it arrives;
+   the row's key, where its body sits, its rank under the duplicate rule and its status go to the bucket of
+   its key. Buckets are held in memory up to :data:`SPILL` records, then spilled to one scratch file.
+2. Bucket by bucket, the bucket's keys and ids are loaded into two dicts (a key listed twice keeps its first
+   index; an id, the first index that has it) and each of the bucket's rows is looked up: a row found goes to
+   the range of :data:`RANGE` indexes it falls in, a row not found to the unmatched rows.
+3. Range by range, in input order, each index's rows are ranked by the duplicate rule and written under the
+   key read again from the keys file: the winner to the results, the others to the duplicates, an index
+   without rows as unanswered. Each body is read back from the spool with one ``pread``.
+4. The unmatched rows are written in arrival order, merged from the runs (each in arrival order) the
+   buckets gave.
+
+What is held at once is one bucket's keys and rows (1/256 of them), one range's rows, and the records waiting
+to be spilled; the scratch space is the spool (about the size of the results), a copy of the keys file and
+about 30 bytes per key and per row. All of it lives in the landing's scratch directory.
+"""
+
+from __future__ import annotations
+
+import heapq
+import marshal
+import os
+import shutil
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from airflow_provider_genai_batch.formats.keys import key_line
+from airflow_provider_genai_batch.formats.results import RowStatus, encode_key
+
+BUCKETS = 256
+"""Hash buckets of keys and rows: a bucket's share is what the look-up holds in memory at once."""
+
+RANGE = 1 << 14
+"""Input indexes whose rows are ranked and written together: what the write-out holds in memory at once."""
+
+SPILL = 1 << 14
+"""Records held across all partitions of one kind before they are appended to their scratch file."""
+
+RUN_CHUNK = 1024
+"""Records of one unmatched run read back at once while the runs are merged."""
+
+SPOOL_BUFFER = 1 << 20
+"""Bytes of the spool buffered before one write."""
+
+SPOOL_GROWTH = 1 << 26
+"""Bytes the spool is made longer than its last write, ahead of the next ones."""
+
+WRITE_CHUNK = 1 << 20
+"""Bytes gathered before one write to a landed file."""
+
+STATUSES = tuple(status.value for status in RowStatus)
+"""A row's status by its code (the low three bits of the number a row is filed under)."""
+STATUS_CODES = {status: code for code, status in enumerate(RowStatus)}
+"""A status's code."""
+_PLACED = 1 << 5
+"""Set on a row without a key placed at the index it carried."""
+_RANK_SHIFT = 3
+_SIZE_SHIFT = 6
+
+_Other = tuple[int, int, int, int]
+"""A row that lost under the duplicate rule: index from its range's start, rank, spool offset, packed size."""
+
+Entry = tuple[str | None, int | None, int, int, bytes]
+"""A row as the join takes it: its key as it came, position, rank under the duplicate rule (0 a success, 1 any
+other readable outcome, 2 a line that could not be read), status code, and the body of its line (what follows
+the key, without the closing ``}\n``)."""
+
+
+class LineSink(Protocol):
+    """Where landed lines go: a landed file (``landing.OutputFile``), created on its first write."""
+
+    def write_lines(self, lines: list[bytes]) -> None: ...
+
+
+class _Buffered:
+    """Lines of keyed rows gathered for one :class:`LineSink`, written about :data:`WRITE_CHUNK` bytes at a time."""
+
+    def __init__(self, sink: LineSink) -> None:
+        self.sink = sink
+        self.lines: list[bytes] = []
+        self.count = 0
+        self._size = 0
+
+    def add(self, key: str | None, body: bytes) -> None:
+        """The line of a row: its key, then its body."""
+        self.lines += (b'{"key":', encode_key(key), b",", body, b"}\n")
+        self.count += 1
+        self._size += len(body)
+        if self._size >= WRITE_CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.lines:
+            self.sink.write_lines(self.lines)
+            self.lines.clear()
+        self._size = 0
+
+
+class _Partitions:
+    """Records in columns spread over ``count`` partitions, held in memory up to :data:`SPILL` records in all,
+    then appended partition by partition to one scratch file; :meth:`load` gives one partition's records back
+    in the order they were added."""
+
+    def __init__(self, path: Path, count: int, columns: int) -> None:
+        self._file = path.open("w+b")
+        self.held: list[tuple[list[Any], ...]] = [tuple([] for _ in range(columns)) for _ in range(count)]
+        self._spilled: list[list[tuple[int, int]]] = [[] for _ in range(count)]
+        self.holding = 0
+        """Records in :attr:`held`, as counted by the callers that append them."""
+
+    def added(self, records: int) -> None:
+        """Count records the caller appended to :attr:`held`; spill once :data:`SPILL` are held."""
+        self.holding += records
+        if self.holding >= SPILL:
+            self.spill()
+
+    def spill(self) -> None:
+        write, where = self._file.write, self._file.tell()
+        for number, columns in enumerate(self.held):
+            if columns[0]:
+                data = marshal.dumps(columns)
+                write(data)
+                self._spilled[number].append((where, len(data)))
+                where += len(data)
+                for column in columns:
+                    column.clear()
+        self.holding = 0
+
+    def load(self, number: int) -> tuple[list[Any], ...]:
+        """Partition ``number``'s records, its columns in the order added (the spilled ones, then the held)."""
+        self._file.flush()
+        descriptor = self._file.fileno()
+        held = self.held[number]
+        if not self._spilled[number]:
+            return held
+        loaded: tuple[list[Any], ...] = tuple([] for _ in held)
+        for where, size in self._spilled[number]:
+            for column, part in zip(loaded, marshal.loads(os.pread(descriptor, size, where)), strict=True):
+                column += part
+        for column, part in zip(loaded, held, strict=True):
+            column += part
+        return loaded
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _Runs:
+    """Runs of unmatched rows ``(spool offset, packed size and status, key)``, each sorted by offset, appended
+    to one scratch file :data:`RUN_CHUNK` records at a time and merged back in offset order."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("w+b")
+        self._runs: list[list[tuple[int, int]]] = []
+
+    def start(self) -> int:
+        """A new run, empty: its number."""
+        self._runs.append([])
+        return len(self._runs) - 1
+
+    def extend(self, run: int, offsets: list[int], packed: list[int], keys: list[str | None]) -> None:
+        """Records whose offsets follow the run's last, written in chunks."""
+        chunks = self._runs[run]
+        for start in range(0, len(offsets), RUN_CHUNK):
+            end = start + RUN_CHUNK
+            data = marshal.dumps((offsets[start:end], packed[start:end], keys[start:end]))
+            chunks.append((self._file.tell(), len(data)))
+            self._file.write(data)
+
+    def merged(self) -> Iterator[tuple[int, int, str | None]]:
+        """Every run's records, in offset order."""
+        self._file.flush()
+        return heapq.merge(*(self._read(run) for run in self._runs))
+
+    def _read(self, chunks: list[tuple[int, int]]) -> Iterator[tuple[int, int, str | None]]:
+        descriptor = self._file.fileno()
+        for where, size in chunks:
+            yield from zip(*marshal.loads(os.pread(descriptor, size, where)), strict=True)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class DiskJoin:
+    """Input keys and result rows joined in a scratch directory (see the module docstring).
+
+    Keys come first (:meth:`load_keys`, or :meth:`take_keys_from_rows` once the rows are staged when there is
+    no keys file), rows by :meth:`stage`; :meth:`write` lands them. ``read_keys`` reads a keys file a block of
+    keys at a time. Closing it closes its scratch files; the caller removes the directory.
+    """
+
+    def __init__(self, scratch: Path, read_keys: Callable[[IO[bytes]], Iterator[list[str]]]) -> None:
+        self._scratch = scratch
+        self._read_keys = read_keys
+        self._spool = (scratch / "rows.spool").open("w+b", buffering=SPOOL_BUFFER)
+        self._spooled = 0
+        self._grown = 0
+        self._keys = _Partitions(scratch / "keys.parts", BUCKETS, 4)
+        self._rows = _Partitions(scratch / "rows.parts", BUCKETS, 3)
+        self._unmatched = _Runs(scratch / "unmatched.runs")
+        self._keys_path = scratch / "keys.jsonl"
+        self._count: int | None = None
+        self._ranges: _Partitions | None = None
+        self._deleted: _Partitions | None = None
+        self.staged = 0
+
+    # --- keys ------------------------------------------------------------------------------------------------
+
+    def load_keys(self, source: IO[bytes], rename: Callable[[str], str]) -> None:
+        """The input keys of ``source`` (a keys file), copied to the scratch directory, where the write-out
+        reads them again; ``rename`` is the provider's renaming."""
+        with self._keys_path.open("wb") as copy:
+            shutil.copyfileobj(source, copy, SPOOL_BUFFER)
+        self._file_keys(rename)
+
+    def _file_keys(self, rename: Callable[[str], str]) -> None:
+        """Each key of the scratch keys file to its bucket with its index, and each provider id that differs
+        from its key to the id's bucket; then the ranges of indexes are made."""
+        mask = BUCKETS - 1
+        held, added = self._keys.held, self._keys.added
+        index = 0
+        with self._keys_path.open("rb") as keys:
+            for block in self._read_keys(keys):
+                for key in block:
+                    columns = held[hash(key) & mask]
+                    columns[0].append(key)
+                    columns[1].append(index)
+                    index += 1
+                renamed = 0
+                ids = list(map(rename, block))
+                if ids != block:
+                    first = index - len(block)
+                    for number, (key, provider_id) in enumerate(zip(block, ids, strict=True), start=first):
+                        if provider_id != key:
+                            columns = held[hash(provider_id) & mask]
+                            columns[2].append(provider_id)
+                            columns[3].append(number)
+                            renamed += 1
+                added(len(block) + renamed)
+        self._keys.spill()  # nothing held while the rows come
+        self._count = index
+        ranges = max(1, -(-index // RANGE))
+        self._ranges = _Partitions(self._scratch / "ranges.parts", ranges, 3)
+        self._deleted = _Partitions(self._scratch / "deleted.parts", ranges, 1)
+
+    # --- rows ------------------------------------------------------------------------------------------------
+
+    def stage(self, entries: Iterable[Entry]) -> int:
+        """Spool each row's body and file the row under its key (a row without a key, at the index it carries
+        when there are keys and the index is one of theirs, else as unmatched); returns how many lines could
+        not be read."""
+        write = self._spool.write
+        offset, grown = self._spooled, self._grown
+        mask = BUCKETS - 1
+        rows = self._rows
+        held, holding = rows.held, rows.holding
+        count = self._count
+        unparseable = staged = 0
+        run = self._unmatched.start()
+        loose: tuple[list[int], list[int], list[str | None]] = ([], [], [])
+        for key, position, rank, code, body in entries:
+            write(body)
+            size = len(body)
+            if offset + size > grown:
+                grown = self._grow(offset + size)
+            packed = size << _SIZE_SHIFT | rank << _RANK_SHIFT | code
+            if key is not None:
+                columns = held[hash(key) & mask]
+                columns[0].append(key)
+                columns[1].append(offset)
+                columns[2].append(packed)
+                holding += 1
+                if holding >= SPILL:
+                    rows.spill()
+                    holding = 0
+            elif count is not None and position is not None and 0 <= position < count:
+                self._place(position, offset, packed | _PLACED)
+            else:
+                loose[0].append(offset)
+                loose[1].append(packed)
+                loose[2].append(None)
+                if len(loose[0]) >= RUN_CHUNK:
+                    self._unmatched.extend(run, *loose)
+                    loose = ([], [], [])
+            offset += size
+            staged += 1
+            unparseable += rank == 2
+        rows.holding = holding
+        rows.spill()
+        self._unmatched.extend(run, *loose)
+        self._spooled, self._grown = offset, grown
+        self.staged += staged
+        self._spool.flush()
+        return unparseable
+
+    def _grow(self, end: int) -> int:
+        """Make the spool :data:`SPOOL_GROWTH` longer than ``end``, ahead of the writes: the kernel takes a
+        fraction of the time for a write inside a file than for one that extends it."""
+        self._grown = end + SPOOL_GROWTH
+        os.ftruncate(self._spool.fileno(), self._grown)
+        return self._grown
+
+    def _place(self, index: int, offset: int, packed: int) -> None:
+        assert self._ranges is not None
+        columns = self._ranges.held[index // RANGE]
+        columns[0].append(index)
+        columns[1].append(offset)
+        columns[2].append(packed)
+        self._ranges.added(1)
+
+    def take_keys_from_rows(self) -> None:
+        """Without a keys file: every key a row carries is an input key, in the order keys first arrived."""
+        parts = max(1, -(-self.staged // RANGE))
+        span = self._spooled // parts + 1
+        firsts = _Partitions(self._scratch / "firsts.parts", parts, 2)
+        try:
+            for bucket in range(BUCKETS):
+                keys, offsets, _ = self._rows.load(bucket)
+                for key, offset in dict(zip(reversed(keys), reversed(offsets), strict=True)).items():
+                    columns = firsts.held[offset // span]
+                    columns[0].append(offset)
+                    columns[1].append(key)
+                    firsts.added(1)
+            with self._keys_path.open("wb") as derived:
+                for part in range(parts):
+                    offsets, keys = firsts.load(part)
+                    derived.writelines(key_line(keys[i]) for i in sorted(range(len(keys)), key=offsets.__getitem__))
+        finally:
+            firsts.close()
+        self._file_keys(str)
+
+    # --- the look-up -----------------------------------------------------------------------------------------
+
+    def _look_up(self) -> None:
+        """Bucket by bucket, each row to its input index's range (or to the unmatched runs); keys listed again
+        are noted by index, as their rows land nowhere."""
+        assert self._ranges is not None and self._deleted is not None
+        ranges, deleted = self._ranges, self._deleted
+        for bucket in range(BUCKETS):
+            keys, indexes, ids, id_indexes = self._keys.load(bucket)
+            by_key = dict(zip(reversed(keys), reversed(indexes), strict=True))
+            if len(by_key) != len(keys):
+                for key, index in zip(keys, indexes, strict=True):
+                    if by_key[key] != index:
+                        deleted.held[index // RANGE][0].append(index)
+                        deleted.added(1)
+            by_id = dict(zip(reversed(ids), reversed(id_indexes), strict=True))
+            row_keys, offsets, packed = self._rows.load(bucket)
+            by_key_of = map(by_key.get, row_keys)
+            found = list(map(by_id.get, row_keys, by_key_of) if by_id else by_key_of)
+            loose: tuple[list[int], list[int], list[str | None]] = ([], [], [])
+            held, added = ranges.held, ranges.added
+            for index, offset, size, key in zip(found, offsets, packed, row_keys, strict=True):
+                if index is None:
+                    loose[0].append(offset)
+                    loose[1].append(size)
+                    loose[2].append(key)
+                else:
+                    columns = held[index // RANGE]
+                    columns[0].append(index)
+                    columns[1].append(offset)
+                    columns[2].append(size)
+            added(len(found) - len(loose[0]))
+            self._unmatched.extend(self._unmatched.start(), *loose)
+        ranges.spill()
+
+    # --- the write-out ---------------------------------------------------------------------------------------
+
+    def write(
+        self, outputs: tuple[LineSink, LineSink, LineSink], unanswered: Callable[[int, str], bytes], tally: Counter[str]
+    ) -> int:
+        """Land the join into ``outputs`` (results, duplicates, unmatched): for each input key in input order, the
+        rule's winner among its rows to the results (or the line ``unanswered`` gives for the key and its
+        position from 1) and its other rows to the duplicates; then the rows that joined no key, in arrival
+        order. Counts go to ``tally``; returns how many rows without a key were placed by their index."""
+        self._look_up()
+        assert self._count is not None
+        results, duplicates, unmatched = (_Buffered(output) for output in outputs)
+        spool, read, encode = self._spool.fileno(), os.pread, encode_key
+        if hasattr(os, "posix_fadvise"):  # no read-ahead around each line read back: half the system time
+            os.posix_fadvise(spool, 0, 0, os.POSIX_FADV_RANDOM)
+        counted = [0] * len(STATUSES)
+        placed = 0
+        late: list[tuple[int, int, str | None]] = []
+        lines, size = results.lines, 0
+        with self._keys_path.open("rb") as source:
+            keys = chain.from_iterable(self._read_keys(source))
+            for number in range(max(1, -(-self._count // RANGE))):
+                base = number * RANGE
+                firsts, first_packed, others, gone = self._ranked(number, base, min(RANGE, self._count - base))
+                more = iter(others)
+                pending = next(more, None)
+                for spot, key in zip(range(len(firsts)), keys, strict=False):  # the keys of this range only
+                    offset = firsts[spot]
+                    if gone and spot + base in gone:  # a key listed again: rows placed here join nothing
+                        if offset >= 0:
+                            late.append((offset, first_packed[spot], None))
+                        while pending is not None and pending[0] == spot:
+                            late.append((pending[2], pending[3], None))
+                            pending = next(more, None)
+                        continue
+                    if offset < 0:
+                        line = unanswered(base + spot + 1, key)
+                        lines.append(line)
+                        size += len(line)
+                    else:
+                        packed = first_packed[spot]
+                        body = read(spool, packed >> _SIZE_SHIFT, offset)
+                        lines += (b'{"key":', encode(key), b",", body, b"}\n")
+                        size += len(body)
+                        counted[packed & 7] += 1
+                        placed += packed & _PLACED != 0
+                        while pending is not None and pending[0] == spot:
+                            packed = pending[3]
+                            duplicates.add(key, read(spool, packed >> _SIZE_SHIFT, pending[2]))
+                            placed += packed & _PLACED != 0
+                            pending = next(more, None)
+                    if size >= WRITE_CHUNK:
+                        results.flush()
+                        size = 0
+        results.flush()
+        late.sort()
+        offsets, packs = [offset for offset, _, _ in late], [packed for _, packed, _ in late]
+        self._unmatched.extend(self._unmatched.start(), offsets, packs, [None] * len(late))
+        for offset, packed, stray_key in self._unmatched.merged():
+            unmatched.add(stray_key, read(spool, packed >> _SIZE_SHIFT, offset))
+        duplicates.flush()
+        unmatched.flush()
+        tally.update({status: count for status, count in zip(STATUSES, counted, strict=True) if count})
+        tally.update(
+            {name: out.count for name, out in (("duplicates", duplicates), ("unmatched", unmatched)) if out.count}
+        )
+        return placed
+
+    def _ranked(self, number: int, base: int, length: int) -> tuple[array[int], array[int], list[_Other], set[int]]:
+        """Range ``number``'s rows ranked by the duplicate rule: the winner's offset (-1: none) and packed size
+        by index from ``base``, the other rows sorted by index and rank then arrival, and the indexes of keys
+        listed again."""
+        assert self._ranges is not None and self._deleted is not None
+        indexes, offsets, packs = self._ranges.load(number)
+        firsts = array("q", [-1]) * length
+        first_packed = array("q", [0]) * length
+        others: list[_Other] = []
+        for index, offset, packed in zip(indexes, offsets, packs, strict=True):
+            spot = index - base
+            held = firsts[spot]
+            if held < 0:
+                firsts[spot], first_packed[spot] = offset, packed
+                continue
+            held_packed = first_packed[spot]
+            if (packed >> _RANK_SHIFT & 3, offset) < (held_packed >> _RANK_SHIFT & 3, held):
+                firsts[spot], first_packed[spot] = offset, packed
+                offset, packed = held, held_packed
+            others.append((spot, packed >> _RANK_SHIFT & 3, offset, packed))
+        others.sort()
+        return firsts, first_packed, others, set(self._deleted.load(number)[0])
+
+    def __enter__(self) -> DiskJoin:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for closing in (self._keys, self._rows, self._unmatched, self._ranges, self._deleted):
+            if closing is not None:
+                closing.close()
+        self._spool.close()
