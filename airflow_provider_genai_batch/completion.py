@@ -406,7 +406,8 @@ class BatchCompletionMixin:
             manifest = land_counts(job, ref, directory)
         else:
             tally = UsageTally(ref.provider)
-            rows = (redacted_row(row, hook.redact) for row in hook.iter_results(job))
+            redact = hook.redact  # once: the hook builds a new redactor each time it is asked (0.5 µs a row)
+            rows = (redacted_row(row, redact) for row in hook.iter_results(job))
             manifest = land_results(
                 rows,
                 job,
