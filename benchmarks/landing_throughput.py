@@ -1,6 +1,7 @@
 """Rows per second of landing a Gemini results file, beside curl copying the same bytes and a bare msgspec loop.
 
 Run: .venv/bin/python -m benchmarks.landing_throughput [--rows 1000000] [--baseline-rev REV] [--orders ...] [--repeat N]
+     [--operator]
 
 A Gemini responses file of ``--rows`` lines of about 1 KB (one in 33 a failed request) and its keys file are
 written to a temporary directory, once per ``--orders``: ``in-order`` (the rows in input order, as providers
@@ -10,6 +11,8 @@ on disk). Each figure comes from a fresh subprocess:
 - ``landing``: the hook's row reader (``iter_result_rows`` with the Gemini dialect) over the file, through
   ``land_results`` into a local results directory: rows/s, CPU seconds (user and system apart: the system
   time is mostly the kernel writing the landed bytes) and peak RSS growth;
+  with ``--operator`` each row is also redacted (a redactor holding one secret, made once, as the operator's
+  ``finish`` does) and its usage added to a ``UsageTally`` (the operator's ``observe``);
 - ``landing (REV)``: the same with the code of ``--baseline-rev`` (``git archive`` unpacked and put first
   on ``PYTHONPATH``), only when that revision's landing differs from this one; with ``--repeat N`` the two
   take turns N times and each figure is the median of its N runs;
@@ -47,20 +50,27 @@ from airflow_provider_genai_batch.formats.results import iter_result_rows, key_f
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.models import BatchJob, JobState
 
-source, keys_uri, out_uri, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+source, keys_uri, out_uri, n, operator = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1"
 out = landing.output_dir(out_uri)
 (out / "warm-up").write_text("the first storage write loads Airflow's lineage plugins")
 (out / "warm-up").unlink()
 ref = BatchJobRef(provider="gemini", conn_id="bench", job_name="bench-job", request_count=n, keys_uri=keys_uri)
 job = BatchJob(name="bench-job", provider="gemini", state=JobState.SUCCEEDED)
 
+observe = None
+if operator:
+    from airflow_provider_genai_batch.hooks.http import Redactor
+    from airflow_provider_genai_batch.usage import UsageTally
+    redact, observe = Redactor("sk-bench-secret"), UsageTally("gemini").add_row
+
 def rows():
     with open(source, "rb") as lines:
-        yield from iter_result_rows(lines, source, result_row, key_field("key", "metadata.key"))
+        read = iter_result_rows(lines, source, result_row, key_field("key", "metadata.key"))
+        yield from (landing.redacted_row(row, redact) for row in read) if operator else read
 
 before = resource.getrusage(resource.RUSAGE_SELF)
 start = time.perf_counter()
-manifest = landing.land_results(rows(), job, ref, out)
+manifest = landing.land_results(rows(), job, ref, out, observe=observe)
 seconds = time.perf_counter() - start
 after = resource.getrusage(resource.RUSAGE_SELF)
 user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
@@ -139,9 +149,11 @@ def run_driver(script: str, args: list[str], src_root: Path, cwd: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def land(src_root: Path, source: Path, keys: Path, out_dir: Path, n: int) -> dict:
-    """Land the file with the package under ``src_root``; refuses a run that imported another copy."""
-    result = run_driver(_LAND, [str(source), str(keys), str(out_dir), str(n)], src_root, out_dir.parent)
+def land(src_root: Path, source: Path, keys: Path, out_dir: Path, n: int, operator: bool = False) -> dict:
+    """Land the file with the package under ``src_root`` (with ``operator``, as the operator does: each row
+    redacted and its usage tallied); refuses a run that imported another copy."""
+    args = [str(source), str(keys), str(out_dir), str(n), "1" if operator else "0"]
+    result = run_driver(_LAND, args, src_root, out_dir.parent)
     if not Path(result["module"]).is_relative_to(src_root):
         raise RuntimeError(f"landed with {result['module']}, not the code under {src_root}")
     if result["total"] != n:
@@ -187,6 +199,11 @@ def main() -> None:
     parser.add_argument("--baseline-rev", default="HEAD")
     parser.add_argument("--orders", nargs="+", choices=ORDERS, default=list(ORDERS))
     parser.add_argument("--repeat", type=int, default=1, help="runs of each landing, taking turns; medians shown")
+    parser.add_argument(
+        "--operator",
+        action="store_true",
+        help="land as the operator does: each row redacted (one secret) and its usage added to a usage tally",
+    )
     args = parser.parse_args()
     n = args.rows
     with tempfile.TemporaryDirectory(prefix="genai-batch-landing-throughput-") as tmp_name:
@@ -202,9 +219,9 @@ def main() -> None:
             ours: list[dict] = []
             theirs: list[dict] = []
             for _ in range(args.repeat):
-                ours.append(land(REPO, source, keys, tmp / "out", n))
+                ours.append(land(REPO, source, keys, tmp / "out", n, args.operator))
                 if before is not None:
-                    theirs.append(land(before, source, keys, tmp / "out-before", n))
+                    theirs.append(land(before, source, keys, tmp / "out-before", n, args.operator))
             figures.append((f"landing, {order}", median_run(ours)))
             if theirs:
                 figures.append((f"landing ({args.baseline_rev}), {order}", median_run(theirs)))
