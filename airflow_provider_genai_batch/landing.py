@@ -498,7 +498,7 @@ def _join(
 ) -> None:
     """Land every row by the join on disk (see :mod:`~.landing_join`); the results file is started afresh."""
     results, unmatched, duplicates = outputs
-    with DiskJoin(scratch, _key_blocks) as join:
+    with DiskJoin(scratch, _key_blocks, ref.request_count) as join:
         if ref.keys_uri is not None:
             with ObjectStoragePath(ref.keys_uri).open("rb") as source:
                 join.load_keys(source, provider_key)

@@ -3,10 +3,11 @@
 Every input key has a dense index (its line in the keys file, from 0), so the join only has to turn each row
 into an index, then read the rows back by index:
 
-1. Keys, and the provider ids of keys the provider renamed, go to :data:`BUCKETS` buckets by hash, each with
-   its index. Each row's body (its landed line after the key) is appended once to a spool file as it arrives;
-   the row's key, where its body sits, its rank under the duplicate rule and its status go to the bucket of
-   its key. Buckets are held in memory up to :data:`SPILL` records, then spilled to one scratch file.
+1. Keys, and the provider ids of keys the provider renamed, go to buckets by hash (a power of two, at least
+   :data:`BUCKETS`), each with its index. Each row's body (its landed line after the key) is appended once to
+   a spool file as it arrives; the row's key, where its body sits, its rank under the duplicate rule and its
+   status go to the bucket of its key. Buckets are held in memory up to :data:`SPILL` records, then spilled
+   to one scratch file.
 2. Bucket by bucket, the bucket's keys and ids are loaded into two dicts (a key listed twice keeps its first
    index; an id, the first index that has it) and each of the bucket's rows is looked up: a row found goes to
    the range of :data:`RANGE` indexes it falls in, a row not found to the unmatched rows.
@@ -16,9 +17,9 @@ into an index, then read the rows back by index:
 4. The unmatched rows are written in arrival order, merged from the runs (each in arrival order) the
    buckets gave.
 
-What is held at once is one bucket's keys and rows (1/256 of them), one range's rows, and the records waiting
-to be spilled; the scratch space is the spool (about the size of the results), a copy of the keys file and
-about 30 bytes per key and per row. All of it lives in the landing's scratch directory.
+What is held at once is one bucket's keys and rows (:data:`BUCKET_KEYS` keys or fewer), one range's rows,
+and the records waiting to be spilled; the scratch space is the spool (about the size of the results), a copy
+of the keys file and about 30 bytes per key and per row. All of it lives in the landing's scratch directory.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from __future__ import annotations
 import heapq
 import marshal
 import os
-import shutil
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -38,7 +38,10 @@ from airflow_provider_genai_batch.formats.keys import key_line
 from airflow_provider_genai_batch.formats.results import RowStatus, encode_key
 
 BUCKETS = 256
-"""Hash buckets of keys and rows: a bucket's share is what the look-up holds in memory at once."""
+"""The fewest hash buckets of keys and rows: a bucket's share is what the look-up holds in memory at once."""
+
+BUCKET_KEYS = 4096
+"""Keys a bucket holds, about: a keys file of more keys has more buckets (a power of two)."""
 
 RANGE = 1 << 14
 """Input indexes whose rows are ranked and written together: what the write-out holds in memory at once."""
@@ -109,12 +112,14 @@ class _Buffered:
 class _Partitions:
     """Records in columns spread over ``count`` partitions, held in memory up to :data:`SPILL` records in all,
     then appended partition by partition to one scratch file; :meth:`load` gives one partition's records back
-    in the order they were added."""
+    in the order they were added. Each spilled piece names the partition's piece before it, so what is kept in
+    memory of the spilled ones is two numbers per partition, however many there are."""
 
     def __init__(self, path: Path, count: int, columns: int) -> None:
         self._file = path.open("w+b")
         self.held: list[tuple[list[Any], ...]] = [tuple([] for _ in range(columns)) for _ in range(count)]
-        self._spilled: list[list[tuple[int, int]]] = [[] for _ in range(count)]
+        self._last = array("q", [-1]) * count
+        self._last_size = array("q", [0]) * count
         self.holding = 0
         """Records in :attr:`held`, as counted by the callers that append them."""
 
@@ -126,11 +131,12 @@ class _Partitions:
 
     def spill(self) -> None:
         write, where = self._file.write, self._file.tell()
+        last, last_size = self._last, self._last_size
         for number, columns in enumerate(self.held):
             if columns[0]:
-                data = marshal.dumps(columns)
+                data = marshal.dumps((last[number], last_size[number], columns))
                 write(data)
-                self._spilled[number].append((where, len(data)))
+                last[number], last_size[number] = where, len(data)
                 where += len(data)
                 for column in columns:
                     column.clear()
@@ -140,15 +146,18 @@ class _Partitions:
         """Partition ``number``'s records, its columns in the order added (the spilled ones, then the held)."""
         self._file.flush()
         descriptor = self._file.fileno()
+        pieces: list[tuple[list[Any], ...]] = []
+        where, size = self._last[number], self._last_size[number]
+        while where >= 0:
+            where, size, columns = marshal.loads(os.pread(descriptor, size, where))
+            pieces.append(columns)
         held = self.held[number]
-        if not self._spilled[number]:
+        if not pieces:
             return held
         loaded: tuple[list[Any], ...] = tuple([] for _ in held)
-        for where, size in self._spilled[number]:
-            for column, part in zip(loaded, marshal.loads(os.pread(descriptor, size, where)), strict=True):
+        for columns in (*reversed(pieces), held):
+            for column, part in zip(loaded, columns, strict=True):
                 column += part
-        for column, part in zip(loaded, held, strict=True):
-            column += part
         return loaded
 
     def close(self) -> None:
@@ -196,17 +205,22 @@ class DiskJoin:
 
     Keys come first (:meth:`load_keys`, or :meth:`take_keys_from_rows` once the rows are staged when there is
     no keys file), rows by :meth:`stage`; :meth:`write` lands them. ``read_keys`` reads a keys file a block of
-    keys at a time. Closing it closes its scratch files; the caller removes the directory.
+    keys at a time; ``expected`` is about how many keys there are, which sizes the buckets when there is no keys
+    file. Closing it closes its scratch files; the caller removes the directory.
     """
 
-    def __init__(self, scratch: Path, read_keys: Callable[[IO[bytes]], Iterator[list[str]]]) -> None:
+    def __init__(
+        self, scratch: Path, read_keys: Callable[[IO[bytes]], Iterator[list[str]]], expected: int | None = None
+    ) -> None:
         self._scratch = scratch
         self._read_keys = read_keys
+        self._expected = expected or 0
         self._spool = (scratch / "rows.spool").open("w+b", buffering=SPOOL_BUFFER)
         self._spooled = 0
         self._grown = 0
-        self._keys = _Partitions(scratch / "keys.parts", BUCKETS, 4)
-        self._rows = _Partitions(scratch / "rows.parts", BUCKETS, 3)
+        self._buckets = 0
+        self._keys: _Partitions | None = None
+        self._rows: _Partitions | None = None
         self._unmatched = _Runs(scratch / "unmatched.runs")
         self._keys_path = scratch / "keys.jsonl"
         self._count: int | None = None
@@ -219,14 +233,28 @@ class DiskJoin:
     def load_keys(self, source: IO[bytes], rename: Callable[[str], str]) -> None:
         """The input keys of ``source`` (a keys file), copied to the scratch directory, where the write-out
         reads them again; ``rename`` is the provider's renaming."""
+        lines = 0
         with self._keys_path.open("wb") as copy:
-            shutil.copyfileobj(source, copy, SPOOL_BUFFER)
+            while chunk := source.read(SPOOL_BUFFER):
+                copy.write(chunk)
+                lines += chunk.count(b"\n")
+        self._bucket(lines + 1)
         self._file_keys(rename)
+
+    def _bucket(self, keys: int) -> None:
+        """Make the buckets, enough for about ``keys`` keys: :data:`BUCKET_KEYS` or fewer each."""
+        buckets = BUCKETS
+        while buckets * BUCKET_KEYS < keys:
+            buckets *= 2
+        self._buckets = buckets
+        self._keys = _Partitions(self._scratch / "keys.parts", buckets, 4)
+        self._rows = _Partitions(self._scratch / "rows.parts", buckets, 3)
 
     def _file_keys(self, rename: Callable[[str], str]) -> None:
         """Each key of the scratch keys file to its bucket with its index, and each provider id that differs
         from its key to the id's bucket; then the ranges of indexes are made."""
-        mask = BUCKETS - 1
+        assert self._keys is not None
+        mask = self._buckets - 1
         held, added = self._keys.held, self._keys.added
         index = 0
         with self._keys_path.open("rb") as keys:
@@ -259,9 +287,12 @@ class DiskJoin:
         """Spool each row's body and file the row under its key (a row without a key, at the index it carries
         when there are keys and the index is one of theirs, else as unmatched); returns how many lines could
         not be read."""
+        if self._rows is None:
+            self._bucket(self._expected)
+        assert self._rows is not None
         write = self._spool.write
         offset, grown = self._spooled, self._grown
-        mask = BUCKETS - 1
+        mask = self._buckets - 1
         rows = self._rows
         held, holding = rows.held, rows.holding
         count = self._count
@@ -323,8 +354,9 @@ class DiskJoin:
         parts = max(1, -(-self.staged // RANGE))
         span = self._spooled // parts + 1
         firsts = _Partitions(self._scratch / "firsts.parts", parts, 2)
+        assert self._rows is not None
         try:
-            for bucket in range(BUCKETS):
+            for bucket in range(self._buckets):
                 keys, offsets, _ = self._rows.load(bucket)
                 for key, offset in dict(zip(reversed(keys), reversed(offsets), strict=True)).items():
                     columns = firsts.held[offset // span]
@@ -344,9 +376,10 @@ class DiskJoin:
     def _look_up(self) -> None:
         """Bucket by bucket, each row to its input index's range (or to the unmatched runs); keys listed again
         are noted by index, as their rows land nowhere."""
+        assert self._keys is not None and self._rows is not None
         assert self._ranges is not None and self._deleted is not None
         ranges, deleted = self._ranges, self._deleted
-        for bucket in range(BUCKETS):
+        for bucket in range(self._buckets):
             keys, indexes, ids, id_indexes = self._keys.load(bucket)
             by_key = dict(zip(reversed(keys), reversed(indexes), strict=True))
             if len(by_key) != len(keys):
