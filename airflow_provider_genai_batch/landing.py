@@ -565,14 +565,6 @@ class OutputFile:
         """Write the row's line (:func:`~airflow_provider_genai_batch.formats.results.encode_row`)."""
         self.write(encode_row(row))
 
-    def write_keyed(self, key: str | None, keyless: bytes) -> None:
-        """Write ``with_key(key, keyless)`` without building the joined line first."""
-        self.open()
-        self._lines += (b'{"key":', encode_key(key), b",", keyless)
-        self._size += len(keyless)
-        if self._size >= WRITE_CHUNK:
-            self._flush()
-
     def write_lines(self, lines: list[bytes]) -> None:
         """Write ``lines`` (and any buffered before them) in one write."""
         self.open()
