@@ -407,14 +407,13 @@ class BatchCompletionMixin:
         else:
             tally = UsageTally(ref.provider)
             redact = hook.redact  # once: the hook builds a new redactor each time it is asked (0.5 µs a row)
-            rows = (redacted_row(row, redact) for row in hook.iter_results(job))
+            rows = (row if row.error is None else redacted_row(row, redact) for row in hook.iter_results(job))
             manifest = land_results(
-                rows,
+                tally.counted(rows),
                 job,
                 ref,
                 directory,
                 hook.dialect.provider_key,
-                observe=tally.add_row,
                 account=lambda: usage_and_cost(job, tally, prices, hook.reported_usage(job)),
             )
         return self._landed(context, ref, manifest, job.create_time)

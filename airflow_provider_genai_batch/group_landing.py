@@ -185,7 +185,7 @@ def _land_round(
         if part.index in jobs
     )
     unanswered = _by_part(parts, jobs)
-    return land_files(rows, stand_in, round_ref, target, hook.dialect.provider_key, None, unanswered, lineage=final)
+    return land_files(rows, stand_in, round_ref, target, hook.dialect.provider_key, unanswered, lineage=final)
 
 
 def _part_rows(hook: BatchHook[Any], job: BatchJob, tally: UsageTally, start: int) -> Iterator[ResultRow]:
@@ -195,12 +195,11 @@ def _part_rows(hook: BatchHook[Any], job: BatchJob, tally: UsageTally, start: in
     part's first position in the round's keys, makes it an index there.
     """
     redact = hook.redact
-    add = tally.add_row
-    for row in hook.iter_results(job):
-        row = redacted_row(row, redact)
+    for row in tally.counted(hook.iter_results(job)):
+        if row.error is not None:
+            redacted_row(row, redact)
         if row.position is not None:
             row.position += start
-        add(row)
         yield row
 
 

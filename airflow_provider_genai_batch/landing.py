@@ -135,7 +135,6 @@ def land_results(
     ref: BatchJobRef,
     directory: ObjectStoragePath,
     provider_key: Callable[[str], str] = str,
-    observe: Callable[[ResultRow], object] | None = None,
     account: Callable[[], tuple[UsageSummary, CostEstimate]] | None = None,
     unanswered: Unanswered | None = None,
 ) -> ResultsManifest:
@@ -143,14 +142,14 @@ def land_results(
 
     ``provider_key`` is how the provider renamed keys (see ``Dialect.provider_key``); rows get their input
     keys back. Unmatched and duplicate rows land next to the results (see the module docstring); a file
-    that would be empty is not written, and one left by an earlier landing is removed. ``observe`` is
-    called once with every row, as it is read, whatever path lands it; ``account``, once the rows are landed,
-    gives the manifest's ``usage`` and ``cost``. ``unanswered`` gives the outcome of a key no row answered by
+    that would be empty is not written, and one left by an earlier landing is removed. Every row is read, in
+    every path, so a stream such as :meth:`~.usage.UsageTally.counted` has ended before ``account`` is called
+    for the manifest's ``usage`` and ``cost``. ``unanswered`` gives the outcome of a key no row answered by
     its position in the keys file; by default every such key gets ``job``'s (:func:`job_unanswered`).
     """
     manifest_path = directory / MANIFEST_FILE
     manifest_path.unlink(missing_ok=True)
-    landed = land_files(rows, job, ref, directory, provider_key, observe, unanswered)
+    landed = land_files(rows, job, ref, directory, provider_key, unanswered)
     usage, cost = account() if account is not None else (None, None)
     manifest = ResultsManifest(
         job_ref=ref,
@@ -177,7 +176,6 @@ def land_files(
     ref: BatchJobRef,
     directory: ObjectStoragePath,
     provider_key: Callable[[str], str] = str,
-    observe: Callable[[ResultRow], object] | None = None,
     unanswered: Unanswered | None = None,
     *,
     lineage: bool = True,
@@ -193,13 +191,12 @@ def land_files(
     unmatched = OutputFile(directory / UNMATCHED_FILE, lineage)
     duplicates = OutputFile(directory / DUPLICATES_FILE, lineage)
     outputs = (results, unmatched, duplicates)
-    stream = iter(rows) if observe is None else _observed(rows, observe)
     if unanswered is None:
         unanswered = _everywhere(job_unanswered(job))
     try:
         results.open()  # before anything is downloaded: a destination that cannot be written fails first
         with scratch_dir() as scratch:
-            tally = _land(stream, ref, provider_key, unanswered, outputs, Path(scratch))
+            tally = _land(iter(rows), ref, provider_key, unanswered, outputs, Path(scratch))
         counts = _counts(tally, job, None if ref.keys_uri else ref.request_count or job.stats.total)
         results.commit()
         unmatched_uri, duplicates_uri = unmatched.commit(), duplicates.commit()
@@ -456,12 +453,6 @@ def _landed_entries(
             error = outcome.error
             rank = 2 if error and error.code == UNPARSEABLE else 1
             yield provider_key(key), None, rank, codes[outcome.status], line[start:-2]
-
-
-def _observed(rows: Iterable[ResultRow], observe: Callable[[ResultRow], object]) -> Iterator[ResultRow]:
-    for row in rows:
-        observe(row)
-        yield row
 
 
 # --- the join ----------------------------------------------------------------------------------------------

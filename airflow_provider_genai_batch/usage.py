@@ -35,7 +35,7 @@ input tokens from its text, for dry runs and enqueued-token budgets.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from airflow_provider_genai_batch.formats.results import ResultRow
@@ -161,7 +161,7 @@ READERS: dict[str, ReadUsage] = {
 
 
 class UsageTally:
-    """Token counts summed over result rows as they land: pass :meth:`add_row` to landing as its observer.
+    """Token counts summed over result rows as they land: landing reads the rows :meth:`counted` passes on.
 
     One dict lookup chain per row on the response body the row already holds decoded; nothing is copied.
     A row without usage (a failure, an expired request) counts nothing; a usage the reader cannot add up
@@ -187,39 +187,43 @@ class UsageTally:
         self.input_tokens = self.output_tokens = self.cached_tokens = 0
         self.cache_write_tokens = self.thinking_tokens = self.rows = self.unreadable = 0
 
-    def add_row(self, row: ResultRow) -> None:
-        """Add one result row's usage, if its response carries any."""
-        response = row.response
-        if type(response) is not dict:
-            return
+    def counted(self, rows: Iterable[ResultRow]) -> Iterator[ResultRow]:
+        """``rows`` as they come, each one's usage added as it passes; the sums are stored once the rows end
+        (or the stream is closed). Every row of a landing passes here, so the sums are kept in locals: no
+        call and no attribute written per row."""
+        read = self._read
+        given_sum, made_sum, cached_sum = self.input_tokens, self.output_tokens, self.cached_tokens
+        written_sum, thought_sum = self.cache_write_tokens, self.thinking_tokens
+        added = unreadable = 0
         try:
-            counts = self._read(response)
-            if counts is None:
-                return
-            given, made, cached, written, thought = counts
-            totals = (
-                self.input_tokens + given,
-                self.output_tokens + made,
-                self.cached_tokens + cached,
-                self.cache_write_tokens + written,
-                self.thinking_tokens + thought,
-            )
-        except (TypeError, AttributeError, ValueError):
-            self.unreadable += 1
-            return
-        (
-            self.input_tokens,
-            self.output_tokens,
-            self.cached_tokens,
-            self.cache_write_tokens,
-            self.thinking_tokens,
-        ) = totals
-        self.rows += 1
+            for row in rows:
+                response = row.response
+                if type(response) is dict:
+                    try:
+                        counts = read(response)
+                        if counts is not None:
+                            given, made, cached, written, thought = counts
+                            given_sum, made_sum, cached_sum, written_sum, thought_sum = (
+                                given_sum + given,
+                                made_sum + made,
+                                cached_sum + cached,
+                                written_sum + written,
+                                thought_sum + thought,
+                            )
+                            added += 1
+                    except (TypeError, AttributeError, ValueError):
+                        unreadable += 1
+                yield row
+        finally:
+            self.input_tokens, self.output_tokens, self.cached_tokens = given_sum, made_sum, cached_sum
+            self.cache_write_tokens, self.thinking_tokens = written_sum, thought_sum
+            self.rows += added
+            self.unreadable += unreadable
 
     def add_rows(self, rows: Iterable[ResultRow]) -> None:
         """Add every row of ``rows``."""
-        for row in rows:
-            self.add_row(row)
+        for _row in self.counted(rows):
+            pass
 
     def usage(self) -> TokenUsage:
         """The sums so far."""

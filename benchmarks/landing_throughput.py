@@ -11,8 +11,8 @@ on disk). Each figure comes from a fresh subprocess:
 - ``landing``: the hook's row reader (``iter_result_rows`` with the Gemini dialect) over the file, through
   ``land_results`` into a local results directory: rows/s, CPU seconds (user and system apart: the system
   time is mostly the kernel writing the landed bytes) and peak RSS growth;
-  with ``--operator`` each row is also redacted (a redactor holding one secret, made once, as the operator's
-  ``finish`` does) and its usage added to a ``UsageTally`` (the operator's ``observe``);
+  with ``--operator`` each row is also redacted (a redactor holding one secret, made once) and its usage added
+  to a ``UsageTally`` (``counted``), as the operator's ``finish`` does;
 - ``landing (REV)``: the same with the code of ``--baseline-rev`` (``git archive`` unpacked and put first
   on ``PYTHONPATH``), only when that revision's landing differs from this one; with ``--repeat N`` the two
   take turns N times and each figure is the median of its N runs;
@@ -57,20 +57,23 @@ out = landing.output_dir(out_uri)
 ref = BatchJobRef(provider="gemini", conn_id="bench", job_name="bench-job", request_count=n, keys_uri=keys_uri)
 job = BatchJob(name="bench-job", provider="gemini", state=JobState.SUCCEEDED)
 
-observe = None
-if operator:
-    from airflow_provider_genai_batch.hooks.http import Redactor
-    from airflow_provider_genai_batch.usage import UsageTally
-    redact, observe = Redactor("sk-bench-secret"), UsageTally("gemini").add_row
-
 def rows():
     with open(source, "rb") as lines:
-        read = iter_result_rows(lines, source, result_row, key_field("key", "metadata.key"))
-        yield from (landing.redacted_row(row, redact) for row in read) if operator else read
+        yield from iter_result_rows(lines, source, result_row, key_field("key", "metadata.key"))
+
+landed, observed = rows(), {}
+if operator:  # as the operator's finish does, in this code or in the baseline's (an observer then)
+    from airflow_provider_genai_batch.hooks.http import Redactor
+    from airflow_provider_genai_batch.usage import UsageTally
+    redact, tally = Redactor("sk-bench-secret"), UsageTally("gemini")
+    if hasattr(tally, "counted"):
+        landed = tally.counted(row if row.error is None else landing.redacted_row(row, redact) for row in landed)
+    else:
+        landed, observed = (landing.redacted_row(row, redact) for row in landed), {"observe": tally.add_row}
 
 before = resource.getrusage(resource.RUSAGE_SELF)
 start = time.perf_counter()
-manifest = landing.land_results(rows(), job, ref, out, observe=observe)
+manifest = landing.land_results(landed, job, ref, out, **observed)
 seconds = time.perf_counter() - start
 after = resource.getrusage(resource.RUSAGE_SELF)
 user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime

@@ -272,6 +272,35 @@ def test_a_count_that_is_not_a_number_is_set_aside_without_adding_anything() -> 
     assert tally.unreadable == 1
 
 
+def test_counted_passes_every_row_on_as_it_came() -> None:
+    rows = [gemini.result_row(GEMINI_CAPTURED), gemini.result_row({"key": "b", "error": {"message": "no"}})]
+    assert list(UsageTally("gemini").counted(iter(rows))) == rows
+
+
+def test_counted_stores_the_sums_once_the_rows_end() -> None:
+    tally = UsageTally("gemini")
+    stream = tally.counted([gemini.result_row(GEMINI_CAPTURED)])
+    next(stream)
+    assert counts(tally) == (0, 0, 0, 0, 0, 0)
+    assert next(stream, None) is None
+    assert counts(tally) == (1427, 144, 0, 0, 0, 1)
+
+
+def test_counted_streams_one_after_another_add_to_the_same_sums() -> None:
+    tally = tallied("gemini", gemini.result_row(GEMINI_CAPTURED))
+    tally.add_rows([gemini.result_row(GEMINI_CAPTURED)])
+    assert counts(tally) == (2 * 1427, 2 * 144, 0, 0, 0, 2)
+
+
+def test_a_closed_stream_keeps_the_sums_of_the_rows_it_passed() -> None:
+    tally = UsageTally("gemini")
+    stream = tally.counted([gemini.result_row(GEMINI_CAPTURED)] * 3)
+    next(stream)
+    next(stream)
+    stream.close()
+    assert counts(tally) == (2 * 1427, 2 * 144, 0, 0, 0, 2)
+
+
 def test_an_unknown_provider_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="'mistral'"):
         UsageTally("mistral")

@@ -329,7 +329,7 @@ def land_case(case: Case, order: str, base: Path) -> dict[str, str]:
     tally = UsageTally(case.provider)
     out = output_dir(str(base / "results"))
     rows = iter_result_rows(lines, "files/out", case.read, case.key_of)
-    manifest = land_results(rows, job, ref, out, case.provider_key, observe=tally.add_row)
+    manifest = land_results(tally.counted(rows), job, ref, out, case.provider_key)
     landed = {path.name: _digest(path.read_bytes()) for path in out.iterdir() if path.name != MANIFEST_FILE}
     landed["counts"] = json.dumps(manifest.counts.model_dump(), sort_keys=True)
     landed["usage"] = json.dumps(tally.usage().model_dump(), sort_keys=True)

@@ -317,10 +317,15 @@ def test_a_crash_after_the_stream_gave_up_leaves_no_partial_file(tmp_path: Path)
 
 
 @pytest.mark.parametrize("rows", [in_order(), [ok("k1"), ok("k0"), ok("k1")]], ids=["streamed", "joined"])
-def test_the_observer_sees_every_row_once_in_arrival_order(tmp_path: Path, rows: list[ResultRow]):
+def test_every_row_is_read_once_in_arrival_order(tmp_path: Path, rows: list[ResultRow]):
     seen: list[ResultRow] = []
 
-    land_results(rows, job(), ref(tmp_path), output_dir(str(tmp_path / "results")), observe=seen.append)
+    def read() -> Iterator[ResultRow]:
+        for row in rows:
+            seen.append(row)
+            yield row
+
+    land_results(read(), job(), ref(tmp_path), output_dir(str(tmp_path / "results")))
 
     assert seen == rows
 
