@@ -106,30 +106,19 @@ def add_line(lines: list[bytes], row: ResultRow, key: str | None = None) -> int:
     return len(head) + end - start + len(_END)
 
 
-def encode_keyless(row: ResultRow) -> bytes:
-    """The row's JSONL line from ``status`` on, for :func:`with_key` to put any key in front.
+def keyless_span(row: ResultRow) -> tuple[bytes, int, int]:
+    """The row's encoding and where the body of its line lies in it: ``line[start:end]`` is the row's JSONL
+    line from ``status`` on, without the closing ``}\n`` (``position`` left out), for any key to go in front.
 
     ``key`` is always encoded first, and (a JSON string or null) holds no unescaped ``"``, so the first
     ``,"status":`` is where it ends.
     """
     line = _encode(row)
-    return line[line.index(_AFTER_KEY) + 1 : line.rindex(_POSITION)] + _END
-
-
-def keyless_span(row: ResultRow) -> tuple[bytes, int, int]:
-    """The row's encoding and where the body of its line lies in it: ``line[start:end]`` is what
-    :func:`encode_keyless` returns, without the closing ``}\n``, and is cut from the encoding once."""
-    line = _encode(row)
     return line, line.index(_AFTER_KEY) + 1, line.rindex(_POSITION)
 
 
-def with_key(key: str | None, keyless: bytes) -> bytes:
-    """The JSONL line of a row encoded by :func:`encode_keyless`, under ``key``."""
-    return b'{"key":' + encode_key(key) + b"," + keyless
-
-
 def encode_key(key: str | None) -> bytes:
-    """A key as JSON, the way :func:`with_key` puts it in front of a keyless line."""
+    """A key as JSON, as it goes in front of a row's body (see :func:`keyless_span`)."""
     return _encoder.encode(key)
 
 

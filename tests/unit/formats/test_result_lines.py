@@ -18,14 +18,14 @@ from airflow_provider_genai_batch.formats.results import (
     ResultRow,
     RowError,
     RowStatus,
+    add_line,
     bounded_text,
-    encode_keyless,
+    encode_key,
     encode_row,
     iter_result_rows,
     key_field,
     keyless_span,
     read_result_item,
-    with_key,
 )
 
 SOURCE = "files/batch-1"
@@ -218,20 +218,28 @@ def test_key_field_reads_the_first_path_present_and_follows_dots():
     assert key_of({}) is None
 
 
-@pytest.mark.parametrize("key", ["plain", 'with "quotes"', "ünï\u2028côdé", "line\nbreak", ""])
-def test_a_row_encoded_without_its_key_takes_any_key_back_as_the_same_line(key: str):
-    row = ResultRow(key="provider-id", status=RowStatus.FAILED, error=RowError(message="m", raw="r"))
+KEYS = ["plain", 'with "quotes"', "ünï\u2028côdé", "line\nbreak", ""]
 
-    line = with_key(key, encode_keyless(row))
+
+@pytest.mark.parametrize("position", [None, 7])
+@pytest.mark.parametrize("key", KEYS)
+def test_a_rows_body_under_any_key_is_the_line_of_the_row_with_that_key(key: str, position: int | None):
+    row = ResultRow(key='k "1"', position=position, status=RowStatus.SUCCEEDED, text=',"position":1', response={})
+
+    encoded, start, end = keyless_span(row)
+    line = b'{"key":' + encode_key(key) + b"," + encoded[start:end] + b"}\n"
 
     assert line == encode_row(msgspec.structs.replace(row, key=key))
     assert json.loads(line)["key"] == key
 
 
-@pytest.mark.parametrize("position", [None, 7])
-def test_the_span_of_a_rows_body_is_its_keyless_line_without_the_closing_brace(position: int | None):
-    row = ResultRow(key='k "1"', position=position, status=RowStatus.SUCCEEDED, text=',"position":1', response={})
+@pytest.mark.parametrize("key", [None, *KEYS])
+def test_add_line_gives_the_pieces_of_the_rows_line_under_the_key_given(key: str | None):
+    row = ResultRow(key="provider-id", status=RowStatus.FAILED, error=RowError(message="m", raw="r"))
+    lines: list[bytes] = []
 
-    line, start, end = keyless_span(row)
+    size = add_line(lines, row, key)
 
-    assert line[start:end] + b"}\n" == encode_keyless(row)
+    expected = encode_row(row if key is None else msgspec.structs.replace(row, key=key))
+    assert b"".join(lines) == expected
+    assert size == len(expected)
