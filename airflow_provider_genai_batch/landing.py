@@ -58,7 +58,7 @@ from airflow_provider_genai_batch.formats.results import (
     ResultRow,
     RowError,
     RowStatus,
-    add_line,
+    append_line,
     encode_key,
     encode_row,
     keyless_span,
@@ -339,15 +339,15 @@ def _land_in_order(
     """Write each row straight to the results while it carries the provider id of the next input key.
 
     This is the one loop every row of an in-order landing passes through, so it does per row only what the
-    results need: one look at the key, one encoding cut into the pieces written, one count. The keys come a
+    results need: one look at the key, one encoding straight into the chunk written, one count. The keys come a
     block at a time, and each block's keys and provider ids go to a :class:`DistinctCheck` at once: only if no
     two are alike is the streamed file the join's (a key listed twice keeps its first place there).
     """
     rows = iter(rows)
     others: Counter[str] = Counter()
-    succeeded = unparseable = written = before = size = 0
+    succeeded = unparseable = written = before = 0
     success = RowStatus.SUCCEEDED
-    lines: list[bytes] = []
+    chunk = bytearray()
     answering = True
     with ObjectStoragePath(keys_uri).open("rb") as source, DistinctCheck(scratch) as seen:
         for keys in _key_blocks(source):
@@ -356,12 +356,12 @@ def _land_in_order(
             if answering:
                 for key, provider_id, row in zip(keys, ids, rows, strict=False):  # keys first: no row read past them
                     if row.key != provider_id:
-                        results.write_lines(lines)
+                        results.write_chunk(chunk)
                         return _InOrder(written + answered, chain((row,), rows), Counter())
-                    size += add_line(lines, row, None if provider_id is key else key)
-                    if size >= WRITE_CHUNK:
-                        results.write_lines(lines)
-                        lines, size = [], 0
+                    append_line(chunk, row, None if provider_id is key else key)
+                    if len(chunk) >= WRITE_CHUNK:
+                        results.write_chunk(chunk)
+                        chunk = bytearray()
                     if row.status is success:
                         succeeded += 1
                     else:
@@ -371,14 +371,14 @@ def _land_in_order(
                 written += answered
                 answering = answered == len(keys)
                 if not answering:
-                    results.write_lines(lines)
-                    lines = []
+                    results.write_chunk(chunk)
+                    chunk = bytearray()
             for position, key in enumerate(keys[answered:], start=before + answered + 1):
                 status, reason = unanswered(position)
                 results.write_row(ResultRow(key=key, status=status, error=RowError(message=reason)))
                 others[status.value] += 1
             before += len(keys)
-        results.write_lines(lines)
+        results.write_chunk(chunk)
         if answering and (extra := next(rows, None)) is not None:
             return _InOrder(written, chain((extra,), rows), Counter())
         if not seen.distinct():
@@ -528,8 +528,9 @@ class OutputFile:
     Lines are gathered and written about :data:`WRITE_CHUNK` bytes at a time in one ``join``, straight to the
     filesystem's own file object: the file ``ObjectStoragePath.open`` returns records lineage on every write,
     and under the temporary name. The landed file is recorded as an output asset once, under its own name,
-    when it is renamed into place (unless ``lineage`` is false: a scratch file). A ``bytearray`` grown row by
-    row and emptied after each write would be reallocated (and copied) dozens of times per chunk.
+    when it is renamed into place (unless ``lineage`` is false: a scratch file). Rows streamed in input order
+    come as whole chunks instead (:meth:`write_chunk`): encoded straight into a ``bytearray``, a new one for
+    each chunk, so no bytes object is made per row and no line is copied twice.
     """
 
     def __init__(self, path: ObjectStoragePath, lineage: bool = True) -> None:
@@ -561,6 +562,13 @@ class OutputFile:
         self.open()
         self._lines += lines
         self._flush()
+
+    def write_chunk(self, chunk: bytearray) -> None:
+        """Write any lines buffered, then ``chunk`` as it is (the caller starts a new one: it is not copied)."""
+        self.open()
+        if self._lines:
+            self._flush()
+        self._sink.write(chunk)
 
     def _flush(self) -> None:
         self._sink.write(b"".join(self._lines))

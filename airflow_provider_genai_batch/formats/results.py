@@ -77,9 +77,11 @@ KeyOf = Callable[[Mapping[str, Any]], object]
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
 _encode = _encoder.encode
+_encode_into = _encoder.encode_into
 _AFTER_KEY = b',"status":'
 _POSITION = b',"position":'
 _END = b"}\n"
+_NO_POSITION_SIZE = len(b',"position":null}')
 
 
 def encode_row(row: ResultRow) -> bytes:
@@ -91,19 +93,25 @@ def encode_row(row: ResultRow) -> bytes:
     return line[: line.rindex(_POSITION)] + _END
 
 
-def add_line(lines: list[bytes], row: ResultRow, key: str | None = None) -> int:
-    """Add the row's JSONL line (as :func:`encode_row` makes it) to ``lines``, under ``key`` when given, in
-    pieces that ``b"".join`` puts together; returns its size. The line is never built whole: each piece is cut
-    from the encoding once, where :func:`encode_row` copies it twice."""
+def append_line(chunk: bytearray, row: ResultRow, key: str | None = None) -> None:
+    """Append the row's JSONL line (as :func:`encode_row` makes it) to ``chunk``, under ``key`` when given.
+
+    A row without a position (every row landed as it streams) is encoded straight into ``chunk`` and its
+    ``,"position":null}`` cut off there: no bytes object per row, and the line is copied once, into the chunk.
+    """
+    if key is None and row.position is None:
+        _encode_into(row, chunk, -1)
+        del chunk[-_NO_POSITION_SIZE:]
+        chunk += _END
+        return
     line = _encode(row)
     end = line.rindex(_POSITION)
     if key is None:
-        lines += (line[:end], _END)
-        return end + len(_END)
-    start = line.index(_AFTER_KEY)
-    head = b'{"key":' + _encode(key)
-    lines += (head, line[start:end], _END)
-    return len(head) + end - start + len(_END)
+        chunk += memoryview(line)[:end]
+    else:
+        chunk += b'{"key":' + _encode(key)
+        chunk += memoryview(line)[line.index(_AFTER_KEY) : end]
+    chunk += _END
 
 
 def keyless_span(row: ResultRow) -> tuple[bytes, int, int]:

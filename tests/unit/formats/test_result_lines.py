@@ -18,7 +18,7 @@ from airflow_provider_genai_batch.formats.results import (
     ResultRow,
     RowError,
     RowStatus,
-    add_line,
+    append_line,
     bounded_text,
     encode_key,
     encode_row,
@@ -233,13 +233,13 @@ def test_a_rows_body_under_any_key_is_the_line_of_the_row_with_that_key(key: str
     assert json.loads(line)["key"] == key
 
 
+@pytest.mark.parametrize("position", [None, 7])
 @pytest.mark.parametrize("key", [None, *KEYS])
-def test_add_line_gives_the_pieces_of_the_rows_line_under_the_key_given(key: str | None):
-    row = ResultRow(key="provider-id", status=RowStatus.FAILED, error=RowError(message="m", raw="r"))
-    lines: list[bytes] = []
+def test_append_line_appends_the_rows_line_under_the_key_given(key: str | None, position: int | None):
+    row = ResultRow(key="provider-id", position=position, status=RowStatus.FAILED, error=RowError(message="m"))
+    chunk = bytearray(b"before\n")
 
-    size = add_line(lines, row, key)
+    append_line(chunk, row, key)
 
     expected = encode_row(row if key is None else msgspec.structs.replace(row, key=key))
-    assert b"".join(lines) == expected
-    assert size == len(expected)
+    assert chunk == b"before\n" + expected
