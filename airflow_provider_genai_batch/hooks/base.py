@@ -300,8 +300,9 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
 
     @property
     def redact(self) -> Redactor:
-        """Removes this connection's secret from text."""
-        return Redactor(*self.secrets())
+        """Removes this connection's secrets, as they are at each call, from text (a landing takes it once and
+        may meet a token the hook fetched after that)."""
+        return Redactor.live(self.secrets)
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret of this connection, to be kept out of logs and exceptions."""

@@ -72,14 +72,24 @@ Operation = Generator[ApiRequest, httpx.Response, T]
 
 
 class Redactor:
-    """Removes a secret from any text that could reach a log or an exception."""
+    """Removes secrets from any text that could reach a log or an exception."""
 
     def __init__(self, *secrets: str | None) -> None:
-        self._secrets = [s for s in secrets if s]
+        fixed = tuple(s for s in secrets if s)
+        self._secrets: Callable[[], Iterable[str | None]] = lambda: fixed
+
+    @classmethod
+    def live(cls, secrets: Callable[[], Iterable[str | None]]) -> Redactor:
+        """A redactor that asks ``secrets`` at every call, so a token fetched or refreshed after it was made (while
+        results are read with it, say) is removed too."""
+        redactor = cls()
+        redactor._secrets = secrets
+        return redactor
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
+        for secret in self._secrets():
+            if secret:
+                text = text.replace(secret, "***")
         return text
 
 

@@ -633,6 +633,17 @@ def test_an_access_token_is_redacted_by_the_hook_and_by_airflow_once_minted(hook
 
 
 @pytest.mark.parametrize("hook_class", [p for p in hook_params() if takes_service_account(p.values[0])])
+def test_a_redactor_taken_before_the_token_was_minted_removes_it(hook_class, server, secret):
+    hook = make_hook(hook_class)
+    redact = hook.redact  # as a landing takes it, before the reads that mint or refresh the token
+
+    hook.get_batch(names_for(hook.provider)[0])
+
+    assert secret in hook.secrets()
+    assert redact(f"before {secret} after") == "before *** after"
+
+
+@pytest.mark.parametrize("hook_class", [p for p in hook_params() if takes_service_account(p.values[0])])
 def test_a_token_endpoint_that_echoes_the_service_account_key_shows_it_nowhere(hook_class, server, hidden, logs, capfd):
     server.refuse_tokens = True
     hook = make_hook(hook_class)

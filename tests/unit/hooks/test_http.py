@@ -116,6 +116,15 @@ def test_a_long_error_body_is_cut_to_max_error_chars_after_redaction():
     assert "sk-se" not in error.message
 
 
+def test_a_live_redactor_removes_a_secret_its_source_gained_after_it_was_made():
+    held: list[str | None] = [None]
+    redact = Redactor.live(lambda: held)
+
+    held[0] = "ya29.fetched-later"
+
+    assert redact("Bearer ya29.fetched-later") == "Bearer ***"
+
+
 def test_every_secret_is_redacted_from_the_message():
     redact = Redactor("sk-one-secret", None, "", "second-secret")
     response = httpx.Response(400, json={"error": {"message": "sk-one-secret and second-secret, sk-one-secret"}})
