@@ -466,7 +466,7 @@ class PooledAsyncClient(httpx.AsyncClient):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._cookies = _SetCookies(self._cookies)
+        self._cookies = _SetCookies(self._cookies.jar)  # the same jar: one the caller passed keeps its updates
 
     @property
     def cookies(self) -> httpx.Cookies:

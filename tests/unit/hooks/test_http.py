@@ -287,6 +287,15 @@ async def test_cookies_given_to_the_pooled_client_are_sent():
     assert sent == ["a=1"]
 
 
+async def test_a_cookie_jar_given_to_the_pooled_client_receives_the_cookies_responses_set():
+    jar = CookieJar()
+    async with PooledAsyncClient(
+        base_url="https://api.example.com", transport=cookie_server([]), cookies=jar
+    ) as client:
+        await client.get("/login")
+    assert [cookie.name for cookie in jar] == ["session"]
+
+
 # --- slots: no more requests inside a pool than it has connections ---------------------------------------
 
 
