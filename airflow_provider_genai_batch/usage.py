@@ -220,11 +220,6 @@ class UsageTally:
             self.rows += added
             self.unreadable += unreadable
 
-    def add_rows(self, rows: Iterable[ResultRow]) -> None:
-        """Add every row of ``rows``."""
-        for _row in self.counted(rows):
-            pass
-
     def usage(self) -> TokenUsage:
         """The sums so far."""
         return TokenUsage(

@@ -46,7 +46,7 @@ def ok(response: httpx.Response) -> Any:
 
 def tally_of(provider: str, rows: list[ResultRow]) -> TokenUsage:
     tally = UsageTally(provider)
-    tally.add_rows(rows)
+    list(tally.counted(rows))
     assert tally.unreadable == 0
     return tally.usage()
 

@@ -27,7 +27,7 @@ from airflow_provider_genai_batch.usage import (
 
 def tallied(provider: str, *rows: ResultRow) -> UsageTally:
     tally = UsageTally(provider)
-    tally.add_rows(rows)
+    list(tally.counted(rows))
     return tally
 
 
@@ -288,7 +288,7 @@ def test_counted_stores_the_sums_once_the_rows_end() -> None:
 
 def test_counted_streams_one_after_another_add_to_the_same_sums() -> None:
     tally = tallied("gemini", gemini.result_row(GEMINI_CAPTURED))
-    tally.add_rows([gemini.result_row(GEMINI_CAPTURED)])
+    list(tally.counted([gemini.result_row(GEMINI_CAPTURED)]))
     assert counts(tally) == (2 * 1427, 2 * 144, 0, 0, 0, 2)
 
 
