@@ -50,7 +50,9 @@ FAKE_CONN_ID = "genai_fake"
 FAKE_SECRET = "sk-super-secret-fake-key-0123456789"
 
 
-def part_ref(index: int, job_name: str | None, *, requests: int = 10, round: int = 0) -> PartRef:
+def part_ref(
+    index: int, job_name: str | None, *, requests: int = 10, round: int = 0, keys_uri: str | None = None
+) -> PartRef:
     """Part ``index`` of ``round`` of a split input: created as ``job_name``, or waiting with its upload named."""
     return PartRef(
         index=index,
@@ -61,6 +63,7 @@ def part_ref(index: int, job_name: str | None, *, requests: int = 10, round: int
         byte_count=requests * 100,
         job_name=job_name,
         upload=None if job_name else f"files/part-{index}",
+        keys_uri=keys_uri,
     )
 
 

@@ -22,7 +22,7 @@ from airflow_provider_genai_batch.landing import (
 from airflow_provider_genai_batch.models import BatchJob, JobState, ResultsManifest, RoundOutcome
 from airflow_provider_genai_batch.prices import price_table
 
-from .fakes import FAKE_CONN_ID, FAKE_SECRET, FakeBatchHook, succeeded
+from .fakes import FAKE_CONN_ID, FAKE_SECRET, FakeBatchHook, part_ref, succeeded
 
 KEYS = [f"k{i}" for i in range(1, 10)]
 """The input: three parts of three keys each, in plan order."""
@@ -36,16 +36,9 @@ def write_keys(path: Path, keys: list[str]) -> str:
 
 
 def part(index: int, count: int = 3, round: int = 0, keys_uri: str | None = None, created: bool = True) -> PartRef:
-    return PartRef(
-        index=index,
-        round=round,
-        idempotency_key=f"task-key-{round}-{index}",
-        input_fingerprint=f"fp-{round}-{index}",
-        request_count=count,
-        byte_count=100 * count,
-        job_name=f"batches/part-{index}" if created else None,
-        keys_uri=keys_uri,
-    )
+    """Part ``index`` of ``count`` keys, created as ``batches/part-{index}`` unless ``created`` is false."""
+    job_name = f"batches/part-{index}" if created else None
+    return part_ref(index, job_name, requests=count, round=round, keys_uri=keys_uri)
 
 
 def group(tmp_path: Path, *parts: PartRef) -> BatchJobRef:
