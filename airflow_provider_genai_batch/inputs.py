@@ -36,7 +36,7 @@ from airflow_provider_genai_batch.formats.common_translate import common_transla
 from airflow_provider_genai_batch.formats.detect import InputFormat, detect_format
 from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderLimits
 from airflow_provider_genai_batch.formats.jsonl import READ_BYTES, UTF8_BOM, JsonlReader, LoneCRToLF, duplicate_field
-from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
+from airflow_provider_genai_batch.formats.keys import key_line, key_lines, read_key_line
 from airflow_provider_genai_batch.formats.validate import (
     INLINE_SOURCE,
     ErrorCollector,
@@ -75,8 +75,7 @@ class InputStorage(Protocol):
 
 
 class _KeySpool:
-    """The keys file of a pass, written a block of keys at a time: the lines of :func:`.keys.key_line`, encoded in
-    one pass over the block."""
+    """The keys file of a pass, written a block of keys at a time (:func:`.keys.key_lines`)."""
 
     BLOCK = 4096
 
@@ -93,7 +92,7 @@ class _KeySpool:
     def flush(self) -> None:
         """Write the keys added since the last block."""
         if self._keys:
-            self._sink.write(b"\n".join(map(_encode, self._keys)) + b"\n")
+            self._sink.write(key_lines(self._keys))
             self._keys = []
 
 
@@ -321,7 +320,7 @@ def prepare_input(
                         _check_stored_size(file, byte_limit, dialect.provider)
                         size_checked = True
                     writer.note(number, estimate_input_tokens(out, dialect.provider) if count_tokens else 0)
-                    fingerprint.update(encoded)
+                    hash_line(encoded)
                     return size  # uploaded as it is: no copy
                 add_line(encoded, number, estimate_input_tokens(out, dialect.provider) if count_tokens else 0)
                 hash_line(encoded)

@@ -32,6 +32,11 @@ def key_line(key: str) -> bytes:
     return _encode(key) + b"\n"
 
 
+def key_lines(keys: list[str]) -> bytes:
+    """Keys as lines of a keys file, each as :func:`key_line` writes it, encoded in one pass over the list."""
+    return b"\n".join(map(_encode, keys)) + b"\n" if keys else b""
+
+
 def read_key_line(line: bytes) -> str:
     """The key stored in one line of a keys file."""
     return _decode(line)

@@ -7,7 +7,15 @@ import hashlib
 import pytest
 
 from airflow_provider_genai_batch.formats.bedrock import HASHED_RECORD_PREFIX, record_id
-from airflow_provider_genai_batch.formats.keys import HASHED_PREFIX, PORTABLE_ID, hashed_id, portable_id
+from airflow_provider_genai_batch.formats.keys import (
+    HASHED_PREFIX,
+    PORTABLE_ID,
+    hashed_id,
+    key_line,
+    key_lines,
+    portable_id,
+    read_key_line,
+)
 
 
 @pytest.mark.parametrize("key", ["request-1", "a", "A_b-9", "x" * 64])
@@ -42,3 +50,14 @@ def test_portable_ids_and_bedrock_record_ids_hash_keys_by_the_one_scheme(key):
     assert hashed_id(key, "p-") == "p-" + digest
     assert portable_id(key) == hashed_id(key, HASHED_PREFIX)
     assert record_id(key) == hashed_id(key, HASHED_RECORD_PREFIX)
+
+
+def test_key_lines_are_the_key_line_of_each_key_in_order():
+    keys = ["a", "line\nbreak", 'quote " and \\', "ünïcode", "\u2028"]
+    written = key_lines(keys)
+    assert written == b"".join(key_line(key) for key in keys)
+    assert [read_key_line(line) for line in written.splitlines()] == keys
+
+
+def test_no_keys_are_no_lines():
+    assert key_lines([]) == b""
