@@ -406,7 +406,7 @@ class BatchCompletionMixin:
             manifest = land_counts(job, ref, directory)
         else:
             tally = UsageTally(ref.provider)
-            redact = hook.redact  # once: the hook builds a new redactor each time it is asked (0.5 µs a row)
+            redact = hook.redact  # once per landing: it reads the hook's secrets at each call
             rows = (row if row.error is None else redacted_row(row, redact) for row in hook.iter_results(job))
             manifest = land_results(
                 tally.counted(rows),

@@ -41,7 +41,6 @@ from airflow_provider_genai_batch.landing import (
     MANIFEST_FILE,
     RESULTS_FILE,
     UNMATCHED_FILE,
-    WRITE_CHUNK,
     LandedFiles,
     OutputFile,
     Unanswered,
@@ -53,6 +52,7 @@ from airflow_provider_genai_batch.landing import (
     scratch_dir,
     write_manifest,
 )
+from airflow_provider_genai_batch.landing_join import WRITE_CHUNK
 from airflow_provider_genai_batch.models import (
     BatchJob,
     JobState,

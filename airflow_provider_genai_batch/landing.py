@@ -65,8 +65,7 @@ from airflow_provider_genai_batch.formats.results import (
 )
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.key_index import DistinctCheck
-from airflow_provider_genai_batch.landing_join import STATUS_CODES, DiskJoin, Entry
-from airflow_provider_genai_batch.landing_join import WRITE_CHUNK as WRITE_CHUNK
+from airflow_provider_genai_batch.landing_join import STATUS_CODES, WRITE_CHUNK, DiskJoin, Entry
 from airflow_provider_genai_batch.models import (
     BatchJob,
     CostEstimate,
