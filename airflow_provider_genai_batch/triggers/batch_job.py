@@ -103,20 +103,32 @@ class GenAIBatchJobTrigger(BaseTrigger):
             prices=await self._prices(hook),
         )
         while True:
-            try:
-                job = await hook.aget_batch(self.job_ref.job_name)
-            except Exception as err:
-                decision = poll.failed(err, time.time())
-            else:
-                decision = poll.observed(job, time.time())
-            if decision.progress:
-                self.log.info("%s", decision.progress)
-            if decision.verdict is not Verdict.WAIT:
-                yield TriggerEvent(self._event(decision))
+            outcome = await self._poll(hook, poll)
+            if isinstance(outcome, TriggerEvent):
+                yield outcome
                 return
-            if decision.message:
-                self.log.warning("%s; will poll again", decision.message)
-            await asyncio.sleep(decision.delay)
+            await asyncio.sleep(outcome)
+
+    async def _poll(self, hook: BatchHook[Any], poll: PollState) -> TriggerEvent | float:
+        """One poll: the event that ends the wait, or the seconds until the next poll.
+
+        The job read and the decision end with this call, so a thousand waiting triggers hold none of them
+        across their sleep: objects that outlive a sleep reach the garbage collector's oldest generation,
+        and the more of them arrive, the more often it runs a full collection, which stalls the loop.
+        """
+        try:
+            job = await hook.aget_batch(self.job_ref.job_name)
+        except Exception as err:
+            decision = poll.failed(err, time.time())
+        else:
+            decision = poll.observed(job, time.time())
+        if decision.progress:
+            self.log.info("%s", decision.progress)
+        if decision.verdict is not Verdict.WAIT:
+            return TriggerEvent(self._event(decision))
+        if decision.message:
+            self.log.warning("%s; will poll again", decision.message)
+        return decision.delay
 
     async def _wait_for_group(self, hook: BatchHook[Any]) -> TriggerEvent:
         """Poll the group's unfinished parts each interval until :class:`GroupPollState` ends the wait."""
@@ -128,6 +140,17 @@ class GenAIBatchJobTrigger(BaseTrigger):
             prices=await self._prices(hook),
         )
         slots = asyncio.Semaphore(GROUP_POLL_CONCURRENCY)
+        while True:
+            outcome = await self._poll_group(hook, poll, slots)
+            if isinstance(outcome, TriggerEvent):
+                return outcome
+            await asyncio.sleep(outcome)
+
+    async def _poll_group(
+        self, hook: BatchHook[Any], poll: GroupPollState, slots: asyncio.Semaphore
+    ) -> TriggerEvent | float:
+        """One round over the group's unfinished parts (``slots`` of them at once): the event that ends the wait,
+        or the seconds until the next round. As with :meth:`_poll`, nothing read is held across the sleep."""
 
         async def fetch(name: str) -> BatchJob | BaseException:
             async with slots:
@@ -136,17 +159,16 @@ class GenAIBatchJobTrigger(BaseTrigger):
                 except Exception as err:
                     return err
 
-        while True:
-            names = poll.to_poll()
-            outcomes = await asyncio.gather(*(fetch(name) for name in names))
-            decision = poll.observed(dict(zip(names, outcomes, strict=True)), time.time())
-            if decision.progress:
-                self.log.info("%s", decision.progress)
-            if decision.verdict is not Verdict.WAIT:
-                return TriggerEvent(self._group_event(decision))
-            if decision.message:
-                self.log.warning("%s; will poll again", decision.message)
-            await asyncio.sleep(decision.delay)
+        names = poll.to_poll()
+        outcomes = await asyncio.gather(*(fetch(name) for name in names))
+        decision = poll.observed(dict(zip(names, outcomes, strict=True)), time.time())
+        if decision.progress:
+            self.log.info("%s", decision.progress)
+        if decision.verdict is not Verdict.WAIT:
+            return TriggerEvent(self._group_event(decision))
+        if decision.message:
+            self.log.warning("%s; will poll again", decision.message)
+        return decision.delay
 
     async def _prices(self, hook: BatchHook[Any]) -> PriceTable | None:
         """The prices the running cost is estimated at: ``batch_prices`` over the connection's over the shipped.

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,7 +19,7 @@ from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.job_ref import BatchJobRef
-from airflow_provider_genai_batch.models import BatchStats, JobState
+from airflow_provider_genai_batch.models import BatchJob, BatchStats, JobState
 from airflow_provider_genai_batch.triggers import batch_job as batch_job_module
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 
@@ -227,6 +228,36 @@ async def test_a_job_that_ends_before_the_deadline_gives_terminal_not_timeout(fa
 
     assert [e.payload["status"] for e in events] == ["terminal"]
     assert events[0].payload["state"] == "JOB_STATE_FAILED"
+
+
+async def test_a_waiting_trigger_holds_no_job_it_read_across_its_sleep(fake_hook: FakeBatchHook, monkeypatch):
+    """A thousand sleeping triggers must not keep their last reads alive: objects that outlive a sleep reach the
+    garbage collector's oldest generation and make its full collections (loop stalls) more frequent."""
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    reads: list[weakref.ref[BatchJob]] = []
+
+    async def fresh_read(name: str) -> BatchJob:
+        job = fake_hook.jobs[name].model_copy()
+        reads.append(weakref.ref(job))
+        return job
+
+    monkeypatch.setattr(fake_hook, "aget_batch", fresh_read)
+    waiting = asyncio.create_task(all_events(trigger(poll_interval=3600.0)))
+    await until_read(reads)
+    await asyncio.sleep(0)
+
+    assert [read() for read in reads] == [None]
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
+async def until_read(reads: list[Any]) -> None:
+    for _ in range(1000):
+        if reads:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the trigger never polled")
 
 
 # --- on_kill: cancel only for a task a user ended --------------------------------------------------------
