@@ -8,6 +8,7 @@ async client, so no protocol logic is written twice.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import time
 import weakref
@@ -20,6 +21,7 @@ from httpx._types import CookieTypes
 from httpx._utils import get_environment_proxies  # the same reading of the environment httpx does
 
 from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.hooks.alarm import Alarm
 from airflow_provider_genai_batch.hooks.retry import (
     IDEMPOTENT_METHODS,
     NO_RETRY,
@@ -376,14 +378,64 @@ def environment_proxy_mounts(limits: httpx.Limits = POOL_LIMITS) -> dict[str, ht
     }
 
 
-_SLOTS: weakref.WeakKeyDictionary[httpx.AsyncClient, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+class Slots:
+    """One pooled client's connections as slots, handed out in the order requests asked for them.
+
+    A request that finds none free waits on a future of its own in a line; its pool timeout is kept by the
+    slots' one :class:`Alarm`, so a wait leaves nothing behind (a timer per wait would outlive it in the
+    event loop). A waiter that gave up (cancelled, timed out) stays in the line until a released slot
+    passes over it; so a free slot means an empty line.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._free = count
+        self._line: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._alarm = Alarm()
+
+    @property
+    def free(self) -> int:
+        return self._free
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a slot (not those that gave up)."""
+        return sum(not waiter.done() for waiter in self._line)
+
+    def locked(self) -> bool:
+        return not self._free
+
+    async def take(self, timeout: float | None) -> None:
+        """Take a slot, waiting at most ``timeout`` seconds for one (TimeoutError)."""
+        if self._free:
+            self._free -= 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._line.append(waiter)
+        try:
+            await self._alarm.wait(waiter, timeout)
+        except BaseException:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self.release()  # handed a slot as the wait ended: pass it on
+            raise
+
+    def release(self) -> None:
+        """Give a slot back: to the first request still waiting, or to the free ones."""
+        while self._line:
+            waiter = self._line.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
 
 
-def slots_of(client: httpx.AsyncClient) -> asyncio.Semaphore:
+_SLOTS: weakref.WeakKeyDictionary[httpx.AsyncClient, Slots] = weakref.WeakKeyDictionary()
+
+
+def slots_of(client: httpx.AsyncClient) -> Slots:
     """The slots of ``client``: one per connection of a pool made with :data:`POOL_LIMITS`, made on first use."""
     slots = _SLOTS.get(client)
     if slots is None:
-        slots = _SLOTS[client] = asyncio.Semaphore(cast(int, POOL_LIMITS.max_connections))
+        slots = _SLOTS[client] = Slots(cast(int, POOL_LIMITS.max_connections))
     return slots
 
 
@@ -391,10 +443,10 @@ async def send_in_slot(client: httpx.AsyncClient, request: httpx.Request, *, str
     """Send once one of the client's slots is free, so no more requests wait inside its pool than it has connections.
 
     httpcore's pool matches every waiting request against every connection on each change of state, so a
-    thousand polls queued inside it cost a quadratic scan each; here the rest wait in a FIFO semaphore,
-    where waiting costs nothing. The slot is held until the response is closed (a streamed one too) and is
-    freed when the wait or the send fails or is cancelled; the wait counts against the pool timeout, as
-    waiting inside the pool did.
+    thousand polls queued inside it cost a quadratic scan each; here the rest wait in line for a slot
+    (:class:`Slots`), where waiting costs nothing. The slot is held until the response is closed (a streamed
+    one too) and is freed when the wait or the send fails or is cancelled; the wait counts against the pool
+    timeout, as waiting inside the pool did.
     """
     slots = slots_of(client)
     await _take_slot(slots, request)
@@ -410,14 +462,10 @@ async def send_in_slot(client: httpx.AsyncClient, request: httpx.Request, *, str
     return response
 
 
-async def _take_slot(slots: asyncio.Semaphore, request: httpx.Request) -> None:
-    if not slots.locked():
-        await slots.acquire()  # free: returns without suspending
-        return
+async def _take_slot(slots: Slots, request: httpx.Request) -> None:
     wait = request.extensions.get("timeout", {}).get("pool")
     try:
-        async with asyncio.timeout(wait):
-            await slots.acquire()
+        await slots.take(wait)
     except TimeoutError:
         raise httpx.PoolTimeout(f"no free connection within {wait} s", request=request) from None
 

@@ -18,6 +18,8 @@ from typing import Any, cast
 import httpcore2
 import httpx
 
+from airflow_provider_genai_batch.hooks.alarm import Alarm
+
 _POOL_ERRORS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
     (httpcore2.PoolTimeout, httpx.PoolTimeout),
     (httpcore2.ConnectTimeout, httpx.ConnectTimeout),
@@ -117,6 +119,7 @@ class _Receiver(asyncio.Protocol):
         self.error: BaseException | None = None
         self.reader: asyncio.Future[None] | None = None
         self.writer: asyncio.Future[None] | None = None
+        self.alarm = Alarm()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -137,6 +140,7 @@ class _Receiver(asyncio.Protocol):
         self.error = exc
         self._wake_reader()
         self.resume_writing()
+        self.alarm.stop()
 
     def pause_writing(self) -> None:
         if self.writer is None:
@@ -150,23 +154,6 @@ class _Receiver(asyncio.Protocol):
     def _wake_reader(self) -> None:
         if self.reader is not None and not self.reader.done():
             self.reader.set_result(None)
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
-
-
-async def _within(waiter: asyncio.Future[None], timeout: float | None) -> None:
-    """Wait for ``waiter``, raising TimeoutError after ``timeout`` seconds (one timer, no task)."""
-    if timeout is None:
-        await waiter
-        return
-    timer = asyncio.get_running_loop().call_later(timeout, _expire, waiter)
-    try:
-        await waiter
-    finally:
-        timer.cancel()
 
 
 class AsyncioStream(httpcore2.AsyncNetworkStream):
@@ -185,7 +172,7 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
         if not receiver.buffer and not receiver.eof:
             receiver.reader = asyncio.get_running_loop().create_future()
             try:
-                await _within(receiver.reader, timeout)
+                await receiver.alarm.wait(receiver.reader, timeout)
             except TimeoutError:
                 raise httpcore2.ReadTimeout(f"no data within {timeout} s") from None
             finally:
@@ -209,7 +196,7 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
         self._transport.write(buffer)
         if receiver.writer is not None:
             try:
-                await _within(receiver.writer, timeout)
+                await receiver.alarm.wait(receiver.writer, timeout)
             except TimeoutError:
                 raise httpcore2.WriteTimeout(f"could not send within {timeout} s") from None
             if receiver.error is not None:

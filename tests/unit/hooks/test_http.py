@@ -21,6 +21,7 @@ from airflow_provider_genai_batch.hooks.http import (
     ForeignHostGuard,
     PooledAsyncClient,
     Redactor,
+    Slots,
     Transport,
     build_request,
     error_from_response,
@@ -360,8 +361,8 @@ async def until(condition, turns: int = 1000) -> None:
     raise AssertionError("condition never held")
 
 
-def waiting(slots: asyncio.Semaphore) -> int:
-    return len(slots._waiters or ())
+def waiting(slots: Slots) -> int:
+    return slots.waiting
 
 
 async def test_many_concurrent_polls_never_put_more_requests_in_the_pool_than_it_has_connections(connections):
@@ -411,6 +412,40 @@ async def test_a_poll_cancelled_while_waiting_for_a_slot_gives_its_place_back(co
     assert third.status_code == 200
     assert pool.seen == ["/batches/first", "/batches/third"]
     assert not slots_of(client).locked()
+
+
+async def test_a_slot_handed_to_a_poll_cancelled_at_that_moment_goes_to_the_next_in_line():
+    slots = Slots(1)
+    await slots.take(None)
+    handed = asyncio.create_task(slots.take(None))
+    after = asyncio.create_task(slots.take(None))
+    await until(lambda: slots.waiting == 2)
+
+    slots.release()  # the slot is handed to the first waiter...
+    handed.cancel()  # ...whose task is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await handed
+
+    await asyncio.wait_for(after, 1.0)
+    assert slots.locked() and slots.waiting == 0
+    slots.release()
+    assert slots.free == 1
+
+
+async def test_waiting_for_slots_sets_one_timer_however_many_wait(connections, monkeypatch):
+    connections(1)
+    pool = HeldPool()
+    client = client_on(pool, pool_timeout=60.0)
+    loop = asyncio.get_running_loop()
+    timers: list[float] = []
+    call_at = loop.call_at
+    monkeypatch.setattr(loop, "call_at", lambda when, *args, **kw: timers.append(when) or call_at(when, *args, **kw))
+    polls = [poll(client, f"/batches/{n}") for n in range(20)]
+    await until(lambda: waiting(slots_of(client)) == 19)
+
+    pool.open()
+    await asyncio.gather(*polls)
+    assert len(timers) == 1
 
 
 async def test_a_poll_cancelled_inside_the_pool_frees_its_slot(connections):
@@ -471,7 +506,7 @@ async def test_a_hooks_pooled_client_has_as_many_connections_as_slots(monkeypatc
 
     assert isinstance(client._transport, PooledTransport)
     assert client._transport.pool._max_connections == POOL_LIMITS.max_connections
-    assert slots_of(client)._value == POOL_LIMITS.max_connections
+    assert slots_of(client).free == POOL_LIMITS.max_connections
     assert client is await OpenAIBatchHook(conn_id="bounded_unit").aget_conn()
 
 
