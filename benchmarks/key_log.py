@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks._revisions import REPO, tree_env, unpack_rev
 
 RUN = """
 import json, resource, sys, time, uuid
@@ -54,11 +54,10 @@ print(json.dumps({"cpu": cpu, "growth": growth, "duplicate": duplicate is not No
 
 def measure(source: Path, count: int, order: str, store: str) -> dict[str, Any]:
     """One run in a fresh interpreter whose package comes from ``source``."""
-    env = {**os.environ, "PYTHONPATH": str(source)}
     out = subprocess.run(
         [sys.executable, "-c", RUN, str(count), order, store],
         cwd=tempfile.gettempdir(),
-        env=env,
+        env=tree_env(source),
         capture_output=True,
         text=True,
         check=True,
@@ -71,15 +70,6 @@ def measure(source: Path, count: int, order: str, store: str) -> dict[str, Any]:
     return result
 
 
-def unpack(rev: str, target: Path) -> Path:
-    """``git archive rev`` of the package, unpacked into ``target``."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", rev, "airflow_provider_genai_batch"], capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
-    return target
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", type=int, default=2_000_000)
@@ -90,7 +80,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="genai-batch-keylog-bench-") as tmp:
         stores = {"KeyLog, this tree": (REPO, "log")}
         if args.rev:
-            stores[f"KeyLog, {args.rev}"] = (unpack(args.rev, Path(tmp)), "log")
+            stores[f"KeyLog, {args.rev}"] = (unpack_rev(args.rev, Path(tmp) / "rev"), "log")
         stores["dict (reference)"] = (REPO, "dict")
         print(f"{'keys':<10}{'store':<26}{'CPU s':>8}{'RSS growth MiB':>16}")
         for order in ("in order", "uuid"):

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks._revisions import REPO, tree_env, unpack_rev
+
 SHAPES = ("gemini", "openai-mapped", "gemini-in-order")
 
 _DRIVER = """
@@ -83,8 +83,7 @@ def write_keys_file(path: Path, shape: str, n: int) -> Path:
 def measure_landing(src_root: Path, shape: str, keys_file: Path, out_dir: Path, n: int) -> dict:
     """Land ``n`` synthetic rows with the package under ``src_root`` in a fresh subprocess; RSS in KiB."""
     env = {
-        **os.environ,
-        "PYTHONPATH": str(src_root),
+        **tree_env(src_root),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
     }
@@ -103,14 +102,12 @@ def measure_landing(src_root: Path, shape: str, keys_file: Path, out_dir: Path, 
 
 
 def unpack_baseline(rev: str, target: Path) -> Path:
-    """``git archive rev`` unpacked into ``target``; refused when its landing module is this one."""
-    target.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    """The package of ``rev`` unpacked into ``target``; refused when its landing module is this one."""
+    tree = unpack_rev(rev, target)
     module = "airflow_provider_genai_batch/landing.py"
-    if (target / module).read_bytes() == (REPO / module).read_bytes():
+    if (tree / module).read_bytes() == (REPO / module).read_bytes():
         raise SystemExit(f"{rev} lands results with this very code; pass --baseline-rev <the commit before it>")
-    return target
+    return tree
 
 
 def main() -> None:

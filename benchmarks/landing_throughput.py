@@ -39,7 +39,8 @@ from pathlib import Path
 
 import msgspec
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks._revisions import REPO, tree_env, unpack_rev
+
 PADDING = "lorem ipsum dolor sit amet " * 28
 
 _LAND = """
@@ -141,8 +142,7 @@ def write_keys_file(path: Path, n: int) -> Path:
 
 def run_driver(script: str, args: list[str], src_root: Path, cwd: Path) -> dict:
     env = {
-        **os.environ,
-        "PYTHONPATH": str(src_root),
+        **tree_env(src_root),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
     }
@@ -177,14 +177,12 @@ def curl_copy(source: Path, target: Path) -> dict:
 
 
 def baseline_tree(rev: str, target: Path) -> Path | None:
-    """``git archive rev`` unpacked into ``target``; None when its landing and row reader are this code's."""
-    target.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    """The package of ``rev`` unpacked into ``target``; None when its landing and row reader are this code's."""
+    tree = unpack_rev(rev, target)
     modules = ("airflow_provider_genai_batch/landing.py", "airflow_provider_genai_batch/formats/results.py")
-    if all((target / m).read_bytes() == (REPO / m).read_bytes() for m in modules):
+    if all((tree / m).read_bytes() == (REPO / m).read_bytes() for m in modules):
         return None
-    return target
+    return tree
 
 
 def median_run(runs: list[dict]) -> dict:

@@ -28,7 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks._revisions import REPO, tree_env, unpack_rev
+
 PROVIDERS = ("openai", "gemini", "bedrock")
 FINGERPRINT = "1f" * 32
 WARM_UP = {"openai": "batch_warmup", "gemini": "batches/warmup", "bedrock": "warmupwarmup"}
@@ -104,8 +105,7 @@ def seed(emulator: Any, conn_ids: dict[str, str], count: int, newest: float) -> 
 
 def run_lookup(src_root: Path, plan: dict[str, Any], cwd: Path) -> dict[str, Any]:
     env = {
-        **os.environ,
-        "PYTHONPATH": str(src_root),
+        **tree_env(src_root),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
     }
@@ -118,14 +118,6 @@ def run_lookup(src_root: Path, plan: dict[str, Any], cwd: Path) -> dict[str, Any
     if not Path(result["module"]).is_relative_to(src_root):
         raise RuntimeError(f"looked up with {result['module']}, not the code under {src_root}")
     return result
-
-
-def baseline_tree(rev: str, target: Path) -> Path:
-    """``git archive rev`` unpacked into ``target``."""
-    target.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return target
 
 
 @contextmanager
@@ -159,7 +151,7 @@ def main() -> None:
         tmp = Path(tmp_name)
         for provider, conn in connections(emulator.base_url, s3.endpoint_url).items():
             os.environ[f"AIRFLOW_CONN_{conn_ids[provider].upper()}"] = json.dumps(conn)
-        before_root = baseline_tree(args.baseline_rev, tmp / "baseline_src")
+        before_root = unpack_rev(args.baseline_rev, tmp / "baseline_src")
         plan = {
             "conn_ids": conn_ids,
             "key": idempotency_key("reports", "submit", run_id, None),

@@ -19,13 +19,13 @@ import argparse
 import json
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks._revisions import REPO, unpack_rev
+
 TARGETS = ("gemini", "openai", "anthropic", "bedrock")
 MODELS = {
     "gemini": "gemini-2.5-flash",
@@ -136,19 +136,9 @@ def _prompt(request: dict[str, Any]) -> dict[str, Any]:
     return prompt
 
 
-def _unpack(rev: str, into: Path) -> Path:
-    """The package as it was at ``rev``, unpacked under ``into``."""
-    archive = into / "rev.tar"
-    with archive.open("wb") as out:
-        subprocess.run(["git", "archive", rev, "airflow_provider_genai_batch"], cwd=ROOT, stdout=out, check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(into / "rev", filter="data")
-    return into / "rev"
-
-
 def _run_worker(python: str, argv: list[str]) -> dict[str, float]:
     done = subprocess.run(
-        [python, "-m", "benchmarks.translation_throughput", *argv], cwd=ROOT, capture_output=True, text=True
+        [python, "-m", "benchmarks.translation_throughput", *argv], cwd=REPO, capture_output=True, text=True
     )
     if done.returncode != 0:
         raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "worker failed")
@@ -179,8 +169,8 @@ def main() -> None:
         warm = write_input(Path(tmp) / "warm.jsonl", 1_000)
         common = ["--targets", *args.targets, "--repeat", "1"]
         print(f"{args.lines:,} lines, {path.stat().st_size / 1e6:.1f} MB; lines per CPU-second, best of {args.repeat}")
-        rev = _unpack(args.rev, Path(tmp))
-        contenders = {"this tree": str(ROOT), f"at {args.rev}": str(rev)}
+        rev = unpack_rev(args.rev, Path(tmp) / "rev")
+        contenders = {"this tree": str(REPO), f"at {args.rev}": str(rev)}
         rows: dict[str, dict[str, float] | str] = {name: {} for name in contenders}
         if not args.no_anchor:
             rows["common-ai llm_batch"] = {}

@@ -50,9 +50,9 @@ import psutil
 
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 from airflow_provider_genai_batch.testing.emulator.common import parse_rfc3339
+from benchmarks._revisions import tree_env, unpack_rev
 
 API_KEY = "bench-key"
-REPO = Path(__file__).resolve().parent.parent
 RUNNER = Path(__file__).with_name("_triggerer_run.py")
 ANCHOR_VENV = Path(tempfile.gettempdir()) / "genai-batch-anchors"
 ANCHOR_PACKAGES = (
@@ -154,31 +154,11 @@ class Code:
     tree: Path | None = None
 
     def env(self) -> dict[str, str]:
-        """The environment of a process that runs this version: its tree first on the path, and not the working
-        directory (``PYTHONSAFEPATH``), which would put this checkout before it."""
-        if self.tree is None:
-            return dict(os.environ)
-        return {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(self.tree), os.environ.get("PYTHONPATH")])),
-            "PYTHONSAFEPATH": "1",
-        }
+        """The environment of a process that runs this version (``tree_env`` of its tree)."""
+        return dict(os.environ) if self.tree is None else tree_env(self.tree)
 
 
 THIS_TREE = Code("")
-
-
-def unpack(rev: str, target: Path) -> Code:
-    """The code of ``rev`` (``git archive`` unpacked into ``target``), checked to be what its processes import."""
-    target.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    code = Code(f" ({rev})", target)
-    probe = "import airflow_provider_genai_batch as p; print(p.__file__)"
-    imported = subprocess.run([sys.executable, "-c", probe], env=code.env(), capture_output=True, text=True, check=True)
-    if not Path(imported.stdout.strip()).is_relative_to(target):
-        raise SystemExit(f"--rev {rev}: the package imports from {imported.stdout.strip()}, not from {target}")
-    return code
 
 
 @contextmanager
@@ -401,7 +381,9 @@ def main() -> None:
         c for c in CONTENDERS if c.provider in providers and (args.only is None or c.ours == (args.only == "ours"))
     ]
     with tempfile.TemporaryDirectory(prefix="genai-batch-triggerer-scale-") as tmp:
-        codes = [unpack(args.rev, Path(tmp) / "rev"), THIS_TREE] if args.rev else [THIS_TREE]
+        codes = [THIS_TREE]
+        if args.rev:
+            codes.insert(0, Code(f" ({args.rev})", unpack_rev(args.rev, Path(tmp) / "rev")))
         print(f"load average at start: {load()}")
         for code in codes:
             rate, share = emulator_alone(code)

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks._revisions import REPO, tree_env, unpack_rev
+
 GIB = 1024**3
 
 _VALIDATE = """
@@ -59,11 +58,10 @@ print(json.dumps({"baseline_kib": baseline, "peak_kib": peak, "seconds": seconds
 
 def measure_validation(source_root: Path, path: Path, provider: str, *, lifted: bool = False) -> dict[str, Any]:
     """Validate ``path`` for ``provider`` with the package under ``source_root``, in a fresh interpreter."""
-    env = {**os.environ, "PYTHONPATH": str(source_root)}
     with tempfile.TemporaryDirectory() as cwd:  # not the checkout: '' on sys.path must not shadow PYTHONPATH
         out = subprocess.run(
             [sys.executable, "-c", _VALIDATE, str(path), provider, "lifted" if lifted else "real"],
-            env=env,
+            env=tree_env(source_root),
             cwd=cwd,
             capture_output=True,
             text=True,
@@ -98,17 +96,6 @@ def write_huge_line(path: Path, size: int) -> Path:
         while (left := size - sink.tell()) > 0:
             sink.write(block[:left])
     return path
-
-
-def extract_baseline(ref: str, into: Path) -> Path:
-    """The package as of ``ref``, from ``git archive`` (nothing in the checkout changes)."""
-    archive = into / "baseline.tar"
-    with archive.open("wb") as sink:
-        subprocess.run(["git", "archive", ref], cwd=REPO, stdout=sink, check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(into / "src", filter="data")
-    archive.unlink()
-    return into / "src"
 
 
 def duplicate_check_cost(path: Path, lines: int) -> tuple[float, float]:
@@ -166,7 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        roots = {"this checkout": REPO, f"before ({args.baseline_ref})": extract_baseline(args.baseline_ref, work)}
+        roots = {"this checkout": REPO, f"before ({args.baseline_ref})": unpack_rev(args.baseline_ref, work / "src")}
         gemini = write_requests(work / "gemini.jsonl", args.lines, renamed_keys=False)
         openai = write_requests(work / "openai.jsonl", args.lines, renamed_keys=True)
         print(f"{'input':<58}{'code':<24}{'growth MiB':>11}{'wall s':>8}{'CPU s':>7}  outcome")
