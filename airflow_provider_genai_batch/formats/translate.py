@@ -547,13 +547,22 @@ def compact_json(value: Any) -> str:
     return _COMPACT_JSON(value)
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+"""The types of the values msgspec and the standard library write alike."""
+
+
 def _writes_alike(value: Any) -> bool:
+    """Whether ``value`` holds only objects with string keys, lists and :data:`_PLAIN` values: a leaf is checked in
+    its container's loop, so only nested containers cost a call."""
     kind = type(value)
     if kind is dict:
-        return all(type(name) is str and _writes_alike(item) for name, item in value.items())
+        for name, item in value.items():
+            if type(name) is not str or (type(item) not in _PLAIN and not _writes_alike(item)):
+                return False
+        return True
     if kind is list:
-        return all(_writes_alike(item) for item in value)
-    return kind is str or kind is int or kind is bool or value is None
+        return all(type(item) in _PLAIN or _writes_alike(item) for item in value)
+    return kind in _PLAIN
 
 
 def check_text_modality(gen: Mapping[str, Any], provider: str) -> None:
