@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -29,6 +29,8 @@ from airflow_provider_genai_batch.prices import PriceTable, price_table
 
 _ON_KILL_WORK: set[asyncio.Task[None]] = set()
 """Running ``on_kill`` check-and-cancel tasks, held so they finish after the triggerer gives up on ``on_kill``."""
+
+D = TypeVar("D", Decision, GroupDecision)
 
 GROUP_POLL_CONCURRENCY = 8
 """How many parts of a group one trigger polls at once."""
@@ -122,13 +124,7 @@ class GenAIBatchJobTrigger(BaseTrigger):
             decision = poll.failed(err, time.time())
         else:
             decision = poll.observed(job, time.time())
-        if decision.progress:
-            self.log.info("%s", decision.progress)
-        if decision.verdict is not Verdict.WAIT:
-            return TriggerEvent(self._event(decision))
-        if decision.message:
-            self.log.warning("%s; will poll again", decision.message)
-        return decision.delay
+        return self._next(decision, self._event)
 
     async def _wait_for_group(self, hook: BatchHook[Any]) -> TriggerEvent:
         """Poll the group's unfinished parts each interval until :class:`GroupPollState` ends the wait."""
@@ -162,10 +158,14 @@ class GenAIBatchJobTrigger(BaseTrigger):
         names = poll.to_poll()
         outcomes = await asyncio.gather(*(fetch(name) for name in names))
         decision = poll.observed(dict(zip(names, outcomes, strict=True)), time.time())
+        return self._next(decision, self._group_event)
+
+    def _next(self, decision: D, payload: Callable[[D], dict[str, Any]]) -> TriggerEvent | float:
+        """Log what ``decision`` says; then the event that ends the wait, or the seconds until the next poll."""
         if decision.progress:
             self.log.info("%s", decision.progress)
         if decision.verdict is not Verdict.WAIT:
-            return TriggerEvent(self._group_event(decision))
+            return TriggerEvent(payload(decision))
         if decision.message:
             self.log.warning("%s; will poll again", decision.message)
         return decision.delay
