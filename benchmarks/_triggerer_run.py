@@ -4,7 +4,8 @@
 Reads one JSON spec from stdin: ``kind``, ``conn_id``, ``jobs`` (one trigger per job), ``interval``,
 ``warmup`` and ``duration`` (seconds). Starts every trigger at once, as a triggerer does after a restart,
 lets them run ``warmup`` seconds, then measures for ``duration``: CPU seconds of the process, event-loop
-lag (a ticker that asks to wake every 50 ms), open sockets (sampled each second) and peak RSS. Prints one
+lag (a ticker that asks to wake every 50 ms), open sockets (sampled each second), peak RSS, and the
+garbage collector's full collections (how many, the longest). Prints one
 JSON line; polls are counted by the caller from the emulator's request log over the same window. Imports
 nothing outside the standard library until it builds the triggers, so it runs in either environment.
 """
@@ -12,6 +13,7 @@ nothing outside the standard library until it builds the triggers, so it runs in
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -89,12 +91,24 @@ def open_sockets() -> int:
 
 
 class Meter:
-    """What the window measures: loop lag samples and the most sockets seen."""
+    """What the window measures: loop lag samples, the most sockets seen, and the garbage collector's full
+    collections (each stops the loop for as long as it takes)."""
 
     def __init__(self) -> None:
         self.measuring = False
         self.lags: list[float] = []
         self.max_sockets = 0
+        self.full_collections: list[float] = []
+        self._collecting_since = 0.0
+        gc.callbacks.append(self._on_collection)
+
+    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._collecting_since = time.perf_counter()
+        elif self.measuring:
+            self.full_collections.append(time.perf_counter() - self._collecting_since)
 
     async def tick(self) -> None:
         loop = asyncio.get_running_loop()
@@ -165,6 +179,8 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
         "lag_max": max(meter.lags, default=float("nan")),
         "peak_rss_mib": peak_rss_mib(),
         "sockets": meter.max_sockets,
+        "full_collections": len(meter.full_collections),
+        "longest_full_collection": max(meter.full_collections, default=0.0),
         "events": len(events),
         "first_event": json.dumps(events[0], default=str)[:300] if events else None,
         "crashed": len(crashed),

@@ -8,7 +8,8 @@ jobs, then one process runs N triggers at once in one asyncio loop, as a trigger
 (``benchmarks/_triggerer_run.py``), each polling its own job every ``--interval`` seconds. After
 ``--warmup`` seconds it measures for ``--duration``: polls/s (the job GETs the emulator logged in that
 window; ideal is N / interval), CPU per poll (the process's CPU seconds over those polls), event-loop lag
-p99, peak RSS, the most sockets open, and the emulator's own CPU use over the window. The anchors
+p99, peak RSS, the most sockets open, the emulator's own CPU use over the window, and the garbage collector's
+full collections in the window (how many, the longest: each stops the whole loop). The anchors
 (apache-airflow-providers-openai's ``OpenAIBatchTrigger``, common-ai's ``LLMBatchTrigger`` for OpenAI and
 Anthropic, apache-airflow-providers-anthropic's ``AnthropicBatchTrigger``) are installed into a separate
 venv (``ANCHOR_VENV``) on first use; a row that cannot run says why. The emulator alone is measured first
@@ -108,7 +109,16 @@ CONTENDERS = (
 ISOLATED = 20
 """Triggers on one job in the isolated measure of a poll's cost, as many as a pooled client has connections."""
 
-COLUMNS = ("polls/s (of ideal)", "of ideal", "CPU per poll", "loop lag p99", "peak RSS", "sockets", "emulator CPU")
+COLUMNS = (
+    "polls/s (of ideal)",
+    "of ideal",
+    "CPU per poll",
+    "loop lag p99",
+    "peak RSS",
+    "sockets",
+    "emulator CPU",
+    "full GCs (longest)",
+)
 
 # --- jobs on the emulator ------------------------------------------------------------------------------
 
@@ -356,7 +366,8 @@ def row(label: str, size: int, interval: float, result: dict[str, Any]) -> str:
     return (
         f"| {size:,} | {label}{note} | {rate:.1f} / {ideal:.0f} | {100 * rate / ideal:.0f}% | "
         f"{per_poll:.2f} ms | {1000 * result['lag_p99']:.0f} ms | {result['peak_rss_mib']:.0f} MiB | "
-        f"{result['sockets']:,} | {100 * result['emulator_cpu']:.0f}% |"
+        f"{result['sockets']:,} | {100 * result['emulator_cpu']:.0f}% | "
+        f"{result['full_collections']} ({1000 * result['longest_full_collection']:.0f} ms) |"
     )
 
 
