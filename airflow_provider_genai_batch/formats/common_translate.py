@@ -39,16 +39,15 @@ def common_translator(dialect: Dialect, *, model: str) -> Translator | None:
     to_native = getattr(type(dialect), "to_native", None)
     readers = _Readers()
     if to_native is openai.OpenAIDialect.to_native:
-        return lambda line: _declined(_openai_line, line, model, readers)
+        return _declining(_openai_line, model, readers)
     if to_native is anthropic.AnthropicDialect.to_native and isinstance(dialect, anthropic.AnthropicDialect):
         version_check = type(dialect)._check_version_allows is anthropic.AnthropicDialect._check_version_allows
         if not version_check or dialect.anthropic_version >= anthropic.SAMPLING_REJECTED_FROM:
             return None  # the translated blocks are checked against the version: the general path does that
-        max_tokens = dialect.default_max_tokens
-        return lambda line: _declined(_anthropic_line, line, model, max_tokens, readers)
+        return _declining(_anthropic_line, model, dialect.default_max_tokens, readers)
     if to_native is bedrock.BedrockDialect.to_native and isinstance(dialect, bedrock.BedrockDialect):
         invocation, max_tokens = dialect.invocation_type, dialect.default_max_tokens
-        return lambda line: _declined(_bedrock_line, line, model, max_tokens, invocation, readers)
+        return _declining(_bedrock_line, model, max_tokens, invocation, readers)
     return None
 
 
@@ -67,8 +66,6 @@ class _Remembered(Generic[R]):
         self._known: dict[tuple[bytes, tuple[Any, ...]], R] = {}
 
     def __call__(self, value: Any, *args: Any) -> R:
-        if value is None:  # nothing to read (no settings): nothing worth remembering
-            return self._read(value, *args)
         written = (_encode(value), args)
         known = self._known.get(written)
         if known is not None:
@@ -115,13 +112,17 @@ class _Readers:
     anthropic_tools: _Written = field(default_factory=lambda: _Written(anthropic.tool_list))
 
 
-def _declined(translate: Callable[..., dict[str, Any]], line: Mapping[str, Any], *args: Any) -> dict[str, Any] | None:
-    """``translate(line, *args)``, or None where it fails in any way: the general path then translates the line or
-    words its error."""
-    try:
-        return translate(line, *args)
-    except Exception:
-        return None
+def _declining(translate: Callable[..., dict[str, Any]], *args: Any) -> Translator:
+    """``translate(line, *args)`` of each line, or None where it fails in any way: the general path then translates
+    the line or words its error. One call a line: the arguments are bound here, not passed through a lambda."""
+
+    def declining(line: Mapping[str, Any]) -> dict[str, Any] | None:
+        try:
+            return translate(line, *args)
+        except Exception:
+            return None
+
+    return declining
 
 
 def _openai_line(line: Mapping[str, Any], model: str, readers: _Readers) -> dict[str, Any]:
@@ -142,7 +143,11 @@ def _openai_messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
     ids: CallIds | None = None  # made at the first turn that is not all text: before it, no call waits for an answer
     for i, content in enumerate(request["contents"]):
         role = content.get("role", "user")
-        texts = _texts(content["parts"])
+        parts = content["parts"]
+        if ids is None and len(parts) == 1 and "text" in parts[0]:  # a lone text part, the commonest turn
+            messages.append({"role": "assistant" if role == "model" else "user", "content": parts[0]["text"]})
+            continue
+        texts = _texts(parts)
         if ids is None and texts is not None:
             messages.append({"role": "assistant" if role == "model" else "user", "content": _text_content(texts)})
             continue
@@ -184,7 +189,11 @@ def _anthropic_messages(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ids: CallIds | None = None  # made at the first turn that is not all text: before it, no call waits for an answer
     for i, content in enumerate(contents):
         role = content.get("role", "user")
-        texts = _texts(content["parts"])
+        parts = content["parts"]
+        if ids is None and len(parts) == 1 and "text" in parts[0]:  # a lone text part, the commonest turn
+            messages.append({"role": "assistant" if role == "model" else "user", "content": parts[0]["text"]})
+            continue
+        texts = _texts(parts)
         if ids is None and texts is not None:
             messages.append({"role": "assistant" if role == "model" else "user", "content": _text_content(texts)})
             continue

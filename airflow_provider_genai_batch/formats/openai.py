@@ -177,7 +177,9 @@ def chat_body(
     added; shared with the translation of :mod:`.common_translate`, which reads a run of lines repeating their
     settings and tools once."""
     body: dict[str, Any] = {"model": model, "messages": messages}
-    body.update(settings(request.get("generationConfig")))
+    config = request.get("generationConfig")
+    if config is not None:  # no settings: no parameters (what ``settings`` gives for None)
+        body.update(settings(config))
     if body.get("response_format") == {"type": "json_object"} and not _mentions_json(body["messages"]):
         raise ValueError(
             "generationConfig.responseMimeType application/json without a schema becomes openai JSON mode, "
