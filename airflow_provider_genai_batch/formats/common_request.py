@@ -5,6 +5,8 @@ and tools. Such a line decodes into the structs below in one msgspec call, its f
 non-empty strings checked in C; :func:`certified` finishes what :func:`.gemini_line.check_line` checks of it.
 Any other line (a snake_case name, a null, a number as text, a field the structs do not list) does not decode
 and goes the general way, which also words every error: this path only ever declines, never refuses.
+The structs are left out of the cyclic garbage collector (``gc=False``): a decoded line holds no cycle, and the
+collector neither tracks nor walks the dozen or so structs of each line.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ NonEmpty = Annotated[str, Meta(min_length=1)]
 Role = Literal["user", "model"]
 
 
-class Blob(Struct, forbid_unknown_fields=True):
+class Blob(Struct, forbid_unknown_fields=True, gc=False):
     """Inline bytes: both fields required and set (``data`` still to be checked as base64)."""
 
     mimeType: NonEmpty
     data: NonEmpty
 
 
-class FunctionCall(Struct, forbid_unknown_fields=True):
+class FunctionCall(Struct, forbid_unknown_fields=True, gc=False):
     """A model's call of a declared function."""
 
     name: NonEmpty
@@ -36,7 +38,7 @@ class FunctionCall(Struct, forbid_unknown_fields=True):
     id: str | UnsetType = UNSET
 
 
-class FunctionResponse(Struct, forbid_unknown_fields=True):
+class FunctionResponse(Struct, forbid_unknown_fields=True, gc=False):
     """The result of a function call, sent back to the model."""
 
     name: NonEmpty
@@ -44,7 +46,7 @@ class FunctionResponse(Struct, forbid_unknown_fields=True):
     id: str | UnsetType = UNSET
 
 
-class FileData(Struct, forbid_unknown_fields=True):
+class FileData(Struct, forbid_unknown_fields=True, gc=False):
     """A file by URI (Gemini and Vertex AI read it; the translations refuse it)."""
 
     fileUri: NonEmpty
@@ -52,7 +54,7 @@ class FileData(Struct, forbid_unknown_fields=True):
     displayName: str | UnsetType = UNSET
 
 
-class Part(Struct, forbid_unknown_fields=True):
+class Part(Struct, forbid_unknown_fields=True, gc=False):
     """One part: exactly one of its fields is set in a certified line."""
 
     text: NonEmpty | UnsetType = UNSET
@@ -62,20 +64,20 @@ class Part(Struct, forbid_unknown_fields=True):
     fileData: FileData | UnsetType = UNSET
 
 
-class Content(Struct, forbid_unknown_fields=True):
+class Content(Struct, forbid_unknown_fields=True, gc=False):
     """One turn of the conversation (an absent role is the user's)."""
 
     parts: Annotated[list[Part], Meta(min_length=1)]
     role: Role = "user"
 
 
-class TextPart(Struct, forbid_unknown_fields=True):
+class TextPart(Struct, forbid_unknown_fields=True, gc=False):
     """A part of a system instruction: text only."""
 
     text: NonEmpty
 
 
-class SystemInstruction(Struct, forbid_unknown_fields=True):
+class SystemInstruction(Struct, forbid_unknown_fields=True, gc=False):
     """A system instruction of text parts (its role is ignored, as Gemini ignores it)."""
 
     parts: Annotated[list[TextPart], Meta(min_length=1)]
@@ -113,7 +115,7 @@ FunctionName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_:.-]{1,64}\Z")]
 """Enum values by name only (a number declines), and the ranges of the schema's overlay and of the proto types."""
 
 
-class Schema(Struct, forbid_unknown_fields=True):
+class Schema(Struct, forbid_unknown_fields=True, gc=False):
     """Gemini's OpenAPI-subset Schema (the schema check allows every type name; translation refuses some)."""
 
     type: SchemaType | UnsetType = UNSET
@@ -140,7 +142,7 @@ class Schema(Struct, forbid_unknown_fields=True):
     default: Any = UNSET
 
 
-class ThinkingConfig(Struct, forbid_unknown_fields=True):
+class ThinkingConfig(Struct, forbid_unknown_fields=True, gc=False):
     """How much the model thinks."""
 
     includeThoughts: bool | UnsetType = UNSET
@@ -148,7 +150,7 @@ class ThinkingConfig(Struct, forbid_unknown_fields=True):
     thinkingLevel: ThinkingLevel | UnsetType = UNSET
 
 
-class GenerationConfig(Struct, forbid_unknown_fields=True):
+class GenerationConfig(Struct, forbid_unknown_fields=True, gc=False):
     """The common generation settings, with the schema's ranges."""
 
     candidateCount: Positive32 | UnsetType = UNSET
@@ -171,7 +173,7 @@ class GenerationConfig(Struct, forbid_unknown_fields=True):
     mediaResolution: MediaResolution | UnsetType = UNSET
 
 
-class FunctionDeclaration(Struct, forbid_unknown_fields=True):
+class FunctionDeclaration(Struct, forbid_unknown_fields=True, gc=False):
     """A function the model may call."""
 
     name: FunctionName
@@ -183,11 +185,11 @@ class FunctionDeclaration(Struct, forbid_unknown_fields=True):
     behavior: Behavior | UnsetType = UNSET
 
 
-class NoSettings(Struct, forbid_unknown_fields=True):
+class NoSettings(Struct, forbid_unknown_fields=True, gc=False):
     """A tool switched on with no settings (``{}``)."""
 
 
-class Tool(Struct, forbid_unknown_fields=True):
+class Tool(Struct, forbid_unknown_fields=True, gc=False):
     """Function declarations, or a Gemini tool without settings (others decline; the translations refuse these)."""
 
     functionDeclarations: list[FunctionDeclaration] | UnsetType = UNSET
@@ -196,28 +198,28 @@ class Tool(Struct, forbid_unknown_fields=True):
     urlContext: NoSettings | UnsetType = UNSET
 
 
-class SafetySetting(Struct, forbid_unknown_fields=True):
+class SafetySetting(Struct, forbid_unknown_fields=True, gc=False):
     """How strictly one harm category is blocked (Gemini-only: the translations refuse it)."""
 
     category: HarmCategory
     threshold: HarmBlockThreshold
 
 
-class FunctionCallingConfig(Struct, forbid_unknown_fields=True):
+class FunctionCallingConfig(Struct, forbid_unknown_fields=True, gc=False):
     """How the model may call functions."""
 
     mode: CallingMode | UnsetType = UNSET
     allowedFunctionNames: list[str] | UnsetType = UNSET
 
 
-class ToolConfig(Struct, forbid_unknown_fields=True):
+class ToolConfig(Struct, forbid_unknown_fields=True, gc=False):
     """The function-calling configuration."""
 
     functionCallingConfig: FunctionCallingConfig | UnsetType = UNSET
     includeServerSideToolInvocations: bool | UnsetType = UNSET
 
 
-class Request(Struct, forbid_unknown_fields=True):
+class Request(Struct, forbid_unknown_fields=True, gc=False):
     """A GenerateContentRequest of the common fields."""
 
     contents: Annotated[list[Content], Meta(min_length=1)]
@@ -231,7 +233,7 @@ class Request(Struct, forbid_unknown_fields=True):
     labels: dict[str, str] | UnsetType = UNSET
 
 
-class CommonLine(Struct, forbid_unknown_fields=True):
+class CommonLine(Struct, forbid_unknown_fields=True, gc=False):
     """A canonical batch line whose request has the common shape."""
 
     key: NonEmpty
