@@ -12,13 +12,15 @@ class Alarm:
     A timer per wait, cancelled when the wait ends, would stay in the loop's timer heap with a copy of the
     context until its time came: at hundreds of polls a second thousands of them outlive their requests,
     long enough to reach the garbage collector's oldest generation, and every arrival there brings the next
-    full collection (a stall of the whole loop) closer. This timer is set again only when it rings or an
-    earlier deadline arrives.
+    full collection (a stall of the whole loop) closer. This timer is set again only when it rings, an
+    earlier deadline arrives, or the waits are on another event loop than the one it was set on.
     """
 
     def __init__(self) -> None:
         self._deadlines: dict[asyncio.Future[None], float] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
+        self._when = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def wait(self, waiter: asyncio.Future[None], timeout: float | None) -> None:
         """Wait for ``waiter``, raising TimeoutError once ``timeout`` seconds have passed."""
@@ -28,7 +30,7 @@ class Alarm:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         self._deadlines[waiter] = deadline
-        if self._timer is None or deadline < self._timer.when():
+        if self._timer is None or self._loop is not loop or deadline < self._when:
             self._set(loop, deadline)
         try:
             await waiter
@@ -43,11 +45,13 @@ class Alarm:
 
     def _set(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         self.stop()
-        self._timer = loop.call_at(when, self._ring, loop)
+        # its own record of when: uvloop hands back a plain Handle, without when(), for a timer due within 0.5 ms
+        self._timer = loop.call_at(when, self._ring, loop, when)
+        self._when, self._loop = when, loop
 
-    def _ring(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _ring(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         self._timer = None
-        now = loop.time()
+        now = max(loop.time(), when)  # a loop may run a timer a clock tick early
         for waiter, deadline in self._deadlines.items():
             if deadline <= now and not waiter.done():
                 waiter.set_exception(TimeoutError())

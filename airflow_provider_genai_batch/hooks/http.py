@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
 import time
 import weakref
@@ -383,8 +384,8 @@ class Slots:
 
     A request that finds none free waits on a future of its own in a line; its pool timeout is kept by the
     slots' one :class:`Alarm`, so a wait leaves nothing behind (a timer per wait would outlive it in the
-    event loop). A waiter that gave up (cancelled, timed out) stays in the line until a released slot
-    passes over it; so a free slot means an empty line.
+    event loop). A waiter that gives up (cancelled, timed out) leaves the line; one that gave up in the
+    loop turn a slot was released is passed over. So a free slot means an empty line.
     """
 
     def __init__(self, count: int) -> None:
@@ -416,6 +417,10 @@ class Slots:
         except BaseException:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.release()  # handed a slot as the wait ended: pass it on
+            else:
+                waiter.cancel()  # whatever was raised, no later release hands this waiter a slot
+                with contextlib.suppress(ValueError):
+                    self._line.remove(waiter)  # nor does the line keep its request alive (in the error's frames)
             raise
 
     def release(self) -> None:

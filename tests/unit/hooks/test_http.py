@@ -4,7 +4,10 @@ the guard that keeps auth headers on the connection's origin, and the bound on r
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import random
+import weakref
 from http.cookiejar import CookieJar
 
 import httpx
@@ -430,6 +433,64 @@ async def test_a_slot_handed_to_a_poll_cancelled_at_that_moment_goes_to_the_next
     assert slots.locked() and slots.waiting == 0
     slots.release()
     assert slots.free == 1
+
+
+async def test_a_poll_that_timed_out_waiting_for_a_slot_is_not_kept(connections):
+    connections(1)
+    pool = HeldPool()
+    client = client_on(pool, pool_timeout=0.001)
+    first = poll(client, "/batches/first")
+    await until(lambda: pool.inside == 1)
+    request = client.build_request("GET", "/batches/second", headers={"authorization": "Bearer sk-secret"})
+    kept = weakref.ref(request)
+
+    with pytest.raises(httpx.PoolTimeout):
+        await send_in_slot(client, request)
+    del request
+    await asyncio.sleep(0)  # the loop runs the callbacks the timeout scheduled
+    gc.collect()
+
+    assert kept() is None
+    assert slots_of(client).waiting == 0
+    pool.open()
+    await first
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_slots_are_neither_lost_nor_doubled_whatever_is_cancelled_or_times_out(seed: int):
+    rnd = random.Random(seed)
+    count, slots, held, broken = 3, Slots(3), 0, []
+
+    async def worker() -> None:
+        nonlocal held
+        for _ in range(30):
+            try:
+                await slots.take(rnd.choice([None, 0, 0.0005, 0.001, 0.003]))
+            except TimeoutError:
+                continue
+            held += 1
+            if held > count:
+                broken.append(f"{held} held")
+            try:
+                if rnd.random() < 0.6:
+                    await asyncio.sleep(rnd.choice([0, 0.0005, 0.001]))
+            finally:
+                held -= 1
+                slots.release()
+
+    workers = [asyncio.create_task(worker()) for _ in range(40)]
+    for _ in range(100):
+        await asyncio.sleep(rnd.choice([0, 0, 0.0005]))
+        if slots.free and slots.waiting:
+            broken.append("a slot free while requests wait")
+        victim = rnd.choice(workers)
+        if not victim.done():
+            victim.cancel()
+            workers.append(asyncio.create_task(worker()))
+    await asyncio.gather(*workers, return_exceptions=True)
+
+    assert broken == []
+    assert (slots.free, held, slots.waiting) == (count, 0, 0)
 
 
 async def test_waiting_for_slots_sets_one_timer_however_many_wait(connections, monkeypatch):
