@@ -61,7 +61,7 @@ from airflow_provider_genai_batch.formats.results import (
     append_line,
     encode_key,
     encode_row,
-    keyless_span,
+    rekeyed,
 )
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.key_index import DistinctCheck
@@ -422,12 +422,11 @@ def _entries(rows: Iterable[ResultRow]) -> Iterator[Entry]:
     readable outcome, then an unparseable line."""
     success, codes = RowStatus.SUCCEEDED, STATUS_CODES
     for row in rows:
-        line, start, end = keyless_span(row)
         status = row.status
         if status is success:
-            yield row.key, row.position, 0, 0, line[start:end]
+            yield row.key, row.position, 0, 0, encode_row(row)
         else:
-            yield row.key, row.position, 2 if row.unparseable else 1, codes[status], line[start:end]
+            yield row.key, row.position, 2 if row.unparseable else 1, codes[status], encode_row(row)
 
 
 _SUCCEEDED = b'"status":"succeeded"'
@@ -438,20 +437,24 @@ def _landed_entries(
 ) -> Iterator[Entry]:
     """The first ``count`` rows streamed into the partial results, as the join stages them.
 
-    Line ``i`` answered input key ``i`` and came with that key's provider id, so it is staged under that id.
-    Only a line that is not a success is decoded, for its status and whether it could be read.
+    Line ``i`` answered input key ``i`` and came with that key's provider id, so it is staged under that id
+    (the line then starts with that id instead of the key). Only a line that is not a success is decoded, for
+    its status and whether it could be read.
     """
     codes = STATUS_CODES
     with results.read() as landed, ObjectStoragePath(keys_uri).open("rb") as source:
         for key, line in zip(islice(_read_keys(source), count), islice(landed, count), strict=True):
-            start = len(encode_key(key)) + 8
+            provider_id = provider_key(key)
+            if provider_id != key:
+                line = rekeyed(line, provider_id)
+            start = len(encode_key(provider_id)) + 8
             if line.startswith(_SUCCEEDED, start):
-                yield provider_key(key), None, 0, 0, line[start:-2]
+                yield provider_id, None, 0, 0, line
                 continue
             outcome = _read_outcome(line)
             error = outcome.error
             rank = 2 if error and error.code == UNPARSEABLE else 1
-            yield provider_key(key), None, rank, codes[outcome.status], line[start:-2]
+            yield provider_id, None, rank, codes[outcome.status], line
 
 
 # --- the join ----------------------------------------------------------------------------------------------

@@ -4,18 +4,23 @@ Every input key has a dense index (its line in the keys file, from 0), so the jo
 into an index, then read the rows back by index:
 
 1. Keys, and the provider ids of keys the provider renamed, go to buckets by hash (a power of two, at least
-   :data:`BUCKETS`), each with its index. Each row's body (its landed line after the key) is appended once to
-   a spool file as it arrives; the row's key, where its body sits, its rank under the duplicate rule and its
+   :data:`BUCKETS`), each with its index. Each row's line, under the key it came with, is appended once to a
+   spool file as it arrives; the row's key, where its line sits, its rank under the duplicate rule and its
    status go to the bucket of its key. Buckets are held in memory up to :data:`SPILL` records, then spilled
    to one scratch file.
 2. Bucket by bucket, the bucket's keys and ids are loaded into two dicts (a key listed twice keeps its first
    index; an id, the first index that has it) and each of the bucket's rows is looked up: a row found goes to
-   the range of :data:`RANGE` indexes it falls in, a row not found to the unmatched rows.
+   the range of :data:`RANGE` indexes it falls in (marked when it was found by its own key, so its spooled
+   line is the landed one), a row not found to the unmatched rows.
 3. Range by range, in input order, each index's rows are ranked by the duplicate rule and written under the
    key read again from the keys file: the winner to the results, the others to the duplicates, an index
-   without rows as unanswered. Each body is read back from the spool with one ``pread``.
+   without rows as unanswered. A row found by its own key lands as its spooled line, nothing re-encoded, read
+   back with one ``pread`` together with the lines before it that follow one another in the spool as they do
+   in the results (rows that came in input order, such as those streamed before a late break of the order,
+   are read back a chunk at a time). A row found by a provider id, or placed by its index, is read alone and
+   gets the input key in place of the one it came with.
 4. The unmatched rows are written in arrival order, merged from the runs (each in arrival order) the
-   buckets gave.
+   buckets gave: their spooled lines, as they are.
 
 What is held at once is one bucket's keys and rows (:data:`BUCKET_KEYS` keys or fewer), one range's rows,
 and the records waiting to be spilled; the scratch space is the spool (about the size of the results), a copy
@@ -35,7 +40,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from airflow_provider_genai_batch.formats.keys import key_line
-from airflow_provider_genai_batch.formats.results import RowStatus, encode_key
+from airflow_provider_genai_batch.formats.results import RowStatus, rekeyed
 
 BUCKETS = 256
 """The fewest hash buckets of keys and rows: a bucket's share is what the look-up holds in memory at once."""
@@ -67,16 +72,18 @@ STATUS_CODES = {status: code for code, status in enumerate(RowStatus)}
 """A status's code."""
 _PLACED = 1 << 5
 """Set on a row without a key placed at the index it carried."""
+_SAME = 1 << 6
+"""Set by the look-up on a row found by its own key: the line spooled for it is the line it lands as."""
 _RANK_SHIFT = 3
-_SIZE_SHIFT = 6
+_SIZE_SHIFT = 7
 
 _Other = tuple[int, int, int, int]
 """A row that lost under the duplicate rule: index from its range's start, rank, spool offset, packed size."""
 
 Entry = tuple[str | None, int | None, int, int, bytes]
 """A row as the join takes it: its key as it came, position, rank under the duplicate rule (0 a success, 1 any
-other readable outcome, 2 a line that could not be read), status code, and the body of its line (what follows
-the key, without the closing ``}\n``)."""
+other readable outcome, 2 a line that could not be read), status code, and its landed line under the key it
+came with (``{"key":``, that key, then ``,"status":`` and the rest)."""
 
 
 class LineSink(Protocol):
@@ -94,11 +101,11 @@ class _Buffered:
         self.count = 0
         self._size = 0
 
-    def add(self, key: str | None, body: bytes) -> None:
-        """The line of a row: its key, then its body."""
-        self.lines += (b'{"key":', encode_key(key), b",", body, b"}\n")
+    def add(self, line: bytes) -> None:
+        """A landed line."""
+        self.lines.append(line)
         self.count += 1
-        self._size += len(body)
+        self._size += len(line)
         if self._size >= WRITE_CHUNK:
             self.flush()
 
@@ -165,8 +172,8 @@ class _Partitions:
 
 
 class _Runs:
-    """Runs of unmatched rows ``(spool offset, packed size and status, key)``, each sorted by offset, appended
-    to one scratch file :data:`RUN_CHUNK` records at a time and merged back in offset order."""
+    """Runs of unmatched rows ``(spool offset, packed size and status)``, each sorted by offset, appended to one
+    scratch file :data:`RUN_CHUNK` records at a time and merged back in offset order."""
 
     def __init__(self, path: Path) -> None:
         self._file = path.open("w+b")
@@ -177,21 +184,21 @@ class _Runs:
         self._runs.append([])
         return len(self._runs) - 1
 
-    def extend(self, run: int, offsets: list[int], packed: list[int], keys: list[str | None]) -> None:
+    def extend(self, run: int, offsets: list[int], packed: list[int]) -> None:
         """Records whose offsets follow the run's last, written in chunks."""
         chunks = self._runs[run]
         for start in range(0, len(offsets), RUN_CHUNK):
             end = start + RUN_CHUNK
-            data = marshal.dumps((offsets[start:end], packed[start:end], keys[start:end]))
+            data = marshal.dumps((offsets[start:end], packed[start:end]))
             chunks.append((self._file.tell(), len(data)))
             self._file.write(data)
 
-    def merged(self) -> Iterator[tuple[int, int, str | None]]:
+    def merged(self) -> Iterator[tuple[int, int]]:
         """Every run's records, in offset order."""
         self._file.flush()
         return heapq.merge(*(self._read(run) for run in self._runs))
 
-    def _read(self, chunks: list[tuple[int, int]]) -> Iterator[tuple[int, int, str | None]]:
+    def _read(self, chunks: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
         descriptor = self._file.fileno()
         for where, size in chunks:
             yield from zip(*marshal.loads(os.pread(descriptor, size, where)), strict=True)
@@ -284,7 +291,7 @@ class DiskJoin:
     # --- rows ------------------------------------------------------------------------------------------------
 
     def stage(self, entries: Iterable[Entry]) -> int:
-        """Spool each row's body and file the row under its key (a row without a key, at the index it carries
+        """Spool each row's line and file the row under its key (a row without a key, at the index it carries
         when there are keys and the index is one of theirs, else as unmatched); returns how many lines could
         not be read."""
         if self._rows is None:
@@ -298,10 +305,10 @@ class DiskJoin:
         count = self._count
         unparseable = staged = 0
         run = self._unmatched.start()
-        loose: tuple[list[int], list[int], list[str | None]] = ([], [], [])
-        for key, position, rank, code, body in entries:
-            write(body)
-            size = len(body)
+        loose: tuple[list[int], list[int]] = ([], [])
+        for key, position, rank, code, line in entries:
+            write(line)
+            size = len(line)
             if offset + size > grown:
                 grown = self._grow(offset + size)
             packed = size << _SIZE_SHIFT | rank << _RANK_SHIFT | code
@@ -319,10 +326,9 @@ class DiskJoin:
             else:
                 loose[0].append(offset)
                 loose[1].append(packed)
-                loose[2].append(None)
                 if len(loose[0]) >= RUN_CHUNK:
                     self._unmatched.extend(run, *loose)
-                    loose = ([], [], [])
+                    loose = ([], [])
             offset += size
             staged += 1
             unparseable += rank == 2
@@ -388,21 +394,24 @@ class DiskJoin:
                         deleted.held[index // RANGE][0].append(index)
                         deleted.added(1)
             by_id = dict(zip(reversed(ids), reversed(id_indexes), strict=True))
-            row_keys, offsets, packed = self._rows.load(bucket)
-            by_key_of = map(by_key.get, row_keys)
-            found = list(map(by_id.get, row_keys, by_key_of) if by_id else by_key_of)
-            loose: tuple[list[int], list[int], list[str | None]] = ([], [], [])
+            row_keys, offsets, packs = self._rows.load(bucket)
+            found = list(map(by_key.get, row_keys))
+            same = [_SAME] * len(found)
+            if by_id:  # an id comes before a key alike (the id's row lands under another key)
+                for number, index in enumerate(map(by_id.get, row_keys)):
+                    if index is not None:
+                        found[number], same[number] = index, 0
+            loose: tuple[list[int], list[int]] = ([], [])
             held, added = ranges.held, ranges.added
-            for index, offset, size, key in zip(found, offsets, packed, row_keys, strict=True):
+            for index, offset, packed, mark in zip(found, offsets, packs, same, strict=True):
                 if index is None:
                     loose[0].append(offset)
-                    loose[1].append(size)
-                    loose[2].append(key)
+                    loose[1].append(packed)
                 else:
                     columns = held[index // RANGE]
                     columns[0].append(index)
                     columns[1].append(offset)
-                    columns[2].append(size)
+                    columns[2].append(packed | mark)
             added(len(found) - len(loose[0]))
             self._unmatched.extend(self._unmatched.start(), *loose)
         ranges.spill()
@@ -419,13 +428,14 @@ class DiskJoin:
         self._look_up()
         assert self._count is not None
         results, duplicates, unmatched = (_Buffered(output) for output in outputs)
-        spool, read, encode = self._spool.fileno(), os.pread, encode_key
+        spool, read = self._spool.fileno(), os.pread
         if hasattr(os, "posix_fadvise"):  # no read-ahead around each line read back: half the system time
             os.posix_fadvise(spool, 0, 0, os.POSIX_FADV_RANDOM)
         counted = [0] * len(STATUSES)
         placed = 0
-        late: list[tuple[int, int, str | None]] = []
+        late: list[tuple[int, int]] = []
         lines, size = results.lines, 0
+        span = end = 0  # spooled lines landing as they are, one after the other, not read yet
         with self._keys_path.open("rb") as source:
             keys = chain.from_iterable(self._read_keys(source))
             for number in range(max(1, -(-self._count // RANGE))):
@@ -437,36 +447,52 @@ class DiskJoin:
                     offset = firsts[spot]
                     if gone and spot + base in gone:  # a key listed again: rows placed here join nothing
                         if offset >= 0:
-                            late.append((offset, first_packed[spot], None))
+                            late.append((offset, first_packed[spot]))
                         while pending is not None and pending[0] == spot:
-                            late.append((pending[2], pending[3], None))
+                            late.append((pending[2], pending[3]))
                             pending = next(more, None)
                         continue
                     if offset < 0:
                         line = unanswered(base + spot + 1, key)
-                        lines.append(line)
-                        size += len(line)
                     else:
                         packed = first_packed[spot]
-                        body = read(spool, packed >> _SIZE_SHIFT, offset)
-                        lines += (b'{"key":', encode(key), b",", body, b"}\n")
-                        size += len(body)
+                        length = packed >> _SIZE_SHIFT
                         counted[packed & 7] += 1
                         placed += packed & _PLACED != 0
                         while pending is not None and pending[0] == spot:
-                            packed = pending[3]
-                            duplicates.add(key, read(spool, packed >> _SIZE_SHIFT, pending[2]))
-                            placed += packed & _PLACED != 0
+                            other = read(spool, pending[3] >> _SIZE_SHIFT, pending[2])
+                            duplicates.add(other if pending[3] & _SAME else rekeyed(other, key))
+                            placed += pending[3] & _PLACED != 0
                             pending = next(more, None)
+                        if packed & _SAME:
+                            if offset != end:
+                                if end > span:
+                                    lines.append(read(spool, end - span, span))
+                                span = offset
+                            end = offset + length
+                            size += length
+                            if size >= WRITE_CHUNK:
+                                lines.append(read(spool, end - span, span))
+                                span = end
+                                results.flush()
+                                size = 0
+                            continue
+                        line = rekeyed(read(spool, length, offset), key)
+                    if end > span:
+                        lines.append(read(spool, end - span, span))
+                        span = end
+                    lines.append(line)
+                    size += len(line)
                     if size >= WRITE_CHUNK:
                         results.flush()
                         size = 0
+        if end > span:
+            lines.append(read(spool, end - span, span))
         results.flush()
         late.sort()
-        offsets, packs = [offset for offset, _, _ in late], [packed for _, packed, _ in late]
-        self._unmatched.extend(self._unmatched.start(), offsets, packs, [None] * len(late))
-        for offset, packed, stray_key in self._unmatched.merged():
-            unmatched.add(stray_key, read(spool, packed >> _SIZE_SHIFT, offset))
+        self._unmatched.extend(self._unmatched.start(), [offset for offset, _ in late], [packed for _, packed in late])
+        for offset, packed in self._unmatched.merged():
+            unmatched.add(read(spool, packed >> _SIZE_SHIFT, offset))
         duplicates.flush()
         unmatched.flush()
         tally.update({status: count for status, count in zip(STATUSES, counted, strict=True) if count})

@@ -114,19 +114,17 @@ def append_line(chunk: bytearray, row: ResultRow, key: str | None = None) -> Non
     chunk += _END
 
 
-def keyless_span(row: ResultRow) -> tuple[bytes, int, int]:
-    """The row's encoding and where the body of its line lies in it: ``line[start:end]`` is the row's JSONL
-    line from ``status`` on, without the closing ``}\n`` (``position`` left out), for any key to go in front.
+def rekeyed(line: bytes, key: str | None) -> bytes:
+    """A row's line (as :func:`encode_row` makes it) under ``key`` instead of the key it has.
 
     ``key`` is always encoded first, and (a JSON string or null) holds no unescaped ``"``, so the first
     ``,"status":`` is where it ends.
     """
-    line = _encode(row)
-    return line, line.index(_AFTER_KEY) + 1, line.rindex(_POSITION)
+    return b'{"key":' + _encoder.encode(key) + line[line.index(_AFTER_KEY) :]
 
 
 def encode_key(key: str | None) -> bytes:
-    """A key as JSON, as it goes in front of a row's body (see :func:`keyless_span`)."""
+    """A key as JSON, as it starts a row's line."""
     return _encoder.encode(key)
 
 

@@ -20,12 +20,11 @@ from airflow_provider_genai_batch.formats.results import (
     RowStatus,
     append_line,
     bounded_text,
-    encode_key,
     encode_row,
     iter_result_rows,
     key_field,
-    keyless_span,
     read_result_item,
+    rekeyed,
 )
 
 SOURCE = "files/batch-1"
@@ -223,11 +222,10 @@ KEYS = ["plain", 'with "quotes"', "ünï\u2028côdé", "line\nbreak", ""]
 
 @pytest.mark.parametrize("position", [None, 7])
 @pytest.mark.parametrize("key", KEYS)
-def test_a_rows_body_under_any_key_is_the_line_of_the_row_with_that_key(key: str, position: int | None):
+def test_a_rows_line_rekeyed_under_any_key_is_the_line_of_the_row_with_that_key(key: str, position: int | None):
     row = ResultRow(key='k "1"', position=position, status=RowStatus.SUCCEEDED, text=',"position":1', response={})
 
-    encoded, start, end = keyless_span(row)
-    line = b'{"key":' + encode_key(key) + b"," + encoded[start:end] + b"}\n"
+    line = rekeyed(encode_row(row), key)
 
     assert line == encode_row(msgspec.structs.replace(row, key=key))
     assert json.loads(line)["key"] == key

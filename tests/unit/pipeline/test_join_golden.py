@@ -20,12 +20,15 @@ PROVIDER_GOLDEN = Path(__file__).with_name("landing_golden.txt")
 
 @pytest.fixture
 def few_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Buckets, ranges, spills and unmatched runs of a few records, so every case crosses their edges."""
+    """Buckets, ranges, spills and unmatched runs of a few records, and spool and landed writes of a few lines,
+    so every case crosses their edges."""
     monkeypatch.setattr(landing_join, "BUCKETS", 2)
     monkeypatch.setattr(landing_join, "BUCKET_KEYS", 4)
     monkeypatch.setattr(landing_join, "RANGE", 3)
     monkeypatch.setattr(landing_join, "SPILL", 5)
     monkeypatch.setattr(landing_join, "RUN_CHUNK", 2)
+    monkeypatch.setattr(landing_join, "SPOOL_BUFFER", 300)
+    monkeypatch.setattr(landing_join, "WRITE_CHUNK", 300)
 
 
 def test_random_mixes_of_what_the_join_decides_land_the_recorded_files(tmp_path: Path) -> None:
