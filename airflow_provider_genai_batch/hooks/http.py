@@ -232,7 +232,9 @@ async def send_async(
     while True:
         response, error = None, None
         try:
-            response = await send_in_slot(client, build_request(client, request, transport.auth), stream=stream)
+            response = await send_in_slot(
+                client, functools.partial(build_request, client, request, transport.auth), stream=stream
+            )
         except httpx.TransportError as err:
             error = err
         if response is not None and not response.is_error:
@@ -444,19 +446,27 @@ def slots_of(client: httpx.AsyncClient) -> Slots:
     return slots
 
 
-async def send_in_slot(client: httpx.AsyncClient, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
-    """Send once one of the client's slots is free, so no more requests wait inside its pool than it has connections.
+async def send_in_slot(
+    client: httpx.AsyncClient, build: Callable[[], httpx.Request], *, stream: bool = False
+) -> httpx.Response:
+    """Build and send a request once one of the client's slots is free, so no more requests wait inside its pool
+    than it has connections.
 
     httpcore's pool matches every waiting request against every connection on each change of state, so a
     thousand polls queued inside it cost a quadratic scan each; here the rest wait in line for a slot
-    (:class:`Slots`), where waiting costs nothing. The slot is held until the response is closed (a streamed
-    one too) and is freed when the wait or the send fails or is cancelled; the wait counts against the pool
-    timeout, as waiting inside the pool did.
+    (:class:`Slots`), where waiting costs nothing, and the request is built only once a slot is taken, so a
+    waiting poll holds no request (URL, headers, streams) either. The slot is held until the response is
+    closed (a streamed one too) and is freed when the wait or the send fails or is cancelled; the wait counts
+    against the client's pool timeout, as waiting inside the pool did.
     """
     slots = slots_of(client)
-    await _take_slot(slots, request)
+    wait = client.timeout.pool
     try:
-        response = await client.send(request, stream=stream)
+        await slots.take(wait)
+    except TimeoutError:
+        raise httpx.PoolTimeout(f"no free connection within {wait} s", request=build()) from None
+    try:
+        response = await client.send(build(), stream=stream)
     except BaseException:
         slots.release()
         raise
@@ -465,14 +475,6 @@ async def send_in_slot(client: httpx.AsyncClient, request: httpx.Request, *, str
     else:
         slots.release()
     return response
-
-
-async def _take_slot(slots: Slots, request: httpx.Request) -> None:
-    wait = request.extensions.get("timeout", {}).get("pool")
-    try:
-        await slots.take(wait)
-    except TimeoutError:
-        raise httpx.PoolTimeout(f"no free connection within {wait} s", request=request) from None
 
 
 class _SlotHoldingStream(httpx.AsyncByteStream):

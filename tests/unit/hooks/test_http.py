@@ -352,7 +352,7 @@ def client_on(pool: httpx.AsyncBaseTransport, pool_timeout: float | None = None)
 
 
 def poll(client: httpx.AsyncClient, path: str) -> asyncio.Task[httpx.Response]:
-    return asyncio.create_task(send_in_slot(client, client.build_request("GET", path)))
+    return asyncio.create_task(send_in_slot(client, lambda: client.build_request("GET", path)))
 
 
 async def until(condition, turns: int = 1000) -> None:
@@ -435,18 +435,47 @@ async def test_a_slot_handed_to_a_poll_cancelled_at_that_moment_goes_to_the_next
     assert slots.free == 1
 
 
+class Builder:
+    """Builds one GET on ``client`` when called, counting the calls."""
+
+    def __init__(self, client: httpx.AsyncClient, path: str) -> None:
+        self.client, self.path, self.built = client, path, 0
+
+    def __call__(self) -> httpx.Request:
+        self.built += 1
+        return self.client.build_request("GET", self.path, headers={"authorization": "Bearer sk-secret"})
+
+
+async def test_a_poll_waiting_for_a_slot_has_not_built_its_request_yet(connections):
+    connections(1)
+    pool = HeldPool()
+    client = client_on(pool)
+    first = poll(client, "/batches/first")
+    await until(lambda: pool.inside == 1)
+    second = Builder(client, "/batches/second")
+    waiting = asyncio.create_task(send_in_slot(client, second))
+    await until(lambda: slots_of(client).waiting == 1)
+
+    assert second.built == 0
+    pool.open()
+    await first
+    assert (await waiting).status_code == 200
+    assert second.built == 1
+
+
 async def test_a_poll_that_timed_out_waiting_for_a_slot_is_not_kept(connections):
     connections(1)
     pool = HeldPool()
     client = client_on(pool, pool_timeout=0.001)
     first = poll(client, "/batches/first")
     await until(lambda: pool.inside == 1)
-    request = client.build_request("GET", "/batches/second", headers={"authorization": "Bearer sk-secret"})
-    kept = weakref.ref(request)
+    second = Builder(client, "/batches/second")
+    kept = weakref.ref(second)
 
-    with pytest.raises(httpx.PoolTimeout):
-        await send_in_slot(client, request)
-    del request
+    with pytest.raises(httpx.PoolTimeout) as raised:
+        await send_in_slot(client, second)
+    assert raised.value.request.url.path == "/batches/second"
+    del second, raised
     await asyncio.sleep(0)  # the loop runs the callbacks the timeout scheduled
     gc.collect()
 
@@ -529,7 +558,7 @@ async def test_a_streamed_response_holds_its_slot_until_it_is_closed(connections
     pool = HeldPool()
     pool.open()
     client = client_on(pool)
-    response = await send_in_slot(client, client.build_request("GET", "/files/f/content"), stream=True)
+    response = await send_in_slot(client, lambda: client.build_request("GET", "/files/f/content"), stream=True)
     assert slots_of(client).locked()
     assert await response.aread()
     assert not slots_of(client).locked()
@@ -538,7 +567,7 @@ async def test_a_streamed_response_holds_its_slot_until_it_is_closed(connections
 async def test_a_streamed_response_that_arrives_already_read_frees_its_slot_at_once(connections):
     connections(1)
     client = client_on(httpx.MockTransport(lambda request: httpx.Response(200, content=b"done")))
-    response = await send_in_slot(client, client.build_request("GET", "/files/f/content"), stream=True)
+    response = await send_in_slot(client, lambda: client.build_request("GET", "/files/f/content"), stream=True)
     assert not slots_of(client).locked()
     assert await response.aread() == b"done"
 
