@@ -368,6 +368,17 @@ def waiting(slots: Slots) -> int:
     return slots.waiting
 
 
+async def one_slot_held(
+    name: str, pool_timeout: float | None = None
+) -> tuple[HeldPool, httpx.AsyncClient, asyncio.Task[httpx.Response]]:
+    """A client with one connection, taken by a poll of ``/batches/{name}`` that its pool holds unanswered."""
+    pool = HeldPool()
+    client = client_on(pool, pool_timeout)
+    held = poll(client, f"/batches/{name}")
+    await until(lambda: pool.inside == 1)
+    return pool, client, held
+
+
 async def test_many_concurrent_polls_never_put_more_requests_in_the_pool_than_it_has_connections(connections):
     connections(3)
     pool = HeldPool()
@@ -448,10 +459,7 @@ class Builder:
 
 async def test_a_poll_waiting_for_a_slot_has_not_built_its_request_yet(connections):
     connections(1)
-    pool = HeldPool()
-    client = client_on(pool)
-    first = poll(client, "/batches/first")
-    await until(lambda: pool.inside == 1)
+    pool, client, first = await one_slot_held("first")
     second = Builder(client, "/batches/second")
     waiting = asyncio.create_task(send_in_slot(client, second))
     await until(lambda: slots_of(client).waiting == 1)
@@ -465,10 +473,7 @@ async def test_a_poll_waiting_for_a_slot_has_not_built_its_request_yet(connectio
 
 async def test_a_poll_that_timed_out_waiting_for_a_slot_is_not_kept(connections):
     connections(1)
-    pool = HeldPool()
-    client = client_on(pool, pool_timeout=0.001)
-    first = poll(client, "/batches/first")
-    await until(lambda: pool.inside == 1)
+    pool, client, first = await one_slot_held("first", pool_timeout=0.001)
     second = Builder(client, "/batches/second")
     kept = weakref.ref(second)
 
@@ -540,10 +545,7 @@ async def test_waiting_for_slots_sets_one_timer_however_many_wait(connections, m
 
 async def test_a_poll_cancelled_inside_the_pool_frees_its_slot(connections):
     connections(1)
-    pool = HeldPool()
-    client = client_on(pool)
-    stuck = poll(client, "/batches/stuck")
-    await until(lambda: pool.inside == 1)
+    pool, client, stuck = await one_slot_held("stuck")
     assert slots_of(client).locked()
 
     stuck.cancel()
@@ -574,10 +576,7 @@ async def test_a_streamed_response_that_arrives_already_read_frees_its_slot_at_o
 
 async def test_waiting_for_a_slot_longer_than_the_pool_timeout_is_a_pool_timeout(connections):
     connections(1)
-    pool = HeldPool()
-    client = client_on(pool, pool_timeout=0.01)
-    first = poll(client, "/batches/first")
-    await until(lambda: pool.inside == 1)
+    pool, client, first = await one_slot_held("first", pool_timeout=0.01)
 
     with pytest.raises(httpx.PoolTimeout):
         await poll(client, "/batches/second")
