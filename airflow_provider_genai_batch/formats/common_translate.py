@@ -144,13 +144,12 @@ def _openai_messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
     for i, content in enumerate(request["contents"]):
         role = content.get("role", "user")
         parts = content["parts"]
-        if ids is None and len(parts) == 1 and "text" in parts[0]:  # a lone text part, the commonest turn
-            messages.append({"role": "assistant" if role == "model" else "user", "content": parts[0]["text"]})
-            continue
+        if ids is None:
+            message = _text_turn(role, parts)
+            if message is not None:
+                messages.append(message)
+                continue
         texts = _texts(parts)
-        if ids is None and texts is not None:
-            messages.append({"role": "assistant" if role == "model" else "user", "content": _text_content(texts)})
-            continue
         ids = ids or CallIds(openai.PROVIDER)
         path = f"contents[{i}]"
         ids.turn(role, path)
@@ -190,13 +189,12 @@ def _anthropic_messages(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for i, content in enumerate(contents):
         role = content.get("role", "user")
         parts = content["parts"]
-        if ids is None and len(parts) == 1 and "text" in parts[0]:  # a lone text part, the commonest turn
-            messages.append({"role": "assistant" if role == "model" else "user", "content": parts[0]["text"]})
-            continue
+        if ids is None:
+            message = _text_turn(role, parts)
+            if message is not None:
+                messages.append(message)
+                continue
         texts = _texts(parts)
-        if ids is None and texts is not None:
-            messages.append({"role": "assistant" if role == "model" else "user", "content": _text_content(texts)})
-            continue
         ids = ids or CallIds(anthropic.PROVIDER)
         path = f"contents[{i}]"
         ids.turn(role, path)
@@ -231,6 +229,18 @@ def _translated(request: Mapping[str, Any]) -> Mapping[str, Any]:
     if not request.keys() <= _TRANSLATED_FIELDS:
         raise ValueError("a field the targets cannot express")
     return request
+
+
+def _text_turn(role: str, parts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """A turn whose parts are all text, as both targets write it, else None; a lone text part (the commonest turn)
+    makes no list of texts."""
+    content: str | list[dict[str, Any]] | None
+    if len(parts) == 1:
+        content = parts[0].get("text")
+    else:
+        texts = _texts(parts)
+        content = None if texts is None else _text_content(texts)
+    return None if content is None else {"role": "assistant" if role == "model" else "user", "content": content}
 
 
 def _texts(parts: list[dict[str, Any]]) -> list[str] | None:
