@@ -52,9 +52,13 @@ class Alarm:
     def _ring(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         self._timer = None
         now = max(loop.time(), when)  # a loop may run a timer a clock tick early
+        earliest: float | None = None
         for waiter, deadline in self._deadlines.items():
-            if deadline <= now and not waiter.done():
+            if waiter.done():
+                continue
+            if deadline <= now:
                 waiter.set_exception(TimeoutError())
-        waiting = [deadline for waiter, deadline in self._deadlines.items() if not waiter.done()]
-        if waiting:
-            self._set(loop, min(waiting))
+            elif earliest is None or deadline < earliest:
+                earliest = deadline
+        if earliest is not None:
+            self._set(loop, earliest)

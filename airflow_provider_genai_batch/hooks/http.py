@@ -419,10 +419,9 @@ class Slots:
         except BaseException:
             if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 self.release()  # handed a slot as the wait ended: pass it on
-            else:
-                waiter.cancel()  # whatever was raised, no later release hands this waiter a slot
-                with contextlib.suppress(ValueError):
-                    self._line.remove(waiter)  # nor does the line keep its request alive (in the error's frames)
+            else:  # out of the line, whatever was raised: no release hands it a slot, nor keeps its frames alive
+                with contextlib.suppress(ValueError):  # a release passed over it already
+                    self._line.remove(waiter)
             raise
 
     def release(self) -> None:
