@@ -10,7 +10,7 @@ words the error.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -140,18 +140,9 @@ def _openai_messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
     if "systemInstruction" in request:
         system = [part["text"] for part in request["systemInstruction"]["parts"]]
         messages.append({"role": "system", "content": _text_content(system)})
-    ids: CallIds | None = None  # made at the first turn that is not all text: before it, no call waits for an answer
-    for i, content in enumerate(request["contents"]):
+    for path, content, ids in _turns(request["contents"], messages, openai.PROVIDER):
         role = content.get("role", "user")
-        parts = content["parts"]
-        if ids is None:
-            message = _text_turn(role, parts)
-            if message is not None:
-                messages.append(message)
-                continue
-        texts = _texts(parts)
-        ids = ids or CallIds(openai.PROVIDER)
-        path = f"contents[{i}]"
+        texts = _texts(content["parts"])
         ids.turn(role, path)
         if texts is not None:
             messages.append({"role": "assistant" if role == "model" else "user", "content": _text_content(texts)})
@@ -160,8 +151,6 @@ def _openai_messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
         else:
             messages.extend(openai.user_messages(_parts(content["parts"], path), ids))
         ids.end_turn(role, path)
-    if ids is not None:
-        ids.finish("contents")
     return messages
 
 
@@ -184,19 +173,10 @@ def _anthropic_params(request: Mapping[str, Any], model: str, max_tokens: int, r
 
 
 def _anthropic_messages(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    messages = []
-    ids: CallIds | None = None  # made at the first turn that is not all text: before it, no call waits for an answer
-    for i, content in enumerate(contents):
+    messages: list[dict[str, Any]] = []
+    for path, content, ids in _turns(contents, messages, anthropic.PROVIDER):
         role = content.get("role", "user")
-        parts = content["parts"]
-        if ids is None:
-            message = _text_turn(role, parts)
-            if message is not None:
-                messages.append(message)
-                continue
-        texts = _texts(parts)
-        ids = ids or CallIds(anthropic.PROVIDER)
-        path = f"contents[{i}]"
+        texts = _texts(content["parts"])
         ids.turn(role, path)
         if texts is not None:
             ids.end_turn(role, path)
@@ -207,8 +187,6 @@ def _anthropic_messages(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
             blocks.sort(key=lambda block: block["type"] != "tool_result")
             content_of = anthropic.message_content(blocks)
         messages.append({"role": "assistant" if role == "model" else "user", "content": content_of})
-    if ids is not None:
-        ids.finish("contents")
     return messages
 
 
@@ -229,6 +207,27 @@ def _translated(request: Mapping[str, Any]) -> Mapping[str, Any]:
     if not request.keys() <= _TRANSLATED_FIELDS:
         raise ValueError("a field the targets cannot express")
     return request
+
+
+def _turns(
+    contents: list[dict[str, Any]], messages: list[dict[str, Any]], provider: str
+) -> Iterator[tuple[str, dict[str, Any], CallIds]]:
+    """The turns from the first that is not all text on, each with its path and the call ids that pair calls with
+    their answers (checked finished after the last). The all-text turns before it go straight to ``messages``:
+    before the first call nothing waits for an answer."""
+    start = 0
+    while start < len(contents):
+        message = _text_turn(contents[start].get("role", "user"), contents[start]["parts"])
+        if message is None:
+            break
+        messages.append(message)
+        start += 1
+    else:
+        return
+    ids = CallIds(provider)
+    for i in range(start, len(contents)):
+        yield f"contents[{i}]", contents[i], ids
+    ids.finish("contents")
 
 
 def _text_turn(role: str, parts: list[dict[str, Any]]) -> dict[str, Any] | None:
