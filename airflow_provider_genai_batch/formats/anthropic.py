@@ -35,6 +35,7 @@ from airflow_provider_genai_batch.formats.translate import (
     line_parts,
     number,
     read_parts,
+    standard_base64,
     system_texts,
     text_turn,
     tool_choice,
@@ -241,13 +242,12 @@ def content_block(part: Part, role: str, ids: CallIds, path: str) -> dict[str, A
 
 def _media_block(part: Part) -> dict[str, Any]:
     mime = part.value["mimeType"]
-    source = {"type": "base64", "media_type": mime, "data": part.value["data"]}
-    if mime in DOCUMENT_TYPES:
-        return {"type": "document", "source": source}
-    if mime not in IMAGE_TYPES:
+    if mime not in IMAGE_TYPES and mime not in DOCUMENT_TYPES:
         accepted = ", ".join(sorted(IMAGE_TYPES | DOCUMENT_TYPES))
         raise unsupported(f"{part.path}.inlineData", PROVIDER, f"{mime} is not one of the types it takes ({accepted})")
-    return {"type": "image", "source": source}
+    data = standard_base64(part.value["data"], f"{part.path}.inlineData.data")
+    source = {"type": "base64", "media_type": mime, "data": data}
+    return {"type": "document" if mime in DOCUMENT_TYPES else "image", "source": source}
 
 
 def _text_block(text: str) -> dict[str, Any]:

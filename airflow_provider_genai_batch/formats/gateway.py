@@ -20,7 +20,7 @@ from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.keys import portable_id
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
-from airflow_provider_genai_batch.formats.translate import check_model
+from airflow_provider_genai_batch.formats.translate import check_model, standard_base64
 from airflow_provider_genai_batch.models import BatchJob, JobState
 
 PROVIDER = "gateway"
@@ -226,7 +226,27 @@ def gateway_request(line: Mapping[str, Any], target: str, *, model: str) -> dict
     kept = {name: value for name, value in request.items() if name in KEPT_FIELDS}
     if target in _TRANSLATED:
         _check_translatable(kept, target)
+        kept["contents"] = [
+            _standard_inline_data(content, f"request.contents[{i}]") for i, content in enumerate(kept["contents"])
+        ]
     return kept
+
+
+def _standard_inline_data(content: Mapping[str, Any], path: str) -> Mapping[str, Any]:
+    """A turn (at ``path``) with its inline bytes in standard, padded base64: the gateway hands them on to OpenAI or
+    Anthropic, which take no other form (:func:`.translate.standard_base64`); a turn without them is returned
+    itself."""
+    parts = content.get("parts") or []
+    if not any(isinstance((part or {}).get("inlineData"), Mapping) for part in parts):
+        return content
+    return {**content, "parts": [_standard_part(part, f"{path}.parts[{j}]") for j, part in enumerate(parts)]}
+
+
+def _standard_part(part: Mapping[str, Any], path: str) -> Mapping[str, Any]:
+    blob = part.get("inlineData")
+    if not isinstance(blob, Mapping) or not isinstance(blob.get("data"), str):
+        return part
+    return {**part, "inlineData": {**blob, "data": standard_base64(blob["data"], f"{path}.inlineData.data")}}
 
 
 def _check_translatable(request: Mapping[str, Any], target: str) -> None:

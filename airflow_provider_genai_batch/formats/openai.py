@@ -40,6 +40,7 @@ from airflow_provider_genai_batch.formats.translate import (
     line_parts,
     number,
     read_parts,
+    standard_base64,
     system_texts,
     text_turn,
     tool_choice,
@@ -237,7 +238,8 @@ def user_messages(parts: list[Part], ids: CallIds) -> list[dict[str, Any]]:
             raise ValueError(f"{part.path}.functionCall must be in a model turn")
         elif part.kind == "inlineData":
             check_image(part, PROVIDER)
-            url = f"data:{part.value['mimeType']};base64,{part.value['data']}"
+            data = standard_base64(part.value["data"], f"{part.path}.inlineData.data")
+            url = f"data:{part.value['mimeType']};base64,{data}"
             blocks.append({"type": "image_url", "image_url": {"url": url}})
         else:
             blocks.append(_text_block(part.value))

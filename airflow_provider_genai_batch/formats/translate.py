@@ -8,6 +8,8 @@ same field, numbers may be decimal strings and enums may be numbers.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -273,6 +275,22 @@ def check_image(part: Part, provider: str) -> None:
         raise unsupported(
             f"{part.path}.inlineData", provider, f"{mime} is not one of the image types it takes ({allowed})"
         )
+
+
+def standard_base64(data: str, path: str) -> str:
+    """Inline bytes (at ``path``) as the targets read base64: the standard alphabet, padded with ``=``.
+
+    Gemini reads bytes as proto JSON does, so a request may give them in the URL-safe alphabet or unpadded;
+    OpenAI's data URLs and Anthropic's and Bedrock's base64 sources take only the standard form. The bytes are the
+    same: data already in the standard form (nearly all) is returned itself.
+    """
+    if len(data) % 4 == 0 and "-" not in data and "_" not in data:
+        return data
+    try:
+        raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+    except binascii.Error:
+        raise ValueError(f"{path} is not base64") from None
+    return base64.b64encode(raw).decode("ascii")
 
 
 class CallIds:

@@ -149,6 +149,14 @@ def test_text_image_and_pdf_parts_become_content_blocks():
     ]
 
 
+@pytest.mark.parametrize("mime", ["image/png", "application/pdf"])
+@pytest.mark.parametrize(("written", "sent"), [("__79", "//79"), ("YWI", "YWI="), ("-_8", "+/8="), (PNG, PNG)])
+def test_inline_bytes_go_as_standard_padded_base64_whatever_alphabet_and_padding_gemini_read(mime, written, sent):
+    request = {"contents": [user({"text": "Look."}, {"inlineData": {"mimeType": mime, "data": written}})]}
+    [message] = translate(request)["params"]["messages"]
+    assert message["content"][1]["source"] == {"type": "base64", "media_type": mime, "data": sent}
+
+
 def test_function_call_and_response_become_tool_use_and_tool_result_with_paired_ids():
     request = {
         "contents": [

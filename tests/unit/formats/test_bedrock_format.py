@@ -223,6 +223,12 @@ def test_converse_input_has_text_blocks_system_blocks_and_an_inference_config():
     }
 
 
+def test_converse_image_bytes_are_standard_padded_base64_whatever_alphabet_and_padding_gemini_read():
+    request = {"contents": [user({"text": "Look."}, {"inlineData": {"mimeType": "image/png", "data": "-_8"}})]}
+    [message] = translate(request, invocation_type=CONVERSE)["modelInput"]["messages"]
+    assert message["content"][1] == {"image": {"format": "png", "source": {"bytes": "+/8="}}}
+
+
 def test_converse_tools_and_tool_turns():
     record = translate(
         {

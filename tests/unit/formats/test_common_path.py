@@ -126,6 +126,7 @@ COMMON_SEEDS: list[dict[str, Any]] = [
                 "parts": [
                     {"inlineData": {"mimeType": "image/gif", "data": PNG}},
                     {"inlineData": {"mimeType": "application/pdf", "data": PDF}},
+                    {"inlineData": {"mimeType": "image/png", "data": PNG.rstrip("=")}},
                     {"text": "what are these?"},
                 ]
             }

@@ -137,6 +137,20 @@ def test_translatable_openai_requests_go_whole():
     assert prepared["request"] == request["request"]
 
 
+@pytest.mark.parametrize("target", ["openai", "anthropic"])
+def test_inline_bytes_go_to_a_translated_target_in_standard_padded_base64(target):
+    image = {"inlineData": {"mimeType": "image/png", "data": "-_8"}}
+    request = line(contents=[{"role": "user", "parts": [{"text": "Describe it."}, image]}])
+    [prepared] = sent(prepare([request], target))
+    assert prepared["request"]["contents"][0]["parts"][1] == {"inlineData": {"mimeType": "image/png", "data": "+/8="}}
+
+
+def test_inline_bytes_go_to_a_gemini_target_as_written():
+    request = line(contents=[{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png", "data": "-_8"}}]}])
+    [prepared] = sent(prepare([request], "gemini"))
+    assert prepared["request"] == request["request"]
+
+
 def test_a_gemini_target_keeps_safety_settings_and_any_part():
     request = line(
         contents=[

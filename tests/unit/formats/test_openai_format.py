@@ -117,6 +117,15 @@ def test_text_and_inline_image_become_a_content_array_with_a_data_url():
     ]
 
 
+@pytest.mark.parametrize(("written", "sent"), [("__79", "//79"), ("YWI", "YWI="), ("-_8", "+/8="), (PNG, PNG)])
+def test_inline_bytes_go_in_the_data_url_in_standard_padded_base64_whatever_alphabet_and_padding_gemini_read(
+    written, sent
+):
+    request = {"contents": [user({"inlineData": {"mimeType": "image/png", "data": written}})]}
+    [message] = chat(request)["body"]["messages"]
+    assert message["content"] == [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{sent}"}}]
+
+
 def test_generation_parameters_map_to_chat_parameters():
     config = {
         "temperature": 0.3,
