@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Literal
@@ -71,6 +72,8 @@ _DEFAULT_MESSAGES = {
 _IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
 _DOCUMENT_FORMATS = {"application/pdf": "pdf"}
 _INFERENCE_CONFIG = {"max_tokens": "maxTokens", "temperature": "temperature", "top_p": "topP"}
+MAX_DOCUMENTS, MAX_IMAGES = 5, 20
+"""The documents and images one Converse message may hold (botocore bedrock-runtime service model, ``Message``)."""
 CONVERSE_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 """A Converse ``ToolName`` (botocore bedrock-runtime service model: 1-64 of ``[a-zA-Z0-9_-]``)."""
 _NATIVE_MODEL_FIELDS = ("model", "modelId")
@@ -206,6 +209,7 @@ def record(key: str, params: dict[str, Any], *, model: str, invocation_type: Inv
 
 def _converse(params: Mapping[str, Any], model: str) -> dict[str, Any]:
     """Anthropic Messages params as a Converse request body."""
+    _check_conversation(params["messages"], tools="tools" in params)
     documents = itertools.count(1)
     body: dict[str, Any] = {
         "messages": [
@@ -231,6 +235,29 @@ def _converse(params: Mapping[str, Any], model: str) -> dict[str, Any]:
         if "tool_choice" in params:
             body["toolConfig"]["toolChoice"] = _tool_choice(params["tool_choice"])
     return body
+
+
+def _check_conversation(messages: list[dict[str, Any]], *, tools: bool) -> None:
+    """Converse's rules for the turns, which the Messages API does not share (message ``i`` is ``contents[i]``):
+    the first is the user's and the roles alternate, function calls and responses come with declared functions,
+    and a turn holds a document only beside a text, at most five documents and twenty images (its service model)."""
+    for index, message in enumerate(messages):
+        path = f"contents[{index}]"
+        role = message["role"]
+        if index == 0 and role != "user":
+            raise unsupported(path, PROVIDER, "a Converse conversation starts with a user turn")
+        if index and role == messages[index - 1]["role"]:
+            turn = "model" if role == "assistant" else "user"
+            raise unsupported(path, PROVIDER, f"Converse needs user and model turns to alternate: two {turn} turns")
+        content = message["content"]
+        kinds = Counter(block["type"] for block in content) if isinstance(content, list) else Counter(("text",))
+        if not tools and (kinds["tool_use"] or kinds["tool_result"]):
+            raise unsupported(path, PROVIDER, "Converse takes function calls and responses only with declared tools")
+        if kinds["document"] and not kinds["text"]:
+            raise unsupported(path, PROVIDER, "Converse takes a document only beside a text part in the same turn")
+        for kind, most in (("document", MAX_DOCUMENTS), ("image", MAX_IMAGES)):
+            if kinds[kind] > most:
+                raise unsupported(path, PROVIDER, f"Converse takes at most {most} {kind}s in a turn")
 
 
 def _converse_content(content: str | list[dict[str, Any]], documents: Iterator[int]) -> list[dict[str, Any]]:

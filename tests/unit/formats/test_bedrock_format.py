@@ -305,14 +305,72 @@ def test_converse_has_no_tool_choice_without_tools():
         translate(request, invocation_type=CONVERSE)
 
 
+def converse_refusal(request: dict[str, Any]) -> str:
+    with pytest.raises(ValueError) as raised:
+        translate(request, invocation_type=CONVERSE)
+    return str(raised.value)
+
+
+def test_converse_refuses_a_conversation_that_starts_with_a_model_turn():
+    contents = [{"role": "model", "parts": [{"text": "Hello."}]}, user({"text": "hi"})]
+    assert converse_refusal({"contents": contents}) == (
+        "contents[0] cannot be sent to bedrock: a Converse conversation starts with a user turn"
+    )
+
+
+@pytest.mark.parametrize(
+    ("roles", "second", "named"), [(["user", "user"], 1, "user"), (["user", "model", "model"], 2, "model")]
+)
+def test_converse_refuses_two_turns_of_one_role_in_a_row(roles, second, named):
+    contents = [{"role": role, "parts": [{"text": f"turn {i}"}]} for i, role in enumerate(roles)]
+    assert converse_refusal({"contents": contents}) == (
+        f"contents[{second}] cannot be sent to bedrock: Converse needs user and model turns to alternate: "
+        f"two {named} turns"
+    )
+
+
+def test_converse_refuses_function_calls_without_declared_tools():
+    contents = [
+        user({"text": "Weather in Paris?"}),
+        {"role": "model", "parts": [{"functionCall": {"name": "weather", "args": {}}}]},
+        user({"functionResponse": {"name": "weather", "response": {"temp": 21}}}),
+    ]
+    assert converse_refusal({"contents": contents}) == (
+        "contents[1] cannot be sent to bedrock: Converse takes function calls and responses only with declared tools"
+    )
+
+
+def test_converse_refuses_a_document_without_a_text_in_its_turn():
+    pdf = {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}}
+    assert converse_refusal({"contents": [user(pdf)]}) == (
+        "contents[0] cannot be sent to bedrock: Converse takes a document only beside a text part in the same turn"
+    )
+
+
+@pytest.mark.parametrize(("mime", "kind", "most"), [("application/pdf", "document", 5), ("image/png", "image", 20)])
+def test_converse_refuses_more_documents_or_images_in_a_turn_than_its_service_model_allows(mime, kind, most):
+    media = {"inlineData": {"mimeType": mime, "data": PNG}}
+    assert translate({"contents": [user({"text": "Look."}, *[media] * most)]}, invocation_type=CONVERSE)
+    assert converse_refusal({"contents": [user({"text": "Look."}, *[media] * (most + 1))]}) == (
+        f"contents[0] cannot be sent to bedrock: Converse takes at most {most} {kind}s in a turn"
+    )
+
+
+def test_invoke_model_keeps_the_turns_the_messages_api_takes():
+    contents = [{"role": "model", "parts": [{"text": "Hello."}]}, user({"text": "hi"}), user({"text": "again"})]
+    messages = translate({"contents": contents})["modelInput"]["messages"]
+    assert [message["role"] for message in messages] == ["assistant", "user", "user"]
+
+
 def test_converse_refuses_a_tool_use_name_its_service_model_refuses():
     contents = [
         user({"text": "hi"}),
         {"role": "model", "parts": [{"functionCall": {"name": "crm.lookup", "args": {}}}]},
         user({"functionResponse": {"name": "crm.lookup", "response": {}}}),
     ]
+    tools = [{"functionDeclarations": [{"name": "crm_search"}]}]
     with pytest.raises(ValueError) as raised:
-        translate({"contents": contents}, invocation_type=CONVERSE)
+        translate({"contents": contents, "tools": tools}, invocation_type=CONVERSE)
     assert str(raised.value) == (
         "function 'crm.lookup' cannot be sent to bedrock: a Converse tool name is 1 to 64 of a-z, A-Z, 0-9, _ and -"
     )
