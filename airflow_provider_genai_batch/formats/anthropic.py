@@ -71,6 +71,8 @@ PARAMS_FIELDS = frozenset(
     }
 )
 """What a batch request's params may hold besides the sampling parameters: the Messages API rejects any other field."""
+REQUEST_FIELDS = frozenset({"custom_id", "params"})
+"""What one request of a Message Batches create body holds (anthropic ``batch_create_params.Request``)."""
 MESSAGE_FIELDS = frozenset({"role", "content"})
 EMBEDDINGS_UNSUPPORTED = "anthropic has no embeddings batch API"
 MAX_TEMPERATURE = 1.0
@@ -291,6 +293,12 @@ def _tool_choice(mode: str, forced: str | None) -> dict[str, Any]:
 
 def check_native(line: Mapping[str, Any]) -> None:
     """Check an Anthropic-native batch request (``custom_id`` + ``params``); ValueError(reason) if bad."""
+    extra = sorted(line.keys() - REQUEST_FIELDS)
+    if extra:
+        raise ValueError(
+            f"the line has {', '.join(extra)}: a batch request holds only custom_id and params, and the Message "
+            "Batches API refuses the whole batch for any other field"
+        )
     custom_id = line.get("custom_id")
     if not isinstance(custom_id, str) or not PORTABLE_ID.match(custom_id):
         raise ValueError(f"'custom_id' {custom_id!r} must match [A-Za-z0-9_-]{{1,64}}")

@@ -351,6 +351,15 @@ def test_a_native_line_with_a_field_the_messages_api_does_not_take_raises_naming
         check_native(line)
 
 
+def test_a_native_line_with_a_field_besides_custom_id_and_params_raises_naming_it():
+    with pytest.raises(ValueError) as raised:
+        check_native({**NATIVE, "metadata": {"team": "a"}})
+    assert str(raised.value) == (
+        "the line has metadata: a batch request holds only custom_id and params, and the Message Batches API "
+        "refuses the whole batch for any other field"
+    )
+
+
 def test_a_native_message_with_a_field_besides_role_and_content_raises_naming_it():
     params = {**NATIVE["params"], "messages": [{"role": "user", "content": "hi", "name": "me"}]}
     with pytest.raises(ValueError, match=r"'params.messages\[0\]' has name: a message holds only role and content"):
