@@ -23,6 +23,7 @@ from airflow_provider_genai_batch.formats.translate import (
     Declaration,
     Part,
     check_fields,
+    check_metadata_carried,
     check_model,
     check_name,
     check_object_schema,
@@ -115,6 +116,7 @@ _EVENT_TIMES = ("created_at", "ended_at", "cancel_initiated_at", "archived_at")
 def from_gemini(line: Mapping[str, Any], *, model: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> dict[str, Any]:
     """One canonical ``{"key", "request"}`` line as a Message Batches request; ValueError for what cannot map."""
     key, request = line_parts(line)
+    check_metadata_carried(line, PROVIDER)
     if "content" in request and "contents" not in request:
         raise ValueError(EMBEDDINGS_UNSUPPORTED)
     check_model(request, model, PROVIDER)

@@ -24,7 +24,7 @@ from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, P
 from airflow_provider_genai_batch.formats.keys import hashed_id
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
-from airflow_provider_genai_batch.formats.translate import line_parts, unsupported
+from airflow_provider_genai_batch.formats.translate import check_metadata_carried, line_parts, unsupported
 from airflow_provider_genai_batch.idempotency import FINGERPRINT_PATTERN, KEY_PATTERN, JobIdentity, check_identity
 from airflow_provider_genai_batch.models import BatchJob, BatchStats, JobState
 
@@ -183,6 +183,7 @@ def from_gemini(
 ) -> dict[str, Any]:
     """One canonical ``{"key", "request"}`` line as a Bedrock record; ValueError for what cannot map."""
     key, request = line_parts(line)
+    check_metadata_carried(line, PROVIDER)
     if "content" in request and "contents" not in request:
         raise ValueError(EMBEDDINGS_UNSUPPORTED)
     params = anthropic.from_gemini(line, model=model, max_tokens=max_tokens)["params"]

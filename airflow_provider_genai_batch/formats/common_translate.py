@@ -23,6 +23,7 @@ from airflow_provider_genai_batch.formats.translate import (
     CallIds,
     Declaration,
     Part,
+    check_metadata_carried,
     check_model,
     function_declarations,
 )
@@ -126,6 +127,7 @@ def _declining(translate: Callable[..., dict[str, Any]], *args: Any) -> Translat
 
 
 def _openai_line(line: Mapping[str, Any], model: str, readers: _Readers) -> dict[str, Any]:
+    check_metadata_carried(line, openai.PROVIDER)
     request = _translated(line["request"])
     check_model(request, model, openai.PROVIDER)
     messages = _openai_messages(request)
@@ -155,6 +157,7 @@ def _openai_messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _anthropic_line(line: Mapping[str, Any], model: str, max_tokens: int, readers: _Readers) -> dict[str, Any]:
+    check_metadata_carried(line, anthropic.PROVIDER)
     params = _anthropic_params(line["request"], model, max_tokens, readers)
     return {"custom_id": portable_id(line["key"]), "params": params}
 
@@ -193,6 +196,7 @@ def _anthropic_messages(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _bedrock_line(
     line: Mapping[str, Any], model: str, max_tokens: int, invocation: bedrock.InvocationType, readers: _Readers
 ) -> dict[str, Any]:
+    check_metadata_carried(line, bedrock.PROVIDER)
     params = _anthropic_params(line["request"], model, max_tokens, readers)
     return bedrock.record(line["key"], params, model=model, invocation_type=invocation)
 

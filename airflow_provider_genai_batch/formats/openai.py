@@ -27,6 +27,7 @@ from airflow_provider_genai_batch.formats.translate import (
     check_fields,
     check_image,
     check_kind,
+    check_metadata_carried,
     check_model,
     check_name,
     check_object_schema,
@@ -133,6 +134,7 @@ MAX_LABELS = MAX_METADATA_PAIRS - len(RESERVED_METADATA_KEYS)
 def from_gemini(line: Mapping[str, Any], *, model: str, embeddings: bool) -> dict[str, Any]:
     """One canonical ``{"key", "request"}`` line as an OpenAI batch input line; ValueError for what cannot map."""
     key, request = line_parts(line)
+    check_metadata_carried(line, PROVIDER)
     check_kind(request, embeddings=embeddings)
     check_model(request, model, PROVIDER)
     if embeddings:

@@ -538,6 +538,16 @@ def line_parts(line: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return key, fields(line.get("request"), "request")
 
 
+def check_metadata_carried(line: Mapping[str, Any], provider: str) -> None:
+    """A line's ``metadata`` other than its ``key`` goes nowhere in ``provider``'s request (Gemini and Vertex echo it
+    with the result; the translated targets have no such field): refused naming it, never dropped."""
+    metadata = line.get("metadata")
+    if isinstance(metadata, Mapping) and metadata.keys() - {"key"}:
+        name = min(metadata.keys() - {"key"})
+        why = "only Gemini and Vertex AI carry a line's metadata besides its key (they echo it with the result)"
+        raise unsupported(f"metadata.{name}", provider, why)
+
+
 def check_kind(request: Mapping[str, Any], *, embeddings: bool) -> None:
     """An embeddings batch takes EmbedContentRequests (``content``), a generation batch ``contents``."""
     if embeddings and "contents" in request:

@@ -21,6 +21,7 @@ from airflow_provider_genai_batch import filesystems, inputs
 from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.filesystems import FILESYSTEM_EXTRAS, filesystem_registered
 from airflow_provider_genai_batch.formats.anthropic import AnthropicDialect
+from airflow_provider_genai_batch.formats.bedrock import BedrockDialect
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderLimits
 from airflow_provider_genai_batch.formats.gemini import GeminiDialect
@@ -31,6 +32,7 @@ from airflow_provider_genai_batch.inputs import JsonlSpool, PreparedInput, prepa
 
 OPENAI_MODEL = "gpt-4o-mini"
 ANTHROPIC_MODEL = "claude-sonnet-4-5"
+BEDROCK_MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 
 
 @pytest.fixture(autouse=True)
@@ -330,6 +332,35 @@ def test_a_gemini_only_tool_on_line_2_fails_naming_the_line_and_the_field(reques
     assert "googleSearch" in info.value.reason
     assert dialect.provider in info.value.reason
     assert f"{source}, line 2: " in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "model"),
+    [
+        (OpenAIDialect(), OPENAI_MODEL),
+        (AnthropicDialect(), ANTHROPIC_MODEL),
+        (BedrockDialect(), BEDROCK_MODEL),
+        (BedrockDialect(invocation_type="Converse"), BEDROCK_MODEL),
+    ],
+)
+def test_metadata_besides_the_key_is_refused_for_a_translated_target_naming_it_not_dropped(
+    dialect, model, tmp_path, spool_dir
+):
+    lines = [gemini_line("a"), {**gemini_line("b"), "metadata": {"key": "b", "batch": "nightly"}}]
+    source = write_jsonl(tmp_path / "in.jsonl", lines)
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(str(source), dialect, model=model, embeddings=False)
+    assert str(info.value) == (
+        f"{source}, line 2: metadata.batch cannot be sent to {dialect.provider}: only Gemini and Vertex AI carry a "
+        "line's metadata besides its key (they echo it with the result)"
+    )
+
+
+def test_metadata_holding_only_the_key_is_the_key_for_a_translated_target(openai_dialect, tmp_path, prepared_inputs):
+    source = write_jsonl(tmp_path / "in.jsonl", [{**gemini_line("a"), "metadata": {"key": "a"}}])
+    prepared = prepare_input(str(source), openai_dialect, model=OPENAI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    assert [line["custom_id"] for line in read_jsonl(prepared.upload_source)] == ["a"]
 
 
 # --- the input fingerprint -------------------------------------------------------------------------------
