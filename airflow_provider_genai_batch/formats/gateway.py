@@ -18,6 +18,7 @@ from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIErro
 from airflow_provider_genai_batch.formats import anthropic, bedrock, gemini, openai
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderCapabilities, ProviderLimits
+from airflow_provider_genai_batch.formats.gemini_line import check_function_turns
 from airflow_provider_genai_batch.formats.keys import portable_id
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.formats.translate import check_model, standard_base64
@@ -385,8 +386,11 @@ class GatewayInlineDialect:
         return None
 
     def _check_target_accepts(self, line: Mapping[str, Any], model: str) -> None:
-        """What the gateway translates must still be a request the target takes (ranges, image types, JSON mode)."""
-        if self.target == openai.PROVIDER:
+        """What the gateway translates must still be a request the target takes (ranges, image types, JSON mode), and
+        what it passes on to Gemini a conversation the Gemini API takes."""
+        if self.target == gemini.PROVIDER:
+            check_function_turns(line["request"])
+        elif self.target == openai.PROVIDER:
             openai.from_gemini(line, model=model, embeddings=False)
         elif self.target == anthropic.PROVIDER:
             anthropic.AnthropicDialect(default_max_tokens=self.default_max_tokens).to_native(

@@ -7,7 +7,7 @@ reject hours into a batch is reported now, naming the JSON path.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_genai_batch.formats.gemini_schema import (
@@ -54,3 +54,67 @@ def check_metadata(metadata: Any, key: Any) -> None:
         raise ValueError(
             f"metadata.key {metadata['key']!r} differs from the line's key {key!r}: the result is joined on one key"
         )
+
+
+def check_function_turns(request: Mapping[str, Any]) -> None:
+    """Raise ValueError where a conversation breaks the Gemini API's rules for function calling, which it answers
+    with a 400 for the request (its schema does not state them): a turn with function calls follows a user turn,
+    and the turn after it answers each call with one functionResponse part; function responses come only there.
+
+    ``request`` has passed :func:`check_line`, so its contents and parts are objects (in either spelling). A turn of
+    text parts only, nearly every turn, costs a look at each part.
+    """
+    contents = request.get("contents") or ()
+    calls_before = 0
+    before: Mapping[str, Any] | None = None
+    for content in contents:
+        calls = responses = 0
+        for part in content.get("parts") or ():
+            if "text" in part and len(part) == 1:
+                continue
+            calls += part.get("functionCall", part.get("function_call")) is not None
+            responses += part.get("functionResponse", part.get("function_response")) is not None
+        if calls_before or responses or calls:
+            _check_function_turn(contents, content, calls, responses, calls_before, before)
+        calls_before = calls
+        before = content
+
+
+def _check_function_turn(
+    contents: Sequence[Any],
+    turn: Mapping[str, Any],
+    calls: int,
+    responses: int,
+    calls_before: int,
+    turn_before: Mapping[str, Any] | None,
+) -> None:
+    """The rules of :func:`check_function_turns` for ``turn``, one of ``contents``, given the turn before it (None:
+    none). The loop over the turns keeps no index: a turn that breaks a rule finds its own."""
+    if calls_before and responses != calls_before:
+        index = _index(contents, turn)
+        raise ValueError(
+            f"request.contents[{index}] has {responses} functionResponse parts for the {calls_before} functionCall "
+            f"parts of request.contents[{index - 1}]: Gemini needs the turn after function calls to answer each with "
+            "one functionResponse part"
+        )
+    if responses and not calls_before:
+        index = _index(contents, turn)
+        where = (
+            "is the first turn" if index == 0 else f"follows request.contents[{index - 1}], which has no functionCall"
+        )
+        raise ValueError(
+            f"request.contents[{index}] has functionResponse parts but {where}: Gemini takes function responses only "
+            "in the turn right after the function calls"
+        )
+    if calls and (turn_before is None or (turn_before.get("role") or "user") != "user"):
+        index = _index(contents, turn)
+        where = "is the first turn" if index == 0 else f"follows a model turn (request.contents[{index - 1}])"
+        raise ValueError(
+            f"request.contents[{index}] has functionCall parts but {where}: Gemini takes a function call turn only "
+            "right after a user turn or a function response turn"
+        )
+
+
+def _index(contents: Sequence[Any], turn: Mapping[str, Any]) -> int:
+    """Where ``turn`` is in ``contents`` (by identity: two turns may be equal)."""
+    return next(index for index, content in enumerate(contents) if content is turn)

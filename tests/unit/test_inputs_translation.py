@@ -363,6 +363,15 @@ def test_metadata_holding_only_the_key_is_the_key_for_a_translated_target(openai
     assert [line["custom_id"] for line in read_jsonl(prepared.upload_source)] == ["a"]
 
 
+def test_a_gemini_line_breaking_the_apis_function_calling_turns_is_refused_naming_the_line(gemini_dialect, tmp_path):
+    call = {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]}
+    source = write_jsonl(tmp_path / "in.jsonl", [gemini_line("a"), gemini_line("b", contents=[call])])
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(str(source), gemini_dialect, model="gemini-2.5-flash", embeddings=False)
+    assert info.value.line == 2
+    assert info.value.reason.startswith("request.contents[0] has functionCall parts but is the first turn")
+
+
 # --- the input fingerprint -------------------------------------------------------------------------------
 
 

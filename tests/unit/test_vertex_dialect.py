@@ -71,6 +71,17 @@ def test_a_cloud_storage_file_part_is_accepted() -> None:
     assert DIALECT.check_native(line, model="gemini-2.5-flash") is None
 
 
+def test_a_turn_answering_fewer_calls_than_the_turn_before_made_is_refused_as_on_the_gemini_api() -> None:
+    call, answer = {"functionCall": {"name": "f", "args": {}}}, {"functionResponse": {"name": "f", "response": {}}}
+    contents = [
+        {"role": "user", "parts": [{"text": "x"}]},
+        {"role": "model", "parts": [call, call]},
+        {"role": "user", "parts": [answer]},
+    ]
+    with pytest.raises(ValueError, match=r"request\.contents\[2\] has 1 functionResponse parts for the 2 functionCall"):
+        DIALECT.check_native({"key": "q", "request": {"contents": contents}}, model="gemini-2.5-flash")
+
+
 @pytest.mark.parametrize("uri", ["files/abc-123", "https://generativelanguage.googleapis.com/v1beta/files/abc"])
 def test_a_gemini_api_file_part_is_refused_naming_its_path(uri: str) -> None:
     part = {"fileData": {"fileUri": uri, "mimeType": "image/png"}}

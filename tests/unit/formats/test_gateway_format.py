@@ -151,6 +151,12 @@ def test_inline_bytes_go_to_a_gemini_target_as_written():
     assert prepared["request"] == request["request"]
 
 
+def test_a_gemini_target_refuses_function_calls_the_gemini_api_would_refuse():
+    call = {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]}
+    with pytest.raises(InputValidationError, match=r"request\.contents\[0\] has functionCall parts but is the first"):
+        prepare([line(contents=[call])], "gemini")
+
+
 def test_a_gemini_target_keeps_safety_settings_and_any_part():
     request = line(
         contents=[

@@ -283,6 +283,75 @@ def test_inline_request_carries_the_key_in_metadata():
     assert inline_request(line) == {"request": {"contents": USER_HI}, "metadata": {"source": "crm", "key": "k1"}}
 
 
+# --- function calling turns, as the API takes them -------------------------------------------------------
+
+CALL = {"functionCall": {"name": "lookup", "args": {"q": "a"}}}
+ANSWER = {"functionResponse": {"name": "lookup", "response": {"r": 1}}}
+
+
+def turns(*roles_and_parts: tuple[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """A canonical line whose contents are the given turns."""
+    contents = [{"role": role, "parts": parts} for role, parts in roles_and_parts]
+    return {"key": "k", "request": {"contents": contents}}
+
+
+def function_turns_refusal(line: dict[str, Any]) -> str:
+    with pytest.raises(ValueError) as raised:
+        GeminiDialect().check_native(line, model="gemini-2.5-flash")
+    return str(raised.value)
+
+
+def test_calls_answered_one_for_one_in_the_next_turn_pass():
+    line = turns(
+        ("user", [{"text": "Look a and b up."}]),
+        ("model", [{"text": "Looking."}, CALL, CALL]),
+        ("user", [ANSWER, ANSWER]),
+        ("model", [CALL]),
+        ("user", [{"function_response": ANSWER["functionResponse"]}]),
+        ("model", [{"text": "Done."}]),
+    )
+    assert GeminiDialect().check_native(line, model="gemini-2.5-flash") is None
+
+
+def test_a_turn_answering_fewer_calls_than_the_turn_before_made_is_refused():
+    line = turns(("user", [{"text": "Look a and b up."}]), ("model", [CALL, CALL]), ("user", [ANSWER]))
+    assert function_turns_refusal(line) == (
+        "request.contents[2] has 1 functionResponse parts for the 2 functionCall parts of request.contents[1]: Gemini "
+        "needs the turn after function calls to answer each with one functionResponse part"
+    )
+
+
+def test_function_responses_after_a_turn_without_calls_are_refused():
+    line = turns(("user", [{"text": "Look a up."}]), ("user", [ANSWER]))
+    assert function_turns_refusal(line) == (
+        "request.contents[1] has functionResponse parts but follows request.contents[0], which has no functionCall: "
+        "Gemini takes function responses only in the turn right after the function calls"
+    )
+
+
+def test_a_conversation_starting_with_function_calls_is_refused():
+    line = turns(("model", [CALL]), ("user", [ANSWER]))
+    assert function_turns_refusal(line) == (
+        "request.contents[0] has functionCall parts but is the first turn: Gemini takes a function call turn only "
+        "right after a user turn or a function response turn"
+    )
+
+
+def test_function_calls_right_after_a_model_turn_are_refused():
+    line = turns(
+        ("user", [{"text": "Look a up."}]), ("model", [{"text": "Sure."}]), ("model", [CALL]), ("user", [ANSWER])
+    )
+    assert function_turns_refusal(line) == (
+        "request.contents[2] has functionCall parts but follows a model turn (request.contents[1]): Gemini takes a "
+        "function call turn only right after a user turn or a function response turn"
+    )
+
+
+def test_a_conversation_without_function_calls_passes_whatever_its_roles():
+    line = turns(("model", [{"text": "Hello."}]), ("model", [{"text": "Hi?"}]), ("user", [{"text": "hi"}]))
+    assert GeminiDialect().check_native(line, model="gemini-2.5-flash") is None
+
+
 # --- inline items: every field carried, or refused naming it ------------------------------------------
 
 
