@@ -302,7 +302,7 @@ def _check_generation(gen: Mapping[str, Any], target: str) -> None:
                 f"request.generationConfig.{schema}", target, "a schema needs responseMimeType application/json"
             )
     modalities = gen.get("responseModalities")
-    if modalities is not None and [str(m).upper() for m in modalities] != ["TEXT"]:
+    if modalities and [str(m).upper() for m in modalities] != ["TEXT"]:  # an empty list is unset: text
         raise _untranslatable(
             "request.generationConfig.responseModalities", target, f"it answers in text only, not {modalities!r}"
         )

@@ -151,6 +151,12 @@ def test_inline_bytes_go_to_a_gemini_target_as_written():
     assert prepared["request"] == request["request"]
 
 
+@pytest.mark.parametrize("target", ["openai", "anthropic"])
+def test_an_empty_response_modalities_list_is_text_for_a_translated_target(target):
+    [prepared] = sent(prepare([line(generationConfig={"responseModalities": []})], target))
+    assert prepared["request"]["generationConfig"]["responseModalities"] == []
+
+
 def test_a_gemini_target_refuses_function_calls_the_gemini_api_would_refuse():
     call = {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]}
     with pytest.raises(InputValidationError, match=r"request\.contents\[0\] has functionCall parts but is the first"):
