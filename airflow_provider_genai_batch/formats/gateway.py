@@ -18,7 +18,7 @@ from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIErro
 from airflow_provider_genai_batch.formats import anthropic, bedrock, gemini, openai
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderCapabilities, ProviderLimits
-from airflow_provider_genai_batch.formats.gemini_line import check_function_turns
+from airflow_provider_genai_batch.formats.gemini_line import check_api_rules
 from airflow_provider_genai_batch.formats.keys import portable_id
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.formats.translate import check_model, standard_base64
@@ -389,7 +389,7 @@ class GatewayInlineDialect:
         """What the gateway translates must still be a request the target takes (ranges, image types, JSON mode), and
         what it passes on to Gemini a conversation the Gemini API takes."""
         if self.target == gemini.PROVIDER:
-            check_function_turns(line["request"])
+            check_api_rules(line["request"])
         elif self.target == openai.PROVIDER:
             openai.from_gemini(line, model=model, embeddings=False)
         elif self.target == anthropic.PROVIDER:

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
-from airflow_provider_genai_batch.formats.gemini_line import check_function_turns, check_metadata
+from airflow_provider_genai_batch.formats.gemini_line import check_api_rules, check_metadata
 from airflow_provider_genai_batch.formats.gemini_schema import FieldSpec, enum_names, message_fields
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
@@ -513,7 +513,7 @@ class GeminiDialect:
         return dict(line)
 
     def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
-        check_function_turns(line["request"])
+        check_api_rules(line["request"])
         return None
 
     def passes_through(self, *, model: str, embeddings: bool) -> bool:

@@ -56,6 +56,23 @@ def check_metadata(metadata: Any, key: Any) -> None:
         )
 
 
+def check_api_rules(request: Mapping[str, Any]) -> None:
+    """Raise ValueError for what the Gemini API (and Vertex AI) answers with a 400 for a generation request although
+    its schema allows it: function calling out of turn (:func:`check_function_turns`), and a thinking budget and a
+    thinking level set together. ``request`` has passed :func:`check_line`."""
+    check_function_turns(request)
+    config = request.get("generationConfig", request.get("generation_config"))
+    thinking = config.get("thinkingConfig", config.get("thinking_config")) if config else None
+    if thinking:
+        budget = thinking.get("thinkingBudget", thinking.get("thinking_budget"))
+        level = thinking.get("thinkingLevel", thinking.get("thinking_level"))
+        if budget is not None and level not in (None, "THINKING_LEVEL_UNSPECIFIED", 0):
+            raise ValueError(
+                "request.generationConfig.thinkingConfig sets both thinkingBudget and thinkingLevel: the Gemini API "
+                "takes only one of them"
+            )
+
+
 def check_function_turns(request: Mapping[str, Any]) -> None:
     """Raise ValueError where a conversation breaks the Gemini API's rules for function calling, which it answers
     with a 400 for the request (its schema does not state them): a turn with function calls follows a user turn,

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from airflow_provider_genai_batch.formats import gemini
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
-from airflow_provider_genai_batch.formats.gemini_line import check_function_turns
+from airflow_provider_genai_batch.formats.gemini_line import check_api_rules
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.translate import check_fields, fields, line_parts, read_parts, unsupported
@@ -384,7 +384,7 @@ class VertexDialect:
     def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
         if "contents" in (line.get("request") or {}):
             check_generation_line(line)
-            check_function_turns(line["request"])
+            check_api_rules(line["request"])
         return None
 
     def provider_key(self, key: str) -> str:

@@ -352,6 +352,28 @@ def test_a_conversation_without_function_calls_passes_whatever_its_roles():
     assert GeminiDialect().check_native(line, model="gemini-2.5-flash") is None
 
 
+def thinking(**config: Any) -> dict[str, Any]:
+    """A canonical line whose generationConfig has the given thinkingConfig."""
+    return {"key": "k", "request": {"contents": USER_HI, "generationConfig": {"thinkingConfig": config}}}
+
+
+def test_a_thinking_budget_and_a_thinking_level_together_are_refused_as_the_api_refuses_them():
+    with pytest.raises(ValueError) as raised:
+        GeminiDialect().check_native(thinking(thinkingBudget=0, thinkingLevel="LOW"), model="gemini-3-flash")
+    assert str(raised.value) == (
+        "request.generationConfig.thinkingConfig sets both thinkingBudget and thinkingLevel: the Gemini API takes "
+        "only one of them"
+    )
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"thinkingBudget": 1024}, {"thinkingLevel": "HIGH"}, {"thinking_budget": 0, "thinking_level": None}],
+)
+def test_a_thinking_budget_or_a_thinking_level_alone_passes(config):
+    assert GeminiDialect().check_native(thinking(**config), model="gemini-3-flash") is None
+
+
 # --- inline items: every field carried, or refused naming it ------------------------------------------
 
 
