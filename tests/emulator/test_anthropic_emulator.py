@@ -190,6 +190,12 @@ def test_create_rejects_bad_bodies(http: httpx.Client, body: dict[str, Any], fra
     assert fragment in error_of(response, 400, "invalid_request_error")
 
 
+def test_a_custom_id_ending_in_a_line_break_does_not_match_the_pattern(http: httpx.Client) -> None:
+    response = http.post("/v1/messages/batches", headers=AUTH, json={"requests": [request("row-1\n", "x")]})
+    message = error_of(response, 400, "invalid_request_error")
+    assert message == "requests.0.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'"
+
+
 def test_create_rejects_malformed_json(http: httpx.Client) -> None:
     response = http.post(
         "/v1/messages/batches", headers={**AUTH, "content-type": "application/json"}, content=b'{"requests": [{'

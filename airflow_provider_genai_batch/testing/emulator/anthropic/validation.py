@@ -26,7 +26,8 @@ MAX_REQUESTS = 100_000
 MAX_BODY_BYTES = 256 * 1024 * 1024
 DEFAULT_PAGE = 20
 MAX_PAGE = 1000
-CUSTOM_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+CUSTOM_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+"""The API's `^[a-zA-Z0-9_-]{1,64}$`, matched whole: its `$` is the end of the text, not of a last line."""
 KNOWN_VERSIONS = frozenset({"2023-01-01", "2023-06-01", "2026-10-21"})
 STRICT_BATCH_VERSION = "2026-10-21"
 """From this version on, requests inside a batch may not set sampling parameters."""
@@ -183,7 +184,7 @@ def check_request(item: Any, index: int, seen: set[str]) -> dict[str, Any]:
     custom_id = item.get("custom_id")
     if custom_id is None:
         raise invalid_request(f"{path}.custom_id: Field required")
-    if not isinstance(custom_id, str) or not CUSTOM_ID_PATTERN.match(custom_id):
+    if not isinstance(custom_id, str) or not CUSTOM_ID_PATTERN.fullmatch(custom_id):
         raise invalid_request(f"{path}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'")
     if custom_id in seen:
         raise invalid_request(
