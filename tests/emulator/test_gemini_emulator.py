@@ -227,6 +227,17 @@ def test_upload_finalize_with_wrong_total_size_is_rejected_and_rolled_back(
     assert final.json()["file"]["sizeBytes"] == "10"
 
 
+def test_a_chosen_file_id_ending_in_a_line_break_is_refused(http: httpx.Client) -> None:
+    response = http.post(
+        "/upload/v1beta/files",
+        headers={**AUTH, "X-Goog-Upload-Protocol": "resumable", "X-Goog-Upload-Command": "start"},
+        json={"file": {"name": "files/my-input-1\n"}},
+    )
+    assert response.status_code == 400
+    assert error_of(response)["status"] == "INVALID_ARGUMENT"
+    assert "x-goog-upload-url" not in response.headers
+
+
 def test_upload_in_chunks_yields_file_resource_with_string_size_and_base64_sha256(
     http: httpx.Client, emulator: EmulatorServer
 ) -> None:

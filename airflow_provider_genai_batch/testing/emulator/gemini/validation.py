@@ -34,7 +34,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
-FILE_ID_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+FILE_ID_PATTERN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
+"""A file id, matched whole (a trailing newline is no more an id character than any other)."""
 BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 BASE64_URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
@@ -251,7 +252,7 @@ def parse_new_file_id(name: str | None) -> str | None:
         return None
     file_id = name.removeprefix("files/")
     check_file_id_length(file_id)
-    if not FILE_ID_PATTERN.match(file_id):
+    if not FILE_ID_PATTERN.fullmatch(file_id):
         raise invalid_argument(
             f"Invalid file name {name!r}: the id may contain only lowercase letters, digits and dashes, "
             "and may not start or end with a dash."
