@@ -481,6 +481,21 @@ def test_an_unknown_provider_and_a_missing_key_are_refused(genai, emulator):
     assert anonymous.status_code == 401
 
 
+@pytest.mark.parametrize("provider", ["OpenAI", "GEMINI"])
+def test_a_provider_name_is_taken_only_as_spelled_in_lowercase(genai, provider):
+    response = genai(provider).get("batches")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith(f"unsupported provider {provider!r}")
+
+
+def test_a_native_route_takes_its_provider_query_only_as_spelled_in_lowercase(emulator):
+    response = httpx.get(
+        f"{emulator.base_url}/v1/batches/batch_abc", params={"provider": "OpenAI"}, headers={"x-goog-api-key": API_KEY}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith("unsupported provider 'OpenAI'")
+
+
 def test_no_embeddings_batches_and_no_download_route(genai):
     client = genai("gemini")
     assert client.post("models/gemini-embedding-001:asyncBatchEmbedContent", json={}).status_code == 404

@@ -56,11 +56,10 @@ def native_target(request: Request) -> str:
 
 
 def checked_target(name: str) -> str:
-    """A target the gateway routes to, or its 400."""
-    target = name.strip().lower()
-    if target not in TARGET_NAMES:
+    """A target the gateway routes to, spelled exactly (the gateway reads the value as given), or its 400."""
+    if name not in TARGET_NAMES:
         raise gateway_error(400, f"unsupported provider {name!r}; this gateway routes to {', '.join(TARGET_NAMES)}")
-    return target
+    return name
 
 
 def page_request(request: Request) -> tuple[int, str | None]:
