@@ -597,6 +597,52 @@ def test_inline_request_with_unknown_field_is_rejected_at_creation(http: httpx.C
     assert 'Unknown name "temperature"' in error["message"]
 
 
+PAYLOAD_LIMIT = 20 * 1024 * 1024
+
+
+def inline_body_of_size(size: int) -> bytes:
+    """An inline batch create body of exactly ``size`` bytes (one request whose text pads it out)."""
+
+    def body_with(text: str) -> bytes:
+        request = {"request": generate_line("k", text)["request"], "metadata": {"key": "k"}}
+        return json.dumps({"batch": {"inputConfig": {"requests": {"requests": [request]}}}}).encode()
+
+    body = body_with("x" * (size - len(body_with(""))))
+    assert len(body) == size
+    return body
+
+
+def post_inline(http: httpx.Client, content: Any) -> httpx.Response:
+    """POST a raw inline batch create body."""
+    return http.post(
+        "/v1beta/models/gemini-2.5-flash:batchGenerateContent",
+        headers={**AUTH, "content-type": "application/json"},
+        content=content,
+    )
+
+
+def test_an_inline_batch_body_of_20_mib_is_accepted(http: httpx.Client) -> None:
+    response = post_inline(http, inline_body_of_size(PAYLOAD_LIMIT))
+    assert response.status_code == 200, response.text[:200]
+
+
+def test_an_inline_batch_body_over_20_mib_is_refused_as_googles_front_end_refuses_it(http: httpx.Client) -> None:
+    response = post_inline(http, inline_body_of_size(PAYLOAD_LIMIT + 1))
+    assert response.status_code == 400
+    assert error_of(response) == {
+        "code": 400,
+        "message": "Request payload size exceeds the limit: 20971520 bytes.",
+        "status": "INVALID_ARGUMENT",
+    }
+
+
+def test_an_inline_batch_body_over_20_mib_sent_without_a_length_is_refused(http: httpx.Client) -> None:
+    body = inline_body_of_size(PAYLOAD_LIMIT + 1)
+    response = post_inline(http, iter([body[: len(body) // 2], body[len(body) // 2 :]]))
+    assert response.status_code == 400
+    assert error_of(response)["message"] == "Request payload size exceeds the limit: 20971520 bytes."
+
+
 def test_embedding_batch_returns_unit_vectors_of_requested_size(http: httpx.Client) -> None:
     requests = [
         {"request": {"content": {"parts": [{"text": "alpha"}]}, "outputDimensionality": 4}, "metadata": {"k": 1}},

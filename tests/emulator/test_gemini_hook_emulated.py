@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_genai_batch.formats.gemini import INLINE_REQUEST_OVERHEAD, GeminiDialect
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
+from airflow_provider_genai_batch.inputs import prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import RESULTS_FILE, land_results, output_dir, write_keys
 from airflow_provider_genai_batch.models import BatchJob
+from airflow_provider_genai_batch.parts import SplitLimits
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, InlineSource
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
 
@@ -143,3 +146,33 @@ def test_inline_embedding_results_without_metadata_land_at_their_keys_by_order(
         ("doc-a", "succeeded", 8),
         ("doc-b", "succeeded", 8),
     ]
+
+
+# --- inline bodies at the 20 MiB limit -------------------------------------------------------------------------
+
+
+def test_inline_parts_cut_at_the_20_mib_limit_are_each_accepted(hook: GeminiBatchHook):
+    class FileLessGemini(GeminiDialect):
+        capabilities = GeminiDialect.capabilities.model_copy(update={"file_input": False})
+
+    budget = GeminiDialect.limits.inline_request_bytes
+    assert budget is not None
+    empty_line = len(json.dumps(inline_spec(["k0"], [""]).source.requests[0], separators=(",", ":")).encode())
+    text = "x" * (budget // 3 - empty_line - 1 - INLINE_REQUEST_OVERHEAD)
+    keys = ["k0", "k1", "k2", "k3"]
+    prepared = prepare_input(
+        list(inline_spec(keys, [text] * 4).source.requests),
+        FileLessGemini(),
+        model="gemini-2.5-flash",
+        embeddings=False,
+        split=SplitLimits(),
+    )
+    try:
+        parts = [list(part.inline or []) for part in prepared.parts]
+        assert [[line["key"] for line in part] for part in parts] == [["k0", "k1", "k2"], ["k3"]]
+        specs = [BatchSpec(model="gemini-2.5-flash", display_name="inline", source=InlineSource(p)) for p in parts]
+        names = [hook.create_batch(spec).name for spec in specs]
+    finally:
+        prepared.cleanup()
+
+    assert [hook.get_batch(name).stats.total for name in names] == [3, 1]

@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
+MAX_PAYLOAD_BYTES = 20 * 1024 * 1024
+"""The most one JSON request body may hold at Google's front end (uploaded bytes go to the upload server)."""
 FILE_ID_PATTERN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 """A file id, matched whole (a trailing newline is no more an id character than any other)."""
 BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -143,8 +145,19 @@ def not_a_json_object() -> GeminiError:
 JSON_BODY = JsonBodyErrors(unparseable=unparseable_json, not_an_object=not_a_json_object)
 
 
+def payload_too_large() -> GeminiError:
+    """Google's front end on a request body over :data:`MAX_PAYLOAD_BYTES` (an inline batch over 20 MB among them)."""
+    return invalid_argument(f"Request payload size exceeds the limit: {MAX_PAYLOAD_BYTES} bytes.")
+
+
 async def read_body(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object; an empty body counts as {}."""
+    """The request body as a JSON object; an empty body counts as {}; one over :data:`MAX_PAYLOAD_BYTES` is refused
+    (before it is read when its declared length says so)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_PAYLOAD_BYTES:
+        raise payload_too_large()
+    if len(await request.body()) > MAX_PAYLOAD_BYTES:
+        raise payload_too_large()
     return await read_json_object(request, JSON_BODY)
 
 
