@@ -395,6 +395,11 @@ def test_a_name_filter_that_is_not_a_job_name_is_refused(http, name):
     assert_aws_error(response, 400, "ValidationException", "at 'nameContains'")
 
 
+def test_an_empty_next_token_is_refused_as_shorter_than_one_character(http):
+    response = http.get("/model-invocation-jobs", params={"nextToken": ""})
+    assert_aws_error(response, 400, "ValidationException", "Value '' at 'nextToken' failed to satisfy constraint")
+
+
 def test_the_control_plane_lists_bedrock_jobs_in_bedrock_status_names(
     http, bedrock_emulator, input_uri, bedrock_bucket
 ):

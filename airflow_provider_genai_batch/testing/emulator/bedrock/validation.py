@@ -77,6 +77,7 @@ VPC_ID = re.compile(r"[-0-9a-zA-Z]+")
 TAG_TEXT = re.compile(r"[a-zA-Z0-9\s._:/=+@-]*")
 TOKEN = re.compile(r"[a-zA-Z0-9]{1,256}(-*[a-zA-Z0-9]){0,256}")
 S3_URI = re.compile(r"s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?")
+PAGINATION_TOKEN = re.compile(r"\S*")
 JOB_IDENTIFIER = re.compile(
     r"((arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:[0-9]{12}:model-invocation-job/)?[a-z0-9]{12})"
 )
@@ -298,6 +299,9 @@ def parse_list_query(query: Mapping[str, str]) -> ListQuery:
     name_contains = query.get("nameContains")
     if name_contains is not None:
         check_string(name_contains, "nameContains", JOB_NAME, 63)
+    next_token = query.get("nextToken")
+    if next_token is not None:
+        check_string(next_token, "nextToken", PAGINATION_TOKEN, 2048)
     return ListQuery(
         max_results=max_results,
         ascending=order == "Ascending",
@@ -305,7 +309,7 @@ def parse_list_query(query: Mapping[str, str]) -> ListQuery:
         submitted_after=parse_time_filter(query.get("submitTimeAfter"), "submitTimeAfter"),
         submitted_before=parse_time_filter(query.get("submitTimeBefore"), "submitTimeBefore"),
         name_contains=name_contains,
-        next_token=query.get("nextToken"),
+        next_token=next_token,
     )
 
 
