@@ -354,6 +354,42 @@ def test_params_fields_the_messages_api_does_not_take_end_the_request_errored(ht
     assert rows["ok"]["type"] == "succeeded"
 
 
+WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}}
+
+
+def test_a_custom_tool_whose_name_is_not_1_to_128_of_the_tool_name_characters_ends_errored(http: httpx.Client) -> None:
+    rows = ended_results(
+        http,
+        [
+            request("dotted", "x", tools=[{"name": "weather.lookup", "input_schema": WEATHER_SCHEMA}]),
+            request("long", "x", tools=[{"name": "w" * 129, "input_schema": WEATHER_SCHEMA}]),
+            request("ok", "x", tools=[{"name": "w" * 128, "input_schema": WEATHER_SCHEMA, "type": "custom"}]),
+        ],
+    )
+    pattern = "tools.0.custom.name: String should match pattern '^[a-zA-Z0-9_-]{1,128}$'"
+    assert error_message(rows["dotted"]) == pattern
+    assert error_message(rows["long"]) == pattern
+    assert rows["ok"]["type"] == "succeeded"
+
+
+def test_a_custom_tool_needs_an_object_input_schema(http: httpx.Client) -> None:
+    rows = ended_results(
+        http,
+        [
+            request("none", "x", tools=[{"name": "weather"}]),
+            request("array", "x", tools=[{"name": "weather", "input_schema": {"type": "array"}}]),
+        ],
+    )
+    assert error_message(rows["none"]) == "tools.0.custom.input_schema: Field required"
+    assert error_message(rows["array"]) == "tools.0.custom.input_schema.type: Input should be 'object'"
+
+
+def test_a_server_tool_is_taken_by_its_versioned_type(http: httpx.Client) -> None:
+    tool = {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}
+    rows = ended_results(http, [request("search", "x", tools=[tool])])
+    assert rows["search"]["type"] == "succeeded"
+
+
 @pytest.mark.parametrize(
     ("message", "expected"),
     [

@@ -56,6 +56,8 @@ PARAMS_FIELDS = frozenset(
 )
 """The body fields of a Messages request (as the SDK sends them), plus a batch request's `user_profile_id`."""
 MESSAGE_FIELDS = frozenset({"role", "content"})
+TOOL_NAME_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,128}")
+"""A custom tool's name: the API's `^[a-zA-Z0-9_-]{1,128}$`, matched whole."""
 MAX_MESSAGES = 100_000
 """The Messages API takes at most this many messages in one request."""
 
@@ -236,6 +238,32 @@ def params_problem(params: dict[str, Any], version: str) -> str | None:
             return problem
     if params.get("stream"):
         return "stream: Streaming is not supported in Message Batches"
+    return tools_problem(params.get("tools"))
+
+
+def tools_problem(tools: Any) -> str | None:
+    """Why `tools` would be rejected, or None: a custom tool (no `type`, or `custom`) needs a name of 1-128 of
+    `[a-zA-Z0-9_-]` and an `input_schema` of type `object`; the server tools (a versioned `type`) are not checked."""
+    if tools is None:
+        return None
+    if not isinstance(tools, list):
+        return "tools: Input should be a valid list"
+    for index, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            return f"tools.{index}: Input should be a valid dictionary"
+        if tool.get("type") not in (None, "custom"):
+            continue
+        path = f"tools.{index}.custom"
+        name = tool.get("name")
+        if name is None:
+            return f"{path}.name: Field required"
+        if not isinstance(name, str) or not TOOL_NAME_PATTERN.fullmatch(name):
+            return f"{path}.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'"
+        schema = tool.get("input_schema")
+        if schema is None:
+            return f"{path}.input_schema: Field required"
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            return f"{path}.input_schema.type: Input should be 'object'"
     return None
 
 
