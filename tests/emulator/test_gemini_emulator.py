@@ -351,6 +351,24 @@ def test_file_list_pages_end_without_token_and_never_empty(http: httpx.Client) -
     assert seen == list(reversed(names))
 
 
+@pytest.mark.parametrize("path", ["/v1beta/files", "/v1beta/batches", "/v1beta/files/abc", "/v1beta/batches/abc"])
+def test_a_query_parameter_the_method_does_not_define_is_refused(http: httpx.Client, path: str) -> None:
+    response = http.get(path, params={"pagesize": "5"}, headers=AUTH)
+    assert response.status_code == 400
+    assert error_of(response) == {
+        "code": 400,
+        "message": 'Invalid JSON payload received. Unknown name "pagesize": Cannot bind query parameter. '
+        "Field 'pagesize' could not be found in request message.",
+        "status": "INVALID_ARGUMENT",
+    }
+
+
+def test_list_fields_bind_under_either_spelling_beside_the_system_parameters(http: httpx.Client) -> None:
+    for params in ({"page_size": "5", "prettyPrint": "false"}, {"pageSize": "5", "page_token": ""}):
+        assert http.get("/v1beta/files", params=params, headers=AUTH).status_code == 200
+    assert http.get("/v1beta/batches", params={"filter": "", "pageSize": "5"}, headers=AUTH).status_code == 200
+
+
 def test_delete_file_returns_empty_object_and_file_is_gone(http: httpx.Client) -> None:
     name = upload(http, b"a\n")["name"]
     response = http.delete(f"/v1beta/{name}", headers=AUTH)

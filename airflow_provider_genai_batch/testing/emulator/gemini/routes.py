@@ -13,8 +13,11 @@ from airflow_provider_genai_batch.testing.emulator.gemini.results import materia
 from airflow_provider_genai_batch.testing.emulator.gemini.uploads import receive_chunk, start_upload
 from airflow_provider_genai_batch.testing.emulator.gemini.validation import (
     DELETE_FILE_ID_TOO_LONG_MESSAGE,
+    LIST_BATCHES_PARAMETERS,
+    LIST_FILES_PARAMETERS,
     check_file_id_length,
     check_input_file_name,
+    check_query,
     page_token_checked,
     parse_batch_create,
     parse_inline_requests,
@@ -151,6 +154,7 @@ async def upload_endpoint(request: Request, version: str, state: StateDep) -> Re
 @router.get("/{version:google_api_version}/files", dependencies=authenticated)
 async def list_files(request: Request, version: str, state: StateDep) -> dict[str, Any]:
     """List files, newest first, one page at a time."""
+    check_query(request, LIST_FILES_PARAMETERS)
     page = paginate(state.store.list_files(PROVIDER), parse_page_size(request), page_token_checked(request))
     base = str(request.base_url)
     return render_page("files", [render_file(f, base, version) for f in page.items], page.next_token)
@@ -159,6 +163,7 @@ async def list_files(request: Request, version: str, state: StateDep) -> dict[st
 @router.get("/{version:google_api_version}/files/{file_ref}", dependencies=authenticated)
 async def get_file(request: Request, version: str, file_ref: str, state: StateDep) -> Response:
     """Get a file's metadata, or (`<id>:download?alt=media`) stream its bytes."""
+    check_query(request)
     file_id, action = split_action(file_ref)
     if action == "download":
         return download_response(request, lookup_file(state.store, file_id))
@@ -171,6 +176,7 @@ async def get_file(request: Request, version: str, file_ref: str, state: StateDe
 @router.get("/download/{version:google_api_version}/files/{file_ref}", dependencies=authenticated)
 async def download_file(request: Request, file_ref: str, state: StateDep) -> Response:
     """The documented download URL: `/download/{ver}/files/<id>:download?alt=media`."""
+    check_query(request)
     file_id, action = split_action(file_ref)
     if action != "download":
         raise not_found()
@@ -178,8 +184,9 @@ async def download_file(request: Request, file_ref: str, state: StateDep) -> Res
 
 
 @router.delete("/{version:google_api_version}/files/{file_ref}", dependencies=authenticated)
-async def delete_file(file_ref: str, state: StateDep) -> dict[str, Any]:
+async def delete_file(request: Request, file_ref: str, state: StateDep) -> dict[str, Any]:
     """Delete a file; ids over 40 characters (result files among them) fail, as only deletion checks them."""
+    check_query(request)
     file_id, action = split_action(file_ref)
     if action is not None:
         raise not_found()
@@ -192,18 +199,21 @@ async def delete_file(file_ref: str, state: StateDep) -> dict[str, Any]:
 @router.post("/{version:google_api_version}/models/{model_action}", dependencies=authenticated)
 async def create_model_batch(request: Request, model_action: str, state: StateDep) -> dict[str, Any]:
     """`models/<m>:batchGenerateContent` and `models/<m>:asyncBatchEmbedContent`."""
+    check_query(request)
     return await create_for_action(request, "models", model_action, state)
 
 
 @router.post("/{version:google_api_version}/tunedModels/{model_action}", dependencies=authenticated)
 async def create_tuned_model_batch(request: Request, model_action: str, state: StateDep) -> dict[str, Any]:
     """The same batch methods on a tuned model."""
+    check_query(request)
     return await create_for_action(request, "tunedModels", model_action, state)
 
 
 @router.get("/{version:google_api_version}/batches", dependencies=authenticated)
 async def list_batches(request: Request, state: StateDep) -> dict[str, Any]:
     """List batches newest first; entries leave out outputs (get a batch to see them)."""
+    check_query(request, LIST_BATCHES_PARAMETERS)
     page = paginate(state.store.list_jobs(PROVIDER), parse_page_size(request), page_token_checked(request))
     operations = []
     for job in page.items:
@@ -213,8 +223,9 @@ async def list_batches(request: Request, state: StateDep) -> dict[str, Any]:
 
 
 @router.get("/{version:google_api_version}/batches/{batch_ref}", dependencies=authenticated)
-async def get_batch(batch_ref: str, state: StateDep) -> dict[str, Any]:
+async def get_batch(request: Request, batch_ref: str, state: StateDep) -> dict[str, Any]:
     """Get a batch as an Operation; its state advances with time."""
+    check_query(request)
     batch_id, action = split_action(batch_ref)
     if action is not None:
         raise not_found()
@@ -224,8 +235,9 @@ async def get_batch(batch_ref: str, state: StateDep) -> dict[str, Any]:
 
 
 @router.post("/{version:google_api_version}/batches/{batch_ref}", dependencies=authenticated)
-async def cancel_batch(batch_ref: str, state: StateDep) -> dict[str, Any]:
+async def cancel_batch(request: Request, batch_ref: str, state: StateDep) -> dict[str, Any]:
     """`batches/<id>:cancel`: pending or running → CANCELLED; an ended batch → FAILED_PRECONDITION."""
+    check_query(request)
     batch_id, action = split_action(batch_ref)
     if action != "cancel":
         raise not_found()
@@ -237,8 +249,9 @@ async def cancel_batch(batch_ref: str, state: StateDep) -> dict[str, Any]:
 
 
 @router.delete("/{version:google_api_version}/batches/{batch_ref}", dependencies=authenticated)
-async def delete_batch(batch_ref: str, state: StateDep) -> dict[str, Any]:
+async def delete_batch(request: Request, batch_ref: str, state: StateDep) -> dict[str, Any]:
     """Delete a batch without cancelling it first, as the real API does."""
+    check_query(request)
     batch_id, action = split_action(batch_ref)
     if action is not None:
         raise not_found()

@@ -217,6 +217,27 @@ async def require_api_key(request: Request, state: StateDep) -> None:
         )
 
 
+# Query parameters
+
+SYSTEM_PARAMETERS = frozenset(
+    {"key", "alt", "$alt", "prettyPrint", "fields", "quotaUser", "userIp", "callback", "access_token", "$.xgafv"}
+)
+"""Query parameters every Google REST method takes besides its own (`fields` is accepted but not applied)."""
+LIST_FILES_PARAMETERS = frozenset({"pageSize", "pageToken"})
+LIST_BATCHES_PARAMETERS = frozenset({"pageSize", "pageToken", "filter", "returnPartialSuccess"})
+
+
+def check_query(request: Request, method_fields: frozenset[str] = frozenset()) -> None:
+    """Refuse a query parameter that is neither a system parameter nor a field of the method's request (under
+    either spelling), as Google's front end refuses it."""
+    for name in request.query_params:
+        if name not in SYSTEM_PARAMETERS and name not in method_fields and camel_case(name) not in method_fields:
+            raise invalid_argument(
+                f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query parameter. '
+                f"Field '{name}' could not be found in request message."
+            )
+
+
 # Paging
 
 PAGE_SIZE = IntParam(
