@@ -238,6 +238,23 @@ def test_a_chosen_file_id_ending_in_a_line_break_is_refused(http: httpx.Client) 
     assert "x-goog-upload-url" not in response.headers
 
 
+def start_named(http: httpx.Client, display_name: str) -> httpx.Response:
+    """Open an upload session for a file of this display name."""
+    return http.post(
+        "/upload/v1beta/files",
+        headers={**AUTH, "X-Goog-Upload-Protocol": "resumable", "X-Goog-Upload-Command": "start"},
+        json={"file": {"display_name": display_name}},
+    )
+
+
+def test_a_file_display_name_of_512_characters_is_taken_and_one_of_513_refused(http: httpx.Client) -> None:
+    assert start_named(http, "é" * 512).status_code == 200
+    response = start_named(http, "é" * 513)
+    assert response.status_code == 400
+    assert error_of(response)["status"] == "INVALID_ARGUMENT"
+    assert "no more than 512 characters" in error_of(response)["message"]
+
+
 def test_upload_in_chunks_yields_file_resource_with_string_size_and_base64_sha256(
     http: httpx.Client, emulator: EmulatorServer
 ) -> None:

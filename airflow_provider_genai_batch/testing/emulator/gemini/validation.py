@@ -36,6 +36,8 @@ DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 MAX_PAYLOAD_BYTES = 20 * 1024 * 1024
 """The most one JSON request body may hold at Google's front end (uploaded bytes go to the upload server)."""
+MAX_DISPLAY_NAME = 512
+"""The most characters a File's display name may have."""
 FILE_ID_PATTERN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 """A file id, matched whole (a trailing newline is no more an id character than any other)."""
 BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -301,6 +303,12 @@ def parse_upload_start(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(file_obj, dict):
         raise invalid_argument("Invalid JSON payload received. 'file' must be an object.")
     check_fields(file_obj, FILE_FIELDS, "file")
+    display_name = get_field(file_obj, "displayName")
+    if display_name is not None and (not isinstance(display_name, str) or len(display_name) > MAX_DISPLAY_NAME):
+        raise invalid_argument(
+            f"* CreateFileRequest.file.display_name: The display name must be no more than {MAX_DISPLAY_NAME} "
+            "characters in length.\n"
+        )
     return file_obj
 
 
