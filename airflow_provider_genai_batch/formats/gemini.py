@@ -31,6 +31,8 @@ BATCH_STATES: dict[str, JobState] = {
 
 INLINE_OUTPUT_FIELDS = ("inlinedResponses", "inlinedEmbedContentResponses")
 """The output fields that hold a batch's inline responses (each as ``{"inlinedResponses": [...]}``)."""
+FILE_DISPLAY_NAME_MAX = 512
+"""The most characters the Files API takes in a file's display name."""
 
 # SDK GenerateContentConfig fields google-genai puts at the top of the GenerateContentRequest (the others go under
 # generationConfig, under their camelCase name).

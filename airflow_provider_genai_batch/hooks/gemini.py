@@ -125,7 +125,14 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
                 return wire.parse_file(response.json()["file"])
 
     def _upload_start(self, size: int, display_name: str | None, mime_type: str) -> ApiRequest:
-        """The request that opens a resumable upload session (its URL comes back in a header)."""
+        """The request that opens a resumable upload session (its URL comes back in a header).
+
+        A display name longer than the Files API takes is cut to that length (it only describes the file).
+        """
+        if display_name and len(display_name) > wire.FILE_DISPLAY_NAME_MAX:
+            cut = display_name[: wire.FILE_DISPLAY_NAME_MAX]
+            self.log.warning("file display name %r cut to %r, the most a file's display name holds", display_name, cut)
+            display_name = cut
         return ApiRequest(
             "POST",
             f"upload/{self._ver}/files",

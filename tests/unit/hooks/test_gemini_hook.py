@@ -307,6 +307,16 @@ def test_small_upload_is_a_single_finalize_request(gemini):
     assert chunks_sent(wire) == [(0, "upload, finalize", 12)]
 
 
+def test_upload_cuts_a_display_name_to_the_512_characters_a_file_takes(gemini, caplog):
+    hook, wire = gemini(upload_server())
+    hook._log = logging.getLogger("genai_batch.tests.gemini")  # the hook logs through structlog to stdout
+    name = "ä" * 500 + ".part.12-of-15.jsonl"
+    with caplog.at_level(logging.WARNING, logger="genai_batch.tests.gemini"):
+        hook.upload_file(io.BytesIO(b"abc"), display_name=name)
+    assert body(wire.requests[0]) == {"file": {"displayName": name[:512]}}
+    assert "cut to" in caplog.text
+
+
 def test_upload_of_a_stream_uses_the_given_name_and_mime_type(gemini):
     hook, wire = gemini(upload_server())
     hook.upload_file(io.BytesIO(b"abc"), display_name="from-stream", mime_type="text/plain")
