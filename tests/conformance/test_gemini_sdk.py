@@ -134,19 +134,19 @@ def test_files_download_of_result_file_by_name(client: genai.Client) -> None:
     assert parsed.text == "Answer to: second"
 
 
-def test_files_get_of_result_file_works_but_delete_fails_as_the_real_api_does(client: genai.Client) -> None:
+def test_files_get_and_delete_of_result_file_fail_as_the_real_api_does(client: genai.Client) -> None:
     uploaded = upload_rows(client, [generate_line("a", "x")])
     job = wait_done(client, client.batches.create(model=MODEL, src=uploaded.name or "").name or "")
     assert job.dest is not None
-    assert job.dest.file_name is not None
-    fetched = client.files.get(name=job.dest.file_name)
-    assert (fetched.name, fetched.source) == (job.dest.file_name, types.FileSource.GENERATED)
-    with pytest.raises(errors.ClientError) as raised:
-        client.files.delete(name=job.dest.file_name)
-    assert raised.value.code == 400
-    assert raised.value.status == "INVALID_ARGUMENT"
-    assert raised.value.message is not None
-    assert raised.value.message.startswith("* DeleteFileRequest.name: File ID (name excluding 'files/')")
+    result_name = job.dest.file_name
+    assert result_name is not None
+    for call, request in ((client.files.get, "GetFileRequest"), (client.files.delete, "DeleteFileRequest")):
+        with pytest.raises(errors.ClientError) as raised:
+            call(name=result_name)
+        assert raised.value.code == 400
+        assert raised.value.status == "INVALID_ARGUMENT"
+        assert raised.value.message is not None
+        assert raised.value.message.startswith(f"* {request}.name: File ID (name excluding 'files/')")
 
 
 # Batches

@@ -13,6 +13,7 @@ from airflow_provider_genai_batch.testing.emulator.gemini.results import materia
 from airflow_provider_genai_batch.testing.emulator.gemini.uploads import receive_chunk, start_upload
 from airflow_provider_genai_batch.testing.emulator.gemini.validation import (
     DELETE_FILE_ID_TOO_LONG_MESSAGE,
+    GET_FILE_ID_TOO_LONG_MESSAGE,
     LIST_BATCHES_PARAMETERS,
     LIST_FILES_PARAMETERS,
     check_file_id_length,
@@ -162,13 +163,15 @@ async def list_files(request: Request, version: str, state: StateDep) -> dict[st
 
 @router.get("/{version:google_api_version}/files/{file_ref}", dependencies=authenticated)
 async def get_file(request: Request, version: str, file_ref: str, state: StateDep) -> Response:
-    """Get a file's metadata, or (`<id>:download?alt=media`) stream its bytes."""
+    """Get a file's metadata (ids over 40 characters, result files among them, fail), or
+    (`<id>:download?alt=media`) stream its bytes (any id)."""
     check_query(request)
     file_id, action = split_action(file_ref)
     if action == "download":
         return download_response(request, lookup_file(state.store, file_id))
     if action is not None:
         raise not_found()
+    check_file_id_length(file_id, GET_FILE_ID_TOO_LONG_MESSAGE)
     record = lookup_file(state.store, file_id)
     return JSONResponse(render_file(record, str(request.base_url), version))
 
@@ -185,7 +188,7 @@ async def download_file(request: Request, file_ref: str, state: StateDep) -> Res
 
 @router.delete("/{version:google_api_version}/files/{file_ref}", dependencies=authenticated)
 async def delete_file(request: Request, file_ref: str, state: StateDep) -> dict[str, Any]:
-    """Delete a file; ids over 40 characters (result files among them) fail, as only deletion checks them."""
+    """Delete a file; ids over 40 characters (result files among them) fail, as for a get."""
     check_query(request)
     file_id, action = split_action(file_ref)
     if action is not None:

@@ -50,6 +50,7 @@ MISSING_KEY_MESSAGE = (
 INVALID_KEY_MESSAGE = "API key not valid. Please pass a valid API key."
 FILE_ID_TOO_LONG_MESSAGE = "File ID (name excluding 'files/') cannot be more than 40 characters"
 DELETE_FILE_ID_TOO_LONG_MESSAGE = f"* DeleteFileRequest.name: {FILE_ID_TOO_LONG_MESSAGE}.\n"
+GET_FILE_ID_TOO_LONG_MESSAGE = f"* GetFileRequest.name: {FILE_ID_TOO_LONG_MESSAGE}.\n"
 
 GENERATE_REQUEST_FIELDS = frozenset(
     {
