@@ -238,6 +238,28 @@ def test_converse_jobs_answer_in_the_converse_shape_and_bad_records_fail_alone(h
     assert "extraneous key [modelId]" in lines["BAD"]["error"]["errorMessage"]
 
 
+def test_converse_records_that_call_tools_fail_alone(http, moto_s3, bedrock_bucket):
+    question = {"role": "user", "content": [{"text": "Weather in Paris?"}]}
+    tool = {"toolSpec": {"name": "weather", "inputSchema": {"json": {"type": "object"}}}}
+    call = {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "weather", "input": {}}}]}
+    answer = {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [{"text": "21 C"}]}}]}
+    records = [{"recordId": f"C{i}", "modelInput": {"messages": [question]}} for i in range(98)]
+    records.append({"recordId": "TOOLS", "modelInput": {"messages": [question], "toolConfig": {"tools": [tool]}}})
+    records.append({"recordId": "TURNS", "modelInput": {"messages": [question, call, answer]}})
+    uri = put_input(moto_s3, bedrock_bucket, records, "converse-tools.jsonl")
+    arn = create(http, create_body(uri, bedrock_bucket, modelInvocationType="Converse"))
+    job, _ = wait_until(http, arn, {"Completed"})
+    out = moto_s3.read(f"s3://{bedrock_bucket}/output/{ARN.fullmatch(arn).group(1)}/converse-tools.jsonl.out")
+    lines = {line["recordId"]: line for line in map(json.loads, out.splitlines())}
+    assert (job["successRecordCount"], job["errorRecordCount"]) == (98, 2)
+    assert lines["TOOLS"]["error"]["errorCode"] == 400
+    assert "toolConfig" in lines["TOOLS"]["error"]["errorMessage"]
+    assert lines["TURNS"]["error"] == {
+        "errorCode": 400,
+        "errorMessage": "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
+    }
+
+
 def test_an_anthropic_body_with_a_model_field_fails_its_record(http, moto_s3, bedrock_bucket):
     records = [anthropic_record(i) for i in range(100)]
     records[5]["modelInput"]["model"] = CLAUDE

@@ -59,6 +59,16 @@ CONVERSE_KEYS = frozenset(
     }
 )
 
+CONVERSE_TOOLS_MESSAGE = (
+    "Batch inference doesn't support tool calling for jobs that use the Converse invocation type: "
+    "the record includes a toolConfig."
+)
+"""A Converse record with a `toolConfig` fails with a 400 (the message is the emulator's wording)."""
+TOOL_BLOCKS_WITHOUT_CONFIG_MESSAGE = (
+    "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+)
+"""Converse's own refusal of tool blocks in a request without a `toolConfig`."""
+
 JOB_NAME = re.compile(r"[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9\+\-\.]){0,63}")
 ROLE_ARN = re.compile(r"arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+")
 MODEL_ID = re.compile(
@@ -335,12 +345,29 @@ def malformed(problem: str) -> str:
     return f"Malformed input request: #: {problem}, please reformat your input and try again."
 
 
+def converse_tool_problem(model_input: dict[str, Any]) -> str | None:
+    """Why a Converse record that calls tools fails: batch inference refuses a `toolConfig` in a Converse record,
+    and Converse refuses `toolUse` / `toolResult` blocks without one."""
+    if "toolConfig" in model_input:
+        return CONVERSE_TOOLS_MESSAGE
+    messages = model_input.get("messages")
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict) and ("toolUse" in block or "toolResult" in block):
+                return TOOL_BLOCKS_WITHOUT_CONFIG_MESSAGE
+    return None
+
+
 def input_problem(model_input: Any, invocation_type: str, model: str) -> str | None:
     """Why the model would reject this `modelInput`, as Bedrock words it, or None."""
     if not isinstance(model_input, dict):
         return malformed("expected type: JSONObject")
     if invocation_type == "Converse":
         allowed = CONVERSE_KEYS
+        problem = converse_tool_problem(model_input)
+        if problem is not None:
+            return problem
     elif "anthropic" in model:
         allowed = ANTHROPIC_KEYS
         if model_input.get("anthropic_version") != ANTHROPIC_VERSION:
