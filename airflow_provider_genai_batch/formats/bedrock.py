@@ -74,9 +74,13 @@ _DOCUMENT_FORMATS = {"application/pdf": "pdf"}
 _INFERENCE_CONFIG = {"max_tokens": "maxTokens", "temperature": "temperature", "top_p": "topP"}
 MAX_DOCUMENTS, MAX_IMAGES = 5, 20
 """The documents and images one Converse message may hold (botocore bedrock-runtime service model, ``Message``)."""
-CONVERSE_TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
-"""A Converse ``ToolName`` (botocore bedrock-runtime service model: 1-64 of ``[a-zA-Z0-9_-]``)."""
+CONVERSE_NO_TOOLS = (
+    "batch inference fails a Converse record that calls tools (a toolConfig, which Converse also needs for function "
+    "turns); use model_invocation_type=InvokeModel"
+)
+"""Why tools and function turns are refused for Converse: batch inference fails such records with a 400."""
 _NATIVE_MODEL_FIELDS = ("model", "modelId")
+_CONVERSE_TOOL_BLOCKS = ("toolUse", "toolResult")
 
 
 # --- record ids and job names ------------------------------------------------------------------------
@@ -210,7 +214,9 @@ def record(key: str, params: dict[str, Any], *, model: str, invocation_type: Inv
 
 def _converse(params: Mapping[str, Any], model: str) -> dict[str, Any]:
     """Anthropic Messages params as a Converse request body."""
-    _check_conversation(params["messages"], tools="tools" in params)
+    if "tools" in params:
+        raise unsupported("tools", PROVIDER, CONVERSE_NO_TOOLS)
+    _check_conversation(params["messages"])
     documents = itertools.count(1)
     body: dict[str, Any] = {
         "messages": [
@@ -231,17 +237,14 @@ def _converse(params: Mapping[str, Any], model: str) -> dict[str, Any]:
         if "anthropic" not in model:
             raise unsupported("generationConfig.topK", PROVIDER, "Converse has no topK outside Anthropic models")
         body["additionalModelRequestFields"] = {"top_k": params["top_k"]}
-    if "tools" in params:
-        body["toolConfig"] = {"tools": [_tool_spec(tool) for tool in params["tools"]]}
-        if "tool_choice" in params:
-            body["toolConfig"]["toolChoice"] = _tool_choice(params["tool_choice"])
     return body
 
 
-def _check_conversation(messages: list[dict[str, Any]], *, tools: bool) -> None:
+def _check_conversation(messages: list[dict[str, Any]]) -> None:
     """Converse's rules for the turns, which the Messages API does not share (message ``i`` is ``contents[i]``):
-    the first is the user's and the roles alternate, function calls and responses come with declared functions,
-    and a turn holds a document only beside a text, at most five documents and twenty images (its service model)."""
+    the first is the user's and the roles alternate, no function calls or responses (batch inference refuses the
+    toolConfig Converse needs for them), and a turn holds a document only beside a text, at most five documents
+    and twenty images (its service model)."""
     for index, message in enumerate(messages):
         path = f"contents[{index}]"
         role = message["role"]
@@ -252,8 +255,8 @@ def _check_conversation(messages: list[dict[str, Any]], *, tools: bool) -> None:
             raise unsupported(path, PROVIDER, f"Converse needs user and model turns to alternate: two {turn} turns")
         content = message["content"]
         kinds = Counter(block["type"] for block in content) if isinstance(content, list) else Counter(("text",))
-        if not tools and (kinds["tool_use"] or kinds["tool_result"]):
-            raise unsupported(path, PROVIDER, "Converse takes function calls and responses only with declared tools")
+        if kinds["tool_use"] or kinds["tool_result"]:
+            raise unsupported(path, PROVIDER, CONVERSE_NO_TOOLS)
         if kinds["document"] and not kinds["text"]:
             raise unsupported(path, PROVIDER, "Converse takes a document only beside a text part in the same turn")
         for kind, most in (("document", MAX_DOCUMENTS), ("image", MAX_IMAGES)):
@@ -283,35 +286,7 @@ def _converse_block(block: Mapping[str, Any], documents: Iterator[int]) -> dict[
                 "source": {"bytes": source["data"]},
             }
         }
-    if kind == "tool_use":
-        _check_tool_name(block["name"])
-        return {"toolUse": {"toolUseId": block["id"], "name": block["name"], "input": block["input"]}}
-    if kind == "tool_result":
-        return {"toolResult": {"toolUseId": block["tool_use_id"], "content": [{"text": block["content"]}]}}
     raise ValueError(f"content block type {kind!r} has no Converse equivalent")
-
-
-def _check_tool_name(name: str) -> None:
-    if not CONVERSE_TOOL_NAME.fullmatch(name):
-        raise unsupported(f"function {name!r}", PROVIDER, "a Converse tool name is 1 to 64 of a-z, A-Z, 0-9, _ and -")
-
-
-def _tool_spec(tool: Mapping[str, Any]) -> dict[str, Any]:
-    _check_tool_name(tool["name"])
-    spec: dict[str, Any] = {"name": tool["name"]}
-    if "description" in tool:
-        spec["description"] = tool["description"]
-    spec["inputSchema"] = {"json": tool["input_schema"]}
-    return {"toolSpec": spec}
-
-
-def _tool_choice(choice: Mapping[str, Any]) -> dict[str, Any]:
-    kind = choice["type"]
-    if kind == "tool":
-        return {"tool": {"name": choice["name"]}}
-    if kind in ("auto", "any"):
-        return {kind: {}}
-    raise unsupported("toolConfig.functionCallingConfig.mode", PROVIDER, f"Converse has no {kind!r} tool choice")
 
 
 # --- native lines --------------------------------------------------------------------------------------
@@ -329,10 +304,24 @@ def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType) ->
         messages = model_input.get("messages")
         if not isinstance(messages, list) or not messages:
             raise ValueError("'modelInput.messages' must be a non-empty list")
+    if invocation_type == CONVERSE:
+        _check_native_converse_tools(model_input)
     if "anthropic_version" in model_input and invocation_type == INVOKE_MODEL:
         max_tokens = model_input.get("max_tokens")
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise ValueError(f"'modelInput.max_tokens' must be a positive integer, got {max_tokens!r}")
+
+
+def _check_native_converse_tools(model_input: Mapping[str, Any]) -> None:
+    """A native Converse record may neither carry a ``toolConfig`` nor hold ``toolUse`` / ``toolResult`` blocks."""
+    if "toolConfig" in model_input:
+        raise ValueError(f"'modelInput.toolConfig' is refused: {CONVERSE_NO_TOOLS}")
+    for index, message in enumerate(model_input["messages"]):
+        content = message.get("content") if isinstance(message, Mapping) else None
+        for block in content if isinstance(content, list) else ():
+            name = next((n for n in _CONVERSE_TOOL_BLOCKS if isinstance(block, Mapping) and n in block), None)
+            if name is not None:
+                raise ValueError(f"'modelInput.messages[{index}]' holds a {name} block: {CONVERSE_NO_TOOLS}")
 
 
 # --- model invocation jobs -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 from airflow_provider_genai_batch.formats.bedrock import (
     ANTHROPIC_VERSION,
     CONVERSE,
+    CONVERSE_NO_TOOLS,
     EMBEDDINGS_UNSUPPORTED,
     JOB_NAME,
     STATUSES,
@@ -229,39 +230,38 @@ def test_converse_image_bytes_are_standard_padded_base64_whatever_alphabet_and_p
     assert message["content"][1] == {"image": {"format": "png", "source": {"bytes": "+/8="}}}
 
 
-def test_converse_tools_and_tool_turns():
-    record = translate(
-        {
-            "contents": [
-                user({"text": "Weather in Paris?"}),
-                {"role": "model", "parts": [{"functionCall": {"name": "weather", "args": {"city": "Paris"}}}]},
-                user({"functionResponse": {"name": "weather", "response": {"temp": 21}}}),
-            ],
-            "tools": [{"functionDeclarations": [{"name": "weather", "description": "Weather now."}]}],
-            "toolConfig": {"functionCallingConfig": {"mode": "ANY"}},
-            "generationConfig": {"topK": 3},
-        },
-        invocation_type=CONVERSE,
-    )["modelInput"]
-    assert record["messages"][1]["content"] == [
-        {"toolUse": {"toolUseId": "call_1", "name": "weather", "input": {"city": "Paris"}}}
-    ]
-    assert record["messages"][2]["content"] == [
-        {"toolResult": {"toolUseId": "call_1", "content": [{"text": '{"temp":21}'}]}}
-    ]
-    assert record["toolConfig"] == {
-        "tools": [
-            {
-                "toolSpec": {
-                    "name": "weather",
-                    "description": "Weather now.",
-                    "inputSchema": {"json": {"type": "object", "properties": {}}},
-                }
-            }
-        ],
-        "toolChoice": {"any": {}},
+def test_converse_refuses_tools_which_batch_inference_fails_in_a_converse_record():
+    request = {
+        "contents": [user({"text": "Weather in Paris?"})],
+        "tools": [{"functionDeclarations": [{"name": "weather", "description": "Weather now."}]}],
+        "toolConfig": {"functionCallingConfig": {"mode": "ANY"}},
     }
-    assert record["additionalModelRequestFields"] == {"top_k": 3}
+    with pytest.raises(ValueError) as raised:
+        translate(request, invocation_type=CONVERSE)
+    assert str(raised.value) == f"tools cannot be sent to bedrock: {CONVERSE_NO_TOOLS}"
+
+
+def test_converse_refuses_function_turns_which_converse_takes_only_with_tools():
+    contents = [
+        user({"text": "Weather in Paris?"}),
+        {"role": "model", "parts": [{"functionCall": {"name": "weather", "args": {"city": "Paris"}}}]},
+        user({"functionResponse": {"name": "weather", "response": {"temp": 21}}}),
+    ]
+    with pytest.raises(ValueError) as raised:
+        translate({"contents": contents}, invocation_type=CONVERSE)
+    assert str(raised.value) == f"contents[1] cannot be sent to bedrock: {CONVERSE_NO_TOOLS}"
+
+
+def test_invoke_model_still_carries_tools_and_function_turns():
+    contents = [
+        user({"text": "Weather in Paris?"}),
+        {"role": "model", "parts": [{"functionCall": {"name": "weather", "args": {"city": "Paris"}}}]},
+        user({"functionResponse": {"name": "weather", "response": {"temp": 21}}}),
+    ]
+    tools = [{"functionDeclarations": [{"name": "weather", "description": "Weather now."}]}]
+    body = translate({"contents": contents, "tools": tools})["modelInput"]
+    assert [tool["name"] for tool in body["tools"]] == ["weather"]
+    assert body["messages"][1]["content"][0]["type"] == "tool_use"
 
 
 def test_converse_documents_get_names_and_top_k_needs_an_anthropic_model():
@@ -329,17 +329,6 @@ def test_converse_refuses_two_turns_of_one_role_in_a_row(roles, second, named):
     )
 
 
-def test_converse_refuses_function_calls_without_declared_tools():
-    contents = [
-        user({"text": "Weather in Paris?"}),
-        {"role": "model", "parts": [{"functionCall": {"name": "weather", "args": {}}}]},
-        user({"functionResponse": {"name": "weather", "response": {"temp": 21}}}),
-    ]
-    assert converse_refusal({"contents": contents}) == (
-        "contents[1] cannot be sent to bedrock: Converse takes function calls and responses only with declared tools"
-    )
-
-
 def test_converse_refuses_a_document_without_a_text_in_its_turn():
     pdf = {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0="}}
     assert converse_refusal({"contents": [user(pdf)]}) == (
@@ -360,26 +349,6 @@ def test_invoke_model_keeps_the_turns_the_messages_api_takes():
     contents = [{"role": "model", "parts": [{"text": "Hello."}]}, user({"text": "hi"}), user({"text": "again"})]
     messages = translate({"contents": contents})["modelInput"]["messages"]
     assert [message["role"] for message in messages] == ["assistant", "user", "user"]
-
-
-def test_converse_refuses_a_tool_use_name_its_service_model_refuses():
-    contents = [
-        user({"text": "hi"}),
-        {"role": "model", "parts": [{"functionCall": {"name": "crm.lookup", "args": {}}}]},
-        user({"functionResponse": {"name": "crm.lookup", "response": {}}}),
-    ]
-    tools = [{"functionDeclarations": [{"name": "crm_search"}]}]
-    with pytest.raises(ValueError) as raised:
-        translate({"contents": contents, "tools": tools}, invocation_type=CONVERSE)
-    assert str(raised.value) == (
-        "function 'crm.lookup' cannot be sent to bedrock: a Converse tool name is 1 to 64 of a-z, A-Z, 0-9, _ and -"
-    )
-
-
-def test_converse_refuses_a_tool_name_longer_than_its_64_characters():
-    tools = [{"functionDeclarations": [{"name": "f" * 65}]}]
-    with pytest.raises(ValueError, match="a Converse tool name is 1 to 64"):
-        translate({"contents": [user({"text": "hi"})], "tools": tools}, invocation_type=CONVERSE)
 
 
 # --- native records ------------------------------------------------------------------------------------
@@ -406,6 +375,18 @@ def test_converse_refuses_a_tool_name_longer_than_its_64_characters():
 def test_native_records_bedrock_would_reject_are_rejected(line, invocation, message):
     with pytest.raises(ValueError, match=message):
         check_native(line, invocation_type=invocation)
+
+
+def test_native_converse_records_that_call_tools_are_rejected():
+    question = {"role": "user", "content": [{"text": "Weather?"}]}
+    tools = {"tools": [{"toolSpec": {"name": "weather", "inputSchema": {"json": {"type": "object"}}}}]}
+    call = {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "weather", "input": {}}}]}
+    with pytest.raises(ValueError, match=r"'modelInput.toolConfig' is refused"):
+        check_native(
+            {"recordId": "a", "modelInput": {"messages": [question], "toolConfig": tools}}, invocation_type=CONVERSE
+        )
+    with pytest.raises(ValueError, match=r"'modelInput.messages\[1\]' holds a toolUse block"):
+        check_native({"recordId": "a", "modelInput": {"messages": [question, call]}}, invocation_type=CONVERSE)
 
 
 def test_valid_native_records_pass():

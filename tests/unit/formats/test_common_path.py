@@ -265,7 +265,7 @@ def test_the_fast_translation_leaves_the_line_as_it_was(target: str) -> None:
             assert _encode(line) == written
 
 
-@pytest.mark.parametrize("target", ["openai", "anthropic", "bedrock", "bedrock-converse"])
+@pytest.mark.parametrize("target", ["openai", "anthropic", "bedrock"])
 def test_every_typical_benchmark_line_takes_the_fast_way(target: str) -> None:
     dialect, model = TARGETS[target]
     translate = common_translator(dialect, model=model)
@@ -273,6 +273,26 @@ def test_every_typical_benchmark_line_takes_the_fast_way(target: str) -> None:
     for line in _typical():
         assert _certified(line)
         assert translate(line) is not None
+
+
+def test_every_typical_benchmark_line_without_tools_takes_the_fast_way_to_converse() -> None:
+    dialect, model = TARGETS["bedrock-converse"]
+    translate = common_translator(dialect, model=model)
+    assert translate is not None
+    for line in _typical():
+        if "tools" not in line["request"]:
+            assert _certified(line)
+            assert translate(line) is not None
+
+
+def test_a_typical_benchmark_line_with_tools_is_left_to_the_general_translation_to_refuse_for_converse() -> None:
+    dialect, model = TARGETS["bedrock-converse"]
+    translate = common_translator(dialect, model=model)
+    assert translate is not None
+    line = next(line for line in _typical() if "tools" in line["request"])
+    assert translate(line) is None
+    with pytest.raises(ValueError, match=r"^tools cannot be sent to bedrock: batch inference fails a Converse record"):
+        dialect.to_native(line, model=model, embeddings=False)
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))

@@ -102,13 +102,21 @@ COMMON = {
     "long_tool_conversation",
     "enum_numbers_and_ordering",
 }
+TOOLS = {
+    "function_declarations_and_forced_call",
+    "function_call_and_response_turns",
+    "function_calls_without_ids",
+    "long_tool_conversation",
+    "enum_numbers_and_ordering",
+}
+"""The requests of ``COMMON`` that declare tools or hold function turns."""
 TRANSLATES = {
     "openai": COMMON | {"response_schema", "response_json_schema", "openai_sampling"},
     "anthropic": COMMON | {"inline_pdf", "claude_sampling"},
     "bedrock_invoke": COMMON | {"inline_pdf", "claude_sampling"},
-    # Converse has no "none" tool choice, and takes top-k only for Anthropic models.
-    "bedrock_converse": (COMMON - {"long_tool_conversation"}) | {"inline_pdf", "claude_sampling"},
-    "bedrock_converse_nova": (COMMON - {"long_tool_conversation"}) | {"inline_pdf"},
+    # Batch inference fails Converse records that call tools, and Converse takes top-k only for Anthropic models.
+    "bedrock_converse": (COMMON - TOOLS) | {"inline_pdf", "claude_sampling"},
+    "bedrock_converse_nova": (COMMON - TOOLS) | {"inline_pdf"},
 }
 TARGETS = {
     "openai": (OpenAIDialect(), OPENAI_MODEL),
