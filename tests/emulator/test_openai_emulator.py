@@ -551,6 +551,22 @@ def test_embeddings_batch_honours_dimensions_and_base64(http: httpx.Client) -> N
     assert len(struct.unpack("<3f", base64.b64decode(packed))) == 3
 
 
+def test_an_embeddings_request_with_an_empty_input_or_more_than_2048_inputs_fails_alone(http: httpx.Client) -> None:
+    rows = [
+        {"custom_id": "empty", "method": "POST", "url": EMBEDDINGS, "body": {"model": "te3", "input": ""}},
+        {"custom_id": "blank", "method": "POST", "url": EMBEDDINGS, "body": {"model": "te3", "input": ["a", ""]}},
+        {"custom_id": "many", "method": "POST", "url": EMBEDDINGS, "body": {"model": "te3", "input": ["a"] * 2049}},
+        {"custom_id": "most", "method": "POST", "url": EMBEDDINGS, "body": {"model": "te3", "input": ["a"] * 2048}},
+    ]
+    batch = wait_for(http, batch_of(http, rows, EMBEDDINGS)["id"])
+    assert batch["request_counts"] == {"total": 4, "completed": 1, "failed": 3}
+    failed = {line["custom_id"]: line["response"] for line in lines(http, batch["error_file_id"])}
+    assert set(failed) == {"empty", "blank", "many"}
+    for response in failed.values():
+        assert response["status_code"] == 400
+        assert response["body"]["error"]["message"] == "'$.input' is invalid. Please check the API reference."
+
+
 def line_for(url: str, custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """One input line for any endpoint."""
     return {"custom_id": custom_id, "method": "POST", "url": url, "body": body}

@@ -19,6 +19,8 @@ from airflow_provider_genai_batch.testing.emulator.openai.validation import embe
 from airflow_provider_genai_batch.testing.emulator.openai.wire import ALPHANUMERIC, row_token
 
 DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
+MAX_EMBEDDING_ARRAY = 2048
+"""The most inputs one embeddings request takes in its `input` array."""
 MODERATION_CATEGORIES = (
     "harassment",
     "harassment/threatening",
@@ -128,6 +130,15 @@ def pack_embedding(values: list[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
 
 
+def embeddable(value: Any) -> bool:
+    """Whether an embeddings `input` is within the API's bounds: no empty string, and at most
+    :data:`MAX_EMBEDDING_ARRAY` texts or token arrays in a list."""
+    if not isinstance(value, list):
+        return not (isinstance(value, str) and not value)
+    of_inputs = not all(isinstance(item, int) for item in value)
+    return "" not in value and not (of_inputs and len(value) > MAX_EMBEDDING_ARRAY)
+
+
 def answer_embeddings(body: dict[str, Any], seed: str, created: int) -> Answer:
     """Embeddings (`/v1/embeddings`), `dimensions` and `encoding_format` honoured."""
     model = body.get("model")
@@ -136,7 +147,7 @@ def answer_embeddings(body: dict[str, Any], seed: str, created: int) -> Answer:
     if "input" not in body:
         return missing("input")
     texts = embedding_texts(body["input"])
-    if texts is None:
+    if texts is None or not embeddable(body["input"]):
         return invalid("input")
     dimensions = body.get("dimensions")
     if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
