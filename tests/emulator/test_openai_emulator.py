@@ -551,6 +551,31 @@ def test_embeddings_batch_honours_dimensions_and_base64(http: httpx.Client) -> N
     assert len(struct.unpack("<3f", base64.b64decode(packed))) == 3
 
 
+def test_a_chat_request_with_an_argument_or_a_bound_the_endpoint_refuses_fails_alone(http: httpx.Client) -> None:
+    rows = [
+        chat_line("unknown", "x", temperature_scale=1),
+        chat_line("hot", "x", temperature=2.5),
+        chat_line("penalty", "x", presence_penalty=-3),
+        chat_line("logprobs", "x", logprobs=True, top_logprobs=21),
+        chat_line("stops", "x", stop=["a", "b", "c", "d", "e"]),
+        chat_line("edges", "x", temperature=2, frequency_penalty=-2, top_logprobs=20, logprobs=True, stop=["a"] * 4),
+    ]
+    batch = wait_for(http, batch_of(http, rows)["id"])
+    assert batch["request_counts"] == {"total": 6, "completed": 1, "failed": 5}
+    errors = {line["custom_id"]: line["response"]["body"]["error"] for line in lines(http, batch["error_file_id"])}
+    assert {name: (error["param"], error["code"]) for name, error in errors.items()} == {
+        "unknown": (None, None),
+        "hot": ("temperature", "decimal_above_max_value"),
+        "penalty": ("presence_penalty", "integer_below_min_value"),
+        "logprobs": ("top_logprobs", "integer_above_max_value"),
+        "stops": ("stop", "array_above_max_length"),
+    }
+    assert errors["unknown"]["message"] == "Unrecognized request argument supplied: temperature_scale"
+    assert errors["hot"]["message"] == (
+        "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 2.5 instead."
+    )
+
+
 def test_an_embeddings_request_with_an_empty_input_or_more_than_2048_inputs_fails_alone(http: httpx.Client) -> None:
     rows = [
         {"custom_id": "empty", "method": "POST", "url": EMBEDDINGS, "body": {"model": "te3", "input": ""}},

@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow_provider_genai_batch.testing.emulator import responses
 from airflow_provider_genai_batch.testing.emulator.common import openai_error_body
-from airflow_provider_genai_batch.testing.emulator.openai.validation import embedding_texts
+from airflow_provider_genai_batch.testing.emulator.openai.validation import chat_problem, embedding_texts
 from airflow_provider_genai_batch.testing.emulator.openai.wire import ALPHANUMERIC, row_token
 
 DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
@@ -92,6 +92,9 @@ def answer_chat(body: dict[str, Any], seed: str, created: int) -> Answer:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return missing("messages")
+    problem = chat_problem(body)
+    if problem is not None:
+        return Answer(400, openai_error_body(problem.message, param=problem.param, code=problem.code))
     turns = [
         (str(message.get("role", "")), responses.content_text(message.get("content")))
         for message in messages

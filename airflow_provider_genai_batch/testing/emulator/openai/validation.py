@@ -6,7 +6,7 @@ call, it ends the batch `failed` with the problems listed in `errors.data`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -339,6 +339,110 @@ def parse_batch_create(body: dict[str, Any]) -> BatchCreate:
             expiry.get("anchor"), expiry.get("seconds"), "output_expires_after", json_integer
         )
     return BatchCreate(input_file_id=body["input_file_id"], endpoint=endpoint, metadata=metadata, output_ttl=output_ttl)
+
+
+# Chat completion bodies (checked when a request is answered: a bad one fails on its own line)
+
+CHAT_FIELDS = frozenset(
+    {
+        "messages",
+        "model",
+        "audio",
+        "frequency_penalty",
+        "function_call",
+        "functions",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "metadata",
+        "modalities",
+        "moderation",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "prompt_cache_key",
+        "prompt_cache_options",
+        "prompt_cache_retention",
+        "reasoning_effort",
+        "response_format",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "stop",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+        "web_search_options",
+    }
+)
+"""The body fields of a chat completion (the openai SDK's `CompletionCreateParams`)."""
+CHAT_NUMBER_BOUNDS: dict[str, tuple[int, int]] = {
+    "temperature": (0, 2),
+    "frequency_penalty": (-2, 2),
+    "presence_penalty": (-2, 2),
+    "top_logprobs": (0, 20),
+}
+"""The documented bounds of the chat completion's bounded numbers."""
+MAX_STOP_SEQUENCES = 4
+
+
+@dataclass(frozen=True)
+class ParamProblem:
+    """Why an endpoint refuses one parameter of a request: the error's message, param and code."""
+
+    message: str
+    param: str | None = None
+    code: str | None = None
+
+
+def bound_problem(name: str, value: Any, low: int, high: int) -> ParamProblem | None:
+    """The API's complaint about a number outside [low, high] (worded for a decimal or an integer), or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    kind = "integer" if isinstance(value, int) else "decimal"
+    if value > high:
+        return ParamProblem(
+            f"Invalid '{name}': {kind} above maximum value. Expected a value <= {high}, but got {value} instead.",
+            name,
+            f"{kind}_above_max_value",
+        )
+    if value < low:
+        return ParamProblem(
+            f"Invalid '{name}': {kind} below minimum value. Expected a value >= {low}, but got {value} instead.",
+            name,
+            f"{kind}_below_min_value",
+        )
+    return None
+
+
+def chat_problem(body: Mapping[str, Any]) -> ParamProblem | None:
+    """Why the chat completions endpoint refuses this body's parameters, or None: an argument it does not
+    take, a number outside its documented bounds, more than four stop sequences."""
+    for name in body:
+        if name not in CHAT_FIELDS:
+            return ParamProblem(f"Unrecognized request argument supplied: {name}")
+    for name, (low, high) in CHAT_NUMBER_BOUNDS.items():
+        problem = bound_problem(name, body.get(name), low, high)
+        if problem is not None:
+            return problem
+    stop = body.get("stop")
+    if isinstance(stop, list) and len(stop) > MAX_STOP_SEQUENCES:
+        return ParamProblem(
+            f"Invalid 'stop': array too long. Expected an array with maximum length {MAX_STOP_SEQUENCES}, "
+            f"but got an array with length {len(stop)} instead.",
+            "stop",
+            "array_above_max_length",
+        )
+    return None
 
 
 # Batch input files
