@@ -551,6 +551,13 @@ def test_embeddings_batch_honours_dimensions_and_base64(http: httpx.Client) -> N
     assert len(struct.unpack("<3f", base64.b64decode(packed))) == 3
 
 
+def test_a_chat_request_for_n_choices_is_answered_with_n_choices(http: httpx.Client) -> None:
+    batch = wait_for(http, batch_of(http, [chat_line("three", "hello", n=3), chat_line("one", "hello")])["id"])
+    bodies = {line["custom_id"]: line["response"]["body"] for line in lines(http, batch["output_file_id"])}
+    assert [choice["index"] for choice in bodies["three"]["choices"]] == [0, 1, 2]
+    assert bodies["three"]["usage"]["completion_tokens"] == 3 * bodies["one"]["usage"]["completion_tokens"]
+
+
 def test_a_chat_request_with_an_argument_or_a_bound_the_endpoint_refuses_fails_alone(http: httpx.Client) -> None:
     rows = [
         chat_line("unknown", "x", temperature_scale=1),

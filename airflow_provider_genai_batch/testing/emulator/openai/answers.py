@@ -85,7 +85,7 @@ def token_limit(body: dict[str, Any], *names: str) -> int | None:
 
 
 def answer_chat(body: dict[str, Any], seed: str, created: int) -> Answer:
-    """A chat completion (`/v1/chat/completions`)."""
+    """A chat completion (`/v1/chat/completions`), with as many choices as `n` asks for."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         return missing_model()
@@ -104,6 +104,9 @@ def answer_chat(body: dict[str, Any], seed: str, created: int) -> Answer:
     if isinstance(outcome, responses.RowError):
         return row_error_answer(outcome)
     outcome, cut = responses.limit_tokens(outcome, token_limit(body, "max_completion_tokens", "max_tokens"))
+    choices = body.get("n")
+    count = choices if isinstance(choices, int) and not isinstance(choices, bool) and choices > 1 else 1
+    completion_tokens = outcome.completion_tokens * count
     completion = {
         "id": "chatcmpl-" + row_token("chatcmpl:" + seed, 29, ALPHANUMERIC),
         "object": "chat.completion",
@@ -111,21 +114,22 @@ def answer_chat(body: dict[str, Any], seed: str, created: int) -> Answer:
         "model": model,
         "choices": [
             {
-                "index": 0,
+                "index": index,
                 "message": {"role": "assistant", "content": outcome.text, "refusal": None, "annotations": []},
                 "logprobs": None,
                 "finish_reason": "length" if cut else "stop",
             }
+            for index in range(count)
         ],
         "usage": {
             "prompt_tokens": outcome.prompt_tokens,
-            "completion_tokens": outcome.completion_tokens,
-            "total_tokens": outcome.total_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": outcome.prompt_tokens + completion_tokens,
         },
         "service_tier": "default",
         "system_fingerprint": None,
     }
-    return Answer(200, completion, outcome.prompt_tokens, outcome.completion_tokens)
+    return Answer(200, completion, outcome.prompt_tokens, completion_tokens)
 
 
 def pack_embedding(values: list[float]) -> str:
