@@ -384,6 +384,24 @@ def test_a_custom_tool_needs_an_object_input_schema(http: httpx.Client) -> None:
     assert error_message(rows["array"]) == "tools.0.custom.input_schema.type: Input should be 'object'"
 
 
+def test_a_tool_choice_of_another_type_or_a_tool_choice_without_its_name_ends_errored(http: httpx.Client) -> None:
+    tools = [{"name": "weather", "input_schema": WEATHER_SCHEMA}]
+    rows = ended_results(
+        http,
+        [
+            request("required", "x", tools=tools, tool_choice={"type": "required"}),
+            request("nameless", "x", tools=tools, tool_choice={"type": "tool"}),
+            request("named", "x", tools=tools, tool_choice={"type": "tool", "name": "weather"}),
+        ],
+    )
+    assert error_message(rows["required"]) == (
+        "tool_choice: Input tag 'required' found using 'type' does not match any of the expected tags: "
+        "'auto', 'any', 'tool', 'none'"
+    )
+    assert error_message(rows["nameless"]) == "tool_choice.tool.name: Field required"
+    assert rows["named"]["type"] == "succeeded"
+
+
 def test_a_server_tool_is_taken_by_its_versioned_type(http: httpx.Client) -> None:
     tool = {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}
     rows = ended_results(http, [request("search", "x", tools=[tool])])

@@ -56,6 +56,8 @@ PARAMS_FIELDS = frozenset(
 )
 """The body fields of a Messages request (as the SDK sends them), plus a batch request's `user_profile_id`."""
 MESSAGE_FIELDS = frozenset({"role", "content"})
+TOOL_CHOICE_TYPES = ("auto", "any", "tool", "none")
+"""The tags of the SDK's `ToolChoiceParam` union."""
 TOOL_NAME_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,128}")
 """A custom tool's name: the API's `^[a-zA-Z0-9_-]{1,128}$`, matched whole."""
 MAX_MESSAGES = 100_000
@@ -238,7 +240,23 @@ def params_problem(params: dict[str, Any], version: str) -> str | None:
             return problem
     if params.get("stream"):
         return "stream: Streaming is not supported in Message Batches"
-    return tools_problem(params.get("tools"))
+    return tools_problem(params.get("tools")) or tool_choice_problem(params.get("tool_choice"))
+
+
+def tool_choice_problem(choice: Any) -> str | None:
+    """Why `tool_choice` would be rejected, or None: its `type` must be one of the SDK's `ToolChoiceParam` tags,
+    and `tool` must name the tool."""
+    if choice is None:
+        return None
+    if not isinstance(choice, dict):
+        return "tool_choice: Input should be a valid dictionary or object to extract fields from"
+    tag = choice.get("type")
+    if tag not in TOOL_CHOICE_TYPES:
+        expected = ", ".join(f"'{name}'" for name in TOOL_CHOICE_TYPES)
+        return f"tool_choice: Input tag '{tag}' found using 'type' does not match any of the expected tags: {expected}"
+    if tag == "tool" and not isinstance(choice.get("name"), str):
+        return "tool_choice.tool.name: Field required"
+    return None
 
 
 def tools_problem(tools: Any) -> str | None:
