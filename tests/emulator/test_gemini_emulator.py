@@ -618,6 +618,20 @@ def test_a_file_line_whose_store_is_not_a_boolean_becomes_an_error_row(http: htt
     assert "Invalid value at 'request.store' (TYPE_BOOL), 1" in line["error"]["message"]
 
 
+def test_inline_request_metadata_that_is_not_an_object_is_rejected_at_creation(http: httpx.Client) -> None:
+    entry = {"request": {"contents": [{"parts": [{"text": "x"}]}]}, "metadata": "k1"}
+    response = http.post(
+        "/v1beta/models/gemini-2.5-flash:batchGenerateContent",
+        headers=AUTH,
+        json={"batch": {"inputConfig": {"requests": {"requests": [entry]}}}},
+    )
+    assert response.status_code == 400
+    assert error_of(response)["message"] == (
+        "Invalid value at 'batch.input_config.requests.requests[0].metadata' "
+        '(type.googleapis.com/google.protobuf.Struct), "k1"'
+    )
+
+
 def test_inline_request_with_unknown_field_is_rejected_at_creation(http: httpx.Client) -> None:
     bad = {"request": {"contents": [{"parts": [{"text": "x"}]}], "temperature": 0.5}}
     response = http.post(

@@ -389,6 +389,10 @@ def parse_inline_requests(requests: Any, kind: JobKind) -> list[dict[str, Any]]:
         if not isinstance(entry, dict):
             raise invalid_argument(f"Invalid JSON payload received. '{path}' must be an object.")
         check_fields(entry, INLINED_REQUEST_FIELDS, path)
+        metadata = get_field(entry, "metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            struct = "type.googleapis.com/google.protobuf.Struct"
+            raise invalid_argument(f"Invalid value at '{path}.metadata' ({struct}), {json_text(metadata)}")
         request = get_field(entry, "request")
         if not isinstance(request, dict):
             raise invalid_argument(f"* {path}.request: request is not specified.")
