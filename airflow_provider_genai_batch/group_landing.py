@@ -13,8 +13,8 @@ replaces the earlier one and the replaced row goes to ``replaced.jsonl``. The co
 whole input in that pass, so memory stays flat whatever the row count; each part's counts are those of the
 positions it answered for, before any later round replaced them.
 
-Like a one-job landing: the earlier manifest is removed first, every file is written under a temporary name
-and renamed into place, and the manifest is written last.
+Like a one-job landing: every file is written under a temporary name; once they are complete the earlier
+manifest is removed and they are renamed into place; the manifest is written last.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from airflow_provider_genai_batch.landing import (
     redacted_job,
     redacted_row,
     remove_partials,
+    retire_manifest,
     scratch_dir,
     write_manifest,
 )
@@ -83,7 +84,6 @@ def land_group(
     redact = hook.redact
     finished = {part.index: redacted_job(_job_of(part, jobs), redact) for part in ref.parts or () if part.job_name}
     tallies = {index: UsageTally(ref.provider) for index in finished}
-    (directory / MANIFEST_FILE).unlink(missing_ok=True)
     for name in (RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE, REPLACED_FILE, MANIFEST_FILE):
         remove_partials(directory, name)  # left by a landing that was killed outright
     first, *later = rounds
@@ -318,6 +318,7 @@ def _merge(
             readers = _readers(rounds, landed, stack)
             final = _walk(readers, (results, replaced))
         counts = _whole_counts(final, landed)
+        retire_manifest(directory)
         results.commit()
         unmatched_uri = _concatenated(directory / UNMATCHED_FILE, (file.unmatched_uri for file in landed))
         duplicates_uri = _concatenated(directory / DUPLICATES_FILE, (file.duplicates_uri for file in landed))

@@ -22,9 +22,10 @@ outcome beats a line that could not be read, and otherwise the row the provider 
 winner is chosen only once every row is staged, so a success that arrives last still wins. The rows that
 lost go to ``duplicates.jsonl``.
 
-The manifest is written last and only ever names complete files: an earlier manifest is removed before
-anything is rewritten, every file is written under a temporary name and renamed into place, and the
-manifest itself is written under a temporary name and renamed.
+The manifest is written last and only ever names complete files: every file is written under a temporary
+name, an earlier manifest is removed only once they are complete (so a landing that fails while it reads the
+results, say because the provider no longer has them, leaves the earlier landing whole), then they are renamed
+into place, and the manifest itself is written under a temporary name and renamed.
 
 A key no row answered lands as cancelled or expired when its job was, else missing; a landing of several jobs
 into one file gives that outcome per input position instead (``unanswered``: each key gets its own job's).
@@ -147,7 +148,6 @@ def land_results(
     its position in the keys file; by default every such key gets ``job``'s (:func:`job_unanswered`).
     """
     manifest_path = directory / MANIFEST_FILE
-    manifest_path.unlink(missing_ok=True)
     landed = land_files(rows, job, ref, directory, provider_key, unanswered)
     usage, cost = account() if account is not None else (None, None)
     manifest = ResultsManifest(
@@ -181,7 +181,8 @@ def land_files(
 ) -> LandedFiles:
     """What :func:`land_results` does but the manifest: the results, unmatched and duplicate files, and counts.
 
-    The caller removes any earlier manifest first and writes its own once these files are in place. Without
+    An earlier manifest is removed once these files are complete, just before they are renamed into place
+    (:func:`retire_manifest`); the caller writes its own once they are in place. Without
     ``lineage`` the files are not recorded as the task's output assets (scratch files another pass reads).
     """
     for name in (RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE, MANIFEST_FILE):
@@ -197,6 +198,7 @@ def land_files(
         with scratch_dir() as scratch:
             tally = _land(iter(rows), ref, provider_key, unanswered, outputs, Path(scratch))
         counts = _counts(tally, job, None if ref.keys_uri else ref.request_count or job.stats.total)
+        retire_manifest(directory)
         results.commit()
         unmatched_uri, duplicates_uri = unmatched.commit(), duplicates.commit()
     except BaseException:
@@ -218,6 +220,12 @@ def _everywhere(outcome: tuple[RowStatus, str]) -> Unanswered:
         return outcome
 
     return at
+
+
+def retire_manifest(directory: ObjectStoragePath) -> None:
+    """Remove the manifest an earlier landing left, once this landing's files are complete and about to be renamed
+    into place: until then it names that landing's files, whole; from then on no manifest names a file of either."""
+    (directory / MANIFEST_FILE).unlink(missing_ok=True)
 
 
 def remove_partials(directory: ObjectStoragePath, name: str) -> None:

@@ -248,7 +248,7 @@ def land(ref: dict[str, Any], output_dir: Path, run: TaskRun) -> dict[str, Any]:
     return run_deferred(lambda: sensor(ref, output_dir), run.new_try())
 
 
-def test_a_sensor_that_dies_mid_landing_leaves_no_manifest_and_its_retry_lands_everything(
+def test_a_sensor_that_dies_mid_landing_leaves_the_earlier_landing_whole_and_its_retry_lands_everything(
     emulator: EmulatorServer, case: ProviderCase, workdir: Path
 ):
     ref = submit_once(case, workdir, TaskRun("submit", "manual__land"))
@@ -261,7 +261,7 @@ def test_a_sensor_that_dies_mid_landing_leaves_no_manifest_and_its_retry_lands_e
         land(ref, out, wait)
 
     assert checks == list(range(6))
-    assert manifest(out) is None  # the earlier manifest went before its results were rewritten
+    assert manifest(out) == earlier  # it goes only once the new files are whole, as they are renamed into place
     assert partial_files(out) == []
     assert len(read_rows(out)) == case.records(12)  # the earlier results file is untouched until the new one is whole
 
@@ -348,7 +348,7 @@ def killed_landing(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFa
     try:
         ref = submit_once(case, workdir, TaskRun("submit", "manual__sigkill"))
         out = workdir / "out"
-        land(ref, out, TaskRun("wait", "manual__earlier"))
+        earlier = land(ref, out, TaskRun("wait", "manual__earlier"))
         stderr = (workdir / "sensor.stderr").open("w")
         process = subprocess.Popen(
             [sys.executable, "-c", KILL_SCRIPT, json.dumps(ref), str(out)],
@@ -373,6 +373,7 @@ def killed_landing(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFa
         return {
             "landing_reached": reached,
             "stderr": (workdir / "sensor.stderr").read_text()[-3000:],
+            "earlier": earlier,
             "after_kill": after_kill,
             "result": result,
             "lost": lost_keys(keys_of(workdir), out),
@@ -387,7 +388,7 @@ def killed_landing(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFa
 
 def test_a_sensor_killed_mid_landing_never_leaves_a_manifest_naming_a_partial_file(killed_landing: dict[str, Any]):
     assert killed_landing["landing_reached"], killed_landing["stderr"]
-    assert killed_landing["after_kill"]["manifest"] is None
+    assert killed_landing["after_kill"]["manifest"] == killed_landing["earlier"]  # naming the earlier, whole file
     assert killed_landing["after_kill"]["rows"] == 12  # results.jsonl is still the earlier, whole file
     result = killed_landing["result"]
     assert Path(result["results_uri"]).name == RESULTS_FILE

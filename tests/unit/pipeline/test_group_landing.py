@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus
 from airflow_provider_genai_batch.group_landing import REPLACED_FILE, land_group
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef
@@ -283,6 +284,30 @@ def test_landing_the_same_group_again_writes_identical_files(
     assert {path.name: path.read_bytes() for path in Path(out.path).iterdir() if path.name != MANIFEST_FILE} == files
     assert again.model_dump(exclude={"written_at"}) == first.model_dump(exclude={"written_at"})
     assert sorted(files) == [REPLACED_FILE, RESULTS_FILE]
+
+
+@pytest.mark.parametrize("rounds", [1, 2], ids=["round_0_only", "with_round_1"])
+def test_a_landing_again_that_cannot_read_a_parts_results_leaves_the_earlier_landing_whole(
+    tmp_path: Path, hook: FakeBatchHook, out: ObjectStoragePath, rounds: int
+):
+    if rounds == 1:
+        three_parts(hook)
+        ref = group(tmp_path, part(0), part(1), part(2))
+    else:
+        ref = with_round_one(tmp_path, hook, ["k2", "k5"], [answered("k5"), answered("k2")])
+    earlier = land(hook, ref, out)
+    files = {path.name: path.read_bytes() for path in Path(out.path).iterdir()}
+
+    def expired_output() -> Iterator[ResultRow]:
+        yield answered("k7")
+        raise NotFoundError("file files/part-2-output not found", http_status=404, provider="gemini")
+
+    hook.results["batches/part-2"] = expired_output
+    with pytest.raises(NotFoundError):
+        land(hook, ref, out)
+
+    assert {path.name: path.read_bytes() for path in Path(out.path).iterdir()} == files
+    assert ResultsManifest.model_validate_json((out / MANIFEST_FILE).read_text()) == earlier
 
 
 def test_a_round_whose_keys_leave_the_input_order_is_refused_and_leaves_no_manifest(

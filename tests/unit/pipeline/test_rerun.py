@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ import jinja2
 import pytest
 
 from airflow_provider_genai_batch.earlier_results import SUPERSEDED_DIR
-from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError
+from airflow_provider_genai_batch.formats.results import ResultRow
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.job_ref import STATE_STORE_KEY, BatchJobRef
 from airflow_provider_genai_batch.landing import KEYS_FILE, MANIFEST_FILE, RESULTS_FILE
@@ -368,6 +370,26 @@ def test_the_new_jobs_results_then_land_in_the_output_directory(
     assert manifest["job_ref"]["job_name"] == second["job_name"]
     assert manifest["counts"]["total"] == manifest["counts"]["succeeded"] == 6
     assert manifest["results_uri"] == str(Path(output_uri) / RESULTS_FILE)
+
+
+def test_a_cleared_wait_that_can_no_longer_read_the_results_fails_and_leaves_the_landed_ones_whole(
+    fake_hook: FakeBatchHook, store: DictStateStore, five_lines: Path, output_uri: str
+):
+    ref = submit_op(str(five_lines), output_uri=output_uri).execute(make_context(FakeTI(), store=store))
+    land(fake_hook, ref)
+    landed = {path.name: path.read_bytes() for path in Path(output_uri).iterdir()}
+
+    def expired_output() -> Iterator[ResultRow]:
+        yield succeeded("a")
+        raise NotFoundError("file files/batch-output not found", http_status=404, provider="gemini")
+
+    fake_hook.results[ref["job_name"]] = expired_output
+    with pytest.raises(NotFoundError):
+        GenAIBatchSensor(task_id="wait", job_ref=ref).execute_complete(
+            make_context(FakeTI(task_id="wait", try_number=2)), event={"status": "terminal", "job_ref": ref}
+        )
+
+    assert {path.name: path.read_bytes() for path in Path(output_uri).iterdir()} == landed
 
 
 def test_reattaching_to_the_same_job_keeps_its_landed_results_in_place(
