@@ -174,9 +174,12 @@ def _land_round(
 
     ``final``: ``target`` is the results directory, not scratch space the merge reads.
     """
-    keys_uri = ref.keys_uri if parts[0].round == 0 else parts[0].keys_uri
+    first_round = parts[0].round == 0
+    keys_uri, keys_digest = (ref.keys_uri, ref.keys_digest) if first_round else (parts[0].keys_uri, None)
     sent = sum(part.request_count for part in parts)
-    round_ref = ref.model_copy(update={"keys_uri": keys_uri, "request_count": sent, "parts": None})
+    round_ref = ref.model_copy(
+        update={"keys_uri": keys_uri, "keys_digest": keys_digest, "request_count": sent, "parts": None}
+    )
     stand_in = BatchJob(name=ref.job_name, provider=ref.provider)
     starts = _starts(parts)
     rows = chain.from_iterable(

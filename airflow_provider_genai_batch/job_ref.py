@@ -60,6 +60,9 @@ class BatchJobRef(BaseModel):
     input_fingerprint: str | None = None
     request_count: int | None = None
     keys_uri: str | None = None
+    keys_digest: str | None = None
+    """The sha256 of the keys file as the submit wrote it, checked before landing (a submit of another job into the
+    same output directory replaces that file); None in refs made before it was recorded, or without a keys file."""
     output_uri: str | None = None
     embeddings: bool = False
     destination: str | None = None

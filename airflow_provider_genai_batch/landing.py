@@ -36,6 +36,7 @@ A job whose output went to a table (:func:`writes_table`) is not landed row by r
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -53,6 +54,7 @@ import msgspec
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.lineage import get_hook_lineage_collector
 
+from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
 from airflow_provider_genai_batch.formats.results import (
     UNPARSEABLE,
@@ -114,13 +116,60 @@ def output_dir(uri: str) -> ObjectStoragePath:
     return path
 
 
-def write_keys(directory: ObjectStoragePath, keys: Iterable[str]) -> ObjectStoragePath:
+@dataclass(frozen=True)
+class KeysFile:
+    """A keys file :func:`write_keys` wrote: its URI and the sha256 of its bytes, which the job ref keeps
+    (``keys_digest``) so that landing can tell it from keys another submit wrote there since."""
+
+    uri: str
+    digest: str
+
+
+def write_keys(directory: ObjectStoragePath, keys: Iterable[str]) -> KeysFile:
     """Write the input keys, one per line, so a later join can name every key that got no result."""
     target = directory / KEYS_FILE
+    digest = hashlib.sha256()
     with target.open("wb") as sink:
         for key in keys:
-            sink.write(key_line(key))
-    return target
+            line = key_line(key)
+            digest.update(line)
+            sink.write(line)
+    return KeysFile(str(target), digest.hexdigest())
+
+
+def check_keys_file(ref: BatchJobRef) -> None:
+    """Raise, before anything is landed, when the keys file is no longer the one ``ref``'s job was submitted with.
+
+    The keys file sits at a fixed name under ``output_uri``, so a submit of another job into the same directory
+    (another DAG run's, while this job still ran) writes its own keys there; joined against those, this job's
+    rows would land as unmatched and its keys as missing. A ref without ``keys_digest`` (made before it was
+    recorded) is not checked.
+    """
+    if ref.keys_uri is None or ref.keys_digest is None:
+        return
+    path = ObjectStoragePath(ref.keys_uri)
+    digest = hashlib.sha256()
+    try:
+        with path.fs.open(path.path, "rb") as source:
+            while block := source.read(KEYS_BLOCK):
+                digest.update(block)
+    except FileNotFoundError:
+        raise GenAIBatchError(
+            f"the keys file {ref.keys_uri} that {ref.job_name} was submitted with is gone (moved aside or deleted "
+            f"since): its results cannot be joined on key, so nothing was landed{_OWN_OUTPUT_URI}"
+        ) from None
+    if digest.hexdigest() != ref.keys_digest:
+        raise GenAIBatchError(
+            f"the keys file {ref.keys_uri} no longer holds the keys {ref.job_name} was submitted with: another job's "
+            "submit into the same output_uri (another DAG run's, say) wrote its own there since, so nothing was "
+            f"landed{_OWN_OUTPUT_URI}"
+        )
+
+
+_OWN_OUTPUT_URI = (
+    "; give each run an output_uri of its own (e.g. templated with {{ run_id }}), then clear this run's submit task: "
+    "it re-attaches to the job, paying nothing again, and writes its keys there"
+)
 
 
 def iter_keys(uri: str) -> Iterator[str]:
@@ -184,7 +233,9 @@ def land_files(
     An earlier manifest is removed once these files are complete, just before they are renamed into place
     (:func:`retire_manifest`); the caller writes its own once they are in place. Without
     ``lineage`` the files are not recorded as the task's output assets (scratch files another pass reads).
+    Nothing is written when the keys file is no longer the one the job was submitted with (:func:`check_keys_file`).
     """
+    check_keys_file(ref)
     for name in (RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE, MANIFEST_FILE):
         remove_partials(directory, name)
     results = OutputFile(directory / RESULTS_FILE, lineage)

@@ -24,7 +24,7 @@ from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_flo
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef, recall, remember
 from airflow_provider_genai_batch.key_index import KeyFilter
-from airflow_provider_genai_batch.landing import output_dir, write_keys
+from airflow_provider_genai_batch.landing import KeysFile, output_dir, write_keys
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
 from airflow_provider_genai_batch.models import BatchJob, ResultsManifest
 from airflow_provider_genai_batch.operators.submission import (
@@ -349,13 +349,13 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     def _reattach(self, hook: BatchHook[Any], job: BatchJob, key: str, prepared: PreparedInput) -> BatchJobRef:
         """A reference to ``job``, made for this same input; its keys are (re)written for the later join."""
         self.log.info("re-attaching to %s: it was made for this same input, not submitting again", job.name)
-        keys_uri = self._write_keys(prepared, keep_job=job.name)
-        return self._ref(hook, job.name, key, prepared, keys_uri)
+        keys = self._write_keys(prepared, keep_job=job.name)
+        return self._ref(hook, job.name, key, prepared, keys)
 
     def _submit(
         self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput, superseded: BatchJob | None
     ) -> BatchJobRef:
-        keys_uri = self._write_keys(prepared, keep_job=None)
+        keys = self._write_keys(prepared, keep_job=None)
         job = self._create(hook, prepared, key, context, superseded.name if superseded is not None else None)
         self.log.info(
             "created %s job %s with %d requests (%d bytes), input fingerprint %s",
@@ -365,11 +365,11 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             prepared.summary.total_bytes,
             prepared.fingerprint[:FINGERPRINT_SHOWN],
         )
-        ref = self._ref(hook, job.name, key, prepared, keys_uri)
+        ref = self._ref(hook, job.name, key, prepared, keys)
         remember(context, ref)  # at once: a try that dies after the create still finds its job
         return ref
 
-    def _write_keys(self, prepared: PreparedInput, keep_job: str | None) -> str | None:
+    def _write_keys(self, prepared: PreparedInput, keep_job: str | None) -> KeysFile | None:
         """Write the input keys under ``output_uri``, after moving aside results landed there by another job."""
         if not self.output_uri:
             return None
@@ -377,7 +377,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         moved = set_aside(directory, keep_job=keep_job)
         if moved is not None:
             self.log.warning("results landed earlier in %s by another job were moved to %s", directory, moved)
-        return str(write_keys(directory, prepared.iter_keys()))
+        return write_keys(directory, prepared.iter_keys())
 
     def _prepare(self, hook: BatchHook[Any], **options: Any) -> PreparedInput:
         """Check the connection, labels and destination, then validate, translate and split the input; nothing is
@@ -426,10 +426,10 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         )
         first = planned[0].earlier
         keep = first.name if first is not None and all(item.reusable for item in planned) else None
-        keys_uri = self._write_keys(prepared, keep_job=keep)
+        keys = self._write_keys(prepared, keep_job=keep)
 
         def group(parts: Sequence[PartRef]) -> BatchJobRef:
-            return self._group_ref(hook, key, prepared, keys_uri, parts)
+            return self._group_ref(hook, key, prepared, keys, parts)
 
         parts = submission.send(planned, lambda done: remember(context, group(done)))
         later = _later_rounds(stored, parts) if stored is not None and not force else ()
@@ -653,13 +653,13 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         hook: BatchHook[Any],
         key: str,
         prepared: PreparedInput,
-        keys_uri: str | None,
+        keys: KeysFile | None,
         parts: Sequence[PartRef],
     ) -> BatchJobRef:
         first = parts[0].job_name
         if first is None:
             raise GenAIBatchError("the first part of a group was not created")
-        one = self._ref(hook, first, key, prepared, keys_uri)
+        one = self._ref(hook, first, key, prepared, keys)
         return one.model_copy(
             update={
                 "parts": tuple(parts),
@@ -805,7 +805,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 time.sleep(wait)
 
     def _ref(
-        self, hook: BatchHook[Any], job_name: str, key: str, prepared: PreparedInput, keys_uri: str | None
+        self, hook: BatchHook[Any], job_name: str, key: str, prepared: PreparedInput, keys: KeysFile | None
     ) -> BatchJobRef:
         return BatchJobRef(
             provider=hook.provider,
@@ -814,7 +814,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             idempotency_key=key,
             input_fingerprint=prepared.fingerprint,
             request_count=prepared.summary.count,
-            keys_uri=keys_uri,
+            keys_uri=keys.uri if keys is not None else None,
+            keys_digest=keys.digest if keys is not None else None,
             output_uri=self.output_uri,
             embeddings=self.embeddings,
             destination=self._destination(),

@@ -72,7 +72,7 @@ def inline_spec(keys: list[str], texts: list[str], *, embeddings: bool = False) 
 
 def landed(hook: GeminiBatchHook, job: BatchJob, keys: list[str], directory: Path) -> list[dict]:
     out = output_dir(str(directory))
-    keys_uri = str(write_keys(out, keys))
+    keys_uri = write_keys(out, keys).uri
     ref = BatchJobRef(provider="gemini", conn_id=CONN_ID, job_name=job.name, request_count=len(keys), keys_uri=keys_uri)
     land_results(hook.iter_results(job), job, ref, out)
     return [json.loads(line) for line in (out / RESULTS_FILE).read_text().splitlines()]

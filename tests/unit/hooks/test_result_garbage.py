@@ -310,7 +310,7 @@ def test_gateway_result_items_that_cannot_be_read_are_failed_rows(gateway, targe
 def test_landing_openai_output_with_garbage_unknown_and_duplicate_rows_keeps_totals_true(openai, tmp_path: Path):
     keys = ["doc/1", "doc/2", "doc/3", "plain"]  # "doc/…" travel as k-<sha> ids, mapped back on landing
     out = output_dir(str(tmp_path / "out"))
-    keys_uri = str(write_keys(output_dir(str(tmp_path / "in")), keys))
+    keys_uri = write_keys(output_dir(str(tmp_path / "in")), keys).uri
     files = {
         "/v1/files/file-out/content": jsonl(
             openai_ok(portable_id("doc/1"), "one"),

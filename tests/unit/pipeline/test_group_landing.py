@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -308,6 +309,31 @@ def test_a_landing_again_that_cannot_read_a_parts_results_leaves_the_earlier_lan
 
     assert {path.name: path.read_bytes() for path in Path(out.path).iterdir()} == files
     assert ResultsManifest.model_validate_json((out / MANIFEST_FILE).read_text()) == earlier
+
+
+def test_a_group_whose_keys_file_was_replaced_since_the_submit_lands_nothing(
+    tmp_path: Path, hook: FakeBatchHook, out: ObjectStoragePath
+):
+    three_parts(hook)
+    ref = group(tmp_path, part(0), part(1), part(2))
+    submitted = hashlib.sha256(Path(ref.keys_uri or "").read_bytes()).hexdigest()
+    write_keys(tmp_path / "input_keys.jsonl", ["w", "x", "y"])  # another job's submit into the same directory
+
+    with pytest.raises(GenAIBatchError, match="no longer holds the keys batches/part-0 was submitted with"):
+        land(hook, ref.model_copy(update={"keys_digest": submitted}), out)
+
+    assert list(out.iterdir()) == []
+
+
+def test_a_follow_up_rounds_keys_are_joined_on_beside_the_checked_input_keys(
+    tmp_path: Path, hook: FakeBatchHook, out: ObjectStoragePath
+):
+    ref = with_round_one(tmp_path, hook, ["k2", "k5"], [answered("k5"), answered("k2")])
+    submitted = hashlib.sha256(Path(ref.keys_uri or "").read_bytes()).hexdigest()
+
+    manifest = land(hook, ref.model_copy(update={"keys_digest": submitted}), out)
+
+    assert manifest.counts.succeeded == manifest.counts.total == len(KEYS)
 
 
 def test_a_round_whose_keys_leave_the_input_order_is_refused_and_leaves_no_manifest(

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats.keys import portable_id
 from airflow_provider_genai_batch.formats.results import UNPARSEABLE, ResultRow, RowStatus, unparseable_row
 from airflow_provider_genai_batch.job_ref import BatchJobRef
@@ -29,6 +30,7 @@ from airflow_provider_genai_batch.landing import (
     land_results,
     output_dir,
     redacted_row,
+    write_keys,
 )
 from airflow_provider_genai_batch.models import BatchJob, BatchStats, JobState, ResultsManifest
 
@@ -207,6 +209,44 @@ def test_a_crash_while_reading_the_results_leaves_the_earlier_landing_whole(tmp_
 
     assert ResultsManifest.model_validate_json((out / MANIFEST_FILE).read_text()) == earlier
     assert [row["text"] for row in written(out)] == ["old"] * 4  # the earlier file was not half overwritten
+
+
+def test_keys_written_by_write_keys_are_landed_against_when_they_are_still_the_same(
+    tmp_path: Path, out: ObjectStoragePath
+):
+    keys = write_keys(output_dir(str(tmp_path / "in")), KEYS)
+    ref = ref_with_keys(tmp_path).model_copy(update={"keys_uri": keys.uri, "keys_digest": keys.digest})
+
+    manifest = land_results([succeeded(k) for k in KEYS], job(), ref, out)
+
+    assert manifest.counts.succeeded == manifest.counts.total == len(KEYS)
+
+
+def test_a_keys_file_replaced_since_the_submit_is_refused_before_anything_is_landed(
+    tmp_path: Path, out: ObjectStoragePath
+):
+    directory = output_dir(str(tmp_path / "in"))
+    keys = write_keys(directory, KEYS)
+    write_keys(directory, ("w", "x", "y", "z"))  # another job's submit into the same directory
+    ref = ref_with_keys(tmp_path).model_copy(update={"keys_uri": keys.uri, "keys_digest": keys.digest})
+    earlier = land_results([succeeded(k, "old") for k in KEYS], job(), ref_with_keys(tmp_path), out)
+
+    with pytest.raises(GenAIBatchError, match=f"the keys file {keys.uri} no longer holds the keys {JOB} was"):
+        land_results([succeeded(k, "new") for k in KEYS], job(), ref, out)
+
+    assert ResultsManifest.model_validate_json((out / MANIFEST_FILE).read_text()) == earlier
+    assert [row["text"] for row in written(out)] == ["old"] * 4
+
+
+def test_a_keys_file_gone_since_the_submit_is_refused_saying_so(tmp_path: Path, out: ObjectStoragePath):
+    keys = write_keys(output_dir(str(tmp_path / "in")), KEYS)
+    Path(keys.uri).unlink()
+    ref = ref_with_keys(tmp_path).model_copy(update={"keys_uri": keys.uri, "keys_digest": keys.digest})
+
+    with pytest.raises(GenAIBatchError, match=f"the keys file {keys.uri} that {JOB} was submitted with is gone"):
+        land_results([succeeded(k) for k in KEYS], job(), ref, out)
+
+    assert list(out.iterdir()) == []
 
 
 def test_the_rewrite_after_a_crash_produces_the_full_file_and_manifest(tmp_path: Path, out: ObjectStoragePath):

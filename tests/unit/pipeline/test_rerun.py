@@ -423,3 +423,77 @@ def test_reattaching_to_a_job_moves_another_jobs_landed_results_aside(
     assert json.loads((kept / MANIFEST_FILE).read_text())["job_ref"]["job_name"] == edited["job_name"]
     assert (Path(output_uri) / KEYS_FILE).read_text() == "".join(f'"{k}"\n' for k in "abcde")
     assert land(fake_hook, reverted)["counts"]["total"] == 5
+
+
+# --- two runs sharing one output_uri -----------------------------------------------------------------------
+
+
+def run_submit(input_path: Path, output_uri: str, run_id: str, store: DictStateStore | None = None) -> dict[str, Any]:
+    """One run's submit, with its own task state store unless given one."""
+    context = make_context(FakeTI(run_id=run_id), store=store or DictStateStore())
+    return submit_op(str(input_path), output_uri=output_uri).execute(context)
+
+
+def finish(fake_hook: FakeBatchHook, ref: dict[str, Any], keys: str) -> None:
+    """End the job of ``ref`` with one succeeded row for each of ``keys``, the keys it was submitted with."""
+    name = ref["job_name"]
+    fake_hook.jobs[name] = fake_hook.jobs[name].model_copy(update={"state": JobState.SUCCEEDED})
+    fake_hook.results[name] = [succeeded(key) for key in keys]
+
+
+def wait(ref: dict[str, Any]) -> dict[str, Any]:
+    return GenAIBatchSensor(task_id="wait", job_ref=ref).execute_complete(
+        make_context(FakeTI(task_id="wait")), event={"status": "terminal", "job_ref": ref}
+    )
+
+
+def test_a_job_whose_keys_file_another_runs_submit_replaced_lands_nothing_and_says_why(
+    fake_hook: FakeBatchHook, tmp_path: Path, output_uri: str
+):
+    monday = run_submit(write_input(tmp_path / "monday.jsonl", "abc"), output_uri, "scheduled__monday")
+    run_submit(write_input(tmp_path / "tuesday.jsonl", "wxyz"), output_uri, "scheduled__tuesday")
+    finish(fake_hook, monday, "abc")
+
+    with pytest.raises(GenAIBatchError) as err:
+        wait(monday)
+
+    assert str(err.value).startswith(
+        f"the keys file {monday['keys_uri']} no longer holds the keys {monday['job_name']} was submitted with: "
+        "another job's submit into the same output_uri"
+    )
+    assert sorted(path.name for path in Path(output_uri).iterdir()) == [KEYS_FILE]
+    assert (Path(output_uri) / KEYS_FILE).read_text() == "".join(f'"{k}"\n' for k in "wxyz")
+
+
+def test_the_results_the_later_run_landed_are_left_as_they_are(
+    fake_hook: FakeBatchHook, tmp_path: Path, output_uri: str
+):
+    monday = run_submit(write_input(tmp_path / "monday.jsonl", "abc"), output_uri, "scheduled__monday")
+    tuesday = run_submit(
+        write_input(tmp_path / "tuesday.jsonl", "wxyz"), output_uri, "scheduled__tuesday", DictStateStore()
+    )
+    finish(fake_hook, tuesday, "wxyz")
+    wait(tuesday)
+    landed = {path.name: path.read_bytes() for path in Path(output_uri).iterdir()}
+    finish(fake_hook, monday, "abc")
+
+    with pytest.raises(GenAIBatchError, match="no longer holds the keys"):
+        wait(monday)
+
+    assert {path.name: path.read_bytes() for path in Path(output_uri).iterdir()} == landed
+
+
+def test_clearing_the_earlier_runs_submit_into_an_output_uri_of_its_own_reattaches_and_lands_its_job(
+    fake_hook: FakeBatchHook, tmp_path: Path, output_uri: str
+):
+    monday_input, store = write_input(tmp_path / "monday.jsonl", "abc"), DictStateStore()
+    monday = run_submit(monday_input, output_uri, "scheduled__monday", store)
+    run_submit(write_input(tmp_path / "tuesday.jsonl", "wxyz"), output_uri, "scheduled__tuesday")
+    finish(fake_hook, monday, "abc")
+
+    again = run_submit(monday_input, str(tmp_path / "monday-out"), "scheduled__monday", store)
+    manifest = wait(again)
+
+    assert again["job_name"] == monday["job_name"]
+    assert len(fake_hook.created) == 2
+    assert manifest["counts"]["total"] == manifest["counts"]["succeeded"] == 3
