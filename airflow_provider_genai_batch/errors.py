@@ -44,6 +44,11 @@ class NotFoundError(ProviderAPIError):
     """The resource does not exist (HTTP 404)."""
 
 
+class UnreadableAnswerError(ProviderAPIError):
+    """A call was answered with success but a body that is not the API's answer (an HTML page from a proxy, an empty
+    or cut body, a field the API always sends missing); transient, as a lost answer is: the call may have acted."""
+
+
 class JobFailedError(GenAIBatchError):
     """A job ended in a failed, expired or cancelled state, or with too many failed rows."""
 

@@ -38,6 +38,7 @@ from airflow_provider_genai_batch.hooks.http import (
     run_async,
     run_sync,
     send_sync,
+    unreadable_answer,
 )
 from airflow_provider_genai_batch.hooks.retry import RetryPolicy
 from airflow_provider_genai_batch.hooks.settings import base_url, extras_for, invalid_connection
@@ -316,7 +317,12 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         return GenAIBatchError(f"{self.provider} does not support {what}")
 
     def _transport(self, settings: SettingsT) -> Transport:
-        return Transport(self.auth_headers(settings), self._to_error, settings.retry_policy, self._on_retry)
+        return Transport(
+            self.auth_headers(settings), self._to_error, settings.retry_policy, self._on_retry, self._unreadable
+        )
+
+    def _unreadable(self, response: httpx.Response, error: Exception) -> ProviderAPIError:
+        return unreadable_answer(response, error, self.provider, self.redact)
 
     def _on_retry(self, request: ApiRequest, reason: str, wait: float) -> None:
         self.retries += 1

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import json
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
@@ -20,8 +21,9 @@ from typing import IO, Any, Generic, TypeVar, cast
 import httpx
 from httpx._types import CookieTypes
 from httpx._utils import get_environment_proxies  # the same reading of the environment httpx does
+from pydantic import ValidationError
 
-from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError, UnreadableAnswerError
 from airflow_provider_genai_batch.hooks.alarm import Alarm
 from airflow_provider_genai_batch.hooks.retry import (
     IDEMPOTENT_METHODS,
@@ -114,6 +116,29 @@ def error_from_response(response: httpx.Response, provider: str, redact: Redacto
     )
 
 
+UNREADABLE = (json.JSONDecodeError, ValidationError, LookupError, TypeError, AttributeError)
+"""What an operation raises when a success answer's body is not what the API returns: not JSON, not an object, a
+field missing or of another type."""
+BODY_SHOWN = 200
+"""Characters of an unreadable answer's body an error shows."""
+
+
+def unreadable_answer(response: httpx.Response, error: Exception, provider: str, redact: Redactor) -> ProviderAPIError:
+    """The error for a success answer whose body an operation could not read: the call, the status, what the body is
+    and how it begins (redacted), and why it could not be read."""
+    request = response.request
+    kind = response.headers.get("content-type") or "no content type"
+    shown = redact(response.content[: 10 * BODY_SHOWN].decode("utf-8", "replace"))[:BODY_SHOWN]
+    return UnreadableAnswerError(
+        f"{request.method} {request.url.path} answered HTTP {response.status_code} with a body that is not the API's "
+        f"answer ({type(error).__name__}: {redact(str(error))[:BODY_SHOWN]}); it is {kind}, "
+        f"{len(response.content)} bytes, starting {shown!r} (a proxy or gateway in front of the API, or a base URL "
+        "that is not the API's, answers like this)",
+        http_status=response.status_code,
+        provider=provider,
+    )
+
+
 def _parse_error_body(response: httpx.Response) -> tuple[str | None, str | None]:
     try:
         body = response.json()
@@ -173,16 +198,29 @@ async def _as_async(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
 
 ErrorMapper = Callable[[httpx.Response], ProviderAPIError]
 RetryObserver = Callable[[ApiRequest, str, float], None]
+UnreadableMapper = Callable[[httpx.Response, Exception], ProviderAPIError]
 
 
 @dataclass
 class Transport:
-    """What a driver needs besides the client: auth headers, error mapping, retry policy, retry observer."""
+    """What a driver needs besides the client: auth headers, error mapping, retry policy, retry observer, and the
+    error for a success answer an operation could not read (None: what the operation raised, as it is)."""
 
     auth: Mapping[str, str]
     to_error: ErrorMapper
     policy: RetryPolicy = NO_RETRY
     on_retry: RetryObserver | None = None
+    unreadable: UnreadableMapper | None = None
+
+    def answer(self, operation: Operation[T], response: httpx.Response) -> ApiRequest:
+        """Hand ``response`` to ``operation`` and return its next request; a body it could not read is raised as
+        ``unreadable`` says."""
+        try:
+            return operation.send(response)
+        except UNREADABLE as err:
+            if self.unreadable is None:
+                raise
+            raise self.unreadable(response, err) from err
 
     def verdict(
         self, request: ApiRequest, attempts: Attempts, response: httpx.Response | None, error: Exception | None
@@ -255,7 +293,7 @@ def run_sync(client: httpx.Client, operation: Operation[T], transport: Transport
             except TransientFailure as failure:
                 request = operation.throw(failure)
                 continue
-            request = operation.send(response)
+            request = transport.answer(operation, response)
     except StopIteration as done:
         return cast(T, done.value)  # StopIteration.value is untyped; an Operation[T] returns a T
     finally:
@@ -272,7 +310,7 @@ async def run_async(client: httpx.AsyncClient, operation: Operation[T], transpor
             except TransientFailure as failure:
                 request = operation.throw(failure)
                 continue
-            request = operation.send(response)
+            request = transport.answer(operation, response)
     except StopIteration as done:
         return cast(T, done.value)  # StopIteration.value is untyped; an Operation[T] returns a T
     finally:

@@ -16,7 +16,7 @@ from datetime import timezone
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_genai_batch.errors import ProviderAPIError
+from airflow_provider_genai_batch.errors import ProviderAPIError, UnreadableAnswerError
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -93,7 +93,8 @@ class Attempts:
 
 
 def is_transient_error(error: BaseException) -> bool:
-    """True for a failure worth trying again later: a network error, or a provider answer of 408/429/5xx."""
-    if isinstance(error, httpx.TransportError):
+    """True for a failure worth trying again later: a network error, a provider answer of 408/429/5xx, or a success
+    answered with a body that is not the API's (:class:`UnreadableAnswerError`)."""
+    if isinstance(error, (httpx.TransportError, UnreadableAnswerError)):
         return True
     return isinstance(error, ProviderAPIError) and error.http_status in RETRYABLE_STATUS
