@@ -30,6 +30,7 @@ from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from airflow_provider_genai_batch.asset_events import announce_once
 from airflow_provider_genai_batch.cancel import CANCEL_ERRORS, CancelOutcome, cancel_job, cancel_jobs
+from airflow_provider_genai_batch.earlier_results import landed_by_another, set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError
 from airflow_provider_genai_batch.group_landing import land_group
 from airflow_provider_genai_batch.hooks.base import BatchHook
@@ -38,6 +39,8 @@ from airflow_provider_genai_batch.hooks.retry import is_transient_error
 from airflow_provider_genai_batch.job_ref import BatchJobRef, recall
 from airflow_provider_genai_batch.kill_reason import TaskInstanceKey, read_kill_reason
 from airflow_provider_genai_batch.landing import (
+    KEYS_FILE,
+    check_keys_file,
     land_counts,
     land_results,
     output_dir,
@@ -396,10 +399,29 @@ class BatchCompletionMixin:
             raise GenAIBatchError("no output_uri: set it on the sensor or on the submit operator")
         return output_dir(uri)
 
+    def _landing_dir(self, ref: BatchJobRef) -> ObjectStoragePath:
+        """The results directory, with results another job landed there moved aside (:func:`set_aside`): two runs
+        or mapped task instances given one ``output_uri`` land one after the other, and nothing landed is lost.
+
+        Keys another submit replaced are refused first, with nothing moved; keys that are this job's stay in place.
+        """
+        directory = self._results_dir(ref)
+        if landed_by_another(directory, ref.job_name):
+            check_keys_file(ref)
+            own_keys = ref.keys_uri == str(directory / KEYS_FILE)
+            moved = set_aside(directory, keep_job=ref.job_name, keep_keys=own_keys)
+            self.log.warning(  # type: ignore[attr-defined]
+                "results another job landed in %s were moved to %s before %s lands there",
+                directory,
+                moved,
+                ref.job_name,
+            )
+        return directory
+
     def finish(self, context: Any, ref: BatchJobRef, job: BatchJob, hook: BatchHook[Any]) -> dict[str, Any]:
         """Land the results, judge the job, emit Asset extras, and return the manifest (or, when :meth:`follow_up`
         sends a follow-up round, wait on it)."""
-        directory = self._results_dir(ref)
+        directory = self._landing_dir(ref)
         job = redacted_job(job, hook.redact)
         prices = self._prices(ref, hook)
         if writes_table(job, ref) and not as_bool("land_table_results", self.land_table_results):
@@ -420,7 +442,7 @@ class BatchCompletionMixin:
 
     def finish_group(self, context: Any, ref: BatchJobRef, hook: BatchHook[Any]) -> dict[str, Any]:
         """Land a group whose parts all ended as one results file and manifest, then as :meth:`finish` does."""
-        directory = self._results_dir(ref)
+        directory = self._landing_dir(ref)
         jobs = {name: hook.get_batch(name) for name in ref.job_names()}
         manifest = land_group(hook, ref, jobs, directory, self._prices(ref, hook))
         created = [job.create_time for job in jobs.values() if job.create_time is not None]

@@ -10,6 +10,7 @@ one job's keys with another job's results or manifest, and nothing already produ
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import datetime, timezone
 
 from airflow.sdk import ObjectStoragePath
@@ -20,6 +21,9 @@ from airflow_provider_genai_batch.models import ResultsManifest
 
 SUPERSEDED_DIR = "superseded"
 """Where, under an output directory, earlier jobs' landed results are kept."""
+
+COPY_CHUNK = 1 << 20
+"""Bytes of a file copied at once."""
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -35,13 +39,25 @@ def landed_manifest(directory: ObjectStoragePath) -> ResultsManifest | None:
         return None
 
 
-def set_aside(directory: ObjectStoragePath, keep_job: str | None = None) -> ObjectStoragePath | None:
+def landed_by_another(directory: ObjectStoragePath, job_name: str) -> bool:
+    """Whether ``directory`` holds a manifest that is not ``job_name``'s (or cannot be read): results another job
+    landed there, which :func:`set_aside` moves before this job's results land."""
+    if not (directory / MANIFEST_FILE).exists():
+        return False
+    manifest = landed_manifest(directory)
+    return manifest is None or manifest.job_ref.job_name != job_name
+
+
+def set_aside(
+    directory: ObjectStoragePath, keep_job: str | None = None, *, keep_keys: bool = False
+) -> ObjectStoragePath | None:
     """Move earlier landed results out of ``directory`` unless they are ``keep_job``'s; returns where they went.
 
     Landed results are a manifest, or a results file left without one (an interrupted landing). With
-    ``keep_job`` (re-attaching to a job), a manifest of that job stays, and so does a results file
-    without a manifest: that job's landing replaces it. Keys with nothing landed next to them are left for
-    the caller to overwrite.
+    ``keep_job`` (re-attaching to a job, or landing it), a manifest of that job stays, and so does a results
+    file without a manifest: that job's landing replaces it. Keys with nothing landed next to them are left for
+    the caller to overwrite. With ``keep_keys`` (a landing about to join on the keys file, which is its own and
+    the same as the earlier job's) the keys file stays and a copy of it goes with the results.
     """
     manifest_path, results_path = directory / MANIFEST_FILE, directory / RESULTS_FILE
     has_manifest, has_results = manifest_path.exists(), results_path.exists()
@@ -66,9 +82,19 @@ def set_aside(directory: ObjectStoragePath, keep_job: str | None = None) -> Obje
         manifest_path.rename(target / MANIFEST_FILE)
     for name in sorted({RESULTS_FILE, KEYS_FILE, *_files_named_by(manifest, directory)}):
         source = directory / name
-        if source.exists():
+        if not source.exists():
+            continue
+        if name == KEYS_FILE and keep_keys:
+            _copy(source, target / name)
+        else:
             source.rename(target / name)
     return target
+
+
+def _copy(source: ObjectStoragePath, target: ObjectStoragePath) -> None:
+    """Copy a file, streamed, on the filesystems of both paths (no lineage: it stays this task's own file)."""
+    with source.fs.open(source.path, "rb") as reader, target.fs.open(target.path, "wb") as writer:
+        shutil.copyfileobj(reader, writer, COPY_CHUNK)
 
 
 def _uri_fields(manifest: ResultsManifest) -> set[str]:

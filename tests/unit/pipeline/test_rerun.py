@@ -497,3 +497,40 @@ def test_clearing_the_earlier_runs_submit_into_an_output_uri_of_its_own_reattach
     assert again["job_name"] == monday["job_name"]
     assert len(fake_hook.created) == 2
     assert manifest["counts"]["total"] == manifest["counts"]["succeeded"] == 3
+
+
+def test_two_mapped_task_instances_with_the_same_input_make_a_job_each(fake_hook: FakeBatchHook, five_lines: Path):
+    refs = [
+        submit_op(str(five_lines)).execute(make_context(FakeTI(map_index=index), store=DictStateStore()))
+        for index in (0, 1)
+    ]
+
+    assert [c["job_name"] for c in fake_hook.created] == [ref["job_name"] for ref in refs]
+    assert refs[0]["idempotency_key"] != refs[1]["idempotency_key"]
+    assert refs[0]["input_fingerprint"] == refs[1]["input_fingerprint"]
+
+
+def test_a_job_landing_where_another_job_landed_moves_those_results_aside_whole(
+    fake_hook: FakeBatchHook, five_lines: Path, output_uri: str
+):
+    first, second = (
+        submit_op(str(five_lines), output_uri=output_uri).execute(
+            make_context(FakeTI(map_index=index), store=DictStateStore())
+        )
+        for index in (0, 1)
+    )
+    finish(fake_hook, first, "abcde")
+    finish(fake_hook, second, "abcde")
+    first_manifest = wait(first)
+    landed = {name: (Path(output_uri) / name).read_text() for name in (KEYS_FILE, RESULTS_FILE)}
+
+    second_manifest = wait(second)
+
+    (kept,) = (Path(output_uri) / SUPERSEDED_DIR).iterdir()
+    assert {name: (kept / name).read_text() for name in landed} == landed
+    moved = json.loads((kept / MANIFEST_FILE).read_text())
+    assert (moved["job_ref"], moved["counts"]) == (first, first_manifest["counts"])
+    assert moved["results_uri"] == str(kept / RESULTS_FILE)
+    assert json.loads((Path(output_uri) / MANIFEST_FILE).read_text()) == second_manifest
+    assert second_manifest["job_ref"]["job_name"] == second["job_name"]
+    assert (Path(output_uri) / KEYS_FILE).read_text() == landed[KEYS_FILE]
