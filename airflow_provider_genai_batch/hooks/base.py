@@ -385,20 +385,31 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     def iter_file_bytes(self, name: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """A file's bytes as a stream of chunks; a connection lost mid-stream resumes where it broke.
 
-        The resumed request asks for ``Range: bytes=<received>-``; a server that ignores it answers with
-        the whole file again, and the bytes already delivered are skipped.
+        The resumed request asks for ``Range: bytes=<received>-`` of the file as it is (``Accept-Encoding:
+        identity``); a server that ignores it answers with the whole file again, and the bytes already delivered
+        are skipped. A range counts the bytes of the body as sent, so after an answer that came compressed
+        (``Content-Encoding``: the bytes delivered are the file's own, decoded) the whole file is asked for again
+        instead, and so it is when a resume is answered with a compressed slice, which cannot be decoded from its
+        middle.
         """
         client, transport = self.get_conn(), self._transport(self.settings)
         request = self._download_request(name)
         received, resumes = 0, 0
+        ranged = True
         while True:
-            headers = {**request.headers, **({"Range": f"bytes={received}-"} if received else {})}
+            resume = {"Range": f"bytes={received}-", "Accept-Encoding": "identity"} if received and ranged else {}
             try:
-                response = send_sync(client, replace(request, headers=headers), transport, stream=True)
+                response = send_sync(
+                    client, replace(request, headers={**request.headers, **resume}), transport, stream=True
+                )
             except ProviderAPIError as err:
-                if received and err.http_status == 416:
+                if resume and err.http_status == 416:
                     return  # the break came after the last byte: nothing is left to read
                 raise
+            ranged = not _content_coded(response)
+            if response.status_code == 206 and not ranged:
+                response.close()
+                continue
             skip = received if response.status_code != 206 else 0
             try:
                 for chunk in response.iter_bytes(chunk_size):
@@ -548,6 +559,12 @@ def newer_than(pages: Iterator[list[BatchJob]], not_before: datetime) -> Iterato
         yield from (job for job in page if job.create_time is None or job.create_time >= not_before)
         if reached_back:
             return
+
+
+def _content_coded(response: httpx.Response) -> bool:
+    """Whether the body comes compressed (``Content-Encoding`` other than identity), so its bytes as sent are not
+    the file's."""
+    return response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
 
 
 def _stream_size(stream: IO[bytes]) -> int:

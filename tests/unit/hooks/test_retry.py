@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import gzip
 import io
 import json
 import time
@@ -381,6 +382,60 @@ def test_a_download_broken_several_times_asks_for_what_is_still_missing_each_tim
     expected = ["bytes=112-", "bytes=320-"] if honour_range else ["bytes=112-", "bytes=304-"]
     assert [r.headers.get("range") for r in wire.requests] == [None, *expected]
     assert hook.retries == 2
+
+
+LINES = b"".join(b'{"custom_id": "k%d", "response": {"status_code": 200}}\n' % i for i in range(400))
+"""A results file that compresses well: its gzip body is a small fraction of its own length."""
+
+
+def gzip_server(breaks: list[int | None], *, honours_identity: bool = True, plain_first: bool = False) -> Any:
+    """A file-content endpoint that sends ``LINES`` gzip-coded unless asked for ``Accept-Encoding: identity`` (or,
+    with ``plain_first``, on the first request), a ``Range`` counting the bytes of the body it sends (as HTTP ranges
+    do); each answer breaks after the next count in ``breaks`` of those bytes (None: does not)."""
+    answered: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        brk = breaks.pop(0) if breaks else None
+        asked_identity = request.headers.get("accept-encoding") == "identity"
+        identity = (plain_first and not answered) or (honours_identity and asked_identity)
+        answered.append(request)
+        body, headers = (LINES, {}) if identity else (gzip.compress(LINES), {"content-encoding": "gzip"})
+        header = request.headers.get("range")
+        if header:
+            start = int(header.removeprefix("bytes=").removesuffix("-"))
+            if start >= len(body):
+                return httpx.Response(416, headers={"content-range": f"bytes */{len(body)}"})
+            headers["content-range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
+            return httpx.Response(206, stream=BreakingStream(body[start:], brk), headers=headers)
+        return httpx.Response(200, stream=BreakingStream(body, brk), headers=headers)
+
+    return handler
+
+
+def test_a_compressed_download_broken_mid_stream_is_read_again_whole_and_delivers_every_byte_once(openai, waits):
+    coded = len(gzip.compress(LINES))
+    hook, wire = openai(gzip_server([coded // 2, None]))
+
+    chunks = list(hook.iter_file_bytes("file-out", chunk_size=16))
+
+    assert b"".join(chunks) == LINES
+    assert [r.headers.get("range") for r in wire.requests] == [None, None]  # bytes delivered are no offset in gzip
+    assert hook.retries == 1
+
+
+def test_a_resume_answered_with_a_compressed_slice_reads_the_whole_file_again(openai, waits):
+    hook, wire = openai(gzip_server([320, None, None], honours_identity=False, plain_first=True))
+
+    assert b"".join(hook.iter_file_bytes("file-out", chunk_size=16)) == LINES
+    assert [r.headers.get("range") for r in wire.requests] == [None, "bytes=320-", None]
+
+
+def test_a_resume_asks_for_the_file_as_it_is_so_its_range_counts_the_files_own_bytes(openai, waits):
+    hook, wire = openai(gzip_server([320, None], plain_first=True))
+
+    assert b"".join(hook.iter_file_bytes("file-out", chunk_size=16)) == LINES
+    assert wire.requests[1].headers["range"] == "bytes=320-"
+    assert wire.requests[1].headers["accept-encoding"] == "identity"
 
 
 def test_a_break_inside_a_results_line_yields_each_row_exactly_once(openai, waits):
