@@ -418,7 +418,9 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
     error = line.get("error") or line.get("status")
     if error:
         return ResultRow(key=key, status=RowStatus.FAILED, error=_row_error(error))
-    response = line.get("response") or {}
+    response = line.get("response")
+    if not response:
+        return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message=NO_OUTCOME))
     text = response_text(response)
     embedded = "embedding" in response or "embeddings" in response
     return ResultRow(
@@ -432,6 +434,9 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
 
 
 _SUCCEEDED = RowStatus.SUCCEEDED
+NO_OUTCOME = "the result holds neither a response nor an error"
+"""The error of a result that names its key but says nothing of its outcome: no request is taken to have succeeded
+on no evidence."""
 
 
 def response_text(response: Mapping[str, Any]) -> str | None:

@@ -107,6 +107,18 @@ def test_a_plain_string_status_is_the_error_message():
     assert row.error == RowError(message="Bad Request: model output was not valid JSON")
 
 
+@pytest.mark.parametrize(
+    "line",
+    [{"key": "k"}, {"key": "k", "response": None}, {"key": "k", "response": {}}, {"metadata": {"key": "k"}}],
+    ids=["no-response", "null-response", "empty-response", "inline-without-response"],
+)
+def test_a_line_with_neither_a_response_nor_an_error_is_a_failed_row_not_a_success(line):
+    row = result_row(line)
+
+    assert (row.key, row.status) == ("k", RowStatus.FAILED)
+    assert row.error == RowError(message="the result holds neither a response nor an error")
+
+
 def test_inlined_response_key_comes_from_metadata():
     row = result_row({"metadata": {"key": "k7"}, "response": candidate({"text": "ok"})})
     assert (row.key, row.text) == ("k7", "ok")
