@@ -31,7 +31,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.errors import InputValidationError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats import gemini
-from airflow_provider_genai_batch.formats.common_request import CommonLines
+from airflow_provider_genai_batch.formats.common_request import CommonLines, certifies_native
 from airflow_provider_genai_batch.formats.common_translate import common_translator
 from airflow_provider_genai_batch.formats.detect import InputFormat, detect_format
 from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderLimits
@@ -290,12 +290,18 @@ def prepare_input(
 
             native_format = None if translates_all else request_dialect.native_format
             certified_line = None if common is None else common.certified
+            # a certified line needs no check_native where the certification makes its checks too
+            native_certified = certified_line if certifies_native(request_dialect) else None
             add_line, hash_line = writer.add, fingerprint.update
 
             def on_line(line: dict[str, Any], fmt: InputFormat, size: int, number: int) -> int | None:
                 nonlocal rewritten, size_checked
                 if fmt is native_format and (canonical_passes or fmt is not InputFormat.GEMINI):
-                    endpoint = request_dialect.check_native(line, model=model)
+                    endpoint = (
+                        None
+                        if native_certified is not None and native_certified(line)
+                        else request_dialect.check_native(line, model=model)
+                    )
                     if endpoint and endpoint not in endpoints:
                         if endpoints:
                             found = sorted({*endpoints, endpoint})

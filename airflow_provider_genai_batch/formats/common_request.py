@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from airflow_provider_genai_batch.formats.gemini_line import check_metadata
+from airflow_provider_genai_batch.formats.gemini import GeminiDialect
+from airflow_provider_genai_batch.formats.gemini_line import breaks_function_turns, check_metadata
 from airflow_provider_genai_batch.formats.jsonl import JsonlReader
 
 NonEmpty = Annotated[str, Meta(min_length=1)]
@@ -254,14 +255,22 @@ def decode_common(canonical: bytes) -> CommonLine | None:
 
 def certified(line: CommonLine) -> bool:
     """Whether the general check of the line (:func:`.gemini_line.check_line` for a generation batch, with or
-    without Vertex AI's fields, which the structs leave out) passes; False where it may not, never a wrong True."""
+    without Vertex AI's fields, which the structs leave out) and the Gemini API's own rules for it
+    (:func:`.gemini_line.check_api_rules`) pass; False where they may not, never a wrong True.
+
+    A line that breaks only the API's rules goes the general way for every target: those rules are checked there
+    where they apply (the line goes to Gemini), and a translation checks its target's own.
+    """
     if line.metadata is not UNSET:
         try:
             check_metadata(line.metadata, line.key)
         except ValueError:
             return False
     request = line.request
+    calls_before = 0
+    after_user = False
     for content in request.contents:
+        calls = responses = 0
         for part in content.parts:
             if part.text is not UNSET:
                 if (
@@ -273,11 +282,30 @@ def certified(line: CommonLine) -> bool:
                     return False
             elif not _one_datum(part):
                 return False
+            elif part.functionCall is not UNSET:
+                calls += 1
+            elif part.functionResponse is not UNSET:
+                responses += 1
+        if (calls_before or responses or calls) and breaks_function_turns(calls_before, calls, responses, after_user):
+            return False
+        calls_before = calls
+        after_user = content.role == "user"
+    config = request.generationConfig
+    if config is not UNSET and config.thinkingConfig is not UNSET:
+        thinking = config.thinkingConfig
+        if thinking.thinkingBudget is not UNSET and thinking.thinkingLevel not in (UNSET, "THINKING_LEVEL_UNSPECIFIED"):
+            return False  # the API takes one of the two
     if request.safetySettings is not UNSET:
         categories = {setting.category for setting in request.safetySettings}
         if len(categories) != len(request.safetySettings):
             return False  # one setting per category
     return True
+
+
+def certifies_native(dialect: object) -> bool:
+    """Whether a certified line needs no ``dialect.check_native``: the Gemini API's, whose only check (the API's
+    rules for function calls and thinking) the certification makes too."""
+    return getattr(type(dialect), "check_native", None) is GeminiDialect.check_native
 
 
 def _one_datum(part: Part) -> bool:

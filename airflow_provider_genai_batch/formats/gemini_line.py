@@ -91,31 +91,33 @@ def check_function_turns(request: Mapping[str, Any]) -> None:
                 continue
             calls += part.get("functionCall", part.get("function_call")) is not None
             responses += part.get("functionResponse", part.get("function_response")) is not None
-        if calls_before or responses or calls:
-            _check_function_turn(contents, content, calls, responses, calls_before, before)
+        if (calls_before or responses or calls) and breaks_function_turns(
+            calls_before, calls, responses, before is not None and (before.get("role") or "user") == "user"
+        ):
+            _function_turn_error(contents, content, responses, calls_before)
         calls_before = calls
         before = content
 
 
-def _check_function_turn(
-    contents: Sequence[Any],
-    turn: Mapping[str, Any],
-    calls: int,
-    responses: int,
-    calls_before: int,
-    turn_before: Mapping[str, Any] | None,
-) -> None:
-    """The rules of :func:`check_function_turns` for ``turn``, one of ``contents``, given the turn before it (None:
-    none). The loop over the turns keeps no index: a turn that breaks a rule finds its own."""
+def breaks_function_turns(calls_before: int, calls: int, responses: int, after_user: bool) -> bool:
+    """Whether a turn of ``calls`` function calls and ``responses`` function responses, after a turn of
+    ``calls_before`` calls (a user turn when ``after_user``), breaks the rules of :func:`check_function_turns`."""
+    return bool(
+        (calls_before and responses != calls_before) or (responses and not calls_before) or (calls and not after_user)
+    )
+
+
+def _function_turn_error(contents: Sequence[Any], turn: Mapping[str, Any], responses: int, calls_before: int) -> None:
+    """Raise the error for ``turn``, one of ``contents``, which breaks a rule of :func:`check_function_turns`. The loop
+    over the turns keeps no index: a turn that breaks a rule finds its own."""
+    index = _index(contents, turn)
     if calls_before and responses != calls_before:
-        index = _index(contents, turn)
         raise ValueError(
             f"request.contents[{index}] has {responses} functionResponse parts for the {calls_before} functionCall "
             f"parts of request.contents[{index - 1}]: Gemini needs the turn after function calls to answer each with "
             "one functionResponse part"
         )
     if responses and not calls_before:
-        index = _index(contents, turn)
         where = (
             "is the first turn" if index == 0 else f"follows request.contents[{index - 1}], which has no functionCall"
         )
@@ -123,13 +125,11 @@ def _check_function_turn(
             f"request.contents[{index}] has functionResponse parts but {where}: Gemini takes function responses only "
             "in the turn right after the function calls"
         )
-    if calls and (turn_before is None or (turn_before.get("role") or "user") != "user"):
-        index = _index(contents, turn)
-        where = "is the first turn" if index == 0 else f"follows a model turn (request.contents[{index - 1}])"
-        raise ValueError(
-            f"request.contents[{index}] has functionCall parts but {where}: Gemini takes a function call turn only "
-            "right after a user turn or a function response turn"
-        )
+    where = "is the first turn" if index == 0 else f"follows a model turn (request.contents[{index - 1}])"
+    raise ValueError(
+        f"request.contents[{index}] has functionCall parts but {where}: Gemini takes a function call turn only "
+        "right after a user turn or a function response turn"
+    )
 
 
 def _index(contents: Sequence[Any], turn: Mapping[str, Any]) -> int:

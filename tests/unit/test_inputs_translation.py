@@ -372,6 +372,15 @@ def test_a_gemini_line_breaking_the_apis_function_calling_turns_is_refused_namin
     assert info.value.reason.startswith("request.contents[0] has functionCall parts but is the first turn")
 
 
+def test_a_gemini_line_setting_both_thinking_settings_is_refused_naming_the_line(gemini_dialect, tmp_path):
+    thinking = {"generationConfig": {"thinkingConfig": {"thinkingBudget": 128, "thinkingLevel": "LOW"}}}
+    source = write_jsonl(tmp_path / "in.jsonl", [gemini_line("a"), gemini_line("b", **thinking)])
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(str(source), gemini_dialect, model="gemini-2.5-flash", embeddings=False)
+    assert info.value.line == 2
+    assert info.value.reason.startswith("request.generationConfig.thinkingConfig sets both thinkingBudget and")
+
+
 # --- the input fingerprint -------------------------------------------------------------------------------
 
 

@@ -30,7 +30,7 @@ from airflow_provider_genai_batch.formats.common_request import certified, decod
 from airflow_provider_genai_batch.formats.common_translate import common_translator
 from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.gemini import GeminiDialect
-from airflow_provider_genai_batch.formats.gemini_line import check_line
+from airflow_provider_genai_batch.formats.gemini_line import check_api_rules, check_line
 from airflow_provider_genai_batch.formats.jsonl import decode_line
 from airflow_provider_genai_batch.formats.openai import OpenAIDialect
 from airflow_provider_genai_batch.formats.vertex import VertexDialect
@@ -221,6 +221,44 @@ def test_a_certified_line_passes_the_general_check_with_and_without_vertex_field
             check_line(line, embeddings=False, vertex=True)
             taken += 1
     assert taken > len(CORPUS) // 20
+
+
+def test_a_certified_line_passes_the_gemini_apis_own_rules() -> None:
+    for line in CORPUS:
+        if _certified(line):
+            check_api_rules(line["request"])
+
+
+_USER = {"role": "user", "parts": [{"text": "look it up"}]}
+_MODEL = {"role": "model", "parts": [{"text": "sure"}]}
+_CALL = {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]}
+_TWO_CALLS = {"role": "model", "parts": [{"functionCall": {"name": "f"}}, {"functionCall": {"name": "g"}}]}
+_ANSWER = {"role": "user", "parts": [{"functionResponse": {"name": "f", "response": {}}}]}
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"contents": [_CALL, _ANSWER]},
+        {"contents": [_USER, _MODEL, _CALL, _ANSWER]},
+        {"contents": [_USER, _TWO_CALLS, _ANSWER]},
+        {"contents": [_USER, _ANSWER]},
+        {"contents": [_USER], "generationConfig": {"thinkingConfig": {"thinkingBudget": 64, "thinkingLevel": "HIGH"}}},
+    ],
+    ids=["call-first", "call-after-model", "fewer-answers", "answer-without-call", "both-thinking-settings"],
+)
+def test_a_line_breaking_the_gemini_apis_own_rules_is_not_certified(request_: dict[str, Any]) -> None:
+    line = {"key": "a", "request": request_}
+    check_line(line, embeddings=False)
+    with pytest.raises(ValueError):
+        check_api_rules(request_)
+    assert not _certified(line)
+
+
+def test_a_conversation_keeping_the_gemini_apis_own_rules_is_certified() -> None:
+    two_answers = {**_ANSWER, "parts": _ANSWER["parts"] * 2}
+    request = {"contents": [_USER, _CALL, _ANSWER, _MODEL, _USER, _TWO_CALLS, two_answers]}
+    assert _certified({"key": "a", "request": request})
 
 
 def test_a_line_the_general_check_refuses_is_never_certified() -> None:
