@@ -542,6 +542,8 @@ def check_metadata_carried(line: Mapping[str, Any], provider: str) -> None:
     """A line's ``metadata`` other than its ``key`` goes nowhere in ``provider``'s request (Gemini and Vertex echo it
     with the result; the translated targets have no such field): refused naming it, never dropped."""
     metadata = line.get("metadata")
+    if metadata is None:  # nearly every line: no look at the type
+        return
     if isinstance(metadata, Mapping) and metadata.keys() - {"key"}:
         name = min(metadata.keys() - {"key"})
         why = "only Gemini and Vertex AI carry a line's metadata besides its key (they echo it with the result)"
