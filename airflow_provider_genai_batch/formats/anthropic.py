@@ -6,6 +6,7 @@ Gemini-reading helpers come from ``translate.py``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -90,20 +91,32 @@ TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
 """A tool name Anthropic takes (the Messages API's ``^[a-zA-Z0-9_-]{1,128}$``)."""
 _TOOL_NAME_RULE = "1 to 128 of a-z, A-Z, 0-9, _ and -"
 _GENERATION_HANDLED = ("maxOutputTokens", "candidateCount", "responseMimeType", "responseModalities")
-_STRUCTURED = "structured output cannot be expressed in an anthropic batch request"
-_GENERATION_REASONS = {
-    "seed": "anthropic has no sampling seed",
-    "presencePenalty": "anthropic has no presence penalty",
-    "frequencyPenalty": "anthropic has no frequency penalty",
-    "responseSchema": _STRUCTURED,
-    "responseJsonSchema": _STRUCTURED,
-    "responseLogprobs": "anthropic returns no log-probabilities",
-    "logprobs": "anthropic returns no log-probabilities",
-    "thinkingConfig": "Gemini thinking settings do not map (use a native anthropic line with 'thinking')",
-    "speechConfig": "speech output is Gemini-only",
-    "imageConfig": "image output is Gemini-only",
-    "mediaResolution": "media resolution is Gemini-only",
-}
+
+
+def _structured(provider: str) -> str:
+    """Why a response schema or JSON output is refused, naming the provider the request goes to."""
+    article = "an" if provider[0] in "aeiou" else "a"
+    return f"structured output cannot be expressed in {article} {provider} batch request"
+
+
+@functools.cache
+def _generation_reasons(provider: str) -> dict[str, str]:
+    """Why each Gemini setting the Messages API has no place for is refused, naming the provider it goes to."""
+    return {
+        "seed": f"{provider} has no sampling seed",
+        "presencePenalty": f"{provider} has no presence penalty",
+        "frequencyPenalty": f"{provider} has no frequency penalty",
+        "responseSchema": _structured(provider),
+        "responseJsonSchema": _structured(provider),
+        "responseLogprobs": f"{provider} returns no log-probabilities",
+        "logprobs": f"{provider} returns no log-probabilities",
+        "thinkingConfig": f"Gemini thinking settings do not map (use a native {provider} line with 'thinking')",
+        "speechConfig": "speech output is Gemini-only",
+        "imageConfig": "image output is Gemini-only",
+        "mediaResolution": "media resolution is Gemini-only",
+    }
+
+
 _CHAT_FIELDS = frozenset({"model", "contents", "systemInstruction", "generationConfig", "tools", "toolConfig"})
 _GENERATION_FIELDS = frozenset({*GENERATION_PARAMS, *_GENERATION_HANDLED})
 _COUNTS = ("processing", "succeeded", "errored", "canceled", "expired")
@@ -113,22 +126,26 @@ _EVENT_TIMES = ("created_at", "ended_at", "cancel_initiated_at", "archived_at")
 # --- canonical line -> Anthropic batch request ---------------------------------------------------------
 
 
-def from_gemini(line: Mapping[str, Any], *, model: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> dict[str, Any]:
-    """One canonical ``{"key", "request"}`` line as a Message Batches request; ValueError for what cannot map."""
+def from_gemini(
+    line: Mapping[str, Any], *, model: str, max_tokens: int = DEFAULT_MAX_TOKENS, provider: str = PROVIDER
+) -> dict[str, Any]:
+    """One canonical ``{"key", "request"}`` line as a Message Batches request; ValueError for what cannot map, naming
+    ``provider``, the one the params go to (Bedrock sends them too, as InvokeModel bodies or rewritten for Converse)."""
     key, request = line_parts(line)
-    check_metadata_carried(line, PROVIDER)
+    check_metadata_carried(line, provider)
     if "content" in request and "contents" not in request:
         raise ValueError(EMBEDDINGS_UNSUPPORTED)
-    check_model(request, model, PROVIDER)
-    check_fields(request, _CHAT_FIELDS, "request", PROVIDER, REQUEST_REASONS)
+    check_model(request, model, provider)
+    check_fields(request, _CHAT_FIELDS, "request", provider, REQUEST_REASONS)
     params = request_params(
         request,
         model=model,
         max_tokens=max_tokens,
-        messages=lambda: _messages(request.get("contents")),
+        provider=provider,
+        messages=lambda: _messages(request.get("contents"), provider),
         sampling=sampling_params,
         declare=function_declarations,
-        tools=tool_list,
+        tools=lambda declarations: tool_list(declarations, provider),
     )
     return {"custom_id": portable_id(key), "params": params}
 
@@ -138,29 +155,31 @@ def request_params(
     *,
     model: str,
     max_tokens: int,
+    provider: str,
     messages: Callable[[], list[dict[str, Any]]],
-    sampling: Callable[[Mapping[str, Any]], dict[str, Any]],
+    sampling: Callable[[Mapping[str, Any], str], dict[str, Any]],
     declare: Callable[[Any, str], list[Declaration]],
     tools: Callable[[list[Declaration]], list[dict[str, Any]]],
 ) -> dict[str, Any]:
-    """The Message Batches ``params`` of a request whose fields are checked: ``messages`` builds its messages (after
-    the token limit is read, so the first problem is reported first), ``sampling`` reads its settings
-    (:func:`sampling_params`), ``declare`` its tools and ``tools`` writes them (:func:`tool_list`); shared with the
-    translation of :mod:`.common_translate`, which reads a run of lines repeating their settings and tools once."""
+    """The Message Batches ``params`` of a request whose fields are checked, for ``provider``: ``messages`` builds its
+    messages (after the token limit is read, so the first problem is reported first), ``sampling`` reads its
+    settings (:func:`sampling_params`), ``declare`` its tools and ``tools`` writes them (:func:`tool_list`); shared
+    with the translation of :mod:`.common_translate`, which reads a run of lines repeating their settings and tools
+    once."""
     config = request.get("generationConfig")
     gen = fields(config if config is not None else {}, "generationConfig")
     params: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(gen, max_tokens), "messages": messages()}
     if "systemInstruction" in request:
         params["system"] = message_content(
-            [_text_block(t) for t in system_texts(request["systemInstruction"], PROVIDER)]
+            [_text_block(t) for t in system_texts(request["systemInstruction"], provider)]
         )
     if gen:  # no settings: no sampling parameters, nothing to check
-        params.update(sampling(gen))
-    declarations = declare(request["tools"], PROVIDER) if "tools" in request else []
+        params.update(sampling(gen, provider))
+    declarations = declare(request["tools"], provider) if "tools" in request else []
     if declarations:
         params["tools"] = tools(declarations)
     if "toolConfig" in request:
-        params["tool_choice"] = _tool_choice(*tool_choice(request["toolConfig"], PROVIDER, declarations))
+        params["tool_choice"] = _tool_choice(*tool_choice(request["toolConfig"], provider, declarations))
     return params
 
 
@@ -175,30 +194,31 @@ def _max_tokens(gen: Mapping[str, Any], default: int) -> int:
     return value
 
 
-def sampling_params(gen: Mapping[str, Any]) -> dict[str, Any]:
-    """The sampling parameters of non-empty generation settings, checked for what Anthropic takes."""
-    check_fields(gen, _GENERATION_FIELDS, "generationConfig", PROVIDER, _GENERATION_REASONS)
+def sampling_params(gen: Mapping[str, Any], provider: str) -> dict[str, Any]:
+    """The sampling parameters of non-empty generation settings, checked for what Anthropic takes; errors name
+    ``provider``, the one the params go to."""
+    check_fields(gen, _GENERATION_FIELDS, "generationConfig", provider, _generation_reasons(provider))
     if integer(gen.get("candidateCount", 1), "generationConfig.candidateCount") != 1:
-        raise unsupported("generationConfig.candidateCount", PROVIDER, "it returns one answer per request")
-    check_text_modality(gen, PROVIDER)
+        raise unsupported("generationConfig.candidateCount", provider, "it returns one answer per request")
+    check_text_modality(gen, provider)
     mime = gen.get("responseMimeType")
     if mime not in (None, "", "text/plain"):
-        why = _STRUCTURED if mime == "application/json" else f"{mime} has no equivalent there"
-        raise unsupported("generationConfig.responseMimeType", PROVIDER, why)
+        why = _structured(provider) if mime == "application/json" else f"{mime} has no equivalent there"
+        raise unsupported("generationConfig.responseMimeType", provider, why)
     params = {
         param: read(gen[name], f"generationConfig.{name}")
         for name, (param, read) in GENERATION_PARAMS.items()
         if name in gen
     }
     if "temperature" in params:
-        check_range(params["temperature"], "generationConfig.temperature", PROVIDER, 0, MAX_TEMPERATURE)
+        check_range(params["temperature"], "generationConfig.temperature", provider, 0, MAX_TEMPERATURE)
     return params
 
 
-def _messages(contents: Any) -> list[dict[str, Any]]:
+def _messages(contents: Any, provider: str) -> list[dict[str, Any]]:
     if not isinstance(contents, list) or not contents:
         raise ValueError("request.contents must be a non-empty list")
-    ids = CallIds(PROVIDER)
+    ids = CallIds(provider)
     messages = []
     for i, content in enumerate(contents):
         path = f"contents[{i}]"
@@ -210,9 +230,9 @@ def _messages(contents: Any) -> list[dict[str, Any]]:
             content_of = message_content([_text_block(text) for text in texts])
             messages.append({"role": "assistant" if role == "model" else "user", "content": content_of})
             continue
-        role, parts = read_parts(content, path, PROVIDER)
+        role, parts = read_parts(content, path, provider)
         ids.turn(role, path)
-        blocks = [content_block(part, role, ids, path) for part in parts]
+        blocks = [content_block(part, role, ids, path, provider) for part in parts]
         ids.end_turn(role, path)
         # Anthropic wants a user turn's tool results before anything else in it; the sort is stable.
         blocks.sort(key=lambda block: block["type"] != "tool_result")
@@ -221,8 +241,8 @@ def _messages(contents: Any) -> list[dict[str, Any]]:
     return messages
 
 
-def content_block(part: Part, role: str, ids: CallIds, path: str) -> dict[str, Any]:
-    """One Gemini part as an Anthropic content block, checked against the turn it is in."""
+def content_block(part: Part, role: str, ids: CallIds, path: str, provider: str) -> dict[str, Any]:
+    """One Gemini part as an Anthropic content block, checked against the turn it is in; errors name ``provider``."""
     if part.kind == "text":
         return _text_block(part.value)
     if part.kind == "functionCall":
@@ -240,15 +260,15 @@ def content_block(part: Part, role: str, ids: CallIds, path: str) -> dict[str, A
         result = compact_json(part.value.get("response", {}))
         return {"type": "tool_result", "tool_use_id": ids.answer(part.value, part.path), "content": result}
     if role == "model":
-        raise unsupported(f"{part.path}.inlineData", PROVIDER, "a model turn can hold only text and function calls")
-    return _media_block(part)
+        raise unsupported(f"{part.path}.inlineData", provider, "a model turn can hold only text and function calls")
+    return _media_block(part, provider)
 
 
-def _media_block(part: Part) -> dict[str, Any]:
+def _media_block(part: Part, provider: str) -> dict[str, Any]:
     mime = part.value["mimeType"]
     if mime not in IMAGE_TYPES and mime not in DOCUMENT_TYPES:
         accepted = ", ".join(sorted(IMAGE_TYPES | DOCUMENT_TYPES))
-        raise unsupported(f"{part.path}.inlineData", PROVIDER, f"{mime} is not one of the types it takes ({accepted})")
+        raise unsupported(f"{part.path}.inlineData", provider, f"{mime} is not one of the types it takes ({accepted})")
     data = standard_base64(part.value["data"], f"{part.path}.inlineData.data")
     source = {"type": "base64", "media_type": mime, "data": data}
     return {"type": "document" if mime in DOCUMENT_TYPES else "image", "source": source}
@@ -266,20 +286,21 @@ def message_content(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return blocks
 
 
-def tool_list(declarations: list[Declaration]) -> list[dict[str, Any]]:
-    """Function declarations as Message Batches tools, their names and schemas checked for Anthropic."""
-    return [_tool(declaration) for declaration in declarations]
+def tool_list(declarations: list[Declaration], provider: str) -> list[dict[str, Any]]:
+    """Function declarations as Message Batches tools, their names and schemas checked for what Anthropic takes;
+    errors name ``provider``."""
+    return [_tool(declaration, provider) for declaration in declarations]
 
 
-def _tool(declaration: Declaration) -> dict[str, Any]:
-    check_name(declaration.name, f"{declaration.path}.name", PROVIDER, TOOL_NAME, _TOOL_NAME_RULE)
+def _tool(declaration: Declaration, provider: str) -> dict[str, Any]:
+    check_name(declaration.name, f"{declaration.path}.name", provider, TOOL_NAME, _TOOL_NAME_RULE)
     tool: dict[str, Any] = {"name": declaration.name}
     if declaration.description is not None:
         tool["description"] = declaration.description
     if declaration.parameters is None:
         tool["input_schema"] = {"type": "object", "properties": {}}
     else:
-        check_object_schema(declaration.parameters, f"{declaration.path}.parameters", PROVIDER)
+        check_object_schema(declaration.parameters, f"{declaration.path}.parameters", provider)
         tool["input_schema"] = declaration.parameters
     return tool
 

@@ -190,7 +190,7 @@ def from_gemini(
     check_metadata_carried(line, PROVIDER)
     if "content" in request and "contents" not in request:
         raise ValueError(EMBEDDINGS_UNSUPPORTED)
-    params = anthropic.from_gemini(line, model=model, max_tokens=max_tokens)["params"]
+    params = anthropic.from_gemini(line, model=model, max_tokens=max_tokens, provider=PROVIDER)["params"]
     return record(key, params, model=model, invocation_type=invocation_type)
 
 

@@ -11,7 +11,7 @@ words the error.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -48,7 +48,7 @@ def common_translator(dialect: Dialect, *, model: str) -> Translator | None:
         return _declining(_anthropic_line, model, dialect.default_max_tokens, readers)
     if to_native is bedrock.BedrockDialect.to_native and isinstance(dialect, bedrock.BedrockDialect):
         invocation, max_tokens = dialect.invocation_type, dialect.default_max_tokens
-        return _declining(_bedrock_line, model, max_tokens, invocation, readers)
+        return _declining(_bedrock_line, model, max_tokens, invocation, readers.for_provider(bedrock.PROVIDER))
     return None
 
 
@@ -104,13 +104,23 @@ class _Written:
 
 @dataclass(frozen=True)
 class _Readers:
-    """The readers of one input's settings and tools, each remembering the last value it read."""
+    """The readers of one input's settings and tools, each remembering the last value it read; the Messages API
+    params are written for ``provider`` (:meth:`for_provider`)."""
 
+    provider: str = anthropic.PROVIDER
     settings: _Remembered[dict[str, Any]] = field(default_factory=lambda: _Remembered(openai.generation_params))
     sampling: _Remembered[dict[str, Any]] = field(default_factory=lambda: _Remembered(anthropic.sampling_params))
     declare: _Remembered[list[Declaration]] = field(default_factory=lambda: _Remembered(function_declarations))
     openai_tools: _Written = field(default_factory=lambda: _Written(openai.tool_list))
-    anthropic_tools: _Written = field(default_factory=lambda: _Written(anthropic.tool_list))
+    anthropic_tools: _Written = field(default_factory=lambda: _anthropic_tools(anthropic.PROVIDER))
+
+    def for_provider(self, provider: str) -> _Readers:
+        """These readers, writing Messages API params for ``provider`` (Bedrock sends them too)."""
+        return replace(self, provider=provider, anthropic_tools=_anthropic_tools(provider))
+
+
+def _anthropic_tools(provider: str) -> _Written:
+    return _Written(lambda declarations: anthropic.tool_list(declarations, provider))
 
 
 def _declining(translate: Callable[..., dict[str, Any]], *args: Any) -> Translator:
@@ -157,27 +167,29 @@ def _openai_messages(request: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _anthropic_line(line: Mapping[str, Any], model: str, max_tokens: int, readers: _Readers) -> dict[str, Any]:
-    check_metadata_carried(line, anthropic.PROVIDER)
+    check_metadata_carried(line, readers.provider)
     params = _anthropic_params(line["request"], model, max_tokens, readers)
     return {"custom_id": portable_id(line["key"]), "params": params}
 
 
 def _anthropic_params(request: Mapping[str, Any], model: str, max_tokens: int, readers: _Readers) -> dict[str, Any]:
-    check_model(_translated(request), model, anthropic.PROVIDER)
+    provider = readers.provider
+    check_model(_translated(request), model, provider)
     return anthropic.request_params(
         request,
         model=model,
         max_tokens=max_tokens,
-        messages=lambda: _anthropic_messages(request["contents"]),
+        provider=provider,
+        messages=lambda: _anthropic_messages(request["contents"], provider),
         sampling=readers.sampling,
         declare=readers.declare,
         tools=readers.anthropic_tools,
     )
 
 
-def _anthropic_messages(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _anthropic_messages(contents: list[dict[str, Any]], provider: str) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
-    for path, content, ids in _turns(contents, messages, anthropic.PROVIDER):
+    for path, content, ids in _turns(contents, messages, provider):
         role = content.get("role", "user")
         texts = _texts(content["parts"])
         ids.turn(role, path)
@@ -185,7 +197,9 @@ def _anthropic_messages(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
             ids.end_turn(role, path)
             content_of = _text_content(texts)
         else:
-            blocks = [anthropic.content_block(part, role, ids, path) for part in _parts(content["parts"], path)]
+            blocks = [
+                anthropic.content_block(part, role, ids, path, provider) for part in _parts(content["parts"], path)
+            ]
             ids.end_turn(role, path)
             blocks.sort(key=lambda block: block["type"] != "tool_result")
             content_of = anthropic.message_content(blocks)

@@ -356,6 +356,18 @@ def test_metadata_besides_the_key_is_refused_for_a_translated_target_naming_it_n
     )
 
 
+@pytest.mark.parametrize("dialect", [BedrockDialect(), BedrockDialect(invocation_type="Converse")])
+def test_a_line_bedrock_cannot_take_is_refused_naming_bedrock_not_the_anthropic_translation_it_shares(
+    dialect, tmp_path, spool_dir
+):
+    source = write_jsonl(tmp_path / "in.jsonl", [gemini_line("a"), gemini_line("b", generationConfig={"seed": 7})])
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(str(source), dialect, model=BEDROCK_MODEL, embeddings=False)
+    assert str(info.value) == (
+        f"{source}, line 2: generationConfig.seed cannot be sent to bedrock: bedrock has no sampling seed"
+    )
+
+
 def test_metadata_holding_only_the_key_is_the_key_for_a_translated_target(openai_dialect, tmp_path, prepared_inputs):
     source = write_jsonl(tmp_path / "in.jsonl", [{**gemini_line("a"), "metadata": {"key": "a"}}])
     prepared = prepare_input(str(source), openai_dialect, model=OPENAI_MODEL, embeddings=False)

@@ -414,14 +414,15 @@ def test_a_value_the_target_refuses_fails_naming_its_line_and_field(tmp_path, na
     lines[1] = gemini_line(SPACED_KEY, "Say hi.", generationConfig={"temperature": 1.5, "presencePenalty": 2.5})
     source = write_jsonl(tmp_path / "in.jsonl", lines)
 
+    dialect = make()
     with pytest.raises(InputValidationError) as info:
-        prepare_input(str(source), make(), model=model, embeddings=False)
+        prepare_input(str(source), dialect, model=model, embeddings=False)
 
     assert info.value.line == 2
     assert "generationConfig." in info.value.reason
     assert (
         "is outside its range" in info.value.reason
-        or "anthropic has no presence penalty" in info.value.reason
+        or f"{dialect.provider} has no presence penalty" in info.value.reason
         or "presencePenalty cannot go through the gateway to anthropic" in info.value.reason
     )
 

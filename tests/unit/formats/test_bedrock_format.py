@@ -17,6 +17,7 @@ from airflow_provider_genai_batch.formats.bedrock import (
     CONVERSE,
     CONVERSE_NO_TOOLS,
     EMBEDDINGS_UNSUPPORTED,
+    INVOKE_MODEL,
     JOB_NAME,
     STATUSES,
     check_native,
@@ -30,6 +31,9 @@ from airflow_provider_genai_batch.formats.bedrock import (
 )
 from airflow_provider_genai_batch.formats.results import RowError, RowStatus, Usage
 from airflow_provider_genai_batch.models import BatchStats, JobState
+
+from .translation_corpus import TARGETS
+from .translation_corpus import lines as corpus_lines
 
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
 KEY = "gbk-0123456789abcdef0123"
@@ -349,6 +353,69 @@ def test_invoke_model_keeps_the_turns_the_messages_api_takes():
     contents = [{"role": "model", "parts": [{"text": "Hello."}]}, user({"text": "hi"}), user({"text": "again"})]
     messages = translate({"contents": contents})["modelInput"]["messages"]
     assert [message["role"] for message in messages] == ["assistant", "user", "user"]
+
+
+def test_a_declared_tool_name_anthropic_refuses_is_refused_naming_bedrock():
+    tools = [{"functionDeclarations": [{"name": "get weather"}]}]
+    with pytest.raises(ValueError) as raised:
+        translate({"contents": [user({"text": "hi"})], "tools": tools})
+    assert str(raised.value) == (
+        "tools[0].functionDeclarations[0].name cannot be sent to bedrock: function name 'get weather' is not 1 to 128 "
+        "of a-z, A-Z, 0-9, _ and -"
+    )
+
+
+@pytest.mark.parametrize("invocation_type", [INVOKE_MODEL, CONVERSE])
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (
+            {"contents": [user({"text": "hi"})], "generationConfig": {"seed": 7}},
+            "generationConfig.seed cannot be sent to bedrock: bedrock has no sampling seed",
+        ),
+        (
+            {"contents": [user({"text": "hi"})], "generationConfig": {"responseMimeType": "application/json"}},
+            "generationConfig.responseMimeType cannot be sent to bedrock: structured output cannot be expressed in a "
+            "bedrock batch request",
+        ),
+        (
+            {"contents": [user({"text": "hi"})], "generationConfig": {"temperature": 1.5}},
+            "generationConfig.temperature cannot be sent to bedrock: 1.5 is outside its range (from 0 to 1.0)",
+        ),
+        (
+            {"contents": [user({"text": "hi"})], "tools": [{"googleSearch": {}}]},
+            "googleSearch is a Gemini-only tool and cannot be sent to bedrock",
+        ),
+        (
+            {"contents": [user({"text": "hi"})], "safetySettings": []},
+            "request.safetySettings cannot be sent to bedrock: safety settings are Gemini-only",
+        ),
+        (
+            {
+                "contents": [
+                    user({"text": "hi"}),
+                    {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]},
+                    user({"text": "and?"}),
+                ],
+            },
+            "contents[2]: functionCall 'f' in contents[1] gets no functionResponse in the next turn; bedrock needs "
+            "every call answered in the user turn right after it",
+        ),
+    ],
+)
+def test_a_refusal_of_the_shared_messages_translation_names_bedrock(invocation_type, request_, message):
+    with pytest.raises(ValueError) as raised:
+        translate(request_, invocation_type=invocation_type)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("target", ["bedrock", "converse"])
+def test_no_refusal_of_a_corpus_line_for_bedrock_names_anthropic_but_in_the_model_id(target):
+    for line, embed in corpus_lines():
+        try:
+            TARGETS[target](line, embed)
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as err:  # as outcomes() takes them
+            assert "anthropic" not in re.sub(r"anthropic\.claude[\w.:-]*", "", str(err)), (line["key"], str(err))
 
 
 # --- native records ------------------------------------------------------------------------------------
