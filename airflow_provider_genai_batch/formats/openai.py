@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
+from airflow_provider_genai_batch.formats.gemini_schema import json_type
 from airflow_provider_genai_batch.formats.keys import portable_id
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.formats.times import parse_unix
@@ -386,7 +387,76 @@ def check_native(line: Mapping[str, Any]) -> str:
         raise ValueError("'body' must be a JSON object")
     if not isinstance(body.get("model"), str) or not body["model"]:
         raise ValueError("'body.model' must be a non-empty string")
+    for name, (valid, what) in _REQUIRED_BODY_FIELDS.get(url, {}).items():
+        if name not in body:
+            raise ValueError(f"'body.{name}' is missing: {url} requires it")
+        value = body[name]
+        if not valid(value):
+            found = "an empty list" if value == [] else json_type(value)
+            raise ValueError(f"'body.{name}' must be {what} for {url}, got {found}")
+    if url == CHAT_URL:
+        _check_messages(body["messages"])
     return url
+
+
+def _text_or_tokens(value: Any) -> bool:
+    """A text, or a non-empty list of texts, of token ids or of lists of token ids (the embeddings ``input``)."""
+    if isinstance(value, str):
+        return True
+    if not isinstance(value, list) or not value:
+        return False
+    return (
+        all(isinstance(item, str) for item in value)
+        or all(_token(item) for item in value)
+        or all(isinstance(item, list) and all(_token(token) for token in item) for item in value)
+    )
+
+
+def _token(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_TEXT_OR_TOKENS = "a string or a non-empty list of strings, of token ids or of lists of token ids"
+_REQUIRED_BODY_FIELDS: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] = {
+    CHAT_URL: {"messages": (lambda value: isinstance(value, list) and bool(value), "a non-empty list")},
+    EMBEDDINGS_URL: {"input": (_text_or_tokens, _TEXT_OR_TOKENS)},
+    "/v1/completions": {
+        "prompt": (lambda value: value is None or isinstance(value, (str, list)), "a string or a list")
+    },
+    "/v1/moderations": {"input": (lambda value: isinstance(value, (str, list)), "a string or a list")},
+    "/v1/images/generations": {"prompt": (lambda value: isinstance(value, str), "a string")},
+    "/v1/images/edits": {"prompt": (lambda value: isinstance(value, str), "a string")},
+    "/v1/videos": {"prompt": (lambda value: isinstance(value, str), "a string")},
+}
+"""What each endpoint's body requires besides the model, and the JSON it takes there (the openai SDK's create
+params: ``ChatCompletion``'s ``messages``, ``Embedding``'s ``input``, ``Completion``'s and the image and video
+``prompt``, ``Moderation``'s ``input``). The API answers a request without one, or with one of another type, with
+a 400 for that request once the batch runs."""
+_MESSAGE_REQUIRED: dict[str, tuple[str, ...]] = {
+    "system": ("content",),
+    "developer": ("content",),
+    "user": ("content",),
+    "assistant": (),
+    "tool": ("content", "tool_call_id"),
+    "function": ("content", "name"),
+}
+"""The chat message roles and what a message of each requires besides its role (the SDK's message params)."""
+
+
+def _check_messages(messages: list[Any]) -> None:
+    """Each chat message an object of a known role holding what that role requires."""
+    for index, message in enumerate(messages):
+        path = f"body.messages[{index}]"
+        if not isinstance(message, Mapping):
+            raise ValueError(f"'{path}' must be a JSON object, got {json_type(message)}")
+        if "role" not in message:
+            raise ValueError(f"'{path}.role' is missing: a message requires it")
+        role = message["role"]
+        if not isinstance(role, str) or role not in _MESSAGE_REQUIRED:
+            raise ValueError(f"'{path}.role' {role!r} is not one of {', '.join(_MESSAGE_REQUIRED)}")
+        for name in _MESSAGE_REQUIRED[role]:
+            if name not in message:
+                raise ValueError(f"'{path}.{name}' is missing: a {role} message requires it")
 
 
 def batch_metadata(

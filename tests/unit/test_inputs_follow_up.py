@@ -105,7 +105,7 @@ def test_a_native_file_sends_only_the_selected_lines_not_the_file_as_it_is(tmp_p
             "custom_id": f"r{i}",
             "method": "POST",
             "url": "/v1/chat/completions",
-            "body": {"model": MODEL, "messages": []},
+            "body": {"model": MODEL, "messages": [{"role": "user", "content": f"q{i}"}]},
         }
         for i in range(4)
     ]

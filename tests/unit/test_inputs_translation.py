@@ -209,6 +209,16 @@ def test_native_openai_lines_with_mixed_endpoints_are_refused_naming_the_line(op
     assert "/v1/embeddings" in info.value.reason and "/v1/chat/completions" in info.value.reason
 
 
+def test_a_native_embeddings_line_holding_messages_and_no_input_is_refused_before_upload(openai_dialect, tmp_path):
+    chat_body = openai_line("r2")["body"]
+    lines = [openai_line("r1", "/v1/embeddings"), {**openai_line("r2", "/v1/embeddings"), "body": chat_body}]
+    source = write_jsonl(tmp_path / "n.jsonl", lines)
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(str(source), openai_dialect, model=OPENAI_MODEL, embeddings=False)
+    assert info.value.line == 2
+    assert info.value.reason == "'body.input' is missing: /v1/embeddings requires it"
+
+
 def test_native_openai_line_for_another_model_is_refused(openai_dialect, tmp_path):
     source = write_jsonl(tmp_path / "n.jsonl", [openai_line("r1"), openai_line("r2", model="gpt-4.1")])
     with pytest.raises(

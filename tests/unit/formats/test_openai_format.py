@@ -731,9 +731,108 @@ NATIVE = {
 }
 
 
-@pytest.mark.parametrize("url", ["/v1/chat/completions", "/v1/embeddings", "/v1/responses", "/v1/moderations"])
+NATIVE_BODIES = {
+    "/v1/chat/completions": {"messages": [{"role": "user", "content": "hi"}]},
+    "/v1/embeddings": {"input": ["hi", "there"]},
+    "/v1/responses": {"input": "hi"},
+    "/v1/completions": {"prompt": "hi"},
+    "/v1/moderations": {"input": "hi"},
+    "/v1/images/generations": {"prompt": "a red fox"},
+    "/v1/images/edits": {"prompt": "make it blue", "image": "file-abc"},
+    "/v1/videos": {"prompt": "a red fox running"},
+}
+"""A body each batch endpoint takes, besides the model."""
+
+
+@pytest.mark.parametrize("url", sorted(NATIVE_BODIES))
 def test_a_native_line_returns_its_endpoint(url):
-    assert check_native({**NATIVE, "url": url}) == url
+    body = {"model": "gpt-4o-mini", **NATIVE_BODIES[url]}
+    assert check_native({**NATIVE, "url": url, "body": body}) == url
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "message"),
+    [
+        (
+            "/v1/embeddings",
+            {"messages": [{"role": "user", "content": "hi"}]},
+            "'body.input' is missing: /v1/embeddings requires it",
+        ),
+        ("/v1/chat/completions", {"input": "hi"}, "'body.messages' is missing: /v1/chat/completions requires it"),
+        ("/v1/completions", {"messages": []}, "'body.prompt' is missing: /v1/completions requires it"),
+        ("/v1/moderations", {}, "'body.input' is missing: /v1/moderations requires it"),
+        ("/v1/images/generations", {}, "'body.prompt' is missing: /v1/images/generations requires it"),
+        ("/v1/videos", {}, "'body.prompt' is missing: /v1/videos requires it"),
+    ],
+)
+def test_a_native_body_without_what_its_endpoint_requires_is_refused_naming_the_field(url, body, message):
+    with pytest.raises(ValueError) as raised:
+        check_native({**NATIVE, "url": url, "body": {"model": "gpt-4o-mini", **body}})
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "message"),
+    [
+        (
+            "/v1/chat/completions",
+            {"messages": []},
+            "'body.messages' must be a non-empty list for /v1/chat/completions, got an empty list",
+        ),
+        (
+            "/v1/chat/completions",
+            {"messages": "hi"},
+            "'body.messages' must be a non-empty list for /v1/chat/completions, got string",
+        ),
+        (
+            "/v1/embeddings",
+            {"input": {"text": "hi"}},
+            "'body.input' must be a string or a non-empty list of strings, of token ids or of lists of token ids for "
+            "/v1/embeddings, got object",
+        ),
+        (
+            "/v1/embeddings",
+            {"input": ["hi", 3]},
+            "'body.input' must be a string or a non-empty list of strings, of token ids or of lists of token ids for "
+            "/v1/embeddings, got array",
+        ),
+        ("/v1/images/generations", {"prompt": ["a fox"]}, "'body.prompt' must be a string for /v1/images/generations"),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "model", "content": "hi"}]},
+            "'body.messages[0].role' 'model' is not one of system, developer, user, assistant, tool, function",
+        ),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"content": "hi"}]},
+            "'body.messages[0].role' is missing: a message requires it",
+        ),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": "hi"}, "again"]},
+            "'body.messages[1]' must be a JSON object, got string",
+        ),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "text": "hi"}]},
+            "'body.messages[0].content' is missing: a user message requires it",
+        ),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "tool", "content": "42"}]},
+            "'body.messages[0].tool_call_id' is missing: a tool message requires it",
+        ),
+    ],
+)
+def test_a_native_body_of_the_wrong_shape_for_its_endpoint_is_refused_naming_the_field(url, body, message):
+    with pytest.raises(ValueError) as raised:
+        check_native({**NATIVE, "url": url, "body": {"model": "gpt-4o-mini", **body}})
+    assert str(raised.value).startswith(message)
+
+
+def test_an_assistant_message_needs_no_content():
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant"}]}
+    assert check_native({**NATIVE, "body": body}) == "/v1/chat/completions"
 
 
 @pytest.mark.parametrize(
