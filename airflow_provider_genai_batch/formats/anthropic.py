@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
+from airflow_provider_genai_batch.formats.gemini_schema import json_type
 from airflow_provider_genai_batch.formats.keys import PORTABLE_ID, portable_id
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
@@ -76,6 +77,10 @@ PARAMS_FIELDS = frozenset(
 REQUEST_FIELDS = frozenset({"custom_id", "params"})
 """What one request of a Message Batches create body holds (anthropic ``batch_create_params.Request``)."""
 MESSAGE_FIELDS = frozenset({"role", "content"})
+MESSAGE_ROLES = ("user", "assistant")
+"""The roles of a message (anthropic ``MessageParam``)."""
+STRICT_MESSAGE_ROLES = (*MESSAGE_ROLES, "system")
+"""The roles of a message under API version 2026-10-21 and later (the 2.x SDK's ``MessageParam`` adds a system one)."""
 EMBEDDINGS_UNSUPPORTED = "anthropic has no embeddings batch API"
 MAX_TEMPERATURE = 1.0
 DOCUMENT_TYPES = frozenset({"application/pdf"})
@@ -314,8 +319,9 @@ def _tool_choice(mode: str, forced: str | None) -> dict[str, Any]:
 # --- native lines --------------------------------------------------------------------------------------
 
 
-def check_native(line: Mapping[str, Any]) -> None:
-    """Check an Anthropic-native batch request (``custom_id`` + ``params``); ValueError(reason) if bad."""
+def check_native(line: Mapping[str, Any], roles: tuple[str, ...] = MESSAGE_ROLES) -> None:
+    """Check an Anthropic-native batch request (``custom_id`` + ``params``), its messages of ``roles``;
+    ValueError(reason) if bad."""
     extra = sorted(line.keys() - REQUEST_FIELDS)
     if extra:
         raise ValueError(
@@ -340,13 +346,27 @@ def check_native(line: Mapping[str, Any]) -> None:
     if unknown:
         raise ValueError(f"'params' has {', '.join(unknown)}, which the Messages API does not take")
     for index, message in enumerate(messages):
-        if not isinstance(message, Mapping):
-            raise ValueError(f"'params.messages[{index}]' must be a JSON object")
-        extra = sorted(message.keys() - MESSAGE_FIELDS)
-        if extra:
-            raise ValueError(
-                f"'params.messages[{index}]' has {', '.join(extra)}: a message holds only role and content"
-            )
+        check_native_message(message, f"params.messages[{index}]", roles)
+
+
+def check_native_message(message: Any, path: str, roles: tuple[str, ...]) -> None:
+    """One message of native Messages API params (``MessageParam``): an object of only a role of ``roles`` and its
+    content, a text or a list of content blocks; the API answers any other with a 400 for the request."""
+    if not isinstance(message, Mapping):
+        raise ValueError(f"'{path}' must be a JSON object")
+    extra = sorted(message.keys() - MESSAGE_FIELDS)
+    if extra:
+        raise ValueError(f"'{path}' has {', '.join(extra)}: a message holds only role and content")
+    if "role" not in message:
+        raise ValueError(f"'{path}.role' is missing: a message requires it")
+    role = message["role"]
+    if role not in roles:
+        raise ValueError(f"'{path}.role' {role!r} is not one of {', '.join(roles)}")
+    if "content" not in message:
+        raise ValueError(f"'{path}.content' is missing: a message requires it")
+    if not isinstance(message["content"], (str, list)):
+        found = json_type(message["content"])
+        raise ValueError(f"'{path}.content' must be a string or a list of content blocks, got {found}")
 
 
 # --- MessageBatch objects ------------------------------------------------------------------------------
@@ -508,7 +528,7 @@ class AnthropicDialect:
         return request
 
     def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
-        check_native(line)
+        check_native(line, STRICT_MESSAGE_ROLES if self.anthropic_version >= SAMPLING_REJECTED_FROM else MESSAGE_ROLES)
         line_model = line["params"]["model"]
         if line_model != model:
             raise ValueError(

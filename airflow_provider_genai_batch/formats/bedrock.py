@@ -310,6 +310,27 @@ def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType) ->
         max_tokens = model_input.get("max_tokens")
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise ValueError(f"'modelInput.max_tokens' must be a positive integer, got {max_tokens!r}")
+    if invocation_type == CONVERSE or "anthropic_version" in model_input:
+        for index, message in enumerate(model_input["messages"]):
+            path = f"modelInput.messages[{index}]"
+            if invocation_type == CONVERSE:
+                _check_converse_message(message, path)
+            else:
+                anthropic.check_native_message(message, path, anthropic.MESSAGE_ROLES)
+
+
+def _check_converse_message(message: Any, path: str) -> None:
+    """One message of a native Converse record (botocore's ``Message``: a role of user or assistant and a list of
+    content blocks, both required); the model answers any other with a 400 for the record."""
+    if not isinstance(message, Mapping):
+        raise ValueError(f"'{path}' must be a JSON object")
+    if "role" not in message:
+        raise ValueError(f"'{path}.role' is missing: a message requires it")
+    role = message["role"]
+    if role not in anthropic.MESSAGE_ROLES:
+        raise ValueError(f"'{path}.role' {role!r} is not one of {', '.join(anthropic.MESSAGE_ROLES)}")
+    if not isinstance(message.get("content"), list):
+        raise ValueError(f"'{path}.content' must be a list of content blocks")
 
 
 def _check_native_converse_tools(model_input: Mapping[str, Any]) -> None:

@@ -366,6 +366,33 @@ def test_a_native_message_with_a_field_besides_role_and_content_raises_naming_it
         check_native({"custom_id": "request-1", "params": params})
 
 
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ({"role": "model", "content": "hi"}, "'params.messages[0].role' 'model' is not one of user, assistant"),
+        ({"content": "hi"}, "'params.messages[0].role' is missing: a message requires it"),
+        ({"role": "user"}, "'params.messages[0].content' is missing: a message requires it"),
+        (
+            {"role": "user", "content": {"type": "text", "text": "hi"}},
+            "'params.messages[0].content' must be a string or a list of content blocks, got object",
+        ),
+    ],
+)
+def test_a_native_message_without_a_role_and_content_the_messages_api_takes_raises_naming_it(message, reason):
+    params = {**NATIVE["params"], "messages": [message]}
+    with pytest.raises(ValueError) as raised:
+        check_native({"custom_id": "request-1", "params": params})
+    assert str(raised.value) == reason
+
+
+def test_a_native_system_message_is_taken_only_from_api_version_2026_10_21():
+    messages = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "hi"}]
+    line = {"custom_id": "request-1", "params": {**NATIVE["params"], "messages": messages}}
+    assert AnthropicDialect(anthropic_version="2026-10-21").check_native(line, model="claude-sonnet-4-5") is None
+    with pytest.raises(ValueError, match=r"'params.messages\[0\].role' 'system' is not one of user, assistant"):
+        AnthropicDialect().check_native(line, model="claude-sonnet-4-5")
+
+
 def test_a_native_line_may_carry_every_field_of_a_messages_request():
     params = {
         **NATIVE["params"],

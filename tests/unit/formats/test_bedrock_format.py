@@ -456,11 +456,36 @@ def test_native_converse_records_that_call_tools_are_rejected():
         check_native({"recordId": "a", "modelInput": {"messages": [question, call]}}, invocation_type=CONVERSE)
 
 
+@pytest.mark.parametrize(
+    ("message", "invocation", "reason"),
+    [
+        ({"role": "user"}, INVOKE_MODEL, "'modelInput.messages[0].content' is missing: a message requires it"),
+        ({"role": "human", "content": "x"}, INVOKE_MODEL, "'modelInput.messages[0].role' 'human' is not one of user"),
+        (
+            {"role": "user", "content": "x"},
+            CONVERSE,
+            "'modelInput.messages[0].content' must be a list of content blocks",
+        ),
+        ({"role": "system", "content": [{"text": "x"}]}, CONVERSE, "'modelInput.messages[0].role' 'system' is not one"),
+        ("hi", CONVERSE, "'modelInput.messages[0]' must be a JSON object"),
+        ({"content": [{"text": "x"}]}, CONVERSE, "'modelInput.messages[0].role' is missing: a message requires it"),
+    ],
+)
+def test_a_native_message_of_a_shape_the_model_refuses_is_refused_naming_it(message, invocation, reason):
+    model_input: dict[str, Any] = {"messages": [message]}
+    if invocation == INVOKE_MODEL:
+        model_input.update(anthropic_version=ANTHROPIC_VERSION, max_tokens=10)
+    with pytest.raises(ValueError) as raised:
+        check_native({"recordId": "a", "modelInput": model_input}, invocation_type=invocation)
+    assert str(raised.value).startswith(reason)
+
+
 def test_valid_native_records_pass():
     body = {"anthropic_version": ANTHROPIC_VERSION, "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
     check_native({"recordId": "a", "modelInput": body}, invocation_type="InvokeModel")
     check_native({"recordId": "a", "modelInput": {"prompt": "llama style"}}, invocation_type="InvokeModel")
-    check_native({"recordId": "a", "modelInput": {"messages": [{"role": "user"}]}}, invocation_type="Converse")
+    converse = {"messages": [{"role": "user", "content": [{"text": "x"}]}]}
+    check_native({"recordId": "a", "modelInput": converse}, invocation_type="Converse")
 
 
 # --- jobs ----------------------------------------------------------------------------------------------
