@@ -541,6 +541,65 @@ def test_request_with_unknown_field_in_file_becomes_error_row(http: httpx.Client
     assert "no such field: 'thinking_config'" in line["error"]["message"]
 
 
+CALL = {"functionCall": {"name": "weather", "args": {"city": "Paris"}}}
+ANSWER = {"functionResponse": {"name": "weather", "response": {"temp": 21}}}
+QUESTION = {"role": "user", "parts": [{"text": "Weather in Paris?"}]}
+
+
+@pytest.mark.parametrize(
+    ("contents", "message"),
+    [
+        (
+            [{"role": "model", "parts": [CALL]}],
+            "Please ensure that function call turn comes immediately after a user turn or after a function response "
+            "turn.",
+        ),
+        (
+            [QUESTION, {"role": "model", "parts": [CALL, CALL]}, {"role": "user", "parts": [ANSWER]}],
+            "Please ensure that the number of function response parts is equal to the number of function call parts "
+            "of the function call turn.",
+        ),
+        (
+            [QUESTION, {"role": "user", "parts": [ANSWER]}],
+            "Please ensure that function response turn comes immediately after a function call turn.",
+        ),
+    ],
+)
+def test_a_request_breaking_the_function_calling_turn_rules_fails_alone_with_the_apis_400(
+    http: httpx.Client, contents: list[dict[str, Any]], message: str
+) -> None:
+    rows = [generate_line("good", "hello"), {"key": "turns", "request": {"contents": contents}}]
+    operation = wait_done(http, file_batch(http, rows)["name"])
+    good, bad = download(http, operation["response"]["responsesFile"])
+    assert "response" in good
+    assert bad == {"key": "turns", "error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+
+
+def test_a_conversation_answering_each_call_in_the_next_turn_is_answered(http: httpx.Client) -> None:
+    contents = [QUESTION, {"role": "model", "parts": [CALL]}, {"role": "user", "parts": [ANSWER]}]
+    operation = wait_done(http, file_batch(http, [{"key": "turns", "request": {"contents": contents}}])["name"])
+    (row,) = download(http, operation["response"]["responsesFile"])
+    assert "response" in row
+
+
+def test_an_inline_request_setting_a_thinking_budget_and_level_fails_alone_with_the_apis_400(
+    http: httpx.Client,
+) -> None:
+    thinking = {"thinkingConfig": {"thinkingBudget": 128, "thinkingLevel": "LOW"}}
+    requests = [
+        {"request": {"contents": [QUESTION]}},
+        {"request": {"contents": [QUESTION], "generationConfig": thinking}},
+    ]
+    created = create_batch(http, {"batch": {"inputConfig": {"requests": {"requests": requests}}}})
+    rows = wait_done(http, created["name"])["metadata"]["output"]["inlinedResponses"]["inlinedResponses"]
+    assert "response" in rows[0]
+    assert rows[1]["error"] == {
+        "code": 400,
+        "message": "You can only set only one of thinking budget and thinking level.",
+        "status": "INVALID_ARGUMENT",
+    }
+
+
 def test_inline_batch_output_is_doubly_nested_and_echoes_metadata(http: httpx.Client) -> None:
     requests = [
         {"request": {"contents": [{"parts": [{"text": "one"}], "role": "user"}]}, "metadata": {"key": "r1"}},

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from airflow_provider_genai_batch.testing.emulator import responses
-from airflow_provider_genai_batch.testing.emulator.gemini.validation import request_field_problem
+from airflow_provider_genai_batch.testing.emulator.gemini.validation import api_rule_problem, request_field_problem
 from airflow_provider_genai_batch.testing.emulator.gemini.wire import (
     PROVIDER,
     RESULT_FILE_PREFIX,
@@ -73,6 +73,9 @@ def generate_response(request: dict[str, Any], model: str, seed: str) -> dict[st
     contents = get_field(request, "contents")
     if not isinstance(contents, list) or not contents:
         return {"error": row_error("* GenerateContentRequest.contents: contents is not specified")}
+    problem = api_rule_problem(request)
+    if problem is not None:
+        return {"error": row_error(problem)}
     user_contents = [c for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
     prompt = "".join(part_texts(user_contents[-1])) if user_contents else ""
     context = [text for content in contents for text in part_texts(content)]

@@ -425,6 +425,44 @@ def request_field_problem(request: Any, kind: JobKind) -> str | None:
     return None
 
 
+FUNCTION_CALL_TURN = (
+    "Please ensure that function call turn comes immediately after a user turn or after a function response turn."
+)
+FUNCTION_RESPONSE_TURN = "Please ensure that function response turn comes immediately after a function call turn."
+FUNCTION_RESPONSE_COUNT = (
+    "Please ensure that the number of function response parts is equal to the number of function call parts of the "
+    "function call turn."
+)
+THINKING_BUDGET_AND_LEVEL = "You can only set only one of thinking budget and thinking level."
+
+
+def api_rule_problem(request: Mapping[str, Any]) -> str | None:
+    """The API's 400 message for a generation request its schema allows but the model refuses, or None: function
+    calling out of turn (a call turn right after a user turn, each call answered by one functionResponse part in
+    the next turn and responses only there) and a thinking budget set beside a thinking level."""
+    contents = get_field(request, "contents")
+    calls_before = 0
+    role_before: str | None = None
+    for content in contents if isinstance(contents, list) else ():
+        parts = get_field(content, "parts") if isinstance(content, dict) else None
+        parts = [part for part in parts if isinstance(part, dict)] if isinstance(parts, list) else []
+        calls = sum(get_field(part, "functionCall") is not None for part in parts)
+        responses = sum(get_field(part, "functionResponse") is not None for part in parts)
+        if calls_before and responses != calls_before:
+            return FUNCTION_RESPONSE_COUNT
+        if responses and not calls_before:
+            return FUNCTION_RESPONSE_TURN
+        if calls and role_before != "user":
+            return FUNCTION_CALL_TURN
+        calls_before, role_before = calls, (content.get("role") if isinstance(content, dict) else None) or "user"
+    config = get_field(request, "generationConfig")
+    thinking = get_field(config, "thinkingConfig") if isinstance(config, dict) else None
+    if not isinstance(thinking, dict) or get_field(thinking, "thinkingBudget") is None:
+        return None
+    level = get_field(thinking, "thinkingLevel")
+    return None if level in (None, "THINKING_LEVEL_UNSPECIFIED", 0) else THINKING_BUDGET_AND_LEVEL
+
+
 def scalar_problem(request: Mapping[str, Any], path: str) -> str | None:
     """The parser's complaint about a ``store`` that is not a boolean or a ``continuationToken`` that is not
     base64 (a proto ``bytes`` field), or None; null is unset, as proto-JSON reads it."""
