@@ -238,6 +238,30 @@ def test_converse_jobs_answer_in_the_converse_shape_and_bad_records_fail_alone(h
     assert "extraneous key [modelId]" in lines["BAD"]["error"]["errorMessage"]
 
 
+def test_converse_records_breaking_its_turn_rules_fail_alone_with_its_400(http, moto_s3, bedrock_bucket):
+    question = {"role": "user", "content": [{"text": "Weather in Paris?"}]}
+    reply = {"role": "assistant", "content": [{"text": "Sunny."}]}
+    records = [{"recordId": f"C{i}", "modelInput": {"messages": [question, reply, question]}} for i in range(98)]
+    records.append({"recordId": "FIRST", "modelInput": {"messages": [reply, question]}})
+    records.append({"recordId": "TWICE", "modelInput": {"messages": [question, question]}})
+    uri = put_input(moto_s3, bedrock_bucket, records, "converse-turns.jsonl")
+    arn = create(http, create_body(uri, bedrock_bucket, modelInvocationType="Converse"))
+    job, _ = wait_until(http, arn, {"Completed"})
+    out = moto_s3.read(f"s3://{bedrock_bucket}/output/{ARN.fullmatch(arn).group(1)}/converse-turns.jsonl.out")
+    lines = {line["recordId"]: line for line in map(json.loads, out.splitlines())}
+    assert (job["successRecordCount"], job["errorRecordCount"]) == (98, 2)
+    assert lines["FIRST"]["error"] == {
+        "errorCode": 400,
+        "errorMessage": "A conversation must start with a user message. Try again with a conversation that starts "
+        "with a user message.",
+    }
+    assert lines["TWICE"]["error"] == {
+        "errorCode": 400,
+        "errorMessage": "A conversation must alternate between user and assistant roles. Make sure the conversation "
+        "alternates between user and assistant roles and try again.",
+    }
+
+
 def test_converse_records_that_call_tools_fail_alone(http, moto_s3, bedrock_bucket):
     question = {"role": "user", "content": [{"text": "Weather in Paris?"}]}
     tool = {"toolSpec": {"name": "weather", "inputSchema": {"json": {"type": "object"}}}}

@@ -7,6 +7,7 @@ its scope is checked, not its signature.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -359,6 +360,26 @@ def converse_tool_problem(model_input: dict[str, Any]) -> str | None:
     return None
 
 
+CONVERSE_FIRST_TURN_MESSAGE = (
+    "A conversation must start with a user message. Try again with a conversation that starts with a user message."
+)
+CONVERSE_ALTERNATE_MESSAGE = (
+    "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between "
+    "user and assistant roles and try again."
+)
+
+
+def converse_turn_problem(messages: list[dict[str, Any]]) -> str | None:
+    """Why Converse refuses a conversation's turns, as it words it, or None: the first is the user's and the roles
+    alternate."""
+    if messages[0].get("role") != "user":
+        return CONVERSE_FIRST_TURN_MESSAGE
+    for before, message in itertools.pairwise(messages):
+        if message.get("role") == before.get("role"):
+            return CONVERSE_ALTERNATE_MESSAGE
+    return None
+
+
 def input_problem(model_input: Any, invocation_type: str, model: str) -> str | None:
     """Why the model would reject this `modelInput`, as Bedrock words it, or None."""
     if not isinstance(model_input, dict):
@@ -383,4 +404,4 @@ def input_problem(model_input: Any, invocation_type: str, model: str) -> str | N
     messages = model_input.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         return "Malformed input request: #/messages: expected a non-empty array of messages."
-    return None
+    return converse_turn_problem(messages) if invocation_type == "Converse" else None
