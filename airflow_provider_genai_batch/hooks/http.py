@@ -318,13 +318,24 @@ async def run_async(client: httpx.AsyncClient, operation: Operation[T], transpor
 
 
 def iter_byte_lines(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Split a stream of byte chunks into lines (without line endings), holding at most one line."""
-    pending = b""
+    """Split a stream of byte chunks into lines (without line endings), holding at most one line.
+
+    Each chunk is searched once and a line's pieces are joined once, when its newline comes: work is linear
+    in the bytes however long a line is (adding each chunk to the pending bytes copied them all again).
+    """
+    pieces: list[bytes] = []
     for chunk in chunks:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            yield line.rstrip(b"\r")
+        *lines, rest = chunk.split(b"\n")
+        if lines:
+            if pieces:
+                pieces.append(lines[0])
+                lines[0] = b"".join(pieces)
+                pieces.clear()
+            for line in lines:
+                yield line.rstrip(b"\r")
+        if rest:
+            pieces.append(rest)
+    pending = b"".join(pieces)
     if pending.strip():
         yield pending.rstrip(b"\r")
 

@@ -7,7 +7,9 @@ import asyncio
 import gc
 import json
 import random
+import tracemalloc
 import weakref
+from collections.abc import Iterator
 from http.cookiejar import CookieJar
 
 import httpx
@@ -62,6 +64,68 @@ def test_lines_are_yielded_as_soon_as_their_chunk_arrives():
         raise AssertionError("read past the first chunk")
 
     assert next(iter_byte_lines(chunks())) == b"first"
+
+
+LONG_LINE = 16 << 20
+STREAM_CHUNK = 64 << 10
+
+
+def _long_line_chunks() -> list[bytes]:
+    """A 16 MiB line in 64 KiB chunks, its newline in a chunk of its own, then a short line."""
+    line = b"x" * LONG_LINE
+    return [line[start : start + STREAM_CHUNK] for start in range(0, LONG_LINE, STREAM_CHUNK)] + [b"\n", b"next\n"]
+
+
+def test_a_long_line_arriving_in_many_chunks_is_yielded_whole_and_then_the_next():
+    assert [len(line) for line in iter_byte_lines(iter(_long_line_chunks()))] == [LONG_LINE, 4]
+
+
+def test_a_long_line_is_copied_once_not_again_with_every_chunk():
+    """The bytes allocated while a long line streams in, summed over the chunks, are about the line once:
+    adding each chunk to the pending bytes allocated the whole pending line again (quadratic)."""
+    chunks = _long_line_chunks()
+    allocated = 0
+    level = 0
+
+    def look() -> None:
+        """Add how far traced memory rose above where it stood at the last look (its peak since)."""
+        nonlocal allocated, level
+        current, peak = tracemalloc.get_traced_memory()
+        allocated += peak - level
+        level = current
+        tracemalloc.reset_peak()
+
+    def measured() -> Iterator[bytes]:
+        for chunk in chunks:
+            look()
+            yield chunk
+        look()
+
+    tracemalloc.start()
+    try:
+        look()
+        allocated = 0
+        lengths = [len(line) for line in iter_byte_lines(measured())]
+    finally:
+        tracemalloc.stop()
+    assert lengths == [LONG_LINE, 4]
+    assert LONG_LINE <= allocated < 1.5 * LONG_LINE
+
+
+def test_a_long_line_is_held_once_while_it_is_split():
+    """Beyond the chunks it is handed, splitting a long line allocates it once (its pieces joined); adding
+    each chunk to the pending bytes held the pending line and its copy with the chunk added."""
+    chunks = _long_line_chunks()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        lengths = [len(line) for line in iter_byte_lines(iter(chunks))]
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert lengths == [LONG_LINE, 4]
+    assert peak < 1.5 * LONG_LINE
 
 
 # --- error_from_response ---------------------------------------------------------------------------------
