@@ -220,17 +220,24 @@ def test_a_completed_job_writes_shuffled_output_and_a_manifest_to_s3(http, moto_
     }
 
 
+def run_converse(
+    http: httpx.Client, moto_s3: MotoS3Server, bucket: str, records: list[dict[str, Any]], name: str
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A Converse job over ``records`` run to completion: the job, and its output lines by record id."""
+    uri = put_input(moto_s3, bucket, records, name)
+    arn = create(http, create_body(uri, bucket, modelInvocationType="Converse"))
+    job, _ = wait_until(http, arn, {"Completed"})
+    out = moto_s3.read(f"s3://{bucket}/output/{ARN.fullmatch(arn).group(1)}/{name}.out")
+    return job, {line["recordId"]: line for line in map(json.loads, out.splitlines())}
+
+
 def test_converse_jobs_answer_in_the_converse_shape_and_bad_records_fail_alone(http, moto_s3, bedrock_bucket):
     records = [
         {"recordId": f"C{i}", "modelInput": {"messages": [{"role": "user", "content": [{"text": f"q{i}"}]}]}}
         for i in range(99)
     ]
     records.append({"recordId": "BAD", "modelInput": {"modelId": CLAUDE, "messages": [{"role": "user"}]}})
-    uri = put_input(moto_s3, bedrock_bucket, records, "converse.jsonl")
-    arn = create(http, create_body(uri, bedrock_bucket, modelInvocationType="Converse"))
-    wait_until(http, arn, {"Completed"})
-    out = moto_s3.read(f"s3://{bedrock_bucket}/output/{ARN.fullmatch(arn).group(1)}/converse.jsonl.out")
-    lines = {line["recordId"]: line for line in map(json.loads, out.splitlines())}
+    _, lines = run_converse(http, moto_s3, bedrock_bucket, records, "converse.jsonl")
     assert lines["C3"]["modelOutput"]["output"] == {
         "message": {"role": "assistant", "content": [{"text": "Answer to: q3"}]}
     }
@@ -244,11 +251,7 @@ def test_converse_records_breaking_its_turn_rules_fail_alone_with_its_400(http, 
     records = [{"recordId": f"C{i}", "modelInput": {"messages": [question, reply, question]}} for i in range(98)]
     records.append({"recordId": "FIRST", "modelInput": {"messages": [reply, question]}})
     records.append({"recordId": "TWICE", "modelInput": {"messages": [question, question]}})
-    uri = put_input(moto_s3, bedrock_bucket, records, "converse-turns.jsonl")
-    arn = create(http, create_body(uri, bedrock_bucket, modelInvocationType="Converse"))
-    job, _ = wait_until(http, arn, {"Completed"})
-    out = moto_s3.read(f"s3://{bedrock_bucket}/output/{ARN.fullmatch(arn).group(1)}/converse-turns.jsonl.out")
-    lines = {line["recordId"]: line for line in map(json.loads, out.splitlines())}
+    job, lines = run_converse(http, moto_s3, bedrock_bucket, records, "converse-turns.jsonl")
     assert (job["successRecordCount"], job["errorRecordCount"]) == (98, 2)
     assert lines["FIRST"]["error"] == {
         "errorCode": 400,
@@ -270,11 +273,7 @@ def test_converse_records_that_call_tools_fail_alone(http, moto_s3, bedrock_buck
     records = [{"recordId": f"C{i}", "modelInput": {"messages": [question]}} for i in range(98)]
     records.append({"recordId": "TOOLS", "modelInput": {"messages": [question], "toolConfig": {"tools": [tool]}}})
     records.append({"recordId": "TURNS", "modelInput": {"messages": [question, call, answer]}})
-    uri = put_input(moto_s3, bedrock_bucket, records, "converse-tools.jsonl")
-    arn = create(http, create_body(uri, bedrock_bucket, modelInvocationType="Converse"))
-    job, _ = wait_until(http, arn, {"Completed"})
-    out = moto_s3.read(f"s3://{bedrock_bucket}/output/{ARN.fullmatch(arn).group(1)}/converse-tools.jsonl.out")
-    lines = {line["recordId"]: line for line in map(json.loads, out.splitlines())}
+    job, lines = run_converse(http, moto_s3, bedrock_bucket, records, "converse-tools.jsonl")
     assert (job["successRecordCount"], job["errorRecordCount"]) == (98, 2)
     assert lines["TOOLS"]["error"]["errorCode"] == 400
     assert "toolConfig" in lines["TOOLS"]["error"]["errorMessage"]

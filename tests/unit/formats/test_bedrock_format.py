@@ -245,23 +245,24 @@ def test_converse_refuses_tools_which_batch_inference_fails_in_a_converse_record
     assert str(raised.value) == f"tools cannot be sent to bedrock: {CONVERSE_NO_TOOLS}"
 
 
-def test_converse_refuses_function_turns_which_converse_takes_only_with_tools():
-    contents = [
+def weather_turns() -> list[dict[str, Any]]:
+    """A question, the model's call of ``weather`` and its answer."""
+    return [
         user({"text": "Weather in Paris?"}),
         {"role": "model", "parts": [{"functionCall": {"name": "weather", "args": {"city": "Paris"}}}]},
         user({"functionResponse": {"name": "weather", "response": {"temp": 21}}}),
     ]
+
+
+def test_converse_refuses_function_turns_which_converse_takes_only_with_tools():
+    contents = weather_turns()
     with pytest.raises(ValueError) as raised:
         translate({"contents": contents}, invocation_type=CONVERSE)
     assert str(raised.value) == f"contents[1] cannot be sent to bedrock: {CONVERSE_NO_TOOLS}"
 
 
 def test_invoke_model_still_carries_tools_and_function_turns():
-    contents = [
-        user({"text": "Weather in Paris?"}),
-        {"role": "model", "parts": [{"functionCall": {"name": "weather", "args": {"city": "Paris"}}}]},
-        user({"functionResponse": {"name": "weather", "response": {"temp": 21}}}),
-    ]
+    contents = weather_turns()
     tools = [{"functionDeclarations": [{"name": "weather", "description": "Weather now."}]}]
     body = translate({"contents": contents, "tools": tools})["modelInput"]
     assert [tool["name"] for tool in body["tools"]] == ["weather"]
