@@ -27,7 +27,7 @@ from airflow_provider_genai_batch.formats import validate
 from airflow_provider_genai_batch.formats.anthropic import AnthropicDialect
 from airflow_provider_genai_batch.formats.bedrock import BedrockDialect
 from airflow_provider_genai_batch.formats.common_request import certified, decode_common
-from airflow_provider_genai_batch.formats.common_translate import common_translator
+from airflow_provider_genai_batch.formats.common_translate import Translator, common_translator
 from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.formats.gemini_line import check_api_rules, check_line
@@ -213,6 +213,14 @@ def _certified(line: dict[str, Any]) -> bool:
     return typed is not None and certified(typed)
 
 
+def _fast_translator(target: str) -> Translator:
+    """The translation of certified lines for ``target`` (one of :data:`TARGETS`), which every target has."""
+    dialect, model = TARGETS[target]
+    translate = common_translator(dialect, model=model)
+    assert translate is not None
+    return translate
+
+
 def test_a_certified_line_passes_the_general_check_with_and_without_vertex_fields() -> None:
     taken = 0
     for line in CORPUS:
@@ -293,9 +301,7 @@ def test_a_line_translated_the_fast_way_is_byte_for_byte_the_general_translation
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_the_fast_translation_leaves_the_line_as_it_was(target: str) -> None:
-    dialect, model = TARGETS[target]
-    translate = common_translator(dialect, model=model)
-    assert translate is not None
+    translate = _fast_translator(target)
     for line in CORPUS:
         if _certified(line):
             written = _encode(line)
@@ -305,18 +311,14 @@ def test_the_fast_translation_leaves_the_line_as_it_was(target: str) -> None:
 
 @pytest.mark.parametrize("target", ["openai", "anthropic", "bedrock"])
 def test_every_typical_benchmark_line_takes_the_fast_way(target: str) -> None:
-    dialect, model = TARGETS[target]
-    translate = common_translator(dialect, model=model)
-    assert translate is not None
+    translate = _fast_translator(target)
     for line in _typical():
         assert _certified(line)
         assert translate(line) is not None
 
 
 def test_every_typical_benchmark_line_without_tools_takes_the_fast_way_to_converse() -> None:
-    dialect, model = TARGETS["bedrock-converse"]
-    translate = common_translator(dialect, model=model)
-    assert translate is not None
+    translate = _fast_translator("bedrock-converse")
     for line in _typical():
         if "tools" not in line["request"]:
             assert _certified(line)
