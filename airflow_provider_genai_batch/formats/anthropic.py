@@ -104,9 +104,16 @@ def _structured(provider: str) -> str:
     return f"structured output cannot be expressed in {article} {provider} batch request"
 
 
+_THINKING_FIELD = {
+    "bedrock": "'thinking' in modelInput (InvokeModel) or modelInput.additionalModelRequestFields (Converse)"
+}
+"""Where a native line of a provider other than Anthropic sets extended thinking."""
+
+
 @functools.cache
 def _generation_reasons(provider: str) -> dict[str, str]:
     """Why each Gemini setting the Messages API has no place for is refused, naming the provider it goes to."""
+    thinking = _THINKING_FIELD.get(provider, "'thinking'")
     return {
         "seed": f"{provider} has no sampling seed",
         "presencePenalty": f"{provider} has no presence penalty",
@@ -115,7 +122,7 @@ def _generation_reasons(provider: str) -> dict[str, str]:
         "responseJsonSchema": _structured(provider),
         "responseLogprobs": f"{provider} returns no log-probabilities",
         "logprobs": f"{provider} returns no log-probabilities",
-        "thinkingConfig": f"Gemini thinking settings do not map (use a native {provider} line with 'thinking')",
+        "thinkingConfig": f"Gemini thinking settings do not map (use a native {provider} line with {thinking})",
         "speechConfig": "speech output is Gemini-only",
         "imageConfig": "image output is Gemini-only",
         "mediaResolution": "media resolution is Gemini-only",

@@ -190,8 +190,20 @@ def from_gemini(
     check_metadata_carried(line, PROVIDER)
     if "content" in request and "contents" not in request:
         raise ValueError(EMBEDDINGS_UNSUPPORTED)
+    if invocation_type == CONVERSE and _declares_functions(request.get("tools")):
+        raise unsupported("tools", PROVIDER, CONVERSE_NO_TOOLS)  # before the declarations' own rules, moot here
     params = anthropic.from_gemini(line, model=model, max_tokens=max_tokens, provider=PROVIDER)["params"]
     return record(key, params, model=model, invocation_type=invocation_type)
+
+
+def _declares_functions(tools: object) -> bool:
+    """Whether a request's ``tools`` declare any function (which Converse refuses, however they are written)."""
+    return isinstance(tools, list) and any(
+        isinstance(tool, Mapping)
+        and isinstance(tool.get("functionDeclarations"), list)
+        and tool["functionDeclarations"]
+        for tool in tools
+    )
 
 
 def record(key: str, params: dict[str, Any], *, model: str, invocation_type: InvocationType) -> dict[str, Any]:

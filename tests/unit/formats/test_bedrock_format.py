@@ -245,6 +245,36 @@ def test_converse_refuses_tools_which_batch_inference_fails_in_a_converse_record
     assert str(raised.value) == f"tools cannot be sent to bedrock: {CONVERSE_NO_TOOLS}"
 
 
+def test_converse_says_it_takes_no_tools_before_naming_what_is_wrong_with_a_declaration():
+    request = {"contents": [user({"text": "Weather?"})], "tools": [{"functionDeclarations": [{"name": "bad name!"}]}]}
+    with pytest.raises(ValueError) as raised:
+        translate(request, invocation_type=CONVERSE)
+    assert str(raised.value) == f"tools cannot be sent to bedrock: {CONVERSE_NO_TOOLS}"
+
+
+def test_invoke_model_still_names_what_is_wrong_with_a_declaration():
+    request = {"contents": [user({"text": "Weather?"})], "tools": [{"functionDeclarations": [{"name": "bad name!"}]}]}
+    with pytest.raises(ValueError, match=r"^tools\[0\]\.functionDeclarations\[0\]\.name cannot be sent to bedrock"):
+        translate(request, invocation_type=INVOKE_MODEL)
+
+
+@pytest.mark.parametrize("tools", [[], [{"functionDeclarations": []}]])
+def test_converse_takes_tools_that_declare_no_function(tools: list[dict[str, Any]]) -> None:
+    translated = translate({"contents": [user({"text": "Hi."})], "tools": tools}, invocation_type=CONVERSE)
+    assert "toolConfig" not in translated["modelInput"]
+
+
+def test_thinking_settings_are_refused_naming_where_each_invocation_type_sets_thinking():
+    request = {"contents": [user({"text": "Hi."})], "generationConfig": {"thinkingConfig": {"thinkingBudget": 1024}}}
+    with pytest.raises(ValueError) as raised:
+        translate(request, invocation_type=CONVERSE)
+    assert str(raised.value) == (
+        "generationConfig.thinkingConfig cannot be sent to bedrock: Gemini thinking settings do not map (use a "
+        "native bedrock line with 'thinking' in modelInput (InvokeModel) or modelInput.additionalModelRequestFields "
+        "(Converse))"
+    )
+
+
 def weather_turns() -> list[dict[str, Any]]:
     """A question, the model's call of ``weather`` and its answer."""
     return [
