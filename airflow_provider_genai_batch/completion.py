@@ -32,7 +32,7 @@ from airflow_provider_genai_batch.asset_events import announce_once
 from airflow_provider_genai_batch.cancel import CANCEL_ERRORS, CancelOutcome, cancel_job, cancel_jobs
 from airflow_provider_genai_batch.earlier_results import landed_by_another, set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError
-from airflow_provider_genai_batch.group_landing import land_group
+from airflow_provider_genai_batch.group_landing import check_rounds_keys, land_group
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.hooks.retry import is_transient_error
@@ -403,11 +403,13 @@ class BatchCompletionMixin:
         """The results directory, with results another job landed there moved aside (:func:`set_aside`): two runs
         or mapped task instances given one ``output_uri`` land one after the other, and nothing landed is lost.
 
-        Keys another submit replaced are refused first, with nothing moved; keys that are this job's stay in place.
+        Keys another submit (or another task's follow-up round) replaced are refused first, with nothing moved; keys
+        that are this job's stay in place.
         """
         directory = self._results_dir(ref)
         if landed_by_another(directory, ref.job_name):
             check_keys_file(ref)
+            check_rounds_keys(ref)
             own_keys = ref.keys_uri == str(directory / KEYS_FILE)
             moved = set_aside(directory, keep_job=ref.job_name, keep_keys=own_keys)
             self.log.warning(  # type: ignore[attr-defined]

@@ -41,10 +41,12 @@ from airflow_provider_genai_batch.landing import (
     MANIFEST_FILE,
     RESULTS_FILE,
     UNMATCHED_FILE,
+    KeysProblem,
     LandedFiles,
     OutputFile,
     Unanswered,
     job_unanswered,
+    keys_problem,
     land_files,
     redacted_job,
     redacted_row,
@@ -141,9 +143,52 @@ def _rounds(ref: BatchJobRef) -> list[list[PartRef]]:
             f"group {ref.job_name}: its round-0 parts hold {sent} requests, the input {ref.request_count}"
         )
     for number, parts in by_round.items():
-        if number and (parts[0].keys_uri is None or any(part.keys_uri != parts[0].keys_uri for part in parts)):
+        if number and (
+            parts[0].keys_uri is None
+            or any((part.keys_uri, part.keys_digest) != (parts[0].keys_uri, parts[0].keys_digest) for part in parts)
+        ):
             raise GenAIBatchError(f"group {ref.job_name}: the parts of round {number} do not name one keys file")
+    check_rounds_keys(ref)
     return [by_round[number] for number in sorted(by_round)]
+
+
+def check_rounds_keys(ref: BatchJobRef) -> None:
+    """Raise when the keys file of any of ``ref``'s follow-up rounds is not the one the round wrote
+    (:func:`check_round_keys`)."""
+    first: dict[int, PartRef] = {}
+    for part in ref.parts or ():
+        if part.round:
+            first.setdefault(part.round, part)
+    for number in sorted(first):
+        check_round_keys(ref, first[number])
+
+
+def check_round_keys(ref: BatchJobRef, part: PartRef) -> None:
+    """Raise when the keys file of ``part``'s follow-up round is gone or no longer holds the keys the round sent.
+
+    A round's keys file sits at a fixed name under ``output_uri`` (``input_keys.round-<r>.jsonl``), so another task's
+    round r into the same directory (another DAG run's, or another mapped task instance's) replaces it, and a
+    landing by another job moves it aside with that job's results. Joined against other keys, the round's rows
+    would land as unmatched and replace rows of other keys with missing ones. A part without ``keys_digest``
+    (made before it was recorded) is not checked.
+    """
+    if part.keys_uri is None or part.keys_digest is None:
+        return
+    problem = keys_problem(part.keys_uri, part.keys_digest)
+    if problem is None:
+        return
+    what = (
+        "is gone (moved aside with another job's results, or deleted)"
+        if problem is KeysProblem.GONE
+        else "no longer holds the keys that round sent again: another task's follow-up round into the same "
+        "output_uri (another DAG run's, say) wrote its own there since"
+    )
+    raise GenAIBatchError(
+        f"the keys file {part.keys_uri} of round {part.round} of group {ref.job_name} {what}, so nothing was landed; "
+        "give each run an output_uri of its own (e.g. templated with {{ run_id }}), then clear this run's submit "
+        "task: it re-attaches to the jobs whose keys it still has and sends that round's rows again from the "
+        "results it lands (where the provider can look jobs up by key, re-attaching to the round's jobs)"
+    )
 
 
 def _job_of(part: PartRef, jobs: Mapping[str, BatchJob]) -> BatchJob:
@@ -176,6 +221,7 @@ def _land_round(
     """
     first_round = parts[0].round == 0
     keys_uri, keys_digest = (ref.keys_uri, ref.keys_digest) if first_round else (parts[0].keys_uri, None)
+    # a later round's keys file was checked, with every other, before anything was landed (_rounds)
     sent = sum(part.request_count for part in parts)
     round_ref = ref.model_copy(
         update={"keys_uri": keys_uri, "keys_digest": keys_digest, "request_count": sent, "parts": None}

@@ -42,6 +42,9 @@ class PartRef(BaseModel):
     """The uploaded input file a part not yet created will be created from; None once created (or inline)."""
     keys_uri: str | None = None
     """For a follow-up round's part: the keys file of that round (every part of the round shares it)."""
+    keys_digest: str | None = None
+    """The sha256 of that keys file as the round wrote it, checked before landing (another task's round into the
+    same output directory writes a keys file of the same name); None in refs made before it was recorded."""
 
 
 class BatchJobRef(BaseModel):

@@ -46,6 +46,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from enum import Enum
 from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any
@@ -125,9 +126,10 @@ class KeysFile:
     digest: str
 
 
-def write_keys(directory: ObjectStoragePath, keys: Iterable[str]) -> KeysFile:
-    """Write the input keys, one per line, so a later join can name every key that got no result."""
-    target = directory / KEYS_FILE
+def write_keys(directory: ObjectStoragePath, keys: Iterable[str], name: str = KEYS_FILE) -> KeysFile:
+    """Write the input keys (or a follow-up round's, under its own ``name``), one per line, so a later join can
+    name every key that got no result."""
+    target = directory / name
     digest = hashlib.sha256()
     with target.open("wb") as sink:
         for key in keys:
@@ -147,23 +149,38 @@ def check_keys_file(ref: BatchJobRef) -> None:
     """
     if ref.keys_uri is None or ref.keys_digest is None:
         return
-    path = ObjectStoragePath(ref.keys_uri)
-    digest = hashlib.sha256()
-    try:
-        with path.fs.open(path.path, "rb") as source:
-            while block := source.read(KEYS_BLOCK):
-                digest.update(block)
-    except FileNotFoundError:
+    problem = keys_problem(ref.keys_uri, ref.keys_digest)
+    if problem is KeysProblem.GONE:
         raise GenAIBatchError(
             f"the keys file {ref.keys_uri} that {ref.job_name} was submitted with is gone (moved aside or deleted "
             f"since): its results cannot be joined on key, so nothing was landed{_OWN_OUTPUT_URI}"
-        ) from None
-    if digest.hexdigest() != ref.keys_digest:
+        )
+    if problem is KeysProblem.CHANGED:
         raise GenAIBatchError(
             f"the keys file {ref.keys_uri} no longer holds the keys {ref.job_name} was submitted with: another job's "
             "submit into the same output_uri (another DAG run's, say) wrote its own there since, so nothing was "
             f"landed{_OWN_OUTPUT_URI}"
         )
+
+
+class KeysProblem(Enum):
+    """What is wrong with a keys file a job was sent with: gone, or holding other keys."""
+
+    GONE = "gone"
+    CHANGED = "changed"
+
+
+def keys_problem(uri: str, digest: str) -> KeysProblem | None:
+    """Whether the keys file at ``uri`` is gone or no longer has the sha256 ``digest`` it was written with."""
+    path = ObjectStoragePath(uri)
+    found = hashlib.sha256()
+    try:
+        with path.fs.open(path.path, "rb") as source:
+            while block := source.read(KEYS_BLOCK):
+                found.update(block)
+    except FileNotFoundError:
+        return KeysProblem.GONE
+    return None if found.hexdigest() == digest else KeysProblem.CHANGED
 
 
 _OWN_OUTPUT_URI = (

@@ -134,11 +134,14 @@ class GroupSubmission:
         first_index: int,
         stored: Iterable[PartRef] = (),
         keys_uri: str | None = None,
+        keys_digest: str | None = None,
         kept: Collection[str] = (),
     ) -> list[PlannedPart]:
         """Each part's earlier job (stored ref, else a look-up by its key and fingerprint) and whether to reuse it.
 
         A job named in ``kept`` that failed or expired is reused: follow-up rounds already sent its rows again.
+        ``keys_uri`` and ``keys_digest``: a follow-up round's keys file and its sha256, which every part of the round
+        names.
         """
         known = {(p.idempotency_key, p.input_fingerprint): p for p in stored if p.job_name is not None}
         planned: list[PlannedPart] = []
@@ -151,6 +154,7 @@ class GroupSubmission:
                 request_count=part.request_count,
                 byte_count=part.byte_count,
                 keys_uri=keys_uri,
+                keys_digest=keys_digest,
             )
             item = PlannedPart(part, ref, title(round, position, len(parts)))
             item.earlier = self._earlier(ref, item.title, known.get((ref.idempotency_key, ref.input_fingerprint)))

@@ -16,7 +16,7 @@ from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_boo
 from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.earlier_results import set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError
-from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
+from airflow_provider_genai_batch.formats.keys import read_key_line
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.hooks.retry import Attempts, is_transient_error
@@ -24,7 +24,7 @@ from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_flo
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef, recall, remember
 from airflow_provider_genai_batch.key_index import KeyFilter
-from airflow_provider_genai_batch.landing import KeysFile, output_dir, write_keys
+from airflow_provider_genai_batch.landing import KeysFile, KeysProblem, keys_problem, output_dir, write_keys
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
 from airflow_provider_genai_batch.models import BatchJob, ResultsManifest
 from airflow_provider_genai_batch.operators.submission import (
@@ -432,7 +432,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             return self._group_ref(hook, key, prepared, keys, parts)
 
         parts = submission.send(planned, lambda done: remember(context, group(done)))
-        later = _later_rounds(stored, parts) if stored is not None and not force else ()
+        later = self._rounds_with_keys(_later_rounds(stored, parts)) if stored is not None and not force else ()
         if later:
             self.log.info(
                 "every part was re-attached to: waiting on the %d follow-up part(s) sent before too", len(later)
@@ -445,6 +445,26 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             self._warn_still_running(hook, [name for name in earlier if name and name not in ref.job_names()])
         self._log_round(prepared, parts, reattached=sum(1 for item in planned if item.reusable))
         return ref
+
+    def _rounds_with_keys(self, later: Sequence[PartRef]) -> tuple[PartRef, ...]:
+        """The follow-up rounds' parts ``later`` up to the first round whose keys file is gone or holds other keys
+        (another task's round into the same output_uri replaced it): that round's rows are sent again from the
+        results this task lands, found again by key where the provider can look jobs up."""
+        kept: list[PartRef] = []
+        for part in later:
+            if part.keys_uri is not None and part.keys_digest is not None:
+                problem = keys_problem(part.keys_uri, part.keys_digest)
+                if problem is not None:
+                    self.log.warning(
+                        "the keys file %s of round %d is %s: not waiting on that round (or any later one) as it was "
+                        "sent; its rows are sent again from the results landed now",
+                        part.keys_uri,
+                        part.round,
+                        "gone" if problem is KeysProblem.GONE else "no longer the one the round wrote",
+                    )
+                    return tuple(kept)
+            kept.append(part)
+        return tuple(kept)
 
     def create_waiting_parts(self, context: Any, ref: BatchJobRef) -> BatchJobRef:
         """Create the parts waiting for a slot that fit under ``max_concurrent_jobs`` now (each exactly once)."""
@@ -513,11 +533,11 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         why: str,
         *,
         stored: Iterable[PartRef],
-        keys_uri: str | None = None,
+        keys: tuple[str, str | None] | None = None,
     ) -> BatchJobRef:
         """Send the rows of the input with keys ``only`` as follow-up ``round``'s parts after ``ref``'s earlier rounds,
-        each found again (``stored``) or created exactly once; the round's keys are written unless ``keys_uri`` names
-        them already. The input must be the one the jobs were made for."""
+        each found again (``stored``) or created exactly once; the round's keys are written unless ``keys`` names
+        them already (their file and its sha256). The input must be the one the jobs were made for."""
         parts = tuple(part for part in ref.parts or () if part.round < round)
         prepared = self._prepare(hook, only_keys=only)
         try:
@@ -537,12 +557,19 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 len(prepared.parts),
             )
             self._check_can_wait(prepared)
-            if keys_uri is None:
-                keys_uri = self._write_round_keys(round, prepared.iter_keys())
+            if keys is None:
+                written = self._write_round_keys(round, prepared.iter_keys())
+                keys = (written.uri, written.digest) if written is not None else None
+            keys_uri, keys_digest = keys if keys is not None else (None, None)
             force = as_bool("force_resubmit", self.force_resubmit)
             submission = self._submission(context, hook, ref.idempotency_key or "", prepared.endpoint, force)
             planned = submission.look_up(
-                prepared.parts, round=round, first_index=len(parts), stored=stored, keys_uri=keys_uri
+                prepared.parts,
+                round=round,
+                first_index=len(parts),
+                stored=stored,
+                keys_uri=keys_uri,
+                keys_digest=keys_digest,
             )
 
             def group(sent: Sequence[PartRef]) -> BatchJobRef:
@@ -561,7 +588,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     def _finish_interrupted_round(self, context: Any, hook: BatchHook[Any], ref: BatchJobRef) -> BatchJobRef:
         """``ref`` with its last follow-up round whole: an earlier try that died between the round's creates left
         some of its parts uncreated (the round's keys file holds more rows than its parts); they are created now,
-        each exactly once, and the parts that exist are re-attached to."""
+        each exactly once, and the parts that exist are re-attached to. The keys file is the round's own: a round
+        whose file is not was left out of ``ref`` (:meth:`_rounds_with_keys`)."""
         last = max((part.round for part in ref.parts or ()), default=0)
         round_parts = [part for part in ref.parts or () if part.round == last]
         keys_uri = round_parts[0].keys_uri if last else None
@@ -572,7 +600,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             return ref
         with KeyFilter(_round_keys(keys_uri)) as only:
             why = f"of round {last}, of which an earlier try sent {sent} before it stopped"
-            return self._send_round(context, hook, ref, last, only, why, stored=round_parts, keys_uri=keys_uri)
+            return self._send_round(
+                context, hook, ref, last, only, why, stored=round_parts, keys=(keys_uri, round_parts[0].keys_digest)
+            )
 
     def _submission(
         self, context: Any, hook: BatchHook[Any], key: str, endpoint: str | None, force: bool
@@ -668,15 +698,11 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             }
         )
 
-    def _write_round_keys(self, round: int, keys: Iterator[str]) -> str | None:
+    def _write_round_keys(self, round: int, keys: Iterator[str]) -> KeysFile | None:
         """Write a follow-up round's keys (``input_keys.round-<n>.jsonl``) under ``output_uri``."""
         if not self.output_uri:
             return None
-        target = output_dir(self.output_uri) / ROUND_KEYS_FILE.format(round=round)
-        with target.open("wb") as sink:
-            for key in keys:
-                sink.write(key_line(key))
-        return str(target)
+        return write_keys(output_dir(self.output_uri), keys, ROUND_KEYS_FILE.format(round=round))
 
     def _log_round(self, prepared: PreparedInput, parts: Sequence[PartRef], reattached: int) -> None:
         waiting = sum(1 for part in parts if part.job_name is None)

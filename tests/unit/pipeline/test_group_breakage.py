@@ -18,7 +18,7 @@ from airflow.sdk.bases import sensor as sensor_base
 from airflow.sdk.exceptions import AirflowTaskTimeout, TaskDeferred
 
 from airflow_provider_genai_batch import completion
-from airflow_provider_genai_batch.errors import InputValidationError, JobTimeoutError
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, JobTimeoutError
 from airflow_provider_genai_batch.formats.anthropic import AnthropicDialect
 from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.hooks.base import BatchHook
@@ -109,16 +109,17 @@ def provider(emulator: InProcessEmulator, moto_s3: MotoS3Server, monkeypatch: py
 class Task:
     """One task instance across tries: its task state store and XCom."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_id: str = RUN_ID) -> None:
+        self.run_id = run_id
         self.store = DictStateStore()
         self.xcom: dict[tuple[str, int, str], Any] = {}
-        self.key = idempotency_key("genai_dag", "submit", RUN_ID, -1)
+        self.key = idempotency_key("genai_dag", "submit", run_id, -1)
 
     def try_context(self) -> dict[str, Any]:
-        ti = FakeTI(run_id=RUN_ID, xcom=self.xcom)
+        ti = FakeTI(run_id=self.run_id, xcom=self.xcom)
         return {
             "ti": ti,
-            "dag_run": SimpleNamespace(run_id=RUN_ID, run_after=None),
+            "dag_run": SimpleNamespace(run_id=self.run_id, run_after=None),
             "task_state_store": self.store,
         }
 
@@ -130,12 +131,12 @@ def keyed(count: int, text: str = "hello") -> list[dict[str, Any]]:
 def waiting_submit(conn_id: str, input: Any, output: Path, **kwargs: Any) -> GenAIBatchSubmitOperator:
     """A submit that waits on its worker (no deferral) and lands into ``output``."""
     kwargs.setdefault("max_failed_ratio", 1.0)
+    kwargs.setdefault("display_name", "nightly")
     return GenAIBatchSubmitOperator(
         task_id="submit",
         conn_id=conn_id,
         model=MODELS[conn_id],
         input=input,
-        display_name="nightly",
         output_uri=str(output),
         wait_for_completion=True,
         deferrable=False,
@@ -859,6 +860,72 @@ def test_a_new_group_moves_the_earlier_groups_round_keys_aside_with_its_results(
         "results.jsonl",
     ]
     assert not (output / "input_keys.round-1.jsonl").exists()
+
+
+def stop_at_round(operator: GenAIBatchSubmitOperator, round: int, then: Any = None) -> None:
+    """Make ``operator`` wait on its rounds before ``round`` as usual; on reaching ``round`` it calls ``then`` (if
+    given) and waits on it too, or, without ``then``, returns its ref unwaited, as a task still deferred would."""
+    real_wait = operator.wait_for
+
+    def wait_for(context: dict[str, Any], ref: Any) -> Any:
+        if max(part.round for part in ref.parts) < round:
+            return real_wait(context, ref)
+        if then is None:
+            return ref
+        then()
+        return real_wait(context, ref)
+
+    operator.wait_for = wait_for  # type: ignore[method-assign]
+
+
+def test_a_round_whose_keys_file_another_runs_round_replaced_lands_nothing_and_says_why(
+    provider, tmp_path, monkeypatch
+):
+    # Two runs of one DAG over the same input, given one fixed output_uri: their round-0 keys are alike, but
+    # each expires another part, so each sends other rows again in its round 1, under the same keys file name.
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    output = tmp_path / "out"
+    outcome_by_round(monkeypatch, provider, {"early part 2/3": "expire", "later part 3/3": "expire"})
+    early = waiting_submit("openai", path, output, max_requests_per_job=3, retry_failed_rows=1, display_name="early")
+    later = waiting_submit("openai", path, output, max_requests_per_job=3, retry_failed_rows=1, display_name="later")
+    stop_at_round(later, 1)
+    later_run = Task("manual__2026-01-03T00:00:00+00:00")
+    stop_at_round(early, 1, then=lambda: later.execute(later_run.try_context()))
+
+    with pytest.raises(
+        GenAIBatchError, match=r"input_keys\.round-1\.jsonl of round 1 of group \S+ no longer holds the keys"
+    ):
+        early.execute(Task().try_context())
+
+    assert (output / "input_keys.round-1.jsonl").read_text() == '"k0006"\n'  # the later run's round, kept
+    landed = json.loads((output / "manifest.json").read_text())
+    assert landed["job_ref"]["idempotency_key"] == later_run.key  # the later run's landing was not moved aside
+
+
+def test_a_clear_into_its_own_output_uri_after_its_rounds_keys_were_replaced_pays_nothing_again(
+    provider, tmp_path, monkeypatch
+):
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    shared = tmp_path / "out"
+    outcome_by_round(monkeypatch, provider, {"early part 2/3": "expire", "later part 3/3": "expire"})
+    early = waiting_submit("openai", path, shared, max_requests_per_job=3, retry_failed_rows=1, display_name="early")
+    later = waiting_submit("openai", path, shared, max_requests_per_job=3, retry_failed_rows=1, display_name="later")
+    stop_at_round(later, 1)
+    run = Task()
+    stop_at_round(early, 1, then=lambda: later.execute(Task("manual__2026-01-03T00:00:00+00:00").try_context()))
+    with pytest.raises(GenAIBatchError, match="no longer holds the keys that round sent again"):
+        early.execute(run.try_context())
+    made = len(creates(provider, "openai"))
+    own = tmp_path / "early"
+
+    manifest = waiting_submit(
+        "openai", path, own, max_requests_per_job=3, retry_failed_rows=1, display_name="early"
+    ).execute(run.try_context())
+
+    assert len(creates(provider, "openai")) == made  # round 0 and the round's job re-attached to
+    assert statuses(landed_rows(own)) == {key: ("succeeded", None) for key in input_keys(keyed(7))}
+    assert [(r["round"], r["sent"], r["recovered"]) for r in manifest["rounds"]] == [(0, 7, 4), (1, 3, 3)]
+    assert (own / "input_keys.round-1.jsonl").read_text() == '"k0003"\n"k0004"\n"k0005"\n'
 
 
 def test_answers_without_keys_in_a_follow_up_round_replace_the_rows_of_their_own_positions(

@@ -336,6 +336,48 @@ def test_a_follow_up_rounds_keys_are_joined_on_beside_the_checked_input_keys(
     assert manifest.counts.succeeded == manifest.counts.total == len(KEYS)
 
 
+def with_checked_round_one(tmp_path: Path, hook: FakeBatchHook) -> BatchJobRef:
+    """:func:`with_round_one` sending k2 again and answering it, its round's keys file digest recorded."""
+    ref = with_round_one(tmp_path, hook, ["k2"], [answered("k2")])
+    parts = ref.parts or ()
+    round_keys = Path(parts[3].keys_uri or "")
+    digest = hashlib.sha256(round_keys.read_bytes()).hexdigest()
+    return ref.model_copy(update={"parts": (*parts[:3], parts[3].model_copy(update={"keys_digest": digest}))})
+
+
+def test_a_round_whose_keys_file_holds_the_keys_it_wrote_lands(
+    tmp_path: Path, hook: FakeBatchHook, out: ObjectStoragePath
+):
+    manifest = land(hook, with_checked_round_one(tmp_path, hook), out)
+
+    assert [(r.round, r.sent, r.recovered) for r in manifest.rounds or ()] == [(0, 9, 7), (1, 1, 1)]
+
+
+def test_a_round_whose_keys_file_another_tasks_round_replaced_lands_nothing(
+    tmp_path: Path, hook: FakeBatchHook, out: ObjectStoragePath
+):
+    ref = with_checked_round_one(tmp_path, hook)
+    write_keys(tmp_path / "round-1-keys.jsonl", ["k7"])  # another run's round 1 into the same directory
+
+    with pytest.raises(
+        GenAIBatchError,
+        match=r"round-1-keys\.jsonl of round 1 of group batches/part-0 no longer holds the keys that round sent again",
+    ):
+        land(hook, ref, out)
+
+    assert list(out.iterdir()) == []
+
+
+def test_a_round_whose_keys_file_is_gone_lands_nothing(tmp_path: Path, hook: FakeBatchHook, out: ObjectStoragePath):
+    ref = with_checked_round_one(tmp_path, hook)
+    (tmp_path / "round-1-keys.jsonl").unlink()  # moved aside with another job's results
+
+    with pytest.raises(GenAIBatchError, match=r"round-1-keys\.jsonl of round 1 of group batches/part-0 is gone"):
+        land(hook, ref, out)
+
+    assert list(out.iterdir()) == []
+
+
 def test_a_round_whose_keys_leave_the_input_order_is_refused_and_leaves_no_manifest(
     tmp_path: Path, hook: FakeBatchHook, out: ObjectStoragePath
 ):
