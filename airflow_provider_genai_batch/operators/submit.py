@@ -241,7 +241,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         try:
             if (problem := self._jobs_problem(hook, len(prepared.parts))) is not None:
                 raise problem
-            if len(prepared.parts) > 1 or self.retry_failed_rows:
+            # An input whose earlier try sent follow-up rounds stays a group, retry_failed_rows set or not: those
+            # rounds answered rows of its jobs, which are re-attached to, not paid for again.
+            if len(prepared.parts) > 1 or self.retry_failed_rows or _rounds_sent_from(recall(context), prepared):
                 ref = self._submit_group(context, hook, key, prepared, force)
             else:
                 ref = self._submit_one(context, hook, key, prepared, force)

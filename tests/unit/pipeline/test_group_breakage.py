@@ -1152,3 +1152,29 @@ def test_vertex_rows_lost_to_a_service_error_are_recovered_by_a_follow_up_round(
 
     assert [(r["round"], r["sent"], r["recovered"]) for r in manifest["rounds"]] == [(0, 7, 4), (1, 3, 3)]
     assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "anthropic"])
+def test_a_clear_with_retry_failed_rows_turned_off_keeps_the_rows_its_rounds_recovered(
+    provider, tmp_path, monkeypatch, conn_id
+):
+    real_create = BatchHook.create_batch
+
+    def round_zero_expires(hook: BatchHook[Any], spec: Any) -> Any:
+        provider.state.config.job_outcome = "succeed" if "round" in spec.display_name else "expire"
+        return real_create(hook, spec)
+
+    monkeypatch.setattr(BatchHook, "create_batch", round_zero_expires)
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(3)))
+    task = Task()
+    first = waiting_submit(conn_id, path, output, retry_failed_rows=1).execute(task.try_context())
+    assert first["counts"]["succeeded"] == 3
+    landed = (output / "results.jsonl").read_bytes()
+    before = len(writes(provider))
+
+    again = waiting_submit(conn_id, path, output).execute(task.try_context())
+
+    assert len(writes(provider)) == before
+    assert again["counts"]["succeeded"] == 3
+    assert (output / "results.jsonl").read_bytes() == landed
