@@ -434,7 +434,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             return self._group_ref(hook, key, prepared, keys, parts)
 
         parts = submission.send(planned, lambda done: remember(context, group(done)))
-        later = self._rounds_with_keys(_later_rounds(stored, parts)) if stored is not None and not force else ()
+        restored = _later_rounds(stored, parts) if stored is not None and not force else ()
+        later = self._rounds_with_keys(restored)
         if later:
             self.log.info(
                 "every part was re-attached to: waiting on the %d follow-up part(s) sent before too", len(later)
@@ -443,8 +444,11 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         remember(context, ref)
         ref = self._finish_interrupted_round(context, hook, ref)
         if stored is not None:
-            earlier = [p.job_name for p in stored.parts or () if p.round == 0] if stored.is_group else [stored.job_name]
-            self._warn_still_running(hook, [name for name in earlier if name and name not in ref.job_names()])
+            # every job the stored ref names that this one does not, rounds' too, but those of rounds whose keys
+            # file was replaced: the follow-up sends their rows again and finds them by key
+            again = {part.job_name for part in restored if part not in later}
+            waited = set(ref.job_names())
+            self._warn_still_running(hook, [n for n in stored.job_names() if n not in waited and n not in again])
         self._log_round(prepared, parts, reattached=sum(1 for item in planned if item.reusable))
         return ref
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections import deque
 from collections.abc import Iterator
 from datetime import timedelta
@@ -32,7 +33,7 @@ from airflow_provider_genai_batch.testing.emulator.history import InProcessEmula
 from airflow_provider_genai_batch.testing.gcp_auth import service_account_info
 from airflow_provider_genai_batch.testing.gcs import GcsServer
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
-from tests.unit.pipeline.fakes import DictStateStore, FakeTI, canonical_line, write_jsonl
+from tests.unit.pipeline.fakes import DictStateStore, FakeTI, canonical_line, capture_log, log_messages, write_jsonl
 
 RUN_ID = "manual__2026-01-02T00:00:00+00:00"
 BUCKET = "group-breakage"
@@ -1178,3 +1179,33 @@ def test_a_clear_with_retry_failed_rows_turned_off_keeps_the_rows_its_rounds_rec
     assert len(writes(provider)) == before
     assert again["counts"]["succeeded"] == 3
     assert (output / "results.jsonl").read_bytes() == landed
+
+
+def test_an_edit_mid_round_warns_of_the_earlier_rounds_jobs_still_running(provider, tmp_path, monkeypatch, caplog):
+    real_create = BatchHook.create_batch
+
+    def round_one_keeps_running(hook: BatchHook[Any], spec: Any) -> Any:
+        provider.state.config.job_outcome = "expire" if "part 2/3" in spec.display_name else "succeed"
+        provider.state.config.running_seconds = 3600 if "round 1" in spec.display_name else 0
+        return real_create(hook, spec)
+
+    monkeypatch.setattr(BatchHook, "create_batch", round_one_keeps_running)
+    rows = keyed(7)
+    path = tmp_path / "in.jsonl"
+    output = tmp_path / "out"
+    task = Task()
+    first = waiting_submit("openai", str(write_jsonl(path, rows)), output, max_requests_per_job=3, retry_failed_rows=1)
+    stop_at_round(first, 1)
+    sent = first.execute(task.try_context())
+    (round_one,) = [part.job_name for part in sent.parts if part.round == 1]
+    rows[3] = canonical_line("k0003", "edited")  # a row the round sent: the next round is another job
+    again = waiting_submit("openai", str(write_jsonl(path, rows)), output, max_requests_per_job=3, retry_failed_rows=1)
+    stop_at_round(again, 1)
+    capture_log(again, caplog)
+
+    again.execute(task.try_context())
+
+    assert any(
+        message.startswith(f"{round_one} is still JOB_STATE_RUNNING and no longer waited on by this task")
+        for message in log_messages(caplog, logging.WARNING)
+    )
