@@ -30,7 +30,7 @@ import msgspec
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.errors import InputValidationError, NotFoundError, ProviderAPIError
-from airflow_provider_genai_batch.formats import gemini
+from airflow_provider_genai_batch.formats import gemini, openai
 from airflow_provider_genai_batch.formats.common_request import CommonLines, certifies_native
 from airflow_provider_genai_batch.formats.common_translate import common_translator
 from airflow_provider_genai_batch.formats.detect import InputFormat, detect_format
@@ -227,6 +227,7 @@ def prepare_input(
     count_tokens = estimate_tokens or part_limits.max_input_tokens is not None
     if count_tokens:
         InputEstimate(dialect.provider)  # an unknown provider fails here, before any line
+    inputs_of = openai.embedding_inputs if part_limits.max_embedding_inputs is not None else None
     keys_file = _spool_path("keys")
     writer = PartWriter(
         header,
@@ -242,6 +243,7 @@ def prepare_input(
         # Parts that go inline are held to the limit as the create body that carries them.
         per_request=limits.inline_request_overhead if inline_parts else 0,
         reserve=limits.inline_envelope_bytes if inline_parts else 0,
+        inputs_of=inputs_of,
     )
     endpoints: set[str] = set()
     file: InputFile | None = None
@@ -328,7 +330,12 @@ def prepare_input(
                     writer.note(number, estimate_input_tokens(out, dialect.provider) if count_tokens else 0)
                     hash_line(encoded)
                     return size  # uploaded as it is: no copy
-                add_line(encoded, number, estimate_input_tokens(out, dialect.provider) if count_tokens else 0)
+                add_line(
+                    encoded,
+                    number,
+                    estimate_input_tokens(out, dialect.provider) if count_tokens else 0,
+                    inputs_of(out) if inputs_of is not None and out is not None else 0,
+                )
                 hash_line(encoded)
                 return size if as_sent else len(encoded)
 
@@ -438,7 +445,10 @@ def _part_limits(split: SplitLimits | None, limits: ProviderLimits, byte_limit: 
         return SplitLimits()
     try:
         provider = SplitLimits(
-            max_requests=limits.max_requests, max_bytes=byte_limit, min_requests=max(limits.min_requests, 1)
+            max_requests=limits.max_requests,
+            max_bytes=byte_limit,
+            min_requests=max(limits.min_requests, 1),
+            max_embedding_inputs=limits.max_embedding_inputs,
         )
         return split.within(provider)
     except ValueError as err:
@@ -478,7 +488,7 @@ def _refuse_missing_key(only_keys: KeyFilter, keys_file: Path, label: str) -> No
 
 def _never_cut(file: InputFile, limits: SplitLimits) -> bool:
     """Whether a file sent as it is fits one part whatever its lines: only its size is limited, and it fits."""
-    if limits.max_requests is not None or limits.max_input_tokens is not None:
+    if limits.max_requests is not None or limits.max_input_tokens is not None or limits.max_embedding_inputs:
         return False
     return limits.max_bytes is None or _stored_size(file) <= limits.max_bytes
 

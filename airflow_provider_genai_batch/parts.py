@@ -1,7 +1,7 @@
 """Cutting a validated input into parts that each fit one batch job, as its lines stream past.
 
 :class:`PartWriter` is handed every line the provider will receive, in order: before a line would take
-the current part over a request, byte or estimated-token limit, it starts a new part. Each part is its
+the current part over a request, byte, estimated-token or embedding-input limit, it starts a new part. Each part is its
 own spool file and fingerprint (the same header line the whole input's fingerprint starts with, then the
 part's lines), so an input that fits in one part has the whole input's fingerprint. Parts sent inline are
 held to the byte limit as the create body that carries them: each line plus its wrapping, plus the envelope.
@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 
@@ -37,15 +37,17 @@ SPOOL_BUFFER = 1 << 20
 
 @dataclass(frozen=True)
 class SplitLimits:
-    """What one part may hold; None is no limit of that kind. ``min_requests``: the fewest a part may hold."""
+    """What one part may hold; None is no limit of that kind. ``min_requests``: the fewest a part may hold;
+    ``max_embedding_inputs``: the most embedding inputs (a request may hold several)."""
 
     max_requests: int | None = None
     max_bytes: int | None = None
     max_input_tokens: int | None = None
     min_requests: int = 1
+    max_embedding_inputs: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_requests", "max_bytes", "max_input_tokens"):
+        for name in ("max_requests", "max_bytes", "max_input_tokens", "max_embedding_inputs"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or value < 1):
                 raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
@@ -61,6 +63,7 @@ class SplitLimits:
             max_bytes=_lower(self.max_bytes, provider.max_bytes),
             max_input_tokens=_lower(self.max_input_tokens, provider.max_input_tokens),
             min_requests=max(self.min_requests, provider.min_requests),
+            max_embedding_inputs=_lower(self.max_embedding_inputs, provider.max_embedding_inputs),
         )
 
 
@@ -111,6 +114,7 @@ class SpooledPart:
     input_tokens: int | None
     first_line: int
     last_line: int
+    embedding_inputs: int = 0
 
 
 class PartWriter:
@@ -122,6 +126,8 @@ class PartWriter:
     ``byte_limit_name`` says what ``limits.max_bytes`` is, for the error of a line over it. Parts sent inline
     count ``per_request`` bytes more a line and ``reserve`` more a part against ``limits.max_bytes`` (the
     wrapping of each request and the envelope of the body); ``byte_count`` stays the lines' bytes.
+    ``inputs_of`` counts a decoded line's embedding inputs (for ``limits.max_embedding_inputs``): the caller
+    gives :meth:`add` each line's count from it, and a rebalance counts the lines it moves with it.
     """
 
     def __init__(
@@ -135,8 +141,10 @@ class PartWriter:
         byte_limit_name: str = "the most one part may hold",
         per_request: int = 0,
         reserve: int = 0,
+        inputs_of: Callable[[Any], int] | None = None,
     ) -> None:
         self._header = header
+        self._inputs_of = inputs_of
         self._byte_limit_name = byte_limit_name
         self._per_request = per_request
         self._reserve = reserve
@@ -154,6 +162,7 @@ class PartWriter:
         self._max_requests = unlimited if limits.max_requests is None else limits.max_requests
         self._max_bytes = unlimited if limits.max_bytes is None else limits.max_bytes - reserve
         self._max_tokens = unlimited if limits.max_input_tokens is None else limits.max_input_tokens
+        self._max_inputs = unlimited if limits.max_embedding_inputs is None else limits.max_embedding_inputs
         self._keep_tail = limits.min_requests > 1
         self._start_part()
 
@@ -162,12 +171,12 @@ class PartWriter:
         self._sink = self._path.open("wb", buffering=SPOOL_BUFFER)
         self._write = self._sink.write
         self._hash = None if self._whole is not None and not self.parts else hashlib.sha256(self._header)
-        self.count = self.bytes = self.tokens = 0
+        self.count = self.bytes = self.tokens = self.inputs = 0
         self._first = self._last = 0
 
-    def add(self, encoded: bytes, number: int, tokens: int = 0) -> None:
-        """Add line ``number`` (``encoded`` as the provider receives it, with its LF); ValueError when no part
-        can hold it."""
+    def add(self, encoded: bytes, number: int, tokens: int = 0, inputs: int = 0) -> None:
+        """Add line ``number`` (``encoded`` as the provider receives it, with its LF; ``inputs`` its embedding
+        inputs); ValueError when no part can hold it."""
         size = len(encoded)
         count = self.count
         if count:
@@ -175,12 +184,13 @@ class PartWriter:
                 count >= self._max_requests
                 or self.bytes + size + (count + 1) * self._per_request > self._max_bytes
                 or self.tokens + tokens > self._max_tokens
+                or self.inputs + inputs > self._max_inputs
             ):
                 self._cut()
-                self._check_alone(size, tokens)
+                self._check_alone(size, tokens, inputs)
                 self._first = number
         else:
-            self._check_alone(size, tokens)
+            self._check_alone(size, tokens, inputs)
             self._first = number
         self._write(encoded)
         if self._hash is not None:
@@ -188,6 +198,7 @@ class PartWriter:
         self.count += 1
         self.bytes += size
         self.tokens += tokens
+        self.inputs += inputs
         self._last = number
         if self._keep_tail:
             self._tail.append(number)
@@ -200,7 +211,7 @@ class PartWriter:
         self.tokens += tokens
         self._last = number
 
-    def _check_alone(self, size: int, tokens: int) -> None:
+    def _check_alone(self, size: int, tokens: int, inputs: int) -> None:
         limits = self.limits
         if limits.max_bytes is not None and size > limits.max_bytes:
             raise ValueError(f"the request is {size:,} bytes, over {limits.max_bytes:,} bytes, {self._byte_limit_name}")
@@ -214,6 +225,11 @@ class PartWriter:
             raise ValueError(
                 f"the request is an estimated {tokens:,} input tokens, over the {limits.max_input_tokens:,} one "
                 "part may hold"
+            )
+        if limits.max_embedding_inputs is not None and inputs > limits.max_embedding_inputs:
+            raise ValueError(
+                f"the request holds {inputs:,} embedding inputs, over the {limits.max_embedding_inputs:,} one part "
+                "may hold"
             )
 
     def _cut(self) -> None:
@@ -243,6 +259,7 @@ class PartWriter:
                 input_tokens=self.tokens if self.count_tokens else None,
                 first_line=self._first,
                 last_line=self._last,
+                embedding_inputs=self.inputs,
             )
         )
 
@@ -303,7 +320,7 @@ class PartWriter:
                 for rewrite, count in zip(rewrites, counts, strict=True):
                     for _ in range(count):
                         line = next(lines)
-                        rewrite.add(line, self._estimate(line))
+                        rewrite.add(line, *self._counts(line))
                     rewrite.close()
             finally:
                 lines.close()
@@ -339,10 +356,16 @@ class PartWriter:
             (self.limits.max_requests is not None and part.request_count > self.limits.max_requests)
             or part.byte_count + part.request_count * self._per_request > self._max_bytes
             or (self.limits.max_input_tokens is not None and (part.input_tokens or 0) > self.limits.max_input_tokens)
+            or part.embedding_inputs > self._max_inputs
         )
 
-    def _estimate(self, line: bytes) -> int:
-        return estimate_input_tokens(_decode(line), self._provider) if self.count_tokens else 0
+    def _counts(self, line: bytes) -> tuple[int, int]:
+        """A spooled line's estimated input tokens and embedding inputs, where they are counted (else 0)."""
+        if not self.count_tokens and self._inputs_of is None:
+            return 0, 0
+        decoded = _decode(line)
+        tokens = estimate_input_tokens(decoded, self._provider) if self.count_tokens else 0
+        return tokens, self._inputs_of(decoded) if self._inputs_of is not None else 0
 
     def discard(self) -> None:
         """Remove every spool written (the preparation failed)."""
@@ -361,14 +384,15 @@ class _Rewrite:
         self.path = path
         self._sink = path.open("wb")
         self._hash = hashlib.sha256(header)
-        self.count = self.bytes = self.tokens = 0
+        self.count = self.bytes = self.tokens = self.inputs = 0
 
-    def add(self, line: bytes, tokens: int) -> None:
+    def add(self, line: bytes, tokens: int, inputs: int) -> None:
         self._sink.write(line)
         self._hash.update(line)
         self.count += 1
         self.bytes += len(line)
         self.tokens += tokens
+        self.inputs += inputs
 
     def close(self) -> None:
         self._sink.close()
@@ -386,6 +410,7 @@ class _Rewrite:
             input_tokens=self.tokens if count_tokens else None,
             first_line=first_line,
             last_line=last_line,
+            embedding_inputs=self.inputs,
         )
 
 

@@ -24,6 +24,9 @@ class ProviderLimits(BaseModel):
 
     max_requests: int | None = None
     min_requests: int = 1
+    max_embedding_inputs: int | None = None
+    """The most embedding inputs one batch may hold across its requests (OpenAI's ``/v1/embeddings``, where a
+    request's ``input`` may list many; counted by :func:`~.openai.embedding_inputs`)."""
     max_file_bytes: int | None = None
     max_inline_bytes: int | None = None
     """The most one inline create request body may hold, envelope and all."""

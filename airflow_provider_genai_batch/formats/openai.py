@@ -412,6 +412,17 @@ def _text_or_tokens(value: Any) -> bool:
     )
 
 
+def embedding_inputs(line: Mapping[str, Any]) -> int:
+    """The embedding inputs a checked OpenAI line counts toward a batch's cap: the items of a ``/v1/embeddings``
+    body's ``input`` list (a text, or one list of token ids, is one input); none for another endpoint."""
+    if line.get("url") != EMBEDDINGS_URL:
+        return 0
+    value = line["body"].get("input")
+    if isinstance(value, list) and value and not all(_token(item) for item in value):
+        return len(value)
+    return 1
+
+
 def _token(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -650,7 +661,9 @@ class OpenAIDialect:
     provider: ClassVar[str] = PROVIDER
     vertex_fields: ClassVar[bool] = False
     native_format: ClassVar[InputFormat] = InputFormat.OPENAI
-    limits: ClassVar[ProviderLimits] = ProviderLimits(max_requests=50_000, max_file_bytes=200_000_000)
+    limits: ClassVar[ProviderLimits] = ProviderLimits(
+        max_requests=50_000, max_embedding_inputs=50_000, max_file_bytes=200_000_000
+    )
     capabilities: ClassVar[ProviderCapabilities] = ProviderCapabilities(
         file_input=True, inline_input=False, embeddings=True, delete=False, labels=True
     )

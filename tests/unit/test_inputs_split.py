@@ -187,6 +187,27 @@ def test_a_token_budget_cuts_on_the_estimated_input_tokens(tmp_path, prepared_in
     assert prepared.input_tokens == 500
 
 
+class FewInputsOpenAIDialect(OpenAIDialect):
+    """OpenAI whose embeddings batches take 10 embedding inputs, so an inputs cut takes a few lines."""
+
+    limits: ClassVar[ProviderLimits] = OpenAIDialect.limits.model_copy(update={"max_embedding_inputs": 10})
+
+
+def embeddings_line(custom_id: str, inputs: int) -> dict[str, Any]:
+    body = {"model": "text-embedding-3-small", "input": [f"{custom_id} text {i}" for i in range(inputs)]}
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/embeddings", "body": body}
+
+
+def test_the_providers_embedding_inputs_limit_cuts_on_the_inputs_each_request_lists(tmp_path, prepared_inputs):
+    source = write_jsonl(tmp_path / "in.jsonl", [embeddings_line(f"e{i}", 4) for i in range(5)])
+
+    prepared = prepare(
+        str(source), FewInputsOpenAIDialect(), prepared_inputs, model="text-embedding-3-small", split=SplitLimits()
+    )
+
+    assert [ids_of(part) for part in prepared.parts] == [["e0", "e1"], ["e2", "e3"], ["e4"]]
+
+
 def test_each_parts_fingerprint_is_that_of_an_input_of_its_lines_alone(tmp_path, prepared_inputs):
     lines = [gemini_line(f"k{i}") for i in range(5)]
     source = write_jsonl(tmp_path / "in.jsonl", lines)

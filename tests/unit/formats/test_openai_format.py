@@ -22,6 +22,7 @@ from airflow_provider_genai_batch.formats.openai import (
     EMBEDDINGS_URL,
     STATUSES,
     check_native,
+    embedding_inputs,
     from_gemini,
     parse_batch,
     parse_file,
@@ -1258,3 +1259,21 @@ def test_a_line_with_neither_response_nor_error_is_a_failed_row():
         RowStatus.FAILED,
         RowError(message="no response and no error"),
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "body_input", "inputs"),
+    [
+        (EMBEDDINGS_URL, "one text", 1),
+        (EMBEDDINGS_URL, ["a", "b", "c"], 3),
+        (EMBEDDINGS_URL, [1, 2, 3], 1),  # one input given as token ids
+        (EMBEDDINGS_URL, [[1, 2], [3], [4, 5]], 3),
+        (CHAT_URL, None, 0),
+    ],
+)
+def test_a_lines_embedding_inputs_are_the_items_its_input_lists(url, body_input, inputs):
+    body: dict[str, Any] = {"model": "text-embedding-3-small", "input": body_input}
+    if url == CHAT_URL:
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+    assert embedding_inputs({"custom_id": "r1", "method": "POST", "url": url, "body": body}) == inputs

@@ -820,6 +820,31 @@ def test_a_byte_or_token_limit_cuts_parts_within_it_and_the_keys_land_in_order(p
         assert all(len(data) <= value for data in sent_files(provider))
 
 
+def test_native_embeddings_lines_listing_more_inputs_than_one_openai_batch_takes_go_as_parts_that_all_land(
+    provider, tmp_path
+):
+    # 600 requests of 100 inputs each: 60,000 embedding inputs, over the 50,000 one embeddings batch takes
+    model = "text-embedding-3-small"
+    rows = [
+        {
+            "custom_id": f"e{i:03d}",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {"model": model, "input": [f"text {i}.{j}" for j in range(100)]},
+        }
+        for i in range(600)
+    ]
+    output = tmp_path / "out"
+    operator = waiting_submit("openai", str(write_jsonl(tmp_path / "in.jsonl", rows)), output, embeddings=True)
+    operator.model = model
+
+    manifest = operator.execute(Task().try_context())
+
+    assert [part["request_count"] for part in manifest["parts"]] == [500, 100]
+    assert manifest["counts"]["succeeded"] == 600
+    assert [row["key"] for row in landed_rows(output)] == [row["custom_id"] for row in rows]
+
+
 def test_bedrock_sends_a_follow_up_round_of_the_hundred_records_one_job_needs(provider, tmp_path, monkeypatch):
     rows = keyed(230)  # parts of 130 and 100 records
     outcome_by_round(monkeypatch, provider, {"part 2/2": "fail_rows"})
