@@ -159,17 +159,35 @@ class GroupSubmission:
             item = PlannedPart(part, ref, title(round, position, len(parts)))
             item.earlier = self._earlier(ref, item.title, known.get((ref.idempotency_key, ref.input_fingerprint)))
             if item.earlier is not None and item.earlier.name in kept and item.earlier.state in ROUNDS_RESEND_STATES:
-                self.log.info(
-                    "%s: keeping %s (%s): the follow-up rounds sent its rows again",
-                    part_label(item.title),
-                    item.earlier.name,
-                    item.earlier.state.value,
-                )
-                item.reusable = True
+                self._keep(item)
             else:
                 item.reusable = item.earlier is not None and self._reusable(item.earlier, item.title)
             planned.append(item)
         return planned
+
+    def keep_resent(self, planned: Sequence[PlannedPart], round_sent: Callable[[], bool]) -> None:
+        """Keep the planned parts whose earlier job failed or expired when ``round_sent()`` finds a follow-up round
+        this task sent (asked only for such a part, and never with ``force``): a try that remembers no earlier
+        ref learns from the provider what :meth:`look_up`'s ``kept`` tells it."""
+        resent = [
+            item
+            for item in planned
+            if not item.reusable and item.earlier is not None and item.earlier.state in ROUNDS_RESEND_STATES
+        ]
+        if resent and not self.force and round_sent():
+            for item in resent:
+                self._keep(item)
+
+    def _keep(self, item: PlannedPart) -> None:
+        """Re-attach to ``item``'s earlier job, which failed or expired: follow-up rounds send its rows again."""
+        assert item.earlier is not None
+        self.log.info(
+            "%s: keeping %s (%s): the follow-up rounds sent its rows again",
+            part_label(item.title),
+            item.earlier.name,
+            item.earlier.state.value,
+        )
+        item.reusable = True
 
     def send(self, planned: Sequence[PlannedPart], remember: Callable[[list[PartRef]], None]) -> list[PartRef]:
         """Re-attach, or upload and create within the cap, every planned part; ``remember`` the parts after each create.

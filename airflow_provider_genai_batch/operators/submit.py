@@ -20,7 +20,7 @@ from airflow_provider_genai_batch.formats.keys import read_key_line
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.hooks.retry import Attempts, is_transient_error
-from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_floor
+from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_floor, part_key
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef, recall, remember
 from airflow_provider_genai_batch.key_index import KeyFilter
@@ -426,6 +426,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             stored=_stored_parts(stored),
             kept=_rounds_sent_from(stored, prepared) if not force else (),
         )
+        if stored is None and self.retry_failed_rows:
+            floor = lookup_floor(context)
+            submission.keep_resent(planned, lambda: hook.find_batch(part_key(key, 1, 0), not_before=floor) is not None)
         first = planned[0].earlier
         keep = first.name if first is not None and all(item.reusable for item in planned) else None
         keys = self._write_keys(prepared, keep_job=keep)

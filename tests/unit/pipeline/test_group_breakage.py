@@ -1234,3 +1234,25 @@ def test_an_edit_mid_round_warns_of_the_earlier_rounds_jobs_still_running(provid
         message.startswith(f"{round_one} is still JOB_STATE_RUNNING and no longer waited on by this task")
         for message in log_messages(caplog, logging.WARNING)
     )
+
+
+def test_a_clear_that_finds_no_stored_ref_keeps_an_expired_part_whose_rows_a_round_sent_again(
+    provider, tmp_path, monkeypatch
+):
+    # Airflow before 3.3 keeps no task state across a clear (and a clear wipes XCom): the jobs are found by key
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire"})
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    first = waiting_submit("openai", path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        Task().try_context()
+    )
+    landed = (output / "results.jsonl").read_bytes()
+    made = len(creates(provider, "openai"))
+
+    again = waiting_submit("openai", path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        Task().try_context()
+    )
+
+    assert len(creates(provider, "openai")) == made
+    assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
+    assert (output / "results.jsonl").read_bytes() == landed
