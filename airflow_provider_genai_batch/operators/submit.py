@@ -572,6 +572,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             keys_uri, keys_digest = keys if keys is not None else (None, None)
             force = as_bool("force_resubmit", self.force_resubmit)
             submission = self._submission(context, hook, ref.idempotency_key or "", prepared.endpoint, force)
+            stored = tuple(stored)
+            next_sent = any(part.round > round for part in stored)
             planned = submission.look_up(
                 prepared.parts,
                 round=round,
@@ -579,7 +581,13 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 stored=stored,
                 keys_uri=keys_uri,
                 keys_digest=keys_digest,
+                kept=[p.job_name for p in stored if p.round == round and p.job_name] if next_sent and not force else (),
             )
+            if not next_sent and round < self.retry_failed_rows:
+                floor, task_key = lookup_floor(context), ref.idempotency_key or ""
+                submission.keep_resent(
+                    planned, lambda: hook.find_batch(part_key(task_key, round + 1, 0), not_before=floor) is not None
+                )
 
             def group(sent: Sequence[PartRef]) -> BatchJobRef:
                 return ref.model_copy(

@@ -1256,3 +1256,25 @@ def test_a_clear_that_finds_no_stored_ref_keeps_an_expired_part_whose_rows_a_rou
     assert len(creates(provider, "openai")) == made
     assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
     assert (output / "results.jsonl").read_bytes() == landed
+
+
+def test_a_clear_that_finds_no_stored_ref_keeps_an_expired_rounds_job_whose_rows_the_next_round_sent_again(
+    provider, tmp_path, monkeypatch
+):
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire", "round 1": "expire"})
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    first = waiting_submit("openai", path, output, max_requests_per_job=3, retry_failed_rows=2).execute(
+        Task().try_context()
+    )
+    assert [r["round"] for r in first["rounds"]] == [0, 1, 2]
+    landed = (output / "results.jsonl").read_bytes()
+    made = len(creates(provider, "openai"))
+
+    again = waiting_submit("openai", path, output, max_requests_per_job=3, retry_failed_rows=2).execute(
+        Task().try_context()
+    )
+
+    assert len(creates(provider, "openai")) == made
+    assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
+    assert (output / "results.jsonl").read_bytes() == landed
