@@ -68,10 +68,17 @@ def key_secrets(info: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(secret for secret in (private_key, *lines, key_id) if secret)
 
 
+MULTI_REGIONS = frozenset({"us", "eu"})
+"""Multi-regional locations, served at ``aiplatform.<location>.rep.googleapis.com`` rather than a regional host."""
+
+
 def vertex_base_url(location: str) -> str:
-    """The REST host of a location: the global endpoint, or the regional one."""
+    """The REST host of a location: the global endpoint, a multi-region's, or the regional one (as google-genai
+    picks it; ``us-aiplatform.googleapis.com`` does not exist)."""
     if location == "global":
         return "https://aiplatform.googleapis.com"
+    if location in MULTI_REGIONS:
+        return f"https://aiplatform.{location}.rep.googleapis.com"
     return f"https://{location}-aiplatform.googleapis.com"
 
 

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from google import genai
 from google.oauth2.credentials import Credentials as TokenCredentials
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
@@ -102,11 +103,25 @@ def settings_of(monkeypatch: pytest.MonkeyPatch, **conn: Any) -> Any:
 
 @pytest.mark.parametrize(
     ("location", "url"),
-    [("us-central1", "https://us-central1-aiplatform.googleapis.com"), ("global", "https://aiplatform.googleapis.com")],
+    [
+        ("us-central1", "https://us-central1-aiplatform.googleapis.com"),
+        ("global", "https://aiplatform.googleapis.com"),
+        ("us", "https://aiplatform.us.rep.googleapis.com"),
+        ("eu", "https://aiplatform.eu.rep.googleapis.com"),
+    ],
 )
 def test_the_endpoint_follows_the_location(monkeypatch: pytest.MonkeyPatch, location: str, url: str) -> None:
     settings = settings_of(monkeypatch, host=None, extra={"project": "p", "location": location})
     assert settings.base_url == url
+
+
+@pytest.mark.parametrize("location", ["us-central1", "europe-west4", "global", "us", "eu"])
+def test_the_endpoint_is_the_one_google_genai_picks_for_the_location(
+    monkeypatch: pytest.MonkeyPatch, location: str
+) -> None:
+    client = genai.Client(vertexai=True, project="p", location=location, credentials=TokenCredentials(token=TOKEN))
+    settings = settings_of(monkeypatch, host=None, extra={"project": "p", "location": location})
+    assert settings.base_url + "/" == client._api_client._http_options.base_url
 
 
 def test_the_project_defaults_to_the_service_account_keys(monkeypatch: pytest.MonkeyPatch) -> None:
