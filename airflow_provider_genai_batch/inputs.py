@@ -67,8 +67,9 @@ class InputStorage(Protocol):
     def open_stored(self, uri: str) -> StoredObject | None:
         """The object at ``uri`` when it is in storage the provider reads in place; None otherwise."""
 
-    def table_input(self, uri: str) -> TableInput | None:
-        """The table at ``uri`` as a job input, its schema checked; None where the provider reads no such table."""
+    def table_input(self, uri: str, *, model: str, embeddings: bool) -> TableInput | None:
+        """The table at ``uri`` as the input of a ``model`` job, its schema checked; None where the provider reads
+        no such table."""
 
     def iter_table_keys(self, uri: str) -> Iterator[str]:
         """The key of every row of the input table, in its order."""
@@ -199,7 +200,7 @@ def prepare_input(
     header = _fingerprint_header(dialect.provider, model, embeddings, destination)
     stored: StoredObject | None = None
     if isinstance(requests, str) and storage is not None:
-        table = _table_input(storage, requests, dialect.provider)
+        table = _table_input(storage, requests, dialect.provider, model=model, embeddings=embeddings)
         if table is not None:
             if only_keys is not None:
                 raise InputValidationError(
@@ -512,10 +513,10 @@ def _stored(storage: InputStorage, uri: str) -> StoredObject | None:
         return storage.open_stored(uri)
 
 
-def _table_input(storage: InputStorage, uri: str, provider: str) -> TableInput | None:
-    """The table ``uri`` names when the provider reads it; a table URI it cannot read is refused."""
+def _table_input(storage: InputStorage, uri: str, provider: str, *, model: str, embeddings: bool) -> TableInput | None:
+    """The table ``uri`` names when the provider reads it for ``model``; a table URI it cannot read is refused."""
     with _access_errors(uri, "table"):
-        table = storage.table_input(uri)
+        table = storage.table_input(uri, model=model, embeddings=embeddings)
     if table is None and is_table_uri(uri):
         raise _no_tables(uri, provider)
     return table

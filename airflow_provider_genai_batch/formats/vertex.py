@@ -252,6 +252,20 @@ def is_text_embedding_model(model: str) -> bool:
     return not model_id.startswith(GEMINI_EMBEDDING_PREFIX)
 
 
+def table_column(model: str, *, embeddings: bool) -> str:
+    """The column of an input table the model reads each row's request from: ``content`` (its text) for a
+    text-embedding model, ``request`` otherwise. ValueError for a ``gemini-embedding-*`` model, whose batches
+    Vertex reads from JSONL in Cloud Storage only."""
+    if not embeddings:
+        return "request"
+    if is_text_embedding_model(model):
+        return "content"
+    raise ValueError(
+        f"Vertex reads {model} batches from JSONL in Cloud Storage only, not from a table: export the table to "
+        "a gs:// JSONL file"
+    )
+
+
 def embedding_instance(line: Mapping[str, Any], model: str) -> dict[str, Any]:
     """A canonical embeddings line as a text-embedding instance with its key: ``{"key", "content", ...}``.
 

@@ -206,9 +206,9 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         """
         return None
 
-    def table_input(self, uri: str) -> TableInput | None:
-        """The table at ``uri`` as a job input, its schema checked; None where ``uri`` is no table this
-        provider reads (a ``bq://`` URI then is refused as an input error).
+    def table_input(self, uri: str, *, model: str, embeddings: bool) -> TableInput | None:
+        """The table at ``uri`` as the input of a ``model`` job, its schema checked for what that model reads;
+        None where ``uri`` is no table this provider reads (a ``bq://`` URI then is refused as an input error).
 
         Raises ``FileNotFoundError`` for a missing table, ``PermissionError`` for one it may not read, and
         an ``InputValidationError`` naming the table and the column for a schema it cannot submit.

@@ -19,7 +19,8 @@ from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
 
 DEFAULT_ENDPOINT = "https://bigquery.googleapis.com"
 LIST_PAGE_SIZE = 1000
-REQUEST_COLUMN_TYPES = frozenset({"JSON", "STRING"})
+REQUEST_COLUMN_TYPES = {"request": ("JSON", "STRING"), "content": ("STRING",)}
+"""The types a table's request column may have: a request as JSON (or its text), a text-embedding instance's text."""
 
 
 @dataclass(frozen=True)
@@ -115,14 +116,16 @@ def get_table(endpoint: BigQueryEndpoint, ref: TableRef) -> Operation[TableInfo]
     )
 
 
-def check_input_table(table: TableInfo) -> None:
-    """A request table needs a ``request`` column (JSON or STRING) and a ``key`` column (STRING) for the join."""
-    request = table.column("request")
+def check_input_table(table: TableInfo, column: str) -> None:
+    """A request table needs the column the model reads (``request``, JSON or STRING; or a text-embedding
+    instance's ``content``, STRING) and a ``key`` column (STRING) for the join."""
+    types = " or ".join(REQUEST_COLUMN_TYPES[column])
+    request = table.column(column)
     if request is None:
-        raise GenAIBatchError(f"input table {table.ref.uri} has no 'request' column (JSON or STRING)")
-    if request.type not in REQUEST_COLUMN_TYPES or request.mode == "REPEATED":
+        raise GenAIBatchError(f"input table {table.ref.uri} has no '{column}' column ({types})")
+    if request.type not in REQUEST_COLUMN_TYPES[column] or request.mode == "REPEATED":
         raise GenAIBatchError(
-            f"input table {table.ref.uri}: column 'request' is {request.mode} {request.type}, not JSON or STRING"
+            f"input table {table.ref.uri}: column '{column}' is {request.mode} {request.type}, not {types}"
         )
     key = table.column("key")
     if key is None:

@@ -428,12 +428,17 @@ class VertexBatchHook(BatchHook[VertexSettings]):
         except ValueError as err:
             raise GenAIBatchError(str(err)) from None
 
-    def table_input(self, uri: str) -> TableInput | None:
-        """A ``bq://`` request table, its ``request`` and ``key`` columns checked."""
+    def table_input(self, uri: str, *, model: str, embeddings: bool) -> TableInput | None:
+        """A ``bq://`` request table, its ``key`` column and the column ``model`` reads (``request``, or a
+        text-embedding model's ``content``) checked."""
         if not uri.startswith("bq://"):
             return None
+        try:
+            column = wire.table_column(model, embeddings=embeddings)
+        except ValueError as err:
+            raise GenAIBatchError(str(err)) from None
         table = self.run(bigquery.get_table(self._bigquery, self._table(uri)))
-        bigquery.check_input_table(table)
+        bigquery.check_input_table(table, column)
         return TableInput(uri=table.ref.uri, rows=table.rows, version=table.version)
 
     def iter_table_keys(self, uri: str) -> Iterator[str]:

@@ -264,13 +264,36 @@ def test_a_table_input_writes_a_table_whose_rows_are_read_as_results(
 ) -> None:
     table = make_request_table(vertex_emulator, ["r1", "r2"])
     hook = vertex_hook()
-    found = hook.table_input(table)
+    found = hook.table_input(table, model="gemini-2.5-flash", embeddings=False)
     assert found is not None and found.rows == 2
     assert list(hook.iter_table_keys(table)) == ["r1", "r2"]
     job = finished(hook, hook.create_batch(spec(table, destination=f"bq://{TEST_PROJECT}.batch.results")).name)
     assert job.state.is_success and job.output_location == f"bq://{TEST_PROJECT}.batch.results"
     rows = sorted(hook.iter_results(job), key=lambda row: row.key or "")
     assert [(row.key, row.status) for row in rows] == [("r1", RowStatus.SUCCEEDED), ("r2", RowStatus.SUCCEEDED)]
+
+
+def test_a_text_embedding_batch_reads_a_table_of_content_and_lands_its_vectors_by_key(
+    vertex_hook: Callable[..., VertexBatchHook], vertex_emulator: EmulatorServer, vertex_bucket: str
+) -> None:
+    with bigquery_client(vertex_emulator) as bq:
+        bq.post("/datasets", json={"datasetReference": {"projectId": TEST_PROJECT, "datasetId": "batch"}})
+        schema = {"fields": [{"name": "key", "type": "STRING"}, {"name": "content", "type": "STRING"}]}
+        reference = {"projectId": TEST_PROJECT, "datasetId": "batch", "tableId": "texts"}
+        bq.post("/datasets/batch/tables", json={"tableReference": reference, "schema": schema}).raise_for_status()
+        rows = [{"json": {"key": key, "content": f"text of {key}"}} for key in ("t1", "t2")]
+        bq.post("/datasets/batch/tables/texts/insertAll", json={"rows": rows}).raise_for_status()
+    table = f"bq://{TEST_PROJECT}.batch.texts"
+    hook = vertex_hook()
+    prepared = prepare_input(table, hook.dialect, model="text-embedding-005", embeddings=True, storage=hook)
+    try:
+        assert list(prepared.iter_keys()) == ["t1", "t2"]
+    finally:
+        prepared.cleanup()
+    job = finished(hook, hook.create_batch(spec(table, model="text-embedding-005", kind=BatchKind.EMBED)).name)
+    rows = sorted(hook.iter_results(job), key=lambda row: row.key or "")
+    assert [(row.key, row.status) for row in rows] == [("t1", RowStatus.SUCCEEDED), ("t2", RowStatus.SUCCEEDED)]
+    assert all(row.embedding for row in rows)
 
 
 def test_a_text_embedding_batch_reads_its_vectors_by_key(

@@ -413,7 +413,7 @@ def table(fields: list[dict[str, str]], rows: int = 2) -> dict[str, Any]:
 def test_a_request_table_is_checked_and_versioned(vertex: Callable[..., Any]) -> None:
     schema = [{"name": "key", "type": "STRING"}, {"name": "request", "type": "JSON"}]
     hook, wire = vertex(lambda r: httpx.Response(200, json=table(schema)))
-    found = hook.table_input("bq://proj-1.ds.requests")
+    found = hook.table_input("bq://proj-1.ds.requests", model="gemini-2.5-flash", embeddings=False)
     assert found is not None and (found.uri, found.rows, found.version) == (
         "bq://proj-1.ds.requests",
         2,
@@ -436,7 +436,28 @@ def test_a_request_table_without_the_right_columns_is_refused(
 ) -> None:
     hook, _ = vertex(lambda r: httpx.Response(200, json=table(schema)))
     with pytest.raises(GenAIBatchError, match=reason):
-        hook.table_input("bq://proj-1.ds.requests")
+        hook.table_input("bq://proj-1.ds.requests", model="gemini-2.5-flash", embeddings=False)
+
+
+def test_a_text_embedding_table_is_read_from_its_content_column(vertex: Callable[..., Any]) -> None:
+    schema = [{"name": "key", "type": "STRING"}, {"name": "content", "type": "STRING"}]
+    hook, _ = vertex(lambda r: httpx.Response(200, json=table(schema)))
+    found = hook.table_input("bq://proj-1.ds.requests", model="text-embedding-005", embeddings=True)
+    assert found is not None and found.rows == 2
+
+
+def test_a_text_embedding_table_without_a_content_column_is_refused(vertex: Callable[..., Any]) -> None:
+    schema = [{"name": "key", "type": "STRING"}, {"name": "request", "type": "JSON"}]
+    hook, _ = vertex(lambda r: httpx.Response(200, json=table(schema)))
+    with pytest.raises(GenAIBatchError, match=r"bq://proj-1\.ds\.requests has no 'content' column \(STRING\)"):
+        hook.table_input("bq://proj-1.ds.requests", model="text-embedding-005", embeddings=True)
+
+
+def test_a_gemini_embedding_batch_is_refused_a_table_before_any_request(vertex: Callable[..., Any]) -> None:
+    hook, wire = vertex(lambda r: httpx.Response(500))
+    with pytest.raises(GenAIBatchError, match="from JSONL in Cloud Storage only, not from a table"):
+        hook.table_input("bq://proj-1.ds.requests", model="gemini-embedding-001", embeddings=True)
+    assert wire.calls() == []
 
 
 def test_table_keys_are_listed_page_by_page_with_only_the_key_column(vertex: Callable[..., Any]) -> None:

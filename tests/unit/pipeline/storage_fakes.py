@@ -72,7 +72,7 @@ class FakeStorage:
 
         return StoredObject(uri=uri, size=len(data), open=open_stream)
 
-    def table_input(self, uri: str) -> TableInput | None:
+    def table_input(self, uri: str, *, model: str, embeddings: bool) -> TableInput | None:
         if not uri.startswith("bq://"):
             return None
         if uri not in self.tables:
