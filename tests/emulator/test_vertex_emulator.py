@@ -300,6 +300,41 @@ def test_a_missing_output_bucket_fails_the_job(api: httpx.Client, vertex_bucket:
     assert "no-such-bucket" in job["error"]["message"]
 
 
+def test_an_input_uri_with_wildcards_reads_every_object_it_matches(
+    api: httpx.Client, gcs_server: GcsServer, vertex_bucket: str
+) -> None:
+    put_lines(gcs_server, f"gs://{vertex_bucket}/in/part-1.jsonl", [gemini_line("a", "one")])
+    put_lines(gcs_server, f"gs://{vertex_bucket}/in/part-2.jsonl", [gemini_line("b", "two")])
+    put_lines(gcs_server, f"gs://{vertex_bucket}/in/part-[1].jsonl", [gemini_line("literal", "three")])
+    put_lines(gcs_server, f"gs://{vertex_bucket}/in/sub/part-3.jsonl", [gemini_line("deeper", "four")])
+    body = job_body(vertex_bucket)
+    body["inputConfig"]["gcsSource"]["uris"] = [f"gs://{vertex_bucket}/in/part-?.jsonl"]
+    job = wait_for(api, create(api, body))
+    assert job["state"] == "JOB_STATE_SUCCEEDED"
+    assert sorted(line["key"] for line in predictions(gcs_server, job)) == ["a", "b"]
+
+
+def test_a_character_class_in_an_input_uri_is_a_wildcard_not_the_object_named_with_it(
+    api: httpx.Client, gcs_server: GcsServer, vertex_bucket: str
+) -> None:
+    put_lines(gcs_server, f"gs://{vertex_bucket}/in/data[1].jsonl", [gemini_line("named", "one")])
+    put_lines(gcs_server, f"gs://{vertex_bucket}/in/data1.jsonl", [gemini_line("matched", "two")])
+    body = job_body(vertex_bucket)
+    body["inputConfig"]["gcsSource"]["uris"] = [f"gs://{vertex_bucket}/in/data[1].jsonl"]
+    job = wait_for(api, create(api, body))
+    assert [line["key"] for line in predictions(gcs_server, job)] == ["matched"]
+
+
+def test_an_input_uri_whose_wildcards_match_nothing_fails_the_job(api: httpx.Client, vertex_bucket: str) -> None:
+    body = job_body(vertex_bucket)
+    body["inputConfig"]["gcsSource"]["uris"] = [f"gs://{vertex_bucket}/in/*.jsonl"]
+    job = wait_for(api, create(api, body))
+    assert job["state"] == "JOB_STATE_FAILED"
+    assert job["error"]["message"] == (
+        f"Failed to import data. Not found: no object matches gs://{vertex_bucket}/in/*.jsonl."
+    )
+
+
 # Lifecycle and output
 
 

@@ -2,7 +2,8 @@
 emulator's BigQuery store (`state.bigquery`, built by the BigQuery stand-in).
 
 A job imports its input when its running time is over, into a JSONL snapshot (one JSON object per instance;
-table rows keep their column values as the BigQuery API gives them). An input that cannot be read is not an
+table rows keep their column values as the BigQuery API gives them). An input URI holding Cloud Storage wildcards
+reads every object it matches, as ``gcsSource.uris`` is documented to. An input that cannot be read is not an
 API error: the job is created, runs, and fails with "Failed to import data", as the real service reports it.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,8 @@ from airflow_provider_genai_batch.testing.emulator.vertex.validation import Inpu
 TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 INPUT_COLUMN = {"generate": "request", "embed_text": "content", "embed_gemini": "request"}
 INSERT_BATCH = 500
+WILDCARD = re.compile(r"[*?\[]")
+"""A character that makes an input URI a pattern: Vertex expands Cloud Storage wildcards in ``gcsSource.uris``."""
 
 
 class ImportFailed(Exception):
@@ -107,12 +111,65 @@ def check_jsonl(path: Path, origin: str) -> int:
     return count
 
 
+def name_pattern(name: str) -> re.Pattern[str]:
+    """The object names a wildcard name matches: ``**`` any characters, ``*`` any but ``/``, ``?`` one but ``/``,
+    ``[chars]`` (``[!chars]``) one of (none of) them; every other character itself."""
+    pieces: list[str] = []
+    index = 0
+    while index < len(name):
+        end = name.find("]", index + 2) if name[index] == "[" else -1
+        if name.startswith("**", index):
+            pieces.append(".*")
+            index += 2
+            continue
+        if name[index] == "*":
+            pieces.append("[^/]*")
+        elif name[index] == "?":
+            pieces.append("[^/]")
+        elif end > 0:
+            chars = name[index + 1 : end]
+            negated = chars.startswith("!")
+            members = re.sub(r"([\\\[^])", r"\\\1", chars.removeprefix("!"))  # ranges (a-z) stay ranges
+            pieces.append("[" + ("^" if negated else "") + members + "]")
+            index = end + 1
+            continue
+        else:
+            pieces.append(re.escape(name[index]))
+        index += 1
+    return re.compile("".join(pieces))
+
+
+def matching_objects(endpoint: str, bucket: str, name: str) -> list[str]:
+    """The objects an input URI names: itself, or every object its wildcards match (listed from the part of the
+    name before the first one), in name order; ImportFailed when a pattern matches none."""
+    wildcard = WILDCARD.search(name)
+    if wildcard is None:
+        return [name]
+    pattern = name_pattern(name)
+    matched: list[str] = []
+    params = {"prefix": name[: wildcard.start()]}
+    while True:
+        response = http().get(f"{endpoint}/storage/v1/b/{quote(bucket, safe='')}/o", params=params)
+        if response.status_code != 200:
+            raise ImportFailed(f"Failed to import data. Listing gs://{bucket} failed: HTTP {response.status_code}.")
+        body = response.json()
+        matched += [item["name"] for item in body.get("items") or () if pattern.fullmatch(item["name"])]
+        if not body.get("nextPageToken"):
+            break
+        params["pageToken"] = body["nextPageToken"]
+    if not matched:
+        raise ImportFailed(f"Failed to import data. Not found: no object matches gs://{bucket}/{name}.")
+    return sorted(matched)
+
+
 def import_gcs(endpoint: str, source: InputChoice, target: Path) -> int:
-    """Concatenate the input objects into the snapshot and count its instances."""
+    """Concatenate the input objects (a URI with wildcards: every object it matches) into the snapshot and count
+    its instances."""
     with target.open("wb") as handle:
-        for bucket, name in source.objects:
-            download(endpoint, bucket, name, handle)
-            handle.write(b"\n")
+        for bucket, pattern in source.objects:
+            for name in matching_objects(endpoint, bucket, pattern):
+                download(endpoint, bucket, name, handle)
+                handle.write(b"\n")
     origin = ", ".join(f"gs://{bucket}/{name}" for bucket, name in source.objects)
     return check_jsonl(target, origin)
 

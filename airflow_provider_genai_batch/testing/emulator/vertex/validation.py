@@ -245,7 +245,7 @@ def check_input(config: Any, choice: ModelChoice) -> InputChoice:
     objects = []
     for uri in uris:
         match = GCS_OBJECT.fullmatch(uri) if isinstance(uri, str) else None
-        if match is None or "*" in uri:
+        if match is None:
             raise field_errors(
                 ("batch_prediction_job.input_config.gcs_source.uris", f"Invalid Cloud Storage object URI: {uri}")
             )
