@@ -416,7 +416,7 @@ def prepare_input(
             source=label,
         )
     elif stored is not None and reader is not None and passthrough and not rewritten and whole_file_goes:
-        if file is not None and (file.bom or reader.lone_cr):
+        if file is not None and (file.bom or reader.lone_cr or not stored.named_exactly):
             _copy_as_sent(stored, native_file, skip_bom=file.bom)
             prepared.upload_source = native_file
             one.byte_count = native_file.stat().st_size

@@ -87,6 +87,9 @@ class StoredObject:
     size: int
     """Bytes as stored."""
     open: Callable[[], IO[bytes]]
+    named_exactly: bool = True
+    """Whether a job given ``uri`` reads this one object; False where the provider reads the URI as a pattern
+    (Vertex expands Cloud Storage wildcards in an input URI), so the object is copied rather than read in place."""
 
 
 @dataclass(frozen=True)

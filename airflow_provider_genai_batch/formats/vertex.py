@@ -50,6 +50,7 @@ _IDENTITY_KEY = re.compile(KEY_PATTERN)
 _FINGERPRINT_PREFIX = re.compile(r"[0-9a-f]{16,63}")
 _GS_URI = re.compile(r"gs://[a-z0-9][-_.a-z0-9]{1,220}[a-z0-9](/.*)?")
 _BQ_URI = re.compile(r"bq://[A-Za-z0-9_.:-]+\.[A-Za-z0-9_]+\.[^./\s]+")
+_GCS_WILDCARD = re.compile(r"[*?\[]")
 _GEMINI_FILES = ("files/", "https://generativelanguage.googleapis.com/")
 _EMBED_FIELDS = ("model", "content", "taskType", "title")
 _EMBED_REASONS = {
@@ -146,6 +147,12 @@ def check_gcs_uri(uri: str, what: str) -> str:
     if not _GS_URI.fullmatch(uri):
         raise ValueError(f"{what} {uri!r} is not a gs://bucket/path URI")
     return uri
+
+
+def names_one_object(uri: str) -> bool:
+    """Whether a job given the input ``uri`` reads that one object: Vertex expands Cloud Storage wildcards (``*``,
+    ``?``, ``[...]``) in ``gcsSource.uris``, so a name holding them may match other objects, or none."""
+    return _GCS_WILDCARD.search(uri) is None
 
 
 def check_table_uri(uri: str, what: str) -> str:

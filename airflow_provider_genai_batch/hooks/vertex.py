@@ -146,6 +146,15 @@ class VertexSettings(ConnectionSettings):
     def _gcs_uri(cls, value: str | None) -> str | None:
         return wire.check_gcs_uri(value, "prefix") if value is not None else None
 
+    @field_validator("staging_gcs_uri")
+    @classmethod
+    def _staging_uri(cls, value: str | None) -> str | None:
+        if value is not None and not wire.names_one_object(value):
+            raise ValueError(
+                f"{value!r} holds '*', '?' or '[', which Vertex reads as wildcards in the URI of an input staged there"
+            )
+        return value
+
     @field_validator("location")
     @classmethod
     def _location(cls, value: str) -> str:
@@ -414,7 +423,12 @@ class VertexBatchHook(BatchHook[VertexSettings]):
         if not uri.startswith("gs://"):
             return None
         info = self.get_file(uri)
-        return StoredObject(uri=uri, size=info.size_bytes or 0, open=partial(self._open_object, uri))
+        return StoredObject(
+            uri=uri,
+            size=info.size_bytes or 0,
+            open=partial(self._open_object, uri),
+            named_exactly=wire.names_one_object(uri),
+        )
 
     def _open_object(self, uri: str) -> IO[bytes]:
         return io.BufferedReader(_ChunkReader(self.iter_file_bytes(uri)), 1 << 20)

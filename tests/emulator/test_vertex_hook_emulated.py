@@ -187,6 +187,27 @@ def test_a_canonical_input_in_cloud_storage_is_validated_by_streaming_and_used_i
     assert gcs_server.list(f"gs://{vertex_bucket}/staging/") == []
 
 
+def test_a_stored_input_whose_name_vertex_reads_as_a_wildcard_is_copied_and_its_own_rows_land(
+    vertex_hook: Callable[..., VertexBatchHook], gcs_server: GcsServer, vertex_bucket: str
+) -> None:
+    uri = gcs_server.put(f"gs://{vertex_bucket}/in/data[1].jsonl", lines("a", "b"))
+    gcs_server.put(f"gs://{vertex_bucket}/in/data1.jsonl", lines("z"))  # what Vertex would read for that name
+    hook = vertex_hook()
+    prepared = prepare_input(uri, hook.dialect, model="gemini-2.5-flash", embeddings=False, storage=hook)
+    try:
+        assert prepared.in_place_uri is None
+        with prepared.open_upload() as stream:
+            staged = hook.upload_file(stream, display_name="data[1].jsonl")
+    finally:
+        prepared.cleanup()
+    assert staged.name.startswith(f"gs://{vertex_bucket}/staging/data-1-")
+    job = finished(hook, hook.create_batch(spec(staged.name)).name)
+    assert sorted((row.key, row.status) for row in hook.iter_results(job)) == [
+        ("a", RowStatus.SUCCEEDED),
+        ("b", RowStatus.SUCCEEDED),
+    ]
+
+
 def test_a_50_mb_input_goes_up_in_several_chunks_read_a_slice_at_a_time(
     vertex_hook: Callable[..., VertexBatchHook], gcs_server: GcsServer, tmp_path: Path
 ) -> None:

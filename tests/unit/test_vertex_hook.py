@@ -369,6 +369,25 @@ def test_a_stored_object_is_opened_as_a_stream(vertex: Callable[..., Any]) -> No
     ]
 
 
+@pytest.mark.parametrize(
+    ("name", "exact"),
+    [("in/x.jsonl", True), ("in/x#1 (copy).jsonl", True), ("in/x*.jsonl", False), ("in/x?.jsonl", False),
+     ("in/x[1].jsonl", False)],
+)  # fmt: skip
+def test_a_stored_object_whose_name_vertex_reads_as_a_wildcard_is_not_named_exactly(
+    vertex: Callable[..., Any], name: str, exact: bool
+) -> None:
+    hook, _ = vertex(lambda r: httpx.Response(200, json={"bucket": "bkt", "name": name, "size": "1"}))
+    stored = hook.open_stored(f"gs://bkt/{name}")
+    assert stored is not None and stored.named_exactly is exact
+
+
+def test_a_staging_prefix_vertex_would_read_as_a_wildcard_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = {**EXTRA, "staging_gcs_uri": "gs://bkt/staging[1]"}
+    with pytest.raises(GenAIBatchError, match=r"holds '\*', '\?' or '\[', which Vertex reads as wildcards"):
+        settings_of(monkeypatch, extra=extra)
+
+
 def test_a_path_outside_cloud_storage_is_not_a_stored_object(vertex: Callable[..., Any]) -> None:
     hook, wire = vertex(lambda r: httpx.Response(200))
     assert hook.open_stored("/tmp/x.jsonl") is None
