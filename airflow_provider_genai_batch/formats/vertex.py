@@ -50,6 +50,8 @@ _IDENTITY_KEY = re.compile(KEY_PATTERN)
 _FINGERPRINT_PREFIX = re.compile(r"[0-9a-f]{16,63}")
 _GS_URI = re.compile(r"gs://[a-z0-9][-_.a-z0-9]{1,220}[a-z0-9](/.*)?")
 _BQ_URI = re.compile(r"bq://[A-Za-z0-9_.:-]+\.[A-Za-z0-9_]+\.[^./\s]+")
+_PUBLISHER_MODEL = re.compile(r"publishers/[^/]+/models/[^/@]+(?:@[^/]+)?")
+_FULL_MODEL = re.compile(r"projects/[^/]+/locations/(?P<location>[^/]+)/(?:publishers/[^/]+/)?models/[^/@]+(?:@[^/]+)?")
 _GCS_WILDCARD = re.compile(r"[*?\[]")
 _GEMINI_FILES = ("files/", "https://generativelanguage.googleapis.com/")
 _EMBED_FIELDS = ("model", "content", "taskType", "title")
@@ -125,12 +127,29 @@ def key_filter(key: str) -> str:
 # --- names and the create body -----------------------------------------------------------------------
 
 
-def model_resource(model: str) -> str:
+def model_resource(model: str, location: str | None = None) -> str:
     """The ``model`` of a job: a bare id is a Google publisher model; ``publisher/id`` that publisher's model;
-    ``publishers/...`` and ``projects/...`` names are kept. ValueError for a Gemini API ``models/`` name."""
+    ``publishers/<publisher>/models/<id>`` and ``projects/<p>/locations/<l>/[publishers/<publisher>/]models/<id>``
+    names are kept, the latter only in the job's ``location`` when it is given. ValueError for any other resource
+    name (a tuned model's endpoint, say) and for a Gemini API ``models/`` name."""
     if not model or ".." in model or "?" in model or "&" in model:
         raise ValueError(f"invalid model name {model!r}")
-    if model.startswith(("publishers/", "projects/")):
+    if model.startswith("projects/"):
+        match = _FULL_MODEL.fullmatch(model)
+        if match is None:
+            raise ValueError(
+                f"model {model!r} is not a model a batch job runs: give a tuned model as "
+                "projects/<project>/locations/<location>/models/<id> (not its endpoint), or a publisher model"
+            )
+        if location is not None and match["location"] != location:
+            raise ValueError(
+                f"model {model!r} is in location {match['location']!r}, and a job's model must be in the job's "
+                f"location, {location!r} (the connection's)"
+            )
+        return model
+    if model.startswith("publishers/"):
+        if not _PUBLISHER_MODEL.fullmatch(model):
+            raise ValueError(f"model {model!r} is not a publisher model: publishers/<publisher>/models/<id>")
         return model
     if model.startswith(("models/", "tunedModels/")):
         raise ValueError(

@@ -446,9 +446,13 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
             raise self._unsupported("inline batch input (upload a file)")
         if isinstance(spec.source, FileSource) and not caps.file_input:
             raise self._unsupported("file batch input (requests go inline)")
+        self.check_model(spec.model)
         self.check_labels(spec.labels)
         self.check_destination(spec.destination)
         return spec
+
+    def check_model(self, model: str) -> None:
+        """Raise where this provider would refuse ``model`` as it is named (checked before any input is read)."""
 
     def check_labels(self, labels: Mapping[str, str]) -> None:
         """Raise unless this provider can keep ``labels`` on a job (checked before any input is read)."""

@@ -480,6 +480,13 @@ class VertexBatchHook(BatchHook[VertexSettings]):
         except ValueError as err:
             raise GenAIBatchError(f"vertex job labels: {err}") from None
 
+    def check_model(self, model: str) -> None:
+        """A name Vertex takes as a job's model, in the connection's location (a tuned model's endpoint is not one)."""
+        try:
+            wire.model_resource(model, self.settings.location)
+        except ValueError as err:
+            raise GenAIBatchError(f"vertex model: {err}") from None
+
     def check_destination(self, destination: str | None) -> None:
         """Where the output goes: the destination, else the connection's ``output_gcs_uri`` (one of them is
         needed), as a Cloud Storage prefix or BigQuery table Google would take; checked before any input is read."""

@@ -382,9 +382,10 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         return write_keys(directory, prepared.iter_keys())
 
     def _prepare(self, hook: BatchHook[Any], **options: Any) -> PreparedInput:
-        """Check the connection, labels and destination, then validate, translate and split the input; nothing is
+        """Check the connection, model, labels and destination, then validate, translate and split the input; nothing is
         uploaded yet. ``options`` go to :func:`prepare_input` (``only_keys``, ``collect_errors``, ...)."""
         hook.check_submittable()
+        hook.check_model(self.model)
         hook.check_labels(self._labels())
         hook.check_destination(self._destination())
         return prepare_input(

@@ -185,11 +185,35 @@ def test_user_labels_google_cloud_refuses_are_refused_with_the_reason(labels: di
         ("gemini-2.5-flash", "publishers/google/models/gemini-2.5-flash"),
         ("publishers/google/models/gemini-2.5-pro", "publishers/google/models/gemini-2.5-pro"),
         ("projects/p/locations/us-central1/models/123", "projects/p/locations/us-central1/models/123"),
+        ("projects/p/locations/us-central1/models/123@2", "projects/p/locations/us-central1/models/123@2"),
+        (
+            "projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash",
+            "projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash",
+        ),
         ("meta/llama-3.1", "publishers/meta/models/llama-3.1"),
     ],
 )
 def test_model_names_become_resource_names(model: str, resource: str) -> None:
-    assert vertex.model_resource(model) == resource
+    assert vertex.model_resource(model, "us-central1") == resource
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "projects/p/locations/us-central1/endpoints/4567",
+        "projects/p/locations/us-central1/tuningJobs/89",
+        "projects/p/models/123",
+        "publishers/google/gemini-2.5-flash",
+    ],
+)
+def test_a_resource_name_that_is_not_a_model_is_refused(model: str) -> None:
+    with pytest.raises(ValueError, match=rf"model '{model}' is not a"):
+        vertex.model_resource(model, "us-central1")
+
+
+def test_a_model_in_another_location_than_the_job_is_refused() -> None:
+    with pytest.raises(ValueError, match="is in location 'europe-west4', and a job's model must be in the job's"):
+        vertex.model_resource("projects/p/locations/europe-west4/models/123", "us-central1")
 
 
 def test_a_gemini_api_model_name_is_refused() -> None:

@@ -1148,6 +1148,25 @@ def test_a_vertex_input_in_cloud_storage_split_into_parts_lands_its_keys_in_orde
     assert {row["status"] for row in landed_rows(output)} == {"succeeded"}
 
 
+def test_a_vertex_submit_naming_a_tuned_models_endpoint_fails_before_anything_is_uploaded_or_created(
+    vertex_conn, vertex_emulator, gcs_server, vertex_bucket, tmp_path
+):
+    operator = GenAIBatchSubmitOperator(
+        task_id="submit",
+        conn_id=vertex_conn,
+        model="projects/genai-batch-test/locations/us-central1/endpoints/4567",
+        input=str(write_jsonl(tmp_path / "in.jsonl", keyed(2))),
+        display_name="nightly",
+        deferrable=False,
+    )
+
+    with pytest.raises(GenAIBatchError, match="give a tuned model as projects/<project>/locations/<location>/models/"):
+        operator.execute(Task().try_context())
+
+    assert gcs_server.list(f"gs://{vertex_bucket}/staging/") == []
+    assert vertex_emulator.jobs() == []
+
+
 def test_vertex_rows_lost_to_a_service_error_are_recovered_by_a_follow_up_round(
     vertex_conn, vertex_emulator, gcs_server, vertex_bucket, tmp_path, monkeypatch
 ):
