@@ -52,6 +52,7 @@ _GS_URI = re.compile(r"gs://[a-z0-9][-_.a-z0-9]{1,220}[a-z0-9](/.*)?")
 _BQ_URI = re.compile(r"bq://[A-Za-z0-9_.:-]+\.[A-Za-z0-9_]+\.[^./\s]+")
 _PUBLISHER_MODEL = re.compile(r"publishers/[^/]+/models/[^/@]+(?:@[^/]+)?")
 _FULL_MODEL = re.compile(r"projects/[^/]+/locations/(?P<location>[^/]+)/(?:publishers/[^/]+/)?models/[^/@]+(?:@[^/]+)?")
+_MODEL_PUBLISHER = re.compile(r"(?:^|/)publishers/(?P<publisher>[^/]+)/models/")
 _GCS_WILDCARD = re.compile(r"[*?\[]")
 _GEMINI_FILES = ("files/", "https://generativelanguage.googleapis.com/")
 _EMBED_FIELDS = ("model", "content", "taskType", "title")
@@ -159,6 +160,20 @@ def model_resource(model: str, location: str | None = None) -> str:
         publisher, model_id = model.split("/", 1)
         return f"publishers/{publisher}/models/{model_id}"
     return f"publishers/google/models/{model}"
+
+
+def check_model(model: str, location: str) -> None:
+    """Raise ValueError unless a job in ``location`` can run ``model`` on the Gemini lines this provider sends: a
+    model name Vertex takes (:func:`model_resource`) of a Google publisher model or a tuned model. Another
+    publisher's models (Anthropic's, Meta's, ...) read that publisher's own request format."""
+    resource = model_resource(model, location)
+    publisher = _MODEL_PUBLISHER.search(resource)
+    if publisher is not None and publisher["publisher"] != "google":
+        raise ValueError(
+            f"model {model!r} is a {publisher['publisher']} model, which reads {publisher['publisher']}'s own request "
+            "format; Vertex batch jobs here send Gemini requests: give a Google model (gemini-*, text-embedding-*, "
+            "gemini-embedding-*) or a tuned Gemini model"
+        )
 
 
 def check_gcs_uri(uri: str, what: str) -> str:

@@ -481,9 +481,10 @@ class VertexBatchHook(BatchHook[VertexSettings]):
             raise GenAIBatchError(f"vertex job labels: {err}") from None
 
     def check_model(self, model: str) -> None:
-        """A name Vertex takes as a job's model, in the connection's location (a tuned model's endpoint is not one)."""
+        """A Google or tuned model Vertex takes as a job's model, in the connection's location (a tuned model's endpoint
+        is not one, and another publisher's models read another request format)."""
         try:
-            wire.model_resource(model, self.settings.location)
+            wire.check_model(model, self.settings.location)
         except ValueError as err:
             raise GenAIBatchError(f"vertex model: {err}") from None
 

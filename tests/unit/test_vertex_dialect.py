@@ -211,6 +211,33 @@ def test_a_resource_name_that_is_not_a_model_is_refused(model: str) -> None:
         vertex.model_resource(model, "us-central1")
 
 
+@pytest.mark.parametrize(
+    "model",
+    [
+        "gemini-2.5-flash",
+        "google/gemini-2.5-flash",
+        "text-embedding-005",
+        "projects/p/locations/us-central1/models/123@2",
+        "projects/p/locations/us-central1/publishers/google/models/gemini-2.5-pro",
+    ],
+)
+def test_google_and_tuned_models_can_run_a_job(model: str) -> None:
+    assert vertex.check_model(model, "us-central1") is None
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "anthropic/claude-sonnet-4-5",
+        "publishers/meta/models/llama-3.1",
+        "projects/p/locations/us-central1/publishers/mistralai/models/m",
+    ],
+)
+def test_another_publishers_model_is_refused_for_it_reads_another_request_format(model: str) -> None:
+    with pytest.raises(ValueError, match=r"reads \w+'s own request format; Vertex batch jobs here send Gemini"):
+        vertex.check_model(model, "us-central1")
+
+
 def test_a_model_in_another_location_than_the_job_is_refused() -> None:
     with pytest.raises(ValueError, match="is in location 'europe-west4', and a job's model must be in the job's"):
         vertex.model_resource("projects/p/locations/europe-west4/models/123", "us-central1")
