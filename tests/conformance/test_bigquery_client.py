@@ -157,6 +157,27 @@ def test_insert_rows_json_appends_rows_and_moves_the_tables_version(bq: bigquery
     assert after.modified is not None and table.modified is not None and after.modified > table.modified
 
 
+def test_streamed_rows_are_listed_at_once_but_counted_in_the_streaming_buffer_until_committed(
+    bq: bigquery.Client, table: bigquery.Table, emulator: EmulatorServer
+) -> None:
+    emulator.config(bigquery_streaming_seconds=3600)
+    bq.insert_rows_json(table, [row("a"), row("b")])
+
+    after = bq.get_table(table.reference)
+    listed = [item["key"] for item in bq.list_rows(table.reference, selected_fields=[SCHEMA[0]])]
+    assert after.num_rows == 0
+    assert after.streaming_buffer is not None and after.streaming_buffer.estimated_rows == 2
+    assert after.streaming_buffer.oldest_entry_time is not None
+    assert listed == ["a", "b"]
+
+
+def test_committed_rows_leave_no_streaming_buffer(bq: bigquery.Client, table: bigquery.Table) -> None:
+    bq.insert_rows_json(table, [row("a")])
+
+    after = bq.get_table(table.reference)
+    assert (after.num_rows, after.streaming_buffer) == (1, None)
+
+
 def test_insert_rows_json_reports_the_rows_that_do_not_fit(bq: bigquery.Client, table: bigquery.Table) -> None:
     errors = bq.insert_rows_json(table, [row("a"), row("b", tokens="many"), {"tokens": 1}])
 

@@ -56,6 +56,13 @@ class EmulatorConfig(BaseModel):
     gcs_endpoint_url: str | None = Field(
         default=None, description="The Cloud Storage server Vertex jobs read their input from and write output to."
     )
+    bigquery_streaming_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Rows streamed with tabledata.insertAll from now on stay this long in the table's streaming "
+        "buffer: tables.get counts them under streamingBuffer.estimatedRows, not numRows (tabledata.list and jobs "
+        "read them at once); 0 commits them at once.",
+    )
     vertex_token_ttl: float = Field(
         default=3600.0, gt=0, description="Seconds an OAuth access token minted by the Vertex emulator stays valid."
     )

@@ -207,6 +207,7 @@ async def insert_all(request: Request, project: str, dataset: str, table: str, s
             ignore_unknown=ignore_unknown,
             skip_invalid=skip_invalid,
             insert_ids=insert_ids,
+            buffer_seconds=state.config.bigquery_streaming_seconds,
         )
     except LookupError:
         raise not_found(f"Table {project}:{dataset}.{table}") from None

@@ -76,11 +76,21 @@ class Table:
     data: list[dict[str, Any]] = field(default_factory=list)
     details: Mapping[str, Any] = field(default_factory=dict)
     insert_ids: set[str] = field(default_factory=set)
+    streams: list[tuple[int, float, float]] = field(default_factory=list)
+    """Each insertAll that went through the streaming buffer: (rows, epoch seconds streamed, committed)."""
 
     @property
     def num_rows(self) -> int:
-        """Rows in the table (streamed rows count at once: the stand-in has no streaming buffer)."""
+        """Rows in the table, those in the streaming buffer included (as tabledata.list and jobs read them)."""
         return len(self.data)
+
+    def streaming_buffer(self, now: float) -> tuple[int, float] | None:
+        """The rows still in the streaming buffer at ``now`` and when the oldest of them was streamed; None when
+        every streamed row is committed."""
+        pending = [(rows, streamed) for rows, streamed, committed in self.streams if committed > now]
+        if not pending:
+            return None
+        return sum(rows for rows, _ in pending), min(streamed for _, streamed in pending)
 
     def touch(self) -> None:
         """Mark a change: a new etag and a later last-modified time."""
@@ -185,11 +195,12 @@ class BigQueryTables:
         ignore_unknown: bool,
         skip_invalid: bool,
         insert_ids: Sequence[str | None] = (),
+        buffer_seconds: float = 0.0,
     ) -> dict[int, CellError]:
         """insertAll's semantics: the first error of each row that misfits, by index; the valid rows are appended
         only when every row fits or `skip_invalid` is set. A row whose insertId (`insert_ids[i]`) the table has
         already seen is dropped as a duplicate (BigQuery's best-effort de-duplication, without its time window).
-        LookupError when the table does not exist."""
+        The rows stay ``buffer_seconds`` in the streaming buffer. LookupError when the table does not exist."""
         with self._lock:
             record = self._tables.get((project, dataset, table))
             if record is None:
@@ -214,6 +225,9 @@ class BigQueryTables:
             if parsed:
                 record.data.extend(parsed)
                 record.insert_ids.update(fresh_ids)
+                if buffer_seconds:
+                    streamed = time.time()
+                    record.streams.append((len(parsed), streamed, streamed + buffer_seconds))
                 record.touch()
             return errors
 

@@ -5,6 +5,7 @@ int64 values (numRows, times in epoch milliseconds) travel as strings; type name
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -98,8 +99,10 @@ def render_dataset(base_url: str, project: str, dataset_id: str, dataset: Datase
 def render_table(
     base_url: str, project: str, dataset_id: str, table_id: str, table: Table, location: str
 ) -> dict[str, Any]:
-    """A Table resource (a plain TABLE; no partitioning, clustering or streaming buffer)."""
-    return {
+    """A Table resource (a plain TABLE; no partitioning or clustering): ``numRows`` leaves out the rows still in the
+    streaming buffer, which ``streamingBuffer`` estimates."""
+    buffer = table.streaming_buffer(time.time())
+    resource: dict[str, Any] = {
         "kind": "bigquery#table",
         "etag": table.etag,
         "id": f"{project}:{dataset_id}.{table_id}",
@@ -109,9 +112,17 @@ def render_table(
         "schema": {"fields": [render_field(column) for column in table.columns]},
         "numBytes": str(sum(len(repr(row)) for row in table.data)),
         "numLongTermBytes": "0",
-        "numRows": str(table.num_rows),
+        "numRows": str(table.num_rows - (buffer[0] if buffer else 0)),
         "creationTime": str(table.creation_ms),
         "lastModifiedTime": str(table.last_modified_ms),
         "type": "TABLE",
         "location": location,
     }
+    if buffer is not None:
+        rows, oldest = buffer
+        resource["streamingBuffer"] = {
+            "estimatedRows": str(rows),
+            "estimatedBytes": str(sum(len(repr(row)) for row in table.data[-rows:])),
+            "oldestEntryTime": str(int(oldest * 1000)),
+        }
+    return resource
