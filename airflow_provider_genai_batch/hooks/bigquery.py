@@ -75,8 +75,11 @@ class TableInfo:
     ref: TableRef
     columns: tuple[Column, ...]
     rows: int
+    """``numRows``: the rows committed, those still in the streaming buffer left out."""
     etag: str
     last_modified: str
+    streaming_rows: int = 0
+    """``streamingBuffer.estimatedRows``: an estimate of the rows recently streamed and not committed yet."""
 
     def column(self, name: str) -> Column | None:
         """The top-level column ``name``, if the table has it."""
@@ -104,21 +107,24 @@ class BigQueryEndpoint:
 
 
 def get_table(endpoint: BigQueryEndpoint, ref: TableRef) -> Operation[TableInfo]:
-    """``tables.get``: a table's schema, row count, etag and modification time."""
+    """``tables.get``: a table's schema, row count, etag, modification time and streaming buffer."""
     response = yield ApiRequest("GET", endpoint.table_url(ref))
     body = response.json()
+    buffer = body.get("streamingBuffer") or {}
     return TableInfo(
         ref=ref,
         columns=tuple(Column.from_schema(field) for field in (body.get("schema") or {}).get("fields") or ()),
         rows=int(body.get("numRows") or 0),
         etag=str(body.get("etag") or ""),
         last_modified=str(body.get("lastModifiedTime") or ""),
+        streaming_rows=int(buffer.get("estimatedRows") or 0),
     )
 
 
 def check_input_table(table: TableInfo, column: str) -> None:
     """A request table needs the column the model reads (``request``, JSON or STRING; or a text-embedding
-    instance's ``content``, STRING) and a ``key`` column (STRING) for the join."""
+    instance's ``content``, STRING), a ``key`` column (STRING) for the join, and no rows still in its streaming
+    buffer (their count is an estimate, and committing them changes the table's version)."""
     types = " or ".join(REQUEST_COLUMN_TYPES[column])
     request = table.column(column)
     if request is None:
@@ -134,6 +140,14 @@ def check_input_table(table: TableInfo, column: str) -> None:
         )
     if key.type != "STRING" or key.mode == "REPEATED":
         raise GenAIBatchError(f"input table {table.ref.uri}: column 'key' is {key.mode} {key.type}, not STRING")
+    if table.streaming_rows:
+        raise GenAIBatchError(
+            f"input table {table.ref.uri} has about {table.streaming_rows:,} rows in BigQuery's streaming buffer "
+            f"(streamed, not committed yet), which its row count ({table.rows:,}) leaves out: the table's rows and "
+            "version are not settled, so a job could not be matched to this input again. Submit once BigQuery has "
+            "committed them (usually within minutes, at most 90), or write the table with a load job or DML, "
+            "which commit at once"
+        )
 
 
 def list_rows(

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks.vertex import VertexBatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
@@ -292,6 +293,17 @@ def test_a_table_input_writes_a_table_whose_rows_are_read_as_results(
     assert job.state.is_success and job.output_location == f"bq://{TEST_PROJECT}.batch.results"
     rows = sorted(hook.iter_results(job), key=lambda row: row.key or "")
     assert [(row.key, row.status) for row in rows] == [("r1", RowStatus.SUCCEEDED), ("r2", RowStatus.SUCCEEDED)]
+
+
+def test_a_table_just_streamed_into_is_refused_with_why_until_bigquery_commits_its_rows(
+    vertex_hook: Callable[..., VertexBatchHook], vertex_emulator: EmulatorServer
+) -> None:
+    vertex_emulator.config(bigquery_streaming_seconds=3600)
+    table = make_request_table(vertex_emulator, ["r1", "r2"])
+    hook = vertex_hook()
+    with pytest.raises(GenAIBatchError, match=r"has about 2 rows in BigQuery's streaming buffer \(streamed, not"):
+        prepare_input(table, hook.dialect, model="gemini-2.5-flash", embeddings=False, storage=hook)
+    assert vertex_emulator.jobs() == []
 
 
 def test_a_text_embedding_batch_reads_a_table_of_content_and_lands_its_vectors_by_key(

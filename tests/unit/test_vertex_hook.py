@@ -458,6 +458,16 @@ def test_a_request_table_without_the_right_columns_is_refused(
         hook.table_input("bq://proj-1.ds.requests", model="gemini-2.5-flash", embeddings=False)
 
 
+def test_a_table_with_rows_in_its_streaming_buffer_is_refused_until_they_are_committed(
+    vertex: Callable[..., Any],
+) -> None:
+    schema = [{"name": "key", "type": "STRING"}, {"name": "request", "type": "JSON"}]
+    streamed = {**table(schema, rows=0), "streamingBuffer": {"estimatedRows": "2", "oldestEntryTime": "1700000000000"}}
+    hook, _ = vertex(lambda r: httpx.Response(200, json=streamed))
+    with pytest.raises(GenAIBatchError, match=r"has about 2 rows in BigQuery's streaming buffer .* row count \(0\)"):
+        hook.table_input("bq://proj-1.ds.requests", model="gemini-2.5-flash", embeddings=False)
+
+
 def test_a_text_embedding_table_is_read_from_its_content_column(vertex: Callable[..., Any]) -> None:
     schema = [{"name": "key", "type": "STRING"}, {"name": "content", "type": "STRING"}]
     hook, _ = vertex(lambda r: httpx.Response(200, json=table(schema)))
