@@ -4,6 +4,8 @@ Worth it: a row that expired or went missing (it never ran), and a row that fail
 gives for a passing condition (overload, rate limit, timeout, an internal error). Not worth it: a cancelled
 row (someone stopped the job), a success, and every other failure: an invalid request, a safety or content
 block, a line the provider returned that could not be read, or an error that names no retryable condition.
+A block or refusal the provider answered in place of an answer lands failed with ``code`` ``content_blocked``
+(:data:`~.formats.results.CONTENT_BLOCKED`): the same request is blocked again, so it is never sent again.
 
 How each provider's row error lands (``RowError.code`` / ``RowError.status``), and what is retryable in it:
 
@@ -40,7 +42,7 @@ import msgspec
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
-from airflow_provider_genai_batch.formats.results import UNPARSEABLE, RowError, RowStatus
+from airflow_provider_genai_batch.formats.results import CONTENT_BLOCKED, UNPARSEABLE, RowError, RowStatus
 
 RETRYABLE_HTTP = frozenset({408, 409, 429, *range(500, 600)})
 """HTTP statuses of conditions that pass: request timeout, conflict, too many requests, server errors."""
@@ -126,7 +128,7 @@ def is_retryable(row: LandedOutcome) -> bool:
     if status is not RowStatus.FAILED or row.error is None:
         return False
     error = row.error
-    if error.code == UNPARSEABLE:
+    if error.code == UNPARSEABLE or error.code == CONTENT_BLOCKED:
         return False
     if error.code is None and error.status is None:
         return _retryable_message(error.message)

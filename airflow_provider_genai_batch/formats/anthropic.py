@@ -16,7 +16,7 @@ from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.gemini_schema import json_type
 from airflow_provider_genai_batch.formats.keys import PORTABLE_ID, portable_id
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage, blocked_row
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.translate import (
     IMAGE_TYPES,
@@ -457,13 +457,11 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
     kind = result.get("type")
     if kind == "succeeded":
         message = result.get("message") or {}
-        return ResultRow(
-            key=key,
-            status=RowStatus.SUCCEEDED,
-            text=message_text(message),
-            response=message,
-            usage=usage_of(message.get("usage")),
-        )
+        text = message_text(message)
+        usage = usage_of(message.get("usage"))
+        if not text and message.get("stop_reason") == REFUSAL:
+            return refused_row(key, message, usage)
+        return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=message, usage=usage)
     if kind in _ROW_STATUSES:
         return ResultRow(key=key, status=_ROW_STATUSES[kind])
     if kind == "errored":
@@ -474,6 +472,15 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
             error=RowError(message=str(error.get("message") or ""), code=error.get("type")),
         )
     return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message=f"unknown result type {kind!r}"))
+
+
+REFUSAL = "refusal"
+"""The ``stop_reason`` of a Message the model declined to answer."""
+
+
+def refused_row(key: Any, message: Mapping[str, Any], usage: Usage | None) -> ResultRow:
+    """The failed row of a Message whose ``stop_reason`` is ``refusal`` and that holds no text."""
+    return blocked_row(key, REFUSAL, "the model refused: stop_reason refusal, and it gave no text", message, usage)
 
 
 def message_text(message: Mapping[str, Any]) -> str | None:

@@ -22,7 +22,7 @@ from airflow_provider_genai_batch.formats.anthropic import usage_of as anthropic
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.keys import hashed_id
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage, blocked_row
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.translate import check_metadata_carried, line_parts, unsupported
 from airflow_provider_genai_batch.idempotency import FINGERPRINT_PATTERN, KEY_PATTERN, JobIdentity, check_identity
@@ -432,18 +432,23 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
         return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message="the line has no modelOutput"))
     if isinstance(output.get("output"), Mapping):
         message = output["output"].get("message") or {}
-        return ResultRow(
-            key=key, status=RowStatus.SUCCEEDED, text=_converse_text(message), response=output, usage=_usage(output)
-        )
+        text = _converse_text(message)
+        reason = output.get("stopReason")
+        if not text and reason in CONVERSE_BLOCKS:
+            message = f"the answer was blocked: stopReason {reason}, and it holds no content"
+            return blocked_row(key, reason, message, output, _usage(output))
+        return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=output, usage=_usage(output))
     if isinstance(output.get("content"), list):
-        return ResultRow(
-            key=key,
-            status=RowStatus.SUCCEEDED,
-            text=message_text(output),
-            response=output,
-            usage=anthropic_usage(output.get("usage")),
-        )
+        text = message_text(output)
+        usage = anthropic_usage(output.get("usage"))
+        if not text and output.get("stop_reason") == anthropic.REFUSAL:
+            return anthropic.refused_row(key, output, usage)
+        return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=output, usage=usage)
     return ResultRow(key=key, status=RowStatus.SUCCEEDED, response=output)
+
+
+CONVERSE_BLOCKS = frozenset({"content_filtered", "guardrail_intervened"})
+"""Converse ``stopReason`` values that say the answer was withheld by a filter or a guardrail."""
 
 
 def _converse_text(message: Mapping[str, Any]) -> str | None:

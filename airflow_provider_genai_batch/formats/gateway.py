@@ -20,7 +20,7 @@ from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.gemini_line import check_api_rules
 from airflow_provider_genai_batch.formats.keys import portable_id
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage, blocked_row
 from airflow_provider_genai_batch.formats.translate import check_model, standard_base64
 from airflow_provider_genai_batch.models import BatchJob, JobState
 
@@ -157,15 +157,15 @@ def _flattened_gemini_row(item: Mapping[str, Any]) -> ResultRow:
         return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(str(error.get("message")), error.get("code")))
     body = response.get("body") or {}
     usage = body.get("usage")
-    return ResultRow(
-        key=key,
-        status=RowStatus.SUCCEEDED,
-        text=body.get("text"),
-        response=body,
-        usage=Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens"))
-        if usage
-        else None,
+    text = body.get("text")
+    row_usage = (
+        Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens")) if usage else None
     )
+    reason = body.get("finish_reason")
+    if not text and reason in gemini.BLOCK_FINISH_REASONS:
+        message = f"the answer was blocked: finish_reason {reason}, and it holds no text"
+        return blocked_row(key, reason, message, body, row_usage)
+    return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=body, usage=row_usage)
 
 
 # --- inline requests: what the gateway keeps and translates --------------------------------------------

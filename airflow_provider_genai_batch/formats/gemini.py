@@ -11,7 +11,7 @@ from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.gemini_line import check_api_rules, check_metadata
 from airflow_provider_genai_batch.formats.gemini_schema import FieldSpec, enum_names, message_fields
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage, blocked_row
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE
 from airflow_provider_genai_batch.idempotency import DISPLAY_NAME_MAX
@@ -423,6 +423,8 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
         return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message=NO_OUTCOME))
     text = response_text(response)
     embedded = "embedding" in response or "embeddings" in response
+    if not text and not embedded and (blocked := _blocked(key, response)) is not None:
+        return blocked
     return ResultRow(
         key=key,
         status=_SUCCEEDED,
@@ -437,6 +439,51 @@ _SUCCEEDED = RowStatus.SUCCEEDED
 NO_OUTCOME = "the result holds neither a response nor an error"
 """The error of a result that names its key but says nothing of its outcome: no request is taken to have succeeded
 on no evidence."""
+
+
+BLOCK_FINISH_REASONS = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "IMAGE_RECITATION",
+    }
+)
+"""A candidate's ``finishReason`` values that say its content was withheld by a filter, not generated."""
+
+
+def _blocked(key: Any, response: Mapping[str, Any]) -> ResultRow | None:
+    """The failed row of a response without text that says it was blocked, else None (an answer without text: a
+    function call, an embedding, thoughts only).
+
+    A blocked prompt has ``promptFeedback.blockReason`` and no candidates; a blocked answer a first candidate whose
+    ``finishReason`` is a filter's and whose content holds nothing but thoughts.
+    """
+    candidates = response.get("candidates")
+    if not candidates:
+        feedback = response.get("promptFeedback")
+        reason = feedback.get("blockReason") if isinstance(feedback, Mapping) else None
+        if not reason:
+            return None
+        said = feedback.get("blockReasonMessage") if isinstance(feedback, Mapping) else None
+        message = f"the prompt was blocked: promptFeedback.blockReason {reason}" + (f" ({said})" if said else "")
+        return blocked_row(key, str(reason), message, response, _usage(response.get("usageMetadata")))
+    first = candidates[0]
+    reason = first.get("finishReason")
+    if reason not in BLOCK_FINISH_REASONS or _has_content(first):
+        return None
+    message = f"the answer was blocked: finishReason {reason}, and the candidate holds no content"
+    return blocked_row(key, reason, message, response, _usage(response.get("usageMetadata")))
+
+
+def _has_content(candidate: Mapping[str, Any]) -> bool:
+    """Whether a candidate holds a part that is more than a thought (or a thought's signature)."""
+    parts = (candidate.get("content") or {}).get("parts") or []
+    return any(not part.get("thought") and part.keys() - {"thoughtSignature"} for part in parts)
 
 
 def response_text(response: Mapping[str, Any]) -> str | None:

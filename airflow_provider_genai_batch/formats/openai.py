@@ -18,7 +18,7 @@ from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.gemini_schema import json_type
 from airflow_provider_genai_batch.formats.keys import portable_id
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage, blocked_row
 from airflow_provider_genai_batch.formats.times import parse_unix
 from airflow_provider_genai_batch.formats.translate import (
     REQUEST_REASONS,
@@ -591,11 +591,14 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
     if response.get("status_code") != 200:
         return ResultRow(key=key, status=RowStatus.FAILED, error=_http_error(response.get("status_code"), body))
     text = response_text(body)
+    embedded = "data" in body
+    if not text and not embedded and (blocked := _blocked(key, body)) is not None:
+        return blocked
     return ResultRow(
         key=key,
         status=_SUCCEEDED,
         text=text,
-        embedding=response_embedding(body) if "data" in body else None,
+        embedding=response_embedding(body) if embedded else None,
         response=body,
         usage=_usage(body.get("usage")),
     )
@@ -627,6 +630,36 @@ def response_text(body: Mapping[str, Any]) -> str | None:
         if block.get("type") == "output_text"
     ]
     return "".join(texts) if texts else None
+
+
+def _blocked(key: Any, body: Mapping[str, Any]) -> ResultRow | None:
+    """The failed row of an answer without text that was filtered (a choice's ``finish_reason`` or a Responses
+    answer's ``incomplete_details.reason`` ``content_filter``) or that the model refused (a ``refusal`` in place of
+    its content), else None (an answer without text: a tool call, an embedding)."""
+    choices = body.get("choices")
+    if choices:
+        first = choices[0]
+        refusal = (first.get("message") or {}).get("refusal")
+        reason, field = first.get("finish_reason"), "finish_reason"
+    elif "output" in body:
+        refusals = [
+            block.get("refusal")
+            for item in body.get("output") or []
+            if item.get("type") == "message"
+            for block in item.get("content") or []
+            if block.get("type") == "refusal"
+        ]
+        refusal = " ".join(text for text in refusals if isinstance(text, str)) if refusals else None
+        reason, field = (body.get("incomplete_details") or {}).get("reason"), "incomplete_details.reason"
+    else:
+        return None
+    if refusal is not None:
+        message = f"the model refused: {refusal}" if refusal else "the model refused, and it holds no content"
+        return blocked_row(key, "refusal", message, body, _usage(body.get("usage")))
+    if reason != "content_filter":
+        return None
+    message = f"the answer was blocked: {field} content_filter, and it holds no content"
+    return blocked_row(key, reason, message, body, _usage(body.get("usage")))
 
 
 def response_embedding(body: Mapping[str, Any]) -> list[float] | None:

@@ -13,6 +13,12 @@ import msgspec
 UNPARSEABLE = "unparseable_result"
 """``error.code`` of a row made from a provider line that could not be read (bad JSON, bad shape)."""
 
+CONTENT_BLOCKED = "content_blocked"
+"""``error.code`` of a row the provider answered with a block or a refusal and no answer: a safety filter, a
+blocklist, recitation, the model declining. ``error.status`` is the provider's own reason (``SAFETY``,
+``content_filter``, ``refusal``...). The row keeps the response (its usage was billed); sending the same request
+again is blocked again, so it is never retried."""
+
 RAW_LIMIT = 2048
 """At most this many bytes of an unreadable line are kept in its row (``error.raw``)."""
 
@@ -176,6 +182,18 @@ def iter_result_rows(lines: Iterable[bytes], source: str, read: ReadRow, key_of:
             yield row
         elif line and not line.isspace():
             yield _line_row(line.rstrip(b"\r\n"), f"{source}, line {number}", read, key_of)
+
+
+def blocked_row(key: str | None, reason: str, message: str, response: Any, usage: Usage | None) -> ResultRow:
+    """A failed row for a response the provider blocked or refused instead of answering (see :data:`CONTENT_BLOCKED`):
+    ``reason`` the provider's own, ``message`` saying where it gave it."""
+    return ResultRow(
+        key=key,
+        status=RowStatus.FAILED,
+        response=response,
+        error=RowError(message=message, code=CONTENT_BLOCKED, status=reason),
+        usage=usage,
+    )
 
 
 def read_result_item(item: object, where: str, read: ReadRow, key_of: KeyOf, raw: bytes | None = None) -> ResultRow:

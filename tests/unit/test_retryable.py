@@ -10,7 +10,14 @@ import pytest
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import anthropic, bedrock, gateway, gemini, openai, vertex
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, encode_row, unparseable_row
+from airflow_provider_genai_batch.formats.results import (
+    CONTENT_BLOCKED,
+    ResultRow,
+    RowError,
+    RowStatus,
+    encode_row,
+    unparseable_row,
+)
 from airflow_provider_genai_batch.retryable import follow_up_keys, is_retryable
 from airflow_provider_genai_batch.testing.emulator.anthropic.results import errored
 from airflow_provider_genai_batch.testing.emulator.common import openai_error_body
@@ -238,6 +245,39 @@ def test_gateway_anthropic_items_are_retryable_by_their_error_type(error_type: s
 def test_gateway_openai_lines_are_read_as_openai_lines():
     line = openai_http(500, openai_error_body("The server had an error.", "server_error"))
     assert is_retryable(gateway.result_row(line, "openai"))
+
+
+# --- blocks and refusals ------------------------------------------------------------------------------------
+
+BLOCKED_ROWS = {
+    "gemini-prompt": gemini.result_row({"key": "a", "response": {"promptFeedback": {"blockReason": "OTHER"}}}),
+    "gemini-answer": gemini.result_row({"key": "a", "response": {"candidates": [{"finishReason": "SAFETY"}]}}),
+    "vertex": vertex.result_row({"key": "a", "response": {"candidates": [{"finishReason": "SPII"}]}, "status": ""}),
+    "openai": openai.result_row(
+        {"custom_id": "a", "response": {"status_code": 200, "body": {"choices": [{"finish_reason": "content_filter"}]}}}
+    ),
+    "anthropic": anthropic.result_row(
+        {"custom_id": "a", "result": {"type": "succeeded", "message": {"content": [], "stop_reason": "refusal"}}}
+    ),
+    "bedrock": bedrock.result_row(
+        {"recordId": "a", "modelOutput": {"output": {"message": {"content": []}}, "stopReason": "content_filtered"}}
+    ),
+    "gateway-gemini": gateway.result_row(
+        gemini_result_item({"key": "a", "response": {"candidates": [{"finishReason": "PROHIBITED_CONTENT"}]}}, "r-0"),
+        "gemini",
+    ),
+}
+
+
+@pytest.mark.parametrize("row", BLOCKED_ROWS.values(), ids=BLOCKED_ROWS.keys())
+def test_a_row_the_provider_blocked_is_failed_and_never_sent_again(row: ResultRow):
+    assert (row.status, row.error.code) == (RowStatus.FAILED, CONTENT_BLOCKED)
+    assert not is_retryable(row)
+
+
+def test_a_blocked_row_is_not_sent_again_whatever_reason_it_names():
+    row = ResultRow(key="a", status=RowStatus.FAILED, error=RowError("blocked", code=CONTENT_BLOCKED, status="503"))
+    assert not is_retryable(row)
 
 
 # --- follow-up keys ----------------------------------------------------------------------------------------

@@ -86,6 +86,12 @@ def test_a_failed_gemini_line_counts_nothing() -> None:
     assert counts(tallied("gemini", row)) == (0, 0, 0, 0, 0, 0)
 
 
+def test_a_blocked_gemini_prompt_counts_the_prompt_tokens_it_was_billed_for() -> None:
+    response = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 40}}
+    row = gemini.result_row({"key": "k", "response": response})
+    assert counts(tallied("gemini", row)) == (40, 0, 0, 0, 0, 1)
+
+
 def test_a_vertex_generation_line_counts_like_gemini() -> None:
     line = {
         "key": "v",

@@ -22,7 +22,7 @@ from airflow_provider_genai_batch.formats.anthropic import (
     result_row,
     state_of,
 )
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.results import CONTENT_BLOCKED, ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.models import BatchStats, JobState
 
 MODEL = "claude-sonnet-4-5"
@@ -690,6 +690,25 @@ def test_a_message_with_only_a_tool_call_has_no_text():
     content = [{"type": "tool_use", "id": "toolu_01", "name": "now", "input": {}}]
     line = {"custom_id": "a", "result": {"type": "succeeded", "message": {**MESSAGE, "content": content}}}
     assert result_row(line).text is None
+
+
+def test_a_message_the_model_refused_without_text_is_a_failed_row_keeping_the_message():
+    refused = {**MESSAGE, "content": [], "stop_reason": "refusal"}
+    line = {"custom_id": "a", "result": {"type": "succeeded", "message": refused}}
+    assert importlib.import_module("anthropic.types").Message.model_validate(refused).stop_reason == "refusal"
+    row = result_row(line)
+
+    assert (row.key, row.status, row.text, row.response) == ("a", RowStatus.FAILED, None, refused)
+    assert row.error == RowError(
+        message="the model refused: stop_reason refusal, and it gave no text", code=CONTENT_BLOCKED, status="refusal"
+    )
+    assert row.usage == Usage(input_tokens=11, output_tokens=36, total_tokens=47)
+
+
+def test_a_refusal_after_some_text_is_a_success_with_that_text():
+    partial = {**MESSAGE, "content": [{"type": "text", "text": "Here is"}], "stop_reason": "refusal"}
+    row = result_row({"custom_id": "a", "result": {"type": "succeeded", "message": partial}})
+    assert (row.status, row.text) == (RowStatus.SUCCEEDED, "Here is")
 
 
 def test_cache_writes_and_reads_count_as_input_tokens():

@@ -29,7 +29,7 @@ from airflow_provider_genai_batch.formats.bedrock import (
     record_id,
     result_row,
 )
-from airflow_provider_genai_batch.formats.results import RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.results import CONTENT_BLOCKED, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.models import BatchStats, JobState
 
 from .translation_corpus import TARGETS
@@ -637,6 +637,29 @@ def test_a_converse_output_line():
     }
     row = result_row({"recordId": "r2", "modelInput": {}, "modelOutput": output})
     assert (row.status, row.text, row.usage) == (RowStatus.SUCCEEDED, "4", Usage(7, 1, 8))
+
+
+@pytest.mark.parametrize("reason", ["content_filtered", "guardrail_intervened"])
+def test_a_converse_answer_withheld_without_content_is_a_failed_row_naming_its_stop_reason(reason):
+    output = {
+        "output": {"message": {"role": "assistant", "content": []}},
+        "stopReason": reason,
+        "usage": {"inputTokens": 7, "outputTokens": 0, "totalTokens": 7},
+    }
+    row = result_row({"recordId": "r2", "modelInput": {}, "modelOutput": output})
+
+    assert (row.key, row.status, row.response, row.usage) == ("r2", RowStatus.FAILED, output, Usage(7, 0, 7))
+    assert row.error == RowError(
+        message=f"the answer was blocked: stopReason {reason}, and it holds no content",
+        code=CONTENT_BLOCKED,
+        status=reason,
+    )
+
+
+def test_an_invoke_model_anthropic_refusal_without_text_is_a_failed_row():
+    output = {"type": "message", "role": "assistant", "content": [], "stop_reason": "refusal", "usage": {}}
+    row = result_row({"recordId": "r3", "modelInput": {}, "modelOutput": output})
+    assert (row.status, row.error.code, row.error.status) == (RowStatus.FAILED, CONTENT_BLOCKED, "refusal")
 
 
 def test_an_error_line_from_the_docs():

@@ -28,7 +28,7 @@ from airflow_provider_genai_batch.formats.openai import (
     parse_file,
     result_row,
 )
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.results import CONTENT_BLOCKED, ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.models import BatchStats, JobState
 
 MODEL = "gpt-4o-mini"
@@ -1200,6 +1200,74 @@ def test_a_200_responses_line_is_a_succeeded_row_with_the_output_text():
         response=RESPONSES_BODY,
         usage=Usage(input_tokens=36, output_tokens=87, total_tokens=123),
     )
+
+
+def _answered(body: dict[str, Any]) -> dict[str, Any]:
+    return {**OUTPUT_LINE, "response": {"status_code": 200, "request_id": "req_1", "body": body}}
+
+
+def test_a_chat_answer_the_content_filter_emptied_is_a_failed_row_naming_it_and_keeping_the_body():
+    choice = {"index": 0, "message": {"role": "assistant", "content": None, "refusal": None}}
+    body = {**CHAT_BODY, "choices": [{**choice, "logprobs": None, "finish_reason": "content_filter"}]}
+    assert importlib.import_module("openai.types.chat").ChatCompletion.model_validate(body).choices[0].finish_reason
+    row = result_row(_answered(body))
+
+    assert (row.key, row.status, row.text, row.response) == ("request-2", RowStatus.FAILED, None, body)
+    assert row.error == RowError(
+        message="the answer was blocked: finish_reason content_filter, and it holds no content",
+        code=CONTENT_BLOCKED,
+        status="content_filter",
+    )
+    assert row.usage == Usage(input_tokens=22, output_tokens=7, total_tokens=29)
+
+
+def test_a_chat_answer_the_model_refused_is_a_failed_row_with_the_refusal():
+    message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+    body = {**CHAT_BODY, "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}]}
+    row = result_row(_answered(body))
+
+    assert row.status is RowStatus.FAILED
+    assert row.error == RowError(
+        message="the model refused: I can't help with that.", code=CONTENT_BLOCKED, status="refusal"
+    )
+
+
+def test_a_responses_answer_holding_only_a_refusal_is_a_failed_row_with_the_refusal():
+    refusal = {"type": "refusal", "refusal": "I can't help with that."}
+    output = [{**RESPONSES_BODY["output"][0], "content": [refusal]}]
+    body = {**RESPONSES_BODY, "output": output}
+    assert Response.model_validate(body).output_text == ""
+    row = result_row(_answered(body))
+
+    assert (row.status, row.error.code, row.error.message) == (
+        RowStatus.FAILED,
+        CONTENT_BLOCKED,
+        "the model refused: I can't help with that.",
+    )
+
+
+def test_a_responses_answer_left_incomplete_by_the_content_filter_is_a_failed_row():
+    body = {**RESPONSES_BODY, "status": "incomplete", "incomplete_details": {"reason": "content_filter"}, "output": []}
+    row = result_row(_answered(body))
+
+    assert row.error == RowError(
+        message="the answer was blocked: incomplete_details.reason content_filter, and it holds no content",
+        code=CONTENT_BLOCKED,
+        status="content_filter",
+    )
+
+
+def test_a_filtered_chat_answer_that_kept_its_text_is_a_success_with_that_text():
+    choice = {"index": 0, "message": {"role": "assistant", "content": "Part of"}, "finish_reason": "content_filter"}
+    row = result_row(_answered({**CHAT_BODY, "choices": [choice]}))
+    assert (row.status, row.text) == (RowStatus.SUCCEEDED, "Part of")
+
+
+def test_a_chat_answer_of_tool_calls_only_is_a_success():
+    call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    message = {"role": "assistant", "content": None, "refusal": None, "tool_calls": [call]}
+    body = {**CHAT_BODY, "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]}
+    assert result_row(_answered(body)).status is RowStatus.SUCCEEDED
 
 
 def test_a_non_200_line_is_a_failed_row_with_the_body_error():

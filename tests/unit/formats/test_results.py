@@ -13,6 +13,7 @@ import pytest
 
 from airflow_provider_genai_batch.formats.gemini import inline_responses, result_row
 from airflow_provider_genai_batch.formats.results import (
+    CONTENT_BLOCKED,
     ResultRow,
     RowError,
     RowStatus,
@@ -71,11 +72,55 @@ def test_text_parts_of_the_first_candidate_are_joined():
     assert result_row({"key": "k", "response": response}).text == "Hello, world"
 
 
-def test_response_without_candidates_or_text_has_no_text():
-    blocked = result_row({"key": "k", "response": {"promptFeedback": {"blockReason": "SAFETY"}}})
-    only_thoughts = result_row({"key": "k", "response": candidate({"text": "hmm", "thought": True})})
-    assert (blocked.status, blocked.text) == (RowStatus.SUCCEEDED, None)
-    assert only_thoughts.text is None
+def test_a_candidate_of_thoughts_only_is_a_success_without_text():
+    row = result_row({"key": "k", "response": candidate({"text": "hmm", "thought": True})})
+    assert (row.status, row.text) == (RowStatus.SUCCEEDED, None)
+
+
+def test_a_blocked_prompt_is_a_failed_row_naming_the_block_reason_and_keeping_the_response():
+    response = {
+        "promptFeedback": {"blockReason": "PROHIBITED_CONTENT", "blockReasonMessage": "The prompt was blocked."},
+        "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9},
+    }
+    row = result_row({"key": "k", "response": response})
+
+    assert (row.key, row.status, row.text) == ("k", RowStatus.FAILED, None)
+    assert row.error == RowError(
+        message="the prompt was blocked: promptFeedback.blockReason PROHIBITED_CONTENT (The prompt was blocked.)",
+        code=CONTENT_BLOCKED,
+        status="PROHIBITED_CONTENT",
+    )
+    assert (row.response, row.usage) == (response, Usage(input_tokens=9, total_tokens=9))
+
+
+@pytest.mark.parametrize("reason", ["SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII"])
+def test_a_candidate_a_filter_emptied_is_a_failed_row_naming_its_finish_reason(reason):
+    response = {"candidates": [{"finishReason": reason, "index": 0, "safetyRatings": []}]}
+    row = result_row({"metadata": {"key": "k"}, "response": response})
+
+    assert (row.key, row.status, row.response) == ("k", RowStatus.FAILED, response)
+    assert row.error == RowError(
+        message=f"the answer was blocked: finishReason {reason}, and the candidate holds no content",
+        code=CONTENT_BLOCKED,
+        status=reason,
+    )
+
+
+def test_a_filtered_candidate_that_kept_its_text_is_a_success_with_that_text():
+    response = {"candidates": [{"content": {"parts": [{"text": "The first verse"}]}, "finishReason": "RECITATION"}]}
+    row = result_row({"key": "k", "response": response})
+    assert (row.status, row.text) == (RowStatus.SUCCEEDED, "The first verse")
+
+
+def test_a_filtered_candidate_holding_a_function_call_is_a_success():
+    response = candidate({"functionCall": {"name": "f", "args": {}}})
+    response["candidates"][0]["finishReason"] = "SAFETY"
+    assert result_row({"key": "k", "response": response}).status is RowStatus.SUCCEEDED
+
+
+def test_a_candidate_without_text_that_stopped_normally_is_a_success():
+    row = result_row({"key": "k", "response": {"candidates": [{"finishReason": "STOP"}]}})
+    assert (row.status, row.text, row.error) == (RowStatus.SUCCEEDED, None, None)
 
 
 def test_error_line_is_a_failed_row_with_code_and_message():
