@@ -490,13 +490,20 @@ def message_text(message: Mapping[str, Any]) -> str | None:
 
 
 def usage_of(usage: Mapping[str, Any] | None) -> Usage | None:
-    """Anthropic counts cache writes and reads apart from ``input_tokens``; they are input too."""
+    """Anthropic counts cache writes and reads apart from ``input_tokens``; they are input too.
+
+    A usage that cannot be added up (not an object, a count that is not a number) is None: the answer it came with
+    was paid for and is landed all the same.
+    """
     if not usage:
         return None
-    get = usage.get
-    given, written, read = get("input_tokens"), get("cache_creation_input_tokens"), get("cache_read_input_tokens")
-    input_tokens = int(given or 0) + int(written or 0) + int(read or 0)
-    output_tokens = int(get("output_tokens") or 0)
+    try:
+        get = usage.get
+        given, written, read = get("input_tokens"), get("cache_creation_input_tokens"), get("cache_read_input_tokens")
+        input_tokens = int(given or 0) + int(written or 0) + int(read or 0)
+        output_tokens = int(get("output_tokens") or 0)
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        return None
     return Usage(input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens)
 
 

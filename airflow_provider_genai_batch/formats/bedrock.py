@@ -457,14 +457,15 @@ def _converse_text(message: Mapping[str, Any]) -> str | None:
 
 
 def _usage(output: Mapping[str, Any]) -> Usage | None:
+    """A Converse answer's usage; None for none, or for one that is not an object (the answer lands all the same)."""
     usage = output.get("usage")
     if not usage:
         return None
-    return Usage(
-        input_tokens=usage.get("inputTokens"),
-        output_tokens=usage.get("outputTokens"),
-        total_tokens=usage.get("totalTokens"),
-    )
+    try:
+        get = usage.get
+    except AttributeError:
+        return None
+    return Usage(input_tokens=get("inputTokens"), output_tokens=get("outputTokens"), total_tokens=get("totalTokens"))
 
 
 # --- dialect -----------------------------------------------------------------------------------------

@@ -156,16 +156,25 @@ def _flattened_gemini_row(item: Mapping[str, Any]) -> ResultRow:
         }
         return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(str(error.get("message")), error.get("code")))
     body = response.get("body") or {}
-    usage = body.get("usage")
     text = body.get("text")
-    row_usage = (
-        Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens")) if usage else None
-    )
+    row_usage = _flattened_usage(body.get("usage"))
     reason = body.get("finish_reason")
     if not text and reason in gemini.BLOCK_FINISH_REASONS:
         message = f"the answer was blocked: finish_reason {reason}, and it holds no text"
         return blocked_row(key, reason, message, body, row_usage)
     return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=body, usage=row_usage)
+
+
+def _flattened_usage(usage: Any) -> Usage | None:
+    """A flattened Gemini result's usage; None for none, or for one that is not an object (the answer lands all the
+    same)."""
+    if not usage:
+        return None
+    try:
+        get = usage.get
+    except AttributeError:
+        return None
+    return Usage(get("prompt_tokens"), get("completion_tokens"), get("total_tokens"))
 
 
 # --- inline requests: what the gateway keeps and translates --------------------------------------------

@@ -512,12 +512,18 @@ def response_embedding(response: Mapping[str, Any]) -> list[float] | None:
 
 
 def _usage(meta: Mapping[str, Any] | None) -> Usage | None:
+    """The row's usage from ``usageMetadata``; None for none, or for one that is not an object (the answer it came
+    with is landed all the same)."""
     if not meta:
         return None
+    try:
+        get = meta.get
+    except AttributeError:
+        return None
     return Usage(
-        input_tokens=meta.get("promptTokenCount"),
-        output_tokens=meta.get("candidatesTokenCount"),
-        total_tokens=meta.get("totalTokenCount"),
+        input_tokens=get("promptTokenCount"),
+        output_tokens=get("candidatesTokenCount"),
+        total_tokens=get("totalTokenCount"),
     )
 
 

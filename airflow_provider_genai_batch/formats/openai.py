@@ -675,12 +675,17 @@ def response_embedding(body: Mapping[str, Any]) -> list[float] | None:
 
 
 def _usage(usage: Mapping[str, Any] | None) -> Usage | None:
+    """The row's usage; None for none, or for one that is not an object (the answer is landed all the same)."""
     if not usage:
         return None
+    try:
+        get = usage.get
+    except AttributeError:
+        return None
     return Usage(
-        input_tokens=usage.get("prompt_tokens", usage.get("input_tokens")),
-        output_tokens=usage.get("completion_tokens", usage.get("output_tokens")),
-        total_tokens=usage.get("total_tokens"),
+        input_tokens=get("prompt_tokens", get("input_tokens")),
+        output_tokens=get("completion_tokens", get("output_tokens")),
+        total_tokens=get("total_tokens"),
     )
 
 

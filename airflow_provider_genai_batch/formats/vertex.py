@@ -378,14 +378,23 @@ def _embedding_row(key: Any, predictions: Any) -> ResultRow:
     values = embeddings.get("values")
     if values is None:
         return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message="the prediction holds no embedding"))
-    tokens = (embeddings.get("statistics") or {}).get("token_count")
     return ResultRow(
         key=key,
         status=RowStatus.SUCCEEDED,
         embedding=[float(value) for value in values],
         response=first,
-        usage=Usage(input_tokens=int(tokens), total_tokens=int(tokens)) if tokens is not None else None,
+        usage=_embedding_usage(embeddings.get("statistics")),
     )
+
+
+def _embedding_usage(statistics: Any) -> Usage | None:
+    """A prediction's ``statistics.token_count`` as its usage; None for none, or for a count that is not a number
+    (the embedding is landed all the same)."""
+    try:
+        tokens = int(statistics["token_count"])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return Usage(input_tokens=tokens, total_tokens=tokens)
 
 
 def _row_error(status: Any) -> RowError:

@@ -11,7 +11,7 @@ import json
 import msgspec
 import pytest
 
-from airflow_provider_genai_batch.formats import anthropic, bedrock, gemini, openai
+from airflow_provider_genai_batch.formats import anthropic, bedrock, gateway, gemini, openai, vertex
 from airflow_provider_genai_batch.formats.results import (
     RAW_LIMIT,
     UNPARSEABLE,
@@ -163,6 +163,58 @@ def test_every_dialect_reader_failure_becomes_a_failed_row_under_its_key(read, k
 
     assert (row.key, row.status, row.error.code) == (key, RowStatus.FAILED, UNPARSEABLE)
     assert json.loads(row.error.raw) == line
+
+
+ANSWERS_WITH_ODD_USAGE = {
+    "gemini": (
+        gemini.result_row,
+        {"key": "k", "response": {"candidates": [{"content": {"parts": [{"text": "paid"}]}}], "usageMetadata": [12]}},
+    ),
+    "vertex-embedding": (
+        vertex.result_row,
+        {
+            "instance": {"key": "k"},
+            "predictions": [{"embeddings": {"values": [1], "statistics": {"token_count": "?"}}}],
+        },
+    ),
+    "openai": (
+        openai.result_row,
+        {"custom_id": "k", "response": {"status_code": 200, "body": {"choices": [{"text": "paid"}], "usage": [3]}}},
+    ),
+    "anthropic": (
+        anthropic.result_row,
+        {
+            "custom_id": "k",
+            "result": {
+                "type": "succeeded",
+                "message": {"content": [{"type": "text", "text": "paid"}], "usage": {"input_tokens": "n/a"}},
+            },
+        },
+    ),
+    "bedrock-invoke": (
+        bedrock.result_row,
+        {
+            "recordId": "k",
+            "modelOutput": {"content": [{"type": "text", "text": "paid"}], "usage": {"input_tokens": [1]}},
+        },
+    ),
+    "bedrock-converse": (
+        bedrock.result_row,
+        {"recordId": "k", "modelOutput": {"output": {"message": {"content": [{"text": "paid"}]}}, "usage": "3"}},
+    ),
+    "gateway-gemini": (
+        lambda line: gateway.result_row(line, "gemini"),
+        {"custom_id": "k", "response": {"status_code": 200, "body": {"text": "paid", "usage": [5, 7]}}},
+    ),
+}
+
+
+@pytest.mark.parametrize(("read", "line"), ANSWERS_WITH_ODD_USAGE.values(), ids=ANSWERS_WITH_ODD_USAGE.keys())
+def test_an_answer_whose_usage_cannot_be_read_is_still_a_success_without_usage(read, line):
+    row = read_result_item(line, "where", read, key_field("key", "custom_id", "recordId", "instance.key"))
+
+    assert (row.key, row.status, row.error, row.usage) == ("k", RowStatus.SUCCEEDED, None, None)
+    assert row.text == "paid" or row.embedding == [1.0]
 
 
 def test_an_item_that_is_not_an_object_is_a_failed_row_with_its_json():
