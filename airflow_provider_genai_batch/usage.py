@@ -166,6 +166,9 @@ class UsageTally:
     One dict lookup chain per row on the response body the row already holds decoded; nothing is copied.
     A row without usage (a failure, an expired request) counts nothing; a usage the reader cannot add up
     (a count that is not a number) is counted in ``unreadable`` and adds nothing, so landing never stops.
+    ``model`` is the ``model`` the first row with usage names (an Anthropic Message, an OpenAI body), looked at in
+    that row alone: the model to price a job by whose status names none (an Anthropic batch, whose requests all
+    name the model it was submitted for).
     """
 
     __slots__ = (
@@ -173,6 +176,7 @@ class UsageTally:
         "cache_write_tokens",
         "cached_tokens",
         "input_tokens",
+        "model",
         "output_tokens",
         "rows",
         "thinking_tokens",
@@ -186,6 +190,7 @@ class UsageTally:
             raise ValueError(f"no usage reader for provider {provider!r}; known: {', '.join(READERS)}") from None
         self.input_tokens = self.output_tokens = self.cached_tokens = 0
         self.cache_write_tokens = self.thinking_tokens = self.rows = self.unreadable = 0
+        self.model: str | None = None
 
     def counted(self, rows: Iterable[ResultRow]) -> Iterator[ResultRow]:
         """``rows`` as they come, each one's usage added as it passes; the sums are stored once the rows end
@@ -195,6 +200,7 @@ class UsageTally:
         given_sum, made_sum, cached_sum = self.input_tokens, self.output_tokens, self.cached_tokens
         written_sum, thought_sum = self.cache_write_tokens, self.thinking_tokens
         added = unreadable = 0
+        model = self.model
         try:
             for row in rows:
                 response = row.response
@@ -210,6 +216,8 @@ class UsageTally:
                                 written_sum + written,
                                 thought_sum + thought,
                             )
+                            if not added and model is None and type(named := response.get("model")) is str:
+                                model = named
                             added += 1
                     except (TypeError, AttributeError, ValueError):
                         unreadable += 1
@@ -219,6 +227,7 @@ class UsageTally:
             self.cache_write_tokens, self.thinking_tokens = written_sum, thought_sum
             self.rows += added
             self.unreadable += unreadable
+            self.model = model
 
     def usage(self) -> TokenUsage:
         """The sums so far."""
@@ -277,10 +286,13 @@ def reported_usage(job: BatchJob) -> TokenUsage | None:
 
 
 def part_usage(job: BatchJob, tally: UsageTally, reported: TokenUsage | None = None) -> PartUsage:
-    """One job's entry: what its rows added up to, and the provider's own totals (given, or in its status)."""
+    """One job's entry: what its rows added up to, and the provider's own totals (given, or in its status).
+
+    Its model is the job's, or where the job names none (Anthropic), the one its rows name.
+    """
     return PartUsage(
         job_name=job.name,
-        model=job.model,
+        model=job.model or tally.model,
         from_rows=tally.usage(),
         reported=reported if reported is not None else reported_usage(job),
     )

@@ -365,6 +365,37 @@ def test_a_landed_job_gets_its_usage_and_its_cost_in_one_part() -> None:
     assert cost.amount == pytest.approx(0.375)
 
 
+def test_an_anthropic_batch_which_names_no_model_is_priced_at_the_model_its_messages_name() -> None:
+    batch = {
+        "id": "msgbatch_01",
+        "type": "message_batch",
+        "processing_status": "ended",
+        "request_counts": {"processing": 0, "succeeded": 1, "errored": 0, "canceled": 0, "expired": 0},
+        "created_at": "2026-11-30T10:00:00Z",
+        "ended_at": "2026-11-30T11:00:00Z",
+        "results_url": "https://api.anthropic.com/v1/messages/batches/msgbatch_01/results",
+    }
+    job = anthropic.parse_batch(batch)
+    usage = {"input_tokens": 1_000_000, "output_tokens": 1_000_000}
+    message = {"type": "message", "model": "claude-sonnet-4-5-20250929", "content": [], "usage": usage}
+    row = anthropic.result_row({"custom_id": "a", "result": {"type": "succeeded", "message": message}})
+
+    summary, cost = usage_and_cost(job, tallied("anthropic", row), shipped_table())
+
+    assert job.model is None
+    assert summary.parts[0].model == "claude-sonnet-4-5-20250929"
+    assert (cost.price.model, cost.amount) == ("claude-sonnet-4-5", pytest.approx(1.5 + 7.5))
+
+
+def test_a_job_that_names_its_model_is_priced_at_it_whatever_its_rows_name() -> None:
+    body = {"model": "gpt-4o-2024-08-06", "usage": {"prompt_tokens": 1_000_000, "completion_tokens": 0}}
+    tally = tallied("openai", openai.result_row(openai_line(body)))
+
+    summary, cost = usage_and_cost(openai_job({}), tally, shipped_table())
+
+    assert (summary.parts[0].model, cost.price.model) == ("gpt-4o-mini", "gpt-4o-mini")
+
+
 def test_the_running_cost_is_shown_where_the_job_reports_its_tokens() -> None:
     job = openai_job({"usage": {"input_tokens": 2_000_000, "output_tokens": 0}})
     assert running_cost(job, shipped_table()) == "tokens so far: 2000000 in, 0 out (est. $0.1500)"
