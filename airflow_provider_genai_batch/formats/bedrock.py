@@ -457,15 +457,19 @@ def _converse_text(message: Mapping[str, Any]) -> str | None:
 
 
 def _usage(output: Mapping[str, Any]) -> Usage | None:
-    """A Converse answer's usage; None for none, or for one that is not an object (the answer lands all the same)."""
+    """A Converse answer's usage, in the manifest's meanings: input with the cache reads and writes ``inputTokens``
+    leaves out. None for none, or for one that cannot be read (the answer lands all the same)."""
     usage = output.get("usage")
     if not usage:
         return None
     try:
         get = usage.get
-    except AttributeError:
+        given, read, written = get("inputTokens"), get("cacheReadInputTokens"), get("cacheWriteInputTokens")
+        if read or written:
+            given = (given or 0) + (read or 0) + (written or 0)
+    except (AttributeError, TypeError):
         return None
-    return Usage(input_tokens=get("inputTokens"), output_tokens=get("outputTokens"), total_tokens=get("totalTokens"))
+    return Usage(input_tokens=given, output_tokens=get("outputTokens"), total_tokens=get("totalTokens"))
 
 
 # --- dialect -----------------------------------------------------------------------------------------

@@ -512,19 +512,22 @@ def response_embedding(response: Mapping[str, Any]) -> list[float] | None:
 
 
 def _usage(meta: Mapping[str, Any] | None) -> Usage | None:
-    """The row's usage from ``usageMetadata``; None for none, or for one that is not an object (the answer it came
-    with is landed all the same)."""
+    """The row's usage from ``usageMetadata``, in the manifest's meanings: input with the tool-use prompt, output with
+    the thoughts (``candidatesTokenCount`` leaves them out; they are billed as output). None for none, or for one
+    that cannot be read (the answer it came with is landed all the same)."""
     if not meta:
         return None
     try:
         get = meta.get
-    except AttributeError:
+        given, made = get("promptTokenCount"), get("candidatesTokenCount")
+        thoughts, tool_prompt = get("thoughtsTokenCount"), get("toolUsePromptTokenCount")
+        if thoughts:
+            made = (made or 0) + thoughts
+        if tool_prompt:
+            given = (given or 0) + tool_prompt
+    except (AttributeError, TypeError):
         return None
-    return Usage(
-        input_tokens=get("promptTokenCount"),
-        output_tokens=get("candidatesTokenCount"),
-        total_tokens=get("totalTokenCount"),
-    )
+    return Usage(input_tokens=given, output_tokens=made, total_tokens=get("totalTokenCount"))
 
 
 def _row_error(error: Any) -> RowError:

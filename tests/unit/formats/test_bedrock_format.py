@@ -662,6 +662,13 @@ def test_an_invoke_model_anthropic_refusal_without_text_is_a_failed_row():
     assert (row.status, row.error.code, row.error.status) == (RowStatus.FAILED, CONTENT_BLOCKED, "refusal")
 
 
+def test_a_converse_rows_input_tokens_hold_the_cache_reads_and_writes_input_tokens_leave_out():
+    usage = {"inputTokens": 7, "cacheReadInputTokens": 900, "cacheWriteInputTokens": 100, "outputTokens": 1}
+    output = {"output": {"message": {"role": "assistant", "content": [{"text": "4"}]}}, "usage": usage}
+    row = result_row({"recordId": "r2", "modelInput": {}, "modelOutput": output})
+    assert row.usage == Usage(input_tokens=1007, output_tokens=1)
+
+
 def test_an_error_line_from_the_docs():
     line = {"recordId": "1223213ABCD", "modelInput": {}, "error": {"errorCode": 400, "errorMessage": "bad request"}}
     row = result_row(line)

@@ -53,6 +53,19 @@ def test_real_success_line_gives_key_text_and_usage():
     assert row.response == line["response"]
 
 
+def test_a_rows_output_tokens_hold_its_thoughts_and_its_input_the_tool_use_prompt():
+    meta = {
+        "promptTokenCount": 100,
+        "cachedContentTokenCount": 60,
+        "toolUsePromptTokenCount": 20,
+        "candidatesTokenCount": 30,
+        "thoughtsTokenCount": 250,
+        "totalTokenCount": 400,
+    }
+    row = result_row({"key": "k", "response": {**candidate({"text": "ok"}), "usageMetadata": meta}})
+    assert row.usage == Usage(input_tokens=120, output_tokens=280, total_tokens=400)
+
+
 def test_thought_parts_are_left_out_of_the_text():
     row = result_row(
         {
