@@ -16,7 +16,14 @@ from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.gemini_schema import json_type
 from airflow_provider_genai_batch.formats.keys import PORTABLE_ID, portable_id
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage, blocked_row
+from airflow_provider_genai_batch.formats.results import (
+    NO_OUTCOME,
+    ResultRow,
+    RowError,
+    RowStatus,
+    Usage,
+    blocked_row,
+)
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.translate import (
     IMAGE_TYPES,
@@ -456,7 +463,9 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
     result = line.get("result") or {}
     kind = result.get("type")
     if kind == "succeeded":
-        message = result.get("message") or {}
+        message = result.get("message")
+        if not message:
+            return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message=NO_OUTCOME))
         text = message_text(message)
         usage = usage_of(message.get("usage"))
         if not text and message.get("stop_reason") == REFUSAL:

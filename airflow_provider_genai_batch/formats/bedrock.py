@@ -428,7 +428,7 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
             error=RowError(message=str(details.get("errorMessage") or ""), code=details.get("errorCode")),
         )
     output = line.get("modelOutput")
-    if not isinstance(output, Mapping):
+    if not output or not isinstance(output, Mapping):
         return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message="the line has no modelOutput"))
     if isinstance(output.get("output"), Mapping):
         message = output["output"].get("message") or {}

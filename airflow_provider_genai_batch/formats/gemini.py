@@ -11,7 +11,14 @@ from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.gemini_line import check_api_rules, check_metadata
 from airflow_provider_genai_batch.formats.gemini_schema import FieldSpec, enum_names, message_fields
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage, blocked_row
+from airflow_provider_genai_batch.formats.results import (
+    NO_OUTCOME,
+    ResultRow,
+    RowError,
+    RowStatus,
+    Usage,
+    blocked_row,
+)
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE
 from airflow_provider_genai_batch.idempotency import DISPLAY_NAME_MAX
@@ -436,9 +443,6 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
 
 
 _SUCCEEDED = RowStatus.SUCCEEDED
-NO_OUTCOME = "the result holds neither a response nor an error"
-"""The error of a result that names its key but says nothing of its outcome: no request is taken to have succeeded
-on no evidence."""
 
 
 BLOCK_FINISH_REASONS = frozenset(

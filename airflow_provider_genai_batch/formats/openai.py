@@ -18,7 +18,14 @@ from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.gemini_schema import json_type
 from airflow_provider_genai_batch.formats.keys import portable_id
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage, blocked_row
+from airflow_provider_genai_batch.formats.results import (
+    NO_OUTCOME,
+    ResultRow,
+    RowError,
+    RowStatus,
+    Usage,
+    blocked_row,
+)
 from airflow_provider_genai_batch.formats.times import parse_unix
 from airflow_provider_genai_batch.formats.translate import (
     REQUEST_REASONS,
@@ -590,6 +597,8 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
         body = {}
     if response.get("status_code") != 200:
         return ResultRow(key=key, status=RowStatus.FAILED, error=_http_error(response.get("status_code"), body))
+    if not body:
+        return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message=NO_OUTCOME))
     text = response_text(body)
     embedded = "data" in body
     if not text and not embedded and (blocked := _blocked(key, body)) is not None:

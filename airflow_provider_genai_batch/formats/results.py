@@ -19,6 +19,10 @@ blocklist, recitation, the model declining. ``error.status`` is the provider's o
 ``content_filter``, ``refusal``...). The row keeps the response (its usage was billed); sending the same request
 again is blocked again, so it is never retried."""
 
+NO_OUTCOME = "the result holds neither a response nor an error"
+"""The error of a result that names its key but says nothing of its outcome (no response, or an empty one, and no
+error): no request is taken to have succeeded on no evidence."""
+
 RAW_LIMIT = 2048
 """At most this many bytes of an unreadable line are kept in its row (``error.raw``)."""
 

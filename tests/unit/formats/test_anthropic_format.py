@@ -660,6 +660,17 @@ def test_a_succeeded_line_is_a_row_with_text_message_and_usage():
     )
 
 
+@pytest.mark.parametrize(
+    "result",
+    [{"type": "succeeded"}, {"type": "succeeded", "message": None}, {"type": "succeeded", "message": {}}],
+    ids=["no-message", "null", "empty"],
+)
+def test_a_succeeded_line_without_a_message_is_a_failed_row_not_a_success(result):
+    row = result_row({"custom_id": "a", "result": result})
+    assert (row.key, row.status) == ("a", RowStatus.FAILED)
+    assert row.error == RowError(message="the result holds neither a response nor an error")
+
+
 def test_an_errored_line_is_a_failed_row_with_the_inner_error():
     assert result_row(ERRORED_LINE) == ResultRow(
         key="b",

@@ -682,3 +682,8 @@ def test_other_model_outputs_are_kept_raw_and_a_line_without_output_fails():
     assert (row.status, row.text, row.response) == (RowStatus.SUCCEEDED, None, {"generation": "llama text"})
     missing = result_row({"recordId": "r"})
     assert missing.status is RowStatus.FAILED and "modelOutput" in missing.error.message
+
+
+def test_an_empty_model_output_is_a_failed_row_not_a_success():
+    row = result_row({"recordId": "r", "modelInput": {}, "modelOutput": {}})
+    assert (row.status, row.error) == (RowStatus.FAILED, RowError(message="the line has no modelOutput"))

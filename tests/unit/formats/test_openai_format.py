@@ -1270,6 +1270,13 @@ def test_a_chat_answer_of_tool_calls_only_is_a_success():
     assert result_row(_answered(body)).status is RowStatus.SUCCEEDED
 
 
+@pytest.mark.parametrize("body", [None, {}, "ok"], ids=["null", "empty", "a-string"])
+def test_a_200_line_without_a_body_is_a_failed_row_not_a_success(body):
+    row = result_row({**OUTPUT_LINE, "response": {"status_code": 200, "request_id": "req_1", "body": body}})
+    assert (row.key, row.status) == ("request-2", RowStatus.FAILED)
+    assert row.error == RowError(message="the result holds neither a response nor an error")
+
+
 def test_a_non_200_line_is_a_failed_row_with_the_body_error():
     assert result_row(HTTP_ERROR_LINE) == ResultRow(
         key="request-3",
