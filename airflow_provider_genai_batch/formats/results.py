@@ -27,6 +27,7 @@ RAW_LIMIT = 2048
 """At most this many bytes of an unreadable line are kept in its row (``error.raw``)."""
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+_REPLACED = "\ufffd"
 
 
 class RowStatus(str, enum.Enum):
@@ -248,7 +249,7 @@ def _line_row(line: bytes, where: str, read: ReadRow, key_of: KeyOf) -> ResultRo
     try:
         line.decode("utf-8")
     except UnicodeDecodeError as err:
-        return unparseable_row(None, where, f"not valid UTF-8 (byte {err.start})", line)
+        return unparseable_row(_key_despite_bytes(line, key_of), where, f"not valid UTF-8 (byte {err.start})", line)
     try:
         item = _decoder.decode(line)
     except msgspec.DecodeError as err:
@@ -256,6 +257,20 @@ def _line_row(line: bytes, where: str, read: ReadRow, key_of: KeyOf) -> ResultRo
     except RecursionError:
         return unparseable_row(None, where, "JSON nested too deeply", line)
     return read_result_item(item, where, read, key_of, raw=line)
+
+
+def _key_despite_bytes(line: bytes, key_of: KeyOf) -> str | None:
+    """The key of a line that is not UTF-8, read with its bad bytes replaced; None when it has none to read, or when
+    the bad bytes are in the key itself.
+
+    The row stays unparseable, but under its key: its request is answered (and was paid for), not missing and sent
+    again by a follow-up round.
+    """
+    try:
+        key = key_of(_decoder.decode(line.decode("utf-8", "replace")))
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return key if isinstance(key, str) and _REPLACED not in key else None
 
 
 _JSON_KINDS = {

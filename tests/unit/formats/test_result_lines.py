@@ -89,6 +89,20 @@ def test_bytes_that_are_not_utf8_are_a_failed_row_showing_the_bytes_escaped():
     assert row.error.raw == '{"key": "caf\\xe9"}'
 
 
+def test_a_line_with_bytes_that_are_not_utf8_keeps_its_key_so_its_request_is_not_missing():
+    line = b'{"key": "b", "response": {"candidates": [{"content": {"parts": [{"text": "caf\xe9"}]}}]}}'
+
+    row = only(gemini_rows(line))
+
+    assert (row.key, row.status, row.error.code) == ("b", RowStatus.FAILED, UNPARSEABLE)
+    assert row.error.message == f"unparseable result ({SOURCE}, line 1): not valid UTF-8 (byte 77)"
+    assert row.error.raw.endswith('"caf\\xe9"}]}}]}}')
+
+
+def test_a_key_holding_bytes_that_are_not_utf8_is_not_read():
+    assert only(gemini_rows(b'{"key": "caf\xe9", "response": {}}')).key is None
+
+
 def test_json_nested_too_deeply_is_a_failed_row():
     row = only(gemini_rows(b"[" * 100_000 + b"]" * 100_000))
 
