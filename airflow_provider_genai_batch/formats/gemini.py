@@ -537,7 +537,7 @@ def _usage(meta: Mapping[str, Any] | None) -> Usage | None:
 def _row_error(error: Any) -> RowError:
     if not isinstance(error, Mapping):
         return RowError(message=str(error))
-    return RowError(message=str(error.get("message", "")), code=error.get("code"), status=error.get("status"))
+    return RowError(message=str(error.get("message") or ""), code=error.get("code"), status=error.get("status"))
 
 
 # --- dialect -----------------------------------------------------------------------------------------

@@ -400,7 +400,7 @@ def _embedding_usage(statistics: Any) -> Usage | None:
 def _row_error(status: Any) -> RowError:
     if isinstance(status, Mapping):
         return RowError(
-            message=str(status.get("message", status)), code=status.get("code"), status=status.get("status")
+            message=str(status.get("message") or status), code=status.get("code"), status=status.get("status")
         )
     return RowError(message=str(status))
 

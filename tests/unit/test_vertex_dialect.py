@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_genai_batch.formats import vertex
 from airflow_provider_genai_batch.formats.detect import InputFormat
-from airflow_provider_genai_batch.formats.results import RowStatus
+from airflow_provider_genai_batch.formats.results import RowError, RowStatus
 from airflow_provider_genai_batch.idempotency import JobIdentity
 from airflow_provider_genai_batch.models import JobState
 
@@ -344,6 +344,11 @@ def test_a_non_empty_status_is_a_failed_row_with_that_message() -> None:
     )
     assert (row.key, row.status) == ("q1", RowStatus.FAILED)
     assert row.error is not None and row.error.message == "Bad Request: invalid argument"
+
+
+def test_a_status_object_whose_message_is_null_is_the_error_as_it_came() -> None:
+    row = DIALECT.result_row({**LINE, "status": {"code": 3, "message": None}})
+    assert row.error == RowError(message="{'code': 3, 'message': None}", code=3)
 
 
 def test_a_line_with_neither_response_nor_status_is_failed() -> None:

@@ -160,6 +160,11 @@ def test_status_spelling_of_a_failed_line_is_read_as_the_error():
     assert row.error == RowError(message="Resource exhausted.", code=8)
 
 
+def test_an_error_whose_message_is_null_has_an_empty_message_not_the_word_none():
+    row = result_row({"key": "req-5", "error": {"code": 13, "message": None, "status": "INTERNAL"}})
+    assert row.error == RowError(message="", code=13, status="INTERNAL")
+
+
 def test_a_plain_string_status_is_the_error_message():
     row = result_row({"key": "req-4", "status": "Bad Request: model output was not valid JSON"})
     assert row.error == RowError(message="Bad Request: model output was not valid JSON")
