@@ -5,6 +5,7 @@ one way a provider's result lines become rows: a line that cannot be read is a f
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -249,28 +250,35 @@ def _line_row(line: bytes, where: str, read: ReadRow, key_of: KeyOf) -> ResultRo
     try:
         line.decode("utf-8")
     except UnicodeDecodeError as err:
-        return unparseable_row(_key_despite_bytes(line, key_of), where, f"not valid UTF-8 (byte {err.start})", line)
+        return unparseable_row(_lenient_key(line, key_of), where, f"not valid UTF-8 (byte {err.start})", line)
     try:
         item = _decoder.decode(line)
     except msgspec.DecodeError as err:
-        return unparseable_row(None, where, f"invalid JSON: {err}", line)
+        return unparseable_row(_lenient_key(line, key_of), where, f"invalid JSON: {err}", line)
     except RecursionError:
         return unparseable_row(None, where, "JSON nested too deeply", line)
     return read_result_item(item, where, read, key_of, raw=line)
 
 
-def _key_despite_bytes(line: bytes, key_of: KeyOf) -> str | None:
-    """The key of a line that is not UTF-8, read with its bad bytes replaced; None when it has none to read, or when
-    the bad bytes are in the key itself.
+def _lenient_key(line: bytes, key_of: KeyOf) -> str | None:
+    """The key of a line the strict decoder refused, read by a lenient one: bytes that are not UTF-8 replaced, and
+    what Python's ``json`` takes beyond the standard (an escaped lone surrogate, as a text cut inside a character
+    leaves; a number too large for a float). None when there is no key to read, or when it is itself damaged.
 
     The row stays unparseable, but under its key: its request is answered (and was paid for), not missing and sent
     again by a follow-up round.
     """
     try:
-        key = key_of(_decoder.decode(line.decode("utf-8", "replace")))
-    except (msgspec.DecodeError, RecursionError):
+        key = key_of(json.loads(line.decode("utf-8", "replace")))
+    except (ValueError, RecursionError):
         return None
-    return key if isinstance(key, str) and _REPLACED not in key else None
+    if not isinstance(key, str) or _REPLACED in key:
+        return None
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return key
 
 
 _JSON_KINDS = {

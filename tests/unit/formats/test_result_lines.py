@@ -99,6 +99,25 @@ def test_a_line_with_bytes_that_are_not_utf8_keeps_its_key_so_its_request_is_not
     assert row.error.raw.endswith('"caf\\xe9"}]}}]}}')
 
 
+@pytest.mark.parametrize(
+    "text",
+    [b'"cut inside an emoji \\ud83d"', b'"fine", "logprob": 1e400'],
+    ids=["lone-surrogate", "number-out-of-range"],
+)
+def test_a_line_the_strict_decoder_refuses_keeps_a_key_a_lenient_one_reads(text: bytes):
+    line = b'{"key": "b", "response": {"candidates": [{"content": {"parts": [{"text": ' + text + b"}]}}]}}"
+
+    row = only(gemini_rows(line))
+
+    assert (row.key, row.status, row.error.code) == ("b", RowStatus.FAILED, UNPARSEABLE)
+    assert row.error.message.startswith(f"unparseable result ({SOURCE}, line 1): invalid JSON: ")
+    assert row.error.raw == line.decode()
+
+
+def test_a_key_holding_a_lone_surrogate_is_not_read():
+    assert only(gemini_rows(b'{"key": "k\\udc00", "response": {}}')).key is None
+
+
 def test_a_key_holding_bytes_that_are_not_utf8_is_not_read():
     assert only(gemini_rows(b'{"key": "caf\xe9", "response": {}}')).key is None
 
