@@ -162,7 +162,17 @@ def _flattened_gemini_row(item: Mapping[str, Any]) -> ResultRow:
     if not text and reason in gemini.BLOCK_FINISH_REASONS:
         message = f"the answer was blocked: finish_reason {reason}, and it holds no text"
         return blocked_row(key, reason, message, body, row_usage)
+    if not text and not reason:
+        return ResultRow(key=key, status=RowStatus.FAILED, response=body or None, error=_NO_CANDIDATE, usage=row_usage)
     return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=body, usage=row_usage)
+
+
+_NO_CANDIDATE = RowError(
+    message="the result holds no answer: no text and no finish_reason (the gateway flattens a response without "
+    "candidates, a blocked prompt's among them, to nothing)"
+)
+"""The error of a flattened Gemini result that says nothing of an answer: the gateway keeps no candidate's text or
+finish reason, and no blocked prompt's reason."""
 
 
 def _flattened_usage(usage: Any) -> Usage | None:

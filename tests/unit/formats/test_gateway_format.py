@@ -21,9 +21,11 @@ from airflow_provider_genai_batch.formats.dialect import ProviderLimits
 from airflow_provider_genai_batch.formats.gateway import GatewayInlineDialect, known_state, target_dialect
 from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.formats.openai import OpenAIDialect
+from airflow_provider_genai_batch.formats.results import CONTENT_BLOCKED, RowStatus, Usage
 from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.models import BatchJob, JobState
+from airflow_provider_genai_batch.testing.emulator.gateway.targets import gemini_result_item
 
 MODEL = "m"
 TEXT = [{"role": "user", "parts": [{"text": "Why is the sky blue?"}]}]
@@ -391,3 +393,30 @@ def test_an_undocumented_state_is_a_provider_error_naming_it():
         known_state(job)
     running = job.model_copy(update={"state": JobState.RUNNING})
     assert known_state(running) is running
+
+
+# --- a Gemini target's results, as the gateway flattens them ---------------------------------------------
+
+
+def flattened(response: dict[str, Any]) -> dict[str, Any]:
+    return gemini_result_item({"key": "k", "response": response}, "request-0")
+
+
+def test_a_blocked_prompt_flattened_to_no_text_and_no_finish_reason_is_a_failed_row():
+    item = flattened({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 8}})
+    row = gateway.result_row(item, "gemini")
+
+    assert (row.key, row.status, row.text) == ("k", RowStatus.FAILED, None)
+    assert row.error.message.startswith("the result holds no answer: no text and no finish_reason")
+    assert row.usage == Usage(input_tokens=8, output_tokens=0, total_tokens=0)
+
+
+def test_a_candidate_a_filter_emptied_is_a_blocked_row_naming_its_finish_reason():
+    row = gateway.result_row(flattened({"candidates": [{"finishReason": "RECITATION"}]}), "gemini")
+    assert (row.status, row.error.code, row.error.status) == (RowStatus.FAILED, CONTENT_BLOCKED, "RECITATION")
+
+
+def test_a_candidate_without_text_that_stopped_normally_is_a_success():
+    call = {"content": {"parts": [{"functionCall": {"name": "f", "args": {}}}]}, "finishReason": "STOP"}
+    row = gateway.result_row(flattened({"candidates": [call]}), "gemini")
+    assert (row.status, row.text, row.response) == (RowStatus.SUCCEEDED, None, {"finish_reason": "STOP"})
