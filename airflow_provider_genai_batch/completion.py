@@ -241,7 +241,7 @@ class BatchCompletionMixin:
         if decision.verdict is Verdict.TERMINAL and decision.job is not None:
             return self.finish(context, ref, decision.job, hook)
         if decision.verdict is Verdict.TIMEOUT:
-            self._timed_out(ref, hook, decision.message)
+            return self._timed_out(context, ref, hook, decision.message)
         raise GenAIBatchError(f"waiting for {ref.job_name} failed: {decision.message}")
 
     def conclude_group(
@@ -259,7 +259,7 @@ class BatchCompletionMixin:
         if decision.verdict is Verdict.TERMINAL:
             return self.finish_group(context, ref, hook)
         if decision.verdict is Verdict.TIMEOUT:
-            self._timed_out(ref, hook, decision.message)
+            return self._timed_out(context, ref, hook, decision.message)
         raise GenAIBatchError(f"waiting for {group_label(ref)} failed: {decision.message}")
 
     def create_waiting_parts(self, context: Any, ref: BatchJobRef) -> BatchJobRef:
@@ -291,7 +291,7 @@ class BatchCompletionMixin:
             decision = GroupDecision(Verdict(event["status"]), message=event.get("message"))
             return self.conclude_group(context, ref, hook, decision, event.get("deadline"))
         if event["status"] == Verdict.TIMEOUT.value:
-            self._timed_out(ref, hook, event.get("message"))
+            return self._timed_out(context, ref, hook, event.get("message"))
         if event["status"] != Verdict.TERMINAL.value:
             raise GenAIBatchError(f"waiting for {ref.job_name} failed: {event.get('message')}")
         return self.finish(context, ref, hook.get_batch(ref.job_name), hook)
@@ -364,14 +364,25 @@ class BatchCompletionMixin:
                 + "; ".join(outcome.describe() for outcome in failures)
             )
 
-    def _timed_out(self, ref: BatchJobRef, hook: BatchHook[Any], detail: str | None = None) -> None:
+    def _timed_out(
+        self, context: Any, ref: BatchJobRef, hook: BatchHook[Any], detail: str | None = None
+    ) -> dict[str, Any]:
         """Raise JobTimeoutError naming the job (a group: its parts), after cancelling it (every created part)
-        if asked to (a job already ending is fine)."""
+        if asked to (a job already ending is fine).
+
+        A cancel that finds the job (every part of a group) already ended shows it finished after the last poll:
+        it is finished as any ended job is (landed and judged), rather than failed with its results left behind.
+        """
         reason = f" ({detail})" if detail else ""
         if ref.is_group:
             cancelled = ""
             if self.cancel_on_timeout:
                 outcomes = cancel_jobs(hook, ref.job_names())
+                if len(outcomes) == len(ref.parts or ()) and all(_ended(outcome) for outcome in outcomes):
+                    self.log.warning(  # type: ignore[attr-defined]
+                        "every part of %s ended as its deadline passed: landing it", group_label(ref)
+                    )
+                    return self.finish_group(context, ref, hook)
                 cancelled = "; cancel_on_timeout=True: " + _cancelled(outcomes)
             raise JobTimeoutError(
                 f"{ref.provider} {group_label(ref)} did not finish within {self.job_timeout}{reason}{cancelled}"
@@ -383,6 +394,11 @@ class BatchCompletionMixin:
             except CANCEL_ERRORS as err:
                 cancelled = f"; cancelling it failed: {err}"
             else:
+                if outcome.state is not None and _ended(outcome):
+                    self.log.warning(  # type: ignore[attr-defined]
+                        "%s ended (%s) as its deadline passed: landing it", ref.job_name, outcome.state.value
+                    )
+                    return self.finish(context, ref, hook.get_batch(ref.job_name), hook)
                 if outcome.requested:
                     cancelled = "; the job was cancelled (cancel_on_timeout=True)"
                 elif outcome.state in (JobState.CANCELLING, JobState.CANCELLED):  # an earlier cancel arrived
@@ -470,6 +486,11 @@ class BatchCompletionMixin:
         _judge(manifest, self.max_failed_ratio)
         announce_once(self, context, manifest, created, self.log)  # type: ignore[attr-defined]
         return manifest.model_dump(mode="json")
+
+
+def _ended(outcome: CancelOutcome) -> bool:
+    """Whether a cancel found its job ended by itself (not cancelled): results to land, or a failure to report."""
+    return outcome.state is not None and outcome.state.is_terminal and outcome.state is not JobState.CANCELLED
 
 
 def _cancelled(outcomes: list[CancelOutcome]) -> str:

@@ -111,8 +111,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         except AirflowSensorTimeout:
             last = self._poke_poll.last_failure if self._poke_poll is not None else None
             detail = f"the last poll failed: {last}" if last else None
-            self._timed_out(ref, self._hook_for(ref), detail)  # cancels if asked to, raises JobTimeoutError
-            raise
+            return self._timed_out(context, ref, self._hook_for(ref), detail)  # lands a job the cancel found ended
         except AirflowSkipException:
             if time.monotonic() - started >= self.timeout and self.cancel_on_timeout:
                 self.log.info("sensor timed out (soft_fail): cancelling %s", group_label(ref))

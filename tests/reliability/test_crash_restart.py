@@ -528,6 +528,24 @@ def test_a_passed_deadline_fails_the_task_and_cancels_the_job_only_when_asked_to
         assert phase_of(emulator, job["name"]) == "PENDING"  # left running
 
 
+def test_a_timeout_for_a_job_that_finished_before_its_cancel_lands_the_results(
+    emulator: EmulatorServer, case: ProviderCase, workdir: Path
+):
+    """The trigger's last poll saw the job running and its deadline passed; by the time the task resumed on a worker
+    and sent the cancel, the job had finished: the provider refuses the cancel, and the results are landed."""
+    ref = submit_once(case, workdir, TaskRun("submit", "manual__late"))
+    assert wait_until(lambda: phase_of(emulator, ref["job_name"]) == "SUCCEEDED")
+    event = {"status": "timeout", "job_ref": ref, "message": f"{ref['job_name']} did not finish before its deadline"}
+
+    landed = sensor(ref, workdir / "out", cancel_on_timeout=True).execute_complete(
+        TaskRun("wait", "manual__late").new_try(), event=event
+    )
+
+    assert len(cancel_requests(emulator, ref["job_name"])) == 1
+    assert landed["counts"]["succeeded"] == len(keys_of(workdir))
+    assert lost_keys(keys_of(workdir), workdir / "out") == []
+
+
 def test_a_polling_sensor_honours_its_job_timeout(emulator: EmulatorServer, workdir: Path):
     case = PROVIDER_CASES["gemini"]
     emulator.config(job_outcome="stuck")

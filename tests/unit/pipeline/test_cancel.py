@@ -193,19 +193,6 @@ def test_a_timeout_whose_cancel_finds_the_job_already_cancelling_says_so(
     assert "cancelling it failed" not in str(err.value)
 
 
-def test_a_timeout_whose_cancel_finds_the_job_ended_otherwise_says_so(fake_hook: FakeBatchHook, tmp_path: Path):
-    fake_hook.add_job(JOB, JobState.SUCCEEDED)  # it ended between the deadline and the cancel
-    fake_hook.refuse_cancels(already_ended())
-    event = {"status": "timeout", "job_ref": REF.to_xcom(), "message": f"{JOB} did not finish before its deadline"}
-    op = GenAIBatchSensor(task_id="wait", job_ref=REF.to_xcom(), output_uri=str(tmp_path), timeout=60)
-
-    with pytest.raises(JobTimeoutError) as err:
-        op.execute_complete(make_context(), event=event)
-
-    assert str(err.value).endswith(f"; {JOB} is already JOB_STATE_SUCCEEDED: nothing left to cancel")
-    assert "the job was cancelled" not in str(err.value)
-
-
 def test_on_kill_on_the_worker_after_a_lost_cancel_does_not_raise(
     fake_hook: FakeBatchHook, supervisor: FakeSupervisor, caplog
 ):

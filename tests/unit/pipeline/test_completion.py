@@ -218,6 +218,49 @@ def test_a_timeout_event_leaves_the_job_running_when_not_cancel_on_timeout(
     assert fake_hook.names("cancel_batch") == []
 
 
+def test_a_timeout_whose_cancel_finds_the_job_succeeded_meanwhile_lands_its_results(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.RUNNING, results=[succeeded("a"), succeeded("b"), succeeded("c")])
+    fake_hook.script(JOB, JobState.SUCCEEDED)  # it finished between the trigger's last poll and the cancel
+    fake_hook.refuse_cancels(ProviderAPIError(f"Batch {JOB} has already ended", http_status=400, provider="gemini"))
+    event = {"status": "timeout", "job_ref": ref.to_xcom(), "message": "did not finish"}
+
+    manifest = sensor(ref, output_uri, cancel_on_timeout=True).execute_complete(make_context(), event=event)
+
+    assert manifest["state"] == JobState.SUCCEEDED.value
+    assert manifest["counts"]["succeeded"] == 3
+    assert {key: row["status"] for key, row in read_rows(output_uri).items()} == dict.fromkeys("abc", "succeeded")
+
+
+def test_a_timeout_whose_cancel_finds_the_job_failed_meanwhile_fails_with_the_providers_message(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.RUNNING, results=[succeeded("a")])
+    fake_hook.script(JOB, {"state": JobState.FAILED, "error_message": "quota exhausted"})
+    fake_hook.refuse_cancels(ProviderAPIError(f"Batch {JOB} has already ended", http_status=400, provider="gemini"))
+    event = {"status": "timeout", "job_ref": ref.to_xcom(), "message": "did not finish"}
+
+    with pytest.raises(JobFailedError, match="ended JOB_STATE_FAILED: quota exhausted"):
+        sensor(ref, output_uri, cancel_on_timeout=True).execute_complete(make_context(), event=event)
+
+    assert read_rows(output_uri)["a"]["status"] == "succeeded"
+
+
+def test_a_timeout_whose_cancel_finds_the_job_cancelled_by_someone_else_still_fails_as_timed_out(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    fake_hook.script(JOB, JobState.CANCELLED)
+    fake_hook.refuse_cancels(ProviderAPIError(f"Batch {JOB} has already ended", http_status=400, provider="gemini"))
+    event = {"status": "timeout", "job_ref": ref.to_xcom(), "message": "did not finish"}
+
+    with pytest.raises(JobTimeoutError, match="it is JOB_STATE_CANCELLED"):
+        sensor(ref, output_uri, cancel_on_timeout=True).execute_complete(make_context(), event=event)
+
+    assert not (Path(output_uri) / MANIFEST_FILE).exists()
+
+
 def test_an_error_event_fails_the_task_with_its_message(fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str):
     fake_hook.add_job(JOB, JobState.RUNNING)
     event = {"status": "error", "job_ref": ref.to_xcom(), "message": "gemini API error (403): permission denied"}

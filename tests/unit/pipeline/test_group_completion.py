@@ -365,6 +365,21 @@ def test_a_timeout_cancel_finding_a_part_already_ended_is_fine_and_the_other_par
     )
 
 
+def test_a_timeout_whose_cancels_find_every_part_ended_lands_the_group(
+    fake_hook: FakeBatchHook, output_uri: str, landings: Landings
+):
+    jobs_in(fake_hook, JobState.SUCCEEDED, "batches/a", "batches/b", "batches/c")  # the last ended after the last poll
+    fake_hook.refuse_cancels(
+        *(ProviderAPIError(f"Batch {name} has already ended", http_status=400, provider="gemini") for name in "abc")
+    )
+
+    manifest = SubmitStandIn(output_uri=output_uri).execute_complete(make_context(), event("timeout", THREE, "late"))
+
+    assert fake_hook.names("cancel_batch") == ["batches/a", "batches/b", "batches/c"]
+    assert [call["ref"] for call in landings.calls] == [THREE]
+    assert manifest["state"] == JobState.SUCCEEDED.value
+
+
 def test_a_timeout_event_leaves_every_part_running_when_not_cancel_on_timeout(
     fake_hook: FakeBatchHook, output_uri: str
 ):

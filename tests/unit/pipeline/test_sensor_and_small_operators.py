@@ -256,6 +256,23 @@ def test_a_non_deferrable_sensor_timeout_cancels_the_job(fake_hook: FakeBatchHoo
     assert fake_hook.names("cancel_batch") == [JOB]
 
 
+def test_a_non_deferrable_sensor_timeout_whose_cancel_finds_the_job_ended_lands_it(
+    fake_hook: FakeBatchHook, output_uri: str, monkeypatch: pytest.MonkeyPatch
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+
+    def refused_for_it_just_ended(name: str) -> None:
+        finished_job(fake_hook)
+        raise ProviderAPIError(f"Batch {name} has already ended", http_status=400, provider="gemini")
+
+    monkeypatch.setattr(fake_hook, "cancel_batch", refused_for_it_just_ended)
+    op = sensor(output_uri=output_uri, deferrable=False, poll_interval=0.01, timeout=0.05, cancel_on_timeout=True)
+
+    manifest = op.execute(make_context())
+
+    assert (manifest["state"], manifest["counts"]["succeeded"]) == (JobState.SUCCEEDED.value, 3)
+
+
 def test_a_sensor_deferral_timeout_cancels_the_job(fake_hook: FakeBatchHook, output_uri: str):
     fake_hook.add_job(JOB, JobState.RUNNING)
     ti = FakeTI(task_id="wait")
