@@ -7,6 +7,8 @@ errors and keeps secrets out of everything it raises. Operators talk only to thi
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -17,7 +19,7 @@ from typing import IO, Any, ClassVar, Generic, TypeVar, cast
 
 import httpx
 from airflow.sdk import BaseHook
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretBytes, SecretStr, ValidationError, field_validator
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
 from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderCapabilities
@@ -92,11 +94,24 @@ class ConnectionSettings(BaseModel):
             max_attempts=self.max_retries + 1, max_backoff=self.retry_max_wait, max_elapsed=self.retry_deadline
         )
 
+    def digest(self) -> str:
+        """A sha256 over every setting, secret values included: what tells these settings from any others (a key
+        rotated in the connection, say) without showing them."""
+        text = json.dumps(self.model_dump(), sort_keys=True, default=_revealed)
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def api_key_value(self) -> str:
         """The API key, for auth headers only."""
         if self.api_key is None:
             raise GenAIBatchError("this connection has no API key (put it in the password field)")
         return self.api_key.get_secret_value()
+
+
+def _revealed(value: Any) -> Any:
+    """A setting's value as a digest reads it: a secret's own value (not its mask), anything else as text."""
+    if isinstance(value, (SecretStr, SecretBytes)):
+        return str(value.get_secret_value())
+    return str(value)
 
 
 SettingsT = TypeVar("SettingsT", bound=ConnectionSettings)
@@ -275,10 +290,10 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         return self._client
 
     async def aget_conn(self) -> httpx.AsyncClient:
-        """The pooled async client for this connection on the running event loop."""
+        """The pooled async client for this connection, as its settings are now, on the running event loop."""
         settings = await self.asettings()
         return ASYNC_CLIENTS.get(
-            f"{self.provider}:{self.conn_id}:{settings.base_url}",
+            self._pool_key,
             lambda: PooledAsyncClient(
                 base_url=settings.base_url,
                 timeout=settings.timeout,
@@ -289,6 +304,17 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
                 event_hooks={"request": [self._guard(settings).on_async_request]},
             ),
         )
+
+    @cached_property
+    def _pool_key(self) -> str:
+        """What this hook's pooled async client is shared under: the connection and a digest of its settings.
+
+        The client holds what it was built from (the signing credentials of Bedrock and Vertex AI, the timeout),
+        so a connection edited while the triggerer runs (a rotated key) gets a client of its own; the old
+        credentials would be refused on every poll of every later trigger until the triggerer restarted.
+        Worked out once per hook, whose settings are read once.
+        """
+        return f"{self.provider}:{self.conn_id}:{self.settings.digest()}"
 
     def _guard(self, settings: SettingsT) -> ForeignHostGuard:
         return ForeignHostGuard(settings.base_url, self.auth_headers(settings))

@@ -6,6 +6,7 @@ and is re-derived here from the AWS specification (not with botocore) to prove i
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import io
@@ -23,8 +24,10 @@ import pytest
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats.bedrock import JOB_NAME, record_id
 from airflow_provider_genai_batch.formats.results import RowStatus
+from airflow_provider_genai_batch.hooks import base as base_module
 from airflow_provider_genai_batch.hooks.aws import SIGN_AS_HEADER
 from airflow_provider_genai_batch.hooks.bedrock import BedrockBatchHook
+from airflow_provider_genai_batch.hooks.http import AsyncClientPool
 from airflow_provider_genai_batch.idempotency import JobIdentity, idempotency_key
 from airflow_provider_genai_batch.models import JobState
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
@@ -325,6 +328,31 @@ async def test_async_calls_are_signed_too(bedrock):
     job_ = await hook.aget_batch(ARN)
     assert job_.name == ARN
     assert_signed(wire.last, "bedrock")
+
+
+async def test_a_poll_after_the_connections_keys_were_rotated_is_signed_with_the_new_keys(monkeypatch):
+    """Each trigger makes its own hook, but every hook of a triggerer shares the pooled client of its connection."""
+    seen: list[str] = []
+
+    async def bedrock_api(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        seen.append(next(line for line in head.split("\r\n") if line.lower().startswith("authorization:")))
+        body = json.dumps(job("InProgress")).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body))
+        writer.write(body)
+        await writer.drain()
+        writer.close()
+
+    monkeypatch.setattr(base_module, "ASYNC_CLIENTS", AsyncClientPool())
+    server = await asyncio.start_server(bedrock_api, "127.0.0.1", 0)
+    endpoint = {**EXTRA, "endpoint_url": f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"}
+    async with server:
+        set_connection(monkeypatch, extra=endpoint)
+        await BedrockBatchHook(conn_id=CONN_ID).aget_batch(ARN)
+        set_connection(monkeypatch, extra=endpoint, login="AKIDROTATED", password="rotated-secret")
+        await BedrockBatchHook(conn_id=CONN_ID).aget_batch(ARN)
+
+    assert [AUTH.search(line)["key"] for line in seen] == [ACCESS_KEY, "AKIDROTATED"]
 
 
 def test_credentials_fall_back_to_botocores_default_chain(bedrock, monkeypatch, caplog):
