@@ -26,15 +26,13 @@ from airflow_provider_genai_batch.models import BatchJob, BatchStats, FileInfo, 
 
 PROVIDER = "gemini"
 
+_WIRE_STATES = ("UNSPECIFIED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED")
 BATCH_STATES: dict[str, JobState] = {
-    "BATCH_STATE_UNSPECIFIED": JobState.UNSPECIFIED,
-    "BATCH_STATE_PENDING": JobState.PENDING,
-    "BATCH_STATE_RUNNING": JobState.RUNNING,
-    "BATCH_STATE_SUCCEEDED": JobState.SUCCEEDED,
-    "BATCH_STATE_FAILED": JobState.FAILED,
-    "BATCH_STATE_CANCELLED": JobState.CANCELLED,
-    "BATCH_STATE_EXPIRED": JobState.EXPIRED,
+    **{f"BATCH_STATE_{name}": JobState[name] for name in _WIRE_STATES},
+    **{state.value: state for state in JobState},
 }
+"""The batch's ``metadata.state``: a ``BatchState`` on the wire, or one of google-genai's ``JOB_STATE_*`` names (the
+batch guide's own REST sample compares the state with ``JOB_STATE_SUCCEEDED``), each read as that state."""
 
 INLINE_OUTPUT_FIELDS = ("inlinedResponses", "inlinedEmbedContentResponses")
 """The output fields that hold a batch's inline responses (each as ``{"inlinedResponses": [...]}``)."""

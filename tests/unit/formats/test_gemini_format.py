@@ -871,6 +871,13 @@ def test_every_batch_state_maps_to_the_job_state_of_the_same_name(wire, state):
     assert parse_operation({"name": "batches/x", "metadata": {"state": wire}}).state is state
 
 
+@pytest.mark.parametrize("state", list(JobState), ids=[state.value for state in JobState])
+def test_a_state_given_under_its_job_state_name_is_read_as_that_state(state):
+    """The batch guide's REST sample compares the state with ``JOB_STATE_SUCCEEDED``, google-genai's name for it."""
+    job = parse_operation({"name": "batches/x", "metadata": {"state": state.value}})
+    assert (job.state, job.provider_state) == (state, state.value)
+
+
 def test_batch_name_falls_back_to_the_metadata_name():
     assert parse_operation({"metadata": {"name": "batches/m", "state": "BATCH_STATE_RUNNING"}}).name == "batches/m"
 
