@@ -81,14 +81,15 @@ def file_name(name: str) -> str:
 def parse_operation(operation: Mapping[str, Any]) -> BatchJob:
     """A gateway batch (a Gemini-shaped Operation named ``batches/<id>``) as a BatchJob.
 
-    A state the gateway does not document reads as UNSPECIFIED here (a listing shows it); :func:`known_state`
-    refuses it where the job is waited on.
+    A state the gateway does not document reads as UNSPECIFIED here (a listing shows it), ``done`` or not;
+    :func:`known_state` refuses it where the job is waited on. The error message is the Operation's own only.
     """
     job = gemini.parse_operation(operation)
     return job.model_copy(
         update={
             "provider": PROVIDER,
             "state": STATES.get(job.provider_state or "", JobState.UNSPECIFIED),
+            "error_message": (operation.get("error") or {}).get("message"),
             "output_file": job.output_file or (operation.get("dest") or {}).get("fileName"),
         }
     )

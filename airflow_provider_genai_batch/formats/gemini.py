@@ -368,18 +368,26 @@ def parse_file(data: Mapping[str, Any]) -> FileInfo:
 
 
 def parse_operation(op: Mapping[str, Any]) -> BatchJob:
-    """A batch Operation (``metadata`` holds the batch) as a BatchJob; zero stats are omitted on the wire."""
+    """A batch Operation (``metadata`` holds the batch) as a BatchJob; zero stats are omitted on the wire.
+
+    An Operation that is ``done`` never changes again, so one whose state is unknown (or unspecified) has ended
+    FAILED, naming that state: neither waited on until the deadline nor taken for a success.
+    """
     meta = op.get("metadata") or {}
     stats = meta.get("batchStats") or {}
     output = meta.get("output") or op.get("response") or {}
     provider_state = meta.get("state", "BATCH_STATE_UNSPECIFIED")
-    error = op.get("error") or {}
+    state = BATCH_STATES.get(provider_state, JobState.UNSPECIFIED)
+    error_message = (op.get("error") or {}).get("message")
+    if state is JobState.UNSPECIFIED and op.get("done") is True:
+        state = JobState.FAILED
+        error_message = error_message or f"the batch is done in state {provider_state!r}, which is not a known state"
     return BatchJob(
         name=op.get("name") or meta.get("name", ""),
         provider=PROVIDER,
         display_name=meta.get("displayName"),
         model=meta.get("model"),
-        state=BATCH_STATES.get(provider_state, JobState.UNSPECIFIED),
+        state=state,
         provider_state=provider_state,
         create_time=parse_rfc3339(meta.get("createTime")),
         update_time=parse_rfc3339(meta.get("updateTime")),
@@ -393,7 +401,7 @@ def parse_operation(op: Mapping[str, Any]) -> BatchJob:
         input_file=(meta.get("inputConfig") or {}).get("fileName"),
         output_file=output.get("responsesFile"),
         has_inline_output=any(field in output for field in INLINE_OUTPUT_FIELDS),
-        error_message=error.get("message"),
+        error_message=error_message,
         raw=dict(op),
     )
 

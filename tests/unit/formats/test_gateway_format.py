@@ -387,6 +387,11 @@ def test_every_documented_state_is_known_and_unspecified_is_not():
     assert gateway.STATES["ended"] is JobState.SUCCEEDED
 
 
+def test_a_done_batch_in_a_raw_target_status_reads_as_that_status_without_an_error():
+    job = gateway.parse_operation({"name": "batches/b1", "metadata": {"state": "ended"}, "done": True})
+    assert (job.state, job.provider, job.error_message) == (JobState.SUCCEEDED, "gateway", None)
+
+
 def test_an_undocumented_state_is_a_provider_error_naming_it():
     job = BatchJob(name="batches/b1", provider="gateway", provider_state="BATCH_STATE_UNSPECIFIED")
     with pytest.raises(ProviderAPIError, match="'BATCH_STATE_UNSPECIFIED', which is not a state the gateway documents"):

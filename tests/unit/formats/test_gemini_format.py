@@ -878,6 +878,25 @@ def test_a_state_given_under_its_job_state_name_is_read_as_that_state(state):
     assert (job.state, job.provider_state) == (state, state.value)
 
 
+@pytest.mark.parametrize("wire", ["BATCH_STATE_PARTIALLY_DONE", "BATCH_STATE_UNSPECIFIED", None])
+def test_an_operation_done_in_an_unknown_state_has_failed_naming_the_state(wire):
+    metadata = {"state": wire} if wire else {}
+    job = parse_operation({"name": "batches/u", "metadata": metadata, "done": True})
+    shown = wire or "BATCH_STATE_UNSPECIFIED"
+    assert (job.state, job.provider_state) == (JobState.FAILED, shown)
+    assert job.error_message == f"the batch is done in state {shown!r}, which is not a known state"
+
+
+def test_an_operation_done_in_an_unknown_state_keeps_the_operations_own_error():
+    op = {
+        "name": "batches/u",
+        "metadata": {"state": "BATCH_STATE_NEW"},
+        "done": True,
+        "error": {"code": 13, "message": "internal"},
+    }
+    assert (parse_operation(op).state, parse_operation(op).error_message) == (JobState.FAILED, "internal")
+
+
 def test_batch_name_falls_back_to_the_metadata_name():
     assert parse_operation({"metadata": {"name": "batches/m", "state": "BATCH_STATE_RUNNING"}}).name == "batches/m"
 
