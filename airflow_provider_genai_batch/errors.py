@@ -49,6 +49,11 @@ class UnreadableAnswerError(ProviderAPIError):
     or cut body, a field the API always sends missing); transient, as a lost answer is: the call may have acted."""
 
 
+class CredentialsUnavailableError(GenAIBatchError):
+    """Credentials could not be had for a passing reason (their server unreachable, or answering that it is busy);
+    transient, as a network error is: nothing reached the provider."""
+
+
 class JobFailedError(GenAIBatchError):
     """A job ended in a failed, expired or cancelled state, or with too many failed rows."""
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.errors import CredentialsUnavailableError, GenAIBatchError
 from airflow_provider_genai_batch.hooks.http import Redactor
 
 if TYPE_CHECKING:
@@ -146,10 +146,14 @@ class GoogleTokens:
 
     def token(self, *, stale: str | None = None) -> str:
         """A valid access token, refreshed first when it is missing, about to expire, or is ``stale`` (one the
-        API refused); blocking I/O."""
+        API refused); blocking I/O.
+
+        A failure google-auth calls passing (its token server or metadata server unreachable, or answering that it
+        is busy) raises :class:`CredentialsUnavailableError`, which a wait polls through; any other, a plain error.
+        """
         with self._lock:
             require_google_auth()
-            from google.auth.exceptions import GoogleAuthError
+            from google.auth.exceptions import GoogleAuthError, TransportError
 
             request = httpx_request(self._timeout, self._transport)
             try:
@@ -160,7 +164,10 @@ class GoogleTokens:
                     credentials.refresh(request)  # type: ignore[no-untyped-call]
             except GoogleAuthError as err:
                 redact = Redactor(*self._secrets, self.current)
-                raise GenAIBatchError(f"could not get a Google access token: {redact(str(err))}") from None
+                message = f"could not get a Google access token: {redact(str(err))}"
+                if err.retryable or isinstance(err, TransportError) or isinstance(err.__cause__, TransportError):
+                    raise CredentialsUnavailableError(message) from None
+                raise GenAIBatchError(message) from None
             token = credentials.token
             if not isinstance(token, str) or not token:
                 raise GenAIBatchError("the Google credentials gave no access token")

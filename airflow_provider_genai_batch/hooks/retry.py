@@ -16,7 +16,7 @@ from datetime import timezone
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from airflow_provider_genai_batch.errors import ProviderAPIError, UnreadableAnswerError
+from airflow_provider_genai_batch.errors import CredentialsUnavailableError, ProviderAPIError, UnreadableAnswerError
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -93,8 +93,9 @@ class Attempts:
 
 
 def is_transient_error(error: BaseException) -> bool:
-    """True for a failure worth trying again later: a network error, a provider answer of 408/429/5xx, or a success
-    answered with a body that is not the API's (:class:`UnreadableAnswerError`)."""
-    if isinstance(error, (httpx.TransportError, UnreadableAnswerError)):
+    """True for a failure worth trying again later: a network error, a provider answer of 408/429/5xx, a success
+    answered with a body that is not the API's (:class:`UnreadableAnswerError`), or credentials whose server could
+    not give them for the moment (:class:`CredentialsUnavailableError`)."""
+    if isinstance(error, (httpx.TransportError, UnreadableAnswerError, CredentialsUnavailableError)):
         return True
     return isinstance(error, ProviderAPIError) and error.http_status in RETRYABLE_STATUS

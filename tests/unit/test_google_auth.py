@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import google.auth
+import google.auth._exponential_backoff
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.exceptions import DefaultCredentialsError
 from google.oauth2.credentials import Credentials as TokenCredentials
 
-from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.errors import CredentialsUnavailableError, GenAIBatchError
 from airflow_provider_genai_batch.hooks.google_auth import (
     CLOUD_PLATFORM_SCOPE,
     BearerAuth,
@@ -31,6 +32,7 @@ from airflow_provider_genai_batch.hooks.google_auth import (
     require_google_auth,
     service_account_source,
 )
+from airflow_provider_genai_batch.polling import PollState, Verdict
 
 TOKEN_URI = "http://oauth.test/token"
 
@@ -202,6 +204,43 @@ def test_an_unreachable_token_endpoint_is_an_error_naming_the_host(key_info: dic
 
     with pytest.raises(GenAIBatchError, match=r"ConnectError calling oauth\.test"):
         tokens_for(key_info, TokenServer(answer=drop)).token()
+
+
+def test_an_unreachable_token_endpoint_is_a_passing_failure_that_a_wait_polls_through(key_info: dict[str, Any]) -> None:
+    def drop(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    with pytest.raises(CredentialsUnavailableError) as caught:
+        tokens_for(key_info, TokenServer(answer=drop)).token()
+
+    assert PollState("projects/p/locations/l/batchPredictionJobs/1", interval=60).failed(caught.value, 0).verdict is (
+        Verdict.WAIT
+    )
+
+
+def test_a_token_endpoint_that_stays_busy_is_a_passing_failure(
+    key_info: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(google.auth._exponential_backoff.time, "sleep", lambda seconds: None)  # its own retries
+    server = TokenServer(answer=lambda request: httpx.Response(503, json={"error": "internal_failure"}))
+
+    with pytest.raises(CredentialsUnavailableError, match="could not get a Google access token"):
+        tokens_for(key_info, server).token()
+
+    assert len(server.forms) > 1  # google-auth retried it first
+
+
+def test_a_refused_grant_ends_a_wait_at_once(key_info: dict[str, Any]) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json={"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+
+    with pytest.raises(GenAIBatchError) as caught:
+        tokens_for(key_info, TokenServer(answer=refuse)).token()
+
+    assert not isinstance(caught.value, CredentialsUnavailableError)
+    assert PollState("projects/p/locations/l/batchPredictionJobs/1", interval=60).failed(caught.value, 0).verdict is (
+        Verdict.ERROR
+    )
 
 
 def test_a_key_file_is_read_as_a_service_account_key(key_info: dict[str, Any], tmp_path: Path) -> None:
