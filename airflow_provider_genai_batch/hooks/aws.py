@@ -16,7 +16,12 @@ from xml.etree import ElementTree
 
 import httpx
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.errors import (
+    CredentialsUnavailableError,
+    GenAIBatchError,
+    NotFoundError,
+    ProviderAPIError,
+)
 from airflow_provider_genai_batch.hooks.http import MAX_ERROR_CHARS, Redactor
 
 log = logging.getLogger(__name__)
@@ -74,12 +79,21 @@ class SigV4Auth(httpx.Auth):
         self.service = service
 
     def frozen_credentials(self) -> FrozenCredentials:
-        """The current access key, secret and token (refreshed by botocore when they expire)."""
-        with self._lock:
-            if self._credentials is None:
-                self._credentials = self._source()
-            credentials = self._credentials
-        return credentials.get_frozen_credentials()
+        """The current access key, secret and token (refreshed by botocore when they expire).
+
+        A refresh that fails for a passing reason (see :func:`passing_credential_failure`) raises
+        :class:`CredentialsUnavailableError`, which a wait polls through; any other failure is raised as it came.
+        """
+        try:
+            with self._lock:
+                if self._credentials is None:
+                    self._credentials = self._source()
+                credentials = self._credentials
+            return credentials.get_frozen_credentials()
+        except Exception as err:
+            if passing_credential_failure(err):
+                raise CredentialsUnavailableError(f"could not get AWS credentials: {err}") from err
+            raise
 
     def sign(self, request: httpx.Request, credentials: FrozenCredentials) -> None:
         """Add ``Authorization``, ``X-Amz-Date`` (and token, content hash) headers to ``request``."""
@@ -114,6 +128,26 @@ class SigV4Auth(httpx.Auth):
         credentials = await asyncio.to_thread(self.frozen_credentials)
         self.sign(request, credentials)
         yield request
+
+
+THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"})
+"""Error codes AWS services (STS among them) answer a caller that asks too often with."""
+
+
+def passing_credential_failure(error: BaseException) -> bool:
+    """Whether credentials failed to arrive for a passing reason: their endpoint (STS, the instance or container
+    metadata service) unreachable or timing out, a provider that could not answer, or an answer of throttling or
+    a server error."""
+    require_botocore()
+    from botocore.exceptions import ClientError, ConnectionError, CredentialRetrievalError, HTTPClientError
+
+    if isinstance(error, (ConnectionError, HTTPClientError, CredentialRetrievalError)):
+        return True
+    if not isinstance(error, ClientError):
+        return False
+    code = error.response.get("Error", {}).get("Code")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return code in THROTTLING_CODES or status >= 500
 
 
 def resolve_credentials(

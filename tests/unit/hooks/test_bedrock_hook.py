@@ -15,21 +15,29 @@ import logging
 import re
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import httpx
 import pytest
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.errors import (
+    CredentialsUnavailableError,
+    GenAIBatchError,
+    NotFoundError,
+    ProviderAPIError,
+)
 from airflow_provider_genai_batch.formats.bedrock import JOB_NAME, record_id
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks import base as base_module
+from airflow_provider_genai_batch.hooks import bedrock as bedrock_hook_module
 from airflow_provider_genai_batch.hooks.aws import SIGN_AS_HEADER
 from airflow_provider_genai_batch.hooks.bedrock import BedrockBatchHook
 from airflow_provider_genai_batch.hooks.http import AsyncClientPool
 from airflow_provider_genai_batch.idempotency import JobIdentity, idempotency_key
 from airflow_provider_genai_batch.models import JobState
+from airflow_provider_genai_batch.polling import PollState, Verdict
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
 from ._wire import Wire, serve_hook
@@ -353,6 +361,47 @@ async def test_a_poll_after_the_connections_keys_were_rotated_is_signed_with_the
         await BedrockBatchHook(conn_id=CONN_ID).aget_batch(ARN)
 
     assert [AUTH.search(line)["key"] for line in seen] == [ACCESS_KEY, "AKIDROTATED"]
+
+
+def expired_credentials(refresh: Callable[[], Any]) -> Any:
+    """Assumed-role credentials past their expiry: the next signature refreshes them through ``refresh``."""
+    from botocore.credentials import RefreshableCredentials
+
+    expired = datetime.now(timezone.utc) - timedelta(minutes=1)
+    return RefreshableCredentials(ACCESS_KEY, SECRET, "session-token", expired, refresh, "assume-role")
+
+
+async def test_a_poll_whose_credentials_cannot_be_refreshed_for_now_is_a_failure_a_wait_polls_through(
+    bedrock, monkeypatch
+):
+    from botocore.exceptions import EndpointConnectionError
+
+    def sts_unreachable() -> dict[str, str]:
+        raise EndpointConnectionError(endpoint_url=f"https://sts.{REGION}.amazonaws.com")
+
+    monkeypatch.setattr(bedrock_hook_module, "resolve_credentials", lambda **_: expired_credentials(sts_unreachable))
+    hook, wire = bedrock(control_plane, login=None, password=None, extra={**EXTRA, "aws_conn_id": "aws_default"})
+
+    with pytest.raises(CredentialsUnavailableError, match="could not get AWS credentials") as caught:
+        await hook.aget_batch(ARN)
+
+    assert wire.requests == []
+    assert PollState(ARN, interval=60).failed(caught.value, 0).verdict is Verdict.WAIT
+
+
+def test_credentials_refused_for_good_end_a_wait_at_once(bedrock, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    def sts_refuses() -> dict[str, str]:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not authorized"}}, "AssumeRole")
+
+    monkeypatch.setattr(bedrock_hook_module, "resolve_credentials", lambda **_: expired_credentials(sts_refuses))
+    hook, _ = bedrock(control_plane, login=None, password=None, extra={**EXTRA, "aws_conn_id": "aws_default"})
+
+    with pytest.raises(ClientError) as caught:
+        hook.get_batch(ARN)
+
+    assert PollState(ARN, interval=60).failed(caught.value, 0).verdict is Verdict.ERROR
 
 
 def test_credentials_fall_back_to_botocores_default_chain(bedrock, monkeypatch, caplog):
