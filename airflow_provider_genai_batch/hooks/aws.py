@@ -82,7 +82,8 @@ class SigV4Auth(httpx.Auth):
         """The current access key, secret and token (refreshed by botocore when they expire).
 
         A refresh that fails for a passing reason (see :func:`passing_credential_failure`) raises
-        :class:`CredentialsUnavailableError`, which a wait polls through; any other failure is raised as it came.
+        :class:`CredentialsUnavailableError`, which a wait polls through; any other failure (a role that may not be
+        assumed, say) a GenAIBatchError, which a cancel reports and a wait ends on.
         """
         try:
             with self._lock:
@@ -90,10 +91,12 @@ class SigV4Auth(httpx.Auth):
                     self._credentials = self._source()
                 credentials = self._credentials
             return credentials.get_frozen_credentials()
+        except GenAIBatchError:
+            raise
         except Exception as err:
             if passing_credential_failure(err):
                 raise CredentialsUnavailableError(f"could not get AWS credentials: {err}") from err
-            raise
+            raise GenAIBatchError(f"could not get AWS credentials: {err}") from err
 
     def sign(self, request: httpx.Request, credentials: FrozenCredentials) -> None:
         """Add ``Authorization``, ``X-Amz-Date`` (and token, content hash) headers to ``request``."""

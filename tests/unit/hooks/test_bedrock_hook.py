@@ -398,7 +398,7 @@ def test_credentials_refused_for_good_end_a_wait_at_once(bedrock, monkeypatch):
     monkeypatch.setattr(bedrock_hook_module, "resolve_credentials", lambda **_: expired_credentials(sts_refuses))
     hook, _ = bedrock(control_plane, login=None, password=None, extra={**EXTRA, "aws_conn_id": "aws_default"})
 
-    with pytest.raises(ClientError) as caught:
+    with pytest.raises(GenAIBatchError, match=r"could not get AWS credentials: .*\(AccessDenied\)") as caught:
         hook.get_batch(ARN)
 
     assert PollState(ARN, interval=60).failed(caught.value, 0).verdict is Verdict.ERROR
