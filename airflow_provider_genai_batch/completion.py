@@ -298,10 +298,11 @@ class BatchCompletionMixin:
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         """Cancel the job (every created part of a group) when Airflow's own deferral timeout fires (a backstop
-        behind the trigger deadline).
+        behind the trigger deadline, when no triggerer reported in time).
 
         Decided from the resume signal itself, before the base class turns it into whichever exception
-        the task's settings call for (sensors: a sensor timeout, or a skip with ``soft_fail``).
+        the task's settings call for (sensors: a sensor timeout, or a skip with ``soft_fail``). A cancel that
+        finds the job (every part) ended by itself lands it instead, as :meth:`_timed_out` does.
         """
         timed_out = next_method == TRIGGER_FAIL_REPR and (next_kwargs or {}).get("error") == (
             TriggerFailureReason.TRIGGER_TIMEOUT
@@ -310,7 +311,8 @@ class BatchCompletionMixin:
             ref = recall(context)
             if ref is not None:
                 self.log.info("deferral timed out: cancelling %s", group_label(ref))  # type: ignore[attr-defined]
-                self.cancel(ref, on_failure="the task still fails as timed out")
+                if self.cancel(ref, on_failure="the task still fails as timed out"):
+                    return self._finish_ended(context, ref, self._hook_for(ref))
         return super().resume_execution(next_method, next_kwargs, context)  # type: ignore[misc]
 
     def on_kill(self) -> None:
@@ -331,26 +333,26 @@ class BatchCompletionMixin:
         self.log.info("task killed (%s): cancelling %s", verdict.reason, label)  # type: ignore[attr-defined]
         self.cancel(ref)
 
-    def cancel(self, ref: BatchJobRef, on_failure: str | None = None) -> None:
+    def cancel(self, ref: BatchJobRef, on_failure: str | None = None) -> bool:
         """Cancel the job (every created part of a group), logging what happened; a job already cancelling or
-        ended is not an error.
+        ended is not an error. True when the cancel found the job (every part of a group) ended by itself.
 
         A cancel that fails is raised (for a group, once every part was tried), or, with ``on_failure`` (what
         the task does instead), logged as a warning.
         """
         if ref.is_group:
-            self._cancel_group(ref, on_failure)
-            return
+            return self._cancel_group(ref, on_failure)
         try:
             outcome = cancel_job(self._hook_for(ref), ref.job_name)
         except CANCEL_ERRORS as err:
             if on_failure is None:
                 raise
             self.log.warning("cancelling %s failed (%s); %s", ref.job_name, err, on_failure)  # type: ignore[attr-defined]
-            return
+            return False
         self.log.info("%s", outcome.describe())  # type: ignore[attr-defined]
+        return _ended(outcome)
 
-    def _cancel_group(self, ref: BatchJobRef, on_failure: str | None) -> None:
+    def _cancel_group(self, ref: BatchJobRef, on_failure: str | None) -> bool:
         outcomes = cancel_jobs(self._hook_for(ref), ref.job_names())
         failures = [outcome for outcome in outcomes if outcome.failed is not None]
         for outcome in outcomes:
@@ -363,6 +365,15 @@ class BatchCompletionMixin:
                 f"cancelling {len(failures)} of the {len(outcomes)} jobs of {group_label(ref)} failed: "
                 + "; ".join(outcome.describe() for outcome in failures)
             )
+        return _all_ended(ref, outcomes)
+
+    def _finish_ended(self, context: Any, ref: BatchJobRef, hook: BatchHook[Any]) -> dict[str, Any]:
+        """Finish a job (every part of a group) that a cancel at its deadline found ended by itself: it finished
+        after the last poll, so it is landed and judged as any ended job is, its results not left behind."""
+        self.log.warning("%s ended as its deadline passed: landing it", group_label(ref))  # type: ignore[attr-defined]
+        if ref.is_group:
+            return self.finish_group(context, ref, hook)
+        return self.finish(context, ref, hook.get_batch(ref.job_name), hook)
 
     def _timed_out(
         self, context: Any, ref: BatchJobRef, hook: BatchHook[Any], detail: str | None = None
@@ -370,19 +381,16 @@ class BatchCompletionMixin:
         """Raise JobTimeoutError naming the job (a group: its parts), after cancelling it (every created part)
         if asked to (a job already ending is fine).
 
-        A cancel that finds the job (every part of a group) already ended shows it finished after the last poll:
-        it is finished as any ended job is (landed and judged), rather than failed with its results left behind.
+        A cancel that finds the job (every part of a group) already ended by itself is finished instead
+        (:meth:`_finish_ended`).
         """
         reason = f" ({detail})" if detail else ""
         if ref.is_group:
             cancelled = ""
             if self.cancel_on_timeout:
                 outcomes = cancel_jobs(hook, ref.job_names())
-                if len(outcomes) == len(ref.parts or ()) and all(_ended(outcome) for outcome in outcomes):
-                    self.log.warning(  # type: ignore[attr-defined]
-                        "every part of %s ended as its deadline passed: landing it", group_label(ref)
-                    )
-                    return self.finish_group(context, ref, hook)
+                if _all_ended(ref, outcomes):
+                    return self._finish_ended(context, ref, hook)
                 cancelled = "; cancel_on_timeout=True: " + _cancelled(outcomes)
             raise JobTimeoutError(
                 f"{ref.provider} {group_label(ref)} did not finish within {self.job_timeout}{reason}{cancelled}"
@@ -394,11 +402,8 @@ class BatchCompletionMixin:
             except CANCEL_ERRORS as err:
                 cancelled = f"; cancelling it failed: {err}"
             else:
-                if outcome.state is not None and _ended(outcome):
-                    self.log.warning(  # type: ignore[attr-defined]
-                        "%s ended (%s) as its deadline passed: landing it", ref.job_name, outcome.state.value
-                    )
-                    return self.finish(context, ref, hook.get_batch(ref.job_name), hook)
+                if _ended(outcome):
+                    return self._finish_ended(context, ref, hook)
                 if outcome.requested:
                     cancelled = "; the job was cancelled (cancel_on_timeout=True)"
                 elif outcome.state in (JobState.CANCELLING, JobState.CANCELLED):  # an earlier cancel arrived
@@ -491,6 +496,11 @@ class BatchCompletionMixin:
 def _ended(outcome: CancelOutcome) -> bool:
     """Whether a cancel found its job ended by itself (not cancelled): results to land, or a failure to report."""
     return outcome.state is not None and outcome.state.is_terminal and outcome.state is not JobState.CANCELLED
+
+
+def _all_ended(ref: BatchJobRef, outcomes: list[CancelOutcome]) -> bool:
+    """Whether cancelling a group's parts found every part created and ended by itself."""
+    return len(outcomes) == len(ref.parts or ()) and all(_ended(outcome) for outcome in outcomes)
 
 
 def _cancelled(outcomes: list[CancelOutcome]) -> str:

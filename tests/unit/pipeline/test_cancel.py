@@ -211,7 +211,7 @@ def test_on_kill_on_the_worker_after_a_lost_cancel_does_not_raise(
 
 
 def test_a_deferral_timeout_whose_cancel_was_refused_still_fails_as_a_timeout(fake_hook: FakeBatchHook, tmp_path: Path):
-    fake_hook.add_job(JOB, JobState.EXPIRED)
+    fake_hook.add_job(JOB, JobState.CANCELLED)  # an earlier cancel arrived (one ended by itself is landed instead)
     fake_hook.refuse_cancels(already_ended())
     ti = FakeTI(task_id="submit")
     ti.xcom_push(key="job_ref", value=REF.to_xcom())

@@ -496,6 +496,22 @@ def test_a_trigger_timeout_cancels_the_job_from_the_xcom_ref_and_reraises(
     assert fake_hook.names("cancel_batch") == [JOB]
 
 
+def test_a_trigger_timeout_whose_cancel_finds_the_job_succeeded_lands_it_instead_of_failing(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    """No triggerer reported before Airflow's deferral timeout; the job finished meanwhile."""
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, results=[succeeded("a"), succeeded("b"), succeeded("c")])
+    fake_hook.refuse_cancels(ProviderAPIError(f"Batch {JOB} has already ended", http_status=400, provider="gemini"))
+    op = submit_for_resume(output_uri=output_uri, cancel_on_timeout=True)
+
+    manifest = op.resume_execution(
+        TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, resumed_context(ref, "submit")
+    )
+
+    assert (manifest["state"], manifest["counts"]["succeeded"]) == (JobState.SUCCEEDED.value, 3)
+    assert {key: row["status"] for key, row in read_rows(output_uri).items()} == dict.fromkeys("abc", "succeeded")
+
+
 def test_a_trigger_timeout_leaves_the_job_alone_when_not_cancel_on_timeout(
     fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
 ):

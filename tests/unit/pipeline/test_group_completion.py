@@ -418,6 +418,23 @@ def test_airflows_deferral_timeout_cancels_every_part_of_the_remembered_group(
     assert fake_hook.names("cancel_batch") == ["batches/a", "batches/b", "batches/c"]
 
 
+def test_airflows_deferral_timeout_whose_cancels_find_every_part_ended_lands_the_group(
+    fake_hook: FakeBatchHook, output_uri: str, landings: Landings
+):
+    jobs_in(fake_hook, JobState.SUCCEEDED, "batches/a", "batches/b", "batches/c")
+    fake_hook.refuse_cancels(
+        *(ProviderAPIError(f"Batch {name} has already ended", http_status=400, provider="gemini") for name in "abc")
+    )
+    ti = FakeTI(task_id="submit")
+    ti.xcom_push(key="job_ref", value=THREE.to_xcom())
+    op = SubmitStandIn(output_uri=output_uri, cancel_on_timeout=True)
+
+    manifest = op.resume_execution(TRIGGER_FAIL_REPR, {"error": TriggerFailureReason.TRIGGER_TIMEOUT}, make_context(ti))
+
+    assert [call["ref"] for call in landings.calls] == [THREE]
+    assert manifest["state"] == JobState.SUCCEEDED.value
+
+
 def test_on_kill_while_waiting_on_the_worker_cancels_every_created_part(
     fake_hook: FakeBatchHook, supervisor: FakeSupervisor, output_uri: str, landings: Landings, caplog
 ):
