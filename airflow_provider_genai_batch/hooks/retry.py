@@ -1,6 +1,7 @@
 """Retrying transient HTTP faults: which failures are transient, how long to wait, when to stop.
 
-Transient means a connection error, a timeout, or HTTP 408 / 429 / 5xx. Waits grow exponentially with
+Transient means a connection error, a timeout, or HTTP 408 / 429 / 500 / 502 / 503 / 504 / 529 (Anthropic's
+overload). Waits grow exponentially with
 full jitter, a ``Retry-After`` header is honoured, and a request stops after ``max_attempts`` tries or
 ``max_elapsed`` seconds, whichever comes first. Only requests that are safe to repeat are retried.
 """
@@ -18,7 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_genai_batch.errors import CredentialsUnavailableError, ProviderAPIError, UnreadableAnswerError
 
-RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504, 529})
+"""Statuses of a condition that passes: a request timeout, a rate limit, a server error or overload (Anthropic answers
+529 ``overloaded_error`` while its API is overloaded)."""
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 

@@ -25,6 +25,7 @@ from airflow_provider_genai_batch.formats.openai import parse_batch
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks import retry as retry_module
 from airflow_provider_genai_batch.models import JobState
+from airflow_provider_genai_batch.polling import PollState, Verdict
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 
 MODEL = "gpt-4o-mini"
@@ -252,6 +253,24 @@ def test_cancel_is_a_post_marked_safe_to_retry_and_is_retried(openai, waits):
 
 def _anthropic_batch() -> dict[str, Any]:
     return {"id": "msgbatch_1", "type": "message_batch", "processing_status": "canceling", "request_counts": {}}
+
+
+def test_an_anthropic_poll_answered_529_overloaded_is_retried(anthropic, waits):
+    overloaded = httpx.Response(529, json={"type": "error", "error": {"type": "overloaded_error", "message": "x"}})
+    hook, wire = anthropic(scripted(overloaded, httpx.Response(200, json=_anthropic_batch())))
+
+    assert hook.get_batch("msgbatch_1").name == "msgbatch_1"
+    assert (len(wire.requests), hook.retries) == (2, 1)
+
+
+def test_an_anthropic_overload_that_outlasts_the_retries_is_a_failure_a_wait_polls_through(anthropic, waits):
+    overloaded = httpx.Response(529, json={"type": "error", "error": {"type": "overloaded_error", "message": "x"}})
+    hook, _ = anthropic(scripted(overloaded), max_retries=1)
+
+    with pytest.raises(ProviderAPIError) as caught:
+        hook.get_batch("msgbatch_1")
+
+    assert PollState("msgbatch_1", interval=60).failed(caught.value, 0).verdict is Verdict.WAIT
 
 
 def test_anthropic_cancel_is_retried_and_its_create_is_not(anthropic, waits):
