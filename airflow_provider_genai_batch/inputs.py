@@ -720,12 +720,28 @@ def _inline_records(
             line = (
                 item if _is_native(item) else gemini.canonical_line(item, index, embeddings=embeddings, vertex=vertex)
             )
+            encoded = _encode_item(line, index + 1)
         except InputValidationError as err:
             if on_error is None:
                 raise
             on_error(err)
             continue
-        yield index + 1, dict(line), len(_encode(line)) + 1
+        yield index + 1, dict(line), len(encoded) + 1
+
+
+def _encode_item(line: Mapping[str, Any], number: int) -> bytes:
+    """An inline request as JSON; a text in it that UTF-8 cannot encode (a lone surrogate, as bytes decoded with
+    ``surrogateescape`` or a text cut inside a character leave) is refused naming the request, not raised as is."""
+    try:
+        return _encode(line)
+    except UnicodeEncodeError as err:
+        text = err.object if isinstance(err.object, str) else ""
+        raise InputValidationError(
+            f"text {text[:80]!r} holds a lone surrogate ({text[err.start : err.end]!r}), which is not Unicode text "
+            "and cannot be sent as UTF-8",
+            source=INLINE_SOURCE,
+            line=number,
+        ) from None
 
 
 def _gemini_only(

@@ -111,6 +111,29 @@ def test_bad_inline_requests_are_collected_too():
         prepared.cleanup()
 
 
+def test_an_inline_request_whose_key_holds_a_lone_surrogate_is_refused_naming_it():
+    items = [json.loads(gemini_line("a")), json.loads(gemini_line("b\udcff"))]
+
+    with pytest.raises(InputValidationError) as raised:
+        prepare_input(items, OpenAIDialect(), model=MODEL, embeddings=False)
+
+    assert raised.value.line == 2
+    assert raised.value.reason == (
+        "text 'b\\udcff' holds a lone surrogate ('\\udcff'), which is not Unicode text and cannot be sent as UTF-8"
+    )
+
+
+def test_an_inline_request_whose_text_holds_a_lone_surrogate_is_collected_and_skipped():
+    items = [json.loads(gemini_line("a", "cut \ud83d")), json.loads(gemini_line("b"))]
+
+    prepared = prepare_input(items, AnthropicDialect(), model="claude-sonnet-4-5", embeddings=False, collect_errors=5)
+    try:
+        assert [error.line for error in prepared.errors] == [1]
+        assert [line["custom_id"] for line in prepared.parts[0].inline or []] == ["b"]
+    finally:
+        prepared.cleanup()
+
+
 def test_without_collect_errors_the_first_bad_line_raises(tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_bytes(gemini_line("a") + b"\n{bad\n{worse\n")
