@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, cast
@@ -39,13 +39,81 @@ class InputFile:
     gzip: bool
     bom: bool
     """The stored bytes start with a UTF-8 byte-order mark (never true for a gzip file)."""
+    version: tuple[Any, ...] | None = None
+    """What the store said of the file before it was read (size, modification time, generation, ...): the same
+    facts later show it was not changed since; None for an object in the provider's storage."""
+
+
+VERSION_FIELDS = ("size", "mtime", "ino", "LastModified", "ETag", "etag", "updated", "generation", "version_id")
+"""The facts of a stored file's ``stat`` (local, S3, Cloud Storage, ...) that change when its bytes are written."""
+
+
+def check_unchanged(file: InputFile) -> None:
+    """Refuse ``file`` when the store's facts about it differ from those it had before it was validated.
+
+    A file sent as it is is read twice, to validate it and to upload it: bytes written in between (a writer
+    still appending, another run writing the same path) would go up unchecked, under a fingerprint and keys
+    taken from other bytes, and a later clear would re-attach to a job made for the wrong requests.
+    """
+    if file.version is None:
+        return
+    try:
+        now = _version(ObjectStoragePath(file.uri).stat())
+    except FileNotFoundError:
+        now = ()
+    if now != file.version:
+        raise InputValidationError(
+            "the input file changed after it was validated (its size, modification time or generation differ): "
+            "no job was created for it; let its writer finish, or write each input to a path of its own, then run "
+            "the task again",
+            source=file.uri,
+        )
+
+
+def _version(info: Any) -> tuple[Any, ...]:
+    return tuple((name, info[name]) for name in VERSION_FIELDS if name in info)
+
+
+class CheckedOnClose(io.RawIOBase):
+    """A byte stream that runs ``check`` once it is closed: a file is checked again once its upload has read it."""
+
+    def __init__(self, raw: IO[bytes], check: Callable[[], None]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._check = check
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._raw.seek(offset, whence)
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._raw.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self._raw.close()
+        super().close()
+        self._check()
 
 
 @contextmanager
 def open_input(uri: str) -> Iterator[tuple[InputFile, IO[bytes]]]:
     """Open ``uri`` for reading: its facts and a binary stream of its (decompressed) bytes."""
     path = _path(uri)
-    size = _size(path, uri)
+    info = _stat(path, uri)
+    size, version = int(info.get("size") or 0), _version(info)
     try:
         raw: IO[bytes] = path.open("rb")
     except IsADirectoryError:
@@ -55,7 +123,7 @@ def open_input(uri: str) -> Iterator[tuple[InputFile, IO[bytes]]]:
     with raw:
         head: bytes = raw.read(_HEAD_BYTES)
         raw.seek(0)
-        with _decompressed(uri, size, raw, head) as opened:
+        with _decompressed(uri, size, raw, head, version) as opened:
             yield opened
 
 
@@ -77,7 +145,9 @@ def open_stored_input(stored: StoredObject) -> Iterator[tuple[InputFile, IO[byte
 
 
 @contextmanager
-def _decompressed(uri: str, size: int, raw: IO[bytes], head: bytes) -> Iterator[tuple[InputFile, IO[bytes]]]:
+def _decompressed(
+    uri: str, size: int, raw: IO[bytes], head: bytes, version: tuple[Any, ...] | None = None
+) -> Iterator[tuple[InputFile, IO[bytes]]]:
     """The file's facts and its bytes, gunzipped when its first bytes say gzip; other compressions refused."""
     for magic, name in UNREAD_COMPRESSIONS.items():
         if head.startswith(magic):
@@ -87,9 +157,9 @@ def _decompressed(uri: str, size: int, raw: IO[bytes], head: bytes) -> Iterator[
             )
     if head.startswith(GZIP_MAGIC):
         with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-            yield InputFile(uri=uri, size=size, gzip=True, bom=False), cast(IO[bytes], unzipped)
+            yield InputFile(uri=uri, size=size, gzip=True, bom=False, version=version), cast(IO[bytes], unzipped)
     else:
-        yield InputFile(uri=uri, size=size, gzip=False, bom=head.startswith(UTF8_BOM)), raw
+        yield InputFile(uri=uri, size=size, gzip=False, bom=head.startswith(UTF8_BOM), version=version), raw
 
 
 class _Peekable(io.RawIOBase):
@@ -137,8 +207,8 @@ def _path(uri: str) -> ObjectStoragePath:
     return path
 
 
-def _size(path: ObjectStoragePath, uri: str) -> int:
-    """The stored size, from one ``stat`` (no read): refuses what is not a readable file first."""
+def _stat(path: ObjectStoragePath, uri: str) -> Any:
+    """The file's ``stat``, one call (no read): refuses what is not a readable file first."""
     try:
         info: Any = path.stat()
     except ImportError as err:
@@ -149,4 +219,4 @@ def _size(path: ObjectStoragePath, uri: str) -> int:
         raise InputValidationError(f"input file cannot be read: {err.strerror or err}", source=uri) from None
     if info.get("type") == "directory":
         raise InputValidationError(_DIRECTORY, source=uri)
-    return int(info.get("size") or 0)
+    return info

@@ -44,7 +44,13 @@ from airflow_provider_genai_batch.formats.validate import (
     InputSummary,
     validate_lines,
 )
-from airflow_provider_genai_batch.input_file import InputFile, open_input, open_stored_input
+from airflow_provider_genai_batch.input_file import (
+    CheckedOnClose,
+    InputFile,
+    check_unchanged,
+    open_input,
+    open_stored_input,
+)
 from airflow_provider_genai_batch.key_index import KeyFilter, KeyLog
 from airflow_provider_genai_batch.parts import PartWriter, PreparedPart, SplitLimits, SpooledPart
 from airflow_provider_genai_batch.spec import StoredObject, TableInput, is_table_uri
@@ -137,16 +143,27 @@ class PreparedInput:
     """Bytes at the start of ``upload_source`` that are not sent (a UTF-8 BOM)."""
     _lone_cr: bool = False
     """``upload_source`` has lines ending in a lone CR: they are sent ending in LF."""
+    _validated: InputFile | None = None
+    """``upload_source`` is this file as it was validated: it must still be so when it is opened and once read."""
 
     def open_upload(self) -> IO[bytes]:
-        """The bytes to upload, as a seekable binary stream positioned at the first byte to send."""
+        """The bytes to upload, as a seekable binary stream positioned at the first byte to send.
+
+        A file sent from where it is must be unchanged since it was validated, when it is opened and again when
+        the stream is closed (after its upload, before any job is created); :func:`.check_unchanged` refuses it.
+        """
         if self.upload_source is None:
             raise ValueError("this input goes inline or is read in place; there is nothing to upload")
+        validated = self._validated
+        if validated is not None:
+            check_unchanged(validated)
         stream: IO[bytes] = self.upload_source.open("rb")
         if self._upload_offset:
             stream.seek(self._upload_offset)
         if self._lone_cr:
-            return io.BufferedReader(LoneCRToLF(stream), READ_BYTES)
+            stream = io.BufferedReader(LoneCRToLF(stream), READ_BYTES)
+        if validated is not None:
+            return io.BufferedReader(CheckedOnClose(stream, lambda: check_unchanged(validated)), READ_BYTES)
         return stream
 
     def iter_keys(self) -> Iterator[str]:
@@ -426,6 +443,7 @@ def prepare_input(
         prepared.upload_source = _local_or_remote(ObjectStoragePath(file.uri))
         prepared._upload_offset = len(UTF8_BOM) if file.bom else 0
         prepared._lone_cr = reader.lone_cr
+        prepared._validated = file
     else:
         prepared.upload_source = native_file
     if prepared.upload_source is not None:

@@ -479,6 +479,47 @@ def refusal(source: Any, dialect: Any, model: str = GEMINI_MODEL) -> InputValida
     return info.value
 
 
+def test_a_file_sent_as_it_is_that_changed_after_validation_is_refused_when_its_upload_opens(
+    gemini_dialect, tmp_path, prepared_inputs
+):
+    source = write_jsonl(tmp_path / "in.jsonl", [gemini_line("a"), gemini_line("b")])
+    prepared = prepare_input(str(source), gemini_dialect, model=GEMINI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    assert prepared.upload_source == source  # sent from where it is, so read a second time to upload it
+    write_jsonl(source, [gemini_line("a"), gemini_line("b"), gemini_line("never validated")])
+
+    with pytest.raises(InputValidationError) as refused:
+        prepared.open_upload()
+
+    assert refused.value.source == str(source)
+    assert refused.value.reason.startswith("the input file changed after it was validated")
+
+
+def test_a_file_written_while_its_upload_read_it_is_refused_when_the_upload_closes_it(
+    gemini_dialect, tmp_path, prepared_inputs
+):
+    source = write_jsonl(tmp_path / "in.jsonl", [gemini_line("a"), gemini_line("b")])
+    prepared = prepare_input(str(source), gemini_dialect, model=GEMINI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+
+    stream = prepared.open_upload()
+    stream.read()
+    write_jsonl(source, [gemini_line("a"), gemini_line("b", "a longer question")])
+
+    with pytest.raises(InputValidationError, match="changed after it was validated"):
+        stream.close()
+
+
+def test_an_unchanged_file_sent_as_it_is_uploads_its_bytes_after_its_bom(gemini_dialect, tmp_path, prepared_inputs):
+    lines = jsonl_bytes([gemini_line("a"), gemini_line("b")])
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(UTF8_BOM + lines)
+    prepared = prepare_input(str(source), gemini_dialect, model=GEMINI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+
+    assert uploaded(prepared) == lines
+
+
 def test_a_directory_is_refused_naming_it(gemini_dialect, tmp_path):
     error = refusal(str(tmp_path), gemini_dialect)
     assert error.source == str(tmp_path)

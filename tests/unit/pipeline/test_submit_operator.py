@@ -19,6 +19,7 @@ from airflow_provider_genai_batch.idempotency import idempotency_key, part_key
 from airflow_provider_genai_batch.job_ref import STATE_STORE_KEY, BatchJobRef
 from airflow_provider_genai_batch.landing import KEYS_FILE
 from airflow_provider_genai_batch.models import JobState
+from airflow_provider_genai_batch.operators import submit as submit_module
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.spec import BatchKind
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
@@ -136,6 +137,29 @@ def test_bad_jsonl_fails_naming_the_line_and_nothing_is_uploaded_or_created(
     assert fake_hook.created == []
     assert ti.pushes == []
     assert not (Path(output_uri) / KEYS_FILE).exists()
+
+
+def test_a_file_rewritten_between_its_validation_and_its_upload_fails_and_no_job_is_created(
+    fake_hook: FakeBatchHook, ti: FakeTI, tmp_path: Path, output_uri: str, monkeypatch: pytest.MonkeyPatch
+):
+    path = write_jsonl(tmp_path / "in.jsonl", [canonical_line("a", "first"), canonical_line("b", "second")])
+    validate = submit_module.prepare_input
+
+    def validate_then_rewrite(*args: Any, **kwargs: Any) -> Any:
+        prepared = validate(*args, **kwargs)
+        write_jsonl(path, [canonical_line("a", "other"), canonical_line("b", "texts")])  # another run's writer
+        return prepared
+
+    monkeypatch.setattr(submit_module, "prepare_input", validate_then_rewrite)
+
+    with pytest.raises(InputValidationError) as err:
+        submit_op(str(path), output_uri=output_uri).execute(make_context(ti))
+
+    assert err.value.source == str(path)
+    assert "changed after it was validated" in err.value.reason
+    assert fake_hook.uploads == []
+    assert fake_hook.created == []
+    assert ti.pushes == []
 
 
 def test_an_empty_file_fails_and_nothing_is_uploaded_or_created(fake_hook: FakeBatchHook, ti: FakeTI, tmp_path: Path):
