@@ -62,12 +62,17 @@ def check_unchanged(file: InputFile) -> None:
     except FileNotFoundError:
         now = ()
     if now != file.version:
-        raise InputValidationError(
-            "the input file changed after it was validated (its size, modification time or generation differ): "
-            "no job was created for it; let its writer finish, or write each input to a path of its own, then run "
-            "the task again",
-            source=file.uri,
-        )
+        raise changed_after_validation(file.uri)
+
+
+def changed_after_validation(uri: str) -> InputValidationError:
+    """The refusal of an input whose stored bytes changed between the pass that validated them and a later read."""
+    return InputValidationError(
+        "the input file changed after it was validated (its size, modification time or generation differ): "
+        "no job was created for it; let its writer finish, or write each input to a path of its own, then run "
+        "the task again",
+        source=uri,
+    )
 
 
 def _version(info: Any) -> tuple[Any, ...]:

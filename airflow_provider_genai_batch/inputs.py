@@ -47,6 +47,7 @@ from airflow_provider_genai_batch.formats.validate import (
 from airflow_provider_genai_batch.input_file import (
     CheckedOnClose,
     InputFile,
+    changed_after_validation,
     check_unchanged,
     open_input,
     open_stored_input,
@@ -434,7 +435,11 @@ def prepare_input(
         )
     elif stored is not None and reader is not None and passthrough and not rewritten and whole_file_goes:
         if file is not None and (file.bom or reader.lone_cr or not stored.named_exactly):
-            _copy_as_sent(stored, native_file, skip_bom=file.bom)
+            try:
+                _copy_as_sent(stored, native_file, skip_bom=file.bom)
+            except InputValidationError:
+                prepared.cleanup()
+                raise
             prepared.upload_source = native_file
             one.byte_count = native_file.stat().st_size
         else:
@@ -641,11 +646,17 @@ def _spool_table_keys(table: TableInput, keys: Iterable[str], target: Path, prov
 
 
 def _copy_as_sent(stored: StoredObject, target: Path, *, skip_bom: bool) -> None:
-    """Copy a stored object to ``target`` as the provider must receive it: without its BOM, lone CRs as LF."""
+    """Copy a stored object to ``target`` as the provider must receive it: without its BOM, lone CRs as LF.
+
+    The object is read a second time here, after the pass that validated it: one whose size is no longer the
+    size it had then was written in between, and is refused rather than copied unvalidated.
+    """
+    read = 0
     with stored.open() as raw, target.open("wb") as sink:
         skip = len(UTF8_BOM) if skip_bom else 0
         carry = b""
         while chunk := raw.read(READ_BYTES):
+            read += len(chunk)
             if skip:
                 dropped = min(skip, len(chunk))
                 chunk, skip = chunk[dropped:], skip - dropped
@@ -654,6 +665,8 @@ def _copy_as_sent(stored: StoredObject, target: Path, *, skip_bom: bool) -> None
             sink.write(_LONE_CR.sub(b"\n", data[: len(data) - len(carry)]))
         if carry:
             sink.write(b"\n")
+    if read != stored.size:
+        raise changed_after_validation(stored.uri)
 
 
 _LONE_CR = re.compile(rb"\r(?!\n)")

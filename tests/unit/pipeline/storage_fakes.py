@@ -56,6 +56,8 @@ class FakeStorage:
     """URIs the provider's storage answers 403 for."""
     opened: list[str] = field(default_factory=list)
     keys_read: list[str] = field(default_factory=list)
+    rewritten: dict[str, bytes] = field(default_factory=dict)
+    """What an object holds from its second read on: a writer overwrote it after the first read."""
 
     def open_stored(self, uri: str) -> StoredObject | None:
         if not uri.startswith("gs://"):
@@ -68,7 +70,8 @@ class FakeStorage:
 
         def open_stream() -> IO[bytes]:
             self.opened.append(uri)
-            return io.BufferedReader(Download(data))
+            read_before = self.opened.count(uri) > 1
+            return io.BufferedReader(Download(self.rewritten.get(uri, data) if read_before else data))
 
         return StoredObject(uri=uri, size=len(data), open=open_stream)
 

@@ -88,6 +88,22 @@ def test_a_stored_input_with_a_byte_order_mark_is_uploaded_without_it(
     assert fake_hook.created[0]["file_name"] == fake_hook.uploads[0]["name"]
 
 
+def test_a_stored_input_overwritten_between_its_validation_and_its_copy_fails_and_nothing_is_uploaded(
+    fake_hook: FakeBatchHook, storage: FakeStorage, ti: FakeTI
+):
+    storage.objects[URI] = b"\xef\xbb\xbf" + CANONICAL  # a BOM: the object is copied to be sent without it
+    storage.rewritten[URI] = CANONICAL + json.dumps(canonical_line("never validated")).encode() + b"\n"
+
+    with pytest.raises(InputValidationError) as refused:
+        submit_op(URI).execute(make_context(ti))
+
+    assert refused.value.source == URI
+    assert refused.value.reason.startswith("the input file changed after it was validated")
+    assert storage.opened == [URI, URI]
+    assert fake_hook.uploads == []
+    assert fake_hook.created == []
+
+
 def test_a_stored_input_with_lone_carriage_returns_is_uploaded_with_line_feeds(
     fake_hook: FakeBatchHook, storage: FakeStorage, ti: FakeTI
 ):
