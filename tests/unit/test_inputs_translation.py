@@ -28,6 +28,7 @@ from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.formats.jsonl import UTF8_BOM
 from airflow_provider_genai_batch.formats.keys import key_line, portable_id
 from airflow_provider_genai_batch.formats.openai import OpenAIDialect
+from airflow_provider_genai_batch.input_file import InputFile, check_unchanged
 from airflow_provider_genai_batch.inputs import JsonlSpool, PreparedInput, prepare_input
 
 OPENAI_MODEL = "gpt-4o-mini"
@@ -508,6 +509,21 @@ def test_a_file_written_while_its_upload_read_it_is_refused_when_the_upload_clos
 
     with pytest.raises(InputValidationError, match="changed after it was validated"):
         stream.close()
+
+
+def test_a_fact_the_store_no_longer_reports_is_no_sign_of_a_change(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"12345")
+    seen = InputFile(uri=str(source), size=5, gzip=False, bom=False, version=(("size", 5), ("ETag", '"abc"')))
+
+    check_unchanged(seen)  # a local stat reports no ETag: the size alone is compared, and it holds
+
+
+def test_a_file_removed_after_validation_is_refused(tmp_path):
+    seen = InputFile(uri=str(tmp_path / "gone.jsonl"), size=5, gzip=False, bom=False, version=(("size", 5),))
+
+    with pytest.raises(InputValidationError, match="changed after it was validated"):
+        check_unchanged(seen)
 
 
 def test_an_unchanged_file_sent_as_it_is_uploads_its_bytes_after_its_bom(gemini_dialect, tmp_path, prepared_inputs):
