@@ -17,6 +17,7 @@ Timeout, kill and cancel act on every created part.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -76,6 +77,20 @@ def as_bool(name: str, value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
     raise GenAIBatchError(f"{name} must be true or false, got {value!r}")
+
+
+def as_timedelta(name: str, value: Any) -> timedelta:
+    """A duration as the DAG gives it: a ``timedelta`` or a number of seconds (as a sensor's ``timeout`` is), not
+    negative; anything else is refused when the task is built, not once a job was created and is waited on."""
+    if isinstance(value, timedelta):
+        duration = value
+    elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        duration = timedelta(seconds=value)
+    else:
+        raise ValueError(f"{name} must be a timedelta or a number of seconds, got {value!r}")
+    if duration < timedelta(0):
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return duration
 
 
 class BatchCompletionMixin:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
-from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_bool
+from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_bool, as_timedelta
 from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.earlier_results import set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError
@@ -68,8 +68,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     :param embeddings: submit an embeddings batch instead of a generation batch.
     :param wait_for_completion: wait for the job and return the results manifest, not the job ref.
     :param deferrable: wait in the triggerer instead of occupying a worker slot.
-    :param poll_interval: seconds between status polls.
-    :param job_timeout: how long to wait before giving up (and cancelling, see ``cancel_on_timeout``).
+    :param poll_interval: seconds (or a ``timedelta``) between status polls.
+    :param job_timeout: how long to wait before giving up (and cancelling, see ``cancel_on_timeout``): a
+        ``timedelta`` or seconds.
     :param cancel_on_kill: cancel the remote job when the waiting task is marked failed or success (a cleared
         task keeps it: its next try waits on it).
     :param cancel_on_timeout: cancel the remote job when ``job_timeout`` passes.
@@ -148,8 +149,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         embeddings: bool = False,
         wait_for_completion: bool = False,
         deferrable: bool = True,
-        poll_interval: float = 60.0,
-        job_timeout: timedelta = timedelta(hours=48),
+        poll_interval: float | timedelta = 60.0,
+        job_timeout: timedelta | float = timedelta(hours=48),
         cancel_on_kill: bool = True,
         cancel_on_timeout: bool = True,
         max_failed_ratio: float = 0.0,
@@ -208,8 +209,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         self.embeddings = embeddings
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = poll_interval
-        self.job_timeout = job_timeout
+        self.poll_interval = as_timedelta("poll_interval", poll_interval).total_seconds()
+        self.job_timeout = as_timedelta("job_timeout", job_timeout)
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
         self.max_failed_ratio = max_failed_ratio

@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
-from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_bool
+from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_bool, as_timedelta
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
@@ -39,8 +39,9 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
     :param job_ref: the job reference (dict, XComArg, or its rendered JSON/literal text).
     :param output_uri: results directory (``ObjectStoragePath``); defaults to the one given at submit.
     :param deferrable: wait in the triggerer (default) instead of poking from a worker.
-    :param poll_interval: seconds between status polls.
-    :param job_timeout: how long to wait before giving up; defaults to the sensor ``timeout``.
+    :param poll_interval: seconds (or a ``timedelta``) between status polls.
+    :param job_timeout: how long to wait before giving up (a ``timedelta`` or seconds); defaults to the sensor
+        ``timeout``.
     :param cancel_on_kill: cancel the remote job when this waiting task is marked failed or success (a cleared
         task keeps it: its next try waits on it).
     :param cancel_on_timeout: cancel the remote job when the wait times out.
@@ -65,8 +66,8 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         job_ref: Any,
         output_uri: str | None = None,
         deferrable: bool = True,
-        poll_interval: float = 60.0,
-        job_timeout: timedelta | None = None,
+        poll_interval: float | timedelta = 60.0,
+        job_timeout: timedelta | float | None = None,
         cancel_on_kill: bool = True,
         cancel_on_timeout: bool = True,
         max_failed_ratio: float = 0.0,
@@ -80,8 +81,10 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         self.job_ref = job_ref
         self.output_uri = output_uri
         self.deferrable = deferrable
-        self.poll_interval = poll_interval
-        self.job_timeout = job_timeout or timedelta(seconds=self.timeout)
+        self.poll_interval = as_timedelta("poll_interval", poll_interval).total_seconds()
+        self.job_timeout = as_timedelta(
+            "job_timeout", timedelta(seconds=self.timeout) if job_timeout is None else job_timeout
+        )
         self.timeout = min(self.timeout, self.job_timeout.total_seconds())  # bounds the non-deferrable poke loop
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout

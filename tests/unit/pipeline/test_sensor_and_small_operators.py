@@ -72,6 +72,14 @@ def test_the_python_literal_job_ref_is_what_jinja_renders():
         json.loads(str(REF.to_xcom()))
 
 
+def test_a_sensor_job_timeout_in_seconds_bounds_the_wait_and_the_poke_loop():
+    op = sensor(job_timeout=600, poll_interval=timedelta(seconds=30))
+
+    assert op.job_timeout == timedelta(minutes=10)
+    assert op.timeout == 600
+    assert op.poll_interval == 30.0
+
+
 def test_non_deferrable_poke_returns_false_while_the_job_runs(fake_hook: FakeBatchHook, output_uri: str):
     fake_hook.add_job(JOB, JobState.RUNNING)
 

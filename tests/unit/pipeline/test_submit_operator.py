@@ -528,6 +528,38 @@ def test_the_deferral_timeout_is_bounded_by_a_smaller_execution_timeout(
     assert deferred.value.timeout < timedelta(hours=48)
 
 
+def test_a_job_timeout_in_seconds_sets_the_deadline_as_its_timedelta_would(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, output_uri: str
+):
+    op = submit_op(str(input_jsonl), output_uri=output_uri, wait_for_completion=True, job_timeout=3600)
+
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(make_context(ti))
+
+    assert deferred.value.trigger.deadline == pytest.approx(before + 3600, abs=5)
+    assert deferred.value.timeout == pytest.approx(timedelta(hours=1) + DEFER_GRACE, abs=timedelta(seconds=5))
+
+
+def test_a_poll_interval_given_as_a_timedelta_reaches_the_trigger_in_seconds(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, output_uri: str
+):
+    op = submit_op(
+        str(input_jsonl), output_uri=output_uri, wait_for_completion=True, poll_interval=timedelta(minutes=2)
+    )
+
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(make_context(ti))
+
+    assert deferred.value.trigger.poll_interval == 120.0
+
+
+@pytest.mark.parametrize("job_timeout", ["48h", -1, timedelta(seconds=-1), float("nan"), True])
+def test_a_job_timeout_that_is_no_duration_is_refused_when_the_task_is_built(job_timeout: Any):
+    with pytest.raises(ValueError, match="job_timeout"):
+        submit_op("in.jsonl", job_timeout=job_timeout)
+
+
 def test_the_trigger_kwargs_of_the_deferral_are_json(
     fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, output_uri: str
 ):
