@@ -42,6 +42,7 @@ from airflow_provider_genai_batch.kill_reason import TaskInstanceKey, read_kill_
 from airflow_provider_genai_batch.landing import (
     KEYS_FILE,
     check_keys_file,
+    check_output_uri,
     land_counts,
     land_results,
     output_dir,
@@ -429,11 +430,17 @@ class BatchCompletionMixin:
             f"{ref.provider} job {ref.job_name} did not finish within {self.job_timeout}{reason}{cancelled}"
         )
 
-    def _results_dir(self, ref: BatchJobRef) -> ObjectStoragePath:
+    def results_uri(self, ref: BatchJobRef) -> str:
+        """Where ``ref``'s results land: this task's ``output_uri``, else the submit's; checked, so a task can
+        refuse it before it waits (:func:`check_output_uri`)."""
         uri = self.output_uri or ref.output_uri
         if not uri:
             raise GenAIBatchError("no output_uri: set it on the sensor or on the submit operator")
-        return output_dir(uri)
+        check_output_uri(uri)
+        return uri
+
+    def _results_dir(self, ref: BatchJobRef) -> ObjectStoragePath:
+        return output_dir(self.results_uri(ref))
 
     def _landing_dir(self, ref: BatchJobRef) -> ObjectStoragePath:
         """The results directory, with results another job landed there moved aside (:func:`set_aside`): two runs

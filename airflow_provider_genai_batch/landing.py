@@ -50,6 +50,7 @@ from enum import Enum
 from itertools import chain, islice
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import msgspec
 from airflow.sdk import ObjectStoragePath
@@ -108,6 +109,33 @@ class LandedFiles:
     results_uri: str
     unmatched_uri: str | None
     duplicates_uri: str | None
+
+
+def check_output_uri(uri: str | None) -> None:
+    """``uri`` as rendered, refused before anything is uploaded or waited on unless it names one place every
+    worker reaches: empty (a template that rendered nothing), surrounded by whitespace, a relative local path
+    (or ``~``, which is not expanded: each worker would resolve it against its own working directory, so the
+    results land where no later task finds them), or a ``file://`` URI with a host (``file://tmp/x`` is read as
+    ``tmp/x``, relative, and so is ``file://localhost/x``)."""
+    text = uri or ""
+    problem = None
+    if not text.strip():
+        problem = "is empty (a template that rendered nothing?)"
+    elif text != text.strip():
+        problem = "begins or ends with whitespace (a template's newline?), which would be part of the path"
+    else:
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower() if "://" in text else ""
+        if scheme == "file" and parts.netloc:
+            problem = f"names the host {parts.netloc!r}: a local file URI has three slashes (file:///path)"
+        elif not scheme and text.startswith("~"):
+            problem = "starts with '~', which is not expanded"
+        elif scheme in ("", "file") and not (parts.path if scheme else text).startswith("/"):
+            problem = "is a relative path, which each worker resolves against its own working directory"
+    if problem is not None:
+        raise GenAIBatchError(
+            f"output_uri {uri!r} {problem}; give an absolute path or a URI (file:///..., s3://..., gs://...)"
+        )
 
 
 def output_dir(uri: str) -> ObjectStoragePath:

@@ -24,7 +24,14 @@ from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_flo
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef, recall, remember
 from airflow_provider_genai_batch.key_index import KeyFilter
-from airflow_provider_genai_batch.landing import KeysFile, KeysProblem, keys_problem, output_dir, write_keys
+from airflow_provider_genai_batch.landing import (
+    KeysFile,
+    KeysProblem,
+    check_output_uri,
+    keys_problem,
+    output_dir,
+    write_keys,
+)
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
 from airflow_provider_genai_batch.models import BatchJob, ResultsManifest
 from airflow_provider_genai_batch.operators.submission import (
@@ -229,6 +236,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         dry_run = as_bool("dry_run", self.dry_run_mode)
         as_bool("land_table_results", self.land_table_results)  # a bad switch fails now, not once the job ends
         price_table(hook.provider, self.batch_prices)  # bad prices fail before anything is uploaded
+        if self.wait_for_completion or self.output_uri:
+            check_output_uri(self.output_uri)  # as rendered: before anything is uploaded, not once the job ended
         if self.batch_prices is not None and not self.wait_for_completion and not dry_run:
             raise GenAIBatchError(
                 "batch_prices prices the manifest where the results land: give it to the GenAIBatchSensor that "

@@ -104,6 +104,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
             )
         as_bool("land_table_results", self.land_table_results)  # a bad switch fails now, not once the job ends
         price_table(ref.provider, self.batch_prices)  # bad prices fail now, not once the job ends
+        self.results_uri(ref)  # and so does an output_uri that is missing or names no place every worker reaches
         context["ti"].xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
         if self.deferrable:
             return self.wait_for(context, ref)

@@ -80,6 +80,25 @@ def test_a_sensor_job_timeout_in_seconds_bounds_the_wait_and_the_poke_loop():
     assert op.poll_interval == 30.0
 
 
+@pytest.mark.parametrize("deferrable", [True, False])
+def test_a_sensor_with_no_output_uri_anywhere_fails_before_it_waits(fake_hook: FakeBatchHook, deferrable: bool):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+
+    with pytest.raises(GenAIBatchError, match="no output_uri: set it on the sensor or on the submit operator"):
+        sensor(deferrable=deferrable, poll_interval=0.01, timeout=0.05).execute(make_context())
+
+    assert fake_hook.names("get_batch") == []
+
+
+def test_a_sensor_given_a_relative_output_uri_fails_before_it_waits(fake_hook: FakeBatchHook):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+
+    with pytest.raises(GenAIBatchError, match="output_uri 'results' is a relative path"):
+        sensor(output_uri="results").execute(make_context())
+
+    assert fake_hook.names("get_batch") == []
+
+
 def test_non_deferrable_poke_returns_false_while_the_job_runs(fake_hook: FakeBatchHook, output_uri: str):
     fake_hook.add_job(JOB, JobState.RUNNING)
 

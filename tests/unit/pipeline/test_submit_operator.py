@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -586,6 +587,41 @@ def test_an_already_finished_job_is_not_deferred(
     manifest = submit_op(str(input_jsonl), output_uri=output_uri, wait_for_completion=True).execute(make_context(ti))
 
     assert manifest["counts"]["succeeded"] == 3
+
+
+@pytest.mark.parametrize(
+    ("rendered", "why"),
+    [
+        ("", "is empty"),
+        ("results/run-1", "is a relative path"),
+        ("~/results", "starts with '~'"),
+        ("file://tmp/results", "names the host 'tmp'"),
+        ("/tmp/results\n", "begins or ends with whitespace"),
+    ],
+)
+def test_a_rendered_output_uri_naming_no_place_every_worker_reaches_fails_before_anything_is_uploaded(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, rendered: str, why: str
+):
+    op = submit_op(str(input_jsonl), output_uri="{{ params.out }}", wait_for_completion=True)
+    op.output_uri = rendered  # as Airflow rendered the template
+
+    with pytest.raises(GenAIBatchError, match=re.escape(f"output_uri {rendered!r} {why}")) as err:
+        op.execute(make_context(ti))
+
+    assert str(err.value).endswith("give an absolute path or a URI (file:///..., s3://..., gs://...)")
+    assert fake_hook.uploads == [] and fake_hook.created == []
+
+
+def test_an_output_uri_that_rendered_empty_without_waiting_writes_no_keys_file(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path
+):
+    op = submit_op(str(input_jsonl), output_uri="{{ params.out }}")
+    op.output_uri = ""
+
+    ref = op.execute(make_context(ti))
+
+    assert ref["keys_uri"] is None
+    assert len(fake_hook.created) == 1
 
 
 # --- templating -----------------------------------------------------------------------------------------
