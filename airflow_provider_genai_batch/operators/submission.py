@@ -23,8 +23,10 @@ from airflow_provider_genai_batch.models import BatchJob, JobState
 from airflow_provider_genai_batch.parts import PreparedPart
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
-RESUBMIT_STATES = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
-"""An earlier job that ended in one of these is not re-attached to: its requests are submitted again."""
+RESUBMIT_STATES = frozenset({JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED, JobState.CANCELLING})
+"""An earlier job that ended in one of these, or is being cancelled (a timed-out try cancelled it, a user did), is
+not re-attached to: its requests are submitted again. A cancelling job only ends cancelled, failing the try that
+waits on it."""
 ROUNDS_RESEND_STATES = frozenset({JobState.FAILED, JobState.EXPIRED})
 """A job that ended in one of these left its rows retryable (missing, expired): a follow-up round sends them again.
 A cancelled job's rows are not sent again."""
@@ -95,6 +97,13 @@ def title(round: int, position: int, count: int) -> str:
     """What a part's display name ends in: `` part 2/5``, in a follow-up round `` round 1 part 2/5``; nothing for
     an input that goes as one job."""
     return f"{f' round {round}' if round else ''}{f' part {position + 1}/{count}' if count > 1 else ''}"
+
+
+def resubmit_reason(state: JobState) -> str:
+    """What became of an earlier job in one of :data:`RESUBMIT_STATES`, as the log line that submits again says."""
+    if state is JobState.CANCELLING:
+        return f"is being cancelled ({state.value})"
+    return f"ended {state.value}"
 
 
 def part_label(named: str) -> str:
@@ -302,7 +311,10 @@ class GroupSubmission:
             return False
         if job.state in RESUBMIT_STATES:
             self.log.warning(
-                "%s: the earlier job %s ended %s; submitting a new one", part_label(named), job.name, job.state.value
+                "%s: the earlier job %s %s; submitting a new one",
+                part_label(named),
+                job.name,
+                resubmit_reason(job.state),
             )
             return False
         return True

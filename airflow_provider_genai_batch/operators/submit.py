@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
+from airflow_provider_genai_batch.cancel import ENDING_STATES
 from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_bool, as_timedelta
 from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.earlier_results import set_aside
@@ -39,6 +40,7 @@ from airflow_provider_genai_batch.operators.submission import (
     RESUBMIT_STATES,
     GroupSubmission,
     JobSettings,
+    resubmit_reason,
 )
 from airflow_provider_genai_batch.parts import SplitLimits
 from airflow_provider_genai_batch.plan import build_plan
@@ -117,9 +119,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     of the requests as the provider receives them, with provider, model and kind). A try then re-attaches
     to the job an earlier try of the same task instance made (from the task state store, else a lookup
     by idempotency key at the provider) only if that job was made for the same fingerprint and did not
-    end FAILED, CANCELLED or EXPIRED; otherwise it submits a new job and logs why. An earlier job's
-    results already landed in ``output_uri`` are moved to ``output_uri/superseded/...`` before a new job's
-    input keys are written there.
+    end FAILED, CANCELLED or EXPIRED (nor is being cancelled); otherwise it submits a new job and logs why. An
+    earlier job's results already landed in ``output_uri`` are moved to ``output_uri/superseded/...`` before a
+    new job's input keys are written there.
 
     Split inputs: every part is found again or created exactly once by its own idempotency key and fingerprint
     (a retry re-attaches to the parts that exist and creates only the missing ones), every part is uploaded
@@ -338,13 +340,14 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         self.log.warning("%s: not re-attaching to it; looking for a job made for this input, else submitting one", why)
 
     def _warn_still_running(self, hook: BatchHook[Any], names: Sequence[str]) -> None:
-        """Warn about each of ``names``, jobs this task no longer waits on, that still runs."""
+        """Warn about each of ``names``, jobs this task no longer waits on, that still runs (and is not being
+        cancelled)."""
         for name in names:
             try:
                 state = hook.get_batch(name).state
             except (GenAIBatchError, httpx.TransportError):
                 continue
-            if not state.is_terminal:
+            if state not in ENDING_STATES:
                 self.log.warning(
                     "%s is still %s and no longer waited on by this task: cancel it (GenAIBatchCancelJobOperator) "
                     "if its results are not wanted",
@@ -354,7 +357,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
 
     def _reusable(self, job: BatchJob) -> bool:
         if job.state in RESUBMIT_STATES:
-            self.log.warning("the earlier job %s ended %s; submitting a new one", job.name, job.state.value)
+            self.log.warning("the earlier job %s %s; submitting a new one", job.name, resubmit_reason(job.state))
             return False
         return True
 

@@ -1,7 +1,7 @@
 """A re-run that submits a new job instead of re-attaching says why exactly once, naming the earlier job.
 
-Two reasons lead there: ``force_resubmit`` is set, or the earlier job ended FAILED, CANCELLED or EXPIRED;
-when both hold, the one warning names ``force_resubmit``. A re-run that re-attaches warns nothing.
+Two reasons lead there: ``force_resubmit`` is set, or the earlier job ended FAILED, CANCELLED or EXPIRED (or is
+being cancelled); when both hold, the one warning names ``force_resubmit``. A re-run that re-attaches warns nothing.
 """
 
 from __future__ import annotations
@@ -78,3 +78,28 @@ def test_a_rerun_that_reattaches_warns_nothing(fake_hook, tmp_path, caplog, stat
 
     assert warnings == []
     assert len(fake_hook.created) == 1
+
+
+def test_an_earlier_job_being_cancelled_is_not_reattached_to(fake_hook, tmp_path, caplog):
+    name, warnings = rerun_warnings(fake_hook, tmp_path, caplog, JobState.CANCELLING)
+
+    assert warnings == [f"the earlier job {name} is being cancelled (JOB_STATE_CANCELLING); submitting a new one"]
+    assert len(fake_hook.created) == 2
+
+
+def test_a_part_being_cancelled_is_sent_again_and_the_other_part_reattached_to(fake_hook, tmp_path, caplog):
+    source = write_jsonl(tmp_path / "input.jsonl", [canonical_line(k) for k in "abc"])
+    store = DictStateStore()
+    first = submit_op(str(source), max_requests_per_job=2).execute(make_context(FakeTI(), store=store))
+    cancelling, kept = (part["job_name"] for part in first["parts"])
+    fake_hook.jobs[cancelling] = fake_hook.jobs[cancelling].model_copy(update={"state": JobState.CANCELLING})
+    again = submit_op(str(source), max_requests_per_job=2)
+    capture_log(again, caplog)
+
+    ref = again.execute(make_context(FakeTI(try_number=2), store=store))
+
+    assert [m for m in log_messages(caplog, logging.WARNING) if cancelling in m] == [
+        f"part 1/2: the earlier job {cancelling} is being cancelled (JOB_STATE_CANCELLING); submitting a new one"
+    ]
+    assert len(fake_hook.created) == 3
+    assert [part["job_name"] for part in ref["parts"]] == [fake_hook.created[2]["job_name"], kept]
