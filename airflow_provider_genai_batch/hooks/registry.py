@@ -52,6 +52,11 @@ def hook_class_for_conn_type(conn_type: str | None) -> type[BatchHook[Any]]:
 
 
 def get_hook(conn_id: str) -> BatchHook[Any]:
-    """The hook for an Airflow connection, chosen by its connection type."""
+    """The hook for an Airflow connection, chosen by its connection type; a connection of another type is
+    refused naming it, since a DAG may use several."""
     conn = BaseHook.get_connection(conn_id)
-    return hook_class_for_conn_type(conn.conn_type)(conn_id=conn_id)
+    try:
+        cls = hook_class_for_conn_type(conn.conn_type)
+    except GenAIBatchError as err:
+        raise GenAIBatchError(f"connection {conn_id!r}: {err}") from None
+    return cls(conn_id=conn_id)

@@ -106,6 +106,16 @@ def test_an_unknown_type_is_refused_naming_the_current_types():
     )
 
 
+def test_a_connection_of_another_type_is_refused_naming_the_connection(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_PLAIN_HTTP", json.dumps({"conn_type": "http", "host": "api.openai.com"}))
+    with pytest.raises(GenAIBatchError) as raised:
+        get_hook("plain_http")
+    assert str(raised.value) == (
+        "connection 'plain_http': connection type 'http' is not a GenAI batch connection; use one of: "
+        + ", ".join(cls.conn_type for cls in HOOK_CLASSES)
+    )
+
+
 @by_type
 @pytest.mark.parametrize("form", ["uri", "json"])
 def test_an_airflow_conn_variable_of_every_type_reaches_its_hook(hook, form, monkeypatch):
