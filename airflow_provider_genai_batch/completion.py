@@ -94,6 +94,22 @@ def as_timedelta(name: str, value: Any) -> timedelta:
     return duration
 
 
+def as_ratio(name: str, value: Any) -> float:
+    """A share of rows as the DAG gives it: a number from 0 to 1 (``0.05`` is 5%); anything else is refused when
+    the task is built, not once the job's results landed (a ``5`` meant as 5% would pass every job)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a number from 0 to 1 (0.05 is 5%), got {value!r}")
+    return float(value)
+
+
+def as_count(name: str, value: Any) -> int:
+    """A count as the DAG gives it: a whole number, 0 or more; anything else is refused when the task is built,
+    not by the first failed poll."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a whole number, 0 or more, got {value!r}")
+    return value
+
+
 class BatchCompletionMixin:
     """For operators that wait on a :class:`BatchJobRef` and land its results."""
 

@@ -13,7 +13,13 @@ import httpx
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from airflow_provider_genai_batch.cancel import ENDING_STATES
-from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_bool, as_timedelta
+from airflow_provider_genai_batch.completion import (
+    BatchCompletionMixin,
+    as_bool,
+    as_count,
+    as_ratio,
+    as_timedelta,
+)
 from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.earlier_results import set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError
@@ -222,8 +228,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         self.job_timeout = as_timedelta("job_timeout", job_timeout)
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
-        self.max_failed_ratio = max_failed_ratio
-        self.max_poll_failures = max_poll_failures
+        self.max_failed_ratio = as_ratio("max_failed_ratio", max_failed_ratio)
+        self.max_poll_failures = as_count("max_poll_failures", max_poll_failures)
         self.labels = labels
         self.force_resubmit = force_resubmit
         self.destination = destination

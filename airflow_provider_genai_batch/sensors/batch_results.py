@@ -9,7 +9,13 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
-from airflow_provider_genai_batch.completion import BatchCompletionMixin, as_bool, as_timedelta
+from airflow_provider_genai_batch.completion import (
+    BatchCompletionMixin,
+    as_bool,
+    as_count,
+    as_ratio,
+    as_timedelta,
+)
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
@@ -88,8 +94,8 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         self.timeout = min(self.timeout, self.job_timeout.total_seconds())  # bounds the non-deferrable poke loop
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
-        self.max_failed_ratio = max_failed_ratio
-        self.max_poll_failures = max_poll_failures
+        self.max_failed_ratio = as_ratio("max_failed_ratio", max_failed_ratio)
+        self.max_poll_failures = as_count("max_poll_failures", max_poll_failures)
         self.land_table_results = land_table_results
         self.batch_prices = batch_prices
         self._poke_poll: PollState | GroupPollState | None = None

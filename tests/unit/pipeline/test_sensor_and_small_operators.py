@@ -80,6 +80,11 @@ def test_a_sensor_job_timeout_in_seconds_bounds_the_wait_and_the_poke_loop():
     assert op.poll_interval == 30.0
 
 
+def test_a_sensor_max_failed_ratio_given_as_a_percentage_is_refused_when_the_task_is_built():
+    with pytest.raises(ValueError, match="max_failed_ratio must be a number from 0 to 1"):
+        sensor(max_failed_ratio=5)
+
+
 @pytest.mark.parametrize("deferrable", [True, False])
 def test_a_sensor_with_no_output_uri_anywhere_fails_before_it_waits(fake_hook: FakeBatchHook, deferrable: bool):
     fake_hook.add_job(JOB, JobState.RUNNING)

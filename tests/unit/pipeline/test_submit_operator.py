@@ -561,6 +561,20 @@ def test_a_job_timeout_that_is_no_duration_is_refused_when_the_task_is_built(job
         submit_op("in.jsonl", job_timeout=job_timeout)
 
 
+@pytest.mark.parametrize("ratio", [5, "0.1", -0.1, float("nan"), True])
+def test_a_max_failed_ratio_that_is_no_share_is_refused_when_the_task_is_built(ratio: Any):
+    with pytest.raises(
+        ValueError, match=re.escape(f"max_failed_ratio must be a number from 0 to 1 (0.05 is 5%), got {ratio!r}")
+    ):
+        submit_op("in.jsonl", max_failed_ratio=ratio)
+
+
+@pytest.mark.parametrize("failures", ["3", -1, 2.5, None])
+def test_a_max_poll_failures_that_is_no_count_is_refused_when_the_task_is_built(failures: Any):
+    with pytest.raises(ValueError, match="max_poll_failures must be a whole number, 0 or more"):
+        submit_op("in.jsonl", max_poll_failures=failures)
+
+
 def test_the_trigger_kwargs_of_the_deferral_are_json(
     fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, output_uri: str
 ):
