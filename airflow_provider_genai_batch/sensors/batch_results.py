@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -123,10 +123,20 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
             detail = f"the last poll failed: {last}" if last else None
             return self._timed_out(context, ref, self._hook_for(ref), detail)  # lands a job the cancel found ended
         except AirflowSkipException:
-            if time.monotonic() - started >= self.timeout and self.cancel_on_timeout:
+            if self._waited(context, started) >= self.timeout and self.cancel_on_timeout:
                 self.log.info("sensor timed out (soft_fail): cancelling %s", group_label(ref))
                 self.cancel(ref, on_failure="the task is still skipped (soft_fail)")
             raise
+
+    def _waited(self, context: Any, started: float) -> float:
+        """Seconds this sensor has waited, as ``BaseSensorOperator`` counts them against ``timeout``: since its
+        first poke when rescheduled (each try of a ``reschedule`` sensor starts anew), else since ``started``
+        (``time.monotonic``)."""
+        if self.reschedule:
+            first: datetime | None = context["ti"].get_first_reschedule_date(context)
+            if first is not None:
+                return (datetime.now(timezone.utc) - first).total_seconds()
+        return time.monotonic() - started
 
     def poke(self, context: Any) -> bool | PokeReturnValue:
         """One status check (non-deferrable mode); lands the results once the job has ended.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -342,6 +342,30 @@ def test_a_soft_fail_non_deferrable_sensor_timeout_still_cancels_the_job(fake_ho
 
     with pytest.raises(AirflowSkipException):
         op.execute(make_context())
+
+    assert fake_hook.names("cancel_batch") == [JOB]
+
+
+class RescheduledTI(FakeTI):
+    """The task instance of a ``reschedule`` sensor whose first poke was at ``first_poke``."""
+
+    def __init__(self, first_poke: datetime) -> None:
+        super().__init__(task_id="wait")
+        self.first_poke = first_poke
+
+    def get_first_reschedule_date(self, context: Any) -> datetime:
+        return self.first_poke
+
+
+def test_a_soft_fail_reschedule_sensor_timeout_still_cancels_the_job(fake_hook: FakeBatchHook, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    op = sensor(
+        output_uri=output_uri, deferrable=False, mode="reschedule", timeout=60, cancel_on_timeout=True, soft_fail=True
+    )
+    ti = RescheduledTI(first_poke=datetime.now(timezone.utc) - timedelta(minutes=2))
+
+    with pytest.raises(AirflowSkipException, match="Sensor has timed out"):
+        op.execute(make_context(ti))  # this try began just now; the sensor has waited two minutes
 
     assert fake_hook.names("cancel_batch") == [JOB]
 
