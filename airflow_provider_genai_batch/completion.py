@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
+from pathlib import PurePath
 from typing import Any, TypeVar
 
 from airflow.sdk import ObjectStoragePath
@@ -78,6 +79,14 @@ def as_bool(name: str, value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
     raise GenAIBatchError(f"{name} must be true or false, got {value!r}")
+
+
+def as_location(value: Any) -> Any:
+    """A path given as an object (``pathlib.Path``, ``ObjectStoragePath``) as its text, which every later step
+    reads (a URI keeps its protocol and connection: ``s3://conn@bucket/key``); anything else as it is."""
+    if isinstance(value, PurePath | ObjectStoragePath):
+        return str(value)
+    return value
 
 
 def as_timedelta(name: str, value: Any) -> timedelta:

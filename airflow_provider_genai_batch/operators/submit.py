@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from itertools import chain
+from pathlib import PurePath
 from typing import Any
 
 import httpx
@@ -17,6 +18,7 @@ from airflow_provider_genai_batch.completion import (
     BatchCompletionMixin,
     as_bool,
     as_count,
+    as_location,
     as_ratio,
     as_timedelta,
 )
@@ -72,14 +74,16 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
 
     :param conn_id: a GenAI batch connection; its type picks the provider.
     :param model: the model, as the provider names it.
-    :param input: a JSONL path or URI (local, ``s3://``, ``gs://``, ...) or a list of request dicts
+    :param input: a JSONL path or URI (local, ``s3://``, ``gs://``, ...; text, a ``Path`` or an
+        ``ObjectStoragePath``) or a list of request dicts
         (canonical ``{"key", "request"}`` or SDK-style ``{"key", "contents", "config"}``). Where the provider
         has storage of its own, an object there (Vertex: ``gs://``) is read through its hook and, when it
         needs no rewriting, the job reads it in place (nothing is uploaded); a table it reads
         (``bq://project.dataset.table``) is the input as it is: its row count and keys are checked, and
         its data version stands in for the requests in the fingerprint.
     :param display_name: job display name; the idempotency key is appended to it.
-    :param output_uri: directory for the results and manifest (and the input keys, for the join).
+    :param output_uri: directory for the results and manifest (and the input keys, for the join): an absolute
+        path or a URI, as text, a ``Path`` or an ``ObjectStoragePath``.
     :param embeddings: submit an embeddings batch instead of a generation batch.
     :param wait_for_completion: wait for the job and return the results manifest, not the job ref.
     :param deferrable: wait in the triggerer instead of occupying a worker slot.
@@ -158,9 +162,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         *,
         conn_id: str,
         model: str,
-        input: str | Sequence[Mapping[str, Any]],
+        input: str | PurePath | ObjectStoragePath | Sequence[Mapping[str, Any]],
         display_name: str | None = None,
-        output_uri: str | None = None,
+        output_uri: str | PurePath | ObjectStoragePath | None = None,
         embeddings: bool = False,
         wait_for_completion: bool = False,
         deferrable: bool = True,
@@ -218,9 +222,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         """``dry_run`` (``BaseOperator.dry_run`` is a method of its own)."""
         self.conn_id = conn_id
         self.model = model
-        self.input = input
+        self.input = as_location(input)
         self.display_name = display_name
-        self.output_uri = output_uri
+        self.output_uri = as_location(output_uri)
         self.embeddings = embeddings
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable

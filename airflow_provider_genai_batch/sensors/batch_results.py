@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import PurePath
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import BaseSensorOperator, ObjectStoragePath, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
 
 from airflow_provider_genai_batch.completion import (
     BatchCompletionMixin,
     as_bool,
     as_count,
+    as_location,
     as_ratio,
     as_timedelta,
 )
@@ -43,7 +45,8 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
     created (only the submit operator creates parts waiting for a ``max_concurrent_jobs`` slot).
 
     :param job_ref: the job reference (dict, XComArg, or its rendered JSON/literal text).
-    :param output_uri: results directory (``ObjectStoragePath``); defaults to the one given at submit.
+    :param output_uri: results directory (a path or URI, as text, a ``Path`` or an ``ObjectStoragePath``);
+        defaults to the one given at submit.
     :param deferrable: wait in the triggerer (default) instead of poking from a worker.
     :param poll_interval: seconds (or a ``timedelta``) between status polls.
     :param job_timeout: how long to wait before giving up (a ``timedelta`` or seconds); defaults to the sensor
@@ -70,7 +73,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         self,
         *,
         job_ref: Any,
-        output_uri: str | None = None,
+        output_uri: str | PurePath | ObjectStoragePath | None = None,
         deferrable: bool = True,
         poll_interval: float | timedelta = 60.0,
         job_timeout: timedelta | float | None = None,
@@ -85,7 +88,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         kwargs.setdefault("poke_interval", poll_interval)
         super().__init__(**kwargs)
         self.job_ref = job_ref
-        self.output_uri = output_uri
+        self.output_uri = as_location(output_uri)
         self.deferrable = deferrable
         self.poll_interval = as_timedelta("poll_interval", poll_interval).total_seconds()
         self.job_timeout = as_timedelta(

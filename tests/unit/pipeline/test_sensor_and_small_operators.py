@@ -66,6 +66,15 @@ def test_the_sensor_accepts_a_job_ref_as_dict_json_or_rendered_literal(
     assert manifest["counts"]["total"] == 3
 
 
+def test_the_sensor_lands_into_an_output_uri_given_as_a_path(fake_hook: FakeBatchHook, tmp_path: Path):
+    finished_job(fake_hook)
+
+    manifest = sensor(output_uri=tmp_path / "landed").execute(make_context())
+
+    assert manifest["manifest_uri"] == str(tmp_path / "landed" / MANIFEST_FILE)
+    assert (tmp_path / "landed" / MANIFEST_FILE).exists()
+
+
 def test_the_python_literal_job_ref_is_what_jinja_renders():
     assert str(REF.to_xcom()).startswith("{'provider': 'gemini'")  # not JSON: None/False, single quotes
     with pytest.raises(ValueError):

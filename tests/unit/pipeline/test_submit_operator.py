@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 import pytest
+from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_genai_batch.completion import DEFER_GRACE
@@ -636,6 +637,19 @@ def test_an_output_uri_that_rendered_empty_without_waiting_writes_no_keys_file(
 
     assert ref["keys_uri"] is None
     assert len(fake_hook.created) == 1
+
+
+@pytest.mark.parametrize("as_object", [Path, lambda path: ObjectStoragePath(f"file://{path}")], ids=["Path", "OSP"])
+def test_an_input_and_output_uri_given_as_path_objects_are_read_as_their_text(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, tmp_path: Path, as_object: Any
+):
+    op = submit_op(as_object(input_jsonl), output_uri=as_object(tmp_path / "out"))
+
+    ref = op.execute(make_context(ti))
+
+    assert ref["request_count"] == 3
+    assert ref["output_uri"] == str(as_object(tmp_path / "out"))
+    assert (tmp_path / "out" / KEYS_FILE).read_text() == '"a"\n"b"\n"c"\n'
 
 
 # --- templating -----------------------------------------------------------------------------------------
