@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, BaseModel, ValidationError
 
@@ -16,12 +17,21 @@ which blanked its default on the connection form. Connections that still use the
 """
 
 
-def base_url(host: str | None, port: int | None) -> str | None:
-    """The connection's host as a base URL (``https://`` assumed when no scheme is given)."""
-    if not host:
+def base_url(host: str | None, port: int | None, schema: str | None) -> str | None:
+    """The connection's host as a base URL (``https://`` assumed when no scheme is given), with the port field
+    (where the host names none) and the schema field as its path.
+
+    A connection URI keeps its path in the schema (``genaigateway://:key@localhost:8080/genai`` is host
+    ``localhost``, port 8080, schema ``genai``), so a base URL with a path, given as a URI in an ``AIRFLOW_CONN_*``
+    variable or a secrets backend, lost it; JSON and the form keep the path in the host, and set no schema.
+    """
+    text = (host or "").strip()
+    if not text:
         return None
-    url = host if "://" in host else f"https://{host}"
-    return f"{url}:{port}" if port else url
+    parts = urlsplit(text if "://" in text else f"https://{text}")
+    netloc = f"{parts.netloc}:{port}" if port and parts.port is None else parts.netloc
+    path = "/".join(segment for segment in (parts.path.rstrip("/"), (schema or "").strip().strip("/")) if segment)
+    return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
 
 
 def extras_for(model: type[BaseModel], conn: Any) -> dict[str, Any]:

@@ -199,3 +199,33 @@ def test_the_connection_form_lists_each_hook_once_under_its_current_type():
         if (meta.hook_class_name or "").startswith("airflow_provider_genai_batch.")
     ]
     assert sorted(listed) == sorted(cls.conn_type for cls in HOOK_CLASSES)
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("genaigateway://:k@localhost:8080/genai?model_provider=openai", "https://localhost:8080/genai"),
+        ("genaigateway://http://:k@localhost:8080/genai?model_provider=openai", "http://localhost:8080/genai"),
+        ("genaiopenai://:k@my-proxy.example.com/openai/v1", "https://my-proxy.example.com/openai/v1"),
+        ("genaiopenai://:k@api.openai.com:443", "https://api.openai.com:443"),
+    ],
+)
+def test_a_connection_uri_keeps_the_path_of_its_base_url(uri, expected, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_BY_URI", uri)
+    assert get_hook("by_uri").settings.base_url == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"host": "http://localhost/genai", "port": 8080}, "http://localhost:8080/genai"),
+        ({"host": " https://proxy.test/v1/\n"}, "https://proxy.test/v1"),
+        ({"host": "proxy.test/v1"}, "https://proxy.test/v1"),
+    ],
+)
+def test_a_json_connection_host_is_read_as_one_base_url(fields, expected, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BY_JSON",
+        json.dumps({"conn_type": "genaigateway", "password": "k", "extra": {"model_provider": "openai"}, **fields}),
+    )
+    assert get_hook("by_json").settings.base_url == expected
