@@ -408,6 +408,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         """Check the connection, model, labels and destination, then validate, translate and split the input; nothing is
         uploaded yet. ``options`` go to :func:`prepare_input` (``only_keys``, ``collect_errors``, ...)."""
         hook.check_submittable()
+        check_model(self.model)
         hook.check_model(self.model)
         hook.check_labels(self._labels())
         hook.check_destination(self._destination())
@@ -956,6 +957,16 @@ def _later_rounds(stored: BatchJobRef, parts: Sequence[PartRef]) -> tuple[PartRe
     if before != now or any(name is None for *_, name in now):
         return ()
     return tuple(part for part in stored.parts if part.round > 0)
+
+
+def check_model(model: Any) -> None:
+    """Refuse, before anything is read or uploaded, a model as rendered that names none: not text, empty (a template
+    that rendered nothing) or with whitespace around it (a Variable's newline). Each goes into every request or the
+    create call's URL, and the provider refuses it only once the upload is done, or each row once the job ran."""
+    if not isinstance(model, str) or not model.strip():
+        raise GenAIBatchError(f"model must name a model, got {model!r} (a template that rendered nothing?)")
+    if model != model.strip():
+        raise GenAIBatchError(f"model {model!r} begins or ends with whitespace (a template's newline?)")
 
 
 def _is_template(value: Any) -> bool:

@@ -652,6 +652,27 @@ def test_an_input_and_output_uri_given_as_path_objects_are_read_as_their_text(
     assert (tmp_path / "out" / KEYS_FILE).read_text() == '"a"\n"b"\n"c"\n'
 
 
+@pytest.mark.parametrize(
+    ("rendered", "why"),
+    [
+        ("", "model must name a model, got '' (a template that rendered nothing?)"),
+        (None, "model must name a model, got None (a template that rendered nothing?)"),
+        ("gemini-2.5-flash\n", "model 'gemini-2.5-flash\\n' begins or ends with whitespace (a template's newline?)"),
+    ],
+)
+def test_a_rendered_model_that_names_none_fails_before_anything_is_uploaded(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, output_uri: str, rendered: Any, why: str
+):
+    op = submit_op(str(input_jsonl), model="{{ var.value.model }}", output_uri=output_uri)
+    op.model = rendered  # as Airflow rendered the template
+
+    with pytest.raises(GenAIBatchError) as err:
+        op.execute(make_context(ti))
+
+    assert str(err.value) == why
+    assert fake_hook.uploads == [] and fake_hook.created == []
+
+
 # --- templating -----------------------------------------------------------------------------------------
 
 
