@@ -7,12 +7,11 @@ one place that parses it and the one place that stores and recalls it for a task
 
 from __future__ import annotations
 
-import ast
-import json
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from airflow_provider_genai_batch.rendered import rendered_mapping
 
 JOB_REF_XCOM_KEY = "job_ref"
 """The XCom key a task pushes its job reference under (read by the extra link and by cancel paths)."""
@@ -102,7 +101,7 @@ class BatchJobRef(BaseModel):
         """A ref from anything it travels as: the model, a dict, JSON text, or the Python-literal text Jinja renders."""
         if isinstance(value, BatchJobRef):
             return value
-        mapping = _as_mapping(value)
+        mapping = rendered_mapping(value)
         if mapping is None:
             raise TypeError(f"not a batch job reference: {value!r}")
         try:
@@ -113,7 +112,7 @@ class BatchJobRef(BaseModel):
 
 def job_name_of(value: Any) -> str:
     """The job a value names: a plain job name, or a job reference in any form :meth:`BatchJobRef.parse` takes."""
-    if isinstance(value, str) and _as_mapping(value) is None:
+    if isinstance(value, str) and rendered_mapping(value) is None:
         return value
     return BatchJobRef.parse(value).job_name
 
@@ -134,21 +133,3 @@ def recall(context: Any) -> BatchJobRef | None:
         ti = context["ti"]
         stored = ti.xcom_pull(task_ids=ti.task_id, key=JOB_REF_XCOM_KEY, map_indexes=ti.map_index)
     return BatchJobRef.parse(stored) if stored else None
-
-
-def _as_mapping(value: Any) -> Mapping[str, Any] | None:
-    if isinstance(value, Mapping):
-        return value
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text.startswith("{"):
-        return None
-    try:
-        decoded = json.loads(text)
-    except ValueError:
-        try:
-            decoded = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            return None
-    return decoded if isinstance(decoded, Mapping) else None

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from airflow_provider_genai_batch.models import CostEstimate, PartUsage, Price, TokenUsage, UsageSummary
+from airflow_provider_genai_batch.rendered import rendered_mapping
 
 PRICES_FILE = "batch_prices.json"
 PER_TOKENS = 1_000_000
@@ -130,7 +131,8 @@ def shipped_table() -> PriceTable:
 
 
 def parse_overrides(value: Any, where: str) -> dict[str, PriceOverride]:
-    """A user's ``batch_prices`` (``{model: {input, output, cached_input?, cache_write?, taken_on?, note?}}``).
+    """A user's ``batch_prices`` (``{model: {input, output, cached_input?, cache_write?, taken_on?, note?}}``, or
+    its JSON or Python-literal text, as a template renders it).
 
     Raise ValueError naming ``where`` it was given, the model, the field and why, for anything else.
     """
@@ -140,7 +142,10 @@ def parse_overrides(value: Any, where: str) -> dict[str, PriceOverride]:
         try:
             value = json.loads(value)
         except ValueError as err:
-            raise ValueError(f"{where}: batch_prices is not JSON: {err}") from None
+            literal = rendered_mapping(value)  # a template rendered without render_template_as_native_obj
+            if literal is None:
+                raise ValueError(f"{where}: batch_prices is not JSON: {err}") from None
+            value = literal
     if not isinstance(value, Mapping):
         raise ValueError(f"{where}: batch_prices must map model names to prices, got {type(value).__name__}")
     parsed: dict[str, PriceOverride] = {}

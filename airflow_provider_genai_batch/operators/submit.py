@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -54,6 +53,7 @@ from airflow_provider_genai_batch.parts import SplitLimits
 from airflow_provider_genai_batch.plan import build_plan
 from airflow_provider_genai_batch.polling import DEFAULT_MAX_POLL_FAILURES
 from airflow_provider_genai_batch.prices import price_table
+from airflow_provider_genai_batch.rendered import rendered_mapping
 from airflow_provider_genai_batch.retryable import follow_up_keys
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource, is_table_uri
 
@@ -793,13 +793,13 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         return destination or None
 
     def _labels(self) -> dict[str, str]:
-        """The labels as rendered: a mapping, or JSON text of one (a whole-string template); strings only."""
+        """The labels as rendered: a mapping, or the JSON or Python-literal text of one (a whole-string template,
+        rendered natively or not); strings only."""
         labels: Any = self.labels
         if isinstance(labels, str):
-            try:
-                labels = json.loads(labels) if labels.strip() else {}
-            except ValueError:
-                raise GenAIBatchError(f"labels must be a mapping or its JSON text, got {self.labels!r}") from None
+            labels = rendered_mapping(labels) if labels.strip() else {}
+            if labels is None:
+                raise GenAIBatchError(f"labels must be a mapping or its JSON text, got {self.labels!r}")
         if labels is None:
             return {}
         if not isinstance(labels, Mapping) or not all(

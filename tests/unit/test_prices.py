@@ -122,6 +122,12 @@ def test_a_bad_override_is_refused_naming_the_model_the_field_and_why(value: obj
     assert str(raised.value).startswith("the connection extra: ")
 
 
+def test_prices_a_template_rendered_as_python_literal_text_are_read_as_the_dict() -> None:
+    prices = {"gpt-4o": {"input": 1, "output": 2, "note": None}}
+
+    assert parse_overrides(str(prices), "the operator's batch_prices") == parse_overrides(prices, "the operator")
+
+
 PRICE = Price(provider="anthropic", model="m", input=2.0, output=10.0, cached_input=0.2, cache_write=2.5, source="s")
 
 

@@ -340,6 +340,19 @@ def test_labels_rendered_from_a_whole_string_template_are_read_as_json(
     assert fake_hook.created[0]["labels"] == {"team": "search"}
 
 
+def test_labels_from_a_whole_string_template_rendered_as_text_not_native_are_read_as_the_dict(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path
+):
+    fake_hook.use_dialect(capabilities=fake_hook.capabilities.model_copy(update={"labels": True}))
+    op = submit_op(str(input_jsonl), labels="{{ params.labels }}")
+    op.labels = op.render_template(op.labels, {"params": {"labels": {"team": "search"}}})
+    assert op.labels == "{'team': 'search'}"  # str() of the dict, as Airflow renders it by default
+
+    op.execute(make_context(ti))
+
+    assert fake_hook.created[0]["labels"] == {"team": "search"}
+
+
 @pytest.mark.parametrize("labels", ["team=search", '["team"]', {"team": 1}])
 def test_labels_that_are_not_a_mapping_of_strings_are_refused_before_anything_is_uploaded(
     fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, labels: Any
