@@ -42,8 +42,10 @@ def is_public(provider: str, base_url: str) -> bool:
 
 
 def resource_url(base_url: str, request: ApiRequest) -> str:
-    """The absolute URL ``request`` goes to, resolved as the hook's client resolves it (its base URL ends in /)."""
-    url = absolute_url(base_url.rstrip("/") + "/", request.url)
+    """The absolute URL ``request`` goes to, resolved as the hook's client resolves it (its base URL ends in /),
+    without the user and password a base URL may carry (``https://user:pass@proxy/...``): the link travels in the
+    job ref (XCom, the manifest, Asset events) and is shown to anyone who sees the task."""
+    url = absolute_url(base_url.rstrip("/") + "/", request.url).copy_with(userinfo=b"")
     return str(httpx.URL(url, params=request.params)) if request.params else str(url)
 
 

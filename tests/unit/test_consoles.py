@@ -105,6 +105,37 @@ def test_a_connection_on_another_host_links_to_the_job_on_that_host(monkeypatch,
     assert job_page(hook_on(monkeypatch, conn_type, **fields), job_name) == page
 
 
+@pytest.mark.parametrize(
+    ("conn_type", "fields", "job_name", "page"),
+    [
+        (
+            "genaigateway",
+            {
+                "host": "https://svc:hunter2@gw.example.com/genai",
+                "password": "k",
+                "extra": {"model_provider": "openai"},
+            },
+            "batches/abc",
+            "https://gw.example.com/genai/v1beta/batches/abc",
+        ),
+        (
+            "genaiopenai",
+            {"host": "https://svc:hunter2@proxy.example.com/v1", "password": "k"},
+            "batch_abc",
+            "https://proxy.example.com/v1/batches/batch_abc",
+        ),
+    ],
+    ids=["gateway", "openai-proxy"],
+)
+def test_the_link_to_a_host_leaves_out_the_user_and_password_its_base_url_carries(
+    monkeypatch, conn_type, fields, job_name, page
+):
+    link = job_page(hook_on(monkeypatch, conn_type, **fields), job_name)
+
+    assert link == page
+    assert "hunter2" not in link
+
+
 def test_a_host_that_only_contains_a_public_name_is_not_public():
     assert not is_public("openai", "https://api.openai.com.example.internal/v1")
     assert is_public("openai", "https://api.openai.com/v1")
