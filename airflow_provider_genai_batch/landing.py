@@ -115,8 +115,9 @@ def check_output_uri(uri: str | None) -> None:
     """``uri`` as rendered, refused before anything is uploaded or waited on unless it names one place every
     worker reaches: empty (a template that rendered nothing), surrounded by whitespace, a relative local path
     (or ``~``, which is not expanded: each worker would resolve it against its own working directory, so the
-    results land where no later task finds them), or a ``file://`` URI with a host (``file://tmp/x`` is read as
-    ``tmp/x``, relative, and so is ``file://localhost/x``)."""
+    results land where no later task finds them), a ``file://`` URI with a host (``file://tmp/x`` is read as
+    ``tmp/x``, relative, and so is ``file://localhost/x``), or another URI without a bucket (``s3://``,
+    ``s3:///prefix``: the first is read as bucket ``s3:``, the second refused only once the job ended)."""
     text = uri or ""
     problem = None
     if not text.strip():
@@ -132,6 +133,8 @@ def check_output_uri(uri: str | None) -> None:
             problem = "starts with '~', which is not expanded"
         elif scheme in ("", "file") and not (parts.path if scheme else text).startswith("/"):
             problem = "is a relative path, which each worker resolves against its own working directory"
+        elif scheme not in ("", "file") and not parts.hostname:
+            problem = f"names no bucket or host after {scheme}://"
     if problem is not None:
         raise GenAIBatchError(
             f"output_uri {uri!r} {problem}; give an absolute path or a URI (file:///..., s3://..., gs://...)"

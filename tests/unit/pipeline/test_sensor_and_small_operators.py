@@ -104,6 +104,15 @@ def test_a_sensor_with_no_output_uri_anywhere_fails_before_it_waits(fake_hook: F
     assert fake_hook.names("get_batch") == []
 
 
+def test_a_sensor_given_an_output_uri_without_a_bucket_fails_before_it_waits(fake_hook: FakeBatchHook):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+
+    with pytest.raises(GenAIBatchError, match="output_uri 's3:///results' names no bucket or host after s3://"):
+        sensor(output_uri="s3:///results").execute(make_context())
+
+    assert fake_hook.names("get_batch") == []
+
+
 def test_a_sensor_given_a_relative_output_uri_fails_before_it_waits(fake_hook: FakeBatchHook):
     fake_hook.add_job(JOB, JobState.RUNNING)
 

@@ -625,6 +625,8 @@ def test_an_already_finished_job_is_not_deferred(
         ("~/results", "starts with '~'"),
         ("file://tmp/results", "names the host 'tmp'"),
         ("/tmp/results\n", "begins or ends with whitespace"),
+        ("s3://", "names no bucket or host after s3://"),
+        ("s3:///results", "names no bucket or host after s3://"),
     ],
 )
 def test_a_rendered_output_uri_naming_no_place_every_worker_reaches_fails_before_anything_is_uploaded(
