@@ -413,7 +413,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         hook.check_labels(self._labels())
         hook.check_destination(self._destination())
         return prepare_input(
-            self.input,
+            as_location(self.input),  # a path an upstream task returned arrives as the object
             hook.dialect,
             model=self.model,
             embeddings=self.embeddings,

@@ -654,6 +654,17 @@ def test_an_output_uri_that_rendered_empty_without_waiting_writes_no_keys_file(
     assert len(fake_hook.created) == 1
 
 
+def test_an_input_path_an_upstream_task_returned_as_an_object_storage_path_is_read(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path
+):
+    op = submit_op("{{ ti.xcom_pull('make_input') }}")
+    op.input = ObjectStoragePath(f"file://{input_jsonl}")  # as the XComArg or a native template resolved it
+
+    ref = op.execute(make_context(ti))
+
+    assert ref["request_count"] == 3
+
+
 @pytest.mark.parametrize("as_object", [Path, lambda path: ObjectStoragePath(f"file://{path}")], ids=["Path", "OSP"])
 def test_an_input_and_output_uri_given_as_path_objects_are_read_as_their_text(
     fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, tmp_path: Path, as_object: Any
