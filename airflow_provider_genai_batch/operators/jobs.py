@@ -1,6 +1,7 @@
 """Thin operators over a provider's batch jobs: cancel, delete, list.
 
-Cancel and delete act on every job a reference names: one job, or each created part of a group.
+Cancel and delete act on every job a reference names (one job, or each created part of a group), given as the
+reference or as the results manifest that holds it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.job_ref import BatchJobRef, job_name_of
+from airflow_provider_genai_batch.rendered import rendered_mapping
 
 
 def job_names_of(value: Any) -> list[str]:
-    """The jobs a value names: a plain job name, or every created job of a job reference in any form."""
+    """The jobs a value names: a plain job name, every created job of a job reference in any form, or of the
+    reference a results manifest holds (what a waiting submit or a sensor returns, so ``job=wait.output`` works)."""
+    manifest = rendered_mapping(value)
+    if manifest is not None and "job_ref" in manifest and "manifest_uri" in manifest:
+        value = manifest["job_ref"]
     try:
         ref = BatchJobRef.parse(value)
     except TypeError:

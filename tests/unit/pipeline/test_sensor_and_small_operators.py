@@ -472,6 +472,20 @@ def test_delete_job_operator_deletes_the_job(fake_hook: FakeBatchHook, job: Any)
     assert fake_hook.names("cancel_batch") == []
 
 
+@pytest.mark.parametrize("as_text", [False, True], ids=["dict", "python-literal"])
+def test_delete_job_operator_given_the_landed_manifest_deletes_its_job(
+    fake_hook: FakeBatchHook, output_uri: str, as_text: bool
+):
+    finished_job(fake_hook)
+    manifest = sensor(output_uri=output_uri).execute(make_context())  # what job=wait.output passes on
+
+    GenAIBatchDeleteJobOperator(
+        task_id="delete", conn_id=FAKE_CONN_ID, job=str(manifest) if as_text else manifest
+    ).execute(make_context())
+
+    assert fake_hook.names("delete_batch") == [JOB]
+
+
 def test_list_jobs_operator_returns_summaries_of_every_job(fake_hook: FakeBatchHook):
     fake_hook.add_job("batches/1", JobState.RUNNING, display_name="one", total=2, pending=2)
     fake_hook.add_job("batches/2", JobState.SUCCEEDED, display_name="two", total=1, succeeded=1)
