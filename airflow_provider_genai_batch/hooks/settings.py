@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AliasChoices, BaseModel, ValidationError
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
+
+log = logging.getLogger(__name__)
 
 OUTPUT_LIMIT_NAMES = AliasChoices("default_output_limit", "default_max_tokens")
 """The extra names of the output-token limit used when a request sets none: the current one first.
@@ -36,12 +39,14 @@ def base_url(host: str | None, port: int | None, schema: str | None) -> str | No
 
 def extras_for(model: type[BaseModel], conn: Any) -> dict[str, Any]:
     """The connection extras that ``model`` declares, under a field's name or an earlier name of it; empty
-    form fields (null) keep their defaults. A setting given under two of its names is an error.
+    form fields (null) keep their defaults. A setting given under two of its names is an error; an extra no
+    setting reads is logged as a warning (see :func:`_warn_unread`).
 
     The key and base URL come only from the password and host fields.
     """
     extra = conn.extra_dejson or {}
     fields = _field_of_name(model)
+    _warn_unread(conn, [name for name in extra if name not in fields], fields)
     given = {k: v for k, v in extra.items() if k in fields and v is not None}
     for field in {fields[k] for k in given}:
         names = sorted(k for k in given if fields[k] == field)
@@ -51,6 +56,28 @@ def extras_for(model: type[BaseModel], conn: Any) -> dict[str, Any]:
                 f"setting; keep only {field!r}"
             )
     return given
+
+
+_WHERE_INSTEAD = {
+    "api_key": "the API key goes in the password field",
+    "base_url": "the base URL goes in the host field",
+}
+"""Where a setting given as an extra that is read from a connection field instead goes."""
+
+
+def _warn_unread(conn: Any, names: list[str], fields: dict[str, str]) -> None:
+    """Warn about each extra in ``names``, which no setting reads: a misspelt ``organisation`` or an ``api_key``
+    in the extra would otherwise change nothing without a word (the job billed to the default organization, the
+    key looked for in the password). Only names are logged, never values."""
+    for name in names:
+        why = _WHERE_INSTEAD.get(name, f"no setting of a {conn.conn_type} connection reads it (a misspelling?)")
+        log.warning(
+            "connection %r sets the extra %r, which is not read: %s; the extras read are %s",
+            conn.conn_id,
+            name,
+            why,
+            ", ".join(sorted(fields)),
+        )
 
 
 def _field_of_name(model: type[BaseModel]) -> dict[str, str]:

@@ -5,6 +5,7 @@ from a URI; the earlier ``genai_*`` names still resolve to the same hooks; every
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -229,3 +230,37 @@ def test_a_json_connection_host_is_read_as_one_base_url(fields, expected, monkey
         json.dumps({"conn_type": "genaigateway", "password": "k", "extra": {"model_provider": "openai"}, **fields}),
     )
     assert get_hook("by_json").settings.base_url == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("organisation", "no setting of a genaiopenai connection reads it (a misspelling?)"),
+        ("api_key", "the API key goes in the password field"),
+        ("base_url", "the base URL goes in the host field"),
+    ],
+)
+def test_an_extra_no_setting_reads_is_named_in_a_warning_without_its_value(name, why, monkeypatch, caplog):
+    value = "org-do-not-log-1234"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TYPO", json.dumps({"conn_type": "genaiopenai", "password": "k", "extra": {name: value}})
+    )
+    caplog.set_level(logging.WARNING, logger="airflow_provider_genai_batch.hooks.settings")
+
+    assert get_hook("typo").settings.organization is None
+
+    warnings = [r.getMessage() for r in caplog.records if r.name == "airflow_provider_genai_batch.hooks.settings"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"connection 'typo' sets the extra '{name}', which is not read: {why}; ")
+    assert "organization" in warnings[0] and value not in warnings[0]
+
+
+def test_a_connection_whose_extras_are_all_read_warns_nothing(monkeypatch, caplog):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CLEAN",
+        json.dumps({"conn_type": "genaiopenai", "password": "k", "extra": {"organization": "org-1", "timeout": None}}),
+    )
+    caplog.set_level(logging.WARNING, logger="airflow_provider_genai_batch.hooks.settings")
+
+    assert get_hook("clean").settings.organization == "org-1"
+    assert [r for r in caplog.records if r.name == "airflow_provider_genai_batch.hooks.settings"] == []
