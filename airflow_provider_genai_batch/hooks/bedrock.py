@@ -46,7 +46,11 @@ from airflow_provider_genai_batch.usage import bedrock_manifest_usage
 
 LIST_PAGE_SIZE = 100
 CONSOLE_URL = "https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/batch-inference"
-_CREDENTIAL_EXTRAS = ("aws_access_key_id", "aws_secret_access_key")
+_CREDENTIAL_EXTRAS = {
+    name: "AWS credentials go in the login and password fields (or in the connection aws_conn_id names)"
+    for name in ("aws_access_key_id", "aws_secret_access_key")
+}
+"""Settings read from the connection's login and password, never from its extras."""
 
 
 class BedrockSettings(ConnectionSettings):
@@ -152,7 +156,7 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
 
     @classmethod
     def settings_from_connection(cls, conn: Any) -> BedrockSettings:
-        extras = {k: v for k, v in extras_for(BedrockSettings, conn).items() if k not in _CREDENTIAL_EXTRAS}
+        extras = extras_for(BedrockSettings, conn, elsewhere=_CREDENTIAL_EXTRAS)
         region = extras.pop("region", None) or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if not region:
             raise GenAIBatchError(f"connection {conn.conn_id!r} has no region (set the 'region' extra)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -37,16 +38,18 @@ def base_url(host: str | None, port: int | None, schema: str | None) -> str | No
     return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
 
 
-def extras_for(model: type[BaseModel], conn: Any) -> dict[str, Any]:
+def extras_for(model: type[BaseModel], conn: Any, elsewhere: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The connection extras that ``model`` declares, under a field's name or an earlier name of it; empty
     form fields (null) keep their defaults. A setting given under two of its names is an error; an extra no
     setting reads is logged as a warning (see :func:`_warn_unread`).
 
-    The key and base URL come only from the password and host fields.
+    The key and base URL come only from the password and host fields, and so do the settings a hook reads
+    from connection fields of its own (``elsewhere``: each name and where it goes instead).
     """
     extra = conn.extra_dejson or {}
-    fields = _field_of_name(model)
-    _warn_unread(conn, [name for name in extra if name not in fields], fields)
+    instead = {**_WHERE_INSTEAD, **(elsewhere or {})}
+    fields = {name: field for name, field in _field_of_name(model).items() if name not in instead}
+    _warn_unread(conn, [name for name in extra if name not in fields], fields, instead)
     given = {k: v for k, v in extra.items() if k in fields and v is not None}
     for field in {fields[k] for k in given}:
         names = sorted(k for k in given if fields[k] == field)
@@ -65,12 +68,13 @@ _WHERE_INSTEAD = {
 """Where a setting given as an extra that is read from a connection field instead goes."""
 
 
-def _warn_unread(conn: Any, names: list[str], fields: dict[str, str]) -> None:
+def _warn_unread(conn: Any, names: list[str], fields: Mapping[str, str], instead: Mapping[str, str]) -> None:
     """Warn about each extra in ``names``, which no setting reads: a misspelt ``organisation`` or an ``api_key``
     in the extra would otherwise change nothing without a word (the job billed to the default organization, the
-    key looked for in the password). Only names are logged, never values."""
+    key looked for in the password). ``instead`` says where a setting read from elsewhere goes. Only names are
+    logged, never values."""
     for name in names:
-        why = _WHERE_INSTEAD.get(name, f"no setting of a {conn.conn_type} connection reads it (a misspelling?)")
+        why = instead.get(name, f"no setting of a {conn.conn_type} connection reads it (a misspelling?)")
         log.warning(
             "connection %r sets the extra %r, which is not read: %s; the extras read are %s",
             conn.conn_id,

@@ -264,3 +264,21 @@ def test_a_connection_whose_extras_are_all_read_warns_nothing(monkeypatch, caplo
 
     assert get_hook("clean").settings.organization == "org-1"
     assert [r for r in caplog.records if r.name == "airflow_provider_genai_batch.hooks.settings"] == []
+
+
+def test_aws_credentials_in_a_bedrock_extra_are_named_in_a_warning_and_not_read(monkeypatch, caplog):
+    secret = "aws-secret-do-not-log-1234"
+    extra = {"region": "us-east-1", "aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": secret}
+    monkeypatch.setenv("AIRFLOW_CONN_BEDROCK_EXTRA", json.dumps({"conn_type": "genaibedrock", "extra": extra}))
+    caplog.set_level(logging.WARNING, logger="airflow_provider_genai_batch.hooks.settings")
+
+    settings = get_hook("bedrock_extra").settings
+
+    assert (settings.aws_access_key_id, settings.aws_secret_access_key) == (None, None)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "airflow_provider_genai_batch.hooks.settings"]
+    assert [w.split(";")[0] for w in warnings] == [
+        f"connection 'bedrock_extra' sets the extra '{name}', which is not read: AWS credentials go in the login and "
+        "password fields (or in the connection aws_conn_id names)"
+        for name in ("aws_access_key_id", "aws_secret_access_key")
+    ]
+    assert not any(secret in w for w in warnings)
