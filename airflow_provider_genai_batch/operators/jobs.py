@@ -84,6 +84,8 @@ class GenAIBatchListJobsOperator(BaseOperator):
 
     def __init__(self, *, conn_id: str, limit: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"limit must be a positive whole number or None (every job), got {limit!r}")
         self.conn_id = conn_id
         self.limit = limit
 

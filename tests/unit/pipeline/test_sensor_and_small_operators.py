@@ -486,6 +486,12 @@ def test_delete_job_operator_given_the_landed_manifest_deletes_its_job(
     assert fake_hook.names("delete_batch") == [JOB]
 
 
+@pytest.mark.parametrize("limit", [0, -1, "10", True])
+def test_list_jobs_operator_refuses_a_limit_that_is_no_positive_count_when_built(limit: Any):
+    with pytest.raises(ValueError, match="limit must be a positive whole number or None"):
+        GenAIBatchListJobsOperator(task_id="ls", conn_id=FAKE_CONN_ID, limit=limit)
+
+
 def test_list_jobs_operator_returns_summaries_of_every_job(fake_hook: FakeBatchHook):
     fake_hook.add_job("batches/1", JobState.RUNNING, display_name="one", total=2, pending=2)
     fake_hook.add_job("batches/2", JobState.SUCCEEDED, display_name="two", total=1, succeeded=1)
