@@ -221,7 +221,12 @@ def _result_line(key: str, secret: str | None) -> dict[str, Any]:
         "response": {
             "candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]}}],
             "status_code": 200,
-            "body": {"choices": [{"message": {"role": "assistant", "content": "ok"}}]},
+            # OpenAI's body, and a gateway's Gemini result as the gateway flattens it (text and finish reason)
+            "body": {
+                "choices": [{"message": {"role": "assistant", "content": "ok"}}],
+                "text": "ok",
+                "finish_reason": "STOP",
+            },
         },
         "result": {"type": "succeeded", "message": {"content": [{"type": "text", "text": "ok"}]}},
     }
