@@ -284,13 +284,18 @@ async def send_async(
 
 
 def run_sync(client: httpx.Client, operation: Operation[T], transport: Transport) -> T:
-    """Drive ``operation`` to completion over a sync client."""
+    """Drive ``operation`` to completion over a sync client.
+
+    A request's failure (a :class:`TransientFailure` for a resumable one, else what ends it once it will not be
+    tried again) is raised inside the operation, at the request's ``yield``: one that does not catch it ends with
+    it as it is, and one holding something the provider bills for (a multipart upload's parts) can let it go first.
+    """
     try:
         request = next(operation)
         while True:
             try:
                 response = send_sync(client, request, transport)
-            except TransientFailure as failure:
+            except Exception as failure:  # raised at the request's yield (see above)
                 request = operation.throw(failure)
                 continue
             request = transport.answer(operation, response)
@@ -307,7 +312,7 @@ async def run_async(client: httpx.AsyncClient, operation: Operation[T], transpor
         while True:
             try:
                 response = await send_async(client, request, transport)
-            except TransientFailure as failure:
+            except Exception as failure:  # raised at the request's yield: see run_sync
                 request = operation.throw(failure)
                 continue
             request = transport.answer(operation, response)

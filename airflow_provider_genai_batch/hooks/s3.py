@@ -7,6 +7,7 @@ source in slices; memory holds each part's ETag, never its bytes.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -102,9 +103,8 @@ def upload(
     """Stream ``size`` bytes to ``obj``: one PutObject up to ``part_size``, else a multipart upload.
 
     A part lost to a transient fault is sent again from its start (the stream must be seekable). A
-    multipart upload that fails here (a part that cannot be sent, a completion refused in a 200) is
-    aborted; one ended by an S3 error answer is left to the bucket's AbortIncompleteMultipartUpload rule,
-    as the driver raises those without handing them back to the operation.
+    multipart upload that fails, however (a part or the completion refused, a connection that stays
+    down, a completion failed in a 200), is aborted, so no parts are left stored and billed.
     """
     origin = stream.tell() if stream.seekable() else None
     if size <= part_size:
@@ -118,6 +118,25 @@ def upload(
             request = endpoint.request("PUT", obj, [("partNumber", number), ("uploadId", upload_id)])
             length = min(part_size, size - offset)
             etags.append((yield from _send_part(request, stream, origin, offset, length, max_resends, None)))
+        yield from _complete(endpoint, obj, upload_id, etags, max_resends)
+    except Exception:
+        yield from _abort(endpoint, obj, upload_id)
+        raise
+    return _uploaded(obj, content_type, size)
+
+
+COMPLETION_RETRIED = frozenset({"InternalError", "ServiceUnavailable", "SlowDown"})
+"""Codes of a completion failed in a 200 that are worth sending it again, as S3 asks (botocore reads such an answer
+as a 500 and retries it)."""
+
+
+def _complete(
+    endpoint: S3Endpoint, obj: S3Object, upload_id: str, etags: list[str], max_resends: int
+) -> Operation[None]:
+    """CompleteMultipartUpload, sent again while it fails in a 200 with a transient code (at most ``max_resends``
+    times); any other failure in a 200 is raised."""
+    resends = 0
+    while True:
         done = yield endpoint.request(
             "POST",
             obj,
@@ -126,19 +145,26 @@ def upload(
             headers={"Content-Type": "application/xml"},
             retry=True,
         )
-    except Exception:
-        yield endpoint.request("DELETE", obj, [("uploadId", upload_id)])
-        raise
-    if _root_tag(done.content) == "Error":  # S3 can fail a completion with a 200 and an error body
-        yield endpoint.request("DELETE", obj, [("uploadId", upload_id)])
+        if _root_tag(done.content) != "Error":  # S3 can fail a completion with a 200 and an error body
+            return
         root = ElementTree.fromstring(done.content)
+        code = root.findtext("Code")
+        if code in COMPLETION_RETRIED and resends < max_resends:
+            resends += 1
+            continue
         raise ProviderAPIError(
             root.findtext("Message") or "CompleteMultipartUpload failed",
             http_status=200,
-            provider_status=root.findtext("Code"),
+            provider_status=code,
             provider="s3",
         )
-    return _uploaded(obj, content_type, size)
+
+
+def _abort(endpoint: S3Endpoint, obj: S3Object, upload_id: str) -> Operation[None]:
+    """AbortMultipartUpload, after a failure: one that fails too is left to the bucket's lifecycle rule, and the
+    failure that made the upload stop is the one raised."""
+    with contextlib.suppress(Exception):
+        yield endpoint.request("DELETE", obj, [("uploadId", upload_id)])
 
 
 def _send_part(

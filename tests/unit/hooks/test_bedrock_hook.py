@@ -139,7 +139,10 @@ class FakeS3:
         self.objects: dict[str, bytes] = {}
         self.parts: dict[int, bytes] = {}
         self.fail_part_once: set[int] = set()
+        self.refuse_part: dict[int, int] = {}
         self.complete_error = False
+        self.complete_errors_before_success = 0
+        self.complete_status = 200
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         assert request.url.host == S3_HOST, request.url
@@ -154,9 +157,19 @@ class FakeS3:
             if number in self.fail_part_once:
                 self.fail_part_once.discard(number)
                 return httpx.Response(503)
+            if number in self.refuse_part:
+                body = "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+                return httpx.Response(self.refuse_part[number], content=body.encode())
             self.parts[number] = body
             return httpx.Response(200, headers={"ETag": f'"etag-{number}"'})
         if request.method == "POST" and "uploadId" in query:
+            if self.complete_status != 200:
+                return httpx.Response(self.complete_status)
+            if self.complete_errors_before_success:
+                self.complete_errors_before_success -= 1
+                return xml(
+                    "<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
+                )
             if self.complete_error:
                 return xml(
                     "<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
@@ -704,6 +717,56 @@ def test_a_completion_refused_in_a_200_is_an_error_and_aborts_the_upload(bedrock
         hook.upload_file(io.BytesIO(b"z" * (6 * MIB)), display_name="x")
     assert refused.value.provider_status == "InternalError"
     assert (wire.last.method, wire.last.url.query) == ("DELETE", b"uploadId=up-1")
+
+
+def test_a_completion_failed_in_a_200_with_an_internal_error_is_sent_again(bedrock):
+    s3 = FakeS3()
+    s3.complete_errors_before_success = 2
+    hook, wire = bedrock(aws(s3))
+    data = b"z" * (6 * MIB)
+    info = hook.upload_file(io.BytesIO(data), display_name="x")
+    assert s3.objects[info.name.removeprefix("s3://bkt/")] == data
+    completions = [r for r in wire.requests if r.method == "POST" and r.url.query == b"uploadId=up-1"]
+    assert len(completions) == 3
+    assert not any(r.method == "DELETE" for r in wire.requests)
+
+
+def test_a_part_refused_by_s3_aborts_the_multipart_upload(bedrock):
+    s3 = FakeS3()
+    s3.refuse_part = {2: 403}
+    hook, wire = bedrock(aws(s3))
+    with pytest.raises(ProviderAPIError, match="Access Denied"):
+        hook.upload_file(io.BytesIO(b"z" * (6 * MIB)), display_name="x")
+    abort = wire.last
+    assert (abort.method, abort.url.query) == ("DELETE", b"uploadId=up-1")
+    assert_signed(abort, "s3")
+    assert s3.parts == {}
+
+
+def test_a_completion_that_keeps_failing_with_a_500_aborts_the_multipart_upload(bedrock):
+    s3 = FakeS3()
+    s3.complete_status = 500
+    hook, wire = bedrock(aws(s3), extra={**EXTRA, "max_retries": 2})
+    with pytest.raises(ProviderAPIError) as failed:
+        hook.upload_file(io.BytesIO(b"z" * (6 * MIB)), display_name="x")
+    assert failed.value.http_status == 500
+    assert (wire.last.method, wire.last.url.query) == ("DELETE", b"uploadId=up-1")
+    assert s3.parts == {}
+
+
+def test_an_abort_that_fails_too_leaves_the_upload_s_own_failure_raised(bedrock):
+    s3 = FakeS3()
+    s3.refuse_part = {2: 403}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            return httpx.Response(403, content=b"<Error><Code>AccessDenied</Code><Message>no abort</Message></Error>")
+        return aws(s3)(request)
+
+    hook, wire = bedrock(handler)
+    with pytest.raises(ProviderAPIError, match="Access Denied"):
+        hook.upload_file(io.BytesIO(b"z" * (6 * MIB)), display_name="x")
+    assert wire.last.method == "DELETE"
 
 
 def test_small_inputs_go_up_in_one_put(bedrock):
