@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
@@ -413,15 +414,19 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
 
         The resumed request asks for ``Range: bytes=<received>-`` of the file as it is (``Accept-Encoding:
         identity``); a server that ignores it answers with the whole file again, and the bytes already delivered
-        are skipped. A range counts the bytes of the body as sent, so after an answer that came compressed
-        (``Content-Encoding``: the bytes delivered are the file's own, decoded) the whole file is asked for again
-        instead, and so it is when a resume is answered with a compressed slice, which cannot be decoded from its
-        middle.
+        are skipped, as are those of a slice that starts before the offset asked for. A range counts the bytes of
+        the body as sent, so after an answer that came compressed (``Content-Encoding``: the bytes delivered are
+        the file's own, decoded) the whole file is asked for again instead, and so it is when a resume is answered
+        with a compressed slice, which cannot be decoded from its middle. A file whose ``ETag`` (or, without one,
+        ``Last-Modified``) changes between answers is another file: its bytes would not continue those delivered,
+        so the read fails saying so. Breaks are counted against ``max_retries`` since the last one that delivered
+        new bytes, so a long download through many breaks still ends.
         """
         client, transport = self.get_conn(), self._transport(self.settings)
         request = self._download_request(name)
         received, resumes = 0, 0
         ranged = True
+        versions: dict[bool, str] = {}
         while True:
             resume = {"Range": f"bytes={received}-", "Accept-Encoding": "identity"} if received and ranged else {}
             try:
@@ -436,7 +441,13 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
             if response.status_code == 206 and not ranged:
                 response.close()
                 continue
-            skip = received if response.status_code != 206 else 0
+            try:
+                _check_version(versions, response, name, received)
+                skip = received - _range_start(response, received)
+            except GenAIBatchError:
+                response.close()
+                raise
+            at_break = received
             try:
                 for chunk in response.iter_bytes(chunk_size):
                     if skip:
@@ -447,7 +458,7 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
                         yield chunk
                 return
             except httpx.TransportError as err:
-                resumes += 1
+                resumes = 1 if received > at_break else resumes + 1
                 if resumes > self.settings.max_retries:
                     raise
                 self._on_retry(request, f"{type(err).__name__} after {received} bytes", 0.0)
@@ -595,6 +606,40 @@ def _content_coded(response: httpx.Response) -> bool:
     """Whether the body comes compressed (``Content-Encoding`` other than identity), so its bytes as sent are not
     the file's."""
     return response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(?:\d+|\*)")
+
+
+def _range_start(response: httpx.Response, received: int) -> int:
+    """Where in the file an answer's body starts: 0 for a whole file, a 206's ``Content-Range`` start (``received``,
+    as asked, when it names none). A slice that starts after ``received`` would leave a hole: GenAIBatchError."""
+    if response.status_code != 206:
+        return 0
+    match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
+    start = int(match.group(1)) if match else received
+    if start > received:
+        raise GenAIBatchError(
+            f"{response.request.url.path} was asked for its bytes from {received} and answered bytes from {start} "
+            f"(Content-Range {response.headers['content-range']!r}); the bytes between would be missing"
+        )
+    return start
+
+
+def _check_version(versions: dict[bool, str], response: httpx.Response, name: str, received: int) -> None:
+    """Raise if ``response`` is of another version of the file than an earlier answer of the same coding (its
+    ``ETag``, or without one its ``Last-Modified``); remember its version otherwise. Versions are compared within a
+    coding, as a server may tag a compressed answer apart from the file as it is."""
+    version = response.headers.get("etag") or response.headers.get("last-modified")
+    if version is None:
+        return
+    coded = _content_coded(response)
+    known = versions.setdefault(coded, version)
+    if known != version:
+        raise GenAIBatchError(
+            f"{name} changed while it was read: it was {known} and is {version} after {received} bytes were "
+            "delivered, which the rest of the new file would not continue; read it again"
+        )
 
 
 def _stream_size(stream: IO[bytes]) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_genai_batch.errors import ProviderAPIError
+from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
 from airflow_provider_genai_batch.formats.openai import parse_batch
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks import retry as retry_module
@@ -481,6 +481,58 @@ def test_a_break_inside_a_results_line_yields_each_row_exactly_once(openai, wait
     assert [r.key for r in rows] == [f"k{i}" for i in range(20)]
     assert {r.status for r in rows} == {RowStatus.EXPIRED}
     assert [r.headers.get("range") for r in wire.requests] == [None, f"bytes={1 << 20}-"]
+
+
+def slice_server(first_break: int, start_of: Any, headers: Any = lambda n: {}) -> Any:
+    """A file-content endpoint whose first answer (whole, with ``headers(0)``) breaks after ``first_break`` bytes
+    and whose resumes answer 206 from ``start_of(asked)`` with ``headers(n)`` for the n-th request."""
+    answered: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answered.append(request)
+        if "range" not in request.headers:
+            return httpx.Response(200, stream=BreakingStream(CONTENT, first_break), headers=headers(0))
+        start = start_of(int(request.headers["range"].removeprefix("bytes=").removesuffix("-")))
+        content_range = {"content-range": f"bytes {start}-{len(CONTENT) - 1}/{len(CONTENT)}"}
+        return httpx.Response(206, content=CONTENT[start:], headers={**content_range, **headers(len(answered) - 1)})
+
+    return handler
+
+
+def test_a_resume_answered_from_before_the_offset_asked_delivers_every_byte_once(openai, waits):
+    hook, wire = openai(slice_server(320, lambda asked: asked - 100))
+    assert b"".join(hook.iter_file_bytes("file-out", chunk_size=16)) == CONTENT
+    assert wire.requests[1].headers["range"] == "bytes=320-"
+
+
+def test_a_resume_answered_from_after_the_offset_asked_fails_rather_than_leave_a_hole(openai, waits):
+    hook, _ = openai(slice_server(320, lambda asked: asked + 100))
+    with pytest.raises(GenAIBatchError, match="asked for its bytes from 320 and answered bytes from 420"):
+        b"".join(hook.iter_file_bytes("file-out", chunk_size=16))
+
+
+def test_a_file_whose_etag_changed_between_answers_fails_as_changed(openai, waits):
+    hook, _ = openai(slice_server(320, lambda asked: asked, lambda n: {"etag": f'"v{n}"'}))
+    with pytest.raises(GenAIBatchError, match='changed while it was read: it was "v0" and is "v1" after 320'):
+        b"".join(hook.iter_file_bytes("file-out", chunk_size=16))
+
+
+def test_a_file_whose_etag_stays_the_same_resumes(openai, waits):
+    hook, _ = openai(slice_server(320, lambda asked: asked, lambda n: {"etag": '"v0"'}))
+    assert b"".join(hook.iter_file_bytes("file-out", chunk_size=16)) == CONTENT
+
+
+def test_a_download_through_more_breaks_than_max_retries_ends_while_each_delivers_bytes(openai, waits):
+    def handler(request: httpx.Request) -> httpx.Response:
+        start = int(request.headers.get("range", "bytes=0-").removeprefix("bytes=").removesuffix("-"))
+        content_range = {"content-range": f"bytes {start}-{len(CONTENT) - 1}/{len(CONTENT)}"} if start else {}
+        rest = CONTENT[start:]
+        breaking = BreakingStream(rest, 128 if len(rest) > 128 else None)
+        return httpx.Response(206 if start else 200, stream=breaking, headers=content_range)
+
+    hook, wire = openai(handler, max_retries=2)
+    assert b"".join(hook.iter_file_bytes("file-out", chunk_size=16)) == CONTENT
+    assert len(wire.requests) == len(CONTENT) // 128  # seven breaks, two retries allowed
 
 
 def test_a_download_that_keeps_breaking_gives_up_after_max_retries(openai, waits):
