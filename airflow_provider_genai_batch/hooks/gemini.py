@@ -80,8 +80,11 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         """The resumable protocol: start, then ``upload`` chunks and a final ``upload, finalize``.
 
         Every chunk but the last is a multiple of the granularity the start response announces, as the
-        server refuses any other size. A chunk lost to a transient fault is not simply re-sent: the session
-        is asked for the offset it committed (``X-Goog-Upload-Command: query``) and the upload resumes there.
+        server refuses any other size. A chunk lost to a transient fault, or answered without the upload
+        server's ``X-Goog-Upload-Status`` (``active`` for a chunk, ``final`` and the file for the last; the
+        google-genai SDK sends such a chunk again), is not simply re-sent: the session is asked for the offset
+        it committed (``X-Goog-Upload-Command: query``) and the upload resumes there, or ends with the file
+        the session made.
         """
         start = yield self._upload_start(size, display_name, mime_type)
         upload_url = upload_session_url(start)
@@ -107,22 +110,36 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
             except TransientFailure as failure:
                 if chunk.exhausted:
                     raise GenAIBatchError(f"the stream ended at byte {offset + chunk.sent} of {size}") from None
-                resumes += 1
-                self.retries += 1
-                if origin is None or resumes > self.settings.max_retries:
-                    raise GenAIBatchError(f"upload failed at byte {offset} of {size}: {failure}") from failure
-                status = yield ApiRequest(
-                    "POST", upload_url, headers={"X-Goog-Upload-Command": "query"}, authenticated=False, retry=True
+                problem: Exception = failure
+            else:
+                answered = _chunk_answer(response, last)
+                if isinstance(answered, FileInfo):
+                    return answered
+                if answered is None:
+                    offset += chunk.length
+                    continue
+                problem = answered
+            resumes += 1
+            self.retries += 1
+            if resumes > self.settings.max_retries:
+                raise GenAIBatchError(f"upload failed at byte {offset} of {size}: {problem}") from problem
+            status = yield ApiRequest(
+                "POST", upload_url, headers={"X-Goog-Upload-Command": "query"}, authenticated=False, retry=True
+            )
+            if status.headers.get("x-goog-upload-status") == "final":
+                return wire.parse_file(status.json()["file"])
+            sent_to, offset = offset + chunk.sent, int(status.headers["x-goog-upload-size-received"])
+            if offset > sent_to:
+                raise GenAIBatchError(
+                    f"the upload session holds {offset} bytes, but only {sent_to} of {size} were sent"
                 )
-                if status.headers.get("x-goog-upload-status") == "final":
-                    return wire.parse_file(status.json()["file"])
-                offset = int(status.headers["x-goog-upload-size-received"])
+            if offset != sent_to:
+                if origin is None:
+                    raise GenAIBatchError(
+                        f"upload failed at byte {offset} of {size}: {problem} (the stream cannot go back to resend)"
+                    ) from problem
                 stream.seek(origin + offset)
-                self.log.info("resuming upload at committed byte %d of %d", offset, size)
-                continue
-            offset += chunk.length
-            if last:
-                return wire.parse_file(response.json()["file"])
+            self.log.info("resuming upload at committed byte %d of %d after %s", offset, size, problem)
 
     def _upload_start(self, size: int, display_name: str | None, mime_type: str) -> ApiRequest:
         """The request that opens a resumable upload session (its URL comes back in a header).
@@ -254,6 +271,24 @@ def upload_session_url(start: httpx.Response) -> str:
     if not upload_url:
         raise GenAIBatchError("the upload start response carried no x-goog-upload-url header")
     return upload_url
+
+
+def _chunk_answer(response: httpx.Response, last: bool) -> FileInfo | GenAIBatchError | None:
+    """What a chunk's success answer says: the file a last chunk made, None for a chunk the session took, or the
+    problem with an answer that is not the upload server's (no ``X-Goog-Upload-Status``, or a last chunk's
+    without its file), after which the session is asked where it stands."""
+    status = response.headers.get("x-goog-upload-status")
+    if last and status == "final":
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("file"), dict):
+            return wire.parse_file(body["file"])
+        return GenAIBatchError("the last chunk was answered 'final' without the file")
+    if not last and status == "active":
+        return None
+    return GenAIBatchError(f"a chunk was answered HTTP {response.status_code} with X-Goog-Upload-Status {status!r}")
 
 
 def chunk_granularity(start: httpx.Response) -> int | None:

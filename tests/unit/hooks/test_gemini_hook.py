@@ -414,6 +414,70 @@ def test_a_chunk_that_keeps_failing_stops_the_upload_with_a_typed_error(gemini):
     assert [r.headers.get("x-goog-upload-command") for r in wire.requests].count("query") == 2
 
 
+def test_a_chunk_answered_without_the_upload_status_resumes_from_what_the_session_committed(gemini):
+    # A proxy's 200 for a chunk the session never took: the google-genai SDK sends such a chunk again.
+    server = upload_server()
+    proxied = iter([True])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        command = request.headers.get("x-goog-upload-command")
+        if command == "query":
+            return ok(headers={"x-goog-upload-status": "active", "x-goog-upload-size-received": str(CHUNK)})
+        if request.headers.get("x-goog-upload-offset") == str(CHUNK) and next(proxied, False):
+            return ok()
+        return server(request)
+
+    hook, wire = gemini(handler)
+    data = bytes(range(256)) * (3 * CHUNK // 256)
+    hook.upload_file(io.BytesIO(data))
+
+    commands = [(r.headers.get("x-goog-upload-command"), r.headers.get("x-goog-upload-offset")) for r in wire.requests]
+    assert commands == [
+        ("start", None),
+        ("upload", "0"),
+        ("upload", str(CHUNK)),
+        ("query", None),
+        ("upload", str(CHUNK)),
+        ("upload, finalize", str(2 * CHUNK)),
+    ]
+    assert wire.requests[4].content == data[CHUNK : 2 * CHUNK]
+
+
+def test_a_last_chunk_answered_final_without_its_file_takes_the_file_from_the_session(gemini):
+    server = upload_server()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        command = request.headers.get("x-goog-upload-command")
+        if command == "query":
+            return ok({"file": file_resource()}, headers={"x-goog-upload-status": "final"})
+        if command == "upload, finalize":
+            return ok({}, headers={"x-goog-upload-status": "final"})
+        return server(request)
+
+    hook, wire = gemini(handler)
+    info = hook.upload_file(io.BytesIO(b"q" * 10))
+
+    assert info.name == file_resource()["name"]
+    assert [r.headers.get("x-goog-upload-command") for r in wire.requests] == ["start", "upload, finalize", "query"]
+
+
+def test_a_session_that_says_it_holds_bytes_never_sent_stops_the_upload(gemini):
+    server = upload_server()
+    failures = iter([True])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("x-goog-upload-command") == "query":
+            return ok(headers={"x-goog-upload-status": "active", "x-goog-upload-size-received": str(2 * CHUNK + 5)})
+        if request.headers.get("x-goog-upload-offset") == str(CHUNK) and next(failures, False):
+            return httpx.Response(503, json={"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}})
+        return server(request)
+
+    hook, wire = gemini(handler)
+    with pytest.raises(GenAIBatchError, match=f"holds {2 * CHUNK + 5} bytes, but only {2 * CHUNK} of {3 * CHUNK}"):
+        hook.upload_file(io.BytesIO(b"q" * (3 * CHUNK)))
+    assert wire.last.headers["x-goog-upload-command"] == "query"
+
+
 # --- files ---------------------------------------------------------------------------------------------
 
 
