@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import quote
 
-from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, StreamSlice
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
@@ -98,8 +98,40 @@ def upload(
 
     A chunk lost to a transient fault is not simply sent again: the session is asked what it committed
     (``Content-Range: bytes */<size>``), and the upload goes on from there (the stream must be seekable).
+    A session Cloud Storage no longer knows (404 or 410: it expired) holds nothing that can be finished, so the
+    upload starts over from the first byte in a new one; both count against ``max_resumes``.
     """
     check_chunk_size(chunk_size)
+    origin = stream.tell() if stream.seekable() else None
+    resumes = 0
+    while True:
+        session = yield from _open_session(endpoint, obj, size, content_type)
+        try:
+            return (yield from _send_chunks(session, obj, stream, origin, size, chunk_size, max_resumes - resumes))
+        except _SessionGone as gone:
+            resumes += gone.resumes + 1
+            if origin is None or resumes > max_resumes:
+                raise GenAIBatchError(
+                    f"upload to {obj.uri} failed: its session ended (HTTP {gone.status}) after {gone.offset} of "
+                    f"{size} bytes"
+                ) from None
+            stream.seek(origin)
+
+
+class _SessionGone(Exception):
+    """An upload session answered 404 or 410: it expired, and what it held is lost."""
+
+    def __init__(self, status: int, offset: int, resumes: int) -> None:
+        self.status, self.offset, self.resumes = status, offset, resumes
+        super().__init__(f"HTTP {status}")
+
+
+SESSION_GONE = frozenset({404, 410})
+"""What a resumable session Cloud Storage no longer knows answers."""
+
+
+def _open_session(endpoint: GcsEndpoint, obj: GcsObject, size: int, content_type: str) -> Operation[str]:
+    """Open a resumable upload session; its URI."""
     started = yield ApiRequest(
         "POST",
         endpoint.upload_url(obj.bucket),
@@ -108,43 +140,54 @@ def upload(
         headers={"X-Upload-Content-Type": content_type, "X-Upload-Content-Length": str(size)},
         retry=True,  # only opens a session: nothing is stored until its last byte arrives
     )
-    session = started.headers.get("location")
+    session: str | None = started.headers.get("location")
     if not session:
         raise GenAIBatchError("Cloud Storage opened an upload without a session URI (no Location header)")
-    origin = stream.tell() if stream.seekable() else None
+    return session
+
+
+def _send_chunks(
+    session: str, obj: GcsObject, stream: IO[bytes], origin: int | None, size: int, chunk_size: int, max_resumes: int
+) -> Operation[FileInfo]:
+    """Send the stream into an open session from its first byte; _SessionGone when the session is no longer known."""
     offset, resumes = 0, 0
     while True:
         length = min(chunk_size, size - offset)
         chunk = StreamSlice(stream, length)
         content_range = f"bytes {offset}-{offset + length - 1}/{size}" if length else f"bytes */{size}"
         try:
-            response = yield ApiRequest(
-                "PUT",
-                session,
-                content=chunk,
-                headers={"Content-Length": str(length), "Content-Range": content_range},
-                resumable=True,
-            )
-        except TransientFailure as failure:
-            if chunk.exhausted:
-                raise GenAIBatchError(f"the stream ended at byte {offset + chunk.sent} of {size}") from None
-            resumes += 1
-            if origin is None or resumes > max_resumes:
-                raise GenAIBatchError(f"upload to {obj.uri} failed at byte {offset} of {size}: {failure}") from failure
-            response = yield ApiRequest(
-                "PUT", session, headers={"Content-Length": "0", "Content-Range": f"bytes */{size}"}, retry=True
-            )
-            if response.status_code != RESUME_INCOMPLETE:
-                return parse_object(response.json())
-            offset = committed(response.headers)
-            stream.seek(origin + offset)
-            continue
+            try:
+                response = yield ApiRequest(
+                    "PUT",
+                    session,
+                    content=chunk,
+                    headers={"Content-Length": str(length), "Content-Range": content_range},
+                    resumable=True,
+                )
+            except TransientFailure as failure:
+                if chunk.exhausted:
+                    raise GenAIBatchError(f"the stream ended at byte {offset + chunk.sent} of {size}") from None
+                resumes += 1
+                if origin is None or resumes > max_resumes:
+                    raise GenAIBatchError(
+                        f"upload to {obj.uri} failed at byte {offset} of {size}: {failure}"
+                    ) from failure
+                response = yield ApiRequest(
+                    "PUT", session, headers={"Content-Length": "0", "Content-Range": f"bytes */{size}"}, retry=True
+                )
+        except ProviderAPIError as err:
+            if err.http_status in SESSION_GONE:
+                raise _SessionGone(err.http_status, offset, resumes) from err
+            raise
         if response.status_code != RESUME_INCOMPLETE:
             return parse_object(response.json())
-        sent_to, offset = offset + length, committed(response.headers)
-        if offset >= size:
-            raise GenAIBatchError(f"Cloud Storage holds all {size} bytes of {obj.uri} but did not finish the upload")
-        if offset != sent_to:  # the session kept only part of the chunk: send the rest again
+        sent_to, offset = offset + chunk.sent, committed(response.headers)
+        if offset > sent_to or offset >= size:
+            raise GenAIBatchError(
+                f"Cloud Storage says the session for {obj.uri} holds {offset} of {size} bytes, but {sent_to} were sent "
+                "and the upload is not finished"
+            )
+        if offset != sent_to:  # the session kept only part of what was sent: send the rest again
             if origin is None:
                 raise GenAIBatchError(f"Cloud Storage kept {offset} of {sent_to} bytes of {obj.uri} from a stream")
             stream.seek(origin + offset)

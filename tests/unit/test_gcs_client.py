@@ -21,15 +21,19 @@ T = TypeVar("T")
 ENDPOINT = gcs.GcsEndpoint("http://gcs.test")
 KIB = 1024
 CHUNK = 256 * KIB
-SESSION = "http://gcs.test/upload/storage/v1/b/bkt/o?uploadType=resumable&upload_id=s1"
+SESSION = "http://gcs.test/upload/storage/v1/b/bkt/o?uploadType=resumable&upload_id=s"
 
 
 class FakeResumableGcs:
     """One bucket's resumable uploads as Cloud Storage answers them; ``drop`` makes the n-th chunk PUT fail in
-    transit (``keep`` bytes of it committed first), ``keep_short`` commits only part of a chunk that arrives."""
+    transit (``keep`` bytes of it committed first), ``keep_short`` commits only part of a chunk that arrives,
+    ``expire`` makes the session expire as the n-th chunk PUT arrives (a 404, as for any session it does not know)."""
 
-    def __init__(self, drop: int | None = None, keep: int = 0, keep_short: int | None = None) -> None:
-        self.drop, self.keep, self.keep_short = drop, keep, keep_short
+    def __init__(
+        self, drop: int | None = None, keep: int = 0, keep_short: int | None = None, expire: int | None = None
+    ) -> None:
+        self.drop, self.keep, self.keep_short, self.expire = drop, keep, keep_short, expire
+        self.sessions = 0
         self.data = bytearray()
         self.total: int | None = None
         self.requests: list[httpx.Request] = []
@@ -39,7 +43,11 @@ class FakeResumableGcs:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if request.method == "POST":
-            return httpx.Response(200, headers={"Location": SESSION}, json={})
+            self.sessions += 1
+            self.data = bytearray()
+            return httpx.Response(200, headers={"Location": f"{SESSION}{self.sessions}"}, json={})
+        if str(request.url) != f"{SESSION}{self.sessions}":
+            return httpx.Response(404, json={"error": {"code": 404, "message": "No such upload session."}})
         content_range = request.headers["content-range"]
         if content_range.startswith("bytes */"):
             return self._status(int(content_range.removeprefix("bytes */")))
@@ -50,6 +58,9 @@ class FakeResumableGcs:
         assert start == len(self.data), f"chunk starts at {start}, session holds {len(self.data)}"
         assert len(body) == end - start + 1
         self.chunk_puts += 1
+        if self.chunk_puts == self.expire:
+            self.sessions += 1  # no session answers at the old URI any more
+            return httpx.Response(404, json={"error": {"code": 404, "message": "No such upload session."}})
         if self.chunk_puts == self.drop:
             self.data += body[: self.keep]
             raise httpx.ReadError("connection reset", request=request)
@@ -105,7 +116,7 @@ def test_a_multi_chunk_upload_sends_each_chunk_with_its_content_range() -> None:
     server = FakeResumableGcs()
     info = upload(server, DATA)
     assert server.ranges() == ["bytes 0-262143/655360", "bytes 262144-524287/655360", "bytes 524288-655359/655360"]
-    assert all(str(r.url) == SESSION for r in server.requests[1:])
+    assert all(str(r.url) == f"{SESSION}1" for r in server.requests[1:])
     assert server.objects["in/x.jsonl"] == DATA
     assert (info.name, info.size_bytes) == ("gs://bkt/in/x.jsonl", len(DATA))
 
@@ -149,6 +160,45 @@ def test_a_last_chunk_dropped_after_the_object_was_finished_is_not_sent_again() 
     info = upload(server, DATA)
     assert server.ranges()[-1] == "bytes */655360"
     assert info.size_bytes == len(DATA)
+
+
+def test_a_session_that_expired_mid_upload_starts_over_from_the_first_byte_in_a_new_one() -> None:
+    server = FakeResumableGcs(expire=2)
+    info = upload(server, DATA)
+    assert [(r.method, r.headers.get("content-range")) for r in server.requests] == [
+        ("POST", None),
+        ("PUT", "bytes 0-262143/655360"),
+        ("PUT", "bytes 262144-524287/655360"),
+        ("POST", None),
+        ("PUT", "bytes 0-262143/655360"),
+        ("PUT", "bytes 262144-524287/655360"),
+        ("PUT", "bytes 524288-655359/655360"),
+    ]
+    assert server.objects["in/x.jsonl"] == DATA
+    assert info.size_bytes == len(DATA)
+
+
+def test_a_session_that_keeps_expiring_stops_the_upload_naming_it() -> None:
+    class Expiring(FakeResumableGcs):
+        def __call__(self, request: httpx.Request) -> httpx.Response:
+            self.expire = self.chunk_puts + 1
+            return super().__call__(request)
+
+    server = Expiring()
+    with pytest.raises(GenAIBatchError, match="its session ended \\(HTTP 404\\) after 0 of 655360 bytes"):
+        upload(server, DATA)
+    assert [r.method for r in server.requests].count("POST") == 4  # the first session and three more
+
+
+def test_a_session_saying_it_holds_bytes_never_sent_stops_the_upload() -> None:
+    class Boasting(FakeResumableGcs):
+        def _status(self, total: int) -> httpx.Response:
+            if len(self.data) >= total:
+                return super()._status(total)
+            return httpx.Response(308, headers={"Range": f"bytes=0-{len(self.data) + 999}"})
+
+    with pytest.raises(GenAIBatchError, match="holds 263144 of 655360 bytes, but 262144 were sent"):
+        upload(Boasting(), DATA)
 
 
 def test_an_empty_object_is_one_final_request() -> None:
