@@ -11,6 +11,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import io
 import json
 import time
 import weakref
@@ -370,6 +371,43 @@ class StreamSlice:
                 return
             self.sent += len(piece)
             yield piece
+
+
+class StreamWindow:
+    """The next ``length`` bytes of a stream as a file object of their own, starting at byte 0.
+
+    httpx's multipart reads a file object from ``seek(0)`` on every send and takes its length from the file's
+    descriptor, so a stream positioned past its start (an input read from after its byte-order mark) went up
+    whole, the bytes before that position too. A window rewinds only to where the stream stood and ends
+    ``length`` bytes later; it has no descriptor, so httpx measures it by seeking. A stream that cannot seek
+    cannot be rewound: its window refuses to seek, and httpx then streams it once, of unknown length.
+    """
+
+    def __init__(self, stream: IO[bytes], length: int) -> None:
+        self._stream = stream
+        self._origin = stream.tell() if stream.seekable() else None
+        self._length = length
+        self._pos = 0
+
+    def seekable(self) -> bool:
+        return self._origin is not None
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if self._origin is None:
+            raise io.UnsupportedOperation("the stream under this window cannot seek")
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = min(max(base + offset, 0), self._length)
+        self._stream.seek(self._origin + self._pos)
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._length - self._pos
+        piece = self._stream.read(left if size < 0 else min(size, left))
+        self._pos += len(piece)
+        return piece
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -12,7 +12,7 @@ from airflow_provider_genai_batch.formats import openai as wire
 from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field
 from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
-from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
+from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, StreamWindow
 from airflow_provider_genai_batch.idempotency import JobIdentity
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource
@@ -72,12 +72,13 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
             raise GenAIBatchError(
                 f"openai batch input files must have a .jsonl name (the Batch API refuses others), got {filename!r}"
             )
+        window = StreamWindow(stream, size)
         response = yield ApiRequest(
             "POST",
             "files",
-            files={"file": (filename, stream, mime_type)},
+            files={"file": (filename, window, mime_type)},
             data={"purpose": "batch"},
-            retry=True,  # httpx re-reads the file from the start; a repeat can only leave an unused file
+            retry=window.seekable(),  # httpx reads the window again from its start; a repeat leaves an unused file
         )
         return wire.parse_file(response.json())
 

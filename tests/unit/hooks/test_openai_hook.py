@@ -233,6 +233,46 @@ def test_upload_of_a_file_not_named_jsonl_is_refused_before_any_request(openai, 
     assert wire.requests == []
 
 
+def test_upload_of_a_stream_sends_its_bytes_from_where_it_stands(openai):
+    # The input pipeline hands over a file read from after its byte-order mark.
+    data = b'{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m"}}\n'
+    stream = io.BytesIO(b"\xef\xbb\xbf" + data)
+    stream.seek(3)
+    hook, wire = openai(lambda request: ok(file_object(size=len(data))))
+
+    hook.upload_file(stream, display_name="nightly.jsonl")
+
+    assert multipart_fields(wire.last)["file"][1] == data
+
+
+def test_an_upload_sent_again_after_a_transient_failure_sends_the_same_bytes(openai):
+    data = b'{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m"}}\n' * 50
+    stream = io.BytesIO(b"\xef\xbb\xbf" + data)
+    stream.seek(3)
+    answers = iter([httpx.Response(502), ok(file_object(size=len(data)))])
+    hook, wire = openai(lambda request: next(answers))
+
+    hook.upload_file(stream, display_name="nightly.jsonl")
+
+    assert [multipart_fields(r)["file"][1] for r in wire.requests] == [data, data]
+
+
+def test_an_upload_of_a_stream_that_cannot_rewind_is_not_sent_again_cut_short(openai):
+    class OneWay(io.BytesIO):
+        def seekable(self) -> bool:
+            return False
+
+    data = b'{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{"model":"m"}}\n' * 50
+    answers = iter([httpx.Response(502), ok(file_object(size=len(data)))])
+    hook, wire = openai(lambda request: next(answers))
+
+    with pytest.raises(ProviderAPIError) as failed:
+        hook.upload_file(OneWay(data), display_name="nightly.jsonl")
+
+    assert failed.value.http_status == 502
+    assert len(wire.requests) == 1
+
+
 class CountingStream(io.RawIOBase):
     """A seekable stream of ``size`` bytes that records the size of every read it serves."""
 
