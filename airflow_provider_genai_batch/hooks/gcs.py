@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
-from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, StreamSlice
+from airflow_provider_genai_batch.hooks.http import SESSION_GONE, ApiRequest, Operation, Page, SessionGone, StreamSlice
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
 from airflow_provider_genai_batch.models import FileInfo
 
@@ -108,7 +108,7 @@ def upload(
         session = yield from _open_session(endpoint, obj, size, content_type)
         try:
             return (yield from _send_chunks(session, obj, stream, origin, size, chunk_size, max_resumes - resumes))
-        except _SessionGone as gone:
+        except SessionGone as gone:
             resumes += gone.resumes + 1
             if origin is None or resumes > max_resumes:
                 raise GenAIBatchError(
@@ -116,18 +116,6 @@ def upload(
                     f"{size} bytes"
                 ) from None
             stream.seek(origin)
-
-
-class _SessionGone(Exception):
-    """An upload session answered 404 or 410: it expired, and what it held is lost."""
-
-    def __init__(self, status: int, offset: int, resumes: int) -> None:
-        self.status, self.offset, self.resumes = status, offset, resumes
-        super().__init__(f"HTTP {status}")
-
-
-SESSION_GONE = frozenset({404, 410})
-"""What a resumable session Cloud Storage no longer knows answers."""
 
 
 def _open_session(endpoint: GcsEndpoint, obj: GcsObject, size: int, content_type: str) -> Operation[str]:
@@ -149,7 +137,7 @@ def _open_session(endpoint: GcsEndpoint, obj: GcsObject, size: int, content_type
 def _send_chunks(
     session: str, obj: GcsObject, stream: IO[bytes], origin: int | None, size: int, chunk_size: int, max_resumes: int
 ) -> Operation[FileInfo]:
-    """Send the stream into an open session from its first byte; _SessionGone when the session is no longer known."""
+    """Send the stream into an open session from its first byte; SessionGone when the session is no longer known."""
     offset, resumes = 0, 0
     while True:
         length = min(chunk_size, size - offset)
@@ -177,7 +165,7 @@ def _send_chunks(
                 )
         except ProviderAPIError as err:
             if err.http_status in SESSION_GONE:
-                raise _SessionGone(err.http_status, offset, resumes) from err
+                raise SessionGone(err.http_status, offset, resumes) from err
             raise
         if response.status_code != RESUME_INCOMPLETE:
             return parse_object(response.json())

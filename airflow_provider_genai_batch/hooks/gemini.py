@@ -8,7 +8,7 @@ from typing import IO, Any, ClassVar, Literal
 import httpx
 from pydantic import Field
 
-from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
 from airflow_provider_genai_batch.formats import gemini as wire
 from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.results import (
@@ -19,7 +19,7 @@ from airflow_provider_genai_batch.formats.results import (
     read_result_item,
 )
 from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
-from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, StreamSlice
+from airflow_provider_genai_batch.hooks.http import SESSION_GONE, ApiRequest, Operation, Page, SessionGone, StreamSlice
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
 from airflow_provider_genai_batch.idempotency import JobIdentity, identity_in_display_name, tag_display_name
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
@@ -84,48 +84,73 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         server's ``X-Goog-Upload-Status`` (``active`` for a chunk, ``final`` and the file for the last; the
         google-genai SDK sends such a chunk again), is not simply re-sent: the session is asked for the offset
         it committed (``X-Goog-Upload-Command: query``) and the upload resumes there, or ends with the file
-        the session made.
+        the session made. A session the server no longer knows (404 or 410: it expired) holds nothing that can
+        be finished, so the upload starts over from the first byte in a new one; both count against ``max_retries``.
         """
-        start = yield self._upload_start(size, display_name, mime_type)
-        upload_url = upload_session_url(start)
-        chunk_size = aligned_chunk_size(self.settings.upload_chunk_size, chunk_granularity(start))
         origin = stream.tell() if stream.seekable() else None
-        offset, resumes = 0, 0
+        resumes = 0
+        while True:
+            start = yield self._upload_start(size, display_name, mime_type)
+            chunk_size = aligned_chunk_size(self.settings.upload_chunk_size, chunk_granularity(start))
+            session = upload_session_url(start)
+            try:
+                return (yield from self._send_chunks(session, chunk_size, stream, origin, size, resumes))
+            except SessionGone as gone:
+                resumes = gone.resumes + 1
+                self.retries += 1
+                if origin is None or resumes > self.settings.max_retries:
+                    raise GenAIBatchError(
+                        f"upload failed: its session ended (HTTP {gone.status}) after {gone.offset} of {size} bytes"
+                    ) from None
+                stream.seek(origin)
+                self.log.warning("the upload session ended (HTTP %s); starting over in a new one", gone.status)
+
+    def _send_chunks(
+        self, upload_url: str, chunk_size: int, stream: IO[bytes], origin: int | None, size: int, resumes: int
+    ) -> Operation[FileInfo]:
+        """Send the stream into an open session from its first byte, ``resumes`` of the upload's resumes used;
+        SessionGone when the session is no longer known."""
+        offset = 0
         while True:
             chunk = StreamSlice(stream, min(chunk_size, size - offset))
             last = offset + chunk.length >= size
             try:
-                response = yield ApiRequest(
-                    "POST",
-                    upload_url,
-                    content=chunk,
-                    headers={
-                        "Content-Length": str(chunk.length),
-                        "X-Goog-Upload-Command": "upload, finalize" if last else "upload",
-                        "X-Goog-Upload-Offset": str(offset),
-                    },
-                    authenticated=False,
-                    resumable=True,
+                try:
+                    response = yield ApiRequest(
+                        "POST",
+                        upload_url,
+                        content=chunk,
+                        headers={
+                            "Content-Length": str(chunk.length),
+                            "X-Goog-Upload-Command": "upload, finalize" if last else "upload",
+                            "X-Goog-Upload-Offset": str(offset),
+                        },
+                        authenticated=False,
+                        resumable=True,
+                    )
+                except TransientFailure as failure:
+                    if chunk.exhausted:
+                        raise GenAIBatchError(f"the stream ended at byte {offset + chunk.sent} of {size}") from None
+                    problem: Exception = failure
+                else:
+                    answered = _chunk_answer(response, last)
+                    if isinstance(answered, FileInfo):
+                        return answered
+                    if answered is None:
+                        offset += chunk.length
+                        continue
+                    problem = answered
+                resumes += 1
+                self.retries += 1
+                if resumes > self.settings.max_retries:
+                    raise GenAIBatchError(f"upload failed at byte {offset} of {size}: {problem}") from problem
+                status = yield ApiRequest(
+                    "POST", upload_url, headers={"X-Goog-Upload-Command": "query"}, authenticated=False, retry=True
                 )
-            except TransientFailure as failure:
-                if chunk.exhausted:
-                    raise GenAIBatchError(f"the stream ended at byte {offset + chunk.sent} of {size}") from None
-                problem: Exception = failure
-            else:
-                answered = _chunk_answer(response, last)
-                if isinstance(answered, FileInfo):
-                    return answered
-                if answered is None:
-                    offset += chunk.length
-                    continue
-                problem = answered
-            resumes += 1
-            self.retries += 1
-            if resumes > self.settings.max_retries:
-                raise GenAIBatchError(f"upload failed at byte {offset} of {size}: {problem}") from problem
-            status = yield ApiRequest(
-                "POST", upload_url, headers={"X-Goog-Upload-Command": "query"}, authenticated=False, retry=True
-            )
+            except ProviderAPIError as err:
+                if err.http_status in SESSION_GONE:
+                    raise SessionGone(err.http_status, offset, resumes) from err
+                raise
             if status.headers.get("x-goog-upload-status") == "final":
                 return wire.parse_file(status.json()["file"])
             sent_to, offset = offset + chunk.sent, int(status.headers["x-goog-upload-size-received"])
@@ -136,7 +161,7 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
             if offset != sent_to:
                 if origin is None:
                     raise GenAIBatchError(
-                        f"upload failed at byte {offset} of {size}: {problem} (the stream cannot go back to resend)"
+                        f"upload failed at byte {offset} of {size}: {problem} (the stream cannot go back)"
                     ) from problem
                 stream.seek(origin + offset)
             self.log.info("resuming upload at committed byte %d of %d after %s", offset, size, problem)

@@ -373,6 +373,18 @@ class StreamSlice:
             yield piece
 
 
+SESSION_GONE = frozenset({404, 410})
+"""What a resumable upload session the server no longer knows (it expired) answers."""
+
+
+class SessionGone(Exception):
+    """A resumable upload session answered 404 or 410: it expired, and what it held is lost."""
+
+    def __init__(self, status: int, offset: int, resumes: int) -> None:
+        self.status, self.offset, self.resumes = status, offset, resumes
+        super().__init__(f"HTTP {status}")
+
+
 class StreamWindow:
     """The next ``length`` bytes of a stream as a file object of their own, starting at byte 0.
 

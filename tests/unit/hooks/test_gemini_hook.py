@@ -461,6 +461,46 @@ def test_a_last_chunk_answered_final_without_its_file_takes_the_file_from_the_se
     assert [r.headers.get("x-goog-upload-command") for r in wire.requests] == ["start", "upload, finalize", "query"]
 
 
+def test_an_upload_session_that_expired_starts_over_from_the_first_byte_in_a_new_one(gemini):
+    server = upload_server()
+    expired = iter([True])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("x-goog-upload-offset") == str(CHUNK) and next(expired, False):
+            return httpx.Response(404, json={"error": {"code": 404, "message": "Upload session not found."}})
+        return server(request)
+
+    hook, wire = gemini(handler)
+    data = bytes(range(256)) * (3 * CHUNK // 256)
+    hook.upload_file(io.BytesIO(data))
+
+    commands = [(r.headers.get("x-goog-upload-command"), r.headers.get("x-goog-upload-offset")) for r in wire.requests]
+    assert commands == [
+        ("start", None),
+        ("upload", "0"),
+        ("upload", str(CHUNK)),
+        ("start", None),
+        ("upload", "0"),
+        ("upload", str(CHUNK)),
+        ("upload, finalize", str(2 * CHUNK)),
+    ]
+    assert b"".join(r.content for r in wire.requests[4:]) == data
+
+
+def test_an_upload_whose_sessions_keep_expiring_stops_naming_it(gemini):
+    server = upload_server()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("x-goog-upload-command") == "start":
+            return server(request)
+        return httpx.Response(404, json={"error": {"code": 404, "message": "Upload session not found."}})
+
+    hook, wire = gemini(handler, max_retries=2)
+    with pytest.raises(GenAIBatchError, match=f"its session ended \\(HTTP 404\\) after 0 of {3 * CHUNK} bytes"):
+        hook.upload_file(io.BytesIO(b"q" * (3 * CHUNK)))
+    assert [r.headers.get("x-goog-upload-command") for r in wire.requests].count("start") == 3
+
+
 def test_a_session_that_says_it_holds_bytes_never_sent_stops_the_upload(gemini):
     server = upload_server()
     failures = iter([True])
