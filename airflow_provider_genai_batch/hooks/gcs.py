@@ -97,20 +97,21 @@ def upload(
     """Stream ``size`` bytes to ``obj`` with a resumable upload, in chunks of ``chunk_size`` bytes.
 
     A chunk lost to a transient fault is not simply sent again: the session is asked what it committed
-    (``Content-Range: bytes */<size>``), and the upload goes on from there (the stream must be seekable).
-    A session Cloud Storage no longer knows (404 or 410: it expired) holds nothing that can be finished, so the
-    upload starts over from the first byte in a new one; both count against ``max_resumes``.
+    (``Content-Range: bytes */<size>``), and the upload goes on from there (the stream must be seekable);
+    ``max_resumes`` bounds the resumes since the session last committed more bytes, so a long upload through
+    many faults still ends. A session Cloud Storage no longer knows (404 or 410: it expired) holds nothing that
+    can be finished, so the upload starts over from the first byte in a new one, at most ``max_resumes`` times.
     """
     check_chunk_size(chunk_size)
     origin = stream.tell() if stream.seekable() else None
-    resumes = 0
+    restarts = 0
     while True:
         session = yield from _open_session(endpoint, obj, size, content_type)
         try:
-            return (yield from _send_chunks(session, obj, stream, origin, size, chunk_size, max_resumes - resumes))
+            return (yield from _send_chunks(session, obj, stream, origin, size, chunk_size, max_resumes))
         except SessionGone as gone:
-            resumes += gone.resumes + 1
-            if origin is None or resumes > max_resumes:
+            restarts += 1
+            if origin is None or restarts > max_resumes:
                 raise GenAIBatchError(
                     f"upload to {obj.uri} failed: its session ended (HTTP {gone.status}) after {gone.offset} of "
                     f"{size} bytes"
@@ -138,7 +139,7 @@ def _send_chunks(
     session: str, obj: GcsObject, stream: IO[bytes], origin: int | None, size: int, chunk_size: int, max_resumes: int
 ) -> Operation[FileInfo]:
     """Send the stream into an open session from its first byte; SessionGone when the session is no longer known."""
-    offset, resumes = 0, 0
+    offset, resumes, resumed_at = 0, 0, 0
     while True:
         length = min(chunk_size, size - offset)
         chunk = StreamSlice(stream, length)
@@ -155,7 +156,8 @@ def _send_chunks(
             except TransientFailure as failure:
                 if chunk.exhausted:
                     raise GenAIBatchError(f"the stream ended at byte {offset + chunk.sent} of {size}") from None
-                resumes += 1
+                resumes = 1 if offset > resumed_at else resumes + 1
+                resumed_at = offset
                 if origin is None or resumes > max_resumes:
                     raise GenAIBatchError(
                         f"upload to {obj.uri} failed at byte {offset} of {size}: {failure}"
@@ -165,7 +167,7 @@ def _send_chunks(
                 )
         except ProviderAPIError as err:
             if err.http_status in SESSION_GONE:
-                raise SessionGone(err.http_status, offset, resumes) from err
+                raise SessionGone(err.http_status, offset) from err
             raise
         if response.status_code != RESUME_INCOMPLETE:
             return parse_object(response.json())

@@ -84,21 +84,23 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         server's ``X-Goog-Upload-Status`` (``active`` for a chunk, ``final`` and the file for the last; the
         google-genai SDK sends such a chunk again), is not simply re-sent: the session is asked for the offset
         it committed (``X-Goog-Upload-Command: query``) and the upload resumes there, or ends with the file
-        the session made. A session the server no longer knows (404 or 410: it expired) holds nothing that can
-        be finished, so the upload starts over from the first byte in a new one; both count against ``max_retries``.
+        the session made; ``max_retries`` bounds the resumes since the session last committed more bytes, so a
+        long upload through many faults still ends. A session the server no longer knows (404 or 410: it expired)
+        holds nothing that can be finished, so the upload starts over from the first byte in a new one, at most
+        ``max_retries`` times.
         """
         origin = stream.tell() if stream.seekable() else None
-        resumes = 0
+        restarts = 0
         while True:
             start = yield self._upload_start(size, display_name, mime_type)
             chunk_size = aligned_chunk_size(self.settings.upload_chunk_size, chunk_granularity(start))
             session = upload_session_url(start)
             try:
-                return (yield from self._send_chunks(session, chunk_size, stream, origin, size, resumes))
+                return (yield from self._send_chunks(session, chunk_size, stream, origin, size))
             except SessionGone as gone:
-                resumes = gone.resumes + 1
+                restarts += 1
                 self.retries += 1
-                if origin is None or resumes > self.settings.max_retries:
+                if origin is None or restarts > self.settings.max_retries:
                     raise GenAIBatchError(
                         f"upload failed: its session ended (HTTP {gone.status}) after {gone.offset} of {size} bytes"
                     ) from None
@@ -106,11 +108,11 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
                 self.log.warning("the upload session ended (HTTP %s); starting over in a new one", gone.status)
 
     def _send_chunks(
-        self, upload_url: str, chunk_size: int, stream: IO[bytes], origin: int | None, size: int, resumes: int
+        self, upload_url: str, chunk_size: int, stream: IO[bytes], origin: int | None, size: int
     ) -> Operation[FileInfo]:
-        """Send the stream into an open session from its first byte, ``resumes`` of the upload's resumes used;
-        SessionGone when the session is no longer known."""
-        offset = 0
+        """Send the stream into an open session from its first byte; SessionGone when the session is no longer
+        known."""
+        offset, resumes, resumed_at = 0, 0, 0
         while True:
             chunk = StreamSlice(stream, min(chunk_size, size - offset))
             last = offset + chunk.length >= size
@@ -140,7 +142,8 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
                         offset += chunk.length
                         continue
                     problem = answered
-                resumes += 1
+                resumes = 1 if offset > resumed_at else resumes + 1
+                resumed_at = offset
                 self.retries += 1
                 if resumes > self.settings.max_retries:
                     raise GenAIBatchError(f"upload failed at byte {offset} of {size}: {problem}") from problem
@@ -149,7 +152,7 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
                 )
             except ProviderAPIError as err:
                 if err.http_status in SESSION_GONE:
-                    raise SessionGone(err.http_status, offset, resumes) from err
+                    raise SessionGone(err.http_status, offset) from err
                 raise
             if status.headers.get("x-goog-upload-status") == "final":
                 return wire.parse_file(status.json()["file"])

@@ -380,8 +380,8 @@ SESSION_GONE = frozenset({404, 410})
 class SessionGone(Exception):
     """A resumable upload session answered 404 or 410: it expired, and what it held is lost."""
 
-    def __init__(self, status: int, offset: int, resumes: int) -> None:
-        self.status, self.offset, self.resumes = status, offset, resumes
+    def __init__(self, status: int, offset: int) -> None:
+        self.status, self.offset = status, offset
         super().__init__(f"HTTP {status}")
 
 

@@ -190,6 +190,27 @@ def test_a_session_that_keeps_expiring_stops_the_upload_naming_it() -> None:
     assert [r.method for r in server.requests].count("POST") == 4  # the first session and three more
 
 
+def test_an_upload_through_more_faults_than_max_resumes_ends_while_each_is_followed_by_progress() -> None:
+    class DropsEachChunkOnce(FakeResumableGcs):
+        def __call__(self, request: httpx.Request) -> httpx.Response:
+            self.drop = self.chunk_puts + 1 if self.chunk_puts % 2 == 0 else None
+            return super().__call__(request)
+
+    server = DropsEachChunkOnce()
+    op = gcs.upload(
+        ENDPOINT,
+        gcs.GcsObject("bkt", "in/x.jsonl"),
+        io.BytesIO(DATA),
+        len(DATA),
+        chunk_size=CHUNK,
+        content_type="application/jsonl",
+        max_resumes=1,
+    )
+    run(server, op)
+    assert server.ranges().count("bytes */655360") == 3  # each of the three chunks dropped once
+    assert server.objects["in/x.jsonl"] == DATA
+
+
 def test_a_session_saying_it_holds_bytes_never_sent_stops_the_upload() -> None:
     class Boasting(FakeResumableGcs):
         def _status(self, total: int) -> httpx.Response:

@@ -461,6 +461,30 @@ def test_a_last_chunk_answered_final_without_its_file_takes_the_file_from_the_se
     assert [r.headers.get("x-goog-upload-command") for r in wire.requests] == ["start", "upload, finalize", "query"]
 
 
+def test_an_upload_through_more_faults_than_max_retries_ends_while_each_is_followed_by_progress(gemini):
+    server = upload_server()
+    failed: set[str] = set()
+    committed = [0]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        command = request.headers.get("x-goog-upload-command")
+        if command == "query":
+            return ok(headers={"x-goog-upload-status": "active", "x-goog-upload-size-received": str(committed[0])})
+        offset = request.headers.get("x-goog-upload-offset")
+        if offset is not None and offset not in failed:
+            failed.add(offset)
+            return httpx.Response(503, json={"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}})
+        answer = server(request)
+        if command == "upload":
+            committed[0] += len(request.content)
+        return answer
+
+    hook, wire = gemini(handler, max_retries=1)
+    hook.upload_file(io.BytesIO(b"q" * (4 * CHUNK)))
+
+    assert [r.headers.get("x-goog-upload-command") for r in wire.requests].count("query") == 4
+
+
 def test_an_upload_session_that_expired_starts_over_from_the_first_byte_in_a_new_one(gemini):
     server = upload_server()
     expired = iter([True])
