@@ -33,6 +33,7 @@ from airflow_provider_genai_batch.hooks.retry import (
     RetryPolicy,
     TransientFailure,
     is_transient,
+    retry_after,
 )
 
 T = TypeVar("T")
@@ -223,6 +224,12 @@ class Transport:
                 raise
             raise self.unreadable(response, err) from err
 
+    def resume_wait(self, failure: TransientFailure, streak: int) -> float:
+        """Seconds to wait before an operation recovers from the ``streak``-th resumable failure in a row: the
+        server's ``Retry-After``, else the policy's backoff, so a throttled upload is not sent again at once."""
+        asked = retry_after(failure.response)
+        return self.policy.backoff(streak) if asked is None else min(asked, self.policy.max_backoff)
+
     def verdict(
         self, request: ApiRequest, attempts: Attempts, response: httpx.Response | None, error: Exception | None
     ) -> float:
@@ -290,15 +297,24 @@ def run_sync(client: httpx.Client, operation: Operation[T], transport: Transport
     A request's failure (a :class:`TransientFailure` for a resumable one, else what ends it once it will not be
     tried again) is raised inside the operation, at the request's ``yield``: one that does not catch it ends with
     it as it is, and one holding something the provider bills for (a multipart upload's parts) can let it go first.
+    A resumable failure is raised after the wait :meth:`Transport.resume_wait` gives, growing with the failures
+    since a resumable request last succeeded.
     """
+    streak = 0
     try:
         request = next(operation)
         while True:
             try:
                 response = send_sync(client, request, transport)
+            except TransientFailure as failure:
+                streak += 1
+                time.sleep(transport.resume_wait(failure, streak))
+                request = operation.throw(failure)
+                continue
             except Exception as failure:  # raised at the request's yield (see above)
                 request = operation.throw(failure)
                 continue
+            streak = 0 if request.resumable else streak
             request = transport.answer(operation, response)
     except StopIteration as done:
         return cast(T, done.value)  # StopIteration.value is untyped; an Operation[T] returns a T
@@ -307,15 +323,22 @@ def run_sync(client: httpx.Client, operation: Operation[T], transport: Transport
 
 
 async def run_async(client: httpx.AsyncClient, operation: Operation[T], transport: Transport) -> T:
-    """Drive ``operation`` to completion over an async client."""
+    """Drive ``operation`` to completion over an async client, as :func:`run_sync` does."""
+    streak = 0
     try:
         request = next(operation)
         while True:
             try:
                 response = await send_async(client, request, transport)
+            except TransientFailure as failure:
+                streak += 1
+                await asyncio.sleep(transport.resume_wait(failure, streak))
+                request = operation.throw(failure)
+                continue
             except Exception as failure:  # raised at the request's yield: see run_sync
                 request = operation.throw(failure)
                 continue
+            streak = 0 if request.resumable else streak
             request = transport.answer(operation, response)
     except StopIteration as done:
         return cast(T, done.value)  # StopIteration.value is untyped; an Operation[T] returns a T

@@ -12,8 +12,10 @@ import hmac
 import io
 import json
 import logging
+import random
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -694,6 +696,27 @@ def test_a_part_lost_to_a_transient_fault_is_sent_again_from_its_start(bedrock):
     assert s3.objects[info.name.removeprefix("s3://bkt/")] == data
     part_twos = [r for r in wire.requests if b"partNumber=2" in r.url.query]
     assert len(part_twos) == 2
+
+
+def test_a_part_refused_with_slowdown_is_sent_again_after_a_growing_backoff(bedrock, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
+    s3 = FakeS3()
+    refusals = iter([True, True])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if b"partNumber=2" in request.url.query and next(refusals, False):
+            body = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+            return httpx.Response(503, content=body)
+        return aws(s3)(request)
+
+    hook, _ = bedrock(handler, extra={**EXTRA, "retry_max_wait": 30})
+    data = b"a" * (5 * MIB) + b"b" * (5 * MIB) + b"c" * 10
+    info = hook.upload_file(io.BytesIO(data), display_name="x")
+
+    assert s3.objects[info.name.removeprefix("s3://bkt/")] == data
+    assert waits == [0.5, 1.0]
 
 
 def test_a_part_that_keeps_failing_aborts_the_multipart_upload(bedrock, monkeypatch):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Callable
 
 import httpx
@@ -408,7 +409,7 @@ def test_a_chunk_that_keeps_failing_stops_the_upload_with_a_typed_error(gemini):
             return httpx.Response(503, json={"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}})
         return server(request)
 
-    hook, wire = gemini(handler, max_retries=2)
+    hook, wire = gemini(handler, max_retries=2, retry_max_wait=0)
     with pytest.raises(GenAIBatchError, match=f"upload failed at byte {CHUNK}"):
         hook.upload_file(io.BytesIO(b"q" * (3 * CHUNK)))
     assert [r.headers.get("x-goog-upload-command") for r in wire.requests].count("query") == 2
@@ -479,10 +480,30 @@ def test_an_upload_through_more_faults_than_max_retries_ends_while_each_is_follo
             committed[0] += len(request.content)
         return answer
 
-    hook, wire = gemini(handler, max_retries=1)
+    hook, wire = gemini(handler, max_retries=1, retry_max_wait=0)
     hook.upload_file(io.BytesIO(b"q" * (4 * CHUNK)))
 
     assert [r.headers.get("x-goog-upload-command") for r in wire.requests].count("query") == 4
+
+
+def test_a_chunk_refused_for_now_is_resumed_after_the_retry_after_the_server_asked_for(gemini, monkeypatch):
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    server = upload_server()
+    throttled = iter([True])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("x-goog-upload-command") == "query":
+            return ok(headers={"x-goog-upload-status": "active", "x-goog-upload-size-received": str(CHUNK)})
+        if request.headers.get("x-goog-upload-offset") == str(CHUNK) and next(throttled, False):
+            body = {"error": {"code": 429, "message": "slow down", "status": "RESOURCE_EXHAUSTED"}}
+            return httpx.Response(429, json=body, headers={"Retry-After": "7"})
+        return server(request)
+
+    hook, _ = gemini(handler)
+    hook.upload_file(io.BytesIO(b"q" * (3 * CHUNK)))
+
+    assert waits == [7.0]
 
 
 def test_an_upload_session_that_expired_starts_over_from_the_first_byte_in_a_new_one(gemini):
