@@ -426,7 +426,7 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         request = self._download_request(name)
         received, resumes = 0, 0
         ranged = True
-        versions: dict[bool, str] = {}
+        versions: dict[tuple[bool, str], str] = {}
         while True:
             resume = {"Range": f"bytes={received}-", "Accept-Encoding": "identity"} if received and ranged else {}
             try:
@@ -626,20 +626,34 @@ def _range_start(response: httpx.Response, received: int) -> int:
     return start
 
 
-def _check_version(versions: dict[bool, str], response: httpx.Response, name: str, received: int) -> None:
-    """Raise if ``response`` is of another version of the file than an earlier answer of the same coding (its
-    ``ETag``, or without one its ``Last-Modified``); remember its version otherwise. Versions are compared within a
-    coding, as a server may tag a compressed answer apart from the file as it is."""
-    version = response.headers.get("etag") or response.headers.get("last-modified")
-    if version is None:
-        return
+def _check_version(versions: dict[tuple[bool, str], str], response: httpx.Response, name: str, received: int) -> None:
+    """Raise if ``response`` is of another version of the file than an earlier answer of the same coding: another
+    ``ETag`` (or, without one, ``Last-Modified``) or another whole size (a 206's ``Content-Range`` total, a 200's
+    ``Content-Length``); remember what it says otherwise. Answers are compared within a coding, as a server may tag
+    and measure a compressed answer apart from the file as it is."""
     coded = _content_coded(response)
-    known = versions.setdefault(coded, version)
-    if known != version:
-        raise GenAIBatchError(
-            f"{name} changed while it was read: it was {known} and is {version} after {received} bytes were "
-            "delivered, which the rest of the new file would not continue; read it again"
-        )
+    said = {
+        "version": response.headers.get("etag") or response.headers.get("last-modified"),
+        "size": _size_of(response),
+    }
+    for what, value in said.items():
+        if value is None:
+            continue
+        known = versions.setdefault((coded, what), value)
+        if known != value:
+            raise GenAIBatchError(
+                f"{name} changed while it was read: its {what} was {known} and is {value} after {received} bytes "
+                "were delivered, which the rest of the new file would not continue; read it again"
+            )
+
+
+def _size_of(response: httpx.Response) -> str | None:
+    """The whole file's size an answer states: a 206's ``Content-Range`` total, a 200's ``Content-Length``."""
+    if response.status_code == 206:
+        total = response.headers.get("content-range", "").rpartition("/")[2].strip()
+    else:
+        total = response.headers.get("content-length", "").strip()
+    return total if total.isdigit() else None
 
 
 def _stream_size(stream: IO[bytes]) -> int:

@@ -513,7 +513,18 @@ def test_a_resume_answered_from_after_the_offset_asked_fails_rather_than_leave_a
 
 def test_a_file_whose_etag_changed_between_answers_fails_as_changed(openai, waits):
     hook, _ = openai(slice_server(320, lambda asked: asked, lambda n: {"etag": f'"v{n}"'}))
-    with pytest.raises(GenAIBatchError, match='changed while it was read: it was "v0" and is "v1" after 320'):
+    with pytest.raises(GenAIBatchError, match='changed while it was read: its version was "v0" and is "v1" after 320'):
+        b"".join(hook.iter_file_bytes("file-out", chunk_size=16))
+
+
+def test_a_file_whose_size_changed_between_answers_fails_as_changed(openai, waits):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "range" not in request.headers:
+            return httpx.Response(200, stream=BreakingStream(CONTENT, 320), headers={"content-length": "1024"})
+        return httpx.Response(206, content=CONTENT[320:900], headers={"content-range": "bytes 320-899/900"})
+
+    hook, _ = openai(handler)
+    with pytest.raises(GenAIBatchError, match="its size was 1024 and is 900 after 320 bytes"):
         b"".join(hook.iter_file_bytes("file-out", chunk_size=16))
 
 
