@@ -27,6 +27,10 @@ FILESYSTEM_EXTRAS: Mapping[str, tuple[str, str]] = {
 }
 """URI scheme -> (this provider's extra, what it installs); the extras are declared in ``pyproject.toml``."""
 
+OBJECT_STORE_SCHEMES = frozenset(FILESYSTEM_EXTRAS)
+"""Schemes whose directories are only key prefixes: there is nothing to create, and their filesystems' ``mkdir``
+creates the bucket (or container) a path names when it is missing."""
+
 
 def filesystem_registered(scheme: str) -> bool:
     """Whether Airflow has a filesystem for ``scheme`` (local paths always)."""

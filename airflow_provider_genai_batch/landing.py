@@ -57,6 +57,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow.sdk.lineage import get_hook_lineage_collector
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.filesystems import OBJECT_STORE_SCHEMES
 from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
 from airflow_provider_genai_batch.formats.results import (
     UNPARSEABLE,
@@ -142,9 +143,14 @@ def check_output_uri(uri: str | None) -> None:
 
 
 def output_dir(uri: str) -> ObjectStoragePath:
-    """The results directory for a URI or local path, created if needed."""
+    """The results directory for a URI or local path, created if needed.
+
+    On an object store (:data:`~.filesystems.OBJECT_STORE_SCHEMES`) nothing is created: a prefix needs no creating,
+    and a bucket that does not exist (a typo) must fail the first write, not be made by it.
+    """
     path = ObjectStoragePath(uri)
-    path.mkdir(parents=True, exist_ok=True)
+    if path.protocol not in OBJECT_STORE_SCHEMES:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -162,11 +168,17 @@ def write_keys(directory: ObjectStoragePath, keys: Iterable[str], name: str = KE
     name every key that got no result."""
     target = directory / name
     digest = hashlib.sha256()
-    with target.open("wb") as sink:
-        for key in keys:
-            line = key_line(key)
-            digest.update(line)
-            sink.write(line)
+    try:
+        with target.open("wb") as sink:
+            for key in keys:
+                line = key_line(key)
+                digest.update(line)
+                sink.write(line)
+    except OSError as err:  # at submit, before anything is uploaded: a place results could never land in
+        raise GenAIBatchError(
+            f"cannot write {target} ({type(err).__name__}: {err}): the results directory must exist (its bucket, on "
+            "object storage) and the connection must be allowed to write there"
+        ) from err
     return KeysFile(str(target), digest.hexdigest())
 
 
