@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from airflow_provider_genai_batch.landing import KEYS_FILE, MANIFEST_FILE, RESULTS_FILE
 from airflow_provider_genai_batch.models import ResultsManifest
+from airflow_provider_genai_batch.object_files import move_file, remove_file
 
 SUPERSEDED_DIR = "superseded"
 """Where, under an output directory, earlier jobs' landed results are kept."""
@@ -77,9 +78,9 @@ def set_aside(
             if _in(directory, value)
         }
         (target / MANIFEST_FILE).write_text(manifest.model_copy(update=moved).model_dump_json(indent=2))
-        manifest_path.unlink()  # before its files move: a manifest in the directory never names a missing file
+        remove_file(manifest_path)  # before its files move: a manifest in the directory never names a missing file
     elif has_manifest:
-        manifest_path.rename(target / MANIFEST_FILE)
+        move_file(manifest_path, target / MANIFEST_FILE)
     for name in sorted({RESULTS_FILE, KEYS_FILE, *_files_named_by(manifest, directory)}):
         source = directory / name
         if not source.exists():
@@ -87,7 +88,7 @@ def set_aside(
         if name == KEYS_FILE and keep_keys:
             _copy(source, target / name)
         else:
-            source.rename(target / name)
+            move_file(source, target / name)
     return target
 
 

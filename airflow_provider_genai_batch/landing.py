@@ -80,6 +80,7 @@ from airflow_provider_genai_batch.models import (
     ResultsManifest,
     UsageSummary,
 )
+from airflow_provider_genai_batch.object_files import files_matching, move_file, remove_file
 from airflow_provider_genai_batch.spec import is_table_uri
 
 log = logging.getLogger(__name__)
@@ -336,13 +337,13 @@ def _everywhere(outcome: tuple[RowStatus, str]) -> Unanswered:
 def retire_manifest(directory: ObjectStoragePath) -> None:
     """Remove the manifest an earlier landing left, once this landing's files are complete and about to be renamed
     into place: until then it names that landing's files, whole; from then on no manifest names a file of either."""
-    (directory / MANIFEST_FILE).unlink(missing_ok=True)
+    remove_file(directory / MANIFEST_FILE)
 
 
 def remove_partials(directory: ObjectStoragePath, name: str) -> None:
     """Remove the temporary files of ``name`` left by a landing that was killed outright."""
-    for stale in directory.glob(f".{name}.*.partial"):
-        stale.unlink()
+    for stale in files_matching(directory, f".{name}.*.partial"):
+        remove_file(stale)
 
 
 def _land(
@@ -382,9 +383,8 @@ def land_counts(job: BatchJob, ref: BatchJobRef, directory: ObjectStoragePath) -
     submitted request count, else the provider's total. Files landed here earlier are removed, so the
     directory never pairs this manifest with another landing's rows.
     """
-    (directory / MANIFEST_FILE).unlink(missing_ok=True)
-    for name in (RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE):
-        (directory / name).unlink(missing_ok=True)
+    for name in (MANIFEST_FILE, RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE):
+        remove_file(directory / name)
     stats = job.stats
     total = ref.request_count or stats.total
     succeeded, failed = min(stats.succeeded, total), min(stats.failed, max(total - stats.succeeded, 0))
@@ -411,7 +411,7 @@ def write_manifest(manifest: ResultsManifest, directory: ObjectStoragePath) -> N
     """Write the manifest under a temporary name and rename it into place: a reader never sees half of it."""
     staged = directory / f".{MANIFEST_FILE}.{uuid.uuid4().hex}.partial"
     staged.write_text(manifest.model_dump_json(indent=2))
-    staged.rename(directory / MANIFEST_FILE)
+    move_file(staged, directory / MANIFEST_FILE)
 
 
 def redacted_job(job: BatchJob, redact: Callable[[str], str]) -> BatchJob:
@@ -715,10 +715,10 @@ class OutputFile:
     def commit(self) -> str | None:
         """Rename the file into place and return its URI; if it was never created, remove an earlier one."""
         if self._sink is None:
-            self.path.unlink(missing_ok=True)
+            remove_file(self.path)
             return None
         self.close()
-        self._partial.rename(self.path)
+        move_file(self._partial, self.path)
         if self._lineage:
             get_hook_lineage_collector().add_output_asset(context=self.path, uri=str(self.path))
         return str(self.path)
@@ -730,7 +730,7 @@ class OutputFile:
         if self._sink is not None:
             self._sink.close()
             self._sink = None
-        self._partial.unlink(missing_ok=True)
+        remove_file(self._partial)
 
 
 def _read_keys(source: IO[bytes]) -> Iterator[str]:

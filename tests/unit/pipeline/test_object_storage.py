@@ -8,13 +8,25 @@ import uuid
 from pathlib import Path
 
 import pytest
+from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_genai_batch.earlier_results import set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError
-from airflow_provider_genai_batch.landing import KEYS_FILE, output_dir
+from airflow_provider_genai_batch.job_ref import BatchJobRef
+from airflow_provider_genai_batch.landing import (
+    KEYS_FILE,
+    MANIFEST_FILE,
+    RESULTS_FILE,
+    land_results,
+    output_dir,
+    write_keys,
+)
+from airflow_provider_genai_batch.models import BatchJob, JobState, ResultsManifest
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 
-from .fakes import FakeBatchHook, FakeTI, make_context, submit_op
+from .fakes import FAKE_CONN_ID, FakeBatchHook, FakeTI, make_context, submit_op, succeeded
 
+JOB = "batches/job-1"
 S3_CONN_ID = "genai_results_s3"
 """A connection of this module's own: Airflow keeps one filesystem per connection id for the whole process."""
 
@@ -70,3 +82,73 @@ def test_a_submit_writes_the_input_keys_under_an_s3_output_uri(
 
     assert ref["keys_uri"] == f"s3://{S3_CONN_ID}@{bucket}/results/{KEYS_FILE}"
     assert s3.read(f"s3://{bucket}/results/{KEYS_FILE}") == b'"a"\n"b"\n"c"\n'
+
+
+# --- names that read as glob patterns -----------------------------------------------------------------------
+
+
+def land_abc(directory: ObjectStoragePath, job_name: str = JOB, order: str = "abc") -> ResultsManifest:
+    """Land rows for keys a, b, c (in ``order``: any other than abc goes by the join) against keys written there."""
+    keys = write_keys(directory, ["a", "b", "c"])
+    ref = BatchJobRef(
+        provider="gemini",
+        conn_id=FAKE_CONN_ID,
+        job_name=job_name,
+        request_count=3,
+        keys_uri=keys.uri,
+        keys_digest=keys.digest,
+    )
+    job = BatchJob(name=job_name, provider="gemini", state=JobState.SUCCEEDED, provider_state="SUCCEEDED")
+    return land_results([succeeded(key, job_name) for key in order], job, ref, directory)
+
+
+@pytest.mark.parametrize("name", ["run[1]", "run*x", "run-[a-z]"])
+def test_results_land_under_their_own_names_when_the_output_uri_reads_as_a_glob_pattern(
+    s3: MotoS3Server, bucket: str, name: str
+):
+    directory = output_dir(f"s3://{S3_CONN_ID}@{bucket}/{name}")
+
+    land_abc(directory)
+    manifest = land_abc(directory, order="cab")  # landed again, by the join: the earlier files are replaced
+
+    assert s3.keys(bucket) == [f"{name}/{KEYS_FILE}", f"{name}/{MANIFEST_FILE}", f"{name}/{RESULTS_FILE}"]
+    assert manifest.results_uri == f"s3://{S3_CONN_ID}@{bucket}/{name}/{RESULTS_FILE}"
+    assert [json.loads(line)["key"] for line in s3.read(f"s3://{bucket}/{name}/{RESULTS_FILE}").splitlines()] == [
+        "a",
+        "b",
+        "c",
+    ]
+
+
+def test_landing_under_an_output_uri_that_reads_as_a_pattern_leaves_the_directories_it_matches_alone(
+    s3: MotoS3Server, bucket: str
+):
+    other = output_dir(f"s3://{S3_CONN_ID}@{bucket}/run-2x")
+    land_abc(other, "batches/other")
+    before = {key: s3.read(f"s3://{bucket}/{key}") for key in s3.keys(bucket)}
+
+    directory = output_dir(f"s3://{S3_CONN_ID}@{bucket}/run*x")
+    land_abc(directory)
+    land_abc(directory, order="cab")
+
+    assert {key: s3.read(f"s3://{bucket}/{key}") for key in s3.keys(bucket, "run-2x/")} == before
+
+
+def test_results_another_job_landed_are_moved_aside_under_an_output_uri_that_reads_as_a_pattern(
+    s3: MotoS3Server, bucket: str
+):
+    directory = output_dir(f"s3://{S3_CONN_ID}@{bucket}/run[1]")
+    earlier = land_abc(directory, "batches/earlier")
+
+    moved = set_aside(directory)
+
+    assert moved is not None
+    assert s3.keys(bucket, "run[1]/superseded/") == [
+        f"{moved.key}/{KEYS_FILE}",
+        f"{moved.key}/{MANIFEST_FILE}",
+        f"{moved.key}/{RESULTS_FILE}",
+    ]
+    assert [key for key in s3.keys(bucket) if not key.startswith("run[1]/superseded/")] == []
+    kept = ResultsManifest.model_validate_json(s3.read(f"s3://{bucket}/{moved.key}/{MANIFEST_FILE}"))
+    assert kept.results_uri == f"{moved}/{RESULTS_FILE}"
+    assert kept.counts == earlier.counts
