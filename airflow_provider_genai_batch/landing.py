@@ -57,7 +57,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow.sdk.lineage import get_hook_lineage_collector
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
-from airflow_provider_genai_batch.filesystems import OBJECT_STORE_SCHEMES
+from airflow_provider_genai_batch.filesystems import LOCAL_SCHEMES, OBJECT_STORE_SCHEMES
 from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
 from airflow_provider_genai_batch.formats.results import (
     UNPARSEABLE,
@@ -147,11 +147,15 @@ def output_dir(uri: str) -> ObjectStoragePath:
     """The results directory for a URI or local path, created if needed.
 
     On an object store (:data:`~.filesystems.OBJECT_STORE_SCHEMES`) nothing is created: a prefix needs no creating,
-    and a bucket that does not exist (a typo) must fail the first write, not be made by it.
+    and a bucket that does not exist (a typo) must fail the first write, not be made by it. A local path starting
+    with ``~`` is the home directory's, as the filesystem reads and writes it (``mkdir`` alone took it literally).
     """
     path = ObjectStoragePath(uri)
-    if path.protocol not in OBJECT_STORE_SCHEMES:
-        path.mkdir(parents=True, exist_ok=True)
+    if path.protocol in OBJECT_STORE_SCHEMES:
+        return path
+    if path.protocol in LOCAL_SCHEMES and path.path.startswith("~"):
+        path = ObjectStoragePath(os.path.expanduser(path.path))
+    path.mkdir(parents=True, exist_ok=True)
     return path
 
 

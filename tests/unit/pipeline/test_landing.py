@@ -211,6 +211,19 @@ def test_a_crash_while_reading_the_results_leaves_the_earlier_landing_whole(tmp_
     assert [row["text"] for row in written(out)] == ["old"] * 4  # the earlier file was not half overwritten
 
 
+def test_an_output_uri_under_the_home_directory_is_created_and_written_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+
+    keys = write_keys(output_dir("~/results"), KEYS)
+
+    assert keys.uri == str(tmp_path / "home" / "results" / "input_keys.jsonl")
+    assert (tmp_path / "home" / "results" / "input_keys.jsonl").read_text().splitlines() == [f'"{k}"' for k in KEYS]
+    assert not (tmp_path / "~").exists()
+
+
 def test_keys_written_by_write_keys_are_landed_against_when_they_are_still_the_same(
     tmp_path: Path, out: ObjectStoragePath
 ):
