@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.earlier_results import set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.formats.results import ResultRow
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import (
     KEYS_FILE,
@@ -84,11 +86,17 @@ def test_a_submit_writes_the_input_keys_under_an_s3_output_uri(
     assert s3.read(f"s3://{bucket}/results/{KEYS_FILE}") == b'"a"\n"b"\n"c"\n'
 
 
-# --- names that read as glob patterns -----------------------------------------------------------------------
+# --- landing on S3 ------------------------------------------------------------------------------------------
 
 
-def land_abc(directory: ObjectStoragePath, job_name: str = JOB, order: str = "abc") -> ResultsManifest:
-    """Land rows for keys a, b, c (in ``order``: any other than abc goes by the join) against keys written there."""
+def crashing(keys: str, text: str) -> Iterator[ResultRow]:
+    """A provider download that breaks after its first row."""
+    yield succeeded(keys[0], text)
+    raise ConnectionResetError("download interrupted")
+
+
+def land(directory: ObjectStoragePath, rows: Iterable[ResultRow], job_name: str = JOB) -> ResultsManifest:
+    """Land ``rows`` as ``job_name``'s against keys a, b, c written in ``directory``."""
     keys = write_keys(directory, ["a", "b", "c"])
     ref = BatchJobRef(
         provider="gemini",
@@ -99,7 +107,43 @@ def land_abc(directory: ObjectStoragePath, job_name: str = JOB, order: str = "ab
         keys_digest=keys.digest,
     )
     job = BatchJob(name=job_name, provider="gemini", state=JobState.SUCCEEDED, provider_state="SUCCEEDED")
-    return land_results([succeeded(key, job_name) for key in order], job, ref, directory)
+    return land_results(rows, job, ref, directory)
+
+
+@pytest.mark.parametrize("order", ["abc", "cab"])
+def test_a_landing_on_s3_that_breaks_leaves_the_earlier_landing_whole_and_no_partial_object(
+    s3: MotoS3Server, bucket: str, order: str
+):
+    directory = output_dir(f"s3://{S3_CONN_ID}@{bucket}/results")
+    earlier = land(directory, [succeeded(key, "old") for key in "abc"])
+
+    with pytest.raises(ConnectionResetError):
+        land(directory, crashing(order, "new"))
+
+    assert s3.keys(bucket) == [f"results/{KEYS_FILE}", f"results/{MANIFEST_FILE}", f"results/{RESULTS_FILE}"]
+    assert ResultsManifest.model_validate_json(s3.read(f"s3://{bucket}/results/{MANIFEST_FILE}")) == earlier
+    landed = [json.loads(line) for line in s3.read(f"s3://{bucket}/results/{RESULTS_FILE}").splitlines()]
+    assert [row["text"] for row in landed] == ["old"] * 3
+
+
+def test_a_landing_on_s3_after_one_that_broke_lands_every_row(s3: MotoS3Server, bucket: str):
+    directory = output_dir(f"s3://{S3_CONN_ID}@{bucket}/results")
+    with pytest.raises(ConnectionResetError):
+        land(directory, crashing("cab", "new"))
+
+    manifest = land(directory, [succeeded(key, "new") for key in "cab"])
+
+    assert manifest.counts.succeeded == manifest.counts.total == 3
+    landed = [json.loads(line) for line in s3.read(f"s3://{bucket}/results/{RESULTS_FILE}").splitlines()]
+    assert [(row["key"], row["text"]) for row in landed] == [("a", "new"), ("b", "new"), ("c", "new")]
+
+
+# --- names that read as glob patterns -----------------------------------------------------------------------
+
+
+def land_abc(directory: ObjectStoragePath, job_name: str = JOB, order: str = "abc") -> ResultsManifest:
+    """Land a success for each of keys a, b, c (in ``order``: any other than abc goes by the join)."""
+    return land(directory, [succeeded(key, job_name) for key in order], job_name)
 
 
 @pytest.mark.parametrize("name", ["run[1]", "run*x", "run-[a-z]"])
