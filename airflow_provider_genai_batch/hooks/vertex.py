@@ -419,8 +419,12 @@ class VertexBatchHook(BatchHook[VertexSettings]):
         return gcs.download(self._gcs, self._object(name))
 
     def open_stored(self, uri: str) -> StoredObject | None:
-        """A ``gs://`` object, streamed through the Cloud Storage API (a job can read it in place)."""
-        if not uri.startswith("gs://"):
+        """A ``gs://`` object, streamed through the Cloud Storage API (a job can read it in place).
+
+        A URI naming an Airflow connection (``gs://<conn_id>@bucket/name``, as ``ObjectStoragePath`` reads them) is
+        not: the user chose how it is read, so it is read through that connection as any path, and uploaded.
+        """
+        if not uri.startswith("gs://") or "@" in uri[5:].partition("/")[0]:
             return None
         info = self.get_file(uri)
         return StoredObject(

@@ -388,6 +388,12 @@ def test_a_staging_prefix_vertex_would_read_as_a_wildcard_is_refused(monkeypatch
         settings_of(monkeypatch, extra=extra)
 
 
+def test_a_cloud_storage_uri_naming_an_airflow_connection_is_not_a_stored_object(vertex: Callable[..., Any]) -> None:
+    hook, wire = vertex(lambda r: httpx.Response(200))
+    assert hook.open_stored("gs://google_cloud_default@bkt/in/x.jsonl") is None
+    assert wire.requests == []
+
+
 def test_a_path_outside_cloud_storage_is_not_a_stored_object(vertex: Callable[..., Any]) -> None:
     hook, wire = vertex(lambda r: httpx.Response(200))
     assert hook.open_stored("/tmp/x.jsonl") is None
