@@ -30,6 +30,7 @@ import msgspec
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.errors import InputValidationError, NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.filesystems import LOCAL_SCHEMES
 from airflow_provider_genai_batch.formats import gemini, openai
 from airflow_provider_genai_batch.formats.common_request import CommonLines, certifies_native
 from airflow_provider_genai_batch.formats.common_translate import common_translator
@@ -809,7 +810,8 @@ def _is_native(item: Mapping[str, Any]) -> bool:
 
 
 def _local_or_remote(path: ObjectStoragePath) -> ObjectStoragePath | Path:
-    return Path(path.path) if path.protocol in ("", "file", "local") else path
+    """A local file as a ``Path`` (a leading ``~`` expanded, as the validation pass read it), else the path."""
+    return Path(path.path).expanduser() if path.protocol in LOCAL_SCHEMES else path
 
 
 def _spool_path(kind: str) -> Path:

@@ -193,6 +193,16 @@ def test_native_openai_jsonl_is_uploaded_as_it_is_and_its_endpoint_returned(
     assert list(prepared.iter_keys()) == ["r1", "r2"]
 
 
+def test_a_file_under_the_home_directory_is_uploaded_from_there(openai_dialect, tmp_path, monkeypatch, prepared_inputs):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    source = write_jsonl(tmp_path / "native.jsonl", [openai_line("r1"), openai_line("r2")])
+    prepared = prepare_input("~/native.jsonl", openai_dialect, model=OPENAI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+
+    with prepared.open_upload() as stream:
+        assert stream.read() == source.read_bytes()
+
+
 def test_native_openai_lines_with_mixed_endpoints_are_refused_naming_the_line(openai_dialect, tmp_path):
     source = write_jsonl(
         tmp_path / "mixed.jsonl",
