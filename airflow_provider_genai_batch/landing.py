@@ -44,6 +44,7 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -170,21 +171,32 @@ class KeysFile:
 
 def write_keys(directory: ObjectStoragePath, keys: Iterable[str], name: str = KEYS_FILE) -> KeysFile:
     """Write the input keys (or a follow-up round's, under its own ``name``), one per line, so a later join can
-    name every key that got no result."""
-    target = directory / name
+    name every key that got no result.
+
+    They are written under a temporary name and moved into place as landing moves its files (:class:`OutputFile`):
+    at submit, before anything is uploaded, this asks of the results directory all that landing will (on object
+    storage: to write, read, copy and delete objects there), so a place results could not land in fails first.
+    """
+    output = OutputFile(directory / name)
     digest = hashlib.sha256()
     try:
-        with target.open("wb") as sink:
-            for key in keys:
-                line = key_line(key)
-                digest.update(line)
-                sink.write(line)
-    except OSError as err:  # at submit, before anything is uploaded: a place results could never land in
-        raise GenAIBatchError(
-            f"cannot write {target} ({type(err).__name__}: {err}): the results directory must exist (its bucket, on "
-            "object storage) and the connection must be allowed to write there"
-        ) from err
-    return KeysFile(str(target), digest.hexdigest())
+        output.open()
+        for key in keys:
+            line = key_line(key)
+            digest.update(line)
+            output.write(line)
+        output.commit()
+    except BaseException as err:
+        with suppress(OSError):  # the store that refused the file may refuse removing it too
+            output.discard()
+        if isinstance(err, OSError):
+            raise GenAIBatchError(
+                f"cannot write {output.path} ({type(err).__name__}: {err}): the results directory must exist (its "
+                "bucket, on object storage) and the connection must be allowed to write, read and delete files "
+                "there, as landing moves its files into place"
+            ) from err
+        raise
+    return KeysFile(str(output.path), digest.hexdigest())
 
 
 def check_keys_file(ref: BatchJobRef) -> None:

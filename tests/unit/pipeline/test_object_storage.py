@@ -7,6 +7,7 @@ import json
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from airflow.sdk import ObjectStoragePath
@@ -75,6 +76,27 @@ def test_a_submit_into_a_bucket_that_does_not_exist_fails_naming_it_before_anyth
 
     assert fake_hook.uploads == [] and fake_hook.created == []
     assert missing not in buckets(s3)
+
+
+def test_a_submit_into_a_bucket_where_objects_cannot_be_deleted_fails_before_anything_is_uploaded(
+    s3: MotoS3Server,
+    bucket: str,
+    fake_hook: FakeBatchHook,
+    ti: FakeTI,
+    input_jsonl: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    uri = f"s3://{S3_CONN_ID}@{bucket}/results"
+
+    def refuse(path: str, **kwargs: Any) -> None:
+        raise PermissionError("Access Denied")  # a policy granting s3:PutObject but not s3:DeleteObject
+
+    monkeypatch.setattr(ObjectStoragePath(uri).fs, "rm_file", refuse)
+
+    with pytest.raises(GenAIBatchError, match=f"cannot write {uri}/{KEYS_FILE} \\(PermissionError: Access Denied\\)"):
+        submit_op(str(input_jsonl), output_uri=uri).execute(make_context(ti))
+
+    assert fake_hook.uploads == [] and fake_hook.created == []
 
 
 def test_a_submit_writes_the_input_keys_under_an_s3_output_uri(
