@@ -58,7 +58,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow.sdk.lineage import get_hook_lineage_collector
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
-from airflow_provider_genai_batch.filesystems import LOCAL_SCHEMES, OBJECT_STORE_SCHEMES
+from airflow_provider_genai_batch.filesystems import OBJECT_STORE_SCHEMES
 from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
 from airflow_provider_genai_batch.formats.results import (
     UNPARSEABLE,
@@ -148,14 +148,16 @@ def output_dir(uri: str) -> ObjectStoragePath:
     """The results directory for a URI or local path, created if needed.
 
     On an object store (:data:`~.filesystems.OBJECT_STORE_SCHEMES`) nothing is created: a prefix needs no creating,
-    and a bucket that does not exist (a typo) must fail the first write, not be made by it. A local path starting
-    with ``~`` is the home directory's, as the filesystem reads and writes it (``mkdir`` alone took it literally).
+    and a bucket that does not exist (a typo) must fail the first write, not be made by it. A plain local path is
+    made absolute as the filesystem resolves it for reads and writes (``~`` the home directory, which ``mkdir`` alone
+    took literally; a relative path against the working directory), so the URIs the job ref and the manifest record
+    name the files for whoever reads them, from whatever directory.
     """
     path = ObjectStoragePath(uri)
     if path.protocol in OBJECT_STORE_SCHEMES:
         return path
-    if path.protocol in LOCAL_SCHEMES and path.path.startswith("~"):
-        path = ObjectStoragePath(os.path.expanduser(path.path))
+    if not path.protocol:
+        path = ObjectStoragePath(os.path.abspath(os.path.expanduser(path.path)))
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -224,6 +224,16 @@ def test_an_output_uri_under_the_home_directory_is_created_and_written_there(
     assert not (tmp_path / "~").exists()
 
 
+def test_a_relative_output_uri_is_recorded_as_the_absolute_path_it_was_written_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)
+
+    keys = write_keys(output_dir("runs/results"), KEYS)
+
+    assert keys.uri == str(tmp_path / "runs" / "results" / "input_keys.jsonl")
+
+
 def test_keys_written_by_write_keys_are_landed_against_when_they_are_still_the_same(
     tmp_path: Path, out: ObjectStoragePath
 ):
