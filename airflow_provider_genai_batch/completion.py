@@ -62,7 +62,7 @@ from airflow_provider_genai_batch.polling import (
 )
 from airflow_provider_genai_batch.prices import PriceTable, parse_overrides, price_table
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
-from airflow_provider_genai_batch.usage import UsageTally, summary_line, usage_and_cost
+from airflow_provider_genai_batch.usage import UsageTally, summary_line, unreadable_line, usage_and_cost
 
 DEFER_GRACE = timedelta(minutes=5)
 
@@ -532,6 +532,9 @@ class BatchCompletionMixin:
         spent = summary_line(manifest.usage, manifest.cost)
         if spent:
             self.log.info("%s %s: %s", ref.provider, subject, spent)  # type: ignore[attr-defined]
+        unread = unreadable_line(manifest.usage)
+        if unread:
+            self.log.warning("%s %s: %s", ref.provider, subject, unread)  # type: ignore[attr-defined]
         follow = self.follow_up(context, ref, manifest)
         if follow is not None:
             return self.wait_for(context, follow)

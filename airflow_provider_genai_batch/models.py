@@ -189,6 +189,11 @@ class PartUsage(BaseModel):
     from_rows: TokenUsage = Field(default_factory=TokenUsage)
     reported: TokenUsage | None = None
     cost: CostEstimate | None = None
+    unreadable_rows: int = Field(default=0, exclude_if=lambda count: not count)
+    """Result rows whose usage could not be read (a count that is not an integer from 0 to 2**53 - 1): they add
+    nothing to ``from_rows``. Written only when there are some."""
+    unreadable_key: str | None = Field(default=None, exclude_if=lambda key: key is None)
+    """The key of the first of them (None for a row without a key)."""
 
     @property
     def counted(self) -> TokenUsage:
@@ -205,6 +210,10 @@ class UsageSummary(BaseModel):
 
     total: TokenUsage = Field(default_factory=TokenUsage)
     parts: list[PartUsage] = Field(default_factory=list)
+    unreadable_rows: int = Field(default=0, exclude_if=lambda count: not count)
+    """The parts' ``unreadable_rows`` added up; written only when there are some."""
+    unreadable_key: str | None = Field(default=None, exclude_if=lambda key: key is None)
+    """The first of those rows' key."""
 
 
 class PartOutcome(BaseModel):

@@ -26,6 +26,10 @@ Per provider (the fields of the response body each result row holds as ``ResultR
 * The gateway: each target's own body (OpenAI, Anthropic), or a Gemini result flattened to
   ``usage{prompt_tokens, completion_tokens}``.
 
+A count is read only as an integer from 0 to 2**53 - 1 (the integers JSON carries exactly): a row whose usage
+holds anything else (a negative count, a fraction, ``1e308``, a string) is unreadable and counts nothing, so a
+provider answering garbage can neither crash a landing nor move its totals.
+
 Job totals the provider reports itself: OpenAI's Batch ``usage`` and Bedrock's ``manifest.json.out``
 (``inputTokenCount``, ``outputTokenCount``). Where there are both, the job's totals are the ones counted.
 
@@ -50,6 +54,10 @@ ReadUsage = Callable[[Mapping[str, Any]], "Counts | None"]
 """Where a provider's response body keeps its usage: the counts, or None when it carries none."""
 
 _EMPTY: Mapping[str, Any] = {}
+COUNT_BITS = 53
+"""A count is below ``2**COUNT_BITS``. The readers check a row's counts at once: ``(a | b | ...) >> COUNT_BITS`` is
+non-zero when any is negative or too large, and raises TypeError when any is not an integer."""
+BAD_COUNT = "a token count is not an integer from 0 to 2**53 - 1"
 
 
 def gemini_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -58,14 +66,14 @@ def gemini_counts(response: Mapping[str, Any]) -> Counts | None:
     if not meta:
         return None
     get = meta.get
+    prompt = get("promptTokenCount") or 0
+    tool = get("toolUsePromptTokenCount") or 0
+    candidates = get("candidatesTokenCount") or 0
     thoughts = get("thoughtsTokenCount") or 0
-    return (
-        (get("promptTokenCount") or 0) + (get("toolUsePromptTokenCount") or 0),
-        (get("candidatesTokenCount") or 0) + thoughts,
-        get("cachedContentTokenCount") or 0,
-        0,
-        thoughts,
-    )
+    cached = get("cachedContentTokenCount") or 0
+    if (prompt | tool | candidates | thoughts | cached) >> COUNT_BITS:
+        raise ValueError(BAD_COUNT)
+    return prompt + tool, candidates + thoughts, cached, 0, thoughts
 
 
 def vertex_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -76,30 +84,31 @@ def vertex_counts(response: Mapping[str, Any]) -> Counts | None:
     statistics = (response.get("embeddings") or _EMPTY).get("statistics")
     if not statistics or statistics.get("token_count") is None:
         return None
-    return int(statistics["token_count"]), 0, 0, 0, 0
+    tokens = statistics["token_count"]
+    if type(tokens) is float and tokens.is_integer():
+        tokens = int(tokens)  # a prediction's statistics are JSON numbers, which may be written 7.0
+    if tokens >> COUNT_BITS:
+        raise ValueError(BAD_COUNT)
+    return tokens, 0, 0, 0, 0
 
 
 def openai_usage_counts(usage: Mapping[str, Any]) -> Counts:
     """An OpenAI ``usage`` object: chat/completions/embeddings names, or the Responses API's."""
     if "prompt_tokens" in usage:
-        prompt = usage.get("prompt_tokens_details") or _EMPTY
-        completion = usage.get("completion_tokens_details") or _EMPTY
-        return (
-            usage["prompt_tokens"] or 0,
-            usage.get("completion_tokens") or 0,
-            prompt.get("cached_tokens") or 0,
-            prompt.get("cache_write_tokens") or 0,
-            completion.get("reasoning_tokens") or 0,
-        )
-    given = usage.get("input_tokens_details") or _EMPTY
-    made = usage.get("output_tokens_details") or _EMPTY
-    return (
-        usage.get("input_tokens") or 0,
-        usage.get("output_tokens") or 0,
-        given.get("cached_tokens") or 0,
-        given.get("cache_write_tokens") or 0,
-        made.get("reasoning_tokens") or 0,
-    )
+        given = usage["prompt_tokens"] or 0
+        made = usage.get("completion_tokens") or 0
+        details = usage.get("prompt_tokens_details") or _EMPTY
+        thought = (usage.get("completion_tokens_details") or _EMPTY).get("reasoning_tokens") or 0
+    else:
+        given = usage.get("input_tokens") or 0
+        made = usage.get("output_tokens") or 0
+        details = usage.get("input_tokens_details") or _EMPTY
+        thought = (usage.get("output_tokens_details") or _EMPTY).get("reasoning_tokens") or 0
+    cached = details.get("cached_tokens") or 0
+    written = details.get("cache_write_tokens") or 0
+    if (given | made | cached | written | thought) >> COUNT_BITS:
+        raise ValueError(BAD_COUNT)
+    return given, made, cached, written, thought
 
 
 def openai_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -110,15 +119,14 @@ def openai_counts(response: Mapping[str, Any]) -> Counts | None:
 
 def anthropic_usage_counts(usage: Mapping[str, Any]) -> Counts:
     """An Anthropic ``usage`` object, cache reads and writes added to the input they were left out of."""
+    given = usage.get("input_tokens") or 0
+    made = usage.get("output_tokens") or 0
     read = usage.get("cache_read_input_tokens") or 0
     written = usage.get("cache_creation_input_tokens") or 0
-    return (
-        (usage.get("input_tokens") or 0) + read + written,
-        usage.get("output_tokens") or 0,
-        read,
-        written,
-        (usage.get("output_tokens_details") or _EMPTY).get("thinking_tokens") or 0,
-    )
+    thought = (usage.get("output_tokens_details") or _EMPTY).get("thinking_tokens") or 0
+    if (given | made | read | written | thought) >> COUNT_BITS:
+        raise ValueError(BAD_COUNT)
+    return given + read + written, made, read, written, thought
 
 
 def anthropic_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -134,9 +142,13 @@ def bedrock_counts(response: Mapping[str, Any]) -> Counts | None:
         return None
     if "inputTokens" not in usage:
         return anthropic_usage_counts(usage)
+    given = usage["inputTokens"] or 0
+    made = usage.get("outputTokens") or 0
     read = usage.get("cacheReadInputTokens") or 0
     written = usage.get("cacheWriteInputTokens") or 0
-    return (usage["inputTokens"] or 0) + read + written, usage.get("outputTokens") or 0, read, written, 0
+    if (given | made | read | written) >> COUNT_BITS:
+        raise ValueError(BAD_COUNT)
+    return given + read + written, made, read, written, 0
 
 
 def gateway_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -165,7 +177,8 @@ class UsageTally:
 
     One dict lookup chain per row on the response body the row already holds decoded; nothing is copied.
     A row without usage (a failure, an expired request) counts nothing; a usage the reader cannot add up
-    (a count that is not a number) is counted in ``unreadable`` and adds nothing, so landing never stops.
+    (not an object, a count that is not an integer from 0 to 2**53 - 1) adds nothing and is counted in
+    ``unreadable``, the first such row's key kept in ``unreadable_key``, so landing never stops.
     ``model`` is the ``model`` the first row with usage names (an Anthropic Message, an OpenAI body), looked at in
     that row alone: the model to price a job by whose status names none (an Anthropic batch, whose requests all
     name the model it was submitted for).
@@ -181,6 +194,7 @@ class UsageTally:
         "rows",
         "thinking_tokens",
         "unreadable",
+        "unreadable_key",
     )
 
     def __init__(self, provider: str) -> None:
@@ -191,6 +205,7 @@ class UsageTally:
         self.input_tokens = self.output_tokens = self.cached_tokens = 0
         self.cache_write_tokens = self.thinking_tokens = self.rows = self.unreadable = 0
         self.model: str | None = None
+        self.unreadable_key: str | None = None
 
     def counted(self, rows: Iterable[ResultRow]) -> Iterator[ResultRow]:
         """``rows`` as they come, each one's usage added as it passes; the sums are stored once the rows end
@@ -220,6 +235,8 @@ class UsageTally:
                                 model = named
                             added += 1
                     except (TypeError, AttributeError, ValueError):
+                        if not unreadable and not self.unreadable:
+                            self.unreadable_key = row.key
                         unreadable += 1
                 yield row
         finally:
@@ -242,14 +259,18 @@ class UsageTally:
 
 
 def openai_batch_usage(batch: Mapping[str, Any]) -> TokenUsage | None:
-    """An OpenAI Batch object's own ``usage`` (set on batches created since September 2025), else None.
+    """An OpenAI Batch object's own ``usage`` (set on batches created since September 2025), else None (also when
+    a count in it cannot be read).
 
     ``rows`` is the batch's ``request_counts.completed``.
     """
     usage = batch.get("usage")
     if not isinstance(usage, Mapping):
         return None
-    given, made, cached, written, thought = openai_usage_counts(usage)
+    try:
+        given, made, cached, written, thought = openai_usage_counts(usage)
+    except (TypeError, ValueError, AttributeError):
+        return None  # a total that cannot be read is not one: the rows' sum counts instead
     completed = (batch.get("request_counts") or _EMPTY).get("completed") or 0
     return TokenUsage(
         input_tokens=given,
@@ -295,16 +316,25 @@ def part_usage(job: BatchJob, tally: UsageTally, reported: TokenUsage | None = N
         model=job.model or tally.model,
         from_rows=tally.usage(),
         reported=reported if reported is not None else reported_usage(job),
+        unreadable_rows=tally.unreadable,
+        unreadable_key=tally.unreadable_key,
     )
 
 
 def summarise(parts: Iterable[PartUsage]) -> UsageSummary:
-    """The parts and their total (each part's counted figure: its reported totals, else its rows')."""
+    """The parts and their total (each part's counted figure: its reported totals, else its rows'), and the rows
+    whose usage could not be read, with the first one's key."""
     listed = list(parts)
     total = TokenUsage()
     for part in listed:
         total = total + part.counted
-    return UsageSummary(total=total, parts=listed)
+    unreadable = [part for part in listed if part.unreadable_rows]
+    return UsageSummary(
+        total=total,
+        parts=listed,
+        unreadable_rows=sum(part.unreadable_rows for part in unreadable),
+        unreadable_key=unreadable[0].unreadable_key if unreadable else None,
+    )
 
 
 def usage_and_cost(
@@ -328,6 +358,17 @@ def running_cost(job: BatchJob, table: PriceTable) -> str | None:
     cost = estimate_cost(usage, price, reason)
     money = f"est. ${cost.amount:.4f}" if cost.amount is not None else "cost unknown"
     return f"tokens so far: {usage.input_tokens} in, {usage.output_tokens} out ({money})"
+
+
+def unreadable_line(usage: UsageSummary | None) -> str | None:
+    """The task log's warning about result rows whose usage could not be read; None when there were none."""
+    if usage is None or not usage.unreadable_rows:
+        return None
+    first = "a row without a key" if usage.unreadable_key is None else f"key {usage.unreadable_key!r}"
+    return (
+        f"the usage of {usage.unreadable_rows} result row(s) could not be read (not an object, or {BAD_COUNT}) "
+        f"and is not counted in the manifest's usage or cost; the first: {first}"
+    )
 
 
 def summary_line(usage: UsageSummary | None, cost: CostEstimate | None) -> str | None:

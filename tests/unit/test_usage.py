@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from airflow_provider_genai_batch.formats import anthropic, bedrock, gateway, gemini, openai, vertex
-from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.formats.results import ResultRow, RowStatus
 from airflow_provider_genai_batch.job_ref import BatchJobRef
-from airflow_provider_genai_batch.models import BatchJob, PartUsage, ResultsManifest, TokenUsage
+from airflow_provider_genai_batch.models import BatchJob, PartUsage, ResultsManifest, TokenUsage, UsageSummary
 from airflow_provider_genai_batch.prices import shipped_table
 from airflow_provider_genai_batch.usage import (
     UsageTally,
@@ -21,6 +21,7 @@ from airflow_provider_genai_batch.usage import (
     running_cost,
     summarise,
     summary_line,
+    unreadable_line,
     usage_and_cost,
 )
 
@@ -276,6 +277,86 @@ def test_a_count_that_is_not_a_number_is_set_aside_without_adding_anything() -> 
     tally = tallied("gemini", row, gemini.result_row(GEMINI_CAPTURED))
     assert counts(tally) == (1427, 144, 0, 0, 0, 1)
     assert tally.unreadable == 1
+
+
+def gemini_row(key: str, **meta: Any) -> ResultRow:
+    return ResultRow(key=key, status=RowStatus.SUCCEEDED, text="ok", response={"candidates": [], "usageMetadata": meta})
+
+
+def test_a_negative_count_makes_the_rows_usage_unreadable_instead_of_subtracting_it() -> None:
+    tally = tallied(
+        "gemini",
+        gemini_row("a", promptTokenCount=100, toolUsePromptTokenCount=-90),
+        gemini_row("b", promptTokenCount=7),
+    )
+    assert counts(tally) == (7, 0, 0, 0, 0, 1)
+    assert (tally.unreadable, tally.unreadable_key) == (1, "a")
+
+
+def test_a_negative_anthropic_input_beside_cache_reads_makes_the_row_unreadable() -> None:
+    usage = {"input_tokens": -50, "cache_read_input_tokens": 100, "output_tokens": 3}
+    row = ResultRow(key="a", status=RowStatus.SUCCEEDED, text="ok", response={"content": [], "usage": usage})
+    tally = tallied("anthropic", row)
+    assert counts(tally) == (0, 0, 0, 0, 0, 0)
+    assert tally.unreadable == 1
+
+
+def test_float_counts_too_large_for_an_integer_leave_the_totals_readable() -> None:
+    rows = [gemini_row(key, promptTokenCount=1e308) for key in ("a", "b")]
+    tally = tallied("gemini", *rows, gemini_row("c", promptTokenCount=5))
+    assert tally.usage() == TokenUsage(input_tokens=5, rows=1)
+    assert tally.unreadable == 2
+
+
+def test_a_fractional_count_makes_the_rows_usage_unreadable() -> None:
+    tally = tallied(
+        "openai", ResultRow(key="a", status=RowStatus.SUCCEEDED, response={"usage": {"prompt_tokens": 2.5}})
+    )
+    assert (counts(tally), tally.unreadable) == ((0, 0, 0, 0, 0, 0), 1)
+
+
+def test_an_integer_count_too_large_to_price_makes_the_rows_usage_unreadable() -> None:
+    job = BatchJob(name="batches/1", provider="gemini", model="gemini-2.5-flash")
+    tally = tallied("gemini", gemini_row("a", promptTokenCount=10**400), gemini_row("b", promptTokenCount=2**53 - 1))
+    usage, cost = usage_and_cost(job, tally, shipped_table())
+    assert usage.total.input_tokens == 2**53 - 1
+    assert cost.amount is not None
+    assert usage.unreadable_rows == 1
+
+
+def test_the_summary_names_how_many_rows_were_unreadable_and_the_first_key() -> None:
+    job = BatchJob(name="batches/1", provider="gemini", model="gemini-2.5-flash")
+    tally = tallied(
+        "gemini",
+        gemini_row("ok", promptTokenCount=1),
+        gemini_row("x", promptTokenCount="12"),
+        gemini_row("y", promptTokenCount=-1),
+    )
+    usage, _ = usage_and_cost(job, tally, shipped_table())
+    assert (usage.unreadable_rows, usage.unreadable_key) == (2, "x")
+    assert (usage.parts[0].unreadable_rows, usage.parts[0].unreadable_key) == (2, "x")
+    assert "the usage of 2 result row(s) could not be read" in (unreadable_line(usage) or "")
+    assert "the first: key 'x'" in (unreadable_line(usage) or "")
+
+
+def test_a_summary_without_unreadable_rows_is_written_as_before() -> None:
+    job = BatchJob(name="batches/1", provider="gemini", model="gemini-2.5-flash")
+    usage, _ = usage_and_cost(job, tallied("gemini", gemini_row("ok", promptTokenCount=1)), shipped_table())
+    assert "unreadable" not in usage.model_dump_json()
+    assert unreadable_line(usage) is None
+
+
+def test_a_usage_summary_written_before_unreadable_rows_were_counted_still_loads() -> None:
+    earlier = {
+        "total": {"input_tokens": 3, "rows": 1},
+        "parts": [{"job_name": "batches/1", "from_rows": {"input_tokens": 3}}],
+    }
+    usage = UsageSummary.model_validate(earlier)
+    assert (usage.unreadable_rows, usage.parts[0].unreadable_rows, usage.unreadable_key) == (0, 0, None)
+
+
+def test_an_openai_batch_total_with_a_count_that_cannot_be_read_is_not_reported() -> None:
+    assert openai_batch_usage({"id": "batch_1", "usage": {"input_tokens": -4, "output_tokens": 2}}) is None
 
 
 def test_counted_passes_every_row_on_as_it_came() -> None:

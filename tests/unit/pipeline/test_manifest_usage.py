@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ from .fakes import (
     FakeBatchHook,
     FakeTI,
     canonical_line,
+    capture_log,
     failed,
+    log_messages,
     make_context,
     submit_op,
 )
@@ -93,6 +96,20 @@ def test_the_manifest_totals_the_tokens_of_every_row(fake_hook: FakeBatchHook, r
     }
     assert usage["total"] == {**expected, "thinking_tokens": 300_000, "rows": 2}
     assert [part["job_name"] for part in usage["parts"]] == [JOB]
+
+
+def test_rows_whose_usage_cannot_be_read_are_shown_in_the_manifest_and_warned_once(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str, caplog: pytest.LogCaptureFixture
+):
+    rows = [answered("a", 10, 2), answered("b", -5, 2), answered("c", "n/a", 2)]  # type: ignore[arg-type]
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, total=3, succeeded=3, results=rows)
+    sensor = GenAIBatchSensor(task_id="wait", job_ref=ref.to_xcom(), output_uri=output_uri)
+    capture_log(sensor, caplog)
+    usage = sensor.execute_complete(make_context(), event=terminal(ref))["usage"]
+    assert (usage["total"]["input_tokens"], usage["unreadable_rows"], usage["unreadable_key"]) == (10, 2, "b")
+    warnings = [message for message in log_messages(caplog, logging.WARNING) if "could not be read" in message]
+    assert len(warnings) == 1
+    assert "the usage of 2 result row(s)" in warnings[0] and "key 'b'" in warnings[0]
 
 
 def test_airflows_masker_leaves_the_token_counts_shown(fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str):
