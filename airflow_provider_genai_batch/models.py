@@ -137,6 +137,9 @@ class TokenUsage(BaseModel):
     cache_write_tokens: int = 0
     thinking_tokens: int = 0
     rows: int = 0
+    cache_write_1h_tokens: int = Field(default=0, exclude_if=lambda count: not count)
+    """The part of ``cache_write_tokens`` written to be kept an hour (Anthropic), billed at ``Price.cache_write_1h``;
+    written only when there are some."""
 
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage.model_validate(
@@ -159,6 +162,8 @@ class Price(BaseModel):
     output: float
     cached_input: float | None = None
     cache_write: float | None = None
+    cache_write_1h: float | None = Field(default=None, exclude_if=lambda rate: rate is None)
+    """The rate of cache writes kept an hour (Anthropic's), where they are priced apart from ``cache_write``."""
     taken_on: date | None = None
     source: str
     note: str | None = None

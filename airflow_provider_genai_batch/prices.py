@@ -46,10 +46,11 @@ class PriceOverride(BaseModel):
     output: float
     cached_input: float | None = None
     cache_write: float | None = None
+    cache_write_1h: float | None = None
     taken_on: date | None = None
     note: str | None = None
 
-    @field_validator("input", "output", "cached_input", "cache_write")
+    @field_validator("input", "output", "cached_input", "cache_write", "cache_write_1h")
     @classmethod
     def _rate(cls, value: float | None) -> float | None:
         if value is not None and (not math.isfinite(value) or value < 0):
@@ -177,9 +178,10 @@ def price_table(provider: str, operator_prices: Any = None, connection_prices: A
 def estimate_cost(usage: TokenUsage, price: Price | None, reason: str | None = None) -> CostEstimate:
     """The cost of ``usage`` at ``price``; with no price, no amount and ``reason``.
 
-    Input not read from or written to a cache is billed at ``input``, cache reads at ``cached_input`` and
-    cache writes at ``cache_write`` (each at ``input`` when the row has no such rate, said in ``notes``), and
-    all output, thinking included, at ``output``.
+    Input not read from or written to a cache is billed at ``input``, cache reads at ``cached_input``, cache
+    writes at ``cache_write`` (each at ``input`` when the row has no such rate, said in ``notes``) but those kept
+    an hour at ``cache_write_1h`` (at the ``cache_write`` rate when the row has none, said in ``notes``), and all
+    output, thinking included, at ``output``. Usage that does not break its cache writes down is priced as before.
     """
     if price is None:
         return CostEstimate(reason=reason or "no price")
@@ -196,11 +198,20 @@ def estimate_cost(usage: TokenUsage, price: Price | None, reason: str | None = N
             notes.append(
                 f"{usage.cache_write_tokens} cache-write tokens priced at the input rate (no cache-write price)"
             )
+    hour_rate = price.cache_write_1h
+    if hour_rate is None:
+        hour_rate = write_rate
+        if usage.cache_write_1h_tokens:
+            notes.append(
+                f"{usage.cache_write_1h_tokens} one-hour cache-write tokens priced at the cache-write rate "
+                "(no one-hour cache-write price)"
+            )
     fresh = max(usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens, 0)
     amount = (
         fresh * price.input
         + usage.cached_tokens * cached_rate
-        + usage.cache_write_tokens * write_rate
+        + (usage.cache_write_tokens - usage.cache_write_1h_tokens) * write_rate
+        + usage.cache_write_1h_tokens * hour_rate
         + usage.output_tokens * price.output
     ) / PER_TOKENS
     return CostEstimate(amount=round(amount, 6), price=price, notes=notes)

@@ -4,6 +4,8 @@ Every provider's fields are brought to one meaning (:class:`~.models.TokenUsage`
 
 * ``input_tokens``: the whole prompt, including any part read from or written to a prompt cache;
 * ``cached_tokens`` / ``cache_write_tokens``: the parts of ``input_tokens`` read from / written to a cache;
+* ``cache_write_1h_tokens``: the part of ``cache_write_tokens`` written to be kept an hour (Anthropic's
+  ``usage.cache_creation.ephemeral_1h_input_tokens``), billed at a higher rate than writes kept five minutes;
 * ``output_tokens``: everything generated, thinking included (every provider here bills it as output);
 * ``thinking_tokens``: the part of ``output_tokens`` spent thinking or reasoning.
 
@@ -19,8 +21,9 @@ Per provider (the fields of the response body each result row holds as ``ResultR
   ``*_details`` the same way (``cache_write_tokens`` too); embeddings: ``prompt_tokens`` only.
 * Anthropic (``usage``, also a Bedrock InvokeModel body): ``input_tokens`` leaves cache reads and writes
   out, so input = ``input_tokens`` + ``cache_creation_input_tokens`` + ``cache_read_input_tokens``; cached =
-  ``cache_read_input_tokens``; cache writes = ``cache_creation_input_tokens``; output = ``output_tokens``
-  (thinking included); thinking = ``output_tokens_details.thinking_tokens`` where given.
+  ``cache_read_input_tokens``; cache writes = ``cache_creation_input_tokens``, of which
+  ``cache_creation.ephemeral_1h_input_tokens`` kept an hour; output = ``output_tokens`` (thinking included);
+  thinking = ``output_tokens_details.thinking_tokens`` where given.
 * Bedrock Converse (``usage``): ``inputTokens`` leaves cache reads and writes out, like Anthropic's:
   input = ``inputTokens`` + ``cacheReadInputTokens`` + ``cacheWriteInputTokens``; output = ``outputTokens``.
 * The gateway: each target's own body (OpenAI, Anthropic), or a Gemini result flattened to
@@ -48,8 +51,8 @@ from airflow_provider_genai_batch.prices import PriceTable, estimate_cost, price
 from airflow_provider_genai_batch.token_estimate import InputEstimate as InputEstimate
 from airflow_provider_genai_batch.token_estimate import estimate_input_tokens as estimate_input_tokens
 
-Counts = tuple[int, int, int, int, int]
-"""One row's (input, output, cached, cache write, thinking) tokens, in the meanings above."""
+Counts = tuple[int, int, int, int, int, int]
+"""One row's (input, output, cached, cache write, thinking, one-hour cache write) tokens, in the meanings above."""
 ReadUsage = Callable[[Mapping[str, Any]], "Counts | None"]
 """Where a provider's response body keeps its usage: the counts, or None when it carries none."""
 
@@ -73,7 +76,7 @@ def gemini_counts(response: Mapping[str, Any]) -> Counts | None:
     cached = get("cachedContentTokenCount") or 0
     if (prompt | tool | candidates | thoughts | cached) >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
-    return prompt + tool, candidates + thoughts, cached, 0, thoughts
+    return prompt + tool, candidates + thoughts, cached, 0, thoughts, 0
 
 
 def vertex_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -89,7 +92,7 @@ def vertex_counts(response: Mapping[str, Any]) -> Counts | None:
         tokens = int(tokens)  # a prediction's statistics are JSON numbers, which may be written 7.0
     if tokens >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
-    return tokens, 0, 0, 0, 0
+    return tokens, 0, 0, 0, 0, 0
 
 
 def openai_usage_counts(usage: Mapping[str, Any]) -> Counts:
@@ -108,7 +111,7 @@ def openai_usage_counts(usage: Mapping[str, Any]) -> Counts:
     written = details.get("cache_write_tokens") or 0
     if (given | made | cached | written | thought) >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
-    return given, made, cached, written, thought
+    return given, made, cached, written, thought, 0
 
 
 def openai_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -118,15 +121,17 @@ def openai_counts(response: Mapping[str, Any]) -> Counts | None:
 
 
 def anthropic_usage_counts(usage: Mapping[str, Any]) -> Counts:
-    """An Anthropic ``usage`` object, cache reads and writes added to the input they were left out of."""
+    """An Anthropic ``usage`` object, cache reads and writes added to the input they were left out of, and the
+    writes kept an hour (``cache_creation.ephemeral_1h_input_tokens``, part of ``cache_creation_input_tokens``)."""
     given = usage.get("input_tokens") or 0
     made = usage.get("output_tokens") or 0
     read = usage.get("cache_read_input_tokens") or 0
     written = usage.get("cache_creation_input_tokens") or 0
     thought = (usage.get("output_tokens_details") or _EMPTY).get("thinking_tokens") or 0
-    if (given | made | read | written | thought) >> COUNT_BITS:
+    hour = (usage.get("cache_creation") or _EMPTY).get("ephemeral_1h_input_tokens") or 0
+    if (given | made | read | written | thought | hour) >> COUNT_BITS or hour > written:
         raise ValueError(BAD_COUNT)
-    return given + read + written, made, read, written, thought
+    return given + read + written, made, read, written, thought, hour
 
 
 def anthropic_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -148,7 +153,7 @@ def bedrock_counts(response: Mapping[str, Any]) -> Counts | None:
     written = usage.get("cacheWriteInputTokens") or 0
     if (given | made | read | written) >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
-    return given + read + written, made, read, written, 0
+    return given + read + written, made, read, written, 0, 0
 
 
 def gateway_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -186,6 +191,7 @@ class UsageTally:
 
     __slots__ = (
         "_read",
+        "cache_write_1h_tokens",
         "cache_write_tokens",
         "cached_tokens",
         "input_tokens",
@@ -203,7 +209,7 @@ class UsageTally:
         except KeyError:
             raise ValueError(f"no usage reader for provider {provider!r}; known: {', '.join(READERS)}") from None
         self.input_tokens = self.output_tokens = self.cached_tokens = 0
-        self.cache_write_tokens = self.thinking_tokens = self.rows = self.unreadable = 0
+        self.cache_write_tokens = self.thinking_tokens = self.cache_write_1h_tokens = self.rows = self.unreadable = 0
         self.model: str | None = None
         self.unreadable_key: str | None = None
 
@@ -213,7 +219,7 @@ class UsageTally:
         call and no attribute written per row."""
         read = self._read
         given_sum, made_sum, cached_sum = self.input_tokens, self.output_tokens, self.cached_tokens
-        written_sum, thought_sum = self.cache_write_tokens, self.thinking_tokens
+        written_sum, thought_sum, hour_sum = self.cache_write_tokens, self.thinking_tokens, self.cache_write_1h_tokens
         added = unreadable = 0
         model = self.model
         try:
@@ -223,13 +229,14 @@ class UsageTally:
                     try:
                         counts = read(response)
                         if counts is not None:
-                            given, made, cached, written, thought = counts
-                            given_sum, made_sum, cached_sum, written_sum, thought_sum = (
+                            given, made, cached, written, thought, hour = counts
+                            given_sum, made_sum, cached_sum, written_sum, thought_sum, hour_sum = (
                                 given_sum + given,
                                 made_sum + made,
                                 cached_sum + cached,
                                 written_sum + written,
                                 thought_sum + thought,
+                                hour_sum + hour,
                             )
                             if not added and model is None and type(named := response.get("model")) is str:
                                 model = named
@@ -241,7 +248,11 @@ class UsageTally:
                 yield row
         finally:
             self.input_tokens, self.output_tokens, self.cached_tokens = given_sum, made_sum, cached_sum
-            self.cache_write_tokens, self.thinking_tokens = written_sum, thought_sum
+            self.cache_write_tokens, self.thinking_tokens, self.cache_write_1h_tokens = (
+                written_sum,
+                thought_sum,
+                hour_sum,
+            )
             self.rows += added
             self.unreadable += unreadable
             self.model = model
@@ -254,6 +265,7 @@ class UsageTally:
             cached_tokens=int(self.cached_tokens),
             cache_write_tokens=int(self.cache_write_tokens),
             thinking_tokens=int(self.thinking_tokens),
+            cache_write_1h_tokens=int(self.cache_write_1h_tokens),
             rows=self.rows,
         )
 
@@ -268,7 +280,7 @@ def openai_batch_usage(batch: Mapping[str, Any]) -> TokenUsage | None:
     if not isinstance(usage, Mapping):
         return None
     try:
-        given, made, cached, written, thought = openai_usage_counts(usage)
+        given, made, cached, written, thought, _ = openai_usage_counts(usage)
     except (TypeError, ValueError, AttributeError):
         return None  # a total that cannot be read is not one: the rows' sum counts instead
     completed = (batch.get("request_counts") or _EMPTY).get("completed") or 0

@@ -140,6 +140,46 @@ def test_the_cost_bills_fresh_input_cache_reads_cache_writes_and_output_each_at_
     assert cost.price == PRICE and cost.notes == [] and cost.currency == "USD"
 
 
+def test_one_hour_cache_writes_are_billed_at_their_own_rate_and_five_minute_writes_at_the_cache_write_rate() -> None:
+    price = PRICE.model_copy(update={"cache_write_1h": 4.0})
+    usage = TokenUsage(input_tokens=3_000_000, cache_write_tokens=3_000_000, cache_write_1h_tokens=2_000_000)
+    assert estimate_cost(usage, price).amount == pytest.approx(2.5 + 2 * 4.0)
+
+
+def test_cache_writes_without_a_one_hour_breakdown_cost_what_they_did() -> None:
+    price = PRICE.model_copy(update={"cache_write_1h": 4.0})
+    usage = TokenUsage(input_tokens=3_000_000, cache_write_tokens=3_000_000)
+    assert estimate_cost(usage, price).amount == estimate_cost(usage, PRICE).amount == pytest.approx(3 * 2.5)
+
+
+def test_one_hour_cache_writes_without_a_one_hour_rate_are_priced_at_the_cache_write_rate_and_noted() -> None:
+    cost = estimate_cost(
+        TokenUsage(input_tokens=1_000_000, cache_write_tokens=1_000_000, cache_write_1h_tokens=10), PRICE
+    )
+    assert cost.amount == pytest.approx(2.5)
+    assert cost.notes == [
+        "10 one-hour cache-write tokens priced at the cache-write rate (no one-hour cache-write price)"
+    ]
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-opus-4-6", "claude-3-haiku"])
+def test_shipped_anthropic_rows_bill_one_hour_cache_writes_at_twice_the_input_and_five_minute_ones_at_1_25x(
+    model: str,
+) -> None:
+    price, _ = shipped_table().lookup("anthropic", model)
+    assert price is not None and price.cache_write_1h is not None and price.cache_write is not None
+    assert (price.cache_write_1h, price.cache_write) == (
+        pytest.approx(2 * price.input),
+        pytest.approx(1.25 * price.input),
+    )
+
+
+def test_an_override_may_give_a_one_hour_cache_write_rate() -> None:
+    table = price_table("anthropic", {"claude-x": {"input": 1, "output": 5, "cache_write_1h": 2}})
+    price, _ = table.lookup("anthropic", "claude-x")
+    assert price is not None and price.cache_write_1h == 2
+
+
 def test_thinking_is_billed_as_the_output_it_is_part_of() -> None:
     with_thinking = estimate_cost(TokenUsage(output_tokens=1_000_000, thinking_tokens=600_000), PRICE)
     assert with_thinking.amount == pytest.approx(10.0)

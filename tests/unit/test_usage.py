@@ -200,6 +200,59 @@ def test_anthropic_input_gets_the_cache_reads_and_writes_its_input_tokens_leave_
     assert counts(tallied("anthropic", anthropic.result_row(line))) == (3050, 300, 2000, 1000, 120, 1)
 
 
+def test_anthropic_cache_writes_kept_an_hour_are_counted_apart() -> None:
+    usage = {
+        **ANTHROPIC_USAGE,
+        "cache_creation": {"ephemeral_5m_input_tokens": 400, "ephemeral_1h_input_tokens": 600},
+    }
+    message = {"type": "message", "role": "assistant", "content": [], "usage": usage}
+    line = {"custom_id": "a", "result": {"type": "succeeded", "message": message}}
+    tally = tallied("anthropic", anthropic.result_row(line))
+    assert counts(tally) == (3050, 300, 2000, 1000, 120, 1)
+    assert tally.usage().cache_write_1h_tokens == 600
+
+
+def test_anthropic_one_hour_cache_writes_are_priced_at_twice_the_input_price() -> None:
+    usage = {"input_tokens": 0, "cache_creation_input_tokens": 1_000_000, "output_tokens": 0}
+    hour = {**usage, "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 1_000_000}}
+    job = BatchJob(name="msgbatch_1", provider="anthropic", model="claude-sonnet-4-5")
+    priced = [
+        usage_and_cost(
+            job,
+            tallied("anthropic", ResultRow(key="a", status=RowStatus.SUCCEEDED, response={"usage": body})),
+            shipped_table(),
+        )[1].amount
+        for body in (usage, hour)
+    ]
+    assert priced == [pytest.approx(1.25 * 1.5), pytest.approx(2 * 1.5)]
+
+
+def test_one_hour_cache_writes_larger_than_all_cache_writes_make_the_usage_unreadable() -> None:
+    usage = {"input_tokens": 1, "cache_creation_input_tokens": 5, "cache_creation": {"ephemeral_1h_input_tokens": 9}}
+    tally = tallied("anthropic", ResultRow(key="a", status=RowStatus.SUCCEEDED, response={"usage": usage}))
+    assert (counts(tally), tally.unreadable) == ((0, 0, 0, 0, 0, 0), 1)
+
+
+def test_a_bedrock_invoke_model_record_counts_the_anthropic_one_hour_cache_writes() -> None:
+    output = {
+        "type": "message",
+        "content": [{"type": "text", "text": "x"}],
+        "usage": {
+            "input_tokens": 2,
+            "cache_creation_input_tokens": 30,
+            "cache_creation": {"ephemeral_5m_input_tokens": 10, "ephemeral_1h_input_tokens": 20},
+            "output_tokens": 4,
+        },
+    }
+    row = bedrock.result_row({"recordId": "R1", "modelInput": {}, "modelOutput": output})
+    tally = tallied("bedrock", row)
+    assert (counts(tally), tally.usage().cache_write_1h_tokens) == ((32, 4, 0, 30, 0, 1), 20)
+
+
+def test_usage_without_one_hour_cache_writes_is_written_as_before() -> None:
+    assert "cache_write_1h_tokens" not in TokenUsage(input_tokens=3, cache_write_tokens=2).model_dump_json()
+
+
 def test_an_expired_anthropic_result_counts_nothing() -> None:
     line = {"custom_id": "a", "result": {"type": "expired"}}
     assert counts(tallied("anthropic", anthropic.result_row(line))) == (0, 0, 0, 0, 0, 0)
