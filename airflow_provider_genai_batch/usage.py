@@ -26,6 +26,10 @@ Per provider (the fields of the response body each result row holds as ``ResultR
   thinking = ``output_tokens_details.thinking_tokens`` where given.
 * Bedrock Converse (``usage``): ``inputTokens`` leaves cache reads and writes out, like Anthropic's:
   input = ``inputTokens`` + ``cacheReadInputTokens`` + ``cacheWriteInputTokens``; output = ``outputTokens``.
+  Amazon Nova's InvokeModel body the same, its cache counts named ``cacheReadInputTokenCount`` and
+  ``cacheWriteInputTokenCount``. Other InvokeModel bodies: Titan Text input = ``inputTextTokenCount``, output =
+  ``results[].tokenCount``; Titan Embeddings input = ``inputTextTokenCount``; Llama input = ``prompt_token_count``,
+  output = ``generation_token_count``; Mistral's carries none.
 * The gateway: each target's own body (OpenAI, Anthropic), or a Gemini result flattened to
   ``usage{prompt_tokens, completion_tokens}``.
 
@@ -141,19 +145,38 @@ def anthropic_counts(response: Mapping[str, Any]) -> Counts | None:
 
 
 def bedrock_counts(response: Mapping[str, Any]) -> Counts | None:
-    """A Bedrock ``modelOutput``'s ``usage``: Converse names (``inputTokens``...) or an Anthropic Message's."""
+    """A Bedrock ``modelOutput``'s ``usage``: Converse names (``inputTokens``..., Amazon Nova's InvokeModel body's
+    ``cacheReadInputTokenCount``...) or an Anthropic Message's; without one, another model's InvokeModel counts."""
     usage = response.get("usage")
     if not usage:
-        return None
+        return bedrock_native_counts(response)
     if "inputTokens" not in usage:
         return anthropic_usage_counts(usage)
     given = usage["inputTokens"] or 0
     made = usage.get("outputTokens") or 0
-    read = usage.get("cacheReadInputTokens") or 0
-    written = usage.get("cacheWriteInputTokens") or 0
+    read = usage.get("cacheReadInputTokens") or usage.get("cacheReadInputTokenCount") or 0
+    written = usage.get("cacheWriteInputTokens") or usage.get("cacheWriteInputTokenCount") or 0
     if (given | made | read | written) >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
     return given + read + written, made, read, written, 0, 0
+
+
+def bedrock_native_counts(response: Mapping[str, Any]) -> Counts | None:
+    """The counts of an InvokeModel body without ``usage``: Amazon Titan Text (``inputTextTokenCount``, each of
+    ``results`` its ``tokenCount``), Titan Embeddings (``inputTextTokenCount``) or Meta Llama (``prompt_token_count``,
+    ``generation_token_count``); None for another (Mistral's body has no counts)."""
+    given = response.get("inputTextTokenCount")
+    if given is not None:
+        made = sum((item.get("tokenCount") or 0) for item in response.get("results") or ())
+    else:
+        given = response.get("prompt_token_count")
+        made = response.get("generation_token_count") or 0
+        if given is None and not made:
+            return None
+        given = given or 0
+    if (given | made) >> COUNT_BITS:
+        raise ValueError(BAD_COUNT)
+    return given, made, 0, 0, 0, 0
 
 
 def gateway_counts(response: Mapping[str, Any]) -> Counts | None:

@@ -417,7 +417,11 @@ def parse_job(data: Mapping[str, Any]) -> BatchJob:
 
 
 def result_row(line: Mapping[str, Any]) -> ResultRow:
-    """One line of a ``.jsonl.out`` file: ``modelOutput`` (InvokeModel-Anthropic or Converse) or ``error``."""
+    """One line of a ``.jsonl.out`` file: ``modelOutput`` or ``error``.
+
+    ``modelOutput`` is the model's own response body: Converse's (and Amazon Nova's InvokeModel body, which has its
+    shape), an Anthropic Message, or another model's InvokeModel body (see :func:`native_row`).
+    """
     key = line.get("recordId")
     error = line.get("error")
     if error:
@@ -444,7 +448,56 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
         if not text and output.get("stop_reason") == anthropic.REFUSAL:
             return anthropic.refused_row(key, output, usage)
         return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=output, usage=usage)
-    return ResultRow(key=key, status=RowStatus.SUCCEEDED, response=output)
+    return native_row(key, output)
+
+
+def native_row(key: Any, output: Mapping[str, Any]) -> ResultRow:
+    """The row of an InvokeModel body that is neither Converse's shape nor an Anthropic Message: Amazon Titan Text
+    (``results[].outputText``, ``inputTextTokenCount`` and ``results[].tokenCount``), Amazon Titan Embeddings
+    (``embedding``, ``inputTextTokenCount``), Meta Llama (``generation``, ``prompt_token_count`` and
+    ``generation_token_count``) or Mistral (``outputs[].text``, no token counts). Another body lands as it came,
+    without text. A count that cannot be read leaves the row's usage null; the answer lands all the same."""
+    text: str | None = None
+    embedding: list[float] | None = None
+    given = made = None
+    if isinstance(results := output.get("results"), list):
+        texts = [
+            item["outputText"]
+            for item in results
+            if isinstance(item, Mapping) and isinstance(item.get("outputText"), str)
+        ]
+        text = "".join(texts) if texts else None
+        given = output.get("inputTextTokenCount")
+        made = [item.get("tokenCount") or 0 for item in results if isinstance(item, Mapping)]
+    elif isinstance(vector := output.get("embedding"), list):
+        embedding = [float(value) for value in vector]
+        given = output.get("inputTextTokenCount")
+    elif isinstance(generation := output.get("generation"), str):
+        text = generation
+        given, made = output.get("prompt_token_count"), output.get("generation_token_count")
+    elif isinstance(outputs := output.get("outputs"), list):
+        texts = [item["text"] for item in outputs if isinstance(item, Mapping) and isinstance(item.get("text"), str)]
+        text = "".join(texts) if texts else None
+    return ResultRow(
+        key=key,
+        status=RowStatus.SUCCEEDED,
+        text=text,
+        embedding=embedding,
+        response=output,
+        usage=_native_usage(given, made),
+    )
+
+
+def _native_usage(given: Any, made: Any) -> Usage | None:
+    """Usage from an InvokeModel body's own counts (``made`` a count, or Titan's list of them); None for none, or
+    for counts that are not integers."""
+    if isinstance(made, list):
+        made = sum(made) if all(type(count) is int for count in made) else None
+    if given is None and not made:
+        return None
+    if type(given) is not int or not (made is None or type(made) is int):
+        return None
+    return Usage(input_tokens=given, output_tokens=made, total_tokens=given + (made or 0))
 
 
 CONVERSE_BLOCKS = frozenset({"content_filtered", "guardrail_intervened"})
@@ -458,13 +511,16 @@ def _converse_text(message: Mapping[str, Any]) -> str | None:
 
 def _usage(output: Mapping[str, Any]) -> Usage | None:
     """A Converse answer's usage, in the manifest's meanings: input with the cache reads and writes ``inputTokens``
-    leaves out. None for none, or for one that cannot be read (the answer lands all the same)."""
+    leaves out (Amazon Nova's InvokeModel body names them ``cacheReadInputTokenCount`` and
+    ``cacheWriteInputTokenCount``). None for none, or for one that cannot be read (the answer lands all the same)."""
     usage = output.get("usage")
     if not usage:
         return None
     try:
         get = usage.get
-        given, read, written = get("inputTokens"), get("cacheReadInputTokens"), get("cacheWriteInputTokens")
+        given = get("inputTokens")
+        read = get("cacheReadInputTokens") or get("cacheReadInputTokenCount")
+        written = get("cacheWriteInputTokens") or get("cacheWriteInputTokenCount")
         if read or written:
             given = (given or 0) + (read or 0) + (written or 0)
     except (AttributeError, TypeError):

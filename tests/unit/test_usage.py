@@ -249,6 +249,37 @@ def test_a_bedrock_invoke_model_record_counts_the_anthropic_one_hour_cache_write
     assert (counts(tally), tally.usage().cache_write_1h_tokens) == ((32, 4, 0, 30, 0, 1), 20)
 
 
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ({"inputTextTokenCount": 12, "results": [{"tokenCount": 7, "outputText": "x"}]}, (12, 7, 0, 0, 0, 1)),
+        ({"embedding": [0.5], "inputTextTokenCount": 6}, (6, 0, 0, 0, 0, 1)),
+        ({"generation": "x", "prompt_token_count": 21, "generation_token_count": 4}, (21, 4, 0, 0, 0, 1)),
+        ({"outputs": [{"text": "x"}]}, (0, 0, 0, 0, 0, 0)),
+    ],
+    ids=["titan-text", "titan-embeddings", "llama", "mistral"],
+)
+def test_a_bedrock_invoke_model_body_of_another_model_counts_its_own_tokens(
+    output: dict[str, Any], expected: tuple[int, ...]
+) -> None:
+    row = bedrock.result_row({"recordId": "R1", "modelInput": {}, "modelOutput": output})
+    assert counts(tallied("bedrock", row)) == expected
+
+
+def test_a_nova_invoke_model_body_adds_its_cache_counts_to_the_input() -> None:
+    output = {
+        "output": {"message": {"role": "assistant", "content": [{"text": "x"}]}},
+        "usage": {
+            "inputTokens": 5,
+            "outputTokens": 3,
+            "cacheReadInputTokenCount": 1000,
+            "cacheWriteInputTokenCount": 500,
+        },
+    }
+    row = bedrock.result_row({"recordId": "R1", "modelInput": {}, "modelOutput": output})
+    assert counts(tallied("bedrock", row)) == (1505, 3, 1000, 500, 0, 1)
+
+
 def test_usage_without_one_hour_cache_writes_is_written_as_before() -> None:
     assert "cache_write_1h_tokens" not in TokenUsage(input_tokens=3, cache_write_tokens=2).model_dump_json()
 

@@ -677,9 +677,68 @@ def test_an_error_line_from_the_docs():
     assert row.error == RowError(message="bad request", code=400)
 
 
-def test_other_model_outputs_are_kept_raw_and_a_line_without_output_fails():
-    row = result_row({"recordId": "r", "modelOutput": {"generation": "llama text"}})
-    assert (row.status, row.text, row.response) == (RowStatus.SUCCEEDED, None, {"generation": "llama text"})
+TITAN_TEXT = {
+    "inputTextTokenCount": 12,
+    "results": [{"tokenCount": 7, "outputText": "\nParis.", "completionReason": "FINISH"}],
+}
+LLAMA = {"generation": "Paris.", "prompt_token_count": 21, "generation_token_count": 4, "stop_reason": "stop"}
+NOVA = {
+    "output": {"message": {"role": "assistant", "content": [{"text": "Paris."}]}},
+    "stopReason": "end_turn",
+    "usage": {
+        "inputTokens": 5,
+        "outputTokens": 3,
+        "totalTokens": 1508,
+        "cacheReadInputTokenCount": 1000,
+        "cacheWriteInputTokenCount": 500,
+    },
+}
+
+
+def test_a_titan_text_body_lands_its_output_text_and_token_counts():
+    row = result_row({"recordId": "r", "modelInput": {"inputText": "q"}, "modelOutput": TITAN_TEXT})
+    assert (row.status, row.text, row.response) == (RowStatus.SUCCEEDED, "\nParis.", TITAN_TEXT)
+    assert row.usage == Usage(input_tokens=12, output_tokens=7, total_tokens=19)
+
+
+def test_a_titan_embeddings_body_lands_its_embedding_and_input_tokens():
+    output = {"embedding": [0.25, -1, 3e-05], "inputTextTokenCount": 6}
+    row = result_row({"recordId": "r", "modelInput": {"inputText": "q"}, "modelOutput": output})
+    assert (row.status, row.text, row.embedding) == (RowStatus.SUCCEEDED, None, [0.25, -1.0, 3e-05])
+    assert row.usage == Usage(input_tokens=6, total_tokens=6)
+
+
+def test_a_llama_body_lands_its_generation_and_token_counts():
+    row = result_row({"recordId": "r", "modelInput": {"prompt": "q"}, "modelOutput": LLAMA})
+    assert (row.status, row.text) == (RowStatus.SUCCEEDED, "Paris.")
+    assert row.usage == Usage(input_tokens=21, output_tokens=4, total_tokens=25)
+
+
+def test_a_mistral_body_lands_its_output_text_without_usage():
+    output = {"outputs": [{"text": "Paris.", "stop_reason": "stop"}]}
+    row = result_row({"recordId": "r", "modelInput": {"prompt": "q"}, "modelOutput": output})
+    assert (row.status, row.text, row.usage) == (RowStatus.SUCCEEDED, "Paris.", None)
+
+
+def test_a_nova_invoke_model_body_adds_its_cache_counts_to_the_input():
+    row = result_row({"recordId": "r", "modelInput": {"messages": []}, "modelOutput": NOVA})
+    assert (row.status, row.text) == (RowStatus.SUCCEEDED, "Paris.")
+    assert row.usage == Usage(input_tokens=1505, output_tokens=3, total_tokens=1508)
+
+
+def test_a_native_body_whose_counts_are_not_integers_lands_with_usage_null():
+    output = {**LLAMA, "prompt_token_count": "21"}
+    row = result_row({"recordId": "r", "modelInput": {"prompt": "q"}, "modelOutput": output})
+    assert (row.status, row.text, row.usage) == (RowStatus.SUCCEEDED, "Paris.", None)
+
+
+def test_another_model_body_is_kept_raw_and_a_line_without_output_fails():
+    row = result_row({"recordId": "r", "modelOutput": {"completions": [{"data": {"text": "x"}}]}})
+    assert (row.status, row.text, row.response) == (
+        RowStatus.SUCCEEDED,
+        None,
+        {"completions": [{"data": {"text": "x"}}]},
+    )
     missing = result_row({"recordId": "r"})
     assert missing.status is RowStatus.FAILED and "modelOutput" in missing.error.message
 
