@@ -42,7 +42,7 @@ import msgspec
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
-from airflow_provider_genai_batch.formats.results import CONTENT_BLOCKED, UNPARSEABLE, RowError, RowStatus
+from airflow_provider_genai_batch.formats.results import CONTENT_BLOCKED, OUTPUT_LIMIT, UNPARSEABLE, RowError, RowStatus
 
 RETRYABLE_HTTP = frozenset({408, 409, 429, *range(500, 600)})
 """HTTP statuses of conditions that pass: request timeout, conflict, too many requests, server errors."""
@@ -128,7 +128,7 @@ def is_retryable(row: LandedOutcome) -> bool:
     if status is not RowStatus.FAILED or row.error is None:
         return False
     error = row.error
-    if error.code == UNPARSEABLE or error.code == CONTENT_BLOCKED:
+    if error.code == UNPARSEABLE or error.code == CONTENT_BLOCKED or error.code == OUTPUT_LIMIT:
         return False
     if error.code is None and error.status is None:
         return _retryable_message(error.message)

@@ -23,6 +23,7 @@ from airflow_provider_genai_batch.formats.results import (
     RowStatus,
     Usage,
     blocked_row,
+    output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.translate import (
@@ -468,8 +469,8 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
             return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message=NO_OUTCOME))
         text = message_text(message)
         usage = usage_of(message.get("usage"))
-        if not text and message.get("stop_reason") == REFUSAL:
-            return refused_row(key, message, usage)
+        if not text and (unanswered := unanswered_row(key, message, usage)) is not None:
+            return unanswered
         return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=message, usage=usage)
     if kind in _ROW_STATUSES:
         return ResultRow(key=key, status=_ROW_STATUSES[kind])
@@ -487,9 +488,22 @@ REFUSAL = "refusal"
 """The ``stop_reason`` of a Message the model declined to answer."""
 
 
-def refused_row(key: Any, message: Mapping[str, Any], usage: Usage | None) -> ResultRow:
-    """The failed row of a Message whose ``stop_reason`` is ``refusal`` and that holds no text."""
-    return blocked_row(key, REFUSAL, "the model refused: stop_reason refusal, and it gave no text", message, usage)
+MAX_TOKENS = "max_tokens"
+"""The ``stop_reason`` of a Message that reached its ``max_tokens``."""
+THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
+"""Content blocks that are the model's thinking, not its answer."""
+
+
+def unanswered_row(key: Any, message: Mapping[str, Any], usage: Usage | None) -> ResultRow | None:
+    """The failed row of a Message without text that the model refused (``stop_reason`` ``refusal``) or that reached
+    ``max_tokens`` holding nothing but thinking (see ``OUTPUT_LIMIT``); None for another (a tool call)."""
+    reason = message.get("stop_reason")
+    if reason == REFUSAL:
+        return blocked_row(key, REFUSAL, "the model refused: stop_reason refusal, and it gave no text", message, usage)
+    if reason == MAX_TOKENS and all(block.get("type") in THINKING_BLOCKS for block in message.get("content") or ()):
+        said = "the answer reached the output token limit: stop_reason max_tokens, and it holds no text"
+        return output_limit_row(key, MAX_TOKENS, said, message, usage)
+    return None
 
 
 def message_text(message: Mapping[str, Any]) -> str | None:

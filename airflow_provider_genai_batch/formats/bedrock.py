@@ -22,7 +22,14 @@ from airflow_provider_genai_batch.formats.anthropic import usage_of as anthropic
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.keys import hashed_id
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage, blocked_row
+from airflow_provider_genai_batch.formats.results import (
+    ResultRow,
+    RowError,
+    RowStatus,
+    Usage,
+    blocked_row,
+    output_limit_row,
+)
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.translate import check_metadata_carried, line_parts, unsupported
 from airflow_provider_genai_batch.idempotency import FINGERPRINT_PATTERN, KEY_PATTERN, JobIdentity, check_identity
@@ -441,12 +448,15 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
         if not text and reason in CONVERSE_BLOCKS:
             message = f"the answer was blocked: stopReason {reason}, and it holds no content"
             return blocked_row(key, reason, message, output, _usage(output))
+        if not text and reason == anthropic.MAX_TOKENS and _only_reasoning(message):
+            said = f"the answer reached the output token limit: stopReason {reason}, and it holds no text"
+            return output_limit_row(key, reason, said, output, _usage(output))
         return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=output, usage=_usage(output))
     if isinstance(output.get("content"), list):
         text = message_text(output)
         usage = anthropic_usage(output.get("usage"))
-        if not text and output.get("stop_reason") == anthropic.REFUSAL:
-            return anthropic.refused_row(key, output, usage)
+        if not text and (unanswered := anthropic.unanswered_row(key, output, usage)) is not None:
+            return unanswered
         return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=output, usage=usage)
     return native_row(key, output)
 
@@ -456,10 +466,11 @@ def native_row(key: Any, output: Mapping[str, Any]) -> ResultRow:
     (``results[].outputText``, ``inputTextTokenCount`` and ``results[].tokenCount``), Amazon Titan Embeddings
     (``embedding``, ``inputTextTokenCount``), Meta Llama (``generation``, ``prompt_token_count`` and
     ``generation_token_count``) or Mistral (``outputs[].text``, no token counts). Another body lands as it came,
-    without text. A count that cannot be read leaves the row's usage null; the answer lands all the same."""
+    without text. A count that cannot be read leaves the row's usage null; the answer lands all the same. One
+    without text that the output limit ended is failed (see ``OUTPUT_LIMIT``)."""
     text: str | None = None
     embedding: list[float] | None = None
-    given = made = None
+    given = made = reason = None
     if isinstance(results := output.get("results"), list):
         texts = [
             item["outputText"]
@@ -469,23 +480,27 @@ def native_row(key: Any, output: Mapping[str, Any]) -> ResultRow:
         text = "".join(texts) if texts else None
         given = output.get("inputTextTokenCount")
         made = [item.get("tokenCount") or 0 for item in results if isinstance(item, Mapping)]
+        reason = next((item.get("completionReason") for item in results if isinstance(item, Mapping)), None)
     elif isinstance(vector := output.get("embedding"), list):
         embedding = [float(value) for value in vector]
         given = output.get("inputTextTokenCount")
     elif isinstance(generation := output.get("generation"), str):
         text = generation
         given, made = output.get("prompt_token_count"), output.get("generation_token_count")
+        reason = output.get("stop_reason")
     elif isinstance(outputs := output.get("outputs"), list):
         texts = [item["text"] for item in outputs if isinstance(item, Mapping) and isinstance(item.get("text"), str)]
         text = "".join(texts) if texts else None
-    return ResultRow(
-        key=key,
-        status=RowStatus.SUCCEEDED,
-        text=text,
-        embedding=embedding,
-        response=output,
-        usage=_native_usage(given, made),
-    )
+        reason = next((item.get("stop_reason") for item in outputs if isinstance(item, Mapping)), None)
+    usage = _native_usage(given, made)
+    if not text and reason in _NATIVE_LIMIT_REASONS:
+        said = f"the answer reached the output token limit: {reason}, and it holds no text"
+        return output_limit_row(key, str(reason), said, output, usage)
+    return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, embedding=embedding, response=output, usage=usage)
+
+
+_NATIVE_LIMIT_REASONS = frozenset({"LENGTH", "length"})
+"""Titan's ``completionReason``, Llama's and Mistral's ``stop_reason`` when the output limit ended the answer."""
 
 
 def _native_usage(given: Any, made: Any) -> Usage | None:
@@ -502,6 +517,11 @@ def _native_usage(given: Any, made: Any) -> Usage | None:
 
 CONVERSE_BLOCKS = frozenset({"content_filtered", "guardrail_intervened"})
 """Converse ``stopReason`` values that say the answer was withheld by a filter or a guardrail."""
+
+
+def _only_reasoning(message: Mapping[str, Any]) -> bool:
+    """Whether a Converse message holds nothing but reasoning (no text, no tool call)."""
+    return all(block.keys() <= {"reasoningContent"} for block in message.get("content") or ())
 
 
 def _converse_text(message: Mapping[str, Any]) -> str | None:

@@ -20,7 +20,14 @@ from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.gemini_line import check_api_rules
 from airflow_provider_genai_batch.formats.keys import portable_id
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage, blocked_row
+from airflow_provider_genai_batch.formats.results import (
+    ResultRow,
+    RowError,
+    RowStatus,
+    Usage,
+    blocked_row,
+    output_limit_row,
+)
 from airflow_provider_genai_batch.formats.translate import check_model, standard_base64
 from airflow_provider_genai_batch.models import BatchJob, JobState
 
@@ -163,6 +170,9 @@ def _flattened_gemini_row(item: Mapping[str, Any]) -> ResultRow:
     if not text and reason in gemini.BLOCK_FINISH_REASONS:
         message = f"the answer was blocked: finish_reason {reason}, and it holds no text"
         return blocked_row(key, reason, message, body, row_usage)
+    if not text and reason == gemini.MAX_TOKENS:
+        message = f"the answer reached the output token limit: finish_reason {reason}, and it holds no text"
+        return output_limit_row(key, reason, message, body, row_usage)
     if not text and not reason:
         return ResultRow(key=key, status=RowStatus.FAILED, response=body or None, error=_NO_CANDIDATE, usage=row_usage)
     return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=body, usage=row_usage)

@@ -18,6 +18,7 @@ from airflow_provider_genai_batch.formats.results import (
     RowStatus,
     Usage,
     blocked_row,
+    output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE
@@ -464,14 +465,17 @@ BLOCK_FINISH_REASONS = frozenset(
     }
 )
 """A candidate's ``finishReason`` values that say its content was withheld by a filter, not generated."""
+MAX_TOKENS = "MAX_TOKENS"
+"""A candidate's ``finishReason`` when it reached ``maxOutputTokens`` (thoughts count against it)."""
 
 
 def _blocked(key: Any, response: Mapping[str, Any]) -> ResultRow | None:
-    """The failed row of a response without text that says it was blocked, else None (an answer without text: a
-    function call, an embedding, thoughts only).
+    """The failed row of a response without text that says it was blocked or cut off, else None (an answer without
+    text: a function call, an embedding).
 
     A blocked prompt has ``promptFeedback.blockReason`` and no candidates; a blocked answer a first candidate whose
-    ``finishReason`` is a filter's and whose content holds nothing but thoughts.
+    ``finishReason`` is a filter's and whose content holds nothing but thoughts; an answer cut off a first candidate
+    whose ``finishReason`` is ``MAX_TOKENS`` and whose content holds nothing but thoughts (see ``OUTPUT_LIMIT``).
     """
     candidates = response.get("candidates")
     if not candidates:
@@ -484,6 +488,9 @@ def _blocked(key: Any, response: Mapping[str, Any]) -> ResultRow | None:
         return blocked_row(key, str(reason), message, response, _usage(response.get("usageMetadata")))
     first = candidates[0]
     reason = first.get("finishReason")
+    if reason == MAX_TOKENS and not _has_content(first):
+        message = f"the answer reached the output token limit: finishReason {reason}, and the candidate holds no text"
+        return output_limit_row(key, reason, message, response, _usage(response.get("usageMetadata")))
     if reason not in BLOCK_FINISH_REASONS or _has_content(first):
         return None
     message = f"the answer was blocked: finishReason {reason}, and the candidate holds no content"

@@ -25,6 +25,7 @@ from airflow_provider_genai_batch.formats.results import (
     RowStatus,
     Usage,
     blocked_row,
+    output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_unix
 from airflow_provider_genai_batch.formats.translate import (
@@ -641,15 +642,24 @@ def response_text(body: Mapping[str, Any]) -> str | None:
     return "".join(texts) if texts else None
 
 
+_LIMIT_REASONS = frozenset({"length", "max_output_tokens"})
+"""A choice's ``finish_reason`` and a Responses answer's ``incomplete_details.reason`` when the limit ended it."""
+_NOT_ACTIONS = frozenset({"message", "reasoning"})
+"""Responses output items that are not a call the model made (a function call is an answer without text)."""
+
+
 def _blocked(key: Any, body: Mapping[str, Any]) -> ResultRow | None:
     """The failed row of an answer without text that was filtered (a choice's ``finish_reason`` or a Responses
-    answer's ``incomplete_details.reason`` ``content_filter``) or that the model refused (a ``refusal`` in place of
-    its content), else None (an answer without text: a tool call, an embedding)."""
+    answer's ``incomplete_details.reason`` ``content_filter``), that the model refused (a ``refusal`` in place of
+    its content) or that reached the output token limit with nothing else to show (``length``, Responses
+    ``max_output_tokens``: see ``OUTPUT_LIMIT``), else None (an answer without text: a tool call, an embedding)."""
     choices = body.get("choices")
     if choices:
         first = choices[0]
-        refusal = (first.get("message") or {}).get("refusal")
+        said = first.get("message") or {}
+        refusal = said.get("refusal")
         reason, field = first.get("finish_reason"), "finish_reason"
+        acted = bool(said.get("tool_calls") or said.get("function_call"))
     elif "output" in body:
         refusals = [
             block.get("refusal")
@@ -660,11 +670,15 @@ def _blocked(key: Any, body: Mapping[str, Any]) -> ResultRow | None:
         ]
         refusal = " ".join(text for text in refusals if isinstance(text, str)) if refusals else None
         reason, field = (body.get("incomplete_details") or {}).get("reason"), "incomplete_details.reason"
+        acted = any(item.get("type") not in _NOT_ACTIONS for item in body.get("output") or [])
     else:
         return None
     if refusal is not None:
         message = f"the model refused: {refusal}" if refusal else "the model refused, and it holds no content"
         return blocked_row(key, "refusal", message, body, _usage(body.get("usage")))
+    if reason in _LIMIT_REASONS and not acted:
+        message = f"the answer reached the output token limit: {field} {reason}, and it holds no text"
+        return output_limit_row(key, reason, message, body, _usage(body.get("usage")))
     if reason != "content_filter":
         return None
     message = f"the answer was blocked: {field} content_filter, and it holds no content"

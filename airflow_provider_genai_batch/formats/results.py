@@ -20,6 +20,15 @@ blocklist, recitation, the model declining. ``error.status`` is the provider's o
 ``content_filter``, ``refusal``...). The row keeps the response (its usage was billed); sending the same request
 again is blocked again, so it is never retried."""
 
+OUTPUT_LIMIT = "output_limit"
+"""``error.code`` of a row whose answer reached the output token limit before it gave any text (a thinking model
+that spent the whole limit thinking, a limit too small for the answer): ``error.status`` is the provider's own reason
+(``MAX_TOKENS``, ``length``, ``max_output_tokens``, ``max_tokens``). The row keeps the response (its usage was
+billed); the same request reaches the same limit again, so it is never retried: it needs a larger limit."""
+
+LIMIT_ADVICE = "; send it again with a larger output token limit (or a smaller thinking budget)"
+"""What an :data:`OUTPUT_LIMIT` row's message ends with: the same request fails the same way."""
+
 NO_OUTCOME = "the result holds neither a response nor an error"
 """The error of a result that names its key but says nothing of its outcome (no response, or an empty one, and no
 error): no request is taken to have succeeded on no evidence."""
@@ -198,6 +207,18 @@ def blocked_row(key: str | None, reason: str, message: str, response: Any, usage
         status=RowStatus.FAILED,
         response=response,
         error=RowError(message=message, code=CONTENT_BLOCKED, status=reason),
+        usage=usage,
+    )
+
+
+def output_limit_row(key: str | None, reason: str, message: str, response: Any, usage: Usage | None) -> ResultRow:
+    """A failed row for an answer that reached the output token limit before any text (see :data:`OUTPUT_LIMIT`):
+    ``reason`` the provider's own, ``message`` saying where it gave it."""
+    return ResultRow(
+        key=key,
+        status=RowStatus.FAILED,
+        response=response,
+        error=RowError(message=message + LIMIT_ADVICE, code=OUTPUT_LIMIT, status=reason),
         usage=usage,
     )
 
