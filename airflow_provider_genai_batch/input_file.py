@@ -20,7 +20,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.filesystems import filesystem_registered, missing_filesystem
-from airflow_provider_genai_batch.formats.jsonl import READ_BYTES, UTF8_BOM
+from airflow_provider_genai_batch.formats.jsonl import READ_BYTES, UTF8_BOM, StreamView
 from airflow_provider_genai_batch.spec import StoredObject
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -80,36 +80,16 @@ def _version(info: Any) -> tuple[Any, ...]:
     return tuple((name, info[name]) for name in VERSION_FIELDS if name in info)
 
 
-class CheckedOnClose(io.RawIOBase):
+class CheckedOnClose(StreamView):
     """A byte stream that runs ``check`` once it is closed: a file is checked again once its upload has read it."""
 
     def __init__(self, raw: IO[bytes], check: Callable[[], None]) -> None:
-        super().__init__()
-        self._raw = raw
+        super().__init__(raw)
         self._check = check
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return self._raw.seekable()
-
-    def tell(self) -> int:
-        return self._raw.tell()
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._raw.seek(offset, whence)
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        data = self._raw.read(len(view))
-        view[: len(data)] = data
-        return len(data)
 
     def close(self) -> None:
         if self.closed:
             return
-        self._raw.close()
         super().close()
         self._check()
 

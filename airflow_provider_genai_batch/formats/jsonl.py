@@ -301,11 +301,9 @@ def _undecodable(content: bytes, err: Exception) -> str:
     return f"invalid JSON: {err}"
 
 
-class LoneCRToLF(io.RawIOBase):
-    """A byte stream read with every lone CR turned into LF, for providers that split lines at LF only.
-
-    One byte for one byte, so sizes and offsets are those of the underlying stream and it stays seekable.
-    """
+class StreamView(io.RawIOBase):
+    """A readable byte stream over another, byte for byte: seeks, tells and closes it; a subclass changes what is
+    read (:class:`LoneCRToLF`) or what closing does."""
 
     def __init__(self, raw: IO[bytes]) -> None:
         super().__init__()
@@ -326,6 +324,24 @@ class LoneCRToLF(io.RawIOBase):
     def readinto(self, buffer: WriteableBuffer) -> int:
         view = memoryview(buffer).cast("B")
         data = self._raw.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class LoneCRToLF(StreamView):
+    """A byte stream read with every lone CR turned into LF, for providers that split lines at LF only.
+
+    One byte for one byte, so sizes and offsets are those of the underlying stream and it stays seekable.
+    """
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._raw.read(len(view))
         if b"\r" in data:
             converted = _LONE_CR.sub(b"\n", data)
             if data.endswith(b"\r"):
@@ -337,10 +353,6 @@ class LoneCRToLF(io.RawIOBase):
             data = converted
         view[: len(data)] = data
         return len(data)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
 
 
 def iter_json_objects(lines: Iterable[bytes], source: str) -> Iterator[tuple[int, dict[str, Any], int]]:
