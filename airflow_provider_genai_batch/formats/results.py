@@ -202,25 +202,19 @@ def iter_result_rows(lines: Iterable[bytes], source: str, read: ReadRow, key_of:
 def blocked_row(key: str | None, reason: str, message: str, response: Any, usage: Usage | None) -> ResultRow:
     """A failed row for a response the provider blocked or refused instead of answering (see :data:`CONTENT_BLOCKED`):
     ``reason`` the provider's own, ``message`` saying where it gave it."""
-    return ResultRow(
-        key=key,
-        status=RowStatus.FAILED,
-        response=response,
-        error=RowError(message=message, code=CONTENT_BLOCKED, status=reason),
-        usage=usage,
-    )
+    return _answered_failed(key, RowError(message=message, code=CONTENT_BLOCKED, status=reason), response, usage)
 
 
 def output_limit_row(key: str | None, reason: str, message: str, response: Any, usage: Usage | None) -> ResultRow:
     """A failed row for an answer that reached the output token limit before any text (see :data:`OUTPUT_LIMIT`):
     ``reason`` the provider's own, ``message`` saying where it gave it."""
-    return ResultRow(
-        key=key,
-        status=RowStatus.FAILED,
-        response=response,
-        error=RowError(message=message + LIMIT_ADVICE, code=OUTPUT_LIMIT, status=reason),
-        usage=usage,
-    )
+    error = RowError(message=message + LIMIT_ADVICE, code=OUTPUT_LIMIT, status=reason)
+    return _answered_failed(key, error, response, usage)
+
+
+def _answered_failed(key: str | None, error: RowError, response: Any, usage: Usage | None) -> ResultRow:
+    """A failed row that keeps the provider's answer and its billed usage."""
+    return ResultRow(key=key, status=RowStatus.FAILED, response=response, error=error, usage=usage)
 
 
 def read_result_item(item: object, where: str, read: ReadRow, key_of: KeyOf, raw: bytes | None = None) -> ResultRow:
