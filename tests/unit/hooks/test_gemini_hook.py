@@ -72,6 +72,11 @@ def upload_server(final_file: dict | None = None, start_headers: dict | None = N
     return handler
 
 
+def upload_commands(wire) -> list[tuple[str | None, str | None]]:
+    """Every request's upload command and offset, in the order sent (the session's start included)."""
+    return [(r.headers.get("x-goog-upload-command"), r.headers.get("x-goog-upload-offset")) for r in wire.requests]
+
+
 def chunks_sent(wire) -> list[tuple[int, str, int]]:
     return [
         (int(r.headers["x-goog-upload-offset"]), r.headers["x-goog-upload-command"], len(r.content))
@@ -359,7 +364,7 @@ def test_a_failed_chunk_resumes_from_the_offset_the_session_committed(gemini):
     hook, wire = gemini(handler)
     hook.upload_file(io.BytesIO(b"q" * (3 * CHUNK)))
 
-    commands = [(r.headers.get("x-goog-upload-command"), r.headers.get("x-goog-upload-offset")) for r in wire.requests]
+    commands = upload_commands(wire)
     assert commands == [
         ("start", None),
         ("upload", "0"),
@@ -432,7 +437,7 @@ def test_a_chunk_answered_without_the_upload_status_resumes_from_what_the_sessio
     data = bytes(range(256)) * (3 * CHUNK // 256)
     hook.upload_file(io.BytesIO(data))
 
-    commands = [(r.headers.get("x-goog-upload-command"), r.headers.get("x-goog-upload-offset")) for r in wire.requests]
+    commands = upload_commands(wire)
     assert commands == [
         ("start", None),
         ("upload", "0"),
@@ -519,7 +524,7 @@ def test_an_upload_session_that_expired_starts_over_from_the_first_byte_in_a_new
     data = bytes(range(256)) * (3 * CHUNK // 256)
     hook.upload_file(io.BytesIO(data))
 
-    commands = [(r.headers.get("x-goog-upload-command"), r.headers.get("x-goog-upload-offset")) for r in wire.requests]
+    commands = upload_commands(wire)
     assert commands == [
         ("start", None),
         ("upload", "0"),
