@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 import re
 import tempfile
 import zlib
@@ -232,9 +233,7 @@ def decode_line(content: bytes, source: str, number: int) -> tuple[dict[str, Any
     except RecursionError:
         raise InputValidationError("JSON nested too deeply", source=source, line=number) from None
     if not isinstance(obj, dict):
-        raise InputValidationError(
-            f"each line must be a JSON object, got {type(obj).__name__}", source=source, line=number
-        )
+        raise InputValidationError(_not_an_object(obj), source=source, line=number)
     canonical = _encode(obj)
     field = duplicate_field(content, canonical)
     if field is not None:
@@ -293,12 +292,85 @@ def _first_repeated_member(raw: bytes) -> str | None:
     return None
 
 
+def _not_an_object(value: object) -> str:
+    reason = f"each line must be a JSON object, got {type(value).__name__}"
+    if isinstance(value, list) and any(isinstance(item, dict) for item in value):
+        return f"{reason}: this is a JSON array of requests, but JSONL holds one request object a line, with no array"
+    return reason
+
+
 def _undecodable(content: bytes, err: Exception) -> str:
+    """Why a line is not JSON, naming what a user's tool most likely wrote there when it is a known mistake."""
     try:
         content.decode("utf-8")
     except UnicodeDecodeError as bad:
         return f"not valid UTF-8 (byte {bad.start})"
-    return f"invalid JSON: {err}"
+    message = str(err)
+    if "truncated" in message:
+        return f"invalid JSON: {_unclosed(content.strip()) or message}"
+    if message.startswith("Number out of range"):
+        return f"invalid JSON: {_out_of_range(content) or message}"
+    at = _AT_BYTE.search(message)
+    if at is not None:
+        found = _misplaced(content, int(at.group(1)))
+        if found is not None:
+            return f"invalid JSON: {found[0]} (byte {found[1]})"
+    return f"invalid JSON: {message}"
+
+
+_AT_BYTE = re.compile(r"\(byte (\d+)\)$")
+_NOT_JSON_LITERALS = (b"NaN", b"Infinity", b"-Infinity")
+
+
+def _unclosed(stripped: bytes) -> str | None:
+    """The JSON-not-JSONL mistake behind a line whose value goes on past its end: an array, or an object opened
+    alone on its line, as a pretty-printer writes them (a line cut short ends inside its object instead)."""
+    if stripped.startswith(b"["):
+        return (
+            "the line opens a JSON array that it does not close: the file is JSON (an array spread over lines), "
+            "not JSONL, which holds one request object a line, whole, with no array around them"
+        )
+    if stripped == b"{" or (stripped.startswith(b"{") and stripped.endswith((b"{", b"[", b",", b":"))):
+        return (
+            "the line opens a JSON object that it does not close: the file is JSON (an object spread over lines, "
+            "as pretty-printing writes it), not JSONL, which holds each request object whole on one line"
+        )
+    return None
+
+
+def _out_of_range(content: bytes) -> str | None:
+    """The number of a line that no 64-bit float holds (1e400), which JSON parsers read as infinity or refuse."""
+    found: list[str] = []
+
+    def parse_float(text: str) -> float:
+        value = float(text)
+        if value in (math.inf, -math.inf) and not found:
+            found.append(text)
+        return value
+
+    try:
+        json.loads(content, parse_float=parse_float)
+    except (ValueError, RecursionError):
+        return None
+    return f"the number {found[0]} is out of range: no 64-bit float holds it" if found else None
+
+
+def _misplaced(content: bytes, at: int) -> tuple[str, int] | None:
+    """What stands at byte ``at`` where the parser expected JSON, when it is a known non-JSON byte sequence, and
+    the byte it starts at (the parser points past the minus sign of ``-Infinity``)."""
+    start = at - 1 if at and content[at - 1 : at] == b"-" else at
+    for literal in _NOT_JSON_LITERALS:
+        if content.startswith(literal, start):
+            reason = (
+                f"{literal.decode()} is not JSON (Python's json.dumps writes it for a float that is not a number "
+                "unless allow_nan=False): write null or a number"
+            )
+            return reason, start
+    if content.startswith(UTF8_BOM, at):
+        return "a UTF-8 byte-order mark in the middle of the file (files joined, each saved with one)", at
+    if content[at : at + 1] == b"\x00":
+        return "a NUL byte (binary data, or a file padded with zeros)", at
+    return None
 
 
 class StreamView(io.RawIOBase):

@@ -65,14 +65,26 @@ CASES: tuple[Case, ...] = (
     reject("non_utf8_bytes.jsonl", ALL, 2, "not valid UTF-8", "Latin-1 bytes are not silently replaced"),
     reject("nul_byte.jsonl", ALL, 2, "invalid JSON", "a raw NUL inside a string is not JSON"),
     reject("nul_padding.jsonl", ALL, 3, "invalid JSON", "NUL padding after the last line (a preallocated file) fails"),
-    reject("nan_literal.jsonl", ALL, 1, "invalid JSON", "NaN is not JSON, though Python's json writes it"),
+    reject(
+        "nan_literal.jsonl", ALL, 1, "invalid JSON: NaN is not JSON", "NaN is not JSON, though Python's json writes it"
+    ),
     reject("trailing_comma.jsonl", ALL, 1, "invalid JSON", "a trailing comma is not JSON"),
     reject("python_dict_repr.jsonl", ALL, 1, "invalid JSON", "str(dict) output (single quotes) is not JSON"),
     reject(
-        "pretty_printed.jsonl", ALL, 1, "invalid JSON", "a pretty-printed object spans lines: JSONL needs one a line"
+        "pretty_printed.jsonl",
+        ALL,
+        1,
+        "the file is JSON (an object spread over lines, as pretty-printing writes it), not JSONL",
+        "a pretty-printed object spans lines: JSONL needs one a line, and the error says so, not 'truncated'",
     ),
     reject("concatenated_objects.jsonl", ALL, 1, "invalid JSON", "two objects on one line (a lost newline) fail"),
-    reject("bom_on_second_line.jsonl", ALL, 2, "invalid JSON", "a BOM is only skipped at the start of the file"),
+    reject(
+        "bom_on_second_line.jsonl",
+        ALL,
+        2,
+        "a UTF-8 byte-order mark in the middle of the file",
+        "a BOM is only skipped at the start of the file",
+    ),
     reject("json_array_line.jsonl", ALL, 1, "must be a JSON object, got list", "a line wrapped in an array fails"),
     reject("json_string_line.jsonl", ALL, 2, "must be a JSON object, got str", "a bare prompt string is not a request"),
     reject("json_null_line.jsonl", ALL, 2, "must be a JSON object", "a null line is not a request"),

@@ -265,6 +265,75 @@ def test_a_corrupt_gzip_stream_names_the_line_it_broke_on():
     assert "compressed input is corrupt or cut short" in info.value.reason
 
 
+# --- what a line that is not JSON holds, named -----------------------------------------------------------------
+
+PRETTY_OBJECT = b'{\n  "key": "a",\n  "request": {\n    "contents": []\n  }\n}\n'
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'[\n  {"key": "a"},\n  {"key": "b"}\n]\n', b'[{"key": "a"},\n{"key": "b"}]\n'],
+    ids=["pretty-printed", "one-object-a-line"],
+)
+def test_a_json_array_spread_over_lines_is_named_as_json_not_jsonl(data):
+    error = reader_error(data)
+    assert error.line == 1
+    assert error.reason.startswith("invalid JSON: the line opens a JSON array that it does not close")
+    assert "the file is JSON (an array spread over lines), not JSONL" in error.reason
+
+
+def test_a_pretty_printed_object_is_named_as_json_not_jsonl():
+    error = reader_error(PRETTY_OBJECT)
+    assert error.line == 1
+    assert "the file is JSON (an object spread over lines, as pretty-printing writes it), not JSONL" in error.reason
+
+
+def test_a_line_cut_short_inside_its_object_is_not_taken_for_pretty_printed_json():
+    error = reader_error(LINE_A + b'\n{"key": "b", "request": {"contents": [{"par')
+    assert error.line == 2
+    assert error.reason == "invalid JSON: Input data was truncated"
+
+
+def test_a_json_array_of_requests_on_one_line_says_jsonl_has_no_array():
+    error = reader_error(b'[{"key": "a"}, {"key": "b"}]\n')
+    assert error.reason == (
+        "each line must be a JSON object, got list: this is a JSON array of requests, but JSONL holds one request "
+        "object a line, with no array"
+    )
+
+
+@pytest.mark.parametrize(("literal", "at"), [(b"NaN", 22), (b"Infinity", 22), (b"-Infinity", 22)])
+def test_a_nan_or_infinity_literal_is_named(literal, at):
+    error = reader_error(LINE_A + b'\n{"key": "b", "score": ' + literal + b"}\n")
+    assert error.line == 2
+    assert error.reason == (
+        f"invalid JSON: {literal.decode()} is not JSON (Python's json.dumps writes it for a float that is not a "
+        f"number unless allow_nan=False): write null or a number (byte {at})"
+    )
+
+
+@pytest.mark.parametrize("number", ["1e400", "-2.5E+999"])
+def test_a_number_no_float_holds_is_named(number):
+    line = b'{"key": "b", "request": {"args": [1, {"x": ' + number.encode() + b"}]}}"
+    error = reader_error(LINE_A + b"\n" + line + b"\n")
+    assert error.line == 2
+    assert error.reason == f"invalid JSON: the number {number} is out of range: no 64-bit float holds it"
+
+
+def test_a_byte_order_mark_in_the_middle_of_the_file_is_named():
+    error = reader_error(LINE_A + b"\n" + UTF8_BOM + LINE_B + b"\n")
+    assert error.line == 2
+    assert error.reason == (
+        "invalid JSON: a UTF-8 byte-order mark in the middle of the file (files joined, each saved with one) (byte 0)"
+    )
+
+
+def test_a_nul_byte_is_named():
+    error = reader_error(LINE_A + b"\n" + b"\x00" * 8 + b"\n")
+    assert error.line == 2
+    assert error.reason == "invalid JSON: a NUL byte (binary data, or a file padded with zeros) (byte 0)"
+
+
 # --- duplicate object members --------------------------------------------------------------------------------
 
 
