@@ -266,6 +266,7 @@ def prepare_input(
         inputs_of=inputs_of,
     )
     endpoints: set[str] = set()
+    positional: set[int] = set()  # the inline items keyed by their position
     file: InputFile | None = None
     reader: JsonlReader | None = None
     # A file in the provider's own format is uploaded as it is, so its stored size is what the limit sees:
@@ -306,7 +307,7 @@ def prepare_input(
                     common = CommonLines(reader)
                     checked = common.check
             else:
-                records = _inline_records(requests, embeddings, request_dialect.vertex_fields, on_error)
+                records = _inline_records(requests, embeddings, request_dialect.vertex_fields, on_error, positional)
             if translates_all:
                 records = _gemini_only(records, label, dialect, on_error)
 
@@ -377,6 +378,7 @@ def prepare_input(
                 vertex_fields=request_dialect.vertex_fields,
                 errors=collector,
                 checked=checked,
+                positional=positional,
             )
             key_spool.flush()
         try:
@@ -741,17 +743,26 @@ def _check_stored_size(file: InputFile, byte_limit: int | None, provider: str) -
 
 
 def _inline_records(
-    items: object, embeddings: bool, vertex: bool, on_error: Callable[[InputValidationError], object] | None
+    items: object,
+    embeddings: bool,
+    vertex: bool,
+    on_error: Callable[[InputValidationError], object] | None,
+    positional: set[int],
 ) -> Iterator[tuple[int, dict[str, Any], int]]:
+    """The inline items as canonical (or native) lines; the numbers of those keyed by their position go to
+    ``positional``."""
     if isinstance(items, (bytes, Mapping)) or not isinstance(items, Sequence):
         raise InputValidationError("inline input must be a list of request dicts", source=INLINE_SOURCE)
     for index, item in enumerate(items):
         try:
             if not isinstance(item, Mapping):
                 raise InputValidationError("each inline request must be a dict", source=INLINE_SOURCE, line=index + 1)
-            line = (
-                item if _is_native(item) else gemini.canonical_line(item, index, embeddings=embeddings, vertex=vertex)
-            )
+            if _is_native(item):
+                line = item
+            else:
+                line = gemini.canonical_line(item, index, embeddings=embeddings, vertex=vertex)
+                if gemini.keyed_by_position(item):
+                    positional.add(index + 1)
             encoded = _encode_item(line, index + 1)
         except InputValidationError as err:
             if on_error is None:

@@ -333,6 +333,12 @@ def _item_key(item: Mapping[str, Any], metadata: Any, index: int) -> str:
     return str(index)
 
 
+def keyed_by_position(item: Mapping[str, Any]) -> bool:
+    """Whether an inline item has no key of its own (neither ``key`` nor ``metadata.key``): its key is its position."""
+    metadata = item.get("metadata")
+    return "key" not in item and not (isinstance(metadata, Mapping) and "key" in metadata)
+
+
 def _non_empty_key(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{field!r} must be a non-empty string, got {value!r}")

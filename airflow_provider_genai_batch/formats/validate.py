@@ -8,7 +8,7 @@ pass ends, or before any other error is reported, so the error is always the fir
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +80,7 @@ def validate_lines(
     vertex_fields: bool = False,
     errors: ErrorCollector | None = None,
     checked: Callable[[dict[str, Any]], bool] | None = None,
+    positional: Container[int] = frozenset(),
 ) -> InputSummary:
     """Validate parsed lines (from :class:`..jsonl.JsonlReader`); raise on the first problem.
 
@@ -89,7 +90,8 @@ def validate_lines(
     ``provider_key`` is how the provider will rename keys; two keys that end up as one id are refused.
     ``vertex_fields``: Gemini-format requests go to Vertex AI, so its own request fields are allowed.
     ``checked`` says of a Gemini-format line whether it is known to pass the request check (a typed fast path
-    certified it), which then is not run again.
+    certified it), which then is not run again. ``positional`` holds the lines whose key is their position (inline
+    items without a key of their own), so a duplicate involving one says so.
     A duplicate is known only once the lines after it are read, so ``on_key`` and ``on_line`` may have
     seen a few more lines when the error is raised. With ``errors``, a line's problem is recorded there and
     the line skipped (every duplicate is recorded when the pass ends, though its lines were sent on); the
@@ -168,15 +170,15 @@ def validate_lines(
                 if on_key is not None:
                     on_key(key)
         except InputValidationError:
-            duplicate = _first_duplicate(ids, source)
+            duplicate = _first_duplicate(ids, source, positional)
             if duplicate is not None:
                 raise duplicate from None
             raise
         if errors is not None:
             found, duplicates = ids.duplicates(errors.limit)
-            errors.merge([_duplicate_error(one, source) for one in found], duplicates)
+            errors.merge([_duplicate_error(one, source, positional) for one in found], duplicates)
         else:
-            duplicate = _first_duplicate(ids, source)
+            duplicate = _first_duplicate(ids, source, positional)
             if duplicate is not None:
                 raise duplicate
     if fmt is None:
@@ -194,14 +196,25 @@ def validate_lines(
     return InputSummary(format=fmt, count=count, total_bytes=total)
 
 
-def _first_duplicate(ids: KeyLog, source: str) -> InputValidationError | None:
+def _first_duplicate(ids: KeyLog, source: str, positional: Container[int]) -> InputValidationError | None:
     """The error for the earliest line whose key (or the id the provider would see) an earlier line had."""
     duplicate = ids.first_duplicate()
-    return None if duplicate is None else _duplicate_error(duplicate, source)
+    return None if duplicate is None else _duplicate_error(duplicate, source, positional)
 
 
-def _duplicate_error(duplicate: Duplicate, source: str) -> InputValidationError:
-    if duplicate.key == duplicate.first_key:
+def _duplicate_error(duplicate: Duplicate, source: str, positional: Container[int]) -> InputValidationError:
+    if duplicate.line in positional:
+        reason = (
+            f"duplicate key {duplicate.key!r}: item {duplicate.line} has no key, so it is keyed by its position "
+            f"counted from 0, and item {duplicate.first_line} gives {duplicate.key!r} as its own key: give every item "
+            "a key, or none"
+        )
+    elif duplicate.first_line in positional:
+        reason = (
+            f"duplicate key {duplicate.key!r}: item {duplicate.first_line} has no key, so it is keyed by its position "
+            "counted from 0, the key this item gives: give every item a key, or none"
+        )
+    elif duplicate.key == duplicate.first_key:
         reason = f"duplicate key {duplicate.key!r} (first used on line {duplicate.first_line})"
     else:
         reason = (

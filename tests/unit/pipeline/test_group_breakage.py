@@ -443,9 +443,32 @@ def test_a_positional_key_that_an_explicit_key_already_took_is_refused_before_an
         *({"contents": [{"role": "user", "parts": [{"text": f"unnamed {i}"}]}]} for i in range(1, 7)),
     ]  # the sixth item has no key of its own: its position, "5", is its key
 
-    with pytest.raises(InputValidationError, match=r"duplicate key '5'"):
+    with pytest.raises(InputValidationError) as info:
         waiting_submit("gemini", items, tmp_path / "out", max_requests_per_job=3).execute(Task().try_context())
 
+    assert info.value.line == 6
+    assert info.value.reason == (
+        "duplicate key '5': item 6 has no key, so it is keyed by its position counted from 0, and item 1 gives '5' "
+        "as its own key: give every item a key, or none"
+    )
+    assert provider.state.request_log == deque()
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "anthropic", "gemini", "gateway_openai"])
+def test_an_explicit_key_that_a_keyless_item_took_by_its_position_is_refused_saying_so(provider, tmp_path, conn_id):
+    items: list[dict[str, Any]] = [
+        {"contents": [{"role": "user", "parts": [{"text": "unnamed"}]}]},
+        {"key": "0", "contents": [{"role": "user", "parts": [{"text": "named zero"}]}]},
+    ]  # the first item has no key of its own: its position, "0", is its key
+
+    with pytest.raises(InputValidationError) as info:
+        waiting_submit(conn_id, items, tmp_path / "out").execute(Task().try_context())
+
+    assert (info.value.source, info.value.line) == ("inline requests", 2)
+    assert info.value.reason == (
+        "duplicate key '0': item 1 has no key, so it is keyed by its position counted from 0, the key this item "
+        "gives: give every item a key, or none"
+    )
     assert provider.state.request_log == deque()
 
 
