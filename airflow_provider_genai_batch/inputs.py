@@ -817,7 +817,8 @@ def _gemini_only(
 
 
 def _is_native(item: Mapping[str, Any]) -> bool:
-    return "custom_id" in item or "recordId" in item
+    """Whether an inline item is a line in a provider's native format (by its key field, or its other fields)."""
+    return "custom_id" in item or "recordId" in item or detect_format(item) not in (None, InputFormat.GEMINI)
 
 
 def _local_or_remote(path: ObjectStoragePath) -> ObjectStoragePath | Path:

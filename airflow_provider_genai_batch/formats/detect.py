@@ -39,4 +39,16 @@ def detect_format(line: Mapping[str, Any]) -> InputFormat | None:
         return InputFormat.BEDROCK
     if "request" in line:
         return InputFormat.GEMINI
+    return _without_key(line)
+
+
+def _without_key(line: Mapping[str, Any]) -> InputFormat | None:
+    """The native format a line is in by the fields besides its key, so that a line missing its key (or an OpenAI
+    line missing its body) is refused for that, not as a line in no format."""
+    if "modelInput" in line:
+        return InputFormat.BEDROCK
+    if "params" in line:
+        return InputFormat.ANTHROPIC
+    if "body" in line or ("custom_id" in line and ("url" in line or "method" in line)):
+        return InputFormat.OPENAI
     return None

@@ -317,6 +317,16 @@ def test_native_anthropic_jsonl_is_copied_into_the_inline_spool_unchanged(anthro
     assert list(prepared.inline) == lines == list(prepared.inline)
 
 
+def test_an_inline_anthropic_request_without_custom_id_is_refused_for_it(anthropic_dialect, spool_dir):
+    keyless = {"params": anthropic_request("unused", "q", 5)["params"]}
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(
+            [anthropic_request("p", "p", 5), keyless], anthropic_dialect, model=ANTHROPIC_MODEL, embeddings=False
+        )
+    assert (info.value.line, info.value.reason) == (2, "missing key field 'custom_id'")
+    assert list(spool_dir.iterdir()) == []
+
+
 def test_embeddings_for_anthropic_are_refused_up_front(anthropic_dialect, tmp_path, spool_dir):
     source = write_jsonl(tmp_path / "emb.jsonl", [{"key": "e", "request": {"content": {"parts": [{"text": "x"}]}}}])
     with pytest.raises(InputValidationError, match="anthropic has no embeddings batch API") as info:

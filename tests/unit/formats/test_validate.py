@@ -237,6 +237,25 @@ def test_mixed_formats_are_refused_at_the_first_line_that_differs():
     assert error.reason == "line is in openai format but the input started in gemini format"
 
 
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ({key: value for key, value in OPENAI_LINE.items() if key != "custom_id"}, "custom_id"),
+        ({"params": ANTHROPIC_LINE["params"]}, "custom_id"),
+        ({"modelInput": BEDROCK_LINE["modelInput"]}, "recordId"),
+    ],
+    ids=["openai", "anthropic", "bedrock"],
+)
+def test_a_native_line_missing_its_key_is_refused_for_its_key_not_as_unrecognised(line, field):
+    error = validation_error(line, accepted=ALL_FORMATS)
+    assert (error.line, error.reason) == (1, f"missing key field {field!r}")
+
+
+def test_an_openai_line_missing_its_body_is_an_openai_line_in_a_mixed_input():
+    error = validation_error(gemini_line("a"), {"custom_id": "b", "method": "POST", "url": "/v1/chat/completions"})
+    assert (error.line, error.reason) == (2, "line is in openai format but the input started in gemini format")
+
+
 def test_unrecognised_line_is_refused_with_the_expected_shape():
     error = validation_error(gemini_line("a"), {"contents": [{"parts": [{"text": "bare request"}]}]})
     assert error.line == 2
