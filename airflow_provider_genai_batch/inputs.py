@@ -36,7 +36,14 @@ from airflow_provider_genai_batch.formats.common_request import CommonLines, cer
 from airflow_provider_genai_batch.formats.common_translate import common_translator
 from airflow_provider_genai_batch.formats.detect import InputFormat, detect_format
 from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderLimits
-from airflow_provider_genai_batch.formats.jsonl import READ_BYTES, UTF8_BOM, JsonlReader, LoneCRToLF, duplicate_field
+from airflow_provider_genai_batch.formats.jsonl import (
+    NESTED_TOO_DEEPLY,
+    READ_BYTES,
+    UTF8_BOM,
+    JsonlReader,
+    LoneCRToLF,
+    duplicate_field,
+)
 from airflow_provider_genai_batch.formats.keys import key_line, key_lines, read_key_line
 from airflow_provider_genai_batch.formats.validate import (
     INLINE_SOURCE,
@@ -689,6 +696,10 @@ def _resolve(source: str | Sequence[Mapping[str, Any]]) -> str | Sequence[Mappin
     raw = text.encode("utf-8", "surrogatepass")
     try:
         value = _decode(raw)
+    except RecursionError:
+        raise InputValidationError(
+            f"input is JSON text that cannot be read: {NESTED_TOO_DEEPLY}", source=INLINE_SOURCE
+        ) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as err:
         raise InputValidationError(
             f"input is neither a JSONL path nor the JSON text of a list of requests ({err}): a template must "
@@ -700,7 +711,12 @@ def _resolve(source: str | Sequence[Mapping[str, Any]]) -> str | Sequence[Mappin
         raise InputValidationError(
             f"input is the JSON text of {kind}, not of a list of request dicts", source=INLINE_SOURCE
         )
-    field = duplicate_field(raw, _encode(value))
+    try:
+        field = duplicate_field(raw, _encode(value))
+    except RecursionError:
+        raise InputValidationError(
+            f"input is JSON text that cannot be read: {NESTED_TOO_DEEPLY}", source=INLINE_SOURCE
+        ) from None
     if field is not None:
         index, _, inner = field[1:].partition("]")
         raise InputValidationError(
@@ -768,6 +784,12 @@ def _inline_records(
             if on_error is None:
                 raise
             on_error(err)
+            continue
+        except RecursionError:  # dicts and lists nested deeper than they can be read or encoded
+            nested = InputValidationError(NESTED_TOO_DEEPLY, source=INLINE_SOURCE, line=index + 1)
+            if on_error is None:
+                raise nested from None
+            on_error(nested)
             continue
         yield index + 1, dict(line), len(encoded) + 1
 

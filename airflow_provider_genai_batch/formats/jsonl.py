@@ -37,6 +37,8 @@ _OTHER_BOMS = (
 )
 _EOL = re.compile(rb"(\r\n|\r|\n)")
 _LONE_CR = re.compile(rb"\r(?!\n)")
+NESTED_TOO_DEEPLY = "JSON nested too deeply"
+"""Why a request whose objects and lists nest deeper than Python can follow is refused."""
 READ_BYTES = 1 << 20
 """Bytes read from the stream at a time."""
 SPILL_BYTES = 4 << 20
@@ -231,7 +233,7 @@ def decode_line(content: bytes, source: str, number: int) -> tuple[dict[str, Any
     except (msgspec.DecodeError, UnicodeDecodeError) as err:
         raise InputValidationError(_undecodable(content, err), source=source, line=number) from None
     except RecursionError:
-        raise InputValidationError("JSON nested too deeply", source=source, line=number) from None
+        raise InputValidationError(NESTED_TOO_DEEPLY, source=source, line=number) from None
     if not isinstance(obj, dict):
         raise InputValidationError(_not_an_object(obj), source=source, line=number)
     canonical = _encode(obj)
@@ -443,7 +445,7 @@ def iter_json_objects(lines: Iterable[bytes], source: str) -> Iterator[tuple[int
         except msgspec.DecodeError as err:
             raise InputValidationError(f"invalid JSON: {err}", source=source, line=number) from None
         except RecursionError:
-            raise InputValidationError("JSON nested too deeply", source=source, line=number) from None
+            raise InputValidationError(NESTED_TOO_DEEPLY, source=source, line=number) from None
         if not isinstance(obj, dict):
             raise InputValidationError(
                 f"each line must be a JSON object, got {type(obj).__name__}", source=source, line=number

@@ -15,6 +15,7 @@ from typing import Any
 from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.formats.detect import InputFormat, detect_format
 from airflow_provider_genai_batch.formats.gemini_line import check_line
+from airflow_provider_genai_batch.formats.jsonl import NESTED_TOO_DEEPLY
 from airflow_provider_genai_batch.key_index import Duplicate, KeyLog
 
 INLINE_SOURCE = "inline requests"
@@ -151,6 +152,12 @@ def validate_lines(
                     if errors is None:
                         raise
                     errors.add(err)
+                    continue
+                except RecursionError:  # a request nested deeper than a check or translation can follow
+                    nested = InputValidationError(NESTED_TOO_DEEPLY, source=source, line=number)
+                    if errors is None:
+                        raise nested from None
+                    errors.add(nested)
                     continue
                 total += size
                 count += 1

@@ -24,6 +24,7 @@ from airflow_provider_genai_batch.formats.anthropic import AnthropicDialect
 from airflow_provider_genai_batch.formats.bedrock import BedrockDialect
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderLimits
+from airflow_provider_genai_batch.formats.gateway import target_dialect
 from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.formats.jsonl import UTF8_BOM
 from airflow_provider_genai_batch.formats.keys import key_line, portable_id
@@ -325,6 +326,46 @@ def test_an_inline_anthropic_request_without_custom_id_is_refused_for_it(anthrop
         )
     assert (info.value.line, info.value.reason) == (2, "missing key field 'custom_id'")
     assert list(spool_dir.iterdir()) == []
+
+
+def nested_lists(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def nested_schema(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "STRING"}
+    for _ in range(depth):
+        schema = {"type": "OBJECT", "properties": {"a": schema}}
+    return schema
+
+
+def test_an_inline_request_nested_10000_levels_deep_is_refused_naming_it_not_a_recursion_error(spool_dir):
+    deep = gemini_line("b", "deep")
+    deep["request"]["generationConfig"] = {"responseJsonSchema": {"default": nested_lists(10_000)}}
+    with pytest.raises(InputValidationError) as info:
+        prepare_input([gemini_line("a"), deep], GeminiDialect(), model=GEMINI_MODEL, embeddings=False)
+    assert (info.value.source, info.value.line, info.value.reason) == ("inline requests", 2, "JSON nested too deeply")
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_an_inline_request_too_deep_for_its_translation_is_refused_naming_it(spool_dir):
+    # Encoded and checked, but the gateway's translation for OpenAI follows the schema one call a level deeper.
+    deep = gemini_line("b", "deep")
+    deep["request"]["generationConfig"] = {"responseMimeType": "application/json", "responseSchema": nested_schema(450)}
+    with pytest.raises(InputValidationError) as info:
+        prepare_input([gemini_line("a"), deep], target_dialect("openai"), model=OPENAI_MODEL, embeddings=False)
+    assert (info.value.line, info.value.reason) == (2, "JSON nested too deeply")
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_the_json_text_of_a_list_nested_10000_levels_deep_is_refused_not_a_recursion_error(spool_dir):
+    text = '[{"key": "a", "contents": "hi", "config": {"x": ' + "[" * 10_000 + "]" * 10_000 + "}}]"
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(text, GeminiDialect(), model=GEMINI_MODEL, embeddings=False)
+    assert str(info.value) == "inline requests: input is JSON text that cannot be read: JSON nested too deeply"
 
 
 def test_embeddings_for_anthropic_are_refused_up_front(anthropic_dialect, tmp_path, spool_dir):
