@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import re
 import tempfile
@@ -796,9 +797,10 @@ def _inline_records(
 
 def _encode_item(line: Mapping[str, Any], number: int) -> bytes:
     """An inline request as JSON; a text in it that UTF-8 cannot encode (a lone surrogate, as bytes decoded with
-    ``surrogateescape`` or a text cut inside a character leave) is refused naming the request, not raised as is."""
+    ``surrogateescape`` or a text cut inside a character leave) is refused naming the request, not raised as is, and
+    so is a float JSON has no number for (encoded as null, which only then is looked for)."""
     try:
-        return _encode(line)
+        encoded = _encode(line)
     except UnicodeEncodeError as err:
         text = err.object if isinstance(err.object, str) else ""
         raise InputValidationError(
@@ -807,6 +809,30 @@ def _encode_item(line: Mapping[str, Any], number: int) -> bytes:
             source=INLINE_SOURCE,
             line=number,
         ) from None
+    if b"null" in encoded:
+        _refuse_non_finite(line, number)
+    return encoded
+
+
+def _refuse_non_finite(line: Mapping[str, Any], number: int) -> None:
+    """Refuse an inline request holding NaN or an infinity (pandas' missing value, say): JSON has no such number, so
+    it would be sent as null, or as text no JSON parser reads inside a translated function call's arguments."""
+    stack: list[tuple[Any, str]] = [(line, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputValidationError(
+                f"{path}: {value!r} is not a number JSON can hold, so it would not be sent as written: "
+                "give null, or a number",
+                source=INLINE_SOURCE,
+                line=number,
+            )
+        if isinstance(value, Mapping):
+            stack.extend(
+                (item, f"{path}.{name}" if path else str(name)) for name, item in reversed(list(value.items()))
+            )
+        elif isinstance(value, (list, tuple)):
+            stack.extend((item, f"{path}[{index}]") for index, item in reversed(list(enumerate(value))))
 
 
 def _gemini_only(

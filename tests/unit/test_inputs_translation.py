@@ -33,6 +33,7 @@ from airflow_provider_genai_batch.input_file import InputFile, check_unchanged
 from airflow_provider_genai_batch.inputs import JsonlSpool, PreparedInput, prepare_input
 
 OPENAI_MODEL = "gpt-4o-mini"
+GEMINI_MODEL = "gemini-2.5-flash"
 ANTHROPIC_MODEL = "claude-sonnet-4-5"
 BEDROCK_MODEL = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 
@@ -368,6 +369,46 @@ def test_the_json_text_of_a_list_nested_10000_levels_deep_is_refused_not_a_recur
     assert str(info.value) == "inline requests: input is JSON text that cannot be read: JSON nested too deeply"
 
 
+def with_function_call(key: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "key": key,
+        "request": {
+            "contents": [
+                {"role": "user", "parts": [{"text": "look it up"}]},
+                {"role": "model", "parts": [{"functionCall": {"name": "lookup", "args": args}}]},
+                {"role": "user", "parts": [{"functionResponse": {"name": "lookup", "response": {"rows": 1}}}]},
+            ],
+            "tools": [{"functionDeclarations": [{"name": "lookup"}]}],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("dialect", "model"), [(GeminiDialect(), GEMINI_MODEL), (OpenAIDialect(), OPENAI_MODEL)], ids=["gemini", "openai"]
+)
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"])
+def test_an_inline_float_json_cannot_hold_is_refused_naming_its_field_not_sent_as_null(
+    spool_dir, dialect, model, value
+):
+    items = [with_function_call("a", {"id": 1}), with_function_call("b", {"filters": [1, {"score": value}]})]
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(items, dialect, model=model, embeddings=False)
+    assert (info.value.line, info.value.reason) == (
+        2,
+        f"request.contents[1].parts[0].functionCall.args.filters[1].score: {value!r} is not a number JSON can hold, "
+        "so it would not be sent as written: give null, or a number",
+    )
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_an_inline_null_is_sent_as_null(spool_dir, prepared_inputs):
+    prepared = prepare_input(
+        [with_function_call("a", {"filter": None})], GeminiDialect(), model=GEMINI_MODEL, embeddings=False
+    )
+    prepared_inputs.append(prepared)
+    assert prepared.summary.count == 1
+
+
 def test_embeddings_for_anthropic_are_refused_up_front(anthropic_dialect, tmp_path, spool_dir):
     source = write_jsonl(tmp_path / "emb.jsonl", [{"key": "e", "request": {"content": {"parts": [{"text": "x"}]}}}])
     with pytest.raises(InputValidationError, match="anthropic has no embeddings batch API") as info:
@@ -517,8 +558,6 @@ def test_the_fingerprint_covers_the_batch_kind_not_only_the_lines(openai_dialect
 
 
 # --- where the input comes from: paths, JSON text, compression, line endings, size --------------------------
-
-GEMINI_MODEL = "gemini-2.5-flash"
 
 
 @pytest.fixture
