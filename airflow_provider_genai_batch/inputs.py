@@ -44,6 +44,7 @@ from airflow_provider_genai_batch.formats.jsonl import (
     JsonlReader,
     LoneCRToLF,
     duplicate_field,
+    not_json_value,
 )
 from airflow_provider_genai_batch.formats.keys import key_line, key_lines, read_key_line
 from airflow_provider_genai_batch.formats.validate import (
@@ -702,6 +703,11 @@ def _resolve(source: str | Sequence[Mapping[str, Any]]) -> str | Sequence[Mappin
             f"input is JSON text that cannot be read: {NESTED_TOO_DEEPLY}", source=INLINE_SOURCE
         ) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as err:
+        value_error = not_json_value(raw, err)
+        if value_error is not None:  # JSON text as a template's tojson renders a float that is not a number
+            raise InputValidationError(
+                f"input is the JSON text of a list of requests, and it holds {value_error}", source=INLINE_SOURCE
+            ) from None
         raise InputValidationError(
             f"input is neither a JSONL path nor the JSON text of a list of requests ({err}): a template must "
             "render a list as JSON (its tojson filter), or pass the XComArg itself (input=task.output)",

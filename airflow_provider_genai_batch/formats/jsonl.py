@@ -310,14 +310,34 @@ def _undecodable(content: bytes, err: Exception) -> str:
     message = str(err)
     if "truncated" in message:
         return f"invalid JSON: {_unclosed(content.strip()) or message}"
+    return f"invalid JSON: {not_json_value(content, err) or _concatenated(content, message) or message}"
+
+
+def not_json_value(content: bytes, err: Exception) -> str | None:
+    """What in JSON text ``content`` the parser's ``err`` stopped at when it is a value some writers put in JSON
+    that JSON has not: NaN or an infinity, a number no float holds, a byte-order mark, a NUL byte; else None."""
+    message = str(err)
     if message.startswith("Number out of range"):
-        return f"invalid JSON: {_out_of_range(content) or message}"
+        return _out_of_range(content)
     at = _AT_BYTE.search(message)
-    if at is not None:
-        found = _misplaced(content, int(at.group(1)))
-        if found is not None:
-            return f"invalid JSON: {found[0]} (byte {found[1]})"
-    return f"invalid JSON: {message}"
+    if at is None:
+        return None
+    found = _misplaced(content, int(at.group(1)))
+    return None if found is None else f"{found[0]} (byte {found[1]})"
+
+
+def _concatenated(content: bytes, message: str) -> str | None:
+    """Two objects on one line, as a lost line break leaves them."""
+    at = _AT_BYTE.search(message)
+    if at is None or not message.endswith(f"trailing characters {at.group(0)}"):
+        return None
+    start = int(at.group(1)) - 1  # the parser counts the first byte it could not take
+    if not content.startswith(b"{", start):
+        return None
+    return (
+        f"a second JSON object starts at byte {start}, after the first one ended: JSONL holds one request "
+        "object a line (was a line break lost?)"
+    )
 
 
 _AT_BYTE = re.compile(r"\(byte (\d+)\)$")

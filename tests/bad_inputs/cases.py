@@ -77,7 +77,13 @@ CASES: tuple[Case, ...] = (
         "the file is JSON (an object spread over lines, as pretty-printing writes it), not JSONL",
         "a pretty-printed object spans lines: JSONL needs one a line, and the error says so, not 'truncated'",
     ),
-    reject("concatenated_objects.jsonl", ALL, 1, "invalid JSON", "two objects on one line (a lost newline) fail"),
+    reject(
+        "concatenated_objects.jsonl",
+        ALL,
+        1,
+        "invalid JSON: a second JSON object starts at byte 128",
+        "two objects on one line (a lost newline) fail, and the error says where the second starts",
+    ),
     reject(
         "bom_on_second_line.jsonl",
         ALL,

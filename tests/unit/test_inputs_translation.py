@@ -706,6 +706,17 @@ def test_a_python_repr_of_a_list_is_refused_saying_how_to_render_json(gemini_dia
     assert "tojson" in error.reason and "input=task.output" in error.reason
 
 
+def test_json_text_holding_nan_as_tojson_renders_it_is_refused_for_the_nan(gemini_dialect):
+    # Jinja's tojson writes a float that is not a number as NaN, as json.dumps does: the text is a list all the same.
+    text = json.dumps([{"key": "a", "contents": "x", "config": {"temperature": float("nan")}}])
+    error = refusal(text, gemini_dialect)
+    assert (error.source, error.line) == ("inline requests", None)
+    assert error.reason == (
+        "input is the JSON text of a list of requests, and it holds NaN is not JSON (Python's json.dumps writes it "
+        "for a float that is not a number unless allow_nan=False): write null or a number (byte 57)"
+    )
+
+
 def test_the_json_text_of_an_object_is_refused(gemini_dialect):
     error = refusal('{"key": "sky", "contents": "Why?"}', gemini_dialect)
     assert error.reason == "input is the JSON text of an object, not of a list of request dicts"

@@ -320,6 +320,20 @@ def test_a_number_no_float_holds_is_named(number):
     assert error.reason == f"invalid JSON: the number {number} is out of range: no 64-bit float holds it"
 
 
+def test_two_objects_on_one_line_are_named_as_a_lost_line_break():
+    error = reader_error(LINE_A + b"\n" + LINE_B + b"  " + LINE_C + b"\n")
+    assert error.line == 2
+    assert error.reason == (
+        "invalid JSON: a second JSON object starts at byte 14, after the first one ended: JSONL holds one request "
+        "object a line (was a line break lost?)"
+    )
+
+
+def test_other_trailing_characters_are_left_as_the_parser_words_them():
+    error = reader_error(LINE_A + b"}\n")
+    assert error.reason == "invalid JSON: JSON is malformed: trailing characters (byte 13)"
+
+
 def test_a_byte_order_mark_in_the_middle_of_the_file_is_named():
     error = reader_error(LINE_A + b"\n" + UTF8_BOM + LINE_B + b"\n")
     assert error.line == 2
