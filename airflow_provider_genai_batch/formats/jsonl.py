@@ -345,14 +345,14 @@ _NOT_JSON_LITERALS = (b"NaN", b"Infinity", b"-Infinity")
 
 
 def _unclosed(stripped: bytes) -> str | None:
-    """The JSON-not-JSONL mistake behind a line whose value goes on past its end: an array, or an object opened
-    alone on its line, as a pretty-printer writes them (a line cut short ends inside its object instead)."""
+    """The JSON-not-JSONL mistake behind a line whose value goes on past its end: an array, or an object whose line
+    ends as it opens a member's object or list, as a pretty-printer writes them (a line cut short ends elsewhere)."""
     if stripped.startswith(b"["):
         return (
             "the line opens a JSON array that it does not close: the file is JSON (an array spread over lines), "
             "not JSONL, which holds one request object a line, whole, with no array around them"
         )
-    if stripped == b"{" or (stripped.startswith(b"{") and stripped.endswith((b"{", b"[", b",", b":"))):
+    if stripped.startswith(b"{") and stripped.endswith((b"{", b"[")):
         return (
             "the line opens a JSON object that it does not close: the file is JSON (an object spread over lines, "
             "as pretty-printing writes it), not JSONL, which holds each request object whole on one line"

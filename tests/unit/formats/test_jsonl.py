@@ -288,8 +288,11 @@ def test_a_pretty_printed_object_is_named_as_json_not_jsonl():
     assert "the file is JSON (an object spread over lines, as pretty-printing writes it), not JSONL" in error.reason
 
 
-def test_a_line_cut_short_inside_its_object_is_not_taken_for_pretty_printed_json():
-    error = reader_error(LINE_A + b'\n{"key": "b", "request": {"contents": [{"par')
+@pytest.mark.parametrize(
+    "cut", [b'{"key": "b", "request": {"contents": [{"par', b'{"key": "b",'], ids=["in-a-name", "after-a-member"]
+)
+def test_a_line_cut_short_inside_its_object_is_not_taken_for_pretty_printed_json(cut):
+    error = reader_error(LINE_A + b"\n" + cut)
     assert error.line == 2
     assert error.reason == "invalid JSON: Input data was truncated"
 
