@@ -807,6 +807,8 @@ def _encode_item(line: Mapping[str, Any], number: int) -> bytes:
     so is a float JSON has no number for (encoded as null, which only then is looked for)."""
     try:
         encoded = _encode(line)
+    except TypeError:  # a value of a type JSON has no form for
+        raise InputValidationError(_not_json(line), source=INLINE_SOURCE, line=number) from None
     except UnicodeEncodeError as err:
         text = err.object if isinstance(err.object, str) else ""
         raise InputValidationError(
@@ -818,6 +820,26 @@ def _encode_item(line: Mapping[str, Any], number: int) -> bytes:
     if b"null" in encoded:
         _refuse_non_finite(line, number)
     return encoded
+
+
+def _not_json(line: Mapping[str, Any]) -> str:
+    """Why an inline request cannot be encoded: the path and type of its first value that is no JSON value."""
+    stack: list[tuple[Any, str]] = [(line, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, Mapping):
+            stack.extend(
+                (item, f"{path}.{name}" if path else str(name)) for name, item in reversed(list(value.items()))
+            )
+        elif isinstance(value, (list, tuple)):
+            stack.extend((item, f"{path}[{index}]") for index, item in reversed(list(enumerate(value))))
+        else:
+            try:
+                _encode(value)
+            except TypeError:
+                kind = type(value).__name__
+                return f"{path}: a value of type {kind} has no JSON form: give numbers, strings, lists and dicts"
+    return "the request holds a value that is not JSON: give numbers, strings, lists and dicts"
 
 
 def _refuse_non_finite(line: Mapping[str, Any], number: int) -> None:

@@ -277,7 +277,7 @@ def content_block(part: Part, role: str, ids: CallIds, path: str, provider: str)
     if part.kind == "functionResponse":
         if role != "user":
             raise ValueError(f"{part.path}.functionResponse must be in a user turn")
-        result = compact_json(part.value.get("response", {}))
+        result = compact_json(part.value.get("response", {}), part.path, "functionResponse.response")
         return {"type": "tool_result", "tool_use_id": ids.answer(part.value, part.path), "content": result}
     if role == "model":
         raise unsupported(f"{part.path}.inlineData", provider, "a model turn can hold only text and function calls")

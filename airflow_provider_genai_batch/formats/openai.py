@@ -243,7 +243,11 @@ def user_messages(parts: list[Part], ids: CallIds) -> list[dict[str, Any]]:
         if part.kind == "functionResponse":
             response = part.value.get("response", {})
             messages.append(
-                {"role": "tool", "tool_call_id": ids.answer(part.value, part.path), "content": compact_json(response)}
+                {
+                    "role": "tool",
+                    "tool_call_id": ids.answer(part.value, part.path),
+                    "content": compact_json(response, part.path, "functionResponse.response"),
+                }
             )
         elif part.kind == "functionCall":
             raise ValueError(f"{part.path}.functionCall must be in a model turn")
@@ -268,7 +272,10 @@ def assistant_message(parts: list[Part], ids: CallIds, path: str) -> dict[str, A
         elif part.kind == "functionCall":
             name = part.value["name"]
             check_name(name, f"{part.path}.functionCall.name", PROVIDER, FUNCTION_NAME, _NAME_RULE)
-            function = {"name": name, "arguments": compact_json(part.value.get("args", {}))}
+            function = {
+                "name": name,
+                "arguments": compact_json(part.value.get("args", {}), part.path, "functionCall.args"),
+            }
             calls.append({"id": ids.call(part.value, path), "type": "function", "function": function})
         else:
             raise unsupported(

@@ -562,8 +562,9 @@ _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).enco
 _encode = msgspec.json.Encoder().encode
 
 
-def compact_json(value: Any) -> str:
-    """JSON text as OpenAI writes function arguments: compact, non-ASCII kept.
+def compact_json(value: Any, path: str, field: str) -> str:
+    """JSON text as OpenAI writes function arguments: compact, non-ASCII kept; a value with no JSON form is refused
+    naming where it is (``field`` of the part at ``path``).
 
     msgspec writes it where it writes exactly what the standard library's encoder does (strings, integers,
     booleans, nulls, lists and objects with string keys); a value holding a float, whose shortest form the two
@@ -574,7 +575,12 @@ def compact_json(value: Any) -> str:
             return _encode(value).decode()
     except (UnicodeEncodeError, RecursionError):  # a lone surrogate, or nesting the standard library reports
         pass
-    return _COMPACT_JSON(value)
+    try:
+        return _COMPACT_JSON(value)
+    except TypeError as err:  # an inline request's Python value that has no JSON form (a Decimal, a set, ...)
+        raise ValueError(
+            f"{path}.{field} holds a value that is not JSON ({err}): give numbers, strings, lists and dicts"
+        ) from None
 
 
 _PLAIN = frozenset({str, int, bool, type(None)})

@@ -10,6 +10,7 @@ import gzip
 import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -397,6 +398,40 @@ def test_an_inline_float_json_cannot_hold_is_refused_naming_its_field_not_sent_a
         2,
         f"request.contents[1].parts[0].functionCall.args.filters[1].score: {value!r} is not a number JSON can hold, "
         "so it would not be sent as written: give null, or a number",
+    )
+    assert list(spool_dir.iterdir()) == []
+
+
+class Opaque:
+    """A Python object with no JSON form, as an item built from application objects may hold."""
+
+
+@pytest.mark.parametrize(
+    ("dialect", "model"),
+    [(GeminiDialect(), GEMINI_MODEL), (OpenAIDialect(), OPENAI_MODEL), (AnthropicDialect(), ANTHROPIC_MODEL)],
+    ids=["gemini", "openai", "anthropic"],
+)
+def test_an_inline_value_with_no_json_form_is_refused_naming_its_field_not_a_type_error(spool_dir, dialect, model):
+    items = [with_function_call("a", {"id": 1}), with_function_call("b", {"filters": [1, Opaque()]})]
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(items, dialect, model=model, embeddings=False)
+    assert (info.value.line, info.value.reason) == (
+        2,
+        "request.contents[1].parts[0].functionCall.args.filters[1]: a value of type Opaque has no JSON form: give "
+        "numbers, strings, lists and dicts",
+    )
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_inline_function_arguments_openai_cannot_write_as_json_are_refused_naming_them(spool_dir):
+    # msgspec writes a Decimal (as text), the JSON text of OpenAI's arguments cannot hold one.
+    items = [with_function_call("a", {"price": Decimal("1.5")})]
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(items, OpenAIDialect(), model=OPENAI_MODEL, embeddings=False)
+    assert (info.value.line, info.value.reason) == (
+        1,
+        "contents[1].parts[0].functionCall.args holds a value that is not JSON (Object of type Decimal is not JSON "
+        "serializable): give numbers, strings, lists and dicts",
     )
     assert list(spool_dir.iterdir()) == []
 
