@@ -391,6 +391,10 @@ def _misplaced(content: bytes, at: int) -> tuple[str, int] | None:
     if content.startswith(UTF8_BOM, at):
         return "a UTF-8 byte-order mark in the middle of the file (files joined, each saved with one)", at
     if content[at : at + 1] == b"\x00":
+        nuls = content.count(0)
+        if len(content) <= nuls * 3 < len(content) * 3:  # a NUL beside every character, not padding: UTF-16 or -32
+            reason = "NUL bytes between the characters: the input is UTF-16 or UTF-32 without a byte-order mark"
+            return f"{reason}; save it as UTF-8", at
         return "a NUL byte (binary data, or a file padded with zeros)", at
     return None
 

@@ -323,6 +323,13 @@ def test_a_number_no_float_holds_is_named(number):
     assert error.reason == f"invalid JSON: the number {number} is out of range: no 64-bit float holds it"
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_a_utf16_or_utf32_file_without_a_byte_order_mark_is_named(encoding):
+    error = reader_error((LINE_A.decode() + "\n" + LINE_B.decode() + "\n").encode(encoding))
+    assert error.line == 1
+    assert "NUL bytes between the characters: the input is UTF-16 or UTF-32 without a byte-order mark" in error.reason
+
+
 def test_two_objects_on_one_line_are_named_as_a_lost_line_break():
     error = reader_error(LINE_A + b"\n" + LINE_B + b"  " + LINE_C + b"\n")
     assert error.line == 2
