@@ -49,6 +49,10 @@ def _without_key(line: Mapping[str, Any]) -> InputFormat | None:
         return InputFormat.BEDROCK
     if "params" in line:
         return InputFormat.ANTHROPIC
-    if "body" in line or ("custom_id" in line and ("url" in line or "method" in line)):
+    if sum(name in line for name in _OPENAI_FIELDS) >= 2:
         return InputFormat.OPENAI
     return None
+
+
+_OPENAI_FIELDS = ("custom_id", "method", "url", "body")
+"""An OpenAI line's fields: two of them make a line OpenAI's (one alone, a ``body`` say, may be a typo for another)."""

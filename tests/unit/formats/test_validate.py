@@ -251,6 +251,12 @@ def test_a_native_line_missing_its_key_is_refused_for_its_key_not_as_unrecognise
     assert (error.line, error.reason) == (1, f"missing key field {field!r}")
 
 
+def test_a_gemini_line_with_body_for_request_is_unrecognised_not_taken_for_openai():
+    error = validation_error(gemini_line("a"), {"key": "b", "body": gemini_line("b")["request"]})
+    assert error.line == 2
+    assert error.reason.startswith("unrecognised line")
+
+
 def test_an_openai_line_missing_its_body_is_an_openai_line_in_a_mixed_input():
     error = validation_error(gemini_line("a"), {"custom_id": "b", "method": "POST", "url": "/v1/chat/completions"})
     assert (error.line, error.reason) == (2, "line is in openai format but the input started in gemini format")
