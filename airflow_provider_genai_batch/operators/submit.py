@@ -41,6 +41,7 @@ from airflow_provider_genai_batch.landing import (
     write_keys,
 )
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
+from airflow_provider_genai_batch.mapped_outputs import claim_output_dir
 from airflow_provider_genai_batch.models import BatchJob, ResultsManifest
 from airflow_provider_genai_batch.operators.submission import (
     FINGERPRINT_SHOWN,
@@ -257,6 +258,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             )
         if dry_run:
             return self._dry_run(context, hook)
+        if self.output_uri:
+            claim_output_dir(context, self.output_uri)  # mapped instances sharing it: refused before any upload
         if self.retry_failed_rows and (problem := self._jobs_problem(hook, 1)) is not None:
             raise problem  # before the input is read
         prepared = self._prepare(hook)

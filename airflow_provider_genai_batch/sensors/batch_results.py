@@ -21,6 +21,7 @@ from airflow_provider_genai_batch.completion import (
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
+from airflow_provider_genai_batch.mapped_outputs import claim_output_dir
 from airflow_provider_genai_batch.polling import (
     DEFAULT_MAX_POLL_FAILURES,
     GroupPollState,
@@ -113,7 +114,8 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
             )
         as_bool("land_table_results", self.land_table_results)  # a bad switch fails now, not once the job ends
         price_table(ref.provider, self.batch_prices)  # bad prices fail now, not once the job ends
-        self.results_uri(ref)  # and so does an output_uri that is missing or names no place every worker reaches
+        # and so does an output_uri that is missing, names no place every worker reaches or another map index's
+        claim_output_dir(context, self.results_uri(ref))
         context["ti"].xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
         if self.deferrable:
             return self.wait_for(context, ref)

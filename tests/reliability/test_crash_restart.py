@@ -37,6 +37,7 @@ from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY
 from airflow_provider_genai_batch.landing import RESULTS_FILE
+from airflow_provider_genai_batch.mapped_outputs import OUTPUT_DIR_XCOM_KEY
 from airflow_provider_genai_batch.models import JobState
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 from tests.unit.pipeline.fakes import FakeSupervisor, FakeTI
@@ -148,7 +149,7 @@ def test_a_retry_after_the_worker_died_reattaches_to_the_job_it_created(
         with dying_after_create(monkeypatch), pytest.raises(WorkerDied):
             submit_operator(case, input_path, workdir / "out").execute(run.new_try())
     [created] = emulator.jobs()
-    assert run.xcom == {}  # nothing reached XCom
+    assert list(run.xcom) == [("submit", 2, OUTPUT_DIR_XCOM_KEY)]  # nothing about the job reached XCom
 
     ref = submit_operator(case, input_path, workdir / "out").execute(run.new_try())  # try 2, same task instance
 
