@@ -412,6 +412,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         uploaded yet. ``options`` go to :func:`prepare_input` (``only_keys``, ``collect_errors``, ...)."""
         hook.check_submittable()
         check_model(self.model)
+        check_display_name(self.display_name)
         hook.check_model(self.model)
         hook.check_labels(self._labels())
         hook.check_destination(self._destination())
@@ -970,6 +971,18 @@ def check_model(model: Any) -> None:
         raise GenAIBatchError(f"model must name a model, got {model!r} (a template that rendered nothing?)")
     if model != model.strip():
         raise GenAIBatchError(f"model {model!r} begins or ends with whitespace (a template's newline?)")
+
+
+def check_display_name(display_name: Any) -> None:
+    """Refuse, before anything is read or uploaded, a display name as rendered that is not text: with
+    ``render_template_as_native_obj`` a template rendering digits (``{{ ds_nodash }}``) gives a number, which
+    failed the submit only once its input was uploaded. None or empty takes the default name."""
+    if display_name is not None and not isinstance(display_name, str):
+        raise GenAIBatchError(
+            f"display_name must be text, got {display_name!r} ({type(display_name).__name__}): a template rendered "
+            "as a native object (render_template_as_native_obj) turns digits into a number; give the name a "
+            "prefix or suffix that is not a number (e.g. 'nightly-{{ ds_nodash }}')"
+        )
 
 
 def _is_template(value: Any) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 import jinja2
 import pytest
-from airflow.sdk import ObjectStoragePath
+from airflow.sdk import DAG, ObjectStoragePath
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_genai_batch.completion import DEFER_GRACE
@@ -696,6 +696,19 @@ def test_a_rendered_model_that_names_none_fails_before_anything_is_uploaded(
         op.execute(make_context(ti))
 
     assert str(err.value) == why
+    assert fake_hook.uploads == [] and fake_hook.created == []
+
+
+def test_a_display_name_rendered_as_a_native_number_fails_before_anything_is_uploaded(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, output_uri: str
+):
+    with DAG("native", schedule=None, render_template_as_native_obj=True) as dag:
+        op = submit_op(str(input_jsonl), display_name="{{ ds_nodash }}", output_uri=output_uri)
+    op.display_name = op.render_template(op.display_name, {"ds_nodash": "20260102"}, dag.get_template_env())
+
+    with pytest.raises(GenAIBatchError, match=r"display_name must be text, got 20260102 \(int\)"):
+        op.execute(make_context(ti))
+
     assert fake_hook.uploads == [] and fake_hook.created == []
 
 
