@@ -1,11 +1,13 @@
 """Thin operators over a provider's batch jobs: cancel, delete, list.
 
 Cancel and delete act on every job a reference names (one job, or each created part of a group), given as the
-reference or as the results manifest that holds it.
+reference or as the results manifest that holds it, or on the jobs of each of a sequence of these (a mapped task's
+output).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -20,7 +22,10 @@ from airflow_provider_genai_batch.rendered import rendered_mapping
 
 def job_names_of(value: Any) -> list[str]:
     """The jobs a value names: a plain job name, every created job of a job reference in any form, or of the
-    reference a results manifest holds (what a waiting submit or a sensor returns, so ``job=wait.output`` works)."""
+    reference a results manifest holds (what a waiting submit or a sensor returns, so ``job=wait.output`` works);
+    for a sequence of these (a mapped task's output), the jobs of each, a map index that returned nothing aside."""
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [name for item in value if item is not None for name in job_names_of(item)]
     manifest = rendered_mapping(value)
     if manifest is not None and "job_ref" in manifest and "manifest_uri" in manifest:
         value = manifest["job_ref"]

@@ -464,6 +464,15 @@ def test_cancel_job_operator_accepts_a_job_name_or_a_ref(fake_hook: FakeBatchHoo
     assert fake_hook.names("cancel_batch") == [JOB]
 
 
+def test_cancel_job_operator_given_a_mapped_tasks_output_cancels_the_job_of_every_map_index(fake_hook: FakeBatchHook):
+    other = REF.model_copy(update={"job_name": "batches/job-2"})
+    mapped_output = (REF.to_xcom(), None, str(other.to_xcom()))  # one map index returned nothing
+
+    GenAIBatchCancelJobOperator(task_id="cancel", conn_id=FAKE_CONN_ID, job=mapped_output).execute(make_context())
+
+    assert fake_hook.names("cancel_batch") == [JOB, "batches/job-2"]
+
+
 @pytest.mark.parametrize("job", [JOB, REF.to_xcom()], ids=["name", "ref-dict"])
 def test_delete_job_operator_deletes_the_job(fake_hook: FakeBatchHook, job: Any):
     GenAIBatchDeleteJobOperator(task_id="delete", conn_id=FAKE_CONN_ID, job=job).execute(make_context())
