@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePath
 from typing import Any
@@ -105,6 +106,12 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         self._poke_poll: PollState | GroupPollState | None = None
 
     def execute(self, context: Any) -> Any:
+        if isinstance(self.job_ref, Sequence) and not isinstance(self.job_ref, str | bytes):
+            raise GenAIBatchError(
+                f"job_ref holds {len(self.job_ref)} job references (a mapped task's output), and one sensor waits on "
+                "one job reference: map the sensor over them, GenAIBatchSensor.partial(...).expand(job_ref="
+                "submit.output)"
+            )
         ref = BatchJobRef.parse(self.job_ref)
         waiting = [part.index for part in ref.parts or () if part.job_name is None]
         if waiting:

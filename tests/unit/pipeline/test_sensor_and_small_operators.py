@@ -66,6 +66,15 @@ def test_the_sensor_accepts_a_job_ref_as_dict_json_or_rendered_literal(
     assert manifest["counts"]["total"] == 3
 
 
+def test_a_sensor_given_a_mapped_submits_output_says_to_map_it_too(fake_hook: FakeBatchHook, output_uri: str):
+    mapped_output = [REF.to_xcom(), REF.model_copy(update={"job_name": "batches/job-2"}).to_xcom()]
+
+    with pytest.raises(GenAIBatchError, match=r"job_ref holds 2 job references .*\.expand\(job_ref=submit\.output\)"):
+        sensor(mapped_output, output_uri=output_uri).execute(make_context())
+
+    assert fake_hook.calls == []
+
+
 def test_the_sensor_lands_into_an_output_uri_given_as_a_path(fake_hook: FakeBatchHook, tmp_path: Path):
     finished_job(fake_hook)
 
