@@ -344,6 +344,9 @@ def test_an_input_under_100_records_fails_validation_with_a_message(http, moto_s
         (b"{not json", "is not valid JSON"),
         (b'["REC", {}]', "is not a JSON object"),
         (b'{"recordId": "REC5", "prompt": "hi"}', "has no modelInput object"),
+        (b'{"recordId": "rec-5", "modelInput": {}}', 'has a recordId that is not an alphanumeric string ("rec-5")'),
+        (b'{"recordId": "", "modelInput": {}}', 'has a recordId that is not an alphanumeric string ("")'),
+        (b'{"recordId": 5, "modelInput": {}}', "has a recordId that is not an alphanumeric string (5)"),
     ],
 )
 def test_a_record_not_in_the_batch_format_fails_validation_naming_its_line(
@@ -355,6 +358,20 @@ def test_a_record_not_in_the_batch_format_fails_validation_naming_its_line(
     job, seen = wait_until(http, create(http, create_body(uri, bedrock_bucket)), {"Failed"})
     assert "InProgress" not in seen and "Scheduled" not in seen
     assert f"The record on line 5 of {uri} {problem}" in job["message"]
+
+
+def test_records_without_a_record_id_or_with_a_long_alphanumeric_one_are_run(http, moto_s3, bedrock_bucket):
+    records = [anthropic_record(i) for i in range(100)]
+    records[3]["recordId"] = "k" + "0123456789abcdef" * 2 + "01234567"  # 41 characters, as the hook hashes keys
+    del records[4]["recordId"]
+    uri = put_input(moto_s3, bedrock_bucket, records)
+    arn = create(http, create_body(uri, bedrock_bucket))
+    wait_until(http, arn, {"Completed"})
+    out = moto_s3.read(f"s3://{bedrock_bucket}/output/{ARN.fullmatch(arn).group(1)}/in.jsonl.out")
+    ids = {line["recordId"] for line in map(json.loads, out.splitlines())}
+    assert records[3]["recordId"] in ids
+    added = ids - {record.get("recordId") for record in records}
+    assert len(added) == 1 and re.fullmatch(r"[A-Za-z0-9]{11}", added.pop())  # Bedrock adds one in the output
 
 
 def test_a_missing_input_fails_validation(http, bedrock_bucket):

@@ -1,14 +1,15 @@
 """A Bedrock job's input and output in S3: the local S3-compatible server the emulator is configured with.
 
 The input is copied when the job is created and validated as Validating does: one `.jsonl` file whose
-every record is a JSON object with a `modelInput` object (the model input itself is not checked), at
-least 100 records. A job that completes writes `<out>/<job-id>/<input basename>.out` and
-`manifest.json.out`.
+every record is a JSON object with a `modelInput` object (the model input itself is not checked) and, when
+it has a `recordId`, an alphanumeric one (the batch data format's only rule for it), at least 100 records.
+A job that completes writes `<out>/<job-id>/<input basename>.out` and `manifest.json.out`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from airflow_provider_genai_batch.testing.emulator.common import s3_client, spli
 from airflow_provider_genai_batch.testing.emulator.store import iter_lines
 
 MIN_RECORDS = 100
+RECORD_ID = re.compile(r"[A-Za-z0-9]+")
+"""A ``recordId`` as the batch data format documents it: an alphanumeric string (optional; added when left out)."""
 
 
 def snapshot_input(s3: dict[str, str], uri: str, target: Path) -> tuple[int, str | None]:
@@ -53,6 +56,10 @@ def record_problem(line: bytes) -> str | None:
         return "is not a JSON object"
     if not isinstance(record.get("modelInput"), dict):
         return "has no modelInput object"
+    if "recordId" in record:
+        record_id = record["recordId"]
+        if not isinstance(record_id, str) or not RECORD_ID.fullmatch(record_id):
+            return f"has a recordId that is not an alphanumeric string ({json.dumps(record_id)[:80]})"
     return None
 
 
