@@ -56,6 +56,8 @@ ROLE_ARN = re.compile(r"arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+")
 S3_URI = re.compile(r"s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?")
 MIN_TIMEOUT_HOURS, MAX_TIMEOUT_HOURS = 24, 168
 RECORD_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+NATIVE_RECORD_ID = re.compile(r"[A-Za-z0-9]+")
+"""A ``recordId`` the batch data format accepts: an alphanumeric string (Bedrock's Validating fails any other)."""
 HASHED_RECORD_PREFIX = "k"
 
 STATUSES: dict[str, JobState] = {
@@ -313,6 +315,11 @@ def _converse_block(block: Mapping[str, Any], documents: Iterator[int]) -> dict[
 
 def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType) -> None:
     """Check a native ``{"recordId", "modelInput"}`` record; ValueError(reason) if Bedrock would reject it."""
+    record_id = line.get("recordId")
+    if isinstance(record_id, str) and not NATIVE_RECORD_ID.fullmatch(record_id):
+        raise ValueError(
+            f"'recordId' {record_id!r} is not an alphanumeric string: Bedrock fails a job holding such a record"
+        )
     model_input = line.get("modelInput")
     if not isinstance(model_input, Mapping):
         raise ValueError("'modelInput' must be a JSON object")

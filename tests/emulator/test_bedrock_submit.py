@@ -177,6 +177,26 @@ def test_a_99_record_input_fails_before_anything_is_written_to_s3(
     assert bedrock_jobs(bedrock_emulator) == []
 
 
+def test_a_native_record_id_that_is_not_alphanumeric_fails_before_anything_is_written_to_s3(
+    connection, tmp_path, moto_s3, bedrock_bucket, bedrock_emulator
+):
+    lines = [
+        {"recordId": f"REC{i}", "modelInput": {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 16,
+                                              "messages": [{"role": "user", "content": f"Question {i}?"}]}}
+        for i in range(100)
+    ]  # fmt: skip
+    lines[6]["recordId"] = "req-6"  # Bedrock documents record ids as alphanumeric: its Validating fails the job
+    source = write_input(tmp_path / "input.jsonl", lines)
+    op = GenAIBatchSubmitOperator(task_id="submit", conn_id=connection, model=CLAUDE, input=source)
+    with pytest.raises(InputValidationError) as raised:
+        op.execute(make_context(FakeTI()))
+    assert str(raised.value) == (
+        f"{source}, line 7: 'recordId' 'req-6' is not an alphanumeric string: Bedrock fails a job holding such a record"
+    )
+    assert moto_s3.keys(bedrock_bucket) == []
+    assert bedrock_jobs(bedrock_emulator) == []
+
+
 def test_a_retried_submit_creates_no_second_job(connection, tmp_path, bedrock_emulator, monkeypatch):
     source = write_input(tmp_path / "input.jsonl", gemini_lines(100))
     ti = FakeTI(dag_id="bedrock_dag", task_id="submit")

@@ -456,6 +456,8 @@ def test_no_refusal_of_a_corpus_line_for_bedrock_names_anthropic_but_in_the_mode
     ("line", "invocation", "message"),
     [
         ({"recordId": "a", "modelInput": "text"}, "InvokeModel", "must be a JSON object"),
+        ({"recordId": "req-1", "modelInput": {}}, "InvokeModel", "'recordId' 'req-1' is not an alphanumeric string"),
+        ({"recordId": "doc 1", "modelInput": {"messages": []}}, "Converse", "is not an alphanumeric string"),
         (
             {"recordId": "a", "modelInput": {"anthropic_version": ANTHROPIC_VERSION, "model": CLAUDE}},
             "InvokeModel",
