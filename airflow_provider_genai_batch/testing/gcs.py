@@ -4,9 +4,13 @@ Vertex batch jobs read their input from Cloud Storage and write their prediction
 hook, google-cloud-storage and the Vertex emulator against this server. It serves the JSON API at
 `{endpoint_url}/storage/v1`, uploads at `/upload/storage/v1` (media, multipart and resumable) and media
 downloads. Requests are served by a thread each, so a client may hold a download open while it makes other
-calls. Known differences from Cloud Storage (not patched here): it accepts any credentials, resumable chunks
-of any size, any bucket name and `ifGenerationMatch` on an existing object; it ignores `maxResults` (one page
-of everything) and suffix ranges; it holds whole objects in memory; and it parses a media upload whose
+calls. Patched in here to behave as Cloud Storage does: a resumable chunk that does not finish its upload
+keeps the 256 KiB granularity (under 256 KiB it is refused with Cloud Storage's 400; of a longer one off the
+granularity only the whole granules are kept, which the 308's Range says), a 308 for a session that holds
+nothing has no Range (the server answered bytes=0-0), and a listing comes in pages of `maxResults` entries
+(1,000 at most) with a `nextPageToken`, leaving out empty `items` and `prefixes`. Known differences from Cloud
+Storage (not patched here): it accepts any credentials, any bucket name and `ifGenerationMatch` on an existing
+object; it ignores suffix ranges; it holds whole objects in memory; and it parses a media upload whose
 Content-Type starts with application/json (`application/jsonl` too) as JSON, dropping the connection when
 the body is not one JSON document. Test tooling only.
 """
@@ -42,19 +46,76 @@ def split_gs_uri(uri: str) -> tuple[str, str]:
 
 
 SERVE_SCRIPT = """
-import logging, sys
+import base64, json, logging, sys
 from functools import partial
+from http import HTTPStatus
 from http.server import ThreadingHTTPServer
+from gcp_storage_emulator import server
+from gcp_storage_emulator.handlers import objects
 from gcp_storage_emulator.server import RequestHandler
 from gcp_storage_emulator.storage import Storage
 
+GRANULE = 256 * 1024
+TOO_SMALL = (
+    "Invalid request.  The number of bytes uploaded is required to be equal or greater than 262144, except for the "
+    "final request (it's recommended to be the exact multiple of 262144).  The received request contained {} bytes, "
+    "which does not meet this requirement."
+)
+
+def granular_upload_partial(request, response, storage, *args, **kwargs):
+    parsed = objects._parse_resumable_content_range(request.get_header("Content-Range", "") or "")
+    if parsed is not None and parsed["kind"] != "status":
+        chunk = request.data or b""
+        total = parsed["total"]
+        if total is None or parsed["start"] + len(chunk) < total:
+            if len(chunk) < GRANULE:
+                response.status = HTTPStatus.BAD_REQUEST
+                response.write_file(TOO_SMALL.format(len(chunk)).encode(), "text/plain; charset=utf-8")
+                return None
+            request._data = chunk[: len(chunk) - len(chunk) % GRANULE]  # kept: whole 256 KiB granules only
+    objects.upload_partial(request, response, storage, *args, **kwargs)
+    if response.status.value == 308 and storage.get_resumable_byte_count(request.query["upload_id"][0]) == 0:
+        response._headers.pop("Range", None)  # nothing kept: no Range at all, not bytes=0-0
+
+MAX_PAGE = 1000
+
+def paged_ls(request, response, storage, *args, **kwargs):
+    objects.ls(request, response, storage, *args, **kwargs)
+    if response.status != HTTPStatus.OK:
+        return None
+    listed = json.loads(response._content)
+    entries = sorted(
+        [(item["name"], "items", item) for item in listed.get("items") or ()]
+        + [(prefix, "prefixes", prefix) for prefix in listed.get("prefixes") or ()],
+        key=lambda entry: entry[0],
+    )
+    token = (request.query.get("pageToken") or [""])[0]
+    if token:
+        after = base64.urlsafe_b64decode(token.encode()).decode()
+        entries = [entry for entry in entries if entry[0] > after]
+    asked = (request.query.get("maxResults") or [""])[0]
+    size = min(int(asked), MAX_PAGE) if asked.isdigit() and int(asked) > 0 else MAX_PAGE
+    page = entries[:size]
+    answer = {"kind": "storage#objects"}
+    for name, field, value in page:
+        answer.setdefault(field, []).append(value)
+    if len(entries) > size:
+        answer["nextPageToken"] = base64.urlsafe_b64encode(page[-1][0].encode()).decode()
+    response.json(answer)
+
+for _, methods in server.HANDLERS:
+    if methods.get("PUT") is objects.upload_partial:
+        methods["PUT"] = granular_upload_partial
+    if methods.get("GET") is objects.ls:
+        methods["GET"] = paged_ls
 logging.getLogger("gcp_storage_emulator").setLevel(logging.ERROR)
 httpd = ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), partial(RequestHandler, Storage(use_memory_fs=True)))
 httpd.daemon_threads = True
 httpd.serve_forever()
 """
-"""The subprocess's program: an empty in-memory store served a thread per request. It imports only the
-server package, so it starts in a fraction of the time importing this package (and the emulator) takes."""
+"""The subprocess's program: an empty in-memory store served a thread per request, its resumable chunks held to
+Cloud Storage's 256 KiB granularity and its listings paged. It imports only the server package, so it starts in
+a fraction of the time importing this package (and the emulator) takes."""
 
 
 class GcsServer(LoopbackService):
@@ -147,6 +208,13 @@ class GcsServer(LoopbackService):
     def list(self, prefix_uri: str) -> list[str]:
         """The gs:// URIs of every object under a prefix, sorted."""
         bucket, prefix = split_gs_uri(prefix_uri)
-        response = self.http.get(f"/storage/v1/b/{quote(bucket, safe='')}/o", params={"prefix": prefix})
-        response.raise_for_status()
-        return sorted(f"gs://{bucket}/{item['name']}" for item in response.json().get("items", []))
+        params = {"prefix": prefix}
+        names: list[str] = []
+        while True:
+            response = self.http.get(f"/storage/v1/b/{quote(bucket, safe='')}/o", params=params)
+            response.raise_for_status()
+            body = response.json()
+            names += [f"gs://{bucket}/{item['name']}" for item in body.get("items", [])]
+            if not body.get("nextPageToken"):
+                return sorted(names)
+            params["pageToken"] = body["nextPageToken"]

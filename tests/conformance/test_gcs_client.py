@@ -2,8 +2,9 @@
 server the Vertex emulator and hook use speaks the Cloud Storage JSON API the official client expects.
 
 Covered: every call the hook makes (resumable upload in 256 KiB-multiple chunks, resume status, object
-metadata, listing under a prefix, media download with a byte range, delete). The server's known leniencies
-(any credentials, any chunk size, one page for every listing) are named where a test meets them.
+metadata, listing under a prefix, media download with a byte range, delete). The server's known leniency
+(any credentials) is named where a test meets it; its chunks keep Cloud Storage's 256 KiB granularity and its
+listings come in pages.
 """
 
 from __future__ import annotations
@@ -123,9 +124,6 @@ def test_listing_under_a_prefix_names_only_those_objects(bucket: storage.Bucket,
     assert names == ["out/a/predictions.jsonl", "out/a/predictions_00002.jsonl"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="gcp-storage-emulator ignores maxResults and lists every object in one page (known leniency)"
-)
 def test_listing_pages_by_max_results(bucket: storage.Bucket, gcs_server: GcsServer) -> None:
     for i in range(5):
         gcs_server.put(f"gs://{BUCKET}/out/{i}.jsonl", b"{}\n")
@@ -185,3 +183,78 @@ def test_a_resumable_session_reports_the_bytes_it_committed(gcs_server: GcsServe
     assert rest.status_code == 200
     assert rest.json()["size"] == str(len(DATA))
     assert gcs_server.get(f"gs://{BUCKET}/inputs/resumed.jsonl") == DATA
+
+
+def open_session(gcs_server: GcsServer, name: str) -> str:
+    start = httpx.post(
+        f"{gcs_server.endpoint_url}/upload/storage/v1/b/{BUCKET}/o",
+        params={"uploadType": "resumable", "name": name},
+        json={},
+        timeout=30.0,
+    )
+    return start.headers["location"]
+
+
+def test_a_chunk_under_256_kib_that_does_not_finish_the_upload_is_refused(
+    gcs_server: GcsServer, bucket: storage.Bucket
+) -> None:
+    session = open_session(gcs_server, "inputs/small.jsonl")
+
+    refused = httpx.put(session, content=DATA[:1000], headers={"Content-Range": f"bytes 0-999/{len(DATA)}"})
+    status = httpx.put(session, content=b"", headers={"Content-Range": f"bytes */{len(DATA)}"})
+
+    assert refused.status_code == 400
+    assert refused.text == (
+        "Invalid request.  The number of bytes uploaded is required to be equal or greater than 262144, except for "
+        "the final request (it's recommended to be the exact multiple of 262144).  The received request contained "
+        "1000 bytes, which does not meet this requirement."
+    )
+    assert status.status_code == 308 and "range" not in status.headers  # nothing was kept
+
+
+def test_a_chunk_off_the_256_kib_granularity_keeps_only_its_whole_granules(
+    gcs_server: GcsServer, bucket: storage.Bucket
+) -> None:
+    session = open_session(gcs_server, "inputs/uneven.jsonl")
+    sent = CHUNK + 1000
+
+    first = httpx.put(session, content=DATA[:sent], headers={"Content-Range": f"bytes 0-{sent - 1}/*"})
+    rest = httpx.put(
+        session, content=DATA[CHUNK:], headers={"Content-Range": f"bytes {CHUNK}-{len(DATA) - 1}/{len(DATA)}"}
+    )
+
+    assert first.status_code == 308
+    assert first.headers["range"] == f"bytes=0-{CHUNK - 1}"  # the client sends the rest again from there
+    assert rest.status_code == 200
+    assert gcs_server.get(f"gs://{BUCKET}/inputs/uneven.jsonl") == DATA
+
+
+def test_a_last_chunk_of_any_size_finishes_the_upload(gcs_server: GcsServer, bucket: storage.Bucket) -> None:
+    session = open_session(gcs_server, "inputs/tiny.jsonl")
+
+    done = httpx.put(session, content=b"{}\n", headers={"Content-Range": "bytes 0-2/3"})
+
+    assert done.status_code == 200
+    assert gcs_server.get(f"gs://{BUCKET}/inputs/tiny.jsonl") == b"{}\n"
+
+
+def test_a_listing_names_no_empty_items_or_prefixes(gcs_server: GcsServer, bucket: storage.Bucket) -> None:
+    response = httpx.get(f"{gcs_server.endpoint_url}/storage/v1/b/{BUCKET}/o", params={"prefix": "none/"})
+
+    assert response.json() == {"kind": "storage#objects"}
+
+
+def test_a_listing_pages_objects_and_prefixes_together_in_name_order(
+    gcs_server: GcsServer, bucket: storage.Bucket
+) -> None:
+    for name in ("out/a.jsonl", "out/b/1.jsonl", "out/c.jsonl", "out/d/2.jsonl"):
+        gcs_server.put(f"gs://{BUCKET}/{name}", b"{}\n")
+    url = f"{gcs_server.endpoint_url}/storage/v1/b/{BUCKET}/o"
+    params = {"prefix": "out/", "delimiter": "/", "maxResults": "3"}
+
+    first = httpx.get(url, params=params).json()
+    second = httpx.get(url, params={**params, "pageToken": first["nextPageToken"]}).json()
+
+    assert [item["name"] for item in first["items"]] == ["out/a.jsonl", "out/c.jsonl"]
+    assert first["prefixes"] == ["out/b/"]
+    assert second == {"kind": "storage#objects", "prefixes": ["out/d/"]}

@@ -406,3 +406,19 @@ def test_the_token_never_appears_in_the_hooks_errors(
         hook.get_batch("999999999")
     token = hook._google_tokens.current if hook._google_tokens is not None else None
     assert token and token not in str(caught.value)
+
+
+def test_listing_the_staging_files_follows_every_page_cloud_storage_answers(
+    vertex_hook: Callable[..., VertexBatchHook],
+    gcs_server: GcsServer,
+    vertex_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("airflow_provider_genai_batch.hooks.gcs.LIST_PAGE_SIZE", 2)
+    names = [f"staging/part-{i}.jsonl" for i in range(5)]
+    for name in names:
+        gcs_server.put(f"gs://{vertex_bucket}/{name}", b"{}\n")
+
+    listed = sorted(info.name for info in vertex_hook().list_files())
+
+    assert listed == [f"gs://{vertex_bucket}/{name}" for name in names]
