@@ -152,6 +152,28 @@ def test_a_lower_configured_granularity_is_the_one_announced(http: httpx.Client,
     assert response.headers["x-goog-upload-chunk-granularity"] == "262144"
 
 
+def test_an_upload_declaring_more_than_2_gb_is_refused_and_one_of_2_gb_is_opened(http: httpx.Client) -> None:
+    limit = 2 * 1024**3
+    assert start_upload(http, limit)
+    response = http.post(
+        "/upload/v1beta/files",
+        headers={
+            **AUTH,
+            "X-Goog-Upload-Protocol": "resumable",
+            "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": str(limit + 1),
+            "X-Goog-Upload-Header-Content-Type": "application/jsonl",
+        },
+        json={"file": {"display_name": "input"}},
+    )
+    assert response.status_code == 400
+    assert error_of(response) == {
+        "code": 400,
+        "status": "INVALID_ARGUMENT",
+        "message": f"The file would hold {limit + 1} bytes, over the {limit}-byte (2 GB) limit of a file.",
+    }
+
+
 def test_a_chunk_before_the_last_that_is_not_a_multiple_of_the_granularity_is_refused_as_google_refuses_it(
     http: httpx.Client,
 ) -> None:

@@ -3,7 +3,8 @@
 A session URL carries no key of its own. A chunk goes at the offset received so far, within the
 declared size; every chunk but the finalizing one is a multiple of the granularity the start announced
 (`x-goog-upload-chunk-granularity`), refused otherwise with the upload server's plain-text 400; `query`
-reports progress, so a client whose connection dropped resumes from there.
+reports progress, so a client whose connection dropped resumes from there. A file holds at most 2 GB (read
+as 2 GiB), the Files API's documented limit per file: a start declaring more, or a session sent more, is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ from airflow_provider_genai_batch.testing.emulator.gemini.wire import (
     render_file,
 )
 from airflow_provider_genai_batch.testing.emulator.store import EmulatorState, UploadSession
+
+MAX_FILE_BYTES = 2 * 1024**3
+"""The Files API's limit per file (2 GB)."""
+
+
+def too_large(size: int) -> GeminiError:
+    """A 400 for a file over the per-file limit."""
+    return invalid_argument(f"The file would hold {size} bytes, over the {MAX_FILE_BYTES}-byte (2 GB) limit of a file.")
 
 
 class ChunkNotGranular(EmulatorError):
@@ -72,6 +81,8 @@ async def start_upload(request: Request, version: str, state: EmulatorState) -> 
         if not raw_size.strip().isdigit():
             raise invalid_argument(f"Invalid X-Goog-Upload-Header-Content-Length: {raw_size!r}.")
         declared = int(raw_size)
+        if declared > MAX_FILE_BYTES:
+            raise too_large(declared)
     mime_type = (
         request.headers.get("x-goog-upload-header-content-type")
         or get_field(file_obj, "mimeType")
@@ -137,6 +148,8 @@ async def receive_chunk(request: Request, version: str, state: EmulatorState) ->
     length_header = request.headers.get("content-length")
     if length_header is not None and length_header.isdigit():
         end = offset + int(length_header)
+        if end > MAX_FILE_BYTES:
+            raise too_large(end)
         if declared is not None and (end > declared or (finalize and end != declared)):
             raise invalid_argument(
                 f"Upload size mismatch: the upload would end at byte {end}, but {declared} bytes were declared."
@@ -176,6 +189,8 @@ async def append_body(request: Request, session: UploadSession, finalize: bool, 
                 received += len(piece)
                 if declared is not None and start + received > declared:
                     raise invalid_argument(f"Upload size mismatch: more than the declared {declared} bytes were sent.")
+                if start + received > MAX_FILE_BYTES:
+                    raise too_large(start + received)
                 handle.write(piece)
                 hasher.update(piece)
             if finalize and declared is not None and start + received != declared:
