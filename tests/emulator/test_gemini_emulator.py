@@ -699,6 +699,38 @@ def test_a_file_line_whose_store_is_not_a_boolean_becomes_an_error_row(http: htt
     assert "Invalid value at 'request.store' (TYPE_BOOL), 1" in line["error"]["message"]
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("displayName", 5, "Invalid value at 'batch.display_name' (TYPE_STRING), 5"),
+        ("displayName", ["job"], "Invalid value at 'batch.display_name' (TYPE_STRING), [\"job\"]"),
+        ("priority", True, "Invalid value at 'batch.priority' (TYPE_INT64), true"),
+        ("priority", 1.5, "Invalid value at 'batch.priority' (TYPE_INT64), 1.5"),
+        ("priority", "1_000", "Invalid value at 'batch.priority' (TYPE_INT64), \"1_000\""),
+        ("priority", " 7", "Invalid value at 'batch.priority' (TYPE_INT64), \" 7\""),
+        ("priority", str(2**63), f"Invalid value at 'batch.priority' (TYPE_INT64), \"{2**63}\""),
+    ],
+)
+def test_a_batch_display_name_or_priority_of_the_wrong_type_is_refused(
+    http: httpx.Client, field: str, value: Any, message: str
+) -> None:
+    requests = [{"request": {"contents": [{"parts": [{"text": "x"}]}]}}]
+    response = http.post(
+        "/v1beta/models/gemini-2.5-flash:batchGenerateContent",
+        headers=AUTH,
+        json={"batch": {"inputConfig": {"requests": {"requests": requests}}, field: value}},
+    )
+    assert response.status_code == 400
+    assert error_of(response) == {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}
+
+
+@pytest.mark.parametrize("priority", [7, "-3", 2.0, str(2**63 - 1)])
+def test_a_batch_priority_as_an_int64_number_or_string_is_taken(http: httpx.Client, priority: Any) -> None:
+    requests = [{"request": {"contents": [{"parts": [{"text": "x"}]}]}}]
+    created = create_batch(http, {"batch": {"inputConfig": {"requests": {"requests": requests}}, "priority": priority}})
+    assert created["metadata"]["state"] == "BATCH_STATE_PENDING"
+
+
 def test_inline_request_metadata_that_is_not_an_object_is_rejected_at_creation(http: httpx.Client) -> None:
     entry = {"request": {"contents": [{"parts": [{"text": "x"}]}]}, "metadata": "k1"}
     response = http.post(

@@ -327,14 +327,31 @@ class BatchCreate:
     display_name: str | None
 
 
+INT64_TEXT = re.compile(r"-?[0-9]+")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def parse_priority(value: Any) -> int:
-    """priority is an int64: a JSON number or a numeric string."""
+    """priority is an int64: a JSON integer, or a string of decimal digits, within int64 (proto-JSON refuses
+    a boolean, a fraction and any other string)."""
     if value is None:
         return 0
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise invalid_argument(f"Invalid value at 'batch.priority' (TYPE_INT64), {value!r}") from exc
+    integral = (
+        (isinstance(value, int) and not isinstance(value, bool))
+        or (isinstance(value, float) and value.is_integer())
+        or (isinstance(value, str) and INT64_TEXT.fullmatch(value) is not None)
+    )
+    number = int(value) if integral else None
+    if number is None or not INT64_MIN <= number <= INT64_MAX:
+        raise invalid_argument(f"Invalid value at 'batch.priority' (TYPE_INT64), {json_text(value)}")
+    return number
+
+
+def parse_display_name(value: Any) -> str | None:
+    """displayName is a string: proto-JSON refuses any other value."""
+    if value is not None and not isinstance(value, str):
+        raise invalid_argument(f"Invalid value at 'batch.display_name' (TYPE_STRING), {json_text(value)}")
+    return value
 
 
 def parse_batch_create(body: dict[str, Any]) -> BatchCreate:
@@ -357,14 +374,8 @@ def parse_batch_create(body: dict[str, Any]) -> BatchCreate:
     if file_name is None and inline is None:
         raise invalid_argument("* batch.input_config: either file_name or requests must be set.")
     priority = parse_priority(get_field(batch, "priority"))
-    display_name = get_field(batch, "displayName")
-    return BatchCreate(
-        batch=batch,
-        file_name=file_name,
-        inline=inline,
-        priority=priority,
-        display_name=display_name if isinstance(display_name, str) else None,
-    )
+    display_name = parse_display_name(get_field(batch, "displayName"))
+    return BatchCreate(batch=batch, file_name=file_name, inline=inline, priority=priority, display_name=display_name)
 
 
 def check_input_file_name(file_name: Any) -> str:
