@@ -8,11 +8,12 @@ calls. Patched in here to behave as Cloud Storage does: a resumable chunk that d
 keeps the 256 KiB granularity (under 256 KiB it is refused with Cloud Storage's 400; of a longer one off the
 granularity only the whole granules are kept, which the 308's Range says), a 308 for a session that holds
 nothing has no Range (the server answered bytes=0-0), and a listing comes in pages of `maxResults` entries
-(1,000 at most) with a `nextPageToken`, leaving out empty `items` and `prefixes`. Known differences from Cloud
-Storage (not patched here): it accepts any credentials, any bucket name and `ifGenerationMatch` on an existing
-object; it ignores suffix ranges; it holds whole objects in memory; and it parses a media upload whose
-Content-Type starts with application/json (`application/jsonl` too) as JSON, dropping the connection when
-the body is not one JSON document. Test tooling only.
+(1,000 at most) with a `nextPageToken`, leaving out empty `items` and `prefixes`; a download's `Range` starting
+at or past the end is answered 416 (it sent an empty 206) and a suffix range (`bytes=-N`) the last N bytes (it
+sent the whole object). Known differences from Cloud Storage (not patched here): it accepts any credentials, any
+bucket name and `ifGenerationMatch` on an existing object; it holds whole objects in memory; and it parses a
+media upload whose Content-Type starts with application/json (`application/jsonl` too) as JSON, dropping the
+connection when the body is not one JSON document. Test tooling only.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def split_gs_uri(uri: str) -> tuple[str, str]:
 
 
 SERVE_SCRIPT = """
-import base64, json, logging, sys
+import base64, json, logging, re, sys
 from functools import partial
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
@@ -103,7 +104,34 @@ def paged_ls(request, response, storage, *args, **kwargs):
         answer["nextPageToken"] = base64.urlsafe_b64encode(page[-1][0].encode()).decode()
     response.json(answer)
 
+UNSATISFIABLE = {"error": {"code": 416, "message": "Request range not satisfiable", "errors": [
+    {"domain": "global", "reason": "requestedRangeNotSatisfiable", "message": "Request range not satisfiable"}]}}
+whole_download = objects.download
+
+def ranged_download(request, response, storage, *args, **kwargs):
+    asked = request.get_header("range", None)
+    if asked:
+        try:
+            size = len(storage.get_file(request.params["bucket_name"], request.params["object_id"]))
+        except Exception:
+            return whole_download(request, response, storage, *args, **kwargs)
+        start = re.fullmatch(r"\\s*bytes=([0-9]+)-[0-9]*\\s*", asked)
+        suffix = re.fullmatch(r"\\s*bytes=-([0-9]+)\\s*", asked)
+        if (start and int(start.group(1)) >= size) or (suffix and int(suffix.group(1)) == 0):
+            response.status = HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE
+            response["Content-Range"] = "bytes */{}".format(size)
+            response.json(UNSATISFIABLE)
+            return None
+        if suffix:
+            last = "bytes={}-".format(max(size - int(suffix.group(1)), 0))
+            request._request_handler.headers.replace_header("Range", last)
+    return whole_download(request, response, storage, *args, **kwargs)
+
+objects.download = ranged_download
+
 for _, methods in server.HANDLERS:
+    if methods.get("GET") is whole_download:
+        methods["GET"] = ranged_download
     if methods.get("PUT") is objects.upload_partial:
         methods["PUT"] = granular_upload_partial
     if methods.get("GET") is objects.ls:
@@ -113,9 +141,9 @@ httpd = ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), partial(RequestHand
 httpd.daemon_threads = True
 httpd.serve_forever()
 """
-"""The subprocess's program: an empty in-memory store served a thread per request, its resumable chunks held to
-Cloud Storage's 256 KiB granularity and its listings paged. It imports only the server package, so it starts in
-a fraction of the time importing this package (and the emulator) takes."""
+"""The subprocess's program: an empty in-memory store served a thread per request, with the patches the module
+describes. It imports only the server package, so it starts in a fraction of the time importing this package (and
+the emulator) takes."""
 
 
 class GcsServer(LoopbackService):

@@ -258,3 +258,25 @@ def test_a_listing_pages_objects_and_prefixes_together_in_name_order(
     assert [item["name"] for item in first["items"]] == ["out/a.jsonl", "out/c.jsonl"]
     assert first["prefixes"] == ["out/b/"]
     assert second == {"kind": "storage#objects", "prefixes": ["out/d/"]}
+
+
+def test_a_range_starting_at_or_past_the_end_is_not_satisfiable(gcs_server: GcsServer, bucket: storage.Bucket) -> None:
+    gcs_server.put(f"gs://{BUCKET}/out/predictions.jsonl", DATA)
+    url = f"{gcs_server.endpoint_url}/storage/v1/b/{BUCKET}/o/{quote('out/predictions.jsonl', safe='')}"
+
+    response = httpx.get(url, params={"alt": "media"}, headers={"Range": f"bytes={len(DATA)}-"}, timeout=30.0)
+
+    assert response.status_code == 416
+    assert response.headers["content-range"] == f"bytes */{len(DATA)}"
+    assert response.json()["error"]["code"] == 416
+
+
+def test_a_suffix_range_returns_the_last_bytes(gcs_server: GcsServer, bucket: storage.Bucket) -> None:
+    gcs_server.put(f"gs://{BUCKET}/out/predictions.jsonl", DATA)
+    url = f"{gcs_server.endpoint_url}/download/storage/v1/b/{BUCKET}/o/{quote('out/predictions.jsonl', safe='')}"
+
+    response = httpx.get(url, params={"alt": "media"}, headers={"Range": "bytes=-10"}, timeout=30.0)
+
+    assert response.status_code == 206
+    assert response.content == DATA[-10:]
+    assert response.headers["content-range"] == f"bytes {len(DATA) - 10}-{len(DATA) - 1}/{len(DATA)}"
