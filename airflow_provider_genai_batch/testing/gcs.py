@@ -4,14 +4,15 @@ Vertex batch jobs read their input from Cloud Storage and write their prediction
 hook, google-cloud-storage and the Vertex emulator against this server. It serves the JSON API at
 `{endpoint_url}/storage/v1`, uploads at `/upload/storage/v1` (media, multipart and resumable) and media
 downloads. Requests are served by a thread each, so a client may hold a download open while it makes other
-calls. Patched in here to behave as Cloud Storage does: a resumable chunk that does not finish its upload
-keeps the 256 KiB granularity (under 256 KiB it is refused with Cloud Storage's 400; of a longer one off the
-granularity only the whole granules are kept, which the 308's Range says), a 308 for a session that holds
-nothing has no Range (the server answered bytes=0-0), and a listing comes in pages of `maxResults` entries
-(1,000 at most) with a `nextPageToken`, leaving out empty `items` and `prefixes`; a download's `Range` starting
-at or past the end is answered 416 (it sent an empty 206) and a suffix range (`bytes=-N`) the last N bytes (it
-sent the whole object). Known differences from Cloud Storage (not patched here): it accepts any credentials, any
-bucket name and `ifGenerationMatch` on an existing object; it holds whole objects in memory; and it parses a
+calls. Patched in here to behave as Cloud Storage does: a resumable chunk that does not finish its upload keeps the
+256 KiB granularity (under 256 KiB it is refused with Cloud Storage's 400; of a longer one off the granularity only
+the whole granules are kept, which the 308's Range says), a 308 for a session that holds nothing has no Range (the
+server answered bytes=0-0), and a listing comes in pages of `maxResults` entries (1,000 at most) with a
+`nextPageToken`, leaving out empty `items` and `prefixes`; a download's `Range` starting at or past the end is
+answered 416 (it sent an empty 206) and a suffix range (`bytes=-N`) the last N bytes (it sent the whole object); a
+404 carries Cloud Storage's JSON error (`No such object: <bucket>/<name>`, `The specified bucket does not exist.`),
+where it had an empty body. Known differences from Cloud Storage (not patched here): it accepts any credentials,
+any bucket name and `ifGenerationMatch` on an existing object; it holds whole objects in memory; and it parses a
 media upload whose Content-Type starts with application/json (`application/jsonl` too) as JSON, dropping the
 connection when the body is not one JSON document. Test tooling only.
 """
@@ -129,6 +130,25 @@ def ranged_download(request, response, storage, *args, **kwargs):
 
 objects.download = ranged_download
 
+def not_found_body(request, storage):
+    params = request.params or {}
+    bucket, name = params.get("bucket_name"), params.get("object_id")
+    if bucket is not None and bucket not in storage.buckets:
+        message = "The specified bucket does not exist."
+    elif bucket is not None and name is not None:
+        message = "No such object: {}/{}".format(bucket, name)
+    else:
+        message = "Not Found"
+    error = {"message": message, "domain": "global", "reason": "notFound"}
+    return {"error": {"code": 404, "message": message, "errors": [error]}}
+
+def explained(handler):
+    def handle(request, response, storage, *args, **kwargs):
+        handler(request, response, storage, *args, **kwargs)
+        if response.status == HTTPStatus.NOT_FOUND and not response._content:
+            response.json(not_found_body(request, storage))
+    return handle
+
 for _, methods in server.HANDLERS:
     if methods.get("GET") is whole_download:
         methods["GET"] = ranged_download
@@ -136,6 +156,8 @@ for _, methods in server.HANDLERS:
         methods["PUT"] = granular_upload_partial
     if methods.get("GET") is objects.ls:
         methods["GET"] = paged_ls
+    for method, handler in list(methods.items()):
+        methods[method] = explained(handler)
 logging.getLogger("gcp_storage_emulator").setLevel(logging.ERROR)
 httpd = ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), partial(RequestHandler, Storage(use_memory_fs=True)))
 httpd.daemon_threads = True

@@ -280,3 +280,15 @@ def test_a_suffix_range_returns_the_last_bytes(gcs_server: GcsServer, bucket: st
     assert response.status_code == 206
     assert response.content == DATA[-10:]
     assert response.headers["content-range"] == f"bytes {len(DATA) - 10}-{len(DATA) - 1}/{len(DATA)}"
+
+
+def test_a_missing_object_or_bucket_is_a_404_with_cloud_storages_json_error(
+    gcs_server: GcsServer, bucket: storage.Bucket
+) -> None:
+    missing_object = httpx.get(f"{gcs_server.endpoint_url}/storage/v1/b/{BUCKET}/o/nope.jsonl", timeout=30.0)
+    missing_bucket = httpx.get(f"{gcs_server.endpoint_url}/storage/v1/b/no-such-bucket-here/o", timeout=30.0)
+
+    assert missing_object.status_code == missing_bucket.status_code == 404
+    assert missing_object.json()["error"]["message"] == f"No such object: {BUCKET}/nope.jsonl"
+    assert missing_object.json()["error"]["errors"][0]["reason"] == "notFound"
+    assert missing_bucket.json()["error"]["message"] == "The specified bucket does not exist."

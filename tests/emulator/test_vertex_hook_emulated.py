@@ -422,3 +422,12 @@ def test_listing_the_staging_files_follows_every_page_cloud_storage_answers(
     listed = sorted(info.name for info in vertex_hook().list_files())
 
     assert listed == [f"gs://{vertex_bucket}/{name}" for name in names]
+
+
+def test_a_missing_staged_object_fails_naming_it_as_cloud_storage_does(
+    vertex_hook: Callable[..., VertexBatchHook], vertex_bucket: str
+) -> None:
+    with pytest.raises(GenAIBatchError) as raised:
+        vertex_hook().get_file(f"gs://{vertex_bucket}/staging/gone.jsonl")
+
+    assert f"No such object: {vertex_bucket}/staging/gone.jsonl" in str(raised.value)
