@@ -44,10 +44,12 @@ def extras_for(model: type[BaseModel], conn: Any, elsewhere: Mapping[str, str] |
     setting reads is logged as a warning (see :func:`_warn_unread`).
 
     The key and base URL come only from the password and host fields, and so do the settings a hook reads
-    from connection fields of its own (``elsewhere``: each name and where it goes instead).
+    from connection fields of its own (``elsewhere``: each name and where it goes instead). A setting the model
+    inherits but this connection type does not use (its ``form_omits``) is not read either.
     """
     extra = conn.extra_dejson or {}
-    instead = {**_WHERE_INSTEAD, **(elsewhere or {})}
+    unused = dict.fromkeys(getattr(model, "form_omits", ()), f"a {conn.conn_type} connection does not use it")
+    instead = {**_WHERE_INSTEAD, **unused, **(elsewhere or {})}
     fields = {name: field for name, field in _field_of_name(model).items() if name not in instead}
     _warn_unread(conn, [name for name in extra if name not in fields], fields, instead)
     given = {k: v for k, v in extra.items() if k in fields and v is not None}

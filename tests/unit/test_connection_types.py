@@ -282,3 +282,18 @@ def test_aws_credentials_in_a_bedrock_extra_are_named_in_a_warning_and_not_read(
         for name in ("aws_access_key_id", "aws_secret_access_key")
     ]
     assert not any(secret in w for w in warnings)
+
+
+def test_a_setting_the_connection_type_does_not_use_is_named_in_a_warning(monkeypatch, caplog):
+    extra = {"model_provider": "openai", "upload_chunk_size": 16 * 1024 * 1024}
+    conn = {"conn_type": "genaigateway", "password": "k", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_GATEWAY_CHUNK", json.dumps(conn))
+    caplog.set_level(logging.WARNING, logger="airflow_provider_genai_batch.hooks.settings")
+
+    assert get_hook("gateway_chunk").settings.model_provider == "openai"
+
+    warnings = [r.getMessage() for r in caplog.records if r.name == "airflow_provider_genai_batch.hooks.settings"]
+    assert [w.split(";")[0] for w in warnings] == [
+        "connection 'gateway_chunk' sets the extra 'upload_chunk_size', which is not read: a genaigateway connection "
+        "does not use it"
+    ]
