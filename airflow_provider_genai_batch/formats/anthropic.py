@@ -23,6 +23,7 @@ from airflow_provider_genai_batch.formats.results import (
     RowStatus,
     Usage,
     blocked_row,
+    counted_usage,
     output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
@@ -515,19 +516,21 @@ def message_text(message: Mapping[str, Any]) -> str | None:
 def usage_of(usage: Mapping[str, Any] | None) -> Usage | None:
     """Anthropic counts cache writes and reads apart from ``input_tokens``; they are input too.
 
-    A usage that cannot be added up (not an object, a count that is not a number) is None: the answer it came with
-    was paid for and is landed all the same.
+    A usage that cannot be added up (not an object, a count that is not an integer from 0 to 2**53 - 1) is None: the
+    answer it came with was paid for and is landed all the same.
     """
     if not usage:
         return None
     try:
         get = usage.get
-        given, written, read = get("input_tokens"), get("cache_creation_input_tokens"), get("cache_read_input_tokens")
-        input_tokens = int(given or 0) + int(written or 0) + int(read or 0)
-        output_tokens = int(get("output_tokens") or 0)
-    except (AttributeError, TypeError, ValueError, OverflowError):
+        counts = (get("input_tokens"), get("cache_creation_input_tokens"), get("cache_read_input_tokens"))
+        made = get("output_tokens")
+    except AttributeError:
         return None
-    return Usage(input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=input_tokens + output_tokens)
+    if any(counted_usage(count) is None for count in (*counts, made)):
+        return None
+    given, made = sum(count or 0 for count in counts), made or 0
+    return counted_usage(given, made, given + made)
 
 
 # --- dialect -----------------------------------------------------------------------------------------

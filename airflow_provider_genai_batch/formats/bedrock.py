@@ -28,6 +28,7 @@ from airflow_provider_genai_batch.formats.results import (
     RowStatus,
     Usage,
     blocked_row,
+    counted_usage,
     output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
@@ -519,7 +520,7 @@ def _native_usage(given: Any, made: Any) -> Usage | None:
         return None
     if type(given) is not int or not (made is None or type(made) is int):
         return None
-    return Usage(input_tokens=given, output_tokens=made, total_tokens=given + (made or 0))
+    return counted_usage(given, made, given + (made or 0))
 
 
 CONVERSE_BLOCKS = frozenset({"content_filtered", "guardrail_intervened"})
@@ -552,7 +553,7 @@ def _usage(output: Mapping[str, Any]) -> Usage | None:
             given = (given or 0) + (read or 0) + (written or 0)
     except (AttributeError, TypeError):
         return None
-    return Usage(input_tokens=given, output_tokens=get("outputTokens"), total_tokens=get("totalTokens"))
+    return counted_usage(given, get("outputTokens"), get("totalTokens"))
 
 
 # --- dialect -----------------------------------------------------------------------------------------

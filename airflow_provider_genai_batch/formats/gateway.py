@@ -26,6 +26,7 @@ from airflow_provider_genai_batch.formats.results import (
     RowStatus,
     Usage,
     blocked_row,
+    counted_usage,
     output_limit_row,
 )
 from airflow_provider_genai_batch.formats.translate import check_model, standard_base64
@@ -195,7 +196,7 @@ def _flattened_usage(usage: Any) -> Usage | None:
         get = usage.get
     except AttributeError:
         return None
-    return Usage(get("prompt_tokens"), get("completion_tokens"), get("total_tokens"))
+    return counted_usage(get("prompt_tokens"), get("completion_tokens"), get("total_tokens"))
 
 
 # --- inline requests: what the gateway keeps and translates --------------------------------------------

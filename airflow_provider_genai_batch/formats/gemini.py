@@ -18,6 +18,7 @@ from airflow_provider_genai_batch.formats.results import (
     RowStatus,
     Usage,
     blocked_row,
+    counted_usage,
     output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
@@ -550,7 +551,7 @@ def _usage(meta: Mapping[str, Any] | None) -> Usage | None:
             given = (given or 0) + tool_prompt
     except (AttributeError, TypeError):
         return None
-    return Usage(input_tokens=given, output_tokens=made, total_tokens=get("totalTokenCount"))
+    return counted_usage(given, made, get("totalTokenCount"))
 
 
 def _row_error(error: Any) -> RowError:

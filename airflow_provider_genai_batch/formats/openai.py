@@ -25,6 +25,7 @@ from airflow_provider_genai_batch.formats.results import (
     RowStatus,
     Usage,
     blocked_row,
+    counted_usage,
     output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_unix
@@ -712,10 +713,8 @@ def _usage(usage: Mapping[str, Any] | None) -> Usage | None:
         get = usage.get
     except AttributeError:
         return None
-    return Usage(
-        input_tokens=get("prompt_tokens", get("input_tokens")),
-        output_tokens=get("completion_tokens", get("output_tokens")),
-        total_tokens=get("total_tokens"),
+    return counted_usage(
+        get("prompt_tokens", get("input_tokens")), get("completion_tokens", get("output_tokens")), get("total_tokens")
     )
 
 

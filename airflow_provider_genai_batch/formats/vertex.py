@@ -20,7 +20,7 @@ from airflow_provider_genai_batch.formats import gemini
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.gemini_line import check_api_rules
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage, counted_usage
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.translate import check_fields, fields, line_parts, read_parts, unsupported
 from airflow_provider_genai_batch.idempotency import KEY_PATTERN, JobIdentity
@@ -388,13 +388,15 @@ def _embedding_row(key: Any, predictions: Any) -> ResultRow:
 
 
 def _embedding_usage(statistics: Any) -> Usage | None:
-    """A prediction's ``statistics.token_count`` as its usage; None for none, or for a count that is not a number
-    (the embedding is landed all the same)."""
+    """A prediction's ``statistics.token_count`` as its usage; None for none, or for a count that is not an integer
+    from 0 to 2**53 - 1 (the embedding is landed all the same)."""
     try:
-        tokens = int(statistics["token_count"])
-    except (KeyError, TypeError, ValueError, OverflowError):
+        tokens = statistics["token_count"]
+    except (KeyError, TypeError):
         return None
-    return Usage(input_tokens=tokens, total_tokens=tokens)
+    if type(tokens) is float and tokens.is_integer():
+        tokens = int(tokens)  # a prediction's statistics are JSON numbers, which may be written 7.0
+    return counted_usage(tokens, None, tokens)
 
 
 def _row_error(status: Any) -> RowError:

@@ -250,6 +250,93 @@ def test_an_answer_whose_usage_cannot_be_read_is_still_a_success_without_usage(r
     assert row.text == "paid" or row.embedding == [1.0]
 
 
+def answers_counting(count: object) -> dict[str, tuple[object, dict[str, object]]]:
+    """An answer of each provider whose usage holds ``count`` as one of its token counts."""
+    message = {"content": [{"type": "text", "text": "paid"}], "usage": {"input_tokens": count, "output_tokens": 2}}
+    return {
+        "gemini": (
+            gemini.result_row,
+            {
+                "key": "k",
+                "response": {
+                    "candidates": [{"content": {"parts": [{"text": "paid"}]}}],
+                    "usageMetadata": {"promptTokenCount": count, "candidatesTokenCount": 2},
+                },
+            },
+        ),
+        "vertex-embedding": (
+            vertex.result_row,
+            {
+                "instance": {"key": "k"},
+                "predictions": [{"embeddings": {"values": [1], "statistics": {"token_count": count}}}],
+            },
+        ),
+        "openai": (
+            openai.result_row,
+            {
+                "custom_id": "k",
+                "response": {
+                    "status_code": 200,
+                    "body": {"choices": [{"text": "paid"}], "usage": {"prompt_tokens": count, "completion_tokens": 2}},
+                },
+            },
+        ),
+        "anthropic": (
+            anthropic.result_row,
+            {"custom_id": "k", "result": {"type": "succeeded", "message": message}},
+        ),
+        "bedrock-invoke": (bedrock.result_row, {"recordId": "k", "modelOutput": message}),
+        "bedrock-converse": (
+            bedrock.result_row,
+            {
+                "recordId": "k",
+                "modelOutput": {
+                    "output": {"message": {"content": [{"text": "paid"}]}},
+                    "usage": {"inputTokens": count, "outputTokens": 2},
+                },
+            },
+        ),
+        "gateway-gemini": (
+            lambda line: gateway.result_row(line, "gemini"),
+            {
+                "custom_id": "k",
+                "response": {
+                    "status_code": 200,
+                    "body": {"text": "paid", "usage": {"prompt_tokens": count, "completion_tokens": 2}},
+                },
+            },
+        ),
+    }
+
+
+BAD_COUNTS = {"text": "7", "fraction": 1.5, "negative": -3, "too large": 2**53, "huge float": 1e308, "object": {"n": 1}}
+
+
+@pytest.mark.parametrize("provider", answers_counting(0).keys())
+@pytest.mark.parametrize("count", BAD_COUNTS.values(), ids=BAD_COUNTS.keys())
+def test_a_count_that_is_not_an_integer_from_0_to_2_53_leaves_the_rows_usage_null(provider, count):
+    read, line = answers_counting(count)[provider]
+    row = read_result_item(line, "where", read, key_field("key", "custom_id", "recordId", "instance.key"))
+
+    assert (row.key, row.status, row.error, row.usage) == ("k", RowStatus.SUCCEEDED, None, None)
+    assert b'"usage":null' in encode_row(row)
+
+
+@pytest.mark.parametrize("provider", answers_counting(0).keys())
+def test_integer_counts_land_as_the_rows_usage(provider):
+    read, line = answers_counting(7)[provider]
+    row = read_result_item(line, "where", read, key_field("key", "custom_id", "recordId", "instance.key"))
+
+    assert row.usage is not None and row.usage.input_tokens == 7
+
+
+def test_a_vertex_embedding_count_written_as_a_whole_float_lands_as_its_integer():
+    read, line = answers_counting(7.0)["vertex-embedding"]
+    row = read_result_item(line, "where", read, key_field("instance.key"))
+
+    assert b'"usage":{"input_tokens":7,"total_tokens":7}' in encode_row(row)
+
+
 def test_an_item_that_is_not_an_object_is_a_failed_row_with_its_json():
     row = read_result_item(["a", 1], "batches/x, inline response 2", gemini.result_row, GEMINI_KEY)
 
