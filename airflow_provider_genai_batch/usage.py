@@ -49,7 +49,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.formats.results import COUNT_BITS, ResultRow
 from airflow_provider_genai_batch.models import BatchJob, CostEstimate, PartUsage, TokenUsage, UsageSummary
 from airflow_provider_genai_batch.prices import PriceTable, estimate_cost, priced
 from airflow_provider_genai_batch.token_estimate import InputEstimate as InputEstimate
@@ -61,9 +61,8 @@ ReadUsage = Callable[[Mapping[str, Any]], "Counts | None"]
 """Where a provider's response body keeps its usage: the counts, or None when it carries none."""
 
 _EMPTY: Mapping[str, Any] = {}
-COUNT_BITS = 53
-"""A count is below ``2**COUNT_BITS``. The readers check a row's counts at once: ``(a | b | ...) >> COUNT_BITS`` is
-non-zero when any is negative or too large, and raises TypeError when any is not an integer."""
+# A count is below ``2**COUNT_BITS``. The readers check a row's counts at once: ``(a | b | ...) >> COUNT_BITS`` is
+# non-zero when any is negative or too large, and raises TypeError when any is not an integer.
 BAD_COUNT = "a token count is not an integer from 0 to 2**53 - 1"
 
 

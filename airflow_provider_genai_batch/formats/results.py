@@ -58,18 +58,25 @@ class Usage(msgspec.Struct, omit_defaults=True):
     total_tokens: int | None = None
 
 
-COUNT_LIMIT = 2**53
-"""A token count is an integer below this (the integers JSON carries exactly), as the manifest reads counts."""
+COUNT_BITS = 53
+"""A token count is an integer below ``2**COUNT_BITS`` (the integers JSON carries exactly), as the manifest reads
+counts."""
+_COUNT_TYPES = frozenset({int, type(None)})
+"""The types a count given may have (a bool is not one): one set look-up a count, as every landed row asks."""
 
 
 def counted_usage(input_tokens: Any = None, output_tokens: Any = None, total_tokens: Any = None) -> Usage | None:
     """A row's usage from the provider's counts; None when a count given is not an integer from 0 to 2**53 - 1 (a
     string, a fraction, a negative or huge number, an object): results.jsonl then holds no count of another type
     than its own, nor one changed on the way, and says the usage could not be read, as the manifest does."""
-    for count in (input_tokens, output_tokens, total_tokens):
-        if count is not None and (type(count) is not int or not 0 <= count < COUNT_LIMIT):
-            return None
-    return Usage(input_tokens=input_tokens, output_tokens=output_tokens, total_tokens=total_tokens)
+    if (
+        type(input_tokens) not in _COUNT_TYPES
+        or type(output_tokens) not in _COUNT_TYPES
+        or type(total_tokens) not in _COUNT_TYPES
+        or ((input_tokens or 0) | (output_tokens or 0) | (total_tokens or 0)) >> COUNT_BITS  # negative or too large
+    ):
+        return None
+    return Usage(input_tokens, output_tokens, total_tokens)
 
 
 class RowError(msgspec.Struct, omit_defaults=True):
