@@ -142,15 +142,14 @@ class GroupSubmission:
         round: int,
         first_index: int,
         stored: Iterable[PartRef] = (),
-        keys_uri: str | None = None,
-        keys_digest: str | None = None,
         kept: Collection[str] = (),
+        as_sent: bool = False,
     ) -> list[PlannedPart]:
         """Each part's earlier job (stored ref, else a look-up by its key and fingerprint) and whether to reuse it.
 
-        A job named in ``kept`` that failed or expired is reused: follow-up rounds already sent its rows again.
-        ``keys_uri`` and ``keys_digest``: a follow-up round's keys file and its sha256, which every part of the round
-        names.
+        A job named in ``kept`` that failed or expired is reused: follow-up rounds already sent its rows again. With
+        ``as_sent`` (a follow-up round an earlier try sent, past the rounds this task sends now) every earlier job is
+        reused whatever its state, as the earlier try left it.
         """
         known = {(p.idempotency_key, p.input_fingerprint): p for p in stored if p.job_name is not None}
         planned: list[PlannedPart] = []
@@ -162,12 +161,18 @@ class GroupSubmission:
                 input_fingerprint=part.fingerprint,
                 request_count=part.request_count,
                 byte_count=part.byte_count,
-                keys_uri=keys_uri,
-                keys_digest=keys_digest,
             )
             item = PlannedPart(part, ref, title(round, position, len(parts)))
             item.earlier = self._earlier(ref, item.title, known.get((ref.idempotency_key, ref.input_fingerprint)))
-            if item.earlier is not None and item.earlier.name in kept and item.earlier.state in ROUNDS_RESEND_STATES:
+            if item.earlier is not None and as_sent:
+                self.log.info(
+                    "%s: keeping %s (%s) as an earlier try sent it",
+                    part_label(item.title),
+                    item.earlier.name,
+                    item.earlier.state.value,
+                )
+                item.reusable = True
+            elif item.earlier is not None and item.earlier.name in kept and item.earlier.state in ROUNDS_RESEND_STATES:
                 self._keep(item)
             else:
                 item.reusable = item.earlier is not None and self._reusable(item.earlier, item.title)

@@ -42,7 +42,7 @@ from airflow_provider_genai_batch.landing import (
 )
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
 from airflow_provider_genai_batch.mapped_outputs import claim_output_dir
-from airflow_provider_genai_batch.models import BatchJob, ResultsManifest
+from airflow_provider_genai_batch.models import BatchJob, JobState, ResultsManifest
 from airflow_provider_genai_batch.operators.submission import (
     FINGERPRINT_SHOWN,
     RESUBMIT_STATES,
@@ -281,8 +281,26 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     def _submit_one(
         self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput, force: bool
     ) -> BatchJobRef:
-        """An input that goes as one job: re-attach to the job an earlier try made for it, else create it."""
-        earlier = self._earlier_job(context, hook, key, prepared)
+        """An input that goes as one job: re-attach to the job an earlier try made for it, else create it.
+
+        With no stored ref, a job found at the provider whose follow-up rounds it lists is waited on with them as a
+        group, as a stored ref naming those rounds would have it (:func:`_rounds_sent_from`), when this task waits
+        (its follow-up finds the rounds again); a job that answered every request sent no round, so nothing more is
+        looked up for it.
+        """
+        stored = recall(context)
+        earlier = self._earlier_job(context, hook, key, prepared, stored)
+        if (
+            stored is None
+            and self.wait_for_completion
+            and earlier is not None
+            and earlier.state.is_terminal
+            and not _answered_whole(earlier)
+            and not force
+            and self._round_listed(context, hook, key, 1)
+        ):
+            self.log.info("%s sent follow-up rounds in an earlier try: waiting on it with them", earlier.name)
+            return self._submit_group(context, hook, key, prepared, force)
         if earlier is not None and not force and self._reusable(earlier):
             ref = self._reattach(hook, earlier, key, prepared)
             remember(context, ref)
@@ -295,14 +313,16 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             )
         return self._submit(context, hook, key, prepared, superseded=earlier)
 
-    def _earlier_job(self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput) -> BatchJob | None:
-        """The job an earlier try of this task instance made for this same input, from the state store or the provider.
+    def _earlier_job(
+        self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput, stored: BatchJobRef | None
+    ) -> BatchJob | None:
+        """The job an earlier try of this task instance made for this same input, from the ``stored`` ref or the
+        provider.
 
         A stored job made for another input (or for an unknown one, or for a part of this one) is not it: the
         change is logged, and the provider is asked for a job with this key and this input's fingerprint instead.
         """
         fingerprint = prepared.fingerprint
-        stored = recall(context)
         if stored is not None:
             name = _whole_input_job(stored, fingerprint)
             if name is not None:
@@ -455,9 +475,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             stored=_stored_parts(stored),
             kept=_rounds_sent_from(stored, prepared) if not force else (),
         )
-        if stored is None and self.retry_failed_rows:
-            floor = lookup_floor(context)
-            submission.keep_resent(planned, lambda: hook.find_batch(part_key(key, 1, 0), not_before=floor) is not None)
+        if stored is None and self.wait_for_completion:  # this task lands the results, and finds the rounds again
+            submission.keep_resent(planned, lambda: self._round_listed(context, hook, key, 1))
         first = planned[0].earlier
         keep = first.name if first is not None and all(item.reusable for item in planned) else None
         keys = self._write_keys(prepared, keep_job=keep)
@@ -523,13 +542,19 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
 
     def follow_up(self, context: Any, ref: BatchJobRef, manifest: ResultsManifest) -> BatchJobRef | None:
         """Send again, as the next round's parts, the rows whose landed result is retryable; None when there is
-        no round left or nothing to send. The input must be the one the jobs were made for."""
+        no round left or nothing to send. The input must be the one the jobs were made for.
+
+        A round past ``retry_failed_rows`` that an earlier try sent (``retry_failed_rows`` lowered since, or a try
+        that found no stored ref and re-attached to its jobs) is waited on as that try left it, never sent anew.
+        """
         parts = ref.parts
-        if parts is None or not self.retry_failed_rows:
+        if parts is None:
             return None
         done = max(part.round for part in parts)
-        if done >= self.retry_failed_rows:
-            self.log.info("no follow-up round left (retry_failed_rows=%d)", self.retry_failed_rows)
+        as_sent = done >= self.retry_failed_rows
+        if as_sent and not self._sent_earlier(context, ref, manifest, done + 1):
+            if self.retry_failed_rows:
+                self.log.info("no follow-up round left (retry_failed_rows=%d)", self.retry_failed_rows)
             return None
         if manifest.results_uri is None:
             self.log.warning("no results file was landed, so no rows can be sent again (retry_failed_rows)")
@@ -558,8 +583,29 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             )
             stored = recall(context)
             return self._send_round(
-                context, hook, ref, next_round, only, why, stored=stored.parts if stored and stored.parts else ()
+                context,
+                hook,
+                ref,
+                next_round,
+                only,
+                why,
+                stored=stored.parts if stored and stored.parts else (),
+                as_sent=as_sent,
             )
+
+    def _sent_earlier(self, context: Any, ref: BatchJobRef, manifest: ResultsManifest, round: int) -> bool:
+        """Whether an earlier try of this task sent follow-up ``round`` (never with ``force_resubmit``): the provider
+        lists its first part's key. Asked only when rows that a round sends again landed (the manifest counts some
+        failed, expired or missing)."""
+        counts = manifest.counts
+        if as_bool("force_resubmit", self.force_resubmit) or not counts.failed + counts.expired + counts.missing:
+            return False
+        return self._round_listed(context, self._hook_for(ref), ref.idempotency_key or "", round)
+
+    def _round_listed(self, context: Any, hook: BatchHook[Any], task_key: str, round: int) -> bool:
+        """Whether the provider lists a job of follow-up ``round`` of this task instance (its first part's key, for
+        any rows): where jobs cannot be looked up by key, never."""
+        return hook.find_batch(part_key(task_key, round, 0), not_before=lookup_floor(context)) is not None
 
     def _send_round(
         self,
@@ -572,10 +618,16 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         *,
         stored: Iterable[PartRef],
         keys: tuple[str, str | None] | None = None,
-    ) -> BatchJobRef:
+        as_sent: bool = False,
+    ) -> BatchJobRef | None:
         """Send the rows of the input with keys ``only`` as follow-up ``round``'s parts after ``ref``'s earlier rounds,
         each found again (``stored``) or created exactly once; the round's keys are written unless ``keys`` names
-        them already (their file and its sha256). The input must be the one the jobs were made for."""
+        them already (their file and its sha256). The input must be the one the jobs were made for.
+
+        ``as_sent``: a round an earlier try sent, past ``retry_failed_rows``: its jobs are kept as they are and only
+        the parts that try did not create are created; None, with nothing written, when none of its jobs was made for
+        these rows (that try sent its round from other results).
+        """
         parts = tuple(part for part in ref.parts or () if part.round < round)
         prepared = self._prepare(hook, only_keys=only)
         try:
@@ -586,21 +638,19 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                     f"{prepared.fingerprint[:FINGERPRINT_SHOWN]}): its failed rows cannot be sent again from it "
                     "(retry_failed_rows)"
                 )
-            self.log.warning(
-                "round %d of %d: sending again %d row(s) %s, as %d part(s)",
-                round,
-                self.retry_failed_rows,
-                prepared.summary.count,
-                why,
-                len(prepared.parts),
-            )
+            if not as_sent:
+                self.log.warning(
+                    "round %d of %d: sending again %d row(s) %s, as %d part(s)",
+                    round,
+                    self.retry_failed_rows,
+                    prepared.summary.count,
+                    why,
+                    len(prepared.parts),
+                )
             self._check_can_wait(prepared)
-            if keys is None:
-                written = self._write_round_keys(round, prepared.iter_keys())
-                keys = (written.uri, written.digest) if written is not None else None
-            keys_uri, keys_digest = keys if keys is not None else (None, None)
             force = as_bool("force_resubmit", self.force_resubmit)
-            submission = self._submission(context, hook, ref.idempotency_key or "", prepared.endpoint, force)
+            task_key = ref.idempotency_key or ""
+            submission = self._submission(context, hook, task_key, prepared.endpoint, force)
             stored = tuple(stored)
             next_sent = any(part.round > round for part in stored)
             planned = submission.look_up(
@@ -608,15 +658,35 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 round=round,
                 first_index=len(parts),
                 stored=stored,
-                keys_uri=keys_uri,
-                keys_digest=keys_digest,
                 kept=[p.job_name for p in stored if p.round == round and p.job_name] if next_sent and not force else (),
+                as_sent=as_sent,
             )
-            if not next_sent and round < self.retry_failed_rows:
-                floor, task_key = lookup_floor(context), ref.idempotency_key or ""
-                submission.keep_resent(
-                    planned, lambda: hook.find_batch(part_key(task_key, round + 1, 0), not_before=floor) is not None
+            if as_sent:
+                if all(item.earlier is None for item in planned):
+                    self.log.info(
+                        "round %d, sent by an earlier try, was made for other rows than the %d %s: not sending it "
+                        "(retry_failed_rows=%d)",
+                        round,
+                        prepared.summary.count,
+                        why,
+                        self.retry_failed_rows,
+                    )
+                    return None
+                self.log.warning(
+                    "round %d, sent by an earlier try past retry_failed_rows=%d: waiting on it for the %d row(s) %s",
+                    round,
+                    self.retry_failed_rows,
+                    prepared.summary.count,
+                    why,
                 )
+            elif not next_sent:
+                submission.keep_resent(planned, lambda: self._round_listed(context, hook, task_key, round + 1))
+            if keys is None:
+                written = self._write_round_keys(round, prepared.iter_keys())
+                keys = (written.uri, written.digest) if written is not None else None
+            keys_uri, keys_digest = keys if keys is not None else (None, None)
+            for item in planned:
+                item.ref = item.ref.model_copy(update={"keys_uri": keys_uri, "keys_digest": keys_digest})
 
             def group(sent: Sequence[PartRef]) -> BatchJobRef:
                 return ref.model_copy(
@@ -646,9 +716,11 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             return ref
         with KeyFilter(_round_keys(keys_uri)) as only:
             why = f"of round {last}, of which an earlier try sent {sent} before it stopped"
-            return self._send_round(
+            whole = self._send_round(
                 context, hook, ref, last, only, why, stored=round_parts, keys=(keys_uri, round_parts[0].keys_digest)
             )
+        assert whole is not None  # only a round sent past retry_failed_rows is ever left unsent
+        return whole
 
     def _submission(
         self, context: Any, hook: BatchHook[Any], key: str, endpoint: str | None, force: bool
@@ -905,6 +977,12 @@ def _whole_input_job(stored: BatchJobRef, fingerprint: str) -> str | None:
     if len(first) == 1 and first[0].input_fingerprint == fingerprint:
         return first[0].job_name
     return None
+
+
+def _answered_whole(job: BatchJob) -> bool:
+    """Whether ``job`` succeeded with every request counted as succeeded: no follow-up round sent any row of it."""
+    stats = job.stats
+    return job.state is JobState.SUCCEEDED and stats.total > 0 and stats.succeeded == stats.total
 
 
 def _first_round_size(stored: BatchJobRef) -> int:

@@ -1320,3 +1320,79 @@ def test_a_clear_that_finds_no_stored_ref_keeps_an_expired_rounds_job_whose_rows
     assert len(creates(provider, "openai")) == made
     assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
     assert (output / "results.jsonl").read_bytes() == landed
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "gemini"])
+@pytest.mark.parametrize("outcome", ["expire", "fail_rows"])
+def test_a_clear_that_finds_no_stored_ref_with_rounds_turned_off_reattaches_to_a_one_job_input_and_its_rounds(
+    provider, tmp_path, monkeypatch, conn_id, outcome
+):
+    # no task state store (Airflow before 3.3): the one job and its round are found by key, neither paid for again
+    real_create = BatchHook.create_batch
+
+    def round_zero_ends_so(hook: BatchHook[Any], spec: Any) -> Any:
+        provider.state.config.job_outcome = "succeed" if "round" in spec.display_name else outcome
+        return real_create(hook, spec)
+
+    monkeypatch.setattr(BatchHook, "create_batch", round_zero_ends_so)
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(3)))
+    first = waiting_submit(conn_id, path, output, retry_failed_rows=1).execute(Task().try_context())
+    assert first["counts"]["succeeded"] == 3
+    landed = (output / "results.jsonl").read_bytes()
+    made = len(creates(provider, conn_id))
+
+    again = waiting_submit(conn_id, path, output).execute(Task().try_context())
+
+    assert len(creates(provider, conn_id)) == made
+    assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
+    assert again["counts"]["succeeded"] == 3
+    assert (output / "results.jsonl").read_bytes() == landed
+
+
+@pytest.mark.parametrize(("first", "then"), [(1, 0), (2, 1)])
+def test_a_clear_that_finds_no_stored_ref_with_fewer_rounds_keeps_every_round_an_earlier_try_sent(
+    provider, tmp_path, monkeypatch, first, then
+):
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire", "round 1": "expire"})
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    before = waiting_submit("openai", path, output, max_requests_per_job=3, retry_failed_rows=first).execute(
+        Task().try_context()
+    )
+    assert [r["round"] for r in before["rounds"]] == list(range(first + 1))
+    landed = (output / "results.jsonl").read_bytes()
+    made = len(creates(provider, "openai"))
+
+    again = waiting_submit("openai", path, output, max_requests_per_job=3, retry_failed_rows=then).execute(
+        Task().try_context()
+    )
+
+    assert len(creates(provider, "openai")) == made
+    assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in before["parts"]]
+    assert (output / "results.jsonl").read_bytes() == landed
+
+
+def test_a_clear_that_finds_no_stored_ref_sends_no_round_an_earlier_try_made_for_rows_since_edited(
+    provider, tmp_path, monkeypatch
+):
+    outcome_by_round(monkeypatch, provider, {"part 2/2": "expire"})
+    rows = keyed(6)
+    path = tmp_path / "in.jsonl"
+    output = tmp_path / "out"
+    waiting_submit("openai", str(write_jsonl(path, rows)), output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        Task().try_context()
+    )
+    made = len(creates(provider, "openai"))
+    rows[4] = canonical_line("k0004", "edited question")
+    write_jsonl(path, rows)
+
+    again = waiting_submit("openai", str(path), output, max_requests_per_job=3).execute(Task().try_context())
+
+    assert len(creates(provider, "openai")) == made + 1  # the edited part alone; no round for its rows
+    assert [r["round"] for r in again["rounds"]] == [0]
+    assert [key for key, (status, _) in statuses(landed_rows(output)).items() if status == "expired"] == [
+        "k0003",
+        "k0004",
+        "k0005",
+    ]
