@@ -63,8 +63,8 @@ DRY_RUN_ERRORS = 1000
 DRY_RUN_PLAN_XCOM_KEY = "dry_run_plan"
 """The XCom key a dry run that found problems in its input pushes its plan under, before it fails."""
 MAX_PARTS = 1_000
-"""The most jobs one task splits an input into: its job ref travels in XCom and trigger kwargs, and every job is
-polled each interval."""
+"""The most jobs one task makes, its input's parts and its follow-up rounds' together: its job ref, naming every one,
+travels in XCom and trigger kwargs, and every job is polled each interval."""
 LIMIT_PARAMS = ("max_requests_per_job", "max_bytes_per_job", "max_input_tokens_per_job")
 ROUND_KEYS_FILE = "input_keys.round-{round}.jsonl"
 """The keys a follow-up round sent again, under ``output_uri``, in input order."""
@@ -637,6 +637,15 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                     f"{(ref.input_fingerprint or 'unknown')[:FINGERPRINT_SHOWN]} -> "
                     f"{prepared.fingerprint[:FINGERPRINT_SHOWN]}): its failed rows cannot be sent again from it "
                     "(retry_failed_rows)"
+                )
+            if (total := len(parts) + len(prepared.parts)) > MAX_PARTS:
+                raise InputValidationError(
+                    f"follow-up round {round} would go as {len(prepared.parts):,} jobs, taking this task to "
+                    f"{total:,} jobs, over the {MAX_PARTS:,} one task submits (its job ref, every round's parts in it, "
+                    "travels in XCom and trigger kwargs, and the trigger polls every job): nothing of the round was "
+                    "uploaded or created, and the results landed so far stay; lower retry_failed_rows, raise "
+                    "max_requests_per_job, max_bytes_per_job or max_input_tokens_per_job, or split the input over "
+                    "mapped tasks"
                 )
             if not as_sent:
                 self.log.warning(

@@ -25,6 +25,7 @@ from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.inputs import prepare_input
+from airflow_provider_genai_batch.operators import submit as submit_module
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.parts import SplitLimits
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
@@ -1395,4 +1396,25 @@ def test_a_clear_that_finds_no_stored_ref_sends_no_round_an_earlier_try_made_for
         "k0003",
         "k0004",
         "k0005",
+    ]
+
+
+def test_a_follow_up_round_taking_the_group_past_max_parts_fails_before_it_uploads_or_creates_anything(
+    provider, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(submit_module, "MAX_PARTS", 4)  # three parts, then a round of two: five jobs in one ref
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire", "part 3/3": "expire"})
+    output = tmp_path / "out"
+    operator = waiting_submit(
+        "openai", str(write_jsonl(tmp_path / "in.jsonl", keyed(9))), output, max_requests_per_job=3, retry_failed_rows=1
+    )
+
+    with pytest.raises(InputValidationError, match=r"round 1 would go as 2 jobs, taking this task to 5 jobs, over"):
+        operator.execute(Task().try_context())
+
+    assert len(creates(provider, "openai")) == 3
+    assert sum(1 for entry in writes(provider) if entry["path"].endswith("/files")) == 3
+    assert not (output / "input_keys.round-1.jsonl").exists()
+    assert [key for key, (status, _) in statuses(landed_rows(output)).items() if status == "expired"] == [
+        f"k{i:04d}" for i in range(3, 9)
     ]
