@@ -486,7 +486,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
 
         parts = submission.send(planned, lambda done: remember(context, group(done)))
         restored = _later_rounds(stored, parts) if stored is not None and not force else ()
-        later = self._rounds_with_keys(restored)
+        later = self._rounds_still_whole(hook, restored)
         if later:
             self.log.info(
                 "every part was re-attached to: waiting on the %d follow-up part(s) sent before too", len(later)
@@ -503,10 +503,11 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         self._log_round(prepared, parts, reattached=sum(1 for item in planned if item.reusable))
         return ref
 
-    def _rounds_with_keys(self, later: Sequence[PartRef]) -> tuple[PartRef, ...]:
+    def _rounds_still_whole(self, hook: BatchHook[Any], later: Sequence[PartRef]) -> tuple[PartRef, ...]:
         """The follow-up rounds' parts ``later`` up to the first round whose keys file is gone or holds other keys
-        (another task's round into the same output_uri replaced it): that round's rows are sent again from the
-        results this task lands, found again by key where the provider can look jobs up."""
+        (another task's round into the same output_uri replaced it), or one of whose jobs the provider no longer has
+        (deleted, or aged out): that round's rows are sent again from the results this task lands, found again by key
+        where the provider can look jobs up."""
         kept: list[PartRef] = []
         for part in later:
             if part.keys_uri is not None and part.keys_digest is not None:
@@ -518,6 +519,17 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                         part.keys_uri,
                         part.round,
                         "gone" if problem is KeysProblem.GONE else "no longer the one the round wrote",
+                    )
+                    return tuple(kept)
+            if part.job_name is not None:
+                try:
+                    hook.get_batch(part.job_name)
+                except NotFoundError:
+                    self.log.warning(
+                        "job %s of round %d no longer exists at the provider: not waiting on that round (or any later "
+                        "one) as it was sent; its rows are sent again from the results landed now",
+                        part.job_name,
+                        part.round,
                     )
                     return tuple(kept)
             kept.append(part)
@@ -714,7 +726,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         """``ref`` with its last follow-up round whole: an earlier try that died between the round's creates left
         some of its parts uncreated (the round's keys file holds more rows than its parts); they are created now,
         each exactly once, and the parts that exist are re-attached to. The keys file is the round's own: a round
-        whose file is not was left out of ``ref`` (:meth:`_rounds_with_keys`)."""
+        whose file is not was left out of ``ref`` (:meth:`_rounds_still_whole`)."""
         last = max((part.round for part in ref.parts or ()), default=0)
         round_parts = [part for part in ref.parts or () if part.round == last]
         keys_uri = round_parts[0].keys_uri if last else None

@@ -1418,3 +1418,28 @@ def test_a_follow_up_round_taking_the_group_past_max_parts_fails_before_it_uploa
     assert [key for key, (status, _) in statuses(landed_rows(output)).items() if status == "expired"] == [
         f"k{i:04d}" for i in range(3, 9)
     ]
+
+
+def test_a_clear_after_a_rounds_job_was_deleted_at_the_provider_sends_its_rows_again_and_lands_them(
+    provider, tmp_path, monkeypatch
+):
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire"})
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    task = Task()
+    first = waiting_submit("openai", path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        task.try_context()
+    )
+    (round_one,) = [p["job_name"] for p in first["parts"] if p["round"] == 1]
+    record = provider.state.store.get_job(round_one)
+    assert record is not None
+    provider.state.store.delete_job(record)  # the provider no longer has it (deleted, or aged out)
+
+    again = waiting_submit("openai", path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        task.try_context()
+    )
+
+    assert [p["job_name"] for p in again["parts"]][:3] == [p["job_name"] for p in first["parts"]][:3]
+    assert round_one not in [p["job_name"] for p in again["parts"]]
+    assert len(creates(provider, "openai")) == 5  # three parts, the round, the round again: its answers were gone
+    assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(keyed(7))}
