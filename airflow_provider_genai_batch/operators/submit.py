@@ -473,7 +473,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             round=0,
             first_index=0,
             stored=_stored_parts(stored),
-            kept=_rounds_sent_from(stored, prepared) if not force else (),
+            kept=_round_zero_resent(stored) if not force else (),
         )
         if stored is None and self.wait_for_completion:  # this task lands the results, and finds the rounds again
             submission.keep_resent(planned, lambda: self._round_listed(context, hook, key, 1))
@@ -1040,12 +1040,18 @@ def _stored_parts(stored: BatchJobRef | None) -> tuple[PartRef, ...]:
     return (one,)
 
 
-def _rounds_sent_from(stored: BatchJobRef | None, prepared: PreparedInput) -> tuple[str, ...]:
-    """The round-0 jobs of ``stored`` when it sent follow-up rounds from them for this same input, cut as now:
-    those rounds sent again the rows of any of them that failed or expired, so it is not sent again."""
+def _rounds_sent_from(stored: BatchJobRef | None, prepared: PreparedInput) -> bool:
+    """Whether ``stored`` sent follow-up rounds for this same input, cut as now: they are waited on again."""
+    if stored is None or stored.input_fingerprint != prepared.fingerprint:
+        return False
+    return bool(_round_zero_resent(stored)) and _first_round_size(stored) == len(prepared.parts)
+
+
+def _round_zero_resent(stored: BatchJobRef | None) -> tuple[str, ...]:
+    """The round-0 jobs of ``stored`` when it sent follow-up rounds from them: those rounds sent again the rows of any
+    of them that failed or expired, so a part found to have one of them (its key and lines unchanged, whatever else
+    of the input was edited since) is not sent again."""
     if stored is None or not stored.parts or all(part.round == 0 for part in stored.parts):
-        return ()
-    if stored.input_fingerprint != prepared.fingerprint or _first_round_size(stored) != len(prepared.parts):
         return ()
     return tuple(part.job_name for part in stored.parts if part.round == 0 and part.job_name is not None)
 

@@ -1443,3 +1443,30 @@ def test_a_clear_after_a_rounds_job_was_deleted_at_the_provider_sends_its_rows_a
     assert round_one not in [p["job_name"] for p in again["parts"]]
     assert len(creates(provider, "openai")) == 5  # three parts, the round, the round again: its answers were gone
     assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(keyed(7))}
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "gemini"])
+def test_an_edit_to_another_part_keeps_an_expired_part_whose_rows_a_round_sent_again(
+    provider, tmp_path, monkeypatch, conn_id
+):
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire"})
+    rows = keyed(9)
+    path = tmp_path / "in.jsonl"
+    output = tmp_path / "out"
+    task = Task()
+    first = waiting_submit(
+        conn_id, str(write_jsonl(path, rows)), output, max_requests_per_job=3, retry_failed_rows=1
+    ).execute(task.try_context())
+    made = len(creates(provider, conn_id))
+    rows[7] = canonical_line("k0007", "edited question")  # in part 3
+    write_jsonl(path, rows)
+
+    again = waiting_submit(conn_id, str(path), output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        task.try_context()
+    )
+
+    before, after = [p["job_name"] for p in first["parts"]], [p["job_name"] for p in again["parts"]]
+    assert after[:2] == before[:2]  # part 2 expired, but round 1 sent its rows again: not paid for twice
+    assert len(creates(provider, conn_id)) == made + 1  # part 3 alone; round 1 is found again by key
+    landed = statuses(landed_rows(output))
+    assert landed == {key: ("succeeded", None) for key in input_keys(rows)}
