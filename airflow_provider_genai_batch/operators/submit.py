@@ -724,19 +724,25 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
 
     def _finish_interrupted_round(self, context: Any, hook: BatchHook[Any], ref: BatchJobRef) -> BatchJobRef:
         """``ref`` with its last follow-up round whole: an earlier try that died between the round's creates left
-        some of its parts uncreated (the round's keys file holds more rows than its parts); they are created now,
-        each exactly once, and the parts that exist are re-attached to. The keys file is the round's own: a round
-        whose file is not was left out of ``ref`` (:meth:`_rounds_still_whole`)."""
+        some of its parts uncreated (the round's keys file holds more rows than its parts), or left parts waiting for
+        a slot, whose upload may be gone since (a Gemini file expires after 48 hours); they are uploaded and created
+        now (or wait, uploaded again), each exactly once, and the parts that exist are re-attached to. The keys file
+        is the round's own: a round whose file is not was left out of ``ref`` (:meth:`_rounds_still_whole`)."""
         last = max((part.round for part in ref.parts or ()), default=0)
         round_parts = [part for part in ref.parts or () if part.round == last]
         keys_uri = round_parts[0].keys_uri if last else None
         if keys_uri is None:
             return ref
         sent = sum(part.request_count for part in round_parts)
-        if sent >= sum(1 for _ in _round_keys(keys_uri)):
+        waiting = sum(1 for part in round_parts if part.job_name is None)
+        if not waiting and sent >= sum(1 for _ in _round_keys(keys_uri)):
             return ref
         with KeyFilter(_round_keys(keys_uri)) as only:
-            why = f"of round {last}, of which an earlier try sent {sent} before it stopped"
+            why = (
+                f"of round {last}, {waiting} of whose parts wait for a slot and are uploaded again"
+                if waiting
+                else f"of round {last}, of which an earlier try sent {sent} before it stopped"
+            )
             whole = self._send_round(
                 context, hook, ref, last, only, why, stored=round_parts, keys=(keys_uri, round_parts[0].keys_digest)
             )

@@ -1470,3 +1470,33 @@ def test_an_edit_to_another_part_keeps_an_expired_part_whose_rows_a_round_sent_a
     assert len(creates(provider, conn_id)) == made + 1  # part 3 alone; round 1 is found again by key
     landed = statuses(landed_rows(output))
     assert landed == {key: ("succeeded", None) for key in input_keys(rows)}
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "gemini"])
+def test_a_clear_while_a_rounds_part_waits_for_a_slot_uploads_its_lines_again(provider, tmp_path, monkeypatch, conn_id):
+    real_create = BatchHook.create_batch
+
+    def round_zero_expires_and_round_one_runs_a_while(hook: BatchHook[Any], spec: Any) -> Any:
+        in_round = "round" in spec.display_name
+        provider.state.config.job_outcome = "succeed" if in_round or "part 1/3" in spec.display_name else "expire"
+        provider.state.config.running_seconds = 0.5 if in_round else 0
+        return real_create(hook, spec)
+
+    monkeypatch.setattr(BatchHook, "create_batch", round_zero_expires_and_round_one_runs_a_while)
+    rows = keyed(9)
+    path = str(write_jsonl(tmp_path / "in.jsonl", rows))
+    output = tmp_path / "out"
+    task = Task()
+    settings = {"max_requests_per_job": 3, "retry_failed_rows": 1, "max_concurrent_jobs": 1}
+    first = waiting_submit(conn_id, path, output, **settings)
+    stop_at_round(first, 1)  # the task is cleared while round 1's second part waits for a slot
+    (waiting,) = [part for part in first.execute(task.try_context()).parts if part.job_name is None]
+    assert waiting.upload is not None
+    provider.state.store.delete_file(conn_id, waiting.upload)  # gone since (a Gemini file expires after 48 hours)
+    made = len(creates(provider, conn_id))
+
+    manifest = waiting_submit(conn_id, path, output, **settings).execute(task.try_context())
+
+    assert len(creates(provider, conn_id)) == made + 1  # the waiting part alone, from its lines uploaded again
+    assert [(r["round"], r["sent"], r["recovered"]) for r in manifest["rounds"]] == [(0, 9, 3), (1, 6, 6)]
+    assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
