@@ -54,6 +54,15 @@ _OUR_CLIENT_TOKEN = re.compile(
     rf"(?P<key>{KEY_PATTERN})(?:-(?P<fingerprint>{FINGERPRINT_PATTERN})(?:-r(?P<generation>[0-9a-f]{{12}}))?)?"
 )
 ROLE_ARN = re.compile(r"arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+")
+MODEL_ID = re.compile(
+    r"(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:(([0-9]{12}:custom-model/[a-z0-9-]{1,63}[.]{1}[a-z0-9-:]{1,63}"
+    r"/[a-z0-9]{12}$)|(:foundation-model/([a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.]?[a-z0-9-]{1,63})"
+    r"([:][a-z0-9-]{1,63}){0,2})|(([0-9a-zA-Z][_-]?)+)$)|([0-9]{12}:(inference-profile|application-inference-profile)"
+    r"/[a-zA-Z0-9-:.]+$)))|([a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.]?[a-z0-9-]{1,63})([:][a-z0-9-]{1,63}){0,2})"
+    r"|(([0-9a-zA-Z][_-]?)+)"
+)
+MODEL_ID_MAX = 2048
+_PROVISIONED_MODEL = re.compile(r"arn:aws(-[^:]+)?:bedrock:[^:]*:[0-9]*:provisioned-model/.*")
 S3_URI = re.compile(r"s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?")
 MIN_TIMEOUT_HOURS, MAX_TIMEOUT_HOURS = 24, 168
 RECORD_ID = re.compile(r"[A-Za-z0-9]{1,64}")
@@ -140,6 +149,22 @@ def check_job_name(name: str) -> None:
     """Raise ValueError unless ``name`` is a ``jobName`` Bedrock accepts."""
     if len(name) > JOB_NAME_MAX or not JOB_NAME.fullmatch(name):
         raise ValueError(f"invalid Bedrock jobName {name!r}: 1-63 of [A-Za-z0-9+-.], starting with a letter or digit")
+
+
+def check_model_id(model: str) -> None:
+    """Raise ValueError unless ``model`` is a ``modelId`` a batch job takes: the service's pattern, and no provisioned
+    throughput (batch inference does not run on provisioned models)."""
+    if _PROVISIONED_MODEL.fullmatch(model):
+        raise ValueError(
+            f"{model!r} is a provisioned throughput model, and batch inference does not run on provisioned models: "
+            "give the foundation model's id or an inference profile"
+        )
+    if len(model) > MODEL_ID_MAX or not MODEL_ID.fullmatch(model):
+        raise ValueError(
+            f"{model!r} is not a modelId a batch job takes: a foundation model id "
+            "(anthropic.claude-3-haiku-20240307-v1:0), an inference profile id (us.anthropic.claude-...), or a "
+            "foundation-model, custom-model or inference-profile ARN"
+        )
 
 
 def check_timeout_hours(hours: int) -> None:

@@ -226,6 +226,14 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
     def check_submittable(self) -> None:
         self._submission_settings()
 
+    def check_model(self, model: str) -> None:
+        """A ``modelId`` a batch job takes, checked before the input is written to S3 (the create refuses any other,
+        and would leave the uploaded input behind)."""
+        try:
+            wire.check_model_id(model)
+        except ValueError as err:
+            raise GenAIBatchError(f"bedrock model: {err}") from None
+
     # --- files (S3 objects, named by s3:// URIs) -----------------------------------------------------------
 
     @property

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_genai_batch.errors import InputValidationError
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
 from airflow_provider_genai_batch.formats import bedrock as wire
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks.bedrock import BedrockBatchHook
@@ -193,6 +193,18 @@ def test_a_native_record_id_that_is_not_alphanumeric_fails_before_anything_is_wr
     assert str(raised.value) == (
         f"{source}, line 7: 'recordId' 'req-6' is not an alphanumeric string: Bedrock fails a job holding such a record"
     )
+    assert moto_s3.keys(bedrock_bucket) == []
+    assert bedrock_jobs(bedrock_emulator) == []
+
+
+def test_a_provisioned_throughput_model_fails_before_anything_is_written_to_s3(
+    connection, tmp_path, moto_s3, bedrock_bucket, bedrock_emulator
+):
+    source = write_input(tmp_path / "input.jsonl", gemini_lines(100))
+    provisioned = "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abcdefghijkl"
+    op = GenAIBatchSubmitOperator(task_id="submit", conn_id=connection, model=provisioned, input=source)
+    with pytest.raises(GenAIBatchError, match="batch inference does not run on provisioned models"):
+        op.execute(make_context(FakeTI()))
     assert moto_s3.keys(bedrock_bucket) == []
     assert bedrock_jobs(bedrock_emulator) == []
 

@@ -929,6 +929,48 @@ def test_a_spec_bedrock_cannot_make_is_refused_before_any_request(bedrock, spec,
     assert wire.requests == []
 
 
+@pytest.mark.parametrize(
+    "model",
+    [
+        CLAUDE,
+        "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        "global.anthropic.claude-sonnet-4-20250514-v1:0",
+        "arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+        "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0",
+        "arn:aws:bedrock:us-west-2:123456789012:application-inference-profile/a1b2c3d4e5f6",
+        "arn:aws:bedrock:us-west-2:123456789012:custom-model/anthropic.claude-3-haiku-20240307-v1:0:200k/abcdefghijkl",
+    ],
+    ids=["model-id", "us-profile", "global-profile", "foundation-arn", "profile-arn", "app-profile-arn", "custom-arn"],
+)
+def test_model_ids_and_arns_a_batch_job_takes_pass_the_model_check(bedrock, model):
+    hook, wire = bedrock(control_plane)
+    assert hook.check_model(model) is None
+    assert wire.requests == []
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (
+            "arn:aws:bedrock:us-west-2:123456789012:provisioned-model/abcdefghijkl",
+            "is a provisioned throughput model, and batch inference does not run on provisioned models",
+        ),
+        ("models/claude-3-haiku", "is not a modelId a batch job takes"),
+        ("anthropic.claude 3 haiku", "is not a modelId a batch job takes"),
+        ("arn:aws:bedrock:us-west-2:123456789012:model-invocation-job/abcdefghijkl", "is not a modelId"),
+        ("a" * 2049, "is not a modelId a batch job takes"),
+    ],
+    ids=["provisioned-arn", "gemini-style", "space", "job-arn", "too-long"],
+)
+def test_a_model_a_batch_job_cannot_take_is_refused_before_any_request(bedrock, model, message):
+    hook, wire = bedrock(control_plane)
+    with pytest.raises(GenAIBatchError, match=f"bedrock model: .*{message}"):
+        hook.check_model(model)
+    with pytest.raises(GenAIBatchError, match=message):
+        hook.create_batch(BatchSpec(model=model, display_name="d", source=FileSource("s3://bkt/in/x.jsonl")))
+    assert wire.requests == []
+
+
 def test_capabilities_limits_console_and_keys(bedrock):
     hook, _ = bedrock(control_plane)
     assert hook.dialect.limits.min_requests == 100
