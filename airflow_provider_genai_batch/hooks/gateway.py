@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, ClassVar, Literal, cast
 from urllib.parse import quote
 
-from pydantic import ConfigDict, Field
+from pydantic import AliasChoices, ConfigDict, Field
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
 from airflow_provider_genai_batch.formats import gateway as wire
@@ -55,6 +55,9 @@ FACADE_PREFIX = "/genai"
 MODEL_PROVIDER_HEADER = "x-model-provider"
 
 ModelProvider = Literal["gemini", "openai", "anthropic", "bedrock"]
+MODEL_PROVIDER_NAMES = AliasChoices("model_provider", MODEL_PROVIDER_HEADER)
+"""The extra names of the target: ours, and the header's own, which a gateway's users know it by. Read only as a
+warned unknown extra, the header's name left the target at gemini, and the batch was made and billed there."""
 
 
 class GatewaySettings(GeminiSettings):
@@ -69,6 +72,7 @@ class GatewaySettings(GeminiSettings):
     )
     model_provider: ModelProvider = Field(
         default="gemini",
+        validation_alias=MODEL_PROVIDER_NAMES,
         title="Model provider",
         description="The provider the gateway routes to (sent as the x-model-provider header).",
     )

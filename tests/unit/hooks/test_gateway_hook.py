@@ -169,6 +169,19 @@ def test_the_default_target_is_gemini_as_at_the_gateway(gateway):
     assert hook.target == "gemini"
 
 
+def test_the_target_may_be_given_under_the_header_name_the_gateway_reads(monkeypatch):
+    extra = {"x-model-provider": "openai"}
+    set_connection(monkeypatch, CONN_ID, conn_type="genaigateway", host=GATEWAY_URL, extra=extra)
+    assert GatewayBatchHook(conn_id=CONN_ID).target == "openai"
+
+
+def test_a_target_given_under_both_names_is_refused_naming_them(monkeypatch):
+    extra = {"model_provider": "openai", "x-model-provider": "anthropic"}
+    set_connection(monkeypatch, CONN_ID, conn_type="genaigateway", host=GATEWAY_URL, extra=extra)
+    with pytest.raises(GenAIBatchError, match="sets 'model_provider' and 'x-model-provider', which name the same"):
+        _ = GatewayBatchHook(conn_id=CONN_ID).settings
+
+
 def test_a_connection_without_a_key_is_refused(monkeypatch):
     set_connection(monkeypatch, CONN_ID, conn_type="genaigateway", host=GATEWAY_URL, password=None)
     with pytest.raises(GenAIBatchError, match="no API key"):
