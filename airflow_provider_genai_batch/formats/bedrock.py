@@ -151,9 +151,10 @@ def check_job_name(name: str) -> None:
         raise ValueError(f"invalid Bedrock jobName {name!r}: 1-63 of [A-Za-z0-9+-.], starting with a letter or digit")
 
 
-def check_model_id(model: str) -> None:
-    """Raise ValueError unless ``model`` is a ``modelId`` a batch job takes: the service's pattern, and no provisioned
-    throughput (batch inference does not run on provisioned models)."""
+def check_model_id(model: str, region: str) -> None:
+    """Raise ValueError unless ``model`` is a ``modelId`` a batch job in ``region`` takes: the service's pattern, no
+    provisioned throughput (batch inference does not run on provisioned models), and an ARN of that region (a
+    model, profile or custom model is a resource of one region)."""
     if _PROVISIONED_MODEL.fullmatch(model):
         raise ValueError(
             f"{model!r} is a provisioned throughput model, and batch inference does not run on provisioned models: "
@@ -164,6 +165,12 @@ def check_model_id(model: str) -> None:
             f"{model!r} is not a modelId a batch job takes: a foundation model id "
             "(anthropic.claude-3-haiku-20240307-v1:0), an inference profile id (us.anthropic.claude-...), or a "
             "foundation-model, custom-model or inference-profile ARN"
+        )
+    arn_region = model.split(":")[3] if model.startswith("arn:") else region
+    if arn_region != region:
+        raise ValueError(
+            f"{model!r} is an ARN in region {arn_region!r}, but the connection's jobs run in {region!r}: give the "
+            "model's ARN in that region, or its id"
         )
 
 

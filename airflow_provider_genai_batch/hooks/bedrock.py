@@ -227,10 +227,10 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
         self._submission_settings()
 
     def check_model(self, model: str) -> None:
-        """A ``modelId`` a batch job takes, checked before the input is written to S3 (the create refuses any other,
-        and would leave the uploaded input behind)."""
+        """A ``modelId`` a batch job in the connection's region takes, checked before the input is written to S3 (the
+        create refuses any other, and would leave the uploaded input behind)."""
         try:
-            wire.check_model_id(model)
+            wire.check_model_id(model, self._region(self.settings))
         except ValueError as err:
             raise GenAIBatchError(f"bedrock model: {err}") from None
 

@@ -959,8 +959,12 @@ def test_model_ids_and_arns_a_batch_job_takes_pass_the_model_check(bedrock, mode
         ("anthropic.claude 3 haiku", "is not a modelId a batch job takes"),
         ("arn:aws:bedrock:us-west-2:123456789012:model-invocation-job/abcdefghijkl", "is not a modelId"),
         ("a" * 2049, "is not a modelId a batch job takes"),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0",
+            "is an ARN in region 'us-east-1', but the connection's jobs run in 'us-west-2'",
+        ),
     ],
-    ids=["provisioned-arn", "gemini-style", "space", "job-arn", "too-long"],
+    ids=["provisioned-arn", "gemini-style", "space", "job-arn", "too-long", "other-region"],
 )
 def test_a_model_a_batch_job_cannot_take_is_refused_before_any_request(bedrock, model, message):
     hook, wire = bedrock(control_plane)
