@@ -62,6 +62,13 @@ MODEL_ID = re.compile(
     r"|(([0-9a-zA-Z][_-]?)+)"
 )
 MODEL_ID_MAX = 2048
+KMS_KEY_ID = re.compile(
+    r"(arn:aws(-[^:]+)?:kms:[a-zA-Z0-9-]*:[0-9]{12}:((key/[a-zA-Z0-9-]{36})|(alias/[a-zA-Z0-9-_/]+)))"
+    r"|([a-zA-Z0-9-]{36})|(alias/[a-zA-Z0-9-_/]+)"
+)
+KMS_KEY_ID_MAX = 2048
+VPC_ID = re.compile(r"[-0-9a-zA-Z]{1,32}")
+MAX_SUBNETS, MAX_SECURITY_GROUPS = 16, 5
 _PROVISIONED_MODEL = re.compile(r"arn:aws(-[^:]+)?:bedrock:[^:]*:[0-9]*:provisioned-model/.*")
 S3_URI = re.compile(r"s3://[a-z0-9][-.a-z0-9]{1,61}[a-z0-9](?:/[-!_*'().a-z0-9A-Z]+(?:/[-!_*'().a-z0-9A-Z]+)*)?/?")
 MIN_TIMEOUT_HOURS, MAX_TIMEOUT_HOURS = 24, 168
@@ -174,6 +181,36 @@ def check_model_id(model: str, region: str) -> None:
         )
 
 
+def check_kms_key_id(key_id: str) -> None:
+    """Raise ValueError unless ``key_id`` is an ``s3EncryptionKeyId`` Bedrock accepts: a KMS key id, key ARN, alias
+    or alias ARN."""
+    if len(key_id) > KMS_KEY_ID_MAX or not KMS_KEY_ID.fullmatch(key_id):
+        raise ValueError(
+            f"{key_id!r} is not a KMS key Bedrock takes: a key id, a key ARN "
+            "(arn:aws:kms:<region>:<account>:key/<id>), an alias (alias/<name>) or an alias ARN"
+        )
+
+
+@dataclass(frozen=True)
+class VpcConfig:
+    """The VPC through which a job reaches its S3 data (``vpcConfig``): 1-16 subnets and 1-5 security groups."""
+
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        """Raise ValueError for a list out of its bounds or an id Bedrock refuses, naming which."""
+        for what, ids, most in (
+            ("subnet_ids", self.subnet_ids, MAX_SUBNETS),
+            ("security_group_ids", self.security_group_ids, MAX_SECURITY_GROUPS),
+        ):
+            if not 1 <= len(ids) <= most:
+                raise ValueError(f"{what} must hold 1 to {most} ids, got {len(ids)}")
+            for item in ids:
+                if not isinstance(item, str) or not VPC_ID.fullmatch(item):
+                    raise ValueError(f"{what} holds {item!r}, not an id of up to 32 of [-0-9a-zA-Z]")
+
+
 def check_timeout_hours(hours: int) -> None:
     """Raise ValueError unless ``hours`` is in Bedrock's 24-168 range."""
     if not MIN_TIMEOUT_HOURS <= hours <= MAX_TIMEOUT_HOURS:
@@ -195,21 +232,29 @@ def create_job_body(
     timeout_hours: int,
     invocation_type: InvocationType,
     client_request_token: str | None,
+    output_kms_key_id: str | None = None,
+    vpc: VpcConfig | None = None,
 ) -> dict[str, Any]:
     """The CreateModelInvocationJob request body, checked against the service's constraints."""
     check_job_name(name)
     check_timeout_hours(timeout_hours)
     if not ROLE_ARN.fullmatch(role_arn):
         raise ValueError(f"invalid role ARN {role_arn!r}: expected arn:aws:iam::<account>:role/<name>")
+    output: dict[str, Any] = {"s3Uri": output_uri}
+    if output_kms_key_id is not None:
+        check_kms_key_id(output_kms_key_id)
+        output["s3EncryptionKeyId"] = output_kms_key_id
     body: dict[str, Any] = {
         "jobName": name,
         "roleArn": role_arn,
         "modelId": model,
         "inputDataConfig": {"s3InputDataConfig": {"s3Uri": input_uri, "s3InputFormat": "JSONL"}},
-        "outputDataConfig": {"s3OutputDataConfig": {"s3Uri": output_uri}},
+        "outputDataConfig": {"s3OutputDataConfig": output},
         "timeoutDurationInHours": timeout_hours,
         "modelInvocationType": invocation_type,
     }
+    if vpc is not None:
+        body["vpcConfig"] = {"subnetIds": list(vpc.subnet_ids), "securityGroupIds": list(vpc.security_group_ids)}
     if client_request_token is not None:
         if len(client_request_token) > CLIENT_TOKEN_MAX or not CLIENT_TOKEN.fullmatch(client_request_token):
             raise ValueError(f"invalid Bedrock clientRequestToken {client_request_token!r}")

@@ -61,6 +61,7 @@ class BedrockSettings(ConnectionSettings):
     connection_fields: ClassVar[frozenset[str]] = frozenset(
         {"api_key", "base_url", "aws_access_key_id", "aws_secret_access_key"}
     )
+    extra_only: ClassVar[frozenset[str]] = ConnectionSettings.extra_only | {"vpc_config"}
 
     region: str | None = Field(
         default=None,
@@ -84,6 +85,17 @@ class BedrockSettings(ConnectionSettings):
         title="S3 output prefix",
         description="s3://bucket/prefix where Bedrock writes <job-id>/<input>.out.",
         json_schema_extra={"pattern": "^s3://"},
+    )
+    output_kms_key_id: str | None = Field(
+        default=None,
+        title="Output KMS key (optional)",
+        description="KMS key Bedrock encrypts the job output with (s3EncryptionKeyId): a key id, key ARN, alias or "
+        "alias ARN; empty: the output bucket's default encryption.",
+    )
+    vpc_config: wire.VpcConfig | None = Field(
+        default=None,
+        description='The VPC through which jobs reach S3 (vpcConfig), given in the extra only: {"subnet_ids": [...], '
+        '"security_group_ids": [...]}.',
     )
     timeout_hours: int = Field(
         default=24, ge=wire.MIN_TIMEOUT_HOURS, le=wire.MAX_TIMEOUT_HOURS, title="Job timeout (hours)"
@@ -130,6 +142,13 @@ class BedrockSettings(ConnectionSettings):
     def _role_arn(cls, value: str | None) -> str | None:
         if value is not None and not wire.ROLE_ARN.fullmatch(value):
             raise ValueError(f"{value!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        return value
+
+    @field_validator("output_kms_key_id")
+    @classmethod
+    def _kms_key_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            wire.check_kms_key_id(value)
         return value
 
     @field_validator("input_s3_uri", "output_s3_uri")
@@ -304,6 +323,8 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
                 timeout_hours=settings.timeout_hours,
                 invocation_type=settings.model_invocation_type,
                 client_request_token=token,
+                output_kms_key_id=settings.output_kms_key_id,
+                vpc=settings.vpc_config,
             )
         except ValueError as err:
             raise GenAIBatchError(str(err)) from None

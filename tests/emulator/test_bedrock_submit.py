@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,25 @@ def test_the_hook_runs_a_job_from_a_multipart_upload_to_normalised_rows(connecti
     assert [row.key for row in failed] == [hook.dialect.provider_key("doc-4")]
     ok = next(row for row in rows if row.key == hook.dialect.provider_key("doc-7"))
     assert ok.text == "Answer to: Summarise 7"
+
+
+def test_a_job_with_an_output_kms_key_and_a_vpc_is_taken_and_keeps_them(
+    connection, monkeypatch, moto_s3, bedrock_bucket
+):
+    conn = json.loads(os.environ[f"AIRFLOW_CONN_{connection.upper()}"])
+    vpc = {"subnet_ids": ["subnet-0a1b2c3d"], "security_group_ids": ["sg-0123456789abcdef0"]}
+    conn["extra"].update(output_kms_key_id="alias/bedrock-batch-output", vpc_config=vpc)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{connection.upper()}", json.dumps(conn))
+    hook = BedrockBatchHook(conn_id=connection)
+    lines = [hook.dialect.to_native(line, model=CLAUDE, embeddings=False) for line in gemini_lines(100)]
+    uploaded = hook.upload_file(io.BytesIO("".join(json.dumps(line) + "\n" for line in lines).encode()))
+    spec = BatchSpec(model=CLAUDE, display_name="nightly", source=FileSource(uploaded.name))
+    job = wait(hook, hook.create_batch(spec).name)
+
+    assert job.state is JobState.SUCCEEDED
+    output = job.raw["outputDataConfig"]["s3OutputDataConfig"]
+    assert output["s3EncryptionKeyId"] == "alias/bedrock-batch-output"
+    assert job.raw["vpcConfig"] == {"subnetIds": ["subnet-0a1b2c3d"], "securityGroupIds": ["sg-0123456789abcdef0"]}
 
 
 def test_the_hook_reads_a_finished_jobs_token_totals_from_its_manifest(connection, moto_s3, bedrock_bucket):

@@ -300,6 +300,10 @@ def test_endpoints_and_the_region_can_come_from_elsewhere(monkeypatch):
         ({"input_s3_uri": "https://bkt/in"}, "input_s3_uri"),
         ({"model_invocation_type": "Chat"}, "model_invocation_type"),
         ({"upload_part_size": 1024}, "upload_part_size"),
+        ({"output_kms_key_id": "my key"}, "output_kms_key_id"),
+        ({"vpc_config": {"subnet_ids": [], "security_group_ids": ["sg-1"]}}, "vpc_config"),
+        ({"vpc_config": {"subnet_ids": ["subnet_1"], "security_group_ids": ["sg-1"]}}, "vpc_config"),
+        ({"vpc_config": {"subnet_ids": ["subnet-1"], "security_group_ids": ["sg-1"] * 6}}, "vpc_config"),
     ],
 )
 def test_a_bad_connection_fails_clearly(monkeypatch, change, field):
@@ -470,6 +474,19 @@ def test_create_sends_a_deterministic_token_and_job_name_across_retries(bedrock)
         "timeoutDurationInHours": 24,
         "modelInvocationType": "InvokeModel",
         "clientRequestToken": TOKEN,
+    }
+
+
+def test_create_carries_the_connections_output_kms_key_and_vpc(bedrock):
+    kms_key = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    vpc = {"subnet_ids": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"], "security_group_ids": ["sg-0123456789abcdef0"]}
+    hook, wire = bedrock(control_plane, extra={**EXTRA, "output_kms_key_id": kms_key, "vpc_config": vpc})
+    hook.create_batch(file_spec(idempotency_key=KEY, input_fingerprint=FINGERPRINT))
+    body = json.loads(wire.requests[0].content)
+    assert body["outputDataConfig"] == {"s3OutputDataConfig": {"s3Uri": "s3://bkt/out/", "s3EncryptionKeyId": kms_key}}
+    assert body["vpcConfig"] == {
+        "subnetIds": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"],
+        "securityGroupIds": ["sg-0123456789abcdef0"],
     }
 
 
