@@ -80,7 +80,7 @@ class Attempts:
     """The tries of one request so far, deciding whether and how long to wait before the next."""
 
     policy: RetryPolicy
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=lambda: time.monotonic())  # looked up when made, as next_wait reads it
     made: int = 0
 
     def next_wait(self, response: httpx.Response | None) -> float | None:
