@@ -708,7 +708,8 @@ def test_a_deferred_group_under_the_cap_with_a_follow_up_round_lands_every_key_o
     rows = keyed(9)
     rows[0] = canonical_line("k0000", f"refused {FAIL_MARKER}")
     outcome_by_round(monkeypatch, provider, {"part 3/3": "expire"})
-    provider.state.config.pending_seconds = 0.2  # long enough for the first poll to find every job unfinished
+    provider.state.config.pending_seconds = 1.0  # long enough for the first poll to find every job unfinished, also
+    # on a busy machine (0.2 s was not: a create took that long to reach its first poll, and the job had ended)
     output = tmp_path / "out"
     operator = waiting_submit(
         "openai",
