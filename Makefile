@@ -31,17 +31,23 @@ deployment-deps: $(STAMP)
 	$$as_root apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $$as_root apt-get install -y -qq --no-install-recommends $$missing
 
+# Tests that start no Airflow deployment run on every core (pytest-xdist; a test file stays on one worker, so its
+# module's servers start once); then the deployment tests, which start Airflow's own processes, one at a time.
+NOT_DEPLOYMENT := not airflow_e2e and not airflow_deployment
+PARALLEL := -n auto --dist loadfile
+
 # The whole suite: lint, type check, every test (including both real-Airflow deployments and the browser).
 test: $(STAMP) deployment-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) -m "$(NOT_DEPLOYMENT)" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not ($(NOT_DEPLOYMENT))" $(PYTEST_ARGS)
 
 # The developer loop: the same without the slow deployment tests (deselected, not skipped).
 test-quick: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -m "not airflow_e2e and not airflow_deployment" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PARALLEL) -m "$(NOT_DEPLOYMENT)" $(PYTEST_ARGS)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
