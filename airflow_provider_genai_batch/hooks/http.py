@@ -463,19 +463,35 @@ def origin_of(url: str | httpx.URL) -> Origin:
     return scheme, parsed.host.lower(), port
 
 
+SIGNED_HEADERS = ("authorization", "x-amz-security-token")
+"""The credentials an ``httpx.Auth`` puts on a request: a bearer token, or a SigV4 signature and its session token."""
+FIRST_ORIGIN = "genai_batch.first_origin"
+"""The request extension holding the origin a call was first sent to; httpx copies a request's extensions into the
+request its redirect makes, so a redirected request still knows where its credentials were meant to go."""
+
+
 class ForeignHostGuard:
-    """Drops auth headers from any request outside the connection's origin (scheme, host and port): a
-    redirect elsewhere, even to another port or scheme of the same host, must not carry the key (httpx
-    strips only ``Authorization``, and keeps it on an http-to-https redirect)."""
+    """Drops auth headers from any request outside the connection's origins (scheme, host and port): a redirect
+    elsewhere, even to another port or scheme of the same host, must not carry the key (httpx strips only
+    ``Authorization``, and keeps it on an http-to-https redirect).
+
+    A redirect away from the origin its call was first sent to also loses what a signer put on that call
+    (``Authorization``, ``X-Amz-Security-Token``): a SigV4 request to S3 is signed for its bucket's host, outside the
+    connection's origin, and httpx carries its session token, and over an http-to-https redirect its signature, to
+    wherever the redirect points."""
 
     def __init__(self, base_url: str, header_names: Iterable[str]) -> None:
-        self.origin = origin_of(base_url)
+        self.origins = frozenset({origin_of(base_url)})
         self.header_names = tuple(header_names)
 
     def __call__(self, request: httpx.Request) -> None:
-        if origin_of(request.url) != self.origin:
-            for name in self.header_names:
-                request.headers.pop(name, None)
+        origin = origin_of(request.url)
+        first = request.extensions.setdefault(FIRST_ORIGIN, origin)
+        dropped = () if origin in self.origins else self.header_names
+        if origin != first:
+            dropped = (*dropped, *SIGNED_HEADERS)
+        for name in dropped:
+            request.headers.pop(name, None)
 
     async def on_async_request(self, request: httpx.Request) -> None:
         self(request)

@@ -191,10 +191,6 @@ class _GoogleHostsGuard(ForeignHostGuard):
         super().__init__(urls[0], ("Authorization",))
         self.origins = frozenset(origin_of(url) for url in urls)
 
-    def __call__(self, request: httpx.Request) -> None:
-        if origin_of(request.url) not in self.origins:
-            request.headers.pop("Authorization", None)
-
 
 class _ChunkReader(io.RawIOBase):
     """A readable binary stream over an iterator of byte chunks (a streamed download)."""

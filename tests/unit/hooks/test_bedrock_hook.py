@@ -449,6 +449,105 @@ def test_no_credentials_anywhere_is_a_clear_error(bedrock, monkeypatch, tmp_path
         hook.get_batch(JOB_ID)
 
 
+@pytest.fixture
+def session_credentials(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Temporary credentials (an assumed role's, an instance profile's) from the environment: their session token."""
+    monkeypatch.setitem(sys.modules, "airflow.providers.amazon.aws.hooks.base_aws", None)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token-of-the-role")
+    return "session-token-of-the-role"
+
+
+def own_clients(monkeypatch: pytest.MonkeyPatch, handler: Callable[[httpx.Request], httpx.Response]) -> Wire:
+    """The hook's own sync and pooled async clients (redirects, the origin guard), answered by ``handler``."""
+    wire = Wire(handler)
+
+    class Httpx:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(httpx, name)
+
+        @staticmethod
+        def Client(**kwargs: Any) -> httpx.Client:
+            return httpx.Client(**{**kwargs, "transport": httpx.MockTransport(wire)})
+
+    pooled = base_module.PooledAsyncClient
+    monkeypatch.setattr(base_module, "httpx", Httpx())
+    monkeypatch.setattr(
+        base_module, "PooledAsyncClient", lambda **kwargs: pooled(**{**kwargs, "transport": httpx.MockTransport(wire)})
+    )
+    monkeypatch.setattr(base_module, "ASYNC_CLIENTS", AsyncClientPool())
+    return wire
+
+
+def redirecting_to(origin: str) -> Callable[[httpx.Request], httpx.Response]:
+    """AWS redirecting every call, once, to the same path at ``origin``, which answers as AWS does."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "redirected" not in request.url.params:
+            return httpx.Response(307, headers={"location": f"{origin}{request.url.path}?redirected=1"})
+        return control_plane(request) if "/model-invocation-job" in request.url.path else httpx.Response(200)
+
+    return handler
+
+
+@pytest.mark.parametrize("origin", ["https://elsewhere.test", f"http://{S3_HOST}", f"https://{S3_HOST}:8443"])
+@pytest.mark.parametrize("call", ["control plane", "s3"])
+def test_a_redirect_away_from_a_signed_calls_origin_carries_neither_its_signature_nor_its_session_token(
+    monkeypatch, session_credentials, origin, call
+):
+    set_connection(monkeypatch, login=None, password=None)
+    wire = own_clients(monkeypatch, redirecting_to(origin))
+    hook = BedrockBatchHook(conn_id=CONN_ID)
+
+    if call == "s3":
+        b"".join(hook.iter_file_bytes("s3://bkt/out/x.jsonl.out"))
+    else:
+        hook.get_batch(JOB_ID)
+
+    signed, redirected = wire.requests
+    assert signed.headers["x-amz-security-token"] == session_credentials
+    assert "authorization" in signed.headers
+    assert str(redirected.url).startswith(origin)
+    assert "x-amz-security-token" not in redirected.headers
+    assert "authorization" not in redirected.headers
+
+
+async def test_a_redirect_of_an_async_poll_away_from_its_origin_carries_no_session_token(
+    monkeypatch, session_credentials
+):
+    set_connection(monkeypatch, login=None, password=None)
+    wire = own_clients(monkeypatch, redirecting_to("https://elsewhere.test"))
+    hook = BedrockBatchHook(conn_id=CONN_ID)
+
+    await hook.aget_batch(JOB_ID)
+
+    signed, redirected = wire.requests
+    assert signed.headers["x-amz-security-token"] == session_credentials
+    assert redirected.url.host == "elsewhere.test"
+    assert "x-amz-security-token" not in redirected.headers
+    assert "authorization" not in redirected.headers
+
+
+def test_a_redirect_within_a_signed_calls_origin_keeps_what_the_signer_put_on_it(monkeypatch, session_credentials):
+    set_connection(monkeypatch, login=None, password=None)
+
+    def moved(request: httpx.Request) -> httpx.Response:
+        if not request.url.path.startswith("/moved"):
+            return httpx.Response(307, headers={"location": f"/moved{request.url.path}"})
+        return httpx.Response(200, content=b"{}\n")
+
+    wire = own_clients(monkeypatch, moved)
+    hook = BedrockBatchHook(conn_id=CONN_ID)
+
+    b"".join(hook.iter_file_bytes("s3://bkt/out/x.jsonl.out"))
+
+    signed, redirected = wire.requests
+    assert redirected.url.path == "/moved/out/x.jsonl.out"
+    assert redirected.headers["x-amz-security-token"] == session_credentials
+    assert redirected.headers["authorization"] == signed.headers["authorization"]
+
+
 # --- jobs ----------------------------------------------------------------------------------------------
 
 
