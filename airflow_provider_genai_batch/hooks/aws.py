@@ -22,7 +22,7 @@ from airflow_provider_genai_batch.errors import (
     NotFoundError,
     ProviderAPIError,
 )
-from airflow_provider_genai_batch.hooks.http import MAX_ERROR_CHARS, Redactor
+from airflow_provider_genai_batch.hooks.http import Redactor, error_text
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def aws_error(response: httpx.Response, provider: str, redact: Redactor) -> Prov
         error_type, message = _xml_error(response.content, error_type)
     cls = NotFoundError if response.status_code == 404 else ProviderAPIError
     return cls(
-        redact(message or response.text or response.reason_phrase or "request failed")[:MAX_ERROR_CHARS],
+        error_text(response, message or response.text, redact),
         http_status=response.status_code,
         provider_status=error_type,
         provider=provider,

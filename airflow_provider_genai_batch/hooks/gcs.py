@@ -152,6 +152,7 @@ def _send_chunks(
                     content=chunk,
                     headers={"Content-Length": str(length), "Content-Range": content_range},
                     resumable=True,
+                    answers=frozenset({RESUME_INCOMPLETE}),
                 )
             except TransientFailure as failure:
                 if chunk.exhausted:
@@ -163,7 +164,11 @@ def _send_chunks(
                         f"upload to {obj.uri} failed at byte {offset} of {size}: {failure}"
                     ) from failure
                 response = yield ApiRequest(
-                    "PUT", session, headers={"Content-Length": "0", "Content-Range": f"bytes */{size}"}, retry=True
+                    "PUT",
+                    session,
+                    headers={"Content-Length": "0", "Content-Range": f"bytes */{size}"},
+                    retry=True,
+                    answers=frozenset({RESUME_INCOMPLETE}),
                 )
         except ProviderAPIError as err:
             if err.http_status in SESSION_GONE:

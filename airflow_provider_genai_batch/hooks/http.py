@@ -38,6 +38,9 @@ from airflow_provider_genai_batch.hooks.retry import (
 
 T = TypeVar("T")
 
+REDIRECTED_METHODS = frozenset({"GET", "HEAD"})
+"""The methods whose calls follow a redirect (see :attr:`ApiRequest.follows_redirects`)."""
+
 
 @dataclass(frozen=True)
 class ApiRequest:
@@ -46,7 +49,8 @@ class ApiRequest:
     ``content`` may be an iterable of byte chunks (streamed, never joined); ``files`` and ``data`` make a
     streamed multipart body, as httpx reads file objects in chunks. ``retry`` says whether a transient
     failure may be retried (default: for idempotent methods); a ``resumable`` request's transient failure
-    is instead thrown into its operation as :class:`TransientFailure`, which recovers by itself.
+    is instead thrown into its operation as :class:`TransientFailure`, which recovers by itself. A 2xx answers a
+    request, and so do the statuses in ``answers`` (Cloud Storage's 308 Resume Incomplete); any other is an error.
     """
 
     method: str
@@ -60,11 +64,23 @@ class ApiRequest:
     authenticated: bool = True
     retry: bool | None = None
     resumable: bool = False
+    answers: frozenset[int] = frozenset()
 
     @property
     def retryable(self) -> bool:
         """Whether a transient failure of this request may simply be sent again."""
         return self.method in IDEMPOTENT_METHODS if self.retry is None else self.retry
+
+    @property
+    def follows_redirects(self) -> bool:
+        """Whether a redirect of this request is followed: only a GET's or a HEAD's. Any other call would be sent
+        again elsewhere, or turned into a GET (as httpx, like browsers, does on a 301, 302 or 303), and its answer
+        taken for the call's: a create redirected to a job's page would be taken to have made that job."""
+        return self.method in REDIRECTED_METHODS
+
+    def answered_by(self, response: httpx.Response) -> bool:
+        """Whether ``response`` answers this request (a 2xx, or a status it names in ``answers``)."""
+        return response.is_success or response.status_code in self.answers
 
 
 @dataclass(frozen=True)
@@ -101,6 +117,37 @@ class Redactor:
 
 
 MAX_ERROR_CHARS = 2000
+SHOWN_URL_CHARS = 200
+"""Characters of a redirect's target an error shows."""
+
+
+def redirect_note(response: httpx.Response) -> str | None:
+    """What an error says first about a redirect (3xx) that answered a call: where it pointed (without its query)
+    and why it was not followed; None for any other status."""
+    if not response.is_redirect:
+        return None
+    request = response.request
+    said = f"{request.method} {request.url.path} was answered HTTP {response.status_code}"
+    location = response.headers.get("location")
+    if not location:
+        return f"{said}, a redirect with no Location to follow"
+    try:
+        target = str(request.url.join(location).copy_with(query=None, fragment=None))
+    except httpx.InvalidURL:
+        target = location
+    return (
+        f"{said}, a redirect to {target[:SHOWN_URL_CHARS]}, which is not followed: only GET and HEAD calls follow "
+        "redirects, as any other would be sent again elsewhere or turned into a GET (check the connection's base "
+        "URL, its scheme and host, and any proxy in front of the API)"
+    )
+
+
+def error_text(response: httpx.Response, message: str | None, redact: Redactor) -> str:
+    """An error answer's message for an exception: a redirect's note first, redacted whole, then cut to length (so
+    no fragment of a secret survives)."""
+    text = message or response.reason_phrase or "request failed"
+    note = redirect_note(response)
+    return redact(f"{note}: {text}" if note else text)[:MAX_ERROR_CHARS]
 
 
 def error_from_response(response: httpx.Response, provider: str, redact: Redactor) -> ProviderAPIError:
@@ -111,7 +158,7 @@ def error_from_response(response: httpx.Response, provider: str, redact: Redacto
     message, provider_status = _parse_error_body(response)
     cls = NotFoundError if response.status_code == 404 else ProviderAPIError
     return cls(
-        redact(message or response.reason_phrase or "request failed")[:MAX_ERROR_CHARS],
+        error_text(response, message, redact),
         http_status=response.status_code,
         provider_status=provider_status,
         provider=provider,
@@ -259,10 +306,14 @@ def send_sync(
     while True:
         response, error = None, None
         try:
-            response = client.send(build_request(client, request, transport.auth), stream=stream)
+            response = client.send(
+                build_request(client, request, transport.auth),
+                stream=stream,
+                follow_redirects=request.follows_redirects,
+            )
         except httpx.TransportError as err:
             error = err
-        if response is not None and not response.is_error:
+        if response is not None and request.answered_by(response):
             return response
         if response is not None:
             response.read()
@@ -279,11 +330,14 @@ async def send_async(
         response, error = None, None
         try:
             response = await send_in_slot(
-                client, functools.partial(build_request, client, request, transport.auth), stream=stream
+                client,
+                functools.partial(build_request, client, request, transport.auth),
+                stream=stream,
+                follow_redirects=request.follows_redirects,
             )
         except httpx.TransportError as err:
             error = err
-        if response is not None and not response.is_error:
+        if response is not None and request.answered_by(response):
             return response
         if response is not None:
             await response.aread()
@@ -589,7 +643,11 @@ def slots_of(client: httpx.AsyncClient) -> Slots:
 
 
 async def send_in_slot(
-    client: httpx.AsyncClient, build: Callable[[], httpx.Request], *, stream: bool = False
+    client: httpx.AsyncClient,
+    build: Callable[[], httpx.Request],
+    *,
+    stream: bool = False,
+    follow_redirects: bool = True,
 ) -> httpx.Response:
     """Build and send a request once one of the client's slots is free, so no more requests wait inside its pool
     than it has connections.
@@ -608,7 +666,7 @@ async def send_in_slot(
     except TimeoutError:
         raise httpx.PoolTimeout(f"no free connection within {wait} s", request=build()) from None
     try:
-        response = await client.send(build(), stream=stream)
+        response = await client.send(build(), stream=stream, follow_redirects=follow_redirects)
     except BaseException:
         slots.release()
         raise

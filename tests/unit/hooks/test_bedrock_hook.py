@@ -938,6 +938,47 @@ def test_files_are_listed_across_pages_and_named_by_s3_uris(bedrock):
         hook.get_file("files/abc")
 
 
+PERMANENT_REDIRECT = (
+    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are '
+    b"attempting to access must be addressed using the specified endpoint. Please send all future requests to this "
+    b"endpoint.</Message><Endpoint>bkt.s3.eu-west-1.amazonaws.com</Endpoint><Bucket>bkt</Bucket></Error>"
+)
+
+
+def moved_bucket(request: httpx.Request) -> httpx.Response:
+    """S3 for a bucket of another region: a 301 with no Location, naming the endpoint in its body."""
+    headers = {"x-amz-bucket-region": "eu-west-1", "content-type": "application/xml"}
+    return httpx.Response(301, content=b"" if request.method == "HEAD" else PERMANENT_REDIRECT, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda hook: list(hook.list_files()),
+        lambda hook: hook.get_file("s3://bkt/in/x.jsonl"),
+        lambda hook: b"".join(hook.iter_file_bytes("s3://bkt/out/x.jsonl.out")),
+    ],
+    ids=["list", "head", "download"],
+)
+def test_a_bucket_of_another_region_is_an_error_naming_it_not_an_empty_listing_or_its_error_page(bedrock, call):
+    hook, _ = bedrock(moved_bucket)
+
+    with pytest.raises(ProviderAPIError) as err:
+        call(hook)
+
+    assert err.value.http_status == 301
+    assert "a redirect with no Location to follow" in str(err.value)
+
+
+def test_a_listing_of_a_bucket_of_another_region_says_what_s3_said(bedrock):
+    hook, _ = bedrock(moved_bucket)
+
+    with pytest.raises(ProviderAPIError, match="must be addressed using the specified endpoint") as err:
+        list(hook.list_files())
+
+    assert err.value.provider_status == "PermanentRedirect"
+
+
 # --- results -----------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,120 @@
+"""Redirects: a GET or HEAD follows one, any other call does not, and a 3xx that is not followed is an error.
+
+A create, an upload or a cancel redirected with a 301, 302 or 303 was sent again as a GET (as httpx, like browsers,
+does), and the GET's answer taken for the call's: a create redirected to a job's page took that job for the one it
+made. A 3xx with no Location to follow (a proxy's, S3's PermanentRedirect) was taken for a success: a download landed
+the redirect's page as the results file.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_genai_batch.errors import ProviderAPIError
+from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
+
+OPENAI_BATCH = {"id": "batch_other", "object": "batch", "status": "in_progress", "created_at": 1, "input_file_id": "f"}
+CREATES = {
+    "gemini": (BatchSpec(model="gemini-2.5-flash", display_name="d", source=FileSource("files/in")), "operations"),
+    "openai": (BatchSpec(model="gpt-4o-mini", display_name="d", source=FileSource("file-in")), "batches"),
+    "anthropic": (
+        BatchSpec(
+            model="claude-sonnet-4-5",
+            display_name="d",
+            source=InlineSource([{"custom_id": "a", "params": {"max_tokens": 8, "messages": []}}]),
+        ),
+        "messages/batches",
+    ),
+}
+PAGE = "<html><body>Moved</body></html>"
+
+
+@pytest.fixture(params=list(CREATES))
+def provider(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_hook(request: pytest.FixtureRequest, provider: str) -> Any:
+    """``make_hook(handler)`` -> the provider's hook (from the hooks conftest) talking to ``handler``."""
+    return request.getfixturevalue(provider)
+
+
+def redirect(status: int, location: str | None) -> httpx.Response:
+    return httpx.Response(status, html=PAGE, headers={"location": location} if location else {})
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_create_answered_with_a_redirect_is_not_followed_and_fails_naming_where_it_pointed(
+    make_hook, provider, status
+):
+    spec, collection = CREATES[provider]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return redirect(status, f"/v1/{collection}/other?token=abc")
+        return httpx.Response(200, json=OPENAI_BATCH)
+
+    hook, wire = make_hook(handler)
+
+    with pytest.raises(ProviderAPIError) as err:
+        hook.create_batch(spec)
+
+    assert [request.method for request in wire.requests] == ["POST"]
+    assert err.value.http_status == status
+    target = f"{wire.requests[0].url.scheme}://{wire.requests[0].url.host}/v1/{collection}/other"
+    assert f"was answered HTTP {status}, a redirect to {target}, which is not followed" in str(err.value)
+    assert "token=abc" not in str(err.value)
+
+
+def test_an_upload_answered_with_a_redirect_is_not_sent_again_elsewhere(openai):
+    hook, wire = openai(lambda request: redirect(307, "http://elsewhere.test/v1/files"))
+
+    with pytest.raises(ProviderAPIError, match=r"POST /v1/files was answered HTTP 307, a redirect to http://else"):
+        hook.upload_file(io.BytesIO(b'{"custom_id": "a"}\n'), display_name="in.jsonl")
+
+    assert [(r.method, r.url.host) for r in wire.requests] == [("POST", "openai.test")]
+
+
+def test_a_cancel_answered_with_a_redirect_is_not_followed(gemini):
+    hook, wire = gemini(lambda request: redirect(302, "/v1beta/batches/abc"))
+
+    with pytest.raises(ProviderAPIError, match="POST /v1beta/batches/abc:cancel was answered HTTP 302"):
+        hook.cancel_batch("batches/abc")
+
+    assert len(wire.requests) == 1
+
+
+def test_a_status_poll_redirected_within_the_origin_follows_the_redirect(openai):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/batches/batch_1":
+            return redirect(301, "/v1/batches/batch_other")
+        return httpx.Response(200, json=OPENAI_BATCH)
+
+    hook, wire = openai(handler)
+
+    assert hook.get_batch("batch_1").name == "batch_other"
+    assert [r.url.path for r in wire.requests] == ["/v1/batches/batch_1", "/v1/batches/batch_other"]
+
+
+def test_a_download_answered_with_a_redirect_without_a_location_is_an_error_not_the_files_bytes(openai):
+    hook, _ = openai(lambda request: redirect(302, None))
+
+    with pytest.raises(ProviderAPIError) as err:
+        b"".join(hook.iter_file_bytes("file-out"))
+
+    assert err.value.http_status == 302
+    assert "GET /v1/files/file-out/content was answered HTTP 302, a redirect with no Location to follow" in str(
+        err.value
+    )
+
+
+async def test_an_async_poll_answered_with_a_redirect_without_a_location_is_an_error(anthropic):
+    hook, _ = anthropic(lambda request: redirect(303, None))
+
+    with pytest.raises(ProviderAPIError, match="answered HTTP 303, a redirect with no Location to follow"):
+        await hook.aget_batch("msgbatch_1")
