@@ -18,6 +18,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Generic, TypeVar, cast
+from xml.etree import ElementTree
 
 import httpx
 from httpx._types import CookieTypes
@@ -165,9 +166,9 @@ def error_from_response(response: httpx.Response, provider: str, redact: Redacto
     )
 
 
-UNREADABLE = (json.JSONDecodeError, ValidationError, LookupError, TypeError, AttributeError)
-"""What an operation raises when a success answer's body is not what the API returns: not JSON, not an object, a
-field missing or of another type."""
+UNREADABLE = (json.JSONDecodeError, ElementTree.ParseError, ValidationError, LookupError, TypeError, AttributeError)
+"""What an operation raises when a success answer's body is not what the API returns: not JSON (or XML), not an
+object, a field missing or of another type."""
 BODY_SHOWN = 200
 """Characters of an unreadable answer's body an error shows."""
 

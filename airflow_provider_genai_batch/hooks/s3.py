@@ -16,7 +16,7 @@ from urllib.parse import quote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
+from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError, UnreadableAnswerError
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.hooks.aws import SIGN_AS_HEADER, aws_query
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, StreamSlice
@@ -111,7 +111,7 @@ def upload(
         yield from _send_part(endpoint.request("PUT", obj), stream, origin, 0, size, max_resends, content_type)
         return _uploaded(obj, content_type, size)
     created = yield endpoint.request("POST", obj, [("uploads", "")], headers={"Content-Type": content_type}, retry=True)
-    upload_id = _xml_text(created.content, "UploadId")
+    upload_id = _xml_text(_answer_root(created.content, "InitiateMultipartUploadResult"), "UploadId")
     etags: list[str] = []
     try:
         for number, offset in enumerate(range(0, size, part_size), start=1):
@@ -145,9 +145,17 @@ def _complete(
             headers={"Content-Type": "application/xml"},
             retry=True,
         )
-        if _root_tag(done.content) != "Error":  # S3 can fail a completion with a 200 and an error body
+        try:
+            root = _answer_root(done.content, "CompleteMultipartUploadResult", "Error")
+        except (ElementTree.ParseError, LookupError) as err:  # raised here, before the abort sends its own request
+            raise UnreadableAnswerError(
+                f"CompleteMultipartUpload answered HTTP {done.status_code} with a body that is not S3's answer "
+                f"({type(err).__name__}: {err})",
+                http_status=done.status_code,
+                provider="s3",
+            ) from err
+        if _local(root.tag) != "Error":  # S3 can fail a completion with a 200 and an error body
             return
-        root = ElementTree.fromstring(done.content)
         code = root.findtext("Code")
         if code in COMPLETION_RETRIED and resends < max_resends:
             resends += 1
@@ -227,7 +235,7 @@ def list_objects(endpoint: S3Endpoint, prefix: S3Object, page_token: str | None)
     if page_token:
         query.append(("continuation-token", page_token))
     response = yield endpoint.request("GET", S3Object(prefix.bucket, ""), query)
-    root = ElementTree.fromstring(response.content)
+    root = _answer_root(response.content, "ListBucketResult")
     items = [
         FileInfo(
             name=f"s3://{prefix.bucket}/{item.findtext(f'{S3_NS}Key')}",
@@ -252,15 +260,22 @@ def get(endpoint: S3Endpoint, obj: S3Object) -> ApiRequest:
     return endpoint.request("GET", obj)
 
 
-def _root_tag(content: bytes) -> str:
-    try:
-        return ElementTree.fromstring(content).tag.removeprefix(S3_NS)
-    except ElementTree.ParseError:
-        return ""
-
-
-def _xml_text(content: bytes, name: str) -> str:
+def _answer_root(content: bytes, *names: str) -> ElementTree.Element:
+    """The root element of an S3 answer, which must be one of ``names``: a body that is not XML, or is another
+    document (a proxy's HTML page parses as XML too), raises ParseError or LookupError, which the driver reports as
+    an answer that is not the API's."""
     root = ElementTree.fromstring(content)
+    if _local(root.tag) not in names:
+        raise LookupError(f"the body's root element is <{_local(root.tag)}>, not S3's <{'> or <'.join(names)}>")
+    return root
+
+
+def _local(tag: str) -> str:
+    """An element's name without S3's namespace."""
+    return tag.removeprefix(S3_NS)
+
+
+def _xml_text(root: ElementTree.Element, name: str) -> str:
     text = root.findtext(f"{S3_NS}{name}") or root.findtext(name)
     if not text:
         raise GenAIBatchError(f"S3 answered without {name}")

@@ -29,6 +29,7 @@ from airflow_provider_genai_batch.errors import (
     GenAIBatchError,
     NotFoundError,
     ProviderAPIError,
+    UnreadableAnswerError,
 )
 from airflow_provider_genai_batch.formats.bedrock import JOB_NAME, record_id
 from airflow_provider_genai_batch.formats.results import RowStatus
@@ -977,6 +978,55 @@ def test_a_listing_of_a_bucket_of_another_region_says_what_s3_said(bedrock):
         list(hook.list_files())
 
     assert err.value.provider_status == "PermanentRedirect"
+
+
+PROXY_PAGE = b"<html><head><title>Sign in</title></head><body>Corporate proxy: sign in to continue</body></html>"
+
+
+def proxy_page_for_s3(s3: FakeS3, query_mark: str) -> Callable[[httpx.Request], httpx.Response]:
+    """AWS behind a proxy that answers S3 calls whose query holds ``query_mark`` with a 200 HTML page."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == S3_HOST and query_mark in request.url.query.decode():
+            return httpx.Response(200, content=PROXY_PAGE, headers={"content-type": "text/html"})
+        return aws(s3)(request)
+
+    return handler
+
+
+def test_a_listing_answered_with_a_proxys_page_is_an_unreadable_answer_not_an_empty_listing(bedrock):
+    s3 = FakeS3()
+    s3.objects = {"in/a.jsonl": b"x"}
+    hook, _ = bedrock(proxy_page_for_s3(s3, "list-type"))
+
+    with pytest.raises(UnreadableAnswerError, match=r"not S3's <ListBucketResult>.*it is text/html"):
+        list(hook.list_files())
+
+
+def test_a_multipart_start_answered_with_a_proxys_page_is_an_unreadable_answer(bedrock):
+    hook, wire = bedrock(proxy_page_for_s3(FakeS3(), "uploads"))
+
+    with pytest.raises(UnreadableAnswerError, match=r"not S3's <InitiateMultipartUploadResult>"):
+        hook.upload_file(io.BytesIO(b"z" * (6 * MIB)), display_name="x")
+
+    assert [r.method for r in wire.requests] == ["POST"]
+
+
+def test_a_completion_answered_with_a_proxys_page_is_not_taken_for_done_and_the_upload_is_aborted(bedrock):
+    s3 = FakeS3()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and "uploadId" in request.url.params:
+            return httpx.Response(200, content=PROXY_PAGE, headers={"content-type": "text/html"})
+        return aws(s3)(request)
+
+    hook, wire = bedrock(handler)
+
+    with pytest.raises(UnreadableAnswerError, match=r"CompleteMultipartUpload answered HTTP 200 .* <html>"):
+        hook.upload_file(io.BytesIO(b"z" * (6 * MIB)), display_name="x")
+
+    assert (wire.last.method, wire.last.url.query) == ("DELETE", b"uploadId=up-1")
+    assert s3.objects == {}
 
 
 # --- results -----------------------------------------------------------------------------------------------
