@@ -123,24 +123,40 @@ SHOWN_URL_CHARS = 200
 
 
 def redirect_note(response: httpx.Response) -> str | None:
-    """What an error says first about a redirect (3xx) that answered a call: where it pointed (without its query)
-    and why it was not followed; None for any other status."""
-    if not response.is_redirect:
+    """What an error says first about the redirects of a call: a redirect (3xx) that answered it, where it pointed
+    and why it was not followed; or a redirect that took it to another origin, where the connection's credentials
+    are not sent (an ``http://`` base URL the API moves to ``https://``, answered there 401 for want of the key).
+    None when neither happened. URLs are shown without their query."""
+    if response.is_redirect:
+        request = response.request
+        said = f"{request.method} {request.url.path} was answered HTTP {response.status_code}"
+        location = response.headers.get("location")
+        if not location:
+            return f"{said}, a redirect with no Location to follow"
+        try:
+            target = _shown(request.url.join(location))
+        except httpx.InvalidURL:
+            target = location[:SHOWN_URL_CHARS]
+        return (
+            f"{said}, a redirect to {target}, which is not followed: only GET and HEAD calls follow redirects, as "
+            "any other would be sent again elsewhere or turned into a GET (check the connection's base URL, its "
+            "scheme and host, and any proxy in front of the API)"
+        )
+    if not response.history:
         return None
-    request = response.request
-    said = f"{request.method} {request.url.path} was answered HTTP {response.status_code}"
-    location = response.headers.get("location")
-    if not location:
-        return f"{said}, a redirect with no Location to follow"
-    try:
-        target = str(request.url.join(location).copy_with(query=None, fragment=None))
-    except httpx.InvalidURL:
-        target = location
-    return (
-        f"{said}, a redirect to {target[:SHOWN_URL_CHARS]}, which is not followed: only GET and HEAD calls follow "
-        "redirects, as any other would be sent again elsewhere or turned into a GET (check the connection's base "
-        "URL, its scheme and host, and any proxy in front of the API)"
-    )
+    first, last = response.history[0].request, response.request
+    if origin_of(first.url) != origin_of(last.url):
+        return (
+            f"{first.method} {first.url.path} was redirected to {_shown(last.url)}, another origin than the one "
+            "it was sent to, where the connection's credentials are not sent (give the connection the base URL the "
+            "API answers on)"
+        )
+    return None
+
+
+def _shown(url: httpx.URL) -> str:
+    """A URL as an error shows it: without its query or fragment, cut to length."""
+    return str(url.copy_with(query=None, fragment=None))[:SHOWN_URL_CHARS]
 
 
 def error_text(response: httpx.Response, message: str | None, redact: Redactor) -> str:
@@ -179,8 +195,10 @@ def unreadable_answer(response: httpx.Response, error: Exception, provider: str,
     request = response.request
     kind = response.headers.get("content-type") or "no content type"
     shown = redact(response.content[: 10 * BODY_SHOWN].decode("utf-8", "replace"))[:BODY_SHOWN]
+    note = redirect_note(response)
     return UnreadableAnswerError(
-        f"{request.method} {request.url.path} answered HTTP {response.status_code} with a body that is not the API's "
+        (f"{redact(note)}: " if note else "")
+        + f"{request.method} {request.url.path} answered HTTP {response.status_code} with a body that is not the API's "
         f"answer ({type(error).__name__}: {redact(str(error))[:BODY_SHOWN]}); it is {kind}, "
         f"{len(response.content)} bytes, starting {shown!r} (a proxy or gateway in front of the API, or a base URL "
         "that is not the API's, answers like this)",

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_genai_batch.errors import ProviderAPIError
+from airflow_provider_genai_batch.errors import ProviderAPIError, UnreadableAnswerError
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 
 OPENAI_BATCH = {"id": "batch_other", "object": "batch", "status": "in_progress", "created_at": 1, "input_file_id": "f"}
@@ -118,3 +118,54 @@ async def test_an_async_poll_answered_with_a_redirect_without_a_location_is_an_e
 
     with pytest.raises(ProviderAPIError, match="answered HTTP 303, a redirect with no Location to follow"):
         await hook.aget_batch("msgbatch_1")
+
+
+def to_https_where_the_key_is_missing(request: httpx.Request) -> httpx.Response:
+    """An API that moves ``http://`` to ``https://`` and, there, finds no key (the guard kept it from going)."""
+    if request.url.scheme == "http":
+        return redirect(301, str(request.url.copy_with(scheme="https")))
+    return httpx.Response(401, json={"error": {"message": "You didn't provide an API key.", "type": "invalid_request"}})
+
+
+def test_an_error_after_a_redirect_to_another_origin_says_the_credentials_were_not_sent_there(openai):
+    hook, _ = openai(to_https_where_the_key_is_missing)
+
+    with pytest.raises(ProviderAPIError) as err:
+        hook.get_batch("batch_1")
+
+    assert err.value.http_status == 401
+    assert str(err.value) == (
+        "openai API error (401 invalid_request): GET /v1/batches/batch_1 was redirected to "
+        "https://openai.test/v1/batches/batch_1, another origin than the one it was sent to, where the connection's "
+        "credentials are not sent (give the connection the base URL the API answers on): You didn't provide an API key."
+    )
+
+
+def test_an_unreadable_answer_after_a_redirect_to_another_origin_says_where_it_came_from(openai):
+    def to_a_sign_in_page(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "openai.test":
+            return redirect(302, "https://sso.example.com/login?next=/v1/batches/batch_1")
+        return httpx.Response(200, html="<html><body>Sign in</body></html>")
+
+    hook, _ = openai(to_a_sign_in_page)
+
+    with pytest.raises(UnreadableAnswerError) as err:
+        hook.get_batch("batch_1")
+
+    assert str(err.value).startswith(
+        "openai API error (200): GET /v1/batches/batch_1 was redirected to https://sso.example.com/login, another "
+        "origin than the one it was sent to"
+    )
+    assert "GET /login answered HTTP 200 with a body that is not the API's answer" in str(err.value)
+
+
+def test_an_error_after_a_redirect_within_the_origin_says_nothing_of_it(openai):
+    def moved_then_missing(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/batches/batch_1":
+            return redirect(301, "/v1/batches/batch_2")
+        return httpx.Response(404, json={"error": {"message": "No batch found", "type": "invalid_request_error"}})
+
+    hook, _ = openai(moved_then_missing)
+
+    with pytest.raises(ProviderAPIError, match=r"\(404 invalid_request_error\): No batch found$"):
+        hook.get_batch("batch_1")
