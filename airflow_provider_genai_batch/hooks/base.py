@@ -417,10 +417,11 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         are skipped, as are those of a slice that starts before the offset asked for. A range counts the bytes of
         the body as sent, so after an answer that came compressed (``Content-Encoding``: the bytes delivered are
         the file's own, decoded) the whole file is asked for again instead, and so it is when a resume is answered
-        with a compressed slice, which cannot be decoded from its middle. A file whose ``ETag`` (or, without one,
-        ``Last-Modified``) changes between answers is another file: its bytes would not continue those delivered,
-        so the read fails saying so. Breaks are counted against ``max_retries`` since the last one that delivered
-        new bytes, so a long download through many breaks still ends.
+        with a compressed slice, which cannot be decoded from its middle. A body in a coding the client does not
+        decode (one it did not ask for) fails the read rather than pass as the file. A file whose ``ETag`` (or,
+        without one, ``Last-Modified``) changes between answers is another file: its bytes would not continue those
+        delivered, so the read fails saying so. Breaks are counted against ``max_retries`` since the last one that
+        delivered new bytes, so a long download through many breaks still ends.
         """
         client, transport = self.get_conn(), self._transport(self.settings)
         request = self._download_request(name)
@@ -442,6 +443,7 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
                 response.close()
                 continue
             try:
+                _check_coding(response, client.headers.get("accept-encoding", ""), name)
                 _check_version(versions, response, name, received)
                 skip = received - _range_start(response, received)
             except GenAIBatchError:
@@ -606,6 +608,19 @@ def _content_coded(response: httpx.Response) -> bool:
     """Whether the body comes compressed (``Content-Encoding`` other than identity), so its bytes as sent are not
     the file's."""
     return response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+
+
+def _check_coding(response: httpx.Response, accepted: str, name: str) -> None:
+    """Raise if the body comes in a coding the client does not decode: one outside ``accepted``, the client's
+    ``Accept-Encoding`` (gzip and deflate, and br or zstd only where their packages are installed). httpx passes the
+    bytes of such a coding through as they came, and they would land as the file's."""
+    said = response.headers.get("content-encoding", "")
+    decoded = {coding.strip().lower() for coding in accepted.split(",")} | {"identity"}
+    if any(coding.strip().lower() not in decoded for coding in said.split(",") if coding.strip()):
+        raise GenAIBatchError(
+            f"{name} was answered with Content-Encoding {said!r}, which this client does not decode (it asks for "
+            f"{accepted or 'identity'}), so its bytes are not the file's; a proxy in front of the API may be coding it"
+        )
 
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(?:\d+|\*)")

@@ -14,6 +14,7 @@ import gzip
 import io
 import json
 import time
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -455,6 +456,25 @@ def test_a_resume_asks_for_the_file_as_it_is_so_its_range_counts_the_files_own_b
     assert b"".join(hook.iter_file_bytes("file-out", chunk_size=16)) == LINES
     assert wire.requests[1].headers["range"] == "bytes=320-"
     assert wire.requests[1].headers["accept-encoding"] == "identity"
+
+
+@pytest.mark.parametrize("coding", ["br", "zstd", "gzip, br", "x-custom"])
+def test_a_download_in_a_coding_the_client_does_not_decode_fails_rather_than_land_its_bytes(openai, waits, coding):
+    coded = httpx.ByteStream(b"\x1b\x8f\x00coded")  # a stream: a Response given content decodes it at once
+    hook, wire = openai(lambda request: httpx.Response(200, stream=coded, headers={"content-encoding": coding}))
+
+    with pytest.raises(GenAIBatchError, match=rf"file-out was answered with Content-Encoding '{coding}', which this"):
+        b"".join(hook.iter_file_bytes("file-out"))
+
+    assert wire.requests[0].headers["accept-encoding"] == "gzip, deflate"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "GZIP", "deflate", "identity", ""])
+def test_a_download_in_a_coding_the_client_asked_for_is_decoded(openai, waits, coding):
+    coded = {"gzip": gzip.compress, "GZIP": gzip.compress, "deflate": zlib.compress}.get(coding, bytes)(LINES)
+    hook, _ = openai(lambda request: httpx.Response(200, content=coded, headers={"content-encoding": coding}))
+
+    assert b"".join(hook.iter_file_bytes("file-out")) == LINES
 
 
 def test_a_break_inside_a_results_line_yields_each_row_exactly_once(openai, waits):
