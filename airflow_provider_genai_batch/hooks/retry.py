@@ -9,6 +9,7 @@ full jitter, a ``Retry-After`` header is honoured, and a request stops after ``m
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -58,14 +59,20 @@ def is_transient(response: httpx.Response) -> bool:
 
 
 def retry_after(response: httpx.Response | None) -> float | None:
-    """Seconds the server asked us to wait (``Retry-After`` as seconds or an HTTP date), if it did."""
+    """Seconds the server asked us to wait (``Retry-After`` as seconds or an HTTP date), if it did.
+
+    A number of seconds that is negative or not finite (``-1``, ``nan``) says nothing readable, as text that is no
+    date does not: the normal backoff is used, not a retry at once into a server that is refusing calls.
+    """
     value = response.headers.get("retry-after") if response is not None else None
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return seconds if 0 <= seconds < math.inf else None
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -133,6 +133,17 @@ def test_an_unparseable_retry_after_falls_back_to_backoff(openai, waits):
     assert len(waits) == 1 and 0 <= waits[0] <= 30.0
 
 
+@pytest.mark.parametrize("value", ["-1", "-86400", "nan", "-inf"])
+def test_a_negative_or_not_a_number_retry_after_falls_back_to_backoff_not_a_retry_at_once(
+    openai, waits, monkeypatch, value
+):
+    monkeypatch.setattr(retry_module.random, "uniform", lambda low, high: high)  # the backoff's ceiling, not 0
+    hook, wire = openai(scripted(busy(429, **{"Retry-After": value}), busy(429, **{"Retry-After": value}), ok()))
+    hook.get_batch("batch_1")
+    assert len(wire.requests) == 3
+    assert waits == [0.5, 1.0]
+
+
 def test_backoff_grows_exponentially_and_never_exceeds_retry_max_wait(openai, waits, monkeypatch):
     monkeypatch.setattr(retry_module.random, "uniform", lambda low, high: high)  # the worst jitter every time
     hook, wire = openai(scripted(*[busy()] * 7, ok()), max_retries=7, retry_max_wait=3)
