@@ -25,7 +25,7 @@ from httpx._types import CookieTypes
 from httpx._utils import get_environment_proxies  # the same reading of the environment httpx does
 from pydantic import ValidationError
 
-from airflow_provider_genai_batch.errors import NotFoundError, ProviderAPIError, UnreadableAnswerError
+from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError, UnreadableAnswerError
 from airflow_provider_genai_batch.hooks.alarm import Alarm
 from airflow_provider_genai_batch.hooks.retry import (
     IDEMPOTENT_METHODS,
@@ -157,6 +157,14 @@ def redirect_note(response: httpx.Response) -> str | None:
 def _shown(url: httpx.URL) -> str:
     """A URL as an error shows it: without its query or fragment, cut to length."""
     return str(url.copy_with(query=None, fragment=None))[:SHOWN_URL_CHARS]
+
+
+def redirect_loop(request: ApiRequest, limit: int) -> GenAIBatchError:
+    """The error for a call redirected more than ``limit`` times (httpx's TooManyRedirects names no call)."""
+    return GenAIBatchError(
+        f"{request.method} {_shown(httpx.URL(request.url))} was redirected more than {limit} times, a redirect loop "
+        "(check the connection's base URL, its scheme and host, and any proxy in front of the API)"
+    )
 
 
 def error_text(response: httpx.Response, message: str | None, redact: Redactor) -> str:
@@ -332,6 +340,8 @@ def send_sync(
             )
         except httpx.TransportError as err:
             error = err
+        except httpx.TooManyRedirects:
+            raise redirect_loop(request, client.max_redirects) from None
         if response is not None and request.answered_by(response):
             return response
         if response is not None:
@@ -356,6 +366,8 @@ async def send_async(
             )
         except httpx.TransportError as err:
             error = err
+        except httpx.TooManyRedirects:
+            raise redirect_loop(request, client.max_redirects) from None
         if response is not None and request.answered_by(response):
             return response
         if response is not None:

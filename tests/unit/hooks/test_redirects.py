@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_genai_batch.errors import ProviderAPIError, UnreadableAnswerError
+from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError, UnreadableAnswerError
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 
 OPENAI_BATCH = {"id": "batch_other", "object": "batch", "status": "in_progress", "created_at": 1, "input_file_id": "f"}
@@ -169,3 +169,28 @@ def test_an_error_after_a_redirect_within_the_origin_says_nothing_of_it(openai):
 
     with pytest.raises(ProviderAPIError, match=r"\(404 invalid_request_error\): No batch found$"):
         hook.get_batch("batch_1")
+
+
+def a_redirect_loop(request: httpx.Request) -> httpx.Response:
+    """A proxy sending every call to its sign-in page, which sends it back."""
+    return redirect(302, "/login" if request.url.path != "/login" else "/v1/messages/batches/msgbatch_1")
+
+
+def test_a_poll_redirected_in_a_loop_is_an_error_naming_the_call(anthropic):
+    hook, wire = anthropic(a_redirect_loop)
+
+    with pytest.raises(GenAIBatchError) as err:
+        hook.get_batch("msgbatch_1")
+
+    assert str(err.value) == (
+        "GET v1/messages/batches/msgbatch_1 was redirected more than 20 times, a redirect loop (check the "
+        "connection's base URL, its scheme and host, and any proxy in front of the API)"
+    )
+    assert len(wire.requests) == 21
+
+
+async def test_an_async_poll_redirected_in_a_loop_is_the_same_error(anthropic):
+    hook, _ = anthropic(a_redirect_loop)
+
+    with pytest.raises(GenAIBatchError, match="was redirected more than 20 times, a redirect loop"):
+        await hook.aget_batch("msgbatch_1")
