@@ -241,7 +241,10 @@ class GatewayBatchHook(GeminiBatchHook):
         body = response.json()
         if body.get("has_more"):
             raise GenAIBatchError(f"the gateway paginated the results of {name}, which this hook cannot follow")
-        return list(body.get("results") or [])
+        results = body.get("results") or []
+        if not isinstance(results, list):  # a text or an object would be read as items one character or key each
+            raise TypeError(f"'results' is a {type(results).__name__}, not a list of result items")
+        return results
 
     @classmethod
     def console_url(cls, job_name: str) -> str:

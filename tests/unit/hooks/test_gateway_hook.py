@@ -16,7 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, ProviderAPIError
+from airflow_provider_genai_batch.errors import (
+    GenAIBatchError,
+    InputValidationError,
+    ProviderAPIError,
+    UnreadableAnswerError,
+)
 from airflow_provider_genai_batch.formats.gateway import BEDROCK_UNSUPPORTED
 from airflow_provider_genai_batch.formats.results import RowStatus, Usage
 from airflow_provider_genai_batch.hooks.gateway import GatewayBatchHook
@@ -673,6 +678,14 @@ def test_a_gemini_file_is_not_downloaded_through_the_gateway_which_refuses_it(ga
     with pytest.raises(GenAIBatchError, match="the gateway does not download Gemini files"):
         hook.download_file("files/batch-abc", io.BytesIO())
     assert wire.requests == []
+
+
+@pytest.mark.parametrize("results", ["upstream timed out", {"sky": {"custom_id": "sky"}}], ids=["text", "object"])
+def test_results_that_are_not_a_list_are_an_unreadable_answer_not_rows(gateway, results):
+    hook, _ = gateway(lambda request: ok({"results": results, "has_more": False}), model_provider="anthropic")
+
+    with pytest.raises(UnreadableAnswerError, match=r"\(TypeError: 'results' is a (str|dict), not a list of result"):
+        list(hook.iter_results(_job("batches/msgbatch_01")))
 
 
 def test_paginated_results_are_refused_rather_than_cut_short(gateway):
