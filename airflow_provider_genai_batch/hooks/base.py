@@ -33,6 +33,7 @@ from airflow_provider_genai_batch.hooks.http import (
     Page,
     PooledAsyncClient,
     Redactor,
+    Resumes,
     Transport,
     environment_proxy_mounts,
     error_from_response,
@@ -425,7 +426,7 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         """
         client, transport = self.get_conn(), self._transport(self.settings)
         request = self._download_request(name)
-        received, resumes = 0, 0
+        received, resumes = 0, Resumes(self.settings.max_retries)
         ranged = True
         versions: dict[tuple[bool, str], str] = {}
         while True:
@@ -449,7 +450,6 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
             except GenAIBatchError:
                 response.close()
                 raise
-            at_break = received
             try:
                 for chunk in response.iter_bytes(chunk_size):
                     if skip:
@@ -460,8 +460,7 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
                         yield chunk
                 return
             except httpx.TransportError as err:
-                resumes = 1 if received > at_break else resumes + 1
-                if resumes > self.settings.max_retries:
+                if not resumes.another(received):
                     raise
                 self._on_retry(request, f"{type(err).__name__} after {received} bytes", 0.0)
             finally:

@@ -15,7 +15,15 @@ from urllib.parse import quote
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
-from airflow_provider_genai_batch.hooks.http import SESSION_GONE, ApiRequest, Operation, Page, SessionGone, StreamSlice
+from airflow_provider_genai_batch.hooks.http import (
+    SESSION_GONE,
+    ApiRequest,
+    Operation,
+    Page,
+    Resumes,
+    SessionGone,
+    StreamSlice,
+)
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
 from airflow_provider_genai_batch.models import FileInfo
 
@@ -139,7 +147,7 @@ def _send_chunks(
     session: str, obj: GcsObject, stream: IO[bytes], origin: int | None, size: int, chunk_size: int, max_resumes: int
 ) -> Operation[FileInfo]:
     """Send the stream into an open session from its first byte; SessionGone when the session is no longer known."""
-    offset, resumes, resumed_at = 0, 0, 0
+    offset, resumes = 0, Resumes(max_resumes)
     while True:
         length = min(chunk_size, size - offset)
         chunk = StreamSlice(stream, length)
@@ -157,9 +165,7 @@ def _send_chunks(
             except TransientFailure as failure:
                 if chunk.exhausted:
                     raise GenAIBatchError(f"the stream ended at byte {offset + chunk.sent} of {size}") from None
-                resumes = 1 if offset > resumed_at else resumes + 1
-                resumed_at = offset
-                if origin is None or resumes > max_resumes:
+                if origin is None or not resumes.another(offset):
                     raise GenAIBatchError(
                         f"upload to {obj.uri} failed at byte {offset} of {size}: {failure}"
                     ) from failure

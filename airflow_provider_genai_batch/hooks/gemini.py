@@ -19,7 +19,15 @@ from airflow_provider_genai_batch.formats.results import (
     read_result_item,
 )
 from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
-from airflow_provider_genai_batch.hooks.http import SESSION_GONE, ApiRequest, Operation, Page, SessionGone, StreamSlice
+from airflow_provider_genai_batch.hooks.http import (
+    SESSION_GONE,
+    ApiRequest,
+    Operation,
+    Page,
+    Resumes,
+    SessionGone,
+    StreamSlice,
+)
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
 from airflow_provider_genai_batch.idempotency import JobIdentity, identity_in_display_name, tag_display_name
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
@@ -112,7 +120,7 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
     ) -> Operation[FileInfo]:
         """Send the stream into an open session from its first byte; SessionGone when the session is no longer
         known."""
-        offset, resumes, resumed_at = 0, 0, 0
+        offset, resumes = 0, Resumes(self.settings.max_retries)
         while True:
             chunk = StreamSlice(stream, min(chunk_size, size - offset))
             last = offset + chunk.length >= size
@@ -142,10 +150,8 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
                         offset += chunk.length
                         continue
                     problem = answered
-                resumes = 1 if offset > resumed_at else resumes + 1
-                resumed_at = offset
                 self.retries += 1
-                if resumes > self.settings.max_retries:
+                if not resumes.another(offset):
                     raise GenAIBatchError(f"upload failed at byte {offset} of {size}: {problem}") from problem
                 status = yield ApiRequest(
                     "POST", upload_url, headers={"X-Goog-Upload-Command": "query"}, authenticated=False, retry=True

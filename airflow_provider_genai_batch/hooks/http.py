@@ -493,6 +493,22 @@ class SessionGone(Exception):
         super().__init__(f"HTTP {status}")
 
 
+class Resumes:
+    """The resumes of one transfer, counted since the last one that found it further on: a long transfer through
+    many faults still ends, and one that stops moving fails after ``limit`` resumes in a row."""
+
+    __slots__ = ("_at", "_count", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self._count, self._at = limit, 0, 0
+
+    def another(self, at: int) -> bool:
+        """Count a resume from byte ``at``; False once it is past ``limit`` resumes without progress."""
+        self._count = 1 if at > self._at else self._count + 1
+        self._at = at
+        return self._count <= self.limit
+
+
 class StreamWindow:
     """The next ``length`` bytes of a stream as a file object of their own, starting at byte 0.
 

@@ -26,6 +26,7 @@ from airflow_provider_genai_batch.hooks.http import (
     ForeignHostGuard,
     PooledAsyncClient,
     Redactor,
+    Resumes,
     Slots,
     Transport,
     build_request,
@@ -692,3 +693,29 @@ async def test_a_hooks_pooled_client_goes_through_the_proxy_the_environment_name
     assert response.json()["id"] == "batch_1"
     assert seen == [b"GET http://openai.test/v1/batches/batch_1 HTTP/1.1"]
     assert isinstance(client._transport_for_url(httpx.URL("http://bypassed.test/v1")), PooledTransport)
+
+
+# --- resumes of one transfer --------------------------------------------------------------------------
+
+
+def test_resumes_fail_after_the_limit_in_a_row_without_progress():
+    resumes = Resumes(2)
+    assert [resumes.another(100), resumes.another(100), resumes.another(100)] == [True, True, False]
+
+
+def test_a_resume_from_further_on_starts_the_count_again():
+    resumes = Resumes(2)
+    assert [resumes.another(at) for at in (100, 100, 200, 200, 300, 300, 300)] == [
+        True,
+        True,
+        True,
+        True,
+        True,
+        True,
+        False,
+    ]
+
+
+def test_the_first_resume_before_any_byte_counts_against_the_limit():
+    resumes = Resumes(1)
+    assert [resumes.another(0), resumes.another(0)] == [True, False]
