@@ -30,6 +30,8 @@ waits on it."""
 ROUNDS_RESEND_STATES = frozenset({JobState.FAILED, JobState.EXPIRED})
 """A job that ended in one of these left its rows retryable (missing, expired): a follow-up round sends them again.
 A cancelled job's rows are not sent again."""
+RESENT = ": the follow-up rounds sent its rows again"
+"""Why a part whose job failed or expired is re-attached to, as the log says it."""
 FINGERPRINT_SHOWN = 12
 """How many characters of an input fingerprint a log line shows."""
 
@@ -165,15 +167,9 @@ class GroupSubmission:
             item = PlannedPart(part, ref, title(round, position, len(parts)))
             item.earlier = self._earlier(ref, item.title, known.get((ref.idempotency_key, ref.input_fingerprint)))
             if item.earlier is not None and as_sent:
-                self.log.info(
-                    "%s: keeping %s (%s) as an earlier try sent it",
-                    part_label(item.title),
-                    item.earlier.name,
-                    item.earlier.state.value,
-                )
-                item.reusable = True
+                self._keep(item, " as an earlier try sent it")
             elif item.earlier is not None and item.earlier.name in kept and item.earlier.state in ROUNDS_RESEND_STATES:
-                self._keep(item)
+                self._keep(item, RESENT)
             else:
                 item.reusable = item.earlier is not None and self._reusable(item.earlier, item.title)
             planned.append(item)
@@ -190,17 +186,12 @@ class GroupSubmission:
         ]
         if resent and not self.force and round_sent():
             for item in resent:
-                self._keep(item)
+                self._keep(item, RESENT)
 
-    def _keep(self, item: PlannedPart) -> None:
-        """Re-attach to ``item``'s earlier job, which failed or expired: follow-up rounds send its rows again."""
+    def _keep(self, item: PlannedPart, why: str) -> None:
+        """Re-attach to ``item``'s earlier job whatever its state, logging ``why``."""
         assert item.earlier is not None
-        self.log.info(
-            "%s: keeping %s (%s): the follow-up rounds sent its rows again",
-            part_label(item.title),
-            item.earlier.name,
-            item.earlier.state.value,
-        )
+        self.log.info("%s: keeping %s (%s)%s", part_label(item.title), item.earlier.name, item.earlier.state.value, why)
         item.reusable = True
 
     def send(self, planned: Sequence[PlannedPart], remember: Callable[[list[PartRef]], None]) -> list[PartRef]:
