@@ -48,6 +48,8 @@ from airflow_provider_genai_batch.landing import (
     job_unanswered,
     keys_problem,
     land_files,
+    manifest_seen,
+    partial_tag,
     redacted_job,
     redacted_row,
     remove_partials,
@@ -86,8 +88,10 @@ def land_group(
     redact = hook.redact
     finished = {part.index: redacted_job(_job_of(part, jobs), redact) for part in ref.parts or () if part.job_name}
     tallies = {index: UsageTally(ref.provider) for index in finished}
+    owner = partial_tag(ref.job_name)
     for name in (RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE, REPLACED_FILE, MANIFEST_FILE):
-        remove_partials(directory, name)  # left by a landing that was killed outright
+        remove_partials(directory, name, owner)  # left by a landing of this group that was killed outright
+    seen = manifest_seen(directory)
     first, *later = rounds
     with scratch_dir() as scratch_name:
         scratch = Path(scratch_name)
@@ -96,7 +100,7 @@ def land_group(
         for parts in later:
             space = _local_dir(scratch / f"round-{parts[0].round}")
             landed.append(_land_round(hook, ref, parts, finished, tallies, space, False))
-        merged = _merge(rounds, landed, directory, bool(later))
+        merged = _merge(rounds, landed, directory, bool(later), (ref.job_name, seen))
     outcomes = [_part_outcome(part, finished.get(part.index), merged.part_counts) for part in ref.parts or ()]
     usage, cost = priced_parts(
         (part_usage(job, tallies[index], hook.reported_usage(job)) for index, job in finished.items()),
@@ -345,32 +349,39 @@ class _Round:
 
 
 def _merge(
-    rounds: list[list[PartRef]], landed: list[LandedFiles], directory: ObjectStoragePath, rewrite: bool
+    rounds: list[list[PartRef]],
+    landed: list[LandedFiles],
+    directory: ObjectStoragePath,
+    rewrite: bool,
+    landing: tuple[str, bytes | None],
 ) -> _Merged:
     """Merge the rounds into the results (``rewrite``: later rounds' rows replace earlier ones), counting.
 
-    Without later rounds, round 0 was landed in place and is only read, to count each part's rows.
+    Without later rounds, round 0 was landed in place and is only read, to count each part's rows. ``landing`` is
+    the group's name and the manifest it found in ``directory`` when it began (see :func:`~.landing.retire_manifest`).
     """
+    job_name, seen = landing
+    owner = partial_tag(job_name)
     first = landed[0]
     if not rewrite:
-        OutputFile(directory / REPLACED_FILE).commit()  # removes one an earlier landing left
+        OutputFile(directory / REPLACED_FILE, owner).commit()  # removes one an earlier landing left
         if len(rounds[0]) == 1:
             return _Merged(first, None, {rounds[0][0].index: first.counts})
         with ExitStack() as stack:
             readers = _readers(rounds, landed, stack)
             _walk(readers, None)
         return _Merged(first, None, _part_counts(readers))
-    results, replaced = OutputFile(directory / RESULTS_FILE), OutputFile(directory / REPLACED_FILE)
+    results, replaced = OutputFile(directory / RESULTS_FILE, owner), OutputFile(directory / REPLACED_FILE, owner)
     try:
         results.open()
         with ExitStack() as stack:
             readers = _readers(rounds, landed, stack)
             final = _walk(readers, (results, replaced))
         counts = _whole_counts(final, landed)
-        retire_manifest(directory)
+        retire_manifest(directory, job_name, seen)
         results.commit()
-        unmatched_uri = _concatenated(directory / UNMATCHED_FILE, (file.unmatched_uri for file in landed))
-        duplicates_uri = _concatenated(directory / DUPLICATES_FILE, (file.duplicates_uri for file in landed))
+        unmatched_uri = _concatenated(directory / UNMATCHED_FILE, (file.unmatched_uri for file in landed), owner)
+        duplicates_uri = _concatenated(directory / DUPLICATES_FILE, (file.duplicates_uri for file in landed), owner)
         replaced_uri = replaced.commit()
     except BaseException:
         results.discard()
@@ -421,9 +432,10 @@ def _walk(readers: list[_Round], outputs: tuple[OutputFile, OutputFile] | None) 
     return final
 
 
-def _concatenated(target: ObjectStoragePath, uris: Iterable[str | None]) -> str | None:
-    """Every file of ``uris`` (None: not written) one after the other into ``target``; None when none was written."""
-    output = OutputFile(target)
+def _concatenated(target: ObjectStoragePath, uris: Iterable[str | None], owner: str) -> str | None:
+    """Every file of ``uris`` (None: not written) one after the other into ``target`` (written as ``owner``'s, see
+    :func:`~.landing.partial_tag`); None when none was written."""
+    output = OutputFile(target, owner)
     try:
         for uri in uris:
             if uri is not None:

@@ -179,7 +179,7 @@ def write_keys(directory: ObjectStoragePath, keys: Iterable[str], name: str = KE
     at submit, before anything is uploaded, this asks of the results directory all that landing will (on object
     storage: to write, read, copy and delete objects there), so a place results could not land in fails first.
     """
-    output = OutputFile(directory / name)
+    output = OutputFile(directory / name, "submit")
     digest = hashlib.sha256()
     try:
         output.open()
@@ -315,11 +315,13 @@ def land_files(
     Nothing is written when the keys file is no longer the one the job was submitted with (:func:`check_keys_file`).
     """
     check_keys_file(ref)
+    owner = partial_tag(ref.job_name)
     for name in (RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE, MANIFEST_FILE):
-        remove_partials(directory, name)
-    results = OutputFile(directory / RESULTS_FILE, lineage)
-    unmatched = OutputFile(directory / UNMATCHED_FILE, lineage)
-    duplicates = OutputFile(directory / DUPLICATES_FILE, lineage)
+        remove_partials(directory, name, owner)
+    seen = manifest_seen(directory)
+    results = OutputFile(directory / RESULTS_FILE, owner, lineage)
+    unmatched = OutputFile(directory / UNMATCHED_FILE, owner, lineage)
+    duplicates = OutputFile(directory / DUPLICATES_FILE, owner, lineage)
     outputs = (results, unmatched, duplicates)
     if unanswered is None:
         unanswered = _everywhere(job_unanswered(job))
@@ -328,7 +330,7 @@ def land_files(
         with scratch_dir() as scratch:
             tally = _land(iter(rows), ref, provider_key, unanswered, outputs, Path(scratch))
         counts = _counts(tally, job, None if ref.keys_uri else ref.request_count or job.stats.total)
-        retire_manifest(directory)
+        retire_manifest(directory, ref.job_name, seen)
         results.commit()
         unmatched_uri, duplicates_uri = unmatched.commit(), duplicates.commit()
     except BaseException:
@@ -352,16 +354,75 @@ def _everywhere(outcome: tuple[RowStatus, str]) -> Unanswered:
     return at
 
 
-def retire_manifest(directory: ObjectStoragePath) -> None:
+def retire_manifest(directory: ObjectStoragePath, job_name: str, seen: bytes | None) -> None:
     """Remove the manifest an earlier landing left, once this landing's files are complete and about to be renamed
-    into place: until then it names that landing's files, whole; from then on no manifest names a file of either."""
+    into place: until then it names that landing's files, whole; from then on no manifest names a file of either.
+
+    ``seen`` is the manifest as this landing found it when it began (:func:`manifest_seen`): one another job wrote
+    since is refused instead (:func:`check_no_other_landing`), with this landing's files not renamed into place.
+    """
+    check_no_other_landing(directory, job_name, seen)
     remove_file(directory / MANIFEST_FILE)
 
 
-def remove_partials(directory: ObjectStoragePath, name: str) -> None:
-    """Remove the temporary files of ``name`` left by a landing that was killed outright."""
-    for stale in files_matching(directory, f".{name}.*.partial"):
+def partial_tag(job_name: str) -> str:
+    """What names a job's landing in its temporary files (a digest of the job's name): a landing removes those its
+    own job's killed landings left, never another job's, which may be one being written into the same directory."""
+    return hashlib.sha256(job_name.encode()).hexdigest()[:16]
+
+
+def remove_partials(directory: ObjectStoragePath, name: str, owner: str) -> None:
+    """Remove the temporary files of ``name`` left by a landing of the job ``owner`` names (:func:`partial_tag`)
+    that was killed outright."""
+    for stale in files_matching(directory, f".{name}.{owner}-*.partial"):
         remove_file(stale)
+
+
+def manifest_seen(directory: ObjectStoragePath) -> bytes | None:
+    """The manifest in ``directory`` as it is now, None when there is none: what :func:`check_no_other_landing`
+    compares with."""
+    path = directory / MANIFEST_FILE
+    try:
+        with path.fs.open(path.path, "rb") as source:
+            seen: bytes = source.read()
+    except FileNotFoundError:
+        return None
+    return seen
+
+
+class _Owner(msgspec.Struct):
+    job_name: str | None = None
+
+
+class _LandedBy(msgspec.Struct):
+    """What names the job in a manifest: ``job_ref.job_name``."""
+
+    job_ref: _Owner = msgspec.field(default_factory=_Owner)
+
+
+_landed_by = msgspec.json.Decoder(_LandedBy).decode
+
+
+def check_no_other_landing(directory: ObjectStoragePath, job_name: str, seen: bytes | None) -> None:
+    """Raise when ``directory`` now holds a manifest other than ``seen`` that is not ``job_name``'s: another job's
+    landing (another run's or task's, given the same output_uri) finished while this one ran. Going on would
+    replace its complete results with this job's, or name its rows in this job's manifest."""
+    found = manifest_seen(directory)
+    if found is None or found == seen:
+        return
+    try:
+        other = _landed_by(found).job_ref.job_name
+    except msgspec.DecodeError:
+        other = None
+    if other == job_name:
+        return
+    other = other or "another job"
+    raise GenAIBatchError(
+        f"{other} landed its results in {directory} while {job_name}'s landing ran (another run or task given the "
+        f"same output_uri): nothing of {job_name} was landed and {other}'s results are left whole; give each run an "
+        f"output_uri of its own (e.g. templated with {{{{ run_id }}}}), or clear this task to land {job_name} again "
+        f"(results another job landed are moved to {directory}/superseded/ first)"
+    )
 
 
 def _land(
@@ -426,8 +487,14 @@ def land_counts(job: BatchJob, ref: BatchJobRef, directory: ObjectStoragePath) -
 
 
 def write_manifest(manifest: ResultsManifest, directory: ObjectStoragePath) -> None:
-    """Write the manifest under a temporary name and rename it into place: a reader never sees half of it."""
-    staged = directory / f".{MANIFEST_FILE}.{uuid.uuid4().hex}.partial"
+    """Write the manifest under a temporary name and rename it into place: a reader never sees half of it.
+
+    Refused when another job's manifest was written there since this landing removed the earlier one
+    (:func:`check_no_other_landing`): that job's files replaced this one's, and this manifest would name them.
+    """
+    job_name = manifest.job_ref.job_name
+    check_no_other_landing(directory, job_name, None)
+    staged = directory / f".{MANIFEST_FILE}.{partial_tag(job_name)}-{uuid.uuid4().hex}.partial"
     staged.write_text(manifest.model_dump_json(indent=2))
     move_file(staged, directory / MANIFEST_FILE)
 
@@ -669,13 +736,14 @@ class OutputFile:
     and under the temporary name. The landed file is recorded as an output asset once, under its own name,
     when it is renamed into place (unless ``lineage`` is false: a scratch file). Rows streamed in input order
     come as whole chunks instead (:meth:`write_chunk`): encoded straight into a ``bytearray``, a new one for
-    each chunk, so no bytes object is made per row and no line is copied twice.
+    each chunk, so no bytes object is made per row and no line is copied twice. The temporary name holds ``owner``
+    (:func:`partial_tag`), so only a landing of the same job removes it as a killed landing's.
     """
 
-    def __init__(self, path: ObjectStoragePath, lineage: bool = True) -> None:
+    def __init__(self, path: ObjectStoragePath, owner: str, lineage: bool = True) -> None:
         self.path = path
         self._lineage = lineage
-        self._partial = path.parent / f".{path.name}.{uuid.uuid4().hex}.partial"
+        self._partial = path.parent / f".{path.name}.{owner}-{uuid.uuid4().hex}.partial"
         self._sink: Any = None
         self._lines: list[bytes] = []
         self._size = 0

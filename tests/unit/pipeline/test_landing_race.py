@@ -1,0 +1,140 @@
+"""Two landings of different jobs into one output directory at the same moment (two DAG runs or tasks given one
+fixed output_uri): neither deletes the other's files while they are written, and the directory never ends with one
+job's manifest naming the other's rows: the landing that would have mixed them is refused, the other left whole."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.job_ref import BatchJobRef
+from airflow_provider_genai_batch.landing import (
+    MANIFEST_FILE,
+    RESULTS_FILE,
+    land_results,
+    output_dir,
+    partial_tag,
+    write_keys,
+)
+from airflow_provider_genai_batch.models import BatchJob, CostEstimate, JobState, ResultsManifest, UsageSummary
+from airflow_provider_genai_batch.testing.s3 import MotoS3Server
+
+from .fakes import FAKE_CONN_ID, succeeded
+
+KEYS = ["a", "b", "c"]
+FIRST, SECOND = "batches/run-1", "batches/run-2"
+S3_CONN_ID = "genai_race_s3"
+
+
+@pytest.fixture(params=["local", "s3"])
+def directory(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStoragePath:
+    """An output directory holding the keys both jobs were submitted with (one input, two runs)."""
+    if request.param == "local":
+        return output_dir(str(tmp_path / "results"))
+    moto_s3: MotoS3Server = request.getfixturevalue("moto_s3")
+    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+    connection = {
+        "conn_type": "aws",
+        "login": "test-key",
+        "password": "test-secret",
+        "extra": {"endpoint_url": moto_s3.endpoint_url, "region_name": moto_s3.region},
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN_ID.upper()}", json.dumps(connection))
+    bucket = moto_s3.create_bucket(f"race-{uuid.uuid4().hex[:12]}")
+    return output_dir(f"s3://{S3_CONN_ID}@{bucket}/results")
+
+
+def land(
+    directory: ObjectStoragePath,
+    job_name: str,
+    rows: Iterator[ResultRow],
+    account: Callable[[], tuple[UsageSummary, CostEstimate]] | None = None,
+) -> ResultsManifest:
+    keys = write_keys(directory, KEYS)
+    ref = BatchJobRef(
+        provider="gemini",
+        conn_id=FAKE_CONN_ID,
+        job_name=job_name,
+        request_count=len(KEYS),
+        keys_uri=keys.uri,
+        keys_digest=keys.digest,
+    )
+    job = BatchJob(name=job_name, provider="gemini", state=JobState.SUCCEEDED, provider_state="SUCCEEDED")
+    return land_results(rows, job, ref, directory, account=account)
+
+
+def rows_of(job_name: str, meanwhile: Callable[[], object] = lambda: None) -> Iterator[ResultRow]:
+    """A success for every key, its text the job's name; ``meanwhile`` runs after the first row is read."""
+    yield succeeded(KEYS[0], job_name)
+    meanwhile()
+    for key in KEYS[1:]:
+        yield succeeded(key, job_name)
+
+
+def crashing(job_name: str) -> Iterator[ResultRow]:
+    yield succeeded(KEYS[0], job_name)
+    raise ConnectionResetError("download interrupted")
+
+
+def landed(directory: ObjectStoragePath) -> tuple[str, list[str]]:
+    """The job the manifest names and the text of every row of the results file."""
+    manifest = ResultsManifest.model_validate_json((directory / MANIFEST_FILE).read_text())
+    lines = (directory / RESULTS_FILE).read_text().splitlines()
+    return manifest.job_ref.job_name, [json.loads(line)["text"] for line in lines]
+
+
+def test_a_landing_started_while_another_runs_leaves_the_others_unfinished_files_alone(directory: ObjectStoragePath):
+    def second_lands_and_breaks() -> None:
+        with pytest.raises(ConnectionResetError):
+            land(directory, SECOND, crashing(SECOND))
+
+    manifest = land(directory, FIRST, rows_of(FIRST, second_lands_and_breaks))
+
+    assert manifest.counts.succeeded == 3
+    assert landed(directory) == (FIRST, [FIRST] * 3)
+
+
+def test_a_landing_another_job_finished_during_is_refused_and_leaves_the_others_results_whole(
+    directory: ObjectStoragePath,
+):
+    def second_lands() -> None:
+        land(directory, SECOND, rows_of(SECOND))
+
+    with pytest.raises(GenAIBatchError, match=f"{SECOND} landed its results in {directory} while {FIRST}"):
+        land(directory, FIRST, rows_of(FIRST, second_lands))
+
+    assert landed(directory) == (SECOND, [SECOND] * 3)
+
+
+def test_a_landing_whose_files_another_job_replaced_before_its_manifest_is_refused_leaving_the_others_whole(
+    directory: ObjectStoragePath,
+):
+    def second_lands_then_count() -> tuple[UsageSummary, CostEstimate]:
+        land(directory, SECOND, rows_of(SECOND))
+        return UsageSummary(), CostEstimate()
+
+    with pytest.raises(GenAIBatchError, match=f"{SECOND} landed its results in {directory} while {FIRST}"):
+        land(directory, FIRST, rows_of(FIRST), account=second_lands_then_count)
+
+    assert landed(directory) == (SECOND, [SECOND] * 3)
+
+
+def test_a_landing_removes_the_unfinished_files_its_own_jobs_killed_landing_left_and_no_other_jobs(
+    directory: ObjectStoragePath,
+):
+    own = directory / f".{RESULTS_FILE}.{partial_tag(FIRST)}-{'1' * 32}.partial"
+    others = directory / f".{RESULTS_FILE}.{partial_tag(SECOND)}-{'2' * 32}.partial"
+    for left in (own, others):
+        left.write_bytes(b'{"key":"a"}\n')
+
+    land(directory, FIRST, rows_of(FIRST))
+
+    assert not own.exists()
+    assert others.read_bytes() == b'{"key":"a"}\n'
