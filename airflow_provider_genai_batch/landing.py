@@ -151,14 +151,24 @@ def output_dir(uri: str) -> ObjectStoragePath:
     and a bucket that does not exist (a typo) must fail the first write, not be made by it. A plain local path is
     made absolute as the filesystem resolves it for reads and writes (``~`` the home directory, which ``mkdir`` alone
     took literally; a relative path against the working directory), so the URIs the job ref and the manifest record
-    name the files for whoever reads them, from whatever directory.
+    name the files for whoever reads them, from whatever directory. One that names a file, or lies under one, or
+    cannot be created, is refused naming ``uri`` (the submit makes it before anything is uploaded).
     """
     path = ObjectStoragePath(uri)
     if path.protocol in OBJECT_STORE_SCHEMES:
         return path
     if not path.protocol:
         path = ObjectStoragePath(os.path.abspath(os.path.expanduser(path.path)))
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        if isinstance(err, FileExistsError):
+            problem = f"names the file {path}, not a directory"
+        elif isinstance(err, NotADirectoryError):
+            problem = f"lies under a file, not a directory ({path})"
+        else:
+            problem = f"cannot be created as a directory ({type(err).__name__}: {err})"
+        raise GenAIBatchError(f"output_uri {uri!r} {problem}: results land in a directory there") from err
     return path
 
 

@@ -224,6 +224,20 @@ def test_an_output_uri_under_the_home_directory_is_created_and_written_there(
     assert not (tmp_path / "~").exists()
 
 
+def test_an_output_uri_naming_a_file_is_refused_naming_it(tmp_path: Path):
+    (tmp_path / "results").write_text("not a directory")
+
+    with pytest.raises(GenAIBatchError, match=f"output_uri '{tmp_path}/results' names the file .*, not a directory"):
+        output_dir(str(tmp_path / "results"))
+
+
+def test_an_output_uri_under_a_file_is_refused_naming_it(tmp_path: Path):
+    (tmp_path / "results").write_text("not a directory")
+
+    with pytest.raises(GenAIBatchError, match=f"output_uri 'file://{tmp_path}/results/run-1' lies under a file"):
+        output_dir(f"file://{tmp_path}/results/run-1")
+
+
 def test_a_relative_output_uri_is_recorded_as_the_absolute_path_it_was_written_at(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
