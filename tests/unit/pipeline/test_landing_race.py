@@ -14,6 +14,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats.results import ResultRow
+from airflow_provider_genai_batch.group_landing import land_group
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import (
     MANIFEST_FILE,
@@ -24,9 +25,10 @@ from airflow_provider_genai_batch.landing import (
     write_keys,
 )
 from airflow_provider_genai_batch.models import BatchJob, CostEstimate, JobState, ResultsManifest, UsageSummary
+from airflow_provider_genai_batch.prices import price_table
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 
-from .fakes import FAKE_CONN_ID, succeeded
+from .fakes import FAKE_CONN_ID, FakeBatchHook, failed, part_ref, succeeded
 
 KEYS = ["a", "b", "c"]
 FIRST, SECOND = "batches/run-1", "batches/run-2"
@@ -138,3 +140,38 @@ def test_a_landing_removes_the_unfinished_files_its_own_jobs_killed_landing_left
 
     assert not own.exists()
     assert others.read_bytes() == b'{"key":"a"}\n'
+
+
+def test_a_group_landing_another_job_finished_during_is_refused_and_leaves_the_others_results_whole(
+    tmp_path: Path,
+):
+    directory = output_dir(str(tmp_path / "results"))
+    hook = FakeBatchHook()
+    keys = write_keys(directory, KEYS)
+    for index, rows in enumerate(([succeeded("a", FIRST), failed("b", "overloaded")], [succeeded("c", FIRST)])):
+        hook.add_job(f"batches/part-{index}", JobState.SUCCEEDED, results=rows)
+    round_keys = write_keys(directory, ["b"], "input_keys.round-1.jsonl")
+
+    def round_one_while_second_lands() -> Iterator[ResultRow]:
+        land(directory, SECOND, rows_of(SECOND))
+        yield succeeded("b", FIRST)
+
+    hook.add_job("batches/part-2", JobState.SUCCEEDED, results=round_one_while_second_lands)
+    ref = BatchJobRef(
+        provider="gemini",
+        conn_id=FAKE_CONN_ID,
+        job_name=FIRST,
+        request_count=len(KEYS),
+        keys_uri=keys.uri,
+        keys_digest=keys.digest,
+        parts=(
+            part_ref(0, "batches/part-0", requests=2),
+            part_ref(1, "batches/part-1", requests=1),
+            part_ref(2, "batches/part-2", requests=1, round=1, keys_uri=round_keys.uri),
+        ),
+    )
+
+    with pytest.raises(GenAIBatchError, match=f"{SECOND} landed its results in {directory} while {FIRST}"):
+        land_group(hook, ref, hook.jobs, directory, price_table("gemini", {}))
+
+    assert landed(directory) == (SECOND, [SECOND] * 3)
