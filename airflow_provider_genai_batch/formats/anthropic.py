@@ -361,6 +361,11 @@ def check_native(line: Mapping[str, Any], roles: tuple[str, ...] = MESSAGE_ROLES
     unknown = sorted(params.keys() - PARAMS_FIELDS - SAMPLING_PARAMS)
     if unknown:
         raise ValueError(f"'params' has {', '.join(unknown)}, which the Messages API does not take")
+    if "stream" in params and params["stream"] is not False:
+        raise ValueError(
+            "'params.stream' must be false or absent: a batch request is never streamed, and the Message Batches "
+            "API errors a request asking for a stream once the batch runs"
+        )
     for index, message in enumerate(messages):
         check_native_message(message, f"params.messages[{index}]", roles)
 

@@ -736,3 +736,18 @@ def test_cache_writes_and_reads_count_as_input_tokens():
 def test_an_unknown_result_type_is_a_failed_row_naming_it():
     row = result_row({"custom_id": "e", "result": {"type": "paused"}})
     assert (row.status, row.error) == (RowStatus.FAILED, RowError(message="unknown result type 'paused'"))
+
+
+def test_a_native_line_asking_for_a_stream_is_refused_before_it_is_sent():
+    line = {"custom_id": "request-1", "params": {**NATIVE["params"], "stream": True}}
+    with pytest.raises(ValueError) as raised:
+        AnthropicDialect().check_native(line, model="claude-sonnet-4-5")
+    assert str(raised.value) == (
+        "'params.stream' must be false or absent: a batch request is never streamed, and the Message Batches "
+        "API errors a request asking for a stream once the batch runs"
+    )
+
+
+def test_a_native_line_saying_stream_false_passes():
+    line = {"custom_id": "request-1", "params": {**NATIVE["params"], "stream": False}}
+    assert AnthropicDialect().check_native(line, model="claude-sonnet-4-5") is None
