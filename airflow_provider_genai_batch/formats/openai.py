@@ -410,6 +410,11 @@ def check_native(line: Mapping[str, Any]) -> str:
         if not valid(value):
             found = "an empty list" if value == [] else json_type(value)
             raise ValueError(f"'body.{name}' must be {what} for {url}, got {found}")
+    unknown = sorted(body.keys() - BODY_FIELDS[url]) if url in BODY_FIELDS else []
+    if unknown:
+        raise ValueError(f"'body' has {', '.join(unknown)}, which {url} does not take")
+    if url in STREAMING_URLS and body.get("stream", False) is not False:
+        raise ValueError("'body.stream' must be false or absent: a batch answers each request whole, not as a stream")
     if url == CHAT_URL:
         _check_messages(body["messages"])
     return url
@@ -459,6 +464,78 @@ _REQUIRED_BODY_FIELDS: dict[str, dict[str, tuple[Callable[[Any], bool], str]]] =
 params: ``ChatCompletion``'s ``messages``, ``Embedding``'s ``input``, ``Completion``'s and the image and video
 ``prompt``, ``Moderation``'s ``input``). The API answers a request without one, or with one of another type, with
 a 400 for that request once the batch runs."""
+_CHAT_BODY_FIELDS = frozenset(
+    {
+        "messages",
+        "model",
+        "audio",
+        "frequency_penalty",
+        "function_call",
+        "functions",
+        "logit_bias",
+        "logprobs",
+        "max_completion_tokens",
+        "max_tokens",
+        "metadata",
+        "modalities",
+        "moderation",
+        "n",
+        "parallel_tool_calls",
+        "prediction",
+        "presence_penalty",
+        "prompt_cache_key",
+        "prompt_cache_options",
+        "prompt_cache_retention",
+        "reasoning_effort",
+        "response_format",
+        "safety_identifier",
+        "seed",
+        "service_tier",
+        "stop",
+        "store",
+        "stream",
+        "stream_options",
+        "temperature",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "top_p",
+        "user",
+        "verbosity",
+        "web_search_options",
+    }
+)
+BODY_FIELDS: dict[str, frozenset[str]] = {
+    CHAT_URL: _CHAT_BODY_FIELDS,
+    EMBEDDINGS_URL: frozenset({"input", "model", "dimensions", "encoding_format", "user"}),
+    "/v1/completions": frozenset(
+        {
+            "model",
+            "prompt",
+            "best_of",
+            "echo",
+            "frequency_penalty",
+            "logit_bias",
+            "logprobs",
+            "max_tokens",
+            "n",
+            "presence_penalty",
+            "seed",
+            "stop",
+            "stream",
+            "stream_options",
+            "suffix",
+            "temperature",
+            "top_p",
+            "user",
+        }
+    ),
+    "/v1/moderations": frozenset({"input", "model"}),
+}
+"""The body fields each of these endpoints takes (the openai SDK's create params, ``stream`` included); the API
+answers a request with any other field with a 400 'Unrecognized request argument supplied' once the batch runs."""
+STREAMING_URLS = frozenset({CHAT_URL, "/v1/completions", "/v1/responses"})
+"""The batch endpoints whose body may say ``stream``: a batch answers each request whole, so only false is taken."""
 _MESSAGE_REQUIRED: dict[str, tuple[str, ...]] = {
     "system": ("content",),
     "developer": ("content",),

@@ -18,6 +18,7 @@ from openai.types import Completion
 from openai.types.responses import Response
 
 from airflow_provider_genai_batch.formats.openai import (
+    BODY_FIELDS,
     CHAT_URL,
     EMBEDDINGS_URL,
     STATUSES,
@@ -829,6 +830,47 @@ def test_a_native_body_of_the_wrong_shape_for_its_endpoint_is_refused_naming_the
     with pytest.raises(ValueError) as raised:
         check_native({**NATIVE, "url": url, "body": {"model": "gpt-4o-mini", **body}})
     assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        ("/v1/chat/completions", "max_output_tokens"),
+        ("/v1/embeddings", "encoding"),
+        ("/v1/completions", "messages"),
+        ("/v1/moderations", "dimensions"),
+    ],
+)
+def test_a_native_body_with_a_field_its_endpoint_does_not_take_is_refused_naming_it(url, field):
+    body = {"model": "gpt-4o-mini", **NATIVE_BODIES[url], field: 1}
+    with pytest.raises(ValueError) as raised:
+        check_native({**NATIVE, "url": url, "body": body})
+    assert str(raised.value) == f"'body' has {field}, which {url} does not take"
+
+
+@pytest.mark.parametrize(
+    ("url", "module", "params"),
+    [
+        ("/v1/chat/completions", "openai.types.chat.completion_create_params", "CompletionCreateParamsStreaming"),
+        ("/v1/embeddings", "openai.types.embedding_create_params", "EmbeddingCreateParams"),
+        ("/v1/completions", "openai.types.completion_create_params", "CompletionCreateParamsStreaming"),
+        ("/v1/moderations", "openai.types.moderation_create_params", "ModerationCreateParams"),
+    ],
+)
+def test_a_native_body_may_carry_every_field_of_its_endpoints_create_params(url, module, params):
+    params_type = getattr(importlib.import_module(module), params)
+    assert BODY_FIELDS[url] == params_type.__required_keys__ | params_type.__optional_keys__
+
+
+@pytest.mark.parametrize("url", ["/v1/chat/completions", "/v1/completions", "/v1/responses"])
+def test_a_native_body_asking_for_a_stream_is_refused(url):
+    body = {"model": "gpt-4o-mini", **NATIVE_BODIES[url], "stream": True}
+    with pytest.raises(ValueError) as raised:
+        check_native({**NATIVE, "url": url, "body": body})
+    assert str(raised.value) == (
+        "'body.stream' must be false or absent: a batch answers each request whole, not as a stream"
+    )
+    assert check_native({**NATIVE, "url": url, "body": {**body, "stream": False}}) == url
 
 
 def test_an_assistant_message_needs_no_content():
