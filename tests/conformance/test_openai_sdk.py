@@ -420,3 +420,30 @@ async def test_async_client_reads_batches_and_files(emulator: EmulatorServer) ->
         assert seen == [batch.id]
         content = await sdk.files.content(created.id)
         assert content.read() == jsonl([chat_line("a", "hi")])
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "field"),
+    [
+        ("/v1/embeddings", {"model": "text-embedding-3-small", "input": "hi", "encoding": "float"}, "encoding"),
+        ("/v1/completions", {"model": MODEL, "prompt": "hi", "max_output_tokens": 5}, "max_output_tokens"),
+        ("/v1/moderations", {"input": "hi", "dimensions": 8}, "dimensions"),
+    ],
+)
+def test_a_request_with_an_argument_its_endpoint_does_not_take_fails_alone_with_a_400(
+    client: openai.OpenAI, endpoint: str, body: dict[str, Any], field: str
+) -> None:
+    rows = [
+        {"custom_id": "bad", "method": "POST", "url": endpoint, "body": body},
+        {"custom_id": "good", "method": "POST", "url": endpoint, "body": {k: v for k, v in body.items() if k != field}},
+    ]
+    batch = client.batches.create(input_file_id=upload(client, rows).id, endpoint=endpoint, completion_window="24h")
+    done = wait_terminal(client, batch.id)
+    assert done.request_counts is not None
+    assert (done.request_counts.completed, done.request_counts.failed) == (1, 1)
+    assert done.error_file_id is not None
+    (line,) = read_lines(client, done.error_file_id)
+    custom_id, status, answer, error = parse_output_line(line)
+    assert (custom_id, status, error) == ("bad", 400, None)
+    assert answer is not None
+    assert answer["error"]["message"] == f"Unrecognized request argument supplied: {field}"

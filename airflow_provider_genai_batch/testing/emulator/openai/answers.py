@@ -15,7 +15,15 @@ from typing import Any
 
 from airflow_provider_genai_batch.testing.emulator import responses
 from airflow_provider_genai_batch.testing.emulator.common import openai_error_body
-from airflow_provider_genai_batch.testing.emulator.openai.validation import chat_problem, embedding_texts
+from airflow_provider_genai_batch.testing.emulator.openai.validation import (
+    COMPLETIONS_FIELDS,
+    EMBEDDINGS_FIELDS,
+    MODERATIONS_FIELDS,
+    ParamProblem,
+    chat_problem,
+    embedding_texts,
+    unknown_argument,
+)
 from airflow_provider_genai_batch.testing.emulator.openai.wire import ALPHANUMERIC, row_token
 
 DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
@@ -75,6 +83,11 @@ def invalid(name: str) -> Answer:
     return Answer(400, openai_error_body(f"'$.{name}' is invalid. Please check the API reference.", param=name))
 
 
+def refused(problem: ParamProblem) -> Answer:
+    """The endpoint's 400 answer to a parameter it refuses."""
+    return Answer(400, openai_error_body(problem.message, param=problem.param, code=problem.code))
+
+
 def token_limit(body: dict[str, Any], *names: str) -> int | None:
     """The first of the named integer limits the body sets, or None."""
     for name in names:
@@ -94,7 +107,7 @@ def answer_chat(body: dict[str, Any], seed: str, created: int) -> Answer:
         return missing("messages")
     problem = chat_problem(body)
     if problem is not None:
-        return Answer(400, openai_error_body(problem.message, param=problem.param, code=problem.code))
+        return refused(problem)
     turns = [
         (str(message.get("role", "")), responses.content_text(message.get("content")))
         for message in messages
@@ -156,6 +169,9 @@ def answer_embeddings(body: dict[str, Any], seed: str, created: int) -> Answer:
     texts = embedding_texts(body["input"])
     if texts is None or not embeddable(body["input"]):
         return invalid("input")
+    unknown = unknown_argument(body, EMBEDDINGS_FIELDS)
+    if unknown is not None:
+        return refused(unknown)
     dimensions = body.get("dimensions")
     if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
         return Answer(400, openai_error_body("Invalid 'dimensions': expected a positive integer.", param="dimensions"))
@@ -195,6 +211,9 @@ def answer_completions(body: dict[str, Any], seed: str, created: int) -> Answer:
     prompts = embedding_texts(body["prompt"])
     if prompts is None:
         return invalid("prompt")
+    unknown = unknown_argument(body, COMPLETIONS_FIELDS)
+    if unknown is not None:
+        return refused(unknown)
     limit = token_limit(body, "max_tokens")
     choices = []
     prompt_tokens = completion_tokens = 0
@@ -339,6 +358,9 @@ def answer_moderations(body: dict[str, Any], seed: str, created: int) -> Answer:
     items = moderation_inputs(body["input"])
     if items is None:
         return invalid("input")
+    unknown = unknown_argument(body, MODERATIONS_FIELDS)
+    if unknown is not None:
+        return refused(unknown)
     failure = responses.fail_marker_error(text for kind, text in items if kind == "text")
     if failure is not None:
         return row_error_answer(failure)

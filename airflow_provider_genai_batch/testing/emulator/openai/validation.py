@@ -385,6 +385,33 @@ CHAT_FIELDS = frozenset(
     }
 )
 """The body fields of a chat completion (the openai SDK's `CompletionCreateParams`)."""
+EMBEDDINGS_FIELDS = frozenset({"input", "model", "dimensions", "encoding_format", "user"})
+"""The body fields of an embeddings request (the openai SDK's `EmbeddingCreateParams`)."""
+COMPLETIONS_FIELDS = frozenset(
+    {
+        "model",
+        "prompt",
+        "best_of",
+        "echo",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "max_tokens",
+        "n",
+        "presence_penalty",
+        "seed",
+        "stop",
+        "stream",
+        "stream_options",
+        "suffix",
+        "temperature",
+        "top_p",
+        "user",
+    }
+)
+"""The body fields of a legacy completion (the openai SDK's `completion_create_params.CompletionCreateParams`)."""
+MODERATIONS_FIELDS = frozenset({"input", "model"})
+"""The body fields of a moderation (the openai SDK's `ModerationCreateParams`)."""
 CHAT_NUMBER_BOUNDS: dict[str, tuple[int, int]] = {
     "temperature": (0, 2),
     "frequency_penalty": (-2, 2),
@@ -424,12 +451,20 @@ def bound_problem(name: str, value: Any, low: int, high: int) -> ParamProblem | 
     return None
 
 
+def unknown_argument(body: Mapping[str, Any], known: frozenset[str]) -> ParamProblem | None:
+    """The API's complaint about the first body field outside ``known`` (the endpoint's arguments), or None."""
+    for name in body:
+        if name not in known:
+            return ParamProblem(f"Unrecognized request argument supplied: {name}")
+    return None
+
+
 def chat_problem(body: Mapping[str, Any]) -> ParamProblem | None:
     """Why the chat completions endpoint refuses this body's parameters, or None: an argument it does not
     take, a number outside its documented bounds, more than four stop sequences."""
-    for name in body:
-        if name not in CHAT_FIELDS:
-            return ParamProblem(f"Unrecognized request argument supplied: {name}")
+    unknown = unknown_argument(body, CHAT_FIELDS)
+    if unknown is not None:
+        return unknown
     for name, (low, high) in CHAT_NUMBER_BOUNDS.items():
         problem = bound_problem(name, body.get(name), low, high)
         if problem is not None:
