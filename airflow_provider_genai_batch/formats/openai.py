@@ -417,7 +417,24 @@ def check_native(line: Mapping[str, Any]) -> str:
         raise ValueError("'body.stream' must be false or absent: a batch answers each request whole, not as a stream")
     if url == CHAT_URL:
         _check_messages(body["messages"])
+    if url == EMBEDDINGS_URL:
+        _check_embedding_input(body["input"])
     return url
+
+
+MAX_EMBEDDING_ARRAY = 2048
+"""The most texts or token lists one embeddings request's ``input`` list holds (the openai SDK's ``input`` doc)."""
+
+
+def _check_embedding_input(value: Any) -> None:
+    """An embeddings ``input`` within the API's bounds: no empty text, at most 2048 texts or token lists; the API
+    answers a request outside them with a 400 once the batch runs."""
+    if value == "" or (isinstance(value, list) and "" in value):
+        raise ValueError("'body.input' holds an empty text, which /v1/embeddings refuses")
+    if isinstance(value, list) and not all(_token(item) for item in value) and len(value) > MAX_EMBEDDING_ARRAY:
+        raise ValueError(
+            f"'body.input' holds {len(value)} inputs: /v1/embeddings takes at most {MAX_EMBEDDING_ARRAY} in one request"
+        )
 
 
 def _text_or_tokens(value: Any) -> bool:

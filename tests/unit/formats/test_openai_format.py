@@ -873,6 +873,28 @@ def test_a_native_body_asking_for_a_stream_is_refused(url):
     assert check_native({**NATIVE, "url": url, "body": {**body, "stream": False}}) == url
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "'body.input' holds an empty text, which /v1/embeddings refuses"),
+        (["a", ""], "'body.input' holds an empty text, which /v1/embeddings refuses"),
+        (["a"] * 2049, "'body.input' holds 2049 inputs: /v1/embeddings takes at most 2048 in one request"),
+        ([[1, 2]] * 2049, "'body.input' holds 2049 inputs: /v1/embeddings takes at most 2048 in one request"),
+    ],
+)
+def test_a_native_embeddings_input_outside_the_apis_bounds_is_refused(value, message):
+    body = {"model": "text-embedding-3-small", "input": value}
+    with pytest.raises(ValueError) as raised:
+        check_native({**NATIVE, "url": "/v1/embeddings", "body": body})
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("value", [["a"] * 2048, [[1, 2]] * 2048, [7] * 5000])
+def test_a_native_embeddings_input_at_the_apis_bounds_passes(value):
+    body = {"model": "text-embedding-3-small", "input": value}
+    assert check_native({**NATIVE, "url": "/v1/embeddings", "body": body}) == "/v1/embeddings"
+
+
 def test_an_assistant_message_needs_no_content():
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant"}]}
     assert check_native({**NATIVE, "body": body}) == "/v1/chat/completions"
