@@ -417,9 +417,35 @@ def check_native(line: Mapping[str, Any]) -> str:
         raise ValueError("'body.stream' must be false or absent: a batch answers each request whole, not as a stream")
     if url == CHAT_URL:
         _check_messages(body["messages"])
+        _check_chat_bounds(body)
     if url == EMBEDDINGS_URL:
         _check_embedding_input(body["input"])
     return url
+
+
+CHAT_BOUNDS: dict[str, tuple[float, float]] = {
+    "temperature": (0, 2),
+    "presence_penalty": (-2, 2),
+    "frequency_penalty": (-2, 2),
+    "top_logprobs": (0, 20),
+    "n": (1, 128),
+}
+"""The chat completions numbers a native body may set only within bounds (the openai SDK's parameter docs; n as
+OpenAI's API reference bounds it)."""
+
+
+def _check_chat_bounds(body: Mapping[str, Any]) -> None:
+    """A native chat body's bounded numbers within their bounds and at most four stop sequences; the API answers a
+    request outside them with a 400 once the batch runs."""
+    for name, (low, high) in CHAT_BOUNDS.items():
+        value = body.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not low <= value <= high:
+            raise ValueError(f"'body.{name}' is {value}: /v1/chat/completions takes it from {low} to {high}")
+    stop = body.get("stop")
+    if isinstance(stop, list) and len(stop) > MAX_STOP_SEQUENCES:
+        raise ValueError(
+            f"'body.stop' holds {len(stop)} sequences: /v1/chat/completions takes at most {MAX_STOP_SEQUENCES}"
+        )
 
 
 MAX_EMBEDDING_ARRAY = 2048

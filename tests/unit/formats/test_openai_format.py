@@ -895,6 +895,28 @@ def test_a_native_embeddings_input_at_the_apis_bounds_passes(value):
     assert check_native({**NATIVE, "url": "/v1/embeddings", "body": body}) == "/v1/embeddings"
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"temperature": 2.5}, "'body.temperature' is 2.5: /v1/chat/completions takes it from 0 to 2"),
+        ({"presence_penalty": -3}, "'body.presence_penalty' is -3: /v1/chat/completions takes it from -2 to 2"),
+        ({"frequency_penalty": 2.1}, "'body.frequency_penalty' is 2.1: /v1/chat/completions takes it from -2 to 2"),
+        ({"top_logprobs": 21}, "'body.top_logprobs' is 21: /v1/chat/completions takes it from 0 to 20"),
+        ({"n": 0}, "'body.n' is 0: /v1/chat/completions takes it from 1 to 128"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "'body.stop' holds 5 sequences: /v1/chat/completions takes at most 4"),
+    ],
+)
+def test_a_native_chat_body_outside_the_endpoints_bounds_is_refused_naming_the_field(change, message):
+    with pytest.raises(ValueError) as raised:
+        check_native({**NATIVE, "body": {**NATIVE["body"], **change}})
+    assert str(raised.value) == message
+
+
+def test_a_native_chat_body_at_the_endpoints_bounds_passes():
+    edges = {"temperature": 2, "frequency_penalty": -2, "top_logprobs": 20, "logprobs": True, "stop": ["a"] * 4}
+    assert check_native({**NATIVE, "body": {**NATIVE["body"], **edges}}) == "/v1/chat/completions"
+
+
 def test_an_assistant_message_needs_no_content():
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant"}]}
     assert check_native({**NATIVE, "body": body}) == "/v1/chat/completions"
