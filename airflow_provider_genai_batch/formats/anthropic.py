@@ -368,6 +368,43 @@ def check_native(line: Mapping[str, Any], roles: tuple[str, ...] = MESSAGE_ROLES
         )
     for index, message in enumerate(messages):
         check_native_message(message, f"params.messages[{index}]", roles)
+    _check_native_tools(params.get("tools"))
+    _check_native_tool_choice(params.get("tool_choice"))
+
+
+TOOL_CHOICE_TYPES = ("auto", "any", "tool", "none")
+"""The tags of a ``tool_choice`` (anthropic ``ToolChoiceParam``)."""
+
+
+def _check_native_tools(tools: Any) -> None:
+    """Native ``params.tools``: a list whose custom tools (no ``type``, or ``custom``) each have a name the API takes
+    and an ``input_schema`` of type object; server tools (a versioned ``type``) are the API's to check."""
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise ValueError(f"'params.tools' must be a list, got {json_type(tools)}")
+    for index, tool in enumerate(tools):
+        path = f"params.tools[{index}]"
+        if not isinstance(tool, Mapping):
+            raise ValueError(f"'{path}' must be a JSON object, got {json_type(tool)}")
+        if tool.get("type") not in (None, "custom"):
+            continue
+        name = tool.get("name")
+        if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
+            raise ValueError(f"'{path}.name' {name!r} is not {_TOOL_NAME_RULE}")
+        schema = tool.get("input_schema")
+        if not isinstance(schema, Mapping) or schema.get("type") != "object":
+            raise ValueError(f"'{path}.input_schema' must be a JSON schema of type object")
+
+
+def _check_native_tool_choice(choice: Any) -> None:
+    """Native ``params.tool_choice``: an object of one of the API's types, a ``tool`` one naming its tool."""
+    if choice is None:
+        return
+    if not isinstance(choice, Mapping) or choice.get("type") not in TOOL_CHOICE_TYPES:
+        raise ValueError(f"'params.tool_choice' must be an object whose type is one of {', '.join(TOOL_CHOICE_TYPES)}")
+    if choice["type"] == "tool" and not isinstance(choice.get("name"), str):
+        raise ValueError("'params.tool_choice.name' is missing: a tool choice of type tool names its tool")
 
 
 def check_native_message(message: Any, path: str, roles: tuple[str, ...]) -> None:

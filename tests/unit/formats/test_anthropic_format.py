@@ -751,3 +751,43 @@ def test_a_native_line_asking_for_a_stream_is_refused_before_it_is_sent():
 def test_a_native_line_saying_stream_false_passes():
     line = {"custom_id": "request-1", "params": {**NATIVE["params"], "stream": False}}
     assert AnthropicDialect().check_native(line, model="claude-sonnet-4-5") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"tools": {"name": "f"}}, "'params.tools' must be a list, got object"),
+        ({"tools": ["f"]}, "'params.tools[0]' must be a JSON object, got string"),
+        (
+            {"tools": [{"name": "get weather", "input_schema": {"type": "object"}}]},
+            "'params.tools[0].name' 'get weather' is not 1 to 128 of a-z, A-Z, 0-9, _ and -",
+        ),
+        ({"tools": [{"name": "f"}]}, "'params.tools[0].input_schema' must be a JSON schema of type object"),
+        (
+            {"tools": [{"name": "f", "input_schema": {"type": "string"}}]},
+            "'params.tools[0].input_schema' must be a JSON schema of type object",
+        ),
+        (
+            {"tool_choice": {"type": "function"}},
+            "'params.tool_choice' must be an object whose type is one of auto, any, tool, none",
+        ),
+        (
+            {"tool_choice": {"type": "tool"}},
+            "'params.tool_choice.name' is missing: a tool choice of type tool names its tool",
+        ),
+    ],
+)
+def test_a_native_line_with_tools_or_a_tool_choice_the_api_refuses_is_refused_naming_the_field(change, message):
+    with pytest.raises(ValueError) as raised:
+        check_native({"custom_id": "request-1", "params": {**NATIVE["params"], **change}})
+    assert str(raised.value) == message
+
+
+def test_a_native_line_with_custom_and_server_tools_and_a_tool_choice_passes():
+    tools = [
+        {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}},
+        {"type": "custom", "name": "f", "input_schema": {"type": "object"}},
+        {"type": "web_search_20250305", "name": "web_search"},
+    ]
+    params = {**NATIVE["params"], "tools": tools, "tool_choice": {"type": "tool", "name": "get_weather"}}
+    assert check_native({"custom_id": "request-1", "params": params}) is None
