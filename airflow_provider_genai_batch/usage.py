@@ -61,9 +61,19 @@ ReadUsage = Callable[[Mapping[str, Any]], "Counts | None"]
 """Where a provider's response body keeps its usage: the counts, or None when it carries none."""
 
 _EMPTY: Mapping[str, Any] = {}
-# A count is below ``2**COUNT_BITS``. The readers check a row's counts at once: ``(a | b | ...) >> COUNT_BITS`` is
-# non-zero when any is negative or too large, and raises TypeError when any is not an integer.
+# A count is below ``2**COUNT_BITS``. The readers take each count as given (absent: 0) and check a row's counts at
+# once: every one's type is int (a bool, a string, a list, an object or a fraction is not; one given as null goes
+# through :func:`_strict`), then ``(a | b | ...) >> COUNT_BITS`` is non-zero when any is negative or too large.
 BAD_COUNT = "a token count is not an integer from 0 to 2**53 - 1"
+
+
+def _strict(*counts: Any) -> tuple[int, ...]:
+    """``counts`` with null read as 0, as results.jsonl's row usage reads them (formats.results.counted_usage);
+    ValueError for any other than an integer: the readers' slower path, taken only when a count is not an int."""
+    read = tuple(0 if count is None else count for count in counts)
+    if any(type(count) is not int for count in read):
+        raise ValueError(BAD_COUNT)
+    return read
 
 
 def gemini_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -72,11 +82,19 @@ def gemini_counts(response: Mapping[str, Any]) -> Counts | None:
     if not meta:
         return None
     get = meta.get
-    prompt = get("promptTokenCount") or 0
-    tool = get("toolUsePromptTokenCount") or 0
-    candidates = get("candidatesTokenCount") or 0
-    thoughts = get("thoughtsTokenCount") or 0
-    cached = get("cachedContentTokenCount") or 0
+    prompt = get("promptTokenCount", 0)
+    tool = get("toolUsePromptTokenCount", 0)
+    candidates = get("candidatesTokenCount", 0)
+    thoughts = get("thoughtsTokenCount", 0)
+    cached = get("cachedContentTokenCount", 0)
+    if (
+        type(prompt) is not int
+        or type(tool) is not int
+        or type(candidates) is not int
+        or type(thoughts) is not int
+        or type(cached) is not int
+    ):
+        prompt, tool, candidates, thoughts, cached = _strict(prompt, tool, candidates, thoughts, cached)
     if (prompt | tool | candidates | thoughts | cached) >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
     return prompt + tool, candidates + thoughts, cached, 0, thoughts, 0
@@ -93,7 +111,7 @@ def vertex_counts(response: Mapping[str, Any]) -> Counts | None:
     tokens = statistics["token_count"]
     if type(tokens) is float and tokens.is_integer():
         tokens = int(tokens)  # a prediction's statistics are JSON numbers, which may be written 7.0
-    if tokens >> COUNT_BITS:
+    if type(tokens) is not int or tokens >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
     return tokens, 0, 0, 0, 0, 0
 
@@ -101,17 +119,25 @@ def vertex_counts(response: Mapping[str, Any]) -> Counts | None:
 def openai_usage_counts(usage: Mapping[str, Any]) -> Counts:
     """An OpenAI ``usage`` object: chat/completions/embeddings names, or the Responses API's."""
     if "prompt_tokens" in usage:
-        given = usage["prompt_tokens"] or 0
-        made = usage.get("completion_tokens") or 0
+        given = usage["prompt_tokens"]
+        made = usage.get("completion_tokens", 0)
         details = usage.get("prompt_tokens_details") or _EMPTY
-        thought = (usage.get("completion_tokens_details") or _EMPTY).get("reasoning_tokens") or 0
+        thought = (usage.get("completion_tokens_details") or _EMPTY).get("reasoning_tokens", 0)
     else:
-        given = usage.get("input_tokens") or 0
-        made = usage.get("output_tokens") or 0
+        given = usage.get("input_tokens", 0)
+        made = usage.get("output_tokens", 0)
         details = usage.get("input_tokens_details") or _EMPTY
-        thought = (usage.get("output_tokens_details") or _EMPTY).get("reasoning_tokens") or 0
-    cached = details.get("cached_tokens") or 0
-    written = details.get("cache_write_tokens") or 0
+        thought = (usage.get("output_tokens_details") or _EMPTY).get("reasoning_tokens", 0)
+    cached = details.get("cached_tokens", 0)
+    written = details.get("cache_write_tokens", 0)
+    if (
+        type(given) is not int
+        or type(made) is not int
+        or type(cached) is not int
+        or type(written) is not int
+        or type(thought) is not int
+    ):
+        given, made, cached, written, thought = _strict(given, made, cached, written, thought)
     if (given | made | cached | written | thought) >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
     return given, made, cached, written, thought, 0
@@ -126,12 +152,21 @@ def openai_counts(response: Mapping[str, Any]) -> Counts | None:
 def anthropic_usage_counts(usage: Mapping[str, Any]) -> Counts:
     """An Anthropic ``usage`` object, cache reads and writes added to the input they were left out of, and the
     writes kept an hour (``cache_creation.ephemeral_1h_input_tokens``, part of ``cache_creation_input_tokens``)."""
-    given = usage.get("input_tokens") or 0
-    made = usage.get("output_tokens") or 0
-    read = usage.get("cache_read_input_tokens") or 0
-    written = usage.get("cache_creation_input_tokens") or 0
-    thought = (usage.get("output_tokens_details") or _EMPTY).get("thinking_tokens") or 0
-    hour = (usage.get("cache_creation") or _EMPTY).get("ephemeral_1h_input_tokens") or 0
+    given = usage.get("input_tokens", 0)
+    made = usage.get("output_tokens", 0)
+    read = usage.get("cache_read_input_tokens", 0)
+    written = usage.get("cache_creation_input_tokens", 0)
+    thought = (usage.get("output_tokens_details") or _EMPTY).get("thinking_tokens", 0)
+    hour = (usage.get("cache_creation") or _EMPTY).get("ephemeral_1h_input_tokens", 0)
+    if (
+        type(given) is not int
+        or type(made) is not int
+        or type(read) is not int
+        or type(written) is not int
+        or type(thought) is not int
+        or type(hour) is not int
+    ):
+        given, made, read, written, thought, hour = _strict(given, made, read, written, thought, hour)
     if (given | made | read | written | thought | hour) >> COUNT_BITS or hour > written:
         raise ValueError(BAD_COUNT)
     return given + read + written, made, read, written, thought, hour
@@ -151,10 +186,14 @@ def bedrock_counts(response: Mapping[str, Any]) -> Counts | None:
         return bedrock_native_counts(response)
     if "inputTokens" not in usage:
         return anthropic_usage_counts(usage)
-    given = usage["inputTokens"] or 0
-    made = usage.get("outputTokens") or 0
-    read = usage.get("cacheReadInputTokens") or usage.get("cacheReadInputTokenCount") or 0
-    written = usage.get("cacheWriteInputTokens") or usage.get("cacheWriteInputTokenCount") or 0
+    read = usage.get("cacheReadInputTokens")
+    written = usage.get("cacheWriteInputTokens")
+    given, made, read, written = _strict(
+        usage["inputTokens"],
+        usage.get("outputTokens"),
+        usage.get("cacheReadInputTokenCount") if read is None else read,
+        usage.get("cacheWriteInputTokenCount") if written is None else written,
+    )
     if (given | made | read | written) >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
     return given + read + written, made, read, written, 0, 0
@@ -164,15 +203,16 @@ def bedrock_native_counts(response: Mapping[str, Any]) -> Counts | None:
     """The counts of an InvokeModel body without ``usage``: Amazon Titan Text (``inputTextTokenCount``, each of
     ``results`` its ``tokenCount``), Titan Embeddings (``inputTextTokenCount``) or Meta Llama (``prompt_token_count``,
     ``generation_token_count``); None for another (Mistral's body has no counts)."""
-    given = response.get("inputTextTokenCount")
+    given: Any = response.get("inputTextTokenCount")
+    made: Any
     if given is not None:
-        made = sum((item.get("tokenCount") or 0) for item in response.get("results") or ())
+        made = sum(_strict(*(item.get("tokenCount") for item in response.get("results") or ())))
     else:
         given = response.get("prompt_token_count")
-        made = response.get("generation_token_count") or 0
-        if given is None and not made:
+        made = response.get("generation_token_count")
+        if given is None and (made is None or made == 0):
             return None
-        given = given or 0
+    given, made = _strict(given, made)
     if (given | made) >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
     return given, made, 0, 0, 0, 0
@@ -323,11 +363,15 @@ def bedrock_manifest_usage(manifest: Mapping[str, Any]) -> TokenUsage | None:
     """
     if "inputTokenCount" not in manifest and "outputTokenCount" not in manifest:
         return None
-    return TokenUsage(
-        input_tokens=int(manifest.get("inputTokenCount") or 0),
-        output_tokens=int(manifest.get("outputTokenCount") or 0),
-        rows=int(manifest.get("successRecordCount") or 0),
-    )
+    try:
+        given, made, succeeded = _strict(
+            manifest.get("inputTokenCount"), manifest.get("outputTokenCount"), manifest.get("successRecordCount")
+        )
+        if (given | made | succeeded) >> COUNT_BITS:
+            raise ValueError(BAD_COUNT)
+    except ValueError:
+        return None  # totals that cannot be read are not reported ones: the rows' sum counts instead
+    return TokenUsage(input_tokens=given, output_tokens=made, rows=succeeded)
 
 
 def reported_usage(job: BatchJob) -> TokenUsage | None:

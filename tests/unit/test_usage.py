@@ -615,3 +615,66 @@ def test_a_reported_total_of_nothing_beside_rows_that_used_tokens_is_not_counted
 def test_a_reported_total_of_nothing_beside_rows_of_nothing_is_counted() -> None:
     part = PartUsage(job_name="a", from_rows=TokenUsage(), reported=TokenUsage(rows=0))
     assert part.counted == TokenUsage()
+
+
+@pytest.mark.parametrize("count", ["", [], {}, True, False, "0"])
+def test_a_gemini_count_that_is_not_an_integer_makes_the_row_unreadable_as_its_landed_usage_is(count: Any) -> None:
+    row = gemini.result_row({"key": "a", "response": {"candidates": [], "usageMetadata": {"promptTokenCount": count}}})
+    tally = tallied("gemini", row, gemini_row("b", promptTokenCount=7))
+    assert row.usage is None
+    assert (counts(tally), tally.unreadable, tally.unreadable_key) == ((7, 0, 0, 0, 0, 1), 1, "a")
+
+
+@pytest.mark.parametrize("count", ["", [], {}, True, False])
+@pytest.mark.parametrize("field", ["prompt_tokens", "completion_tokens"])
+def test_an_openai_count_that_is_not_an_integer_makes_the_row_unreadable(field: str, count: Any) -> None:
+    usage = {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, field: count}
+    row = ResultRow(key="a", status=RowStatus.SUCCEEDED, response={"usage": usage})
+    assert (counts(tallied("openai", row)), tallied("openai", row).unreadable) == ((0, 0, 0, 0, 0, 0), 1)
+
+
+@pytest.mark.parametrize("field", ["cache_read_input_tokens", "cache_creation_input_tokens", "output_tokens"])
+def test_an_anthropic_count_of_true_makes_the_row_unreadable_instead_of_counting_one(field: str) -> None:
+    usage = {"input_tokens": 3, "output_tokens": 4, field: True}
+    row = ResultRow(key="a", status=RowStatus.SUCCEEDED, response={"content": [], "usage": usage})
+    assert tallied("anthropic", row).unreadable == 1
+
+
+def test_anthropic_counts_given_as_null_count_nothing_and_leave_the_row_readable() -> None:
+    usage = {"input_tokens": 3, "output_tokens": 4, "cache_read_input_tokens": None}
+    usage["cache_creation_input_tokens"] = None
+    row = ResultRow(key="a", status=RowStatus.SUCCEEDED, response={"content": [], "usage": usage})
+    tally = tallied("anthropic", row)
+    assert (counts(tally), tally.unreadable) == ((3, 4, 0, 0, 0, 1), 0)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"inputTextTokenCount": 5, "results": [{"tokenCount": ""}]},
+        {"inputTextTokenCount": True, "results": [{"tokenCount": 2}]},
+        {"prompt_token_count": 5, "generation_token_count": []},
+        {"usage": {"inputTokens": 5, "outputTokens": 2, "cacheReadInputTokens": True}},
+    ],
+)
+def test_a_bedrock_count_that_is_not_an_integer_makes_the_record_unreadable(body: dict[str, Any]) -> None:
+    row = ResultRow(key="a", status=RowStatus.SUCCEEDED, response=body)
+    assert tallied("bedrock", row).unreadable == 1
+
+
+def test_a_vertex_embedding_token_count_of_true_makes_the_row_unreadable() -> None:
+    row = ResultRow(key="a", status=RowStatus.SUCCEEDED, response={"embeddings": {"statistics": {"token_count": True}}})
+    assert tallied("vertex", row).unreadable == 1
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        {"inputTokenCount": "many", "outputTokenCount": 3},
+        {"inputTokenCount": -5, "outputTokenCount": 3},
+        {"inputTokenCount": 1.5, "outputTokenCount": 3},
+        {"inputTokenCount": 5, "outputTokenCount": True},
+    ],
+)
+def test_a_bedrock_manifest_total_that_cannot_be_read_is_not_reported(manifest: dict[str, Any]) -> None:
+    assert bedrock_manifest_usage(manifest) is None
