@@ -393,7 +393,10 @@ def prepare_input(
         try:
             spooled = writer.finish()
         except ValueError as err:  # the last parts cannot be rebalanced
-            raise InputValidationError(str(err), source=label) from None
+            if collector is None:
+                raise InputValidationError(str(err), source=label) from None
+            collector.add(InputValidationError(str(err), source=label))  # a dry run lists it with the rest
+            spooled = writer.parts  # as cut, before the rebalance that cannot be made
         if only_keys is not None and summary.count != len(only_keys):
             _refuse_missing_key(only_keys, keys_file, label)
     except BaseException:
