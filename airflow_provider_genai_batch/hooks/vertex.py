@@ -520,8 +520,22 @@ class VertexBatchHook(BatchHook[VertexSettings]):
             )
         except ValueError as err:
             raise GenAIBatchError(str(err)) from None
+        if output.startswith("bq://"):
+            yield from self._op_check_new_table(output)
         response = yield ApiRequest("POST", f"{self._parent}/batchPredictionJobs", json=body, retry=False)
         return wire.parse_job(response.json())
+
+    def _op_check_new_table(self, uri: str) -> Operation[None]:
+        """Vertex creates a job's output table itself and fails the job when that table exists, so one that exists is
+        refused before a job is made to fail on it."""
+        try:
+            yield from bigquery.get_table(self._bigquery, self._table(uri))
+        except NotFoundError:
+            return
+        raise GenAIBatchError(
+            f"destination table {uri} already exists: a Vertex job creates its output table and fails when the "
+            "table exists; name a table that does not exist yet, or drop this one"
+        )
 
     def _op_get_batch(self, name: str) -> Operation[BatchJob]:
         response = yield ApiRequest("GET", self._job_path(name))

@@ -295,6 +295,16 @@ def test_a_table_input_writes_a_table_whose_rows_are_read_as_results(
     assert [(row.key, row.status) for row in rows] == [("r1", RowStatus.SUCCEEDED), ("r2", RowStatus.SUCCEEDED)]
 
 
+def test_a_destination_table_that_already_exists_is_refused_before_a_job_is_made(
+    vertex_hook: Callable[..., VertexBatchHook], vertex_emulator: EmulatorServer
+) -> None:
+    table = make_request_table(vertex_emulator, ["r1", "r2"])
+    hook = vertex_hook()
+    with pytest.raises(GenAIBatchError, match=r"destination table bq://.*\.batch\.requests already exists"):
+        hook.create_batch(spec(table, destination=table))
+    assert vertex_emulator.jobs() == []
+
+
 def test_a_table_just_streamed_into_is_refused_with_why_until_bigquery_commits_its_rows(
     vertex_hook: Callable[..., VertexBatchHook], vertex_emulator: EmulatorServer
 ) -> None:

@@ -196,8 +196,15 @@ def test_create_posts_the_job_with_the_identity_and_user_labels(vertex: Callable
     assert (created.name, created.state) == (JOB_NAME, JobState.PENDING)
 
 
+def no_table_yet(request: httpx.Request) -> httpx.Response:
+    """BigQuery has no such table (its 404); any other call is answered with the job."""
+    if request.url.path.startswith("/bigquery/"):
+        return httpx.Response(404, json={"error": {"code": 404, "message": "Not found: Table", "status": "NOT_FOUND"}})
+    return httpx.Response(200, json=job())
+
+
 def test_a_table_to_table_embeddings_job_names_both_tables(vertex: Callable[..., Any]) -> None:
-    hook, wire = vertex(lambda r: httpx.Response(200, json=job()))
+    hook, wire = vertex(no_table_yet)
     hook.create_batch(
         spec(
             model="text-embedding-005",
@@ -206,7 +213,7 @@ def test_a_table_to_table_embeddings_job_names_both_tables(vertex: Callable[...,
             destination="bq://proj-1.ds.results",
         )
     )
-    body = json.loads(wire.requests[0].content)
+    body = json.loads(wire.requests[-1].content)
     assert body["model"] == "publishers/google/models/text-embedding-005"
     assert body["inputConfig"] == {
         "instancesFormat": "bigquery",
