@@ -14,7 +14,8 @@ Per provider (the fields of the response body each result row holds as ``ResultR
 * Gemini and Vertex (``usageMetadata``): input = ``promptTokenCount`` (which already holds
   ``cachedContentTokenCount``) + ``toolUsePromptTokenCount``; cached = ``cachedContentTokenCount``;
   output = ``candidatesTokenCount`` + ``thoughtsTokenCount`` (candidates leave thoughts out);
-  thinking = ``thoughtsTokenCount``. A Vertex text-embedding prediction: input = ``statistics.token_count``.
+  thinking = ``thoughtsTokenCount``. A Gemini API batch embedding (``SingleEmbedContentResponse``): input =
+  ``tokenCount``. A Vertex text-embedding prediction: input = ``statistics.token_count``.
 * OpenAI (``usage``): chat and completions: input = ``prompt_tokens`` (cached included), cached =
   ``prompt_tokens_details.cached_tokens``, output = ``completion_tokens`` (reasoning included), thinking =
   ``completion_tokens_details.reasoning_tokens``; the Responses API's ``input_tokens``/``output_tokens`` and
@@ -49,6 +50,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from airflow_provider_genai_batch.formats.gemini import embed_token_count
 from airflow_provider_genai_batch.formats.results import COUNT_BITS, ResultRow
 from airflow_provider_genai_batch.models import BatchJob, CostEstimate, PartUsage, TokenUsage, UsageSummary
 from airflow_provider_genai_batch.prices import PriceTable, estimate_cost, priced
@@ -77,10 +79,15 @@ def _strict(*counts: Any) -> tuple[int, ...]:
 
 
 def gemini_counts(response: Mapping[str, Any]) -> Counts | None:
-    """A ``GenerateContentResponse``'s (or an embedding response's) ``usageMetadata``."""
+    """A ``GenerateContentResponse``'s ``usageMetadata``, or a batch embedding's ``tokenCount`` (its input tokens)."""
     meta = response.get("usageMetadata")
     if not meta:
-        return None
+        if response.get("tokenCount") is None:
+            return None
+        tokens = embed_token_count(response)
+        if type(tokens) is not int or tokens >> COUNT_BITS:
+            raise ValueError(BAD_COUNT)
+        return tokens, 0, 0, 0, 0, 0
     get = meta.get
     prompt = get("promptTokenCount", 0)
     tool = get("toolUsePromptTokenCount", 0)

@@ -446,13 +446,14 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
     embedded = "embedding" in response or "embeddings" in response
     if not text and not embedded and (blocked := _blocked(key, response)) is not None:
         return blocked
+    usage = _embed_usage(response) if embedded and "tokenCount" in response else _usage(response.get("usageMetadata"))
     return ResultRow(
         key=key,
         status=_SUCCEEDED,
         text=text,
         embedding=response_embedding(response) if embedded else None,
         response=response,
-        usage=_usage(response.get("usageMetadata")),
+        usage=usage,
     )
 
 
@@ -552,6 +553,22 @@ def _usage(meta: Mapping[str, Any] | None) -> Usage | None:
     except (AttributeError, TypeError):
         return None
     return counted_usage(given, made, get("totalTokenCount"))
+
+
+def embed_token_count(response: Mapping[str, Any]) -> Any:
+    """A batch embedding's ``tokenCount`` (a ``SingleEmbedContentResponse``'s only count: its input tokens), an int64
+    that proto JSON writes as a decimal string, as an integer; any other value as it came, for the count check to
+    refuse."""
+    tokens = response.get("tokenCount")
+    if type(tokens) is str and tokens.isascii() and tokens.isdigit():
+        return int(tokens)
+    return tokens
+
+
+def _embed_usage(response: Mapping[str, Any]) -> Usage | None:
+    """A batch embedding's usage: its ``tokenCount`` input tokens and no output; None when it cannot be read."""
+    tokens = embed_token_count(response)
+    return counted_usage(tokens, None, tokens)
 
 
 def _row_error(error: Any) -> RowError:

@@ -8,11 +8,13 @@ import time
 import warnings
 from typing import Any
 
+import httpx
 import pytest
 from google import genai
 from google.genai import errors, types
 
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
+from tests.conformance.conftest import API_KEY
 
 CHUNK = 8 * 1024 * 1024
 MODEL = "gemini-2.5-flash"
@@ -224,6 +226,36 @@ def test_create_embeddings_inline(client: genai.Client) -> None:
     values = [r.response.embedding.values for r in responses if r.response and r.response.embedding]
     assert [len(v or []) for v in values] == [4, 4]
     assert values[0] != values[1]
+
+
+def raw_operation(emulator: EmulatorServer, name: str) -> dict[str, Any]:
+    """A batch's Operation as the REST API answers it, before the SDK maps (and drops) any of it."""
+    answer = httpx.get(f"{emulator.base_url}/v1beta/{name}", headers={"x-goog-api-key": API_KEY})
+    answer.raise_for_status()
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def test_an_inline_embedding_response_is_the_sdks_single_embed_content_response_with_its_token_count(
+    client: genai.Client, emulator: EmulatorServer
+) -> None:
+    created = create_embeddings(client, model=EMBED_MODEL, src={"inlined_requests": {"contents": ["alpha beta"]}})
+    wait_done(client, created.name or "")
+    output = raw_operation(emulator, created.name or "")["metadata"]["output"]
+    [raw] = output["inlinedResponses"]["inlinedResponses"]
+    parsed = types.InlinedEmbedContentResponse.model_validate(raw)  # the SDK's model refuses fields it does not have
+    assert parsed.response is not None and parsed.response.embedding is not None
+    assert parsed.response.token_count is not None and parsed.response.token_count > 0
+
+
+def test_an_embedding_file_line_holds_the_sdks_single_embed_content_response(client: genai.Client) -> None:
+    uploaded = upload_rows(client, [{"key": "e0", "request": {"content": {"parts": [{"text": "alpha beta"}]}}}])
+    created = create_embeddings(client, model=EMBED_MODEL, src={"file_name": uploaded.name})
+    job = wait_done(client, created.name or "")
+    assert job.dest is not None and job.dest.file_name is not None
+    [line] = [json.loads(line) for line in client.files.download(file=job.dest.file_name).splitlines()]
+    parsed = types.SingleEmbedContentResponse.model_validate(line["response"])
+    assert parsed.token_count is not None and parsed.token_count > 0
 
 
 def test_create_embeddings_from_file(client: genai.Client) -> None:

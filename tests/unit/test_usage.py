@@ -82,6 +82,21 @@ def test_a_gemini_embedding_counts_its_prompt_tokens() -> None:
     assert counts(tallied("gemini", gemini.result_row(line))) == (81, 0, 0, 0, 0, 1)
 
 
+def test_a_gemini_batch_embedding_counts_its_token_count_written_as_an_int64_string() -> None:
+    line = {"key": "e", "response": {"embedding": {"values": [0.5]}, "tokenCount": "81"}}
+    row = gemini.result_row(line)
+    assert (row.usage.input_tokens, row.usage.output_tokens, row.usage.total_tokens) == (81, None, 81)
+    assert counts(tallied("gemini", row)) == (81, 0, 0, 0, 0, 1)
+
+
+def test_a_gemini_batch_embedding_whose_token_count_is_not_a_count_is_unreadable() -> None:
+    row = gemini.result_row({"key": "e", "response": {"embedding": {"values": [0.5]}, "tokenCount": "-3"}})
+    assert row.status is RowStatus.SUCCEEDED and row.usage is None
+    tally = tallied("gemini", row)
+    assert counts(tally) == (0, 0, 0, 0, 0, 0)
+    assert tally.unreadable == 1
+
+
 def test_a_failed_gemini_line_counts_nothing() -> None:
     row = gemini.result_row({"key": "a", "error": {"code": 3, "message": "bad", "status": "INVALID_ARGUMENT"}})
     assert counts(tallied("gemini", row)) == (0, 0, 0, 0, 0, 0)

@@ -109,7 +109,8 @@ def generate_response(request: dict[str, Any], model: str, seed: str) -> dict[st
 
 
 def embed_response(request: dict[str, Any]) -> dict[str, Any]:
-    """Answer an EmbedContentRequest: {"response": {"embedding": {"values"}}} or {"error": ...}."""
+    """Answer an EmbedContentRequest as a SingleEmbedContentResponse, ``{"response": {"embedding": {"values"},
+    "tokenCount"}}`` (its input tokens; it has no usageMetadata), or ``{"error": ...}``."""
     content = get_field(request, "content")
     if not isinstance(content, dict):
         return {"error": row_error("* EmbedContentRequest.content: content is not specified")}
@@ -120,9 +121,8 @@ def embed_response(request: dict[str, Any]) -> dict[str, Any]:
     if isinstance(outcome, responses.RowError):
         return {"error": to_row_error(outcome)}
     response: dict[str, Any] = {"embedding": {"values": outcome.values}}
-    usage = without_zeros({"promptTokenCount": outcome.prompt_tokens})
-    if usage:
-        response["usageMetadata"] = usage
+    if outcome.prompt_tokens:
+        response["tokenCount"] = str(outcome.prompt_tokens)  # int64: a decimal string in proto JSON
     return {"response": response}
 
 
