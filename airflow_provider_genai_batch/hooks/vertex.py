@@ -346,10 +346,22 @@ class VertexBatchHook(BatchHook[VertexSettings]):
         return f"{settings.api_version}/projects/{settings.project}/locations/{settings.location}"
 
     def _job_path(self, name: str) -> str:
-        """A job's REST path from its full resource name or its numeric id."""
+        """A job's REST path from its full resource name or its numeric id.
+
+        A job of another location is refused, naming both: the call would go to the connection's location's endpoint,
+        which answers only for its own location's resources.
+        """
         if name.startswith("projects/"):
-            if not _JOB_NAME.fullmatch(name):
+            match = _JOB_NAME.fullmatch(name)
+            if match is None:
                 raise GenAIBatchError(f"{name!r} is not a Vertex batch prediction job name")
+            location = self.settings.location
+            if match["location"] != location:
+                raise GenAIBatchError(
+                    f"job {name} is in location {match['location']!r}, and connection {self.conn_id!r} calls Vertex "
+                    f"AI in {location!r}, whose endpoint serves only that location's jobs: use a connection whose "
+                    f"location is {match['location']!r}"
+                )
             return f"{self.settings.api_version}/{name}"
         if not name.isdigit():
             raise GenAIBatchError(f"{name!r} is neither a batch prediction job name nor a numeric job id")

@@ -94,7 +94,10 @@ def test_a_connection_on_the_public_api_links_to_the_public_console(monkeypatch,
         ),
         (
             "genaivertex",
-            {"host": "https://vertex-proxy.example.internal", "extra": {"project": "proj-1"}},
+            {
+                "host": "https://vertex-proxy.example.internal",
+                "extra": {"project": "proj-1", "location": "europe-west4"},
+            },
             VERTEX_JOB,
             f"https://vertex-proxy.example.internal/v1/{VERTEX_JOB}",
         ),

@@ -279,6 +279,18 @@ def test_a_job_is_read_by_its_name_or_numeric_id(vertex: Callable[..., Any], nam
     assert wire.requests[0].url.path == f"{PARENT}/batchPredictionJobs/4242"
 
 
+def test_a_job_of_another_location_is_refused_naming_both_locations_before_any_call(
+    vertex: Callable[..., Any],
+) -> None:
+    hook, wire = vertex(lambda r: httpx.Response(200, json=job("JOB_STATE_RUNNING")))
+    other = JOB_NAME.replace(f"/locations/{hook.settings.location}/", "/locations/europe-west4/")
+    with pytest.raises(GenAIBatchError, match=r"is in location 'europe-west4', and connection .* in 'us-central1'"):
+        hook.get_batch(other)
+    with pytest.raises(GenAIBatchError, match="is in location 'europe-west4'"):
+        hook.cancel_batch(other)
+    assert wire.requests == []
+
+
 def test_cancel_and_delete_use_the_job_path(vertex: Callable[..., Any]) -> None:
     operation = {"name": f"{JOB_NAME}/operations/77", "done": False}
     hook, wire = vertex(lambda r: httpx.Response(200, json=operation if r.method == "DELETE" else {}))
