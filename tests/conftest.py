@@ -36,6 +36,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         terminalreporter._session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+LONGEST_FIRST = ("tests/dags/test_example_dags.py", "tests/dags/test_split_and_retry_example.py")
+"""The test files that run longest (each example DAG run is a subprocess of its own). pytest-xdist hands whole files
+to its workers in the order they were collected, so these go first: collected last, one worker ran them alone for
+minutes after the other had finished everything else."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the tests of :data:`LONGEST_FIRST` to the front, each file's tests in their own order."""
+    items.sort(key=lambda item: not item.nodeid.startswith(LONGEST_FIRST))
+
+
 @pytest.fixture
 def airflow_home() -> Path:
     """The AIRFLOW_HOME this test session uses."""
