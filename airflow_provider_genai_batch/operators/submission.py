@@ -198,11 +198,12 @@ class GroupSubmission:
         """Re-attach, or upload and create within the cap, every planned part; ``remember`` the parts after each create.
 
         Every part not re-attached is uploaded, the waiting ones too, before this returns. Earlier rounds have
-        ended before a round is sent, so only this round's parts count against the cap.
+        ended before a round is sent, so only this round's parts count against the cap. What is remembered after a
+        create names the earlier jobs of the parts not reached yet too (see :func:`_known_later`).
         """
         done: list[PartRef] = []
         running = 0
-        for item in planned:
+        for position, item in enumerate(planned):
             if item.reusable and item.earlier is not None:
                 job = item.earlier
                 self.log.info(
@@ -229,7 +230,7 @@ class GroupSubmission:
                 continue
             done.append(self._create(item.ref, item.title, source, item.earlier))
             running += 1
-            remember(done)
+            remember([*done, *_known_later(planned[position + 1 :])])
         return done
 
     def create_waiting(
@@ -346,3 +347,13 @@ class GroupSubmission:
             part.input_fingerprint[:FINGERPRINT_SHOWN],
         )
         return part.model_copy(update={"job_name": job.name, "upload": None})
+
+
+def _known_later(planned: Sequence[PlannedPart]) -> list[PartRef]:
+    """The parts of ``planned`` that an earlier try made a job for, each naming that job.
+
+    A try that dies after a create, before it reached these parts, must leave them in the stored ref: it replaces
+    the ref that named them, and a provider that cannot look jobs up by key (Anthropic, the gateway) would
+    otherwise create them all again on the next try, paying for parts that had already succeeded.
+    """
+    return [item.ref.model_copy(update={"job_name": item.earlier.name}) for item in planned if item.earlier is not None]

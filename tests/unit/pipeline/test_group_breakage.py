@@ -25,6 +25,7 @@ from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.inputs import prepare_input
+from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY
 from airflow_provider_genai_batch.operators import submit as submit_module
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.parts import SplitLimits
@@ -262,6 +263,42 @@ def test_a_retry_after_a_crash_between_creates_creates_only_the_missing_parts(pr
     assert len(creates(provider, conn_id)) == 3
     assert [p["job_name"] for p in manifest["parts"]][:2] == made
     assert [row["key"] for row in landed_rows(output)] == input_keys(rows)
+
+
+class DiesAtTheRefsXCom(FakeTI):
+    """A worker that dies when the job ref goes to XCom: the task state store was written just before."""
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        if key == JOB_REF_XCOM_KEY:
+            raise WorkerDied("the worker died after the ref was stored, before it reached XCom")
+        super().xcom_push(key, value)
+
+
+@pytest.mark.parametrize("conn_id", ["anthropic", "gateway_gemini"])
+def test_a_retry_after_a_crash_while_a_clear_resubmits_a_failed_part_keeps_the_other_parts_jobs(
+    provider, tmp_path, monkeypatch, conn_id
+):
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    output = tmp_path / "out"
+    task = Task()
+    real_create = BatchHook.create_batch
+    outcome_by_round(monkeypatch, provider, {"part 1/3": "fail"})
+    first = waiting_submit(conn_id, path, output, max_requests_per_job=3).execute(task.try_context())
+    monkeypatch.setattr(BatchHook, "create_batch", real_create)
+    provider.state.config.job_outcome = "succeed"
+    dying = task.try_context()
+    dying["ti"] = DiesAtTheRefsXCom(run_id=task.run_id, xcom=task.xcom)
+    with pytest.raises(WorkerDied):  # a clear: part 1/3 failed, so it is created again; the worker then dies
+        waiting_submit(conn_id, path, output, max_requests_per_job=3).execute(dying)
+
+    again = waiting_submit(conn_id, path, output, max_requests_per_job=3).execute(task.try_context())
+
+    assert (
+        len(creates(provider, conn_id)) == 4
+    )  # three parts, then part 1/3 once more: parts 2 and 3 are not paid twice
+    assert [p["job_name"] for p in again["parts"]][1:] == [p["job_name"] for p in first["parts"]][1:]
+    assert again["parts"][0]["job_name"] != first["parts"][0]["job_name"]
+    assert {row["status"] for row in landed_rows(output)} == {"succeeded"}
 
 
 @pytest.mark.parametrize(
