@@ -331,9 +331,10 @@ def play(scenario: Scenario, emulator: EmulatorServer, workdir: Path, observed: 
 # --- what must hold -----------------------------------------------------------------------------------
 
 
-def check_jobs(scenario: Scenario, observed: Observed) -> None:
+def check_jobs(scenario: Scenario, emulator: EmulatorServer, observed: Observed) -> None:
     """No (idempotency key, fingerprint) paid twice: a second job for one only after the first ended badly."""
     case = PROVIDER_CASES[scenario.provider]
+    created = [job["name"] for job in emulator.jobs()]  # oldest first
     hook = get_hook(conn_id_for(case.provider))
     jobs = list(hook.list_batches())
     if isinstance(observed.outcome, dict):  # every job that did not end badly is one the landed manifest names
@@ -350,7 +351,7 @@ def check_jobs(scenario: Scenario, observed: Observed) -> None:
             assert identity is not None, f"{job.name} carries no idempotency key"
             groups[(identity.key, identity.fingerprint)].append(job)
         for pair, same in groups.items():
-            same.sort(key=lambda job: job.create_time)
+            same.sort(key=lambda job: created.index(emulated_name(job.name)))  # a listing's times are whole seconds
             paid_twice = [job.name for job in same[:-1] if job.state not in BAD_ENDS]
             assert not paid_twice, f"{pair} has {len(same)} jobs, {paid_twice} not ended badly before the next"
         return
@@ -409,7 +410,7 @@ def test_a_chaos_scenario_pays_once_and_lands_every_key_once(
         outcome = observed.outcome
         succeeded = isinstance(outcome, dict)
         assert succeeded or isinstance(outcome, JobFailedError), f"the task ended with {outcome!r}"
-        check_jobs(scenario, observed)
+        check_jobs(scenario, emulator, observed)
         check_landing(keys, tmp_path / "out", succeeded)
         check_secrets(observed, caplog, tmp_path / "out")
     except BaseException as err:
