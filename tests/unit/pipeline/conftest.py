@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,9 +13,10 @@ from airflow_provider_genai_batch import completion
 from airflow_provider_genai_batch.operators import files as files_module
 from airflow_provider_genai_batch.operators import jobs as jobs_module
 from airflow_provider_genai_batch.operators import submit as submit_module
+from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 from airflow_provider_genai_batch.triggers import batch_job as trigger_module
 
-from .fakes import FakeBatchHook, FakeSupervisor, FakeTI, canonical_line, write_jsonl
+from .fakes import S3_CONN_ID, FakeBatchHook, FakeSupervisor, FakeTI, canonical_line, write_jsonl
 
 
 @pytest.fixture
@@ -59,3 +61,16 @@ def supervisor(monkeypatch: pytest.MonkeyPatch) -> FakeSupervisor:
     fake = FakeSupervisor()
     monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", fake, raising=False)
     return fake
+
+
+@pytest.fixture
+def s3(moto_s3: MotoS3Server, monkeypatch: pytest.MonkeyPatch) -> MotoS3Server:
+    """moto's S3, reached through the connection :data:`.fakes.S3_CONN_ID` (its endpoint in the connection's extra)."""
+    connection = {
+        "conn_type": "aws",
+        "login": "test-key",
+        "password": "test-secret",
+        "extra": {"endpoint_url": moto_s3.endpoint_url, "region_name": moto_s3.region},
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN_ID.upper()}", json.dumps(connection))
+    return moto_s3

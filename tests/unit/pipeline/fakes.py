@@ -47,6 +47,8 @@ from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperat
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
 
 FAKE_CONN_ID = "genai_fake"
+S3_CONN_ID = "genai_results_s3"
+"""The connection the ``s3`` fixture (conftest.py) puts moto's S3 behind."""
 FAKE_SECRET = "sk-super-secret-fake-key-0123456789"
 
 

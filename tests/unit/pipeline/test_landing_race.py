@@ -28,11 +28,10 @@ from airflow_provider_genai_batch.models import BatchJob, CostEstimate, JobState
 from airflow_provider_genai_batch.prices import price_table
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 
-from .fakes import FAKE_CONN_ID, FakeBatchHook, failed, part_ref, succeeded
+from .fakes import FAKE_CONN_ID, S3_CONN_ID, FakeBatchHook, failed, part_ref, succeeded
 
 KEYS = ["a", "b", "c"]
 FIRST, SECOND = "batches/run-1", "batches/run-2"
-S3_CONN_ID = "genai_race_s3"
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -40,15 +39,7 @@ def directory(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStoragePa
     """An output directory holding the keys both jobs were submitted with (one input, two runs)."""
     if request.param == "local":
         return output_dir(str(tmp_path / "results"))
-    moto_s3: MotoS3Server = request.getfixturevalue("moto_s3")
-    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
-    connection = {
-        "conn_type": "aws",
-        "login": "test-key",
-        "password": "test-secret",
-        "extra": {"endpoint_url": moto_s3.endpoint_url, "region_name": moto_s3.region},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN_ID.upper()}", json.dumps(connection))
+    moto_s3: MotoS3Server = request.getfixturevalue("s3")
     bucket = moto_s3.create_bucket(f"race-{uuid.uuid4().hex[:12]}")
     return output_dir(f"s3://{S3_CONN_ID}@{bucket}/results")
 

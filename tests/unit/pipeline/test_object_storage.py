@@ -27,24 +27,9 @@ from airflow_provider_genai_batch.landing import (
 from airflow_provider_genai_batch.models import BatchJob, JobState, ResultsManifest
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 
-from .fakes import FAKE_CONN_ID, FakeBatchHook, FakeTI, make_context, submit_op, succeeded
+from .fakes import FAKE_CONN_ID, S3_CONN_ID, FakeBatchHook, FakeTI, make_context, submit_op, succeeded
 
 JOB = "batches/job-1"
-S3_CONN_ID = "genai_results_s3"
-"""A connection of this module's own: Airflow keeps one filesystem per connection id for the whole process."""
-
-
-@pytest.fixture
-def s3(moto_s3: MotoS3Server, monkeypatch: pytest.MonkeyPatch) -> MotoS3Server:
-    """moto's S3, reached through the connection :data:`S3_CONN_ID` (its endpoint in the connection's extra)."""
-    connection = {
-        "conn_type": "aws",
-        "login": "test-key",
-        "password": "test-secret",
-        "extra": {"endpoint_url": moto_s3.endpoint_url, "region_name": moto_s3.region},
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN_ID.upper()}", json.dumps(connection))
-    return moto_s3
 
 
 @pytest.fixture
