@@ -149,11 +149,23 @@ def deferred_progress_run(dep: DistributedDeployment) -> str:
     return run_id
 
 
+def job_links(dep: DistributedDeployment, dag_id: str, run_id: str, task_id: str) -> dict[str, str]:
+    """The task's extra links once they are stored: the task runner stores them after it reports the deferral."""
+
+    def stored() -> dict[str, str] | None:
+        links: dict[str, str | None] = dep.request(
+            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links"
+        )["extra_links"]
+        return None if None in links.values() else {name: str(url) for name, url in links.items()}
+
+    return wait_until(stored, 30, f"the extra links of {dag_id}.{task_id}")
+
+
 def test_a_deferred_sensor_shows_the_link_to_its_job(dep: DistributedDeployment, page: Page, screens: Screens) -> None:
     pipeline = dags.PROGRESS
     run_id = deferred_progress_run(dep)
     (job,) = dep.jobs_of(pipeline.dag_id)
-    links = dep.request("GET", f"/dags/{pipeline.dag_id}/dagRuns/{run_id}/taskInstances/wait/links")["extra_links"]
+    links = job_links(dep, pipeline.dag_id, run_id, "wait")
 
     page.goto(task_page(dep, pipeline.dag_id, run_id, "wait", "details"))
     link = page.get_by_role("link", name="GenAI batch job")
