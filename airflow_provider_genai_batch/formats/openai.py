@@ -728,6 +728,8 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
         return ResultRow(key=key, status=RowStatus.FAILED, error=_http_error(response.get("status_code"), body))
     if not body:
         return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message=NO_OUTCOME))
+    if body.get("error") or body.get("status") == "failed":
+        return _failed_answer(key, body)
     text = response_text(body)
     embedded = "data" in body
     if not text and not embedded and (blocked := _blocked(key, body)) is not None:
@@ -743,6 +745,17 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
 
 
 _SUCCEEDED = RowStatus.SUCCEEDED
+
+
+def _failed_answer(key: Any, body: Mapping[str, Any]) -> ResultRow:
+    """The failed row of an answer sent with status 200 whose body says it failed: an ``error`` set (a Responses
+    API answer that failed carries one, with ``status: failed``). The body and its usage are kept (what it used
+    was billed); the error reads as a non-200 answer's does, so a passing condition is retried."""
+    err = body.get("error")
+    err = err if isinstance(err, Mapping) else {"message": str(err)} if err else {}
+    message = str(err.get("message") or f"the answer's status is {body.get('status')}, and it holds no error")
+    error = RowError(message=message, code=err.get("code") or err.get("type"), status=err.get("type"))
+    return ResultRow(key=key, status=RowStatus.FAILED, response=body, error=error, usage=_usage(body.get("usage")))
 
 
 def _http_error(status_code: int | None, body: Mapping[str, Any]) -> RowError:

@@ -1356,6 +1356,40 @@ def test_a_chat_answer_of_tool_calls_only_is_a_success():
     assert result_row(_answered(body)).status is RowStatus.SUCCEEDED
 
 
+def test_a_200_responses_answer_that_failed_is_a_failed_row_with_its_error_body_and_usage():
+    failure = {"code": "server_error", "message": "The model failed to generate a response."}
+    body = {**RESPONSES_BODY, "status": "failed", "error": failure, "output": []}
+    assert Response.model_validate(body).error is not None
+    assert result_row(_answered(body)) == ResultRow(
+        key="request-2",
+        status=RowStatus.FAILED,
+        response=body,
+        error=RowError(message="The model failed to generate a response.", code="server_error"),
+        usage=Usage(input_tokens=36, output_tokens=87, total_tokens=123),
+    )
+
+
+def test_a_200_responses_answer_whose_status_is_failed_without_an_error_is_a_failed_row():
+    body = {**RESPONSES_BODY, "status": "failed", "error": None, "output": []}
+    row = result_row(_answered(body))
+    assert (row.status, row.error) == (
+        RowStatus.FAILED,
+        RowError(message="the answer's status is failed, and it holds no error"),
+    )
+
+
+def test_a_200_chat_body_holding_only_an_error_is_a_failed_row_not_an_empty_success():
+    body = {"error": {"message": "The server had an error.", "type": "server_error", "param": None, "code": None}}
+    row = result_row(_answered(body))
+    assert (row.key, row.status, row.text) == ("request-2", RowStatus.FAILED, None)
+    assert row.error == RowError(message="The server had an error.", code="server_error", status="server_error")
+
+
+def test_a_200_responses_answer_with_a_null_error_is_a_success():
+    assert RESPONSES_BODY.get("error") is None
+    assert result_row(_answered({**RESPONSES_BODY, "error": None})).status is RowStatus.SUCCEEDED
+
+
 @pytest.mark.parametrize("body", [None, {}, "ok"], ids=["null", "empty", "a-string"])
 def test_a_200_line_without_a_body_is_a_failed_row_not_a_success(body):
     row = result_row({**OUTPUT_LINE, "response": {"status_code": 200, "request_id": "req_1", "body": body}})
