@@ -39,15 +39,19 @@ KEYLESS_PREFIX = "request-"
 """How the gateway names a result whose request carried no key: ``request-<index>``."""
 
 _BATCH_STATES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLING", "CANCELLED", "EXPIRED")
+_JOB_STATES = ("QUEUED", *_BATCH_STATES)
+"""The ``JOB_STATE_*`` names the gateway's documentation lists (QUEUED ... CANCELLED), and EXPIRED, google-genai's
+name for the ``BATCH_STATE_EXPIRED`` it sends. Not PAUSED, UPDATING or PARTIALLY_SUCCEEDED: Vertex's, which no
+gateway target has (one would be waited on until the deadline, the last taken for a success)."""
 STATES: dict[str, JobState] = {
     **{f"BATCH_STATE_{name}": JobState[name] for name in _BATCH_STATES},
-    **{state.value: state for state in JobState if state is not JobState.UNSPECIFIED},
+    **{f"JOB_STATE_{name}": JobState[name] for name in _JOB_STATES},
     **openai.STATUSES,
     "ended": JobState.SUCCEEDED,
     "canceling": JobState.CANCELLING,
     **bedrock.STATUSES,
 }
-"""Every state a gateway may report: its ``BATCH_STATE_*``, the ``JOB_STATE_*`` its documentation lists, and
+"""Every state a gateway may report: its ``BATCH_STATE_*``, the ``JOB_STATE_*`` of :data:`_JOB_STATES`, and
 the raw statuses of its targets that leak through (OpenAI/Bifrost ``validating`` ... ``cancelled``, Anthropic
 ``in_progress``/``canceling``/``ended``, Bedrock's). ``UNSPECIFIED`` is not among them: it is the gateway
 saying it did not know the target's status, which no wait would ever see end."""

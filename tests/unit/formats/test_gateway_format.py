@@ -377,13 +377,15 @@ def test_every_documented_state_is_known_and_unspecified_is_not():
             f"BATCH_STATE_{s}"
             for s in ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLING", "CANCELLED", "EXPIRED")
         ]
-        + [state.value for state in JobState if state is not JobState.UNSPECIFIED]
+        + [f"JOB_STATE_{s}" for s in ("QUEUED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLING", "CANCELLED")]
+        + ["JOB_STATE_EXPIRED"]
         + ["validating", "in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled"]
         + ["canceling", "ended"]
     )
     assert set(documented) <= set(gateway.STATES)
     assert "BATCH_STATE_UNSPECIFIED" not in gateway.STATES
     assert "JOB_STATE_UNSPECIFIED" not in gateway.STATES
+    assert not {"JOB_STATE_PAUSED", "JOB_STATE_UPDATING", "JOB_STATE_PARTIALLY_SUCCEEDED"} & set(gateway.STATES)
     assert gateway.STATES["ended"] is JobState.SUCCEEDED
 
 

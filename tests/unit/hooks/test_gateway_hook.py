@@ -487,9 +487,6 @@ STATES = [
     ("JOB_STATE_CANCELLING", JobState.CANCELLING),
     ("JOB_STATE_CANCELLED", JobState.CANCELLED),
     ("JOB_STATE_EXPIRED", JobState.EXPIRED),
-    ("JOB_STATE_PAUSED", JobState.PAUSED),
-    ("JOB_STATE_UPDATING", JobState.UPDATING),
-    ("JOB_STATE_PARTIALLY_SUCCEEDED", JobState.PARTIALLY_SUCCEEDED),
     ("validating", JobState.PENDING),
     ("in_progress", JobState.RUNNING),
     ("finalizing", JobState.RUNNING),
@@ -510,7 +507,19 @@ def test_every_state_the_gateway_may_report_maps_onto_a_job_state(gateway, wire_
     assert (job.state, job.provider_state) == (state, wire_state)
 
 
-@pytest.mark.parametrize("wire_state", ["BATCH_STATE_UNSPECIFIED", "archived"])
+UNDOCUMENTED = [
+    "BATCH_STATE_UNSPECIFIED",
+    "archived",
+    "JOB_STATE_UNSPECIFIED",
+    "JOB_STATE_PAUSED",
+    "JOB_STATE_UPDATING",
+    "JOB_STATE_PARTIALLY_SUCCEEDED",
+]
+"""States the gateway's documentation does not list: the gateway's word for a status it did not know, a made-up
+one, and google-genai's job states that only Vertex reports (a pause, an update, a partial success)."""
+
+
+@pytest.mark.parametrize("wire_state", UNDOCUMENTED)
 async def test_a_state_the_gateway_does_not_document_is_an_error_naming_it_never_a_wait(gateway, wire_state):
     hook, _ = gateway(lambda request: ok(operation("batches/b1", wire_state)), model_provider="anthropic")
 
