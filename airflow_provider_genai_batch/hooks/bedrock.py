@@ -40,7 +40,7 @@ from airflow_provider_genai_batch.hooks.settings import (
     invalid_connection,
 )
 from airflow_provider_genai_batch.idempotency import JobIdentity
-from airflow_provider_genai_batch.models import BatchJob, FileInfo, JobState, TokenUsage
+from airflow_provider_genai_batch.models import BatchJob, FileInfo, TokenUsage
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource
 from airflow_provider_genai_batch.usage import bedrock_manifest_usage
 
@@ -373,8 +373,10 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
         """Rows of ``<out>/<job-id>/<input>.out`` (every ``.out`` there for a folder input), joined later on recordId.
 
-        A job that failed, expired or was stopped may have written nothing: then there are no rows. A line
-        that cannot be read is a failed row, never the end of the stream.
+        A job that failed, expired or was stopped may have written nothing: then there are no rows. One that
+        completed, even partially, wrote its output: that output missing is an error, not every row missing (which
+        a follow-up round would pay for again). A line that cannot be read is a failed row, never the end of the
+        stream.
         """
         for uri in self._result_files(job):
             try:
@@ -382,7 +384,7 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
                     self.iter_file_lines(uri), uri, self.dialect.result_row, key_field("recordId")
                 )
             except NotFoundError:
-                if job.state is JobState.SUCCEEDED:
+                if job.state.is_success:
                     raise
                 self.log.info("no output at %s for the %s job %s", uri, job.provider_state, job.name)
 

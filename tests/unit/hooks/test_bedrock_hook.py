@@ -1080,6 +1080,19 @@ def test_a_failed_job_without_output_has_no_rows_but_a_completed_one_must_have_t
         list(hook.iter_results(failed.model_copy(update={"state": JobState.SUCCEEDED})))
 
 
+def test_a_partially_completed_job_whose_output_is_missing_is_an_error_not_every_row_missing(bedrock):
+    s3 = FakeS3()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return s3(request) if request.url.host == S3_HOST else httpx.Response(200, json=job("PartiallyCompleted"))
+
+    hook, _ = bedrock(handler)
+    partial = hook.get_batch(ARN)
+    assert partial.state is JobState.PARTIALLY_SUCCEEDED
+    with pytest.raises(NotFoundError):
+        list(hook.iter_results(partial))
+
+
 # --- the rest of the interface --------------------------------------------------------------------------------
 
 
