@@ -132,8 +132,16 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
         """Rows from the output file, then the error file (failed, expired and cancelled requests).
 
-        A line that cannot be read is a failed row, never the end of the stream.
+        A line that cannot be read is a failed row, never the end of the stream. A batch that counts completed
+        requests but names no output file is refused: its answers were paid for, and rows landed missing (or
+        expired, or cancelled) would be sent again by a follow-up round.
         """
+        if job.stats.succeeded and not job.output_file:
+            raise GenAIBatchError(
+                f"batch {job.name} ({job.provider_state}) counts {job.stats.succeeded} completed requests but names "
+                "no output file (output_file_id is null), so their answers cannot be read; nothing was landed. "
+                "Land it again later (clear the task) once the batch names its output file"
+            )
         for file_id in (job.output_file, job.error_file):
             if file_id:
                 yield from iter_result_rows(

@@ -692,6 +692,27 @@ def test_iter_results_with_only_an_error_file_reads_it(openai):
     assert wire.paths() == [("GET", "/v1/files/file-err/content")]
 
 
+@pytest.mark.parametrize("status", ["completed", "expired", "cancelled"])
+def test_a_batch_counting_completed_requests_without_an_output_file_is_refused_not_landed_missing(openai, status):
+    counts = {"total": 3, "completed": 2, "failed": 1}
+    hook, wire = openai(lambda request: httpx.Response(200, content=_jsonl(_error_line("c", "server_error", "boom"))))
+    job = parse_batch(batch("b", status, error_file_id="file-err", request_counts=counts))
+
+    with pytest.raises(GenAIBatchError) as refused:
+        list(hook.iter_results(job))
+
+    assert f"batch b ({status}) counts 2 completed requests but names no output file" in str(refused.value)
+    assert wire.requests == []
+
+
+def test_a_batch_whose_every_request_failed_reads_its_error_file_alone(openai):
+    counts = {"total": 2, "completed": 0, "failed": 2}
+    lines = _jsonl(_error_line("a", "server_error", "boom"), _error_line("b", "server_error", "boom"))
+    hook, _ = openai(lambda request: httpx.Response(200, content=lines))
+    job = parse_batch(batch("b", "completed", error_file_id="file-err", request_counts=counts))
+    assert [(r.key, r.status) for r in hook.iter_results(job)] == [("a", RowStatus.FAILED), ("b", RowStatus.FAILED)]
+
+
 # --- re-attach and keys -------------------------------------------------------------------------------
 
 
