@@ -45,6 +45,7 @@ from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE
 from airflow_provider_genai_batch.hooks.base import ConnectionSettings
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook, GeminiSettings, upload_session_url
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, StreamSlice
+from airflow_provider_genai_batch.hooks.openai import result_files
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
 from airflow_provider_genai_batch.hooks.settings import OUTPUT_LIMIT_NAMES
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
@@ -226,12 +227,12 @@ class GatewayBatchHook(GeminiBatchHook):
         yield from rows
 
     def _op_result_files(self, name: str) -> Operation[list[str]]:
-        """``GET /v1/batches/{id}?provider=`` at the gateway root: the output and error file ids it names."""
+        """``GET /v1/batches/{id}?provider=`` at the gateway root: the output and error file ids it names (refused
+        when it counts completed requests but names no output file)."""
         response = yield ApiRequest(
             "GET", self._native_url(f"v1/batches/{_segment(wire.batch_id(name))}"), params=self._target_param
         )
-        body = response.json()
-        return [file_id for file_id in (body.get("output_file_id"), body.get("error_file_id")) if file_id]
+        return result_files(openai_wire.parse_batch(response.json()))
 
     def _op_result_items(self, name: str) -> Operation[list[dict[str, Any]]]:
         """``GET /v1/batches/{id}/results?provider=`` at the gateway root: one JSON document of items."""

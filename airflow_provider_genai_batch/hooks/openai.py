@@ -136,17 +136,10 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
         requests but names no output file is refused: its answers were paid for, and rows landed missing (or
         expired, or cancelled) would be sent again by a follow-up round.
         """
-        if job.stats.succeeded and not job.output_file:
-            raise GenAIBatchError(
-                f"batch {job.name} ({job.provider_state}) counts {job.stats.succeeded} completed requests but names "
-                "no output file (output_file_id is null), so their answers cannot be read; nothing was landed. "
-                "Land it again later (clear the task) once the batch names its output file"
+        for file_id in result_files(job):
+            yield from iter_result_rows(
+                self.iter_file_lines(file_id), file_id, self.dialect.result_row, key_field("custom_id")
             )
-        for file_id in (job.output_file, job.error_file):
-            if file_id:
-                yield from iter_result_rows(
-                    self.iter_file_lines(file_id), file_id, self.dialect.result_row, key_field("custom_id")
-                )
 
     @classmethod
     def console_url(cls, job_name: str) -> str:
@@ -161,6 +154,18 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
         if not isinstance(key, str):
             return None
         return JobIdentity(key, fingerprint if isinstance(fingerprint, str) else None)
+
+
+def result_files(job: BatchJob) -> list[str]:
+    """The ids of a batch's output file and error file, those it names; GenAIBatchError for a batch that counts
+    completed requests but names no output file (their answers cannot be read, and were paid for)."""
+    if job.stats.succeeded and not job.output_file:
+        raise GenAIBatchError(
+            f"batch {job.name} ({job.provider_state}) counts {job.stats.succeeded} completed requests but names "
+            "no output file (output_file_id is null), so their answers cannot be read; nothing was landed. "
+            "Land it again later (clear the task) once the batch names its output file"
+        )
+    return [file_id for file_id in (job.output_file, job.error_file) if file_id]
 
 
 def _cursor(token: str | None, *, limit: int) -> dict[str, str | int]:

@@ -73,8 +73,10 @@ def gateway_file(name: str = "files/file-abc123", size: int = 20) -> dict[str, A
     }
 
 
-def native_batch(batch_id: str, output: str | None, errors: str | None) -> dict[str, Any]:
-    """Bifrost's batch retrieve at the gateway root (``GET /v1/batches/<id>?provider=openai``)."""
+def native_batch(batch_id: str, output: str | None, errors: str | None, completed: int | None = None) -> dict[str, Any]:
+    """Bifrost's batch retrieve at the gateway root (``GET /v1/batches/<id>?provider=openai``); ``completed``
+    requests counted (default: one when there is an output file, else none)."""
+    completed = (1 if output else 0) if completed is None else completed
     return {
         "id": batch_id,
         "object": "batch",
@@ -82,7 +84,7 @@ def native_batch(batch_id: str, output: str | None, errors: str | None) -> dict[
         "input_file_id": "file-in",
         **({"output_file_id": output} if output else {}),
         **({"error_file_id": errors} if errors else {}),
-        "request_counts": {"total": 2, "completed": 1, "failed": 1},
+        "request_counts": {"total": 2, "completed": completed, "failed": 2 - completed},
         "created_at": 1763632800,
         "extra_fields": {"request_type": "batch_retrieve", "provider": "openai"},
     }
@@ -652,6 +654,18 @@ def test_openai_results_of_a_batch_whose_every_row_failed_come_from_the_error_fi
 
     assert [(r.key, r.status) for r in rows] == [("sky", RowStatus.EXPIRED)]
     assert [r.url.path for r in wire.requests] == ["/v1/batches/batch_abc", "/v1/files/file-err/content"]
+
+
+def test_openai_results_of_a_batch_counting_completed_rows_without_an_output_file_are_refused(gateway):
+    routes = {("GET", "/v1/batches/batch_abc"): native_batch("batch_abc", None, "file-err", completed=1)}
+    hook, wire = gateway(answering(routes), model_provider="openai")
+
+    with pytest.raises(
+        GenAIBatchError, match="batch batch_abc \\(completed\\) counts 1 completed requests but names no"
+    ):
+        list(hook.iter_results(_job("batches/batch_abc")))
+
+    assert [r.url.path for r in wire.requests] == ["/v1/batches/batch_abc"]
 
 
 def test_anthropic_results_are_result_items_with_the_gateways_error_folded_into_the_row(gateway):
