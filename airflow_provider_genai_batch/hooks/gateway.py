@@ -210,7 +210,9 @@ class GatewayBatchHook(GeminiBatchHook):
 
         OpenAI: the output file and the error file (failed rows are only there), each streamed line by line.
         Gemini and Anthropic: the gateway's result items; an inline Gemini response whose key the backend lost
-        is placed by its order. A line or item that cannot be read is a failed row.
+        is placed by its order. A line or item that cannot be read is a failed row. No result at all for a batch
+        that counts successful requests is refused: every row would land missing, and be paid for again by a
+        follow-up round.
         """
         if self.target == openai_wire.PROVIDER:
             for file_id in self.run(self._op_result_files(job.name)):
@@ -218,9 +220,16 @@ class GatewayBatchHook(GeminiBatchHook):
                     self.iter_file_lines(file_id), file_id, self.dialect.result_row, key_field("custom_id")
                 )
             return
+        items = self.run(self._op_result_items(job.name))
+        if not items and job.stats.succeeded:
+            raise GenAIBatchError(
+                f"the gateway returned no result for {job.name}, which counts {job.stats.succeeded} successful "
+                "requests, so their answers cannot be read; nothing was landed. Land it again later (clear the "
+                "task), or read the results at the target provider"
+            )
         rows: Iterator[ResultRow] = (
             read_result_item(item, f"{job.name}, result item {number}", self.dialect.result_row, key_field("custom_id"))
-            for number, item in enumerate(self.run(self._op_result_items(job.name)), start=1)
+            for number, item in enumerate(items, start=1)
         )
         if self.target == gemini_wire.PROVIDER and job.input_file is None:
             rows = placed_by_order(wire.without_stand_in_keys(rows))  # inline responses come in request order

@@ -27,7 +27,7 @@ from airflow_provider_genai_batch.formats.results import RowStatus, Usage
 from airflow_provider_genai_batch.hooks.gateway import GatewayBatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_conn_type, hook_class_for_provider
 from airflow_provider_genai_batch.inputs import prepare_input
-from airflow_provider_genai_batch.models import BatchJob, JobState
+from airflow_provider_genai_batch.models import BatchJob, BatchStats, JobState
 from airflow_provider_genai_batch.polling import PollState, Verdict
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
@@ -666,6 +666,19 @@ def test_openai_results_of_a_batch_counting_completed_rows_without_an_output_fil
         list(hook.iter_results(_job("batches/batch_abc")))
 
     assert [r.url.path for r in wire.requests] == ["/v1/batches/batch_abc"]
+
+
+@pytest.mark.parametrize("target", ["gemini", "anthropic"])
+def test_no_result_items_for_a_batch_counting_successful_requests_is_refused_not_every_row_missing(gateway, target):
+    hook, _ = gateway(
+        answering({("GET", "/v1/batches/abc/results"): {"batch_id": "batches/abc", "results": []}}),
+        model_provider=target,
+    )
+    counted = _job("batches/abc").model_copy(update={"stats": BatchStats(total=2, succeeded=2)})
+
+    with pytest.raises(GenAIBatchError, match="the gateway returned no result for batches/abc, which counts 2 succ"):
+        list(hook.iter_results(counted))
+    assert list(hook.iter_results(_job("batches/abc"))) == []
 
 
 def test_anthropic_results_are_result_items_with_the_gateways_error_folded_into_the_row(gateway):
