@@ -29,6 +29,7 @@ from airflow_provider_genai_batch.formats.results import (
     Usage,
     blocked_row,
     counted_usage,
+    job_count,
     output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
@@ -480,8 +481,7 @@ def parse_job(data: Mapping[str, Any]) -> BatchJob:
     """A GetModelInvocationJob response or a list summary as a BatchJob."""
     status = data.get("status")
     state = STATUSES.get(status or "", JobState.UNSPECIFIED)
-    total = int(data.get("totalRecordCount") or 0)
-    processed = int(data.get("processedRecordCount") or 0)
+    total, processed = job_count(data, "totalRecordCount"), job_count(data, "processedRecordCount")
     return BatchJob(
         name=data["jobArn"],
         provider=PROVIDER,
@@ -494,8 +494,8 @@ def parse_job(data: Mapping[str, Any]) -> BatchJob:
         end_time=parse_rfc3339(data.get("endTime")),
         stats=BatchStats(
             total=total,
-            succeeded=int(data.get("successRecordCount") or 0),
-            failed=int(data.get("errorRecordCount") or 0),
+            succeeded=job_count(data, "successRecordCount"),
+            failed=job_count(data, "errorRecordCount"),
             pending=0 if state.is_terminal else max(total - processed, 0),
         ),
         input_file=input_uri_of(data),

@@ -26,6 +26,7 @@ from airflow_provider_genai_batch.formats.results import (
     Usage,
     blocked_row,
     counted_usage,
+    job_count,
     output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_unix
@@ -668,9 +669,7 @@ def parse_batch(data: Mapping[str, Any]) -> BatchJob:
 
 
 def _stats(counts: Mapping[str, Any]) -> BatchStats:
-    total = int(counts.get("total") or 0)
-    succeeded = int(counts.get("completed") or 0)
-    failed = int(counts.get("failed") or 0)
+    total, succeeded, failed = (job_count(counts, name) for name in ("total", "completed", "failed"))
     return BatchStats(total=total, succeeded=succeeded, failed=failed, pending=max(total - succeeded - failed, 0))
 
 

@@ -79,6 +79,18 @@ def counted_usage(input_tokens: Any = None, output_tokens: Any = None, total_tok
     return Usage(input_tokens, output_tokens, total_tokens)
 
 
+def job_count(counts: Mapping[str, Any], name: str) -> int:
+    """A request count of a job's status (``name`` in ``counts``): an integer, 0 when absent or null. TypeError naming
+    the field for any other value (a string, a fraction, a boolean), so the status reads as an answer that is not the
+    API's, polled through as one, where ``int()`` ended the wait at once with its ValueError."""
+    value = counts.get(name)
+    if value is None:
+        return 0
+    if type(value) is not int:
+        raise TypeError(f"the count {name!r} is {value!r}, not an integer")
+    return value
+
+
 class RowError(msgspec.Struct, omit_defaults=True):
     """Why one request failed, as the provider said it; ``raw`` holds the provider's line when it was unreadable."""
 

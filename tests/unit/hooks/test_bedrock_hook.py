@@ -1080,6 +1080,16 @@ def test_a_failed_job_without_output_has_no_rows_but_a_completed_one_must_have_t
         list(hook.iter_results(failed.model_copy(update={"state": JobState.SUCCEEDED})))
 
 
+def test_a_status_whose_record_count_is_not_an_integer_is_an_unreadable_answer_polled_through(bedrock):
+    hook, _ = bedrock(lambda request: httpx.Response(200, json=job("InProgress", totalRecordCount="120")))
+
+    with pytest.raises(UnreadableAnswerError) as raised:
+        hook.get_batch(ARN)
+
+    assert "TypeError: the count 'totalRecordCount' is '120', not an integer" in str(raised.value)
+    assert PollState(ARN, interval=1.0).failed(raised.value, now=0.0).verdict is Verdict.WAIT
+
+
 def test_a_partially_completed_job_whose_output_is_missing_is_an_error_not_every_row_missing(bedrock):
     s3 = FakeS3()
 

@@ -13,13 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError, UnreadableAnswerError
 from airflow_provider_genai_batch.formats.keys import portable_id
 from airflow_provider_genai_batch.formats.openai import MAX_LABELS, MAX_METADATA_PAIRS, parse_batch
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks.openai import DEFAULT_BASE_URL, OpenAIBatchHook
 from airflow_provider_genai_batch.idempotency import JobIdentity, idempotency_key
 from airflow_provider_genai_batch.models import JobState
+from airflow_provider_genai_batch.polling import PollState, Verdict
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
 from ._wire import API_KEY, body, set_connection
@@ -557,6 +558,17 @@ def test_every_status_maps_to_a_job_state_and_cancelling_is_not_terminal(openai,
     hook, _ = openai(lambda request: ok(batch("b", status)))
     job = hook.get_batch("b")
     assert (job.state, job.state.is_terminal) == (state, terminal)
+
+
+@pytest.mark.parametrize("count", ["many", 2.5, True], ids=["a-string", "a-fraction", "a-boolean"])
+def test_a_status_whose_request_count_is_not_an_integer_is_an_unreadable_answer_polled_through(openai, count):
+    hook, _ = openai(lambda request: ok(batch("b", "in_progress", request_counts={"total": count, "completed": 0})))
+
+    with pytest.raises(UnreadableAnswerError) as raised:
+        hook.get_batch("b")
+
+    assert f"TypeError: the count 'total' is {count!r}, not an integer" in str(raised.value)
+    assert PollState("b", interval=1.0).failed(raised.value, now=0.0).verdict is Verdict.WAIT
 
 
 def test_list_batches_follows_the_after_cursor_while_has_more(openai):
