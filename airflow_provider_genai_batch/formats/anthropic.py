@@ -17,6 +17,7 @@ from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, P
 from airflow_provider_genai_batch.formats.gemini_schema import json_type
 from airflow_provider_genai_batch.formats.keys import PORTABLE_ID, portable_id
 from airflow_provider_genai_batch.formats.results import (
+    CONTEXT_ADVICE,
     NO_OUTCOME,
     ResultRow,
     RowError,
@@ -533,20 +534,27 @@ REFUSAL = "refusal"
 
 MAX_TOKENS = "max_tokens"
 """The ``stop_reason`` of a Message that reached its ``max_tokens``."""
+CONTEXT_WINDOW = "model_context_window_exceeded"
+"""The ``stop_reason`` of a Message that reached the model's context window (its prompt and output together)."""
 THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 """Content blocks that are the model's thinking, not its answer."""
 
 
 def unanswered_row(key: Any, message: Mapping[str, Any], usage: Usage | None) -> ResultRow | None:
     """The failed row of a Message without text that the model refused (``stop_reason`` ``refusal``) or that reached
-    ``max_tokens`` holding nothing but thinking (see ``OUTPUT_LIMIT``); None for another (a tool call)."""
+    ``max_tokens`` or the model's context window holding nothing but thinking (see ``OUTPUT_LIMIT``); None for another
+    (a tool call)."""
     reason = message.get("stop_reason")
     if reason == REFUSAL:
         return blocked_row(key, REFUSAL, "the model refused: stop_reason refusal, and it gave no text", message, usage)
-    if reason == MAX_TOKENS and all(block.get("type") in THINKING_BLOCKS for block in message.get("content") or ()):
+    blocks = message.get("content") or ()
+    if reason not in (MAX_TOKENS, CONTEXT_WINDOW) or not all(block.get("type") in THINKING_BLOCKS for block in blocks):
+        return None
+    if reason == MAX_TOKENS:
         said = "the answer reached the output token limit: stop_reason max_tokens, and it holds no text"
         return output_limit_row(key, MAX_TOKENS, said, message, usage)
-    return None
+    said = f"the answer reached the model's context window: stop_reason {CONTEXT_WINDOW}, and it holds no text"
+    return output_limit_row(key, CONTEXT_WINDOW, said, message, usage, CONTEXT_ADVICE)
 
 
 def message_text(message: Mapping[str, Any]) -> str | None:

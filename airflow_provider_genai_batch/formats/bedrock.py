@@ -23,6 +23,7 @@ from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.keys import hashed_id
 from airflow_provider_genai_batch.formats.results import (
+    CONTEXT_ADVICE,
     ResultRow,
     RowError,
     RowStatus,
@@ -536,6 +537,9 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
         if not text and reason == anthropic.MAX_TOKENS and _only_reasoning(message):
             said = f"the answer reached the output token limit: stopReason {reason}, and it holds no text"
             return output_limit_row(key, reason, said, output, _usage(output))
+        if not text and reason == anthropic.CONTEXT_WINDOW and _only_reasoning(message):
+            said = f"the answer reached the model's context window: stopReason {reason}, and it holds no text"
+            return output_limit_row(key, reason, said, output, _usage(output), CONTEXT_ADVICE)
         return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=output, usage=_usage(output))
     if isinstance(output.get("content"), list):
         text = message_text(output)

@@ -24,10 +24,17 @@ OUTPUT_LIMIT = "output_limit"
 """``error.code`` of a row whose answer reached the output token limit before it gave any text (a thinking model
 that spent the whole limit thinking, a limit too small for the answer): ``error.status`` is the provider's own reason
 (``MAX_TOKENS``, ``length``, ``max_output_tokens``, ``max_tokens``). The row keeps the response (its usage was
-billed); the same request reaches the same limit again, so it is never retried: it needs a larger limit."""
+billed); the same request reaches the same limit again, so it is never retried: it needs a larger limit. An answer
+whose prompt and thinking filled the model's context window before any text (Anthropic's
+``model_context_window_exceeded``) is one too: its status says so, and its message says what helps there
+(:data:`CONTEXT_ADVICE`)."""
 
 LIMIT_ADVICE = "; send it again with a larger output token limit (or a smaller thinking budget)"
 """What an :data:`OUTPUT_LIMIT` row's message ends with: the same request fails the same way."""
+
+CONTEXT_ADVICE = "; send it again with a shorter prompt (or a smaller thinking budget)"
+"""What the message of an :data:`OUTPUT_LIMIT` row cut off by the context window ends with: a larger output limit
+leaves no more room for the answer there."""
 
 NO_OUTCOME = "the result holds neither a response nor an error"
 """The error of a result that names its key but says nothing of its outcome (no response, or an empty one, and no
@@ -238,10 +245,12 @@ def blocked_row(key: str | None, reason: str, message: str, response: Any, usage
     return _answered_failed(key, RowError(message=message, code=CONTENT_BLOCKED, status=reason), response, usage)
 
 
-def output_limit_row(key: str | None, reason: str, message: str, response: Any, usage: Usage | None) -> ResultRow:
+def output_limit_row(
+    key: str | None, reason: str, message: str, response: Any, usage: Usage | None, advice: str = LIMIT_ADVICE
+) -> ResultRow:
     """A failed row for an answer that reached the output token limit before any text (see :data:`OUTPUT_LIMIT`):
-    ``reason`` the provider's own, ``message`` saying where it gave it."""
-    error = RowError(message=message + LIMIT_ADVICE, code=OUTPUT_LIMIT, status=reason)
+    ``reason`` the provider's own, ``message`` saying where it gave it, ``advice`` what to send instead."""
+    error = RowError(message=message + advice, code=OUTPUT_LIMIT, status=reason)
     return _answered_failed(key, error, response, usage)
 
 

@@ -107,3 +107,37 @@ def test_an_openai_tool_call_cut_off_by_the_output_limit_is_a_success() -> None:
     call = {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{"}}
     body = {**CHAT_CUT, "choices": [{"message": {"content": None, "tool_calls": [call]}, "finish_reason": "length"}]}
     assert openai.result_row(answered(body)).status is RowStatus.SUCCEEDED
+
+
+CONTEXT_CUT = {**MESSAGE_CUT, "stop_reason": "model_context_window_exceeded"}
+CONVERSE_CONTEXT_CUT = {**CONVERSE_CUT, "stopReason": "model_context_window_exceeded"}
+CONTEXT_ROWS = {
+    "anthropic": lambda: anthropic.result_row(succeeded(CONTEXT_CUT)),
+    "bedrock-invoke-model": lambda: bedrock.result_row({"recordId": "k", "modelOutput": CONTEXT_CUT}),
+    "bedrock-converse": lambda: bedrock.result_row({"recordId": "k", "modelOutput": CONVERSE_CONTEXT_CUT}),
+    "gateway-anthropic": lambda: gateway.result_row(succeeded(CONTEXT_CUT), "anthropic"),
+}
+
+
+@pytest.mark.parametrize("make", CONTEXT_ROWS.values(), ids=CONTEXT_ROWS.keys())
+def test_an_answer_cut_off_by_the_context_window_before_any_text_is_a_failed_output_limit_row(make: Any) -> None:
+    row: ResultRow = make()
+    assert (row.key, row.status, row.text) == ("k", RowStatus.FAILED, None)
+    assert (row.error.code, row.error.status) == (OUTPUT_LIMIT, "model_context_window_exceeded")
+    assert row.response is not None
+    assert row.usage == Usage(input_tokens=9, output_tokens=64, total_tokens=73)
+    assert not is_retryable(row)
+
+
+def test_a_context_window_row_says_a_shorter_prompt_not_a_larger_limit_is_what_helps() -> None:
+    row = anthropic.result_row(succeeded(CONTEXT_CUT))
+    assert row.error.message == (
+        "the answer reached the model's context window: stop_reason model_context_window_exceeded, and it holds no "
+        "text; send it again with a shorter prompt (or a smaller thinking budget)"
+    )
+
+
+def test_an_answer_cut_off_by_the_context_window_after_some_text_is_a_success_with_that_text() -> None:
+    message = {**CONTEXT_CUT, "content": [{"type": "text", "text": "Par"}]}
+    row = anthropic.result_row(succeeded(message))
+    assert (row.status, row.text) == (RowStatus.SUCCEEDED, "Par")
