@@ -558,8 +558,24 @@ def unanswered_row(key: Any, message: Mapping[str, Any], usage: Usage | None) ->
 
 
 def message_text(message: Mapping[str, Any]) -> str | None:
-    """The text blocks of a Message joined; None when it has none (e.g. only a tool call)."""
-    texts = [block.get("text", "") for block in message.get("content") or [] if block.get("type") == "text"]
+    """The text blocks of a Message joined; None when it has none (e.g. only a tool call).
+
+    ValueError for content that is not a list of typed blocks, or a text block whose text is not a string: a line
+    that cannot be read (an unparseable row), not an answer whose text is left out.
+    """
+    content = message.get("content")
+    if type(content) is not list:
+        raise ValueError(f"message.content must be a list of content blocks, got {json_type(content)}")
+    texts = []
+    for index, block in enumerate(content):
+        kind = block.get("type") if type(block) is dict else None
+        if type(kind) is not str:
+            raise ValueError(f"message.content[{index}] is not a content block: it has no type")
+        if kind == "text":
+            text = block.get("text")
+            if type(text) is not str:
+                raise ValueError(f"message.content[{index}].text must be a string, got {json_type(text)}")
+            texts.append(text)
     return "".join(texts) if texts else None
 
 

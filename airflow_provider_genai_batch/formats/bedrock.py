@@ -513,7 +513,8 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
     """One line of a ``.jsonl.out`` file: ``modelOutput`` or ``error``.
 
     ``modelOutput`` is the model's own response body: Converse's (and Amazon Nova's InvokeModel body, which has its
-    shape), an Anthropic Message, or another model's InvokeModel body (see :func:`native_row`).
+    shape), an Anthropic Message (content blocks, or its ``type``), or another model's InvokeModel body (see
+    :func:`native_row`).
     """
     key = line.get("recordId")
     error = line.get("error")
@@ -541,13 +542,17 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
             said = f"the answer reached the model's context window: stopReason {reason}, and it holds no text"
             return output_limit_row(key, reason, said, output, _usage(output), CONTEXT_ADVICE)
         return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=output, usage=_usage(output))
-    if isinstance(output.get("content"), list):
+    if isinstance(output.get("content"), list) or output.get("type") == ANTHROPIC_MESSAGE:
         text = message_text(output)
         usage = anthropic_usage(output.get("usage"))
         if not text and (unanswered := anthropic.unanswered_row(key, output, usage)) is not None:
             return unanswered
         return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=output, usage=usage)
     return native_row(key, output)
+
+
+ANTHROPIC_MESSAGE = "message"
+"""The ``type`` of an Anthropic Message: a body of that type is read as one (and is unreadable if it is not one)."""
 
 
 def native_row(key: Any, output: Mapping[str, Any]) -> ResultRow:
