@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -22,6 +23,8 @@ from airflow_provider_genai_batch.models import BatchJob
 from airflow_provider_genai_batch.spec import BatchSpec, InlineSource
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
+RESULTS_PATH = "v1/messages/batches/{}/results"
+"""The results of a batch, below the API's base URL (the path its ``results_url`` names)."""
 _encode = msgspec.json.Encoder().encode
 
 
@@ -109,10 +112,14 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
         yield ApiRequest("DELETE", f"v1/messages/batches/{name}")
 
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
-        """Rows of the results stream; a line that cannot be read is a failed row, never the end of the stream."""
+        """Rows of the results stream; a line that cannot be read is a failed row, never the end of the stream.
+
+        Lines are located in the ``results_url`` the API gave, wherever they were read from (:func:`results_location`).
+        """
         if job.output_file:
+            location = results_location(job.output_file, job.name, self.settings.base_url)
             yield from iter_result_rows(
-                self.iter_file_lines(job.output_file), job.output_file, self.dialect.result_row, key_field("custom_id")
+                self.iter_file_lines(location), job.output_file, self.dialect.result_row, key_field("custom_id")
             )
 
     @classmethod
@@ -122,6 +129,33 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
     def identity_of(self, job: BatchJob) -> JobIdentity | None:
         """Message batches carry no name or metadata: nothing to read an identity from."""
         return None
+
+
+BATCH_ID = re.compile(r"[A-Za-z0-9_-]+")
+"""A batch id that is one plain path segment (``msgbatch_...``)."""
+
+
+def results_location(results_url: str, batch_id: str, base_url: str) -> str:
+    """Where the results of batch ``batch_id`` are read: its ``results_url``, or that same path on the connection
+    when the connection points elsewhere than the public API (a gateway in front of it) and ``results_url`` is
+    exactly the public API's results path of this batch, which the API gives whatever route the call came by.
+
+    Nothing else is rewritten: another batch's results, another path, a query, a fragment or user info, another
+    scheme or port, stay as given, and :meth:`AnthropicBatchHook._download_request` refuses what is not on the
+    connection's origin, so the key never goes to another host.
+    """
+    parts = urlsplit(results_url)
+    if (
+        not _same_origin(results_url, DEFAULT_BASE_URL)
+        or _same_origin(base_url, DEFAULT_BASE_URL)
+        or not BATCH_ID.fullmatch(batch_id)
+        or parts.path != f"/{RESULTS_PATH.format(batch_id)}"
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+    ):
+        return results_url
+    return RESULTS_PATH.format(batch_id)
 
 
 def _same_origin(url: str, base_url: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from airflow_provider_genai_batch.inputs import JsonlSpool
 from airflow_provider_genai_batch.models import JobState
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
-from ._wire import API_KEY, set_connection
+from ._wire import API_KEY, Wire, mock_hooks, set_connection
 from .conftest import ANTHROPIC_BASE_URL, ANTHROPIC_CONN_ID
 
 MODEL = "claude-sonnet-4-5"
@@ -447,6 +448,87 @@ def test_results_on_the_connections_origin_are_read_with_the_key(anthropic, resu
 def test_results_outside_the_connections_origin_are_refused_and_nothing_is_sent(anthropic, results_url):
     hook, wire = anthropic(lambda request: httpx.Response(200, content=RESULT_LINE))
     job = parse_batch(message_batch(status="ended", results_url=results_url))
+    with pytest.raises(GenAIBatchError, match="is not on the connection's origin"):
+        list(hook.iter_results(job))
+    assert wire.requests == []
+
+
+GATEWAY_BASE_URL = "https://llm-gateway.corp.test/anthropic"
+PUBLIC_RESULTS_URL = f"{DEFAULT_BASE_URL}{RESULTS_PATH}"
+
+
+@pytest.fixture
+def behind_a_gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[Any, Wire]]]:
+    """``behind_a_gateway(handler)`` -> an Anthropic hook whose connection points at a gateway in front of the API."""
+    with mock_hooks(
+        monkeypatch,
+        AnthropicBatchHook,
+        conn_id="anthropic_gateway",
+        conn_type="genaianthropic",
+        base_url=GATEWAY_BASE_URL,
+    ) as make:
+        yield make
+
+
+def test_the_public_apis_results_url_of_the_batch_is_read_through_the_connections_gateway(behind_a_gateway):
+    hook, wire = behind_a_gateway(lambda request: httpx.Response(200, content=RESULT_LINE))
+    job = parse_batch(message_batch(status="ended", results_url=PUBLIC_RESULTS_URL))
+
+    rows = list(hook.iter_results(job))
+
+    assert [r.key for r in rows] == ["a"]
+    assert [str(request.url) for request in wire.requests] == [f"{GATEWAY_BASE_URL}{RESULTS_PATH}"]
+    assert wire.last.headers["x-api-key"] == API_KEY
+
+
+def test_a_results_line_read_through_the_gateway_is_located_in_the_results_url_the_api_gave(behind_a_gateway):
+    hook, _ = behind_a_gateway(lambda request: httpx.Response(200, content=b"not json\n"))
+    job = parse_batch(message_batch(status="ended", results_url=PUBLIC_RESULTS_URL))
+    [row] = hook.iter_results(job)
+    assert row.error.message.startswith(f"unparseable result ({PUBLIC_RESULTS_URL}, line 1): ")
+
+
+@pytest.mark.parametrize(
+    "results_url",
+    [
+        f"{DEFAULT_BASE_URL}/v1/messages/batches/msgbatch_02/results",
+        f"{DEFAULT_BASE_URL}/v1/messages/batches/msgbatch_01",
+        f"{DEFAULT_BASE_URL}/v1/messages/batches/msgbatch_01/results/more",
+        f"{DEFAULT_BASE_URL}/v1/files/file_01/content",
+        f"{DEFAULT_BASE_URL}{RESULTS_PATH}?redirect=https://elsewhere.test",
+        f"{DEFAULT_BASE_URL}{RESULTS_PATH}#fragment",
+        f"https://user@api.anthropic.com{RESULTS_PATH}",
+        f"http://api.anthropic.com{RESULTS_PATH}",
+        f"https://api.anthropic.com:8443{RESULTS_PATH}",
+        f"https://elsewhere.test{RESULTS_PATH}",
+    ],
+    ids=[
+        "another-batch",
+        "the-batch-itself",
+        "below-the-results",
+        "another-path",
+        "query",
+        "fragment",
+        "userinfo",
+        "plain-http",
+        "other-port",
+        "other-host",
+    ],
+)
+def test_a_results_url_that_is_not_the_public_apis_results_of_this_batch_is_refused_behind_a_gateway(
+    behind_a_gateway, results_url
+):
+    hook, wire = behind_a_gateway(lambda request: httpx.Response(200, content=RESULT_LINE))
+    job = parse_batch(message_batch(status="ended", results_url=results_url))
+    with pytest.raises(GenAIBatchError, match="is not on the connection's origin"):
+        list(hook.iter_results(job))
+    assert wire.requests == []
+
+
+def test_a_batch_whose_id_is_not_a_plain_id_is_not_read_through_the_gateway(behind_a_gateway):
+    hook, wire = behind_a_gateway(lambda request: httpx.Response(200, content=RESULT_LINE))
+    url = f"{DEFAULT_BASE_URL}/v1/messages/batches/../../v1/files/f/results"
+    job = parse_batch(message_batch("../../v1/files/f", status="ended", results_url=url))
     with pytest.raises(GenAIBatchError, match="is not on the connection's origin"):
         list(hook.iter_results(job))
     assert wire.requests == []
