@@ -378,7 +378,7 @@ def _merge(
             readers = _readers(rounds, landed, stack)
             final = _walk(readers, (results, replaced))
         counts = _whole_counts(final, landed)
-        retire_manifest(directory, job_name, seen)
+        retire_manifest(directory, job_name, seen, (results, replaced))
         results.commit()
         unmatched_uri = _concatenated(directory / UNMATCHED_FILE, (file.unmatched_uri for file in landed), owner)
         duplicates_uri = _concatenated(directory / DUPLICATES_FILE, (file.duplicates_uri for file in landed), owner)

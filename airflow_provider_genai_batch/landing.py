@@ -340,7 +340,7 @@ def land_files(
         with scratch_dir() as scratch:
             tally = _land(iter(rows), ref, provider_key, unanswered, outputs, Path(scratch))
         counts = _counts(tally, job, None if ref.keys_uri else ref.request_count or job.stats.total)
-        retire_manifest(directory, ref.job_name, seen)
+        retire_manifest(directory, ref.job_name, seen, outputs)
         results.commit()
         unmatched_uri, duplicates_uri = unmatched.commit(), duplicates.commit()
     except BaseException:
@@ -364,14 +364,23 @@ def _everywhere(outcome: tuple[RowStatus, str]) -> Unanswered:
     return at
 
 
-def retire_manifest(directory: ObjectStoragePath, job_name: str, seen: bytes | None) -> None:
-    """Remove the manifest an earlier landing left, once this landing's files are complete and about to be renamed
-    into place: until then it names that landing's files, whole; from then on no manifest names a file of either.
+def retire_manifest(directory: ObjectStoragePath, job_name: str, seen: bytes | None, own: Iterable[OutputFile]) -> None:
+    """Remove the manifest an earlier landing left, once this landing's files (``own``) are complete and about to be
+    renamed into place: until then it names that landing's files, whole; from then on no manifest names a file of
+    either.
 
     ``seen`` is the manifest as this landing found it when it began (:func:`manifest_seen`): one another job wrote
-    since is refused instead (:func:`check_no_other_landing`), with this landing's files not renamed into place.
+    since is refused instead (:func:`check_no_other_landing`), with this landing's files not renamed into place. So
+    is a landing whose unfinished files were removed under it (:meth:`OutputFile.vanished`): another landing of the
+    same job, begun since, took them for a killed landing's, and its landing (the manifest) is left whole.
     """
     check_no_other_landing(directory, job_name, seen)
+    if any(output.vanished() for output in own):
+        raise GenAIBatchError(
+            f"another landing of {job_name} into {directory} (a task cleared while a zombie of it still ran, say) "
+            f"removed this landing's unfinished files while it ran: nothing of this landing was put in place, and "
+            f"what that one landed is left whole"
+        )
     remove_file(directory / MANIFEST_FILE)
 
 
@@ -818,6 +827,13 @@ class OutputFile:
         if self._lineage:
             get_hook_lineage_collector().add_output_asset(context=self.path, uri=str(self.path))
         return str(self.path)
+
+    def vanished(self) -> bool:
+        """Whether the file was created and its temporary name is gone: removed while it was written, as a killed
+        landing's, by another landing of the same job. Only a filesystem shows a file while it is written (an object
+        appears once whole), so only there can it be removed under it."""
+        partial = self._partial
+        return self._sink is not None and partial.protocol not in OBJECT_STORE_SCHEMES and not partial.exists()
 
     def discard(self) -> None:
         """Drop what was written (a failed landing); an earlier complete file is left as it was."""

@@ -166,3 +166,18 @@ def test_a_group_landing_another_job_finished_during_is_refused_and_leaves_the_o
         land_group(hook, ref, hook.jobs, directory, price_table("gemini", {}))
 
     assert landed(directory) == (SECOND, [SECOND] * 3)
+
+
+def test_a_landing_whose_unfinished_files_a_landing_of_the_same_job_removed_leaves_that_ones_landing_whole(
+    tmp_path: Path,
+):
+    """On a filesystem, where a file is seen while it is written (an object appears only once whole)."""
+    directory = output_dir(str(tmp_path / "results"))
+
+    def the_same_job_lands_again() -> None:  # a cleared task's landing while a zombie of it still lands
+        land(directory, FIRST, rows_of(FIRST))
+
+    with pytest.raises(GenAIBatchError, match=f"another landing of {FIRST} .* removed this landing's unfinished files"):
+        land(directory, FIRST, rows_of(FIRST, the_same_job_lands_again))
+
+    assert landed(directory) == (FIRST, [FIRST] * 3)
