@@ -39,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -54,7 +55,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 import msgspec
-from airflow.sdk import ObjectStoragePath
+from airflow.sdk import ObjectStoragePath, get_current_context
 from airflow.sdk.lineage import get_hook_lineage_collector
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
@@ -181,15 +182,20 @@ class KeysFile:
     digest: str
 
 
-def write_keys(directory: ObjectStoragePath, keys: Iterable[str], name: str = KEYS_FILE) -> KeysFile:
+def write_keys(
+    directory: ObjectStoragePath, keys: Iterable[str], name: str = KEYS_FILE, owner: str = "submit"
+) -> KeysFile:
     """Write the input keys (or a follow-up round's, under its own ``name``), one per line, so a later join can
     name every key that got no result.
 
     They are written under a temporary name and moved into place as landing moves its files (:class:`OutputFile`):
     at submit, before anything is uploaded, this asks of the results directory all that landing will (on object
-    storage: to write, read, copy and delete objects there), so a place results could not land in fails first.
+    storage: to write, read, copy and delete objects there), so a place results could not land in fails first. The
+    temporary name holds ``owner`` (the submit task's :func:`partial_tag`): the temporaries an earlier try of that
+    task left when it was killed are removed first (:func:`remove_partials`).
     """
-    output = OutputFile(directory / name, "submit")
+    remove_partials(directory, name, owner)
+    output = OutputFile(directory / name, owner)
     digest = hashlib.sha256()
     try:
         output.open()
@@ -197,6 +203,11 @@ def write_keys(directory: ObjectStoragePath, keys: Iterable[str], name: str = KE
             line = key_line(key)
             digest.update(line)
             output.write(line)
+        if output.vanished():
+            raise GenAIBatchError(
+                f"another try of this task removed the unfinished {output.path} while this one wrote it (a task "
+                "cleared while a zombie of it still ran, say): that try writes the keys, and nothing was submitted here"
+            )
         output.commit()
     except BaseException as err:
         with suppress(OSError):  # the store that refused the file may refuse removing it too
@@ -385,16 +396,43 @@ def retire_manifest(directory: ObjectStoragePath, job_name: str, seen: bytes | N
 
 
 def partial_tag(job_name: str) -> str:
-    """What names a job's landing in its temporary files (a digest of the job's name): a landing removes those its
-    own job's killed landings left, never another job's, which may be one being written into the same directory."""
+    """What names a job's landing in its temporary files (a digest of the job's name; of a submit task's idempotency
+    key for the keys it writes): a landing removes those its own job's killed landings left, never another job's,
+    which may be one being written into the same directory."""
     return hashlib.sha256(job_name.encode()).hexdigest()[:16]
 
 
+def current_try() -> int | None:
+    """The try number of the task instance this runs in; None outside a task (a landing called directly)."""
+    try:
+        attempt = getattr(get_current_context()["ti"], "try_number", None)
+    except (RuntimeError, KeyError):
+        return None
+    return attempt if type(attempt) is int else None
+
+
+def partial_name(name: str, owner: str) -> str:
+    """A temporary name of the file ``name`` written for ``owner`` (:func:`partial_tag`) by the current try
+    (:func:`current_try`): ``.<name>.<owner>-t<try>-<random>.partial``, without ``t<try>-`` outside a task."""
+    attempt = current_try()
+    written = "" if attempt is None else f"t{attempt}-"
+    return f".{name}.{owner}-{written}{uuid.uuid4().hex}.partial"
+
+
+_WRITTEN_BY = re.compile(r"t(\d+)-")
+
+
 def remove_partials(directory: ObjectStoragePath, name: str, owner: str) -> None:
-    """Remove the temporary files of ``name`` left by a landing of the job ``owner`` names (:func:`partial_tag`)
-    that was killed outright."""
-    for stale in files_matching(directory, f".{name}.{owner}-*.partial"):
-        remove_file(stale)
+    """Remove the temporary files of ``name`` that ``owner`` (:func:`partial_tag`) left when it was killed outright:
+    those an earlier try wrote, or one outside a task. Those of this try or a later one are being written: a task
+    cleared while a zombie of it still runs lands twice at once, and the newer try's files are the zombie's to leave
+    (the newer try removes the zombie's). Outside a task every one is removed."""
+    attempt = current_try()
+    prefix = f".{name}.{owner}-"
+    for stale in files_matching(directory, f"{prefix}*.partial"):
+        written = _WRITTEN_BY.match(stale.name, len(prefix))
+        if attempt is None or written is None or int(written.group(1)) < attempt:
+            remove_file(stale)
 
 
 def manifest_seen(directory: ObjectStoragePath) -> bytes | None:
@@ -513,7 +551,7 @@ def write_manifest(manifest: ResultsManifest, directory: ObjectStoragePath) -> N
     """
     job_name = manifest.job_ref.job_name
     check_no_other_landing(directory, job_name, None)
-    staged = directory / f".{MANIFEST_FILE}.{partial_tag(job_name)}-{uuid.uuid4().hex}.partial"
+    staged = directory / partial_name(MANIFEST_FILE, partial_tag(job_name))
     staged.write_text(manifest.model_dump_json(indent=2))
     move_file(staged, directory / MANIFEST_FILE)
 
@@ -762,7 +800,7 @@ class OutputFile:
     def __init__(self, path: ObjectStoragePath, owner: str, lineage: bool = True) -> None:
         self.path = path
         self._lineage = lineage
-        self._partial = path.parent / f".{path.name}.{owner}-{uuid.uuid4().hex}.partial"
+        self._partial = path.parent / partial_name(path.name, owner)
         self._sink: Any = None
         self._lines: list[bytes] = []
         self._size = 0

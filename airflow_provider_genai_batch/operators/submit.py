@@ -38,6 +38,7 @@ from airflow_provider_genai_batch.landing import (
     check_output_uri,
     keys_problem,
     output_dir,
+    partial_tag,
     write_keys,
 )
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
@@ -397,13 +398,13 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     def _reattach(self, hook: BatchHook[Any], job: BatchJob, key: str, prepared: PreparedInput) -> BatchJobRef:
         """A reference to ``job``, made for this same input; its keys are (re)written for the later join."""
         self.log.info("re-attaching to %s: it was made for this same input, not submitting again", job.name)
-        keys = self._write_keys(prepared, keep_job=job.name)
+        keys = self._write_keys(prepared, key, keep_job=job.name)
         return self._ref(hook, job.name, key, prepared, keys)
 
     def _submit(
         self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput, superseded: BatchJob | None
     ) -> BatchJobRef:
-        keys = self._write_keys(prepared, keep_job=None)
+        keys = self._write_keys(prepared, key, keep_job=None)
         job = self._create(hook, prepared, key, context, superseded.name if superseded is not None else None)
         self.log.info(
             "created %s job %s with %d requests (%d bytes), input fingerprint %s",
@@ -417,15 +418,16 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         remember(context, ref)  # at once: a try that dies after the create still finds its job
         return ref
 
-    def _write_keys(self, prepared: PreparedInput, keep_job: str | None) -> KeysFile | None:
-        """Write the input keys under ``output_uri``, after moving aside results landed there by another job."""
+    def _write_keys(self, prepared: PreparedInput, key: str, keep_job: str | None) -> KeysFile | None:
+        """Write the input keys under ``output_uri``, after moving aside results landed there by another job; their
+        temporary name is this task's (``key``, its idempotency key)."""
         if not self.output_uri:
             return None
         directory = output_dir(self.output_uri)
         moved = set_aside(directory, keep_job=keep_job)
         if moved is not None:
             self.log.warning("results landed earlier in %s by another job were moved to %s", directory, moved)
-        return write_keys(directory, prepared.iter_keys())
+        return write_keys(directory, prepared.iter_keys(), owner=partial_tag(key))
 
     def _prepare(self, hook: BatchHook[Any], **options: Any) -> PreparedInput:
         """Check the connection, model, labels and destination, then validate, translate and split the input; nothing is
@@ -479,7 +481,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             submission.keep_resent(planned, lambda: self._round_listed(context, hook, key, 1))
         first = planned[0].earlier
         keep = first.name if first is not None and all(item.reusable for item in planned) else None
-        keys = self._write_keys(prepared, keep_job=keep)
+        keys = self._write_keys(prepared, key, keep_job=keep)
 
         def group(parts: Sequence[PartRef]) -> BatchJobRef:
             return self._group_ref(hook, key, prepared, keys, parts)
@@ -703,7 +705,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             elif not next_sent:
                 submission.keep_resent(planned, lambda: self._round_listed(context, hook, task_key, round + 1))
             if keys is None:
-                written = self._write_round_keys(round, prepared.iter_keys())
+                written = self._write_round_keys(round, prepared.iter_keys(), task_key)
                 keys = (written.uri, written.digest) if written is not None else None
             keys_uri, keys_digest = keys if keys is not None else (None, None)
             for item in planned:
@@ -843,11 +845,13 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             }
         )
 
-    def _write_round_keys(self, round: int, keys: Iterator[str]) -> KeysFile | None:
-        """Write a follow-up round's keys (``input_keys.round-<n>.jsonl``) under ``output_uri``."""
+    def _write_round_keys(self, round: int, keys: Iterator[str], task_key: str) -> KeysFile | None:
+        """Write a follow-up round's keys (``input_keys.round-<n>.jsonl``) under ``output_uri``, their temporary name
+        the task's (``task_key``, its idempotency key)."""
         if not self.output_uri:
             return None
-        return write_keys(output_dir(self.output_uri), keys, ROUND_KEYS_FILE.format(round=round))
+        name = ROUND_KEYS_FILE.format(round=round)
+        return write_keys(output_dir(self.output_uri), keys, name, partial_tag(task_key))
 
     def _log_round(self, prepared: PreparedInput, parts: Sequence[PartRef], reattached: int) -> None:
         waiting = sum(1 for part in parts if part.job_name is None)

@@ -8,20 +8,25 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from airflow.sdk import ObjectStoragePath
+from airflow.sdk.execution_time.context import set_current_context
 
+from airflow_provider_genai_batch import landing
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats.results import ResultRow
 from airflow_provider_genai_batch.group_landing import land_group
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import (
+    KEYS_FILE,
     MANIFEST_FILE,
     RESULTS_FILE,
     land_results,
     output_dir,
     partial_tag,
+    remove_partials,
     write_keys,
 )
 from airflow_provider_genai_batch.models import BatchJob, CostEstimate, JobState, ResultsManifest, UsageSummary
@@ -181,3 +186,76 @@ def test_a_landing_whose_unfinished_files_a_landing_of_the_same_job_removed_leav
         land(directory, FIRST, rows_of(FIRST, the_same_job_lands_again))
 
     assert landed(directory) == (FIRST, [FIRST] * 3)
+
+
+def test_a_landing_of_a_zombie_try_begun_during_the_newer_tries_landing_leaves_its_files_alone(
+    directory: ObjectStoragePath, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(landing, "current_try", lambda: 2)
+
+    def the_zombie_of_try_1_lands() -> None:
+        monkeypatch.setattr(landing, "current_try", lambda: 1)
+        land(directory, FIRST, rows_of(FIRST))
+        monkeypatch.setattr(landing, "current_try", lambda: 2)
+
+    manifest = land(directory, FIRST, rows_of(FIRST, the_zombie_of_try_1_lands))
+
+    assert manifest.counts.succeeded == 3
+    assert landed(directory) == (FIRST, [FIRST] * 3)
+    assert [path.name for path in directory.iterdir() if path.name.endswith(".partial")] == []
+
+
+@pytest.mark.parametrize("name", [RESULTS_FILE, MANIFEST_FILE, KEYS_FILE])
+def test_only_the_temporary_files_of_an_earlier_try_or_of_no_try_are_removed_as_a_killed_ones(
+    directory: ObjectStoragePath, monkeypatch: pytest.MonkeyPatch, name: str
+):
+    owner = partial_tag(FIRST)
+    files = {
+        written: directory / f".{name}.{owner}-{written}{uuid.uuid4().hex}.partial"
+        for written in ("t1-", "t9-", "t10-", "t11-", "")
+    }
+    for path in files.values():
+        path.write_bytes(b"{}\n")
+    monkeypatch.setattr(landing, "current_try", lambda: 10)
+
+    remove_partials(directory, name, owner)
+
+    assert {written for written, path in files.items() if path.exists()} == {"t10-", "t11-"}
+
+
+def test_a_landing_names_its_temporary_files_for_the_try_writing_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """On a filesystem, where a file is seen while it is written."""
+    directory = output_dir(str(tmp_path / "results"))
+    monkeypatch.setattr(landing, "current_try", lambda: 4)
+    seen: list[str] = []
+
+    def look() -> None:
+        seen.extend(path.name for path in directory.iterdir() if path.name.endswith(".partial"))
+
+    land(directory, FIRST, rows_of(FIRST, look))
+
+    assert seen == [seen[0]]
+    assert seen[0].startswith(f".{RESULTS_FILE}.{partial_tag(FIRST)}-t4-")
+
+
+def test_a_submit_removes_the_keys_temporary_its_own_tasks_killed_submit_left_and_no_other_tasks(
+    directory: ObjectStoragePath, monkeypatch: pytest.MonkeyPatch
+):
+    own, other = partial_tag("task-key"), partial_tag("another-task-key")
+    left = directory / f".{KEYS_FILE}.{own}-t1-{'1' * 32}.partial"
+    others = directory / f".{KEYS_FILE}.{other}-t1-{'2' * 32}.partial"
+    for path in (left, others):
+        path.write_bytes(b'"a"\n')
+    monkeypatch.setattr(landing, "current_try", lambda: 2)
+
+    write_keys(directory, KEYS, owner=own)
+
+    assert not left.exists()
+    assert others.read_bytes() == b'"a"\n'
+    assert [path.name for path in directory.iterdir() if path.name.endswith(".partial")] == [others.name]
+
+
+def test_the_current_try_is_the_running_task_instances_and_none_outside_a_task():
+    assert landing.current_try() is None
+    with set_current_context({"ti": SimpleNamespace(try_number=3)}):  # type: ignore[arg-type]
+        assert landing.current_try() == 3

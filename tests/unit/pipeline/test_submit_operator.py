@@ -19,7 +19,7 @@ from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidation
 from airflow_provider_genai_batch.formats.dialect import ProviderLimits
 from airflow_provider_genai_batch.idempotency import idempotency_key, part_key
 from airflow_provider_genai_batch.job_ref import STATE_STORE_KEY, BatchJobRef
-from airflow_provider_genai_batch.landing import KEYS_FILE
+from airflow_provider_genai_batch.landing import KEYS_FILE, partial_tag
 from airflow_provider_genai_batch.models import JobState
 from airflow_provider_genai_batch.operators import submit as submit_module
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
@@ -95,6 +95,20 @@ def test_execute_writes_the_input_keys_under_output_uri(
     keys_file = Path(output_uri) / KEYS_FILE
     assert ref["keys_uri"] == str(keys_file)
     assert keys_file.read_text() == '"a"\n"b"\n"c"\n'
+
+
+def test_a_submit_removes_the_keys_temporary_a_killed_try_of_its_task_left_and_leaves_another_tasks(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, output_uri: str
+):
+    Path(output_uri).mkdir(parents=True, exist_ok=True)
+    own = Path(output_uri) / f".{KEYS_FILE}.{partial_tag(key_of(ti))}-t1-{'1' * 32}.partial"
+    other = Path(output_uri) / f".{KEYS_FILE}.{partial_tag('another task')}-t1-{'2' * 32}.partial"
+    for left in (own, other):
+        left.write_text('"a"\n')
+
+    submit_op(str(input_jsonl), output_uri=output_uri).execute(make_context(ti))
+
+    assert sorted(path.name for path in Path(output_uri).iterdir()) == sorted([KEYS_FILE, other.name])
 
 
 def test_without_output_uri_no_keys_file_is_referenced(fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path):
