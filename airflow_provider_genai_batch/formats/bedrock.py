@@ -632,14 +632,26 @@ def _usage(output: Mapping[str, Any]) -> Usage | None:
         return None
     try:
         get = usage.get
-        given = get("inputTokens")
-        read = get("cacheReadInputTokens") or get("cacheReadInputTokenCount")
-        written = get("cacheWriteInputTokens") or get("cacheWriteInputTokenCount")
-        if read or written:
-            given = (given or 0) + (read or 0) + (written or 0)
-    except (AttributeError, TypeError):
+        cached = [get(name) for name in _CACHE_COUNTS]
+    except AttributeError:
         return None
+    if any(counted_usage(count) is None for count in cached):
+        return None  # a cache count that is no count (a boolean, a negative number) is not added in as one
+    read, read_nova, written, written_nova = cached
+    given, read, written = get("inputTokens"), read or read_nova, written or written_nova
+    if (read or written) and counted_usage(given) is not None:
+        given = (given or 0) + (read or 0) + (written or 0)
     return counted_usage(given, get("outputTokens"), get("totalTokens"))
+
+
+_CACHE_COUNTS = (
+    "cacheReadInputTokens",
+    "cacheReadInputTokenCount",
+    "cacheWriteInputTokens",
+    "cacheWriteInputTokenCount",
+)
+"""A Converse usage's cache reads and writes (and Amazon Nova's names for them), which its ``inputTokens`` leaves
+out."""
 
 
 # --- dialect -----------------------------------------------------------------------------------------

@@ -748,3 +748,20 @@ def test_another_model_body_is_kept_raw_and_a_line_without_output_fails():
 def test_an_empty_model_output_is_a_failed_row_not_a_success():
     row = result_row({"recordId": "r", "modelInput": {}, "modelOutput": {}})
     assert (row.status, row.error) == (RowStatus.FAILED, RowError(message="the line has no modelOutput"))
+
+
+@pytest.mark.parametrize(
+    "cache",
+    [
+        {"cacheReadInputTokens": True},
+        {"cacheWriteInputTokens": -7},
+        {"cacheReadInputTokens": 1, "cacheWriteInputTokens": False},
+        {"cacheReadInputTokenCount": -1},
+    ],
+    ids=["a-boolean", "negative", "a-false-beside-a-count", "nova-negative"],
+)
+def test_a_converse_usage_whose_cache_counts_are_not_counts_lands_with_usage_null(cache):
+    usage = {"inputTokens": 7, "outputTokens": 1, **cache}
+    output = {"output": {"message": {"role": "assistant", "content": [{"text": "4"}]}}, "usage": usage}
+    row = result_row({"recordId": "r", "modelInput": {}, "modelOutput": output})
+    assert (row.status, row.text, row.usage) == (RowStatus.SUCCEEDED, "4", None)
