@@ -25,6 +25,7 @@ from airflow_provider_genai_batch.formats.results import (
     Usage,
     blocked_row,
     counted_usage,
+    job_count,
     output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
@@ -433,7 +434,7 @@ def check_native_message(message: Any, path: str, roles: tuple[str, ...]) -> Non
 
 def _counts(data: Mapping[str, Any]) -> dict[str, int]:
     counts = data.get("request_counts") or {}
-    return {name: int(counts.get(name) or 0) for name in _COUNTS}
+    return {name: job_count(counts, name) for name in _COUNTS}
 
 
 def state_of(data: Mapping[str, Any]) -> JobState:

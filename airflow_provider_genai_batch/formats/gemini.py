@@ -19,6 +19,7 @@ from airflow_provider_genai_batch.formats.results import (
     Usage,
     blocked_row,
     counted_usage,
+    int64_count,
     output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
@@ -401,10 +402,10 @@ def parse_operation(op: Mapping[str, Any]) -> BatchJob:
         update_time=parse_rfc3339(meta.get("updateTime")),
         end_time=parse_rfc3339(meta.get("endTime")),
         stats=BatchStats(
-            total=int(stats.get("requestCount", 0)),
-            succeeded=int(stats.get("successfulRequestCount", 0)),
-            failed=int(stats.get("failedRequestCount", 0)),
-            pending=int(stats.get("pendingRequestCount", 0)),
+            total=int64_count(stats, "requestCount"),
+            succeeded=int64_count(stats, "successfulRequestCount"),
+            failed=int64_count(stats, "failedRequestCount"),
+            pending=int64_count(stats, "pendingRequestCount"),
         ),
         input_file=(meta.get("inputConfig") or {}).get("fileName"),
         output_file=output.get("responsesFile"),

@@ -98,6 +98,15 @@ def job_count(counts: Mapping[str, Any], name: str) -> int:
     return value
 
 
+def int64_count(counts: Mapping[str, Any], name: str) -> int:
+    """A request count of a Google API status, an int64 that JSON writes as a string of digits (``"5"``) or a
+    number: as :func:`job_count`, with such a string read as its integer."""
+    value = counts.get(name)
+    if type(value) is str and value.isascii() and value.isdigit():
+        return int(value)
+    return job_count(counts, name)
+
+
 class RowError(msgspec.Struct, omit_defaults=True):
     """Why one request failed, as the provider said it; ``raw`` holds the provider's line when it was unreadable."""
 

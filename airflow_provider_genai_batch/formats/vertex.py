@@ -20,7 +20,14 @@ from airflow_provider_genai_batch.formats import gemini
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.gemini_line import check_api_rules
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage, counted_usage
+from airflow_provider_genai_batch.formats.results import (
+    ResultRow,
+    RowError,
+    RowStatus,
+    Usage,
+    counted_usage,
+    int64_count,
+)
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.formats.translate import check_fields, fields, line_parts, read_parts, unsupported
 from airflow_provider_genai_batch.idempotency import KEY_PATTERN, JobIdentity
@@ -235,7 +242,7 @@ def parse_job(data: Mapping[str, Any]) -> BatchJob:
     """A ``BatchPredictionJob`` resource (int64 counts arrive as strings, zeros may be left out)."""
     provider_state = data.get("state", "JOB_STATE_UNSPECIFIED")
     stats = data.get("completionStats") or {}
-    succeeded, failed, incomplete = (int(stats.get(name) or 0) for name in _STAT_FIELDS)
+    succeeded, failed, incomplete = (int64_count(stats, name) for name in _STAT_FIELDS)
     error = data.get("error") or {}
     return BatchJob(
         name=data.get("name", ""),

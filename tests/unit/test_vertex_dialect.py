@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -316,6 +317,13 @@ def test_paused_updating_and_queued_jobs_are_not_terminal(state: str) -> None:
 def test_a_bigquery_output_table_is_named_as_a_bq_uri() -> None:
     data = {**JOB, "outputInfo": {"bigqueryOutputDataset": "bq://p.d", "bigqueryOutputTable": "predictions_1"}}
     assert vertex.parse_job(data).output_location == "bq://p.d.predictions_1"
+
+
+@pytest.mark.parametrize("count", ["seven", "-7", 7.5, True])
+def test_a_completion_count_that_is_not_an_int64_is_an_unreadable_answer_not_a_guess(count: Any) -> None:
+    data = {**JOB, "completionStats": {**JOB["completionStats"], "successfulCount": count}}
+    with pytest.raises(TypeError, match=f"the count 'successfulCount' is {re.escape(repr(count))}, not an integer"):
+        vertex.parse_job(data)
 
 
 def test_a_failed_job_carries_its_error_message() -> None:

@@ -117,3 +117,40 @@ def test_a_wait_polls_through_unreadable_answers_and_gives_up_after_max_poll_fai
     assert decisions[-1].message.startswith(
         f"polling {job_name} failed 3 times in a row; last: UnreadableAnswerError: {provider} API error (200): GET "
     )
+
+
+COUNTED_STATUSES = {
+    "gemini": lambda count: {
+        "name": "batches/abc",
+        "metadata": {"name": "batches/abc", "state": "BATCH_STATE_RUNNING", "batchStats": {"requestCount": count}},
+    },
+    "anthropic": lambda count: {
+        "id": "msgbatch_abc",
+        "type": "message_batch",
+        "processing_status": "in_progress",
+        "request_counts": {"processing": count, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+    },
+}
+COUNT_FIELDS = {"gemini": "requestCount", "anthropic": "processing"}
+
+
+@pytest.mark.parametrize("provider", list(COUNTED_STATUSES))
+@pytest.mark.parametrize("count", ["many", "-3", 2.5, True], ids=["a-word", "a-negative-string", "a-fraction", "true"])
+def test_a_status_whose_request_count_is_not_an_integer_is_an_unreadable_answer_polled_through(
+    make_hook: Any, provider: str, count: Any
+):
+    job_name, _ = STATUS_CALLS[provider]
+    hook, _ = make_hook(lambda request: httpx.Response(200, json=COUNTED_STATUSES[provider](count)))
+
+    with pytest.raises(UnreadableAnswerError) as raised:
+        hook.get_batch(job_name)
+
+    assert f"TypeError: the count {COUNT_FIELDS[provider]!r} is {count!r}, not an integer" in str(raised.value)
+    assert PollState(job_name, interval=1.0).failed(raised.value, now=0.0).verdict is Verdict.WAIT
+
+
+@pytest.mark.parametrize("provider", ["gemini"])
+def test_a_gemini_count_written_as_an_int64_string_is_read_as_its_integer(make_hook: Any, provider: str):
+    hook, _ = make_hook(lambda request: httpx.Response(200, json=COUNTED_STATUSES["gemini"]("12")))
+
+    assert hook.get_batch("batches/abc").stats.total == 12
