@@ -3,10 +3,12 @@
 The shipped table (``data/batch_prices.json``) holds each provider's batch price per million tokens with
 the date it was taken and its source; a user's ``batch_prices`` (operator or connection extra) overrides it
 model by model. A model is found by its name with any path or region prefix taken off
-(``models/gemini-2.5-flash``, a Bedrock ARN, ``us.anthropic...``) and then by the longest table name it
-starts with where only a version or date follows (``gpt-4o-mini-2024-07-18`` is ``gpt-4o-mini``;
-``claude-opus-4-8`` is not ``claude-opus-4``). A model not found has no cost, with the reason, never a guess.
-"""
+(``models/gemini-2.5-flash``, a Bedrock ARN, ``us.anthropic...``). A shipped row prices its own name and the
+snapshot ids its source lists for it (``gpt-4o-mini-2024-07-18`` is ``gpt-4o-mini``), nothing else: a snapshot
+may cost more than its alias (``gpt-4o-2024-05-13`` does). A user's row also prices its name with a version
+or date after it (``anthropic.claude-3-haiku`` prices ``anthropic.claude-3-haiku-20240307-v1:0``), the longest
+such name winning; ``claude-opus-4-8`` is not ``claude-opus-4``. A model not found has no cost, with the
+reason, never a guess."""
 
 from __future__ import annotations
 
@@ -32,8 +34,8 @@ GATEWAY_TARGETS = ("gemini", "openai", "anthropic")
 _VERSION_SUFFIX = re.compile(
     r"(?:-\d{8}|-\d{4}-\d{2}-\d{2}|-\d{3}|-latest|-v\d+(?::\d+)?|@\d{8}|@latest|@\d{3}|:\d+)+",
 )
-"""What may follow a table name in a model name that still means that model: dates, ``-001``, ``-latest``,
-Bedrock's ``-v1:0`` and Vertex's ``@20240307``."""
+"""What may follow a user's row name in a model name the row prices: dates, ``-001``, ``-latest``, Bedrock's
+``-v1:0`` and Vertex's ``@20240307``."""
 _REGION_PREFIX = re.compile(r"^(?:us|eu|apac|global|us-gov|jp|au|ca)\.")
 
 
@@ -59,17 +61,23 @@ class PriceOverride(BaseModel):
 
 
 class PriceTable:
-    """Prices by provider and model name: the shipped rows with the user's rows on top."""
+    """Prices by provider and model name: the shipped rows, each with the ids it prices, and the user's on top.
 
-    def __init__(self, rows: Iterable[Price]) -> None:
-        self._rows: dict[tuple[str, str], Price] = {}
-        for row in rows:
-            self._rows[(row.provider, model_name(row.model))] = row
+    A row given with ``ids`` prices exactly those model names (its own and its source's snapshot ids); a row
+    without (a user's) prices its name and its name with a version or date after it.
+    """
+
+    def __init__(self, rows: Iterable[tuple[Price, Iterable[str] | None]]) -> None:
+        self._rows: dict[tuple[str, str], tuple[Price, frozenset[str] | None]] = {}
+        for row, ids in rows:
+            name = model_name(row.model)
+            exact = None if ids is None else frozenset({name, *(model_name(given) for given in ids)})
+            self._rows[(row.provider, name)] = (row, exact)
 
     def with_overrides(self, provider: str, overrides: Mapping[str, PriceOverride], source: str) -> PriceTable:
         """This table with ``overrides`` as ``provider``'s rows, ``source`` naming where they were given."""
         given = [
-            Price(provider=provider, model=model, source=source, **rates.model_dump())
+            (Price(provider=provider, model=model, source=source, **rates.model_dump()), None)
             for model, rates in overrides.items()
         ]
         return PriceTable([*self._rows.values(), *given])
@@ -82,25 +90,49 @@ class PriceTable:
         if not model:
             return None, "the job names no model"
         name = model_name(model)
-        for searched in (provider, *GATEWAY_TARGETS) if provider == "gateway" else (provider,):
-            found = self._match(searched, name)
+        searched = (provider, *GATEWAY_TARGETS) if provider == "gateway" else (provider,)
+        for each in searched:
+            found = self._match(each, name)
             if found is not None:
                 return found, None
         return None, (
-            f"no batch price for {provider} model {model!r} (looked up as {name!r}) in the price table; "
-            "give its prices in batch_prices"
+            f"no batch price for {provider} model {model!r} (looked up as {name!r}) in the price table"
+            f"{self._unlisted(searched, name)}; give its prices in batch_prices"
         )
 
     def _match(self, provider: str, name: str) -> Price | None:
+        """The row naming ``name`` exactly, else the one listing it, else the user's longest versioned name."""
+        own = self._rows.get((provider, name))
+        if own is not None:
+            return own[0]
         best: Price | None = None
         best_length = -1
-        for (row_provider, row_name), row in self._rows.items():
-            if row_provider != provider or not name.startswith(row_name) or len(row_name) <= best_length:
+        for (row_provider, row_name), (row, ids) in self._rows.items():
+            if row_provider != provider:
                 continue
-            rest = name[len(row_name) :]
-            if not rest or _VERSION_SUFFIX.fullmatch(rest):
+            if ids is not None:
+                if name in ids:
+                    return row
+                continue
+            if len(row_name) > best_length and _versioned(name, row_name):
                 best, best_length = row, len(row_name)
         return best
+
+    def _unlisted(self, providers: Iterable[str], name: str) -> str:
+        """Why a shipped row whose name ``name`` is a version of does not price it, or nothing."""
+        for provider in providers:
+            for (row_provider, row_name), (_, ids) in self._rows.items():
+                if row_provider == provider and ids is not None and _versioned(name, row_name):
+                    return (
+                        f" (its {row_name!r} row prices only the ids its source lists, and a snapshot's price "
+                        "may differ from its alias's)"
+                    )
+        return ""
+
+
+def _versioned(name: str, row_name: str) -> bool:
+    """Whether ``name`` is ``row_name`` with only a version or date after it."""
+    return name.startswith(row_name) and _VERSION_SUFFIX.fullmatch(name[len(row_name) :]) is not None
 
 
 def model_name(model: str) -> str:
@@ -123,11 +155,17 @@ def shipped_table() -> PriceTable:
     document = json.loads(
         resources.files("airflow_provider_genai_batch").joinpath("data").joinpath(PRICES_FILE).read_text("utf-8")
     )
-    rows = [
-        Price(provider=provider, model=model, taken_on=block["taken_on"], source=block["source"], **rates)
-        for provider, block in document["providers"].items()
-        for model, rates in block["models"].items()
-    ]
+    rows: list[tuple[Price, list[str]]] = []
+    for provider, block in document["providers"].items():
+        for model, given in block["models"].items():
+            rates = dict(given)
+            snapshots = rates.pop("snapshots", [])
+            rows.append(
+                (
+                    Price(provider=provider, model=model, taken_on=block["taken_on"], source=block["source"], **rates),
+                    snapshots,
+                )
+            )
     return PriceTable(rows)
 
 

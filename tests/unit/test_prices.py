@@ -27,15 +27,18 @@ from airflow_provider_genai_batch.prices import (
         ("openai", "gpt-4.1-mini-2025-04-14", "gpt-4.1-mini"),
         ("gemini", "models/gemini-2.5-flash", "gemini-2.5-flash"),
         ("gemini", "gemini-2.5-flash-lite", "gemini-2.5-flash-lite"),
-        ("gemini", "gemini-2.5-flash-001", "gemini-2.5-flash"),
         ("anthropic", "claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
         ("anthropic", "claude-sonnet-4-20250514", "claude-sonnet-4"),
+        ("anthropic", "claude-sonnet-4-0", "claude-sonnet-4"),
         ("anthropic", "claude-3-5-haiku-latest", "claude-3-5-haiku"),
         ("gateway", "gpt-4o-mini", "gpt-4o-mini"),
+        ("gateway", "gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
         ("gateway", "claude-haiku-4-5", "claude-haiku-4-5"),
     ],
 )
-def test_a_model_is_found_by_its_name_with_a_version_or_date_after_it(provider: str, model: str, row: str) -> None:
+def test_a_shipped_row_prices_its_name_and_the_snapshot_ids_its_source_lists(
+    provider: str, model: str, row: str
+) -> None:
     price, reason = shipped_table().lookup(provider, model)
     assert reason is None and price is not None
     assert price.model == row
@@ -50,12 +53,51 @@ def test_a_model_is_found_by_its_name_with_a_version_or_date_after_it(provider: 
         ("gemini", "gemini-2.5-pro"),
         ("vertex", "publishers/google/models/gemini-2.5-flash"),
         ("bedrock", "anthropic.claude-3-haiku-20240307-v1:0"),
+        ("openai", "gpt-4o-2024-05-13"),  # priced higher than gpt-4o
+        ("openai", "gpt-4o-mini-2026-01-01"),  # a snapshot the table's source does not list
+        ("anthropic", "claude-sonnet-4-5-20260101"),
+        ("gemini", "gemini-2.5-flash-001"),
+        ("gateway", "gpt-4o-2024-05-13"),
     ],
 )
 def test_a_model_not_in_the_table_has_no_price_and_says_why(provider: str, model: str) -> None:
     price, reason = shipped_table().lookup(provider, model)
     assert price is None
     assert reason is not None and repr(model) in reason and "batch_prices" in reason
+
+
+def test_a_snapshot_of_a_shipped_row_it_does_not_list_is_unpriced_naming_that_row() -> None:
+    price, reason = shipped_table().lookup("openai", "gpt-4o-2024-05-13")
+    assert price is None
+    assert reason == (
+        "no batch price for openai model 'gpt-4o-2024-05-13' (looked up as 'gpt-4o-2024-05-13') in the price table "
+        "(its 'gpt-4o' row prices only the ids its source lists, and a snapshot's price may differ from its alias's); "
+        "give its prices in batch_prices"
+    )
+
+
+def test_a_users_row_prices_its_name_with_a_version_or_date_after_it() -> None:
+    table = price_table("openai", {"gpt-4o": {"input": 3, "output": 9}})
+    price, reason = table.lookup("openai", "gpt-4o-2024-05-13")
+    assert reason is None and price is not None
+    assert (price.model, price.input, price.source) == ("gpt-4o", 3, "batch_prices given to the operator")
+
+
+def test_a_users_row_for_a_snapshot_wins_over_the_users_row_for_its_alias() -> None:
+    table = price_table(
+        "openai", {"gpt-4o": {"input": 1.25, "output": 5}, "gpt-4o-2024-05-13": {"input": 2.5, "output": 7.5}}
+    )
+    snapshot, _ = table.lookup("openai", "gpt-4o-2024-05-13")
+    alias, _ = table.lookup("openai", "gpt-4o-2024-08-06")
+    assert snapshot is not None and snapshot.input == 2.5
+    assert alias is not None and alias.input == 1.25
+
+
+def test_a_users_row_for_a_snapshot_wins_over_the_shipped_row_listing_it() -> None:
+    price, _ = price_table("openai", {"gpt-4o-mini-2024-07-18": {"input": 9, "output": 9}}).lookup(
+        "openai", "gpt-4o-mini-2024-07-18"
+    )
+    assert price is not None and (price.model, price.input) == ("gpt-4o-mini-2024-07-18", 9)
 
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
