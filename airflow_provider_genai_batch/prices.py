@@ -16,12 +16,12 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, StrictFloat, ValidationError, field_validator
 
 from airflow_provider_genai_batch.models import CostEstimate, PartUsage, Price, TokenUsage, UsageSummary
 from airflow_provider_genai_batch.rendered import rendered_mapping
@@ -36,19 +36,21 @@ _VERSION_SUFFIX = re.compile(
 )
 """What may follow a user's row name in a model name the row prices: dates, ``-001``, ``-latest``, Bedrock's
 ``-v1:0`` and Vertex's ``@20240307``."""
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _REGION_PREFIX = re.compile(r"^(?:us|eu|apac|global|us-gov|jp|au|ca)\.")
 
 
 class PriceOverride(BaseModel):
-    """One model's price as a user gives it: USD per million tokens, every rate finite and not negative."""
+    """One model's price as a user gives it: USD per million tokens, every rate a finite number (not a bool or a
+    string, which lax parsing read as 1.0 or converted) and not negative; ``taken_on`` a date or its ISO text."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    input: float
-    output: float
-    cached_input: float | None = None
-    cache_write: float | None = None
-    cache_write_1h: float | None = None
+    input: StrictFloat
+    output: StrictFloat
+    cached_input: StrictFloat | None = None
+    cache_write: StrictFloat | None = None
+    cache_write_1h: StrictFloat | None = None
     taken_on: date | None = None
     note: str | None = None
 
@@ -58,6 +60,16 @@ class PriceOverride(BaseModel):
         if value is not None and (not math.isfinite(value) or value < 0):
             raise ValueError("a price per million tokens must be a finite number, 0 or more")
         return value
+
+    @field_validator("taken_on", mode="before")
+    @classmethod
+    def _date(cls, value: Any) -> Any:
+        """A date or YYYY-MM-DD, not a number (which lax parsing read as a Unix time) or a datetime."""
+        if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+            return value
+        if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+            return value
+        raise ValueError(f"taken_on must be a date as YYYY-MM-DD, got {value!r}")
 
 
 class PriceTable:

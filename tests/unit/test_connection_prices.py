@@ -42,5 +42,12 @@ def test_a_negative_price_in_the_extra_is_refused_naming_the_model_and_field(mon
         _ = hook.settings
 
 
+def test_a_true_rate_in_the_extra_is_refused_rather_than_read_as_one_dollar(monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = openai_connection(monkeypatch, {"batch_prices": {"gpt-4o": {"input": 1, "output": True}}})
+
+    with pytest.raises(GenAIBatchError, match=r"batch_prices\['gpt-4o'\]: output: Input should be a valid number"):
+        _ = hook.settings
+
+
 def test_batch_prices_are_not_a_connection_form_field() -> None:
     assert all("batch_prices" not in kind["conn-fields"] for kind in connection_types())

@@ -152,6 +152,14 @@ def test_the_operator_override_wins_over_the_connection_and_the_connection_over_
         ({"gpt-4o": {"input": 1, "output": 2, "cache_read": 1}}, r"batch_prices\['gpt-4o'\]: cache_read: Extra inputs"),
         ({"gpt-4o": {"input": "cheap", "output": 2}}, r"\['gpt-4o'\]: input: Input should be a valid number"),
         ({"gpt-4o": {"input": float("inf"), "output": 2}}, r"input: Value error, a price per million tokens must be"),
+        ({"gpt-4o": {"input": 1, "output": float("nan")}}, r"\['gpt-4o'\]: output: Value error, a price per million"),
+        ({"gpt-4o": {"input": True, "output": 2}}, r"batch_prices\['gpt-4o'\]: input: Input should be a valid number"),
+        ({"gpt-4o": {"input": 1, "output": 2, "cached_input": False}}, r"\['gpt-4o'\]: cached_input: Input should be"),
+        ({"gpt-4o": {"input": "1.5", "output": 2}}, r"batch_prices\['gpt-4o'\]: input: Input should be a valid number"),
+        ('{"gpt-4o": {"input": 1, "output": "2"}}', r"\['gpt-4o'\]: output: Input should be a valid number"),
+        ('{"gpt-4o": {"input": 1, "output": NaN}}', r"\['gpt-4o'\]: output: Value error, a price per million"),
+        ({"gpt-4o": {"input": 1, "output": 2, "taken_on": 1764460800}}, r"\['gpt-4o'\]: taken_on: Value error, taken"),
+        ({"gpt-4o": {"input": 1, "output": 2, "taken_on": "1764460800"}}, r"\['gpt-4o'\]: taken_on: Value error"),
         ({"gpt-4o": 1.5}, r"batch_prices\['gpt-4o'\]: prices: Input should be a valid dictionary"),
         (["gpt-4o"], r"batch_prices must map model names to prices, got list"),
         ("{not json", r"batch_prices is not JSON"),
@@ -162,6 +170,18 @@ def test_a_bad_override_is_refused_naming_the_model_the_field_and_why(value: obj
     with pytest.raises(ValueError, match=message) as raised:
         parse_overrides(value, "the connection extra")
     assert str(raised.value).startswith("the connection extra: ")
+
+
+def test_an_override_rate_may_be_an_integer_and_its_date_a_date_or_iso_text() -> None:
+    parsed = parse_overrides(
+        {
+            "a": {"input": 1, "output": 2.5, "taken_on": "2026-11-30"},
+            "b": {"input": 0, "output": 0, "taken_on": date(2026, 1, 2)},
+        },
+        "the operator's batch_prices",
+    )
+    assert (parsed["a"].input, parsed["a"].output, parsed["a"].taken_on) == (1.0, 2.5, date(2026, 11, 30))
+    assert parsed["b"].taken_on == date(2026, 1, 2)
 
 
 def test_prices_a_template_rendered_as_python_literal_text_are_read_as_the_dict() -> None:
