@@ -422,13 +422,16 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         decode (one it did not ask for) fails the read rather than pass as the file. A file whose ``ETag`` (or,
         without one, ``Last-Modified``) changes between answers is another file: its bytes would not continue those
         delivered, so the read fails saying so. Breaks are counted against ``max_retries`` since the last one that
-        delivered new bytes, so a long download through many breaks still ends.
+        delivered new bytes, so a long download through many breaks still ends. A slice that ends before the end its
+        ``Content-Range`` names is a break too; a body that only the connection's close ends (no ``Content-Length``,
+        not chunked) cannot tell its end from a drop, so what follows it is asked for until an answer adds nothing.
         """
         client, transport = self.get_conn(), self._transport(self.settings)
         request = self._download_request(name)
         received, resumes = 0, Resumes(self.settings.max_retries)
         ranged = True
         versions: dict[tuple[bool, str], str] = {}
+        checked_end: int | None = None
         while True:
             resume = {"Range": f"bytes={received}-", "Accept-Encoding": "identity"} if received and ranged else {}
             try:
@@ -458,7 +461,16 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
                     if chunk:
                         received += len(chunk)
                         yield chunk
-                return
+                end = _range_end(response)
+                if end is not None and received < end:
+                    raise httpx.RemoteProtocolError(
+                        f"the slice ended at byte {received} of the {end} its Content-Range names",
+                        request=response.request,
+                    )
+                if not _close_delimited(response) or received == checked_end:
+                    return
+                checked_end = received  # a dropped connection ends such a body too: ask what follows
+                continue
             except httpx.TransportError as err:
                 if not resumes.another(received):
                     raise
@@ -622,7 +634,7 @@ def _check_coding(response: httpx.Response, accepted: str, name: str) -> None:
         )
 
 
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(?:\d+|\*)")
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(?:\d+|\*)")
 
 
 def _range_start(response: httpx.Response, received: int) -> int:
@@ -638,6 +650,26 @@ def _range_start(response: httpx.Response, received: int) -> int:
             f"(Content-Range {response.headers['content-range']!r}); the bytes between would be missing"
         )
     return start
+
+
+def _range_end(response: httpx.Response) -> int | None:
+    """Where in the file a 206's body ends, by its ``Content-Range`` (its ``Content-Length`` may end it sooner)."""
+    if response.status_code != 206:
+        return None
+    match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
+    return int(match.group(2)) + 1 if match else None
+
+
+def _close_delimited(response: httpx.Response) -> bool:
+    """Whether an HTTP/1 body has no ``Content-Length`` and is not chunked: it ends when the connection closes, so a
+    dropped connection ends it as cleanly as the last byte does. Only a response off a connection says its HTTP
+    version; one made up in process has no wire to be cut."""
+    framing = response.headers.get("transfer-encoding", "").lower()
+    return (
+        response.extensions.get("http_version") in (b"HTTP/1.0", b"HTTP/1.1")
+        and "content-length" not in response.headers
+        and "chunked" not in framing
+    )
 
 
 def _check_version(versions: dict[tuple[bool, str], str], response: httpx.Response, name: str, received: int) -> None:

@@ -13,6 +13,8 @@ import email.utils
 import gzip
 import io
 import json
+import socket
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -25,6 +27,7 @@ from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIErro
 from airflow_provider_genai_batch.formats.openai import parse_batch
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks import retry as retry_module
+from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
 from airflow_provider_genai_batch.models import JobState
 from airflow_provider_genai_batch.polling import PollState, Verdict
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
@@ -601,3 +604,99 @@ def test_a_break_after_the_last_byte_ends_the_download_on_416(openai, waits):
     hook, wire = openai(handler)
     assert b"".join(hook.iter_file_bytes("file-out", chunk_size=16)) == CONTENT
     assert wire.requests[1].headers["range"] == f"bytes={len(CONTENT)}-"
+
+
+def test_a_slice_that_ends_before_its_content_range_end_is_resumed_not_taken_as_the_end(openai, waits):
+    def handler(request: httpx.Request) -> httpx.Response:
+        start = int(request.headers.get("range", "bytes=0-").removeprefix("bytes=").removesuffix("-"))
+        if not start:
+            return httpx.Response(200, stream=BreakingStream(CONTENT, 320), headers={"content-length": "1024"})
+        stop = 600 if start == 320 else len(CONTENT)  # a Content-Length shorter than the range it names
+        content_range = {"content-range": f"bytes {start}-{len(CONTENT) - 1}/{len(CONTENT)}"}
+        return httpx.Response(206, content=CONTENT[start:stop], headers=content_range)
+
+    hook, wire = openai(handler)
+    assert b"".join(hook.iter_file_bytes("file-out", chunk_size=16)) == CONTENT
+    assert [r.headers.get("range") for r in wire.requests] == [None, "bytes=320-", "bytes=600-"]
+
+
+def test_a_slice_that_keeps_ending_short_fails_after_max_retries(openai, waits):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "range" not in request.headers:
+            return httpx.Response(200, stream=BreakingStream(CONTENT, 320), headers={"content-length": "1024"})
+        return httpx.Response(206, content=b"", headers={"content-range": f"bytes 320-1023/{len(CONTENT)}"})
+
+    hook, wire = openai(handler, max_retries=2)
+    with pytest.raises(httpx.RemoteProtocolError, match="slice ended at byte 320 of the 1024 its Content-Range names"):
+        b"".join(hook.iter_file_bytes("file-out", chunk_size=16))
+    assert len(wire.requests) == 3
+
+
+HTTP_1_1 = {"http_version": b"HTTP/1.1"}
+"""What a response read off an HTTP/1.1 connection says of itself."""
+
+
+def test_a_body_only_a_close_ends_is_followed_by_a_range_request_that_finds_the_rest(openai, waits):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "range" not in request.headers:  # no Content-Length, not chunked: cut at 320, it looks whole
+            return httpx.Response(200, stream=httpx.ByteStream(CONTENT[:320]), extensions=HTTP_1_1)
+        content_range = {"content-range": f"bytes 320-{len(CONTENT) - 1}/{len(CONTENT)}"}
+        return httpx.Response(206, content=CONTENT[320:], headers=content_range, extensions=HTTP_1_1)
+
+    hook, wire = openai(handler)
+    assert b"".join(hook.iter_file_bytes("file-out", chunk_size=16)) == CONTENT
+    assert [r.headers.get("range") for r in wire.requests] == [None, "bytes=320-"]
+
+
+def test_a_body_only_a_close_ends_is_whole_when_what_follows_it_is_nothing(openai, waits):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "range" in request.headers:
+            return httpx.Response(416, headers={"content-range": f"bytes */{len(CONTENT)}"}, extensions=HTTP_1_1)
+        return httpx.Response(200, stream=httpx.ByteStream(CONTENT), extensions=HTTP_1_1)
+
+    hook, wire = openai(handler)
+    assert b"".join(hook.iter_file_bytes("file-out", chunk_size=16)) == CONTENT
+    assert [r.headers.get("range") for r in wire.requests] == [None, f"bytes={len(CONTENT)}-"]
+
+
+def test_a_body_only_a_close_ends_from_a_server_ignoring_ranges_ends_when_a_second_read_adds_nothing(openai, waits):
+    hook, wire = openai(lambda request: httpx.Response(200, stream=httpx.ByteStream(CONTENT), extensions=HTTP_1_1))
+    assert b"".join(hook.iter_file_bytes("file-out", chunk_size=16)) == CONTENT
+    assert len(wire.requests) == 2
+
+
+def test_a_framed_body_is_not_asked_for_again(openai, waits):
+    hook, wire = openai(lambda request: httpx.Response(200, content=CONTENT, extensions=HTTP_1_1))
+    assert b"".join(hook.iter_file_bytes("file-out", chunk_size=16)) == CONTENT
+    assert len(wire.requests) == 1
+
+
+def test_a_body_only_a_close_ends_cut_on_a_real_connection_is_completed_with_a_range_request(monkeypatch, waits):
+    """httpx reads a body without Content-Length or chunking to the connection's close: a cut one looks whole."""
+    heads: list[bytes] = []
+    answers = [
+        b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n" + CONTENT[:320],
+        b"HTTP/1.1 206 Partial Content\r\ncontent-range: bytes 320-1023/1024\r\ncontent-length: 704\r\n\r\n"
+        + CONTENT[320:],
+    ]
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        for answer in answers:
+            peer, _ = server.accept()
+            with peer:
+                heads.append(peer.recv(65536))
+                peer.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CLOSE_DELIMITED", json.dumps({"conn_type": "genaiopenai", "host": base_url, "password": "k"})
+    )
+    with server:
+        data = b"".join(OpenAIBatchHook(conn_id="close_delimited").iter_file_bytes("file-out"))
+    thread.join(5)
+
+    assert data == CONTENT
+    assert [b"range: bytes=320-" in head.lower() for head in heads] == [False, True]
