@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import quote
 
+import httpx
+
 from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.hooks.http import (
@@ -146,13 +148,17 @@ def _open_session(endpoint: GcsEndpoint, obj: GcsObject, size: int, content_type
 def _send_chunks(
     session: str, obj: GcsObject, stream: IO[bytes], origin: int | None, size: int, chunk_size: int, max_resumes: int
 ) -> Operation[FileInfo]:
-    """Send the stream into an open session from its first byte; SessionGone when the session is no longer known."""
+    """Send the stream into an open session from its first byte; SessionGone when the session is no longer known.
+
+    A chunk answered other than Cloud Storage answers it (a success before the last byte, or a last chunk's
+    success without the object: a proxy's answer, not the session's) is treated as lost: the session is asked."""
     offset, resumes = 0, Resumes(max_resumes)
     while True:
         length = min(chunk_size, size - offset)
         chunk = StreamSlice(stream, length)
         content_range = f"bytes {offset}-{offset + length - 1}/{size}" if length else f"bytes */{size}"
         try:
+            problem: Exception | None
             try:
                 response = yield ApiRequest(
                     "PUT",
@@ -162,13 +168,16 @@ def _send_chunks(
                     resumable=True,
                     answers=frozenset({RESUME_INCOMPLETE}),
                 )
+                problem = _chunk_problem(response, obj, size, offset + length)
             except TransientFailure as failure:
                 if chunk.exhausted:
                     raise GenAIBatchError(f"the stream ended at byte {offset + chunk.sent} of {size}") from None
+                problem = failure
+            if problem is not None:
                 if origin is None or not resumes.another(offset):
                     raise GenAIBatchError(
-                        f"upload to {obj.uri} failed at byte {offset} of {size}: {failure}"
-                    ) from failure
+                        f"upload to {obj.uri} failed at byte {offset} of {size}: {problem}"
+                    ) from problem
                 response = yield ApiRequest(
                     "PUT",
                     session,
@@ -181,7 +190,7 @@ def _send_chunks(
                 raise SessionGone(err.http_status, offset) from err
             raise
         if response.status_code != RESUME_INCOMPLETE:
-            return parse_object(response.json())
+            return _finished(response, obj, size)
         sent_to, offset = offset + chunk.sent, committed(response.headers)
         if offset > sent_to or offset >= size:
             raise GenAIBatchError(
@@ -192,6 +201,40 @@ def _send_chunks(
             if origin is None:
                 raise GenAIBatchError(f"Cloud Storage kept {offset} of {sent_to} bytes of {obj.uri} from a stream")
             stream.seek(origin + offset)
+
+
+def _chunk_problem(response: httpx.Response, obj: GcsObject, size: int, end: int) -> GenAIBatchError | None:
+    """What is wrong with a chunk's success answer, or None: a chunk ending before byte ``size`` is answered 308
+    (resume incomplete), the last one with the object."""
+    if response.status_code == RESUME_INCOMPLETE:
+        return None
+    if end < size:
+        return GenAIBatchError(
+            f"the chunk ending at byte {end} of {size} was answered HTTP {response.status_code}, not "
+            f"{RESUME_INCOMPLETE} (resume incomplete): the answer is not the upload session's"
+        )
+    try:
+        _finished(response, obj, size)
+    except GenAIBatchError as err:
+        return err
+    return None
+
+
+def _finished(response: httpx.Response, obj: GcsObject, size: int) -> FileInfo:
+    """The object a finished upload answered with; GenAIBatchError unless it is ``obj`` at ``size`` bytes."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or (body.get("bucket"), body.get("name")) != (obj.bucket, obj.name):
+        raise GenAIBatchError(
+            f"the upload of {obj.uri} was answered HTTP {response.status_code} without the object it made"
+        )
+    if str(body.get("size")) != str(size):
+        raise GenAIBatchError(
+            f"the upload of {obj.uri} made an object of {body.get('size')} bytes, but {size} were sent"
+        )
+    return parse_object(body)
 
 
 def committed(headers: Mapping[str, str]) -> int:

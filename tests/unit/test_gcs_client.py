@@ -16,6 +16,7 @@ from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.hooks import gcs
 from airflow_provider_genai_batch.hooks.http import Operation, Redactor, Transport, error_from_response, run_sync
 from airflow_provider_genai_batch.hooks.retry import RetryPolicy
+from airflow_provider_genai_batch.testing.gcs import GcsServer
 
 T = TypeVar("T")
 ENDPOINT = gcs.GcsEndpoint("http://gcs.test")
@@ -27,12 +28,19 @@ SESSION = "http://gcs.test/upload/storage/v1/b/bkt/o?uploadType=resumable&upload
 class FakeResumableGcs:
     """One bucket's resumable uploads as Cloud Storage answers them; ``drop`` makes the n-th chunk PUT fail in
     transit (``keep`` bytes of it committed first), ``keep_short`` commits only part of a chunk that arrives,
-    ``expire`` makes the session expire as the n-th chunk PUT arrives (a 404, as for any session it does not know)."""
+    ``expire`` makes the session expire as the n-th chunk PUT arrives (a 404, as for any session it does not know),
+    ``proxy_ok`` has a proxy answer the n-th chunk PUT ``200 OK`` (plain text) after the session took it."""
 
     def __init__(
-        self, drop: int | None = None, keep: int = 0, keep_short: int | None = None, expire: int | None = None
+        self,
+        drop: int | None = None,
+        keep: int = 0,
+        keep_short: int | None = None,
+        expire: int | None = None,
+        proxy_ok: int | None = None,
     ) -> None:
         self.drop, self.keep, self.keep_short, self.expire = drop, keep, keep_short, expire
+        self.proxy_ok = proxy_ok
         self.sessions = 0
         self.data = bytearray()
         self.total: int | None = None
@@ -67,7 +75,8 @@ class FakeResumableGcs:
         if self.chunk_puts == self.keep_short:
             body = body[: len(body) // 2]
         self.data += body
-        return self._status(self.total)
+        answer = self._status(self.total)
+        return httpx.Response(200, text="OK") if self.chunk_puts == self.proxy_ok else answer
 
     def _status(self, total: int) -> httpx.Response:
         if len(self.data) >= total:
@@ -222,6 +231,48 @@ def test_a_session_saying_it_holds_bytes_never_sent_stops_the_upload() -> None:
         upload(Boasting(), DATA)
 
 
+def test_a_chunk_a_proxy_answered_200_before_the_last_byte_is_checked_with_the_session_and_the_upload_goes_on():
+    server = FakeResumableGcs(proxy_ok=1)
+    info = upload(server, DATA)
+    assert server.ranges() == [
+        "bytes 0-262143/655360",
+        "bytes */655360",
+        "bytes 262144-524287/655360",
+        "bytes 524288-655359/655360",
+    ]
+    assert server.objects["in/x.jsonl"] == DATA
+    assert info.size_bytes == len(DATA)
+
+
+def test_a_last_chunk_a_proxy_answered_200_without_the_object_is_checked_with_the_session() -> None:
+    server = FakeResumableGcs(proxy_ok=3)
+    info = upload(server, DATA)
+    assert server.ranges()[-2:] == ["bytes 524288-655359/655360", "bytes */655360"]
+    assert (info.name, info.size_bytes) == ("gs://bkt/in/x.jsonl", len(DATA))
+
+
+def test_a_session_a_proxy_keeps_answering_200_for_fails_the_upload_saying_no_object_came() -> None:
+    class Proxied(FakeResumableGcs):
+        def _status(self, total: int) -> httpx.Response:
+            return httpx.Response(200, text="OK")
+
+    with pytest.raises(
+        GenAIBatchError, match=r"upload of gs://bkt/in/x.jsonl was answered HTTP 200 without the object"
+    ):
+        upload(Proxied(), DATA)
+
+
+def test_an_upload_finished_as_an_object_of_another_size_fails() -> None:
+    class Short(FakeResumableGcs):
+        def _status(self, total: int) -> httpx.Response:
+            if len(self.data) < total:
+                return super()._status(total)
+            return httpx.Response(200, json={"bucket": "bkt", "name": "in/x.jsonl", "size": str(total - 1)})
+
+    with pytest.raises(GenAIBatchError, match="made an object of 655359 bytes, but 655360 were sent"):
+        upload(Short(), DATA)
+
+
 def test_an_empty_object_is_one_final_request() -> None:
     server = FakeResumableGcs()
     upload(server, b"")
@@ -281,3 +332,48 @@ def test_a_listing_follows_page_tokens() -> None:
 def test_a_uri_outside_cloud_storage_is_refused() -> None:
     with pytest.raises(ValueError, match="not a gs:// URI"):
         gcs.GcsObject.parse("s3://bkt/x")
+
+
+class ProxyAnsweringOk(httpx.HTTPTransport):
+    """The way to a real Cloud Storage server through a proxy that answers the first chunk PUT ``200 OK`` itself,
+    after the server took the chunk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks = 0
+        self.ranges: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.method != "PUT":
+            return response
+        self.ranges.append(request.headers["content-range"])
+        if request.headers["content-range"].startswith("bytes */"):
+            return response
+        self.chunks += 1
+        if self.chunks != 1:
+            return response
+        response.read()
+        response.close()
+        return httpx.Response(200, text="OK", request=request)
+
+
+def test_a_chunk_a_proxy_answered_200_is_resumed_against_the_cloud_storage_stand_in(gcs_server: GcsServer) -> None:
+    bucket = gcs_server.create_bucket("proxied")
+    proxy = ProxyAnsweringOk()
+    op = gcs.upload(
+        gcs.GcsEndpoint(gcs_server.endpoint_url),
+        gcs.GcsObject(bucket, "in/x.jsonl"),
+        io.BytesIO(DATA),
+        len(DATA),
+        chunk_size=CHUNK,
+        content_type="application/octet-stream",
+        max_resumes=3,
+    )
+    transport = Transport({}, lambda r: error_from_response(r, "gcs", Redactor()), RetryPolicy(max_backoff=0))
+    with httpx.Client(transport=proxy) as client:
+        info = run_sync(client, op, transport)
+
+    assert proxy.ranges[:3] == ["bytes 0-262143/655360", "bytes */655360", "bytes 262144-524287/655360"]
+    assert gcs_server.get(f"gs://{bucket}/in/x.jsonl") == DATA
+    assert info.size_bytes == len(DATA)
