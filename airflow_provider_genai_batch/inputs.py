@@ -807,7 +807,8 @@ def _inline_records(
 def _encode_item(line: Mapping[str, Any], number: int) -> bytes:
     """An inline request as JSON; a text in it that UTF-8 cannot encode (a lone surrogate, as bytes decoded with
     ``surrogateescape`` or a text cut inside a character leave) is refused naming the request, not raised as is, and
-    so is a float JSON has no number for (encoded as null, which only then is looked for)."""
+    so is a float JSON has no number for (encoded as null, which only then is looked for), and a dict whose keys JSON
+    writes alike (``1`` and ``"1"``), found by decoding the JSON again: a member it dropped leaves a colon fewer."""
     try:
         encoded = _encode(line)
     except TypeError:  # a value of a type JSON has no form for
@@ -822,6 +823,14 @@ def _encode_item(line: Mapping[str, Any], number: int) -> bytes:
         ) from None
     if b"null" in encoded:
         _refuse_non_finite(line, number)
+    field = duplicate_field(encoded, _encode(_decode(encoded)))
+    if field is not None:
+        raise InputValidationError(
+            f"field {field!r} is given twice: a dict holds keys JSON writes alike (a key that is not a string, such "
+            "as 1, is written as the string '1'), so one of their values would be dropped silently",
+            source=INLINE_SOURCE,
+            line=number,
+        )
     return encoded
 
 

@@ -123,6 +123,41 @@ def test_an_inline_request_whose_key_holds_a_lone_surrogate_is_refused_naming_it
     )
 
 
+def schema_request(key: str, properties: dict[Any, Any]) -> dict[str, Any]:
+    line = json.loads(gemini_line(key))
+    line["request"]["generationConfig"] = {
+        "responseMimeType": "application/json",
+        "responseSchema": {"type": "OBJECT", "properties": properties},
+    }
+    return line
+
+
+def test_an_inline_request_holding_keys_1_and_text_1_in_one_dict_is_refused_naming_the_request_and_the_key():
+    items = [json.loads(gemini_line("a")), schema_request("b", {1: {"type": "STRING"}, "1": {"type": "INTEGER"}})]
+
+    with pytest.raises(InputValidationError) as raised:
+        prepare_input(items, OpenAIDialect(), model=MODEL, embeddings=False)
+
+    assert raised.value.line == 2
+    assert raised.value.reason == (
+        "field 'request.generationConfig.responseSchema.properties.1' is given twice: a dict holds keys JSON writes "
+        "alike (a key that is not a string, such as 1, is written as the string '1'), so one of their values would "
+        "be dropped silently"
+    )
+
+
+def test_an_inline_request_with_a_number_key_no_other_key_is_written_as_is_sent_with_the_key_as_text():
+    items = [schema_request("a", {1: {"type": "STRING"}, "2": {"type": "INTEGER"}})]
+
+    prepared = prepare_input(items, OpenAIDialect(), model=MODEL, embeddings=False)
+    try:
+        with prepared.parts[0].open_upload() as sent:
+            body = json.loads(sent.read())["body"]
+        assert list(body["response_format"]["json_schema"]["schema"]["properties"]) == ["1", "2"]
+    finally:
+        prepared.cleanup()
+
+
 def test_an_inline_request_whose_text_holds_a_lone_surrogate_is_collected_and_skipped():
     items = [json.loads(gemini_line("a", "cut \ud83d")), json.loads(gemini_line("b"))]
 
