@@ -7,10 +7,12 @@ one place that parses it and the one place that stores and recalls it for a task
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from airflow_provider_genai_batch import __version__
 from airflow_provider_genai_batch.rendered import rendered_mapping
 
 JOB_REF_XCOM_KEY = "job_ref"
@@ -107,7 +109,27 @@ class BatchJobRef(BaseModel):
         try:
             return cls.model_validate(dict(mapping))
         except ValidationError as err:
+            unknown = [
+                ".".join(str(part) for part in error["loc"])
+                for error in err.errors()
+                if error["type"] == "extra_forbidden"
+            ]
+            if unknown:
+                raise TypeError(_unknown_fields(unknown, mapping)) from None
             raise TypeError(f"not a batch job reference ({err.error_count()} problems): {value!r}") from None
+
+
+def _unknown_fields(fields: list[str], mapping: Mapping[str, Any]) -> str:
+    """Why a ref with fields this version does not know is refused, naming them (not their values) and the job."""
+    job = mapping.get("job_name")
+    named = f" of job {job!r}" if isinstance(job, str) else ""
+    return (
+        f"not a batch job reference this version of airflow-provider-genai-batch ({__version__}) can read: the "
+        f"reference{named} holds fields it does not know ({', '.join(fields)}). A newer version most likely stored "
+        "it, and a worker or triggerer not yet upgraded read it (a rolling upgrade): run the task again once every "
+        "worker and triggerer runs that version. The fields are not dropped, as they may change how the job is "
+        "found, waited on or landed"
+    )
 
 
 def job_name_of(value: Any) -> str:

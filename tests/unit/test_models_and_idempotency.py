@@ -141,6 +141,21 @@ def test_batch_job_ref_parse_refuses_other_values():
         BatchJobRef.parse([1, 2])
 
 
+def test_a_ref_a_newer_version_stored_with_a_field_this_one_does_not_know_is_refused_saying_so():
+    stored = {**full_ref().to_xcom(), "retry_budget": {"secret_looking": "sk-not-echoed"}}
+
+    with pytest.raises(TypeError) as raised:
+        BatchJobRef.parse(json.dumps(stored))
+
+    message = str(raised.value)
+    assert message.startswith(
+        "not a batch job reference this version of airflow-provider-genai-batch (0.1.0) can read: the reference of "
+        "job 'batches/3a96ht58d9rd3fci7tg3qlrhlfawe5ykp6ge' holds fields it does not know (retry_budget). A newer "
+        "version most likely stored it, and a worker or triggerer not yet upgraded read it (a rolling upgrade)"
+    )
+    assert "sk-not-echoed" not in message
+
+
 @pytest.mark.parametrize(
     "value",
     [
