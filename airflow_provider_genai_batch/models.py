@@ -140,6 +140,10 @@ class TokenUsage(BaseModel):
     cache_write_1h_tokens: int = Field(default=0, exclude_if=lambda count: not count)
     """The part of ``cache_write_tokens`` written to be kept an hour (Anthropic), billed at ``Price.cache_write_1h``;
     written only when there are some."""
+    audio_tokens: int = Field(default=0, exclude_if=lambda count: not count)
+    """Input and output tokens of audio (Gemini's ``AUDIO`` modality, OpenAI's ``audio_tokens``), part of
+    ``input_tokens`` and ``output_tokens``: billed at rates of their own, which no price here holds, so usage with
+    some has no cost estimate; written only when there are some."""
 
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage.model_validate(

@@ -232,9 +232,17 @@ def estimate_cost(usage: TokenUsage, price: Price | None, reason: str | None = N
     writes at ``cache_write`` (each at ``input`` when the row has no such rate, said in ``notes``) but those kept
     an hour at ``cache_write_1h`` (at the ``cache_write`` rate when the row has none, said in ``notes``), and all
     output, thinking included, at ``output``. Usage that does not break its cache writes down is priced as before.
+    Usage holding audio tokens has no amount: audio is billed at rates of its own, which no price here holds.
     """
     if price is None:
         return CostEstimate(reason=reason or "no price")
+    if usage.audio_tokens:
+        return CostEstimate(
+            reason=(
+                f"{usage.audio_tokens} audio tokens, which {price.provider} bills at rates of their own; the price "
+                f"of {price.model} here is for text"
+            )
+        )
     notes = []
     cached_rate = price.cached_input
     if cached_rate is None:

@@ -7,7 +7,10 @@ Every provider's fields are brought to one meaning (:class:`~.models.TokenUsage`
 * ``cache_write_1h_tokens``: the part of ``cache_write_tokens`` written to be kept an hour (Anthropic's
   ``usage.cache_creation.ephemeral_1h_input_tokens``), billed at a higher rate than writes kept five minutes;
 * ``output_tokens``: everything generated, thinking included (every provider here bills it as output);
-* ``thinking_tokens``: the part of ``output_tokens`` spent thinking or reasoning.
+* ``thinking_tokens``: the part of ``output_tokens`` spent thinking or reasoning;
+* ``audio_tokens``: the input and output tokens of audio, which providers bill at rates of their own (so usage
+  with some is not priced): Gemini's and Vertex's ``AUDIO`` entries of ``promptTokensDetails`` and
+  ``candidatesTokensDetails``, OpenAI's ``audio_tokens`` of the prompt's and the completion's details.
 
 Per provider (the fields of the response body each result row holds as ``ResultRow.response``):
 
@@ -57,8 +60,9 @@ from airflow_provider_genai_batch.prices import PriceTable, estimate_cost, price
 from airflow_provider_genai_batch.token_estimate import InputEstimate as InputEstimate
 from airflow_provider_genai_batch.token_estimate import estimate_input_tokens as estimate_input_tokens
 
-Counts = tuple[int, int, int, int, int, int]
-"""One row's (input, output, cached, cache write, thinking, one-hour cache write) tokens, in the meanings above."""
+Counts = tuple[int, int, int, int, int, int, int]
+"""One row's (input, output, cached, cache write, thinking, one-hour cache write, audio) tokens, in the meanings
+above."""
 ReadUsage = Callable[[Mapping[str, Any]], "Counts | None"]
 """Where a provider's response body keeps its usage: the counts, or None when it carries none."""
 
@@ -87,7 +91,7 @@ def gemini_counts(response: Mapping[str, Any]) -> Counts | None:
         tokens = embed_token_count(response)
         if type(tokens) is not int or tokens >> COUNT_BITS:
             raise ValueError(BAD_COUNT)
-        return tokens, 0, 0, 0, 0, 0
+        return tokens, 0, 0, 0, 0, 0, 0
     get = meta.get
     prompt = get("promptTokenCount", 0)
     tool = get("toolUsePromptTokenCount", 0)
@@ -104,7 +108,22 @@ def gemini_counts(response: Mapping[str, Any]) -> Counts | None:
         prompt, tool, candidates, thoughts, cached = _strict(prompt, tool, candidates, thoughts, cached)
     if (prompt | tool | candidates | thoughts | cached) >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
-    return prompt + tool, candidates + thoughts, cached, 0, thoughts, 0
+    audio = _gemini_audio(get("promptTokensDetails")) + _gemini_audio(get("candidatesTokensDetails"))
+    return prompt + tool, candidates + thoughts, cached, 0, thoughts, 0, audio
+
+
+def _gemini_audio(details: Any) -> int:
+    """The ``AUDIO`` tokens of a ``usageMetadata`` list of ``{modality, tokenCount}`` (absent: 0)."""
+    if not details:
+        return 0
+    audio = 0
+    for entry in details:
+        if entry.get("modality") == "AUDIO":
+            (tokens,) = _strict(entry.get("tokenCount"))
+            audio += tokens
+    if audio >> COUNT_BITS:
+        raise ValueError(BAD_COUNT)
+    return audio
 
 
 def vertex_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -120,7 +139,7 @@ def vertex_counts(response: Mapping[str, Any]) -> Counts | None:
         tokens = int(tokens)  # a prediction's statistics are JSON numbers, which may be written 7.0
     if type(tokens) is not int or tokens >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
-    return tokens, 0, 0, 0, 0, 0
+    return tokens, 0, 0, 0, 0, 0, 0
 
 
 def openai_usage_counts(usage: Mapping[str, Any]) -> Counts:
@@ -129,14 +148,16 @@ def openai_usage_counts(usage: Mapping[str, Any]) -> Counts:
         given = usage["prompt_tokens"]
         made = usage.get("completion_tokens", 0)
         details = usage.get("prompt_tokens_details") or _EMPTY
-        thought = (usage.get("completion_tokens_details") or _EMPTY).get("reasoning_tokens", 0)
+        made_details = usage.get("completion_tokens_details") or _EMPTY
     else:
         given = usage.get("input_tokens", 0)
         made = usage.get("output_tokens", 0)
         details = usage.get("input_tokens_details") or _EMPTY
-        thought = (usage.get("output_tokens_details") or _EMPTY).get("reasoning_tokens", 0)
+        made_details = usage.get("output_tokens_details") or _EMPTY
+    thought = made_details.get("reasoning_tokens", 0)
     cached = details.get("cached_tokens", 0)
     written = details.get("cache_write_tokens", 0)
+    heard, spoken = _strict(details.get("audio_tokens"), made_details.get("audio_tokens"))
     if (
         type(given) is not int
         or type(made) is not int
@@ -145,9 +166,9 @@ def openai_usage_counts(usage: Mapping[str, Any]) -> Counts:
         or type(thought) is not int
     ):
         given, made, cached, written, thought = _strict(given, made, cached, written, thought)
-    if (given | made | cached | written | thought) >> COUNT_BITS:
+    if (given | made | cached | written | thought | heard | spoken) >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
-    return given, made, cached, written, thought, 0
+    return given, made, cached, written, thought, 0, heard + spoken
 
 
 def openai_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -176,7 +197,7 @@ def anthropic_usage_counts(usage: Mapping[str, Any]) -> Counts:
         given, made, read, written, thought, hour = _strict(given, made, read, written, thought, hour)
     if (given | made | read | written | thought | hour) >> COUNT_BITS or hour > written:
         raise ValueError(BAD_COUNT)
-    return given + read + written, made, read, written, thought, hour
+    return given + read + written, made, read, written, thought, hour, 0
 
 
 def anthropic_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -203,7 +224,7 @@ def bedrock_counts(response: Mapping[str, Any]) -> Counts | None:
     )
     if (given | made | read | written) >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
-    return given + read + written, made, read, written, 0, 0
+    return given + read + written, made, read, written, 0, 0, 0
 
 
 def bedrock_native_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -222,7 +243,7 @@ def bedrock_native_counts(response: Mapping[str, Any]) -> Counts | None:
     given, made = _strict(given, made)
     if (given | made) >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
-    return given, made, 0, 0, 0, 0
+    return given, made, 0, 0, 0, 0, 0
 
 
 def gateway_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -260,6 +281,7 @@ class UsageTally:
 
     __slots__ = (
         "_read",
+        "audio_tokens",
         "cache_write_1h_tokens",
         "cache_write_tokens",
         "cached_tokens",
@@ -279,6 +301,7 @@ class UsageTally:
             raise ValueError(f"no usage reader for provider {provider!r}; known: {', '.join(READERS)}") from None
         self.input_tokens = self.output_tokens = self.cached_tokens = 0
         self.cache_write_tokens = self.thinking_tokens = self.cache_write_1h_tokens = self.rows = self.unreadable = 0
+        self.audio_tokens = 0
         self.model: str | None = None
         self.unreadable_key: str | None = None
 
@@ -289,6 +312,7 @@ class UsageTally:
         read = self._read
         given_sum, made_sum, cached_sum = self.input_tokens, self.output_tokens, self.cached_tokens
         written_sum, thought_sum, hour_sum = self.cache_write_tokens, self.thinking_tokens, self.cache_write_1h_tokens
+        audio_sum = self.audio_tokens
         added = unreadable = 0
         model = self.model
         try:
@@ -298,14 +322,15 @@ class UsageTally:
                     try:
                         counts = read(response)
                         if counts is not None:
-                            given, made, cached, written, thought, hour = counts
-                            given_sum, made_sum, cached_sum, written_sum, thought_sum, hour_sum = (
+                            given, made, cached, written, thought, hour, audio = counts
+                            given_sum, made_sum, cached_sum, written_sum, thought_sum, hour_sum, audio_sum = (
                                 given_sum + given,
                                 made_sum + made,
                                 cached_sum + cached,
                                 written_sum + written,
                                 thought_sum + thought,
                                 hour_sum + hour,
+                                audio_sum + audio,
                             )
                             if not added and model is None and type(named := response.get("model")) is str:
                                 model = named
@@ -322,6 +347,7 @@ class UsageTally:
                 thought_sum,
                 hour_sum,
             )
+            self.audio_tokens = audio_sum
             self.rows += added
             self.unreadable += unreadable
             self.model = model
@@ -335,6 +361,7 @@ class UsageTally:
             cache_write_tokens=int(self.cache_write_tokens),
             thinking_tokens=int(self.thinking_tokens),
             cache_write_1h_tokens=int(self.cache_write_1h_tokens),
+            audio_tokens=int(self.audio_tokens),
             rows=self.rows,
         )
 
@@ -349,7 +376,7 @@ def openai_batch_usage(batch: Mapping[str, Any]) -> TokenUsage | None:
     if not isinstance(usage, Mapping):
         return None
     try:
-        given, made, cached, written, thought, _ = openai_usage_counts(usage)
+        given, made, cached, written, thought, _, audio = openai_usage_counts(usage)
     except (TypeError, ValueError, AttributeError):
         return None  # a total that cannot be read is not one: the rows' sum counts instead
     completed = (batch.get("request_counts") or _EMPTY).get("completed") or 0
@@ -359,6 +386,7 @@ def openai_batch_usage(batch: Mapping[str, Any]) -> TokenUsage | None:
         cached_tokens=cached,
         cache_write_tokens=written,
         thinking_tokens=thought,
+        audio_tokens=audio,
         rows=completed,
     )
 

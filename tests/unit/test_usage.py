@@ -77,6 +77,51 @@ def test_gemini_thoughts_are_output_and_cached_content_stays_inside_the_prompt()
     assert counts(tallied("gemini", row)) == (1216, 340, 1024, 0, 300, 1)
 
 
+def gemini_audio_row(prompt_audio: int, answer_audio: int = 0) -> ResultRow:
+    meta = {
+        "promptTokenCount": 100 + prompt_audio,
+        "candidatesTokenCount": 50 + answer_audio,
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": 100},
+            {"modality": "AUDIO", "tokenCount": prompt_audio},
+        ],
+        "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": 50}]
+        + ([{"modality": "AUDIO", "tokenCount": answer_audio}] if answer_audio else []),
+    }
+    return gemini.result_row({"key": "a", "response": {"candidates": [], "usageMetadata": meta}})
+
+
+def test_gemini_audio_tokens_of_the_prompt_and_the_answer_are_counted_apart_inside_input_and_output() -> None:
+    tally = tallied("gemini", gemini_audio_row(3200, 40), gemini_audio_row(800))
+    assert counts(tally) == (4200, 140, 0, 0, 0, 2)
+    assert tally.usage().audio_tokens == 4040
+
+
+def test_a_gemini_job_with_audio_input_has_no_cost_rather_than_its_text_price() -> None:
+    job = BatchJob(name="batches/1", provider="gemini", model="models/gemini-2.5-flash")
+    _, cost = usage_and_cost(job, tallied("gemini", gemini_audio_row(3200)), shipped_table())
+    assert cost.amount is None
+    assert cost.reason == (
+        "batches/1: 3200 audio tokens, which gemini bills at rates of their own; the price of gemini-2.5-flash here "
+        "is for text"
+    )
+
+
+def test_a_gemini_line_with_only_text_details_is_priced_and_written_as_before() -> None:
+    job = BatchJob(name="batches/1", provider="gemini", model="models/gemini-2.5-flash")
+    usage, cost = usage_and_cost(job, tallied("gemini", gemini_audio_row(0)), shipped_table())
+    assert cost.amount == pytest.approx((100 * 0.15 + 50 * 1.25) / 1_000_000, abs=1e-6)
+    assert "audio_tokens" not in usage.model_dump_json()
+
+
+def test_a_gemini_audio_count_that_is_not_a_count_makes_the_usage_unreadable() -> None:
+    row = gemini_audio_row(5)
+    assert row.response is not None
+    row.response["usageMetadata"]["promptTokensDetails"][1]["tokenCount"] = "5"
+    tally = tallied("gemini", row)
+    assert (tally.unreadable, tally.usage().input_tokens) == (1, 0)
+
+
 def test_a_gemini_embedding_counts_its_prompt_tokens() -> None:
     line = {"response": {"embedding": {"values": [0.5]}, "usageMetadata": {"promptTokenCount": 81}}, "key": "e"}
     assert counts(tallied("gemini", gemini.result_row(line))) == (81, 0, 0, 0, 0, 1)
@@ -153,6 +198,21 @@ CHAT_USAGE = {
 def test_an_openai_chat_line_keeps_cached_inside_prompt_and_reasoning_inside_completion() -> None:
     body = {"object": "chat.completion", "choices": [], "usage": CHAT_USAGE}
     assert counts(tallied("openai", openai.result_row(openai_line(body)))) == (2006, 300, 1920, 0, 192, 1)
+
+
+def test_openai_audio_tokens_of_the_prompt_and_the_completion_are_counted_apart_and_leave_the_cost_unpriced() -> None:
+    usage = {
+        "prompt_tokens": 500,
+        "completion_tokens": 80,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 400},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 60},
+    }
+    body = {"object": "chat.completion", "model": "gpt-4o-mini", "choices": [], "usage": usage}
+    tally = tallied("openai", openai.result_row(openai_line(body)))
+    job = BatchJob(name="batch_1", provider="openai", model="gpt-4o-mini")
+    _, cost = usage_and_cost(job, tally, shipped_table())
+    assert tally.usage().audio_tokens == 460
+    assert cost.amount is None and cost.reason is not None and "460 audio tokens" in cost.reason
 
 
 def test_an_openai_responses_line_reads_the_input_and_output_names() -> None:
