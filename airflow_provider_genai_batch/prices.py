@@ -7,8 +7,8 @@ model by model. A model is found by its name with any path or region prefix take
 snapshot ids its source lists for it (``gpt-4o-mini-2024-07-18`` is ``gpt-4o-mini``), nothing else: a snapshot
 may cost more than its alias (``gpt-4o-2024-05-13`` does). A user's row also prices its name with a version
 or date after it (``anthropic.claude-3-haiku`` prices ``anthropic.claude-3-haiku-20240307-v1:0``), the longest
-such name winning; ``claude-opus-4-8`` is not ``claude-opus-4``. A model not found has no cost, with the
-reason, never a guess."""
+such name winning, and the ids of the shipped row it replaces; ``claude-opus-4-8`` is not ``claude-opus-4``. A
+model not found has no cost, with the reason, never a guess."""
 
 from __future__ import annotations
 
@@ -75,23 +75,27 @@ class PriceOverride(BaseModel):
 class PriceTable:
     """Prices by provider and model name: the shipped rows, each with the ids it prices, and the user's on top.
 
-    A row given with ``ids`` prices exactly those model names (its own and its source's snapshot ids); a row
-    without (a user's) prices its name and its name with a version or date after it.
+    A shipped row prices exactly the model names it lists (its own and its source's snapshot ids); a user's row
+    prices its name and its name with a version or date after it, and the ids of the shipped row it replaces.
     """
 
-    def __init__(self, rows: Iterable[tuple[Price, Iterable[str] | None]]) -> None:
-        self._rows: dict[tuple[str, str], tuple[Price, frozenset[str] | None]] = {}
-        for row, ids in rows:
+    def __init__(self, rows: Iterable[tuple[Price, Iterable[str], bool]]) -> None:
+        self._rows: dict[tuple[str, str], tuple[Price, frozenset[str], bool]] = {}
+        for row, ids, versioned in rows:
             name = model_name(row.model)
-            exact = None if ids is None else frozenset({name, *(model_name(given) for given in ids)})
-            self._rows[(row.provider, name)] = (row, exact)
+            self._rows[(row.provider, name)] = (
+                row,
+                frozenset({name, *(model_name(given) for given in ids)}),
+                versioned,
+            )
 
     def with_overrides(self, provider: str, overrides: Mapping[str, PriceOverride], source: str) -> PriceTable:
         """This table with ``overrides`` as ``provider``'s rows, ``source`` naming where they were given."""
-        given = [
-            (Price(provider=provider, model=model, source=source, **rates.model_dump()), None)
-            for model, rates in overrides.items()
-        ]
+        given = []
+        for model, rates in overrides.items():
+            replaced = self._rows.get((provider, model_name(model)))
+            listed = replaced[1] if replaced is not None else frozenset()
+            given.append((Price(provider=provider, model=model, source=source, **rates.model_dump()), listed, True))
         return PriceTable([*self._rows.values(), *given])
 
     def lookup(self, provider: str, model: str | None) -> tuple[Price | None, str | None]:
@@ -119,22 +123,20 @@ class PriceTable:
             return own[0]
         best: Price | None = None
         best_length = -1
-        for (row_provider, row_name), (row, ids) in self._rows.items():
+        for (row_provider, row_name), (row, ids, versioned) in self._rows.items():
             if row_provider != provider:
                 continue
-            if ids is not None:
-                if name in ids:
-                    return row
-                continue
-            if len(row_name) > best_length and _versioned(name, row_name):
+            if name in ids:
+                return row
+            if versioned and len(row_name) > best_length and _versioned(name, row_name):
                 best, best_length = row, len(row_name)
         return best
 
     def _unlisted(self, providers: Iterable[str], name: str) -> str:
         """Why a shipped row whose name ``name`` is a version of does not price it, or nothing."""
         for provider in providers:
-            for (row_provider, row_name), (_, ids) in self._rows.items():
-                if row_provider == provider and ids is not None and _versioned(name, row_name):
+            for (row_provider, row_name), (_, _, versioned) in self._rows.items():
+                if row_provider == provider and not versioned and _versioned(name, row_name):
                     return (
                         f" (its {row_name!r} row prices only the ids its source lists, and a snapshot's price "
                         "may differ from its alias's)"
@@ -167,7 +169,7 @@ def shipped_table() -> PriceTable:
     document = json.loads(
         resources.files("airflow_provider_genai_batch").joinpath("data").joinpath(PRICES_FILE).read_text("utf-8")
     )
-    rows: list[tuple[Price, list[str]]] = []
+    rows: list[tuple[Price, list[str], bool]] = []
     for provider, block in document["providers"].items():
         for model, given in block["models"].items():
             rates = dict(given)
@@ -176,6 +178,7 @@ def shipped_table() -> PriceTable:
                 (
                     Price(provider=provider, model=model, taken_on=block["taken_on"], source=block["source"], **rates),
                     snapshots,
+                    False,
                 )
             )
     return PriceTable(rows)

@@ -83,6 +83,14 @@ def test_a_users_row_prices_its_name_with_a_version_or_date_after_it() -> None:
     assert (price.model, price.input, price.source) == ("gpt-4o", 3, "batch_prices given to the operator")
 
 
+def test_a_users_row_replacing_a_shipped_row_prices_the_ids_that_row_listed() -> None:
+    table = price_table("anthropic", {"claude-sonnet-4": {"input": 2, "output": 8}})
+    alias, _ = table.lookup("anthropic", "claude-sonnet-4-0")
+    dated, _ = table.lookup("anthropic", "claude-sonnet-4-20250514")
+    assert alias is not None and (alias.input, alias.source) == (2, "batch_prices given to the operator")
+    assert dated is not None and dated.input == 2
+
+
 def test_a_users_row_for_a_snapshot_wins_over_the_users_row_for_its_alias() -> None:
     table = price_table(
         "openai", {"gpt-4o": {"input": 1.25, "output": 5}, "gpt-4o-2024-05-13": {"input": 2.5, "output": 7.5}}
