@@ -525,6 +525,12 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         takes = ", ".join(f"{s}://..." for s in sorted(allowed))
         raise GenAIBatchError(f"{self.provider} writes a job's output only to {takes}; got destination {destination!r}")
 
+    def new_output_problem(self, destination: str | None) -> str | None:
+        """Why a job created now could not write its output to ``destination`` (an output place that must not exist
+        yet, and does), or None; asked before a new job's input is uploaded, as the place may be taken since the
+        last run."""
+        return None
+
     def get_batch(self, name: str) -> BatchJob:
         return self.run(self._op_get_batch(name))
 

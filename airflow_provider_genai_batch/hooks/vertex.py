@@ -532,20 +532,28 @@ class VertexBatchHook(BatchHook[VertexSettings]):
             )
         except ValueError as err:
             raise GenAIBatchError(str(err)) from None
-        if output.startswith("bq://"):
-            yield from self._op_check_new_table(output)
+        problem = yield from self._op_new_output_problem(output)
+        if problem is not None:
+            raise GenAIBatchError(problem)
         response = yield ApiRequest("POST", f"{self._parent}/batchPredictionJobs", json=body, retry=False)
         return wire.parse_job(response.json())
 
-    def _op_check_new_table(self, uri: str) -> Operation[None]:
+    def new_output_problem(self, destination: str | None) -> str | None:
+        """A ``bq://`` output table that exists (see :meth:`_op_new_output_problem`)."""
+        output = destination or self.settings.output_gcs_uri
+        return self.run(self._op_new_output_problem(output)) if output is not None else None
+
+    def _op_new_output_problem(self, output: str) -> Operation[str | None]:
         """Vertex creates a job's output table itself and fails the job when that table exists, so one that exists is
-        refused before a job is made to fail on it."""
+        refused before a job is made to fail on it (and, by the submit, before its input is staged)."""
+        if not output.startswith("bq://"):
+            return None
         try:
-            yield from bigquery.get_table(self._bigquery, self._table(uri))
+            yield from bigquery.get_table(self._bigquery, self._table(output))
         except NotFoundError:
-            return
-        raise GenAIBatchError(
-            f"destination table {uri} already exists: a Vertex job creates its output table and fails when the "
+            return None
+        return (
+            f"destination table {output} already exists: a Vertex job creates its output table and fails when the "
             "table exists; name a table that does not exist yet, or drop this one"
         )
 

@@ -404,6 +404,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     def _submit(
         self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput, superseded: BatchJob | None
     ) -> BatchJobRef:
+        self._check_new_output(hook)
         keys = self._write_keys(prepared, key, keep_job=None)
         job = self._create(hook, prepared, key, context, superseded.name if superseded is not None else None)
         self.log.info(
@@ -479,6 +480,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         )
         if stored is None and self.wait_for_completion:  # this task lands the results, and finds the rounds again
             submission.keep_resent(planned, lambda: self._round_listed(context, hook, key, 1))
+        if not all(item.reusable for item in planned):
+            self._check_new_output(hook)
         first = planned[0].earlier
         keep = first.name if first is not None and all(item.reusable for item in planned) else None
         keys = self._write_keys(prepared, key, keep_job=keep)
@@ -795,6 +798,18 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             "limits without retry_failed_rows"
         )
 
+    def _new_output_problem(self, hook: BatchHook[Any]) -> InputValidationError | None:
+        """Why a new job could not write to the destination as it stands now (a Vertex output table that exists)."""
+        problem = hook.new_output_problem(self._destination())
+        return InputValidationError(problem) if problem is not None else None
+
+    def _check_new_output(self, hook: BatchHook[Any]) -> None:
+        """Refuse, before anything is uploaded, a new job whose output place is taken (a job re-attached to is not
+        new: it may have made its output table itself)."""
+        problem = self._new_output_problem(hook)
+        if problem is not None:
+            raise problem
+
     def _check_can_wait(self, prepared: PreparedInput) -> None:
         """Refuse, before anything is uploaded, parts that would wait for a slot but cannot be created later."""
         problem = self._wait_problem(prepared)
@@ -868,10 +883,15 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     # --- dry run ------------------------------------------------------------------------------------------------
 
     def _dry_run(self, context: Any, hook: BatchHook[Any]) -> dict[str, Any]:
-        """Validate, translate and split; log and return the plan. Nothing is looked up, uploaded or created."""
+        """Validate, translate and split; log and return the plan. No job is looked up, nothing uploaded or created
+        (an output table that a new job would find taken is looked up, as the submit does before it uploads)."""
         prepared = self._prepare(hook, collect_errors=DRY_RUN_ERRORS, estimate_tokens=True)
         try:
-            problems = (self._jobs_problem(hook, len(prepared.parts)), self._wait_problem(prepared))
+            problems = (
+                self._jobs_problem(hook, len(prepared.parts)),
+                self._wait_problem(prepared),
+                self._new_output_problem(hook),
+            )
             extra = [problem for problem in problems if problem is not None]
             plan = build_plan(
                 hook.provider,

@@ -16,16 +16,18 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks.vertex import VertexBatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.inputs import prepare_input
 from airflow_provider_genai_batch.models import BatchJob
+from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 from airflow_provider_genai_batch.testing.gcp_auth import TEST_PROJECT, service_account_info
 from airflow_provider_genai_batch.testing.gcs import GcsServer
+from tests.unit.pipeline.fakes import FakeTI, make_context
 
 CONN_ID = "vertex_emulated"
 KEY = idempotency_key("nightly", "submit", "scheduled__2026-11-20T00:00:00+00:00", None)
@@ -303,6 +305,67 @@ def test_a_destination_table_that_already_exists_is_refused_before_a_job_is_made
     with pytest.raises(GenAIBatchError, match=r"destination table bq://.*\.batch\.requests already exists"):
         hook.create_batch(spec(table, destination=table))
     assert vertex_emulator.jobs() == []
+
+
+def submit_to(input_path: Path, destination: str, **options: Any) -> GenAIBatchSubmitOperator:
+    return GenAIBatchSubmitOperator(
+        task_id="submit",
+        conn_id=CONN_ID,
+        model="gemini-2.5-flash",
+        input=str(input_path),
+        destination=destination,
+        **options,
+    )
+
+
+def test_a_submit_to_a_destination_table_that_exists_is_refused_before_its_input_is_staged(
+    vertex_hook: Callable[..., VertexBatchHook],
+    vertex_emulator: EmulatorServer,
+    gcs_server: GcsServer,
+    vertex_bucket: str,
+    tmp_path: Path,
+) -> None:
+    table = make_request_table(vertex_emulator, ["r1"])
+    vertex_hook()
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(lines("a", "b"))
+    with pytest.raises(GenAIBatchError, match=r"destination table bq://.*\.batch\.requests already exists: a Vertex"):
+        submit_to(path, table).execute(make_context(FakeTI()))
+    assert gcs_server.list(f"gs://{vertex_bucket}/staging/") == []
+    assert vertex_emulator.jobs() == []
+
+
+def test_a_dry_run_to_a_destination_table_that_exists_fails_naming_the_table(
+    vertex_hook: Callable[..., VertexBatchHook],
+    vertex_emulator: EmulatorServer,
+    gcs_server: GcsServer,
+    vertex_bucket: str,
+    tmp_path: Path,
+) -> None:
+    table = make_request_table(vertex_emulator, ["r1"])
+    vertex_hook()
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(lines("a", "b"))
+    ti = FakeTI()
+    with pytest.raises(InputValidationError, match=r"destination table bq://.*\.batch\.requests already exists"):
+        submit_to(path, table, dry_run=True).execute(make_context(ti))
+    assert gcs_server.list(f"gs://{vertex_bucket}/staging/") == []
+    assert vertex_emulator.jobs() == []
+
+
+def test_a_clear_re_attaches_to_the_job_that_made_its_destination_table(
+    vertex_hook: Callable[..., VertexBatchHook], vertex_emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    make_request_table(vertex_emulator, ["r1"])  # the dataset
+    hook = vertex_hook()
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(lines("a", "b"))
+    destination = f"bq://{TEST_PROJECT}.batch.answers"
+    first = submit_to(path, destination).execute(make_context(FakeTI()))
+    assert finished(hook, first["job_name"]).output_location == destination  # the job made the table
+    again = submit_to(path, destination).execute(make_context(FakeTI()))
+    assert again["job_name"] == first["job_name"]
+    assert len(vertex_emulator.jobs()) == 1
 
 
 def test_a_table_just_streamed_into_is_refused_with_why_until_bigquery_commits_its_rows(
