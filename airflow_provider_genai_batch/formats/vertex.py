@@ -61,6 +61,7 @@ _PUBLISHER_MODEL = re.compile(r"publishers/[^/]+/models/[^/@]+(?:@[^/]+)?")
 _FULL_MODEL = re.compile(r"projects/[^/]+/locations/(?P<location>[^/]+)/(?:publishers/[^/]+/)?models/[^/@]+(?:@[^/]+)?")
 _MODEL_PUBLISHER = re.compile(r"(?:^|/)publishers/(?P<publisher>[^/]+)/models/")
 _GCS_WILDCARD = re.compile(r"[*?\[]")
+_VERTEX_CACHE = re.compile(r"projects/[^/]+/locations/[^/]+/cachedContents/[^/]+")
 _GEMINI_FILES = ("files/", "https://generativelanguage.googleapis.com/")
 _EMBED_FIELDS = ("model", "content", "taskType", "title")
 _EMBED_REASONS = {
@@ -341,8 +342,10 @@ def embedding_instance(line: Mapping[str, Any], model: str) -> dict[str, Any]:
 
 def check_generation_line(line: Mapping[str, Any]) -> None:
     """What Vertex reads differently from the Gemini API in a request already checked against its schema:
-    file parts must name Cloud Storage or web objects, not Gemini API files."""
+    file parts must name Cloud Storage or web objects, not Gemini API files, and a context cache is named with
+    its project and location."""
     request = fields(line.get("request"), "request")
+    check_cache_name(request.get("cachedContent"), "request.cachedContent")
     for index, content in enumerate(request.get("contents") or ()):
         for number, part in enumerate((content or {}).get("parts") or () if isinstance(content, Mapping) else ()):
             data = part.get("fileData") or part.get("file_data") if isinstance(part, Mapping) else None
@@ -352,6 +355,19 @@ def check_generation_line(line: Mapping[str, Any]) -> None:
                     f"request.contents[{index}].parts[{number}].fileData.fileUri {uri!r} is a Gemini API file, "
                     "which Vertex cannot read: give a gs:// URI"
                 )
+
+
+def check_cache_name(name: Any, path: str) -> None:
+    """ValueError for a context cache Vertex would not find: it names caches
+    ``projects/<project>/locations/<location>/cachedContents/<id>``. A Gemini API name (``cachedContents/<id>``, a bare
+    id) is refused rather than completed: google-genai completes it with the client's project and location, which a
+    request line does not know, and every row would fail."""
+    if isinstance(name, str) and not _VERTEX_CACHE.fullmatch(name):
+        raise ValueError(
+            f"{path} {name!r} is not a Vertex context cache: Vertex names a cache "
+            "projects/<project>/locations/<location>/cachedContents/<id>, in the job's location (cachedContents/<id> "
+            "names a Gemini API cache, which Vertex cannot read)"
+        )
 
 
 def result_row(line: Mapping[str, Any]) -> ResultRow:

@@ -91,6 +91,23 @@ def test_a_gemini_api_file_part_is_refused_naming_its_path(uri: str) -> None:
         DIALECT.check_native(line, model="gemini-2.5-flash")
 
 
+@pytest.mark.parametrize("field", ["cachedContent", "cached_content"])
+@pytest.mark.parametrize("name", ["cachedContents/abc", "abc", "locations/us-central1/cachedContents/abc"])
+def test_a_cache_not_named_as_vertex_names_caches_is_refused_naming_the_field(field: str, name: str) -> None:
+    line = {"key": "q", "request": {**LINE["request"], field: name}}
+    with pytest.raises(
+        ValueError, match=rf"request\.cachedContent '{name}' is not a Vertex context cache: .*projects/<p"
+    ):
+        DIALECT.check_native(line, model="gemini-2.5-flash")
+
+
+def test_a_cache_named_with_its_project_and_location_goes_as_written() -> None:
+    name = "projects/my-project/locations/us-central1/cachedContents/8812"
+    line = {"key": "q", "request": {**LINE["request"], "cachedContent": name}}
+    assert DIALECT.check_native(line, model="gemini-2.5-flash") is None
+    assert DIALECT.to_native(line, model="gemini-2.5-flash", embeddings=False) == line
+
+
 # --- embeddings lines --------------------------------------------------------------------------------
 
 

@@ -282,3 +282,31 @@ def test_an_sdk_style_list_with_vertex_config_is_refused_for_gemini() -> None:
         prepare_input(items, GeminiDialect(), model="gemini-2.5-flash", embeddings=False)
 
     assert raised.value.line == 1
+
+
+# --- context caches -------------------------------------------------------------------------------------
+
+
+def test_a_stored_line_naming_a_gemini_api_cache_is_refused_with_its_line() -> None:
+    lines = [
+        {"key": "a", "request": {"contents": CONTENTS}},
+        {"key": "b", "request": {"contents": CONTENTS, "cachedContent": "cachedContents/abc"}},
+    ]
+
+    with pytest.raises(
+        InputValidationError, match=r"request\.cachedContent 'cachedContents/abc' is not a Vertex"
+    ) as raised:
+        prepare_stored(jsonl(*lines), model="gemini-2.5-flash", embeddings=False)
+
+    assert raised.value.line == 2
+
+
+def test_an_inline_item_naming_its_cache_by_id_is_refused_naming_the_item() -> None:
+    items = [{"key": "a", "contents": "hi", "config": {"cached_content": "abc"}}]
+
+    with pytest.raises(
+        InputValidationError, match=r"request\.cachedContent 'cachedContents/abc' is not a Vertex"
+    ) as raised:
+        prepare_input(items, VertexDialect(), model="gemini-2.5-flash", embeddings=False)
+
+    assert (raised.value.source, raised.value.line) == ("inline requests", 1)
