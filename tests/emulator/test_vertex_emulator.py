@@ -390,6 +390,25 @@ def test_an_invalid_request_fails_its_row_and_the_job_succeeds(
     assert "response" not in bad
 
 
+@pytest.mark.parametrize(
+    ("cache", "status"),
+    [
+        ("cachedContents/abc", "Bad Request: "),  # a Gemini API name: Vertex names caches by project and location
+        (f"projects/{PROJECT}/locations/{LOCATION}/cachedContents/abc", "Not Found: "),  # the emulator holds no caches
+    ],
+)
+def test_a_request_naming_a_context_cache_fails_its_row(
+    api: httpx.Client, gcs_server: GcsServer, vertex_bucket: str, cache: str, status: str
+) -> None:
+    cached = {"key": "cached", "request": {**gemini_line("cached", "hi")["request"], "cachedContent": cache}}
+    put_lines(gcs_server, f"gs://{vertex_bucket}/in/input.jsonl", [gemini_line("good", "hi"), cached])
+    job = wait_for(api, create(api, job_body(vertex_bucket)))
+    assert job["completionStats"] == {"successfulCount": "1", "failedCount": "1"}
+    row = next(line for line in predictions(gcs_server, job) if line["key"] == "cached")
+    assert row["status"].startswith(status)
+    assert "response" not in row
+
+
 def test_rows_lost_to_service_errors_make_the_job_partially_succeeded(
     api: httpx.Client, vertex_emulator: EmulatorServer, vertex_bucket: str, input_uri: str
 ) -> None:

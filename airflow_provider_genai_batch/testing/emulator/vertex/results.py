@@ -12,6 +12,7 @@ PARTIALLY_SUCCEEDED.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +34,8 @@ from airflow_provider_genai_batch.testing.emulator.vertex.wire import (
 )
 
 SERVICE_FAILURE_MESSAGE = "Internal error occurred while processing this request (emulated: vertex_failed_rows)."
-REASONS = {400: "Bad Request", 429: "Too Many Requests", 500: "Internal Server Error"}
+REASONS = {400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
+CACHE_NAME = re.compile(r"projects/[^/]+/locations/[^/]+/cachedContents/(?P<id>[^/]+)")
 LINE_KIND_KEY = "line_kind"
 TABLE_INPUT_KEY = "input_columns"
 JSONL_COLUMNS_KEY = "jsonl_columns"
@@ -91,6 +93,9 @@ def answer_generate(entry: dict[str, Any], job: JobRecord, number: int) -> Outco
     problem = request_field_problem(request, "generate")
     if problem is not None:
         return failure(400, f"Invalid JSON payload received. {problem}", "INVALID_ARGUMENT")
+    cache = get_field(request, "cachedContent")
+    if cache is not None:
+        return cache_failure(cache)
     model_id = job.extra["model_id"]
     outcome = generate_response(request, model_id, f"{job.job_id}:{number}")
     if "error" in outcome:
@@ -101,6 +106,15 @@ def answer_generate(entry: dict[str, Any], job: JobRecord, number: int) -> Outco
         {key: value for key, value in candidate.items() if key != "index"} for candidate in response["candidates"]
     ]
     return Outcome(fields={"response": response})
+
+
+def cache_failure(name: Any) -> Outcome:
+    """A request naming a context cache: Vertex names caches ``projects/*/locations/*/cachedContents/*``, and the
+    emulator holds none, so a well-named one is not found (as a real job reports a cache it cannot find)."""
+    match = CACHE_NAME.fullmatch(name) if isinstance(name, str) else None
+    if match is None:
+        return failure(400, f"Invalid cached content name: {name!r}.", "INVALID_ARGUMENT")
+    return failure(404, f"Not found: cached content metadata for {match['id']}.", "NOT_FOUND")
 
 
 def answer_embed_gemini(entry: dict[str, Any]) -> Outcome:
