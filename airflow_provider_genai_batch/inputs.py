@@ -805,10 +805,14 @@ def _inline_records(
 
 
 def _encode_item(line: Mapping[str, Any], number: int) -> bytes:
-    """An inline request as JSON; a text in it that UTF-8 cannot encode (a lone surrogate, as bytes decoded with
-    ``surrogateescape`` or a text cut inside a character leave) is refused naming the request, not raised as is, and
-    so is a float JSON has no number for (encoded as null, which only then is looked for), and a dict whose keys JSON
-    writes alike (``1`` and ``"1"``), found by decoding the JSON again: a member it dropped leaves a colon fewer."""
+    """An inline request as JSON; a value that is not one of JSON's (which msgspec writes as another type: a Decimal
+    or a datetime as text, bytes as base64, a set as a list) or a text in it that UTF-8 cannot encode (a lone
+    surrogate, as bytes decoded with ``surrogateescape`` or a text cut inside a character leave) is refused naming the
+    request, not raised as is, and so is a float JSON has no number for (encoded as null, which only then is looked
+    for), and a dict whose keys JSON writes alike (``1`` and ``"1"``), found by decoding the JSON again: a member it
+    dropped leaves a colon fewer."""
+    if not _json_values(line):
+        raise InputValidationError(_not_json(line), source=INLINE_SOURCE, line=number)
     try:
         encoded = _encode(line)
     except TypeError:  # a value of a type JSON has no form for
@@ -834,23 +838,52 @@ def _encode_item(line: Mapping[str, Any], number: int) -> bytes:
     return encoded
 
 
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
+"""The exact types of JSON's scalar values (subclasses of str, int and float are written as their value too)."""
+
+
+def _json_value(value: Any) -> bool:
+    """Whether ``value`` is a JSON scalar, a str, int (an IntEnum, a bool) or float of any subclass, or null."""
+    return type(value) in _JSON_LEAVES or isinstance(value, (str, int, float))
+
+
+def _json_values(line: Mapping[str, Any]) -> bool:
+    """Whether ``line`` holds only dicts, lists (tuples) and JSON scalars, which every JSON encoder writes as they are.
+    Each container is read once: one that holds itself is left to the encoder, which refuses it as nested too deeply."""
+    stack: list[Any] = [line]
+    seen: set[int] = set()
+    while stack:
+        value = stack.pop()
+        if type(value) in _JSON_LEAVES:
+            continue
+        if isinstance(value, (dict, list, tuple)):
+            if id(value) not in seen:
+                seen.add(id(value))
+                stack.extend(value.values() if isinstance(value, dict) else value)
+        elif not _json_value(value):
+            return False
+    return True
+
+
 def _not_json(line: Mapping[str, Any]) -> str:
-    """Why an inline request cannot be encoded: the path and type of its first value that is no JSON value."""
+    """Why an inline request cannot be sent as written: the path and type of its first value that is no JSON value."""
     stack: list[tuple[Any, str]] = [(line, "")]
+    seen: set[int] = set()
     while stack:
         value, path = stack.pop()
+        if isinstance(value, (Mapping, list, tuple)):
+            if id(value) in seen:
+                continue
+            seen.add(id(value))
         if isinstance(value, Mapping):
             stack.extend(
                 (item, f"{path}.{name}" if path else str(name)) for name, item in reversed(list(value.items()))
             )
         elif isinstance(value, (list, tuple)):
             stack.extend((item, f"{path}[{index}]") for index, item in reversed(list(enumerate(value))))
-        else:
-            try:
-                _encode(value)
-            except TypeError:
-                kind = type(value).__name__
-                return f"{path}: a value of type {kind} has no JSON form: give numbers, strings, lists and dicts"
+        elif not _json_value(value):
+            kind = type(value).__name__
+            return f"{path}: a value of type {kind} has no JSON form: give numbers, strings, lists and dicts"
     return "the request holds a value that is not JSON: give numbers, strings, lists and dicts"
 
 

@@ -10,9 +10,12 @@ import gzip
 import json
 import re
 from collections.abc import Iterator
+from datetime import date, datetime, time, timezone
 from decimal import Decimal
+from enum import Enum, IntEnum, StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
+from uuid import UUID
 
 import pytest
 from airflow.sdk import BaseHook
@@ -30,6 +33,7 @@ from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.formats.jsonl import UTF8_BOM
 from airflow_provider_genai_batch.formats.keys import key_line, portable_id
 from airflow_provider_genai_batch.formats.openai import OpenAIDialect
+from airflow_provider_genai_batch.formats.vertex import VertexDialect
 from airflow_provider_genai_batch.input_file import InputFile, check_unchanged
 from airflow_provider_genai_batch.inputs import JsonlSpool, PreparedInput, prepare_input
 
@@ -353,6 +357,14 @@ def test_an_inline_request_nested_10000_levels_deep_is_refused_naming_it_not_a_r
     assert list(spool_dir.iterdir()) == []
 
 
+def test_an_inline_request_holding_itself_is_refused_as_nested_too_deeply(spool_dir):
+    args: dict[str, Any] = {"id": 1}
+    args["again"] = args
+    with pytest.raises(InputValidationError) as info:
+        prepare_input([with_function_call("a", args)], GeminiDialect(), model=GEMINI_MODEL, embeddings=False)
+    assert (info.value.line, info.value.reason) == (1, "JSON nested too deeply")
+
+
 def test_an_inline_request_too_deep_for_its_translation_is_refused_naming_it(spool_dir):
     # Encoded and checked, but the gateway's translation for OpenAI follows the schema one call a level deeper.
     deep = gemini_line("b", "deep")
@@ -406,6 +418,24 @@ class Opaque:
     """A Python object with no JSON form, as an item built from application objects may hold."""
 
 
+class Color(Enum):
+    """An enum that is neither text nor a number: msgspec writes its value, the standard library refuses it."""
+
+    RED = "red"
+
+
+class Shade(StrEnum):
+    """Text: written as its value by every JSON encoder."""
+
+    DARK = "dark"
+
+
+class Rank(IntEnum):
+    """A number: written as its value by every JSON encoder."""
+
+    FIRST = 1
+
+
 @pytest.mark.parametrize(
     ("dialect", "model"),
     [(GeminiDialect(), GEMINI_MODEL), (OpenAIDialect(), OPENAI_MODEL), (AnthropicDialect(), ANTHROPIC_MODEL)],
@@ -423,17 +453,62 @@ def test_an_inline_value_with_no_json_form_is_refused_naming_its_field_not_a_typ
     assert list(spool_dir.iterdir()) == []
 
 
-def test_inline_function_arguments_openai_cannot_write_as_json_are_refused_naming_them(spool_dir):
-    # msgspec writes a Decimal (as text), the JSON text of OpenAI's arguments cannot hold one.
-    items = [with_function_call("a", {"price": Decimal("1.5")})]
+WRITTEN_AS_TEXT = [
+    Decimal("1.50"),
+    datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+    date(2026, 1, 2),
+    time(3, 4),
+    UUID(int=7),
+    b"\x00\x01",
+    bytearray(b"ab"),
+    {1, 2},
+    frozenset({"x"}),
+    Color.RED,
+]
+"""Python values msgspec writes as JSON of another type (text, a list), not as written; the standard library's
+encoder refuses them."""
+
+
+@pytest.mark.parametrize(
+    ("dialect", "model"),
+    [
+        (GeminiDialect(), GEMINI_MODEL),
+        (VertexDialect(), GEMINI_MODEL),
+        (OpenAIDialect(), OPENAI_MODEL),
+        (AnthropicDialect(), ANTHROPIC_MODEL),
+    ],
+    ids=["gemini", "vertex", "openai", "anthropic"],
+)
+@pytest.mark.parametrize("value", WRITTEN_AS_TEXT, ids=lambda value: type(value).__name__)
+def test_an_inline_value_json_would_carry_as_another_type_is_refused_naming_its_field(spool_dir, dialect, model, value):
+    items = [with_function_call("a", {"id": 1}), with_function_call("b", {"filters": [1, {"price": value}]})]
     with pytest.raises(InputValidationError) as info:
-        prepare_input(items, OpenAIDialect(), model=OPENAI_MODEL, embeddings=False)
+        prepare_input(items, dialect, model=model, embeddings=False)
     assert (info.value.line, info.value.reason) == (
-        1,
-        "contents[1].parts[0].functionCall.args holds a value that is not JSON (Object of type Decimal is not JSON "
-        "serializable): give numbers, strings, lists and dicts",
+        2,
+        f"request.contents[1].parts[0].functionCall.args.filters[1].price: a value of type {type(value).__name__} has "
+        "no JSON form: give numbers, strings, lists and dicts",
     )
     assert list(spool_dir.iterdir()) == []
+
+
+def test_inline_metadata_holding_a_datetime_is_refused_for_gemini_naming_it(spool_dir):
+    items = [{"key": "a", "contents": "hi", "metadata": {"asked_at": datetime(2026, 1, 2, tzinfo=timezone.utc)}}]
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(items, GeminiDialect(), model=GEMINI_MODEL, embeddings=False)
+    assert (info.value.line, info.value.reason) == (
+        1,
+        "metadata.asked_at: a value of type datetime has no JSON form: give numbers, strings, lists and dicts",
+    )
+
+
+def test_inline_values_of_json_types_subclassed_are_sent_as_their_json(spool_dir, prepared_inputs):
+    items = [with_function_call("a", {"shade": Shade.DARK, "rank": Rank.FIRST, "pair": (1, 2.5)})]
+    prepared = prepare_input(items, VertexDialect(), model=GEMINI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    with prepared.open_upload() as stream:
+        args = json.loads(stream.read())["request"]["contents"][1]["parts"][0]["functionCall"]["args"]
+    assert args == {"shade": "dark", "rank": 1, "pair": [1, 2.5]}
 
 
 def test_an_inline_null_is_sent_as_null(spool_dir, prepared_inputs):
