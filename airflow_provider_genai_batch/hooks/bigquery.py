@@ -97,13 +97,14 @@ class BigQueryEndpoint:
 
     url: str = DEFAULT_ENDPOINT
 
+    def dataset_url(self, ref: TableRef) -> str:
+        """The REST URL of a table's dataset."""
+        root = self.url.rstrip("/")
+        return f"{root}/bigquery/v2/projects/{quote(ref.project, safe='')}/datasets/{quote(ref.dataset, safe='')}"
+
     def table_url(self, ref: TableRef) -> str:
         """The REST URL of a table."""
-        root = self.url.rstrip("/")
-        return (
-            f"{root}/bigquery/v2/projects/{quote(ref.project, safe='')}/datasets/{quote(ref.dataset, safe='')}"
-            f"/tables/{quote(ref.table, safe='')}"
-        )
+        return f"{self.dataset_url(ref)}/tables/{quote(ref.table, safe='')}"
 
 
 def get_table(endpoint: BigQueryEndpoint, ref: TableRef) -> Operation[TableInfo]:
@@ -119,6 +120,11 @@ def get_table(endpoint: BigQueryEndpoint, ref: TableRef) -> Operation[TableInfo]
         last_modified=str(body.get("lastModifiedTime") or ""),
         streaming_rows=int(buffer.get("estimatedRows") or 0),
     )
+
+
+def check_dataset(endpoint: BigQueryEndpoint, ref: TableRef) -> Operation[None]:
+    """``datasets.get`` of a table's dataset: NotFoundError where it does not exist."""
+    yield ApiRequest("GET", endpoint.dataset_url(ref))
 
 
 def check_input_table(table: TableInfo, column: str) -> None:

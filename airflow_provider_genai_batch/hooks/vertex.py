@@ -544,13 +544,22 @@ class VertexBatchHook(BatchHook[VertexSettings]):
         return self.run(self._op_new_output_problem(output)) if output is not None else None
 
     def _op_new_output_problem(self, output: str) -> Operation[str | None]:
-        """Vertex creates a job's output table itself and fails the job when that table exists, so one that exists is
-        refused before a job is made to fail on it (and, by the submit, before its input is staged)."""
+        """Vertex creates a job's output table itself, in a dataset that must exist, and fails the job when that table
+        exists or that dataset does not, so either is refused before a job is made to fail on it (and, by the submit,
+        before its input is staged)."""
         if not output.startswith("bq://"):
             return None
+        table = self._table(output)
         try:
-            yield from bigquery.get_table(self._bigquery, self._table(output))
+            yield from bigquery.get_table(self._bigquery, table)
         except NotFoundError:
+            try:
+                yield from bigquery.check_dataset(self._bigquery, table)
+            except NotFoundError:
+                return (
+                    f"destination dataset {table.project}.{table.dataset} does not exist: a Vertex job writes its "
+                    "output table into a dataset that exists; create the dataset first"
+                )
             return None
         return (
             f"destination table {output} already exists: a Vertex job creates its output table and fails when the "

@@ -197,9 +197,11 @@ def test_create_posts_the_job_with_the_identity_and_user_labels(vertex: Callable
 
 
 def no_table_yet(request: httpx.Request) -> httpx.Response:
-    """BigQuery has no such table (its 404); any other call is answered with the job."""
-    if request.url.path.startswith("/bigquery/"):
+    """BigQuery has the dataset but no such table (its 404); any other call is answered with the job."""
+    if request.url.path.startswith("/bigquery/") and "/tables/" in request.url.path:
         return httpx.Response(404, json={"error": {"code": 404, "message": "Not found: Table", "status": "NOT_FOUND"}})
+    if request.url.path.startswith("/bigquery/"):
+        return httpx.Response(200, json={"kind": "bigquery#dataset"})
     return httpx.Response(200, json=job())
 
 
