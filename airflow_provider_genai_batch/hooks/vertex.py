@@ -26,7 +26,7 @@ import httpx
 from airflow.sdk.log import mask_secret
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
+from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats import vertex as wire
 from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field, read_result_item
@@ -546,7 +546,9 @@ class VertexBatchHook(BatchHook[VertexSettings]):
     def _op_new_output_problem(self, output: str) -> Operation[str | None]:
         """Vertex creates a job's output table itself, in a dataset that must exist, and fails the job when that table
         exists or that dataset does not, so either is refused before a job is made to fail on it (and, by the submit,
-        before its input is staged)."""
+        before its input is staged); so is a Cloud Storage output whose bucket does not exist."""
+        if output.startswith("gs://"):
+            return (yield from self._op_bucket_problem(output))
         if not output.startswith("bq://"):
             return None
         table = self._table(output)
@@ -565,6 +567,23 @@ class VertexBatchHook(BatchHook[VertexSettings]):
             f"destination table {output} already exists: a Vertex job creates its output table and fails when the "
             "table exists; name a table that does not exist yet, or drop this one"
         )
+
+    def _op_bucket_problem(self, output: str) -> Operation[str | None]:
+        """A job writing under ``output`` fails when its bucket does not exist. Asked with one listing of at most one
+        object, which the output bucket's Storage Object Viewer may make; any other refusal is left to the job."""
+        prefix = self._object(output)
+        try:
+            params: dict[str, str | int] = {"prefix": prefix.name, "maxResults": 1}
+            yield ApiRequest("GET", self._gcs.bucket_url(prefix.bucket), params=params)
+        except NotFoundError:
+            return (
+                f"output bucket {prefix.bucket!r} of {output} does not exist: a Vertex job writes its predictions into "
+                "a bucket that exists; create it first"
+            )
+        except ProviderAPIError as err:
+            if err.http_status != 403:
+                raise
+        return None
 
     def _op_get_batch(self, name: str) -> Operation[BatchJob]:
         response = yield ApiRequest("GET", self._job_path(name))

@@ -373,6 +373,26 @@ def test_a_submit_to_a_table_in_a_dataset_that_does_not_exist_is_refused_before_
     assert vertex_emulator.jobs() == []
 
 
+def test_a_submit_to_a_bucket_that_does_not_exist_is_refused_before_its_input_is_staged(
+    vertex_hook: Callable[..., VertexBatchHook],
+    vertex_emulator: EmulatorServer,
+    gcs_server: GcsServer,
+    vertex_bucket: str,
+    tmp_path: Path,
+) -> None:
+    vertex_hook()
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(lines("a", "b"))
+    with pytest.raises(GenAIBatchError) as raised:
+        submit_to(path, "gs://no-such-results-bucket/out").execute(make_context(FakeTI()))
+    assert str(raised.value) == (
+        "output bucket 'no-such-results-bucket' of gs://no-such-results-bucket/out does not exist: a Vertex job writes "
+        "its predictions into a bucket that exists; create it first"
+    )
+    assert gcs_server.list(f"gs://{vertex_bucket}/staging/") == []
+    assert vertex_emulator.jobs() == []
+
+
 def test_a_clear_re_attaches_to_the_job_that_made_its_destination_table(
     vertex_hook: Callable[..., VertexBatchHook], vertex_emulator: EmulatorServer, tmp_path: Path
 ) -> None:

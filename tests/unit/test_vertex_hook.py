@@ -183,7 +183,7 @@ def test_a_connection_without_a_project_takes_google_cloud_project(monkeypatch: 
 def test_create_posts_the_job_with_the_identity_and_user_labels(vertex: Callable[..., Any]) -> None:
     hook, wire = vertex(lambda r: httpx.Response(200, json=job()))
     created = hook.create_batch(spec(labels={"team": "search"}))
-    request = wire.requests[0]
+    request = wire.requests[-1]
     assert (request.method, request.url.path) == ("POST", f"{PARENT}/batchPredictionJobs")
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
     assert json.loads(request.content) == {
@@ -194,6 +194,45 @@ def test_create_posts_the_job_with_the_identity_and_user_labels(vertex: Callable
         "labels": {"team": "search", "genai_batch_key": KEY, "genai_batch_input": FINGERPRINT[:63]},
     }
     assert (created.name, created.state) == (JOB_NAME, JobState.PENDING)
+
+
+def output_bucket_answers(status: int) -> Callable[[httpx.Request], httpx.Response]:
+    """Cloud Storage answers the output bucket's listing with ``status``; Vertex answers with the job."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "gcs.test":
+            error = {"error": {"code": status, "message": "refused", "errors": [{"reason": "x"}]}}
+            return httpx.Response(status, json=error if status >= 400 else {"kind": "storage#objects"})
+        return httpx.Response(200, json=job())
+
+    return answer
+
+
+def test_the_output_bucket_is_asked_for_one_object_under_the_prefix_before_the_create(
+    vertex: Callable[..., Any],
+) -> None:
+    hook, wire = vertex(output_bucket_answers(200))
+    hook.create_batch(spec())
+    listing, create = wire.requests
+    assert (listing.method, listing.url.path, dict(listing.url.params)) == (
+        "GET",
+        "/storage/v1/b/bkt/o",
+        {"prefix": "out", "maxResults": "1"},
+    )
+    assert (create.method, create.url.path) == ("POST", f"{PARENT}/batchPredictionJobs")
+
+
+def test_a_missing_output_bucket_is_refused_before_the_create(vertex: Callable[..., Any]) -> None:
+    hook, wire = vertex(output_bucket_answers(404))
+    with pytest.raises(GenAIBatchError, match=r"output bucket 'bkt' of gs://bkt/out does not exist"):
+        hook.create_batch(spec())
+    assert [request.method for request in wire.requests] == ["GET"]
+
+
+def test_an_output_bucket_the_connection_may_not_list_is_left_to_the_job(vertex: Callable[..., Any]) -> None:
+    hook, wire = vertex(output_bucket_answers(403))
+    assert hook.create_batch(spec()).name == JOB_NAME
+    assert [request.method for request in wire.requests] == ["GET", "POST"]
 
 
 def no_table_yet(request: httpx.Request) -> httpx.Response:
