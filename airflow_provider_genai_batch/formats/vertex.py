@@ -48,6 +48,9 @@ MAX_REQUESTS = 200_000
 MAX_FILE_BYTES = 1_000_000_000
 """Size of one JSONL input file in Cloud Storage (1 GB, read as decimal: the stricter reading)."""
 
+TEXT_EMBEDDING_MAX_REQUESTS = 30_000
+"""Prompts in one text-embedding batch job ("Each request can include up to 30,000 prompts")."""
+
 GEMINI_EMBEDDING_PREFIX = "gemini-embedding-"
 """Embeddings models that read a canonical line's ``request`` (an EmbedContentRequest) as it is."""
 
@@ -299,6 +302,12 @@ def is_text_embedding_model(model: str) -> bool:
     EmbedContentRequests in ``request`` (the ``gemini-embedding-*`` models)."""
     model_id = model.rsplit("/", 1)[-1].split("@", 1)[0]
     return not model_id.startswith(GEMINI_EMBEDDING_PREFIX)
+
+
+def max_requests(model: str, *, embeddings: bool) -> int | None:
+    """The most requests one job of ``model`` holds where that is under :data:`MAX_REQUESTS`: a text-embedding
+    model's :data:`TEXT_EMBEDDING_MAX_REQUESTS`; None otherwise."""
+    return TEXT_EMBEDDING_MAX_REQUESTS if embeddings and is_text_embedding_model(model) else None
 
 
 def table_column(model: str, *, embeddings: bool) -> str:

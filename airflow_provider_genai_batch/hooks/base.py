@@ -525,6 +525,11 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         takes = ", ".join(f"{s}://..." for s in sorted(allowed))
         raise GenAIBatchError(f"{self.provider} writes a job's output only to {takes}; got destination {destination!r}")
 
+    def max_requests_per_job(self, model: str, *, embeddings: bool) -> int | None:
+        """The most requests one job of ``model`` holds where the model takes fewer than the provider's limit, else
+        None; an input over it is cut into several jobs (checked before any input is read)."""
+        return None
+
     def new_output_problem(self, destination: str | None) -> str | None:
         """Why a job created now could not write its output to ``destination`` (an output place that must not exist
         yet, and does), or None; asked before a new job's input is uploaded, as the place may be taken since the

@@ -26,7 +26,7 @@ import httpx
 from airflow.sdk.log import mask_secret
 from pydantic import Field, SecretStr, ValidationError, field_validator
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats import vertex as wire
 from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field, read_result_item
@@ -465,7 +465,18 @@ class VertexBatchHook(BatchHook[VertexSettings]):
             raise GenAIBatchError(str(err)) from None
         table = self.run(bigquery.get_table(self._bigquery, self._table(uri)))
         bigquery.check_input_table(table, column)
+        most = self.max_requests_per_job(model, embeddings=embeddings)
+        if most is not None and table.rows > most:
+            raise InputValidationError(
+                f"the table has {table.rows:,} rows, over the {most:,} prompts one Vertex batch job of {model} takes; "
+                f"a table is not cut into several jobs: split it into tables of at most {most:,} rows",
+                source=table.ref.uri,
+            )
         return TableInput(uri=table.ref.uri, rows=table.rows, version=table.version)
+
+    def max_requests_per_job(self, model: str, *, embeddings: bool) -> int | None:
+        """A text-embedding model's 30,000 prompts per job."""
+        return wire.max_requests(model, embeddings=embeddings)
 
     def iter_table_keys(self, uri: str) -> Iterator[str]:
         """The ``key`` column of a request table, page by page; a row without a key is an error."""

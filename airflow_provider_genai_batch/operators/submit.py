@@ -446,14 +446,19 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             embeddings=self.embeddings,
             storage=hook,
             destination=self._destination(),
-            split=self._split_limits(),
+            split=self._split_limits(hook),
             **options,
         )
 
-    def _split_limits(self) -> SplitLimits:
-        """What one part may hold, as the user set it (the provider's own limits are added by preparation)."""
+    def _split_limits(self, hook: BatchHook[Any]) -> SplitLimits:
+        """What one part may hold, as the user set it within what one job of the model holds (the provider's own limits
+        are added by preparation)."""
+        max_requests = positive_limit("max_requests_per_job", self.max_requests_per_job)
+        model_most = hook.max_requests_per_job(self.model, embeddings=self.embeddings)
+        if model_most is not None and (max_requests is None or max_requests > model_most):
+            max_requests = model_most
         return SplitLimits(
-            max_requests=positive_limit("max_requests_per_job", self.max_requests_per_job),
+            max_requests=max_requests,
             max_bytes=positive_limit("max_bytes_per_job", self.max_bytes_per_job),
             max_input_tokens=positive_limit("max_input_tokens_per_job", self.max_input_tokens_per_job),
         )

@@ -393,6 +393,28 @@ def test_a_submit_to_a_bucket_that_does_not_exist_is_refused_before_its_input_is
     assert vertex_emulator.jobs() == []
 
 
+def test_a_text_embedding_input_over_30000_prompts_is_planned_as_jobs_of_at_most_30000(
+    vertex_hook: Callable[..., VertexBatchHook], vertex_bucket: str, tmp_path: Path
+) -> None:
+    vertex_hook()
+    path = tmp_path / "embed.jsonl"
+    with path.open("wb") as out:
+        for number in range(30_001):
+            line = {"key": f"e{number}", "request": {"content": {"parts": [{"text": f"text {number}"}]}}}
+            out.write(json.dumps(line).encode() + b"\n")
+    op = GenAIBatchSubmitOperator(
+        task_id="submit",
+        conn_id=CONN_ID,
+        model="text-embedding-005",
+        input=str(path),
+        embeddings=True,
+        destination=f"gs://{vertex_bucket}/out",
+        dry_run=True,
+    )
+    plan = op.execute(make_context(FakeTI()))
+    assert [part["requests"] for part in plan["parts"]] == [30_000, 1]
+
+
 def test_a_clear_re_attaches_to_the_job_that_made_its_destination_table(
     vertex_hook: Callable[..., VertexBatchHook], vertex_emulator: EmulatorServer, tmp_path: Path
 ) -> None:

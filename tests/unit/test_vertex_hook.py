@@ -14,7 +14,7 @@ import pytest
 from google import genai
 from google.oauth2.credentials import Credentials as TokenCredentials
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, ProviderAPIError
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.formats.vertex import parse_job
 from airflow_provider_genai_batch.hooks.google_auth import GoogleTokens
@@ -539,6 +539,34 @@ def test_a_text_embedding_table_is_read_from_its_content_column(vertex: Callable
     hook, _ = vertex(lambda r: httpx.Response(200, json=table(schema)))
     found = hook.table_input("bq://proj-1.ds.requests", model="text-embedding-005", embeddings=True)
     assert found is not None and found.rows == 2
+
+
+def test_a_text_embedding_table_over_30000_rows_is_refused_naming_the_limit(vertex: Callable[..., Any]) -> None:
+    schema = [{"name": "key", "type": "STRING"}, {"name": "content", "type": "STRING"}]
+    hook, _ = vertex(lambda r: httpx.Response(200, json=table(schema, rows=30_001)))
+    with pytest.raises(InputValidationError) as raised:
+        hook.table_input("bq://proj-1.ds.requests", model="text-embedding-005", embeddings=True)
+    assert str(raised.value) == (
+        "bq://proj-1.ds.requests: the table has 30,001 rows, over the 30,000 prompts one Vertex batch job of "
+        "text-embedding-005 takes; a table is not cut into several jobs: split it into tables of at most 30,000 rows"
+    )
+
+
+def test_a_text_embedding_table_of_30000_rows_is_taken(vertex: Callable[..., Any]) -> None:
+    schema = [{"name": "key", "type": "STRING"}, {"name": "content", "type": "STRING"}]
+    hook, _ = vertex(lambda r: httpx.Response(200, json=table(schema, rows=30_000)))
+    found = hook.table_input("bq://proj-1.ds.requests", model="text-embedding-005", embeddings=True)
+    assert found is not None and found.rows == 30_000
+
+
+def test_a_job_of_a_text_embedding_model_holds_at_most_30000_requests(vertex: Callable[..., Any]) -> None:
+    hook, _ = vertex(lambda r: httpx.Response(500))
+    assert hook.max_requests_per_job("text-embedding-005", embeddings=True) == 30_000
+    assert hook.max_requests_per_job("publishers/google/models/text-multilingual-embedding-002", embeddings=True) == (
+        30_000
+    )
+    assert hook.max_requests_per_job("gemini-embedding-001", embeddings=True) is None
+    assert hook.max_requests_per_job("gemini-2.5-flash", embeddings=False) is None
 
 
 def test_a_text_embedding_table_without_a_content_column_is_refused(vertex: Callable[..., Any]) -> None:
