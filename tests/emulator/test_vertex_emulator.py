@@ -448,6 +448,20 @@ def test_text_embedding_lines_echo_the_instance_with_predictions(
     assert len(embedding["values"]) > 0
 
 
+def test_a_text_embedding_job_over_30000_prompts_fails_on_import(
+    api: httpx.Client, gcs_server: GcsServer, vertex_bucket: str
+) -> None:
+    lines = [{"key": f"e{number}", "content": "x"} for number in range(30_001)]
+    put_lines(gcs_server, f"gs://{vertex_bucket}/in/input.jsonl", lines)
+    body = job_body(vertex_bucket, model="publishers/google/models/text-embedding-005")
+    job = wait_for(api, create(api, body))
+    assert job["state"] == "JOB_STATE_FAILED"
+    assert job["error"]["message"] == (
+        "Failed to import data. The input holds 30001 instances; a batch prediction job of "
+        "publishers/google/models/text-embedding-005 takes at most 30000."
+    )
+
+
 def test_gemini_embedding_lines_answer_the_request_with_an_embedding(
     api: httpx.Client, gcs_server: GcsServer, vertex_bucket: str
 ) -> None:

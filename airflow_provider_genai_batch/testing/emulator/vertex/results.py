@@ -35,6 +35,8 @@ from airflow_provider_genai_batch.testing.emulator.vertex.wire import (
 
 SERVICE_FAILURE_MESSAGE = "Internal error occurred while processing this request (emulated: vertex_failed_rows)."
 REASONS = {400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
+MAX_INSTANCES = {"generate": 200_000, "embed_gemini": 200_000, "embed_text": 30_000}
+"""Instances one job takes: 200,000 requests for Gemini models, 30,000 prompts for a text-embedding model."""
 CACHE_NAME = re.compile(r"projects/[^/]+/locations/[^/]+/cachedContents/(?P<id>[^/]+)")
 LINE_KIND_KEY = "line_kind"
 TABLE_INPUT_KEY = "input_columns"
@@ -241,6 +243,12 @@ def import_input(job: JobRecord, store: Store) -> None:
         else:
             job.request_count, job.extra[TABLE_INPUT_KEY] = sources.import_table(
                 tables, source, job.extra[LINE_KIND_KEY], target
+            )
+        most = MAX_INSTANCES[job.extra[LINE_KIND_KEY]]
+        if job.request_count > most:
+            raise sources.ImportFailed(
+                f"Failed to import data. The input holds {job.request_count} instances; a batch prediction job of "
+                f"{job.model} takes at most {most}."
             )
         sources.check_destination(tables, endpoint, job.extra[DESTINATION_KEY])
     except sources.ImportFailed as exc:
