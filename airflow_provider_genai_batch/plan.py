@@ -90,7 +90,7 @@ class SubmitPlan(BaseModel):
             ("total", f"{self.requests:,}", f"{self.bytes:,}", "", _count(self.input_tokens), _usd(self.input_cost))
         )
         widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-        lines = [f"dry run: {self.provider} {self.model}, {len(self.parts)} job(s); nothing was looked up or uploaded"]
+        lines = [f"dry run: {self.provider} {self.model}, {len(self.parts)} job(s); nothing was uploaded or created"]
         lines += [
             "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in (header, *rows)
         ]
