@@ -306,7 +306,7 @@ class BatchCompletionMixin:
     def create_waiting_parts(self, context: Any, ref: BatchJobRef) -> BatchJobRef:
         """Create the parts of the group ``ref`` that wait for a slot (as many as ``max_concurrent_jobs`` lets
         run), remember the ref, and return it. Only the submit operator, which has the input, can."""
-        waiting = [part.index for part in ref.parts or () if part.job_name is None]
+        waiting = [part.index for part in ref.parts or () if part.waiting]
         raise GenAIBatchError(
             f"{group_label(ref)}: parts {waiting} wait to be created, and only the submit operator creates parts "
             f"({type(self).__name__} cannot)"

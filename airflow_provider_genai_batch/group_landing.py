@@ -70,6 +70,8 @@ from airflow_provider_genai_batch.prices import PriceTable
 from airflow_provider_genai_batch.usage import UsageTally, part_usage, priced_parts
 
 REPLACED_FILE = "replaced.jsonl"
+GONE = "gone at the provider (deleted, or aged out); a follow-up round sent every row of it again"
+"""Why a part's job is not in the manifest (``PartRef.gone``)."""
 
 
 def land_group(
@@ -273,7 +275,10 @@ def _by_part(parts: Sequence[PartRef], jobs: Mapping[int, BatchJob]) -> Unanswer
         if part.index in jobs
         else (
             RowStatus.MISSING,
-            f"part {part.index} of round {part.round} was never created, so this request was never sent",
+            f"part {part.index} of round {part.round} was never created, so this request was never sent"
+            if part.gone is None
+            else f"the job {part.gone} of part {part.index} of round {part.round} is gone at the provider (deleted, or "
+            "aged out); a follow-up round sent this request again",
         )
         for part in parts
     ]
@@ -476,11 +481,11 @@ def _part_outcome(part: PartRef, job: BatchJob | None, counts: Mapping[int, Resu
         return PartOutcome(
             index=part.index,
             round=part.round,
-            job_name=None,
+            job_name=part.gone,
             state=JobState.UNSPECIFIED,
             request_count=part.request_count,
             counts=counts.get(part.index),
-            error_message="never created",
+            error_message="never created" if part.gone is None else GONE,
         )
     return PartOutcome(
         index=part.index,
@@ -523,5 +528,7 @@ def _failure(part: PartOutcome) -> str:
     named = f"part {part.index} (round {part.round}"
     if part.job_name is None:
         return f"{named}) was never created"
+    if part.error_message == GONE and part.state is JobState.UNSPECIFIED:
+        return f"{named}, {part.job_name}) is {GONE}"
     reason = f": {part.error_message}" if part.error_message else ""
     return f"{named}, {part.job_name}) ended {part.state.value}{reason}"

@@ -46,6 +46,15 @@ class PartRef(BaseModel):
     keys_digest: str | None = None
     """The sha256 of that keys file as the round wrote it, checked before landing (another task's round into the
     same output directory writes a keys file of the same name); None in refs made before it was recorded."""
+    gone: str | None = None
+    """For a part whose job the provider no longer has (deleted, or aged out) and every row of which a follow-up
+    round sent again: that job's name. It is not created again (those rounds' answers stand); its rows land as the
+    rounds left them."""
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the part still waits to be created: no job yet, and none that is gone."""
+        return self.job_name is None and self.gone is None
 
 
 class BatchJobRef(BaseModel):
@@ -82,6 +91,10 @@ class BatchJobRef(BaseModel):
     """At most this many parts of the group run at once; the rest wait (uploaded) for a slot."""
     endpoint: str | None = None
     """The endpoint the requests' own lines name (OpenAI native lines), which a part created later needs too."""
+    earlier_rounds: tuple[PartRef, ...] | None = None
+    """Follow-up rounds' parts an earlier try sent that this ref does not wait on (round 0 was sent again since, or
+    a round's keys file is gone): a round that sends the same rows again re-attaches to them, found here by key and
+    fingerprint where the provider cannot look jobs up by key. Never waited on, landed or cancelled through this ref."""
 
     @property
     def is_group(self) -> bool:

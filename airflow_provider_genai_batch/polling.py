@@ -224,7 +224,7 @@ class GroupPollState:
                 self.jobs[name] = outcome
         progress = self._progress()
         running = self.to_poll()
-        waiting = [part for part in self.parts if part.job_name is None]
+        waiting = [part for part in self.parts if part.waiting]
         if not running and not waiting:
             return GroupDecision(Verdict.TERMINAL, progress=progress, jobs=dict(self.jobs))
         if self.deadline is not None and now >= self.deadline:
@@ -269,6 +269,8 @@ class GroupPollState:
         total = sum(part.request_count for part in self.parts if part.round == 0)
         succeeded = pending = 0
         for part in self.parts:
+            if part.gone is not None:
+                continue  # its rows are counted as the follow-up rounds that sent them again answer them
             job = self.jobs.get(part.job_name) if part.job_name is not None else None
             if job is None:
                 pending += part.request_count

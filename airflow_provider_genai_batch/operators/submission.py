@@ -93,6 +93,9 @@ class PlannedPart:
     title: str
     earlier: BatchJob | None = None
     reusable: bool = False
+    gone: str | None = None
+    """The job an earlier try made for the part, which the provider no longer has, when follow-up rounds sent every
+    row of it again: the part is not sent again (see ``PartRef.gone``)."""
 
 
 def title(round: int, position: int, count: int) -> str:
@@ -204,6 +207,16 @@ class GroupSubmission:
         done: list[PartRef] = []
         running = 0
         for position, item in enumerate(planned):
+            if item.gone is not None:
+                self.log.info(
+                    "%s: its job %s is gone at the provider, and follow-up rounds sent every one of its %d rows again: "
+                    "not sending it again",
+                    part_label(item.title),
+                    item.gone,
+                    item.ref.request_count,
+                )
+                done.append(item.ref.model_copy(update={"gone": item.gone}))
+                continue
             if item.reusable and item.earlier is not None:
                 job = item.earlier
                 self.log.info(
@@ -356,4 +369,10 @@ def _known_later(planned: Sequence[PlannedPart]) -> list[PartRef]:
     the ref that named them, and a provider that cannot look jobs up by key (Anthropic, the gateway) would
     otherwise create them all again on the next try, paying for parts that had already succeeded.
     """
-    return [item.ref.model_copy(update={"job_name": item.earlier.name}) for item in planned if item.earlier is not None]
+    known = []
+    for item in planned:
+        if item.gone is not None:
+            known.append(item.ref.model_copy(update={"gone": item.gone}))
+        elif item.earlier is not None:
+            known.append(item.ref.model_copy(update={"job_name": item.earlier.name}))
+    return known

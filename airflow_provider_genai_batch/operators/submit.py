@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, closing
 from datetime import datetime, timedelta
 from itertools import chain
 from pathlib import PurePath
@@ -49,6 +50,8 @@ from airflow_provider_genai_batch.operators.submission import (
     RESUBMIT_STATES,
     GroupSubmission,
     JobSettings,
+    PlannedPart,
+    part_label,
     resubmit_reason,
 )
 from airflow_provider_genai_batch.parts import SplitLimits
@@ -284,15 +287,15 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     ) -> BatchJobRef:
         """An input that goes as one job: re-attach to the job an earlier try made for it, else create it.
 
-        With no stored ref, a job found at the provider whose follow-up rounds it lists is waited on with them as a
-        group, as a stored ref naming those rounds would have it (:func:`_rounds_sent_from`), when this task waits
-        (its follow-up finds the rounds again); a job that answered every request sent no round, so nothing more is
-        looked up for it.
+        With no stored ref naming follow-up rounds, a job found at the provider whose follow-up rounds it lists is
+        waited on with them as a group, as a stored ref naming those rounds would have it (:func:`_rounds_sent_from`),
+        when this task waits (its follow-up finds the rounds again); a job that answered every request sent no round,
+        so nothing more is looked up for it.
         """
         stored = recall(context)
         earlier = self._earlier_job(context, hook, key, prepared, stored)
         if (
-            stored is None
+            (stored is None or not _sent_rounds(stored))
             and self.wait_for_completion
             and earlier is not None
             and earlier.state.is_terminal
@@ -483,20 +486,28 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             stored=_stored_parts(stored),
             kept=_round_zero_resent(stored) if not force else (),
         )
-        if stored is None and self.wait_for_completion:  # this task lands the results, and finds the rounds again
+        # this task lands the results, and finds the rounds again; a stored ref naming no round may be one stored
+        # before an earlier try found the rounds again (and died): the provider is asked then too
+        if self.wait_for_completion and (stored is None or not _sent_rounds(stored)):
             submission.keep_resent(planned, lambda: self._round_listed(context, hook, key, 1))
-        if not all(item.reusable for item in planned):
+        restored = _later_rounds(stored, planned) if stored is not None and not force else ()
+        later = self._rounds_still_whole(hook, restored)
+        if not self._keep_gone(prepared, planned, later):
+            restored = later = ()  # a part is sent again: the rounds sent from its earlier job's results no longer hold
+        if not all(item.reusable or item.gone for item in planned):
             self._check_new_output(hook)
-        first = planned[0].earlier
-        keep = first.name if first is not None and all(item.reusable for item in planned) else None
+        first = planned[0].earlier.name if planned[0].earlier is not None else planned[0].gone
+        keep = first if all(item.reusable or item.gone for item in planned) else None
         keys = self._write_keys(prepared, key, keep_job=keep)
 
+        # the rounds sent before that are not waited on now stay in the ref: a round sending the same rows again
+        # re-attaches to them, also where the provider cannot look jobs up by key, and also after a death mid-way
+        earlier_rounds = _earlier_rounds(stored, later) if not force else ()
+
         def group(parts: Sequence[PartRef]) -> BatchJobRef:
-            return self._group_ref(hook, key, prepared, keys, parts)
+            return self._group_ref(hook, key, prepared, keys, parts, earlier_rounds)
 
         parts = submission.send(planned, lambda done: remember(context, group(done)))
-        restored = _later_rounds(stored, parts) if stored is not None and not force else ()
-        later = self._rounds_still_whole(hook, restored)
         if later:
             self.log.info(
                 "every part was re-attached to: waiting on the %d follow-up part(s) sent before too", len(later)
@@ -512,6 +523,31 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             self._warn_still_running(hook, [n for n in stored.job_names() if n not in waited and n not in again])
         self._log_round(prepared, parts, reattached=sum(1 for item in planned if item.reusable))
         return ref
+
+    def _keep_gone(self, prepared: PreparedInput, planned: Sequence[PlannedPart], later: Sequence[PartRef]) -> bool:
+        """Mark the planned parts whose earlier job is gone at the provider (deleted, or aged out) as answered by the
+        follow-up rounds ``later`` when those rounds sent every row of them again: such a part is not paid for again.
+        False when a gone part has a row no round sent (its answer is nowhere now): it is sent again whole."""
+        gone = [item for item in planned if item.gone is not None]
+        if not gone:
+            return True
+        resent = _resent_counts(
+            prepared.iter_keys(),
+            list(_ends(item.ref.request_count for item in planned)),
+            sorted({part.keys_uri for part in later if part.keys_uri is not None}),
+        )
+        unanswered = [item for item in gone if resent[item.ref.index] < item.ref.request_count]
+        for item in unanswered:
+            self.log.warning(
+                "%s: its job %s is gone at the provider and %d of its %d rows were sent again by no follow-up round; "
+                "sending it again",
+                part_label(item.title),
+                item.gone,
+                item.ref.request_count - resent[item.ref.index],
+                item.ref.request_count,
+            )
+            item.gone = None
+        return not unanswered
 
     def _rounds_still_whole(self, hook: BatchHook[Any], later: Sequence[PartRef]) -> tuple[PartRef, ...]:
         """The follow-up rounds' parts ``later`` up to the first round whose keys file is gone or holds other keys
@@ -557,7 +593,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
 
         updated = with_parts(submission.create_waiting(ref, states, lambda parts: remember(context, with_parts(parts))))
         remember(context, updated)
-        waiting = sum(1 for part in updated.parts or () if part.job_name is None)
+        waiting = sum(1 for part in updated.parts or () if part.waiting)
         made = len(updated.job_names()) - len(ref.job_names())
         self.log.info("created %d waiting part(s); %d still wait for a free slot", made, waiting)
         return updated
@@ -611,7 +647,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 next_round,
                 only,
                 why,
-                stored=stored.parts if stored and stored.parts else (),
+                stored=_known_parts(stored if stored is not None and stored.parts else ref),
                 as_sent=as_sent,
             )
 
@@ -744,7 +780,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         if keys_uri is None:
             return ref
         sent = sum(part.request_count for part in round_parts)
-        waiting = sum(1 for part in round_parts if part.job_name is None)
+        waiting = sum(1 for part in round_parts if part.waiting)
         if not waiting and sent >= sum(1 for _ in _round_keys(keys_uri)):
             return ref
         with KeyFilter(_round_keys(keys_uri)) as only:
@@ -852,8 +888,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         prepared: PreparedInput,
         keys: KeysFile | None,
         parts: Sequence[PartRef],
+        earlier_rounds: Sequence[PartRef] = (),
     ) -> BatchJobRef:
-        first = parts[0].job_name
+        first = parts[0].job_name or parts[0].gone
         if first is None:
             raise GenAIBatchError("the first part of a group was not created")
         one = self._ref(hook, first, key, prepared, keys)
@@ -862,6 +899,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 "parts": tuple(parts),
                 "max_concurrent_jobs": self.max_concurrent_jobs,
                 "endpoint": prepared.endpoint,
+                "earlier_rounds": tuple(earlier_rounds) or None,
             }
         )
 
@@ -874,15 +912,17 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         return write_keys(output_dir(self.output_uri), keys, name, partial_tag(task_key))
 
     def _log_round(self, prepared: PreparedInput, parts: Sequence[PartRef], reattached: int) -> None:
-        waiting = sum(1 for part in parts if part.job_name is None)
+        waiting = sum(1 for part in parts if part.waiting)
+        gone = sum(1 for part in parts if part.gone is not None)
         self.log.info(
-            "%d requests in %d part(s): %d created, %d re-attached, %d waiting for a slot (max_concurrent_jobs=%s)",
+            "%d requests in %d part(s): %d created, %d re-attached, %d waiting for a slot (max_concurrent_jobs=%s)%s",
             prepared.summary.count,
             len(parts),
-            len(parts) - reattached - waiting,
+            len(parts) - reattached - waiting - gone,
             reattached,
             waiting,
             self.max_concurrent_jobs,
+            f", {gone} gone at the provider and answered by follow-up rounds" if gone else "",
         )
 
     # --- dry run ------------------------------------------------------------------------------------------------
@@ -1046,7 +1086,7 @@ def _first_round_size(stored: BatchJobRef) -> int:
     return 1 if stored.parts is None else sum(1 for part in stored.parts if part.round == 0)
 
 
-def _round_keys(uri: str) -> Iterator[str]:
+def _round_keys(uri: str) -> Generator[str]:
     """The keys a follow-up round's keys file holds, in order (read on its filesystem: this task wrote it, so it
     is no lineage input)."""
     path = ObjectStoragePath(uri)
@@ -1079,28 +1119,94 @@ def _rounds_sent_from(stored: BatchJobRef | None, prepared: PreparedInput) -> bo
     """Whether ``stored`` sent follow-up rounds for this same input, cut as now: they are waited on again."""
     if stored is None or stored.input_fingerprint != prepared.fingerprint:
         return False
-    return bool(_round_zero_resent(stored)) and _first_round_size(stored) == len(prepared.parts)
+    return _sent_rounds(stored) and _first_round_size(stored) == len(prepared.parts)
+
+
+def _sent_rounds(stored: BatchJobRef) -> bool:
+    """Whether ``stored`` names follow-up rounds' parts: waited on, or kept from before (``earlier_rounds``)."""
+    return bool(stored.earlier_rounds) or (stored.parts is not None and any(part.round > 0 for part in stored.parts))
 
 
 def _round_zero_resent(stored: BatchJobRef | None) -> tuple[str, ...]:
     """The round-0 jobs of ``stored`` when it sent follow-up rounds from them: those rounds sent again the rows of any
     of them that failed or expired, so a part found to have one of them (its key and lines unchanged, whatever else
     of the input was edited since) is not sent again."""
-    if stored is None or not stored.parts or all(part.round == 0 for part in stored.parts):
+    if stored is None or not stored.parts or not _sent_rounds(stored):
         return ()
     return tuple(part.job_name for part in stored.parts if part.round == 0 and part.job_name is not None)
 
 
-def _later_rounds(stored: BatchJobRef, parts: Sequence[PartRef]) -> tuple[PartRef, ...]:
-    """The follow-up rounds' parts of ``stored``, when its round 0 is exactly ``parts`` (the same jobs): those
-    rounds were sent from those jobs' results, so they still hold; otherwise none."""
-    if stored.parts is None:
+def _later_rounds(stored: BatchJobRef, planned: Sequence[PlannedPart]) -> tuple[PartRef, ...]:
+    """The follow-up rounds' parts of ``stored``, when its round 0 is exactly the ``planned`` parts (each re-attached
+    to the same job, or that job gone at the provider): those rounds were sent from those jobs' results, so they
+    still hold; otherwise none. A planned part whose stored job is gone is marked so (``gone``), for
+    :meth:`GenAIBatchSubmitOperator._keep_gone` to judge."""
+    if stored.parts is None or all(part.round == 0 for part in stored.parts):
         return ()
-    before = [(p.idempotency_key, p.input_fingerprint, p.job_name) for p in stored.parts if p.round == 0]
-    now = [(p.idempotency_key, p.input_fingerprint, p.job_name) for p in parts]
-    if before != now or any(name is None for *_, name in now):
+    before = [part for part in stored.parts if part.round == 0]
+    if len(before) != len(planned):
         return ()
+    gone: list[tuple[PlannedPart, str]] = []
+    for part, item in zip(before, planned, strict=True):
+        if (part.idempotency_key, part.input_fingerprint) != (item.ref.idempotency_key, item.ref.input_fingerprint):
+            return ()
+        made = part.job_name or part.gone
+        if item.reusable and item.earlier is not None and item.earlier.name == part.job_name:
+            continue
+        if made is None or item.earlier is not None:
+            return ()
+        gone.append((item, made))
+    for item, name in gone:
+        item.gone = name
     return tuple(part for part in stored.parts if part.round > 0)
+
+
+def _earlier_rounds(stored: BatchJobRef | None, later: Sequence[PartRef]) -> tuple[PartRef, ...]:
+    """The follow-up rounds' parts ``stored`` names (waited on, or kept from before) that made a job and are not in
+    ``later`` (the rounds waited on again as they were sent): see ``BatchJobRef.earlier_rounds``."""
+    if stored is None:
+        return ()
+    waited = {part.job_name for part in later}
+    kept: dict[str, PartRef] = {}
+    for part in (*(stored.earlier_rounds or ()), *(stored.parts or ())):
+        if part.round > 0 and part.job_name is not None and part.job_name not in waited:
+            kept[part.job_name] = part
+    return tuple(kept.values())
+
+
+def _known_parts(ref: BatchJobRef) -> tuple[PartRef, ...]:
+    """The parts a round looks its earlier jobs up among: the rounds kept from before, then the ref's own parts
+    (which win for a key and fingerprint both name)."""
+    return (*(ref.earlier_rounds or ()), *(ref.parts or ()))
+
+
+def _ends(counts: Iterable[int]) -> Iterator[int]:
+    """The end (from 1) of each part's run of input positions, given each part's request count in plan order."""
+    end = 0
+    for count in counts:
+        end += count
+        yield end
+
+
+def _resent_counts(keys: Iterable[str], ends: Sequence[int], rounds: Sequence[str]) -> list[int]:
+    """Per round-0 part (the runs of input positions ending at ``ends``), how many of its keys the follow-up rounds'
+    keys files ``rounds`` hold. Each file is a subsequence of the input's ``keys`` in input order, so one pass over
+    all of them together counts it, in constant memory."""
+    counts = [0] * len(ends)
+    with ExitStack() as stack:
+        readers = [stack.enter_context(closing(_round_keys(uri))) for uri in rounds]
+        heads = [next(reader, None) for reader in readers]
+        part = 0
+        for position, key in enumerate(keys, start=1):
+            hit = False
+            for number, reader in enumerate(readers):
+                if heads[number] == key:
+                    heads[number] = next(reader, None)
+                    hit = True
+            while part < len(ends) - 1 and position > ends[part]:
+                part += 1
+            counts[part] += hit
+    return counts
 
 
 def check_model(model: Any) -> None:

@@ -113,7 +113,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
                 "submit.output)"
             )
         ref = BatchJobRef.parse(self.job_ref)
-        waiting = [part.index for part in ref.parts or () if part.job_name is None]
+        waiting = [part.index for part in ref.parts or () if part.waiting]
         if waiting:
             raise GenAIBatchError(
                 f"{group_label(ref)}: parts {waiting} were never created, and a sensor cannot create them; "

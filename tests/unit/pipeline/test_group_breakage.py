@@ -1483,7 +1483,38 @@ def test_a_clear_after_a_rounds_job_was_deleted_at_the_provider_sends_its_rows_a
     assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(keyed(7))}
 
 
-@pytest.mark.parametrize("conn_id", ["openai", "gemini"])
+@pytest.mark.parametrize("conn_id", ["openai", "gemini", "anthropic"])
+def test_a_clear_after_a_part_whose_rows_a_round_answered_was_deleted_pays_for_nothing_again(
+    provider, tmp_path, monkeypatch, conn_id
+):
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire"})
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    task = Task()
+    first = waiting_submit(conn_id, path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        task.try_context()
+    )
+    expired = first["parts"][1]["job_name"]
+    record = provider.state.store.get_job(expired)
+    assert record is not None
+    provider.state.store.delete_job(record)  # the provider no longer has it (deleted, or aged out)
+    landed = (output / "results.jsonl").read_bytes()
+    made = len(creates(provider, conn_id))
+
+    for _ in range(2):  # and a later clear remembers it is gone
+        again = waiting_submit(conn_id, path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
+            task.try_context()
+        )
+
+    assert len(creates(provider, conn_id)) == made  # round 1 answered every row of it: not paid for again
+    assert (output / "results.jsonl").read_bytes() == landed
+    gone = again["parts"][1]
+    assert (gone["job_name"], gone["state"]) == (expired, "JOB_STATE_UNSPECIFIED")
+    assert gone["error_message"].startswith("gone at the provider")
+    assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "gemini", "anthropic", "gateway_gemini"])
 def test_an_edit_to_another_part_keeps_an_expired_part_whose_rows_a_round_sent_again(
     provider, tmp_path, monkeypatch, conn_id
 ):
@@ -1505,9 +1536,57 @@ def test_an_edit_to_another_part_keeps_an_expired_part_whose_rows_a_round_sent_a
 
     before, after = [p["job_name"] for p in first["parts"]], [p["job_name"] for p in again["parts"]]
     assert after[:2] == before[:2]  # part 2 expired, but round 1 sent its rows again: not paid for twice
-    assert len(creates(provider, conn_id)) == made + 1  # part 3 alone; round 1 is found again by key
+    # part 3 alone; round 1 is found again: by key, or in the ref where the provider cannot look jobs up by key
+    assert len(creates(provider, conn_id)) == made + 1
     landed = statuses(landed_rows(output))
     assert landed == {key: ("succeeded", None) for key in input_keys(rows)}
+
+
+@pytest.mark.parametrize("conn_id", ["anthropic", "gateway_gemini"])
+def test_a_retry_after_a_death_while_a_clear_sends_an_edited_part_keeps_the_earlier_round(
+    provider, tmp_path, monkeypatch, conn_id
+):
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire"})
+    rows = keyed(9)
+    path = tmp_path / "in.jsonl"
+    output = tmp_path / "out"
+    task = Task()
+    settings = {"max_requests_per_job": 3, "retry_failed_rows": 1}
+    waiting_submit(conn_id, str(write_jsonl(path, rows)), output, **settings).execute(task.try_context())
+    made = len(creates(provider, conn_id))
+    rows[7] = canonical_line("k0007", "edited question")  # in part 3
+    write_jsonl(path, rows)
+    dying = task.try_context()
+    dying["ti"] = DiesAtTheRefsXCom(run_id=task.run_id, xcom=task.xcom)
+    with pytest.raises(WorkerDied):  # a clear creates part 3 again, remembers it, then the worker dies
+        waiting_submit(conn_id, str(path), output, **settings).execute(dying)
+
+    waiting_submit(conn_id, str(path), output, **settings).execute(task.try_context())
+
+    assert len(creates(provider, conn_id)) == made + 1  # part 3 alone: round 1 answered part 2's rows already
+    assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
+
+
+def test_a_retry_after_a_death_while_a_clear_without_state_found_the_rounds_again_pays_for_nothing(
+    provider, tmp_path, monkeypatch
+):
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire"})
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    task = Task()
+    settings = {"max_requests_per_job": 3, "retry_failed_rows": 1}
+    first = waiting_submit("openai", path, output, **settings).execute(task.try_context())
+    made = len(creates(provider, "openai"))
+    task.store, task.xcom = DictStateStore(), {}  # a clear with the task state cleared ([state_store] clear_on_success)
+    dying = task.try_context()
+    dying["ti"] = DiesAtTheRefsXCom(run_id=task.run_id, xcom=task.xcom)
+    with pytest.raises(WorkerDied):  # it stores round 0 as found by key, before its follow-up finds round 1 again
+        waiting_submit("openai", path, output, **settings).execute(dying)
+
+    again = waiting_submit("openai", path, output, **settings).execute(task.try_context())
+
+    assert len(creates(provider, "openai")) == made  # the expired part's rows were answered by round 1
+    assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
 
 
 @pytest.mark.parametrize("conn_id", ["openai", "gemini"])
