@@ -255,6 +255,14 @@ class KeysProblem(Enum):
 
 def keys_problem(uri: str, digest: str) -> KeysProblem | None:
     """Whether the keys file at ``uri`` is gone or no longer has the sha256 ``digest`` it was written with."""
+    found = file_digest(uri)
+    if found is None:
+        return KeysProblem.GONE
+    return None if found == digest else KeysProblem.CHANGED
+
+
+def file_digest(uri: str) -> str | None:
+    """The sha256 of the file at ``uri``, read in blocks; None when there is no such file."""
     path = ObjectStoragePath(uri)
     found = hashlib.sha256()
     try:
@@ -262,8 +270,8 @@ def keys_problem(uri: str, digest: str) -> KeysProblem | None:
             while block := source.read(KEYS_BLOCK):
                 found.update(block)
     except FileNotFoundError:
-        return KeysProblem.GONE
-    return None if found.hexdigest() == digest else KeysProblem.CHANGED
+        return None
+    return found.hexdigest()
 
 
 _OWN_OUTPUT_URI = (

@@ -37,6 +37,7 @@ from airflow_provider_genai_batch.landing import (
     KeysFile,
     KeysProblem,
     check_output_uri,
+    file_digest,
     keys_problem,
     output_dir,
     partial_tag,
@@ -48,6 +49,7 @@ from airflow_provider_genai_batch.models import BatchJob, JobState, ResultsManif
 from airflow_provider_genai_batch.operators.submission import (
     FINGERPRINT_SHOWN,
     RESUBMIT_STATES,
+    ROUNDS_RESEND_STATES,
     GroupSubmission,
     JobSettings,
     PlannedPart,
@@ -296,7 +298,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         earlier = self._earlier_job(context, hook, key, prepared, stored)
         if (
             (stored is None or not _sent_rounds(stored))
-            and self.wait_for_completion
+            and (self.wait_for_completion or self.output_uri)
             and earlier is not None
             and earlier.state.is_terminal
             and not _answered_whole(earlier)
@@ -486,9 +488,10 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             stored=_stored_parts(stored),
             kept=_round_zero_resent(stored) if not force else (),
         )
-        # this task lands the results, and finds the rounds again; a stored ref naming no round may be one stored
-        # before an earlier try found the rounds again (and died): the provider is asked then too
-        if self.wait_for_completion and (stored is None or not _sent_rounds(stored)):
+        # a stored ref naming no round may be one stored before an earlier try found the rounds again (and died): the
+        # provider is asked then too. This task finds the rounds again once it landed round 0, or, when it does not
+        # wait, from their keys files now (_rounds_found_again)
+        if (self.wait_for_completion or self.output_uri) and (stored is None or not _sent_rounds(stored)):
             submission.keep_resent(planned, lambda: self._round_listed(context, hook, key, 1))
         restored = _later_rounds(stored, planned) if stored is not None and not force else ()
         later = self._rounds_still_whole(hook, restored)
@@ -507,6 +510,15 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         def group(parts: Sequence[PartRef]) -> BatchJobRef:
             return self._group_ref(hook, key, prepared, keys, parts, earlier_rounds)
 
+        if not self.wait_for_completion and (stored is None or not _sent_rounds(stored)):
+            found = self._rounds_found_again(context, hook, planned, group)
+            if found is not None:
+                self.log.info("every part was re-attached to: the sensor waits on the follow-up rounds sent before too")
+                return found
+            if keep is not None and not all(item.reusable or item.gone for item in planned):
+                # a part is sent again: the earlier results go aside
+                keys = self._write_keys(prepared, key, keep_job=None)
+
         parts = submission.send(planned, lambda done: remember(context, group(done)))
         if later:
             self.log.info(
@@ -523,6 +535,54 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             self._warn_still_running(hook, [n for n in stored.job_names() if n not in waited and n not in again])
         self._log_round(prepared, parts, reattached=sum(1 for item in planned if item.reusable))
         return ref
+
+    def _rounds_found_again(
+        self,
+        context: Any,
+        hook: BatchHook[Any],
+        planned: Sequence[PlannedPart],
+        group: Callable[[Sequence[PartRef]], BatchJobRef],
+    ) -> BatchJobRef | None:
+        """For a task that does not wait (so cannot send follow-up rounds from the results it lands) and remembers no
+        round: the group of the ``planned`` round 0 with the rounds an earlier try sent, each found again by key and
+        fingerprint from its keys file under ``output_uri``, when every part is re-attached to and round 1 is found;
+        else None, and the parts kept because a round sent their rows again are sent again (nothing of them lands
+        otherwise)."""
+        resent = [
+            item
+            for item in planned
+            if item.reusable and item.earlier is not None and item.earlier.state in ROUNDS_RESEND_STATES
+        ]
+        if not resent:
+            return None
+        found: BatchJobRef | None = None
+        if self.output_uri and all(item.reusable and item.earlier is not None for item in planned):
+            named = [item.ref.model_copy(update={"job_name": item.earlier.name}) for item in planned if item.earlier]
+            ref = group(named)
+            number = 1
+            while (path := output_dir(self.output_uri) / ROUND_KEYS_FILE.format(round=number)).exists():
+                uri = str(path)
+                with KeyFilter(_round_keys(uri)) as only:
+                    why = f"listed in {uri}"
+                    whole = self._send_round(
+                        context, hook, ref, number, only, why, stored=(), keys=(uri, file_digest(uri)), as_sent=True
+                    )
+                if whole is None:
+                    break
+                ref = found = whole
+                number += 1
+        if found is None:
+            for item in resent:
+                self.log.warning(
+                    "%s: %s %s and the follow-up round that sent its rows again cannot be found again from its keys "
+                    "file under output_uri, so this task, which does not wait, cannot hand it to the sensor: sending "
+                    "it again",
+                    part_label(item.title),
+                    item.earlier.name if item.earlier is not None else "its job",
+                    resubmit_reason(item.earlier.state) if item.earlier is not None else "ended",
+                )
+                item.reusable = False
+        return found
 
     def _keep_gone(self, prepared: PreparedInput, planned: Sequence[PlannedPart], later: Sequence[PartRef]) -> bool:
         """Mark the planned parts whose earlier job is gone at the provider (deleted, or aged out) as answered by the

@@ -1617,3 +1617,41 @@ def test_a_clear_while_a_rounds_part_waits_for_a_slot_uploads_its_lines_again(pr
     assert len(creates(provider, conn_id)) == made + 1  # the waiting part alone, from its lines uploaded again
     assert [(r["round"], r["sent"], r["recovered"]) for r in manifest["rounds"]] == [(0, 9, 3), (1, 6, 6)]
     assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
+
+
+@pytest.mark.parametrize(("conn_id", "count", "per_job"), [("openai", 7, 3), ("gemini", 7, 3), ("openai", 3, None)])
+def test_a_clear_that_no_longer_waits_and_finds_no_stored_ref_hands_the_sensor_the_jobs_and_rounds_sent_before(
+    provider, tmp_path, monkeypatch, conn_id, count, per_job
+):
+    real_create = BatchHook.create_batch
+
+    def round_zero_expires_in_part_2(hook: BatchHook[Any], spec: Any) -> Any:
+        expires = "round" not in spec.display_name and ("part 2/3" in spec.display_name or per_job is None)
+        provider.state.config.job_outcome = "expire" if expires else "succeed"
+        return real_create(hook, spec)
+
+    monkeypatch.setattr(BatchHook, "create_batch", round_zero_expires_in_part_2)
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(count)))
+    first = waiting_submit(conn_id, path, output, max_requests_per_job=per_job, retry_failed_rows=1).execute(
+        Task().try_context()
+    )
+    assert [r["round"] for r in first["rounds"]] == [0, 1]
+    landed = (output / "results.jsonl").read_bytes()
+    made = len(creates(provider, conn_id))
+    submit = GenAIBatchSubmitOperator(  # the DAG now lands with a sensor; Airflow before 3.3 keeps no task state
+        task_id="submit",
+        conn_id=conn_id,
+        model=MODELS[conn_id],
+        input=path,
+        output_uri=str(output),
+        max_requests_per_job=per_job,
+        display_name="nightly",
+    )
+
+    ref = submit.execute(Task().try_context())
+    manifest = sensor_for(ref, output).execute(Task().try_context())
+
+    assert len(creates(provider, conn_id)) == made
+    assert [p["job_name"] for p in manifest["parts"]] == [p["job_name"] for p in first["parts"]]
+    assert (output / "results.jsonl").read_bytes() == landed
