@@ -1514,6 +1514,31 @@ def test_a_clear_after_a_part_whose_rows_a_round_answered_was_deleted_pays_for_n
     assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
 
 
+def test_a_clear_after_a_part_no_round_answered_was_deleted_sends_that_part_again_alone(
+    provider, tmp_path, monkeypatch
+):
+    outcome_by_round(monkeypatch, provider, {"part 3/3": "expire"})
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    task = Task()
+    first = waiting_submit("openai", path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        task.try_context()
+    )
+    answered = first["parts"][1]["job_name"]  # its rows succeeded: no round sent them, their answers were its own
+    record = provider.state.store.get_job(answered)
+    assert record is not None
+    provider.state.store.delete_job(record)
+    made = len(creates(provider, "openai"))
+
+    again = waiting_submit("openai", path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
+        task.try_context()
+    )
+
+    assert len(creates(provider, "openai")) == made + 1  # part 2 alone; round 1 is found again by key
+    assert again["parts"][1]["job_name"] not in (answered, None)
+    assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(keyed(7))}
+
+
 @pytest.mark.parametrize("conn_id", ["openai", "gemini", "anthropic", "gateway_gemini"])
 def test_an_edit_to_another_part_keeps_an_expired_part_whose_rows_a_round_sent_again(
     provider, tmp_path, monkeypatch, conn_id
