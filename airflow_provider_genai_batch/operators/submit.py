@@ -545,16 +545,21 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     ) -> BatchJobRef | None:
         """For a task that does not wait (so cannot send follow-up rounds from the results it lands) and remembers no
         round: the group of the ``planned`` round 0 with the rounds an earlier try sent, each found again by key and
-        fingerprint from its keys file under ``output_uri``, when every part is re-attached to and round 1 is found;
-        else None, and the parts kept because a round sent their rows again are sent again (nothing of them lands
-        otherwise)."""
+        fingerprint from its keys file under ``output_uri``, when every part is re-attached to, one of them left rows
+        unanswered, and round 1 is found; else None, and the parts kept because a round sent their rows again are sent
+        again (nothing of them lands otherwise)."""
         resent = [
             item
             for item in planned
             if item.reusable and item.earlier is not None and item.earlier.state in ROUNDS_RESEND_STATES
         ]
-        if not resent:
-            return None
+        answered_in_part = [
+            item.earlier
+            for item in planned
+            if item.earlier is not None and item.earlier.state.is_terminal and not _answered_whole(item.earlier)
+        ]
+        if not resent and not answered_in_part:
+            return None  # no job left a row for a round to send again
         found: BatchJobRef | None = None
         if self.output_uri and all(item.reusable and item.earlier is not None for item in planned):
             named = [item.ref.model_copy(update={"job_name": item.earlier.name}) for item in planned if item.earlier]

@@ -1644,15 +1644,24 @@ def test_a_clear_while_a_rounds_part_waits_for_a_slot_uploads_its_lines_again(pr
     assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
 
 
-@pytest.mark.parametrize(("conn_id", "count", "per_job"), [("openai", 7, 3), ("gemini", 7, 3), ("openai", 3, None)])
+@pytest.mark.parametrize(
+    ("conn_id", "count", "per_job", "outcome"),
+    [
+        ("openai", 7, 3, "expire"),
+        ("gemini", 7, 3, "expire"),
+        ("openai", 3, None, "expire"),
+        ("openai", 7, 3, "fail_rows"),
+        ("gemini", 3, None, "fail_rows"),
+    ],
+)
 def test_a_clear_that_no_longer_waits_and_finds_no_stored_ref_hands_the_sensor_the_jobs_and_rounds_sent_before(
-    provider, tmp_path, monkeypatch, conn_id, count, per_job
+    provider, tmp_path, monkeypatch, conn_id, count, per_job, outcome
 ):
     real_create = BatchHook.create_batch
 
     def round_zero_expires_in_part_2(hook: BatchHook[Any], spec: Any) -> Any:
-        expires = "round" not in spec.display_name and ("part 2/3" in spec.display_name or per_job is None)
-        provider.state.config.job_outcome = "expire" if expires else "succeed"
+        ends_so = "round" not in spec.display_name and ("part 2/3" in spec.display_name or per_job is None)
+        provider.state.config.job_outcome = outcome if ends_so else "succeed"
         return real_create(hook, spec)
 
     monkeypatch.setattr(BatchHook, "create_batch", round_zero_expires_in_part_2)
