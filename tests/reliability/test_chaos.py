@@ -5,7 +5,8 @@ Each seed draws, for one provider case of the harness, a scenario: the input's s
 (429/5xx, answers lost after the provider acted, cut uploads and downloads, latency), how jobs end, worker
 deaths (right after a create, before the job ref reaches XCom, while results land), triggerer restarts (the
 trigger rebuilt from its serialized kwargs mid-poll) and what the user does between tries (a retry, a clear
-with or without the task state store, a clear after the task succeeded). Once the task has succeeded, or
+with or without the task state store, a clear after the task succeeded, a clear after ``retry_failed_rows`` was
+turned off). Once the task has succeeded, or
 failed for a documented reason (a job whose rows failed or that expired, ``JobFailedError``), what the
 provider saw and what landed is checked: no (idempotency key, fingerprint) paid twice, every input key once
 in ``results.jsonl`` in input order, manifest counts adding up, no partial file, no manifest naming a missing
@@ -70,7 +71,7 @@ TRIES = 6
 BAD_ENDS = frozenset({JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED})
 """How a job may have ended for a second one to be made for the same key and fingerprint."""
 DEATHS = ("right-after-create", "before-xcom", "while-landing")
-ACTIONS = ("retry", "clear", "clear-without-store", "clear-emptied-store")
+ACTIONS = ("retry", "clear", "clear-without-store", "clear-emptied-store", "clear-fewer-rounds")
 
 
 def chaos_seeds() -> list[int]:
@@ -151,7 +152,7 @@ def draw(seed: int, providers: list[str]) -> Scenario:
             deaths.append((attempt, where, rng.randint(0, 3) if where != "while-landing" else rng.randint(0, 5)))
     restarts = tuple(attempt for attempt in range(1, 4) if rng.random() < 0.3)
     use_store = True if not findable else rng.random() < 0.7
-    choices = ACTIONS if findable else ("retry", "clear")
+    choices = ACTIONS if findable else ("retry", "clear", "clear-fewer-rounds")
     actions = tuple(rng.choice(choices) for _ in range(rng.choice([0, 0, 1, 2])))
     return Scenario(
         seed=seed,
@@ -285,6 +286,7 @@ def play(scenario: Scenario, emulator: EmulatorServer, workdir: Path, observed: 
     run = TaskRun("submit", f"manual__chaos-{scenario.seed}", use_state_store=scenario.use_state_store)
     deaths = {attempt: (where, at) for attempt, where, at in scenario.deaths}
     rng = random.Random(scenario.seed * 7919)
+    rounds = {"retry_failed_rows": scenario.retry_failed_rows}
 
     def make() -> Any:
         return submit_operator(
@@ -296,7 +298,7 @@ def play(scenario: Scenario, emulator: EmulatorServer, workdir: Path, observed: 
             job_timeout=timedelta(minutes=2),
             max_requests_per_job=scenario.max_requests_per_job,
             max_concurrent_jobs=scenario.max_concurrent_jobs,
-            retry_failed_rows=scenario.retry_failed_rows,
+            **rounds,
         )
 
     with instrumented(scenario, emulator, observed) as armed:
@@ -307,6 +309,8 @@ def play(scenario: Scenario, emulator: EmulatorServer, workdir: Path, observed: 
                 run.use_state_store = False  # Airflow before 3.3
             elif action == "clear-emptied-store":
                 run.use_state_store, run.store = True, DictStateStore()  # [state_store] clear_on_success
+            elif action == "clear-fewer-rounds":
+                rounds["retry_failed_rows"] = 0  # the DAG edited: no follow-up round any more
             for _ in range(TRIES):
                 where, at = deaths.pop(run.tries + 1, (None, 0))
                 DyingTI.armed = where == "before-xcom"
@@ -432,4 +436,4 @@ def test_no_scenario_asks_a_provider_without_look_up_by_key_for_one():
         if not PROVIDER_CASES[scenario.provider].findable:
             assert "lost_rate" not in scenario.faults
             assert all(where != "right-after-create" for _, where, _ in scenario.deaths)
-            assert scenario.use_state_store and set(scenario.actions) <= {"retry", "clear"}
+            assert scenario.use_state_store and set(scenario.actions) <= {"retry", "clear", "clear-fewer-rounds"}
