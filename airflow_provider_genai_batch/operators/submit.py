@@ -617,8 +617,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     def _rounds_still_whole(self, hook: BatchHook[Any], later: Sequence[PartRef]) -> tuple[PartRef, ...]:
         """The follow-up rounds' parts ``later`` up to the first round whose keys file is gone or holds other keys
         (another task's round into the same output_uri replaced it), or one of whose jobs the provider no longer has
-        (deleted, or aged out): that round's rows are sent again from the results this task lands, found again by key
-        where the provider can look jobs up."""
+        (deleted, or aged out) with a row no later round sent again: that round's rows are sent again from the results
+        this task lands, found again by key where the provider can look jobs up. A part whose job is gone and every
+        row of which a later round sent again is kept as gone (:meth:`_answered_rounds`)."""
         kept: list[PartRef] = []
         for part in later:
             if part.keys_uri is not None and part.keys_digest is not None:
@@ -631,19 +632,48 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                         part.round,
                         "gone" if problem is KeysProblem.GONE else "no longer the one the round wrote",
                     )
-                    return tuple(kept)
+                    break
             if part.job_name is not None:
                 try:
                     hook.get_batch(part.job_name)
                 except NotFoundError:
-                    self.log.warning(
-                        "job %s of round %d no longer exists at the provider: not waiting on that round (or any later "
-                        "one) as it was sent; its rows are sent again from the results landed now",
-                        part.job_name,
-                        part.round,
-                    )
-                    return tuple(kept)
+                    part = part.model_copy(update={"job_name": None, "gone": part.job_name})
             kept.append(part)
+        return self._answered_rounds(kept)
+
+    def _answered_rounds(self, kept: Sequence[PartRef]) -> tuple[PartRef, ...]:
+        """``kept`` (follow-up rounds' parts, in order) up to the first round with a part whose job is gone and a row
+        of which no later round of ``kept`` sent again (its answer is nowhere now): that round's rows are sent again."""
+        for number in sorted({part.round for part in kept if part.gone is not None}):
+            parts = [part for part in kept if part.round == number]
+            after = sorted({part.keys_uri for part in kept if part.round > number and part.keys_uri is not None})
+            uri = parts[0].keys_uri
+            resent = (
+                _resent_counts(_round_keys(uri), list(_ends(part.request_count for part in parts)), after)
+                if uri is not None
+                else [0] * len(parts)
+            )
+            unanswered = [
+                part for part, sent in zip(parts, resent, strict=True) if part.gone and sent < part.request_count
+            ]
+            for part in unanswered:
+                self.log.warning(
+                    "job %s of round %d no longer exists at the provider: not waiting on that round (or any later "
+                    "one) as it was sent; its rows are sent again from the results landed now",
+                    part.gone,
+                    part.round,
+                )
+            if unanswered:
+                return tuple(part for part in kept if part.round < number)
+            for part in parts:
+                if part.gone is not None:
+                    self.log.info(
+                        "job %s of round %d no longer exists at the provider, and later rounds sent every one of its "
+                        "%d rows again: not sending it again",
+                        part.gone,
+                        part.round,
+                        part.request_count,
+                    )
         return tuple(kept)
 
     def create_waiting_parts(self, context: Any, ref: BatchJobRef) -> BatchJobRef:

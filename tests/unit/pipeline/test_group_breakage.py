@@ -1514,6 +1514,31 @@ def test_a_clear_after_a_part_whose_rows_a_round_answered_was_deleted_pays_for_n
     assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
 
 
+@pytest.mark.parametrize("conn_id", ["openai", "anthropic"])
+def test_a_clear_after_a_rounds_job_whose_rows_the_next_round_answered_was_deleted_pays_for_nothing_again(
+    provider, tmp_path, monkeypatch, conn_id
+):
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire", "round 1": "expire"})
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    task = Task()
+    settings = {"max_requests_per_job": 3, "retry_failed_rows": 2}
+    first = waiting_submit(conn_id, path, output, **settings).execute(task.try_context())
+    (round_one,) = [p["job_name"] for p in first["parts"] if p["round"] == 1]
+    record = provider.state.store.get_job(round_one)
+    assert record is not None
+    provider.state.store.delete_job(record)  # round 2 answered every row of it
+    landed = (output / "results.jsonl").read_bytes()
+    made = len(creates(provider, conn_id))
+
+    again = waiting_submit(conn_id, path, output, **settings).execute(task.try_context())
+
+    assert len(creates(provider, conn_id)) == made
+    assert (output / "results.jsonl").read_bytes() == landed
+    assert [r["round"] for r in again["rounds"]] == [0, 1, 2]
+    assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
+
+
 def test_a_clear_after_a_part_no_round_answered_was_deleted_sends_that_part_again_alone(
     provider, tmp_path, monkeypatch
 ):
