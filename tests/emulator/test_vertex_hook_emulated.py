@@ -353,42 +353,36 @@ def test_a_dry_run_to_a_destination_table_that_exists_fails_naming_the_table(
     assert vertex_emulator.jobs() == []
 
 
-def test_a_submit_to_a_table_in_a_dataset_that_does_not_exist_is_refused_before_its_input_is_staged(
-    vertex_hook: Callable[..., VertexBatchHook],
-    vertex_emulator: EmulatorServer,
-    gcs_server: GcsServer,
-    vertex_bucket: str,
-    tmp_path: Path,
-) -> None:
-    vertex_hook()
-    path = tmp_path / "in.jsonl"
-    path.write_bytes(lines("a", "b"))
-    with pytest.raises(GenAIBatchError) as raised:
-        submit_to(path, f"bq://{TEST_PROJECT}.missing.answers").execute(make_context(FakeTI()))
-    assert str(raised.value) == (
+MISSING_OUTPUT_PLACES = {
+    "a table in a dataset that does not exist": (
+        f"bq://{TEST_PROJECT}.missing.answers",
         f"destination dataset {TEST_PROJECT}.missing does not exist: a Vertex job writes its output table into a "
-        "dataset that exists; create the dataset first"
-    )
-    assert gcs_server.list(f"gs://{vertex_bucket}/staging/") == []
-    assert vertex_emulator.jobs() == []
+        "dataset that exists; create the dataset first",
+    ),
+    "a bucket that does not exist": (
+        "gs://no-such-results-bucket/out",
+        "output bucket 'no-such-results-bucket' of gs://no-such-results-bucket/out does not exist: a Vertex job writes "
+        "its predictions into a bucket that exists; create it first",
+    ),
+}
 
 
-def test_a_submit_to_a_bucket_that_does_not_exist_is_refused_before_its_input_is_staged(
+@pytest.mark.parametrize("place", list(MISSING_OUTPUT_PLACES))
+def test_a_submit_to_an_output_place_that_does_not_exist_is_refused_before_its_input_is_staged(
     vertex_hook: Callable[..., VertexBatchHook],
     vertex_emulator: EmulatorServer,
     gcs_server: GcsServer,
     vertex_bucket: str,
     tmp_path: Path,
+    place: str,
 ) -> None:
+    destination, refusal = MISSING_OUTPUT_PLACES[place]
     vertex_hook()
     path = tmp_path / "in.jsonl"
     path.write_bytes(lines("a", "b"))
     with pytest.raises(GenAIBatchError) as raised:
-        submit_to(path, "gs://no-such-results-bucket/out").execute(make_context(FakeTI()))
-    assert str(raised.value) == (
-        "output bucket 'no-such-results-bucket' of gs://no-such-results-bucket/out does not exist: a Vertex job writes "
-        "its predictions into a bucket that exists; create it first"
-    )
+        submit_to(path, destination).execute(make_context(FakeTI()))
+    assert str(raised.value) == refusal
     assert gcs_server.list(f"gs://{vertex_bucket}/staging/") == []
     assert vertex_emulator.jobs() == []
 
