@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing
@@ -25,7 +27,9 @@ from airflow_provider_genai_batch.completion import (
 from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.earlier_results import set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError
+from airflow_provider_genai_batch.filesystems import LOCAL_SCHEMES
 from airflow_provider_genai_batch.formats.keys import read_key_line
+from airflow_provider_genai_batch.group_landing import REPLACED_FILE
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.hooks.retry import Attempts, is_transient_error
@@ -34,6 +38,11 @@ from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef, recall, remember
 from airflow_provider_genai_batch.key_index import KeyFilter
 from airflow_provider_genai_batch.landing import (
+    DUPLICATES_FILE,
+    KEYS_FILE,
+    MANIFEST_FILE,
+    RESULTS_FILE,
+    UNMATCHED_FILE,
     KeysFile,
     KeysProblem,
     check_output_uri,
@@ -257,6 +266,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         price_table(hook.provider, self.batch_prices)  # bad prices fail before anything is uploaded
         if self.wait_for_completion or self.output_uri:
             check_output_uri(self.output_uri)  # as rendered: before anything is uploaded, not once the job ended
+        if self.output_uri:
+            check_input_apart(as_location(self.input), self.output_uri)
         if self.batch_prices is not None and not self.wait_for_completion and not dry_run:
             raise GenAIBatchError(
                 "batch_prices prices the manifest where the results land: give it to the GenAIBatchSensor that "
@@ -1312,6 +1323,43 @@ def check_model(model: Any) -> None:
         raise GenAIBatchError(f"model must name a model, got {model!r} (a template that rendered nothing?)")
     if model != model.strip():
         raise GenAIBatchError(f"model {model!r} begins or ends with whitespace (a template's newline?)")
+
+
+OUTPUT_FILES = frozenset({RESULTS_FILE, MANIFEST_FILE, KEYS_FILE, UNMATCHED_FILE, DUPLICATES_FILE, REPLACED_FILE})
+"""The files a submit and its landing write (or move aside) directly under ``output_uri``, besides rounds' keys."""
+_ROUND_KEYS = re.compile(re.escape(ROUND_KEYS_FILE).replace(r"\{round\}", "[0-9]+"))
+
+
+def check_input_apart(input: Any, output_uri: str) -> None:
+    """Refuse, before anything is read or uploaded, an input file that is one of the files this task writes under
+    ``output_uri`` (an input ``results.jsonl`` in the results directory): the keys were written over it, or earlier
+    results moved aside with it, before its upload, which then failed as a file changed after validation (and a
+    translated input went up from its copy while the file itself was lost). The same directory is recognised under
+    another spelling: a connection in the URI, ``file://``, a symlinked local directory."""
+    if not isinstance(input, str):
+        return
+    folder, _, name = input.rstrip("/").rpartition("/")
+    if not (name in OUTPUT_FILES or _ROUND_KEYS.fullmatch(name)) or _place(folder or ".") != _place(output_uri):
+        return
+    raise GenAIBatchError(
+        f"input {input!r} is the file {name} this task writes in its output_uri {output_uri!r}: it would be written "
+        "over (or moved aside) before it is uploaded; give the input another name, or the results another directory"
+    )
+
+
+def _place(directory: str) -> str:
+    """A directory as the store names it, whatever the spelling: a local one resolved (``file://``, ``~``, symlinks),
+    an object store's as its scheme, bucket and prefix (without the connection a URI may name, ``s3a://`` as ``s3://``)."""
+    scheme, separator, rest = directory.partition("://")
+    scheme = scheme.lower() if separator else ""
+    if scheme in LOCAL_SCHEMES:
+        return "file:" + os.path.realpath(os.path.expanduser(rest if separator else directory) or "/")
+    bucket, _, prefix = rest.partition("/")
+    return f"{_SAME_STORE.get(scheme, scheme)}:{bucket.rpartition('@')[2]}/{prefix.rstrip('/')}"
+
+
+_SAME_STORE = {"s3a": "s3", "s3n": "s3", "gcs": "gs"}
+"""Schemes that name the same store as another (Hadoop's S3 schemes, gcsfs's second name for Cloud Storage)."""
 
 
 def check_display_name(display_name: Any) -> None:

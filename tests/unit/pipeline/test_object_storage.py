@@ -4,6 +4,7 @@ an Amazon connection named in the URI, as a deployment writes to S3 or an S3-com
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -203,3 +204,19 @@ def test_results_another_job_landed_are_moved_aside_under_an_output_uri_that_rea
     kept = ResultsManifest.model_validate_json(s3.read(f"s3://{bucket}/{moved.key}/{MANIFEST_FILE}"))
     assert kept.results_uri == f"{moved}/{RESULTS_FILE}"
     assert kept.counts == earlier.counts
+
+
+def test_an_input_object_that_is_the_keys_file_of_its_output_uri_is_refused_and_left_as_it_is(
+    s3: MotoS3Server, bucket: str, fake_hook: FakeBatchHook, ti: FakeTI
+):
+    written = b'{"key": "a", "request": {"contents": [{"parts": [{"text": "hi"}]}]}}\n'
+    s3.client.put_object(Bucket=bucket, Key=f"run-1/{KEYS_FILE}", Body=written)
+
+    with pytest.raises(GenAIBatchError, match=re.escape(f"is the file {KEYS_FILE} this task writes")):
+        submit_op(f"s3://{bucket}/run-1/{KEYS_FILE}", output_uri=f"s3://{S3_CONN_ID}@{bucket}/run-1/").execute(
+            make_context(ti)
+        )
+
+    assert fake_hook.uploads == [] and fake_hook.created == []
+    assert s3.keys(bucket) == [f"run-1/{KEYS_FILE}"]
+    assert s3.read(f"s3://{bucket}/run-1/{KEYS_FILE}") == written
