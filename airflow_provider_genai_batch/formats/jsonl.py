@@ -36,6 +36,9 @@ _OTHER_BOMS = (
     (b"\xfe\xff", "UTF-16"),
 )
 _EOL = re.compile(rb"(\r\n|\r|\n)")
+_JSON_SPACE = b" \t\r\n"
+"""JSON's whitespace: a line of only these is blank. A form feed or vertical tab is not (Python's ``isspace`` says it
+is), and a line of one, skipped here, would reach a provider reading the file as it is as a line that is not JSON."""
 _LONE_CR = re.compile(rb"\r(?!\n)")
 NESTED_TOO_DEEPLY = "JSON nested too deeply"
 """Why a request whose objects and lists nest deeper than Python can follow is refused."""
@@ -48,8 +51,8 @@ SPILL_BYTES = 4 << 20
 class JsonlReader:
     """The JSON objects of a JSONL byte stream as ``(line number, object, byte length)``, one line in memory.
 
-    Blank lines are skipped but counted, so numbers are physical lines. A UTF-8 BOM at the start is
-    skipped (``bom`` says so, and byte lengths leave it out); a UTF-16 or UTF-32 BOM is refused. A line
+    Blank lines (only JSON's whitespace) are skipped but counted, so numbers are physical lines. A UTF-8 BOM at
+    the start is skipped (``bom`` says so, and byte lengths leave it out); a UTF-16 or UTF-32 BOM is refused. A line
     longer than ``max_line_bytes`` is refused as soon as that many bytes of it have streamed past, with
     at most :data:`SPILL_BYTES` of it in memory. ``lone_cr`` says whether any line ended in a lone CR.
     ``canonical`` is the last object yielded as compact JSON (made for the duplicate check; a caller that
@@ -79,12 +82,12 @@ class JsonlReader:
         on_error = self._on_error
         if on_error is None:
             for number, content, size in self._lines():
-                if content and not content.isspace():
+                if content.strip(_JSON_SPACE):
                     obj, self.canonical = decode_line(content, self.source, number)
                     yield number, obj, size
             return
         for number, content, size in self._lines():
-            if content and not content.isspace():
+            if content.strip(_JSON_SPACE):
                 try:
                     obj, self.canonical = decode_line(content, self.source, number)
                 except InputValidationError as err:
@@ -342,6 +345,7 @@ def _concatenated(content: bytes, message: str) -> str | None:
 
 _AT_BYTE = re.compile(r"\(byte (\d+)\)$")
 _NOT_JSON_LITERALS = (b"NaN", b"Infinity", b"-Infinity")
+_NOT_JSON_SPACE = {b"\x0c": "form feed (\\f, a page break)", b"\x0b": "vertical tab (\\v)"}
 
 
 def _unclosed(stripped: bytes) -> str | None:
@@ -390,6 +394,8 @@ def _misplaced(content: bytes, at: int) -> tuple[str, int] | None:
             return reason, start
     if content.startswith(UTF8_BOM, at):
         return "a UTF-8 byte-order mark in the middle of the file (files joined, each saved with one)", at
+    if content[at : at + 1] in _NOT_JSON_SPACE:
+        return f"a {_NOT_JSON_SPACE[content[at : at + 1]]}, which JSON does not read as whitespace", at
     if content[at : at + 1] == b"\x00":
         nuls = content.count(0)
         if len(content) <= nuls * 3 < len(content) * 3:  # a NUL beside every character, not padding: UTF-16 or -32

@@ -104,6 +104,14 @@ CASES: tuple[Case, ...] = (
     # --- empty inputs ---------------------------------------------------------------------------------------
     reject("empty.jsonl", ALL, None, "input is empty", "an empty file is not an empty batch"),
     reject("only_blank_lines.jsonl", ALL, None, "input is empty", "blank and whitespace-only lines are skipped"),
+    reject(
+        "form_feed_line.jsonl",
+        ALL,
+        2,
+        "invalid JSON: a form feed",
+        "a line of a form feed (a page break) is not blank to a JSON parser: a file sent as it is would reach the "
+        "provider with a line that is not JSON",
+    ),
     # --- line endings and encodings that are fine -----------------------------------------------------------
     accept("crlf_line_endings.jsonl", ALL, 3, "CRLF line endings are valid", keys=("a", "b", "c")),
     accept("utf8_bom.jsonl", ALL, 2, "a UTF-8 BOM at the start of the file is skipped", keys=("a", "b")),

@@ -352,6 +352,16 @@ def test_a_byte_order_mark_in_the_middle_of_the_file_is_named():
     )
 
 
+@pytest.mark.parametrize(
+    ("line", "what"),
+    [(b"\x0c", "a form feed (\\f, a page break)"), (b"  \x0b", "a vertical tab (\\v)")],
+)
+def test_a_line_of_a_form_feed_or_vertical_tab_is_not_blank_and_is_named(line, what):
+    error = reader_error(LINE_A + b"\n" + line + b"\n" + LINE_B + b"\n")
+    assert error.line == 2
+    assert error.reason == f"invalid JSON: {what}, which JSON does not read as whitespace (byte {len(line) - 1})"
+
+
 def test_a_nul_byte_is_named():
     error = reader_error(LINE_A + b"\n" + b"\x00" * 8 + b"\n")
     assert error.line == 2
