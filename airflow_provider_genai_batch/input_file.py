@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -119,7 +120,7 @@ def open_stored_input(stored: StoredObject) -> Iterator[tuple[InputFile, IO[byte
     try:
         raw = stored.open()
     except FileNotFoundError:
-        raise InputValidationError("input file does not exist", source=stored.uri) from None
+        raise InputValidationError(_MISSING, source=stored.uri) from None
     except PermissionError as err:
         raise InputValidationError(f"input file cannot be read: {err.strerror or err}", source=stored.uri) from None
     with raw:
@@ -181,6 +182,13 @@ class _Peekable(io.RawIOBase):
 
 
 _DIRECTORY = "input is a directory, not a JSONL file: name the file itself"
+_MISSING = "input file does not exist"
+_PATTERN = (
+    ": a pattern in its name (*, ? or [...]) is not expanded; name one file, or map the task over the files "
+    "(.expand(input=[...]))"
+)
+_GLOB = re.compile(r"[*?\[]")
+"""A name holding a glob character: one meant as a pattern (``s3://bucket/prompts/*.jsonl``) reads as a missing file."""
 
 
 def _path(uri: str) -> ObjectStoragePath:
@@ -200,7 +208,7 @@ def _stat(path: ObjectStoragePath, uri: str) -> Any:
     except ImportError as err:
         raise InputValidationError(missing_filesystem(path.protocol, err), source=uri) from None
     except FileNotFoundError:
-        raise InputValidationError("input file does not exist", source=uri) from None
+        raise InputValidationError(_MISSING + (_PATTERN if _GLOB.search(path.name) else ""), source=uri) from None
     except PermissionError as err:
         raise InputValidationError(f"input file cannot be read: {err.strerror or err}", source=uri) from None
     if info.get("type") == "directory":

@@ -764,6 +764,18 @@ def test_a_missing_file_is_refused(gemini_dialect, tmp_path):
     assert refusal(str(tmp_path / "nope.jsonl"), gemini_dialect).reason == "input file does not exist"
 
 
+@pytest.mark.parametrize("name", ["*.jsonl", "part-?.jsonl", "part-[0-9].jsonl"])
+def test_a_pattern_matching_files_is_refused_saying_patterns_are_not_expanded(gemini_dialect, tmp_path, name):
+    write_jsonl(tmp_path / "part-1.jsonl", [gemini_line("a")])
+
+    reason = refusal(str(tmp_path / name), gemini_dialect).reason
+
+    assert reason == (
+        "input file does not exist: a pattern in its name (*, ? or [...]) is not expanded; name one file, or map "
+        "the task over the files (.expand(input=[...]))"
+    )
+
+
 @pytest.mark.parametrize(
     ("uri", "extra", "what"),
     [
