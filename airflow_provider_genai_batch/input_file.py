@@ -9,6 +9,7 @@ whatever its name) is decompressed as it streams.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import re
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, cast
+from urllib.parse import urlsplit
 
 from airflow.sdk import ObjectStoragePath
 
@@ -195,10 +197,27 @@ def _path(uri: str) -> ObjectStoragePath:
     try:
         path = ObjectStoragePath(uri)
     except ValueError:
-        raise InputValidationError(missing_filesystem(uri.partition("://")[0]), source=uri) from None
+        raise InputValidationError(_unknown_scheme(uri), source=uri) from None
     if not filesystem_registered(path.protocol):
         raise InputValidationError(missing_filesystem(path.protocol), source=uri)
     return path
+
+
+def _unknown_scheme(uri: str) -> str:
+    """Why ``uri``, whose scheme no filesystem reads, cannot be read: the filesystem to install for a ``scheme://``
+    URI, or, for text whose first colon only makes a scheme of what precedes it (a prompt, a Windows path), that."""
+    scheme = urlsplit(uri).scheme
+    if not scheme or uri[len(scheme) :].startswith("://"):
+        return missing_filesystem(uri.partition("://")[0])
+    return (
+        f"input is neither a path nor a URI a filesystem reads: the text before its first ':' reads as the URI "
+        f"scheme {scheme!r}; give an absolute path (/data/in.jsonl), a URI (s3://bucket/in.jsonl) or a list of "
+        "request dicts"
+    )
+
+
+_UNNAMEABLE = frozenset({errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP})
+"""Why a local path names no file it could be: a name too long, a file taken for a directory, a symlink loop."""
 
 
 def _stat(path: ObjectStoragePath, uri: str) -> Any:
@@ -211,6 +230,11 @@ def _stat(path: ObjectStoragePath, uri: str) -> Any:
         raise InputValidationError(_MISSING + (_PATTERN if _GLOB.search(path.name) else ""), source=uri) from None
     except PermissionError as err:
         raise InputValidationError(f"input file cannot be read: {err.strerror or err}", source=uri) from None
+    except (OSError, ValueError) as err:  # a path no file can have: a name too long, a NUL, a file as a directory
+        if isinstance(err, OSError) and err.errno not in _UNNAMEABLE:
+            raise
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise InputValidationError(f"input file cannot be read: {reason}", source=uri) from None
     if info.get("type") == "directory":
         raise InputValidationError(_DIRECTORY, source=uri)
     return info

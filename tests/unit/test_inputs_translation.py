@@ -809,6 +809,31 @@ def test_an_unknown_scheme_is_refused_as_such(gemini_dialect):
     assert error.reason.startswith("no filesystem reads nosuchfs:// paths")
 
 
+@pytest.mark.parametrize(
+    ("source", "scheme"),
+    [("Summarize: the report", "summarize"), ("C:\\data\\in.jsonl", "c"), ("note: see s3://bucket/in.jsonl", "note")],
+)
+def test_text_whose_colon_reads_as_a_scheme_is_refused_naming_that_scheme(gemini_dialect, source, scheme):
+    error = refusal(source, gemini_dialect)
+
+    assert error.reason == (
+        f"input is neither a path nor a URI a filesystem reads: the text before its first ':' reads as the URI "
+        f"scheme {scheme!r}; give an absolute path (/data/in.jsonl), a URI (s3://bucket/in.jsonl) or a list of "
+        "request dicts"
+    )
+
+
+@pytest.mark.parametrize("name", ["x" * 300, "in\x00.jsonl", "in.jsonl/in.jsonl"])
+def test_a_path_no_file_can_have_is_refused_as_unreadable(gemini_dialect, tmp_path, name):
+    write_jsonl(tmp_path / "in.jsonl", [gemini_line("a")])
+    source = f"{tmp_path}/{name}"
+
+    error = refusal(source, gemini_dialect)
+
+    assert error.source == source
+    assert error.reason.startswith("input file cannot be read: ")
+
+
 def test_the_json_text_of_a_list_is_the_inline_list(gemini_dialect, prepared_inputs):
     items = [{"key": "sky", "contents": "Why is the sky blue?"}, {"key": "sea", "contents": "And the sea?"}]
     from_text = prepare_input(json.dumps(items), gemini_dialect, model=GEMINI_MODEL, embeddings=False)
