@@ -279,12 +279,26 @@ def estimate_cost(usage: TokenUsage, price: Price | None, reason: str | None = N
 
 
 def priced(summary: UsageSummary, provider: str, table: PriceTable) -> tuple[UsageSummary, CostEstimate]:
-    """Each part with its cost, and the cost of them all: None, naming the part, when any part has none."""
+    """Each part with its cost, and the cost of them all: None, naming the part, when any part has none.
+
+    A part naming no model that used no tokens (and has no unreadable usage) costs nothing: an Anthropic job names
+    no model, its rows do, and one none of whose rows succeeded (a follow-up round whose rows all failed again)
+    names none; without a price it left the whole total unknown.
+    """
     parts: list[PartUsage] = []
     for part in summary.parts:
         price, reason = table.lookup(provider, part.model)
-        parts.append(part.model_copy(update={"cost": estimate_cost(part.counted, price, reason)}))
+        if part.model is None and not part.unreadable_rows and _no_tokens(part.counted):
+            cost = CostEstimate(amount=0.0, notes=["no tokens were used and no row names a model: nothing was billed"])
+        else:
+            cost = estimate_cost(part.counted, price, reason)
+        parts.append(part.model_copy(update={"cost": cost}))
     return summary.model_copy(update={"parts": parts}), total_cost(parts)
+
+
+def _no_tokens(usage: TokenUsage) -> bool:
+    """Whether ``usage`` counts no token of any kind."""
+    return not (usage.input_tokens or usage.output_tokens or usage.cache_write_tokens or usage.audio_tokens)
 
 
 def total_cost(parts: Iterable[PartUsage]) -> CostEstimate:
@@ -300,5 +314,5 @@ def total_cost(parts: Iterable[PartUsage]) -> CostEstimate:
             return CostEstimate(reason=f"{part.job_name}: {cost.reason if cost else 'not priced'}")
         amount += cost.amount
         notes.extend(f"{part.job_name}: {note}" for note in cost.notes)
-    prices = {part.cost.price for part in listed if part.cost is not None}
+    prices = {part.cost.price for part in listed if part.cost is not None and part.cost.price is not None}
     return CostEstimate(amount=round(amount, 6), price=prices.pop() if len(prices) == 1 else None, notes=notes)

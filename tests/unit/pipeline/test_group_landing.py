@@ -287,6 +287,19 @@ def test_landing_the_same_group_again_writes_identical_files(
     assert sorted(files) == [REPLACED_FILE, RESULTS_FILE]
 
 
+def test_a_part_that_used_no_tokens_costs_nothing_even_where_its_job_names_no_model(
+    tmp_path: Path, hook: FakeBatchHook, out: ObjectStoragePath
+):
+    ref = with_round_one(tmp_path, hook, ["k2"], [failed("k2", 503, "UNAVAILABLE", "overloaded")])
+    hook.jobs["batches/part-3"] = hook.jobs["batches/part-3"].model_copy(update={"model": None})  # as Anthropic's
+
+    manifest = land(hook, ref, out)
+
+    assert manifest.cost is not None and manifest.cost.reason is None
+    assert manifest.cost.amount == pytest.approx((70 * 1.0 + 35 * 2.0) / 1_000_000)
+    assert manifest.cost.price is not None and manifest.cost.price.model == MODEL
+
+
 @pytest.mark.parametrize("rounds", [1, 2], ids=["round_0_only", "with_round_1"])
 def test_a_landing_again_that_cannot_read_a_parts_results_leaves_the_earlier_landing_whole(
     tmp_path: Path, hook: FakeBatchHook, out: ObjectStoragePath, rounds: int
