@@ -247,35 +247,30 @@ def estimate_cost(usage: TokenUsage, price: Price | None, reason: str | None = N
             )
         )
     notes = []
-    cached_rate = price.cached_input
-    if cached_rate is None:
-        cached_rate = price.input
-        if usage.cached_tokens:
-            notes.append(f"{usage.cached_tokens} cached input tokens priced at the input rate (no cached price)")
-    write_rate = price.cache_write
-    if write_rate is None:
-        write_rate = price.input
-        if usage.cache_write_tokens:
-            notes.append(
-                f"{usage.cache_write_tokens} cache-write tokens priced at the input rate (no cache-write price)"
-            )
-    hour_rate = price.cache_write_1h
-    if hour_rate is None:
-        hour_rate = write_rate
-        if usage.cache_write_1h_tokens:
-            notes.append(
-                f"{usage.cache_write_1h_tokens} one-hour cache-write tokens priced at the cache-write rate "
-                "(no one-hour cache-write price)"
-            )
+    if price.cached_input is None and usage.cached_tokens:
+        notes.append(f"{usage.cached_tokens} cached input tokens priced at the input rate (no cached price)")
+    if price.cache_write is None and usage.cache_write_tokens:
+        notes.append(f"{usage.cache_write_tokens} cache-write tokens priced at the input rate (no cache-write price)")
+    if price.cache_write_1h is None and usage.cache_write_1h_tokens:
+        notes.append(
+            f"{usage.cache_write_1h_tokens} one-hour cache-write tokens priced at the cache-write rate "
+            "(no one-hour cache-write price)"
+        )
+    return CostEstimate(amount=round(_amount(usage, price), 6), price=price, notes=notes)
+
+
+def _amount(usage: TokenUsage, price: Price) -> float:
+    """The cost of ``usage`` at ``price`` in USD, unrounded, each rate the row lacks taken as
+    :func:`estimate_cost` says."""
+    write_rate = price.input if price.cache_write is None else price.cache_write
     fresh = max(usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens, 0)
-    amount = (
+    return (
         fresh * price.input
-        + usage.cached_tokens * cached_rate
+        + usage.cached_tokens * (price.input if price.cached_input is None else price.cached_input)
         + (usage.cache_write_tokens - usage.cache_write_1h_tokens) * write_rate
-        + usage.cache_write_1h_tokens * hour_rate
+        + usage.cache_write_1h_tokens * (write_rate if price.cache_write_1h is None else price.cache_write_1h)
         + usage.output_tokens * price.output
     ) / PER_TOKENS
-    return CostEstimate(amount=round(amount, 6), price=price, notes=notes)
 
 
 def priced(summary: UsageSummary, provider: str, table: PriceTable) -> tuple[UsageSummary, CostEstimate]:
@@ -302,17 +297,23 @@ def _no_tokens(usage: TokenUsage) -> bool:
 
 
 def total_cost(parts: Iterable[PartUsage]) -> CostEstimate:
-    """The sum of the parts' costs; None with the first unpriced part's reason when any part has no amount."""
+    """The sum of the parts' costs; None with the first unpriced part's reason when any part has no amount.
+
+    Each priced part adds its unrounded amount, so the total is rounded once: parts' amounts rounded each to a
+    millionth of a dollar drifted by up to half of one per part (a thousand parts of a few tokens each added up to 0).
+    """
     listed = list(parts)
     if not listed:
         return CostEstimate(reason="no jobs")
-    amount = 0.0
+    amounts: list[float] = []
     notes: list[str] = []
     for part in listed:
         cost = part.cost
         if cost is None or cost.amount is None:
             return CostEstimate(reason=f"{part.job_name}: {cost.reason if cost else 'not priced'}")
-        amount += cost.amount
+        amounts.append(cost.amount if cost.price is None else _amount(part.counted, cost.price))
         notes.extend(f"{part.job_name}: {note}" for note in cost.notes)
     prices = {part.cost.price for part in listed if part.cost is not None and part.cost.price is not None}
-    return CostEstimate(amount=round(amount, 6), price=prices.pop() if len(prices) == 1 else None, notes=notes)
+    return CostEstimate(
+        amount=round(math.fsum(amounts), 6), price=prices.pop() if len(prices) == 1 else None, notes=notes
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
@@ -276,6 +277,19 @@ def test_each_part_is_priced_and_the_total_is_their_sum() -> None:
     assert [part.cost.amount for part in summary.parts if part.cost] == [0.075, 0.3]
     assert cost.amount == pytest.approx(0.375)
     assert cost.price is not None and cost.price.model == "gpt-4o-mini"
+
+
+def test_the_total_of_a_thousand_parts_is_their_exact_sum_rounded_once() -> None:
+    parts = [
+        PartUsage(job_name=f"p{i}", model="gemini-2.5-flash", from_rows=TokenUsage(input_tokens=3, output_tokens=i))
+        for i in range(1000)
+    ]
+
+    summary, cost = priced(UsageSummary(parts=parts), "gemini", shipped_table())
+
+    exact = sum(Decimal(3) * Decimal("0.15") + Decimal(i) * Decimal("1.25") for i in range(1000)) / 1_000_000
+    assert Decimal(str(cost.amount)) == exact.quantize(Decimal("0.000001"))
+    assert summary.parts[0].cost is not None and summary.parts[0].cost.amount == 0.0
 
 
 def test_one_unpriced_part_leaves_the_total_without_an_amount_naming_that_part() -> None:
