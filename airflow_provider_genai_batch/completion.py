@@ -506,7 +506,7 @@ class BatchCompletionMixin:
                 ref,
                 directory,
                 hook.dialect.provider_key,
-                account=lambda: usage_and_cost(job, tally, prices, hook.reported_usage(job)),
+                account=lambda: usage_and_cost(job, tally, prices, hook.reported_usage(job), ref.model),
             )
         return self._landed(context, ref, manifest, job.create_time)
 

@@ -105,7 +105,7 @@ def land_group(
         merged = _merge(rounds, landed, directory, bool(later), (ref.job_name, seen))
     outcomes = [_part_outcome(part, finished.get(part.index), merged.part_counts) for part in ref.parts or ()]
     usage, cost = priced_parts(
-        (part_usage(job, tallies[index], hook.reported_usage(job)) for index, job in finished.items()),
+        (part_usage(job, tallies[index], hook.reported_usage(job), ref.model) for index, job in finished.items()),
         ref.provider,
         prices,
     )

@@ -91,6 +91,10 @@ class BatchJobRef(BaseModel):
     """At most this many parts of the group run at once; the rest wait (uploaded) for a slot."""
     endpoint: str | None = None
     """The endpoint the requests' own lines name (OpenAI native lines), which a part created later needs too."""
+    model: str | None = None
+    """The model the input was submitted for, as the submit named it: what its usage is priced at where neither the
+    job nor its result rows name one (a gateway's batch, and the text-and-usage rows it makes of Gemini answers);
+    None in refs made before it was recorded."""
     earlier_rounds: tuple[PartRef, ...] | None = None
     """Follow-up rounds' parts an earlier try sent that this ref does not wait on (round 0 was sent again since, or
     a round's keys file is gone): a round that sends the same rows again re-attaches to them, found here by key and

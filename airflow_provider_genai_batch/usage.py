@@ -419,14 +419,17 @@ def reported_usage(job: BatchJob) -> TokenUsage | None:
     return None
 
 
-def part_usage(job: BatchJob, tally: UsageTally, reported: TokenUsage | None = None) -> PartUsage:
+def part_usage(
+    job: BatchJob, tally: UsageTally, reported: TokenUsage | None = None, submitted: str | None = None
+) -> PartUsage:
     """One job's entry: what its rows added up to, and the provider's own totals (given, or in its status).
 
-    Its model is the job's, or where the job names none (Anthropic), the one its rows name.
+    Its model is the job's, or where the job names none (Anthropic), the one its rows name, else ``submitted``, the
+    model the submit named (a gateway's batch names none, nor do the rows it makes of Gemini answers).
     """
     return PartUsage(
         job_name=job.name,
-        model=job.model or tally.model,
+        model=job.model or tally.model or submitted,
         from_rows=tally.usage(),
         reported=reported if reported is not None else reported_usage(job),
         unreadable_rows=tally.unreadable,
@@ -451,10 +454,15 @@ def summarise(parts: Iterable[PartUsage]) -> UsageSummary:
 
 
 def usage_and_cost(
-    job: BatchJob, tally: UsageTally, table: PriceTable, reported: TokenUsage | None = None
+    job: BatchJob,
+    tally: UsageTally,
+    table: PriceTable,
+    reported: TokenUsage | None = None,
+    submitted: str | None = None,
 ) -> tuple[UsageSummary, CostEstimate]:
-    """A landed job's manifest ``usage`` (one part: this job) and ``cost``, priced with ``table``."""
-    return priced_parts([part_usage(job, tally, reported)], job.provider, table)
+    """A landed job's manifest ``usage`` (one part: this job) and ``cost``, priced with ``table`` (``submitted``: as
+    in :func:`part_usage`)."""
+    return priced_parts([part_usage(job, tally, reported, submitted)], job.provider, table)
 
 
 def priced_parts(parts: Iterable[PartUsage], provider: str, table: PriceTable) -> tuple[UsageSummary, CostEstimate]:

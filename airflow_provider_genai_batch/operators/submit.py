@@ -1166,6 +1166,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             embeddings=self.embeddings,
             destination=self._destination(),
             console_url=job_page(hook, job_name),
+            model=self.model,
         )
 
 

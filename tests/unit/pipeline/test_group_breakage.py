@@ -795,6 +795,26 @@ def test_a_sensor_lands_a_split_input_as_one_results_file(provider, tmp_path):
     assert [row["key"] for row in landed_rows(tmp_path / "out")] == input_keys(rows)
 
 
+@pytest.mark.parametrize("per_job", [None, 3], ids=["one_job", "split"])
+def test_a_gateway_gemini_batch_is_priced_at_the_model_it_was_submitted_for(provider, tmp_path, per_job):
+    # The gateway's batch names no model and it flattens a Gemini answer to text and usage: only the ref knows it.
+    ref = GenAIBatchSubmitOperator(
+        task_id="submit",
+        conn_id="gateway_gemini",
+        model=MODELS["gateway_gemini"],
+        input=str(write_jsonl(tmp_path / "in.jsonl", keyed(7))),
+        output_uri=str(tmp_path / "out"),
+        max_requests_per_job=per_job,
+    ).execute(Task().try_context())
+
+    manifest = sensor_for(ref, tmp_path / "out").execute(Task().try_context())
+
+    assert manifest["usage"]["total"]["input_tokens"] > 0
+    assert manifest["cost"]["reason"] is None and manifest["cost"]["amount"] > 0
+    assert manifest["cost"]["price"]["model"] == "gemini-2.5-flash"
+    assert {part["model"] for part in manifest["usage"]["parts"]} == {"gemini-2.5-flash"}
+
+
 def test_an_execution_timeout_while_a_sensor_pokes_on_the_worker_cancels_every_part(
     provider, tmp_path, monkeypatch, supervisor
 ):
