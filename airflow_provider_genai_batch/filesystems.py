@@ -8,6 +8,7 @@ this map turns either into the install command of this provider's matching extra
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from airflow.sdk.io import has_fs
@@ -45,3 +46,19 @@ def missing_filesystem(scheme: str, error: BaseException | None = None) -> str:
         return f"reading {scheme}:// paths needs {what}: pip install '{DISTRIBUTION}[{name}]'"
     detail = f" ({error})" if error is not None else ""
     return f"no filesystem reads {scheme}:// paths: install the Airflow provider that registers one{detail}"
+
+
+def directory_place(directory: str) -> str:
+    """A directory as its store names it, whatever the spelling: a local one resolved (``file://``, ``~``, symlinks),
+    an object store's as its scheme, bucket and prefix (without the connection a URI may name, ``s3a://`` as
+    ``s3://``), so two spellings of one directory compare equal."""
+    scheme, separator, rest = directory.partition("://")
+    scheme = scheme.lower() if separator else ""
+    if scheme in LOCAL_SCHEMES:
+        return "file:" + os.path.realpath(os.path.expanduser(rest if separator else directory) or "/")
+    bucket, _, prefix = rest.partition("/")
+    return f"{_SAME_STORE.get(scheme, scheme)}:{bucket.rpartition('@')[2]}/{prefix.rstrip('/')}"
+
+
+_SAME_STORE = {"s3a": "s3", "s3n": "s3", "gcs": "gs"}
+"""Schemes that name the same store as another (Hadoop's S3 schemes, gcsfs's second name for Cloud Storage)."""

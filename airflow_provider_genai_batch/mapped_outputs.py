@@ -11,10 +11,10 @@ two instances that start together cannot both miss each other; at worst both are
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.filesystems import directory_place
 
 OUTPUT_DIR_XCOM_KEY = "output_dir"
 """The XCom key a mapped task instance records the results directory it writes under (``{map_index, uri}``)."""
@@ -27,7 +27,7 @@ def claim_output_dir(context: Any, uri: str) -> None:
     map_index = getattr(ti, "map_index", -1)
     if map_index is None or map_index < 0:
         return
-    place = _place(uri)
+    place = directory_place(uri)
     ti.xcom_push(key=OUTPUT_DIR_XCOM_KEY, value={"map_index": map_index, "uri": place})
     recorded = ti.xcom_pull(task_ids=ti.task_id, key=OUTPUT_DIR_XCOM_KEY)
     others = sorted(
@@ -43,12 +43,3 @@ def claim_output_dir(context: Any, uri: str) -> None:
             "other's results; nothing was uploaded or landed. Give each its own, e.g. "
             "output_uri='.../{{ ti.map_index }}', or map output_uri with the input"
         )
-
-
-def _place(uri: str) -> str:
-    """``uri`` as one directory is named whichever way it was written: without trailing slashes, a local path
-    (or ``file://`` URI) normalised."""
-    local = uri.removeprefix("file://") if uri.startswith("file:///") else uri
-    if "://" not in local:
-        return os.path.normpath(local)
-    return local.rstrip("/")

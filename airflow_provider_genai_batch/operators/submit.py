@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
@@ -27,7 +26,7 @@ from airflow_provider_genai_batch.completion import (
 from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.earlier_results import set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError
-from airflow_provider_genai_batch.filesystems import LOCAL_SCHEMES
+from airflow_provider_genai_batch.filesystems import directory_place
 from airflow_provider_genai_batch.formats.keys import read_key_line
 from airflow_provider_genai_batch.group_landing import REPLACED_FILE
 from airflow_provider_genai_batch.hooks.base import BatchHook
@@ -1340,27 +1339,14 @@ def check_input_apart(input: Any, output_uri: str) -> None:
     if not isinstance(input, str):
         return
     folder, _, name = input.rstrip("/").rpartition("/")
-    if not (name in OUTPUT_FILES or _ROUND_KEYS.fullmatch(name)) or _place(folder or ".") != _place(output_uri):
+    if not (name in OUTPUT_FILES or _ROUND_KEYS.fullmatch(name)):
+        return
+    if directory_place(folder or ".") != directory_place(output_uri):
         return
     raise GenAIBatchError(
         f"input {input!r} is the file {name} this task writes in its output_uri {output_uri!r}: it would be written "
         "over (or moved aside) before it is uploaded; give the input another name, or the results another directory"
     )
-
-
-def _place(directory: str) -> str:
-    """A directory as the store names it, whatever the spelling: a local one resolved (``file://``, ``~``, symlinks),
-    an object store's as its scheme, bucket and prefix (without the connection a URI may name, ``s3a://`` as ``s3://``)."""
-    scheme, separator, rest = directory.partition("://")
-    scheme = scheme.lower() if separator else ""
-    if scheme in LOCAL_SCHEMES:
-        return "file:" + os.path.realpath(os.path.expanduser(rest if separator else directory) or "/")
-    bucket, _, prefix = rest.partition("/")
-    return f"{_SAME_STORE.get(scheme, scheme)}:{bucket.rpartition('@')[2]}/{prefix.rstrip('/')}"
-
-
-_SAME_STORE = {"s3a": "s3", "s3n": "s3", "gcs": "gs"}
-"""Schemes that name the same store as another (Hadoop's S3 schemes, gcsfs's second name for Cloud Storage)."""
 
 
 def check_display_name(display_name: Any) -> None:

@@ -10,6 +10,7 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.filesystems import directory_place
 from airflow_provider_genai_batch.landing import KEYS_FILE
 from airflow_provider_genai_batch.mapped_outputs import OUTPUT_DIR_XCOM_KEY
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
@@ -51,7 +52,7 @@ def test_a_mapped_submit_given_the_output_uri_of_another_map_index_is_refused_be
 def test_a_mapped_submit_is_refused_when_a_map_index_that_started_with_it_recorded_the_same_output_uri(
     fake_hook: FakeBatchHook, tmp_path: Path, output_uri: str, xcom: dict[tuple[str, int, str], Any]
 ):
-    xcom[("submit", 1, OUTPUT_DIR_XCOM_KEY)] = {"map_index": 1, "uri": output_uri}
+    xcom[("submit", 1, OUTPUT_DIR_XCOM_KEY)] = {"map_index": 1, "uri": directory_place(output_uri)}
 
     with pytest.raises(GenAIBatchError, match="map index 1"):
         submit_op(str(inputs(tmp_path)[0]), output_uri=output_uri).execute(mapped(xcom, 0))
