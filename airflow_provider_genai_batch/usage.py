@@ -51,6 +51,7 @@ input tokens from its text, for dry runs and enqueued-token budgets.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import chain
 from typing import Any
 
 from airflow_provider_genai_batch.formats.gemini import embed_token_count
@@ -108,22 +109,16 @@ def gemini_counts(response: Mapping[str, Any]) -> Counts | None:
         prompt, tool, candidates, thoughts, cached = _strict(prompt, tool, candidates, thoughts, cached)
     if (prompt | tool | candidates | thoughts | cached) >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
-    audio = _gemini_audio(get("promptTokensDetails")) + _gemini_audio(get("candidatesTokensDetails"))
-    return prompt + tool, candidates + thoughts, cached, 0, thoughts, 0, audio
-
-
-def _gemini_audio(details: Any) -> int:
-    """The ``AUDIO`` tokens of a ``usageMetadata`` list of ``{modality, tokenCount}`` (absent: 0)."""
-    if not details:
-        return 0
     audio = 0
-    for entry in details:
-        if entry.get("modality") == "AUDIO":
-            (tokens,) = _strict(entry.get("tokenCount"))
-            audio += tokens
-    if audio >> COUNT_BITS:
-        raise ValueError(BAD_COUNT)
-    return audio
+    heard, spoken = get("promptTokensDetails"), get("candidatesTokensDetails")
+    if heard or spoken:  # lists of {modality, tokenCount}: audio is billed apart from text
+        for entry in chain(heard or (), spoken or ()):
+            if entry.get("modality") == "AUDIO":
+                (tokens,) = _strict(entry.get("tokenCount"))
+                audio += tokens
+        if audio >> COUNT_BITS:
+            raise ValueError(BAD_COUNT)
+    return prompt + tool, candidates + thoughts, cached, 0, thoughts, 0, audio
 
 
 def vertex_counts(response: Mapping[str, Any]) -> Counts | None:
