@@ -9,7 +9,12 @@ from pathlib import PurePath
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, ObjectStoragePath, PokeReturnValue
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+)
 
 from airflow_provider_genai_batch.completion import (
     BatchCompletionMixin,
@@ -19,7 +24,7 @@ from airflow_provider_genai_batch.completion import (
     as_ratio,
     as_timedelta,
 )
-from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.errors import GenAIBatchError, JobTimeoutError
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
 from airflow_provider_genai_batch.mapped_outputs import claim_output_dir
@@ -31,6 +36,10 @@ from airflow_provider_genai_batch.polling import (
     group_label,
 )
 from airflow_provider_genai_batch.prices import price_table
+
+SOFT_FAILURES = (AirflowSensorTimeout, AirflowTaskTimeout, AirflowFailException, JobTimeoutError)
+"""What ``soft_fail`` turns into a skip: what a poking sensor skips on (its timeouts), and the deferred wait's own
+timeout; a job that failed, or results that could not land, fail the task in every mode."""
 
 
 class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
@@ -139,6 +148,22 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
                 self.log.info("sensor timed out (soft_fail): cancelling %s", group_label(ref))
                 self.cancel(ref, on_failure="the task is still skipped (soft_fail)")
             raise
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        """Resume after the trigger; with ``soft_fail``, skip only on a timeout, as a poking sensor does.
+
+        Airflow's deferred sensor skips on any error once ``soft_fail`` is set, so a failed job (or a landing that
+        failed) was skipped when deferred where poking failed the task; it is turned off for the resume here.
+        """
+        if not self.soft_fail:
+            return super().resume_execution(next_method, next_kwargs, context)
+        self.soft_fail = False
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except SOFT_FAILURES as timeout:
+            raise AirflowSkipException("Skipping due to soft_fail is set to True.") from timeout
+        finally:
+            self.soft_fail = True
 
     def _waited(self, context: Any, started: float) -> float:
         """Seconds this sensor has waited, as ``BaseSensorOperator`` counts them against ``timeout``: since its

@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, T
 
 from airflow_provider_genai_batch import links as links_module
 from airflow_provider_genai_batch.completion import DEFER_GRACE
-from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
+from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, ProviderAPIError
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import MANIFEST_FILE
@@ -32,7 +32,7 @@ from airflow_provider_genai_batch.operators.jobs import (
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 
-from .fakes import FAKE_CONN_ID, FakeBatchHook, FakeSupervisor, FakeTI, make_context, succeeded
+from .fakes import FAKE_CONN_ID, FakeBatchHook, FakeSupervisor, FakeTI, failed, make_context, succeeded
 
 JOB = "batches/job-1"
 REF = BatchJobRef(provider="gemini", conn_id=FAKE_CONN_ID, job_name=JOB, request_count=3)
@@ -395,6 +395,49 @@ def test_a_soft_fail_reschedule_sensor_timeout_still_cancels_the_job(fake_hook: 
         op.execute(make_context(ti))  # this try began just now; the sensor has waited two minutes
 
     assert fake_hook.names("cancel_batch") == [JOB]
+
+
+def finish_by_mode(op: GenAIBatchSensor, deferrable: bool, event: dict[str, Any]) -> Any:
+    """Run ``op`` to its end: poking (the job already ended), or resumed with the trigger's ``event``."""
+    context = make_context(FakeTI(task_id="wait"))
+    if deferrable:
+        return op.resume_execution("execute_complete", {"event": event}, context)
+    return op.execute(context)
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "poking"])
+def test_a_soft_fail_sensor_whose_job_failed_fails_in_every_mode(
+    fake_hook: FakeBatchHook, output_uri: str, deferrable: bool
+):
+    fake_hook.add_job(JOB, JobState.FAILED, total=3, failed=3, error_message="quota exhausted")
+    op = sensor(output_uri=output_uri, soft_fail=True, deferrable=deferrable)
+    event = {"status": "terminal", "job_ref": REF.to_xcom(), "message": None, "state": JobState.FAILED.value}
+
+    with pytest.raises(JobFailedError, match="ended JOB_STATE_FAILED: quota exhausted"):
+        finish_by_mode(op, deferrable, event)
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "poking"])
+def test_a_soft_fail_sensor_over_max_failed_ratio_fails_in_every_mode(
+    fake_hook: FakeBatchHook, output_uri: str, deferrable: bool
+):
+    fake_hook.add_job(
+        JOB, JobState.SUCCEEDED, total=3, succeeded=2, failed=1, results=[*map(succeeded, "ab"), failed("c")]
+    )
+    op = sensor(output_uri=output_uri, soft_fail=True, deferrable=deferrable)
+    event = {"status": "terminal", "job_ref": REF.to_xcom(), "message": None, "state": JobState.SUCCEEDED.value}
+
+    with pytest.raises(JobFailedError, match="over max_failed_ratio"):
+        finish_by_mode(op, deferrable, event)
+
+
+def test_a_soft_fail_deferred_sensor_whose_wait_timed_out_is_skipped(fake_hook: FakeBatchHook, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    op = sensor(output_uri=output_uri, soft_fail=True, cancel_on_timeout=False)
+    event = {"status": "timeout", "job_ref": REF.to_xcom(), "message": f"{JOB} did not finish before its deadline"}
+
+    with pytest.raises(AirflowSkipException):
+        finish_by_mode(op, True, event)
 
 
 # --- the console link ---------------------------------------------------------------------------------------
