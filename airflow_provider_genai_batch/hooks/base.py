@@ -278,6 +278,16 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         settings: SettingsT = self.__dict__["settings"]
         return settings
 
+    async def areload_settings(self) -> SettingsT:
+        """Read the connection again and use it from now on when it changed (a key rotated while a trigger waits,
+        which its first read would otherwise keep using); returns the settings in use."""
+        fresh = self.settings_from_connection(await self.aget_connection(self.conn_id))
+        if fresh.digest() != (await self.asettings()).digest():
+            self.__dict__["settings"] = fresh
+            for built in ("dialect", "_pool_key"):  # what was made from the settings replaced
+                self.__dict__.pop(built, None)
+        return await self.asettings()
+
     def get_conn(self) -> httpx.Client:
         """The hook's sync client (one per hook instance, closed by :meth:`close`)."""
         if self._client is None or self._client.is_closed:

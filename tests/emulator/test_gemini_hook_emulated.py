@@ -3,6 +3,7 @@ results whose metadata the service left out, placed by order when landed."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -20,6 +21,7 @@ from airflow_provider_genai_batch.models import BatchJob
 from airflow_provider_genai_batch.parts import SplitLimits
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, InlineSource
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
+from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 
 API_KEY = "gemini-hook-emulated-key"
 CONN_ID = "gemini_emulated"
@@ -176,3 +178,27 @@ def test_inline_parts_cut_at_the_20_mib_limit_are_each_accepted(hook: GeminiBatc
         prepared.cleanup()
 
     assert [hook.get_batch(name).stats.total for name in names] == [3, 1]
+
+
+# --- a key rotated while a trigger waits ----------------------------------------------------------------------------
+
+
+async def test_a_trigger_polls_on_with_a_key_rotated_in_its_connection_while_it_waits(
+    hook: GeminiBatchHook, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+):
+    job = hook.create_batch(inline_spec(["a"], ["one"]))
+    ref = BatchJobRef(provider="gemini", conn_id=CONN_ID, job_name=job.name)
+    trigger = GenAIBatchJobTrigger(job_ref=ref.to_xcom(), poll_interval=0.2)
+    events = trigger.run()
+    first = asyncio.ensure_future(anext(events))
+    while not any(r["path"].endswith(job.name) and r["method"] == "GET" for r in emulator.requests()):
+        await asyncio.sleep(0.01)  # the trigger has read the connection and polled once with the old key
+
+    emulator.config(api_key="gemini-rotated-key")  # the old key is revoked ...
+    rotated = {"conn_type": "genaigemini", "host": emulator.base_url, "password": "gemini-rotated-key"}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(rotated))  # ... and the connection holds the new
+    event = await asyncio.wait_for(first, 15)
+    await events.aclose()
+
+    assert event.payload["status"] == "terminal", event.payload["message"]
+    assert event.payload["state"] == "JOB_STATE_SUCCEEDED"

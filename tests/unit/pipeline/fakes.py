@@ -229,6 +229,7 @@ class FakeBatchHook(GeminiBatchHook):
 
     async def aget_batch(self, name: str) -> BatchJob:
         self.calls.append(("aget_batch", name))
+        await self.asettings()  # as the real hook's call does, reading the connection unless it was read already
         return self._poll(name)
 
     def list_batches(self) -> Iterator[BatchJob]:

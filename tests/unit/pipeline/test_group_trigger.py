@@ -11,6 +11,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from airflow._shared.module_loading import import_string
+from airflow.sdk import Connection
+from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.triggers.base import TriggerEvent
 from pydantic import SecretStr
 
@@ -274,3 +276,26 @@ async def test_on_kill_of_a_group_cancels_the_other_parts_when_one_cancel_fails(
     assert errors[0].startswith("cancelling batches/")
     assert "permission denied" in errors[0]
     assert sum(message.startswith("cancellation of ") for message in log_messages(caplog)) == 2
+
+
+async def test_a_connection_that_cannot_be_read_for_a_while_is_polled_through_for_every_part(
+    fake_hook: FakeBatchHook, monkeypatch
+):
+    running(fake_hook, "batches/a", "batches/b", "batches/c")
+    for name in ("batches/a", "batches/b", "batches/c"):
+        fake_hook.script(name, done())
+    fake_hook.__dict__.pop("settings")
+    reads: list[str] = []
+
+    async def aget_connection(conn_id: str) -> Connection:
+        reads.append(conn_id)
+        if len(reads) <= 4:  # the running cost's read, then one round of three parts: the API server is away
+            raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined")
+        return Connection(conn_id=conn_id, conn_type="genaigemini", host="http://fake.invalid", password=FAKE_SECRET)
+
+    monkeypatch.setattr(fake_hook, "aget_connection", aget_connection)
+
+    events = await all_events(trigger(max_poll_failures=3))
+
+    assert [e.payload["status"] for e in events] == ["terminal"]
+    assert sorted(fake_hook.names("aget_batch")) == ["batches/a", "batches/b", "batches/c"]

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from airflow._shared.module_loading import import_string  # what the triggerer uses to load a trigger
 from airflow.sdk import Connection
+from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.sdk.execution_time.comms import GetTaskStates
 from airflow.triggers.base import TriggerEvent
 
@@ -477,3 +478,87 @@ async def test_progress_is_logged_as_counts_once_per_change(fake_hook: FakeBatch
         f"{JOB} is JOB_STATE_RUNNING: 4/10 succeeded, 1 failed, 5 pending (50% done)",
         f"{JOB} is JOB_STATE_SUCCEEDED: 9/10 succeeded, 1 failed, 0 pending (100% done)",
     ]
+
+
+# --- the connection, as it is while the trigger waits ----------------------------------------------------------------
+
+
+def connection_reads(hook: FakeBatchHook, monkeypatch: pytest.MonkeyPatch, *answers: Any) -> list[str]:
+    """``hook`` reads its connection afresh, each read answered by the next of ``answers`` (an exception to raise,
+    or the API key the connection holds then); returns the conn ids read."""
+    hook.__dict__.pop("settings")
+    reads: list[str] = []
+    queue = list(answers)
+
+    async def aget_connection(conn_id: str) -> Connection:
+        reads.append(conn_id)
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return Connection(conn_id=conn_id, conn_type="genaigemini", host="http://fake.invalid", password=answer)
+
+    monkeypatch.setattr(hook, "aget_connection", aget_connection)
+    return reads
+
+
+async def test_a_connection_that_cannot_be_read_for_a_while_is_polled_through(
+    fake_hook: FakeBatchHook, monkeypatch: pytest.MonkeyPatch
+):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, total=1, succeeded=1)
+    unreadable = AirflowNotFoundException(f"The conn_id `{FAKE_CONN_ID}` isn't defined")  # the API server was away
+    reads = connection_reads(fake_hook, monkeypatch, unreadable, unreadable, unreadable, FAKE_SECRET)
+
+    events = await all_events(trigger(max_poll_failures=5))
+
+    assert [e.payload["status"] for e in events] == ["terminal"]
+    assert reads == [FAKE_CONN_ID] * 4  # the running cost's read, two polls through, then the one that polled
+    assert fake_hook.names("aget_batch") == [JOB]
+
+
+async def test_a_connection_that_stays_unreadable_ends_the_wait_after_max_poll_failures_naming_it(
+    fake_hook: FakeBatchHook, monkeypatch: pytest.MonkeyPatch
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    connection_reads(fake_hook, monkeypatch, AirflowNotFoundException(f"The conn_id `{FAKE_CONN_ID}` isn't defined"))
+
+    events = await all_events(trigger(max_poll_failures=3))
+
+    assert [e.payload["status"] for e in events] == ["error"]
+    assert (
+        f"failed 3 times in a row; last: CredentialsUnavailableError: the connection {FAKE_CONN_ID!r}"
+        in (events[0].payload["message"])
+    )
+    assert f"The conn_id `{FAKE_CONN_ID}` isn't defined" in events[0].payload["message"]
+    assert fake_hook.names("aget_batch") == []
+
+
+async def test_a_key_rotated_while_the_trigger_waits_is_read_again_when_the_old_one_is_refused(
+    fake_hook: FakeBatchHook, monkeypatch: pytest.MonkeyPatch
+):
+    rotated = "sk-rotated-key-9876543210"
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    revoked = ProviderAPIError("API key not valid", http_status=401, provider="gemini")
+    fake_hook.script(JOB, JobState.RUNNING, revoked, JobState.SUCCEEDED)
+    reads = connection_reads(fake_hook, monkeypatch, FAKE_SECRET, rotated)
+
+    events = await all_events(trigger())
+
+    assert [e.payload["status"] for e in events] == ["terminal"]
+    assert fake_hook.names("aget_batch") == [JOB, JOB, JOB]  # polled again at once with the new key
+    assert len(reads) == 2
+    assert fake_hook.settings.api_key is not None and fake_hook.settings.api_key.get_secret_value() == rotated
+
+
+@pytest.mark.parametrize("status", [400, 401, 403])
+async def test_a_refused_key_the_connection_still_holds_ends_the_wait(
+    fake_hook: FakeBatchHook, monkeypatch: pytest.MonkeyPatch, status: int
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    fake_hook.script(JOB, ProviderAPIError("API key not valid", http_status=status, provider="gemini"))
+    connection_reads(fake_hook, monkeypatch, FAKE_SECRET)
+
+    events = await all_events(trigger())
+
+    assert [e.payload["status"] for e in events] == ["error"]
+    assert "API key not valid" in events[0].payload["message"]
+    assert fake_hook.names("aget_batch") == [JOB]
