@@ -36,6 +36,7 @@ from airflow_provider_genai_batch.polling import (
     group_label,
 )
 from airflow_provider_genai_batch.prices import price_table
+from airflow_provider_genai_batch.rendered import rendered_mapping
 
 SOFT_FAILURES = (AirflowSensorTimeout, AirflowTaskTimeout, AirflowFailException, JobTimeoutError)
 """What ``soft_fail`` turns into a skip: what a poking sensor skips on (its timeouts), and the deferred wait's own
@@ -121,6 +122,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
                 "one job reference: map the sensor over them, GenAIBatchSensor.partial(...).expand(job_ref="
                 "submit.output)"
             )
+        _check_not_an_output_without_a_job(self.job_ref)
         ref = BatchJobRef.parse(self.job_ref)
         waiting = [part.index for part in ref.parts or () if part.waiting]
         if waiting:
@@ -196,3 +198,24 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         if decision.verdict is Verdict.WAIT:
             return False
         return PokeReturnValue(is_done=True, xcom_value=self.conclude(context, ref, hook, decision))
+
+
+def _check_not_an_output_without_a_job(value: Any) -> None:
+    """Refuse, saying what it is, a submit's output that names no job to wait on: the results manifest of a submit that
+    waited, or a dry run's plan (either was read as a job reference from a newer version, with fields it lacks)."""
+    output = rendered_mapping(value)
+    if output is None or "job_name" in output:
+        return
+    if "job_ref" in output and "manifest_uri" in output:
+        job = rendered_mapping(output["job_ref"]) or {}
+        raise GenAIBatchError(
+            f"job_ref is the results manifest of {job.get('job_name')}, whose results already landed at "
+            f"{output.get('results_uri') or output.get('output_location')}: the task that returned it waited for the "
+            "job and landed it (a submit with wait_for_completion=True). Give the sensor the output of a submit with "
+            "wait_for_completion=False, or read the results where they landed"
+        )
+    if "errors_total" in output and "requests" in output:
+        raise GenAIBatchError(
+            "job_ref is the plan of a dry run (a submit with dry_run=True), which created no job to wait on: turn "
+            "dry_run off to submit the input"
+        )

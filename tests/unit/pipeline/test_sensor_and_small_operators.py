@@ -75,6 +75,36 @@ def test_a_sensor_given_a_mapped_submits_output_says_to_map_it_too(fake_hook: Fa
     assert fake_hook.calls == []
 
 
+def test_a_sensor_given_a_landed_manifest_says_its_submit_already_waited(fake_hook: FakeBatchHook, output_uri: str):
+    finished_job(fake_hook)
+    manifest = sensor(output_uri=output_uri).execute(make_context())  # what a submit that waited returns
+    fake_hook.calls.clear()
+
+    with pytest.raises(GenAIBatchError) as refused:
+        sensor(manifest, output_uri=output_uri).execute(make_context())
+
+    assert str(refused.value) == (
+        f"job_ref is the results manifest of {JOB}, whose results already landed at {manifest['results_uri']}: the "
+        "task that returned it waited for the job and landed it (a submit with wait_for_completion=True). Give the "
+        "sensor the output of a submit with wait_for_completion=False, or read the results where they landed"
+    )
+    assert fake_hook.calls == []
+
+
+def test_a_sensor_given_a_dry_runs_plan_says_no_job_was_created(fake_hook: FakeBatchHook, output_uri: str):
+    plan = {"provider": "gemini", "model": "gemini-2.5-flash", "parts": [], "requests": 3, "bytes": 300}
+    plan |= {"errors": [], "errors_total": 0}
+
+    with pytest.raises(GenAIBatchError) as refused:
+        sensor(plan, output_uri=output_uri).execute(make_context())
+
+    assert str(refused.value) == (
+        "job_ref is the plan of a dry run (a submit with dry_run=True), which created no job to wait on: turn "
+        "dry_run off to submit the input"
+    )
+    assert fake_hook.calls == []
+
+
 def test_the_sensor_lands_into_an_output_uri_given_as_a_path(fake_hook: FakeBatchHook, tmp_path: Path):
     finished_job(fake_hook)
 
