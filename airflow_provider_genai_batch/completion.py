@@ -140,19 +140,34 @@ class BatchCompletionMixin:
     def _hook_for(self, ref: BatchJobRef) -> BatchHook[Any]:
         return hook_class_for_provider(ref.provider)(conn_id=ref.conn_id)
 
-    def _deadline(self) -> float:
-        """Absolute deadline: ``job_timeout`` from now, or sooner if ``execution_timeout`` says so."""
-        budget = self.job_timeout
+    def _wait_limits(self) -> dict[str, timedelta]:
+        """What bounds a wait, by the parameter that sets it: ``job_timeout``, and ``execution_timeout`` when set."""
+        limits = {"job_timeout": self.job_timeout}
         execution_timeout = getattr(self, "execution_timeout", None)
         if execution_timeout is not None:
-            budget = min(budget, execution_timeout)
-        return time.time() + budget.total_seconds()
+            limits["execution_timeout"] = execution_timeout
+        return limits
+
+    def _budget(self) -> tuple[str, timedelta]:
+        """The limit that ends a wait first: its parameter's name and its length."""
+        return min(self._wait_limits().items(), key=lambda limit: limit[1])
+
+    def _within(self) -> str:
+        """How long the wait was given, as a timeout error says it (naming a limit shorter than ``job_timeout``)."""
+        name, budget = self._budget()
+        if budget < self.job_timeout:
+            return f"{budget} (its {name}, shorter than job_timeout {self.job_timeout})"
+        return str(self.job_timeout)
+
+    def _deadline(self) -> float:
+        """Absolute deadline: ``job_timeout`` from now, or sooner if a shorter limit (:meth:`_wait_limits`) says so."""
+        return time.time() + self._budget()[1].total_seconds()
 
     def wait_for(self, context: Any, ref: BatchJobRef, deadline: float | None = None) -> dict[str, Any]:
         """Defer, or poll on this worker, until the job (every part of a group) ends; then finish it.
 
         ``deadline`` (unix seconds) keeps a group's deadline while the task comes back to create waiting parts;
-        by default it is ``job_timeout`` (or a shorter ``execution_timeout``) from now.
+        by default it is ``job_timeout`` (or a shorter limit: :meth:`_wait_limits`) from now.
         """
         hook = self._hook_for(ref)
         deadline = self._deadline() if deadline is None else deadline
@@ -434,7 +449,7 @@ class BatchCompletionMixin:
                     return self._finish_ended(context, ref, hook)
                 cancelled = "; cancel_on_timeout=True: " + _cancelled(outcomes)
             raise JobTimeoutError(
-                f"{ref.provider} {group_label(ref)} did not finish within {self.job_timeout}{reason}{cancelled}"
+                f"{ref.provider} {group_label(ref)} did not finish within {self._within()}{reason}{cancelled}"
             )
         cancelled = ""
         if self.cancel_on_timeout:
@@ -452,7 +467,7 @@ class BatchCompletionMixin:
                 else:
                     cancelled = f"; {outcome.describe()}"
         raise JobTimeoutError(
-            f"{ref.provider} job {ref.job_name} did not finish within {self.job_timeout}{reason}{cancelled}"
+            f"{ref.provider} job {ref.job_name} did not finish within {self._within()}{reason}{cancelled}"
         )
 
     def results_uri(self, ref: BatchJobRef) -> str:

@@ -106,7 +106,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         self.job_timeout = as_timedelta(
             "job_timeout", timedelta(seconds=self.timeout) if job_timeout is None else job_timeout
         )
-        self.timeout = min(self.timeout, self.job_timeout.total_seconds())  # bounds the non-deferrable poke loop
+        self.timeout = min(self.timeout, self.job_timeout.total_seconds())  # bounds the wait, poked or deferred
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
         self.max_failed_ratio = as_ratio("max_failed_ratio", max_failed_ratio)
@@ -166,6 +166,10 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
             raise AirflowSkipException("Skipping due to soft_fail is set to True.") from timeout
         finally:
             self.soft_fail = True
+
+    def _wait_limits(self) -> dict[str, timedelta]:
+        """The sensor's own ``timeout`` bounds a deferred wait too, as it bounds the poke loop."""
+        return {**super()._wait_limits(), "timeout": timedelta(seconds=self.timeout)}
 
     def _waited(self, context: Any, started: float) -> float:
         """Seconds this sensor has waited, as ``BaseSensorOperator`` counts them against ``timeout``: since its

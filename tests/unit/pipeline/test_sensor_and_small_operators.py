@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, T
 
 from airflow_provider_genai_batch import links as links_module
 from airflow_provider_genai_batch.completion import DEFER_GRACE
-from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, ProviderAPIError
+from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError, ProviderAPIError
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import MANIFEST_FILE
@@ -286,6 +286,38 @@ def test_a_deferrable_sensor_defers_with_its_timeout_as_the_job_deadline(fake_ho
     assert deferred.value.trigger.deadline == pytest.approx(before + 3600, abs=5)
     assert deferred.value.timeout == pytest.approx(timedelta(hours=1) + DEFER_GRACE, abs=timedelta(seconds=5))
     assert ti.pushes == [("job_ref", REF.to_xcom())]  # pushed before deferring, so the link works meanwhile
+
+
+def test_a_wait_cut_short_by_execution_timeout_names_that_budget_when_it_times_out(
+    fake_hook: FakeBatchHook, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    ti = FakeTI(task_id="wait")
+    op = sensor(output_uri=output_uri, job_timeout=timedelta(days=1), execution_timeout=timedelta(hours=2))
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(make_context(ti))
+    assert deferred.value.trigger.deadline == pytest.approx(time.time() + 2 * 3600, abs=5)
+    event = {"status": "timeout", "job_ref": REF.to_xcom(), "message": f"{JOB} did not finish before its deadline"}
+
+    with pytest.raises(
+        JobTimeoutError, match=rf"gemini job {JOB} did not finish within 2:00:00 \(its execution_timeout"
+    ):
+        op.execute_complete(make_context(ti), event)
+
+
+def test_a_deferred_sensor_waits_no_longer_than_its_timeout_as_a_poking_one(fake_hook: FakeBatchHook, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    ti = FakeTI(task_id="wait")
+    op = sensor(output_uri=output_uri, timeout=3600, job_timeout=timedelta(hours=3), cancel_on_timeout=False)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(make_context(ti))
+    assert deferred.value.trigger.deadline == pytest.approx(time.time() + 3600, abs=5)
+    event = {"status": "timeout", "job_ref": REF.to_xcom(), "message": f"{JOB} did not finish before its deadline"}
+
+    with pytest.raises(
+        JobTimeoutError, match=r"did not finish within 1:00:00 \(its timeout, shorter than job_timeout 3:00"
+    ):
+        op.execute_complete(make_context(ti), event)
 
 
 def test_the_sensor_falls_back_to_the_output_uri_given_at_submit(fake_hook: FakeBatchHook, tmp_path: Path):
