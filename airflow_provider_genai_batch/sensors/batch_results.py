@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePath
 from typing import Any
@@ -37,6 +37,9 @@ from airflow_provider_genai_batch.polling import (
 )
 from airflow_provider_genai_batch.prices import price_table
 from airflow_provider_genai_batch.rendered import rendered_mapping
+
+POLL_FAILURES_KEY = "genai_batch_poll_failures"
+"""The task state store key a ``reschedule`` sensor keeps its failed polls in a row under, from one poke to the next."""
 
 SOFT_FAILURES = (AirflowSensorTimeout, AirflowTaskTimeout, AirflowFailException, JobTimeoutError)
 """What ``soft_fail`` turns into a skip: what a poking sensor skips on (its timeouts), and the deferred wait's own
@@ -192,16 +195,39 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         if ref.is_group:
             if not isinstance(self._poke_poll, GroupPollState) or self._poke_poll.ref != ref:
                 self._poke_poll = self.group_poll(ref, hook, None)
+                self._recall_failures(context, self._poke_poll.polls)
             group = self.poll_group_once(hook, self._poke_poll)
+            self._keep_failures(context, self._poke_poll.polls)
             if group.verdict is Verdict.WAIT:
                 return False
             return PokeReturnValue(is_done=True, xcom_value=self.conclude_group(context, ref, hook, group))
         if not isinstance(self._poke_poll, PollState) or self._poke_poll.job_name != ref.job_name:
             self._poke_poll = PollState(ref.job_name, interval=self.poke_interval, max_failures=self.max_poll_failures)
+            self._recall_failures(context, {ref.job_name: self._poke_poll})
         decision = self.poll_once(hook, self._poke_poll)
+        self._keep_failures(context, {ref.job_name: self._poke_poll})
         if decision.verdict is Verdict.WAIT:
             return False
         return PokeReturnValue(is_done=True, xcom_value=self.conclude(context, ref, hook, decision))
+
+    def _recall_failures(self, context: Any, polls: Mapping[str, PollState]) -> None:
+        """In ``reschedule`` mode, each poke is a new task instance run: the failed polls in a row that the earlier
+        pokes counted, kept in the task state store (Airflow 3.3+), go on counting (else none ever reached
+        ``max_poll_failures``)."""
+        store = context.get("task_state_store") if self.reschedule else None
+        kept = store.get(POLL_FAILURES_KEY) if store is not None else None
+        for name, (failures, last) in (kept or {}).items():
+            if name in polls:
+                polls[name].failures, polls[name].last_failure = failures, last
+
+    def _keep_failures(self, context: Any, polls: Mapping[str, PollState]) -> None:
+        """Keep, for the next ``reschedule`` poke, each job's failed polls in a row (only when they changed)."""
+        store = context.get("task_state_store") if self.reschedule else None
+        if store is None:
+            return
+        failures = {name: [poll.failures, poll.last_failure] for name, poll in polls.items() if poll.failures}
+        if failures != (store.get(POLL_FAILURES_KEY) or {}):
+            store.set(POLL_FAILURES_KEY, failures)
 
 
 def _check_not_an_output_without_a_job(value: Any) -> None:

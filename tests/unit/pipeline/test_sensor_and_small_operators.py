@@ -32,7 +32,18 @@ from airflow_provider_genai_batch.operators.jobs import (
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 
-from .fakes import FAKE_CONN_ID, FakeBatchHook, FakeSupervisor, FakeTI, failed, make_context, succeeded
+from .fakes import (
+    FAKE_CONN_ID,
+    DictStateStore,
+    FakeBatchHook,
+    FakeSupervisor,
+    FakeTI,
+    failed,
+    group_ref,
+    make_context,
+    part_ref,
+    succeeded,
+)
 
 JOB = "batches/job-1"
 REF = BatchJobRef(provider="gemini", conn_id=FAKE_CONN_ID, job_name=JOB, request_count=3)
@@ -203,6 +214,26 @@ def test_non_deferrable_pokes_fail_after_max_poll_failures_transient_errors_in_a
     assert "3 times in a row" in str(err.value)
     assert "connection refused" in str(err.value)
     assert fake_hook.names("cancel_batch") == []
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["one-job", "group"])
+def test_rescheduled_pokes_fail_after_max_poll_failures_transient_errors_in_a_row(
+    fake_hook: FakeBatchHook, output_uri: str, group: bool
+):
+    ref = group_ref(part_ref(0, JOB), part_ref(1, "batches/job-2")) if group else REF
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    fake_hook.add_job("batches/job-2", JobState.RUNNING)
+    fake_hook.script(JOB, *[httpx.ConnectError("connection refused")] * 3)
+    store = DictStateStore()
+
+    def poke() -> Any:  # each reschedule runs a new instance of the task
+        op = sensor(ref.to_xcom(), output_uri=output_uri, deferrable=False, mode="reschedule", max_poll_failures=3)
+        return op.poke(make_context(FakeTI(task_id="wait"), store=store))
+
+    assert poke() is False
+    assert poke() is False
+    with pytest.raises(GenAIBatchError, match=f"polling {JOB} failed 3 times in a row; last: ConnectError"):
+        poke()
 
 
 def test_a_successful_poke_resets_the_run_of_failed_polls(fake_hook: FakeBatchHook, output_uri: str):
