@@ -148,8 +148,10 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
             last = self._poke_poll.last_failure if self._poke_poll is not None else None
             detail = f"the last poll failed: {last}" if last else None
             return self._timed_out(context, ref, self._hook_for(ref), detail)  # lands a job the cancel found ended
-        except AirflowSkipException:
-            if self._waited(context, started) >= self.timeout and self.cancel_on_timeout:
+        except AirflowSkipException as skip:
+            # soft_fail skips on the sensor's timeout, and on an execution_timeout that went off within a poke
+            timed_out = isinstance(skip.__cause__, AirflowTaskTimeout) or self._waited(context, started) >= self.timeout
+            if timed_out and self.cancel_on_timeout:
                 self.log.info("sensor timed out (soft_fail): cancelling %s", group_label(ref))
                 self.cancel(ref, on_failure="the task is still skipped (soft_fail)")
             raise

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
-from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+from airflow.sdk.exceptions import AirflowSensorTimeout, AirflowSkipException, AirflowTaskTimeout, TaskDeferred
 
 from airflow_provider_genai_batch import links as links_module
 from airflow_provider_genai_batch.completion import DEFER_GRACE
@@ -461,6 +461,18 @@ def test_a_soft_fail_non_deferrable_sensor_timeout_still_cancels_the_job(fake_ho
     )
 
     with pytest.raises(AirflowSkipException):
+        op.execute(make_context())
+
+    assert fake_hook.names("cancel_batch") == [JOB]
+
+
+@pytest.mark.parametrize("soft_fail", [False, True], ids=["fails", "soft_fail"])
+def test_execution_timeout_during_a_poke_cancels_the_job(fake_hook: FakeBatchHook, output_uri: str, soft_fail: bool):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    fake_hook.script(JOB, JobState.RUNNING, AirflowTaskTimeout("Timeout, PID: 1234"))  # goes off while a poll reads
+    op = sensor(output_uri=output_uri, deferrable=False, poll_interval=0.001, soft_fail=soft_fail)
+
+    with pytest.raises(AirflowSkipException if soft_fail else AirflowTaskTimeout):
         op.execute(make_context())
 
     assert fake_hook.names("cancel_batch") == [JOB]
