@@ -38,6 +38,9 @@ from airflow_provider_genai_batch.polling import (
 from airflow_provider_genai_batch.prices import price_table
 from airflow_provider_genai_batch.rendered import rendered_mapping
 
+DEFAULT_POLL_INTERVAL = 60.0
+"""Seconds between polls when neither ``poll_interval`` nor ``poke_interval`` is given."""
+
 POLL_FAILURES_KEY = "genai_batch_poll_failures"
 """The task state store key a ``reschedule`` sensor keeps its failed polls in a row under, from one poke to the next."""
 
@@ -90,7 +93,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         job_ref: Any,
         output_uri: str | PurePath | ObjectStoragePath | None = None,
         deferrable: bool = True,
-        poll_interval: float | timedelta = 60.0,
+        poll_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
         job_timeout: timedelta | float | None = None,
         cancel_on_kill: bool = True,
         cancel_on_timeout: bool = True,
@@ -105,7 +108,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         self.job_ref = job_ref
         self.output_uri = as_location(output_uri)
         self.deferrable = deferrable
-        self.poll_interval = as_timedelta("poll_interval", poll_interval).total_seconds()
+        self.poll_interval = self._poll_every(poll_interval)
         self.job_timeout = as_timedelta(
             "job_timeout", timedelta(seconds=self.timeout) if job_timeout is None else job_timeout
         )
@@ -117,6 +120,19 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         self.land_table_results = land_table_results
         self.batch_prices = batch_prices
         self._poke_poll: PollState | GroupPollState | None = None
+
+    def _poll_every(self, poll_interval: float | timedelta) -> float:
+        """Seconds between polls, poked or deferred: ``poll_interval``, or Airflow's ``poke_interval`` when only that
+        was given (the deferred wait polled every default ``poll_interval`` instead); both, differing, are refused."""
+        given = as_timedelta("poll_interval", poll_interval).total_seconds()
+        if given == self.poke_interval:
+            return given
+        if given == DEFAULT_POLL_INTERVAL:
+            return float(self.poke_interval)
+        raise ValueError(
+            f"poll_interval ({given:g} s) and poke_interval ({self.poke_interval:g} s) differ: give one of them (the "
+            "sensor polls every poll_interval whether it pokes or waits deferred)"
+        )
 
     def execute(self, context: Any) -> Any:
         if isinstance(self.job_ref, Sequence) and not isinstance(self.job_ref, str | bytes):

@@ -139,6 +139,20 @@ def test_a_sensor_job_timeout_in_seconds_bounds_the_wait_and_the_poke_loop():
     assert op.poll_interval == 30.0
 
 
+def test_a_deferred_sensor_given_only_poke_interval_polls_at_it(fake_hook: FakeBatchHook, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(output_uri=output_uri, poke_interval=timedelta(minutes=10)).execute(make_context(FakeTI(task_id="wait")))
+
+    assert deferred.value.trigger.poll_interval == 600.0
+
+
+def test_a_sensor_given_a_poll_interval_and_another_poke_interval_is_refused_when_built():
+    with pytest.raises(ValueError, match=r"poll_interval \(30 s\) and poke_interval \(600 s\) differ"):
+        sensor(poll_interval=30, poke_interval=600)
+
+
 def test_a_sensor_max_failed_ratio_given_as_a_percentage_is_refused_when_the_task_is_built():
     with pytest.raises(ValueError, match="max_failed_ratio must be a number from 0 to 1"):
         sensor(max_failed_ratio=5)
