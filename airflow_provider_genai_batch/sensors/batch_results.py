@@ -66,9 +66,11 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
     :param output_uri: results directory (a path or URI, as text, a ``Path`` or an ``ObjectStoragePath``);
         defaults to the one given at submit.
     :param deferrable: wait in the triggerer (default) instead of poking from a worker.
-    :param poll_interval: seconds (or a ``timedelta``) between status polls.
+    :param poll_interval: seconds (or a ``timedelta``) between status polls, poked or deferred; Airflow's
+        ``poke_interval`` given alone sets it.
     :param job_timeout: how long to wait before giving up (a ``timedelta`` or seconds); defaults to the sensor
-        ``timeout``.
+        ``timeout``, and a shorter ``timeout`` or ``execution_timeout`` ends the wait sooner. With ``soft_fail``,
+        only a timeout skips the task.
     :param cancel_on_kill: cancel the remote job when this waiting task is marked failed or success (a cleared
         task keeps it: its next try waits on it).
     :param cancel_on_timeout: cancel the remote job when the wait times out.
