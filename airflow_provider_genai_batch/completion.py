@@ -103,6 +103,15 @@ def as_timedelta(name: str, value: Any) -> timedelta:
     return duration
 
 
+def as_interval(name: str, value: Any) -> float:
+    """Seconds between polls as the DAG gives them (as :func:`as_timedelta`), more than 0: at 0 a wait would poll the
+    provider in a tight loop, spending its rate limit and the triggerer's loop."""
+    seconds = as_timedelta(name, value).total_seconds()
+    if seconds <= 0:
+        raise ValueError(f"{name} must be more than 0 seconds (0 polls the provider without a pause), got {value!r}")
+    return seconds
+
+
 def as_ratio(name: str, value: Any) -> float:
     """A share of rows as the DAG gives it: a number from 0 to 1 (``0.05`` is 5%); anything else is refused when
     the task is built, not once the job's results landed (a ``5`` meant as 5% would pass every job)."""

@@ -19,6 +19,7 @@ from airflow_provider_genai_batch.completion import (
     BatchCompletionMixin,
     as_bool,
     as_count,
+    as_interval,
     as_location,
     as_ratio,
     as_timedelta,
@@ -243,7 +244,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         self.embeddings = embeddings
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = as_timedelta("poll_interval", poll_interval).total_seconds()
+        self.poll_interval = as_interval("poll_interval", poll_interval)
         self.job_timeout = as_timedelta("job_timeout", job_timeout)
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout

@@ -20,6 +20,7 @@ from airflow_provider_genai_batch.completion import (
     BatchCompletionMixin,
     as_bool,
     as_count,
+    as_interval,
     as_location,
     as_ratio,
     as_timedelta,
@@ -126,11 +127,11 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
     def _poll_every(self, poll_interval: float | timedelta) -> float:
         """Seconds between polls, poked or deferred: ``poll_interval``, or Airflow's ``poke_interval`` when only that
         was given (the deferred wait polled every default ``poll_interval`` instead); both, differing, are refused."""
-        given = as_timedelta("poll_interval", poll_interval).total_seconds()
+        given = as_interval("poll_interval", poll_interval)
         if given == self.poke_interval:
             return given
         if given == DEFAULT_POLL_INTERVAL:
-            return float(self.poke_interval)
+            return as_interval("poke_interval", self.poke_interval)
         raise ValueError(
             f"poll_interval ({given:g} s) and poke_interval ({self.poke_interval:g} s) differ: give one of them (the "
             "sensor polls every poll_interval whether it pokes or waits deferred)"

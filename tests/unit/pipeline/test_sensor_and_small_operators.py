@@ -153,6 +153,14 @@ def test_a_sensor_given_a_poll_interval_and_another_poke_interval_is_refused_whe
         sensor(poll_interval=30, poke_interval=600)
 
 
+@pytest.mark.parametrize(
+    "intervals", [{"poll_interval": 0}, {"poll_interval": timedelta(0)}, {"poke_interval": 0}], ids=str
+)
+def test_a_sensor_that_would_poll_without_a_pause_is_refused_when_built(intervals: dict[str, Any]):
+    with pytest.raises(ValueError, match=r"_interval must be more than 0 seconds \(0 polls the provider without"):
+        sensor(**intervals)
+
+
 def test_a_sensor_max_failed_ratio_given_as_a_percentage_is_refused_when_the_task_is_built():
     with pytest.raises(ValueError, match="max_failed_ratio must be a number from 0 to 1"):
         sensor(max_failed_ratio=5)

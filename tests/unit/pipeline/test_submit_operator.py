@@ -589,6 +589,12 @@ def test_a_job_timeout_that_is_no_duration_is_refused_when_the_task_is_built(job
         submit_op("in.jsonl", job_timeout=job_timeout)
 
 
+@pytest.mark.parametrize("interval", [0, 0.0, timedelta(0)], ids=str)
+def test_a_poll_interval_of_no_pause_is_refused_when_the_task_is_built(interval: Any):
+    with pytest.raises(ValueError, match=r"poll_interval must be more than 0 seconds \(0 polls the provider without"):
+        submit_op("in.jsonl", poll_interval=interval)
+
+
 @pytest.mark.parametrize("ratio", [5, "0.1", -0.1, float("nan"), True])
 def test_a_max_failed_ratio_that_is_no_share_is_refused_when_the_task_is_built(ratio: Any):
     with pytest.raises(
