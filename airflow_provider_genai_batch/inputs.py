@@ -15,6 +15,7 @@ has no lines to validate here: its row count is checked against the limits and i
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import io
 import math
@@ -809,9 +810,10 @@ def _encode_item(line: Mapping[str, Any], number: int) -> bytes:
     or a datetime as text, bytes as base64, a set as a list) or a text in it that UTF-8 cannot encode (a lone
     surrogate, as bytes decoded with ``surrogateescape`` or a text cut inside a character leave) is refused naming the
     request, not raised as is, and so is a float JSON has no number for (encoded as null, which only then is looked
-    for), and a dict whose keys JSON writes alike (``1`` and ``"1"``), found by decoding the JSON again: a member it
-    dropped leaves a colon fewer."""
-    if not _json_values(line):
+    for), and a dict whose keys JSON writes alike (``1`` and ``"1"``), found by decoding the JSON again when a key is
+    not a string (only then can two keys be written alike): a member it dropped leaves a colon fewer."""
+    keys = _json_keys(line)
+    if keys is None:
         raise InputValidationError(_not_json(line), source=INLINE_SOURCE, line=number)
     try:
         encoded = _encode(line)
@@ -827,7 +829,7 @@ def _encode_item(line: Mapping[str, Any], number: int) -> bytes:
         ) from None
     if b"null" in encoded:
         _refuse_non_finite(line, number)
-    field = duplicate_field(encoded, _encode(_decode(encoded)))
+    field = duplicate_field(encoded, _encode(_decode(encoded))) if keys is _Keys.OTHER else None
     if field is not None:
         raise InputValidationError(
             f"field {field!r} is given twice: a dict holds keys JSON writes alike (a key that is not a string, such "
@@ -847,11 +849,23 @@ def _json_value(value: Any) -> bool:
     return type(value) in _JSON_LEAVES or isinstance(value, (str, int, float))
 
 
-def _json_values(line: Mapping[str, Any]) -> bool:
-    """Whether ``line`` holds only dicts, lists (tuples) and JSON scalars, which every JSON encoder writes as they are.
-    Each container is read once: one that holds itself is left to the encoder, which refuses it as nested too deeply."""
+_STR_TYPE = frozenset({str})
+
+
+class _Keys(enum.Enum):
+    """What the dicts of a request that is all JSON values hold as keys."""
+
+    TEXT = "every key a str"
+    OTHER = "a key that is not a str, which JSON writes as text, so it may be written like another key"
+
+
+def _json_keys(line: Mapping[str, Any]) -> _Keys | None:
+    """None unless ``line`` holds only dicts, lists (tuples) and JSON scalars, which every JSON encoder writes as they
+    are; else what its dicts hold as keys. Each container is read once: one that holds itself is left to the encoder,
+    which refuses it as nested too deeply."""
     stack: list[Any] = [line]
     seen: set[int] = set()
+    keys = _Keys.TEXT
     while stack:
         value = stack.pop()
         if type(value) in _JSON_LEAVES:
@@ -859,10 +873,15 @@ def _json_values(line: Mapping[str, Any]) -> bool:
         if isinstance(value, (dict, list, tuple)):
             if id(value) not in seen:
                 seen.add(id(value))
-                stack.extend(value.values() if isinstance(value, dict) else value)
+                if isinstance(value, dict):
+                    if not _STR_TYPE.issuperset(map(type, value)):
+                        keys = _Keys.OTHER
+                    stack.extend(value.values())
+                else:
+                    stack.extend(value)
         elif not _json_value(value):
-            return False
-    return True
+            return None
+    return keys
 
 
 def _not_json(line: Mapping[str, Any]) -> str:

@@ -146,6 +146,27 @@ def test_an_inline_request_holding_keys_1_and_text_1_in_one_dict_is_refused_nami
     )
 
 
+class OddlyHashedText(str):
+    """A str subclass whose hash is not its text's: a dict holds it beside the same text as two keys."""
+
+    def __hash__(self) -> int:
+        return 7
+
+
+def test_an_inline_request_holding_a_str_subclass_key_and_the_same_text_is_refused_naming_the_key():
+    properties = {OddlyHashedText("name"): {"type": "STRING"}, "name": {"type": "INTEGER"}}
+    assert len(properties) == 2
+    items = [schema_request("a", properties)]
+
+    with pytest.raises(InputValidationError) as raised:
+        prepare_input(items, OpenAIDialect(), model=MODEL, embeddings=False)
+
+    assert raised.value.line == 1
+    assert raised.value.reason.startswith(
+        "field 'request.generationConfig.responseSchema.properties.name' is given twice"
+    )
+
+
 def test_an_inline_request_with_a_number_key_no_other_key_is_written_as_is_sent_with_the_key_as_text():
     items = [schema_request("a", {1: {"type": "STRING"}, "2": {"type": "INTEGER"}})]
 
