@@ -8,9 +8,11 @@ pass ends, or before any other error is reported, so the error is always the fir
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.formats.detect import InputFormat, detect_format
@@ -234,10 +236,12 @@ def _duplicate_error(duplicate: Duplicate, source: str, positional: Container[in
 def _check_key(obj: dict[str, Any], fmt: InputFormat, limits: InputLimits, source: str, number: int) -> str:
     field = fmt.key_field
     if field not in obj:
-        raise InputValidationError(f"missing key field {field!r}", source=source, line=number)
+        raise InputValidationError(_missing_key(obj, field), source=source, line=number)
     key = obj[field]
     if not isinstance(key, str) or not key:
-        raise InputValidationError(f"{field!r} must be a non-empty string", source=source, line=number)
+        raise InputValidationError(
+            f"{field!r} must be a non-empty string, got {_as_written(key)}", source=source, line=number
+        )
     if limits.max_key_length is not None and len(key) > limits.max_key_length:
         raise InputValidationError(
             f"{field!r} is {len(key)} characters, over the {limits.max_key_length} allowed",
@@ -245,6 +249,38 @@ def _check_key(obj: dict[str, Any], fmt: InputFormat, limits: InputLimits, sourc
             line=number,
         )
     return key
+
+
+def _as_written(value: Any) -> str:
+    """A JSON value as the line wrote it, cut at 80 characters."""
+    text = msgspec.json.encode(value).decode()
+    return text if len(text) <= 80 else f"{text[:80]}..."
+
+
+def _missing_key(obj: Mapping[str, Any], field: str) -> str:
+    """Why a line has no key, saying where a key it seems to hold is and where the join reads it: a key spelled
+    another way at the top level (``Key``, ``customId``), one inside the request or its metadata, or another
+    format's key field."""
+    reason = f"missing key field {field!r}"
+    wanted = _spelling(field)
+    for name in obj:
+        if isinstance(name, str) and name != field and _spelling(name) == wanted:
+            return f"{reason}: the line has {name!r}, and key fields are read exactly as spelled"
+    for name, value in obj.items():
+        if isinstance(value, Mapping) and field in value:
+            return f"{reason}: {name}.{field} is given, but the key is read from the top level of the line only"
+    for other in _KEY_FIELD_NAMES - {field}:
+        if other in obj:
+            return f"{reason}: the line has {other!r}, the key field of another format, which this format does not read"
+    return reason
+
+
+_KEY_FIELD_NAMES = frozenset(fmt.key_field for fmt in InputFormat)
+
+
+def _spelling(name: str) -> str:
+    """A field name without case, ``_`` or ``-``: ``customId``, ``custom-id`` and ``Custom_ID`` read alike."""
+    return name.replace("_", "").replace("-", "").casefold()
 
 
 def _check_gemini_line(obj: dict[str, Any], embeddings: bool, vertex: bool, source: str, number: int) -> None:

@@ -97,10 +97,56 @@ def test_missing_key_is_refused():
     assert (error.line, error.reason) == (2, "missing key field 'key'")
 
 
-@pytest.mark.parametrize("key", ["", 7, None, ["a"]], ids=["empty", "int", "null", "list"])
-def test_key_must_be_a_non_empty_string(key):
+@pytest.mark.parametrize(
+    ("key", "written"), [("", '""'), (7, "7"), (None, "null"), (["a"], '["a"]')], ids=["empty", "int", "null", "list"]
+)
+def test_key_must_be_a_non_empty_string_and_the_error_shows_it_as_written(key, written):
     error = validation_error(gemini_line(key))
-    assert (error.line, error.reason) == (1, "'key' must be a non-empty string")
+    assert (error.line, error.reason) == (1, f"'key' must be a non-empty string, got {written}")
+
+
+@pytest.mark.parametrize(
+    ("line", "accepted", "reason"),
+    [
+        (
+            {"Key": "a", "request": gemini_line("x")["request"]},
+            None,
+            "missing key field 'key': the line has 'Key', and key fields are read exactly as spelled",
+        ),
+        (
+            {"customId": "a", **{k: v for k, v in OPENAI_LINE.items() if k != "custom_id"}},
+            ALL_FORMATS,
+            "missing key field 'custom_id': the line has 'customId', and key fields are read exactly as spelled",
+        ),
+        (
+            {"metadata": {"key": "a"}, "request": gemini_line("x")["request"]},
+            None,
+            "missing key field 'key': metadata.key is given, but the key is read from the top level of the line only",
+        ),
+        (
+            {"params": {**ANTHROPIC_LINE["params"], "custom_id": "a"}},
+            ALL_FORMATS,
+            "missing key field 'custom_id': params.custom_id is given, but the key is read from the top level of the "
+            "line only",
+        ),
+        (
+            {"modelInput": {**BEDROCK_LINE["modelInput"], "recordId": "a"}},
+            ALL_FORMATS,
+            "missing key field 'recordId': modelInput.recordId is given, but the key is read from the top level of "
+            "the line only",
+        ),
+        (
+            {"custom_id": "a", "request": gemini_line("x")["request"]},
+            None,
+            "missing key field 'key': the line has 'custom_id', the key field of another format, which this format "
+            "does not read",
+        ),
+    ],
+    ids=["capitalised", "camel-case", "in-metadata", "in-params", "in-model-input", "another-formats-field"],
+)
+def test_a_key_in_an_odd_place_is_refused_saying_where_it_is_and_where_it_is_read(line, accepted, reason):
+    error = validation_error(line) if accepted is None else validation_error(line, accepted=accepted)
+    assert (error.line, error.reason) == (1, reason)
 
 
 def test_duplicate_key_names_the_line_it_was_first_used_on():
@@ -219,9 +265,10 @@ def test_collected_errors_refuse_every_line_of_a_format_not_accepted_and_keep_th
 @pytest.mark.parametrize(
     ("key", "reason"),
     [
-        ("", "'key' must be a non-empty string"),
-        (None, "'key' must be a non-empty string"),
-        (7, "'key' must be a non-empty string"),
+        ("", "'key' must be a non-empty string, got \"\""),
+        (None, "'key' must be a non-empty string, got null"),
+        (7, "'key' must be a non-empty string, got 7"),
+        ({"id": "a" * 90}, f'\'key\' must be a non-empty string, got {{"id":"{"a" * 73}...'),
         ("123456789", "'key' is 9 characters, over the 8 allowed"),
     ],
 )
