@@ -330,11 +330,17 @@ def not_json_value(content: bytes, err: Exception) -> str | None:
 
 
 def _concatenated(content: bytes, message: str) -> str | None:
-    """Two objects on one line, as a lost line break leaves them."""
+    """Two objects on one line, as a lost line break leaves them, or an object followed by a comma, as the lines of a
+    JSON array are written."""
     at = _AT_BYTE.search(message)
     if at is None or not message.endswith(f"trailing characters {at.group(0)}"):
         return None
     start = int(at.group(1)) - 1  # the parser counts the first byte it could not take
+    if content.startswith(b",", start):
+        return (
+            f"a comma follows the object (byte {start}): JSONL holds one request object a line, with nothing "
+            "between them (the lines of a JSON array, without its brackets?)"
+        )
     if not content.startswith(b"{", start):
         return None
     return (

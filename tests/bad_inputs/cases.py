@@ -85,6 +85,13 @@ CASES: tuple[Case, ...] = (
         "two objects on one line (a lost newline) fail, and the error says where the second starts",
     ),
     reject(
+        "comma_after_each_object.jsonl",
+        ALL,
+        1,
+        "invalid JSON: a comma follows the object (byte 93)",
+        "the lines of a JSON array without its brackets fail, and the error names the comma",
+    ),
+    reject(
         "bom_on_second_line.jsonl",
         ALL,
         2,

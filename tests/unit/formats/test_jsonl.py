@@ -339,6 +339,17 @@ def test_two_objects_on_one_line_are_named_as_a_lost_line_break():
     )
 
 
+@pytest.mark.parametrize("after", [b",", b" , ", b"," + LINE_C], ids=["comma", "spaced-comma", "comma-then-object"])
+def test_an_object_followed_by_a_comma_is_named_as_a_comma_between_lines(after):
+    error = reader_error(LINE_A + b"\n" + LINE_B + after + b"\n")
+    assert error.line == 2
+    comma = len(LINE_B) + after.index(b",")
+    assert error.reason == (
+        f"invalid JSON: a comma follows the object (byte {comma}): JSONL holds one request object a line, with "
+        "nothing between them (the lines of a JSON array, without its brackets?)"
+    )
+
+
 def test_other_trailing_characters_are_left_as_the_parser_words_them():
     error = reader_error(LINE_A + b"}\n")
     assert error.reason == "invalid JSON: JSON is malformed: trailing characters (byte 13)"
