@@ -21,6 +21,7 @@ from airflow_provider_genai_batch.formats.anthropic import message_text
 from airflow_provider_genai_batch.formats.anthropic import usage_of as anthropic_usage
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
+from airflow_provider_genai_batch.formats.gemini_schema import json_type
 from airflow_provider_genai_batch.formats.keys import hashed_id
 from airflow_provider_genai_batch.formats.results import (
     CONTEXT_ADVICE,
@@ -30,6 +31,7 @@ from airflow_provider_genai_batch.formats.results import (
     Usage,
     blocked_row,
     counted_usage,
+    embedding_values,
     job_count,
     output_limit_row,
 )
@@ -561,7 +563,8 @@ def native_row(key: Any, output: Mapping[str, Any]) -> ResultRow:
     (``embedding``, ``inputTextTokenCount``), Meta Llama (``generation``, ``prompt_token_count`` and
     ``generation_token_count``) or Mistral (``outputs[].text``, no token counts). Another body lands as it came,
     without text. A count that cannot be read leaves the row's usage null; the answer lands all the same. One
-    without text that the output limit ended is failed (see ``OUTPUT_LIMIT``)."""
+    without text that the output limit ended is failed (see ``OUTPUT_LIMIT``); an embedding that is not a list of
+    numbers cannot be read (ValueError)."""
     text: str | None = None
     embedding: list[float] | None = None
     given = made = reason = None
@@ -575,8 +578,8 @@ def native_row(key: Any, output: Mapping[str, Any]) -> ResultRow:
         given = output.get("inputTextTokenCount")
         made = [item.get("tokenCount") or 0 for item in results if isinstance(item, Mapping)]
         reason = next((item.get("completionReason") for item in results if isinstance(item, Mapping)), None)
-    elif isinstance(vector := output.get("embedding"), list):
-        embedding = [float(value) for value in vector]
+    elif "embedding" in output:
+        embedding = [float(value) for value in embedding_values(output["embedding"], "modelOutput.embedding")]
         given = output.get("inputTextTokenCount")
     elif isinstance(generation := output.get("generation"), str):
         text = generation
@@ -619,7 +622,15 @@ def _only_reasoning(message: Mapping[str, Any]) -> bool:
 
 
 def _converse_text(message: Mapping[str, Any]) -> str | None:
-    texts = [block["text"] for block in message.get("content") or [] if isinstance(block.get("text"), str)]
+    """The text blocks of a Converse message joined; None when it has none. ValueError for a text block whose text is
+    not a string: an answer that cannot be read, not one whose text is left out."""
+    texts = []
+    for index, block in enumerate(message.get("content") or []):
+        text = block.get("text")  # a block that is no object cannot be read: AttributeError
+        if text is not None or "text" in block:
+            if type(text) is not str:
+                raise ValueError(f"output.message.content[{index}].text must be a string, got {json_type(text)}")
+            texts.append(text)
     return "".join(texts) if texts else None
 
 

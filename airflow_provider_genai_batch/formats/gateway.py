@@ -19,6 +19,7 @@ from airflow_provider_genai_batch.formats import anthropic, bedrock, gemini, ope
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import Dialect, ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.gemini_line import check_api_rules
+from airflow_provider_genai_batch.formats.gemini_schema import json_type
 from airflow_provider_genai_batch.formats.keys import portable_id
 from airflow_provider_genai_batch.formats.results import (
     ResultRow,
@@ -170,6 +171,8 @@ def _flattened_gemini_row(item: Mapping[str, Any]) -> ResultRow:
         return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(str(error.get("message")), error.get("code")))
     body = response.get("body") or {}
     text = body.get("text")
+    if text is not None and type(text) is not str:
+        raise ValueError(f"the result's text must be a string, got {json_type(text)}")
     row_usage = _flattened_usage(body.get("usage"))
     reason = body.get("finish_reason")
     if not text and reason in gemini.BLOCK_FINISH_REASONS:

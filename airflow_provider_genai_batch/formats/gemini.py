@@ -19,6 +19,7 @@ from airflow_provider_genai_batch.formats.results import (
     Usage,
     blocked_row,
     counted_usage,
+    embedding_values,
     int64_count,
     output_limit_row,
 )
@@ -529,12 +530,19 @@ def response_text(response: Mapping[str, Any]) -> str | None:
     return "".join(texts) if texts else None
 
 
-def response_embedding(response: Mapping[str, Any]) -> list[float] | None:
-    """The embedding vector of an embed response (single or first of several)."""
-    embedding = response.get("embedding")
-    if embedding is None and response.get("embeddings"):
-        embedding = response["embeddings"][0]
-    return list(embedding["values"]) if embedding else None
+def response_embedding(response: Mapping[str, Any]) -> list[float]:
+    """The embedding vector of an embed response (single or first of several); ValueError when it holds none, or
+    values that are not numbers."""
+    if "embedding" in response:
+        embedding, where = response["embedding"], "embedding"
+    else:
+        embeddings = response["embeddings"]
+        if type(embeddings) is not list or not embeddings:
+            raise ValueError("embeddings must be a non-empty list of embeddings")
+        embedding, where = embeddings[0], "embeddings[0]"
+    if not isinstance(embedding, Mapping):
+        raise ValueError(f"{where} must be an object holding values")
+    return embedding_values(embedding.get("values"), f"{where}.values")
 
 
 def _usage(meta: Mapping[str, Any] | None) -> Usage | None:

@@ -26,6 +26,7 @@ from airflow_provider_genai_batch.formats.results import (
     Usage,
     blocked_row,
     counted_usage,
+    embedding_values,
     job_count,
     output_limit_row,
 )
@@ -766,12 +767,16 @@ def _http_error(status_code: int | None, body: Mapping[str, Any]) -> RowError:
 
 
 def response_text(body: Mapping[str, Any]) -> str | None:
-    """The text of a chat or legacy completion's first choice, or of a Responses API answer; None when there is none."""
+    """The text of a chat or legacy completion's first choice, or of a Responses API answer; None when there is none.
+    ValueError for a choice's text that is neither a string nor null: an answer that cannot be read."""
     choices = body.get("choices")
     if choices:
         first = choices[0]
+        field = "message.content" if "message" in first else "text"
         text = (first.get("message") or {}).get("content") if "message" in first else first.get("text")
-        return text if isinstance(text, str) else None
+        if text is not None and type(text) is not str:
+            raise ValueError(f"choices[0].{field} must be a string or null, got {json_type(text)}")
+        return text
     texts = [
         block.get("text", "")
         for item in body.get("output") or []
@@ -784,6 +789,8 @@ def response_text(body: Mapping[str, Any]) -> str | None:
 
 _LIMIT_REASONS = frozenset({"length", "max_output_tokens"})
 """A choice's ``finish_reason`` and a Responses answer's ``incomplete_details.reason`` when the limit ended it."""
+_EMBEDDINGS_OBJECT = "list"
+"""The ``object`` of an embeddings answer, whose ``data`` must hold the embedding."""
 _NOT_ACTIONS = frozenset({"message", "reasoning"})
 """Responses output items that are not a call the model made (a function call is an answer without text)."""
 
@@ -826,15 +833,24 @@ def _blocked(key: Any, body: Mapping[str, Any]) -> ResultRow | None:
 
 
 def response_embedding(body: Mapping[str, Any]) -> list[float] | None:
-    """The first embedding of an embeddings response, floats or base64 little-endian float32."""
+    """The first embedding of an embeddings response, floats or base64 little-endian float32; None for a body of
+    another endpoint (images). ValueError for an embedding that holds no numbers or something else."""
     data = body.get("data") or []
-    if not data or "embedding" not in data[0]:
+    if not data:
+        return None
+    if not isinstance(data[0], Mapping):
+        raise ValueError(f"data[0] must be an object, got {json_type(data[0])}")
+    if "embedding" not in data[0]:
+        if body.get("object") == _EMBEDDINGS_OBJECT:
+            raise ValueError("data[0] holds no embedding")
         return None
     embedding = data[0]["embedding"]
     if isinstance(embedding, str):
-        raw = base64.b64decode(embedding)
+        raw = base64.b64decode(embedding, validate=True)
+        if not raw or len(raw) % 4:
+            raise ValueError(f"data[0].embedding holds {len(raw)} bytes, not a whole number of float32 values")
         return list(struct.unpack(f"<{len(raw) // 4}f", raw))
-    return [float(v) for v in embedding]
+    return [float(v) for v in embedding_values(embedding, "data[0].embedding")]
 
 
 def _usage(usage: Mapping[str, Any] | None) -> Usage | None:

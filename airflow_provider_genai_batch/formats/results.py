@@ -263,6 +263,18 @@ def output_limit_row(
     return _answered_failed(key, error, response, usage)
 
 
+def embedding_values(vector: Any, where: str) -> list[float]:
+    """``vector`` as an embedding: a non-empty list of numbers (a boolean is not one), landed as the provider wrote
+    them. ValueError naming ``where`` for anything else, so the line is an unparseable row, never an embedding of
+    other values nor one changed to fit."""
+    if type(vector) is not list or not vector:
+        raise ValueError(f"{where} must be a non-empty list of numbers, got {_json_kind(vector)}")
+    for index, value in enumerate(vector):
+        if type(value) is not float and type(value) is not int:
+            raise ValueError(f"{where}[{index}] must be a number, got {_json_kind(value)}")
+    return vector
+
+
 def _answered_failed(key: str | None, error: RowError, response: Any, usage: Usage | None) -> ResultRow:
     """A failed row that keeps the provider's answer and its billed usage."""
     return ResultRow(key=key, status=RowStatus.FAILED, response=response, error=error, usage=usage)

@@ -26,6 +26,7 @@ from airflow_provider_genai_batch.formats.results import (
     RowStatus,
     Usage,
     counted_usage,
+    embedding_values,
     int64_count,
 )
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
@@ -413,7 +414,7 @@ def _embedding_row(key: Any, predictions: Any) -> ResultRow:
     return ResultRow(
         key=key,
         status=RowStatus.SUCCEEDED,
-        embedding=[float(value) for value in values],
+        embedding=[float(value) for value in embedding_values(values, "predictions[0].embeddings.values")],
         response=first,
         usage=_embedding_usage(embeddings.get("statistics")),
     )

@@ -105,7 +105,9 @@ def test_gemini_inline_responses_that_cannot_be_read_are_failed_rows(gemini):
         "unparseable result (batches/i1, inline response 2): a result must be a JSON object, got a string"
     )
     assert rows[1].error.raw == '"not an object"'
-    assert rows[2].error.message.startswith("unparseable result (batches/i1, inline response 3): TypeError")
+    assert rows[2].error.message == (
+        "unparseable result (batches/i1, inline response 3): ValueError: embedding must be an object holding values"
+    )
     assert wire.requests == []
 
 
