@@ -5,7 +5,10 @@ gives for a passing condition (overload, rate limit, timeout, an internal error)
 row (someone stopped the job), a success, and every other failure: an invalid request, a safety or content
 block, a line the provider returned that could not be read, or an error that names no retryable condition.
 A block or refusal the provider answered in place of an answer lands failed with ``code`` ``content_blocked``
-(:data:`~.formats.results.CONTENT_BLOCKED`): the same request is blocked again, so it is never sent again.
+(:data:`~.formats.results.CONTENT_BLOCKED`): the same request is blocked again, so it is never sent again; so are an
+answer cut off by the output limit before any text (``output_limit``) and one that holds nothing to use for another
+reason (``no_answer``). An answer the model wrote unparseably (``malformed_output``: Bedrock's
+``malformed_model_output``, Gemini's ``MALFORMED_FUNCTION_CALL``) is a sampling failure, sent again.
 
 How each provider's row error lands (``RowError.code`` / ``RowError.status``), and what is retryable in it:
 
@@ -42,7 +45,15 @@ import msgspec
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
-from airflow_provider_genai_batch.formats.results import CONTENT_BLOCKED, OUTPUT_LIMIT, UNPARSEABLE, RowError, RowStatus
+from airflow_provider_genai_batch.formats.results import (
+    CONTENT_BLOCKED,
+    MALFORMED_OUTPUT,
+    NO_ANSWER,
+    OUTPUT_LIMIT,
+    UNPARSEABLE,
+    RowError,
+    RowStatus,
+)
 
 RETRYABLE_HTTP = frozenset({408, 409, 429, *range(500, 600)})
 """HTTP statuses of conditions that pass: request timeout, conflict, too many requests, server errors."""
@@ -105,6 +116,8 @@ RETRYABLE_NAMES = frozenset(
 )
 """Error codes, types and status names (compared case-blind) of conditions that pass."""
 
+_NOT_AGAIN = (UNPARSEABLE, CONTENT_BLOCKED, OUTPUT_LIMIT, NO_ANSWER)
+"""Codes of rows the same request would end the same way again: never sent again."""
 _HTTP_REASONS = {status.phrase.lower(): status.value for status in HTTPStatus}
 _EMBEDDED_CODE = re.compile(r'"code"\s*:\s*"?(\d+)')
 _EMBEDDED_STATUS = re.compile(r'"status"\s*:\s*"([A-Za-z_]+)"')
@@ -128,8 +141,10 @@ def is_retryable(row: LandedOutcome) -> bool:
     if status is not RowStatus.FAILED or row.error is None:
         return False
     error = row.error
-    if error.code == UNPARSEABLE or error.code == CONTENT_BLOCKED or error.code == OUTPUT_LIMIT:
+    if error.code in _NOT_AGAIN:
         return False
+    if error.code == MALFORMED_OUTPUT:
+        return True
     if error.code is None and error.status is None:
         return _retryable_message(error.message)
     if error.status in GRPC_NAMES:

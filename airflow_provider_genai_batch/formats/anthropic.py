@@ -26,6 +26,7 @@ from airflow_provider_genai_batch.formats.results import (
     blocked_row,
     counted_usage,
     job_count,
+    no_answer_row,
     output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
@@ -537,25 +538,44 @@ MAX_TOKENS = "max_tokens"
 """The ``stop_reason`` of a Message that reached its ``max_tokens``."""
 CONTEXT_WINDOW = "model_context_window_exceeded"
 """The ``stop_reason`` of a Message that reached the model's context window (its prompt and output together)."""
-THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
-"""Content blocks that are the model's thinking, not its answer."""
+PAUSE_TURN = "pause_turn"
+"""The ``stop_reason`` of a Message whose turn a server tool's loop paused: the answer goes on only when the Message
+is sent back, which a batch does not do."""
+STOP_REASONS = frozenset(
+    {"end_turn", "stop_sequence", "tool_use", PAUSE_TURN, "compaction", REFUSAL, MAX_TOKENS, CONTEXT_WINDOW}
+)
+"""Every ``stop_reason`` (``compaction`` a beta one): ``refusal`` is a block's, ``max_tokens`` and the context
+window's the output limit's; under any other a Message with no text and no tool call is a ``no_answer`` row."""
+ANSWER_BLOCKS = frozenset({"text", "tool_use"})
+"""Content blocks that are an answer: text, or a call of the user's tool (an answer without text)."""
 
 
 def unanswered_row(key: Any, message: Mapping[str, Any], usage: Usage | None) -> ResultRow | None:
-    """The failed row of a Message without text that the model refused (``stop_reason`` ``refusal``) or that reached
-    ``max_tokens`` or the model's context window holding nothing but thinking (see ``OUTPUT_LIMIT``); None for another
-    (a tool call)."""
+    """The failed row of a Message without text that the model refused (``stop_reason`` ``refusal``), that reached
+    ``max_tokens`` or the model's context window before any text or tool call (see ``OUTPUT_LIMIT``), or that holds
+    neither for another reason (a paused turn, a natural end with nothing written: see ``NO_ANSWER``); None for one
+    that holds a text block or a tool call."""
     reason = message.get("stop_reason")
     if reason == REFUSAL:
         return blocked_row(key, REFUSAL, "the model refused: stop_reason refusal, and it gave no text", message, usage)
-    blocks = message.get("content") or ()
-    if reason not in (MAX_TOKENS, CONTEXT_WINDOW) or not all(block.get("type") in THINKING_BLOCKS for block in blocks):
+    if any(block.get("type") in ANSWER_BLOCKS for block in message.get("content") or ()):
         return None
     if reason == MAX_TOKENS:
         said = "the answer reached the output token limit: stop_reason max_tokens, and it holds no text"
         return output_limit_row(key, MAX_TOKENS, said, message, usage)
-    said = f"the answer reached the model's context window: stop_reason {CONTEXT_WINDOW}, and it holds no text"
-    return output_limit_row(key, CONTEXT_WINDOW, said, message, usage, CONTEXT_ADVICE)
+    if reason == CONTEXT_WINDOW:
+        said = f"the answer reached the model's context window: stop_reason {CONTEXT_WINDOW}, and it holds no text"
+        return output_limit_row(key, CONTEXT_WINDOW, said, message, usage, CONTEXT_ADVICE)
+    status = reason if isinstance(reason, str) and reason else None
+    if status == PAUSE_TURN:
+        said = (
+            "the turn was paused: stop_reason pause_turn (a server tool's loop stopped before an answer), and it holds "
+            "no text and no tool call; a batch cannot send it back to go on"
+        )
+    else:
+        why = f"stop_reason {status}" if status else "no stop_reason"
+        said = f"the answer holds nothing: {why}, and it holds no text and no tool call"
+    return no_answer_row(key, status, said, message, usage)
 
 
 def message_text(message: Mapping[str, Any]) -> str | None:

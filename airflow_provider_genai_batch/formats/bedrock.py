@@ -33,6 +33,7 @@ from airflow_provider_genai_batch.formats.results import (
     counted_usage,
     embedding_values,
     job_count,
+    no_answer_row,
     output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
@@ -530,19 +531,13 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
     output = line.get("modelOutput")
     if not output or not isinstance(output, Mapping):
         return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message="the line has no modelOutput"))
-    if isinstance(output.get("output"), Mapping):
+    if isinstance(output.get("output"), Mapping) or "stopReason" in output:
+        if not isinstance(inner := output.get("output"), Mapping):
+            raise ValueError(f"modelOutput.output must be an object holding the message, got {json_type(inner)}")
         message = output["output"].get("message") or {}
         text = _converse_text(message)
-        reason = output.get("stopReason")
-        if not text and reason in CONVERSE_BLOCKS:
-            message = f"the answer was blocked: stopReason {reason}, and it holds no content"
-            return blocked_row(key, reason, message, output, _usage(output))
-        if not text and reason == anthropic.MAX_TOKENS and _only_reasoning(message):
-            said = f"the answer reached the output token limit: stopReason {reason}, and it holds no text"
-            return output_limit_row(key, reason, said, output, _usage(output))
-        if not text and reason == anthropic.CONTEXT_WINDOW and _only_reasoning(message):
-            said = f"the answer reached the model's context window: stopReason {reason}, and it holds no text"
-            return output_limit_row(key, reason, said, output, _usage(output), CONTEXT_ADVICE)
+        if not text and (unanswered := _converse_unanswered(key, message, output)) is not None:
+            return unanswered
         return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=output, usage=_usage(output))
     if isinstance(output.get("content"), list) or output.get("type") == ANTHROPIC_MESSAGE:
         text = message_text(output)
@@ -562,12 +557,14 @@ def native_row(key: Any, output: Mapping[str, Any]) -> ResultRow:
     (``results[].outputText``, ``inputTextTokenCount`` and ``results[].tokenCount``), Amazon Titan Embeddings
     (``embedding``, ``inputTextTokenCount``), Meta Llama (``generation``, ``prompt_token_count`` and
     ``generation_token_count``) or Mistral (``outputs[].text``, no token counts). Another body lands as it came,
-    without text. A count that cannot be read leaves the row's usage null; the answer lands all the same. One
-    without text that the output limit ended is failed (see ``OUTPUT_LIMIT``); an embedding that is not a list of
-    numbers cannot be read (ValueError)."""
+    without text. A count that cannot be read leaves the row's usage null; the answer lands all the same. A Titan Text
+    or Mistral body without text is failed: cut off by the output limit (see ``OUTPUT_LIMIT``), filtered (Titan's
+    ``CONTENT_FILTERED``), or holding nothing (see ``NO_ANSWER``); an embedding that is not a list of numbers is
+    unreadable (ValueError)."""
     text: str | None = None
     embedding: list[float] | None = None
     given = made = reason = None
+    shaped = True  # a Titan Text or Mistral body, which holds its text or says why not
     if isinstance(results := output.get("results"), list):
         texts = [
             item["outputText"]
@@ -580,7 +577,7 @@ def native_row(key: Any, output: Mapping[str, Any]) -> ResultRow:
         reason = next((item.get("completionReason") for item in results if isinstance(item, Mapping)), None)
     elif "embedding" in output:
         embedding = [float(value) for value in embedding_values(output["embedding"], "modelOutput.embedding")]
-        given = output.get("inputTextTokenCount")
+        given, shaped = output.get("inputTextTokenCount"), False
     elif isinstance(generation := output.get("generation"), str):
         text = generation
         given, made = output.get("prompt_token_count"), output.get("generation_token_count")
@@ -589,15 +586,26 @@ def native_row(key: Any, output: Mapping[str, Any]) -> ResultRow:
         texts = [item["text"] for item in outputs if isinstance(item, Mapping) and isinstance(item.get("text"), str)]
         text = "".join(texts) if texts else None
         reason = next((item.get("stop_reason") for item in outputs if isinstance(item, Mapping)), None)
+    else:
+        shaped = False
     usage = _native_usage(given, made)
     if not text and reason in _NATIVE_LIMIT_REASONS:
         said = f"the answer reached the output token limit: {reason}, and it holds no text"
         return output_limit_row(key, str(reason), said, output, usage)
+    if not text and reason in _NATIVE_BLOCKS:
+        said = f"the answer was blocked: {reason}, and it holds no text"
+        return blocked_row(key, str(reason), said, output, usage)
+    if text is None and embedding is None and shaped:
+        status = reason if isinstance(reason, str) and reason else None
+        said = f"the answer holds nothing: {status or 'no reason given'}, and it holds no text"
+        return no_answer_row(key, status, said, output, usage)
     return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, embedding=embedding, response=output, usage=usage)
 
 
 _NATIVE_LIMIT_REASONS = frozenset({"LENGTH", "length"})
 """Titan's ``completionReason``, Llama's and Mistral's ``stop_reason`` when the output limit ended the answer."""
+_NATIVE_BLOCKS = frozenset({"CONTENT_FILTERED"})
+"""Titan's ``completionReason`` when a content filter removed the answer."""
 
 
 def _native_usage(given: Any, made: Any) -> Usage | None:
@@ -614,11 +622,47 @@ def _native_usage(given: Any, made: Any) -> Usage | None:
 
 CONVERSE_BLOCKS = frozenset({"content_filtered", "guardrail_intervened"})
 """Converse ``stopReason`` values that say the answer was withheld by a filter or a guardrail."""
+CONVERSE_MALFORMED = frozenset({"malformed_model_output", "malformed_tool_use"})
+"""Converse ``stopReason`` values that say the model wrote an answer or a tool call Bedrock could not parse: a
+``malformed_output`` row (sent again by a follow-up round) when it holds no text."""
+CONVERSE_STOP_REASONS = frozenset(
+    {
+        "end_turn",
+        "tool_use",
+        "stop_sequence",
+        anthropic.MAX_TOKENS,
+        anthropic.CONTEXT_WINDOW,
+        *CONVERSE_BLOCKS,
+        *CONVERSE_MALFORMED,
+    }
+)
+"""Every Converse ``stopReason``: under one that is neither a block's, the output limit's nor a malformed answer's,
+a message with no text and no tool call is a ``no_answer`` row."""
 
 
-def _only_reasoning(message: Mapping[str, Any]) -> bool:
-    """Whether a Converse message holds nothing but reasoning (no text, no tool call)."""
-    return all(block.keys() <= {"reasoningContent"} for block in message.get("content") or ())
+def _converse_unanswered(key: Any, message: Mapping[str, Any], output: Mapping[str, Any]) -> ResultRow | None:
+    """The failed row of a Converse answer without text that was blocked, cut off by the output limit or the context
+    window, written unparseably, or that holds no tool call (``no_answer``); None for one holding a tool call or a
+    text block."""
+    reason = output.get("stopReason")
+    if reason in CONVERSE_BLOCKS:
+        said = f"the answer was blocked: stopReason {reason}, and it holds no content"
+        return blocked_row(key, reason, said, output, _usage(output))
+    if reason in CONVERSE_MALFORMED:
+        said = f"the model wrote an answer Bedrock could not parse: stopReason {reason}, and it holds no text"
+        return no_answer_row(key, reason, said, output, _usage(output), malformed=True)
+    if any("toolUse" in block or "text" in block for block in message.get("content") or ()):
+        return None
+    if reason == anthropic.MAX_TOKENS:
+        said = f"the answer reached the output token limit: stopReason {reason}, and it holds no text"
+        return output_limit_row(key, reason, said, output, _usage(output))
+    if reason == anthropic.CONTEXT_WINDOW:
+        said = f"the answer reached the model's context window: stopReason {reason}, and it holds no text"
+        return output_limit_row(key, reason, said, output, _usage(output), CONTEXT_ADVICE)
+    status = reason if isinstance(reason, str) and reason else None
+    why = f"stopReason {status}" if status else "no stopReason"
+    said = f"the answer holds nothing: {why}, and it holds no text and no tool call"
+    return no_answer_row(key, status, said, output, _usage(output))
 
 
 def _converse_text(message: Mapping[str, Any]) -> str | None:

@@ -183,6 +183,8 @@ def _flattened_gemini_row(item: Mapping[str, Any]) -> ResultRow:
         return output_limit_row(key, reason, message, body, row_usage)
     if not text and not reason:
         return ResultRow(key=key, status=RowStatus.FAILED, response=body or None, error=_NO_CANDIDATE, usage=row_usage)
+    if text is None:  # the gateway keeps a candidate's text alone: an answer of a call or an image cannot be read
+        return gemini.unanswered_by_reason(key, reason, "finish_reason", "the gateway's result", body, row_usage)
     return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, response=body, usage=row_usage)
 
 

@@ -21,6 +21,7 @@ from airflow_provider_genai_batch.formats.results import (
     counted_usage,
     embedding_values,
     int64_count,
+    no_answer_row,
     output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
@@ -446,8 +447,8 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
         return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message=NO_OUTCOME))
     text = response_text(response)
     embedded = "embedding" in response or "embeddings" in response
-    if not text and not embedded and (blocked := _blocked(key, response)) is not None:
-        return blocked
+    if not text and not embedded and (unanswered := _unanswered(key, response)) is not None:
+        return unanswered
     usage = _embed_usage(response) if embedded and "tokenCount" in response else _usage(response.get("usageMetadata"))
     return ResultRow(
         key=key,
@@ -472,39 +473,79 @@ BLOCK_FINISH_REASONS = frozenset(
         "IMAGE_SAFETY",
         "IMAGE_PROHIBITED_CONTENT",
         "IMAGE_RECITATION",
+        "LANGUAGE",
+        "ESCALATION",
+        "PUP_LIMITED_DISABLED",
+        "MODEL_ARMOR",
     }
 )
-"""A candidate's ``finishReason`` values that say its content was withheld by a filter, not generated."""
+"""A candidate's ``finishReason`` values that say its content was withheld by a filter, a policy or a rule, not
+generated: a ``content_blocked`` row when it holds nothing else."""
 MAX_TOKENS = "MAX_TOKENS"
 """A candidate's ``finishReason`` when it reached ``maxOutputTokens`` (thoughts count against it)."""
+LIMIT_FINISH_REASONS = frozenset({MAX_TOKENS, "CONTINUATION"})
+"""``finishReason`` values that say a token limit ended the answer (``CONTINUATION``: the per-request one, the
+answer to be continued by another request): an ``output_limit`` row when it holds nothing else."""
+MALFORMED_FINISH_REASONS = frozenset({"MALFORMED_FUNCTION_CALL", "MALFORMED_RESPONSE", "UNEXPECTED_TOOL_CALL"})
+"""``finishReason`` values that say the model wrote a call or a response the service could not use: a
+``malformed_output`` row (sent again by a follow-up round) when it holds nothing else."""
+UNANSWERED_FINISH_REASONS = frozenset(
+    {
+        "FINISH_REASON_UNSPECIFIED",
+        "STOP",
+        "OTHER",
+        "TOO_MANY_TOOL_CALLS",
+        "MISSING_THOUGHT_SIGNATURE",
+        "NO_IMAGE",
+        "IMAGE_OTHER",
+    }
+)
+"""The other ``finishReason`` values: a ``no_answer`` row when the candidate holds nothing (as is any reason not
+listed here, one added after this version)."""
 
 
-def _blocked(key: Any, response: Mapping[str, Any]) -> ResultRow | None:
-    """The failed row of a response without text that says it was blocked or cut off, else None (an answer without
-    text: a function call, an embedding).
+def _unanswered(key: Any, response: Mapping[str, Any]) -> ResultRow | None:
+    """The failed row of a response without text that holds no other answer (a function call, an image, code), else
+    None.
 
-    A blocked prompt has ``promptFeedback.blockReason`` and no candidates; a blocked answer a first candidate whose
-    ``finishReason`` is a filter's and whose content holds nothing but thoughts; an answer cut off a first candidate
-    whose ``finishReason`` is ``MAX_TOKENS`` and whose content holds nothing but thoughts (see ``OUTPUT_LIMIT``).
+    A blocked prompt has ``promptFeedback.blockReason`` and no candidates; a response without candidates otherwise
+    holds no answer. A first candidate holding nothing but thoughts is judged by its ``finishReason`` (see
+    :func:`unanswered_by_reason`).
     """
     candidates = response.get("candidates")
+    usage = _usage(response.get("usageMetadata"))
     if not candidates:
         feedback = response.get("promptFeedback")
         reason = feedback.get("blockReason") if isinstance(feedback, Mapping) else None
         if not reason:
-            return None
+            return no_answer_row(key, None, "the response holds no candidate and no block reason", response, usage)
         said = feedback.get("blockReasonMessage") if isinstance(feedback, Mapping) else None
         message = f"the prompt was blocked: promptFeedback.blockReason {reason}" + (f" ({said})" if said else "")
-        return blocked_row(key, str(reason), message, response, _usage(response.get("usageMetadata")))
+        return blocked_row(key, str(reason), message, response, usage)
     first = candidates[0]
-    reason = first.get("finishReason")
-    if reason == MAX_TOKENS and not _has_content(first):
-        message = f"the answer reached the output token limit: finishReason {reason}, and the candidate holds no text"
-        return output_limit_row(key, reason, message, response, _usage(response.get("usageMetadata")))
-    if reason not in BLOCK_FINISH_REASONS or _has_content(first):
+    if _has_content(first):
         return None
-    message = f"the answer was blocked: finishReason {reason}, and the candidate holds no content"
-    return blocked_row(key, reason, message, response, _usage(response.get("usageMetadata")))
+    return unanswered_by_reason(key, first.get("finishReason"), "finishReason", "the candidate", response, usage)
+
+
+def unanswered_by_reason(
+    key: Any, reason: Any, field: str, holder: str, response: Any, usage: Usage | None
+) -> ResultRow:
+    """The failed row of an answer with nothing in it, by its finish ``reason`` (given in ``field``; ``holder`` is what
+    holds no text): blocked, cut off by the output limit, malformed, or no answer."""
+    if reason in LIMIT_FINISH_REASONS:
+        message = f"the answer reached the output token limit: {field} {reason}, and {holder} holds no text"
+        return output_limit_row(key, reason, message, response, usage)
+    if reason in BLOCK_FINISH_REASONS:
+        message = f"the answer was blocked: {field} {reason}, and {holder} holds no content"
+        return blocked_row(key, reason, message, response, usage)
+    if reason in MALFORMED_FINISH_REASONS:
+        message = f"the model wrote an answer the service could not use: {field} {reason}, and {holder} holds nothing"
+        return no_answer_row(key, reason, message, response, usage, malformed=True)
+    status = reason if isinstance(reason, str) and reason else None
+    said = f"{field} {status}" if status else f"no {field}"
+    message = f"the answer holds nothing: {said}, and {holder} holds no text, call or other content"
+    return no_answer_row(key, status, message, response, usage)
 
 
 def _has_content(candidate: Mapping[str, Any]) -> bool:

@@ -28,6 +28,7 @@ from airflow_provider_genai_batch.formats.results import (
     counted_usage,
     embedding_values,
     job_count,
+    no_answer_row,
     output_limit_row,
 )
 from airflow_provider_genai_batch.formats.times import parse_unix
@@ -731,9 +732,12 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
     if body.get("error") or body.get("status") == "failed":
         return _failed_answer(key, body)
     text = response_text(body)
-    embedded = "data" in body
-    if not text and not embedded and (blocked := _blocked(key, body)) is not None:
-        return blocked
+    embedded = "data" in body or body.get("object") == _EMBEDDINGS_OBJECT
+    if not text and not embedded and (unanswered := _unanswered(key, body, text)) is not None:
+        return unanswered
+    if embedded and (type(body.get("data")) is not list or not body["data"]):
+        said = "the answer holds no data (no embedding, no image)"
+        return no_answer_row(key, None, said, body, _usage(body.get("usage")))
     return ResultRow(
         key=key,
         status=_SUCCEEDED,
@@ -787,27 +791,39 @@ def response_text(body: Mapping[str, Any]) -> str | None:
     return "".join(texts) if texts else None
 
 
+FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call"})
+"""Every ``finish_reason`` of a chat or legacy completion's choice: ``length`` is the output limit's,
+``content_filter`` a block's, the others a natural end (an answer without text under one is a ``no_answer`` row
+unless it made a call)."""
+INCOMPLETE_REASONS = frozenset({"max_output_tokens", "max_messages", "content_filter", "steered"})
+"""Every ``incomplete_details.reason`` of a Responses answer: ``max_output_tokens`` is the output limit's,
+``content_filter`` a block's; the others stopped it before an answer (a ``no_answer`` row when it holds none)."""
 _LIMIT_REASONS = frozenset({"length", "max_output_tokens"})
 """A choice's ``finish_reason`` and a Responses answer's ``incomplete_details.reason`` when the limit ended it."""
 _EMBEDDINGS_OBJECT = "list"
 """The ``object`` of an embeddings answer, whose ``data`` must hold the embedding."""
+_COMPLETION_OBJECTS = frozenset({"chat.completion", "text_completion"})
+"""The ``object`` of a chat and a legacy completion: such a body answers in its ``choices``."""
 _NOT_ACTIONS = frozenset({"message", "reasoning"})
 """Responses output items that are not a call the model made (a function call is an answer without text)."""
 
 
-def _blocked(key: Any, body: Mapping[str, Any]) -> ResultRow | None:
-    """The failed row of an answer without text that was filtered (a choice's ``finish_reason`` or a Responses
-    answer's ``incomplete_details.reason`` ``content_filter``), that the model refused (a ``refusal`` in place of
-    its content) or that reached the output token limit with nothing else to show (``length``, Responses
-    ``max_output_tokens``: see ``OUTPUT_LIMIT``), else None (an answer without text: a tool call, an embedding)."""
+def _unanswered(key: Any, body: Mapping[str, Any], text: str | None) -> ResultRow | None:
+    """The failed row of an answer without text (``text`` is empty or None) that was filtered (a choice's
+    ``finish_reason`` or a Responses answer's ``incomplete_details.reason`` ``content_filter``), that the model
+    refused (a ``refusal`` in place of its content), that reached the output token limit with nothing else to show
+    (``length``, Responses ``max_output_tokens``: see ``OUTPUT_LIMIT``) or that holds nothing at all (``no_answer``);
+    None for an answer without text (a tool call, audio) or of an endpoint that gives none (images, moderations)."""
     choices = body.get("choices")
-    if choices:
+    if "choices" in body or body.get("object") in _COMPLETION_OBJECTS:
+        if type(choices) is not list or not choices:
+            return no_answer_row(key, None, "the answer holds no choice", body, _usage(body.get("usage")))
         first = choices[0]
         said = first.get("message") or {}
         refusal = said.get("refusal")
         reason, field = first.get("finish_reason"), "finish_reason"
-        acted = bool(said.get("tool_calls") or said.get("function_call"))
-    elif "output" in body:
+        acted = bool(said.get("tool_calls") or said.get("function_call") or said.get("audio"))
+    elif "output" in body or body.get("object") == "response":
         refusals = [
             block.get("refusal")
             for item in body.get("output") or []
@@ -817,7 +833,10 @@ def _blocked(key: Any, body: Mapping[str, Any]) -> ResultRow | None:
         ]
         refusal = " ".join(text for text in refusals if isinstance(text, str)) if refusals else None
         reason, field = (body.get("incomplete_details") or {}).get("reason"), "incomplete_details.reason"
-        acted = any(item.get("type") not in _NOT_ACTIONS for item in body.get("output") or [])
+        kinds = [item.get("type") for item in body.get("output") or []]
+        acted = any(type(kind) is str and kind not in _NOT_ACTIONS for kind in kinds)
+        if reason is None:
+            reason, field = body.get("status"), "status"
     else:
         return None
     if refusal is not None:
@@ -826,10 +845,15 @@ def _blocked(key: Any, body: Mapping[str, Any]) -> ResultRow | None:
     if reason in _LIMIT_REASONS and not acted:
         message = f"the answer reached the output token limit: {field} {reason}, and it holds no text"
         return output_limit_row(key, reason, message, body, _usage(body.get("usage")))
-    if reason != "content_filter":
+    if reason == "content_filter":
+        message = f"the answer was blocked: {field} content_filter, and it holds no content"
+        return blocked_row(key, reason, message, body, _usage(body.get("usage")))
+    if acted or text is not None:  # an empty text the model wrote is its answer
         return None
-    message = f"the answer was blocked: {field} content_filter, and it holds no content"
-    return blocked_row(key, reason, message, body, _usage(body.get("usage")))
+    status = reason if isinstance(reason, str) and reason else None
+    said = f"{field} {status}" if status else f"no {field}"
+    message = f"the answer holds nothing: {said}, and it holds no text and no call"
+    return no_answer_row(key, status, message, body, _usage(body.get("usage")))
 
 
 def response_embedding(body: Mapping[str, Any]) -> list[float] | None:

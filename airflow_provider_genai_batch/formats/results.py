@@ -36,6 +36,19 @@ CONTEXT_ADVICE = "; send it again with a shorter prompt (or a smaller thinking b
 """What the message of an :data:`OUTPUT_LIMIT` row cut off by the context window ends with: a larger output limit
 leaves no more room for the answer there."""
 
+NO_ANSWER = "no_answer"
+"""``error.code`` of a row the provider answered with nothing to use (no text, no tool or function call, no embedding)
+for a reason that is neither a block nor the output limit: a natural stop with nothing written, a turn paused by a
+server tool loop (Anthropic's ``pause_turn``), a reason that says nothing of why (Gemini's ``OTHER``), or none.
+``error.status`` is the provider's reason (null when it gave none). The row keeps the response (its usage was billed);
+the same request is expected to end the same way, so it is never retried."""
+
+MALFORMED_OUTPUT = "malformed_output"
+"""``error.code`` of a row whose model wrote an answer the provider could not parse and so returned none (Bedrock's
+``malformed_model_output`` and ``malformed_tool_use``, Gemini's ``MALFORMED_FUNCTION_CALL``): ``error.status`` is the
+provider's reason. The row keeps the response and its usage. A sampling failure, not the request's: a follow-up round
+sends it again."""
+
 NO_OUTCOME = "the result holds neither a response nor an error"
 """The error of a result that names its key but says nothing of its outcome (no response, or an empty one, and no
 error): no request is taken to have succeeded on no evidence."""
@@ -260,6 +273,16 @@ def output_limit_row(
     """A failed row for an answer that reached the output token limit before any text (see :data:`OUTPUT_LIMIT`):
     ``reason`` the provider's own, ``message`` saying where it gave it, ``advice`` what to send instead."""
     error = RowError(message=message + advice, code=OUTPUT_LIMIT, status=reason)
+    return _answered_failed(key, error, response, usage)
+
+
+def no_answer_row(
+    key: str | None, reason: str | None, message: str, response: Any, usage: Usage | None, *, malformed: bool = False
+) -> ResultRow:
+    """A failed row for an answer that holds nothing to use (see :data:`NO_ANSWER`), or, ``malformed``, one the
+    model wrote unparseably (see :data:`MALFORMED_OUTPUT`): ``reason`` the provider's own, ``message`` saying where
+    it gave it."""
+    error = RowError(message=message, code=MALFORMED_OUTPUT if malformed else NO_ANSWER, status=reason)
     return _answered_failed(key, error, response, usage)
 
 

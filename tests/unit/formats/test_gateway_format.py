@@ -21,7 +21,12 @@ from airflow_provider_genai_batch.formats.dialect import ProviderLimits
 from airflow_provider_genai_batch.formats.gateway import GatewayInlineDialect, known_state, target_dialect
 from airflow_provider_genai_batch.formats.gemini import GeminiDialect
 from airflow_provider_genai_batch.formats.openai import OpenAIDialect
-from airflow_provider_genai_batch.formats.results import CONTENT_BLOCKED, RowStatus, Usage
+from airflow_provider_genai_batch.formats.results import (
+    CONTENT_BLOCKED,
+    NO_ANSWER,
+    RowStatus,
+    Usage,
+)
 from airflow_provider_genai_batch.formats.validate import INLINE_SOURCE
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.models import BatchJob, JobState
@@ -423,7 +428,12 @@ def test_a_candidate_a_filter_emptied_is_a_blocked_row_naming_its_finish_reason(
     assert (row.status, row.error.code, row.error.status) == (RowStatus.FAILED, CONTENT_BLOCKED, "RECITATION")
 
 
-def test_a_candidate_without_text_that_stopped_normally_is_a_success():
+def test_a_candidate_without_text_that_stopped_normally_is_a_no_answer_row_the_gateway_could_not_carry():
     call = {"content": {"parts": [{"functionCall": {"name": "f", "args": {}}}]}, "finishReason": "STOP"}
     row = gateway.result_row(flattened({"candidates": [call]}), "gemini")
-    assert (row.status, row.text, row.response) == (RowStatus.SUCCEEDED, None, {"finish_reason": "STOP"})
+
+    assert (row.status, row.text, row.response) == (RowStatus.FAILED, None, {"finish_reason": "STOP"})
+    assert (row.error.code, row.error.status) == (NO_ANSWER, "STOP")
+    assert row.error.message == (
+        "the answer holds nothing: finish_reason STOP, and the gateway's result holds no text, call or other content"
+    )

@@ -14,6 +14,7 @@ import pytest
 from airflow_provider_genai_batch.formats.gemini import inline_responses, result_row
 from airflow_provider_genai_batch.formats.results import (
     CONTENT_BLOCKED,
+    NO_ANSWER,
     ResultRow,
     RowError,
     RowStatus,
@@ -85,9 +86,9 @@ def test_text_parts_of_the_first_candidate_are_joined():
     assert result_row({"key": "k", "response": response}).text == "Hello, world"
 
 
-def test_a_candidate_of_thoughts_only_is_a_success_without_text():
+def test_a_candidate_of_thoughts_only_that_stopped_is_a_no_answer_row():
     row = result_row({"key": "k", "response": candidate({"text": "hmm", "thought": True})})
-    assert (row.status, row.text) == (RowStatus.SUCCEEDED, None)
+    assert (row.status, row.text, row.error.code, row.error.status) == (RowStatus.FAILED, None, NO_ANSWER, "STOP")
 
 
 def test_a_blocked_prompt_is_a_failed_row_naming_the_block_reason_and_keeping_the_response():
@@ -131,8 +132,21 @@ def test_a_filtered_candidate_holding_a_function_call_is_a_success():
     assert result_row({"key": "k", "response": response}).status is RowStatus.SUCCEEDED
 
 
-def test_a_candidate_without_text_that_stopped_normally_is_a_success():
-    row = result_row({"key": "k", "response": {"candidates": [{"finishReason": "STOP"}]}})
+def test_a_candidate_without_content_that_stopped_normally_is_a_no_answer_row_keeping_the_response():
+    response = {"candidates": [{"finishReason": "STOP"}], "usageMetadata": {"promptTokenCount": 3}}
+    row = result_row({"key": "k", "response": response})
+
+    assert (row.status, row.text, row.response) == (RowStatus.FAILED, None, response)
+    assert row.error == RowError(
+        message="the answer holds nothing: finishReason STOP, and the candidate holds no text, call or other content",
+        code=NO_ANSWER,
+        status="STOP",
+    )
+    assert row.usage == Usage(input_tokens=3)
+
+
+def test_a_candidate_holding_only_a_function_call_is_a_success_without_text():
+    row = result_row({"key": "k", "response": candidate({"functionCall": {"name": "f", "args": {}}})})
     assert (row.status, row.text, row.error) == (RowStatus.SUCCEEDED, None, None)
 
 

@@ -1015,7 +1015,7 @@ def test_iter_results_gives_an_inline_response_without_metadata_its_index(gemini
             "inlinedResponses": {
                 "inlinedResponses": [
                     {"response": {"candidates": [{"content": {"parts": [{"text": "a"}], "role": "model"}}]}},
-                    {"response": {"candidates": []}, "metadata": {"key": "k2"}},
+                    {"response": {"candidates": [{"content": {"parts": [{"text": "b"}]}}]}, "metadata": {"key": "k2"}},
                     {"error": {"code": 3, "message": "bad"}, "metadata": {}},
                 ]
             }

@@ -268,7 +268,8 @@ def gateway(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_gateway_openai_result_file_with_garbage_lines_gives_every_good_row(gateway):
-    output = {"custom_id": "a", "response": {"status_code": 200, "body": {"choices": []}}}
+    body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+    output = {"custom_id": "a", "response": {"status_code": 200, "body": body}}
     content = jsonl(output, *GARBAGE, {**output, "custom_id": "b"})
 
     def answer(request: httpx.Request) -> httpx.Response:
