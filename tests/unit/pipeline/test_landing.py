@@ -10,7 +10,7 @@ import random
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,16 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.formats.bedrock import record_id
+from airflow_provider_genai_batch.formats.gateway import without_stand_in_keys
 from airflow_provider_genai_batch.formats.keys import portable_id
-from airflow_provider_genai_batch.formats.results import UNPARSEABLE, ResultRow, RowStatus, unparseable_row
+from airflow_provider_genai_batch.formats.results import (
+    UNPARSEABLE,
+    ResultRow,
+    RowStatus,
+    placed_by_order,
+    unparseable_row,
+)
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import (
     DUPLICATES_FILE,
@@ -428,6 +436,56 @@ def test_a_provider_id_that_maps_to_no_input_key_is_unmatched_under_the_id_it_ca
     assert [row["key"] for row in written(out)] == ["doc/1", "plain"]
     assert [row["key"] for row in lines_of(out / UNMATCHED_FILE)] == [portable_id("doc/9")]
     assert (manifest.counts.succeeded, manifest.counts.unmatched) == (2, 1)
+
+
+RENAMINGS = pytest.mark.parametrize("rename", [portable_id, record_id], ids=["custom_id", "recordId"])
+
+
+@RENAMINGS
+@pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "reversed"])
+def test_a_row_answered_under_the_original_key_instead_of_its_hashed_id_lands_under_that_key(
+    tmp_path: Path, out: ObjectStoragePath, rename: Callable[[str], str], reverse: bool
+):
+    ref = ref_with_keys(tmp_path, ("a", "doc/1.txt", "c"))
+    rows = [succeeded(rename("a")), succeeded("doc/1.txt", "echoed"), succeeded(rename("c"))]
+
+    manifest = land_results(rows[::-1] if reverse else rows, job(), ref, out, rename)
+
+    assert [(row["key"], row["text"]) for row in written(out)] == [("a", "ok"), ("doc/1.txt", "echoed"), ("c", "ok")]
+    assert (manifest.counts.succeeded, manifest.counts.unmatched, manifest.counts.duplicates) == (3, 0, 0)
+
+
+@RENAMINGS
+@pytest.mark.parametrize("reverse", [False, True], ids=["original-first", "id-first"])
+def test_rows_under_both_the_original_key_and_its_hashed_id_land_once_under_the_input_key(
+    tmp_path: Path, out: ObjectStoragePath, rename: Callable[[str], str], reverse: bool
+):
+    ref = ref_with_keys(tmp_path, ("doc/1.txt",))
+    rows = [succeeded("doc/1.txt", "echoed"), failed(rename("doc/1.txt"))]
+
+    manifest = land_results(rows[::-1] if reverse else rows, job(), ref, out, rename)
+
+    assert [(row["key"], row["text"]) for row in written(out)] == [("doc/1.txt", "echoed")]
+    assert [row["key"] for row in lines_of(out / DUPLICATES_FILE)] == ["doc/1.txt"]
+    assert (manifest.counts.succeeded, manifest.counts.duplicates, manifest.counts.total) == (1, 1, 1)
+
+
+def test_a_gateway_stand_in_key_alike_a_users_key_at_another_index_never_moves_a_row_to_it(
+    tmp_path: Path, out: ObjectStoragePath
+):
+    ref = ref_with_keys(tmp_path, ("a", "request-0", "request-1", "d"))
+    keyed = [succeeded("request-0", "lost key of a"), succeeded("request-0", "b"), succeeded("request-1", "c")]
+    rows = placed_by_order(without_stand_in_keys([*keyed, succeeded("request-3", "lost key of d")]))
+
+    manifest = land_results(rows, job(), ref, out)
+
+    assert [(row["key"], row["text"]) for row in written(out)] == [
+        ("a", "lost key of a"),
+        ("request-0", "b"),
+        ("request-1", "c"),
+        ("d", "lost key of d"),
+    ]
+    assert (manifest.counts.succeeded, manifest.counts.unmatched, manifest.counts.duplicates) == (4, 0, 0)
 
 
 def test_without_a_keys_file_only_rows_without_a_key_are_unmatched(out: ObjectStoragePath):
