@@ -310,7 +310,8 @@ class _Landed(msgspec.Struct):
 
 
 class _Code(msgspec.Struct):
-    code: int | str | None = None
+    code: Any = None
+    """Any JSON: landing keeps a provider's code whatever its type."""
 
 
 _read_landed = msgspec.json.Decoder(_Landed).decode

@@ -39,7 +39,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from http import HTTPStatus
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 from airflow.sdk import ObjectStoragePath
@@ -51,7 +51,6 @@ from airflow_provider_genai_batch.formats.results import (
     NO_ANSWER,
     OUTPUT_LIMIT,
     UNPARSEABLE,
-    RowError,
     RowStatus,
 )
 
@@ -123,6 +122,20 @@ _EMBEDDED_CODE = re.compile(r'"code"\s*:\s*"?(\d+)')
 _EMBEDDED_STATUS = re.compile(r'"status"\s*:\s*"([A-Za-z_]+)"')
 
 
+class LandedError(Protocol):
+    """What deciding reads of a row's error: its message, and its code and status as the provider gave them (any
+    JSON value: landing keeps a provider's code whatever its type)."""
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def code(self) -> object: ...
+
+    @property
+    def status(self) -> object: ...
+
+
 class LandedOutcome(Protocol):
     """What deciding needs of a row: a :class:`~.formats.results.ResultRow`, or a row read back from results."""
 
@@ -130,7 +143,7 @@ class LandedOutcome(Protocol):
     def status(self) -> RowStatus: ...
 
     @property
-    def error(self) -> RowError | None: ...
+    def error(self) -> LandedError | None: ...
 
 
 def is_retryable(row: LandedOutcome) -> bool:
@@ -147,19 +160,23 @@ def is_retryable(row: LandedOutcome) -> bool:
         return True
     if error.code is None and error.status is None:
         return _retryable_message(error.message)
-    if error.status in GRPC_NAMES:
+    if type(error.status) is str and error.status in GRPC_NAMES:
         return _retryable_code(error.status)
     return _retryable_code(error.code) or _retryable_code(error.status)
 
 
-def _retryable_code(code: int | str | None) -> bool:
-    if code is None or isinstance(code, bool):
-        return False
-    if isinstance(code, str):
+def _retryable_code(code: object) -> bool:
+    """Whether a code or status names a passing condition; a value of another type than a whole number or a text (a
+    fraction, a boolean, an object a provider wrote there) names none."""
+    if type(code) is str:
         text = code.strip()
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):
             return text.lower() in RETRYABLE_NAMES
         code = int(text)
+    if type(code) is float and code.is_integer():  # JSON writes 429 and 429.0 alike
+        code = int(code)
+    if type(code) is not int:
+        return False
     return code in RETRYABLE_GRPC if code < 100 else code in RETRYABLE_HTTP
 
 
@@ -176,12 +193,20 @@ def _retryable_message(message: str) -> bool:
     return status is not None and _retryable_code(status.group(1))
 
 
+class _LandedError(msgspec.Struct):
+    """A landed row's error as deciding reads it: its code and status any JSON, as landing keeps them."""
+
+    message: str
+    code: Any = None
+    status: Any = None
+
+
 class _Landed(msgspec.Struct):
     """A landed row as deciding reads it: key, status and error (the response is skipped, not decoded)."""
 
     key: str | None
     status: RowStatus
-    error: RowError | None = None
+    error: _LandedError | None = None
 
 
 _read_landed = msgspec.json.Decoder(_Landed).decode

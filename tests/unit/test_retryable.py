@@ -304,3 +304,36 @@ def test_follow_up_keys_name_the_line_of_a_results_file_that_is_not_landed_rows(
 
     with pytest.raises(GenAIBatchError, match=r"results.jsonl, line 2: not a landed result row"):
         list(follow_up_keys(str(results)))
+
+
+ODD_CODES = pytest.mark.parametrize(
+    "row",
+    [
+        gemini.result_row({"key": "k", "error": {"code": 429.5, "message": "a fraction"}}),
+        gemini.result_row({"key": "k", "error": {"code": True, "message": "a boolean"}}),
+        gemini.result_row({"key": "k", "error": {"code": {"http": 503}, "message": "x", "status": ["UNAVAILABLE"]}}),
+        openai.result_row({"custom_id": "k", "response": {"status_code": 500, "body": {"error": {"code": [1]}}}}),
+        bedrock.result_row({"recordId": "k", "error": {"errorCode": {"name": "Throttling"}, "errorMessage": "m"}}),
+        gemini.result_row({"key": "k", "error": {"code": "²", "message": "a digit int() does not read"}}),
+    ],
+    ids=["fraction", "boolean", "object-and-list", "array", "bedrock-object", "superscript-digit"],
+)
+
+
+@ODD_CODES
+def test_a_row_whose_error_code_is_no_integer_or_text_names_no_condition_to_send_again(row: ResultRow):
+    assert not is_retryable(row)
+
+
+@ODD_CODES
+def test_follow_up_keys_read_a_landed_row_whose_error_code_is_of_any_type(tmp_path: Path, row: ResultRow):
+    results = tmp_path / "results.jsonl"
+    results.write_bytes(
+        encode_row(row) + encode_row(gemini.result_row({"key": "b", "error": google_error(503, "UNAVAILABLE")}))
+    )
+
+    assert list(follow_up_keys(str(results))) == ["b"]
+
+
+def test_a_code_written_as_a_whole_number_with_a_fraction_part_is_that_number():
+    assert is_retryable(gemini.result_row({"key": "k", "error": {"code": 429.0, "message": "too many requests"}}))

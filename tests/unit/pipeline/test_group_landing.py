@@ -255,6 +255,21 @@ def test_a_round_one_failure_leaves_the_key_failed_with_the_later_error(
     assert (manifest.rounds or [])[1] == RoundOutcome(round=1, parts=[3], sent=2, recovered=1, still_failing=1)
 
 
+def test_a_group_lands_rows_whose_error_code_the_provider_wrote_as_an_object_or_a_fraction(
+    tmp_path: Path, hook: FakeBatchHook, out: ObjectStoragePath
+):
+    odd = RowError(message="busy", code={"http": 503})
+    ref = with_round_one(tmp_path, hook, ["k2"], [ResultRow(key="k2", status=RowStatus.FAILED, error=odd)])
+    fraction = RowError(message="slow down", code=429.5)
+    add(hook, 2, [answered("k7"), ResultRow(key="k8", status=RowStatus.FAILED, error=fraction), answered("k9")])
+
+    manifest = land(hook, ref, out)
+
+    failed_rows = [(row["key"], row["error"]["code"]) for row in landed(out) if row["status"] == "failed"]
+    assert failed_rows == [("k2", {"http": 503}), ("k5", 400), ("k8", 429.5)]
+    assert (manifest.counts.succeeded, manifest.counts.failed) == (6, 3)
+
+
 def test_the_manifest_counts_and_prices_the_tokens_of_every_part(
     tmp_path: Path, hook: FakeBatchHook, out: ObjectStoragePath
 ):

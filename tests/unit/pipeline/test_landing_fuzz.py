@@ -2,7 +2,8 @@
 dropped, set to null, to another type, to huge numbers, to unicode and lone surrogates, to nested garbage, and lines
 cut short. Whatever a line holds, reading it never raises, it gives one row under its own key (or none, when the key
 itself is damaged), a row's text and embedding have their own types, and landing puts each row in exactly one place:
-the manifest's counts add up to the input and to the rows read, in either order."""
+the manifest's counts add up to the input and to the rows read, in either order, and a follow-up round reads every
+landed row back."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from airflow_provider_genai_batch.formats.results import ResultRow, RowStatus, e
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import DUPLICATES_FILE, RESULTS_FILE, UNMATCHED_FILE, land_results, output_dir
 from airflow_provider_genai_batch.models import BatchJob, JobState
+from airflow_provider_genai_batch.retryable import follow_up_keys
 
 from .landing_corpus import CASES, Case
 
@@ -173,3 +175,4 @@ def test_landing_mangled_lines_puts_every_row_in_one_place_and_the_counts_add_up
     assert len(read) == (counts.total - counts.missing) + counts.unmatched + counts.duplicates
     assert counts.unparseable == sum(row.unparseable for row in read)
     assert results[-1]["status"] == RowStatus.MISSING.value  # the key never answered
+    assert set(follow_up_keys(str(out / RESULTS_FILE))) <= set(keys)  # a follow-up round reads every landed row
