@@ -38,6 +38,7 @@ from airflow_provider_genai_batch.group_landing import check_rounds_keys, land_g
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.hooks.retry import is_transient_error
+from airflow_provider_genai_batch.hooks.status_poll import poll_job
 from airflow_provider_genai_batch.job_ref import BatchJobRef, recall
 from airflow_provider_genai_batch.kill_reason import TaskInstanceKey, read_kill_reason
 from airflow_provider_genai_batch.landing import (
@@ -187,7 +188,7 @@ class BatchCompletionMixin:
             interval=self.poll_interval,
             deadline=deadline,
             max_failures=self.max_poll_failures,
-            prices=self._prices(ref, hook),
+            prices=self._running_prices(ref, hook),
         )
         decision = self._settle(context, ref, deadline, partial(self.poll_once, hook, poll))
         return self.conclude(context, ref, hook, decision)
@@ -253,6 +254,16 @@ class BatchCompletionMixin:
     def _prices(self, ref: BatchJobRef, hook: BatchHook[Any]) -> PriceTable:
         return price_table(ref.provider, self.batch_prices, hook.settings.batch_prices)
 
+    def _running_prices(self, ref: BatchJobRef, hook: BatchHook[Any]) -> PriceTable | None:
+        """The prices the progress line's running cost is estimated at (:meth:`_prices`). The cost only adds to that
+        line, so a connection that cannot be read now leaves it out (with a warning) rather than fail the wait: the
+        poll counts the unreadable connection as a failed poll."""
+        try:
+            return self._prices(ref, hook)
+        except Exception as err:
+            self.log.warning("no running cost in the progress log: %s", err)  # type: ignore[attr-defined]
+            return None
+
     def group_poll(self, ref: BatchJobRef, hook: BatchHook[Any], deadline: float | None) -> GroupPollState:
         """A new wait on the group ``ref`` from this worker."""
         return GroupPollState(
@@ -260,7 +271,7 @@ class BatchCompletionMixin:
             interval=self.poll_interval,
             deadline=deadline,
             max_failures=self.max_poll_failures,
-            prices=self._prices(ref, hook),
+            prices=self._running_prices(ref, hook),
         )
 
     def watch(self, context: Any, ref: BatchJobRef) -> None:
@@ -271,7 +282,7 @@ class BatchCompletionMixin:
     def poll_once(self, hook: BatchHook[Any], poll: PollState) -> Decision:
         """One status poll on this worker, judged by :class:`PollState`; a permanent error is raised as it is."""
         try:
-            job = hook.get_batch(poll.job_name)
+            job = poll_job(hook, poll.job_name)
         except Exception as err:
             decision = poll.failed(err, time.time())
             if decision.verdict is Verdict.ERROR and not is_transient_error(err):
@@ -289,7 +300,7 @@ class BatchCompletionMixin:
         outcomes: dict[str, BatchJob | BaseException] = {}
         for name in poll.to_poll():
             try:
-                outcomes[name] = hook.get_batch(name)
+                outcomes[name] = poll_job(hook, name)
             except Exception as err:
                 outcomes[name] = err
         decision = poll.observed(outcomes, time.time())

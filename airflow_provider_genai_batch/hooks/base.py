@@ -278,15 +278,29 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         settings: SettingsT = self.__dict__["settings"]
         return settings
 
+    def reload_settings(self) -> SettingsT:
+        """Read the connection again and use it from now on when it changed (a key rotated while a task polls on its
+        worker, which its first read would otherwise keep using); returns the settings in use."""
+        fresh = self.settings_from_connection(self.get_connection(self.conn_id))
+        if fresh.digest() != self.settings.digest():
+            self._use_settings(fresh)
+        return self.settings
+
     async def areload_settings(self) -> SettingsT:
         """Read the connection again and use it from now on when it changed (a key rotated while a trigger waits,
         which its first read would otherwise keep using); returns the settings in use."""
         fresh = self.settings_from_connection(await self.aget_connection(self.conn_id))
         if fresh.digest() != (await self.asettings()).digest():
-            self.__dict__["settings"] = fresh
-            for built in ("dialect", "_pool_key"):  # what was made from the settings replaced
-                self.__dict__.pop(built, None)
+            self._use_settings(fresh)
         return await self.asettings()
+
+    def _use_settings(self, fresh: SettingsT) -> None:
+        """Use ``fresh`` from now on: what was made from the settings before (the dialect, the pool key, the sync
+        client with its auth) is made again from them."""
+        self.__dict__["settings"] = fresh
+        for built in ("dialect", "_pool_key"):
+            self.__dict__.pop(built, None)
+        self.close()
 
     def get_conn(self) -> httpx.Client:
         """The hook's sync client (one per hook instance, closed by :meth:`close`)."""

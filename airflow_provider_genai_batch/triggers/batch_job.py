@@ -11,10 +11,9 @@ from typing import Any, TypeVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_genai_batch.cancel import acancel_job, acancel_jobs
-from airflow_provider_genai_batch.errors import CredentialsUnavailableError, ProviderAPIError
-from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
+from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
-from airflow_provider_genai_batch.hooks.retry import is_transient_error
+from airflow_provider_genai_batch.hooks.status_poll import apoll_job
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.kill_reason import TaskInstanceKey, read_kill_reason
 from airflow_provider_genai_batch.models import BatchJob
@@ -121,7 +120,7 @@ class GenAIBatchJobTrigger(BaseTrigger):
         and the more of them arrive, the more often it runs a full collection, which stalls the loop.
         """
         try:
-            job = await self._read(hook, self.job_ref.job_name)
+            job = await apoll_job(hook, self.job_ref.job_name)
         except Exception as err:
             decision = poll.failed(err, time.time())
         else:
@@ -153,7 +152,7 @@ class GenAIBatchJobTrigger(BaseTrigger):
         async def fetch(name: str) -> BatchJob | BaseException:
             async with slots:
                 try:
-                    return await self._read(hook, name)
+                    return await apoll_job(hook, name)
                 except Exception as err:
                     return err
 
@@ -161,44 +160,6 @@ class GenAIBatchJobTrigger(BaseTrigger):
         outcomes = await asyncio.gather(*(fetch(name) for name in names))
         decision = poll.observed(dict(zip(names, outcomes, strict=True)), time.time())
         return self._next(decision, self._group_event)
-
-    async def _read(self, hook: BatchHook[Any], name: str) -> BatchJob:
-        """The job ``name`` as the provider has it now, read with the connection as it is now.
-
-        A connection that cannot be read is a transient failure, polled through up to ``max_poll_failures``: the
-        Task SDK answers "not defined" while the API server is away (a triggerer restarted in a deployment). A poll
-        the provider refuses for good (a key it no longer takes: 400 at Gemini, 401 or 403 elsewhere) reads the
-        connection again; when it changed (a key rotated while the task waits), the job is polled again at once
-        with it, and from then on.
-        """
-        try:
-            used = await hook.asettings()
-        except Exception as err:
-            raise CredentialsUnavailableError(
-                f"the connection {self.job_ref.conn_id!r} could not be read ({type(err).__name__}: {err})"
-            ) from err
-        try:
-            return await hook.aget_batch(name)
-        except ProviderAPIError as refusal:
-            if is_transient_error(refusal) or not await self._edited_since(hook, used):
-                raise
-            self.log.warning(
-                "polling %s was refused (%s); the connection %r was edited since it was read: polling with it",
-                name,
-                refusal,
-                self.job_ref.conn_id,
-            )
-            return await hook.aget_batch(name)
-
-    async def _edited_since(self, hook: BatchHook[Any], used: ConnectionSettings) -> bool:
-        """Whether ``hook`` holds other settings than ``used`` once its connection is read again (which it then
-        polls with); a connection that cannot be read again is taken as unchanged."""
-        try:
-            current: ConnectionSettings = await hook.areload_settings()
-        except Exception as err:
-            self.log.warning("the connection %r could not be read again: %s", self.job_ref.conn_id, err)
-            return False
-        return current.digest() != used.digest()
 
     def _next(self, decision: D, payload: Callable[[D], dict[str, Any]]) -> TriggerEvent | float:
         """Log what ``decision`` says; then the event that ends the wait, or the seconds until the next poll."""

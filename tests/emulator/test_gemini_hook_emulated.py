@@ -14,6 +14,7 @@ import pytest
 
 from airflow_provider_genai_batch.formats.gemini import INLINE_REQUEST_OVERHEAD, GeminiDialect
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
+from airflow_provider_genai_batch.hooks.status_poll import poll_job
 from airflow_provider_genai_batch.inputs import prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import RESULTS_FILE, land_results, output_dir, write_keys
@@ -202,3 +203,17 @@ async def test_a_trigger_polls_on_with_a_key_rotated_in_its_connection_while_it_
 
     assert event.payload["status"] == "terminal", event.payload["message"]
     assert event.payload["state"] == "JOB_STATE_SUCCEEDED"
+
+
+def test_a_poll_on_the_worker_goes_on_with_a_key_rotated_in_its_connection_while_it_waits(
+    hook: GeminiBatchHook, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+):
+    job = hook.create_batch(inline_spec(["a"], ["one"]))
+    assert poll_job(hook, job.name).name == job.name  # the connection read, the job polled with the old key
+
+    emulator.config(api_key="gemini-rotated-key")  # the old key is revoked ...
+    rotated = {"conn_type": "genaigemini", "host": emulator.base_url, "password": "gemini-rotated-key"}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(rotated))  # ... and the connection holds the new
+
+    assert poll_job(hook, job.name).name == job.name
+    assert hook.get_batch(job.name).name == job.name  # every later call uses the new key

@@ -225,6 +225,7 @@ class FakeBatchHook(GeminiBatchHook):
 
     def get_batch(self, name: str) -> BatchJob:
         self.calls.append(("get_batch", name))
+        self.settings  # noqa: B018  # as the real hook's call does, reading the connection unless it was read already
         return self._poll(name)
 
     async def aget_batch(self, name: str) -> BatchJob:

@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from airflow.sdk import Asset
+from airflow.sdk import Asset, Connection
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 from airflow.sdk.definitions.asset import Model
-from airflow.sdk.exceptions import TaskDeferralError, TaskDeferralTimeout
+from airflow.sdk.exceptions import AirflowNotFoundException, TaskDeferralError, TaskDeferralTimeout
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError, ProviderAPIError
 from airflow_provider_genai_batch.job_ref import BatchJobRef
@@ -23,14 +23,17 @@ from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 
 from .fakes import (
     FAKE_CONN_ID,
+    FAKE_SECRET,
     FakeBatchHook,
     FakeSupervisor,
     FakeTI,
     capture_log,
     failed,
+    group_ref,
     log_messages,
     make_context,
     outlet_events,
+    part_ref,
     succeeded,
 )
 
@@ -361,6 +364,100 @@ def test_non_deferrable_mode_raises_a_permanent_poll_error_as_it_is(
     assert err.value is forbidden
     assert len(fake_hook.names("get_batch")) == 2
     assert fake_hook.names("cancel_batch") == []
+
+
+def connection_reads(hook: FakeBatchHook, monkeypatch: pytest.MonkeyPatch, *answers: Any) -> list[str]:
+    """``hook`` reads its connection afresh on the worker, each read answered by the next of ``answers`` (an exception
+    to raise, or the API key the connection holds then; the last answers every later read); returns the conn ids
+    read."""
+    hook.__dict__.pop("settings", None)
+    reads: list[str] = []
+    queue = list(answers)
+
+    def get_connection(conn_id: str) -> Connection:
+        reads.append(conn_id)
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return Connection(conn_id=conn_id, conn_type="genaigemini", host="http://fake.invalid", password=answer)
+
+    monkeypatch.setattr(hook, "get_connection", get_connection)
+    return reads
+
+
+def test_non_deferrable_mode_polls_on_with_a_key_rotated_in_the_connection_while_it_waits(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str, monkeypatch: pytest.MonkeyPatch
+):
+    rotated = "sk-rotated-key-9876543210"
+    revoked = ProviderAPIError("API key not valid", http_status=401, provider="gemini")
+    fake_hook.next_job_script = [JobState.RUNNING, revoked, JobState.SUCCEEDED]
+    fake_hook.next_job_results = [succeeded(k) for k in "abc"]
+    reads = connection_reads(fake_hook, monkeypatch, FAKE_SECRET, rotated)
+
+    manifest = waiting_submit(input_jsonl, output_uri).execute(make_context())
+
+    job = fake_hook.created[0]["job_name"]
+    assert manifest["counts"]["succeeded"] == 3
+    assert fake_hook.names("get_batch") == [job] * 3  # polled again at once with the new key
+    assert len(reads) == 2
+    assert fake_hook.settings.api_key is not None and fake_hook.settings.api_key.get_secret_value() == rotated
+
+
+def test_non_deferrable_mode_raises_the_refusal_of_a_key_the_connection_still_holds(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str, monkeypatch: pytest.MonkeyPatch
+):
+    revoked = ProviderAPIError("API key not valid", http_status=401, provider="gemini")
+    fake_hook.next_job_script = [JobState.RUNNING, revoked]
+    connection_reads(fake_hook, monkeypatch, FAKE_SECRET)
+
+    with pytest.raises(ProviderAPIError) as err:
+        waiting_submit(input_jsonl, output_uri).execute(make_context())
+
+    assert err.value is revoked
+    assert len(fake_hook.names("get_batch")) == 2
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["one-job", "group"])
+def test_pokes_poll_through_a_connection_that_cannot_be_read_for_a_while(
+    fake_hook: FakeBatchHook, output_uri: str, monkeypatch: pytest.MonkeyPatch, group: bool
+):
+    names = [JOB, "batches/job-2"] if group else [JOB]
+    ref = (
+        group_ref(part_ref(0, JOB), part_ref(1, "batches/job-2"))
+        if group
+        else BatchJobRef(provider="gemini", conn_id=FAKE_CONN_ID, job_name=JOB, request_count=3)
+    )
+    for name in names:
+        fake_hook.add_job(name, JobState.RUNNING)
+    unreadable = AirflowNotFoundException(f"The conn_id `{FAKE_CONN_ID}` isn't defined")  # the API server is away
+    connection_reads(fake_hook, monkeypatch, unreadable)
+    op = GenAIBatchSensor(task_id="wait", job_ref=ref.to_xcom(), output_uri=output_uri, deferrable=False)
+
+    assert [op.poke(make_context()) for _ in range(2)] == [False] * 2
+    connection_reads(fake_hook, monkeypatch, FAKE_SECRET)  # it is back
+    assert op.poke(make_context()) is False
+
+    assert fake_hook.names("get_batch") == names  # only the third poke could read the connection, and polled
+
+
+def test_a_connection_that_stays_unreadable_ends_the_pokes_after_max_poll_failures_naming_it(
+    fake_hook: FakeBatchHook, output_uri: str, monkeypatch: pytest.MonkeyPatch
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    connection_reads(fake_hook, monkeypatch, AirflowNotFoundException(f"The conn_id `{FAKE_CONN_ID}` isn't defined"))
+    ref = BatchJobRef(provider="gemini", conn_id=FAKE_CONN_ID, job_name=JOB, request_count=3)
+    op = GenAIBatchSensor(
+        task_id="wait", job_ref=ref.to_xcom(), output_uri=output_uri, deferrable=False, max_poll_failures=2
+    )
+
+    assert op.poke(make_context()) is False
+    with pytest.raises(GenAIBatchError) as err:
+        op.poke(make_context())
+
+    assert f"failed 2 times in a row; last: CredentialsUnavailableError: the connection {FAKE_CONN_ID!r}" in str(
+        err.value
+    )
+    assert fake_hook.names("get_batch") == []
 
 
 def test_a_non_deferrable_timeout_after_a_failed_poll_names_the_job_and_the_error(
