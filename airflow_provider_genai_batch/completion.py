@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
@@ -32,6 +32,7 @@ from airflow.sdk.exceptions import AirflowTaskTimeout
 
 from airflow_provider_genai_batch.asset_events import announce_once
 from airflow_provider_genai_batch.cancel import CANCEL_ERRORS, CancelOutcome, cancel_job, cancel_jobs
+from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.earlier_results import landed_by_another, set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError
 from airflow_provider_genai_batch.group_landing import check_rounds_keys, land_group
@@ -52,6 +53,7 @@ from airflow_provider_genai_batch.landing import (
     redacted_row,
     writes_table,
 )
+from airflow_provider_genai_batch.links import job_to_show
 from airflow_provider_genai_batch.models import BatchJob, JobState, ResultsManifest
 from airflow_provider_genai_batch.polling import (
     Decision,
@@ -146,6 +148,9 @@ class BatchCompletionMixin:
     _polling_ref: BatchJobRef | None = None
     """The job this task polls on its worker right now (what ``on_kill`` acts on), and its task instance."""
     _polling_ti: TaskInstanceKey | None = None
+    shown_job_page: str | None = None
+    """The console page of the part of a group this run saw worth looking at (:func:`~.links.job_to_show`), which
+    the task's extra link shows after this run; None where the run saw no part (the link shows the ref's job)."""
 
     def _hook_for(self, ref: BatchJobRef) -> BatchHook[Any]:
         return hook_class_for_provider(ref.provider)(conn_id=ref.conn_id)
@@ -195,7 +200,9 @@ class BatchCompletionMixin:
 
     def _wait_for_group(self, context: Any, ref: BatchJobRef, hook: BatchHook[Any], deadline: float) -> dict[str, Any]:
         """Wait on every part of a group, creating waiting parts whenever a slot frees, until the group ends."""
+        logged: set[str] = set()
         while True:
+            logged |= self.log_pages(ref, hook, logged)
             poll = self.group_poll(ref, hook, deadline)
             decision = self._settle(context, ref, deadline, partial(self.poll_group_once, hook, poll))
             if decision.verdict is not Verdict.READY:
@@ -274,6 +281,33 @@ class BatchCompletionMixin:
             prices=self._running_prices(ref, hook),
         )
 
+    def show_part(self, ref: BatchJobRef, hook: BatchHook[Any], states: Mapping[str, JobState]) -> None:
+        """Point the task's extra link at the part of the group ``ref`` worth looking at given ``states`` (each part's
+        last seen state); a page that cannot be worked out now (the connection unreadable) leaves the link as it was."""
+        if not ref.is_group:
+            return
+        try:
+            self.shown_job_page = job_page(hook, job_to_show(ref, states))
+        except Exception as err:
+            self.log.warning("the extra link is left as it was: %s", err)  # type: ignore[attr-defined]
+
+    def log_pages(self, ref: BatchJobRef, hook: BatchHook[Any], logged: Collection[str] = ()) -> set[str]:
+        """Log the console page of every created part of the group ``ref`` not in ``logged`` (the task's one extra
+        link shows one of them); returns the jobs it logged. Pages that cannot be worked out now are not logged."""
+        done: set[str] = set()
+        for part in ref.parts or ():
+            if part.job_name is None or part.job_name in logged:
+                continue
+            try:
+                page = job_page(hook, part.job_name)
+            except Exception as err:
+                self.log.warning("the parts' console pages are not logged: %s", err)  # type: ignore[attr-defined]
+                break
+            of_round = f" of round {part.round}" if part.round else ""
+            self.log.info("part %d%s, job %s: %s", part.index, of_round, part.job_name, page)  # type: ignore[attr-defined]
+            done.add(part.job_name)
+        return done
+
     def watch(self, context: Any, ref: BatchJobRef) -> None:
         """Polling ``ref`` on this worker for this task instance, from now on: what ``on_kill`` acts on."""
         self._polling_ref = ref
@@ -304,6 +338,7 @@ class BatchCompletionMixin:
             except Exception as err:
                 outcomes[name] = err
         decision = poll.observed(outcomes, time.time())
+        self.show_part(poll.ref, hook, {name: job.state for name, job in decision.jobs.items()})
         if decision.error is not None:
             raise decision.error
         if decision.progress:
@@ -364,6 +399,7 @@ class BatchCompletionMixin:
         ref = BatchJobRef.parse(event["job_ref"])
         hook = self._hook_for(ref)
         if ref.is_group:
+            self.show_part(ref, hook, {name: JobState(state) for name, state in (event.get("states") or {}).items()})
             decision = GroupDecision(Verdict(event["status"]), message=event.get("message"))
             return self.conclude_group(context, ref, hook, decision, event.get("deadline"))
         if event["status"] == Verdict.TIMEOUT.value:
@@ -549,6 +585,7 @@ class BatchCompletionMixin:
         """Land a group whose parts all ended as one results file and manifest, then as :meth:`finish` does."""
         directory = self._landing_dir(ref)
         jobs = {name: hook.get_batch(name) for name in ref.job_names()}
+        self.show_part(ref, hook, {name: job.state for name, job in jobs.items()})
         manifest = land_group(hook, ref, jobs, directory, self._prices(ref, hook))
         created = [job.create_time for job in jobs.values() if job.create_time is not None]
         return self._landed(context, ref, manifest, min(created, default=None))

@@ -32,6 +32,7 @@ from typing import IO, Any
 import msgspec
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats.results import UNPARSEABLE, ResultRow, RowStatus
 from airflow_provider_genai_batch.hooks.base import BatchHook
@@ -103,7 +104,7 @@ def land_group(
             space = _local_dir(scratch / f"round-{parts[0].round}")
             landed.append(_land_round(hook, ref, parts, finished, tallies, space, False))
         merged = _merge(rounds, landed, directory, bool(later), (ref.job_name, seen))
-    outcomes = [_part_outcome(part, finished.get(part.index), merged.part_counts) for part in ref.parts or ()]
+    outcomes = [_part_outcome(hook, part, finished.get(part.index), merged.part_counts) for part in ref.parts or ()]
     usage, cost = priced_parts(
         (part_usage(job, tallies[index], hook.reported_usage(job), ref.model) for index, job in finished.items()),
         ref.provider,
@@ -477,7 +478,9 @@ def _part_counts(readers: Sequence[_Round]) -> dict[int, ResultCounts]:
 # --- the manifest -------------------------------------------------------------------------------------------
 
 
-def _part_outcome(part: PartRef, job: BatchJob | None, counts: Mapping[int, ResultCounts]) -> PartOutcome:
+def _part_outcome(
+    hook: BatchHook[Any], part: PartRef, job: BatchJob | None, counts: Mapping[int, ResultCounts]
+) -> PartOutcome:
     if job is None:
         return PartOutcome(
             index=part.index,
@@ -497,6 +500,7 @@ def _part_outcome(part: PartRef, job: BatchJob | None, counts: Mapping[int, Resu
         request_count=part.request_count,
         counts=counts.get(part.index),
         error_message=job.error_message,
+        console_url=job_page(hook, job.name),
     )
 
 

@@ -242,6 +242,9 @@ class PartOutcome(BaseModel):
     request_count: int
     counts: ResultCounts | None = None
     error_message: str | None = None
+    console_url: str | None = None
+    """Where a person looks at the part's job (the task's extra link shows one part of a group); None for a part
+    never created, or gone, and in a manifest written before it was recorded."""
 
 
 class RoundOutcome(BaseModel):

@@ -159,6 +159,8 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         context["ti"].xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
         if self.deferrable:
             return self.wait_for(context, ref)
+        if not (self.reschedule and context.get("task_reschedule_count", 0)):  # once, not at every rescheduled poke
+            self.log_pages(ref, self._hook_for(ref))
         started = time.monotonic()
         try:
             with self._cancelled_on_execution_timeout(ref):

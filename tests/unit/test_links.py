@@ -11,8 +11,9 @@ import pytest
 
 from airflow_provider_genai_batch import links as links_module
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
-from airflow_provider_genai_batch.job_ref import BatchJobRef
-from airflow_provider_genai_batch.links import GenAIBatchJobLink
+from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef
+from airflow_provider_genai_batch.links import GenAIBatchJobLink, job_to_show
+from airflow_provider_genai_batch.models import JobState
 
 JOB = "batches/abc"
 RECORDED = "http://127.0.0.1:8765/v1beta/batches/abc"
@@ -49,3 +50,56 @@ def test_a_ref_recorded_without_a_page_links_to_the_public_console(monkeypatch):
 def test_the_recorded_page_travels_through_xcom_unchanged():
     ref = BatchJobRef.parse({**EARLIER_REF, "console_url": RECORDED})
     assert BatchJobRef.parse(ref.to_xcom()).console_url == RECORDED
+
+
+# --- which part of a group the link shows ---------------------------------------------------------------------------
+
+GROUP = BatchJobRef(
+    provider="gemini",
+    conn_id="genai_gemini_default",
+    job_name="batches/a",
+    parts=tuple(
+        PartRef(
+            index=i,
+            round=r,
+            idempotency_key=f"k{i}",
+            input_fingerprint=f"f{i}",
+            request_count=1,
+            byte_count=1,
+            job_name=f"batches/{name}",
+        )
+        for i, (name, r) in enumerate([("a", 0), ("b", 0), ("r1", 1)])
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("seen", "shown"),
+    [
+        ({"batches/a": JobState.SUCCEEDED, "batches/b": JobState.RUNNING}, "batches/b"),
+        ({"batches/a": JobState.SUCCEEDED, "batches/b": JobState.SUCCEEDED}, "batches/r1"),
+        ({"batches/a": JobState.FAILED, "batches/b": JobState.RUNNING, "batches/r1": JobState.RUNNING}, "batches/b"),
+        ({"batches/a": JobState.FAILED, "batches/b": JobState.SUCCEEDED, "batches/r1": JobState.EXPIRED}, "batches/r1"),
+        (
+            {"batches/a": JobState.FAILED, "batches/b": JobState.SUCCEEDED, "batches/r1": JobState.SUCCEEDED},
+            "batches/a",
+        ),
+        ({name: JobState.SUCCEEDED for name in GROUP.job_names()}, "batches/a"),
+        ({}, "batches/a"),
+    ],
+    ids=[
+        "a-part-still-running",
+        "a-part-not-seen-yet",
+        "running-before-failed",
+        "a-later-rounds-failure",
+        "the-failure-left",
+        "all-succeeded",
+        "nothing-seen",
+    ],
+)
+def test_a_group_shows_the_part_worth_looking_at(seen: dict[str, JobState], shown: str):
+    assert job_to_show(GROUP, seen) == shown
+
+
+def test_one_job_shows_that_job():
+    assert job_to_show(BatchJobRef.parse(EARLIER_REF), {JOB: JobState.FAILED}) == JOB

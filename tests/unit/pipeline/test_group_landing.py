@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from airflow.sdk import ObjectStoragePath
 
+from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
 from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus
 from airflow_provider_genai_batch.group_landing import REPLACED_FILE, land_group
@@ -123,6 +124,23 @@ def test_a_three_part_group_lands_one_results_file_with_the_input_keys_in_input_
     assert [p.counts.succeeded if p.counts else None for p in manifest.parts or []] == [3, 3, 3]
     assert manifest.rounds == [RoundOutcome(round=0, parts=[0, 1, 2], sent=9, recovered=9, still_failing=0)]
     assert manifest.replaced_uri is None and not (out / REPLACED_FILE).exists()
+
+
+def test_every_created_parts_console_page_is_in_the_manifest(
+    tmp_path: Path, hook: FakeBatchHook, out: ObjectStoragePath
+):
+    add(hook, 0, [answered(k) for k in KEYS[0:3]])
+    add(hook, 1, [answered(k) for k in KEYS[3:6]])
+
+    manifest = land(hook, group(tmp_path, part(0), part(1), part(2, created=False)), out)
+
+    assert [p.console_url for p in manifest.parts or []] == [
+        job_page(hook, "batches/part-0"),
+        job_page(hook, "batches/part-1"),
+        None,
+    ]
+    written = json.loads((out / "manifest.json").read_text())
+    assert written["parts"][1]["console_url"] == "http://fake.invalid/v1beta/batches/part-1"
 
 
 def test_rows_without_their_key_are_placed_by_their_index_within_their_own_part(tmp_path: Path, out: ObjectStoragePath):
