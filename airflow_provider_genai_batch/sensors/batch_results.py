@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePath
 from typing import Any
@@ -70,8 +71,9 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
     :param poll_interval: seconds (or a ``timedelta``) between status polls, poked or deferred; Airflow's
         ``poke_interval`` given alone sets it.
     :param job_timeout: how long to wait before giving up (a ``timedelta`` or seconds); defaults to the sensor
-        ``timeout``, and a shorter ``timeout`` or ``execution_timeout`` ends the wait sooner. With ``soft_fail``,
-        only a timeout skips the task.
+        ``timeout``, and a shorter ``timeout`` or ``execution_timeout`` ends the wait sooner (in ``reschedule`` mode
+        ``execution_timeout`` bounds each poke, and a poke over it fails its try without cancelling the job). With
+        ``soft_fail``, only a timeout skips the task.
     :param cancel_on_kill: cancel the remote job when this waiting task is marked failed or success (a cleared
         task keeps it: its next try waits on it).
     :param cancel_on_timeout: cancel the remote job when the wait times out.
@@ -162,8 +164,10 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         if not (self.reschedule and context.get("task_reschedule_count", 0)):  # once, not at every rescheduled poke
             self.log_pages(ref, self._hook_for(ref))
         started = time.monotonic()
+        # a rescheduled sensor's execution_timeout bounds each poke, not the wait: one poke over it fails that try only
+        ends_wait = nullcontext() if self.reschedule else self._cancelled_on_execution_timeout(ref)
         try:
-            with self._cancelled_on_execution_timeout(ref):
+            with ends_wait:
                 return super().execute(context)
         except AirflowSensorTimeout:
             last = self._poke_poll.last_failure if self._poke_poll is not None else None
@@ -194,8 +198,12 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
             self.soft_fail = True
 
     def _wait_limits(self) -> dict[str, timedelta]:
-        """The sensor's own ``timeout`` bounds a deferred wait too, as it bounds the poke loop."""
-        return {**super()._wait_limits(), "timeout": timedelta(seconds=self.timeout)}
+        """The sensor's own ``timeout`` bounds a deferred wait too, as it bounds the poke loop; a rescheduled sensor's
+        ``execution_timeout`` bounds each poke (each a run of its own), not the wait."""
+        limits = {**super()._wait_limits(), "timeout": timedelta(seconds=self.timeout)}
+        if self.reschedule and not self.deferrable:
+            limits.pop("execution_timeout", None)
+        return limits
 
     def _waited(self, context: Any, started: float) -> float:
         """Seconds this sensor has waited, as ``BaseSensorOperator`` counts them against ``timeout``: since its

@@ -524,6 +524,44 @@ def test_a_soft_fail_reschedule_sensor_timeout_still_cancels_the_job(fake_hook: 
     assert fake_hook.names("cancel_batch") == [JOB]
 
 
+def test_execution_timeout_during_a_rescheduled_poke_keeps_the_job(fake_hook: FakeBatchHook, output_uri: str):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    fake_hook.script(JOB, AirflowTaskTimeout("Timeout, PID: 1234"))  # one poke ran over its execution_timeout
+    op = sensor(
+        output_uri=output_uri,
+        deferrable=False,
+        mode="reschedule",
+        execution_timeout=timedelta(minutes=2),
+        timeout=timedelta(days=1),
+    )
+    ti = RescheduledTI(first_poke=datetime.now(timezone.utc) - timedelta(hours=1))
+
+    with pytest.raises(AirflowTaskTimeout):
+        op.execute(make_context(ti))
+
+    assert fake_hook.names("cancel_batch") == []  # each poke has its own execution_timeout; the wait goes on
+
+
+def test_a_reschedule_sensors_timeout_is_not_said_to_be_its_execution_timeout(
+    fake_hook: FakeBatchHook, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    op = sensor(
+        output_uri=output_uri,
+        deferrable=False,
+        mode="reschedule",
+        execution_timeout=timedelta(minutes=2),
+        timeout=timedelta(days=1),
+    )
+    ti = RescheduledTI(first_poke=datetime.now(timezone.utc) - timedelta(days=2))
+
+    with pytest.raises(JobTimeoutError) as err:
+        op.execute(make_context(ti))
+
+    assert f"gemini job {JOB} did not finish within 1 day, 0:00:00" in str(err.value)
+    assert "execution_timeout" not in str(err.value)
+
+
 def finish_by_mode(op: GenAIBatchSensor, deferrable: bool, event: dict[str, Any]) -> Any:
     """Run ``op`` to its end: poking (the job already ended), or resumed with the trigger's ``event``."""
     context = make_context(FakeTI(task_id="wait"))
