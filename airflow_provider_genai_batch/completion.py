@@ -206,7 +206,7 @@ class BatchCompletionMixin:
             poll = self.group_poll(ref, hook, deadline)
             decision = self._settle(context, ref, deadline, partial(self.poll_group_once, hook, poll))
             if decision.verdict is not Verdict.READY:
-                return self.conclude_group(context, ref, hook, decision)
+                return self.conclude_group(context, ref, hook, decision, deadline)
             ref = self._create_waiting(context, ref)
 
     def _settle(self, context: Any, ref: BatchJobRef, deadline: float, poll: Callable[[], _D]) -> _D:
@@ -368,7 +368,7 @@ class BatchCompletionMixin:
         if decision.verdict is Verdict.READY:
             return self.wait_for(context, self._create_waiting(context, ref), deadline)
         if decision.verdict is Verdict.TERMINAL:
-            return self.finish_group(context, ref, hook)
+            return self.finish_group(context, ref, hook, decision.jobs or None, deadline)
         if decision.verdict is Verdict.TIMEOUT:
             return self._timed_out(context, ref, hook, decision.message)
         raise GenAIBatchError(f"waiting for {group_label(ref)} failed: {decision.message}")
@@ -406,7 +406,16 @@ class BatchCompletionMixin:
             return self._timed_out(context, ref, hook, event.get("message"))
         if event["status"] != Verdict.TERMINAL.value:
             raise GenAIBatchError(f"waiting for {ref.job_name} failed: {event.get('message')}")
-        return self.finish(context, ref, hook.get_batch(ref.job_name), hook)
+        job = hook.get_batch(ref.job_name)
+        if not job.state.is_terminal:  # a state seen going back: waited on again until the deadline, not landed
+            self.log.warning(  # type: ignore[attr-defined]
+                "%s was seen %s and reads as %s now: waiting on it again",
+                ref.job_name,
+                event.get("state"),
+                job.provider_state or job.state.value,
+            )
+            return self.wait_for(context, ref, event.get("deadline"))
+        return self.finish(context, ref, job, hook)
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         """Cancel the job (every created part of a group) when Airflow's own deferral timeout fires (a backstop
@@ -581,10 +590,28 @@ class BatchCompletionMixin:
             )
         return self._landed(context, ref, manifest, job.create_time)
 
-    def finish_group(self, context: Any, ref: BatchJobRef, hook: BatchHook[Any]) -> dict[str, Any]:
-        """Land a group whose parts all ended as one results file and manifest, then as :meth:`finish` does."""
+    def finish_group(
+        self,
+        context: Any,
+        ref: BatchJobRef,
+        hook: BatchHook[Any],
+        jobs: Mapping[str, BatchJob] | None = None,
+        deadline: float | None = None,
+    ) -> dict[str, Any]:
+        """Land a group whose parts all ended as one results file and manifest, then as :meth:`finish` does.
+
+        ``jobs`` are the parts as the polls saw them end; without them every part is read again, and a part that
+        reads as not ended (a state seen going back) has the group waited on again until ``deadline``, not landed.
+        """
+        if jobs is None:
+            jobs = {name: hook.get_batch(name) for name in ref.job_names()}
+            unended = {name: job.state.value for name, job in jobs.items() if not job.state.is_terminal}
+            if unended:
+                self.log.warning(  # type: ignore[attr-defined]
+                    "%s: parts seen ended read as not ended now (%s): waiting on them again", group_label(ref), unended
+                )
+                return self.wait_for(context, ref, deadline)
         directory = self._landing_dir(ref)
-        jobs = {name: hook.get_batch(name) for name in ref.job_names()}
         self.show_part(ref, hook, {name: job.state for name, job in jobs.items()})
         manifest = land_group(hook, ref, jobs, directory, self._prices(ref, hook))
         created = [job.create_time for job in jobs.values() if job.create_time is not None]

@@ -220,6 +220,7 @@ class GenAIBatchJobTrigger(BaseTrigger):
             "status": decision.verdict.value,
             "job_ref": self.job_ref.to_xcom(),
             "message": decision.message,
+            "deadline": self.deadline,
         }
         if decision.job is not None:
             payload["state"] = decision.job.state.value

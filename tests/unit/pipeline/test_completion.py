@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 from airflow.sdk import Asset, Connection
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 from airflow.sdk.definitions.asset import Model
-from airflow.sdk.exceptions import AirflowNotFoundException, TaskDeferralError, TaskDeferralTimeout
+from airflow.sdk.exceptions import AirflowNotFoundException, TaskDeferralError, TaskDeferralTimeout, TaskDeferred
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError, ProviderAPIError
 from airflow_provider_genai_batch.job_ref import BatchJobRef
@@ -134,6 +135,21 @@ def test_the_job_is_read_again_rather_than_trusting_the_event(
 
     assert fake_hook.names("get_batch") == [JOB]
     assert fake_hook.names("iter_results") == [JOB]
+
+
+def test_a_job_seen_ended_that_reads_as_running_again_is_waited_on_again_not_landed(
+    fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.RUNNING, total=3, pending=3)  # the trigger saw it succeeded; it reads as running
+    deadline = time.time() + 3600
+
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(ref, output_uri).execute_complete(make_context(), event={**terminal(ref), "deadline": deadline})
+
+    assert deferred.value.trigger.job_ref == ref
+    assert deferred.value.trigger.deadline == deadline  # the wait keeps its deadline
+    assert fake_hook.names("iter_results") == []
+    assert not (Path(output_uri) / MANIFEST_FILE).exists()
 
 
 # --- judging ----------------------------------------------------------------------------------------------

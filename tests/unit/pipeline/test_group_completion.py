@@ -197,7 +197,7 @@ def test_waiting_on_the_worker_creates_waiting_parts_as_slots_free_then_lands_on
     assert op.asked_to_create == [CAPPED]
     assert [call["ref"] for call in landings.calls] == [CAPPED_ALL_CREATED]
     assert manifest["counts"]["succeeded"] == 30
-    assert fake_hook.names("get_batch").count("batches/c") == 2  # one poll, then read again to land
+    assert fake_hook.names("get_batch").count("batches/c") == 1  # one poll: it lands as the poll saw it end
 
 
 # --- TERMINAL: one landing, then follow_up ------------------------------------------------------------------
@@ -222,6 +222,37 @@ def test_a_terminal_event_reads_every_part_again_and_lands_the_group_once(
     assert [ref for ref, _ in op.followed] == [THREE]
     assert manifest["manifest_uri"] == str(Path(output_uri) / "manifest.json")
     assert events[ASSET].extra["manifest_uri"] == manifest["manifest_uri"]
+
+
+def test_a_part_seen_ended_that_reads_as_running_again_is_waited_on_again_not_landed(
+    fake_hook: FakeBatchHook, output_uri: str, landings: Landings
+):
+    jobs_in(fake_hook, JobState.SUCCEEDED, "batches/a", "batches/c")
+    jobs_in(fake_hook, JobState.RUNNING, "batches/b")  # the trigger saw it succeeded; it reads as running
+    op = SubmitStandIn(output_uri=output_uri)
+
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute_complete(make_context(), event("terminal", THREE, deadline=1_900_000_000.0))
+
+    assert deferred.value.trigger.job_ref == THREE
+    assert deferred.value.trigger.deadline == 1_900_000_000.0
+    assert landings.calls == []
+
+
+def test_a_poked_group_lands_the_parts_as_the_polls_saw_them_end(
+    fake_hook: FakeBatchHook, output_uri: str, landings: Landings
+):
+    jobs_in(fake_hook, JobState.SUCCEEDED, "batches/a", "batches/b", "batches/c")
+    fake_hook.script("batches/b", JobState.SUCCEEDED, JobState.RUNNING)  # a read after the poll says running
+    op = GenAIBatchSensor(task_id="wait", job_ref=THREE.to_xcom(), output_uri=output_uri, deferrable=False)
+
+    done = op.poke(make_context())
+
+    assert done is not False
+    (call,) = landings.calls
+    assert {name: job.state for name, job in call["jobs"].items()} == dict.fromkeys(
+        ("batches/a", "batches/b", "batches/c"), JobState.SUCCEEDED
+    )
 
 
 def test_a_follow_up_ref_is_waited_on_deferring_again(fake_hook: FakeBatchHook, output_uri: str, landings: Landings):
