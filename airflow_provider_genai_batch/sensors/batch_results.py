@@ -262,8 +262,15 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
 
 
 def _check_not_an_output_without_a_job(value: Any) -> None:
-    """Refuse, saying what it is, a submit's output that names no job to wait on: the results manifest of a submit that
-    waited, or a dry run's plan (either was read as a job reference from a newer version, with fields it lacks)."""
+    """Refuse, saying what it is, a submit's output that names no job to wait on: nothing (the submit returned none),
+    the results manifest of a submit that waited, or a dry run's plan (either was read as a job reference from a newer
+    version, with fields it lacks)."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        raise GenAIBatchError(
+            f"job_ref is {value!r}: the task it comes from returned no job reference (it was marked success before it "
+            "returned one, or it returns none). If it is the submit, clear that task: it re-attaches to the jobs it "
+            "created and hands their reference over; then this one waits on them"
+        )
     output = rendered_mapping(value)
     if output is None or "job_name" in output:
         return

@@ -194,6 +194,18 @@ def test_a_sensor_given_a_relative_output_uri_fails_before_it_waits(fake_hook: F
     assert fake_hook.names("get_batch") == []
 
 
+@pytest.mark.parametrize("nothing", [None, "None", "", "  "], ids=["none", "rendered-none", "empty", "blank"])
+def test_a_job_ref_the_upstream_task_never_returned_says_so_before_polling(
+    fake_hook: FakeBatchHook, output_uri: str, nothing: Any
+):
+    with pytest.raises(GenAIBatchError) as err:  # the submit was marked success before it returned its ref
+        GenAIBatchSensor(task_id="wait", job_ref=nothing, output_uri=output_uri).execute(make_context())
+
+    assert str(err.value).startswith(f"job_ref is {nothing!r}: the task it comes from returned no job reference")
+    assert "clear that task" in str(err.value)
+    assert fake_hook.names("get_batch") == []
+
+
 def test_non_deferrable_poke_returns_false_while_the_job_runs(fake_hook: FakeBatchHook, output_uri: str):
     fake_hook.add_job(JOB, JobState.RUNNING)
 
