@@ -35,6 +35,8 @@ class ProviderAPIError(GenAIBatchError):
         self.http_status = http_status
         self.provider_status = provider_status
         self.provider = provider
+        self.retry_after: float | None = None
+        """Seconds the server asked to wait before the next call (its ``Retry-After``), where an answer said."""
         detail = " ".join(str(p) for p in (http_status, provider_status) if p is not None)
         prefix = f"{provider} API error" if provider else "API error"
         super().__init__(f"{prefix} ({detail}): {message}" if detail else f"{prefix}: {message}")

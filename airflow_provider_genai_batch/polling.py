@@ -94,15 +94,20 @@ class PollState:
                 Verdict.TIMEOUT,
                 message=f"{self.job_name} did not finish before its deadline (the last poll failed: {reason})",
             )
+        asked = _asked_to_wait(error)
         return Decision(
-            Verdict.WAIT, delay=self._delay(now), message=f"transient error polling {self.job_name}: {reason}"
+            Verdict.WAIT,
+            delay=self._delay(now, asked),
+            message=f"transient error polling {self.job_name}: {reason}"
+            + (f" (the provider asked to wait {asked:g} s)" if asked > self.interval else ""),
         )
 
     def _past_deadline(self, now: float) -> bool:
         return self.deadline is not None and now >= self.deadline
 
-    def _delay(self, now: float) -> float:
-        return self.interval if self.deadline is None else max(0.0, min(self.interval, self.deadline - now))
+    def _delay(self, now: float, asked: float = 0.0) -> float:
+        """The interval, or what the provider asked to wait when longer; never past the deadline."""
+        return _until(max(self.interval, asked), self.deadline, now)
 
     def _progress(self, job: BatchJob) -> str | None:
         """A line for the log when the job's state or counts changed since the last one, else None: counts, % done,
@@ -120,6 +125,17 @@ class PollState:
         )
         cost = running_cost(job, self.prices) if self.prices is not None else None
         return f"{line}; {cost}" if cost else line
+
+
+def _asked_to_wait(error: BaseException) -> float:
+    """Seconds the provider asked to wait before the next call in a transient answer (``Retry-After``), else 0."""
+    asked = getattr(error, "retry_after", None)
+    return asked if isinstance(asked, int | float) else 0.0
+
+
+def _until(delay: float, deadline: float | None, now: float) -> float:
+    """``delay``, cut to end at ``deadline`` (None: no deadline)."""
+    return delay if deadline is None else max(0.0, min(delay, deadline - now))
 
 
 LABEL_NAMES = 10
@@ -206,9 +222,11 @@ class GroupPollState:
     def observed(self, outcomes: Mapping[str, BatchJob | BaseException], now: float) -> GroupDecision:
         """Judge one round of polls: ``outcomes`` holds, per part polled, its job or the exception its poll raised."""
         transient: list[str] = []
+        asked = 0.0
         for name, outcome in outcomes.items():
             poll = self.polls[name]
             if isinstance(outcome, BaseException):
+                asked = max(asked, _asked_to_wait(outcome))
                 decision = poll.failed(outcome, now)
                 if decision.verdict is Verdict.ERROR:
                     return GroupDecision(
@@ -237,7 +255,7 @@ class GroupPollState:
         cap = self.ref.max_concurrent_jobs
         if waiting and (cap is None or len(running) < cap):
             return GroupDecision(Verdict.READY, progress=progress, jobs=dict(self.jobs))
-        delay = self.interval if self.deadline is None else max(0.0, min(self.interval, self.deadline - now))
+        delay = _until(max(self.interval, asked), self.deadline, now)  # a rate limit holds for the whole connection
         return GroupDecision(
             Verdict.WAIT, delay=delay, message="; ".join(transient) or None, progress=progress, jobs=dict(self.jobs)
         )

@@ -316,7 +316,9 @@ class Transport:
         wait = attempts.next_wait(response) if request.retryable or rate_limited else None
         if wait is None:
             if response is not None:
-                raise self.to_error(response)
+                given_up = self.to_error(response)
+                given_up.retry_after = retry_after(response)  # what a later call (the next poll) should wait at least
+                raise given_up
             assert error is not None
             raise error
         reason = f"HTTP {response.status_code}" if response is not None else type(error).__name__

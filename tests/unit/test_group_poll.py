@@ -161,6 +161,19 @@ def test_near_the_deadline_the_group_waits_only_until_the_deadline():
     assert poll.observed({"batches/a": job("batches/a")}, START).delay == 25.0
 
 
+def test_a_part_rate_limited_with_retry_after_holds_the_whole_group_that_long_until_its_deadline():
+    limited = ProviderAPIError("rate limited", http_status=429, provider="gemini")
+    limited.retry_after = 600.0  # the server's Retry-After, once the hook gave up retrying
+    outcomes: dict[str, BatchJob | BaseException] = {"batches/a": job("batches/a"), "batches/b": limited}
+    outcomes["batches/c"] = job("batches/c")
+
+    waiting = GroupPollState(THREE, interval=60.0, deadline=START + 3600).observed(outcomes, START)
+    near_the_deadline = GroupPollState(THREE, interval=60.0, deadline=START + 100).observed(outcomes, START)
+
+    assert (waiting.verdict, waiting.delay) == (Verdict.WAIT, 600.0)
+    assert (near_the_deadline.verdict, near_the_deadline.delay) == (Verdict.WAIT, 100.0)
+
+
 def test_a_timeout_after_failed_polls_names_each_parts_last_failure():
     poll = GroupPollState(THREE, interval=60.0, deadline=START)
 

@@ -700,3 +700,32 @@ def test_a_body_only_a_close_ends_cut_on_a_real_connection_is_completed_with_a_r
 
     assert data == CONTENT
     assert [b"range: bytes=320-" in head.lower() for head in heads] == [False, True]
+
+
+# --- the server's Retry-After, once a poll gives up ------------------------------------------------------------------
+
+
+def test_a_poll_given_up_on_a_retry_after_longer_than_its_interval_waits_as_long_as_asked(openai, waits):
+    hook, _ = openai(scripted(busy(429, **{"Retry-After": "600"})), retry_deadline=10)
+    with pytest.raises(ProviderAPIError) as caught:
+        hook.get_batch("batch_1")
+
+    decision = PollState("batch_1", interval=60).failed(caught.value, 0)
+
+    assert (decision.verdict, decision.delay) == (Verdict.WAIT, 600.0)
+
+
+def test_a_retry_after_shorter_than_the_poll_interval_keeps_the_interval(openai, waits):
+    hook, _ = openai(scripted(busy(503, **{"Retry-After": "20"})), retry_deadline=10)
+    with pytest.raises(ProviderAPIError) as caught:
+        hook.get_batch("batch_1")
+
+    assert PollState("batch_1", interval=60).failed(caught.value, 0).delay == 60.0
+
+
+def test_a_retry_after_past_the_deadline_waits_only_until_the_deadline(openai, waits):
+    hook, _ = openai(scripted(busy(429, **{"Retry-After": "600"})), retry_deadline=10)
+    with pytest.raises(ProviderAPIError) as caught:
+        hook.get_batch("batch_1")
+
+    assert PollState("batch_1", interval=60, deadline=100).failed(caught.value, 0).delay == 100.0
