@@ -4,6 +4,7 @@ cancels every created part on kill."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -299,3 +300,28 @@ async def test_a_connection_that_cannot_be_read_for_a_while_is_polled_through_fo
 
     assert [e.payload["status"] for e in events] == ["terminal"]
     assert sorted(fake_hook.names("aget_batch")) == ["batches/a", "batches/b", "batches/c"]
+
+
+async def test_a_trigger_re_created_mid_wait_from_its_stored_kwargs_finishes_the_group(fake_hook: FakeBatchHook):
+    from airflow.serialization.serialized_objects import BaseSerialization  # how the triggerer stores trigger kwargs
+
+    running(fake_hook, "batches/a", "batches/b", "batches/c")
+    fake_hook.script("batches/a", done())  # part a ends before the triggerer restarts
+    first = trigger(deadline=time.time() + 3600, max_poll_failures=3)
+    events = first.run()
+    polled = asyncio.ensure_future(anext(events))
+    while len(fake_hook.names("aget_batch")) < 6:  # two rounds: a ended, b and c still run
+        await asyncio.sleep(0.001)
+    polled.cancel()  # the triggerer stops ...
+    with contextlib.suppress(asyncio.CancelledError):
+        await polled
+    classpath, kwargs = first.serialize()
+    stored = BaseSerialization.deserialize(BaseSerialization.serialize(kwargs))
+    fake_hook.script("batches/b", done())
+    fake_hook.script("batches/c", done(succeeded=8))
+
+    (event,) = await all_events(import_string(classpath)(**stored))  # ... and another one runs the trigger again
+
+    assert event.payload["status"] == "terminal"
+    assert event.payload["states"] == dict.fromkeys(("batches/a", "batches/b", "batches/c"), "JOB_STATE_SUCCEEDED")
+    assert event.payload["deadline"] == kwargs["deadline"]
