@@ -34,9 +34,11 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.formats.keys import read_key_line
 from airflow_provider_genai_batch.formats.results import UNPARSEABLE, ResultRow, RowStatus
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef
+from airflow_provider_genai_batch.key_index import KeyFilter
 from airflow_provider_genai_batch.landing import (
     DUPLICATES_FILE,
     MANIFEST_FILE,
@@ -56,6 +58,7 @@ from airflow_provider_genai_batch.landing import (
     remove_partials,
     retire_manifest,
     scratch_dir,
+    write_keys,
     write_manifest,
 )
 from airflow_provider_genai_batch.landing_join import WRITE_CHUNK
@@ -95,15 +98,19 @@ def land_group(
     for name in (RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE, REPLACED_FILE, MANIFEST_FILE):
         remove_partials(directory, name, owner)  # left by a landing of this group that was killed outright
     seen = manifest_seen(directory)
-    first, *later = rounds
+    units = _units(rounds)
+    first, *later = units
     with scratch_dir() as scratch_name:
         scratch = Path(scratch_name)
         target = directory if not later else _local_dir(scratch / "round-0")
         landed = [_land_round(hook, ref, first, finished, tallies, target, not later)]
         for parts in later:
-            space = _local_dir(scratch / f"round-{parts[0].round}")
-            landed.append(_land_round(hook, ref, parts, finished, tallies, space, False))
-        merged = _merge(rounds, landed, directory, bool(later), (ref.job_name, seen))
+            space = _local_dir(scratch / f"round-{parts[0].round}-{parts[0].index}")
+            if parts[0].carried:
+                landed.append(_land_carried(hook, ref, parts[0], finished, tallies, space))
+            else:
+                landed.append(_land_round(hook, ref, parts, finished, tallies, space, False))
+        merged = _merge(units, landed, directory, bool(later), (ref.job_name, seen))
     outcomes = [_part_outcome(hook, part, finished.get(part.index), merged.part_counts) for part in ref.parts or ()]
     usage, cost = priced_parts(
         (part_usage(job, tallies[index], hook.reported_usage(job), ref.model) for index, job in finished.items()),
@@ -125,7 +132,7 @@ def land_group(
         usage=usage,
         cost=cost,
         parts=outcomes,
-        rounds=[_round_outcome(parts, files.counts) for parts, files in zip(rounds, landed, strict=True)],
+        rounds=_round_outcomes(units, landed),
     )
     write_manifest(manifest, directory)
     return manifest
@@ -150,13 +157,29 @@ def _rounds(ref: BatchJobRef) -> list[list[PartRef]]:
             f"group {ref.job_name}: its round-0 parts hold {sent} requests, the input {ref.request_count}"
         )
     for number, parts in by_round.items():
+        sent_parts = [part for part in parts if not part.carried]
         if number and (
-            parts[0].keys_uri is None
-            or any((part.keys_uri, part.keys_digest) != (parts[0].keys_uri, parts[0].keys_digest) for part in parts)
+            (sent_parts and sent_parts[0].keys_uri is None)
+            or any(
+                (part.keys_uri, part.keys_digest) != (sent_parts[0].keys_uri, sent_parts[0].keys_digest)
+                for part in sent_parts
+            )
         ):
             raise GenAIBatchError(f"group {ref.job_name}: the parts of round {number} do not name one keys file")
     check_rounds_keys(ref)
     return [by_round[number] for number in sorted(by_round)]
+
+
+def _units(rounds: Sequence[Sequence[PartRef]]) -> list[list[PartRef]]:
+    """What is landed apart, in order: each round's parts that it sent (joined on its keys file), then each part it
+    carried from an earlier try's round (``PartRef.carried``) on its own, joined by its rows' keys."""
+    units: list[list[PartRef]] = []
+    for parts in rounds:
+        sent = [part for part in parts if not part.carried]
+        if sent:
+            units.append(sent)
+        units.extend([part] for part in parts if part.carried)
+    return units
 
 
 def check_rounds_keys(ref: BatchJobRef) -> None:
@@ -164,7 +187,7 @@ def check_rounds_keys(ref: BatchJobRef) -> None:
     (:func:`check_round_keys`)."""
     first: dict[int, PartRef] = {}
     for part in ref.parts or ():
-        if part.round:
+        if part.round and not part.carried:
             first.setdefault(part.round, part)
     for number in sorted(first):
         check_round_keys(ref, first[number])
@@ -242,6 +265,40 @@ def _land_round(
     )
     unanswered = _by_part(parts, jobs)
     return land_files(rows, stand_in, round_ref, target, hook.dialect.provider_key, unanswered, lineage=final)
+
+
+def _land_carried(
+    hook: BatchHook[Any],
+    ref: BatchJobRef,
+    part: PartRef,
+    jobs: Mapping[int, BatchJob],
+    tallies: Mapping[int, UsageTally],
+    target: ObjectStoragePath,
+) -> LandedFiles:
+    """Land a part carried from an earlier try's round: its rows, joined on the input keys it answered (in input
+    order, taken from the input's keys file), into scratch space the merge reads."""
+    job = jobs[part.index]
+    provider_key = hook.dialect.provider_key
+    assert ref.keys_uri is not None  # checked by _rounds
+    with KeyFilter(row.key for row in hook.iter_results(job) if row.key is not None) as answered:
+        keys = write_keys(
+            _local_dir(Path(target.path) / "keys"),
+            (key for key in _keys_of(ref.keys_uri) if provider_key(key) in answered),
+            owner=partial_tag(ref.job_name),
+        )
+    round_ref = ref.model_copy(
+        update={"keys_uri": keys.uri, "keys_digest": None, "request_count": part.request_count, "parts": None}
+    )
+    stand_in = BatchJob(name=ref.job_name, provider=ref.provider)
+    rows = _part_rows(hook, job, tallies[part.index], 0)
+    return land_files(rows, stand_in, round_ref, target, provider_key, _by_part([part], jobs), lineage=False)
+
+
+def _keys_of(uri: str) -> Iterator[str]:
+    """The keys a keys file holds, in order."""
+    with _read(uri) as lines:
+        for line in lines:
+            yield read_key_line(line)
 
 
 def _part_rows(hook: BatchHook[Any], job: BatchJob, tally: UsageTally, start: int) -> Iterator[ResultRow]:
@@ -504,14 +561,22 @@ def _part_outcome(
     )
 
 
-def _round_outcome(parts: Sequence[PartRef], counts: ResultCounts) -> RoundOutcome:
-    return RoundOutcome(
-        round=parts[0].round,
-        parts=[part.index for part in parts],
-        sent=counts.total,
-        recovered=counts.succeeded,
-        still_failing=counts.total - counts.succeeded,
-    )
+def _round_outcomes(units: Sequence[Sequence[PartRef]], landed: Sequence[LandedFiles]) -> list[RoundOutcome]:
+    """Per round, its parts and rows: those it sent and those it carried from an earlier try's round together."""
+    outcomes: dict[int, RoundOutcome] = {}
+    for parts, files in zip(units, landed, strict=True):
+        counts = files.counts
+        number = parts[0].round
+        outcome = outcomes.setdefault(
+            number, RoundOutcome(round=number, parts=[], sent=0, recovered=0, still_failing=0)
+        )
+        outcome.parts.extend(part.index for part in parts)
+        outcome.sent += counts.total
+        outcome.recovered += counts.succeeded
+        outcome.still_failing += counts.total - counts.succeeded
+    for outcome in outcomes.values():
+        outcome.parts.sort()
+    return [outcomes[number] for number in sorted(outcomes)]
 
 
 def _group_state(parts: Sequence[PartOutcome]) -> tuple[JobState, str | None]:

@@ -50,6 +50,10 @@ class PartRef(BaseModel):
     """For a part whose job the provider no longer has (deleted, or aged out) and every row of which a follow-up
     round sent again: that job's name. It is not created again (those rounds' answers stand); its rows land as the
     rounds left them."""
+    carried: bool = False
+    """For a follow-up round's part: a job an earlier try sent as that round (for other rows as a whole) whose every
+    row is one this round sends again, with its lines unchanged, so its answers are taken instead of paying again.
+    It has no keys file of its own (``keys_uri`` None): its rows are landed by their keys."""
 
     @property
     def waiting(self) -> bool:

@@ -790,11 +790,14 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
 
         ``as_sent``: a round an earlier try sent, past ``retry_failed_rows``: its jobs are kept as they are and only
         the parts that try did not create are created; None, with nothing written, when none of its jobs was made for
-        these rows (that try sent its round from other results).
+        these rows (that try sent its round from other results). A round sent anew first takes the answers of the
+        jobs an earlier try sent as this round for other rows as a whole (:meth:`_carry`), and sends only the rest.
         """
-        parts = tuple(part for part in ref.parts or () if part.round < round)
-        prepared = self._prepare(hook, only_keys=only)
+        parts = tuple(part for part in ref.parts or () if part.round < round or (part.round == round and part.carried))
+        prepared: PreparedInput | None = self._prepare(hook, only_keys=only)
+        carried: list[PartRef] = []
         try:
+            assert prepared is not None
             if prepared.fingerprint != ref.input_fingerprint:
                 raise GenAIBatchError(
                     f"the input changed since {ref.job_name} was submitted (fingerprint "
@@ -826,15 +829,24 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             submission = self._submission(context, hook, task_key, prepared.endpoint, force)
             stored = tuple(stored)
             next_sent = any(part.round > round for part in stored)
+            kept = [p.job_name for p in stored if p.round == round and p.job_name] if next_sent and not force else ()
             planned = submission.look_up(
-                prepared.parts,
-                round=round,
-                first_index=len(parts),
-                stored=stored,
-                kept=[p.job_name for p in stored if p.round == round and p.job_name] if next_sent and not force else (),
-                as_sent=as_sent,
+                prepared.parts, round=round, first_index=len(parts), stored=stored, kept=kept, as_sent=as_sent
             )
+            if not as_sent and not force and keys is None:
+                carried, rest = self._carry(hook, round, prepared, stored, planned, first_index=len(parts))
+                if rest is not None:
+                    prepared.cleanup()
+                    with rest:
+                        prepared = self._prepare(hook, only_keys=rest) if len(rest) else None
+                    planned = []
+                    if prepared is not None:
+                        self._check_can_wait(prepared)
+                        planned = submission.look_up(
+                            prepared.parts, round=round, first_index=len(parts) + len(carried), stored=stored, kept=kept
+                        )
             if as_sent:
+                assert prepared is not None  # nothing is carried into a round taken as it was sent
                 if all(item.earlier is None for item in planned):
                     self.log.info(
                         "round %d, sent by an earlier try, was made for other rows than the %d %s: not sending it "
@@ -854,25 +866,128 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 )
             elif not next_sent:
                 submission.keep_resent(planned, lambda: self._round_listed(context, hook, task_key, round + 1))
-            if keys is None:
+            if keys is None and prepared is not None:
                 written = self._write_round_keys(round, prepared.iter_keys(), task_key)
                 keys = (written.uri, written.digest) if written is not None else None
             keys_uri, keys_digest = keys if keys is not None else (None, None)
             for item in planned:
                 item.ref = item.ref.model_copy(update={"keys_uri": keys_uri, "keys_digest": keys_digest})
+            earlier = (*parts, *carried)
 
             def group(sent: Sequence[PartRef]) -> BatchJobRef:
                 return ref.model_copy(
-                    update={"parts": (*parts, *sent), "max_concurrent_jobs": self.max_concurrent_jobs}
+                    update={"parts": (*earlier, *sent), "max_concurrent_jobs": self.max_concurrent_jobs}
                 )
 
             sent = submission.send(planned, lambda made: remember(context, group(made)))
         finally:
-            prepared.cleanup()
+            if prepared is not None:
+                prepared.cleanup()
         updated = group(sent)
         remember(context, updated)
-        self._log_round(prepared, sent, reattached=sum(1 for item in planned if item.reusable))
+        if prepared is not None:
+            self._log_round(prepared, sent, reattached=sum(1 for item in planned if item.reusable))
         return updated
+
+    def _carry(
+        self,
+        hook: BatchHook[Any],
+        round: int,
+        prepared: PreparedInput,
+        stored: Sequence[PartRef],
+        planned: Sequence[PlannedPart],
+        *,
+        first_index: int,
+    ) -> tuple[list[PartRef], KeyFilter | None]:
+        """The jobs an earlier try sent as follow-up ``round`` that none of the ``planned`` parts re-attaches to (that
+        round sent other rows as a whole: an edit changed which rows fail) whose answers this round takes, each as a
+        carried part numbered from ``first_index``; with the keys of ``prepared`` (the round's rows) left to send, or
+        None when no job is carried.
+
+        A job is carried when it succeeded (wholly or partly), every request it was sent has a row with its key, each
+        of those keys is one this round sends again, and its lines read now from the input have its fingerprint
+        (the same request bytes: an edited line is sent again). Its answers were paid for once; they are landed by key.
+        """
+        reattached = {item.earlier.name for item in planned if item.reusable and item.earlier is not None}
+        candidates = {
+            part.job_name: part
+            for part in stored
+            if part.round == round and part.job_name is not None and part.job_name not in reattached
+        }
+        if not candidates:
+            return [], None
+        key_of = hook.dialect.provider_key
+        carried: list[PartRef] = []
+        taken: list[KeyFilter] = []
+        with ExitStack() as stack:
+            for name, part in candidates.items():
+                answered = self._answered_keys(hook, name, part)
+                if answered is None:
+                    continue
+                stack.enter_context(answered)
+                with KeyFilter(key for key in prepared.iter_keys() if key_of(key) in answered) as mine:
+                    if len(mine) != len(answered) or any(
+                        key in mine and any(key_of(key) in other for other in taken) for key in prepared.iter_keys()
+                    ):
+                        continue  # a row this round does not send again (it succeeded since), or one carried already
+                    lines = self._prepare(hook, only_keys=mine)
+                try:
+                    same = len(lines.parts) == 1 and lines.parts[0].fingerprint == part.input_fingerprint
+                finally:
+                    lines.cleanup()
+                if not same:
+                    continue
+                self.log.info(
+                    "round %d: taking the answers %s (round %d of an earlier try) gave for %d of the rows sent again, "
+                    "whose lines are unchanged since: not sending them again",
+                    round,
+                    name,
+                    part.round,
+                    part.request_count,
+                )
+                taken.append(answered)
+                carried.append(
+                    part.model_copy(
+                        update={
+                            "index": first_index + len(carried),
+                            "carried": True,
+                            "keys_uri": None,
+                            "keys_digest": None,
+                            "upload": None,
+                        }
+                    )
+                )
+            if not carried:
+                return [], None
+            rest = KeyFilter(
+                key for key in prepared.iter_keys() if not any(key_of(key) in answered for answered in taken)
+            )
+        return carried, rest
+
+    def _answered_keys(self, hook: BatchHook[Any], name: str, part: PartRef) -> KeyFilter | None:
+        """The keys the rows of job ``name`` (made for ``part``) answer, when it succeeded (wholly or partly) and each
+        of its requests has one row with its key; else None."""
+        try:
+            job = hook.get_batch(name)
+        except NotFoundError:
+            return None
+        if not job.state.is_success:
+            return None
+        keyless = False
+
+        def keys() -> Iterator[str]:
+            nonlocal keyless
+            for row in hook.iter_results(job):
+                if row.key is None:
+                    keyless = True
+                else:
+                    yield row.key
+
+        answered = KeyFilter(keys())
+        if keyless or len(answered) != part.request_count:
+            answered.close()
+            return None
+        return answered
 
     def _finish_interrupted_round(self, context: Any, hook: BatchHook[Any], ref: BatchJobRef) -> BatchJobRef:
         """``ref`` with its last follow-up round whole: an earlier try that died between the round's creates left
@@ -881,8 +996,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         now (or wait, uploaded again), each exactly once, and the parts that exist are re-attached to. The keys file
         is the round's own: a round whose file is not was left out of ``ref`` (:meth:`_rounds_still_whole`)."""
         last = max((part.round for part in ref.parts or ()), default=0)
-        round_parts = [part for part in ref.parts or () if part.round == last]
-        keys_uri = round_parts[0].keys_uri if last else None
+        round_parts = [part for part in ref.parts or () if part.round == last and not part.carried]
+        keys_uri = round_parts[0].keys_uri if last and round_parts else None
         if keys_uri is None:
             return ref
         sent = sum(part.request_count for part in round_parts)

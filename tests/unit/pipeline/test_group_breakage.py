@@ -1734,3 +1734,108 @@ def test_a_clear_that_no_longer_waits_and_finds_no_stored_ref_hands_the_sensor_t
     assert len(creates(provider, conn_id)) == made
     assert [p["job_name"] for p in manifest["parts"]] == [p["job_name"] for p in first["parts"]]
     assert (output / "results.jsonl").read_bytes() == landed
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "anthropic", "gemini", "gateway_openai"])
+def test_a_clear_whose_edit_makes_round_one_send_other_rows_pays_only_for_the_rows_no_round_answered(
+    provider, tmp_path, monkeypatch, conn_id
+):
+    outcomes = {"part 2/3": "expire"}
+    outcome_by_round(monkeypatch, provider, outcomes)
+    rows = keyed(9)
+    path = tmp_path / "in.jsonl"
+    output = tmp_path / "out"
+    task = Task()
+    settings = {"max_requests_per_job": 3, "retry_failed_rows": 1}
+    first = waiting_submit(conn_id, str(write_jsonl(path, rows)), output, **settings).execute(task.try_context())
+    assert [(r["round"], r["sent"]) for r in first["rounds"]] == [(0, 9), (1, 3)]  # round 1 answered k0003-k0005
+    (answered,) = [p["job_name"] for p in first["parts"] if p["round"] == 1]
+    made = len(creates(provider, conn_id))
+    rows[1] = canonical_line("k0001", "edited question")  # in part 1, whose new job fails every row (server error)
+    write_jsonl(path, rows)
+    outcomes["part 1/3"] = "fail_rows"
+
+    again = waiting_submit(conn_id, str(path), output, **settings).execute(task.try_context())
+
+    # part 1 again, and round 1 for its three rows alone: the earlier round 1 answered part 2's rows already
+    assert len(creates(provider, conn_id)) == made + 2
+    round_one = [p for p in again["parts"] if p["round"] == 1]
+    assert [(p["job_name"] == answered, p["request_count"]) for p in round_one] == [(True, 3), (False, 3)]
+    assert [(r["round"], r["sent"], r["recovered"]) for r in again["rounds"]] == [(0, 9, 3), (1, 6, 6)]
+    landed = landed_rows(output)
+    assert statuses(landed) == {key: ("succeeded", None) for key in input_keys(rows)}
+    texts = {row["key"]: row["text"] for row in landed}
+    assert (texts["k0001"], texts["k0004"]) == ("Answer to: edited question", "Answer to: hello 4")
+    replaced = landed_rows(output, "replaced.jsonl")
+    assert [(row["key"], row["status"]) for row in replaced] == [
+        *((f"k000{i}", "failed") for i in range(3)),
+        *((f"k000{i}", "expired") for i in range(3, 6)),
+    ]
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "anthropic"])
+def test_a_clear_after_a_round_that_took_an_earlier_rounds_answers_pays_for_nothing_again(
+    provider, tmp_path, monkeypatch, conn_id
+):
+    outcomes = {"part 2/3": "expire"}
+    outcome_by_round(monkeypatch, provider, outcomes)
+    rows = keyed(9)
+    path = tmp_path / "in.jsonl"
+    output = tmp_path / "out"
+    task = Task()
+    settings = {"max_requests_per_job": 3, "retry_failed_rows": 1}
+    waiting_submit(conn_id, str(write_jsonl(path, rows)), output, **settings).execute(task.try_context())
+    rows[1] = canonical_line("k0001", "edited question")
+    write_jsonl(path, rows)
+    outcomes["part 1/3"] = "fail_rows"
+    carried = waiting_submit(conn_id, str(path), output, **settings).execute(task.try_context())
+    landed = (output / "results.jsonl").read_bytes()
+    made = len(creates(provider, conn_id))
+
+    again = waiting_submit(conn_id, str(path), output, **settings).execute(task.try_context())
+
+    assert len(creates(provider, conn_id)) == made
+    assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in carried["parts"]]
+    assert again["rounds"] == carried["rounds"]
+    assert (output / "results.jsonl").read_bytes() == landed
+
+
+class DiesOnceTheRoundIsCreated(FakeTI):
+    """A worker that dies when a ref naming a created part of round 1 that was sent (not carried) goes to XCom: the
+    task state store was written just before."""
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        parts = value.get("parts") or [] if key == JOB_REF_XCOM_KEY else []
+        if any(p["round"] == 1 and p["job_name"] and not p["carried"] for p in parts):
+            raise WorkerDied("the worker died after round 1 was created and stored, before the ref reached XCom")
+        super().xcom_push(key, value)
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "anthropic"])
+def test_a_retry_after_a_death_once_a_round_took_an_earlier_rounds_answers_pays_for_nothing_again(
+    provider, tmp_path, monkeypatch, conn_id
+):
+    outcomes = {"part 2/3": "expire"}
+    outcome_by_round(monkeypatch, provider, outcomes)
+    rows = keyed(9)
+    path = tmp_path / "in.jsonl"
+    output = tmp_path / "out"
+    task = Task()
+    settings = {"max_requests_per_job": 3, "retry_failed_rows": 1}
+    waiting_submit(conn_id, str(write_jsonl(path, rows)), output, **settings).execute(task.try_context())
+    made = len(creates(provider, conn_id))
+    rows[1] = canonical_line("k0001", "edited question")
+    write_jsonl(path, rows)
+    outcomes["part 1/3"] = "fail_rows"
+    dying = task.try_context()
+    dying["ti"] = DiesOnceTheRoundIsCreated(run_id=task.run_id, xcom=task.xcom)
+    with pytest.raises(WorkerDied):
+        waiting_submit(conn_id, str(path), output, **settings).execute(dying)
+
+    again = waiting_submit(conn_id, str(path), output, **settings).execute(task.try_context())
+
+    assert len(creates(provider, conn_id)) == made + 2  # part 1 and round 1's three rows, once each
+    assert [(r["round"], r["sent"], r["recovered"]) for r in again["rounds"]] == [(0, 9, 3), (1, 6, 6)]
+    texts = {row["key"]: row["text"] for row in landed_rows(output)}
+    assert list(texts) == input_keys(rows)
+    assert (texts["k0001"], texts["k0004"]) == ("Answer to: edited question", "Answer to: hello 4")
