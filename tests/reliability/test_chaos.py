@@ -47,6 +47,7 @@ from airflow_provider_genai_batch.landing import RESULTS_FILE
 from airflow_provider_genai_batch.models import JobState
 from airflow_provider_genai_batch.spec import BatchSpec
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
+from airflow_provider_genai_batch.testing.emulator.responses import ANSWER_PREFIX as ANSWER
 from tests.unit.pipeline.fakes import DictStateStore, FakeTI
 
 from .harness import (
@@ -71,7 +72,22 @@ TRIES = 6
 BAD_ENDS = frozenset({JobState.FAILED, JobState.EXPIRED, JobState.CANCELLED})
 """How a job may have ended for a second one to be made for the same key and fingerprint."""
 DEATHS = ("right-after-create", "before-xcom", "while-landing")
-ACTIONS = ("retry", "clear", "clear-without-store", "clear-emptied-store", "clear-fewer-rounds")
+ACTIONS = (
+    "retry",
+    "clear",
+    "clear-without-store",
+    "clear-emptied-store",
+    "clear-fewer-rounds",
+    "clear-more-rounds",
+    "edit-clear",
+    "reorder-clear",
+    "revert-clear",
+)
+UNFINDABLE_ACTIONS = ("retry", "clear", "clear-fewer-rounds", "clear-more-rounds", "edit-clear", "reorder-clear")
+"""What a user does where jobs cannot be found by key: no clear without the task state store, and no edit undone
+(the job made for the content before the edit is found again by key alone)."""
+EDITS = frozenset({"edit-clear", "reorder-clear", "revert-clear"})
+"""Actions that change the input before the clear: jobs made before are no longer all landed, as documented."""
 
 
 def chaos_seeds() -> list[int]:
@@ -152,7 +168,7 @@ def draw(seed: int, providers: list[str]) -> Scenario:
             deaths.append((attempt, where, rng.randint(0, 3) if where != "while-landing" else rng.randint(0, 5)))
     restarts = tuple(attempt for attempt in range(1, 4) if rng.random() < 0.3)
     use_store = True if not findable else rng.random() < 0.7
-    choices = ACTIONS if findable else ("retry", "clear", "clear-fewer-rounds")
+    choices = ACTIONS if findable else UNFINDABLE_ACTIONS
     actions = tuple(rng.choice(choices) for _ in range(rng.choice([0, 0, 1, 2])))
     return Scenario(
         seed=seed,
@@ -180,6 +196,8 @@ class Observed:
 
     creates: list[tuple[str | None, str | None, str | None, str]] = field(default_factory=list)
     """(idempotency key, fingerprint, the job it replaces, the job made) per create that returned."""
+    before_edit: set[str] = field(default_factory=set)
+    """The jobs made before the input was last edited (their rows may no longer be the input's)."""
     errors: list[BaseException] = field(default_factory=list)
     outcome: Any = None
 
@@ -277,11 +295,36 @@ def one_try(make: Callable[[], Any], context: dict[str, Any], restart_after: flo
             pending = deferred
 
 
-def play(scenario: Scenario, emulator: EmulatorServer, workdir: Path, observed: Observed) -> list[str]:
-    """Act the scenario out; returns the input keys in order."""
+def write_lines(path: Path, lines: list[tuple[str, str]]) -> None:
+    """The input as (key, question text) lines, in order."""
+    with path.open("w") as sink:
+        for key, text in lines:
+            sink.write(json.dumps({"key": key, "request": {"contents": [{"role": "user", "parts": [{"text": text}]}]}}))
+            sink.write("\n")
+
+
+def edited(action: str, lines: list[tuple[str, str]], original: list[tuple[str, str]], rng: random.Random) -> None:
+    """Change ``lines`` as a user who does ``action`` changes the input: one line's text, two lines swapped, or
+    every change undone."""
+    if action == "edit-clear":
+        at = rng.randrange(len(lines))
+        key, text = lines[at]
+        lines[at] = (key, f"{text} edited {rng.randint(0, 10**6)}")
+    elif action == "reorder-clear":
+        first, second = rng.sample(range(len(lines)), 2)
+        lines[first], lines[second] = lines[second], lines[first]
+    else:
+        lines[:] = original
+
+
+def play(scenario: Scenario, emulator: EmulatorServer, workdir: Path, observed: Observed) -> list[tuple[str, str]]:
+    """Act the scenario out; returns the input's (key, question text) lines in order, as it last was."""
     case = PROVIDER_CASES[scenario.provider]
     input_path, out = workdir / "input.jsonl", workdir / "out"
     keys = write_input(input_path, scenario.requests)
+    original = [(key, f"question {index}") for index, key in enumerate(keys)]
+    lines = list(original)
+    edits = random.Random(scenario.seed * 104_729 + 1)
     emulator.config(job_outcome=scenario.outcome, faults=scenario.faults)
     run = TaskRun("submit", f"manual__chaos-{scenario.seed}", use_state_store=scenario.use_state_store)
     deaths = {attempt: (where, at) for attempt, where, at in scenario.deaths}
@@ -311,6 +354,12 @@ def play(scenario: Scenario, emulator: EmulatorServer, workdir: Path, observed: 
                 run.use_state_store, run.store = True, DictStateStore()  # [state_store] clear_on_success
             elif action == "clear-fewer-rounds":
                 rounds["retry_failed_rows"] = 0  # the DAG edited: no follow-up round any more
+            elif action == "clear-more-rounds":
+                rounds["retry_failed_rows"] += 1  # the DAG edited: one follow-up round more
+            elif action in EDITS:
+                observed.before_edit |= {job["name"] for job in emulator.jobs()}
+                edited(action, lines, original, edits)
+                write_lines(input_path, lines)
             for _ in range(TRIES):
                 where, at = deaths.pop(run.tries + 1, (None, 0))
                 DyingTI.armed = where == "before-xcom"
@@ -329,7 +378,7 @@ def play(scenario: Scenario, emulator: EmulatorServer, workdir: Path, observed: 
             DyingTI.armed = False
             armed["after_create"] = armed["landing"] = None
     emulator.config(faults={})
-    return keys
+    return lines
 
 
 # --- what must hold -----------------------------------------------------------------------------------
@@ -346,7 +395,11 @@ def check_jobs(scenario: Scenario, emulator: EmulatorServer, observed: Observed)
         named = {ref["job_name"], *(part["job_name"] for part in ref.get("parts") or ())}
         named |= {part["job_name"] for part in observed.outcome.get("parts") or ()}
         used = {emulated_name(name) for name in named if name}
-        unused = [job.name for job in jobs if emulated_name(job.name) not in used and job.state not in BAD_ENDS]
+        unused = [
+            job.name
+            for job in jobs
+            if emulated_name(job.name) not in used | observed.before_edit and job.state not in BAD_ENDS
+        ]
         assert not unused, f"jobs paid for and not landed: {unused}"
     if case.findable:
         groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
@@ -370,8 +423,10 @@ def check_jobs(scenario: Scenario, emulator: EmulatorServer, observed: Observed)
         seen.add((key, fingerprint))
 
 
-def check_landing(keys: list[str], out: Path, succeeded: bool) -> None:
-    """Every key once in input order, counts adding up, no partial file, every named file there."""
+def check_landing(lines: list[tuple[str, str]], out: Path, succeeded: bool) -> None:
+    """Every key once in input order, each answer the one to its line as it is now, counts adding up, no partial
+    file, every named file there."""
+    keys = [key for key, _ in lines]
     assert sorted(p.name for p in out.rglob("*.partial")) == []
     found = manifest(out)
     if found is None:
@@ -379,6 +434,9 @@ def check_landing(keys: list[str], out: Path, succeeded: bool) -> None:
         return
     rows = read_rows(out)
     assert [row["key"] for row in rows] == keys
+    asked = dict(lines)
+    stale = [row["key"] for row in rows if row["status"] == "succeeded" and row["text"] != ANSWER + asked[row["key"]]]
+    assert not stale, f"answers to lines since edited: {stale}"
     counts = found["counts"]
     assert counts["total"] == len(keys)
     assert sum(value for name, value in counts.items() if name != "total" and isinstance(value, int)) == len(keys), (
@@ -410,12 +468,12 @@ def test_a_chaos_scenario_pays_once_and_lands_every_key_once(
     scenario = draw(seed, emulated_providers())
     observed = Observed()
     try:
-        keys = play(scenario, emulator, tmp_path, observed)
+        lines = play(scenario, emulator, tmp_path, observed)
         outcome = observed.outcome
         succeeded = isinstance(outcome, dict)
         assert succeeded or isinstance(outcome, JobFailedError), f"the task ended with {outcome!r}"
         check_jobs(scenario, emulator, observed)
-        check_landing(keys, tmp_path / "out", succeeded)
+        check_landing(lines, tmp_path / "out", succeeded)
         check_secrets(observed, caplog, tmp_path / "out")
     except BaseException as err:
         errors = "\n".join(f"  try error: {type(e).__name__}: {str(e)[:400]}" for e in observed.errors)
@@ -436,4 +494,4 @@ def test_no_scenario_asks_a_provider_without_look_up_by_key_for_one():
         if not PROVIDER_CASES[scenario.provider].findable:
             assert "lost_rate" not in scenario.faults
             assert all(where != "right-after-create" for _, where, _ in scenario.deaths)
-            assert scenario.use_state_store and set(scenario.actions) <= {"retry", "clear", "clear-fewer-rounds"}
+            assert scenario.use_state_store and set(scenario.actions) <= set(UNFINDABLE_ACTIONS)
