@@ -25,7 +25,7 @@ from airflow_provider_genai_batch.completion import (
     as_timedelta,
 )
 from airflow_provider_genai_batch.consoles import job_page
-from airflow_provider_genai_batch.earlier_results import set_aside
+from airflow_provider_genai_batch.earlier_results import landed_manifest, set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError
 from airflow_provider_genai_batch.filesystems import directory_place
 from airflow_provider_genai_batch.formats.keys import read_key_line
@@ -512,11 +512,11 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             self._check_new_output(hook)
         first = planned[0].earlier.name if planned[0].earlier is not None else planned[0].gone
         keep = first if all(item.reusable or item.gone for item in planned) else None
-        keys = self._write_keys(prepared, key, keep_job=keep)
-
         # the rounds sent before that are not waited on now stay in the ref: a round sending the same rows again
         # re-attaches to them, also where the provider cannot look jobs up by key, and also after a death mid-way
-        earlier_rounds = _earlier_rounds(stored, later) if not force else ()
+        # (with no stored ref, those the landed manifest names, read before the results it names may be moved aside)
+        earlier_rounds = () if force else _earlier_rounds(stored, later) or self._landed_rounds(hook, key, stored)
+        keys = self._write_keys(prepared, key, keep_job=keep)
 
         def group(parts: Sequence[PartRef]) -> BatchJobRef:
             return self._group_ref(hook, key, prepared, keys, parts, earlier_rounds)
@@ -599,6 +599,29 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 )
                 item.reusable = False
         return found
+
+    def _landed_rounds(self, hook: BatchHook[Any], key: str, stored: BatchJobRef | None) -> tuple[PartRef, ...]:
+        """With no stored ref, the follow-up rounds' parts the manifest landed under ``output_uri`` names for this task
+        instance (``key``) whose jobs the provider still has and shows were made with their key and fingerprint: kept
+        as ``earlier_rounds``, so a round that sends other rows finds the jobs that answered some of them (a round that
+        took an earlier round's answers, :meth:`_carry`, is not found by its own key alone)."""
+        if stored is not None or not self.output_uri or not hook.capabilities.find_by_key:
+            return ()
+        landed = landed_manifest(output_dir(self.output_uri))
+        if landed is None or landed.job_ref.idempotency_key != key:
+            return ()
+        kept = []
+        for part in landed.job_ref.parts or ():
+            if not part.round or part.job_name is None or not _task_round_key(key, part):
+                continue
+            try:
+                job = hook.get_batch(part.job_name)
+            except NotFoundError:
+                continue
+            identity = hook.identity_of(job)
+            if identity is not None and identity.matches(part.idempotency_key, part.input_fingerprint):
+                kept.append(part)
+        return tuple(kept)
 
     def _keep_gone(self, prepared: PreparedInput, planned: Sequence[PlannedPart], later: Sequence[PartRef]) -> bool:
         """Mark the planned parts whose earlier job is gone at the provider (deleted, or aged out) as answered by the
@@ -1394,6 +1417,11 @@ def _earlier_rounds(stored: BatchJobRef | None, later: Sequence[PartRef]) -> tup
         if part.round > 0 and part.job_name is not None and part.job_name not in waited:
             kept[part.job_name] = part
     return tuple(kept.values())
+
+
+def _task_round_key(key: str, part: PartRef) -> bool:
+    """Whether ``part`` has the idempotency key of a part of its follow-up round of task instance ``key``."""
+    return any(part.idempotency_key == part_key(key, part.round, index) for index in range(MAX_PARTS))
 
 
 def _known_parts(ref: BatchJobRef) -> tuple[PartRef, ...]:

@@ -1869,3 +1869,29 @@ def test_a_clear_after_a_succeeded_part_was_deleted_at_the_provider_reads_its_la
 
     assert len(creates(provider, "openai")) == made  # its answers are in the landed results: not paid for again
     assert (output / "results.jsonl").read_bytes() == landed
+
+
+def test_a_clear_without_state_after_a_round_took_an_earlier_rounds_answers_pays_for_nothing_again(
+    provider, tmp_path, monkeypatch
+):
+    outcomes = {"part 2/3": "expire"}
+    outcome_by_round(monkeypatch, provider, outcomes)
+    rows = keyed(9)
+    path = tmp_path / "in.jsonl"
+    output = tmp_path / "out"
+    task = Task()
+    settings = {"max_requests_per_job": 3, "retry_failed_rows": 1}
+    waiting_submit("openai", str(write_jsonl(path, rows)), output, **settings).execute(task.try_context())
+    rows[1] = canonical_line("k0001", "edited question")
+    write_jsonl(path, rows)
+    outcomes["part 1/3"] = "fail_rows"
+    carried = waiting_submit("openai", str(path), output, **settings).execute(task.try_context())
+    landed = (output / "results.jsonl").read_bytes()
+    made = len(creates(provider, "openai"))
+    task.store, task.xcom = DictStateStore(), {}  # a clear with the task state cleared ([state_store] clear_on_success)
+
+    again = waiting_submit("openai", str(path), output, **settings).execute(task.try_context())
+
+    assert len(creates(provider, "openai")) == made
+    assert again["rounds"] == carried["rounds"]
+    assert (output / "results.jsonl").read_bytes() == landed
