@@ -575,14 +575,25 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         if self.output_uri and all(item.reusable and item.earlier is not None for item in planned):
             named = [item.ref.model_copy(update={"job_name": item.earlier.name}) for item in planned if item.earlier]
             ref = group(named)
+            carried = self._carried_as_landed(ref)
             number = 1
-            while (path := output_dir(self.output_uri) / ROUND_KEYS_FILE.format(round=number)).exists():
-                uri = str(path)
-                with KeyFilter(_round_keys(uri)) as only:
-                    why = f"listed in {uri}"
-                    whole = self._send_round(
-                        context, hook, ref, number, only, why, stored=(), keys=(uri, file_digest(uri)), as_sent=True
-                    )
+            while True:
+                path = output_dir(self.output_uri) / ROUND_KEYS_FILE.format(round=number)
+                taken = [
+                    part.model_copy(update={"index": len(ref.parts or ()) + position})
+                    for position, part in enumerate(p for p in carried if p.round == number)
+                ]
+                if not taken and not path.exists():
+                    break
+                ref = ref.model_copy(update={"parts": (*(ref.parts or ()), *taken)})
+                whole: BatchJobRef | None = ref
+                if path.exists():
+                    uri = str(path)
+                    with KeyFilter(_round_keys(uri)) as only:
+                        why = f"listed in {uri}"
+                        whole = self._send_round(
+                            context, hook, ref, number, only, why, stored=(), keys=(uri, file_digest(uri)), as_sent=True
+                        )
                 if whole is None:
                     break
                 ref = found = whole
@@ -622,6 +633,21 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             if identity is not None and identity.matches(part.idempotency_key, part.input_fingerprint):
                 kept.append(part)
         return tuple(kept)
+
+    def _carried_as_landed(self, ref: BatchJobRef) -> list[PartRef]:
+        """The carried parts (``PartRef.carried``) among ``ref``'s ``earlier_rounds`` (found from the manifest landed
+        under ``output_uri``, :meth:`_landed_rounds`) when that manifest's group was made for this same input and
+        round 0 is the same jobs as ``ref``'s: each took the answers of the rows it was carried for from those very
+        results, so it holds as the round left it. A carried part has no keys file a round's jobs are found from."""
+        if not self.output_uri or not ref.earlier_rounds:
+            return []
+        landed = landed_manifest(output_dir(self.output_uri))
+        if landed is None or landed.job_ref.input_fingerprint != ref.input_fingerprint:
+            return []
+        before = [part.job_name for part in landed.job_ref.parts or () if part.round == 0]
+        if before != [part.job_name for part in ref.parts or () if part.round == 0]:
+            return []
+        return [part for part in ref.earlier_rounds if part.carried]
 
     def _keep_gone(self, prepared: PreparedInput, planned: Sequence[PlannedPart], later: Sequence[PartRef]) -> bool:
         """Mark the planned parts whose earlier job is gone at the provider (deleted, or aged out) as answered by the

@@ -1895,3 +1895,41 @@ def test_a_clear_without_state_after_a_round_took_an_earlier_rounds_answers_pays
     assert len(creates(provider, "openai")) == made
     assert again["rounds"] == carried["rounds"]
     assert (output / "results.jsonl").read_bytes() == landed
+
+
+@pytest.mark.parametrize("state", ["kept", "emptied"])
+def test_a_clear_that_no_longer_waits_after_a_round_took_an_earlier_rounds_answers_hands_the_sensor_them(
+    provider, tmp_path, monkeypatch, state
+):
+    outcomes = {"part 2/3": "expire"}
+    outcome_by_round(monkeypatch, provider, outcomes)
+    rows = keyed(9)
+    path = tmp_path / "in.jsonl"
+    output = tmp_path / "out"
+    task = Task()
+    settings = {"max_requests_per_job": 3, "retry_failed_rows": 1}
+    waiting_submit("openai", str(write_jsonl(path, rows)), output, **settings).execute(task.try_context())
+    rows[1] = canonical_line("k0001", "edited question")
+    write_jsonl(path, rows)
+    outcomes["part 1/3"] = "fail_rows"
+    carried = waiting_submit("openai", str(path), output, **settings).execute(task.try_context())
+    landed = (output / "results.jsonl").read_bytes()
+    made = len(creates(provider, "openai"))
+    if state == "emptied":
+        task.store, task.xcom = DictStateStore(), {}  # Airflow before 3.3, or [state_store] clear_on_success
+    submit = GenAIBatchSubmitOperator(  # the DAG now lands with a sensor
+        task_id="submit",
+        conn_id="openai",
+        model=MODELS["openai"],
+        input=str(path),
+        output_uri=str(output),
+        max_requests_per_job=3,
+        display_name="nightly",
+    )
+
+    ref = submit.execute(task.try_context())
+    manifest = sensor_for(ref, output).execute(Task().try_context())
+
+    assert len(creates(provider, "openai")) == made
+    assert [p["job_name"] for p in manifest["parts"]] == [p["job_name"] for p in carried["parts"]]
+    assert (output / "results.jsonl").read_bytes() == landed
