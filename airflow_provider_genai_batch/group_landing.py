@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -76,6 +76,9 @@ from airflow_provider_genai_batch.usage import UsageTally, part_usage, priced_pa
 REPLACED_FILE = "replaced.jsonl"
 GONE = "gone at the provider (deleted, or aged out); a follow-up round sent every row of it again"
 """Why a part's job is not in the manifest (``PartRef.gone``)."""
+READ_BACK = "gone at the provider (deleted, or aged out); its answers were read back from the results landed before"
+"""What became of a part's job when its rows were read back (``PartRef.landed``): the part counts as succeeded, as
+every row of it had."""
 
 
 def land_group(
@@ -93,7 +96,8 @@ def land_group(
     rounds = _rounds(ref)
     redact = hook.redact
     finished = {part.index: redacted_job(_job_of(part, jobs), redact) for part in ref.parts or () if part.job_name}
-    tallies = {index: UsageTally(ref.provider) for index in finished}
+    read_back = {part.index: part for part in ref.parts or () if part.landed is not None and part.gone is not None}
+    tallies = {index: UsageTally(ref.provider) for index in (*finished, *read_back)}
     owner = partial_tag(ref.job_name)
     for name in (RESULTS_FILE, UNMATCHED_FILE, DUPLICATES_FILE, REPLACED_FILE, MANIFEST_FILE):
         remove_partials(directory, name, owner)  # left by a landing of this group that was killed outright
@@ -112,8 +116,15 @@ def land_group(
                 landed.append(_land_round(hook, ref, parts, finished, tallies, space, False))
         merged = _merge(units, landed, directory, bool(later), (ref.job_name, seen))
     outcomes = [_part_outcome(hook, part, finished.get(part.index), merged.part_counts) for part in ref.parts or ()]
+    stand_ins = {
+        index: BatchJob(name=part.gone or "", provider=ref.provider, state=JobState.SUCCEEDED)
+        for index, part in read_back.items()
+    }
     usage, cost = priced_parts(
-        (part_usage(job, tallies[index], hook.reported_usage(job), ref.model) for index, job in finished.items()),
+        (
+            *(part_usage(job, tallies[index], hook.reported_usage(job), ref.model) for index, job in finished.items()),
+            *(part_usage(job, tallies[index], None, ref.model) for index, job in stand_ins.items()),
+        ),
         ref.provider,
         prices,
     )
@@ -260,8 +271,10 @@ def _land_round(
     starts = _starts(parts)
     rows = chain.from_iterable(
         _part_rows(hook, jobs[part.index], tallies[part.index], start)
-        for part, start in zip(parts, starts, strict=True)
         if part.index in jobs
+        else _read_back_rows(hook, part, tallies[part.index], start, keys_uri)
+        for part, start in zip(parts, starts, strict=True)
+        if part.index in jobs or (part.landed is not None and part.gone is not None)
     )
     unanswered = _by_part(parts, jobs)
     return land_files(rows, stand_in, round_ref, target, hook.dialect.provider_key, unanswered, lineage=final)
@@ -292,6 +305,36 @@ def _land_carried(
     stand_in = BatchJob(name=ref.job_name, provider=ref.provider)
     rows = _part_rows(hook, job, tallies[part.index], 0)
     return land_files(rows, stand_in, round_ref, target, provider_key, _by_part([part], jobs), lineage=False)
+
+
+def _read_back_rows(
+    hook: BatchHook[Any], part: PartRef, tally: UsageTally, start: int, keys_uri: str | None
+) -> Iterator[ResultRow]:
+    """The answers of a part whose job is gone, read back from the results landed before (``PartRef.landed``),
+    counted for usage."""
+    return tally.counted(_landed_rows(part, start, keys_uri, hook.dialect.provider_key))
+
+
+def _landed_rows(part: PartRef, start: int, keys_uri: str | None, key_of: Callable[[str], str]) -> Iterator[ResultRow]:
+    """The landed lines at the part's positions, each under the key the provider gave it (the join maps it back). A
+    line whose key is not the one at its position in the keys file is left out, so that key lands as unanswered."""
+    assert part.landed is not None and keys_uri is not None
+    with _read(part.landed) as lines, _read(keys_uri) as keys:
+        for _ in range(start):
+            if not lines.readline() or not keys.readline():
+                return
+        for _ in range(part.request_count):
+            line, key = lines.readline(), keys.readline()
+            if not line or not key:
+                return
+            row = _read_row(line)
+            expected = read_key_line(key)
+            if row.key == expected:
+                row.key = key_of(expected)
+                yield row
+
+
+_read_row = msgspec.json.Decoder(ResultRow).decode
 
 
 def _keys_of(uri: str) -> Iterator[str]:
@@ -543,10 +586,10 @@ def _part_outcome(
             index=part.index,
             round=part.round,
             job_name=part.gone,
-            state=JobState.UNSPECIFIED,
+            state=JobState.UNSPECIFIED if part.landed is None else JobState.SUCCEEDED,
             request_count=part.request_count,
             counts=counts.get(part.index),
-            error_message="never created" if part.gone is None else GONE,
+            error_message="never created" if part.gone is None else GONE if part.landed is None else READ_BACK,
         )
     return PartOutcome(
         index=part.index,

@@ -50,6 +50,10 @@ class PartRef(BaseModel):
     """For a part whose job the provider no longer has (deleted, or aged out) and every row of which a follow-up
     round sent again: that job's name. It is not created again (those rounds' answers stand); its rows land as the
     rounds left them."""
+    landed: str | None = None
+    """For a round-0 part kept ``gone`` that no round sent again: the results file landed under ``output_uri`` whose
+    rows at the part's positions are its own answers (that landing's manifest named its job, key and fingerprint,
+    every row of it succeeded, over the same keys), read back instead of paying for the part again."""
     carried: bool = False
     """For a follow-up round's part: a job an earlier try sent as that round (for other rows as a whole) whose every
     row is one this round sends again, with its lines unchanged, so its answers are taken instead of paying again.

@@ -96,6 +96,8 @@ class PlannedPart:
     gone: str | None = None
     """The job an earlier try made for the part, which the provider no longer has, when follow-up rounds sent every
     row of it again: the part is not sent again (see ``PartRef.gone``)."""
+    landed: str | None = None
+    """With ``gone``: the landed results its answers are read back from (see ``PartRef.landed``)."""
 
 
 def title(round: int, position: int, count: int) -> str:
@@ -209,13 +211,14 @@ class GroupSubmission:
         for position, item in enumerate(planned):
             if item.gone is not None:
                 self.log.info(
-                    "%s: its job %s is gone at the provider, and follow-up rounds sent every one of its %d rows again: "
-                    "not sending it again",
+                    "%s: its job %s is gone at the provider, and %s: not sending it again",
                     part_label(item.title),
                     item.gone,
-                    item.ref.request_count,
+                    f"its {item.ref.request_count} answers are read back from {item.landed}"
+                    if item.landed is not None
+                    else f"follow-up rounds sent every one of its {item.ref.request_count} rows again",
                 )
-                done.append(item.ref.model_copy(update={"gone": item.gone}))
+                done.append(item.ref.model_copy(update={"gone": item.gone, "landed": item.landed}))
                 continue
             if item.reusable and item.earlier is not None:
                 job = item.earlier
@@ -372,7 +375,7 @@ def _known_later(planned: Sequence[PlannedPart]) -> list[PartRef]:
     known = []
     for item in planned:
         if item.gone is not None:
-            known.append(item.ref.model_copy(update={"gone": item.gone}))
+            known.append(item.ref.model_copy(update={"gone": item.gone, "landed": item.landed}))
         elif item.earlier is not None:
             known.append(item.ref.model_copy(update={"job_name": item.earlier.name}))
     return known

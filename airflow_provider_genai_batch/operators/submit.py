@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
@@ -28,7 +29,7 @@ from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.earlier_results import landed_manifest, set_aside
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError
 from airflow_provider_genai_batch.filesystems import directory_place
-from airflow_provider_genai_batch.formats.keys import read_key_line
+from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
 from airflow_provider_genai_batch.group_landing import REPLACED_FILE
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
@@ -506,6 +507,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             submission.keep_resent(planned, lambda: self._round_listed(context, hook, key, 1))
         restored = _later_rounds(stored, planned) if stored is not None and not force else ()
         later = self._rounds_still_whole(hook, restored)
+        if not force:
+            self._keep_landed(hook, key, prepared, planned)
         if not self._keep_gone(prepared, planned, later):
             restored = later = ()  # a part is sent again: the rounds sent from its earlier job's results no longer hold
         if not all(item.reusable or item.gone for item in planned):
@@ -649,11 +652,59 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             return []
         return [part for part in ref.earlier_rounds if part.carried]
 
+    def _keep_landed(
+        self, hook: BatchHook[Any], key: str, prepared: PreparedInput, planned: Sequence[PlannedPart]
+    ) -> None:
+        """Keep as gone, its answers read back from the results landed under ``output_uri``, each planned round-0 part
+        that no job is found for now (its job is gone at the provider, deleted or aged out) when the manifest landed
+        there shows those results hold its own answers: that manifest is this task instance's (``key``), over the same
+        input keys, and names for the part the same key, fingerprint and rows, a job the provider no longer has, and
+        every row of it succeeded (so no follow-up round replaced any). It is not paid for again."""
+        waiting = [item for item in planned if item.earlier is None and item.landed is None]
+        if not waiting or not self.output_uri:
+            return
+        directory = output_dir(self.output_uri)
+        landed = landed_manifest(directory)
+        if (
+            landed is None
+            or landed.parts is None
+            or landed.results_uri != str(directory / RESULTS_FILE)
+            or landed.job_ref.idempotency_key != key
+            or landed.job_ref.keys_digest != _keys_digest(prepared.iter_keys())
+        ):
+            return
+        refs = {part.index: part for part in landed.job_ref.parts or () if part.round == 0}
+        outcomes = {part.index: part for part in landed.parts if part.round == 0}
+        for item in waiting:
+            part, outcome = refs.get(item.ref.index), outcomes.get(item.ref.index)
+            made = (part.job_name or part.gone) if part is not None else None
+            if (
+                part is None
+                or outcome is None
+                or made is None
+                or (part.idempotency_key, part.input_fingerprint, part.request_count)
+                != (item.ref.idempotency_key, item.ref.input_fingerprint, item.ref.request_count)
+                or outcome.job_name != made
+                or outcome.counts is None
+                or outcome.counts.succeeded != part.request_count
+                or not _gone_at(hook, made)
+            ):
+                continue
+            self.log.info(
+                "%s: its job %s is gone at the provider, and every one of its %d rows succeeded in the results landed "
+                "in %s: reading them back from there, not sending it again",
+                part_label(item.title),
+                made,
+                part.request_count,
+                landed.results_uri,
+            )
+            item.gone, item.landed = made, landed.results_uri
+
     def _keep_gone(self, prepared: PreparedInput, planned: Sequence[PlannedPart], later: Sequence[PartRef]) -> bool:
         """Mark the planned parts whose earlier job is gone at the provider (deleted, or aged out) as answered by the
         follow-up rounds ``later`` when those rounds sent every row of them again: such a part is not paid for again.
         False when a gone part has a row no round sent (its answer is nowhere now): it is sent again whole."""
-        gone = [item for item in planned if item.gone is not None]
+        gone = [item for item in planned if item.gone is not None and item.landed is None]
         if not gone:
             return True
         resent = _resent_counts(
@@ -1443,6 +1494,24 @@ def _earlier_rounds(stored: BatchJobRef | None, later: Sequence[PartRef]) -> tup
         if part.round > 0 and part.job_name is not None and part.job_name not in waited:
             kept[part.job_name] = part
     return tuple(kept.values())
+
+
+def _keys_digest(keys: Iterable[str]) -> str:
+    """The sha256 of a keys file holding ``keys``, as :func:`~airflow_provider_genai_batch.landing.write_keys`
+    writes it."""
+    digest = hashlib.sha256()
+    for key in keys:
+        digest.update(key_line(key))
+    return digest.hexdigest()
+
+
+def _gone_at(hook: BatchHook[Any], name: str) -> bool:
+    """Whether the provider no longer has job ``name`` (deleted, or aged out)."""
+    try:
+        hook.get_batch(name)
+    except NotFoundError:
+        return True
+    return False
 
 
 def _task_round_key(key: str, part: PartRef) -> bool:

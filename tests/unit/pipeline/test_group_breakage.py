@@ -1559,7 +1559,7 @@ def test_a_clear_after_a_rounds_job_whose_rows_the_next_round_answered_was_delet
     assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
 
 
-def test_a_clear_after_a_part_no_round_answered_was_deleted_sends_that_part_again_alone(
+def test_a_clear_after_a_part_no_round_answered_was_deleted_and_its_landed_results_too_sends_that_part_again_alone(
     provider, tmp_path, monkeypatch
 ):
     outcome_by_round(monkeypatch, provider, {"part 3/3": "expire"})
@@ -1573,6 +1573,7 @@ def test_a_clear_after_a_part_no_round_answered_was_deleted_sends_that_part_agai
     record = provider.state.store.get_job(answered)
     assert record is not None
     provider.state.store.delete_job(record)
+    (output / "manifest.json").unlink()  # nothing shows any more that the landed rows are its answers
     made = len(creates(provider, "openai"))
 
     again = waiting_submit("openai", path, output, max_requests_per_job=3, retry_failed_rows=1).execute(
@@ -1841,34 +1842,78 @@ def test_a_retry_after_a_death_once_a_round_took_an_earlier_rounds_answers_pays_
     assert (texts["k0001"], texts["k0004"]) == ("Answer to: edited question", "Answer to: hello 4")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a part whose job is gone at the provider and no round sent again is created whole again: its answers are "
-    "in the landed results.jsonl, but reading them back needs a proof that they are that part's (the landed "
-    "manifest's part with its key, fingerprint and job, all its rows succeeded, the same keys file), a part kept "
-    "gone that lands from those rows (re-keyed as the provider keys them, counted for usage and cost), and the same "
-    "for an input that went as one job, whose landing reads only the provider's output",
+@pytest.mark.parametrize(
+    ("conn_id", "count", "per_job", "rounds", "deleted"),
+    [
+        ("openai", 7, 3, 1, 1),
+        ("openai", 7, 3, 0, 0),
+        ("openai", 3, None, 1, 0),
+        ("gemini", 7, 3, 0, 2),
+        ("bedrock", 330, 150, 0, 1),
+        ("anthropic", 7, 3, 1, 1),
+        pytest.param(
+            "openai",
+            3,
+            None,
+            0,
+            0,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="an input that went as one job, with no follow-up rounds, lands through the one-job landing, "
+                "which reads only the provider's output: its job gone, it is created whole again",
+            ),
+        ),
+    ],
 )
-@pytest.mark.parametrize(("count", "per_job", "deleted"), [(7, 3, 1), (3, None, 0)])
 def test_a_clear_after_a_succeeded_part_was_deleted_at_the_provider_reads_its_landed_answers_back(
-    provider, tmp_path, count, per_job, deleted
+    provider, tmp_path, conn_id, count, per_job, rounds, deleted
 ):
     output = tmp_path / "out"
     path = str(write_jsonl(tmp_path / "in.jsonl", keyed(count)))
     task = Task()
-    settings = {"max_requests_per_job": per_job, "retry_failed_rows": 1}
-    first = waiting_submit("openai", path, output, **settings).execute(task.try_context())
-    parts = first["parts"] or [{"job_name": first["job_ref"]["job_name"]}]
-    record = provider.state.store.get_job(parts[deleted]["job_name"])  # every row of it succeeded
+    settings = {"max_requests_per_job": per_job, "retry_failed_rows": rounds}
+    first = waiting_submit(conn_id, path, output, **settings).execute(task.try_context())
+    jobs = [p["job_name"] for p in first["parts"] or [{"job_name": first["job_ref"]["job_name"]}]]
+    record = provider.state.store.get_job(jobs[deleted])  # every row of it succeeded
     assert record is not None
     provider.state.store.delete_job(record)  # the provider no longer has it (deleted, or aged out)
     landed = (output / "results.jsonl").read_bytes()
+    made = len(creates(provider, conn_id))
+
+    for _ in range(2):  # and a later clear reads them back again
+        again = waiting_submit(conn_id, path, output, **settings).execute(task.try_context())
+
+    assert len(creates(provider, conn_id)) == made  # its answers are in the landed results: not paid for again
+    assert (output / "results.jsonl").read_bytes() == landed
+    assert [p["job_name"] for p in again["parts"]] == jobs
+    read_back = again["parts"][deleted]
+    assert (read_back["state"], read_back["counts"]["succeeded"]) == ("JOB_STATE_SUCCEEDED", read_back["request_count"])
+    assert read_back["error_message"].startswith("gone at the provider")
+    assert again["state"] == "JOB_STATE_SUCCEEDED"
+    assert again["usage"]["total"] == first["usage"]["total"]
+
+
+def test_a_part_whose_job_is_gone_is_sent_again_when_the_landed_results_are_another_inputs(
+    provider, tmp_path, monkeypatch
+):
+    rows = keyed(7)
+    path = tmp_path / "in.jsonl"
+    output = tmp_path / "out"
+    task = Task()
+    first = waiting_submit("openai", str(write_jsonl(path, rows)), output, max_requests_per_job=3).execute(
+        task.try_context()
+    )
+    record = provider.state.store.get_job(first["parts"][1]["job_name"])
+    assert record is not None
+    provider.state.store.delete_job(record)
+    rows[4] = canonical_line("k0004", "edited question")  # in the part whose job is gone: its landed answer is stale
+    write_jsonl(path, rows)
     made = len(creates(provider, "openai"))
 
-    waiting_submit("openai", path, output, **settings).execute(task.try_context())
+    waiting_submit("openai", str(path), output, max_requests_per_job=3).execute(task.try_context())
 
-    assert len(creates(provider, "openai")) == made  # its answers are in the landed results: not paid for again
-    assert (output / "results.jsonl").read_bytes() == landed
+    assert len(creates(provider, "openai")) == made + 1
+    assert {row["key"]: row["text"] for row in landed_rows(output)}["k0004"] == "Answer to: edited question"
 
 
 def test_a_clear_without_state_after_a_round_took_an_earlier_rounds_answers_pays_for_nothing_again(
