@@ -319,6 +319,12 @@ def _landed_rows(part: PartRef, start: int, keys_uri: str | None, key_of: Callab
     """The landed lines at the part's positions, each under the key the provider gave it (the join maps it back). A
     line whose key is not the one at its position in the keys file is left out, so that key lands as unanswered."""
     assert part.landed is not None and keys_uri is not None
+    if not ObjectStoragePath(part.landed).exists():
+        raise GenAIBatchError(
+            f"the results {part.landed} that the answers of part {part.index} (its job {part.gone} gone at the "
+            "provider) were to be read back from are gone (moved aside by another job's landing, or deleted), so "
+            "nothing was landed; clear the submit task: it sends that part again"
+        )
     with _read(part.landed) as lines, _read(keys_uri) as keys:
         for _ in range(start):
             if not lines.readline() or not keys.readline():

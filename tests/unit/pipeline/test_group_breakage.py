@@ -1978,3 +1978,21 @@ def test_a_clear_that_no_longer_waits_after_a_round_took_an_earlier_rounds_answe
     assert len(creates(provider, "openai")) == made
     assert [p["job_name"] for p in manifest["parts"]] == [p["job_name"] for p in carried["parts"]]
     assert (output / "results.jsonl").read_bytes() == landed
+
+
+def test_a_landing_whose_read_back_answers_were_moved_away_lands_nothing_and_says_to_clear(provider, tmp_path):
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    task = Task()
+    first = waiting_submit("openai", path, output, max_requests_per_job=3).execute(task.try_context())
+    record = provider.state.store.get_job(first["parts"][1]["job_name"])
+    assert record is not None
+    provider.state.store.delete_job(record)
+    submit = waiting_submit("openai", path, output, max_requests_per_job=3)
+    stop_at_round(submit, 0)  # the submit keeps the part gone; its results are moved away before they land
+    ref = submit.execute(task.try_context())
+    assert ref.parts[1].landed == str(output / "results.jsonl")
+    (output / "results.jsonl").rename(tmp_path / "elsewhere.jsonl")
+
+    with pytest.raises(GenAIBatchError, match=r"were to be read back from are gone .* clear the submit task"):
+        sensor_for(ref.to_xcom(), output).execute(Task().try_context())
