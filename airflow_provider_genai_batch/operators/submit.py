@@ -671,6 +671,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             or landed.results_uri != str(directory / RESULTS_FILE)
             or landed.job_ref.idempotency_key != key
             or landed.job_ref.keys_digest != _keys_digest(prepared.iter_keys())
+            or not (directory / RESULTS_FILE).exists()
         ):
             return
         refs = {part.index: part for part in landed.job_ref.parts or () if part.round == 0}

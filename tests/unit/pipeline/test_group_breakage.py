@@ -1996,3 +1996,20 @@ def test_a_landing_whose_read_back_answers_were_moved_away_lands_nothing_and_say
 
     with pytest.raises(GenAIBatchError, match=r"were to be read back from are gone .* clear the submit task"):
         sensor_for(ref.to_xcom(), output).execute(Task().try_context())
+
+
+def test_a_clear_after_the_results_a_gone_part_was_to_be_read_back_from_were_deleted_sends_it_again(provider, tmp_path):
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    task = Task()
+    first = waiting_submit("openai", path, output, max_requests_per_job=3).execute(task.try_context())
+    record = provider.state.store.get_job(first["parts"][1]["job_name"])
+    assert record is not None
+    provider.state.store.delete_job(record)
+    (output / "results.jsonl").unlink()  # the manifest stays, naming results that are no longer there
+    made = len(creates(provider, "openai"))
+
+    waiting_submit("openai", path, output, max_requests_per_job=3).execute(task.try_context())
+
+    assert len(creates(provider, "openai")) == made + 1
+    assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(keyed(7))}
