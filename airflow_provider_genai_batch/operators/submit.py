@@ -1008,6 +1008,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         A job is carried when it succeeded (wholly or partly), every request it was sent has a row with its key, each
         of those keys is one this round sends again, and its lines read now from the input have its fingerprint
         (the same request bytes: an edited line is sent again). Its answers were paid for once; they are landed by key.
+        Nothing is carried when the rows left would be fewer than one job needs (Bedrock: 100).
         """
         reattached = {item.earlier.name for item in planned if item.reusable and item.earlier is not None}
         candidates = {
@@ -1063,6 +1064,18 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             rest = KeyFilter(
                 key for key in prepared.iter_keys() if not any(key_of(key) in answered for answered in taken)
             )
+        fewest = hook.dialect.limits.min_requests
+        if 0 < len(rest) < fewest:
+            self.log.info(
+                "round %d: the %d row(s) no earlier round answered are fewer than the %d one %s batch needs: sending "
+                "every row of the round",
+                round,
+                len(rest),
+                fewest,
+                hook.provider,
+            )
+            rest.close()
+            return [], None
         return carried, rest
 
     def _answered_keys(self, hook: BatchHook[Any], name: str, part: PartRef) -> KeyFilter | None:

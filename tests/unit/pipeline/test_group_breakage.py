@@ -22,7 +22,10 @@ from airflow_provider_genai_batch import completion
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, JobTimeoutError
 from airflow_provider_genai_batch.formats.anthropic import AnthropicDialect
 from airflow_provider_genai_batch.formats.gemini import GeminiDialect
+from airflow_provider_genai_batch.formats.openai import OpenAIDialect
+from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus
 from airflow_provider_genai_batch.hooks.base import BatchHook
+from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.inputs import prepare_input
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY
@@ -2013,3 +2016,36 @@ def test_a_clear_after_the_results_a_gone_part_was_to_be_read_back_from_were_del
 
     assert len(creates(provider, "openai")) == made + 1
     assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(keyed(7))}
+
+
+def test_a_round_sends_every_row_again_when_the_rows_no_earlier_round_answered_are_fewer_than_a_job_needs(
+    provider, tmp_path, monkeypatch
+):
+    limits = OpenAIDialect.limits  # a provider whose jobs need at least two requests, as Bedrock's need 100
+    monkeypatch.setattr(OpenAIDialect, "limits", limits.model_copy(update={"min_requests": 2}))
+    outcome_by_round(monkeypatch, provider, {"part 2/3": "expire"})
+    rows = keyed(9)
+    path = tmp_path / "in.jsonl"
+    output = tmp_path / "out"
+    task = Task()
+    settings = {"max_requests_per_job": 3, "retry_failed_rows": 1}
+    first = waiting_submit("openai", str(write_jsonl(path, rows)), output, **settings).execute(task.try_context())
+    rows[2] = canonical_line("k0002", "edited question")  # in part 1, whose new job is refused one row (429)
+    write_jsonl(path, rows)
+    before = {p["job_name"] for p in first["parts"]}
+    hook_class = hook_class_for_provider("openai")
+    real_rows = hook_class.iter_results
+
+    def rate_limited_once(hook: Any, job: Any) -> Iterator[ResultRow]:
+        for row in real_rows(hook, job):
+            if row.key == "k0001" and job.name not in before and "round" not in (job.display_name or ""):
+                row = ResultRow(key=row.key, status=RowStatus.FAILED, error=RowError(message="slow down", code=429))
+            yield row
+
+    monkeypatch.setattr(hook_class, "iter_results", rate_limited_once)
+
+    again = waiting_submit("openai", str(path), output, **settings).execute(task.try_context())
+
+    # one row left to send besides those the earlier round 1 answered: too few for a job, so the round sends all four
+    assert [(r["round"], r["sent"], r["recovered"]) for r in again["rounds"]] == [(0, 9, 5), (1, 4, 4)]
+    assert not any(p["carried"] for p in again["job_ref"]["parts"])
