@@ -1777,9 +1777,9 @@ def test_a_clear_whose_edit_makes_round_one_send_other_rows_pays_only_for_the_ro
     ]
 
 
-@pytest.mark.parametrize("conn_id", ["openai", "anthropic"])
+@pytest.mark.parametrize(("conn_id", "rounds_now"), [("openai", 1), ("anthropic", 1), ("openai", 0), ("anthropic", 2)])
 def test_a_clear_after_a_round_that_took_an_earlier_rounds_answers_pays_for_nothing_again(
-    provider, tmp_path, monkeypatch, conn_id
+    provider, tmp_path, monkeypatch, conn_id, rounds_now
 ):
     outcomes = {"part 2/3": "expire"}
     outcome_by_round(monkeypatch, provider, outcomes)
@@ -1795,6 +1795,7 @@ def test_a_clear_after_a_round_that_took_an_earlier_rounds_answers_pays_for_noth
     carried = waiting_submit(conn_id, str(path), output, **settings).execute(task.try_context())
     landed = (output / "results.jsonl").read_bytes()
     made = len(creates(provider, conn_id))
+    settings["retry_failed_rows"] = rounds_now  # the DAG edited since, or not
 
     again = waiting_submit(conn_id, str(path), output, **settings).execute(task.try_context())
 
