@@ -265,6 +265,23 @@ def test_converse_records_breaking_its_turn_rules_fail_alone_with_its_400(http, 
     }
 
 
+def test_converse_records_with_an_inference_config_converse_refuses_fail_alone(http, moto_s3, bedrock_bucket):
+    question = {"role": "user", "content": [{"text": "Weather in Paris?"}]}
+    records = [{"recordId": f"C{i}", "modelInput": {"messages": [question]}} for i in range(98)]
+    records.append({"recordId": "TEXT", "modelInput": {"messages": [question], "inferenceConfig": {"maxTokens": "64"}}})
+    records.append({"recordId": "HOT", "modelInput": {"messages": [question], "inferenceConfig": {"temperature": 2}}})
+    job, lines = run_converse(http, moto_s3, bedrock_bucket, records, "converse-config.jsonl")
+    assert (job["successRecordCount"], job["errorRecordCount"]) == (98, 2)
+    assert lines["TEXT"]["error"] == {
+        "errorCode": 400,
+        "errorMessage": "Malformed input request: #/inferenceConfig/maxTokens: expected an integer of at least 1, "
+        "please reformat your input and try again.",
+    }
+    assert lines["HOT"]["error"]["errorMessage"].startswith(
+        "Malformed input request: #/inferenceConfig/temperature: expected a number from 0 to 1"
+    )
+
+
 def test_converse_records_that_call_tools_fail_alone(http, moto_s3, bedrock_bucket):
     question = {"role": "user", "content": [{"text": "Weather in Paris?"}]}
     tool = {"toolSpec": {"name": "weather", "inputSchema": {"json": {"type": "object"}}}}

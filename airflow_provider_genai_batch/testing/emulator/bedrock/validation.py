@@ -341,9 +341,9 @@ def listing_start(jobs: list[JobRecord], token: str | None) -> int:
 # Records (checked while the job runs: a bad one fails on its own line)
 
 
-def malformed(problem: str) -> str:
-    """A per-record error as Bedrock words a model input the model rejects."""
-    return f"Malformed input request: #: {problem}, please reformat your input and try again."
+def malformed(problem: str, pointer: str = "#") -> str:
+    """A per-record error as Bedrock words a model input the model rejects, at ``pointer`` in it."""
+    return f"Malformed input request: {pointer}: {problem}, please reformat your input and try again."
 
 
 def converse_tool_problem(model_input: dict[str, Any]) -> str | None:
@@ -380,6 +380,33 @@ def converse_turn_problem(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
+INFERENCE_CONFIG_KEYS = frozenset({"maxTokens", "temperature", "topP", "stopSequences"})
+"""The members of a Converse `inferenceConfig` (botocore `InferenceConfiguration`)."""
+
+
+def inference_config_problem(config: Any) -> str | None:
+    """Why Converse refuses a record's `inferenceConfig`, or None: an object of a `maxTokens` of at least 1, a
+    `temperature` and a `topP` from 0 to 1, and `stopSequences` a list of non-empty strings."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        return malformed("expected type: JSONObject", "#/inferenceConfig")
+    for key in config:
+        if key not in INFERENCE_CONFIG_KEYS:
+            return malformed(f"extraneous key [{key}] is not permitted", "#/inferenceConfig")
+    max_tokens = config.get("maxTokens")
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        return malformed("expected an integer of at least 1", "#/inferenceConfig/maxTokens")
+    for key in ("temperature", "topP"):
+        value = config.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1):
+            return malformed("expected a number from 0 to 1", f"#/inferenceConfig/{key}")
+    stops = config.get("stopSequences")
+    if stops is not None and (not isinstance(stops, list) or not all(isinstance(stop, str) and stop for stop in stops)):
+        return malformed("expected an array of non-empty strings", "#/inferenceConfig/stopSequences")
+    return None
+
+
 def input_problem(model_input: Any, invocation_type: str, model: str) -> str | None:
     """Why the model would reject this `modelInput`, as Bedrock words it, or None."""
     if not isinstance(model_input, dict):
@@ -404,4 +431,6 @@ def input_problem(model_input: Any, invocation_type: str, model: str) -> str | N
     messages = model_input.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         return "Malformed input request: #/messages: expected a non-empty array of messages."
-    return converse_turn_problem(messages) if invocation_type == "Converse" else None
+    if invocation_type != "Converse":
+        return None
+    return converse_turn_problem(messages) or inference_config_problem(model_input.get("inferenceConfig"))
