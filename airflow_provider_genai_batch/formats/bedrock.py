@@ -111,6 +111,41 @@ CONVERSE_NO_TOOLS = (
 )
 """Why tools and function turns are refused for Converse: batch inference fails such records with a 400."""
 _NATIVE_MODEL_FIELDS = ("model", "modelId")
+ANTHROPIC_BODY_FIELDS = frozenset(
+    {
+        "anthropic_version",
+        "anthropic_beta",
+        "max_tokens",
+        "messages",
+        "system",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "metadata",
+    }
+)
+"""The members of a Claude InvokeModel body on Bedrock (the Anthropic Messages parameters Bedrock takes, with its
+``anthropic_version`` and ``anthropic_beta``); the model refuses any other key as extraneous."""
+CONVERSE_FIELDS = frozenset(
+    {
+        "messages",
+        "system",
+        "inferenceConfig",
+        "toolConfig",
+        "guardrailConfig",
+        "additionalModelRequestFields",
+        "promptVariables",
+        "additionalModelResponseFieldPaths",
+        "requestMetadata",
+        "performanceConfig",
+    }
+)
+"""The members of a Converse request body a batch record may hold (botocore ``ConverseRequest``, less the
+``modelId`` the job sets)."""
 _CONVERSE_TOOL_BLOCKS = ("toolUse", "toolResult")
 
 
@@ -396,8 +431,10 @@ def _converse_block(block: Mapping[str, Any], documents: Iterator[int]) -> dict[
 # --- native lines --------------------------------------------------------------------------------------
 
 
-def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType) -> None:
-    """Check a native ``{"recordId", "modelInput"}`` record; ValueError(reason) if Bedrock would reject it."""
+def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType, model: str = "") -> None:
+    """Check a native ``{"recordId", "modelInput"}`` record for ``model``; ValueError(reason) if Bedrock would reject
+    it. An InvokeModel body is an Anthropic Messages body when the model is Anthropic's or the body says
+    ``anthropic_version``."""
     record_id = line.get("recordId")
     if isinstance(record_id, str) and not NATIVE_RECORD_ID.fullmatch(record_id):
         raise ValueError(
@@ -409,23 +446,73 @@ def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType) ->
     for name in _NATIVE_MODEL_FIELDS:
         if name in model_input:
             raise ValueError(f"'modelInput.{name}' is not allowed: Bedrock rejects extra keys (the job sets the model)")
-    if invocation_type == CONVERSE or "anthropic_version" in model_input:
+    anthropic_body = invocation_type == INVOKE_MODEL and ("anthropic" in model or "anthropic_version" in model_input)
+    if invocation_type == CONVERSE or anthropic_body:
+        _check_known_members(model_input, CONVERSE_FIELDS if invocation_type == CONVERSE else ANTHROPIC_BODY_FIELDS)
         messages = model_input.get("messages")
         if not isinstance(messages, list) or not messages:
             raise ValueError("'modelInput.messages' must be a non-empty list")
     if invocation_type == CONVERSE:
         _check_native_converse_tools(model_input)
-    if "anthropic_version" in model_input and invocation_type == INVOKE_MODEL:
+    if anthropic_body:
+        version = model_input.get("anthropic_version")
+        if version != ANTHROPIC_VERSION:
+            found = "is missing" if version is None else f"is {version!r}"
+            raise ValueError(
+                f"'modelInput.anthropic_version' {found}: Bedrock takes a Claude body only with {ANTHROPIC_VERSION!r}"
+            )
         max_tokens = model_input.get("max_tokens")
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise ValueError(f"'modelInput.max_tokens' must be a positive integer, got {max_tokens!r}")
-    if invocation_type == CONVERSE or "anthropic_version" in model_input:
+    if invocation_type == CONVERSE or anthropic_body:
         for index, message in enumerate(model_input["messages"]):
             path = f"modelInput.messages[{index}]"
             if invocation_type == CONVERSE:
                 _check_converse_message(message, path)
+                if message["role"] == (model_input["messages"][index - 1]["role"] if index else "assistant"):
+                    raise ValueError(
+                        f"'{path}.role' is {message['role']!r}: a Converse conversation starts with a user turn and "
+                        "alternates user and assistant turns"
+                    )
             else:
                 anthropic.check_native_message(message, path, anthropic.MESSAGE_ROLES)
+    if invocation_type == CONVERSE:
+        _check_inference_config(model_input.get("inferenceConfig"))
+
+
+def _check_inference_config(config: Any) -> None:
+    """A native Converse ``inferenceConfig`` as botocore's ``InferenceConfiguration`` takes it: an object of a
+    ``maxTokens`` of at least 1, a ``temperature`` and a ``topP`` from 0 to 1, and a list of non-empty
+    ``stopSequences``; the model refuses any other for the record."""
+    if config is None:
+        return
+    if not isinstance(config, Mapping):
+        raise ValueError(f"'modelInput.inferenceConfig' must be a JSON object, got {json_type(config)}")
+    unknown = sorted(config.keys() - {"maxTokens", "temperature", "topP", "stopSequences"})
+    if unknown:
+        raise ValueError(f"'modelInput.inferenceConfig' has {', '.join(unknown)}, which Converse does not take")
+    max_tokens = config.get("maxTokens")
+    if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
+        raise ValueError(f"'modelInput.inferenceConfig.maxTokens' must be a positive integer, got {max_tokens!r}")
+    for name in ("temperature", "topP"):
+        value = config.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1
+        ):
+            raise ValueError(f"'modelInput.inferenceConfig.{name}' must be a number from 0 to 1, got {value!r}")
+    stops = config.get("stopSequences")
+    if stops is not None and (not isinstance(stops, list) or not all(isinstance(stop, str) and stop for stop in stops)):
+        raise ValueError("'modelInput.inferenceConfig.stopSequences' must be a list of non-empty strings")
+
+
+def _check_known_members(model_input: Mapping[str, Any], known: frozenset[str]) -> None:
+    """A model input holding only the members its body takes: Bedrock fails a record with any other key."""
+    unknown = sorted(model_input.keys() - known)
+    if unknown:
+        raise ValueError(
+            f"'modelInput' has {', '.join(unknown)}, which the model's body does not take: Bedrock fails the record "
+            "with 'extraneous key'"
+        )
 
 
 def _check_converse_message(message: Any, path: str) -> None:
@@ -742,7 +829,7 @@ class BedrockDialect:
         return from_gemini(line, model=model, invocation_type=self.invocation_type, max_tokens=self.default_max_tokens)
 
     def check_native(self, line: Mapping[str, Any], *, model: str) -> str | None:
-        check_native(line, invocation_type=self.invocation_type)
+        check_native(line, invocation_type=self.invocation_type, model=model)
         return None
 
     def passes_through(self, *, model: str, embeddings: bool) -> bool:

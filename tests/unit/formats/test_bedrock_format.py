@@ -513,6 +513,76 @@ def test_a_native_message_of_a_shape_the_model_refuses_is_refused_naming_it(mess
     assert str(raised.value).startswith(reason)
 
 
+_SAY_HI = [{"role": "user", "content": "Say hi."}]
+_ASK = {"role": "user", "content": [{"text": "Weather?"}]}
+_REPLY = {"role": "assistant", "content": [{"text": "Sunny."}]}
+
+
+@pytest.mark.parametrize(
+    ("model_input", "reason"),
+    [
+        (
+            {"max_tokens": 10, "messages": _SAY_HI},
+            "'modelInput.anthropic_version' is missing: Bedrock takes a Claude body only with 'bedrock-2023-05-31'",
+        ),
+        (
+            {"anthropic_version": "2023-06-01", "max_tokens": 10, "messages": _SAY_HI},
+            "'modelInput.anthropic_version' is '2023-06-01': Bedrock takes a Claude body only with "
+            "'bedrock-2023-05-31'",
+        ),
+        (
+            {"anthropic_version": ANTHROPIC_VERSION, "max_tokens": 10, "messages": _SAY_HI, "stream": False},
+            "'modelInput' has stream, which the model's body does not take: Bedrock fails the record with "
+            "'extraneous key'",
+        ),
+    ],
+    ids=["no-version", "messages-api-version", "extraneous-key"],
+)
+def test_a_native_claude_body_bedrock_refuses_is_refused_for_a_claude_model(model_input, reason):
+    with pytest.raises(ValueError) as raised:
+        check_native({"recordId": "a", "modelInput": model_input}, invocation_type=INVOKE_MODEL, model=CLAUDE)
+    assert str(raised.value) == reason
+
+
+@pytest.mark.parametrize(
+    ("model_input", "reason"),
+    [
+        ({"messages": [_REPLY, _ASK]}, "'modelInput.messages[0].role' is 'assistant': a Converse conversation starts"),
+        ({"messages": [_ASK, _ASK]}, "'modelInput.messages[1].role' is 'user': a Converse conversation starts"),
+        ({"messages": [_ASK], "stream": False}, "'modelInput' has stream, which the model's body does not take"),
+        (
+            {"messages": [_ASK], "inferenceConfig": {"maxTokens": "64"}},
+            "'modelInput.inferenceConfig.maxTokens' must be a positive integer, got '64'",
+        ),
+        (
+            {"messages": [_ASK], "inferenceConfig": {"temperature": 1.5}},
+            "'modelInput.inferenceConfig.temperature' must be a number from 0 to 1, got 1.5",
+        ),
+        (
+            {"messages": [_ASK], "inferenceConfig": {"stopSequences": [""]}},
+            "'modelInput.inferenceConfig.stopSequences' must be a list of non-empty strings",
+        ),
+        (
+            {"messages": [_ASK], "inferenceConfig": {"max_tokens": 5}},
+            "'modelInput.inferenceConfig' has max_tokens, which Converse does not take",
+        ),
+    ],
+    ids=["assistant-first", "two-user-turns", "extraneous-key", "text-max-tokens", "hot", "empty-stop", "snake-case"],
+)
+def test_a_native_converse_record_converse_refuses_is_refused(model_input, reason):
+    with pytest.raises(ValueError) as raised:
+        check_native({"recordId": "a", "modelInput": model_input}, invocation_type=CONVERSE, model=CLAUDE)
+    assert str(raised.value).startswith(reason)
+
+
+def test_a_native_body_for_a_model_not_anthropics_is_left_to_its_model():
+    check_native(
+        {"recordId": "a", "modelInput": {"prompt": "hi", "max_gen_len": 5}},
+        invocation_type=INVOKE_MODEL,
+        model="meta.llama3-8b-instruct-v1:0",
+    )
+
+
 def test_valid_native_records_pass():
     body = {"anthropic_version": ANTHROPIC_VERSION, "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}
     check_native({"recordId": "a", "modelInput": body}, invocation_type="InvokeModel")
