@@ -66,6 +66,7 @@ from airflow_provider_genai_batch.models import BatchJob, BatchStats, FileInfo, 
 PROVIDER = "openai"
 CHAT_URL = "/v1/chat/completions"
 EMBEDDINGS_URL = "/v1/embeddings"
+RESPONSES_URL = "/v1/responses"
 BATCH_URLS = frozenset(
     {
         "/v1/responses",
@@ -423,6 +424,11 @@ def check_native(line: Mapping[str, Any]) -> str:
         _check_chat_bounds(body)
     if url == EMBEDDINGS_URL:
         _check_embedding_input(body["input"])
+        _check_embedding_options(body)
+    if url == RESPONSES_URL and body.get("input") is not None and not isinstance(body["input"], (str, list)):
+        raise ValueError(
+            f"'body.input' must be a string or a list of input items for {url}, got {json_type(body['input'])}"
+        )
     return url
 
 
@@ -463,6 +469,23 @@ def _check_embedding_input(value: Any) -> None:
     if isinstance(value, list) and not all(_token(item) for item in value) and len(value) > MAX_EMBEDDING_ARRAY:
         raise ValueError(
             f"'body.input' holds {len(value)} inputs: /v1/embeddings takes at most {MAX_EMBEDDING_ARRAY} in one request"
+        )
+
+
+ENCODING_FORMATS = ("float", "base64")
+"""The ``encoding_format`` values an embeddings request takes (the openai SDK's ``Literal["float", "base64"]``)."""
+
+
+def _check_embedding_options(body: Mapping[str, Any]) -> None:
+    """An embeddings body's ``dimensions`` a positive integer and its ``encoding_format`` one the API knows; the API
+    answers a request with any other with a 400 once the batch runs."""
+    dimensions = body.get("dimensions")
+    if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1):
+        raise ValueError(f"'body.dimensions' must be a positive integer for {EMBEDDINGS_URL}, got {dimensions!r}")
+    encoding = body.get("encoding_format")
+    if encoding is not None and encoding not in ENCODING_FORMATS:
+        raise ValueError(
+            f"'body.encoding_format' {encoding!r} is not one of {', '.join(ENCODING_FORMATS)} for {EMBEDDINGS_URL}"
         )
 
 

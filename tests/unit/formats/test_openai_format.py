@@ -889,6 +889,35 @@ def test_a_native_embeddings_input_outside_the_apis_bounds_is_refused(value, mes
     assert str(raised.value) == message
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"dimensions": 0}, "'body.dimensions' must be a positive integer for /v1/embeddings, got 0"),
+        ({"dimensions": True}, "'body.dimensions' must be a positive integer for /v1/embeddings, got True"),
+        ({"dimensions": "64"}, "'body.dimensions' must be a positive integer for /v1/embeddings, got '64'"),
+        ({"encoding_format": "FLOAT"}, "'body.encoding_format' 'FLOAT' is not one of float, base64 for /v1/embeddings"),
+    ],
+)
+def test_a_native_embeddings_option_the_api_refuses_is_refused(option, message):
+    body = {"model": "text-embedding-3-small", "input": "a", **option}
+    with pytest.raises(ValueError) as raised:
+        check_native({**NATIVE, "url": "/v1/embeddings", "body": body})
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("value", [{"text": "hi"}, 5, True])
+def test_a_native_responses_input_neither_text_nor_items_is_refused(value):
+    body = {"model": "gpt-4o-mini", "input": value}
+    with pytest.raises(ValueError) as raised:
+        check_native({**NATIVE, "url": "/v1/responses", "body": body})
+    assert str(raised.value).startswith("'body.input' must be a string or a list of input items for /v1/responses, got")
+
+
+def test_a_native_responses_body_without_input_passes():
+    body = {"model": "gpt-4o-mini", "previous_response_id": "resp_1"}
+    assert check_native({**NATIVE, "url": "/v1/responses", "body": body}) == "/v1/responses"
+
+
 @pytest.mark.parametrize("value", [["a"] * 2048, [[1, 2]] * 2048, [7] * 5000])
 def test_a_native_embeddings_input_at_the_apis_bounds_passes(value):
     body = {"model": "text-embedding-3-small", "input": value}
