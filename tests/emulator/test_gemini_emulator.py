@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
+from airflow_provider_genai_batch.testing.emulator.gemini.results import embed_response
 
 API_KEY = "emulator-test-key"
 AUTH = {"x-goog-api-key": API_KEY}
@@ -958,3 +959,15 @@ def test_config_update_is_partial_and_reset_restores_launch_config(emulator: Emu
     emulator.reset()
     assert emulator.config()["job_outcome"] == "succeed"
     assert emulator.config()["running_seconds"] == 0.3
+
+
+@pytest.mark.parametrize(("written", "size"), [(8, 8), ("8", 8)])
+def test_an_embedding_size_is_read_as_proto_json_reads_an_int32(written: Any, size: int) -> None:
+    request = {"content": {"parts": [{"text": "The sea is wide."}]}, "outputDimensionality": written}
+    assert len(embed_response(request)["response"]["embedding"]["values"]) == size
+
+
+@pytest.mark.parametrize("written", ["8.5", "eight", True, [8]])
+def test_an_embedding_size_proto_json_cannot_read_fails_its_request(written: Any) -> None:
+    request = {"content": {"parts": [{"text": "The sea is wide."}]}, "outputDimensionality": written}
+    assert embed_response(request)["error"]["message"] == "outputDimensionality must be an integer."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from typing import Any
 
 import msgspec
@@ -108,14 +109,25 @@ def generate_response(request: dict[str, Any], model: str, seed: str) -> dict[st
     }
 
 
+def proto_int(value: Any) -> int | None:
+    """An int32 field as proto-JSON reads it, a JSON integer or its decimal text ("256"), or None when unset;
+    ValueError for anything else."""
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
+        return int(value)
+    raise ValueError(value)
+
+
 def embed_response(request: dict[str, Any]) -> dict[str, Any]:
     """Answer an EmbedContentRequest as a SingleEmbedContentResponse, ``{"response": {"embedding": {"values"},
     "tokenCount"}}`` (its input tokens; it has no usageMetadata), or ``{"error": ...}``."""
     content = get_field(request, "content")
     if not isinstance(content, dict):
         return {"error": row_error("* EmbedContentRequest.content: content is not specified")}
-    dimensions = get_field(request, "outputDimensionality")
-    if dimensions is not None and not isinstance(dimensions, int):
+    try:
+        dimensions = proto_int(get_field(request, "outputDimensionality"))
+    except ValueError:
         return {"error": row_error("outputDimensionality must be an integer.")}
     outcome = responses.embed("".join(part_texts(content)), dimensions)
     if isinstance(outcome, responses.RowError):
