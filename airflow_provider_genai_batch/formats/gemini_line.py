@@ -15,6 +15,7 @@ from airflow_provider_genai_batch.formats.gemini_schema import (
     GENERATE_REQUEST,
     check_request,
     json_type,
+    proto_number,
 )
 
 LINE_FIELDS = frozenset({"key", "request", "metadata"})
@@ -42,6 +43,24 @@ def check_line(line: Mapping[str, Any], *, embeddings: bool, vertex: bool = Fals
                 "not an SDK-style 'config'"
             )
     check_request(request, EMBED_REQUEST if embeddings else GENERATE_REQUEST, vertex=vertex)
+    if embeddings:
+        check_embedding_size(request)
+
+
+MAX_EMBEDDING_SIZE = 3072
+"""The largest embedding any Gemini embedding model returns (gemini-embedding-001's); the API refuses a larger
+``outputDimensionality``."""
+
+
+def check_embedding_size(request: Mapping[str, Any]) -> None:
+    """An embedding request's ``outputDimensionality`` (either spelling, checked an int32 of at least 1) is at most
+    :data:`MAX_EMBEDDING_SIZE`: the API answers a larger one with a 400 once the batch runs."""
+    for name in ("outputDimensionality", "output_dimensionality"):
+        size = request.get(name)
+        if size is not None and proto_number(size) > MAX_EMBEDDING_SIZE:
+            raise ValueError(
+                f"request.{name}: {size!r} is over {MAX_EMBEDDING_SIZE}, the largest embedding a Gemini model returns"
+            )
 
 
 def check_metadata(metadata: Any, key: Any) -> None:

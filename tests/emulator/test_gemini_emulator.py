@@ -961,7 +961,7 @@ def test_config_update_is_partial_and_reset_restores_launch_config(emulator: Emu
     assert emulator.config()["running_seconds"] == 0.3
 
 
-@pytest.mark.parametrize(("written", "size"), [(8, 8), ("8", 8)])
+@pytest.mark.parametrize(("written", "size"), [(8, 8), ("8", 8), (8.0, 8)])
 def test_an_embedding_size_is_read_as_proto_json_reads_an_int32(written: Any, size: int) -> None:
     request = {"content": {"parts": [{"text": "The sea is wide."}]}, "outputDimensionality": written}
     assert len(embed_response(request)["response"]["embedding"]["values"]) == size
@@ -971,3 +971,8 @@ def test_an_embedding_size_is_read_as_proto_json_reads_an_int32(written: Any, si
 def test_an_embedding_size_proto_json_cannot_read_fails_its_request(written: Any) -> None:
     request = {"content": {"parts": [{"text": "The sea is wide."}]}, "outputDimensionality": written}
     assert embed_response(request)["error"]["message"] == "outputDimensionality must be an integer."
+
+
+def test_an_embedding_size_over_the_largest_a_model_returns_fails_its_request() -> None:
+    request = {"content": {"parts": [{"text": "The sea is wide."}]}, "outputDimensionality": "256256256"}
+    assert embed_response(request)["error"]["message"] == "outputDimensionality must be at most 3072."

@@ -27,6 +27,7 @@ from airflow_provider_genai_batch.formats.gemini import (
     parse_file,
     parse_operation,
 )
+from airflow_provider_genai_batch.formats.gemini_line import check_line
 from airflow_provider_genai_batch.models import JobState
 
 USER_HI = [{"parts": [{"text": "hi"}], "role": "user"}]
@@ -932,3 +933,17 @@ def test_file_resource_size_string_and_times_are_parsed():
 def test_file_resource_without_optional_fields():
     info = parse_file({"name": "files/x"})
     assert (info.size_bytes, info.create_time, info.display_name) == (None, None, None)
+
+
+@pytest.mark.parametrize(("name", "size"), [("outputDimensionality", 3073), ("output_dimensionality", "256256256")])
+def test_an_embedding_size_over_the_largest_a_gemini_model_returns_is_refused(name, size):
+    line = {"key": "a", "request": {"content": {"parts": [{"text": "hi"}]}, name: size}}
+    with pytest.raises(ValueError) as raised:
+        check_line(line, embeddings=True)
+    assert str(raised.value) == f"request.{name}: {size!r} is over 3072, the largest embedding a Gemini model returns"
+
+
+def test_the_largest_embedding_size_a_gemini_model_returns_passes():
+    check_line(
+        {"key": "a", "request": {"content": {"parts": [{"text": "hi"}]}, "outputDimensionality": 3072}}, embeddings=True
+    )

@@ -109,11 +109,17 @@ def generate_response(request: dict[str, Any], model: str, seed: str) -> dict[st
     }
 
 
+MAX_EMBEDDING_DIMENSIONS = 3072
+"""The largest embedding any Gemini embedding model returns (gemini-embedding-001's); a larger size is refused."""
+
+
 def proto_int(value: Any) -> int | None:
-    """An int32 field as proto-JSON reads it, a JSON integer or its decimal text ("256"), or None when unset;
-    ValueError for anything else."""
+    """An int32 field as proto-JSON reads it, a JSON integer (100.0 included) or its decimal text ("256"), or None
+    when unset; ValueError for anything else."""
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
         return int(value)
     raise ValueError(value)
@@ -129,6 +135,8 @@ def embed_response(request: dict[str, Any]) -> dict[str, Any]:
         dimensions = proto_int(get_field(request, "outputDimensionality"))
     except ValueError:
         return {"error": row_error("outputDimensionality must be an integer.")}
+    if dimensions is not None and dimensions > MAX_EMBEDDING_DIMENSIONS:
+        return {"error": row_error(f"outputDimensionality must be at most {MAX_EMBEDDING_DIMENSIONS}.")}
     outcome = responses.embed("".join(part_texts(content)), dimensions)
     if isinstance(outcome, responses.RowError):
         return {"error": to_row_error(outcome)}
