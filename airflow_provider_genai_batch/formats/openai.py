@@ -472,6 +472,8 @@ def _check_embedding_input(value: Any) -> None:
         )
 
 
+MAX_EMBEDDING_DIMENSIONS = 3072
+"""The largest embedding an OpenAI model returns (text-embedding-3-large's); the API refuses larger ``dimensions``."""
 ENCODING_FORMATS = ("float", "base64")
 """The ``encoding_format`` values an embeddings request takes (the openai SDK's ``Literal["float", "base64"]``)."""
 
@@ -482,6 +484,10 @@ def _check_embedding_options(body: Mapping[str, Any]) -> None:
     dimensions = body.get("dimensions")
     if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1):
         raise ValueError(f"'body.dimensions' must be a positive integer for {EMBEDDINGS_URL}, got {dimensions!r}")
+    if dimensions is not None and dimensions > MAX_EMBEDDING_DIMENSIONS:
+        raise ValueError(
+            f"'body.dimensions' is {dimensions}: no openai embedding model returns more than {MAX_EMBEDDING_DIMENSIONS}"
+        )
     encoding = body.get("encoding_format")
     if encoding is not None and encoding not in ENCODING_FORMATS:
         raise ValueError(

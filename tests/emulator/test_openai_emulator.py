@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
+from airflow_provider_genai_batch.testing.emulator.openai.answers import answer_embeddings
 
 API_KEY = "emulator-test-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -918,3 +919,10 @@ def test_a_row_a_cancelled_batch_never_answered_still_fails_once_later(
 
     assert first["request_counts"] == {"total": 1, "completed": 0, "failed": 1}
     assert second["request_counts"] == {"total": 1, "completed": 1, "failed": 0}
+
+
+def test_embeddings_larger_than_any_model_returns_fail_the_request_without_being_made() -> None:
+    body = {"model": "text-embedding-3-small", "input": "hi", "dimensions": 2**31 - 1}
+    answer = answer_embeddings(body, "seed", 0)
+    assert answer.status_code == 400
+    assert answer.body["error"]["message"] == "This model does not support specifying dimensions above 3072."

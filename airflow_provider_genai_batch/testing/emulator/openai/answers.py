@@ -145,6 +145,10 @@ def answer_chat(body: dict[str, Any], seed: str, created: int) -> Answer:
     return Answer(200, completion, outcome.prompt_tokens, completion_tokens)
 
 
+MAX_EMBEDDING_DIMENSIONS = 3072
+"""The largest embedding any OpenAI model returns (text-embedding-3-large's): larger ``dimensions`` are refused."""
+
+
 def pack_embedding(values: list[float]) -> str:
     """A vector as the API's base64 encoding: little-endian float32."""
     return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
@@ -175,6 +179,14 @@ def answer_embeddings(body: dict[str, Any], seed: str, created: int) -> Answer:
     dimensions = body.get("dimensions")
     if dimensions is not None and (not isinstance(dimensions, int) or isinstance(dimensions, bool) or dimensions < 1):
         return Answer(400, openai_error_body("Invalid 'dimensions': expected a positive integer.", param="dimensions"))
+    if dimensions is not None and dimensions > MAX_EMBEDDING_DIMENSIONS:
+        return Answer(
+            400,
+            openai_error_body(
+                f"This model does not support specifying dimensions above {MAX_EMBEDDING_DIMENSIONS}.",
+                param="dimensions",
+            ),
+        )
     encoding = body.get("encoding_format", "float")
     if encoding not in ("float", "base64"):
         return Answer(
