@@ -488,8 +488,8 @@ def _check_embedding_options(body: Mapping[str, Any]) -> None:
         raise ValueError(
             f"'body.dimensions' is {dimensions}: no openai embedding model returns more than {MAX_EMBEDDING_DIMENSIONS}"
         )
-    encoding = body.get("encoding_format")
-    if encoding is not None and encoding not in ENCODING_FORMATS:
+    encoding = body.get("encoding_format", ENCODING_FORMATS[0])
+    if encoding not in ENCODING_FORMATS:
         raise ValueError(
             f"'body.encoding_format' {encoding!r} is not one of {', '.join(ENCODING_FORMATS)} for {EMBEDDINGS_URL}"
         )

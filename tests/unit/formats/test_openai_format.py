@@ -897,6 +897,7 @@ def test_a_native_embeddings_input_outside_the_apis_bounds_is_refused(value, mes
         ({"dimensions": "64"}, "'body.dimensions' must be a positive integer for /v1/embeddings, got '64'"),
         ({"dimensions": 3073}, "'body.dimensions' is 3073: no openai embedding model returns more than 3072"),
         ({"encoding_format": "FLOAT"}, "'body.encoding_format' 'FLOAT' is not one of float, base64 for /v1/embeddings"),
+        ({"encoding_format": None}, "'body.encoding_format' None is not one of float, base64 for /v1/embeddings"),
     ],
 )
 def test_a_native_embeddings_option_the_api_refuses_is_refused(option, message):
