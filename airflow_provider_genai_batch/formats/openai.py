@@ -123,6 +123,7 @@ _GENERATION_REASONS = {
 _GENERATION_FIELDS = frozenset({*GENERATION_PARAMS, *_GENERATION_HANDLED})
 _INTEGER_PARAMS = frozenset({"max_completion_tokens", "n", "seed", "top_logprobs"})
 _NUMBER_PARAMS = frozenset({"temperature", "top_p", "presence_penalty", "frequency_penalty"})
+_NATIVE_INTEGER_PARAMS = _INTEGER_PARAMS | {"max_tokens"}
 # Chat completions ranges a Gemini-valid value can fall outside: the penalties as the openai SDK's parameter docs
 # give them, n as OpenAI's API reference bounds it.
 PARAM_RANGES: dict[str, tuple[float | None, float | None]] = {
@@ -444,8 +445,20 @@ OpenAI's API reference bounds it)."""
 
 
 def _check_chat_bounds(body: Mapping[str, Any]) -> None:
-    """A native chat body's bounded numbers within their bounds and at most four stop sequences; the API answers a
-    request outside them with a 400 once the batch runs."""
+    """A native chat body's numbers of their JSON type (null is unset), its bounded numbers within their bounds and
+    at most four stop sequences; the API answers a request outside them with a 400 once the batch runs."""
+    for name in sorted(_NUMBER_PARAMS | _NATIVE_INTEGER_PARAMS):
+        value = body.get(name)
+        if value is None:
+            continue
+        integer = name in _NATIVE_INTEGER_PARAMS
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (integer and isinstance(value, float) and not value.is_integer())
+        ):
+            expected = "an integer" if integer else "a number"
+            raise ValueError(f"'body.{name}' must be {expected} for {CHAT_URL}, got {json_type(value)} {value!r}")
     for name, (low, high) in CHAT_BOUNDS.items():
         value = body.get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and not low <= value <= high:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
-from airflow_provider_genai_batch.testing.emulator.openai.answers import answer_embeddings
+from airflow_provider_genai_batch.testing.emulator.openai.answers import answer_chat, answer_embeddings
 
 API_KEY = "emulator-test-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -926,3 +926,23 @@ def test_embeddings_larger_than_any_model_returns_fail_the_request_without_being
     answer = answer_embeddings(body, "seed", 0)
     assert answer.status_code == 400
     assert answer.body["error"]["message"] == "This model does not support specifying dimensions above 3072."
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ({"temperature": "0.5"}, "Invalid type for 'temperature': expected a decimal, but got a string instead."),
+        ({"max_tokens": 1.5}, "Invalid type for 'max_tokens': expected an integer, but got a decimal instead."),
+        ({"n": True}, "Invalid type for 'n': expected an integer, but got a boolean instead."),
+    ],
+)
+def test_a_chat_number_of_another_json_type_fails_the_request(param: dict[str, Any], message: str) -> None:
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], **param}
+    answer = answer_chat(body, "seed", 0)
+    assert answer.status_code == 400
+    assert (answer.body["error"]["message"], answer.body["error"]["code"]) == (message, "invalid_type")
+
+
+def test_a_chat_number_set_to_null_is_unset() -> None:
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "temperature": None, "n": 2.0}
+    assert answer_chat(body, "seed", 0).status_code == 200

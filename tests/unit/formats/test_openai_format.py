@@ -1503,3 +1503,24 @@ def test_a_lines_embedding_inputs_are_the_items_its_input_lists(url, body_input,
         body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
     assert embedding_inputs({"custom_id": "r1", "method": "POST", "url": url, "body": body}) == inputs
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ({"temperature": "0.5"}, "'body.temperature' must be a number for /v1/chat/completions, got string '0.5'"),
+        ({"top_p": True}, "'body.top_p' must be a number for /v1/chat/completions, got boolean True"),
+        ({"max_tokens": 1.5}, "'body.max_tokens' must be an integer for /v1/chat/completions, got number 1.5"),
+        ({"seed": [3]}, "'body.seed' must be an integer for /v1/chat/completions, got array [3]"),
+    ],
+)
+def test_a_native_chat_number_of_another_json_type_is_refused(param, message):
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], **param}
+    with pytest.raises(ValueError) as raised:
+        check_native({**NATIVE, "body": body})
+    assert str(raised.value) == message
+
+
+def test_a_native_chat_number_set_to_null_or_written_as_a_whole_decimal_passes():
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "temperature": None, "n": 2.0}
+    assert check_native({**NATIVE, "body": body}) == "/v1/chat/completions"

@@ -451,6 +451,27 @@ def bound_problem(name: str, value: Any, low: int, high: int) -> ParamProblem | 
     return None
 
 
+CHAT_DECIMALS = frozenset({"temperature", "top_p", "frequency_penalty", "presence_penalty"})
+CHAT_INTEGERS = frozenset({"n", "max_completion_tokens", "max_tokens", "seed", "top_logprobs"})
+"""The chat completion's numbers (the openai SDK's `Optional[float]` and `Optional[int]` parameters)."""
+
+
+def type_problem(name: str, value: Any, *, integer: bool) -> ParamProblem | None:
+    """The API's complaint about a number parameter of another JSON type (null is unset), or None; a decimal with
+    no fraction is an integer."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (integer and isinstance(value, float) and not value.is_integer())
+    ):
+        expected = "an integer" if integer else "a decimal"
+        message = f"Invalid type for '{name}': expected {expected}, but got {json_type(value)} instead."
+        return ParamProblem(message, name, "invalid_type")
+    return None
+
+
 def unknown_argument(body: Mapping[str, Any], known: frozenset[str]) -> ParamProblem | None:
     """The API's complaint about the first body field outside ``known`` (the endpoint's arguments), or None."""
     for name in body:
@@ -465,6 +486,10 @@ def chat_problem(body: Mapping[str, Any]) -> ParamProblem | None:
     unknown = unknown_argument(body, CHAT_FIELDS)
     if unknown is not None:
         return unknown
+    for name in sorted(CHAT_DECIMALS | CHAT_INTEGERS):
+        problem = type_problem(name, body.get(name), integer=name in CHAT_INTEGERS)
+        if problem is not None:
+            return problem
     for name, (low, high) in CHAT_NUMBER_BOUNDS.items():
         problem = bound_problem(name, body.get(name), low, high)
         if problem is not None:
