@@ -371,8 +371,27 @@ def check_native(line: Mapping[str, Any], roles: tuple[str, ...] = MESSAGE_ROLES
         )
     for index, message in enumerate(messages):
         check_native_message(message, f"params.messages[{index}]", roles)
+    check_native_sampling(params, "params")
     _check_native_tools(params.get("tools"))
     _check_native_tool_choice(params.get("tool_choice"))
+
+
+def check_native_sampling(params: Mapping[str, Any], where: str) -> None:
+    """Native sampling params (at ``where`` in the line) of the API's types, null being unset: ``temperature`` and
+    ``top_p`` numbers from 0 to 1, ``top_k`` an integer of at least 0, ``stop_sequences`` a list of strings; the API
+    errors any other request."""
+    for name in ("temperature", "top_p"):
+        value = params.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1
+        ):
+            raise ValueError(f"'{where}.{name}' must be a number from 0 to 1, got {value!r}")
+    top_k = params.get("top_k")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0):
+        raise ValueError(f"'{where}.top_k' must be an integer of at least 0, got {top_k!r}")
+    stops = params.get("stop_sequences")
+    if stops is not None and (not isinstance(stops, list) or not all(isinstance(stop, str) for stop in stops)):
+        raise ValueError(f"'{where}.stop_sequences' must be a list of strings, got {stops!r}")
 
 
 TOOL_CHOICE_TYPES = ("auto", "any", "tool", "none")

@@ -464,6 +464,7 @@ def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType, mo
         max_tokens = model_input.get("max_tokens")
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise ValueError(f"'modelInput.max_tokens' must be a positive integer, got {max_tokens!r}")
+        anthropic.check_native_sampling(model_input, "modelInput")
     if invocation_type == CONVERSE or anthropic_body:
         for index, message in enumerate(model_input["messages"]):
             path = f"modelInput.messages[{index}]"

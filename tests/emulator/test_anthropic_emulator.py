@@ -16,6 +16,7 @@ import pytest
 
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
 from airflow_provider_genai_batch.testing.emulator.anthropic import JsonStream
+from airflow_provider_genai_batch.testing.emulator.anthropic.validation import params_problem
 
 API_KEY = "emulator-test-key"
 VERSION = "2026-10-21"
@@ -623,3 +624,23 @@ def test_body_over_256_mb_is_refused_before_it_is_read(emulator: EmulatorServer)
         "type": "request_too_large",
         "message": "Request exceeds the maximum allowed number of bytes.",
     }
+
+
+@pytest.mark.parametrize(
+    ("sampling", "problem"),
+    [
+        ({"temperature": "0.5"}, "temperature: Input should be a valid number"),
+        ({"temperature": 1.5}, "temperature: Input should be less than or equal to 1"),
+        ({"top_p": -0.1}, "top_p: Input should be greater than or equal to 0"),
+        ({"top_k": 2.5}, "top_k: Input should be a valid integer"),
+        ({"stop_sequences": "END"}, "stop_sequences: Input should be a valid list of strings"),
+    ],
+)
+def test_a_request_with_sampling_params_the_api_refuses_errors(sampling: dict[str, Any], problem: str) -> None:
+    params = {"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    assert params_problem({**params, **sampling}, "2023-06-01") == problem
+
+
+def test_sampling_params_set_to_null_are_unset() -> None:
+    params = {"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    assert params_problem({**params, "temperature": None, "top_k": None}, "2023-06-01") is None

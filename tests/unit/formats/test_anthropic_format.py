@@ -791,3 +791,25 @@ def test_a_native_line_with_custom_and_server_tools_and_a_tool_choice_passes():
     ]
     params = {**NATIVE["params"], "tools": tools, "tool_choice": {"type": "tool", "name": "get_weather"}}
     assert check_native({"custom_id": "request-1", "params": params}) is None
+
+
+@pytest.mark.parametrize(
+    ("sampling", "message"),
+    [
+        ({"temperature": "0.5"}, "'params.temperature' must be a number from 0 to 1, got '0.5'"),
+        ({"temperature": 1.5}, "'params.temperature' must be a number from 0 to 1, got 1.5"),
+        ({"top_p": True}, "'params.top_p' must be a number from 0 to 1, got True"),
+        ({"top_k": 2.5}, "'params.top_k' must be an integer of at least 0, got 2.5"),
+        ({"stop_sequences": "END"}, "'params.stop_sequences' must be a list of strings, got 'END'"),
+    ],
+)
+def test_a_native_sampling_param_the_api_refuses_is_refused(sampling, message):
+    params = {"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(ValueError) as raised:
+        check_native({"custom_id": "a", "params": {**params, **sampling}})
+    assert str(raised.value) == message
+
+
+def test_native_sampling_params_set_to_null_are_unset():
+    params = {"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    check_native({"custom_id": "a", "params": {**params, "temperature": None, "top_k": None, "stop_sequences": None}})

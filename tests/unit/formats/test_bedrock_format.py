@@ -835,3 +835,10 @@ def test_a_converse_usage_whose_cache_counts_are_not_counts_lands_with_usage_nul
     output = {"output": {"message": {"role": "assistant", "content": [{"text": "4"}]}}, "usage": usage}
     row = result_row({"recordId": "r", "modelInput": {}, "modelOutput": output})
     assert (row.status, row.text, row.usage) == (RowStatus.SUCCEEDED, "4", None)
+
+
+def test_a_native_claude_body_with_a_temperature_claude_refuses_is_refused():
+    body = {"anthropic_version": ANTHROPIC_VERSION, "max_tokens": 5, "messages": _SAY_HI, "temperature": 2}
+    with pytest.raises(ValueError) as raised:
+        check_native({"recordId": "a", "modelInput": body}, invocation_type=INVOKE_MODEL, model=CLAUDE)
+    assert str(raised.value) == "'modelInput.temperature' must be a number from 0 to 1, got 2"

@@ -240,7 +240,32 @@ def params_problem(params: dict[str, Any], version: str) -> str | None:
             return problem
     if params.get("stream"):
         return "stream: Streaming is not supported in Message Batches"
-    return tools_problem(params.get("tools")) or tool_choice_problem(params.get("tool_choice"))
+    return (
+        sampling_problem(params) or tools_problem(params.get("tools")) or tool_choice_problem(params.get("tool_choice"))
+    )
+
+
+def sampling_problem(params: dict[str, Any]) -> str | None:
+    """Why the sampling params would be rejected, or None (null is unset): `temperature` and `top_p` numbers from
+    0 to 1, `top_k` an integer of at least 0, `stop_sequences` a list of strings."""
+    for name in ("temperature", "top_p"):
+        value = params.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{name}: Input should be a valid number"
+        if not 0 <= value <= 1:
+            bound = "greater than or equal to 0" if value < 0 else "less than or equal to 1"
+            return f"{name}: Input should be {bound}"
+    top_k = params.get("top_k")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)):
+        return "top_k: Input should be a valid integer"
+    if top_k is not None and top_k < 0:
+        return "top_k: Input should be greater than or equal to 0"
+    stops = params.get("stop_sequences")
+    if stops is not None and (not isinstance(stops, list) or not all(isinstance(stop, str) for stop in stops)):
+        return "stop_sequences: Input should be a valid list of strings"
+    return None
 
 
 def tool_choice_problem(choice: Any) -> str | None:
