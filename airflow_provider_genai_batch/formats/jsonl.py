@@ -311,9 +311,31 @@ def _undecodable(content: bytes, err: Exception) -> str:
     except UnicodeDecodeError as bad:
         return f"not valid UTF-8 (byte {bad.start})"
     message = str(err)
+    lone = _lone_surrogate(content) if "truncated" in message or "surrogate" in message else None
+    if lone is not None:
+        return f"invalid JSON: {lone}"
     if "truncated" in message:
         return f"invalid JSON: {_unclosed(content.strip()) or message}"
     return f"invalid JSON: {not_json_value(content, err) or _concatenated(content, message) or message}"
+
+
+_SURROGATE_ESCAPE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"  # a whole pair: one character
+    rb"|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"  # half of one
+)
+
+
+def _lone_surrogate(content: bytes) -> str | None:
+    """The first escape of half a UTF-16 surrogate pair in JSON text, which no UTF-8 text holds (a text cut inside a
+    character leaves one), or None; a whole pair is one character and is skipped."""
+    for found in _SURROGATE_ESCAPE.finditer(content):
+        if len(found.group()) == 6:
+            escape = found.group().decode()
+            return (
+                f"the escape {escape} (byte {found.start()}) is half of a UTF-16 surrogate pair (a character cut in "
+                "two), which is no character: write the whole character"
+            )
+    return None
 
 
 def not_json_value(content: bytes, err: Exception) -> str | None:

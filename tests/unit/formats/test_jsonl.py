@@ -20,6 +20,7 @@ from airflow_provider_genai_batch.formats.jsonl import (
     UTF8_BOM,
     JsonlReader,
     LoneCRToLF,
+    decode_line,
     duplicate_field,
     iter_json_objects,
 )
@@ -460,3 +461,26 @@ def test_the_converted_stream_keeps_sizes_and_offsets():
     assert stream.seek(0, io.SEEK_END) == len(data)
     stream.seek(2)
     assert stream.read() == LINE_A + b"\n" + LINE_B + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "escape", "byte"),
+    [
+        (rb'{"key": "a", "request": {"text": "cut\ud800"}}', r"\ud800", 37),
+        (rb'{"key": "a", "request": {"text": "\udc00 low"}}', r"\udc00", 34),
+        (rb'{"key": "a", "request": {"text": "\ud83d\ude00 then \ud83d"}}', r"\ud83d", 52),
+    ],
+    ids=["high-before-quote", "low-alone", "after-a-whole-pair"],
+)
+def test_a_lone_surrogate_escape_is_named_with_its_byte(line: bytes, escape: str, byte: int) -> None:
+    with pytest.raises(InputValidationError) as raised:
+        decode_line(line, SOURCE, 1)
+    assert str(raised.value) == (
+        f"{SOURCE}, line 1: invalid JSON: the escape {escape} (byte {byte}) is half of a UTF-16 surrogate pair "
+        "(a character cut in two), which is no character: write the whole character"
+    )
+
+
+def test_a_whole_surrogate_pair_escape_is_one_character() -> None:
+    line, _ = decode_line(rb'{"key": "a", "request": {"text": "\ud83d\ude00"}}', SOURCE, 1)
+    assert line["request"]["text"] == "\U0001f600"
