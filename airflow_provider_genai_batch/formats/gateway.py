@@ -327,10 +327,25 @@ def _check_content(content: Mapping[str, Any], path: str, target: str, *, text_o
                 )
 
 
+_INTEGER_SETTINGS = frozenset({"maxOutputTokens", "candidateCount", "seed", "topK"})
+_NUMBER_SETTINGS = frozenset({"temperature", "topP", "presencePenalty", "frequencyPenalty"})
+
+
 def _check_generation(gen: Mapping[str, Any], target: str) -> None:
     for name in gen:
         if name not in _GENERATION[target]:
             raise _untranslatable(f"request.generationConfig.{name}", target, "the gateway has no translation for it")
+        value = gen[name]
+        integer = name in _INTEGER_SETTINGS
+        if (integer or name in _NUMBER_SETTINGS) and (
+            isinstance(value, bool) or not isinstance(value, int if integer else (int, float))
+        ):
+            kind = "an integer" if integer else "a number"
+            raise _untranslatable(
+                f"request.generationConfig.{name}",
+                target,
+                f"it is written {value!r}, which the gateway hands on as it is, and {target} takes only {kind} there",
+            )
     mime = gen.get("responseMimeType") or None  # an empty string is unset, as proto JSON reads it
     if mime is not None and mime not in _MIME_TYPES[target]:
         raise _untranslatable(

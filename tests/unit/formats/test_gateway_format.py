@@ -437,3 +437,29 @@ def test_a_candidate_without_text_that_stopped_normally_is_a_no_answer_row_the_g
     assert row.error.message == (
         "the answer holds nothing: finish_reason STOP, and the gateway's result holds no text, call or other content"
     )
+
+
+@pytest.mark.parametrize("target", ["openai", "anthropic"])
+@pytest.mark.parametrize(
+    ("setting", "kind"),
+    [({"temperature": "0.5"}, "a number"), ({"topP": True}, "a number"), ({"maxOutputTokens": "64"}, "an integer")],
+)
+def test_an_inline_setting_written_as_text_is_refused_for_a_target_the_gateway_translates_to(
+    setting: dict[str, Any], kind: str, target: str
+) -> None:
+    request = {"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": setting}
+    with pytest.raises(ValueError) as raised:
+        gateway.GatewayInlineDialect(target).to_native({"key": "a", "request": request}, model="m", embeddings=False)
+    ((name, value),) = setting.items()
+    assert str(raised.value) == (
+        f"request.generationConfig.{name} cannot go through the gateway to {target}: it is written {value!r}, which "
+        f"the gateway hands on as it is, and {target} takes only {kind} there"
+    )
+
+
+def test_an_inline_setting_written_as_text_goes_to_gemini_which_reads_it() -> None:
+    request = {"contents": [{"parts": [{"text": "hi"}]}], "generationConfig": {"temperature": "0.5"}}
+    native = gateway.GatewayInlineDialect("gemini").to_native(
+        {"key": "a", "request": request}, model="m", embeddings=False
+    )
+    assert native["request"]["generationConfig"] == {"temperature": "0.5"}
