@@ -280,8 +280,67 @@ def test_a_dropped_openai_upload_stores_no_file(emulator: EmulatorServer, http: 
     assert emulator.faults()["counts"]["upload_drop"] == 1
 
 
-def test_json_bodies_are_not_uploads(emulator: EmulatorServer, http: httpx.Client):
-    emulator.config(faults={"upload_drop_rate": 1.0})
+def sha256_hash(data: bytes) -> str:
+    """A file's ``sha256Hash`` as the Files API renders it."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def test_a_gemini_upload_stored_short_reports_the_size_and_hash_it_kept(emulator: EmulatorServer, http: httpx.Client):
+    data = jsonl_input(400)
+    emulator.config(gemini_upload_chunk_granularity=65536)
+    url = start_upload(http, len(data))
+    emulator.config(faults={"short_store_rate": 1.0, "short_store_bytes": 7})
+
+    first = chunk(http, url, data[:65536], 0, "upload")
+    stored = chunk(http, url, data[65536:], 65536, "upload, finalize").json()["file"]
+
+    assert first.headers["x-goog-upload-status"] == "active"  # a chunk before the last finishes no file: kept whole
+    assert (stored["sizeBytes"], stored["sha256Hash"]) == (str(len(data) - 7), sha256_hash(data[:-7]))
+    assert http.get(f"/v1beta/{stored['name']}", headers=GEMINI).json()["sizeBytes"] == str(len(data) - 7)
+    assert emulator.faults()["counts"]["short_store"] == 1
+    assert emulator.faults()["events"][-1]["stored"] == len(data) - 7
+
+
+def test_an_openai_file_stored_short_reports_the_bytes_it_kept(emulator: EmulatorServer, http: httpx.Client):
+    data = jsonl_input(50)
+    emulator.config(faults={"short_store_rate": 1.0, "short_store_bytes": 3})
+
+    stored = openai_upload(http, data).json()
+
+    assert stored["bytes"] == len(data) - 3
+    assert http.get(f"/openai/v1/files/{stored['id']}/content", headers=OPENAI).content == data[:-3]
+    assert emulator.faults()["counts"]["short_store"] == 1
+
+
+def test_a_gateway_upload_stored_short_reports_the_size_it_kept(emulator: EmulatorServer, http: httpx.Client):
+    data = jsonl_input(50)
+    started = http.post(
+        "/genai/upload/v1beta/files",
+        headers={**GEMINI, "x-goog-upload-header-content-type": "application/jsonl"},
+        json={"file": {"displayName": "input"}},
+    )
+    emulator.config(faults={"short_store_rate": 1.0, "short_store_bytes": 5})
+
+    stored = chunk(http, started.headers["x-goog-upload-url"], data, 0, "upload, finalize").json()["file"]
+
+    assert stored["sizeBytes"] == str(len(data) - 5)
+    assert emulator.faults()["counts"]["short_store"] == 1
+
+
+def test_a_file_stored_short_of_every_byte_reports_no_size(emulator: EmulatorServer, http: httpx.Client):
+    data = b'{"key": "a"}\n'
+    url = start_upload(http, len(data))
+    emulator.config(faults={"short_store_rate": 1.0, "short_store_bytes": 1000})
+
+    stored = chunk(http, url, data, 0, "upload, finalize").json()["file"]
+
+    assert "sizeBytes" not in stored  # proto3 JSON leaves a zero int64 out
+    assert stored["sha256Hash"] == sha256_hash(b"")
+
+
+@pytest.mark.parametrize("fault", ["upload_drop_rate", "short_store_rate"])
+def test_json_bodies_are_not_uploads(emulator: EmulatorServer, http: httpx.Client, fault: str):
+    emulator.config(faults={fault: 1.0})
 
     assert gemini_batch(http).status_code == 200
     assert emulator.faults()["total"] == 0

@@ -13,6 +13,10 @@ What can happen to a request, decided in this order:
 - **upload_drop** (`upload_drop_rate`, `cut_fraction`): for an upload (a POST/PUT whose body is not JSON),
   the body is cut after `cut_fraction` of its bytes and the connection dropped. The handler sees a
   client disconnect; a Gemini resumable session keeps the bytes that arrived, as the real protocol does.
+- **short_store** (`short_store_rate`, `short_store_bytes`): for an upload, the request that finishes a file
+  (a Gemini or gateway upload's last chunk, an OpenAI file) is handled as usual but the file is stored without
+  its last `short_store_bytes` bytes, as behind a proxy that cuts bodies and fixes their length; the answer
+  reports the size stored. A request that finishes no file (a Gemini chunk before the last) is left alone.
 - **lost** (`lost_rate`, `lost_mode`): the handler runs (the effect happened: a job was created, a chunk
   was committed) but the answer is lost: the client sees a 503 or a dropped connection.
 - **download_drop** (`download_drop_rate`, `cut_fraction`): for a download (a GET answered with a
@@ -58,7 +62,9 @@ from airflow_provider_genai_batch.testing.emulator.common import (
 EVENT_LOG_LIMIT = 1000
 DEFAULT_CUT_BYTES = 16 * 1024
 """Where a body of unknown length is cut."""
-FAULT_KINDS = ("error", "lost", "upload_drop", "download_drop", "slow")
+FAULT_KINDS = ("error", "lost", "upload_drop", "short_store", "download_drop", "slow")
+SHORT_STORE = "genai_batch.short_store"
+"""The key, in a request's state, of the bytes its short_store fault drops from the file it finishes."""
 
 LostMode = Literal["error", "drop", "mixed"]
 
@@ -79,6 +85,10 @@ class FaultConfig(BaseModel):
     upload_drop_rate: float = Field(default=0.0, ge=0, le=1, description="Uploads whose body is cut mid-way.")
     download_drop_rate: float = Field(default=0.0, ge=0, le=1, description="Downloads dropped mid-body.")
     cut_fraction: float = Field(default=0.5, gt=0, lt=1, description="Share of a body delivered before a drop.")
+    short_store_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Uploads whose file is stored without its last short_store_bytes bytes."
+    )
+    short_store_bytes: int = Field(default=1, ge=1, description="Bytes an upload stored short loses from its end.")
     slow_rate: float = Field(default=0.0, ge=0, le=1, description="Requests delayed by latency_seconds.")
     latency_seconds: float = Field(default=0.0, ge=0, le=60, description="Added latency of a slow request.")
     paths: str | None = Field(default=None, description="Only requests whose path matches this regex (re.search).")
@@ -111,7 +121,16 @@ class FaultConfig(BaseModel):
     @property
     def active(self) -> bool:
         """Whether any fault can happen at all."""
-        return any((self.error_rate, self.lost_rate, self.upload_drop_rate, self.download_drop_rate, self.slow_rate))
+        return any(
+            (
+                self.error_rate,
+                self.lost_rate,
+                self.upload_drop_rate,
+                self.short_store_rate,
+                self.download_drop_rate,
+                self.slow_rate,
+            )
+        )
 
 
 # Provider-shaped error bodies
@@ -195,6 +214,7 @@ class Plan:
     latency: float = 0.0
     error: int | None = None
     upload_drop: bool = False
+    short_store: int = 0
     lost: Literal["error", "drop"] | None = None
     download_drop: bool = False
 
@@ -243,6 +263,9 @@ class FaultState:
             return plan
         if config.upload_drop_rate and _is_upload(scope, headers) and rng.random() < config.upload_drop_rate and budget:
             plan.upload_drop = True
+            return plan
+        if config.short_store_rate and _is_upload(scope, headers) and rng.random() < config.short_store_rate and budget:
+            plan.short_store = config.short_store_bytes
             return plan
         if config.lost_rate and rng.random() < config.lost_rate and budget:
             mode = config.lost_mode
@@ -403,6 +426,9 @@ class FaultMiddleware:
             await self._error(scope, receive, send, faults, config, plan.error)
         elif plan.upload_drop:
             await self._upload_drop(scope, receive, send, faults, config, headers)
+        elif plan.short_store:
+            scope.setdefault("state", {})[SHORT_STORE] = plan.short_store
+            await self.app(scope, receive, send)
         elif plan.lost is not None:
             await self._lost(scope, receive, send, faults, plan.lost)
         elif plan.download_drop:
@@ -505,6 +531,16 @@ class FaultMiddleware:
             raise InjectedDisconnect("download dropped by the emulator's fault injection")
 
         await self.app(scope, receive, cutting_send)
+
+
+def bytes_lost(request: Request, size: int) -> int:
+    """How many of the ``size`` bytes of the file ``request`` finishes its short_store fault drops (0 without one),
+    counted as injected; the handler cuts them from the file's end and reports the size stored."""
+    lost: int = min(request.scope.get("state", {}).get(SHORT_STORE, 0), size)
+    if lost:
+        faults: FaultState = request.app.state.faults
+        faults.record("short_store", request.scope, received=size, stored=size - lost)
+    return lost
 
 
 router = APIRouter(prefix=CONTROL_PREFIX, tags=["emulator control"])

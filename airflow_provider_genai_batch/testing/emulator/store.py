@@ -288,6 +288,19 @@ def iter_lines(path: Path) -> Iterator[bytes]:
                 yield stripped
 
 
+def cut_short(path: Path, lost: int) -> tuple[int, Any]:
+    """Drop the last ``lost`` bytes of the file at ``path`` (an upload stored short, a fault); its size after and a
+    sha256 hasher over the bytes it keeps."""
+    hasher = hashlib.sha256()
+    with path.open("r+b") as handle:
+        size = max(handle.seek(0, os.SEEK_END) - lost, 0)
+        handle.truncate(size)
+        handle.seek(0)
+        while piece := handle.read(1 << 20):
+            hasher.update(piece)
+    return size, hasher
+
+
 def count_lines(path: Path) -> int:
     """Count the non-blank lines of a file by streaming it."""
     return sum(1 for _ in iter_lines(path))

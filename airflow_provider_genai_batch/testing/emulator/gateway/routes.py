@@ -22,6 +22,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from airflow_provider_genai_batch.testing.emulator.common import random_token
+from airflow_provider_genai_batch.testing.emulator.faults import bytes_lost
 from airflow_provider_genai_batch.testing.emulator.gateway.forwarding import Forwarder, Target
 from airflow_provider_genai_batch.testing.emulator.gateway.targets import TARGETS
 from airflow_provider_genai_batch.testing.emulator.gateway.validation import (
@@ -45,7 +46,7 @@ from airflow_provider_genai_batch.testing.emulator.gateway.wire import (
     render_page,
     render_retrieve,
 )
-from airflow_provider_genai_batch.testing.emulator.store import EmulatorState
+from airflow_provider_genai_batch.testing.emulator.store import EmulatorState, cut_short
 
 PROVIDER = "gateway"
 """The name this router goes by; it keeps no records of its own (its targets' routers do)."""
@@ -183,6 +184,8 @@ async def receive_upload(request: Request, upload_id: str) -> Response:
                 size += len(chunk)
                 check_read_size(size)
                 spool.write(chunk)
+        if lost := bytes_lost(request, size):
+            cut_short(path, lost)
         async with target_for(request, session.target, session.key) as target:
             record = await target.upload(path, session.display_name, session.mime_type)
     finally:

@@ -14,6 +14,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from airflow_provider_genai_batch.testing.emulator.common import EmulatorError, random_token
+from airflow_provider_genai_batch.testing.emulator.faults import bytes_lost
 from airflow_provider_genai_batch.testing.emulator.gemini.validation import (
     parse_new_file_id,
     parse_upload_start,
@@ -28,7 +29,7 @@ from airflow_provider_genai_batch.testing.emulator.gemini.wire import (
     not_found,
     render_file,
 )
-from airflow_provider_genai_batch.testing.emulator.store import EmulatorState, UploadSession
+from airflow_provider_genai_batch.testing.emulator.store import EmulatorState, UploadSession, cut_short
 
 MAX_FILE_BYTES = 2 * 1024**3
 """The Files API's limit per file (2 GB)."""
@@ -163,6 +164,9 @@ async def receive_chunk(request: Request, version: str, state: EmulatorState) ->
         session.in_flight = False
     if not finalize:
         return Response(status_code=200, headers={"x-goog-upload-status": "active"})
+    lost = bytes_lost(request, session.received)
+    if lost:
+        session.received, session.hasher = cut_short(session.path, lost)
     file_id = session.file_id or random_token(FILE_ID_LENGTH)
     try:
         record = state.store.finish_upload(session, file_id)

@@ -14,6 +14,7 @@ from starlette.responses import FileResponse, Response
 
 from airflow_provider_genai_batch.testing.emulator import progress
 from airflow_provider_genai_batch.testing.emulator.common import past_cursor, take_page
+from airflow_provider_genai_batch.testing.emulator.faults import bytes_lost
 from airflow_provider_genai_batch.testing.emulator.openai import transient
 from airflow_provider_genai_batch.testing.emulator.openai.lifecycle import (
     control_state_name,
@@ -56,6 +57,7 @@ from airflow_provider_genai_batch.testing.emulator.store import (
     Store,
     StoredFile,
     T,
+    cut_short,
     job_clock,
 )
 
@@ -154,6 +156,10 @@ async def upload_file(request: Request, state: StateDep) -> dict[str, Any]:
         file_id = new_file_id()
         path = state.store.file_path(PROVIDER, file_id)
         size, digest = await run_in_threadpool(store_upload, fields.upload.file, path)
+        lost = bytes_lost(request, size)
+        if lost:
+            size, hasher = cut_short(path, lost)
+            digest = hasher.digest()
     finally:
         await form.close()
     limit = MAX_BATCH_FILE_BYTES if fields.purpose == "batch" else MAX_FILE_BYTES
