@@ -408,13 +408,51 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     def upload_file(
         self, source: str | Path | IO[bytes], *, display_name: str | None = None, mime_type: str = "application/jsonl"
     ) -> FileInfo:
-        """Upload a local path or a binary stream in chunks; memory does not grow with the file."""
+        """Upload a local path or a binary stream in chunks; memory does not grow with the file. The file made must
+        hold every byte sent (see :meth:`_whole_upload`)."""
         if isinstance(source, (str, Path)):
             path = Path(source)
             with path.open("rb") as stream:
-                return self.run(self._op_upload_file(stream, path.stat().st_size, display_name or path.name, mime_type))
+                size, name = path.stat().st_size, display_name or path.name
+                return self._whole_upload(self.run(self._op_upload_file(stream, size, name, mime_type)), size, name)
         size = _stream_size(source)
-        return self.run(self._op_upload_file(source, size, display_name, mime_type))
+        return self._whole_upload(
+            self.run(self._op_upload_file(source, size, display_name, mime_type)), size, display_name
+        )
+
+    def _whole_upload(self, info: FileInfo, sent: int, display_name: str | None) -> FileInfo:
+        """``info``, the file an upload of ``sent`` bytes made, once its size as the provider reports it is ``sent``.
+
+        A file stored at another size (by a proxy that cut the body and fixed its length, say) holds other requests
+        than those validated: it is deleted, and the upload refused before any job is made from it. A provider that
+        reports no size leaves the check undone, which a warning says."""
+        stored = self.stored_size(info)
+        if stored is None:
+            self.log.warning(
+                "the size of %s as stored is unknown (%s reported none, or these credentials may not read it): the %d "
+                "bytes sent could not be checked",
+                info.name,
+                self.provider,
+                sent,
+            )
+            return info
+        if stored == sent:
+            return info
+        try:
+            self.delete_file(info.name)
+        except Exception as err:
+            fate = f"deleting it failed too ({self.redact(str(err))[:300]}): delete it by hand"
+        else:
+            fate = "it was deleted"
+        of = f" of {display_name}" if display_name else ""
+        raise GenAIBatchError(
+            f"the upload{of} was stored as {info.name} with {stored} bytes, but {sent} bytes were sent (something "
+            f"between here and the {self.provider} API, a proxy say, cut it): {fate}, and no job was created from it"
+        )
+
+    def stored_size(self, info: FileInfo) -> int | None:
+        """The bytes an uploaded file holds as the provider reports them; None when it reports none."""
+        return info.size_bytes
 
     def get_file(self, name: str) -> FileInfo:
         return self.run(self._op_get_file(name))

@@ -190,7 +190,7 @@ def _send_chunks(
                 raise SessionGone(err.http_status, offset) from err
             raise
         if response.status_code != RESUME_INCOMPLETE:
-            return _finished(response, obj, size)
+            return _finished(response, obj)
         sent_to, offset = offset + chunk.sent, committed(response.headers)
         if offset > sent_to or offset >= size:
             raise GenAIBatchError(
@@ -214,14 +214,15 @@ def _chunk_problem(response: httpx.Response, obj: GcsObject, size: int, end: int
             f"{RESUME_INCOMPLETE} (resume incomplete): the answer is not the upload session's"
         )
     try:
-        _finished(response, obj, size)
+        _finished(response, obj)
     except GenAIBatchError as err:
         return err
     return None
 
 
-def _finished(response: httpx.Response, obj: GcsObject, size: int) -> FileInfo:
-    """The object a finished upload answered with; GenAIBatchError unless it is ``obj`` at ``size`` bytes."""
+def _finished(response: httpx.Response, obj: GcsObject) -> FileInfo:
+    """The object a finished upload answered with, as stored (its size is checked against the bytes sent by the
+    hook, which deletes an object of another size); GenAIBatchError unless it is ``obj``."""
     try:
         body = response.json()
     except ValueError:
@@ -229,10 +230,6 @@ def _finished(response: httpx.Response, obj: GcsObject, size: int) -> FileInfo:
     if not isinstance(body, dict) or (body.get("bucket"), body.get("name")) != (obj.bucket, obj.name):
         raise GenAIBatchError(
             f"the upload of {obj.uri} was answered HTTP {response.status_code} without the object it made"
-        )
-    if str(body.get("size")) != str(size):
-        raise GenAIBatchError(
-            f"the upload of {obj.uri} made an object of {body.get('size')} bytes, but {size} were sent"
         )
     return parse_object(body)
 

@@ -175,6 +175,10 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
                 stream.seek(origin + offset)
             self.log.info("resuming upload at committed byte %d of %d after %s", offset, size, problem)
 
+    def stored_size(self, info: FileInfo) -> int:
+        """A file's ``sizeBytes``: proto3 JSON leaves a zero int64 out, so a file that names none holds 0 bytes."""
+        return info.size_bytes or 0
+
     def _upload_start(self, size: int, display_name: str | None, mime_type: str) -> ApiRequest:
         """The request that opens a resumable upload session (its URL comes back in a header).
 

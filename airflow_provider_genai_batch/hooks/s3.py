@@ -16,7 +16,7 @@ from urllib.parse import quote
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError, UnreadableAnswerError
+from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError, UnreadableAnswerError
 from airflow_provider_genai_batch.formats.times import parse_rfc3339
 from airflow_provider_genai_batch.hooks.aws import SIGN_AS_HEADER, aws_query
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, StreamSlice
@@ -104,12 +104,13 @@ def upload(
 
     A part lost to a transient fault is sent again from its start (the stream must be seekable). A
     multipart upload that fails, however (a part or the completion refused, a connection that stays
-    down, a completion failed in a 200), is aborted, so no parts are left stored and billed.
+    down, a completion failed in a 200), is aborted, so no parts are left stored and billed. The object made
+    is described as S3 stores it (see :func:`_stored`), so its size can be checked against the bytes sent.
     """
     origin = stream.tell() if stream.seekable() else None
     if size <= part_size:
         yield from _send_part(endpoint.request("PUT", obj), stream, origin, 0, size, max_resends, content_type)
-        return _uploaded(obj, content_type, size)
+        return (yield from _stored(endpoint, obj))
     created = yield endpoint.request("POST", obj, [("uploads", "")], headers={"Content-Type": content_type}, retry=True)
     upload_id = _xml_text(_answer_root(created.content, "InitiateMultipartUploadResult"), "UploadId")
     etags: list[str] = []
@@ -122,7 +123,21 @@ def upload(
     except Exception:
         yield from _abort(endpoint, obj, upload_id)
         raise
-    return _uploaded(obj, content_type, size)
+    return (yield from _stored(endpoint, obj))
+
+
+def _stored(endpoint: S3Endpoint, obj: S3Object) -> Operation[FileInfo]:
+    """The object an upload made, as S3 describes it (HEAD): neither a PutObject's nor a completion's answer says how
+    many bytes the object holds. Credentials that may write the object but not read it (a 403) leave its size
+    unknown; an object S3 does not have after its upload was answered as done is an error."""
+    try:
+        return (yield from head(endpoint, obj))
+    except NotFoundError:
+        raise GenAIBatchError(f"S3 has no object at {obj.uri} after its upload was answered as done") from None
+    except ProviderAPIError as err:
+        if err.http_status != 403:
+            raise
+    return FileInfo(name=obj.uri, display_name=obj.key.rsplit("/", 1)[-1], uri=obj.uri)
 
 
 COMPLETION_RETRIED = frozenset({"InternalError", "ServiceUnavailable", "SlowDown"})
@@ -280,9 +295,3 @@ def _xml_text(root: ElementTree.Element, name: str) -> str:
     if not text:
         raise GenAIBatchError(f"S3 answered without {name}")
     return text
-
-
-def _uploaded(obj: S3Object, content_type: str, size: int) -> FileInfo:
-    return FileInfo(
-        name=obj.uri, display_name=obj.key.rsplit("/", 1)[-1], mime_type=content_type, size_bytes=size, uri=obj.uri
-    )

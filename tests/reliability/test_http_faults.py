@@ -7,13 +7,15 @@ comes back with a succeeded row.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_provider_genai_batch.errors import JobTimeoutError
+from airflow_provider_genai_batch.errors import GenAIBatchError, JobTimeoutError
+from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 
 from .harness import (
@@ -23,6 +25,7 @@ from .harness import (
     TaskRun,
     cancel_requests,
     client_requests,
+    conn_id_for,
     emulated_name,
     input_keys,
     lost_keys,
@@ -202,6 +205,23 @@ def test_an_upload_answered_with_a_transient_error_is_retried_within_the_try(
 
     assert emulator.faults()["statuses"] == {"429": 1}
     assert [job["name"] for job in emulator.jobs()] == [emulated_name(ref["job_name"])]
+
+
+def test_an_upload_the_service_stored_short_is_deleted_and_refused_before_any_job(
+    emulator: EmulatorServer, file_provider: str, tmp_path: Path
+):
+    case = PROVIDER_CASES[file_provider]
+    emulator.config(faults={"short_store_rate": 1.0, "short_store_bytes": 2, "paths": case.upload_path})
+
+    with pytest.raises(GenAIBatchError, match=r"was stored as \S+ with \d+ bytes, but \d+ bytes were sent") as refused:
+        submit_single_try(case, tmp_path, "manual__short-store")
+
+    stored, sent = map(int, re.findall(r"with (\d+) bytes, but (\d+) bytes", str(refused.value))[0])
+    assert stored == sent - 2
+    assert "it was deleted, and no job was created from it" in str(refused.value)
+    assert emulator.faults()["counts"]["short_store"] == 1
+    assert emulator.jobs() == []
+    assert list(get_hook(conn_id_for(case.provider)).list_files()) == []
 
 
 def test_a_timeout_cancel_whose_answer_was_lost_still_fails_with_job_timeout_error(

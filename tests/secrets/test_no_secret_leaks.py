@@ -302,6 +302,16 @@ ERROR_BODIES: dict[str, Callable[[int, str], httpx.Response]] = {
 }
 
 
+def _form_file(request: httpx.Request) -> bytes:
+    """The bytes of the ``file`` field of a multipart/form-data body."""
+    boundary = request.headers["content-type"].split("boundary=", 1)[1].encode()
+    for raw in request.content.split(b"--" + boundary)[1:-1]:
+        head, _, data = raw.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if b'name="file"' in head:
+            return data.removesuffix(b"\r\n")
+    raise AssertionError("no file field in the form")
+
+
 class ProviderServer:
     """The provider on the far side of ``httpx.MockTransport``: records every request, answers or echoes."""
 
@@ -317,6 +327,7 @@ class ProviderServer:
         self.flaky_gets = 0  # this many GETs first get a 503 (echoing the key) before the real answer
         self.echo_in_results = False  # a failed job and error rows, their messages echoing the key
         self.redirect_to: str | None = None  # an origin every call is redirected to, once, keeping its path
+        self.stored = 0  # bytes of the last S3 object written
 
     @property
     def echoed(self) -> str:
@@ -394,20 +405,25 @@ class ProviderServer:
             session = f"{BASE_URL}/upload-session/1?upload_id=u-1"
             return httpx.Response(200, headers={"x-goog-upload-url": session}, json={})
         if command:
-            file = {"name": "files/in-1", "displayName": "in.jsonl", "sizeBytes": "10", "state": "ACTIVE"}
+            size = str(int(request.headers.get("x-goog-upload-offset", "0")) + len(request.content))
+            file = {"name": "files/in-1", "displayName": "in.jsonl", "sizeBytes": size, "state": "ACTIVE"}
             return httpx.Response(200, headers={"x-goog-upload-status": "final"}, json={"file": file})
         if method == "GET" and path.endswith(("/batches", "/files", "/model-invocation-jobs")):
             listing = {"operations": [], "files": [], "data": [], "has_more": False, "invocationJobSummaries": []}
             return httpx.Response(200, json=listing)
-        if method in ("PUT", "HEAD"):  # an S3 object
+        if method == "PUT":  # an S3 object
+            self.stored = len(request.content)
             return httpx.Response(200, headers={"etag": '"0123456789abcdef"'})
+        if method == "HEAD":
+            return httpx.Response(200, headers={"etag": '"0123456789abcdef"', "content-length": str(self.stored)})
         if method == "POST" and path.endswith("/model-invocation-job"):
             return httpx.Response(200, json={"jobArn": JOB_ARN})
         if method == "GET" and "/model-invocation-job/" in path:
             state = "failed" if self.echo_in_results else self.job_state
             return httpx.Response(200, json=_bedrock_job(state, self.echoed if self.echo_in_results else None))
         if method == "POST" and path.endswith("/files"):
-            file = {"id": "file-in-1", "object": "file", "bytes": 10, "filename": "in.jsonl", "status": "processed"}
+            size = len(_form_file(request))
+            file = {"id": "file-in-1", "object": "file", "bytes": size, "filename": "in.jsonl", "status": "processed"}
             return httpx.Response(200, json=file)
         if method == "POST" and path.endswith(("/cancel", ":cancel", "/stop")):
             return httpx.Response(200, json=_job_body("running", None))

@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import httpx
 import pytest
@@ -401,6 +401,28 @@ def test_an_upload_goes_under_the_staging_prefix_with_the_token(vertex: Callable
     assert [(m, h) for m, h, _ in wire.calls()] == [("POST", "gcs.test"), ("PUT", "gcs.test")]
     assert wire.requests[1].headers["content-range"] == "bytes 0-11/12"
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in wire.requests)
+
+
+def test_an_upload_stored_as_an_object_of_another_size_is_deleted_and_refused(vertex: Callable[..., Any]) -> None:
+    session = "http://gcs.test/upload/storage/v1/b/bkt/o?uploadType=resumable&upload_id=u1"
+    stored: dict[str, Any] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            stored["name"] = query(request)["name"][0]
+            return httpx.Response(200, headers={"Location": session})
+        if request.method == "DELETE":
+            return httpx.Response(204)
+        return httpx.Response(200, json={"bucket": "bkt", "name": stored["name"], "size": "11"})
+
+    hook, wire = vertex(handler)
+    with pytest.raises(GenAIBatchError, match=r"stored as gs://bkt/staging/nightly-\w+\.jsonl with 11 bytes, but 12"):
+        hook.upload_file(io.BytesIO(b'{"key":"a"}\n'), display_name="nightly.jsonl")
+    delete = wire.requests[-1]
+    assert (delete.method, delete.url.raw_path.decode()) == (
+        "DELETE",
+        f"/storage/v1/b/bkt/o/{quote(stored['name'], safe='')}",
+    )
 
 
 def test_an_upload_without_a_staging_prefix_is_refused(vertex: Callable[..., Any]) -> None:

@@ -146,6 +146,7 @@ class FakeS3:
         self.complete_error = False
         self.complete_errors_before_success = 0
         self.complete_status = 200
+        self.lost_bytes = 0  # cut from the end of every object stored (a proxy that cuts bodies)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         assert request.url.host == S3_HOST, request.url
@@ -177,7 +178,8 @@ class FakeS3:
                 return xml(
                     "<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
                 )
-            self.objects[key] = b"".join(self.parts[n] for n in sorted(self.parts))
+            whole = b"".join(self.parts[n] for n in sorted(self.parts))
+            self.objects[key] = whole[: len(whole) - self.lost_bytes]
             return xml(
                 f"<CompleteMultipartUploadResult xmlns='{S3_NS}'><Key>{key}</Key></CompleteMultipartUploadResult>"
             )
@@ -185,7 +187,8 @@ class FakeS3:
             self.parts.clear()
             return httpx.Response(204)
         if request.method == "PUT":
-            self.objects[key] = request.read()
+            body = request.read()
+            self.objects[key] = body[: len(body) - self.lost_bytes]
             return httpx.Response(200, headers={"ETag": '"single"'})
         if request.method == "GET" and query.get("list-type") == "2":
             return self.listing(query)
@@ -343,7 +346,7 @@ def test_s3_calls_on_the_same_client_are_signed_for_s3(bedrock):
     list(hook.list_files())
     b"".join(hook.iter_file_bytes(info.name))
     hook.delete_file(info.name)
-    assert [r.method for r in wire.requests] == ["PUT", "HEAD", "GET", "GET", "DELETE"]
+    assert [r.method for r in wire.requests] == ["PUT", "HEAD", "HEAD", "GET", "GET", "DELETE"]
     for request in wire.requests:
         assert_signed(request, "s3")
     put = wire.requests[0]
@@ -797,9 +800,10 @@ def test_large_inputs_go_up_in_constant_size_multipart_parts(bedrock):
         ("PUT", f"/{key}", "partNumber=1&uploadId=up-1", 5 * MIB),
         ("PUT", f"/{key}", "partNumber=2&uploadId=up-1", 5 * MIB),
         ("PUT", f"/{key}", "partNumber=3&uploadId=up-1", 2 * MIB + 5),
-        ("POST", f"/{key}", "uploadId=up-1", calls[-1][3]),
+        ("POST", f"/{key}", "uploadId=up-1", calls[-2][3]),
+        ("HEAD", f"/{key}", "", 0),
     ]
-    complete = wire.requests[-1].content.decode()
+    complete = wire.requests[-2].content.decode()
     assert re.findall(r'<PartNumber>(\d)</PartNumber><ETag>"etag-\d"</ETag>', complete) == ["1", "2", "3"]
     assert s3.objects[key] == data
 
@@ -913,8 +917,46 @@ def test_small_inputs_go_up_in_one_put(bedrock):
     s3 = FakeS3()
     hook, wire = bedrock(aws(s3))
     info = hook.upload_file(io.BytesIO(b"x" * 100), display_name="genai_dag.submit.jsonl")
-    assert [(r.method, r.url.query) for r in wire.requests] == [("PUT", b"")]
+    assert [(r.method, r.url.query) for r in wire.requests] == [("PUT", b""), ("HEAD", b"")]
     assert re.fullmatch(r"s3://bkt/in/genai_dag\.submit-[0-9a-f]{12}\.jsonl", info.name)
+
+
+@pytest.mark.parametrize("size", [100, 6 * MIB], ids=["put", "multipart"])
+def test_an_object_stored_short_is_deleted_and_the_upload_refused_naming_both_sizes(bedrock, size):
+    s3 = FakeS3()
+    s3.lost_bytes = 4
+    hook, wire = bedrock(aws(s3))
+    with pytest.raises(
+        GenAIBatchError, match=rf"stored as s3://bkt/in/x-\w+\.jsonl with {size - 4} bytes, but {size} bytes"
+    ):
+        hook.upload_file(io.BytesIO(b"x" * size), display_name="x")
+    assert s3.objects == {}
+    assert [r.method for r in wire.requests][-2:] == ["HEAD", "DELETE"]
+
+
+def test_an_upload_whose_object_the_credentials_may_not_read_is_kept_unchecked(bedrock):
+    s3 = FakeS3()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "HEAD":
+            return httpx.Response(403)
+        return aws(s3)(request)
+
+    hook, _ = bedrock(handler)
+    info = hook.upload_file(io.BytesIO(b"x" * 100), display_name="x")
+    assert info.size_bytes is None
+    assert list(s3.objects.values()) == [b"x" * 100]
+
+
+def test_an_upload_whose_object_s3_does_not_have_is_an_error(bedrock):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            return httpx.Response(200, headers={"ETag": '"single"'})
+        return httpx.Response(404)
+
+    hook, _ = bedrock(handler)
+    with pytest.raises(GenAIBatchError, match=r"S3 has no object at s3://bkt/in/x-\w+\.jsonl after its upload"):
+        hook.upload_file(io.BytesIO(b"x" * 100), display_name="x")
 
 
 def test_nothing_is_written_when_the_connection_cannot_submit(bedrock):

@@ -100,11 +100,13 @@ def ok(payload: object = None, **kwargs: Any) -> httpx.Response:
 
 
 def answering(routes: dict[tuple[str, str], Any]) -> Handler:
-    """Answer (method, raw path) with a payload, bytes, or a callable taking the request; anything else is 404."""
+    """Answer (method, raw path) with a payload, bytes, or a callable taking the request; anything else is 404. An
+    upload's bytes are stored whole."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.params.get("upload_id"):
-            return ok({"file": gateway_file()}, headers={"x-goog-upload-status": "final"})
+            stored = gateway_file(size=len(request.content))
+            return ok({"file": stored}, headers={"x-goog-upload-status": "final"})
         answer = routes.get((request.method, request.url.raw_path.decode().split("?")[0]))
         if answer is None:
             return httpx.Response(404, json={"error": {"code": 404, "message": "no route", "status": "NOT_FOUND"}})

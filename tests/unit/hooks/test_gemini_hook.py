@@ -50,7 +50,8 @@ def ok(payload: object = None, **kwargs) -> httpx.Response:
 
 def upload_server(final_file: dict | None = None, start_headers: dict | None = None, granularity: int = CHUNK):
     """A resumable-upload endpoint: hands out UPLOAD_URL and a chunk granularity on start, answers chunks like
-    the real one (a chunk before the last that is not a multiple of the granularity gets its plain-text 400)."""
+    the real one (a chunk before the last that is not a multiple of the granularity gets its plain-text 400), and
+    the last with a file of the size the upload reached (or ``final_file``)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         command = request.headers.get("x-goog-upload-command")
@@ -63,7 +64,8 @@ def upload_server(final_file: dict | None = None, start_headers: dict | None = N
             return ok(headers=start_headers if start_headers is not None else headers)
         assert str(request.url) == UPLOAD_URL
         if command == "upload, finalize":
-            return ok({"file": final_file or file_resource()}, headers={"x-goog-upload-status": "final"})
+            stored = file_resource(size=int(request.headers["x-goog-upload-offset"]) + len(request.content))
+            return ok({"file": final_file or stored}, headers={"x-goog-upload-status": "final"})
         if len(request.content) % granularity:
             message = f"The client sent {len(request.content)} bytes, which is not a multiple of the {granularity} "
             return httpx.Response(400, text=message + "byte chunk granularity.")
@@ -342,6 +344,52 @@ def test_upload_returns_the_finalized_file(gemini):
     assert (info.name, info.size_bytes, info.state) == ("files/my-upload", 3, "ACTIVE")
 
 
+def test_an_upload_stored_short_is_deleted_and_refused_naming_both_sizes_and_the_file(gemini):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            return ok({})
+        return upload_server(final_file=file_resource("files/cut-1", size=9))(request)
+
+    hook, wire = gemini(handler)
+    with pytest.raises(GenAIBatchError) as refused:
+        hook.upload_file(io.BytesIO(b"q" * 10), display_name="nightly.jsonl")
+
+    assert str(refused.value).startswith(
+        "the upload of nightly.jsonl was stored as files/cut-1 with 9 bytes, but 10 bytes were sent"
+    )
+    assert str(refused.value).endswith("it was deleted, and no job was created from it")
+    assert wire.paths()[-1] == ("DELETE", "/v1beta/files/cut-1")
+
+
+def test_an_upload_stored_as_a_file_naming_no_size_holds_no_byte_and_is_refused(gemini):
+    empty = {key: value for key, value in file_resource("files/cut-2").items() if key != "sizeBytes"}
+    hook, _ = gemini(lambda request: ok({}) if request.method == "DELETE" else upload_server(final_file=empty)(request))
+    with pytest.raises(GenAIBatchError, match="stored as files/cut-2 with 0 bytes, but 3 bytes were sent"):
+        hook.upload_file(io.BytesIO(b"abc"))
+
+
+def test_an_upload_stored_short_whose_delete_fails_says_to_delete_it_by_hand(gemini):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            return httpx.Response(
+                403, json={"error": {"code": 403, "message": "denied", "status": "PERMISSION_DENIED"}}
+            )
+        return upload_server(final_file=file_resource("files/cut-3", size=2))(request)
+
+    hook, _ = gemini(handler)
+    with pytest.raises(
+        GenAIBatchError, match=r"with 2 bytes, but 3 bytes were sent .*: deleting it failed too \(.*denied"
+    ):
+        hook.upload_file(io.BytesIO(b"abc"))
+
+
+def test_an_empty_upload_stored_as_a_file_naming_no_size_is_whole(gemini):
+    empty = {key: value for key, value in file_resource("files/empty").items() if key != "sizeBytes"}
+    hook, wire = gemini(upload_server(final_file=empty))
+    assert hook.upload_file(io.BytesIO(b"")).name == "files/empty"
+    assert [r.method for r in wire.requests] == ["POST", "POST"]
+
+
 def test_upload_start_without_a_session_url_raises_before_sending_data(gemini):
     hook, wire = gemini(upload_server(start_headers={"x-goog-upload-status": "active"}))
     with pytest.raises(GenAIBatchError, match="x-goog-upload-url"):
@@ -455,7 +503,7 @@ def test_a_last_chunk_answered_final_without_its_file_takes_the_file_from_the_se
     def handler(request: httpx.Request) -> httpx.Response:
         command = request.headers.get("x-goog-upload-command")
         if command == "query":
-            return ok({"file": file_resource()}, headers={"x-goog-upload-status": "final"})
+            return ok({"file": file_resource(size=10)}, headers={"x-goog-upload-status": "final"})
         if command == "upload, finalize":
             return ok({}, headers={"x-goog-upload-status": "final"})
         return server(request)

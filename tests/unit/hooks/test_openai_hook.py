@@ -150,7 +150,7 @@ def _any_call(request: httpx.Request) -> httpx.Response:
     if path.endswith("/content"):
         return httpx.Response(200, content=b"")
     if path.startswith("/v1/files"):
-        return ok(listing([], False) if request.method == "GET" and path == "/v1/files" else file_object())
+        return ok(listing([], False) if request.method == "GET" and path == "/v1/files" else file_object(size=8))
     if path == "/v1/batches" and request.method == "GET":
         return ok(listing([], False))
     return ok(batch())
@@ -215,7 +215,7 @@ def test_upload_is_one_multipart_post_with_purpose_batch_and_the_file_bytes(open
 
 
 def test_upload_of_a_stream_uses_the_given_name_and_a_default_otherwise(openai):
-    hook, wire = openai(lambda request: ok(file_object()))
+    hook, wire = openai(lambda request: ok(file_object(size=1)))
     hook.upload_file(io.BytesIO(b"x"), display_name="nightly.jsonl")
     hook.upload_file(io.BytesIO(b"x"))
     names = [multipart_fields(r)["file"][0]["Content-Disposition"] for r in wire.requests]
