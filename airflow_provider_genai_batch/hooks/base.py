@@ -42,6 +42,7 @@ from airflow_provider_genai_batch.hooks.http import (
     run_async,
     run_sync,
     send_sync,
+    shown_url,
     unreadable_answer,
 )
 from airflow_provider_genai_batch.hooks.retry import RetryPolicy
@@ -378,7 +379,7 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
 
     def _on_retry(self, request: ApiRequest, reason: str, wait: float) -> None:
         self.retries += 1
-        self.log.warning("%s %s failed (%s); retrying in %.1f s", request.method, request.url, reason, wait)
+        self.log.warning("%s %s failed (%s); retrying in %.1f s", request.method, shown_url(request.url), reason, wait)
 
     def run(self, operation: Operation[T]) -> T:
         """Run one operation over the sync client."""

@@ -134,7 +134,7 @@ def redirect_note(response: httpx.Response) -> str | None:
         if not location:
             return f"{said}, a redirect with no Location to follow"
         try:
-            target = _shown(request.url.join(location))
+            target = shown_url(request.url.join(location))
         except httpx.InvalidURL:
             target = location[:SHOWN_URL_CHARS]
         return (
@@ -147,22 +147,24 @@ def redirect_note(response: httpx.Response) -> str | None:
     first, last = response.history[0].request, response.request
     if origin_of(first.url) != origin_of(last.url):
         return (
-            f"{first.method} {first.url.path} was redirected to {_shown(last.url)}, another origin than the one "
+            f"{first.method} {first.url.path} was redirected to {shown_url(last.url)}, another origin than the one "
             "it was sent to, where the connection's credentials are not sent (give the connection the base URL the "
             "API answers on)"
         )
     return None
 
 
-def _shown(url: httpx.URL) -> str:
-    """A URL as an error shows it: without its query or fragment, cut to length."""
-    return str(url.copy_with(query=None, fragment=None))[:SHOWN_URL_CHARS]
+def shown_url(url: str | httpx.URL) -> str:
+    """A URL as an error or a log shows it: without its query or fragment (an upload session's id there lets anyone
+    who has it upload into the session), cut to length."""
+    parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    return str(parsed.copy_with(query=None, fragment=None))[:SHOWN_URL_CHARS]
 
 
 def redirect_loop(request: ApiRequest, limit: int) -> GenAIBatchError:
     """The error for a call redirected more than ``limit`` times (httpx's TooManyRedirects names no call)."""
     return GenAIBatchError(
-        f"{request.method} {_shown(httpx.URL(request.url))} was redirected more than {limit} times, a redirect loop "
+        f"{request.method} {shown_url(request.url)} was redirected more than {limit} times, a redirect loop "
         "(check the connection's base URL, its scheme and host, and any proxy in front of the API)"
     )
 

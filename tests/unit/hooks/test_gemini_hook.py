@@ -424,6 +424,29 @@ def test_a_failed_chunk_resumes_from_the_offset_the_session_committed(gemini):
     assert all("x-goog-api-key" not in r.headers for r in wire.requests[1:])
 
 
+def test_a_retried_session_query_logs_no_session_url_which_lets_anyone_upload_into_it(gemini, caplog):
+    server = upload_server()
+    failures = iter([True, True])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        command = request.headers.get("x-goog-upload-command")
+        if command == "query" and next(failures, False):
+            return httpx.Response(503, json={"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}})
+        if command == "query":
+            return ok(headers={"x-goog-upload-status": "active", "x-goog-upload-size-received": "0"})
+        if command == "upload":
+            return httpx.Response(503, json={"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}})
+        return server(request)
+
+    hook, _ = gemini(handler, retry_max_wait=0)
+    hook._log = logging.getLogger("genai_batch.tests.gemini")  # the hook logs through structlog to stdout
+    with caplog.at_level(logging.WARNING, logger="genai_batch.tests.gemini"), pytest.raises(GenAIBatchError):
+        hook.upload_file(io.BytesIO(b"q" * (2 * CHUNK)))
+
+    assert "failed (HTTP 503); retrying" in caplog.text
+    assert "upload_id" not in caplog.text and "AbC-123" not in caplog.text
+
+
 def test_a_resumed_upload_keeps_sending_whole_granules_from_a_committed_offset_between_them(gemini):
     server = upload_server()
     failures = iter([True])
