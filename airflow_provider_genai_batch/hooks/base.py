@@ -421,6 +421,16 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
             self.run(self._op_upload_file(source, size, display_name, mime_type)), size, display_name
         )
 
+    def _check_upload_size(self, size: int, display_name: str | None) -> None:
+        """Refuse an upload of ``size`` bytes over the size of a batch input file here, before any byte is sent: an
+        upload that goes as one request body is read whole before the provider refuses it."""
+        limit = self.dialect.limits.max_file_bytes
+        if limit is not None and size > limit:
+            raise GenAIBatchError(
+                f"{display_name or 'the upload'} is {size} bytes, over the {limit} bytes a batch input file may "
+                f"hold at {self.provider}: nothing was uploaded"
+            )
+
     def _whole_upload(self, info: FileInfo, sent: int, display_name: str | None) -> FileInfo:
         """``info``, the file an upload of ``sent`` bytes made, once its size as the provider reports it is ``sent``.
 

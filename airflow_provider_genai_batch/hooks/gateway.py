@@ -135,10 +135,12 @@ class GatewayBatchHook(GeminiBatchHook):
     ) -> Operation[FileInfo]:
         """Open a session, then POST the whole stream to it at once (streamed, never held in memory).
 
-        The session lasts one minute and takes exactly one POST, so a failed upload starts over.
+        The session lasts one minute and takes exactly one POST, so a failed upload starts over; a file larger than
+        the gateway's request body (or the target's file) is refused before the session is opened.
         """
         if not self.capabilities.file_input:
             raise self._unsupported(f"file input for {self.target} batches (requests go inline)")
+        self._check_upload_size(size, display_name)
         origin = stream.tell() if stream.seekable() else None
         attempts = 0
         while True:

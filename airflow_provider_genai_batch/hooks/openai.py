@@ -65,13 +65,15 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
     ) -> Operation[FileInfo]:
         """One multipart POST; httpx streams the file object in chunks, so memory stays flat.
 
-        The Batch API takes only ``.jsonl`` files, so any other name is refused here, before any byte is sent.
+        The Batch API takes only ``.jsonl`` files of at most 200 MB, so any other name or a larger file is refused
+        here, before any byte is sent.
         """
         filename = display_name or "batch-input.jsonl"
         if not filename.endswith(".jsonl"):
             raise GenAIBatchError(
                 f"openai batch input files must have a .jsonl name (the Batch API refuses others), got {filename!r}"
             )
+        self._check_upload_size(size, filename)
         window = StreamWindow(stream, size)
         response = yield ApiRequest(
             "POST",

@@ -285,6 +285,19 @@ def test_an_upload_opens_a_session_then_posts_the_whole_stream_once(gateway):
     assert info.name == "files/file-abc123"
 
 
+@pytest.mark.parametrize("target", ["gemini", "openai"])
+def test_an_upload_over_the_gateways_request_body_is_refused_before_any_request(gateway, target, tmp_path):
+    path = tmp_path / "big.jsonl"
+    with path.open("wb") as sparse:
+        sparse.truncate(100 * 1024**2 + 1)
+    hook, wire = gateway(never_called, model_provider=target)
+    with pytest.raises(
+        GenAIBatchError, match=rf"big\.jsonl is {100 * 1024**2 + 1} bytes, over the {100 * 1024**2} bytes"
+    ):
+        hook.upload_file(path)
+    assert wire.requests == []
+
+
 def test_anthropic_and_bedrock_targets_upload_nothing(gateway):
     for target, message in (("anthropic", "file input for anthropic"), ("bedrock", "role_arn and output_s3_uri")):
         hook, wire = gateway(never_called, model_provider=target)

@@ -223,6 +223,18 @@ def test_upload_of_a_stream_uses_the_given_name_and_a_default_otherwise(openai):
     assert 'filename="batch-input.jsonl"' in names[1]
 
 
+def test_upload_over_the_batch_input_file_limit_is_refused_before_any_request(openai, tmp_path):
+    path = tmp_path / "big.jsonl"
+    with path.open("wb") as sparse:
+        sparse.truncate(200_000_001)
+    hook, wire = openai(lambda request: ok(file_object(size=200_000_001)))
+    with pytest.raises(
+        GenAIBatchError, match=r"big\.jsonl is 200000001 bytes, over the 200000000 bytes .* nothing was"
+    ):
+        hook.upload_file(path)
+    assert wire.requests == []
+
+
 def test_upload_of_a_file_not_named_jsonl_is_refused_before_any_request(openai, tmp_path):
     path = tmp_path / "requests.json"
     path.write_bytes(b'{"custom_id":"a"}\n')
