@@ -124,8 +124,9 @@ class BedrockSettings(ConnectionSettings):
     upload_part_size: int = Field(
         default=8 * 1024 * 1024,
         ge=s3.MIN_PART_SIZE,
+        le=s3.MAX_PART_SIZE,
         title="Upload part size (bytes)",
-        description="S3 multipart upload part size; at least 5 MiB.",
+        description="S3 multipart upload part size; 5 MiB to 5 GiB.",
     )
     default_output_limit: int = Field(
         default=4096,

@@ -25,6 +25,10 @@ from airflow_provider_genai_batch.models import FileInfo
 
 S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_SIZE = 5 * 1024**3
+"""S3's largest part of a multipart upload, and largest PutObject."""
+MAX_PARTS = 10_000
+"""The most parts one multipart upload may have."""
 LIST_PAGE_SIZE = 1000
 _SIGN_AS_S3 = {SIGN_AS_HEADER: "s3"}
 
@@ -100,13 +104,19 @@ def upload(
     content_type: str,
     max_resends: int,
 ) -> Operation[FileInfo]:
-    """Stream ``size`` bytes to ``obj``: one PutObject up to ``part_size``, else a multipart upload.
+    """Stream ``size`` bytes to ``obj``: one PutObject up to ``part_size``, else a multipart upload (of at most
+    :data:`MAX_PARTS` parts: a larger upload is refused before any request).
 
     A part lost to a transient fault is sent again from its start (the stream must be seekable). A
     multipart upload that fails, however (a part or the completion refused, a connection that stays
     down, a completion failed in a 200), is aborted, so no parts are left stored and billed. The object made
     is described as S3 stores it (see :func:`_stored`), so its size can be checked against the bytes sent.
     """
+    if size > part_size * MAX_PARTS:
+        raise GenAIBatchError(
+            f"an upload of {size} bytes to {obj.uri} takes more than the {MAX_PARTS} parts S3 allows a multipart "
+            f"upload at {part_size} bytes a part: raise the connection's upload_part_size (at most {MAX_PART_SIZE})"
+        )
     origin = stream.tell() if stream.seekable() else None
     if size <= part_size:
         yield from _send_part(endpoint.request("PUT", obj), stream, origin, 0, size, max_resends, content_type)

@@ -304,6 +304,7 @@ def test_endpoints_and_the_region_can_come_from_elsewhere(monkeypatch):
         ({"input_s3_uri": "https://bkt/in"}, "input_s3_uri"),
         ({"model_invocation_type": "Chat"}, "model_invocation_type"),
         ({"upload_part_size": 1024}, "upload_part_size"),
+        ({"upload_part_size": 5 * 1024**3 + 1}, "upload_part_size"),
         ({"output_kms_key_id": "my key"}, "output_kms_key_id"),
         ({"vpc_config": {"subnet_ids": [], "security_group_ids": ["sg-1"]}}, "vpc_config"),
         ({"vpc_config": {"subnet_ids": ["subnet_1"], "security_group_ids": ["sg-1"]}}, "vpc_config"),
@@ -957,6 +958,35 @@ def test_an_upload_whose_object_s3_does_not_have_is_an_error(bedrock):
     hook, _ = bedrock(handler)
     with pytest.raises(GenAIBatchError, match=r"S3 has no object at s3://bkt/in/x-\w+\.jsonl after its upload"):
         hook.upload_file(io.BytesIO(b"x" * 100), display_name="x")
+
+
+class HugeStream(io.RawIOBase):
+    """A seekable stream of ``size`` bytes that may not be read (a test that reads it failed already)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.position = size, 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.position = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence] + offset
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def readinto(self, buffer) -> int:
+        raise AssertionError("no byte may be read")
+
+
+def test_an_upload_of_more_parts_than_s3_allows_is_refused_before_any_request(bedrock):
+    hook, wire = bedrock(aws(FakeS3()))
+    with pytest.raises(
+        GenAIBatchError, match=r"more than the 10000 parts S3 allows .* raise the connection's upload_part"
+    ):
+        hook.upload_file(HugeStream(10_000 * 5 * MIB + 1), display_name="big.jsonl")
+    assert wire.requests == []
 
 
 def test_nothing_is_written_when_the_connection_cannot_submit(bedrock):
