@@ -129,11 +129,26 @@ def upload(
             request = endpoint.request("PUT", obj, [("partNumber", number), ("uploadId", upload_id)])
             length = min(part_size, size - offset)
             etags.append((yield from _send_part(request, stream, origin, offset, length, max_resends, None)))
-        yield from _complete(endpoint, obj, upload_id, etags, max_resends)
+        try:
+            yield from _complete(endpoint, obj, upload_id, etags, max_resends)
+        except NotFoundError:  # NoSuchUpload: a completion sent again after its answer was lost may find it done
+            if not (yield from _exists(endpoint, obj)):
+                raise
     except Exception:
         yield from _abort(endpoint, obj, upload_id)
         raise
     return (yield from _stored(endpoint, obj))
+
+
+def _exists(endpoint: S3Endpoint, obj: S3Object) -> Operation[bool]:
+    """Whether S3 holds ``obj``: after a completion answered NoSuchUpload, whether an earlier one whose answer was
+    lost made it (S3-compatible stores such as MinIO answer a repeated completion so; the object's name is this
+    upload's own, and its size is checked next). Credentials that may not read it (a 403) cannot tell: False."""
+    try:
+        yield from head(endpoint, obj)
+    except ProviderAPIError:
+        return False
+    return True
 
 
 def _stored(endpoint: S3Endpoint, obj: S3Object) -> Operation[FileInfo]:

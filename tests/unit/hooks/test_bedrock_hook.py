@@ -854,6 +854,46 @@ def test_a_part_that_keeps_failing_aborts_the_multipart_upload(bedrock, monkeypa
     assert_signed(abort, "s3")
 
 
+def test_a_completion_whose_answer_was_lost_and_is_then_not_known_keeps_the_object_it_made(bedrock):
+    # MinIO answers a repeated CompleteMultipartUpload NoSuchUpload: the first one, whose answer was lost, made it.
+    s3 = FakeS3()
+    completions = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and b"uploadId" in request.url.query:
+            completions.append(request)
+            if len(completions) > 1:
+                body = (
+                    b"<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>"
+                )
+                return httpx.Response(404, content=body)
+            aws(s3)(request)
+            raise httpx.ReadError("connection reset", request=request)
+        return aws(s3)(request)
+
+    hook, wire = bedrock(handler)
+    data = b"z" * (6 * MIB)
+    info = hook.upload_file(io.BytesIO(data), display_name="x")
+
+    assert len(completions) == 2
+    assert (info.size_bytes, s3.objects[info.name.removeprefix("s3://bkt/")]) == (len(data), data)
+    assert [r.method for r in wire.requests][-2:] == ["HEAD", "HEAD"]  # found made, then its size checked
+    assert "DELETE" not in [r.method for r in wire.requests]
+
+
+def test_a_completion_not_known_for_an_upload_that_made_no_object_fails_and_aborts(bedrock):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and b"uploadId" in request.url.query:
+            body = b"<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>"
+            return httpx.Response(404, content=body)
+        return aws(FakeS3())(request) if request.method != "HEAD" else httpx.Response(404)
+
+    hook, wire = bedrock(handler)
+    with pytest.raises(NotFoundError, match="specified upload does not exist"):
+        hook.upload_file(io.BytesIO(b"z" * (6 * MIB)), display_name="x")
+    assert (wire.last.method, wire.last.url.query) == ("DELETE", b"uploadId=up-1")
+
+
 def test_a_completion_refused_in_a_200_is_an_error_and_aborts_the_upload(bedrock):
     s3 = FakeS3()
     s3.complete_error = True
