@@ -15,7 +15,7 @@ import copy
 import hashlib
 import json
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ EDITED = 12
 ORDERS = ("streamed", "in-order", "reversed")
 
 TEXT = 'line one\nline "two"\t\\ tab — déjà vu ✓ \U0001f600 </tag> \x07'
-_KEY_FIELDS = frozenset({"key", "custom_id", "recordId", "metadata", "instance"})
+KEY_FIELDS = frozenset({"key", "custom_id", "recordId", "metadata", "instance"})
 """Fields (and fields holding them) the random edits leave alone, so an edited row still answers its key."""
 _ODD_VALUES: tuple[Any, ...] = (None, "", "x", 0, 1.5, -0.0, True, [], {}, [None], [{}], {"text": 1}, [1, "a"])
 
@@ -225,8 +225,9 @@ CASES = (
 )
 
 
-def _edited(item: Any, rng: random.Random) -> Any:
-    """``item`` with one random edit at a random place: a field dropped, set to an odd value, or one added."""
+def edited(item: Any, rng: random.Random, values: Sequence[Any] = _ODD_VALUES) -> Any:
+    """``item`` with one random edit at a random place (never a key field): a field dropped, set to one of
+    ``values``, or one added holding one."""
     item = copy.deepcopy(item)
     places: list[tuple[Any, Any]] = []
 
@@ -241,7 +242,7 @@ def _edited(item: Any, rng: random.Random) -> Any:
                 walk(element)
 
     walk(item)
-    places = [(container, name) for container, name in places if name not in _KEY_FIELDS]
+    places = [(container, name) for container, name in places if name not in KEY_FIELDS]
     if not places:
         return item
     container, name = rng.choice(places)
@@ -249,9 +250,9 @@ def _edited(item: Any, rng: random.Random) -> Any:
     if edit == 0 and isinstance(container, dict):
         del container[name]
     elif edit == 1 and isinstance(container, dict):
-        container[f"extra_{rng.randrange(100)}"] = rng.choice(_ODD_VALUES)
+        container[f"extra_{rng.randrange(100)}"] = copy.deepcopy(rng.choice(values))
     else:
-        container[name] = copy.deepcopy(rng.choice(_ODD_VALUES))
+        container[name] = copy.deepcopy(rng.choice(values))
     return item
 
 
@@ -293,7 +294,7 @@ def corpus(case: Case) -> tuple[list[str], list[bytes], int]:
             keys.append(key)
             item = case.seeds(case.provider_key(key))[seed]
             for _ in range(copy_number and rng.randrange(1, 4)):
-                item = _edited(item, rng)
+                item = edited(item, rng)
             lines.append(_spelled(item, rng) + (b"\r\n" if rng.random() < 0.1 else b"\n"))
     keys.append("never-answered")
     streamed = len(lines)

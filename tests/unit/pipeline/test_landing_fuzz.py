@@ -7,7 +7,6 @@ landed row back."""
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 from pathlib import Path
@@ -22,12 +21,11 @@ from airflow_provider_genai_batch.landing import DUPLICATES_FILE, RESULTS_FILE, 
 from airflow_provider_genai_batch.models import BatchJob, JobState
 from airflow_provider_genai_batch.retryable import follow_up_keys
 
-from .landing_corpus import CASES, Case
+from .landing_corpus import CASES, Case, edited
 
 SEEDS = range(4)
 LINES = 160
 """Mangled lines per provider and seed."""
-KEY_FIELDS = frozenset({"key", "custom_id", "recordId", "metadata", "instance"})
 GARBAGE: tuple[Any, ...] = (
     None,
     "",
@@ -56,36 +54,6 @@ GARBAGE: tuple[Any, ...] = (
 )
 
 
-def mangled(item: Any, rng: random.Random) -> Any:
-    """``item`` with one field (never its key) dropped, or set or added as a garbage value."""
-    item = copy.deepcopy(item)
-    places: list[tuple[Any, Any]] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            for name in value:
-                places.append((value, name))
-                walk(value[name])
-        elif isinstance(value, list):
-            for index, element in enumerate(value):
-                places.append((value, index))
-                walk(element)
-
-    walk(item)
-    places = [(container, name) for container, name in places if name not in KEY_FIELDS]
-    if not places:
-        return item
-    container, name = rng.choice(places)
-    edit = rng.randrange(3)
-    if edit == 0 and isinstance(container, dict):
-        del container[name]
-    elif edit == 1 and isinstance(container, dict):
-        container[f"extra_{rng.randrange(10)}"] = copy.deepcopy(rng.choice(GARBAGE))
-    else:
-        container[name] = copy.deepcopy(rng.choice(GARBAGE))
-    return item
-
-
 def spelled(item: Any, rng: random.Random) -> bytes:
     """A line as JSON, lone surrogates escaped (as a text cut inside a character leaves them), sometimes cut short
     or with a raw encoded surrogate in place of an escaped one."""
@@ -106,12 +74,12 @@ def corpus(case: Case, seed: int) -> tuple[list[str], list[bytes], dict[int, str
         provider_id = case.provider_key(key)
         item = rng.choice(case.seeds(provider_id))
         for _ in range(rng.randrange(1, 4)):
-            item = mangled(item, rng)
+            item = edited(item, rng, GARBAGE)
         wrote[len(lines)] = provider_id
         lines.append(spelled(item, rng))
         if number % 40 == 7:  # answered twice
             wrote[len(lines)] = provider_id
-            lines.append(spelled(mangled(item, rng), rng))
+            lines.append(spelled(edited(item, rng, GARBAGE), rng))
     return keys, lines, wrote
 
 
