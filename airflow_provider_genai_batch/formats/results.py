@@ -286,12 +286,21 @@ def no_answer_row(
     return _answered_failed(key, error, response, usage)
 
 
+_NUMBERS = list[float]
+"""What an embedding is when msgspec checks it: a boolean is no float to it, an int is."""
+
+
 def embedding_values(vector: Any, where: str) -> list[float]:
     """``vector`` as an embedding: a non-empty list of numbers (a boolean is not one), landed as the provider wrote
     them. ValueError naming ``where`` for anything else, so the line is an unparseable row, never an embedding of
     other values nor one changed to fit."""
     if type(vector) is not list or not vector:
         raise ValueError(f"{where} must be a non-empty list of numbers, got {_json_kind(vector)}")
+    try:
+        msgspec.convert(vector, _NUMBERS, strict=True)  # the common case checked in C; the result is not kept
+        return vector
+    except msgspec.ValidationError:
+        pass  # not all floats, or an integer no float holds: each value is looked at below
     for index, value in enumerate(vector):
         if type(value) is not float and type(value) is not int:
             raise ValueError(f"{where}[{index}] must be a number, got {_json_kind(value)}")
