@@ -65,6 +65,7 @@ from airflow_provider_genai_batch.operators.submission import (
     PlannedPart,
     part_label,
     resubmit_reason,
+    title,
 )
 from airflow_provider_genai_batch.parts import SplitLimits
 from airflow_provider_genai_batch.plan import build_plan
@@ -304,7 +305,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         With no stored ref naming follow-up rounds, a job found at the provider whose follow-up rounds it lists is
         waited on with them as a group, as a stored ref naming those rounds would have it (:func:`_rounds_sent_from`),
         when this task waits (its follow-up finds the rounds again); a job that answered every request sent no round,
-        so nothing more is looked up for it.
+        so nothing more is looked up for it. With no job found (the provider no longer has it: deleted, or aged out),
+        the answers landed under ``output_uri`` are read back when shown to be its own (:meth:`_read_back_one`).
         """
         stored = recall(context)
         earlier = self._earlier_job(context, hook, key, prepared, stored)
@@ -319,6 +321,12 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         ):
             self.log.info("%s sent follow-up rounds in an earlier try: waiting on it with them", earlier.name)
             return self._submit_group(context, hook, key, prepared, force)
+        if (
+            earlier is None
+            and not force
+            and (read_back := self._read_back_one(context, hook, key, prepared)) is not None
+        ):
+            return read_back
         if earlier is not None and not force and self._reusable(earlier):
             ref = self._reattach(hook, earlier, key, prepared)
             remember(context, ref)
@@ -656,50 +664,84 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         self, hook: BatchHook[Any], key: str, prepared: PreparedInput, planned: Sequence[PlannedPart]
     ) -> None:
         """Keep as gone, its answers read back from the results landed under ``output_uri``, each planned round-0 part
-        that no job is found for now (its job is gone at the provider, deleted or aged out) when the manifest landed
-        there shows those results hold its own answers: that manifest is this task instance's (``key``), over the same
-        input keys, and names for the part the same key, fingerprint and rows, a job the provider no longer has, and
-        every row of it succeeded (so no follow-up round replaced any). It is not paid for again."""
+        that no job is found for now when :meth:`_landed_answers` shows those results hold its own answers: it is not
+        paid for again."""
         waiting = [item for item in planned if item.earlier is None and item.landed is None]
-        if not waiting or not self.output_uri:
-            return
+        answers = self._landed_answers(hook, key, prepared, [(item.ref, item.title) for item in waiting])
+        for item in waiting:
+            if item.ref.index in answers:
+                item.gone, item.landed = answers[item.ref.index]
+
+    def _read_back_one(
+        self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput
+    ) -> BatchJobRef | None:
+        """For an input that goes as one job and no job is found for now: the input as a group of its one part, kept
+        gone with its answers read back from the results landed under ``output_uri`` (:meth:`_landed_answers`), so
+        that the group landing, the one that reads answers back, lands them; None when those results are not shown
+        to be its own (it is created again)."""
+        (prepared_part,) = prepared.parts
+        part = PartRef(
+            index=0,
+            idempotency_key=part_key(key, 0, 0),
+            input_fingerprint=prepared_part.fingerprint,
+            request_count=prepared_part.request_count,
+            byte_count=prepared_part.byte_count,
+        )
+        answers = self._landed_answers(hook, key, prepared, [(part, title(0, 0, 1))])
+        if part.index not in answers:
+            return None
+        gone, landed = answers[part.index]
+        keys = self._write_keys(prepared, key, keep_job=gone)
+        ref = self._group_ref(hook, key, prepared, keys, [part.model_copy(update={"gone": gone, "landed": landed})])
+        remember(context, ref)
+        return ref
+
+    def _landed_answers(
+        self, hook: BatchHook[Any], key: str, prepared: PreparedInput, wanted: Sequence[tuple[PartRef, str]]
+    ) -> dict[int, tuple[str, str]]:
+        """Of the round-0 parts ``wanted`` (each with its title), those whose own answers are in the results landed
+        under ``output_uri``, by index: the job that made them, which the provider no longer has (deleted, or aged
+        out), and those results. The manifest landed there must show it: it is this task instance's (``key``), over
+        the same input keys, its results still in place, and names for the part the same key, fingerprint and rows,
+        that job, and every row of it succeeded (so no follow-up round replaced any). A manifest of one job names
+        the input as its only part."""
+        if not wanted or not self.output_uri:
+            return {}
         directory = output_dir(self.output_uri)
         landed = landed_manifest(directory)
         if (
             landed is None
-            or landed.parts is None
             or landed.results_uri != str(directory / RESULTS_FILE)
             or landed.job_ref.idempotency_key != key
             or landed.job_ref.keys_digest != _keys_digest(prepared.iter_keys())
             or not (directory / RESULTS_FILE).exists()
         ):
-            return
-        refs = {part.index: part for part in landed.job_ref.parts or () if part.round == 0}
-        outcomes = {part.index: part for part in landed.parts if part.round == 0}
-        for item in waiting:
-            part, outcome = refs.get(item.ref.index), outcomes.get(item.ref.index)
-            made = (part.job_name or part.gone) if part is not None else None
+            return {}
+        shown = _landed_round_zero(landed)
+        answers: dict[int, tuple[str, str]] = {}
+        for part, named in wanted:
+            before, job, succeeded = shown.get(part.index, (None, None, None))
+            made = (before.job_name or before.gone) if before is not None else None
             if (
-                part is None
-                or outcome is None
+                before is None
                 or made is None
-                or (part.idempotency_key, part.input_fingerprint, part.request_count)
-                != (item.ref.idempotency_key, item.ref.input_fingerprint, item.ref.request_count)
-                or outcome.job_name != made
-                or outcome.counts is None
-                or outcome.counts.succeeded != part.request_count
+                or (before.idempotency_key, before.input_fingerprint, before.request_count)
+                != (part.idempotency_key, part.input_fingerprint, part.request_count)
+                or job != made
+                or succeeded != before.request_count
                 or not _gone_at(hook, made)
             ):
                 continue
             self.log.info(
                 "%s: its job %s is gone at the provider, and every one of its %d rows succeeded in the results landed "
                 "in %s: reading them back from there, not sending it again",
-                part_label(item.title),
+                part_label(named),
                 made,
                 part.request_count,
                 landed.results_uri,
             )
-            item.gone, item.landed = made, landed.results_uri
+            answers[part.index] = (made, landed.results_uri)
+        return answers
 
     def _keep_gone(self, prepared: PreparedInput, planned: Sequence[PlannedPart], later: Sequence[PartRef]) -> bool:
         """Mark the planned parts whose earlier job is gone at the provider (deleted, or aged out) as answered by the
@@ -1517,6 +1559,25 @@ def _keys_digest(keys: Iterable[str]) -> str:
     for key in keys:
         digest.update(key_line(key))
     return digest.hexdigest()
+
+
+def _landed_round_zero(landed: ResultsManifest) -> dict[int, tuple[PartRef, str | None, int | None]]:
+    """The round-0 parts a landed manifest names, by index, each with the job the manifest shows for it and how many
+    of its rows succeeded; a manifest of one job names the input as its only part (:func:`_stored_parts`)."""
+    shown: dict[int, tuple[str | None, int | None]]
+    if landed.parts is None:
+        shown = {0: (landed.job_ref.job_name, landed.counts.succeeded)}
+    else:
+        shown = {
+            part.index: (part.job_name, part.counts.succeeded if part.counts is not None else None)
+            for part in landed.parts
+            if part.round == 0
+        }
+    return {
+        part.index: (part, *shown[part.index])
+        for part in _stored_parts(landed.job_ref)
+        if part.round == 0 and part.index in shown
+    }
 
 
 def _gone_at(hook: BatchHook[Any], name: str) -> bool:

@@ -1855,18 +1855,9 @@ def test_a_retry_after_a_death_once_a_round_took_an_earlier_rounds_answers_pays_
         ("gemini", 7, 3, 0, 2),
         ("bedrock", 330, 150, 0, 1),
         ("anthropic", 7, 3, 1, 1),
-        pytest.param(
-            "openai",
-            3,
-            None,
-            0,
-            0,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="an input that went as one job, with no follow-up rounds, lands through the one-job landing, "
-                "which reads only the provider's output: its job gone, it is created whole again",
-            ),
-        ),
+        ("openai", 3, None, 0, 0),
+        ("gemini", 3, None, 0, 0),
+        ("anthropic", 3, None, 0, 0),
     ],
 )
 def test_a_clear_after_a_succeeded_part_was_deleted_at_the_provider_reads_its_landed_answers_back(
@@ -1895,6 +1886,93 @@ def test_a_clear_after_a_succeeded_part_was_deleted_at_the_provider_reads_its_la
     assert read_back["error_message"].startswith("gone at the provider")
     assert again["state"] == "JOB_STATE_SUCCEEDED"
     assert again["usage"]["total"] == first["usage"]["total"]
+    assert again["cost"]["amount"] == first["cost"]["amount"]
+
+
+def one_job_submit(input: str, output: Path) -> GenAIBatchSubmitOperator:
+    """A submit of an input that goes as one job, landed by a sensor (it does not wait)."""
+    return GenAIBatchSubmitOperator(
+        task_id="submit", conn_id="openai", model=MODELS["openai"], input=input, output_uri=str(output)
+    )
+
+
+def delete_at_the_provider(emulator: InProcessEmulator, job_name: str) -> None:
+    """The provider no longer has ``job_name`` (deleted, or aged out: Gemini batches do after a while)."""
+    record = emulator.state.store.get_job(job_name)
+    assert record is not None
+    emulator.state.store.delete_job(record)
+
+
+@pytest.mark.parametrize("deferrable", [False, True])
+def test_a_sensor_lands_the_answers_a_one_job_input_whose_job_is_gone_had_landed(provider, tmp_path, deferrable):
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(3)))
+    task = Task()
+    first = sensor_for(one_job_submit(path, output).execute(task.try_context()), output).execute(Task().try_context())
+    delete_at_the_provider(provider, first["job_ref"]["job_name"])
+    landed = (output / "results.jsonl").read_bytes()
+    made = len(creates(provider, "openai"))
+
+    ref = one_job_submit(path, output).execute(task.try_context())
+    sensor = GenAIBatchSensor(
+        task_id="wait", job_ref=ref, output_uri=str(output), deferrable=deferrable, poll_interval=0.01
+    )
+    manifest, _ = run_deferred(sensor, Task().try_context())
+
+    assert len(creates(provider, "openai")) == made
+    assert (output / "results.jsonl").read_bytes() == landed
+    assert (manifest["state"], manifest["counts"]["succeeded"]) == ("JOB_STATE_SUCCEEDED", 3)
+    assert manifest["usage"]["total"] == first["usage"]["total"]
+
+
+def edit_a_line(path: Path, output: Path) -> None:
+    rows = keyed(3)
+    rows[1] = canonical_line("k0001", "edited question")
+    write_jsonl(path, rows)
+
+
+def remove_the_manifest(path: Path, output: Path) -> None:
+    (output / "manifest.json").unlink()
+
+
+def move_the_results(path: Path, output: Path) -> None:
+    (output / "results.jsonl").rename(output.parent / "elsewhere.jsonl")
+
+
+@pytest.mark.parametrize("breakage", [edit_a_line, remove_the_manifest, move_the_results])
+def test_a_one_job_input_whose_job_is_gone_is_created_again_when_the_landed_results_do_not_show_its_answers(
+    provider, tmp_path, breakage
+):
+    output = tmp_path / "out"
+    path = write_jsonl(tmp_path / "in.jsonl", keyed(3))
+    task = Task()
+    first = waiting_submit("openai", str(path), output).execute(task.try_context())
+    delete_at_the_provider(provider, first["job_ref"]["job_name"])
+    breakage(path, output)
+    made = len(creates(provider, "openai"))
+
+    again = waiting_submit("openai", str(path), output).execute(task.try_context())
+
+    assert len(creates(provider, "openai")) == made + 1
+    assert again["parts"] is None and again["job_ref"]["job_name"] != first["job_ref"]["job_name"]
+    texts = {row["key"]: row["text"] for row in landed_rows(output)}
+    assert texts["k0001"] == ("Answer to: edited question" if breakage is edit_a_line else "Answer to: hello 1")
+
+
+def test_a_one_job_input_whose_job_is_gone_is_created_again_when_a_row_of_it_failed(provider, tmp_path):
+    rows = keyed(3)
+    rows[1] = canonical_line("k0001", f"refused {FAIL_MARKER}")
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", rows))
+    task = Task()
+    first = waiting_submit("openai", path, output).execute(task.try_context())
+    assert first["counts"]["failed"] == 1
+    delete_at_the_provider(provider, first["job_ref"]["job_name"])
+    made = len(creates(provider, "openai"))
+
+    waiting_submit("openai", path, output).execute(task.try_context())
+
+    assert len(creates(provider, "openai")) == made + 1
 
 
 def test_a_part_whose_job_is_gone_is_sent_again_when_the_landed_results_are_another_inputs(
