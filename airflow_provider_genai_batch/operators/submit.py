@@ -1442,14 +1442,15 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
 
 
 def _whole_input_job(stored: BatchJobRef, fingerprint: str) -> str | None:
-    """The job ``stored`` names that was made for the whole input with ``fingerprint`` (as one job), or None."""
+    """The job ``stored`` names that was made for the whole input with ``fingerprint`` (as one job, or as a group's
+    only round-0 part, whose job may be gone at the provider: ``PartRef.gone``), or None."""
     if stored.input_fingerprint != fingerprint:
         return None
     if stored.parts is None:
         return stored.job_name
     first = [part for part in stored.parts if part.round == 0]
     if len(first) == 1 and first[0].input_fingerprint == fingerprint:
-        return first[0].job_name
+        return first[0].job_name or first[0].gone
     return None
 
 

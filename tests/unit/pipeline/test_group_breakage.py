@@ -1975,6 +1975,31 @@ def test_a_one_job_input_whose_job_is_gone_is_created_again_when_a_row_of_it_fai
     assert len(creates(provider, "openai")) == made + 1
 
 
+@pytest.mark.parametrize("read_back_before", [False, True])
+def test_a_one_part_group_whose_job_is_gone_reads_its_answers_back_after_retry_failed_rows_is_turned_off(
+    provider, tmp_path, caplog, read_back_before
+):
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(3)))
+    task = Task()
+    first = waiting_submit("openai", path, output, retry_failed_rows=1).execute(task.try_context())
+    delete_at_the_provider(provider, first["parts"][0]["job_name"])
+    if read_back_before:  # a clear with the rounds still on kept the part gone, its answers read back
+        waiting_submit("openai", path, output, retry_failed_rows=1).execute(task.try_context())
+    landed = (output / "results.jsonl").read_bytes()
+    made = len(creates(provider, "openai"))
+    operator = waiting_submit("openai", path, output)
+    capture_log(operator, caplog)
+
+    again = operator.execute(task.try_context())
+
+    assert len(creates(provider, "openai")) == made
+    assert (output / "results.jsonl").read_bytes() == landed
+    assert again["parts"][0]["error_message"].startswith("gone at the provider")
+    warnings = log_messages(caplog, logging.WARNING)
+    assert warnings == [f"stored job {first['parts'][0]['job_name']} no longer exists; looking for another"]
+
+
 def test_a_part_whose_job_is_gone_is_sent_again_when_the_landed_results_are_another_inputs(
     provider, tmp_path, monkeypatch
 ):
