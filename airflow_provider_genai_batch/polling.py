@@ -143,15 +143,18 @@ LABEL_NAMES = 10
 
 
 def group_label(ref: BatchJobRef) -> str:
-    """How a log line or an error names a group: its size and its created jobs (``ref.job_name`` for one job)."""
+    """How a log line or an error names a group: its size, its created jobs, and how many parts wait to be created
+    or have a job gone at the provider (``PartRef.gone``) (``ref.job_name`` for one job)."""
     if ref.parts is None:
         return ref.job_name
     names = ref.job_names()
     shown = ", ".join(names[:LABEL_NAMES]) if names else "none created"
     more = f" and {len(names) - LABEL_NAMES} more" if len(names) > LABEL_NAMES else ""
-    waiting = len(ref.parts) - len(names)
+    waiting = sum(1 for part in ref.parts if part.waiting)
+    gone = sum(1 for part in ref.parts if part.gone is not None)
     later = f"; {waiting} not created yet" if waiting else ""
-    return f"group of {len(ref.parts)} parts ({shown}{more}{later})"
+    lost = f"; {gone} gone at the provider" if gone else ""
+    return f"group of {len(ref.parts)} parts ({shown}{more}{later}{lost})"
 
 
 @dataclass(frozen=True)
@@ -288,7 +291,10 @@ class GroupPollState:
         succeeded = pending = 0
         for part in self.parts:
             if part.gone is not None:
-                continue  # its rows are counted as the follow-up rounds that sent them again answer them
+                # every row of a part read back from the landed results succeeded; those of any other gone part are
+                # counted as the follow-up rounds that sent them again answer them
+                succeeded += part.request_count if part.landed is not None else 0
+                continue
             job = self.jobs.get(part.job_name) if part.job_name is not None else None
             if job is None:
                 pending += part.request_count
@@ -298,7 +304,8 @@ class GroupPollState:
             else:
                 succeeded += job.stats.succeeded
         failed = max(total - succeeded - pending, 0)
-        ended = sum(1 for name in self.polls if self._ended(name))
+        gone = sum(1 for part in self.parts if part.gone is not None)  # their jobs ended before they went
+        ended = sum(1 for name in self.polls if self._ended(name)) + gone
         done = 100 * (total - pending) // total if total else 100
         line = (
             f"{group_label(self.ref)}: {ended}/{len(self.parts)} parts ended, {succeeded}/{total} rows succeeded, "

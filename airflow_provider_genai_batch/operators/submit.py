@@ -1290,16 +1290,18 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
 
     def _log_round(self, prepared: PreparedInput, parts: Sequence[PartRef], reattached: int) -> None:
         waiting = sum(1 for part in parts if part.waiting)
-        gone = sum(1 for part in parts if part.gone is not None)
+        answered = sum(1 for part in parts if part.gone is not None and part.landed is None)
+        read_back = sum(1 for part in parts if part.gone is not None and part.landed is not None)
         self.log.info(
-            "%d requests in %d part(s): %d created, %d re-attached, %d waiting for a slot (max_concurrent_jobs=%s)%s",
+            "%d requests in %d part(s): %d created, %d re-attached, %d waiting for a slot (max_concurrent_jobs=%s)%s%s",
             prepared.summary.count,
             len(parts),
-            len(parts) - reattached - waiting - gone,
+            len(parts) - reattached - waiting - answered - read_back,
             reattached,
             waiting,
             self.max_concurrent_jobs,
-            f", {gone} gone at the provider and answered by follow-up rounds" if gone else "",
+            f", {answered} gone at the provider and answered by follow-up rounds" if answered else "",
+            f", {read_back} gone at the provider and read back from the results landed before" if read_back else "",
         )
 
     # --- dry run ------------------------------------------------------------------------------------------------

@@ -279,6 +279,18 @@ def test_a_row_answered_again_in_a_follow_up_round_counts_once_as_its_latest_ans
     assert decision.progress.endswith("1/2 parts ended, 9/10 rows succeeded, 0 failed, 1 pending (90% done)")
 
 
+def test_a_part_read_back_from_the_landed_results_counts_as_ended_with_every_row_succeeded():
+    read_back = part(1, None).model_copy(update={"upload": None, "gone": "batches/old", "landed": "/out/results.jsonl"})
+    poll = GroupPollState(group(part(0, "batches/a"), read_back), interval=60.0)
+
+    decision = poll.observed({"batches/a": job("batches/a", JobState.SUCCEEDED, succeeded=100)}, START)
+
+    assert decision.progress == (
+        "group of 2 parts (batches/a; 1 gone at the provider): 2/2 parts ended, 200/200 rows succeeded, 0 failed, "
+        "0 pending (100% done)"
+    )
+
+
 def openai_job(name: str, prompt_tokens: int, completion_tokens: int) -> BatchJob:
     return job(
         name,

@@ -1889,6 +1889,33 @@ def test_a_clear_after_a_succeeded_part_was_deleted_at_the_provider_reads_its_la
     assert again["cost"]["amount"] == first["cost"]["amount"]
 
 
+def test_the_log_says_a_part_whose_job_is_gone_was_read_back_and_counts_its_rows_as_succeeded(
+    provider, tmp_path, caplog
+):
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(7)))
+    task = Task()
+    first = waiting_submit("openai", path, output, max_requests_per_job=3).execute(task.try_context())
+    gone = first["parts"][1]["job_name"]
+    delete_at_the_provider(provider, gone)
+    operator = waiting_submit("openai", path, output, max_requests_per_job=3)
+    capture_log(operator, caplog)
+
+    operator.execute(task.try_context())
+
+    messages = log_messages(caplog)
+    assert (
+        "7 requests in 3 part(s): 0 created, 2 re-attached, 0 waiting for a slot (max_concurrent_jobs=None), "
+        "1 gone at the provider and read back from the results landed before"
+    ) in messages
+    label = (
+        f"group of 3 parts ({first['parts'][0]['job_name']}, {first['parts'][2]['job_name']}; 1 gone at the provider)"
+    )
+    assert f"{label}: 3/3 parts ended, 7/7 rows succeeded, 0 failed, 0 pending (100% done)" in [
+        message.split("; tokens so far")[0] for message in messages
+    ]
+
+
 def one_job_submit(input: str, output: Path) -> GenAIBatchSubmitOperator:
     """A submit of an input that goes as one job, landed by a sensor (it does not wait)."""
     return GenAIBatchSubmitOperator(
