@@ -1952,6 +1952,26 @@ def test_a_sensor_lands_the_answers_a_one_job_input_whose_job_is_gone_had_landed
     assert manifest["usage"]["total"] == first["usage"]["total"]
 
 
+@pytest.mark.parametrize("conn_id", ["openai", "anthropic"])
+def test_a_clear_with_the_task_state_emptied_reads_back_a_one_job_inputs_answers_whose_job_is_gone(
+    provider, tmp_path, conn_id
+):
+    output = tmp_path / "out"
+    path = str(write_jsonl(tmp_path / "in.jsonl", keyed(3)))
+    task = Task()
+    first = waiting_submit(conn_id, path, output).execute(task.try_context())
+    delete_at_the_provider(provider, first["job_ref"]["job_name"])
+    landed = (output / "results.jsonl").read_bytes()
+    made = len(creates(provider, conn_id))
+    task.store, task.xcom = DictStateStore(), {}  # Airflow before 3.3, or [state_store] clear_on_success
+
+    again = waiting_submit(conn_id, path, output).execute(task.try_context())
+
+    assert len(creates(provider, conn_id)) == made  # the landed manifest names the job, which the provider lacks
+    assert (output / "results.jsonl").read_bytes() == landed
+    assert again["usage"]["total"] == first["usage"]["total"]
+
+
 def edit_a_line(path: Path, output: Path) -> None:
     rows = keyed(3)
     rows[1] = canonical_line("k0001", "edited question")
