@@ -231,7 +231,8 @@ class PartOutcome(BaseModel):
     ``counts`` are over the input positions this part answered for (its own rows, before any later round
     replaced them); None where they were not counted. A part never created has no ``job_name`` and its
     state stays ``JOB_STATE_UNSPECIFIED``, as does a part whose job is gone at the provider (``PartRef.gone``), which
-    names that job.
+    names that job; one whose answers were read back from the results landed before (``PartRef.landed``) is
+    ``JOB_STATE_SUCCEEDED``.
     """
 
     index: int
