@@ -37,6 +37,9 @@ class ProviderAPIError(GenAIBatchError):
         self.provider = provider
         self.retry_after: float | None = None
         """Seconds the server asked to wait before the next call (its ``Retry-After``), where an answer said."""
+        self.method: str | None = None
+        """The HTTP method of the request this answered, where known: it tells a refused create (a POST) from a
+        failed read of the job it made."""
         detail = " ".join(str(p) for p in (http_status, provider_status) if p is not None)
         prefix = f"{provider} API error" if provider else "API error"
         super().__init__(f"{prefix} ({detail}): {message}" if detail else f"{prefix}: {message}")

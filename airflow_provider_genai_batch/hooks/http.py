@@ -311,7 +311,9 @@ class Transport:
     ) -> float:
         """After a failed try: seconds to wait before retrying, or raise what the caller should see."""
         if response is not None and not is_transient(response):
-            raise self.to_error(response)
+            refused = self.to_error(response)
+            refused.method = request.method
+            raise refused
         if request.resumable:
             raise TransientFailure(response, error if isinstance(error, httpx.TransportError) else None)
         rate_limited = response is not None and response.status_code == 429  # refused, so nothing was done
@@ -319,6 +321,7 @@ class Transport:
         if wait is None:
             if response is not None:
                 given_up = self.to_error(response)
+                given_up.method = request.method
                 given_up.retry_after = retry_after(response)  # what a later call (the next poll) should wait at least
                 raise given_up
             assert error is not None

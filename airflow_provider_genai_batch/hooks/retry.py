@@ -109,3 +109,15 @@ def is_transient_error(error: BaseException) -> bool:
     if isinstance(error, (httpx.TransportError, UnreadableAnswerError, CredentialsUnavailableError)):
         return True
     return isinstance(error, ProviderAPIError) and error.http_status in RETRYABLE_STATUS
+
+
+def is_refused_post(error: BaseException) -> bool:
+    """True for a POST answered with a status saying it was not acted on: a 4xx other than 408 (a 429 among them).
+    A create so answered made no job; a read that failed after it (Bedrock's, of the job made) is not a POST."""
+    return (
+        isinstance(error, ProviderAPIError)
+        and error.method == "POST"
+        and error.http_status is not None
+        and 400 <= error.http_status < 500
+        and error.http_status != 408
+    )

@@ -54,6 +54,7 @@ class CreateOnce(Protocol):
         superseded: str | None,
         create: Callable[[], BatchJob],
         not_before: datetime | None = None,
+        uploaded: str | None = None,
     ) -> BatchJob: ...
 
 
@@ -244,7 +245,10 @@ class GroupSubmission:
                 )
                 done.append(item.ref.model_copy(update={"upload": source.file_name}))
                 continue
-            done.append(self._create(item.ref, item.title, source, item.earlier))
+            uploaded = (
+                source.file_name if isinstance(source, FileSource) and item.prepared.in_place_uri is None else None
+            )
+            done.append(self._create(item.ref, item.title, source, item.earlier, uploaded))
             running += 1
             remember([*done, *_known_later(planned[position + 1 :])])
         return done
@@ -346,12 +350,24 @@ class GroupSubmission:
         return FileSource(uploaded.name)
 
     def _create(
-        self, part: PartRef, named: str, source: FileSource | InlineSource, earlier: BatchJob | None
+        self,
+        part: PartRef,
+        named: str,
+        source: FileSource | InlineSource,
+        earlier: BatchJob | None,
+        uploaded: str | None = None,
     ) -> PartRef:
+        """Create ``part``'s job; ``uploaded`` is the file this try uploaded for it alone (none for a part that
+        waited: its upload is named in the stored ref, where a job an earlier try made may read it)."""
         superseded = earlier.name if earlier is not None else None
         spec = self.settings.spec(source, part, named, superseded)
         job = self.create_once(
-            self.hook, spec, superseded, lambda: self.hook.create_batch(spec), not_before=self.not_before
+            self.hook,
+            spec,
+            superseded,
+            lambda: self.hook.create_batch(spec),
+            not_before=self.not_before,
+            uploaded=uploaded,
         )
         self.log.info(
             "%s: created %s job %s with %d requests (%d bytes), fingerprint %s",
@@ -363,6 +379,43 @@ class GroupSubmission:
             part.input_fingerprint[:FINGERPRINT_SHOWN],
         )
         return part.model_copy(update={"job_name": job.name, "upload": None})
+
+
+def drop_refused_upload(
+    hook: BatchHook[Any],
+    spec: BatchSpec,
+    uploaded: str,
+    superseded: str | None,
+    not_before: datetime | None,
+    log: Log,
+) -> None:
+    """Delete ``uploaded``, the file this try uploaded for ``spec``'s job alone, once its create was refused.
+
+    Every attempt was answered with a refusal (:func:`~airflow_provider_genai_batch.hooks.retry.is_refused_post`),
+    so no job reads the file, and the task fails: left, it stays stored (and billed, on S3 and Cloud Storage) while
+    the next try uploads it again. Where jobs can be looked up by key, a job found with this key and fingerprint
+    (other than ``superseded``, which reads an upload of its own) keeps the file: a create retried after a lost
+    answer (Bedrock's, with its request token) may have made it. A failed look-up or delete is logged, never raised
+    over the create's own error.
+    """
+    key = spec.idempotency_key
+    try:
+        if hook.capabilities.find_by_key and key is not None:
+            job = hook.find_batch(key, input_fingerprint=spec.input_fingerprint, not_before=not_before)
+            if job is not None and job.name != superseded:
+                log.warning(
+                    "the create failed, but job %s exists and may read %s: the upload is kept", job.name, uploaded
+                )
+                return
+        hook.delete_file(uploaded)
+    except Exception as err:
+        log.warning(
+            "the create was refused, and %s, uploaded for it, could not be deleted (%s): delete it by hand",
+            uploaded,
+            hook.redact(str(err))[:300],
+        )
+        return
+    log.warning("the create was refused: deleted %s, the upload made for it (the next try uploads it again)", uploaded)
 
 
 def _known_later(planned: Sequence[PlannedPart]) -> list[PartRef]:

@@ -33,7 +33,7 @@ from airflow_provider_genai_batch.formats.keys import key_line, read_key_line
 from airflow_provider_genai_batch.group_landing import REPLACED_FILE
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
-from airflow_provider_genai_batch.hooks.retry import Attempts, is_transient_error
+from airflow_provider_genai_batch.hooks.retry import Attempts, is_refused_post, is_transient_error
 from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_floor, part_key
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef, recall, remember
@@ -63,6 +63,7 @@ from airflow_provider_genai_batch.operators.submission import (
     GroupSubmission,
     JobSettings,
     PlannedPart,
+    drop_refused_upload,
     part_label,
     resubmit_reason,
     title,
@@ -1364,6 +1365,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     ) -> BatchJob:
         display_name = self._display_name(context)
         source: FileSource | InlineSource
+        uploaded: str | None = None
         if prepared.inline is not None:
             source = InlineSource(prepared.inline)
         elif prepared.in_place_uri is not None:
@@ -1371,9 +1373,10 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             source = FileSource(prepared.in_place_uri)
         else:
             with prepared.open_upload() as stream:
-                uploaded = hook.upload_file(stream, display_name=f"{display_name}.jsonl")
-            self.log.info("uploaded input as %s (%s bytes)", uploaded.name, uploaded.size_bytes)
-            source = FileSource(uploaded.name)
+                upload = hook.upload_file(stream, display_name=f"{display_name}.jsonl")
+            self.log.info("uploaded input as %s (%s bytes)", upload.name, upload.size_bytes)
+            source = FileSource(upload.name)
+            uploaded = upload.name
         spec = BatchSpec(
             model=self.model,
             display_name=display_name,
@@ -1387,7 +1390,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             destination=self._destination(),
         )
         return self._create_once(
-            hook, spec, superseded, lambda: hook.create_batch(spec), not_before=lookup_floor(context)
+            hook, spec, superseded, lambda: hook.create_batch(spec), not_before=lookup_floor(context), uploaded=uploaded
         )
 
     def _create_once(
@@ -1397,21 +1400,27 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         superseded: str | None,
         create: Callable[[], BatchJob],
         not_before: datetime | None = None,
+        uploaded: str | None = None,
     ) -> BatchJob:
         """Create, retrying a transient failure only once a lookup by key and fingerprint shows no job was made.
 
         Creation is not idempotent: a create whose answer was lost may still have made the job. The job this
         submit replaces (``superseded``) is not taken for it. Where a provider cannot be searched by key, a
         failed create is not retried. The lookup reads no job created before ``not_before`` (see
-        :func:`~airflow_provider_genai_batch.idempotency.lookup_floor`).
+        :func:`~airflow_provider_genai_batch.idempotency.lookup_floor`). ``uploaded``, the file this try uploaded
+        for this job alone, is deleted when every attempt was refused (see :func:`drop_refused_upload`).
         """
         key = spec.idempotency_key
         attempts = Attempts(hook.settings.retry_policy)
+        refused = True
         while True:
             try:
                 return create()
             except Exception as err:
+                refused = refused and is_refused_post(err)
                 if key is None or not is_transient_error(err) or not hook.capabilities.find_by_key:
+                    if refused and uploaded is not None:
+                        drop_refused_upload(hook, spec, uploaded, superseded, not_before, self.log)
                     raise
                 job = hook.find_batch(key, input_fingerprint=spec.input_fingerprint, not_before=not_before)
                 if job is not None and job.name != superseded and job.state not in RESUBMIT_STATES:
@@ -1419,6 +1428,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                     return job
                 wait = attempts.next_wait(None)
                 if wait is None:
+                    if refused and uploaded is not None:
+                        drop_refused_upload(hook, spec, uploaded, superseded, not_before, self.log)
                     raise
                 self.log.warning("create failed (%s) and no job exists; retrying in %.1f s", err, wait)
                 time.sleep(wait)

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, ProviderAPIError
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks.vertex import VertexBatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
@@ -27,7 +27,7 @@ from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 from airflow_provider_genai_batch.testing.gcp_auth import TEST_PROJECT, service_account_info
 from airflow_provider_genai_batch.testing.gcs import GcsServer
-from tests.unit.pipeline.fakes import FakeTI, make_context
+from tests.unit.pipeline.fakes import FakeTI, capture_log, make_context
 
 CONN_ID = "vertex_emulated"
 KEY = idempotency_key("nightly", "submit", "scheduled__2026-11-20T00:00:00+00:00", None)
@@ -560,3 +560,28 @@ def test_a_missing_staged_object_fails_naming_it_as_cloud_storage_does(
         vertex_hook().get_file(f"gs://{vertex_bucket}/staging/gone.jsonl")
 
     assert f"No such object: {vertex_bucket}/staging/gone.jsonl" in str(raised.value)
+
+
+def test_a_staged_input_whose_create_is_refused_is_deleted_from_the_staging_bucket(
+    vertex_hook: Callable[..., VertexBatchHook],
+    vertex_emulator: EmulatorServer,
+    gcs_server: GcsServer,
+    vertex_bucket: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    vertex_hook()
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(lines("a", "b"))
+    faults = {"error_rate": 1.0, "error_statuses": [400], "paths": r"/batchPredictionJobs$", "methods": ["POST"]}
+    vertex_emulator.config(faults=faults)  # a model or quota the service refuses: no job is made
+    op = GenAIBatchSubmitOperator(task_id="submit", conn_id=CONN_ID, model="gemini-2.5-flash", input=str(path))
+    capture_log(op, caplog)
+    try:
+        with pytest.raises(ProviderAPIError, match="400"):
+            op.execute(make_context(FakeTI()))
+    finally:
+        vertex_emulator.config(faults={})
+    assert f"the create was refused: deleted gs://{vertex_bucket}/staging/" in caplog.text  # staged, then deleted
+    assert gcs_server.list(f"gs://{vertex_bucket}/staging/") == []
+    assert vertex_emulator.jobs() == []

@@ -55,6 +55,13 @@ def bad_request() -> ProviderAPIError:
     return ProviderAPIError("Invalid model", http_status=400, provider_status="INVALID_ARGUMENT", provider="gemini")
 
 
+def refused(status: int = 400, method: str = "POST") -> ProviderAPIError:
+    """A create's request answered ``status``, as the transport raises it (naming the request's method)."""
+    error = ProviderAPIError("Invalid model", http_status=status, provider_status="INVALID_ARGUMENT", provider="gemini")
+    error.method = method
+    return error
+
+
 def failing_creates(hook: FakeBatchHook, *failures: tuple[BaseException, bool]) -> None:
     """The next creates fail in turn with ``(error, whether the job was made anyway)``; later ones succeed.
 
@@ -273,3 +280,74 @@ def test_a_lost_forced_resubmit_that_made_its_job_uses_that_job(
     assert ref["job_name"] == fake_hook.created[1]["job_name"] != first["job_name"]
     assert fake_hook.names("create_attempt") == [1]
     assert sleeps == []
+
+
+# --- the upload of a create that was refused ---------------------------------------------------------
+
+
+def test_a_refused_create_deletes_the_upload_made_for_it_once_no_job_is_found(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, sleeps: list[float]
+):
+    failing_creates(fake_hook, (refused(), False))
+    with pytest.raises(ProviderAPIError):
+        submit_op(str(input_jsonl)).execute(make_context(ti))
+
+    upload = fake_hook.uploads[0]["name"]
+    first = fake_hook.calls.index(("create_attempt", 1))
+    assert [c for c in fake_hook.calls[first:] if c[0] in ("create_attempt", "find_batch", "delete_file")] == [
+        ("create_attempt", 1),
+        ("find_batch", lookup(fake_hook, ti, str(input_jsonl))),
+        ("delete_file", upload),
+    ]
+
+
+def test_a_create_refused_with_429_every_try_deletes_the_upload(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, sleeps: list[float]
+):
+    failing_creates(fake_hook, *[(refused(429), False)] * 10)
+    with pytest.raises(ProviderAPIError):
+        submit_op(str(input_jsonl)).execute(make_context(ti))
+
+    assert len(fake_hook.names("create_attempt")) > 1
+    assert fake_hook.names("delete_file") == [fake_hook.uploads[0]["name"]]
+
+
+def test_an_error_reading_the_job_a_create_made_keeps_the_upload(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, sleeps: list[float]
+):
+    failing_creates(fake_hook, (refused(404, method="GET"), True))  # Bedrock reads the job it made, and is refused
+    with pytest.raises(ProviderAPIError):
+        submit_op(str(input_jsonl)).execute(make_context(ti))
+
+    assert fake_hook.names("delete_file") == []
+
+
+def test_a_refused_create_after_one_that_may_have_made_the_job_keeps_the_upload(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, sleeps: list[float]
+):
+    failing_creates(fake_hook, (unavailable(), False), (refused(), False))
+    with pytest.raises(ProviderAPIError):
+        submit_op(str(input_jsonl)).execute(make_context(ti))
+
+    assert fake_hook.names("create_attempt") == [1, 2]
+    assert fake_hook.names("delete_file") == []
+
+
+def test_a_refused_create_keeps_the_upload_when_a_job_with_its_key_and_fingerprint_exists(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, sleeps: list[float]
+):
+    failing_creates(fake_hook, (refused(409), True))  # a re-sent create after a lost answer, say
+    with pytest.raises(ProviderAPIError):
+        submit_op(str(input_jsonl)).execute(make_context(ti))
+
+    assert len(fake_hook.created) == 1
+    assert fake_hook.names("delete_file") == []
+
+
+def test_a_refused_create_of_an_inline_input_deletes_nothing(fake_hook: FakeBatchHook, ti: FakeTI, sleeps: list[float]):
+    lines = [{"key": k, "request": {"contents": [{"role": "user", "parts": [{"text": k}]}]}} for k in "ab"]
+    failing_creates(fake_hook, (refused(), False))
+    with pytest.raises(ProviderAPIError):
+        submit_op(lines).execute(make_context(ti))
+
+    assert fake_hook.names("delete_file") == []

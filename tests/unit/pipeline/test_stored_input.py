@@ -5,10 +5,11 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from airflow_provider_genai_batch.errors import InputValidationError
+from airflow_provider_genai_batch.errors import InputValidationError, ProviderAPIError
 from airflow_provider_genai_batch.formats.dialect import ProviderLimits
 from airflow_provider_genai_batch.inputs import prepare_input
 
@@ -179,3 +180,22 @@ def test_without_storage_of_its_own_a_provider_uploads_the_file_as_before(
 
     assert [upload["data"] for upload in fake_hook.uploads] == [input_jsonl.read_bytes()]
     assert fake_hook.created[0]["file_name"] == fake_hook.uploads[0]["name"]
+
+
+def test_a_stored_input_read_in_place_is_never_deleted_when_the_create_is_refused(
+    fake_hook: FakeBatchHook, storage: FakeStorage, ti: FakeTI
+):
+    storage.objects[URI] = CANONICAL
+    refusal = ProviderAPIError("Invalid model", http_status=400, provider="gemini")
+    refusal.method = "POST"
+
+    def refuse(spec: Any) -> Any:
+        raise refusal
+
+    fake_hook.create_batch = refuse  # type: ignore[method-assign]
+    with pytest.raises(ProviderAPIError):
+        submit_op(URI).execute(make_context(ti))
+
+    assert fake_hook.names("upload_file") == []
+    assert fake_hook.names("delete_file") == []
+    assert storage.objects[URI] == CANONICAL
