@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from io import SEEK_END
+from typing import IO, Any, Protocol
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
 from airflow_provider_genai_batch.hooks.base import BatchHook
@@ -99,6 +100,9 @@ class PlannedPart:
     row of it again: the part is not sent again (see ``PartRef.gone``)."""
     landed: str | None = None
     """With ``gone``: the landed results its answers are read back from (see ``PartRef.landed``)."""
+    upload: str | None = None
+    """The file an earlier try uploaded for this same part (key and fingerprint) while it waited for a slot, as the
+    stored ref names it: used again when it still holds the part's bytes, rather than left stored beside a copy."""
 
 
 def title(round: int, position: int, count: int) -> str:
@@ -159,7 +163,9 @@ class GroupSubmission:
         ``as_sent`` (a follow-up round an earlier try sent, past the rounds this task sends now) every earlier job is
         reused whatever its state, as the earlier try left it.
         """
+        stored = tuple(stored)
         known = {(p.idempotency_key, p.input_fingerprint): p for p in stored if p.job_name is not None}
+        uploads = {(p.idempotency_key, p.input_fingerprint): p.upload for p in stored if p.waiting}
         planned: list[PlannedPart] = []
         for position, part in enumerate(parts):
             ref = PartRef(
@@ -171,6 +177,7 @@ class GroupSubmission:
                 byte_count=part.byte_count,
             )
             item = PlannedPart(part, ref, title(round, position, len(parts)))
+            item.upload = uploads.get((ref.idempotency_key, ref.input_fingerprint))
             item.earlier = self._earlier(ref, item.title, known.get((ref.idempotency_key, ref.input_fingerprint)))
             if item.earlier is not None and as_sent:
                 self._keep(item, " as an earlier try sent it")
@@ -245,8 +252,12 @@ class GroupSubmission:
                 )
                 done.append(item.ref.model_copy(update={"upload": source.file_name}))
                 continue
+            # the file this try uploaded for the part alone: not one read in place, nor an earlier try's upload, which
+            # a job that try made and died before remembering may read
             uploaded = (
-                source.file_name if isinstance(source, FileSource) and item.prepared.in_place_uri is None else None
+                source.file_name
+                if isinstance(source, FileSource) and source.file_name not in (item.prepared.in_place_uri, item.upload)
+                else None
             )
             done.append(self._create(item.ref, item.title, source, item.earlier, uploaded))
             running += 1
@@ -345,9 +356,42 @@ class GroupSubmission:
             return FileSource(item.prepared.in_place_uri)
         name = f"{self.settings.display_name}{item.title.replace(' ', '.').replace('/', '-of-')}.jsonl"
         with item.prepared.open_upload() as stream:
+            if item.upload is not None and self._holds(item, item.upload, stream):
+                return FileSource(item.upload)
             uploaded = self.hook.upload_file(stream, display_name=name)
         self.log.info("%s: uploaded as %s (%s bytes)", part_label(item.title), uploaded.name, uploaded.size_bytes)
         return FileSource(uploaded.name)
+
+    def _holds(self, item: PlannedPart, upload: str, stream: IO[bytes]) -> bool:
+        """Whether ``upload``, an earlier try's upload of this part, is still stored with as many bytes as ``stream``
+        holds from where it stands. One that cannot be read (a Gemini file is gone 48 hours after its upload), or whose
+        size is not reported or another, is not used: the part is uploaded again, and that file left as it is."""
+        label = part_label(item.title)
+        try:
+            stored = self.hook.stored_size(self.hook.get_file(upload))
+        except GenAIBatchError as err:  # gone: a 404, or Gemini's 403 for a file that is not there
+            self.log.info(
+                "%s: %s, uploaded by an earlier try while it waited, cannot be read (%s); uploading it again",
+                label,
+                upload,
+                err,
+            )
+            return False
+        start = stream.tell()
+        size = stream.seek(0, SEEK_END) - start
+        stream.seek(start)
+        if stored != size:
+            self.log.warning(
+                "%s: %s, uploaded by an earlier try while it waited, holds %s bytes, not the %d of the part; uploading "
+                "it again (that file is left as it is)",
+                label,
+                upload,
+                "an unknown number of" if stored is None else stored,
+                size,
+            )
+            return False
+        self.log.info("%s: using %s, uploaded by an earlier try while it waited (%d bytes)", label, upload, size)
+        return True
 
     def _create(
         self,

@@ -1149,8 +1149,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     def _finish_interrupted_round(self, context: Any, hook: BatchHook[Any], ref: BatchJobRef) -> BatchJobRef:
         """``ref`` with its last follow-up round whole: an earlier try that died between the round's creates left
         some of its parts uncreated (the round's keys file holds more rows than its parts), or left parts waiting for
-        a slot, whose upload may be gone since (a Gemini file expires after 48 hours); they are uploaded and created
-        now (or wait, uploaded again), each exactly once, and the parts that exist are re-attached to. The keys file
+        a slot, whose upload may be gone since (a Gemini file expires after 48 hours); they are created now (or wait),
+        from their earlier upload where it is still stored, else uploaded again, each exactly once, and the parts that
+        exist are re-attached to. The keys file
         is the round's own: a round whose file is not was left out of ``ref`` (:meth:`_rounds_still_whole`)."""
         last = max((part.round for part in ref.parts or ()), default=0)
         round_parts = [part for part in ref.parts or () if part.round == last and not part.carried]
@@ -1163,7 +1164,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             return ref
         with KeyFilter(_round_keys(keys_uri)) as only:
             why = (
-                f"of round {last}, {waiting} of whose parts wait for a slot and are uploaded again"
+                f"of round {last}, {waiting} of whose parts wait for a slot (uploaded again where their upload is gone)"
                 if waiting
                 else f"of round {last}, of which an earlier try sent {sent} before it stopped"
             )

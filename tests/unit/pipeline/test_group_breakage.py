@@ -1663,6 +1663,70 @@ def test_a_retry_after_a_death_while_a_clear_without_state_found_the_rounds_agai
     assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in first["parts"]]
 
 
+def input_files(emulator: InProcessEmulator, conn_id: str) -> list[str]:
+    """The inputs ``waiting_submit`` uploaded that ``conn_id``'s provider stores (its display name, not results)."""
+    return [f.file_id for f in emulator.state.store.list_files(conn_id) if (f.display_name or "").startswith("nightly")]
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "gemini"])
+def test_a_retry_while_parts_wait_for_a_slot_uses_their_uploads_and_leaves_no_second_copy(provider, tmp_path, conn_id):
+    rows = keyed(9)
+    path = str(write_jsonl(tmp_path / "in.jsonl", rows))
+    output = tmp_path / "out"
+    task = Task()
+    settings = {"max_requests_per_job": 3, "max_concurrent_jobs": 1}
+    first = waiting_submit(conn_id, path, output, **settings)
+    stop_at_round(first, 0)  # the worker dies while parts 2 and 3 wait for a slot
+    ref = first.execute(task.try_context())
+    assert len([part.upload for part in ref.parts if part.upload is not None]) == 2
+    assert len(input_files(provider, conn_id)) == 3
+
+    manifest = waiting_submit(conn_id, path, output, **settings).execute(task.try_context())
+
+    assert len(input_files(provider, conn_id)) == 3  # no part uploaded a second time
+    assert len(creates(provider, conn_id)) == 3
+    assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
+    assert manifest["counts"]["succeeded"] == 9
+
+
+def test_a_waiting_part_whose_earlier_upload_holds_other_bytes_is_uploaded_again(provider, tmp_path):
+    rows = keyed(9)
+    path = str(write_jsonl(tmp_path / "in.jsonl", rows))
+    output = tmp_path / "out"
+    task = Task()
+    settings = {"max_requests_per_job": 3, "max_concurrent_jobs": 1}
+    first = waiting_submit("gemini", path, output, **settings)
+    stop_at_round(first, 0)
+    ref = first.execute(task.try_context())
+    cut = next(part.upload for part in ref.parts if part.upload is not None)
+    record = provider.state.store.files[("gemini", cut.rsplit("/", 1)[-1])]
+    record.size_bytes -= 1  # stored short (by a proxy that cut its body, say)
+
+    waiting_submit("gemini", path, output, **settings).execute(task.try_context())
+
+    assert len(input_files(provider, "gemini")) == 4  # that part went again; the short file is left as it is
+    assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
+
+
+@pytest.mark.parametrize("conn_id", ["openai", "gemini"])
+def test_a_waiting_part_whose_earlier_upload_is_gone_is_uploaded_again(provider, tmp_path, conn_id):
+    rows = keyed(9)
+    path = str(write_jsonl(tmp_path / "in.jsonl", rows))
+    output = tmp_path / "out"
+    task = Task()
+    settings = {"max_requests_per_job": 3, "max_concurrent_jobs": 1}
+    first = waiting_submit(conn_id, path, output, **settings)
+    stop_at_round(first, 0)
+    ref = first.execute(task.try_context())
+    gone = next(part.upload for part in ref.parts if part.upload is not None)
+    provider.state.store.delete_file(conn_id, gone.rsplit("/", 1)[-1])  # a Gemini file expires after 48 hours
+
+    waiting_submit(conn_id, path, output, **settings).execute(task.try_context())
+
+    assert len(input_files(provider, conn_id)) == 3  # that part uploaded again, the other waiting part's file used
+    assert statuses(landed_rows(output)) == {key: ("succeeded", None) for key in input_keys(rows)}
+
+
 @pytest.mark.parametrize("conn_id", ["openai", "gemini"])
 def test_a_clear_while_a_rounds_part_waits_for_a_slot_uploads_its_lines_again(provider, tmp_path, monkeypatch, conn_id):
     real_create = BatchHook.create_batch
