@@ -9,6 +9,7 @@ import json
 import logging
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -1804,10 +1805,26 @@ def test_a_clear_that_no_longer_waits_and_finds_no_stored_ref_hands_the_sensor_t
     assert (output / "results.jsonl").read_bytes() == landed
 
 
-@pytest.mark.parametrize("conn_id", ["openai", "anthropic", "gemini", "gateway_openai"])
-def test_a_clear_whose_edit_makes_round_one_send_other_rows_pays_only_for_the_rows_no_round_answered(
-    provider, tmp_path, monkeypatch, conn_id
-):
+@dataclass
+class RoundOneEdited:
+    """A split input (9 rows, 3 a part, one follow-up round) whose part 2 expired and whose round 1 answered its rows,
+    then one line of part 1 edited so that part 1's new job fails every row: round 1 now holds other rows."""
+
+    task: Task
+    path: Path
+    output: Path
+    rows: list[dict[str, Any]]
+    settings: dict[str, Any]
+    first: dict[str, Any]
+
+    def submit(self, conn_id: str, context: dict[str, Any] | None = None) -> Any:
+        """The waiting submit over the edited input, in a try of the same task unless ``context`` says otherwise."""
+        operator = waiting_submit(conn_id, str(self.path), self.output, **self.settings)
+        return operator.execute(self.task.try_context() if context is None else context)
+
+
+def round_one_edited(provider: Any, tmp_path: Path, monkeypatch: Any, conn_id: str) -> RoundOneEdited:
+    """Submit and land :class:`RoundOneEdited`'s input, then edit it (nothing more is submitted)."""
     outcomes = {"part 2/3": "expire"}
     outcome_by_round(monkeypatch, provider, outcomes)
     rows = keyed(9)
@@ -1816,14 +1833,23 @@ def test_a_clear_whose_edit_makes_round_one_send_other_rows_pays_only_for_the_ro
     task = Task()
     settings = {"max_requests_per_job": 3, "retry_failed_rows": 1}
     first = waiting_submit(conn_id, str(write_jsonl(path, rows)), output, **settings).execute(task.try_context())
-    assert [(r["round"], r["sent"]) for r in first["rounds"]] == [(0, 9), (1, 3)]  # round 1 answered k0003-k0005
-    (answered,) = [p["job_name"] for p in first["parts"] if p["round"] == 1]
-    made = len(creates(provider, conn_id))
     rows[1] = canonical_line("k0001", "edited question")  # in part 1, whose new job fails every row (server error)
     write_jsonl(path, rows)
     outcomes["part 1/3"] = "fail_rows"
+    return RoundOneEdited(task, path, output, rows, settings, first)
 
-    again = waiting_submit(conn_id, str(path), output, **settings).execute(task.try_context())
+
+@pytest.mark.parametrize("conn_id", ["openai", "anthropic", "gemini", "gateway_openai"])
+def test_a_clear_whose_edit_makes_round_one_send_other_rows_pays_only_for_the_rows_no_round_answered(
+    provider, tmp_path, monkeypatch, conn_id
+):
+    edited = round_one_edited(provider, tmp_path, monkeypatch, conn_id)
+    rows, output, first = edited.rows, edited.output, edited.first
+    assert [(r["round"], r["sent"]) for r in first["rounds"]] == [(0, 9), (1, 3)]  # round 1 answered k0003-k0005
+    (answered,) = [p["job_name"] for p in first["parts"] if p["round"] == 1]
+    made = len(creates(provider, conn_id))
+
+    again = edited.submit(conn_id)
 
     # part 1 again, and round 1 for its three rows alone: the earlier round 1 answered part 2's rows already
     assert len(creates(provider, conn_id)) == made + 2
@@ -1845,23 +1871,14 @@ def test_a_clear_whose_edit_makes_round_one_send_other_rows_pays_only_for_the_ro
 def test_a_clear_after_a_round_that_took_an_earlier_rounds_answers_pays_for_nothing_again(
     provider, tmp_path, monkeypatch, conn_id, rounds_now
 ):
-    outcomes = {"part 2/3": "expire"}
-    outcome_by_round(monkeypatch, provider, outcomes)
-    rows = keyed(9)
-    path = tmp_path / "in.jsonl"
-    output = tmp_path / "out"
-    task = Task()
-    settings = {"max_requests_per_job": 3, "retry_failed_rows": 1}
-    waiting_submit(conn_id, str(write_jsonl(path, rows)), output, **settings).execute(task.try_context())
-    rows[1] = canonical_line("k0001", "edited question")
-    write_jsonl(path, rows)
-    outcomes["part 1/3"] = "fail_rows"
-    carried = waiting_submit(conn_id, str(path), output, **settings).execute(task.try_context())
+    edited = round_one_edited(provider, tmp_path, monkeypatch, conn_id)
+    output = edited.output
+    carried = edited.submit(conn_id)
     landed = (output / "results.jsonl").read_bytes()
     made = len(creates(provider, conn_id))
-    settings["retry_failed_rows"] = rounds_now  # the DAG edited since, or not
+    edited.settings["retry_failed_rows"] = rounds_now  # the DAG edited since, or not
 
-    again = waiting_submit(conn_id, str(path), output, **settings).execute(task.try_context())
+    again = edited.submit(conn_id)
 
     assert len(creates(provider, conn_id)) == made
     assert [p["job_name"] for p in again["parts"]] == [p["job_name"] for p in carried["parts"]]
@@ -1884,24 +1901,15 @@ class DiesOnceTheRoundIsCreated(FakeTI):
 def test_a_retry_after_a_death_once_a_round_took_an_earlier_rounds_answers_pays_for_nothing_again(
     provider, tmp_path, monkeypatch, conn_id
 ):
-    outcomes = {"part 2/3": "expire"}
-    outcome_by_round(monkeypatch, provider, outcomes)
-    rows = keyed(9)
-    path = tmp_path / "in.jsonl"
-    output = tmp_path / "out"
-    task = Task()
-    settings = {"max_requests_per_job": 3, "retry_failed_rows": 1}
-    waiting_submit(conn_id, str(write_jsonl(path, rows)), output, **settings).execute(task.try_context())
+    edited = round_one_edited(provider, tmp_path, monkeypatch, conn_id)
+    rows, output, task = edited.rows, edited.output, edited.task
     made = len(creates(provider, conn_id))
-    rows[1] = canonical_line("k0001", "edited question")
-    write_jsonl(path, rows)
-    outcomes["part 1/3"] = "fail_rows"
     dying = task.try_context()
     dying["ti"] = DiesOnceTheRoundIsCreated(run_id=task.run_id, xcom=task.xcom)
     with pytest.raises(WorkerDied):
-        waiting_submit(conn_id, str(path), output, **settings).execute(dying)
+        edited.submit(conn_id, dying)
 
-    again = waiting_submit(conn_id, str(path), output, **settings).execute(task.try_context())
+    again = edited.submit(conn_id)
 
     assert len(creates(provider, conn_id)) == made + 2  # part 1 and round 1's three rows, once each
     assert [(r["round"], r["sent"], r["recovered"]) for r in again["rounds"]] == [(0, 9, 3), (1, 6, 6)]
@@ -2137,23 +2145,14 @@ def test_a_part_whose_job_is_gone_is_sent_again_when_the_landed_results_are_anot
 def test_a_clear_without_state_after_a_round_took_an_earlier_rounds_answers_pays_for_nothing_again(
     provider, tmp_path, monkeypatch
 ):
-    outcomes = {"part 2/3": "expire"}
-    outcome_by_round(monkeypatch, provider, outcomes)
-    rows = keyed(9)
-    path = tmp_path / "in.jsonl"
-    output = tmp_path / "out"
-    task = Task()
-    settings = {"max_requests_per_job": 3, "retry_failed_rows": 1}
-    waiting_submit("openai", str(write_jsonl(path, rows)), output, **settings).execute(task.try_context())
-    rows[1] = canonical_line("k0001", "edited question")
-    write_jsonl(path, rows)
-    outcomes["part 1/3"] = "fail_rows"
-    carried = waiting_submit("openai", str(path), output, **settings).execute(task.try_context())
+    edited = round_one_edited(provider, tmp_path, monkeypatch, "openai")
+    output, task = edited.output, edited.task
+    carried = edited.submit("openai")
     landed = (output / "results.jsonl").read_bytes()
     made = len(creates(provider, "openai"))
     task.store, task.xcom = DictStateStore(), {}  # a clear with the task state cleared ([state_store] clear_on_success)
 
-    again = waiting_submit("openai", str(path), output, **settings).execute(task.try_context())
+    again = edited.submit("openai")
 
     assert len(creates(provider, "openai")) == made
     assert again["rounds"] == carried["rounds"]
@@ -2164,18 +2163,9 @@ def test_a_clear_without_state_after_a_round_took_an_earlier_rounds_answers_pays
 def test_a_clear_that_no_longer_waits_after_a_round_took_an_earlier_rounds_answers_hands_the_sensor_them(
     provider, tmp_path, monkeypatch, state
 ):
-    outcomes = {"part 2/3": "expire"}
-    outcome_by_round(monkeypatch, provider, outcomes)
-    rows = keyed(9)
-    path = tmp_path / "in.jsonl"
-    output = tmp_path / "out"
-    task = Task()
-    settings = {"max_requests_per_job": 3, "retry_failed_rows": 1}
-    waiting_submit("openai", str(write_jsonl(path, rows)), output, **settings).execute(task.try_context())
-    rows[1] = canonical_line("k0001", "edited question")
-    write_jsonl(path, rows)
-    outcomes["part 1/3"] = "fail_rows"
-    carried = waiting_submit("openai", str(path), output, **settings).execute(task.try_context())
+    edited = round_one_edited(provider, tmp_path, monkeypatch, "openai")
+    path, output, task = edited.path, edited.output, edited.task
+    carried = edited.submit("openai")
     landed = (output / "results.jsonl").read_bytes()
     made = len(creates(provider, "openai"))
     if state == "emptied":
