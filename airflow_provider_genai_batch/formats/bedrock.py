@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Final, Literal
 from airflow_provider_genai_batch.formats import anthropic
 from airflow_provider_genai_batch.formats.anthropic import message_text
 from airflow_provider_genai_batch.formats.anthropic import usage_of as anthropic_usage
+from airflow_provider_genai_batch.formats.bedrock_bodies import native_row
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.gemini_schema import json_type
@@ -31,7 +32,6 @@ from airflow_provider_genai_batch.formats.results import (
     Usage,
     blocked_row,
     counted_usage,
-    embedding_values,
     job_count,
     no_answer_row,
     output_limit_row,
@@ -638,74 +638,6 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
 
 ANTHROPIC_MESSAGE = "message"
 """The ``type`` of an Anthropic Message: a body of that type is read as one (and is unreadable if it is not one)."""
-
-
-def native_row(key: Any, output: Mapping[str, Any]) -> ResultRow:
-    """The row of an InvokeModel body that is neither Converse's shape nor an Anthropic Message: Amazon Titan Text
-    (``results[].outputText``, ``inputTextTokenCount`` and ``results[].tokenCount``), Amazon Titan Embeddings
-    (``embedding``, ``inputTextTokenCount``), Meta Llama (``generation``, ``prompt_token_count`` and
-    ``generation_token_count``) or Mistral (``outputs[].text``, no token counts). Another body lands as it came,
-    without text. A count that cannot be read leaves the row's usage null; the answer lands all the same. A Titan Text
-    or Mistral body without text is failed: cut off by the output limit (see ``OUTPUT_LIMIT``), filtered (Titan's
-    ``CONTENT_FILTERED``), or holding nothing (see ``NO_ANSWER``); an embedding that is not a list of numbers is
-    unreadable (ValueError)."""
-    text: str | None = None
-    embedding: list[float] | None = None
-    given = made = reason = None
-    shaped = True  # a Titan Text or Mistral body, which holds its text or says why not
-    if isinstance(results := output.get("results"), list):
-        texts = [
-            item["outputText"]
-            for item in results
-            if isinstance(item, Mapping) and isinstance(item.get("outputText"), str)
-        ]
-        text = "".join(texts) if texts else None
-        given = output.get("inputTextTokenCount")
-        made = [item.get("tokenCount") or 0 for item in results if isinstance(item, Mapping)]
-        reason = next((item.get("completionReason") for item in results if isinstance(item, Mapping)), None)
-    elif "embedding" in output:
-        embedding = [float(value) for value in embedding_values(output["embedding"], "modelOutput.embedding")]
-        given, shaped = output.get("inputTextTokenCount"), False
-    elif isinstance(generation := output.get("generation"), str):
-        text = generation
-        given, made = output.get("prompt_token_count"), output.get("generation_token_count")
-        reason = output.get("stop_reason")
-    elif isinstance(outputs := output.get("outputs"), list):
-        texts = [item["text"] for item in outputs if isinstance(item, Mapping) and isinstance(item.get("text"), str)]
-        text = "".join(texts) if texts else None
-        reason = next((item.get("stop_reason") for item in outputs if isinstance(item, Mapping)), None)
-    else:
-        shaped = False
-    usage = _native_usage(given, made)
-    if not text and reason in _NATIVE_LIMIT_REASONS:
-        said = f"the answer reached the output token limit: {reason}, and it holds no text"
-        return output_limit_row(key, str(reason), said, output, usage)
-    if not text and reason in _NATIVE_BLOCKS:
-        said = f"the answer was blocked: {reason}, and it holds no text"
-        return blocked_row(key, str(reason), said, output, usage)
-    if text is None and embedding is None and shaped:
-        status = reason if isinstance(reason, str) and reason else None
-        said = f"the answer holds nothing: {status or 'no reason given'}, and it holds no text"
-        return no_answer_row(key, status, said, output, usage)
-    return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=text, embedding=embedding, response=output, usage=usage)
-
-
-_NATIVE_LIMIT_REASONS = frozenset({"LENGTH", "length"})
-"""Titan's ``completionReason``, Llama's and Mistral's ``stop_reason`` when the output limit ended the answer."""
-_NATIVE_BLOCKS = frozenset({"CONTENT_FILTERED"})
-"""Titan's ``completionReason`` when a content filter removed the answer."""
-
-
-def _native_usage(given: Any, made: Any) -> Usage | None:
-    """Usage from an InvokeModel body's own counts (``made`` a count, or Titan's list of them); None for none, or
-    for counts that are not integers."""
-    if isinstance(made, list):
-        made = sum(made) if all(type(count) is int for count in made) else None
-    if given is None and not made:
-        return None
-    if type(given) is not int or not (made is None or type(made) is int):
-        return None
-    return counted_usage(given, made, given + (made or 0))
 
 
 CONVERSE_BLOCKS = frozenset({"content_filtered", "guardrail_intervened"})
