@@ -33,7 +33,9 @@ Per provider (the fields of the response body each result row holds as ``ResultR
   Amazon Nova's InvokeModel body the same, its cache counts named ``cacheReadInputTokenCount`` and
   ``cacheWriteInputTokenCount``. Other InvokeModel bodies: Titan Text input = ``inputTextTokenCount``, output =
   ``results[].tokenCount``; Titan Embeddings input = ``inputTextTokenCount``; Llama input = ``prompt_token_count``,
-  output = ``generation_token_count``; Mistral's carries none.
+  output = ``generation_token_count``; Cohere input = ``meta.billed_units.input_tokens``, output =
+  ``meta.billed_units.output_tokens``; a chat completion body (AI21 Jamba, OpenAI gpt-oss) OpenAI's ``usage``;
+  Mistral's and DeepSeek-R1's carry none.
 * The gateway: each target's own body (OpenAI, Anthropic), or a Gemini result flattened to
   ``usage{prompt_tokens, completion_tokens}``.
 
@@ -203,10 +205,13 @@ def anthropic_counts(response: Mapping[str, Any]) -> Counts | None:
 
 def bedrock_counts(response: Mapping[str, Any]) -> Counts | None:
     """A Bedrock ``modelOutput``'s ``usage``: Converse names (``inputTokens``..., Amazon Nova's InvokeModel body's
-    ``cacheReadInputTokenCount``...) or an Anthropic Message's; without one, another model's InvokeModel counts."""
+    ``cacheReadInputTokenCount``...), a chat completion's (``prompt_tokens``...: AI21 Jamba, OpenAI gpt-oss) or an
+    Anthropic Message's; without one, another model's InvokeModel counts."""
     usage = response.get("usage")
     if not usage:
         return bedrock_native_counts(response)
+    if "prompt_tokens" in usage:
+        return openai_usage_counts(usage)
     if "inputTokens" not in usage:
         return anthropic_usage_counts(usage)
     read = usage.get("cacheReadInputTokens")
@@ -224,12 +229,16 @@ def bedrock_counts(response: Mapping[str, Any]) -> Counts | None:
 
 def bedrock_native_counts(response: Mapping[str, Any]) -> Counts | None:
     """The counts of an InvokeModel body without ``usage``: Amazon Titan Text (``inputTextTokenCount``, each of
-    ``results`` its ``tokenCount``), Titan Embeddings (``inputTextTokenCount``) or Meta Llama (``prompt_token_count``,
-    ``generation_token_count``); None for another (Mistral's body has no counts)."""
+    ``results`` its ``tokenCount``), Titan Embeddings (``inputTextTokenCount``), Cohere's ``meta.billed_units``
+    (``input_tokens``, ``output_tokens``) or Meta Llama (``prompt_token_count``, ``generation_token_count``); None for
+    another (Mistral's and DeepSeek-R1's bodies have no counts)."""
     given: Any = response.get("inputTextTokenCount")
     made: Any
+    billed = (response.get("meta") or _EMPTY).get("billed_units")
     if given is not None:
         made = sum(_strict(*(item.get("tokenCount") for item in response.get("results") or ())))
+    elif billed:
+        given, made = billed.get("input_tokens"), billed.get("output_tokens")
     else:
         given = response.get("prompt_token_count")
         made = response.get("generation_token_count")

@@ -331,8 +331,24 @@ def test_a_bedrock_invoke_model_record_counts_the_anthropic_one_hour_cache_write
         ({"embedding": [0.5], "inputTextTokenCount": 6}, (6, 0, 0, 0, 0, 1)),
         ({"generation": "x", "prompt_token_count": 21, "generation_token_count": 4}, (21, 4, 0, 0, 0, 1)),
         ({"outputs": [{"text": "x"}]}, (0, 0, 0, 0, 0, 0)),
+        (
+            {
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "x"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 20, "completion_tokens": 12, "total_tokens": 32},
+            },
+            (20, 12, 0, 0, 0, 1),
+        ),
+        (
+            {
+                "text": "x",
+                "finish_reason": "COMPLETE",
+                "meta": {"billed_units": {"input_tokens": 7, "output_tokens": 8}},
+            },
+            (7, 8, 0, 0, 0, 1),
+        ),
+        ({"choices": [{"text": "x", "stop_reason": "stop"}]}, (0, 0, 0, 0, 0, 0)),
     ],
-    ids=["titan-text", "titan-embeddings", "llama", "mistral"],
+    ids=["titan-text", "titan-embeddings", "llama", "mistral", "chat-completion", "cohere-command-r", "deepseek-r1"],
 )
 def test_a_bedrock_invoke_model_body_of_another_model_counts_its_own_tokens(
     output: dict[str, Any], expected: tuple[int, ...]
