@@ -340,7 +340,8 @@ def record(key: str, params: dict[str, Any], *, model: str, invocation_type: Inv
     if invocation_type == CONVERSE:
         model_input = _converse(params, model)
     else:
-        if "anthropic" not in model and not model.startswith("arn:"):
+        named = _model_named(model)
+        if named is not None and "anthropic" not in named:
             raise unsupported(
                 "request",
                 PROVIDER,
@@ -349,6 +350,20 @@ def record(key: str, params: dict[str, Any], *, model: str, invocation_type: Inv
             )
         model_input = {"anthropic_version": ANTHROPIC_VERSION, **params}
     return {"recordId": record_id(key), "modelInput": model_input}
+
+
+_NAMING_RESOURCES = frozenset({"foundation-model", "inference-profile", "custom-model"})
+"""The ARN resources whose id names the model (a custom model's names its base model); an application inference
+profile's id does not."""
+
+
+def _model_named(model: str) -> str | None:
+    """The model or inference profile id a ``modelId`` names (``us.meta.llama3-...``), read from an ARN's resource
+    where it is one; None for an ARN whose id does not name the model (an application inference profile)."""
+    if not model.startswith("arn:"):
+        return model
+    kind, _, rest = model.split(":", 5)[-1].partition("/")
+    return rest.split("/", 1)[0] if kind in _NAMING_RESOURCES else None
 
 
 def _converse(params: Mapping[str, Any], model: str) -> dict[str, Any]:

@@ -229,6 +229,31 @@ def test_a_provisioned_throughput_model_fails_before_anything_is_written_to_s3(
     assert bedrock_jobs(bedrock_emulator) == []
 
 
+@pytest.mark.parametrize(
+    "model",
+    [
+        "meta.llama3-1-70b-instruct-v1:0",
+        "us.meta.llama3-1-70b-instruct-v1:0",
+        "arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-1-70b-instruct-v1:0",
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.meta.llama3-1-70b-instruct-v1:0",
+    ],
+    ids=["model-id", "profile-id", "model-arn", "profile-arn"],
+)
+def test_canonical_lines_for_an_invoke_model_job_on_a_model_not_claude_fail_before_anything_is_written_to_s3(
+    connection, tmp_path, moto_s3, bedrock_bucket, bedrock_emulator, model
+):
+    source = write_input(tmp_path / "input.jsonl", gemini_lines(100))
+    op = GenAIBatchSubmitOperator(task_id="submit", conn_id=connection, model=model, input=source)
+    with pytest.raises(InputValidationError) as raised:
+        op.execute(make_context(FakeTI()))
+    assert str(raised.value) == (
+        f"{source}, line 1: request cannot be sent to bedrock: InvokeModel bodies are translated for Anthropic "
+        f"Claude models only, not {model!r}; use model_invocation_type=Converse or native Bedrock lines"
+    )
+    assert moto_s3.keys(bedrock_bucket) == []
+    assert bedrock_jobs(bedrock_emulator) == []
+
+
 def test_a_retried_submit_creates_no_second_job(connection, tmp_path, bedrock_emulator, monkeypatch):
     source = write_input(tmp_path / "input.jsonl", gemini_lines(100))
     ti = FakeTI(dag_id="bedrock_dag", task_id="submit")

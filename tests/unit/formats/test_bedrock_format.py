@@ -185,7 +185,12 @@ def test_invoke_model_uses_the_default_max_tokens_and_a_safe_record_id():
 def test_invoke_model_translation_is_for_claude_models_only():
     with pytest.raises(ValueError, match="Anthropic Claude models only"):
         translate({"contents": [user({"text": "hi"})]}, model="amazon.nova-pro-v1:0")
-    assert translate({"contents": [user({"text": "hi"})]}, model="arn:aws:bedrock:us-east-1:1:inference-profile/x")
+    for arn in (
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-haiku-20240307-v1:0",
+        "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0",
+        "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abcdefghijkl",  # names no model
+    ):
+        assert translate({"contents": [user({"text": "hi"})]}, model=arn)["modelInput"]["anthropic_version"]
 
 
 def test_what_anthropic_cannot_express_is_rejected_with_the_reason():
