@@ -13,6 +13,8 @@ import httpx
 import pytest
 from botocore.credentials import Credentials
 
+from airflow_provider_genai_batch.formats import bedrock as wire
+from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks.aws import SigV4Auth
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
@@ -492,3 +494,74 @@ def test_the_control_plane_lists_bedrock_jobs_in_bedrock_status_names(
     )
     assert listed["state"] in {"Submitted", "Validating", "Scheduled"}
     assert listed["request_count"] == 120
+
+
+def run_invoke_model(
+    http: httpx.Client, moto_s3: MotoS3Server, bucket: str, model: str, records: list[dict[str, Any]], name: str
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """An InvokeModel job of ``model`` over ``records`` run to completion: the job, and its output lines by id."""
+    uri = put_input(moto_s3, bucket, records, name)
+    arn = create(http, create_body(uri, bucket, modelId=model))
+    job, _ = wait_until(http, arn, {"Completed"})
+    out = moto_s3.read(f"s3://{bucket}/output/{ARN.fullmatch(arn).group(1)}/{name}.out")
+    return job, {line["recordId"]: line for line in map(json.loads, out.splitlines())}
+
+
+CHAT = {"messages": [{"role": "user", "content": "Question 7?"}], "max_tokens": 64}
+FAMILY_BODIES = [
+    ("meta.llama3-1-70b-instruct-v1:0", {"prompt": "Question 7?", "max_gen_len": 64}, "generation"),
+    ("mistral.mistral-7b-instruct-v0:2", {"prompt": "Question 7?", "max_tokens": 64}, "outputs"),
+    ("mistral.mistral-large-2407-v1:0", CHAT, "choices"),
+    ("amazon.titan-text-express-v1", {"inputText": "Question 7?"}, "results"),
+    ("cohere.command-r-plus-v1:0", {"message": "Question 7?", "max_tokens": 64}, "finish_reason"),
+    ("ai21.jamba-1-5-mini-v1:0", CHAT, "choices"),
+    ("us.deepseek.r1-v1:0", {"prompt": "Question 7?", "max_tokens": 64}, "choices"),
+    ("openai.gpt-oss-20b-1:0", CHAT, "choices"),
+    ("us.amazon.nova-lite-v1:0", {"messages": [{"role": "user", "content": [{"text": "Question 7?"}]}]}, "output"),
+]
+
+
+@pytest.mark.parametrize(("model", "body", "member"), FAMILY_BODIES, ids=[model for model, _, _ in FAMILY_BODIES])
+def test_an_invoke_model_job_of_another_family_answers_in_that_familys_body(
+    http, moto_s3, bedrock_bucket, model, body, member
+):
+    records = [{"recordId": f"R{i}", "modelInput": body} for i in range(100)]
+    job, lines = run_invoke_model(http, moto_s3, bedrock_bucket, model, records, "family.jsonl")
+    assert (job["successRecordCount"], job["errorRecordCount"]) == (100, 0)
+    output = lines["R7"]["modelOutput"]
+    assert member in output and "content" not in output  # the family's own body, not an Anthropic Message
+    row = wire.result_row(lines["R7"])
+    assert (row.status, row.text) == (RowStatus.SUCCEEDED, "Answer to: Question 7?")
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "expected"),
+    [
+        ("amazon.titan-embed-text-v2:0", {"inputText": "hello world"}, 2),
+        ("cohere.embed-english-v3", {"texts": ["hello world"], "input_type": "search_document"}, None),
+    ],
+    ids=["titan", "cohere"],
+)
+def test_an_invoke_model_job_of_an_embeddings_model_answers_with_its_embedding(
+    http, moto_s3, bedrock_bucket, model, body, expected
+):
+    records = [{"recordId": f"E{i}", "modelInput": body} for i in range(100)]
+    job, lines = run_invoke_model(http, moto_s3, bedrock_bucket, model, records, "embed.jsonl")
+    assert job["successRecordCount"] == 100
+    row = wire.result_row(lines["E3"])
+    assert (row.status, row.text, len(row.embedding)) == (RowStatus.SUCCEEDED, None, 8)
+    assert (row.usage.input_tokens if row.usage else None) == expected
+
+
+def test_a_record_without_the_member_its_model_requires_fails_alone_with_the_models_400(http, moto_s3, bedrock_bucket):
+    records = [{"recordId": f"L{i}", "modelInput": {"prompt": f"Question {i}?"}} for i in range(100)]
+    records[4]["modelInput"] = {"messages": [{"role": "user", "content": "Question 4?"}]}
+    job, lines = run_invoke_model(
+        http, moto_s3, bedrock_bucket, "meta.llama3-1-70b-instruct-v1:0", records, "llama.jsonl"
+    )
+    assert (job["successRecordCount"], job["errorRecordCount"]) == (99, 1)
+    assert lines["L4"]["error"] == {
+        "errorCode": 400,
+        "errorMessage": "Malformed input request: #: required key [prompt] not found, please reformat your input and "
+        "try again.",
+    }

@@ -7,7 +7,8 @@ output live in a real S3-compatible server (moto in the tests) at `EmulatorConfi
 output lines come in a deterministic shuffled order.
 
 Modules: `wire` (bodies, statuses and errors), `validation` (what is rejected), `storage` (S3 input
-and output), `results` (answers from the fake model) and `routes` (the endpoints).
+and output), `results` (answers from the fake model), `families` (the InvokeModel answers of the model
+families other than Anthropic's) and `routes` (the endpoints).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A completed Bedrock job's output: one record per input line, answered by the fake model, in a shuffled order.
 
-Anthropic InvokeModel bodies get an Anthropic Message, Converse requests a Converse response; a record
-the model rejects carries an `error` instead of a `modelOutput`.
+Anthropic InvokeModel bodies get an Anthropic Message, another family's InvokeModel body that family's own answer
+(see `families`), Converse requests a Converse response; a record the model rejects carries an `error` instead of a
+`modelOutput`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import msgspec
 
 from airflow_provider_genai_batch.testing.emulator import progress, responses
+from airflow_provider_genai_batch.testing.emulator.bedrock import families
 from airflow_provider_genai_batch.testing.emulator.bedrock.storage import write_output
 from airflow_provider_genai_batch.testing.emulator.bedrock.validation import input_problem
 from airflow_provider_genai_batch.testing.emulator.bedrock.wire import REQUEST_KEY, S3_KEY
@@ -75,6 +77,10 @@ def output_line(job: JobRecord, number: int, raw: bytes) -> tuple[dict[str, Any]
     model_input: Any = entry.get("modelInput")
     invocation_type = job.extra[REQUEST_KEY]["modelInvocationType"]
     head = {"recordId": record_id, "modelInput": model_input}
+    family = _other_family(model_input, invocation_type, job.model)
+    if family is not None:
+        outcome, tokens = families.answer(model_input, family, seed, job.model)
+        return {**head, **outcome}, tokens
     problem = input_problem(model_input, invocation_type, job.model)
     if problem is not None:
         return {**head, "error": {"errorCode": 400, "errorMessage": problem}}, None
@@ -87,6 +93,15 @@ def output_line(job: JobRecord, number: int, raw: bytes) -> tuple[dict[str, Any]
         "output": usage.get("output_tokens", usage.get("outputTokens", 0)),
     }
     return {**head, **outcome}, tokens
+
+
+def _other_family(
+    model_input: Any, invocation_type: str, model: str
+) -> families.TextFamily | families.EmbeddingFamily | None:
+    """The family answering an InvokeModel record of a model not Anthropic's, when the emulator knows it."""
+    if invocation_type != "InvokeModel" or "anthropic" in model or not isinstance(model_input, dict):
+        return None
+    return families.family_of(model, model_input)
 
 
 def materialise(job: JobRecord, store: Store) -> JobResults:
