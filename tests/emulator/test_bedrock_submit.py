@@ -333,3 +333,30 @@ def test_submit_and_wait_lands_one_row_per_input_key(connection, tmp_path):
         "total": 100, "succeeded": 98, "failed": 2, "cancelled": 0, "expired": 0, "missing": 0,
         "unmatched": 0, "unparseable": 0, "duplicates": 0,
     }  # fmt: skip
+
+
+def test_native_lines_for_a_gpt_oss_job_land_their_answers_and_usage(connection, tmp_path):
+    lines = [
+        {"recordId": f"Q{i}", "modelInput": {"messages": [{"role": "user", "content": f"Question {i}?"}],
+                                             "max_completion_tokens": 64}}
+        for i in range(100)
+    ]  # fmt: skip
+    source = write_input(tmp_path / "input.jsonl", lines)
+    output = tmp_path / "results"
+    op = GenAIBatchSubmitOperator(
+        task_id="submit",
+        conn_id=connection,
+        model="openai.gpt-oss-20b-1:0",
+        input=source,
+        output_uri=str(output),
+        wait_for_completion=True,
+        deferrable=False,
+        poll_interval=0.1,
+    )
+    manifest = op.execute(make_context(FakeTI()))
+
+    rows = {row["key"]: row for row in map(json.loads, (output / "results.jsonl").read_text().splitlines())}
+    assert (rows["Q7"]["status"], rows["Q7"]["text"]) == ("succeeded", "Answer to: Question 7?")
+    assert rows["Q7"]["usage"] == {"input_tokens": 2, "output_tokens": 4, "total_tokens": 6}
+    from_rows = manifest["usage"]["parts"][0]["from_rows"]
+    assert (from_rows["input_tokens"], from_rows["output_tokens"], from_rows["rows"]) == (200, 400, 100)
