@@ -449,7 +449,7 @@ def _converse_block(block: Mapping[str, Any], documents: Iterator[int]) -> dict[
 def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType, model: str = "") -> None:
     """Check a native ``{"recordId", "modelInput"}`` record for ``model``; ValueError(reason) if Bedrock would reject
     it. An InvokeModel body is an Anthropic Messages body when the model is Anthropic's or the body says
-    ``anthropic_version``."""
+    ``anthropic_version``; such a body for a model named as another family's is refused (its model fails it)."""
     record_id = line.get("recordId")
     if isinstance(record_id, str) and not NATIVE_RECORD_ID.fullmatch(record_id):
         raise ValueError(
@@ -462,6 +462,12 @@ def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType, mo
         if name in model_input:
             raise ValueError(f"'modelInput.{name}' is not allowed: Bedrock rejects extra keys (the job sets the model)")
     anthropic_body = invocation_type == INVOKE_MODEL and ("anthropic" in model or "anthropic_version" in model_input)
+    named = _model_named(model)
+    if anthropic_body and named and "anthropic" not in named:
+        raise ValueError(
+            f"'modelInput' is a Claude body (it sets anthropic_version), but the job runs {model!r}, whose model fails "
+            "every such record: give a Claude model, or records in that model's own body"
+        )
     if invocation_type == CONVERSE or anthropic_body:
         _check_known_members(model_input, CONVERSE_FIELDS if invocation_type == CONVERSE else ANTHROPIC_BODY_FIELDS)
         messages = model_input.get("messages")

@@ -360,3 +360,24 @@ def test_native_lines_for_a_gpt_oss_job_land_their_answers_and_usage(connection,
     assert rows["Q7"]["usage"] == {"input_tokens": 2, "output_tokens": 4, "total_tokens": 6}
     from_rows = manifest["usage"]["parts"][0]["from_rows"]
     assert (from_rows["input_tokens"], from_rows["output_tokens"], from_rows["rows"]) == (200, 400, 100)
+
+
+def test_native_claude_bodies_for_a_job_on_a_model_not_claude_fail_before_anything_is_written_to_s3(
+    connection, tmp_path, moto_s3, bedrock_bucket, bedrock_emulator
+):
+    lines = [
+        {"recordId": f"REC{i}", "modelInput": {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 16,
+                                              "messages": [{"role": "user", "content": f"Question {i}?"}]}}
+        for i in range(100)
+    ]  # fmt: skip
+    source = write_input(tmp_path / "input.jsonl", lines)
+    model = "meta.llama3-1-70b-instruct-v1:0"
+    op = GenAIBatchSubmitOperator(task_id="submit", conn_id=connection, model=model, input=source)
+    with pytest.raises(InputValidationError) as raised:
+        op.execute(make_context(FakeTI()))
+    assert str(raised.value) == (
+        f"{source}, line 1: 'modelInput' is a Claude body (it sets anthropic_version), but the job runs {model!r}, "
+        "whose model fails every such record: give a Claude model, or records in that model's own body"
+    )
+    assert moto_s3.keys(bedrock_bucket) == []
+    assert bedrock_jobs(bedrock_emulator) == []
