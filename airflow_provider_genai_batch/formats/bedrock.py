@@ -126,10 +126,12 @@ ANTHROPIC_BODY_FIELDS = frozenset(
         "tool_choice",
         "thinking",
         "metadata",
+        "output_config",
     }
 )
 """The members of a Claude InvokeModel body on Bedrock (the Anthropic Messages parameters Bedrock takes, with its
-``anthropic_version`` and ``anthropic_beta``); the model refuses any other key as extraneous."""
+``anthropic_version`` and ``anthropic_beta``, and ``output_config`` for structured output and effort); the model
+refuses any other key as extraneous."""
 CONVERSE_FIELDS = frozenset(
     {
         "messages",
@@ -142,6 +144,8 @@ CONVERSE_FIELDS = frozenset(
         "additionalModelResponseFieldPaths",
         "requestMetadata",
         "performanceConfig",
+        "serviceTier",
+        "outputConfig",
     }
 )
 """The members of a Converse request body a batch record may hold (botocore ``ConverseRequest``, less the
@@ -500,6 +504,67 @@ def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType, mo
                 anthropic.check_native_message(message, path, anthropic.MESSAGE_ROLES)
     if invocation_type == CONVERSE:
         _check_inference_config(model_input.get("inferenceConfig"))
+        _check_service_tier(model_input.get("serviceTier"))
+        _check_output_config(model_input.get("outputConfig"))
+
+
+SERVICE_TIERS = ("priority", "default", "flex", "reserved")
+"""The ``type`` of a Converse ``serviceTier`` (botocore ``ServiceTierType``)."""
+MAX_EFFORT_LENGTH = 16
+"""The longest ``outputConfig.effort`` Converse takes (botocore ``OutputConfigEffortString``)."""
+
+
+def _check_service_tier(tier: Any) -> None:
+    """A native Converse ``serviceTier`` as botocore's ``ServiceTier`` takes it: an object of one required ``type``
+    of :data:`SERVICE_TIERS`; the model refuses any other for the record."""
+    if tier is None:
+        return
+    if not isinstance(tier, Mapping):
+        raise ValueError(f"'modelInput.serviceTier' must be a JSON object, got {json_type(tier)}")
+    if unknown := sorted(tier.keys() - {"type"}):
+        raise ValueError(f"'modelInput.serviceTier' has {', '.join(unknown)}, which Converse does not take")
+    if tier.get("type") not in SERVICE_TIERS:
+        raise ValueError(
+            f"'modelInput.serviceTier.type' must be one of {', '.join(SERVICE_TIERS)}, got {tier.get('type')!r}"
+        )
+
+
+def _check_output_config(config: Any) -> None:
+    """A native Converse ``outputConfig`` as botocore's ``OutputConfig`` takes it: an object of an ``effort`` string
+    of at most 16 characters and a ``textFormat`` of ``type`` json_schema whose ``structure`` holds a ``jsonSchema``
+    with its ``schema`` as a string (and a ``name`` and ``description``, strings too); the model refuses any other."""
+    if config is None:
+        return
+    where = "modelInput.outputConfig"
+    if not isinstance(config, Mapping):
+        raise ValueError(f"'{where}' must be a JSON object, got {json_type(config)}")
+    if unknown := sorted(config.keys() - {"textFormat", "effort"}):
+        raise ValueError(f"'{where}' has {', '.join(unknown)}, which Converse does not take")
+    effort = config.get("effort")
+    if effort is not None and (not isinstance(effort, str) or len(effort) > MAX_EFFORT_LENGTH):
+        raise ValueError(f"'{where}.effort' must be a string of at most {MAX_EFFORT_LENGTH} characters, got {effort!r}")
+    text_format = config.get("textFormat")
+    if text_format is None:
+        return
+    if not isinstance(text_format, Mapping) or text_format.keys() != {"type", "structure"}:
+        raise ValueError(f"'{where}.textFormat' must be an object of a type and a structure, and nothing else")
+    if text_format["type"] != "json_schema":
+        raise ValueError(f"'{where}.textFormat.type' must be 'json_schema', got {text_format['type']!r}")
+    structure = text_format["structure"]
+    if not isinstance(structure, Mapping) or structure.keys() != {"jsonSchema"}:
+        raise ValueError(f"'{where}.textFormat.structure' must be an object holding jsonSchema, and nothing else")
+    schema = structure["jsonSchema"]
+    if not isinstance(schema, Mapping) or "schema" not in schema or schema.keys() - {"schema", "name", "description"}:
+        raise ValueError(
+            f"'{where}.textFormat.structure.jsonSchema' must be an object holding a schema (and at most a name and a "
+            "description)"
+        )
+    for name, value in schema.items():
+        if not isinstance(value, str):
+            raise ValueError(
+                f"'{where}.textFormat.structure.jsonSchema.{name}' must be a string (the schema as JSON text), got "
+                f"{json_type(value)}"
+            )
 
 
 def _check_inference_config(config: Any) -> None:

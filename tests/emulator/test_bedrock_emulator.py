@@ -284,6 +284,37 @@ def test_converse_records_with_an_inference_config_converse_refuses_fail_alone(h
     )
 
 
+def test_converse_records_with_a_service_tier_or_an_output_config_are_answered_and_bad_ones_fail_alone(
+    http, moto_s3, bedrock_bucket
+):
+    question = {"role": "user", "content": [{"text": "Weather in Paris?"}]}
+    schema = {"jsonSchema": {"schema": '{"type": "object"}', "name": "weather"}}
+    structured = {"textFormat": {"type": "json_schema", "structure": schema}, "effort": "low"}
+    records = [
+        {"recordId": f"C{i}", "modelInput": {"messages": [question], "serviceTier": {"type": "flex"}}}
+        for i in range(97)
+    ]
+    records.append({"recordId": "SHAPED", "modelInput": {"messages": [question], "outputConfig": structured}})
+    records.append({"recordId": "TIER", "modelInput": {"messages": [question], "serviceTier": {"type": "turbo"}}})
+    records.append({"recordId": "FORMAT", "modelInput": {"messages": [question], "outputConfig": {"format": {}}}})
+    job, lines = run_converse(http, moto_s3, bedrock_bucket, records, "converse-tiers.jsonl")
+    assert (job["successRecordCount"], job["errorRecordCount"]) == (98, 2)
+    assert "modelOutput" in lines["C0"] and "modelOutput" in lines["SHAPED"]
+    assert lines["TIER"]["error"]["errorMessage"].startswith("Malformed input request: #/serviceTier/type:")
+    assert lines["FORMAT"]["error"]["errorMessage"] == (
+        "Malformed input request: #/outputConfig: extraneous key [format] is not permitted, please reformat your "
+        "input and try again."
+    )
+
+
+def test_an_anthropic_body_asking_for_structured_output_is_answered(http, moto_s3, bedrock_bucket):
+    records = [anthropic_record(i) for i in range(100)]
+    records[5]["modelInput"]["output_config"] = {"format": {"type": "json_schema", "schema": {"type": "object"}}}
+    arn = create(http, create_body(put_input(moto_s3, bedrock_bucket, records), bedrock_bucket))
+    job, _ = wait_until(http, arn, {"Completed"})
+    assert (job["successRecordCount"], job["errorRecordCount"]) == (100, 0)
+
+
 def test_converse_records_that_call_tools_fail_alone(http, moto_s3, bedrock_bucket):
     question = {"role": "user", "content": [{"text": "Weather in Paris?"}]}
     tool = {"toolSpec": {"name": "weather", "inputSchema": {"json": {"type": "object"}}}}

@@ -10,11 +10,13 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+import botocore.session
 import pytest
 
 from airflow_provider_genai_batch.formats.bedrock import (
     ANTHROPIC_VERSION,
     CONVERSE,
+    CONVERSE_FIELDS,
     CONVERSE_NO_TOOLS,
     EMBEDDINGS_UNSUPPORTED,
     INVOKE_MODEL,
@@ -577,6 +579,87 @@ def test_a_native_claude_body_bedrock_refuses_is_refused_for_a_claude_model(mode
 def test_a_native_converse_record_converse_refuses_is_refused(model_input, reason):
     with pytest.raises(ValueError) as raised:
         check_native({"recordId": "a", "modelInput": model_input}, invocation_type=CONVERSE, model=CLAUDE)
+    assert str(raised.value).startswith(reason)
+
+
+def converse_request_body_members() -> set[str]:
+    """The members of botocore's ``ConverseRequest`` sent in the body (``modelId`` goes in the path)."""
+    shape = botocore.session.get_session().get_service_model("bedrock-runtime").shape_for("ConverseRequest")
+    return {name for name, member in shape.members.items() if "location" not in member.serialization}
+
+
+def test_a_native_converse_record_may_hold_every_body_member_of_a_converse_request():
+    assert converse_request_body_members() == CONVERSE_FIELDS
+
+
+_JSON_SCHEMA = {"schema": '{"type": "object"}', "name": "answer", "description": "the answer"}
+_STRUCTURED = {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": _JSON_SCHEMA}}, "effort": "low"}
+
+
+@pytest.mark.parametrize(
+    "members",
+    [{"serviceTier": {"type": "flex"}}, {"outputConfig": _STRUCTURED}, {"outputConfig": {"effort": "high"}}],
+    ids=["service-tier", "structured-output", "effort"],
+)
+def test_a_native_converse_record_with_a_service_tier_or_an_output_config_converse_takes_passes(members):
+    check_native({"recordId": "a", "modelInput": {"messages": [_ASK], **members}}, invocation_type=CONVERSE)
+
+
+def test_a_native_claude_body_asking_for_structured_output_passes():
+    body = {
+        "anthropic_version": ANTHROPIC_VERSION,
+        "max_tokens": 10,
+        "messages": _SAY_HI,
+        "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}},
+    }
+    check_native({"recordId": "a", "modelInput": body}, invocation_type=INVOKE_MODEL, model=CLAUDE)
+
+
+@pytest.mark.parametrize(
+    ("members", "reason"),
+    [
+        ({"serviceTier": "flex"}, "'modelInput.serviceTier' must be a JSON object, got string"),
+        ({"serviceTier": {"type": "turbo"}}, "'modelInput.serviceTier.type' must be one of priority, default, flex"),
+        ({"serviceTier": {"type": "flex", "x": 1}}, "'modelInput.serviceTier' has x, which Converse does not take"),
+        ({"outputConfig": {"format": {}}}, "'modelInput.outputConfig' has format, which Converse does not take"),
+        ({"outputConfig": {"effort": 3}}, "'modelInput.outputConfig.effort' must be a string of at most 16"),
+        (
+            {"outputConfig": {"textFormat": {"type": "json_object", "structure": {"jsonSchema": _JSON_SCHEMA}}}},
+            "'modelInput.outputConfig.textFormat.type' must be 'json_schema', got 'json_object'",
+        ),
+        (
+            {"outputConfig": {"textFormat": {"type": "json_schema"}}},
+            "'modelInput.outputConfig.textFormat' must be an object of a type and a structure",
+        ),
+        (
+            {"outputConfig": {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {"name": "a"}}}}},
+            "'modelInput.outputConfig.textFormat.structure.jsonSchema' must be an object holding a schema",
+        ),
+        (
+            {
+                "outputConfig": {
+                    "textFormat": {"type": "json_schema", "structure": {"jsonSchema": {"schema": {"type": "object"}}}}
+                }
+            },
+            "'modelInput.outputConfig.textFormat.structure.jsonSchema.schema' must be a string (the schema as JSON "
+            "text), got object",
+        ),
+    ],
+    ids=[
+        "tier-text",
+        "tier-unknown",
+        "tier-extra",
+        "snake-format",
+        "effort-number",
+        "json-object",
+        "no-structure",
+        "no-schema",
+        "schema-object",
+    ],
+)
+def test_a_native_converse_service_tier_or_output_config_converse_refuses_is_refused(members, reason):
+    with pytest.raises(ValueError) as raised:
+        check_native({"recordId": "a", "modelInput": {"messages": [_ASK], **members}}, invocation_type=CONVERSE)
     assert str(raised.value).startswith(reason)
 
 

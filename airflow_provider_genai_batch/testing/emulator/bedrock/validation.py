@@ -43,6 +43,7 @@ ANTHROPIC_KEYS = frozenset(
         "tool_choice",
         "thinking",
         "metadata",
+        "output_config",
     }
 )
 CONVERSE_KEYS = frozenset(
@@ -57,6 +58,8 @@ CONVERSE_KEYS = frozenset(
         "promptVariables",
         "requestMetadata",
         "performanceConfig",
+        "serviceTier",
+        "outputConfig",
     }
 )
 
@@ -433,4 +436,64 @@ def input_problem(model_input: Any, invocation_type: str, model: str) -> str | N
         return "Malformed input request: #/messages: expected a non-empty array of messages."
     if invocation_type != "Converse":
         return None
-    return converse_turn_problem(messages) or inference_config_problem(model_input.get("inferenceConfig"))
+    return (
+        converse_turn_problem(messages)
+        or inference_config_problem(model_input.get("inferenceConfig"))
+        or service_tier_problem(model_input.get("serviceTier"))
+        or output_config_problem(model_input.get("outputConfig"))
+    )
+
+
+SERVICE_TIER_TYPES = frozenset({"priority", "default", "flex", "reserved"})
+"""The values of a Converse `serviceTier.type` (botocore `ServiceTierType`)."""
+
+
+def service_tier_problem(tier: Any) -> str | None:
+    """Why Converse refuses a record's `serviceTier`, or None: an object of one required `type` of
+    :data:`SERVICE_TIER_TYPES`."""
+    if tier is None:
+        return None
+    if not isinstance(tier, dict):
+        return malformed("expected type: JSONObject", "#/serviceTier")
+    for key in tier:
+        if key != "type":
+            return malformed(f"extraneous key [{key}] is not permitted", "#/serviceTier")
+    if tier.get("type") not in SERVICE_TIER_TYPES:
+        return malformed(f"{tier.get('type')!r} is not a valid enum value", "#/serviceTier/type")
+    return None
+
+
+def output_config_problem(config: Any) -> str | None:
+    """Why Converse refuses a record's `outputConfig`, or None: an object of an `effort` string of up to 16
+    characters and a `textFormat` of `type` json_schema and a `structure` holding one `jsonSchema`, whose required
+    `schema`, and its `name` and `description`, are strings."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        return malformed("expected type: JSONObject", "#/outputConfig")
+    for key in config:
+        if key not in ("textFormat", "effort"):
+            return malformed(f"extraneous key [{key}] is not permitted", "#/outputConfig")
+    effort = config.get("effort")
+    if effort is not None and (not isinstance(effort, str) or len(effort) > 16):
+        return malformed("expected a string of at most 16 characters", "#/outputConfig/effort")
+    text_format = config.get("textFormat")
+    if text_format is None:
+        return None
+    if not isinstance(text_format, dict) or set(text_format) != {"type", "structure"}:
+        return malformed("expected an object of exactly a type and a structure", "#/outputConfig/textFormat")
+    if text_format["type"] != "json_schema":
+        return malformed(f"{text_format['type']!r} is not a valid enum value", "#/outputConfig/textFormat/type")
+    structure = text_format["structure"]
+    if not isinstance(structure, dict) or set(structure) != {"jsonSchema"}:
+        return malformed("expected exactly one member: jsonSchema", "#/outputConfig/textFormat/structure")
+    schema = structure["jsonSchema"]
+    pointer = "#/outputConfig/textFormat/structure/jsonSchema"
+    if not isinstance(schema, dict) or "schema" not in schema:
+        return malformed("required key [schema] not found", pointer)
+    for key, value in schema.items():
+        if key not in ("schema", "name", "description"):
+            return malformed(f"extraneous key [{key}] is not permitted", pointer)
+        if not isinstance(value, str):
+            return malformed("expected type: String", f"{pointer}/{key}")
+    return None
