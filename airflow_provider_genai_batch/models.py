@@ -6,7 +6,7 @@ import enum
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 
@@ -263,7 +263,11 @@ class RoundOutcome(BaseModel):
 
 
 class ResultsManifest(BaseModel):
-    """The small summary written next to the results and returned as XCom (never the results themselves)."""
+    """The small summary written next to the results and returned as XCom (never the results themselves).
+
+    The price every part was priced at is written once, as ``cost.price``: a part's ``cost`` priced at it is written
+    without a ``price`` of its own (a thousand parts repeated it a thousand times), and read back with it.
+    """
 
     job_ref: BatchJobRef
     state: JobState
@@ -290,3 +294,35 @@ class ResultsManifest(BaseModel):
     """Every job of a group (a split input, follow-up rounds), in plan order; None for one job."""
     rounds: list[RoundOutcome] | None = None
     """A group's rounds, in order; None for one job."""
+
+    @model_serializer(mode="wrap")
+    def _price_once(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """The manifest as written: each part's cost without the price when it is the total's ``cost.price``."""
+        data = handler(self)
+        shared = self.cost.price if self.cost is not None else None
+        usage = data.get("usage") if isinstance(data, dict) else None
+        if shared is None or self.usage is None or not isinstance(usage, dict):
+            return data
+        for part, written in zip(self.usage.parts, usage.get("parts") or (), strict=False):
+            if part.cost is not None and part.cost.price == shared and isinstance(written.get("cost"), dict):
+                written["cost"].pop("price", None)
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shared_price(cls, data: Any) -> Any:
+        """A written manifest with each part cost written without a ``price`` given the total's ``cost.price`` back (a
+        cost written with ``"price": null`` had none, and keeps none)."""
+        if not isinstance(data, dict):
+            return data
+        cost, usage = data.get("cost"), data.get("usage")
+        price = cost.get("price") if isinstance(cost, dict) else None
+        if price is None or not isinstance(usage, dict) or not isinstance(usage.get("parts"), list):
+            return data
+        parts = [
+            {**part, "cost": {**part["cost"], "price": price}}
+            if isinstance(part, dict) and isinstance(part.get("cost"), dict) and "price" not in part["cost"]
+            else part
+            for part in usage["parts"]
+        ]
+        return {**data, "usage": {**usage, "parts": parts}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,6 +18,7 @@ from airflow_provider_genai_batch.usage import (
     bedrock_manifest_usage,
     openai_batch_usage,
     part_usage,
+    priced_parts,
     reported_usage,
     running_cost,
     summarise,
@@ -675,6 +677,69 @@ def test_a_manifest_with_usage_and_cost_round_trips_through_json() -> None:
     dumped = manifest.model_dump(mode="json")
     assert dumped["usage"]["total"]["cached_tokens"] == 1920
     assert dumped["cost"]["price"]["model"] == "gpt-4o-mini"
+
+
+def group_manifest(parts: list[PartUsage]) -> ResultsManifest:
+    """A landed group's manifest whose usage is ``parts``, each priced with the shipped table."""
+    usage, cost = priced_parts(parts, "openai", shipped_table())
+    return ResultsManifest(
+        job_ref=BatchJobRef(provider="openai", conn_id="c", job_name="group"),
+        state="JOB_STATE_SUCCEEDED",
+        counts={"total": len(parts), "succeeded": len(parts)},
+        results_uri="file:///r/results.jsonl",
+        manifest_uri="file:///r/manifest.json",
+        written_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        usage=usage,
+        cost=cost,
+    )
+
+
+def test_a_thousand_part_manifest_writes_the_price_the_parts_share_once_and_reads_it_back_for_each() -> None:
+    usage = TokenUsage(input_tokens=1000, output_tokens=100, rows=10)
+    manifest = group_manifest(
+        [PartUsage(job_name=f"batch_{index}", model="gpt-4o-mini", from_rows=usage) for index in range(1000)]
+    )
+
+    written = manifest.model_dump_json()
+
+    assert manifest.cost is not None and manifest.cost.price is not None
+    assert written.count(manifest.cost.price.source) == 1
+    assert all("price" not in part["cost"] for part in json.loads(written)["usage"]["parts"])
+    assert json.loads(written)["cost"]["price"]["model"] == "gpt-4o-mini"
+    assert ResultsManifest.model_validate_json(written) == manifest
+
+
+def test_a_part_priced_otherwise_than_the_total_keeps_its_own_price_and_a_part_without_one_keeps_none() -> None:
+    parts = [
+        PartUsage(job_name="mini", model="gpt-4o-mini", from_rows=TokenUsage(input_tokens=10, rows=1)),
+        PartUsage(job_name="full", model="gpt-4o", from_rows=TokenUsage(input_tokens=10, rows=1)),
+        PartUsage(job_name="empty"),
+    ]
+    manifest = group_manifest(parts)
+
+    written = json.loads(manifest.model_dump_json())
+
+    assert [part["cost"]["price"] and part["cost"]["price"]["model"] for part in written["usage"]["parts"]] == [
+        "gpt-4o-mini",
+        "gpt-4o",
+        None,
+    ]
+    assert written["cost"]["price"] is None
+    assert ResultsManifest.model_validate(written) == manifest
+
+
+def test_a_part_without_a_price_beside_a_total_with_one_is_written_with_null_and_read_back_without() -> None:
+    parts = [
+        PartUsage(job_name="mini", model="gpt-4o-mini", from_rows=TokenUsage(input_tokens=10, rows=1)),
+        PartUsage(job_name="empty"),
+    ]
+    manifest = group_manifest(parts)
+
+    written = json.loads(manifest.model_dump_json())
+
+    assert manifest.cost is not None and manifest.cost.price is not None
+    assert [part["cost"].get("price", "shared") for part in written["usage"]["parts"]] == ["shared", None]
+    assert ResultsManifest.model_validate(written) == manifest
 
 
 def test_the_task_log_line_names_the_tokens_the_cost_and_the_price_date() -> None:
