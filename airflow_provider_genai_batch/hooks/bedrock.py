@@ -254,6 +254,30 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
         except ValueError as err:
             raise GenAIBatchError(f"bedrock model: {err}") from None
 
+    def new_output_problem(self, destination: str | None) -> str | None:
+        """Why a job's results could not be read back from the connection's ``output_s3_uri``: the job's role writes
+        them there, and this connection reads them, so credentials that cannot would find out only once the job was
+        billed. Asked by a HEAD of an object under the prefix (S3 answers 404 for a missing one where reading is
+        allowed, 403 where the caller lacks ``s3:GetObject`` or ``s3:ListBucket`` there); an answer other than a
+        refusal leaves the question to the landing."""
+        output = self.settings.output_s3_uri
+        if not output:
+            return None
+        probe = self._object(output).child(READ_CHECK_NAME)
+        try:
+            self.run(s3.head(self._s3, probe))
+        except NotFoundError:
+            return None
+        except ProviderAPIError as err:
+            if err.http_status not in (401, 403):
+                return None
+            return (
+                f"connection {self.conn_id!r} cannot read the job's results back from output_s3_uri {output}: S3 "
+                f"answered {err.http_status} to a HEAD of {probe.uri}; its credentials need s3:GetObject and "
+                "s3:ListBucket there (the job's role writes the results, this connection reads them)"
+            )
+        return None
+
     # --- files (S3 objects, named by s3:// URIs) -----------------------------------------------------------
 
     @property
@@ -433,6 +457,10 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
     def identity_of(self, job: BatchJob) -> JobIdentity | None:
         """Read from the whole ``clientRequestToken`` only: a key merely contained in a name or token is not ours."""
         return wire.identity_in_client_request_token(job.raw.get("clientRequestToken"))
+
+
+READ_CHECK_NAME = "genai-batch-read-check"
+"""The object under ``output_s3_uri`` whose HEAD asks whether the connection can read there (it need not exist)."""
 
 
 def _iso8601(moment: datetime) -> str:

@@ -140,9 +140,10 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         retryable provider error, expired or missing; never an invalid request or a safety block), at most this
         many follow-up rounds; each round's results replace the earlier ones (needs ``wait_for_completion=True``).
     :param dry_run: validate, translate and split the input and return the plan (parts, requests, bytes,
-        estimated input tokens and cost, every problem in the input) without looking anything up, uploading or
-        creating a job (templated). With problems in the input the task fails, after logging the plan and every
-        problem and pushing the plan to XCom under ``dry_run_plan``.
+        estimated input tokens and cost, every problem in the input) without looking a job up, uploading or
+        creating one (templated); the output place is asked about as a submit asks before it uploads (a Vertex
+        table, whether a Bedrock connection may read its output_s3_uri). With problems in the input the task
+        fails, after logging the plan and every problem and pushing the plan to XCom under ``dry_run_plan``.
 
     Exactly once: the input is validated and translated first, which also gives its fingerprint (a hash
     of the requests as the provider receives them, with provider, model and kind). A try then re-attaches

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, ProviderAPIError
 from airflow_provider_genai_batch.formats import bedrock as wire
 from airflow_provider_genai_batch.formats.results import RowStatus
+from airflow_provider_genai_batch.hooks import s3 as s3_api
 from airflow_provider_genai_batch.hooks.bedrock import BedrockBatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.models import BatchJob, JobState
@@ -252,6 +253,28 @@ def test_canonical_lines_for_an_invoke_model_job_on_a_model_not_claude_fail_befo
     )
     assert moto_s3.keys(bedrock_bucket) == []
     assert bedrock_jobs(bedrock_emulator) == []
+
+
+def test_a_submit_whose_credentials_may_not_read_the_output_prefix_fails_before_anything_is_written_to_s3(
+    connection, tmp_path, moto_s3, bedrock_bucket, bedrock_emulator, monkeypatch
+):
+    real_head = s3_api.head
+
+    def head(endpoint: s3_api.S3Endpoint, obj: s3_api.S3Object) -> Any:
+        if obj.key.startswith("output/"):  # S3's answer to credentials without s3:GetObject there
+            raise ProviderAPIError("Forbidden", http_status=403, provider="bedrock")
+        return (yield from real_head(endpoint, obj))
+
+    monkeypatch.setattr(s3_api, "head", head)
+    source = write_input(tmp_path / "input.jsonl", gemini_lines(100))
+    op = GenAIBatchSubmitOperator(
+        task_id="submit", conn_id=connection, model=CLAUDE, input=source, output_uri=str(tmp_path / "results")
+    )
+    with pytest.raises(GenAIBatchError, match="cannot read the job's results back from output_s3_uri"):
+        op.execute(make_context(FakeTI()))
+    assert moto_s3.keys(bedrock_bucket) == []
+    assert bedrock_jobs(bedrock_emulator) == []
+    assert not (tmp_path / "results" / "input_keys.jsonl").exists()
 
 
 def test_a_retried_submit_creates_no_second_job(connection, tmp_path, bedrock_emulator, monkeypatch):

@@ -989,6 +989,45 @@ def test_an_upload_whose_object_the_credentials_may_not_read_is_kept_unchecked(b
     assert list(s3.objects.values()) == [b"x" * 100]
 
 
+def refusing_output_reads(s3: FakeS3, status: int = 403) -> Callable[[httpx.Request], httpx.Response]:
+    """AWS whose S3 answers ``status`` to every read under ``out/`` (credentials that may write but not read there)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == S3_HOST and request.method in ("GET", "HEAD") and "/out/" in request.url.path:
+            return httpx.Response(status)
+        return aws(s3)(request)
+
+    return handler
+
+
+def test_a_new_job_whose_results_the_credentials_may_not_read_back_is_refused_naming_the_output_prefix(bedrock):
+    hook, wire = bedrock(refusing_output_reads(FakeS3()))
+
+    problem = hook.new_output_problem(None)
+
+    assert problem == (
+        f"connection {CONN_ID!r} cannot read the job's results back from output_s3_uri s3://bkt/out/: S3 answered 403 "
+        "to a HEAD of s3://bkt/out/genai-batch-read-check; its credentials need s3:GetObject and s3:ListBucket "
+        "there (the job's role writes the results, this connection reads them)"
+    )
+    assert [(request.method, request.url.path) for request in wire.requests] == [
+        ("HEAD", "/out/genai-batch-read-check")
+    ]
+
+
+def test_a_new_job_whose_results_the_credentials_may_read_back_is_not_refused(bedrock):
+    hook, wire = bedrock(aws(FakeS3()))  # a HEAD of the missing object is answered 404: reading is allowed
+
+    assert hook.new_output_problem(None) is None
+    assert [request.method for request in wire.requests] == ["HEAD"]
+
+
+def test_an_output_prefix_answering_another_error_leaves_the_question_to_the_landing(bedrock):
+    hook, _ = bedrock(refusing_output_reads(FakeS3(), 400), extra={**EXTRA, "max_retries": 0})
+
+    assert hook.new_output_problem(None) is None
+
+
 def test_an_upload_whose_object_s3_does_not_have_is_an_error(bedrock):
     def handler(request: httpx.Request) -> httpx.Response:
         if request.method == "PUT":
