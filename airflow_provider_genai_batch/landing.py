@@ -115,13 +115,21 @@ class LandedFiles:
     duplicates_uri: str | None
 
 
+S3_SCHEMES = frozenset({"s3", "s3a", "s3n"})
+"""The schemes whose paths the S3 filesystem (s3fs) reads."""
+S3_VERSION_MARK = "?versionId="
+"""What s3fs reads, anywhere in a key, as the start of an object version: the key is cut there."""
+
+
 def check_output_uri(uri: str | None) -> None:
     """``uri`` as rendered, refused before anything is uploaded or waited on unless it names one place every
     worker reaches: empty (a template that rendered nothing), surrounded by whitespace, a relative local path
     (or ``~``, which is not expanded: each worker would resolve it against its own working directory, so the
     results land where no later task finds them), a ``file://`` URI with a host (``file://tmp/x`` is read as
     ``tmp/x``, relative, and so is ``file://localhost/x``), or another URI without a bucket (``s3://``,
-    ``s3:///prefix``: the first is read as bucket ``s3:``, the second refused only once the job ended)."""
+    ``s3:///prefix``: the first is read as bucket ``s3:``, the second refused only once the job ended). Any other
+    ``?`` or ``#`` is part of the path as written; an S3 path holding ``?versionId=`` is refused, as s3fs cuts the
+    key there."""
     text = uri or ""
     problem = None
     if not text.strip():
@@ -142,6 +150,12 @@ def check_output_uri(uri: str | None) -> None:
     if problem is not None:
         raise GenAIBatchError(
             f"output_uri {uri!r} {problem}; give an absolute path or a URI (file:///..., s3://..., gs://...)"
+        )
+    if text.partition("://")[0].lower() in S3_SCHEMES and S3_VERSION_MARK in text:
+        raise GenAIBatchError(
+            f"output_uri {uri!r} holds {S3_VERSION_MARK!r}, which the S3 filesystem reads as an object version and "
+            "cuts from the key with all that follows: the results would not land under the path as written; name "
+            "the directory without it"
         )
 
 

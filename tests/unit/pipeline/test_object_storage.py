@@ -154,6 +154,35 @@ def land_abc(directory: ObjectStoragePath, job_name: str = JOB, order: str = "ab
     return land(directory, [succeeded(key, job_name) for key in order], job_name)
 
 
+@pytest.mark.parametrize("name", ["run?x=1", "run#part-2", "a?b#c/d"])
+def test_results_land_under_an_output_uri_holding_a_question_mark_or_a_hash_as_written(
+    s3: MotoS3Server, bucket: str, name: str
+):
+    directory = output_dir(f"s3://{S3_CONN_ID}@{bucket}/{name}")
+
+    manifest = land_abc(directory)
+
+    assert s3.keys(bucket) == [f"{name}/{KEYS_FILE}", f"{name}/{MANIFEST_FILE}", f"{name}/{RESULTS_FILE}"]
+    assert manifest.results_uri == f"s3://{S3_CONN_ID}@{bucket}/{name}/{RESULTS_FILE}"
+
+
+def test_an_s3_output_uri_holding_a_version_id_query_is_refused_before_anything_is_uploaded(
+    s3: MotoS3Server, bucket: str, fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path
+):
+    uri = f"s3://{S3_CONN_ID}@{bucket}/run?versionId=7/"
+
+    with pytest.raises(GenAIBatchError) as refused:
+        submit_op(str(input_jsonl), output_uri=uri).execute(make_context(ti))
+
+    assert str(refused.value) == (
+        f"output_uri {uri!r} holds '?versionId=', which the S3 filesystem reads as an object version and cuts from "
+        "the key with all that follows: the results would not land under the path as written; name the directory "
+        "without it"
+    )
+    assert fake_hook.uploads == [] and fake_hook.created == []
+    assert s3.keys(bucket) == []
+
+
 @pytest.mark.parametrize("name", ["run[1]", "run*x", "run-[a-z]"])
 def test_results_land_under_their_own_names_when_the_output_uri_reads_as_a_glob_pattern(
     s3: MotoS3Server, bucket: str, name: str
