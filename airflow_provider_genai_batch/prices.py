@@ -246,17 +246,24 @@ def estimate_cost(usage: TokenUsage, price: Price | None, reason: str | None = N
                 f"of {price.model} here is for text"
             )
         )
-    notes = []
-    if price.cached_input is None and usage.cached_tokens:
-        notes.append(f"{usage.cached_tokens} cached input tokens priced at the input rate (no cached price)")
-    if price.cache_write is None and usage.cache_write_tokens:
-        notes.append(f"{usage.cache_write_tokens} cache-write tokens priced at the input rate (no cache-write price)")
-    if price.cache_write_1h is None and usage.cache_write_1h_tokens:
-        notes.append(
-            f"{usage.cache_write_1h_tokens} one-hour cache-write tokens priced at the cache-write rate "
-            "(no one-hour cache-write price)"
-        )
+    notes = [
+        f"{getattr(usage, count)} {what}"
+        for rate, count, what in _MISSING_RATES
+        if getattr(price, rate) is None and getattr(usage, count)
+    ]
     return CostEstimate(amount=round(_amount(usage, price), 6), price=price, notes=notes)
+
+
+_MISSING_RATES: tuple[tuple[str, str, str], ...] = (
+    ("cached_input", "cached_tokens", "cached input tokens priced at the input rate (no cached price)"),
+    ("cache_write", "cache_write_tokens", "cache-write tokens priced at the input rate (no cache-write price)"),
+    (
+        "cache_write_1h",
+        "cache_write_1h_tokens",
+        "one-hour cache-write tokens priced at the cache-write rate (no one-hour cache-write price)",
+    ),
+)
+"""A rate a price may lack, the tokens priced at another rate for it, and what the cost's note says of them."""
 
 
 def _amount(usage: TokenUsage, price: Price) -> float:
@@ -306,14 +313,37 @@ def total_cost(parts: Iterable[PartUsage]) -> CostEstimate:
     if not listed:
         return CostEstimate(reason="no jobs")
     amounts: list[float] = []
-    notes: list[str] = []
     for part in listed:
         cost = part.cost
         if cost is None or cost.amount is None:
             return CostEstimate(reason=f"{part.job_name}: {cost.reason if cost else 'not priced'}")
         amounts.append(cost.amount if cost.price is None else _amount(part.counted, cost.price))
-        notes.extend(f"{part.job_name}: {note}" for note in cost.notes)
     prices = {part.cost.price for part in listed if part.cost is not None and part.cost.price is not None}
     return CostEstimate(
-        amount=round(math.fsum(amounts), 6), price=prices.pop() if len(prices) == 1 else None, notes=notes
+        amount=round(math.fsum(amounts), 6),
+        price=prices.pop() if len(prices) == 1 else None,
+        notes=_total_notes(listed),
     )
+
+
+def _total_notes(parts: list[PartUsage]) -> list[str]:
+    """The parts' notes, each said once for the total (each part's own stay in its cost): the tokens priced at another
+    rate because a price lacks one, summed over the parts priced at it, naming the part when there is one, else how
+    many; and the note of a part priced at no price (one that cost nothing), naming it."""
+    notes: list[str] = []
+    by_price: dict[Price, list[PartUsage]] = {}
+    for part in parts:
+        assert part.cost is not None  # every part is priced before its total
+        if part.cost.price is None:
+            notes.extend(f"{part.job_name}: {note}" for note in part.cost.notes)
+        else:
+            by_price.setdefault(part.cost.price, []).append(part)
+    for price, priced_at in by_price.items():
+        for rate, count, what in _MISSING_RATES:
+            if getattr(price, rate) is not None:
+                continue
+            counted = [part for part in priced_at if getattr(part.counted, count)]
+            if counted:
+                who = counted[0].job_name if len(counted) == 1 else f"{len(counted)} parts"
+                notes.append(f"{who}: {sum(getattr(part.counted, count) for part in counted)} {what}")
+    return notes

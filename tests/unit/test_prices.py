@@ -292,6 +292,36 @@ def test_the_total_of_a_thousand_parts_is_their_exact_sum_rounded_once() -> None
     assert summary.parts[0].cost is not None and summary.parts[0].cost.amount == 0.0
 
 
+def test_a_note_the_parts_share_is_said_once_in_the_total_over_all_their_tokens() -> None:
+    cached = TokenUsage(input_tokens=1000, cached_tokens=512, output_tokens=10, rows=1)
+    parts = [PartUsage(job_name=f"batch_{i}", model="gpt-4o-mini", from_rows=cached) for i in range(1000)]
+
+    summary, cost = priced(UsageSummary(parts=parts), "openai", shipped_table())
+
+    assert cost.notes == ["1000 parts: 512000 cached input tokens priced at the input rate (no cached price)"]
+    assert {tuple(part.cost.notes) for part in summary.parts if part.cost} == {
+        ("512 cached input tokens priced at the input rate (no cached price)",)
+    }
+
+
+def test_a_total_note_names_the_one_part_it_concerns_or_counts_the_parts() -> None:
+    parts = [
+        PartUsage(job_name="a", model="gpt-4o-mini", from_rows=TokenUsage(input_tokens=10, cached_tokens=4)),
+        PartUsage(job_name="b", model="gpt-4o-mini", from_rows=TokenUsage(input_tokens=10)),
+        PartUsage(job_name="c", model="gpt-4o-mini", from_rows=TokenUsage(input_tokens=10, cache_write_tokens=3)),
+        PartUsage(job_name="d", model="gpt-4o-mini", from_rows=TokenUsage(input_tokens=10, cached_tokens=5)),
+        PartUsage(job_name="e"),
+    ]
+
+    _, cost = priced(UsageSummary(parts=parts), "openai", shipped_table())
+
+    assert cost.notes == [
+        "e: no tokens were used and no row names a model: nothing was billed",
+        "2 parts: 9 cached input tokens priced at the input rate (no cached price)",
+        "c: 3 cache-write tokens priced at the input rate (no cache-write price)",
+    ]
+
+
 def test_one_unpriced_part_leaves_the_total_without_an_amount_naming_that_part() -> None:
     parts = [
         PartUsage(job_name="a", model="gpt-4o-mini", from_rows=TokenUsage(input_tokens=10)),
