@@ -505,6 +505,7 @@ def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType, mo
     if invocation_type == CONVERSE:
         _check_inference_config(model_input.get("inferenceConfig"))
         _check_service_tier(model_input.get("serviceTier"))
+        _check_performance_config(model_input.get("performanceConfig"))
         _check_output_config(model_input.get("outputConfig"))
 
 
@@ -526,6 +527,25 @@ def _check_service_tier(tier: Any) -> None:
     if tier.get("type") not in SERVICE_TIERS:
         raise ValueError(
             f"'modelInput.serviceTier.type' must be one of {', '.join(SERVICE_TIERS)}, got {tier.get('type')!r}"
+        )
+
+
+LATENCIES = ("standard", "optimized")
+"""The ``latency`` of a Converse ``performanceConfig`` (botocore ``PerformanceConfigLatency``)."""
+
+
+def _check_performance_config(config: Any) -> None:
+    """A native Converse ``performanceConfig`` as botocore's ``PerformanceConfiguration`` takes it: an object of at
+    most a ``latency`` of :data:`LATENCIES`; the model refuses any other for the record."""
+    if config is None:
+        return
+    if not isinstance(config, Mapping):
+        raise ValueError(f"'modelInput.performanceConfig' must be a JSON object, got {json_type(config)}")
+    if unknown := sorted(config.keys() - {"latency"}):
+        raise ValueError(f"'modelInput.performanceConfig' has {', '.join(unknown)}, which Converse does not take")
+    if "latency" in config and config["latency"] not in LATENCIES:
+        raise ValueError(
+            f"'modelInput.performanceConfig.latency' must be one of {', '.join(LATENCIES)}, got {config['latency']!r}"
         )
 
 

@@ -284,7 +284,7 @@ def test_converse_records_with_an_inference_config_converse_refuses_fail_alone(h
     )
 
 
-def test_converse_records_with_a_service_tier_or_an_output_config_are_answered_and_bad_ones_fail_alone(
+def test_converse_records_with_a_service_tier_latency_or_output_config_are_answered_and_bad_ones_fail_alone(
     http, moto_s3, bedrock_bucket
 ):
     question = {"role": "user", "content": [{"text": "Weather in Paris?"}]}
@@ -297,8 +297,11 @@ def test_converse_records_with_a_service_tier_or_an_output_config_are_answered_a
     records.append({"recordId": "SHAPED", "modelInput": {"messages": [question], "outputConfig": structured}})
     records.append({"recordId": "TIER", "modelInput": {"messages": [question], "serviceTier": {"type": "turbo"}}})
     records.append({"recordId": "FORMAT", "modelInput": {"messages": [question], "outputConfig": {"format": {}}}})
+    fast = {"messages": [question], "performanceConfig": {"latency": "fast"}}
+    records[1] = {"recordId": "FAST", "modelInput": fast}
     job, lines = run_converse(http, moto_s3, bedrock_bucket, records, "converse-tiers.jsonl")
-    assert (job["successRecordCount"], job["errorRecordCount"]) == (98, 2)
+    assert (job["successRecordCount"], job["errorRecordCount"]) == (97, 3)
+    assert lines["FAST"]["error"]["errorMessage"].startswith("Malformed input request: #/performanceConfig/latency:")
     assert "modelOutput" in lines["C0"] and "modelOutput" in lines["SHAPED"]
     assert lines["TIER"]["error"]["errorMessage"].startswith("Malformed input request: #/serviceTier/type:")
     assert lines["FORMAT"]["error"]["errorMessage"] == (

@@ -598,10 +598,15 @@ _STRUCTURED = {"textFormat": {"type": "json_schema", "structure": {"jsonSchema":
 
 @pytest.mark.parametrize(
     "members",
-    [{"serviceTier": {"type": "flex"}}, {"outputConfig": _STRUCTURED}, {"outputConfig": {"effort": "high"}}],
-    ids=["service-tier", "structured-output", "effort"],
+    [
+        {"serviceTier": {"type": "flex"}},
+        {"outputConfig": _STRUCTURED},
+        {"outputConfig": {"effort": "high"}},
+        {"performanceConfig": {"latency": "optimized"}},
+    ],
+    ids=["service-tier", "structured-output", "effort", "latency"],
 )
-def test_a_native_converse_record_with_a_service_tier_or_an_output_config_converse_takes_passes(members):
+def test_a_native_converse_record_with_a_service_tier_latency_or_output_config_converse_takes_passes(members):
     check_native({"recordId": "a", "modelInput": {"messages": [_ASK], **members}}, invocation_type=CONVERSE)
 
 
@@ -621,6 +626,11 @@ def test_a_native_claude_body_asking_for_structured_output_passes():
         ({"serviceTier": "flex"}, "'modelInput.serviceTier' must be a JSON object, got string"),
         ({"serviceTier": {"type": "turbo"}}, "'modelInput.serviceTier.type' must be one of priority, default, flex"),
         ({"serviceTier": {"type": "flex", "x": 1}}, "'modelInput.serviceTier' has x, which Converse does not take"),
+        (
+            {"performanceConfig": {"latency": "fast"}},
+            "'modelInput.performanceConfig.latency' must be one of standard, optimized, got 'fast'",
+        ),
+        ({"performanceConfig": {"tier": 1}}, "'modelInput.performanceConfig' has tier, which Converse does not take"),
         ({"outputConfig": {"format": {}}}, "'modelInput.outputConfig' has format, which Converse does not take"),
         ({"outputConfig": {"effort": 3}}, "'modelInput.outputConfig.effort' must be a string of at most 16"),
         (
@@ -649,6 +659,8 @@ def test_a_native_claude_body_asking_for_structured_output_passes():
         "tier-text",
         "tier-unknown",
         "tier-extra",
+        "latency-unknown",
+        "performance-extra",
         "snake-format",
         "effort-number",
         "json-object",
@@ -657,7 +669,7 @@ def test_a_native_claude_body_asking_for_structured_output_passes():
         "schema-object",
     ],
 )
-def test_a_native_converse_service_tier_or_output_config_converse_refuses_is_refused(members, reason):
+def test_a_native_converse_service_tier_latency_or_output_config_converse_refuses_is_refused(members, reason):
     with pytest.raises(ValueError) as raised:
         check_native({"recordId": "a", "modelInput": {"messages": [_ASK], **members}}, invocation_type=CONVERSE)
     assert str(raised.value).startswith(reason)

@@ -440,6 +440,7 @@ def input_problem(model_input: Any, invocation_type: str, model: str) -> str | N
         converse_turn_problem(messages)
         or inference_config_problem(model_input.get("inferenceConfig"))
         or service_tier_problem(model_input.get("serviceTier"))
+        or performance_config_problem(model_input.get("performanceConfig"))
         or output_config_problem(model_input.get("outputConfig"))
     )
 
@@ -460,6 +461,21 @@ def service_tier_problem(tier: Any) -> str | None:
             return malformed(f"extraneous key [{key}] is not permitted", "#/serviceTier")
     if tier.get("type") not in SERVICE_TIER_TYPES:
         return malformed(f"{tier.get('type')!r} is not a valid enum value", "#/serviceTier/type")
+    return None
+
+
+def performance_config_problem(config: Any) -> str | None:
+    """Why Converse refuses a record's `performanceConfig`, or None: an object of at most a `latency` of `standard`
+    or `optimized`."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        return malformed("expected type: JSONObject", "#/performanceConfig")
+    for key in config:
+        if key != "latency":
+            return malformed(f"extraneous key [{key}] is not permitted", "#/performanceConfig")
+    if "latency" in config and config["latency"] not in ("standard", "optimized"):
+        return malformed(f"{config['latency']!r} is not a valid enum value", "#/performanceConfig/latency")
     return None
 
 
