@@ -61,6 +61,7 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
     provider: ClassVar[str] = wire.PROVIDER
     settings_model: ClassVar[type[ConnectionSettings]] = AnthropicSettings
     default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+    lists_newest_first: ClassVar[bool] = True  # GET /v1/messages/batches: most recently created first
 
     def auth_headers(self, settings: AnthropicSettings) -> dict[str, str]:
         return {"x-api-key": settings.api_key_value(), "anthropic-version": settings.anthropic_version}

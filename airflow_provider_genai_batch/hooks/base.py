@@ -657,6 +657,15 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
             return self._jobs_that_may_carry(idempotency_key)
         return newer_than(self._pages(self._op_list_batches), not_before)
 
+    def recent_batches(self, not_before: datetime | None) -> Iterator[BatchJob]:
+        """The jobs created at or after ``not_before`` (every job without it): where the provider lists newest first,
+        the listing ends with the page that reaches back past it (see :func:`newer_than`)."""
+        if not_before is None:
+            return self.list_batches()
+        if not self.lists_newest_first:
+            return (job for job in self.list_batches() if job.create_time is None or job.create_time >= not_before)
+        return newer_than(self._pages(self._op_list_batches), not_before)
+
     async def aget_batch(self, name: str) -> BatchJob:
         return await self.arun(self._op_get_batch(name))
 

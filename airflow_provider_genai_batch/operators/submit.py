@@ -38,6 +38,7 @@ from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_flo
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef, recall, remember
 from airflow_provider_genai_batch.key_index import KeyFilter
+from airflow_provider_genai_batch.keyless_jobs import landed_ref, possible_earlier_jobs, refusal
 from airflow_provider_genai_batch.landing import (
     DUPLICATES_FILE,
     KEYS_FILE,
@@ -289,7 +290,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 raise problem
             # An input whose earlier try sent follow-up rounds stays a group, retry_failed_rows set or not: those
             # rounds answered rows of its jobs, which are re-attached to, not paid for again.
-            if len(prepared.parts) > 1 or self.retry_failed_rows or _rounds_sent_from(recall(context), prepared):
+            stored = self._recalled(context, hook, key)
+            if len(prepared.parts) > 1 or self.retry_failed_rows or _rounds_sent_from(stored, prepared):
                 ref = self._submit_group(context, hook, key, prepared, force)
             else:
                 ref = self._submit_one(context, hook, key, prepared, force)
@@ -310,7 +312,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         so nothing more is looked up for it. With no job found (the provider no longer has it: deleted, or aged out),
         the answers landed under ``output_uri`` are read back when shown to be its own (:meth:`_read_back_one`).
         """
-        stored = recall(context)
+        stored = self._recalled(context, hook, key)
         earlier = self._earlier_job(context, hook, key, prepared, stored)
         if (
             (stored is None or not _sent_rounds(stored))
@@ -339,6 +341,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 earlier.name,
                 earlier.state.value,
             )
+        if earlier is None and not force:
+            self._check_no_unfound_job(context, hook, [prepared.summary.count], stored)
         return self._submit(context, hook, key, prepared, superseded=earlier)
 
     def _earlier_job(
@@ -374,6 +378,32 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 fingerprint[:FINGERPRINT_SHOWN],
             )
         return found
+
+    def _recalled(self, context: Any, hook: BatchHook[Any], key: str) -> BatchJobRef | None:
+        """This task instance's job reference: from the task state store (or XCom), else, where the provider's jobs
+        carry no key to be found by, from the manifest this task instance landed under ``output_uri``."""
+        stored = recall(context)
+        if stored is not None:
+            return stored
+        landed = landed_ref(hook, self.output_uri, key)
+        if landed is not None:
+            self.log.info("no stored job reference: taking the one of the results landed in %s", self.output_uri)
+        return landed
+
+    def _check_no_unfound_job(
+        self, context: Any, hook: BatchHook[Any], request_counts: Sequence[int], stored: BatchJobRef | None
+    ) -> None:
+        """Refuse, before anything is uploaded or created, a retry or clear whose earlier try may have made a job
+        that cannot be found: the provider's jobs carry no key, nothing names the job, and the provider lists one of
+        this input's size since the run could start (:func:`~airflow_provider_genai_batch.keyless_jobs.refusal`)."""
+        try_number = getattr(context["ti"], "try_number", 1) or 1
+        if hook.capabilities.find_by_key or try_number <= 1:
+            return
+        floor = lookup_floor(context)
+        known = set(stored.job_names()) if stored is not None else set()
+        jobs = list(possible_earlier_jobs(hook, floor, set(request_counts), known))
+        if jobs:
+            raise refusal(hook.provider, try_number, jobs, floor)
 
     def _log_input_changed(self, hook: BatchHook[Any], stored: BatchJobRef, prepared: PreparedInput) -> None:
         """Say why the stored job (or group of jobs) is not re-attached to as it is: what changed."""
@@ -496,11 +526,13 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput, force: bool
     ) -> BatchJobRef:
         """Every part of the input found again or created exactly once (see :mod:`.submission`); one ref for all."""
-        stored = recall(context)
+        stored = self._recalled(context, hook, key)
         if stored is not None and not (
             stored.input_fingerprint == prepared.fingerprint and _first_round_size(stored) == len(prepared.parts)
         ):
             self._log_input_changed(hook, stored, prepared)
+        if not force and (stored is None or stored.input_fingerprint != prepared.fingerprint):
+            self._check_no_unfound_job(context, hook, [part.request_count for part in prepared.parts], stored)
         self._check_can_wait(prepared)
         submission = self._submission(context, hook, key, prepared.endpoint, force)
         planned = submission.look_up(

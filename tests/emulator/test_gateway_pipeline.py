@@ -528,3 +528,73 @@ def test_deleting_an_openai_target_job_is_refused_clearly(tmp_path, emulator):
 
     with pytest.raises(GenAIBatchError, match=r"(?i)delet"):
         GenAIBatchDeleteJobOperator(task_id="delete", conn_id=conn("openai"), job=ref).execute(make_context(FakeTI()))
+
+
+# --- re-running a submit with no task state store (Airflow before 3.3, or a store emptied on success) -----------
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_clearing_a_landed_submit_without_a_state_store_reattaches_to_its_job(target, tmp_path, emulator):
+    requests = [line("sky", "Why?"), line("tides", "Tides?")]
+    out = tmp_path / "out"
+    first = submit(target, requests, out).execute(make_context(FakeTI()))
+
+    again = submit(target, requests, out).execute(make_context(FakeTI(try_number=2)))
+
+    assert again["job_ref"]["job_name"] == first["job_ref"]["job_name"]
+    assert len(creates(emulator)) == 1
+    assert landed(out)["sky"]["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_retry_without_a_state_store_whose_earlier_job_is_listed_is_refused_before_any_upload(
+    target, tmp_path, emulator
+):
+    requests = [line("sky", "Why?"), line("tides", "Tides?")]
+    first = submit(target, requests, None).execute(make_context(FakeTI()))
+    sent = len(gateway_calls(emulator))
+
+    with pytest.raises(GenAIBatchError) as err:
+        submit(target, requests, None).execute(make_context(FakeTI(try_number=2)))
+
+    assert first["job_name"] in str(err.value)
+    assert "force_resubmit=True" in str(err.value)
+    assert len(creates(emulator)) == 1
+    assert not [r for r in gateway_calls(emulator)[sent:] if r["method"] != "GET"]  # nothing uploaded or created
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_retry_without_a_state_store_with_force_resubmit_creates_a_new_job(target, tmp_path, emulator):
+    requests = [line("sky", "Why?"), line("tides", "Tides?")]
+    first = submit(target, requests, None).execute(make_context(FakeTI()))
+
+    again = submit(target, requests, None, force_resubmit=True).execute(make_context(FakeTI(try_number=2)))
+
+    assert again["job_name"] != first["job_name"]
+    assert len(creates(emulator)) == 2
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_retry_without_a_state_store_creates_when_no_listed_job_has_this_inputs_size(target, tmp_path, emulator):
+    other = submit(target, [line("other", "One request")], None).execute(make_context(FakeTI(task_id="other")))
+    wait_until_ended(GatewayBatchHook(conn_id=conn(target)), other["job_name"])  # OpenAI shows its size once run
+
+    again = submit(target, [line("sky", "Why?"), line("tides", "Tides?")], None).execute(
+        make_context(FakeTI(try_number=2))
+    )
+
+    assert again["request_count"] == 2
+    assert len(creates(emulator)) == 2
+
+
+@pytest.mark.parametrize("target", ["gemini", "openai"])  # an Anthropic batch never fails as a whole
+def test_a_retry_without_a_state_store_after_the_job_failed_creates_a_new_job(target, tmp_path, emulator):
+    requests = [line("sky", "Why?")]
+    emulator.config(job_outcome="fail")
+    first = submit(target, requests, None).execute(make_context(FakeTI()))
+    wait_until_ended(GatewayBatchHook(conn_id=conn(target)), first["job_name"])
+    emulator.config(job_outcome="succeed")
+
+    again = submit(target, requests, None).execute(make_context(FakeTI(try_number=2)))
+
+    assert again["job_name"] != first["job_name"]

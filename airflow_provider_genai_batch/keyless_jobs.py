@@ -1,0 +1,69 @@
+"""Finding a task's earlier job where the provider's jobs carry no key (Anthropic, a GenAI gateway).
+
+Such a job cannot be read back by its idempotency key, so a try that finds no job in the task state store (Airflow
+before 3.3, or a store emptied on success) looks in two other places before it creates one: the manifest this task
+instance landed under ``output_uri``, which names the job (or jobs) it landed with their key and fingerprint; and,
+failing that, the provider's listing since the task's run could start, where a job made as big as this input (and
+not ended for good) may be an earlier try's. Such a job is never paid for twice: the try is refused, naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from datetime import datetime
+from typing import Any
+
+from airflow_provider_genai_batch.earlier_results import landed_manifest
+from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.hooks.base import BatchHook
+from airflow_provider_genai_batch.job_ref import BatchJobRef
+from airflow_provider_genai_batch.landing import output_dir
+from airflow_provider_genai_batch.models import BatchJob
+from airflow_provider_genai_batch.operators.submission import RESUBMIT_STATES
+
+SHOWN_JOBS = 5
+"""The most possible earlier jobs a refusal names (it counts them all)."""
+
+
+def landed_ref(hook: BatchHook[Any], output_uri: str | None, key: str) -> BatchJobRef | None:
+    """The job reference of the results this task instance (``key``) landed under ``output_uri`` for this provider,
+    where its jobs carry no key: what the task state store would have held. None elsewhere."""
+    if hook.capabilities.find_by_key or not output_uri:
+        return None
+    landed = landed_manifest(output_dir(output_uri))
+    if landed is None or landed.job_ref.idempotency_key != key or landed.job_ref.provider != hook.provider:
+        return None
+    return landed.job_ref
+
+
+def possible_earlier_jobs(
+    hook: BatchHook[Any], not_before: datetime | None, request_counts: Collection[int], known: Collection[str]
+) -> Iterator[BatchJob]:
+    """The jobs listed since ``not_before`` (every listed job without it) that an earlier try of a task sending parts
+    of ``request_counts`` requests may have made: of one of those sizes (or of no size shown), not ended for good
+    (failed, cancelled, expired: one would be submitted again anyway), and not among ``known`` (jobs shown to be
+    another input's)."""
+    for job in hook.recent_batches(not_before):
+        if job.name in known or job.state in RESUBMIT_STATES:
+            continue
+        if job.stats.total and job.stats.total not in request_counts:
+            continue
+        yield job
+
+
+def refusal(provider: str, try_number: int, jobs: list[BatchJob], not_before: datetime | None) -> GenAIBatchError:
+    """Why a try that may have been preceded by a job it cannot find does not create another."""
+    shown = ", ".join(
+        f"{job.name} ({job.state.value}, {job.stats.total or 'unknown'} requests"
+        + (f", created {job.create_time.isoformat()})" if job.create_time else ")")
+        for job in jobs[:SHOWN_JOBS]
+    )
+    more = f" and {len(jobs) - SHOWN_JOBS} more" if len(jobs) > SHOWN_JOBS else ""
+    since = f"since {not_before.isoformat()}" if not_before is not None else "(no bound: the run id is not Airflow's)"
+    return GenAIBatchError(
+        f"this is try {try_number} of the task, and no task state store or landed manifest names the job an earlier "
+        f"try made; {provider} jobs carry no idempotency key to find it by, and the provider lists {len(jobs)} job(s) "
+        f"{since} of this input's size that are not ended for good: {shown}{more}. Not creating another job, which "
+        "could pay for the same requests twice. If one of them is this task's, wait on it with a GenAIBatchSensor "
+        "(job_ref = its name); otherwise set force_resubmit=True for this run to create a new job"
+    )
