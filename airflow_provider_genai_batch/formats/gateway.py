@@ -96,8 +96,12 @@ def parse_operation(operation: Mapping[str, Any]) -> BatchJob:
 
     A state the gateway does not document reads as UNSPECIFIED here (a listing shows it), ``done`` or not;
     :func:`known_state` refuses it where the job is waited on. The error message is the Operation's own only.
+    An answer that names no batch (an error body sent with HTTP 200, another API's batch object) is not one: a
+    LookupError, read as an unreadable answer, never a job named ``""`` that a ref would keep and a poll list.
     """
     job = gemini.parse_operation(operation)
+    if not job.name:
+        raise LookupError("the answer names no batch: it is not a batch Operation")
     return job.model_copy(
         update={
             "provider": PROVIDER,

@@ -743,3 +743,31 @@ def test_paginated_results_are_refused_rather_than_cut_short(gateway):
     hook, _ = gateway(lambda request: ok({"results": [], "has_more": True}), model_provider="anthropic")
     with pytest.raises(GenAIBatchError, match="paginated"):
         list(hook.iter_results(_job("batches/msgbatch_01")))
+
+
+# --- answers that are not the gateway's ---------------------------------------------------------------------
+
+UPSTREAM_ERROR = {"error": {"code": 500, "message": "upstream provider not configured"}}
+"""A gateway's error, answered with HTTP 200."""
+
+
+def test_a_create_answered_200_with_an_error_body_is_an_unreadable_answer_not_a_job_without_a_name(gateway):
+    hook, _ = gateway(lambda request: ok(UPSTREAM_ERROR), model_provider="anthropic")
+    source = prepared_inline(hook, CANONICAL, "claude-sonnet-4-5")
+
+    with pytest.raises(UnreadableAnswerError, match="upstream provider not configured") as err:
+        hook.create_batch(BatchSpec(model="claude-sonnet-4-5", display_name="d", source=source))
+
+    assert "names no batch" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [UPSTREAM_ERROR, {"id": "batch_abc", "object": "batch", "status": "completed"}],
+    ids=["error-body", "openai-batch-object"],
+)
+def test_a_status_answer_that_names_no_batch_is_unreadable_not_a_nameless_job(gateway, answer):
+    hook, _ = gateway(lambda request: ok(answer), model_provider="openai")
+
+    with pytest.raises(UnreadableAnswerError, match="names no batch"):
+        hook.get_batch("batches/batch_abc")
