@@ -246,11 +246,14 @@ class GatewayBatchHook(GeminiBatchHook):
         return result_files(openai_wire.parse_batch(response.json()))
 
     def _op_result_items(self, name: str) -> Operation[list[dict[str, Any]]]:
-        """``GET /v1/batches/{id}/results?provider=`` at the gateway root: one JSON document of items."""
+        """``GET /v1/batches/{id}/results?provider=`` at the gateway root: one JSON document of items; an error body
+        sent with HTTP 200 is an unreadable answer naming it, never an empty result (every row would land missing)."""
         response = yield ApiRequest(
             "GET", self._native_url(f"v1/batches/{_segment(wire.batch_id(name))}/results"), params=self._target_param
         )
         body = response.json()
+        if "results" not in body and body.get("error"):  # an error sent with HTTP 200 holds no results: not "none"
+            raise LookupError(f"the answer is the gateway's error, not results: {body['error']}")
         if body.get("has_more"):
             raise GenAIBatchError(f"the gateway paginated the results of {name}, which this hook cannot follow")
         results = body.get("results") or []

@@ -771,3 +771,12 @@ def test_a_status_answer_that_names_no_batch_is_unreadable_not_a_nameless_job(ga
 
     with pytest.raises(UnreadableAnswerError, match="names no batch"):
         hook.get_batch("batches/batch_abc")
+
+
+@pytest.mark.parametrize("target", ["gemini", "anthropic"])
+def test_results_answered_200_with_an_error_body_are_an_error_not_every_row_missing(gateway, target):
+    hook, _ = gateway(lambda request: ok(UPSTREAM_ERROR), model_provider=target)
+    job = _job("batches/abc").model_copy(update={"stats": BatchStats(total=2, failed=2)})  # none to count as lost
+
+    with pytest.raises(ProviderAPIError, match="upstream provider not configured"):
+        list(hook.iter_results(job))
