@@ -162,8 +162,14 @@ def _anthropic_line(item: Mapping[str, Any]) -> dict[str, Any]:
     return {"custom_id": item.get("custom_id"), "result": result}
 
 
+_NATIVE_GEMINI_FIELDS = ("candidates", "promptFeedback")
+"""Fields of a GenerateContentResponse that a flattened result never holds: a body with one is Gemini's own."""
+
+
 def _flattened_gemini_row(item: Mapping[str, Any]) -> ResultRow:
-    """A Gemini result as the gateway flattens it: ``{"text", "finish_reason", "usage"}`` in ``response.body``."""
+    """A Gemini result as the gateway flattens it: ``{"text", "finish_reason", "usage"}`` in ``response.body``; a
+    body the gateway passed on unflattened (Gemini's own GenerateContentResponse) is read as Gemini's, not taken for
+    a result holding no answer."""
     key = item.get("custom_id")
     response = item.get("response") or {}
     status = response.get("status_code")
@@ -174,6 +180,8 @@ def _flattened_gemini_row(item: Mapping[str, Any]) -> ResultRow:
         }
         return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(str(error.get("message")), error.get("code")))
     body = response.get("body") or {}
+    if "text" not in body and any(field in body for field in _NATIVE_GEMINI_FIELDS):
+        return gemini.result_row({"key": key, "response": body})
     text = body.get("text")
     if text is not None and type(text) is not str:
         raise ValueError(f"the result's text must be a string, got {json_type(text)}")

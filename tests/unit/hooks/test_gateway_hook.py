@@ -780,3 +780,18 @@ def test_results_answered_200_with_an_error_body_are_an_error_not_every_row_miss
 
     with pytest.raises(ProviderAPIError, match="upstream provider not configured"):
         list(hook.iter_results(job))
+
+
+def test_a_gemini_result_passed_through_unflattened_lands_as_its_answer(gateway):
+    native = {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": "Rayleigh."}]}, "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2, "totalTokenCount": 7},
+    }
+    items = [{"custom_id": "sky", "response": {"status_code": 200, "body": native}}]
+    hook, _ = gateway(lambda request: ok({"results": items, "has_more": False}), model_provider="gemini")
+
+    [row] = hook.iter_results(_job("batches/abc").model_copy(update={"input_file": "files/in"}))
+
+    assert (row.key, row.status, row.text) == ("sky", RowStatus.SUCCEEDED, "Rayleigh.")
+    assert row.response == native
+    assert row.usage == Usage(input_tokens=5, output_tokens=2, total_tokens=7)
