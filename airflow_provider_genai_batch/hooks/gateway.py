@@ -22,9 +22,10 @@ re-attaches through Airflow 3.3's task state store.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, Any, ClassVar, Literal, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from pydantic import AliasChoices, ConfigDict, Field
 
@@ -144,7 +145,9 @@ class GatewayBatchHook(GeminiBatchHook):
         origin = stream.tell() if stream.seekable() else None
         attempts = 0
         while True:
-            upload_url = upload_session_url((yield self._upload_start(size, display_name, mime_type)))
+            upload_url = self._session_url(
+                upload_session_url((yield self._upload_start(size, display_name, mime_type)))
+            )
             body = StreamSlice(stream, size)
             try:
                 response = yield ApiRequest(
@@ -172,6 +175,20 @@ class GatewayBatchHook(GeminiBatchHook):
                 continue
             break
         return gemini_wire.parse_file(response.json()["file"])
+
+    def _session_url(self, given: str) -> str:
+        """Where the bytes of an upload session go: a session on the facade's upload route (``.../upload/<version>/
+        files?upload_id=...``) through this connection's own base URL, any other URL as given.
+
+        The gateway builds the session URL from what it sees itself: ``http`` unless TLS ends at it (or a proxy says
+        ``X-Forwarded-Proto: https``), and its own ``/genai`` without the path a reverse proxy serves it under. Taken
+        as given, the input's bytes went over plain HTTP, or to a path the proxy does not serve.
+        """
+        parts = urlsplit(given)
+        route = _UPLOAD_ROUTE.search(parts.path)
+        if route is None or not parts.query:
+            return given
+        return f"{self.settings.base_url.rstrip('/')}{route.group(0)}?{parts.query}"
 
     def _download_request(self, name: str) -> ApiRequest:
         """A file's bytes through the gateway's native files route (the facade has no ``:download``).
@@ -282,6 +299,10 @@ def _envelopes(requests: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]
                 line=number,
             )
         yield {"request": request, "metadata": {"key": line["key"]}}
+
+
+_UPLOAD_ROUTE = re.compile(r"/upload/v1(?:beta)?/files\Z")
+"""The facade's upload route at the end of a session URL's path."""
 
 
 def _segment(value: str) -> str:

@@ -795,3 +795,46 @@ def test_a_gemini_result_passed_through_unflattened_lands_as_its_answer(gateway)
     assert (row.key, row.status, row.text) == ("sky", RowStatus.SUCCEEDED, "Rayleigh.")
     assert row.response == native
     assert row.usage == Usage(input_tokens=5, output_tokens=2, total_tokens=7)
+
+
+# --- a gateway behind a reverse proxy ---------------------------------------------------------------------
+
+PROXIED_URL = "https://proxy.test/llm/genai"
+"""The facade as a reverse proxy serves it: TLS ended at the proxy, the gateway mounted under ``/llm``."""
+
+
+@pytest.fixture
+def proxied(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., tuple[GatewayBatchHook, Wire]]]:
+    with mock_hooks(
+        monkeypatch, GatewayBatchHook, conn_id=CONN_ID, conn_type="genaigateway", base_url=PROXIED_URL
+    ) as make:
+        yield make
+
+
+def test_an_upload_behind_a_proxy_sends_its_bytes_through_the_connections_url_not_the_gateways_own(proxied):
+    # The gateway builds the session URL from what it sees: plain http, its own /genai, no proxy prefix.
+    seen_by_gateway = "http://proxy.test/genai/upload/v1beta/files?upload_id=genai_upload_session:Zx81"
+    start = ok(headers={"x-goog-upload-url": seen_by_gateway, "x-goog-upload-status": "active"})
+    routes = {("POST", "/llm/genai/upload/v1beta/files"): lambda request: start}
+    hook, wire = proxied(answering(routes), model_provider="openai")
+
+    hook.upload_file(io.BytesIO(b'{"custom_id": "a"}\n'), display_name="in.jsonl")
+
+    _, send = wire.requests
+    assert send.url == httpx.URL(f"{PROXIED_URL}/upload/v1beta/files?upload_id=genai_upload_session:Zx81")
+    assert send.content == b'{"custom_id": "a"}\n'
+
+
+def test_an_upload_session_elsewhere_than_the_facades_upload_route_is_used_as_given(proxied):
+    elsewhere = "https://uploads.proxy.test/session/Zx81"
+    start = ok(headers={"x-goog-upload-url": elsewhere, "x-goog-upload-status": "active"})
+    stored = ok({"file": gateway_file(size=19)}, headers={"x-goog-upload-status": "final"})
+    routes = {
+        ("POST", "/llm/genai/upload/v1beta/files"): lambda request: start,
+        ("POST", "/session/Zx81"): lambda request: stored,
+    }
+    hook, wire = proxied(answering(routes), model_provider="openai")
+
+    hook.upload_file(io.BytesIO(b'{"custom_id": "a"}\n'), display_name="in.jsonl")
+
+    assert wire.requests[1].url == httpx.URL(elsewhere)
