@@ -16,7 +16,7 @@ from typing import Any
 from airflow_provider_genai_batch.earlier_results import landed_manifest
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.hooks.base import BatchHook
-from airflow_provider_genai_batch.job_ref import BatchJobRef
+from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
 from airflow_provider_genai_batch.landing import output_dir
 from airflow_provider_genai_batch.models import BatchJob
 from airflow_provider_genai_batch.operators.submission import RESUBMIT_STATES
@@ -34,6 +34,22 @@ def landed_ref(hook: BatchHook[Any], output_uri: str | None, key: str) -> BatchJ
     if landed is None or landed.job_ref.idempotency_key != key or landed.job_ref.provider != hook.provider:
         return None
     return landed.job_ref
+
+
+def other_map_indexes_jobs(ti: Any) -> set[str]:
+    """The jobs the other map indexes of this mapped task instance's task pushed their refs for in this run (none for
+    a task that is not mapped): each is that instance's, not an earlier try's of this one."""
+    map_index = getattr(ti, "map_index", -1)
+    if map_index is None or map_index < 0:
+        return set()
+    pulled = ti.xcom_pull(task_ids=ti.task_id, key=JOB_REF_XCOM_KEY)
+    names: set[str] = set()
+    for value in pulled if isinstance(pulled, list) else [pulled]:
+        try:
+            names.update(BatchJobRef.parse(value).job_names())
+        except TypeError:
+            continue
+    return names
 
 
 def possible_earlier_jobs(

@@ -38,7 +38,12 @@ from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_flo
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef, recall, remember
 from airflow_provider_genai_batch.key_index import KeyFilter
-from airflow_provider_genai_batch.keyless_jobs import landed_ref, possible_earlier_jobs, refusal
+from airflow_provider_genai_batch.keyless_jobs import (
+    landed_ref,
+    other_map_indexes_jobs,
+    possible_earlier_jobs,
+    refusal,
+)
 from airflow_provider_genai_batch.landing import (
     DUPLICATES_FILE,
     KEYS_FILE,
@@ -401,6 +406,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             return
         floor = lookup_floor(context)
         known = set(stored.job_names()) if stored is not None else set()
+        known |= other_map_indexes_jobs(context["ti"])
         jobs = list(possible_earlier_jobs(hook, floor, set(request_counts), known))
         if jobs:
             raise refusal(hook.provider, try_number, jobs, floor)

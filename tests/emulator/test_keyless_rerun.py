@@ -126,3 +126,13 @@ def test_a_retry_of_a_split_submit_whose_parts_are_listed_is_refused(emulator):
         submit(max_requests_per_job=1).execute(make_context(FakeTI(try_number=2)))
 
     assert len(creates(emulator)) == 2
+
+
+def test_a_retry_of_a_mapped_instance_does_not_take_another_map_indexs_job_for_its_own(emulator):
+    xcom: dict[tuple[str, int, str], Any] = {}
+    other = submit().execute(make_context(FakeTI(map_index=1, xcom=xcom)))  # as big as map index 0's input
+
+    again = submit().execute(make_context(FakeTI(map_index=0, try_number=2, xcom=xcom)))
+
+    assert again["job_name"] != other["job_name"]
+    assert len(creates(emulator)) == 2
