@@ -598,3 +598,18 @@ def test_a_retry_without_a_state_store_after_the_job_failed_creates_a_new_job(ta
     again = submit(target, requests, None).execute(make_context(FakeTI(try_number=2)))
 
     assert again["job_name"] != first["job_name"]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_a_retry_after_a_create_whose_answer_was_lost_is_refused_not_paid_twice(target, tmp_path, emulator):
+    requests = [line("sky", "Why?"), line("tides", "Tides?")]
+    emulator.config(faults={"lost_rate": 1.0, "lost_mode": "error", "paths": ":batchGenerateContent$", "max_faults": 1})
+    with pytest.raises(GenAIBatchError):
+        submit(target, requests, None).execute(make_context(FakeTI()))  # the gateway made the job; the answer is lost
+    made = [job["name"] for job in emulator.jobs()]
+
+    with pytest.raises(GenAIBatchError, match="force_resubmit=True"):
+        submit(target, requests, None).execute(make_context(FakeTI(try_number=2)))
+
+    assert len(creates(emulator)) == 1
+    assert len(made) >= 1
