@@ -212,8 +212,9 @@ class _Landed(msgspec.Struct):
 _read_landed = msgspec.json.Decoder(_Landed).decode
 
 
-def follow_up_keys(results_uri: str) -> Iterator[str]:
-    """The keys of the retryable rows of a landed ``results.jsonl``, streamed in its (the input's) order."""
+def follow_up_keys(results_uri: str, *, missing: bool = True) -> Iterator[str]:
+    """The keys of the retryable rows of a landed ``results.jsonl``, streamed in its (the input's) order; without
+    ``missing``, not those of rows that landed missing (answers that came under keys not sent may be theirs)."""
     with ObjectStoragePath(results_uri).open("rb") as source:
         for number, line in enumerate(source, start=1):
             if line.isspace():
@@ -222,5 +223,5 @@ def follow_up_keys(results_uri: str) -> Iterator[str]:
                 row = _read_landed(line)
             except msgspec.DecodeError as err:
                 raise GenAIBatchError(f"{results_uri}, line {number}: not a landed result row ({err})") from None
-            if row.key is not None and is_retryable(row):
+            if row.key is not None and is_retryable(row) and (missing or row.status is not RowStatus.MISSING):
                 yield row.key

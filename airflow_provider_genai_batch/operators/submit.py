@@ -906,7 +906,16 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         if manifest.results_uri is None:
             self.log.warning("no results file was landed, so no rows can be sent again (retry_failed_rows)")
             return None
-        keys = follow_up_keys(manifest.results_uri)
+        unmatched = manifest.counts.unmatched
+        if unmatched:
+            self.log.warning(
+                "%d answer(s) matched no key the jobs were sent with (a provider or gateway that renamed or rewrote "
+                "the key field, say; they are in %s): the rows that landed missing may be theirs, so they are not "
+                "sent again and paid for twice",
+                unmatched,
+                manifest.unmatched_uri or "the unmatched results file",
+            )
+        keys = follow_up_keys(manifest.results_uri, missing=not unmatched)
         first_key = next(keys, None)
         if first_key is None:
             self.log.info("no row of %s is retryable: no follow-up round", manifest.results_uri)

@@ -159,3 +159,19 @@ def test_a_retried_task_waits_on_the_follow_up_parts_its_earlier_try_sent(provid
 
     assert again == follow
     assert len(writes(provider)) == count
+
+
+def test_rows_landed_missing_are_not_sent_again_when_the_job_returned_answers_under_keys_it_was_not_sent(
+    provider, tmp_path, monkeypatch, caplog
+):
+    task, output = Task(), tmp_path / "out"
+    operator = retrying(write_input(tmp_path / "in.jsonl", lines(5)), output, monkeypatch)
+    ref = operator.execute(task.try_context())
+    manifest = landed(ref, output, LANDED)
+    manifest = manifest.model_copy(update={"counts": ResultCounts(total=5, unmatched=1)})  # k4's answer, key renamed
+    capture_log(operator, caplog)
+
+    operator.follow_up(task.try_context(), ref, manifest)
+
+    assert (output / "input_keys.round-1.jsonl").read_text() == '"k1"\n"k3"\n'
+    assert any("1 answer(s) matched no key" in m for m in log_messages(caplog, logging.WARNING))
