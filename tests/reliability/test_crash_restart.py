@@ -32,7 +32,7 @@ from airflow.sdk.execution_time import task_runner
 from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_genai_batch.cancel import CancelOutcome, acancel_job, cancel_job
-from airflow_provider_genai_batch.errors import JobFailedError, JobTimeoutError
+from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY
@@ -74,7 +74,7 @@ REPO = Path(__file__).resolve().parents[2]
 CANNOT_BE_FOUND = (
     "LIMITATION: Anthropic message batches carry no metadata, and a GenAI gateway keeps no display name, so a "
     "job whose creator died before recording it (no task state store, or a death between create and the state "
-    "store write) cannot be found again; the retry creates a second job"
+    "store write) cannot be found again; the retry is refused, naming it, rather than re-attached to"
 )
 S3_RESULTS = (
     "Bedrock's results are S3 objects on moto, which the emulator's fault injection does not reach: what holds "
@@ -161,6 +161,37 @@ def test_a_retry_after_the_worker_died_reattaches_to_the_job_it_created(
     result = run_deferred(lambda: sensor(ref, workdir / "out"), wait.new_try())
     assert result["counts"]["succeeded"] == len(keys)
     assert lost_keys(keys, workdir / "out") == []
+
+
+@pytest.mark.parametrize("use_store", [True, False], ids=["task-state-store", "no-state-store"])
+@pytest.mark.parametrize("dies", ["before-xcom", "right-after-create"])
+def test_a_retry_after_the_worker_died_whose_job_cannot_be_found_is_refused_naming_it_not_paid_twice(
+    monkeypatch: pytest.MonkeyPatch,
+    emulator: EmulatorServer,
+    case: ProviderCase,
+    workdir: Path,
+    use_store: bool,
+    dies: str,
+):
+    if case.findable or (use_store and dies == "before-xcom"):
+        pytest.skip("the retry finds the job (by key, or in the task state store): see the test above")
+    run = TaskRun("submit", "manual__crash", map_index=2, use_state_store=use_store)
+    input_path = workdir / "input.jsonl"
+    write_input(input_path, case.records(12))
+    if dies == "before-xcom":
+        with pytest.raises(WorkerDied):
+            submit_operator(case, input_path, workdir / "out").execute(run.new_try(DyingTI))
+    else:
+        with dying_after_create(monkeypatch), pytest.raises(WorkerDied):
+            submit_operator(case, input_path, workdir / "out").execute(run.new_try())
+    [created] = emulator.jobs()
+
+    with pytest.raises(GenAIBatchError, match="force_resubmit=True") as refused:
+        submit_operator(case, input_path, workdir / "out").execute(run.new_try())  # try 2, same task instance
+
+    assert created["name"].rpartition("/")[2] in str(refused.value)
+    assert [job["name"] for job in emulator.jobs()] == [created["name"]]  # nothing created again
+    assert len(requests_to(emulator, "POST", case.create_path)) == 1
 
 
 # --- the triggerer restarts mid-poll ------------------------------------------------------------------
