@@ -520,6 +520,7 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
                 response.close()
                 continue
             try:
+                _check_not_a_page(response, name, self.redact)
                 _check_coding(response, client.headers.get("accept-encoding", ""), name)
                 _check_version(versions, response, name, received)
                 skip = received - _range_start(response, received)
@@ -706,6 +707,20 @@ def newer_than(pages: Iterator[list[BatchJob]], not_before: datetime) -> Iterato
         yield from (job for job in page if job.create_time is None or job.create_time >= not_before)
         if reached_back:
             return
+
+
+def _check_not_a_page(response: httpx.Response, name: str, redact: Callable[[str], str]) -> None:
+    """Raise if a file's bytes are answered with an HTML page (``Content-Type: text/html``): a login, error or
+    portal page of a proxy or gateway in front of the API, never a batch file, whose every line would otherwise land
+    as an unreadable row and every key as missing."""
+    kind = response.headers.get("content-type", "")
+    if kind.split(";", 1)[0].strip().lower() != "text/html":
+        return
+    start = redact(next(response.iter_bytes(200), b"")[:200].decode("utf-8", "replace"))
+    raise GenAIBatchError(
+        f"{name} was answered with an HTML page (HTTP {response.status_code}, {kind}, starting {start!r}), not the "
+        "file: a proxy, gateway or login page in front of the API answers like this; nothing of it was landed"
+    )
 
 
 def _content_coded(response: httpx.Response) -> bool:

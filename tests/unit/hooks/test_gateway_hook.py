@@ -838,3 +838,17 @@ def test_an_upload_session_elsewhere_than_the_facades_upload_route_is_used_as_gi
     hook.upload_file(io.BytesIO(b'{"custom_id": "a"}\n'), display_name="in.jsonl")
 
     assert wire.requests[1].url == httpx.URL(elsewhere)
+
+
+def test_an_output_file_answered_with_an_html_page_is_refused_not_landed_as_unreadable_rows(gateway):
+    page = b"<!DOCTYPE html>\n<html>\n<body>Sign in to continue</body>\n</html>\n"
+    routes = {
+        ("GET", "/v1/batches/batch_abc"): native_batch("batch_abc", "file-out", None),
+        ("GET", "/v1/files/file-out/content"): lambda request: httpx.Response(
+            200, content=page, headers={"content-type": "text/html; charset=utf-8"}
+        ),
+    }
+    hook, _ = gateway(answering(routes), model_provider="openai")
+
+    with pytest.raises(GenAIBatchError, match=r"file-out was answered with an HTML page .*'<!DOCTYPE html>"):
+        list(hook.iter_results(_job("batches/batch_abc")))
