@@ -407,7 +407,15 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         floor = lookup_floor(context)
         known = set(stored.job_names()) if stored is not None else set()
         known |= other_map_indexes_jobs(context["ti"])
-        jobs = list(possible_earlier_jobs(hook, floor, set(request_counts), known))
+        try:
+            jobs = list(possible_earlier_jobs(hook, floor, set(request_counts), known))
+        except (GenAIBatchError, httpx.TransportError) as err:
+            raise GenAIBatchError(
+                f"this is try {try_number} of the task, no task state store or landed manifest names the job an "
+                f"earlier try made, and {hook.provider} jobs carry no key to find it by; the provider's jobs could not "
+                f"be listed to see whether one was made ({err}), so no job is created, which could pay for the same "
+                "requests twice. Retry later, or set force_resubmit=True for this run to create a new job"
+            ) from err
         if jobs:
             raise refusal(hook.provider, try_number, jobs, floor)
 

@@ -136,3 +136,18 @@ def test_a_retry_of_a_mapped_instance_does_not_take_another_map_indexs_job_for_i
 
     assert again["job_name"] != other["job_name"]
     assert len(creates(emulator)) == 2
+
+
+def test_a_retry_whose_look_up_listing_fails_is_refused_saying_so(emulator, monkeypatch):
+    submit().execute(make_context(FakeTI()))
+    conn = {"conn_type": "genaianthropic", "host": f"{emulator.base_url}/anthropic", "password": API_KEY}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({**conn, "extra": {"max_retries": 0}}))
+    emulator.config(
+        faults={"error_rate": 1.0, "error_statuses": [500], "paths": "/messages/batches$", "methods": ["GET"]}
+    )
+
+    with pytest.raises(GenAIBatchError, match="jobs could not be listed") as err:
+        submit().execute(make_context(FakeTI(try_number=2)))
+
+    assert "force_resubmit=True" in str(err.value)
+    assert len(creates(emulator)) == 1
