@@ -316,7 +316,7 @@ class BatchCompletionMixin:
     def poll_once(self, hook: BatchHook[Any], poll: PollState) -> Decision:
         """One status poll on this worker, judged by :class:`PollState`; a permanent error is raised as it is."""
         try:
-            job = poll_job(hook, poll.job_name)
+            job = poll_job(hook, poll.job_name, poll.deadline)
         except Exception as err:
             decision = poll.failed(err, time.time())
             if decision.verdict is Verdict.ERROR and not is_transient_error(err):
@@ -334,7 +334,7 @@ class BatchCompletionMixin:
         outcomes: dict[str, BatchJob | BaseException] = {}
         for name in poll.to_poll():
             try:
-                outcomes[name] = poll_job(hook, name)
+                outcomes[name] = poll_job(hook, name, poll.deadline)
             except Exception as err:
                 outcomes[name] = err
         decision = poll.observed(outcomes, time.time())

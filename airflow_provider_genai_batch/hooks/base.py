@@ -45,7 +45,7 @@ from airflow_provider_genai_batch.hooks.http import (
     shown_url,
     unreadable_answer,
 )
-from airflow_provider_genai_batch.hooks.retry import RetryPolicy
+from airflow_provider_genai_batch.hooks.retry import RetryPolicy, policy_for_now
 from airflow_provider_genai_batch.hooks.settings import base_url, extras_for, invalid_connection
 from airflow_provider_genai_batch.idempotency import JobIdentity
 from airflow_provider_genai_batch.models import BatchJob, FileInfo, TokenUsage
@@ -371,7 +371,11 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
 
     def _transport(self, settings: SettingsT) -> Transport:
         return Transport(
-            self.auth_headers(settings), self._to_error, settings.retry_policy, self._on_retry, self._unreadable
+            self.auth_headers(settings),
+            self._to_error,
+            policy_for_now(settings.retry_policy),
+            self._on_retry,
+            self._unreadable,
         )
 
     def _unreadable(self, response: httpx.Response, error: Exception) -> ProviderAPIError:

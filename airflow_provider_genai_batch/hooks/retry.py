@@ -12,6 +12,9 @@ import email.utils
 import math
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timezone
 
@@ -42,6 +45,29 @@ class RetryPolicy(BaseModel):
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)
+
+_RETRY_UNTIL: ContextVar[float | None] = ContextVar("genai_batch_retry_until", default=None)
+"""The unix time the calls made now stop retrying at (:func:`retrying_until`), if any."""
+
+
+@contextmanager
+def retrying_until(deadline: float | None) -> Iterator[None]:
+    """Within, a call stops retrying at ``deadline`` (unix seconds; None: no bound) where its policy would go on longer:
+    a wait's status poll is not retried past the end of the wait, which then times out as it should."""
+    token = _RETRY_UNTIL.set(deadline)
+    try:
+        yield
+    finally:
+        _RETRY_UNTIL.reset(token)
+
+
+def policy_for_now(policy: RetryPolicy) -> RetryPolicy:
+    """``policy`` for a call starting now: its ``max_elapsed`` cut to end at the deadline :func:`retrying_until` set."""
+    deadline = _RETRY_UNTIL.get()
+    if deadline is None:
+        return policy
+    left = max(0.0, deadline - time.time())
+    return policy if left >= policy.max_elapsed else policy.model_copy(update={"max_elapsed": left})
 
 
 class TransientFailure(Exception):

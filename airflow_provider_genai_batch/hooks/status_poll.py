@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow_provider_genai_batch.errors import CredentialsUnavailableError, ProviderAPIError
-from airflow_provider_genai_batch.hooks.retry import is_transient_error
+from airflow_provider_genai_batch.hooks.retry import is_transient_error, retrying_until
 from airflow_provider_genai_batch.models import BatchJob
 
 if TYPE_CHECKING:
@@ -68,8 +68,9 @@ def _edited_since(hook: BatchHook[Any], used: ConnectionSettings) -> Generator[S
     return current.digest() != used.digest()
 
 
-def poll_job(hook: BatchHook[Any], name: str) -> BatchJob:
-    """One status poll of ``name`` on a worker, with the connection as it is now."""
+def poll_job(hook: BatchHook[Any], name: str, deadline: float | None = None) -> BatchJob:
+    """One status poll of ``name`` on a worker, with the connection as it is now, retried up to ``deadline`` (unix
+    seconds) at most."""
     calls: Mapping[Step, Callable[[], Any]] = {
         Step.SETTINGS: lambda: hook.settings,
         Step.JOB: lambda: hook.get_batch(name),
@@ -78,19 +79,21 @@ def poll_job(hook: BatchHook[Any], name: str) -> BatchJob:
     steps = _steps(hook, name)
     answer: Any = None
     failure: Exception | None = None
-    while True:
-        try:
-            step = steps.send(answer) if failure is None else steps.throw(failure)
-        except StopIteration as done:
-            return cast(BatchJob, done.value)
-        try:
-            answer, failure = calls[step](), None
-        except Exception as err:
-            answer, failure = None, err
+    with retrying_until(deadline):
+        while True:
+            try:
+                step = steps.send(answer) if failure is None else steps.throw(failure)
+            except StopIteration as done:
+                return cast(BatchJob, done.value)
+            try:
+                answer, failure = calls[step](), None
+            except Exception as err:
+                answer, failure = None, err
 
 
-async def apoll_job(hook: BatchHook[Any], name: str) -> BatchJob:
-    """One status poll of ``name`` in a trigger (never blocking the event loop), with the connection as it is now."""
+async def apoll_job(hook: BatchHook[Any], name: str, deadline: float | None = None) -> BatchJob:
+    """One status poll of ``name`` in a trigger (never blocking the event loop), with the connection as it is now,
+    retried up to ``deadline`` (unix seconds) at most."""
     calls: Mapping[Step, Callable[[], Awaitable[Any]]] = {
         Step.SETTINGS: hook.asettings,
         Step.JOB: lambda: hook.aget_batch(name),
@@ -99,12 +102,13 @@ async def apoll_job(hook: BatchHook[Any], name: str) -> BatchJob:
     steps = _steps(hook, name)
     answer: Any = None
     failure: Exception | None = None
-    while True:
-        try:
-            step = steps.send(answer) if failure is None else steps.throw(failure)
-        except StopIteration as done:
-            return cast(BatchJob, done.value)
-        try:
-            answer, failure = await calls[step](), None
-        except Exception as err:
-            answer, failure = None, err
+    with retrying_until(deadline):
+        while True:
+            try:
+                step = steps.send(answer) if failure is None else steps.throw(failure)
+            except StopIteration as done:
+                return cast(BatchJob, done.value)
+            try:
+                answer, failure = await calls[step](), None
+            except Exception as err:
+                answer, failure = None, err

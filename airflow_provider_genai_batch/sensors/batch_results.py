@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePath
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator, ObjectStoragePath, PokeReturnValue
 from airflow.sdk.exceptions import (
@@ -125,6 +125,8 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         self.land_table_results = land_table_results
         self.batch_prices = batch_prices
         self._poke_poll: PollState | GroupPollState | None = None
+        self._poke_deadline: float | None = None
+        """When a poking sensor's ``timeout`` ends its wait (unix seconds), set as it starts poking."""
 
     def _poll_every(self, poll_interval: float | timedelta) -> float:
         """Seconds between polls, poked or deferred: ``poll_interval``, or Airflow's ``poke_interval`` when only that
@@ -164,6 +166,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         if not (self.reschedule and context.get("task_reschedule_count", 0)):  # once, not at every rescheduled poke
             self.log_pages(ref, self._hook_for(ref))
         started = time.monotonic()
+        self._poke_deadline = time.time() + self.timeout - self._waited(context, started)
         # a rescheduled sensor's execution_timeout bounds each poke, not the wait: one poke over it fails that try only
         ends_wait = nullcontext() if self.reschedule else self._cancelled_on_execution_timeout(ref)
         try:
@@ -175,7 +178,10 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
             return self._timed_out(context, ref, self._hook_for(ref), detail)  # lands a job the cancel found ended
         except AirflowSkipException as skip:
             # soft_fail skips on the sensor's timeout, and on an execution_timeout that went off within a poke
-            timed_out = isinstance(skip.__cause__, AirflowTaskTimeout) or self._waited(context, started) >= self.timeout
+            timed_out = (
+                isinstance(skip.__cause__, AirflowTaskTimeout | AirflowSensorTimeout)
+                or self._waited(context, started) >= self.timeout
+            )
             if timed_out and self.cancel_on_timeout:
                 self.log.info("sensor timed out (soft_fail): cancelling %s", group_label(ref))
                 self.cancel(ref, on_failure="the task is still skipped (soft_fail)")
@@ -218,28 +224,53 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
     def poke(self, context: Any) -> bool | PokeReturnValue:
         """One status check (non-deferrable mode); lands the results once the job has ended.
 
-        Failed polls in a row are counted across pokes; the sensor's own ``timeout`` bounds the wait.
+        Failed polls in a row are counted across pokes; the sensor's own ``timeout`` bounds the wait, and so the
+        retries of a failing poll.
         """
         ref = BatchJobRef.parse(self.job_ref)
         self.watch(context, ref)
         hook = self._hook_for(ref)
         if ref.is_group:
             if not isinstance(self._poke_poll, GroupPollState) or self._poke_poll.ref != ref:
-                self._poke_poll = self.group_poll(ref, hook, None)
+                self._poke_poll = self.group_poll(ref, hook, self._poke_deadline)
                 self._recall_failures(context, self._poke_poll.polls)
             group = self.poll_group_once(hook, self._poke_poll)
             self._keep_failures(context, self._poke_poll.polls)
             if group.verdict is Verdict.WAIT:
                 return False
+            if group.verdict is Verdict.TIMEOUT:
+                self._poke_timed_out(group.message)
             return PokeReturnValue(is_done=True, xcom_value=self.conclude_group(context, ref, hook, group))
         if not isinstance(self._poke_poll, PollState) or self._poke_poll.job_name != ref.job_name:
-            self._poke_poll = PollState(ref.job_name, interval=self.poke_interval, max_failures=self.max_poll_failures)
+            self._poke_poll = PollState(
+                ref.job_name,
+                interval=self.poke_interval,
+                deadline=self._poke_deadline,
+                max_failures=self.max_poll_failures,
+            )
             self._recall_failures(context, {ref.job_name: self._poke_poll})
         decision = self.poll_once(hook, self._poke_poll)
         self._keep_failures(context, {ref.job_name: self._poke_poll})
         if decision.verdict is Verdict.WAIT:
             return False
+        if decision.verdict is Verdict.TIMEOUT:
+            self._poke_timed_out(decision.message)
         return PokeReturnValue(is_done=True, xcom_value=self.conclude(context, ref, hook, decision))
+
+    def _poke_timed_out(self, message: str | None) -> NoReturn:
+        """End a wait whose poll found the sensor's ``timeout`` passed, as Airflow's own check after the poke would:
+        a sensor timeout, or with ``soft_fail`` a skip (caused by that timeout)."""
+        timeout = AirflowSensorTimeout(f"Sensor has timed out: {message}")
+        if self.soft_fail:
+            raise AirflowSkipException(str(timeout)) from timeout
+        raise timeout
+
+    def _get_next_poke_interval(
+        self, started_at: datetime | float, run_duration: Callable[[], float], poke_count: int
+    ) -> float:
+        """Airflow's wait before the next poke, never past the sensor's ``timeout``, whose poke then ends the wait."""
+        wait = super()._get_next_poke_interval(started_at, run_duration, poke_count)
+        return wait if self._poke_deadline is None else max(0.0, min(wait, self._poke_deadline - time.time()))
 
     def _recall_failures(self, context: Any, polls: Mapping[str, PollState]) -> None:
         """In ``reschedule`` mode, each poke is a new task instance run: the failed polls in a row that the earlier

@@ -120,7 +120,7 @@ class GenAIBatchJobTrigger(BaseTrigger):
         and the more of them arrive, the more often it runs a full collection, which stalls the loop.
         """
         try:
-            job = await apoll_job(hook, self.job_ref.job_name)
+            job = await apoll_job(hook, self.job_ref.job_name, poll.deadline)
         except Exception as err:
             decision = poll.failed(err, time.time())
         else:
@@ -152,7 +152,7 @@ class GenAIBatchJobTrigger(BaseTrigger):
         async def fetch(name: str) -> BatchJob | BaseException:
             async with slots:
                 try:
-                    return await apoll_job(hook, name)
+                    return await apoll_job(hook, name, poll.deadline)
                 except Exception as err:
                     return err
 
