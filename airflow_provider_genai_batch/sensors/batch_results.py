@@ -127,6 +127,9 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         self._poke_poll: PollState | GroupPollState | None = None
         self._poke_deadline: float | None = None
         """When a poking sensor's ``timeout`` ends its wait (unix seconds), set as it starts poking."""
+        self._next_poll_in = 0.0
+        """How long the last poll asked to wait before the next: the provider's ``Retry-After`` when longer than the
+        interval."""
 
     def _poll_every(self, poll_interval: float | timedelta) -> float:
         """Seconds between polls, poked or deferred: ``poll_interval``, or Airflow's ``poke_interval`` when only that
@@ -225,7 +228,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         """One status check (non-deferrable mode); lands the results once the job has ended.
 
         Failed polls in a row are counted across pokes; the sensor's own ``timeout`` bounds the wait, and so the
-        retries of a failing poll.
+        retries of a failing poll; the next poke comes no sooner than a throttled poll was asked to wait.
         """
         ref = BatchJobRef.parse(self.job_ref)
         self.watch(context, ref)
@@ -237,6 +240,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
             group = self.poll_group_once(hook, self._poke_poll)
             self._keep_failures(context, self._poke_poll.polls)
             if group.verdict is Verdict.WAIT:
+                self._next_poll_in = group.delay
                 return False
             if group.verdict is Verdict.TIMEOUT:
                 self._poke_timed_out(group.message)
@@ -252,6 +256,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         decision = self.poll_once(hook, self._poke_poll)
         self._keep_failures(context, {ref.job_name: self._poke_poll})
         if decision.verdict is Verdict.WAIT:
+            self._next_poll_in = decision.delay
             return False
         if decision.verdict is Verdict.TIMEOUT:
             self._poke_timed_out(decision.message)
@@ -268,8 +273,10 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
     def _get_next_poke_interval(
         self, started_at: datetime | float, run_duration: Callable[[], float], poke_count: int
     ) -> float:
-        """Airflow's wait before the next poke, never past the sensor's ``timeout``, whose poke then ends the wait."""
-        wait = super()._get_next_poke_interval(started_at, run_duration, poke_count)
+        """Airflow's wait before the next poke, or what the last poll was asked to wait when longer (a throttled
+        poll's ``Retry-After``: a poke sooner is refused again, and counted as a failed poll); never past the sensor's
+        ``timeout``, whose poke then ends the wait."""
+        wait = max(super()._get_next_poke_interval(started_at, run_duration, poke_count), self._next_poll_in)
         return wait if self._poke_deadline is None else max(0.0, min(wait, self._poke_deadline - time.time()))
 
     def _recall_failures(self, context: Any, polls: Mapping[str, PollState]) -> None:

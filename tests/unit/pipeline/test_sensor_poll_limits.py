@@ -1,27 +1,29 @@
-"""A poking sensor's polls within the task's limits: the sensor's ``timeout`` also ends the retries of a poll that
-keeps failing."""
+"""A poking sensor's polls within the provider's and the task's limits: the wait a throttled poll was asked for
+(``Retry-After``) and the sensor's ``timeout``, which also ends the retries of a poll that keeps failing."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
+from airflow.sdk.exceptions import AirflowRescheduleException
 
 from airflow_provider_genai_batch import completion
 from airflow_provider_genai_batch.errors import JobTimeoutError, ProviderAPIError
 from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
 from airflow_provider_genai_batch.hooks.status_poll import apoll_job, poll_job
 from airflow_provider_genai_batch.job_ref import BatchJobRef
+from airflow_provider_genai_batch.models import JobState
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 from airflow_provider_genai_batch.triggers import batch_job as trigger_module
 from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 
 from ..hooks._wire import Wire, mock_hooks
-from .fakes import FakeTI, make_context
+from .fakes import FakeBatchHook, FakeTI, group_ref, make_context, part_ref, succeeded
 
 JOB = "batches/job-1"
 REF = BatchJobRef(provider="gemini", conn_id="genai_fake", job_name=JOB, request_count=3)
@@ -49,6 +51,51 @@ class RescheduledTI(FakeTI):
 
     def get_first_reschedule_date(self, context: Any) -> datetime | None:
         return self.first_poke
+
+
+# --- Retry-After --------------------------------------------------------------------------------------------
+
+
+def test_a_poking_sensor_waits_as_long_as_a_throttled_poll_was_asked_to(
+    fake_hook: FakeBatchHook, output_uri: str, monkeypatch: pytest.MonkeyPatch
+):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, total=3, succeeded=3, results=[succeeded(k) for k in "abc"])
+    fake_hook.script(JOB, throttled(300), JobState.SUCCEEDED)
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+
+    poking(output_uri=output_uri).execute(make_context(FakeTI(task_id="wait")))
+
+    assert slept == [300.0]
+
+
+def test_a_poking_sensor_asked_to_wait_less_than_its_interval_keeps_its_interval(
+    fake_hook: FakeBatchHook, output_uri: str, monkeypatch: pytest.MonkeyPatch
+):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, total=3, succeeded=3, results=[succeeded(k) for k in "abc"])
+    fake_hook.script(JOB, throttled(5), JobState.SUCCEEDED)
+    slept: list[float] = []
+    monkeypatch.setattr(time, "sleep", slept.append)
+
+    poking(output_uri=output_uri).execute(make_context(FakeTI(task_id="wait")))
+
+    assert slept == [60.0]
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["one-job", "group"])
+def test_a_rescheduled_sensor_comes_back_no_sooner_than_a_throttled_poll_was_asked_to(
+    fake_hook: FakeBatchHook, output_uri: str, group: bool
+):
+    ref = group_ref(part_ref(0, JOB), part_ref(1, "batches/job-2")) if group else REF
+    fake_hook.add_job(JOB, JobState.RUNNING)
+    fake_hook.add_job("batches/job-2", JobState.RUNNING)
+    fake_hook.script(JOB, throttled(900))
+
+    before = datetime.now(timezone.utc)
+    with pytest.raises(AirflowRescheduleException) as rescheduled:
+        poking(ref, output_uri=output_uri, mode="reschedule", timeout=3600).execute(make_context(RescheduledTI()))
+
+    assert rescheduled.value.reschedule_date >= before + timedelta(seconds=900)
 
 
 # --- the sensor's timeout bounds a failing poll's retries -----------------------------------------------------
