@@ -14,7 +14,7 @@ import enum
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from airflow_provider_genai_batch.errors import CredentialsUnavailableError, ProviderAPIError
+from airflow_provider_genai_batch.errors import CredentialsUnavailableError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.hooks.retry import is_transient_error, retrying_until
 from airflow_provider_genai_batch.models import BatchJob
 
@@ -112,3 +112,12 @@ async def apoll_job(hook: BatchHook[Any], name: str, deadline: float | None = No
                 answer, failure = await calls[step](), None
             except Exception as err:
                 answer, failure = None, err
+
+
+def gone_at(hook: BatchHook[Any], name: str) -> bool:
+    """Whether the provider no longer has job ``name`` (deleted, or aged out): a read of it answered 404."""
+    try:
+        hook.get_batch(name)
+    except NotFoundError:
+        return True
+    return False

@@ -34,6 +34,7 @@ from airflow_provider_genai_batch.group_landing import REPLACED_FILE
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.hooks.retry import Attempts, is_refused_post, is_transient_error
+from airflow_provider_genai_batch.hooks.status_poll import gone_at
 from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_floor, part_key
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef, recall, remember
@@ -777,7 +778,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 != (part.idempotency_key, part.input_fingerprint, part.request_count)
                 or job != made
                 or succeeded != before.request_count
-                or not _gone_at(hook, made)
+                or not gone_at(hook, made)
             ):
                 continue
             self.log.info(
@@ -1649,15 +1650,6 @@ def _landed_round_zero(landed: ResultsManifest) -> dict[int, tuple[PartRef, str 
         for part in _stored_parts(landed.job_ref)
         if part.round == 0 and part.index in shown
     }
-
-
-def _gone_at(hook: BatchHook[Any], name: str) -> bool:
-    """Whether the provider no longer has job ``name`` (deleted, or aged out)."""
-    try:
-        hook.get_batch(name)
-    except NotFoundError:
-        return True
-    return False
 
 
 def _task_round_key(key: str, part: PartRef) -> bool:

@@ -26,10 +26,14 @@ from airflow_provider_genai_batch.completion import (
     as_ratio,
     as_timedelta,
 )
-from airflow_provider_genai_batch.errors import GenAIBatchError, JobTimeoutError
+from airflow_provider_genai_batch.earlier_results import landed_manifest
+from airflow_provider_genai_batch.errors import GenAIBatchError, JobTimeoutError, NotFoundError
+from airflow_provider_genai_batch.hooks.status_poll import gone_at
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
+from airflow_provider_genai_batch.landing import RESULTS_FILE
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
 from airflow_provider_genai_batch.mapped_outputs import claim_output_dir
+from airflow_provider_genai_batch.models import ResultsManifest
 from airflow_provider_genai_batch.polling import (
     DEFAULT_MAX_POLL_FAILURES,
     GroupPollState,
@@ -164,6 +168,13 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         # and so does an output_uri that is missing, names no place every worker reaches or another map index's
         claim_output_dir(context, self.results_uri(ref))
         context["ti"].xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
+        try:
+            return self._wait(context, ref)
+        except NotFoundError as err:
+            return self._landed_before(context, ref, err)
+
+    def _wait(self, context: Any, ref: BatchJobRef) -> Any:
+        """Wait on ``ref``, deferred or poking, and land it once it has ended."""
         if self.deferrable:
             return self.wait_for(context, ref)
         if not (self.reschedule and context.get("task_reschedule_count", 0)):  # once, not at every rescheduled poke
@@ -189,6 +200,32 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
                 self.log.info("sensor timed out (soft_fail): cancelling %s", group_label(ref))
                 self.cancel(ref, on_failure="the task is still skipped (soft_fail)")
             raise
+
+    def _landed_before(self, context: Any, ref: BatchJobRef, err: NotFoundError) -> dict[str, Any]:
+        """After a 404 while waiting on ``ref``: when its job (a part of a group) is gone at the provider (deleted, or
+        aged out), the results this task landed for it before, judged and returned as they are (the task was cleared
+        after it landed them); else an error saying what to clear. A 404 for anything else is raised as it came."""
+        hook = self._hook_for(ref)
+        gone = [name for name in ref.job_names() if gone_at(hook, name)]
+        if not gone:
+            raise err
+        directory = self._results_dir(ref)
+        landed = landed_manifest(directory)
+        subject = f"{ref.provider} job {ref.job_name}" if ref.parts is None else f"{ref.provider} {group_label(ref)}"
+        what = subject if ref.parts is None else f"{subject}: {', '.join(gone)}"
+        if landed is not None and _holds_results_of(landed, ref, directory):
+            self.log.warning(
+                "%s is gone at the provider (deleted, or aged out), and its results landed in %s before: returning "
+                "them as they are",
+                what,
+                directory,
+            )
+            return self._landed(context, ref, landed, None)
+        raise GenAIBatchError(
+            f"{what} is gone at the provider (deleted, or aged out), and no results of it landed in {directory}: "
+            "there is nothing left to wait on or land. Clear the submit task with this one: it submits the input again "
+            "(or reads back the answers it finds landed), and this task waits on what it hands over"
+        ) from err
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         """Resume after the trigger; with ``soft_fail``, skip only on a timeout, as a poking sensor does.
@@ -297,6 +334,17 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         failures = {name: [poll.failures, poll.last_failure] for name, poll in polls.items() if poll.failures}
         if failures != (store.get(POLL_FAILURES_KEY) or {}):
             store.set(POLL_FAILURES_KEY, failures)
+
+
+def _holds_results_of(landed: ResultsManifest, ref: BatchJobRef, directory: ObjectStoragePath) -> bool:
+    """Whether ``landed``, the manifest in ``directory``, is of ``ref``'s jobs, with their results still there (or, for
+    a job that wrote to a table, named in it)."""
+    if landed.job_ref.provider != ref.provider or landed.job_ref.job_names() != ref.job_names():
+        return False
+    if landed.results_uri is None:
+        return landed.output_location is not None
+    results = directory / RESULTS_FILE
+    return landed.results_uri == str(results) and results.exists()
 
 
 def _check_not_an_output_without_a_job(value: Any) -> None:
