@@ -178,16 +178,20 @@ class BatchCompletionMixin:
         """Absolute deadline: ``job_timeout`` from now, or sooner if a shorter limit (:meth:`_wait_limits`) says so."""
         return time.time() + self._budget()[1].total_seconds()
 
-    def wait_for(self, context: Any, ref: BatchJobRef, deadline: float | None = None) -> dict[str, Any]:
+    def wait_for(
+        self, context: Any, ref: BatchJobRef, deadline: float | None = None, earlier: BatchJobRef | None = None
+    ) -> dict[str, Any]:
         """Defer, or poll on this worker, until the job (every part of a group) ends; then finish it.
 
         ``deadline`` (unix seconds) keeps a group's deadline while the task comes back to create waiting parts;
-        by default it is ``job_timeout`` (or a shorter limit: :meth:`_wait_limits`) from now.
+        by default it is ``job_timeout`` (or a shorter limit: :meth:`_wait_limits`) from now. ``earlier`` is the ref
+        this try waited on before (a resumed task waiting again): its parts' console pages are not logged again.
         """
         hook = self._hook_for(ref)
         deadline = self._deadline() if deadline is None else deadline
         if ref.is_group:
-            return self._wait_for_group(context, ref, hook, deadline)
+            logged = {part.job_name for part in (earlier.parts or ()) if part.job_name} if earlier else set()
+            return self._wait_for_group(context, ref, hook, deadline, logged)
         poll = PollState(
             ref.job_name,
             interval=self.poll_interval,
@@ -198,9 +202,11 @@ class BatchCompletionMixin:
         decision = self._settle(context, ref, deadline, partial(self.poll_once, hook, poll))
         return self.conclude(context, ref, hook, decision)
 
-    def _wait_for_group(self, context: Any, ref: BatchJobRef, hook: BatchHook[Any], deadline: float) -> dict[str, Any]:
-        """Wait on every part of a group, creating waiting parts whenever a slot frees, until the group ends."""
-        logged: set[str] = set()
+    def _wait_for_group(
+        self, context: Any, ref: BatchJobRef, hook: BatchHook[Any], deadline: float, logged: set[str]
+    ) -> dict[str, Any]:
+        """Wait on every part of a group, creating waiting parts whenever a slot frees, until the group ends; each
+        part's console page is logged once, unless in ``logged`` already."""
         while True:
             logged |= self.log_pages(ref, hook, logged)
             poll = self.group_poll(ref, hook, deadline)
@@ -366,7 +372,7 @@ class BatchCompletionMixin:
         """Act on a group's final decision: create waiting parts and wait again (keeping ``deadline``), land the
         ended group, time out (cancelling every created part if asked), or fail."""
         if decision.verdict is Verdict.READY:
-            return self.wait_for(context, self._create_waiting(context, ref), deadline)
+            return self.wait_for(context, self._create_waiting(context, ref), deadline, earlier=ref)
         if decision.verdict is Verdict.TERMINAL:
             return self.finish_group(context, ref, hook, decision.jobs or None, deadline)
         if decision.verdict is Verdict.TIMEOUT:
@@ -610,7 +616,7 @@ class BatchCompletionMixin:
                 self.log.warning(  # type: ignore[attr-defined]
                     "%s: parts seen ended read as not ended now (%s): waiting on them again", group_label(ref), unended
                 )
-                return self.wait_for(context, ref, deadline)
+                return self.wait_for(context, ref, deadline, earlier=ref)
         directory = self._landing_dir(ref)
         self.show_part(ref, hook, {name: job.state for name, job in jobs.items()})
         manifest = land_group(hook, ref, jobs, directory, self._prices(ref, hook))
@@ -636,7 +642,7 @@ class BatchCompletionMixin:
             self.log.warning("%s %s: %s", ref.provider, subject, unread)  # type: ignore[attr-defined]
         follow = self.follow_up(context, ref, manifest)
         if follow is not None:
-            return self.wait_for(context, follow)
+            return self.wait_for(context, follow, earlier=ref)
         _judge(manifest, self.max_failed_ratio)
         announce_once(self, context, manifest, created, self.log)  # type: ignore[attr-defined]
         return manifest.model_dump(mode="json")

@@ -979,13 +979,13 @@ def stop_at_round(operator: GenAIBatchSubmitOperator, round: int, then: Any = No
     given) and waits on it too, or, without ``then``, returns its ref unwaited, as a task still deferred would."""
     real_wait = operator.wait_for
 
-    def wait_for(context: dict[str, Any], ref: Any) -> Any:
+    def wait_for(context: dict[str, Any], ref: Any, *args: Any, **kwargs: Any) -> Any:
         if max(part.round for part in ref.parts) < round:
-            return real_wait(context, ref)
+            return real_wait(context, ref, *args, **kwargs)
         if then is None:
             return ref
         then()
-        return real_wait(context, ref)
+        return real_wait(context, ref, *args, **kwargs)
 
     operator.wait_for = wait_for  # type: ignore[method-assign]
 

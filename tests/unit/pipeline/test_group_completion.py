@@ -19,6 +19,7 @@ from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
 from airflow_provider_genai_batch import completion
+from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError, ProviderAPIError
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.models import JobState, ResultCounts, ResultsManifest
@@ -142,6 +143,21 @@ def test_a_ready_event_has_the_submit_create_the_waiting_parts_and_defer_again_w
     assert trigger.deadline == 1_900_000_000.0
     assert deferred.value.method_name == "execute_complete"
     assert landings.calls == []
+
+
+def test_a_submit_resumed_to_create_waiting_parts_logs_only_the_new_parts_console_pages(
+    fake_hook: FakeBatchHook, output_uri: str, landings: Landings, caplog: pytest.LogCaptureFixture
+):
+    jobs_in(fake_hook, JobState.SUCCEEDED, "batches/a")
+    jobs_in(fake_hook, JobState.RUNNING, "batches/b", "batches/c")
+    op = SubmitStandIn(output_uri=output_uri, created=[CAPPED_ALL_CREATED])  # a resumed run: a fresh operator
+    capture_log(op, caplog)
+
+    with pytest.raises(TaskDeferred):
+        op.execute_complete(make_context(), event("ready", CAPPED))
+
+    pages = [message for message in log_messages(caplog) if message.startswith("part ")]
+    assert pages == [f"part 2, job batches/c: {job_page(fake_hook, 'batches/c')}"]  # a and b were logged before
 
 
 def test_parts_created_after_a_ready_event_that_ended_at_once_land_without_deferring(

@@ -142,3 +142,24 @@ def test_every_created_parts_console_page_is_logged_when_the_wait_starts(
         f"part 1, job batches/b: {job_page(fake_hook, 'batches/b')}",
         f"part 2 of round 1, job batches/r1: {job_page(fake_hook, 'batches/r1')}",
     ]
+
+
+def test_a_resumed_deferred_sensor_waiting_again_does_not_log_the_parts_pages_again(
+    fake_hook: FakeBatchHook, output_uri: str, caplog: pytest.LogCaptureFixture
+):
+    states(fake_hook, a=JobState.SUCCEEDED, b=JobState.RUNNING, c=JobState.SUCCEEDED)
+    first = sensor(output_uri)
+    capture_log(first, caplog)
+    with pytest.raises(TaskDeferred):
+        first.execute(make_context())
+    resumed = sensor(output_uri)  # a resumed run starts from a fresh operator
+    capture_log(resumed, caplog)
+    event = {"status": "terminal", "job_ref": THREE.to_xcom(), "message": None, "states": {}, "deadline": None}
+
+    with pytest.raises(TaskDeferred):  # the trigger saw every part end, but batches/b reads as running now
+        resumed.execute_complete(make_context(), event)
+
+    pages = [message for message in log_messages(caplog) if message.startswith("part ")]
+    assert pages == [
+        f"part {index}, job batches/{job}: {job_page(fake_hook, f'batches/{job}')}" for index, job in enumerate("abc")
+    ]
