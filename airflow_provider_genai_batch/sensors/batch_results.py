@@ -27,7 +27,7 @@ from airflow_provider_genai_batch.completion import (
     as_timedelta,
 )
 from airflow_provider_genai_batch.earlier_results import landed_manifest
-from airflow_provider_genai_batch.errors import GenAIBatchError, JobTimeoutError, NotFoundError
+from airflow_provider_genai_batch.errors import GenAIBatchError, JobTimeoutError, ProviderAPIError
 from airflow_provider_genai_batch.hooks.status_poll import gone_at
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
 from airflow_provider_genai_batch.landing import RESULTS_FILE
@@ -49,6 +49,10 @@ DEFAULT_POLL_INTERVAL = 60.0
 
 POLL_FAILURES_KEY = "genai_batch_poll_failures"
 """The task state store key a ``reschedule`` sensor keeps its failed polls in a row under, from one poke to the next."""
+
+GONE_STATUSES = frozenset({403, 404})
+"""How a provider answers for what it no longer has: 404, or Gemini's 403 for a file that may not exist (an output
+file expired); a job that still reads tells the second from a key refused."""
 
 SOFT_FAILURES = (AirflowSensorTimeout, AirflowTaskTimeout, AirflowFailException, JobTimeoutError)
 """What ``soft_fail`` turns into a skip: what a poking sensor skips on (its timeouts), and the deferred wait's own
@@ -170,7 +174,9 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         context["ti"].xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
         try:
             return self._wait(context, ref)
-        except NotFoundError as err:
+        except ProviderAPIError as err:
+            if err.http_status not in GONE_STATUSES:
+                raise
             return self._landed_before(context, ref, err)
 
     def _wait(self, context: Any, ref: BatchJobRef) -> Any:
@@ -201,26 +207,39 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
                 self.cancel(ref, on_failure="the task is still skipped (soft_fail)")
             raise
 
-    def _landed_before(self, context: Any, ref: BatchJobRef, err: NotFoundError) -> dict[str, Any]:
-        """After a 404 while waiting on ``ref``: when its job (a part of a group) is gone at the provider (deleted, or
-        aged out), the results this task landed for it before, judged and returned as they are (the task was cleared
-        after it landed them); else an error saying what to clear. A 404 for anything else is raised as it came."""
+    def _landed_before(self, context: Any, ref: BatchJobRef, err: ProviderAPIError) -> dict[str, Any]:
+        """After a 404 (or 403) while waiting on ``ref`` (the task cleared after it landed the results): the results
+        this task landed for it before, judged and returned as they are, when its job (a part of a group) is gone at
+        the provider (deleted, or aged out) or, the job still readable, its results can no longer be read there (an
+        output file expired); else, for a job gone, an error saying what to clear, and otherwise ``err`` as it came."""
         hook = self._hook_for(ref)
-        gone = [name for name in ref.job_names() if gone_at(hook, name)]
-        if not gone:
-            raise err
+        try:
+            gone = [name for name in ref.job_names() if gone_at(hook, name)]
+        except GenAIBatchError:
+            raise err from None  # the job cannot be read either (a key refused): nothing here says what is gone
         directory = self._results_dir(ref)
         landed = landed_manifest(directory)
         subject = f"{ref.provider} job {ref.job_name}" if ref.parts is None else f"{ref.provider} {group_label(ref)}"
         what = subject if ref.parts is None else f"{subject}: {', '.join(gone)}"
         if landed is not None and _holds_results_of(landed, ref, directory):
-            self.log.warning(
-                "%s is gone at the provider (deleted, or aged out), and its results landed in %s before: returning "
-                "them as they are",
-                what,
-                directory,
-            )
+            if gone:
+                self.log.warning(
+                    "%s is gone at the provider (deleted, or aged out), and its results landed in %s before: "
+                    "returning them as they are",
+                    what,
+                    directory,
+                )
+            else:
+                self.log.warning(
+                    "%s: its results can no longer be read at the provider (%s), and those it landed in %s before are "
+                    "returned as they are",
+                    subject,
+                    err,
+                    directory,
+                )
             return self._landed(context, ref, landed, None)
+        if not gone:
+            raise err
         raise GenAIBatchError(
             f"{what} is gone at the provider (deleted, or aged out), and no results of it landed in {directory}: "
             "there is nothing left to wait on or land. Clear the submit task with this one: it submits the input again "

@@ -1,16 +1,18 @@
-"""A results sensor cleared by the user: after its job is gone at the provider (deleted, or aged out), when the results
-it landed before are all that is left of it."""
+"""A results sensor cleared by the user after its job is gone at the provider (deleted, or aged out), or its results
+file expired there: the results it landed before are all that is left of them."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, ProviderAPIError
+from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.formats.results import ResultRow
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import MANIFEST_FILE, RESULTS_FILE
 from airflow_provider_genai_batch.models import JobState
@@ -155,3 +157,74 @@ def test_a_sensor_returning_the_results_it_landed_before_says_why(
         f"gemini job {JOB} is gone at the provider (deleted, or aged out), and its results landed in {output_uri} "
         "before: returning them as they are"
     ) in log_messages(caplog, logging.WARNING)
+
+
+EXPIRED = {
+    "openai": NotFoundError("No such File object: file-out", http_status=404, provider="gemini"),
+    "gemini": ProviderAPIError(
+        "You do not have permission to access the File files/out or it may not exist.",
+        http_status=403,
+        provider_status="PERMISSION_DENIED",
+        provider="gemini",
+    ),
+}
+"""What reading a job's results answers once its output file expired at the provider: OpenAI's 404 (after 30 days
+by default), Gemini's 403 for a file that may not exist (after 48 hours)."""
+
+
+def expired_results(answer: ProviderAPIError) -> Callable[[], Iterator[ResultRow]]:
+    """The job's results as read once its output file expired at the provider, answered ``answer``."""
+
+    def rows() -> Iterator[ResultRow]:
+        yield succeeded("a")
+        raise answer
+
+    return rows
+
+
+@MODES
+@pytest.mark.parametrize("expired", EXPIRED.values(), ids=EXPIRED.keys())
+def test_a_sensor_cleared_after_its_jobs_results_expired_returns_the_results_it_landed(
+    fake_hook: FakeBatchHook,
+    output_uri: str,
+    deferrable: bool,
+    expired: ProviderAPIError,
+    caplog: pytest.LogCaptureFixture,
+):
+    landed = landed_then_gone(fake_hook, output_uri)  # the job is still there; its results file is not
+    results = (Path(output_uri) / RESULTS_FILE).read_bytes()
+    fake_hook.results[JOB] = expired_results(expired)
+    op = sensor(output_uri=output_uri, deferrable=deferrable)
+    capture_log(op, caplog)
+
+    manifest = run(op)
+
+    assert manifest == landed
+    assert (Path(output_uri) / RESULTS_FILE).read_bytes() == results
+    assert (
+        f"gemini job {JOB}: its results can no longer be read at the provider ({expired}), and those it landed in "
+        f"{output_uri} before are returned as they are"
+    ) in log_messages(caplog, logging.WARNING)
+
+
+@pytest.mark.parametrize("expired", EXPIRED.values(), ids=EXPIRED.keys())
+def test_a_sensor_whose_jobs_results_expired_with_nothing_landed_raises_the_providers_answer(
+    fake_hook: FakeBatchHook, output_uri: str, expired: ProviderAPIError
+):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, total=3, succeeded=3, results=expired_results(expired))
+
+    with pytest.raises(ProviderAPIError) as err:
+        run(sensor(output_uri=output_uri))
+
+    assert err.value is expired
+
+
+def test_a_sensor_whose_key_is_refused_does_not_return_the_results_it_landed(fake_hook: FakeBatchHook, output_uri: str):
+    landed_then_gone(fake_hook, output_uri)
+    refused = ProviderAPIError("Method doesn't allow unregistered callers", http_status=403, provider="gemini")
+    fake_hook.script(JOB, refused, refused)  # the poll, and the read of the job that asks whether it is gone
+
+    with pytest.raises(ProviderAPIError) as err:
+        run(sensor(output_uri=output_uri))
+
+    assert err.value is refused
