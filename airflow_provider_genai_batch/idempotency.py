@@ -27,6 +27,10 @@ DISPLAY_NAME_MAX = 128
 LOOKUP_CLOCK_SKEW = timedelta(minutes=15)
 """How far the provider's clock may run behind Airflow's: a look-up reads this much further back."""
 
+UPLOAD_NAME_MAX = 100
+"""The longest input file name this package gives an upload, tag and ``.jsonl`` included: within what every provider
+keeps of a file name (an S3 or Cloud Storage object name is cut to 100 characters)."""
+
 _KEY = re.compile(KEY_PATTERN)
 _FINGERPRINT = re.compile(FINGERPRINT_PATTERN)
 _TAGGED_NAME = re.compile(
@@ -89,6 +93,26 @@ def tag_display_name(
         raise ValueError(f"a display name of at most {max_length} characters cannot hold the suffix {suffix!r}")
     return display_name[: max_length - len(suffix)] + suffix
 
+
+def tag_file_name(stem: str, key: str, fingerprint: str) -> str:
+    """The name of the input file uploaded for the job of ``key`` and ``fingerprint``: ``stem`` cut to fit
+    :data:`UPLOAD_NAME_MAX`, then ``.<key>.<fingerprint start>.jsonl``, so that a later try finds that upload again."""
+    check_identity(key, fingerprint)
+    tag = f".{key}.{fingerprint[:FINGERPRINT_TAG_CHARS]}.jsonl"
+    return stem[: UPLOAD_NAME_MAX - len(tag)] + tag
+
+
+def identity_in_file_name(name: str | None) -> JobIdentity | None:
+    """The identity in the end :func:`tag_file_name` wrote, read only at the very end of the name."""
+    match = _TAGGED_FILE.match(name or "")
+    if match is None:
+        return None
+    return JobIdentity(match["key"], match["fingerprint"])
+
+
+_TAGGED_FILE = re.compile(
+    rf"(?s).*\.(?P<key>{KEY_PATTERN})\.(?P<fingerprint>[0-9a-f]{{{FINGERPRINT_TAG_CHARS}}})\.jsonl\Z"
+)
 
 _TAG_MAX = len(" [gbk-") + 20 + 1 + FINGERPRINT_TAG_CHARS + len("]")
 """The longest suffix :func:`tag_display_name` writes: a key and a partial fingerprint."""

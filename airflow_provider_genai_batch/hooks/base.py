@@ -479,6 +479,27 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     def delete_file(self, name: str) -> None:
         self.run(self._op_delete_file(name))
 
+    def find_upload(self, name: str, not_before: datetime | None = None) -> FileInfo | None:
+        """The stored file an upload named ``name`` made (a name that carries a job's identity:
+        :func:`~airflow_provider_genai_batch.idempotency.tag_file_name`), created no earlier than ``not_before``
+        where the provider says when; None if there is none."""
+        return self.run(self._op_find_upload(name, not_before))
+
+    def _op_find_upload(self, name: str, not_before: datetime | None) -> Operation[FileInfo | None]:
+        """Read the file listing, page by page, for the newest file named ``name``."""
+        token: str | None = None
+        found: FileInfo | None = None
+        while True:
+            page = yield from self._op_list_files(token)
+            for info in page.items:
+                if info.display_name != name or not _created_since(info, not_before):
+                    continue
+                if found is None or _newer(info, found):
+                    found = info
+            if not page.next_token or not page.items:
+                return found
+            token = page.next_token
+
     def download_file(self, name: str, sink: IO[bytes], chunk_size: int = 1 << 20) -> int:
         """Stream a file's bytes into ``sink``; returns the byte count."""
         written = 0
@@ -820,3 +841,13 @@ def _stream_size(stream: IO[bytes]) -> int:
     size = stream.tell() - position
     stream.seek(position)
     return size
+
+
+def _created_since(info: FileInfo, not_before: datetime | None) -> bool:
+    """Whether ``info`` was created at ``not_before`` or later (or either time is unknown)."""
+    return not_before is None or info.create_time is None or info.create_time >= not_before
+
+
+def _newer(info: FileInfo, than: FileInfo) -> bool:
+    """Whether ``info`` was created after ``than`` (where both times are known)."""
+    return info.create_time is not None and than.create_time is not None and info.create_time > than.create_time

@@ -39,7 +39,7 @@ from airflow_provider_genai_batch.hooks.settings import (
     extras_for,
     invalid_connection,
 )
-from airflow_provider_genai_batch.idempotency import JobIdentity
+from airflow_provider_genai_batch.idempotency import JobIdentity, identity_in_file_name
 from airflow_provider_genai_batch.models import BatchJob, FileInfo, TokenUsage
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource
 from airflow_provider_genai_batch.usage import bedrock_manifest_usage
@@ -296,8 +296,7 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
     ) -> Operation[FileInfo]:
         """Stream the input under the input prefix as ``<name>-<random>.jsonl`` (PutObject or multipart)."""
         settings = self._submission_settings()
-        assert settings.input_s3_uri is not None
-        target = self._object(settings.input_s3_uri).child(_object_name(display_name))
+        target = self._upload_target(display_name)
         return (
             yield from s3.upload(
                 self._s3,
@@ -309,6 +308,19 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
                 max_resends=settings.max_retries,
             )
         )
+
+    def _upload_target(self, display_name: str | None) -> s3.S3Object:
+        """The object an upload named ``display_name`` writes, under the connection's input prefix."""
+        settings = self._submission_settings()
+        assert settings.input_s3_uri is not None
+        return self._object(settings.input_s3_uri).child(_object_name(display_name))
+
+    def _op_find_upload(self, name: str, not_before: datetime | None) -> Operation[FileInfo | None]:
+        """The object an upload named ``name`` wrote (its name is the same on every try), read with a HEAD."""
+        try:
+            return (yield from s3.head(self._s3, self._upload_target(name)))
+        except NotFoundError:
+            return None
 
     def _op_get_file(self, name: str) -> Operation[FileInfo]:
         return (yield from s3.head(self._s3, self._object(name)))
@@ -470,7 +482,9 @@ def _iso8601(moment: datetime) -> str:
 
 
 def _object_name(display_name: str | None) -> str:
-    """A unique ``.jsonl`` object name from a display name, in the characters Bedrock's S3 URIs allow."""
+    """A ``.jsonl`` object name from a display name, in the characters Bedrock's S3 URIs allow."""
     stem = (display_name or "").removesuffix(".jsonl")
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:100] or "batch-input"
+    if identity_in_file_name(display_name) is not None:
+        return f"{stem}.jsonl"  # the same on every try: a later one finds the upload (find_upload)
     return f"{stem}-{uuid.uuid4().hex[:12]}.jsonl"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import IO, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -18,6 +19,8 @@ from airflow_provider_genai_batch.models import BatchJob, FileInfo
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+FILE_PAGE = 1000
+"""Files asked for in one page of the listing."""
 
 
 class OpenAISettings(ConnectionSettings):
@@ -84,12 +87,29 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
         )
         return wire.parse_file(response.json())
 
+    def _op_find_upload(self, name: str, not_before: datetime | None) -> Operation[FileInfo | None]:
+        """The newest ``batch`` file named ``name``: the listing of that purpose is read newest first, down to the
+        first file created before ``not_before``."""
+        token: str | None = None
+        while True:
+            params = {**_cursor(token, limit=FILE_PAGE), "purpose": "batch", "order": "desc"}
+            response = yield ApiRequest("GET", "files", params=params)
+            page: Page[FileInfo] = _page(response.json(), wire.parse_file)
+            for info in page.items:
+                if not_before is not None and info.create_time is not None and info.create_time < not_before:
+                    return None
+                if info.display_name == name:
+                    return info
+            if page.next_token is None:
+                return None
+            token = page.next_token
+
     def _op_get_file(self, name: str) -> Operation[FileInfo]:
         response = yield ApiRequest("GET", f"files/{name}")
         return wire.parse_file(response.json())
 
     def _op_list_files(self, page_token: str | None) -> Operation[Page[FileInfo]]:
-        response = yield ApiRequest("GET", "files", params=_cursor(page_token, limit=1000))
+        response = yield ApiRequest("GET", "files", params=_cursor(page_token, limit=FILE_PAGE))
         return _page(response.json(), wire.parse_file)
 
     def _op_delete_file(self, name: str) -> Operation[None]:

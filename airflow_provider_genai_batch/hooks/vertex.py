@@ -19,6 +19,7 @@ import threading
 import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from functools import partial
 from typing import IO, Any, ClassVar, Literal
 
@@ -44,7 +45,7 @@ from airflow_provider_genai_batch.hooks.google_auth import (
 )
 from airflow_provider_genai_batch.hooks.http import ApiRequest, ForeignHostGuard, Operation, Page, origin_of
 from airflow_provider_genai_batch.hooks.settings import base_url, extras_for, invalid_connection
-from airflow_provider_genai_batch.idempotency import JobIdentity
+from airflow_provider_genai_batch.idempotency import JobIdentity, identity_in_file_name
 from airflow_provider_genai_batch.models import BatchJob, FileInfo, JobState
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, StoredObject, TableInput
 
@@ -393,11 +394,7 @@ class VertexBatchHook(BatchHook[VertexSettings]):
     ) -> Operation[FileInfo]:
         """Stream the input under the staging prefix as ``<name>-<random>.jsonl`` with a resumable upload."""
         settings = self.settings
-        if not settings.staging_gcs_uri:
-            raise GenAIBatchError(
-                f"connection {self.conn_id!r} has no staging_gcs_uri: set it to upload inputs to Cloud Storage"
-            )
-        target = self._object(settings.staging_gcs_uri).child(_object_name(display_name))
+        target = self._upload_target(display_name)
         return (
             yield from gcs.upload(
                 self._gcs,
@@ -409,6 +406,22 @@ class VertexBatchHook(BatchHook[VertexSettings]):
                 max_resumes=settings.max_retries,
             )
         )
+
+    def _upload_target(self, display_name: str | None) -> gcs.GcsObject:
+        """The object an upload named ``display_name`` writes, under the staging prefix."""
+        settings = self.settings
+        if not settings.staging_gcs_uri:
+            raise GenAIBatchError(
+                f"connection {self.conn_id!r} has no staging_gcs_uri: set it to upload inputs to Cloud Storage"
+            )
+        return self._object(settings.staging_gcs_uri).child(_object_name(display_name))
+
+    def _op_find_upload(self, name: str, not_before: datetime | None) -> Operation[FileInfo | None]:
+        """The object an upload named ``name`` wrote (its name is the same on every try), read from its metadata."""
+        try:
+            return (yield from gcs.metadata(self._gcs, self._upload_target(name)))
+        except NotFoundError:
+            return None
 
     def _op_get_file(self, name: str) -> Operation[FileInfo]:
         return (yield from gcs.metadata(self._gcs, self._object(name)))
@@ -773,7 +786,9 @@ def _table_id(table: str) -> bool:
 
 
 def _object_name(display_name: str | None) -> str:
-    """A unique ``.jsonl`` object name from a display name."""
+    """A ``.jsonl`` object name from a display name."""
     stem = (display_name or "").removesuffix(".jsonl")
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:100] or "batch-input"
+    if identity_in_file_name(display_name) is not None:
+        return f"{stem}.jsonl"  # the same on every try: a later one finds the upload (find_upload)
     return f"{stem}-{uuid.uuid4().hex[:12]}.jsonl"

@@ -16,9 +16,11 @@ from datetime import datetime
 from io import SEEK_END
 from typing import IO, Any, Protocol
 
+import httpx
+
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
 from airflow_provider_genai_batch.hooks.base import BatchHook
-from airflow_provider_genai_batch.idempotency import part_key, titled_display_name
+from airflow_provider_genai_batch.idempotency import part_key, tag_file_name, titled_display_name
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef
 from airflow_provider_genai_batch.models import BatchJob, JobState
 from airflow_provider_genai_batch.parts import PreparedPart
@@ -239,7 +241,7 @@ class GroupSubmission:
                 done.append(item.ref.model_copy(update={"job_name": job.name}))
                 running += 0 if job.state.is_terminal else 1
                 continue
-            source = self._source(item)
+            source, uploaded = self._source(item)
             if self.max_concurrent_jobs is not None and running >= self.max_concurrent_jobs:
                 if not isinstance(source, FileSource):
                     raise GenAIBatchError(f"{part_label(item.title)}: requests sent inline cannot wait for a free slot")
@@ -252,13 +254,8 @@ class GroupSubmission:
                 )
                 done.append(item.ref.model_copy(update={"upload": source.file_name}))
                 continue
-            # the file this try uploaded for the part alone: not one read in place, nor an earlier try's upload, which
-            # a job that try made and died before remembering may read
-            uploaded = (
-                source.file_name
-                if isinstance(source, FileSource) and source.file_name not in (item.prepared.in_place_uri, item.upload)
-                else None
-            )
+            # only the file this try uploaded for the part alone may be deleted: not one read in place, nor an earlier
+            # try's upload, which a job that try made and died before remembering may read
             done.append(self._create(item.ref, item.title, source, item.earlier, uploaded))
             running += 1
             remember([*done, *_known_later(planned[position + 1 :])])
@@ -347,20 +344,21 @@ class GroupSubmission:
             return False
         return True
 
-    def _source(self, item: PlannedPart) -> FileSource | InlineSource:
-        """The part's requests inline, or uploaded as a file of their own."""
+    def _source(self, item: PlannedPart) -> tuple[FileSource | InlineSource, str | None]:
+        """The part's requests inline, or as a file of their own: an earlier try's upload of it where one is still
+        stored whole, else uploaded now; with the file this try uploaded for the part alone (else None)."""
         inline = item.prepared.inline
         if inline is not None:
-            return InlineSource(inline)
+            return InlineSource(inline), None
         if item.prepared.in_place_uri is not None:
-            return FileSource(item.prepared.in_place_uri)
-        name = f"{self.settings.display_name}{item.title.replace(' ', '.').replace('/', '-of-')}.jsonl"
+            return FileSource(item.prepared.in_place_uri), None
+        stem = f"{self.settings.display_name}{item.title.replace(' ', '.').replace('/', '-of-')}"
+        name = tag_file_name(stem, item.ref.idempotency_key, item.ref.input_fingerprint)
         with item.prepared.open_upload() as stream:
             if item.upload is not None and self._holds(item, item.upload, stream):
-                return FileSource(item.upload)
-            uploaded = self.hook.upload_file(stream, display_name=name)
-        self.log.info("%s: uploaded as %s (%s bytes)", part_label(item.title), uploaded.name, uploaded.size_bytes)
-        return FileSource(uploaded.name)
+                return FileSource(item.upload), None
+            file_name, uploaded = upload_once(self.hook, stream, name, self.not_before, self.log, item.title)
+        return FileSource(file_name), file_name if uploaded else None
 
     def _holds(self, item: PlannedPart, upload: str, stream: IO[bytes]) -> bool:
         """Whether ``upload``, an earlier try's upload of this part, is still stored with as many bytes as ``stream``
@@ -377,9 +375,7 @@ class GroupSubmission:
                 err,
             )
             return False
-        start = stream.tell()
-        size = stream.seek(0, SEEK_END) - start
-        stream.seek(start)
+        size = _remaining(stream)
         if stored != size:
             self.log.warning(
                 "%s: %s, uploaded by an earlier try while it waited, holds %s bytes, not the %d of the part; uploading "
@@ -460,6 +456,53 @@ def drop_refused_upload(
         )
         return
     log.warning("the create was refused: deleted %s, the upload made for it (the next try uploads it again)", uploaded)
+
+
+def upload_once(
+    hook: BatchHook[Any], stream: IO[bytes], name: str, not_before: datetime | None, log: Log, named: str = ""
+) -> tuple[str, bool]:
+    """The file holding ``stream``'s bytes (from where it stands) for the job whose identity ``name`` carries
+    (:func:`~airflow_provider_genai_batch.idempotency.tag_file_name`), and whether this try uploaded it.
+
+    An earlier try's upload of that name still stored with as many bytes is used (a try killed between its upload and
+    its create, a retry after the job failed or was cancelled), so no copy is left stored (billed on S3 and Cloud
+    Storage, counted against Gemini's and OpenAI's storage) beside it; else the stream is uploaded. A look-up that
+    fails is logged, and the stream uploaded. ``named`` is the part's title, for the log.
+    """
+    label = part_label(named)
+    size = _remaining(stream)
+    try:
+        earlier = hook.find_upload(name, not_before)
+    except (GenAIBatchError, httpx.TransportError) as err:
+        log.warning(
+            "%s: could not look for an earlier upload of it (%s); uploading it", label, hook.redact(str(err))[:300]
+        )
+        earlier = None
+    if earlier is not None:
+        stored = hook.stored_size(earlier)
+        if stored == size:
+            log.info(
+                "%s: using %s, uploaded by an earlier try for this same input (%d bytes)", label, earlier.name, size
+            )
+            return earlier.name, False
+        log.warning(
+            "%s: %s, uploaded by an earlier try, holds %s bytes, not the %d of the input; uploading it again",
+            label,
+            earlier.name,
+            "an unknown number of" if stored is None else stored,
+            size,
+        )
+    uploaded = hook.upload_file(stream, display_name=name)
+    log.info("%s: uploaded as %s (%s bytes)", label, uploaded.name, uploaded.size_bytes)
+    return uploaded.name, True
+
+
+def _remaining(stream: IO[bytes]) -> int:
+    """How many bytes ``stream`` holds from where it stands (left there)."""
+    start = stream.tell()
+    size = stream.seek(0, SEEK_END) - start
+    stream.seek(start)
+    return size
 
 
 def _known_later(planned: Sequence[PlannedPart]) -> list[PartRef]:

@@ -35,7 +35,7 @@ from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.hooks.retry import Attempts, is_refused_post, is_transient_error
 from airflow_provider_genai_batch.hooks.status_poll import gone_at
-from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_floor, part_key
+from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_floor, part_key, tag_file_name
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef, recall, remember
 from airflow_provider_genai_batch.key_index import KeyFilter
@@ -74,6 +74,7 @@ from airflow_provider_genai_batch.operators.submission import (
     part_label,
     resubmit_reason,
     title,
+    upload_once,
 )
 from airflow_provider_genai_batch.parts import SplitLimits
 from airflow_provider_genai_batch.plan import build_plan
@@ -1430,11 +1431,11 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             self.log.info("the job reads its input in place from %s: nothing uploaded", prepared.in_place_uri)
             source = FileSource(prepared.in_place_uri)
         else:
+            name = tag_file_name(display_name, key, prepared.fingerprint)
             with prepared.open_upload() as stream:
-                upload = hook.upload_file(stream, display_name=f"{display_name}.jsonl")
-            self.log.info("uploaded input as %s (%s bytes)", upload.name, upload.size_bytes)
-            source = FileSource(upload.name)
-            uploaded = upload.name
+                file_name, made = upload_once(hook, stream, name, lookup_floor(context), self.log)
+            source = FileSource(file_name)
+            uploaded = file_name if made else None  # an earlier try's upload may be read by a job that try made
         spec = BatchSpec(
             model=self.model,
             display_name=display_name,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -74,6 +75,9 @@ class RecordingMixin:
         data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source.read()
         self.uploads.append(data)
         return FileInfo(name=f"files/upload-{len(self.uploads)}", size_bytes=len(data))
+
+    def find_upload(self, name: str, not_before: datetime | None = None) -> FileInfo | None:
+        return None  # no earlier try uploaded anything
 
     def create_batch(self, spec: BatchSpec) -> BatchJob:
         spec = self._checked(spec)  # the real capability check of the one create call

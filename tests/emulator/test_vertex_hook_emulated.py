@@ -585,3 +585,39 @@ def test_a_staged_input_whose_create_is_refused_is_deleted_from_the_staging_buck
     assert f"the create was refused: deleted gs://{vertex_bucket}/staging/" in caplog.text  # staged, then deleted
     assert gcs_server.list(f"gs://{vertex_bucket}/staging/") == []
     assert vertex_emulator.jobs() == []
+
+
+class Killed(BaseException):
+    """The worker dies (SIGKILL): nothing of the try runs after this, no except clause catches it."""
+
+
+def test_a_retry_after_a_death_between_staging_and_create_uses_the_staged_object(
+    vertex_hook: Callable[..., VertexBatchHook],
+    vertex_emulator: EmulatorServer,
+    gcs_server: GcsServer,
+    vertex_bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hook = vertex_hook()
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(lines("a", "b"))
+    real_create = VertexBatchHook.create_batch
+    creates: list[BatchSpec] = []
+
+    def killed_at_first(self: VertexBatchHook, spec: BatchSpec) -> BatchJob:
+        creates.append(spec)
+        if len(creates) == 1:
+            raise Killed
+        return real_create(self, spec)
+
+    monkeypatch.setattr(VertexBatchHook, "create_batch", killed_at_first)
+    op = GenAIBatchSubmitOperator(task_id="submit", conn_id=CONN_ID, model="gemini-2.5-flash", input=str(path))
+    ti = FakeTI()
+    with pytest.raises(Killed):
+        op.execute(make_context(ti))
+
+    ref = op.execute(make_context(ti))
+
+    (staged,) = gcs_server.list(f"gs://{vertex_bucket}/staging/")  # the one upload, not a copy beside it
+    assert hook.get_batch(ref["job_name"]).input_file == staged

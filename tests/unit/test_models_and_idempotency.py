@@ -12,10 +12,13 @@ import pytest
 from airflow_provider_genai_batch.idempotency import (
     DISPLAY_NAME_MAX,
     FINGERPRINT_TAG_CHARS,
+    UPLOAD_NAME_MAX,
     JobIdentity,
     idempotency_key,
     identity_in_display_name,
+    identity_in_file_name,
     tag_display_name,
+    tag_file_name,
     titled_display_name,
 )
 from airflow_provider_genai_batch.job_ref import BatchJobRef, job_name_of
@@ -391,3 +394,22 @@ def test_a_line_break_in_the_user_part_does_not_hide_the_suffix():
 )
 def test_a_display_name_without_the_exact_suffix_carries_no_identity(display_name):
     assert identity_in_display_name(display_name) is None
+
+
+def test_an_upload_name_keeps_its_key_and_fingerprint_at_its_end_however_long_the_stem():
+    key = idempotency_key("dag", "task", "run", None)
+    fingerprint = "ab" * 32
+
+    name = tag_file_name("x" * 500, key, fingerprint)
+
+    assert len(name) == UPLOAD_NAME_MAX
+    assert name.endswith(f".{key}.{fingerprint[:16]}.jsonl")
+    assert identity_in_file_name(name) == JobIdentity(key, fingerprint[:16])
+
+
+def test_a_key_inside_an_upload_name_is_not_read_as_its_identity():
+    key = idempotency_key("dag", "task", "run", None)
+
+    assert identity_in_file_name(f"nightly.{key}.{'ab' * 8}.jsonl.bak") is None
+    assert identity_in_file_name(f"nightly.{key}.jsonl") is None
+    assert identity_in_file_name(None) is None

@@ -179,6 +179,15 @@ class FakeBatchHook(GeminiBatchHook):
         self.uploads.append({"name": info.name, "display_name": display_name, "mime_type": mime_type, "data": data})
         return info
 
+    def find_upload(self, name: str, not_before: datetime | None = None) -> FileInfo | None:
+        """The newest upload named ``name`` not deleted since, as a provider's listing finds it."""
+        self.calls.append(("find_upload", name))
+        deleted = set(self.names("delete_file"))
+        for upload in reversed(self.uploads):
+            if upload["display_name"] == name and upload["name"] not in deleted:
+                return FileInfo(name=upload["name"], display_name=name, size_bytes=len(upload["data"]))
+        return None
+
     def create_batch(self, spec: BatchSpec) -> BatchJob:
         """The real capability check and wire request, then a job in the dict; recorded as ``create_batch``."""
         spec = self._checked(spec)

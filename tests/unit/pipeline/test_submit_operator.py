@@ -65,7 +65,7 @@ def test_execute_uploads_once_creates_once_and_returns_the_job_ref(
     assert len(fake_hook.uploads) == 1
     upload = fake_hook.uploads[0]
     assert upload["data"] == input_jsonl.read_bytes()  # canonical JSONL is uploaded as it is
-    assert upload["display_name"] == "nightly.jsonl"
+    assert upload["display_name"] == f"nightly.{key_of(ti)}.{ref['input_fingerprint'][:16]}.jsonl"
     assert len(fake_hook.created) == 1
     created = fake_hook.created[0]
     assert created["model"] == MODEL
