@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import IO, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -14,7 +14,8 @@ from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field
 from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, StreamWindow
-from airflow_provider_genai_batch.idempotency import JobIdentity
+from airflow_provider_genai_batch.hooks.retry import TransientFailure
+from airflow_provider_genai_batch.idempotency import LOOKUP_CLOCK_SKEW, JobIdentity, identity_in_file_name
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource
 
@@ -69,7 +70,10 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
         """One multipart POST; httpx streams the file object in chunks, so memory stays flat.
 
         The Batch API takes only ``.jsonl`` files of at most 200 MB, so any other name or a larger file is refused
-        here, before any byte is sent.
+        here, before any byte is sent. A POST whose answer is lost may have stored the file: where the name carries a
+        job's identity (:func:`~airflow_provider_genai_batch.idempotency.tag_file_name`), the batch files made since
+        the upload began are read for it (its name and size) before it is sent again, so no unused copy is left
+        stored; any other name is simply sent again.
         """
         filename = display_name or "batch-input.jsonl"
         if not filename.endswith(".jsonl"):
@@ -78,14 +82,33 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
             )
         self._check_upload_size(size, filename)
         window = StreamWindow(stream, size)
-        response = yield ApiRequest(
-            "POST",
-            "files",
-            files={"file": (filename, window, mime_type)},
-            data={"purpose": "batch"},
-            retry=window.seekable(),  # httpx reads the window again from its start; a repeat leaves an unused file
-        )
-        return wire.parse_file(response.json())
+        findable = window.seekable() and identity_in_file_name(filename) is not None
+        since = datetime.now(timezone.utc) - LOOKUP_CLOCK_SKEW
+        resends = 0
+        while True:
+            try:
+                response = yield ApiRequest(
+                    "POST",
+                    "files",
+                    files={"file": (filename, window, mime_type)},
+                    data={"purpose": "batch"},
+                    retry=window.seekable(),  # httpx reads the window again from its start
+                    resumable=findable,
+                )
+            except TransientFailure as failure:
+                stored = yield from self._op_find_upload(filename, since)
+                if stored is not None and stored.size_bytes == size:
+                    self.log.warning(
+                        "the upload's answer was lost (%s), but it stored %s: using it", failure, stored.name
+                    )
+                    return stored
+                resends += 1
+                if resends > self.settings.max_retries:
+                    raise GenAIBatchError(f"upload of {filename} failed: {failure}") from failure
+                self.retries += 1
+                self.log.warning("upload of %s failed (%s) and stored no file; sending it again", filename, failure)
+                continue
+            return wire.parse_file(response.json())
 
     def _op_find_upload(self, name: str, not_before: datetime | None) -> Operation[FileInfo | None]:
         """The newest ``batch`` file named ``name``: the listing of that purpose is read newest first, down to the

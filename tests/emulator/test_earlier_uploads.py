@@ -4,7 +4,8 @@ beside another copy.
 
 The upload is named for the task instance's idempotency key and the input's fingerprint, so a try that died after the
 upload and before the create was answered (a worker killed) and a retry after the job failed or was cancelled find it
-again. Files are counted in the emulator's store (and moto's S3) after the retry.
+again, and an OpenAI upload whose answer was lost after the file was stored is found before it is sent again. Files
+are counted in the emulator's store (and moto's S3) after the retry.
 """
 
 from __future__ import annotations
@@ -110,6 +111,49 @@ def test_an_openai_retry_after_a_death_between_upload_and_create_uses_the_earlie
     uploads = [r for r in emulator.requests() if r["method"] == "POST" and r["path"] == "/openai/v1/files"]
     (job,) = emulator.jobs()
     assert len(uploads) == 1
+    assert [f.name for f in hook.list_files()] == [hook.get_batch(job["name"]).input_file]
+
+
+@pytest.mark.parametrize("lost_mode", ["error", "drop"])
+def test_an_openai_upload_whose_answer_is_lost_is_found_not_sent_again(emulator, tmp_path, lost_mode):
+    hook = OpenAIBatchHook(conn_id="openai_emulated")
+    emulator.config(
+        faults={
+            "lost_rate": 1.0,
+            "lost_mode": lost_mode,
+            "paths": r"^/openai/v1/files$",
+            "methods": ["POST"],
+            "max_faults": 1,
+        }
+    )
+    source = write_jsonl(tmp_path / "in.jsonl", lines(3))
+
+    submit("openai_emulated", "gpt-4o-mini", source).execute(make_context(FakeTI()))
+
+    assert emulator.faults()["counts"]["lost"] == 1
+    (job,) = emulator.jobs()
+    assert [f.name for f in hook.list_files()] == [hook.get_batch(job["name"]).input_file]
+
+
+def test_an_openai_upload_refused_before_it_was_stored_is_sent_again_once(emulator, tmp_path):
+    hook = OpenAIBatchHook(conn_id="openai_emulated")
+    emulator.config(
+        faults={
+            "error_rate": 1.0,
+            "error_statuses": [503],
+            "retry_after": 0,
+            "paths": r"^/openai/v1/files$",
+            "methods": ["POST"],
+            "max_faults": 1,
+        }
+    )
+    source = write_jsonl(tmp_path / "in.jsonl", lines(3))
+
+    submit("openai_emulated", "gpt-4o-mini", source).execute(make_context(FakeTI()))
+
+    uploads = [r for r in emulator.requests() if r["method"] == "POST" and r["path"] == "/openai/v1/files"]
+    (job,) = emulator.jobs()
+    assert len(uploads) == 2  # the refused one, and the one sent again
     assert [f.name for f in hook.list_files()] == [hook.get_batch(job["name"]).input_file]
 
 
