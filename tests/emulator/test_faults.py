@@ -401,6 +401,20 @@ def test_paths_methods_and_max_faults_narrow_the_faults(emulator: EmulatorServer
     assert emulator.faults()["total"] == 2
 
 
+def test_uploads_only_hits_the_requests_that_carry_bytes_not_the_one_that_opens_the_session(
+    emulator: EmulatorServer, http: httpx.Client
+):
+    emulator.config(faults={"error_rate": 1.0, "error_statuses": [500], "uploads_only": True})
+    data = b'{"key": "a"}\n'
+
+    url = start_upload(http, len(data))  # a JSON body: not an upload, answered
+    refused = chunk(http, url, data, 0, "upload, finalize")
+
+    assert refused.status_code == 500
+    assert gemini_batch(http).status_code == 200  # a JSON create: not hit
+    assert emulator.faults()["total"] == 1
+
+
 def test_the_same_seed_replays_the_same_faults(emulator: EmulatorServer, http: httpx.Client):
     def sequence(seed: int) -> list[int]:
         emulator.config(faults={"error_rate": 0.3, "lost_rate": 0.2, "lost_mode": "error", "seed": seed})

@@ -25,8 +25,9 @@ What can happen to a request, decided in this order:
 "Dropped" means the response head is sent and the connection closed before the body is complete: the
 client sees a protocol error (an `httpx.TransportError`), never an answer. Decisions come from one
 `random.Random(seed)`, re-seeded whenever the config is posted (even unchanged) or reset, so the same
-request sequence meets the same faults. `paths` (a regex) and `methods` narrow the requests that can be
-hit, and `max_faults` stops injecting after that many faults (slow responses do not count).
+request sequence meets the same faults. `paths` (a regex), `methods` and `uploads_only` (requests that carry
+bytes, not JSON: a Gemini or gateway upload's chunks, not the request that opens its session) narrow the requests
+that can be hit, and `max_faults` stops injecting after that many faults (slow responses do not count).
 `GET /_emulator/faults` reports how many faults of each kind were injected, and the most recent ones;
 `POST /_emulator/reset` clears them.
 """
@@ -93,6 +94,9 @@ class FaultConfig(BaseModel):
     latency_seconds: float = Field(default=0.0, ge=0, le=60, description="Added latency of a slow request.")
     paths: str | None = Field(default=None, description="Only requests whose path matches this regex (re.search).")
     methods: tuple[str, ...] | None = Field(default=None, description="Only requests with these HTTP methods.")
+    uploads_only: bool = Field(
+        default=False, description="Only uploads: requests that carry bytes (a file or a chunk of one), not JSON."
+    )
     max_faults: int | None = Field(default=None, ge=0, description="Stop after this many faults (slow excluded).")
 
     @field_validator("error_statuses")
@@ -252,7 +256,7 @@ class FaultState:
         """Decide this request's faults (draws happen in a fixed order, so a seed replays exactly)."""
         self._sync(config)
         plan = Plan()
-        if not config.active or not _eligible(config, scope):
+        if not config.active or not _eligible(config, scope, headers):
             return plan
         rng = self.rng
         if config.slow_rate and rng.random() < config.slow_rate:
@@ -304,8 +308,10 @@ class FaultState:
         }
 
 
-def _eligible(config: FaultConfig, scope: Scope) -> bool:
+def _eligible(config: FaultConfig, scope: Scope, headers: dict[str, str]) -> bool:
     if config.methods is not None and scope["method"] not in config.methods:
+        return False
+    if config.uploads_only and not _is_upload(scope, headers):
         return False
     return config.paths is None or re.search(config.paths, scope["path"]) is not None
 
