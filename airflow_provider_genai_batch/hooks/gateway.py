@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
 from typing import IO, Any, ClassVar, Literal, cast
 from urllib.parse import quote, urlsplit
 
@@ -49,6 +50,7 @@ from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Strea
 from airflow_provider_genai_batch.hooks.openai import result_files
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
 from airflow_provider_genai_batch.hooks.settings import OUTPUT_LIMIT_NAMES
+from airflow_provider_genai_batch.idempotency import LOOKUP_CLOCK_SKEW, identity_in_file_name
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
 from airflow_provider_genai_batch.spec import FileSource, InlineSource
 
@@ -137,12 +139,16 @@ class GatewayBatchHook(GeminiBatchHook):
         """Open a session, then POST the whole stream to it at once (streamed, never held in memory).
 
         The session lasts one minute and takes exactly one POST, so a failed upload starts over; a file larger than
-        the gateway's request body (or the target's file) is refused before the session is opened.
+        the gateway's request body (or the target's file) is refused before the session is opened. A POST whose
+        answer is lost may have stored the file: where the name carries a job's identity
+        (:func:`~airflow_provider_genai_batch.idempotency.tag_file_name`), the files made since the upload began are
+        read for it (its name and size) before it starts over, so no unused copy is left stored.
         """
         if not self.capabilities.file_input:
             raise self._unsupported(f"file input for {self.target} batches (requests go inline)")
         self._check_upload_size(size, display_name)
         origin = stream.tell() if stream.seekable() else None
+        since = datetime.now(timezone.utc) - LOOKUP_CLOCK_SKEW
         attempts = 0
         while True:
             upload_url = self._session_url(
@@ -167,6 +173,13 @@ class GatewayBatchHook(GeminiBatchHook):
                 attempts += 1
                 if body.exhausted:
                     raise GenAIBatchError(f"the stream ended at byte {body.sent} of {size}") from None
+                if display_name is not None and identity_in_file_name(display_name) is not None:
+                    stored = yield from self._op_find_upload(display_name, since)
+                    if stored is not None and self.stored_size(stored) == size:
+                        self.log.warning(
+                            "the upload's answer was lost (%s), but it stored %s: using it", failure, stored.name
+                        )
+                        return stored
                 if origin is None or attempts > self.settings.max_retries:
                     raise GenAIBatchError(f"upload through the gateway failed: {failure}") from failure
                 self.retries += 1

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_genai_batch.hooks.bedrock import BedrockBatchHook
+from airflow_provider_genai_batch.hooks.gateway import GatewayBatchHook
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
 from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
@@ -46,6 +47,14 @@ def _connections(monkeypatch: pytest.MonkeyPatch, emulator: EmulatorServer) -> N
     openai = {"conn_type": "genaiopenai", "host": f"{emulator.base_url}/openai/v1", "password": API_KEY, "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_GEMINI_EMULATED", json.dumps(gemini))
     monkeypatch.setenv("AIRFLOW_CONN_OPENAI_EMULATED", json.dumps(openai))
+    for target in ("openai", "gemini"):
+        gateway = {
+            "conn_type": "genaigateway",
+            "host": f"{emulator.base_url}/genai",
+            "password": API_KEY,
+            "extra": {**extra, "model_provider": target},
+        }
+        monkeypatch.setenv(f"AIRFLOW_CONN_GATEWAY_{target.upper()}", json.dumps(gateway))
 
 
 def lines(count: int) -> list[dict[str, Any]]:
@@ -155,6 +164,18 @@ def test_an_openai_upload_refused_before_it_was_stored_is_sent_again_once(emulat
     (job,) = emulator.jobs()
     assert len(uploads) == 2  # the refused one, and the one sent again
     assert [f.name for f in hook.list_files()] == [hook.get_batch(job["name"]).input_file]
+
+
+@pytest.mark.parametrize(("target", "model"), [("openai", "gpt-4o-mini"), ("gemini", "gemini-2.5-flash")])
+def test_a_gateway_upload_whose_answer_is_lost_is_found_not_sent_again(emulator, tmp_path, target, model):
+    hook = GatewayBatchHook(conn_id=f"gateway_{target}")
+    emulator.config(faults={"lost_rate": 1.0, "uploads_only": True, "paths": r"^/genai/upload/", "max_faults": 1})
+    source = write_jsonl(tmp_path / "in.jsonl", lines(3))
+
+    ref = submit(f"gateway_{target}", model, source).execute(make_context(FakeTI()))
+
+    assert emulator.faults()["counts"]["lost"] == 1  # the request that sent the bytes and finished the file
+    assert [f.name for f in hook.list_files()] == [hook.get_batch(ref["job_name"]).input_file]
 
 
 def test_a_retry_after_the_job_was_cancelled_uses_its_input_file(emulator, tmp_path):
