@@ -351,3 +351,22 @@ def test_a_refused_create_of_an_inline_input_deletes_nothing(fake_hook: FakeBatc
         submit_op(lines).execute(make_context(ti))
 
     assert fake_hook.names("delete_file") == []
+
+
+class Killed(BaseException):
+    """The worker dies (SIGKILL): nothing of the try runs after this."""
+
+
+def test_a_refused_create_keeps_the_earlier_try_upload_it_used(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, sleeps: list[float]
+):
+    failing_creates(fake_hook, (Killed(), False))  # the worker of try 1 dies before its create is sent
+    with pytest.raises(Killed):
+        submit_op(str(input_jsonl)).execute(make_context(ti))
+    failing_creates(fake_hook, (refused(), False))
+
+    with pytest.raises(ProviderAPIError):
+        submit_op(str(input_jsonl)).execute(make_context(ti))
+
+    assert len(fake_hook.uploads) == 1  # try 2 used try 1's upload ...
+    assert fake_hook.names("delete_file") == []  # ... and, not its own, kept it
