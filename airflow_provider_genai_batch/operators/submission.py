@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from io import SEEK_END
 from typing import IO, Any, Protocol
 
@@ -22,7 +22,7 @@ from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.idempotency import part_key, tag_file_name, titled_display_name
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef
-from airflow_provider_genai_batch.models import BatchJob, JobState
+from airflow_provider_genai_batch.models import BatchJob, FileInfo, JobState
 from airflow_provider_genai_batch.parts import PreparedPart
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
 
@@ -35,6 +35,9 @@ ROUNDS_RESEND_STATES = frozenset({JobState.FAILED, JobState.EXPIRED})
 A cancelled job's rows are not sent again."""
 RESENT = ": the follow-up rounds sent its rows again"
 """Why a part whose job failed or expired is re-attached to, as the log says it."""
+REUSE_MARGIN = timedelta(hours=24)
+"""An earlier try's upload the provider deletes sooner than this is not used for a new job, which may read it as
+long as it waits and runs (a batch's target turnaround is 24 hours): the input is uploaded again."""
 FINGERPRINT_SHOWN = 12
 """How many characters of an input fingerprint a log line shows."""
 
@@ -478,7 +481,15 @@ def upload_once(
             "%s: could not look for an earlier upload of it (%s); uploading it", label, hook.redact(str(err))[:300]
         )
         earlier = None
-    if earlier is not None:
+    if earlier is not None and _expires_soon(earlier):
+        log.info(
+            "%s: %s, uploaded by an earlier try, expires at %s, within %s: uploading it again",
+            label,
+            earlier.name,
+            earlier.expiration_time,
+            REUSE_MARGIN,
+        )
+    elif earlier is not None:
         stored = hook.stored_size(earlier)
         if stored == size:
             log.info(
@@ -495,6 +506,12 @@ def upload_once(
     uploaded = hook.upload_file(stream, display_name=name)
     log.info("%s: uploaded as %s (%s bytes)", label, uploaded.name, uploaded.size_bytes)
     return uploaded.name, True
+
+
+def _expires_soon(info: FileInfo) -> bool:
+    """Whether the provider deletes ``info`` within :data:`REUSE_MARGIN` (a Gemini file 48 hours after its upload)."""
+    expires = info.expiration_time
+    return expires is not None and expires - datetime.now(timezone.utc) < REUSE_MARGIN
 
 
 def _remaining(stream: IO[bytes]) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,30 @@ def test_execute_uploads_once_creates_once_and_returns_the_job_ref(
     assert ref["request_count"] == 3
     assert ref["output_uri"] == output_uri
     assert pushed_refs(ti) == [ref]
+
+
+@pytest.mark.parametrize(("hours_left", "uploads"), [(47, 1), (2, 2)])
+def test_an_earlier_upload_is_used_unless_the_provider_deletes_it_within_a_day(
+    fake_hook: FakeBatchHook, ti: FakeTI, input_jsonl: Path, hours_left: int, uploads: int
+):
+    operator = submit_op(str(input_jsonl), display_name="nightly")
+    found = fake_hook.find_upload
+
+    def expiring(name: str, not_before: Any = None) -> Any:
+        info = found(name, not_before)
+        expires = datetime.now(timezone.utc) + timedelta(hours=hours_left)
+        return info.model_copy(update={"expiration_time": expires}) if info is not None else None
+
+    fake_hook.find_upload = expiring  # type: ignore[method-assign]
+    first = operator.execute(make_context(ti))
+    fake_hook.script(first["job_name"], JobState.FAILED)
+    fake_hook.get_batch(first["job_name"])
+
+    second = operator.execute(make_context(ti))
+
+    assert second["job_name"] != first["job_name"]
+    assert len(fake_hook.uploads) == uploads  # a Gemini file has 48 hours; a job may read it for 24 of them
+    assert fake_hook.created[1]["file_name"] == fake_hook.uploads[-1]["name"]
 
 
 def test_execute_writes_the_input_keys_under_output_uri(
