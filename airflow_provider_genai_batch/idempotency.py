@@ -157,6 +157,13 @@ def lookup_floor(context: Mapping[str, Any]) -> datetime | None:
     return stamp.astimezone(timezone.utc) - LOOKUP_CLOCK_SKEW
 
 
+def retried(context: Mapping[str, Any]) -> bool:
+    """Whether this is a try after the task instance's first (a retry, or a clear): only then can an earlier try
+    have left an upload to use again. A first try looks for none, so a submit reads no file listing that grows with
+    what other tasks stored."""
+    return (getattr(context.get("ti"), "try_number", 1) or 1) > 1
+
+
 def _run_id_stamp(run_id: str) -> datetime | None:
     """The time in a run id Airflow generated (``<run type>__<ISO time>[_<random>]``), or None."""
     _, separator, suffix = run_id.partition("__")

@@ -142,6 +142,7 @@ class GroupSubmission:
         not_before: datetime | None,
         max_concurrent_jobs: int | None,
         force: bool = False,
+        retried: bool = True,
     ) -> None:
         self.hook = hook
         self.settings = settings
@@ -151,6 +152,7 @@ class GroupSubmission:
         self.not_before = not_before
         self.max_concurrent_jobs = max_concurrent_jobs
         self.force = force
+        self.retried = retried
 
     def look_up(
         self,
@@ -360,7 +362,9 @@ class GroupSubmission:
         with item.prepared.open_upload() as stream:
             if item.upload is not None and self._holds(item, item.upload, stream):
                 return FileSource(item.upload), None
-            file_name, uploaded = upload_once(self.hook, stream, name, self.not_before, self.log, item.title)
+            file_name, uploaded = upload_once(
+                self.hook, stream, name, self.not_before, self.log, item.title, look=self.retried
+            )
         return FileSource(file_name), file_name if uploaded else None
 
     def _holds(self, item: PlannedPart, upload: str, stream: IO[bytes]) -> bool:
@@ -462,7 +466,14 @@ def drop_refused_upload(
 
 
 def upload_once(
-    hook: BatchHook[Any], stream: IO[bytes], name: str, not_before: datetime | None, log: Log, named: str = ""
+    hook: BatchHook[Any],
+    stream: IO[bytes],
+    name: str,
+    not_before: datetime | None,
+    log: Log,
+    named: str = "",
+    *,
+    look: bool = True,
 ) -> tuple[str, bool]:
     """The file holding ``stream``'s bytes (from where it stands) for the job whose identity ``name`` carries
     (:func:`~airflow_provider_genai_batch.idempotency.tag_file_name`), and whether this try uploaded it.
@@ -470,12 +481,13 @@ def upload_once(
     An earlier try's upload of that name still stored with as many bytes is used (a try killed between its upload and
     its create, a retry after the job failed or was cancelled), so no copy is left stored (billed on S3 and Cloud
     Storage, counted against Gemini's and OpenAI's storage) beside it; else the stream is uploaded. A look-up that
-    fails is logged, and the stream uploaded. ``named`` is the part's title, for the log.
+    fails is logged, and the stream uploaded. ``named`` is the part's title, for the log. With ``look`` False (a
+    first try, which no earlier try preceded) nothing is looked for.
     """
     label = part_label(named)
     size = _remaining(stream)
     try:
-        earlier = hook.find_upload(name, not_before)
+        earlier = hook.find_upload(name, not_before) if look else None
     except (GenAIBatchError, httpx.TransportError) as err:
         log.warning(
             "%s: could not look for an earlier upload of it (%s); uploading it", label, hook.redact(str(err))[:300]

@@ -35,7 +35,7 @@ from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.hooks.retry import Attempts, is_refused_post, is_transient_error
 from airflow_provider_genai_batch.hooks.status_poll import gone_at
-from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_floor, part_key, tag_file_name
+from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_floor, part_key, retried, tag_file_name
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef, recall, remember
 from airflow_provider_genai_batch.key_index import KeyFilter
@@ -1251,6 +1251,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             not_before=lookup_floor(context),
             max_concurrent_jobs=self.max_concurrent_jobs,
             force=force,
+            retried=retried(context),
         )
 
     def _jobs_problem(self, hook: BatchHook[Any], parts: int) -> InputValidationError | None:
@@ -1433,7 +1434,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         else:
             name = tag_file_name(display_name, key, prepared.fingerprint)
             with prepared.open_upload() as stream:
-                file_name, made = upload_once(hook, stream, name, lookup_floor(context), self.log)
+                file_name, made = upload_once(
+                    hook, stream, name, lookup_floor(context), self.log, look=retried(context)
+                )
             source = FileSource(file_name)
             uploaded = file_name if made else None  # an earlier try's upload may be read by a job that try made
         spec = BatchSpec(

@@ -89,6 +89,7 @@ def killed_then_retried(operator: GenAIBatchSubmitOperator) -> dict[str, Any]:
     ti = FakeTI()
     with pytest.raises(Killed):
         operator.execute(make_context(ti))
+    ti.try_number = 2
     return operator.execute(make_context(ti))
 
 
@@ -185,12 +186,22 @@ def test_a_retry_after_the_job_was_cancelled_uses_its_input_file(emulator, tmp_p
     ti = FakeTI()
     first = operator.execute(make_context(ti))
     hook.cancel_batch(first["job_name"])
+    ti.try_number = 2
 
     second = operator.execute(make_context(ti))
 
     assert second["job_name"] != first["job_name"]
     (stored,) = hook.list_files()  # the cancelled job's input, not a second copy of it
     assert hook.get_batch(second["job_name"]).input_file == stored.name
+
+
+def test_a_first_try_reads_no_file_listing(emulator, tmp_path):
+    source = write_jsonl(tmp_path / "in.jsonl", lines(3))
+
+    submit("gemini_emulated", "gemini-2.5-flash", source).execute(make_context(FakeTI()))
+
+    listings = [r for r in emulator.requests() if r["method"] == "GET" and r["path"].endswith("/files")]
+    assert listings == []  # no earlier try can have uploaded it: nothing is looked for
 
 
 # --- Bedrock: S3 objects ----------------------------------------------------------------------------------

@@ -364,6 +364,7 @@ def test_a_refused_create_keeps_the_earlier_try_upload_it_used(
     with pytest.raises(Killed):
         submit_op(str(input_jsonl)).execute(make_context(ti))
     failing_creates(fake_hook, (refused(), False))
+    ti.try_number = 2
 
     with pytest.raises(ProviderAPIError):
         submit_op(str(input_jsonl)).execute(make_context(ti))

@@ -103,6 +103,7 @@ def test_an_earlier_upload_is_used_unless_the_provider_deletes_it_within_a_day(
     first = operator.execute(make_context(ti))
     fake_hook.script(first["job_name"], JobState.FAILED)
     fake_hook.get_batch(first["job_name"])
+    ti.try_number = 2
 
     second = operator.execute(make_context(ti))
 
