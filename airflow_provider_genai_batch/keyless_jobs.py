@@ -9,7 +9,7 @@ not ended for good) may be an earlier try's. Such a job is never paid for twice:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -53,18 +53,29 @@ def other_map_indexes_jobs(ti: Any) -> set[str]:
 
 
 def possible_earlier_jobs(
-    hook: BatchHook[Any], not_before: datetime | None, request_counts: Collection[int], known: Collection[str]
-) -> Iterator[BatchJob]:
+    hook: BatchHook[Any],
+    not_before: datetime | None,
+    request_counts: Collection[int],
+    stored: Collection[str],
+    others: Collection[str],
+) -> list[BatchJob]:
     """The jobs listed since ``not_before`` (every listed job without it) that an earlier try of a task sending parts
-    of ``request_counts`` requests may have made: of one of those sizes (or of no size shown), not ended for good
-    (failed, cancelled, expired: one would be submitted again anyway), and not among ``known`` (jobs shown to be
-    another input's)."""
-    for job in hook.recent_batches(not_before):
-        if job.name in known or job.state in RESUBMIT_STATES:
-            continue
-        if job.stats.total and job.stats.total not in request_counts:
-            continue
-        yield job
+    of ``request_counts`` requests may have made and nothing names: of one of those sizes (or of no size shown), not
+    ended for good (failed, cancelled, expired: one would be submitted again anyway), neither ``stored`` (the jobs the
+    task's stored or landed ref names) nor ``others`` (jobs shown to be another input's), and not made before the
+    newest stored job listed (the try that made it came after any try that made those)."""
+    listed = list(hook.recent_batches(not_before))
+    stored_times = [job.create_time for job in listed if job.name in stored and job.create_time is not None]
+    newest_stored = max(stored_times, default=None)
+    return [
+        job
+        for job in listed
+        if job.name not in stored
+        and job.name not in others
+        and job.state not in RESUBMIT_STATES
+        and not (job.stats.total and job.stats.total not in request_counts)
+        and not (newest_stored is not None and job.create_time is not None and job.create_time < newest_stored)
+    ]
 
 
 def refusal(provider: str, try_number: int, jobs: list[BatchJob], not_before: datetime | None) -> GenAIBatchError:
@@ -77,9 +88,10 @@ def refusal(provider: str, try_number: int, jobs: list[BatchJob], not_before: da
     more = f" and {len(jobs) - SHOWN_JOBS} more" if len(jobs) > SHOWN_JOBS else ""
     since = f"since {not_before.isoformat()}" if not_before is not None else "(no bound: the run id is not Airflow's)"
     return GenAIBatchError(
-        f"this is try {try_number} of the task, and no task state store or landed manifest names the job an earlier "
-        f"try made; {provider} jobs carry no idempotency key to find it by, and the provider lists {len(jobs)} job(s) "
-        f"{since} of this input's size that are not ended for good: {shown}{more}. Not creating another job, which "
-        "could pay for the same requests twice. If one of them is this task's, wait on it with a GenAIBatchSensor "
+        f"this is try {try_number} of the task, and neither a task state store nor a landed manifest names a job an "
+        f"earlier try may have made for this input; {provider} jobs carry no idempotency key to find it by, and the "
+        f"provider lists {len(jobs)} job(s) {since} of this input's size that are not ended for good and were made "
+        f"after any job named: {shown}{more}. Not creating another job, which could pay for the same requests twice. "
+        "If one of them is this task's, wait on it with a GenAIBatchSensor "
         "(job_ref = its name); otherwise set force_resubmit=True for this run to create a new job"
     )

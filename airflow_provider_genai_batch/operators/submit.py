@@ -407,10 +407,9 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         if hook.capabilities.find_by_key or try_number <= 1:
             return
         floor = lookup_floor(context)
-        known = set(stored.job_names()) if stored is not None else set()
-        known |= other_map_indexes_jobs(context["ti"])
+        named = set(stored.job_names()) if stored is not None else set()
         try:
-            jobs = list(possible_earlier_jobs(hook, floor, set(request_counts), known))
+            jobs = possible_earlier_jobs(hook, floor, set(request_counts), named, other_map_indexes_jobs(context["ti"]))
         except (GenAIBatchError, httpx.TransportError) as err:
             raise GenAIBatchError(
                 f"this is try {try_number} of the task, no task state store or landed manifest names the job an "

@@ -17,7 +17,7 @@ from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
-from tests.unit.pipeline.fakes import FakeTI, make_context
+from tests.unit.pipeline.fakes import DictStateStore, FakeTI, make_context
 
 API_KEY = "anthropic-rerun-key"
 CONN_ID = "anthropic_rerun"
@@ -151,3 +151,34 @@ def test_a_retry_whose_look_up_listing_fails_is_refused_saying_so(emulator, monk
 
     assert "force_resubmit=True" in str(err.value)
     assert len(creates(emulator)) == 1
+
+
+def test_a_clear_after_an_edit_is_undone_makes_a_job_not_a_refusal_over_the_job_before_the_stored_one(emulator):
+    store = DictStateStore()
+    edited = [REQUESTS[0], {**REQUESTS[1], "request": {"contents": [{"role": "user", "parts": [{"text": "Moon?"}]}]}}]
+    original = submit().execute(make_context(FakeTI(), store=store))
+    submit_edited = GenAIBatchSubmitOperator(
+        task_id="submit", conn_id=CONN_ID, model="claude-sonnet-4-5", input=edited, deferrable=False
+    )
+    stored = submit_edited.execute(make_context(FakeTI(try_number=2), store=store))  # the store now names this one
+
+    again = submit().execute(make_context(FakeTI(try_number=3), store=store))  # the edit undone
+
+    assert again["job_name"] not in (original["job_name"], stored["job_name"])  # made before the stored job
+    assert len(creates(emulator)) == 3
+
+
+def test_a_job_listed_after_the_stored_one_still_refuses_a_retry(emulator):
+    store = DictStateStore()
+    edited = [REQUESTS[0], {**REQUESTS[1], "request": {"contents": [{"role": "user", "parts": [{"text": "Moon?"}]}]}}]
+    GenAIBatchSubmitOperator(
+        task_id="submit", conn_id=CONN_ID, model="claude-sonnet-4-5", input=edited, deferrable=False
+    ).execute(make_context(FakeTI(), store=store))
+    # try 2, on the input as it is again, made a job whose ref never reached the store (its worker died)
+    unfound = submit(force_resubmit=True).execute(make_context(FakeTI(try_number=2)))
+
+    with pytest.raises(GenAIBatchError, match="force_resubmit=True") as err:
+        submit().execute(make_context(FakeTI(try_number=3), store=store))
+
+    assert unfound["job_name"] in str(err.value)
+    assert len(creates(emulator)) == 2
