@@ -9,8 +9,8 @@ not ended for good) may be an earlier try's. Such a job is never paid for twice:
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from datetime import datetime
+from collections.abc import Collection, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_genai_batch.earlier_results import landed_manifest
@@ -20,6 +20,9 @@ from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
 from airflow_provider_genai_batch.landing import output_dir
 from airflow_provider_genai_batch.models import BatchJob
 from airflow_provider_genai_batch.operators.submission import RESUBMIT_STATES
+
+CREATE_INTENT_KEY = "genai_batch_create_intent"
+"""The task state store's record that a try of this task instance went on to create a job (with the time it did)."""
 
 SHOWN_JOBS = 5
 """The most possible earlier jobs a refusal names (it counts them all)."""
@@ -34,6 +37,31 @@ def landed_ref(hook: BatchHook[Any], output_uri: str | None, key: str) -> BatchJ
     if landed is None or landed.job_ref.idempotency_key != key or landed.job_ref.provider != hook.provider:
         return None
     return landed.job_ref
+
+
+def mark_create_intent(context: Mapping[str, Any]) -> None:
+    """Record in the task state store (where there is one) that this try goes on to create a job, before it does."""
+    store = context.get("task_state_store")
+    if store is not None:
+        store.set(CREATE_INTENT_KEY, datetime.now(timezone.utc).isoformat())
+
+
+def may_have_created(context: Mapping[str, Any]) -> bool:
+    """Whether an earlier try of this task instance may have made a job: unknown without a task state store (Airflow
+    before 3.3) or with one emptied when the task succeeds (``[state_store] clear_on_success``: a clear after success
+    finds no record), else only where a try recorded it went on to create (:func:`mark_create_intent`). A retry after
+    a try that failed before it created (a bad input, an upload that broke) lists nothing."""
+    store = context.get("task_state_store")
+    if store is None or _cleared_on_success():
+        return True
+    return store.get(CREATE_INTENT_KEY) is not None
+
+
+def _cleared_on_success() -> bool:
+    """Whether Airflow empties a task's state store when it succeeds (read as the worker's task runner reads it)."""
+    from airflow.sdk.configuration import conf
+
+    return bool(conf.getboolean("state_store", "clear_on_success", fallback=False))
 
 
 def other_map_indexes_jobs(ti: Any) -> set[str]:

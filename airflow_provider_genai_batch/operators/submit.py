@@ -41,6 +41,8 @@ from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef, recall, r
 from airflow_provider_genai_batch.key_index import KeyFilter
 from airflow_provider_genai_batch.keyless_jobs import (
     landed_ref,
+    mark_create_intent,
+    may_have_created,
     other_map_indexes_jobs,
     possible_earlier_jobs,
     refusal,
@@ -348,8 +350,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 earlier.name,
                 earlier.state.value,
             )
-        if earlier is None and not force:
-            self._check_no_unfound_job(context, hook, [prepared.summary.count], stored)
+        if earlier is None:
+            self._check_no_unfound_job(context, hook, [prepared.summary.count], stored, force)
         return self._submit(context, hook, key, prepared, superseded=earlier)
 
     def _earlier_job(
@@ -398,27 +400,37 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         return landed
 
     def _check_no_unfound_job(
-        self, context: Any, hook: BatchHook[Any], request_counts: Sequence[int], stored: BatchJobRef | None
+        self,
+        context: Any,
+        hook: BatchHook[Any],
+        request_counts: Sequence[int],
+        stored: BatchJobRef | None,
+        force: bool,
     ) -> None:
         """Refuse, before anything is uploaded or created, a retry or clear whose earlier try may have made a job
-        that cannot be found: the provider's jobs carry no key, nothing names the job, and the provider lists one of
-        this input's size since the run could start (:func:`~airflow_provider_genai_batch.keyless_jobs.refusal`)."""
-        try_number = getattr(context["ti"], "try_number", 1) or 1
-        if hook.capabilities.find_by_key or try_number <= 1:
+        that cannot be found: the provider's jobs carry no key, nothing names the job, an earlier try may have sent
+        a create (:func:`~airflow_provider_genai_batch.keyless_jobs.may_have_created`), and the provider lists one of
+        this input's size since the run could start (:func:`~airflow_provider_genai_batch.keyless_jobs.refusal`).
+        Then record that this try is about to create (unless ``force``, it was not refused)."""
+        if hook.capabilities.find_by_key:
             return
-        floor = lookup_floor(context)
-        named = set(stored.job_names()) if stored is not None else set()
-        try:
-            jobs = possible_earlier_jobs(hook, floor, set(request_counts), named, other_map_indexes_jobs(context["ti"]))
-        except (GenAIBatchError, httpx.TransportError) as err:
-            raise GenAIBatchError(
-                f"this is try {try_number} of the task, no task state store or landed manifest names the job an "
-                f"earlier try made, and {hook.provider} jobs carry no key to find it by; the provider's jobs could not "
-                f"be listed to see whether one was made ({err}), so no job is created, which could pay for the same "
-                "requests twice. Retry later, or set force_resubmit=True for this run to create a new job"
-            ) from err
-        if jobs:
-            raise refusal(hook.provider, try_number, jobs, floor)
+        try_number = getattr(context["ti"], "try_number", 1) or 1
+        if not force and try_number > 1 and may_have_created(context):
+            floor = lookup_floor(context)
+            named = set(stored.job_names()) if stored is not None else set()
+            others = other_map_indexes_jobs(context["ti"])
+            try:
+                jobs = possible_earlier_jobs(hook, floor, set(request_counts), named, others)
+            except (GenAIBatchError, httpx.TransportError) as err:
+                raise GenAIBatchError(
+                    f"this is try {try_number} of the task, no task state store or landed manifest names the job an "
+                    f"earlier try made, and {hook.provider} jobs carry no key to find it by; the provider's jobs could "
+                    f"not be listed to see whether one was made ({err}), so no job is created, which could pay for the "
+                    "same requests twice. Retry later, or set force_resubmit=True for this run to create a new job"
+                ) from err
+            if jobs:
+                raise refusal(hook.provider, try_number, jobs, floor)
+        mark_create_intent(context)
 
     def _log_input_changed(self, hook: BatchHook[Any], stored: BatchJobRef, prepared: PreparedInput) -> None:
         """Say why the stored job (or group of jobs) is not re-attached to as it is: what changed."""
@@ -546,8 +558,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             stored.input_fingerprint == prepared.fingerprint and _first_round_size(stored) == len(prepared.parts)
         ):
             self._log_input_changed(hook, stored, prepared)
-        if not force and (stored is None or stored.input_fingerprint != prepared.fingerprint):
-            self._check_no_unfound_job(context, hook, [part.request_count for part in prepared.parts], stored)
+        if stored is None or stored.input_fingerprint != prepared.fingerprint:
+            self._check_no_unfound_job(context, hook, [part.request_count for part in prepared.parts], stored, force)
         self._check_can_wait(prepared)
         submission = self._submission(context, hook, key, prepared.endpoint, force)
         planned = submission.look_up(

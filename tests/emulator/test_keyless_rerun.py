@@ -182,3 +182,24 @@ def test_a_job_listed_after_the_stored_one_still_refuses_a_retry(emulator):
 
     assert unfound["job_name"] in str(err.value)
     assert len(creates(emulator)) == 2
+
+
+def test_a_retry_after_a_try_that_never_went_on_to_create_is_not_refused_over_another_tasks_job(emulator):
+    other = submit().execute(make_context(FakeTI(task_id="other")))  # as big as this input, made in this run
+    store = DictStateStore()  # try 1 of this task failed before it created (its store holds no record of a create)
+
+    again = submit().execute(make_context(FakeTI(try_number=2), store=store))
+
+    assert again["job_name"] != other["job_name"]
+    assert len(creates(emulator)) == 2
+
+
+def test_a_store_emptied_on_success_still_refuses_a_clear_over_a_listed_job(emulator, monkeypatch):
+    monkeypatch.setenv("AIRFLOW__STATE_STORE__CLEAR_ON_SUCCESS", "True")
+    first = submit().execute(make_context(FakeTI(), store=DictStateStore()))
+
+    with pytest.raises(GenAIBatchError, match="force_resubmit=True") as err:  # the store was emptied on success
+        submit().execute(make_context(FakeTI(try_number=2), store=DictStateStore()))
+
+    assert first["job_name"] in str(err.value)
+    assert len(creates(emulator)) == 1
