@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from airflow_provider_genai_batch.formats.anthropic_content import check_message_content, check_system
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
 from airflow_provider_genai_batch.formats.gemini_schema import json_type
@@ -370,7 +371,8 @@ def check_native(line: Mapping[str, Any], roles: tuple[str, ...] = MESSAGE_ROLES
             "API errors a request asking for a stream once the batch runs"
         )
     for index, message in enumerate(messages):
-        check_native_message(message, f"params.messages[{index}]", roles)
+        check_native_message(message, f"params.messages[{index}]", roles, final=index == len(messages) - 1)
+    check_system(params.get("system"), "params.system")
     check_native_sampling(params, "params")
     _check_native_tools(params.get("tools"))
     _check_native_tool_choice(params.get("tool_choice"))
@@ -429,9 +431,10 @@ def _check_native_tool_choice(choice: Any) -> None:
         raise ValueError("'params.tool_choice.name' is missing: a tool choice of type tool names its tool")
 
 
-def check_native_message(message: Any, path: str, roles: tuple[str, ...]) -> None:
-    """One message of native Messages API params (``MessageParam``): an object of only a role of ``roles`` and its
-    content, a text or a list of content blocks; the API answers any other with a 400 for the request."""
+def check_native_message(message: Any, path: str, roles: tuple[str, ...], *, final: bool) -> None:
+    """One message of native Messages API params (``MessageParam``), the last one when ``final``: an object of only a
+    role of ``roles`` and its content, a text or a list of content blocks the API takes (see
+    :mod:`.anthropic_content`); the API answers any other with a 400 for the request."""
     if not isinstance(message, Mapping):
         raise ValueError(f"'{path}' must be a JSON object")
     extra = sorted(message.keys() - MESSAGE_FIELDS)
@@ -444,9 +447,7 @@ def check_native_message(message: Any, path: str, roles: tuple[str, ...]) -> Non
         raise ValueError(f"'{path}.role' {role!r} is not one of {', '.join(roles)}")
     if "content" not in message:
         raise ValueError(f"'{path}.content' is missing: a message requires it")
-    if not isinstance(message["content"], (str, list)):
-        found = json_type(message["content"])
-        raise ValueError(f"'{path}.content' must be a string or a list of content blocks, got {found}")
+    check_message_content(message["content"], f"{path}.content", role, final=final)
 
 
 # --- MessageBatch objects ------------------------------------------------------------------------------

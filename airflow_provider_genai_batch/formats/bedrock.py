@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Final, Literal
 from airflow_provider_genai_batch.formats import anthropic
 from airflow_provider_genai_batch.formats.anthropic import message_text
 from airflow_provider_genai_batch.formats.anthropic import usage_of as anthropic_usage
+from airflow_provider_genai_batch.formats.anthropic_content import check_system
 from airflow_provider_genai_batch.formats.bedrock_bodies import native_row
 from airflow_provider_genai_batch.formats.detect import InputFormat
 from airflow_provider_genai_batch.formats.dialect import ProviderCapabilities, ProviderLimits
@@ -490,6 +491,7 @@ def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType, mo
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
             raise ValueError(f"'modelInput.max_tokens' must be a positive integer, got {max_tokens!r}")
         anthropic.check_native_sampling(model_input, "modelInput")
+        check_system(model_input.get("system"), "modelInput.system")
     if invocation_type == CONVERSE or anthropic_body:
         for index, message in enumerate(model_input["messages"]):
             path = f"modelInput.messages[{index}]"
@@ -501,7 +503,8 @@ def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType, mo
                         "alternates user and assistant turns"
                     )
             else:
-                anthropic.check_native_message(message, path, anthropic.MESSAGE_ROLES)
+                final = index == len(model_input["messages"]) - 1
+                anthropic.check_native_message(message, path, anthropic.MESSAGE_ROLES, final=final)
     if invocation_type == CONVERSE:
         _check_inference_config(model_input.get("inferenceConfig"))
         _check_service_tier(model_input.get("serviceTier"))

@@ -385,6 +385,96 @@ def test_a_native_message_without_a_role_and_content_the_messages_api_takes_rais
     assert str(raised.value) == reason
 
 
+PNG_SOURCE = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (
+            "",
+            "'params.messages[0].content' is empty: the Messages API takes empty content only in a final assistant "
+            "message",
+        ),
+        (
+            [],
+            "'params.messages[0].content' is empty: the Messages API takes empty content only in a final assistant "
+            "message",
+        ),
+        (
+            [{"type": "text", "text": ""}],
+            "'params.messages[0].content[0].text' is empty: the Messages API refuses a text block without other "
+            "characters",
+        ),
+        (
+            " \n",
+            "'params.messages[0].content' is only whitespace: the Messages API refuses a text block without other "
+            "characters",
+        ),
+        ([{"text": "hi"}], "'params.messages[0].content[0]' has no type"),
+        (["hi"], "'params.messages[0].content[0]' must be a content block (a JSON object), got string"),
+        ([{"type": "text"}], "'params.messages[0].content[0].text' is missing: a text block requires it"),
+        ([{"type": "image"}], "'params.messages[0].content[0].source' is missing: a image block requires it"),
+        (
+            [{"type": "image", "source": {**PNG_SOURCE, "media_type": "image/tiff"}}],
+            "'params.messages[0].content[0].source.media_type' 'image/tiff' is not one of image/jpeg, image/png, "
+            "image/gif, image/webp",
+        ),
+        (
+            [{"type": "image", "source": {"type": "path", "path": "a.png"}}],
+            "'params.messages[0].content[0].source' must be an object whose type is one of base64, url, file",
+        ),
+        (
+            [{"type": "tool_result", "content": "42"}],
+            "'params.messages[0].content[0].tool_use_id' is missing: a tool_result block requires it",
+        ),
+        (
+            [{"type": "tool_use", "id": "t", "name": "f", "input": "{}"}],
+            "'params.messages[0].content[0].input' must be a JSON object, got string",
+        ),
+    ],
+)
+def test_a_native_message_content_the_messages_api_refuses_raises_naming_the_block(content, reason):
+    params = {**NATIVE["params"], "messages": [{"role": "user", "content": content}]}
+    with pytest.raises(ValueError) as raised:
+        check_native({"custom_id": "request-1", "params": params})
+    assert str(raised.value) == reason
+
+
+def test_a_native_block_of_a_type_the_messages_api_does_not_know_raises_naming_it():
+    params = {**NATIVE["params"], "messages": [{"role": "user", "content": [{"type": "video", "source": {}}]}]}
+    with pytest.raises(ValueError, match=r"'params.messages\[0\].content\[0\]' type 'video' is not one of text, image"):
+        check_native({"custom_id": "request-1", "params": params})
+
+
+def test_a_native_system_prompt_of_an_empty_text_block_raises():
+    params = {**NATIVE["params"], "system": [{"type": "text", "text": ""}]}
+    with pytest.raises(ValueError, match=r"'params.system\[0\].text' is empty"):
+        check_native({"custom_id": "request-1", "params": params})
+
+
+def test_a_native_final_assistant_message_may_be_empty():
+    messages = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]
+    assert check_native({"custom_id": "request-1", "params": {**NATIVE["params"], "messages": messages}}) is None
+
+
+def test_native_content_blocks_the_messages_api_takes_pass():
+    call = {"type": "tool_use", "id": "t1", "name": "f", "input": {"x": 1}}
+    blocks = [
+        {"type": "text", "text": "look"},
+        {"type": "image", "source": PNG_SOURCE},
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "notes"}},
+        {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "a"}]}},
+        {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "42"}]},
+    ]
+    messages = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": [call]},
+        {"role": "user", "content": blocks},
+    ]
+    assert check_native({"custom_id": "request-1", "params": {**NATIVE["params"], "messages": messages}}) is None
+
+
 def test_a_native_system_message_is_taken_only_from_api_version_2026_10_21():
     messages = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "hi"}]
     line = {"custom_id": "request-1", "params": {**NATIVE["params"], "messages": messages}}

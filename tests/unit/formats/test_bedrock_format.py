@@ -542,8 +542,21 @@ _REPLY = {"role": "assistant", "content": [{"text": "Sunny."}]}
             "'modelInput' has stream, which the model's body does not take: Bedrock fails the record with "
             "'extraneous key'",
         ),
+        (
+            {
+                "anthropic_version": ANTHROPIC_VERSION,
+                "max_tokens": 10,
+                "messages": [{"role": "user", "content": [{"type": "text", "text": ""}]}],
+            },
+            "'modelInput.messages[0].content[0].text' is empty: the Messages API refuses a text block without other "
+            "characters",
+        ),
+        (
+            {"anthropic_version": ANTHROPIC_VERSION, "max_tokens": 10, "messages": _SAY_HI, "system": " "},
+            "'modelInput.system' is only whitespace: the Messages API refuses a text block without other characters",
+        ),
     ],
-    ids=["no-version", "messages-api-version", "extraneous-key"],
+    ids=["no-version", "messages-api-version", "extraneous-key", "empty-text-block", "blank-system"],
 )
 def test_a_native_claude_body_bedrock_refuses_is_refused_for_a_claude_model(model_input, reason):
     with pytest.raises(ValueError) as raised:
