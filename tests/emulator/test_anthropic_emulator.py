@@ -644,3 +644,118 @@ def test_a_request_with_sampling_params_the_api_refuses_errors(sampling: dict[st
 def test_sampling_params_set_to_null_are_unset() -> None:
     params = {"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
     assert params_problem({**params, "temperature": None, "top_k": None}, "2023-06-01") is None
+
+
+def one_turn(content: Any, **params: Any) -> dict[str, Any]:
+    """Params of one user turn holding `content`."""
+    return {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": content}], **params}
+
+
+PNG = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("", "messages.0: all messages must have non-empty content except for the optional final assistant message"),
+        ([], "messages.0: all messages must have non-empty content except for the optional final assistant message"),
+        ([{"type": "text", "text": ""}], "messages: text content blocks must be non-empty"),
+        (" \n", "messages: text content blocks must contain non-whitespace text"),
+        ([{"type": "text", "text": "\t"}], "messages: text content blocks must contain non-whitespace text"),
+        ([{"type": "text"}], "messages.0.content.0.text.text: Field required"),
+        ([{"type": "text", "text": 5}], "messages.0.content.0.text.text: Input should be a valid string"),
+        ([{"text": "hi"}], "messages.0.content.0: Unable to extract tag using discriminator 'type'"),
+        (["hi"], "messages.0.content.0: Input should be a valid dictionary or object to extract fields from"),
+        ([{"type": "image"}], "messages.0.content.0.image.source: Field required"),
+        (
+            [{"type": "image", "source": {**PNG, "media_type": "image/tiff"}}],
+            "messages.0.content.0.image.source.base64.media_type: "
+            "Input should be 'image/jpeg' or 'image/png' or 'image/gif' or 'image/webp'",
+        ),
+        (
+            [{"type": "image", "source": {"type": "path", "path": "/x.png"}}],
+            "messages.0.content.0.image.source: Input tag 'path' found using 'type' does not match any of the "
+            "expected tags: 'base64', 'url', 'file'",
+        ),
+        (
+            [{"type": "image", "source": {"type": "base64", "media_type": "image/png"}}],
+            "messages.0.content.0.image.source.base64.data: Field required",
+        ),
+        (
+            [{"type": "document", "source": {"type": "base64", "media_type": "image/png", "data": "x"}}],
+            "messages.0.content.0.document.source.base64.media_type: Input should be 'application/pdf'",
+        ),
+        ([{"type": "tool_result", "content": "42"}], "messages.0.content.0.tool_result.tool_use_id: Field required"),
+        (
+            [{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": ""}]}],
+            "messages: text content blocks must be non-empty",
+        ),
+        (
+            [{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "tool_use"}]}],
+            "messages.0.content.0.tool_result.content.0: Input tag 'tool_use' found using 'type' does not match any "
+            "of the expected tags: 'text', 'image', 'search_result', 'document', 'tool_reference', 'browser_state'",
+        ),
+        ([{"type": "tool_use", "id": "t", "name": "f"}], "messages.0.content.0.tool_use.input: Field required"),
+        (
+            [{"type": "tool_use", "id": "t", "name": "f", "input": "{}"}],
+            "messages.0.content.0.tool_use.input: Input should be a valid dictionary",
+        ),
+    ],
+)
+def test_content_the_messages_api_refuses_ends_the_request_errored(content: Any, problem: str) -> None:
+    assert params_problem(one_turn(content), "2023-06-01") == problem
+
+
+def test_a_block_of_a_type_the_messages_api_does_not_know_ends_errored() -> None:
+    problem = params_problem(one_turn([{"type": "video", "source": PNG}]), "2023-06-01")
+    assert problem is not None
+    assert problem.startswith(
+        "messages.0.content.0: Input tag 'video' found using 'type' does not match any of the expected tags: 'text',"
+    )
+
+
+@pytest.mark.parametrize(
+    ("system", "problem"),
+    [
+        ([{"type": "text", "text": ""}], "system: text content blocks must be non-empty"),
+        (" ", "system: text content blocks must contain non-whitespace text"),
+        (
+            [{"type": "image", "source": PNG}],
+            "system.0: Input tag 'image' found using 'type' does not match any of the expected tags: 'text'",
+        ),
+    ],
+)
+def test_a_system_prompt_the_messages_api_refuses_ends_errored(system: Any, problem: str) -> None:
+    assert params_problem(one_turn("hi", system=system), "2023-06-01") == problem
+
+
+def test_every_block_the_messages_api_takes_is_accepted() -> None:
+    blocks = [
+        {"type": "text", "text": "look"},
+        {"type": "image", "source": PNG},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
+        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0="}},
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "notes"}},
+        {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "a"}]}},
+        {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "42"}], "is_error": False},
+    ]
+    call = {"type": "tool_use", "id": "t1", "name": "f", "input": {"x": 1}}
+    messages = [{"role": "assistant", "content": [call]}, {"role": "user", "content": blocks}]
+    params = {"model": MODEL, "max_tokens": 5, "messages": messages, "system": [{"type": "text", "text": "s"}]}
+    assert params_problem(params, "2023-06-01") is None
+
+
+def test_only_the_final_assistant_message_may_be_empty() -> None:
+    turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]
+    assert params_problem({"model": MODEL, "max_tokens": 5, "messages": turns}, "2023-06-01") is None
+
+
+def test_consecutive_turns_of_one_role_are_taken_as_the_messages_api_combines_them() -> None:
+    turns = [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]
+    assert params_problem({"model": MODEL, "max_tokens": 5, "messages": turns}, "2023-06-01") is None
+
+
+def test_a_request_with_an_empty_text_block_ends_errored_in_the_batch(http: httpx.Client) -> None:
+    rows = ended_results(http, [{"custom_id": "e", "params": one_turn([{"type": "text", "text": ""}])}])
+    assert rows["e"]["type"] == "errored"
+    assert error_message(rows["e"]) == "messages: text content blocks must be non-empty"

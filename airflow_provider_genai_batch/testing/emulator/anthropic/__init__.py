@@ -6,7 +6,8 @@ carry RFC 3339 timestamps and counts that stay in `processing` until the batch e
 one JSONL stream at `results_url`, in a shuffled order: clients must join on custom_id.
 
 Modules: `wire` (bodies and errors), `jsonstream` (the streaming body reader), `validation` (what is
-rejected), `results` (answers from the fake model), `lifecycle` (statuses over time), `routes`.
+rejected), `blocks` (message content), `results` (answers from the fake model), `lifecycle` (statuses
+over time), `routes`.
 """
 
 from __future__ import annotations

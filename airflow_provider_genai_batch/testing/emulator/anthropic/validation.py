@@ -17,6 +17,7 @@ import msgspec
 from fastapi import Request
 
 from airflow_provider_genai_batch.testing.emulator.anthropic.betas import check_betas
+from airflow_provider_genai_batch.testing.emulator.anthropic.blocks import message_content_problem, system_problem
 from airflow_provider_genai_batch.testing.emulator.anthropic.jsonstream import JsonStream
 from airflow_provider_genai_batch.testing.emulator.anthropic.wire import AnthropicError, invalid_request
 from airflow_provider_genai_batch.testing.emulator.common import IntParam, bearer_token, rejects_key
@@ -234,10 +235,14 @@ def params_problem(params: dict[str, Any], version: str) -> str | None:
         return "messages: at least one message is required"
     if len(messages) > MAX_MESSAGES:
         return f"messages: at most {MAX_MESSAGES} messages are allowed in a single request"
+    last = len(messages) - 1
     for index, message in enumerate(messages):
-        problem = message_problem(message, f"messages.{index}", strict)
+        problem = message_problem(message, f"messages.{index}", strict, final=index == last)
         if problem is not None:
             return problem
+    problem = system_problem(params.get("system"))
+    if problem is not None:
+        return problem
     if params.get("stream"):
         return "stream: Streaming is not supported in Message Batches"
     return (
@@ -310,11 +315,12 @@ def tools_problem(tools: Any) -> str | None:
     return None
 
 
-def message_problem(message: Any, path: str, strict: bool) -> str | None:
-    """Why one entry of `messages` would be rejected, or None.
+def message_problem(message: Any, path: str, strict: bool, *, final: bool = False) -> str | None:
+    """Why one entry of `messages` would be rejected, or None (`final` for the last one).
 
-    Messages carry only `role` and `content`. Under the strict version a `system` turn is allowed,
-    an assistant turn may not hold a document, and a user text block may not carry citations.
+    Messages carry only `role` and `content`, checked block by block (see `blocks`). Under the strict
+    version a `system` turn is allowed, an assistant turn may not hold a document, and a user text block
+    may not carry citations.
     """
     roles = ("user", "assistant", "system") if strict else ("user", "assistant")
     if not isinstance(message, dict):
@@ -329,8 +335,9 @@ def message_problem(message: Any, path: str, strict: bool) -> str | None:
     content = message.get("content")
     if content is None:
         return f"{path}.content: Field required"
-    if not isinstance(content, (str, list)):
-        return f"{path}.content: Input should be a valid string or a list of content blocks"
+    problem = message_content_problem(content, path, str(role), final)
+    if problem is not None:
+        return problem
     if not strict or isinstance(content, str):
         return None
     for number, block in enumerate(content):
