@@ -194,10 +194,13 @@ def request_params(
     config = request.get("generationConfig")
     gen = fields(config if config is not None else {}, "generationConfig")
     params: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(gen, max_tokens), "messages": messages()}
+    for index, message in enumerate(params["messages"]):
+        _check_no_blank_text(message["content"], f"contents[{index}].parts", provider)
     if "systemInstruction" in request:
         params["system"] = message_content(
             [_text_block(t) for t in system_texts(request["systemInstruction"], provider)]
         )
+        _check_no_blank_text(params["system"], "systemInstruction.parts", provider)
     if gen:  # no settings: no sampling parameters, nothing to check
         params.update(sampling(gen, provider))
     declarations = declare(request["tools"], provider) if "tools" in request else []
@@ -206,6 +209,13 @@ def request_params(
     if "toolConfig" in request:
         params["tool_choice"] = _tool_choice(*tool_choice(request["toolConfig"], provider, declarations))
     return params
+
+
+def _check_no_blank_text(content: str | list[dict[str, Any]], path: str, provider: str) -> None:
+    """The Messages API refuses a text of only whitespace (an empty one Gemini refuses too), which Gemini takes."""
+    texts = [content] if isinstance(content, str) else [block["text"] for block in content if block["type"] == "text"]
+    if any(not text or text.isspace() for text in texts):
+        raise unsupported(path, provider, "it refuses a text part of only whitespace")
 
 
 def _max_tokens(gen: Mapping[str, Any], default: int) -> int:

@@ -7,11 +7,13 @@ The MessageBatch and the four result lines use the shapes quoted in shared/refer
 from __future__ import annotations
 
 import importlib
+import json
 from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
+from airflow_provider_genai_batch.errors import InputValidationError
 from airflow_provider_genai_batch.formats.anthropic import (
     DEFAULT_MAX_TOKENS,
     EMBEDDINGS_UNSUPPORTED,
@@ -23,6 +25,7 @@ from airflow_provider_genai_batch.formats.anthropic import (
     state_of,
 )
 from airflow_provider_genai_batch.formats.results import CONTENT_BLOCKED, ResultRow, RowError, RowStatus, Usage
+from airflow_provider_genai_batch.inputs import prepare_input
 from airflow_provider_genai_batch.models import BatchStats, JobState
 
 MODEL = "claude-sonnet-4-5"
@@ -292,6 +295,39 @@ def test_an_image_in_a_model_turn_raises():
     request = {"contents": [user({"text": "hi"}), model_turn({"inlineData": {"mimeType": "image/png", "data": PNG}})]}
     with pytest.raises(ValueError, match="a model turn can hold only text and function calls"):
         translate(request)
+
+
+@pytest.mark.parametrize(
+    ("request_", "path"),
+    [
+        ({"contents": [user({"text": " "})]}, "contents[0].parts"),
+        ({"contents": [user({"text": "hi"}, {"text": "\n\t"})]}, "contents[0].parts"),
+        ({"contents": [user({"text": "hi"}), model_turn({"text": " "}), user({"text": "go"})]}, "contents[1].parts"),
+        (
+            {"contents": [user({"text": "hi"})], "systemInstruction": {"parts": [{"text": " "}]}},
+            "systemInstruction.parts",
+        ),
+    ],
+    ids=["lone-part", "one-of-two", "model-turn", "system"],
+)
+def test_a_text_part_of_only_whitespace_raises_as_the_messages_api_refuses_it(request_, path):
+    with pytest.raises(ValueError) as raised:
+        translate(request_)
+    assert str(raised.value) == f"{path} cannot be sent to anthropic: it refuses a text part of only whitespace"
+
+
+def test_a_text_part_of_only_whitespace_is_refused_by_line_when_a_file_is_translated(tmp_path):
+    source = tmp_path / "in.jsonl"
+    line = {"key": "a", "request": {"contents": [{"role": "user", "parts": [{"text": " "}]}]}}
+    source.write_text(
+        json.dumps({"key": "ok", "request": {"contents": [user({"text": "hi"})]}}) + "\n" + json.dumps(line) + "\n"
+    )
+    with pytest.raises(InputValidationError) as raised:
+        prepare_input(str(source), AnthropicDialect(), model=MODEL, embeddings=False)
+    assert "line 2" in str(raised.value)
+    assert "contents[0].parts cannot be sent to anthropic: it refuses a text part of only whitespace" in str(
+        raised.value
+    )
 
 
 def test_an_embeddings_request_raises_because_anthropic_has_no_embeddings():
