@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Literal
 
-from airflow_provider_genai_batch.formats import anthropic
+from airflow_provider_genai_batch.formats import anthropic, converse_content
 from airflow_provider_genai_batch.formats.anthropic import message_text
 from airflow_provider_genai_batch.formats.anthropic import usage_of as anthropic_usage
 from airflow_provider_genai_batch.formats.anthropic_content import check_system
@@ -506,6 +506,7 @@ def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType, mo
                 final = index == len(model_input["messages"]) - 1
                 anthropic.check_native_message(message, path, anthropic.MESSAGE_ROLES, final=final)
     if invocation_type == CONVERSE:
+        converse_content.check_system(model_input.get("system"), "modelInput.system")
         _check_inference_config(model_input.get("inferenceConfig"))
         _check_service_tier(model_input.get("serviceTier"))
         _check_performance_config(model_input.get("performanceConfig"))
@@ -635,8 +636,7 @@ def _check_converse_message(message: Any, path: str) -> None:
     role = message["role"]
     if role not in anthropic.MESSAGE_ROLES:
         raise ValueError(f"'{path}.role' {role!r} is not one of {', '.join(anthropic.MESSAGE_ROLES)}")
-    if not isinstance(message.get("content"), list):
-        raise ValueError(f"'{path}.content' must be a list of content blocks")
+    converse_content.check_message_content(message.get("content"), f"{path}.content")
 
 
 def _check_native_converse_tools(model_input: Mapping[str, Any]) -> None:

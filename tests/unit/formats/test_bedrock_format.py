@@ -564,6 +564,63 @@ def test_a_native_claude_body_bedrock_refuses_is_refused_for_a_claude_model(mode
     assert str(raised.value) == reason
 
 
+_CONVERSE_ASK = {"role": "user", "content": [{"text": "Weather?"}]}
+
+
+@pytest.mark.parametrize(
+    ("model_input", "reason"),
+    [
+        (
+            {"messages": [{"role": "user", "content": []}]},
+            "'modelInput.messages[0].content' is empty: Converse refuses",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"text": "q"}, {"text": " "}]}]},
+            "'modelInput.messages[0].content[1].text' is blank: Converse refuses a text without other characters",
+        ),
+        ({"messages": [{"role": "user", "content": [{"txt": "q"}]}]}, "'modelInput.messages[0].content[0]' has txt"),
+        ({"messages": [{"role": "user", "content": [{}]}]}, "'modelInput.messages[0].content[0]' sets 0 members"),
+        (
+            {"messages": [{"role": "user", "content": [{"text": "q", "image": {}}]}]},
+            "'modelInput.messages[0].content[0]' sets 2 members: a content block sets exactly one",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"image": {"format": "tiff", "source": {"bytes": "eA=="}}}]}]},
+            "'modelInput.messages[0].content[0].image.format' 'tiff' is not one of png, jpeg, gif, webp",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"document": {"format": "pdf", "source": {"bytes": "eA=="}}}]}]},
+            "'modelInput.messages[0].content[0].document.name' must be a string of 1 to 200 characters",
+        ),
+        ({"messages": [_CONVERSE_ASK], "system": [{"text": ""}]}, "'modelInput.system[0].text' is blank"),
+        ({"messages": [_CONVERSE_ASK], "system": "Be brief."}, "'modelInput.system' must be a list of system content"),
+    ],
+    ids=[
+        "empty-content",
+        "blank-text",
+        "unknown-member",
+        "no-member",
+        "two-members",
+        "image-format",
+        "unnamed-document",
+        "blank-system",
+        "system-string",
+    ],
+)
+def test_a_native_converse_content_converse_refuses_is_refused_naming_the_block(model_input, reason):
+    with pytest.raises(ValueError) as raised:
+        check_native({"recordId": "a", "modelInput": model_input}, invocation_type=CONVERSE, model=CLAUDE)
+    assert str(raised.value).startswith(reason)
+
+
+def test_native_converse_content_blocks_of_the_service_model_pass():
+    image = {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}
+    document = {"document": {"format": "pdf", "name": "report", "source": {"s3Location": {"uri": "s3://b/r.pdf"}}}}
+    turn = {"role": "user", "content": [{"text": "Compare."}, image, document, {"cachePoint": {"type": "default"}}]}
+    model_input = {"messages": [turn], "system": [{"text": "Be brief."}, {"cachePoint": {"type": "default"}}]}
+    check_native({"recordId": "a", "modelInput": model_input}, invocation_type=CONVERSE, model=CLAUDE)
+
+
 @pytest.mark.parametrize(
     ("model_input", "reason"),
     [
