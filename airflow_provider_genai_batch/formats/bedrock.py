@@ -111,6 +111,9 @@ CONVERSE_NO_TOOLS = (
     "turns); use model_invocation_type=InvokeModel"
 )
 """Why tools and function turns are refused for Converse: batch inference fails such records with a 400."""
+CLAUDE_ALTERNATION = "Claude on Bedrock needs user and assistant turns to alternate"
+"""Why two turns of one role in a row are refused in a Claude InvokeModel body (Bedrock answers 'roles must
+alternate'; the Messages API would combine them)."""
 _NATIVE_MODEL_FIELDS = ("model", "modelId")
 ANTHROPIC_BODY_FIELDS = frozenset(
     {
@@ -353,6 +356,7 @@ def record(key: str, params: dict[str, Any], *, model: str, invocation_type: Inv
                 f"InvokeModel bodies are translated for Anthropic Claude models only, not {model!r}; "
                 "use model_invocation_type=Converse or native Bedrock lines",
             )
+        _check_claude_turns(params["messages"])
         model_input = {"anthropic_version": ANTHROPIC_VERSION, **params}
     return {"recordId": record_id(key), "modelInput": model_input}
 
@@ -369,6 +373,15 @@ def _model_named(model: str) -> str | None:
         return model
     kind, _, rest = model.split(":", 5)[-1].partition("/")
     return rest.split("/", 1)[0] if kind in _NAMING_RESOURCES else None
+
+
+def _check_claude_turns(messages: list[dict[str, Any]]) -> None:
+    """Claude on Bedrock refuses two turns of one role in a row, which the Messages API combines (message ``i`` is
+    ``contents[i]``)."""
+    for index in range(1, len(messages)):
+        if messages[index]["role"] == messages[index - 1]["role"]:
+            turn = "model" if messages[index]["role"] == "assistant" else "user"
+            raise unsupported(f"contents[{index}]", PROVIDER, f"{CLAUDE_ALTERNATION}: two {turn} turns")
 
 
 def _converse(params: Mapping[str, Any], model: str) -> dict[str, Any]:
@@ -505,6 +518,8 @@ def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType, mo
             else:
                 final = index == len(model_input["messages"]) - 1
                 anthropic.check_native_message(message, path, anthropic.MESSAGE_ROLES, final=final)
+                if index and message["role"] == model_input["messages"][index - 1]["role"]:
+                    raise ValueError(f"'{path}.role' is {message['role']!r}: {CLAUDE_ALTERNATION}")
     if invocation_type == CONVERSE:
         converse_content.check_system(model_input.get("system"), "modelInput.system")
         _check_inference_config(model_input.get("inferenceConfig"))

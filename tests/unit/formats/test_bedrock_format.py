@@ -387,10 +387,20 @@ def test_converse_refuses_more_documents_or_images_in_a_turn_than_its_service_mo
     )
 
 
-def test_invoke_model_keeps_the_turns_the_messages_api_takes():
-    contents = [{"role": "model", "parts": [{"text": "Hello."}]}, user({"text": "hi"}), user({"text": "again"})]
+def test_invoke_model_keeps_a_conversation_opened_by_the_model():
+    contents = [{"role": "model", "parts": [{"text": "Hello."}]}, user({"text": "hi"})]
     messages = translate({"contents": contents})["modelInput"]["messages"]
-    assert [message["role"] for message in messages] == ["assistant", "user", "user"]
+    assert [message["role"] for message in messages] == ["assistant", "user"]
+
+
+def test_invoke_model_refuses_two_turns_of_one_role_in_a_row_as_claude_on_bedrock_does():
+    contents = [{"role": "model", "parts": [{"text": "Hello."}]}, user({"text": "hi"}), user({"text": "again"})]
+    with pytest.raises(ValueError) as raised:
+        translate({"contents": contents})
+    assert str(raised.value) == (
+        "contents[2] cannot be sent to bedrock: Claude on Bedrock needs user and assistant turns to alternate: two "
+        "user turns"
+    )
 
 
 def test_a_declared_tool_name_anthropic_refuses_is_refused_naming_bedrock():
@@ -562,6 +572,20 @@ def test_a_native_claude_body_bedrock_refuses_is_refused_for_a_claude_model(mode
     with pytest.raises(ValueError) as raised:
         check_native({"recordId": "a", "modelInput": model_input}, invocation_type=INVOKE_MODEL, model=CLAUDE)
     assert str(raised.value) == reason
+
+
+def test_a_native_claude_body_with_two_turns_of_one_role_in_a_row_is_refused():
+    turns = [
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+        {"role": "assistant", "content": "c"},
+    ]
+    model_input = {"anthropic_version": ANTHROPIC_VERSION, "max_tokens": 10, "messages": turns}
+    with pytest.raises(ValueError) as raised:
+        check_native({"recordId": "a", "modelInput": model_input}, invocation_type=INVOKE_MODEL, model=CLAUDE)
+    assert str(raised.value) == (
+        "'modelInput.messages[2].role' is 'assistant': Claude on Bedrock needs user and assistant turns to alternate"
+    )
 
 
 _CONVERSE_ASK = {"role": "user", "content": [{"text": "Weather?"}]}
