@@ -17,6 +17,7 @@ from airflow_provider_genai_batch.formats import bedrock as wire
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks.aws import SigV4Auth
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
+from airflow_provider_genai_batch.testing.emulator.bedrock.validation import input_problem
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
@@ -334,6 +335,152 @@ def test_converse_records_that_call_tools_fail_alone(http, moto_s3, bedrock_buck
         "errorCode": 400,
         "errorMessage": "The toolConfig field must be defined when using toolUse and toolResult content blocks.",
     }
+
+
+def test_converse_records_with_blank_text_or_empty_content_fail_alone(http, moto_s3, bedrock_bucket):
+    question = {"role": "user", "content": [{"text": "Weather in Paris?"}]}
+    records = [{"recordId": f"C{i}", "modelInput": {"messages": [question]}} for i in range(98)]
+    blank = {"role": "user", "content": [{"text": "Weather?"}, {"text": " "}]}
+    records.append({"recordId": "BLANK", "modelInput": {"messages": [blank]}})
+    records.append({"recordId": "EMPTY", "modelInput": {"messages": [{"role": "user", "content": []}]}})
+    job, lines = run_converse(http, moto_s3, bedrock_bucket, records, "converse-blank.jsonl")
+    assert (job["successRecordCount"], job["errorRecordCount"]) == (98, 2)
+    assert lines["BLANK"]["error"] == {
+        "errorCode": 400,
+        "errorMessage": "The text field in the ContentBlock object at messages.0.content.1 is blank. Add text to the "
+        "text field, and try again.",
+    }
+    assert lines["EMPTY"]["error"] == {
+        "errorCode": 400,
+        "errorMessage": "The content field in the Message object at messages.0 is empty. Add a ContentBlock object "
+        "to the content field and try again.",
+    }
+
+
+def test_claude_records_with_two_turns_of_one_role_in_a_row_fail_alone(http, moto_s3, bedrock_bucket):
+    records = [anthropic_record(i) for i in range(100)]
+    records[7]["modelInput"]["messages"].append({"role": "user", "content": "And tomorrow?"})
+    arn = create(http, create_body(put_input(moto_s3, bedrock_bucket, records), bedrock_bucket))
+    job, _ = wait_until(http, arn, {"Completed"})
+    assert (job["successRecordCount"], job["errorRecordCount"]) == (99, 1)
+    out = moto_s3.read(f"s3://{bedrock_bucket}/output/{ARN.fullmatch(arn).group(1)}/in.jsonl.out")
+    failed = [line for line in map(json.loads, out.splitlines()) if "error" in line]
+    assert failed == [
+        {
+            "recordId": "REC00000007",
+            "modelInput": records[7]["modelInput"],
+            "error": {
+                "errorCode": 400,
+                "errorMessage": 'messages: roles must alternate between "user" and "assistant", but found multiple '
+                '"user" roles in a row',
+            },
+        }
+    ]
+
+
+def claude_body(*messages: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A Claude InvokeModel body of ``messages``."""
+    return {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 16, "messages": list(messages), **fields}
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (claude_body({"role": "user", "content": ""}), "messages.0: all messages must have non-empty content"),
+        (
+            claude_body({"role": "user", "content": [{"type": "text", "text": ""}]}),
+            "messages: text content blocks must be non-empty",
+        ),
+        (
+            claude_body({"role": "user", "content": [{"type": "image", "source": {"type": "base64"}}]}),
+            "messages.0.content.0.image.source.base64.media_type: Field required",
+        ),
+        (claude_body({"role": "user", "content": "hi"}, system=" "), "system: text content blocks must contain"),
+        (claude_body({"role": "human", "content": "hi"}), "Malformed input request: #/messages/0/role: human is"),
+        (
+            claude_body(
+                {"role": "user", "content": "a"},
+                {"role": "assistant", "content": "b"},
+                {"role": "assistant", "content": "c"},
+            ),
+            'messages: roles must alternate between "user" and "assistant", but found multiple "assistant" roles',
+        ),
+    ],
+    ids=["empty-content", "empty-text", "bad-image-source", "blank-system", "unknown-role", "two-assistant-turns"],
+)
+def test_a_claude_body_claude_refuses_fails_its_record(body, problem):
+    assert (input_problem(body, "InvokeModel", CLAUDE) or "").startswith(problem)
+
+
+_ASK = {"role": "user", "content": [{"text": "Weather?"}]}
+
+
+@pytest.mark.parametrize(
+    ("model_input", "problem"),
+    [
+        (
+            {"messages": [{"role": "user", "content": [{"txt": "hi"}]}]},
+            "Malformed input request: #/messages/0/content/0: extraneous key [txt]",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{}]}]},
+            "Malformed input request: #/messages/0/content/0: a ContentBlock must set exactly one member, found 0",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"text": "a", "image": {}}]}]},
+            "Malformed input request: #/messages/0/content/0: a ContentBlock must set exactly one member, found 2",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"text": "q"}, {"image": {"format": "tiff", "source": {"bytes": "eA=="}}}],
+                    }
+                ]
+            },
+            "Malformed input request: #/messages/0/content/1/image/format: tiff is not a valid enum value",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [{"text": "q"}, {"document": {"format": "pdf", "source": {"bytes": "eA=="}}}],
+                    }
+                ]
+            },
+            "Malformed input request: #/messages/0/content/1/document: required key [name] not found",
+        ),
+        (
+            {"messages": [_ASK], "system": [{"text": ""}]},
+            "The text field in the SystemContentBlock object at system.0 is blank.",
+        ),
+        (
+            {"messages": [_ASK], "system": [{"image": {}}]},
+            "Malformed input request: #/system/0: extraneous key [image]",
+        ),
+    ],
+    ids=[
+        "unknown-member",
+        "no-member",
+        "two-members",
+        "image-format",
+        "unnamed-document",
+        "blank-system",
+        "system-image",
+    ],
+)
+def test_a_converse_record_converse_refuses_fails_its_record(model_input, problem):
+    assert (input_problem(model_input, "Converse", CLAUDE) or "").startswith(problem)
+
+
+def test_converse_content_blocks_of_the_service_model_are_accepted():
+    image = {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}
+    document = {"document": {"format": "pdf", "name": "report", "source": {"s3Location": {"uri": "s3://b/r.pdf"}}}}
+    turn = {"role": "user", "content": [{"text": "Compare."}, image, document, {"cachePoint": {"type": "default"}}]}
+    model_input = {"messages": [turn], "system": [{"text": "Be brief."}, {"cachePoint": {"type": "default"}}]}
+    assert input_problem(model_input, "Converse", CLAUDE) is None
 
 
 def test_an_anthropic_body_with_a_model_field_fails_its_record(http, moto_s3, bedrock_bucket):

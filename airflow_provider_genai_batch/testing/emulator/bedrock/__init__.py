@@ -6,9 +6,9 @@ InProgress â†’ Completed over the configured durations, and Stop goes Stopping â
 output live in a real S3-compatible server (moto in the tests) at `EmulatorConfig.s3_endpoint_url`;
 output lines come in a deterministic shuffled order.
 
-Modules: `wire` (bodies, statuses and errors), `validation` (what is rejected), `storage` (S3 input
-and output), `results` (answers from the fake model), `families` (the InvokeModel answers of the model
-families other than Anthropic's) and `routes` (the endpoints).
+Modules: `wire` (bodies, statuses and errors), `validation` (what is rejected), `content` (a record's
+messages), `storage` (S3 input and output), `results` (answers from the fake model), `families` (the
+InvokeModel answers of the model families other than Anthropic's) and `routes` (the endpoints).
 """
 
 from __future__ import annotations

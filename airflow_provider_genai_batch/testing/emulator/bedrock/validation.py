@@ -15,6 +15,11 @@ from typing import Any
 
 from fastapi import Request
 
+from airflow_provider_genai_batch.testing.emulator.bedrock.content import (
+    claude_messages_problem,
+    converse_content_problem,
+    malformed,
+)
 from airflow_provider_genai_batch.testing.emulator.bedrock.wire import BedrockError, constraint_error, validation_error
 from airflow_provider_genai_batch.testing.emulator.common import JsonBodyErrors, parse_rfc3339, read_json_object
 from airflow_provider_genai_batch.testing.emulator.store import JobRecord, StateDep, decode_page_token
@@ -344,11 +349,6 @@ def listing_start(jobs: list[JobRecord], token: str | None) -> int:
 # Records (checked while the job runs: a bad one fails on its own line)
 
 
-def malformed(problem: str, pointer: str = "#") -> str:
-    """A per-record error as Bedrock words a model input the model rejects, at ``pointer`` in it."""
-    return f"Malformed input request: {pointer}: {problem}, please reformat your input and try again."
-
-
 def converse_tool_problem(model_input: dict[str, Any]) -> str | None:
     """Why a Converse record that calls tools fails: batch inference refuses a `toolConfig` in a Converse record,
     and Converse refuses `toolUse` / `toolResult` blocks without one."""
@@ -435,9 +435,10 @@ def input_problem(model_input: Any, invocation_type: str, model: str) -> str | N
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         return "Malformed input request: #/messages: expected a non-empty array of messages."
     if invocation_type != "Converse":
-        return None
+        return claude_messages_problem(model_input)
     return (
         converse_turn_problem(messages)
+        or converse_content_problem(model_input)
         or inference_config_problem(model_input.get("inferenceConfig"))
         or service_tier_problem(model_input.get("serviceTier"))
         or performance_config_problem(model_input.get("performanceConfig"))
