@@ -23,7 +23,7 @@ from google.genai import errors, types
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 
 TERMINAL = ["JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"]
-MODELS = {"gemini": "gemini-1.5-flash", "openai": "gpt-4o-mini", "anthropic": "claude-3-sonnet-20240229"}
+MODELS = {"gemini": "gemini-2.5-flash", "openai": "gpt-4o-mini", "anthropic": "claude-3-sonnet-20240229"}
 DOCUMENTED_INLINE = [
     {"contents": [{"parts": [{"text": "What is 2+2?"}], "role": "user"}], "config": {"response_modalities": ["TEXT"]}},
     {

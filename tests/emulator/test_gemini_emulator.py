@@ -976,3 +976,44 @@ def test_an_embedding_size_proto_json_cannot_read_fails_its_request(written: Any
 def test_an_embedding_size_over_the_largest_a_model_returns_fails_its_request() -> None:
     request = {"content": {"parts": [{"text": "The sea is wide."}]}, "outputDimensionality": "256256256"}
     assert embed_response(request)["error"]["message"] == "outputDimensionality must be at most 3072."
+
+
+INLINE_BATCH = {
+    "batch": {"inputConfig": {"requests": {"requests": [{"request": {"contents": [{"parts": [{"text": "x"}]}]}}]}}}
+}
+
+
+@pytest.mark.parametrize(
+    ("version", "model", "method"),
+    [
+        ("v1beta", "gemini-9.9-ultra", "batchGenerateContent"),
+        ("v1", "gemini-2.5-flash-preview-tts", "batchGenerateContent"),
+        ("v1beta", "gemini-embedding-001", "batchGenerateContent"),
+        ("v1beta", "gemini-2.5-flash", "asyncBatchEmbedContent"),
+    ],
+    ids=["unknown", "speech-only", "embedding-model-generating", "generating-model-embedding"],
+)
+def test_a_model_the_api_does_not_batch_for_the_method_is_not_found(
+    http: httpx.Client, version: str, model: str, method: str
+) -> None:
+    response = http.post(f"/{version}/models/{model}:{method}", headers=AUTH, json=INLINE_BATCH)
+    assert response.status_code == 404
+    assert error_of(response) == {
+        "code": 404,
+        "message": f"models/{model} is not found for API version {version}, or is not supported for {method}. "
+        "Call ListModels to see the list of available models and their supported methods.",
+        "status": "NOT_FOUND",
+    }
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"])
+def test_each_batch_model_creates_a_generate_batch(http: httpx.Client, model: str) -> None:
+    response = http.post(f"/v1beta/models/{model}:batchGenerateContent", headers=AUTH, json=INLINE_BATCH)
+    assert response.status_code == 200, response.text
+    assert response.json()["metadata"]["model"] == f"models/{model}"
+
+
+def test_a_tuned_model_is_the_users_own_and_is_not_checked(http: httpx.Client) -> None:
+    response = http.post("/v1beta/tunedModels/my-tuned-7:batchGenerateContent", headers=AUTH, json=INLINE_BATCH)
+    assert response.status_code == 200, response.text
+    assert response.json()["metadata"]["model"] == "tunedModels/my-tuned-7"

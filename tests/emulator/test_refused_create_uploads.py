@@ -100,6 +100,21 @@ def test_a_gemini_upload_whose_create_is_refused_is_deleted(emulator, tmp_path, 
     assert "the create was refused: deleted files/" in caplog.text
 
 
+def test_a_gemini_upload_for_a_model_the_batch_api_does_not_have_is_deleted_and_the_error_names_the_model(
+    emulator, tmp_path
+):
+    hook = GeminiBatchHook(conn_id="gemini_emulated")
+    source = write_jsonl(tmp_path / "in.jsonl", lines(3))
+
+    with pytest.raises(ProviderAPIError) as refused:
+        submit("gemini_emulated", "gemini-1.5-flash", source).execute(make_context(FakeTI()))
+
+    assert refused.value.http_status == 404
+    assert "models/gemini-1.5-flash is not found for API version" in str(refused.value)
+    assert stored_files(hook) == []
+    assert emulator.jobs() == []
+
+
 def test_an_openai_upload_whose_create_is_refused_every_try_with_429_is_deleted(emulator, tmp_path):
     hook = OpenAIBatchHook(conn_id="openai_emulated")
     refuse_creates(emulator, OPENAI_CREATE, 429, retry_after=0)

@@ -4,8 +4,9 @@ Google error envelopes, proto-JSON bodies, the resumable upload protocol, batche
 Operations, and the real API's defect that result files (`files/batch-<id>`, over 40 characters)
 cannot be deleted, only fetched and downloaded.
 
-Modules: `wire` (bodies and errors), `validation` (what is rejected), `uploads` (the resumable
-protocol), `results` (answers from the fake model) and `routes` (the endpoints).
+Modules: `wire` (bodies and errors), `validation` (what is rejected), `models` (the models each batch
+method runs), `uploads` (the resumable protocol), `results` (answers from the fake model) and `routes`
+(the endpoints).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from airflow_provider_genai_batch.testing.emulator.common import random_token
+from airflow_provider_genai_batch.testing.emulator.gemini.models import check_model
 from airflow_provider_genai_batch.testing.emulator.gemini.results import materialise_file_job, materialise_inline_job
 from airflow_provider_genai_batch.testing.emulator.gemini.uploads import receive_chunk, start_upload
 from airflow_provider_genai_batch.testing.emulator.gemini.validation import (
@@ -127,13 +128,16 @@ async def create_batch(request: Request, model: str, kind: JobKind, state: Emula
 
 
 async def create_for_action(
-    request: Request, collection: str, model_action: str, state: EmulatorState
+    request: Request, collection: str, model_action: str, version: str, state: EmulatorState
 ) -> dict[str, Any]:
-    """Dispatch `<model>:<action>` to the batch kind it names."""
+    """Dispatch `<model>:<action>` to the batch kind it names, for a model that runs it (a tuned model is the
+    user's own, and is not checked)."""
     model_id, action = split_action(model_action)
     kind = BATCH_ACTIONS.get(action or "")
     if kind is None or not model_id:
         raise not_found(f"Method {model_action!r} is not supported by the emulator.")
+    if collection == "models":
+        check_model(model_id, version, str(action))
     return await create_batch(request, f"{collection}/{model_id}", kind, state)
 
 
@@ -200,17 +204,19 @@ async def delete_file(request: Request, file_ref: str, state: StateDep) -> dict[
 
 
 @router.post("/{version:google_api_version}/models/{model_action}", dependencies=authenticated)
-async def create_model_batch(request: Request, model_action: str, state: StateDep) -> dict[str, Any]:
+async def create_model_batch(request: Request, version: str, model_action: str, state: StateDep) -> dict[str, Any]:
     """`models/<m>:batchGenerateContent` and `models/<m>:asyncBatchEmbedContent`."""
     check_query(request)
-    return await create_for_action(request, "models", model_action, state)
+    return await create_for_action(request, "models", model_action, version, state)
 
 
 @router.post("/{version:google_api_version}/tunedModels/{model_action}", dependencies=authenticated)
-async def create_tuned_model_batch(request: Request, model_action: str, state: StateDep) -> dict[str, Any]:
+async def create_tuned_model_batch(
+    request: Request, version: str, model_action: str, state: StateDep
+) -> dict[str, Any]:
     """The same batch methods on a tuned model."""
     check_query(request)
-    return await create_for_action(request, "tunedModels", model_action, state)
+    return await create_for_action(request, "tunedModels", model_action, version, state)
 
 
 @router.get("/{version:google_api_version}/batches", dependencies=authenticated)
