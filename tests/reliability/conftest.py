@@ -41,12 +41,18 @@ def _fresh_emulator(emulator: EmulatorServer, s3: MotoS3Server, monkeypatch: pyt
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """``provider`` runs a test once per provider the emulator mounts (see harness.emulated_providers)."""
+    """``provider`` runs a test once per provider the emulator mounts (see harness.emulated_providers);
+    ``file_provider`` once per such provider that uploads an input file, ``keyless_provider`` once per such provider
+    whose jobs carry no key to be found by."""
     if "provider" in metafunc.fixturenames:
         metafunc.parametrize("provider", emulated_providers())
     elif "file_provider" in metafunc.fixturenames:  # the providers that upload an input file to the emulator
         names = [name for name in emulated_providers() if PROVIDER_CASES[name].upload_path is not None]
         metafunc.parametrize("file_provider", names)
+    elif "keyless_provider" in metafunc.fixturenames:  # the providers whose jobs cannot be looked up by key
+        metafunc.parametrize(
+            "keyless_provider", [name for name in emulated_providers() if not PROVIDER_CASES[name].findable]
+        )
 
 
 @pytest.fixture
