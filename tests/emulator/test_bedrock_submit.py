@@ -170,14 +170,19 @@ def test_a_job_without_a_manifest_reports_no_token_totals(connection, moto_s3, b
     assert hook.reported_usage(job) is None
 
 
-async def test_the_async_side_polls_and_cancels_the_job(connection, moto_s3, bedrock_bucket):
+async def test_the_async_side_polls_and_cancels_the_job(connection, moto_s3, bedrock_bucket, bedrock_emulator):
     hook = BedrockBatchHook(conn_id=connection)
     lines = [hook.dialect.to_native(line, model=CLAUDE, embeddings=False) for line in gemini_lines(100)]
     uploaded = hook.upload_file(io.BytesIO("".join(json.dumps(x) + "\n" for x in lines).encode()), display_name="a")
     key = "gbk-00000000000000000001"
-    created = hook.create_batch(
-        BatchSpec(model=CLAUDE, display_name="async", source=FileSource(uploaded.name), idempotency_key=key)
-    )
+    running = bedrock_emulator.config()["running_seconds"]
+    bedrock_emulator.config(running_seconds=600)  # still running when it is cancelled, however busy the machine
+    try:
+        created = hook.create_batch(
+            BatchSpec(model=CLAUDE, display_name="async", source=FileSource(uploaded.name), idempotency_key=key)
+        )
+    finally:
+        bedrock_emulator.config(running_seconds=running)
     assert (await hook.aget_batch(created.name)).name == created.name
     await hook.acancel_batch(created.name)
     assert (await hook.aget_batch(created.name)).provider_state in {"Stopping", "Stopped"}
