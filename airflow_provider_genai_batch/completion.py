@@ -33,13 +33,13 @@ from airflow.sdk.exceptions import AirflowTaskTimeout
 from airflow_provider_genai_batch.asset_events import announce_once
 from airflow_provider_genai_batch.cancel import CANCEL_ERRORS, CancelOutcome, cancel_job, cancel_jobs
 from airflow_provider_genai_batch.consoles import job_page
-from airflow_provider_genai_batch.earlier_results import landed_by_another, set_aside
-from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError
+from airflow_provider_genai_batch.earlier_results import holds_results_of, landed_by_another, landed_manifest, set_aside
+from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError, ProviderAPIError
 from airflow_provider_genai_batch.group_landing import check_rounds_keys, land_group
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.hooks.retry import is_transient_error
-from airflow_provider_genai_batch.hooks.status_poll import poll_job
+from airflow_provider_genai_batch.hooks.status_poll import gone_at, poll_job
 from airflow_provider_genai_batch.job_ref import BatchJobRef, recall
 from airflow_provider_genai_batch.kill_reason import TaskInstanceKey, read_kill_reason
 from airflow_provider_genai_batch.landing import (
@@ -68,6 +68,10 @@ from airflow_provider_genai_batch.triggers.batch_job import GenAIBatchJobTrigger
 from airflow_provider_genai_batch.usage import UsageTally, summary_line, unreadable_line, usage_and_cost
 
 DEFER_GRACE = timedelta(minutes=5)
+
+GONE_STATUSES = frozenset({403, 404})
+"""How a provider answers for what it no longer has: 404, or Gemini's 403 for a file that may not exist (an output
+file expired); a job that still reads tells the second from a key refused."""
 
 _D = TypeVar("_D", Decision, GroupDecision)
 """A poll's decision: one job's, or a group's."""
@@ -187,6 +191,12 @@ class BatchCompletionMixin:
         by default it is ``job_timeout`` (or a shorter limit: :meth:`_wait_limits`) from now. ``earlier`` is the ref
         this try waited on before (a resumed task waiting again): its parts' console pages are not logged again.
         """
+        return self.or_landed_before(context, ref, partial(self._wait_on, context, ref, deadline, earlier))
+
+    def _wait_on(
+        self, context: Any, ref: BatchJobRef, deadline: float | None, earlier: BatchJobRef | None
+    ) -> dict[str, Any]:
+        """:meth:`wait_for`, with a provider's answer that something is gone raised as it came."""
         hook = self._hook_for(ref)
         deadline = self._deadline() if deadline is None else deadline
         if ref.is_group:
@@ -201,6 +211,60 @@ class BatchCompletionMixin:
         )
         decision = self._settle(context, ref, deadline, partial(self.poll_once, hook, poll))
         return self.conclude(context, ref, hook, decision)
+
+    def or_landed_before(self, context: Any, ref: BatchJobRef, wait: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """``wait`` (a wait on ``ref`` and its landing), or, when the provider answers that something of it is gone
+        (:data:`GONE_STATUSES`), what :meth:`landed_before` makes of that."""
+        try:
+            return wait()
+        except ProviderAPIError as err:
+            if err.http_status not in GONE_STATUSES:
+                raise
+            return self.landed_before(context, ref, err)
+
+    def landed_before(self, context: Any, ref: BatchJobRef, err: GenAIBatchError) -> dict[str, Any]:
+        """After a 404 (or 403) while waiting on or landing ``ref`` (``err``, what the wait ends with otherwise): the
+        results this task landed for it before, judged and returned as they are, when its job (a part of a group) is
+        gone at the provider (deleted, or aged out) or, the job still readable, its results can no longer be read
+        there (an output file expired); else, for a job gone, an error saying what is gone and what to clear, and
+        otherwise ``err`` as it came. Nothing landed is written over: a landing cut short leaves the earlier whole."""
+        hook = self._hook_for(ref)
+        try:
+            gone = [name for name in ref.job_names() if gone_at(hook, name)]
+        except GenAIBatchError:
+            raise err from None  # the job cannot be read either (a key refused): nothing here says what is gone
+        directory = self._results_dir(ref)
+        landed = landed_manifest(directory)
+        subject = f"{ref.provider} job {ref.job_name}" if ref.parts is None else f"{ref.provider} {group_label(ref)}"
+        what = subject if ref.parts is None else f"{subject}: {', '.join(gone)}"
+        if landed is not None and holds_results_of(landed, ref, directory):
+            if gone:
+                self.log.warning(  # type: ignore[attr-defined]
+                    "%s is gone at the provider (deleted, or aged out), and its results landed in %s before: "
+                    "returning them as they are",
+                    what,
+                    directory,
+                )
+            else:
+                self.log.warning(  # type: ignore[attr-defined]
+                    "%s: its results can no longer be read at the provider (%s), and those it landed in %s before are "
+                    "returned as they are",
+                    subject,
+                    err,
+                    directory,
+                )
+            return self._landed(context, ref, landed, None)
+        if not gone:
+            raise err
+        raise GenAIBatchError(
+            f"{what} is gone at the provider (deleted, or aged out), and no results of it landed in {directory}: "
+            f"there is nothing left to wait on or land. {self.gone_advice()}"
+        ) from err
+
+    def gone_advice(self) -> str:
+        """What to do once the job is gone at the provider with nothing of it landed: clear this task, which submits
+        the input again."""
+        return "Clear this task: it submits the input again (or reads back the answers it finds landed)"
 
     def _wait_for_group(
         self, context: Any, ref: BatchJobRef, hook: BatchHook[Any], deadline: float, logged: set[str]
@@ -401,8 +465,16 @@ class BatchCompletionMixin:
         return created
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger's one event."""
+        """Resume after the trigger's one event: a wait the provider ended by answering that the job (a part of a
+        group) is gone, and a landing that finds it (or its results) gone, end as :meth:`landed_before` says."""
         ref = BatchJobRef.parse(event["job_ref"])
+        if event["status"] == Verdict.ERROR.value and event.get("http_status") in GONE_STATUSES:
+            failed = GenAIBatchError(f"waiting for {group_label(ref)} failed: {event.get('message')}")
+            return self.landed_before(context, ref, failed)
+        return self.or_landed_before(context, ref, partial(self._complete, context, ref, event))
+
+    def _complete(self, context: Any, ref: BatchJobRef, event: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`execute_complete`, with a provider's answer that something is gone raised as it came."""
         hook = self._hook_for(ref)
         if ref.is_group:
             self.show_part(ref, hook, {name: JobState(state) for name, state in (event.get("states") or {}).items()})

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from airflow.sdk import ObjectStoragePath
 from pydantic import ValidationError
 
+from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import KEYS_FILE, MANIFEST_FILE, RESULTS_FILE
 from airflow_provider_genai_batch.models import ResultsManifest
 from airflow_provider_genai_batch.object_files import move_file, remove_file
@@ -38,6 +39,17 @@ def landed_manifest(directory: ObjectStoragePath) -> ResultsManifest | None:
         return ResultsManifest.model_validate_json(path.read_text())
     except (ValidationError, ValueError, OSError):
         return None
+
+
+def holds_results_of(landed: ResultsManifest, ref: BatchJobRef, directory: ObjectStoragePath) -> bool:
+    """Whether ``landed``, the manifest in ``directory``, is of ``ref``'s jobs, with their results still there (or, for
+    a job that wrote to a table, named in it)."""
+    if landed.job_ref.provider != ref.provider or landed.job_ref.job_names() != ref.job_names():
+        return False
+    if landed.results_uri is None:
+        return landed.output_location is not None
+    results = directory / RESULTS_FILE
+    return landed.results_uri == str(results) and results.exists()
 
 
 def landed_by_another(directory: ObjectStoragePath, job_name: str) -> bool:

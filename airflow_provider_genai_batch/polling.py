@@ -36,13 +36,15 @@ class Verdict(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Decision:
-    """The verdict on one poll; ``delay`` is how long to sleep before the next (WAIT only)."""
+    """The verdict on one poll; ``delay`` is how long to sleep before the next (WAIT only); ``error`` is the permanent
+    error that ended the wait, when one did."""
 
     verdict: Verdict
     delay: float = 0.0
     message: str | None = None
     job: BatchJob | None = None
     progress: str | None = None
+    error: BaseException | None = None
 
 
 class PollState:
@@ -80,7 +82,7 @@ class PollState:
     def failed(self, error: BaseException, now: float) -> Decision:
         """A poll that raised: a permanent error, or too many transient ones in a row, ends the wait."""
         if not is_transient_error(error):
-            return Decision(Verdict.ERROR, message=f"polling {self.job_name} failed: {error}")
+            return Decision(Verdict.ERROR, message=f"polling {self.job_name} failed: {error}", error=error)
         self.failures += 1
         reason = f"{type(error).__name__}: {error}"
         self.last_failure = reason

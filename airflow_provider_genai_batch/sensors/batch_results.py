@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import PurePath
 from typing import Any, NoReturn
 
@@ -26,14 +27,10 @@ from airflow_provider_genai_batch.completion import (
     as_ratio,
     as_timedelta,
 )
-from airflow_provider_genai_batch.earlier_results import landed_manifest
-from airflow_provider_genai_batch.errors import GenAIBatchError, JobTimeoutError, ProviderAPIError
-from airflow_provider_genai_batch.hooks.status_poll import gone_at
+from airflow_provider_genai_batch.errors import GenAIBatchError, JobTimeoutError
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
-from airflow_provider_genai_batch.landing import RESULTS_FILE
 from airflow_provider_genai_batch.links import GenAIBatchJobLink
 from airflow_provider_genai_batch.mapped_outputs import claim_output_dir
-from airflow_provider_genai_batch.models import ResultsManifest
 from airflow_provider_genai_batch.polling import (
     DEFAULT_MAX_POLL_FAILURES,
     GroupPollState,
@@ -49,10 +46,6 @@ DEFAULT_POLL_INTERVAL = 60.0
 
 POLL_FAILURES_KEY = "genai_batch_poll_failures"
 """The task state store key a ``reschedule`` sensor keeps its failed polls in a row under, from one poke to the next."""
-
-GONE_STATUSES = frozenset({403, 404})
-"""How a provider answers for what it no longer has: 404, or Gemini's 403 for a file that may not exist (an output
-file expired); a job that still reads tells the second from a key refused."""
 
 SOFT_FAILURES = (AirflowSensorTimeout, AirflowTaskTimeout, AirflowFailException, JobTimeoutError)
 """What ``soft_fail`` turns into a skip: what a poking sensor skips on (its timeouts), and the deferred wait's own
@@ -172,12 +165,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         # and so does an output_uri that is missing, names no place every worker reaches or another map index's
         claim_output_dir(context, self.results_uri(ref))
         context["ti"].xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
-        try:
-            return self._wait(context, ref)
-        except ProviderAPIError as err:
-            if err.http_status not in GONE_STATUSES:
-                raise
-            return self._landed_before(context, ref, err)
+        return self._wait(context, ref)
 
     def _wait(self, context: Any, ref: BatchJobRef) -> Any:
         """Wait on ``ref``, deferred or poking, and land it once it has ended."""
@@ -191,7 +179,7 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         ends_wait = nullcontext() if self.reschedule else self._cancelled_on_execution_timeout(ref)
         try:
             with ends_wait:
-                return super().execute(context)
+                return self.or_landed_before(context, ref, partial(super().execute, context))
         except AirflowSensorTimeout:
             last = self._poke_poll.last_failure if self._poke_poll is not None else None
             detail = f"the last poll failed: {last}" if last else None
@@ -207,44 +195,13 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
                 self.cancel(ref, on_failure="the task is still skipped (soft_fail)")
             raise
 
-    def _landed_before(self, context: Any, ref: BatchJobRef, err: ProviderAPIError) -> dict[str, Any]:
-        """After a 404 (or 403) while waiting on ``ref`` (the task cleared after it landed the results): the results
-        this task landed for it before, judged and returned as they are, when its job (a part of a group) is gone at
-        the provider (deleted, or aged out) or, the job still readable, its results can no longer be read there (an
-        output file expired); else, for a job gone, an error saying what to clear, and otherwise ``err`` as it came."""
-        hook = self._hook_for(ref)
-        try:
-            gone = [name for name in ref.job_names() if gone_at(hook, name)]
-        except GenAIBatchError:
-            raise err from None  # the job cannot be read either (a key refused): nothing here says what is gone
-        directory = self._results_dir(ref)
-        landed = landed_manifest(directory)
-        subject = f"{ref.provider} job {ref.job_name}" if ref.parts is None else f"{ref.provider} {group_label(ref)}"
-        what = subject if ref.parts is None else f"{subject}: {', '.join(gone)}"
-        if landed is not None and _holds_results_of(landed, ref, directory):
-            if gone:
-                self.log.warning(
-                    "%s is gone at the provider (deleted, or aged out), and its results landed in %s before: "
-                    "returning them as they are",
-                    what,
-                    directory,
-                )
-            else:
-                self.log.warning(
-                    "%s: its results can no longer be read at the provider (%s), and those it landed in %s before are "
-                    "returned as they are",
-                    subject,
-                    err,
-                    directory,
-                )
-            return self._landed(context, ref, landed, None)
-        if not gone:
-            raise err
-        raise GenAIBatchError(
-            f"{what} is gone at the provider (deleted, or aged out), and no results of it landed in {directory}: "
-            "there is nothing left to wait on or land. Clear the submit task with this one: it submits the input again "
-            "(or reads back the answers it finds landed), and this task waits on what it hands over"
-        ) from err
+    def gone_advice(self) -> str:
+        """What to do once the job is gone at the provider with nothing of it landed: clear the submit with this task
+        (a sensor cannot submit)."""
+        return (
+            "Clear the submit task with this one: it submits the input again (or reads back the answers it finds "
+            "landed), and this task waits on what it hands over"
+        )
 
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         """Resume after the trigger; with ``soft_fail``, skip only on a timeout, as a poking sensor does.
@@ -353,17 +310,6 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
         failures = {name: [poll.failures, poll.last_failure] for name, poll in polls.items() if poll.failures}
         if failures != (store.get(POLL_FAILURES_KEY) or {}):
             store.set(POLL_FAILURES_KEY, failures)
-
-
-def _holds_results_of(landed: ResultsManifest, ref: BatchJobRef, directory: ObjectStoragePath) -> bool:
-    """Whether ``landed``, the manifest in ``directory``, is of ``ref``'s jobs, with their results still there (or, for
-    a job that wrote to a table, named in it)."""
-    if landed.job_ref.provider != ref.provider or landed.job_ref.job_names() != ref.job_names():
-        return False
-    if landed.results_uri is None:
-        return landed.output_location is not None
-    results = directory / RESULTS_FILE
-    return landed.results_uri == str(results) and results.exists()
 
 
 def _check_not_an_output_without_a_job(value: Any) -> None:

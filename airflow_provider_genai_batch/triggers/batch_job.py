@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_genai_batch.cancel import acancel_job, acancel_jobs
+from airflow_provider_genai_batch.errors import ProviderAPIError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
 from airflow_provider_genai_batch.hooks.status_poll import apoll_job
@@ -38,7 +39,8 @@ GROUP_POLL_CONCURRENCY = 8
 
 
 class GenAIBatchJobTrigger(BaseTrigger):
-    """Yields exactly one event: ``terminal`` (with the job's state), ``timeout`` at ``deadline``, or ``error``.
+    """Yields exactly one event: ``terminal`` (with the job's state), ``timeout`` at ``deadline``, or ``error`` (with
+    ``http_status`` when a provider's answer ended the wait).
 
     Its kwargs are JSON-safe and secret-free: the job reference, the poll interval, an absolute
     deadline (unix seconds), the ``cancel_on_kill`` switch and the bound on consecutive failed polls.
@@ -225,7 +227,7 @@ class GenAIBatchJobTrigger(BaseTrigger):
         if decision.job is not None:
             payload["state"] = decision.job.state.value
             payload["stats"] = decision.job.stats.model_dump()
-        return payload
+        return payload | _error_status(decision.error)
 
     def _group_event(self, decision: GroupDecision) -> dict[str, Any]:
         return {
@@ -234,4 +236,11 @@ class GenAIBatchJobTrigger(BaseTrigger):
             "message": decision.message,
             "states": decision.states,
             "deadline": self.deadline,
-        }
+        } | _error_status(decision.error)
+
+
+def _error_status(error: BaseException | None) -> dict[str, Any]:
+    """The HTTP status of the provider's answer that ended the wait (``http_status``: a 404 tells the task its job is
+    gone at the provider), where one did; else nothing."""
+    status = error.http_status if isinstance(error, ProviderAPIError) else None
+    return {} if status is None else {"http_status": status}

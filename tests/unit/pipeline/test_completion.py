@@ -378,7 +378,7 @@ def test_non_deferrable_mode_raises_a_permanent_poll_error_as_it_is(
         waiting_submit(input_jsonl, output_uri).execute(make_context())
 
     assert err.value is forbidden
-    assert len(fake_hook.names("get_batch")) == 2
+    assert len(fake_hook.names("get_batch")) == 3  # two polls, not retried; then one read asking whether it is gone
     assert fake_hook.names("cancel_batch") == []
 
 

@@ -372,11 +372,11 @@ def test_the_new_jobs_results_then_land_in_the_output_directory(
     assert manifest["results_uri"] == str(Path(output_uri) / RESULTS_FILE)
 
 
-def test_a_cleared_wait_that_can_no_longer_read_the_results_fails_and_leaves_the_landed_ones_whole(
+def test_a_cleared_wait_that_can_no_longer_read_the_results_returns_the_landed_ones_and_leaves_them_whole(
     fake_hook: FakeBatchHook, store: DictStateStore, five_lines: Path, output_uri: str
 ):
     ref = submit_op(str(five_lines), output_uri=output_uri).execute(make_context(FakeTI(), store=store))
-    land(fake_hook, ref)
+    manifest = land(fake_hook, ref)
     landed = {path.name: path.read_bytes() for path in Path(output_uri).iterdir()}
 
     def expired_output() -> Iterator[ResultRow]:
@@ -384,11 +384,11 @@ def test_a_cleared_wait_that_can_no_longer_read_the_results_fails_and_leaves_the
         raise NotFoundError("file files/batch-output not found", http_status=404, provider="gemini")
 
     fake_hook.results[ref["job_name"]] = expired_output
-    with pytest.raises(NotFoundError):
-        GenAIBatchSensor(task_id="wait", job_ref=ref).execute_complete(
-            make_context(FakeTI(task_id="wait", try_number=2)), event={"status": "terminal", "job_ref": ref}
-        )
+    again = GenAIBatchSensor(task_id="wait", job_ref=ref).execute_complete(
+        make_context(FakeTI(task_id="wait", try_number=2)), event={"status": "terminal", "job_ref": ref}
+    )
 
+    assert again == manifest
     assert {path.name: path.read_bytes() for path in Path(output_uri).iterdir()} == landed
 
 
