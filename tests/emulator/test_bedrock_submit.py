@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, ProviderAPIError
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats import bedrock as wire
 from airflow_provider_genai_batch.formats.results import RowStatus
 from airflow_provider_genai_batch.hooks import s3 as s3_api
 from airflow_provider_genai_batch.hooks.bedrock import BedrockBatchHook
+from airflow_provider_genai_batch.hooks.status_poll import gone_at
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.models import BatchJob, JobState
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
@@ -189,6 +190,29 @@ async def test_the_async_side_polls_and_cancels_the_job(connection, moto_s3, bed
 
 
 # --- the submit operator -----------------------------------------------------------------------------------
+
+
+def test_a_job_taken_away_at_bedrock_is_answered_resource_not_found_and_read_as_gone(
+    connection, bedrock_emulator, bedrock_bucket
+):
+    hook = BedrockBatchHook(conn_id=connection)
+    lines = [hook.dialect.to_native(line, model=CLAUDE, embeddings=False) for line in gemini_lines(100)]
+    uploaded = hook.upload_file(io.BytesIO("".join(json.dumps(line) + "\n" for line in lines).encode()))
+    created = hook.create_batch(
+        BatchSpec(
+            model=CLAUDE,
+            display_name="gone",
+            source=FileSource(uploaded.name),
+            idempotency_key="gbk-00000000000000000001",
+        )
+    )
+
+    bedrock_emulator.delete_job(bedrock_jobs(bedrock_emulator)[0]["name"])
+
+    with pytest.raises(NotFoundError) as err:
+        hook.get_batch(created.name)
+    assert (err.value.http_status, err.value.provider_status) == (404, "ResourceNotFoundException")
+    assert gone_at(hook, created.name)
 
 
 def test_a_99_record_input_fails_before_anything_is_written_to_s3(

@@ -16,8 +16,9 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, ProviderAPIError
+from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats.results import RowStatus
+from airflow_provider_genai_batch.hooks.status_poll import gone_at
 from airflow_provider_genai_batch.hooks.vertex import VertexBatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
 from airflow_provider_genai_batch.inputs import prepare_input
@@ -495,6 +496,21 @@ def test_a_paused_job_is_still_running_and_is_cancelled_then_deleted(
     assert finished(hook, job.name).provider_state == "JOB_STATE_CANCELLED"
     hook.delete_batch(job.name)
     assert api_calls(vertex_emulator, "DELETE", "/batchPredictionJobs/" + job.name.rsplit("/", 1)[-1])
+
+
+def test_a_deleted_job_is_answered_not_found_and_read_as_gone(
+    vertex_hook: Callable[..., VertexBatchHook], gcs_server: GcsServer, vertex_bucket: str
+) -> None:
+    source = gcs_server.put(f"gs://{vertex_bucket}/in/x.jsonl", lines("a"))
+    hook = vertex_hook()
+    job = finished(hook, hook.create_batch(spec(source)).name)
+
+    hook.delete_batch(job.name)
+
+    with pytest.raises(NotFoundError) as err:
+        hook.get_batch(job.name)
+    assert err.value.http_status == 404
+    assert gone_at(hook, job.name)
 
 
 def test_rows_lost_to_the_service_make_a_partially_succeeded_job_with_failed_rows(

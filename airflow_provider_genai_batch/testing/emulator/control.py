@@ -1,11 +1,13 @@
 """The emulator's own control plane under /_emulator, plus the middleware that logs API requests.
 
 Tests use it to check health, reset state between tests, change timings or force job outcomes at
-runtime, list every job ever created, and assert on the exact requests a client sent.
+runtime, list every job ever created, take a job or its results file away as its provider does when they age out,
+and assert on the exact requests a client sent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
@@ -18,11 +20,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_genai_batch.testing.emulator.common import CONTROL_PREFIX, rfc3339
 from airflow_provider_genai_batch.testing.emulator.config import EmulatorConfig
-from airflow_provider_genai_batch.testing.emulator.store import EmulatorState, StateDep
+from airflow_provider_genai_batch.testing.emulator.store import EmulatorState, JobRecord, StateDep, StoredFile
 from airflow_provider_genai_batch.testing.emulator.vertex import auth as vertex_auth
 
 LOGGED_BODY_LIMIT = 64 * 1024
 """JSON bodies up to this size are kept in the request log; larger ones and upload chunks are not."""
+
+EXPIRING_OUTPUTS = ("gemini", "openai")
+"""The providers whose jobs write their results to their Files API, where they expire (and how reading them then is
+answered is known: Gemini's 403 PERMISSION_DENIED 'or it may not exist', OpenAI's 404 'No such File object')."""
+
 
 router = APIRouter(prefix=CONTROL_PREFIX, tags=["emulator control"])
 
@@ -103,6 +110,59 @@ async def list_jobs(state: StateDep) -> dict[str, list[dict[str, Any]]]:
             }
         )
     return {"jobs": jobs}
+
+
+@router.post("/jobs/delete", response_model=None)
+async def delete_job(request: Request, state: StateDep) -> dict[str, Any] | JSONResponse:
+    """Take a job away as its provider does when it ages out or someone deletes it (also where the API cannot, as at
+    OpenAI and Bedrock, or not while it runs, as at Anthropic): from then on the API answers it as it answers a job it
+    never had. ``{"name": <the name /jobs lists>}``."""
+    job = await _named_job(request, state)
+    if isinstance(job, JSONResponse):
+        return job
+    state.store.delete_job(job)
+    return {}
+
+
+@router.post("/jobs/expire-output", response_model=None)
+async def expire_output(request: Request, state: StateDep) -> dict[str, Any] | JSONResponse:
+    """Delete the results file a finished job wrote to its provider's file storage, as the provider does when it
+    expires (OpenAI's after 30 days by default, Gemini's after 48 hours): reading it is then answered as that provider
+    answers for a file it does not have. ``{"name": <the name /jobs lists>}``; a job with no such file is refused."""
+    job = await _named_job(request, state)
+    if isinstance(job, JSONResponse):
+        return job
+    files = _results_files(job) if job.provider in EXPIRING_OUTPUTS else []
+    if not files:
+        stores = ", ".join(EXPIRING_OUTPUTS)
+        detail = f"{job.name} has no results file in its provider's file storage (only {stores} jobs write one)."
+        return JSONResponse({"detail": detail}, status_code=409)
+    for stored in files:
+        state.store.delete_file(stored.provider, stored.file_id)
+    return {}
+
+
+def _results_files(job: JobRecord) -> list[StoredFile]:
+    """The files a finished job's results are stored in: its results file, or OpenAI's output and error files."""
+    if job.results is None:
+        return []
+    values = (getattr(job.results, field.name) for field in dataclasses.fields(job.results))
+    return [value for value in values if isinstance(value, StoredFile)]
+
+
+async def _named_job(request: Request, state: EmulatorState) -> JobRecord | JSONResponse:
+    """The live job a control body ``{"name": ...}`` names, or the answer refusing the body."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str):
+        return JSONResponse({"detail": 'The body must be {"name": <a job name /jobs lists>}.'}, status_code=400)
+    job = state.store.get_job(name)
+    if job is None:
+        return JSONResponse({"detail": f"No job {name} (or it was deleted)."}, status_code=404)
+    return job
 
 
 @router.get("/requests")

@@ -200,6 +200,14 @@ class EmulatorServer(LoopbackService):
         jobs: list[dict[str, Any]] = self._call("GET", "/jobs")["jobs"]
         return jobs
 
+    def delete_job(self, name: str) -> None:
+        """Take the job ``name`` (as :meth:`jobs` lists it) away, as its provider does when it ages out."""
+        self._call("POST", "/jobs/delete", json={"name": name})
+
+    def expire_output(self, name: str) -> None:
+        """Delete the results file the finished job ``name`` wrote, as its provider does when it expires."""
+        self._call("POST", "/jobs/expire-output", json={"name": name})
+
     def requests(self) -> list[dict[str, Any]]:
         """Every API request logged since the last reset, in arrival order."""
         logged: list[dict[str, Any]] = self._call("GET", "/requests")["requests"]

@@ -1,0 +1,131 @@
+"""A job taken away at the provider (deleted, or aged out) while a task waits on it, and a results file expired there
+before the landing, against the emulator: each provider's answer for what it no longer has, and what the task makes
+of it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
+from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
+from airflow_provider_genai_batch.hooks.status_poll import gone_at
+from airflow_provider_genai_batch.landing import RESULTS_FILE
+from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
+from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
+from airflow_provider_genai_batch.testing.emulator import EmulatorServer
+from tests.unit.pipeline.fakes import FakeTI, make_context
+
+API_KEY = "gone-at-the-provider-key"
+REQUESTS = [
+    {"key": "sky", "request": {"contents": [{"role": "user", "parts": [{"text": "Why is the sky blue?"}]}]}},
+    {"key": "tides", "request": {"contents": [{"role": "user", "parts": [{"text": "What makes tides?"}]}]}},
+]
+PROVIDERS = {
+    "gemini": ("genaigemini", "", "gemini-2.5-flash"),
+    "openai": ("genaiopenai", "/openai/v1", "gpt-4o-mini"),
+    "anthropic": ("genaianthropic", "/anthropic", "claude-sonnet-4-5"),
+    "gateway": ("genaigateway", "/genai", "gemini-2.5-flash"),
+}
+"""Per connection: its type, its path under the emulator, and a model its batches run."""
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[EmulatorServer]:
+    with EmulatorServer(pending_seconds=0.1, running_seconds=0.2, api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _fresh(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    emulator.reset()
+    for conn_id, (conn_type, path, _) in PROVIDERS.items():
+        extra = {"model_provider": "gemini"} if conn_type == "genaigateway" else {}
+        conn = {"conn_type": conn_type, "host": f"{emulator.base_url}{path}", "password": API_KEY, "extra": extra}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+
+def submitted(conn_id: str, output: Path) -> dict[str, Any]:
+    """The job reference of a submit of :data:`REQUESTS` on ``conn_id`` that does not wait."""
+    op = GenAIBatchSubmitOperator(
+        task_id="submit", conn_id=conn_id, model=PROVIDERS[conn_id][2], input=REQUESTS, output_uri=str(output)
+    )
+    ref: dict[str, Any] = op.execute(make_context(FakeTI()))
+    return ref
+
+
+def sensor(ref: dict[str, Any], **kwargs: Any) -> GenAIBatchSensor:
+    return GenAIBatchSensor(task_id="wait", job_ref=ref, poll_interval=0.05, **kwargs)
+
+
+async def first_event(trigger: Any) -> Any:
+    async for event in trigger.run():
+        return event
+    raise AssertionError("the trigger ended without an event")
+
+
+def emulated_name(emulator: EmulatorServer, ref: dict[str, Any]) -> str:
+    """The name the emulator lists the job of ``ref`` under (the gateway's job is its target's)."""
+    names = [job["name"] for job in emulator.jobs() if not job["deleted"]]
+    assert len(names) == 1, names
+    return str(names[0])
+
+
+@pytest.mark.parametrize("conn_id", list(PROVIDERS))
+def test_a_job_taken_away_is_answered_as_gone_by_every_provider(emulator: EmulatorServer, conn_id: str, tmp_path):
+    ref = submitted(conn_id, tmp_path / "out")
+    hook = hook_class_for_provider(ref["provider"])(conn_id=conn_id)
+
+    emulator.delete_job(emulated_name(emulator, ref))
+
+    with pytest.raises(NotFoundError) as err:
+        hook.get_batch(ref["job_name"])
+    assert err.value.http_status == 404
+    assert gone_at(hook, ref["job_name"])
+
+
+@pytest.mark.parametrize("conn_id", list(PROVIDERS))
+def test_a_deferred_sensor_whose_job_is_taken_away_says_it_is_gone_and_what_to_clear(
+    emulator: EmulatorServer, conn_id: str, tmp_path: Path
+):
+    emulator.config(pending_seconds=60.0)  # still pending when the sensor defers
+    output = tmp_path / "out"
+    ref = submitted(conn_id, output)
+    op = sensor(ref)
+    context = make_context(FakeTI(task_id="wait"))
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+
+    emulator.delete_job(emulated_name(emulator, ref))
+    _, kwargs = deferred.value.trigger.serialize()
+    event = asyncio.run(first_event(type(deferred.value.trigger)(**kwargs)))
+
+    with pytest.raises(GenAIBatchError) as err:
+        op.execute_complete(context, event.payload)
+    assert str(err.value).startswith(
+        f"{ref['provider']} job {ref['job_name']} is gone at the provider (deleted, or aged out), and no results of it "
+        f"landed in {output}: there is nothing left to wait on or land. Clear the submit task with this one"
+    )
+
+
+def test_a_cleared_sensor_whose_openai_output_file_expired_returns_what_it_landed_untouched(
+    emulator: EmulatorServer, tmp_path: Path
+):
+    output = tmp_path / "out"
+    ref = submitted("openai", output)
+    landed = sensor(ref, deferrable=False).execute(make_context(FakeTI(task_id="wait")))
+    results = (output / RESULTS_FILE).read_bytes()
+
+    emulator.expire_output(emulated_name(emulator, ref))
+    again = sensor(ref).execute_complete(
+        make_context(FakeTI(task_id="wait", try_number=2)), {"status": "terminal", "job_ref": ref}
+    )
+
+    assert again == landed
+    assert (output / RESULTS_FILE).read_bytes() == results
