@@ -34,7 +34,13 @@ from airflow_provider_genai_batch.asset_events import announce_once
 from airflow_provider_genai_batch.cancel import CANCEL_ERRORS, CancelOutcome, cancel_job, cancel_jobs
 from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.earlier_results import holds_results_of, landed_by_another, landed_manifest, set_aside
-from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError, JobTimeoutError, ProviderAPIError
+from airflow_provider_genai_batch.errors import (
+    GenAIBatchError,
+    JobFailedError,
+    JobTimeoutError,
+    ProviderAPIError,
+    ResultsGoneError,
+)
 from airflow_provider_genai_batch.group_landing import check_rounds_keys, land_group
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import hook_class_for_provider
@@ -254,6 +260,12 @@ class BatchCompletionMixin:
                     directory,
                 )
             return self._landed(context, ref, landed, None)
+        if not gone and isinstance(err, ResultsGoneError):
+            raise GenAIBatchError(
+                f"{subject} ended, and its results can no longer be read at the provider ({err}): they expired or were "
+                f"deleted there, and none of them landed in {directory}. They cannot be read again: "
+                f"{self.resubmit_advice()}"
+            ) from err.__cause__ or err
         if not gone:
             raise err
         raise GenAIBatchError(
@@ -265,6 +277,11 @@ class BatchCompletionMixin:
         """What to do once the job is gone at the provider with nothing of it landed: clear this task, which submits
         the input again."""
         return "Clear this task: it submits the input again (or reads back the answers it finds landed)"
+
+    def resubmit_advice(self) -> str:
+        """What to do once an ended job's results are gone at the provider with none of them landed: the job is found
+        again on a clear and its results read again, so only a new job answers the input."""
+        return "set force_resubmit=True on this task and clear it: it runs the input again as a new job (billed again)"
 
     def _wait_for_group(
         self, context: Any, ref: BatchJobRef, hook: BatchHook[Any], deadline: float, logged: set[str]
@@ -658,14 +675,15 @@ class BatchCompletionMixin:
             tally = UsageTally(ref.provider)
             redact = hook.redact  # once per landing: it reads the hook's secrets at each call
             rows = (row if row.error is None else redacted_row(row, redact) for row in hook.iter_results(job))
-            manifest = land_results(
-                tally.counted(rows),
-                job,
-                ref,
-                directory,
-                hook.dialect.provider_key,
-                account=lambda: usage_and_cost(job, tally, prices, hook.reported_usage(job), ref.model),
-            )
+            with _reading_results():
+                manifest = land_results(
+                    tally.counted(rows),
+                    job,
+                    ref,
+                    directory,
+                    hook.dialect.provider_key,
+                    account=lambda: usage_and_cost(job, tally, prices, hook.reported_usage(job), ref.model),
+                )
         return self._landed(context, ref, manifest, job.create_time)
 
     def finish_group(
@@ -691,7 +709,8 @@ class BatchCompletionMixin:
                 return self.wait_for(context, ref, deadline, earlier=ref)
         directory = self._landing_dir(ref)
         self.show_part(ref, hook, {name: job.state for name, job in jobs.items()})
-        manifest = land_group(hook, ref, jobs, directory, self._prices(ref, hook))
+        with _reading_results():
+            manifest = land_group(hook, ref, jobs, directory, self._prices(ref, hook))
         created = [job.create_time for job in jobs.values() if job.create_time is not None]
         return self._landed(context, ref, manifest, min(created, default=None))
 
@@ -718,6 +737,18 @@ class BatchCompletionMixin:
         _judge(manifest, self.max_failed_ratio)
         announce_once(self, context, manifest, created, self.log)  # type: ignore[attr-defined]
         return manifest.model_dump(mode="json")
+
+
+@contextmanager
+def _reading_results() -> Iterator[None]:
+    """While a landing reads jobs' results: the provider answering that it no longer has them is raised as a
+    :class:`ResultsGoneError` (what is gone is the results, the jobs having ended)."""
+    try:
+        yield
+    except ProviderAPIError as answer:
+        if answer.http_status not in GONE_STATUSES or isinstance(answer, ResultsGoneError):
+            raise
+        raise ResultsGoneError.of(answer) from answer
 
 
 def _ended(outcome: CancelOutcome) -> bool:

@@ -49,6 +49,21 @@ class NotFoundError(ProviderAPIError):
     """The resource does not exist (HTTP 404)."""
 
 
+class ResultsGoneError(ProviderAPIError):
+    """A landing read a job's results and the provider answered that it no longer has them (an output file expired or
+    deleted: 404, or Gemini's 403 for a file that may not exist); the provider's answer is its ``__cause__``."""
+
+    @classmethod
+    def of(cls, answer: ProviderAPIError) -> ResultsGoneError:
+        """``answer``, the provider's, as this error (the same message and statuses)."""
+        return cls(
+            answer.message,
+            http_status=answer.http_status,
+            provider_status=answer.provider_status,
+            provider=answer.provider,
+        )
+
+
 class UnreadableAnswerError(ProviderAPIError):
     """A call was answered with success but a body that is not the API's answer (an HTML page from a proxy, an empty
     or cut body, a field the API always sends missing); transient, as a lost answer is: the call may have acted."""

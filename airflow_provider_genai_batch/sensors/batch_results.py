@@ -203,6 +203,14 @@ class GenAIBatchSensor(BatchCompletionMixin, BaseSensorOperator):
             "landed), and this task waits on what it hands over"
         )
 
+    def resubmit_advice(self) -> str:
+        """What to do once an ended job's results are gone at the provider with none of them landed: a new job from
+        the submit (a sensor cannot submit)."""
+        return (
+            "set force_resubmit=True on the submit task and clear it with this one: it runs the input again as a new "
+            "job (billed again), and this task waits on it"
+        )
+
     def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
         """Resume after the trigger; with ``soft_fail``, skip only on a timeout, as a poking sensor does.
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,3 +130,25 @@ def test_a_cleared_sensor_whose_openai_output_file_expired_returns_what_it_lande
 
     assert again == landed
     assert (output / RESULTS_FILE).read_bytes() == results
+
+
+def test_a_sensor_whose_openai_output_file_expired_with_nothing_landed_says_how_to_run_again(
+    emulator: EmulatorServer, tmp_path: Path
+):
+    output = tmp_path / "out"
+    ref = submitted("openai", output)
+    hook = hook_class_for_provider("openai")(conn_id="openai")
+    while not hook.get_batch(ref["job_name"]).state.is_terminal:
+        time.sleep(0.05)
+
+    emulator.expire_output(emulated_name(emulator, ref))
+    with pytest.raises(GenAIBatchError) as err:
+        sensor(ref, deferrable=False).execute(make_context(FakeTI(task_id="wait")))
+
+    assert "its results can no longer be read at the provider (openai API error (404" in str(err.value)
+    assert "No such File object" in str(err.value)
+    assert str(err.value).endswith(
+        f"none of them landed in {output}. They cannot be read again: set force_resubmit=True on the submit task and "
+        "clear it with this one: it runs the input again as a new job (billed again), and this task waits on it"
+    )
+    assert not (output / RESULTS_FILE).exists()

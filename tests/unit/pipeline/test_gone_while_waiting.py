@@ -5,6 +5,7 @@ and returns what it landed before for that job where that is proven to be the jo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_provider_genai_batch.completion import BatchCompletionMixin
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError, ProviderAPIError
+from airflow_provider_genai_batch.formats.results import ResultRow
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.landing import RESULTS_FILE
 from airflow_provider_genai_batch.models import JobState
@@ -184,3 +186,48 @@ def test_results_gone_between_the_terminal_event_and_the_landing_return_the_earl
 
     assert manifest == landed
     assert (Path(output_uri) / RESULTS_FILE).read_bytes() == results
+
+
+def expired_after(*keys: str) -> Callable[[], Iterator[ResultRow]]:
+    """The job's results as read once its output file expired at the provider: ``keys`` read, then Gemini's 403."""
+
+    def rows() -> Iterator[ResultRow]:
+        yield from (succeeded(key) for key in keys)
+        raise EXPIRED
+
+    return rows
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "poking"])
+def test_a_sensor_whose_jobs_results_expired_with_nothing_landed_says_they_are_lost_and_how_to_run_again(
+    fake_hook: FakeBatchHook, output_uri: str, deferrable: bool
+):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, total=3, succeeded=3, results=expired_after("a"))
+
+    with pytest.raises(GenAIBatchError) as err:
+        sensor(output_uri=output_uri, deferrable=deferrable).execute(make_context(FakeTI(task_id="wait")))
+
+    assert str(err.value) == (
+        f"gemini job {JOB} ended, and its results can no longer be read at the provider ({EXPIRED}): they "
+        f"expired or were deleted there, and none of them landed in {output_uri}. They cannot be read again: set "
+        "force_resubmit=True on the submit task and clear it with this one: it runs the input again as a new job "
+        "(billed again), and this task waits on it"
+    )
+    assert err.value.__cause__ is EXPIRED
+    assert not Path(output_uri, RESULTS_FILE).exists()
+
+
+def test_a_submit_whose_jobs_results_expired_with_nothing_landed_says_how_to_run_again(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str
+):
+    fake_hook.next_job_script = [JobState.SUCCEEDED]
+    fake_hook.next_job_results = expired_after()
+    op = submit_op(str(input_jsonl), output_uri=output_uri, wait_for_completion=True, deferrable=False)
+
+    with pytest.raises(GenAIBatchError) as err:
+        op.execute(make_context())
+
+    assert str(err.value).endswith(
+        f"none of them landed in {output_uri}. They cannot be read again: set force_resubmit=True on this task and "
+        "clear it: it runs the input again as a new job (billed again)"
+    )

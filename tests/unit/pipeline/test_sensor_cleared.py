@@ -208,15 +208,15 @@ def test_a_sensor_cleared_after_its_jobs_results_expired_returns_the_results_it_
 
 
 @pytest.mark.parametrize("expired", EXPIRED.values(), ids=EXPIRED.keys())
-def test_a_sensor_whose_jobs_results_expired_with_nothing_landed_raises_the_providers_answer(
+def test_a_sensor_whose_jobs_results_expired_with_nothing_landed_says_so_caused_by_the_providers_answer(
     fake_hook: FakeBatchHook, output_uri: str, expired: ProviderAPIError
 ):
     fake_hook.add_job(JOB, JobState.SUCCEEDED, total=3, succeeded=3, results=expired_results(expired))
 
-    with pytest.raises(ProviderAPIError) as err:
+    with pytest.raises(GenAIBatchError, match="its results can no longer be read at the provider") as err:
         run(sensor(output_uri=output_uri))
 
-    assert err.value is expired
+    assert err.value.__cause__ is expired
 
 
 def test_a_sensor_whose_key_is_refused_does_not_return_the_results_it_landed(fake_hook: FakeBatchHook, output_uri: str):
