@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -124,15 +125,17 @@ def test_a_deferred_submit_whose_job_is_deleted_while_it_waits_says_it_is_gone_a
     )
 
 
+def deleted(hook: FakeBatchHook, name: str) -> NotFoundError:
+    """A poll step: the job ``name`` deleted at the provider between two polls, which is answered as for any name it
+    lacks."""
+    del hook.jobs[name]
+    return NotFoundError(f"batch {name} not found", http_status=404, provider="gemini")
+
+
 def test_a_submit_waiting_on_its_worker_whose_job_is_deleted_says_it_is_gone_and_to_clear_it(
     fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str
 ):
-    def deleted() -> NotFoundError:
-        """The job deleted at the provider between two polls: the poll is answered as for any name it lacks."""
-        del fake_hook.jobs["batches/fake-2"]
-        return NotFoundError("batch batches/fake-2 not found", http_status=404, provider="gemini")
-
-    fake_hook.next_job_script = [JobState.RUNNING, deleted]
+    fake_hook.next_job_script = [JobState.RUNNING, partial(deleted, fake_hook, "batches/fake-2")]
     op = submit_op(
         str(input_jsonl), output_uri=output_uri, wait_for_completion=True, deferrable=False, poll_interval=0.01
     )
@@ -231,3 +234,47 @@ def test_a_submit_whose_jobs_results_expired_with_nothing_landed_says_how_to_run
         f"none of them landed in {output_uri}. They cannot be read again: set force_resubmit=True on this task and "
         "clear it: it runs the input again as a new job (billed again)"
     )
+
+
+def group_of_two(tmp_path: Path) -> BatchJobRef:
+    """A group of two one-row parts, ``batches/a`` (key a) and ``batches/b`` (key b), both running."""
+    keys = tmp_path / "input_keys.jsonl"
+    keys.write_text('"a"\n"b"\n')
+    parts = group_ref(part_ref(0, "batches/a", requests=1), part_ref(1, "batches/b", requests=1))
+    return parts.model_copy(update={"keys_uri": str(keys)})
+
+
+def test_a_group_waited_on_by_a_worker_with_a_part_deleted_names_that_part(
+    fake_hook: FakeBatchHook, output_uri: str, tmp_path: Path
+):
+    ref = group_of_two(tmp_path)
+    fake_hook.add_job("batches/a", JobState.RUNNING, total=1, pending=1)
+    fake_hook.add_job("batches/b", JobState.RUNNING, total=1, pending=1)
+    fake_hook.script("batches/a", JobState.RUNNING, partial(deleted, fake_hook, "batches/a"))
+
+    with pytest.raises(GenAIBatchError) as err:
+        submit_op("unused.jsonl", output_uri=output_uri, deferrable=False, poll_interval=0.01).wait_for(
+            make_context(), ref
+        )
+
+    assert str(err.value) == (
+        "gemini group of 2 parts (batches/a, batches/b): batches/a is gone at the provider (deleted, or aged out), and "
+        f"no results of it landed in {output_uri}: {SUBMIT_ADVICE}"
+    )
+
+
+def test_a_group_whose_part_results_expired_after_it_landed_returns_the_earlier_landing_untouched(
+    fake_hook: FakeBatchHook, output_uri: str, tmp_path: Path
+):
+    ref = group_of_two(tmp_path)
+    fake_hook.add_job("batches/a", JobState.SUCCEEDED, total=1, succeeded=1, results=[succeeded("a")])
+    fake_hook.add_job("batches/b", JobState.SUCCEEDED, total=1, succeeded=1, results=[succeeded("b")])
+    landed = sensor(ref, output_uri=output_uri).execute(make_context(FakeTI(task_id="wait")))
+    results = (Path(output_uri) / RESULTS_FILE).read_bytes()
+    fake_hook.results["batches/b"] = expired_after()
+    event = {"status": "terminal", "job_ref": ref.to_xcom(), "message": None, "states": {}}
+
+    manifest = sensor(ref, output_uri=output_uri).execute_complete(make_context(FakeTI(task_id="wait")), event=event)
+
+    assert manifest == landed
+    assert (Path(output_uri) / RESULTS_FILE).read_bytes() == results
