@@ -23,6 +23,7 @@ from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
 
 from .fakes import (
     FAKE_CONN_ID,
+    DictStateStore,
     FakeBatchHook,
     FakeTI,
     group_ref,
@@ -278,3 +279,23 @@ def test_a_group_whose_part_results_expired_after_it_landed_returns_the_earlier_
 
     assert manifest == landed
     assert (Path(output_uri) / RESULTS_FILE).read_bytes() == results
+
+
+def test_a_cleared_waiting_submit_whose_jobs_results_expired_returns_what_it_landed_untouched(
+    fake_hook: FakeBatchHook, input_jsonl: Path, output_uri: str
+):
+    fake_hook.next_job_script = [JobState.SUCCEEDED]
+    fake_hook.next_job_results = [succeeded(k) for k in "abc"]
+    store = DictStateStore()
+    op = submit_op(str(input_jsonl), output_uri=output_uri, wait_for_completion=True, deferrable=False)
+    landed = op.execute(make_context(store=store))
+    results = (Path(output_uri) / RESULTS_FILE).read_bytes()
+    fake_hook.results[landed["job_ref"]["job_name"]] = expired_after("a")
+
+    again = submit_op(str(input_jsonl), output_uri=output_uri, wait_for_completion=True, deferrable=False).execute(
+        make_context(FakeTI(try_number=2), store=store)
+    )
+
+    assert again == landed
+    assert (Path(output_uri) / RESULTS_FILE).read_bytes() == results
+    assert len(fake_hook.created) == 1
