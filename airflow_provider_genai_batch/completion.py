@@ -219,12 +219,12 @@ class BatchCompletionMixin:
         return self.conclude(context, ref, hook, decision)
 
     def or_landed_before(self, context: Any, ref: BatchJobRef, wait: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """``wait`` (a wait on ``ref`` and its landing), or, when the provider answers that something of it is gone
-        (:data:`GONE_STATUSES`), what :meth:`landed_before` makes of that."""
+        """``wait`` (a wait on ``ref`` and its landing), or, when the provider answers a read of a job or of its results
+        that it no longer has them (:func:`_says_gone`), what :meth:`landed_before` makes of that."""
         try:
             return wait()
         except ProviderAPIError as err:
-            if err.http_status not in GONE_STATUSES:
+            if not _says_gone(err):
                 raise
             return self.landed_before(context, ref, err)
 
@@ -737,6 +737,13 @@ class BatchCompletionMixin:
         _judge(manifest, self.max_failed_ratio)
         announce_once(self, context, manifest, created, self.log)  # type: ignore[attr-defined]
         return manifest.model_dump(mode="json")
+
+
+def _says_gone(err: ProviderAPIError) -> bool:
+    """Whether ``err`` may say that a job or its results are gone at the provider: a read answered 404 (or 403, as
+    Gemini answers for a file that may not exist). A refused create, upload or cancel (a follow-up round's, a waiting
+    part's) says nothing of the jobs waited on."""
+    return err.http_status in GONE_STATUSES and err.method in (None, "GET")
 
 
 @contextmanager

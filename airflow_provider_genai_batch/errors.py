@@ -56,12 +56,14 @@ class ResultsGoneError(ProviderAPIError):
     @classmethod
     def of(cls, answer: ProviderAPIError) -> ResultsGoneError:
         """``answer``, the provider's, as this error (the same message and statuses)."""
-        return cls(
+        gone = cls(
             answer.message,
             http_status=answer.http_status,
             provider_status=answer.provider_status,
             provider=answer.provider,
         )
+        gone.method = answer.method
+        return gone
 
 
 class UnreadableAnswerError(ProviderAPIError):

@@ -299,3 +299,26 @@ def test_a_cleared_waiting_submit_whose_jobs_results_expired_returns_what_it_lan
     assert again == landed
     assert (Path(output_uri) / RESULTS_FILE).read_bytes() == results
     assert len(fake_hook.created) == 1
+
+
+def test_a_create_refused_404_while_waiting_is_raised_as_it_came_over_the_results_landed(
+    fake_hook: FakeBatchHook, output_uri: str
+):
+    fake_hook.add_job(JOB, JobState.SUCCEEDED, total=3, succeeded=3, results=[succeeded(k) for k in "abc"])
+    op = sensor(output_uri=output_uri)
+    op.execute(make_context(FakeTI(task_id="wait")))
+    refused = NotFoundError(
+        "models/gemini-1.5-flash is not found for API version v1beta, or is not supported for batchGenerateContent.",
+        http_status=404,
+        provider="gemini",
+    )
+    refused.method = "POST"  # a follow-up round's create, or a waiting part's, refused: nothing of the job is gone
+
+    def creating() -> dict[str, Any]:
+        raise refused
+
+    with pytest.raises(NotFoundError) as err:
+        op.or_landed_before(make_context(FakeTI(task_id="wait")), REF, creating)
+
+    assert err.value is refused
+    assert fake_hook.names("get_batch") == [JOB]  # the one poll of the wait; no read asking whether it is gone
