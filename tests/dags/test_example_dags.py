@@ -218,7 +218,8 @@ def test_bedrock_dag_lands_one_row_per_input_key_from_s3(
     job_id = job["name"].rsplit("/", 1)[-1]
     keys = dag_s3.keys(BEDROCK_BUCKET, "bedrock/")
     assert f"bedrock/output/{job_id}/manifest.json.out" in keys
-    assert any(k.startswith("bedrock/input/reviews-2026-11-20-") and k.endswith(".jsonl") for k in keys)
+    # the input is stored under the run's name, tagged with the task's key (found again by a retry, never copied twice)
+    assert any(k.startswith("bedrock/input/reviews-2026-11-20.gbk-") and k.endswith(".jsonl") for k in keys)
 
 
 # --- runs without a logical date ----------------------------------------------------------------------
@@ -287,7 +288,7 @@ def test_a_bedrock_run_without_a_logical_date_lands_its_results_and_names_its_in
     _assert_green(result)
     assert_run_landed_without_a_logical_date(dag_runner, "bedrock", before, run)
     [uploaded] = set(dag_s3.keys(BEDROCK_BUCKET, "bedrock/input/")) - keys_before
-    assert uploaded.startswith(f"bedrock/input/reviews-{run['run_after'][:10]}-")
+    assert uploaded.startswith(f"bedrock/input/reviews-{run['run_after'][:10]}.gbk-")
     assert "None" not in uploaded
 
 
