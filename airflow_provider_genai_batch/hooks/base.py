@@ -631,8 +631,8 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
 
     def new_output_problem(self, destination: str | None) -> str | None:
         """Why a job created now could not write its output to ``destination`` (an output place that must not exist
-        yet, and does), or None; asked before a new job's input is uploaded, as the place may be taken since the
-        last run."""
+        yet, and does), or this connection could not read it back, or None; asked before a new job's input is
+        uploaded, as the place may be taken since the last run."""
         return None
 
     def get_batch(self, name: str) -> BatchJob:

@@ -266,6 +266,12 @@ def metadata(endpoint: GcsEndpoint, obj: GcsObject) -> Operation[FileInfo]:
     return parse_object(response.json())
 
 
+def probe(endpoint: GcsEndpoint, obj: GcsObject) -> Operation[None]:
+    """A GET of an object's metadata whose answer is not read: NotFoundError where the object does not exist and the
+    caller may read it, a 403 ProviderAPIError where the caller lacks ``storage.objects.get`` there."""
+    yield ApiRequest("GET", endpoint.object_url(obj))
+
+
 def list_objects(endpoint: GcsEndpoint, prefix: GcsObject, page_token: str | None) -> Operation[Page[FileInfo]]:
     """One page of the objects whose names start with ``prefix.name``."""
     params: dict[str, str | int] = {"prefix": prefix.name, "maxResults": LIST_PAGE_SIZE}

@@ -593,21 +593,42 @@ class VertexBatchHook(BatchHook[VertexSettings]):
         )
 
     def _op_bucket_problem(self, output: str) -> Operation[str | None]:
-        """A job writing under ``output`` fails when its bucket does not exist. Asked with one listing of at most one
-        object, which the output bucket's Storage Object Viewer may make; any other refusal is left to the job."""
-        prefix = self._object(output)
+        """A job writing under ``output`` fails when its bucket does not exist, and its predictions are listed and read
+        back under that folder with this connection's credentials (the job writes them as Vertex's service agent),
+        so credentials that may not would find out only once the job was billed. Asked with a listing of at most one
+        object in the folder (404: no bucket; 403: no ``storage.objects.list``) and a metadata GET of an object there
+        that need not exist (Cloud Storage answers 404 where reading is allowed, 403 where ``storage.objects.get`` is
+        missing); nothing is written, and an answer other than these leaves the question to the job or the landing."""
+        folder = self._object(output.rstrip("/") + "/")
         try:
-            params: dict[str, str | int] = {"prefix": prefix.name, "maxResults": 1}
-            yield ApiRequest("GET", self._gcs.bucket_url(prefix.bucket), params=params)
+            params: dict[str, str | int] = {"prefix": folder.name, "maxResults": 1}
+            yield ApiRequest("GET", self._gcs.bucket_url(folder.bucket), params=params)
         except NotFoundError:
             return (
-                f"output bucket {prefix.bucket!r} of {output} does not exist: a Vertex job writes its predictions into "
+                f"output bucket {folder.bucket!r} of {output} does not exist: a Vertex job writes its predictions into "
                 "a bucket that exists; create it first"
             )
         except ProviderAPIError as err:
             if err.http_status != 403:
                 raise
+            return self._unreadable_output(output, f"a listing of {folder.uri}")
+        probe = folder.child(READ_CHECK_NAME)
+        try:
+            yield from gcs.probe(self._gcs, probe)
+        except NotFoundError:
+            return None
+        except ProviderAPIError as err:
+            if err.http_status == 403:
+                return self._unreadable_output(output, f"a metadata GET of {probe.uri}")
         return None
+
+    def _unreadable_output(self, output: str, refused: str) -> str:
+        return (
+            f"connection {self.conn_id!r} cannot read the job's predictions back from {output}: Cloud Storage answered "
+            f"403 to {refused}; its credentials need storage.objects.list and storage.objects.get there (Storage "
+            "Object Viewer on the bucket): the job writes the predictions as Vertex AI's service agent, this "
+            "connection lists and reads them"
+        )
 
     def _op_get_batch(self, name: str) -> Operation[BatchJob]:
         response = yield ApiRequest("GET", self._job_path(name))
@@ -679,6 +700,9 @@ class VertexBatchHook(BatchHook[VertexSettings]):
 
 
 _KEY_OF = key_field("key", "instance.key")
+READ_CHECK_NAME = "genai-batch-read-check"
+"""The object under a Cloud Storage output folder whose metadata GET asks whether the connection can read there (it
+need not exist)."""
 
 
 def _gcs(settings: VertexSettings) -> gcs.GcsEndpoint:

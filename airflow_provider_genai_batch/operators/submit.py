@@ -152,7 +152,8 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
     :param dry_run: validate, translate and split the input and return the plan (parts, requests, bytes,
         estimated input tokens and cost, every problem in the input) without looking a job up, uploading or
         creating one (templated); the output place is asked about as a submit asks before it uploads (a Vertex
-        table, whether a Bedrock connection may read its output_s3_uri). With problems in the input the task
+        table, bucket or dataset; whether the connection may read the results back from a Vertex Cloud Storage
+        folder or a Bedrock output_s3_uri). With problems in the input the task
         fails, after logging the plan and every problem and pushing the plan to XCom under ``dry_run_plan``.
 
     Exactly once: the input is validated and translated first, which also gives its fingerprint (a hash

@@ -18,6 +18,7 @@ import pytest
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats.results import RowStatus
+from airflow_provider_genai_batch.hooks import gcs as gcs_api
 from airflow_provider_genai_batch.hooks.status_poll import gone_at
 from airflow_provider_genai_batch.hooks.vertex import VertexBatchHook
 from airflow_provider_genai_batch.idempotency import idempotency_key
@@ -386,6 +387,66 @@ def test_a_submit_to_an_output_place_that_does_not_exist_is_refused_before_its_i
     assert str(raised.value) == refusal
     assert gcs_server.list(f"gs://{vertex_bucket}/staging/") == []
     assert vertex_emulator.jobs() == []
+
+
+def refuse_reads_under(monkeypatch: pytest.MonkeyPatch, folder: str) -> None:
+    """Cloud Storage answers 403 to a metadata GET under ``folder``: credentials without storage.objects.get there
+    (the emulator takes any credentials)."""
+    real_probe = gcs_api.probe
+
+    def probe(endpoint: gcs_api.GcsEndpoint, obj: gcs_api.GcsObject) -> Any:
+        if obj.uri.startswith(folder):
+            raise ProviderAPIError("Forbidden", http_status=403, provider="vertex")
+        return (yield from real_probe(endpoint, obj))
+
+    monkeypatch.setattr(gcs_api, "probe", probe)
+
+
+def test_a_submit_whose_credentials_may_not_read_the_output_folder_is_refused_before_its_input_is_staged(
+    vertex_hook: Callable[..., VertexBatchHook],
+    vertex_emulator: EmulatorServer,
+    gcs_server: GcsServer,
+    vertex_bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vertex_hook()
+    refuse_reads_under(monkeypatch, f"gs://{vertex_bucket}/results/")
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(lines("a", "b"))
+    with pytest.raises(GenAIBatchError) as raised:
+        submit_to(path, f"gs://{vertex_bucket}/results").execute(make_context(FakeTI()))
+    assert str(raised.value).startswith(
+        f"connection {CONN_ID!r} cannot read the job's predictions back from gs://{vertex_bucket}/results: Cloud "
+        f"Storage answered 403 to a metadata GET of gs://{vertex_bucket}/results/genai-batch-read-check"
+    )
+    assert gcs_server.list(f"gs://{vertex_bucket}/") == []
+    assert vertex_emulator.jobs() == []
+
+
+def test_a_dry_run_whose_credentials_may_not_read_the_output_folder_fails_naming_it(
+    vertex_hook: Callable[..., VertexBatchHook],
+    vertex_emulator: EmulatorServer,
+    gcs_server: GcsServer,
+    vertex_bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vertex_hook()
+    refuse_reads_under(monkeypatch, f"gs://{vertex_bucket}/results/")
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(lines("a", "b"))
+    with pytest.raises(InputValidationError, match=r"cannot read the job's predictions back from gs://"):
+        submit_to(path, f"gs://{vertex_bucket}/results", dry_run=True).execute(make_context(FakeTI()))
+    assert gcs_server.list(f"gs://{vertex_bucket}/") == []
+    assert vertex_emulator.jobs() == []
+
+
+def test_the_read_check_of_an_output_folder_is_answered_404_by_cloud_storage_where_reading_is_allowed(
+    vertex_hook: Callable[..., VertexBatchHook], vertex_bucket: str
+) -> None:
+    hook = vertex_hook()
+    assert hook.new_output_problem(f"gs://{vertex_bucket}/results") is None
 
 
 def test_a_text_embedding_input_over_30000_prompts_is_planned_as_jobs_of_at_most_30000(

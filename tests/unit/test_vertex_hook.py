@@ -196,29 +196,32 @@ def test_create_posts_the_job_with_the_identity_and_user_labels(vertex: Callable
     assert (created.name, created.state) == (JOB_NAME, JobState.PENDING)
 
 
-def output_bucket_answers(status: int) -> Callable[[httpx.Request], httpx.Response]:
-    """Cloud Storage answers the output bucket's listing with ``status``; Vertex answers with the job."""
+def output_bucket_answers(status: int, object_status: int = 404) -> Callable[[httpx.Request], httpx.Response]:
+    """Cloud Storage answers the output bucket's listing with ``status`` and an object's metadata GET with
+    ``object_status``; Vertex answers with the job."""
 
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.host == "gcs.test":
-            error = {"error": {"code": status, "message": "refused", "errors": [{"reason": "x"}]}}
-            return httpx.Response(status, json=error if status >= 400 else {"kind": "storage#objects"})
+            code = object_status if "/o/" in request.url.path else status
+            error = {"error": {"code": code, "message": "refused", "errors": [{"reason": "x"}]}}
+            return httpx.Response(code, json=error if code >= 400 else {"kind": "storage#objects"})
         return httpx.Response(200, json=job())
 
     return answer
 
 
-def test_the_output_bucket_is_asked_for_one_object_under_the_prefix_before_the_create(
+def test_the_output_folder_is_listed_and_an_object_in_it_asked_for_before_the_create(
     vertex: Callable[..., Any],
 ) -> None:
     hook, wire = vertex(output_bucket_answers(200))
     hook.create_batch(spec())
-    listing, create = wire.requests
+    listing, probe, create = wire.requests
     assert (listing.method, listing.url.path, dict(listing.url.params)) == (
         "GET",
         "/storage/v1/b/bkt/o",
-        {"prefix": "out", "maxResults": "1"},
+        {"prefix": "out/", "maxResults": "1"},
     )
+    assert (probe.method, probe.url.raw_path) == ("GET", b"/storage/v1/b/bkt/o/out%2Fgenai-batch-read-check")
     assert (create.method, create.url.path) == ("POST", f"{PARENT}/batchPredictionJobs")
 
 
@@ -229,10 +232,40 @@ def test_a_missing_output_bucket_is_refused_before_the_create(vertex: Callable[.
     assert [request.method for request in wire.requests] == ["GET"]
 
 
-def test_an_output_bucket_the_connection_may_not_list_is_left_to_the_job(vertex: Callable[..., Any]) -> None:
+def test_an_output_folder_the_connection_may_not_list_is_refused_before_the_create(
+    vertex: Callable[..., Any],
+) -> None:
     hook, wire = vertex(output_bucket_answers(403))
+    with pytest.raises(GenAIBatchError) as raised:
+        hook.create_batch(spec())
+    assert str(raised.value) == (
+        f"connection {CONN_ID!r} cannot read the job's predictions back from gs://bkt/out: Cloud Storage answered 403 "
+        "to a listing of gs://bkt/out/; its credentials need storage.objects.list and storage.objects.get there "
+        "(Storage Object Viewer on the bucket): the job writes the predictions as Vertex AI's service agent, this "
+        "connection lists and reads them"
+    )
+    assert [request.method for request in wire.requests] == ["GET"]
+
+
+def test_an_output_folder_whose_objects_the_connection_may_not_read_is_refused_before_the_create(
+    vertex: Callable[..., Any],
+) -> None:
+    hook, wire = vertex(output_bucket_answers(200, object_status=403))
+    with pytest.raises(
+        GenAIBatchError,
+        match=r"Cloud Storage answered 403 to a metadata GET of "
+        r"gs://bkt/out/genai-batch-read-check; its credentials need storage\.objects\.list",
+    ):
+        hook.create_batch(spec())
+    assert [request.method for request in wire.requests] == ["GET", "GET"]
+
+
+def test_an_output_folder_whose_probe_meets_another_error_leaves_the_question_to_the_landing(
+    vertex: Callable[..., Any],
+) -> None:
+    hook, wire = vertex(output_bucket_answers(200, object_status=400))
     assert hook.create_batch(spec()).name == JOB_NAME
-    assert [request.method for request in wire.requests] == ["GET", "POST"]
+    assert [request.method for request in wire.requests] == ["GET", "GET", "POST"]
 
 
 def no_table_yet(request: httpx.Request) -> httpx.Response:
