@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Literal
 
-from airflow_provider_genai_batch.formats import anthropic, converse_content
+from airflow_provider_genai_batch.formats import anthropic, converse_content, converse_members
 from airflow_provider_genai_batch.formats.anthropic import message_text
 from airflow_provider_genai_batch.formats.anthropic import usage_of as anthropic_usage
 from airflow_provider_genai_batch.formats.anthropic_content import check_system
@@ -526,6 +526,7 @@ def check_native(line: Mapping[str, Any], *, invocation_type: InvocationType, mo
         _check_service_tier(model_input.get("serviceTier"))
         _check_performance_config(model_input.get("performanceConfig"))
         _check_output_config(model_input.get("outputConfig"))
+        converse_members.check_passthrough_members(model_input)
 
 
 SERVICE_TIERS = ("priority", "default", "flex", "reserved")

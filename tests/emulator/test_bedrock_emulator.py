@@ -311,6 +311,40 @@ def test_converse_records_with_a_service_tier_latency_or_output_config_are_answe
     )
 
 
+def test_converse_records_with_metadata_response_paths_or_prompt_variables_are_answered_and_bad_ones_fail_alone(
+    http, moto_s3, bedrock_bucket
+):
+    question = {"role": "user", "content": [{"text": "Weather in Paris?"}]}
+    passing = {
+        "requestMetadata": {"team": "search", "run": "2026-11-20 #3"},
+        "additionalModelResponseFieldPaths": ["/stop_sequence"],
+        "promptVariables": {"city": {"text": "Paris"}},
+    }
+    records = [{"recordId": f"C{i}", "modelInput": {"messages": [question], **passing}} for i in range(96)]
+    failing = {
+        "EMPTYMETA": {"requestMetadata": {}},
+        "METACHAR": {"requestMetadata": {"team": "a|b"}},
+        "POINTER": {"additionalModelResponseFieldPaths": ["stop_sequence"]},
+        "VARIABLE": {"promptVariables": {"city": "Paris"}},
+    }
+    records += [{"recordId": name, "modelInput": {"messages": [question], **body}} for name, body in failing.items()]
+    job, lines = run_converse(http, moto_s3, bedrock_bucket, records, "converse-passthrough.jsonl")
+    assert (job["successRecordCount"], job["errorRecordCount"]) == (96, 4)
+    assert "modelOutput" in lines["C0"]
+    assert lines["EMPTYMETA"]["error"] == {
+        "errorCode": 400,
+        "errorMessage": "Malformed input request: #/requestMetadata: expected minimum item count: 1, maximum: 16, "
+        "please reformat your input and try again.",
+    }
+    assert lines["METACHAR"]["error"]["errorMessage"].startswith("Malformed input request: #/requestMetadata/team:")
+    assert lines["POINTER"]["error"]["errorMessage"].startswith(
+        "Malformed input request: #/additionalModelResponseFieldPaths/0: 'stop_sequence' is not a valid JSON Pointer"
+    )
+    assert lines["VARIABLE"]["error"]["errorMessage"].startswith(
+        "Malformed input request: #/promptVariables/city: expected type: JSONObject"
+    )
+
+
 def test_an_anthropic_body_asking_for_structured_output_is_answered(http, moto_s3, bedrock_bucket):
     records = [anthropic_record(i) for i in range(100)]
     records[5]["modelInput"]["output_config"] = {"format": {"type": "json_schema", "schema": {"type": "object"}}}

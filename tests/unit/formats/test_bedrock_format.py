@@ -769,6 +769,106 @@ def test_a_native_converse_service_tier_latency_or_output_config_converse_refuse
     assert str(raised.value).startswith(reason)
 
 
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"requestMetadata": {"team": "search", "run id": "2026-11-20T00:00 #3", "empty": ""}},
+        {"requestMetadata": {f"k{number}": "v" for number in range(16)}},
+        {"additionalModelResponseFieldPaths": ["/stop_sequence", "/usage/a~1b", "/x~0y"]},
+        {"additionalModelResponseFieldPaths": []},
+        {"promptVariables": {"topic": {"text": "weather"}}},
+    ],
+    ids=["metadata", "metadata-16", "pointers", "no-pointers", "prompt-variables"],
+)
+def test_a_native_converse_record_with_metadata_response_paths_or_prompt_variables_converse_takes_passes(members):
+    check_native({"recordId": "a", "modelInput": {"messages": [_ASK], **members}}, invocation_type=CONVERSE)
+
+
+@pytest.mark.parametrize(
+    ("members", "reason"),
+    [
+        ({"requestMetadata": {}}, "'modelInput.requestMetadata' holds 0 entries; Converse takes 1 to 16"),
+        (
+            {"requestMetadata": {f"k{number}": "v" for number in range(17)}},
+            "'modelInput.requestMetadata' holds 17 entries; Converse takes 1 to 16",
+        ),
+        ({"requestMetadata": ["team"]}, "'modelInput.requestMetadata' must be a JSON object of string keys"),
+        ({"requestMetadata": {"team!": "x"}}, "'modelInput.requestMetadata' key 'team!' must be 1-256 letters"),
+        ({"requestMetadata": {"": "x"}}, "'modelInput.requestMetadata' key '' must be 1-256 letters"),
+        ({"requestMetadata": {"k" * 257: "x"}}, "'modelInput.requestMetadata' key 'kkkk"),
+        ({"requestMetadata": {"team": 7}}, "'modelInput.requestMetadata.team' must be a string, got number"),
+        ({"requestMetadata": {"team": "a|b"}}, "'modelInput.requestMetadata.team' must be at most 256 letters"),
+        ({"requestMetadata": {"team": "x" * 257}}, "'modelInput.requestMetadata.team' must be at most 256 letters"),
+        (
+            {"additionalModelResponseFieldPaths": "/stop_sequence"},
+            "'modelInput.additionalModelResponseFieldPaths' must be a list of JSON Pointers, got string",
+        ),
+        (
+            {"additionalModelResponseFieldPaths": [f"/f{number}" for number in range(11)]},
+            "'modelInput.additionalModelResponseFieldPaths' holds 11 paths; Converse takes at most 10",
+        ),
+        (
+            {"additionalModelResponseFieldPaths": [""]},
+            "'modelInput.additionalModelResponseFieldPaths[0]' '' is not a JSON Pointer",
+        ),
+        (
+            {"additionalModelResponseFieldPaths": ["/ok", "stop_sequence"]},
+            "'modelInput.additionalModelResponseFieldPaths[1]' 'stop_sequence' is not a JSON Pointer",
+        ),
+        (
+            {"additionalModelResponseFieldPaths": ["/a~2"]},
+            "'modelInput.additionalModelResponseFieldPaths[0]' '/a~2' is not a JSON Pointer",
+        ),
+        (
+            {"additionalModelResponseFieldPaths": ["/" + "a" * 256]},
+            "'modelInput.additionalModelResponseFieldPaths[0]' '/aaaa",
+        ),
+        (
+            {"additionalModelResponseFieldPaths": [3]},
+            "'modelInput.additionalModelResponseFieldPaths[0]' must be a string, got number",
+        ),
+        ({"promptVariables": ["topic"]}, "'modelInput.promptVariables' must be a JSON object of variable names"),
+        ({"promptVariables": {"topic": "weather"}}, "'modelInput.promptVariables.topic' must be an object of exactly"),
+        ({"promptVariables": {"topic": {}}}, "'modelInput.promptVariables.topic' must be an object of exactly"),
+        (
+            {"promptVariables": {"topic": {"text": "a", "image": "b"}}},
+            "'modelInput.promptVariables.topic' must be an object of exactly",
+        ),
+        (
+            {"promptVariables": {"topic": {"text": 1}}},
+            "'modelInput.promptVariables.topic' must be an object of exactly",
+        ),
+    ],
+    ids=[
+        "metadata-empty",
+        "metadata-17",
+        "metadata-list",
+        "metadata-key-char",
+        "metadata-key-empty",
+        "metadata-key-long",
+        "metadata-value-number",
+        "metadata-value-char",
+        "metadata-value-long",
+        "paths-string",
+        "paths-11",
+        "path-empty",
+        "path-unled",
+        "path-bad-escape",
+        "path-long",
+        "path-number",
+        "variables-list",
+        "variable-string",
+        "variable-empty",
+        "variable-two-members",
+        "variable-text-number",
+    ],
+)
+def test_a_native_converse_metadata_response_path_or_prompt_variable_converse_refuses_is_refused(members, reason):
+    with pytest.raises(ValueError) as raised:
+        check_native({"recordId": "a", "modelInput": {"messages": [_ASK], **members}}, invocation_type=CONVERSE)
+    assert str(raised.value).startswith(reason)
+
+
 def test_a_native_body_for_a_model_not_anthropics_is_left_to_its_model():
     check_native(
         {"recordId": "a", "modelInput": {"prompt": "hi", "max_gen_len": 5}},

@@ -443,6 +443,9 @@ def input_problem(model_input: Any, invocation_type: str, model: str) -> str | N
         or service_tier_problem(model_input.get("serviceTier"))
         or performance_config_problem(model_input.get("performanceConfig"))
         or output_config_problem(model_input.get("outputConfig"))
+        or request_metadata_problem(model_input.get("requestMetadata"))
+        or response_field_paths_problem(model_input.get("additionalModelResponseFieldPaths"))
+        or prompt_variables_problem(model_input.get("promptVariables"))
     )
 
 
@@ -513,4 +516,70 @@ def output_config_problem(config: Any) -> str | None:
             return malformed(f"extraneous key [{key}] is not permitted", pointer)
         if not isinstance(value, str):
             return malformed("expected type: String", f"{pointer}/{key}")
+    return None
+
+
+REQUEST_METADATA_TEXT = re.compile(r"[a-zA-Z0-9 \t\n\x0b\f\r:_@$#=/+,\-.]{0,256}")
+"""A `requestMetadata` key or value (botocore `RequestMetadataKeyString` / `ValueString`, `\\s` as Java reads it)."""
+JSON_POINTER = re.compile(r"(/([^~/]|~[01])*)+")
+"""A non-empty JSON Pointer (RFC 6901), as Converse takes in `additionalModelResponseFieldPaths`."""
+
+
+def request_metadata_problem(metadata: Any) -> str | None:
+    """Why Converse refuses a record's `requestMetadata`, or None: a map of 1 to 16 entries, keys of 1 to 256 and
+    values of up to 256 characters of `RequestMetadataKeyString`'s pattern."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        return malformed("expected type: JSONObject", "#/requestMetadata")
+    if not 1 <= len(metadata) <= 16:
+        return malformed("expected minimum item count: 1, maximum: 16", "#/requestMetadata")
+    for key, value in metadata.items():
+        if not key or not REQUEST_METADATA_TEXT.fullmatch(key):
+            return malformed(f"key [{key}] does not match pattern {REQUEST_METADATA_TEXT.pattern}", "#/requestMetadata")
+        if not isinstance(value, str):
+            return malformed("expected type: String", f"#/requestMetadata/{key}")
+        if not REQUEST_METADATA_TEXT.fullmatch(value):
+            return malformed(
+                f"string does not match pattern {REQUEST_METADATA_TEXT.pattern}", f"#/requestMetadata/{key}"
+            )
+    return None
+
+
+def response_field_paths_problem(paths: Any) -> str | None:
+    """Why Converse refuses a record's `additionalModelResponseFieldPaths`, or None: at most 10 JSON Pointers of 1
+    to 256 characters (an empty or malformed pointer is a 400)."""
+    if paths is None:
+        return None
+    pointer = "#/additionalModelResponseFieldPaths"
+    if not isinstance(paths, list):
+        return malformed("expected type: JSONArray", pointer)
+    if len(paths) > 10:
+        return malformed(f"expected maximum item count: 10, found: {len(paths)}", pointer)
+    for index, path in enumerate(paths):
+        if not isinstance(path, str):
+            return malformed("expected type: String", f"{pointer}/{index}")
+        if not 1 <= len(path) <= 256 or not JSON_POINTER.fullmatch(path):
+            return malformed(f"{path!r} is not a valid JSON Pointer", f"{pointer}/{index}")
+    return None
+
+
+def prompt_variables_problem(variables: Any) -> str | None:
+    """Why Converse refuses a record's `promptVariables`, or None: a map of names to a union whose one member is a
+    `text` string (botocore `PromptVariableValues`)."""
+    if variables is None:
+        return None
+    if not isinstance(variables, dict):
+        return malformed("expected type: JSONObject", "#/promptVariables")
+    for name, value in variables.items():
+        pointer = f"#/promptVariables/{name}"
+        if not isinstance(value, dict):
+            return malformed("expected type: JSONObject", pointer)
+        for key in value:
+            if key != "text":
+                return malformed(f"extraneous key [{key}] is not permitted", pointer)
+        if "text" not in value:
+            return malformed("required key [text] not found", pointer)
+        if not isinstance(value["text"], str):
+            return malformed("expected type: String", f"{pointer}/text")
     return None
