@@ -154,7 +154,15 @@ CONVERSE_FIELDS = frozenset(
 )
 """The members of a Converse request body a batch record may hold (botocore ``ConverseRequest``, less the
 ``modelId`` the job sets)."""
-_CONVERSE_TOOL_BLOCKS = ("toolUse", "toolResult")
+_CONVERSE_TOOL_BLOCKS = ("toolUse", "toolResult", "toolAddition", "toolRemoval")
+"""Content blocks that call or name tools of the ``toolConfig`` (a tool addition or removal names one declared
+there), so fail in a batch Converse record."""
+CONVERSE_SYSTEM_ROLE = (
+    "Converse takes a system-role message only to add or remove tools of the toolConfig mid-conversation, and batch "
+    "inference refuses tools for Converse; give instructions in modelInput.system"
+)
+"""Why a Converse message of role ``system`` is refused (botocore's ``ConversationRole`` lists it for messages of
+``toolAddition`` / ``toolRemoval`` blocks)."""
 
 
 # --- record ids and job names ------------------------------------------------------------------------
@@ -644,19 +652,22 @@ def _check_known_members(model_input: Mapping[str, Any], known: frozenset[str]) 
 
 def _check_converse_message(message: Any, path: str) -> None:
     """One message of a native Converse record (botocore's ``Message``: a role of user or assistant and a list of
-    content blocks, both required); the model answers any other with a 400 for the record."""
+    content blocks, both required; a system role only carries tool changes); any other fails the record."""
     if not isinstance(message, Mapping):
         raise ValueError(f"'{path}' must be a JSON object")
     if "role" not in message:
         raise ValueError(f"'{path}.role' is missing: a message requires it")
     role = message["role"]
+    if role == "system":
+        raise ValueError(f"'{path}.role' is 'system': {CONVERSE_SYSTEM_ROLE}")
     if role not in anthropic.MESSAGE_ROLES:
         raise ValueError(f"'{path}.role' {role!r} is not one of {', '.join(anthropic.MESSAGE_ROLES)}")
     converse_content.check_message_content(message.get("content"), f"{path}.content")
 
 
 def _check_native_converse_tools(model_input: Mapping[str, Any]) -> None:
-    """A native Converse record may neither carry a ``toolConfig`` nor hold ``toolUse`` / ``toolResult`` blocks."""
+    """A native Converse record may neither carry a ``toolConfig`` nor hold blocks that call, answer, add or remove
+    a tool."""
     if "toolConfig" in model_input:
         raise ValueError(f"'modelInput.toolConfig' is refused: {CONVERSE_NO_TOOLS}")
     for index, message in enumerate(model_input["messages"]):

@@ -345,6 +345,30 @@ def test_converse_records_with_metadata_response_paths_or_prompt_variables_are_a
     )
 
 
+def test_converse_records_that_change_tools_or_have_a_role_converse_does_not_know_fail_alone(
+    http, moto_s3, bedrock_bucket
+):
+    question = {"role": "user", "content": [{"text": "Weather in Paris?"}]}
+    answer = {"role": "assistant", "content": [{"text": "Sunny."}]}
+    records = [{"recordId": f"C{i}", "modelInput": {"messages": [question]}} for i in range(97)]
+    adding = {"role": "user", "content": [{"text": "And now?"}, {"toolAddition": {"tool": {"name": "weather"}}}]}
+    records.append({"recordId": "ADD", "modelInput": {"messages": [question, answer, adding]}})
+    removing = {"role": "system", "content": [{"toolRemoval": {"tool": {"name": "weather"}}}]}
+    records.append({"recordId": "REMOVE", "modelInput": {"messages": [question, removing]}})
+    human = {"role": "human", "content": [{"text": "Thanks"}]}
+    records.append({"recordId": "HUMAN", "modelInput": {"messages": [question, answer, human]}})
+    job, lines = run_converse(http, moto_s3, bedrock_bucket, records, "converse-tool-changes.jsonl")
+    assert (job["successRecordCount"], job["errorRecordCount"]) == (97, 3)
+    refusal = "The toolConfig field must be defined when using toolAddition and toolRemoval content blocks."
+    assert lines["ADD"]["error"] == {"errorCode": 400, "errorMessage": refusal}
+    assert lines["REMOVE"]["error"] == {"errorCode": 400, "errorMessage": refusal}
+    assert lines["HUMAN"]["error"] == {
+        "errorCode": 400,
+        "errorMessage": "Malformed input request: #/messages/2/role: human is not a valid enum value, please reformat "
+        "your input and try again.",
+    }
+
+
 def test_an_anthropic_body_asking_for_structured_output_is_answered(http, moto_s3, bedrock_bucket):
     records = [anthropic_record(i) for i in range(100)]
     records[5]["modelInput"]["output_config"] = {"format": {"type": "json_schema", "schema": {"type": "object"}}}

@@ -506,6 +506,31 @@ def test_native_converse_records_that_call_tools_are_rejected():
         check_native({"recordId": "a", "modelInput": {"messages": [question, call]}}, invocation_type=CONVERSE)
 
 
+@pytest.mark.parametrize("block", ["toolAddition", "toolRemoval"])
+def test_native_converse_records_that_add_or_remove_tools_are_rejected(block):
+    question = {"role": "user", "content": [{"text": "Weather?"}, {block: {"tool": {"name": "weather"}}}]}
+    with pytest.raises(ValueError) as raised:
+        check_native({"recordId": "a", "modelInput": {"messages": [question]}}, invocation_type=CONVERSE)
+    assert str(raised.value) == f"'modelInput.messages[0]' holds a {block} block: {CONVERSE_NO_TOOLS}"
+
+
+def test_the_converse_roles_are_those_botocore_lists_with_system_only_for_tool_changes():
+    shapes = botocore.session.get_session().get_service_model("bedrock-runtime")
+    assert shapes.shape_for("ConversationRole").enum == ["user", "assistant", "system"]
+    assert "Use within a <code>system</code> role message" in shapes.shape_for("ToolAdditionBlock").documentation
+
+
+def test_a_native_converse_system_role_message_is_refused_saying_where_instructions_go():
+    turns = [{"role": "user", "content": [{"text": "x"}]}, {"role": "system", "content": [{"text": "Be brief."}]}]
+    with pytest.raises(ValueError) as raised:
+        check_native({"recordId": "a", "modelInput": {"messages": turns}}, invocation_type=CONVERSE)
+    assert str(raised.value) == (
+        "'modelInput.messages[1].role' is 'system': Converse takes a system-role message only to add or remove tools "
+        "of the toolConfig mid-conversation, and batch inference refuses tools for Converse; give instructions in "
+        "modelInput.system"
+    )
+
+
 @pytest.mark.parametrize(
     ("message", "invocation", "reason"),
     [
@@ -516,7 +541,7 @@ def test_native_converse_records_that_call_tools_are_rejected():
             CONVERSE,
             "'modelInput.messages[0].content' must be a list of content blocks",
         ),
-        ({"role": "system", "content": [{"text": "x"}]}, CONVERSE, "'modelInput.messages[0].role' 'system' is not one"),
+        ({"role": "human", "content": [{"text": "x"}]}, CONVERSE, "'modelInput.messages[0].role' 'human' is not one"),
         ("hi", CONVERSE, "'modelInput.messages[0]' must be a JSON object"),
         ({"content": [{"text": "x"}]}, CONVERSE, "'modelInput.messages[0].role' is missing: a message requires it"),
     ],

@@ -77,6 +77,13 @@ TOOL_BLOCKS_WITHOUT_CONFIG_MESSAGE = (
     "The toolConfig field must be defined when using toolUse and toolResult content blocks."
 )
 """Converse's own refusal of tool blocks in a request without a `toolConfig`."""
+TOOL_CHANGES_WITHOUT_CONFIG_MESSAGE = (
+    "The toolConfig field must be defined when using toolAddition and toolRemoval content blocks."
+)
+"""A tool addition or removal names a tool of the `toolConfig`, so fails in a request without one (the emulator's
+wording)."""
+CONVERSE_ROLES = ("user", "assistant", "system")
+"""The roles of a Converse message (botocore `ConversationRole`; `system` for messages that change tools)."""
 
 JOB_NAME = re.compile(r"[a-zA-Z0-9]{1,63}(-*[a-zA-Z0-9\+\-\.]){0,63}")
 ROLE_ARN = re.compile(r"arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+")
@@ -351,7 +358,7 @@ def listing_start(jobs: list[JobRecord], token: str | None) -> int:
 
 def converse_tool_problem(model_input: dict[str, Any]) -> str | None:
     """Why a Converse record that calls tools fails: batch inference refuses a `toolConfig` in a Converse record,
-    and Converse refuses `toolUse` / `toolResult` blocks without one."""
+    and Converse refuses `toolUse` / `toolResult` blocks, and tool additions and removals, without one."""
     if "toolConfig" in model_input:
         return CONVERSE_TOOLS_MESSAGE
     messages = model_input.get("messages")
@@ -360,6 +367,8 @@ def converse_tool_problem(model_input: dict[str, Any]) -> str | None:
         for block in content if isinstance(content, list) else ():
             if isinstance(block, dict) and ("toolUse" in block or "toolResult" in block):
                 return TOOL_BLOCKS_WITHOUT_CONFIG_MESSAGE
+            if isinstance(block, dict) and ("toolAddition" in block or "toolRemoval" in block):
+                return TOOL_CHANGES_WITHOUT_CONFIG_MESSAGE
     return None
 
 
@@ -373,8 +382,13 @@ CONVERSE_ALTERNATE_MESSAGE = (
 
 
 def converse_turn_problem(messages: list[dict[str, Any]]) -> str | None:
-    """Why Converse refuses a conversation's turns, as it words it, or None: the first is the user's and the roles
-    alternate."""
+    """Why Converse refuses a conversation's turns, as it words it, or None: each role is one it knows, the first
+    is the user's and the roles alternate."""
+    for index, message in enumerate(messages):
+        if "role" not in message:
+            return malformed("required key [role] not found", f"#/messages/{index}")
+        if message["role"] not in CONVERSE_ROLES:
+            return malformed(f"{message['role']} is not a valid enum value", f"#/messages/{index}/role")
     if messages[0].get("role") != "user":
         return CONVERSE_FIRST_TURN_MESSAGE
     for before, message in itertools.pairwise(messages):
