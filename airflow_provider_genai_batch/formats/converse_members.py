@@ -3,7 +3,8 @@ them: ``requestMetadata`` (filters for the invocation logs), ``additionalModelRe
 into the model's own answer) and ``promptVariables`` (values for a Prompt management prompt).
 
 A record Converse refuses for one of these fails on its own line once the job runs; these checks refuse it up front,
-naming the member and why. The limits are those of botocore's bedrock-runtime ``ConverseRequest``.
+naming the member and why, and refuse prompt variables, which Converse would ignore (a batch job names no prompt).
+The limits are those of botocore's bedrock-runtime ``ConverseRequest``.
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ def _check_response_field_paths(paths: Any) -> None:
 
 
 def _check_prompt_variables(variables: Any) -> None:
-    """A map of variable names to an object setting exactly its ``text`` (a string)."""
+    """A map of variable names to an object setting exactly its ``text`` (a string), as Converse takes it; then
+    refused when it holds any: the variables fill a Prompt management prompt given as the model, and a batch job's
+    model is a model or an inference profile, so Converse would ignore them without a word."""
     if variables is None:
         return
     where = "modelInput.promptVariables"
@@ -90,3 +93,9 @@ def _check_prompt_variables(variables: Any) -> None:
             raise ValueError(
                 f'\'{where}.{name}\' must be an object of exactly a text string, such as {{"text": "..."}}'
             )
+    if variables:
+        raise ValueError(
+            f"'{where}' fill a Prompt management prompt named as the model, which a batch job cannot name (its model "
+            f"is a model or an inference profile), so Converse would ignore {', '.join(variables)}: put the values in "
+            "the messages"
+        )

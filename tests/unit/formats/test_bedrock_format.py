@@ -801,9 +801,9 @@ def test_a_native_converse_service_tier_latency_or_output_config_converse_refuse
         {"requestMetadata": {f"k{number}": "v" for number in range(16)}},
         {"additionalModelResponseFieldPaths": ["/stop_sequence", "/usage/a~1b", "/x~0y"]},
         {"additionalModelResponseFieldPaths": []},
-        {"promptVariables": {"topic": {"text": "weather"}}},
+        {"promptVariables": {}},
     ],
-    ids=["metadata", "metadata-16", "pointers", "no-pointers", "prompt-variables"],
+    ids=["metadata", "metadata-16", "pointers", "no-pointers", "no-prompt-variables"],
 )
 def test_a_native_converse_record_with_metadata_response_paths_or_prompt_variables_converse_takes_passes(members):
     check_native({"recordId": "a", "modelInput": {"messages": [_ASK], **members}}, invocation_type=CONVERSE)
@@ -892,6 +892,17 @@ def test_a_native_converse_metadata_response_path_or_prompt_variable_converse_re
     with pytest.raises(ValueError) as raised:
         check_native({"recordId": "a", "modelInput": {"messages": [_ASK], **members}}, invocation_type=CONVERSE)
     assert str(raised.value).startswith(reason)
+
+
+def test_native_converse_prompt_variables_are_refused_as_a_batch_job_names_no_prompt_for_them_to_fill():
+    members = {"promptVariables": {"topic": {"text": "weather"}}}
+    with pytest.raises(ValueError) as raised:
+        check_native({"recordId": "a", "modelInput": {"messages": [_ASK], **members}}, invocation_type=CONVERSE)
+    assert str(raised.value) == (
+        "'modelInput.promptVariables' fill a Prompt management prompt named as the model, which a batch job cannot "
+        "name (its model is a model or an inference profile), so Converse would ignore topic: put the values in "
+        "the messages"
+    )
 
 
 def test_a_native_body_for_a_model_not_anthropics_is_left_to_its_model():
