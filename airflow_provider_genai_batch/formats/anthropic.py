@@ -195,12 +195,14 @@ def request_params(
     gen = fields(config if config is not None else {}, "generationConfig")
     params: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(gen, max_tokens), "messages": messages()}
     for index, message in enumerate(params["messages"]):
-        _check_no_blank_text(message["content"], f"contents[{index}].parts", provider)
+        if _has_blank_text(message["content"]):
+            raise unsupported(f"contents[{index}].parts", provider, BLANK_TEXT)
     if "systemInstruction" in request:
         params["system"] = message_content(
             [_text_block(t) for t in system_texts(request["systemInstruction"], provider)]
         )
-        _check_no_blank_text(params["system"], "systemInstruction.parts", provider)
+        if _has_blank_text(params["system"]):
+            raise unsupported("systemInstruction.parts", provider, BLANK_TEXT)
     if gen:  # no settings: no sampling parameters, nothing to check
         params.update(sampling(gen, provider))
     declarations = declare(request["tools"], provider) if "tools" in request else []
@@ -211,11 +213,21 @@ def request_params(
     return params
 
 
-def _check_no_blank_text(content: str | list[dict[str, Any]], path: str, provider: str) -> None:
-    """The Messages API refuses a text of only whitespace (an empty one Gemini refuses too), which Gemini takes."""
-    texts = [content] if isinstance(content, str) else [block["text"] for block in content if block["type"] == "text"]
-    if any(not text or text.isspace() for text in texts):
-        raise unsupported(path, provider, "it refuses a text part of only whitespace")
+BLANK_TEXT = "it refuses a text part of only whitespace"
+"""Why a text of only whitespace is refused: the Messages API refuses it (an empty one Gemini refuses too), which
+Gemini takes."""
+
+
+def _has_blank_text(content: str | list[dict[str, Any]]) -> bool:
+    """Whether message content holds a text that is empty or only whitespace (one loop, no list: every line pays it)."""
+    if isinstance(content, str):
+        return not content or content.isspace()
+    for block in content:
+        if block["type"] == "text":
+            text = block["text"]
+            if not text or text.isspace():
+                return True
+    return False
 
 
 def _max_tokens(gen: Mapping[str, Any], default: int) -> int:

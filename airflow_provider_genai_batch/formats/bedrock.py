@@ -8,6 +8,7 @@ Everything here is pure: the hook does the I/O.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
@@ -356,8 +357,7 @@ def record(key: str, params: dict[str, Any], *, model: str, invocation_type: Inv
     if invocation_type == CONVERSE:
         model_input = _converse(params, model)
     else:
-        named = _model_named(model)
-        if named is not None and "anthropic" not in named:
+        if not _translates_for(model):
             raise unsupported(
                 "request",
                 PROVIDER,
@@ -372,6 +372,14 @@ def record(key: str, params: dict[str, Any], *, model: str, invocation_type: Inv
 _NAMING_RESOURCES = frozenset({"foundation-model", "inference-profile", "custom-model"})
 """The ARN resources whose id names the model (a custom model's names its base model); an application inference
 profile's id does not."""
+
+
+@functools.lru_cache(maxsize=16)
+def _translates_for(model: str) -> bool:
+    """Whether Gemini-format lines are translated to InvokeModel bodies for ``model``: a Claude model, or an ARN that
+    names no model (read once per model, not once per line)."""
+    named = _model_named(model)
+    return named is None or "anthropic" in named
 
 
 def _model_named(model: str) -> str | None:
