@@ -184,7 +184,12 @@ def test_a_retry_after_the_job_was_cancelled_uses_its_input_file(emulator, tmp_p
     source = write_jsonl(tmp_path / "in.jsonl", lines(3))
     operator = submit("openai_emulated", "gpt-4o-mini", source)
     ti = FakeTI()
-    first = operator.execute(make_context(ti))
+    running = emulator.config()["running_seconds"]
+    emulator.config(running_seconds=600)  # still running when it is cancelled, however busy the machine
+    try:
+        first = operator.execute(make_context(ti))
+    finally:
+        emulator.config(running_seconds=running)
     hook.cancel_batch(first["job_name"])
     ti.try_number = 2
 
