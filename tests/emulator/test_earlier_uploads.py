@@ -24,6 +24,7 @@ from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
+from tests.emulator.uploads import uploaded_files, wait_until_ended
 from tests.unit.pipeline.fakes import FakeTI, make_context, write_jsonl
 
 API_KEY = "earlier-uploads-key"
@@ -103,8 +104,8 @@ def test_a_gemini_retry_after_a_death_between_upload_and_create_uses_the_earlier
 
     killed_then_retried(submit("gemini_emulated", "gemini-2.5-flash", source, max_requests_per_job=4 // parts))
 
-    stored = sorted(f.name for f in hook.list_files())
-    read = sorted(hook.get_batch(job["name"]).input_file for job in emulator.jobs())
+    read = sorted(wait_until_ended(hook, job["name"]).input_file for job in emulator.jobs())
+    stored = sorted(uploaded_files(hook))
     assert len(stored) == parts  # one upload per part, none left beside a copy
     assert read == stored
 
@@ -121,7 +122,8 @@ def test_an_openai_retry_after_a_death_between_upload_and_create_uses_the_earlie
     uploads = [r for r in emulator.requests() if r["method"] == "POST" and r["path"] == "/openai/v1/files"]
     (job,) = emulator.jobs()
     assert len(uploads) == 1
-    assert [f.name for f in hook.list_files()] == [hook.get_batch(job["name"]).input_file]
+    read = wait_until_ended(hook, job["name"]).input_file
+    assert uploaded_files(hook) == [read]
 
 
 @pytest.mark.parametrize("lost_mode", ["error", "drop"])
@@ -142,7 +144,8 @@ def test_an_openai_upload_whose_answer_is_lost_is_found_not_sent_again(emulator,
 
     assert emulator.faults()["counts"]["lost"] == 1
     (job,) = emulator.jobs()
-    assert [f.name for f in hook.list_files()] == [hook.get_batch(job["name"]).input_file]
+    read = wait_until_ended(hook, job["name"]).input_file
+    assert uploaded_files(hook) == [read]
 
 
 def test_an_openai_upload_refused_before_it_was_stored_is_sent_again_once(emulator, tmp_path):
@@ -164,7 +167,8 @@ def test_an_openai_upload_refused_before_it_was_stored_is_sent_again_once(emulat
     uploads = [r for r in emulator.requests() if r["method"] == "POST" and r["path"] == "/openai/v1/files"]
     (job,) = emulator.jobs()
     assert len(uploads) == 2  # the refused one, and the one sent again
-    assert [f.name for f in hook.list_files()] == [hook.get_batch(job["name"]).input_file]
+    read = wait_until_ended(hook, job["name"]).input_file
+    assert uploaded_files(hook) == [read]
 
 
 @pytest.mark.parametrize(("target", "model"), [("openai", "gpt-4o-mini"), ("gemini", "gemini-2.5-flash")])
@@ -196,8 +200,9 @@ def test_a_retry_after_the_job_was_cancelled_uses_its_input_file(emulator, tmp_p
     second = operator.execute(make_context(ti))
 
     assert second["job_name"] != first["job_name"]
-    (stored,) = hook.list_files()  # the cancelled job's input, not a second copy of it
-    assert hook.get_batch(second["job_name"]).input_file == stored.name
+    wait_until_ended(hook, first["job_name"])  # its (partial) results files are stored too
+    (stored,) = uploaded_files(hook)  # the cancelled job's input, not a second copy of it
+    assert hook.get_batch(second["job_name"]).input_file == stored
 
 
 def test_a_first_try_reads_no_file_listing(emulator, tmp_path):

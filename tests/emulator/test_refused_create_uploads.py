@@ -24,6 +24,7 @@ from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 from airflow_provider_genai_batch.testing.s3 import MotoS3Server
+from tests.emulator.uploads import uploaded_files, wait_until_ended
 from tests.unit.pipeline.fakes import FakeTI, capture_log, make_context, write_jsonl
 
 API_KEY = "refused-create-key"
@@ -170,9 +171,9 @@ def test_a_refused_part_loses_its_upload_and_the_parts_created_before_it_keep_th
                 make_context(FakeTI())
             )
 
-    read = {hook.get_batch(job["name"]).input_file for job in emulator.jobs()}
+    read = {wait_until_ended(hook, job["name"]).input_file for job in emulator.jobs()}
     assert len(read) == 2
-    assert set(stored_files(hook)) == read  # the two created parts' files stay; the third part's is gone
+    assert set(uploaded_files(hook)) == read  # the two created parts' files stay; the third part's is gone
 
 
 # --- Bedrock: S3 objects ----------------------------------------------------------------------------------
