@@ -18,12 +18,19 @@ seeds 500-999), and
 drawn: Anthropic and a gateway cannot find a job by key, so they get no lost create answer, no death right
 after a create and no clear without the task state store; Anthropic's parts go inline and cannot wait for a
 slot, so it gets no ``max_concurrent_jobs``.
+
+A second test plays the same seeds for Anthropic and the gateway without a task state store (Airflow before 3.3,
+from the first try or from a clear on, or a store emptied on success): there a retry re-attaches through the landed
+manifest, or refuses to create when an earlier try may have made a job it cannot find (keyless_jobs.py). Its
+scenarios are drawn apart, so the first test's seeds keep theirs; it checks the same, and takes a refusal that
+names the job for a documented end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -39,7 +46,7 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 from airflow.triggers.base import BaseTrigger
 
-from airflow_provider_genai_batch.errors import JobFailedError
+from airflow_provider_genai_batch.errors import GenAIBatchError, JobFailedError
 from airflow_provider_genai_batch.hooks.base import BatchHook
 from airflow_provider_genai_batch.hooks.registry import get_hook, hook_class_for_provider
 from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY
@@ -187,6 +194,37 @@ def draw(seed: int, providers: list[str]) -> Scenario:
     )
 
 
+STOREFREE_ACTIONS = frozenset({"clear-without-store", "clear-emptied-store"})
+"""Clears after which the task state store names no job an earlier try made."""
+STORELESS = ("from-the-first-try", "clear-without-store", "clear-emptied-store")
+"""How a task to a provider without look-up by key comes to have no task state store (or an emptied one)."""
+REFUSED = "Not creating another job, which could pay for the same requests twice"
+"""What a try refused for a job an earlier try may have made, and nothing names, says."""
+
+
+def draw_keyless(seed: int, providers: list[str]) -> Scenario:
+    """The scenario of ``seed`` for a provider without look-up by key (Anthropic, a gateway) and without a task state
+    store from some point on (the rest as :func:`draw` draws it for such a provider); drawn apart from :func:`draw`.
+
+    A death before the job ref reaches XCom is kept only where a try makes one job (no parts, no follow-up round):
+    where a ref naming the task's other jobs is kept, no try looks for a job made by one that died before storing it.
+    """
+    keyless = [name for name in providers if not PROVIDER_CASES[name].findable]
+    scenario = draw(seed, keyless)
+    rng = random.Random(seed * 15_485_863 + 3)
+    storeless = rng.choice(STORELESS)
+    actions = [rng.choice(UNFINDABLE_ACTIONS) for _ in range(rng.choice([0, 1, 2]))]
+    if storeless != "from-the-first-try":
+        actions.insert(rng.randint(0, len(actions)), storeless)
+    one_job = scenario.max_requests_per_job is None and scenario.retry_failed_rows == 0
+    return dataclasses.replace(
+        scenario,
+        deaths=tuple(death for death in scenario.deaths if one_job or death[1] != "before-xcom"),
+        use_state_store=storeless != "from-the-first-try",
+        actions=tuple(actions),
+    )
+
+
 # --- acting it out ------------------------------------------------------------------------------------
 
 
@@ -200,6 +238,8 @@ class Observed:
     """The jobs made before the input was last edited (their rows may no longer be the input's)."""
     errors: list[BaseException] = field(default_factory=list)
     outcome: Any = None
+    landed: list[tuple[str, str]] | None = None
+    """The input's (key, question text) lines as they were when a try last landed results (None before any did)."""
 
 
 class DyingTI(FakeTI):
@@ -369,11 +409,13 @@ def play(scenario: Scenario, emulator: EmulatorServer, workdir: Path, observed: 
                 context = run.new_try(DyingTI)
                 try:
                     observed.outcome = one_try(make, context, restart)
+                    observed.landed = list(lines)
                     break
                 except (Exception, WorkerDied) as err:
                     observed.errors.append(err)
                     observed.outcome = err
                     if isinstance(err, JobFailedError):
+                        observed.landed = list(lines)
                         break  # a job that ended badly: the task fails for a documented reason
             DyingTI.armed = False
             armed["after_create"] = armed["landing"] = None
@@ -415,12 +457,16 @@ def check_jobs(scenario: Scenario, emulator: EmulatorServer, observed: Observed)
     made = {emulated_name(name) for *_, name in observed.creates}
     assert len(jobs) == len(made), f"{len(jobs)} jobs at the provider, {len(made)} creates returned"
     states = {emulated_name(job.name): job.state for job in jobs}
-    seen: set[tuple[str | None, str | None]] = set()
+    always_stored = scenario.use_state_store and not STOREFREE_ACTIONS & set(scenario.actions)
+    seen: dict[tuple[str | None, str | None], list[str]] = defaultdict(list)
     for key, fingerprint, replaces, name in observed.creates:
-        if (key, fingerprint) in seen:
-            assert replaces is not None, f"{name}: a second job for {key} {fingerprint} that replaces none"
-            assert states[emulated_name(replaces)] in BAD_ENDS, f"{name} replaced {replaces}, which did not end badly"
-        seen.add((key, fingerprint))
+        earlier = seen[(key, fingerprint)]
+        if earlier:
+            if always_stored:  # the job it replaces is the one the store names
+                assert replaces is not None, f"{name}: a second job for {key} {fingerprint} that replaces none"
+            still = [job for job in earlier if states[emulated_name(job)] not in BAD_ENDS]
+            assert not still, f"{name}: a second job for {key} {fingerprint}, after {still}, which did not end badly"
+        earlier.append(name)
 
 
 def check_landing(lines: list[tuple[str, str]], out: Path, succeeded: bool) -> None:
@@ -459,27 +505,62 @@ def check_secrets(observed: Observed, caplog: pytest.LogCaptureFixture, out: Pat
             assert API_KEY.encode() not in path.read_bytes(), path
 
 
+def documented_end(outcome: Any, refusal_allowed: bool) -> bool:
+    """Whether the task ended as documented: it succeeded, a job's rows failed or it expired, or (where allowed) a
+    try refused to create a job an earlier try may have made."""
+    if isinstance(outcome, dict | JobFailedError):
+        return True
+    return refusal_allowed and isinstance(outcome, GenAIBatchError) and REFUSED in str(outcome)
+
+
+def check_scenario(
+    scenario: Scenario,
+    emulator: EmulatorServer,
+    workdir: Path,
+    caplog: pytest.LogCaptureFixture,
+    *,
+    refusal_allowed: bool,
+) -> None:
+    """Play ``scenario`` and check what must hold; a failure names the scenario and how to replay it."""
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="airflow_provider_genai_batch")
+    observed = Observed()
+    try:
+        lines = play(scenario, emulator, workdir, observed)
+        outcome = observed.outcome
+        assert documented_end(outcome, refusal_allowed), f"the task ended with {outcome!r}"
+        check_jobs(scenario, emulator, observed)
+        if isinstance(outcome, GenAIBatchError) and not isinstance(outcome, JobFailedError):
+            lines = observed.landed or lines  # a refused try lands nothing: the results are the last landed
+        check_landing(lines, workdir / "out", isinstance(outcome, dict))
+        check_secrets(observed, caplog, workdir / "out")
+    except BaseException as err:
+        errors = "\n".join(f"  try error: {type(e).__name__}: {str(e)[:400]}" for e in observed.errors)
+        raise AssertionError(
+            f"chaos seed {scenario.seed} failed: {err}\nscenario: {scenario.describe()}\n{errors}\n"
+            f"replay: {scenario.replay}"
+        ) from err
+
+
 @pytest.mark.parametrize("seed", chaos_seeds(), ids=lambda seed: f"seed-{seed}")
 def test_a_chaos_scenario_pays_once_and_lands_every_key_once(
     emulator: EmulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture, seed: int
 ):
-    caplog.set_level(logging.INFO)
-    caplog.set_level(logging.DEBUG, logger="airflow_provider_genai_batch")
-    scenario = draw(seed, emulated_providers())
-    observed = Observed()
-    try:
-        lines = play(scenario, emulator, tmp_path, observed)
-        outcome = observed.outcome
-        succeeded = isinstance(outcome, dict)
-        assert succeeded or isinstance(outcome, JobFailedError), f"the task ended with {outcome!r}"
-        check_jobs(scenario, emulator, observed)
-        check_landing(lines, tmp_path / "out", succeeded)
-        check_secrets(observed, caplog, tmp_path / "out")
-    except BaseException as err:
-        errors = "\n".join(f"  try error: {type(e).__name__}: {str(e)[:400]}" for e in observed.errors)
-        raise AssertionError(
-            f"chaos seed {seed} failed: {err}\nscenario: {scenario.describe()}\n{errors}\nreplay: {scenario.replay}"
-        ) from err
+    check_scenario(draw(seed, emulated_providers()), emulator, tmp_path, caplog, refusal_allowed=False)
+
+
+@pytest.mark.parametrize("seed", chaos_seeds(), ids=lambda seed: f"seed-{seed}")
+def test_a_chaos_scenario_without_a_task_state_store_where_jobs_carry_no_key_pays_once_or_refuses(
+    emulator: EmulatorServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    seed: int,
+):
+    scenario = draw_keyless(seed, emulated_providers())
+    if "clear-emptied-store" in scenario.actions:  # the deployment empties the store when the task succeeds
+        monkeypatch.setenv("AIRFLOW__STATE_STORE__CLEAR_ON_SUCCESS", "True")
+    check_scenario(scenario, emulator, tmp_path, caplog, refusal_allowed=True)
 
 
 def test_a_seed_draws_the_same_scenario_every_time():
@@ -495,3 +576,16 @@ def test_no_scenario_asks_a_provider_without_look_up_by_key_for_one():
             assert "lost_rate" not in scenario.faults
             assert all(where != "right-after-create" for _, where, _ in scenario.deaths)
             assert scenario.use_state_store and set(scenario.actions) <= set(UNFINDABLE_ACTIONS)
+
+
+def test_every_scenario_without_a_task_state_store_is_for_a_provider_without_look_up_by_key():
+    providers = emulated_providers()
+    for seed in range(500):
+        scenario = draw_keyless(seed, providers)
+        assert not PROVIDER_CASES[scenario.provider].findable
+        assert "lost_rate" not in scenario.faults  # the checks count the jobs of the creates that returned
+        assert not scenario.use_state_store or STOREFREE_ACTIONS & set(scenario.actions)
+        assert "revert-clear" not in scenario.actions
+        assert all(where != "right-after-create" for _, where, _ in scenario.deaths)
+        if scenario.max_requests_per_job is not None or scenario.retry_failed_rows:
+            assert all(where != "before-xcom" for _, where, _ in scenario.deaths)
