@@ -723,6 +723,7 @@ def test_an_empty_next_token_is_refused_as_shorter_than_one_character(http):
 def test_the_control_plane_lists_bedrock_jobs_in_bedrock_status_names(
     http, bedrock_emulator, input_uri, bedrock_bucket
 ):
+    bedrock_emulator.config(job_outcome="stuck")  # still in its first status however long the listing takes
     arn = create(http, create_body(input_uri, bedrock_bucket))
     [listed] = bedrock_emulator.jobs()
     assert (listed["provider"], listed["name"], listed["display_name"], listed["model"]) == (
