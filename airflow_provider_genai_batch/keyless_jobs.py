@@ -3,8 +3,9 @@
 Such a job cannot be read back by its idempotency key, so a try that finds no job in the task state store (Airflow
 before 3.3, or a store emptied on success) looks in two other places before it creates one: the manifest this task
 instance landed under ``output_uri``, which names the job (or jobs) it landed with their key and fingerprint; and,
-failing that, the provider's listing since the task's run could start, where a job made as big as this input (and
-not ended for good) may be an earlier try's. Such a job is never paid for twice: the try is refused, naming it.
+failing that, where an earlier try may have gone on to create (:func:`may_have_created`), the provider's listing since
+the task's run could start, where a job made as big as this input (and not ended for good) after any job named may be
+an earlier try's. Such a job is never paid for twice: the try is refused, naming it.
 """
 
 from __future__ import annotations
