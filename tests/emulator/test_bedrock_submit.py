@@ -10,6 +10,7 @@ import io
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,33 +27,17 @@ from airflow_provider_genai_batch.models import BatchJob, JobState
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource
 from airflow_provider_genai_batch.testing.emulator import FAIL_MARKER, EmulatorServer
-from airflow_provider_genai_batch.testing.s3 import MotoS3Server, split_s3_uri
+from airflow_provider_genai_batch.testing.s3 import split_s3_uri
 from tests.unit.pipeline.fakes import FakeTI, make_context
 
-CONN_ID = "bedrock_emulated"
 CLAUDE = "anthropic.claude-3-haiku-20240307-v1:0"
 MIB = 1024 * 1024
 
 
 @pytest.fixture
-def connection(
-    monkeypatch: pytest.MonkeyPatch, bedrock_emulator: EmulatorServer, moto_s3: MotoS3Server, bedrock_bucket: str
-) -> str:
-    """A genaibedrock connection on the emulator and moto; credentials from botocore's default chain (env)."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    extra = {
-        "region": "us-east-1",
-        "role_arn": "arn:aws:iam::123456789012:role/BedrockBatch",
-        "input_s3_uri": f"s3://{bedrock_bucket}/input",
-        "output_s3_uri": f"s3://{bedrock_bucket}/output",
-        "endpoint_url": f"{bedrock_emulator.base_url}/bedrock",
-        "s3_endpoint_url": moto_s3.endpoint_url,
-        "upload_part_size": 5 * MIB,
-        "retry_max_wait": 0.1,
-    }
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps({"conn_type": "genaibedrock", "extra": extra}))
-    return CONN_ID
+def connection(bedrock_connection: Callable[..., str]) -> str:
+    """The Bedrock connection, with 5 MiB upload parts (the smallest S3 takes) so that a multipart upload is cheap."""
+    return bedrock_connection(upload_part_size=5 * MIB, retry_max_wait=0.1)
 
 
 def gemini_lines(count: int, *, fail: set[int] = frozenset(), pad: int = 0) -> list[dict[str, Any]]:

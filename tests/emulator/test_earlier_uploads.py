@@ -11,7 +11,7 @@ are counted in the emulator's store (and moto's S3) after the retry.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,6 @@ from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
 from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
 from airflow_provider_genai_batch.operators.submit import GenAIBatchSubmitOperator
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
-from airflow_provider_genai_batch.testing.s3 import MotoS3Server
 from tests.emulator.uploads import uploaded_files, wait_until_ended
 from tests.unit.pipeline.fakes import FakeTI, make_context, write_jsonl
 
@@ -218,23 +217,8 @@ def test_a_first_try_reads_no_file_listing(emulator, tmp_path):
 
 
 @pytest.fixture
-def bedrock(
-    monkeypatch: pytest.MonkeyPatch, bedrock_emulator: EmulatorServer, moto_s3: MotoS3Server, bedrock_bucket: str
-) -> str:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    extra = {
-        "region": "us-east-1",
-        "role_arn": "arn:aws:iam::123456789012:role/BedrockBatch",
-        "input_s3_uri": f"s3://{bedrock_bucket}/input",
-        "output_s3_uri": f"s3://{bedrock_bucket}/output",
-        "endpoint_url": f"{bedrock_emulator.base_url}/bedrock",
-        "s3_endpoint_url": moto_s3.endpoint_url,
-        "retry_max_wait": 0.05,
-        "max_retries": 1,
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_BEDROCK_EMULATED", json.dumps({"conn_type": "genaibedrock", "extra": extra}))
-    return "bedrock_emulated"
+def bedrock(bedrock_connection: Callable[..., str]) -> str:
+    return bedrock_connection(retry_max_wait=0.05, max_retries=1)
 
 
 def test_a_bedrock_retry_after_a_death_between_upload_and_create_uses_the_earlier_object(
