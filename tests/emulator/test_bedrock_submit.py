@@ -200,71 +200,91 @@ def test_a_job_taken_away_at_bedrock_is_answered_resource_not_found_and_read_as_
     assert gone_at(hook, created.name)
 
 
-def test_a_99_record_input_fails_before_anything_is_written_to_s3(
-    connection, tmp_path, moto_s3, bedrock_bucket, bedrock_emulator
-):
-    before = moto_s3.keys(bedrock_bucket)
-    source = write_input(tmp_path / "input.jsonl", gemini_lines(99))
-    op = GenAIBatchSubmitOperator(task_id="submit", conn_id=connection, model=CLAUDE, input=source)
-    with pytest.raises(InputValidationError, match="99 requests, fewer than the 100"):
-        op.execute(make_context(FakeTI()))
-    assert moto_s3.keys(bedrock_bucket) == before == []
-    assert bedrock_jobs(bedrock_emulator) == []
-
-
-def test_a_native_record_id_that_is_not_alphanumeric_fails_before_anything_is_written_to_s3(
-    connection, tmp_path, moto_s3, bedrock_bucket, bedrock_emulator
-):
-    lines = [
+def native_claude_lines(count: int = 100) -> list[dict[str, Any]]:
+    """``count`` native Bedrock records of Claude InvokeModel bodies, ids ``REC0``, ``REC1``, ..."""
+    return [
         {"recordId": f"REC{i}", "modelInput": {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 16,
                                               "messages": [{"role": "user", "content": f"Question {i}?"}]}}
-        for i in range(100)
+        for i in range(count)
     ]  # fmt: skip
-    lines[6]["recordId"] = "req-6"  # Bedrock documents record ids as alphanumeric: its Validating fails the job
-    source = write_input(tmp_path / "input.jsonl", lines)
-    op = GenAIBatchSubmitOperator(task_id="submit", conn_id=connection, model=CLAUDE, input=source)
-    with pytest.raises(InputValidationError) as raised:
-        op.execute(make_context(FakeTI()))
-    assert str(raised.value) == (
-        f"{source}, line 7: 'recordId' 'req-6' is not an alphanumeric string: Bedrock fails a job holding such a record"
-    )
-    assert moto_s3.keys(bedrock_bucket) == []
-    assert bedrock_jobs(bedrock_emulator) == []
 
 
-def test_a_provisioned_throughput_model_fails_before_anything_is_written_to_s3(
-    connection, tmp_path, moto_s3, bedrock_bucket, bedrock_emulator
-):
-    source = write_input(tmp_path / "input.jsonl", gemini_lines(100))
-    provisioned = "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abcdefghijkl"
-    op = GenAIBatchSubmitOperator(task_id="submit", conn_id=connection, model=provisioned, input=source)
-    with pytest.raises(GenAIBatchError, match="batch inference does not run on provisioned models"):
-        op.execute(make_context(FakeTI()))
-    assert moto_s3.keys(bedrock_bucket) == []
-    assert bedrock_jobs(bedrock_emulator) == []
+def with_record_id(lines: list[dict[str, Any]], index: int, record_id: str) -> list[dict[str, Any]]:
+    """``lines`` with the record at ``index`` given ``record_id``."""
+    lines[index]["recordId"] = record_id
+    return lines
+
+
+LLAMA = "meta.llama3-1-70b-instruct-v1:0"
+NOT_CLAUDE_ONLY = (
+    "{source}, line 1: request cannot be sent to bedrock: InvokeModel bodies are translated for Anthropic Claude "
+    "models only, not {model!r}; use model_invocation_type=Converse or native Bedrock lines"
+)
 
 
 @pytest.mark.parametrize(
-    "model",
+    ("lines", "model", "error", "message"),
     [
-        "meta.llama3-1-70b-instruct-v1:0",
-        "us.meta.llama3-1-70b-instruct-v1:0",
-        "arn:aws:bedrock:us-east-1::foundation-model/meta.llama3-1-70b-instruct-v1:0",
-        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.meta.llama3-1-70b-instruct-v1:0",
+        pytest.param(
+            gemini_lines(99),
+            CLAUDE,
+            InputValidationError,
+            "{source}: 99 requests, fewer than the 100 a bedrock batch needs",
+            id="99-records",
+        ),
+        pytest.param(
+            # Bedrock documents record ids as alphanumeric: its Validating fails the job
+            with_record_id(native_claude_lines(), 6, "req-6"),
+            CLAUDE,
+            InputValidationError,
+            "{source}, line 7: 'recordId' 'req-6' is not an alphanumeric string: Bedrock fails a job holding such a "
+            "record",
+            id="record-id-not-alphanumeric",
+        ),
+        pytest.param(
+            gemini_lines(100),
+            "arn:aws:bedrock:us-east-1:123456789012:provisioned-model/abcdefghijkl",
+            GenAIBatchError,
+            "bedrock model: {model!r} is a provisioned throughput model, and batch inference does not run on "
+            "provisioned models: give the foundation model's id or an inference profile",
+            id="provisioned-model",
+        ),
+        pytest.param(gemini_lines(100), LLAMA, InputValidationError, NOT_CLAUDE_ONLY, id="canonical-on-model-id"),
+        pytest.param(
+            gemini_lines(100), f"us.{LLAMA}", InputValidationError, NOT_CLAUDE_ONLY, id="canonical-on-profile-id"
+        ),
+        pytest.param(
+            gemini_lines(100),
+            f"arn:aws:bedrock:us-east-1::foundation-model/{LLAMA}",
+            InputValidationError,
+            NOT_CLAUDE_ONLY,
+            id="canonical-on-model-arn",
+        ),
+        pytest.param(
+            gemini_lines(100),
+            f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{LLAMA}",
+            InputValidationError,
+            NOT_CLAUDE_ONLY,
+            id="canonical-on-profile-arn",
+        ),
+        pytest.param(
+            native_claude_lines(),
+            LLAMA,
+            InputValidationError,
+            "{source}, line 1: 'modelInput' is a Claude body (it sets anthropic_version), but the job runs {model!r}, "
+            "whose model fails every such record: give a Claude model, or records in that model's own body",
+            id="native-claude-on-llama",
+        ),
     ],
-    ids=["model-id", "profile-id", "model-arn", "profile-arn"],
 )
-def test_canonical_lines_for_an_invoke_model_job_on_a_model_not_claude_fail_before_anything_is_written_to_s3(
-    connection, tmp_path, moto_s3, bedrock_bucket, bedrock_emulator, model
+def test_an_input_bedrock_would_fail_fails_before_anything_is_written_to_s3(
+    connection, tmp_path, moto_s3, bedrock_bucket, bedrock_emulator, lines, model, error, message
 ):
-    source = write_input(tmp_path / "input.jsonl", gemini_lines(100))
+    source = write_input(tmp_path / "input.jsonl", lines)
     op = GenAIBatchSubmitOperator(task_id="submit", conn_id=connection, model=model, input=source)
-    with pytest.raises(InputValidationError) as raised:
+    with pytest.raises(error) as raised:
         op.execute(make_context(FakeTI()))
-    assert str(raised.value) == (
-        f"{source}, line 1: request cannot be sent to bedrock: InvokeModel bodies are translated for Anthropic "
-        f"Claude models only, not {model!r}; use model_invocation_type=Converse or native Bedrock lines"
-    )
+    assert str(raised.value) == message.format(source=source, model=model)
     assert moto_s3.keys(bedrock_bucket) == []
     assert bedrock_jobs(bedrock_emulator) == []
 
@@ -397,24 +417,3 @@ def test_native_lines_for_a_gpt_oss_job_land_their_answers_and_usage(connection,
     assert rows["Q7"]["usage"] == {"input_tokens": 2, "output_tokens": 4, "total_tokens": 6}
     from_rows = manifest["usage"]["parts"][0]["from_rows"]
     assert (from_rows["input_tokens"], from_rows["output_tokens"], from_rows["rows"]) == (200, 400, 100)
-
-
-def test_native_claude_bodies_for_a_job_on_a_model_not_claude_fail_before_anything_is_written_to_s3(
-    connection, tmp_path, moto_s3, bedrock_bucket, bedrock_emulator
-):
-    lines = [
-        {"recordId": f"REC{i}", "modelInput": {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 16,
-                                              "messages": [{"role": "user", "content": f"Question {i}?"}]}}
-        for i in range(100)
-    ]  # fmt: skip
-    source = write_input(tmp_path / "input.jsonl", lines)
-    model = "meta.llama3-1-70b-instruct-v1:0"
-    op = GenAIBatchSubmitOperator(task_id="submit", conn_id=connection, model=model, input=source)
-    with pytest.raises(InputValidationError) as raised:
-        op.execute(make_context(FakeTI()))
-    assert str(raised.value) == (
-        f"{source}, line 1: 'modelInput' is a Claude body (it sets anthropic_version), but the job runs {model!r}, "
-        "whose model fails every such record: give a Claude model, or records in that model's own body"
-    )
-    assert moto_s3.keys(bedrock_bucket) == []
-    assert bedrock_jobs(bedrock_emulator) == []

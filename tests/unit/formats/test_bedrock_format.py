@@ -616,6 +616,14 @@ def test_a_native_claude_body_with_two_turns_of_one_role_in_a_row_is_refused():
 _CONVERSE_ASK = {"role": "user", "content": [{"text": "Weather?"}]}
 
 
+def test_native_converse_content_blocks_of_the_service_model_pass():
+    image = {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}
+    document = {"document": {"format": "pdf", "name": "report", "source": {"s3Location": {"uri": "s3://b/r.pdf"}}}}
+    turn = {"role": "user", "content": [{"text": "Compare."}, image, document, {"cachePoint": {"type": "default"}}]}
+    model_input = {"messages": [turn], "system": [{"text": "Be brief."}, {"cachePoint": {"type": "default"}}]}
+    check_native({"recordId": "a", "modelInput": model_input}, invocation_type=CONVERSE, model=CLAUDE)
+
+
 @pytest.mark.parametrize(
     ("model_input", "reason"),
     [
@@ -643,36 +651,6 @@ _CONVERSE_ASK = {"role": "user", "content": [{"text": "Weather?"}]}
         ),
         ({"messages": [_CONVERSE_ASK], "system": [{"text": ""}]}, "'modelInput.system[0].text' is blank"),
         ({"messages": [_CONVERSE_ASK], "system": "Be brief."}, "'modelInput.system' must be a list of system content"),
-    ],
-    ids=[
-        "empty-content",
-        "blank-text",
-        "unknown-member",
-        "no-member",
-        "two-members",
-        "image-format",
-        "unnamed-document",
-        "blank-system",
-        "system-string",
-    ],
-)
-def test_a_native_converse_content_converse_refuses_is_refused_naming_the_block(model_input, reason):
-    with pytest.raises(ValueError) as raised:
-        check_native({"recordId": "a", "modelInput": model_input}, invocation_type=CONVERSE, model=CLAUDE)
-    assert str(raised.value).startswith(reason)
-
-
-def test_native_converse_content_blocks_of_the_service_model_pass():
-    image = {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}
-    document = {"document": {"format": "pdf", "name": "report", "source": {"s3Location": {"uri": "s3://b/r.pdf"}}}}
-    turn = {"role": "user", "content": [{"text": "Compare."}, image, document, {"cachePoint": {"type": "default"}}]}
-    model_input = {"messages": [turn], "system": [{"text": "Be brief."}, {"cachePoint": {"type": "default"}}]}
-    check_native({"recordId": "a", "modelInput": model_input}, invocation_type=CONVERSE, model=CLAUDE)
-
-
-@pytest.mark.parametrize(
-    ("model_input", "reason"),
-    [
         ({"messages": [_REPLY, _ASK]}, "'modelInput.messages[0].role' is 'assistant': a Converse conversation starts"),
         ({"messages": [_ASK, _ASK]}, "'modelInput.messages[1].role' is 'user': a Converse conversation starts"),
         ({"messages": [_ASK], "stream": False}, "'modelInput' has stream, which the model's body does not take"),
@@ -693,9 +671,26 @@ def test_native_converse_content_blocks_of_the_service_model_pass():
             "'modelInput.inferenceConfig' has max_tokens, which Converse does not take",
         ),
     ],
-    ids=["assistant-first", "two-user-turns", "extraneous-key", "text-max-tokens", "hot", "empty-stop", "snake-case"],
+    ids=[
+        "empty-content",
+        "blank-text",
+        "unknown-member",
+        "no-member",
+        "two-members",
+        "image-format",
+        "unnamed-document",
+        "blank-system",
+        "system-string",
+        "assistant-first",
+        "two-user-turns",
+        "extraneous-key",
+        "text-max-tokens",
+        "hot",
+        "empty-stop",
+        "snake-case",
+    ],
 )
-def test_a_native_converse_record_converse_refuses_is_refused(model_input, reason):
+def test_a_native_converse_record_converse_refuses_is_refused_naming_the_member(model_input, reason):
     with pytest.raises(ValueError) as raised:
         check_native({"recordId": "a", "modelInput": model_input}, invocation_type=CONVERSE, model=CLAUDE)
     assert str(raised.value).startswith(reason)
@@ -715,20 +710,6 @@ _JSON_SCHEMA = {"schema": '{"type": "object"}', "name": "answer", "description":
 _STRUCTURED = {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": _JSON_SCHEMA}}, "effort": "low"}
 
 
-@pytest.mark.parametrize(
-    "members",
-    [
-        {"serviceTier": {"type": "flex"}},
-        {"outputConfig": _STRUCTURED},
-        {"outputConfig": {"effort": "high"}},
-        {"performanceConfig": {"latency": "optimized"}},
-    ],
-    ids=["service-tier", "structured-output", "effort", "latency"],
-)
-def test_a_native_converse_record_with_a_service_tier_latency_or_output_config_converse_takes_passes(members):
-    check_native({"recordId": "a", "modelInput": {"messages": [_ASK], **members}}, invocation_type=CONVERSE)
-
-
 def test_a_native_claude_body_asking_for_structured_output_passes():
     body = {
         "anthropic_version": ANTHROPIC_VERSION,
@@ -737,6 +718,35 @@ def test_a_native_claude_body_asking_for_structured_output_passes():
         "output_config": {"format": {"type": "json_schema", "schema": {"type": "object"}}},
     }
     check_native({"recordId": "a", "modelInput": body}, invocation_type=INVOKE_MODEL, model=CLAUDE)
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"serviceTier": {"type": "flex"}},
+        {"outputConfig": _STRUCTURED},
+        {"outputConfig": {"effort": "high"}},
+        {"performanceConfig": {"latency": "optimized"}},
+        {"requestMetadata": {"team": "search", "run id": "2026-11-20T00:00 #3", "empty": ""}},
+        {"requestMetadata": {f"k{number}": "v" for number in range(16)}},
+        {"additionalModelResponseFieldPaths": ["/stop_sequence", "/usage/a~1b", "/x~0y"]},
+        {"additionalModelResponseFieldPaths": []},
+        {"promptVariables": {}},
+    ],
+    ids=[
+        "service-tier",
+        "structured-output",
+        "effort",
+        "latency",
+        "metadata",
+        "metadata-16",
+        "pointers",
+        "no-pointers",
+        "no-prompt-variables",
+    ],
+)
+def test_a_native_converse_record_with_request_members_converse_takes_passes(members):
+    check_native({"recordId": "a", "modelInput": {"messages": [_ASK], **members}}, invocation_type=CONVERSE)
 
 
 @pytest.mark.parametrize(
@@ -773,45 +783,6 @@ def test_a_native_claude_body_asking_for_structured_output_passes():
             "'modelInput.outputConfig.textFormat.structure.jsonSchema.schema' must be a string (the schema as JSON "
             "text), got object",
         ),
-    ],
-    ids=[
-        "tier-text",
-        "tier-unknown",
-        "tier-extra",
-        "latency-unknown",
-        "performance-extra",
-        "snake-format",
-        "effort-number",
-        "json-object",
-        "no-structure",
-        "no-schema",
-        "schema-object",
-    ],
-)
-def test_a_native_converse_service_tier_latency_or_output_config_converse_refuses_is_refused(members, reason):
-    with pytest.raises(ValueError) as raised:
-        check_native({"recordId": "a", "modelInput": {"messages": [_ASK], **members}}, invocation_type=CONVERSE)
-    assert str(raised.value).startswith(reason)
-
-
-@pytest.mark.parametrize(
-    "members",
-    [
-        {"requestMetadata": {"team": "search", "run id": "2026-11-20T00:00 #3", "empty": ""}},
-        {"requestMetadata": {f"k{number}": "v" for number in range(16)}},
-        {"additionalModelResponseFieldPaths": ["/stop_sequence", "/usage/a~1b", "/x~0y"]},
-        {"additionalModelResponseFieldPaths": []},
-        {"promptVariables": {}},
-    ],
-    ids=["metadata", "metadata-16", "pointers", "no-pointers", "no-prompt-variables"],
-)
-def test_a_native_converse_record_with_metadata_response_paths_or_prompt_variables_converse_takes_passes(members):
-    check_native({"recordId": "a", "modelInput": {"messages": [_ASK], **members}}, invocation_type=CONVERSE)
-
-
-@pytest.mark.parametrize(
-    ("members", "reason"),
-    [
         ({"requestMetadata": {}}, "'modelInput.requestMetadata' holds 0 entries; Converse takes 1 to 16"),
         (
             {"requestMetadata": {f"k{number}": "v" for number in range(17)}},
@@ -865,6 +836,17 @@ def test_a_native_converse_record_with_metadata_response_paths_or_prompt_variabl
         ),
     ],
     ids=[
+        "tier-text",
+        "tier-unknown",
+        "tier-extra",
+        "latency-unknown",
+        "performance-extra",
+        "snake-format",
+        "effort-number",
+        "json-object",
+        "no-structure",
+        "no-schema",
+        "schema-object",
         "metadata-empty",
         "metadata-17",
         "metadata-list",
@@ -888,7 +870,7 @@ def test_a_native_converse_record_with_metadata_response_paths_or_prompt_variabl
         "variable-text-number",
     ],
 )
-def test_a_native_converse_metadata_response_path_or_prompt_variable_converse_refuses_is_refused(members, reason):
+def test_a_native_converse_request_member_converse_refuses_is_refused(members, reason):
     with pytest.raises(ValueError) as raised:
         check_native({"recordId": "a", "modelInput": {"messages": [_ASK], **members}}, invocation_type=CONVERSE)
     assert str(raised.value).startswith(reason)
