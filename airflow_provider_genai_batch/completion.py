@@ -226,23 +226,29 @@ class BatchCompletionMixin:
         except ProviderAPIError as err:
             if not _says_gone(err):
                 raise
-            return self.landed_before(context, ref, err)
+            return self.landed_before(context, ref, err, err.job_name)
 
-    def landed_before(self, context: Any, ref: BatchJobRef, err: GenAIBatchError) -> dict[str, Any]:
+    def landed_before(
+        self, context: Any, ref: BatchJobRef, err: GenAIBatchError, named: str | None = None
+    ) -> dict[str, Any]:
         """After a 404 (or 403) while waiting on or landing ``ref`` (``err``, what the wait ends with otherwise): the
         results this task landed for it before, judged and returned as they are, when its job (a part of a group) is
         gone at the provider (deleted, or aged out) or, the job still readable, its results can no longer be read
         there (an output file expired); else, for a job gone, an error saying what is gone and what to clear, and
-        otherwise ``err`` as it came. Nothing landed is written over: a landing cut short leaves the earlier whole."""
+        otherwise ``err`` as it came. Nothing landed is written over: a landing cut short leaves the earlier whole.
+
+        Which job is gone is asked of ``named`` first (the job whose poll was answered 404, where known), then of
+        the others in plan order, stopping at the first gone: a part deleted from a large group costs one read, not
+        one per part."""
         hook = self._hook_for(ref)
         try:
-            gone = [name for name in ref.job_names() if gone_at(hook, name)]
+            gone = _first_gone(hook, ref.job_names(), named)
         except GenAIBatchError:
             raise err from None  # the job cannot be read either (a key refused): nothing here says what is gone
         directory = self._results_dir(ref)
         landed = landed_manifest(directory)
         subject = f"{ref.provider} job {ref.job_name}" if ref.parts is None else f"{ref.provider} {group_label(ref)}"
-        what = subject if ref.parts is None else f"{subject}: {', '.join(gone)}"
+        what = subject if ref.parts is None else f"{subject}: {gone}"
         if landed is not None and holds_results_of(landed, ref, directory):
             if gone:
                 self.log.warning(  # type: ignore[attr-defined]
@@ -487,7 +493,7 @@ class BatchCompletionMixin:
         ref = BatchJobRef.parse(event["job_ref"])
         if event["status"] == Verdict.ERROR.value and event.get("http_status") in GONE_STATUSES:
             failed = GenAIBatchError(f"waiting for {group_label(ref)} failed: {event.get('message')}")
-            return self.landed_before(context, ref, failed)
+            return self.landed_before(context, ref, failed, event.get("job_name"))
         return self.or_landed_before(context, ref, partial(self._complete, context, ref, event))
 
     def _complete(self, context: Any, ref: BatchJobRef, event: dict[str, Any]) -> dict[str, Any]:
@@ -737,6 +743,13 @@ class BatchCompletionMixin:
         _judge(manifest, self.max_failed_ratio)
         announce_once(self, context, manifest, created, self.log)  # type: ignore[attr-defined]
         return manifest.model_dump(mode="json")
+
+
+def _first_gone(hook: BatchHook[Any], names: list[str], named: str | None) -> str | None:
+    """The first of ``names`` the provider no longer has, asking of ``named`` first (where it is one of them) and of
+    no job after the first found gone; None when every one still reads."""
+    order = sorted(names, key=lambda name: name != named)  # stable: ``named`` first, then the others in plan order
+    return next((name for name in order if gone_at(hook, name)), None)
 
 
 def _says_gone(err: ProviderAPIError) -> bool:

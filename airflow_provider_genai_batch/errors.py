@@ -40,6 +40,9 @@ class ProviderAPIError(GenAIBatchError):
         self.method: str | None = None
         """The HTTP method of the request this answered, where known: it tells a refused create (a POST) from a
         failed read of the job it made."""
+        self.job_name: str | None = None
+        """The job a status poll read when this answered it, where one did: on a 404 it names the part of a group to
+        ask first whether it is gone."""
         detail = " ".join(str(p) for p in (http_status, provider_status) if p is not None)
         prefix = f"{provider} API error" if provider else "API error"
         super().__init__(f"{prefix} ({detail}): {message}" if detail else f"{prefix}: {message}")

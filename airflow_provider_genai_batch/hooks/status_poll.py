@@ -42,8 +42,7 @@ def _steps(hook: BatchHook[Any], name: str) -> Steps:
             f"the connection {hook.conn_id!r} could not be read ({type(err).__name__}: {err})"
         ) from err
     try:
-        job: BatchJob = yield Step.JOB
-        return job
+        return (yield from _read(name))
     except ProviderAPIError as refusal:
         if is_transient_error(refusal) or not (yield from _edited_since(hook, used)):
             raise
@@ -53,7 +52,17 @@ def _steps(hook: BatchHook[Any], name: str) -> Steps:
             refusal,
             hook.conn_id,
         )
-    job = yield Step.JOB
+    return (yield from _read(name))
+
+
+def _read(name: str) -> Steps:
+    """The read of job ``name``; the provider's refusal of it is raised naming the job (``job_name``), so that a 404
+    says which job it is of."""
+    try:
+        job: BatchJob = yield Step.JOB
+    except ProviderAPIError as refusal:
+        refusal.job_name = name
+        raise
     return job
 
 

@@ -40,7 +40,7 @@ GROUP_POLL_CONCURRENCY = 8
 
 class GenAIBatchJobTrigger(BaseTrigger):
     """Yields exactly one event: ``terminal`` (with the job's state), ``timeout`` at ``deadline``, or ``error`` (with
-    ``http_status`` when a provider's answer ended the wait).
+    ``http_status`` when a provider's answer ended the wait, and ``job_name``, the job whose read it answered).
 
     Its kwargs are JSON-safe and secret-free: the job reference, the poll interval, an absolute
     deadline (unix seconds), the ``cancel_on_kill`` switch and the bound on consecutive failed polls.
@@ -241,6 +241,9 @@ class GenAIBatchJobTrigger(BaseTrigger):
 
 def _error_status(error: BaseException | None) -> dict[str, Any]:
     """The HTTP status of the provider's answer that ended the wait (``http_status``: a 404 tells the task its job is
-    gone at the provider), where one did; else nothing."""
-    status = error.http_status if isinstance(error, ProviderAPIError) else None
-    return {} if status is None else {"http_status": status}
+    gone at the provider) and the job whose read it answered (``job_name``: the part of a group to ask first whether it
+    is gone), where one did; else nothing."""
+    if not isinstance(error, ProviderAPIError) or error.http_status is None:
+        return {}
+    named = {} if error.job_name is None else {"job_name": error.job_name}
+    return {"http_status": error.http_status} | named

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,82 @@ def test_a_sensor_whose_openai_output_file_expired_with_nothing_landed_says_how_
         "clear it with this one: it runs the input again as a new job (billed again), and this task waits on it"
     )
     assert not (output / RESULTS_FILE).exists()
+
+
+def pending_group(emulator: EmulatorServer, output: Path, parts: int) -> tuple[dict[str, Any], list[str]]:
+    """The job reference of a Gemini submit of ``parts`` one-request parts that does not wait, every part held pending
+    while the test runs, and the parts' job names in plan order."""
+    emulator.config(pending_seconds=60.0)
+    requests = [
+        {"key": f"q{i}", "request": {"contents": [{"role": "user", "parts": [{"text": f"Question {i}?"}]}]}}
+        for i in range(parts)
+    ]
+    op = GenAIBatchSubmitOperator(
+        task_id="submit",
+        conn_id="gemini",
+        model=PROVIDERS["gemini"][2],
+        input=requests,
+        output_uri=str(output),
+        max_requests_per_job=1,
+    )
+    ref: dict[str, Any] = op.execute(make_context(FakeTI()))
+    names = [part["job_name"] for part in ref["parts"]]
+    assert len(names) == parts
+    return ref, names
+
+
+def job_reads(emulator: EmulatorServer, names: list[str], since: int) -> Counter[str]:
+    """How many times each job of ``names`` was read (a GET of it) in the requests after the first ``since``."""
+    return Counter(
+        name
+        for request in emulator.requests()[since:]
+        if request["method"] == "GET"
+        for name in names
+        if request["path"].endswith(f"/{name}")
+    )
+
+
+def part_gone(taken: str, output: Path) -> str:
+    """How a sensor's error ends when the part ``taken`` of its group is gone with nothing landed in ``output``."""
+    return (
+        f"{taken} is gone at the provider (deleted, or aged out), and no results of it landed in {output}: there is "
+        "nothing left to wait on or land. Clear the submit task with this one: it submits the input again (or reads "
+        "back the answers it finds landed), and this task waits on what it hands over"
+    )
+
+
+def test_a_group_waited_on_by_a_worker_with_a_part_taken_away_reads_no_other_part_to_say_so(
+    emulator: EmulatorServer, tmp_path: Path
+):
+    output = tmp_path / "out"
+    ref, names = pending_group(emulator, output, parts=12)
+    emulator.delete_job(names[7])
+    since = len(emulator.requests())
+
+    with pytest.raises(GenAIBatchError) as err:
+        sensor(ref, deferrable=False).execute(make_context(FakeTI(task_id="wait")))
+
+    assert str(err.value).endswith(part_gone(names[7], output))
+    # the one poll reads every part; only the part it found gone is read again, to say it is gone
+    assert job_reads(emulator, names, since) == {name: 2 if name == names[7] else 1 for name in names}
+
+
+def test_a_deferred_group_with_a_part_taken_away_reads_no_other_part_to_say_so(
+    emulator: EmulatorServer, tmp_path: Path
+):
+    output = tmp_path / "out"
+    ref, names = pending_group(emulator, output, parts=12)
+    op = sensor(ref)
+    context = make_context(FakeTI(task_id="wait"))
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    emulator.delete_job(names[7])
+    _, kwargs = deferred.value.trigger.serialize()
+    event = asyncio.run(first_event(type(deferred.value.trigger)(**kwargs)))
+    since = len(emulator.requests())
+
+    with pytest.raises(GenAIBatchError) as err:
+        op.execute_complete(context, event.payload)
+
+    assert str(err.value).endswith(part_gone(names[7], output))
+    assert job_reads(emulator, names, since) == {names[7]: 1}  # the event named it: no other part is read

@@ -322,3 +322,29 @@ def test_a_create_refused_404_while_waiting_is_raised_as_it_came_over_the_result
 
     assert err.value is refused
     assert fake_hook.names("get_batch") == [JOB]  # the one poll of the wait; no read asking whether it is gone
+
+
+def test_a_group_part_deleted_before_the_landing_is_found_reading_the_parts_up_to_it_and_no_further(
+    fake_hook: FakeBatchHook, output_uri: str, tmp_path: Path
+):
+    keys = tmp_path / "input_keys.jsonl"
+    keys.write_text('"a"\n"b"\n"c"\n"d"\n')
+    names = [f"batches/{key}" for key in "abcd"]
+    ref = group_ref(*(part_ref(i, name, requests=1) for i, name in enumerate(names)))
+    ref = ref.model_copy(update={"keys_uri": str(keys)})
+    for key, name in zip("abcd", names, strict=True):
+        fake_hook.add_job(name, JobState.SUCCEEDED, total=1, succeeded=1, results=[succeeded(key)])
+    event = {"status": "terminal", "job_ref": ref.to_xcom(), "message": None, "states": {}}
+    del fake_hook.jobs["batches/c"]  # after the trigger saw every part end, before the task lands them
+    fake_hook.calls.clear()
+
+    with pytest.raises(GenAIBatchError) as err:
+        sensor(ref, output_uri=output_uri).execute_complete(make_context(FakeTI(task_id="wait")), event=event)
+
+    assert str(err.value).endswith(
+        f"batches/c is gone at the provider (deleted, or aged out), and no results of it landed in {output_uri}: "
+        f"{SENSOR_ADVICE}"
+    )
+    # the landing reads the parts up to the one gone; no poll named it, so asking which part is gone reads them again
+    # in plan order up to the first gone, and not batches/d
+    assert fake_hook.names("get_batch") == ["batches/a", "batches/b", "batches/c"] * 2
