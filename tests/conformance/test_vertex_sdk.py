@@ -147,6 +147,17 @@ def test_list_filters_and_pages_through_every_job(client_v1: genai.Client, input
     assert [job.name for job in found] == [names[1]]
 
 
+def test_the_sdk_pages_a_filtered_listing_with_the_filter_on_every_page(
+    client_v1: genai.Client, input_uri: str
+) -> None:
+    names = [
+        client_v1.batches.create(model="gemini-2.5-flash", src=input_uri, config={"display_name": f"job-{i}"}).name
+        for i in range(3)
+    ]
+    config = {"page_size": 1, "filter": 'create_time>="2000-01-01T00:00:00Z"'}
+    assert [job.name for job in client_v1.batches.list(config=config)] == list(reversed(names))
+
+
 def test_cancel_ends_the_job_cancelled(client: genai.Client, input_uri: str) -> None:
     created = client.batches.create(model="gemini-2.5-flash", src=input_uri)
     assert created.name is not None

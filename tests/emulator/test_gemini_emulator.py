@@ -391,6 +391,26 @@ def test_file_list_pages_end_without_token_and_never_empty(http: httpx.Client) -
     assert seen == list(reversed(names))
 
 
+def test_a_file_listing_page_token_does_not_resume_the_batch_listing(http: httpx.Client) -> None:
+    for i in range(2):
+        upload(http, f"{i}\n".encode())
+    token = http.get("/v1beta/files", params={"pageSize": 1}, headers=AUTH).json()["nextPageToken"]
+    response = http.get("/v1beta/batches", params={"pageToken": token}, headers=AUTH)
+    assert response.status_code == 400
+    assert error_of(response) == {
+        "code": 400,
+        "message": f"Invalid page token: {token}",
+        "status": "INVALID_ARGUMENT",
+    }
+
+
+def test_a_file_listing_page_token_resumes_under_another_page_size(http: httpx.Client) -> None:
+    names = [upload(http, f"{i}\n".encode())["name"] for i in range(3)]
+    token = http.get("/v1beta/files", params={"pageSize": 1}, headers=AUTH).json()["nextPageToken"]
+    rest = http.get("/v1beta/files", params={"pageSize": 5, "pageToken": token}, headers=AUTH).json()
+    assert [f["name"] for f in rest["files"]] == names[1::-1]
+
+
 @pytest.mark.parametrize("path", ["/v1beta/files", "/v1beta/batches", "/v1beta/files/abc", "/v1beta/batches/abc"])
 def test_a_query_parameter_the_method_does_not_define_is_refused(http: httpx.Client, path: str) -> None:
     response = http.get(path, params={"pagesize": "5"}, headers=AUTH)

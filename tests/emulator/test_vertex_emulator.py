@@ -552,6 +552,29 @@ def test_pages_follow_next_page_token_newest_first(api: httpx.Client, vertex_buc
     assert "nextPageToken" not in second
 
 
+def test_a_page_token_does_not_resume_a_listing_with_another_filter(
+    api: httpx.Client, vertex_bucket: str, input_uri: str
+) -> None:
+    three_jobs(api, vertex_bucket)
+    token = api.get("/batchPredictionJobs", params={"pageSize": 2}).json()["nextPageToken"]
+    response = api.get("/batchPredictionJobs", params={"pageToken": token, "filter": "state=JOB_STATE_PENDING"})
+    assert response.status_code == 400
+    assert error_of(response)["status"] == "INVALID_ARGUMENT"
+    assert error_of(response)["message"] == f"Invalid page token: {token}"
+
+
+def test_a_page_token_resumes_its_filtered_listing_under_another_page_size(
+    api: httpx.Client, vertex_bucket: str, input_uri: str
+) -> None:
+    jobs = three_jobs(api, vertex_bucket)
+    everything = 'create_time>="2000-01-01T00:00:00Z"'
+    first = api.get("/batchPredictionJobs", params={"pageSize": 1, "filter": everything}).json()
+    rest = api.get(
+        "/batchPredictionJobs", params={"pageSize": 5, "filter": everything, "pageToken": first["nextPageToken"]}
+    ).json()
+    assert [job["name"] for job in rest["batchPredictionJobs"]] == [job["name"] for job in jobs[1::-1]]
+
+
 def test_an_empty_listing_has_no_keys(api: httpx.Client) -> None:
     assert api.get("/batchPredictionJobs").json() == {}
 

@@ -251,32 +251,34 @@ class Page:
     next_token: str | None
 
 
-def encode_page_token(seq: int) -> str:
-    """Make an opaque token that resumes a listing after the item with this sequence number."""
-    return base64.urlsafe_b64encode(f"after:{seq}".encode()).decode().rstrip("=")
+def encode_page_token(seq: int, listing: str) -> str:
+    """Make an opaque token that resumes ``listing`` (a collection and the filters it was asked with) after the
+    item with this sequence number."""
+    return base64.urlsafe_b64encode(f"{listing}\n{seq}".encode()).decode().rstrip("=")
 
 
-def decode_page_token(token: str) -> int:
-    """Read a page token back; raise ValueError when it was not made by `encode_page_token`."""
+def decode_page_token(token: str, listing: str) -> int:
+    """Read a page token back; raise ValueError when it was not made by `encode_page_token` for this same listing
+    (a token from another collection, or from the same one asked with other filters, resumes nothing here)."""
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError(f"Invalid page token: {token!r}") from exc
-    prefix, _, number = text.partition(":")
-    if prefix != "after" or not number.isdigit():
+    made_for, _, number = text.rpartition("\n")
+    if made_for != listing or not number.isdigit():
         raise ValueError(f"Invalid page token: {token!r}")
     return int(number)
 
 
-def paginate(items: Sequence[T], page_size: int, page_token: str | None) -> Page:
+def paginate(items: Sequence[T], page_size: int, page_token: str | None, listing: str) -> Page:
     """Slice items (sorted newest first) into a page; never hands out a token for an empty next page."""
     start = 0
     if page_token:
-        after = decode_page_token(page_token)
+        after = decode_page_token(page_token, listing)
         start = next((i for i, item in enumerate(items) if item.seq < after), len(items))
     chunk = list(items[start : start + page_size])
     more = start + page_size < len(items)
-    return Page(items=chunk, next_token=encode_page_token(chunk[-1].seq) if more and chunk else None)
+    return Page(items=chunk, next_token=encode_page_token(chunk[-1].seq, listing) if more and chunk else None)
 
 
 def iter_lines(path: Path) -> Iterator[bytes]:

@@ -16,6 +16,7 @@ from airflow_provider_genai_batch.testing.emulator import progress
 from airflow_provider_genai_batch.testing.emulator.bedrock.results import materialise
 from airflow_provider_genai_batch.testing.emulator.bedrock.storage import snapshot_input
 from airflow_provider_genai_batch.testing.emulator.bedrock.validation import (
+    LISTING,
     check_create,
     check_job_identifier,
     listing_start,
@@ -150,7 +151,7 @@ async def list_jobs(request: Request, state: StateDep) -> dict[str, Any]:
         last_seq = job.seq
     result: dict[str, Any] = {"invocationJobSummaries": summaries}
     if more and last_seq is not None:
-        result["nextToken"] = encode_page_token(last_seq)
+        result["nextToken"] = encode_page_token(last_seq, LISTING)
     return result
 
 

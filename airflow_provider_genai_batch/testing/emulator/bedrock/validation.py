@@ -339,12 +339,16 @@ def parse_list_query(query: Mapping[str, str]) -> ListQuery:
     )
 
 
+LISTING = "bedrock model-invocation-jobs"
+"""What a nextToken of ListModelInvocationJobs resumes: a token made for any other listing is invalid here."""
+
+
 def listing_start(jobs: list[JobRecord], token: str | None) -> int:
     """Where a page starts in the ordered listing: just after the job a nextToken names."""
     if not token:
         return 0
     try:
-        after = decode_page_token(token)
+        after = decode_page_token(token, LISTING)
     except ValueError as exc:
         raise validation_error("Invalid nextToken.") from exc
     for index, job in enumerate(jobs):

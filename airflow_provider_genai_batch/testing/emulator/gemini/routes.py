@@ -14,9 +14,11 @@ from airflow_provider_genai_batch.testing.emulator.gemini.results import materia
 from airflow_provider_genai_batch.testing.emulator.gemini.uploads import receive_chunk, start_upload
 from airflow_provider_genai_batch.testing.emulator.gemini.validation import (
     DELETE_FILE_ID_TOO_LONG_MESSAGE,
+    FILES_LISTING,
     GET_FILE_ID_TOO_LONG_MESSAGE,
     LIST_BATCHES_PARAMETERS,
     LIST_FILES_PARAMETERS,
+    batches_listing,
     check_file_id_length,
     check_input_file_name,
     check_query,
@@ -160,7 +162,8 @@ async def upload_endpoint(request: Request, version: str, state: StateDep) -> Re
 async def list_files(request: Request, version: str, state: StateDep) -> dict[str, Any]:
     """List files, newest first, one page at a time."""
     check_query(request, LIST_FILES_PARAMETERS)
-    page = paginate(state.store.list_files(PROVIDER), parse_page_size(request), page_token_checked(request))
+    token = page_token_checked(request, FILES_LISTING)
+    page = paginate(state.store.list_files(PROVIDER), parse_page_size(request), token, FILES_LISTING)
     base = str(request.base_url)
     return render_page("files", [render_file(f, base, version) for f in page.items], page.next_token)
 
@@ -223,7 +226,10 @@ async def create_tuned_model_batch(
 async def list_batches(request: Request, state: StateDep) -> dict[str, Any]:
     """List batches newest first; entries leave out outputs (get a batch to see them)."""
     check_query(request, LIST_BATCHES_PARAMETERS)
-    page = paginate(state.store.list_jobs(PROVIDER), parse_page_size(request), page_token_checked(request))
+    listing = batches_listing(request)
+    page = paginate(
+        state.store.list_jobs(PROVIDER), parse_page_size(request), page_token_checked(request, listing), listing
+    )
     operations = []
     for job in page.items:
         phase = await run_in_threadpool(state.store.observe, job)

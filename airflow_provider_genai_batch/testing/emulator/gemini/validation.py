@@ -263,15 +263,24 @@ def parse_page_size(request: Request) -> int:
     return PAGE_SIZE.parse(proto_query_param(request, "pageSize")) or DEFAULT_PAGE_SIZE
 
 
-def page_token_checked(request: Request) -> str | None:
-    """pageToken (or page_token), rejected up front when it is not one the emulator issued."""
+def page_token_checked(request: Request, listing: str) -> str | None:
+    """pageToken (or page_token), rejected up front when it is not one the emulator issued for ``listing``."""
     token = proto_query_param(request, "pageToken") or None
     if token is not None:
         try:
-            decode_page_token(token)
+            decode_page_token(token, listing)
         except ValueError as exc:
             raise invalid_argument(f"Invalid page token: {token}") from exc
     return token
+
+
+FILES_LISTING = "gemini files"
+"""The listing a files page token resumes (the method takes no filter)."""
+
+
+def batches_listing(request: Request) -> str:
+    """The listing a batches page token resumes: the collection and the filter it was asked with."""
+    return f"gemini batches {proto_query_param(request, 'filter') or ''}"
 
 
 # Files

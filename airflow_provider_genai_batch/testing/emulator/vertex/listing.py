@@ -130,21 +130,26 @@ class ListQuery:
     tests: list[JobTest]
     page_size: int
     after_seq: int | None
+    listing: str
+    """What a page token of this call resumes: the collection and the filter (the page size may change)."""
 
 
-def parse_list_query(query: Mapping[str, str]) -> ListQuery:
-    """Bind the query parameters as the service does: unknown ones are refused."""
+def parse_list_query(query: Mapping[str, str], collection: str) -> ListQuery:
+    """Bind the query parameters as the service does: unknown ones are refused, and so is a page token made for
+    another collection or another filter."""
     for name in query:
         if name not in LIST_PARAMETERS:
             raise invalid_argument(
                 f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query parameter.'
             )
     page_size = PAGE_SIZE.parse(query.get("pageSize", query.get("page_size"))) or DEFAULT_PAGE_SIZE
+    filter_text = query.get("filter") or ""
+    listing = f"{collection} {filter_text}"
     token = query.get("pageToken", query.get("page_token")) or None
     after_seq = None
     if token is not None:
         try:
-            after_seq = decode_page_token(token)
+            after_seq = decode_page_token(token, listing)
         except ValueError as exc:
             raise invalid_argument(f"Invalid page token: {token}") from exc
-    return ListQuery(tests=compile_filter(query.get("filter")), page_size=page_size, after_seq=after_seq)
+    return ListQuery(tests=compile_filter(filter_text), page_size=page_size, after_seq=after_seq, listing=listing)

@@ -188,8 +188,8 @@ async def create_job(request: Request, project: str, location: str, state: State
 async def list_jobs(request: Request, project: str, location: str, state: StateDep) -> dict[str, Any]:
     """List the location's jobs, newest first, filtered, one page at a time (no key when nothing is left)."""
     check_parent(project, location)
-    query = parse_list_query(request.query_params)
     parent = f"projects/{project_number(project)}/locations/{location}/"
+    query = parse_list_query(request.query_params, parent + "batchPredictionJobs")
     jobs = [job for job in state.store.list_jobs(PROVIDER) if job.name.startswith(parent)]
     if query.after_seq is not None:
         jobs = [job for job in jobs if job.seq < query.after_seq]
@@ -210,7 +210,7 @@ async def list_jobs(request: Request, project: str, location: str, state: StateD
     if page:
         body["batchPredictionJobs"] = page
     if more:
-        body["nextPageToken"] = encode_page_token(last_seq)
+        body["nextPageToken"] = encode_page_token(last_seq, query.listing)
     return body
 
 
