@@ -777,7 +777,8 @@ def _inline_records(
     positional: set[int],
 ) -> Iterator[tuple[int, dict[str, Any], int]]:
     """The inline items as canonical (or native) lines; the numbers of those keyed by their position go to
-    ``positional``."""
+    ``positional``. Each line is the JSON it is sent as, read back: an enum member, a tuple, a dict or list of a
+    type of its own is checked and translated as the text, number, array or object the provider receives."""
     if isinstance(items, (bytes, Mapping)) or not isinstance(items, Sequence):
         raise InputValidationError("inline input must be a list of request dicts", source=INLINE_SOURCE)
     for index, item in enumerate(items):
@@ -802,7 +803,7 @@ def _inline_records(
                 raise nested from None
             on_error(nested)
             continue
-        yield index + 1, dict(line), len(encoded) + 1
+        yield index + 1, _decode(encoded), len(encoded) + 1
 
 
 def _encode_item(line: Mapping[str, Any], number: int) -> bytes:

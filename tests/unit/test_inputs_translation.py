@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterator
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
@@ -20,6 +21,7 @@ from uuid import UUID
 import pytest
 from airflow.sdk import BaseHook
 from airflow.sdk.io import has_fs
+from google.genai import types as genai_types
 
 from airflow_provider_genai_batch import filesystems, inputs
 from airflow_provider_genai_batch.errors import InputValidationError
@@ -436,6 +438,16 @@ class Rank(IntEnum):
     FIRST = 1
 
 
+class Role(StrEnum):
+    """The role of a turn, as an application may name it."""
+
+    USER = "user"
+
+
+class Turns(list[Any]):
+    """A list of a type of its own, as an application may build a conversation."""
+
+
 @pytest.mark.parametrize(
     ("dialect", "model"),
     [(GeminiDialect(), GEMINI_MODEL), (OpenAIDialect(), OPENAI_MODEL), (AnthropicDialect(), ANTHROPIC_MODEL)],
@@ -509,6 +521,58 @@ def test_inline_values_of_json_types_subclassed_are_sent_as_their_json(spool_dir
     with prepared.open_upload() as stream:
         args = json.loads(stream.read())["request"]["contents"][1]["parts"][0]["functionCall"]["args"]
     assert args == {"shade": "dark", "rank": 1, "pair": [1, 2.5]}
+
+
+def _sent_requests(prepared: PreparedInput) -> list[dict[str, Any]]:
+    """The requests a prepared input sends, decoded: from its upload, or inline."""
+    if prepared.inline is not None:
+        return list(prepared.inline)
+    with prepared.open_upload() as stream:
+        return [json.loads(line) for line in stream.read().splitlines()]
+
+
+def test_inline_enum_members_in_checked_request_fields_are_sent_as_their_json(spool_dir, prepared_inputs):
+    item = {
+        "key": "a",
+        "request": {
+            "contents": [{"role": Role.USER, "parts": [{"text": Shade.DARK}]}],
+            "generationConfig": {"maxOutputTokens": Rank.FIRST},
+        },
+    }
+    prepared = prepare_input([item], VertexDialect(), model=GEMINI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    assert _sent_requests(prepared) == [
+        {
+            "key": "a",
+            "request": {
+                "contents": [{"role": "user", "parts": [{"text": "dark"}]}],
+                "generationConfig": {"maxOutputTokens": 1},
+            },
+        }
+    ]
+
+
+def test_an_sdk_style_item_with_google_genais_own_enum_is_converted_to_its_json(spool_dir, prepared_inputs):
+    item = {"key": "a", "contents": "hi", "config": {"response_modalities": [genai_types.Modality.TEXT]}}
+    prepared = prepare_input([item], VertexDialect(), model=GEMINI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    (sent,) = _sent_requests(prepared)
+    assert sent["request"]["generationConfig"] == {"responseModalities": ["TEXT"]}
+
+
+def test_inline_dict_and_list_subclasses_and_tuples_in_a_request_are_sent_as_their_json(spool_dir, prepared_inputs):
+    settings: defaultdict[str, Any] = defaultdict(list, {"temperature": 0.5, "stopSequences": ("END",)})
+    item = {
+        "key": "a",
+        "request": OrderedDict(
+            contents=Turns([{"role": "user", "parts": ({"text": "hi"},)}]), generationConfig=settings
+        ),
+    }
+    prepared = prepare_input([item], OpenAIDialect(), model=OPENAI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    (sent,) = _sent_requests(prepared)
+    assert sent["body"]["messages"] == [{"role": "user", "content": "hi"}]
+    assert (sent["body"]["temperature"], sent["body"]["stop"]) == (0.5, ["END"])
 
 
 def test_an_inline_null_is_sent_as_null(spool_dir, prepared_inputs):
