@@ -817,7 +817,7 @@ def _encode_item(line: Mapping[str, Any], number: int) -> bytes:
     if keys is None:
         raise InputValidationError(_not_json(line), source=INLINE_SOURCE, line=number)
     try:
-        encoded = _encode(line)
+        encoded = _encode_item_json(line)
     except TypeError:  # a value of a type JSON has no form for
         raise InputValidationError(_not_json(line), source=INLINE_SOURCE, line=number) from None
     except UnicodeEncodeError as err:
@@ -839,6 +839,21 @@ def _encode_item(line: Mapping[str, Any], number: int) -> bytes:
             line=number,
         )
     return encoded
+
+
+def _plain_value(value: Any) -> Any:
+    """A str, int or float of a class of its own (not an enum, which msgspec writes as its value) as the plain value
+    it holds, read without its class's own conversions; anything else stays a type msgspec cannot encode."""
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    raise TypeError(f"{type(value).__name__} has no JSON form")
+
+
+_encode_item_json = msgspec.json.Encoder(enc_hook=_plain_value).encode
 
 
 _JSON_LEAVES = frozenset({str, int, float, bool, type(None)})

@@ -575,6 +575,33 @@ def test_inline_dict_and_list_subclasses_and_tuples_in_a_request_are_sent_as_the
     assert (sent["body"]["temperature"], sent["body"]["stop"]) == (0.5, ["END"])
 
 
+class Label(str):
+    """Text of a class of its own (no enum), as an application may tag its strings."""
+
+    __slots__ = ()
+
+
+class Count(int):
+    """A number of a class of its own (no enum)."""
+
+
+class Ratio(float):
+    """A float of a class of its own (no enum)."""
+
+
+def test_inline_values_of_str_int_and_float_subclasses_are_sent_as_their_json(spool_dir, prepared_inputs):
+    item = with_function_call("a", {"label": Label("tagged"), "count": Count(3), "ratio": Ratio(0.25)})
+    item["request"]["contents"][0]["parts"][0]["text"] = Label("look it up")
+    item["request"]["generationConfig"] = {"maxOutputTokens": Count(64), "temperature": Ratio(0.5)}
+    prepared = prepare_input([item], VertexDialect(), model=GEMINI_MODEL, embeddings=False)
+    prepared_inputs.append(prepared)
+    (sent,) = _sent_requests(prepared)
+    contents = sent["request"]["contents"]
+    assert contents[0]["parts"][0]["text"] == "look it up"
+    assert contents[1]["parts"][0]["functionCall"]["args"] == {"label": "tagged", "count": 3, "ratio": 0.25}
+    assert sent["request"]["generationConfig"] == {"maxOutputTokens": 64, "temperature": 0.5}
+
+
 def test_an_inline_null_is_sent_as_null(spool_dir, prepared_inputs):
     prepared = prepare_input(
         [with_function_call("a", {"filter": None})], GeminiDialect(), model=GEMINI_MODEL, embeddings=False
