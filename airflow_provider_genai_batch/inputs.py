@@ -866,6 +866,17 @@ def _json_value(value: Any) -> bool:
 
 
 _STR_TYPE = frozenset({str})
+_NUMBER_KEYS = frozenset({int, float})
+
+
+def _json_key(key: Any) -> bool:
+    """Whether a dict key has a JSON form: text (a str of any class, a StrEnum), or a number written as its text (an
+    int or float, an IntEnum). Not bytes (written as base64), None, a bool, a tuple, nor another enum."""
+    return (
+        isinstance(key, str)
+        or type(key) in _NUMBER_KEYS
+        or (isinstance(key, enum.Enum) and isinstance(key, (int, float)))
+    )
 
 
 class _Keys(enum.Enum):
@@ -876,9 +887,9 @@ class _Keys(enum.Enum):
 
 
 def _json_keys(line: Mapping[str, Any]) -> _Keys | None:
-    """None unless ``line`` holds only dicts, lists (tuples) and JSON scalars, which every JSON encoder writes as they
-    are; else what its dicts hold as keys. Each container is read once: one that holds itself is left to the encoder,
-    which refuses it as nested too deeply."""
+    """None unless ``line`` holds only dicts (keyed as :func:`_json_key` allows), lists (tuples) and JSON scalars,
+    which every JSON encoder writes as they are; else what its dicts hold as keys. Each container is read once: one
+    that holds itself is left to the encoder, which refuses it as nested too deeply."""
     stack: list[Any] = [line]
     seen: set[int] = set()
     keys = _Keys.TEXT
@@ -891,6 +902,8 @@ def _json_keys(line: Mapping[str, Any]) -> _Keys | None:
                 seen.add(id(value))
                 if isinstance(value, dict):
                     if not _STR_TYPE.issuperset(map(type, value)):
+                        if not all(map(_json_key, value)):
+                            return None
                         keys = _Keys.OTHER
                     stack.extend(value.values())
                 else:
@@ -900,17 +913,27 @@ def _json_keys(line: Mapping[str, Any]) -> _Keys | None:
     return keys
 
 
+_NO_KEY = object()
+
+
 def _not_json(line: Mapping[str, Any]) -> str:
-    """Why an inline request cannot be sent as written: the path and type of its first value that is no JSON value."""
+    """Why an inline request cannot be sent as written: the path and type of its first value that is no JSON value, or
+    of the first key that has no JSON form."""
     stack: list[tuple[Any, str]] = [(line, "")]
     seen: set[int] = set()
     while stack:
         value, path = stack.pop()
-        if isinstance(value, (Mapping, list, tuple)):
+        if isinstance(value, (dict, list, tuple)):
             if id(value) in seen:
                 continue
             seen.add(id(value))
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
+            key = next((key for key in value if not _json_key(key)), _NO_KEY)
+            if key is not _NO_KEY:
+                return (
+                    f"{path or 'the item'}: a key of type {type(key).__name__} ({key!r:.80}) has no JSON form: JSON "
+                    "keys are text (a number is written as its text)"
+                )
             stack.extend(
                 (item, f"{path}.{name}" if path else str(name)) for name, item in reversed(list(value.items()))
             )

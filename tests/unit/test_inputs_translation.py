@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from enum import Enum, IntEnum, StrEnum
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -502,6 +503,30 @@ def test_an_inline_value_json_would_carry_as_another_type_is_refused_naming_its_
         "no JSON form: give numbers, strings, lists and dicts",
     )
     assert list(spool_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("key", [None, True, (1, 2), b"id", Color.RED], ids=lambda key: type(key).__name__)
+def test_an_inline_dict_key_json_has_no_form_for_is_refused_naming_its_path(spool_dir, key):
+    items = [with_function_call("a", {"id": 1}), with_function_call("b", {"filters": [{key: 1}]})]
+    with pytest.raises(InputValidationError) as info:
+        prepare_input(items, OpenAIDialect(), model=OPENAI_MODEL, embeddings=False)
+    assert (info.value.line, info.value.reason) == (
+        2,
+        f"request.contents[1].parts[0].functionCall.args.filters[0]: a key of type {type(key).__name__} ({key!r}) has "
+        "no JSON form: JSON keys are text (a number is written as its text)",
+    )
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_an_inline_mapping_that_is_no_dict_is_refused_naming_its_path(spool_dir):
+    item = gemini_line("a", generationConfig=MappingProxyType({"temperature": 0.5}))
+    with pytest.raises(InputValidationError) as info:
+        prepare_input([item], GeminiDialect(), model=GEMINI_MODEL, embeddings=False)
+    assert (info.value.line, info.value.reason) == (
+        1,
+        "request.generationConfig: a value of type mappingproxy has no JSON form: give numbers, strings, lists and "
+        "dicts",
+    )
 
 
 def test_inline_metadata_holding_a_datetime_is_refused_for_gemini_naming_it(spool_dir):
