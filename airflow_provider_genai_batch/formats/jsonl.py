@@ -340,8 +340,13 @@ def _lone_surrogate(content: bytes) -> str | None:
 
 def not_json_value(content: bytes, err: Exception) -> str | None:
     """What in JSON text ``content`` the parser's ``err`` stopped at when it is a value some writers put in JSON
-    that JSON has not: NaN or an infinity, a number no float holds, a byte-order mark, a NUL byte; else None."""
+    that JSON has not: NaN or an infinity, a number no float holds, a byte-order mark, a NUL byte, the escape of half
+    a surrogate pair (which the parser may call the input truncated); else None."""
     message = str(err)
+    if "truncated" in message or "surrogate" in message:
+        lone = _lone_surrogate(content)
+        if lone is not None:
+            return lone
     if message.startswith("Number out of range"):
         return _out_of_range(content)
     at = _AT_BYTE.search(message)

@@ -980,6 +980,17 @@ def test_json_text_holding_nan_as_tojson_renders_it_is_refused_for_the_nan(gemin
     )
 
 
+def test_json_text_holding_half_a_surrogate_pair_is_refused_for_the_escape(gemini_dialect):
+    # json.dumps (and Jinja's tojson) writes a text cut inside a character as the escape of its lone half.
+    text = json.dumps([{"key": "a", "contents": "cut \ud83d"}])
+    error = refusal(text, gemini_dialect)
+    assert (error.source, error.line) == ("inline requests", None)
+    assert error.reason == (
+        "input is the JSON text of a list of requests, and it holds the escape \\ud83d (byte 31) is half of a UTF-16 "
+        "surrogate pair (a character cut in two), which is no character: write the whole character"
+    )
+
+
 def test_the_json_text_of_an_object_is_refused(gemini_dialect):
     error = refusal('{"key": "sky", "contents": "Why?"}', gemini_dialect)
     assert error.reason == "input is the JSON text of an object, not of a list of request dicts"
