@@ -688,11 +688,15 @@ def _copy_as_sent(stored: StoredObject, target: Path, *, skip_bom: bool) -> None
 _LONE_CR = re.compile(rb"\r(?!\n)")
 
 
+_TEXT_BOM = UTF8_BOM.decode("utf-8")
+
+
 def _resolve(source: str | Sequence[Mapping[str, Any]]) -> str | Sequence[Mapping[str, Any]]:
-    """A path stays a path; the JSON text of a list (a template rendering an XCom list) becomes the list."""
+    """A path stays a path; the JSON text of a list (a template rendering an XCom list) becomes the list, a byte-order
+    mark in front of it (text read from a file saved with one) skipped, as it is in front of a file's first line."""
     if not isinstance(source, str):
         return source
-    text = source.strip()
+    text = source.strip().removeprefix(_TEXT_BOM).lstrip()
     if not text:
         raise InputValidationError(
             f"input is an empty path ({source!r}): give the path or URI of a JSONL file, or a list of request dicts"

@@ -962,6 +962,18 @@ def test_the_json_text_of_a_list_is_the_inline_list(gemini_dialect, prepared_inp
     assert list(from_text.iter_keys()) == ["sky", "sea"]
 
 
+def test_the_json_text_of_a_list_after_a_byte_order_mark_is_the_inline_list(gemini_dialect, prepared_inputs):
+    # Text read from a file saved with a BOM (and not decoded as utf-8-sig) keeps it in front of the list.
+    items = [{"key": "sky", "contents": "Why is the sky blue?"}]
+    from_text = prepare_input("\ufeff" + json.dumps(items), gemini_dialect, model=GEMINI_MODEL, embeddings=False)
+    from_list = prepare_input(items, gemini_dialect, model=GEMINI_MODEL, embeddings=False)
+    prepared_inputs.extend([from_text, from_list])
+
+    assert from_text.inline is not None
+    assert list(from_text.inline) == list(from_list.inline or [])
+    assert from_text.fingerprint == from_list.fingerprint
+
+
 def test_a_python_repr_of_a_list_is_refused_saying_how_to_render_json(gemini_dialect):
     error = refusal(str([{"key": "sky", "contents": "Why?"}]), gemini_dialect)
     assert error.source == "inline requests"
