@@ -215,7 +215,7 @@ def sdk_model(model: Any) -> str:
 
 def _config(item: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
     """An item's ``config`` fields as ``snake_case name -> (name as written, value)``, each field once; a None
-    value is unset, as google-genai skips it."""
+    value is unset, as google-genai skips it. A name that is no text (None, a number, bytes) names no field."""
     config = item.get("config")
     if config is None:
         return {}
@@ -224,6 +224,8 @@ def _config(item: Mapping[str, Any]) -> dict[str, tuple[str, Any]]:
     fields: dict[str, tuple[str, Any]] = {}
     written: dict[str, str] = {}
     for name, value in config.items():
+        if not isinstance(name, str):
+            raise ValueError(f"config field names are text, not {name!r}")
         snake = _snake(name)
         if snake in written:
             raise ValueError(f"config sets {written[snake]!r} and {name!r}, one field twice")

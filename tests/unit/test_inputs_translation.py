@@ -529,6 +529,17 @@ def test_an_inline_mapping_that_is_no_dict_is_refused_naming_its_path(spool_dir)
     )
 
 
+@pytest.mark.parametrize("embeddings", [False, True], ids=["generate", "embed"])
+@pytest.mark.parametrize("name", [None, 1, b"temperature"], ids=lambda name: type(name).__name__)
+def test_an_sdk_style_config_field_whose_name_is_no_text_is_refused_naming_the_item(spool_dir, name, embeddings):
+    item = {"key": "a", "content" if embeddings else "contents": "hi", "config": {name: 1}}
+    model = "gemini-embedding-001" if embeddings else GEMINI_MODEL
+    with pytest.raises(InputValidationError) as info:
+        prepare_input([item], GeminiDialect(), model=model, embeddings=embeddings)
+    assert (info.value.line, info.value.reason) == (1, f"config field names are text, not {name!r}")
+    assert list(spool_dir.iterdir()) == []
+
+
 def test_inline_metadata_holding_a_datetime_is_refused_for_gemini_naming_it(spool_dir):
     items = [{"key": "a", "contents": "hi", "metadata": {"asked_at": datetime(2026, 1, 2, tzinfo=timezone.utc)}}]
     with pytest.raises(InputValidationError) as info:
