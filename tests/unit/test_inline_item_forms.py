@@ -1,10 +1,13 @@
-"""Inline requests are sent as their JSON, whatever Python types hold it.
+"""Inline requests are sent as their JSON, whatever Python types hold it, and a value or key with no JSON form is
+refused by its item.
 
 A seeded differential: the same inline requests (the benchmark's typical lines, the request corpus of the unit tests,
 SDK-style items), once written with plain dicts, lists, strings and numbers, and once with the other Python forms
 of the same JSON that applications hand over (an ``OrderedDict`` or ``defaultdict``, a dict or list of a class of
 its own, a tuple, a ``StrEnum`` or ``IntEnum`` member, a str, int or float subclass), prepare for every target to the
-same fingerprint, the same sent bytes and the same errors.
+same fingerprint, the same sent bytes and the same errors. And a seeded fuzz: the same requests, one in three with
+an odd value put in place of one of its values, or an odd key added to one of its dicts (None, bytes, a Decimal, a
+NaN, a lone surrogate, a set, an object, ...), prepare with every problem an input error naming its item.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import copy
 import enum
 import random
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +163,73 @@ def test_inline_requests_in_other_python_forms_of_the_same_json_prepare_as_writt
         expected = _outcome(plain, dialect, model)
         assert isinstance(expected, tuple) and expected[1], expected  # requests were sent, not all refused
         assert _outcome(disguised, dialect, model) == expected
+
+
+ODD_VALUES: list[Callable[[], Any]] = [
+    lambda: None,
+    lambda: b"x",
+    lambda: Decimal("1.5"),
+    lambda: float("nan"),
+    lambda: "cut \ud83d",
+    lambda: {1, 2},
+    lambda: object(),
+    lambda: date(2026, 1, 2),
+    lambda: 2**80,
+    lambda: "",
+    lambda: {},
+    lambda: [None],
+    lambda: {None: 1},
+    lambda: {b"k": 1},
+    lambda: {1: 1, "1": 2},
+    lambda: {"parts": None},
+    lambda: 5,
+]
+ODD_KEYS: list[Any] = [None, 1, b"x", 2.5, True, (1,), "", "unknown"]
+
+
+def _containers(value: Any) -> Iterator[Any]:
+    """Every dict and list in ``value``, itself first."""
+    if isinstance(value, (dict, list)):
+        yield value
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _containers(item)
+
+
+def _with_an_odd_value(item: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """``item`` with one odd value put in place of one of its values (not its key), or one odd key added to a dict."""
+    holder = rng.choice([one for one in _containers(item) if one])
+    if rng.random() < 0.3 and isinstance(holder, dict):
+        holder[rng.choice(ODD_KEYS)] = rng.choice([1, "x", None, {}])
+        return item
+    places = [name for name in holder if name != "key"] if isinstance(holder, dict) else list(range(len(holder)))
+    if places:
+        holder[rng.choice(places)] = rng.choice(ODD_VALUES)()
+    return item
+
+
+def _odd_inputs() -> Iterator[list[dict[str, Any]]]:
+    rng = random.Random(SEED + 1)
+    for _ in range(3):
+        yield [
+            _with_an_odd_value(item, rng) if index % 3 == 1 else item for index, item in enumerate(_plain_items(rng))
+        ]
+
+
+ODD_INPUTS = list(_odd_inputs())
+WHOLE_INPUT = ("requests, fewer than the",)
+"""Errors about the input as a whole, which name no item."""
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_inline_requests_with_odd_values_and_keys_are_refused_by_their_item_never_raised(
+    target: str, spool_dir: Path
+) -> None:
+    dialect, model = TARGETS[target]
+    for items in ODD_INPUTS:
+        outcome = _outcome(items, dialect, model)
+        assert isinstance(outcome, tuple), outcome  # the odd items are refused one by one, not the whole input
+        _, sent, errors = outcome
+        assert sent
+        for line, reason in errors:
+            assert line is not None or any(whole in reason for whole in WHOLE_INPUT), reason
+            assert "the request holds a value that is not JSON" not in reason  # the value is named by its path
