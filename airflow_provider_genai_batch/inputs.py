@@ -689,6 +689,7 @@ _LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 _TEXT_BOM = UTF8_BOM.decode("utf-8")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _resolve(source: str | Sequence[Mapping[str, Any]]) -> str | Sequence[Mapping[str, Any]]:
@@ -703,14 +704,22 @@ def _resolve(source: str | Sequence[Mapping[str, Any]]) -> str | Sequence[Mappin
         )
     if text[0] not in "[{" or _is_file(source):
         return source
-    raw = text.encode("utf-8", "surrogatepass")
+    lone = _LONE_SURROGATE.search(text)
+    if lone is not None:
+        raise InputValidationError(
+            f"input is text holding a lone surrogate ({lone.group()!r}, character {lone.start()}), which is not "
+            "Unicode text and cannot be sent as UTF-8 (bytes that are not UTF-8, decoded with "
+            "errors='surrogateescape'?)",
+            source=INLINE_SOURCE,
+        )
+    raw = text.encode()
     try:
         value = _decode(raw)
     except RecursionError:
         raise InputValidationError(
             f"input is JSON text that cannot be read: {NESTED_TOO_DEEPLY}", source=INLINE_SOURCE
         ) from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as err:
+    except msgspec.DecodeError as err:
         value_error = not_json_value(raw, err)
         if value_error is not None:  # JSON text as a template's tojson renders a float that is not a number
             raise InputValidationError(

@@ -1014,6 +1014,17 @@ def test_json_text_holding_half_a_surrogate_pair_is_refused_for_the_escape(gemin
     )
 
 
+def test_json_text_holding_a_lone_surrogate_character_is_refused_naming_it(gemini_dialect):
+    # A text decoded with surrogateescape and rendered without tojson keeps the undecodable byte as a lone surrogate.
+    text = '[{"key": "a", "contents": "caf\udce9"}]'
+    error = refusal(text, gemini_dialect)
+    assert (error.source, error.line) == ("inline requests", None)
+    assert error.reason == (
+        "input is text holding a lone surrogate ('\\udce9', character 30), which is not Unicode text and cannot be "
+        "sent as UTF-8 (bytes that are not UTF-8, decoded with errors='surrogateescape'?)"
+    )
+
+
 def test_the_json_text_of_an_object_is_refused(gemini_dialect):
     error = refusal('{"key": "sky", "contents": "Why?"}', gemini_dialect)
     assert error.reason == "input is the JSON text of an object, not of a list of request dicts"
