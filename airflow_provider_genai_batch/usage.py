@@ -140,9 +140,10 @@ def vertex_counts(response: Mapping[str, Any]) -> Counts | None:
 
 
 def openai_usage_counts(usage: Mapping[str, Any]) -> Counts:
-    """An OpenAI ``usage`` object: chat/completions/embeddings names, or the Responses API's."""
-    if "prompt_tokens" in usage:
-        given = usage["prompt_tokens"]
+    """An OpenAI ``usage`` object: chat/completions/embeddings names (told by either count, so one missing the other
+    still counts what it has), or the Responses API's."""
+    if "prompt_tokens" in usage or "completion_tokens" in usage:
+        given = usage.get("prompt_tokens", 0)
         made = usage.get("completion_tokens", 0)
         details = usage.get("prompt_tokens_details") or _EMPTY
         made_details = usage.get("completion_tokens_details") or _EMPTY
@@ -210,14 +211,14 @@ def bedrock_counts(response: Mapping[str, Any]) -> Counts | None:
     usage = response.get("usage")
     if not usage:
         return bedrock_native_counts(response)
-    if "prompt_tokens" in usage:
+    if "prompt_tokens" in usage or "completion_tokens" in usage:
         return openai_usage_counts(usage)
-    if "inputTokens" not in usage:
+    if not any(name in usage for name in _CONVERSE_COUNTS):
         return anthropic_usage_counts(usage)
     read = usage.get("cacheReadInputTokens")
     written = usage.get("cacheWriteInputTokens")
     given, made, read, written = _strict(
-        usage["inputTokens"],
+        usage.get("inputTokens"),
         usage.get("outputTokens"),
         usage.get("cacheReadInputTokenCount") if read is None else read,
         usage.get("cacheWriteInputTokenCount") if written is None else written,
@@ -225,6 +226,19 @@ def bedrock_counts(response: Mapping[str, Any]) -> Counts | None:
     if (given | made | read | written) >> COUNT_BITS:
         raise ValueError(BAD_COUNT)
     return given + read + written, made, read, written, 0, 0, 0
+
+
+_CONVERSE_COUNTS = (
+    "inputTokens",
+    "outputTokens",
+    "totalTokens",
+    "cacheReadInputTokens",
+    "cacheWriteInputTokens",
+    "cacheReadInputTokenCount",
+    "cacheWriteInputTokenCount",
+)
+"""The counts of a Converse (or Amazon Nova InvokeModel) ``usage``: any one of them tells it from an Anthropic one, so
+a usage missing ``inputTokens`` is not read under Anthropic's names, as counting nothing."""
 
 
 def bedrock_native_counts(response: Mapping[str, Any]) -> Counts | None:
@@ -255,7 +269,7 @@ def gateway_counts(response: Mapping[str, Any]) -> Counts | None:
     usage = response.get("usage")
     if not usage:
         return None
-    if "prompt_tokens" in usage or "input_tokens_details" in usage:
+    if "prompt_tokens" in usage or "completion_tokens" in usage or "input_tokens_details" in usage:
         return openai_usage_counts(usage)
     return anthropic_usage_counts(usage)
 

@@ -834,3 +834,31 @@ def test_a_vertex_embedding_token_count_of_true_makes_the_row_unreadable() -> No
 )
 def test_a_bedrock_manifest_total_that_cannot_be_read_is_not_reported(manifest: dict[str, Any]) -> None:
     assert bedrock_manifest_usage(manifest) is None
+
+
+# --- a usage without the count its family is told by -------------------------------------------------------
+
+
+def test_an_openai_chat_usage_without_prompt_tokens_still_counts_its_completion_tokens() -> None:
+    body = {"object": "chat.completion", "choices": [{"message": {"content": "hi"}}], "usage": {"completion_tokens": 4}}
+    row = openai.result_row(openai_line(body))
+
+    assert counts(tallied("openai", row)) == (0, 4, 0, 0, 0, 1)
+
+
+def test_a_bedrock_converse_usage_without_input_tokens_still_counts_its_output_tokens() -> None:
+    output = {
+        "output": {"message": {"role": "assistant", "content": [{"text": "hi"}]}},
+        "stopReason": "end_turn",
+        "usage": {"outputTokens": 3, "totalTokens": 11},
+    }
+    row = bedrock.result_row({"recordId": "R1", "modelInput": {}, "modelOutput": output})
+
+    assert counts(tallied("bedrock", row)) == (0, 3, 0, 0, 0, 1)
+
+
+def test_a_gateway_gemini_usage_without_prompt_tokens_still_counts_its_completion_tokens() -> None:
+    body = {"text": "hi", "usage": {"completion_tokens": 7}}
+    item = {"custom_id": "g1", "response": {"status_code": 200, "body": body}}
+
+    assert counts(tallied("gateway", gateway.result_row(item, "gemini"))) == (0, 7, 0, 0, 0, 1)
