@@ -814,7 +814,8 @@ def _http_error(status_code: int | None, body: Mapping[str, Any]) -> RowError:
 
 def response_text(body: Mapping[str, Any]) -> str | None:
     """The text of a chat or legacy completion's first choice, or of a Responses API answer; None when there is none.
-    ValueError for a choice's text that is neither a string nor null: an answer that cannot be read."""
+    ValueError for a choice's text that is neither a string nor null, or a Responses ``output_text`` block whose text
+    is not a string (absent, null): an answer that cannot be read, never one landed with that block's text left out."""
     choices = body.get("choices")
     if choices:
         first = choices[0]
@@ -823,13 +824,18 @@ def response_text(body: Mapping[str, Any]) -> str | None:
         if text is not None and type(text) is not str:
             raise ValueError(f"choices[0].{field} must be a string or null, got {json_type(text)}")
         return text
-    texts = [
-        block.get("text", "")
-        for item in body.get("output") or []
-        if item.get("type") == "message"
-        for block in item.get("content") or []
-        if block.get("type") == "output_text"
-    ]
+    texts: list[str] = []
+    for place, item in enumerate(body.get("output") or []):
+        if item.get("type") != "message":
+            continue
+        for index, block in enumerate(item.get("content") or []):
+            if block.get("type") != "output_text":
+                continue
+            text = block.get("text")
+            if type(text) is not str:
+                kind = json_type(text) if "text" in block else "nothing"
+                raise ValueError(f"output[{place}].content[{index}].text must be a string, got {kind}")
+            texts.append(text)
     return "".join(texts) if texts else None
 
 

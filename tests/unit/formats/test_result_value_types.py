@@ -117,6 +117,17 @@ def test_a_titan_embedding_of_other_values_than_numbers_is_unparseable(vector: A
     assert_unparseable(row, f"modelOutput.embedding{reason}")
 
 
+@pytest.mark.parametrize(
+    ("block", "kind"), [({}, "nothing"), ({"text": None}, "null"), ({"text": 5}, "number"), ({"text": ["a"]}, "array")]
+)
+def test_a_responses_output_text_block_whose_text_is_not_a_string_is_unparseable(block: dict[str, Any], kind: str):
+    content = [{"type": "output_text", "text": "fine"}, {"type": "output_text", "annotations": [], **block}]
+    body = {"object": "response", "status": "completed", "output": [{"type": "message", "content": content}]}
+    item = {"custom_id": "k", "response": {"status_code": 200, "body": body}, "error": None}
+    reason = f"output[0].content[1].text must be a string, got {kind}"
+    assert_unparseable(read_line(item, openai.result_row, "custom_id"), reason)
+
+
 @pytest.mark.parametrize("text", [1, None, ["a"]])
 def test_a_converse_text_block_whose_text_is_not_a_string_is_unparseable(text: Any):
     content = [{"text": text}, {"toolUse": {"toolUseId": "t", "name": "f", "input": {}}}]
