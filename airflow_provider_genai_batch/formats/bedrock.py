@@ -763,6 +763,8 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
     output = line.get("modelOutput")
     if not output or not isinstance(output, Mapping):
         return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message="the line has no modelOutput"))
+    if output.get("type") == ANTHROPIC_ERROR:
+        return _error_body_row(key, output.get("error"))
     if isinstance(output.get("output"), Mapping) or "stopReason" in output:
         if not isinstance(inner := output.get("output"), Mapping):
             raise ValueError(f"modelOutput.output must be an object holding the message, got {json_type(inner)}")
@@ -782,6 +784,19 @@ def result_row(line: Mapping[str, Any]) -> ResultRow:
 
 ANTHROPIC_MESSAGE = "message"
 """The ``type`` of an Anthropic Message: a body of that type is read as one (and is unreadable if it is not one)."""
+ANTHROPIC_ERROR = "error"
+"""The ``type`` of an Anthropic error body (``{"type": "error", "error": {"type", "message"}}``): a failed row."""
+
+
+def _error_body_row(key: Any, error: Any) -> ResultRow:
+    """The failed row of a ``modelOutput`` that is an Anthropic error body: its error's ``type`` as the code (so an
+    ``overloaded_error`` is sent again by a follow-up round) and its ``message``. It is no answer: landed as another
+    model's body, it was a success without text."""
+    detail = error if isinstance(error, Mapping) else {}
+    message, kind = detail.get("message"), detail.get("type")
+    said = message if isinstance(message, str) and message else "modelOutput is an error body without a message"
+    code = kind if isinstance(kind, str) else None
+    return ResultRow(key=key, status=RowStatus.FAILED, error=RowError(message=said, code=code))
 
 
 CONVERSE_BLOCKS = frozenset({"content_filtered", "guardrail_intervened"})

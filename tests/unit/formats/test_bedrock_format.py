@@ -1061,6 +1061,13 @@ def test_an_error_line_from_the_docs():
     assert row.error == RowError(message="bad request", code=400)
 
 
+def test_a_model_output_that_is_an_anthropic_error_body_is_a_failed_row_with_its_error():
+    output = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    row = result_row({"recordId": "r1", "modelInput": {}, "modelOutput": output})
+    assert (row.key, row.status, row.text) == ("r1", RowStatus.FAILED, None)
+    assert row.error == RowError(message="Overloaded", code="overloaded_error")
+
+
 TITAN_TEXT = {
     "inputTextTokenCount": 12,
     "results": [{"tokenCount": 7, "outputText": "\nParis.", "completionReason": "FINISH"}],
