@@ -227,12 +227,18 @@ def key_field(*paths: str) -> KeyOf:
     return key_of
 
 
-def placed_by_order(rows: Iterable[ResultRow]) -> Iterator[ResultRow]:
-    """``rows`` as they come, each one without a key given its index as its ``position``.
+def placed_by_order(rows: Iterable[ResultRow], responses: int, requests: int) -> Iterator[ResultRow]:
+    """``rows`` as they come, each one without a key given its index as its ``position`` when the output holds one
+    response per request (``responses``, how many it holds, equal to ``requests``, how many the job counts).
 
     For output that follows the input order (Gemini's inline responses): a response whose key the provider
-    left out still answers the request at its index.
+    left out still answers the request at its index. In output of another length (a response lost, or one too
+    many), the index of a response after the gap is not its request's: placed by it, one request's answer would
+    land under another request's key. Such rows keep no position, and land unmatched.
     """
+    if responses != requests:
+        yield from rows
+        return
     for index, row in enumerate(rows):
         if row.key is None:
             row.position = index

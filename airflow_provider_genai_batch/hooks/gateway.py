@@ -242,9 +242,9 @@ class GatewayBatchHook(GeminiBatchHook):
 
         OpenAI: the output file and the error file (failed rows are only there), each streamed line by line.
         Gemini and Anthropic: the gateway's result items; an inline Gemini response whose key the backend lost
-        is placed by its order. A line or item that cannot be read is a failed row. No result at all for a batch
-        that counts successful requests is refused: every row would land missing, and be paid for again by a
-        follow-up round.
+        is placed by its order when there is one item per request the job counts. A line or item that cannot be
+        read is a failed row. No result at all for a batch that counts successful requests is refused: every row
+        would land missing, and be paid for again by a follow-up round.
         """
         if self.target == openai_wire.PROVIDER:
             for file_id in self.run(self._op_result_files(job.name)):
@@ -264,7 +264,8 @@ class GatewayBatchHook(GeminiBatchHook):
             for number, item in enumerate(items, start=1)
         )
         if self.target == gemini_wire.PROVIDER and job.input_file is None:
-            rows = placed_by_order(wire.without_stand_in_keys(rows))  # inline responses come in request order
+            # inline responses come in request order: placed by it when there is one per request
+            rows = placed_by_order(wire.without_stand_in_keys(rows), len(items), job.stats.total)
         yield from rows
 
     def _op_result_files(self, name: str) -> Operation[list[str]]:

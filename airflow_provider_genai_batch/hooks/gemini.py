@@ -280,7 +280,7 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         """Rows of the responses file, or of the inline responses; a line that cannot be read is a failed row.
 
         Inline responses come in request order, so one whose ``metadata.key`` is missing is placed by its
-        index (see :func:`placed_by_order`).
+        index when there is one response per request the job counts (see :func:`placed_by_order`).
         """
         key_of = key_field("key", "metadata.key")
         if job.output_file:
@@ -288,9 +288,14 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
                 self.iter_file_lines(job.output_file), job.output_file, self.dialect.result_row, key_of
             )
         elif job.has_inline_output:
+            responses = wire.inline_responses(job.raw)
             yield from placed_by_order(
-                read_result_item(item, f"{job.name}, inline response {number}", self.dialect.result_row, key_of)
-                for number, item in enumerate(wire.inline_responses(job.raw), start=1)
+                (
+                    read_result_item(item, f"{job.name}, inline response {number}", self.dialect.result_row, key_of)
+                    for number, item in enumerate(responses, start=1)
+                ),
+                len(responses),
+                job.stats.total,
             )
 
     @classmethod

@@ -253,7 +253,14 @@ def test_inline_embedding_responses_are_read_under_either_output_field():
 def test_rows_without_a_key_get_their_index_in_order_and_keyed_rows_none():
     rows = [ResultRow(key=None, status=RowStatus.SUCCEEDED), ResultRow(key="k", status=RowStatus.SUCCEEDED)]
     rows.append(ResultRow(key=None, status=RowStatus.FAILED))
-    assert [row.position for row in placed_by_order(rows)] == [0, None, 2]
+    assert [row.position for row in placed_by_order(rows, 3, 3)] == [0, None, 2]
+
+
+def test_rows_without_a_key_get_no_index_in_output_shorter_or_longer_than_the_requests():
+    for requests in (2, 4):
+        rows = [ResultRow(key="a", status=RowStatus.SUCCEEDED), ResultRow(key=None, status=RowStatus.SUCCEEDED)]
+        rows.append(ResultRow(key=None, status=RowStatus.SUCCEEDED))
+        assert [row.position for row in placed_by_order(rows, 3, requests)] == [None, None, None]
 
 
 def test_operation_without_inline_output_has_no_inline_responses():

@@ -602,10 +602,25 @@ def test_inline_gemini_results_whose_keys_the_backend_lost_are_placed_by_their_o
         answering({("GET", "/v1/batches/abc/results"): {"batch_id": "batches/abc", "results": items}}),
         model_provider="gemini",
     )
+    job = _job("batches/abc").model_copy(update={"stats": BatchStats(total=3, succeeded=3)})
 
-    rows = list(hook.iter_results(_job("batches/abc")))
+    rows = list(hook.iter_results(job))
 
     assert [(row.key, row.position) for row in rows] == [(None, 0), ("tides", None), (None, 2)]
+
+
+def test_inline_gemini_results_fewer_than_the_requests_place_none_by_their_order(gateway):
+    body = {"status_code": 200, "body": {"text": "ok"}}
+    items = [{"custom_id": "sky", "response": body}, {"custom_id": "request-1", "response": body}]
+    hook, _ = gateway(
+        answering({("GET", "/v1/batches/abc/results"): {"batch_id": "batches/abc", "results": items}}),
+        model_provider="gemini",
+    )
+    job = _job("batches/abc").model_copy(update={"stats": BatchStats(total=3, succeeded=2)})
+
+    rows = list(hook.iter_results(job))
+
+    assert [(row.key, row.position) for row in rows] == [("sky", None), (None, None)]
 
 
 def test_results_of_a_gemini_file_job_keep_the_gateways_stand_in_keys(gateway):

@@ -1082,6 +1082,7 @@ def test_iter_results_gives_an_inline_response_without_metadata_its_index(gemini
     op = operation(
         "batches/i2",
         "BATCH_STATE_SUCCEEDED",
+        batchStats={"requestCount": "3", "successfulRequestCount": "2", "failedRequestCount": "1"},
         output={
             "inlinedResponses": {
                 "inlinedResponses": [
@@ -1099,6 +1100,28 @@ def test_iter_results_gives_an_inline_response_without_metadata_its_index(gemini
         ("k2", None, RowStatus.SUCCEEDED),
         (None, 2, RowStatus.FAILED),
     ]
+
+
+def test_iter_results_places_no_inline_response_by_its_index_when_one_of_the_requests_got_none(gemini):
+    answer = {"candidates": [{"content": {"parts": [{"text": "answer to k3"}], "role": "model"}}]}
+    op = operation(
+        "batches/i3",
+        "BATCH_STATE_SUCCEEDED",
+        batchStats={"requestCount": "3", "successfulRequestCount": "2"},
+        output={
+            "inlinedResponses": {
+                "inlinedResponses": [
+                    {"response": {"candidates": [{"content": {"parts": [{"text": "a"}]}}]}, "metadata": {"key": "k1"}},
+                    {"response": answer},  # k2 got no response: this one, without its key, is k3's
+                ]
+            }
+        },
+    )
+    hook, _ = gemini(lambda request: pytest.fail(f"unexpected request {request.url}"))
+
+    rows = list(hook.iter_results(parse_operation(op)))
+
+    assert [(r.key, r.position, r.text) for r in rows] == [("k1", None, "a"), (None, None, "answer to k3")]
 
 
 def test_iter_results_places_no_line_of_a_responses_file_by_its_order(gemini):

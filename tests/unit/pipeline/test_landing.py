@@ -475,7 +475,7 @@ def test_a_gateway_stand_in_key_alike_a_users_key_at_another_index_never_moves_a
 ):
     ref = ref_with_keys(tmp_path, ("a", "request-0", "request-1", "d"))
     keyed = [succeeded("request-0", "lost key of a"), succeeded("request-0", "b"), succeeded("request-1", "c")]
-    rows = placed_by_order(without_stand_in_keys([*keyed, succeeded("request-3", "lost key of d")]))
+    rows = placed_by_order(without_stand_in_keys([*keyed, succeeded("request-3", "lost key of d")]), 4, 4)
 
     manifest = land_results(rows, job(), ref, out)
 
