@@ -379,15 +379,19 @@ def _line_row(line: bytes, where: str, read: ReadRow, key_of: KeyOf) -> ResultRo
 def _lenient_key(line: bytes, key_of: KeyOf) -> str | None:
     """The key of a line the strict decoder refused, read by a lenient one: bytes that are not UTF-8 replaced, and
     what Python's ``json`` takes beyond the standard (an escaped lone surrogate, as a text cut inside a character
-    leaves; a number too large for a float). None when there is no key to read, or when it is itself damaged.
+    leaves; a number too large for a float); in a line that is no whole JSON object (cut short), the members whole
+    before the cut. None when there is no key to read, or when it is itself damaged.
 
     The row stays unparseable, but under its key: its request is answered (and was paid for), not missing and sent
     again by a follow-up round.
     """
+    text = line.decode("utf-8", "replace")
     try:
-        key = key_of(json.loads(line.decode("utf-8", "replace")))
-    except (ValueError, RecursionError):
+        key = key_of(json.loads(text))
+    except RecursionError:
         return None
+    except ValueError:
+        key = key_of(_members_before_cut(text))
     if not isinstance(key, str) or _REPLACED in key:
         return None
     try:
@@ -395,6 +399,40 @@ def _lenient_key(line: bytes, key_of: KeyOf) -> str | None:
     except UnicodeEncodeError:
         return None
     return key
+
+
+_LENIENT = json.JSONDecoder()
+_BLANKS = " \t\n\r"
+
+
+def _members_before_cut(text: str) -> dict[str, Any]:
+    """The members of the JSON object ``text`` starts, up to the first that is not whole (the line was cut there, or
+    is wrong from there on): those before it, each read as a whole value; none when it starts no object."""
+    members: dict[str, Any] = {}
+    scan = _LENIENT.raw_decode
+    at = _past_blanks(text, 0)
+    if not text.startswith("{", at):
+        return members
+    try:
+        while True:
+            name, at = scan(text, _past_blanks(text, at + 1))
+            at = _past_blanks(text, at)
+            if type(name) is not str or not text.startswith(":", at):
+                return members
+            value, at = scan(text, _past_blanks(text, at + 1))
+            members[name] = value
+            at = _past_blanks(text, at)
+            if not text.startswith(",", at):
+                return members
+    except (ValueError, RecursionError):
+        return members
+
+
+def _past_blanks(text: str, at: int) -> int:
+    """The index of the first character from ``at`` on that is not JSON whitespace."""
+    while at < len(text) and text[at] in _BLANKS:
+        at += 1
+    return at
 
 
 _JSON_KINDS = {

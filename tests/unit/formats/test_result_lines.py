@@ -62,13 +62,13 @@ def test_good_rows_on_both_sides_of_bad_lines_are_all_read_in_order():
 
 
 def test_invalid_json_is_a_failed_row_naming_the_file_line_and_reason():
-    row = gemini_rows(gemini_ok("a"), b'{"key": "b", "response": ')[1]
+    row = gemini_rows(gemini_ok("a"), b'{"response": ')[1]
 
     assert row.key is None
     assert row.status is RowStatus.FAILED
     assert row.error.code == UNPARSEABLE
     assert row.error.message.startswith(f"unparseable result ({SOURCE}, line 2): invalid JSON")
-    assert row.error.raw == '{"key": "b", "response": '
+    assert row.error.raw == '{"response": '
 
 
 @pytest.mark.parametrize(
@@ -112,6 +112,32 @@ def test_a_line_the_strict_decoder_refuses_keeps_a_key_a_lenient_one_reads(text:
     assert (row.key, row.status, row.error.code) == ("b", RowStatus.FAILED, UNPARSEABLE)
     assert row.error.message.startswith(f"unparseable result ({SOURCE}, line 1): invalid JSON: ")
     assert row.error.raw == line.decode()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"key": "b", "response": {"candidates": [{"content": {"parts": [{"text": "an answer cut sho',
+        b'{"key": "b", "response": ',
+        b'{"key": "b"',
+    ],
+    ids=["inside-the-text", "before-the-response", "after-the-key"],
+)
+def test_a_line_cut_short_after_its_key_keeps_its_key_so_its_request_is_not_missing(line: bytes):
+    row = gemini_rows(gemini_ok("a"), line)[1]
+
+    assert (row.key, row.status, row.error.code) == ("b", RowStatus.FAILED, UNPARSEABLE)
+    assert row.error.message.startswith(f"unparseable result ({SOURCE}, line 2): invalid JSON: ")
+    assert row.error.raw == line.decode()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b'{"key": "b', b'{"key": "b\\', b'{"key', b'{"response": {"key": "b"}, "ke', b'{"key": 7, "response": '],
+    ids=["inside-the-key", "inside-an-escape", "inside-the-name", "key-nested-only", "key-not-a-string"],
+)
+def test_a_line_cut_short_before_its_key_ends_has_no_key(line: bytes):
+    assert only(gemini_rows(line)).key is None
 
 
 def test_a_key_holding_a_lone_surrogate_is_not_read():
