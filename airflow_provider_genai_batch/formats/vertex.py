@@ -406,6 +406,10 @@ def _json_cell(value: Any) -> Any:
 
 
 def _embedding_row(key: Any, predictions: Any) -> ResultRow:
+    """The row of a text-embedding result: its one prediction's embedding and token count. ValueError for a list of
+    several (an instance has one): landed from the first, the others, and their token counts, would be dropped."""
+    if isinstance(predictions, list) and len(predictions) > 1:
+        raise ValueError(f"predictions holds {len(predictions)} predictions, where an instance has one")
     first = predictions[0] if isinstance(predictions, list) and predictions else {}
     embeddings = first.get("embeddings") or {}
     values = embeddings.get("values")

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_provider_genai_batch.formats import vertex
 from airflow_provider_genai_batch.formats.detect import InputFormat
-from airflow_provider_genai_batch.formats.results import RowError, RowStatus
+from airflow_provider_genai_batch.formats.results import UNPARSEABLE, RowError, RowStatus, key_field, read_result_item
 from airflow_provider_genai_batch.idempotency import JobIdentity
 from airflow_provider_genai_batch.models import JobState
 
@@ -391,6 +391,18 @@ def test_an_embeddings_result_reads_the_key_from_the_echoed_instance() -> None:
     row = DIALECT.result_row(line)
     assert (row.key, row.status, row.embedding) == ("e1", RowStatus.SUCCEEDED, [0.5, -1.0])
     assert row.usage is not None and row.usage.input_tokens == 3
+
+
+def test_an_embeddings_result_of_several_predictions_for_one_instance_is_unparseable_under_its_key() -> None:
+    predictions = [{"embeddings": {"values": [0.5]}}, {"embeddings": {"values": [0.25]}}]
+    line = {"instance": {"key": "e1", "content": "a cat"}, "predictions": predictions, "status": ""}
+    row = read_result_item(line, "predictions.jsonl, line 1", DIALECT.result_row, key_field("key", "instance.key"))
+    assert (row.key, row.status, row.embedding) == ("e1", RowStatus.FAILED, None)
+    assert row.error is not None and row.error.code == UNPARSEABLE
+    assert row.error.message == (
+        "unparseable result (predictions.jsonl, line 1): ValueError: predictions holds 2 predictions, "
+        "where an instance has one"
+    )
 
 
 def test_a_gemini_embedding_result_reads_the_embedding_from_its_response() -> None:
