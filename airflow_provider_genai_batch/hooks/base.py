@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from functools import cached_property
@@ -705,6 +705,23 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         except Exception as err:
             return False, self.redact(str(err))
         return True, "Connection successfully tested"
+
+
+def answered_rows(job: BatchJob, rows: Iterable[ResultRow]) -> Iterator[ResultRow]:
+    """``rows`` as they come; once they end, GenAIBatchError when there was none while ``job`` ended with results and
+    counts requests that succeeded: their results were not there to read (an empty results file, a results location
+    holding nothing), and keys landed missing would be sent, and paid for, again by a follow-up round. Raised before
+    anything is landed, so an earlier landing stays whole."""
+    read = False
+    for row in rows:
+        read = True
+        yield row
+    if not read and job.state.is_success and job.stats.succeeded:
+        raise GenAIBatchError(
+            f"{job.provider} job {job.name} counts {job.stats.succeeded} succeeded requests, but its results hold no "
+            "line: nothing was landed (every key would land missing, and be paid for again by a follow-up round). "
+            "Land it again later (clear the task), once the provider serves its results"
+        )
 
 
 def newer_than(pages: Iterator[list[BatchJob]], not_before: datetime) -> Iterator[BatchJob]:

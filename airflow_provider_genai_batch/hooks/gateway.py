@@ -237,7 +237,7 @@ class GatewayBatchHook(GeminiBatchHook):
         job = yield from super()._op_get_batch(name)
         return wire.known_state(job)
 
-    def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
+    def _result_rows(self, job: BatchJob) -> Iterator[ResultRow]:
         """Every row of a finished job, read the way the gateway serves the target's results.
 
         OpenAI: the output file and the error file (failed rows are only there), each streamed line by line.

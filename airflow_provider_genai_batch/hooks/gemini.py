@@ -18,7 +18,7 @@ from airflow_provider_genai_batch.formats.results import (
     placed_by_order,
     read_result_item,
 )
-from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
+from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings, answered_rows
 from airflow_provider_genai_batch.hooks.http import (
     SESSION_GONE,
     ApiRequest,
@@ -277,6 +277,11 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
         yield ApiRequest("DELETE", self._batch_path(name))
 
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
+        """The rows of :meth:`_result_rows`; none at all for a job counting succeeded requests is refused
+        (:func:`answered_rows`)."""
+        return answered_rows(job, self._result_rows(job))
+
+    def _result_rows(self, job: BatchJob) -> Iterator[ResultRow]:
         """Rows of the responses file, or of the inline responses; a line that cannot be read is a failed row.
 
         Inline responses come in request order, so one whose ``metadata.key`` is missing is placed by its

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats.keys import portable_id
 from airflow_provider_genai_batch.formats.openai import parse_batch
 from airflow_provider_genai_batch.formats.results import UNPARSEABLE, ResultRow, RowStatus
@@ -30,7 +31,7 @@ from airflow_provider_genai_batch.landing import (
     output_dir,
     write_keys,
 )
-from airflow_provider_genai_batch.models import BatchJob, JobState
+from airflow_provider_genai_batch.models import BatchJob, BatchStats, JobState
 
 from ._wire import mock_hooks
 
@@ -349,3 +350,66 @@ def test_landing_openai_output_with_garbage_unknown_and_duplicate_rows_keeps_tot
     assert [(row["key"], row["status"], row["error"]["code"]) for row in duplicates] == [
         ("doc/1", "failed", "server_error")
     ]
+
+
+# --- results that hold nothing -------------------------------------------------------------------------------
+
+NOTHING = (b"", b"\n\r\n  \n")
+"""A results file with no line, and one of blank lines only."""
+SUCCEEDED_3 = BatchStats(total=3, succeeded=3)
+
+
+def refused_as_holding_nothing(rows: Any, job: BatchJob) -> None:
+    with pytest.raises(GenAIBatchError) as raised:
+        list(rows)
+    assert str(raised.value).startswith(
+        f"{job.provider} job {job.name} counts 3 succeeded requests, but its results hold no line: nothing was landed"
+    )
+
+
+@pytest.mark.parametrize("content", NOTHING, ids=["empty", "blank"])
+def test_a_gemini_responses_file_without_a_line_for_a_job_counting_successes_is_refused(gemini, content: bytes):
+    hook, _ = gemini(lambda request: httpx.Response(200, content=content))
+    job = BatchJob(
+        name="batches/b1", provider="gemini", state=JobState.SUCCEEDED, output_file="files/b1", stats=SUCCEEDED_3
+    )
+
+    refused_as_holding_nothing(hook.iter_results(job), job)
+
+
+@pytest.mark.parametrize("content", NOTHING, ids=["empty", "blank"])
+def test_an_openai_output_file_without_a_line_for_a_batch_counting_successes_is_refused(openai, content: bytes):
+    hook, _ = openai(lambda request: httpx.Response(200, content=content))
+    job = openai_batch(output_file_id="file-out").model_copy(update={"state": JobState.SUCCEEDED, "stats": SUCCEEDED_3})
+
+    refused_as_holding_nothing(hook.iter_results(job), job)
+
+
+@pytest.mark.parametrize("content", NOTHING, ids=["empty", "blank"])
+def test_anthropic_results_without_a_line_for_a_batch_counting_successes_are_refused(anthropic, content: bytes):
+    results_url = "http://anthropic.test/v1/messages/batches/msgbatch_01/results"
+    hook, _ = anthropic(lambda request: httpx.Response(200, content=content))
+    job = BatchJob(
+        name="msgbatch_01", provider="anthropic", state=JobState.SUCCEEDED, output_file=results_url, stats=SUCCEEDED_3
+    )
+
+    refused_as_holding_nothing(hook.iter_results(job), job)
+
+
+@pytest.mark.parametrize("content", NOTHING, ids=["empty", "blank"])
+def test_a_bedrock_out_file_without_a_line_for_a_job_counting_successes_is_refused(bedrock, content: bytes):
+    out = "out/abcdefghijkl/x.jsonl.out"
+    hook, _ = bedrock(s3_serving({out: content}))
+    job = BatchJob(
+        name=ARN, provider="bedrock", state=JobState.SUCCEEDED, output_file=f"s3://bkt/{out}", stats=SUCCEEDED_3
+    )
+
+    refused_as_holding_nothing(hook.iter_results(job), job)
+
+
+def test_a_job_without_successes_whose_results_hold_no_line_gives_no_rows(openai):
+    hook, _ = openai(lambda request: httpx.Response(200, content=b""))
+    stats = BatchStats(total=3, failed=3)
+    job = openai_batch(output_file_id="file-out").model_copy(update={"state": JobState.SUCCEEDED, "stats": stats})
+
+    assert list(hook.iter_results(job)) == []
