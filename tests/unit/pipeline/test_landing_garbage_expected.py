@@ -1,13 +1,13 @@
 """Landing a provider's garbage against an expectation computed apart: every provider's result format (landing_corpus's
 seeds) is written as a result file with, drawn at random (seeded) per input key, an answer, a failure, no line, two
-lines (the same outcome, or a success and a failure in either order), a line cut inside a UTF-8 character, an answer
-whose usage holds a count that is no count or no usage at all, or whose text is of another type; then lines for keys
-never submitted, an HTML page, blank lines, CRLF line ends, a BOM, a last line without its line end. Input keys
-differ only by case, trailing whitespace or unicode normalisation, and most are renamed by the provider (a hashed
-``custom_id``). The lines are landed in order (streamed) and shuffled (the join on disk), a few thousand rows, and
-10,000+ for two formats. Each key must land with the status the draw gave it (a success with its text), the
-unmatched and duplicate files must hold exactly the strays and the extra lines, and the manifest's usage must be the
-sum of the counts written, the unreadable ones set aside."""
+lines (the same outcome, or a success and a failure in either order), a line cut inside a UTF-8 character or cut
+short after its key, an answer whose usage holds a count that is no count or no usage at all, or whose text is of
+another type; then lines for keys never submitted, an HTML page, blank lines, CRLF line ends, a BOM, a last line
+without its line end. Input keys differ only by case, trailing whitespace or unicode normalisation, and most are
+renamed by the provider (a hashed ``custom_id``). The lines are landed in order (streamed) and shuffled (the join on
+disk), a few thousand rows, and 10,000+ for two formats. Each key must land with the status the draw gave it (a
+success with its text), the unmatched and duplicate files must hold exactly the strays and the extra lines, and the
+manifest's usage must be the sum of the counts written, the unreadable ones set aside."""
 
 from __future__ import annotations
 
@@ -160,6 +160,11 @@ def draw(case: Case, count: int, seed: int) -> tuple[list[str], list[bytes], Exp
                 del target[name]
             lines.append(line(bare))
             expected.status[key] = "succeeded"
+        elif roll < 0.97:
+            raw = json.dumps(answer).encode()
+            after_key = raw.index(json.dumps(case.provider_key(key)).encode()) + len(json.dumps(case.provider_key(key)))
+            lines.append(raw[: rng.randrange(after_key, len(raw) - 1)] + b"\n")
+            expected.status[key] = "unparseable"
         else:
             mistyped = copy.deepcopy(answer)
             for target, name in _text_places(mistyped):
