@@ -213,7 +213,7 @@ def bedrock_counts(response: Mapping[str, Any]) -> Counts | None:
         return bedrock_native_counts(response)
     if "prompt_tokens" in usage or "completion_tokens" in usage:
         return openai_usage_counts(usage)
-    if not any(name in usage for name in _CONVERSE_COUNTS):
+    if usage.keys().isdisjoint(_CONVERSE_COUNTS):
         return anthropic_usage_counts(usage)
     read = usage.get("cacheReadInputTokens")
     written = usage.get("cacheWriteInputTokens")
@@ -228,14 +228,16 @@ def bedrock_counts(response: Mapping[str, Any]) -> Counts | None:
     return given + read + written, made, read, written, 0, 0, 0
 
 
-_CONVERSE_COUNTS = (
-    "inputTokens",
-    "outputTokens",
-    "totalTokens",
-    "cacheReadInputTokens",
-    "cacheWriteInputTokens",
-    "cacheReadInputTokenCount",
-    "cacheWriteInputTokenCount",
+_CONVERSE_COUNTS = frozenset(
+    {
+        "inputTokens",
+        "outputTokens",
+        "totalTokens",
+        "cacheReadInputTokens",
+        "cacheWriteInputTokens",
+        "cacheReadInputTokenCount",
+        "cacheWriteInputTokenCount",
+    }
 )
 """The counts of a Converse (or Amazon Nova InvokeModel) ``usage``: any one of them tells it from an Anthropic one, so
 a usage missing ``inputTokens`` is not read under Anthropic's names, as counting nothing."""
