@@ -8,6 +8,7 @@ one place that parses it and the one place that stores and recalls it for a task
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -65,6 +66,25 @@ class PartRef(BaseModel):
         return self.job_name is None and self.gone is None
 
 
+class PartCreate(BaseModel):
+    """A part's job a try went on to create where the provider's jobs carry no key (Anthropic, a gateway), stored in
+    the ref just before the create and gone from it once the job is named: a later try that finds it knows that a job
+    nothing names may have been made for the part since ``since`` (:mod:`~airflow_provider_genai_batch.keyless_jobs`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    round: int
+    idempotency_key: str
+    input_fingerprint: str
+    request_count: int
+    since: datetime
+    """When the try went on to create it, by the worker's clock."""
+    named_before: tuple[str, ...] = ()
+    """The jobs the ref this one replaced named and this one does not (an edited part's earlier job, say): jobs of this
+    task instance, not the part's."""
+
+
 class BatchJobRef(BaseModel):
     """Everything a later task or a trigger needs to find a job again: JSON-safe, never a secret.
 
@@ -107,6 +127,9 @@ class BatchJobRef(BaseModel):
     """Follow-up rounds' parts an earlier try sent that this ref does not wait on (round 0 was sent again since, or
     a round's keys file is gone): a round that sends the same rows again re-attaches to them, found here by key and
     fingerprint where the provider cannot look jobs up by key. Never waited on, landed or cancelled through this ref."""
+    creating: PartCreate | None = None
+    """The part whose job a try was creating when this ref was stored, where jobs carry no key; None once it is named
+    (or when its create was refused), and in every ref not stored mid-way."""
 
     @property
     def is_group(self) -> bool:
@@ -170,6 +193,27 @@ def remember(context: Any, ref: BatchJobRef) -> None:
     if store is not None:
         store.set(STATE_STORE_KEY, ref.to_xcom())
     context["ti"].xcom_push(key=JOB_REF_XCOM_KEY, value=ref.to_xcom())
+
+
+def remember_creating(context: Any, ref: BatchJobRef, creating: PartCreate | None) -> None:
+    """Keep ``ref`` marked as creating ``creating`` (unmarked with None), which also names the jobs the ref it replaces
+    named that ``ref`` does not: a later try takes none of them for the marked part's job."""
+    ref = ref.model_copy(update={"creating": None})
+    if creating is not None and (before := recall(context)) is not None:
+        dropped = named_jobs(before) - named_jobs(ref)
+        creating = creating.model_copy(update={"named_before": tuple(sorted(dropped))})
+    remember(context, ref.model_copy(update={"creating": creating}))
+
+
+def named_jobs(ref: BatchJobRef) -> set[str]:
+    """Every job ``ref`` names as this task instance's: its parts' (or its one job), the rounds it keeps from before,
+    the jobs gone at the provider, and those its mark names (``PartCreate.named_before``)."""
+    return {
+        *ref.job_names(),
+        *(part.job_name for part in ref.earlier_rounds or () if part.job_name is not None),
+        *(part.gone for part in ref.parts or () if part.gone is not None),
+        *(ref.creating.named_before if ref.creating is not None else ()),
+    }
 
 
 def recall(context: Any) -> BatchJobRef | None:

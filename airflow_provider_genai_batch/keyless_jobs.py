@@ -6,6 +6,12 @@ instance landed under ``output_uri``, which names the job (or jobs) it landed wi
 failing that, where an earlier try may have gone on to create (:func:`may_have_created`), the provider's listing since
 the task's run could start, where a job made as big as this input (and not ended for good) after any job named may be
 an earlier try's. Such a job is never paid for twice: the try is refused, naming it.
+
+A stored ref that names the task's other jobs cannot show a job made for one part (of a split input, or of a follow-up
+round) by a try that died before storing its name; so such a try marks the part in the ref just before the create
+(``BatchJobRef.creating``), and a later try that finds the mark lists the jobs made since, of that part's size, that
+nothing names (:func:`unnamed_part_jobs`). A part with no mark is created as usual, whatever other tasks' jobs are
+listed.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from typing import Any
 from airflow_provider_genai_batch.earlier_results import landed_manifest
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.hooks.base import BatchHook
-from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef
+from airflow_provider_genai_batch.idempotency import LOOKUP_CLOCK_SKEW
+from airflow_provider_genai_batch.job_ref import JOB_REF_XCOM_KEY, BatchJobRef, PartCreate, named_jobs
 from airflow_provider_genai_batch.landing import output_dir
 from airflow_provider_genai_batch.models import BatchJob
 from airflow_provider_genai_batch.operators.submission import RESUBMIT_STATES
@@ -109,18 +116,48 @@ def possible_earlier_jobs(
 
 def refusal(provider: str, try_number: int, jobs: list[BatchJob], not_before: datetime | None) -> GenAIBatchError:
     """Why a try that may have been preceded by a job it cannot find does not create another."""
-    shown = ", ".join(
-        f"{job.name} ({job.state.value}, {job.stats.total or 'unknown'} requests"
-        + (f", created {job.create_time.isoformat()})" if job.create_time else ")")
-        for job in jobs[:SHOWN_JOBS]
-    )
-    more = f" and {len(jobs) - SHOWN_JOBS} more" if len(jobs) > SHOWN_JOBS else ""
     since = f"since {not_before.isoformat()}" if not_before is not None else "(no bound: the run id is not Airflow's)"
     return GenAIBatchError(
         f"this is try {try_number} of the task, and neither a task state store nor a landed manifest names a job an "
         f"earlier try may have made for this input; {provider} jobs carry no idempotency key to find it by, and the "
         f"provider lists {len(jobs)} job(s) {since} of this input's size that are not ended for good and were made "
-        f"after any job named: {shown}{more}. Not creating another job, which could pay for the same requests twice. "
+        f"after any job named: {_shown(jobs)}. Not creating another job, which could pay for the same requests twice. "
         "If one of them is this task's, wait on it with a GenAIBatchSensor "
         "(job_ref = its name); otherwise set force_resubmit=True for this run to create a new job"
     )
+
+
+def unnamed_part_jobs(
+    hook: BatchHook[Any], stored: BatchJobRef, creating: PartCreate, others: Collection[str]
+) -> list[BatchJob]:
+    """The jobs the try that marked ``creating`` in ``stored`` (and stopped before it named the job) may have made for
+    that part: listed since it marked it (less the clock skew a look-up allows for), of the part's size (or of no size
+    shown), not ended for good, named neither by ``stored`` (:func:`~airflow_provider_genai_batch.job_ref.named_jobs`)
+    nor by ``others``, and not made before the newest job ``stored`` names (:func:`possible_earlier_jobs`)."""
+    named = named_jobs(stored)
+    return possible_earlier_jobs(hook, creating.since - LOOKUP_CLOCK_SKEW, {creating.request_count}, named, others)
+
+
+def part_refusal(provider: str, try_number: int, creating: PartCreate, jobs: list[BatchJob]) -> GenAIBatchError:
+    """Why a try whose stored ref marks a part as being created, with no job named for it, does not create it again."""
+    part = f"round {creating.round}'s part" if creating.round else "the part"
+    return GenAIBatchError(
+        f"this is try {try_number} of the task; an earlier try went on to create the job of {part} with key "
+        f"{creating.idempotency_key} ({creating.request_count} requests) at {creating.since.isoformat()} and stopped "
+        f"before it stored the job's name, and {provider} jobs carry no idempotency key to find it by. The provider "
+        f"lists {len(jobs)} job(s) of that size made since then that are not ended for good and that nothing names: "
+        f"{_shown(jobs)}. Not creating another job, which could pay for the same requests twice. If one of them is "
+        "this part's, cancel it (GenAIBatchCancelJobOperator) and clear the task: a cancelled job is not counted, and "
+        "the part is created again; if none of them is, set force_resubmit=True for this run, which creates every part "
+        "again"
+    )
+
+
+def _shown(jobs: list[BatchJob]) -> str:
+    """The first :data:`SHOWN_JOBS` of ``jobs`` as a refusal names them (name, state, size, creation time)."""
+    shown = ", ".join(
+        f"{job.name} ({job.state.value}, {job.stats.total or 'unknown'} requests"
+        + (f", created {job.create_time.isoformat()})" if job.create_time else ")")
+        for job in jobs[:SHOWN_JOBS]
+    )
+    return shown + (f" and {len(jobs) - SHOWN_JOBS} more" if len(jobs) > SHOWN_JOBS else "")

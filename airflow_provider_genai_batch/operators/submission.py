@@ -5,14 +5,19 @@ and fingerprint: from the task's stored reference, else by a look-up at the prov
 is usable is re-attached to; every other part is uploaded, and created while fewer than ``max_concurrent_jobs``
 parts are unfinished; the rest wait with their upload named in their :class:`PartRef`, for
 :meth:`GroupSubmission.create_waiting` to create when a slot frees. The caller's ``remember`` runs after every
-create, so a try that dies mid-way re-attaches to what exists and creates only the rest.
+create, so a try that dies mid-way re-attaches to what exists and creates only the rest. Where jobs carry no key to be
+found by (Anthropic, a gateway), it also runs just before each create, marking the part as being created
+(:class:`~airflow_provider_genai_batch.job_ref.PartCreate`): a try that dies between the create and the next
+``remember`` leaves a job nothing names, which a later try must not pay for again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from io import SEEK_END
 from typing import IO, Any, Protocol
 
@@ -20,8 +25,9 @@ import httpx
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
 from airflow_provider_genai_batch.hooks.base import BatchHook
+from airflow_provider_genai_batch.hooks.retry import is_refused_post
 from airflow_provider_genai_batch.idempotency import part_key, tag_file_name, titled_display_name
-from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef
+from airflow_provider_genai_batch.job_ref import BatchJobRef, PartCreate, PartRef
 from airflow_provider_genai_batch.models import BatchJob, FileInfo, JobState
 from airflow_provider_genai_batch.parts import PreparedPart
 from airflow_provider_genai_batch.spec import BatchKind, BatchSpec, FileSource, InlineSource
@@ -48,6 +54,12 @@ class Log(Protocol):
     def info(self, message: str, /, *args: Any) -> Any: ...
 
     def warning(self, message: str, /, *args: Any) -> Any: ...
+
+
+class Remember(Protocol):
+    """The caller's store of the parts so far, with the part whose job is about to be created (``creating``), if any."""
+
+    def __call__(self, parts: list[PartRef], creating: PartCreate | None = None, /) -> None: ...
 
 
 class CreateOnce(Protocol):
@@ -214,7 +226,7 @@ class GroupSubmission:
         self.log.info("%s: keeping %s (%s)%s", part_label(item.title), item.earlier.name, item.earlier.state.value, why)
         item.reusable = True
 
-    def send(self, planned: Sequence[PlannedPart], remember: Callable[[list[PartRef]], None]) -> list[PartRef]:
+    def send(self, planned: Sequence[PlannedPart], remember: Remember) -> list[PartRef]:
         """Re-attach, or upload and create within the cap, every planned part; ``remember`` the parts after each create.
 
         Every part not re-attached is uploaded, the waiting ones too, before this returns. Earlier rounds have
@@ -259,16 +271,17 @@ class GroupSubmission:
                 )
                 done.append(item.ref.model_copy(update={"upload": source.file_name}))
                 continue
+            before = [*done, *_known_later(planned[position:])]
             # only the file this try uploaded for the part alone may be deleted: not one read in place, nor an earlier
             # try's upload, which a job that try made and died before remembering may read
-            done.append(self._create(item.ref, item.title, source, item.earlier, uploaded))
+            with self._marked(item.ref, partial(remember, before)):
+                made = self._create(item.ref, item.title, source, item.earlier, uploaded)
+            done.append(made)
             running += 1
             remember([*done, *_known_later(planned[position + 1 :])])
         return done
 
-    def create_waiting(
-        self, ref: BatchJobRef, states: Mapping[str, JobState], remember: Callable[[list[PartRef]], None]
-    ) -> list[PartRef]:
+    def create_waiting(self, ref: BatchJobRef, states: Mapping[str, JobState], remember: Remember) -> list[PartRef]:
         """``ref``'s parts with the waiting ones that fit under the cap created (or found again), in plan order.
 
         ``states`` holds the state of every created part. A waiting part's earlier job (made by a try that died
@@ -300,10 +313,24 @@ class GroupSubmission:
                 running += 0 if earlier.state.is_terminal else 1
                 remember(parts)
                 continue
-            parts[number] = self._create(part, named, FileSource(part.upload), earlier)
+            before = list(parts)
+            with self._marked(part, partial(remember, before)):
+                made = self._create(part, named, FileSource(part.upload), earlier)
+            parts[number] = made
             running += 1
             remember(parts)
         return parts
+
+    def _marked(self, part: PartRef, store: Callable[[PartCreate | None], None]) -> AbstractContextManager[None]:
+        """Around ``part``'s create: see :func:`marked_create`."""
+        creating = PartCreate(
+            round=part.round,
+            idempotency_key=part.idempotency_key,
+            input_fingerprint=part.input_fingerprint,
+            request_count=part.request_count,
+            since=datetime.now(timezone.utc),
+        )
+        return marked_create(self.hook, creating, store)
 
     def _earlier(self, ref: PartRef, named: str, stored: PartRef | None) -> BatchJob | None:
         """The job an earlier try made for this part: the stored one, else one found by key and fingerprint."""
@@ -426,6 +453,25 @@ class GroupSubmission:
             part.input_fingerprint[:FINGERPRINT_SHOWN],
         )
         return part.model_copy(update={"job_name": job.name, "upload": None})
+
+
+@contextmanager
+def marked_create(
+    hook: BatchHook[Any], creating: PartCreate, store: Callable[[PartCreate | None], None]
+) -> Iterator[None]:
+    """Around the create of the job ``creating`` describes, where jobs carry no key: ``store`` the ref marking it as
+    being created first, and unmarked again when the create was refused (no job was made, so the next try creates it as
+    usual). A create that failed otherwise (a server error, a lost answer) may have made the job: the mark stays."""
+    if hook.capabilities.find_by_key:
+        yield
+        return
+    store(creating)
+    try:
+        yield
+    except Exception as err:
+        if is_refused_post(err):
+            store(None)
+        raise
 
 
 def drop_refused_upload(

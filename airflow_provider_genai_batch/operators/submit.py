@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, closing
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from itertools import chain
 from pathlib import PurePath
 from typing import Any
@@ -37,15 +37,17 @@ from airflow_provider_genai_batch.hooks.retry import Attempts, is_refused_post, 
 from airflow_provider_genai_batch.hooks.status_poll import gone_at
 from airflow_provider_genai_batch.idempotency import idempotency_key, lookup_floor, part_key, retried, tag_file_name
 from airflow_provider_genai_batch.inputs import PreparedInput, prepare_input
-from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef, recall, remember
+from airflow_provider_genai_batch.job_ref import BatchJobRef, PartCreate, PartRef, recall, remember, remember_creating
 from airflow_provider_genai_batch.key_index import KeyFilter
 from airflow_provider_genai_batch.keyless_jobs import (
     landed_ref,
     mark_create_intent,
     may_have_created,
     other_map_indexes_jobs,
+    part_refusal,
     possible_earlier_jobs,
     refusal,
+    unnamed_part_jobs,
 )
 from airflow_provider_genai_batch.landing import (
     DUPLICATES_FILE,
@@ -73,6 +75,7 @@ from airflow_provider_genai_batch.operators.submission import (
     JobSettings,
     PlannedPart,
     drop_refused_upload,
+    marked_create,
     part_label,
     resubmit_reason,
     title,
@@ -301,6 +304,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             # An input whose earlier try sent follow-up rounds stays a group, retry_failed_rows set or not: those
             # rounds answered rows of its jobs, which are re-attached to, not paid for again.
             stored = self._recalled(context, hook, key)
+            self._check_no_unnamed_part(context, hook, stored, prepared, force)
             if len(prepared.parts) > 1 or self.retry_failed_rows or _rounds_sent_from(stored, prepared):
                 ref = self._submit_group(context, hook, key, prepared, force)
             else:
@@ -353,7 +357,7 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             )
         if earlier is None:
             self._check_no_unfound_job(context, hook, [prepared.summary.count], stored, force)
-        return self._submit(context, hook, key, prepared, superseded=earlier)
+        return self._submit(context, hook, key, prepared, superseded=earlier, stored=stored)
 
     def _earlier_job(
         self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput, stored: BatchJobRef | None
@@ -433,6 +437,53 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 raise refusal(hook.provider, try_number, jobs, floor)
         mark_create_intent(context)
 
+    def _check_no_unnamed_part(
+        self, context: Any, hook: BatchHook[Any], stored: BatchJobRef | None, prepared: PreparedInput, force: bool
+    ) -> None:
+        """Refuse, before anything is uploaded or created, a try whose stored ref marks a part as being created with no
+        job named for it (an earlier try died between the create and storing the job's name, where jobs carry no key)
+        when this try would create that part again and the provider lists a job that try may have made
+        (:func:`~airflow_provider_genai_batch.keyless_jobs.unnamed_part_jobs`)."""
+        creating = stored.creating if stored is not None else None
+        if stored is None or creating is None or force or hook.capabilities.find_by_key:
+            return
+        if not self._sends_again(creating, stored, prepared):
+            self.log.warning(
+                "an earlier try went on to create the job of a part (key %s, %d requests) and stopped before it "
+                "stored the job's name; this try does not send that part again (the input changed, or its round is "
+                "past retry_failed_rows), so a job made for it is named by nothing and not waited on by this task",
+                creating.idempotency_key,
+                creating.request_count,
+            )
+            return
+        try_number = getattr(context["ti"], "try_number", 1) or 1
+        try:
+            jobs = unnamed_part_jobs(hook, stored, creating, other_map_indexes_jobs(context["ti"]))
+        except (GenAIBatchError, httpx.TransportError) as err:
+            raise GenAIBatchError(
+                f"this is try {try_number} of the task; an earlier try went on to create the job of a part (key "
+                f"{creating.idempotency_key}) and stopped before it stored the job's name, and {hook.provider} jobs "
+                f"carry no key to find it by; the provider's jobs could not be listed to see whether one was made "
+                f"({err}), so no job is created, which could pay for the same requests twice. Retry later, or set "
+                "force_resubmit=True for this run to create every part again"
+            ) from err
+        if jobs:
+            raise part_refusal(hook.provider, try_number, creating, jobs)
+        self.log.info(
+            "an earlier try went on to create the job of a part (key %s) and stopped before it stored the job's name; "
+            "no job of its %d requests made since is listed: creating it",
+            creating.idempotency_key,
+            creating.request_count,
+        )
+
+    def _sends_again(self, creating: PartCreate, stored: BatchJobRef, prepared: PreparedInput) -> bool:
+        """Whether this try may create the part ``creating`` marks again: a part of round 0 with the lines of one of
+        this input's parts (or of the whole input); a follow-up round's part of this same input, within
+        ``retry_failed_rows`` rounds (a round past it is not sent again where jobs cannot be looked up by key)."""
+        if creating.round == 0:
+            return creating.input_fingerprint in {prepared.fingerprint, *(part.fingerprint for part in prepared.parts)}
+        return stored.input_fingerprint == prepared.fingerprint and creating.round <= self.retry_failed_rows
+
     def _log_input_changed(self, hook: BatchHook[Any], stored: BatchJobRef, prepared: PreparedInput) -> None:
         """Say why the stored job (or group of jobs) is not re-attached to as it is: what changed."""
         new = prepared.fingerprint[:FINGERPRINT_SHOWN]
@@ -487,11 +538,19 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         return self._ref(hook, job.name, key, prepared, keys)
 
     def _submit(
-        self, context: Any, hook: BatchHook[Any], key: str, prepared: PreparedInput, superseded: BatchJob | None
+        self,
+        context: Any,
+        hook: BatchHook[Any],
+        key: str,
+        prepared: PreparedInput,
+        superseded: BatchJob | None,
+        stored: BatchJobRef | None,
     ) -> BatchJobRef:
+        """Create the input's one job (replacing ``superseded``), ``stored`` (the ref recalled) marked as creating it
+        meanwhile where jobs carry no key (see :func:`marked_create`)."""
         self._check_new_output(hook)
         keys = self._write_keys(prepared, key, keep_job=None)
-        job = self._create(hook, prepared, key, context, superseded.name if superseded is not None else None)
+        job = self._create(hook, prepared, key, context, superseded.name if superseded is not None else None, stored)
         self.log.info(
             "created %s job %s with %d requests (%d bytes), input fingerprint %s",
             hook.provider,
@@ -603,7 +662,13 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
                 # a part is sent again: the earlier results go aside
                 keys = self._write_keys(prepared, key, keep_job=None)
 
-        parts = submission.send(planned, lambda done: remember(context, group(done)))
+        def store(done: list[PartRef], creating: PartCreate | None = None) -> None:
+            if done:
+                remember_creating(context, group(done), creating)
+            elif stored is not None:  # no part names a job yet: the stored ref, marked
+                remember_creating(context, stored, creating)
+
+        parts = submission.send(planned, store)
         if later:
             self.log.info(
                 "every part was re-attached to: waiting on the %d follow-up part(s) sent before too", len(later)
@@ -900,9 +965,12 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         submission = self._submission(context, hook, ref.idempotency_key or "", ref.endpoint, force)
 
         def with_parts(parts: Sequence[PartRef]) -> BatchJobRef:
-            return ref.model_copy(update={"parts": tuple(parts)})
+            return ref.model_copy(update={"parts": tuple(parts), "creating": None})
 
-        updated = with_parts(submission.create_waiting(ref, states, lambda parts: remember(context, with_parts(parts))))
+        def store(parts: list[PartRef], creating: PartCreate | None = None) -> None:
+            remember_creating(context, with_parts(parts), creating)
+
+        updated = with_parts(submission.create_waiting(ref, states, store))
         remember(context, updated)
         waiting = sum(1 for part in updated.parts or () if part.waiting)
         made = len(updated.job_names()) - len(ref.job_names())
@@ -1090,10 +1158,17 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
 
             def group(sent: Sequence[PartRef]) -> BatchJobRef:
                 return ref.model_copy(
-                    update={"parts": (*earlier, *sent), "max_concurrent_jobs": self.max_concurrent_jobs}
+                    update={
+                        "parts": (*earlier, *sent),
+                        "max_concurrent_jobs": self.max_concurrent_jobs,
+                        "creating": None,
+                    }
                 )
 
-            sent = submission.send(planned, lambda made: remember(context, group(made)))
+            def store(made: list[PartRef], creating: PartCreate | None = None) -> None:
+                remember_creating(context, group(made), creating)
+
+            sent = submission.send(planned, store)
         finally:
             if prepared is not None:
                 prepared.cleanup()
@@ -1433,7 +1508,13 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         return dict(labels)
 
     def _create(
-        self, hook: BatchHook[Any], prepared: PreparedInput, key: str, context: Any, superseded: str | None
+        self,
+        hook: BatchHook[Any],
+        prepared: PreparedInput,
+        key: str,
+        context: Any,
+        superseded: str | None,
+        stored: BatchJobRef | None,
     ) -> BatchJob:
         display_name = self._display_name(context)
         source: FileSource | InlineSource
@@ -1463,9 +1544,29 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
             labels=self._labels(),
             destination=self._destination(),
         )
-        return self._create_once(
-            hook, spec, superseded, lambda: hook.create_batch(spec), not_before=lookup_floor(context), uploaded=uploaded
+        creating = PartCreate(
+            round=0,
+            idempotency_key=key,
+            input_fingerprint=prepared.fingerprint,
+            request_count=prepared.summary.count,
+            since=datetime.now(timezone.utc),
         )
+
+        def store(marked: PartCreate | None) -> None:
+            # a try that recalled no ref is covered by the create intent it recorded, and by the listing of a try
+            # that finds no ref (_check_no_unfound_job)
+            if stored is not None:
+                remember_creating(context, stored, marked)
+
+        with marked_create(hook, creating, store):
+            return self._create_once(
+                hook,
+                spec,
+                superseded,
+                lambda: hook.create_batch(spec),
+                not_before=lookup_floor(context),
+                uploaded=uploaded,
+            )
 
     def _create_once(
         self,
