@@ -21,9 +21,11 @@ slot, so it gets no ``max_concurrent_jobs``.
 
 A second test plays the same seeds for Anthropic and the gateway without a task state store (Airflow before 3.3,
 from the first try or from a clear on, or a store emptied on success): there a retry re-attaches through the landed
-manifest, or refuses to create when an earlier try may have made a job it cannot find (keyless_jobs.py). Its
-scenarios are drawn apart, so the first test's seeds keep theirs; it checks the same, and takes a refusal that
-names the job for a documented end.
+manifest, or refuses to create when an earlier try may have made a job it cannot find (keyless_jobs.py). Where
+retries alone follow the first run, it also draws worker deaths right after a create, for a part of a split input
+or a follow-up round too, where only the mark the try stored before that create shows the job. Its scenarios are
+drawn apart, so the first test's seeds keep theirs; it checks the same, and takes a refusal that names the job for a
+documented end.
 """
 
 from __future__ import annotations
@@ -206,8 +208,10 @@ def draw_keyless(seed: int, providers: list[str]) -> Scenario:
     """The scenario of ``seed`` for a provider without look-up by key (Anthropic, a gateway) and without a task state
     store from some point on (the rest as :func:`draw` draws it for such a provider); drawn apart from :func:`draw`.
 
-    A death before the job ref reaches XCom is kept only where a try makes one job (no parts, no follow-up round):
-    where a ref naming the task's other jobs is kept, no try looks for a job made by one that died before storing it.
+    Where the user does nothing after the task first ends (its retries alone follow), tries that :func:`draw` lets
+    live may also die right after a create (of the input's job, a part's or a follow-up round's), before anything
+    names the job: the mark stored before the create is what a later try finds it by. A clear with no task state
+    store wipes that mark with the task's XCom (a documented limit), so no such death comes before one.
     """
     keyless = [name for name in providers if not PROVIDER_CASES[name].findable]
     scenario = draw(seed, keyless)
@@ -216,10 +220,14 @@ def draw_keyless(seed: int, providers: list[str]) -> Scenario:
     actions = [rng.choice(UNFINDABLE_ACTIONS) for _ in range(rng.choice([0, 1, 2]))]
     if storeless != "from-the-first-try":
         actions.insert(rng.randint(0, len(actions)), storeless)
-    one_job = scenario.max_requests_per_job is None and scenario.retry_failed_rows == 0
+    dying = {attempt for attempt, _, _ in scenario.deaths}
+    deaths = [*scenario.deaths]
+    for attempt in range(1, 4):
+        if rng.random() < 0.3 and attempt not in dying and not actions:
+            deaths.append((attempt, "right-after-create", rng.randint(0, 3)))
     return dataclasses.replace(
         scenario,
-        deaths=tuple(death for death in scenario.deaths if one_job or death[1] != "before-xcom"),
+        deaths=tuple(sorted(deaths)),
         use_state_store=storeless != "from-the-first-try",
         actions=tuple(actions),
     )
@@ -586,6 +594,13 @@ def test_every_scenario_without_a_task_state_store_is_for_a_provider_without_loo
         assert "lost_rate" not in scenario.faults  # the checks count the jobs of the creates that returned
         assert not scenario.use_state_store or STOREFREE_ACTIONS & set(scenario.actions)
         assert "revert-clear" not in scenario.actions
-        assert all(where != "right-after-create" for _, where, _ in scenario.deaths)
-        if scenario.max_requests_per_job is not None or scenario.retry_failed_rows:
-            assert all(where != "before-xcom" for _, where, _ in scenario.deaths)
+
+
+def test_the_draw_without_a_task_state_store_kills_workers_right_after_a_parts_create():
+    providers = emulated_providers()
+    scenarios = [draw_keyless(seed, providers) for seed in range(500)]
+    split = [s for s in scenarios if s.max_requests_per_job is not None or s.retry_failed_rows]
+    assert any(where == "right-after-create" for s in split for _, where, _ in s.deaths)
+    assert all(not s.actions for s in scenarios if any(where == "right-after-create" for _, where, _ in s.deaths))
+    assert any(where == "before-xcom" for s in split for _, where, _ in s.deaths)
+    assert all(len({attempt for attempt, _, _ in s.deaths}) == len(s.deaths) for s in scenarios)
