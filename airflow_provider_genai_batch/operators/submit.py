@@ -477,12 +477,13 @@ class GenAIBatchSubmitOperator(BatchCompletionMixin, BaseOperator):
         )
 
     def _sends_again(self, creating: PartCreate, stored: BatchJobRef, prepared: PreparedInput) -> bool:
-        """Whether this try may create the part ``creating`` marks again: a part of round 0 with the lines of one of
-        this input's parts (or of the whole input); a follow-up round's part of this same input, within
-        ``retry_failed_rows`` rounds (a round past it is not sent again where jobs cannot be looked up by key)."""
-        if creating.round == 0:
-            return creating.input_fingerprint in {prepared.fingerprint, *(part.fingerprint for part in prepared.parts)}
-        return stored.input_fingerprint == prepared.fingerprint and creating.round <= self.retry_failed_rows
+        """Whether this try may send the requests of the part ``creating`` marks again: a part (of any round) with the
+        lines of one of this input's parts, or of the whole input (a failed part is created again with the rows its
+        follow-up round sent); a follow-up round's part of this same input, within ``retry_failed_rows`` rounds (a
+        round past it is not sent again where jobs cannot be looked up by key)."""
+        if creating.input_fingerprint in {prepared.fingerprint, *(part.fingerprint for part in prepared.parts)}:
+            return True
+        return 0 < creating.round <= self.retry_failed_rows and stored.input_fingerprint == prepared.fingerprint
 
     def _log_input_changed(self, hook: BatchHook[Any], stored: BatchJobRef, prepared: PreparedInput) -> None:
         """Say why the stored job (or group of jobs) is not re-attached to as it is: what changed."""

@@ -260,3 +260,21 @@ def test_a_retry_after_a_death_between_the_create_replacing_a_cancelled_job_and_
     assert lost in str(err.value)
     assert cancelled not in str(err.value)
     assert len(emulator.jobs()) == 2
+
+
+def test_a_clear_after_retry_failed_rows_was_turned_off_is_refused_before_sending_the_lost_rounds_rows_again(
+    tmp_path: Path, emulator, monkeypatch, made
+):
+    store = DictStateStore()
+    common = {"output_uri": str(tmp_path / "out"), "wait_for_completion": True}
+    emulator.config(job_outcome="fail_rows")  # round 0's parts fail: a clear without rounds creates them again
+    dying_at(monkeypatch, create=3)  # round 1's first part, sending part 1's row again
+    with pytest.raises(WorkerDied):
+        submit(retry_failed_rows=1, **common).execute(make_context(FakeTI(), store=store))
+    emulator.config(job_outcome="succeed")
+
+    with pytest.raises(GenAIBatchError, match=REFUSED) as err:
+        submit(retry_failed_rows=0, **common).execute(make_context(FakeTI(try_number=2), store=store))
+
+    assert made[2] in str(err.value)
+    assert len(emulator.jobs()) == 3
