@@ -145,10 +145,53 @@ class TokenUsage(BaseModel):
     ``input_tokens`` and ``output_tokens``: billed at rates of their own, which no price here holds, so usage with
     some has no cost estimate; written only when there are some."""
 
+    over_200k_rows: int = Field(default=0, exclude_if=lambda count: not count)
+    """How many of ``rows`` had a prompt (``input_tokens``, cache reads and writes included) over
+    :data:`LONG_PROMPT_TOKENS`, which some models bill at higher rates (:attr:`Price.over_200k`); the ``over_200k_*``
+    counts are those rows' part of the counts above. Each written only when there were some."""
+    over_200k_input_tokens: int = Field(default=0, exclude_if=lambda count: not count)
+    over_200k_cached_tokens: int = Field(default=0, exclude_if=lambda count: not count)
+    over_200k_cache_write_tokens: int = Field(default=0, exclude_if=lambda count: not count)
+    over_200k_cache_write_1h_tokens: int = Field(default=0, exclude_if=lambda count: not count)
+    over_200k_output_tokens: int = Field(default=0, exclude_if=lambda count: not count)
+
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage.model_validate(
             {name: getattr(self, name) + getattr(other, name) for name in TokenUsage.model_fields}
         )
+
+    def over_200k(self) -> TokenUsage | None:
+        """The counts of the rows whose prompt was over :data:`LONG_PROMPT_TOKENS`; None when there were none."""
+        if not self.over_200k_rows:
+            return None
+        return TokenUsage(**{name: getattr(self, f"over_200k_{name}") for name in _LONG_COUNTS})
+
+    def up_to_200k(self) -> TokenUsage:
+        """The counts of the other rows, each at least 0 (a job total reported without a breakdown its rows had)."""
+        return TokenUsage(
+            **{name: max(getattr(self, name) - getattr(self, f"over_200k_{name}"), 0) for name in _LONG_COUNTS}
+        )
+
+
+LONG_PROMPT_TOKENS = 200_000
+"""The prompt size above which some models bill a request at higher rates (Gemini 2.5 Pro, Claude with the
+1M-token context window): the whole request, not only the tokens past it."""
+_LONG_COUNTS = ("rows", "input_tokens", "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens")
+"""The counts a long-prompt row's own rates apply to (thinking is inside output; audio leaves a cost unpriced)."""
+LONG_PROMPT_FIELDS = tuple(f"over_200k_{name}" for name in _LONG_COUNTS)
+"""The :class:`TokenUsage` fields counting the rows whose prompt was over :data:`LONG_PROMPT_TOKENS`."""
+
+
+class Rates(BaseModel):
+    """USD per million tokens for each kind of token, as :class:`Price` gives them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input: float
+    output: float
+    cached_input: float | None = None
+    cache_write: float | None = None
+    cache_write_1h: float | None = Field(default=None, exclude_if=lambda rate: rate is None)
 
 
 class Price(BaseModel):
@@ -168,6 +211,12 @@ class Price(BaseModel):
     cache_write: float | None = None
     cache_write_1h: float | None = Field(default=None, exclude_if=lambda rate: rate is None)
     """The rate of cache writes kept an hour (Anthropic's), where they are priced apart from ``cache_write``."""
+    over_200k: Rates | None = Field(default=None, exclude_if=lambda rates: rates is None)
+    """The rates of a request whose prompt exceeds :data:`LONG_PROMPT_TOKENS`, where the model bills it higher."""
+    long_prompts_unpriced: bool = Field(default=False, exclude_if=lambda unpriced: not unpriced)
+    """Whether a request whose prompt exceeds :data:`LONG_PROMPT_TOKENS` has no price here: a user's row, which does
+    not say whether the model bills such requests higher. A shipped row says: its ``over_200k`` rates, or none where
+    the model bills every prompt alike. Written only when true."""
     taken_on: date | None = None
     source: str
     note: str | None = None
@@ -190,7 +239,8 @@ class PartUsage(BaseModel):
 
     ``counted`` is the figure that holds: the provider's own job totals where it reports them (OpenAI's
     batch ``usage``, Bedrock's ``manifest.json.out``), else the sum over the rows. A reported total of no
-    tokens at all beside rows that used some is taken as not reported (a status that left them unset).
+    tokens at all beside rows that used some is taken as not reported (a status that left them unset). A job
+    total cannot say which requests had long prompts, so the rows' ``over_200k_*`` counts go with the reported total.
     """
 
     job_name: str
@@ -211,7 +261,11 @@ class PartUsage(BaseModel):
         if reported is None:
             return rows
         unset = not (reported.input_tokens or reported.output_tokens) and bool(rows.input_tokens or rows.output_tokens)
-        return rows if unset else reported
+        if unset:
+            return rows
+        if not rows.over_200k_rows:
+            return reported
+        return reported.model_copy(update={name: getattr(rows, name) for name in LONG_PROMPT_FIELDS})
 
 
 class UsageSummary(BaseModel):

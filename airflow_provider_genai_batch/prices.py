@@ -23,7 +23,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictFloat, ValidationError, field_validator
 
-from airflow_provider_genai_batch.models import CostEstimate, PartUsage, Price, TokenUsage, UsageSummary
+from airflow_provider_genai_batch.models import (
+    LONG_PROMPT_TOKENS,
+    CostEstimate,
+    PartUsage,
+    Price,
+    Rates,
+    TokenUsage,
+    UsageSummary,
+)
 from airflow_provider_genai_batch.rendered import rendered_mapping
 
 PRICES_FILE = "batch_prices.json"
@@ -95,7 +103,10 @@ class PriceTable:
         for model, rates in overrides.items():
             replaced = self._rows.get((provider, model_name(model)))
             listed = replaced[1] if replaced is not None else frozenset()
-            given.append((Price(provider=provider, model=model, source=source, **rates.model_dump()), listed, True))
+            price = Price(
+                provider=provider, model=model, source=source, long_prompts_unpriced=True, **rates.model_dump()
+            )
+            given.append((price, listed, True))
         return PriceTable([*self._rows.values(), *given])
 
     def lookup(self, provider: str, model: str | None) -> tuple[Price | None, str | None]:
@@ -176,7 +187,13 @@ def shipped_table() -> PriceTable:
             snapshots = rates.pop("snapshots", [])
             rows.append(
                 (
-                    Price(provider=provider, model=model, taken_on=block["taken_on"], source=block["source"], **rates),
+                    Price(
+                        provider=provider,
+                        model=model,
+                        taken_on=block["taken_on"],
+                        source=block["source"],
+                        **rates,
+                    ),
                     snapshots,
                     False,
                 )
@@ -236,6 +253,9 @@ def estimate_cost(usage: TokenUsage, price: Price | None, reason: str | None = N
     an hour at ``cache_write_1h`` (at the ``cache_write`` rate when the row has none, said in ``notes``), and all
     output, thinking included, at ``output``. Usage that does not break its cache writes down is priced as before.
     Usage holding audio tokens has no amount: audio is billed at rates of its own, which no price here holds.
+    The requests whose prompt exceeded the long-prompt threshold are priced at the price's ``over_200k`` rates; with
+    none, at its one rate where the model bills every prompt alike (a shipped row), else there is no amount (a guess
+    at the lower rate would be a confidently wrong bill).
     """
     if price is None:
         return CostEstimate(reason=reason or "no price")
@@ -244,6 +264,14 @@ def estimate_cost(usage: TokenUsage, price: Price | None, reason: str | None = N
             reason=(
                 f"{usage.audio_tokens} audio tokens, which {price.provider} bills at rates of their own; the price "
                 f"of {price.model} here is for text"
+            )
+        )
+    long = usage.over_200k()
+    if long is not None and price.over_200k is None and price.long_prompts_unpriced:
+        return CostEstimate(
+            reason=(
+                f"{long.rows} request(s) with a prompt over {LONG_PROMPT_TOKENS:,} tokens, which some models bill at "
+                f"higher rates, and the price of {price.model} here does not say how they are billed"
             )
         )
     notes = [
@@ -267,7 +295,16 @@ _MISSING_RATES: tuple[tuple[str, str, str], ...] = (
 
 
 def _amount(usage: TokenUsage, price: Price) -> float:
-    """The cost of ``usage`` at ``price`` in USD, unrounded, each rate the row lacks taken as
+    """The cost of ``usage`` at ``price`` in USD, unrounded: its long-prompt requests at ``over_200k`` where the price
+    has such rates, the rest at the price's own."""
+    long = usage.over_200k()
+    if long is None or price.over_200k is None:
+        return _at(usage, price)
+    return _at(usage.up_to_200k(), price) + _at(long, price.over_200k)
+
+
+def _at(usage: TokenUsage, price: Rates | Price) -> float:
+    """The cost of ``usage`` at one set of rates in USD, unrounded, each rate they lack taken as
     :func:`estimate_cost` says."""
     write_rate = price.input if price.cache_write is None else price.cache_write
     fresh = max(usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens, 0)

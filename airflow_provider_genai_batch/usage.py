@@ -46,6 +46,10 @@ provider answering garbage can neither crash a landing nor move its totals.
 Job totals the provider reports itself: OpenAI's Batch ``usage`` and Bedrock's ``manifest.json.out``
 (``inputTokenCount``, ``outputTokenCount``). Where there are both, the job's totals are the ones counted.
 
+Some models bill a whole request at higher rates when its prompt exceeds 200,000 tokens (Claude with the 1M-token
+context window, Gemini 2.5 Pro), so the rows over it are also summed apart (``over_200k_*``): a job total cannot
+tell them, and one such row priced at the lower rate would understate the bill.
+
 Before anything is sent, :func:`estimate_input_tokens` (from :mod:`.token_estimate`) estimates a request's
 input tokens from its text, for dry runs and enqueued-token budgets.
 """
@@ -58,7 +62,14 @@ from typing import Any
 
 from airflow_provider_genai_batch.formats.gemini import embed_token_count
 from airflow_provider_genai_batch.formats.results import COUNT_BITS, ResultRow
-from airflow_provider_genai_batch.models import BatchJob, CostEstimate, PartUsage, TokenUsage, UsageSummary
+from airflow_provider_genai_batch.models import (
+    LONG_PROMPT_TOKENS,
+    BatchJob,
+    CostEstimate,
+    PartUsage,
+    TokenUsage,
+    UsageSummary,
+)
 from airflow_provider_genai_batch.prices import PriceTable, estimate_cost, priced
 from airflow_provider_genai_batch.token_estimate import InputEstimate as InputEstimate
 from airflow_provider_genai_batch.token_estimate import estimate_input_tokens as estimate_input_tokens
@@ -293,7 +304,9 @@ class UsageTally:
     One dict lookup chain per row on the response body the row already holds decoded; nothing is copied.
     A row without usage (a failure, an expired request) counts nothing; a usage the reader cannot add up
     (not an object, a count that is not an integer from 0 to 2**53 - 1) adds nothing and is counted in
-    ``unreadable``, the first such row's key kept in ``unreadable_key``, so landing never stops.
+    ``unreadable``, the first such row's key kept in ``unreadable_key``, so landing never stops. The rows whose
+    prompt exceeds :data:`~.models.LONG_PROMPT_TOKENS` are also summed apart (``long``: the counts, then the rows),
+    since some models bill such a request at higher rates.
     ``model`` is the ``model`` the first row with usage names (an Anthropic Message, an OpenAI body), looked at in
     that row alone: the model to price a job by whose status names none (an Anthropic batch, whose requests all
     name the model it was submitted for).
@@ -306,6 +319,7 @@ class UsageTally:
         "cache_write_tokens",
         "cached_tokens",
         "input_tokens",
+        "long",
         "model",
         "output_tokens",
         "rows",
@@ -322,6 +336,7 @@ class UsageTally:
         self.input_tokens = self.output_tokens = self.cached_tokens = 0
         self.cache_write_tokens = self.thinking_tokens = self.cache_write_1h_tokens = self.rows = self.unreadable = 0
         self.audio_tokens = 0
+        self.long: tuple[int, ...] = (0,) * 8
         self.model: str | None = None
         self.unreadable_key: str | None = None
 
@@ -333,6 +348,7 @@ class UsageTally:
         given_sum, made_sum, cached_sum = self.input_tokens, self.output_tokens, self.cached_tokens
         written_sum, thought_sum, hour_sum = self.cache_write_tokens, self.thinking_tokens, self.cache_write_1h_tokens
         audio_sum = self.audio_tokens
+        long = self.long
         added = unreadable = 0
         model = self.model
         try:
@@ -352,6 +368,8 @@ class UsageTally:
                                 hour_sum + hour,
                                 audio_sum + audio,
                             )
+                            if given > LONG_PROMPT_TOKENS:
+                                long = tuple(map(sum, zip(long, (*counts, 1), strict=True)))
                             if not added and model is None and type(named := response.get("model")) is str:
                                 model = named
                             added += 1
@@ -368,12 +386,14 @@ class UsageTally:
                 hour_sum,
             )
             self.audio_tokens = audio_sum
+            self.long = long
             self.rows += added
             self.unreadable += unreadable
             self.model = model
 
     def usage(self) -> TokenUsage:
-        """The sums so far."""
+        """The sums so far, with those of the requests over the long-prompt threshold where there were some."""
+        given, made, cached, written, _, hour, _, rows = self.long
         return TokenUsage(
             input_tokens=int(self.input_tokens),
             output_tokens=int(self.output_tokens),
@@ -383,6 +403,12 @@ class UsageTally:
             cache_write_1h_tokens=int(self.cache_write_1h_tokens),
             audio_tokens=int(self.audio_tokens),
             rows=self.rows,
+            over_200k_rows=rows,
+            over_200k_input_tokens=given,
+            over_200k_cached_tokens=cached,
+            over_200k_cache_write_tokens=written,
+            over_200k_cache_write_1h_tokens=hour,
+            over_200k_output_tokens=made,
         )
 
 

@@ -290,8 +290,8 @@ def test_anthropic_cache_writes_kept_an_hour_are_counted_apart() -> None:
 
 
 def test_anthropic_one_hour_cache_writes_are_priced_at_twice_the_input_price() -> None:
-    usage = {"input_tokens": 0, "cache_creation_input_tokens": 1_000_000, "output_tokens": 0}
-    hour = {**usage, "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 1_000_000}}
+    usage = {"input_tokens": 0, "cache_creation_input_tokens": 100_000, "output_tokens": 0}
+    hour = {**usage, "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 100_000}}
     job = BatchJob(name="msgbatch_1", provider="anthropic", model="claude-sonnet-4-5")
     priced = [
         usage_and_cost(
@@ -301,7 +301,7 @@ def test_anthropic_one_hour_cache_writes_are_priced_at_twice_the_input_price() -
         )[1].amount
         for body in (usage, hour)
     ]
-    assert priced == [pytest.approx(1.25 * 1.5), pytest.approx(2 * 1.5)]
+    assert priced == [pytest.approx(0.1 * 1.25 * 1.5), pytest.approx(0.1 * 2 * 1.5)]
 
 
 def test_one_hour_cache_writes_larger_than_all_cache_writes_make_the_usage_unreadable() -> None:
@@ -616,11 +616,11 @@ def test_a_manifest_written_before_usage_was_counted_still_parses() -> None:
 
 
 def test_a_landed_job_gets_its_usage_and_its_cost_in_one_part() -> None:
-    row = openai.result_row(openai_line({"usage": {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000}}))
+    row = openai.result_row(openai_line({"usage": {"prompt_tokens": 100_000, "completion_tokens": 100_000}}))
     usage, cost = usage_and_cost(openai_job({}), tallied("openai", row), shipped_table())
-    assert usage.total == TokenUsage(input_tokens=1_000_000, output_tokens=1_000_000, rows=1)
+    assert usage.total == TokenUsage(input_tokens=100_000, output_tokens=100_000, rows=1)
     assert [part.job_name for part in usage.parts] == ["batch_1"]
-    assert cost.amount == pytest.approx(0.375)
+    assert cost.amount == pytest.approx(0.0375)
 
 
 def test_an_anthropic_batch_which_names_no_model_is_priced_at_the_model_its_messages_name() -> None:
@@ -634,7 +634,7 @@ def test_an_anthropic_batch_which_names_no_model_is_priced_at_the_model_its_mess
         "results_url": "https://api.anthropic.com/v1/messages/batches/msgbatch_01/results",
     }
     job = anthropic.parse_batch(batch)
-    usage = {"input_tokens": 1_000_000, "output_tokens": 1_000_000}
+    usage = {"input_tokens": 100_000, "output_tokens": 100_000}
     message = {"type": "message", "model": "claude-sonnet-4-5-20250929", "content": [], "usage": usage}
     row = anthropic.result_row({"custom_id": "a", "result": {"type": "succeeded", "message": message}})
 
@@ -642,7 +642,7 @@ def test_an_anthropic_batch_which_names_no_model_is_priced_at_the_model_its_mess
 
     assert job.model is None
     assert summary.parts[0].model == "claude-sonnet-4-5-20250929"
-    assert (cost.price.model, cost.amount) == ("claude-sonnet-4-5", pytest.approx(1.5 + 7.5))
+    assert (cost.price.model, cost.amount) == ("claude-sonnet-4-5", pytest.approx(0.15 + 0.75))
 
 
 def test_a_job_that_names_its_model_is_priced_at_it_whatever_its_rows_name() -> None:

@@ -70,8 +70,8 @@ def terminal(ref: BatchJobRef) -> dict[str, Any]:
 
 def finish(fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str, **kwargs: Any) -> dict[str, Any]:
     rows = [
-        answered("a", 1_000_000, 200_000, 300_000),
-        answered("b", 1_000_000, 500_000),
+        answered("a", 150_000, 200_000, 300_000),
+        answered("b", 50_000, 500_000),
         failed("c"),
     ]
     fake_hook.add_job(JOB, JobState.SUCCEEDED, total=3, succeeded=2, failed=1, results=rows)
@@ -89,7 +89,7 @@ def finish(fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str, **kwargs
 def test_the_manifest_totals_the_tokens_of_every_row(fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str):
     usage = finish(fake_hook, ref, output_uri)["usage"]
     expected = {
-        "input_tokens": 2_000_000,
+        "input_tokens": 200_000,
         "output_tokens": 1_000_000,
         "cached_tokens": 0,
         "cache_write_tokens": 0,
@@ -122,7 +122,7 @@ def test_airflows_masker_leaves_the_token_counts_shown(fake_hook: FakeBatchHook,
 
 def test_the_manifest_cost_uses_the_shipped_batch_price(fake_hook: FakeBatchHook, ref: BatchJobRef, output_uri: str):
     cost = finish(fake_hook, ref, output_uri)["cost"]
-    assert cost["amount"] == pytest.approx(2 * 0.15 + 1 * 1.25)
+    assert cost["amount"] == pytest.approx(0.2 * 0.15 + 1 * 1.25)
     assert (cost["price"]["model"], cost["price"]["taken_on"]) == (
         "gemini-2.5-flash",
         "2026-12-01",
@@ -134,7 +134,7 @@ def test_the_operators_batch_prices_win_over_the_shipped_table(
 ):
     prices = {"gemini-2.5-flash": {"input": 1, "output": 2}}
     cost = finish(fake_hook, ref, output_uri, batch_prices=prices)["cost"]
-    assert cost["amount"] == pytest.approx(2 * 1 + 1 * 2)
+    assert cost["amount"] == pytest.approx(0.2 * 1 + 1 * 2)
     assert cost["price"]["source"] == "batch_prices given to the operator"
 
 
