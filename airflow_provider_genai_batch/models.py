@@ -178,6 +178,8 @@ LONG_PROMPT_TOKENS = 200_000
 1M-token context window): the whole request, not only the tokens past it."""
 _LONG_COUNTS = ("rows", "input_tokens", "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens")
 """The counts a long-prompt row's own rates apply to (thinking is inside output; audio leaves a cost unpriced)."""
+_BREAKDOWN = ("cached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "thinking_tokens", "audio_tokens")
+"""The parts of the input and output a job total the provider reports may not break down."""
 LONG_PROMPT_FIELDS = tuple(f"over_200k_{name}" for name in _LONG_COUNTS)
 """The :class:`TokenUsage` fields counting the rows whose prompt was over :data:`LONG_PROMPT_TOKENS`."""
 
@@ -240,7 +242,9 @@ class PartUsage(BaseModel):
     ``counted`` is the figure that holds: the provider's own job totals where it reports them (OpenAI's
     batch ``usage``, Bedrock's ``manifest.json.out``), else the sum over the rows. A reported total of no
     tokens at all beside rows that used some is taken as not reported (a status that left them unset). A job
-    total cannot say which requests had long prompts, so the rows' ``over_200k_*`` counts go with the reported total.
+    total cannot say which requests had long prompts, so the rows' ``over_200k_*`` counts go with the reported total;
+    and a total that agrees with the rows' input and output takes the rows' figure of each part it does not break
+    down (Bedrock's has no cache reads or writes, OpenAI's no audio), which the bill prices apart.
     """
 
     job_name: str
@@ -263,9 +267,15 @@ class PartUsage(BaseModel):
         unset = not (reported.input_tokens or reported.output_tokens) and bool(rows.input_tokens or rows.output_tokens)
         if unset:
             return rows
-        if not rows.over_200k_rows:
+        taken = LONG_PROMPT_FIELDS if rows.over_200k_rows else ()
+        if (reported.input_tokens, reported.output_tokens) == (rows.input_tokens, rows.output_tokens):
+            taken += tuple(name for name in _BREAKDOWN if not getattr(reported, name))
+        if not taken:
             return reported
-        return reported.model_copy(update={name: getattr(rows, name) for name in LONG_PROMPT_FIELDS})
+        counted = reported.model_copy(update={name: getattr(rows, name) for name in taken})
+        if counted.cache_write_1h_tokens > counted.cache_write_tokens:  # the rows' one-hour writes, the total's writes
+            return counted.model_copy(update={"cache_write_1h_tokens": counted.cache_write_tokens})
+        return counted
 
 
 class UsageSummary(BaseModel):
