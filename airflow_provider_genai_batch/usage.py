@@ -29,7 +29,8 @@ Per provider (the fields of the response body each result row holds as ``ResultR
   ``cache_creation.ephemeral_1h_input_tokens`` kept an hour; output = ``output_tokens`` (thinking included);
   thinking = ``output_tokens_details.thinking_tokens`` where given.
 * Bedrock Converse (``usage``): ``inputTokens`` leaves cache reads and writes out, like Anthropic's:
-  input = ``inputTokens`` + ``cacheReadInputTokens`` + ``cacheWriteInputTokens``; output = ``outputTokens``.
+  input = ``inputTokens`` + ``cacheReadInputTokens`` + ``cacheWriteInputTokens``; output = ``outputTokens``;
+  one-hour cache writes = the ``inputTokens`` of ``cacheDetails``' entries whose ``ttl`` is ``1h``.
   Amazon Nova's InvokeModel body the same, its cache counts named ``cacheReadInputTokenCount`` and
   ``cacheWriteInputTokenCount``. Other InvokeModel bodies: Titan Text input = ``inputTextTokenCount``, output =
   ``results[].tokenCount``; Titan Embeddings input = ``inputTextTokenCount``; Llama input = ``prompt_token_count``,
@@ -217,8 +218,9 @@ def anthropic_counts(response: Mapping[str, Any]) -> Counts | None:
 
 def bedrock_counts(response: Mapping[str, Any]) -> Counts | None:
     """A Bedrock ``modelOutput``'s ``usage``: Converse names (``inputTokens``..., Amazon Nova's InvokeModel body's
-    ``cacheReadInputTokenCount``...), a chat completion's (``prompt_tokens``...: AI21 Jamba, OpenAI gpt-oss) or an
-    Anthropic Message's; without one, another model's InvokeModel counts."""
+    ``cacheReadInputTokenCount``..., the cache writes kept an hour in ``cacheDetails``' ``1h`` entries), a chat
+    completion's (``prompt_tokens``...: AI21 Jamba, OpenAI gpt-oss) or an Anthropic Message's; without one, another
+    model's InvokeModel counts."""
     usage = response.get("usage")
     if not usage:
         return bedrock_native_counts(response)
@@ -234,9 +236,12 @@ def bedrock_counts(response: Mapping[str, Any]) -> Counts | None:
         usage.get("cacheReadInputTokenCount") if read is None else read,
         usage.get("cacheWriteInputTokenCount") if written is None else written,
     )
-    if (given | made | read | written) >> COUNT_BITS:
+    hour = sum(
+        _strict(*(item.get("inputTokens") for item in usage.get("cacheDetails") or () if item.get("ttl") == "1h"))
+    )
+    if (given | made | read | written | hour) >> COUNT_BITS or hour > written:
         raise ValueError(BAD_COUNT)
-    return given + read + written, made, read, written, 0, 0, 0
+    return given + read + written, made, read, written, 0, hour, 0
 
 
 _CONVERSE_COUNTS = frozenset(

@@ -12,7 +12,7 @@ from airflow_provider_genai_batch.formats import anthropic, bedrock, gateway, ge
 from airflow_provider_genai_batch.formats.results import ResultRow, RowStatus
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.models import BatchJob, PartUsage, ResultsManifest, TokenUsage, UsageSummary
-from airflow_provider_genai_batch.prices import shipped_table
+from airflow_provider_genai_batch.prices import price_table, shipped_table
 from airflow_provider_genai_batch.usage import (
     UsageTally,
     bedrock_manifest_usage,
@@ -390,6 +390,51 @@ def test_a_bedrock_converse_record_adds_its_cache_reads_to_the_input() -> None:
     }
     row = bedrock.result_row({"recordId": "R1", "modelInput": {}, "modelOutput": output})
     assert counts(tallied("bedrock", row)) == (1036, 60, 1032, 0, 0, 1)
+
+
+def converse_record(usage: dict[str, Any]) -> ResultRow:
+    output = {"output": {"message": {"role": "assistant", "content": []}}, "stopReason": "end_turn", "usage": usage}
+    return bedrock.result_row({"recordId": "R1", "modelInput": {}, "modelOutput": output})
+
+
+CONVERSE_HOUR_WRITES = {
+    "inputTokens": 40,
+    "outputTokens": 100,
+    "cacheWriteInputTokens": 3_000,
+    "cacheDetails": [{"ttl": "1h", "inputTokens": 2_000}, {"ttl": "5m", "inputTokens": 1_000}],
+}
+
+
+def test_a_bedrock_converse_record_counts_its_cache_writes_kept_an_hour_apart() -> None:
+    tally = tallied("bedrock", converse_record(CONVERSE_HOUR_WRITES))
+    assert counts(tally) == (3_040, 100, 0, 3_000, 0, 1)
+    assert tally.usage().cache_write_1h_tokens == 2_000
+
+
+def test_a_bedrock_converse_records_one_hour_cache_writes_are_priced_at_the_one_hour_rate() -> None:
+    prices = {"anthropic.claude-sonnet-4": {"input": 1.5, "output": 7.5, "cache_write": 1.875, "cache_write_1h": 3.0}}
+    job = BatchJob(name="arn:job/1", provider="bedrock", model="us.anthropic.claude-sonnet-4-20250514-v1:0")
+    _, cost = usage_and_cost(
+        job, tallied("bedrock", converse_record(CONVERSE_HOUR_WRITES)), price_table("bedrock", prices)
+    )
+    # 40 x 1.50 + 1,000 x 1.875 + 2,000 x 3.00 + 100 x 7.50 = 60 + 1,875 + 6,000 + 750 micro-dollars.
+    assert cost.amount == pytest.approx(0.008685)
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        [{"ttl": "1h", "inputTokens": 3_001}],  # more than all the cache writes
+        [{"ttl": "1h", "inputTokens": "2000"}],
+        [{"ttl": "1h", "inputTokens": -1}],
+        [{"inputTokens": 2_000}, "1h"],
+    ],
+)
+def test_a_bedrock_converse_one_hour_cache_write_count_that_cannot_be_read_makes_the_usage_unreadable(
+    details: list[dict[str, Any]],
+) -> None:
+    tally = tallied("bedrock", converse_record({**CONVERSE_HOUR_WRITES, "cacheDetails": details}))
+    assert (counts(tally), tally.unreadable) == ((0, 0, 0, 0, 0, 0), 1)
 
 
 def test_a_bedrock_invoke_model_record_reads_the_anthropic_usage() -> None:
