@@ -38,7 +38,8 @@ Per provider (the fields of the response body each result row holds as ``ResultR
   ``meta.billed_units.output_tokens``; a chat completion body (AI21 Jamba, OpenAI gpt-oss) OpenAI's ``usage``;
   Mistral's and DeepSeek-R1's carry none.
 * The gateway: each target's own body (OpenAI, Anthropic), or a Gemini result flattened to
-  ``usage{prompt_tokens, completion_tokens}``.
+  ``usage{prompt_tokens, completion_tokens, total_tokens}``, whose thoughts are what ``total_tokens`` holds beyond
+  the other two (thinking, inside output).
 
 A count is read only as an integer from 0 to 2**53 - 1 (the integers JSON carries exactly): a row whose usage
 holds anything else (a negative count, a fraction, ``1e308``, a string) is unreadable and counts nothing, so a
@@ -283,13 +284,22 @@ def bedrock_native_counts(response: Mapping[str, Any]) -> Counts | None:
 
 
 def gateway_counts(response: Mapping[str, Any]) -> Counts | None:
-    """A gateway result body's ``usage``: OpenAI's names (and the flattened Gemini result's), or Anthropic's."""
+    """A gateway result body's ``usage``: OpenAI's names (and the flattened Gemini result's), or Anthropic's.
+
+    A flattened Gemini result's ``completion_tokens`` is the candidates' count alone while its ``total_tokens`` is
+    Gemini's total, thoughts included: what the total holds beyond prompt and completion is thinking, billed as
+    output (an OpenAI body's total is exactly its prompt and completion)."""
     usage = response.get("usage")
     if not usage:
         return None
-    if "prompt_tokens" in usage or "completion_tokens" in usage or "input_tokens_details" in usage:
-        return openai_usage_counts(usage)
-    return anthropic_usage_counts(usage)
+    if "prompt_tokens" not in usage and "completion_tokens" not in usage and "input_tokens_details" not in usage:
+        return anthropic_usage_counts(usage)
+    given, made, cached, written, thought, hour, audio = openai_usage_counts(usage)
+    (total,) = _strict(usage.get("total_tokens"))
+    if total >> COUNT_BITS:
+        raise ValueError(BAD_COUNT)
+    unsaid = max(total - given - made, 0)
+    return given, made + unsaid, cached, written, thought + unsaid, hour, audio
 
 
 READERS: dict[str, ReadUsage] = {

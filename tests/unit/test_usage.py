@@ -474,6 +474,30 @@ def test_a_gateway_gemini_result_reads_the_flattened_usage() -> None:
     assert counts(tallied("gateway", gateway.result_row(item, "gemini"))) == (5, 7, 0, 0, 0, 1)
 
 
+def gateway_gemini_row(usage: dict[str, Any]) -> ResultRow:
+    item = {"custom_id": "g1", "response": {"status_code": 200, "body": {"text": "hi", "usage": usage}}}
+    return gateway.result_row(item, "gemini")
+
+
+def test_a_gateway_gemini_result_counts_the_thoughts_its_total_holds_beyond_prompt_and_completion() -> None:
+    # The gateway flattens usageMetadata: completion = candidatesTokenCount, total = totalTokenCount (thoughts in).
+    row = gateway_gemini_row({"prompt_tokens": 1_000, "completion_tokens": 200, "total_tokens": 1_900})
+    assert counts(tallied("gateway", row)) == (1_000, 900, 0, 0, 700, 1)
+
+
+def test_a_gateway_gemini_results_thoughts_are_priced_as_output() -> None:
+    row = gateway_gemini_row({"prompt_tokens": 1_000, "completion_tokens": 200, "total_tokens": 1_900})
+    job = BatchJob(name="batch_1", provider="gateway", model=None)
+    _, cost = usage_and_cost(job, tallied("gateway", row), shipped_table(), submitted="gemini-2.5-flash")
+    assert cost.amount == pytest.approx(0.001275)  # (1,000 x 0.15 + 900 x 1.25) / 1,000,000
+
+
+@pytest.mark.parametrize("total", ["1900", -1, 1.5])
+def test_a_gateway_total_that_is_not_a_count_makes_the_usage_unreadable(total: object) -> None:
+    tally = tallied("gateway", gateway_gemini_row({"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": total}))
+    assert (counts(tally), tally.unreadable) == ((0, 0, 0, 0, 0, 0), 1)
+
+
 def test_a_gateway_openai_result_reads_the_openai_usage() -> None:
     body = {"object": "chat.completion", "choices": [], "usage": CHAT_USAGE}
     assert counts(tallied("gateway", gateway.result_row(openai_line(body), "openai"))) == (2006, 300, 1920, 0, 192, 1)
