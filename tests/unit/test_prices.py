@@ -233,7 +233,7 @@ def test_one_hour_cache_writes_without_a_one_hour_rate_are_priced_at_the_cache_w
     ]
 
 
-@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-opus-4-6", "claude-3-haiku"])
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "claude-opus-4-6", "claude-3-5-haiku", "claude-haiku-4-5"])
 def test_shipped_anthropic_rows_bill_one_hour_cache_writes_at_twice_the_input_and_five_minute_ones_at_1_25x(
     model: str,
 ) -> None:
@@ -243,6 +243,15 @@ def test_shipped_anthropic_rows_bill_one_hour_cache_writes_at_twice_the_input_an
         pytest.approx(2 * price.input),
         pytest.approx(1.25 * price.input),
     )
+
+
+def test_claude_3_haiku_bills_its_cache_at_its_own_prices_not_the_multiples_of_the_newer_models() -> None:
+    # Anthropic's model pricing table: Haiku 3 5-minute writes $0.30, cache hits $0.03 per million (not 1.25x and
+    # 0.1x of its $0.25 input); the batch discount halves them to 0.15 and 0.015.
+    price, _ = shipped_table().lookup("anthropic", "claude-3-haiku-20240307")
+    usage = TokenUsage(input_tokens=300_000, cached_tokens=100_000, cache_write_tokens=100_000)
+    # 100,000 fresh x 0.125 + 100,000 read x 0.015 + 100,000 written x 0.15 = 12,500 + 1,500 + 15,000.
+    assert estimate_cost(usage, price).amount == pytest.approx(0.029)
 
 
 def test_an_override_may_give_a_one_hour_cache_write_rate() -> None:
