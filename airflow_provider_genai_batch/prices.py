@@ -48,9 +48,9 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _REGION_PREFIX = re.compile(r"^(?:us|eu|apac|global|us-gov|jp|au|ca)\.")
 
 
-class PriceOverride(BaseModel):
-    """One model's price as a user gives it: USD per million tokens, every rate a finite number (not a bool or a
-    string, which lax parsing read as 1.0 or converted) and not negative; ``taken_on`` a date or its ISO text."""
+class RatesOverride(BaseModel):
+    """Rates as a user gives them: USD per million tokens, each a finite number (not a bool or a string, which lax
+    parsing read as 1.0 or converted) and not negative."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,8 +59,6 @@ class PriceOverride(BaseModel):
     cached_input: StrictFloat | None = None
     cache_write: StrictFloat | None = None
     cache_write_1h: StrictFloat | None = None
-    taken_on: date | None = None
-    note: str | None = None
 
     @field_validator("input", "output", "cached_input", "cache_write", "cache_write_1h")
     @classmethod
@@ -68,6 +66,15 @@ class PriceOverride(BaseModel):
         if value is not None and (not math.isfinite(value) or value < 0):
             raise ValueError("a price per million tokens must be a finite number, 0 or more")
         return value
+
+
+class PriceOverride(RatesOverride):
+    """One model's price as a user gives it: its rates; ``over_200k``, the rates of a request whose prompt exceeds
+    200,000 tokens (without them, such a request leaves the cost unknown); ``taken_on`` a date or its ISO text."""
+
+    over_200k: RatesOverride | None = None
+    taken_on: date | None = None
+    note: str | None = None
 
     @field_validator("taken_on", mode="before")
     @classmethod
@@ -104,7 +111,11 @@ class PriceTable:
             replaced = self._rows.get((provider, model_name(model)))
             listed = replaced[1] if replaced is not None else frozenset()
             price = Price(
-                provider=provider, model=model, source=source, long_prompts_unpriced=True, **rates.model_dump()
+                provider=provider,
+                model=model,
+                source=source,
+                long_prompts_unpriced=rates.over_200k is None,
+                **rates.model_dump(),
             )
             given.append((price, listed, True))
         return PriceTable([*self._rows.values(), *given])
@@ -202,8 +213,8 @@ def shipped_table() -> PriceTable:
 
 
 def parse_overrides(value: Any, where: str) -> dict[str, PriceOverride]:
-    """A user's ``batch_prices`` (``{model: {input, output, cached_input?, cache_write?, taken_on?, note?}}``, or
-    its JSON or Python-literal text, as a template renders it).
+    """A user's ``batch_prices`` (``{model: {input, output, cached_input?, cache_write?, cache_write_1h?, over_200k?,
+    taken_on?, note?}}``, or its JSON or Python-literal text, as a template renders it).
 
     Raise ValueError naming ``where`` it was given, the model, the field and why, for anything else.
     """
@@ -271,7 +282,8 @@ def estimate_cost(usage: TokenUsage, price: Price | None, reason: str | None = N
         return CostEstimate(
             reason=(
                 f"{long.rows} request(s) with a prompt over {LONG_PROMPT_TOKENS:,} tokens, which some models bill at "
-                f"higher rates, and the price of {price.model} here does not say how they are billed"
+                f"higher rates, and the price of {price.model} here does not say how they are billed; give its "
+                "over_200k rates in batch_prices (its own rates again where it bills every prompt alike)"
             )
         )
     notes = [

@@ -95,6 +95,7 @@ def test_a_users_price_that_does_not_say_how_long_prompts_are_billed_leaves_them
     assert cost.amount is None
     assert cost.reason is not None
     assert "1 request(s) with a prompt over 200,000 tokens" in cost.reason
+    assert "give its over_200k rates in batch_prices" in cost.reason
 
 
 def test_a_users_price_still_prices_a_job_whose_prompts_are_all_200k_tokens_or_fewer() -> None:
@@ -112,3 +113,17 @@ def test_a_job_total_the_provider_reports_keeps_the_long_prompt_rows_its_own_row
     usage, cost = usage_and_cost(job, tally, table, reported)
     assert usage.total.over_200k_rows == 1
     assert cost.amount is None and cost.reason is not None and "over 200,000 tokens" in cost.reason
+
+
+def test_a_users_price_with_long_prompt_rates_prices_those_requests_at_them() -> None:
+    prices = {"gemini-2.5-pro": {"input": 0.625, "output": 5.0, "over_200k": {"input": 1.25, "output": 7.5}}}
+    job = BatchJob(name="batches/1", provider="gemini", model="models/gemini-2.5-pro")
+    tally = landed("gemini", gemini_answer(300_000, 1_000), gemini_answer(1_000, 100))
+    _, cost = usage_and_cost(job, tally, price_table("gemini", prices))
+    # 300,000 x 1.25 + 1,000 x 7.50 = 382,500; 1,000 x 0.625 + 100 x 5 = 1,125 micro-dollars.
+    assert cost.amount == pytest.approx(0.383625)
+
+
+def test_a_users_long_prompt_rates_are_refused_like_its_other_rates_naming_the_field() -> None:
+    with pytest.raises(ValueError, match=r"batch_prices\['gemini-2.5-pro'\]: over_200k.input: .*0 or more"):
+        price_table("gemini", {"gemini-2.5-pro": {"input": 1, "output": 5, "over_200k": {"input": -1, "output": 7}}})
