@@ -8,7 +8,7 @@ usual."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,19 +86,21 @@ def submit(task_id: str = "submit", **kwargs: Any) -> GenAIBatchSubmitOperator:
     )
 
 
-def dying_at(monkeypatch: pytest.MonkeyPatch, create: int) -> None:
-    """The worker dies right after the ``create``-th create from now made its job (counted from 1)."""
+def dying_at(monkeypatch: pytest.MonkeyPatch, create: int, before: Callable[[], object] = lambda: None) -> None:
+    """The worker dies right after the ``create``-th create from now made its job (counted from 1); ``before`` runs
+    just before that create (to set how the emulator runs the job it makes)."""
     real = BatchHook.create_batch
     count = 0
 
     def dying(hook: BatchHook[Any], spec: BatchSpec) -> BatchJob:
         nonlocal count
-        job = real(hook, spec)
         count += 1
-        if count == create:
-            monkeypatch.setattr(BatchHook, "create_batch", real)
-            raise WorkerDied(f"the worker died right after {job.name} was created")
-        return job
+        if count != create:
+            return real(hook, spec)
+        before()
+        job = real(hook, spec)
+        monkeypatch.setattr(BatchHook, "create_batch", real)
+        raise WorkerDied(f"the worker died right after {job.name} was created")
 
     monkeypatch.setattr(BatchHook, "create_batch", dying)
 
@@ -161,10 +163,10 @@ def test_a_retry_after_a_death_between_a_follow_up_rounds_create_and_its_ref_is_
     out = tmp_path / "out"
     rounds = {"output_uri": str(out), "wait_for_completion": True, "retry_failed_rows": 1}
     emulator.config(job_outcome="fail_rows")  # round 0's rows fail retryably: round 1 sends them again
-    dying_at(monkeypatch, create=3)  # round 1's first part
+    # round 1's first part, made to succeed: a lost job that failed is not listed (see the test below)
+    dying_at(monkeypatch, create=3, before=lambda: emulator.config(job_outcome="succeed"))
     with pytest.raises(WorkerDied):
         submit(**rounds).execute(make_context(FakeTI(), store=store))
-    emulator.config(job_outcome="succeed")
 
     with pytest.raises(GenAIBatchError, match=REFUSED) as err:
         submit(**rounds).execute(make_context(FakeTI(try_number=2), store=store))
@@ -268,10 +270,11 @@ def test_a_clear_after_retry_failed_rows_was_turned_off_is_refused_before_sendin
     store = DictStateStore()
     common = {"output_uri": str(tmp_path / "out"), "wait_for_completion": True}
     emulator.config(job_outcome="fail_rows")  # round 0's parts fail: a clear without rounds creates them again
-    dying_at(monkeypatch, create=3)  # round 1's first part, sending part 1's row again
+    # round 1's first part, sending part 1's row again, made to succeed: a lost job that failed is not listed (its rows
+    # are sent again anyway), and one made under fail_rows may have failed by the time the clear lists
+    dying_at(monkeypatch, create=3, before=lambda: emulator.config(job_outcome="succeed"))
     with pytest.raises(WorkerDied):
         submit(retry_failed_rows=1, **common).execute(make_context(FakeTI(), store=store))
-    emulator.config(job_outcome="succeed")
 
     with pytest.raises(GenAIBatchError, match=REFUSED) as err:
         submit(retry_failed_rows=0, **common).execute(make_context(FakeTI(try_number=2), store=store))
