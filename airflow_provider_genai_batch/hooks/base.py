@@ -46,7 +46,7 @@ from airflow_provider_genai_batch.hooks.http import (
     unreadable_answer,
 )
 from airflow_provider_genai_batch.hooks.retry import RetryPolicy, policy_for_now
-from airflow_provider_genai_batch.hooks.settings import base_url, extras_for, invalid_connection
+from airflow_provider_genai_batch.hooks.settings import base_url, credential, extras_for, invalid_connection
 from airflow_provider_genai_batch.idempotency import JobIdentity
 from airflow_provider_genai_batch.models import BatchJob, FileInfo, TokenUsage
 from airflow_provider_genai_batch.prices import PriceOverride, parse_overrides
@@ -59,7 +59,9 @@ T = TypeVar("T")
 class ConnectionSettings(BaseModel):
     """What every provider connection holds; provider hooks extend it with their own extras."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=True)
+    """Whitespace around a text setting (a pasted ``organization`` ending in a line break) is dropped: several are
+    sent as header values, which cannot hold it."""
 
     connection_fields: ClassVar[frozenset[str]] = frozenset({"api_key", "base_url"})
     """Fields read from the connection's own fields (password, host), never from its extras or form."""
@@ -146,11 +148,12 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     def settings_from_connection(cls, conn: Any) -> SettingsT:
         """This provider's settings from an Airflow connection: key in the password, base URL in the host,
         declared extras; providers with other credentials override this."""
-        if not conn.password:
+        key = credential(conn, conn.password, "API key (password field)")
+        if key is None:
             raise GenAIBatchError(f"connection {conn.conn_id!r} has no API key (put it in the password field)")
         try:
             settings = cls.settings_model(
-                api_key=SecretStr(conn.password),
+                api_key=SecretStr(key),
                 base_url=base_url(conn.host, conn.port, conn.schema) or cls.default_base_url,
                 **extras_for(cls.settings_model, conn),
             )

@@ -36,6 +36,7 @@ from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSetting
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
 from airflow_provider_genai_batch.hooks.settings import (
     OUTPUT_LIMIT_NAMES,
+    credential,
     extras_for,
     invalid_connection,
 )
@@ -181,12 +182,14 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
         if not region:
             raise GenAIBatchError(f"connection {conn.conn_id!r} has no region (set the 'region' extra)")
         endpoint = extras.get("endpoint_url") or f"https://bedrock.{region}.amazonaws.com"
+        access_key_id = credential(conn, conn.login, "AWS access key ID (login field)")
+        secret_access_key = credential(conn, conn.password, "AWS secret access key (password field)")
         try:
             return BedrockSettings(
                 base_url=endpoint,
                 region=region,
-                aws_access_key_id=conn.login or None,
-                aws_secret_access_key=SecretStr(conn.password) if conn.password else None,
+                aws_access_key_id=access_key_id,
+                aws_secret_access_key=SecretStr(secret_access_key) if secret_access_key else None,
                 **extras,
             )
         except ValidationError as err:

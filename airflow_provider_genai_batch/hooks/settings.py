@@ -38,6 +38,19 @@ def base_url(host: str | None, port: int | None, schema: str | None) -> str | No
     return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
 
 
+def credential(conn: Any, value: str | None, field: str) -> str | None:
+    """A key or secret from a connection field, without the whitespace a paste brings around it (a trailing line
+    break); None when empty. One with a space, a control or a non-ASCII character inside is refused naming the
+    connection and the field, never the value: sent in a header it would fail with an error that shows it."""
+    text = (value or "").strip()
+    if any(not char.isascii() or not char.isprintable() or char.isspace() for char in text):
+        raise GenAIBatchError(
+            f"connection {conn.conn_id!r}: the {field} holds a space, a line break, a control or a non-ASCII "
+            "character inside it, which no key holds; paste the key alone"
+        )
+    return text or None
+
+
 def extras_for(model: type[BaseModel], conn: Any, elsewhere: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The connection extras that ``model`` declares, under a field's name or an earlier name of it; empty
     form fields (null) keep their defaults. A setting given under two of its names is an error; an extra no

@@ -1,0 +1,57 @@
+"""Connections as users write them by hand (a pasted key, the API's version already in the host, ...): each
+reaches the emulator at the path the provider serves, with the key as the provider issued it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from airflow_provider_genai_batch.hooks.registry import get_hook
+from airflow_provider_genai_batch.testing.emulator import EmulatorServer
+
+API_KEY = "sk-connection-shapes-key"
+CONN_ID = "by_hand"
+
+KEY_HEADER = {
+    "genaigemini": ("x-goog-api-key", "{}"),
+    "genaiopenai": ("authorization", "Bearer {}"),
+    "genaianthropic": ("x-api-key", "{}"),
+    "genaigateway": ("x-goog-api-key", "{}"),
+}
+"""Where each connection type sends its key."""
+
+HOST = {"genaigemini": "", "genaiopenai": "/openai/v1", "genaianthropic": "/anthropic", "genaigateway": "/genai"}
+"""Each connection type's base URL on the emulator, after its root."""
+
+LISTING = {
+    "genaigemini": "/v1beta/batches",
+    "genaiopenai": "/openai/v1/batches",
+    "genaianthropic": "/anthropic/v1/messages/batches",
+    "genaigateway": "/genai/v1beta/batches",
+}
+"""The path each connection type's batch listing is served at."""
+
+by_type = pytest.mark.parametrize("conn_type", list(KEY_HEADER))
+
+
+def connect(monkeypatch: pytest.MonkeyPatch, conn: dict[str, Any]) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
+
+
+def listings(emulator: EmulatorServer, conn_type: str) -> list[dict[str, Any]]:
+    """The batch listings the emulator received at the path the connection type's provider serves them."""
+    return [r for r in emulator.requests() if r["method"] == "GET" and r["path"] == LISTING[conn_type]]
+
+
+@by_type
+@pytest.mark.parametrize("pasted", [f"{API_KEY}\n", f"  {API_KEY} ", f"\t{API_KEY}\r\n"])
+def test_a_key_pasted_with_whitespace_around_it_is_sent_without_it(conn_type, pasted, emulator, monkeypatch):
+    connect(monkeypatch, {"conn_type": conn_type, "host": emulator.base_url + HOST[conn_type], "password": pasted})
+
+    list(get_hook(CONN_ID).list_batches())
+
+    header, value = KEY_HEADER[conn_type]
+    [request] = listings(emulator, conn_type)
+    assert request["headers"][header] == value.format(API_KEY)

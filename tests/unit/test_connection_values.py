@@ -1,0 +1,76 @@
+"""Connection values as users paste them: whitespace around a value is dropped, a key that cannot be one is
+refused before any request, naming the connection and the field and never the value."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from airflow_provider_genai_batch.errors import GenAIBatchError
+from airflow_provider_genai_batch.hooks.registry import get_hook
+
+CONN_ID = "by_hand"
+
+
+def connect(monkeypatch: pytest.MonkeyPatch, conn: dict[str, Any]) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
+
+
+@pytest.mark.parametrize("conn_type", ["genaigemini", "genaiopenai", "genaianthropic", "genaigateway"])
+@pytest.mark.parametrize("key", ["sk-half\nsk-other", "sk-a b", "sk-\x00x", "“sk-quoted”"])
+def test_a_key_with_a_character_no_key_holds_is_refused_without_showing_it(conn_type, key, monkeypatch):
+    connect(monkeypatch, {"conn_type": conn_type, "password": key})
+
+    with pytest.raises(GenAIBatchError) as raised:
+        _ = get_hook(CONN_ID).settings
+
+    assert str(raised.value) == (
+        "connection 'by_hand': the API key (password field) holds a space, a line break, a control or a "
+        "non-ASCII character inside it, which no key holds; paste the key alone"
+    )
+    assert "sk-" not in str(raised.value)
+
+
+def test_a_password_of_whitespace_only_is_no_key(monkeypatch):
+    connect(monkeypatch, {"conn_type": "genaiopenai", "password": " \n"})
+
+    no_key = r"^connection 'by_hand' has no API key \(put it in the password field\)$"
+    with pytest.raises(GenAIBatchError, match=no_key):
+        _ = get_hook(CONN_ID).settings
+
+
+def test_aws_keys_pasted_with_whitespace_around_them_are_read_without_it(monkeypatch):
+    conn = {"conn_type": "genaibedrock", "login": " AKIAEXAMPLE\n", "password": "secret/key+1\n"}
+    connect(monkeypatch, {**conn, "extra": {"region": "us-east-1"}})
+
+    settings = get_hook(CONN_ID).settings
+
+    assert settings.aws_access_key_id == "AKIAEXAMPLE"
+    assert settings.aws_secret_access_key is not None
+    assert settings.aws_secret_access_key.get_secret_value() == "secret/key+1"
+
+
+def test_an_aws_secret_with_a_line_break_inside_is_refused_naming_its_field(monkeypatch):
+    conn = {"conn_type": "genaibedrock", "login": "AKIAEXAMPLE", "password": "secret\nkey"}
+    connect(monkeypatch, {**conn, "extra": {"region": "us-east-1"}})
+
+    with pytest.raises(GenAIBatchError, match=r"the AWS secret access key \(password field\) holds") as raised:
+        _ = get_hook(CONN_ID).settings
+    assert "secret\nkey" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("conn_type", "extra", "header"),
+    [
+        ("genaiopenai", {"organization": " org-1\n"}, ("organization", "org-1")),
+        ("genaiopenai", {"project": "proj_1\r\n"}, ("project", "proj_1")),
+        ("genaianthropic", {"anthropic_version": "2023-06-01\n"}, ("anthropic_version", "2023-06-01")),
+    ],
+)
+def test_a_header_setting_pasted_with_whitespace_around_it_is_read_without_it(conn_type, extra, header, monkeypatch):
+    connect(monkeypatch, {"conn_type": conn_type, "password": "k", "extra": extra})
+
+    name, value = header
+    assert getattr(get_hook(CONN_ID).settings, name) == value
