@@ -46,7 +46,13 @@ from airflow_provider_genai_batch.hooks.http import (
     unreadable_answer,
 )
 from airflow_provider_genai_batch.hooks.retry import RetryPolicy, policy_for_now
-from airflow_provider_genai_batch.hooks.settings import base_url, credential, extras_for, invalid_connection
+from airflow_provider_genai_batch.hooks.settings import (
+    base_url,
+    credential,
+    earlier_conn_type,
+    extras_for,
+    invalid_connection,
+)
 from airflow_provider_genai_batch.idempotency import JobIdentity
 from airflow_provider_genai_batch.models import BatchJob, FileInfo, TokenUsage
 from airflow_provider_genai_batch.prices import PriceOverride, parse_overrides
@@ -270,22 +276,33 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         """What this provider's batch API can do."""
         return self.dialect.capabilities
 
+    @classmethod
+    def _settings_of(cls, conn: Any) -> SettingsT:
+        """The settings of ``conn``, which must be of this hook's type: another type's key would be sent to this
+        provider's host (an Anthropic key to OpenAI's default base URL, say)."""
+        if conn.conn_type not in (cls.conn_type, earlier_conn_type(cls.conn_type)):
+            raise GenAIBatchError(
+                f"connection {conn.conn_id!r} is of type {conn.conn_type!r}, not {cls.conn_type!r}: "
+                f"{cls.__name__} reads only {cls.conn_type} connections"
+            )
+        return cls.settings_from_connection(conn)
+
     @cached_property
     def settings(self) -> SettingsT:
         """This hook's settings, read once from its Airflow connection."""
-        return self.settings_from_connection(self.get_connection(self.conn_id))
+        return self._settings_of(self.get_connection(self.conn_id))
 
     async def asettings(self) -> SettingsT:
         """Settings, read with the async connection API (safe inside the triggerer's event loop)."""
         if "settings" not in self.__dict__:
-            self.__dict__["settings"] = self.settings_from_connection(await self.aget_connection(self.conn_id))
+            self.__dict__["settings"] = self._settings_of(await self.aget_connection(self.conn_id))
         settings: SettingsT = self.__dict__["settings"]
         return settings
 
     def reload_settings(self) -> SettingsT:
         """Read the connection again and use it from now on when it changed (a key rotated while a task polls on its
         worker, which its first read would otherwise keep using); returns the settings in use."""
-        fresh = self.settings_from_connection(self.get_connection(self.conn_id))
+        fresh = self._settings_of(self.get_connection(self.conn_id))
         if fresh.digest() != self.settings.digest():
             self._use_settings(fresh)
         return self.settings
@@ -293,7 +310,7 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
     async def areload_settings(self) -> SettingsT:
         """Read the connection again and use it from now on when it changed (a key rotated while a trigger waits,
         which its first read would otherwise keep using); returns the settings in use."""
-        fresh = self.settings_from_connection(await self.aget_connection(self.conn_id))
+        fresh = self._settings_of(await self.aget_connection(self.conn_id))
         if fresh.digest() != (await self.asettings()).digest():
             self._use_settings(fresh)
         return await self.asettings()

@@ -13,6 +13,7 @@ from airflow_provider_genai_batch.hooks.bedrock import BedrockBatchHook
 from airflow_provider_genai_batch.hooks.gateway import GatewayBatchHook
 from airflow_provider_genai_batch.hooks.gemini import GeminiBatchHook
 from airflow_provider_genai_batch.hooks.openai import OpenAIBatchHook
+from airflow_provider_genai_batch.hooks.settings import earlier_conn_type
 from airflow_provider_genai_batch.hooks.vertex import VertexBatchHook
 
 HOOK_CLASSES: tuple[type[BatchHook[Any]], ...] = (
@@ -31,15 +32,6 @@ def hook_class_for_provider(provider: str) -> type[BatchHook[Any]]:
         if cls.provider == provider:
             return cls
     raise GenAIBatchError(f"unknown provider {provider!r}; known: {', '.join(c.provider for c in HOOK_CLASSES)}")
-
-
-CONN_TYPE_PREFIX = "genai"
-
-
-def earlier_conn_type(conn_type: str) -> str:
-    """The name a connection type had before it followed Airflow's rule (no ``_`` or ``-`` in a URI scheme):
-    ``genaigemini`` was ``genai_gemini``. Connections of the earlier type still resolve to the same hook."""
-    return f"{CONN_TYPE_PREFIX}_{conn_type.removeprefix(CONN_TYPE_PREFIX).lstrip('_')}"
 
 
 def hook_class_for_conn_type(conn_type: str | None) -> type[BatchHook[Any]]:

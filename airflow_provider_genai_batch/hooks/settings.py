@@ -20,6 +20,14 @@ It was ``default_max_tokens``; Airflow's secret masker hides every extra whose n
 which blanked its default on the connection form. Connections that still use the old name keep working.
 """
 
+CONN_TYPE_PREFIX = "genai"
+
+
+def earlier_conn_type(conn_type: str) -> str:
+    """The name a connection type had before it followed Airflow's rule (no ``_`` or ``-`` in a URI scheme):
+    ``genaigemini`` was ``genai_gemini``. Connections of the earlier type still resolve to the same hook."""
+    return f"{CONN_TYPE_PREFIX}_{conn_type.removeprefix(CONN_TYPE_PREFIX).lstrip('_')}"
+
 
 def base_url(host: str | None, port: int | None, schema: str | None) -> str | None:
     """The connection's host as a base URL (``https://`` assumed when no scheme is given), with the port field

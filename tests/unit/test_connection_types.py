@@ -297,3 +297,24 @@ def test_a_setting_the_connection_type_does_not_use_is_named_in_a_warning(monkey
         "connection 'gateway_chunk' sets the extra 'upload_chunk_size', which is not read: a genaigateway connection "
         "does not use it"
     ]
+
+
+@pytest.mark.parametrize("conn_type", ["genaianthropic", "genai_anthropic", "http", "generic"])
+def test_a_hook_given_a_connection_of_another_type_refuses_it_naming_both_types(conn_type, monkeypatch):
+    conn = {"conn_type": conn_type, "password": "sk-ant-not-for-openai"}
+    monkeypatch.setenv("AIRFLOW_CONN_OTHER_TYPE", json.dumps(conn))
+
+    with pytest.raises(GenAIBatchError) as raised:
+        _ = OpenAIBatchHook(conn_id="other_type").settings
+
+    assert str(raised.value) == (
+        f"connection 'other_type' is of type {conn_type!r}, not 'genaiopenai': OpenAIBatchHook reads only "
+        "genaiopenai connections"
+    )
+
+
+def test_a_hook_reads_a_connection_of_its_earlier_type(monkeypatch):
+    conn = {"conn_type": "genai_openai", "host": "http://api.test/v1", "password": "k"}
+    monkeypatch.setenv("AIRFLOW_CONN_EARLIER_TYPE", json.dumps(conn))
+
+    assert OpenAIBatchHook(conn_id="earlier_type").settings.base_url == "http://api.test/v1"
