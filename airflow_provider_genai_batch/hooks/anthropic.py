@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import msgspec
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import anthropic as wire
@@ -17,7 +17,7 @@ from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field
 from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings, answered_rows
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, origin_of
-from airflow_provider_genai_batch.hooks.settings import OUTPUT_LIMIT_NAMES
+from airflow_provider_genai_batch.hooks.settings import OUTPUT_LIMIT_NAMES, without_version
 from airflow_provider_genai_batch.idempotency import JobIdentity
 from airflow_provider_genai_batch.models import BatchJob
 from airflow_provider_genai_batch.spec import BatchSpec, InlineSource
@@ -45,6 +45,11 @@ class AnthropicSettings(ConnectionSettings):
         title="Default max_tokens",
         description="max_tokens for requests that set no maxOutputTokens (Anthropic requires one).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version_off_host(cls, data: Any) -> Any:
+        return without_version(data, ("v1",))
 
 
 class AnthropicBatchHook(BatchHook[AnthropicSettings]):

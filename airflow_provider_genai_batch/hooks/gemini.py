@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import IO, Any, ClassVar, Literal
 
 import httpx
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, ProviderAPIError
 from airflow_provider_genai_batch.formats import gemini as wire
@@ -29,6 +29,7 @@ from airflow_provider_genai_batch.hooks.http import (
     StreamSlice,
 )
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
+from airflow_provider_genai_batch.hooks.settings import without_version
 from airflow_provider_genai_batch.idempotency import JobIdentity, identity_in_display_name, tag_display_name
 from airflow_provider_genai_batch.models import BatchJob, FileInfo
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, InlineSource
@@ -53,6 +54,11 @@ class GeminiSettings(ConnectionSettings):
             "and never less than one granule."
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version_off_host(cls, data: Any) -> Any:
+        return without_version(data, ("v1beta", "v1"), "api_version")
 
 
 class GeminiBatchHook(BatchHook[GeminiSettings]):

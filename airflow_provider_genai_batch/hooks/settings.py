@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,6 +44,27 @@ def base_url(host: str | None, port: int | None, schema: str | None) -> str | No
     netloc = f"{parts.netloc}:{port}" if port and parts.port is None else parts.netloc
     path = "/".join(segment for segment in (parts.path.rstrip("/"), (schema or "").strip().strip("/")) if segment)
     return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
+
+
+def without_version(data: Any, versions: Collection[str], field: str | None = None) -> Any:
+    """Settings ``data`` whose base URL ends in one of the API's ``versions`` (``https://api.anthropic.com/v1``,
+    as SDKs and API references write it) without it: every call's path starts with the version, so it was sent
+    twice (``/v1/v1/messages/batches``). The version read off the host is the ``field`` setting where the extras
+    set none; a host naming another version than the extras set is refused."""
+    if not isinstance(data, dict) or not isinstance(data.get("base_url"), str):
+        return data
+    parts = urlsplit(data["base_url"])
+    head, _, version = parts.path.rstrip("/").rpartition("/")
+    if version not in versions:
+        return data
+    given = data.get(field) if field else None
+    if given is not None and given != version:
+        raise ValueError(
+            f"the host ends in the API version {version!r} but the {field} extra is {given!r}; name the version "
+            f"once, in the {field} extra, and leave it out of the host (it starts every call's path)"
+        )
+    base = urlunsplit((parts.scheme, parts.netloc, head, parts.query, parts.fragment))
+    return {**data, "base_url": base, **({field: version} if field else {})}
 
 
 def credential(conn: Any, value: str | None, field: str) -> str | None:
@@ -122,5 +143,7 @@ def _field_of_name(model: type[BaseModel]) -> dict[str, str]:
 
 def invalid_connection(conn_id: str, kind: str, err: ValidationError) -> GenAIBatchError:
     """A connection whose fields do not make valid settings, each problem named by its field."""
-    problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+    problems = "; ".join(
+        f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else str(e["msg"]) for e in err.errors()
+    )
     return GenAIBatchError(f"connection {conn_id!r} is not a valid {kind} connection: {problems}")

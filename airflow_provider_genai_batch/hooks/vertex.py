@@ -25,7 +25,7 @@ from typing import IO, Any, ClassVar, Literal
 
 import httpx
 from airflow.sdk.log import mask_secret
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
 from airflow_provider_genai_batch.errors import GenAIBatchError, InputValidationError, NotFoundError, ProviderAPIError
 from airflow_provider_genai_batch.formats import vertex as wire
@@ -44,7 +44,7 @@ from airflow_provider_genai_batch.hooks.google_auth import (
     service_account_source,
 )
 from airflow_provider_genai_batch.hooks.http import ApiRequest, ForeignHostGuard, Operation, Page, origin_of
-from airflow_provider_genai_batch.hooks.settings import base_url, extras_for, invalid_connection
+from airflow_provider_genai_batch.hooks.settings import base_url, extras_for, invalid_connection, without_version
 from airflow_provider_genai_batch.idempotency import JobIdentity, identity_in_file_name
 from airflow_provider_genai_batch.models import BatchJob, FileInfo, JobState
 from airflow_provider_genai_batch.spec import BatchSpec, FileSource, StoredObject, TableInput
@@ -155,6 +155,11 @@ class VertexSettings(ConnectionSettings):
                 f"{value!r} holds '*', '?' or '[', which Vertex reads as wildcards in the URI of an input staged there"
             )
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version_off_host(cls, data: Any) -> Any:
+        return without_version(data, ("v1", "v1beta1"), "api_version")
 
     @field_validator("location")
     @classmethod

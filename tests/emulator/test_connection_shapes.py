@@ -40,9 +40,14 @@ def connect(monkeypatch: pytest.MonkeyPatch, conn: dict[str, Any]) -> None:
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
 
 
+def received(emulator: EmulatorServer) -> list[dict[str, Any]]:
+    """The requests the emulator received from the hook (not those its gateway forwarded to its providers)."""
+    return [r for r in emulator.requests() if "x-emulator-forwarded-by" not in r["headers"]]
+
+
 def listings(emulator: EmulatorServer, conn_type: str) -> list[dict[str, Any]]:
-    """The batch listings the emulator received at the path the connection type's provider serves them."""
-    return [r for r in emulator.requests() if r["method"] == "GET" and r["path"] == LISTING[conn_type]]
+    """The batch listings the hook sent to the path the connection type's provider serves them at."""
+    return [r for r in received(emulator) if r["method"] == "GET" and r["path"] == LISTING[conn_type]]
 
 
 @by_type
@@ -55,3 +60,22 @@ def test_a_key_pasted_with_whitespace_around_it_is_sent_without_it(conn_type, pa
     header, value = KEY_HEADER[conn_type]
     [request] = listings(emulator, conn_type)
     assert request["headers"][header] == value.format(API_KEY)
+
+
+@pytest.mark.parametrize(
+    ("conn_type", "host", "listed_at"),
+    [
+        ("genaigemini", "/v1beta", "/v1beta/batches"),
+        ("genaigemini", "/v1/", "/v1/batches"),
+        ("genaianthropic", "/anthropic/v1", "/anthropic/v1/messages/batches"),
+        ("genaianthropic", "/anthropic/v1/", "/anthropic/v1/messages/batches"),
+        ("genaigateway", "/genai/v1beta", "/genai/v1beta/batches"),
+        ("genaigateway", "/genai/v1", "/genai/v1/batches"),
+    ],
+)
+def test_a_host_that_ends_in_the_api_version_is_called_with_it_once(conn_type, host, listed_at, emulator, monkeypatch):
+    connect(monkeypatch, {"conn_type": conn_type, "host": emulator.base_url + host, "password": API_KEY})
+
+    list(get_hook(CONN_ID).list_batches())
+
+    assert [r["path"] for r in received(emulator) if r["path"].endswith("/batches")] == [listed_at]

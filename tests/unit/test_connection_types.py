@@ -220,8 +220,8 @@ def test_a_connection_uri_keeps_the_path_of_its_base_url(uri, expected, monkeypa
     ("fields", "expected"),
     [
         ({"host": "http://localhost/genai", "port": 8080}, "http://localhost:8080/genai"),
-        ({"host": " https://proxy.test/v1/\n"}, "https://proxy.test/v1"),
-        ({"host": "proxy.test/v1"}, "https://proxy.test/v1"),
+        ({"host": " https://proxy.test/llm/genai/\n"}, "https://proxy.test/llm/genai"),
+        ({"host": "proxy.test/llm/genai"}, "https://proxy.test/llm/genai"),
     ],
 )
 def test_a_json_connection_host_is_read_as_one_base_url(fields, expected, monkeypatch):

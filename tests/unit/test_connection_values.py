@@ -74,3 +74,57 @@ def test_a_header_setting_pasted_with_whitespace_around_it_is_read_without_it(co
 
     name, value = header
     assert getattr(get_hook(CONN_ID).settings, name) == value
+
+
+@pytest.mark.parametrize(
+    ("conn_type", "extra", "host", "settings"),
+    [
+        (
+            "genaigemini",
+            {},
+            "https://generativelanguage.googleapis.com/v1",
+            ("https://generativelanguage.googleapis.com", "v1"),
+        ),
+        (
+            "genaivertex",
+            {"project": "p"},
+            "https://us-central1-aiplatform.googleapis.com/v1beta1/",
+            ("https://us-central1-aiplatform.googleapis.com", "v1beta1"),
+        ),
+        (
+            "genaigateway",
+            {"api_version": "v1"},
+            "http://proxy.test/llm/genai/v1",
+            ("http://proxy.test/llm/genai", "v1"),
+        ),
+    ],
+)
+def test_the_api_version_at_the_end_of_a_host_is_the_api_version(conn_type, extra, host, settings, monkeypatch):
+    password = "k" if conn_type != "genaivertex" else None
+    connect(monkeypatch, {"conn_type": conn_type, "host": host, "password": password, "extra": extra})
+
+    read = get_hook(CONN_ID).settings
+
+    assert (read.base_url, read.api_version) == settings
+
+
+def test_a_host_naming_another_api_version_than_the_extra_is_refused(monkeypatch):
+    host = "https://generativelanguage.googleapis.com/v1"
+    connect(
+        monkeypatch, {"conn_type": "genaigemini", "host": host, "password": "k", "extra": {"api_version": "v1beta"}}
+    )
+
+    with pytest.raises(GenAIBatchError) as raised:
+        _ = get_hook(CONN_ID).settings
+
+    assert str(raised.value) == (
+        "connection 'by_hand' is not a valid gemini connection: Value error, the host ends in the API version 'v1' "
+        "but the api_version extra is 'v1beta'; name the version once, in the api_version extra, and leave it out "
+        "of the host (it starts every call's path)"
+    )
+
+
+def test_a_version_inside_a_hosts_path_is_kept(monkeypatch):
+    connect(monkeypatch, {"conn_type": "genaianthropic", "host": "https://proxy.test/v1/anthropic", "password": "k"})
+
+    assert get_hook(CONN_ID).settings.base_url == "https://proxy.test/v1/anthropic"
