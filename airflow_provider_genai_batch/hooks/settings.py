@@ -81,8 +81,9 @@ def credential(conn: Any, value: str | None, field: str) -> str | None:
 
 
 def extras_for(model: type[BaseModel], conn: Any, elsewhere: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The connection extras that ``model`` declares, under a field's name or an earlier name of it; empty
-    form fields (null) keep their defaults. A setting given under two of its names is an error; an extra no
+    """The connection extras that ``model`` declares, under a field's name or an earlier name of it, bare or
+    as Airflow 2's connection form wrote them (``extra__<conn_type>__<name>``); empty form fields (null) keep
+    their defaults. A setting given under two of its names is an error; an extra no
     setting reads is logged as a warning (see :func:`_warn_unread`).
 
     The key and base URL come only from the password and host fields, and so do the settings a hook reads
@@ -90,19 +91,22 @@ def extras_for(model: type[BaseModel], conn: Any, elsewhere: Mapping[str, str] |
     inherits but this connection type does not use (its ``form_omits``) is not read either.
     """
     extra = conn.extra_dejson or {}
+    prefix = f"extra__{conn.conn_type}__"
+    named = {key: key.removeprefix(prefix) for key in extra}
     unused = dict.fromkeys(getattr(model, "form_omits", ()), f"a {conn.conn_type} connection does not use it")
     instead = {**_WHERE_INSTEAD, **unused, **(elsewhere or {})}
     fields = {name: field for name, field in _field_of_name(model).items() if name not in instead}
-    _warn_unread(conn, [name for name in extra if name not in fields], fields, instead)
-    given = {k: v for k, v in extra.items() if k in fields and v is not None}
-    for field in {fields[k] for k in given}:
-        names = sorted(k for k in given if fields[k] == field)
+    unread = [key for key, name in named.items() if name not in fields]
+    _warn_unread(conn, unread, fields, {key: instead[named[key]] for key in unread if named[key] in instead})
+    given = {key: value for key, value in extra.items() if named[key] in fields and value is not None}
+    for field in {fields[named[key]] for key in given}:
+        names = sorted(key for key in given if fields[named[key]] == field)
         if len(names) > 1:
             raise GenAIBatchError(
                 f"connection {conn.conn_id!r} sets {' and '.join(map(repr, names))}, which name the same "
                 f"setting; keep only {field!r}"
             )
-    return given
+    return {named[key]: value for key, value in given.items()}
 
 
 _WHERE_INSTEAD = {

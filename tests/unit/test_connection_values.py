@@ -4,6 +4,7 @@ refused before any request, naming the connection and the field and never the va
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -128,3 +129,47 @@ def test_a_version_inside_a_hosts_path_is_kept(monkeypatch):
     connect(monkeypatch, {"conn_type": "genaianthropic", "host": "https://proxy.test/v1/anthropic", "password": "k"})
 
     assert get_hook(CONN_ID).settings.base_url == "https://proxy.test/v1/anthropic"
+
+
+@pytest.mark.parametrize(
+    ("conn_type", "extra", "setting"),
+    [
+        ("genaiopenai", {"extra__genaiopenai__organization": "org-1"}, ("organization", "org-1")),
+        ("genai_openai", {"extra__genai_openai__project": "proj_1"}, ("project", "proj_1")),
+        ("genaianthropic", {"extra__genaianthropic__default_max_tokens": 512}, ("default_output_limit", 512)),
+        ("genaigateway", {"extra__genaigateway__model_provider": "openai"}, ("model_provider", "openai")),
+    ],
+)
+def test_an_extra_in_airflow_2s_prefixed_form_is_read_as_its_setting(conn_type, extra, setting, monkeypatch):
+    connect(monkeypatch, {"conn_type": conn_type, "password": "k", "extra": extra})
+
+    name, value = setting
+    assert getattr(get_hook(CONN_ID).settings, name) == value
+
+
+def test_a_setting_given_bare_and_prefixed_is_refused_naming_both(monkeypatch):
+    extra = {"organization": "org-1", "extra__genaiopenai__organization": "org-2"}
+    connect(monkeypatch, {"conn_type": "genaiopenai", "password": "k", "extra": extra})
+
+    with pytest.raises(GenAIBatchError) as raised:
+        _ = get_hook(CONN_ID).settings
+
+    assert str(raised.value) == (
+        "connection 'by_hand' sets 'extra__genaiopenai__organization' and 'organization', which name the same "
+        "setting; keep only 'organization'"
+    )
+
+
+def test_a_prefixed_api_key_extra_is_named_in_a_warning_saying_where_the_key_goes(monkeypatch, caplog):
+    extra = {"extra__genaiopenai__api_key": "sk-not-logged"}
+    connect(monkeypatch, {"conn_type": "genaiopenai", "password": "k", "extra": extra})
+    caplog.set_level(logging.WARNING, logger="airflow_provider_genai_batch.hooks.settings")
+
+    _ = get_hook(CONN_ID).settings
+
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "airflow_provider_genai_batch.hooks.settings"]
+    assert warning.startswith(
+        "connection 'by_hand' sets the extra 'extra__genaiopenai__api_key', which is not read: the API key goes in "
+        "the password field; "
+    )
+    assert "sk-not-logged" not in warning
