@@ -82,9 +82,9 @@ def credential(conn: Any, value: str | None, field: str) -> str | None:
 
 def extras_for(model: type[BaseModel], conn: Any, elsewhere: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The connection extras that ``model`` declares, under a field's name or an earlier name of it, bare or
-    as Airflow 2's connection form wrote them (``extra__<conn_type>__<name>``); empty form fields (null) keep
-    their defaults. A setting given under two of its names is an error; an extra no
-    setting reads is logged as a warning (see :func:`_warn_unread`).
+    as Airflow 2's connection form wrote them (``extra__<conn_type>__<name>``); empty form fields (null, or
+    text of only whitespace, as a form saves a cleared field) keep their defaults. A setting given under two of
+    its names is an error; an extra no setting reads is logged as a warning (see :func:`_warn_unread`).
 
     The key and base URL come only from the password and host fields, and so do the settings a hook reads
     from connection fields of its own (``elsewhere``: each name and where it goes instead). A setting the model
@@ -98,7 +98,7 @@ def extras_for(model: type[BaseModel], conn: Any, elsewhere: Mapping[str, str] |
     fields = {name: field for name, field in _field_of_name(model).items() if name not in instead}
     unread = [key for key, name in named.items() if name not in fields]
     _warn_unread(conn, unread, fields, {key: instead[named[key]] for key in unread if named[key] in instead})
-    given = {key: value for key, value in extra.items() if named[key] in fields and value is not None}
+    given = {key: value for key, value in extra.items() if named[key] in fields and not _empty(value)}
     for field in {fields[named[key]] for key in given}:
         names = sorted(key for key in given if fields[named[key]] == field)
         if len(names) > 1:
@@ -107,6 +107,11 @@ def extras_for(model: type[BaseModel], conn: Any, elsewhere: Mapping[str, str] |
                 f"setting; keep only {field!r}"
             )
     return {named[key]: value for key, value in given.items()}
+
+
+def _empty(value: Any) -> bool:
+    """An extra that sets nothing: null, or a text of only whitespace (``"timeout": ""``)."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 _WHERE_INSTEAD = {

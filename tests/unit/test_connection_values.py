@@ -173,3 +173,29 @@ def test_a_prefixed_api_key_extra_is_named_in_a_warning_saying_where_the_key_goe
         "the password field; "
     )
     assert "sk-not-logged" not in warning
+
+
+@pytest.mark.parametrize(
+    ("conn_type", "extra", "setting"),
+    [
+        ("genaiopenai", {"timeout": ""}, ("timeout", 60.0)),
+        ("genaiopenai", {"max_retries": " "}, ("max_retries", 5)),
+        ("genaianthropic", {"default_output_limit": ""}, ("default_output_limit", 4096)),
+        ("genaigemini", {"api_version": ""}, ("api_version", "v1beta")),
+        ("genaigateway", {"model_provider": ""}, ("model_provider", "gemini")),
+    ],
+)
+def test_an_extra_left_empty_keeps_its_default(conn_type, extra, setting, monkeypatch):
+    connect(monkeypatch, {"conn_type": conn_type, "password": "k", "extra": extra})
+
+    name, value = setting
+    assert getattr(get_hook(CONN_ID).settings, name) == value
+
+
+@pytest.mark.parametrize(("extra", "setting"), [({"max_retries": "3"}, 3), ({"timeout": "12.5"}, 12.5)])
+def test_a_number_given_as_text_is_read_as_that_number(extra, setting, monkeypatch):
+    connect(monkeypatch, {"conn_type": "genaiopenai", "password": "k", "extra": extra})
+
+    settings = get_hook(CONN_ID).settings
+
+    assert getattr(settings, next(iter(extra))) == setting
