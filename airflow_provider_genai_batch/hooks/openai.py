@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from typing import IO, Any, ClassVar, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import openai as wire
@@ -30,6 +31,16 @@ class OpenAISettings(ConnectionSettings):
     organization: str | None = Field(default=None, title="Organization")
     project: str | None = Field(default=None, title="Project")
     completion_window: Literal["24h"] = Field(default="24h", title="Completion window")
+
+    @field_validator("base_url")
+    @classmethod
+    def _versioned(cls, value: str) -> str:
+        """The public API's host without a path (``https://api.openai.com``) is its ``/v1``: every path here is
+        relative to the version, and the API serves nothing at its root."""
+        parts = urlsplit(value)
+        if parts.hostname == urlsplit(DEFAULT_BASE_URL).hostname and not parts.path.strip("/"):
+            return urlunsplit((parts.scheme, parts.netloc, "/v1", parts.query, parts.fragment))
+        return value
 
 
 class OpenAIBatchHook(BatchHook[OpenAISettings]):

@@ -208,7 +208,7 @@ def test_the_connection_form_lists_each_hook_once_under_its_current_type():
         ("genaigateway://:k@localhost:8080/genai?model_provider=openai", "https://localhost:8080/genai"),
         ("genaigateway://http://:k@localhost:8080/genai?model_provider=openai", "http://localhost:8080/genai"),
         ("genaiopenai://:k@my-proxy.example.com/openai/v1", "https://my-proxy.example.com/openai/v1"),
-        ("genaiopenai://:k@api.openai.com:443", "https://api.openai.com:443"),
+        ("genaiopenai://:k@api.openai.com:443", "https://api.openai.com:443/v1"),
     ],
 )
 def test_a_connection_uri_keeps_the_path_of_its_base_url(uri, expected, monkeypatch):

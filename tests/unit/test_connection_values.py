@@ -199,3 +199,19 @@ def test_a_number_given_as_text_is_read_as_that_number(extra, setting, monkeypat
     settings = get_hook(CONN_ID).settings
 
     assert getattr(settings, next(iter(extra))) == setting
+
+
+@pytest.mark.parametrize(
+    ("host", "base_url"),
+    [
+        ("api.openai.com", "https://api.openai.com/v1"),
+        ("https://API.OpenAI.com/", "https://API.OpenAI.com/v1"),
+        ("https://api.openai.com:443", "https://api.openai.com:443/v1"),
+        ("https://api.openai.com/v1", "https://api.openai.com/v1"),
+        ("https://proxy.test", "https://proxy.test"),
+    ],
+)
+def test_the_public_openai_host_without_a_path_is_its_v1(host, base_url, monkeypatch):
+    connect(monkeypatch, {"conn_type": "genaiopenai", "host": host, "password": "k"})
+
+    assert get_hook(CONN_ID).settings.base_url == base_url
