@@ -160,7 +160,7 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         try:
             settings = cls.settings_model(
                 api_key=SecretStr(key),
-                base_url=base_url(conn.host, conn.port, conn.schema) or cls.default_base_url,
+                base_url=base_url(conn) or cls.default_base_url,
                 **extras_for(cls.settings_model, conn),
             )
         except ValidationError as err:

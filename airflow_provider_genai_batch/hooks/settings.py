@@ -29,21 +29,32 @@ def earlier_conn_type(conn_type: str) -> str:
     return f"{CONN_TYPE_PREFIX}_{conn_type.removeprefix(CONN_TYPE_PREFIX).lstrip('_')}"
 
 
-def base_url(host: str | None, port: int | None, schema: str | None) -> str | None:
+def base_url(conn: Any) -> str | None:
     """The connection's host as a base URL (``https://`` assumed when no scheme is given), with the port field
     (where the host names none) and the schema field as its path.
 
     A connection URI keeps its path in the schema (``genaigateway://:key@localhost:8080/genai`` is host
     ``localhost``, port 8080, schema ``genai``), so a base URL with a path, given as a URI in an ``AIRFLOW_CONN_*``
     variable or a secrets backend, lost it; JSON and the form keep the path in the host, and set no schema.
+
+    A host with a query is refused: each call's path goes after the base URL's, and a query there took it in
+    (``https://proxy/v1?x=1`` called ``/v1`` with the query ``x=1/files``). A fragment is dropped, as no request
+    sends one. The query is not shown in the error: it may hold a key (``?key=...``).
     """
-    text = (host or "").strip()
+    text = (conn.host or "").strip()
     if not text:
         return None
     parts = urlsplit(text if "://" in text else f"https://{text}")
+    if parts.query:
+        raise GenAIBatchError(
+            f"connection {conn.conn_id!r}: the host has a query (a '?' and what follows), which a base URL cannot "
+            "carry (each call's path goes after it); give the host without it"
+        )
+    port = conn.port
     netloc = f"{parts.netloc}:{port}" if port and parts.port is None else parts.netloc
-    path = "/".join(segment for segment in (parts.path.rstrip("/"), (schema or "").strip().strip("/")) if segment)
-    return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
+    schema = (conn.schema or "").strip().strip("/")
+    path = "/".join(segment for segment in (parts.path.rstrip("/"), schema) if segment)
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
 
 
 def without_version(data: Any, versions: Collection[str], field: str | None = None) -> Any:

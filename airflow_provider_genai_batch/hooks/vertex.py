@@ -256,7 +256,7 @@ class VertexBatchHook(BatchHook[VertexSettings]):
         location = extras.get("location") or DEFAULT_LOCATION
         try:
             return VertexSettings(
-                base_url=base_url(conn.host, conn.port, conn.schema) or vertex_base_url(str(location)),
+                base_url=base_url(conn) or vertex_base_url(str(location)),
                 keyfile_dict=SecretStr(json.dumps(key)) if key is not None else None,
                 **extras,
             )

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.hooks.registry import get_hook
 from airflow_provider_genai_batch.testing.emulator import EmulatorServer
 
@@ -79,3 +80,27 @@ def test_a_host_that_ends_in_the_api_version_is_called_with_it_once(conn_type, h
     list(get_hook(CONN_ID).list_batches())
 
     assert [r["path"] for r in received(emulator) if r["path"].endswith("/batches")] == [listed_at]
+
+
+def test_a_host_with_a_query_is_refused_before_any_request_without_showing_it(emulator, monkeypatch):
+    host = f"{emulator.base_url}/openai/v1?api-version=2024&key={API_KEY}"
+    connect(monkeypatch, {"conn_type": "genaiopenai", "host": host, "password": API_KEY})
+
+    with pytest.raises(GenAIBatchError) as raised:
+        list(get_hook(CONN_ID).list_batches())
+
+    assert str(raised.value) == (
+        "connection 'by_hand': the host has a query (a '?' and what follows), which a base URL cannot carry (each "
+        "call's path goes after it); give the host without it"
+    )
+    assert received(emulator) == []
+
+
+def test_a_fragment_at_the_end_of_a_host_is_dropped(emulator, monkeypatch):
+    connect(
+        monkeypatch, {"conn_type": "genaiopenai", "host": f"{emulator.base_url}/openai/v1#top", "password": API_KEY}
+    )
+
+    list(get_hook(CONN_ID).list_batches())
+
+    assert [r["path"] for r in received(emulator)] == ["/openai/v1/batches"]
