@@ -241,8 +241,8 @@ class VertexBatchHook(BatchHook[VertexSettings]):
 
     @classmethod
     def settings_from_connection(cls, conn: Any) -> VertexSettings:
-        extras = {k: v for k, v in extras_for(VertexSettings, conn).items() if k != _KEYFILE_EXTRA}
-        key = cls._connection_key(conn)
+        extras = extras_for(VertexSettings, conn)
+        key = cls._connection_key(conn, extras.pop(_KEYFILE_EXTRA, None))
         for name in ("private_key", "private_key_id"):  # Airflow masks the password whole; these in any log too
             if key is not None and key.get(name):
                 mask_secret(str(key[name]))
@@ -264,9 +264,9 @@ class VertexBatchHook(BatchHook[VertexSettings]):
             raise invalid_connection(conn.conn_id, cls.provider, err) from None
 
     @staticmethod
-    def _connection_key(conn: Any) -> dict[str, Any] | None:
-        """The service-account key of the ``keyfile_dict`` extra or the password field (not both)."""
-        extra = (conn.extra_dejson or {}).get(_KEYFILE_EXTRA)
+    def _connection_key(conn: Any, extra: Any) -> dict[str, Any] | None:
+        """The service-account key of the ``keyfile_dict`` extra (``extra``, under either of its names) or the
+        password field (not both)."""
         if extra and conn.password:
             raise GenAIBatchError(
                 f"connection {conn.conn_id!r} holds a service-account key in both the password field and the "

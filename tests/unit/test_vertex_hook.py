@@ -137,6 +137,12 @@ def test_the_project_defaults_to_the_service_account_keys(monkeypatch: pytest.Mo
     assert settings.key_info() == key
 
 
+def test_a_key_in_airflow_2s_prefixed_keyfile_dict_extra_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = {"type": "service_account", "project_id": "p", "client_email": "a@b", "private_key": "k", "token_uri": "t"}
+    settings = settings_of(monkeypatch, extra={"extra__genaivertex__keyfile_dict": key})
+    assert settings.key_info() == key
+
+
 def test_a_key_in_both_the_password_and_the_extra_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     key = {"type": "service_account", "project_id": "p", "client_email": "a@b", "private_key": "k", "token_uri": "t"}
     with pytest.raises(GenAIBatchError, match="both the password field and the keyfile_dict extra"):
