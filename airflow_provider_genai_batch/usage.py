@@ -363,7 +363,7 @@ class UsageTally:
         given_sum, made_sum, cached_sum = self.input_tokens, self.output_tokens, self.cached_tokens
         written_sum, thought_sum, hour_sum = self.cache_write_tokens, self.thinking_tokens, self.cache_write_1h_tokens
         audio_sum = self.audio_tokens
-        long = self.long
+        long, threshold = self.long, LONG_PROMPT_TOKENS
         added = unreadable = 0
         model = self.model
         try:
@@ -383,7 +383,7 @@ class UsageTally:
                                 hour_sum + hour,
                                 audio_sum + audio,
                             )
-                            if given > LONG_PROMPT_TOKENS:
+                            if given > threshold:
                                 long = tuple(map(sum, zip(long, (*counts, 1), strict=True)))
                             if not added and model is None and type(named := response.get("model")) is str:
                                 model = named
