@@ -319,9 +319,12 @@ class UsageTally:
     One dict lookup chain per row on the response body the row already holds decoded; nothing is copied.
     A row without usage (a failure, an expired request) counts nothing; a usage the reader cannot add up
     (not an object, a count that is not an integer from 0 to 2**53 - 1) adds nothing and is counted in
-    ``unreadable``, the first such row's key kept in ``unreadable_key``, so landing never stops. The rows whose
-    prompt exceeds :data:`~.models.LONG_PROMPT_TOKENS` are also summed apart (``long``: the counts, then the rows),
-    since some models bill such a request at higher rates.
+    ``unreadable``, the first such row's key kept in ``unreadable_key``, so landing never stops. The row's own
+    usage and the reader agree on which usage is unreadable: a row with counts whose ``usage`` its dialect left
+    None (it refused a count the reader does not read, such as a total) is unreadable here, and a row the reader
+    refuses has its ``usage`` set to None, so results.jsonl does not show counts of a usage the manifest left out.
+    The rows whose prompt exceeds :data:`~.models.LONG_PROMPT_TOKENS` are also summed apart (``long``: the counts,
+    then the rows), since some models bill such a request at higher rates.
     ``model`` is the ``model`` the first row with usage names (an Anthropic Message, an OpenAI body), looked at in
     that row alone: the model to price a job by whose status names none (an Anthropic batch, whose requests all
     name the model it was submitted for).
@@ -373,6 +376,8 @@ class UsageTally:
                     try:
                         counts = read(response)
                         if counts is not None:
+                            if row.usage is None:  # the row's reader refused a count this reader does not add up
+                                raise ValueError(BAD_COUNT)
                             given, made, cached, written, thought, hour, audio = counts
                             given_sum, made_sum, cached_sum, written_sum, thought_sum, hour_sum, audio_sum = (
                                 given_sum + given,
@@ -389,6 +394,7 @@ class UsageTally:
                                 model = named
                             added += 1
                     except (TypeError, AttributeError, ValueError):
+                        row.usage = None  # results.jsonl says so too, rather than counts a part of the usage refused
                         if not unreadable and not self.unreadable:
                             self.unreadable_key = row.key
                         unreadable += 1

@@ -7,16 +7,18 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_genai_batch.formats.results import ResultRow, RowStatus
+from airflow_provider_genai_batch.formats.results import ResultRow, RowStatus, Usage
 from airflow_provider_genai_batch.models import BatchJob, TokenUsage
 from airflow_provider_genai_batch.prices import price_table, shipped_table
 from airflow_provider_genai_batch.usage import UsageTally, usage_and_cost
 
 
 def landed(provider: str, *usages: dict[str, Any]) -> UsageTally:
+    """The tally of rows answering with ``usages``, each row's own usage read (the tally adds up the response's)."""
     tally = UsageTally(provider)
     rows = (
-        ResultRow(key=f"r{index}", status=RowStatus.SUCCEEDED, response=usage) for index, usage in enumerate(usages)
+        ResultRow(key=f"r{index}", status=RowStatus.SUCCEEDED, response=usage, usage=Usage())
+        for index, usage in enumerate(usages)
     )
     list(tally.counted(rows))
     return tally

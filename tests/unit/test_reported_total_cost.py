@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_genai_batch.formats.results import ResultRow, RowStatus
+from airflow_provider_genai_batch.formats.results import ResultRow, RowStatus, Usage
 from airflow_provider_genai_batch.models import BatchJob, TokenUsage
 from airflow_provider_genai_batch.prices import price_table, shipped_table
 from airflow_provider_genai_batch.usage import UsageTally, bedrock_manifest_usage, usage_and_cost
@@ -17,8 +17,10 @@ BEDROCK_PRICES = {"anthropic.claude-sonnet-4": {"input": 1.5, "output": 7.5, "ca
 
 
 def landed(provider: str, *bodies: dict[str, Any]) -> UsageTally:
+    """The tally of rows answering with ``bodies``, each row's own usage read (the tally adds up the response's)."""
     tally = UsageTally(provider)
-    list(tally.counted(ResultRow(key=f"r{i}", status=RowStatus.SUCCEEDED, response=b) for i, b in enumerate(bodies)))
+    rows = (ResultRow(key=f"r{i}", status=RowStatus.SUCCEEDED, response=b, usage=Usage()) for i, b in enumerate(bodies))
+    list(tally.counted(rows))
     return tally
 
 

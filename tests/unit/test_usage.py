@@ -289,6 +289,11 @@ def test_anthropic_cache_writes_kept_an_hour_are_counted_apart() -> None:
     assert tally.usage().cache_write_1h_tokens == 600
 
 
+def anthropic_row(usage: dict[str, Any]) -> ResultRow:
+    message = {"type": "message", "role": "assistant", "content": [], "usage": usage}
+    return anthropic.result_row({"custom_id": "a", "result": {"type": "succeeded", "message": message}})
+
+
 def test_anthropic_one_hour_cache_writes_are_priced_at_twice_the_input_price() -> None:
     usage = {"input_tokens": 0, "cache_creation_input_tokens": 100_000, "output_tokens": 0}
     hour = {**usage, "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 100_000}}
@@ -296,7 +301,7 @@ def test_anthropic_one_hour_cache_writes_are_priced_at_twice_the_input_price() -
     priced = [
         usage_and_cost(
             job,
-            tallied("anthropic", ResultRow(key="a", status=RowStatus.SUCCEEDED, response={"usage": body})),
+            tallied("anthropic", anthropic_row(body)),
             shipped_table(),
         )[1].amount
         for body in (usage, hour)
@@ -526,7 +531,7 @@ def test_a_count_that_is_not_a_number_is_set_aside_without_adding_anything() -> 
 
 
 def gemini_row(key: str, **meta: Any) -> ResultRow:
-    return ResultRow(key=key, status=RowStatus.SUCCEEDED, text="ok", response={"candidates": [], "usageMetadata": meta})
+    return gemini.result_row({"key": key, "response": {"candidates": [], "usageMetadata": meta}})
 
 
 def test_a_negative_count_makes_the_rows_usage_unreadable_instead_of_subtracting_it() -> None:
@@ -868,8 +873,7 @@ def test_an_anthropic_count_of_true_makes_the_row_unreadable_instead_of_counting
 def test_anthropic_counts_given_as_null_count_nothing_and_leave_the_row_readable() -> None:
     usage = {"input_tokens": 3, "output_tokens": 4, "cache_read_input_tokens": None}
     usage["cache_creation_input_tokens"] = None
-    row = ResultRow(key="a", status=RowStatus.SUCCEEDED, response={"content": [], "usage": usage})
-    tally = tallied("anthropic", row)
+    tally = tallied("anthropic", anthropic_row(usage))
     assert (counts(tally), tally.unreadable) == ((3, 4, 0, 0, 0, 1), 0)
 
 

@@ -13,7 +13,7 @@ from airflow.sdk import ObjectStoragePath
 
 from airflow_provider_genai_batch.consoles import job_page
 from airflow_provider_genai_batch.errors import GenAIBatchError, NotFoundError
-from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus
+from airflow_provider_genai_batch.formats.results import ResultRow, RowError, RowStatus, Usage
 from airflow_provider_genai_batch.group_landing import REPLACED_FILE, land_group
 from airflow_provider_genai_batch.job_ref import BatchJobRef, PartRef
 from airflow_provider_genai_batch.landing import (
@@ -57,7 +57,13 @@ def group(tmp_path: Path, *parts: PartRef) -> BatchJobRef:
 
 def answered(key: str, prompt: int = 10, candidates: int = 5) -> ResultRow:
     meta = {"promptTokenCount": prompt, "candidatesTokenCount": candidates}
-    return ResultRow(key=key, status=RowStatus.SUCCEEDED, text=f"answer {key}", response={"usageMetadata": meta})
+    return ResultRow(
+        key=key,
+        status=RowStatus.SUCCEEDED,
+        text=f"answer {key}",
+        response={"usageMetadata": meta},
+        usage=Usage(input_tokens=prompt, output_tokens=candidates),
+    )
 
 
 def failed(key: str, code: int, status: str, message: str = "the model failed") -> ResultRow:

@@ -10,7 +10,7 @@ import pytest
 from airflow._shared.secrets_masker import redact
 
 from airflow_provider_genai_batch.errors import GenAIBatchError
-from airflow_provider_genai_batch.formats.results import ResultRow, RowStatus
+from airflow_provider_genai_batch.formats.results import ResultRow, RowStatus, Usage
 from airflow_provider_genai_batch.job_ref import BatchJobRef
 from airflow_provider_genai_batch.models import JobState
 from airflow_provider_genai_batch.sensors.batch_results import GenAIBatchSensor
@@ -55,6 +55,7 @@ def answered(key: str, prompt: int, candidates: int, thoughts: int = 0) -> Resul
         status=RowStatus.SUCCEEDED,
         text="ok",
         response={"candidates": [], "usageMetadata": meta},
+        usage=Usage(input_tokens=prompt, output_tokens=candidates + thoughts),
     )
 
 
