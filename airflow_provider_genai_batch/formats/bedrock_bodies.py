@@ -80,14 +80,17 @@ def native_row(key: Any, output: Mapping[str, Any]) -> ResultRow:
 
 def counts_usage(given: Any, made: Any) -> Usage | None:
     """Usage from a body's own counts (``made`` a count, or Titan's list of them); None for none, or for counts that
-    are not integers."""
+    are not integers. An input count given as null beside an output count is 0, as the manifest reads it (Titan's
+    list excepted: the manifest tells Titan's counts by its input count, so without one there are none)."""
     if isinstance(made, list):
+        if given is None:
+            return None
         made = sum(made) if all(type(count) is int for count in made) else None
     if given is None and not made:
         return None
-    if type(given) is not int or not (made is None or type(made) is int):
+    if not (given is None or type(given) is int) or not (made is None or type(made) is int):
         return None
-    return counted_usage(given, made, given + (made or 0))
+    return counted_usage(given, made, (given or 0) + (made or 0))
 
 
 def _titan_text(output: Mapping[str, Any]) -> Answer | None:

@@ -174,3 +174,27 @@ def test_a_gateway_openai_cached_count_that_is_negative_nulls_the_rows_usage() -
 def test_gateway_anthropic_one_hour_cache_writes_beyond_all_cache_writes_null_the_rows_usage() -> None:
     line = anthropic_line(cache_creation={"ephemeral_1h_input_tokens": 9})
     assert landed("gateway", gateway.result_row(line, "anthropic")) == UNREADABLE
+
+
+def test_a_bedrock_llama_body_whose_prompt_count_is_null_counts_its_output_in_the_row_and_the_manifest() -> None:
+    output = {"generation": "hi", "prompt_token_count": None, "generation_token_count": 5, "stop_reason": "stop"}
+    usage, total, unreadable, _ = landed("bedrock", bedrock_row(output))
+    assert usage == Usage(output_tokens=5, total_tokens=5)
+    assert (total.input_tokens, total.output_tokens, total.rows, unreadable) == (0, 5, 1, 0)
+
+
+def test_a_bedrock_cohere_body_whose_billed_input_is_null_counts_its_output_in_the_row_and_the_manifest() -> None:
+    output = {
+        "text": "hi",
+        "finish_reason": "COMPLETE",
+        "meta": {"billed_units": {"input_tokens": None, "output_tokens": 5}},
+    }
+    usage, total, unreadable, _ = landed("bedrock", bedrock_row(output))
+    assert usage == Usage(output_tokens=5, total_tokens=5)
+    assert (total.input_tokens, total.output_tokens, total.rows, unreadable) == (0, 5, 1, 0)
+
+
+def test_a_bedrock_titan_text_body_without_its_input_count_carries_no_usage_in_the_row_or_the_manifest() -> None:
+    output = {"inputTextTokenCount": None, "results": [{"outputText": "hi", "tokenCount": 5}]}
+    usage, total, unreadable, _ = landed("bedrock", bedrock_row(output))
+    assert (usage, total, unreadable) == (None, TokenUsage(), 0)
