@@ -15,7 +15,7 @@ from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import anthropic as wire
 from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field
-from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings, answered_rows
+from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, origin_of
 from airflow_provider_genai_batch.hooks.settings import OUTPUT_LIMIT_NAMES, without_version
 from airflow_provider_genai_batch.idempotency import JobIdentity
@@ -116,11 +116,6 @@ class AnthropicBatchHook(BatchHook[AnthropicSettings]):
     def _op_delete_batch(self, name: str) -> Operation[None]:
         """Only an ended batch can be deleted: cancel first."""
         yield ApiRequest("DELETE", f"v1/messages/batches/{name}")
-
-    def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
-        """The rows of :meth:`_result_rows`; none at all for a job counting succeeded requests is refused
-        (:func:`answered_rows`)."""
-        return answered_rows(job, self._result_rows(job))
 
     def _result_rows(self, job: BatchJob) -> Iterator[ResultRow]:
         """Rows of the results stream; a line that cannot be read is a failed row, never the end of the stream.

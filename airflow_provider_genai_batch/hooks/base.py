@@ -250,9 +250,14 @@ class BatchHook(BaseHook, ABC, Generic[SettingsT]):
         """The job's token totals as the provider reports them for the whole job, where it does; else None."""
         return reported_usage(job)
 
-    @abstractmethod
     def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
-        """Every result row of a finished job, normalised, streamed (never the whole output in memory)."""
+        """Every result row of a finished job, normalised, streamed (never the whole output in memory); none at all
+        for a job counting succeeded requests is refused (:func:`answered_rows`)."""
+        return answered_rows(job, self._result_rows(job))
+
+    @abstractmethod
+    def _result_rows(self, job: BatchJob) -> Iterator[ResultRow]:
+        """The result rows the provider's output holds, as :meth:`iter_results` streams them."""
 
     @classmethod
     @abstractmethod

@@ -32,7 +32,7 @@ from airflow_provider_genai_batch.hooks.aws import (
     require_botocore,
     resolve_credentials,
 )
-from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings, answered_rows
+from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page
 from airflow_provider_genai_batch.hooks.settings import (
     OUTPUT_LIMIT_NAMES,
@@ -409,11 +409,6 @@ class BedrockBatchHook(BatchHook[BedrockSettings]):
         )
 
     # --- results -----------------------------------------------------------------------------------------
-
-    def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
-        """The rows of :meth:`_result_rows`; none at all for a job counting succeeded requests is refused
-        (:func:`answered_rows`)."""
-        return answered_rows(job, self._result_rows(job))
 
     def _result_rows(self, job: BatchJob) -> Iterator[ResultRow]:
         """Rows of ``<out>/<job-id>/<input>.out`` (every ``.out`` there for a folder input), joined later on recordId.

@@ -18,7 +18,7 @@ from airflow_provider_genai_batch.formats.results import (
     placed_by_order,
     read_result_item,
 )
-from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings, answered_rows
+from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import (
     SESSION_GONE,
     ApiRequest,
@@ -281,11 +281,6 @@ class GeminiBatchHook(BatchHook[GeminiSettings]):
     def _op_delete_batch(self, name: str) -> Operation[None]:
         """Delete does not cancel a running job at Gemini: cancel first."""
         yield ApiRequest("DELETE", self._batch_path(name))
-
-    def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
-        """The rows of :meth:`_result_rows`; none at all for a job counting succeeded requests is refused
-        (:func:`answered_rows`)."""
-        return answered_rows(job, self._result_rows(job))
 
     def _result_rows(self, job: BatchJob) -> Iterator[ResultRow]:
         """Rows of the responses file, or of the inline responses; a line that cannot be read is a failed row.

@@ -13,7 +13,7 @@ from airflow_provider_genai_batch.errors import GenAIBatchError
 from airflow_provider_genai_batch.formats import openai as wire
 from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field
-from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings, answered_rows
+from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.http import ApiRequest, Operation, Page, StreamWindow
 from airflow_provider_genai_batch.hooks.retry import TransientFailure
 from airflow_provider_genai_batch.idempotency import LOOKUP_CLOCK_SKEW, JobIdentity, identity_in_file_name
@@ -184,11 +184,6 @@ class OpenAIBatchHook(BatchHook[OpenAISettings]):
     def _op_cancel_batch(self, name: str) -> Operation[None]:
         """The batch then sits in ``cancelling`` (not terminal) until its partial output is final."""
         yield ApiRequest("POST", f"batches/{name}/cancel", retry=True)
-
-    def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
-        """The rows of :meth:`_result_rows`; none at all for a job counting succeeded requests is refused
-        (:func:`answered_rows`)."""
-        return answered_rows(job, self._result_rows(job))
 
     def _result_rows(self, job: BatchJob) -> Iterator[ResultRow]:
         """Rows from the output file, then the error file (failed, expired and cancelled requests).

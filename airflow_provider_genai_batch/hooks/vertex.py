@@ -32,7 +32,7 @@ from airflow_provider_genai_batch.formats import vertex as wire
 from airflow_provider_genai_batch.formats.dialect import Dialect
 from airflow_provider_genai_batch.formats.results import ResultRow, iter_result_rows, key_field, read_result_item
 from airflow_provider_genai_batch.hooks import bigquery, gcs
-from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings, answered_rows
+from airflow_provider_genai_batch.hooks.base import BatchHook, ConnectionSettings
 from airflow_provider_genai_batch.hooks.google_auth import (
     BearerAuth,
     CredentialSource,
@@ -667,11 +667,6 @@ class VertexBatchHook(BatchHook[VertexSettings]):
         return wire.identity_in_labels(job.raw.get("labels"))
 
     # --- results -----------------------------------------------------------------------------------------
-
-    def iter_results(self, job: BatchJob) -> Iterator[ResultRow]:
-        """The rows of :meth:`_result_rows`; none at all for a job counting succeeded requests is refused
-        (:func:`answered_rows`)."""
-        return answered_rows(job, self._result_rows(job))
 
     def _result_rows(self, job: BatchJob) -> Iterator[ResultRow]:
         """Rows of every ``predictions*.jsonl`` under ``outputInfo.gcsOutputDirectory``, or of the output table.
